@@ -1,0 +1,28 @@
+/**
+ * Builds the gateway's `Deps` for Deno and Bun from a configuration and an open store.
+ */
+import type { Config } from "../src/config.ts";
+import { SecretBox } from "../src/crypto.ts";
+import { type Deps, deriveJwtKey } from "../src/deps.ts";
+import { jsonLogger, type Logger, systemClock } from "../src/ports.ts";
+import { EventBus } from "../src/services/event_bus.ts";
+import type { Store } from "../src/store/store.ts";
+import { createNodeMime } from "./mime_node.ts";
+
+export async function buildDeps(
+  config: Config,
+  store: Store,
+  masterKey: string,
+  logger: Logger = jsonLogger(config.logLevel, (line) => console.error(line)),
+): Promise<Deps> {
+  return {
+    store,
+    config,
+    mime: createNodeMime(),
+    clock: systemClock,
+    logger,
+    secrets: await SecretBox.fromMasterKey(masterKey),
+    jwtKey: await deriveJwtKey(masterKey),
+    bus: new EventBus(),
+  };
+}

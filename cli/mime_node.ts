@@ -1,0 +1,144 @@
+/**
+ * The MIME port for Deno and Bun: mailparser (RFC 5322/2045-2049 parsing) and nodemailer's
+ * MailComposer (building). Both are built on Node streams, so they live here, not in `src/`.
+ */
+import { Buffer } from "node:buffer";
+import { type AddressObject, simpleParser } from "mailparser";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
+import type { MimePort } from "../src/ports.ts";
+
+function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
+  if (!value) return [];
+  const list = Array.isArray(value) ? value : [value];
+  const out: NamedAddress[] = [];
+  const walk = (entries: AddressObject["value"]) => {
+    for (const entry of entries) {
+      if (entry.group) walk(entry.group);
+      else if (entry.address) out.push({ name: entry.name ?? "", address: entry.address });
+    }
+  };
+  for (const item of list) walk(item.value);
+  return out;
+}
+
+function headerValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(headerValue).join(", ");
+  if (value && typeof value === "object" && "text" in value) return String(value.text);
+  if (value && typeof value === "object" && "value" in value) return String(value.value);
+  return String(value ?? "");
+}
+
+function splitIds(value: string | string[] | undefined): string[] {
+  if (!value) return [];
+  const text = Array.isArray(value) ? value.join(" ") : value;
+  return text.match(/<[^<>\s]+>/g) ?? [];
+}
+
+// Raw header lines, unfolded, in order (RFC 5322 section 2.2.3), from the bytes themselves so the
+// JSON form shows what was sent rather than a library's reinterpretation.
+function rawHeaders(raw: Uint8Array): { name: string; value: string }[] {
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(raw.subarray(0, 256 * 1024));
+  const end = text.search(/\r?\n\r?\n/);
+  const block = end >= 0 ? text.slice(0, end) : text;
+  const out: { name: string; value: string }[] = [];
+  for (const line of block.split(/\r?\n/)) {
+    if (/^[ \t]/.test(line) && out.length > 0) {
+      out[out.length - 1].value += " " + line.trim();
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    out.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
+  }
+  return out;
+}
+
+export function createNodeMime(): MimePort {
+  return {
+    async parse(raw) {
+      const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+        skipImageLinks: true,
+        skipTextToHtml: true,
+        skipTextLinks: true,
+        maxHtmlLengthToParse: 5 * 1024 * 1024,
+      });
+      const date = mail.date && !Number.isNaN(mail.date.getTime())
+        ? mail.date.getTime()
+        : undefined;
+      const from = flatten(mail.from)[0];
+      const parsed: ParsedMail = {
+        messageId: mail.messageId ?? undefined,
+        inReplyTo: splitIds(mail.inReplyTo)[0],
+        references: splitIds(mail.references),
+        subject: mail.subject ?? "",
+        from,
+        to: flatten(mail.to),
+        cc: flatten(mail.cc),
+        replyTo: flatten(mail.replyTo),
+        date,
+        headers: rawHeaders(raw),
+        text: mail.text ?? undefined,
+        html: typeof mail.html === "string" ? mail.html : undefined,
+        attachments: mail.attachments.map((a, index) => ({
+          index,
+          filename: a.filename ?? `attachment-${index + 1}`,
+          contentType: a.contentType ?? "application/octet-stream",
+          size: a.size ?? a.content.length,
+          contentId: a.contentId ?? undefined,
+          disposition: a.contentDisposition === "inline" ? "inline" : "attachment",
+        })),
+      };
+      // headerValue keeps mailparser's structured headers usable if raw parsing found nothing.
+      if (parsed.headers.length === 0) {
+        for (const [name, value] of mail.headers) {
+          parsed.headers.push({ name, value: headerValue(value) });
+        }
+      }
+      return parsed;
+    },
+
+    async compose(input: ComposeInput) {
+      const fmt = (a: NamedAddress) => ({ name: a.name, address: a.address });
+      const composer = new MailComposer({
+        from: fmt(input.from),
+        to: input.to.map(fmt),
+        cc: input.cc.map(fmt),
+        bcc: input.bcc.map(fmt),
+        replyTo: input.replyTo.length ? input.replyTo.map(fmt) : undefined,
+        subject: input.subject,
+        text: input.text,
+        html: input.html,
+        messageId: input.messageId,
+        date: input.date,
+        inReplyTo: input.inReplyTo,
+        references: input.references,
+        headers: input.headers.map((h) => ({ key: h.name, value: h.value })),
+        attachments: input.attachments.map((a) => ({
+          filename: a.filename,
+          contentType: a.contentType,
+          content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+        })),
+      });
+      const built = await composer.compile().build();
+      return new Uint8Array(built.buffer, built.byteOffset, built.byteLength);
+    },
+
+    async attachment(raw, index): Promise<AttachmentContent | undefined> {
+      const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+        skipHtmlToText: true,
+        skipImageLinks: true,
+        skipTextToHtml: true,
+      });
+      const a = mail.attachments[index];
+      if (!a) return undefined;
+      return {
+        filename: a.filename ?? `attachment-${index + 1}`,
+        contentType: a.contentType ?? "application/octet-stream",
+        content: new Uint8Array(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+      };
+    },
+  };
+}

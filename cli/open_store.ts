@@ -1,0 +1,38 @@
+/**
+ * Opens the libSQL store for Deno and Bun: the native `@libsql/client`, WAL for file databases,
+ * a busy timeout on every pooled connection (the client passes `timeout` to each connection it
+ * opens), then the bundled migrations.
+ */
+import { createClient } from "@libsql/client";
+import { migrate } from "../src/store/migrate.ts";
+import { MIGRATIONS } from "../src/store/migrations/index.ts";
+import { Store } from "../src/store/store.ts";
+
+export const BUSY_TIMEOUT_MS = 10_000;
+
+export interface OpenStoreOptions {
+  /** Apply pending migrations (the default); `false` for `migrate --dry-run`. */
+  migrate?: boolean;
+  authToken?: string;
+}
+
+export async function ensureDirFor(url: string): Promise<void> {
+  if (!url.startsWith("file:")) return;
+  const path = url.slice("file:".length);
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) {
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(path.slice(0, slash), { recursive: true });
+  }
+}
+
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
+  await ensureDirFor(url);
+  const client = createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
+  if (url.startsWith("file:") && !url.includes(":memory:")) {
+    await client.execute("PRAGMA journal_mode = WAL");
+  }
+  await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  if (options.migrate !== false) await migrate(client, MIGRATIONS);
+  return new Store(client);
+}

@@ -1,0 +1,92 @@
+/**
+ * The gateway's HTTP application: Web APIs only, so the same app runs on Deno, Bun and edge
+ * runtimes. Every route is declared with @hono/zod-openapi and appears in `/openapi.json`;
+ * every error leaves as RFC 9457 problem+json through one handler.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { Deps } from "./deps.ts";
+import { clientIp } from "./http/client_ip.ts";
+import { errorHandler, problemResponse } from "./http/problem.ts";
+import { newRouter } from "./http/router.ts";
+import { docsRoutes } from "./routes/docs.ts";
+import { authRoutes } from "./routes/auth.ts";
+
+export const API_VERSION = "0.1.0";
+
+export function createApp(deps: Deps) {
+  const app = newRouter();
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
+    c.set("clientIp", clientIp(c.req.raw.headers, deps.config.trustProxy));
+    await next();
+    c.header("x-request-id", c.get("requestId"));
+    c.header("x-content-type-options", "nosniff");
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.maxRequestBytes,
+      onError: () =>
+        problemResponse(
+          413,
+          "payload_too_large",
+          `the request body exceeds ${deps.config.maxRequestBytes} bytes`,
+        ),
+    }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/health",
+      tags: ["meta"],
+      summary: "Liveness and store health",
+      responses: {
+        200: {
+          description: "Healthy",
+          content: {
+            "application/json": {
+              schema: z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }),
+            },
+          },
+        },
+      },
+    }),
+    async (c) => {
+      await deps.store.client.execute("SELECT 1");
+      return c.json({
+        status: "ok" as const,
+        version: API_VERSION,
+        time: new Date(deps.clock.now()).toISOString(),
+      }, 200);
+    },
+  );
+
+  app.route("/v1", authRoutes(deps));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An access token from `POST /v1/auth/login`, or an API key (`pst_…`).",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Postern API",
+      version: API_VERSION,
+      description: "Postern's client, admin and bridge API. Errors are RFC 9457 problem+json.",
+    },
+  });
+  app.route("/", docsRoutes());
+
+  app.notFound((c) =>
+    problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)
+  );
+  app.onError(errorHandler(deps.logger));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,36 @@
+/**
+ * Who is calling: resolved once per request from the bearer token (an access JWT or an API key)
+ * and checked against the scope a route needs.
+ */
+import { AppError } from "../errors.ts";
+
+export type Scope = "read" | "send" | "admin";
+export const SCOPES: readonly Scope[] = ["read", "send", "admin"];
+
+export interface AuthContext {
+  accountId: number;
+  address: string;
+  domainId: number;
+  role: "user" | "admin";
+  kind: "session" | "api_key";
+  scopes: ReadonlySet<Scope>;
+  sessionId?: string;
+  apiKeyId?: number;
+  /** Domains an API key may send from; empty means the account's own addresses. */
+  sendDomains?: readonly string[];
+}
+
+export function requireScope(auth: AuthContext, scope: Scope): void {
+  if (!auth.scopes.has(scope)) {
+    throw new AppError(403, "insufficient_scope", `this credential lacks the "${scope}" scope`);
+  }
+  if (scope === "admin" && auth.role !== "admin") {
+    throw new AppError(403, "forbidden", "administrators only");
+  }
+}
+
+export function requireSession(auth: AuthContext): void {
+  if (auth.kind !== "session") {
+    throw new AppError(403, "forbidden", "this action needs a signed-in session, not an API key");
+  }
+}

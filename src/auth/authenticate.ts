@@ -1,0 +1,82 @@
+/**
+ * Resolves the bearer credential of a request: an access JWT (whose session must still be live)
+ * or an API key (`pst_…`, looked up by its SHA-256). Anything else is 401.
+ */
+import { and, eq, gt, isNull } from "drizzle-orm";
+import { createMiddleware } from "hono/factory";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { sha256Hex } from "../crypto.ts";
+import type { AppEnv } from "../http/router.ts";
+import { schema } from "../store/store.ts";
+import { type AuthContext, type Scope, SCOPES } from "./auth_context.ts";
+import { verifyAccessToken } from "./tokens.ts";
+
+export const API_KEY_PREFIX = "pst_";
+
+const unauthorized = (message: string) =>
+  new AppError(401, "unauthorized", message, undefined, { "WWW-Authenticate": "Bearer" });
+
+export async function authenticate(deps: Deps, header: string | undefined): Promise<AuthContext> {
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  if (!match) throw unauthorized("a bearer token (access token or API key) is required");
+  const token = match[1];
+  const { db } = deps.store;
+  const now = deps.clock.now();
+
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const keyHash = await sha256Hex(token);
+    const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
+      .from(schema.apiKeys)
+      .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
+      .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
+    if (!row || row.account.disabled) throw unauthorized("the API key is unknown or revoked");
+    const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
+      SCOPES.includes(s as Scope)
+    );
+    return {
+      accountId: row.account.id,
+      address: row.account.address,
+      domainId: row.account.domainId,
+      role: row.account.role,
+      kind: "api_key",
+      scopes: new Set(scopes),
+      apiKeyId: row.key.id,
+      sendDomains: JSON.parse(row.key.domains) as string[],
+    };
+  }
+
+  const claims = await verifyAccessToken(deps.jwtKey, deps.config.hostname, token, now);
+  const [row] = await db.select({ account: schema.accounts, session: schema.sessions })
+    .from(schema.sessions)
+    .innerJoin(schema.accounts, eq(schema.accounts.id, schema.sessions.accountId))
+    .where(and(
+      eq(schema.sessions.id, claims.sessionId),
+      eq(schema.sessions.accountId, claims.accountId),
+      isNull(schema.sessions.revokedAt),
+      gt(schema.sessions.expiresAt, now),
+    ));
+  if (!row || row.account.disabled) {
+    throw new AppError(401, "token_invalid", "the session has ended; sign in again");
+  }
+  const scopes: Scope[] = row.account.role === "admin"
+    ? ["read", "send", "admin"]
+    : ["read", "send"];
+  return {
+    accountId: row.account.id,
+    address: row.account.address,
+    domainId: row.account.domainId,
+    role: row.account.role,
+    kind: "session",
+    scopes: new Set(scopes),
+    sessionId: row.session.id,
+  };
+}
+
+/** Middleware: every route behind it has `c.get("auth")`. */
+export function requireAuth(deps: Deps) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    c.set("auth", await authenticate(deps, c.req.header("authorization")));
+    await next();
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * Sign-in sessions: password (then TOTP or a recovery code when 2FA is on) → a session row, a
+ * short-lived access JWT and a refresh token (stored as a SHA-256, rotated on each use; a reused
+ * old refresh token finds nothing). Failures are throttled per account and per IP.
+ */
+import { and, eq, gt, isNull } from "drizzle-orm";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { randomToken, sha256Hex } from "../crypto.ts";
+import { schema } from "../store/store.ts";
+import { findAccountByAddress } from "../services/accounts.ts";
+import { decoyHash, verifyPassword } from "./password.ts";
+import { signAccessToken } from "./tokens.ts";
+import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
+import { normalizeRecoveryCode, verifyTotp } from "./totp.ts";
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: "Bearer";
+  expiresIn: number;
+}
+
+export interface LoginInput {
+  address: string;
+  password: string;
+  totp?: string;
+  recoveryCode?: string;
+  ip: string;
+  userAgent: string;
+}
+
+const invalid = () => new AppError(401, "invalid_credentials", "the address or password is wrong");
+
+async function failure(deps: Deps, address: string, ip: string, now: number): Promise<void> {
+  const { config, store } = deps;
+  const windowMs = config.loginLockSeconds * 1000;
+  await recordFailure(store, accountKey(address), config.loginMaxFailuresPerAccount, windowMs, now);
+  await recordFailure(store, ipKey(ip), config.loginMaxFailuresPerIp, windowMs, now);
+  deps.logger.log("warn", "auth.login_failed", { ip });
+}
+
+/** Checks a second factor: a TOTP code, or a recovery code (used up when it matches). */
+async function checkSecondFactor(
+  deps: Deps,
+  account: typeof schema.accounts.$inferSelect,
+  input: LoginInput,
+  now: number,
+): Promise<boolean> {
+  if (input.totp && account.totpSecret) {
+    const secret = await deps.secrets.open(account.totpSecret);
+    return verifyTotp(secret, input.totp.trim(), now);
+  }
+  if (input.recoveryCode) {
+    const hash = await sha256Hex(normalizeRecoveryCode(input.recoveryCode));
+    return await deps.store.write(async (tx) => {
+      const [fresh] = await tx.select().from(schema.accounts).where(
+        eq(schema.accounts.id, account.id),
+      );
+      const hashes = JSON.parse(fresh.recoveryCodes) as string[];
+      if (!hashes.includes(hash)) return false;
+      await tx.update(schema.accounts).set({
+        recoveryCodes: JSON.stringify(hashes.filter((h) => h !== hash)),
+      }).where(eq(schema.accounts.id, account.id));
+      return true;
+    });
+  }
+  return false;
+}
+
+/** Verifies the password (and second factor); used by login and by IMAP/SMTP-style checks. */
+export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
+  const now = deps.clock.now();
+  await assertNotLocked(deps.store, [accountKey(input.address), ipKey(input.ip)], now);
+  const account = await findAccountByAddress(deps.store.db, input.address);
+  const ok = await verifyPassword(input.password, account?.passwordHash ?? await decoyHash());
+  if (!account || !ok || account.disabled) {
+    await failure(deps, input.address, input.ip, now);
+    throw invalid();
+  }
+  if (account.totpEnabled) {
+    if (!input.totp && !input.recoveryCode) {
+      throw new AppError(401, "totp_required", "this account uses two-factor sign-in: send `totp`");
+    }
+    if (!await checkSecondFactor(deps, account, input, now)) {
+      await failure(deps, input.address, input.ip, now);
+      throw new AppError(401, "invalid_totp", "the one-time code is wrong or expired");
+    }
+  }
+  await clearFailures(deps.store, accountKey(input.address));
+  const refreshToken = randomToken();
+  const sessionId = crypto.randomUUID();
+  await deps.store.db.insert(schema.sessions).values({
+    id: sessionId,
+    accountId: account.id,
+    refreshHash: await sha256Hex(refreshToken),
+    expiresAt: now + deps.config.refreshTokenTtlDays * 86_400_000,
+    userAgent: input.userAgent.slice(0, 200),
+    ip: input.ip,
+  });
+  deps.logger.log("info", "auth.login", { accountId: account.id, ip: input.ip });
+  return await issue(deps, account.id, sessionId, refreshToken, now);
+}
+
+async function issue(
+  deps: Deps,
+  accountId: number,
+  sessionId: string,
+  refreshToken: string,
+  now: number,
+): Promise<TokenPair> {
+  const ttl = deps.config.accessTokenTtlSeconds;
+  const accessToken = await signAccessToken(
+    deps.jwtKey,
+    deps.config.hostname,
+    { accountId, sessionId },
+    ttl,
+    now,
+  );
+  return { accessToken, refreshToken, tokenType: "Bearer", expiresIn: ttl };
+}
+
+/** Exchanges a refresh token for a new pair; the old refresh token stops working. */
+export async function refresh(deps: Deps, refreshToken: string): Promise<TokenPair> {
+  const now = deps.clock.now();
+  const hash = await sha256Hex(refreshToken);
+  const next = randomToken();
+  const nextHash = await sha256Hex(next);
+  const session = await deps.store.write(async (tx) => {
+    const [row] = await tx.select().from(schema.sessions).where(and(
+      eq(schema.sessions.refreshHash, hash),
+      isNull(schema.sessions.revokedAt),
+      gt(schema.sessions.expiresAt, now),
+    ));
+    if (!row) return undefined;
+    await tx.update(schema.sessions).set({ refreshHash: nextHash }).where(
+      eq(schema.sessions.id, row.id),
+    );
+    return row;
+  });
+  if (!session) {
+    throw new AppError(401, "token_invalid", "the refresh token is unknown, used or expired");
+  }
+  return await issue(deps, session.accountId, session.id, next, now);
+}
+
+export async function logout(deps: Deps, sessionId: string): Promise<void> {
+  await deps.store.db.update(schema.sessions).set({ revokedAt: deps.clock.now() })
+    .where(eq(schema.sessions.id, sessionId));
+}

@@ -1,0 +1,61 @@
+/**
+ * Access tokens: short-lived JWTs (RFC 7519, HS256 via jose) naming the account and the session.
+ * Audience and issuer are checked on every request; the session must also still be live, so
+ * logout takes effect at once. Refresh tokens are opaque random strings stored hashed.
+ */
+import { errors, jwtVerify, SignJWT } from "jose";
+import { AppError } from "../errors.ts";
+
+export const TOKEN_AUDIENCE = "postern-api";
+
+export interface AccessClaims {
+  accountId: number;
+  sessionId: string;
+}
+
+export async function signAccessToken(
+  key: Uint8Array,
+  issuer: string,
+  claims: AccessClaims,
+  ttlSeconds: number,
+  nowMs: number,
+): Promise<string> {
+  const iat = Math.floor(nowMs / 1000);
+  return await new SignJWT({ sid: claims.sessionId })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(String(claims.accountId))
+    .setIssuer(issuer)
+    .setAudience(TOKEN_AUDIENCE)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttlSeconds)
+    .sign(key);
+}
+
+export async function verifyAccessToken(
+  key: Uint8Array,
+  issuer: string,
+  token: string,
+  nowMs: number,
+): Promise<AccessClaims> {
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ["HS256"],
+      audience: TOKEN_AUDIENCE,
+      issuer,
+      currentDate: new Date(nowMs),
+    });
+    const accountId = Number(payload.sub);
+    if (!Number.isSafeInteger(accountId) || typeof payload.sid !== "string") {
+      throw new AppError(401, "token_invalid", "the access token lacks its claims");
+    }
+    return { accountId, sessionId: payload.sid };
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    const reason = e instanceof errors.JWTExpired
+      ? "the access token has expired"
+      : "the access token is invalid";
+    throw new AppError(401, "token_invalid", reason, undefined, {
+      "WWW-Authenticate": `Bearer error="invalid_token"`,
+    });
+  }
+}

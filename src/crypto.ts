@@ -1,0 +1,90 @@
+/**
+ * Small Web Crypto helpers shared by the gateway: hashing, random tokens, constant-time
+ * comparison and AES-GCM sealing of secrets with the master key. Web APIs only.
+ */
+const encoder = new TextEncoder();
+
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let out = "";
+  for (const b of view) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+export function fromBase64Url(text: string): Uint8Array {
+  const b64 = text.replaceAll("-", "+").replaceAll("_", "/");
+  const binary = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  return toHex(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+}
+
+export function randomToken(bytes = 32): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** Compares two strings in time that depends only on their length. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** Seals secrets (TOTP seeds, private keys) with AES-256-GCM under a key derived from the master key. */
+export class SecretBox {
+  private constructor(private readonly key: CryptoKey) {}
+
+  static async fromMasterKey(
+    masterKey: string,
+    purpose = "postern secrets v1",
+  ): Promise<SecretBox> {
+    const material = await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(masterKey),
+      "HKDF",
+      false,
+      [
+        "deriveKey",
+      ],
+    );
+    const key = await crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(purpose) },
+      material,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+    return new SecretBox(key);
+  }
+
+  async seal(plain: string): Promise<string> {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv },
+      this.key,
+      encoder.encode(plain),
+    );
+    return `v1.${toBase64Url(iv)}.${toBase64Url(new Uint8Array(sealed))}`;
+  }
+
+  async open(sealed: string): Promise<string> {
+    const [version, iv, data] = sealed.split(".");
+    if (version !== "v1" || !iv || !data) throw new Error("unknown sealed secret format");
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: fromBase64Url(iv) as BufferSource },
+      this.key,
+      fromBase64Url(data) as BufferSource,
+    );
+    return new TextDecoder().decode(plain);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Everything the gateway needs from outside, passed to `createApp` by the entry point: the
+ * store, configuration, ports and the keys derived from the master key.
+ */
+import type { Config } from "./config.ts";
+import type { SecretBox } from "./crypto.ts";
+import type { EventBus } from "./services/event_bus.ts";
+import type { Clock, Logger, MimePort } from "./ports.ts";
+import type { Store } from "./store/store.ts";
+
+export interface Deps {
+  store: Store;
+  config: Config;
+  mime: MimePort;
+  clock: Clock;
+  logger: Logger;
+  /** Seals secrets at rest (TOTP seeds, private keys). */
+  secrets: SecretBox;
+  /** HMAC key for access tokens (derived from the master key). */
+  jwtKey: Uint8Array;
+  /** In-process change notifications (SSE); other processes are seen by polling events. */
+  bus: EventBus;
+}
+
+/** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */
+export async function deriveJwtKey(masterKey: string): Promise<Uint8Array> {
+  const enc = new TextEncoder();
+  const material = await crypto.subtle.importKey("raw", enc.encode(masterKey), "HKDF", false, [
+    "deriveBits",
+  ]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: enc.encode("postern jwt v1") },
+    material,
+    256,
+  );
+  return new Uint8Array(bits);
+}

@@ -1,0 +1,50 @@
+/**
+ * The gateway's one error type. Services throw `AppError`; the HTTP boundary (`http_errors.ts`)
+ * turns it into RFC 9457 problem+json. `status` below 500 means the client is at fault.
+ */
+import type { FieldError } from "../schemas/problem.ts";
+
+export type ErrorCode =
+  | "bad_request"
+  | "validation_failed"
+  | "invalid_json"
+  | "payload_too_large"
+  | "unauthorized"
+  | "invalid_credentials"
+  | "totp_required"
+  | "invalid_totp"
+  | "token_invalid"
+  | "forbidden"
+  | "insufficient_scope"
+  | "not_found"
+  | "conflict"
+  | "already_exists"
+  | "mailbox_not_empty"
+  | "mailbox_protected"
+  | "quota_exceeded"
+  | "message_too_large"
+  | "no_such_recipient"
+  | "relay_denied"
+  | "sender_not_allowed"
+  | "too_many_requests"
+  | "unsupported_media_type"
+  | "internal";
+
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly fields?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+export const notFound = (what: string) => new AppError(404, "not_found", `${what} not found`);
+export const badRequest = (message: string, fields?: FieldError[]) =>
+  new AppError(400, "bad_request", message, fields);
+export const conflict = (message: string) => new AppError(409, "conflict", message);
+export const forbidden = (message: string) => new AppError(403, "forbidden", message);

@@ -1,0 +1,41 @@
+/**
+ * The ports the gateway declares and the runtime adapters implement (STYLE: Hono's core/adapter
+ * split). Everything that is not a Web API — MIME libraries built on Node streams, DNS, timers
+ * that outlive a request, the filesystem — reaches `src/` only through these interfaces.
+ */
+import type { AttachmentContent, ComposeInput, ParsedMail } from "../schemas/mail.ts";
+
+export interface MimePort {
+  /** Parses RFC 5322 bytes; never throws on malformed mail (best effort, like every MUA). */
+  parse(raw: Uint8Array): Promise<ParsedMail>;
+  /** Builds RFC 5322 bytes (CRLF line ends) from a validated composition. */
+  compose(input: ComposeInput): Promise<Uint8Array>;
+  /** One attachment's decoded content, by its index in `ParsedMail.attachments`. */
+  attachment(raw: Uint8Array, index: number): Promise<AttachmentContent | undefined>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Structured logs: a stable event name and fields; never bodies or credentials. */
+export interface Logger {
+  log(level: LogLevel, event: string, fields?: Record<string, unknown>): void;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export const silentLogger: Logger = { log() {} };
+
+export function jsonLogger(minimum: LogLevel, write: (line: string) => void): Logger {
+  const order: LogLevel[] = ["debug", "info", "warn", "error"];
+  const floor = order.indexOf(minimum);
+  return {
+    log(level, event, fields = {}) {
+      if (order.indexOf(level) < floor) return;
+      write(JSON.stringify({ time: new Date().toISOString(), level, event, ...fields }));
+    },
+  };
+}

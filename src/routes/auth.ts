@@ -1,0 +1,137 @@
+/**
+ * Sign-in routes: login (password, then TOTP), refresh, logout and "who am I".
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Deps } from "../deps.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import { requireSession } from "../auth/auth_context.ts";
+import { login, logout, refresh } from "../auth/sessions.ts";
+import { bearer, newRouter, problems } from "../http/router.ts";
+import { getAccount } from "../services/accounts.ts";
+import { notFound } from "../errors.ts";
+
+export const TokenPair = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  tokenType: z.literal("Bearer"),
+  expiresIn: z.number().int().meta({ description: "Seconds until the access token expires." }),
+}).meta({ id: "TokenPair" });
+
+export const LoginRequest = z.object({
+  address: z.string().min(1).max(320).meta({ example: "admin@postern.localhost" }),
+  password: z.string().min(1).max(1024),
+  totp: z.string().max(16).optional().meta({ description: "Six-digit code when 2FA is on." }),
+  recoveryCode: z.string().max(64).optional().meta({
+    description: "A recovery code instead of `totp`.",
+  }),
+}).meta({ id: "LoginRequest" });
+
+export const Me = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  displayName: z.string(),
+  role: z.enum(["user", "admin"]),
+  totpEnabled: z.boolean(),
+  quotaBytes: z.number().int(),
+  usedBytes: z.number().int(),
+  credential: z.enum(["session", "api_key"]),
+  scopes: z.array(z.string()),
+}).meta({ id: "Me" });
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+export function authRoutes(deps: Deps) {
+  const app = newRouter();
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/login",
+      tags: ["auth"],
+      summary: "Sign in with address and password (and TOTP when 2FA is on)",
+      request: { body: json(LoginRequest) },
+      responses: {
+        200: { description: "Signed in", content: { "application/json": { schema: TokenPair } } },
+        ...problems(400, 401, 422, 429),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const tokens = await login(deps, {
+        ...body,
+        ip: c.get("clientIp"),
+        userAgent: c.req.header("user-agent") ?? "",
+      });
+      return c.json(tokens, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/refresh",
+      tags: ["auth"],
+      summary: "Exchange a refresh token for a new token pair",
+      request: { body: json(z.object({ refreshToken: z.string().min(1).max(200) })) },
+      responses: {
+        200: { description: "New tokens", content: { "application/json": { schema: TokenPair } } },
+        ...problems(400, 401, 422),
+      },
+    }),
+    async (c) => c.json(await refresh(deps, c.req.valid("json").refreshToken), 200),
+  );
+
+  app.use("/auth/logout", requireAuth(deps));
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/logout",
+      tags: ["auth"],
+      summary: "End this session (its access and refresh tokens stop working)",
+      security: bearer,
+      responses: { 204: { description: "Signed out" }, ...problems(401, 403) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireSession(auth);
+      await logout(deps, auth.sessionId!);
+      return c.body(null, 204);
+    },
+  );
+
+  app.use("/auth/me", requireAuth(deps));
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/auth/me",
+      tags: ["auth"],
+      summary: "The signed-in account",
+      security: bearer,
+      responses: {
+        200: { description: "Account", content: { "application/json": { schema: Me } } },
+        ...problems(401),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      const account = await getAccount(deps.store.db, auth.accountId);
+      if (!account) throw notFound("account");
+      return c.json({
+        id: account.id,
+        address: account.address,
+        displayName: account.displayName,
+        role: account.role,
+        totpEnabled: account.totpEnabled,
+        quotaBytes: account.quotaBytes,
+        usedBytes: account.usedBytes,
+        credential: auth.kind,
+        scopes: [...auth.scopes],
+      }, 200);
+    },
+  );
+
+  return app;
+}

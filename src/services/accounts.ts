@@ -1,0 +1,185 @@
+/**
+ * Domains, accounts and aliases: creation with the default special-use mailboxes (RFC 6154),
+ * lookups by address (case-insensitive, SHARP `#` form accepted), passwords and quotas.
+ */
+import { and, eq, sql } from "drizzle-orm";
+import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
+import { AppError, notFound } from "../errors.ts";
+import { hashPassword, passwordProblem } from "../auth/password.ts";
+import type { Queryable, Store, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+
+export type Account = typeof schema.accounts.$inferSelect;
+export type Domain = typeof schema.domains.$inferSelect;
+export type MailboxRole = "inbox" | "sent" | "drafts" | "trash" | "junk" | "archive";
+
+/** The mailboxes every account starts with, and their RFC 6154 roles. */
+export const DEFAULT_MAILBOXES: { name: string; role: MailboxRole }[] = [
+  { name: "INBOX", role: "inbox" },
+  { name: "Sent", role: "sent" },
+  { name: "Drafts", role: "drafts" },
+  { name: "Trash", role: "trash" },
+  { name: "Junk", role: "junk" },
+  { name: "Archive", role: "archive" },
+];
+
+export const addressKey = (address: string) => address.toLowerCase();
+
+/** A UIDVALIDITY that differs for every mailbox created (RFC 3501 section 2.3.1.1). */
+export function newUidValidity(nowMs: number): number {
+  return (Math.floor(nowMs / 1000) + (crypto.getRandomValues(new Uint32Array(1))[0] % 1000)) %
+      0xffffffff || 1;
+}
+
+export async function findDomain(db: Queryable, name: string): Promise<Domain | undefined> {
+  const [row] = await db.select().from(schema.domains).where(
+    eq(schema.domains.name, name.toLowerCase()),
+  );
+  return row;
+}
+
+export async function listDomains(db: Queryable): Promise<Domain[]> {
+  return await db.select().from(schema.domains).orderBy(schema.domains.name);
+}
+
+export async function createDomain(store: Store, name: string): Promise<Domain> {
+  const domain = name.trim().toLowerCase();
+  return await store.write(async (tx) => {
+    if (await findDomain(tx, domain)) {
+      throw new AppError(409, "already_exists", `domain ${domain} already exists`);
+    }
+    const [row] = await tx.insert(schema.domains).values({ name: domain }).returning();
+    return row;
+  });
+}
+
+export async function findAccountByAddress(
+  db: Queryable,
+  address: string,
+): Promise<Account | undefined> {
+  const normal = normalizeAddress(address);
+  if (!normal) return undefined;
+  const [row] = await db.select().from(schema.accounts).where(
+    eq(schema.accounts.addressKey, addressKey(normal)),
+  );
+  return row;
+}
+
+export async function getAccount(db: Queryable, id: number): Promise<Account | undefined> {
+  const [row] = await db.select().from(schema.accounts).where(eq(schema.accounts.id, id));
+  return row;
+}
+
+export interface NewAccount {
+  address: string;
+  password: string;
+  displayName?: string;
+  role?: "user" | "admin";
+  quotaBytes?: number;
+}
+
+export async function createMailboxesFor(tx: Tx, accountId: number, nowMs: number): Promise<void> {
+  await tx.insert(schema.mailboxes).values(
+    DEFAULT_MAILBOXES.map((m) => ({
+      accountId,
+      name: m.name,
+      role: m.role,
+      uidValidity: newUidValidity(nowMs),
+    })),
+  );
+}
+
+/** Creates an account in an existing local domain, with its default mailboxes. */
+export async function createAccount(
+  store: Store,
+  input: NewAccount,
+  defaults: { quotaBytes: number; nowMs: number },
+): Promise<Account> {
+  const parsed = parseAddress(input.address);
+  if (!parsed.ok) {
+    throw new AppError(422, "validation_failed", `invalid address: ${parsed.error}`, [
+      { path: "address", message: parsed.error },
+    ]);
+  }
+  const problem = passwordProblem(input.password);
+  if (problem) {
+    throw new AppError(422, "validation_failed", problem, [{ path: "password", message: problem }]);
+  }
+  const passwordHash = await hashPassword(input.password);
+  const { address, domain } = parsed.value;
+  return await store.write(async (tx) => {
+    const dom = await findDomain(tx, domain);
+    if (!dom) {
+      throw new AppError(422, "validation_failed", `${domain} is not a local domain`, [
+        { path: "address", message: `${domain} is not a local domain` },
+      ]);
+    }
+    if (await findAccountByAddress(tx, address)) {
+      throw new AppError(409, "already_exists", `account ${address} already exists`);
+    }
+    const [alias] = await tx.select().from(schema.aliases).where(
+      eq(schema.aliases.addressKey, addressKey(address)),
+    );
+    if (alias) throw new AppError(409, "already_exists", `${address} is already an alias`);
+    const [account] = await tx.insert(schema.accounts).values({
+      domainId: dom.id,
+      address,
+      addressKey: addressKey(address),
+      displayName: input.displayName ?? "",
+      passwordHash,
+      role: input.role ?? "user",
+      quotaBytes: input.quotaBytes ?? defaults.quotaBytes,
+    }).returning();
+    await createMailboxesFor(tx, account.id, defaults.nowMs);
+    return account;
+  });
+}
+
+export async function setPassword(
+  store: Store,
+  accountId: number,
+  password: string,
+): Promise<void> {
+  const problem = passwordProblem(password);
+  if (problem) {
+    throw new AppError(422, "validation_failed", problem, [{ path: "password", message: problem }]);
+  }
+  const passwordHash = await hashPassword(password);
+  const done = await store.db.update(schema.accounts).set({ passwordHash })
+    .where(eq(schema.accounts.id, accountId)).returning({ id: schema.accounts.id });
+  if (done.length === 0) throw notFound("account");
+  // A new password ends every session (a stolen refresh token dies with the old password).
+  await store.db.update(schema.sessions).set({ revokedAt: Date.now() })
+    .where(and(eq(schema.sessions.accountId, accountId)));
+}
+
+/** Deletes an account and everything it owns; blobs no longer referenced are removed too. */
+export async function deleteAccount(store: Store, accountId: number): Promise<void> {
+  await store.write(async (tx) => {
+    const account = await getAccount(tx, accountId);
+    if (!account) throw notFound("account");
+    await tx.run(
+      // FTS rows are keyed by message id and have no foreign key: remove them first.
+      sqlDeleteFts(accountId),
+    );
+    await tx.delete(schema.messages).where(eq(schema.messages.accountId, accountId));
+    await tx.delete(schema.threads).where(eq(schema.threads.accountId, accountId));
+    await tx.delete(schema.mailboxes).where(eq(schema.mailboxes.accountId, accountId));
+    await tx.delete(schema.sessions).where(eq(schema.sessions.accountId, accountId));
+    await tx.delete(schema.appPasswords).where(eq(schema.appPasswords.accountId, accountId));
+    await tx.delete(schema.apiKeys).where(eq(schema.apiKeys.accountId, accountId));
+    await tx.delete(schema.events).where(eq(schema.events.accountId, accountId));
+    await tx.update(schema.domains).set({ catchAllAccountId: null })
+      .where(eq(schema.domains.catchAllAccountId, accountId));
+    await tx.delete(schema.accounts).where(eq(schema.accounts.id, accountId));
+    await tx.run(sqlDeleteOrphanBlobs());
+  });
+}
+
+function sqlDeleteFts(accountId: number) {
+  return sql`DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE account_id = ${accountId})`;
+}
+export function sqlDeleteOrphanBlobs() {
+  return sql`DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob_sha256 FROM messages)
+    AND sha256 NOT IN (SELECT blob_sha256 FROM outbox)`;
+}

@@ -1,0 +1,24 @@
+/**
+ * In-process notification that an account's events table grew. Listeners (SSE streams, IMAP IDLE
+ * through the API) then read the rows themselves, so a missed notification costs only latency:
+ * streams also poll, which is how changes made by other processes arrive.
+ */
+export type EventListener = (accountId: number) => void;
+
+export class EventBus {
+  private readonly listeners = new Map<number, Set<EventListener>>();
+
+  subscribe(accountId: number, listener: EventListener): () => void {
+    let set = this.listeners.get(accountId);
+    if (!set) this.listeners.set(accountId, set = new Set());
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(accountId);
+    };
+  }
+
+  notify(accountId: number): void {
+    for (const listener of this.listeners.get(accountId) ?? []) listener(accountId);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Forward-only migrations. Each migration runs in its own write transaction and is recorded in
+ * `postern_migrations` with a hash of its SQL, so an edited migration that already ran is
+ * reported rather than silently skipped. `dryRun` lists what would run and changes nothing.
+ */
+import type { Client } from "@libsql/client/web";
+import { sha256Hex } from "../crypto.ts";
+
+export interface Migration {
+  tag: string;
+  statements: string[];
+}
+
+export interface MigrationPlan {
+  applied: string[];
+  pending: { tag: string; statements: number }[];
+}
+
+const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS postern_migrations (
+  tag text PRIMARY KEY NOT NULL, hash text NOT NULL, applied_at integer NOT NULL)`;
+
+async function hashOf(m: Migration): Promise<string> {
+  return await sha256Hex(m.statements.join("\n;\n"));
+}
+
+export async function planMigrations(client: Client, all: Migration[]): Promise<MigrationPlan> {
+  const exists = await client.execute(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'postern_migrations'",
+  );
+  const done = new Map<string, string>();
+  if (exists.rows.length > 0) {
+    const rows = await client.execute("SELECT tag, hash FROM postern_migrations");
+    for (const row of rows.rows) done.set(String(row.tag), String(row.hash));
+  }
+  const plan: MigrationPlan = { applied: [], pending: [] };
+  for (const m of all) {
+    const recorded = done.get(m.tag);
+    if (recorded === undefined) {
+      plan.pending.push({ tag: m.tag, statements: m.statements.length });
+    } else if (recorded !== await hashOf(m)) {
+      throw new Error(`migration ${m.tag} was changed after it was applied; add a new one instead`);
+    } else {
+      plan.applied.push(m.tag);
+    }
+  }
+  return plan;
+}
+
+/** Applies every pending migration in order; returns the tags applied. */
+export async function migrate(client: Client, all: Migration[]): Promise<string[]> {
+  await client.execute(BOOKKEEPING);
+  const plan = await planMigrations(client, all);
+  const applied: string[] = [];
+  for (const pending of plan.pending) {
+    const m = all.find((x) => x.tag === pending.tag)!;
+    const tx = await client.transaction("write");
+    try {
+      // Another process may have applied it meanwhile: re-check inside the write lock.
+      const again = await tx.execute({
+        sql: "SELECT 1 FROM postern_migrations WHERE tag = ?",
+        args: [m.tag],
+      });
+      if (again.rows.length === 0) {
+        for (const statement of m.statements) await tx.execute(statement);
+        await tx.execute({
+          sql: "INSERT INTO postern_migrations (tag, hash, applied_at) VALUES (?, ?, ?)",
+          args: [m.tag, await hashOf(m), Date.now()],
+        });
+        applied.push(m.tag);
+      }
+      await tx.commit();
+    } finally {
+      tx.close();
+    }
+  }
+  return applied;
+}

@@ -1,0 +1,247 @@
+/**
+ * The store's tables (drizzle sqlite-core on libSQL). Migrations under ./migrations are generated
+ * from this file by drizzle-kit (`deno task db:generate`); never edit a generated migration.
+ * Times are Unix milliseconds. Raw RFC 5322 bytes live once per SHA-256 in `blobs`.
+ */
+import { sql } from "drizzle-orm";
+import {
+  blob,
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
+
+const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+export const domains = sqliteTable("domains", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  /** Account that receives mail for unknown local parts, if any. */
+  catchAllAccountId: integer("catch_all_account_id"),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+export const accounts = sqliteTable("accounts", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  domainId: integer("domain_id").notNull().references(() => domains.id),
+  address: text("address").notNull().unique(),
+  /** Lower-cased address: lookups are case-insensitive, the stored address keeps its case. */
+  addressKey: text("address_key").notNull().unique(),
+  displayName: text("display_name").notNull().default(""),
+  passwordHash: text("password_hash").notNull(),
+  role: text("role", { enum: ["user", "admin"] }).notNull().default("user"),
+  quotaBytes: integer("quota_bytes").notNull().default(0),
+  usedBytes: integer("used_bytes").notNull().default(0),
+  /** TOTP secret encrypted with the master key (AES-GCM), null when 2FA is off. */
+  totpSecret: text("totp_secret"),
+  totpEnabled: integer("totp_enabled", { mode: "boolean" }).notNull().default(false),
+  /** JSON array of SHA-256 hashes of the unused recovery codes. */
+  recoveryCodes: text("recovery_codes").notNull().default("[]"),
+  disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+export const aliases = sqliteTable("aliases", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  domainId: integer("domain_id").notNull().references(() => domains.id),
+  addressKey: text("address_key").notNull().unique(),
+  address: text("address").notNull(),
+  /** JSON array of target addresses (local accounts or remote addresses). */
+  targets: text("targets").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+export const sessions = sqliteTable("sessions", {
+  id: text("id").primaryKey(),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  /** SHA-256 of the current refresh token; rotated on every refresh. */
+  refreshHash: text("refresh_hash").notNull().unique(),
+  expiresAt: integer("expires_at").notNull(),
+  revokedAt: integer("revoked_at"),
+  userAgent: text("user_agent").notNull().default(""),
+  ip: text("ip").notNull().default(""),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("sessions_account").on(t.accountId)]);
+
+export const appPasswords = sqliteTable("app_passwords", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  name: text("name").notNull(),
+  passwordHash: text("password_hash").notNull(),
+  lastUsedAt: integer("last_used_at"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("app_passwords_account").on(t.accountId)]);
+
+export const apiKeys = sqliteTable("api_keys", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  name: text("name").notNull(),
+  /** The first characters of the key, shown in listings so a user can tell keys apart. */
+  prefix: text("prefix").notNull(),
+  /** SHA-256 of the whole key (keys are 256-bit random, so a fast hash is safe). */
+  keyHash: text("key_hash").notNull().unique(),
+  /** JSON array of scopes: read, send, admin. */
+  scopes: text("scopes").notNull(),
+  /** JSON array of domains the key may send from; empty means the account's own. */
+  domains: text("domains").notNull().default("[]"),
+  lastUsedAt: integer("last_used_at"),
+  revokedAt: integer("revoked_at"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("api_keys_account").on(t.accountId)]);
+
+export const loginFailures = sqliteTable("login_failures", {
+  /** `account:<address>` or `ip:<address>`. */
+  key: text("key").primaryKey(),
+  count: integer("count").notNull(),
+  windowStart: integer("window_start").notNull(),
+  lockedUntil: integer("locked_until").notNull().default(0),
+});
+
+export const mailboxes = sqliteTable("mailboxes", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  name: text("name").notNull(),
+  /** RFC 6154 special-use role, or null for an ordinary folder. */
+  role: text("role", { enum: ["inbox", "sent", "drafts", "trash", "junk", "archive"] }),
+  /** RFC 3501 section 2.3.1.1: changes whenever UIDs of this name could be reused. */
+  uidValidity: integer("uid_validity").notNull(),
+  uidNext: integer("uid_next").notNull().default(1),
+  /** RFC 7162 CONDSTORE: the highest modification sequence given out in this mailbox. */
+  highestModseq: integer("highest_modseq").notNull().default(1),
+  subscribed: integer("subscribed", { mode: "boolean" }).notNull().default(true),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [
+  uniqueIndex("mailboxes_account_name").on(t.accountId, t.name),
+  index("mailboxes_account_role").on(t.accountId, t.role),
+]);
+
+export const blobs = sqliteTable("blobs", {
+  sha256: text("sha256").primaryKey(),
+  size: integer("size").notNull(),
+  data: blob("data", { mode: "buffer" }).notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+export const threads = sqliteTable("threads", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  subject: text("subject").notNull().default(""),
+  messageCount: integer("message_count").notNull().default(0),
+  lastDate: integer("last_date").notNull(),
+}, (t) => [index("threads_account_last").on(t.accountId, t.lastDate)]);
+
+export const messages = sqliteTable("messages", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  mailboxId: integer("mailbox_id").notNull().references(() => mailboxes.id),
+  uid: integer("uid").notNull(),
+  modseq: integer("modseq").notNull(),
+  threadId: integer("thread_id").notNull(),
+  blobSha256: text("blob_sha256").notNull(),
+  /** SHA-256 of Message-ID plus digest: one delivery of a message per mailbox. */
+  deliveryKey: text("delivery_key"),
+  messageIdHeader: text("message_id_header"),
+  subject: text("subject").notNull().default(""),
+  fromAddress: text("from_address").notNull().default(""),
+  fromName: text("from_name").notNull().default(""),
+  /** JSON array of {name, address}. */
+  toJson: text("to_json").notNull().default("[]"),
+  ccJson: text("cc_json").notNull().default("[]"),
+  preview: text("preview").notNull().default(""),
+  /** Date header, or internal date when absent. */
+  sentAt: integer("sent_at").notNull(),
+  /** RFC 3501 INTERNALDATE: when the message arrived here. */
+  internalDate: integer("internal_date").notNull(),
+  size: integer("size").notNull(),
+  hasAttachments: integer("has_attachments", { mode: "boolean" }).notNull().default(false),
+  seen: integer("seen", { mode: "boolean" }).notNull().default(false),
+  flagged: integer("flagged", { mode: "boolean" }).notNull().default(false),
+  answered: integer("answered", { mode: "boolean" }).notNull().default(false),
+  draft: integer("draft", { mode: "boolean" }).notNull().default(false),
+  deleted: integer("deleted", { mode: "boolean" }).notNull().default(false),
+  /** JSON array of IMAP keywords ($Forwarded, $Junk, user keywords). */
+  keywords: text("keywords").notNull().default("[]"),
+  /** The parsed JSON form (headers, text, html, attachments, authentication verdicts). */
+  parsed: text("parsed").notNull(),
+}, (t) => [
+  uniqueIndex("messages_mailbox_uid").on(t.mailboxId, t.uid),
+  uniqueIndex("messages_mailbox_delivery").on(t.mailboxId, t.deliveryKey),
+  index("messages_account_date").on(t.accountId, t.internalDate, t.id),
+  index("messages_mailbox_date").on(t.mailboxId, t.internalDate, t.id),
+  index("messages_mailbox_modseq").on(t.mailboxId, t.modseq),
+  index("messages_thread").on(t.threadId, t.internalDate),
+  index("messages_account_msgid").on(t.accountId, t.messageIdHeader),
+  index("messages_blob").on(t.blobSha256),
+]);
+
+/** Expunged UIDs, kept so that sync clients (IMAP QRESYNC-style) learn what vanished. */
+export const expunged = sqliteTable("expunged", {
+  mailboxId: integer("mailbox_id").notNull(),
+  uid: integer("uid").notNull(),
+  modseq: integer("modseq").notNull(),
+}, (t) => [
+  primaryKey({ columns: [t.mailboxId, t.uid] }),
+  index("expunged_mailbox_modseq").on(t.mailboxId, t.modseq),
+]);
+
+export const outbox = sqliteTable("outbox", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id").references(() => accounts.id, { onDelete: "set null" }),
+  blobSha256: text("blob_sha256").notNull(),
+  /** Our id of the sent message (its Sent copy), when there is one. */
+  messageRef: integer("message_ref"),
+  messageIdHeader: text("message_id_header"),
+  mailFrom: text("mail_from").notNull(),
+  rcptTo: text("rcpt_to").notNull(),
+  domain: text("domain").notNull(),
+  state: text("state", {
+    enum: ["queued", "sending", "sent", "deferred", "bounced", "failed", "cancelled"],
+  }).notNull().default("queued"),
+  attempts: integer("attempts").notNull().default(0),
+  nextAttemptAt: integer("next_attempt_at").notNull(),
+  lastError: text("last_error"),
+  leaseOwner: text("lease_owner"),
+  leaseUntil: integer("lease_until"),
+  expiresAt: integer("expires_at").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [
+  index("outbox_due").on(t.state, t.nextAttemptAt),
+  index("outbox_account").on(t.accountId, t.createdAt),
+]);
+
+export const events = sqliteTable("events", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  accountId: integer("account_id"),
+  type: text("type").notNull(),
+  mailboxId: integer("mailbox_id"),
+  messageId: integer("message_id"),
+  /** JSON details of the event. */
+  data: text("data").notNull().default("{}"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("events_account").on(t.accountId, t.id)]);
+
+export const auditLog = sqliteTable("audit_log", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  actorAccountId: integer("actor_account_id"),
+  action: text("action").notNull(),
+  target: text("target").notNull().default(""),
+  data: text("data").notNull().default("{}"),
+  ip: text("ip").notNull().default(""),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("audit_created").on(t.createdAt)]);
