@@ -11,6 +11,9 @@ import { errorHandler, problemResponse } from "./http/problem.ts";
 import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { draftRoutes } from "./routes/drafts.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { sendRoutes } from "./routes/send.ts";
 
 export const API_VERSION = "0.1.0";
 
@@ -66,6 +69,9 @@ export function createApp(deps: Deps) {
   );
 
   app.route("/v1", authRoutes(deps));
+  app.route("/v1", sendRoutes(deps));
+  app.route("/v1", draftRoutes(deps));
+  app.route("/v1", eventRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -1,0 +1,107 @@
+/**
+ * The send and draft API's request and response bodies. Header fields are checked for CR/LF so
+ * no input can inject a header (RFC 5322 section 2.2: a field body never contains a bare CR or LF).
+ */
+import { z } from "zod";
+import { AddressString } from "./address.ts";
+
+const SafeText = (field: string, max: number) =>
+  z.string().max(max).refine((v) => !/[\r\n\0]/.test(v), {
+    message: `${field} must not contain CR, LF or NUL`,
+  });
+
+export const Recipient = z.union([
+  AddressString,
+  z.object({ name: SafeText("name", 200).default(""), address: AddressString }),
+]).meta({
+  id: "Recipient",
+  description: "An address string, or {name, address}.",
+});
+
+export const AttachmentInput = z.object({
+  filename: SafeText("filename", 255).min(1),
+  contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
+    .default(
+      "application/octet-stream",
+    ),
+  content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").meta({
+    description: "Base64 content.",
+  }),
+}).meta({ id: "AttachmentInput" });
+
+// Header fields the composer owns; setting them by hand would forge or break the message.
+const RESERVED_HEADERS = new Set([
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "reply-to",
+  "subject",
+  "date",
+  "message-id",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "in-reply-to",
+  "references",
+  "sender",
+  "return-path",
+  "received",
+  "dkim-signature",
+  "authentication-results",
+]);
+
+export const ExtraHeaders = z.record(
+  z.string().regex(/^[!-9;-~]{1,76}$/, "header names are printable ASCII without colon"),
+  SafeText("a header value", 998),
+).refine((h) => Object.keys(h).every((k) => !RESERVED_HEADERS.has(k.toLowerCase())), {
+  message:
+    "headers must not set From, To, Subject, Date, Message-ID or other fields Postern writes",
+}).meta({ description: 'Extra header fields, e.g. {"X-Campaign": "spring"}.' });
+
+const MessageId = z.string().regex(/^<[^<>\s]+@[^<>\s]+>$/, "must look like <id@domain>");
+
+export const ComposeFields = {
+  from: Recipient,
+  to: z.array(Recipient).max(100).default([]),
+  cc: z.array(Recipient).max(100).default([]),
+  bcc: z.array(Recipient).max(100).default([]),
+  replyTo: z.array(Recipient).max(10).default([]),
+  subject: SafeText("subject", 998).default(""),
+  text: z.string().max(10 * 1024 * 1024).optional(),
+  html: z.string().max(10 * 1024 * 1024).optional(),
+  attachments: z.array(AttachmentInput).max(100).default([]),
+  headers: ExtraHeaders.default({}),
+  inReplyTo: MessageId.optional(),
+  references: z.array(MessageId).max(100).optional(),
+};
+
+export const SendRequest = z.object(ComposeFields).refine(
+  (r) => r.to.length + r.cc.length + r.bcc.length > 0,
+  {
+    message: "at least one recipient (to, cc or bcc) is required",
+    path: ["to"],
+  },
+).meta({ id: "SendRequest" });
+export type SendRequest = z.infer<typeof SendRequest>;
+
+export const DraftRequest = z.object(ComposeFields).meta({ id: "DraftRequest" });
+export type DraftRequest = z.infer<typeof DraftRequest>;
+
+export const RecipientOutcome = z.object({
+  address: z.string(),
+  status: z.enum(["delivered", "queued", "rejected"]).meta({
+    description:
+      "delivered: stored in a local mailbox; queued: in the outbox for a remote server; " +
+      "rejected: refused (see code).",
+  }),
+  code: z.string().optional(),
+  reason: z.string().optional(),
+}).meta({ id: "RecipientOutcome" });
+
+export const SendResponse = z.object({
+  id: z.number().int().meta({ description: "Id of the Sent copy in the sender's mailbox." }),
+  messageId: z.string().meta({ description: "The Message-ID header." }),
+  recipients: z.array(RecipientOutcome),
+}).meta({ id: "SendResponse" });
+export type SendResponse = z.infer<typeof SendResponse>;

@@ -1,0 +1,125 @@
+/**
+ * Drafts: create, read, replace, delete and send. Drafts are messages in the Drafts mailbox, so
+ * `/v1/messages?mailboxId=…` lists them too.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { DraftRequest, SendResponse } from "../../schemas/api_send.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { bearer, newRouter, problems } from "../http/router.ts";
+import { createDraft, deleteDraft, getDraft, replaceDraft, sendDraft } from "../services/drafts.ts";
+
+const Draft = z.object({
+  id: z.number().int(),
+  draft: DraftRequest,
+  updatedAt: z.string(),
+}).meta({ id: "Draft" });
+
+const IdParam = z.object({
+  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+});
+const body = { content: { "application/json": { schema: DraftRequest } }, required: true };
+const draftResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: Draft } },
+});
+
+export function draftRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/drafts", requireAuth(deps));
+  app.use("/drafts/*", requireAuth(deps));
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/drafts",
+      tags: ["drafts"],
+      summary: "Save a new draft",
+      security: bearer,
+      request: { body },
+      responses: { 201: draftResponse("Saved"), ...problems(400, 401, 403, 422, 507) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await createDraft(deps, auth, c.req.valid("json")), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/drafts/{id}",
+      tags: ["drafts"],
+      summary: "Read a draft as the JSON it was saved from",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 200: draftResponse("The draft"), ...problems(401, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await getDraft(deps, auth, c.req.valid("param").id), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/drafts/{id}",
+      tags: ["drafts"],
+      summary: "Replace a draft (it gets a new id)",
+      security: bearer,
+      request: { params: IdParam, body },
+      responses: { 200: draftResponse("Replaced"), ...problems(400, 401, 403, 404, 422, 507) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(
+        await replaceDraft(deps, auth, c.req.valid("param").id, c.req.valid("json")),
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/drafts/{id}",
+      tags: ["drafts"],
+      summary: "Delete a draft",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      await deleteDraft(deps, auth, c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/drafts/{id}/send",
+      tags: ["drafts"],
+      summary: "Send a draft and remove it from Drafts",
+      security: bearer,
+      request: { params: IdParam },
+      responses: {
+        201: { description: "Sent", content: { "application/json": { schema: SendResponse } } },
+        ...problems(401, 403, 404, 422, 507),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      return c.json(await sendDraft(deps, auth, c.req.valid("param").id), 201);
+    },
+  );
+  return app;
+}

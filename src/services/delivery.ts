@@ -1,0 +1,280 @@
+/**
+ * The inbound pipeline every transport calls (HTTP send, SMTP, federation, SHARP, IMAP APPEND
+ * goes through message_store directly): recipient lookup (accounts, plus-addressing, aliases,
+ * catch-all) → policy (size, quota) → store → events. It answers per recipient only after the
+ * write transaction has committed, and the same message (Message-ID and digest) delivered twice
+ * to the same mailbox is stored once.
+ */
+import { and, eq } from "drizzle-orm";
+import { parseAddress, splitPlus } from "../../schemas/address.ts";
+import type { ParsedMail } from "../../schemas/mail.ts";
+import type { Deps } from "../deps.ts";
+import type { ErrorCode } from "../errors.ts";
+import { sha256Hex } from "../crypto.ts";
+import type { Queryable, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
+import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
+import { enqueueOutbound } from "./outbox.ts";
+
+export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
+
+export interface InboundMessage {
+  raw: Uint8Array;
+  /** Envelope sender (RFC 5321 MAIL FROM); empty for bounces. */
+  mailFrom: string;
+  recipients: string[];
+  source: DeliverySource;
+  /** Already parsed by the caller (saves a second parse), else parsed here. */
+  parsed?: ParsedMail;
+  internalDate?: number;
+  /** Verdicts from the transport (SPF/DKIM/DMARC/ARC, federation signature…), kept in the JSON form. */
+  authentication?: Record<string, unknown>;
+  /** Deliver into this role instead of the Inbox (e.g. "junk" for a spam verdict). */
+  mailboxRole?: "inbox" | "junk";
+  flags?: Flags;
+}
+
+export type RecipientStatus = "delivered" | "duplicate" | "forwarded" | "rejected";
+
+export interface RecipientResult {
+  recipient: string;
+  status: RecipientStatus;
+  /** For rejections: a stable code, and whether a retry could succeed (quota, for example). */
+  code?: ErrorCode;
+  temporary?: boolean;
+  reason?: string;
+  accountId?: number;
+  messageId?: number;
+}
+
+type Target =
+  | { kind: "account"; accountId: number; address: string }
+  | { kind: "remote"; address: string };
+
+const MAX_ALIAS_DEPTH = 4;
+
+/** Resolves one local address to its final targets; empty when nobody takes it. */
+export async function resolveRecipient(
+  db: Queryable,
+  input: string,
+  depth = 0,
+): Promise<Target[] | undefined> {
+  const parsed = parseAddress(input);
+  if (!parsed.ok) return undefined;
+  const { local, domain, address } = parsed.value;
+  const dom = await findDomain(db, domain);
+  if (!dom) return depth > 0 ? [{ kind: "remote", address }] : undefined;
+
+  const account = await findAccountByAddress(db, address);
+  if (account && !account.disabled) {
+    return [{ kind: "account", accountId: account.id, address: account.address }];
+  }
+
+  const aliasTargets = async (key: string) => {
+    const [alias] = await db.select().from(schema.aliases).where(
+      eq(schema.aliases.addressKey, key),
+    );
+    if (!alias || depth >= MAX_ALIAS_DEPTH) return undefined;
+    const out: Target[] = [];
+    for (const target of JSON.parse(alias.targets) as string[]) {
+      out.push(...(await resolveRecipient(db, target, depth + 1) ?? []));
+    }
+    return out;
+  };
+  const direct = await aliasTargets(addressKey(address));
+  if (direct) return direct;
+
+  // Plus-addressing: user+tag@domain reaches user@domain (and its aliases).
+  const { base, tag } = splitPlus(local);
+  if (tag !== undefined) {
+    const baseAddress = `${base}@${domain}`;
+    const baseAccount = await findAccountByAddress(db, baseAddress);
+    if (baseAccount && !baseAccount.disabled) {
+      return [{ kind: "account", accountId: baseAccount.id, address: baseAccount.address }];
+    }
+    const viaAlias = await aliasTargets(addressKey(baseAddress));
+    if (viaAlias) return viaAlias;
+  }
+
+  if (dom.catchAllAccountId) {
+    const [catchAll] = await db.select().from(schema.accounts).where(and(
+      eq(schema.accounts.id, dom.catchAllAccountId),
+      eq(schema.accounts.disabled, false),
+    ));
+    if (catchAll) return [{ kind: "account", accountId: catchAll.id, address: catchAll.address }];
+  }
+  return [];
+}
+
+/** True when the domain is one this server delivers for. */
+export async function isLocalDomain(db: Queryable, domain: string): Promise<boolean> {
+  return (await findDomain(db, domain)) !== undefined;
+}
+
+async function mailboxFor(
+  db: Queryable,
+  accountId: number,
+  role: "inbox" | "junk",
+): Promise<number> {
+  const [box] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
+    eq(schema.mailboxes.accountId, accountId),
+    eq(schema.mailboxes.role, role),
+  ));
+  if (box) return box.id;
+  const [inbox] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
+    eq(schema.mailboxes.accountId, accountId),
+    eq(schema.mailboxes.role, "inbox"),
+  ));
+  if (!inbox) throw new Error(`account ${accountId} has no inbox`);
+  return inbox.id;
+}
+
+export interface PreparedDelivery {
+  msg: InboundMessage;
+  parsed: ParsedMail;
+  sha: string;
+  deliveryKey: string;
+  now: number;
+}
+
+/** Parses and hashes outside the write lock, so the transaction holds it only to write. */
+export async function prepareDelivery(deps: Deps, msg: InboundMessage): Promise<PreparedDelivery> {
+  const parsed: ParsedMail = msg.parsed ?? await deps.mime.parse(msg.raw);
+  const sha = await sha256Hex(msg.raw);
+  return {
+    msg,
+    parsed,
+    sha,
+    deliveryKey: await deliveryKeyFor(parsed.messageId, sha),
+    now: msg.internalDate ?? deps.clock.now(),
+  };
+}
+
+export interface DeliveryOutcome {
+  results: RecipientResult[];
+  /** Accounts whose mailboxes changed (to notify once the transaction has committed). */
+  touchedAccounts: number[];
+}
+
+/** The pipeline's store step, inside the caller's write transaction. */
+export async function deliverInTx(
+  tx: Tx,
+  deps: Deps,
+  prepared: PreparedDelivery,
+): Promise<DeliveryOutcome> {
+  const { msg, parsed, sha, deliveryKey, now } = prepared;
+  const size = msg.raw.byteLength;
+  const results = new Map<string, RecipientResult>();
+  const stored: ParsedMail & Record<string, unknown> = msg.authentication
+    ? { ...parsed, authentication: msg.authentication }
+    : parsed;
+  const accountsDone = new Map<number, RecipientResult>();
+  const remote: string[] = [];
+  let wrote = false;
+  for (const recipient of msg.recipients) {
+    const targets = await resolveRecipient(tx, recipient);
+    if (!targets || targets.length === 0) {
+      results.set(recipient, {
+        recipient,
+        status: "rejected",
+        code: targets ? "no_such_recipient" : "relay_denied",
+        reason: targets ? "no such mailbox here" : "not a local domain",
+      });
+      continue;
+    }
+    let result: RecipientResult | undefined;
+    for (const target of targets) {
+      if (target.kind === "remote") {
+        remote.push(target.address);
+        result ??= { recipient, status: "forwarded" };
+        continue;
+      }
+      const done = accountsDone.get(target.accountId);
+      if (done) {
+        result ??= { ...done, recipient };
+        continue;
+      }
+      const [account] = await tx.select().from(schema.accounts).where(
+        eq(schema.accounts.id, target.accountId),
+      );
+      if (account.quotaBytes > 0 && account.usedBytes + size > account.quotaBytes) {
+        const r: RecipientResult = {
+          recipient,
+          status: "rejected",
+          code: "quota_exceeded",
+          temporary: true,
+          reason: `the mailbox of ${account.address} is full`,
+        };
+        accountsDone.set(target.accountId, r);
+        result ??= r;
+        continue;
+      }
+      const mailboxId = await mailboxFor(tx, target.accountId, msg.mailboxRole ?? "inbox");
+      if (!wrote) {
+        await putBlob(tx, msg.raw, sha);
+        wrote = true;
+      }
+      const saved = await storeMessage(tx, {
+        accountId: target.accountId,
+        mailboxId,
+        blobSha256: sha,
+        size,
+        parsed: stored,
+        flags: msg.flags,
+        internalDate: now,
+        deliveryKey,
+      });
+      const r: RecipientResult = {
+        recipient,
+        status: saved.duplicate ? "duplicate" : "delivered",
+        accountId: target.accountId,
+        messageId: saved.id,
+      };
+      accountsDone.set(target.accountId, r);
+      // A delivered copy wins over a forward in what the sender is told.
+      if (!result || result.status === "forwarded" || result.status === "rejected") result = r;
+    }
+    results.set(recipient, result!);
+  }
+  if (remote.length > 0) {
+    await putBlob(tx, msg.raw, sha);
+    await enqueueOutbound(tx, deps, {
+      accountId: null,
+      blobSha256: sha,
+      messageIdHeader: parsed.messageId,
+      mailFrom: msg.mailFrom,
+      recipients: [...new Set(remote)],
+      now,
+    });
+  }
+  return {
+    results: msg.recipients.map((r) => results.get(r)!),
+    touchedAccounts: [...accountsDone.entries()].filter(([, r]) => r.status === "delivered").map((
+      [id],
+    ) => id),
+  };
+}
+
+/** Runs the pipeline for one message and its recipients; answers after the commit. */
+export async function deliver(deps: Deps, msg: InboundMessage): Promise<RecipientResult[]> {
+  const size = msg.raw.byteLength;
+  if (size > deps.config.maxMessageBytes) {
+    return msg.recipients.map((recipient) => ({
+      recipient,
+      status: "rejected",
+      code: "message_too_large",
+      reason: `the message exceeds ${deps.config.maxMessageBytes} bytes`,
+    }));
+  }
+  const prepared = await prepareDelivery(deps, msg);
+  const outcome = await deps.store.write((tx) => deliverInTx(tx, deps, prepared));
+  for (const accountId of outcome.touchedAccounts) deps.bus.notify(accountId);
+  deps.logger.log("info", "delivery.done", {
+    source: msg.source,
+    size,
+    recipients: msg.recipients.length,
+    delivered: outcome.results.filter((r) => r.status === "delivered").length,
+  });
+  return outcome.results;
+}

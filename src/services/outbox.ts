@@ -1,0 +1,76 @@
+/**
+ * The durable outbox: one row per remote recipient, written in the same transaction that accepted
+ * the message, so an acknowledged message is never lost. Transports (SMTP and federation, later
+ * issues) claim rows with leases; this module only enqueues and lists.
+ */
+import { and, desc, eq, lt } from "drizzle-orm";
+import { parseAddress } from "../../schemas/address.ts";
+import type { Deps } from "../deps.ts";
+import type { Queryable, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+
+export type OutboxRow = typeof schema.outbox.$inferSelect;
+
+export interface OutboundInput {
+  accountId: number | null;
+  blobSha256: string;
+  messageIdHeader?: string;
+  /** Our message id of the Sent copy, when there is one. */
+  messageRef?: number;
+  mailFrom: string;
+  recipients: string[];
+  now: number;
+}
+
+export async function enqueueOutbound(
+  tx: Tx,
+  deps: Deps,
+  input: OutboundInput,
+): Promise<OutboxRow[]> {
+  const expiresAt = input.now + deps.config.outboxExpiryHours * 3_600_000;
+  const rows = input.recipients.map((rcpt) => {
+    const parsed = parseAddress(rcpt);
+    if (!parsed.ok) throw new Error(`unroutable recipient reached the outbox: ${rcpt}`);
+    return {
+      accountId: input.accountId,
+      blobSha256: input.blobSha256,
+      messageRef: input.messageRef,
+      messageIdHeader: input.messageIdHeader,
+      mailFrom: input.mailFrom,
+      rcptTo: parsed.value.address,
+      domain: parsed.value.domain,
+      state: "queued" as const,
+      nextAttemptAt: input.now,
+      expiresAt,
+      createdAt: input.now,
+      updatedAt: input.now,
+    };
+  });
+  if (rows.length === 0) return [];
+  const inserted = await tx.insert(schema.outbox).values(rows).returning();
+  for (const row of inserted) {
+    await tx.insert(schema.events).values({
+      accountId: row.accountId,
+      type: "outbox.queued",
+      messageId: row.messageRef,
+      data: JSON.stringify({ outboxId: row.id, recipient: row.rcptTo }),
+    });
+  }
+  return inserted;
+}
+
+export interface OutboxQuery {
+  accountId?: number;
+  state?: OutboxRow["state"];
+  beforeId?: number;
+  limit: number;
+}
+
+export async function listOutbox(db: Queryable, q: OutboxQuery): Promise<OutboxRow[]> {
+  const conditions = [];
+  if (q.accountId !== undefined) conditions.push(eq(schema.outbox.accountId, q.accountId));
+  if (q.state) conditions.push(eq(schema.outbox.state, q.state));
+  if (q.beforeId) conditions.push(lt(schema.outbox.id, q.beforeId));
+  return await db.select().from(schema.outbox).where(and(...conditions))
+    .orderBy(desc(schema.outbox.id)).limit(q.limit);
+}

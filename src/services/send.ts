@@ -1,0 +1,240 @@
+/**
+ * Sending from an account: checks that the sender may use the From address, builds the MIME
+ * message (through the MIME port), then in ONE write transaction stores the Sent copy, delivers to
+ * local recipients through the inbound pipeline and queues remote recipients in the outbox. The
+ * caller is answered only after that commit; a local recipient that does not exist rejects the
+ * whole request before anything is written.
+ */
+import { and, eq } from "drizzle-orm";
+import { parseAddress } from "../../schemas/address.ts";
+import type { NamedAddress } from "../../schemas/mail.ts";
+import type { SendRequest, SendResponse } from "../../schemas/api_send.ts";
+import type { AuthContext } from "../auth/auth_context.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { fromBase64Url } from "../crypto.ts";
+import type { Queryable, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { addressKey, findDomain, getAccount } from "./accounts.ts";
+import { deliverInTx, prepareDelivery, resolveRecipient } from "./delivery.ts";
+import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
+import { enqueueOutbound } from "./outbox.ts";
+
+type RecipientInput = string | { name: string; address: string };
+
+export function named(r: RecipientInput): NamedAddress {
+  return typeof r === "string" ? { name: "", address: r } : { name: r.name, address: r.address };
+}
+
+function decodeBase64(text: string): Uint8Array {
+  return fromBase64Url(
+    text.replace(/\s+/g, "").replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, ""),
+  );
+}
+
+/** May this credential put `from` in the From field? Own address, an alias that reaches the
+ * account, or (API keys with domains) any address of those local domains. */
+export async function assertMaySendAs(
+  db: Queryable,
+  auth: AuthContext,
+  from: string,
+): Promise<void> {
+  const parsed = parseAddress(from);
+  if (!parsed.ok) throw new AppError(422, "validation_failed", "invalid From address");
+  const { address, domain } = parsed.value;
+  if (addressKey(address) === addressKey(auth.address)) return;
+  if (auth.sendDomains && auth.sendDomains.includes(domain) && await findDomain(db, domain)) return;
+  const [alias] = await db.select().from(schema.aliases).where(
+    eq(schema.aliases.addressKey, addressKey(address)),
+  );
+  if (alias) {
+    const targets = (JSON.parse(alias.targets) as string[]).map(addressKey);
+    if (targets.includes(addressKey(auth.address))) return;
+  }
+  throw new AppError(403, "sender_not_allowed", `this account may not send as ${address}`);
+}
+
+export async function mailboxIdByRole(
+  db: Queryable,
+  accountId: number,
+  role: "sent" | "drafts",
+): Promise<number> {
+  const [box] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
+    eq(schema.mailboxes.accountId, accountId),
+    eq(schema.mailboxes.role, role),
+  ));
+  if (!box) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
+  return box.id;
+}
+
+export async function composeRaw(
+  deps: Deps,
+  req: SendRequest,
+  fromDomain: string,
+): Promise<{ raw: Uint8Array; messageId: string }> {
+  const messageId = `<${crypto.randomUUID()}@${fromDomain}>`;
+  let attachments;
+  try {
+    attachments = req.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: decodeBase64(a.content),
+    }));
+  } catch {
+    throw new AppError(422, "validation_failed", "an attachment is not valid base64", [
+      { path: "attachments", message: "not valid base64" },
+    ]);
+  }
+  const raw = await deps.mime.compose({
+    from: named(req.from),
+    to: req.to.map(named),
+    cc: req.cc.map(named),
+    bcc: req.bcc.map(named),
+    replyTo: req.replyTo.map(named),
+    subject: req.subject,
+    text: req.text,
+    html: req.html,
+    messageId,
+    date: new Date(deps.clock.now()),
+    inReplyTo: req.inReplyTo,
+    references: req.references,
+    headers: Object.entries(req.headers).map(([name, value]) => ({ name, value })),
+    attachments,
+  });
+  return { raw, messageId };
+}
+
+/** Splits recipients into local and remote, rejecting unknown local ones (nothing is written). */
+async function classify(
+  db: Queryable,
+  addresses: string[],
+): Promise<{ local: string[]; remote: string[] }> {
+  const local: string[] = [];
+  const remote: string[] = [];
+  const unknown: { path: string; message: string }[] = [];
+  for (const address of addresses) {
+    const parsed = parseAddress(address);
+    if (!parsed.ok) {
+      unknown.push({ path: "to", message: `${address}: ${parsed.error}` });
+      continue;
+    }
+    if (!await findDomain(db, parsed.value.domain)) {
+      remote.push(parsed.value.address);
+      continue;
+    }
+    const targets = await resolveRecipient(db, parsed.value.address);
+    if (!targets || targets.length === 0) {
+      unknown.push({ path: "to", message: `${parsed.value.address}: no such mailbox here` });
+    } else local.push(parsed.value.address);
+  }
+  if (unknown.length > 0) {
+    throw new AppError(
+      422,
+      "no_such_recipient",
+      "some local recipients do not exist; nothing was sent",
+      unknown,
+    );
+  }
+  return { local, remote };
+}
+
+export interface SendOptions {
+  /** Flags for the Sent copy (a sent draft keeps none but \Seen). */
+  sentFlags?: Flags;
+  /** Work to do in the same transaction (e.g. remove the draft that was sent). */
+  alsoInTx?: (tx: Tx) => Promise<void>;
+}
+
+export async function sendMessage(
+  deps: Deps,
+  auth: AuthContext,
+  req: SendRequest,
+  options: SendOptions = {},
+): Promise<SendResponse> {
+  const { store } = deps;
+  const from = named(req.from);
+  await assertMaySendAs(store.db, auth, from.address);
+  const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
+  const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
+  const { local, remote } = await classify(store.db, all);
+
+  const { raw, messageId } = await composeRaw(deps, req, fromDomain);
+  if (raw.byteLength > deps.config.maxMessageBytes) {
+    throw new AppError(
+      413,
+      "message_too_large",
+      `the message exceeds ${deps.config.maxMessageBytes} bytes`,
+    );
+  }
+  const prepared = await prepareDelivery(deps, {
+    raw,
+    mailFrom: from.address,
+    recipients: local,
+    source: "api",
+  });
+  const account = await getAccount(store.db, auth.accountId);
+  if (!account) throw new AppError(401, "unauthorized", "the account no longer exists");
+  const sentBox = await mailboxIdByRole(store.db, auth.accountId, "sent");
+
+  const outcome = await store.write(async (tx) => {
+    const [fresh] = await tx.select().from(schema.accounts).where(
+      eq(schema.accounts.id, auth.accountId),
+    );
+    if (fresh.quotaBytes > 0 && fresh.usedBytes + raw.byteLength > fresh.quotaBytes) {
+      throw new AppError(
+        507,
+        "quota_exceeded",
+        "your mailbox is full: the Sent copy cannot be stored",
+      );
+    }
+    await putBlob(tx, raw, prepared.sha);
+    const sent = await storeMessage(tx, {
+      accountId: auth.accountId,
+      mailboxId: sentBox,
+      blobSha256: prepared.sha,
+      size: raw.byteLength,
+      parsed: { ...prepared.parsed, envelope: { from: from.address, recipients: all } },
+      flags: options.sentFlags ?? { seen: true },
+      internalDate: prepared.now,
+      deliveryKey: await deliveryKeyFor(messageId, prepared.sha),
+    });
+    const delivered = local.length > 0
+      ? await deliverInTx(tx, deps, prepared)
+      : { results: [], touchedAccounts: [] };
+    await enqueueOutbound(tx, deps, {
+      accountId: auth.accountId,
+      blobSha256: prepared.sha,
+      messageIdHeader: messageId,
+      messageRef: sent.id,
+      mailFrom: from.address,
+      recipients: remote,
+      now: prepared.now,
+    });
+    await options.alsoInTx?.(tx);
+    return { sent, delivered };
+  });
+  for (const id of new Set([auth.accountId, ...outcome.delivered.touchedAccounts])) {
+    deps.bus.notify(id);
+  }
+  deps.logger.log("info", "send.accepted", {
+    accountId: auth.accountId,
+    local: local.length,
+    remote: remote.length,
+    size: raw.byteLength,
+  });
+
+  const recipients = [
+    ...outcome.delivered.results.map((r) => ({
+      address: r.recipient,
+      status: r.status === "rejected"
+        ? "rejected" as const
+        : r.status === "forwarded"
+        ? "queued" as const
+        : "delivered" as const,
+      ...(r.code ? { code: r.code } : {}),
+      ...(r.reason ? { reason: r.reason } : {}),
+    })),
+    ...remote.map((address) => ({ address, status: "queued" as const })),
+  ];
+  return { id: outcome.sent.id, messageId, recipients };
+}
