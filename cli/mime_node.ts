@@ -7,6 +7,7 @@ import { type AddressObject, simpleParser } from "mailparser";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
+import { parseHeaderBlock } from "../src/mime/header_block.ts";
 
 function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
   if (!value) return [];
@@ -37,25 +38,6 @@ function splitIds(value: string | string[] | undefined): string[] {
   return text.match(/<[^<>\s]+>/g) ?? [];
 }
 
-// Raw header lines, unfolded, in order (RFC 5322 section 2.2.3), from the bytes themselves so the
-// JSON form shows what was sent rather than a library's reinterpretation.
-function rawHeaders(raw: Uint8Array): { name: string; value: string }[] {
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(raw.subarray(0, 256 * 1024));
-  const end = text.search(/\r?\n\r?\n/);
-  const block = end >= 0 ? text.slice(0, end) : text;
-  const out: { name: string; value: string }[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && out.length > 0) {
-      out[out.length - 1].value += " " + line.trim();
-      continue;
-    }
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    out.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
-  }
-  return out;
-}
-
 export function createNodeMime(): MimePort {
   return {
     async parse(raw) {
@@ -79,7 +61,7 @@ export function createNodeMime(): MimePort {
         cc: flatten(mail.cc),
         replyTo: flatten(mail.replyTo),
         date,
-        headers: rawHeaders(raw),
+        headers: parseHeaderBlock(raw),
         text: mail.text ?? undefined,
         html: typeof mail.html === "string" ? mail.html : undefined,
         attachments: mail.attachments.map((a, index) => ({

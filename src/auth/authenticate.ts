@@ -10,7 +10,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { AppEnv } from "../http/router.ts";
 import { schema } from "../store/store.ts";
 import { type AuthContext, type Scope, SCOPES } from "./auth_context.ts";
-import { verifyAccessToken } from "./tokens.ts";
+import { verifyAccessTokenCached } from "./tokens.ts";
 
 export const API_KEY_PREFIX = "pst_";
 
@@ -46,7 +46,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
     };
   }
 
-  const claims = await verifyAccessToken(deps.jwtKey, deps.config.hostname, token, now);
+  const claims = await verifyAccessTokenCached(deps.jwtKey, deps.config.hostname, token, now);
   const [row] = await db.select({ account: schema.accounts, session: schema.sessions })
     .from(schema.sessions)
     .innerJoin(schema.accounts, eq(schema.accounts.id, schema.sessions.accountId))

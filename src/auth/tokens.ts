@@ -59,3 +59,35 @@ export async function verifyAccessToken(
     });
   }
 }
+
+interface CachedClaims {
+  claims: AccessClaims;
+  expiresAtMs: number;
+}
+
+// Verified tokens per signing key: a JWT is checked once, then recognised until it expires
+// (the session's liveness is still checked on every request by the caller).
+const verifiedByKey = new WeakMap<Uint8Array, Map<string, CachedClaims>>();
+const CACHE_LIMIT = 10_000;
+
+export async function verifyAccessTokenCached(
+  key: Uint8Array,
+  issuer: string,
+  token: string,
+  nowMs: number,
+): Promise<AccessClaims> {
+  let cache = verifiedByKey.get(key);
+  if (!cache) verifiedByKey.set(key, cache = new Map());
+  const hit = cache.get(token);
+  if (hit && hit.expiresAtMs > nowMs) return hit.claims;
+  const claims = await verifyAccessToken(key, issuer, token, nowMs);
+  const payload = JSON.parse(new TextDecoder().decode(
+    Uint8Array.from(
+      atob(token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/")),
+      (c) => c.charCodeAt(0),
+    ),
+  ));
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(token, { claims, expiresAtMs: Number(payload.exp) * 1000 });
+  return claims;
+}

@@ -27,8 +27,11 @@ async function writeDraft(
 ): Promise<DraftView> {
   const from = named(req.from);
   await assertMaySendAs(deps.store.db, auth, from.address);
-  const { raw } = await composeRaw(deps, req as SendRequest, from.address.split("@").pop()!);
-  const parsed = await deps.mime.parse(raw);
+  const { raw, parsed } = await composeRaw(
+    deps,
+    req as SendRequest,
+    from.address.split("@").pop()!,
+  );
   const sha = await sha256Hex(raw);
   const draftsBox = await mailboxIdByRole(deps.store.db, auth.accountId, "drafts");
   const now = deps.clock.now();

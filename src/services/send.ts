@@ -7,7 +7,8 @@
  */
 import { and, eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
-import type { NamedAddress } from "../../schemas/mail.ts";
+import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
+import { parseHeaderBlock } from "../mime/header_block.ts";
 import type { SendRequest, SendResponse } from "../../schemas/api_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
@@ -71,7 +72,7 @@ export async function composeRaw(
   deps: Deps,
   req: SendRequest,
   fromDomain: string,
-): Promise<{ raw: Uint8Array; messageId: string }> {
+): Promise<{ raw: Uint8Array; messageId: string; parsed: ParsedMail }> {
   const messageId = `<${crypto.randomUUID()}@${fromDomain}>`;
   let attachments;
   try {
@@ -85,6 +86,7 @@ export async function composeRaw(
       { path: "attachments", message: "not valid base64" },
     ]);
   }
+  const date = new Date(deps.clock.now());
   const raw = await deps.mime.compose({
     from: named(req.from),
     to: req.to.map(named),
@@ -95,13 +97,36 @@ export async function composeRaw(
     text: req.text,
     html: req.html,
     messageId,
-    date: new Date(deps.clock.now()),
+    date,
     inReplyTo: req.inReplyTo,
     references: req.references,
     headers: Object.entries(req.headers).map(([name, value]) => ({ name, value })),
     attachments,
   });
-  return { raw, messageId };
+  // We built this message, so its JSON form comes from the request (no second MIME parse);
+  // the header list is read back from the bytes so it shows exactly what was written.
+  const parsed: ParsedMail = {
+    messageId,
+    inReplyTo: req.inReplyTo,
+    references: req.references ?? [],
+    subject: req.subject,
+    from: named(req.from),
+    to: req.to.map(named),
+    cc: req.cc.map(named),
+    replyTo: req.replyTo.map(named),
+    date: Math.floor(date.getTime() / 1000) * 1000,
+    headers: parseHeaderBlock(raw),
+    text: req.text,
+    html: req.html,
+    attachments: attachments.map((a, index) => ({
+      index,
+      filename: a.filename,
+      contentType: a.contentType,
+      size: a.content.byteLength,
+      disposition: "attachment" as const,
+    })),
+  };
+  return { raw, messageId, parsed };
 }
 
 /** Splits recipients into local and remote, rejecting unknown local ones (nothing is written). */
@@ -158,7 +183,7 @@ export async function sendMessage(
   const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
   const { local, remote } = await classify(store.db, all);
 
-  const { raw, messageId } = await composeRaw(deps, req, fromDomain);
+  const { raw, messageId, parsed } = await composeRaw(deps, req, fromDomain);
   if (raw.byteLength > deps.config.maxMessageBytes) {
     throw new AppError(
       413,
@@ -171,6 +196,7 @@ export async function sendMessage(
     mailFrom: from.address,
     recipients: local,
     source: "api",
+    parsed,
   });
   const account = await getAccount(store.db, auth.accountId);
   if (!account) throw new AppError(401, "unauthorized", "the account no longer exists");
