@@ -10,7 +10,9 @@ import { clientIp } from "./http/client_ip.ts";
 import { errorHandler, problemResponse } from "./http/problem.ts";
 import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { credentialsRoutes } from "./routes/credentials.ts";
 import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { sendRoutes } from "./routes/send.ts";
@@ -69,6 +71,8 @@ export function createApp(deps: Deps) {
   );
 
   app.route("/v1", authRoutes(deps));
+  app.route("/v1", credentialsRoutes(deps));
+  app.route("/v1", adminRoutes(deps));
   app.route("/v1", sendRoutes(deps));
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));

@@ -31,6 +31,12 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
       .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
       .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
     if (!row || row.account.disabled) throw unauthorized("the API key is unknown or revoked");
+    // Record use at most once a minute, so a busy key does not cost a write per request.
+    if ((row.key.lastUsedAt ?? 0) < now - 60_000) {
+      await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(
+        eq(schema.apiKeys.id, row.key.id),
+      );
+    }
     const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
       SCOPES.includes(s as Scope)
     );

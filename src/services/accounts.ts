@@ -183,3 +183,63 @@ export function sqlDeleteOrphanBlobs() {
   return sql`DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob_sha256 FROM messages)
     AND sha256 NOT IN (SELECT blob_sha256 FROM outbox)`;
 }
+
+/** Deletes a domain that has no accounts and no aliases left (409 otherwise). */
+export async function deleteDomain(store: Store, domainId: number): Promise<Domain> {
+  return await store.write(async (tx) => {
+    const [dom] = await tx.select().from(schema.domains).where(eq(schema.domains.id, domainId));
+    if (!dom) throw notFound("domain");
+    const [account] = await tx.select({ id: schema.accounts.id }).from(schema.accounts)
+      .where(eq(schema.accounts.domainId, domainId)).limit(1);
+    const [alias] = await tx.select({ id: schema.aliases.id }).from(schema.aliases)
+      .where(eq(schema.aliases.domainId, domainId)).limit(1);
+    if (account || alias) {
+      throw new AppError(409, "conflict", `domain ${dom.name} still has accounts or aliases`);
+    }
+    await tx.delete(schema.domains).where(eq(schema.domains.id, domainId));
+    return dom;
+  });
+}
+
+/** Accounts by id, `limit` at a time after the id `cursor`; `nextCursor` is null at the end. */
+export async function listAccountsPage(
+  db: Queryable,
+  opts: { cursor?: number; limit: number },
+): Promise<{ items: Account[]; nextCursor: string | null }> {
+  const rows = await db.select().from(schema.accounts)
+    .where(opts.cursor ? sql`${schema.accounts.id} > ${opts.cursor}` : undefined)
+    .orderBy(schema.accounts.id)
+    .limit(opts.limit + 1);
+  const more = rows.length > opts.limit;
+  const items = rows.slice(0, opts.limit);
+  return { items, nextCursor: more ? String(items[items.length - 1].id) : null };
+}
+
+export interface AccountChanges {
+  displayName?: string;
+  role?: "user" | "admin";
+  quotaBytes?: number;
+  disabled?: boolean;
+}
+
+/** Updates an account's profile fields; disabling it also ends its sessions. */
+export async function updateAccount(
+  store: Store,
+  accountId: number,
+  changes: AccountChanges,
+  nowMs = Date.now(),
+): Promise<Account> {
+  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+  return await store.write(async (tx) => {
+    const [row] = Object.keys(set).length
+      ? await tx.update(schema.accounts).set(set).where(eq(schema.accounts.id, accountId))
+        .returning()
+      : await tx.select().from(schema.accounts).where(eq(schema.accounts.id, accountId));
+    if (!row) throw notFound("account");
+    if (changes.disabled) {
+      await tx.update(schema.sessions).set({ revokedAt: nowMs })
+        .where(eq(schema.sessions.accountId, accountId));
+    }
+    return row;
+  });
+}

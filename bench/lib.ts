@@ -1,0 +1,148 @@
+/**
+ * Benchmark helpers: start a real `postern serve` on a temporary data folder, wait for it, run a
+ * bounded closed-loop load, and summarise latencies. Figures are printed, never asserted.
+ */
+export interface Server {
+  url: string;
+  pid: number;
+  dataDir: string;
+  adminPassword: string;
+  stop(): Promise<void>;
+}
+
+const ROOT = new URL("../", import.meta.url);
+
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+export async function cli(
+  dataDir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("main.ts", ROOT).pathname, ...args],
+    env: { POSTERN_DATA_DIR: dataDir, POSTERN_LOG_LEVEL: "warn", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`postern ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+export async function startServer(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<Server> {
+  const port = freePort();
+  const adminPassword = "bench-admin-password";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("main.ts", ROOT).pathname, "serve", "--init-if-needed"],
+    env: {
+      POSTERN_DATA_DIR: dataDir,
+      POSTERN_HTTP_PORT: String(port),
+      POSTERN_LOG_LEVEL: "warn",
+      POSTERN_ADMIN_PASSWORD: adminPassword,
+      ...env,
+    },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${url}/health`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch { /* not yet listening */ }
+    await new Promise((r) => setTimeout(r, 100));
+    if (i === 299) throw new Error("postern serve did not become healthy in 30 s");
+  }
+  return {
+    url,
+    pid: child.pid,
+    dataDir,
+    adminPassword,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}
+
+export function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export function summary(
+  latencies: number[],
+): { p50: number; p95: number; p99: number; max: number } {
+  const s = [...latencies].sort((a, b) => a - b);
+  return {
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    max: s[s.length - 1],
+  };
+}
+
+export async function api(
+  url: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return await fetch(url + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+export async function login(url: string, address: string, password: string): Promise<string> {
+  const res = await api(url, "POST", "/v1/auth/login", undefined, { address, password });
+  if (!res.ok) throw new Error(`login ${address}: ${res.status} ${await res.text()}`);
+  return (await res.json()).accessToken;
+}
+
+/** Runs `total` calls of `task` with `concurrency` workers; returns per-call latencies in ms. */
+export async function closedLoop(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) {
+      const i = next++;
+      const t0 = performance.now();
+      await task(i);
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  return { seconds: (performance.now() - started) / 1000, latencies };
+}
+
+export const fmt = (n: number, digits = 1) => n.toFixed(digits);

@@ -1,0 +1,162 @@
+/**
+ * `deno task bench`: Postern's gateway figures on this machine, against a real `postern serve`
+ * over HTTP on loopback.
+ *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
+ *       acknowledged after its fsynced commit);
+ *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
+ *   (c) resident memory of an idle `postern serve`.
+ * Options: --sends N (default 4000), --messages N (default 100000), --only a,b,c.
+ * Prints figures; asserts nothing.
+ */
+import { parseArgs } from "node:util";
+import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
+import { seedMessages } from "./seed.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    sends: { type: "string", default: "4000" },
+    messages: { type: "string", default: "100000" },
+    only: { type: "string", default: "a,b,c" },
+  },
+});
+const only = new Set(values.only!.split(","));
+const DOMAIN = "postern.localhost";
+const ADMIN = `admin@${DOMAIN}`;
+
+async function addAccount(url: string, adminToken: string, address: string): Promise<void> {
+  const res = await api(url, "POST", "/v1/admin/accounts", adminToken, {
+    address,
+    password: "bench-password-1",
+    quotaBytes: 0,
+  });
+  if (res.status !== 201 && res.status !== 200) {
+    throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
+  }
+  await res.body?.cancel();
+}
+
+function header(title: string) {
+  console.log(`\n== ${title}`);
+}
+
+console.log(
+  `Postern gateway benchmark — ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
+);
+
+if (only.has("a")) {
+  header(
+    "(a) local deliveries through POST /v1/emails — 4 KB, 8 concurrent clients, durable commits",
+  );
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
+  const server = await startServer(dir);
+  try {
+    const admin = await login(server.url, ADMIN, server.adminPassword);
+    await addAccount(server.url, admin, `sender@${DOMAIN}`);
+    await addAccount(server.url, admin, `rcpt@${DOMAIN}`);
+    const token = await login(server.url, `sender@${DOMAIN}`, "bench-password-1");
+    const text = "Benchmark body line, 64 characters long, repeated to reach 4KB.\n".repeat(62);
+    const body = { from: `sender@${DOMAIN}`, to: [`rcpt@${DOMAIN}`], subject: "bench", text };
+    const total = Number(values.sends);
+    // Warm-up (JIT, caches), not counted.
+    await closedLoop(200, 8, async () => {
+      const res = await api(server.url, "POST", "/v1/emails", token, body);
+      await res.body?.cancel();
+    });
+    let failed = 0;
+    const run = await closedLoop(total, 8, async () => {
+      const res = await api(server.url, "POST", "/v1/emails", token, body);
+      if (res.status !== 201) failed++;
+      await res.body?.cancel();
+    });
+    const s = summary(run.latencies);
+    console.log(
+      `sends: ${total} in ${fmt(run.seconds, 2)} s → ${fmt(total / run.seconds, 0)} deliveries/s ` +
+        `(failed ${failed}); latency p50 ${fmt(s.p50)} ms, p95 ${fmt(s.p95)} ms, p99 ${
+          fmt(s.p99)
+        } ms`,
+    );
+    console.log(`server RSS after load: ${fmt(rssMiB(server.pid))} MiB`);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (only.has("b")) {
+  const count = Number(values.messages);
+  header(`(b) list and search on one account holding ${count} messages`);
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
+  let server = await startServer(dir);
+  const admin = await login(server.url, ADMIN, server.adminPassword);
+  await addAccount(server.url, admin, `big@${DOMAIN}`);
+  await server.stop();
+  const t0 = performance.now();
+  await seedMessages(`file:${dir}/postern.db`, `big@${DOMAIN}`, count);
+  console.log(
+    `seeded ${count} messages in ${fmt((performance.now() - t0) / 1000)} s (setup, not a figure)`,
+  );
+  server = await startServer(dir);
+  try {
+    const token = await login(server.url, `big@${DOMAIN}`, "bench-password-1");
+    const measure = async (label: string, paths: string[], rounds: number) => {
+      for (const p of paths) await (await api(server.url, "GET", p, token)).body?.cancel(); // warm
+      const latencies: number[] = [];
+      let hits = 0;
+      for (let i = 0; i < rounds; i++) {
+        const p = paths[i % paths.length];
+        const t = performance.now();
+        const res = await api(server.url, "GET", p, token);
+        const json = await res.json();
+        latencies.push(performance.now() - t);
+        if (!res.ok) throw new Error(`${p}: ${res.status} ${JSON.stringify(json)}`);
+        hits += json.items?.length ?? 0;
+      }
+      const s = summary(latencies);
+      console.log(
+        `${label}: p50 ${fmt(s.p50)} ms, p95 ${fmt(s.p95)} ms, p99 ${fmt(s.p99)} ms ` +
+          `(${rounds} requests, ${fmt(hits / rounds, 0)} items each)`,
+      );
+    };
+    await measure("list first page (50, newest first)", ["/v1/messages?limit=50"], 300);
+    const boxes = await (await api(server.url, "GET", "/v1/mailboxes", token)).json();
+    const inbox = (boxes.items ?? boxes).find((b: { role: string }) => b.role === "inbox");
+    await measure(
+      "list first page of INBOX (50)",
+      [`/v1/messages?limit=50&mailboxId=${inbox.id}`],
+      300,
+    );
+    await measure(
+      "search (one word, newest 50)",
+      ["quarterly", "invoice", "garden", "security", "ipsum"].map((q) =>
+        `/v1/search?q=${q}&limit=50`
+      ),
+      300,
+    );
+    await measure(
+      "search (two words + from)",
+      [
+        "/v1/search?q=budget%20report&from=ada&limit=50",
+        "/v1/search?q=travel%20lunch&from=grace&limit=50",
+      ],
+      200,
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (only.has("c")) {
+  header("(c) resident memory of an idle postern serve");
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
+  const server = await startServer(dir);
+  try {
+    await (await fetch(`${server.url}/health`)).body?.cancel();
+    await new Promise((r) => setTimeout(r, 5000));
+    console.log(`idle RSS after 5 s: ${fmt(rssMiB(server.pid))} MiB (pid ${server.pid})`);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * API keys for applications: `pst_` plus 256 random bits, shown once and stored as SHA-256 (a
+ * fast hash is safe for keys this long). Each key carries scopes (`read`, `send`, `admin`; admin
+ * only for admin accounts) and optionally the local domains it may send from (non-admins: only
+ * their own). The HTTP routes and the `postern apikey` CLI both call these functions.
+ */
+import { and, eq } from "drizzle-orm";
+import type { FieldError } from "../../schemas/problem.ts";
+import { AppError, notFound } from "../errors.ts";
+import { randomToken, sha256Hex } from "../crypto.ts";
+import { findDomain, getAccount } from "../services/accounts.ts";
+import type { Queryable, Store } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { type Scope, SCOPES } from "./auth_context.ts";
+import { API_KEY_PREFIX } from "./authenticate.ts";
+
+export type ApiKeyRow = typeof schema.apiKeys.$inferSelect;
+
+export interface NewApiKey {
+  name: string;
+  scopes: Scope[];
+  /** Local domains the key may send from; empty or absent means the account's own addresses. */
+  domains?: string[];
+}
+
+/** What listings show: never the key or its hash. */
+export interface ApiKeyView {
+  id: number;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  domains: string[];
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export const PREFIX_LENGTH = 12;
+
+export function apiKeyView(row: ApiKeyRow): ApiKeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    domains: JSON.parse(row.domains) as string[],
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt,
+    revokedAt: row.revokedAt,
+  };
+}
+
+const invalid = (fields: FieldError[]) =>
+  new AppError(422, "validation_failed", fields.map((f) => f.message).join("; "), fields);
+
+/** Creates a key for an account; returns the key (shown once) and its view. */
+export async function createApiKey(
+  store: Store,
+  accountId: number,
+  input: NewApiKey,
+): Promise<{ key: string; apiKey: ApiKeyView }> {
+  const account = await getAccount(store.db, accountId);
+  if (!account) throw notFound("account");
+  const fields: FieldError[] = [];
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 100) {
+    fields.push({ path: "name", message: "the name must have 1 to 100 characters" });
+  }
+  const scopes = [...new Set(input.scopes)];
+  if (scopes.length === 0) fields.push({ path: "scopes", message: "at least one scope is needed" });
+  scopes.forEach((s, i) => {
+    if (!SCOPES.includes(s)) fields.push({ path: `scopes.${i}`, message: `unknown scope "${s}"` });
+  });
+  const domains = [...new Set((input.domains ?? []).map((d) => d.trim().toLowerCase()))];
+  const [own] = await store.db.select().from(schema.domains).where(
+    eq(schema.domains.id, account.domainId),
+  );
+  for (const [i, d] of domains.entries()) {
+    if (!await findDomain(store.db, d)) {
+      fields.push({ path: `domains.${i}`, message: `${d} is not a local domain` });
+    }
+  }
+  if (fields.length) throw invalid(fields);
+  if (scopes.includes("admin") && account.role !== "admin") {
+    throw new AppError(
+      403,
+      "forbidden",
+      "only administrators may create keys with the admin scope",
+    );
+  }
+  if (account.role !== "admin" && domains.some((d) => d !== own?.name)) {
+    throw new AppError(403, "forbidden", "a key may only send from your own domain");
+  }
+  const key = API_KEY_PREFIX + randomToken();
+  const [row] = await store.db.insert(schema.apiKeys).values({
+    accountId,
+    name,
+    prefix: key.slice(0, PREFIX_LENGTH),
+    keyHash: await sha256Hex(key),
+    scopes: JSON.stringify(scopes),
+    domains: JSON.stringify(domains),
+  }).returning();
+  return { key, apiKey: apiKeyView(row) };
+}
+
+/** The account's keys, revoked ones included (with `revokedAt`), oldest first. */
+export async function listApiKeys(db: Queryable, accountId: number): Promise<ApiKeyView[]> {
+  const rows = await db.select().from(schema.apiKeys)
+    .where(eq(schema.apiKeys.accountId, accountId))
+    .orderBy(schema.apiKeys.id);
+  return rows.map(apiKeyView);
+}
+
+/** Revokes one of the account's keys (idempotent); 404 when it is not the account's. */
+export async function revokeApiKey(
+  store: Store,
+  accountId: number,
+  id: number,
+  nowMs = Date.now(),
+): Promise<ApiKeyView> {
+  return await store.write(async (tx) => {
+    const where = and(eq(schema.apiKeys.id, id), eq(schema.apiKeys.accountId, accountId));
+    const [row] = await tx.select().from(schema.apiKeys).where(where);
+    if (!row) throw notFound("API key");
+    if (row.revokedAt !== null) return apiKeyView(row);
+    const [done] = await tx.update(schema.apiKeys).set({ revokedAt: nowMs }).where(where)
+      .returning();
+    return apiKeyView(done);
+  });
+}

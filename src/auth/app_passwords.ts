@@ -1,0 +1,165 @@
+/**
+ * App passwords: per-device secrets for IMAP, POP3 and SMTP AUTH, where no second factor can be
+ * asked. Each is four groups of four lowercase letters (about 75 bits), shown once and stored as
+ * an argon2id hash. `verifyAccountSecret` is the one check the bridge uses: the account password
+ * counts only while 2FA is off; app passwords always count. Failures share login's throttle.
+ */
+import { and, eq } from "drizzle-orm";
+import type { Deps } from "../deps.ts";
+import { AppError, notFound } from "../errors.ts";
+import { type Account, findAccountByAddress } from "../services/accounts.ts";
+import type { Queryable, Store } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
+import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
+
+export type AppPasswordRow = typeof schema.appPasswords.$inferSelect;
+
+const LETTERS = "abcdefghijklmnopqrstuvwxyz";
+/** Accounts may hold at most this many app passwords (each verify costs an argon2id run). */
+export const MAX_APP_PASSWORDS = 25;
+
+/** A new app password like `abcd-efgh-ijkl-mnop` (uniform letters: rejection sampling). */
+export function newAppPassword(): string {
+  const out: string[] = [];
+  while (out.length < 16) {
+    for (const b of crypto.getRandomValues(new Uint8Array(32))) {
+      // 234 = 9 * 26: bytes above it would bias the first letters.
+      if (b < 234 && out.length < 16) out.push(LETTERS[b % 26]);
+    }
+  }
+  const s = out.join("");
+  return `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8, 12)}-${s.slice(12)}`;
+}
+
+/** Clients may type the groups with spaces, dashes or none, in any case. */
+export function normalizeAppPassword(secret: string): string | undefined {
+  const compact = secret.replace(/[\s-]/g, "").toLowerCase();
+  return /^[a-z]{16}$/.test(compact) ? compact : undefined;
+}
+
+export async function createAppPassword(
+  store: Store,
+  accountId: number,
+  name: string,
+): Promise<{ row: AppPasswordRow; password: string }> {
+  const password = newAppPassword();
+  const passwordHash = await hashPassword(normalizeAppPassword(password)!);
+  const row = await store.write(async (tx) => {
+    const existing = await listAppPasswords(tx, accountId);
+    if (existing.length >= MAX_APP_PASSWORDS) {
+      throw new AppError(
+        409,
+        "conflict",
+        `an account holds at most ${MAX_APP_PASSWORDS} app passwords`,
+      );
+    }
+    const [created] = await tx.insert(schema.appPasswords).values({
+      accountId,
+      name: name.trim(),
+      passwordHash,
+    }).returning();
+    return created;
+  });
+  return { row, password };
+}
+
+export async function listAppPasswords(
+  db: Queryable,
+  accountId: number,
+): Promise<AppPasswordRow[]> {
+  return await db.select().from(schema.appPasswords)
+    .where(eq(schema.appPasswords.accountId, accountId))
+    .orderBy(schema.appPasswords.id);
+}
+
+export async function deleteAppPassword(
+  store: Store,
+  accountId: number,
+  id: number,
+): Promise<AppPasswordRow> {
+  const [row] = await store.db.delete(schema.appPasswords).where(and(
+    eq(schema.appPasswords.id, id),
+    eq(schema.appPasswords.accountId, accountId),
+  )).returning();
+  if (!row) throw notFound("app password");
+  return row;
+}
+
+async function recordFailures(deps: Deps, address: string, ip: string, now: number) {
+  const { config, store } = deps;
+  const windowMs = config.loginLockSeconds * 1000;
+  await recordFailure(store, accountKey(address), config.loginMaxFailuresPerAccount, windowMs, now);
+  await recordFailure(store, ipKey(ip), config.loginMaxFailuresPerIp, windowMs, now);
+}
+
+/**
+ * Checks a password-only credential (IMAP/POP3/SMTP AUTH): the account password while 2FA is
+ * off, or any of the account's app passwords (whose `lastUsedAt` is then updated). Returns the
+ * account, or undefined when the secret is wrong or the account is unknown or disabled. Throws
+ * a 429 AppError (with Retry-After) while the account or IP is locked, as login does.
+ */
+export async function verifyAccountSecret(
+  deps: Deps,
+  address: string,
+  secret: string,
+  opts: { ip?: string } = {},
+): Promise<Account | undefined> {
+  const now = deps.clock.now();
+  const ip = opts.ip ?? "unknown";
+  await assertNotLocked(deps.store, [accountKey(address), ipKey(ip)], now);
+  const account = await findAccountByAddress(deps.store.db, address);
+  let ok = false;
+  if (account && !account.disabled) {
+    if (!account.totpEnabled && await verifyPassword(secret, account.passwordHash)) ok = true;
+    const compact = ok ? undefined : normalizeAppPassword(secret);
+    if (compact) {
+      for (const row of await listAppPasswords(deps.store.db, account.id)) {
+        if (await verifyPassword(compact, row.passwordHash)) {
+          await deps.store.db.update(schema.appPasswords).set({ lastUsedAt: now })
+            .where(eq(schema.appPasswords.id, row.id));
+          ok = true;
+          break;
+        }
+      }
+    }
+  } else {
+    // Same cost whether or not the address exists.
+    await verifyPassword(secret, await decoyHash());
+  }
+  if (!ok || !account || account.disabled) {
+    await recordFailures(deps, address, ip, now);
+    deps.logger.log("warn", "auth.secret_failed", { ip });
+    return undefined;
+  }
+  await clearFailures(deps.store, accountKey(address));
+  return account;
+}
+
+/**
+ * Re-checks the signed-in account's password before a sensitive change (2FA, password change).
+ * Wrong guesses count towards the login throttle; a wrong password is 403 so clients do not
+ * mistake it for an ended session.
+ */
+export async function confirmPassword(
+  deps: Deps,
+  account: Account,
+  password: string,
+  ip: string,
+): Promise<void> {
+  const now = deps.clock.now();
+  await assertNotLocked(deps.store, [accountKey(account.address), ipKey(ip)], now);
+  if (!await verifyPassword(password, account.passwordHash)) {
+    await recordFailures(deps, account.address, ip, now);
+    throw new AppError(403, "invalid_credentials", "the current password is wrong");
+  }
+}
+
+/** Counts a wrong second factor during a sensitive change towards the login throttle. */
+export async function recordSecondFactorFailure(
+  deps: Deps,
+  account: Account,
+  ip: string,
+): Promise<void> {
+  await recordFailures(deps, account.address, ip, deps.clock.now());
+}

@@ -1,0 +1,390 @@
+/**
+ * A signed-in user's own credentials: TOTP two-factor sign-in (RFC 6238) with recovery codes,
+ * app passwords for IMAP/POP3/SMTP, API keys and the password itself. Changing any of them
+ * needs a session (an API key cannot mint credentials) and leaves an audit row without secrets.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Deps } from "../deps.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import { requireScope, requireSession, SCOPES } from "../auth/auth_context.ts";
+import { createApiKey, listApiKeys, revokeApiKey } from "../auth/api_keys.ts";
+import {
+  confirmPassword,
+  createAppPassword,
+  deleteAppPassword,
+  listAppPasswords,
+} from "../auth/app_passwords.ts";
+import { disableTotp, enableTotp, regenerateRecoveryCodes, setupTotp } from "../auth/two_factor.ts";
+import { notFound } from "../errors.ts";
+import { type AppEnv, bearer, newRouter, problems } from "../http/router.ts";
+import { getAccount, setPassword } from "../services/accounts.ts";
+import { audit } from "../services/audit.ts";
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+const ok = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
+
+const IdParam = z.object({
+  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+});
+
+export const TotpSetup = z.object({
+  secret: z.string().meta({ description: "Base32 seed, for typing into an authenticator." }),
+  otpauthUrl: z.string().meta({ description: "`otpauth://` URI, for a QR code." }),
+}).meta({ id: "TotpSetup" });
+
+export const RecoveryCodes = z.object({
+  recoveryCodes: z.array(z.string()).meta({
+    description: "Single-use codes, shown only now. Each replaces `totp` at sign-in once.",
+  }),
+}).meta({ id: "RecoveryCodes" });
+
+export const AppPassword = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+}).meta({ id: "AppPassword" });
+
+export const NewAppPassword = AppPassword.extend({
+  password: z.string().meta({
+    description: "Shown only now: four groups of four letters, e.g. `abcd-efgh-ijkl-mnop`.",
+  }),
+}).meta({ id: "NewAppPassword" });
+
+const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin"]);
+
+export const ApiKey = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  prefix: z.string().meta({ description: "The key's first 12 characters, to tell keys apart." }),
+  scopes: z.array(ScopeName),
+  domains: z.array(z.string()),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+}).meta({ id: "ApiKey" });
+
+export const NewApiKey = ApiKey.extend({
+  key: z.string().meta({ description: "The whole key (`pst_…`), shown only now." }),
+}).meta({ id: "NewApiKey" });
+
+export const ApiKeyRequest = z.object({
+  name: z.string().trim().min(1).max(100),
+  scopes: z.array(ScopeName).min(1).max(3),
+  domains: z.array(z.string().min(1).max(255)).max(100).optional().meta({
+    description: "Local domains the key may send from; default: the account's own addresses.",
+  }),
+}).meta({ id: "ApiKeyRequest" });
+
+const Code = z.string().trim().min(1).max(64);
+const Password = z.string().min(1).max(1024);
+
+function apiKeyBody(v: Awaited<ReturnType<typeof listApiKeys>>[number]) {
+  return {
+    ...v,
+    createdAt: iso(v.createdAt)!,
+    lastUsedAt: iso(v.lastUsedAt),
+    revokedAt: iso(v.revokedAt),
+  };
+}
+
+export function credentialsRoutes(deps: Deps) {
+  const app = newRouter();
+  for (const path of ["/auth/2fa/*", "/auth/app-passwords", "/auth/app-passwords/*"]) {
+    app.use(path, requireAuth(deps));
+  }
+  for (const path of ["/auth/password", "/api-keys", "/api-keys/*"]) {
+    app.use(path, requireAuth(deps));
+  }
+
+  const record = (
+    c: Context<AppEnv>,
+    action: string,
+    target: string,
+    data: Record<string, unknown> = {},
+  ) =>
+    audit(deps.store.db, {
+      actorAccountId: c.get("auth").accountId,
+      action,
+      target,
+      data,
+      ip: c.get("clientIp"),
+    });
+  const session = (c: Context<AppEnv>) => {
+    const auth = c.get("auth");
+    requireSession(auth);
+    return auth;
+  };
+
+  // --- TOTP two-factor sign-in ---
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/2fa/setup",
+      tags: ["auth"],
+      summary: "Start 2FA: a new TOTP seed (2FA stays off until enabled with a code)",
+      security: bearer,
+      responses: { 200: ok("The seed", TotpSetup), ...problems(401, 403, 409) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const result = await setupTotp(deps, auth.accountId);
+      await record(c, "2fa.setup", `account:${auth.accountId}`);
+      return c.json(result, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/2fa/enable",
+      tags: ["auth"],
+      summary: "Turn 2FA on with a current code; returns recovery codes once",
+      security: bearer,
+      request: { body: json(z.object({ code: Code }).meta({ id: "TotpEnableRequest" })) },
+      responses: { 200: ok("2FA is on", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const codes = await enableTotp(
+        deps,
+        auth.accountId,
+        c.req.valid("json").code,
+        c.get("clientIp"),
+      );
+      await record(c, "2fa.enable", `account:${auth.accountId}`);
+      return c.json({ recoveryCodes: codes }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/2fa/disable",
+      tags: ["auth"],
+      summary: "Turn 2FA off (password and a TOTP or recovery code)",
+      security: bearer,
+      request: {
+        body: json(z.object({ password: Password, code: Code }).meta({ id: "TotpDisableRequest" })),
+      },
+      responses: { 204: { description: "2FA is off" }, ...problems(401, 403, 409, 422, 429) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      await disableTotp(deps, auth.accountId, c.req.valid("json"), c.get("clientIp"));
+      await record(c, "2fa.disable", `account:${auth.accountId}`);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/2fa/recovery-codes",
+      tags: ["auth"],
+      summary: "Replace all recovery codes (returned once)",
+      security: bearer,
+      request: { body: json(z.object({ password: Password }).meta({ id: "PasswordConfirm" })) },
+      responses: { 200: ok("New codes", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const codes = await regenerateRecoveryCodes(
+        deps,
+        auth.accountId,
+        c.req.valid("json").password,
+        c.get("clientIp"),
+      );
+      await record(c, "2fa.recovery_codes", `account:${auth.accountId}`);
+      return c.json({ recoveryCodes: codes }, 200);
+    },
+  );
+
+  // --- App passwords ---
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/auth/app-passwords",
+      tags: ["auth"],
+      summary: "The account's app passwords (never the passwords themselves)",
+      security: bearer,
+      responses: {
+        200: ok("App passwords", z.object({ items: z.array(AppPassword) })),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const rows = await listAppPasswords(deps.store.db, auth.accountId);
+      const items = rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        createdAt: iso(r.createdAt)!,
+        lastUsedAt: iso(r.lastUsedAt),
+      }));
+      return c.json({ items }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/app-passwords",
+      tags: ["auth"],
+      summary: "Create an app password for IMAP/POP3/SMTP (shown once)",
+      security: bearer,
+      request: {
+        body: json(
+          z.object({ name: z.string().trim().min(1).max(100) }).meta({ id: "AppPasswordRequest" }),
+        ),
+      },
+      responses: { 201: ok("Created", NewAppPassword), ...problems(401, 403, 409, 422) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const { row, password } = await createAppPassword(
+        deps.store,
+        auth.accountId,
+        c.req.valid("json").name,
+      );
+      await record(c, "app_password.create", `app_password:${row.id}`, { name: row.name });
+      return c.json({
+        id: row.id,
+        name: row.name,
+        createdAt: iso(row.createdAt)!,
+        lastUsedAt: null,
+        password,
+      }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/auth/app-passwords/{id}",
+      tags: ["auth"],
+      summary: "Delete an app password",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const row = await deleteAppPassword(deps.store, auth.accountId, c.req.valid("param").id);
+      await record(c, "app_password.delete", `app_password:${row.id}`, { name: row.name });
+      return c.body(null, 204);
+    },
+  );
+
+  // --- Password ---
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/password",
+      tags: ["auth"],
+      summary: "Change the password (ends every session, this one included)",
+      security: bearer,
+      request: {
+        body: json(
+          z.object({
+            currentPassword: Password,
+            newPassword: z.string().min(10).max(1024),
+          }).meta({ id: "PasswordChangeRequest" }),
+        ),
+      },
+      responses: { 204: { description: "Changed" }, ...problems(401, 403, 422, 429) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const account = await getAccount(deps.store.db, auth.accountId);
+      if (!account) throw notFound("account");
+      const body = c.req.valid("json");
+      await confirmPassword(deps, account, body.currentPassword, c.get("clientIp"));
+      await setPassword(deps.store, auth.accountId, body.newPassword);
+      await record(c, "account.password_change", `account:${auth.accountId}`);
+      return c.body(null, 204);
+    },
+  );
+
+  // --- API keys ---
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api-keys",
+      tags: ["api-keys"],
+      summary: "The account's API keys (never the keys themselves)",
+      security: bearer,
+      responses: {
+        200: ok("API keys", z.object({ items: z.array(ApiKey) })),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const keys = await listApiKeys(deps.store.db, auth.accountId);
+      return c.json({ items: keys.map(apiKeyBody) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api-keys",
+      tags: ["api-keys"],
+      summary: "Create an API key (shown once); needs a session",
+      security: bearer,
+      request: { body: json(ApiKeyRequest) },
+      responses: { 201: ok("Created", NewApiKey), ...problems(401, 403, 422) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const { key, apiKey } = await createApiKey(deps.store, auth.accountId, c.req.valid("json"));
+      await record(c, "api_key.create", `api_key:${apiKey.id}`, {
+        name: apiKey.name,
+        prefix: apiKey.prefix,
+        scopes: apiKey.scopes,
+        domains: apiKey.domains,
+      });
+      return c.json({ ...apiKeyBody(apiKey), key }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/api-keys/{id}",
+      tags: ["api-keys"],
+      summary: "Revoke an API key; needs a session",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 204: { description: "Revoked" }, ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = session(c);
+      const key = await revokeApiKey(
+        deps.store,
+        auth.accountId,
+        c.req.valid("param").id,
+        deps.clock.now(),
+      );
+      await record(c, "api_key.revoke", `api_key:${key.id}`, { prefix: key.prefix });
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}
