@@ -15,6 +15,7 @@ import { authRoutes } from "./routes/auth.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
 import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
 
 export const API_VERSION = "0.1.0";
@@ -91,6 +92,7 @@ export function createApp(deps: Deps) {
     },
   });
   app.route("/", docsRoutes());
+  app.route("/", schemaRoutes());
 
   app.notFound((c) =>
     problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)
