@@ -12,6 +12,7 @@ import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { bridgeRoutes } from "./routes/bridge.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
 import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -74,6 +75,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", authRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
+  app.route("/v1", bridgeRoutes(deps));
   app.route("/v1", sendRoutes(deps));
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));

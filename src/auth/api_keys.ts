@@ -81,11 +81,11 @@ export async function createApiKey(
     }
   }
   if (fields.length) throw invalid(fields);
-  if (scopes.includes("admin") && account.role !== "admin") {
+  if ((scopes.includes("admin") || scopes.includes("bridge")) && account.role !== "admin") {
     throw new AppError(
       403,
       "forbidden",
-      "only administrators may create keys with the admin scope",
+      "only administrators may create keys with the admin or bridge scope",
     );
   }
   if (account.role !== "admin" && domains.some((d) => d !== own?.name)) {

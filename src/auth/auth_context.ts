@@ -4,8 +4,10 @@
  */
 import { AppError } from "../errors.ts";
 
-export type Scope = "read" | "send" | "admin";
-export const SCOPES: readonly Scope[] = ["read", "send", "admin"];
+/** `bridge` is for the protocol bridge process: it may check credentials and hand in mail for
+ * any account, so only administrators may create keys with it. */
+export type Scope = "read" | "send" | "admin" | "bridge";
+export const SCOPES: readonly Scope[] = ["read", "send", "admin", "bridge"];
 
 export interface AuthContext {
   accountId: number;
@@ -24,7 +26,7 @@ export function requireScope(auth: AuthContext, scope: Scope): void {
   if (!auth.scopes.has(scope)) {
     throw new AppError(403, "insufficient_scope", `this credential lacks the "${scope}" scope`);
   }
-  if (scope === "admin" && auth.role !== "admin") {
+  if ((scope === "admin" || scope === "bridge") && auth.role !== "admin") {
     throw new AppError(403, "forbidden", "administrators only");
   }
 }

@@ -59,7 +59,7 @@ export const NewAppPassword = AppPassword.extend({
   }),
 }).meta({ id: "NewAppPassword" });
 
-const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin"]);
+const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin", "bridge"]);
 
 export const ApiKey = z.object({
   id: z.number().int(),

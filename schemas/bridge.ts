@@ -1,0 +1,71 @@
+/**
+ * The contract between the protocol bridge (bridge/) and the gateway (src/): what the bridge asks
+ * (credential checks, recipient checks) and hands in (received and submitted mail). Mail travels
+ * as multipart/form-data with an `envelope` JSON part and a `message` part holding the exact
+ * RFC 5322 bytes, so nothing is re-encoded on the way.
+ */
+import { z } from "zod";
+
+export const BridgeProtocol = z.enum(["smtp", "submission", "imap", "pop3", "sharp"]);
+
+export const BridgeAuthRequest = z.object({
+  username: z.string().min(1).max(320),
+  secret: z.string().min(1).max(1024),
+  clientIp: z.string().max(64).default("unknown"),
+  protocol: BridgeProtocol,
+}).meta({ id: "BridgeAuthRequest" });
+
+export const BridgeAuthResponse = z.object({
+  accountId: z.number().int(),
+  address: z.string(),
+}).meta({ id: "BridgeAuthResponse" });
+
+export const RecipientCheckRequest = z.object({
+  recipient: z.string().min(1).max(320),
+  /** The authenticated account when the session is a submission; absent for MX. */
+  authenticatedAs: z.string().max(320).optional(),
+}).meta({ id: "RecipientCheckRequest" });
+
+export const RecipientVerdict = z.object({
+  accept: z.boolean(),
+  /** Whether the recipient is served here (false: it will be relayed for an authenticated sender). */
+  local: z.boolean(),
+  code: z.string().optional(),
+  temporary: z.boolean().optional(),
+  reason: z.string().optional(),
+}).meta({ id: "RecipientVerdict" });
+
+export const InboundEnvelope = z.object({
+  mailFrom: z.string().max(320),
+  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000),
+  clientIp: z.string().max(64),
+  helo: z.string().max(255).default(""),
+  tls: z.boolean().default(false),
+  /** SPF/DKIM/DMARC/ARC verdicts computed by the bridge, kept in the message's JSON form. */
+  authentication: z.record(z.string(), z.unknown()).optional(),
+  /** Deliver into Junk (e.g. DMARC quarantine or a spam verdict). */
+  junk: z.boolean().default(false),
+}).meta({ id: "InboundEnvelope" });
+export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
+
+export const SubmissionEnvelope = z.object({
+  mailFrom: z.string().max(320),
+  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000),
+  /** The account that authenticated on the submission port. */
+  authenticatedAs: z.string().min(1).max(320),
+  clientIp: z.string().max(64),
+}).meta({ id: "SubmissionEnvelope" });
+export type SubmissionEnvelope = z.infer<typeof SubmissionEnvelope>;
+
+export const BridgeRecipientResult = z.object({
+  recipient: z.string(),
+  status: z.enum(["delivered", "duplicate", "forwarded", "queued", "rejected"]),
+  code: z.string().optional(),
+  temporary: z.boolean().optional(),
+  reason: z.string().optional(),
+}).meta({ id: "BridgeRecipientResult" });
+
+export const BridgeDeliveryResponse = z.object({
+  results: z.array(BridgeRecipientResult),
+}).meta({ id: "BridgeDeliveryResponse" });
+export type BridgeDeliveryResponse = z.infer<typeof BridgeDeliveryResponse>;

@@ -1,0 +1,215 @@
+/**
+ * Routes the protocol bridge uses (API keys with the `bridge` scope): check a credential for
+ * SMTP/IMAP/POP3 AUTH, check a recipient during RCPT TO, and hand in received or submitted mail
+ * as multipart/form-data (`envelope` JSON + `message` bytes). Answers only after the commit, so
+ * the bridge may say 250 exactly when the gateway has stored the message.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  BridgeAuthRequest,
+  BridgeAuthResponse,
+  BridgeDeliveryResponse,
+  InboundEnvelope,
+  RecipientCheckRequest,
+  RecipientVerdict,
+  SubmissionEnvelope,
+} from "../../schemas/bridge.ts";
+import { parseAddress } from "../../schemas/address.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import { verifyAccountSecret } from "../auth/app_passwords.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { bearer, newRouter, problems } from "../http/router.ts";
+import { zodFieldErrors } from "../http/problem.ts";
+import { findAccountByAddress, findDomain } from "../services/accounts.ts";
+import { deliver, type RecipientResult, resolveRecipient } from "../services/delivery.ts";
+import { submitMessage } from "../services/submission.ts";
+
+const MailForm = z.object({
+  envelope: z.string().meta({ description: "The envelope as JSON." }),
+  message: z.any().meta({ type: "string", format: "binary", description: "RFC 5322 bytes." }),
+});
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+const ok = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+async function readMailForm<T extends z.ZodType>(
+  form: { envelope: string; message: unknown },
+  schema: T,
+): Promise<{ envelope: z.output<T>; raw: Uint8Array }> {
+  let data: unknown;
+  try {
+    data = JSON.parse(form.envelope);
+  } catch {
+    throw new AppError(400, "invalid_json", "the envelope part is not JSON");
+  }
+  const envelope = schema.safeParse(data);
+  if (!envelope.success) {
+    throw new AppError(
+      422,
+      "validation_failed",
+      "the envelope has invalid fields",
+      zodFieldErrors(envelope.error, "envelope"),
+    );
+  }
+  const message = form.message;
+  if (!(message instanceof Blob)) {
+    throw new AppError(422, "validation_failed", "the message part must be a file", [
+      { path: "message", message: "expected the message bytes as a file part" },
+    ]);
+  }
+  return { envelope: envelope.data, raw: new Uint8Array(await message.arrayBuffer()) };
+}
+
+const wire = (r: RecipientResult) => ({
+  recipient: r.recipient,
+  status: r.status === "forwarded" ? "queued" as const : r.status,
+  ...(r.code ? { code: r.code } : {}),
+  ...(r.temporary ? { temporary: true } : {}),
+  ...(r.reason ? { reason: r.reason } : {}),
+});
+
+export function bridgeRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/bridge/*", requireAuth(deps));
+  app.use("/bridge/*", async (c, next) => {
+    requireScope(c.get("auth"), "bridge");
+    await next();
+  });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/auth",
+      tags: ["bridge"],
+      summary: "Check an account's password or app password (SMTP/IMAP/POP3 AUTH)",
+      security: bearer,
+      request: { body: json(BridgeAuthRequest) },
+      responses: { 200: ok(BridgeAuthResponse, "Valid"), ...problems(401, 403, 422, 429) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const account = await verifyAccountSecret(deps, body.username, body.secret, {
+        ip: body.clientIp,
+      });
+      if (!account) {
+        throw new AppError(401, "invalid_credentials", "the username or password is wrong");
+      }
+      return c.json({ accountId: account.id, address: account.address }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/recipient",
+      tags: ["bridge"],
+      summary: "May this recipient be accepted? (RCPT TO)",
+      description: "Without `authenticatedAs` (MX), only existing local recipients are accepted: " +
+        "Postern is never an open relay. An authenticated sender may address anyone.",
+      security: bearer,
+      request: { body: json(RecipientCheckRequest) },
+      responses: { 200: ok(RecipientVerdict, "Verdict"), ...problems(401, 403, 422) },
+    }),
+    async (c) => {
+      const { recipient, authenticatedAs } = c.req.valid("json");
+      const parsed = parseAddress(recipient);
+      if (!parsed.ok) {
+        return c.json({
+          accept: false,
+          local: false,
+          code: "validation_failed",
+          reason: parsed.error,
+        }, 200);
+      }
+      const local = (await findDomain(deps.store.db, parsed.value.domain)) !== undefined;
+      if (!local) {
+        const sender = authenticatedAs
+          ? await findAccountByAddress(deps.store.db, authenticatedAs)
+          : undefined;
+        return c.json(
+          sender && !sender.disabled
+            ? { accept: true, local: false }
+            : { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
+          200,
+        );
+      }
+      const targets = await resolveRecipient(deps.store.db, parsed.value.address);
+      return c.json(
+        targets && targets.length > 0 ? { accept: true, local: true } : {
+          accept: false,
+          local: true,
+          code: "no_such_recipient",
+          reason: "no such mailbox here",
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/inbound",
+      tags: ["bridge"],
+      summary: "Hand in mail received from another server (MX)",
+      security: bearer,
+      request: {
+        body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
+      },
+      responses: {
+        200: ok(BridgeDeliveryResponse, "Per-recipient results, after the commit"),
+        ...problems(400, 401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const { envelope, raw } = await readMailForm(c.req.valid("form"), InboundEnvelope);
+      const results = await deliver(deps, {
+        raw,
+        mailFrom: envelope.mailFrom,
+        recipients: envelope.recipients,
+        source: "smtp",
+        authentication: envelope.authentication
+          ? {
+            ...envelope.authentication,
+            clientIp: envelope.clientIp,
+            helo: envelope.helo,
+            tls: envelope.tls,
+          }
+          : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
+        mailboxRole: envelope.junk ? "junk" : "inbox",
+      });
+      return c.json({ results: results.map(wire) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/submission",
+      tags: ["bridge"],
+      summary: "Hand in mail submitted by an authenticated account (submission port)",
+      security: bearer,
+      request: {
+        body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
+      },
+      responses: {
+        200: ok(BridgeDeliveryResponse, "Per-recipient results, after the commit"),
+        ...problems(400, 401, 403, 413, 422),
+      },
+    }),
+    async (c) => {
+      const { envelope, raw } = await readMailForm(c.req.valid("form"), SubmissionEnvelope);
+      const results = await submitMessage(deps, envelope, raw);
+      return c.json({ results: results.map(wire) }, 200);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,85 @@
+/**
+ * Mail handed in on the submission port (RFC 6409) by an authenticated account: the envelope
+ * sender and the From header must be addresses the account may use; local recipients go through
+ * the inbound pipeline and remote ones into the outbox, in one write transaction, before the
+ * bridge may answer 250. Like most servers, no Sent copy is stored: mail clients APPEND their own.
+ */
+import { parseAddress } from "../../schemas/address.ts";
+import type { SubmissionEnvelope } from "../../schemas/bridge.ts";
+import type { AuthContext } from "../auth/auth_context.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { findAccountByAddress, findDomain } from "./accounts.ts";
+import { deliverInTx, prepareDelivery, type RecipientResult } from "./delivery.ts";
+import { putBlob } from "./message_store.ts";
+import { enqueueOutbound } from "./outbox.ts";
+import { assertMaySendAs } from "./send.ts";
+
+export async function submitMessage(
+  deps: Deps,
+  envelope: SubmissionEnvelope,
+  raw: Uint8Array,
+): Promise<RecipientResult[]> {
+  const account = await findAccountByAddress(deps.store.db, envelope.authenticatedAs);
+  if (!account || account.disabled) {
+    throw new AppError(403, "forbidden", "the submitting account is unknown");
+  }
+  if (raw.byteLength > deps.config.maxMessageBytes) {
+    throw new AppError(
+      413,
+      "message_too_large",
+      `the message exceeds ${deps.config.maxMessageBytes} bytes`,
+    );
+  }
+  const auth: AuthContext = {
+    accountId: account.id,
+    address: account.address,
+    domainId: account.domainId,
+    role: account.role,
+    kind: "session",
+    scopes: new Set(["send"]),
+  };
+  const parsed = await deps.mime.parse(raw);
+  // RFC 6409 section 8: the submission server may check that the sender is authorised.
+  if (envelope.mailFrom !== "") await assertMaySendAs(deps.store.db, auth, envelope.mailFrom);
+  if (!parsed.from) throw new AppError(422, "validation_failed", "the message has no From header");
+  await assertMaySendAs(deps.store.db, auth, parsed.from.address);
+
+  const local: string[] = [];
+  const remote: string[] = [];
+  for (const rcpt of envelope.recipients) {
+    const address = parseAddress(rcpt);
+    if (!address.ok) throw new AppError(422, "validation_failed", `invalid recipient ${rcpt}`);
+    if (await findDomain(deps.store.db, address.value.domain)) local.push(address.value.address);
+    else remote.push(address.value.address);
+  }
+  const prepared = await prepareDelivery(deps, {
+    raw,
+    parsed,
+    mailFrom: envelope.mailFrom,
+    recipients: local,
+    source: "smtp",
+  });
+  const outcome = await deps.store.write(async (tx) => {
+    const delivered = local.length > 0
+      ? await deliverInTx(tx, deps, prepared)
+      : { results: [], touchedAccounts: [] };
+    if (remote.length > 0) {
+      await putBlob(tx, raw, prepared.sha);
+      await enqueueOutbound(tx, deps, {
+        accountId: account.id,
+        blobSha256: prepared.sha,
+        messageIdHeader: parsed.messageId,
+        mailFrom: envelope.mailFrom,
+        recipients: remote,
+        now: prepared.now,
+      });
+    }
+    return delivered;
+  });
+  for (const id of outcome.touchedAccounts) deps.bus.notify(id);
+  return [
+    ...outcome.results,
+    ...remote.map((recipient) => ({ recipient, status: "forwarded" as const })),
+  ];
+}

@@ -1,0 +1,134 @@
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
+import { schema } from "../src/store/store.ts";
+
+async function bridgeKey(gw: Awaited<ReturnType<typeof createTestGateway>>, scopes = ["bridge"]) {
+  const admin = await gw.login(ADMIN);
+  const res = await gw.call("POST", "/v1/api-keys", {
+    token: admin,
+    body: { name: "bridge", scopes },
+  });
+  assertEquals(res.status, 201, await res.clone().text());
+  return (await res.json()).key as string;
+}
+
+function mailForm(envelope: unknown, raw: string): FormData {
+  const form = new FormData();
+  form.set("envelope", JSON.stringify(envelope));
+  form.set("message", new Blob([raw], { type: "message/rfc822" }), "message.eml");
+  return form;
+}
+
+const RAW = "From: Zed <zed@remote.example>\r\nTo: alice@postern.test\r\nSubject: via MX\r\n" +
+  "Message-ID: <mx1@remote.example>\r\n\r\nHello over SMTP.\r\n";
+
+Deno.test("bridge: credentials, recipient checks (no open relay), inbound and submission", async () => {
+  const gw = await createTestGateway();
+  const key = await bridgeKey(gw);
+  const post = (path: string, body: unknown) => gw.call("POST", path, { token: key, body });
+
+  const good = await post("/v1/bridge/auth", {
+    username: ALICE.address,
+    secret: ALICE.password,
+    protocol: "imap",
+    clientIp: "192.0.2.1",
+  });
+  assertEquals(good.status, 200);
+  assertEquals((await good.json()).address, ALICE.address);
+  const bad = await post("/v1/bridge/auth", {
+    username: ALICE.address,
+    secret: "wrong-wrong",
+    protocol: "imap",
+    clientIp: "192.0.2.1",
+  });
+  assertEquals(bad.status, 401);
+  await bad.body?.cancel();
+
+  const verdict = async (recipient: string, authenticatedAs?: string) =>
+    await (await post("/v1/bridge/recipient", { recipient, authenticatedAs })).json();
+  assertEquals(await verdict(ALICE.address), { accept: true, local: true });
+  assertEquals((await verdict(`alice+tag@${DOMAIN}`)).accept, true);
+  assertEquals((await verdict(`ghost@${DOMAIN}`)).code, "no_such_recipient");
+  assertEquals((await verdict("victim@elsewhere.example")).code, "relay_denied");
+  assertEquals(await verdict("friend@elsewhere.example", ALICE.address), {
+    accept: true,
+    local: false,
+  });
+
+  const inbound = await gw.app.request("/v1/bridge/inbound", {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: mailForm({
+      mailFrom: "zed@remote.example",
+      recipients: [ALICE.address],
+      clientIp: "198.51.100.7",
+      helo: "mx.remote.example",
+      tls: true,
+    }, RAW),
+  });
+  assertEquals(inbound.status, 200, await inbound.clone().text());
+  assertEquals((await inbound.json()).results[0].status, "delivered");
+  const [stored] = await gw.deps.store.db.select().from(schema.messages);
+  assertEquals(JSON.parse(stored.parsed).authentication.clientIp, "198.51.100.7");
+
+  const submitted = await gw.app.request("/v1/bridge/submission", {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: mailForm(
+      {
+        mailFrom: ALICE.address,
+        recipients: [BOB.address, "far@away.example"],
+        authenticatedAs: ALICE.address,
+        clientIp: "192.0.2.9",
+      },
+      `From: ${ALICE.address}\r\nTo: ${BOB.address}\r\nSubject: sub\r\nMessage-ID: <s1@postern.test>\r\n\r\nhi\r\n`,
+    ),
+  });
+  assertEquals(submitted.status, 200, await submitted.clone().text());
+  const statuses = (await submitted.json()).results.map((r: { status: string }) => r.status);
+  assertEquals(statuses, ["delivered", "queued"]);
+
+  const forged = await gw.app.request("/v1/bridge/submission", {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: mailForm(
+      {
+        mailFrom: ALICE.address,
+        recipients: [BOB.address],
+        authenticatedAs: ALICE.address,
+        clientIp: "192.0.2.9",
+      },
+      `From: ${BOB.address}\r\nTo: ${BOB.address}\r\nSubject: forged\r\n\r\nhi\r\n`,
+    ),
+  });
+  assertEquals(forged.status, 403);
+  assertEquals((await forged.json()).code, "sender_not_allowed");
+
+  const broken = await gw.app.request("/v1/bridge/inbound", {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: mailForm({ mailFrom: "x@y.example", recipients: [] }, RAW),
+  });
+  assertEquals(broken.status, 422);
+  assert((await broken.json()).errors.length >= 1);
+  gw.close();
+});
+
+Deno.test("bridge routes refuse keys without the bridge scope and non-admins cannot mint them", async () => {
+  const gw = await createTestGateway();
+  const readKey = await bridgeKey(gw, ["read"]);
+  const res = await gw.call("POST", "/v1/bridge/recipient", {
+    token: readKey,
+    body: { recipient: ALICE.address },
+  });
+  assertEquals(res.status, 403);
+  await res.body?.cancel();
+  const alice = await gw.login(ALICE);
+  const mint = await gw.call("POST", "/v1/api-keys", {
+    token: alice,
+    body: { name: "b", scopes: ["bridge"] },
+  });
+  assertEquals(mint.status, 403);
+  await mint.body?.cancel();
+  gw.close();
+});
