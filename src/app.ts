@@ -18,6 +18,10 @@ import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
+import { mailboxRoutes } from "./routes/mailboxes.ts";
+import { messageRoutes } from "./routes/messages.ts";
+import { searchRoutes } from "./routes/search.ts";
+import { threadRoutes } from "./routes/threads.ts";
 
 export const API_VERSION = "0.1.0";
 
@@ -79,6 +83,10 @@ export function createApp(deps: Deps) {
   app.route("/v1", sendRoutes(deps));
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));
+  app.route("/v1", mailboxRoutes(deps));
+  app.route("/v1", messageRoutes(deps));
+  app.route("/v1", threadRoutes(deps));
+  app.route("/v1", searchRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -1,5 +1,5 @@
 /**
- * The gateway's one error type. Services throw `AppError`; the HTTP boundary (`http_errors.ts`)
+ * The gateway's one error type. Services throw `AppError`; the HTTP boundary (`http/problem.ts`)
  * turns it into RFC 9457 problem+json. `status` below 500 means the client is at fault.
  */
 import type { FieldError } from "../schemas/problem.ts";

@@ -7,16 +7,46 @@ import { z } from "zod";
 import { AttachmentInfo, NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import { DraftRequest, SendRequest, SendResponse } from "../../schemas/api_send.ts";
 import { Problem } from "../../schemas/problem.ts";
+import {
+  Mailbox,
+  MailboxList,
+  MessageBatchRequest,
+  MessageDetail,
+  MessagePage,
+  MessageSummary,
+  ThreadDetail,
+  ThreadPage,
+} from "../../schemas/api_mail.ts";
+import {
+  BridgeAuthRequest,
+  BridgeDeliveryResponse,
+  InboundEnvelope,
+  RecipientVerdict,
+  SubmissionEnvelope,
+} from "../../schemas/bridge.ts";
 import { problemResponse } from "../http/problem.ts";
 
 export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   AttachmentInfo,
+  BridgeAuthRequest,
+  BridgeDeliveryResponse,
   DraftRequest,
+  InboundEnvelope,
+  Mailbox,
+  MailboxList,
+  MessageBatchRequest,
+  MessageDetail,
+  MessagePage,
+  MessageSummary,
   NamedAddress,
   ParsedMail,
   Problem,
+  RecipientVerdict,
   SendRequest,
   SendResponse,
+  SubmissionEnvelope,
+  ThreadDetail,
+  ThreadPage,
 };
 
 export function schemaRoutes(extra: Record<string, z.ZodType> = {}) {

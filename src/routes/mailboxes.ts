@@ -1,0 +1,146 @@
+/**
+ * Mailbox routes: list with counts, create, rename/subscribe, delete. Changes to one's own
+ * mailboxes need only the "read" scope; another account's mailbox id is 404.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  Mailbox,
+  MailboxCreateRequest,
+  MailboxList,
+  MailboxUpdateRequest,
+} from "../../schemas/api_mail.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { bearer, newRouter, problems } from "../http/router.ts";
+import {
+  createMailbox,
+  deleteMailbox,
+  getMailbox,
+  listMailboxes,
+  updateMailbox,
+} from "../services/mailboxes.ts";
+
+export const IdParam = z.object({
+  id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).meta({
+    param: { name: "id", in: "path" },
+    example: 1,
+  }),
+});
+
+export const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+export const ok = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+export function mailboxRoutes(deps: Deps) {
+  const app = newRouter();
+  // In Hono "/mailboxes/*" also matches "/mailboxes" itself: one middleware covers both.
+  app.use("/mailboxes/*", requireAuth(deps));
+  const tags = ["mailboxes"];
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/mailboxes",
+      tags,
+      summary: "The account's mailboxes, with message counts",
+      security: bearer,
+      responses: { 200: ok("Mailboxes", MailboxList), ...problems(401, 403) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json({ items: await listMailboxes(deps.store.db, auth.accountId) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/mailboxes",
+      tags,
+      summary: "Create a mailbox (missing parents are created too)",
+      security: bearer,
+      request: { body: json(MailboxCreateRequest) },
+      responses: { 201: ok("Created", Mailbox), ...problems(400, 401, 403, 409, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await createMailbox(deps, auth.accountId, c.req.valid("json").name), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/mailboxes/{id}",
+      tags,
+      summary: "One mailbox, with message counts",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 200: ok("Mailbox", Mailbox), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await getMailbox(deps.store.db, auth.accountId, c.req.valid("param").id), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/mailboxes/{id}",
+      tags,
+      summary: "Rename (with its sub-mailboxes) or (un)subscribe a mailbox",
+      description: "Special-use mailboxes cannot be renamed (`mailbox_protected`).",
+      security: bearer,
+      request: { params: IdParam, body: json(MailboxUpdateRequest) },
+      responses: { 200: ok("Updated", Mailbox), ...problems(400, 401, 403, 404, 409, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      return c.json(await updateMailbox(deps, auth.accountId, id, c.req.valid("json")), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/mailboxes/{id}",
+      tags,
+      summary: "Delete a mailbox",
+      description: "Refused for special-use mailboxes (`mailbox_protected`) and, without " +
+        "`force=true`, for one holding messages or sub-mailboxes (`mailbox_not_empty`); " +
+        "`force=true` purges their messages for good.",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          force: z.enum(["true", "false"]).optional().meta({
+            description: "Purge the messages and sub-mailboxes too.",
+          }),
+        }),
+      },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 409, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      await deleteMailbox(deps, auth.accountId, id, c.req.valid("query").force === "true");
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}

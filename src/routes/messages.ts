@@ -1,0 +1,250 @@
+/**
+ * Message routes: the cursor-paged list, the JSON and raw forms, attachment download, flags and
+ * keywords, move, delete to Trash / purge, and a batch of the same actions. Every id that is not
+ * the caller's answers 404, exactly as an id that does not exist.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  MessageBatchRequest,
+  MessageBatchResult,
+  MessageDeleteResult,
+  MessageDetail,
+  MessageMoveRequest,
+  MessagePage,
+  MessageSummary,
+  MessageUpdateRequest,
+} from "../../schemas/api_mail.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { bearer, newRouter, problems } from "../http/router.ts";
+import {
+  batchMessages,
+  contentDisposition,
+  deleteMessage,
+  getAttachment,
+  getMessage,
+  getRaw,
+  listMessages,
+  moveMessage,
+  safeContentType,
+  updateMessage,
+} from "../services/messages.ts";
+import { IdParam, json, ok } from "./mailboxes.ts";
+
+const id = () => z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** Paging parameters shared by the list routes. */
+export const PageQuery = {
+  cursor: z.string().max(100).optional().meta({ description: "`nextCursor` of the last page." }),
+  limit: z.coerce.number().int().min(1).max(200).default(50).meta({
+    description: "Items per page (1–200).",
+  }),
+};
+
+const ListQuery = z.object({
+  mailboxId: id().optional(),
+  threadId: id().optional(),
+  flag: z.enum(["seen", "unseen", "flagged", "answered", "draft"]).optional(),
+  ...PageQuery,
+});
+
+const binary = (type: string, description: string) => ({
+  description,
+  content: { [type]: { schema: z.string().meta({ format: "binary" }) } },
+});
+
+export function messageRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/messages/*", requireAuth(deps));
+  const tags = ["messages"];
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/messages",
+      tags,
+      summary: "List messages, newest first",
+      description: "Ordered by arrival (internal date) then id, both descending. Pass " +
+        "`nextCursor` back as `cursor` for the next page; a malformed cursor is 400.",
+      security: bearer,
+      request: { query: ListQuery },
+      responses: {
+        200: ok("A page of messages", MessagePage),
+        ...problems(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await listMessages(deps.store.db, auth.accountId, c.req.valid("query")), 200);
+    },
+  );
+
+  // Registered before /messages/{id} so "batch" is never read as an id.
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/messages/batch",
+      tags,
+      summary: "One action on up to 1000 messages",
+      description: "`flag` takes `flags`/`addKeywords`/`removeKeywords`, `move` takes " +
+        "`mailboxId`; `delete` moves to Trash (purges what is already there); `purge` removes " +
+        "for good. Ids that are not yours are listed in `notFound`.",
+      security: bearer,
+      request: { body: json(MessageBatchRequest) },
+      responses: { 200: ok("Done", MessageBatchResult), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await batchMessages(deps, auth.accountId, c.req.valid("json")), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/messages/{id}",
+      tags,
+      summary: "One message: summary, headers, bodies and attachment list",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 200: ok("The message", MessageDetail), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      return c.json(await getMessage(deps.store.db, auth.accountId, c.req.valid("param").id), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/messages/{id}/raw",
+      tags,
+      summary: "The message's exact RFC 5322 bytes",
+      security: bearer,
+      request: { params: IdParam },
+      responses: {
+        200: binary("message/rfc822", "The raw message"),
+        ...problems(401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      const raw = await getRaw(deps.store.db, auth.accountId, id);
+      return c.body(raw as Uint8Array<ArrayBuffer>, 200, {
+        "content-type": "message/rfc822",
+        "content-length": String(raw.byteLength),
+        "content-disposition": `attachment; filename="message-${id}.eml"`,
+        "x-content-type-options": "nosniff",
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/messages/{id}/attachments/{index}",
+      tags,
+      summary: "One attachment's decoded content",
+      description: "Always served as a download (`Content-Disposition: attachment`, sanitised " +
+        "filename, RFC 6266 `filename*`), with `nosniff` and a sandboxing CSP.",
+      security: bearer,
+      request: {
+        params: IdParam.extend({
+          index: z.coerce.number().int().min(0).max(100_000).meta({
+            param: { name: "index", in: "path" },
+            description: "`index` from the message's `attachments`.",
+          }),
+        }),
+      },
+      responses: {
+        200: binary("application/octet-stream", "The content, with the part's media type"),
+        ...problems(401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id, index } = c.req.valid("param");
+      const part = await getAttachment(deps, auth.accountId, id, index);
+      return c.body(part.content as Uint8Array<ArrayBuffer>, 200, {
+        "content-type": safeContentType(part.contentType),
+        "content-length": String(part.content.byteLength),
+        "content-disposition": contentDisposition(part.filename),
+        "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; sandbox",
+        "cache-control": "private, no-store",
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/messages/{id}",
+      tags,
+      summary: "Change flags and keywords",
+      description: "Any change takes a new modification sequence (RFC 7162).",
+      security: bearer,
+      request: { params: IdParam, body: json(MessageUpdateRequest) },
+      responses: { 200: ok("Updated", MessageSummary), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      return c.json(await updateMessage(deps, auth.accountId, id, c.req.valid("json")), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/messages/{id}/move",
+      tags,
+      summary: "Move to another of your mailboxes (new UID there)",
+      security: bearer,
+      request: { params: IdParam, body: json(MessageMoveRequest) },
+      responses: { 200: ok("Moved", MessageSummary), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      const { mailboxId } = c.req.valid("json");
+      return c.json(await moveMessage(deps, auth.accountId, id, mailboxId), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/messages/{id}",
+      tags,
+      summary: "Move to Trash; purge when already there or with purge=true",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          purge: z.enum(["true", "false"]).optional().meta({ description: "Remove for good." }),
+        }),
+      },
+      responses: { 200: ok("Deleted", MessageDeleteResult), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { id } = c.req.valid("param");
+      const purge = c.req.valid("query").purge === "true";
+      return c.json(await deleteMessage(deps, auth.accountId, id, purge), 200);
+    },
+  );
+
+  return app;
+}

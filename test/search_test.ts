@@ -1,0 +1,205 @@
+import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
+import { BOB } from "./fixtures/app.ts";
+import { mailWorld, seedMessage } from "./fixtures/mail.ts";
+import { buildMatch, ftsTerms, searchQuery } from "../src/services/search.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 2, 1);
+
+type World = Awaited<ReturnType<typeof mailWorld>>;
+
+async function seedCorpus(w: World) {
+  const invoice = await seedMessage(w.gw, {
+    subject: "Invoice 2024-03 for ACME",
+    from: "billing@acme.example",
+    fromName: "ACME Billing",
+    text: "Please find the invoice attached. Total: 42 EUR.",
+    attachments: [{ filename: "invoice.pdf", contentType: "application/pdf", content: "%PDF-1" }],
+    internalDate: T0,
+  });
+  const lunch = await seedMessage(w.gw, {
+    subject: "Lunch on Friday?",
+    from: "dave@example.net",
+    fromName: "Dave",
+    text: "Shall we try the new ramen place near the station?",
+    internalDate: T0 + 2 * DAY,
+  });
+  const notes = await seedMessage(w.gw, {
+    subject: "Meeting notes",
+    from: "erin@example.net",
+    text: "We agreed on the ramen budget and the invoice workflow. Café crème for everyone.",
+    internalDate: T0 + 5 * DAY,
+  });
+  // Bob's mail, full of the same words: never in Alice's results.
+  await seedMessage(w.gw, {
+    to: [BOB.address],
+    subject: "Invoice for Bob",
+    from: "billing@acme.example",
+    text: "ramen invoice secret for bob",
+    attachments: [{ filename: "bob.pdf", content: "%PDF-2" }],
+    internalDate: T0 + DAY,
+  });
+  return { invoice: invoice.id, lunch: lunch.id, notes: notes.id };
+}
+
+const ids = (page: Json) => page.items.map((m: Json) => m.id);
+
+Deno.test("search: by words, subject, from, to; newest first; prefix and diacritics", async () => {
+  await using w = await mailWorld();
+  const c = await seedCorpus(w);
+  const q = (query: string) => w.json("GET", `/v1/search?${query}`, { token: w.alice });
+
+  assertEquals(ids(await q("q=ramen")), [c.notes, c.lunch]);
+  assertEquals(ids(await q("q=invoice")), [c.notes, c.invoice]);
+  assertEquals(ids(await q("q=ramen+invoice")), [c.notes]);
+  assertEquals(ids(await q("subject=invoice")), [c.invoice]);
+  assertEquals(ids(await q("from=acme")), [c.invoice]);
+  assertEquals(ids(await q("from=billing%40acme.example")), [c.invoice]);
+  assertEquals(ids(await q("from=Dave&q=station")), [c.lunch]);
+  assertEquals(ids(await q("to=alice%40postern.test")).length, 3);
+  assertEquals(ids(await q("q=ram*")), [c.notes, c.lunch]);
+  assertEquals(ids(await q("q=cafe+creme")), [c.notes]);
+  assertEquals(ids(await q("q=INVOICE&subject=meeting")), [c.notes]);
+  assertEquals(ids(await q("q=nothing-like-this")), []);
+
+  const first = (await q("q=ramen")).items[0];
+  assertEquals(first.subject, "Meeting notes");
+  assertEquals(first.from.address, "erin@example.net");
+});
+
+Deno.test("search: date range, attachments, mailbox and pagination", async () => {
+  await using w = await mailWorld();
+  const c = await seedCorpus(w);
+  const q = (query: string) => w.json("GET", `/v1/search?${query}`, { token: w.alice });
+
+  assertEquals(ids(await q("q=invoice&after=2024-03-02")), [c.notes]);
+  assertEquals(ids(await q("q=invoice&before=2024-03-02")), [c.invoice]);
+  assertEquals(ids(await q("after=2024-03-02&before=2024-03-04")), [c.lunch]);
+  assertEquals(
+    ids(await q(`before=${encodeURIComponent(new Date(T0 + 2 * DAY).toISOString())}`)),
+    [c.invoice],
+  );
+  assertEquals(ids(await q("hasAttachment=true")), [c.invoice]);
+  assertEquals(ids(await q("hasAttachment=false&q=ramen")), [c.notes, c.lunch]);
+
+  const list = await w.json("GET", "/v1/mailboxes", { token: w.alice });
+  const archive = list.items.find((m: Json) => m.role === "archive").id;
+  await w.json("POST", `/v1/messages/${c.lunch}/move`, {
+    token: w.alice,
+    body: { mailboxId: archive },
+  });
+  assertEquals(ids(await q(`mailboxId=${archive}&q=ramen`)), [c.lunch]);
+  assertEquals(ids(await q(`mailboxId=${archive}`)), [c.lunch]);
+
+  // Pages, with words (id order) and without (date order), each message once.
+  for (const query of ["to=alice", "after=2024-01-01"]) {
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Json = await q(`${query}&limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      seen.push(...ids(page));
+      cursor = page.nextCursor;
+    } while (cursor);
+    assertEquals(seen, [c.notes, c.lunch, c.invoice], query);
+  }
+
+  // A purged message leaves the index with it.
+  await w.json("DELETE", `/v1/messages/${c.notes}?purge=true`, { token: w.alice });
+  assertEquals(ids(await q("q=ramen")), [c.lunch]);
+});
+
+Deno.test("search: needs a criterion; bad dates and cursors are client errors", async () => {
+  await using w = await mailWorld();
+  const none = await w.call("GET", "/v1/search", { token: w.alice });
+  assertEquals(none.status, 422);
+  assertEquals((await none.json()).code, "validation_failed");
+  assertEquals((await w.call("GET", "/v1/search?q=+++", { token: w.alice })).status, 422);
+  const bad = await w.call("GET", "/v1/search?q=x&after=yesterday&limit=0", { token: w.alice });
+  assertEquals(bad.status, 422);
+  const paths = (await bad.json()).errors.map((e: Json) => e.path).sort();
+  assertEquals(paths, ["query.after", "query.limit"]);
+  assertEquals((await w.call("GET", "/v1/search?q=x&cursor=Zm9v", { token: w.alice })).status, 400);
+  assertEquals(
+    (await w.call("GET", "/v1/search?q=x&mailboxId=999999", { token: w.alice })).status,
+    404,
+  );
+  assertEquals((await w.call("GET", "/v1/search?q=x")).status, 401);
+});
+
+Deno.test("search: FTS syntax in user text is searched literally, never a 500", async () => {
+  await using w = await mailWorld();
+  const c = await seedCorpus(w);
+  const hostile = [
+    '"',
+    '""',
+    '"ramen',
+    "*",
+    "ramen*",
+    "**ramen",
+    "NEAR(",
+    "NEAR(ramen invoice, 2)",
+    "ramen OR bob",
+    "ramen AND NOT invoice",
+    "-ramen",
+    "ramen -invoice",
+    "subject:ramen",
+    "body : secret",
+    "{subject body}: x",
+    "^ramen",
+    "ramen + invoice",
+    "(",
+    ")",
+    "'",
+    "\\",
+    "rowid = 1",
+    "ramen; DROP TABLE messages",
+    "\u0000",
+    "🍜",
+    "a".repeat(500),
+  ];
+  for (const text of hostile) {
+    for (const field of ["q", "subject", "from", "to"]) {
+      const res = await w.call("GET", `/v1/search?${field}=${encodeURIComponent(text)}`, {
+        token: w.alice,
+      });
+      assert(res.status === 200 || res.status === 422, `${field}=${text}: ${res.status}`);
+      if (res.status === 200) {
+        const page = await res.json();
+        assert(page.items.every((m: Json) => [c.invoice, c.lunch, c.notes].includes(m.id)));
+      } else await res.body?.cancel();
+    }
+  }
+  // "OR" is a word here, not an operator: nothing holds "ramen", "or" and "bob" together.
+  assertEquals(ids(await w.json("GET", "/v1/search?q=ramen+OR+bob", { token: w.alice })), []);
+  assertEquals(ids(await w.json("GET", "/v1/search?q=-ramen", { token: w.alice })), [
+    c.notes,
+    c.lunch,
+  ]);
+
+  // The expressions themselves: every word one FTS5 string.
+  assertEquals(ftsTerms('a"b NEAR( * ram* -x'), ['"a""b"', '"NEAR("', '"ram"*', '"-x"']);
+  assertEquals(
+    buildMatch({ q: "x OR y", subject: 'say "hi"', from: "a@b" }),
+    '"x" AND "OR" AND "y" AND subject : "say" AND subject : """hi""" AND from_text : "a@b"',
+  );
+});
+
+Deno.test("search: the text query walks FTS in rowid order; the account filter is applied", async () => {
+  await using w = await mailWorld();
+  const { db } = w.gw.deps.store;
+  const { rows } = searchQuery(db, 2, { q: "ramen", limit: 50 });
+  const { sql, params } = rows.toSQL();
+  assertMatch(sql, /"messages"\."account_id" = \?/);
+  assert(params.includes(2));
+  // deno-lint-ignore no-explicit-any
+  const plan = await (db as any).$client.execute({
+    sql: `EXPLAIN QUERY PLAN ${sql}`,
+    args: params,
+  });
+  const detail = plan.rows.map((r: Json) => String(r.detail)).join(" | ");
+  assertMatch(detail, /VIRTUAL TABLE/);
+  assert(!/TEMP B-TREE/.test(detail), detail);
+});
