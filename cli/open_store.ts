@@ -22,7 +22,8 @@ export async function ensureDirFor(url: string): Promise<void> {
   const slash = path.lastIndexOf("/");
   if (slash > 0) {
     const { mkdir } = await import("node:fs/promises");
-    await mkdir(path.slice(0, slash), { recursive: true });
+    // The folder holds the database: private to its owner when created here.
+    await mkdir(path.slice(0, slash), { recursive: true, mode: 0o700 });
   }
 }
 
