@@ -24,6 +24,7 @@ const MAX_ADDRESS_OCTETS = 254;
 // atext of RFC 5322 section 3.2.3, widened by RFC 6531 section 3.3 to any non-ASCII UTF-8.
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~\-\u0080-\u{10FFFF}]+$/u;
 const LABEL = /^(?!-)[A-Za-z0-9\-\u0080-\u{10FFFF}]{1,63}(?<!-)$/u;
+// deno-lint-ignore no-control-regex -- control characters are exactly what this rejects
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const encoder = new TextEncoder();

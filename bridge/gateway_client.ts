@@ -1,0 +1,119 @@
+/**
+ * The bridge's only way into Postern: the gateway's HTTP API with a `bridge`-scoped API key.
+ * `fetch` is injectable so that `postern serve` calls the app in-process (`app.fetch`, same
+ * contract, no socket) while `postern bridge --gateway URL` goes over HTTPS.
+ */
+import type {
+  BridgeDeliveryResponse,
+  InboundEnvelope,
+  SubmissionEnvelope,
+} from "../schemas/bridge.ts";
+
+export type FetchLike = (request: Request) => Response | Promise<Response>;
+
+/** The gateway answered with an error (problem+json), or could not be reached at all. */
+export class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** True when retrying later may succeed (unreachable, 5xx, 429). */
+    readonly temporary: boolean,
+  ) {
+    super(message);
+    this.name = "GatewayError";
+  }
+}
+
+export interface RecipientVerdict {
+  accept: boolean;
+  local: boolean;
+  code?: string;
+  temporary?: boolean;
+  reason?: string;
+}
+
+export class GatewayClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly apiKey: string,
+    private readonly fetcher: FetchLike = (r) => fetch(r),
+  ) {}
+
+  private async call<T>(path: string, init: { json?: unknown; form?: FormData }): Promise<T> {
+    const headers = new Headers({ authorization: `Bearer ${this.apiKey}` });
+    let body: BodyInit | undefined;
+    if (init.json !== undefined) {
+      headers.set("content-type", "application/json");
+      body = JSON.stringify(init.json);
+    } else body = init.form;
+    let res: Response;
+    try {
+      res = await this.fetcher(
+        new Request(new URL(path, this.baseUrl), { method: "POST", headers, body }),
+      );
+    } catch (e) {
+      throw new GatewayError(
+        0,
+        "unreachable",
+        `the gateway is unreachable: ${(e as Error).message}`,
+        true,
+      );
+    }
+    const text = await res.text();
+    let data: Record<string, unknown> = {};
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch {
+      throw new GatewayError(
+        res.status,
+        "bad_response",
+        "the gateway answered with something other than JSON",
+        true,
+      );
+    }
+    if (!res.ok) {
+      throw new GatewayError(
+        res.status,
+        String(data.code ?? "error"),
+        String(data.detail ?? res.statusText),
+        res.status >= 500 || res.status === 429,
+      );
+    }
+    return data as T;
+  }
+
+  /** Checks a password or app password; undefined when wrong. Throws when locked (429) or down. */
+  async authenticate(
+    username: string,
+    secret: string,
+    clientIp: string,
+    protocol: "smtp" | "submission" | "imap" | "pop3",
+  ): Promise<{ accountId: number; address: string } | undefined> {
+    try {
+      return await this.call("/v1/bridge/auth", { json: { username, secret, clientIp, protocol } });
+    } catch (e) {
+      if (e instanceof GatewayError && e.status === 401) return undefined;
+      throw e;
+    }
+  }
+
+  async checkRecipient(recipient: string, authenticatedAs?: string): Promise<RecipientVerdict> {
+    return await this.call("/v1/bridge/recipient", { json: { recipient, authenticatedAs } });
+  }
+
+  async inbound(envelope: InboundEnvelope, raw: Uint8Array): Promise<BridgeDeliveryResponse> {
+    return await this.call("/v1/bridge/inbound", { form: mailForm(envelope, raw) });
+  }
+
+  async submission(envelope: SubmissionEnvelope, raw: Uint8Array): Promise<BridgeDeliveryResponse> {
+    return await this.call("/v1/bridge/submission", { form: mailForm(envelope, raw) });
+  }
+}
+
+function mailForm(envelope: unknown, raw: Uint8Array): FormData {
+  const form = new FormData();
+  form.set("envelope", JSON.stringify(envelope));
+  form.set("message", new Blob([raw as BlobPart], { type: "message/rfc822" }), "message.eml");
+  return form;
+}

@@ -1,0 +1,216 @@
+/**
+ * One client connection for the line-based protocols (SMTP, IMAP, POP3): pull-style reads of
+ * lines (bounded length) or raw chunks over a node:net or node:tls socket, writes that respect
+ * backpressure, idle timeouts, and the STARTTLS upgrade (RFC 3207 section 4.2, RFC 2595):
+ * plaintext the client pipelined after the STARTTLS command is discarded, never processed as if
+ * it had come over TLS (the CVE-2011-0411 command-injection class).
+ */
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+
+export type LineResult =
+  | { kind: "line"; line: string; bytes: number }
+  | { kind: "too_long" }
+  | { kind: "closed" };
+
+const HIGH_WATER = 256 * 1024;
+
+export class Connection {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private waiter?: () => void;
+  private ended = false;
+  private socket: Socket;
+  private idleTimer?: ReturnType<typeof setTimeout>;
+  readonly remoteAddress: string;
+  tls: boolean;
+
+  constructor(socket: Socket, private idleMs: number, tls = false) {
+    this.socket = socket;
+    this.tls = tls;
+    this.remoteAddress = normalizeIp(socket.remoteAddress ?? "unknown");
+    this.attach(socket);
+    this.touch();
+  }
+
+  private attach(socket: Socket): void {
+    socket.on("data", (data: Uint8Array) => {
+      this.chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.buffered += data.byteLength;
+      // A client that sends faster than we process waits: pause reading, not buffer forever.
+      if (this.buffered > HIGH_WATER) socket.pause();
+      this.wake();
+    });
+    const end = () => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private touch(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.onIdle?.(), this.idleMs);
+  }
+
+  /** Called when the client has been silent for the idle time (the server replies and closes). */
+  onIdle?: () => void;
+
+  setIdleTimeout(ms: number): void {
+    this.idleMs = ms;
+    this.touch();
+  }
+
+  private async more(): Promise<boolean> {
+    if (this.chunks.length > 0) return true;
+    if (this.ended) return false;
+    if (this.socket.isPaused()) this.socket.resume();
+    await new Promise<void>((resolve) => (this.waiter = resolve));
+    this.touch();
+    return this.chunks.length > 0 || !this.ended;
+  }
+
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.chunks[0];
+      const need = n - filled;
+      if (head.byteLength <= need) {
+        out.set(head, filled);
+        filled += head.byteLength;
+        this.chunks.shift();
+      } else {
+        out.set(head.subarray(0, need), filled);
+        this.chunks[0] = head.subarray(need);
+        filled += need;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+
+  /**
+   * Reads one line ending in LF (the CR before it is stripped by the caller's protocol rules,
+   * here we return the text without the LF). A line longer than `max` bytes is consumed up to
+   * its end and reported as too long, without buffering more than `max` bytes of it.
+   */
+  async readLine(max: number): Promise<LineResult> {
+    let scanned = 0;
+    let discarding = false;
+    for (;;) {
+      let offset = 0;
+      for (const chunk of this.chunks) {
+        const lf = chunk.indexOf(10);
+        if (lf >= 0) {
+          const total = offset + lf + 1;
+          const bytes = this.take(total);
+          if (discarding || scanned + total > max + 2) return { kind: "too_long" };
+          const text = new TextDecoder().decode(bytes.subarray(0, bytes.byteLength - 1));
+          return {
+            kind: "line",
+            line: text.endsWith("\r") ? text.slice(0, -1) : text,
+            bytes: total,
+          };
+        }
+        offset += chunk.byteLength;
+      }
+      if (offset > max + 2) {
+        // Drop what we have of the overlong line and keep scanning for its end.
+        this.take(offset);
+        scanned += offset;
+        discarding = true;
+      }
+      if (!await this.more()) return { kind: "closed" };
+    }
+  }
+
+  /** The next bytes the client sent (at most `max`), or undefined when the connection closed. */
+  async readChunk(max = 64 * 1024): Promise<Uint8Array | undefined> {
+    if (!await this.more()) return undefined;
+    const n = Math.min(max, this.chunks[0].byteLength);
+    return this.take(n);
+  }
+
+  /** Reads exactly `n` bytes (IMAP literals, BDAT chunks); undefined if the client went away. */
+  async readExact(n: number): Promise<Uint8Array | undefined> {
+    while (this.buffered < n) {
+      if (this.ended) return undefined;
+      if (this.socket.isPaused()) this.socket.resume();
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+      this.touch();
+    }
+    return this.take(n);
+  }
+
+  /** Puts bytes back in front of the input (a reader that read past what it needed). */
+  unread(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0) return;
+    this.chunks.unshift(bytes);
+    this.buffered += bytes.byteLength;
+  }
+
+  get hasBufferedInput(): boolean {
+    return this.buffered > 0;
+  }
+
+  /** Writes and waits until the socket accepted the bytes (backpressure). */
+  async write(data: string | Uint8Array): Promise<void> {
+    if (this.socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const flushed = this.socket.write(data, () => resolve());
+      if (flushed) resolve();
+    });
+  }
+
+  /** Upgrades to TLS in place (STARTTLS). Pipelined plaintext is discarded first. */
+  async startTls(context: SecureContext): Promise<void> {
+    this.chunks = [];
+    this.buffered = 0;
+    const plain = this.socket;
+    plain.removeAllListeners("data");
+    plain.removeAllListeners("end");
+    plain.removeAllListeners("close");
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    this.socket = secure;
+    this.ended = false;
+    this.attach(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once("secure", () => resolve());
+      secure.once("error", reject);
+    });
+    this.tls = true;
+  }
+
+  close(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.ended = true;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref?.();
+    this.wake();
+  }
+
+  destroy(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.ended = true;
+    this.socket.destroy();
+    this.wake();
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+}
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
+}

@@ -1,0 +1,85 @@
+/**
+ * A TCP listener for the bridge's protocols: plain or implicit TLS, with limits on connections
+ * in total and per client IP (extra connections get the protocol's "too busy" line and are
+ * closed), and a registry so shutdown can close every open session.
+ */
+import { createServer as createPlainServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type SecureContext } from "node:tls";
+import { Connection, normalizeIp } from "./connection.ts";
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** Implicit TLS (ports 465, 993, 995) when set. */
+  tls?: SecureContext;
+  maxConnections: number;
+  maxPerIp: number;
+  idleMs: number;
+  /** Line sent to a client refused for too many connections, e.g. "421 4.7.0 too busy\r\n". */
+  busyLine: string;
+  handle(conn: Connection): Promise<void>;
+  onError?(error: unknown): void;
+}
+
+export interface TcpListener {
+  port: number;
+  close(): Promise<void>;
+  readonly connections: number;
+}
+
+export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
+  const open = new Set<Connection>();
+  const perIp = new Map<string, number>();
+
+  const onSocket = (socket: Socket) => {
+    socket.setNoDelay(true);
+    const ip = normalizeIp(socket.remoteAddress ?? "unknown");
+    const count = perIp.get(ip) ?? 0;
+    if (open.size >= options.maxConnections || count >= options.maxPerIp) {
+      socket.on("error", () => {});
+      socket.end(options.busyLine);
+      setTimeout(() => socket.destroy(), 1000).unref?.();
+      return;
+    }
+    perIp.set(ip, count + 1);
+    const conn = new Connection(socket, options.idleMs, options.tls !== undefined);
+    open.add(conn);
+    const done = () => {
+      if (!open.delete(conn)) return;
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) perIp.delete(ip);
+      else perIp.set(ip, n);
+    };
+    socket.once("close", done);
+    options.handle(conn).catch((e) => options.onError?.(e)).finally(() => {
+      conn.destroy();
+      done();
+    });
+  };
+
+  const server: Server = options.tls
+    ? createTlsServer({ secureContext: options.tls }, onSocket)
+    : createPlainServer(onSocket);
+  server.on("error", (e) => options.onError?.(e));
+  if (options.tls) server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : options.port,
+    get connections() {
+      return open.size;
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const conn of open) conn.destroy();
+      });
+    },
+  };
+}

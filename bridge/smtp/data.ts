@@ -1,0 +1,179 @@
+/**
+ * Incremental readers for message content. `DataReader` follows RFC 5321 section 4.1.1.4 (the
+ * content ends with CRLF "." CRLF) and section 4.5.2 (a leading "." on a line is removed), and
+ * rejects SMTP smuggling: only a CRLF pair starts a line, so `\n.\n`, `\r.\r`, `\n.\r\n` and
+ * `\r\n.\n` are never an end of data, and any bare CR or LF (RFC 5321 section 2.3.8) flags the
+ * message for rejection after the real end (the rule of Postfix's smtpd_forbid_bare_newline).
+ * `BdatReader` accumulates RFC 3030 chunks. Both stop storing at the size limit but keep reading
+ * to the end, so the stream stays in sync. Pure: no I/O.
+ */
+
+/** A byte buffer that grows by doubling and never stores more than `max` octets. */
+class BoundedBuffer {
+  #buf: Uint8Array;
+  /** Octets offered, including those beyond the limit that were not stored. */
+  size = 0;
+  constructor(readonly max: number) {
+    this.#buf = new Uint8Array(Math.min(max, 16 * 1024));
+  }
+  push(b: number): void {
+    if (this.size < this.max) {
+      if (this.size === this.#buf.length) this.#grow(this.size + 1);
+      this.#buf[this.size] = b;
+    }
+    this.size++;
+  }
+  append(bytes: Uint8Array): void {
+    const room = Math.max(0, Math.min(bytes.length, this.max - this.size));
+    if (room > 0) {
+      if (this.size + room > this.#buf.length) this.#grow(this.size + room);
+      this.#buf.set(room === bytes.length ? bytes : bytes.subarray(0, room), this.size);
+    }
+    this.size += bytes.length;
+  }
+  #grow(need: number): void {
+    let cap = Math.max(this.#buf.length, 1024);
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(Math.min(cap, this.max));
+    next.set(this.#buf.subarray(0, Math.min(this.size, this.#buf.length)));
+    this.#buf = next;
+  }
+  get overflowed(): boolean {
+    return this.size > this.max;
+  }
+  bytes(): Uint8Array {
+    return this.#buf.slice(0, Math.min(this.size, this.max));
+  }
+}
+
+const CR = 13;
+const LF = 10;
+const PERIOD = 46;
+
+// Reader states. Only a CRLF pair leads to LINE_START, which is what defeats smuggling.
+const LINE_START = 0; // after CRLF (or at the very start): a "." here is special
+const MID = 1; // inside a line
+const AFTER_CR = 2; // the previous octet was a CR
+const DOT = 3; // a "." at the start of a line, not yet emitted
+const DOT_CR = 4; // "." CR at the start of a line: one LF away from the end
+const END = 5;
+
+/** Reads DATA content: feed chunks until `done`; bytes after the end belong to the commands. */
+export class DataReader {
+  #out: BoundedBuffer;
+  #state = LINE_START;
+  #bare = false;
+  constructor(maxBytes: number) {
+    this.#out = new BoundedBuffer(maxBytes);
+  }
+
+  /** Consumes octets up to and including the end-of-data line; returns how many it consumed. */
+  feed(chunk: Uint8Array): number {
+    if (this.#state === END) return 0;
+    const out = this.#out;
+    let state = this.#state;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      switch (state) {
+        case LINE_START:
+          if (b === PERIOD) {
+            state = DOT;
+            continue;
+          }
+          break;
+        case DOT:
+          if (b === CR) {
+            state = DOT_CR;
+            continue;
+          }
+          // RFC 5321 section 4.5.2: the first "." of a line with more on it is deleted.
+          state = MID;
+          break;
+        case DOT_CR:
+          if (b === LF) {
+            // RFC 5321 section 4.1.1.4: CRLF "." CRLF ends the content.
+            this.#state = END;
+            return i + 1;
+          }
+          // "." CR x: the dot was stuffing; the CR is bare (and not an end of data).
+          out.push(CR);
+          state = AFTER_CR;
+          break;
+      }
+      // Ordinary octet handling in states Mid, Cr and LineStart.
+      if (state === AFTER_CR) {
+        if (b === LF) {
+          out.push(LF);
+          state = LINE_START;
+          continue;
+        }
+        this.#bare = true; // a CR not followed by LF
+        state = MID;
+      }
+      if (b === CR) state = AFTER_CR;
+      else {
+        // A bare LF does not start a line, so "\n.\r\n" can never end the data.
+        if (b === LF) this.#bare = true;
+        state = MID;
+      }
+      out.push(b);
+    }
+    this.#state = state;
+    return chunk.length;
+  }
+
+  /** The end-of-data line has been read. */
+  get done(): boolean {
+    return this.#state === END;
+  }
+  /** A bare CR or LF was seen: reject the message (SMTP smuggling, RFC 5321 section 2.3.8). */
+  get bareLineEnding(): boolean {
+    return this.#bare;
+  }
+  /** The unstuffed content exceeded the limit; only the first `maxBytes` octets were kept. */
+  get tooLarge(): boolean {
+    return this.#out.overflowed;
+  }
+  /** Unstuffed content octets seen so far, including any beyond the limit. */
+  get size(): number {
+    return this.#out.size;
+  }
+  /** The unstuffed message (a copy); complete only when `done` and not `tooLarge`. */
+  message(): Uint8Array {
+    return this.#out.bytes();
+  }
+}
+
+/** Accumulates BDAT chunks (RFC 3030 section 2) under one size limit for the whole message. */
+export class BdatReader {
+  #out: BoundedBuffer;
+  #remaining = 0;
+  constructor(maxBytes: number) {
+    this.#out = new BoundedBuffer(maxBytes);
+  }
+  /** Starts a chunk of `size` octets, which must then be fed in full. */
+  begin(size: number): void {
+    this.#remaining = size;
+  }
+  /** Consumes up to the rest of the current chunk; returns how many octets it took. */
+  feed(chunk: Uint8Array): number {
+    const n = Math.min(chunk.length, this.#remaining);
+    if (n === 0) return 0;
+    this.#out.append(n === chunk.length ? chunk : chunk.subarray(0, n));
+    this.#remaining -= n;
+    return n;
+  }
+  /** Octets still owed by the current chunk. */
+  get remaining(): number {
+    return this.#remaining;
+  }
+  get tooLarge(): boolean {
+    return this.#out.overflowed;
+  }
+  get size(): number {
+    return this.#out.size;
+  }
+  message(): Uint8Array {
+    return this.#out.bytes();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `postern account …` and `postern domain …`: operator commands over src/services/accounts.ts,
+ * run directly against the store (no server needed).
+ */
+import { eq } from "drizzle-orm";
+import { DomainName } from "../schemas/address.ts";
+import type { Config } from "../src/config.ts";
+import { randomToken } from "../src/crypto.ts";
+import {
+  type Account,
+  createAccount,
+  createDomain,
+  deleteAccount,
+  findAccountByAddress,
+  listDomains,
+  setPassword,
+} from "../src/services/accounts.ts";
+import { schema, type Store } from "../src/store/store.ts";
+import { CliError, flag, type Invocation, str, table, usageError, type Values } from "./args.ts";
+import { loadConfig, printJson, readStdin, withStore } from "./context.ts";
+
+/** The password from --password-stdin or --password; otherwise a generated one. */
+async function passwordFrom(values: Values): Promise<{ password: string; generated: boolean }> {
+  if (flag(values, "password-stdin")) {
+    if (str(values, "password") !== undefined) {
+      throw usageError("give either --password or --password-stdin, not both");
+    }
+    return { password: await readStdin(), generated: false };
+  }
+  const given = str(values, "password");
+  if (given !== undefined) return { password: given, generated: false };
+  return { password: randomToken(18), generated: true };
+}
+
+export async function accountByAddress(store: Store, address: string): Promise<Account> {
+  const account = await findAccountByAddress(store.db, address);
+  if (!account) throw new CliError(`no account ${address}`);
+  return account;
+}
+
+/** The public view of an account: never the password hash or TOTP secret. */
+export function accountView(a: Account) {
+  return {
+    id: a.id,
+    address: a.address,
+    displayName: a.displayName,
+    role: a.role,
+    quotaBytes: a.quotaBytes,
+    usedBytes: a.usedBytes,
+    totpEnabled: a.totpEnabled,
+    disabled: a.disabled,
+    createdAt: new Date(a.createdAt).toISOString(),
+  };
+}
+
+async function withConfigStore<T>(values: Values, fn: (s: Store, c: Config) => Promise<T>) {
+  const config = await loadConfig(values);
+  return await withStore(config, (store) => fn(store, config));
+}
+
+export const accountAdd = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store, config) => {
+    const quotaText = str(values, "quota");
+    if (quotaText !== undefined && !/^\d+$/.test(quotaText)) {
+      throw usageError(`--quota: expected a number of bytes, got ${quotaText}`);
+    }
+    const { password, generated } = await passwordFrom(values);
+    const account = await createAccount(store, {
+      address: positionals[0],
+      password,
+      displayName: str(values, "name"),
+      role: flag(values, "admin") ? "admin" : "user",
+      quotaBytes: quotaText === undefined ? undefined : Number(quotaText),
+    }, { quotaBytes: config.defaultQuotaBytes, nowMs: Date.now() });
+    if (flag(values, "json")) {
+      printJson({ ...accountView(account), ...(generated ? { password } : {}) });
+    } else {
+      console.log(`created ${account.address} (id ${account.id}, ${account.role})`);
+      if (generated) console.log(`password: ${password}   (shown once)`);
+    }
+  });
+
+export const accountList = ({ values }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const domainName = str(values, "domain");
+    let rows: Account[];
+    if (domainName !== undefined) {
+      const [domain] = await store.db.select().from(schema.domains)
+        .where(eq(schema.domains.name, domainName.toLowerCase()));
+      if (!domain) throw new CliError(`no local domain ${domainName}`);
+      rows = await store.db.select().from(schema.accounts)
+        .where(eq(schema.accounts.domainId, domain.id)).orderBy(schema.accounts.addressKey);
+    } else {
+      rows = await store.db.select().from(schema.accounts).orderBy(schema.accounts.addressKey);
+    }
+    const views = rows.map(accountView);
+    if (flag(values, "json")) return printJson(views);
+    if (views.length === 0) return console.log("no accounts");
+    console.log(table(
+      ["ID", "ADDRESS", "ROLE", "USED", "QUOTA", "2FA", "DISABLED"],
+      views.map((a) => [
+        a.id,
+        a.address,
+        a.role,
+        a.usedBytes,
+        a.quotaBytes || "unlimited",
+        a.totpEnabled ? "yes" : "no",
+        a.disabled ? "yes" : "no",
+      ]),
+    ));
+  });
+
+export const accountPasswd = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const account = await accountByAddress(store, positionals[0]);
+    const { password, generated } = await passwordFrom(values);
+    await setPassword(store, account.id, password);
+    console.log(`password of ${account.address} changed; its sessions were ended`);
+    if (generated) console.log(`password: ${password}   (shown once)`);
+  });
+
+export const accountDelete = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const account = await accountByAddress(store, positionals[0]);
+    await deleteAccount(store, account.id);
+    console.log(`deleted ${account.address}`);
+  });
+
+export const domainAdd = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const name = DomainName.safeParse(positionals[0]);
+    if (!name.success) throw usageError(name.error.issues[0].message);
+    const domain = await createDomain(store, name.data);
+    if (flag(values, "json")) {
+      printJson({ ...domain, createdAt: new Date(domain.createdAt).toISOString() });
+    } else console.log(`added domain ${domain.name} (id ${domain.id})`);
+  });
+
+export const domainList = ({ values }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const domains = (await listDomains(store.db)).map((d) => ({
+      id: d.id,
+      name: d.name,
+      catchAllAccountId: d.catchAllAccountId,
+      createdAt: new Date(d.createdAt).toISOString(),
+    }));
+    if (flag(values, "json")) return printJson(domains);
+    if (domains.length === 0) return console.log("no domains");
+    console.log(
+      table(["ID", "NAME", "CREATED"], domains.map((d) => [d.id, d.name, d.createdAt])),
+    );
+  });

@@ -1,0 +1,26 @@
+/**
+ * `postern config …`: the example environment file generated from the configuration schema
+ * (src/config.ts), and a check that reports every problem of the current configuration at once.
+ */
+import { CONFIG_FIELDS, envExample } from "../src/config.ts";
+import { flag, type Invocation } from "./args.ts";
+import { loadConfig, paths, printJson } from "./context.ts";
+
+export function configExample() {
+  console.log(envExample().trimEnd());
+  return Promise.resolve();
+}
+
+export async function configCheck({ values }: Invocation) {
+  const config = await loadConfig(values);
+  const shown: Record<string, unknown> = { ...config, databaseUrl: paths(config).databaseUrl };
+  for (const key of ["masterKey", "databaseAuthToken"] as const) {
+    if (shown[key] !== undefined) shown[key] = "(set)";
+  }
+  if (flag(values, "json")) return printJson(shown);
+  for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
+    const value = shown[key];
+    console.log(`${field.env.padEnd(40)}${value === undefined ? "(unset)" : String(value)}`);
+  }
+  console.log("configuration ok");
+}

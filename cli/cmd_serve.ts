@@ -1,0 +1,172 @@
+/**
+ * `postern serve` (everything in one process) and `postern gateway` (the HTTP side alone): open
+ * the store (applying pending migrations), build the app, listen through the runtime adapter,
+ * log each request as one JSON line, and stop gracefully on SIGINT/SIGTERM.
+ */
+import process from "node:process";
+import { eq } from "drizzle-orm";
+import { API_VERSION, createApp } from "../src/app.ts";
+import type { Config } from "../src/config.ts";
+import { PEER_HEADER } from "../src/http/client_ip.ts";
+import { jsonLogger, type Logger } from "../src/ports.ts";
+import { schema, type Store } from "../src/store/store.ts";
+import { flag, type Invocation, str, usageError, type Values } from "./args.ts";
+import { describeInit, initialise, initOptions, needsInit } from "./cmd_init.ts";
+import {
+  loadConfig,
+  masterKey,
+  openConfiguredStore,
+  paths,
+  readAdminPasswordFile,
+} from "./context.ts";
+import { buildDeps } from "./deps_node.ts";
+import { listen, type Listener } from "./serve.ts";
+
+export interface Running {
+  listener: Listener;
+  store: Store;
+  logger: Logger;
+  url: string;
+}
+
+function runtimeVersion(): string {
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  if (g.Bun) return `Bun ${g.Bun.version}`;
+  if (g.Deno) return `Deno ${g.Deno.version.deno}`;
+  return "unknown runtime";
+}
+
+function applyListenFlags(config: Config, values: Values): Config {
+  const host = str(values, "host");
+  const portText = str(values, "port");
+  let port = config.httpPort;
+  if (portText !== undefined) {
+    port = Number(portText);
+    if (!/^\d+$/.test(portText) || port > 65535) {
+      throw usageError(`--port: expected 0 to 65535, got ${portText}`);
+    }
+  }
+  return { ...config, httpHost: host ?? config.httpHost, httpPort: port };
+}
+
+/** Starts the HTTP gateway on the configured address; resolves once it is listening. */
+export async function startGateway(config: Config, logger: Logger): Promise<Running> {
+  const key = await masterKey(config);
+  const store = await openConfiguredStore(config);
+  try {
+    const deps = await buildDeps(config, store, key, logger);
+    const app = createApp(deps);
+    const handler = async (request: Request) => {
+      const started = performance.now();
+      const response = await app.fetch(request);
+      logger.log("info", "http.request", {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: response.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        requestId: response.headers.get("x-request-id") ?? undefined,
+        ip: request.headers.get(PEER_HEADER) ?? undefined,
+      });
+      return response;
+    };
+    const listener = await listen(handler, {
+      hostname: config.httpHost,
+      port: config.httpPort,
+      onError: (error) =>
+        logger.log("error", "http.adapter_error", { error: String((error as Error)?.stack) }),
+    });
+    const shownHost = ["0.0.0.0", "::", "[::]"].includes(listener.hostname)
+      ? "127.0.0.1"
+      : listener.hostname.includes(":")
+      ? `[${listener.hostname}]`
+      : listener.hostname;
+    const url = `http://${shownHost}:${listener.port}`;
+    logger.log("info", "server.listening", {
+      url,
+      runtime: listener.runtime,
+      hostname: listener.hostname,
+      port: listener.port,
+      version: API_VERSION,
+    });
+    return { listener, store, logger, url };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+/** Resolves after SIGINT or SIGTERM has stopped the server and closed the store. */
+export function stopOnSignal(running: Running): Promise<void> {
+  return new Promise((resolve) => {
+    let stoppingSince = 0;
+    const stop = async (signal: string) => {
+      if (stoppingSince) {
+        // Ctrl-C under `deno task` or npx reaches us twice at once (the terminal signals the
+        // whole process group and the task runner forwards it): only a later one means "now".
+        if (Date.now() - stoppingSince > 1000) process.exit(130);
+        return;
+      }
+      stoppingSince = Date.now();
+      running.logger.log("info", "server.stopping", { signal });
+      await running.listener.shutdown();
+      running.store.close();
+      running.logger.log("info", "server.stopped", { signal });
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve();
+    };
+    const onInt = () => void stop("SIGINT");
+    const onTerm = () => void stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+}
+
+async function banner(config: Config, running: Running, mode: string): Promise<string> {
+  const p = paths(config);
+  const [admin] = await running.store.db.select({ address: schema.accounts.address })
+    .from(schema.accounts).where(eq(schema.accounts.role, "admin")).limit(1);
+  const savedPassword = await readAdminPasswordFile(config);
+  const lines = [
+    `Postern ${API_VERSION} — ${mode} on ${runtimeVersion()}`,
+    `  API:     ${running.url}/v1   (OpenAPI: ${running.url}/openapi.json)`,
+    `  Docs:    ${running.url}/docs`,
+    `  Health:  ${running.url}/health`,
+  ];
+  if (config.publicUrl) lines.push(`  Public:  ${config.publicUrl}`);
+  lines.push(`  Data:    ${p.databaseUrl}`);
+  if (admin) {
+    lines.push(
+      `  Admin:   ${admin.address} — password ${
+        savedPassword ? `in ${p.adminPasswordFile}` : "as set at init (POSTERN_ADMIN_PASSWORD)"
+      }`,
+    );
+  } else {
+    lines.push("  Admin:   none yet — run `postern init`");
+  }
+  lines.push("Logs are JSON lines on stderr. Ctrl-C stops.");
+  return lines.join("\n");
+}
+
+async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<void> {
+  const config = applyListenFlags(await loadConfig(values), values);
+  const logger = jsonLogger(config.logLevel, (line) => console.error(line));
+  if (mode === "serve" && flag(values, "init-if-needed")) {
+    const probe = await openConfiguredStore(config);
+    const needed = await needsInit(probe).finally(() => probe.close());
+    if (needed) {
+      const result = await initialise(config, initOptions(undefined, undefined));
+      console.log(describeInit(result).join("\n") + "\n");
+      logger.log("info", "server.initialised", { domain: result.domain, admin: result.admin });
+    }
+  }
+  const running = await startGateway(config, logger);
+  // The bridge (SMTP, IMAP, POP3, SHARP/1.3) and background workers start here in `serve` once
+  // they exist; they will reach the gateway through app.fetch in-process.
+  console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
+  await stopOnSignal(running);
+}
+
+export const serveCommand = ({ values }: Invocation) => serveMain(values, "serve");
+
+export const gatewayCommand = ({ values }: Invocation) => serveMain(values, "gateway");

@@ -1,0 +1,295 @@
+/**
+ * The command table: every command's name, help text and options, with its implementation loaded
+ * only when it runs (so `--help` and usage errors answer without loading the gateway).
+ */
+import { type Command, type Group, type Invocation, JSON_OPTION, type OptionSpec } from "./args.ts";
+
+type Runner = (inv: Invocation) => Promise<number | void>;
+
+/** A `run` that imports its module on first use and calls the named export. */
+function lazy<M>(load: () => Promise<M>, name: keyof M): Runner {
+  return async (inv) => await ((await load())[name] as Runner)(inv);
+}
+
+export const DEFAULT_DOMAIN = "postern.localhost";
+
+const passwordOptions: Record<string, OptionSpec> = {
+  password: {
+    type: "string",
+    arg: "PASSWORD",
+    help: "The password (visible to other local users in the process list: prefer stdin)",
+  },
+  "password-stdin": { type: "boolean", help: "Read the password from standard input" },
+};
+
+const listenOptions = {
+  host: {
+    type: "string",
+    arg: "HOST",
+    help: "Address to bind (overrides POSTERN_HTTP_HOST; default 127.0.0.1)",
+  },
+  port: {
+    type: "string",
+    arg: "PORT",
+    help: "HTTP port (overrides POSTERN_HTTP_PORT; default 8080; 0 picks a free one)",
+  },
+} as const;
+
+const initCommand: Command = {
+  name: "init",
+  summary: "Prepare the data folder: master key, database, first domain and admin account",
+  details: [
+    "Non-interactive. The admin password comes from $POSTERN_ADMIN_PASSWORD; otherwise one is " +
+    "generated, printed once and saved in <dataDir>/admin.password (mode 0600). The master key " +
+    "comes from $POSTERN_MASTER_KEY; otherwise <dataDir>/master.key is created (mode 0600). " +
+    "Running init again never overwrites an existing admin account unless " +
+    "--reset-admin-password is given.",
+  ],
+  options: {
+    domain: {
+      type: "string",
+      arg: "DOMAIN",
+      help: `First local domain (default ${DEFAULT_DOMAIN})`,
+    },
+    admin: { type: "string", arg: "ADDRESS", help: "Admin account (default admin@<domain>)" },
+    "reset-admin-password": {
+      type: "boolean",
+      help: "If the admin account exists, give it a new password instead of failing",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_init.ts"), "initCommand"),
+};
+
+const serveCommand: Command = {
+  name: "serve",
+  summary: "Run the whole server in one process (HTTP gateway now; the bridge joins later)",
+  details: [
+    "Opens the database (applying pending migrations), serves the HTTP API and stops gracefully " +
+    "on SIGINT/SIGTERM. Logs are JSON lines on stderr; a short banner goes to stdout.",
+    "With --init-if-needed, a data folder without an admin account is first initialised like " +
+    "`postern init` (domain postern.localhost, admin@postern.localhost).",
+  ],
+  options: {
+    "init-if-needed": {
+      type: "boolean",
+      help: "Initialise the data folder first when it has no admin account",
+    },
+    ...listenOptions,
+  },
+  run: lazy(() => import("./cmd_serve.ts"), "serveCommand"),
+};
+
+const gatewayCommand: Command = {
+  name: "gateway",
+  summary: "Run the HTTP gateway alone (no SMTP/IMAP/POP3 bridge)",
+  details: [
+    "The HTTP side only, as deployed at the edge or beside separate bridge processes. Works on " +
+    "Deno (`deno run -A main.ts gateway`) and Bun (`bun main.ts gateway`). Needs an initialised " +
+    "store and a master key ($POSTERN_MASTER_KEY or <dataDir>/master.key).",
+  ],
+  options: { ...listenOptions },
+  run: lazy(() => import("./cmd_serve.ts"), "gatewayCommand"),
+};
+
+const accountAdd: Command = {
+  name: "account add",
+  summary: "Create an account (with its default mailboxes) in an existing local domain",
+  args: "<address>",
+  arity: [1, 1],
+  details: ["Without --password or --password-stdin a password is generated and printed once."],
+  options: {
+    ...passwordOptions,
+    name: { type: "string", arg: "NAME", help: "Display name" },
+    admin: { type: "boolean", help: "Make it an admin account" },
+    quota: {
+      type: "string",
+      arg: "BYTES",
+      help: "Quota in bytes, 0 for unlimited (default POSTERN_DEFAULT_QUOTA_BYTES)",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_accounts.ts"), "accountAdd"),
+};
+
+const accountList: Command = {
+  name: "account list",
+  summary: "List accounts",
+  options: {
+    domain: { type: "string", arg: "DOMAIN", help: "Only accounts of this domain" },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_accounts.ts"), "accountList"),
+};
+
+const accountPasswd: Command = {
+  name: "account passwd",
+  summary: "Set an account's password (ends all of its sessions)",
+  args: "<address>",
+  arity: [1, 1],
+  details: ["Without --password or --password-stdin a password is generated and printed once."],
+  options: { ...passwordOptions },
+  run: lazy(() => import("./cmd_accounts.ts"), "accountPasswd"),
+};
+
+const accountDelete: Command = {
+  name: "account delete",
+  summary: "Delete an account and everything it owns (messages, mailboxes, keys, sessions)",
+  args: "<address>",
+  arity: [1, 1],
+  run: lazy(() => import("./cmd_accounts.ts"), "accountDelete"),
+};
+
+const domainAdd: Command = {
+  name: "domain add",
+  summary: "Add a local domain (mail for it is delivered here)",
+  args: "<domain>",
+  arity: [1, 1],
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_accounts.ts"), "domainAdd"),
+};
+
+const domainList: Command = {
+  name: "domain list",
+  summary: "List local domains",
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_accounts.ts"), "domainList"),
+};
+
+const apikeyCreate: Command = {
+  name: "apikey create",
+  summary: "Create an API key for an account; the key is printed once",
+  args: "<address>",
+  arity: [1, 1],
+  details: [
+    "Scopes: read, send, admin (admin only for admin accounts). --domain limits the local " +
+    "domains the key may send from; without it, the account's own addresses.",
+  ],
+  options: {
+    name: { type: "string", arg: "NAME", help: "A name to tell keys apart (required)" },
+    scope: {
+      type: "string",
+      arg: "SCOPE",
+      multiple: true,
+      help: "read, send or admin; comma lists work (default send)",
+    },
+    domain: {
+      type: "string",
+      arg: "DOMAIN",
+      multiple: true,
+      help: "Local domain it may send from",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_apikey.ts"), "apikeyCreate"),
+};
+
+const apikeyList: Command = {
+  name: "apikey list",
+  summary: "List an account's API keys (revoked ones too)",
+  args: "<address>",
+  arity: [1, 1],
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_apikey.ts"), "apikeyList"),
+};
+
+const apikeyRevoke: Command = {
+  name: "apikey revoke",
+  summary: "Revoke one of an account's API keys (it stops working at once)",
+  args: "<address> <id>",
+  arity: [2, 2],
+  run: lazy(() => import("./cmd_apikey.ts"), "apikeyRevoke"),
+};
+
+const migrateCommand: Command = {
+  name: "migrate",
+  summary: "Apply pending database migrations (serve and init also apply them at start)",
+  details: [
+    "Migrations are generated by drizzle-kit (`deno task db:generate`), bundled into " +
+    "src/store/migrations/index.ts and are forward-only. An applied migration whose SQL has " +
+    "changed since is reported as an error.",
+  ],
+  options: {
+    "dry-run": { type: "boolean", help: "List pending migrations without applying them" },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_migrate.ts"), "migrateCommand"),
+};
+
+const sendCommand: Command = {
+  name: "send",
+  summary: "Send a message through the API (POST /v1/emails)",
+  details: [
+    "Talks to a running server (--url, else $POSTERN_URL, else POSTERN_PUBLIC_URL or " +
+    "http://<httpHost>:<httpPort>) with an API key ($POSTERN_API_KEY or --api-key) or by " +
+    "signing in as --from with $POSTERN_PASSWORD or --password-stdin. With --local it runs " +
+    "the API in this process on the configured store, acting as --from (operator access: no " +
+    "password needed). Prints the API's JSON answer.",
+    "Example: postern send --local --from admin@postern.localhost " +
+    "--to admin@postern.localhost --subject hi --text 'hello'",
+  ],
+  options: {
+    from: { type: "string", arg: "ADDRESS", help: "Sender (an account you may send as)" },
+    to: { type: "string", arg: "ADDRESS", multiple: true, help: "Recipient" },
+    cc: { type: "string", arg: "ADDRESS", multiple: true, help: "Cc recipient" },
+    bcc: { type: "string", arg: "ADDRESS", multiple: true, help: "Bcc recipient" },
+    subject: { type: "string", arg: "TEXT", help: "Subject" },
+    text: { type: "string", arg: "TEXT", help: "Plain-text body (`-` reads standard input)" },
+    html: { type: "string", arg: "HTML", help: "HTML body" },
+    local: { type: "boolean", help: "Run the API in-process on the configured store" },
+    url: { type: "string", arg: "URL", help: "Base URL of a running server" },
+    "api-key": { type: "string", arg: "KEY", help: "API key with the send scope" },
+    "password-stdin": { type: "boolean", help: "Read the --from account's password from stdin" },
+  },
+  run: lazy(() => import("./cmd_send.ts"), "sendCommand"),
+};
+
+const configExample: Command = {
+  name: "config example",
+  summary: "Print an example environment file listing every setting (as in deploy/env.example)",
+  run: lazy(() => import("./cmd_config.ts"), "configExample"),
+};
+
+const configCheck: Command = {
+  name: "config check",
+  summary: "Validate the configuration (environment and config file); print every problem",
+  details: ["Exits 0 and prints the effective settings (secrets hidden), or exits 2."],
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_config.ts"), "configCheck"),
+};
+
+export const accountGroup: Group = {
+  name: "account",
+  summary: "Manage accounts (mail users)",
+  subcommands: [accountAdd, accountList, accountPasswd, accountDelete],
+};
+
+export const domainGroup: Group = {
+  name: "domain",
+  summary: "Manage local domains",
+  subcommands: [domainAdd, domainList],
+};
+
+export const apikeyGroup: Group = {
+  name: "apikey",
+  summary: "Manage API keys for applications",
+  subcommands: [apikeyCreate, apikeyRevoke, apikeyList],
+};
+
+export const configGroup: Group = {
+  name: "config",
+  summary: "Show and check configuration",
+  subcommands: [configExample, configCheck],
+};
+
+export const COMMANDS: (Command | Group)[] = [
+  initCommand,
+  serveCommand,
+  gatewayCommand,
+  accountGroup,
+  domainGroup,
+  apikeyGroup,
+  migrateCommand,
+  sendCommand,
+  configGroup,
+];

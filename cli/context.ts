@@ -1,0 +1,142 @@
+/**
+ * What every command needs from its surroundings, read once: the configuration (environment plus
+ * an optional JSON file, validated by `parseConfig` with every problem reported at once), the
+ * data folder's paths, the master key, and an open store. Uses `node:` APIs so the same code runs
+ * on Deno and Bun.
+ */
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import process from "node:process";
+import { type Config, parseConfig } from "../src/config.ts";
+import { randomToken } from "../src/crypto.ts";
+import type { Store } from "../src/store/store.ts";
+import { CliError, EXIT_USAGE, str, type Values } from "./args.ts";
+import { openStore, type OpenStoreOptions } from "./open_store.ts";
+
+export const env = (): Record<string, string | undefined> => process.env;
+
+/** Reads the environment and the config file (`--config`, else $POSTERN_CONFIG). */
+export async function loadConfig(values: Values): Promise<Config> {
+  const path = str(values, "config") ?? env().POSTERN_CONFIG;
+  const problems: string[] = [];
+  let file: Record<string, unknown> = {};
+  if (path) {
+    try {
+      const parsed = JSON.parse(await readFile(path, "utf8"));
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        problems.push(`config file ${path}: must hold a JSON object`);
+      } else {
+        file = parsed;
+      }
+    } catch (e) {
+      problems.push(`config file ${path}: ${(e as Error).message}`);
+    }
+  }
+  const result = parseConfig(env(), file);
+  if (!result.ok) problems.push(...result.problems);
+  if (problems.length > 0 || !result.ok) {
+    throw new CliError(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):`,
+      EXIT_USAGE,
+      problems.map((p) => `  - ${p}`),
+    );
+  }
+  return result.config;
+}
+
+export interface Paths {
+  dataDir: string;
+  masterKeyFile: string;
+  adminPasswordFile: string;
+  databaseUrl: string;
+}
+
+export function paths(config: Config): Paths {
+  const dataDir = resolve(config.dataDir);
+  return {
+    dataDir,
+    masterKeyFile: resolve(dataDir, "master.key"),
+    adminPasswordFile: resolve(dataDir, "admin.password"),
+    databaseUrl: config.databaseUrl ?? `file:${resolve(dataDir, "postern.db")}`,
+  };
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Writes a secret file readable by its owner only (0600). */
+export async function writeSecretFile(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600, flag: "wx" });
+  await chmod(path, 0o600);
+}
+
+/**
+ * The master key: $POSTERN_MASTER_KEY, else `<dataDir>/master.key`. With `create`, a missing key
+ * file is made (256 random bits, mode 0600); without it a missing key is an error.
+ */
+export async function masterKey(config: Config, create = false): Promise<string> {
+  if (config.masterKey) return config.masterKey;
+  const { dataDir, masterKeyFile } = paths(config);
+  const existing = (await readIfExists(masterKeyFile))?.trim();
+  if (existing) {
+    if (existing.length < 32) {
+      throw new CliError(`${masterKeyFile}: the master key must be at least 32 characters`);
+    }
+    return existing;
+  }
+  if (!create) {
+    throw new CliError(
+      `no master key: set POSTERN_MASTER_KEY or run \`postern init\` (which creates ${masterKeyFile})`,
+    );
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const key = randomToken(32);
+  await writeSecretFile(masterKeyFile, key + "\n");
+  return key;
+}
+
+export async function readAdminPasswordFile(config: Config): Promise<string | undefined> {
+  return (await readIfExists(paths(config).adminPasswordFile))?.trim();
+}
+
+export async function openConfiguredStore(
+  config: Config,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
+  const { databaseUrl } = paths(config);
+  try {
+    return await openStore(databaseUrl, { authToken: config.databaseAuthToken, ...options });
+  } catch (e) {
+    throw new CliError(`cannot open the database ${databaseUrl}: ${(e as Error).message}`);
+  }
+}
+
+/** Runs `fn` with an open, migrated store and closes it afterwards. */
+export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openConfiguredStore(config);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** Reads all of standard input (for `--password-stdin`), without its final line break. */
+export async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
+  const text = new TextDecoder().decode(
+    chunks.length === 1 ? chunks[0] : new Uint8Array(chunks.flatMap((c) => [...c])),
+  );
+  return text.replace(/\r?\n$/, "");
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}

@@ -1,0 +1,100 @@
+/**
+ * The `postern` command line: finds the command, parses its options, prints help, and turns
+ * failures into a message and an exit code (1 failed, 2 bad usage or configuration). Runs on
+ * Deno and Bun alike.
+ */
+import { AppError } from "../src/errors.ts";
+import {
+  CliError,
+  type Command,
+  commandHelp,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  type Group,
+  groupHelp,
+  parseCommandArgs,
+} from "./args.ts";
+import { COMMANDS } from "./commands.ts";
+
+export { COMMANDS };
+
+const isGroup = (c: Command | Group): c is Group => "subcommands" in c;
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    "postern — a mail server for the edge",
+    "",
+    "Usage: postern <command> [options]      (deno task cli <command> …, or bun main.ts …)",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    "Every command takes --help, and --config FILE (a JSON file of settings; the environment",
+    "wins). Settings: `postern config example`. Exit codes: 0 ok, 1 failed, 2 bad usage or",
+    "bad configuration.",
+  ].join("\n");
+}
+
+function fail(error: unknown): number {
+  if (error instanceof CliError) {
+    console.error(`postern: ${error.message}`);
+    for (const line of error.lines ?? []) console.error(line);
+    return error.exitCode;
+  }
+  if (error instanceof AppError) {
+    console.error(`postern: ${error.message}`);
+    for (const f of error.fields ?? []) console.error(`  - ${f.path}: ${f.message}`);
+    return EXIT_FAILED;
+  }
+  console.error(`postern: unexpected error: ${(error as Error)?.stack ?? error}`);
+  return EXIT_FAILED;
+}
+
+/** Runs the CLI with the given arguments; resolves to the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    console.log(mainHelp());
+    return first === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (first === "--version" || first === "-V") {
+    const { API_VERSION } = await import("../src/app.ts");
+    console.log(`postern ${API_VERSION}`);
+    return EXIT_OK;
+  }
+  const entry = COMMANDS.find((c) => c.name === first);
+  if (!entry) {
+    console.error(`postern: unknown command "${first}"\n\n${mainHelp()}`);
+    return EXIT_USAGE;
+  }
+  let command: Command;
+  let args = rest;
+  if (isGroup(entry)) {
+    const [sub, ...subArgs] = rest;
+    if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+      console.log(groupHelp(entry));
+      return sub === undefined ? EXIT_USAGE : EXIT_OK;
+    }
+    const found = entry.subcommands.find((c) => c.name === `${entry.name} ${sub}`);
+    if (!found) {
+      console.error(`postern: unknown command "${entry.name} ${sub}"\n\n${groupHelp(entry)}`);
+      return EXIT_USAGE;
+    }
+    command = found;
+    args = subArgs;
+  } else {
+    command = entry;
+  }
+  try {
+    const invocation = parseCommandArgs(command, args);
+    if (invocation.values.help) {
+      console.log(commandHelp(command));
+      return EXIT_OK;
+    }
+    return (await command.run(invocation)) ?? EXIT_OK;
+  } catch (error) {
+    return fail(error);
+  }
+}

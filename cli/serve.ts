@@ -1,0 +1,147 @@
+/**
+ * The HTTP runtime adapter: serves a fetch handler with `Bun.serve` when running on Bun, else
+ * with `Deno.serve`. The socket's peer address reaches the app as the `x-postern-peer` header,
+ * set here after any incoming copy is stripped, so a client can never choose its own IP
+ * (src/http/client_ip.ts reads it).
+ */
+import { PEER_HEADER } from "../src/http/client_ip.ts";
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+export interface ListenOptions {
+  hostname: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Called for errors the handler did not turn into a response. */
+  onError?: (error: unknown) => void;
+}
+
+export interface Listener {
+  runtime: "deno" | "bun";
+  hostname: string;
+  port: number;
+  /** Stops accepting connections and waits for open requests (bounded by `graceMs`). */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Returns the request with `x-postern-peer` set to the socket's address, and only that. */
+export function withPeer(
+  request: Request,
+  peer: string | undefined,
+  signal?: AbortSignal,
+): Request {
+  const headers = new Headers(request.headers);
+  headers.delete(PEER_HEADER);
+  if (peer) headers.set(PEER_HEADER, peer);
+  // Built from parts rather than `new Request(request, …)`, which would read `request.signal`.
+  return new Request(request.url, {
+    method: request.method,
+    headers,
+    body: request.body,
+    signal,
+    redirect: request.redirect,
+    duplex: "half",
+  } as RequestInit);
+}
+
+const internalError = () =>
+  new Response(
+    JSON.stringify({
+      type: "about:blank",
+      title: "Internal Server Error",
+      status: 500,
+      code: "internal",
+    }),
+    { status: 500, headers: { "content-type": "application/problem+json" } },
+  );
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// The parts of Bun's API used here; Bun's own types are not installed.
+interface BunServer {
+  port: number;
+  hostname: string;
+  requestIP(request: Request): { address: string } | null;
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+}
+interface BunGlobal {
+  serve(options: {
+    hostname: string;
+    port: number;
+    fetch(request: Request, server: BunServer): Response | Promise<Response>;
+    error?(error: unknown): Response;
+  }): BunServer;
+}
+
+export function currentRuntime(): "deno" | "bun" | "other" {
+  if ((globalThis as { Bun?: unknown }).Bun) return "bun";
+  if ((globalThis as { Deno?: unknown }).Deno) return "deno";
+  return "other";
+}
+
+export function listen(handler: FetchHandler, options: ListenOptions): Promise<Listener> {
+  const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+  if (bun) return Promise.resolve(listenBun(bun, handler, options));
+  if (currentRuntime() === "deno") return listenDeno(handler, options);
+  throw new Error("postern serves HTTP on Deno or Bun only");
+}
+
+function listenBun(bun: BunGlobal, handler: FetchHandler, options: ListenOptions): Listener {
+  const server = bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    fetch: (request, srv) =>
+      handler(withPeer(request, srv.requestIP(request)?.address, request.signal)),
+    error(error) {
+      options.onError?.(error);
+      return internalError();
+    },
+  });
+  return {
+    runtime: "bun",
+    hostname: server.hostname,
+    port: server.port,
+    async shutdown(graceMs = 5000) {
+      // stop(false) lets open requests finish; stop(true) then cuts long-lived ones (SSE).
+      await Promise.race([server.stop(false), sleep(graceMs)]);
+      await server.stop(true);
+    },
+  };
+}
+
+function listenDeno(handler: FetchHandler, options: ListenOptions): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen(addr) {
+          const net = addr as Deno.NetAddr;
+          resolve({
+            runtime: "deno",
+            hostname: net.hostname,
+            port: net.port,
+            async shutdown(graceMs = 5000) {
+              // shutdown() waits for open responses; an SSE stream never ends by itself.
+              await Promise.race([server.shutdown(), sleep(graceMs)]);
+            },
+          });
+        },
+        onError(error) {
+          options.onError?.(error);
+          return internalError();
+        },
+      }, (request, info) => {
+        const remote = info.remoteAddr as Deno.NetAddr;
+        // The app sees an abort when the exchange ends (client gone or response delivered), as
+        // streaming routes (SSE) need, without touching Deno's legacy `request.signal`.
+        const done = new AbortController();
+        const abort = () => done.abort();
+        info.completed.then(abort, abort);
+        return handler(withPeer(request, remote.hostname, done.signal));
+      });
+    } catch (e) {
+      reject(e);
+    }
+  });
+}

@@ -1,0 +1,367 @@
+/**
+ * The `postern` CLI as a user runs it: a subprocess (`deno run -A main.ts …`) on a temporary
+ * data folder, checked through its exit codes, its output and the files it leaves.
+ */
+import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
+import { COMMANDS } from "../cli/main.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const MAIN = new URL("main.ts", ROOT).pathname;
+const ADMIN_PASSWORD = "admin-password-for-tests";
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The parent's environment without any POSTERN_* setting, plus `env`. */
+function childEnv(env: Record<string, string>): Record<string, string> {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+  );
+  return { ...base, NO_COLOR: "1", ...env };
+}
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin?: string,
+): Promise<Result> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd: ROOT.pathname,
+    env: childEnv(env),
+    clearEnv: true,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function tempDataDir(): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-cli-" });
+  return { dir, env: { POSTERN_DATA_DIR: `${dir}/data`, POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD } };
+}
+
+function ok(r: Result, what: string): Result {
+  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+Deno.test("--help works for the CLI and every command and subcommand", async () => {
+  // Groups (`account`) list their subcommands; commands show their usage and options.
+  const names: string[][] = [];
+  const groups = new Set<string>();
+  for (const c of COMMANDS) {
+    names.push(c.name.split(" "));
+    if ("subcommands" in c) {
+      groups.add(c.name);
+      for (const s of c.subcommands) names.push(s.name.split(" "));
+    }
+  }
+  const top = ok(await cli(["--help"]), "--help");
+  for (const c of COMMANDS) assert(top.stdout.includes(c.name), `top help lacks ${c.name}`);
+  const results = await Promise.all(names.map((n) => cli([...n, "--help"])));
+  results.forEach((r, i) => {
+    const name = names[i].join(" ");
+    ok(r, `${name} --help`);
+    assertMatch(r.stdout, new RegExp(`Usage: postern ${name}`));
+    if (!groups.has(name)) assert(r.stdout.includes("--config"), `${name} --help lacks --config`);
+  });
+  const bare = await cli(["account"]);
+  assertEquals(bare.code, 2);
+  assert(bare.stdout.includes("passwd"));
+  const unknown = await cli(["frobnicate"]);
+  assertEquals(unknown.code, 2);
+  assertMatch(unknown.stderr, /unknown command "frobnicate"/);
+  const badOption = await cli(["account", "list", "--nope"]);
+  assertEquals(badOption.code, 2);
+});
+
+Deno.test("init, domains, accounts and API keys through the CLI", async () => {
+  const { dir, env } = await tempDataDir();
+  const init = ok(await cli(["init", "--json"], env), "init");
+  const result = JSON.parse(init.stdout);
+  assertEquals(result.domain, "postern.localhost");
+  assertEquals(result.admin, "admin@postern.localhost");
+  assertEquals(result.password, undefined, "a password from the environment is not printed");
+  const key = await Deno.stat(`${dir}/data/master.key`);
+  assertEquals(key.mode! & 0o777, 0o600);
+
+  // A second init refuses to clobber the admin; asked to, it resets the password.
+  const again = await cli(["init"], env);
+  assertEquals(again.code, 1);
+  assertMatch(again.stderr, /already initialised.*--reset-admin-password/);
+  const generated = await cli(["init", "--reset-admin-password", "--json"], {
+    POSTERN_DATA_DIR: env.POSTERN_DATA_DIR,
+  });
+  ok(generated, "init --reset-admin-password");
+  const reset = JSON.parse(generated.stdout);
+  assert(reset.password.length >= 20, "a generated password is printed once");
+  assertEquals((await Deno.readTextFile(reset.passwordFile)).trim(), reset.password);
+  assertEquals((await Deno.stat(reset.passwordFile)).mode! & 0o777, 0o600);
+
+  ok(await cli(["domain", "add", "Example.ORG"], env), "domain add");
+  const dup = await cli(["domain", "add", "example.org"], env);
+  assertEquals(dup.code, 1);
+  assertMatch(dup.stderr, /already exists/);
+  assertEquals((await cli(["domain", "add", "not a domain"], env)).code, 2);
+  const domains = JSON.parse(ok(await cli(["domain", "list", "--json"], env), "list").stdout);
+  assertEquals(domains.map((d: { name: string }) => d.name), ["example.org", "postern.localhost"]);
+
+  ok(
+    await cli(
+      ["account", "add", "bob@example.org", "--password-stdin", "--name", "Bob"],
+      env,
+      "bob-password-1\n",
+    ),
+    "account add",
+  );
+  const carol = ok(await cli(["account", "add", "carol@example.org", "--json"], env), "add carol");
+  assert(JSON.parse(carol.stdout).password.length >= 20, "generated password shown");
+  assertEquals((await cli(["account", "add", "dan@nowhere.test"], env)).code, 1);
+  const short = await cli(["account", "add", "eve@example.org", "--password", "short"], env);
+  assertEquals(short.code, 1);
+  assertMatch(short.stderr, /at least 10 characters/);
+
+  const listed = JSON.parse(ok(await cli(["account", "list", "--json"], env), "list").stdout);
+  assertEquals(
+    listed.map((a: { address: string }) => a.address),
+    ["admin@postern.localhost", "bob@example.org", "carol@example.org"],
+  );
+  const bob = listed.find((a: { address: string }) => a.address === "bob@example.org");
+  assertEquals([bob.displayName, bob.role], ["Bob", "user"]);
+  assertEquals(bob.passwordHash, undefined, "no hashes in listings");
+  const inDomain = JSON.parse(
+    ok(await cli(["account", "list", "--domain", "postern.localhost", "--json"], env), "list")
+      .stdout,
+  );
+  assertEquals(inDomain.length, 1);
+  assertMatch(ok(await cli(["account", "list"], env), "table").stdout, /ADDRESS[\s\S]*bob@/);
+
+  const passwd = ok(
+    await cli(["account", "passwd", "bob@example.org", "--password", "bob-password-2"], env),
+    "passwd",
+  );
+  assertMatch(passwd.stdout, /password of bob@example.org changed/);
+  assertEquals((await cli(["account", "passwd", "nobody@example.org"], env)).code, 1);
+
+  const created = JSON.parse(
+    ok(
+      await cli([
+        "apikey",
+        "create",
+        "bob@example.org",
+        "--name",
+        "ci",
+        "--scope",
+        "send,read",
+        "--json",
+      ], env),
+      "apikey create",
+    ).stdout,
+  );
+  assertMatch(created.key, /^pst_/);
+  assertEquals(created.scopes, ["send", "read"]);
+  ok(await cli(["apikey", "revoke", "bob@example.org", String(created.id)], env), "revoke");
+  const keys = JSON.parse(
+    ok(await cli(["apikey", "list", "bob@example.org", "--json"], env), "apikey list").stdout,
+  );
+  assertEquals(keys.length, 1);
+  assert(keys[0].revokedAt, "the key is revoked");
+  assertEquals(keys[0].key, undefined, "listings never show the key");
+
+  ok(await cli(["account", "delete", "carol@example.org"], env), "delete");
+  const after = JSON.parse(ok(await cli(["account", "list", "--json"], env), "list").stdout);
+  assertEquals(after.length, 2);
+  assertEquals((await cli(["account", "delete", "carol@example.org"], env)).code, 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("migrate --dry-run lists pending migrations and applies nothing", async () => {
+  const { dir, env } = await tempDataDir();
+  const fresh = JSON.parse(
+    ok(await cli(["migrate", "--dry-run", "--json"], env), "dry run").stdout,
+  );
+  assert(fresh.pending.length >= 1, "a fresh database has pending migrations");
+  assertEquals(fresh.applied, []);
+  const still = JSON.parse(ok(await cli(["migrate", "--dry-run", "--json"], env), "again").stdout);
+  assertEquals(still.pending.length, fresh.pending.length, "the dry run changed nothing");
+  assertMatch(ok(await cli(["migrate", "--dry-run"], env), "text").stdout, /pending: +\d/);
+
+  ok(await cli(["init"], env), "init");
+  const done = JSON.parse(ok(await cli(["migrate", "--dry-run", "--json"], env), "after").stdout);
+  assertEquals(done.pending, []);
+  assertEquals(done.applied, fresh.pending.map((p: { tag: string }) => p.tag));
+  assertMatch(ok(await cli(["migrate"], env), "migrate").stdout, /up to date/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("send --local delivers in-process as the --from account", async () => {
+  const { dir, env } = await tempDataDir();
+  ok(await cli(["init"], env), "init");
+  const sent = ok(
+    await cli([
+      "send",
+      "--local",
+      "--from",
+      "admin@postern.localhost",
+      "--to",
+      "admin@postern.localhost",
+      "--subject",
+      "local",
+      "--text",
+      "hi",
+    ], env),
+    "send --local",
+  );
+  assertMatch(JSON.parse(sent.stdout).messageId, /@postern\.localhost>$/);
+  const missing = await cli(["send", "--local", "--to", "admin@postern.localhost"], env);
+  assertEquals(missing.code, 2);
+  assertMatch(missing.stderr, /--from is required/);
+  const noCreds = await cli(
+    ["send", "--from", "a@b.example", "--to", "c@d.example", "--text", "x"],
+    env,
+  );
+  assertEquals(noCreds.code, 2);
+  assertMatch(noCreds.stderr, /no credentials/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("an invalid configuration exits 2 and lists every problem", async () => {
+  const { dir, env } = await tempDataDir();
+  const bad = await cli(["account", "list"], {
+    ...env,
+    POSTERN_HTTP_PORT: "eighty",
+    POSTERN_LOG_LEVEL: "loud",
+    POSTERN_MASTER_KEY: "too-short",
+  });
+  assertEquals(bad.code, 2);
+  assertMatch(bad.stderr, /3 problems/);
+  for (const name of ["POSTERN_HTTP_PORT", "POSTERN_LOG_LEVEL", "POSTERN_MASTER_KEY"]) {
+    assert(bad.stderr.includes(name), `${name} missing from: ${bad.stderr}`);
+  }
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ httpPort: 1, colour: "red" }));
+  const file = await cli(["config", "check", "--config", `${dir}/config.json`], env);
+  assertEquals(file.code, 2);
+  assertMatch(file.stderr, /unknown setting\(s\) colour/);
+  await Deno.writeTextFile(`${dir}/ok.json`, JSON.stringify({ httpPort: 9999 }));
+  const good = ok(
+    await cli(["config", "check", "--json"], { ...env, POSTERN_CONFIG: `${dir}/ok.json` }),
+    "ok",
+  );
+  assertEquals(JSON.parse(good.stdout).httpPort, 9999);
+  const example = ok(await cli(["config", "example"]), "config example");
+  assertEquals(example.stdout, await Deno.readTextFile(new URL("deploy/env.example", ROOT)));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async () => {
+  const { dir, env } = await tempDataDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "serve", "--init-if-needed", "--port", "0"],
+    cwd: ROOT.pathname,
+    env: childEnv(env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const lines: string[] = [];
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let port = 0;
+  const deadline = Date.now() + 30_000;
+  while (!port && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    const parts = buffer.split("\n");
+    buffer = parts.pop()!;
+    for (const line of parts) {
+      lines.push(line);
+      if (line.includes('"server.listening"')) port = JSON.parse(line).port;
+    }
+  }
+  try {
+    assert(port > 0, `no server.listening log line:\n${lines.join("\n")}`);
+    const health = await fetch(`http://127.0.0.1:${port}/health`, {
+      headers: { "x-postern-peer": "203.0.113.66" },
+    });
+    assertEquals(health.status, 200);
+    assertEquals((await health.json()).status, "ok");
+    const login = await fetch(`http://127.0.0.1:${port}/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ address: "admin@postern.localhost", password: ADMIN_PASSWORD }),
+    });
+    assertEquals(login.status, 200, "the admin made by --init-if-needed can sign in");
+    await login.body?.cancel();
+
+    // `send` over HTTP with an API key made by the CLI while the server runs.
+    const made = ok(
+      await cli(["apikey", "create", "admin@postern.localhost", "--name", "t", "--json"], env),
+      "apikey create",
+    );
+    const sent = await cli([
+      "send",
+      "--url",
+      `http://127.0.0.1:${port}`,
+      "--api-key",
+      JSON.parse(made.stdout).key,
+      "--from",
+      "admin@postern.localhost",
+      "--to",
+      "admin@postern.localhost",
+      "--subject",
+      "over HTTP",
+      "--text",
+      "hello",
+    ], env);
+    ok(sent, "send --url");
+    assertMatch(JSON.parse(sent.stdout).messageId, /@/);
+    const refused = await cli([
+      "send",
+      "--url",
+      `http://127.0.0.1:${port}`,
+      "--api-key",
+      "pst_not-a-key",
+      "--from",
+      "admin@postern.localhost",
+      "--to",
+      "admin@postern.localhost",
+      "--text",
+      "x",
+    ], env);
+    assertEquals(refused.code, 1);
+    assertMatch(refused.stderr, /401/);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const status = await child.status;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+  }
+  lines.push(...buffer.split("\n").filter(Boolean));
+  assertEquals(status.code, 0, lines.join("\n"));
+  const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert(events.some((e) => e.event === "server.stopped"), "graceful stop is logged");
+  const request = events.find((e) => e.event === "http.request" && e.path === "/health");
+  assertEquals(request?.ip, "127.0.0.1", "a client cannot choose its peer address");
+  const banner = await stdout;
+  assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/docs`));
+  assertMatch(banner, /admin@postern\.localhost/);
+  await Deno.remove(dir, { recursive: true });
+});
