@@ -3,6 +3,8 @@
  * and migrations, the first local domain and its admin account. Safe to repeat: an existing admin
  * is never overwritten unless `--reset-admin-password` says so.
  */
+import { ensureTlsFiles } from "./bridge_runtime.ts";
+import { silentLogger } from "../src/ports.ts";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import type { Config } from "../src/config.ts";
@@ -65,6 +67,9 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   // The folder holds the database and secrets: private to the owner when created here.
   await mkdir(p.dataDir, { recursive: true, mode: 0o700 });
   await masterKey(config, true);
+  // STARTTLS and implicit TLS need a certificate from the start: a self-signed one until the
+  // operator points POSTERN_TLS_CERT_FILE/KEY_FILE at a real one.
+  await ensureTlsFiles(config, silentLogger);
   const store = await openConfiguredStore(config);
   try {
     let domainCreated = false;

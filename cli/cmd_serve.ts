@@ -21,12 +21,18 @@ import {
 } from "./context.ts";
 import { buildDeps } from "./deps_node.ts";
 import { listen, type Listener } from "./serve.ts";
+import { ensureTlsFiles, inProcessBridgeKey, startBridge } from "./bridge_runtime.ts";
 
 export interface Running {
   listener: Listener;
   store: Store;
   logger: Logger;
   url: string;
+  /** The gateway app's fetch, for the in-process bridge. */
+  fetch: (request: Request) => Response | Promise<Response>;
+  /** Stopped before the HTTP listener (the bridge, workers). */
+  companions: { close(): Promise<void> }[];
+  bridgeListeners?: { name: string; port: number }[];
 }
 
 function runtimeVersion(): string {
@@ -88,7 +94,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       port: listener.port,
       version: API_VERSION,
     });
-    return { listener, store, logger, url };
+    return { listener, store, logger, url, fetch: (r) => app.fetch(r), companions: [] };
   } catch (e) {
     store.close();
     throw e;
@@ -108,6 +114,7 @@ export function stopOnSignal(running: Running): Promise<void> {
       }
       stoppingSince = Date.now();
       running.logger.log("info", "server.stopping", { signal });
+      for (const companion of running.companions) await companion.close();
       await running.listener.shutdown();
       running.store.close();
       running.logger.log("info", "server.stopped", { signal });
@@ -133,6 +140,12 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
     `  Docs:    ${running.url}/docs`,
     `  Health:  ${running.url}/health`,
   ];
+  const smtp = running.bridgeListeners ?? [];
+  if (smtp.length > 0) {
+    lines.push(
+      `  SMTP:    ${smtp.map((l) => `${l.name} ${config.bridgeHost}:${l.port}`).join(", ")}`,
+    );
+  }
   if (config.publicUrl) lines.push(`  Public:  ${config.publicUrl}`);
   lines.push(`  Data:    ${p.databaseUrl}`);
   if (admin) {
@@ -161,8 +174,18 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     }
   }
   const running = await startGateway(config, logger);
-  // The bridge (SMTP, IMAP, POP3, SHARP/1.3) and background workers start here in `serve` once
-  // they exist; they will reach the gateway through app.fetch in-process.
+  if (mode === "serve") {
+    // The bridge reaches the gateway in-process: the same HTTP contract through app.fetch.
+    await ensureTlsFiles(config, logger);
+    const apiKey = await inProcessBridgeKey(config, running.store);
+    const bridge = await startBridge(config, {
+      url: "http://in-process.postern",
+      apiKey,
+      fetcher: running.fetch,
+    }, logger);
+    running.companions.push(bridge);
+    running.bridgeListeners = bridge.listeners;
+  }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
   await stopOnSignal(running);
 }
@@ -170,3 +193,27 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
 export const serveCommand = ({ values }: Invocation) => serveMain(values, "serve");
 
 export const gatewayCommand = ({ values }: Invocation) => serveMain(values, "gateway");
+
+/** `postern bridge --gateway URL`: the TCP side alone, talking to a remote gateway. */
+export async function bridgeCommand({ values }: Invocation): Promise<void> {
+  const config = await loadConfig(values);
+  const logger = jsonLogger(config.logLevel, (line) => console.error(line));
+  const url = str(values, "gateway") ?? config.bridgeGatewayUrl;
+  if (!url) throw usageError("--gateway URL (or POSTERN_BRIDGE_GATEWAY_URL) is required");
+  if (!config.bridgeApiKey) {
+    throw usageError("POSTERN_BRIDGE_API_KEY is required: an API key with the bridge scope");
+  }
+  const bridge = await startBridge(config, { url, apiKey: config.bridgeApiKey }, logger);
+  console.log([
+    `Postern ${API_VERSION} — bridge on ${runtimeVersion()}, gateway ${url}`,
+    ...bridge.listeners.map((l) => `  ${l.name}: ${config.bridgeHost}:${l.port}`),
+  ].join("\n"));
+  await new Promise<void>((resolve) => {
+    const stop = async () => {
+      await bridge.close();
+      resolve();
+    };
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  });
+}

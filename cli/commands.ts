@@ -63,7 +63,7 @@ const initCommand: Command = {
 
 const serveCommand: Command = {
   name: "serve",
-  summary: "Run the whole server in one process (HTTP gateway now; the bridge joins later)",
+  summary: "Run the whole server in one process: HTTP gateway and the SMTP bridge",
   details: [
     "Opens the database (applying pending migrations), serves the HTTP API and stops gracefully " +
     "on SIGINT/SIGTERM. Logs are JSON lines on stderr; a short banner goes to stdout.",
@@ -90,6 +90,26 @@ const gatewayCommand: Command = {
   ],
   options: { ...listenOptions },
   run: lazy(() => import("./cmd_serve.ts"), "gatewayCommand"),
+};
+
+const bridgeCommand: Command = {
+  name: "bridge",
+  summary: "Run the protocol bridge alone (SMTP MX and submission) against a gateway",
+  details: [
+    "For bridges on VMs (port 25) beside a gateway elsewhere. Never opens the database: every " +
+    "check and every message goes through the gateway's HTTP API with an API key that has the " +
+    "`bridge` scope (create one with `postern apikey create <admin> --scope bridge`).",
+    "Ports, TLS files and limits come from the POSTERN_SMTP_*, POSTERN_SUBMISSION*_PORT and " +
+    "POSTERN_TLS_* settings.",
+  ],
+  options: {
+    gateway: {
+      type: "string",
+      arg: "URL",
+      help: "The gateway's base URL (or POSTERN_BRIDGE_GATEWAY_URL)",
+    },
+  },
+  run: lazy(() => import("./cmd_serve.ts"), "bridgeCommand"),
 };
 
 const accountAdd: Command = {
@@ -162,7 +182,8 @@ const apikeyCreate: Command = {
   args: "<address>",
   arity: [1, 1],
   details: [
-    "Scopes: read, send, admin (admin only for admin accounts). --domain limits the local " +
+    "Scopes: read, send, admin, bridge (admin and bridge only for admin accounts). --domain " +
+    "limits the local " +
     "domains the key may send from; without it, the account's own addresses.",
   ],
   options: {
@@ -171,7 +192,7 @@ const apikeyCreate: Command = {
       type: "string",
       arg: "SCOPE",
       multiple: true,
-      help: "read, send or admin; comma lists work (default send)",
+      help: "read, send, admin or bridge; comma lists work (default send)",
     },
     domain: {
       type: "string",
@@ -286,6 +307,7 @@ export const COMMANDS: (Command | Group)[] = [
   initCommand,
   serveCommand,
   gatewayCommand,
+  bridgeCommand,
   accountGroup,
   domainGroup,
   apikeyGroup,

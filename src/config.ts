@@ -119,6 +119,76 @@ export const CONFIG_FIELDS = {
       "Take the client IP from X-Forwarded-For (only behind a proxy you run).",
     ),
   },
+  bridgeHost: {
+    env: "POSTERN_BRIDGE_HOST",
+    schema: z.string().default("127.0.0.1").describe(
+      "Address the bridge's SMTP/IMAP/POP3 listeners bind to.",
+    ),
+  },
+  smtpPort: {
+    env: "POSTERN_SMTP_PORT",
+    schema: int(0, 65535).default(2525).describe("SMTP MX port (production: 25; 0 turns it off)."),
+  },
+  submissionPort: {
+    env: "POSTERN_SUBMISSION_PORT",
+    schema: int(0, 65535).default(2587).describe(
+      "SMTP submission port with STARTTLS required before AUTH (production: 587; 0 turns it off).",
+    ),
+  },
+  submissionsPort: {
+    env: "POSTERN_SUBMISSIONS_PORT",
+    schema: int(0, 65535).default(0).describe(
+      "SMTP submission over implicit TLS (production: 465; 0 = off).",
+    ),
+  },
+  tlsCertFile: {
+    env: "POSTERN_TLS_CERT_FILE",
+    schema: z.string().optional().describe(
+      "PEM certificate chain for STARTTLS and implicit TLS. Default: <dataDir>/tls/cert.pem (self-signed at init).",
+    ),
+  },
+  tlsKeyFile: {
+    env: "POSTERN_TLS_KEY_FILE",
+    schema: z.string().optional().describe(
+      "PEM private key for the certificate. Default: <dataDir>/tls/key.pem.",
+    ),
+  },
+  smtpMaxRecipients: {
+    env: "POSTERN_SMTP_MAX_RECIPIENTS",
+    schema: int(1, 1000).default(100).describe(
+      "Recipients accepted per SMTP message (RFC 5321 asks for at least 100).",
+    ),
+  },
+  smtpMaxConnections: {
+    env: "POSTERN_SMTP_MAX_CONNECTIONS",
+    schema: int(1, 100_000).default(1000).describe("Open SMTP connections per listener."),
+  },
+  smtpMaxConnectionsPerIp: {
+    env: "POSTERN_SMTP_MAX_CONNECTIONS_PER_IP",
+    schema: int(1, 100_000).default(50).describe("Open SMTP connections from one client IP."),
+  },
+  smtpEarlyTalkerMs: {
+    env: "POSTERN_SMTP_EARLY_TALKER_MS",
+    schema: int(0, 30_000).default(1000).describe(
+      "Pause before the MX greeting for untrusted clients; a client that talks first is refused (0 = off).",
+    ),
+  },
+  smtpTrustedIps: {
+    env: "POSTERN_SMTP_TRUSTED_IPS",
+    schema: z.string().default("127.0.0.1,::1").describe(
+      "Comma-separated client IPs exempt from the early-talker pause (your own relays).",
+    ),
+  },
+  bridgeGatewayUrl: {
+    env: "POSTERN_BRIDGE_GATEWAY_URL",
+    schema: z.string().url().optional().describe("`postern bridge`: the gateway's base URL."),
+  },
+  bridgeApiKey: {
+    env: "POSTERN_BRIDGE_API_KEY",
+    schema: z.string().optional().describe(
+      "`postern bridge`: an API key with the bridge scope (`postern apikey create --scope bridge`).",
+    ),
+  },
   logLevel: {
     env: "POSTERN_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info").describe(

@@ -1,0 +1,146 @@
+/**
+ * Starts the bridge's listeners (SMTP MX, submission, submissions; IMAP and POP3 join later)
+ * against a gateway: in-process inside `postern serve` (the app's fetch, no socket) or over
+ * HTTP(S) for `postern bridge --gateway URL`. Knows ports and files; the protocol code does not.
+ */
+import { resolve } from "node:path";
+import { and, eq, isNull } from "drizzle-orm";
+import { type FetchLike, GatewayClient } from "../bridge/gateway_client.ts";
+import { loadTlsContext } from "../bridge/net/tls.ts";
+import type { TcpListener } from "../bridge/net/tcp_server.ts";
+import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
+import { startSmtpServer } from "../bridge/smtp/server.ts";
+import { createApiKey } from "../src/auth/api_keys.ts";
+import type { Config } from "../src/config.ts";
+import type { Logger } from "../src/ports.ts";
+import { schema, type Store } from "../src/store/store.ts";
+import { sha256Hex } from "../src/crypto.ts";
+import { exists, generateSelfSigned } from "./tls_files.ts";
+import { readFile, writeFile } from "node:fs/promises";
+
+export interface BridgeRuntime {
+  listeners: { name: string; port: number }[];
+  close(): Promise<void>;
+}
+
+export function tlsPaths(config: Config): { certFile: string; keyFile: string } {
+  const dataDir = resolve(config.dataDir);
+  return {
+    certFile: config.tlsCertFile ?? resolve(dataDir, "tls", "cert.pem"),
+    keyFile: config.tlsKeyFile ?? resolve(dataDir, "tls", "key.pem"),
+  };
+}
+
+/** Creates the self-signed pair in the data folder when no certificate is configured or present. */
+export async function ensureTlsFiles(config: Config, logger: Logger): Promise<void> {
+  const { certFile, keyFile } = tlsPaths(config);
+  if (config.tlsCertFile || await exists(certFile)) return;
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(resolve(config.dataDir, "tls"), { recursive: true, mode: 0o700 });
+  await generateSelfSigned(certFile, keyFile, [config.hostname, "localhost", "127.0.0.1"]);
+  logger.log("info", "tls.self_signed_created", { certFile });
+}
+
+/**
+ * The key `serve` uses to call its own gateway in-process: an admin's `bridge` key kept in
+ * <dataDir>/bridge.key (0600), created on first use and again if it was revoked.
+ */
+export async function inProcessBridgeKey(config: Config, store: Store): Promise<string> {
+  const file = resolve(config.dataDir, "bridge.key");
+  const saved = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (saved) {
+    const [row] = await store.db.select({ id: schema.apiKeys.id }).from(schema.apiKeys).where(
+      and(eq(schema.apiKeys.keyHash, await sha256Hex(saved)), isNull(schema.apiKeys.revokedAt)),
+    );
+    if (row) return saved;
+  }
+  const [admin] = await store.db.select().from(schema.accounts).where(
+    eq(schema.accounts.role, "admin"),
+  ).limit(1);
+  if (!admin) {
+    throw new Error("the bridge needs an admin account to own its key: run `postern init`");
+  }
+  const { key } = await createApiKey(store, admin.id, {
+    name: "in-process bridge",
+    scopes: ["bridge"],
+  });
+  await writeFile(file, key + "\n", { mode: 0o600 });
+  return key;
+}
+
+export async function startBridge(
+  config: Config,
+  gateway: { url: string; apiKey: string; fetcher?: FetchLike },
+  logger: Logger,
+): Promise<BridgeRuntime> {
+  const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher);
+  const paths = tlsPaths(config);
+  const tls = await exists(paths.certFile) && await exists(paths.keyFile)
+    ? loadTlsContext(paths)
+    : undefined;
+  if (!tls) {
+    logger.log("warn", "tls.unavailable", {
+      certFile: paths.certFile,
+      note: "STARTTLS not offered",
+    });
+  }
+  const backend = new GatewaySmtpBackend(client, config.hostname);
+  const common = {
+    host: config.bridgeHost,
+    hostname: config.hostname,
+    backend,
+    tls,
+    maxMessageBytes: config.maxMessageBytes,
+    maxRecipients: config.smtpMaxRecipients,
+    maxConnections: config.smtpMaxConnections,
+    maxPerIp: config.smtpMaxConnectionsPerIp,
+    idleMs: 5 * 60_000,
+    sessionMs: 30 * 60_000,
+    trustedIps: config.smtpTrustedIps.split(",").map((s) => s.trim()).filter(Boolean),
+    onError: (error: unknown) =>
+      logger.log("error", "smtp.error", { error: String((error as Error)?.message ?? error) }),
+  };
+  const specs = [
+    { name: "smtp", port: config.smtpPort, mode: "mx" as const, implicitTls: false },
+    {
+      name: "submission",
+      port: config.submissionPort,
+      mode: "submission" as const,
+      implicitTls: false,
+    },
+    {
+      name: "submissions",
+      port: config.submissionsPort,
+      mode: "submission" as const,
+      implicitTls: true,
+    },
+  ].filter((s) => s.port > 0 && (!s.implicitTls || tls));
+  const started: { name: string; listener: TcpListener }[] = [];
+  try {
+    for (const spec of specs) {
+      const listener = await startSmtpServer({
+        ...common,
+        port: spec.port,
+        mode: spec.mode,
+        implicitTls: spec.implicitTls,
+        requireTlsForAuth: true,
+        earlyTalkerMs: spec.mode === "mx" ? config.smtpEarlyTalkerMs : 0,
+      });
+      started.push({ name: spec.name, listener });
+      logger.log("info", "bridge.listening", {
+        protocol: spec.name,
+        host: config.bridgeHost,
+        port: listener.port,
+      });
+    }
+  } catch (e) {
+    for (const s of started) await s.listener.close();
+    throw e;
+  }
+  return {
+    listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
+    async close() {
+      for (const s of started) await s.listener.close();
+    },
+  };
+}

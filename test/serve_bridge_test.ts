@@ -1,0 +1,152 @@
+/**
+ * The shipped processes with real sockets: `postern serve` receives SMTP in-process, and a
+ * separate `postern bridge` (with no database of its own) delivers through a `postern gateway`.
+ */
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { python } from "./fixtures/bridge.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ADMIN = "admin@postern.localhost";
+const PASSWORD = "admin-password-for-tests";
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function env(extra: Record<string, string>): Record<string, string> {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+  );
+  return {
+    ...base,
+    NO_COLOR: "1",
+    POSTERN_LOG_LEVEL: "warn",
+    POSTERN_SMTP_EARLY_TALKER_MS: "0",
+    ...extra,
+  };
+}
+
+function spawn(args: string[], vars: Record<string, string>) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: env(vars),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function run(args: string[], vars: Record<string, string>): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: env(vars),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`postern ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (await check()) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.close();
+  return true;
+}
+
+async function inbox(httpPort: number): Promise<string[]> {
+  const login = await fetch(`http://127.0.0.1:${httpPort}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ address: ADMIN, password: PASSWORD }),
+  });
+  const { accessToken } = await login.json();
+  const res = await fetch(`http://127.0.0.1:${httpPort}/v1/messages?limit=50`, {
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
+  return (await res.json()).items.map((m: { subject: string }) => m.subject);
+}
+
+const SEND = `
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.sendmail("zed@remote.example", ["admin@postern.localhost"],
+        "From: zed@remote.example\\r\\nTo: admin@postern.localhost\\r\\nSubject: %s\\r\\n\\r\\nhi\\r\\n" % sys.argv[2])
+print("sent")
+`;
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  await child.output();
+}
+
+Deno.test("postern serve accepts SMTP on its MX port and the message appears in the API", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-serve-" });
+  const http = freePort(), smtp = freePort(), submission = freePort();
+  const child = spawn(["serve", "--init-if-needed"], {
+    POSTERN_DATA_DIR: `${dir}/data`,
+    POSTERN_ADMIN_PASSWORD: PASSWORD,
+    POSTERN_HTTP_PORT: String(http),
+    POSTERN_SMTP_PORT: String(smtp),
+    POSTERN_SUBMISSION_PORT: String(submission),
+  });
+  try {
+    await waitFor(() => portOpen(smtp), "the MX port");
+    await waitFor(() => portOpen(submission), "the submission port");
+    assert((await python(SEND, [String(smtp), "through serve"])).includes("sent"));
+    assertEquals(await inbox(http), ["through serve"]);
+  } finally {
+    await stop(child);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("postern bridge, with no database, delivers through a separate postern gateway", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bridge-" });
+  const gatewayVars = { POSTERN_DATA_DIR: `${dir}/gw`, POSTERN_ADMIN_PASSWORD: PASSWORD };
+  await run(["init"], gatewayVars);
+  const created = JSON.parse(
+    await run(
+      ["apikey", "create", ADMIN, "--name", "bridge", "--scope", "bridge", "--json"],
+      gatewayVars,
+    ),
+  );
+  const key = created.key ?? created.apiKey?.key;
+  assert(typeof key === "string" && key.startsWith("pst_"), JSON.stringify(created));
+  const http = freePort(), smtp = freePort();
+  const gateway = spawn(["gateway"], { ...gatewayVars, POSTERN_HTTP_PORT: String(http) });
+  const bridge = spawn(["bridge", "--gateway", `http://127.0.0.1:${http}`], {
+    POSTERN_DATA_DIR: `${dir}/bridge-has-no-data`,
+    POSTERN_BRIDGE_API_KEY: key,
+    POSTERN_SMTP_PORT: String(smtp),
+    POSTERN_SUBMISSION_PORT: "0",
+  });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/health`)).ok, "the gateway");
+    await waitFor(() => portOpen(smtp), "the bridge's MX port");
+    assert((await python(SEND, [String(smtp), "through a separate bridge"])).includes("sent"));
+    assertEquals(await inbox(http), ["through a separate bridge"]);
+    const leftovers = await Array.fromAsync(Deno.readDir(dir));
+    assertEquals(leftovers.map((e) => e.name).sort(), ["gw"], "the bridge created no data folder");
+  } finally {
+    await stop(bridge);
+    await stop(gateway);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
