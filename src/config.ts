@@ -179,6 +179,12 @@ export const CONFIG_FIELDS = {
       "Comma-separated client IPs exempt from the early-talker pause (your own relays).",
     ),
   },
+  dnsServers: {
+    env: "POSTERN_DNS_SERVERS",
+    schema: z.string().default("").describe(
+      "Comma-separated DNS servers (host or host:port) for MX/SPF/DKIM/DMARC lookups; empty = the system's.",
+    ),
+  },
   bridgeGatewayUrl: {
     env: "POSTERN_BRIDGE_GATEWAY_URL",
     schema: z.string().url().optional().describe("`postern bridge`: the gateway's base URL."),
