@@ -5,7 +5,7 @@
  * write transaction has committed, and the same message (Message-ID and digest) delivered twice
  * to the same mailbox is stored once.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { parseAddress, splitPlus } from "../../schemas/address.ts";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
@@ -13,7 +13,7 @@ import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
-import { addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
+import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
 
@@ -49,8 +49,21 @@ export interface RecipientResult {
 }
 
 type Target =
-  | { kind: "account"; accountId: number; address: string }
+  /** `quota` is read in the same transaction when the caller holds the write lock. */
+  | {
+    kind: "account";
+    accountId: number;
+    address: string;
+    quota: { quotaBytes: number; usedBytes: number };
+  }
   | { kind: "remote"; address: string };
+
+const accountTarget = (a: Account): Target => ({
+  kind: "account",
+  accountId: a.id,
+  address: a.address,
+  quota: { quotaBytes: a.quotaBytes, usedBytes: a.usedBytes },
+});
 
 const MAX_ALIAS_DEPTH = 4;
 
@@ -68,7 +81,7 @@ export async function resolveRecipient(
 
   const account = await findAccountByAddress(db, address);
   if (account && !account.disabled) {
-    return [{ kind: "account", accountId: account.id, address: account.address }];
+    return [accountTarget(account)];
   }
 
   const aliasTargets = async (key: string) => {
@@ -90,9 +103,7 @@ export async function resolveRecipient(
   if (tag !== undefined) {
     const baseAddress = `${base}@${domain}`;
     const baseAccount = await findAccountByAddress(db, baseAddress);
-    if (baseAccount && !baseAccount.disabled) {
-      return [{ kind: "account", accountId: baseAccount.id, address: baseAccount.address }];
-    }
+    if (baseAccount && !baseAccount.disabled) return [accountTarget(baseAccount)];
     const viaAlias = await aliasTargets(addressKey(baseAddress));
     if (viaAlias) return viaAlias;
   }
@@ -102,7 +113,7 @@ export async function resolveRecipient(
       eq(schema.accounts.id, dom.catchAllAccountId),
       eq(schema.accounts.disabled, false),
     ));
-    if (catchAll) return [{ kind: "account", accountId: catchAll.id, address: catchAll.address }];
+    if (catchAll) return [accountTarget(catchAll)];
   }
   return [];
 }
@@ -117,17 +128,19 @@ async function mailboxFor(
   accountId: number,
   role: "inbox" | "junk",
 ): Promise<number> {
-  const [box] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
-    eq(schema.mailboxes.accountId, accountId),
-    eq(schema.mailboxes.role, role),
-  ));
-  if (box) return box.id;
-  const [inbox] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
-    eq(schema.mailboxes.accountId, accountId),
-    eq(schema.mailboxes.role, "inbox"),
-  ));
-  if (!inbox) throw new Error(`account ${accountId} has no inbox`);
-  return inbox.id;
+  // The Inbox is the fallback when the wanted role's mailbox is missing.
+  const boxes = await db.select({ id: schema.mailboxes.id, role: schema.mailboxes.role }).from(
+    schema.mailboxes,
+  )
+    .where(
+      and(
+        eq(schema.mailboxes.accountId, accountId),
+        inArray(schema.mailboxes.role, [role, "inbox"]),
+      ),
+    );
+  const box = boxes.find((b) => b.role === role) ?? boxes.find((b) => b.role === "inbox");
+  if (!box) throw new Error(`account ${accountId} has no inbox`);
+  return box.id;
 }
 
 export interface PreparedDelivery {

@@ -115,7 +115,13 @@ const addressText = (list: { name: string; address: string }[]) =>
 /** Stores one message into one mailbox. The caller has checked quota and put the blob. */
 export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
   if (input.deliveryKey) {
-    const [existing] = await tx.select().from(schema.messages).where(and(
+    const [existing] = await tx.select({
+      id: schema.messages.id,
+      uid: schema.messages.uid,
+      modseq: schema.messages.modseq,
+      mailboxId: schema.messages.mailboxId,
+      threadId: schema.messages.threadId,
+    }).from(schema.messages).where(and(
       eq(schema.messages.mailboxId, input.mailboxId),
       eq(schema.messages.deliveryKey, input.deliveryKey),
     ));

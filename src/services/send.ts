@@ -16,7 +16,7 @@ import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
-import { addressKey, findDomain, getAccount } from "./accounts.ts";
+import { addressKey, findDomain } from "./accounts.ts";
 import { deliverInTx, prepareDelivery, resolveRecipient } from "./delivery.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
@@ -198,8 +198,6 @@ export async function sendMessage(
     source: "api",
     parsed,
   });
-  const account = await getAccount(store.db, auth.accountId);
-  if (!account) throw new AppError(401, "unauthorized", "the account no longer exists");
   const sentBox = await mailboxIdByRole(store.db, auth.accountId, "sent");
 
   const outcome = await store.write(async (tx) => {
