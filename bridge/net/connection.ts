@@ -22,6 +22,8 @@ export class Connection {
   private ended = false;
   private socket: Socket;
   private idleTimer?: ReturnType<typeof setTimeout>;
+  /** We paused the socket for backpressure (tracked here: isPaused() is not reliable everywhere). */
+  private paused = false;
   readonly remoteAddress: string;
   tls: boolean;
 
@@ -38,7 +40,10 @@ export class Connection {
       this.chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       this.buffered += data.byteLength;
       // A client that sends faster than we process waits: pause reading, not buffer forever.
-      if (this.buffered > HIGH_WATER) socket.pause();
+      if (this.buffered > HIGH_WATER && !this.paused) {
+        this.paused = true;
+        socket.pause();
+      }
       this.wake();
     });
     const end = () => {
@@ -48,6 +53,12 @@ export class Connection {
     socket.on("end", end);
     socket.on("close", end);
     socket.on("error", end);
+  }
+
+  private resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   private wake(): void {
@@ -69,13 +80,16 @@ export class Connection {
     this.touch();
   }
 
-  private async more(): Promise<boolean> {
-    if (this.chunks.length > 0) return true;
+  /**
+   * Waits for more input (whatever is buffered is not enough for the caller). False when the
+   * client has gone: nothing more will come.
+   */
+  private async waitForData(): Promise<boolean> {
     if (this.ended) return false;
-    if (this.socket.isPaused()) this.socket.resume();
+    this.resumeReading();
     await new Promise<void>((resolve) => (this.waiter = resolve));
     this.touch();
-    return this.chunks.length > 0 || !this.ended;
+    return true;
   }
 
   private take(n: number): Uint8Array {
@@ -129,13 +143,15 @@ export class Connection {
         scanned += offset;
         discarding = true;
       }
-      if (!await this.more()) return { kind: "closed" };
+      if (!await this.waitForData()) return { kind: "closed" };
     }
   }
 
   /** The next bytes the client sent (at most `max`), or undefined when the connection closed. */
   async readChunk(max = 64 * 1024): Promise<Uint8Array | undefined> {
-    if (!await this.more()) return undefined;
+    while (this.chunks.length === 0) {
+      if (!await this.waitForData()) return undefined;
+    }
     const n = Math.min(max, this.chunks[0].byteLength);
     return this.take(n);
   }
@@ -143,10 +159,7 @@ export class Connection {
   /** Reads exactly `n` bytes (IMAP literals, BDAT chunks); undefined if the client went away. */
   async readExact(n: number): Promise<Uint8Array | undefined> {
     while (this.buffered < n) {
-      if (this.ended) return undefined;
-      if (this.socket.isPaused()) this.socket.resume();
-      await new Promise<void>((resolve) => (this.waiter = resolve));
-      this.touch();
+      if (!await this.waitForData()) return undefined;
     }
     return this.take(n);
   }

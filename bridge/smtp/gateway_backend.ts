@@ -1,12 +1,36 @@
 /**
  * The SMTP session's backend over the gateway's bridge API: recipient checks at RCPT time
  * (the gateway decides what is local: no open relay), AUTH against passwords and app passwords,
- * and hand-in of the message with a Received trace field (RFC 5321 section 4.4) prepended. A
- * gateway that cannot be reached turns into 4xx replies, never a 250.
+ * and hand-in of the message with a Received trace field (RFC 5321 section 4.4) prepended. Mail
+ * from other servers is first authenticated (inbound_auth.ts: SPF, DKIM, DMARC, ARC): the
+ * Authentication-Results field goes on top, the verdicts into the message's JSON form, DMARC
+ * quarantine into Junk and DMARC reject into a 550 5.7.1 with nothing stored. A gateway that
+ * cannot be reached turns into 4xx replies, never a 250.
  */
+import type { Resolver } from "../dns/resolver.ts";
 import { GatewayClient, GatewayError } from "../gateway_client.ts";
 import type { DeliveryResult, Envelope, Recipient, SmtpBackend, Verdict } from "./backend.ts";
+import {
+  authenticateInbound,
+  type AuthVerdict,
+  stripOwnAuthResults,
+  verdictJson,
+} from "./inbound_auth.ts";
 import { type ReplySpec, SmtpError } from "./reply.ts";
+
+export interface GatewayBackendOptions {
+  /**
+   * DNS for authenticating inbound mail. Absent: MX mail is handed in unauthenticated (no
+   * Authentication-Results, no DMARC policy), as before this option existed.
+   */
+  resolver?: Resolver;
+  /** Our authserv-id (RFC 8601 section 2.5); default: the hostname passed to the constructor. */
+  authservId?: string;
+  /** [0, 1) source for DMARC pct sampling (tests); Math.random by default. */
+  random?: () => number;
+  /** Called with each verdict (e.g. for a structured log line). */
+  onVerdict?(envelope: Envelope, verdict: AuthVerdict): void;
+}
 
 const reply = (code: number, enhanced: string, text: string): ReplySpec => ({
   code,
@@ -61,7 +85,11 @@ function asSmtpError(e: unknown): never {
 }
 
 export class GatewaySmtpBackend implements SmtpBackend {
-  constructor(private readonly gateway: GatewayClient, private readonly hostname: string) {}
+  constructor(
+    private readonly gateway: GatewayClient,
+    private readonly hostname: string,
+    private readonly options: GatewayBackendOptions = {},
+  ) {}
 
   async checkRecipient(envelope: Envelope, rcpt: Recipient): Promise<Verdict> {
     const verdict = await this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
@@ -83,19 +111,54 @@ export class GatewaySmtpBackend implements SmtpBackend {
     }
   }
 
+  /**
+   * Mail from another server: authenticate it, then strip any Authentication-Results that
+   * claims our authserv-id (RFC 8601 section 5) and put ours on top. DMARC reject refuses the
+   * message here, before anything is stored (RFC 7489 sections 6.6.3 and 10.3).
+   */
+  private async checkInbound(envelope: Envelope, data: Uint8Array) {
+    const resolver = this.options.resolver;
+    if (!resolver) return { head: "", data, authentication: undefined, junk: false };
+    const authservId = this.options.authservId ?? this.hostname;
+    const verdict = await authenticateInbound({
+      clientIp: envelope.clientIp,
+      helo: envelope.helo,
+      mailFrom: envelope.mailFrom,
+      message: data,
+    }, { resolver, hostname: authservId, random: this.options.random });
+    this.options.onVerdict?.(envelope, verdict);
+    if (verdict.disposition === "reject") {
+      throw new SmtpError(reply(550, "5.7.1", "DMARC policy reject"));
+    }
+    return {
+      head: verdict.headers,
+      data: stripOwnAuthResults(data, authservId),
+      authentication: verdictJson(verdict),
+      junk: verdict.disposition === "junk",
+    };
+  }
+
   async deliver(envelope: Envelope, data: Uint8Array): Promise<DeliveryResult> {
-    const trace = new TextEncoder().encode(receivedField(envelope, this.hostname, new Date()));
-    const raw = new Uint8Array(trace.byteLength + data.byteLength);
+    const submission = envelope.mode === "submission" && !!envelope.authenticatedAs;
+    // Authenticated submission is our own users' mail: nothing to verify.
+    const checked = submission
+      ? { head: "", data, authentication: undefined, junk: false }
+      : await this.checkInbound(envelope, data);
+    // RFC 8601 section 5: Authentication-Results above the trace field we add.
+    const trace = new TextEncoder().encode(
+      checked.head + receivedField(envelope, this.hostname, new Date()),
+    );
+    const raw = new Uint8Array(trace.byteLength + checked.data.byteLength);
     raw.set(trace);
-    raw.set(data, trace.byteLength);
+    raw.set(checked.data, trace.byteLength);
     const recipients = envelope.rcptTo.map((r) => r.address);
     let response;
     try {
-      response = envelope.mode === "submission" && envelope.authenticatedAs
+      response = submission
         ? await this.gateway.submission({
           mailFrom: envelope.mailFrom,
           recipients,
-          authenticatedAs: envelope.authenticatedAs,
+          authenticatedAs: envelope.authenticatedAs!,
           clientIp: envelope.clientIp,
         }, raw)
         : await this.gateway.inbound({
@@ -104,7 +167,8 @@ export class GatewaySmtpBackend implements SmtpBackend {
           clientIp: envelope.clientIp,
           helo: envelope.helo,
           tls: envelope.tls,
-          junk: false,
+          authentication: checked.authentication,
+          junk: checked.junk,
         }, raw);
     } catch (e) {
       asSmtpError(e);

@@ -1,0 +1,270 @@
+/**
+ * Inbound authentication end to end: Python's smtplib sends to the real MX listener, the bridge
+ * checks SPF/DKIM/DMARC through the resolver pointed at a fake DNS server, and the gateway
+ * stores the verdicts (GET /v1/messages/{id} → authentication) and the Authentication-Results
+ * field (RFC 8601) on top of the raw message. Also the RFC 8463 A.3 DKIM vectors.
+ */
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { ALICE } from "./fixtures/app.ts";
+import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
+import { dkimKey, rfc5322, signMessage } from "./fixtures/auth_mail.ts";
+import { createResolver } from "../bridge/dns/resolver.ts";
+import { authenticateInbound } from "../bridge/smtp/inbound_auth.ts";
+import { schema } from "../src/store/store.ts";
+
+const MX = "mx.postern.test";
+const HELO = "mail.remote.example";
+
+const SEND = `
+import smtplib, sys, base64
+port, helo, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+msg = base64.b64decode(sys.argv[5])
+with smtplib.SMTP("127.0.0.1", port, local_hostname=helo) as s:
+    try:
+        s.sendmail(sender, [rcpt], msg)
+        print("SENT")
+    except smtplib.SMTPDataError as e:
+        print("REFUSED", e.smtp_code, e.smtp_error.decode())
+`;
+
+async function send(world: BridgeWorld, from: string, message: string): Promise<string> {
+  const b64 = btoa(message);
+  return (await python(SEND, [String(world.mxPort), HELO, from, ALICE.address, b64])).trim();
+}
+
+interface Stored {
+  mailbox: string;
+  detail: Record<string, unknown> & { authentication?: Record<string, unknown> };
+  raw: string;
+}
+
+/** Alice's message with this Subject, with its mailbox role, JSON form and raw text. */
+async function findStored(world: BridgeWorld, subject: string): Promise<Stored | undefined> {
+  const token = await world.gw.login(ALICE);
+  const boxes = (await (await world.gw.call("GET", "/v1/mailboxes", { token })).json()).items as {
+    id: number;
+    role: string | null;
+  }[];
+  const page = await (await world.gw.call("GET", "/v1/messages?limit=100", { token })).json();
+  const hit = (page.items as { id: number; subject: string; mailboxId: number }[])
+    .find((m) => m.subject === subject);
+  if (!hit) return undefined;
+  const detail = await (await world.gw.call("GET", `/v1/messages/${hit.id}`, { token })).json();
+  const raw = await (await world.gw.call("GET", `/v1/messages/${hit.id}/raw`, { token })).text();
+  return { mailbox: boxes.find((b) => b.id === hit.mailboxId)?.role ?? "?", detail, raw };
+}
+
+const RSA = dkimKey("rsa");
+
+const ZONE: Zone = {
+  // (a) everything passes: SPF allows loopback, DKIM key published, DMARC p=reject.
+  "good.example": { TXT: ["v=spf1 ip4:127.0.0.1 -all"], MX: ["10 mx.good.example"] },
+  "s1._domainkey.good.example": { TXT: [RSA.record] },
+  "_dmarc.good.example": { TXT: ["v=DMARC1; p=reject; adkim=s; aspf=r"] },
+  // (b) quarantine, directly and through sp= for a subdomain.
+  "quarantine.example": { TXT: ["v=spf1 -all"] },
+  "_dmarc.quarantine.example": { TXT: ["v=DMARC1; p=quarantine"] },
+  "parent.example": { TXT: ["v=spf1 -all"] },
+  "sub.parent.example": { TXT: ["v=spf1 -all"], A: ["192.0.2.7"] },
+  "_dmarc.parent.example": { TXT: ["v=DMARC1; p=none; sp=quarantine"] },
+  // (c) reject.
+  "reject.example": { TXT: ["v=spf1 -all"] },
+  "_dmarc.reject.example": { TXT: ["v=DMARC1; p=reject"] },
+  // (d) softfail and none, no DMARC record.
+  "soft.example": { TXT: ["v=spf1 ~all"] },
+  "nospf.example": { A: ["192.0.2.8"] },
+};
+
+async function withWorld(fn: (world: BridgeWorld, dns: FakeDns) => Promise<void>) {
+  const dns = await startFakeDns(structuredClone(ZONE));
+  const resolver = createResolver({ servers: [dns.server], timeoutMs: 2000, tries: 1 });
+  const world = await startBridgeWorld({ resolver });
+  try {
+    await fn(world, dns);
+  } finally {
+    await world.close();
+    await dns.close();
+  }
+}
+
+Deno.test("MX: DKIM-signed mail from an SPF-allowed IP passes SPF, DKIM and DMARC", async () => {
+  await withWorld(async (world) => {
+    const message = await signMessage(
+      rfc5322([
+        "From: Gus <gus@good.example>",
+        `To: ${ALICE.address}`,
+        "Subject: signed and aligned",
+        "Message-ID: <a1@good.example>",
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000",
+      ], "Signed body.\r\n"),
+      { domain: "good.example", selector: "s1", key: RSA },
+    );
+    assertEquals(await send(world, "gus@good.example", message), "SENT");
+    const stored = await findStored(world, "signed and aligned");
+    assert(stored, "stored");
+    assertEquals(stored.mailbox, "inbox");
+    const auth = stored.detail.authentication!;
+    assertEquals(auth.spf, { result: "pass", domain: "good.example" });
+    assertEquals(auth.dkim, [{
+      result: "pass",
+      domain: "good.example",
+      selector: "s1",
+      algo: "rsa-sha256",
+      aligned: true,
+    }]);
+    assertEquals(auth.dmarc, { result: "pass", policy: "reject", domain: "good.example" });
+    assertEquals(auth.arc, { result: "none" });
+    assertEquals(auth.disposition, "accept");
+    assertEquals(auth.clientIp, "127.0.0.1"); // the gateway's own envelope fields stay beside
+    assert(stored.raw.startsWith(`Authentication-Results: ${MX};\r\n`), stored.raw.slice(0, 300));
+    const fields = stored.raw.split(/\r\n(?![ \t])/);
+    assert(/^Received: from mail\.remote\.example/.test(fields[1]), fields[1]);
+    assert(/ dkim=pass header\.[di]=@?good\.example .*header\.s=s1/s.test(fields[0]), fields[0]);
+    assert(/ spf=pass .*smtp\.mailfrom=(gus@)?good\.example/s.test(fields[0]), fields[0]);
+    assert(/ arc=none /.test(fields[0]), fields[0]);
+    assert(/ dmarc=pass .*header\.from=good\.example/s.test(fields[0]), fields[0]);
+    assert(stored.raw.endsWith("\r\n\r\nSigned body.\r\n"), "the body is kept byte for byte");
+  });
+});
+
+Deno.test("MX: DMARC fail under p=quarantine (or sp=quarantine for a subdomain) lands in Junk", async () => {
+  await withWorld(async (world) => {
+    for (
+      const [from, subject] of [["q@quarantine.example", "quarantined"], [
+        "s@sub.parent.example",
+        "subdomain quarantined",
+      ]]
+    ) {
+      const message = rfc5322([`From: ${from}`, `To: ${ALICE.address}`, `Subject: ${subject}`]);
+      assertEquals(await send(world, from, message), "SENT");
+      const stored = await findStored(world, subject);
+      assert(stored, subject);
+      assertEquals(stored.mailbox, "junk", subject);
+      const auth = stored.detail.authentication!;
+      assertEquals((auth.spf as { result: string }).result, "fail");
+      assertEquals((auth.dmarc as { result: string; policy: string }).result, "fail");
+      assertEquals((auth.dmarc as { policy: string }).policy, "quarantine");
+      assertEquals(auth.disposition, "junk");
+      assert(/ dmarc=fail /.test(stored.raw.split("\r\n\r\n")[0]), stored.raw.slice(0, 400));
+    }
+  });
+});
+
+Deno.test("MX: DMARC fail under p=reject is refused with 550 5.7.1 after DATA; nothing stored", async () => {
+  await withWorld(async (world) => {
+    const message = rfc5322([
+      "From: Boss <boss@reject.example>",
+      `To: ${ALICE.address}`,
+      "Subject: wire the money",
+    ]);
+    const out = await send(world, "boss@reject.example", message);
+    assertEquals(out, "REFUSED 550 5.7.1 DMARC policy reject");
+    assertEquals(await world.gw.deps.store.db.select().from(schema.messages), []);
+    assertEquals(await world.gw.deps.store.db.select().from(schema.blobs), []);
+  });
+});
+
+Deno.test("MX: SPF softfail and none without DMARC are accepted into the Inbox and recorded", async () => {
+  await withWorld(async (world) => {
+    const cases = [
+      ["s@soft.example", "softfail case", "softfail"],
+      ["n@nospf.example", "none case", "none"],
+      ["x@unknown-domain.example", "nxdomain case", "none"],
+    ];
+    for (const [from, subject, spf] of cases) {
+      const message = rfc5322([`From: ${from}`, `To: ${ALICE.address}`, `Subject: ${subject}`]);
+      assertEquals(await send(world, from, message), "SENT");
+      const stored = await findStored(world, subject);
+      assert(stored, subject);
+      assertEquals(stored.mailbox, "inbox", subject);
+      const auth = stored.detail.authentication!;
+      assertEquals(auth.spf, { result: spf, domain: from.split("@")[1] }, subject);
+      assertEquals((auth.dmarc as { result: string }).result, "none", subject);
+      assertEquals(auth.disposition, "accept");
+      assert(new RegExp(` spf=${spf} `).test(stored.raw), stored.raw.slice(0, 400));
+    }
+  });
+});
+
+Deno.test("MX: a sender's Authentication-Results claiming our authserv-id is removed, others kept", async () => {
+  await withWorld(async (world) => {
+    const message = rfc5322([
+      `Authentication-Results: ${MX}; dkim=pass header.d=bank.example; spf=pass`,
+      `Authentication-Results: (forged) "MX.Postern.Test";\r\n dmarc=pass header.from=bank.example`,
+      "Authentication-Results: relay.other.example; spf=pass smtp.mailfrom=s@soft.example",
+      "From: s@soft.example",
+      `To: ${ALICE.address}`,
+      "Subject: spoofed results",
+    ]);
+    assertEquals(await send(world, "s@soft.example", message), "SENT");
+    const stored = await findStored(world, "spoofed results");
+    assert(stored);
+    const header = stored.raw.split("\r\n\r\n")[0];
+    const ars = header.split(/\r\n(?![ \t])/).filter((f) => /^authentication-results:/i.test(f));
+    assertEquals(ars.length, 2, header);
+    assert(ars[0].startsWith(`Authentication-Results: ${MX};\r\n`), ars[0]);
+    assert(/ spf=softfail /.test(ars[0]), ars[0]);
+    assert(!header.includes("bank.example"), header);
+    assertEquals(
+      ars[1],
+      "Authentication-Results: relay.other.example; spf=pass smtp.mailfrom=s@soft.example",
+    );
+  });
+});
+
+Deno.test("submission: authenticated mail is not checked (no Authentication-Results)", async () => {
+  await withWorld(async (world, dns) => {
+    const before = dns.queries.length;
+    const out = await python(
+      `
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.starttls(context=ctx); s.login(sys.argv[2], sys.argv[3])
+    s.sendmail(sys.argv[2], [sys.argv[2]], "From: %s\\r\\nSubject: self\\r\\n\\r\\nhi\\r\\n" % sys.argv[2])
+print("SENT")
+`,
+      [String(world.submissionPort), ALICE.address, ALICE.password, world.certFile],
+    );
+    assertEquals(out.trim(), "SENT");
+    const stored = await findStored(world, "self");
+    assert(stored);
+    assert(!/^Authentication-Results:/im.test(stored.raw.split("\r\n\r\n")[0]), stored.raw);
+    assertEquals(dns.queries.length, before, "no DNS lookups for submission");
+  });
+});
+
+Deno.test("RFC 8463 A.3: the ed25519 and rsa signatures verify through our resolver", async () => {
+  const data = new URL("../../shared/peers/data/dkim/", import.meta.url);
+  const zone = JSON.parse(await Deno.readTextFile(new URL("rfc8463-zone.json", data))) as Zone;
+  const eml = (await Deno.readTextFile(new URL("rfc8463-A3.eml", data)))
+    .replace(/\r?\n/g, "\r\n");
+  const dns = await startFakeDns(zone);
+  try {
+    const verdict = await authenticateInbound({
+      clientIp: "192.0.2.1",
+      helo: "mail.football.example.com",
+      mailFrom: "joe@football.example.com",
+      message: new TextEncoder().encode(eml),
+    }, { resolver: createResolver({ servers: [dns.server], tries: 1 }), hostname: MX });
+    assertEquals(
+      verdict.dkim.map((d) => [d.algo, d.selector, d.domain, d.result]),
+      [
+        ["ed25519-sha256", "brisbane", "football.example.com", "pass"],
+        ["rsa-sha256", "test", "football.example.com", "pass"],
+      ],
+    );
+    // Tampering with a signed header breaks both signatures.
+    const tampered = eml.replace("Subject: Is dinner ready?", "Subject: Is dinner ready?!");
+    const bad = await authenticateInbound({
+      clientIp: "192.0.2.1",
+      helo: "mail.football.example.com",
+      mailFrom: "joe@football.example.com",
+      message: new TextEncoder().encode(tampered),
+    }, { resolver: createResolver({ servers: [dns.server], tries: 1 }), hostname: MX });
+    assertEquals(bad.dkim.map((d) => d.result), ["fail", "fail"]);
+  } finally {
+    await dns.close();
+  }
+});
