@@ -10,6 +10,10 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
+import { createResolver } from "../bridge/dns/resolver.ts";
+import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
+import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
+import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
 import { createApiKey } from "../src/auth/api_keys.ts";
 import type { Config } from "../src/config.ts";
 import type { Logger } from "../src/ports.ts";
@@ -20,6 +24,8 @@ import { readFile, writeFile } from "node:fs/promises";
 
 export interface BridgeRuntime {
   listeners: { name: string; port: number }[];
+  /** The outbound SMTP worker, unless POSTERN_OUTBOUND_PORT is 0. */
+  outbound?: OutboundWorker;
   close(): Promise<void>;
 }
 
@@ -84,7 +90,20 @@ export async function startBridge(
       note: "STARTTLS not offered",
     });
   }
-  const backend = new GatewaySmtpBackend(client, config.hostname);
+  const dnsServers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
+  // MX mail is checked (SPF, DKIM, DMARC, ARC) with the configured resolver before hand-in.
+  const backend = new GatewaySmtpBackend(client, config.hostname, {
+    resolver: createResolver({ servers: dnsServers }),
+    onVerdict: (envelope, v) =>
+      logger.log("info", "smtp.inbound_auth", {
+        clientIp: envelope.clientIp,
+        spf: v.spf.result,
+        dkim: v.dkim.map((d) => `${d.domain}:${d.result}`),
+        dmarc: v.dmarc.result,
+        arc: v.arc.result,
+        disposition: v.disposition,
+      }),
+  });
   const common = {
     host: config.bridgeHost,
     hostname: config.hostname,
@@ -137,10 +156,43 @@ export async function startBridge(
     for (const s of started) await s.listener.close();
     throw e;
   }
+  const outbound = config.outboundPort > 0
+    ? startOutboundWorker(config, gateway, logger)
+    : undefined;
   return {
     listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
+    outbound,
     async close() {
+      await outbound?.stop();
       for (const s of started) await s.listener.close();
     },
   };
+}
+
+/** The outbound SMTP worker: claims due outbox rows from the gateway and delivers them to MX. */
+export function startOutboundWorker(
+  config: Config,
+  gateway: { url: string; apiKey: string; fetcher?: FetchLike },
+  logger: Logger,
+): OutboundWorker {
+  const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
+  const resolver = createResolver({ servers });
+  const worker = new OutboundWorker({
+    gateway: new OutboxClient(gateway.url, gateway.apiKey, gateway.fetcher),
+    resolver,
+    mtaSts: new MtaStsResolver(resolver),
+    hostname: config.hostname,
+    port: config.outboundPort,
+    concurrency: config.outboundConcurrency,
+    claimIntervalMs: config.outboundClaimIntervalMs,
+    leaseSeconds: config.outboundLeaseSeconds,
+    logger,
+  });
+  worker.start();
+  logger.log("info", "bridge.outbound_started", {
+    worker: worker.workerId,
+    port: config.outboundPort,
+    concurrency: config.outboundConcurrency,
+  });
+  return worker;
 }

@@ -5,7 +5,8 @@
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
-import { randomToken } from "../src/crypto.ts";
+import { randomToken, SecretBox, sha256Hex } from "../src/crypto.ts";
+import { dnsRecords, ensureDkimKeys, zoneLines } from "../src/services/dkim_keys.ts";
 import {
   type Account,
   createAccount,
@@ -17,7 +18,7 @@ import {
 } from "../src/services/accounts.ts";
 import { schema, type Store } from "../src/store/store.ts";
 import { CliError, flag, type Invocation, str, table, usageError, type Values } from "./args.ts";
-import { loadConfig, printJson, readStdin, withStore } from "./context.ts";
+import { loadConfig, masterKey, printJson, readStdin, withStore } from "./context.ts";
 
 /** The password from --password-stdin or --password; otherwise a generated one. */
 async function passwordFrom(values: Values): Promise<{ password: string; generated: boolean }> {
@@ -127,13 +128,47 @@ export const accountDelete = ({ values, positionals }: Invocation) =>
   });
 
 export const domainAdd = ({ values, positionals }: Invocation) =>
-  withConfigStore(values, async (store) => {
+  withConfigStore(values, async (store, config) => {
     const name = DomainName.safeParse(positionals[0]);
     if (!name.success) throw usageError(name.error.issues[0].message);
-    const domain = await createDomain(store, name.data);
+    // The DKIM keys are generated with the domain and sealed with the master key.
+    const secrets = await SecretBox.fromMasterKey(await masterKey(config));
+    const domain = await createDomain(store, name.data, secrets);
     if (flag(values, "json")) {
       printJson({ ...domain, createdAt: new Date(domain.createdAt).toISOString() });
-    } else console.log(`added domain ${domain.name} (id ${domain.id})`);
+    } else {
+      console.log(`added domain ${domain.name} (id ${domain.id}) with DKIM keys (RSA and Ed25519)`);
+      console.log(`publish its DNS records: postern domain dns ${domain.name}`);
+    }
+  });
+
+export const domainDns = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store, config) => {
+    const name = DomainName.safeParse(positionals[0]);
+    if (!name.success) throw usageError(name.error.issues[0].message);
+    const secrets = await SecretBox.fromMasterKey(await masterKey(config));
+    const found = await ensureDkimKeys(store, secrets, name.data, Date.now());
+    if (!found) throw new CliError(`no local domain ${name.data}`);
+    const draft = dnsRecords(found.domain, config.hostname, found.keys, "0");
+    // The MTA-STS id changes exactly when the policy does (RFC 8461 section 3.1).
+    const policyId = (await sha256Hex(draft.mtaStsPolicy)).slice(0, 20);
+    const { records, mtaStsPolicy } = dnsRecords(
+      found.domain,
+      config.hostname,
+      found.keys,
+      policyId,
+    );
+    if (flag(values, "json")) return printJson({ domain: found.domain, records, mtaStsPolicy });
+    console.log(`; DNS records for ${found.domain} (mail host ${config.hostname})`);
+    records.forEach((record, i) => {
+      console.log(`; ${record.purpose}`);
+      console.log(zoneLines([record])[0]);
+      if (i < records.length - 1) console.log("");
+    });
+    console.log("");
+    console.log(`; Serve this at https://mta-sts.${found.domain}/.well-known/mta-sts.txt`);
+    console.log("; (text/plain; switch mode to enforce once TLS reports are clean):");
+    for (const line of mtaStsPolicy.trimEnd().split("\r\n")) console.log(`;   ${line}`);
   });
 
 export const domainList = ({ values }: Invocation) =>

@@ -8,7 +8,7 @@ import { silentLogger } from "../src/ports.ts";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import type { Config } from "../src/config.ts";
-import { randomToken } from "../src/crypto.ts";
+import { randomToken, SecretBox } from "../src/crypto.ts";
 import { AppError } from "../src/errors.ts";
 import {
   createAccount,
@@ -66,7 +66,7 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   const p = paths(config);
   // The folder holds the database and secrets: private to the owner when created here.
   await mkdir(p.dataDir, { recursive: true, mode: 0o700 });
-  await masterKey(config, true);
+  const key = await masterKey(config, true);
   // STARTTLS and implicit TLS need a certificate from the start: a self-signed one until the
   // operator points POSTERN_TLS_CERT_FILE/KEY_FILE at a real one.
   await ensureTlsFiles(config, silentLogger);
@@ -74,7 +74,8 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   try {
     let domainCreated = false;
     if (!await findDomain(store.db, options.domain)) {
-      await createDomain(store, options.domain);
+      // The domain's DKIM keys are made now, sealed with the master key.
+      await createDomain(store, options.domain, await SecretBox.fromMasterKey(key));
       domainCreated = true;
     }
     const fromEnv = env().POSTERN_ADMIN_PASSWORD;

@@ -94,13 +94,15 @@ const gatewayCommand: Command = {
 
 const bridgeCommand: Command = {
   name: "bridge",
-  summary: "Run the protocol bridge alone (SMTP MX and submission) against a gateway",
+  summary: "Run the protocol bridge alone (SMTP MX, submission, outbound) against a gateway",
   details: [
     "For bridges on VMs (port 25) beside a gateway elsewhere. Never opens the database: every " +
     "check and every message goes through the gateway's HTTP API with an API key that has the " +
     "`bridge` scope (create one with `postern apikey create <admin> --scope bridge`).",
     "Ports, TLS files and limits come from the POSTERN_SMTP_*, POSTERN_SUBMISSION*_PORT and " +
     "POSTERN_TLS_* settings.",
+    "It also delivers queued outbound mail to remote MX servers (DKIM-signed, STARTTLS, " +
+    "MTA-STS): see the POSTERN_OUTBOUND_* and POSTERN_DNS_SERVERS settings.",
   ],
   options: {
     gateway: {
@@ -162,11 +164,30 @@ const accountDelete: Command = {
 
 const domainAdd: Command = {
   name: "domain add",
-  summary: "Add a local domain (mail for it is delivered here)",
+  summary: "Add a local domain (mail for it is delivered here) with its DKIM keys",
   args: "<domain>",
   arity: [1, 1],
+  details: [
+    "Generates the domain's DKIM keys (RSA-2048 and Ed25519), sealed with the master key. " +
+    "`postern domain dns <domain>` prints the records to publish.",
+  ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_accounts.ts"), "domainAdd"),
+};
+
+const domainDns: Command = {
+  name: "domain dns",
+  summary: "Print the DNS records to publish for a local domain",
+  args: "<domain>",
+  arity: [1, 1],
+  details: [
+    "MX and SPF naming this server (POSTERN_HOSTNAME), both DKIM public keys (rsa-sha256 and " +
+    "ed25519-sha256), DMARC, MTA-STS (the TXT record, the mta-sts host and the policy file to " +
+    "serve over HTTPS) and TLS-RPT, as zone-file lines. DKIM keys missing for the domain are " +
+    "generated first.",
+  ],
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_accounts.ts"), "domainDns"),
 };
 
 const domainList: Command = {
@@ -288,7 +309,7 @@ export const accountGroup: Group = {
 export const domainGroup: Group = {
   name: "domain",
   summary: "Manage local domains",
-  subcommands: [domainAdd, domainList],
+  subcommands: [domainAdd, domainList, domainDns],
 };
 
 export const apikeyGroup: Group = {

@@ -13,6 +13,7 @@ import { docsRoutes } from "./routes/docs.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { bridgeRoutes } from "./routes/bridge.ts";
+import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
 import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -80,6 +81,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
+  app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", sendRoutes(deps));
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));

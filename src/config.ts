@@ -179,6 +179,30 @@ export const CONFIG_FIELDS = {
       "Comma-separated client IPs exempt from the early-talker pause (your own relays).",
     ),
   },
+  outboundPort: {
+    env: "POSTERN_OUTBOUND_PORT",
+    schema: int(0, 65535).default(25).describe(
+      "Port of remote MX servers for outbound SMTP (25 on the Internet; 0 turns the outbound worker off).",
+    ),
+  },
+  outboundConcurrency: {
+    env: "POSTERN_OUTBOUND_CONCURRENCY",
+    schema: int(1, 1000).default(4).describe(
+      "Destination domains one bridge delivers to at a time (one connection each).",
+    ),
+  },
+  outboundClaimIntervalMs: {
+    env: "POSTERN_OUTBOUND_CLAIM_INTERVAL_MS",
+    schema: int(50, 3_600_000).default(5000).describe(
+      "Wait before the outbound worker asks for due mail again after finding none.",
+    ),
+  },
+  outboundLeaseSeconds: {
+    env: "POSTERN_OUTBOUND_LEASE_SECONDS",
+    schema: int(30, 3600).default(600).describe(
+      "How long claimed outbox rows stay leased to a bridge before another may take them over.",
+    ),
+  },
   dnsServers: {
     env: "POSTERN_DNS_SERVERS",
     schema: z.string().default("").describe(

@@ -201,7 +201,7 @@ export function adminRoutes(deps: Deps) {
       responses: { 201: ok("Created", AdminDomain), ...problems(401, 403, 409, 422) },
     }),
     async (c) => {
-      const domain = await createDomain(deps.store, c.req.valid("json").name);
+      const domain = await createDomain(deps.store, c.req.valid("json").name, deps.secrets);
       await record(c, "domain.create", `domain:${domain.name}`, { id: domain.id });
       return c.json(await domainBody(domain), 201);
     },

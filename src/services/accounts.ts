@@ -6,7 +6,9 @@ import { and, eq, sql } from "drizzle-orm";
 import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
 import { AppError, notFound } from "../errors.ts";
 import { hashPassword, passwordProblem } from "../auth/password.ts";
+import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
+import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { schema } from "../store/store.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
@@ -42,13 +44,23 @@ export async function listDomains(db: Queryable): Promise<Domain[]> {
   return await db.select().from(schema.domains).orderBy(schema.domains.name);
 }
 
-export async function createDomain(store: Store, name: string): Promise<Domain> {
+/**
+ * Adds a local domain. With `secrets` (the master key's SecretBox) its DKIM keys are generated
+ * and stored in the same transaction; without, they are generated on first use.
+ */
+export async function createDomain(
+  store: Store,
+  name: string,
+  secrets?: SecretBox,
+): Promise<Domain> {
   const domain = name.trim().toLowerCase();
+  const keys = secrets ? await generateDkimKeys(secrets, Date.now()) : [];
   return await store.write(async (tx) => {
     if (await findDomain(tx, domain)) {
       throw new AppError(409, "already_exists", `domain ${domain} already exists`);
     }
     const [row] = await tx.insert(schema.domains).values({ name: domain }).returning();
+    await insertDkimKeys(tx, row.id, keys);
     return row;
   });
 }

@@ -245,3 +245,22 @@ export const auditLog = sqliteTable("audit_log", {
   ip: text("ip").notNull().default(""),
   createdAt: integer("created_at").notNull().default(now),
 }, (t) => [index("audit_created").on(t.createdAt)]);
+
+/**
+ * DKIM signing keys per local domain (RFC 6376, RFC 8463): one RSA-2048 and one Ed25519 key,
+ * each under its own selector. The private key (PKCS #8 PEM) is sealed with the master key; the
+ * public key is kept as the `p=` value of the DNS record.
+ */
+export const dkimKeys = sqliteTable("dkim_keys", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  domainId: integer("domain_id").notNull().references(() => domains.id, { onDelete: "cascade" }),
+  selector: text("selector").notNull(),
+  algorithm: text("algorithm", { enum: ["rsa-sha256", "ed25519-sha256"] }).notNull(),
+  /** PKCS #8 PEM sealed with the master key (SecretBox). */
+  privateKey: text("private_key").notNull(),
+  /** Base64 `p=` value: SubjectPublicKeyInfo for RSA, the raw 32-byte key for Ed25519. */
+  publicKey: text("public_key").notNull(),
+  /** Signing uses active keys only (rotation publishes the new key before switching). */
+  active: integer("active", { mode: "boolean" }).notNull().default(true),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("dkim_keys_domain_selector").on(t.domainId, t.selector)]);

@@ -7,6 +7,11 @@
  * Group commit: jobs that queue up while a transaction runs are run together in the next one,
  * each inside its own SAVEPOINT (a failing job rolls back only itself), and all are answered
  * after the single COMMIT — so one fsync covers many acknowledged writes without weakening any.
+ *
+ * Single write statements made outside `write()` (`store.db.insert(...)` and the like) take the
+ * same in-process lock. Without it such a statement would meet this process's own open write
+ * transaction, and libSQL's busy wait — synchronous — would freeze the whole event loop, the
+ * open transaction included, for the full busy timeout.
  */
 import type { Client } from "@libsql/client/web";
 import { drizzle } from "drizzle-orm/libsql/web";
@@ -27,13 +32,65 @@ interface WriteJob {
 /** Most jobs one commit may carry (bounds the latency a batch adds to its first job). */
 const MAX_GROUP = 64;
 
+/** Statements that write (or take the write lock), as opposed to reads WAL lets run alongside. */
+const WRITE_SQL =
+  /^\s*(insert|update|delete|replace|create|drop|alter|begin|with\b[\s\S]*\b(insert|update|delete)\b)/i;
+const isWrite = (stmt: unknown) =>
+  WRITE_SQL.test(typeof stmt === "string" ? stmt : (stmt as { sql: string }).sql);
+
+/** How long a lone write statement waits for this process's write lock before failing. */
+const LOCK_WAIT_MS = 10_000;
+
 export class Store {
   readonly db: Db;
+  /** The client every query goes through (lone writes serialized with transactions). */
+  readonly client: Client;
   private readonly queue: WriteJob[] = [];
   private draining = false;
+  private lockTail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly client: Client) {
-    this.db = drizzle(client, { schema });
+  constructor(private readonly raw: Client) {
+    this.client = this.serialized(raw);
+    this.db = drizzle(this.client, { schema });
+  }
+
+  /** Runs `fn` alone among this process's writers. */
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lockTail.then(fn);
+    this.lockTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private serialized(raw: Client): Client {
+    const lockedWrite = <T>(fn: () => Promise<T>): Promise<T> => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error("timed out waiting for the store's write lock (a write inside write()?)"),
+            ),
+          LOCK_WAIT_MS,
+        );
+      });
+      return Promise.race([this.withLock(fn), timeout]).finally(() => clearTimeout(timer));
+    };
+    return new Proxy(raw, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop === "execute") {
+          return (stmt: Parameters<Client["execute"]>[0], args?: unknown) =>
+            isWrite(stmt)
+              ? lockedWrite(() => target.execute(stmt as never, args as never))
+              : target.execute(stmt as never, args as never);
+        }
+        if (prop === "batch" || prop === "executeMultiple" || prop === "migrate") {
+          return (...a: unknown[]) =>
+            lockedWrite(() => (value as (...x: unknown[]) => Promise<unknown>).apply(target, a));
+        }
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
   }
 
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); resolves only after the COMMIT. */
@@ -51,20 +108,25 @@ export class Store {
         const group = this.queue.splice(0, MAX_GROUP);
         if (group.length === 1) {
           const [job] = group;
-          await this.db.transaction(job.fn).then(job.resolve, job.reject);
+          await this.withLock(() => this.db.transaction(job.fn)).then(job.resolve, job.reject);
           continue;
         }
         const outcomes: { ok: boolean; value: unknown }[] = [];
         try {
-          await this.db.transaction(async (tx) => {
-            for (const job of group) {
-              try {
-                outcomes.push({ ok: true, value: await tx.transaction((sp) => job.fn(sp as Tx)) });
-              } catch (error) {
-                outcomes.push({ ok: false, value: error });
+          await this.withLock(() =>
+            this.db.transaction(async (tx) => {
+              for (const job of group) {
+                try {
+                  outcomes.push({
+                    ok: true,
+                    value: await tx.transaction((sp) => job.fn(sp as Tx)),
+                  });
+                } catch (error) {
+                  outcomes.push({ ok: false, value: error });
+                }
               }
-            }
-          });
+            })
+          );
         } catch (error) {
           for (const job of group) job.reject(error);
           continue;
@@ -79,7 +141,7 @@ export class Store {
   }
 
   close(): void {
-    this.client.close();
+    this.raw.close();
   }
 }
 

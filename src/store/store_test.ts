@@ -43,3 +43,27 @@ Deno.test("the file store runs in WAL mode with a busy timeout", async () => {
   store.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a lone write during an open write transaction waits its turn without freezing the process", async () => {
+  const store = await openTestStore();
+  const order: string[] = [];
+  let ticks = 0;
+  const interval = setInterval(() => ticks++, 10);
+  const holding = store.write(async (tx) => {
+    await tx.insert(schema.domains).values({ name: "first.example" });
+    // Hold the write transaction open across real event-loop turns.
+    const seen = ticks;
+    while (ticks < seen + 5) await new Promise((r) => setTimeout(r, 10));
+    order.push("transaction");
+  });
+  await new Promise((r) => setTimeout(r, 0));
+  const lone = store.db.insert(schema.domains).values({ name: "second.example" }).then(() =>
+    order.push("lone write")
+  );
+  await Promise.all([holding, lone]);
+  clearInterval(interval);
+  assertEquals(order, ["transaction", "lone write"]);
+  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+  assertEquals(names, ["first.example", "second.example"]);
+  store.close();
+});

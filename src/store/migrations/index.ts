@@ -53,4 +53,11 @@ export const MIGRATIONS: Migration[] = [
       "-- Full-text index over messages (SQLite FTS5). rowid is messages.id; the gateway writes and\n-- deletes rows with the message so that search never shows a purged message.\nCREATE VIRTUAL TABLE `messages_fts` USING fts5(\n  `subject`, `from_text`, `to_text`, `body`,\n  tokenize = 'unicode61 remove_diacritics 2'\n);",
     ],
   },
+  {
+    "tag": "0002_fresh_lester",
+    "statements": [
+      "CREATE TABLE `dkim_keys` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`domain_id` integer NOT NULL,\n\t`selector` text NOT NULL,\n\t`algorithm` text NOT NULL,\n\t`private_key` text NOT NULL,\n\t`public_key` text NOT NULL,\n\t`active` integer DEFAULT true NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`domain_id`) REFERENCES `domains`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE UNIQUE INDEX `dkim_keys_domain_selector` ON `dkim_keys` (`domain_id`,`selector`);",
+    ],
+  },
 ];

@@ -1,0 +1,187 @@
+/**
+ * The outbound SMTP worker: a bounded loop that claims due outbox rows from the gateway (leased,
+ * grouped by destination domain), delivers up to `concurrency` domains at a time (deliver.ts),
+ * DKIM-signs each message once per claim (dkim.ts), and reports every recipient's result. When
+ * the queue is empty it waits `claimIntervalMs`; `stop()` ends the loop after the deliveries in
+ * flight, within a grace period (rows it could not finish come back to a worker when their
+ * lease lapses).
+ */
+import type { OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import { GatewayError } from "../gateway_client.ts";
+import { type ConnectOptions, openSmtpClient, type SmtpClient } from "./client.ts";
+import { DkimSigner } from "./dkim.ts";
+import { deliverDomain, type Result, type WorkerLogger } from "./deliver.ts";
+import type { MtaStsSource } from "./mta_sts.ts";
+import type { OutboxClient } from "./outbox_client.ts";
+
+export interface OutboundWorkerOptions {
+  gateway: OutboxClient;
+  resolver: Resolver;
+  mtaSts?: MtaStsSource;
+  /** Our host name (EHLO). */
+  hostname: string;
+  /** Remote SMTP port (25; tests use a local sink's port). */
+  port: number;
+  concurrency: number;
+  claimIntervalMs: number;
+  leaseSeconds: number;
+  /** Rows per claim (default: 10 per concurrent domain, at most 500). */
+  batch?: number;
+  logger: WorkerLogger;
+  /** Unique name of this worker (default: random). */
+  workerId?: string;
+  /** Extra CAs trusted for MTA-STS "verify" connections (tests). */
+  ca?: string[];
+  /** Replaces the SMTP client (tests). */
+  connect?: (options: ConnectOptions) => Promise<SmtpClient>;
+}
+
+export class OutboundWorker {
+  readonly workerId: string;
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private readonly signer: DkimSigner;
+
+  constructor(private readonly options: OutboundWorkerOptions) {
+    this.workerId = options.workerId ?? `smtp-out-${crypto.randomUUID()}`;
+    this.signer = new DkimSigner((domain) => options.gateway.dkimKeys(domain));
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /**
+   * Stops after the deliveries in flight, waiting at most `graceMs` for them (what is still
+   * unfinished then comes back to a worker when its lease lapses).
+   */
+  async stop(graceMs = 15_000): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.loop,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = await this.runOnce();
+        failures = 0;
+      } catch (e) {
+        failures++;
+        this.options.logger.log("warn", "smtp_out.claim_failed", { error: String(e), failures });
+      }
+      if (!this.running) break;
+      // A full batch means more is probably due: claim again at once; else wait (longer after
+      // repeated failures to reach the gateway, at most a minute).
+      if (claimed >= this.batchSize && failures === 0) continue;
+      const wait = failures
+        ? Math.min(60_000, this.options.claimIntervalMs * 2 ** Math.min(failures, 6))
+        : this.options.claimIntervalMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private get batchSize(): number {
+    return this.options.batch ?? Math.min(500, Math.max(10, this.options.concurrency * 10));
+  }
+
+  /** One claim and its deliveries; resolves with the number of rows claimed. */
+  async runOnce(): Promise<number> {
+    const claim = await this.options.gateway.claim({
+      worker: this.workerId,
+      limit: this.batchSize,
+      leaseSeconds: this.options.leaseSeconds,
+    });
+    const groups = [...claim.groups];
+    const total = groups.reduce((n, g) => n + g.items.length, 0);
+    const prepared = new Map<string, Promise<Uint8Array>>();
+    const lanes = Array.from(
+      { length: Math.min(this.options.concurrency, groups.length) },
+      async () => {
+        for (let group = groups.shift(); group; group = groups.shift()) {
+          await this.deliverGroup(group, prepared);
+        }
+      },
+    );
+    await Promise.all(lanes);
+    return total;
+  }
+
+  private async deliverGroup(
+    group: OutboxGroup,
+    prepared: Map<string, Promise<Uint8Array>>,
+  ): Promise<void> {
+    const { gateway, logger } = this.options;
+    await deliverDomain({
+      resolver: this.options.resolver,
+      mtaSts: this.options.mtaSts,
+      connect: this.options.connect ?? openSmtpClient,
+      hostname: this.options.hostname,
+      port: this.options.port,
+      ca: this.options.ca,
+      logger,
+      message: (item: OutboxItem) => {
+        // One fetch and one signature per message, whatever number of domains it goes to.
+        let bytes = prepared.get(item.blobSha256);
+        if (!bytes) {
+          bytes = gateway.raw(item.id, this.workerId)
+            .then(async (raw) => (await this.signer.sign(raw)).bytes);
+          prepared.set(item.blobSha256, bytes);
+          bytes.catch(() => prepared.delete(item.blobSha256));
+        }
+        return bytes;
+      },
+      report: (item, result) => this.report(item, result),
+    }, group);
+  }
+
+  private async report(item: OutboxItem, result: Result): Promise<void> {
+    const { gateway, logger } = this.options;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await gateway.result(item.id, { worker: this.workerId, ...result });
+        logger.log("info", "smtp_out.result", {
+          id: item.id,
+          domain: item.domain,
+          outcome: result.outcome,
+          code: result.smtpCode,
+          enhanced: result.enhanced,
+          remoteMta: result.remoteMta,
+        });
+        return;
+      } catch (e) {
+        const temporary = e instanceof GatewayError && e.temporary;
+        if (!temporary || attempt >= 3) {
+          // Lost lease (409) or the gateway is gone: the row returns to the queue when its
+          // lease lapses, so it is retried, never lost.
+          logger.log("warn", "smtp_out.report_failed", {
+            id: item.id,
+            outcome: result.outcome,
+            error: String(e),
+          });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+}

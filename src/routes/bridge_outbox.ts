@@ -1,0 +1,167 @@
+/**
+ * Routes the bridge's outbound worker uses (API keys with the `bridge` scope): lease due outbox
+ * rows, read their bytes, report per-recipient results, and fetch a domain's DKIM signing keys.
+ * The contract and its rules are described in schemas/bridge_outbox.ts.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import {
+  DkimSigningKeys,
+  OutboxClaimRequest,
+  OutboxClaimResponse,
+  OutboxResultRequest,
+  OutboxResultResponse,
+} from "../../schemas/bridge_outbox.ts";
+import { DomainName } from "../../schemas/address.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { authenticate } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { notFound } from "../errors.ts";
+import { type AppEnv, bearer, newRouter, problems } from "../http/router.ts";
+import { ensureDkimKeys, signingKeys } from "../services/dkim_keys.ts";
+import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+const ok = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const IdParam = z.object({
+  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+});
+const WorkerQuery = z.object({
+  worker: z.string().min(1).max(128).meta({
+    param: { name: "worker", in: "query" },
+    description: "The worker that holds the lease.",
+  }),
+});
+
+export function bridgeOutboxRoutes(deps: Deps) {
+  const app = newRouter();
+  // The bridge routes' own middleware may already have authenticated this request.
+  const bridgeOnly = createMiddleware<AppEnv>(async (c, next) => {
+    const auth = c.get("auth") ?? await authenticate(deps, c.req.header("authorization"));
+    c.set("auth", auth);
+    requireScope(auth, "bridge");
+    await next();
+  });
+  app.use("/bridge/outbox/*", bridgeOnly);
+  app.use("/bridge/dkim/*", bridgeOnly);
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/outbox/claim",
+      tags: ["bridge"],
+      summary: "Lease due outbox recipients to a worker, grouped by destination domain",
+      description: "Due rows (queued, or deferred whose retry time has come, or leased by a " +
+        "worker whose lease lapsed) are leased in one transaction: two workers never get the " +
+        "same recipient. Rows past their expiry are bounced instead. The bytes of each item " +
+        "come from `GET /v1/bridge/outbox/{id}/raw`.",
+      security: bearer,
+      request: { body: json(OutboxClaimRequest) },
+      responses: { 200: ok(OutboxClaimResponse, "The leased rows"), ...problems(401, 403, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const claimed = await claimOutbox(deps, body);
+      return c.json({
+        worker: body.worker,
+        leaseUntil: iso(claimed.leaseUntil),
+        groups: claimed.groups,
+      }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/bridge/outbox/{id}/raw",
+      tags: ["bridge"],
+      summary: "The exact RFC 5322 bytes of a leased outbox row",
+      security: bearer,
+      request: { params: IdParam, query: WorkerQuery },
+      responses: {
+        200: {
+          description: "The message",
+          content: { "message/rfc822": { schema: z.string().meta({ format: "binary" }) } },
+        },
+        ...problems(401, 403, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const raw = await readLeasedRaw(deps, c.req.valid("param").id, c.req.valid("query").worker);
+      return c.body(raw as Uint8Array<ArrayBuffer>, 200, {
+        "content-type": "message/rfc822",
+        "content-length": String(raw.byteLength),
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/outbox/{id}/result",
+      tags: ["bridge"],
+      summary: "Record the result of a delivery attempt for one leased recipient",
+      description: "`sent` finishes the row. `deferred` (4xx, network, TLS or DNS trouble) " +
+        "schedules a retry with exponential backoff and jitter, or bounces once the row has " +
+        "expired. `failed` (5xx) bounces at once: an RFC 3464 report goes to the sender's " +
+        "Inbox when the sender is served here. 409 when the worker no longer holds the lease.",
+      security: bearer,
+      request: { params: IdParam, body: json(OutboxResultRequest) },
+      responses: {
+        200: ok(OutboxResultResponse, "The row's new state"),
+        ...problems(401, 403, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const { row, bounced } = await recordResult(
+        deps,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      );
+      return c.json({
+        id: row.id,
+        state: row.state,
+        attempts: row.attempts,
+        nextAttemptAt: row.state === "deferred" ? iso(row.nextAttemptAt) : null,
+        bounced,
+      }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/bridge/dkim/{domain}",
+      tags: ["bridge"],
+      summary: "The DKIM signing keys of a local domain (private keys: bridge scope only)",
+      description: "Generated on first use when the domain has none yet.",
+      security: bearer,
+      request: {
+        params: z.object({ domain: DomainName.meta({ param: { name: "domain", in: "path" } }) }),
+      },
+      responses: { 200: ok(DkimSigningKeys, "The keys"), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const found = await ensureDkimKeys(
+        deps.store,
+        deps.secrets,
+        c.req.valid("param").domain,
+        deps.clock.now(),
+      );
+      if (!found) throw notFound("local domain");
+      return c.json(
+        { domain: found.domain, keys: await signingKeys(deps.secrets, found.keys) },
+        200,
+      );
+    },
+  );
+  return app;
+}

@@ -1,0 +1,228 @@
+/**
+ * DKIM keys of the local domains: generation with Web Crypto (RSA-2048 for rsa-sha256, RFC 6376
+ * and RFC 8301; Ed25519 for ed25519-sha256, RFC 8463), sealing of the private keys with the
+ * master key, the signing material the bridge fetches, and the DNS records an operator publishes
+ * for a domain (MX, SPF, both DKIM keys, DMARC, MTA-STS RFC 8461, TLS-RPT RFC 8460).
+ */
+import { and, desc, eq } from "drizzle-orm";
+import type { SecretBox } from "../crypto.ts";
+import type { Queryable, Store, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+
+export type DkimAlgorithm = "rsa-sha256" | "ed25519-sha256";
+export type DkimKeyRow = typeof schema.dkimKeys.$inferSelect;
+
+/** A generated key pair, before it is stored. */
+export interface NewDkimKey {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  /** Sealed PKCS #8 PEM. */
+  privateKey: string;
+  /** The DNS `p=` value. */
+  publicKey: string;
+}
+
+function base64(bytes: ArrayBuffer): string {
+  let binary = "";
+  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+function pem(label: string, der: ArrayBuffer): string {
+  const lines = base64(der).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}
+
+/** Selectors carry the creation date so that a rotated key gets a new name (RFC 6376 3.1). */
+export function selectorsFor(nowMs: number): Record<DkimAlgorithm, string> {
+  const day = new Date(nowMs).toISOString().slice(0, 10).replaceAll("-", "");
+  return { "rsa-sha256": `r${day}`, "ed25519-sha256": `e${day}` };
+}
+
+/** Generates both key pairs; the private keys leave this function sealed. */
+export async function generateDkimKeys(secrets: SecretBox, nowMs: number): Promise<NewDkimKey[]> {
+  const selectors = selectorsFor(nowMs);
+  const rsa = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  const ed = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  return [
+    {
+      selector: selectors["rsa-sha256"],
+      algorithm: "rsa-sha256",
+      privateKey: await secrets.seal(
+        pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", rsa.privateKey)),
+      ),
+      // RFC 6376 section 3.6.1: p= is the base64 SubjectPublicKeyInfo.
+      publicKey: base64(await crypto.subtle.exportKey("spki", rsa.publicKey)),
+    },
+    {
+      selector: selectors["ed25519-sha256"],
+      algorithm: "ed25519-sha256",
+      privateKey: await secrets.seal(
+        pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", ed.privateKey)),
+      ),
+      // RFC 8463 section 4.2: p= is the bare 32-byte public key, not an SPKI structure.
+      publicKey: base64(await crypto.subtle.exportKey("raw", ed.publicKey)),
+    },
+  ];
+}
+
+/** Stores generated keys for a domain inside the caller's transaction (idempotent per selector). */
+export async function insertDkimKeys(tx: Tx, domainId: number, keys: NewDkimKey[]): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.insert(schema.dkimKeys).values(keys.map((k) => ({ ...k, domainId })))
+    .onConflictDoNothing();
+}
+
+async function domainByName(db: Queryable, name: string) {
+  const [row] = await db.select().from(schema.domains).where(
+    eq(schema.domains.name, name.trim().toLowerCase()),
+  );
+  return row;
+}
+
+export async function listDkimKeys(db: Queryable, domainId: number): Promise<DkimKeyRow[]> {
+  return await db.select().from(schema.dkimKeys).where(
+    and(eq(schema.dkimKeys.domainId, domainId), eq(schema.dkimKeys.active, true)),
+  ).orderBy(desc(schema.dkimKeys.algorithm), schema.dkimKeys.id);
+}
+
+/**
+ * The active keys of a local domain, generated on first use when the domain has none (domains
+ * created before keys existed, or by a caller that had no master key at hand). Undefined when
+ * the domain is not local.
+ */
+export async function ensureDkimKeys(
+  store: Store,
+  secrets: SecretBox,
+  domainName: string,
+  nowMs: number,
+): Promise<{ domain: string; keys: DkimKeyRow[] } | undefined> {
+  const domain = await domainByName(store.db, domainName);
+  if (!domain) return undefined;
+  const existing = await listDkimKeys(store.db, domain.id);
+  if (existing.length > 0) return { domain: domain.name, keys: existing };
+  // Generate outside the write lock (RSA takes a while); a concurrent caller's keys win.
+  const generated = await generateDkimKeys(secrets, nowMs);
+  const keys = await store.write(async (tx) => {
+    const again = await listDkimKeys(tx, domain.id);
+    if (again.length > 0) return again;
+    await insertDkimKeys(tx, domain.id, generated);
+    return await listDkimKeys(tx, domain.id);
+  });
+  return { domain: domain.name, keys };
+}
+
+/** The keys with their private halves opened, for the bridge to sign with. */
+export async function signingKeys(
+  secrets: SecretBox,
+  keys: DkimKeyRow[],
+): Promise<{ selector: string; algorithm: DkimAlgorithm; privateKeyPem: string }[]> {
+  return await Promise.all(keys.map(async (k) => ({
+    selector: k.selector,
+    algorithm: k.algorithm,
+    privateKeyPem: await secrets.open(k.privateKey),
+  })));
+}
+
+export interface DnsRecord {
+  name: string;
+  type: "MX" | "TXT" | "CNAME";
+  value: string;
+  /** What the record is for, shown beside it. */
+  purpose: string;
+}
+
+/** Splits a TXT value into the quoted 255-octet character-strings of RFC 1035 section 3.3.14. */
+export function txtStrings(value: string): string {
+  return (value.match(/.{1,255}/g) ?? [""]).map((s) => `"${s}"`).join(" ");
+}
+
+/**
+ * The records to publish for `domain` when this server (`hostname`) receives and sends its mail.
+ * `policyId` is the MTA-STS policy id (RFC 8461 section 3.1: change it whenever the policy
+ * changes).
+ */
+export function dnsRecords(
+  domain: string,
+  hostname: string,
+  keys: Pick<DkimKeyRow, "selector" | "algorithm" | "publicKey">[],
+  policyId: string,
+): { records: DnsRecord[]; mtaStsPolicy: string } {
+  const fqdn = (name: string) => `${name}.`;
+  const records: DnsRecord[] = [
+    {
+      name: fqdn(domain),
+      type: "MX",
+      value: `10 ${fqdn(hostname)}`,
+      purpose: "mail for the domain goes to this server (RFC 5321 section 5.1)",
+    },
+    {
+      name: fqdn(domain),
+      type: "TXT",
+      value: `v=spf1 mx a:${hostname} ~all`,
+      purpose: "SPF: this server may send for the domain (RFC 7208)",
+    },
+  ];
+  for (const key of keys) {
+    const k = key.algorithm === "rsa-sha256" ? "rsa" : "ed25519";
+    records.push({
+      name: fqdn(`${key.selector}._domainkey.${domain}`),
+      type: "TXT",
+      value: `v=DKIM1; k=${k}; p=${key.publicKey}`,
+      purpose: `DKIM ${key.algorithm} public key (RFC ${k === "rsa" ? "6376" : "8463"})`,
+    });
+  }
+  records.push(
+    {
+      name: fqdn(`_dmarc.${domain}`),
+      type: "TXT",
+      value: `v=DMARC1; p=quarantine; rua=mailto:postmaster@${domain}`,
+      purpose: "DMARC policy and aggregate reports (RFC 7489)",
+    },
+    {
+      name: fqdn(`_mta-sts.${domain}`),
+      type: "TXT",
+      value: `v=STSv1; id=${policyId}`,
+      purpose: "MTA-STS: a policy is published (RFC 8461 section 3.1)",
+    },
+    {
+      name: fqdn(`mta-sts.${domain}`),
+      type: "CNAME",
+      value: fqdn(hostname),
+      purpose: "the HTTPS host serving /.well-known/mta-sts.txt (needs a valid certificate)",
+    },
+    {
+      name: fqdn(`_smtp._tls.${domain}`),
+      type: "TXT",
+      value: `v=TLSRPTv1; rua=mailto:postmaster@${domain}`,
+      purpose: "SMTP TLS reporting (RFC 8460)",
+    },
+  );
+  const mtaStsPolicy = [
+    "version: STSv1",
+    "mode: testing",
+    `mx: ${hostname}`,
+    "max_age: 604800",
+    "",
+  ].join("\r\n");
+  return { records, mtaStsPolicy };
+}
+
+/** Zone-file lines for `dnsRecords`, TXT values split into character-strings. */
+export function zoneLines(records: DnsRecord[]): string[] {
+  return records.map((r) =>
+    `${r.name}\t3600\tIN\t${r.type}\t${r.type === "TXT" ? txtStrings(r.value) : r.value}`
+  );
+}

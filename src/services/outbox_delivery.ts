@@ -1,0 +1,363 @@
+/**
+ * The outbox's delivery side, used by transports that run outside the gateway (the bridge's SMTP
+ * worker): leased claims, results, retries and bounces.
+ *
+ * - Claim: due rows (queued or deferred and due, or `sending` with a lapsed lease) are leased to
+ *   one worker inside one write transaction (BEGIN IMMEDIATE), so two workers never get the same
+ *   recipient. Rows past their expiry are bounced instead of handed out.
+ * - Results: sent → `sent`; deferred → `deferred` with exponential backoff and ±20 % jitter
+ *   (RFC 5321 section 4.5.4.1 asks for growing retry intervals), until the expiry; failed (5xx)
+ *   or expired → an RFC 3464 DSN delivered to the sender through the inbound pipeline, in the
+ *   same transaction as the state change (state `bounced`), or `failed` when no DSN can go
+ *   out (null sender, or a sender that is not served here). A bounce is never bounced: its
+ *   envelope sender is empty.
+ * Only the worker holding a row's lease may report on it (409 otherwise).
+ */
+import { and, eq, gt, inArray, isNull, lt, lte, or } from "drizzle-orm";
+import { parseAddress } from "../../schemas/address.ts";
+import type { OutboxGroup, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
+import type { Deps } from "../deps.ts";
+import { AppError, conflict, notFound } from "../errors.ts";
+import { randomToken } from "../crypto.ts";
+import { buildDsn, type DsnRecipient, statusFor } from "../mime/dsn.ts";
+import type { Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { findDomain } from "./accounts.ts";
+import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
+import type { OutboxRow } from "./outbox.ts";
+
+const MINUTE = 60_000;
+const BACKOFF_BASE_MS = MINUTE;
+const BACKOFF_CAP_MS = 60 * MINUTE;
+
+/**
+ * The wait before attempt `attempts + 1`, given `attempts` made so far (≥ 1): 1 min · 2^(n−1),
+ * at most an hour, then ±20 % jitter so that a destination's deferred rows do not return in
+ * lockstep.
+ */
+export function backoffMs(attempts: number, random: () => number = Math.random): number {
+  const base = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Claimable now: due and unleased, or leased by a worker whose lease has lapsed. */
+function claimable(now: number) {
+  return or(
+    and(
+      inArray(schema.outbox.state, ["queued", "deferred"]),
+      lte(schema.outbox.nextAttemptAt, now),
+      or(isNull(schema.outbox.leaseUntil), lt(schema.outbox.leaseUntil, now)),
+    ),
+    and(eq(schema.outbox.state, "sending"), lt(schema.outbox.leaseUntil, now)),
+  );
+}
+
+export interface ClaimInput {
+  worker: string;
+  limit: number;
+  leaseSeconds: number;
+}
+
+export interface ClaimResult {
+  leaseUntil: number;
+  groups: OutboxGroup[];
+}
+
+export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimResult> {
+  const now = deps.clock.now();
+  await expireOverdue(deps, now, input.limit);
+  const leaseUntil = now + input.leaseSeconds * 1000;
+  const rows = await deps.store.write(async (tx) => {
+    const due = await tx.select({ id: schema.outbox.id }).from(schema.outbox)
+      .where(and(claimable(now), gt(schema.outbox.expiresAt, now)))
+      .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit);
+    const fresh = due.map((r) => r.id);
+    if (fresh.length === 0) return [];
+    return await tx.update(schema.outbox).set({
+      state: "sending",
+      leaseOwner: input.worker,
+      leaseUntil,
+      updatedAt: now,
+    }).where(and(inArray(schema.outbox.id, fresh), claimable(now))).returning();
+  });
+  const sizes = new Map<string, number>();
+  const shas = [...new Set(rows.map((r) => r.blobSha256))];
+  if (shas.length > 0) {
+    const blobs = await deps.store.db.select({
+      sha256: schema.blobs.sha256,
+      size: schema.blobs.size,
+    }).from(schema.blobs).where(inArray(schema.blobs.sha256, shas));
+    for (const b of blobs) sizes.set(b.sha256, b.size);
+  }
+  const groups = new Map<string, OutboxGroup>();
+  for (const row of rows.sort((a, b) => a.id - b.id)) {
+    const group = groups.get(row.domain) ?? { domain: row.domain, items: [] };
+    group.items.push({
+      id: row.id,
+      mailFrom: row.mailFrom,
+      rcptTo: row.rcptTo,
+      domain: row.domain,
+      attempts: row.attempts,
+      blobSha256: row.blobSha256,
+      size: sizes.get(row.blobSha256) ?? 0,
+      messageId: row.messageIdHeader,
+      expiresAt: iso(row.expiresAt),
+    });
+    groups.set(row.domain, group);
+  }
+  if (rows.length > 0) {
+    deps.logger.log("info", "outbox.claimed", { worker: input.worker, rows: rows.length });
+  }
+  return { leaseUntil, groups: [...groups.values()] };
+}
+
+/** Not held by any worker: waiting, or leased by one whose lease has lapsed. */
+function idle(now: number) {
+  return and(
+    inArray(schema.outbox.state, ["queued", "deferred", "sending"]),
+    or(isNull(schema.outbox.leaseUntil), lt(schema.outbox.leaseUntil, now)),
+  );
+}
+
+function isIdle(r: OutboxRow, now: number): boolean {
+  return ["queued", "deferred", "sending"].includes(r.state) &&
+    (r.leaseUntil === null || r.leaseUntil < now);
+}
+
+/** Bounces idle rows whose expiry has passed (up to `limit` per call), retry time or not. */
+async function expireOverdue(deps: Deps, now: number, limit: number): Promise<void> {
+  const overdue = await deps.store.db.select().from(schema.outbox)
+    .where(and(idle(now), lte(schema.outbox.expiresAt, now))).limit(limit);
+  for (const row of overdue) {
+    const last = row.lastError ?? "the message could not be delivered before it expired";
+    try {
+      await finishPermanently(deps, row, {
+        status: "4.4.7",
+        diagnostic: last,
+        diagnosticType: /^\d{3}\b/.test(last) ? "smtp" : "X-Postern",
+        now,
+        // Still idle at commit time: no other claim bounced or took it meanwhile.
+        stillOurs: (r) => isIdle(r, now),
+      });
+    } catch (e) {
+      if (!(e instanceof AppError && e.status === 409)) throw e;
+    }
+  }
+}
+
+async function heldRow(tx: Tx | Deps["store"]["db"], id: number, worker: string) {
+  const [row] = await tx.select().from(schema.outbox).where(eq(schema.outbox.id, id));
+  if (!row) throw notFound("outbox entry");
+  if (row.state !== "sending" || row.leaseOwner !== worker) {
+    throw conflict(`outbox entry ${id} is not leased to ${worker}`);
+  }
+  return row;
+}
+
+/** The message bytes of a row the worker holds. */
+export async function readLeasedRaw(deps: Deps, id: number, worker: string): Promise<Uint8Array> {
+  const row = await heldRow(deps.store.db, id, worker);
+  const [blob] = await deps.store.db.select().from(schema.blobs).where(
+    eq(schema.blobs.sha256, row.blobSha256),
+  );
+  if (!blob) throw new AppError(500, "internal", `the message of outbox entry ${id} is missing`);
+  return new Uint8Array(blob.data);
+}
+
+export interface ResultOutcome {
+  row: OutboxRow;
+  bounced: boolean;
+}
+
+/** Records a worker's result for one row it holds. */
+export async function recordResult(
+  deps: Deps,
+  id: number,
+  result: OutboxResultRequest,
+): Promise<ResultOutcome> {
+  const now = deps.clock.now();
+  const row = await heldRow(deps.store.db, id, result.worker);
+  const held = (r: OutboxRow) => r.state === "sending" && r.leaseOwner === result.worker;
+  const reply = [result.smtpCode, result.enhanced].filter(Boolean).join(" ");
+  const text = reply && !result.message.startsWith(reply)
+    ? `${reply} ${result.message}`
+    : result.message;
+
+  if (result.outcome === "sent") {
+    const updated = await deps.store.write(async (tx) => {
+      await heldRow(tx, id, result.worker);
+      const [r] = await tx.update(schema.outbox).set({
+        state: "sent",
+        attempts: row.attempts + 1,
+        leaseOwner: null,
+        leaseUntil: null,
+        lastError: null,
+        updatedAt: now,
+      }).where(eq(schema.outbox.id, id)).returning();
+      await tx.insert(schema.events).values({
+        accountId: r.accountId,
+        type: "outbox.sent",
+        messageId: r.messageRef,
+        data: JSON.stringify({
+          outboxId: r.id,
+          recipient: r.rcptTo,
+          remoteMta: result.remoteMta,
+          response: text.slice(0, 500),
+        }),
+      });
+      return r;
+    });
+    deps.logger.log("info", "outbox.sent", { id, domain: row.domain, remoteMta: result.remoteMta });
+    return { row: updated, bounced: false };
+  }
+
+  const attempts = row.attempts + 1;
+  if (result.outcome === "deferred" && now < row.expiresAt) {
+    const next = now + backoffMs(attempts);
+    const updated = await deps.store.write(async (tx) => {
+      await heldRow(tx, id, result.worker);
+      const [r] = await tx.update(schema.outbox).set({
+        state: "deferred",
+        attempts,
+        nextAttemptAt: next,
+        leaseOwner: null,
+        leaseUntil: null,
+        lastError: text.slice(0, 1000),
+        updatedAt: now,
+      }).where(eq(schema.outbox.id, id)).returning();
+      await tx.insert(schema.events).values({
+        accountId: r.accountId,
+        type: "outbox.deferred",
+        messageId: r.messageRef,
+        data: JSON.stringify({
+          outboxId: r.id,
+          recipient: r.rcptTo,
+          attempts,
+          nextAttemptAt: iso(next),
+          reason: text.slice(0, 500),
+        }),
+      });
+      return r;
+    });
+    deps.logger.log("info", "outbox.deferred", { id, domain: row.domain, attempts });
+    return { row: updated, bounced: false };
+  }
+
+  // 5xx, or a temporary failure past the expiry (RFC 3463 4.4.7: delivery time expired).
+  const expired = result.outcome === "deferred";
+  return await finishPermanently(deps, row, {
+    status: expired ? "4.4.7" : statusFor(result.smtpCode, result.enhanced),
+    diagnostic: text,
+    diagnosticType: result.smtpCode ? "smtp" : "X-Postern",
+    remoteMta: result.remoteMta,
+    countAttempt: true,
+    now,
+    stillOurs: held,
+  });
+}
+
+interface Permanent {
+  status: string;
+  diagnostic: string;
+  diagnosticType: string;
+  remoteMta?: string;
+  countAttempt?: boolean;
+  now: number;
+  /** Re-checked inside the transaction: the row may be finished only if this still holds. */
+  stillOurs(row: OutboxRow): boolean;
+}
+
+/** Builds the DSN for a failed row when its sender is served here (else undefined). */
+async function prepareBounce(
+  deps: Deps,
+  row: OutboxRow,
+  p: Permanent,
+): Promise<PreparedDelivery | undefined> {
+  // Never bounce a bounce (RFC 5321 section 6.1; RFC 3464 section 2: null reverse-path).
+  if (row.mailFrom === "") return undefined;
+  const sender = parseAddress(row.mailFrom);
+  if (!sender.ok || !(await findDomain(deps.store.db, sender.value.domain))) return undefined;
+  const [blob] = await deps.store.db.select().from(schema.blobs).where(
+    eq(schema.blobs.sha256, row.blobSha256),
+  );
+  const hostname = deps.config.hostname;
+  const recipient: DsnRecipient = {
+    finalRecipient: row.rcptTo,
+    action: "failed",
+    status: p.status,
+    remoteMta: p.remoteMta,
+    diagnostic: p.diagnostic,
+    diagnosticType: p.diagnosticType,
+    lastAttemptDate: p.now,
+  };
+  const raw = buildDsn({
+    reportingMta: hostname,
+    to: sender.value.address,
+    messageId: `<${crypto.randomUUID()}@${hostname}>`,
+    boundary: `=_postern_dsn_${randomToken(12)}`,
+    date: p.now,
+    arrivalDate: row.createdAt,
+    recipients: [recipient],
+    originalHeaders: blob ? new Uint8Array(blob.data) : new Uint8Array(),
+    originalMessageId: row.messageIdHeader ?? undefined,
+  });
+  return await prepareDelivery(deps, {
+    raw,
+    mailFrom: "",
+    recipients: [sender.value.address],
+    source: "smtp",
+    internalDate: p.now,
+  });
+}
+
+async function finishPermanently(
+  deps: Deps,
+  row: OutboxRow,
+  p: Permanent,
+): Promise<ResultOutcome> {
+  const prepared = await prepareBounce(deps, row, p);
+  const { updated, bounced, touched } = await deps.store.write(async (tx) => {
+    const [current] = await tx.select().from(schema.outbox).where(eq(schema.outbox.id, row.id));
+    if (!current || !p.stillOurs(current)) {
+      throw conflict(`outbox entry ${row.id} is no longer held by this worker`);
+    }
+    let bounced = false;
+    let touched: number[] = [];
+    if (prepared) {
+      const outcome = await deliverInTx(tx, deps, prepared);
+      bounced = outcome.results.some((r) => r.status === "delivered" || r.status === "duplicate");
+      touched = outcome.touchedAccounts;
+    }
+    const [r] = await tx.update(schema.outbox).set({
+      state: bounced ? "bounced" : "failed",
+      attempts: current.attempts + (p.countAttempt ? 1 : 0),
+      leaseOwner: null,
+      leaseUntil: null,
+      lastError: p.diagnostic.slice(0, 1000),
+      updatedAt: p.now,
+    }).where(eq(schema.outbox.id, row.id)).returning();
+    await tx.insert(schema.events).values({
+      accountId: r.accountId,
+      type: "outbox.bounced",
+      messageId: r.messageRef,
+      data: JSON.stringify({
+        outboxId: r.id,
+        recipient: r.rcptTo,
+        status: p.status,
+        reason: p.diagnostic.slice(0, 500),
+        dsn: bounced,
+      }),
+    });
+    return { updated: r, bounced, touched };
+  });
+  for (const accountId of touched) deps.bus.notify(accountId);
+  deps.logger.log("info", "outbox.bounced", {
+    id: row.id,
+    domain: row.domain,
+    status: p.status,
+    dsn: bounced,
+  });
+  return { row: updated, bounced };
+}
