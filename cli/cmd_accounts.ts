@@ -2,6 +2,8 @@
  * `postern account …` and `postern domain …`: operator commands over src/services/accounts.ts,
  * run directly against the store (no server needed).
  */
+import { checkRecords } from "./dns_check.ts";
+import { createResolver } from "../bridge/dns/resolver.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
@@ -169,6 +171,42 @@ export const domainDns = ({ values, positionals }: Invocation) =>
     console.log(`; Serve this at https://mta-sts.${found.domain}/.well-known/mta-sts.txt`);
     console.log("; (text/plain; switch mode to enforce once TLS reports are clean):");
     for (const line of mtaStsPolicy.trimEnd().split("\r\n")) console.log(`;   ${line}`);
+  });
+
+export const domainCheck = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store, config) => {
+    const name = DomainName.safeParse(positionals[0]);
+    if (!name.success) throw usageError(name.error.issues[0].message);
+    const secrets = await SecretBox.fromMasterKey(await masterKey(config));
+    const found = await ensureDkimKeys(store, secrets, name.data, Date.now());
+    if (!found) throw new CliError(`no local domain ${name.data}`);
+    const { records } = dnsRecords(found.domain, config.hostname, found.keys, "0");
+    const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
+    const results = await checkRecords(
+      createResolver({ servers, timeoutMs: 3000, tries: 2 }),
+      records,
+    );
+    const failed = results.filter((r) => r.required && r.status !== "ok");
+    if (flag(values, "json")) {
+      printJson({ domain: found.domain, ok: failed.length === 0, checks: results });
+    } else {
+      for (const r of results) {
+        const mark = r.status === "ok" ? "ok  " : r.required ? "FAIL" : "warn";
+        console.log(`${mark} ${r.record.type.padEnd(5)} ${r.record.name} — ${r.record.purpose}`);
+        if (r.status !== "ok") {
+          console.log(
+            `       ${r.status}${r.found.length ? `; found: ${r.found.join(" | ")}` : ""}`,
+          );
+          if (r.advice) console.log(`       ${r.advice}`);
+        }
+      }
+      console.log(
+        failed.length === 0
+          ? "mail records are in place"
+          : `${failed.length} required record(s) need attention`,
+      );
+    }
+    return failed.length === 0 ? 0 : 1;
   });
 
 export const domainList = ({ values }: Invocation) =>

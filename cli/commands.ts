@@ -190,6 +190,20 @@ const domainDns: Command = {
   run: lazy(() => import("./cmd_accounts.ts"), "domainDns"),
 };
 
+const domainCheck: Command = {
+  name: "domain check",
+  summary: "Look up a domain's mail records live and say what is missing or wrong",
+  args: "<domain>",
+  arity: [1, 1],
+  details: [
+    "Queries DNS through POSTERN_DNS_SERVERS (or the system's resolver) for every record " +
+    "`postern domain dns` prints. MX, SPF and both DKIM keys are required (exit 1 when any is " +
+    "missing or different); DMARC, MTA-STS and TLS-RPT are advised (warnings).",
+  ],
+  options: { ...JSON_OPTION },
+  run: lazy(() => import("./cmd_accounts.ts"), "domainCheck"),
+};
+
 const domainList: Command = {
   name: "domain list",
   summary: "List local domains",
@@ -309,7 +323,7 @@ export const accountGroup: Group = {
 export const domainGroup: Group = {
   name: "domain",
   summary: "Manage local domains",
-  subcommands: [domainAdd, domainList, domainDns],
+  subcommands: [domainAdd, domainList, domainDns, domainCheck],
 };
 
 export const apikeyGroup: Group = {
