@@ -4,20 +4,26 @@
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
  *       acknowledged after its fsynced commit);
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
- *   (c) resident memory of an idle `postern serve`.
- * Options: --sends N (default 4000), --messages N (default 100000), --only a,b,c.
+ *   (c) resident memory of an idle `postern serve`;
+ *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
+ *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts).
+ * Options: --sends N (default 4000), --messages N (default 100000), --smtp-messages N (default
+ * 10000), --smtp-runs N (default 3), --only a,b,c,d.
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
 import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
+import { smtpIngestBench } from "./smtp.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     sends: { type: "string", default: "4000" },
     messages: { type: "string", default: "100000" },
-    only: { type: "string", default: "a,b,c" },
+    "smtp-messages": { type: "string", default: "10000" },
+    "smtp-runs": { type: "string", default: "3" },
+    only: { type: "string", default: "a,b,c,d" },
   },
 });
 const only = new Set(values.only!.split(","));
@@ -159,4 +165,17 @@ if (only.has("c")) {
     await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+if (only.has("d")) {
+  header(
+    "(d) SMTP ingest: smtp-source → Postern's MX (durably stored) and → Postfix (discard), " +
+      "5 KB, 20 sessions, 1 message/connection",
+  );
+  await smtpIngestBench({
+    messages: Number(values["smtp-messages"]),
+    size: 5120,
+    sessions: 20,
+    runs: Number(values["smtp-runs"]),
+  });
 }

@@ -1,0 +1,337 @@
+/**
+ * SMTP ingest, Postern against Postfix in one run, as ../shared/peers/bench-smtp.sh measures it:
+ * Postfix's `smtp-source` sends N messages of SIZE bytes over S parallel sessions, one message per
+ * connection, (1) into Postern's MX (a real `postern serve`; each 250 comes after the message is
+ * durably stored, and the stored messages are counted through the API afterwards) and (2) into a
+ * loopback Postfix whose discard transport drops the mail after queueing (Postfix's 250 comes
+ * after its queue file is fsynced). smtp-source ends when every message has had its reply after
+ * DATA, so this is the accept rate. Runs alternate between the two servers to share out any
+ * change in machine load; the figure is the median of the runs. Postern authenticates MX mail
+ * (SPF, DKIM, DMARC) through DNS: the benchmark serves the sender's domain from a local fake DNS
+ * (../shared/peers/fake-dns.py: SPF pass, DMARC p=none) so that it measures Postern rather than
+ * the machine's resolver; without /usr/bin/python3 + dnspython it falls back to the system's.
+ *
+ * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
+ * bench/run.ts section (d); prints figures and asserts only that every message was stored.
+ */
+import { api, fmt, freePort, login, startServer } from "./lib.ts";
+
+export interface SmtpBenchOptions {
+  messages: number;
+  size: number;
+  sessions: number;
+  runs: number;
+}
+
+const SMTP_SOURCE = "/usr/sbin/smtp-source";
+const POSTFIX = "/usr/sbin/postfix";
+const DOMAIN = "postern.localhost";
+const RCPT = `rcpt@${DOMAIN}`;
+
+function missingTools(): string[] {
+  const missing: string[] = [];
+  for (const path of [SMTP_SOURCE, POSTFIX]) {
+    try {
+      Deno.statSync(path);
+    } catch {
+      missing.push(path);
+    }
+  }
+  if (Deno.uid() !== 0) missing.push("root (Postfix's master)");
+  return missing;
+}
+
+async function sh(cmd: string, args: string[], allowFail = false): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success && !allowFail) throw new Error(`${cmd} ${args.join(" ")}:\n${text}`);
+  return text;
+}
+
+/** One smtp-source run; returns seconds. Throws when smtp-source fails (e.g. a refused message). */
+async function smtpSource(
+  target: string,
+  from: string,
+  to: string,
+  o: { messages: number; size: number; sessions: number },
+  label: string,
+): Promise<number> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(SMTP_SOURCE, {
+    args: [
+      ...["-s", String(o.sessions), "-m", String(o.messages), "-l", String(o.size)],
+      ...["-f", from, "-t", to, "-M", "bench.test", "-S", label, target],
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(600_000),
+  }).output();
+  const seconds = (performance.now() - t0) / 1000;
+  if (!out.success) {
+    throw new Error(
+      `smtp-source → ${target} failed (exit ${out.code}): ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return seconds;
+}
+
+/**
+ * A loopback Postfix with the settings of ../shared/peers/postfix-up.sh that matter for ingest
+ * (discard.test → discard:, no client throttling, fsynced queue), in its own folder on a free
+ * port, so it never touches an instance someone else runs from /tmp/peers.
+ */
+async function startDiscardPostfix(): Promise<
+  { port: number; queueEmpty(): Promise<boolean>; stop(): Promise<void> }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-postfix-" });
+  await Deno.chmod(dir, 0o755);
+  const port = freePort();
+  const etc = `${dir}/etc`;
+  for (const sub of ["etc", "spool", "data", "log"]) await Deno.mkdir(`${dir}/${sub}`);
+  await sh("chown", ["postfix:postfix", `${dir}/data`]);
+  await Deno.writeTextFile(
+    `${etc}/main.cf`,
+    `compatibility_level = 3.6
+config_directory = ${etc}
+queue_directory = ${dir}/spool
+data_directory = ${dir}/data
+maillog_file = ${dir}/log/maillog
+maillog_file_prefixes = ${dir}
+myhostname = mx.legacy.test
+mydomain = legacy.test
+myorigin = legacy.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.2/32
+mydestination = localhost
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+smtputf8_enable = yes
+message_size_limit = 10240000
+relay_domains = discard.test
+transport_maps = inline:{ discard.test=discard: }
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+smtp_dns_support_level = disabled
+smtpd_client_connection_rate_limit = 0
+smtpd_client_connection_count_limit = 0
+default_process_limit = 100
+`,
+  );
+  await Deno.writeTextFile(
+    `${etc}/master.cf`,
+    `127.0.0.1:${port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+`,
+  );
+  await sh(POSTFIX, ["-c", etc, "start"]);
+  const stop = async () => {
+    const pid = Number(
+      (await Deno.readTextFile(`${dir}/spool/pid/master.pid`).catch(() => "")).trim(),
+    );
+    await sh(POSTFIX, ["-c", etc, "stop"], true);
+    for (let i = 0; pid > 0 && i < 50; i++) {
+      try {
+        Deno.kill(pid, "SIGCONT"); // throws once the master is gone
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    for (let i = 0;; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch {
+        if (i > 100) throw new Error(`postfix did not listen on 127.0.0.1:${port}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    port,
+    async queueEmpty() {
+      return (await sh("postqueue", ["-c", etc, "-p"], true)).includes("Mail queue is empty");
+    },
+    stop,
+  };
+}
+
+const FAKE_DNS = new URL("../../shared/peers/fake-dns.py", import.meta.url).pathname;
+const ZONE = {
+  "edge.test.": { TXT: ["v=spf1 ip4:127.0.0.1 -all"], MX: ["10 mx.edge.test."] },
+  "_dmarc.edge.test.": { TXT: ["v=DMARC1; p=none"] },
+  "bench.test.": { A: ["127.0.0.1"], TXT: ["v=spf1 ip4:127.0.0.1 -all"] },
+  "1.0.0.127.in-addr.arpa.": { PTR: ["bench.test."] },
+};
+
+/** The sender's DNS on a loopback port, or undefined when fake-dns.py cannot run here. */
+async function startZoneDns(
+  dir: string,
+): Promise<{ server: string; stop(): Promise<void> } | undefined> {
+  try {
+    Deno.statSync(FAKE_DNS);
+  } catch {
+    return undefined;
+  }
+  const zone = `${dir}/zone.json`;
+  await Deno.writeTextFile(zone, JSON.stringify(ZONE));
+  const port = freePort();
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [FAKE_DNS, "--zone", zone, "--host", "127.0.0.1", "--port", String(port)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+  };
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const first = await Promise.race([
+    reader.read().then((r) => r.value ?? ""),
+    new Promise<string>((r) => setTimeout(() => r(""), 5000)),
+  ]);
+  reader.releaseLock();
+  await child.stdout.cancel().catch(() => {});
+  if (!first.includes("fake dns on")) {
+    await stop();
+    return undefined;
+  }
+  return { server: `127.0.0.1:${port}`, stop };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+/** Section (d) of `deno task bench`. */
+export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
+  const missing = missingTools();
+  if (missing.length) {
+    console.log(`skipped: missing ${missing.join(", ")} (Debian postfix; see README, Benchmarks)`);
+    return;
+  }
+  const load = () => Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
+  console.log(`load average before: ${load()}`);
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-smtp-" });
+  const dns = await startZoneDns(dir);
+  console.log(
+    dns
+      ? `sender DNS: fake-dns.py on ${dns.server} (edge.test SPF pass, DMARC p=none)`
+      : "sender DNS: the system's resolver (../shared/peers/fake-dns.py could not start)",
+  );
+  const mxPort = freePort();
+  const server = await startServer(`${dir}/data`, {
+    POSTERN_SMTP_PORT: String(mxPort),
+    POSTERN_SUBMISSION_PORT: "0",
+    POSTERN_SUBMISSIONS_PORT: "0",
+    ...(dns ? { POSTERN_DNS_SERVERS: dns.server } : {}),
+  });
+  let postfix: Awaited<ReturnType<typeof startDiscardPostfix>> | undefined;
+  try {
+    for (let i = 0;; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: mxPort })).close();
+        break;
+      } catch {
+        if (i > 100) throw new Error(`postern serve's MX did not listen on ${mxPort}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    postfix = await startDiscardPostfix();
+    const admin = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
+    const res = await api(server.url, "POST", "/v1/admin/accounts", admin, {
+      address: RCPT,
+      password: "bench-password-1",
+      quotaBytes: 0,
+    });
+    if (res.status !== 201 && res.status !== 200) {
+      throw new Error(`create ${RCPT}: ${res.status} ${await res.text()}`);
+    }
+    await res.body?.cancel();
+    const postern = { target: `127.0.0.1:${mxPort}`, from: "bench@edge.test", to: RCPT };
+    const pf = {
+      target: `127.0.0.1:${postfix.port}`,
+      from: "bench@edge.test",
+      to: "bench@discard.test",
+    };
+    const drain = async () => {
+      // Postfix keeps discarding after its last 250: let it finish before the next run.
+      for (let i = 0; i < 300 && !(await postfix!.queueEmpty()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+
+    // Warm-up (JIT, process pools), not counted.
+    const warm = { messages: 200, size: o.size, sessions: o.sessions };
+    await smtpSource(postern.target, postern.from, postern.to, warm, "warm-up");
+    await smtpSource(pf.target, pf.from, pf.to, warm, "warm-up");
+    await drain();
+
+    const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
+    const rates = { postern: [] as number[], postfix: [] as number[] };
+    for (let r = 1; r <= o.runs; r++) {
+      const a = await smtpSource(postern.target, postern.from, postern.to, o, `bench run ${r}`);
+      rates.postern.push(o.messages / a);
+      console.log(
+        `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s`,
+      );
+      const b = await smtpSource(pf.target, pf.from, pf.to, o, `bench run ${r}`);
+      rates.postfix.push(o.messages / b);
+      console.log(
+        `run ${r}: Postfix     ${shape}: ${fmt(b, 2)} s → ${fmt(o.messages / b, 0)} msg/s`,
+      );
+      await drain();
+    }
+
+    // Every accepted message must be in the recipient's INBOX (durable: read back over HTTP).
+    const token = await login(server.url, RCPT, "bench-password-1");
+    const boxes = await (await api(server.url, "GET", "/v1/mailboxes", token)).json();
+    const inbox = (boxes.items ?? boxes).find((b: { role: string }) => b.role === "inbox");
+    const stored = inbox?.counts?.total ?? -1;
+    const expected = warm.messages + o.runs * o.messages;
+    const a = median(rates.postern), b = median(rates.postfix);
+    console.log(
+      `Postern MX: ${fmt(a, 0)} msg/s (median of ${o.runs}); stored ${stored} of ${expected} ` +
+        `sent (INBOX count through the API)${stored === expected ? "" : " — MISMATCH"}`,
+    );
+    console.log(`Postfix (discard transport): ${fmt(b, 0)} msg/s (median of ${o.runs})`);
+    console.log(`ratio Postern / Postfix: ${fmt(a / b, 2)} × (target ≥ 2 ×)`);
+    console.log(`load average after: ${load()}`);
+    if (stored !== expected) {
+      throw new Error(`Postern stored ${stored} messages, ${expected} were accepted`);
+    }
+  } finally {
+    await postfix?.stop();
+    await server.stop();
+    await dns?.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
