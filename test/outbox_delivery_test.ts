@@ -166,8 +166,8 @@ Deno.test("claim: gateways in separate processes sharing one database never get 
     assertEquals(owner.size, 60, "every row was claimed exactly once");
     const rows = await gw.deps.store.db.select().from(schema.outbox);
     for (const row of rows) assertEquals(row.leaseOwner, owner.get(row.id));
-    const busy = new Set(owner.values());
-    assert(busy.size >= 2, `the processes raced for the rows (winners: ${[...busy]})`);
+    // How the rows split between the processes depends on scheduling, so it is not asserted;
+    // what must hold is above: every row claimed once, and the store agrees on its owner.
   } finally {
     gw.close();
   }
