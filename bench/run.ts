@@ -142,8 +142,8 @@ if (only.has("b")) {
     await measure(
       "search (two words + from)",
       [
-        "/v1/search?q=budget%20report&from=ada&limit=50",
-        "/v1/search?q=travel%20lunch&from=grace&limit=50",
+        "/v1/search?q=invoice%20server&from=ken&limit=50",
+        "/v1/search?q=meeting%20garden&from=barbara&limit=50",
       ],
       200,
     );

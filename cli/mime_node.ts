@@ -3,8 +3,13 @@
  * MailComposer (building). Both are built on Node streams, so they live here, not in `src/`.
  */
 import { Buffer } from "node:buffer";
-import { type AddressObject, simpleParser } from "mailparser";
-import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { AddressObject, ParsedMail as LibParsedMail, SimpleParserOptions } from "mailparser";
+
+// The MIME libraries load on first use: an idle server does not carry them.
+async function simpleParser(input: Buffer, options: SimpleParserOptions): Promise<LibParsedMail> {
+  return await (await import("mailparser")).simpleParser(input, options);
+}
+const loadComposer = async () => (await import("nodemailer/lib/mail-composer/index.js")).default;
 import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
 import { parseHeaderBlock } from "../src/mime/header_block.ts";
@@ -84,6 +89,7 @@ export function createNodeMime(): MimePort {
 
     async compose(input: ComposeInput) {
       const fmt = (a: NamedAddress) => ({ name: a.name, address: a.address });
+      const MailComposer = await loadComposer();
       const composer = new MailComposer({
         from: fmt(input.from),
         to: input.to.map(fmt),

@@ -10,7 +10,9 @@
  */
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { authenticate, spf } from "mailauth";
+// mailauth (and what it pulls in) loads on the first message, not at start: an idle server
+// stays small, and a bridge that only submits never loads it.
+const mailauth = () => import("mailauth");
 import { mailauthResolver, type Resolver } from "../dns/resolver.ts";
 
 export interface InboundAuthInput {
@@ -140,7 +142,7 @@ export async function checkSpf(
   input: Omit<InboundAuthInput, "message">,
   options: InboundAuthOptions,
 ): Promise<SpfVerdict> {
-  const r = await spf(spfOptions(input, options));
+  const r = await (await mailauth()).spf(spfOptions(input, options));
   return spfVerdict(r);
 }
 
@@ -175,7 +177,7 @@ export async function authenticateInbound(
   const authservId = authservIdOf(options.hostname);
   let result;
   try {
-    result = await authenticate(asBuffer(input.message), {
+    result = await (await mailauth()).authenticate(asBuffer(input.message), {
       ...spfOptions(input, options),
       disableBimi: true,
     });

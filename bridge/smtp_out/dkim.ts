@@ -6,7 +6,8 @@
  * are cached for a few minutes, domains without keys too.
  */
 import { Buffer } from "node:buffer";
-import { dkimSign } from "mailauth";
+// Loaded on the first signature, so an idle server does not carry mailauth.
+const mailauth = () => import("mailauth");
 import addressparser from "nodemailer/lib/addressparser";
 import type { DkimSigningKeys } from "../../schemas/bridge_outbox.ts";
 
@@ -58,19 +59,22 @@ export class DkimSigner {
     const domain = fromDomain(raw);
     const keys = domain ? await this.keysFor(domain) : undefined;
     if (!domain || !keys || keys.keys.length === 0) return { bytes: raw, selectors: [] };
-    const result = await dkimSign(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
-      signingDomain: domain,
-      selector: keys.keys[0].selector,
-      privateKey: keys.keys[0].privateKeyPem,
-      canonicalization: "relaxed/relaxed",
-      signatureData: keys.keys.map((k) => ({
+    const result = await (await mailauth()).dkimSign(
+      Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
+      {
         signingDomain: domain,
-        selector: k.selector,
-        privateKey: k.privateKeyPem,
-        algorithm: k.algorithm,
+        selector: keys.keys[0].selector,
+        privateKey: keys.keys[0].privateKeyPem,
         canonicalization: "relaxed/relaxed",
-      })),
-    });
+        signatureData: keys.keys.map((k) => ({
+          signingDomain: domain,
+          selector: k.selector,
+          privateKey: k.privateKeyPem,
+          algorithm: k.algorithm,
+          canonicalization: "relaxed/relaxed",
+        })),
+      },
+    );
     if (!result.signatures) {
       const why = result.errors?.map((e) => e.err?.message ?? String(e.err)).join("; ") ??
         "unknown";
