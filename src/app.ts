@@ -19,6 +19,7 @@ import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
+import { wellKnownRoutes } from "./routes/well_known.ts";
 import { mailboxRoutes } from "./routes/mailboxes.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { searchRoutes } from "./routes/search.ts";
@@ -105,6 +106,7 @@ export function createApp(deps: Deps) {
   });
   app.route("/", docsRoutes());
   app.route("/", schemaRoutes());
+  app.route("/", wellKnownRoutes(deps));
 
   app.notFound((c) =>
     problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)

@@ -50,3 +50,20 @@ Deno.test("/docs serves its own assets (works offline)", async () => {
   }
   gw.close();
 });
+
+Deno.test("/.well-known/mta-sts.txt serves the policy for mta-sts.<local domain> only", async () => {
+  const gw = await createTestGateway();
+  const ok = await gw.call("GET", "/.well-known/mta-sts.txt", {
+    headers: { host: "mta-sts.postern.test" },
+  });
+  assertEquals(ok.status, 200);
+  const policy = await ok.text();
+  assert(policy.startsWith("version: STSv1\r\n"), policy);
+  assert(/\r\nmx: postern\.test\r\n/.test(policy), policy);
+  const other = await gw.call("GET", "/.well-known/mta-sts.txt", {
+    headers: { host: "mta-sts.elsewhere.example" },
+  });
+  assertEquals(other.status, 404);
+  await other.body?.cancel();
+  gw.close();
+});
