@@ -6,15 +6,18 @@
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
  *   (c) resident memory of an idle `postern serve`;
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
- *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts).
+ *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts);
+ *   (e) outbound SMTP: queued messages delivered by the outbox worker to Postfix's smtp-sink
+ *       (bench/smtp_out.ts).
  * Options: --sends N (default 4000), --messages N (default 100000), --smtp-messages N (default
- * 10000), --smtp-runs N (default 3), --only a,b,c,d.
+ * 10000), --smtp-runs N (default 3), --out-messages N (default 2000), --only a,b,c,d,e.
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
 import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
+import { smtpOutboundBench } from "./smtp_out.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,7 +26,8 @@ const { values } = parseArgs({
     messages: { type: "string", default: "100000" },
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
-    only: { type: "string", default: "a,b,c,d" },
+    "out-messages": { type: "string", default: "2000" },
+    only: { type: "string", default: "a,b,c,d,e" },
   },
 });
 const only = new Set(values.only!.split(","));
@@ -178,4 +182,9 @@ if (only.has("d")) {
     sessions: 20,
     runs: Number(values["smtp-runs"]),
   });
+}
+
+if (only.has("e")) {
+  header("(e) outbound SMTP: outbox → smtp-sink (DKIM-signed, 4 KB, connection reuse)");
+  await smtpOutboundBench(Number(values["out-messages"]));
 }

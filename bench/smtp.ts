@@ -192,8 +192,9 @@ const ZONE = {
 };
 
 /** The sender's DNS on a loopback port, or undefined when fake-dns.py cannot run here. */
-async function startZoneDns(
+export async function startZoneDns(
   dir: string,
+  zoneData: Record<string, unknown> = ZONE,
 ): Promise<{ server: string; stop(): Promise<void> } | undefined> {
   try {
     Deno.statSync(FAKE_DNS);
@@ -201,7 +202,7 @@ async function startZoneDns(
     return undefined;
   }
   const zone = `${dir}/zone.json`;
-  await Deno.writeTextFile(zone, JSON.stringify(ZONE));
+  await Deno.writeTextFile(zone, JSON.stringify(zoneData));
   const port = freePort();
   const child = new Deno.Command("/usr/bin/python3", {
     args: [FAKE_DNS, "--zone", zone, "--host", "127.0.0.1", "--port", String(port)],
