@@ -4,17 +4,11 @@
  * exactly once.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { freePort } from "./fixtures/postfix.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ADMIN = "admin@postern.localhost";
 const PASSWORD = "admin-password-for-tests";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 function serve(dataDir: string, http: number) {
   const base = Object.fromEntries(

@@ -3,18 +3,12 @@
  * separate `postern bridge` (with no database of its own) delivers through a `postern gateway`.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { freePort } from "./fixtures/postfix.ts";
 import { python } from "./fixtures/bridge.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ADMIN = "admin@postern.localhost";
 const PASSWORD = "admin-password-for-tests";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 function env(extra: Record<string, string>): Record<string, string> {
   const base = Object.fromEntries(

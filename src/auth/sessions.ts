@@ -12,7 +12,8 @@ import { findAccountByAddress } from "../services/accounts.ts";
 import { decoyHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
-import { normalizeRecoveryCode, verifyTotp } from "./totp.ts";
+import { verifyTotp } from "./totp.ts";
+import { useRecoveryCode } from "./two_factor.ts";
 
 export interface TokenPair {
   accessToken: string;
@@ -51,20 +52,7 @@ async function checkSecondFactor(
     const secret = await deps.secrets.open(account.totpSecret);
     return verifyTotp(secret, input.totp.trim(), now);
   }
-  if (input.recoveryCode) {
-    const hash = await sha256Hex(normalizeRecoveryCode(input.recoveryCode));
-    return await deps.store.write(async (tx) => {
-      const [fresh] = await tx.select().from(schema.accounts).where(
-        eq(schema.accounts.id, account.id),
-      );
-      const hashes = JSON.parse(fresh.recoveryCodes) as string[];
-      if (!hashes.includes(hash)) return false;
-      await tx.update(schema.accounts).set({
-        recoveryCodes: JSON.stringify(hashes.filter((h) => h !== hash)),
-      }).where(eq(schema.accounts.id, account.id));
-      return true;
-    });
-  }
+  if (input.recoveryCode) return await useRecoveryCode(deps, account.id, input.recoveryCode);
   return false;
 }
 

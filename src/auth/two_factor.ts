@@ -72,16 +72,25 @@ async function checkCode(deps: Deps, account: Account, code: string): Promise<bo
     if (!account.totpSecret) return false;
     return verifyTotp(await deps.secrets.open(account.totpSecret), trimmed, deps.clock.now());
   }
-  const hash = await sha256Hex(normalizeRecoveryCode(trimmed));
+  return await useRecoveryCode(deps, account.id, trimmed);
+}
+
+/** Uses up a recovery code: true once per code (read and removed in one write transaction). */
+export async function useRecoveryCode(
+  deps: Deps,
+  accountId: number,
+  code: string,
+): Promise<boolean> {
+  const hash = await sha256Hex(normalizeRecoveryCode(code));
   return await deps.store.write(async (tx) => {
     const [fresh] = await tx.select().from(schema.accounts).where(
-      eq(schema.accounts.id, account.id),
+      eq(schema.accounts.id, accountId),
     );
-    const hashes = JSON.parse(fresh.recoveryCodes) as string[];
+    const hashes = JSON.parse(fresh?.recoveryCodes ?? "[]") as string[];
     if (!hashes.includes(hash)) return false;
     await tx.update(schema.accounts).set({
       recoveryCodes: JSON.stringify(hashes.filter((h) => h !== hash)),
-    }).where(eq(schema.accounts.id, account.id));
+    }).where(eq(schema.accounts.id, accountId));
     return true;
   });
 }
