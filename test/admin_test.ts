@@ -3,62 +3,13 @@
  * aliases, and the audit log every change writes.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-import { clientIp } from "../src/http/client_ip.ts";
-import { errorHandler, problemResponse } from "../src/http/problem.ts";
-import { newRouter } from "../src/http/router.ts";
-import { silentLogger } from "../src/ports.ts";
-import { authRoutes } from "../src/routes/auth.ts";
-import { credentialsRoutes } from "../src/routes/credentials.ts";
-import { adminRoutes } from "../src/routes/admin.ts";
-
-// --- harness: the test gateway's app once src/app.ts mounts these routers, else our own ---
-
-type Call = TestGateway["call"];
+import { expectProblem as problem } from "./fixtures/app.ts";
+import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 
 async function harness() {
   const gw = await createTestGateway();
-  const spec = await (await gw.app.request("/openapi.json")).json();
-  let app: { request: (path: string, init: RequestInit) => Response | Promise<Response> } = gw.app;
-  if (!spec.paths?.["/v1/api-keys"] || !spec.paths?.["/v1/admin/domains"]) {
-    const local = newRouter();
-    local.use("*", async (c, next) => {
-      c.set("requestId", crypto.randomUUID());
-      c.set("clientIp", clientIp(c.req.raw.headers, gw.deps.config.trustProxy));
-      await next();
-    });
-    local.route("/v1", authRoutes(gw.deps));
-    local.route("/v1", credentialsRoutes(gw.deps));
-    local.route("/v1", adminRoutes(gw.deps));
-    local.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "t", version: "0" } });
-    local.notFound(() => problemResponse(404, "not_found", "no route"));
-    local.onError(errorHandler(silentLogger));
-    app = local;
-  }
-  const call: Call = (method, path, opts = {}) => {
-    const headers: Record<string, string> = { "x-postern-peer": "192.0.2.10", ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    let body: string | undefined;
-    if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers["content-type"] = "application/json";
-    }
-    return Promise.resolve(app.request(path, { method, headers, body }));
-  };
-  const login = async (who: Record<string, string>) => {
-    const res = await call("POST", "/v1/auth/login", { body: who });
-    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-    return (await res.json()).accessToken as string;
-  };
-  const admin = await login(ADMIN);
-  return { gw, call, login, admin };
-}
-
-async function problem(res: Response, status: number, code: string) {
-  const body = await res.json();
-  assertEquals({ status: res.status, code: body.code }, { status, code }, JSON.stringify(body));
-  assertEquals(res.headers.get("content-type"), "application/problem+json");
-  return body;
+  const harnessed = { gw, call: gw.call, login: gw.login };
+  return { ...harnessed, admin: await gw.login(ADMIN) };
 }
 
 const paths = (body: { errors: { path: string }[] }) => body.errors.map((e) => e.path).sort();
