@@ -3,7 +3,7 @@
  * context), a router factory whose validation failures become problem+json, and the reusable
  * OpenAPI fragments (error responses, security).
  */
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import { Problem } from "../../schemas/problem.ts";
 import { validationProblem } from "./problem.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
@@ -25,6 +25,18 @@ export function newRouter(): OpenAPIHono<AppEnv> {
     },
   });
 }
+
+/** A required JSON request body of this schema. */
+export const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+/** A JSON response of this schema. */
+export const ok = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
+});
 
 const problemContent = { "application/problem+json": { schema: Problem } };
 

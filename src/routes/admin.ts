@@ -11,7 +11,7 @@ import type { Deps } from "../deps.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import { requireScope } from "../auth/auth_context.ts";
 import { AppError, notFound } from "../errors.ts";
-import { type AppEnv, bearer, newRouter, problems } from "../http/router.ts";
+import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import {
   type Account,
   createAccount,
@@ -35,14 +35,6 @@ import {
 import { audit, listAudit } from "../services/audit.ts";
 import { schema } from "../store/store.ts";
 
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-const ok = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({

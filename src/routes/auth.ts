@@ -6,7 +6,7 @@ import type { Deps } from "../deps.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import { requireSession } from "../auth/auth_context.ts";
 import { login, logout, refresh } from "../auth/sessions.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, json, newRouter, problems } from "../http/router.ts";
 import { getAccount } from "../services/accounts.ts";
 import { notFound } from "../errors.ts";
 
@@ -37,11 +37,6 @@ export const Me = z.object({
   credential: z.enum(["session", "api_key"]),
   scopes: z.array(z.string()),
 }).meta({ id: "Me" });
-
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
 
 export function authRoutes(deps: Deps) {
   const app = newRouter();

@@ -20,7 +20,7 @@ import { requireAuth } from "../auth/authenticate.ts";
 import { verifyAccountSecret } from "../auth/app_passwords.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import { deliver, type RecipientResult, resolveRecipient } from "../services/delivery.ts";
@@ -29,15 +29,6 @@ import { submitMessage } from "../services/submission.ts";
 const MailForm = z.object({
   envelope: z.string().meta({ description: "The envelope as JSON." }),
   message: z.any().meta({ type: "string", format: "binary", description: "RFC 5322 bytes." }),
-});
-
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-const ok = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
 });
 
 async function readMailForm<T extends z.ZodType>(
@@ -92,7 +83,7 @@ export function bridgeRoutes(deps: Deps) {
       summary: "Check an account's password or app password (SMTP/IMAP/POP3 AUTH)",
       security: bearer,
       request: { body: json(BridgeAuthRequest) },
-      responses: { 200: ok(BridgeAuthResponse, "Valid"), ...problems(401, 403, 422, 429) },
+      responses: { 200: ok("Valid", BridgeAuthResponse), ...problems(401, 403, 422, 429) },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -116,7 +107,7 @@ export function bridgeRoutes(deps: Deps) {
         "Postern is never an open relay. An authenticated sender may address anyone.",
       security: bearer,
       request: { body: json(RecipientCheckRequest) },
-      responses: { 200: ok(RecipientVerdict, "Verdict"), ...problems(401, 403, 422) },
+      responses: { 200: ok("Verdict", RecipientVerdict), ...problems(401, 403, 422) },
     }),
     async (c) => {
       const { recipient, authenticatedAs } = c.req.valid("json");
@@ -165,7 +156,7 @@ export function bridgeRoutes(deps: Deps) {
         body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
       },
       responses: {
-        200: ok(BridgeDeliveryResponse, "Per-recipient results, after the commit"),
+        200: ok("Per-recipient results, after the commit", BridgeDeliveryResponse),
         ...problems(400, 401, 403, 422),
       },
     }),
@@ -201,7 +192,7 @@ export function bridgeRoutes(deps: Deps) {
         body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
       },
       responses: {
-        200: ok(BridgeDeliveryResponse, "Per-recipient results, after the commit"),
+        200: ok("Per-recipient results, after the commit", BridgeDeliveryResponse),
         ...problems(400, 401, 403, 413, 422),
       },
     }),

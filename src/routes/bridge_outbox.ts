@@ -17,18 +17,10 @@ import { requireScope } from "../auth/auth_context.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
-import { type AppEnv, bearer, newRouter, problems } from "../http/router.ts";
+import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { ensureDkimKeys, signingKeys } from "../services/dkim_keys.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-const ok = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({
@@ -65,7 +57,7 @@ export function bridgeOutboxRoutes(deps: Deps) {
         "come from `GET /v1/bridge/outbox/{id}/raw`.",
       security: bearer,
       request: { body: json(OutboxClaimRequest) },
-      responses: { 200: ok(OutboxClaimResponse, "The leased rows"), ...problems(401, 403, 422) },
+      responses: { 200: ok("The leased rows", OutboxClaimResponse), ...problems(401, 403, 422) },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -116,7 +108,7 @@ export function bridgeOutboxRoutes(deps: Deps) {
       security: bearer,
       request: { params: IdParam, body: json(OutboxResultRequest) },
       responses: {
-        200: ok(OutboxResultResponse, "The row's new state"),
+        200: ok("The row's new state", OutboxResultResponse),
         ...problems(401, 403, 404, 409, 422),
       },
     }),
@@ -147,7 +139,7 @@ export function bridgeOutboxRoutes(deps: Deps) {
       request: {
         params: z.object({ domain: DomainName.meta({ param: { name: "domain", in: "path" } }) }),
       },
-      responses: { 200: ok(DkimSigningKeys, "The keys"), ...problems(401, 403, 404, 422) },
+      responses: { 200: ok("The keys", DkimSigningKeys), ...problems(401, 403, 404, 422) },
     }),
     async (c) => {
       const found = await ensureDkimKeys(

@@ -17,18 +17,10 @@ import {
 } from "../auth/app_passwords.ts";
 import { disableTotp, enableTotp, regenerateRecoveryCodes, setupTotp } from "../auth/two_factor.ts";
 import { notFound } from "../errors.ts";
-import { type AppEnv, bearer, newRouter, problems } from "../http/router.ts";
+import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { getAccount, setPassword } from "../services/accounts.ts";
 import { audit } from "../services/audit.ts";
 
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-const ok = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
 
 const IdParam = z.object({

@@ -12,7 +12,7 @@ import {
 import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import {
   createMailbox,
   deleteMailbox,
@@ -26,16 +26,6 @@ export const IdParam = z.object({
     param: { name: "id", in: "path" },
     example: 1,
   }),
-});
-
-export const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-
-export const ok = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
 });
 
 export function mailboxRoutes(deps: Deps) {

@@ -17,7 +17,7 @@ import {
 import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import {
   batchMessages,
   contentDisposition,
@@ -30,7 +30,7 @@ import {
   safeContentType,
   updateMessage,
 } from "../services/messages.ts";
-import { IdParam, json, ok } from "./mailboxes.ts";
+import { IdParam } from "./mailboxes.ts";
 
 const id = () => z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 

@@ -9,9 +9,8 @@ import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { hasCriteria, searchMessages } from "../services/search.ts";
-import { ok } from "./mailboxes.ts";
 import { PageQuery } from "./messages.ts";
 
 const words = (description: string) => z.string().max(500).optional().meta({ description });

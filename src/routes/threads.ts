@@ -7,9 +7,9 @@ import { ThreadDetail, ThreadPage } from "../../schemas/api_mail.ts";
 import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
-import { bearer, newRouter, problems } from "../http/router.ts";
+import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { getThread, listThreads } from "../services/threads.ts";
-import { IdParam, ok } from "./mailboxes.ts";
+import { IdParam } from "./mailboxes.ts";
 import { PageQuery } from "./messages.ts";
 
 export function threadRoutes(deps: Deps) {
