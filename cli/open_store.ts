@@ -4,6 +4,7 @@
  * opens), then the bundled migrations.
  */
 import { createClient } from "@libsql/client";
+import { createFileClient } from "./sqlite_client.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
 import { Store } from "../src/store/store.ts";
@@ -29,11 +30,16 @@ export async function ensureDirFor(url: string): Promise<void> {
 
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   await ensureDirFor(url);
-  const client = createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
-  if (url.startsWith("file:") && !url.includes(":memory:")) {
-    await client.execute("PRAGMA journal_mode = WAL");
+  // file: databases use our client (prepared statements, fsync off the event loop);
+  // remote ones @libsql/client.
+  const file = url.startsWith("file:")
+    ? createFileClient({ path: url.slice("file:".length), busyTimeoutMs: BUSY_TIMEOUT_MS })
+    : undefined;
+  const client = file?.client ??
+    createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
+  if (options.migrate !== false) {
+    await migrate(client, MIGRATIONS);
+    await file?.sync?.();
   }
-  await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  if (options.migrate !== false) await migrate(client, MIGRATIONS);
-  return new Store(client);
+  return new Store(client, { sync: file?.sync });
 }

@@ -71,3 +71,63 @@ export function mailauthResolver(resolver: Resolver) {
     }
   };
 }
+
+export interface CacheOptions {
+  /** How long an answer is reused. node:dns gives no TTL for most types, so this is a cap. */
+  positiveMs: number;
+  /** How long "no such name / no such record" is reused (RFC 2308 negative caching). */
+  negativeMs: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+const NEGATIVE_CODES = new Set(["ENOTFOUND", "ENODATA"]);
+
+/**
+ * A cache in front of a Resolver, as a local caching resolver would be: answers and negative
+ * answers are reused for a short, bounded time and concurrent identical queries share one lookup.
+ * Failures (timeouts, SERVFAIL) are never cached. Every MX message asks the same SPF and DMARC
+ * names again and again; without this each would be a network round trip.
+ */
+export function cachingResolver(inner: Resolver, options: CacheOptions): Resolver {
+  const now = options.now ?? Date.now;
+  const max = options.maxEntries ?? 10_000;
+  const cache = new Map<string, { until: number; value?: unknown; error?: unknown }>();
+  const inflight = new Map<string, Promise<unknown>>();
+  const lookup = <T>(type: keyof Resolver, name: string): Promise<T> => {
+    const key = `${type} ${name.toLowerCase()}`;
+    const hit = cache.get(key);
+    if (hit && hit.until > now()) {
+      return hit.error ? Promise.reject(hit.error) : Promise.resolve(hit.value as T);
+    }
+    const pending = inflight.get(key);
+    if (pending) return pending as Promise<T>;
+    const store = (entry: { until: number; value?: unknown; error?: unknown }) => {
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(key, entry);
+    };
+    const p = (inner[type] as (n: string) => Promise<unknown>)(name).then(
+      (value) => {
+        if (options.positiveMs > 0) store({ until: now() + options.positiveMs, value });
+        return value;
+      },
+      (error) => {
+        const code = (error as { code?: string }).code;
+        if (options.negativeMs > 0 && code && NEGATIVE_CODES.has(code)) {
+          store({ until: now() + options.negativeMs, error });
+        }
+        throw error;
+      },
+    ).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+    return p as Promise<T>;
+  };
+  return {
+    mx: (name) => lookup("mx", name),
+    a: (name) => lookup("a", name),
+    aaaa: (name) => lookup("aaaa", name),
+    txt: (name) => lookup("txt", name),
+    srv: (name) => lookup("srv", name),
+    ptr: (address) => lookup("ptr", address),
+  };
+}

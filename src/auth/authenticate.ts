@@ -11,6 +11,7 @@ import type { AppEnv } from "../http/router.ts";
 import { schema } from "../store/store.ts";
 import { type AuthContext, type Scope, SCOPES } from "./auth_context.ts";
 import { verifyAccessTokenCached } from "./tokens.ts";
+import { cachedApiKey, rememberApiKey } from "./api_key_cache.ts";
 
 export const API_KEY_PREFIX = "pst_";
 
@@ -26,13 +27,25 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
 
   if (token.startsWith(API_KEY_PREFIX)) {
     const keyHash = await sha256Hex(token);
+    const cached = cachedApiKey(keyHash, now);
+    if (cached) {
+      if (cached.lastUsedAt < now - 60_000) {
+        cached.lastUsedAt = now;
+        await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(
+          eq(schema.apiKeys.id, cached.auth.apiKeyId!),
+        );
+      }
+      return cached.auth;
+    }
     const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
       .from(schema.apiKeys)
       .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
       .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
     if (!row || row.account.disabled) throw unauthorized("the API key is unknown or revoked");
     // Record use at most once a minute, so a busy key does not cost a write per request.
-    if ((row.key.lastUsedAt ?? 0) < now - 60_000) {
+    let lastUsedAt = row.key.lastUsedAt ?? 0;
+    if (lastUsedAt < now - 60_000) {
+      lastUsedAt = now;
       await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(
         eq(schema.apiKeys.id, row.key.id),
       );
@@ -40,7 +53,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
     const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
       SCOPES.includes(s as Scope)
     );
-    return {
+    const auth: AuthContext = {
       accountId: row.account.id,
       address: row.account.address,
       domainId: row.account.domainId,
@@ -50,6 +63,8 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
       apiKeyId: row.key.id,
       sendDomains: JSON.parse(row.key.domains) as string[],
     };
+    rememberApiKey(keyHash, auth, lastUsedAt, now);
+    return auth;
   }
 
   const claims = await verifyAccessTokenCached(deps.jwtKey, deps.config.hostname, token, now);

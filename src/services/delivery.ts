@@ -208,16 +208,15 @@ export async function deliverInTx(
         result ??= { ...done, recipient };
         continue;
       }
-      const [account] = await tx.select().from(schema.accounts).where(
-        eq(schema.accounts.id, target.accountId),
-      );
-      if (account.quotaBytes > 0 && account.usedBytes + size > account.quotaBytes) {
+      // resolveRecipient read the quota inside this same write transaction.
+      const { quotaBytes, usedBytes } = target.quota;
+      if (quotaBytes > 0 && usedBytes + size > quotaBytes) {
         const r: RecipientResult = {
           recipient,
           status: "rejected",
           code: "quota_exceeded",
           temporary: true,
-          reason: `the mailbox of ${account.address} is full`,
+          reason: `the mailbox of ${target.address} is full`,
         };
         accountsDone.set(target.accountId, r);
         result ??= r;

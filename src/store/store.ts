@@ -38,8 +38,15 @@ const WRITE_SQL =
 const isWrite = (stmt: unknown) =>
   WRITE_SQL.test(typeof stmt === "string" ? stmt : (stmt as { sql: string }).sql);
 
+/** A commit this recent means writers are busy: wait one turn of the event loop for company. */
+const BUSY_WINDOW_MS = 20;
+
 /** How long a lone write statement waits for this process's write lock before failing. */
 const LOCK_WAIT_MS = 10_000;
+
+export interface StoreOptions {
+  sync?: () => Promise<void>;
+}
 
 export class Store {
   readonly db: Db;
@@ -48,10 +55,20 @@ export class Store {
   private readonly queue: WriteJob[] = [];
   private draining = false;
   private lockTail: Promise<unknown> = Promise.resolve();
+  private lastCommit = -Infinity;
 
-  constructor(private readonly raw: Client) {
+  /**
+   * `options.sync`, when given, makes committed writes durable (e.g. an fsync of the WAL run off
+   * the event loop, for a database that commits without syncing). Every write resolves only after
+   * a sync that began after its COMMIT, so one sync covers all the commits before it.
+   */
+  constructor(private readonly raw: Client, private readonly options: StoreOptions = {}) {
     this.client = this.serialized(raw);
     this.db = drizzle(this.client, { schema });
+  }
+
+  private durable(): Promise<void> {
+    return this.options.sync ? this.options.sync() : Promise.resolve();
   }
 
   /** Runs `fn` alone among this process's writers. */
@@ -73,7 +90,11 @@ export class Store {
           LOCK_WAIT_MS,
         );
       });
-      return Promise.race([this.withLock(fn), timeout]).finally(() => clearTimeout(timer));
+      return Promise.race([this.withLock(fn), timeout]).finally(() => clearTimeout(timer))
+        .then(async (value) => {
+          await this.durable();
+          return value;
+        });
     };
     return new Proxy(raw, {
       get(target, prop, receiver) {
@@ -105,34 +126,48 @@ export class Store {
     this.draining = true;
     try {
       while (this.queue.length > 0) {
-        const group = this.queue.splice(0, MAX_GROUP);
-        if (group.length === 1) {
-          const [job] = group;
-          await this.withLock(() => this.db.transaction(job.fn)).then(job.resolve, job.reject);
-          continue;
+        // Under load (a commit just ended), let the event loop run once so that writers whose
+        // requests are already in flight join this commit instead of paying for their own.
+        if (this.queue.length < MAX_GROUP && performance.now() - this.lastCommit < BUSY_WINDOW_MS) {
+          await new Promise((r) => setTimeout(r, 0));
         }
+        const group = this.queue.splice(0, MAX_GROUP);
         const outcomes: { ok: boolean; value: unknown }[] = [];
         try {
-          await this.withLock(() =>
-            this.db.transaction(async (tx) => {
-              for (const job of group) {
-                try {
-                  outcomes.push({
-                    ok: true,
-                    value: await tx.transaction((sp) => job.fn(sp as Tx)),
-                  });
-                } catch (error) {
-                  outcomes.push({ ok: false, value: error });
+          if (group.length === 1) {
+            outcomes.push({
+              ok: true,
+              value: await this.withLock(() => this.db.transaction(group[0].fn)),
+            });
+          } else {
+            await this.withLock(() =>
+              this.db.transaction(async (tx) => {
+                for (const job of group) {
+                  try {
+                    outcomes.push({
+                      ok: true,
+                      value: await tx.transaction((sp) => job.fn(sp as Tx)),
+                    });
+                  } catch (error) {
+                    outcomes.push({ ok: false, value: error });
+                  }
                 }
-              }
-            })
-          );
+              })
+            );
+          }
         } catch (error) {
           for (const job of group) job.reject(error);
           continue;
+        } finally {
+          this.lastCommit = performance.now();
         }
-        group.forEach((job, i) =>
-          outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)
+        // Answer once the commit is on disk; the next group may run meanwhile.
+        this.durable().then(
+          () =>
+            group.forEach((job, i) =>
+              outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)
+            ),
+          (error) => group.forEach((job) => job.reject(error)),
         );
       }
     } finally {

@@ -1,0 +1,382 @@
+/**
+ * A libSQL client for `file:` databases with the @libsql/client `Client` contract drizzle
+ * expects, built directly on the `libsql` binding so that hot statements are prepared once:
+ * @libsql/client re-prepares every statement and asks the binding for its columns twice per call,
+ * which cost more than the statements themselves on the delivery path.
+ *
+ * Two connections: a writer, which every transaction and lone write uses (the Store already
+ * serializes writers in this process; other processes wait on `busy_timeout`), and a reader for
+ * statements outside a transaction, so a read never sees another job's uncommitted writes (WAL
+ * gives it the last committed state). An in-memory database has one connection: each SQLite
+ * connection to `:memory:` would be a separate database.
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import Database from "libsql";
+import type {
+  Client,
+  InArgs,
+  InStatement,
+  ResultSet,
+  Transaction,
+  TransactionMode,
+} from "@libsql/client";
+import { LibsqlError } from "@libsql/client";
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+type Row = Record<string, unknown>;
+
+interface Prepared {
+  stmt: Statement;
+  /** Column names when the statement returns rows; undefined for statements that do not. */
+  columns?: string[];
+}
+
+/** Statements kept per connection; the schema has far fewer distinct ones than this. */
+const CACHE_LIMIT = 1000;
+
+class Connection {
+  private readonly cache = new Map<string, Prepared>();
+
+  constructor(readonly db: Db) {}
+
+  prepare(sql: string): Prepared {
+    let p = this.cache.get(sql);
+    if (p) return p;
+    const stmt = this.db.prepare(sql);
+    let columns: string[] | undefined;
+    try {
+      stmt.raw(true);
+      columns = stmt.columns().map((c: { name: string }) => c.name);
+    } catch {
+      columns = undefined; // raw() throws for statements that return no data
+    }
+    p = { stmt, columns };
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(sql, p);
+    return p;
+  }
+
+  execute(input: InStatement | string, args?: InArgs): ResultSet {
+    const { sql, values } = normalize(input, args);
+    try {
+      const p = this.prepare(sql);
+      if (p.columns) {
+        const rows = (p.stmt.all(values) as unknown[][]).map((raw) => toRow(raw, p.columns!));
+        return result(p.columns, rows, 0, undefined);
+      }
+      const info = p.stmt.run(values) as { changes: number; lastInsertRowid: number | bigint };
+      return result([], [], info.changes, BigInt(info.lastInsertRowid));
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  exec(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  close(): void {
+    this.cache.clear();
+    if (this.db.open) this.db.close();
+  }
+}
+
+function normalize(input: InStatement | string, args?: InArgs): { sql: string; values: unknown } {
+  const stmt = typeof input === "string" ? { sql: input, args: args ?? [] } : input;
+  const raw = "args" in stmt ? stmt.args ?? [] : [];
+  if (Array.isArray(raw)) return { sql: stmt.sql, values: raw.map(toSql) };
+  const named: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    named[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql(value);
+  }
+  return { sql: stmt.sql, values: named };
+}
+
+function toSql(value: unknown): unknown {
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value instanceof Date) return value.valueOf();
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (value === undefined) throw new TypeError("undefined cannot be passed to the database");
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new RangeError("only finite numbers can be passed to the database");
+  }
+  return value;
+}
+
+/** A row the way @libsql/client shapes it: values by index (not enumerable) and by name. */
+function toRow(raw: unknown[], columns: string[]): Row {
+  const row: Row = {};
+  Object.defineProperty(row, "length", { value: raw.length });
+  for (let i = 0; i < raw.length; i++) {
+    let value = raw[i];
+    // BLOBs come back as Buffers; @libsql/client hands out their ArrayBuffer.
+    if (value instanceof Uint8Array) {
+      value = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+    }
+    Object.defineProperty(row, i, { value });
+    if (!Object.hasOwn(row, columns[i])) row[columns[i]] = value;
+  }
+  return row;
+}
+
+function result(
+  columns: string[],
+  rows: Row[],
+  rowsAffected: number,
+  lastInsertRowid: bigint | undefined,
+): ResultSet {
+  return {
+    columns,
+    columnTypes: columns.map(() => ""),
+    rows: rows as unknown as ResultSet["rows"],
+    rowsAffected,
+    lastInsertRowid,
+    toJSON: () => ({ columns, rows: rows.map((r) => Array.from(r as unknown as unknown[])) }),
+  };
+}
+
+function mapError(e: unknown): unknown {
+  if (e instanceof Database.SqliteError) {
+    const err = e as Error & { code: string; rawCode?: number };
+    const base = err.code.replace(/^(SQLITE_[A-Z]+).*$/, "$1");
+    return new LibsqlError(err.message, base, err.code, err.rawCode, err);
+  }
+  return e;
+}
+
+const BEGIN: Record<TransactionMode, string> = {
+  write: "BEGIN IMMEDIATE",
+  read: "BEGIN TRANSACTION READONLY",
+  deferred: "BEGIN DEFERRED",
+};
+
+export interface FileClientOptions {
+  path: string;
+  busyTimeoutMs: number;
+}
+
+export interface FileClient {
+  client: Client;
+  /**
+   * Makes every commit so far durable: an fdatasync of the WAL on a worker thread. The writer
+   * commits with `synchronous = NORMAL` (the WAL is written at COMMIT but not synced, so the
+   * event loop is not blocked by the disk), and the Store calls this before it acknowledges a
+   * write — group commit with the fsync off the event loop. SQLite still syncs the WAL itself
+   * before every checkpoint. Undefined for in-memory databases.
+   */
+  sync?: () => Promise<void>;
+}
+
+export function createFileClient(options: FileClientOptions): FileClient {
+  const memory = options.path === ":memory:" || options.path.startsWith("file::memory:");
+  const open = () => {
+    const db = new Database(options.path, { timeout: options.busyTimeoutMs });
+    const conn = new Connection(db);
+    conn.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
+    if (!memory) {
+      conn.exec("PRAGMA journal_mode = WAL");
+      conn.exec("PRAGMA synchronous = NORMAL");
+    }
+    conn.exec("PRAGMA foreign_keys = ON");
+    return conn;
+  };
+  const writer = open();
+  const reader = memory ? writer : open();
+  let inTx = false;
+  let closed = false;
+
+  const check = () => {
+    if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
+  };
+  const inTransaction = (fn: () => ResultSet[]): ResultSet[] => {
+    writer.exec("BEGIN DEFERRED");
+    try {
+      const out = fn();
+      writer.exec("COMMIT");
+      return out;
+    } catch (e) {
+      if (writer.db.inTransaction) writer.exec("ROLLBACK");
+      throw e;
+    }
+  };
+
+  const client = {
+    protocol: "file",
+    get closed() {
+      return closed;
+    },
+    execute(input: InStatement | string, args?: InArgs): Promise<ResultSet> {
+      try {
+        check();
+        // Transactions run on their own Transaction object. Here, writes go to the writer (the
+        // Store holds its lock, so no transaction is open there) and reads to the reader, which
+        // sees the last commit and never an open transaction's writes.
+        const conn = isReadOnly(input) ? reader : writer;
+        return Promise.resolve(conn.execute(input, args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
+      try {
+        check();
+        return Promise.resolve(
+          inTransaction(() =>
+            stmts.map((s) => Array.isArray(s) ? writer.execute(s[0], s[1]) : writer.execute(s))
+          ),
+        );
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    migrate(stmts: InStatement[]): Promise<ResultSet[]> {
+      try {
+        check();
+        writer.exec("PRAGMA foreign_keys = OFF");
+        try {
+          return Promise.resolve(inTransaction(() => stmts.map((s) => writer.execute(s))));
+        } finally {
+          writer.exec("PRAGMA foreign_keys = ON");
+        }
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    executeMultiple(sql: string): Promise<void> {
+      try {
+        check();
+        writer.exec(sql);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    transaction(mode: TransactionMode = "write"): Promise<Transaction> {
+      try {
+        check();
+        if (inTx) {
+          throw new LibsqlError(
+            "a transaction is already open on this client (Store.write serializes them)",
+            "TRANSACTION_BUSY",
+          );
+        }
+        writer.exec(BEGIN[mode]);
+        inTx = true;
+        return Promise.resolve(transaction(writer, () => (inTx = false)));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    sync: () => Promise.resolve(undefined),
+    reconnect: () => Promise.resolve(),
+    close() {
+      if (closed) return;
+      closed = true;
+      writer.close();
+      if (reader !== writer) reader.close();
+    },
+  };
+  return {
+    client: client as unknown as Client,
+    sync: memory ? undefined : walSyncer(`${options.path}-wal`),
+  };
+}
+
+/** Coalescing fdatasync of one file: callers share a sync that starts after their call. */
+function walSyncer(path: string): () => Promise<void> {
+  let handle: FileHandle | undefined;
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const run = async () => {
+    try {
+      handle ??= await open(path, "r");
+      await handle.datasync();
+    } catch (e) {
+      // A handle to a WAL that was deleted (the last connection closed) is reopened next time.
+      await handle?.close().catch(() => {});
+      handle = undefined;
+      throw e;
+    }
+  };
+  const start = (): Promise<void> => {
+    const p = run().finally(() => {
+      if (running === p) running = undefined;
+    });
+    running = p;
+    return p;
+  };
+  return () => {
+    if (!running) return start();
+    // A sync already under way may have begun before our commit: wait for the one after it.
+    next ??= running.catch(() => {}).then(() => {
+      next = undefined;
+      return start();
+    });
+    return next;
+  };
+}
+
+function transaction(conn: Connection, done: () => void): Transaction {
+  let open = true;
+  const settle = () => {
+    if (open) {
+      open = false;
+      done();
+    }
+  };
+  const guard = () => {
+    if (!open) throw new LibsqlError("The transaction is closed", "TRANSACTION_CLOSED");
+  };
+  const run = <T>(fn: () => T): Promise<T> => {
+    try {
+      guard();
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+  const tx = {
+    execute: (input: InStatement | string, args?: InArgs) => run(() => conn.execute(input, args)),
+    batch: (stmts: InStatement[]) => run(() => stmts.map((s) => conn.execute(s))),
+    executeMultiple: (sql: string) => run(() => conn.exec(sql)),
+    commit: () =>
+      run(() => {
+        try {
+          conn.exec("COMMIT");
+        } finally {
+          settle();
+        }
+      }),
+    rollback: () => {
+      try {
+        if (open && conn.db.inTransaction) conn.exec("ROLLBACK");
+      } finally {
+        settle();
+      }
+      return Promise.resolve();
+    },
+    close: () => {
+      try {
+        if (open && conn.db.inTransaction) conn.exec("ROLLBACK");
+      } finally {
+        settle();
+      }
+    },
+    get closed() {
+      return !open;
+    },
+  };
+  return tx as unknown as Transaction;
+}
+
+const READ_ONLY =
+  /^\s*(select|pragma\s+\w+\s*$|explain|with\b(?![\s\S]*\b(insert|update|delete)\b))/i;
+
+function isReadOnly(input: InStatement | string): boolean {
+  return READ_ONLY.test(typeof input === "string" ? input : input.sql);
+}
