@@ -106,3 +106,47 @@ Deno.test("submission: STARTTLS before AUTH, then local delivery and a queued re
     await world.close();
   }
 });
+
+const IMPLICIT_TLS_CLIENT = `
+import smtplib, ssl, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+ctx.check_hostname = False
+msg = "From: %s\\r\\nTo: bob@postern.test\\r\\nSubject: Over 465\\r\\n\\r\\nimplicit TLS\\r\\n" % user
+with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx) as s:
+    code, _ = s.ehlo()
+    print("EHLO", code, "STARTTLS offered", s.has_extn("starttls"), "AUTH offered", s.has_extn("auth"))
+    s.login(user, password)
+    s.sendmail(user, ["bob@postern.test"], msg)
+try:
+    smtplib.SMTP("127.0.0.1", port, timeout=5).ehlo()
+    print("PLAINTEXT answered")
+except Exception as e:
+    print("PLAINTEXT refused")
+print("DONE")
+`;
+
+Deno.test("submissions: implicit TLS (RFC 8314) from the first byte, AUTH and delivery", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const out = await python(IMPLICIT_TLS_CLIENT, [
+      String(world.submissionsPort),
+      ALICE.address,
+      ALICE.password,
+      world.certFile,
+    ]);
+    assert(out.includes("EHLO 250 STARTTLS offered False AUTH offered True"), out);
+    assert(out.includes("PLAINTEXT refused"), out);
+    assert(out.includes("DONE"), out);
+    const db = world.gw.deps.store.db;
+    const [bob] = await db.select().from(schema.accounts).where(
+      eq(schema.accounts.address, BOB.address),
+    );
+    const bobMail = await db.select().from(schema.messages).where(
+      eq(schema.messages.accountId, bob.id),
+    );
+    assertEquals(bobMail.map((m) => m.subject), ["Over 465"]);
+  } finally {
+    await world.close();
+  }
+});

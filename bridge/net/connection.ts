@@ -185,7 +185,8 @@ export class Connection {
   }
 
   /** Upgrades to TLS in place (STARTTLS). Pipelined plaintext is discarded first. */
-  async startTls(context: SecureContext): Promise<void> {
+  /** Upgrades to TLS as the server; rejects (and the caller closes) when the handshake fails. */
+  async startTls(context: SecureContext, timeoutMs = 30_000): Promise<void> {
     this.chunks = [];
     this.buffered = 0;
     const plain = this.socket;
@@ -196,10 +197,16 @@ export class Connection {
     this.socket = secure;
     this.ended = false;
     this.attach(secure);
-    await new Promise<void>((resolve, reject) => {
-      secure.once("secure", () => resolve());
-      secure.once("error", reject);
-    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        secure.once("secure", () => resolve());
+        secure.once("error", reject);
+        timer = setTimeout(() => reject(new Error("TLS handshake timed out")), timeoutMs);
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     this.tls = true;
   }
 

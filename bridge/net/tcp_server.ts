@@ -4,8 +4,11 @@
  * closed), and a registry so shutdown can close every open session.
  */
 import { createServer as createPlainServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import { Connection, normalizeIp } from "./connection.ts";
+
+/** How long a client on an implicit-TLS port has to finish its handshake. */
+const HANDSHAKE_MS = 30_000;
 
 export interface ListenOptions {
   host: string;
@@ -42,7 +45,7 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
       return;
     }
     perIp.set(ip, count + 1);
-    const conn = new Connection(socket, options.idleMs, options.tls !== undefined);
+    const conn = new Connection(socket, options.idleMs);
     open.add(conn);
     const done = () => {
       if (!open.delete(conn)) return;
@@ -51,17 +54,17 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
       else perIp.set(ip, n);
     };
     socket.once("close", done);
-    options.handle(conn).catch((e) => options.onError?.(e)).finally(() => {
+    // Implicit TLS (RFC 8314): the handshake comes first, on the accepted socket. Done here
+    // rather than by a node:tls server because Deno's tls.createServer ignores `secureContext`.
+    const ready = options.tls ? conn.startTls(options.tls, HANDSHAKE_MS) : Promise.resolve();
+    ready.then(() => options.handle(conn)).catch((e) => options.onError?.(e)).finally(() => {
       conn.destroy();
       done();
     });
   };
 
-  const server: Server = options.tls
-    ? createTlsServer({ secureContext: options.tls }, onSocket)
-    : createPlainServer(onSocket);
+  const server: Server = createPlainServer(onSocket);
   server.on("error", (e) => options.onError?.(e));
-  if (options.tls) server.on("tlsClientError", () => {});
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
