@@ -2,6 +2,7 @@
  * Benchmark helpers: start a real `postern serve` on a temporary data folder, wait for it, run a
  * bounded closed-loop load, and summarise latencies. Figures are printed, never asserted.
  */
+import { LISTENERS_OFF } from "../test/fixtures/serve_env.ts";
 export interface Server {
   url: string;
   pid: number;
@@ -50,6 +51,7 @@ export async function startServer(
       POSTERN_HTTP_PORT: String(port),
       POSTERN_LOG_LEVEL: "warn",
       POSTERN_ADMIN_PASSWORD: adminPassword,
+      ...LISTENERS_OFF,
       ...env,
     },
     stdout: "null",

@@ -8,9 +8,18 @@
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
  *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts);
  *   (e) outbound SMTP: queued messages delivered by the outbox worker to Postfix's smtp-sink
- *       (bench/smtp_out.ts).
+ *       (bench/smtp_out.ts);
+ *   (p) POP3: RETR of 1,000 messages from a 10,000-message Inbox, UIDL, login, and the
+ *       mailbox-access index call (bench/pop3.ts).
  * Options: --sends N (default 4000), --messages N (default 100000), --smtp-messages N (default
- * 10000), --smtp-runs N (default 3), --out-messages N (default 2000), --only a,b,c,d,e.
+ * 10000), --smtp-runs N (default 3), --out-messages N (default 2000), --pop3-messages N
+ * (default 10000), --tx-messages N (default 10000), --federation-messages N (default 2000),
+ * --only a,b,c,d,e,p,t,f.
+ *   (f) signed federation between two gateways on loopback over TLS: 4 KB, 16 concurrent,
+ *       msg/s, p50/p99 send → verified receipt, then outbox → peer (bench/federation.ts).
+ *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts).
+ *   (i) IMAP, Postern and Dovecot on the same N-message INBOX (--imap-messages, default
+ *       10000): FETCH ENVELOPE+FLAGS of all, 1,000 full bodies, SEARCH SUBJECT (bench/imap.ts).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
@@ -18,6 +27,10 @@ import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
+import { pop3Bench } from "./pop3.ts";
+import { imapBench } from "./imap.ts";
+import { transactionalBench } from "./transactional.ts";
+import { federationBench } from "./federation.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,7 +40,11 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f" },
+    "pop3-messages": { type: "string", default: "10000" },
+    "imap-messages": { type: "string", default: "10000" },
+    "tx-messages": { type: "string", default: "10000" },
+    "federation-messages": { type: "string", default: "2000" },
   },
 });
 const only = new Set(values.only!.split(","));
@@ -187,4 +204,24 @@ if (only.has("d")) {
 if (only.has("e")) {
   header("(e) outbound SMTP: outbox → smtp-sink (DKIM-signed, 4 KB, connection reuse)");
   await smtpOutboundBench(Number(values["out-messages"]));
+}
+
+if (only.has("p")) {
+  header("(p) POP3 and mailbox access: one Inbox of N seeded messages, RETR of 1,000");
+  await pop3Bench({ messages: Number(values["pop3-messages"]), retr: 1000 });
+}
+
+if (only.has("i")) {
+  header("(i) IMAP side by side with Dovecot: one INBOX of N seeded messages");
+  await imapBench({ messages: Number(values["imap-messages"]) });
+}
+
+if (only.has("t")) {
+  header("(t) transactional sending: POST /v1/emails/batch, 4 KB, remote recipients, durable");
+  await transactionalBench(Number(values["tx-messages"]));
+}
+
+if (only.has("f")) {
+  header("(f) signed federation between two gateways (TLS, loopback) — 4 KB, 16 concurrent");
+  await federationBench(Number(values["federation-messages"]));
 }

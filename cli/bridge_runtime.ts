@@ -10,10 +10,15 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
-import { createResolver } from "../bridge/dns/resolver.ts";
+import { cachingResolver, createResolver } from "../bridge/dns/resolver.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
+import { GatewaySharpBackend } from "../bridge/sharp/gateway_backend.ts";
+import { GatewayReplayTable } from "../bridge/sharp/gateway_replay.ts";
+import { startSharpServer } from "../bridge/sharp/server.ts";
+import { startPop3Listeners } from "./pop3_runtime.ts";
+import { startImapListeners } from "./imap_runtime.ts";
 import { createApiKey } from "../src/auth/api_keys.ts";
 import type { Config } from "../src/config.ts";
 import type { Logger } from "../src/ports.ts";
@@ -93,7 +98,10 @@ export async function startBridge(
   const dnsServers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
   // MX mail is checked (SPF, DKIM, DMARC, ARC) with the configured resolver before hand-in.
   const backend = new GatewaySmtpBackend(client, config.hostname, {
-    resolver: createResolver({ servers: dnsServers }),
+    resolver: cachingResolver(createResolver({ servers: dnsServers }), {
+      positiveMs: config.dnsCacheSeconds * 1000,
+      negativeMs: config.dnsCacheSeconds * 1000,
+    }),
     onVerdict: (envelope, v) =>
       logger.log("info", "smtp.inbound_auth", {
         clientIp: envelope.clientIp,
@@ -152,6 +160,36 @@ export async function startBridge(
         port: listener.port,
       });
     }
+    if (config.sharpPort > 0) {
+      // SHARP/1.3 (plain TCP): senders are verified by IP against their domain's SRV hosts.
+      const listener = await startSharpServer({
+        host: config.bridgeHost,
+        port: config.sharpPort,
+        backend: new GatewaySharpBackend(
+          client,
+          createResolver({ servers: dnsServers }),
+          config.hostname,
+        ),
+        minBits: config.sharpMinHashcashBits,
+        // Spent stamps live in the gateway, shared by every bridge.
+        replay: new GatewayReplayTable(gateway.url, gateway.apiKey, gateway.fetcher),
+        maxConnections: config.smtpMaxConnections,
+        maxPerIp: config.smtpMaxConnectionsPerIp,
+        idleMs: 60_000,
+        sessionMs: 5 * 60_000,
+        logger,
+        onError: (error: unknown) =>
+          logger.log("error", "sharp.error", { error: String((error as Error)?.message ?? error) }),
+      });
+      started.push({ name: "sharp", listener });
+      logger.log("info", "bridge.listening", {
+        protocol: "sharp",
+        host: config.bridgeHost,
+        port: listener.port,
+      });
+    }
+    started.push(...await startPop3Listeners(config, gateway, tls, logger));
+    started.push(...await startImapListeners(config, gateway, tls, logger));
   } catch (e) {
     for (const s of started) await s.listener.close();
     throw e;
@@ -187,6 +225,7 @@ export function startOutboundWorker(
     claimIntervalMs: config.outboundClaimIntervalMs,
     leaseSeconds: config.outboundLeaseSeconds,
     logger,
+    sharp: config.sharpOutbound ? { hashcashBits: config.sharpHashcashBits } : undefined,
   });
   worker.start();
   logger.log("info", "bridge.outbound_started", {

@@ -20,8 +20,11 @@ import {
   readAdminPasswordFile,
 } from "./context.ts";
 import { buildDeps } from "./deps_node.ts";
+import { federationPorts, startFederationWorker } from "./federation_runtime.ts";
 import { listen, type Listener } from "./serve.ts";
 import { ensureTlsFiles, inProcessBridgeKey, startBridge } from "./bridge_runtime.ts";
+import { lookup } from "node:dns/promises";
+import { startTxWorker } from "../src/transactional/worker.ts";
 
 export interface Running {
   listener: Listener;
@@ -61,6 +64,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const store = await openConfiguredStore(config);
   try {
     const deps = await buildDeps(config, store, key, logger);
+    deps.federation = federationPorts(config);
     const app = createApp(deps);
     const handler = async (request: Request) => {
       const started = performance.now();
@@ -94,7 +98,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       port: listener.port,
       version: API_VERSION,
     });
-    return { listener, store, logger, url, fetch: (r) => app.fetch(r), companions: [] };
+    // Federation's outbound worker: a timer here, a cron trigger at the edge.
+    const companions = [startFederationWorker(deps, logger)];
+    // Webhook deliveries and inbound-mail webhooks (transactional sending).
+    companions.push(startTxWorker(deps, {
+      intervalMs: config.webhookIntervalMs,
+      resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+    }));
+    return { listener, store, logger, url, fetch: (r) => app.fetch(r), companions };
   } catch (e) {
     store.close();
     throw e;
@@ -140,10 +151,21 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
     `  Docs:    ${running.url}/docs`,
     `  Health:  ${running.url}/health`,
   ];
-  const smtp = running.bridgeListeners ?? [];
-  if (smtp.length > 0) {
+  // One line per protocol family: SMTP (MX, submission), IMAP, POP3, SHARP/1.3.
+  const families: [string, RegExp][] = [
+    ["SMTP", /^(smtp|submissions?)$/],
+    ["IMAP", /^imaps?$/],
+    ["POP3", /^pop3s?$/],
+    ["SHARP", /^sharp$/],
+  ];
+  const listeners = running.bridgeListeners ?? [];
+  for (const [label, pattern] of families) {
+    const mine = listeners.filter((l) => pattern.test(l.name));
+    if (mine.length === 0) continue;
     lines.push(
-      `  SMTP:    ${smtp.map((l) => `${l.name} ${config.bridgeHost}:${l.port}`).join(", ")}`,
+      `  ${`${label}:`.padEnd(8)} ${
+        mine.map((l) => `${l.name} ${config.bridgeHost}:${l.port}`).join(", ")
+      }`,
     );
   }
   if (config.publicUrl) lines.push(`  Public:  ${config.publicUrl}`);

@@ -320,10 +320,30 @@ export const accountGroup: Group = {
   subcommands: [accountAdd, accountList, accountPasswd, accountDelete],
 };
 
+const domainKeys: Command = {
+  name: "domain keys",
+  summary: "List or rotate a local domain's federation signing keys (Ed25519, JWKS)",
+  args: "<list|rotate> <domain>",
+  arity: [2, 2],
+  details: [
+    "rotate makes a new signing key at once; the previous key stays in the JWKS (and is " +
+    "accepted) for the overlap window, then disappears from it.",
+  ],
+  options: {
+    overlap: {
+      type: "string",
+      arg: "HOURS",
+      help: "Overlap window for the retired key (default POSTERN_FEDERATION_KEY_OVERLAP_HOURS)",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_keys.ts"), "domainKeys"),
+};
+
 export const domainGroup: Group = {
   name: "domain",
   summary: "Manage local domains",
-  subcommands: [domainAdd, domainList, domainDns, domainCheck],
+  subcommands: [domainAdd, domainList, domainDns, domainCheck, domainKeys],
 };
 
 export const apikeyGroup: Group = {

@@ -90,10 +90,11 @@ export type DraftRequest = z.infer<typeof DraftRequest>;
 
 export const RecipientOutcome = z.object({
   address: z.string(),
-  status: z.enum(["delivered", "queued", "rejected"]).meta({
+  status: z.enum(["delivered", "queued", "rejected", "scheduled", "suppressed"]).meta({
     description:
       "delivered: stored in a local mailbox; queued: in the outbox for a remote server; " +
-      "rejected: refused (see code).",
+      "rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the " +
+      "sending domain's suppression list, not sent.",
   }),
   code: z.string().optional(),
   reason: z.string().optional(),

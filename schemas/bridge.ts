@@ -13,12 +13,23 @@ export const BridgeAuthRequest = z.object({
   secret: z.string().min(1).max(1024),
   clientIp: z.string().max(64).default("unknown"),
   protocol: BridgeProtocol,
+  /** Also open an account session (default: only for imap and pop3). */
+  session: z.boolean().optional(),
 }).meta({ id: "BridgeAuthRequest" });
 
 export const BridgeAuthResponse = z.object({
   accountId: z.number().int(),
   address: z.string(),
+  /**
+   * For `imap` and `pop3` (or `session: true`): an access token for the account itself, so the
+   * bridge acts through the ordinary account-scoped API (a session row marked with the protocol).
+   */
+  accessToken: z.string().optional(),
+  /** Exchange at `POST /v1/auth/refresh` before `expiresIn` runs out; logout ends the session. */
+  refreshToken: z.string().optional(),
+  expiresIn: z.number().int().optional().meta({ description: "Seconds the token is valid." }),
 }).meta({ id: "BridgeAuthResponse" });
+export type BridgeAuthResponse = z.infer<typeof BridgeAuthResponse>;
 
 export const RecipientCheckRequest = z.object({
   recipient: z.string().min(1).max(320),
@@ -45,6 +56,8 @@ export const InboundEnvelope = z.object({
   authentication: z.record(z.string(), z.unknown()).optional(),
   /** Deliver into Junk (e.g. DMARC quarantine or a spam verdict). */
   junk: z.boolean().default(false),
+  /** How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified). */
+  source: z.enum(["smtp", "sharp"]).optional(),
 }).meta({ id: "InboundEnvelope" });
 export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
 

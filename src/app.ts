@@ -14,16 +14,26 @@ import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
+import { bridgeSharpRoutes } from "./routes/bridge_sharp.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
 import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { federationRoutes } from "./routes/federation.ts";
+import { FEDERATION_SCHEMAS } from "../schemas/federation.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
 import { wellKnownRoutes } from "./routes/well_known.ts";
 import { mailboxRoutes } from "./routes/mailboxes.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { mailAccessRoutes } from "./routes/mail_access.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
+import { txEmailRoutes } from "./routes/tx_emails.ts";
+import { txAnalyticsRoutes } from "./routes/tx_analytics.ts";
+import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
+import { txTemplateRoutes } from "./routes/tx_templates.ts";
+import { txTrackingRoutes } from "./routes/tx_tracking.ts";
+import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 
 export const API_VERSION = "0.1.0";
 
@@ -83,13 +93,21 @@ export function createApp(deps: Deps) {
   app.route("/v1", adminRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
+  app.route("/v1", bridgeSharpRoutes(deps));
   app.route("/v1", sendRoutes(deps));
+  app.route("/v1", txEmailRoutes(deps));
+  app.route("/v1", txTemplateRoutes(deps));
+  app.route("/v1", txSuppressionRoutes(deps));
+  app.route("/v1", txWebhookRoutes(deps));
+  app.route("/v1", txAnalyticsRoutes(deps));
+  app.route("/v1", txTrackingRoutes(deps));
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));
   app.route("/v1", mailboxRoutes(deps));
   app.route("/v1", messageRoutes(deps));
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
+  app.route("/v1", mailAccessRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -105,8 +123,9 @@ export function createApp(deps: Deps) {
     },
   });
   app.route("/", docsRoutes());
-  app.route("/", schemaRoutes());
+  app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
+  app.route("/", federationRoutes(deps));
 
   app.notFound((c) =>
     problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)

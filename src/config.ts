@@ -141,6 +141,60 @@ export const CONFIG_FIELDS = {
       "SMTP submission over implicit TLS (production: 465; 0 = off).",
     ),
   },
+  pop3Port: {
+    env: "POSTERN_POP3_PORT",
+    schema: int(0, 65535).default(1110).describe(
+      "POP3 port with STLS (production: 110; 0 turns it off).",
+    ),
+  },
+  pop3sPort: {
+    env: "POSTERN_POP3S_PORT",
+    schema: int(0, 65535).default(0).describe("POP3 over implicit TLS (production: 995; 0 = off)."),
+  },
+  pop3AllowPlaintextAuth: {
+    env: "POSTERN_POP3_ALLOW_PLAINTEXT_AUTH",
+    schema: bool.default(false).describe(
+      "Accept POP3 USER/PASS and AUTH PLAIN before STLS (RFC 2595 advises against it).",
+    ),
+  },
+  pop3MaxConnections: {
+    env: "POSTERN_POP3_MAX_CONNECTIONS",
+    schema: int(1, 100_000).default(1000).describe("Open POP3 connections per listener."),
+  },
+  pop3MaxConnectionsPerIp: {
+    env: "POSTERN_POP3_MAX_CONNECTIONS_PER_IP",
+    schema: int(1, 10_000).default(20).describe("Open POP3 connections from one client IP."),
+  },
+  imapPort: {
+    env: "POSTERN_IMAP_PORT",
+    schema: int(0, 65535).default(1143).describe(
+      "IMAP port with STARTTLS (production: 143; 0 turns it off).",
+    ),
+  },
+  imapsPort: {
+    env: "POSTERN_IMAPS_PORT",
+    schema: int(0, 65535).default(0).describe("IMAP over implicit TLS (production: 993; 0 = off)."),
+  },
+  imapAllowPlaintextAuth: {
+    env: "POSTERN_IMAP_ALLOW_PLAINTEXT_AUTH",
+    schema: bool.default(false).describe(
+      "Accept IMAP LOGIN and AUTHENTICATE before STARTTLS (otherwise LOGINDISABLED, RFC 3501 6.2.3).",
+    ),
+  },
+  imapMaxConnections: {
+    env: "POSTERN_IMAP_MAX_CONNECTIONS",
+    schema: int(1, 100_000).default(1000).describe("Open IMAP connections per listener."),
+  },
+  imapMaxConnectionsPerIp: {
+    env: "POSTERN_IMAP_MAX_CONNECTIONS_PER_IP",
+    schema: int(1, 10_000).default(50).describe("Open IMAP connections from one client IP."),
+  },
+  imapMaxLiteralBytes: {
+    env: "POSTERN_IMAP_MAX_LITERAL_BYTES",
+    schema: int(1024, 16 * 1024 * 1024).default(65_536).describe(
+      "Largest IMAP literal other than an APPEND message (APPEND is bounded by the message size limit).",
+    ),
+  },
   tlsCertFile: {
     env: "POSTERN_TLS_CERT_FILE",
     schema: z.string().optional().describe(
@@ -209,6 +263,12 @@ export const CONFIG_FIELDS = {
       "Comma-separated DNS servers (host or host:port) for MX/SPF/DKIM/DMARC lookups; empty = the system's.",
     ),
   },
+  dnsCacheSeconds: {
+    env: "POSTERN_DNS_CACHE_SECONDS",
+    schema: int(0, 3600).default(30).describe(
+      "How long the bridge reuses a DNS answer (and a missing name) for inbound SPF/DKIM/DMARC checks; 0 = no cache.",
+    ),
+  },
   bridgeGatewayUrl: {
     env: "POSTERN_BRIDGE_GATEWAY_URL",
     schema: z.string().url().optional().describe("`postern bridge`: the gateway's base URL."),
@@ -217,6 +277,84 @@ export const CONFIG_FIELDS = {
     env: "POSTERN_BRIDGE_API_KEY",
     schema: z.string().optional().describe(
       "`postern bridge`: an API key with the bridge scope (`postern apikey create --scope bridge`).",
+    ),
+  },
+  federationAllowPrivate: {
+    env: "POSTERN_FEDERATION_ALLOW_PRIVATE",
+    schema: bool.default(false).describe(
+      "Let federation discovery and delivery reach loopback, private and link-local addresses (tests and labs only).",
+    ),
+  },
+  federationPowBits: {
+    env: "POSTERN_FEDERATION_POW_BITS",
+    schema: int(0, 32).default(0).describe(
+      "Proof-of-work bits asked of federation senders that have not delivered here before (0 = none).",
+    ),
+  },
+  federationRatePerMinute: {
+    env: "POSTERN_FEDERATION_RATE_PER_MINUTE",
+    schema: int(1, 1_000_000).default(6000).describe(
+      "Federation deliveries accepted per sender domain per minute (429 above it).",
+    ),
+  },
+  federationKeyOverlapHours: {
+    env: "POSTERN_FEDERATION_KEY_OVERLAP_HOURS",
+    schema: int(0, 24 * 365).default(168).describe(
+      "How long a rotated-out federation key stays in the JWKS (and valid) after rotation.",
+    ),
+  },
+  federationDiscoveryTtlSeconds: {
+    env: "POSTERN_FEDERATION_DISCOVERY_TTL_SECONDS",
+    schema: int(1, 7 * 86_400).default(3600).describe(
+      "Longest a peer's discovery document is cached (a shorter ttl in the document wins).",
+    ),
+  },
+  federationNegativeTtlSeconds: {
+    env: "POSTERN_FEDERATION_NEGATIVE_TTL_SECONDS",
+    schema: int(1, 86_400).default(600).describe(
+      "How long a domain without federation (or whose discovery failed) is remembered as such.",
+    ),
+  },
+  federationIntervalMs: {
+    env: "POSTERN_FEDERATION_INTERVAL_MS",
+    schema: int(20, 3_600_000).default(2000).describe(
+      "Wait before the federation worker looks for due mail again after finding none.",
+    ),
+  },
+  webhookAllowPrivate: {
+    env: "POSTERN_WEBHOOK_ALLOW_PRIVATE",
+    schema: bool.default(false).describe(
+      "Let webhook endpoints point at loopback or private addresses (tests, trusted LANs only).",
+    ),
+  },
+  webhookIntervalMs: {
+    env: "POSTERN_WEBHOOK_INTERVAL_MS",
+    schema: int(50, 3_600_000).default(2000).describe(
+      "How often `postern serve` looks for due webhook deliveries and new inbound mail to post.",
+    ),
+  },
+  sharpPort: {
+    env: "POSTERN_SHARP_PORT",
+    schema: int(0, 65535).default(5000).describe(
+      "SHARP/1.3 TCP listener port of the bridge (plain TCP, one JSON object per line; 0 turns it off).",
+    ),
+  },
+  sharpMinHashcashBits: {
+    env: "POSTERN_SHARP_MIN_HASHCASH_BITS",
+    schema: int(0, 40).default(18).describe(
+      "Least hashcash bits a SHARP/1.3 sender's stamp must have (429 below it).",
+    ),
+  },
+  sharpHashcashBits: {
+    env: "POSTERN_SHARP_HASHCASH_BITS",
+    schema: int(1, 32).default(18).describe(
+      "Hashcash bits Postern mints for each outbound SHARP/1.3 delivery (18: about a second of one core).",
+    ),
+  },
+  sharpOutbound: {
+    env: "POSTERN_SHARP_OUTBOUND",
+    schema: bool.default(true).describe(
+      "Deliver to domains that publish `_sharp._tcp` SRV records over SHARP/1.3 instead of SMTP.",
     ),
   },
   logLevel: {

@@ -5,7 +5,7 @@
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
-import type { Clock, Logger, MimePort } from "./ports.ts";
+import type { Clock, FederationPorts, Logger, MimePort } from "./ports.ts";
 import type { Store } from "./store/store.ts";
 
 export interface Deps {
@@ -20,6 +20,8 @@ export interface Deps {
   jwtKey: Uint8Array;
   /** In-process change notifications (SSE); other processes are seen by polling events. */
   bus: EventBus;
+  /** DNS and outbound HTTPS for federation (docs/federation.md); absent: federation is off. */
+  federation?: FederationPorts;
 }
 
 /** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */

@@ -39,3 +39,20 @@ export function jsonLogger(minimum: LogLevel, write: (line: string) => void): Lo
     },
   };
 }
+
+/** DNS lookups the gateway itself makes (federation: discovery delegation, SSRF checks). */
+export interface DnsPort {
+  /** Each TXT record as its character-strings; [] when the name or type does not exist. */
+  txt(name: string): Promise<string[][]>;
+  /** The name's A and AAAA addresses; [] when it has none. */
+  addresses(name: string): Promise<string[]>;
+}
+
+/** Outbound HTTP(S) to other servers; the adapter decides which CAs it trusts. */
+export type FetchPort = (request: Request) => Promise<Response>;
+
+/** What federation needs from outside; without it the gateway neither sends nor discovers. */
+export interface FederationPorts {
+  dns: DnsPort;
+  fetch: FetchPort;
+}

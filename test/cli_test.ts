@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { COMMANDS } from "../cli/main.ts";
+import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -20,7 +21,7 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   const base = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
   );
-  return { ...base, NO_COLOR: "1", ...env };
+  return { ...base, NO_COLOR: "1", ...LISTENERS_OFF, ...env };
 }
 
 async function cli(

@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
+import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ADMIN = "admin@postern.localhost";
@@ -19,6 +20,7 @@ function serve(dataDir: string, http: number) {
     env: {
       ...base,
       NO_COLOR: "1",
+      ...LISTENERS_OFF,
       POSTERN_DATA_DIR: dataDir,
       POSTERN_ADMIN_PASSWORD: PASSWORD,
       POSTERN_HTTP_PORT: String(http),

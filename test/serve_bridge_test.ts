@@ -17,6 +17,7 @@ function env(extra: Record<string, string>): Record<string, string> {
   return {
     ...base,
     NO_COLOR: "1",
+    ...LISTENERS_OFF,
     POSTERN_LOG_LEVEL: "warn",
     POSTERN_SMTP_EARLY_TALKER_MS: "0",
     ...extra,
@@ -84,6 +85,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
         "From: zed@remote.example\\r\\nTo: admin@postern.localhost\\r\\nSubject: %s\\r\\n\\r\\nhi\\r\\n" % sys.argv[2])
 print("sent")
 `;
+import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
 
 async function stop(child: Deno.ChildProcess): Promise<void> {
   child.kill("SIGTERM");

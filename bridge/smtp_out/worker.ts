@@ -1,7 +1,9 @@
 /**
  * The outbound SMTP worker: a bounded loop that claims due outbox rows from the gateway (leased,
  * grouped by destination domain), delivers up to `concurrency` domains at a time (deliver.ts),
- * DKIM-signs each message once per claim (dkim.ts), and reports every recipient's result. When
+ * DKIM-signs each message once per claim (dkim.ts), and reports every recipient's result.
+ * Destination domains that publish `_sharp._tcp` SRV records go over SHARP/1.3 instead
+ * (../sharp/outbound.ts), when that route is enabled. When
  * the queue is empty it waits `claimIntervalMs`; `stop()` ends the loop after the deliveries in
  * flight, within a grace period (rows it could not finish come back to a worker when their
  * lease lapses).
@@ -14,6 +16,8 @@ import { DkimSigner } from "./dkim.ts";
 import { deliverDomain, type Result, type WorkerLogger } from "./deliver.ts";
 import type { MtaStsSource } from "./mta_sts.ts";
 import type { OutboxClient } from "./outbox_client.ts";
+import { deliverSharpDomain } from "../sharp/outbound.ts";
+import { publishesSharpSrv } from "../sharp/verify_sender.ts";
 
 export interface OutboundWorkerOptions {
   gateway: OutboxClient;
@@ -35,7 +39,12 @@ export interface OutboundWorkerOptions {
   ca?: string[];
   /** Replaces the SMTP client (tests). */
   connect?: (options: ConnectOptions) => Promise<SmtpClient>;
+  /** SHARP/1.3 to domains with SRV `_sharp._tcp`, minting stamps of these bits; absent: off. */
+  sharp?: { hashcashBits: number; timeoutMs?: number };
 }
+
+/** How one destination domain is reached from the bridge. */
+export type OutboundRoute = "smtp" | "sharp" | "dns_error";
 
 export class OutboundWorker {
   readonly workerId: string;
@@ -126,11 +135,49 @@ export class OutboundWorker {
     return total;
   }
 
+  /**
+   * The route for a destination domain. Peers that speak Postern's signed HTTPS federation never
+   * reach the bridge (the gateway delivers to them itself); an HTTPS-discovery check belongs
+   * here, before the SRV test, should the bridge ever learn it.
+   */
+  async routeFor(domain: string): Promise<OutboundRoute> {
+    if (!this.options.sharp) return "smtp";
+    const srv = await publishesSharpSrv(this.options.resolver, domain);
+    if (srv !== "error") return srv === "yes" ? "sharp" : "smtp";
+    // Some name servers fail SRV queries: a domain with MX records still gets its SMTP mail.
+    const mx = await this.options.resolver.mx(domain).catch(() => []);
+    return mx.length > 0 ? "smtp" : "dns_error";
+  }
+
   private async deliverGroup(
     group: OutboxGroup,
     prepared: Map<string, Promise<Uint8Array>>,
   ): Promise<void> {
     const { gateway, logger } = this.options;
+    const route = await this.routeFor(group.domain);
+    if (route === "dns_error") {
+      // A SHARP-only domain has no MX: guessing SMTP on a DNS failure could bounce its mail.
+      for (const item of group.items) {
+        await this.report(item, {
+          outcome: "deferred",
+          enhanced: "4.4.3",
+          message: `DNS: could not look up _sharp._tcp.${group.domain}`,
+        });
+      }
+      return;
+    }
+    if (route === "sharp") {
+      await deliverSharpDomain({
+        resolver: this.options.resolver,
+        hashcashBits: this.options.sharp!.hashcashBits,
+        timeoutMs: this.options.sharp!.timeoutMs,
+        hostname: this.options.hostname,
+        logger,
+        message: (item) => gateway.raw(item.id, this.workerId),
+        report: (item, result) => this.report(item, result),
+      }, group);
+      return;
+    }
     await deliverDomain({
       resolver: this.options.resolver,
       mtaSts: this.options.mtaSts,

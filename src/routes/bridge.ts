@@ -24,6 +24,7 @@ import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import { deliver, type RecipientResult, resolveRecipient } from "../services/delivery.ts";
+import { openMailSession } from "../services/mail_access_session.ts";
 import { submitMessage } from "../services/submission.ts";
 
 const MailForm = z.object({
@@ -81,6 +82,9 @@ export function bridgeRoutes(deps: Deps) {
       path: "/bridge/auth",
       tags: ["bridge"],
       summary: "Check an account's password or app password (SMTP/IMAP/POP3 AUTH)",
+      description: "For `imap` and `pop3` (or with `session: true`) the answer also holds an " +
+        "access token and refresh token of a new session for that account (user agent = the " +
+        "protocol): the bridge then uses the account-scoped API as that account.",
       security: bearer,
       request: { body: json(BridgeAuthRequest) },
       responses: { 200: ok("Valid", BridgeAuthResponse), ...problems(401, 403, 422, 429) },
@@ -93,7 +97,11 @@ export function bridgeRoutes(deps: Deps) {
       if (!account) {
         throw new AppError(401, "invalid_credentials", "the username or password is wrong");
       }
-      return c.json({ accountId: account.id, address: account.address }, 200);
+      const base = { accountId: account.id, address: account.address };
+      const wantsSession = body.session ?? (body.protocol === "imap" || body.protocol === "pop3");
+      if (!wantsSession) return c.json(base, 200);
+      const tokens = await openMailSession(deps, account.id, body.protocol, body.clientIp);
+      return c.json({ ...base, ...tokens }, 200);
     },
   );
 
@@ -150,7 +158,7 @@ export function bridgeRoutes(deps: Deps) {
       method: "post",
       path: "/bridge/inbound",
       tags: ["bridge"],
-      summary: "Hand in mail received from another server (MX)",
+      summary: "Hand in mail received from another server (SMTP MX or SHARP/1.3)",
       security: bearer,
       request: {
         body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
@@ -166,7 +174,7 @@ export function bridgeRoutes(deps: Deps) {
         raw,
         mailFrom: envelope.mailFrom,
         recipients: envelope.recipients,
-        source: "smtp",
+        source: envelope.source ?? "smtp",
         authentication: envelope.authentication
           ? {
             ...envelope.authentication,

@@ -1,14 +1,24 @@
 /**
- * `POST /v1/emails`: send a message composed from JSON. Local recipients are delivered at once
- * (with a Sent copy); remote recipients enter the outbox as `queued`.
+ * `POST /v1/emails`: send a message composed from JSON (or rendered from a template). Local
+ * recipients are delivered at once (with a Sent copy); remote recipients enter the outbox as
+ * `queued`, or wait there until `sendAt`. An `Idempotency-Key` header makes a retry answer with
+ * the first response instead of sending again (24 hours; another body with the key → 409).
  */
-import { createRoute } from "@hono/zod-openapi";
-import { SendRequest, SendResponse } from "../../schemas/api_send.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, newRouter, problems } from "../http/router.ts";
-import { sendMessage } from "../services/send.ts";
+import { idempotencyKey } from "../transactional/idempotency.ts";
+import { sendEmail } from "../transactional/send.ts";
+
+export const IdempotencyHeader = z.object({
+  "idempotency-key": z.string().max(255).optional().meta({
+    param: { name: "idempotency-key", in: "header" },
+    description: "Makes the request safe to retry for 24 hours.",
+  }),
+});
 
 export function sendRoutes(deps: Deps) {
   const app = newRouter();
@@ -21,20 +31,30 @@ export function sendRoutes(deps: Deps) {
       summary: "Send a message",
       description:
         "Builds the MIME message, stores a copy in Sent, delivers to local recipients and " +
-        "queues remote ones. Needs the `send` scope. Answers after the durable commit.",
+        "queues remote ones. Needs the `send` scope. Answers after the durable commit. " +
+        "Recipients on the sending domain's suppression list are skipped (`suppressed`).",
       security: bearer,
       request: {
-        body: { content: { "application/json": { schema: SendRequest } }, required: true },
+        headers: IdempotencyHeader,
+        body: { content: { "application/json": { schema: TxSendRequest } }, required: true },
       },
       responses: {
-        201: { description: "Accepted", content: { "application/json": { schema: SendResponse } } },
-        ...problems(400, 401, 403, 413, 422, 507),
+        201: {
+          description: "Accepted (or the first response, replayed: `idempotent-replayed: true`)",
+          content: { "application/json": { schema: TxSendResponse } },
+        },
+        ...problems(400, 401, 403, 404, 409, 413, 422, 507),
       },
     }),
     async (c) => {
       const auth = c.get("auth");
       requireScope(auth, "send");
-      return c.json(await sendMessage(deps, auth, c.req.valid("json")), 201);
+      const body = c.req.valid("json");
+      const header = c.req.valid("header")["idempotency-key"];
+      const key = header === undefined ? undefined : await idempotencyKey(header, "email", body);
+      const result = await sendEmail(deps, auth, body, key);
+      if (result.replayed) c.header("idempotent-replayed", "true");
+      return c.json(result.body, 201);
     },
   );
   return app;

@@ -20,6 +20,8 @@ export interface OutboundInput {
   mailFrom: string;
   recipients: string[];
   now: number;
+  /** No transport may take the rows before this time (a scheduled send); default `now`. */
+  notBefore?: number;
 }
 
 export async function enqueueOutbound(
@@ -27,7 +29,8 @@ export async function enqueueOutbound(
   deps: Deps,
   input: OutboundInput,
 ): Promise<OutboxRow[]> {
-  const expiresAt = input.now + deps.config.outboxExpiryHours * 3_600_000;
+  const start = Math.max(input.now, input.notBefore ?? input.now);
+  const expiresAt = start + deps.config.outboxExpiryHours * 3_600_000;
   const rows = input.recipients.map((rcpt) => {
     const parsed = parseAddress(rcpt);
     if (!parsed.ok) throw new Error(`unroutable recipient reached the outbox: ${rcpt}`);
@@ -40,7 +43,7 @@ export async function enqueueOutbound(
       rcptTo: parsed.value.address,
       domain: parsed.value.domain,
       state: "queued" as const,
-      nextAttemptAt: input.now,
+      nextAttemptAt: start,
       expiresAt,
       createdAt: input.now,
       updatedAt: input.now,

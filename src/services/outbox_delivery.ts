@@ -25,6 +25,8 @@ import { schema } from "../store/store.ts";
 import { findDomain } from "./accounts.ts";
 import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
+import { isVerpSender, outboxEvent } from "../transactional/outbox_events.ts";
+import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -58,6 +60,8 @@ export interface ClaimInput {
   worker: string;
   limit: number;
   leaseSeconds: number;
+  /** Which transport claims (src/federation/routing.ts); the bridge by default. */
+  route?: OutboxRoute;
 }
 
 export interface ClaimResult {
@@ -69,9 +73,10 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
   const now = deps.clock.now();
   await expireOverdue(deps, now, input.limit);
   const leaseUntil = now + input.leaseSeconds * 1000;
+  const routed = await routeCondition(deps, input.route ?? "bridge", now);
   const rows = await deps.store.write(async (tx) => {
     const due = await tx.select({ id: schema.outbox.id }).from(schema.outbox)
-      .where(and(claimable(now), gt(schema.outbox.expiresAt, now)))
+      .where(and(claimable(now), gt(schema.outbox.expiresAt, now), routed))
       .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit);
     const fresh = due.map((r) => r.id);
     if (fresh.length === 0) return [];
@@ -207,6 +212,10 @@ export async function recordResult(
           response: text.slice(0, 500),
         }),
       });
+      await outboxEvent(tx, deps, r, "delivered", {
+        remoteMta: result.remoteMta,
+        response: text.slice(0, 500),
+      });
       return r;
     });
     deps.logger.log("info", "outbox.sent", { id, domain: row.domain, remoteMta: result.remoteMta });
@@ -238,6 +247,11 @@ export async function recordResult(
           nextAttemptAt: iso(next),
           reason: text.slice(0, 500),
         }),
+      });
+      await outboxEvent(tx, deps, r, "deferred", {
+        attempts,
+        nextAttemptAt: iso(next),
+        reason: text.slice(0, 500),
       });
       return r;
     });
@@ -277,6 +291,8 @@ async function prepareBounce(
 ): Promise<PreparedDelivery | undefined> {
   // Never bounce a bounce (RFC 5321 section 6.1; RFC 3464 section 2: null reverse-path).
   if (row.mailFrom === "") return undefined;
+  // Sent through the send API with a signed return path: reported as an event, not a DSN.
+  if (await isVerpSender(deps, row.mailFrom)) return undefined;
   const sender = parseAddress(row.mailFrom);
   if (!sender.ok || !(await findDomain(deps.store.db, sender.value.domain))) return undefined;
   const [blob] = await deps.store.db.select().from(schema.blobs).where(
@@ -350,6 +366,11 @@ async function finishPermanently(
         dsn: bounced,
       }),
     });
+    await outboxEvent(tx, deps, r, "bounced", {
+      status: p.status,
+      reason: p.diagnostic.slice(0, 500),
+      remoteMta: p.remoteMta,
+    }, p.status.startsWith("5"));
     return { updated: r, bounced, touched };
   });
   for (const accountId of touched) deps.bus.notify(accountId);

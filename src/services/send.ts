@@ -17,9 +17,14 @@ import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { addressKey, findDomain } from "./accounts.ts";
-import { deliverInTx, prepareDelivery, resolveRecipient } from "./delivery.ts";
+import {
+  deliverInTx,
+  prepareDelivery,
+  type RecipientResult,
+  resolveRecipient,
+} from "./delivery.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
-import { enqueueOutbound } from "./outbox.ts";
+import { enqueueOutbound, type OutboxRow } from "./outbox.ts";
 
 type RecipientInput = string | { name: string; address: string };
 
@@ -168,6 +173,14 @@ export interface SendOptions {
   sentFlags?: Flags;
   /** Work to do in the same transaction (e.g. remove the draft that was sent). */
   alsoInTx?: (tx: Tx) => Promise<void>;
+  /** Runs first in the write transaction; may throw to abort the send (idempotency replay). */
+  beforeInTx?: (tx: Tx) => Promise<void>;
+  /** Runs last in the write transaction, with the response and the outbox rows written. */
+  afterInTx?: (tx: Tx, response: SendResponse, queued: OutboxRow[]) => Promise<void>;
+  /** Envelope sender for remote recipients (a VERP return path); default: the From address. */
+  envelopeFrom?: string;
+  /** Remote recipients are handed to no transport before this time (`send_at`). */
+  notBefore?: number;
 }
 
 export async function sendMessage(
@@ -201,6 +214,7 @@ export async function sendMessage(
   const sentBox = await mailboxIdByRole(store.db, auth.accountId, "sent");
 
   const outcome = await store.write(async (tx) => {
+    await options.beforeInTx?.(tx);
     const [fresh] = await tx.select().from(schema.accounts).where(
       eq(schema.accounts.id, auth.accountId),
     );
@@ -225,17 +239,20 @@ export async function sendMessage(
     const delivered = local.length > 0
       ? await deliverInTx(tx, deps, prepared)
       : { results: [], touchedAccounts: [] };
-    await enqueueOutbound(tx, deps, {
+    const queued = await enqueueOutbound(tx, deps, {
       accountId: auth.accountId,
       blobSha256: prepared.sha,
       messageIdHeader: messageId,
       messageRef: sent.id,
-      mailFrom: from.address,
+      mailFrom: options.envelopeFrom ?? from.address,
       recipients: remote,
       now: prepared.now,
+      notBefore: options.notBefore,
     });
     await options.alsoInTx?.(tx);
-    return { sent, delivered };
+    const response = sendResponse(sent.id, messageId, delivered.results, remote);
+    await options.afterInTx?.(tx, response, queued);
+    return { sent, delivered, response };
   });
   for (const id of new Set([auth.accountId, ...outcome.delivered.touchedAccounts])) {
     deps.bus.notify(id);
@@ -247,8 +264,17 @@ export async function sendMessage(
     size: raw.byteLength,
   });
 
+  return outcome.response;
+}
+
+function sendResponse(
+  id: number,
+  messageId: string,
+  results: RecipientResult[],
+  remote: string[],
+): SendResponse {
   const recipients = [
-    ...outcome.delivered.results.map((r) => ({
+    ...results.map((r) => ({
       address: r.recipient,
       status: r.status === "rejected"
         ? "rejected" as const
@@ -260,5 +286,5 @@ export async function sendMessage(
     })),
     ...remote.map((address) => ({ address, status: "queued" as const })),
   ];
-  return { id: outcome.sent.id, messageId, recipients };
+  return { id, messageId, recipients };
 }

@@ -187,6 +187,21 @@ export const messages = sqliteTable("messages", {
   index("messages_thread").on(t.threadId, t.internalDate),
   index("messages_account_msgid").on(t.accountId, t.messageIdHeader),
   index("messages_blob").on(t.blobSha256),
+  // Covers the IMAP/POP3 mailbox index (src/services/mail_access.ts): listing 10,000 messages
+  // reads this index alone, not every message row with its parsed JSON.
+  index("messages_mailbox_uid_flags").on(
+    t.mailboxId,
+    t.uid,
+    t.modseq,
+    t.internalDate,
+    t.size,
+    t.seen,
+    t.answered,
+    t.flagged,
+    t.deleted,
+    t.draft,
+    t.keywords,
+  ),
 ]);
 
 /** Expunged UIDs, kept so that sync clients (IMAP QRESYNC-style) learn what vanished. */
@@ -264,3 +279,7 @@ export const dkimKeys = sqliteTable("dkim_keys", {
   active: integer("active", { mode: "boolean" }).notNull().default(true),
   createdAt: integer("created_at").notNull().default(now),
 }, (t) => [uniqueIndex("dkim_keys_domain_selector").on(t.domainId, t.selector)]);
+export * from "./schema_transactional.ts";
+export * from "./schema_federation.ts";
+export * from "./schema_mail_access.ts";
+export * from "./schema_sharp.ts";

@@ -3,6 +3,7 @@
  * loopback ports (HTTP, MX, submission), set up through the CLI (`init`, `domain add`,
  * `account add --password-stdin`), plus the few API calls the tests read mail with.
  */
+import { LISTENERS_OFF } from "../fixtures/serve_env.ts";
 import { freePort } from "../fixtures/postfix.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -105,6 +106,7 @@ export async function startPostern(opts: PosternOptions = {}): Promise<Postern> 
       ...base,
       POSTERN_HTTP_HOST: "127.0.0.1",
       POSTERN_BRIDGE_HOST: "127.0.0.1",
+      ...LISTENERS_OFF,
       POSTERN_HTTP_PORT: String(httpPort),
       POSTERN_SMTP_PORT: String(mxPort),
       POSTERN_SUBMISSION_PORT: String(submissionPort),

@@ -1,0 +1,77 @@
+/**
+ * Transactional sending through the batch API: N messages (4 KB text, one remote recipient
+ * each, tags and metadata) posted to `POST /v1/emails/batch` in batches of B by C concurrent
+ * clients against a real `postern serve` (outbound worker off, so the figure is acceptance:
+ * each batch answered after its messages' durable commits). Prints accepted messages per
+ * second and the p50/p99 latency of one batch request and of a single `POST /v1/emails` with an
+ * Idempotency-Key under the same load. Used by bench/run.ts section (t); asserts nothing.
+ */
+import { api, closedLoop, fmt, login, startServer, summary } from "./lib.ts";
+
+const DOMAIN = "postern.localhost";
+
+export async function transactionalBench(
+  messages: number,
+  batchSize = 100,
+  concurrency = 4,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-tx-" });
+  const server = await startServer(dir, {
+    POSTERN_OUTBOUND_PORT: "0",
+    POSTERN_SMTP_PORT: "0",
+    POSTERN_SUBMISSION_PORT: "0",
+  });
+  try {
+    const token = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
+    const text = "Transactional benchmark line, sixty-four characters long.......\n".repeat(62);
+    const item = (i: number) => ({
+      from: `admin@${DOMAIN}`,
+      to: [`user${i}@sink.test`],
+      subject: `Receipt ${i}`,
+      text,
+      tags: ["bench", `t${i % 10}`],
+      metadata: { order: String(i) },
+    });
+    const post = async (first: number, count: number) => {
+      const res = await api(
+        server.url,
+        "POST",
+        "/v1/emails/batch",
+        token,
+        Array.from({ length: count }, (_, k) => item(first + k)),
+      );
+      if (res.status !== 200) throw new Error(`batch: ${res.status} ${await res.text()}`);
+      const out = await res.json();
+      if (out.accepted !== count) throw new Error(`batch: ${JSON.stringify(out.results[0])}`);
+      return out.accepted as number;
+    };
+    await post(1_000_000, Math.min(batchSize, 200)); // warm-up (JIT, caches), not counted
+    const batches = Math.ceil(messages / batchSize);
+    let accepted = 0;
+    const run = await closedLoop(batches, concurrency, async (b) => {
+      const count = Math.min(batchSize, messages - b * batchSize);
+      const n = await post(b * batchSize, count);
+      accepted += n;
+    });
+    const s = summary(run.latencies);
+    console.log(
+      `batch API: ${accepted} messages in ${batches} batches of ${batchSize}, ${concurrency} ` +
+        `clients: ${fmt(run.seconds, 2)} s → ${fmt(accepted / run.seconds, 0)} accepted/s; ` +
+        `batch latency p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms ` +
+        `(${fmt(s.p99 / batchSize, 2)} ms per message at p99)`,
+    );
+    const single = await closedLoop(1000, 8, async (i) => {
+      const res = await api(server.url, "POST", "/v1/emails", token, item(2_000_000 + i));
+      if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
+      await res.body?.cancel();
+    });
+    const s1 = summary(single.latencies);
+    console.log(
+      `single POST /v1/emails, 8 clients: ${fmt(1000 / single.seconds, 0)} accepted/s; ` +
+        `latency p50 ${fmt(s1.p50)} ms, p99 ${fmt(s1.p99)} ms`,
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * FETCH and UID FETCH (RFC 3501 section 6.4.5, response data of section 7.4.2): FLAGS,
+ * INTERNALDATE, RFC822.SIZE, UID and MODSEQ come from the session's index (no round trip);
+ * ENVELOPE, BODY and BODYSTRUCTURE from stored structures and BODY[section]<partial> / RFC822*
+ * from raw bytes, each fetched for a whole batch of UIDs in one call. A non-PEEK body fetch
+ * sets \Seen in one STORE and reports the new FLAGS. CHANGEDSINCE (RFC 7162 section 3.1.4)
+ * filters by modseq and implies MODSEQ; UID FETCH always includes UID (section 6.4.8).
+ */
+import type { MimeStructure } from "../../schemas/mime_structure.ts";
+import type { IndexEntry } from "./backend.ts";
+import { bodyStructure, envelope } from "./bodystructure.ts";
+import type { Command, FetchItem } from "./command.ts";
+import { dateTime, flagList, ResponseBuilder } from "./encode.ts";
+import type { ImapSession } from "./session.ts";
+import { applyPartial, extractSection, sectionName, topLevelSection } from "./section.ts";
+import { refresh, resolveSet, type Target } from "./session_view.ts";
+import { StructureCache } from "./structure_cache.ts";
+
+type Fetch = Extract<Command, { name: "FETCH" }>;
+
+/** Messages and octets per backend call: index data is small, bodies are not. */
+const MAX_BATCH = 2000;
+const MAX_BODY_BATCH = 250;
+const MAX_BATCH_OCTETS = 8 * 1024 * 1024;
+
+const needsRaw = (i: FetchItem) =>
+  i.kind === "BODY[]" || i.kind === "RFC822" || i.kind === "RFC822.HEADER" ||
+  i.kind === "RFC822.TEXT";
+
+/** Served from the header block alone (what clients ask for when listing a mailbox). */
+const headerOnly = (i: FetchItem) =>
+  i.kind === "RFC822.HEADER" ||
+  (i.kind === "BODY[]" && i.section.part.length === 0 &&
+    (i.section.text === "HEADER" || i.section.text === "HEADER.FIELDS" ||
+      i.section.text === "HEADER.FIELDS.NOT"));
+
+/** Sections of the whole message are cut from its bytes; only parts need the tree. */
+const needsStructure = (i: FetchItem) =>
+  i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE" ||
+  (i.kind === "BODY[]" && i.section.part.length > 0);
+
+const setsSeen = (i: FetchItem) =>
+  (i.kind === "BODY[]" && !i.peek) || i.kind === "RFC822" || i.kind === "RFC822.TEXT";
+
+export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch): Promise<void> {
+  const sel = session.selected!;
+  let targets = resolveSet(session, sel, cmd.set, cmd.uid);
+  if (!targets) return session.bad(tag, "invalid message sequence number");
+  const items = [...cmd.items];
+  if (cmd.uid && !items.some((i) => i.kind === "UID")) items.unshift({ kind: "UID" });
+  if (cmd.changedSince !== undefined) {
+    session.condstore = true;
+    if (!items.some((i) => i.kind === "MODSEQ")) items.push({ kind: "MODSEQ" });
+    const since = cmd.changedSince;
+    targets = targets.filter((t) => (sel.entries.get(t.uid)?.modseq ?? 0) > since);
+  }
+  if (items.some((i) => i.kind === "MODSEQ")) session.condstore = true;
+  const raw = items.some(needsRaw);
+  // Header blocks only, when nothing asks for more: no message body crosses the wire.
+  const headersOnly = raw && items.filter(needsRaw).every(headerOnly);
+  const structure = items.some(needsStructure);
+  const markSeen = !sel.readOnly && items.some(setsSeen);
+  const account = session.account!;
+  const cache = session.config.structureCache;
+  const cacheKey = (uid: number) =>
+    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
+  const fetchRaw = (uids: number[]) =>
+    headersOnly ? account.headers(sel.id, uids) : account.raw(sel.id, uids);
+  const load = async (chunk: Target[]) => {
+    const uids = chunk.map((t) => t.uid);
+    let structures: Map<number, MimeStructure> | undefined;
+    if (structure) {
+      structures = new Map();
+      const missing: number[] = [];
+      for (const uid of uids) {
+        const hit = cache?.get(cacheKey(uid));
+        if (hit) structures.set(uid, hit);
+        else missing.push(uid);
+      }
+      const fetched = missing.length > 0
+        ? account.structure(sel.id, missing)
+        : Promise.resolve(new Map<number, MimeStructure>());
+      const [raws, got] = await Promise.all([
+        raw ? fetchRaw(uids) : undefined,
+        fetched,
+      ]);
+      for (const [uid, s] of got) {
+        structures.set(uid, s);
+        cache?.set(cacheKey(uid), s);
+      }
+      return { raws, structures };
+    }
+    return { raws: raw ? await fetchRaw(uids) : undefined, structures };
+  };
+  // Batches bounded in count and octets; the next batch loads while this one is answered.
+  const batches: Target[][] = [];
+  let current: Target[] = [];
+  let octets = 0;
+  // Smaller batches for bodies, so the next one loads while this one is written out.
+  const maxBatch = raw && !headersOnly ? MAX_BODY_BATCH : MAX_BATCH;
+  for (const t of targets) {
+    const size = raw && !headersOnly ? sel.entries.get(t.uid)?.size ?? 0 : 0;
+    if (current.length > 0 && (current.length >= maxBatch || octets + size > MAX_BATCH_OCTETS)) {
+      batches.push(current);
+      current = [];
+      octets = 0;
+    }
+    current.push(t);
+    octets += size;
+  }
+  if (current.length > 0) batches.push(current);
+  let next = batches.length > 0 ? load(batches[0]) : undefined;
+  for (let i = 0; i < batches.length; i++) {
+    const chunk = batches[i];
+    const { raws, structures } = await next!;
+    next = i + 1 < batches.length ? load(batches[i + 1]) : undefined;
+    const uids = chunk.map((t) => t.uid);
+    let seenNow = new Set<number>();
+    if (markSeen) {
+      const unseen = uids.filter((u) => !sel.entries.get(u)?.flags.includes("\\Seen"));
+      if (unseen.length > 0) {
+        const r = await account.store(sel.id, { uids: unseen, op: "add", flags: ["\\Seen"] });
+        for (const e of r.updated) if (sel.entries.has(e.uid)) sel.entries.set(e.uid, e);
+        seenNow = new Set(unseen);
+      }
+    }
+    const out = new ResponseBuilder();
+    for (const t of chunk) {
+      const entry = sel.entries.get(t.uid);
+      if (!entry) continue;
+      const rawBytes = raws?.get(t.uid);
+      const struct = structures?.get(t.uid);
+      // A message expunged meanwhile has no body or structure left: leave it out.
+      if ((raw && !rawBytes) || (structure && !struct)) continue;
+      fetchResponse(out, t, entry, items, rawBytes, struct, seenNow.has(t.uid));
+    }
+    if (out.length > 0) await session.sendNow(out.bytes());
+  }
+  await refresh(session, cmd.uid);
+  session.ok(tag, "FETCH completed");
+}
+
+function fetchResponse(
+  out: ResponseBuilder,
+  t: Target,
+  entry: IndexEntry,
+  items: FetchItem[],
+  raw: Uint8Array | undefined,
+  structure: MimeStructure | undefined,
+  seenNow: boolean,
+): void {
+  out.text(`* ${t.seq} FETCH (`);
+  let first = true;
+  const sep = () => {
+    if (!first) out.text(" ");
+    first = false;
+  };
+  let flagsSent = false;
+  for (const item of items) {
+    sep();
+    switch (item.kind) {
+      case "UID":
+        out.text(`UID ${entry.uid}`);
+        break;
+      case "FLAGS":
+        out.text(`FLAGS ${flagList(entry.flags)}`);
+        flagsSent = true;
+        break;
+      case "INTERNALDATE":
+        out.text(`INTERNALDATE ${dateTime(entry.internalDate)}`);
+        break;
+      case "RFC822.SIZE":
+        out.text(`RFC822.SIZE ${entry.size}`);
+        break;
+      case "MODSEQ":
+        out.text(`MODSEQ (${entry.modseq})`);
+        break;
+      case "ENVELOPE":
+        out.text(`ENVELOPE ${envelope(structure!.envelope)}`);
+        break;
+      case "BODY":
+        out.text(`BODY ${bodyStructure(structure!.body, false)}`);
+        break;
+      case "BODYSTRUCTURE":
+        out.text(`BODYSTRUCTURE ${bodyStructure(structure!.body, true)}`);
+        break;
+      case "RFC822":
+        out.text("RFC822 ").literal(raw!);
+        break;
+      case "RFC822.HEADER":
+        out.text("RFC822.HEADER ").literal(topLevelSection(raw!, { part: [], text: "HEADER" })!);
+        break;
+      case "RFC822.TEXT":
+        out.text("RFC822.TEXT ").literal(topLevelSection(raw!, { part: [], text: "TEXT" })!);
+        break;
+      case "BODY[]": {
+        const bytes = item.section.part.length === 0
+          ? topLevelSection(raw!, item.section)
+          : extractSection(raw!, structure!, item.section);
+        const origin = item.partial ? `<${item.partial.start}>` : "";
+        out.text(`BODY[${sectionName(item.section)}]${origin} `);
+        if (bytes === undefined) out.text(`""`);
+        else out.literal(applyPartial(bytes, item.partial));
+        break;
+      }
+    }
+  }
+  // Section 6.4.5: setting \Seen implicitly reports the changed FLAGS.
+  if (seenNow && !flagsSent) {
+    sep();
+    out.text(`FLAGS ${flagList(entry.flags)}`);
+  }
+  out.text(")\r\n");
+}

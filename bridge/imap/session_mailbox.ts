@@ -1,0 +1,228 @@
+/**
+ * Mailbox commands (RFC 3501 sections 6.3.1–6.3.11): SELECT and EXAMINE (with CONDSTORE's
+ * HIGHESTMODSEQ, RFC 7162 section 3.1.2), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+ * LIST and LSUB with "%"/"*" patterns, SPECIAL-USE attributes (RFC 6154) and LIST-EXTENDED
+ * selection and return options (RFC 5258, RFC 5819 STATUS), STATUS, and APPEND with flags and
+ * date, answered with APPENDUID (RFC 4315). "INBOX" is case-insensitive (section 5.1).
+ */
+import { canonicalMailboxName, mailboxNameProblem } from "../../schemas/api_mail.ts";
+import { ImapError, type MailboxInfo } from "./backend.ts";
+import type { Command, StatusItem } from "./command.ts";
+import { astring, flagList } from "./encode.ts";
+import { encodeMailboxName } from "./mailbox_name.ts";
+import type { ImapSession } from "./session.ts";
+import { validFlags } from "./session_store.ts";
+import { refresh } from "./session_view.ts";
+
+const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
+const SPECIAL_USE: Record<string, string> = {
+  sent: "\\Sent",
+  drafts: "\\Drafts",
+  trash: "\\Trash",
+  junk: "\\Junk",
+  archive: "\\Archive",
+};
+
+export async function findMailbox(
+  session: ImapSession,
+  name: string,
+  code = "NONEXISTENT",
+): Promise<MailboxInfo> {
+  const wanted = canonicalMailboxName(name.replace(/\/+$/, ""));
+  const found = (await session.account!.mailboxes()).find((m) => m.name === wanted);
+  if (!found) throw new ImapError(code, "no such mailbox");
+  return found;
+}
+
+const wire = (name: string) => astring(encodeMailboxName(name));
+
+export async function mailboxCommand(
+  session: ImapSession,
+  tag: string,
+  cmd: Command,
+): Promise<void> {
+  const account = session.account!;
+  switch (cmd.name) {
+    case "SELECT":
+    case "EXAMINE":
+      return await select(session, tag, cmd.mailbox, cmd.name === "EXAMINE", cmd.condstore);
+    case "CREATE": {
+      const name = canonicalMailboxName(cmd.mailbox.replace(/\/+$/, ""));
+      const problem = mailboxNameProblem(name);
+      if (problem) return session.no(tag, `mailbox name ${problem}`, "CANNOT");
+      if (name === "INBOX") return session.no(tag, "INBOX already exists", "ALREADYEXISTS");
+      await account.createMailbox(name);
+      return session.ok(tag, "CREATE completed");
+    }
+    case "DELETE": {
+      const box = await findMailbox(session, cmd.mailbox);
+      if (box.name === "INBOX") return session.no(tag, "INBOX cannot be deleted", "CANNOT");
+      if (session.selected?.id === box.id) return session.no(tag, "mailbox is selected", "INUSE");
+      await account.deleteMailbox(box.id);
+      return session.ok(tag, "DELETE completed");
+    }
+    case "RENAME": {
+      const box = await findMailbox(session, cmd.from);
+      const to = canonicalMailboxName(cmd.to.replace(/\/+$/, ""));
+      const problem = mailboxNameProblem(to);
+      if (problem) return session.no(tag, `mailbox name ${problem}`, "CANNOT");
+      if (box.name === "INBOX") return session.no(tag, "renaming INBOX is not supported", "CANNOT");
+      await account.renameMailbox(box.id, to);
+      return session.ok(tag, "RENAME completed");
+    }
+    case "SUBSCRIBE":
+    case "UNSUBSCRIBE": {
+      const box = await findMailbox(session, cmd.mailbox);
+      await account.setSubscribed(box.id, cmd.name === "SUBSCRIBE");
+      return session.ok(tag, `${cmd.name} completed`);
+    }
+    case "LIST":
+    case "LSUB":
+      return await list(session, tag, cmd);
+    case "STATUS": {
+      const box = await findMailbox(session, cmd.mailbox);
+      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.items)})`);
+      return session.ok(tag, "STATUS completed");
+    }
+    case "APPEND": {
+      const bad = validFlags(cmd.flags);
+      if (bad) return session.bad(tag, bad);
+      const box = await findMailbox(session, cmd.mailbox, "TRYCREATE");
+      const r = await account.append(box.id, cmd.message, {
+        flags: cmd.flags,
+        internalDate: cmd.date,
+      });
+      // Appending to the selected mailbox announces the new message (EXISTS) at once.
+      if (session.selected?.id === box.id) {
+        session.selected.dirty = true;
+        await refresh(session, true);
+      }
+      return session.ok(tag, "APPEND completed", `APPENDUID ${r.uidValidity} ${r.uid}`);
+    }
+    default:
+      return session.bad(tag, "unexpected command");
+  }
+}
+
+function statusData(box: MailboxInfo, items: StatusItem[]): string {
+  const value: Record<StatusItem, number> = {
+    MESSAGES: box.exists,
+    RECENT: 0,
+    UIDNEXT: box.uidNext,
+    UIDVALIDITY: box.uidValidity,
+    UNSEEN: box.unseen,
+    HIGHESTMODSEQ: box.highestModseq,
+    SIZE: box.sizeBytes,
+  };
+  return items.map((i) => `${i} ${value[i]}`).join(" ");
+}
+
+async function select(
+  session: ImapSession,
+  tag: string,
+  name: string,
+  readOnly: boolean,
+  condstore: boolean,
+): Promise<void> {
+  // A failed SELECT leaves no mailbox selected (section 6.3.1).
+  session.selected = undefined;
+  session.state = "auth";
+  const box = await findMailbox(session, name);
+  const { mailbox, items } = await session.account!.index(box.id);
+  if (condstore) session.condstore = true;
+  const keywords = new Set<string>();
+  for (const e of items) for (const f of e.flags) if (!f.startsWith("\\")) keywords.add(f);
+  session.selected = {
+    id: box.id,
+    name: box.name,
+    readOnly,
+    uidValidity: mailbox.uidValidity,
+    uidNext: mailbox.uidNext,
+    highestModseq: mailbox.highestModseq,
+    uids: items.map((e) => e.uid),
+    entries: new Map(items.map((e) => [e.uid, e])),
+    keywords,
+    pendingExpunge: new Set(),
+    dirty: false,
+  };
+  session.state = "selected";
+  announceFlags(session);
+  session.untagged(`${items.length} EXISTS`);
+  session.untagged("0 RECENT");
+  const firstUnseen = items.findIndex((e) => !e.flags.includes("\\Seen"));
+  if (firstUnseen >= 0) session.untagged(`OK [UNSEEN ${firstUnseen + 1}] first unseen`);
+  session.untagged(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
+  session.untagged(`OK [UIDNEXT ${mailbox.uidNext}] predicted next UID`);
+  session.untagged(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] highest`);
+  session.ok(
+    tag,
+    `${readOnly ? "EXAMINE" : "SELECT"} completed`,
+    readOnly ? "READ-ONLY" : "READ-WRITE",
+  );
+}
+
+/** FLAGS and PERMANENTFLAGS of the selected mailbox (RFC 3501 sections 7.2.6, 7.1). */
+export function announceFlags(session: ImapSession): void {
+  const sel = session.selected!;
+  const flags = [...SYSTEM_FLAGS, ...sel.keywords];
+  session.untagged(`FLAGS ${flagList(flags)}`);
+  session.untagged(
+    `OK [PERMANENTFLAGS ${sel.readOnly ? "()" : flagList([...flags, "\\*"])}] flags permitted`,
+  );
+}
+
+/** Announces FLAGS again when `entries` bring keywords the client has not been told of. */
+export function noteKeywords(session: ImapSession, flags: Iterable<string>): void {
+  const sel = session.selected!;
+  let fresh = false;
+  for (const f of flags) {
+    if (!f.startsWith("\\") && !sel.keywords.has(f)) {
+      sel.keywords.add(f);
+      fresh = true;
+    }
+  }
+  if (fresh) announceFlags(session);
+}
+
+/** A LIST pattern as a RegExp: "*" matches anything, "%" anything but the separator. */
+function patternRe(pattern: string): RegExp {
+  const body = [...pattern].map((c) =>
+    c === "*" ? ".*" : c === "%" ? "[^/]*" : c.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+  ).join("");
+  // INBOX matches case-insensitively (section 5.1).
+  return new RegExp(`^${body.replace(/^INBOX/i, "(?:INBOX|inbox|Inbox)")}$`, "u");
+}
+
+async function list(
+  session: ImapSession,
+  tag: string,
+  cmd: Extract<Command, { name: "LIST" | "LSUB" }>,
+): Promise<void> {
+  if (cmd.patterns.length === 1 && cmd.patterns[0] === "" && cmd.name === "LIST") {
+    // Section 6.3.8: an empty pattern asks for the delimiter and root.
+    session.untagged(`LIST (\\Noselect) "/" ""`);
+    return session.ok(tag, "LIST completed");
+  }
+  const boxes = await session.account!.mailboxes();
+  const names = new Set(boxes.map((b) => b.name));
+  const res = cmd.patterns.map((p) => patternRe(cmd.reference + p));
+  for (const box of boxes) {
+    const match = res.some((re) => re.test(box.name)) ||
+      (box.name === "INBOX" && res.some((re) => re.test("inbox")));
+    if (!match) continue;
+    if (cmd.subscribedOnly && !box.subscribed) continue;
+    const use = box.role ? SPECIAL_USE[box.role] : undefined;
+    if (cmd.specialUseOnly && !use) continue;
+    const attrs: string[] = [];
+    const children = [...names].some((n) => n.startsWith(box.name + "/"));
+    attrs.push(children ? "\\HasChildren" : "\\HasNoChildren");
+    if (cmd.returnSubscribed && box.subscribed) attrs.push("\\Subscribed");
+    if (use && cmd.name === "LIST") attrs.push(use);
+    session.untagged(`${cmd.name} (${attrs.join(" ")}) "/" ${wire(box.name)}`);
+    if (cmd.returnStatus) {
+      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.returnStatus)})`);
+    }
+  }
+  session.ok(tag, `${cmd.name} completed`);
+}

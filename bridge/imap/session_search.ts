@@ -1,0 +1,103 @@
+/**
+ * SEARCH and UID SEARCH (RFC 3501 section 6.4.4): the parsed key tree becomes the backend's
+ * criteria tree in one call, with sequence-number keys turned into UID sets through the
+ * session's view. CHARSET UTF-8 and US-ASCII are accepted (others: NO [BADCHARSET]); a MODSEQ
+ * key adds the highest modseq to the result (RFC 7162 section 3.1.5); RETURN (SAVE) keeps the
+ * result as `$` (RFC 5182).
+ */
+import { formatUidSet, type SearchCriteria } from "../../schemas/mail_access.ts";
+import type { Command, SearchKey } from "./command.ts";
+import type { SequenceSet } from "./reader.ts";
+import type { ImapSession } from "./session.ts";
+import type { Selected } from "./session_types.ts";
+import { refresh, resolveSet, seqOf } from "./session_view.ts";
+
+const NONE: SearchCriteria = { key: "not", of: { key: "all" } };
+
+class InvalidSet extends Error {}
+
+function uidCriteria(uids: number[]): SearchCriteria {
+  return uids.length > 0 ? { key: "uid", uids: formatUidSet(uids) } : NONE;
+}
+
+function toCriteria(session: ImapSession, sel: Selected, k: SearchKey): SearchCriteria {
+  const set = (s: SequenceSet, uid: boolean) => {
+    const targets = resolveSet(session, sel, s, uid);
+    if (!targets) throw new InvalidSet();
+    return uidCriteria(targets.map((t) => t.uid));
+  };
+  switch (k.op) {
+    case "all":
+      return { key: "all" };
+    case "and":
+      return { key: "and", of: k.keys.map((x) => toCriteria(session, sel, x)) };
+    case "or":
+      return { key: "or", of: [toCriteria(session, sel, k.a), toCriteria(session, sel, k.b)] };
+    case "not":
+      return { key: "not", of: toCriteria(session, sel, k.key) };
+    case "seq":
+      return set(k.set, false);
+    case "uid":
+      return set(k.set, true);
+    case "flag":
+      return { key: "flag", flag: k.flag, present: k.set };
+    case "recent":
+      // \Recent is not kept (IMAP4rev2 dropped it): nothing is recent.
+      return k.set ? NONE : { key: "all" };
+    case "header": {
+      const f = k.field.toLowerCase();
+      if (["from", "to", "cc", "bcc", "subject"].includes(f)) {
+        return { key: f as "from", value: k.value };
+      }
+      return { key: "header", field: k.field, value: k.value };
+    }
+    case "body":
+    case "text":
+      return { key: k.op, value: k.value };
+    case "date": {
+      const key = k.field === "sent" ? `sent${k.cmp}` : k.cmp;
+      return { key: key as "before", date: k.date };
+    }
+    case "size":
+      return { key: k.cmp, size: k.n };
+    case "modseq":
+      return { key: "modseq", modseq: k.modseq };
+  }
+}
+
+const hasModseq = (k: SearchKey): boolean =>
+  k.op === "modseq" ||
+  (k.op === "and" && k.keys.some(hasModseq)) ||
+  (k.op === "or" && (hasModseq(k.a) || hasModseq(k.b))) ||
+  (k.op === "not" && hasModseq(k.key));
+
+export async function searchCommand(
+  session: ImapSession,
+  tag: string,
+  cmd: Extract<Command, { name: "SEARCH" }>,
+): Promise<void> {
+  const sel = session.selected!;
+  if (cmd.charset && cmd.charset !== "UTF-8" && cmd.charset !== "US-ASCII") {
+    return session.no(tag, "unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+  }
+  let criteria: SearchCriteria;
+  try {
+    criteria = toCriteria(session, sel, cmd.criteria);
+  } catch (e) {
+    if (e instanceof InvalidSet) return session.bad(tag, "invalid message sequence number");
+    throw e;
+  }
+  const withModseq = hasModseq(cmd.criteria);
+  if (withModseq) session.condstore = true;
+  const r = await session.account!.search(sel.id, criteria);
+  // Only messages this session knows (a message that arrived since is announced first).
+  const known = r.uids.filter((u) => sel.entries.has(u));
+  if (cmd.returnOpts?.includes("SAVE")) session.savedSearch = known;
+  const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
+  if (!cmd.returnOpts || cmd.returnOpts.some((o) => o !== "SAVE")) {
+    const modseq = withModseq && ids.length > 0 ? ` (MODSEQ ${r.highestModseq})` : "";
+    session.untagged(`SEARCH${ids.map((n) => " " + n).join("")}${modseq}`);
+  }
+  await refresh(session, cmd.uid);
+  session.ok(tag, "SEARCH completed");
+}

@@ -1,0 +1,508 @@
+import { assert, assertEquals } from "../../test/fixtures/assert.ts";
+import { StructureCache } from "./structure_cache.ts";
+import type { ImapAccount } from "./backend.ts";
+import { aliceBackend, ImapWire, transcript } from "./testing.ts";
+
+const MSG1 = [
+  "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)",
+  "From: Terry Gray <gray@cac.washington.edu>",
+  "Subject: IMAP4rev1 WG mtg summary and minutes",
+  "To: imap@cac.washington.edu",
+  "Message-Id: <B27397-0100000@cac.washington.edu>",
+  "",
+  "Hello there",
+  "",
+].join("\r\n");
+
+const MSG2 = [
+  "From: Bob <bob@example.test>",
+  "To: alice@example.test",
+  "Subject: report",
+  'Content-Type: multipart/mixed; boundary="b"',
+  "",
+  "--b",
+  "Content-Type: text/plain; charset=utf-8",
+  "",
+  "see attached",
+  "--b",
+  'Content-Type: application/pdf; name="r.pdf"',
+  "Content-Transfer-Encoding: base64",
+  "",
+  "JVBERi0=",
+  "--b--",
+  "",
+].join("\r\n");
+
+async function loggedIn() {
+  const backend = aliceBackend();
+  backend.deliver("alice@example.test", "INBOX", MSG1, ["\\Seen"]);
+  backend.deliver("alice@example.test", "INBOX", MSG2);
+  const wire = await ImapWire.open(backend);
+  await wire.send("a0 LOGIN alice@example.test sesame\r\n");
+  return { backend, wire };
+}
+
+Deno.test("greeting, CAPABILITY, LOGIN, wrong state, LOGOUT", async () => {
+  const backend = aliceBackend();
+  const wire = await ImapWire.open(backend);
+  assert(wire.output.startsWith("* OK [CAPABILITY IMAP4rev1 "));
+  await transcript(
+    wire,
+    `
+    C: a1 CAPABILITY
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE STARTTLS AUTH=PLAIN
+    S: a1 OK CAPABILITY completed
+    C: a2 SELECT INBOX
+    S: a2 BAD SELECT is not allowed in the not authenticated state
+    C: a3 LOGIN alice@example.test wrong
+    S: a3 NO [AUTHENTICATIONFAILED] authentication failed
+    C: a4 LOGIN "alice@example.test" {6}
+    S: + Ready for literal data
+    C: sesame
+    S: a4 OK [CAPABILITY IMAP4rev1 …
+    C: a5 LOGIN alice@example.test sesame
+    S: a5 BAD LOGIN is not allowed in the authenticated state
+    C: a6 LOGOUT
+    S: * BYE logging out
+    S: a6 OK LOGOUT completed
+    `,
+  );
+  assert(wire.closed);
+});
+
+Deno.test("LOGINDISABLED before TLS; STARTTLS; AUTHENTICATE PLAIN", async () => {
+  const wire = await ImapWire.open(aliceBackend(), { allowPlaintextAuth: false });
+  await transcript(
+    wire,
+    `
+    C: a1 CAPABILITY
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE STARTTLS LOGINDISABLED
+    S: a1 OK CAPABILITY completed
+    C: a2 LOGIN alice@example.test sesame
+    S: a2 NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS
+    C: a3 AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZXNhbWU=
+    S: a3 NO [PRIVACYREQUIRED] authentication is disabled before STARTTLS
+    C: a4 STARTTLS
+    S: a4 OK begin TLS negotiation now
+    `,
+  );
+  assert(wire.tlsStarted);
+  await transcript(
+    wire,
+    `
+    C: a5 AUTHENTICATE PLAIN
+    S: +…
+    C: *
+    S: a5 BAD AUTHENTICATE cancelled
+    C: a6 AUTHENTICATE PLAIN
+    S: +…
+    C: AGFsaWNlQGV4YW1wbGUudGVzdABzZXNhbWU=
+    S: a6 OK [CAPABILITY …
+    C: a7 STARTTLS
+    S: a7 BAD STARTTLS is not allowed in the authenticated state
+    `,
+  );
+});
+
+Deno.test("LIST with SPECIAL-USE, STATUS, CREATE, RENAME, DELETE, SUBSCRIBE", async () => {
+  const { wire } = await loggedIn();
+  await transcript(
+    wire,
+    `
+    C: b1 LIST "" ""
+    S: * LIST (\\Noselect) "/" ""
+    S: b1 OK LIST completed
+    C: b2 LIST "" *
+    S: * LIST (\\HasNoChildren) "/" INBOX
+    S: * LIST (\\HasNoChildren \\Sent) "/" Sent
+    S: * LIST (\\HasNoChildren \\Drafts) "/" Drafts
+    S: * LIST (\\HasNoChildren \\Trash) "/" Trash
+    S: * LIST (\\HasNoChildren \\Junk) "/" Junk
+    S: * LIST (\\HasNoChildren \\Archive) "/" Archive
+    S: b2 OK LIST completed
+    C: b3 CREATE Projects/
+    S: b3 OK CREATE completed
+    C: b4 CREATE "Projects/Été"
+    S: b4 OK CREATE completed
+    C: b5 LIST "" Projects/%
+    S: * LIST (\\HasNoChildren) "/" Projects/&AMk-t&AOk-
+    S: b5 OK LIST completed
+    C: b6 LIST (SPECIAL-USE) "" % RETURN (STATUS (MESSAGES))
+    S: * LIST (\\HasNoChildren \\Sent) "/" Sent
+    S: * STATUS Sent (MESSAGES 0)
+    S: * LIST (\\HasNoChildren \\Drafts) "/" Drafts
+    S: * STATUS Drafts (MESSAGES 0)
+    S: * LIST (\\HasNoChildren \\Trash) "/" Trash
+    S: * STATUS Trash (MESSAGES 0)
+    S: * LIST (\\HasNoChildren \\Junk) "/" Junk
+    S: * STATUS Junk (MESSAGES 0)
+    S: * LIST (\\HasNoChildren \\Archive) "/" Archive
+    S: * STATUS Archive (MESSAGES 0)
+    S: b6 OK LIST completed
+    C: b7 STATUS inbox (MESSAGES UNSEEN UIDNEXT RECENT)
+    S: * STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 0)
+    S: b7 OK STATUS completed
+    C: b8 RENAME Projects Work
+    S: b8 OK RENAME completed
+    C: b9 LIST "" Work*
+    S: * LIST (\\HasChildren) "/" Work
+    S: * LIST (\\HasNoChildren) "/" Work/&AMk-t&AOk-
+    S: b9 OK LIST completed
+    C: b10 DELETE Nope
+    S: b10 NO [NONEXISTENT] no such mailbox
+    C: b11 DELETE Trash
+    S: b11 NO [CANNOT] special-use mailboxes cannot be deleted
+    C: b12 UNSUBSCRIBE Work
+    S: b12 OK UNSUBSCRIBE completed
+    C: b13 LSUB "" Work*
+    S: * LSUB (\\HasNoChildren) "/" Work/&AMk-t&AOk-
+    S: b13 OK LSUB completed
+    C: b14 NAMESPACE
+    S: * NAMESPACE (("" "/")) NIL NIL
+    S: b14 OK NAMESPACE completed
+    `,
+  );
+});
+
+Deno.test("SELECT, FETCH ENVELOPE/BODYSTRUCTURE/BODY[] exact, \\Seen side effect", async () => {
+  const { wire } = await loggedIn();
+  await transcript(
+    wire,
+    `
+    C: c1 SELECT INBOX
+    S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)
+    S: * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: c1 OK [READ-WRITE] SELECT completed
+    C: c2 FETCH 1 (FLAGS ENVELOPE)
+    S: * 1 FETCH (FLAGS (\\Seen) ENVELOPE ("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) ((NIL NIL "imap" "cac.washington.edu")) NIL NIL NIL "<B27397-0100000@cac.washington.edu>"))
+    S: c2 OK FETCH completed
+    C: c3 UID FETCH 2 (BODYSTRUCTURE RFC822.SIZE)
+    S: * 2 FETCH (UID 2 BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 12 0 NIL NIL NIL NIL)("application" "pdf" ("name" "r.pdf") NIL NIL "base64" 8 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL) RFC822.SIZE ${MSG2.length})
+    S: c3 OK FETCH completed
+    C: c4 FETCH 2 (BODY.PEEK[1] BODY[2.MIME] BODY[HEADER.FIELDS (subject)]<0.10>)
+    S: * 2 FETCH (BODY[1] {12}
+    S: see attached BODY[2.MIME] {82}
+    S: Content-Type: application/pdf; name="r.pdf"
+    S: Content-Transfer-Encoding: base64
+    S: 
+    S:  BODY[HEADER.FIELDS (SUBJECT)]<0> {10}
+    S: Subject: r FLAGS (\\Seen))
+    S: c4 OK FETCH completed
+    C: c5 FETCH 2 FLAGS
+    S: * 2 FETCH (FLAGS (\\Seen))
+    S: c5 OK FETCH completed
+    C: c6 FETCH 3 FLAGS
+    S: c6 BAD invalid message sequence number
+    C: c7 UID FETCH 3:* FLAGS
+    S: * 2 FETCH (UID 2 FLAGS (\\Seen))
+    S: c7 OK FETCH completed
+    `,
+  );
+  const out = await wire.send("c8 FETCH 2 BODY.PEEK[]\r\n");
+  const head = `* 2 FETCH (BODY[] {${MSG2.length}}\r\n`;
+  assertEquals(out, `${head}${MSG2})\r\nc8 OK FETCH completed\r\n`);
+});
+
+Deno.test("STORE, SEARCH, COPY with COPYUID, MOVE, EXPUNGE, APPEND with APPENDUID", async () => {
+  const { wire } = await loggedIn();
+  await wire.send("d0 SELECT INBOX\r\n");
+  await transcript(
+    wire,
+    `
+    C: d1 STORE 1:2 +FLAGS (\\Flagged $Work)
+    S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)
+    S: * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] flags permitted
+    S: * 1 FETCH (FLAGS (\\Seen \\Flagged $Work))
+    S: * 2 FETCH (FLAGS (\\Flagged $Work))
+    S: d1 OK STORE completed
+    C: d2 UID STORE 2 -FLAGS.SILENT ($Work)
+    S: d2 OK STORE completed
+    C: d3 STORE 1 FLAGS \\Recent
+    S: d3 BAD cannot store the flag \\Recent
+    C: d4 SEARCH UNSEEN
+    S: * SEARCH 2
+    S: d4 OK SEARCH completed
+    C: d5 UID SEARCH CHARSET UTF-8 OR SUBJECT report FROM terry KEYWORD $Work
+    S: * SEARCH 1
+    S: d5 OK SEARCH completed
+    C: d6 SEARCH CHARSET KOI8-R ALL
+    S: d6 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: d7 SEARCH BODY attached NOT SEEN
+    S: * SEARCH 2
+    S: d7 OK SEARCH completed
+    C: d7b SEARCH SENTSINCE 1-Jan-1990 SENTBEFORE 1-Jan-2000 LARGER 10
+    S: * SEARCH 1
+    S: d7b OK SEARCH completed
+    C: d8 COPY 1:2 Archive
+    S: d8 OK [COPYUID 1007 1:2 1:2] COPY completed
+    C: d9 COPY 1 Nowhere
+    S: d9 NO [TRYCREATE] no such mailbox
+    C: d10 UID MOVE 1 Trash
+    S: * OK [COPYUID 1005 1 1] moved
+    S: * 1 EXPUNGE
+    S: d10 OK MOVE completed
+    C: d11 STORE 1 +FLAGS.SILENT (\\Deleted)
+    S: d11 OK STORE completed
+    C: d12 EXPUNGE
+    S: * 1 EXPUNGE
+    S: d12 OK EXPUNGE completed
+    C: d13 APPEND INBOX (\\Seen) "05-Mar-2024 10:00:00 +0100" {19+}
+    C: Subject: hi
+    C: 
+    C: x
+    C: 
+    S: * 1 EXISTS
+    S: d13 OK [APPENDUID 1002 3] APPEND completed
+    C: d14 NOOP
+    S: d14 OK NOOP completed
+    C: d15 FETCH 1 (UID INTERNALDATE FLAGS)
+    S: * 1 FETCH (UID 3 INTERNALDATE "05-Mar-2024 09:00:00 +0000" FLAGS (\\Seen))
+    S: d15 OK FETCH completed
+    C: d16 CLOSE
+    S: d16 OK CLOSE completed
+    C: d17 FETCH 1 FLAGS
+    S: d17 BAD FETCH is not allowed in the authenticated state
+    `,
+  );
+});
+
+Deno.test("CONDSTORE: ENABLE, FETCH CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ", async () => {
+  const { wire } = await loggedIn();
+  await transcript(
+    wire,
+    `
+    C: e1 ENABLE CONDSTORE
+    S: * ENABLED CONDSTORE
+    S: e1 OK ENABLE completed
+    C: e2 EXAMINE INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS ()] flags permitted
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: e2 OK [READ-ONLY] EXAMINE completed
+    C: e3 STORE 1 +FLAGS (\\Deleted)
+    S: e3 NO [READ-ONLY] the mailbox is read-only
+    C: e4 FETCH 2 BODY[TEXT]
+    S: * 2 FETCH (BODY[TEXT] {166}
+    S: --b
+    S: Content-Type: text/plain; charset=utf-8
+    S: 
+    S: see attached
+    S: --b
+    S: Content-Type: application/pdf; name="r.pdf"
+    S: Content-Transfer-Encoding: base64
+    S: 
+    S: JVBERi0=
+    S: --b--
+    S: )
+    S: e4 OK FETCH completed
+    C: e5 SELECT INBOX (CONDSTORE)
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: e5 OK [READ-WRITE] SELECT completed
+    C: e6 STORE 2 (UNCHANGEDSINCE 3) +FLAGS (\\Answered)
+    S: * 2 FETCH (FLAGS (\\Answered) MODSEQ (4))
+    S: e6 OK STORE completed
+    C: e7 UID STORE 1:2 (UNCHANGEDSINCE 3) +FLAGS (\\Flagged)
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: e7 OK [MODIFIED 2] conditional STORE failed
+    C: e8 FETCH 1:* (FLAGS) (CHANGEDSINCE 4)
+    S: * 1 FETCH (FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: e8 OK FETCH completed
+    C: e9 SEARCH MODSEQ 4
+    S: * SEARCH 1 2 (MODSEQ 5)
+    S: e9 OK SEARCH completed
+    `,
+  );
+});
+
+Deno.test("other sessions see EXISTS, FETCH FLAGS and EXPUNGE; IDLE pushes them", async () => {
+  const { backend, wire } = await loggedIn();
+  const other = await ImapWire.open(backend);
+  await other.send("x LOGIN alice@example.test sesame\r\nx2 SELECT INBOX\r\n");
+  await wire.send("f0 SELECT INBOX\r\n");
+  await transcript(
+    wire,
+    `
+    C: f1 IDLE
+    S: + idling
+    `,
+  );
+  backend.deliver("alice@example.test", "INBOX", "Subject: new\r\n\r\nnew\r\n");
+  await transcript(wire, "S: * 3 EXISTS");
+  await other.send("x3 STORE 1 +FLAGS (\\Deleted)\r\nx4 EXPUNGE\r\n");
+  await transcript(
+    wire,
+    `
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Deleted))
+    S: * 1 EXPUNGE
+    `,
+  );
+  await transcript(
+    wire,
+    `
+    C: DONE
+    S: f1 OK IDLE terminated
+    C: f2 FETCH 1:* UID
+    S: * 1 FETCH (UID 2)
+    S: * 2 FETCH (UID 3)
+    S: f2 OK FETCH completed
+    `,
+  );
+  // EXPUNGE is held back during FETCH and sent with the next command that allows it.
+  await other.send("x5 STORE 2 +FLAGS.SILENT (\\Deleted)\r\nx6 EXPUNGE\r\n");
+  await transcript(
+    wire,
+    `
+    C: f3 FETCH 2 UID
+    S: * 2 FETCH (UID 3)
+    S: f3 OK FETCH completed
+    C: f4 NOOP
+    S: * 2 EXPUNGE
+    S: f4 OK NOOP completed
+    `,
+  );
+});
+
+Deno.test("bad input: literal limits, malformed commands, too many errors", async () => {
+  const { wire } = await loggedIn();
+  await transcript(
+    wire,
+    `
+    C: g1 SELECT {100000}
+    S: g1 NO [TOOBIG] literal too large
+    C: g2 APPEND INBOX {20000}
+    S: g2 NO [TOOBIG] literal too large
+    C: g3 APPEND INBOX {5}
+    S: + Ready for literal data
+    C: hello
+    S: g3 OK [APPENDUID …
+    `,
+  );
+  const fresh = await ImapWire.open(aliceBackend());
+  await transcript(
+    fresh,
+    `
+    C: h1 LOGIN {5000}
+    S: h1 NO [TOOBIG] literal too large
+    C: h2 FETCH (((
+    S: h2 BAD invalid sequence set
+    C: ) ) )
+    S: * BAD missing or invalid tag
+    C: h3 LOGIN a
+    S: h3 BAD expected a space
+    `,
+  );
+  const plus = await ImapWire.open(aliceBackend());
+  await transcript(
+    plus,
+    `
+    C: h4 LOGIN {5000+}
+    S: h4 BAD [TOOBIG] literal too large
+    S: * BYE literal too large
+    `,
+  );
+  assert(plus.closed);
+  const noisy = await ImapWire.open(aliceBackend(), { maxErrors: 3 });
+  const out = await noisy.send("1 X\r\n2 X\r\n3 X\r\n4 X\r\n");
+  assert(out.includes("* BYE too many errors"));
+  assert(!out.includes("4 BAD"));
+});
+
+Deno.test("accounts are isolated: bob sees none of alice's mail", async () => {
+  const { backend } = await loggedIn();
+  const bob = await ImapWire.open(backend);
+  await transcript(
+    bob,
+    `
+    C: i1 LOGIN bob@example.test hunter2
+    S: i1 OK …
+    C: i2 STATUS INBOX (MESSAGES)
+    S: * STATUS INBOX (MESSAGES 0)
+    S: i2 OK STATUS completed
+    C: i3 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 0 EXISTS
+    S: * 0 RECENT
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 1] predicted next UID
+    S: * OK [HIGHESTMODSEQ 1] highest
+    S: i3 OK [READ-WRITE] SELECT completed
+    C: i4 UID FETCH 1:* BODY[]
+    S: i4 OK FETCH completed
+    C: i5 FETCH 1:* FLAGS
+    S: i5 OK FETCH completed
+    `,
+  );
+});
+
+Deno.test("five failed logins on one connection end it", async () => {
+  const wire = await ImapWire.open(aliceBackend());
+  let out = "";
+  for (let i = 1; i <= 5; i++) out += await wire.send(`t${i} LOGIN alice@example.test nope\r\n`);
+  assertEquals(out.split("AUTHENTICATIONFAILED").length - 1, 5);
+  assert(out.endsWith("* BYE too many failed authentication attempts\r\n"));
+  assert(wire.closed);
+});
+
+Deno.test("a backend that is down gives NO [UNAVAILABLE], never a crash", async () => {
+  const backend = aliceBackend();
+  backend.mode = "down";
+  const wire = await ImapWire.open(backend);
+  await transcript(
+    wire,
+    `
+    C: u1 LOGIN alice@example.test sesame
+    S: u1 NO [UNAVAILABLE] authentication is unavailable now
+    `,
+  );
+});
+
+Deno.test("structures are fetched once and then served from the listener's cache", async () => {
+  const backend = aliceBackend();
+  backend.deliver("alice@example.test", "INBOX", MSG1);
+  backend.deliver("alice@example.test", "INBOX", MSG2);
+  // Count the backend's structure calls per UID.
+  const asked: number[] = [];
+  const authenticate = backend.authenticate.bind(backend);
+  backend.authenticate = async (u, p) => {
+    const r = await authenticate(u, p);
+    if (!r.ok) return r;
+    const account: ImapAccount = r.account;
+    const structure = account.structure.bind(account);
+    account.structure = (id, uids) => {
+      asked.push(...uids);
+      return structure(id, uids);
+    };
+    return { ok: true, account };
+  };
+  const cache = new StructureCache(1);
+  const wire = await ImapWire.open(backend, { structureCache: cache });
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  const first = await wire.send("c FETCH 1:2 ENVELOPE\r\n");
+  const second = await wire.send("d FETCH 2 (ENVELOPE BODYSTRUCTURE)\r\n");
+  assertEquals(asked, [1, 2]); // the second FETCH hit the cache for UID 2
+  assert(second.includes('"report"'), second);
+  assert(first.includes('"report"'), first);
+  // Bounded: with room for one entry, UID 1 was evicted and is asked for again.
+  await wire.send("e FETCH 1 ENVELOPE\r\n");
+  assertEquals(asked, [1, 2, 1]);
+  assertEquals(cache.size, 1);
+});

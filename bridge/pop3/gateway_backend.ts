@@ -1,0 +1,87 @@
+/**
+ * The POP3 backend over the gateway: the credential is checked with the bridge key, and
+ * everything after it runs with the account's own session (bridge/mail_client.ts) on its Inbox:
+ * one index call at login, raw frames for RETR/TOP, and at QUIT one flag store plus one UID
+ * EXPUNGE (RFC 4315) of exactly the messages marked with DELE.
+ */
+import { formatUidSet } from "../../schemas/mail_access.ts";
+import { type FetchLike, GatewayError } from "../gateway_client.ts";
+import { MailClient } from "../mail_client.ts";
+import type { LoginResult, Maildrop, Pop3Backend } from "./backend.ts";
+
+export class GatewayPop3Backend implements Pop3Backend {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly bridgeKey: string,
+    private readonly fetcher?: FetchLike,
+  ) {}
+
+  async login(username: string, password: string, clientIp: string): Promise<LoginResult> {
+    let client: MailClient | undefined;
+    try {
+      client = await MailClient.login({
+        baseUrl: this.baseUrl,
+        bridgeKey: this.bridgeKey,
+        username,
+        secret: password,
+        clientIp,
+        protocol: "pop3",
+        fetcher: this.fetcher,
+      });
+    } catch (e) {
+      if (e instanceof GatewayError && e.status === 429) return { ok: false, reason: "locked" };
+      throw e;
+    }
+    if (!client) return { ok: false, reason: "invalid" };
+    try {
+      const inbox = (await client.mailboxes()).find((b) => b.role === "inbox");
+      if (!inbox) throw new GatewayError(500, "no_inbox", "the account has no Inbox", false);
+      const { mailbox, items } = await client.index(inbox.id);
+      return {
+        ok: true,
+        maildrop: new GatewayMaildrop(client, inbox.id, mailbox.uidValidity, items),
+      };
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+  }
+}
+
+class GatewayMaildrop implements Maildrop {
+  readonly messages: { uid: number; size: number }[];
+  constructor(
+    private readonly client: MailClient,
+    private readonly mailboxId: number,
+    readonly uidValidity: number,
+    items: { uid: number; size: number }[],
+  ) {
+    this.messages = items.map((i) => ({ uid: i.uid, size: i.size }));
+  }
+
+  async fetch(uids: number[]): Promise<Map<number, Uint8Array>> {
+    if (uids.length === 0) return new Map();
+    return await this.client.raw(this.mailboxId, formatUidSet(uids));
+  }
+
+  async commit(deleted: number[], retrieved: number[]): Promise<void> {
+    const gone = new Set(deleted);
+    const seen = retrieved.filter((u) => !gone.has(u));
+    if (seen.length > 0) {
+      await this.client.store(this.mailboxId, {
+        uids: formatUidSet(seen),
+        op: "add",
+        flags: ["\\Seen"],
+      });
+    }
+    if (deleted.length > 0) {
+      const set = formatUidSet(deleted);
+      await this.client.store(this.mailboxId, { uids: set, op: "add", flags: ["\\Deleted"] });
+      await this.client.expunge(this.mailboxId, set);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Delivers one destination domain's leased outbox rows over SHARP/1.3 (the outbound worker
+ * chooses this route for domains that publish `_sharp._tcp` SRV records): per row, the stored
+ * message becomes an EMAIL_CONTENT (message.ts), a stamp is minted for the exact recipient
+ * address, and client.ts runs one connection per recipient against the SRV targets in order.
+ *
+ * Results, as the outbox understands them (SMTP-style codes for the bounce's Diagnostic-Code):
+ *
+ * | SHARP/1.3                                   | outbox   | code / enhanced |
+ * | ------------------------------------------- | -------- | --------------- |
+ * | OK "Email processed"                        | sent     | 250 2.0.0       |
+ * | ERROR 550 (no such user)                    | failed   | 550 5.1.1       |
+ * | ERROR 413 (line too long)                   | failed   | 552 5.3.4       |
+ * | ERROR 400 (refused: format, version, sender)| failed   | 554 5.7.0/5.6.0 |
+ * | ERROR 429 (proof of work)                   | deferred | 451 4.7.0       |
+ * | ERROR 451 (domain not served / busy)        | deferred | 451 4.3.0       |
+ * | no host, DNS or network trouble, timeout    | deferred | 4.4.1 / 4.4.3   |
+ *
+ * 429 is retried because each attempt mints a new stamp (a replay or a clock skew heals); 451 is
+ * retried because the reference answers it for a domain it does not (yet) serve, and Postern
+ * for a gateway it cannot reach. The reference sender never retries; Postern's outbox does, until
+ * the row expires, then bounces.
+ */
+import type { OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import type { Result, WorkerLogger } from "../smtp_out/deliver.ts";
+import { sendSharp, type SharpSendRequest, type SharpSendResult } from "./client.ts";
+import { mintStamp } from "./hashcash.ts";
+import { contentFromMessage } from "./message.ts";
+import { toSharpAddress } from "./parse.ts";
+import { discoverSharp, hostAddresses } from "./verify_sender.ts";
+
+export interface SharpDeliveryDeps {
+  resolver: Resolver;
+  /** Bits of the stamps we mint (18: what the reference scores "good"). */
+  hashcashBits: number;
+  /** Our host name: the sender of bounces (`postmaster#<hostname>`), which have no sender. */
+  hostname: string;
+  /** The stored bytes of a row. */
+  message(item: OutboxItem): Promise<Uint8Array>;
+  report(item: OutboxItem, result: Result): Promise<void>;
+  logger: WorkerLogger;
+  /** Replaces the client (tests). */
+  send?: (request: SharpSendRequest) => Promise<SharpSendResult>;
+  timeoutMs?: number;
+}
+
+const MAX_CONNECT_ATTEMPTS = 5;
+
+const deferred = (message: string, enhanced = "4.4.1", remoteMta?: string): Result => ({
+  outcome: "deferred",
+  enhanced,
+  message: message.slice(0, 1000),
+  ...(remoteMta ? { remoteMta } : {}),
+});
+
+/** A SHARP/1.3 result as an outbox result (the table above). */
+export function sharpResult(result: SharpSendResult, remoteMta: string): Result {
+  const text = (s: string) => `SHARP/1.3 ${s}`.slice(0, 1000);
+  if (result.ok) {
+    return {
+      outcome: "sent",
+      smtpCode: 250,
+      enhanced: "2.0.0",
+      message: text("Email processed"),
+      remoteMta,
+    };
+  }
+  const message = text(`${result.step}: ${result.code ? `${result.code} ` : ""}${result.message}`);
+  switch (result.code) {
+    case 550:
+      return { outcome: "failed", smtpCode: 550, enhanced: "5.1.1", message, remoteMta };
+    case 413:
+      return { outcome: "failed", smtpCode: 552, enhanced: "5.3.4", message, remoteMta };
+    case 400:
+      return {
+        outcome: "failed",
+        smtpCode: 554,
+        enhanced: result.step === "HELLO" ? "5.7.0" : "5.6.0",
+        message,
+        remoteMta,
+      };
+    case 429:
+      return { outcome: "deferred", smtpCode: 451, enhanced: "4.7.0", message, remoteMta };
+    case 451:
+      return { outcome: "deferred", smtpCode: 451, enhanced: "4.3.0", message, remoteMta };
+    default:
+      // Network trouble mid-exchange: the message may or may not have arrived (as with SMTP).
+      return deferred(message, result.step === "connect" ? "4.4.1" : "4.4.2", remoteMta);
+  }
+}
+
+/** Delivers every item of the group and reports each one; never throws. */
+export async function deliverSharpDomain(
+  deps: SharpDeliveryDeps,
+  group: OutboxGroup,
+): Promise<void> {
+  const found = await discoverSharp(deps.resolver, group.domain);
+  if (found.kind !== "found") {
+    const result = found.kind === "error"
+      ? deferred(found.message, "4.4.3")
+      : deferred(`${group.domain} publishes no SHARP/1.3 host`, "4.4.4");
+    for (const item of group.items) await deps.report(item, result);
+    return;
+  }
+  const targets: { name: string; address: string; port: number }[] = [];
+  for (const host of found.hosts) {
+    for (const address of await hostAddresses(deps.resolver, host.name)) {
+      targets.push({ name: host.name, address, port: host.port });
+    }
+    if (targets.length >= MAX_CONNECT_ATTEMPTS) break;
+  }
+  for (const item of group.items) {
+    await deps.report(item, await deliverItem(deps, item, targets.slice(0, MAX_CONNECT_ATTEMPTS)));
+  }
+}
+
+async function deliverItem(
+  deps: SharpDeliveryDeps,
+  item: OutboxItem,
+  targets: { name: string; address: string; port: number }[],
+): Promise<Result> {
+  if (targets.length === 0) {
+    return deferred(`no address found for the SHARP/1.3 hosts of ${item.domain}`, "4.4.4");
+  }
+  const to = toSharpAddress(item.rcptTo);
+  const serverId = toSharpAddress(item.mailFrom || `postmaster@${deps.hostname}`);
+  let content;
+  let hashcash;
+  try {
+    content = await contentFromMessage(await deps.message(item));
+    hashcash = await mintStamp(to, deps.hashcashBits);
+  } catch (e) {
+    deps.logger.log("warn", "sharp_out.prepare_failed", { id: item.id, error: String(e) });
+    return deferred(`could not prepare the message: ${e}`, "4.3.0");
+  }
+  const send = deps.send ?? sendSharp;
+  let last: Result | undefined;
+  for (const target of targets) {
+    const result = await send({
+      host: target.address,
+      port: target.port,
+      serverId,
+      to,
+      hashcash,
+      content,
+      timeoutMs: deps.timeoutMs,
+    });
+    const outcome = sharpResult(result, target.name);
+    // Only a connection that could not be opened moves on to the next host.
+    if (result.ok || result.step !== "connect") return outcome;
+    deps.logger.log("info", "sharp_out.connect_failed", {
+      domain: item.domain,
+      host: target.name,
+      address: target.address,
+      error: result.message,
+    });
+    last = outcome;
+  }
+  return last!;
+}

@@ -1,0 +1,88 @@
+/**
+ * Federation's runtime adapter for Deno and Bun: the DNS port (node:dns Resolver, pointed at
+ * POSTERN_DNS_SERVERS like the bridge's), the HTTPS fetch port (optionally trusting extra CA
+ * certificates, e.g. a test CA), and the timer loop that runs the federation worker inside
+ * `postern serve` / `postern gateway` (at the edge the same pass runs from a cron trigger).
+ */
+import { createResolver } from "../bridge/dns/resolver.ts";
+import type { Config } from "../src/config.ts";
+import type { Deps } from "../src/deps.ts";
+import type { FederationPorts, Logger } from "../src/ports.ts";
+import { runFederationOnce } from "../src/federation/worker.ts";
+
+const notFound = (e: unknown) =>
+  ["ENOTFOUND", "ENODATA", "ENONAME"].includes((e as { code?: string }).code ?? "");
+
+/** The ports, plus `close` for the HTTP client that trusts `caCerts` (when there is one). */
+export function federationPorts(
+  config: Config,
+  caCerts: string[] = [],
+): FederationPorts & { close(): void } {
+  const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
+  const resolver = createResolver({ servers, timeoutMs: 3000, tries: 2 });
+  const g = globalThis as {
+    Deno?: { createHttpClient(o: { caCerts: string[] }): { close(): void } };
+  };
+  const client = caCerts.length > 0 && g.Deno ? g.Deno.createHttpClient({ caCerts }) : undefined;
+  const fetchPort = (request: Request) =>
+    client
+      ? fetch(request, { client } as RequestInit)
+      : fetch(request, caCerts.length > 0 ? { tls: { ca: caCerts } } as RequestInit : {});
+  return {
+    dns: {
+      async txt(name) {
+        try {
+          return await resolver.txt(name);
+        } catch (e) {
+          if (notFound(e)) return [];
+          throw e;
+        }
+      },
+      async addresses(name) {
+        const all = await Promise.all([
+          resolver.a(name).catch(() => [] as string[]),
+          resolver.aaaa(name).catch(() => [] as string[]),
+        ]);
+        return all.flat();
+      },
+    },
+    fetch: fetchPort,
+    close: () => client?.close(),
+  };
+}
+
+export interface FederationWorker {
+  close(): Promise<void>;
+}
+
+/** Runs federation passes: at once while there is work, else every `intervalMs`. */
+export function startFederationWorker(
+  deps: Deps,
+  logger: Logger,
+  options: { intervalMs?: number; worker?: string } = {},
+): FederationWorker {
+  const worker = options.worker ?? `federation-${crypto.randomUUID().slice(0, 8)}`;
+  const interval = options.intervalMs ?? deps.config.federationIntervalMs;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const tick = () => {
+    current = (async () => {
+      let busy = false;
+      try {
+        busy = (await runFederationOnce(deps, worker)).claimed > 0;
+      } catch (e) {
+        logger.log("error", "federation.worker_error", { error: String(e) });
+      }
+      if (!stopped) timer = setTimeout(tick, busy ? 0 : interval);
+    })();
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    async close() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * The contract between the bridge's SHARP/1.3 listener and the gateway beyond MX-style hand-in:
+ * the shared table of spent hashcash stamps (a stamp is accepted once, whichever bridge sees it).
+ *
+ * - `POST /v1/bridge/sharp/stamps` spends a stamp (`fresh: false` when it was already spent).
+ * - `POST /v1/bridge/sharp/stamps/release` gives one back when its message was not accepted.
+ */
+import { z } from "zod";
+
+export const SharpStampClaim = z.object({
+  /** The whole hashcash version-1 stamp, `1:bits:date:resource::rand:counter`. */
+  stamp: z.string().min(1).max(512),
+  /** Epoch ms when the stamp goes stale anyway (its date + 24 hours). */
+  expiresAt: z.number().int().min(0),
+}).meta({ id: "SharpStampClaim" });
+export type SharpStampClaim = z.infer<typeof SharpStampClaim>;
+
+export const SharpStampVerdict = z.object({
+  /** True when this claim spent the stamp; false for a replay. */
+  fresh: z.boolean(),
+}).meta({ id: "SharpStampVerdict" });
+export type SharpStampVerdict = z.infer<typeof SharpStampVerdict>;
+
+export const SharpStampRelease = z.object({
+  stamp: z.string().min(1).max(512),
+}).meta({ id: "SharpStampRelease" });

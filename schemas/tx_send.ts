@@ -1,0 +1,140 @@
+/**
+ * Transactional sending's request and response bodies (issue 6): `POST /v1/emails` takes the
+ * compose fields of api_send.ts plus tags, metadata, a template with variables, `sendAt`,
+ * tracking switches and a one-click unsubscribe header; `POST /v1/emails/batch` takes up to 500
+ * of them. Attachments come as base64 or by the id of an uploaded blob.
+ */
+import { z } from "zod";
+import { ComposeFields, RecipientOutcome } from "./api_send.ts";
+
+export const TxAttachmentInput = z.object({
+  filename: z.string().min(1).max(255).refine((v) => !/[\r\n\0]/.test(v), {
+    message: "filename must not contain CR, LF or NUL",
+  }),
+  contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
+    .default("application/octet-stream"),
+  content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
+    description: "Base64 content (or give `blobId`).",
+  }),
+  blobId: z.string().regex(/^[0-9a-f]{64}$/, "must be a blob id from POST /v1/emails/attachments")
+    .optional(),
+}).refine((a) => (a.content === undefined) !== (a.blobId === undefined), {
+  message: "give exactly one of content and blobId",
+}).meta({ id: "TxAttachmentInput" });
+
+const Tag = z.string().min(1).max(64).regex(/^[\w.:-]+$/, "letters, digits, _ . : - only");
+
+export const TemplateRef = z.object({
+  name: z.string().min(1).max(100),
+  version: z.number().int().positive().optional().meta({ description: "Default: the latest." }),
+}).meta({ id: "TemplateRef" });
+
+export const TxSendFields = {
+  ...ComposeFields,
+  attachments: z.array(TxAttachmentInput).max(100).default([]),
+  tags: z.array(Tag).max(20).default([]),
+  metadata: z.record(z.string().max(64), z.string().max(1000)).default({}).refine(
+    (m) => Object.keys(m).length <= 50,
+    { message: "at most 50 metadata keys" },
+  ),
+  template: TemplateRef.optional().meta({
+    description: "Render subject, text and html from this template (fields given here win).",
+  }),
+  variables: z.record(z.string(), z.unknown()).default({}).meta({
+    description: "Template variables; `{{name}}` is HTML-escaped in html, `{{{name}}}` is not.",
+  }),
+  sendAt: z.iso.datetime({ offset: true }).optional().meta({
+    description: "Send no earlier than this time (ISO 8601); cancel before with " +
+      "`POST /v1/emails/{emailId}/cancel`.",
+  }),
+  tracking: z.object({ opens: z.boolean().optional(), clicks: z.boolean().optional() })
+    .default({}).meta({ description: "Override the sending domain's tracking defaults." }),
+  unsubscribe: z.boolean().default(false).meta({
+    description: "Add RFC 8058 List-Unsubscribe and List-Unsubscribe-Post (one recipient only).",
+  }),
+};
+
+const atLeastOne = (r: { to: unknown[]; cc: unknown[]; bcc: unknown[] }) =>
+  r.to.length + r.cc.length + r.bcc.length > 0;
+
+export const TxSendRequest = z.object(TxSendFields).refine(atLeastOne, {
+  message: "at least one recipient (to, cc or bcc) is required",
+  path: ["to"],
+}).meta({ id: "TxSendRequest" });
+export type TxSendRequest = z.infer<typeof TxSendRequest>;
+
+export const TxSendResponse = z.object({
+  id: z.number().int().meta({ description: "Id of the Sent copy in the sender's mailbox." }),
+  emailId: z.string().meta({ description: "The transactional message id (`em_…`)." }),
+  messageId: z.string().meta({ description: "The Message-ID header." }),
+  sendAt: z.string().nullable(),
+  recipients: z.array(RecipientOutcome),
+}).meta({ id: "TxSendResponse" });
+export type TxSendResponse = z.infer<typeof TxSendResponse>;
+
+export const MAX_BATCH = 500;
+
+export const BatchRequest = z.array(TxSendRequest).min(1).max(MAX_BATCH).meta({
+  id: "BatchRequest",
+  description: `Up to ${MAX_BATCH} messages; each is sent (or refused) on its own.`,
+});
+
+export const BatchItemResult = z.object({
+  index: z.number().int(),
+  status: z.number().int().meta({ description: "201, or the problem's status." }),
+  email: TxSendResponse.optional(),
+  error: z.object({ code: z.string(), detail: z.string() }).optional(),
+}).meta({ id: "BatchItemResult" });
+
+export const BatchResponse = z.object({
+  accepted: z.number().int(),
+  refused: z.number().int(),
+  results: z.array(BatchItemResult),
+}).meta({ id: "BatchResponse" });
+export type BatchResponse = z.infer<typeof BatchResponse>;
+
+export const TX_EVENT_TYPES = [
+  "queued",
+  "scheduled",
+  "sent",
+  "delivered",
+  "deferred",
+  "bounced",
+  "failed",
+  "complained",
+  "opened",
+  "clicked",
+  "unsubscribed",
+  "suppressed",
+  "cancelled",
+] as const;
+export const TxEventType = z.enum(TX_EVENT_TYPES);
+export type TxEventType = z.infer<typeof TxEventType>;
+
+export const TxEvent = z.object({
+  id: z.number().int(),
+  type: TxEventType,
+  recipient: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+}).meta({ id: "TxEvent" });
+
+export const TxEmailView = z.object({
+  emailId: z.string(),
+  messageId: z.string(),
+  from: z.string(),
+  subject: z.string(),
+  state: z.enum(["scheduled", "accepted", "cancelled"]),
+  sendAt: z.string().nullable(),
+  tags: z.array(z.string()),
+  metadata: z.record(z.string(), z.string()),
+  createdAt: z.string(),
+  recipients: z.array(z.object({
+    address: z.string(),
+    status: z.string(),
+    updatedAt: z.string(),
+    events: z.array(TxEvent),
+  })),
+  events: z.array(TxEvent).meta({ description: "The whole timeline, oldest first." }),
+}).meta({ id: "TxEmailView" });
+export type TxEmailView = z.infer<typeof TxEmailView>;

@@ -1,0 +1,154 @@
+/**
+ * Each local domain's federation keys (Ed25519, RFC 8037 OKP JWKs): generated on first use,
+ * private halves sealed with the master key, the current key signs envelopes and receipts, and
+ * `rotate` makes a new current key while the old one stays published (and accepted) for the
+ * overlap window; keys past their window vanish from the JWKS. The kid is the RFC 7638
+ * thumbprint of the public JWK.
+ */
+import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
+import { FEDERATION_ALG, type FederationJwks } from "../../schemas/federation.ts";
+import type { Deps } from "../deps.ts";
+import { schema } from "../store/store.ts";
+import type { Queryable } from "../store/store.ts";
+import { findDomain } from "../services/accounts.ts";
+
+export type FederationKeyRow = typeof schema.federationKeys.$inferSelect;
+
+export interface SigningKey {
+  kid: string;
+  key: CryptoKey;
+}
+
+/** Imported private keys by kid (importing costs more than signing). */
+const imported = new Map<string, CryptoKey>();
+
+async function newKeyRow(deps: Deps, domainId: number, now: number) {
+  const { publicKey, privateKey } = await generateKeyPair("Ed25519", { extractable: true });
+  const pub = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(pub);
+  const publicJwk = { ...pub, kid, alg: FEDERATION_ALG, use: "sig" };
+  const priv = { ...(await exportJWK(privateKey)), kid, alg: FEDERATION_ALG };
+  return {
+    domainId,
+    kid,
+    privateJwk: await deps.secrets.seal(JSON.stringify(priv)),
+    publicJwk: JSON.stringify(publicJwk),
+    createdAt: now,
+  };
+}
+
+async function currentRow(db: Queryable, domainId: number) {
+  const [row] = await db.select().from(schema.federationKeys).where(and(
+    eq(schema.federationKeys.domainId, domainId),
+    isNull(schema.federationKeys.retiredAt),
+  )).orderBy(desc(schema.federationKeys.id)).limit(1);
+  return row;
+}
+
+/** The domain's current key row, generated when it has none; undefined for non-local domains. */
+export async function ensureFederationKey(
+  deps: Deps,
+  domainName: string,
+): Promise<FederationKeyRow | undefined> {
+  const domain = await findDomain(deps.store.db, domainName);
+  if (!domain) return undefined;
+  const existing = await currentRow(deps.store.db, domain.id);
+  if (existing) return existing;
+  const fresh = await newKeyRow(deps, domain.id, deps.clock.now());
+  return await deps.store.write(async (tx) => {
+    const again = await currentRow(tx, domain.id);
+    if (again) return again;
+    const [row] = await tx.insert(schema.federationKeys).values(fresh).returning();
+    return row;
+  });
+}
+
+/** The current key per domain, kept briefly (a rotation elsewhere is seen within seconds). */
+const current = new WeakMap<Deps, Map<string, { key: SigningKey; until: number }>>();
+const CURRENT_TTL_MS = 5000;
+
+/** The key that signs for `domainName` now. */
+export async function signingKey(
+  deps: Deps,
+  domainName: string,
+): Promise<SigningKey | undefined> {
+  let cache = current.get(deps);
+  if (!cache) current.set(deps, cache = new Map());
+  const hit = cache.get(domainName);
+  const now = deps.clock.now();
+  if (hit && hit.until > now) return hit.key;
+  const row = await ensureFederationKey(deps, domainName);
+  if (!row) return undefined;
+  let key = imported.get(row.kid);
+  if (!key) {
+    const jwk = JSON.parse(await deps.secrets.open(row.privateJwk)) as JsonWebKey;
+    key = await crypto.subtle.importKey("jwk", jwk, { name: "Ed25519" }, false, ["sign"]);
+    imported.set(row.kid, key);
+  }
+  cache.set(domainName, { key: { kid: row.kid, key }, until: now + CURRENT_TTL_MS });
+  return { kid: row.kid, key };
+}
+
+/** The published keys: the current one and those still inside their overlap window. */
+export async function publishedJwks(deps: Deps, domainName: string): Promise<FederationJwks> {
+  const domain = await findDomain(deps.store.db, domainName);
+  if (!domain) return { keys: [] };
+  await ensureFederationKey(deps, domainName);
+  const now = deps.clock.now();
+  const rows = await deps.store.db.select().from(schema.federationKeys).where(and(
+    eq(schema.federationKeys.domainId, domain.id),
+    or(isNull(schema.federationKeys.expiresAt), gt(schema.federationKeys.expiresAt, now)),
+  )).orderBy(desc(schema.federationKeys.id));
+  return {
+    keys: rows.map((r) => ({
+      ...JSON.parse(r.publicJwk),
+      nbf: Math.floor(r.createdAt / 1000),
+      ...(r.expiresAt ? { exp: Math.floor(r.expiresAt / 1000) } : {}),
+    })),
+  };
+}
+
+export interface Rotation {
+  domain: string;
+  kid: string;
+  retired: { kid: string; expiresAt: number }[];
+}
+
+/**
+ * Makes a new current key; the previous current key stops signing and stays published until
+ * `now + overlapHours` (default: the configured overlap), so receipts and envelopes it signed
+ * moments ago still verify at peers with a fresh JWKS.
+ */
+export async function rotateFederationKey(
+  deps: Deps,
+  domainName: string,
+  overlapHours = deps.config.federationKeyOverlapHours,
+): Promise<Rotation | undefined> {
+  const domain = await findDomain(deps.store.db, domainName);
+  if (!domain) return undefined;
+  const now = deps.clock.now();
+  const fresh = await newKeyRow(deps, domain.id, now);
+  const expiresAt = now + overlapHours * 3_600_000;
+  const retired = await deps.store.write(async (tx) => {
+    const old = await tx.update(schema.federationKeys).set({ retiredAt: now, expiresAt }).where(
+      and(eq(schema.federationKeys.domainId, domain.id), isNull(schema.federationKeys.retiredAt)),
+    ).returning();
+    await tx.insert(schema.federationKeys).values(fresh);
+    return old.map((r) => ({ kid: r.kid, expiresAt }));
+  });
+  current.get(deps)?.delete(domain.name);
+  deps.logger.log("info", "federation.key_rotated", { domain: domain.name, kid: fresh.kid });
+  return { domain: domain.name, kid: fresh.kid, retired };
+}
+
+/** Every key row of a domain (the CLI lists them). */
+export async function listFederationKeys(
+  deps: Deps,
+  domainName: string,
+): Promise<FederationKeyRow[] | undefined> {
+  const domain = await findDomain(deps.store.db, domainName);
+  if (!domain) return undefined;
+  return await deps.store.db.select().from(schema.federationKeys)
+    .where(eq(schema.federationKeys.domainId, domain.id)).orderBy(desc(schema.federationKeys.id));
+}

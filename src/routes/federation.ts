@@ -1,0 +1,109 @@
+/**
+ * Federation's HTTP surface (docs/federation.md): the discovery document and JWKS under
+ * `/.well-known/sharp` for each local domain (chosen by `?domain=` or else the Host header), and
+ * `POST /v1/federation/deliver`, which answers a signed receipt or problem+json with one of the
+ * documented federation codes.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  DeliveryRequest,
+  DeliveryResponse,
+  DiscoveryDocument,
+  FEDERATION_ERRORS,
+  FederationJwks,
+} from "../../schemas/federation.ts";
+import type { Deps } from "../deps.ts";
+import { json, newRouter, ok, problems } from "../http/router.ts";
+import { AppError, type ErrorCode, notFound } from "../errors.ts";
+import { findDomain } from "../services/accounts.ts";
+import { publishedJwks } from "../federation/keys.ts";
+import { discoveryDocument } from "../federation/policy.ts";
+import { FederationError, receiveDelivery } from "../federation/receive.ts";
+
+const DomainQuery = z.object({
+  domain: z.string().max(255).optional().meta({
+    param: { name: "domain", in: "query" },
+    description: "The domain asked about; default: the Host header's.",
+  }),
+});
+
+/** Federation's own codes (schemas/federation.ts) leave through the one problem+json handler. */
+const federationProblem = (status: number, code: string, message: string) =>
+  new AppError(status, code as ErrorCode, message);
+
+export function federationRoutes(deps: Deps) {
+  const app = newRouter();
+
+  const domainOf = async (requested: string | undefined, host: string | undefined) => {
+    // Without its ports this gateway cannot verify senders: it does not advertise federation.
+    if (!deps.federation) return undefined;
+    const name = (requested ?? host ?? "").toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+    return name && await findDomain(deps.store.db, name) ? name : undefined;
+  };
+  const origin = (url: string) => deps.config.publicUrl ?? new URL(url).origin;
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/sharp",
+      tags: ["federation"],
+      summary: "The federation discovery document of a local domain",
+      request: { query: DomainQuery },
+      responses: { 200: ok("The document", DiscoveryDocument), ...problems(404) },
+    }),
+    async (c) => {
+      const domain = await domainOf(c.req.valid("query").domain, c.req.header("host"));
+      if (!domain) throw notFound("federation for this domain");
+      const doc = discoveryDocument(deps, domain, origin(c.req.url));
+      c.header("cache-control", `max-age=${doc.ttl}`);
+      return c.json(doc, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/sharp/jwks",
+      tags: ["federation"],
+      summary: "The federation public keys of a local domain (RFC 7517 JWK Set)",
+      request: { query: DomainQuery },
+      responses: { 200: ok("The keys", FederationJwks), ...problems(404) },
+    }),
+    async (c) => {
+      const domain = await domainOf(c.req.valid("query").domain, c.req.header("host"));
+      if (!domain) throw notFound("federation for this domain");
+      c.header("cache-control", "max-age=300");
+      return c.json(await publishedJwks(deps, domain), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/federation/deliver",
+      tags: ["federation"],
+      summary: "Deliver a signed message from a peer gateway; answers a signed receipt",
+      description: "The envelope's JWS is checked against the sending domain's JWKS, then the " +
+        "time window, From alignment, digest, rate limit, proof-of-work and nonce. Errors carry " +
+        `one of these codes: ${Object.keys(FEDERATION_ERRORS).join(", ")}.`,
+      request: { body: json(DeliveryRequest) },
+      responses: {
+        200: ok("Stored (per recipient) and signed receipt", DeliveryResponse),
+        ...problems(400, 401, 402, 403, 404, 409, 413, 421, 422, 429, 503),
+      },
+    }),
+    async (c) => {
+      if (!deps.federation) {
+        throw federationProblem(503, "federation_disabled", "federation is not enabled here");
+      }
+      try {
+        return c.json(await receiveDelivery(deps, c.req.valid("json")), 200);
+      } catch (e) {
+        if (!(e instanceof FederationError)) throw e;
+        deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
+        throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
+      }
+    },
+  );
+  return app;
+}

@@ -1,0 +1,279 @@
+/**
+ * The mailbox-access routes the bridge's IMAP and POP3 servers use with an account's own token
+ * (`/v1/mail-access/mailboxes/{id}/...`): batch calls so that no IMAP command costs a round trip
+ * per message. Account-scoped like every mail route: another account's mailbox is 404.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  AppendResult,
+  ExpungeRequest,
+  ExpungeResult,
+  FlagName,
+  MailboxChanges,
+  MailboxIndex,
+  MailboxState,
+  RAW_FRAMES_TYPE,
+  RawRequest,
+  SearchRequest,
+  SearchResult,
+  StoreFlagsRequest,
+  StoreFlagsResult,
+  StructureResult,
+  TransferRequest,
+  TransferResult,
+  UidsRequest,
+} from "../../schemas/mail_access.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { INDEX_PAGE, mailboxChanges, mailboxIndex, mailboxState } from "../services/mail_access.ts";
+import { rawFrames, structures } from "../services/mail_access_raw.ts";
+import { searchMailbox } from "../services/mail_access_search.ts";
+import {
+  appendMessage,
+  copyMessages,
+  expunge,
+  moveToMailbox,
+  storeFlags,
+} from "../services/mail_access_write.ts";
+import { IdParam } from "./mailboxes.ts";
+
+const tags = ["mail-access"];
+const base = "/mail-access/mailboxes/{id}";
+
+export function mailAccessRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/mail-access/*", requireAuth(deps));
+  app.use("/mail-access/*", async (c, next) => {
+    requireScope(c.get("auth"), "read");
+    await next();
+  });
+  const db = deps.store.db;
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/state`,
+      tags,
+      summary: "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and counts (IMAP STATUS, NOOP polling)",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 200: ok("State", MailboxState), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      return c.json(await mailboxState(db, c.get("auth").accountId, id), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/index`,
+      tags,
+      summary: "Every message's UID, flags, modseq, internal date and size, in UID order",
+      description: `One call for the whole mailbox; paged only beyond ${INDEX_PAGE} messages ` +
+        "(pass `nextAfterUid` as `afterUid`).",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          afterUid: z.coerce.number().int().min(0).default(0),
+          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE),
+        }),
+      },
+      responses: { 200: ok("The index", MailboxIndex), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { afterUid, limit } = c.req.valid("query");
+      return c.json(await mailboxIndex(db, c.get("auth").accountId, id, afterUid, limit), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/changes`,
+      tags,
+      summary: "Changed messages and expunged UIDs since a modseq (CONDSTORE/QRESYNC)",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({ sinceModseq: z.coerce.number().int().min(0) }),
+      },
+      responses: { 200: ok("Changes", MailboxChanges), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { sinceModseq } = c.req.valid("query");
+      return c.json(await mailboxChanges(db, c.get("auth").accountId, id, sinceModseq), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/raw`,
+      tags,
+      summary: "Exact bytes (or header blocks) of many messages as binary frames",
+      description: `\`${RAW_FRAMES_TYPE}\`: per message an 8-byte head (UID, length; unsigned ` +
+        "32-bit big-endian) and the bytes, ascending by UID; UIDs not present are left out.",
+      security: bearer,
+      request: { params: IdParam, body: json(RawRequest) },
+      responses: {
+        200: {
+          description: "Frames",
+          content: { [RAW_FRAMES_TYPE]: { schema: z.string().meta({ format: "binary" }) } },
+        },
+        ...problems(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { uids, part } = c.req.valid("json");
+      const stream = await rawFrames(deps, c.get("auth").accountId, id, uids, part);
+      return c.body(stream, 200, { "content-type": RAW_FRAMES_TYPE }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/structure`,
+      tags,
+      summary: "MIME structure and envelope of many messages (BODYSTRUCTURE, ENVELOPE)",
+      security: bearer,
+      request: { params: IdParam, body: json(UidsRequest) },
+      responses: { 200: ok("Structures", StructureResult), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const items = await structures(deps, c.get("auth").accountId, id, c.req.valid("json").uids);
+      return c.json({ items }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/flags`,
+      tags,
+      summary: "Add, remove or replace flags on a UID set (STORE, UNCHANGEDSINCE)",
+      security: bearer,
+      request: { params: IdParam, body: json(StoreFlagsRequest) },
+      responses: { 200: ok("Stored", StoreFlagsResult), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      return c.json(await storeFlags(deps, c.get("auth").accountId, id, c.req.valid("json")), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/expunge`,
+      tags,
+      summary: "Remove the \\Deleted messages for good (EXPUNGE, UID EXPUNGE)",
+      security: bearer,
+      request: { params: IdParam, body: json(ExpungeRequest) },
+      responses: { 200: ok("Expunged", ExpungeResult), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { uids } = c.req.valid("json");
+      return c.json(await expunge(deps, c.get("auth").accountId, id, uids), 200);
+    },
+  );
+
+  for (const action of ["copy", "move"] as const) {
+    app.openapi(
+      createRoute({
+        method: "post",
+        path: `${base}/${action}`,
+        tags,
+        summary: action === "copy"
+          ? "Copy a UID set to another mailbox; the UID mapping (COPYUID)"
+          : "Move a UID set to another mailbox (RFC 6851); the UID mapping",
+        security: bearer,
+        request: { params: IdParam, body: json(TransferRequest) },
+        responses: { 200: ok("Done", TransferResult), ...problems(400, 401, 403, 404, 422, 507) },
+      }),
+      async (c) => {
+        const { id } = c.req.valid("param");
+        const { uids, targetMailboxId } = c.req.valid("json");
+        const run = action === "copy" ? copyMessages : moveToMailbox;
+        return c.json(await run(deps, c.get("auth").accountId, id, uids, targetMailboxId), 200);
+      },
+    );
+  }
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/append`,
+      tags,
+      summary: "Store a message's exact bytes with flags and internal date (APPEND)",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          flags: z.string().max(10_000).optional().meta({
+            description: "Space-separated flags, e.g. `\\Seen $Forwarded`.",
+          }),
+          internalDate: z.coerce.number().int().min(0).optional().meta({
+            description: "Unix milliseconds; default now.",
+          }),
+        }),
+        body: {
+          content: { "message/rfc822": { schema: z.string().meta({ format: "binary" }) } },
+          required: true,
+        },
+      },
+      responses: {
+        200: ok("Stored", AppendResult),
+        ...problems(400, 401, 403, 404, 413, 422, 507),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const q = c.req.valid("query");
+      const flags = (q.flags ?? "").split(/\s+/).filter(Boolean);
+      for (const f of flags) {
+        if (!FlagName.safeParse(f).success) {
+          throw new AppError(422, "validation_failed", `"${f}" is not a flag`, [
+            { path: "query.flags", message: "not a flag" },
+          ]);
+        }
+      }
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const result = await appendMessage(deps, c.get("auth").accountId, id, raw, {
+        flags,
+        internalDate: q.internalDate,
+      });
+      return c.json(result, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/search`,
+      tags,
+      summary: "UIDs matching a SEARCH criteria tree (every RFC 3501 key, MODSEQ)",
+      security: bearer,
+      request: { params: IdParam, body: json(SearchRequest) },
+      responses: { 200: ok("Matches", SearchResult), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { criteria } = c.req.valid("json");
+      return c.json(await searchMailbox(db, c.get("auth").accountId, id, criteria), 200);
+    },
+  );
+
+  return app;
+}

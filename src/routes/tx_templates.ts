@@ -1,0 +1,174 @@
+/**
+ * Templates: save (each save of a name is a new version), list, read (latest or a version),
+ * list versions, delete, and preview with variables (a 422 names every missing variable).
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  PreviewRequest,
+  PreviewResponse,
+  TemplateInput,
+  TemplateName,
+  TemplateView,
+} from "../../schemas/tx_templates.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import {
+  deleteTemplate,
+  getTemplate,
+  listTemplates,
+  listVersions,
+  renderTemplate,
+  saveTemplate,
+  type TemplateRow,
+} from "../transactional/templates.ts";
+
+const view = (t: TemplateRow) => ({
+  name: t.name,
+  version: t.version,
+  subject: t.subject,
+  text: t.text,
+  html: t.html,
+  createdAt: new Date(t.createdAt).toISOString(),
+});
+
+const NameParam = z.object({ name: TemplateName.meta({ param: { name: "name", in: "path" } }) });
+const VersionQuery = z.object({
+  version: z.coerce.number().int().positive().optional().meta({
+    param: { name: "version", in: "query" },
+  }),
+});
+
+export function txTemplateRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/templates", requireAuth(deps));
+  app.use("/templates/*", requireAuth(deps));
+  const tags = ["templates"];
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/templates",
+      tags,
+      summary: "Save a template (a new version when the name exists)",
+      security: bearer,
+      request: { body: json(TemplateInput) },
+      responses: { 201: ok("Saved", TemplateView), ...problems(400, 401, 403, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      return c.json(view(await saveTemplate(deps, auth.accountId, c.req.valid("json"))), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/templates",
+      tags,
+      summary: "The latest version of each template",
+      security: bearer,
+      responses: {
+        200: ok("Templates", z.object({ templates: z.array(TemplateView) })),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const rows = await listTemplates(deps.store.db, auth.accountId);
+      return c.json({ templates: rows.map(view) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/templates/{name}",
+      tags,
+      summary: "A template (latest, or `?version=`)",
+      security: bearer,
+      request: { params: NameParam, query: VersionQuery },
+      responses: { 200: ok("The template", TemplateView), ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const { name } = c.req.valid("param");
+      const row = await getTemplate(
+        deps.store.db,
+        auth.accountId,
+        name,
+        c.req.valid("query").version,
+      );
+      return c.json(view(row), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/templates/{name}/versions",
+      tags,
+      summary: "Every version of a template, newest first",
+      security: bearer,
+      request: { params: NameParam },
+      responses: {
+        200: ok("Versions", z.object({ versions: z.array(TemplateView) })),
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const rows = await listVersions(deps.store.db, auth.accountId, c.req.valid("param").name);
+      return c.json({ versions: rows.map(view) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/templates/{name}",
+      tags,
+      summary: "Delete a template and all its versions",
+      security: bearer,
+      request: { params: NameParam },
+      responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      await deleteTemplate(deps, auth.accountId, c.req.valid("param").name);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/templates/{name}/preview",
+      tags,
+      summary: "Render a template with variables, without sending",
+      security: bearer,
+      request: { params: NameParam, body: json(PreviewRequest) },
+      responses: { 200: ok("Rendered", PreviewResponse), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const body = c.req.valid("json");
+      const t = await getTemplate(
+        deps.store.db,
+        auth.accountId,
+        c.req.valid("param").name,
+        body.version,
+      );
+      const r = renderTemplate(t, body.variables);
+      return c.json({ subject: r.subject, text: r.text ?? null, html: r.html ?? null }, 200);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,193 @@
+/**
+ * Webhook endpoints (Standard Webhooks): create (the `whsec_` secret is shown once), list,
+ * delete, rotate the secret with an overlap, the delivery log, and manual replay.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  RotateRequest,
+  WebhookDeliveryView,
+  WebhookInput,
+  WebhookView,
+  WebhookWithSecret,
+} from "../../schemas/tx_webhooks.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import {
+  createWebhook,
+  deleteWebhook,
+  getWebhook,
+  listDeliveries,
+  listWebhooks,
+  replayDelivery,
+  rotateWebhookSecret,
+  type WebhookDeliveryRow,
+  webhookView,
+} from "../transactional/webhooks.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const deliveryView = (r: WebhookDeliveryRow) => ({
+  id: r.id,
+  eventId: r.eventId,
+  eventType: r.eventType,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: r.state === "pending" ? iso(r.nextAttemptAt) : null,
+  lastStatus: r.lastStatus,
+  lastError: r.lastError,
+  payload: JSON.parse(r.payload),
+  createdAt: iso(r.createdAt),
+});
+
+const IdParam = z.object({
+  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+});
+
+export function txWebhookRoutes(deps: Deps) {
+  const app = newRouter();
+  app.use("/webhooks", requireAuth(deps));
+  app.use("/webhooks/*", requireAuth(deps));
+  const tags = ["webhooks"];
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks",
+      tags,
+      summary: "Add an endpoint; the signing secret is shown once",
+      description: "Private and loopback targets are refused unless POSTERN_WEBHOOK_ALLOW_PRIVATE.",
+      security: bearer,
+      request: { body: json(WebhookInput) },
+      responses: { 201: ok("Created", WebhookWithSecret), ...problems(400, 401, 403, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      return c.json(await createWebhook(deps, auth.accountId, c.req.valid("json")), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/webhooks",
+      tags,
+      summary: "The account's endpoints",
+      security: bearer,
+      responses: {
+        200: ok("Endpoints", z.object({ webhooks: z.array(WebhookView) })),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const rows = await listWebhooks(deps.store.db, auth.accountId);
+      return c.json({ webhooks: rows.map(webhookView) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/webhooks/{id}",
+      tags,
+      summary: "Remove an endpoint and its delivery log",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 204: { description: "Removed" }, ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      await deleteWebhook(deps, auth.accountId, c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks/{id}/rotate",
+      tags,
+      summary: "Rotate the secret; the old one also signs during the overlap",
+      security: bearer,
+      request: { params: IdParam, body: json(RotateRequest) },
+      responses: { 200: ok("The new secret", WebhookWithSecret), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const { overlapSeconds } = c.req.valid("json");
+      return c.json(
+        await rotateWebhookSecret(deps, auth.accountId, c.req.valid("param").id, overlapSeconds),
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/webhooks/{id}/deliveries",
+      tags,
+      summary: "The delivery log, newest first",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          before: z.coerce.number().int().positive().optional().meta({
+            param: { name: "before", in: "query" },
+          }),
+          limit: z.coerce.number().int().min(1).max(500).default(100).meta({
+            param: { name: "limit", in: "query" },
+          }),
+        }),
+      },
+      responses: {
+        200: ok("Deliveries", z.object({ deliveries: z.array(WebhookDeliveryView) })),
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const hook = await getWebhook(deps.store.db, auth.accountId, c.req.valid("param").id);
+      const q = c.req.valid("query");
+      const rows = await listDeliveries(deps.store.db, hook.id, {
+        beforeId: q.before,
+        limit: q.limit,
+      });
+      return c.json({ deliveries: rows.map(deliveryView) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks/{id}/deliveries/{deliveryId}/replay",
+      tags,
+      summary: "Send a delivery again now (same webhook-id)",
+      security: bearer,
+      request: {
+        params: IdParam.extend({
+          deliveryId: z.coerce.number().int().positive().meta({
+            param: { name: "deliveryId", in: "path" },
+          }),
+        }),
+      },
+      responses: { 200: ok("Queued again", WebhookDeliveryView), ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const p = c.req.valid("param");
+      return c.json(
+        deliveryView(await replayDelivery(deps, auth.accountId, p.id, p.deliveryId)),
+        200,
+      );
+    },
+  );
+  return app;
+}

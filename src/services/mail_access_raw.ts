@@ -1,0 +1,121 @@
+/**
+ * Many messages' bytes in one response and their MIME structure. Raw bodies (IMAP BODY[],
+ * RFC822, POP3 RETR) or header blocks (BODY[HEADER], TOP n 0) stream out as binary frames
+ * (schemas/mail_access.ts `RAW_FRAMES_TYPE`), read from the store a few blobs at a time so a
+ * large set never sits in memory at once. Structures (BODYSTRUCTURE, ENVELOPE, BODY[section]
+ * offsets) are parsed once per blob on first request and kept in `mime_structures`.
+ */
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { frameHead } from "../../schemas/mail_access.ts";
+import { type MimeStructure, parseMimeStructure } from "../../schemas/mime_structure.ts";
+import type { Deps } from "../deps.ts";
+import type { Queryable } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { rowsInSet } from "./mail_access.ts";
+
+/** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
+export const STRUCTURE_VERSION = 1;
+/** Blobs read per store query while streaming. */
+const BLOBS_PER_READ = 32;
+
+function bytesOf(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(0);
+}
+
+/** The header block: up to and including the first empty line (CRLF or bare LF endings). */
+export function headerBlock(raw: Uint8Array): Uint8Array {
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== 10) continue;
+    if (raw[i + 1] === 10) return raw.subarray(0, i + 2);
+    if (raw[i + 1] === 13 && raw[i + 2] === 10) return raw.subarray(0, i + 3);
+  }
+  return raw;
+}
+
+async function readBlobs(db: Queryable, shas: string[], part: "full" | "header") {
+  const b = schema.blobs;
+  // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store.
+  const data = part === "full" ? b.data : sql`CASE WHEN instr(${b.data}, x'0d0a0d0a') > 0
+        THEN substr(${b.data}, 1, instr(${b.data}, x'0d0a0d0a') + 3) ELSE ${b.data} END`;
+  const rows = await db.select({ sha: b.sha256, data }).from(b).where(inArray(b.sha256, shas));
+  return new Map(rows.map((r) => [r.sha, bytesOf(r.data)]));
+}
+
+/**
+ * The frames of the set's messages, ascending by UID; checked (mailbox ownership, UID set)
+ * before the stream starts, so errors are still problem+json.
+ */
+export async function rawFrames(
+  deps: Deps,
+  accountId: number,
+  mailboxId: number,
+  uids: string,
+  part: "full" | "header",
+): Promise<ReadableStream<Uint8Array>> {
+  const rows = await rowsInSet(deps.store.db, accountId, mailboxId, uids);
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (at >= rows.length) {
+        controller.close();
+        return;
+      }
+      const batch = rows.slice(at, at + BLOBS_PER_READ);
+      at += batch.length;
+      const blobs = await readBlobs(
+        deps.store.db,
+        [...new Set(batch.map((r) => r.blobSha256))],
+        part,
+      );
+      for (const row of batch) {
+        const found = blobs.get(row.blobSha256);
+        if (!found) continue; // purged meanwhile: skipped, as an expunged UID would be
+        const bytes = part === "header" ? headerBlock(found) : found;
+        controller.enqueue(frameHead(row.uid, bytes.byteLength));
+        controller.enqueue(bytes);
+      }
+    },
+  });
+}
+
+/** The MIME structure of each message of the set (computed and stored on first request). */
+export async function structures(
+  deps: Deps,
+  accountId: number,
+  mailboxId: number,
+  uids: string,
+): Promise<{ uid: number; structure: MimeStructure }[]> {
+  const db = deps.store.db;
+  const rows = await rowsInSet(db, accountId, mailboxId, uids);
+  const shas = [...new Set(rows.map((r) => r.blobSha256))];
+  const known = new Map<string, MimeStructure>();
+  const ms = schema.mimeStructures;
+  for (let i = 0; i < shas.length; i += 500) {
+    const part = shas.slice(i, i + 500);
+    const hits = await db.select({ sha: ms.sha256, json: ms.json }).from(ms)
+      .where(and(inArray(ms.sha256, part), eq(ms.version, STRUCTURE_VERSION)));
+    for (const h of hits) known.set(h.sha, JSON.parse(h.json));
+  }
+  const missing = shas.filter((s) => !known.has(s));
+  for (let i = 0; i < missing.length; i += BLOBS_PER_READ) {
+    const part = missing.slice(i, i + BLOBS_PER_READ);
+    const blobs = await readBlobs(db, part, "full");
+    const computed = [...blobs].map(([sha, raw]) => ({ sha, structure: parseMimeStructure(raw) }));
+    if (computed.length === 0) continue;
+    for (const c of computed) known.set(c.sha, c.structure);
+    await deps.store.write(async (tx) => {
+      await tx.insert(ms).values(computed.map((c) => ({
+        sha256: c.sha,
+        version: STRUCTURE_VERSION,
+        json: JSON.stringify(c.structure),
+      }))).onConflictDoUpdate({
+        target: ms.sha256,
+        set: { version: STRUCTURE_VERSION, json: sql`excluded.json` },
+      });
+    });
+  }
+  return rows.filter((r) => known.has(r.blobSha256))
+    .map((r) => ({ uid: r.uid, structure: known.get(r.blobSha256)! }));
+}

@@ -1,0 +1,49 @@
+/**
+ * Sessions the protocol bridge opens for an account after checking its IMAP or POP3 credential:
+ * a real session row (user agent = the protocol) with the normal access-token claims, so the
+ * bridge then calls the account-scoped API with the account's own token and the gateway applies
+ * exactly the isolation it applies to any client. The access token lives long enough for a mail
+ * session (at least an hour); the refresh token renews it (`POST /v1/auth/refresh`), logout ends it.
+ */
+import { signAccessToken } from "../auth/tokens.ts";
+import { randomToken, sha256Hex } from "../crypto.ts";
+import type { Deps } from "../deps.ts";
+import { schema } from "../store/store.ts";
+
+/** Shortest lifetime of a bridge session's access token (a POP3 or IMAP session can be long). */
+export const MAIL_SESSION_TOKEN_SECONDS = 3600;
+
+export interface MailSessionTokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export async function openMailSession(
+  deps: Deps,
+  accountId: number,
+  protocol: string,
+  ip: string,
+): Promise<MailSessionTokens> {
+  const now = deps.clock.now();
+  const refreshToken = randomToken();
+  const sessionId = crypto.randomUUID();
+  await deps.store.db.insert(schema.sessions).values({
+    id: sessionId,
+    accountId,
+    refreshHash: await sha256Hex(refreshToken),
+    expiresAt: now + deps.config.refreshTokenTtlDays * 86_400_000,
+    userAgent: protocol.slice(0, 200),
+    ip: ip.slice(0, 64),
+  });
+  const ttl = Math.max(deps.config.accessTokenTtlSeconds, MAIL_SESSION_TOKEN_SECONDS);
+  const accessToken = await signAccessToken(
+    deps.jwtKey,
+    deps.config.hostname,
+    { accountId, sessionId },
+    ttl,
+    now,
+  );
+  deps.logger.log("info", "auth.bridge_session", { accountId, protocol });
+  return { accessToken, refreshToken, expiresIn: ttl };
+}

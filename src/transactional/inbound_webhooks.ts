@@ -1,0 +1,87 @@
+/**
+ * Inbound mail as a webhook (`email.received`): the mail pipeline writes a `message.created`
+ * event for every stored message; for each endpoint that subscribes, new events of its account
+ * after the endpoint's cursor that landed in the Inbox or Junk become deliveries carrying the
+ * parsed JSON form (and, when asked, the raw message in base64). The cursor moves in the same
+ * transaction, so a message is posted once.
+ */
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import type { Deps } from "../deps.ts";
+import { schema } from "../store/store.ts";
+import { enqueueWebhookEvent, wants } from "./webhooks.ts";
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Turns new inbound messages into deliveries; resolves to how many were queued. */
+export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
+  const hooks = (await deps.store.db.select().from(schema.txWebhooks)
+    .where(eq(schema.txWebhooks.active, true))).filter((h) =>
+      JSON.parse(h.events).length > 0 && wants(h, "email.received")
+    );
+  let queued = 0;
+  for (const hook of hooks) {
+    const events = await deps.store.db.select().from(schema.events).where(and(
+      eq(schema.events.accountId, hook.accountId),
+      gt(schema.events.id, hook.inboundCursor),
+      eq(schema.events.type, "message.created"),
+    )).orderBy(asc(schema.events.id)).limit(limit);
+    if (events.length === 0) continue;
+    const ids = events.flatMap((e) => (e.messageId ? [e.messageId] : []));
+    const rows = ids.length
+      ? await deps.store.db.select({ message: schema.messages, role: schema.mailboxes.role })
+        .from(schema.messages)
+        .innerJoin(schema.mailboxes, eq(schema.mailboxes.id, schema.messages.mailboxId))
+        .where(inArray(schema.messages.id, ids))
+      : [];
+    const payloads: Record<string, unknown>[] = [];
+    for (const { message, role } of rows) {
+      if (role !== "inbox" && role !== "junk") continue;
+      const parsed = JSON.parse(message.parsed);
+      const data: Record<string, unknown> = {
+        id: message.id,
+        mailbox: role,
+        messageId: message.messageIdHeader,
+        from: parsed.from ?? null,
+        to: parsed.to ?? [],
+        cc: parsed.cc ?? [],
+        subject: parsed.subject ?? "",
+        date: new Date(message.sentAt).toISOString(),
+        text: parsed.text ?? null,
+        html: parsed.html ?? null,
+        headers: parsed.headers ?? [],
+        attachments: parsed.attachments ?? [],
+        authentication: parsed.authentication ?? null,
+        size: message.size,
+      };
+      if (hook.includeRaw) {
+        const [blob] = await deps.store.db.select().from(schema.blobs)
+          .where(eq(schema.blobs.sha256, message.blobSha256));
+        if (blob) data.raw = base64(new Uint8Array(blob.data));
+      }
+      payloads.push(data);
+    }
+    const cursor = events[events.length - 1].id;
+    await deps.store.write(async (tx) => {
+      for (const data of payloads) {
+        queued += await enqueueWebhookEvent(
+          tx,
+          deps,
+          hook.accountId,
+          "email.received",
+          data,
+          deps.clock.now(),
+          [hook],
+        );
+      }
+      await tx.update(schema.txWebhooks).set({ inboundCursor: cursor })
+        .where(eq(schema.txWebhooks.id, hook.id));
+    });
+  }
+  return queued;
+}

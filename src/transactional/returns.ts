@@ -1,0 +1,174 @@
+/**
+ * Mail that comes back: delivery status notifications (RFC 3464, `multipart/report;
+ * report-type=delivery-status`) and abuse feedback reports (RFC 5965 ARF,
+ * `report-type=feedback-report`). The original message is found by the signed VERP return
+ * path the report was sent to, or else by the `X-Postern-Email-Id` and `Message-ID` of the
+ * returned original (both must match); each reported recipient becomes a `bounced`,
+ * `deferred`, `delivered` or `complained` event. Pure text parsing of the report parts.
+ */
+import { eq } from "drizzle-orm";
+import type { TxEventType } from "../../schemas/tx_send.ts";
+import type { Deps } from "../deps.ts";
+import { schema } from "../store/store.ts";
+import { parseVerp } from "./signing.ts";
+import { recordEvent, type TxMessageRow } from "./timeline.ts";
+
+interface Part {
+  headers: Map<string, string>;
+  body: string;
+}
+
+function splitHeaders(text: string): Part {
+  const end = text.search(/\r?\n\r?\n/);
+  const head = end >= 0 ? text.slice(0, end) : text;
+  const body = end >= 0 ? text.slice(end).replace(/^\r?\n\r?\n/, "") : "";
+  const headers = new Map<string, string>();
+  let last = "";
+  for (const line of head.split(/\r?\n/)) {
+    if (/^[ \t]/.test(line) && last) {
+      headers.set(last, `${headers.get(last)} ${line.trim()}`);
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    last = line.slice(0, colon).trim().toLowerCase();
+    if (!headers.has(last)) headers.set(last, line.slice(colon + 1).trim());
+  }
+  return { headers, body };
+}
+
+function boundaryOf(contentType: string | undefined): string | undefined {
+  const m = /boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(contentType ?? "");
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/** The parts of a multipart body, one level deep (RFC 2046 section 5.1.1). */
+function parts(message: Part): Part[] {
+  const boundary = boundaryOf(message.headers.get("content-type"));
+  if (!boundary) return [];
+  const chunks = message.body.split(
+    new RegExp(
+      `\\r?\\n?--${boundary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?:--)?[ \\t]*\\r?\\n?`,
+    ),
+  );
+  return chunks.slice(1).filter((c) => c.trim() !== "").map(splitHeaders);
+}
+
+/** The field groups of a message/delivery-status or feedback-report body. */
+function fieldGroups(body: string): Map<string, string>[] {
+  return body.split(/\r?\n[ \t]*\r?\n/).map((g) => splitHeaders(`${g}\r\n\r\n`).headers)
+    .filter((h) => h.size > 0);
+}
+
+const stripType = (v: string | undefined) => (v ?? "").replace(/^[^;]*;\s*/, "").trim();
+
+export interface ReturnOutcome {
+  kind: "dsn" | "arf" | "unknown";
+  emailId?: string;
+  events: { recipient: string; type: TxEventType; status?: string }[];
+}
+
+async function findMessage(
+  deps: Deps,
+  envelopeRecipients: string[],
+  original: Part | undefined,
+): Promise<TxMessageRow | undefined> {
+  for (const rcpt of envelopeRecipients) {
+    const emailId = await parseVerp(deps, rcpt);
+    if (emailId) {
+      const [row] = await deps.store.db.select().from(schema.txMessages)
+        .where(eq(schema.txMessages.id, emailId));
+      if (row) return row;
+    }
+  }
+  const emailId = original?.headers.get("x-postern-email-id");
+  const messageId = original?.headers.get("message-id");
+  if (!emailId || !messageId) return undefined;
+  const [row] = await deps.store.db.select().from(schema.txMessages)
+    .where(eq(schema.txMessages.id, emailId.trim()));
+  return row && row.messageIdHeader === messageId.trim() ? row : undefined;
+}
+
+/** Reads a returned report and records its events; unknown mail is ignored. */
+export async function ingestReturn(
+  deps: Deps,
+  raw: Uint8Array,
+  envelopeRecipients: string[] = [],
+): Promise<ReturnOutcome> {
+  const top = splitHeaders(new TextDecoder().decode(raw.subarray(0, 4 * 1024 * 1024)));
+  const type = (top.headers.get("content-type") ?? "").toLowerCase();
+  const report = /report-type\s*=\s*"?([\w-]+)/.exec(type)?.[1];
+  const all = parts(top);
+  const original = all.find((p) =>
+    /^(message\/rfc822|text\/rfc822-headers|message\/rfc822-headers)/i.test(
+      p.headers.get("content-type") ?? "",
+    )
+  );
+  const originalMessage = original ? splitHeaders(original.body) : undefined;
+  const message = await findMessage(deps, envelopeRecipients, originalMessage);
+  const events: ReturnOutcome["events"] = [];
+  if (report === "delivery-status") {
+    const status = all.find((p) =>
+      /^message\/(global-)?delivery-status/i.test(p.headers.get("content-type") ?? "")
+    );
+    for (const g of fieldGroups(status?.body ?? "").slice(1)) {
+      const recipient = stripType(g.get("final-recipient") ?? g.get("original-recipient"));
+      const action = (g.get("action") ?? "").toLowerCase();
+      const code = (g.get("status") ?? "").trim();
+      const t: TxEventType | undefined = action === "failed"
+        ? "bounced"
+        : action === "delayed"
+        ? "deferred"
+        : action === "delivered" || action === "relayed" || action === "expanded"
+        ? "delivered"
+        : undefined;
+      if (recipient && t) {
+        events.push({ recipient: recipient.toLowerCase(), type: t, status: code });
+      }
+    }
+  } else if (report === "feedback-report") {
+    const fb = all.find((p) =>
+      /^message\/feedback-report/i.test(p.headers.get("content-type") ?? "")
+    );
+    const fields = fieldGroups(fb?.body ?? "")[0] ?? new Map();
+    const rcpt = stripType(fields.get("original-rcpt-to")) ||
+      (originalMessage?.headers.get("to") ?? "").replace(/^.*<([^>]+)>.*$/, "$1").trim();
+    if (rcpt) {
+      events.push({
+        recipient: rcpt.toLowerCase(),
+        type: "complained",
+        status: fields.get("feedback-type") ?? "abuse",
+      });
+    }
+  }
+  const kind = report === "delivery-status"
+    ? "dsn"
+    : report === "feedback-report"
+    ? "arf"
+    : "unknown";
+  if (!message || events.length === 0) return { kind, emailId: message?.id, events: [] };
+  // Only the message's own recipients: a report cannot suppress an address it was not sent to.
+  const own = new Set(
+    (await deps.store.db.select({ address: schema.txRecipients.address })
+      .from(schema.txRecipients).where(eq(schema.txRecipients.messageId, message.id)))
+      .map((r) => r.address.toLowerCase()),
+  );
+  const mine = events.filter((e) => own.has(e.recipient));
+  const diagnostic = (g: string) => g.slice(0, 500);
+  await deps.store.write(async (tx) => {
+    for (const e of mine) {
+      await recordEvent(tx, deps, {
+        message,
+        recipient: e.recipient,
+        type: e.type,
+        data: e.type === "complained"
+          ? { feedbackType: e.status, source: "arf" }
+          : { status: e.status, source: "dsn", reason: diagnostic(e.status ?? "") },
+        at: deps.clock.now(),
+        permanent: e.type === "bounced" ? (e.status ?? "5").startsWith("5") : undefined,
+      });
+    }
+  });
+  deps.logger.log("info", "tx.return", { kind, emailId: message.id, events: mine.length });
+  return { kind, emailId: message.id, events: mine };
+}

@@ -1,0 +1,286 @@
+/**
+ * Transactional sends (`POST /v1/emails`, `POST /v1/emails/batch`) on top of the account send
+ * path (services/send.ts): template rendering, the suppression check, tracking and RFC 8058
+ * headers, a signed VERP return path, `sendAt` (the outbox rows wait in the database until then)
+ * and the Idempotency-Key — whose row, the message record, its recipients and their first
+ * events are all written in the send's own write transaction.
+ */
+import { and, eq, inArray } from "drizzle-orm";
+import type { SendRequest } from "../../schemas/api_send.ts";
+import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
+import type { AuthContext } from "../auth/auth_context.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { findDomain } from "../services/accounts.ts";
+import { named, sendMessage } from "../services/send.ts";
+import { schema } from "../store/store.ts";
+import {
+  checkKey,
+  type IdempotencyKey,
+  idempotencyKey,
+  IdempotentReplay,
+  recordKey,
+} from "./idempotency.ts";
+import { newEmailId, verpAddress } from "./signing.ts";
+import { suppressedAmong } from "./suppression.ts";
+import { getTemplate, renderTemplate } from "./templates.ts";
+import { recordEvent } from "./timeline.ts";
+import { applyTracking, trackingFor, unsubscribeHeaders } from "./tracking.ts";
+
+export interface SendResult {
+  status: number;
+  body: TxSendResponse;
+  replayed: boolean;
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+
+async function resolveAttachments(deps: Deps, req: TxSendRequest) {
+  const ids = req.attachments.flatMap((a) => (a.blobId ? [a.blobId] : []));
+  const blobs = new Map<string, Uint8Array>();
+  if (ids.length > 0) {
+    const rows = await deps.store.db.select().from(schema.blobs)
+      .where(inArray(schema.blobs.sha256, ids));
+    for (const r of rows) blobs.set(r.sha256, new Uint8Array(r.data));
+  }
+  return req.attachments.map((a, i) => {
+    if (a.content !== undefined) {
+      return { filename: a.filename, contentType: a.contentType, content: a.content };
+    }
+    const data = blobs.get(a.blobId!);
+    if (!data) {
+      throw new AppError(422, "validation_failed", `attachment ${i}: no such blob`, [
+        { path: `attachments.${i}.blobId`, message: "no such blob" },
+      ]);
+    }
+    return { filename: a.filename, contentType: a.contentType, content: base64(data) };
+  });
+}
+
+/** Sends one message; `key` makes it idempotent. */
+export async function sendEmail(
+  deps: Deps,
+  auth: AuthContext,
+  req: TxSendRequest,
+  key?: IdempotencyKey,
+): Promise<SendResult> {
+  const now = deps.clock.now();
+  if (key) {
+    try {
+      await checkKey(deps.store.db, auth.accountId, key, now);
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { status: e.status, body: e.body as TxSendResponse, replayed: true };
+      }
+      throw e;
+    }
+  }
+  const from = named(req.from);
+  const fromDomain = domainOf(from.address);
+  let content = { subject: req.subject, text: req.text, html: req.html };
+  if (req.template) {
+    const t = await getTemplate(
+      deps.store.db,
+      auth.accountId,
+      req.template.name,
+      req.template.version,
+    );
+    const r = renderTemplate(t, req.variables);
+    content = {
+      subject: req.subject || r.subject,
+      text: req.text ?? r.text,
+      html: req.html ?? r.html,
+    };
+  }
+  const sendAt = req.sendAt ? Date.parse(req.sendAt) : undefined;
+  const scheduled = sendAt !== undefined && sendAt > now;
+
+  // Suppressed recipients are dropped before anything is composed (checked before every send).
+  const all = [...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address);
+  const suppressed = await suppressedAmong(deps.store.db, fromDomain, all);
+  const keep = (list: typeof req.to) =>
+    list.filter((r) => !suppressed.has(named(r).address.toLowerCase()));
+  const to = keep(req.to), cc = keep(req.cc), bcc = keep(req.bcc);
+  if (to.length + cc.length + bcc.length === 0) {
+    throw new AppError(
+      422,
+      "validation_failed",
+      "every recipient is on the suppression list of " + fromDomain,
+      all.map((a, i) => ({ path: `to.${i}`, message: `${a} is suppressed` })),
+    );
+  }
+  const remaining = [...to, ...cc, ...bcc].map((r) => named(r).address);
+  if (scheduled) {
+    for (const address of remaining) {
+      if (await findDomain(deps.store.db, domainOf(address))) {
+        throw new AppError(422, "validation_failed", "sendAt is for remote recipients only", [
+          { path: "sendAt", message: `${address} is local: it is delivered at once` },
+        ]);
+      }
+    }
+  }
+  if (req.unsubscribe && remaining.length !== 1) {
+    throw new AppError(422, "validation_failed", "unsubscribe needs exactly one recipient", [
+      { path: "unsubscribe", message: "one recipient per message (use the batch API)" },
+    ]);
+  }
+
+  const emailId = newEmailId();
+  const single = remaining.length === 1 ? remaining[0] : undefined;
+  const tracking = await trackingFor(deps.store.db, fromDomain, req.tracking);
+  const html = content.html !== undefined && (tracking.opens || tracking.clicks)
+    ? await applyTracking(deps, content.html, emailId, single, tracking)
+    : content.html;
+  const headers: Record<string, string> = { ...req.headers, "X-Postern-Email-Id": emailId };
+  if (req.unsubscribe && single) {
+    Object.assign(headers, await unsubscribeHeaders(deps, emailId, single));
+  }
+  const base: SendRequest = {
+    from: req.from,
+    to,
+    cc,
+    bcc,
+    replyTo: req.replyTo,
+    subject: content.subject,
+    text: content.text,
+    html,
+    attachments: await resolveAttachments(deps, req),
+    headers,
+    inReplyTo: req.inReplyTo,
+    references: req.references,
+  };
+
+  let body: TxSendResponse | undefined;
+  try {
+    await sendMessage(deps, auth, base, {
+      envelopeFrom: tracking.verp ? await verpAddress(deps, emailId, fromDomain) : undefined,
+      notBefore: scheduled ? sendAt : undefined,
+      beforeInTx: key ? (tx) => checkKey(tx, auth.accountId, key, now) : undefined,
+      afterInTx: async (tx, response, queued) => {
+        const at = deps.clock.now();
+        const [message] = await tx.insert(schema.txMessages).values({
+          id: emailId,
+          accountId: auth.accountId,
+          domain: fromDomain,
+          fromAddress: from.address,
+          subject: content.subject,
+          sentRef: response.id,
+          messageIdHeader: response.messageId,
+          tags: JSON.stringify(req.tags),
+          metadata: JSON.stringify(req.metadata),
+          sendAt: scheduled ? sendAt : null,
+          state: scheduled ? "scheduled" : "accepted",
+          template: req.template ? req.template.name : null,
+          createdAt: at,
+        }).returning();
+        const outboxBy = new Map(queued.map((q) => [q.rcptTo, q.id]));
+        const hooks = await tx.select().from(schema.txWebhooks).where(and(
+          eq(schema.txWebhooks.accountId, auth.accountId),
+          eq(schema.txWebhooks.active, true),
+        ));
+        const recipients = response.recipients.map((r) =>
+          r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
+        );
+        const dropped = all.filter((a) => suppressed.has(a.toLowerCase()));
+        recipients.push(...dropped.map((address) => ({ address, status: "suppressed" as const })));
+        if (recipients.length > 0) {
+          await tx.insert(schema.txRecipients).values(recipients.map((r) => ({
+            messageId: emailId,
+            address: r.address.toLowerCase(),
+            status: r.status === "rejected" ? "failed" : r.status,
+            outboxId: outboxBy.get(r.address) ?? null,
+            updatedAt: at,
+          }))).onConflictDoNothing();
+        }
+        for (const r of recipients) {
+          await recordEvent(tx, deps, {
+            message,
+            recipient: r.address,
+            type: r.status === "scheduled" || r.status === "suppressed" ? r.status : "queued",
+            data: scheduled ? { sendAt: new Date(sendAt!).toISOString() } : {},
+            at,
+            statusWritten: true,
+          }, hooks);
+          if (r.status === "delivered" || r.status === "rejected") {
+            await recordEvent(tx, deps, {
+              message,
+              recipient: r.address,
+              type: r.status === "delivered" ? "delivered" : "failed",
+              data: r.status === "delivered" ? { local: true } : { reason: r.reason, code: r.code },
+              at,
+              statusWritten: true,
+            }, hooks);
+          }
+        }
+        body = {
+          id: response.id,
+          emailId,
+          messageId: response.messageId,
+          sendAt: scheduled ? new Date(sendAt!).toISOString() : null,
+          recipients,
+        };
+        if (key) await recordKey(tx, deps, auth.accountId, key, 201, body);
+      },
+    });
+  } catch (e) {
+    if (e instanceof IdempotentReplay) {
+      return { status: e.status, body: e.body as TxSendResponse, replayed: true };
+    }
+    throw e;
+  }
+  return { status: 201, body: body!, replayed: false };
+}
+
+const BATCH_CONCURRENCY = 32;
+
+/** Up to 500 messages, each sent (or refused) on its own; the key covers each item. */
+export async function sendBatch(
+  deps: Deps,
+  auth: AuthContext,
+  items: TxSendRequest[],
+  key?: string,
+): Promise<{ status: number; body: BatchResponse; replayed: boolean }> {
+  const batchKey = key ? await idempotencyKey(key, "batch", items) : undefined;
+  if (batchKey) {
+    try {
+      await checkKey(deps.store.db, auth.accountId, batchKey, deps.clock.now());
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { status: e.status, body: e.body as BatchResponse, replayed: true };
+      }
+      throw e;
+    }
+  }
+  const results: BatchResponse["results"] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        const itemKey = key
+          ? await idempotencyKey(`${key}#${index}`, "batch-item", items[index])
+          : undefined;
+        const sent = await sendEmail(deps, auth, items[index], itemKey);
+        results[index] = { index, status: sent.status, email: sent.body };
+      } catch (e) {
+        if (!(e instanceof AppError) || e.status >= 500) throw e;
+        results[index] = { index, status: e.status, error: { code: e.code, detail: e.message } };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
+  const accepted = results.filter((r) => r.status === 201).length;
+  const body: BatchResponse = { accepted, refused: items.length - accepted, results };
+  if (batchKey) {
+    await deps.store.write((tx) => recordKey(tx, deps, auth.accountId, batchKey, 200, body));
+  }
+  return { status: 200, body, replayed: false };
+}

@@ -1,0 +1,82 @@
+/**
+ * The suppression list: per sending domain, addresses that must not be mailed again — fed by
+ * hard bounces, complaints (RFC 5965 reports) and unsubscribes (RFC 8058), editable by API,
+ * and checked before every send through the send API.
+ */
+import { and, desc, eq, inArray, lt } from "drizzle-orm";
+import type { Queryable, Store, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { notFound } from "../errors.ts";
+
+export type SuppressionRow = typeof schema.txSuppressions.$inferSelect;
+export type SuppressionReason = SuppressionRow["reason"];
+
+export interface NewSuppression {
+  domain: string;
+  address: string;
+  reason: SuppressionReason;
+  detail?: string;
+  messageId?: string;
+  at: number;
+}
+
+/** Adds (or keeps) an entry; the first reason recorded stays. */
+export async function suppressInTx(tx: Tx, s: NewSuppression): Promise<void> {
+  await tx.insert(schema.txSuppressions).values({
+    domain: s.domain.toLowerCase(),
+    address: s.address.toLowerCase(),
+    reason: s.reason,
+    detail: (s.detail ?? "").slice(0, 500),
+    messageId: s.messageId ?? null,
+    createdAt: s.at,
+  }).onConflictDoNothing();
+}
+
+/** Which of `addresses` the domain has suppressed (lower-cased). */
+export async function suppressedAmong(
+  db: Queryable,
+  domain: string,
+  addresses: string[],
+): Promise<Set<string>> {
+  if (addresses.length === 0) return new Set();
+  const rows = await db.select({ address: schema.txSuppressions.address })
+    .from(schema.txSuppressions).where(and(
+      eq(schema.txSuppressions.domain, domain.toLowerCase()),
+      inArray(schema.txSuppressions.address, addresses.map((a) => a.toLowerCase())),
+    ));
+  return new Set(rows.map((r) => r.address));
+}
+
+export async function listSuppressions(
+  db: Queryable,
+  domain: string,
+  opts: { beforeId?: number; limit: number },
+): Promise<SuppressionRow[]> {
+  const where = [eq(schema.txSuppressions.domain, domain.toLowerCase())];
+  if (opts.beforeId) where.push(lt(schema.txSuppressions.id, opts.beforeId));
+  return await db.select().from(schema.txSuppressions).where(and(...where))
+    .orderBy(desc(schema.txSuppressions.id)).limit(opts.limit);
+}
+
+export async function addSuppression(store: Store, s: NewSuppression): Promise<SuppressionRow> {
+  return await store.write(async (tx) => {
+    await suppressInTx(tx, s);
+    const [row] = await tx.select().from(schema.txSuppressions).where(and(
+      eq(schema.txSuppressions.domain, s.domain.toLowerCase()),
+      eq(schema.txSuppressions.address, s.address.toLowerCase()),
+    ));
+    return row;
+  });
+}
+
+export async function removeSuppression(
+  store: Store,
+  domain: string,
+  address: string,
+): Promise<void> {
+  const deleted = await store.db.delete(schema.txSuppressions).where(and(
+    eq(schema.txSuppressions.domain, domain.toLowerCase()),
+    eq(schema.txSuppressions.address, address.toLowerCase()),
+  )).returning({ id: schema.txSuppressions.id });
+  if (deleted.length === 0) throw notFound("suppression");
+}

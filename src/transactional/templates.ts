@@ -1,0 +1,166 @@
+/**
+ * Templates for transactional mail: subject, text and html rendered with Mustache (logic-less,
+ * no eval, so it runs on edge runtimes). In html `{{name}}` is HTML-escaped and `{{{name}}}` is
+ * not; subject and text are never escaped. Each save of a name is a new version; a send or
+ * preview names the latest or a given version. Every variable the template uses at its top
+ * level and the caller did not give is reported by name before anything is sent.
+ */
+import Mustache from "mustache";
+import { and, desc, eq, max } from "drizzle-orm";
+import type { FieldError } from "../../schemas/problem.ts";
+import type { Deps } from "../deps.ts";
+import { AppError, notFound } from "../errors.ts";
+import type { Queryable } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+
+export type TemplateRow = typeof schema.txTemplates.$inferSelect;
+
+export interface TemplateInput {
+  name: string;
+  subject: string;
+  text?: string;
+  html?: string;
+}
+
+export interface Rendered {
+  subject: string;
+  text?: string;
+  html?: string;
+}
+
+type Span = [string, string, number, number, Span[]?];
+
+/** The variables used outside sections (inside a section a name may come from the item). */
+function topLevelNames(template: string): string[] {
+  const out: string[] = [];
+  for (const token of Mustache.parse(template) as unknown as Span[]) {
+    const [type, value] = token;
+    if ((type === "name" || type === "&" || type === "{") && value !== ".") out.push(value);
+  }
+  return out;
+}
+
+function has(view: Record<string, unknown>, path: string): boolean {
+  let cur: unknown = view;
+  for (const part of path.split(".")) {
+    if (cur === null || typeof cur !== "object" || !(part in (cur as object))) return false;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur !== undefined && cur !== null;
+}
+
+/** Checks that each part parses; a syntax error names the field. */
+export function validateTemplate(input: TemplateInput): void {
+  const fields: FieldError[] = [];
+  for (const field of ["subject", "text", "html"] as const) {
+    const source = input[field];
+    if (source === undefined) continue;
+    try {
+      Mustache.parse(source);
+    } catch (e) {
+      fields.push({ path: field, message: `template syntax: ${(e as Error).message}` });
+    }
+  }
+  if (input.text === undefined && input.html === undefined) {
+    fields.push({ path: "text", message: "a template needs text, html or both" });
+  }
+  if (fields.length) {
+    throw new AppError(422, "validation_failed", fields.map((f) => f.message).join("; "), fields);
+  }
+}
+
+export function renderTemplate(
+  t: { subject: string; text?: string | null; html?: string | null },
+  variables: Record<string, unknown>,
+): Rendered {
+  const missing = new Set<string>();
+  for (const source of [t.subject, t.text ?? "", t.html ?? ""]) {
+    for (const name of topLevelNames(source)) if (!has(variables, name)) missing.add(name);
+  }
+  if (missing.size > 0) {
+    const names = [...missing];
+    throw new AppError(
+      422,
+      "validation_failed",
+      `missing template variable${names.length > 1 ? "s" : ""}: ${names.join(", ")}`,
+      names.map((n) => ({ path: `variables.${n}`, message: `missing variable "${n}"` })),
+    );
+  }
+  const plain = { escape: (v: unknown) => String(v) };
+  return {
+    subject: Mustache.render(t.subject, variables, {}, plain).replace(/[\r\n]+/g, " "),
+    text: t.text == null ? undefined : Mustache.render(t.text, variables, {}, plain),
+    html: t.html == null ? undefined : Mustache.render(t.html, variables),
+  };
+}
+
+export async function saveTemplate(
+  deps: Deps,
+  accountId: number,
+  input: TemplateInput,
+): Promise<TemplateRow> {
+  validateTemplate(input);
+  return await deps.store.write(async (tx) => {
+    const [top] = await tx.select({ v: max(schema.txTemplates.version) }).from(schema.txTemplates)
+      .where(and(
+        eq(schema.txTemplates.accountId, accountId),
+        eq(schema.txTemplates.name, input.name),
+      ));
+    const [row] = await tx.insert(schema.txTemplates).values({
+      accountId,
+      name: input.name,
+      version: (top?.v ?? 0) + 1,
+      subject: input.subject,
+      text: input.text ?? null,
+      html: input.html ?? null,
+      createdAt: deps.clock.now(),
+    }).returning();
+    return row;
+  });
+}
+
+export async function getTemplate(
+  db: Queryable,
+  accountId: number,
+  name: string,
+  version?: number,
+): Promise<TemplateRow> {
+  const where = [eq(schema.txTemplates.accountId, accountId), eq(schema.txTemplates.name, name)];
+  if (version !== undefined) where.push(eq(schema.txTemplates.version, version));
+  const [row] = await db.select().from(schema.txTemplates).where(and(...where))
+    .orderBy(desc(schema.txTemplates.version)).limit(1);
+  if (!row) {
+    throw notFound(version === undefined ? `template ${name}` : `template ${name} v${version}`);
+  }
+  return row;
+}
+
+/** The latest version of each template, by name. */
+export async function listTemplates(db: Queryable, accountId: number): Promise<TemplateRow[]> {
+  const rows = await db.select().from(schema.txTemplates)
+    .where(eq(schema.txTemplates.accountId, accountId))
+    .orderBy(schema.txTemplates.name, desc(schema.txTemplates.version));
+  const seen = new Set<string>();
+  return rows.filter((r) => !seen.has(r.name) && seen.add(r.name));
+}
+
+export async function listVersions(
+  db: Queryable,
+  accountId: number,
+  name: string,
+): Promise<TemplateRow[]> {
+  const rows = await db.select().from(schema.txTemplates).where(and(
+    eq(schema.txTemplates.accountId, accountId),
+    eq(schema.txTemplates.name, name),
+  )).orderBy(desc(schema.txTemplates.version));
+  if (rows.length === 0) throw notFound(`template ${name}`);
+  return rows;
+}
+
+export async function deleteTemplate(deps: Deps, accountId: number, name: string): Promise<void> {
+  const gone = await deps.store.db.delete(schema.txTemplates).where(and(
+    eq(schema.txTemplates.accountId, accountId),
+    eq(schema.txTemplates.name, name),
+  )).returning({ id: schema.txTemplates.id });
+  if (gone.length === 0) throw notFound(`template ${name}`);
+}

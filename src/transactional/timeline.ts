@@ -1,0 +1,170 @@
+/**
+ * The status timeline of transactional messages: every event (queued, delivered, deferred,
+ * bounced, failed, complained, opened, clicked, unsubscribed…) is one `tx_events` row written in
+ * the transaction that caused it, together with the recipient's latest status, the suppression
+ * it implies (hard bounce, complaint, unsubscribe) and one webhook delivery per subscribed
+ * endpoint. Reading: per message, with each recipient's own timeline.
+ */
+import { and, asc, eq } from "drizzle-orm";
+import type { TxEmailView, TxEventType } from "../../schemas/tx_send.ts";
+import type { Deps } from "../deps.ts";
+import { notFound } from "../errors.ts";
+import type { Queryable, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { suppressInTx } from "./suppression.ts";
+import { enqueueWebhookEvent, type WebhookRow } from "./webhooks.ts";
+
+export type TxMessageRow = typeof schema.txMessages.$inferSelect;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Types that change a recipient's status (opens and clicks do not hide a delivery). */
+const STATUS_TYPES = new Set<TxEventType>([
+  "queued",
+  "scheduled",
+  "sent",
+  "delivered",
+  "deferred",
+  "bounced",
+  "failed",
+  "complained",
+  "unsubscribed",
+  "suppressed",
+  "cancelled",
+]);
+
+export interface NewTxEvent {
+  message: TxMessageRow;
+  recipient?: string | null;
+  type: TxEventType;
+  data?: Record<string, unknown>;
+  at: number;
+  /** Hard bounces only: soft (4.x.x) bounces do not suppress. */
+  permanent?: boolean;
+  /** The recipient row already holds this status (written with it at accept time). */
+  statusWritten?: boolean;
+}
+
+/** Writes the event and what follows from it; `hooks`: the account's endpoints, when known. */
+export async function recordEvent(
+  tx: Tx,
+  deps: Deps,
+  e: NewTxEvent,
+  hooks?: WebhookRow[],
+): Promise<void> {
+  const data = e.data ?? {};
+  // Addresses are kept lower-cased here: reports and links name them in any case.
+  const recipient = e.recipient ? e.recipient.toLowerCase() : null;
+  await tx.insert(schema.txEvents).values({
+    accountId: e.message.accountId,
+    messageId: e.message.id,
+    recipient,
+    type: e.type,
+    domain: e.message.domain,
+    data: JSON.stringify(data),
+    createdAt: e.at,
+  });
+  if (recipient && STATUS_TYPES.has(e.type) && !e.statusWritten) {
+    await tx.update(schema.txRecipients).set({ status: e.type, updatedAt: e.at }).where(and(
+      eq(schema.txRecipients.messageId, e.message.id),
+      eq(schema.txRecipients.address, recipient),
+    ));
+  }
+  const reason = e.type === "complained"
+    ? "complaint" as const
+    : e.type === "unsubscribed"
+    ? "unsubscribe" as const
+    : e.type === "bounced" && e.permanent !== false
+    ? "bounce" as const
+    : undefined;
+  if (reason && recipient) {
+    await suppressInTx(tx, {
+      domain: e.message.domain,
+      address: recipient,
+      reason,
+      detail: String(data.reason ?? data.status ?? ""),
+      messageId: e.message.id,
+      at: e.at,
+    });
+  }
+  await enqueueWebhookEvent(
+    tx,
+    deps,
+    e.message.accountId,
+    `email.${e.type}`,
+    {
+      emailId: e.message.id,
+      messageId: e.message.messageIdHeader,
+      from: e.message.fromAddress,
+      to: recipient,
+      subject: e.message.subject,
+      tags: JSON.parse(e.message.tags),
+      metadata: JSON.parse(e.message.metadata),
+      ...data,
+    },
+    e.at,
+    hooks,
+  );
+}
+
+/** The message and recipient behind an outbox row, when it was sent through the send API. */
+export async function messageForOutbox(
+  db: Queryable,
+  outboxId: number,
+): Promise<{ message: TxMessageRow; recipient: string } | undefined> {
+  const [row] = await db.select({ message: schema.txMessages, recipient: schema.txRecipients })
+    .from(schema.txRecipients)
+    .innerJoin(schema.txMessages, eq(schema.txMessages.id, schema.txRecipients.messageId))
+    .where(eq(schema.txRecipients.outboxId, outboxId)).limit(1);
+  return row ? { message: row.message, recipient: row.recipient.address } : undefined;
+}
+
+export async function getTxMessage(
+  db: Queryable,
+  accountId: number,
+  emailId: string,
+): Promise<TxMessageRow> {
+  const [row] = await db.select().from(schema.txMessages).where(and(
+    eq(schema.txMessages.id, emailId),
+    eq(schema.txMessages.accountId, accountId),
+  ));
+  if (!row) throw notFound("email");
+  return row;
+}
+
+export async function emailView(
+  db: Queryable,
+  accountId: number,
+  emailId: string,
+): Promise<TxEmailView> {
+  const m = await getTxMessage(db, accountId, emailId);
+  const recipients = await db.select().from(schema.txRecipients)
+    .where(eq(schema.txRecipients.messageId, m.id)).orderBy(asc(schema.txRecipients.id));
+  const rows = await db.select().from(schema.txEvents)
+    .where(eq(schema.txEvents.messageId, m.id)).orderBy(asc(schema.txEvents.id));
+  const events = rows.map((r) => ({
+    id: r.id,
+    type: r.type as TxEventType,
+    recipient: r.recipient,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    createdAt: iso(r.createdAt),
+  }));
+  return {
+    emailId: m.id,
+    messageId: m.messageIdHeader,
+    from: m.fromAddress,
+    subject: m.subject,
+    state: m.state,
+    sendAt: m.sendAt === null ? null : iso(m.sendAt),
+    tags: JSON.parse(m.tags),
+    metadata: JSON.parse(m.metadata),
+    createdAt: iso(m.createdAt),
+    recipients: recipients.map((r) => ({
+      address: r.address,
+      status: r.status,
+      updatedAt: iso(r.updatedAt),
+      events: events.filter((e) => e.recipient === r.address || e.recipient === null),
+    })),
+    events,
+  };
+}

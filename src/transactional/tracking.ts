@@ -1,0 +1,116 @@
+/**
+ * Open and click tracking and one-click unsubscribe. Links in the html part are rewritten to
+ * `/v1/t/c/<token>` and a 1×1 pixel `/v1/t/o/<token>` is added; each token is signed
+ * (signing.ts), so the redirect goes only to a URL this server put in a message — never an open
+ * redirect. RFC 8058: `List-Unsubscribe` carries an HTTPS URI and `List-Unsubscribe-Post:
+ * List-Unsubscribe=One-Click`; a POST to that URI unsubscribes with no further interaction.
+ */
+import { eq } from "drizzle-orm";
+import type { TxEventType } from "../../schemas/tx_send.ts";
+import type { Deps } from "../deps.ts";
+import type { Queryable } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { type LinkClaims, signLink, verifyLink } from "./signing.ts";
+import { recordEvent } from "./timeline.ts";
+
+export function publicBase(deps: Deps): string {
+  const c = deps.config;
+  return (c.publicUrl ?? `http://${c.httpHost}:${c.httpPort}`).replace(/\/+$/, "");
+}
+
+export interface TrackingChoice {
+  opens: boolean;
+  clicks: boolean;
+  /** The domain sends with a signed VERP return path. */
+  verp: boolean;
+}
+
+/** The domain's defaults with the message's overrides applied. */
+export async function trackingFor(
+  db: Queryable,
+  domain: string,
+  override: { opens?: boolean; clicks?: boolean },
+): Promise<TrackingChoice> {
+  const [row] = await db.select().from(schema.txDomainSettings)
+    .where(eq(schema.txDomainSettings.domain, domain.toLowerCase()));
+  return {
+    opens: override.opens ?? row?.trackOpens ?? false,
+    clicks: override.clicks ?? row?.trackClicks ?? false,
+    verp: row?.verp ?? false,
+  };
+}
+
+const decodeAttr = (v: string) =>
+  v.replaceAll("&amp;", "&").replaceAll("&#38;", "&").replaceAll("&quot;", '"');
+const encodeAttr = (v: string) => v.replaceAll("&", "&amp;").replaceAll('"', "&quot;");
+
+/** Rewrites http(s) links and adds the open pixel, per the choice. */
+export async function applyTracking(
+  deps: Deps,
+  html: string,
+  emailId: string,
+  recipient: string | undefined,
+  choice: TrackingChoice,
+): Promise<string> {
+  const base = publicBase(deps);
+  let out = html;
+  if (choice.clicks) {
+    const re = /(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?:\/\/[^"']+)\2/gi;
+    const found = [...out.matchAll(re)];
+    const replacements = await Promise.all(found.map(async (m) => {
+      const claims: LinkClaims = { k: "c", e: emailId, u: decodeAttr(m[3]) };
+      if (recipient) claims.r = recipient;
+      return `${m[1]}${m[2]}${base}/v1/t/c/${await signLink(deps, claims)}${m[2]}`;
+    }));
+    let i = 0;
+    out = out.replace(re, () => replacements[i++]);
+  }
+  if (choice.opens) {
+    const claims: LinkClaims = { k: "o", e: emailId };
+    if (recipient) claims.r = recipient;
+    const pixel = `<img src="${
+      encodeAttr(`${base}/v1/t/o/${await signLink(deps, claims)}`)
+    }" width="1" height="1" alt="" style="display:none">`;
+    out = /<\/body>/i.test(out) ? out.replace(/<\/body>/i, `${pixel}</body>`) : out + pixel;
+  }
+  return out;
+}
+
+/** The RFC 8058 header fields for one recipient. */
+export async function unsubscribeHeaders(
+  deps: Deps,
+  emailId: string,
+  recipient: string,
+): Promise<Record<string, string>> {
+  const token = await signLink(deps, { k: "u", e: emailId, r: recipient });
+  return {
+    "List-Unsubscribe": `<${publicBase(deps)}/v1/unsubscribe/${token}>`,
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+  };
+}
+
+/** Records an open, click or unsubscribe for a valid token; returns its claims. */
+export async function trackHit(
+  deps: Deps,
+  token: string,
+  kind: LinkClaims["k"],
+  data: Record<string, unknown> = {},
+): Promise<LinkClaims | undefined> {
+  const claims = await verifyLink(deps, token);
+  if (!claims || claims.k !== kind) return undefined;
+  if (kind === "c" && !/^https?:\/\//i.test(claims.u ?? "")) return undefined;
+  const type: TxEventType = kind === "o" ? "opened" : kind === "c" ? "clicked" : "unsubscribed";
+  await deps.store.write(async (tx) => {
+    const [message] = await tx.select().from(schema.txMessages)
+      .where(eq(schema.txMessages.id, claims.e));
+    if (!message) return;
+    await recordEvent(tx, deps, {
+      message,
+      recipient: claims.r ?? null,
+      type,
+      data: kind === "c" ? { url: claims.u, ...data } : data,
+      at: deps.clock.now(),
+    });
+  });
+  return claims;
+}

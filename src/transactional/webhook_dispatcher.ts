@@ -1,0 +1,150 @@
+/**
+ * Sends due webhook deliveries. Rows are leased in one write transaction (like the outbox), so
+ * several gateway processes may dispatch at once without posting an event twice at the same
+ * moment. A 2xx answer finishes a row; anything else (status, network error, timeout, a target
+ * that resolves to a private address) schedules a retry after 5 s, 5 min, 30 min, 2 h, 5 h,
+ * 10 h, 14 h, 20 h and 20 h — about three days — then marks it `failed`. Redirects are not
+ * followed (a redirect could point anywhere).
+ */
+import { and, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
+import type { Deps } from "../deps.ts";
+import { schema } from "../store/store.ts";
+import { checkWebhookUrl, isIpLiteral, isPrivateAddress } from "./ssrf.ts";
+import { signingSecrets, signWebhook, type WebhookDeliveryRow } from "./webhooks.ts";
+
+const S = 1000, M = 60 * S, H = 60 * M;
+/** Wait before attempt n+1 after n failed attempts. */
+export const RETRY_SCHEDULE_MS = [
+  5 * S,
+  5 * M,
+  30 * M,
+  2 * H,
+  5 * H,
+  10 * H,
+  14 * H,
+  20 * H,
+  20 * H,
+];
+
+export interface DispatchOptions {
+  fetch?: typeof fetch;
+  /** Resolves a host name to its addresses, for the private-address check (entry point). */
+  resolve?: (host: string) => Promise<string[]>;
+  limit?: number;
+  leaseMs?: number;
+  timeoutMs?: number;
+}
+
+function due(now: number) {
+  return or(
+    and(
+      eq(schema.txWebhookDeliveries.state, "pending"),
+      lte(schema.txWebhookDeliveries.nextAttemptAt, now),
+    ),
+    and(
+      eq(schema.txWebhookDeliveries.state, "delivering"),
+      or(
+        isNull(schema.txWebhookDeliveries.leaseUntil),
+        lt(schema.txWebhookDeliveries.leaseUntil, now),
+      ),
+    ),
+  );
+}
+
+/** Posts what is due; resolves to the number of deliveries attempted. */
+export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): Promise<number> {
+  const now = deps.clock.now();
+  const leaseUntil = now + (opts.leaseMs ?? 60_000);
+  const rows = await deps.store.write(async (tx) => {
+    const ids = (await tx.select({ id: schema.txWebhookDeliveries.id })
+      .from(schema.txWebhookDeliveries).where(due(now))
+      .orderBy(schema.txWebhookDeliveries.nextAttemptAt).limit(opts.limit ?? 50)).map((r) => r.id);
+    if (ids.length === 0) return [];
+    return await tx.update(schema.txWebhookDeliveries)
+      .set({ state: "delivering", leaseUntil, updatedAt: now })
+      .where(and(inArray(schema.txWebhookDeliveries.id, ids), due(now))).returning();
+  });
+  await Promise.all(rows.map((row) => attempt(deps, row, opts)));
+  return rows.length;
+}
+
+async function targetProblem(
+  deps: Deps,
+  url: string,
+  resolve: DispatchOptions["resolve"],
+): Promise<string | undefined> {
+  const allow = deps.config.webhookAllowPrivate;
+  const problem = checkWebhookUrl(url, allow);
+  if (problem || allow || !resolve) return problem;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (isIpLiteral(host)) return undefined;
+  const addresses = await resolve(host).catch(() => [] as string[]);
+  if (addresses.length === 0) return `cannot resolve ${host}`;
+  return addresses.some(isPrivateAddress) ? `${host} resolves to a private address` : undefined;
+}
+
+async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOptions) {
+  const [hook] = await deps.store.db.select().from(schema.txWebhooks)
+    .where(eq(schema.txWebhooks.id, row.webhookId));
+  let status: number | null = null;
+  let error: string | null = null;
+  if (!hook || !hook.active) {
+    error = "the endpoint was removed or disabled";
+  } else {
+    error = (await targetProblem(deps, hook.url, opts.resolve)) ?? null;
+    if (!error) {
+      const sentAt = deps.clock.now();
+      const timestamp = Math.floor(sentAt / 1000);
+      const signatures = await Promise.all(
+        (await signingSecrets(deps, hook, sentAt)).map((s) =>
+          signWebhook(s, row.eventId, timestamp, row.payload)
+        ),
+      );
+      try {
+        const res = await (opts.fetch ?? fetch)(hook.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "user-agent": "Postern-Webhooks/1",
+            "webhook-id": row.eventId,
+            "webhook-timestamp": String(timestamp),
+            "webhook-signature": signatures.join(" "),
+          },
+          body: row.payload,
+          redirect: "manual",
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+        });
+        status = res.status;
+        await res.body?.cancel();
+        if (status < 200 || status >= 300) error = `HTTP ${status}`;
+      } catch (e) {
+        error = (e as Error).message.slice(0, 300) || "request failed";
+      }
+    }
+  }
+  const now = deps.clock.now();
+  const attempts = row.attempts + 1;
+  const wait = RETRY_SCHEDULE_MS[attempts - 1];
+  const state = !error ? "succeeded" : !hook || wait === undefined ? "failed" : "pending";
+  await deps.store.db.update(schema.txWebhookDeliveries).set({
+    state,
+    attempts,
+    nextAttemptAt: state === "pending" ? now + wait : row.nextAttemptAt,
+    leaseUntil: null,
+    lastStatus: status,
+    lastError: error,
+    updatedAt: now,
+  }).where(and(
+    eq(schema.txWebhookDeliveries.id, row.id),
+    eq(schema.txWebhookDeliveries.state, "delivering"),
+  ));
+  deps.logger.log(error ? "warn" : "info", "webhook.attempt", {
+    id: row.id,
+    webhookId: row.webhookId,
+    type: row.eventType,
+    attempts,
+    status,
+    state,
+    error: error ?? undefined,
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * Webhook endpoints and their events, signed the Standard Webhooks way: headers `webhook-id`,
+ * `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of
+ * "id.timestamp.body">`, several space-separated while a rotated secret overlaps). Secrets are
+ * `whsec_<base64>`, shown at creation and rotation, stored sealed with the master key.
+ * Events become `tx_webhook_deliveries` rows in the transaction that made them; the dispatcher
+ * (webhook_dispatcher.ts) sends them.
+ */
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Deps } from "../deps.ts";
+import { AppError, notFound } from "../errors.ts";
+import { randomToken } from "../crypto.ts";
+import type { Queryable, Tx } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { checkWebhookUrl } from "./ssrf.ts";
+
+export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
+export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
+
+const encoder = new TextEncoder();
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+export function newWebhookSecret(): string {
+  return `whsec_${base64(crypto.getRandomValues(new Uint8Array(24)))}`;
+}
+
+/** `v1,<base64 HMAC-SHA256>` of `id.timestamp.body` under a `whsec_` secret. */
+export async function signWebhook(
+  secret: string,
+  id: string,
+  timestamp: number,
+  body: string,
+): Promise<string> {
+  const keyBytes = Uint8Array.from(atob(secret.replace(/^whsec_/, "")), (c) => c.charCodeAt(0));
+  const key = await crypto.subtle.importKey(
+    "raw",
+    keyBytes,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}.${timestamp}.${body}`));
+  return `v1,${base64(new Uint8Array(mac))}`;
+}
+
+export interface WebhookView {
+  id: number;
+  url: string;
+  events: string[];
+  includeRaw: boolean;
+  active: boolean;
+  previousSecretUntil: string | null;
+  createdAt: string;
+}
+
+export function webhookView(row: WebhookRow): WebhookView {
+  return {
+    id: row.id,
+    url: row.url,
+    events: JSON.parse(row.events),
+    includeRaw: row.includeRaw,
+    active: row.active,
+    previousSecretUntil: row.previousUntil ? new Date(row.previousUntil).toISOString() : null,
+    createdAt: new Date(row.createdAt).toISOString(),
+  };
+}
+
+export interface NewWebhook {
+  url: string;
+  events: string[];
+  includeRaw: boolean;
+}
+
+export async function createWebhook(
+  deps: Deps,
+  accountId: number,
+  input: NewWebhook,
+): Promise<{ webhook: WebhookView; secret: string }> {
+  const problem = checkWebhookUrl(input.url, deps.config.webhookAllowPrivate);
+  if (problem) {
+    throw new AppError(422, "validation_failed", problem, [{ path: "url", message: problem }]);
+  }
+  const secret = newWebhookSecret();
+  const now = deps.clock.now();
+  // Inbound mail starts from now: earlier messages are not replayed to a new endpoint.
+  const [last] = await deps.store.db.select({ id: schema.events.id }).from(schema.events)
+    .where(eq(schema.events.accountId, accountId)).orderBy(desc(schema.events.id)).limit(1);
+  const [row] = await deps.store.db.insert(schema.txWebhooks).values({
+    accountId,
+    url: input.url,
+    events: JSON.stringify([...new Set(input.events)]),
+    secret: await deps.secrets.seal(secret),
+    includeRaw: input.includeRaw,
+    inboundCursor: last?.id ?? 0,
+    createdAt: now,
+  }).returning();
+  return { webhook: webhookView(row), secret };
+}
+
+export async function listWebhooks(db: Queryable, accountId: number): Promise<WebhookRow[]> {
+  return await db.select().from(schema.txWebhooks).where(eq(schema.txWebhooks.accountId, accountId))
+    .orderBy(schema.txWebhooks.id);
+}
+
+export async function getWebhook(db: Queryable, accountId: number, id: number) {
+  const [row] = await db.select().from(schema.txWebhooks).where(and(
+    eq(schema.txWebhooks.id, id),
+    eq(schema.txWebhooks.accountId, accountId),
+  ));
+  if (!row) throw notFound("webhook");
+  return row;
+}
+
+export async function deleteWebhook(deps: Deps, accountId: number, id: number): Promise<void> {
+  await getWebhook(deps.store.db, accountId, id);
+  await deps.store.write(async (tx) => {
+    await tx.delete(schema.txWebhookDeliveries).where(eq(schema.txWebhookDeliveries.webhookId, id));
+    await tx.delete(schema.txWebhooks).where(eq(schema.txWebhooks.id, id));
+  });
+}
+
+/** A new secret; the old one keeps signing (as a second signature) for `overlapSeconds`. */
+export async function rotateWebhookSecret(
+  deps: Deps,
+  accountId: number,
+  id: number,
+  overlapSeconds: number,
+): Promise<{ webhook: WebhookView; secret: string }> {
+  const row = await getWebhook(deps.store.db, accountId, id);
+  const secret = newWebhookSecret();
+  const [updated] = await deps.store.db.update(schema.txWebhooks).set({
+    secret: await deps.secrets.seal(secret),
+    previousSecret: overlapSeconds > 0 ? row.secret : null,
+    previousUntil: overlapSeconds > 0 ? deps.clock.now() + overlapSeconds * 1000 : null,
+  }).where(eq(schema.txWebhooks.id, id)).returning();
+  return { webhook: webhookView(updated), secret };
+}
+
+/** The secrets that sign now: the current one, and a rotated one still in its overlap. */
+export async function signingSecrets(deps: Deps, row: WebhookRow, now: number): Promise<string[]> {
+  const out = [await deps.secrets.open(row.secret)];
+  if (row.previousSecret && row.previousUntil && row.previousUntil > now) {
+    out.push(await deps.secrets.open(row.previousSecret));
+  }
+  return out;
+}
+
+export function wants(row: WebhookRow, type: string): boolean {
+  const events = JSON.parse(row.events) as string[];
+  return events.length === 0 || events.includes(type) ||
+    events.includes(`${type.split(".")[0]}.*`);
+}
+
+/** One delivery per active endpoint of the account that subscribes to `type`. */
+export async function enqueueWebhookEvent(
+  tx: Tx,
+  deps: Deps,
+  accountId: number,
+  type: string,
+  data: Record<string, unknown>,
+  at: number,
+  only?: WebhookRow[],
+): Promise<number> {
+  const hooks = only ?? await tx.select().from(schema.txWebhooks).where(and(
+    eq(schema.txWebhooks.accountId, accountId),
+    eq(schema.txWebhooks.active, true),
+  ));
+  const targets = hooks.filter((h) => wants(h, type));
+  if (targets.length === 0) return 0;
+  const eventId = `msg_${randomToken(18)}`;
+  const payload = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
+  await tx.insert(schema.txWebhookDeliveries).values(targets.map((h) => ({
+    webhookId: h.id,
+    eventId,
+    eventType: type,
+    payload,
+    state: "pending" as const,
+    nextAttemptAt: at,
+    createdAt: at,
+    updatedAt: at,
+  })));
+  void deps;
+  return targets.length;
+}
+
+export async function listDeliveries(
+  db: Queryable,
+  webhookId: number,
+  opts: { beforeId?: number; limit: number },
+): Promise<WebhookDeliveryRow[]> {
+  const where = [eq(schema.txWebhookDeliveries.webhookId, webhookId)];
+  if (opts.beforeId) where.push(lt(schema.txWebhookDeliveries.id, opts.beforeId));
+  return await db.select().from(schema.txWebhookDeliveries).where(and(...where))
+    .orderBy(desc(schema.txWebhookDeliveries.id)).limit(opts.limit);
+}
+
+/** Manual replay: the delivery goes out again at once (same `webhook-id`, fresh attempts). */
+export async function replayDelivery(
+  deps: Deps,
+  accountId: number,
+  webhookId: number,
+  deliveryId: number,
+): Promise<WebhookDeliveryRow> {
+  await getWebhook(deps.store.db, accountId, webhookId);
+  const now = deps.clock.now();
+  const [row] = await deps.store.db.update(schema.txWebhookDeliveries).set({
+    state: "pending",
+    attempts: 0,
+    nextAttemptAt: now,
+    leaseUntil: null,
+    updatedAt: now,
+  }).where(and(
+    eq(schema.txWebhookDeliveries.id, deliveryId),
+    eq(schema.txWebhookDeliveries.webhookId, webhookId),
+  )).returning();
+  if (!row) throw notFound("webhook delivery");
+  return row;
+}
