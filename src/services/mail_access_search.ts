@@ -50,9 +50,8 @@ function header(field: string, value: string): SQL {
   // A value found in a header is found in the JSON text too (JSON.stringify escapes only
   // quotes, backslashes and control characters): that cheap scan spares most rows the
   // json_each walk.
-  const precheck = /["\\\x00-\x1f]/.test(value)
-    ? sql`1`
-    : sql`instr(lower(${m.parsed}), lower(${value})) > 0`;
+  const escaped = [...value].some((ch) => ch === '"' || ch === "\\" || ch.charCodeAt(0) < 0x20);
+  const precheck = escaped ? sql`1` : sql`instr(lower(${m.parsed}), lower(${value})) > 0`;
   return sql`(${precheck} AND EXISTS (SELECT 1 FROM json_each(${m.parsed}, '$.headers') h
     WHERE lower(json_extract(h.value, '$.name')) = lower(${field})
     AND instr(lower(json_extract(h.value, '$.value')), lower(${value})) > 0))`;
