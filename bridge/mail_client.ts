@@ -289,6 +289,11 @@ export class MailClient {
     return await res.json();
   }
 
+  /** The account itself (`/v1/auth/me`): address, quota and bytes used. */
+  async me(): Promise<{ address: string; quotaBytes: number; usedBytes: number }> {
+    return await this.#json("GET", "/v1/auth/me");
+  }
+
   /** SEARCH: UIDs matching a criteria tree, ascending, with their highest modseq. */
   async search(mailboxId: number, criteria: SearchCriteria): Promise<SearchResult> {
     return await this.#json("POST", this.#box(mailboxId, "search"), { criteria });

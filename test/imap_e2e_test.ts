@@ -10,23 +10,10 @@
 import { ImapFlow } from "imapflow";
 import { eq } from "drizzle-orm";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, BOB } from "./fixtures/app.ts";
+import { ALICE, BOB } from "./fixtures/app.ts";
 import { startBridgeWorld } from "./fixtures/bridge.ts";
-import { GatewayImapBackend } from "../bridge/imap/gateway_backend.ts";
-import { startImapServer } from "../bridge/imap/server.ts";
-import { loadTlsContext } from "../bridge/net/tls.ts";
+import { py, startGatewayImap, worldTls } from "./fixtures/imap_pop3.ts";
 import { schema } from "../src/store/store.ts";
-
-async function py(script: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) throw new Error(`python: ${new TextDecoder().decode(out.stderr)}\n${stdout}`);
-  return stdout;
-}
 
 const SEND = `
 import smtplib, sys
@@ -66,36 +53,15 @@ typ, data = m.copy("1", "Archive")
 out["copy"] = data[0].decode()
 typ, data = m.status("Archive", "(MESSAGES)")
 out["archive"] = data[0].decode()
+typ, data = m.getquotaroot("INBOX")
+out["quota"] = [x.decode() for part in data for x in part]
 m.logout()
 print(json.dumps(out))
 `;
 
 Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, isolation", async () => {
   const world = await startBridgeWorld();
-  const keyFile = world.certFile.replace(/cert\.pem$/, "key.pem");
-  const tls = loadTlsContext({ certFile: world.certFile, keyFile });
-  const admin = await world.gw.login(ADMIN);
-  const { key } = await (await world.gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "imap bridge", scopes: ["bridge"] },
-  })).json();
-  const backend = new GatewayImapBackend(
-    "http://gateway.internal",
-    key,
-    (r) => world.gw.app.fetch(r),
-  );
-  const imap = await startImapServer({
-    host: "127.0.0.1",
-    port: 0,
-    hostname: "imap.postern.test",
-    backend,
-    tls,
-    allowPlaintextAuth: false,
-    maxMessageBytes: 1_000_000,
-    maxConnections: 20,
-    maxPerIp: 10,
-    idleMs: 60_000,
-  });
+  const imap = await startGatewayImap(world.gw, { tls: worldTls(world) });
   const flow = new ImapFlow({
     host: "127.0.0.1",
     port: imap.port,
@@ -130,6 +96,10 @@ Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, i
     assertEquals(out.store, "1 (FLAGS (\\Flagged))");
     assert(/\[COPYUID \d+ \d+ 1\]/.test(out.copy), out.copy);
     assertEquals(out.archive, "Archive (MESSAGES 1)");
+    // RFC 9208 QUOTA: the account's storage, used (both copies) and limit in KiB.
+    const kib = Math.ceil((2 * stored.length) / 1024);
+    const limit = world.gw.deps.config.defaultQuotaBytes / 1024;
+    assertEquals(out.quota, ['INBOX ""', `"" (STORAGE ${kib} ${limit})`]);
 
     // imapflow: IDLE sees a message that arrives by SMTP meanwhile.
     await flow.connect();
@@ -192,24 +162,7 @@ Deno.test({
   ignore: !hasSnail && !Deno.env.get("CI"),
   async fn() {
     const world = await startBridgeWorld();
-    const keyFile = world.certFile.replace(/cert\.pem$/, "key.pem");
-    const admin = await world.gw.login(ADMIN);
-    const { key } = await (await world.gw.call("POST", "/v1/api-keys", {
-      token: admin,
-      body: { name: "imap bridge", scopes: ["bridge"] },
-    })).json();
-    const imap = await startImapServer({
-      host: "127.0.0.1",
-      port: 0,
-      hostname: "imap.postern.test",
-      backend: new GatewayImapBackend("http://gateway.internal", key, (r) => world.gw.app.fetch(r)),
-      tls: loadTlsContext({ certFile: world.certFile, keyFile }),
-      allowPlaintextAuth: false,
-      maxMessageBytes: 1_000_000,
-      maxConnections: 20,
-      maxPerIp: 10,
-      idleMs: 60_000,
-    });
+    const imap = await startGatewayImap(world.gw, { tls: worldTls(world) });
     const home = await Deno.makeTempDir({ prefix: "postern-snail-" });
     try {
       assert((await py(SEND, [String(world.mxPort), "snail"])).includes("SENT"));

@@ -100,6 +100,8 @@ export interface ImapAccount {
     opts: { flags: string[]; internalDate?: number },
   ): Promise<AppendResult>;
   search(mailboxId: number, criteria: SearchCriteria): Promise<SearchResult>;
+  /** The account's storage quota in bytes (RFC 9208 STORAGE); limit 0 means none. */
+  quota(): Promise<{ usedBytes: number; limitBytes: number }>;
   /**
    * Calls `listener` whenever something in the account may have changed (the mailbox id, or
    * null when unknown); returns the unsubscribe function.

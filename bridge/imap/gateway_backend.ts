@@ -154,6 +154,11 @@ class GatewayAccount implements ImapAccount {
     return wrap(this.client.search(mailboxId, criteria));
   }
 
+  async quota(): Promise<{ usedBytes: number; limitBytes: number }> {
+    const me = await wrap(this.client.me());
+    return { usedBytes: me.usedBytes, limitBytes: me.quotaBytes };
+  }
+
   watch(listener: (mailboxId: number | null) => void): () => void {
     this.#listeners.add(listener);
     if (!this.#events) this.#follow();

@@ -51,6 +51,8 @@ interface MemAccount {
   password: string;
   mailboxes: MemMailbox[];
   listeners: Set<(mailboxId: number | null) => void>;
+  /** Storage limit in bytes; 0 = none (RFC 9208 STORAGE). */
+  quotaBytes?: number;
 }
 
 const SYSTEM = new Map(
@@ -305,6 +307,14 @@ export class MemoryBackend implements ImapBackend {
             highestModseq: hits.reduce((n, m) => Math.max(n, m.modseq), 0),
           };
         }),
+      quota: () =>
+        run(() => ({
+          usedBytes: account.mailboxes.reduce(
+            (n, b) => n + b.messages.reduce((k, m) => k + m.raw.byteLength, 0),
+            0,
+          ),
+          limitBytes: account.quotaBytes ?? 0,
+        })),
       watch: (listener) => {
         account.listeners.add(listener);
         return () => account.listeners.delete(listener);

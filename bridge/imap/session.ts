@@ -17,6 +17,7 @@ import { authenticateCommand, loginCommand, saslResponse } from "./session_auth.
 import { fetchCommand } from "./session_fetch.ts";
 import { idleCommand, idleDone } from "./session_idle.ts";
 import { mailboxCommand } from "./session_mailbox.ts";
+import { quotaCommand } from "./session_quota.ts";
 import { searchCommand } from "./session_search.ts";
 import { closeCommand, copyCommand, expungeCommand, storeCommand } from "./session_store.ts";
 import { refresh } from "./session_view.ts";
@@ -97,7 +98,7 @@ export class ImapSession {
       caps.push(this.loginDisabled ? "LOGINDISABLED" : "AUTH=PLAIN");
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
-      caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE");
+      caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
     }
     return caps.join(" ");
   }
@@ -350,7 +351,7 @@ export class ImapSession {
         return await idleCommand(this, tag);
       case "GETQUOTA":
       case "GETQUOTAROOT":
-        this.no(tag, "quotas are not available here", "CANNOT");
+        await quotaCommand(this, tag, command);
         return;
       case "FETCH":
         await fetchCommand(this, tag, command);

@@ -506,3 +506,37 @@ Deno.test("structures are fetched once and then served from the listener's cache
   assertEquals(asked, [1, 2, 1]);
   assertEquals(cache.size, 1);
 });
+
+Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit", async () => {
+  const { backend, wire } = await loggedIn();
+  await wire.drain();
+  await transcript(
+    wire,
+    `
+    C: q1 GETQUOTAROOT INBOX
+    S: * QUOTAROOT INBOX
+    S: q1 OK GETQUOTAROOT completed
+    C: q2 GETQUOTA ""
+    S: q2 NO [NONEXISTENT] no such quota root
+    `,
+  );
+  backend.accounts.get("alice@example.test")!.quotaBytes = 10 * 1024 * 1024;
+  const used = Math.ceil((MSG1.length + MSG2.length) / 1024);
+  await transcript(
+    wire,
+    `
+    C: q3 GETQUOTAROOT Sent
+    S: * QUOTAROOT Sent ""
+    S: * QUOTA "" (STORAGE ${used} 10240)
+    S: q3 OK GETQUOTAROOT completed
+    C: q4 GETQUOTA ""
+    S: * QUOTA "" (STORAGE ${used} 10240)
+    S: q4 OK GETQUOTA completed
+    C: q5 GETQUOTAROOT Nowhere
+    S: q5 NO [NONEXISTENT] no such mailbox
+    C: q6 CAPABILITY
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE
+    S: q6 OK…
+    `,
+  );
+});
