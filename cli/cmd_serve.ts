@@ -22,7 +22,8 @@ import {
 import { buildDeps } from "./deps_node.ts";
 import { federationPorts, startFederationWorker } from "./federation_runtime.ts";
 import { listen, type Listener } from "./serve.ts";
-import { ensureTlsFiles, inProcessBridgeKey, startBridge } from "./bridge_runtime.ts";
+import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bridge_runtime.ts";
+import { readFile } from "node:fs/promises";
 import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 
@@ -36,6 +37,8 @@ export interface Running {
   /** Stopped before the HTTP listener (the bridge, workers). */
   companions: { close(): Promise<void> }[];
   bridgeListeners?: { name: string; port: number }[];
+  /** The gateway over HTTPS, when POSTERN_HTTPS_PORT is set. */
+  httpsUrl?: string;
 }
 
 function runtimeVersion(): string {
@@ -64,7 +67,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const store = await openConfiguredStore(config);
   try {
     const deps = await buildDeps(config, store, key, logger);
-    deps.federation = federationPorts(config);
+    const caCerts = config.federationCaFile
+      ? [await readFile(config.federationCaFile, "utf8")]
+      : [];
+    deps.federation = federationPorts(config, caCerts);
     const app = createApp(deps);
     const handler = async (request: Request) => {
       const started = performance.now();
@@ -99,13 +105,32 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       version: API_VERSION,
     });
     // Federation's outbound worker: a timer here, a cron trigger at the edge.
-    const companions = [startFederationWorker(deps, logger)];
+    const companions: { close(): Promise<void> }[] = [startFederationWorker(deps, logger)];
+    let httpsUrl: string | undefined;
+    if (config.httpsPort > 0) {
+      // The same app over HTTPS (RFC 8446 via the runtime), with the bridge's certificate files.
+      await ensureTlsFiles(config, logger);
+      const files = tlsPaths(config);
+      const secure = await listen(handler, {
+        hostname: config.httpHost,
+        port: config.httpsPort,
+        tls: {
+          cert: await readFile(files.certFile, "utf8"),
+          key: await readFile(files.keyFile, "utf8"),
+        },
+        onError: (error) =>
+          logger.log("error", "http.adapter_error", { error: String((error as Error)?.stack) }),
+      });
+      httpsUrl = `https://${shownHost}:${secure.port}`;
+      logger.log("info", "server.listening", { url: httpsUrl, runtime: secure.runtime, tls: true });
+      companions.push({ close: () => secure.shutdown() });
+    }
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, {
       intervalMs: config.webhookIntervalMs,
       resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
     }));
-    return { listener, store, logger, url, fetch: (r) => app.fetch(r), companions };
+    return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
   } catch (e) {
     store.close();
     throw e;
@@ -148,6 +173,7 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
   const lines = [
     `Postern ${API_VERSION} — ${mode} on ${runtimeVersion()}`,
     `  API:     ${running.url}/v1   (OpenAPI: ${running.url}/openapi.json)`,
+    ...(running.httpsUrl ? [`  HTTPS:   ${running.httpsUrl}/v1`] : []),
     `  Docs:    ${running.url}/docs`,
     `  Health:  ${running.url}/health`,
   ];

@@ -14,6 +14,8 @@ export interface ListenOptions {
   port: number;
   /** Called for errors the handler did not turn into a response. */
   onError?: (error: unknown) => void;
+  /** Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface Listener {
@@ -68,6 +70,7 @@ interface BunGlobal {
   serve(options: {
     hostname: string;
     port: number;
+    tls?: { cert: string; key: string };
     fetch(request: Request, server: BunServer): Response | Promise<Response>;
     error?(error: unknown): Response;
   }): BunServer;
@@ -90,6 +93,7 @@ function listenBun(bun: BunGlobal, handler: FetchHandler, options: ListenOptions
   const server = bun.serve({
     hostname: options.hostname,
     port: options.port,
+    ...(options.tls ? { tls: options.tls } : {}),
     fetch: (request, srv) =>
       handler(withPeer(request, srv.requestIP(request)?.address, request.signal)),
     error(error) {
@@ -115,6 +119,7 @@ function listenDeno(handler: FetchHandler, options: ListenOptions): Promise<List
       const server = Deno.serve({
         hostname: options.hostname,
         port: options.port,
+        ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
         onListen(addr) {
           const net = addr as Deno.NetAddr;
           resolve({

@@ -43,6 +43,12 @@ export const CONFIG_FIELDS = {
       "TCP port of the HTTP gateway (0 picks a free one).",
     ),
   },
+  httpsPort: {
+    env: "POSTERN_HTTPS_PORT",
+    schema: int(0, 65535).default(0).describe(
+      "TCP port of the gateway over HTTPS with the TLS certificate files (443 in production: federation peers reach /.well-known/sharp and the delivery endpoint there); 0 = off.",
+    ),
+  },
   publicUrl: {
     env: "POSTERN_PUBLIC_URL",
     schema: z.string().url().optional().describe(
@@ -277,6 +283,12 @@ export const CONFIG_FIELDS = {
     env: "POSTERN_BRIDGE_API_KEY",
     schema: z.string().optional().describe(
       "`postern bridge`: an API key with the bridge scope (`postern apikey create --scope bridge`).",
+    ),
+  },
+  federationCaFile: {
+    env: "POSTERN_FEDERATION_CA_FILE",
+    schema: z.string().optional().describe(
+      "Extra CA certificates (PEM) trusted for federation peers' HTTPS, e.g. a private CA; the system's are always trusted.",
     ),
   },
   federationAllowPrivate: {

@@ -1,10 +1,13 @@
 /**
- * The shipped processes with real sockets: `postern serve` receives SMTP in-process, and a
- * separate `postern bridge` (with no database of its own) delivers through a `postern gateway`.
+ * The shipped processes with real sockets: `postern serve` receives SMTP in-process, a
+ * separate `postern bridge` (with no database of its own) delivers through a `postern gateway`,
+ * and two `postern serve` processes federate over HTTPS.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { python } from "./fixtures/bridge.ts";
+import { startFakeDns } from "./fixtures/fake_dns.ts";
+import { federationTestTls } from "./fixtures/federation.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ADMIN = "admin@postern.localhost";
@@ -65,17 +68,24 @@ async function portOpen(port: number): Promise<boolean> {
   return true;
 }
 
-async function inbox(httpPort: number): Promise<string[]> {
+async function signIn(httpPort: number, address = ADMIN): Promise<string> {
   const login = await fetch(`http://127.0.0.1:${httpPort}/v1/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ address: ADMIN, password: PASSWORD }),
+    body: JSON.stringify({ address, password: PASSWORD }),
   });
-  const { accessToken } = await login.json();
+  return (await login.json()).accessToken;
+}
+
+async function messages(httpPort: number, address = ADMIN) {
   const res = await fetch(`http://127.0.0.1:${httpPort}/v1/messages?limit=50`, {
-    headers: { authorization: `Bearer ${accessToken}` },
+    headers: { authorization: `Bearer ${await signIn(httpPort, address)}` },
   });
-  return (await res.json()).items.map((m: { subject: string }) => m.subject);
+  return (await res.json()).items as { id: number; subject: string }[];
+}
+
+async function inbox(httpPort: number, address = ADMIN): Promise<string[]> {
+  return (await messages(httpPort, address)).map((m) => m.subject);
 }
 
 const SEND = `
@@ -143,6 +153,82 @@ Deno.test("postern bridge, with no database, delivers through a separate postern
   } finally {
     await stop(bridge);
     await stop(gateway);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("two postern serve processes federate over HTTPS: signed, verified, receipted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-fed-serve-" });
+  const pair = await federationTestTls();
+  await Deno.writeTextFile(`${dir}/ca.pem`, pair.ca);
+  await Deno.writeTextFile(`${dir}/cert.pem`, pair.cert);
+  await Deno.writeTextFile(`${dir}/key.pem`, pair.key);
+  const dns = await startFakeDns({});
+  const servers: { domain: string; http: number; child: Deno.ChildProcess }[] = [];
+  try {
+    for (const domain of ["a.test", "b.test"]) {
+      const vars = { POSTERN_DATA_DIR: `${dir}/${domain}`, POSTERN_ADMIN_PASSWORD: PASSWORD };
+      await run(["init", "--domain", domain], vars);
+      const http = freePort(), https = freePort();
+      // Discovery delegated by DNS (docs/federation.md): the document is on our HTTPS port.
+      dns.zone[`_sharp.${domain}`] = { TXT: [`v=sharp1; host=127.0.0.1:${https}`] };
+      const child = spawn(["serve"], {
+        ...vars,
+        POSTERN_HOSTNAME: `mx.${domain}`,
+        POSTERN_HTTP_PORT: String(http),
+        POSTERN_HTTPS_PORT: String(https),
+        POSTERN_TLS_CERT_FILE: `${dir}/cert.pem`,
+        POSTERN_TLS_KEY_FILE: `${dir}/key.pem`,
+        POSTERN_FEDERATION_CA_FILE: `${dir}/ca.pem`,
+        POSTERN_FEDERATION_ALLOW_PRIVATE: "true",
+        POSTERN_FEDERATION_INTERVAL_MS: "200",
+        POSTERN_DNS_SERVERS: dns.server,
+        POSTERN_OUTBOUND_PORT: "0",
+      });
+      servers.push({ domain, http, child });
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/health`)).ok, domain);
+      await waitFor(() => portOpen(https), `${domain} over HTTPS`);
+    }
+    const [a, b] = servers;
+    const sent = await fetch(`http://127.0.0.1:${a.http}/v1/emails`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${await signIn(a.http, "admin@a.test")}`,
+      },
+      body: JSON.stringify({
+        from: "admin@a.test",
+        to: ["admin#b.test"],
+        subject: "Across the federation",
+        text: "signed, sealed, delivered",
+      }),
+    });
+    const sentText = await sent.text();
+    assert(sent.ok, `${sent.status} ${sentText}`);
+    const { emailId } = JSON.parse(sentText);
+    await waitFor(
+      async () => (await inbox(b.http, "admin@b.test")).includes("Across the federation"),
+      "the federated message at b.test",
+    );
+    const [message] = await messages(b.http, "admin@b.test");
+    const res = await fetch(`http://127.0.0.1:${b.http}/v1/messages/${message.id}`, {
+      headers: { authorization: `Bearer ${await signIn(b.http, "admin@b.test")}` },
+    });
+    const text = await res.text();
+    // The receiver verified a.test's signature; a.test holds b.test's signed receipt.
+    assert(/"federation":\{[^}]*"result":"pass"/.test(text), text.slice(0, 400));
+    assert(text.includes('"signer":"a.test"'), text.slice(0, 400));
+    // a.test counts the recipient delivered only on b.test's verified, signed receipt.
+    const status = async () => {
+      const view = await fetch(`http://127.0.0.1:${a.http}/v1/emails/${emailId}`, {
+        headers: { authorization: `Bearer ${await signIn(a.http, "admin@a.test")}` },
+      });
+      return (await view.json()).recipients[0].status as string;
+    };
+    await waitFor(async () => (await status()) === "delivered", "the receipt at a.test");
+  } finally {
+    for (const s of servers) await stop(s.child);
+    await dns.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
