@@ -1,50 +1,28 @@
 /**
  * IMAP side by side with Dovecot 2.3 on the same N-message mailbox (default 10,000, about 2 KB
- * each, bench/seed.ts): Postern is a real `postern serve` seeded in its store; Dovecot gets the
- * very same stored bytes as maildir files. One client per server, over loopback, medians of
+ * each, bench/seed.ts): Postern is a real `postern serve` seeded in its store; Dovecot (a private
+ * one, test/fixtures/dovecot.ts) gets the very same stored bytes as maildir files. One client per server, over loopback, medians of
  * five passes after a warm-up: FETCH 1:* (ENVELOPE FLAGS), FETCH of 1,000 full bodies
  * (BODY.PEEK[]), and SEARCH SUBJECT. Prints each time, the ratio Postern / Dovecot, and the 1.5× target of issue
  * 5. Needs root and dovecot-imapd for the Dovecot side. Asserts nothing.
  */
-import { openStore } from "../cli/open_store.ts";
-import { startDovecot } from "../test/interop/imap_dovecot.ts";
-import { api, fmt, freePort, login, startServer } from "./lib.ts";
-import { seedMessages } from "./seed.ts";
+import { type Dovecot, startDovecot } from "../test/fixtures/dovecot.ts";
+import { fmt, freePort } from "./lib.ts";
+import { serveSeededMailbox } from "./mailbox_seed.ts";
+import { Wire } from "./wire.ts";
 
 const DOMAIN = "postern.localhost";
 const USER = `imap@${DOMAIN}`;
 const PASSWORD = "bench-password-1";
 
 /** A minimal IMAP client: sends a command and reads to its tagged reply, literals included. */
-class ImapWire {
-  #buf = new Uint8Array(0);
+class ImapWire extends Wire {
   #n = 0;
-  constructor(private conn: Deno.Conn) {}
 
   static async open(port: number): Promise<ImapWire> {
-    // `postern serve` answers /health before the bridge's listeners are up.
-    let conn: Deno.Conn | undefined;
-    for (let i = 0; !conn; i++) {
-      try {
-        conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      } catch (e) {
-        if (i > 100) throw e;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    const w = new ImapWire(conn);
+    const w = new ImapWire(await Wire.connect(port), 1024 * 1024);
     await w.#line();
     return w;
-  }
-
-  async #fill(): Promise<void> {
-    const chunk = new Uint8Array(1024 * 1024);
-    const n = await this.conn.read(chunk);
-    if (n === null) throw new Error("connection closed");
-    const next = new Uint8Array(this.#buf.length + n);
-    next.set(this.#buf);
-    next.set(chunk.subarray(0, n), this.#buf.length);
-    this.#buf = next;
   }
 
   /** One response line; a literal at its end is skipped over (its octets counted). */
@@ -52,19 +30,13 @@ class ImapWire {
     let octets = 0;
     let text = "";
     for (;;) {
-      let lf = this.#buf.indexOf(10);
-      while (lf < 0) {
-        await this.#fill();
-        lf = this.#buf.indexOf(10);
-      }
-      const part = new TextDecoder().decode(this.#buf.subarray(0, lf + 1));
-      this.#buf = this.#buf.subarray(lf + 1);
+      const part = new TextDecoder().decode(await this.line());
       text += part;
       const m = /\{(\d+)\}\r\n$/.exec(part);
       if (!m) return { text, octets };
       const n = Number(m[1]);
-      while (this.#buf.length < n) await this.#fill();
-      this.#buf = this.#buf.subarray(n);
+      while (this.buf.length < n) await this.fill();
+      this.buf = this.buf.subarray(n);
       octets += n;
     }
   }
@@ -72,7 +44,7 @@ class ImapWire {
   /** Runs a command; returns the untagged lines' count, literal octets and the tagged line. */
   async command(text: string): Promise<{ lines: number; octets: number; tagged: string }> {
     const tag = `b${++this.#n}`;
-    await this.conn.write(new TextEncoder().encode(`${tag} ${text}\r\n`));
+    await this.send(`${tag} ${text}`);
     let lines = 0;
     let octets = 0;
     for (;;) {
@@ -84,10 +56,6 @@ class ImapWire {
       lines++;
       octets += l.octets;
     }
-  }
-
-  close(): void {
-    this.conn.close();
   }
 }
 
@@ -135,61 +103,25 @@ async function measure(port: number, user: string, pass: string, n: number): Pro
   return figures;
 }
 
-async function storedBytes(dir: string): Promise<Uint8Array[]> {
-  const store = await openStore(`file:${dir}/postern.db`);
-  const rows = await store.client.execute(
-    "SELECT b.data FROM messages m JOIN blobs b ON b.sha256 = m.blob_sha256 ORDER BY m.uid",
-  );
-  const out = rows.rows.map((r) => new Uint8Array(r.data as ArrayBuffer));
-  store.client.close();
-  return out;
-}
-
 export async function imapBench(opts: { messages: number }): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "postern-bench-imap-" });
   const imapPort = freePort();
-  const env = {
-    POSTERN_IMAP_PORT: String(imapPort),
-    // Loopback benchmark: LOGIN without TLS, as Dovecot's profile allows.
-    POSTERN_IMAP_ALLOW_PLAINTEXT_AUTH: "true",
-    POSTERN_SMTP_PORT: "0",
-    POSTERN_SUBMISSION_PORT: "0",
-    POSTERN_POP3_PORT: "0",
-  };
-  let server = await startServer(dir, env);
-  const admin = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
-  const res = await api(server.url, "POST", "/v1/admin/accounts", admin, {
+  const mailbox = await serveSeededMailbox({
+    prefix: "postern-bench-imap-",
     address: USER,
     password: PASSWORD,
-    quotaBytes: 0,
+    messages: opts.messages,
+    // Loopback benchmark: LOGIN without TLS, as Dovecot's profile allows.
+    env: { POSTERN_IMAP_PORT: String(imapPort), POSTERN_IMAP_ALLOW_PLAINTEXT_AUTH: "true" },
   });
-  await res.body?.cancel();
-  await server.stop();
-  await seedMessages(`file:${dir}/postern.db`, USER, opts.messages);
-  const raws = await storedBytes(dir);
-  server = await startServer(dir, env);
-  let dovecot: Awaited<ReturnType<typeof startDovecot>> | undefined;
+  let dovecot: Dovecot | undefined;
   try {
     const p = await measure(imapPort, USER, PASSWORD, opts.messages);
     let d: Figures | undefined;
     try {
       dovecot = await startDovecot();
-      const maildir = `${dovecot.dir}/mail/legacy.test/alice/Maildir`;
-      for (const sub of ["cur", "new", "tmp"]) {
-        await Deno.mkdir(`${maildir}/${sub}`, { recursive: true });
-      }
-      const t0 = Math.floor(Date.now() / 1000) - raws.length;
-      for (const [i, raw] of raws.entries()) {
-        // Same flags as the seed: every third message \Seen.
-        const flags = i % 3 === 0 ? "S" : "";
-        await Deno.writeFile(
-          `${maildir}/cur/${t0 + i}.M${i}P1.bench,S=${raw.length}:2,${flags}`,
-          raw,
-        );
-      }
-      await new Deno.Command("chown", { args: ["-R", "5000:5000", `${dovecot.dir}/mail`] })
-        .output();
-      d = await measure(dovecot.port, "alice", "alicepw", opts.messages);
+      // The very same bytes; same flags as the seed: every third message \Seen.
+      await dovecot.fillMaildir(mailbox.messages, (i) => i % 3 === 0 ? "S" : "");
+      d = await measure(dovecot.imapPort, "alice", "alicepw", opts.messages);
     } catch (e) {
       console.log(`Dovecot side skipped: ${(e as Error).message}`);
     }
@@ -211,9 +143,8 @@ export async function imapBench(opts: { messages: number }): Promise<void> {
     );
     row(`SEARCH SUBJECT invoice (${p.hits ? "hits" : "no hits"})`, p.search, d?.search);
   } finally {
-    await server.stop();
+    await mailbox.stop();
     await dovecot?.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 

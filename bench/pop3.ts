@@ -3,79 +3,56 @@
  * holding N seeded messages (about 2 KB each): the gateway's whole-mailbox index call (what IMAP
  * SELECT and POP3 login read), POP3 login to STAT, UIDL of every message, and RETR of 1,000
  * messages by one client, each RETR read to its terminating dot — and the same against a private
- * Dovecot (test/interop/pop3_dovecot.ts) holding the very same bytes in its maildir, when
+ * Dovecot (test/fixtures/dovecot.ts) holding the very same bytes in its maildir, when
  * Dovecot is installed. Login includes Postern's argon2id password check (Dovecot's test users
  * have plaintext passwords). Prints figures and ratios; asserts nothing.
  */
-import { decodeFrames } from "../schemas/mail_access.ts";
-import { DOVECOT, startDovecotPop3 } from "../test/interop/pop3_dovecot.ts";
-import { api, fmt, freePort, login, startServer, summary } from "./lib.ts";
-import { seedMessages } from "./seed.ts";
+import { dovecotAvailable, startDovecot } from "../test/fixtures/dovecot.ts";
+import { api, fmt, freePort, login, summary } from "./lib.ts";
+import { serveSeededMailbox } from "./mailbox_seed.ts";
+import { Wire } from "./wire.ts";
 
 const DOMAIN = "postern.localhost";
 const USER = `pop@${DOMAIN}`;
 const PASSWORD = "bench-password-1";
 
 /** A minimal POP3 client: one command, the status line, and for multi-line replies the body. */
-class Pop3Wire {
-  #buf = new Uint8Array(0);
-  constructor(private conn: Deno.Conn) {}
-
+class Pop3Wire extends Wire {
   static async open(port: number): Promise<Pop3Wire> {
-    const w = new Pop3Wire(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const w = new Pop3Wire(await Wire.connect(port), 256 * 1024);
     await w.status();
     return w;
   }
 
-  async #fill(): Promise<void> {
-    const chunk = new Uint8Array(256 * 1024);
-    const n = await this.conn.read(chunk);
-    if (n === null) throw new Error("connection closed");
-    const next = new Uint8Array(this.#buf.length + n);
-    next.set(this.#buf);
-    next.set(chunk.subarray(0, n), this.#buf.length);
-    this.#buf = next;
-  }
-
   async status(): Promise<string> {
-    for (;;) {
-      const lf = this.#buf.indexOf(10);
-      if (lf >= 0) {
-        const line = new TextDecoder().decode(this.#buf.subarray(0, lf - 1));
-        this.#buf = this.#buf.subarray(lf + 1);
-        if (!line.startsWith("+OK")) throw new Error(line);
-        return line;
-      }
-      await this.#fill();
-    }
+    const line = await this.line();
+    const text = new TextDecoder().decode(line.subarray(0, line.length - 2));
+    if (!text.startsWith("+OK")) throw new Error(text);
+    return text;
   }
 
   /** The multi-line body up to CRLF.CRLF (still byte-stuffed); returns its length. */
   async body(): Promise<number> {
     let from = 0;
     for (;;) {
-      for (let i = Math.max(from, 2); i + 2 < this.#buf.length; i++) {
+      for (let i = Math.max(from, 2); i + 2 < this.buf.length; i++) {
         if (
-          this.#buf[i] === 46 && this.#buf[i + 1] === 13 && this.#buf[i + 2] === 10 &&
-          this.#buf[i - 1] === 10
+          this.buf[i] === 46 && this.buf[i + 1] === 13 && this.buf[i + 2] === 10 &&
+          this.buf[i - 1] === 10
         ) {
-          this.#buf = this.#buf.subarray(i + 3);
+          this.buf = this.buf.subarray(i + 3);
           return i;
         }
       }
-      from = Math.max(0, this.#buf.length - 3);
-      await this.#fill();
+      from = Math.max(0, this.buf.length - 3);
+      await this.fill();
     }
   }
 
   async command(line: string, multiline = false): Promise<number> {
-    await this.conn.write(new TextEncoder().encode(line + "\r\n"));
+    await this.send(line);
     await this.status();
     return multiline ? await this.body() : 0;
-  }
-
-  close(): void {
-    this.conn.close();
   }
 }
 
@@ -117,19 +94,9 @@ function report(who: string, messages: number, f: Pop3Figures) {
 
 /** A private Dovecot whose alice Inbox holds these messages (maildir files), measured alike. */
 async function dovecotPop3(messages: Uint8Array[], n: number): Promise<Pop3Figures> {
-  const dovecot = await startDovecotPop3();
+  const dovecot = await startDovecot();
   try {
-    const md = dovecot.aliceMaildir;
-    for (const sub of ["cur", "new", "tmp"]) await Deno.mkdir(`${md}/${sub}`, { recursive: true });
-    const now = Math.floor(Date.now() / 1000);
-    for (const [i, bytes] of messages.entries()) {
-      const file = `${md}/cur/${now - messages.length + i}.M${i}P1.bench,S=${bytes.length}:2,`;
-      await Deno.writeFile(file, bytes);
-      await Deno.chown(file, 5000, 5000);
-    }
-    for (const p of [md, `${md}/..`, `${md}/../..`, `${md}/cur`, `${md}/new`, `${md}/tmp`]) {
-      await Deno.chown(p, 5000, 5000);
-    }
+    await dovecot.fillMaildir(messages);
     // A first session lets Dovecot build its index (as Postern's store is built at seeding).
     await measurePop3(dovecot.pop3Port, "alice", "alicepw", 1);
     return await measurePop3(dovecot.pop3Port, "alice", "alicepw", n);
@@ -139,30 +106,20 @@ async function dovecotPop3(messages: Uint8Array[], n: number): Promise<Pop3Figur
 }
 
 export async function pop3Bench(opts: { messages: number; retr: number }): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "postern-bench-pop3-" });
   const pop3Port = freePort();
-  const env = {
-    POSTERN_POP3_PORT: String(pop3Port),
-    // Loopback benchmark: plaintext USER/PASS, as Dovecot's bench profile will allow.
-    POSTERN_POP3_ALLOW_PLAINTEXT_AUTH: "true",
-    POSTERN_SMTP_PORT: "0",
-    POSTERN_SUBMISSION_PORT: "0",
-    POSTERN_OUTBOUND_PORT: "0",
-    POSTERN_IMAP_PORT: "0",
-    POSTERN_IMAPS_PORT: "0",
-    POSTERN_SHARP_PORT: "0",
-  };
-  let server = await startServer(dir, env);
-  const admin = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
-  const res = await api(server.url, "POST", "/v1/admin/accounts", admin, {
+  const mailbox = await serveSeededMailbox({
+    prefix: "postern-bench-pop3-",
     address: USER,
     password: PASSWORD,
-    quotaBytes: 0,
+    messages: opts.messages,
+    env: {
+      POSTERN_POP3_PORT: String(pop3Port),
+      // Loopback benchmark: plaintext USER/PASS, as Dovecot's bench profile will allow.
+      POSTERN_POP3_ALLOW_PLAINTEXT_AUTH: "true",
+      POSTERN_OUTBOUND_PORT: "0",
+    },
   });
-  await res.body?.cancel();
-  await server.stop();
-  await seedMessages(`file:${dir}/postern.db`, USER, opts.messages);
-  server = await startServer(dir, env);
+  const { server } = mailbox;
   try {
     const token = await login(server.url, USER, PASSWORD);
     const boxes = await (await api(server.url, "GET", "/v1/mailboxes", token)).json();
@@ -184,13 +141,9 @@ export async function pop3Bench(opts: { messages: number; retr: number }): Promi
     await measurePop3(pop3Port, USER, PASSWORD, 1); // warm-up, as for Dovecot below
     const ours = await measurePop3(pop3Port, USER, PASSWORD, opts.retr);
     report("Postern", opts.messages, ours);
-    if (await Deno.stat(DOVECOT).then(() => true, () => false)) {
+    if (await dovecotAvailable({ pop3: true })) {
       // Dovecot gets the very same bytes, written into its maildir.
-      const r = await api(server.url, "POST", `/v1/mail-access/mailboxes/${inbox}/raw`, token, {
-        uids: "1:*",
-      });
-      const frames = decodeFrames(new Uint8Array(await r.arrayBuffer()))!;
-      const theirs = await dovecotPop3(frames.map((f) => f.bytes), opts.retr);
+      const theirs = await dovecotPop3(mailbox.messages, opts.retr);
       report("Dovecot", opts.messages, theirs);
       console.log(
         `ratio Postern/Dovecot: login ${fmt(ours.login / theirs.login, 2)}, UIDL ` +
@@ -199,8 +152,7 @@ export async function pop3Bench(opts: { messages: number; retr: number }): Promi
       );
     }
   } finally {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await mailbox.stop();
   }
 }
 

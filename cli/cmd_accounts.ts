@@ -133,13 +133,16 @@ export const domainAdd = ({ values, positionals }: Invocation) =>
   withConfigStore(values, async (store, config) => {
     const name = DomainName.safeParse(positionals[0]);
     if (!name.success) throw usageError(name.error.issues[0].message);
-    // The DKIM keys are generated with the domain and sealed with the master key.
+    // The DKIM and federation keys are generated with the domain, sealed with the master key.
     const secrets = await SecretBox.fromMasterKey(await masterKey(config));
     const domain = await createDomain(store, name.data, secrets);
     if (flag(values, "json")) {
       printJson({ ...domain, createdAt: new Date(domain.createdAt).toISOString() });
     } else {
-      console.log(`added domain ${domain.name} (id ${domain.id}) with DKIM keys (RSA and Ed25519)`);
+      console.log(
+        `added domain ${domain.name} (id ${domain.id}) with DKIM keys (RSA and Ed25519) ` +
+          "and a federation signing key (Ed25519)",
+      );
       console.log(`publish its DNS records: postern domain dns ${domain.name}`);
     }
   });

@@ -5,33 +5,34 @@
  */
 import type { SecureContext } from "node:tls";
 import type { FetchLike } from "../bridge/gateway_client.ts";
-import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewayPop3Backend } from "../bridge/pop3/gateway_backend.ts";
 import { startPop3Server } from "../bridge/pop3/server.ts";
 import type { Config } from "../src/config.ts";
 import type { Logger } from "../src/ports.ts";
+import { type NamedListener, startListenerPair } from "./listener_pair.ts";
 
 export async function startPop3Listeners(
   config: Config,
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   tls: SecureContext | undefined,
   logger: Logger,
-): Promise<{ name: string; listener: TcpListener }[]> {
+): Promise<NamedListener[]> {
   const backend = new GatewayPop3Backend(gateway.url, gateway.apiKey, gateway.fetcher);
-  const specs = [
-    { name: "pop3", port: config.pop3Port, implicitTls: false },
-    { name: "pop3s", port: config.pop3sPort, implicitTls: true },
-  ].filter((s) => s.port > 0 && (!s.implicitTls || tls));
-  const started: { name: string; listener: TcpListener }[] = [];
-  try {
-    for (const spec of specs) {
-      const listener = await startPop3Server({
+  return await startListenerPair({
+    protocol: "pop3",
+    plainPort: config.pop3Port,
+    tlsPort: config.pop3sPort,
+    host: config.bridgeHost,
+    tls,
+    logger,
+    start: (port, implicitTls) =>
+      startPop3Server({
         host: config.bridgeHost,
-        port: spec.port,
+        port,
         hostname: config.hostname,
         backend,
         tls,
-        implicitTls: spec.implicitTls,
+        implicitTls,
         allowPlaintextAuth: config.pop3AllowPlaintextAuth,
         maxConnections: config.pop3MaxConnections,
         maxPerIp: config.pop3MaxConnectionsPerIp,
@@ -40,17 +41,6 @@ export async function startPop3Listeners(
         sessionMs: 2 * 60 * 60_000,
         onError: (error: unknown) =>
           logger.log("error", "pop3.error", { error: String((error as Error)?.message ?? error) }),
-      });
-      started.push({ name: spec.name, listener });
-      logger.log("info", "bridge.listening", {
-        protocol: spec.name,
-        host: config.bridgeHost,
-        port: listener.port,
-      });
-    }
-  } catch (e) {
-    for (const s of started) await s.listener.close();
-    throw e;
-  }
-  return started;
+      }),
+  });
 }

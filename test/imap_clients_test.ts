@@ -8,6 +8,7 @@
 import { ImapFlow } from "imapflow";
 import { connect } from "node:net";
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { py } from "./fixtures/imap_pop3.ts";
 import { loadTlsContext } from "../bridge/net/tls.ts";
 import { startImapServer } from "../bridge/imap/server.ts";
 import { aliceBackend } from "../bridge/imap/testing.ts";
@@ -72,17 +73,6 @@ async function world(
       await Deno.remove(dir, { recursive: true });
     },
   };
-}
-
-async function py(script: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) throw new Error(`python: ${new TextDecoder().decode(out.stderr)}\n${stdout}`);
-  return stdout;
 }
 
 const IMAPLIB = `

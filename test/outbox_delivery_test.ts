@@ -10,16 +10,8 @@ import { dnsRecords, listDkimKeys } from "../src/services/dkim_keys.ts";
 import { backoffMs } from "../src/services/outbox_delivery.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-
-async function bridgeKey(gw: TestGateway): Promise<string> {
-  const admin = await gw.login(ADMIN);
-  const res = await gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "bridge", scopes: ["bridge"] },
-  });
-  return (await res.json()).key;
-}
+import { ALICE, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
+import { bridgeKey } from "./fixtures/bridge.ts";
 
 /** Sends `count` messages from Alice, each to one remote recipient of `domains` in turn. */
 async function queue(gw: TestGateway, count: number, domains = ["remote.test"]): Promise<void> {

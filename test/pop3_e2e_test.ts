@@ -5,24 +5,11 @@
  * against the stored bytes, UIDL is stable, DELE applies only at QUIT, USER is refused before TLS.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE } from "./fixtures/app.ts";
-import { startBridgeWorld } from "./fixtures/bridge.ts";
-import { GatewayPop3Backend } from "../bridge/pop3/gateway_backend.ts";
-import { startPop3Server } from "../bridge/pop3/server.ts";
-import { loadTlsContext } from "../bridge/net/tls.ts";
+import { ALICE } from "./fixtures/app.ts";
+import { bridgeKey, startBridgeWorld } from "./fixtures/bridge.ts";
+import { py, startGatewayPop3, worldTls } from "./fixtures/imap_pop3.ts";
 import { schema } from "../src/store/store.ts";
 import { eq } from "drizzle-orm";
-
-async function py(script: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) throw new Error(`python: ${new TextDecoder().decode(out.stderr)}\n${stdout}`);
-  return stdout;
-}
 
 const SEND = `
 import smtplib, sys
@@ -87,32 +74,10 @@ print("DONE")
 
 Deno.test("POP3: poplib reads mail that came by SMTP, byte-exact, over STLS and implicit TLS", async () => {
   const world = await startBridgeWorld();
-  const keyFile = world.certFile.replace(/cert\.pem$/, "key.pem");
-  const tls = loadTlsContext({ certFile: world.certFile, keyFile });
-  const admin = await world.gw.login(ADMIN);
-  const { key } = await (await world.gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "pop3 bridge", scopes: ["bridge"] },
-  })).json();
-  const backend = new GatewayPop3Backend(
-    "http://gateway.internal",
-    key,
-    (r) => world.gw.app.fetch(r),
-  );
-  const common = {
-    host: "127.0.0.1",
-    port: 0,
-    hostname: "pop.postern.test",
-    backend,
-    tls,
-    allowPlaintextAuth: false,
-    maxConnections: 20,
-    maxPerIp: 10,
-    idleMs: 30_000,
-    sessionMs: 60_000,
-  };
-  const pop3 = await startPop3Server(common);
-  const pop3s = await startPop3Server({ ...common, implicitTls: true });
+  const tls = worldTls(world);
+  const key = await bridgeKey(world.gw, "pop3 bridge");
+  const pop3 = await startGatewayPop3(world.gw, { tls, key });
+  const pop3s = await startGatewayPop3(world.gw, { tls, key, implicitTls: true });
   try {
     for (const n of ["1", "2"]) {
       assert((await py(SEND, [String(world.mxPort), n])).includes("SENT"));

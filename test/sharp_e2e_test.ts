@@ -20,20 +20,12 @@ import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
 import { createAccount, createDomain } from "../src/services/accounts.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { ALICE, createTestGateway } from "./fixtures/app.ts";
+import { bridgeKey } from "./fixtures/bridge.ts";
 import { startFakeDns } from "./fixtures/fake_dns.ts";
 
 const BITS = 8;
 const BOB_B = { address: "bob@b.example", password: "bob-b-password-1" };
-
-async function bridgeKey(gw: TestGateway): Promise<string> {
-  const admin = await gw.login(ADMIN);
-  const res = await gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "bridge", scopes: ["bridge"] },
-  });
-  return (await res.json()).key;
-}
 
 Deno.test("e2e: mail for bob#b.example reaches Bob's Inbox on a second Postern over SHARP/1.3", async () => {
   const dns = await startFakeDns({

@@ -1,17 +1,18 @@
 /**
- * Each local domain's federation keys (Ed25519, RFC 8037 OKP JWKs): generated on first use,
- * private halves sealed with the master key, the current key signs envelopes and receipts, and
+ * Each local domain's federation keys (Ed25519, RFC 8037 OKP JWKs, made by key_gen.ts): the
+ * first is generated with the domain (createDomain with the master key), or on first use for a
+ * domain created without it; the current key signs envelopes and receipts, and
  * `rotate` makes a new current key while the old one stays published (and accepted) for the
  * overlap window; keys past their window vanish from the JWKS. The kid is the RFC 7638
  * thumbprint of the public JWK.
  */
 import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
-import { FEDERATION_ALG, type FederationJwks } from "../../schemas/federation.ts";
+import type { FederationJwks } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import type { Queryable } from "../store/store.ts";
 import { findDomain } from "../services/accounts.ts";
+import { generateFederationKey, insertFederationKey } from "./key_gen.ts";
 
 export type FederationKeyRow = typeof schema.federationKeys.$inferSelect;
 
@@ -22,21 +23,6 @@ export interface SigningKey {
 
 /** Imported private keys by kid (importing costs more than signing). */
 const imported = new Map<string, CryptoKey>();
-
-async function newKeyRow(deps: Deps, domainId: number, now: number) {
-  const { publicKey, privateKey } = await generateKeyPair("Ed25519", { extractable: true });
-  const pub = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(pub);
-  const publicJwk = { ...pub, kid, alg: FEDERATION_ALG, use: "sig" };
-  const priv = { ...(await exportJWK(privateKey)), kid, alg: FEDERATION_ALG };
-  return {
-    domainId,
-    kid,
-    privateJwk: await deps.secrets.seal(JSON.stringify(priv)),
-    publicJwk: JSON.stringify(publicJwk),
-    createdAt: now,
-  };
-}
 
 async function currentRow(db: Queryable, domainId: number) {
   const [row] = await db.select().from(schema.federationKeys).where(and(
@@ -55,12 +41,11 @@ export async function ensureFederationKey(
   if (!domain) return undefined;
   const existing = await currentRow(deps.store.db, domain.id);
   if (existing) return existing;
-  const fresh = await newKeyRow(deps, domain.id, deps.clock.now());
+  const fresh = await generateFederationKey(deps.secrets, deps.clock.now());
   return await deps.store.write(async (tx) => {
     const again = await currentRow(tx, domain.id);
     if (again) return again;
-    const [row] = await tx.insert(schema.federationKeys).values(fresh).returning();
-    return row;
+    return await insertFederationKey(tx, domain.id, fresh);
   });
 }
 
@@ -128,13 +113,13 @@ export async function rotateFederationKey(
   const domain = await findDomain(deps.store.db, domainName);
   if (!domain) return undefined;
   const now = deps.clock.now();
-  const fresh = await newKeyRow(deps, domain.id, now);
+  const fresh = await generateFederationKey(deps.secrets, now);
   const expiresAt = now + overlapHours * 3_600_000;
   const retired = await deps.store.write(async (tx) => {
     const old = await tx.update(schema.federationKeys).set({ retiredAt: now, expiresAt }).where(
       and(eq(schema.federationKeys.domainId, domain.id), isNull(schema.federationKeys.retiredAt)),
     ).returning();
-    await tx.insert(schema.federationKeys).values(fresh);
+    await insertFederationKey(tx, domain.id, fresh);
     return old.map((r) => ({ kid: r.kid, expiresAt }));
   });
   current.get(deps)?.delete(domain.name);

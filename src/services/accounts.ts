@@ -10,6 +10,7 @@ import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
+import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
 import { schema } from "../store/store.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
@@ -46,8 +47,9 @@ export async function listDomains(db: Queryable): Promise<Domain[]> {
 }
 
 /**
- * Adds a local domain. With `secrets` (the master key's SecretBox) its DKIM keys are generated
- * and stored in the same transaction; without, they are generated on first use.
+ * Adds a local domain. With `secrets` (the master key's SecretBox) its DKIM keys and its
+ * federation signing key are generated and stored in the same transaction; without, they are
+ * generated on first use.
  */
 export async function createDomain(
   store: Store,
@@ -55,13 +57,16 @@ export async function createDomain(
   secrets?: SecretBox,
 ): Promise<Domain> {
   const domain = name.trim().toLowerCase();
-  const keys = secrets ? await generateDkimKeys(secrets, Date.now()) : [];
+  const now = Date.now();
+  const keys = secrets ? await generateDkimKeys(secrets, now) : [];
+  const federationKey = secrets ? await generateFederationKey(secrets, now) : undefined;
   return await store.write(async (tx) => {
     if (await findDomain(tx, domain)) {
       throw new AppError(409, "already_exists", `domain ${domain} already exists`);
     }
     const [row] = await tx.insert(schema.domains).values({ name: domain }).returning();
     await insertDkimKeys(tx, row.id, keys);
+    if (federationKey) await insertFederationKey(tx, row.id, federationKey);
     return row;
   });
 }

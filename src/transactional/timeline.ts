@@ -6,7 +6,7 @@
  * endpoint. Reading: per message, with each recipient's own timeline.
  */
 import { and, asc, eq } from "drizzle-orm";
-import type { TxEmailView, TxEventType } from "../../schemas/tx_send.ts";
+import { TX_EVENT_TYPES, type TxEmailView, type TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import type { Queryable, Tx } from "../store/store.ts";
@@ -19,19 +19,9 @@ export type TxMessageRow = typeof schema.txMessages.$inferSelect;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Types that change a recipient's status (opens and clicks do not hide a delivery). */
-const STATUS_TYPES = new Set<TxEventType>([
-  "queued",
-  "scheduled",
-  "sent",
-  "delivered",
-  "deferred",
-  "bounced",
-  "failed",
-  "complained",
-  "unsubscribed",
-  "suppressed",
-  "cancelled",
-]);
+const STATUS_TYPES = new Set<TxEventType>(
+  TX_EVENT_TYPES.filter((t) => t !== "opened" && t !== "clicked"),
+);
 
 export interface NewTxEvent {
   message: TxMessageRow;

@@ -7,20 +7,12 @@
  * differ by design and are not compared).
  */
 import { assert, assertEquals } from "../fixtures/assert.ts";
-import { ADMIN, ALICE } from "../fixtures/app.ts";
+import { ALICE } from "../fixtures/app.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
+import { DOVECOT, seedOverImap, startDovecot } from "../fixtures/dovecot.ts";
+import { startGatewayImap } from "../fixtures/imap_pop3.ts";
 import { peerTest } from "../fixtures/postfix.ts";
-import { GatewayImapBackend } from "../../bridge/imap/gateway_backend.ts";
-import { startImapServer } from "../../bridge/imap/server.ts";
-import {
-  DOVECOT,
-  parseResponses,
-  type Response,
-  SEED_DIR,
-  SEED_SCRIPT,
-  startDovecot,
-  type Value,
-} from "./imap_dovecot.ts";
+import { parseResponses, type Response, type Value } from "./imap_responses.ts";
 
 const SCRIPT = [
   "SELECT INBOX",
@@ -127,17 +119,6 @@ async function connect(port: number) {
   };
 }
 
-async function seed(port: number, user: string, password: string): Promise<void> {
-  const files = [...Deno.readDirSync(SEED_DIR)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
-    .sort().map((n) => SEED_DIR + n);
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: [SEED_SCRIPT, "--port", String(port), "--user", user, "--password", password, ...files],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-}
-
 /** The comparable content of one command's responses. */
 function normalise(responses: Response[]): unknown[] {
   const out: unknown[] = [];
@@ -211,26 +192,11 @@ Deno.test({
   async fn() {
     const dovecot = await startDovecot();
     const world = await startBridgeWorld();
-    const admin = await world.gw.login(ADMIN);
-    const { key } = await (await world.gw.call("POST", "/v1/api-keys", {
-      token: admin,
-      body: { name: "imap bridge", scopes: ["bridge"] },
-    })).json();
-    const imap = await startImapServer({
-      host: "127.0.0.1",
-      port: 0,
-      hostname: "imap.postern.test",
-      backend: new GatewayImapBackend("http://gateway.internal", key, (r) => world.gw.app.fetch(r)),
-      allowPlaintextAuth: true,
-      maxMessageBytes: 1_000_000,
-      maxConnections: 20,
-      maxPerIp: 10,
-      idleMs: 60_000,
-    });
+    const imap = await startGatewayImap(world.gw);
     try {
-      await seed(dovecot.port, "alice", "alicepw");
-      await seed(imap.port, ALICE.address, ALICE.password);
-      const d = await connect(dovecot.port);
+      await seedOverImap(dovecot.imapPort, "alice", "alicepw");
+      await seedOverImap(imap.port, ALICE.address, ALICE.password);
+      const d = await connect(dovecot.imapPort);
       const p = await connect(imap.port);
       await d.command("l", "LOGIN alice alicepw");
       await p.command("l", `LOGIN ${ALICE.address} ${ALICE.password}`);

@@ -5,21 +5,14 @@
  * Postern both use `%08Xu%08Xv`), and RETR/TOP bodies byte for byte.
  */
 import { assert, assertEquals } from "../fixtures/assert.ts";
-import { ADMIN, ALICE, createTestGateway } from "../fixtures/app.ts";
+import { ALICE, createTestGateway } from "../fixtures/app.ts";
+import { dovecotAvailable, SEED_DIR, seedOverImap, startDovecot } from "../fixtures/dovecot.ts";
+import { bridgeKey } from "../fixtures/bridge.ts";
+import { startGatewayPop3 } from "../fixtures/imap_pop3.ts";
 import { MailClient } from "../../bridge/mail_client.ts";
-import { GatewayPop3Backend } from "../../bridge/pop3/gateway_backend.ts";
-import { startPop3Server } from "../../bridge/pop3/server.ts";
-import {
-  DOVECOT,
-  type Pop3Reply,
-  pop3Script,
-  SEED_DIR,
-  SEED_SCRIPT,
-  startDovecotPop3,
-} from "./pop3_dovecot.ts";
+import { type Pop3Reply, pop3Script } from "./pop3_script.ts";
 
-const available = await Deno.stat(DOVECOT).then(() => true, () => false) &&
-  await Deno.stat("/usr/lib/dovecot/pop3").then(() => true, () => false);
+const available = await dovecotAvailable({ pop3: true });
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -79,31 +72,18 @@ Deno.test({
   async fn() {
     const messages = await seeds();
     assertEquals(messages.length, 5);
-    const dovecot = await startDovecotPop3();
+    const dovecot = await startDovecot();
     const gw = await createTestGateway();
     let pop3: { port: number; close(): Promise<void> } | undefined;
     try {
-      const seeded = await new Deno.Command("/usr/bin/python3", {
-        args: [
-          SEED_SCRIPT,
-          "--port",
-          String(dovecot.imapPort),
-          "--user",
-          "alice",
-          "--password",
-          "alicepw",
-          ...messages.map((m) => `${SEED_DIR}/${m.file}`),
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert(seeded.success, new TextDecoder().decode(seeded.stderr));
+      await seedOverImap(
+        dovecot.imapPort,
+        "alice",
+        "alicepw",
+        messages.map((m) => SEED_DIR + m.file),
+      );
 
-      const admin = await gw.login(ADMIN);
-      const { key } = await (await gw.call("POST", "/v1/api-keys", {
-        token: admin,
-        body: { name: "bridge", scopes: ["bridge"] },
-      })).json();
+      const key = await bridgeKey(gw);
       const fetcher = (r: Request) => gw.app.fetch(r);
       const client = await MailClient.login({
         baseUrl: "http://gw.internal",
@@ -119,17 +99,7 @@ Deno.test({
         await client!.append(inbox, m.raw, { flags: m.flags, internalDate: m.internalDate });
       }
       await client!.close();
-      pop3 = await startPop3Server({
-        host: "127.0.0.1",
-        port: 0,
-        hostname: "pop.postern.test",
-        backend: new GatewayPop3Backend("http://gw.internal", key, fetcher),
-        allowPlaintextAuth: true,
-        maxConnections: 10,
-        maxPerIp: 10,
-        idleMs: 30_000,
-        sessionMs: 60_000,
-      });
+      pop3 = await startGatewayPop3(gw, { key });
 
       const theirs = await pop3Script(dovecot.pop3Port, script("alice", "alicepw"));
       const ours = await pop3Script(pop3.port, script(ALICE.address, ALICE.password));

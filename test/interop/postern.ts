@@ -4,7 +4,7 @@
  * `account add --password-stdin`), plus the few API calls the tests read mail with.
  */
 import { LISTENERS_OFF } from "../fixtures/serve_env.ts";
-import { freePort } from "../fixtures/postfix.ts";
+import { freePort, portOpen } from "../fixtures/postfix.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 export const ADMIN_PASSWORD = "interop-admin-password-1";
@@ -79,15 +79,6 @@ async function cli(args: string[], vars: Record<string, string>, stdin?: string)
     throw new Error(`postern ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }
   return new TextDecoder().decode(out.stdout);
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function startPostern(opts: PosternOptions = {}): Promise<Postern> {
