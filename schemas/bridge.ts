@@ -80,5 +80,7 @@ export const BridgeRecipientResult = z.object({
 
 export const BridgeDeliveryResponse = z.object({
   results: z.array(BridgeRecipientResult),
+  /** Submission only: the first result of an earlier submission with the same Idempotency-Key. */
+  replayed: z.boolean().optional(),
 }).meta({ id: "BridgeDeliveryResponse" });
 export type BridgeDeliveryResponse = z.infer<typeof BridgeDeliveryResponse>;

@@ -227,6 +227,10 @@ Deno.test("timeline: queued, then delivered or bounced from the outbox's results
   try {
     const token = await gw.login(ALICE);
     const key = await bridgeKey(gw);
+    const hook = await (await gw.call("POST", "/v1/webhooks", {
+      token,
+      body: { url: "https://hooks.example.com/tx", events: ["email.sent"] },
+    })).json();
     const res = await gw.call("POST", "/v1/emails", {
       token,
       body: {
@@ -266,8 +270,30 @@ Deno.test("timeline: queued, then delivered or bounced from the outbox's results
       [BOB.address]: "delivered",
     });
     const gone = view.recipients.find((r: { address: string }) => r.address.startsWith("gone"));
-    assertEquals(gone.events.map((e: { type: string }) => e.type), ["queued", "bounced"]);
-    assertEquals(gone.events[1].data.status, "5.1.1");
+    // `sent` when the transport took it off the queue, then the next hop's answer.
+    assertEquals(gone.events.map((e: { type: string }) => e.type), ["queued", "sent", "bounced"]);
+    assertEquals(gone.events[1].data.route, "bridge");
+    assertEquals(gone.events[2].data.status, "5.1.1");
+    const bob = view.recipients.find((r: { address: string }) => r.address === BOB.address);
+    assertEquals(bob.events.map((e: { type: string }) => e.type), ["queued", "sent", "delivered"]);
+    // The same `sent` events reach webhooks (one per recipient) and analytics.
+    const log = (await (await gw.call("GET", `/v1/webhooks/${hook.webhook.id}/deliveries`, {
+      token,
+    })).json()).deliveries;
+    assertEquals(
+      log.map((d: { eventType: string; payload: { data: { to: string } } }) => [
+        d.eventType,
+        d.payload.data.to,
+      ]).sort(),
+      [
+        ["email.sent", BOB.address],
+        ["email.sent", "gone@remote.test"],
+        ["email.sent", "ok@remote.test"],
+      ],
+    );
+    const stats = (await (await gw.call("GET", "/v1/analytics?groupBy=domain", { token })).json())
+      .rows.map((r: Record<string, unknown>) => [r.sent, r.delivered, r.bounced]);
+    assertEquals(stats, [[3, 2, 1]]);
     // A hard bounce suppresses the address for the domain: the next send skips it.
     const next = await gw.call("POST", "/v1/emails", {
       token,

@@ -103,6 +103,7 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
     const view = await (await gw.call("GET", `/v1/emails/${sent.emailId}`, { token })).json();
     assertEquals(view.events.map((e: { type: string }) => e.type), [
       "queued",
+      "sent",
       "delivered",
       "clicked",
       "opened",

@@ -5,7 +5,8 @@
  * from other servers is first authenticated (inbound_auth.ts: SPF, DKIM, DMARC, ARC): the
  * Authentication-Results field goes on top, the verdicts into the message's JSON form, DMARC
  * quarantine into Junk and DMARC reject into a 550 5.7.1 with nothing stored. A gateway that
- * cannot be reached turns into 4xx replies, never a 250.
+ * cannot be reached turns into 4xx replies, never a 250. A submission the gateway recognises by
+ * its Idempotency-Key field as a retry gets 250 with nothing sent again.
  */
 import type { Resolver } from "../dns/resolver.ts";
 import { GatewayClient, GatewayError } from "../gateway_client.ts";
@@ -76,6 +77,10 @@ function asSmtpError(e: unknown): never {
     }
     if (e.code === "message_too_large" || e.status === 413) {
       throw new SmtpError(reply(552, "5.3.4", "message too large"));
+    }
+    // A reused Idempotency-Key with another envelope, or a malformed key: permanent.
+    if (e.status === 409 || e.status === 400) {
+      throw new SmtpError(reply(554, "5.6.0", `message refused: ${e.message}`.slice(0, 200)));
     }
     if (e.status === 422) {
       throw new SmtpError(reply(554, "5.6.0", `message refused: ${e.message}`.slice(0, 200)));
@@ -177,6 +182,8 @@ export class GatewaySmtpBackend implements SmtpBackend {
       recipients: response.results.map((r) =>
         r.status === "rejected"
           ? refusal(r.code, r.temporary, r.reason)
+          : response.replayed
+          ? reply(250, "2.0.0", "OK: already accepted (same Idempotency-Key), not sent again")
           : reply(250, "2.0.0", "OK: stored")
       ),
     };

@@ -26,6 +26,11 @@ import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import { deliver, type RecipientResult, resolveRecipient } from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
 import { submitMessage } from "../services/submission.ts";
+import {
+  receiveReturn,
+  returnPathMessage,
+  splitReturnPaths,
+} from "../transactional/return_path.ts";
 
 const MailForm = z.object({
   envelope: z.string().meta({ description: "The envelope as JSON." }),
@@ -141,8 +146,11 @@ export function bridgeRoutes(deps: Deps) {
         );
       }
       const targets = await resolveRecipient(deps.store.db, parsed.value.address);
+      // A signed VERP return path of one of our messages takes bounces and complaints.
+      const returnPath = !targets?.length &&
+        (await returnPathMessage(deps, parsed.value.address)) !== undefined;
       return c.json(
-        targets && targets.length > 0 ? { accept: true, local: true } : {
+        (targets && targets.length > 0) || returnPath ? { accept: true, local: true } : {
           accept: false,
           local: true,
           code: "no_such_recipient",
@@ -170,10 +178,18 @@ export function bridgeRoutes(deps: Deps) {
     }),
     async (c) => {
       const { envelope, raw } = await readMailForm(c.req.valid("form"), InboundEnvelope);
+      // Reports sent to a signed return path go to the returns matcher, never to a mailbox.
+      const { returns, mail } = await splitReturnPaths(deps, envelope.recipients);
+      const returned: RecipientResult[] = [];
+      if (returns.length > 0) {
+        await receiveReturn(deps, raw, returns);
+        returned.push(...returns.map((recipient) => ({ recipient, status: "delivered" as const })));
+      }
+      if (mail.length === 0) return c.json({ results: returned.map(wire) }, 200);
       const results = await deliver(deps, {
         raw,
         mailFrom: envelope.mailFrom,
-        recipients: envelope.recipients,
+        recipients: mail,
         source: envelope.source ?? "smtp",
         authentication: envelope.authentication
           ? {
@@ -185,7 +201,11 @@ export function bridgeRoutes(deps: Deps) {
           : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
         mailboxRole: envelope.junk ? "junk" : "inbox",
       });
-      return c.json({ results: results.map(wire) }, 200);
+      if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);
+      // In envelope order: the bridge pairs results with its RCPT TO commands by position.
+      const byRecipient = new Map([...returned, ...results].map((r) => [r.recipient, r]));
+      const merged = envelope.recipients.flatMap((r) => byRecipient.get(r) ?? []);
+      return c.json({ results: merged.map(wire) }, 200);
     },
   );
 
@@ -195,19 +215,22 @@ export function bridgeRoutes(deps: Deps) {
       path: "/bridge/submission",
       tags: ["bridge"],
       summary: "Hand in mail submitted by an authenticated account (submission port)",
+      description: "An `Idempotency-Key` header field in the message is removed from it and " +
+        "honoured for 24 hours per account: the same key with the same envelope answers with " +
+        "the first result (`replayed: true`) and sends nothing; with another envelope, 409.",
       security: bearer,
       request: {
         body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
       },
       responses: {
         200: ok("Per-recipient results, after the commit", BridgeDeliveryResponse),
-        ...problems(400, 401, 403, 413, 422),
+        ...problems(400, 401, 403, 409, 413, 422),
       },
     }),
     async (c) => {
       const { envelope, raw } = await readMailForm(c.req.valid("form"), SubmissionEnvelope);
-      const results = await submitMessage(deps, envelope, raw);
-      return c.json({ results: results.map(wire) }, 200);
+      const { results, replayed } = await submitMessage(deps, envelope, raw);
+      return c.json({ results: results.map(wire), ...(replayed ? { replayed } : {}) }, 200);
     },
   );
   return app;

@@ -25,7 +25,7 @@ import { schema } from "../store/store.ts";
 import { findDomain } from "./accounts.ts";
 import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
-import { isVerpSender, outboxEvent } from "../transactional/outbox_events.ts";
+import { isVerpSender, outboxClaimed, outboxEvent } from "../transactional/outbox_events.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 
 const MINUTE = 60_000;
@@ -80,12 +80,14 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
       .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit);
     const fresh = due.map((r) => r.id);
     if (fresh.length === 0) return [];
-    return await tx.update(schema.outbox).set({
+    const leased = await tx.update(schema.outbox).set({
       state: "sending",
       leaseOwner: input.worker,
       leaseUntil,
       updatedAt: now,
     }).where(and(inArray(schema.outbox.id, fresh), claimable(now))).returning();
+    await outboxClaimed(tx, deps, leased, input.route ?? "bridge");
+    return leased;
   });
   const sizes = new Map<string, number>();
   const shas = [...new Set(rows.map((r) => r.blobSha256))];

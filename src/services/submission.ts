@@ -3,6 +3,8 @@
  * sender and the From header must be addresses the account may use; local recipients go through
  * the inbound pipeline and remote ones into the outbox, in one write transaction, before the
  * bridge may answer 250. Like most servers, no Sent copy is stored: mail clients APPEND their own.
+ * An `Idempotency-Key` field (transactional/smtp_idempotency.ts) is taken out of the message and
+ * recorded in that same transaction: a second submission with the key gets the first result.
  */
 import { parseAddress } from "../../schemas/address.ts";
 import type { SubmissionEnvelope } from "../../schemas/bridge.ts";
@@ -14,15 +16,45 @@ import { deliverInTx, prepareDelivery, type RecipientResult } from "./delivery.t
 import { putBlob } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
 import { assertMaySendAs } from "./send.ts";
+import { checkKey, IdempotentReplay, recordKey } from "../transactional/idempotency.ts";
+import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
+
+export interface SubmissionOutcome {
+  results: RecipientResult[];
+  /** The first result of an earlier submission with the same Idempotency-Key. */
+  replayed: boolean;
+}
 
 export async function submitMessage(
   deps: Deps,
   envelope: SubmissionEnvelope,
-  raw: Uint8Array,
-): Promise<RecipientResult[]> {
+  received: Uint8Array,
+): Promise<SubmissionOutcome> {
   const account = await findAccountByAddress(deps.store.db, envelope.authenticatedAs);
   if (!account || account.disabled) {
     throw new AppError(403, "forbidden", "the submitting account is unknown");
+  }
+  const taken = takeIdempotencyField(received);
+  const raw = taken.raw;
+  if (new Set(taken.values).size > 1) {
+    throw new AppError(
+      422,
+      "validation_failed",
+      "the message has conflicting Idempotency-Key fields",
+    );
+  }
+  const key = taken.values.length > 0
+    ? await submissionKey(taken.values[0], envelope.mailFrom, envelope.recipients)
+    : undefined;
+  if (key) {
+    try {
+      await checkKey(deps.store.db, account.id, key, deps.clock.now());
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { results: e.body as RecipientResult[], replayed: true };
+      }
+      throw e;
+    }
   }
   if (raw.byteLength > deps.config.maxMessageBytes) {
     throw new AppError(
@@ -60,26 +92,47 @@ export async function submitMessage(
     recipients: local,
     source: "smtp",
   });
-  const outcome = await deps.store.write(async (tx) => {
-    const delivered = local.length > 0
-      ? await deliverInTx(tx, deps, prepared)
-      : { results: [], touchedAccounts: [] };
-    if (remote.length > 0) {
-      await putBlob(tx, raw, prepared.sha);
-      await enqueueOutbound(tx, deps, {
-        accountId: account.id,
-        blobSha256: prepared.sha,
-        messageIdHeader: parsed.messageId,
-        mailFrom: envelope.mailFrom,
-        recipients: remote,
-        now: prepared.now,
-      });
+  let outcome;
+  try {
+    outcome = await deps.store.write(async (tx) => {
+      // Again under the write lock: of two concurrent duplicates, exactly one gets past this.
+      if (key) await checkKey(tx, account.id, key, prepared.now);
+      const delivered = local.length > 0
+        ? await deliverInTx(tx, deps, prepared)
+        : { results: [], touchedAccounts: [] };
+      if (remote.length > 0) {
+        await putBlob(tx, raw, prepared.sha);
+        await enqueueOutbound(tx, deps, {
+          accountId: account.id,
+          blobSha256: prepared.sha,
+          messageIdHeader: parsed.messageId,
+          mailFrom: envelope.mailFrom,
+          recipients: remote,
+          now: prepared.now,
+        });
+      }
+      const results: RecipientResult[] = [
+        ...delivered.results,
+        ...remote.map((recipient) => ({ recipient, status: "forwarded" as const })),
+      ];
+      if (key) await recordKey(tx, deps, account.id, key, 200, results.map(firstResult));
+      return { results, touchedAccounts: delivered.touchedAccounts };
+    });
+  } catch (e) {
+    if (e instanceof IdempotentReplay) {
+      return { results: e.body as RecipientResult[], replayed: true };
     }
-    return delivered;
-  });
+    throw e;
+  }
   for (const id of outcome.touchedAccounts) deps.bus.notify(id);
-  return [
-    ...outcome.results,
-    ...remote.map((recipient) => ({ recipient, status: "forwarded" as const })),
-  ];
+  return { results: outcome.results, replayed: false };
 }
+
+/** What a replay repeats of a result (not the internal ids of stored copies). */
+const firstResult = (r: RecipientResult): RecipientResult => ({
+  recipient: r.recipient,
+  status: r.status,
+  ...(r.code ? { code: r.code } : {}),
+  ...(r.temporary ? { temporary: true } : {}),
+  ...(r.reason ? { reason: r.reason } : {}),
+});

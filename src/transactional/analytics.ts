@@ -1,7 +1,8 @@
 /**
  * Analytics of transactional mail from the timeline: per day (UTC), sending domain or tag, the
- * counts of sent (accepted: queued or scheduled), delivered, bounced, complained, and distinct
- * opened and clicked recipients, with rates; and the same as CSV (RFC 4180).
+ * counts of sent (`sent` events: handed to a transport, or delivered locally), delivered,
+ * bounced, complained, and distinct opened and clicked recipients, with rates; and the same as
+ * CSV (RFC 4180). Accepted mail that has not left yet (queued, scheduled) is not counted as sent.
  */
 import { and, eq, gte, inArray, lt } from "drizzle-orm";
 import type { AnalyticsRow } from "../../schemas/tx_analytics.ts";
@@ -16,7 +17,7 @@ export interface AnalyticsQuery {
   tag?: string;
 }
 
-const COUNTED = ["queued", "scheduled", "delivered", "bounced", "complained", "opened", "clicked"];
+const COUNTED = ["sent", "delivered", "bounced", "complained", "opened", "clicked"];
 const DAY = 86_400_000;
 const rate = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : 0);
 
@@ -66,7 +67,7 @@ export async function analytics(
     }
   }
   return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, g]) => {
-    const sent = (g.counts.queued ?? 0) + (g.counts.scheduled ?? 0);
+    const sent = g.counts.sent ?? 0;
     const delivered = g.counts.delivered ?? 0;
     const bounced = g.counts.bounced ?? 0;
     const complained = g.counts.complained ?? 0;

@@ -209,6 +209,17 @@ export async function sendEmail(
             at,
             statusWritten: true,
           }, hooks);
+          if (r.status === "delivered") {
+            // Local delivery: the message left the queue and arrived in one step.
+            await recordEvent(tx, deps, {
+              message,
+              recipient: r.address,
+              type: "sent",
+              data: { route: "local" },
+              at,
+              statusWritten: true,
+            }, hooks);
+          }
           if (r.status === "delivered" || r.status === "rejected") {
             await recordEvent(tx, deps, {
               message,
