@@ -164,11 +164,12 @@ const accountDelete: Command = {
 
 const domainAdd: Command = {
   name: "domain add",
-  summary: "Add a local domain (mail for it is delivered here) with its DKIM keys",
+  summary: "Add a local domain (mail for it is delivered here) with its DKIM and federation keys",
   args: "<domain>",
   arity: [1, 1],
   details: [
-    "Generates the domain's DKIM keys (RSA-2048 and Ed25519), sealed with the master key. " +
+    "Generates the domain's DKIM keys (RSA-2048 and Ed25519) and its federation signing key " +
+    "(Ed25519, published at /.well-known/sharp/jwks), sealed with the master key. " +
     "`postern domain dns <domain>` prints the records to publish.",
   ],
   options: { ...JSON_OPTION },
@@ -358,6 +359,62 @@ export const configGroup: Group = {
   subcommands: [configExample, configCheck],
 };
 
+const importCommand: Command = {
+  name: "import",
+  summary: "Move mail in: from a legacy IMAP server, mbox files or a Maildir",
+  args: "<imap://USER@HOST[:PORT] | mbox FILE|DIR | maildir DIR>",
+  arity: [1, 2],
+  details: [
+    "imap://USER@HOST[:PORT] copies every folder of an IMAP account (imaps:// or --tls for " +
+    "implicit TLS on 993; STARTTLS is required by default; --insecure allows plaintext) into " +
+    "--account (default: USER when it is an address). Special-use folders (\\Sent, \\Drafts, " +
+    "\\Trash, \\Junk, \\Archive) go to the account's own; others are created with their " +
+    "hierarchy. Flags and internal dates are kept and the bytes are stored exactly. The source " +
+    "password comes from $POSTERN_IMPORT_PASSWORD or --password-stdin, never the command line.",
+    "Resumable: progress per folder (UIDVALIDITY, last UID) is kept in <dataDir>/import/, and a " +
+    "message already in the mailbox (same bytes and internal date) is never stored twice, so " +
+    "after an interruption run the same command again. --dry-run lists folders and counts.",
+    "mbox FILE|DIR reads mboxrd files (a folder: every *.mbox below it, named by its path) into " +
+    "--account (--mailbox names the target of a single file). maildir DIR reads a Maildir++ " +
+    "tree into --account, or with --all one tree per account named by address (as " +
+    "`postern export` writes them). Input is checked completely first: on any problem (a " +
+    "truncated mbox, junk files in a Maildir) every problem is listed and nothing is imported.",
+  ],
+  options: {
+    account: { type: "string", arg: "ADDRESS", help: "The Postern account to import into" },
+    all: { type: "boolean", help: "maildir: DIR holds one Maildir per account (<address>/)" },
+    mailbox: { type: "string", arg: "NAME", help: "mbox: target mailbox for a single file" },
+    tls: { type: "boolean", help: "imap: implicit TLS (default port 993)" },
+    starttls: { type: "boolean", help: "imap: require STARTTLS (the default for imap://)" },
+    insecure: { type: "boolean", help: "imap: no TLS at all (loopback and labs only)" },
+    "password-stdin": { type: "boolean", help: "imap: read the source password from stdin" },
+    "dry-run": { type: "boolean", help: "imap: list folders and counts, write nothing" },
+    limit: { type: "string", arg: "N", help: "imap: stop after storing N messages (resume later)" },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_import.ts"), "importCommand"),
+};
+
+const exportCommand: Command = {
+  name: "export",
+  summary: "Move mail out: an account (or all) as mbox files or Maildir++",
+  details: [
+    "Writes <DIR>/<address>/ per account: with --format mbox one mboxrd file per mailbox " +
+    "(INBOX.mbox, Projects/2024.mbox; flags in Status/X-Status/X-Keywords lines, the internal " +
+    "date in the From line); with --format maildir a Maildir++ tree (the root is INBOX, .Sent, " +
+    ".Projects.2024 …; flags in the :2, suffix, keywords in dovecot-keywords, the internal date " +
+    "as the file's mtime). The stored bytes are written unchanged; `postern import` reads both.",
+  ],
+  options: {
+    account: { type: "string", arg: "ADDRESS", help: "The account to export" },
+    all: { type: "boolean", help: "Export every account" },
+    format: { type: "string", arg: "FORMAT", help: "mbox or maildir" },
+    out: { type: "string", arg: "DIR", help: "Folder to write into (created when missing)" },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_export.ts"), "exportCommand"),
+};
+
 export const COMMANDS: (Command | Group)[] = [
   initCommand,
   serveCommand,
@@ -369,4 +426,6 @@ export const COMMANDS: (Command | Group)[] = [
   migrateCommand,
   sendCommand,
   configGroup,
+  importCommand,
+  exportCommand,
 ];
