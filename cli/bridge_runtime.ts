@@ -214,7 +214,12 @@ export function startOutboundWorker(
   logger: Logger,
 ): OutboundWorker {
   const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
-  const resolver = createResolver({ servers });
+  // MX, A/AAAA, SRV and MTA-STS lookups are reused for a short while, as a caching resolver
+  // in front of an MTA would: every message to a busy domain asks the same names.
+  const resolver = cachingResolver(createResolver({ servers }), {
+    positiveMs: config.dnsCacheSeconds * 1000,
+    negativeMs: config.dnsCacheSeconds * 1000,
+  });
   const worker = new OutboundWorker({
     gateway: new OutboxClient(gateway.url, gateway.apiKey, gateway.fetcher),
     resolver,

@@ -184,8 +184,10 @@ export class Connection {
     });
   }
 
-  /** Upgrades to TLS in place (STARTTLS). Pipelined plaintext is discarded first. */
-  /** Upgrades to TLS as the server; rejects (and the caller closes) when the handshake fails. */
+  /**
+   * Upgrades to TLS as the server, in place (STARTTLS, or implicit TLS on accept). Pipelined
+   * plaintext is discarded first; rejects (and the caller closes) when the handshake fails.
+   */
   async startTls(context: SecureContext, timeoutMs = 30_000): Promise<void> {
     this.chunks = [];
     this.buffered = 0;

@@ -62,8 +62,19 @@ async function serveSession(conn: Connection, options: Pop3ServerOptions): Promi
     conn.remoteAddress,
   );
   const out: (string | Uint8Array)[] = [];
+  const encoder = new TextEncoder();
+  // One write per batch: a status line and its message body leave together.
   const flush = async () => {
-    for (const data of out.splice(0)) await conn.write(data);
+    const parts = out.splice(0).map((d) => typeof d === "string" ? encoder.encode(d) : d);
+    if (parts.length === 0) return;
+    if (parts.length === 1) return await conn.write(parts[0]);
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.byteLength;
+    }
+    await conn.write(all);
   };
   const bye = (text: string) => () => void conn.write(err(text)).finally(() => conn.close());
   conn.onIdle = bye("idle too long, closing");

@@ -98,4 +98,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `messages_mailbox_uid_flags` ON `messages` (`mailbox_id`,`uid`,`modseq`,`internal_date`,`size`,`seen`,`answered`,`flagged`,`deleted`,`draft`,`keywords`);",
     ],
   },
+  {
+    "tag": "0004_search_subject_index",
+    "statements": [
+      "CREATE INDEX `messages_mailbox_subject` ON `messages` (`mailbox_id`,`uid`,`modseq`,`account_id`,`subject`);",
+    ],
+  },
 ];

@@ -1,0 +1,1 @@
+CREATE INDEX `messages_mailbox_subject` ON `messages` (`mailbox_id`,`uid`,`modseq`,`account_id`,`subject`);
