@@ -93,8 +93,10 @@ export function txEmailRoutes(deps: Deps) {
       path: "/emails/{emailId}",
       tags: ["send"],
       summary: "A message's status and its timeline, per recipient",
-      description: "Events: queued, scheduled, delivered (SMTP 250 or local), deferred, bounced, " +
-        "failed, complained, opened, clicked, unsubscribed, suppressed, cancelled.",
+      description: "Events: queued, scheduled, sent (a transport took the recipient off the " +
+        "queue), delivered (the next hop's SMTP 250, a federation receipt, or local delivery), " +
+        "deferred, bounced, failed, complained, opened, clicked, unsubscribed, suppressed, " +
+        "cancelled.",
       security: bearer,
       request: { params: EmailParam },
       responses: { 200: ok("The message", TxEmailView), ...problems(401, 403, 404) },
