@@ -1,25 +1,25 @@
 /**
- * `deno task bench`: Postern's gateway figures on this machine, against a real `postern serve`
- * over HTTP on loopback.
+ * `deno task bench`: Postern's figures on this machine, against a real `postern serve` over
+ * loopback, and side by side with Postfix or Dovecot where the issue names a peer:
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
- *       acknowledged after its fsynced commit);
+ *       acknowledged after its durable commit);
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
  *   (c) resident memory of an idle `postern serve`;
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
  *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts);
  *   (e) outbound SMTP: queued messages delivered by the outbox worker to Postfix's smtp-sink
  *       (bench/smtp_out.ts);
- *   (p) POP3: RETR of 1,000 messages from a 10,000-message Inbox, UIDL, login, and the
- *       mailbox-access index call (bench/pop3.ts).
- * Options: --sends N (default 4000), --messages N (default 100000), --smtp-messages N (default
- * 10000), --smtp-runs N (default 3), --out-messages N (default 2000), --pop3-messages N
- * (default 10000), --tx-messages N (default 10000), --federation-messages N (default 2000),
- * --only a,b,c,d,e,p,t,f.
  *   (f) signed federation between two gateways on loopback over TLS: 4 KB, 16 concurrent,
- *       msg/s, p50/p99 send → verified receipt, then outbox → peer (bench/federation.ts).
+ *       msg/s, p50/p99 send → verified receipt, then outbox → peer, compared with the same
+ *       messages over Postern's SMTP path (bench/federation.ts);
+ *   (i) IMAP, Postern and Dovecot on the same N-message INBOX: FETCH ENVELOPE+FLAGS of all,
+ *       1,000 full bodies, SEARCH SUBJECT (bench/imap.ts);
+ *   (p) POP3, Postern and Dovecot: RETR of 1,000 messages from a 10,000-message Inbox, UIDL,
+ *       login, and the mailbox-access index call (bench/pop3.ts);
  *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts).
- *   (i) IMAP, Postern and Dovecot on the same N-message INBOX (--imap-messages, default
- *       10000): FETCH ENVELOPE+FLAGS of all, 1,000 full bodies, SEARCH SUBJECT (bench/imap.ts).
+ * Options: --only a,b,c,d,e,f,i,p,t; --sends N (default 4000), --messages N (100000),
+ * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
+ * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
