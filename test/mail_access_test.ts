@@ -306,3 +306,38 @@ Deno.test("bad input: malformed UID sets and flags are 422, deep criteria 400", 
   for (let i = 0; i < 60; i++) deep = { key: "not", of: deep };
   assertEquals((await post("search", { criteria: deep })).status, 400);
 });
+
+Deno.test("bridge sessions are mail-only: an admin's IMAP login cannot administer or mint keys", async () => {
+  using w = await world();
+  const opened = await (await w.gw.call("POST", "/v1/bridge/auth", {
+    token: w.key,
+    body: { username: ADMIN.address, secret: ADMIN.password, protocol: "imap" },
+  })).json();
+  const check = async (token: string) => {
+    const me = await (await w.gw.call("GET", "/v1/auth/me", { token })).json();
+    assertEquals([me.credential, me.scopes], ["mail_session", ["read", "send"]]);
+    assertEquals((await w.gw.call("GET", "/v1/mailboxes", { token })).status, 200);
+    assertEquals((await w.gw.call("GET", "/v1/admin/accounts", { token })).status, 403);
+    const key = await w.gw.call("POST", "/v1/api-keys", {
+      token,
+      body: { name: "escalate", scopes: ["admin"] },
+    });
+    assertEquals(key.status, 403);
+  };
+  await check(opened.accessToken);
+  // Renewing keeps the restriction.
+  const renewed = await (await w.gw.call("POST", "/v1/auth/refresh", {
+    body: { refreshToken: opened.refreshToken },
+  })).json();
+  assert(renewed.accessToken && renewed.accessToken !== opened.accessToken, "renewed");
+  await check(renewed.accessToken);
+  // The same admin signing in normally still administers.
+  const full = await w.gw.login(ADMIN);
+  assertEquals((await w.gw.call("GET", "/v1/admin/accounts", { token: full })).status, 200);
+  // And the bridge can end its session.
+  assertEquals(
+    (await w.gw.call("POST", "/v1/auth/logout", { token: renewed.accessToken })).status,
+    204,
+  );
+  assertEquals((await w.gw.call("GET", "/v1/auth/me", { token: renewed.accessToken })).status, 401);
+});

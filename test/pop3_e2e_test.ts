@@ -117,9 +117,9 @@ Deno.test("POP3: poplib reads mail that came by SMTP, byte-exact, over STLS and 
     // The UPDATE state removed exactly message 2; message 1, RETR'd before QUIT, is \Seen.
     const left = await db.select().from(schema.messages);
     assertEquals(left.map((r) => [r.uid, r.seen]), [[rows[0].uid, true]]);
-    // Each login opened a session marked "pop3"; QUIT and drops end them.
+    // Each login opened a session marked "bridge:pop3"; QUIT and drops end them.
     const sessions = await db.select().from(schema.sessions)
-      .where(eq(schema.sessions.userAgent, "pop3"));
+      .where(eq(schema.sessions.userAgent, "bridge:pop3"));
     assertEquals(sessions.length, 3);
     assertEquals(sessions.filter((s) => s.revokedAt === null).length, 0);
   } finally {

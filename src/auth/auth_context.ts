@@ -14,7 +14,8 @@ export interface AuthContext {
   address: string;
   domainId: number;
   role: "user" | "admin";
-  kind: "session" | "api_key";
+  /** `mail_session`: opened by the bridge after an IMAP/POP3 login; mail routes only. */
+  kind: "session" | "api_key" | "mail_session";
   scopes: ReadonlySet<Scope>;
   sessionId?: string;
   apiKeyId?: number;

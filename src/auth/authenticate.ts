@@ -80,7 +80,9 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
   if (!row || row.account.disabled) {
     throw new AppError(401, "token_invalid", "the session has ended; sign in again");
   }
-  const scopes: Scope[] = row.account.role === "admin"
+  // A bridge's IMAP/POP3 session reads and sends mail for its account, nothing more: it can
+  // neither administer (even for an admin) nor manage credentials (requireSession refuses it).
+  const scopes: Scope[] = row.account.role === "admin" && !claims.mail
     ? ["read", "send", "admin"]
     : ["read", "send"];
   return {
@@ -88,7 +90,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
     address: row.account.address,
     domainId: row.account.domainId,
     role: row.account.role,
-    kind: "session",
+    kind: claims.mail ? "mail_session" : "session",
     scopes: new Set(scopes),
     sessionId: row.session.id,
   };

@@ -11,6 +11,7 @@ import { schema } from "../store/store.ts";
 import { findAccountByAddress } from "../services/accounts.ts";
 import { decoyHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
+import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
 import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
 import { verifyTotp } from "./totp.ts";
 import { useRecoveryCode } from "./two_factor.ts";
@@ -96,12 +97,13 @@ async function issue(
   sessionId: string,
   refreshToken: string,
   now: number,
+  mail = false,
 ): Promise<TokenPair> {
   const ttl = deps.config.accessTokenTtlSeconds;
   const accessToken = await signAccessToken(
     deps.jwtKey,
     deps.config.hostname,
-    { accountId, sessionId },
+    { accountId, sessionId, ...(mail ? { mail: true } : {}) },
     ttl,
     now,
   );
@@ -129,7 +131,9 @@ export async function refresh(deps: Deps, refreshToken: string): Promise<TokenPa
   if (!session) {
     throw new AppError(401, "token_invalid", "the refresh token is unknown, used or expired");
   }
-  return await issue(deps, session.accountId, session.id, next, now);
+  // A bridge's IMAP/POP3 session stays mail-only when it is renewed.
+  const mail = session.userAgent.startsWith(MAIL_SESSION_AGENT);
+  return await issue(deps, session.accountId, session.id, next, now, mail);
 }
 
 export async function logout(deps: Deps, sessionId: string): Promise<void> {

@@ -11,6 +11,8 @@ export const TOKEN_AUDIENCE = "postern-api";
 export interface AccessClaims {
   accountId: number;
   sessionId: string;
+  /** A protocol bridge's session for IMAP/POP3: mail routes only (see authenticate.ts). */
+  mail?: boolean;
 }
 
 export async function signAccessToken(
@@ -21,7 +23,9 @@ export async function signAccessToken(
   nowMs: number,
 ): Promise<string> {
   const iat = Math.floor(nowMs / 1000);
-  return await new SignJWT({ sid: claims.sessionId })
+  return await new SignJWT(
+    claims.mail ? { sid: claims.sessionId, mail: true } : { sid: claims.sessionId },
+  )
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(String(claims.accountId))
     .setIssuer(issuer)
@@ -48,7 +52,7 @@ export async function verifyAccessToken(
     if (!Number.isSafeInteger(accountId) || typeof payload.sid !== "string") {
       throw new AppError(401, "token_invalid", "the access token lacks its claims");
     }
-    return { accountId, sessionId: payload.sid };
+    return { accountId, sessionId: payload.sid, ...(payload.mail === true ? { mail: true } : {}) };
   } catch (e) {
     if (e instanceof AppError) throw e;
     const reason = e instanceof errors.JWTExpired

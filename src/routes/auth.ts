@@ -34,7 +34,7 @@ export const Me = z.object({
   totpEnabled: z.boolean(),
   quotaBytes: z.number().int(),
   usedBytes: z.number().int(),
-  credential: z.enum(["session", "api_key"]),
+  credential: z.enum(["session", "api_key", "mail_session"]),
   scopes: z.array(z.string()),
 }).meta({ id: "Me" });
 
@@ -91,7 +91,8 @@ export function authRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireSession(auth);
+      // A bridge's IMAP/POP3 session ends itself this way too.
+      if (auth.kind !== "mail_session") requireSession(auth);
       await logout(deps, auth.sessionId!);
       return c.body(null, 204);
     },

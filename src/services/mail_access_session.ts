@@ -10,6 +10,12 @@ import { randomToken, sha256Hex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 
+/**
+ * The user agent of the session rows this module opens starts with this: refreshing such a
+ * session keeps the mail-only claim (sessions.ts). A browser that sends it merely loses rights.
+ */
+export const MAIL_SESSION_AGENT = "bridge:";
+
 /** Shortest lifetime of a bridge session's access token (a POP3 or IMAP session can be long). */
 export const MAIL_SESSION_TOKEN_SECONDS = 3600;
 
@@ -33,14 +39,14 @@ export async function openMailSession(
     accountId,
     refreshHash: await sha256Hex(refreshToken),
     expiresAt: now + deps.config.refreshTokenTtlDays * 86_400_000,
-    userAgent: protocol.slice(0, 200),
+    userAgent: `${MAIL_SESSION_AGENT}${protocol}`.slice(0, 200),
     ip: ip.slice(0, 64),
   });
   const ttl = Math.max(deps.config.accessTokenTtlSeconds, MAIL_SESSION_TOKEN_SECONDS);
   const accessToken = await signAccessToken(
     deps.jwtKey,
     deps.config.hostname,
-    { accountId, sessionId },
+    { accountId, sessionId, mail: true },
     ttl,
     now,
   );
