@@ -1,6 +1,6 @@
 /**
- * Starts the bridge's listeners (SMTP MX, submission, submissions; IMAP and POP3 join later)
- * against a gateway: in-process inside `postern serve` (the app's fetch, no socket) or over
+ * Starts the bridge's listeners (SMTP MX, submission, submissions, IMAP, POP3, SHARP/1.3) and
+ * its outbound worker against a gateway: in-process inside `postern serve` (the app's fetch, no socket) or over
  * HTTP(S) for `postern bridge --gateway URL`. Knows ports and files; the protocol code does not.
  */
 import { resolve } from "node:path";

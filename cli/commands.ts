@@ -63,10 +63,14 @@ const initCommand: Command = {
 
 const serveCommand: Command = {
   name: "serve",
-  summary: "Run the whole server in one process: HTTP gateway and the SMTP bridge",
+  summary: "Run the whole server in one process: HTTP gateway, workers and the protocol bridge",
   details: [
-    "Opens the database (applying pending migrations), serves the HTTP API and stops gracefully " +
+    "Opens the database (applying pending migrations), serves the HTTP API (and HTTPS with " +
+    "POSTERN_HTTPS_PORT), runs the federation and webhook workers and the bridge in-process — " +
+    "SMTP MX and submission, IMAP, POP3, SHARP/1.3 and outbound delivery — and stops gracefully " +
     "on SIGINT/SIGTERM. Logs are JSON lines on stderr; a short banner goes to stdout.",
+    "Dev profile ports (127.0.0.1): HTTP 8080, SMTP 2525, submission 2587, IMAP 1143, POP3 " +
+    "1110, SHARP/1.3 5000; each is a POSTERN_*_PORT setting, 0 turns a listener off.",
     "With --init-if-needed, a data folder without an admin account is first initialised like " +
     "`postern init` (domain postern.localhost, admin@postern.localhost).",
   ],
@@ -82,7 +86,7 @@ const serveCommand: Command = {
 
 const gatewayCommand: Command = {
   name: "gateway",
-  summary: "Run the HTTP gateway alone (no SMTP/IMAP/POP3 bridge)",
+  summary: "Run the HTTP gateway alone, with its workers (no SMTP/IMAP/POP3/SHARP bridge)",
   details: [
     "The HTTP side only, as deployed at the edge or beside separate bridge processes. Works on " +
     "Deno (`deno run -A main.ts gateway`) and Bun (`bun main.ts gateway`). Needs an initialised " +
@@ -94,13 +98,14 @@ const gatewayCommand: Command = {
 
 const bridgeCommand: Command = {
   name: "bridge",
-  summary: "Run the protocol bridge alone (SMTP MX, submission, outbound) against a gateway",
+  summary:
+    "Run the protocol bridge alone (SMTP, IMAP, POP3, SHARP/1.3, outbound) against a gateway",
   details: [
     "For bridges on VMs (port 25) beside a gateway elsewhere. Never opens the database: every " +
     "check and every message goes through the gateway's HTTP API with an API key that has the " +
     "`bridge` scope (create one with `postern apikey create <admin> --scope bridge`).",
-    "Ports, TLS files and limits come from the POSTERN_SMTP_*, POSTERN_SUBMISSION*_PORT and " +
-    "POSTERN_TLS_* settings.",
+    "Ports, TLS files and limits come from the POSTERN_SMTP_*, POSTERN_SUBMISSION*_PORT, " +
+    "POSTERN_IMAP*, POSTERN_POP3*, POSTERN_SHARP_* and POSTERN_TLS_* settings.",
     "It also delivers queued outbound mail to remote MX servers (DKIM-signed, STARTTLS, " +
     "MTA-STS): see the POSTERN_OUTBOUND_* and POSTERN_DNS_SERVERS settings.",
   ],
