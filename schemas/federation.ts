@@ -162,6 +162,20 @@ export const FederationErrorCodeSchema = z.enum(
   Object.keys(FEDERATION_ERRORS) as [FederationErrorCode, ...FederationErrorCode[]],
 ).meta({ id: "FederationErrorCode" });
 
+/** A receipt as the sender keeps it: proof that the recipient domain took the message. */
+export const StoredReceipt = z.object({
+  /** The recipient domain that signed it. */
+  domain: z.string(),
+  messageId: z.string().nullable(),
+  /** The JWS exactly as received; anyone can check it against the domain's JWKS. */
+  receipt: z.string(),
+  results: z.array(RecipientOutcome),
+  receivedAt: z.number().int().meta({ description: "Milliseconds since the epoch." }),
+}).meta({ id: "FederationStoredReceipt" });
+
+export const StoredReceiptList = z.object({ items: z.array(StoredReceipt) })
+  .meta({ id: "FederationStoredReceiptList" });
+
 /** The published schemas (added to `/schemas`). */
 export const FEDERATION_SCHEMAS: Record<string, z.ZodType> = {
   FederationDiscovery: DiscoveryDocument,

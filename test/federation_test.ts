@@ -5,6 +5,7 @@
  * of the shared outbox between the federation worker and the bridge, and discovery's caching.
  */
 import { eq } from "drizzle-orm";
+import { compactVerify, createLocalJWKSet } from "jose";
 import { runFederationOnce } from "../src/federation/worker.ts";
 import { sendFederated } from "../src/federation/send.ts";
 import { discover, forgetPeer } from "../src/federation/discovery.ts";
@@ -247,6 +248,39 @@ Deno.test("federation: a worker that dies after posting is retried, and nothing 
     });
     // The peer recognised the same message: one copy in the mailbox.
     assertEquals((await inbox(beta, "bob")).map((m) => m.subject), ["crash"]);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("federation: the sender fetches its signed receipts; other accounts cannot", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  try {
+    const [alpha, beta] = fed.peers;
+    const sent = await alpha.call("POST", "/v1/emails", {
+      as: "alice",
+      body: { from: "alice@alpha.test", to: ["bob@beta.test"], subject: "proof", text: "x\n" },
+    });
+    assertEquals(sent.status, 201);
+    const { messageId } = await sent.json();
+    await runFederationOnce(alpha.deps, "w-receipts");
+    const query = `/v1/federation/receipts?messageId=${encodeURIComponent(messageId)}`;
+    const mine = await (await alpha.call("GET", query, { as: "alice" })).json();
+    assertEquals(mine.items.length, 1);
+    const [stored] = mine.items;
+    assertEquals(stored.domain, "beta.test");
+    assertEquals(stored.results.map((r: { status: string }) => r.status), ["accepted"]);
+    // The receipt is beta.test's signature over the delivery: anyone can check it.
+    const jwks = await (await beta.call("GET", "/.well-known/sharp/jwks?domain=beta.test")).json();
+    const { payload } = await compactVerify(stored.receipt, createLocalJWKSet(jwks));
+    const claims = JSON.parse(new TextDecoder().decode(payload));
+    assertEquals(claims.iss, "beta.test");
+    // Another account of the same gateway finds nothing; nor does a guessed Message-ID.
+    assertEquals((await (await alpha.call("GET", query, { as: "bob" })).json()).items, []);
+    const none = await alpha.call("GET", "/v1/federation/receipts?messageId=%3Cx%40y%3E", {
+      as: "alice",
+    });
+    assertEquals((await none.json()).items, []);
   } finally {
     await fed.close();
   }

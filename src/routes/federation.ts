@@ -11,9 +11,14 @@ import {
   DiscoveryDocument,
   FEDERATION_ERRORS,
   FederationJwks,
+  StoredReceiptList,
 } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
-import { json, newRouter, ok, problems } from "../http/router.ts";
+import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { requireAuth } from "../auth/authenticate.ts";
+import { schema } from "../store/store.ts";
+import { and, eq, inArray } from "drizzle-orm";
 import { AppError, type ErrorCode, notFound } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
 import { publishedJwks } from "../federation/keys.ts";
@@ -103,6 +108,55 @@ export function federationRoutes(deps: Deps) {
         deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
         throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
       }
+    },
+  );
+  app.use("/v1/federation/receipts", requireAuth(deps));
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/federation/receipts",
+      tags: ["federation"],
+      summary: "The signed receipts for a message this account sent by federation",
+      description: "Proof of delivery: each peer domain's receipt JWS for the message with this " +
+        "Message-ID, as received and verified, with its per-recipient results. Only the " +
+        "sender's own messages are found.",
+      security: bearer,
+      request: {
+        query: z.object({
+          messageId: z.string().min(1).max(998).meta({ description: "The Message-ID header." }),
+        }),
+      },
+      responses: {
+        200: ok("Receipts, oldest first", StoredReceiptList),
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const { messageId } = c.req.valid("query");
+      const bare = messageId.trim().replace(/^<|>$/g, "");
+      const rows = await deps.store.db.select().from(schema.federationReceipts)
+        .where(inArray(schema.federationReceipts.messageIdHeader, [bare, `<${bare}>`]))
+        .orderBy(schema.federationReceipts.id);
+      const items = [];
+      for (const row of rows) {
+        // Only receipts for deliveries that carried this account's own outbox rows.
+        const ids = (JSON.parse(row.outboxIds) as number[]).filter(Number.isSafeInteger);
+        if (ids.length === 0) continue;
+        const mine = await deps.store.db.select({ id: schema.outbox.id }).from(schema.outbox)
+          .where(and(inArray(schema.outbox.id, ids), eq(schema.outbox.accountId, auth.accountId)))
+          .limit(1);
+        if (mine.length === 0) continue;
+        items.push({
+          domain: row.domain,
+          messageId: row.messageIdHeader,
+          receipt: row.receipt,
+          results: JSON.parse(row.results),
+          receivedAt: row.createdAt,
+        });
+      }
+      return c.json({ items }, 200);
     },
   );
   return app;
