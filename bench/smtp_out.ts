@@ -4,7 +4,8 @@
  * of a fresh `postern serve` delivers them (DKIM-signed, STARTTLS where offered, connection
  * reuse per destination). Queueing happens with the worker off, so the figure is delivery alone:
  * messages per second from the worker's start until every outbox row is `sent`.
- * Used by bench/run.ts section (e); prints figures.
+ * Used by bench/run.ts section (e), and by section (t) for the time until a batch has left;
+ * prints figures.
  */
 import { openStore } from "../cli/open_store.ts";
 import { api, closedLoop, fmt, freePort, login, startServer } from "./lib.ts";
@@ -13,14 +14,19 @@ import { startZoneDns } from "./smtp.ts";
 const SMTP_SINK = "/usr/sbin/smtp-sink";
 const DOMAIN = "postern.localhost";
 
-export async function smtpOutboundBench(messages: number): Promise<void> {
+/**
+ * Starts `postern serve` on `dataDir` (whose outbox holds mail for `*@sink.test`) with its
+ * outbound worker pointed at a fresh smtp-sink, and prints how long it takes until `expected`
+ * outbox rows are `sent`. Skips (with a note) where smtp-sink or the fake DNS is missing.
+ */
+export async function drainToSink(dataDir: string, expected: number, label: string) {
   try {
     Deno.statSync(SMTP_SINK);
   } catch {
     console.log("skipped: missing /usr/sbin/smtp-sink (Debian postfix)");
     return;
   }
-  const dir = await Deno.makeTempDir({ prefix: "postern-bench-out-" });
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-sink-" });
   const dns = await startZoneDns(dir, {
     "sink.test.": { MX: ["10 mx.sink.test."] },
     "mx.sink.test.": { A: ["127.0.0.1"] },
@@ -36,12 +42,50 @@ export async function smtpOutboundBench(messages: number): Promise<void> {
     stderr: "null",
   }).spawn();
   try {
-    // 1. Queue with the outbound worker off.
-    let server = await startServer(`${dir}/data`, {
-      POSTERN_OUTBOUND_PORT: "0",
-      POSTERN_SMTP_PORT: "0",
-      POSTERN_SUBMISSION_PORT: "0",
+    const server = await startServer(dataDir, {
+      POSTERN_OUTBOUND_PORT: String(sinkPort),
+      POSTERN_DNS_SERVERS: dns.server,
+      POSTERN_OUTBOUND_CLAIM_INTERVAL_MS: "100",
     });
+    // The clock starts once the server answers /health (its worker starts with it).
+    const t0 = performance.now();
+    const store = await openStore(`file:${dataDir}/postern.db`);
+    let sent = 0;
+    let other = "";
+    try {
+      for (let i = 0; i < 12_000 && sent < expected; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const rows = await store.client.execute(
+          "SELECT state, count(*) AS n FROM outbox GROUP BY state",
+        );
+        const by = Object.fromEntries(rows.rows.map((r) => [String(r.state), Number(r.n)]));
+        sent = by.sent ?? 0;
+        other = JSON.stringify(by);
+      }
+    } finally {
+      store.close();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(
+      `${label}: ${sent}/${expected} delivered to smtp-sink in ${fmt(seconds, 2)} s → ` +
+        `${fmt(sent / seconds, 0)} msg/s (outbox states ${other})`,
+    );
+    await server.stop();
+  } finally {
+    try {
+      sink.kill("SIGTERM");
+    } catch { /* gone */ }
+    await sink.status;
+    await dns.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+export async function smtpOutboundBench(messages: number): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-out-" });
+  try {
+    // 1. Queue with the outbound worker off.
+    const server = await startServer(`${dir}/data`, { POSTERN_OUTBOUND_PORT: "0" });
     const token = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
     const text = "Outbound benchmark line, about sixty-four characters long.....\n".repeat(62);
     const queued = await closedLoop(messages, 8, async (i) => {
@@ -56,47 +100,9 @@ export async function smtpOutboundBench(messages: number): Promise<void> {
     });
     console.log(`queued ${messages} × 4 KB in ${fmt(queued.seconds, 1)} s (setup)`);
     await server.stop();
-
     // 2. Deliver: the worker starts with the server; count `sent` rows until all are out.
-    server = await startServer(`${dir}/data`, {
-      POSTERN_OUTBOUND_PORT: String(sinkPort),
-      POSTERN_DNS_SERVERS: dns.server,
-      POSTERN_OUTBOUND_CLAIM_INTERVAL_MS: "100",
-      POSTERN_SMTP_PORT: "0",
-      POSTERN_SUBMISSION_PORT: "0",
-    });
-    // The clock starts once the server answers /health (its worker starts with it).
-    const t0 = performance.now();
-    const store = await openStore(`file:${dir}/data/postern.db`);
-    let sent = 0;
-    let other = "";
-    try {
-      for (let i = 0; i < 6000 && sent < messages; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        const rows = await store.client.execute(
-          "SELECT state, count(*) AS n FROM outbox GROUP BY state",
-        );
-        const by = Object.fromEntries(rows.rows.map((r) => [String(r.state), Number(r.n)]));
-        sent = by.sent ?? 0;
-        other = JSON.stringify(by);
-      }
-    } finally {
-      store.close();
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      `delivered ${sent}/${messages} to smtp-sink in ${fmt(seconds, 2)} s → ${
-        fmt(sent / seconds, 0)
-      } msg/s ` +
-        `(outbox states ${other})`,
-    );
-    await server.stop();
+    await drainToSink(`${dir}/data`, messages, "outbox → smtp-sink");
   } finally {
-    try {
-      sink.kill("SIGTERM");
-    } catch { /* gone */ }
-    await sink.status;
-    await dns.stop();
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -3,10 +3,13 @@
  * each, tags and metadata) posted to `POST /v1/emails/batch` in batches of B by C concurrent
  * clients against a real `postern serve` (outbound worker off, so the figure is acceptance:
  * each batch answered after its messages' durable commits). Prints accepted messages per
- * second and the p50/p99 latency of one batch request and of a single `POST /v1/emails` with an
- * Idempotency-Key under the same load. Used by bench/run.ts section (t); asserts nothing.
+ * second and the p50/p99 latency of one batch request and of a single `POST /v1/emails` under
+ * the same load; then restarts the server with its outbound worker pointed at Postfix's
+ * smtp-sink and prints the time until every accepted message has left (bench/smtp_out.ts).
+ * Used by bench/run.ts section (t); asserts nothing.
  */
 import { api, closedLoop, fmt, login, startServer, summary } from "./lib.ts";
+import { drainToSink } from "./smtp_out.ts";
 
 const DOMAIN = "postern.localhost";
 
@@ -16,11 +19,7 @@ export async function transactionalBench(
   concurrency = 4,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-tx-" });
-  const server = await startServer(dir, {
-    POSTERN_OUTBOUND_PORT: "0",
-    POSTERN_SMTP_PORT: "0",
-    POSTERN_SUBMISSION_PORT: "0",
-  });
+  const server = await startServer(dir, { POSTERN_OUTBOUND_PORT: "0" });
   try {
     const token = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
     const text = "Transactional benchmark line, sixty-four characters long.......\n".repeat(62);
@@ -70,6 +69,10 @@ export async function transactionalBench(
       `single POST /v1/emails, 8 clients: ${fmt(1000 / single.seconds, 0)} accepted/s; ` +
         `latency p50 ${fmt(s1.p50)} ms, p99 ${fmt(s1.p99)} ms`,
     );
+    await server.stop();
+    // Everything accepted above (warm-up and single sends included) leaves for smtp-sink.
+    const warmUp = Math.min(batchSize, 200);
+    await drainToSink(dir, warmUp + accepted + 1000, "all accepted mail → smtp-sink");
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true });
