@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, DOMAIN } from "./fixtures/app.ts";
-import { python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts";
 import { schema } from "../src/store/store.ts";
 import { eq } from "drizzle-orm";
 
@@ -47,6 +47,18 @@ Deno.test("MX: Python smtplib delivers to a local account; relaying and unknown 
   }
 });
 
+/** Subjects of the messages stored for `address`. */
+async function subjectsOf(world: BridgeWorld, address: string): Promise<string[]> {
+  const db = world.gw.deps.store.db;
+  const [account] = await db.select().from(schema.accounts).where(
+    eq(schema.accounts.address, address),
+  );
+  const rows = await db.select().from(schema.messages).where(
+    eq(schema.messages.accountId, account.id),
+  );
+  return rows.map((m) => m.subject);
+}
+
 const SUBMISSION_CLIENT = `
 import smtplib, ssl, sys
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -91,15 +103,8 @@ Deno.test("submission: STARTTLS before AUTH, then local delivery and a queued re
     assert(out.includes("BAD LOGIN 535"), out);
     assert(out.includes("FORGED refused 550"), out);
     assert(out.includes("DONE"), out);
-    const db = world.gw.deps.store.db;
-    const [bob] = await db.select().from(schema.accounts).where(
-      eq(schema.accounts.address, BOB.address),
-    );
-    const bobMail = await db.select().from(schema.messages).where(
-      eq(schema.messages.accountId, bob.id),
-    );
-    assertEquals(bobMail.map((m) => m.subject), ["Submitted"]);
-    const queued = await db.select().from(schema.outbox);
+    assertEquals(await subjectsOf(world, BOB.address), ["Submitted"]);
+    const queued = await world.gw.deps.store.db.select().from(schema.outbox);
     assertEquals(queued.map((q) => q.rcptTo), ["far@away.example"]);
     assertEquals(queued[0].mailFrom, `alice@${DOMAIN}`);
   } finally {
@@ -138,14 +143,7 @@ Deno.test("submissions: implicit TLS (RFC 8314) from the first byte, AUTH and de
     assert(out.includes("EHLO 250 STARTTLS offered False AUTH offered True"), out);
     assert(out.includes("PLAINTEXT refused"), out);
     assert(out.includes("DONE"), out);
-    const db = world.gw.deps.store.db;
-    const [bob] = await db.select().from(schema.accounts).where(
-      eq(schema.accounts.address, BOB.address),
-    );
-    const bobMail = await db.select().from(schema.messages).where(
-      eq(schema.messages.accountId, bob.id),
-    );
-    assertEquals(bobMail.map((m) => m.subject), ["Over 465"]);
+    assertEquals(await subjectsOf(world, BOB.address), ["Over 465"]);
   } finally {
     await world.close();
   }

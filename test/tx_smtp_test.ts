@@ -11,6 +11,7 @@ import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { GatewayClient } from "../bridge/gateway_client.ts";
 import { ADMIN, ALICE, BOB, DOMAIN } from "./fixtures/app.ts";
+import { arfReport, dsnReport } from "./fixtures/reports.ts";
 import { python, startBridgeWorld } from "./fixtures/bridge.ts";
 
 const IDEMPOTENT_CLIENT = `
@@ -184,8 +185,16 @@ Deno.test("MX: reports to a signed VERP return path become bounced/complained ev
       String(world.mxPort),
       verp,
       forged,
-      dsn(verp, "gone@remote.test"),
-      arf("angry@remote.test", sent.messageId, sent.emailId),
+      dsnReport(verp, "gone@remote.test"),
+      arfReport(
+        "angry@remote.test",
+        [
+          `From: ${ALICE.address}`,
+          `To: angry@remote.test`,
+          `Message-ID: ${sent.messageId}`,
+          `X-Postern-Email-Id: ${sent.emailId}`,
+        ].join("\r\n"),
+      ),
     ]);
     assertEquals(out.match(/^REFUSED 550$/gm)?.length, 2, `forged and plain bounces@\n${out}`);
     assert(out.includes("DSN accepted") && out.includes("ARF accepted") && out.includes("DONE"));
@@ -206,64 +215,3 @@ Deno.test("MX: reports to a signed VERP return path become bounced/complained ev
     await world.close();
   }
 });
-
-function dsn(to: string, recipient: string): string {
-  return [
-    `From: MAILER-DAEMON@mx.remote.test`,
-    `To: ${to}`,
-    `Subject: Undelivered Mail Returned to Sender`,
-    `MIME-Version: 1.0`,
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="B1"`,
-    ``,
-    `--B1`,
-    `Content-Type: text/plain`,
-    ``,
-    `Your message could not be delivered.`,
-    `--B1`,
-    `Content-Type: message/delivery-status`,
-    ``,
-    `Reporting-MTA: dns; mx.remote.test`,
-    ``,
-    `Final-Recipient: rfc822; ${recipient}`,
-    `Action: failed`,
-    `Status: 5.1.1`,
-    `Diagnostic-Code: smtp; 550 5.1.1 <${recipient}>: Recipient address rejected`,
-    ``,
-    `--B1--`,
-    ``,
-  ].join("\r\n");
-}
-
-function arf(recipient: string, messageId: string, emailId: string): string {
-  return [
-    `From: fbl@isp.example`,
-    `To: abuse@${DOMAIN}`,
-    `Subject: FW: complaint`,
-    `MIME-Version: 1.0`,
-    `Content-Type: multipart/report; report-type=feedback-report; boundary="F1"`,
-    ``,
-    `--F1`,
-    `Content-Type: text/plain`,
-    ``,
-    `This is an email abuse report.`,
-    `--F1`,
-    `Content-Type: message/feedback-report`,
-    ``,
-    `Feedback-Type: abuse`,
-    `User-Agent: ISP-FBL/1.0`,
-    `Version: 1`,
-    `Original-Rcpt-To: ${recipient}`,
-    ``,
-    `--F1`,
-    `Content-Type: message/rfc822`,
-    ``,
-    `From: ${ALICE.address}`,
-    `To: ${recipient}`,
-    `Message-ID: ${messageId}`,
-    `X-Postern-Email-Id: ${emailId}`,
-    ``,
-    `x`,
-    `--F1--`,
-    ``,
-  ].join("\r\n");
-}

@@ -16,6 +16,7 @@ import {
   expectProblem,
   type TestGateway,
 } from "./fixtures/app.ts";
+import { arfReport, dsnReport } from "./fixtures/reports.ts";
 
 const path = (url: string) => new URL(url).pathname;
 
@@ -188,69 +189,6 @@ Deno.test("suppression API: add, list, delete; managed per domain; a suppressed 
   }
 });
 
-function dsn(to: string, recipient: string, originalHeaders: string) {
-  return [
-    `From: MAILER-DAEMON@mx.remote.test`,
-    `To: ${to}`,
-    `Subject: Undelivered Mail Returned to Sender`,
-    `MIME-Version: 1.0`,
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="B1"`,
-    ``,
-    `--B1`,
-    `Content-Type: text/plain`,
-    ``,
-    `I'm sorry to have to inform you that your message could not be delivered.`,
-    `--B1`,
-    `Content-Type: message/delivery-status`,
-    ``,
-    `Reporting-MTA: dns; mx.remote.test`,
-    ``,
-    `Final-Recipient: rfc822; ${recipient}`,
-    `Original-Recipient: rfc822;${recipient}`,
-    `Action: failed`,
-    `Status: 5.1.1`,
-    `Diagnostic-Code: smtp; 550 5.1.1 <${recipient}>: Recipient address rejected`,
-    ``,
-    `--B1`,
-    `Content-Type: text/rfc822-headers`,
-    ``,
-    originalHeaders,
-    `--B1--`,
-    ``,
-  ].join("\r\n");
-}
-
-function arf(recipient: string, originalHeaders: string) {
-  return [
-    `From: fbl@isp.example`,
-    `To: abuse@${DOMAIN}`,
-    `Subject: FW: complaint`,
-    `MIME-Version: 1.0`,
-    `Content-Type: multipart/report; report-type=feedback-report; boundary="F1"`,
-    ``,
-    `--F1`,
-    `Content-Type: text/plain`,
-    ``,
-    `This is an email abuse report.`,
-    `--F1`,
-    `Content-Type: message/feedback-report`,
-    ``,
-    `Feedback-Type: abuse`,
-    `User-Agent: ISP-FBL/1.0`,
-    `Version: 1`,
-    `Original-Rcpt-To: ${recipient}`,
-    ``,
-    `--F1`,
-    `Content-Type: message/rfc822`,
-    ``,
-    originalHeaders,
-    ``,
-    `body`,
-    `--F1--`,
-    ``,
-  ].join("\r\n");
-}
-
 Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/complained events and suppressions", async () => {
   const gw = await createTestGateway();
   try {
@@ -278,20 +216,24 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
         body: new TextEncoder().encode(body),
         headers: { "content-type": "message/rfc822" },
       });
-    assertEquals((await post(dsn(row.mailFrom, "gone@remote.test", ""), row.mailFrom)).status, 200);
+    assertEquals(
+      (await post(dsnReport(row.mailFrom, "gone@remote.test", ""), row.mailFrom)).status,
+      200,
+    );
     // A forged return path (bad signature) and a report about an address the message was not
     // sent to change nothing.
     const forged = row.mailFrom.replace(/\.[0-9a-f]{16}@/, ".0000000000000000@");
-    const none = await (await post(dsn(forged, "angry@remote.test", ""), forged)).json();
+    const none = await (await post(dsnReport(forged, "angry@remote.test", ""), forged)).json();
     assertEquals(none.events, []);
-    const stranger = await (await post(dsn(row.mailFrom, "ceo@remote.test", ""), row.mailFrom))
-      .json();
+    const stranger =
+      await (await post(dsnReport(row.mailFrom, "ceo@remote.test", ""), row.mailFrom))
+        .json();
     assertEquals(stranger.events, []);
 
-    const complaint = await (await post(arf("angry@remote.test", headers))).json();
+    const complaint = await (await post(arfReport("angry@remote.test", headers))).json();
     assertEquals([complaint.kind, complaint.emailId], ["arf", sent.emailId]);
     const tampered = headers.replace(/^Message-ID: .*$/mi, "Message-ID: <other@x>");
-    assertEquals((await (await post(arf("angry@remote.test", tampered))).json()).events, []);
+    assertEquals((await (await post(arfReport("angry@remote.test", tampered))).json()).events, []);
 
     const view = await (await gw.call("GET", `/v1/emails/${sent.emailId}`, { token })).json();
     const status = Object.fromEntries(
