@@ -10,7 +10,8 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
-import { cachingResolver, createResolver } from "../bridge/dns/resolver.ts";
+import { createResolver } from "../bridge/dns/resolver.ts";
+import { cachedResolver, dnsServers } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
@@ -95,13 +96,9 @@ export async function startBridge(
       note: "STARTTLS not offered",
     });
   }
-  const dnsServers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
   // MX mail is checked (SPF, DKIM, DMARC, ARC) with the configured resolver before hand-in.
   const backend = new GatewaySmtpBackend(client, config.hostname, {
-    resolver: cachingResolver(createResolver({ servers: dnsServers }), {
-      positiveMs: config.dnsCacheSeconds * 1000,
-      negativeMs: config.dnsCacheSeconds * 1000,
-    }),
+    resolver: cachedResolver(config),
     onVerdict: (envelope, v) =>
       logger.log("info", "smtp.inbound_auth", {
         clientIp: envelope.clientIp,
@@ -167,7 +164,7 @@ export async function startBridge(
         port: config.sharpPort,
         backend: new GatewaySharpBackend(
           client,
-          createResolver({ servers: dnsServers }),
+          createResolver({ servers: dnsServers(config) }),
           config.hostname,
         ),
         minBits: config.sharpMinHashcashBits,
@@ -213,13 +210,9 @@ export function startOutboundWorker(
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   logger: Logger,
 ): OutboundWorker {
-  const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
   // MX, A/AAAA, SRV and MTA-STS lookups are reused for a short while, as a caching resolver
   // in front of an MTA would: every message to a busy domain asks the same names.
-  const resolver = cachingResolver(createResolver({ servers }), {
-    positiveMs: config.dnsCacheSeconds * 1000,
-    negativeMs: config.dnsCacheSeconds * 1000,
-  });
+  const resolver = cachedResolver(config);
   const worker = new OutboundWorker({
     gateway: new OutboxClient(gateway.url, gateway.apiKey, gateway.fetcher),
     resolver,

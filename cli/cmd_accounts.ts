@@ -4,6 +4,7 @@
  */
 import { checkRecords } from "./dns_check.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
+import { dnsServers } from "./dns.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
@@ -184,9 +185,8 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     const found = await ensureDkimKeys(store, secrets, name.data, Date.now());
     if (!found) throw new CliError(`no local domain ${name.data}`);
     const { records } = dnsRecords(found.domain, config.hostname, found.keys, "0");
-    const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
     const results = await checkRecords(
-      createResolver({ servers, timeoutMs: 3000, tries: 2 }),
+      createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 }),
       records,
     );
     const failed = results.filter((r) => r.required && r.status !== "ok");

@@ -5,6 +5,7 @@
  * `postern serve` / `postern gateway` (at the edge the same pass runs from a cron trigger).
  */
 import { createResolver } from "../bridge/dns/resolver.ts";
+import { dnsServers } from "./dns.ts";
 import type { Config } from "../src/config.ts";
 import type { Deps } from "../src/deps.ts";
 import type { FederationPorts, Logger } from "../src/ports.ts";
@@ -18,8 +19,7 @@ export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
-  const servers = config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
-  const resolver = createResolver({ servers, timeoutMs: 3000, tries: 2 });
+  const resolver = createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 });
   const g = globalThis as {
     Deno?: { createHttpClient(o: { caCerts: string[] }): { close(): void } };
   };

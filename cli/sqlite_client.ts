@@ -205,72 +205,54 @@ export function createFileClient(options: FileClientOptions): FileClient {
     }
   };
 
+  // The binding is synchronous; async methods turn its exceptions into rejected promises.
   const client = {
     protocol: "file",
     get closed() {
       return closed;
     },
-    execute(input: InStatement | string, args?: InArgs): Promise<ResultSet> {
+    // deno-lint-ignore require-await
+    async execute(input: InStatement | string, args?: InArgs): Promise<ResultSet> {
+      check();
+      // Transactions run on their own Transaction object. Here, writes go to the writer (the
+      // Store holds its lock, so no transaction is open there) and reads to the reader, which
+      // sees the last commit and never an open transaction's writes.
+      return (isReadOnly(input) ? reader : writer).execute(input, args);
+    },
+    // deno-lint-ignore require-await
+    async batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
+      check();
+      return inTransaction(() =>
+        stmts.map((s) => Array.isArray(s) ? writer.execute(s[0], s[1]) : writer.execute(s))
+      );
+    },
+    // deno-lint-ignore require-await
+    async migrate(stmts: InStatement[]): Promise<ResultSet[]> {
+      check();
+      writer.exec("PRAGMA foreign_keys = OFF");
       try {
-        check();
-        // Transactions run on their own Transaction object. Here, writes go to the writer (the
-        // Store holds its lock, so no transaction is open there) and reads to the reader, which
-        // sees the last commit and never an open transaction's writes.
-        const conn = isReadOnly(input) ? reader : writer;
-        return Promise.resolve(conn.execute(input, args));
-      } catch (e) {
-        return Promise.reject(e);
+        return inTransaction(() => stmts.map((s) => writer.execute(s)));
+      } finally {
+        writer.exec("PRAGMA foreign_keys = ON");
       }
     },
-    batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
-      try {
-        check();
-        return Promise.resolve(
-          inTransaction(() =>
-            stmts.map((s) => Array.isArray(s) ? writer.execute(s[0], s[1]) : writer.execute(s))
-          ),
+    // deno-lint-ignore require-await
+    async executeMultiple(sql: string): Promise<void> {
+      check();
+      writer.exec(sql);
+    },
+    // deno-lint-ignore require-await
+    async transaction(mode: TransactionMode = "write"): Promise<Transaction> {
+      check();
+      if (inTx) {
+        throw new LibsqlError(
+          "a transaction is already open on this client (Store.write serializes them)",
+          "TRANSACTION_BUSY",
         );
-      } catch (e) {
-        return Promise.reject(e);
       }
-    },
-    migrate(stmts: InStatement[]): Promise<ResultSet[]> {
-      try {
-        check();
-        writer.exec("PRAGMA foreign_keys = OFF");
-        try {
-          return Promise.resolve(inTransaction(() => stmts.map((s) => writer.execute(s))));
-        } finally {
-          writer.exec("PRAGMA foreign_keys = ON");
-        }
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    },
-    executeMultiple(sql: string): Promise<void> {
-      try {
-        check();
-        writer.exec(sql);
-        return Promise.resolve();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    },
-    transaction(mode: TransactionMode = "write"): Promise<Transaction> {
-      try {
-        check();
-        if (inTx) {
-          throw new LibsqlError(
-            "a transaction is already open on this client (Store.write serializes them)",
-            "TRANSACTION_BUSY",
-          );
-        }
-        writer.exec(BEGIN[mode]);
-        inTx = true;
-        return Promise.resolve(transaction(writer, () => (inTx = false)));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      writer.exec(BEGIN[mode]);
+      inTx = true;
+      return transaction(writer, () => (inTx = false));
     },
     sync: () => Promise.resolve(undefined),
     reconnect: () => Promise.resolve(),
@@ -332,6 +314,14 @@ function transaction(conn: Connection, done: () => void): Transaction {
   const guard = () => {
     if (!open) throw new LibsqlError("The transaction is closed", "TRANSACTION_CLOSED");
   };
+  /** Rolls back what is still open (SQLite may have done so itself after an error). */
+  const abandon = () => {
+    try {
+      if (open && conn.db.inTransaction) conn.exec("ROLLBACK");
+    } finally {
+      settle();
+    }
+  };
   const run = <T>(fn: () => T): Promise<T> => {
     try {
       guard();
@@ -352,21 +342,9 @@ function transaction(conn: Connection, done: () => void): Transaction {
           settle();
         }
       }),
-    rollback: () => {
-      try {
-        if (open && conn.db.inTransaction) conn.exec("ROLLBACK");
-      } finally {
-        settle();
-      }
-      return Promise.resolve();
-    },
-    close: () => {
-      try {
-        if (open && conn.db.inTransaction) conn.exec("ROLLBACK");
-      } finally {
-        settle();
-      }
-    },
+    // deno-lint-ignore require-await
+    rollback: async () => abandon(),
+    close: abandon,
     get closed() {
       return !open;
     },

@@ -8,7 +8,7 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { AppEnv } from "../http/router.ts";
-import { schema } from "../store/store.ts";
+import { type Db, schema } from "../store/store.ts";
 import { type AuthContext, type Scope, SCOPES } from "./auth_context.ts";
 import { verifyAccessTokenCached } from "./tokens.ts";
 import { cachedApiKey, rememberApiKey } from "./api_key_cache.ts";
@@ -17,6 +17,13 @@ export const API_KEY_PREFIX = "pst_";
 
 const unauthorized = (message: string) =>
   new AppError(401, "unauthorized", message, undefined, { "WWW-Authenticate": "Bearer" });
+
+/** Records a key's use at most once a minute, so a busy key does not cost a write per request. */
+async function recordUse(db: Db, keyId: number, lastUsedAt: number, now: number): Promise<number> {
+  if (lastUsedAt >= now - 60_000) return lastUsedAt;
+  await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(eq(schema.apiKeys.id, keyId));
+  return now;
+}
 
 export async function authenticate(deps: Deps, header: string | undefined): Promise<AuthContext> {
   const match = header?.match(/^Bearer\s+(\S+)$/i);
@@ -29,12 +36,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
     const keyHash = await sha256Hex(token);
     const cached = cachedApiKey(keyHash, now);
     if (cached) {
-      if (cached.lastUsedAt < now - 60_000) {
-        cached.lastUsedAt = now;
-        await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(
-          eq(schema.apiKeys.id, cached.auth.apiKeyId!),
-        );
-      }
+      cached.lastUsedAt = await recordUse(db, cached.auth.apiKeyId!, cached.lastUsedAt, now);
       return cached.auth;
     }
     const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
@@ -42,14 +44,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
       .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
       .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
     if (!row || row.account.disabled) throw unauthorized("the API key is unknown or revoked");
-    // Record use at most once a minute, so a busy key does not cost a write per request.
-    let lastUsedAt = row.key.lastUsedAt ?? 0;
-    if (lastUsedAt < now - 60_000) {
-      lastUsedAt = now;
-      await db.update(schema.apiKeys).set({ lastUsedAt: now }).where(
-        eq(schema.apiKeys.id, row.key.id),
-      );
-    }
+    const lastUsedAt = await recordUse(db, row.key.id, row.key.lastUsedAt ?? 0, now);
     const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
       SCOPES.includes(s as Scope)
     );
