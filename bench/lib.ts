@@ -45,7 +45,15 @@ export async function startServer(
   const port = freePort();
   const adminPassword = "bench-admin-password";
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("main.ts", ROOT).pathname, "serve", "--init-if-needed"],
+    // BENCH_DENO_FLAGS (e.g. "--inspect=127.0.0.1:9229") lets a profiler attach to the server.
+    args: [
+      "run",
+      "-A",
+      ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      Deno.env.get("BENCH_SERVE_ENTRY") ?? new URL("main.ts", ROOT).pathname,
+      "serve",
+      "--init-if-needed",
+    ],
     env: {
       POSTERN_DATA_DIR: dataDir,
       POSTERN_HTTP_PORT: String(port),

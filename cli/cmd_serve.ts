@@ -26,6 +26,7 @@ import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bri
 import { readFile } from "node:fs/promises";
 import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
+import { startSearchIndexer } from "../src/services/search_index.ts";
 
 export interface Running {
   listener: Listener;
@@ -125,6 +126,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.log("info", "server.listening", { url: httpsUrl, runtime: secure.runtime, tls: true });
       companions.push({ close: () => secure.shutdown() });
     }
+    // The full-text index follows the deliveries in batches (searches also catch it up).
+    companions.push(startSearchIndexer(store, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, {
       intervalMs: config.webhookIntervalMs,

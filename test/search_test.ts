@@ -203,3 +203,49 @@ Deno.test("search: the text query walks FTS in rowid order; the account filter i
   assertMatch(detail, /VIRTUAL TABLE/);
   assert(!/TEMP B-TREE/.test(detail), detail);
 });
+
+Deno.test("search: the full-text index follows deliveries in batches and never misses or keeps a message", async () => {
+  await using w = await mailWorld();
+  const { indexPendingMessages } = await import("../src/services/search_index.ts");
+  const { rawSql } = await import("../src/store/store.ts");
+  const watermark = async () =>
+    Number(
+      (await rawSql(w.gw.deps.store.db).get<{ n: number }>(
+        "SELECT indexed_through AS n FROM search_index_state WHERE id = 1",
+      ))!.n,
+    );
+  const ftsRows = async () =>
+    Number(
+      (await rawSql(w.gw.deps.store.db).get<{ n: number }>(
+        "SELECT count(*) AS n FROM messages_fts",
+      ))!.n,
+    );
+  const first = await seedMessage(w.gw, { subject: "Quokka census", text: "quokkas counted" });
+  const gone = await seedMessage(w.gw, { subject: "Quokka rumour", text: "to be purged" });
+  // Stored, not indexed yet: the delivery path writes no FTS row.
+  assertEquals(await ftsRows(), 0);
+  assert(await watermark() < first.id);
+  // Purged before the indexer saw it: nothing of it may reach the index.
+  await w.json("DELETE", `/v1/messages/${gone.id}?purge=true`, { token: w.alice });
+  // A search catches the index up first, so the new message is found at once.
+  assertEquals(ids(await w.json("GET", "/v1/search?q=quokka", { token: w.alice })), [first.id]);
+  assertEquals(await ftsRows(), 1);
+  assertEquals(await watermark(), first.id);
+  // Nothing pending: the indexer finds no work and the watermark stays.
+  assertEquals(await indexPendingMessages(w.gw.deps.store), 0);
+  // A moved message keeps its id; its words are still found.
+  const archive = (await w.json("GET", "/v1/mailboxes", { token: w.alice })).items
+    .find((b: Json) => b.role === "archive");
+  await w.json("POST", `/v1/messages/${first.id}/move`, {
+    token: w.alice,
+    body: { mailboxId: archive.id },
+  });
+  assertEquals(ids(await w.json("GET", "/v1/search?q=census", { token: w.alice })), [first.id]);
+  // Bob's search never sees Alice's message, indexed or not.
+  const later = await seedMessage(w.gw, { subject: "Quokka sequel" });
+  assertEquals(ids(await w.json("GET", "/v1/search?q=quokka", { token: w.bob })), []);
+  assertEquals(ids(await w.json("GET", "/v1/search?q=quokka", { token: w.alice })), [
+    later.id,
+    first.id,
+  ]);
+});

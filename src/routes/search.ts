@@ -11,6 +11,7 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { hasCriteria, searchMessages } from "../services/search.ts";
+import { catchUpSearchIndex } from "../services/search_index.ts";
 import { PageQuery } from "./messages.ts";
 
 const words = (description: string) => z.string().max(500).optional().meta({ description });
@@ -65,6 +66,8 @@ export function searchRoutes(deps: Deps) {
           },
         ]);
       }
+      // Messages stored since the indexer's last batch are indexed first: nothing is missed.
+      await catchUpSearchIndex(deps.store);
       return c.json(await searchMessages(deps.store.db, auth.accountId, query), 200);
     },
   );

@@ -11,7 +11,7 @@ import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
 export type Domain = typeof schema.domains.$inferSelect;
@@ -35,11 +35,19 @@ export function newUidValidity(nowMs: number): number {
       0xffffffff || 1;
 }
 
+// findDomain and findAccountByAddress run for every recipient of every delivery: plain SQL.
+const DOMAIN_COLUMNS =
+  "id, name, catch_all_account_id AS catchAllAccountId, created_at AS createdAt";
+const ACCOUNT_COLUMNS = `id, domain_id AS domainId, address, address_key AS addressKey,
+  display_name AS displayName, password_hash AS passwordHash, role, quota_bytes AS quotaBytes,
+  used_bytes AS usedBytes, totp_secret AS totpSecret, totp_enabled AS totpEnabled,
+  recovery_codes AS recoveryCodes, disabled, created_at AS createdAt`;
+
 export async function findDomain(db: Queryable, name: string): Promise<Domain | undefined> {
-  const [row] = await db.select().from(schema.domains).where(
-    eq(schema.domains.name, name.toLowerCase()),
-  );
-  return row;
+  const row = await rawSql(db).get<Domain>(`SELECT ${DOMAIN_COLUMNS} FROM domains WHERE name = ?`, [
+    name.toLowerCase(),
+  ]);
+  return row && { ...row, catchAllAccountId: row.catchAllAccountId ?? null };
 }
 
 export async function listDomains(db: Queryable): Promise<Domain[]> {
@@ -77,10 +85,16 @@ export async function findAccountByAddress(
 ): Promise<Account | undefined> {
   const normal = normalizeAddress(address);
   if (!normal) return undefined;
-  const [row] = await db.select().from(schema.accounts).where(
-    eq(schema.accounts.addressKey, addressKey(normal)),
+  const row = await rawSql(db).get<Account>(
+    `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE address_key = ?`,
+    [addressKey(normal)],
   );
-  return row;
+  return row && {
+    ...row,
+    totpEnabled: Boolean(row.totpEnabled),
+    disabled: Boolean(row.disabled),
+    totpSecret: row.totpSecret ?? null,
+  };
 }
 
 export async function getAccount(db: Queryable, id: number): Promise<Account | undefined> {

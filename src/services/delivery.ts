@@ -5,14 +5,14 @@
  * write transaction has committed, and the same message (Message-ID and digest) delivered twice
  * to the same mailbox is stored once.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { parseAddress, splitPlus } from "../../schemas/address.ts";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
@@ -129,18 +129,13 @@ async function mailboxFor(
   role: "inbox" | "junk",
 ): Promise<number> {
   // The Inbox is the fallback when the wanted role's mailbox is missing.
-  const boxes = await db.select({ id: schema.mailboxes.id, role: schema.mailboxes.role }).from(
-    schema.mailboxes,
-  )
-    .where(
-      and(
-        eq(schema.mailboxes.accountId, accountId),
-        inArray(schema.mailboxes.role, [role, "inbox"]),
-      ),
-    );
+  const boxes = await rawSql(db).all<{ id: number; role: string }>(
+    "SELECT id, role FROM mailboxes WHERE account_id = ? AND role IN (?, 'inbox')",
+    [accountId, role],
+  );
   const box = boxes.find((b) => b.role === role) ?? boxes.find((b) => b.role === "inbox");
   if (!box) throw new Error(`account ${accountId} has no inbox`);
-  return box.id;
+  return Number(box.id);
 }
 
 export interface PreparedDelivery {

@@ -221,8 +221,7 @@ export async function copyMessages(
         internal_date, size, has_attachments, seen, flagged, answered, draft, deleted, keywords,
         parsed FROM messages WHERE id = ${row.id} RETURNING id`);
       const newId = Number(inserted.rows[0].id);
-      await tx.run(sql`INSERT INTO messages_fts (rowid, subject, from_text, to_text, body)
-        SELECT ${newId}, subject, from_text, to_text, body FROM messages_fts WHERE rowid = ${row.id}`);
+      // The copy's FTS5 row comes with the indexer's next batch (services/search_index.ts).
       await tx.update(schema.threads).set({ messageCount: sql`${schema.threads.messageCount} + 1` })
         .where(eq(schema.threads.id, row.threadId));
       await tx.insert(schema.events).values({

@@ -1,14 +1,15 @@
 /**
  * Writing messages into mailboxes, inside a caller's write transaction: the raw bytes once per
  * SHA-256 (`blobs`), a per-mailbox UID and modification sequence (RFC 3501 section 2.3.1.1,
- * RFC 7162 section 3.1), the thread (References/In-Reply-To, RFC 5322 section 3.6.4), the FTS5 row,
- * the account's used bytes and a `message.created` event. Every transport's store step ends here.
+ * RFC 7162 section 3.1), the thread (References/In-Reply-To, RFC 5322 section 3.6.4),
+ * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
+ * search_index.ts). Every transport's store step ends here.
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -43,8 +44,10 @@ export interface StoredMessage {
 /** Inserts the raw bytes unless the same content is already stored; returns its SHA-256. */
 export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<string> {
   const sha256 = sha ?? await sha256Hex(raw);
-  await tx.insert(schema.blobs).values({ sha256, size: raw.byteLength, data: raw as never })
-    .onConflictDoNothing();
+  await rawSql(tx).run(
+    "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+    [sha256, raw.byteLength, raw],
+  );
   return sha256;
 }
 
@@ -58,50 +61,60 @@ export async function allocateUid(
   tx: Tx,
   mailboxId: number,
 ): Promise<{ uid: number; modseq: number }> {
-  const rows = await tx.run(sql`UPDATE mailboxes SET uid_next = uid_next + 1,
-    highest_modseq = highest_modseq + 1 WHERE id = ${mailboxId}
-    RETURNING uid_next - 1 AS uid, highest_modseq AS modseq`);
-  const row = rows.rows[0];
+  const row = await rawSql(tx).get<{ uid: number; modseq: number }>(
+    `UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+     WHERE id = ? RETURNING uid_next - 1 AS uid, highest_modseq AS modseq`,
+    [mailboxId],
+  );
   if (!row) throw new Error(`mailbox ${mailboxId} vanished`);
   return { uid: Number(row.uid), modseq: Number(row.modseq) };
 }
 
 /** Takes the next modseq of a mailbox, for flag changes and expunges. */
 export async function nextModseq(tx: Tx, mailboxId: number): Promise<number> {
-  const rows = await tx.run(sql`UPDATE mailboxes SET highest_modseq = highest_modseq + 1
-    WHERE id = ${mailboxId} RETURNING highest_modseq AS modseq`);
-  return Number(rows.rows[0]?.modseq ?? 0);
+  const row = await rawSql(tx).get<{ modseq: number }>(
+    `UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?
+     RETURNING highest_modseq AS modseq`,
+    [mailboxId],
+  );
+  return Number(row?.modseq ?? 0);
 }
 
 function normalizeSubject(subject: string): string {
   return subject.replace(/^\s*((re|fwd?|aw|sv|wg)\s*(\[\d+\])?\s*:\s*)+/i, "").trim();
 }
 
+/** Message-IDs a thread lookup considers (the newest references matter most). */
+const MAX_THREAD_REFS = 50;
+
 async function resolveThread(tx: Tx, input: StoreInput, when: number): Promise<number> {
+  const sql = rawSql(tx);
   const refs = [...input.parsed.references];
   if (input.parsed.inReplyTo) refs.push(input.parsed.inReplyTo);
   if (input.parsed.messageId) refs.push(input.parsed.messageId);
   if (refs.length > 0) {
-    const [hit] = await tx.select({ threadId: schema.messages.threadId }).from(schema.messages)
-      .where(and(
-        eq(schema.messages.accountId, input.accountId),
-        inArray(schema.messages.messageIdHeader, refs.slice(-50)),
-      )).limit(1);
+    const wanted = refs.slice(-MAX_THREAD_REFS);
+    const hit = await sql.get<{ thread_id: number }>(
+      `SELECT thread_id FROM messages WHERE account_id = ?
+       AND message_id_header IN (${wanted.map(() => "?").join(", ")}) LIMIT 1`,
+      [input.accountId, ...wanted],
+    );
     if (hit) {
-      await tx.update(schema.threads).set({
-        messageCount: sql`${schema.threads.messageCount} + 1`,
-        lastDate: sql`max(${schema.threads.lastDate}, ${when})`,
-      }).where(eq(schema.threads.id, hit.threadId));
-      return hit.threadId;
+      const threadId = Number(hit.thread_id);
+      await sql.run(
+        `UPDATE threads SET message_count = message_count + 1, last_date = max(last_date, ?)
+         WHERE id = ?`,
+        [when, threadId],
+      );
+      return threadId;
     }
   }
-  const [thread] = await tx.insert(schema.threads).values({
-    accountId: input.accountId,
-    subject: normalizeSubject(input.parsed.subject).slice(0, 500),
-    messageCount: 1,
-    lastDate: when,
-  }).returning({ id: schema.threads.id });
-  return thread.id;
+  const thread = await sql.get<{ id: number }>(
+    `INSERT INTO threads (account_id, subject, message_count, last_date) VALUES (?, ?, 1, ?)
+     RETURNING id`,
+    [input.accountId, normalizeSubject(input.parsed.subject).slice(0, 500), when],
+  );
+  return Number(thread!.id);
 }
 
 function previewOf(parsed: ParsedMail): string {
@@ -109,29 +122,27 @@ function previewOf(parsed: ParsedMail): string {
   return text.replace(/\s+/g, " ").trim().slice(0, 200);
 }
 
-const addressText = (list: { name: string; address: string }[]) =>
-  list.map((a) => `${a.name} ${a.address}`).join(" ");
+const bit = (b: boolean | undefined) => (b ? 1 : 0);
 
-/** Stores one message into one mailbox. The caller has checked quota and put the blob. */
+/**
+ * Stores one message into one mailbox. The caller has checked quota and put the blob. The
+ * full-text index catches up in batches (services/search_index.ts). Plain SQL: this runs for
+ * every copy of every message, and drizzle's query building cost more than the statements.
+ */
 export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
+  const sql = rawSql(tx);
   if (input.deliveryKey) {
-    const [existing] = await tx.select({
-      id: schema.messages.id,
-      uid: schema.messages.uid,
-      modseq: schema.messages.modseq,
-      mailboxId: schema.messages.mailboxId,
-      threadId: schema.messages.threadId,
-    }).from(schema.messages).where(and(
-      eq(schema.messages.mailboxId, input.mailboxId),
-      eq(schema.messages.deliveryKey, input.deliveryKey),
-    ));
+    const existing = await sql.get<{ id: number; uid: number; modseq: number; thread_id: number }>(
+      "SELECT id, uid, modseq, thread_id FROM messages WHERE mailbox_id = ? AND delivery_key = ?",
+      [input.mailboxId, input.deliveryKey],
+    );
     if (existing) {
       return {
-        id: existing.id,
-        uid: existing.uid,
-        modseq: existing.modseq,
-        mailboxId: existing.mailboxId,
-        threadId: existing.threadId,
+        id: Number(existing.id),
+        uid: Number(existing.uid),
+        modseq: Number(existing.modseq),
+        mailboxId: input.mailboxId,
+        threadId: Number(existing.thread_id),
         duplicate: true,
       };
     }
@@ -140,49 +151,52 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
   const threadId = await resolveThread(tx, input, input.internalDate);
   const p = input.parsed;
   const flags = input.flags ?? {};
-  const [row] = await tx.insert(schema.messages).values({
-    accountId: input.accountId,
-    mailboxId: input.mailboxId,
-    uid,
-    modseq,
-    threadId,
-    blobSha256: input.blobSha256,
-    deliveryKey: input.deliveryKey,
-    messageIdHeader: p.messageId,
-    subject: p.subject.slice(0, 2000),
-    fromAddress: p.from?.address ?? "",
-    fromName: p.from?.name ?? "",
-    toJson: JSON.stringify(p.to),
-    ccJson: JSON.stringify(p.cc),
-    preview: previewOf(p),
-    sentAt: p.date ?? input.internalDate,
-    internalDate: input.internalDate,
-    size: input.size,
-    hasAttachments: p.attachments.some((a) => a.disposition === "attachment"),
-    seen: flags.seen ?? false,
-    flagged: flags.flagged ?? false,
-    answered: flags.answered ?? false,
-    draft: flags.draft ?? false,
-    deleted: flags.deleted ?? false,
-    keywords: JSON.stringify(flags.keywords ?? []),
-    parsed: JSON.stringify(p),
-  }).returning({ id: schema.messages.id });
-  const body = (p.text ?? (p.html ?? "").replace(/<[^>]*>/g, " ")).slice(0, 1_000_000);
-  await tx.run(sql`INSERT INTO messages_fts (rowid, subject, from_text, to_text, body)
-    VALUES (${row.id}, ${p.subject}, ${p.from ? addressText([p.from]) : ""},
-    ${addressText([...p.to, ...p.cc])}, ${body})`);
-  await tx.update(schema.accounts).set({
-    usedBytes: sql`${schema.accounts.usedBytes} + ${input.size}`,
-  })
-    .where(eq(schema.accounts.id, input.accountId));
-  await tx.insert(schema.events).values({
-    accountId: input.accountId,
-    type: "message.created",
-    mailboxId: input.mailboxId,
-    messageId: row.id,
-    data: JSON.stringify({ uid, modseq, threadId }),
-  });
-  return { id: row.id, uid, modseq, mailboxId: input.mailboxId, threadId, duplicate: false };
+  const row = await sql.get<{ id: number }>(
+    `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
+       delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
+       preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
+       deleted, keywords, parsed)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     RETURNING id`,
+    [
+      input.accountId,
+      input.mailboxId,
+      uid,
+      modseq,
+      threadId,
+      input.blobSha256,
+      input.deliveryKey ?? null,
+      p.messageId ?? null,
+      p.subject.slice(0, 2000),
+      p.from?.address ?? "",
+      p.from?.name ?? "",
+      JSON.stringify(p.to),
+      JSON.stringify(p.cc),
+      previewOf(p),
+      p.date ?? input.internalDate,
+      input.internalDate,
+      input.size,
+      bit(p.attachments.some((a) => a.disposition === "attachment")),
+      bit(flags.seen),
+      bit(flags.flagged),
+      bit(flags.answered),
+      bit(flags.draft),
+      bit(flags.deleted),
+      JSON.stringify(flags.keywords ?? []),
+      JSON.stringify(p),
+    ],
+  );
+  const id = Number(row!.id);
+  await sql.run("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?", [
+    input.size,
+    input.accountId,
+  ]);
+  await sql.run(
+    `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+     VALUES (?, 'message.created', ?, ?, ?)`,
+    [input.accountId, input.mailboxId, id, JSON.stringify({ uid, modseq, threadId })],
+  );
+  return { id, uid, modseq, mailboxId: input.mailboxId, threadId, duplicate: false };
 }
 
 /**

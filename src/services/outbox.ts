@@ -7,7 +7,12 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
+
+// Every accepted remote recipient is one outbox row and one event: plain SQL (store/table_sql.ts).
+const outboxSql = tableSql(schema.outbox);
+const eventsSql = tableSql(schema.events);
 
 export type OutboxRow = typeof schema.outbox.$inferSelect;
 
@@ -50,14 +55,17 @@ export async function enqueueOutbound(
     };
   });
   if (rows.length === 0) return [];
-  const inserted = await tx.insert(schema.outbox).values(rows).returning();
-  for (const row of inserted) {
-    await tx.insert(schema.events).values({
+  const sql = rawSql(tx);
+  const inserted: OutboxRow[] = [];
+  for (const values of rows) {
+    const row = await outboxSql.insertReturning(sql, values);
+    await eventsSql.insert(sql, {
       accountId: row.accountId,
       type: "outbox.queued",
       messageId: row.messageRef,
       data: JSON.stringify({ outboxId: row.id, recipient: row.rcptTo }),
     });
+    inserted.push(row);
   }
   return inserted;
 }

@@ -5,7 +5,7 @@
  * caller is answered only after that commit; a local recipient that does not exist rejects the
  * whole request before anything is written.
  */
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import { parseHeaderBlock } from "../mime/header_block.ts";
@@ -15,7 +15,7 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import {
   deliverInTx,
@@ -65,12 +65,12 @@ export async function mailboxIdByRole(
   accountId: number,
   role: "sent" | "drafts",
 ): Promise<number> {
-  const [box] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes).where(and(
-    eq(schema.mailboxes.accountId, accountId),
-    eq(schema.mailboxes.role, role),
-  ));
+  const box = await rawSql(db).get<{ id: number }>(
+    "SELECT id FROM mailboxes WHERE account_id = ? AND role = ?",
+    [accountId, role],
+  );
   if (!box) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
-  return box.id;
+  return Number(box.id);
 }
 
 export async function composeRaw(
@@ -215,10 +215,11 @@ export async function sendMessage(
 
   const outcome = await store.write(async (tx) => {
     await options.beforeInTx?.(tx);
-    const [fresh] = await tx.select().from(schema.accounts).where(
-      eq(schema.accounts.id, auth.accountId),
-    );
-    if (fresh.quotaBytes > 0 && fresh.usedBytes + raw.byteLength > fresh.quotaBytes) {
+    const fresh = (await rawSql(tx).get<{ quota: number; used: number }>(
+      "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
+      [auth.accountId],
+    ))!;
+    if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
       throw new AppError(
         507,
         "quota_exceeded",

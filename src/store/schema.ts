@@ -207,6 +207,16 @@ export const messages = sqliteTable("messages", {
   index("messages_mailbox_subject").on(t.mailboxId, t.uid, t.modseq, t.accountId, t.subject),
 ]);
 
+/**
+ * How far the full-text index (messages_fts) has caught up. Deliveries do not index: messages
+ * whose id is above `indexedThrough` are indexed in batches later (src/services/search_index.ts),
+ * and a search first indexes what is still pending, so it never misses a stored message.
+ */
+export const searchIndexState = sqliteTable("search_index_state", {
+  id: integer("id").primaryKey(),
+  indexedThrough: integer("indexed_through").notNull(),
+});
+
 /** Expunged UIDs, kept so that sync clients (IMAP QRESYNC-style) learn what vanished. */
 export const expunged = sqliteTable("expunged", {
   mailboxId: integer("mailbox_id").notNull(),

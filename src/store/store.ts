@@ -13,7 +13,7 @@
  * transaction, and libSQL's busy wait — synchronous — would freeze the whole event loop, the
  * open transaction included, for the full busy timeout.
  */
-import type { Client } from "@libsql/client/web";
+import type { Client, InValue, ResultSet, Transaction } from "@libsql/client/web";
 import { drizzle } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import * as schema from "./schema.ts";
@@ -22,6 +22,36 @@ export type Db = LibSQLDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 /** Either the database or an open transaction: read helpers accept both. */
 export type Queryable = Db | Tx;
+
+/**
+ * Plain SQL on the connection a `Queryable` stands for, without drizzle's query builder: for the
+ * few statements every delivery runs, where building the query cost more than running it.
+ * Rows come back keyed by column name; integers as numbers.
+ */
+export interface RawSql {
+  run(sql: string, args?: InValue[]): Promise<ResultSet>;
+  all<T>(sql: string, args?: InValue[]): Promise<T[]>;
+  get<T>(sql: string, args?: InValue[]): Promise<T | undefined>;
+}
+
+const rawExecutors = new WeakMap<object, RawSql>();
+
+/** The RawSql of a Store's `db` or of a transaction `Store.write` handed out. */
+export function rawSql(q: Queryable): RawSql {
+  const raw = rawExecutors.get(q);
+  if (!raw) throw new Error("rawSql: not a Store's db or write transaction");
+  return raw;
+}
+
+function rawOver(execute: (sql: string, args: InValue[]) => Promise<ResultSet>): RawSql {
+  return {
+    run: (sql, args = []) => execute(sql, args),
+    all: async <T>(sql: string, args: InValue[] = []) =>
+      (await execute(sql, args)).rows as unknown as T[],
+    get: async <T>(sql: string, args: InValue[] = []) =>
+      (await execute(sql, args)).rows[0] as unknown as T | undefined,
+  };
+}
 
 interface WriteJob {
   fn: (tx: Tx) => Promise<unknown>;
@@ -56,6 +86,8 @@ export class Store {
   private draining = false;
   private lockTail: Promise<unknown> = Promise.resolve();
   private lastCommit = -Infinity;
+  /** The libSQL transaction open right now (writes are serialized, so there is at most one). */
+  private activeTx: Transaction | undefined;
 
   /**
    * `options.sync`, when given, makes committed writes durable (e.g. an fsync of the WAL run off
@@ -65,6 +97,18 @@ export class Store {
   constructor(private readonly raw: Client, private readonly options: StoreOptions = {}) {
     this.client = this.serialized(raw);
     this.db = drizzle(this.client, { schema });
+    const client = this.client;
+    rawExecutors.set(this.db, rawOver((sql, args) => client.execute({ sql, args })));
+  }
+
+  /** Gives `tx` (a transaction or savepoint of the open write) its RawSql. */
+  private withRaw<T>(fn: (tx: Tx) => Promise<T>): (tx: Tx) => Promise<T> {
+    return (tx) => {
+      const open = this.activeTx;
+      if (!open) throw new Error("no libSQL transaction is open");
+      rawExecutors.set(tx, rawOver((sql, args) => open.execute({ sql, args })));
+      return fn(tx);
+    };
   }
 
   private durable(): Promise<void> {
@@ -96,6 +140,8 @@ export class Store {
           return value;
         });
     };
+    // deno-lint-ignore no-this-alias
+    const store = this;
     return new Proxy(raw, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
@@ -104,6 +150,13 @@ export class Store {
             isWrite(stmt)
               ? lockedWrite(() => target.execute(stmt as never, args as never))
               : target.execute(stmt as never, args as never);
+        }
+        if (prop === "transaction") {
+          return async (...a: unknown[]) => {
+            const tx = await (value as (...x: unknown[]) => Promise<Transaction>).apply(target, a);
+            store.activeTx = tx;
+            return tx;
+          };
         }
         if (prop === "batch" || prop === "executeMultiple" || prop === "migrate") {
           return (...a: unknown[]) =>
@@ -137,22 +190,22 @@ export class Store {
           if (group.length === 1) {
             outcomes.push({
               ok: true,
-              value: await this.withLock(() => this.db.transaction(group[0].fn)),
+              value: await this.withLock(() => this.db.transaction(this.withRaw(group[0].fn))),
             });
           } else {
             await this.withLock(() =>
-              this.db.transaction(async (tx) => {
+              this.db.transaction(this.withRaw(async (tx) => {
                 for (const job of group) {
                   try {
                     outcomes.push({
                       ok: true,
-                      value: await tx.transaction((sp) => job.fn(sp as Tx)),
+                      value: await tx.transaction(this.withRaw((sp) => job.fn(sp as Tx))),
                     });
                   } catch (error) {
                     outcomes.push({ ok: false, value: error });
                   }
                 }
-              })
+              }))
             );
           }
         } catch (error) {

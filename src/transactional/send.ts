@@ -5,7 +5,7 @@
  * and the Idempotency-Key — whose row, the message record, its recipients and their first
  * events are all written in the send's own write transaction.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { inArray } from "drizzle-orm";
 import type { SendRequest } from "../../schemas/api_send.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
@@ -13,7 +13,8 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
 import { named, sendMessage } from "../services/send.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import {
   checkKey,
   type IdempotencyKey,
@@ -25,6 +26,11 @@ import { newEmailId, verpAddress } from "./signing.ts";
 import { suppressedAmong } from "./suppression.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
 import { recordEvent } from "./timeline.ts";
+import { activeWebhooks } from "./webhooks.ts";
+
+// Written for every message the send API accepts: plain SQL (store/table_sql.ts).
+const txMessagesSql = tableSql(schema.txMessages);
+const txRecipientsSql = tableSql(schema.txRecipients);
 import { applyTracking, trackingFor, unsubscribeHeaders } from "./tracking.ts";
 
 export interface SendResult {
@@ -166,7 +172,8 @@ export async function sendEmail(
       beforeInTx: key ? (tx) => checkKey(tx, auth.accountId, key, now) : undefined,
       afterInTx: async (tx, response, queued) => {
         const at = deps.clock.now();
-        const [message] = await tx.insert(schema.txMessages).values({
+        const sql = rawSql(tx);
+        const message = await txMessagesSql.insertReturning(sql, {
           id: emailId,
           accountId: auth.accountId,
           domain: fromDomain,
@@ -180,25 +187,22 @@ export async function sendEmail(
           state: scheduled ? "scheduled" : "accepted",
           template: req.template ? req.template.name : null,
           createdAt: at,
-        }).returning();
+        });
         const outboxBy = new Map(queued.map((q) => [q.rcptTo, q.id]));
-        const hooks = await tx.select().from(schema.txWebhooks).where(and(
-          eq(schema.txWebhooks.accountId, auth.accountId),
-          eq(schema.txWebhooks.active, true),
-        ));
+        const hooks = await activeWebhooks(tx, auth.accountId);
         const recipients = response.recipients.map((r) =>
           r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
         );
         const dropped = all.filter((a) => suppressed.has(a.toLowerCase()));
         recipients.push(...dropped.map((address) => ({ address, status: "suppressed" as const })));
-        if (recipients.length > 0) {
-          await tx.insert(schema.txRecipients).values(recipients.map((r) => ({
+        for (const r of recipients) {
+          await txRecipientsSql.insert(sql, {
             messageId: emailId,
             address: r.address.toLowerCase(),
             status: r.status === "rejected" ? "failed" : r.status,
             outboxId: outboxBy.get(r.address) ?? null,
             updatedAt: at,
-          }))).onConflictDoNothing();
+          }, { ignoreConflicts: true });
         }
         for (const r of recipients) {
           await recordEvent(tx, deps, {

@@ -3,9 +3,9 @@
  * hard bounces, complaints (RFC 5965 reports) and unsubscribes (RFC 8058), editable by API,
  * and checked before every send through the send API.
  */
-import { and, desc, eq, inArray, lt } from "drizzle-orm";
+import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 import { notFound } from "../errors.ts";
 
 export type SuppressionRow = typeof schema.txSuppressions.$inferSelect;
@@ -39,11 +39,13 @@ export async function suppressedAmong(
   addresses: string[],
 ): Promise<Set<string>> {
   if (addresses.length === 0) return new Set();
-  const rows = await db.select({ address: schema.txSuppressions.address })
-    .from(schema.txSuppressions).where(and(
-      eq(schema.txSuppressions.domain, domain.toLowerCase()),
-      inArray(schema.txSuppressions.address, addresses.map((a) => a.toLowerCase())),
-    ));
+  // Checked before every send: plain SQL (store/store.ts RawSql).
+  const lower = addresses.map((a) => a.toLowerCase());
+  const rows = await rawSql(db).all<{ address: string }>(
+    `SELECT address FROM tx_suppressions WHERE domain = ?
+     AND address IN (${lower.map(() => "?").join(", ")})`,
+    [domain.toLowerCase(), ...lower],
+  );
   return new Set(rows.map((r) => r.address));
 }
 

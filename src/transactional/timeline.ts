@@ -10,11 +10,15 @@ import { TX_EVENT_TYPES, type TxEmailView, type TxEventType } from "../../schema
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { suppressInTx } from "./suppression.ts";
 import { enqueueWebhookEvent, type WebhookRow } from "./webhooks.ts";
 
 export type TxMessageRow = typeof schema.txMessages.$inferSelect;
+
+// One row per event of every message: plain SQL (store/table_sql.ts).
+const txEventsSql = tableSql(schema.txEvents);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -45,7 +49,8 @@ export async function recordEvent(
   const data = e.data ?? {};
   // Addresses are kept lower-cased here: reports and links name them in any case.
   const recipient = e.recipient ? e.recipient.toLowerCase() : null;
-  await tx.insert(schema.txEvents).values({
+  const sql = rawSql(tx);
+  await txEventsSql.insert(sql, {
     accountId: e.message.accountId,
     messageId: e.message.id,
     recipient,
@@ -55,10 +60,10 @@ export async function recordEvent(
     createdAt: e.at,
   });
   if (recipient && STATUS_TYPES.has(e.type) && !e.statusWritten) {
-    await tx.update(schema.txRecipients).set({ status: e.type, updatedAt: e.at }).where(and(
-      eq(schema.txRecipients.messageId, e.message.id),
-      eq(schema.txRecipients.address, recipient),
-    ));
+    await sql.run(
+      "UPDATE tx_recipients SET status = ?, updated_at = ? WHERE message_id = ? AND address = ?",
+      [e.type, e.at, e.message.id, recipient],
+    );
   }
   const reason = e.type === "complained"
     ? "complaint" as const
@@ -82,7 +87,7 @@ export async function recordEvent(
     deps,
     e.message.accountId,
     `email.${e.type}`,
-    {
+    () => ({
       emailId: e.message.id,
       messageId: e.message.messageIdHeader,
       from: e.message.fromAddress,
@@ -91,7 +96,7 @@ export async function recordEvent(
       tags: JSON.parse(e.message.tags),
       metadata: JSON.parse(e.message.metadata),
       ...data,
-    },
+    }),
     e.at,
     hooks,
   );

@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 import { type LinkClaims, signLink, verifyLink } from "./signing.ts";
 import { recordEvent } from "./timeline.ts";
 
@@ -31,12 +31,16 @@ export async function trackingFor(
   domain: string,
   override: { opens?: boolean; clicks?: boolean },
 ): Promise<TrackingChoice> {
-  const [row] = await db.select().from(schema.txDomainSettings)
-    .where(eq(schema.txDomainSettings.domain, domain.toLowerCase()));
+  // Read for every send: plain SQL (store/store.ts RawSql).
+  const row = await rawSql(db).get<{ opens: number; clicks: number; verp: number }>(
+    `SELECT track_opens AS opens, track_clicks AS clicks, verp FROM tx_domain_settings
+     WHERE domain = ?`,
+    [domain.toLowerCase()],
+  );
   return {
-    opens: override.opens ?? row?.trackOpens ?? false,
-    clicks: override.clicks ?? row?.trackClicks ?? false,
-    verp: row?.verp ?? false,
+    opens: override.opens ?? (row ? Boolean(row.opens) : false),
+    clicks: override.clicks ?? (row ? Boolean(row.clicks) : false),
+    verp: row ? Boolean(row.verp) : false,
   };
 }
 

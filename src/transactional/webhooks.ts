@@ -11,8 +11,9 @@ import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { randomToken } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
 import { checkWebhookUrl } from "./ssrf.ts";
+import { tableSql } from "../store/table_sql.ts";
 
 export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
 export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
@@ -157,23 +158,36 @@ export function wants(row: WebhookRow, type: string): boolean {
 }
 
 /** One delivery per active endpoint of the account that subscribes to `type`. */
+const webhooksSql = tableSql(schema.txWebhooks);
+
+/** The account's active endpoints (read for every event: plain SQL). */
+export async function activeWebhooks(db: Queryable, accountId: number): Promise<WebhookRow[]> {
+  const rows = await rawSql(db).all<Record<string, unknown>>(
+    `SELECT ${webhooksSql.columns} FROM tx_webhooks WHERE account_id = ? AND active = 1`,
+    [accountId],
+  );
+  return rows.map(webhooksSql.fromRow);
+}
+
 export async function enqueueWebhookEvent(
   tx: Tx,
   deps: Deps,
   accountId: number,
   type: string,
-  data: Record<string, unknown>,
+  /** The event's data, or a function that builds it (called only when an endpoint wants it). */
+  data: Record<string, unknown> | (() => Record<string, unknown>),
   at: number,
   only?: WebhookRow[],
 ): Promise<number> {
-  const hooks = only ?? await tx.select().from(schema.txWebhooks).where(and(
-    eq(schema.txWebhooks.accountId, accountId),
-    eq(schema.txWebhooks.active, true),
-  ));
+  const hooks = only ?? await activeWebhooks(tx, accountId);
   const targets = hooks.filter((h) => wants(h, type));
   if (targets.length === 0) return 0;
   const eventId = `msg_${randomToken(18)}`;
-  const payload = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
+  const payload = JSON.stringify({
+    type,
+    timestamp: new Date(at).toISOString(),
+    data: typeof data === "function" ? data() : data,
+  });
   await tx.insert(schema.txWebhookDeliveries).values(targets.map((h) => ({
     webhookId: h.id,
     eventId,

@@ -104,4 +104,11 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `messages_mailbox_subject` ON `messages` (`mailbox_id`,`uid`,`modseq`,`account_id`,`subject`);",
     ],
   },
+  {
+    "tag": "0005_search_index_state",
+    "statements": [
+      "CREATE TABLE `search_index_state` (\n\t`id` integer PRIMARY KEY NOT NULL,\n\t`indexed_through` integer NOT NULL\n);",
+      "-- Messages stored before this migration are already in messages_fts.\nINSERT INTO `search_index_state` (`id`, `indexed_through`) SELECT 1, coalesce(max(`id`), 0) FROM `messages`;",
+    ],
+  },
 ];

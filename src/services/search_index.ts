@@ -1,0 +1,136 @@
+/**
+ * The full-text index (SQLite FTS5 `messages_fts`, rowid = messages.id) is filled in batches
+ * rather than by each delivery: one transaction that indexes hundreds of messages costs FTS5 a
+ * fraction of what hundreds of one-message commits do, and the delivery path stays short.
+ *
+ * `search_index_state.indexed_through` is the watermark. Message ids only grow (AUTOINCREMENT)
+ * and writers are serialized, so every committed message above the watermark is pending and none
+ * at or below it is. A search first indexes what is pending (`catchUpSearchIndex`), so it never
+ * misses a stored message; the server also runs `startSearchIndexer` so that searches rarely wait.
+ */
+import type { ParsedMail } from "../../schemas/mail.ts";
+import type { Logger } from "../ports.ts";
+import { rawSql, type Store } from "../store/store.ts";
+
+/** Messages indexed per transaction: bounds how long one batch holds the write lock. */
+const BATCH = 200;
+
+/** Text bodies beyond this many characters are not indexed (a search still finds the start). */
+const MAX_BODY_CHARS = 1_000_000;
+
+interface PendingRow {
+  id: number;
+  subject: string;
+  from_address: string;
+  from_name: string;
+  to_json: string;
+  cc_json: string;
+  parsed: string;
+}
+
+const addressText = (list: { name: string; address: string }[]) =>
+  list.map((a) => `${a.name} ${a.address}`).join(" ");
+
+/** What FTS5 indexes of a message: the decoded text, or the HTML without its tags. */
+export function searchableBody(parsed: Pick<ParsedMail, "text" | "html">): string {
+  return (parsed.text ?? (parsed.html ?? "").replace(/<[^>]*>/g, " ")).slice(0, MAX_BODY_CHARS);
+}
+
+async function watermark(store: Store): Promise<number> {
+  const row = await rawSql(store.db).get<{ indexed_through: number }>(
+    "SELECT indexed_through FROM search_index_state WHERE id = 1",
+  );
+  return Number(row?.indexed_through ?? 0);
+}
+
+/**
+ * Indexes up to `BATCH` pending messages; returns how many it looked at (0: nothing pending).
+ * The rows are read and tokenized-to-be outside the write lock; inside it, a message purged in
+ * the meantime is skipped, and the watermark moves only forward.
+ */
+export async function indexPendingMessages(store: Store): Promise<number> {
+  const from = await watermark(store);
+  const rows = await rawSql(store.db).all<PendingRow>(
+    `SELECT id, subject, from_address, from_name, to_json, cc_json, parsed FROM messages
+     WHERE id > ? ORDER BY id LIMIT ${BATCH}`,
+    [from],
+  );
+  if (rows.length === 0) return 0;
+  const docs = rows.map((r) => {
+    let body = "";
+    try {
+      body = searchableBody(JSON.parse(r.parsed) as ParsedMail);
+    } catch { /* a parsed form that is not JSON indexes without its body */ }
+    const to = [...JSON.parse(r.to_json || "[]"), ...JSON.parse(r.cc_json || "[]")];
+    return {
+      id: Number(r.id),
+      subject: r.subject,
+      from: r.from_address ? `${r.from_name} ${r.from_address}` : "",
+      to: addressText(to),
+      body,
+    };
+  });
+  const last = docs[docs.length - 1].id;
+  await store.write(async (tx) => {
+    const sql = rawSql(tx);
+    // Another indexer (a search's catch-up, another process) may have done this batch already.
+    const now = await sql.get<{ indexed_through: number }>(
+      "SELECT indexed_through FROM search_index_state WHERE id = 1",
+    );
+    const through = Number(now?.indexed_through ?? 0);
+    for (const d of docs) {
+      if (d.id <= through) continue;
+      await sql.run(
+        `INSERT INTO messages_fts (rowid, subject, from_text, to_text, body)
+         SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`,
+        [d.id, d.subject, d.from, d.to, d.body, d.id],
+      );
+    }
+    if (last > through) {
+      await sql.run(
+        `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
+         ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
+        [last],
+      );
+    }
+  });
+  return rows.length;
+}
+
+/** Indexes everything pending now; a search calls this before it asks FTS5. */
+export async function catchUpSearchIndex(store: Store): Promise<void> {
+  while (await indexPendingMessages(store) === BATCH) { /* more pending */ }
+}
+
+/**
+ * Keeps the index close behind the deliveries: a batch every `intervalMs` while messages are
+ * pending, back to back while a backlog lasts.
+ */
+export function startSearchIndexer(
+  store: Store,
+  logger: Logger,
+  intervalMs = 500,
+): { close(): Promise<void> } {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = (async () => {
+      let n = 0;
+      try {
+        n = await indexPendingMessages(store);
+      } catch (error) {
+        logger.log("warn", "search_index.failed", { error: String((error as Error)?.message) });
+      }
+      if (!stopped) timer = setTimeout(tick, n === BATCH ? 0 : intervalMs);
+    })();
+  };
+  timer = setTimeout(tick, intervalMs);
+  return {
+    async close() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
