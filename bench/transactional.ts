@@ -1,6 +1,6 @@
 /**
- * Transactional sending through the batch API: N messages (4 KB text, one remote recipient
- * each, tags and metadata) posted to `POST /v1/emails/batch` in batches of B by C concurrent
+ * Transactional sending through the batch API with an API key: N messages (4 KB text, one
+ * remote recipient each, tags and metadata) posted to `POST /v1/emails/batch` in batches of B by C concurrent
  * clients against a real `postern serve` (outbound worker off, so the figure is acceptance:
  * each batch answered after its messages' durable commits). Prints accepted messages per
  * second and the p50/p99 latency of one batch request and of a single `POST /v1/emails` under
@@ -8,7 +8,7 @@
  * smtp-sink and prints the time until every accepted message has left (bench/smtp_out.ts).
  * Used by bench/run.ts section (t); asserts nothing.
  */
-import { api, closedLoop, fmt, login, startServer, summary } from "./lib.ts";
+import { api, closedLoop, cpuMs, fmt, login, startServer, summary } from "./lib.ts";
 import { drainToSink } from "./smtp_out.ts";
 
 const DOMAIN = "postern.localhost";
@@ -21,7 +21,14 @@ export async function transactionalBench(
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-tx-" });
   const server = await startServer(dir, { POSTERN_OUTBOUND_PORT: "0" });
   try {
-    const token = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
+    // An application sends with an API key (`send` scope), as the issue's clients would.
+    const session = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
+    const created = await api(server.url, "POST", "/v1/api-keys", session, {
+      name: "bench",
+      scopes: ["send"],
+    });
+    if (created.status !== 201) throw new Error(`api key: ${created.status} ${await created.text()}`);
+    const token = (await created.json()).key as string;
     const text = "Transactional benchmark line, sixty-four characters long.......\n".repeat(62);
     const item = (i: number) => ({
       from: `admin@${DOMAIN}`,
@@ -47,6 +54,7 @@ export async function transactionalBench(
     await post(1_000_000, Math.min(batchSize, 200)); // warm-up (JIT, caches), not counted
     const batches = Math.ceil(messages / batchSize);
     let accepted = 0;
+    const cpuBefore = cpuMs(server.pid);
     const run = await closedLoop(batches, concurrency, async (b) => {
       const count = Math.min(batchSize, messages - b * batchSize);
       const n = await post(b * batchSize, count);
@@ -57,7 +65,8 @@ export async function transactionalBench(
       `batch API: ${accepted} messages in ${batches} batches of ${batchSize}, ${concurrency} ` +
         `clients: ${fmt(run.seconds, 2)} s → ${fmt(accepted / run.seconds, 0)} accepted/s; ` +
         `batch latency p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms ` +
-        `(${fmt(s.p99 / batchSize, 2)} ms per message at p99)`,
+        `(${fmt(s.p99 / batchSize, 2)} ms per message at p99); server CPU ` +
+        `${fmt((cpuMs(server.pid) - cpuBefore) / accepted, 2)} ms per message`,
     );
     const single = await closedLoop(1000, 8, async (i) => {
       const res = await api(server.url, "POST", "/v1/emails", token, item(2_000_000 + i));

@@ -72,6 +72,28 @@ class Connection {
     }
   }
 
+  /**
+   * The first row only, as a plain object by column name (the Store's RawSql.get). The binding's
+   * `get()` skips the row iterator `all()` builds: about 3 µs a call instead of 14.
+   */
+  first(sql: string, values: unknown[]): ResultSet {
+    try {
+      const p = this.prepare(sql);
+      const args = values.map(toSql);
+      if (!p.columns) {
+        const info = p.stmt.run(args) as { changes: number; lastInsertRowid: number | bigint };
+        return result([], [], info.changes, BigInt(info.lastInsertRowid));
+      }
+      const raw = p.stmt.get(args) as unknown[] | undefined;
+      if (!raw) return result(p.columns, [], 0, undefined);
+      const row: Row = {};
+      for (let i = 0; i < raw.length; i++) row[p.columns[i]] ??= plain(raw[i]);
+      return result(p.columns, [row], 0, undefined);
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
   exec(sql: string): void {
     try {
       this.db.exec(sql);
@@ -106,6 +128,13 @@ function toSql(value: unknown): unknown {
     throw new RangeError("only finite numbers can be passed to the database");
   }
   return value;
+}
+
+/** BLOBs come back as Buffers; @libsql/client hands out their ArrayBuffer. */
+function plain(value: unknown): unknown {
+  return value instanceof Uint8Array
+    ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)
+    : value;
 }
 
 /** A row the way @libsql/client shapes it: values by index (not enumerable) and by name. */
@@ -228,6 +257,13 @@ export function createFileClient(options: FileClientOptions): FileClient {
       if (isReadOnly(input)) return reader.execute(input, args);
       await writesAllowed();
       return writer.execute(input, args);
+    },
+    /** Like `execute`, answering the first row only (see Connection.first). */
+    async executeFirst(stmt: { sql: string; args: unknown[] }): Promise<ResultSet> {
+      check();
+      if (isReadOnly(stmt.sql)) return reader.first(stmt.sql, stmt.args);
+      await writesAllowed();
+      return writer.first(stmt.sql, stmt.args);
     },
     async batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
       check();
@@ -422,6 +458,8 @@ function transaction(conn: Connection, done: () => void): Transaction {
   };
   const tx = {
     execute: (input: InStatement | string, args?: InArgs) => run(() => conn.execute(input, args)),
+    executeFirst: (stmt: { sql: string; args: unknown[] }) =>
+      run(() => conn.first(stmt.sql, stmt.args)),
     batch: (stmts: InStatement[]) => run(() => stmts.map((s) => conn.execute(s))),
     executeMultiple: (sql: string) => run(() => conn.exec(sql)),
     commit: () =>

@@ -49,6 +49,12 @@ export const TxSendFields = {
   }),
   tracking: z.object({ opens: z.boolean().optional(), clicks: z.boolean().optional() })
     .default({}).meta({ description: "Override the sending domain's tracking defaults." }),
+  storeSent: z.boolean().optional().meta({
+    description: "Keep a copy in the sending account's Sent mailbox (visible over IMAP, counted " +
+      "against its quota). Default: yes for a signed-in user, no for an API key — an " +
+      "application's mail is kept as its transactional record (`GET /v1/emails/{emailId}`), " +
+      "so a busy sender never fills a mailbox.",
+  }),
   unsubscribe: z.boolean().default(false).meta({
     description: "Add RFC 8058 List-Unsubscribe and List-Unsubscribe-Post (one recipient only).",
   }),
@@ -64,7 +70,9 @@ export const TxSendRequest = z.object(TxSendFields).refine(atLeastOne, {
 export type TxSendRequest = z.infer<typeof TxSendRequest>;
 
 export const TxSendResponse = z.object({
-  id: z.number().int().meta({ description: "Id of the Sent copy in the sender's mailbox." }),
+  id: z.number().int().nullable().meta({
+    description: "Id of the Sent copy in the sender's mailbox, when `storeSent` asked for one.",
+  }),
   emailId: z.string().meta({ description: "The transactional message id (`em_…`)." }),
   messageId: z.string().meta({ description: "The Message-ID header." }),
   sendAt: z.string().nullable(),

@@ -406,3 +406,51 @@ Deno.test("scheduled sends wait for sendAt across a gateway restart; cancel work
     second.store.close();
   }
 });
+
+Deno.test("an API key's sends keep no Sent copy unless storeSent; a signed-in user's do", async () => {
+  const gw = await createTestGateway();
+  try {
+    const alice = await gw.login(ALICE);
+    const created = await gw.call("POST", "/v1/api-keys", {
+      token: alice,
+      body: { name: "app", scopes: ["send"] },
+    });
+    const key = (await created.json()).key as string;
+    const send = async (token: string, extra: Record<string, unknown> = {}) => {
+      const res = await gw.call("POST", "/v1/emails", {
+        token,
+        body: {
+          from: ALICE.address,
+          to: ["dora@remote.test"],
+          subject: "Order",
+          text: "ok",
+          ...extra,
+        },
+      });
+      assertEquals(res.status, 201, await res.clone().text());
+      return await res.json();
+    };
+    const db = gw.deps.store.db;
+    const sentCopies = async () => (await db.select().from(schema.messages)).length;
+
+    const app = await send(key);
+    assertEquals(app.id, null, "no Sent copy for an application's send");
+    assertEquals(await sentCopies(), 0);
+    // The transactional record and the queued recipient are there all the same.
+    const view = await (await gw.call("GET", `/v1/emails/${app.emailId}`, { token: key })).json();
+    assertEquals(view.recipients.map((r: { address: string }) => r.address), ["dora@remote.test"]);
+    const [row] = await db.select().from(schema.outbox);
+    assertEquals([row.rcptTo, row.messageRef], ["dora@remote.test", null]);
+
+    const kept = await send(key, { storeSent: true });
+    assert(typeof kept.id === "number", "storeSent keeps a copy");
+    const person = await send(alice);
+    assert(typeof person.id === "number", "a signed-in user's send keeps its Sent copy");
+    assertEquals(await sentCopies(), 2);
+    const declined = await send(alice, { storeSent: false });
+    assertEquals(declined.id, null);
+    assertEquals(await sentCopies(), 2);
+  } finally {
+    gw.close();
+  }
+});

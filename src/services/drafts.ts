@@ -92,10 +92,12 @@ export async function sendDraft(deps: Deps, auth: AuthContext, id: number): Prom
       { path: "to", message: "at least one recipient is required" },
     ]);
   }
-  return await sendMessage(deps, auth, draft as SendRequest, {
+  const sent = await sendMessage(deps, auth, draft as SendRequest, {
     alsoInTx: async (tx) => {
       // A concurrent send or delete got there first: roll everything back.
       if (await purgeMessages(tx, auth.accountId, [id]) !== 1) throw notFound("draft");
     },
   });
+  // An account's own send always keeps its Sent copy (sentCopy is not turned off here).
+  return { ...sent, id: sent.id! };
 }

@@ -1,6 +1,7 @@
 /**
  * Sending from an account: checks that the sender may use the From address, builds the MIME
- * message (through the MIME port), then in ONE write transaction stores the Sent copy, delivers to
+ * message (through the MIME port), then in ONE write transaction stores the Sent copy (unless the
+ * caller opts out: transactional sends keep their own record), delivers to
  * local recipients through the inbound pipeline and queues remote recipients in the outbox. The
  * caller is answered only after that commit; a local recipient that does not exist rejects the
  * whole request before anything is written.
@@ -168,7 +169,12 @@ async function classify(
   return { local, remote };
 }
 
+/** What a send answers; `id` is the Sent copy's, null when none was kept. */
+export type SendOutcome = Omit<SendResponse, "id"> & { id: number | null };
+
 export interface SendOptions {
+  /** Keep a copy in the account's Sent mailbox (the default; it counts against the quota). */
+  sentCopy?: boolean;
   /** Flags for the Sent copy (a sent draft keeps none but \Seen). */
   sentFlags?: Flags;
   /** Work to do in the same transaction (e.g. remove the draft that was sent). */
@@ -176,7 +182,7 @@ export interface SendOptions {
   /** Runs first in the write transaction; may throw to abort the send (idempotency replay). */
   beforeInTx?: (tx: Tx) => Promise<void>;
   /** Runs last in the write transaction, with the response and the outbox rows written. */
-  afterInTx?: (tx: Tx, response: SendResponse, queued: OutboxRow[]) => Promise<void>;
+  afterInTx?: (tx: Tx, response: SendOutcome, queued: OutboxRow[]) => Promise<void>;
   /** Envelope sender for remote recipients (a VERP return path); default: the From address. */
   envelopeFrom?: string;
   /** Remote recipients are handed to no transport before this time (`send_at`). */
@@ -188,8 +194,9 @@ export async function sendMessage(
   auth: AuthContext,
   req: SendRequest,
   options: SendOptions = {},
-): Promise<SendResponse> {
+): Promise<SendOutcome> {
   const { store } = deps;
+  const sentCopy = options.sentCopy ?? true;
   const from = named(req.from);
   await assertMaySendAs(store.db, auth, from.address);
   const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
@@ -211,32 +218,35 @@ export async function sendMessage(
     source: "api",
     parsed,
   });
-  const sentBox = await mailboxIdByRole(store.db, auth.accountId, "sent");
+  const sentBox = sentCopy ? await mailboxIdByRole(store.db, auth.accountId, "sent") : undefined;
 
   const outcome = await store.write(async (tx) => {
     await options.beforeInTx?.(tx);
-    const fresh = (await rawSql(tx).get<{ quota: number; used: number }>(
-      "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
-      [auth.accountId],
-    ))!;
-    if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
-      throw new AppError(
-        507,
-        "quota_exceeded",
-        "your mailbox is full: the Sent copy cannot be stored",
-      );
-    }
     await putBlob(tx, raw, prepared.sha);
-    const sent = await storeMessage(tx, {
-      accountId: auth.accountId,
-      mailboxId: sentBox,
-      blobSha256: prepared.sha,
-      size: raw.byteLength,
-      parsed: { ...prepared.parsed, envelope: { from: from.address, recipients: all } },
-      flags: options.sentFlags ?? { seen: true },
-      internalDate: prepared.now,
-      deliveryKey: await deliveryKeyFor(messageId, prepared.sha),
-    });
+    let sent: { id: number } | undefined;
+    if (sentBox !== undefined) {
+      const fresh = (await rawSql(tx).get<{ quota: number; used: number }>(
+        "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
+        [auth.accountId],
+      ))!;
+      if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
+        throw new AppError(
+          507,
+          "quota_exceeded",
+          "your mailbox is full: the Sent copy cannot be stored",
+        );
+      }
+      sent = await storeMessage(tx, {
+        accountId: auth.accountId,
+        mailboxId: sentBox,
+        blobSha256: prepared.sha,
+        size: raw.byteLength,
+        parsed: { ...prepared.parsed, envelope: { from: from.address, recipients: all } },
+        flags: options.sentFlags ?? { seen: true },
+        internalDate: prepared.now,
+        deliveryKey: await deliveryKeyFor(messageId, prepared.sha),
+      });
+    }
     const delivered = local.length > 0
       ? await deliverInTx(tx, deps, prepared)
       : { results: [], touchedAccounts: [] };
@@ -244,18 +254,19 @@ export async function sendMessage(
       accountId: auth.accountId,
       blobSha256: prepared.sha,
       messageIdHeader: messageId,
-      messageRef: sent.id,
+      messageRef: sent?.id,
       mailFrom: options.envelopeFrom ?? from.address,
       recipients: remote,
       now: prepared.now,
       notBefore: options.notBefore,
     });
     await options.alsoInTx?.(tx);
-    const response = sendResponse(sent.id, messageId, delivered.results, remote);
+    const response = sendResponse(sent?.id ?? null, messageId, delivered.results, remote);
     await options.afterInTx?.(tx, response, queued);
     return { sent, delivered, response };
   });
-  for (const id of new Set([auth.accountId, ...outcome.delivered.touchedAccounts])) {
+  const touched = sentCopy ? [auth.accountId] : [];
+  for (const id of new Set([...touched, ...outcome.delivered.touchedAccounts])) {
     deps.bus.notify(id);
   }
   deps.logger.log("info", "send.accepted", {
@@ -269,11 +280,11 @@ export async function sendMessage(
 }
 
 function sendResponse(
-  id: number,
+  id: number | null,
   messageId: string,
   results: RecipientResult[],
   remote: string[],
-): SendResponse {
+): SendOutcome {
   const recipients = [
     ...results.map((r) => ({
       address: r.recipient,

@@ -43,13 +43,21 @@ export function rawSql(q: Queryable): RawSql {
   return raw;
 }
 
-function rawOver(execute: (sql: string, args: InValue[]) => Promise<ResultSet>): RawSql {
+/** What RawSql runs on: a libSQL client or transaction, maybe with the file client's fast path. */
+interface Executor {
+  execute(stmt: { sql: string; args: InValue[] }): Promise<ResultSet>;
+  /** The file client's (cli/sqlite_client.ts): the first row only, without a row iterator. */
+  executeFirst?(stmt: { sql: string; args: InValue[] }): Promise<ResultSet>;
+}
+
+function rawOver(target: Executor): RawSql {
+  const first = target.executeFirst?.bind(target) ?? target.execute.bind(target);
   return {
-    run: (sql, args = []) => execute(sql, args),
+    run: (sql, args = []) => first({ sql, args }),
     all: async <T>(sql: string, args: InValue[] = []) =>
-      (await execute(sql, args)).rows as unknown as T[],
+      (await target.execute({ sql, args })).rows as unknown as T[],
     get: async <T>(sql: string, args: InValue[] = []) =>
-      (await execute(sql, args)).rows[0] as unknown as T | undefined,
+      (await first({ sql, args })).rows[0] as unknown as T | undefined,
   };
 }
 
@@ -97,8 +105,7 @@ export class Store {
   constructor(private readonly raw: Client, private readonly options: StoreOptions = {}) {
     this.client = this.serialized(raw);
     this.db = drizzle(this.client, { schema });
-    const client = this.client;
-    rawExecutors.set(this.db, rawOver((sql, args) => client.execute({ sql, args })));
+    rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
   }
 
   /** Gives `tx` (a transaction or savepoint of the open write) its RawSql. */
@@ -106,7 +113,7 @@ export class Store {
     return (tx) => {
       const open = this.activeTx;
       if (!open) throw new Error("no libSQL transaction is open");
-      rawExecutors.set(tx, rawOver((sql, args) => open.execute({ sql, args })));
+      rawExecutors.set(tx, rawOver(open as unknown as Executor));
       return fn(tx);
     };
   }
@@ -145,11 +152,12 @@ export class Store {
     return new Proxy(raw, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
-        if (prop === "execute") {
-          return (stmt: Parameters<Client["execute"]>[0], args?: unknown) =>
-            isWrite(stmt)
-              ? lockedWrite(() => target.execute(stmt as never, args as never))
-              : target.execute(stmt as never, args as never);
+        if ((prop === "execute" || prop === "executeFirst") && typeof value === "function") {
+          return (stmt: Parameters<Client["execute"]>[0], args?: unknown) => {
+            const call = () =>
+              (value as (s: unknown, a?: unknown) => Promise<ResultSet>).call(target, stmt, args);
+            return isWrite(stmt) ? lockedWrite(call) : call();
+          };
         }
         if (prop === "transaction") {
           return async (...a: unknown[]) => {

@@ -167,6 +167,7 @@ export async function sendEmail(
   let body: TxSendResponse | undefined;
   try {
     await sendMessage(deps, auth, base, {
+      sentCopy: req.storeSent ?? auth.kind !== "api_key",
       envelopeFrom: tracking.verp ? await verpAddress(deps, emailId, fromDomain) : undefined,
       notBefore: scheduled ? sendAt : undefined,
       beforeInTx: key ? (tx) => checkKey(tx, auth.accountId, key, now) : undefined,
