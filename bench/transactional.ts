@@ -27,7 +27,9 @@ export async function transactionalBench(
       name: "bench",
       scopes: ["send"],
     });
-    if (created.status !== 201) throw new Error(`api key: ${created.status} ${await created.text()}`);
+    if (created.status !== 201) {
+      throw new Error(`api key: ${created.status} ${await created.text()}`);
+    }
     const token = (await created.json()).key as string;
     const text = "Transactional benchmark line, sixty-four characters long.......\n".repeat(62);
     const item = (i: number) => ({
