@@ -27,6 +27,7 @@ import { readFile } from "node:fs/promises";
 import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
+import { createThreadedMime } from "./mime_thread.ts";
 
 export interface Running {
   listener: Listener;
@@ -67,7 +68,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const key = await masterKey(config);
   const store = await openConfiguredStore(config);
   try {
-    const deps = await buildDeps(config, store, key, logger);
+    // Parsing and composing messages run on a worker thread (cli/mime_thread.ts).
+    const mime = createThreadedMime();
+    const deps = await buildDeps(config, store, key, logger, mime);
     const caCerts = config.federationCaFile
       ? [await readFile(config.federationCaFile, "utf8")]
       : [];
@@ -133,6 +136,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       intervalMs: config.webhookIntervalMs,
       resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
     }));
+    companions.push({ close: () => Promise.resolve(mime.close()) });
     return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
   } catch (e) {
     store.close();
@@ -234,7 +238,8 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
       apiKey,
       fetcher: running.fetch,
     }, logger);
-    running.companions.push(bridge);
+    // The front door closes first, then the workers behind it, the MIME thread last.
+    running.companions.unshift(bridge);
     running.bridgeListeners = bridge.listeners;
   }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));

@@ -4,7 +4,7 @@
 import type { Config } from "../src/config.ts";
 import { SecretBox } from "../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../src/deps.ts";
-import { jsonLogger, type Logger, systemClock } from "../src/ports.ts";
+import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/ports.ts";
 import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
 import { createNodeMime } from "./mime_node.ts";
@@ -14,11 +14,13 @@ export async function buildDeps(
   store: Store,
   masterKey: string,
   logger: Logger = jsonLogger(config.logLevel, (line) => console.error(line)),
+  /** The MIME port to use; default: on this thread (short-lived commands, tests). */
+  mime: MimePort = createNodeMime(),
 ): Promise<Deps> {
   return {
     store,
     config,
-    mime: createNodeMime(),
+    mime,
     clock: systemClock,
     logger,
     secrets: await SecretBox.fromMasterKey(masterKey),
