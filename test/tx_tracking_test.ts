@@ -220,6 +220,12 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
       (await post(dsnReport(row.mailFrom, "gone@remote.test", ""), row.mailFrom)).status,
       200,
     );
+    // The same report again (a retried SMTP transaction) records no second event.
+    const again = await post(dsnReport(row.mailFrom, "gone@remote.test", ""), row.mailFrom);
+    assertEquals((await again.json()).events.length, 1, "the report is still read");
+    const bounces = await gw.deps.store.db.select().from(schema.txEvents)
+      .where(eq(schema.txEvents.type, "bounced"));
+    assertEquals(bounces.length, 1, "one bounced event for one report");
     // A forged return path (bad signature) and a report about an address the message was not
     // sent to change nothing.
     const forged = row.mailFrom.replace(/\.[0-9a-f]{16}@/, ".0000000000000000@");

@@ -9,7 +9,8 @@
 import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
+import { rawSql, schema } from "../store/store.ts";
+import { sha256Hex } from "../crypto.ts";
 import { parseVerp } from "./signing.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 
@@ -155,15 +156,29 @@ export async function ingestReturn(
   );
   const mine = events.filter((e) => own.has(e.recipient));
   const diagnostic = (g: string) => g.slice(0, 500);
+  // The same report arriving again (a retried SMTP transaction, a second copy) records nothing
+  // new: it is known by its Message-ID, or by its digest when it has none.
+  const reportId = top.headers.get("message-id")?.trim() || `sha256:${await sha256Hex(raw)}`;
   await deps.store.write(async (tx) => {
     for (const e of mine) {
+      const seen = await rawSql(tx).get(
+        `SELECT 1 AS seen FROM tx_events WHERE message_id = ? AND recipient = ? AND type = ?
+         AND json_extract(data, '$.report') = ?`,
+        [message.id, e.recipient, e.type, reportId],
+      );
+      if (seen) continue;
       await recordEvent(tx, deps, {
         message,
         recipient: e.recipient,
         type: e.type,
         data: e.type === "complained"
-          ? { feedbackType: e.status, source: "arf" }
-          : { status: e.status, source: "dsn", reason: diagnostic(e.status ?? "") },
+          ? { feedbackType: e.status, source: "arf", report: reportId }
+          : {
+            status: e.status,
+            source: "dsn",
+            reason: diagnostic(e.status ?? ""),
+            report: reportId,
+          },
         at: deps.clock.now(),
         permanent: e.type === "bounced" ? (e.status ?? "5").startsWith("5") : undefined,
       });
