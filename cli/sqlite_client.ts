@@ -210,9 +210,6 @@ export function createFileClient(options: FileClientOptions): FileClient {
     if (!memory) {
       conn.exec("PRAGMA journal_mode = WAL");
       conn.exec("PRAGMA synchronous = NORMAL");
-      // Checkpoints run on a worker thread (walCheckpointer); this one is only the safety net
-      // for a process that never syncs (about 64 MB of WAL).
-      conn.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_CHECKPOINT_PAGES}`);
     }
     conn.exec("PRAGMA foreign_keys = ON");
     return conn;
@@ -221,7 +218,13 @@ export function createFileClient(options: FileClientOptions): FileClient {
   const reader = memory ? writer : open();
   let inTx = false;
   let closed = false;
-  const checkpointer = memory ? undefined : walCheckpointer(options.path, () => !inTx);
+  const checkpointer = memory || !CHECKPOINT_THREAD
+    ? undefined
+    : walCheckpointer(options.path, () => !inTx, () => {
+      // Under write load checkpoints move to the worker thread; SQLite's own (on this thread)
+      // stays only as the safety net, at about 64 MB of WAL.
+      writer.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_CHECKPOINT_PAGES}`);
+    });
   /** Writes wait while a checkpoint runs, so that it copies the whole WAL and SQLite restarts it. */
   const writesAllowed = async () => {
     for (let gate = checkpointer?.running(); gate; gate = checkpointer?.running()) await gate;
@@ -309,6 +312,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       if (closed) return;
       closed = true;
       checkpointer?.close();
+      syncWal?.close();
       writer.close();
       if (reader !== writer) reader.close();
     },
@@ -322,14 +326,24 @@ export function createFileClient(options: FileClientOptions): FileClient {
   };
 }
 
+/**
+ * Checkpoints on a worker thread: on Deno. On Bun, a second libsql connection on a worker thread
+ * crashed the native module once in testing, so Bun keeps SQLite's own checkpoints.
+ */
+const CHECKPOINT_THREAD = !(globalThis as { Bun?: unknown }).Bun;
+
 /** WAL pages after which a connection checkpoints by itself (SQLite's default is 1000). */
 const SAFETY_CHECKPOINT_PAGES = 16_000;
+
+/** Synced commits within a second that make the checkpointer take over from SQLite's own. */
+const LOAD_SYNCS_PER_SECOND = 50;
 
 /** Checkpoints at most this often while commits keep coming. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
- * Checkpoints the WAL on a worker thread, started on first need. Every `poke()` (a synced
+ * Checkpoints the WAL on a worker thread, started when writes become frequent (an idle or lightly
+ * used server keeps SQLite's own checkpoints and no worker). Then every `poke()` (a synced
  * commit) asks for one; at most one runs per CHECKPOINT_INTERVAL_MS, and only while no write
  * transaction is open. Writes wait for it (`running()`), so the checkpoint copies the whole WAL
  * and truncates it, the way SQLite's own checkpoint on the committing connection would — which
@@ -338,8 +352,13 @@ const CHECKPOINT_INTERVAL_MS = 200;
 function walCheckpointer(
   path: string,
   writerIsIdle: () => boolean,
+  /** Called once, when write load first starts the worker. */
+  onActivate: () => void,
 ): { poke(): void; writerIdle(): void; running(): Promise<void> | undefined; close(): void } {
   let worker: Worker | undefined;
+  let active = false;
+  let windowStart = 0;
+  let syncsInWindow = 0;
   let current: { promise: Promise<void>; done: () => void } | undefined;
   let wanted = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -378,6 +397,17 @@ function walCheckpointer(
   };
   return {
     poke() {
+      if (!active) {
+        // Light use keeps SQLite's own checkpoints and no worker (nor its memory).
+        const now = performance.now();
+        if (now - windowStart > 1000) {
+          windowStart = now;
+          syncsInWindow = 0;
+        }
+        if (++syncsInWindow < LOAD_SYNCS_PER_SECOND) return;
+        active = true;
+        onActivate();
+      }
       wanted = true;
       schedule();
     },
@@ -396,7 +426,7 @@ function walCheckpointer(
 }
 
 /** Coalescing fdatasync of one file: callers share a sync that starts after their call. */
-function walSyncer(path: string): () => Promise<void> {
+function walSyncer(path: string): { (): Promise<void>; close(): void } {
   let handle: FileHandle | undefined;
   let running: Promise<void> | undefined;
   let next: Promise<void> | undefined;
@@ -418,7 +448,7 @@ function walSyncer(path: string): () => Promise<void> {
     running = p;
     return p;
   };
-  return () => {
+  const sync = () => {
     if (!running) return start();
     // A sync already under way may have begun before our commit: wait for the one after it.
     next ??= running.catch(() => {}).then(() => {
@@ -427,6 +457,16 @@ function walSyncer(path: string): () => Promise<void> {
     });
     return next;
   };
+  return Object.assign(sync, {
+    /** Closes the WAL's handle once no sync is under way (a FileHandle must not be left to GC). */
+    close() {
+      void Promise.resolve(next ?? running).catch(() => {}).finally(() => {
+        const h = handle;
+        handle = undefined;
+        h?.close().catch(() => {});
+      });
+    },
+  });
 }
 
 function transaction(conn: Connection, done: () => void): Transaction {
