@@ -233,11 +233,17 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     // The bridge reaches the gateway in-process: the same HTTP contract through app.fetch.
     await ensureTlsFiles(config, logger);
     const apiKey = await inProcessBridgeKey(config, running.store);
-    const bridge = await startBridge(config, {
-      url: "http://in-process.postern",
-      apiKey,
-      fetcher: running.fetch,
-    }, logger);
+    const bridge = config.bridgeThread
+      // On a worker thread: SMTP and mail authentication on a second core (more memory).
+      ? await (await import("./bridge_thread.ts")).startBridgeThread(config, {
+        apiKey,
+        fetcher: running.fetch,
+      }, logger)
+      : await startBridge(config, {
+        url: "http://in-process.postern",
+        apiKey,
+        fetcher: running.fetch,
+      }, logger);
     // The front door closes first, then the workers behind it, the MIME thread last.
     running.companions.unshift(bridge);
     running.bridgeListeners = bridge.listeners;

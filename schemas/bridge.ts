@@ -1,8 +1,9 @@
 /**
  * The contract between the protocol bridge (bridge/) and the gateway (src/): what the bridge asks
  * (credential checks, recipient checks) and hands in (received and submitted mail). Mail travels
- * as multipart/form-data with an `envelope` JSON part and a `message` part holding the exact
- * RFC 5322 bytes, so nothing is re-encoded on the way.
+ * as one `application/vnd.postern.mail` body: the envelope as one line of JSON, a LF, then the
+ * exact RFC 5322 bytes, so nothing is re-encoded on the way and nothing needs a multipart parser
+ * (see `encodeMail` / `decodeMail`).
  */
 import { z } from "zod";
 
@@ -84,3 +85,60 @@ export const BridgeDeliveryResponse = z.object({
   replayed: z.boolean().optional(),
 }).meta({ id: "BridgeDeliveryResponse" });
 export type BridgeDeliveryResponse = z.infer<typeof BridgeDeliveryResponse>;
+
+/**
+ * The media type of a mail hand-in (`POST /v1/bridge/inbound` and `/v1/bridge/submission`): the
+ * envelope as JSON on the first line (JSON text never holds a raw LF: `JSON.stringify` escapes
+ * it), one LF, then the message's exact bytes up to the end of the body. A CR before the LF is
+ * JSON whitespace and tolerated.
+ */
+export const MAIL_MEDIA_TYPE = "application/vnd.postern.mail";
+
+/** The longest envelope line a gateway reads (1000 recipients of 320 octets fit, with room). */
+export const MAX_ENVELOPE_LINE = 1024 * 1024;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** Envelope line + LF + message, in one buffer (the request body of a hand-in). */
+export function encodeMail(
+  envelope: unknown,
+  raw: Uint8Array,
+  head?: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const line = utf8.encode(JSON.stringify(envelope) + "\n");
+  const prefix = head?.byteLength ?? 0;
+  const body = new Uint8Array(line.byteLength + prefix + raw.byteLength);
+  body.set(line);
+  if (head) body.set(head, line.byteLength);
+  body.set(raw, line.byteLength + prefix);
+  return body;
+}
+
+export type DecodedMail =
+  | { ok: true; envelope: unknown; raw: Uint8Array }
+  | { ok: false; code: "bad_request" | "invalid_json"; message: string };
+
+/** Splits a hand-in body into its parsed envelope JSON (not yet validated) and message bytes. */
+export function decodeMail(body: Uint8Array): DecodedMail {
+  // A plain loop: the LF is a few hundred octets in, and this beats indexOf's call overhead.
+  const limit = Math.min(body.byteLength, MAX_ENVELOPE_LINE + 1);
+  let end = 0;
+  while (end < limit && body[end] !== 10) end++;
+  if (end === limit) {
+    return {
+      ok: false,
+      code: "bad_request",
+      message:
+        `the body must start with the envelope as one line of JSON (at most ${MAX_ENVELOPE_LINE} bytes) ended by LF`,
+    };
+  }
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(utf8Decoder.decode(body.subarray(0, end)));
+  } catch {
+    return { ok: false, code: "invalid_json", message: "the envelope line is not JSON" };
+  }
+  // A view, not a copy: the body is the caller's own buffer, and the envelope line is small.
+  return { ok: true, envelope, raw: body.subarray(end + 1) };
+}

@@ -131,6 +131,12 @@ export const CONFIG_FIELDS = {
       "Address the bridge's SMTP/IMAP/POP3 listeners bind to.",
     ),
   },
+  bridgeThread: {
+    env: "POSTERN_BRIDGE_THREAD",
+    schema: bool.default(false).describe(
+      "`postern serve`: run the bridge on a worker thread, so SMTP parsing and SPF/DKIM/DMARC checks use a second core (costs a second JavaScript heap, about 35 MB).",
+    ),
+  },
   smtpPort: {
     env: "POSTERN_SMTP_PORT",
     schema: int(0, 65535).default(2525).describe("SMTP MX port (production: 25; 0 turns it off)."),

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import { schema } from "../src/store/store.ts";
+import { decodeMail, encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
 
 async function bridgeKey(gw: Awaited<ReturnType<typeof createTestGateway>>, scopes = ["bridge"]) {
   const admin = await gw.login(ADMIN);
@@ -12,12 +13,11 @@ async function bridgeKey(gw: Awaited<ReturnType<typeof createTestGateway>>, scop
   return (await res.json()).key as string;
 }
 
-function mailForm(envelope: unknown, raw: string): FormData {
-  const form = new FormData();
-  form.set("envelope", JSON.stringify(envelope));
-  form.set("message", new Blob([raw], { type: "message/rfc822" }), "message.eml");
-  return form;
+function mailForm(envelope: unknown, raw: string): Uint8Array<ArrayBuffer> {
+  return encodeMail(envelope, new TextEncoder().encode(raw));
 }
+
+const MAIL = { "content-type": MAIL_MEDIA_TYPE };
 
 const RAW = "From: Zed <zed@remote.example>\r\nTo: alice@postern.test\r\nSubject: via MX\r\n" +
   "Message-ID: <mx1@remote.example>\r\n\r\nHello over SMTP.\r\n";
@@ -57,7 +57,7 @@ Deno.test("bridge: credentials, recipient checks (no open relay), inbound and su
 
   const inbound = await gw.app.request("/v1/bridge/inbound", {
     method: "POST",
-    headers: { authorization: `Bearer ${key}` },
+    headers: { authorization: `Bearer ${key}`, ...MAIL },
     body: mailForm({
       mailFrom: "zed@remote.example",
       recipients: [ALICE.address],
@@ -73,7 +73,7 @@ Deno.test("bridge: credentials, recipient checks (no open relay), inbound and su
 
   const submitted = await gw.app.request("/v1/bridge/submission", {
     method: "POST",
-    headers: { authorization: `Bearer ${key}` },
+    headers: { authorization: `Bearer ${key}`, ...MAIL },
     body: mailForm(
       {
         mailFrom: ALICE.address,
@@ -90,7 +90,7 @@ Deno.test("bridge: credentials, recipient checks (no open relay), inbound and su
 
   const forged = await gw.app.request("/v1/bridge/submission", {
     method: "POST",
-    headers: { authorization: `Bearer ${key}` },
+    headers: { authorization: `Bearer ${key}`, ...MAIL },
     body: mailForm(
       {
         mailFrom: ALICE.address,
@@ -106,7 +106,7 @@ Deno.test("bridge: credentials, recipient checks (no open relay), inbound and su
 
   const broken = await gw.app.request("/v1/bridge/inbound", {
     method: "POST",
-    headers: { authorization: `Bearer ${key}` },
+    headers: { authorization: `Bearer ${key}`, ...MAIL },
     body: mailForm({ mailFrom: "x@y.example", recipients: [] }, RAW),
   });
   assertEquals(broken.status, 422);
@@ -131,4 +131,55 @@ Deno.test("bridge routes refuse keys without the bridge scope and non-admins can
   assertEquals(mint.status, 403);
   await mint.body?.cancel();
   gw.close();
+});
+
+Deno.test("bridge hand-in: wrong media type 415, no envelope line or bad JSON 400, bad fields 422", async () => {
+  const gw = await createTestGateway();
+  const key = await bridgeKey(gw);
+  const send = (body: BodyInit, type = MAIL_MEDIA_TYPE) =>
+    gw.app.request("/v1/bridge/inbound", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": type },
+      body,
+    });
+  const problem = async (res: Response) => ({ status: res.status, ...(await res.json()) });
+
+  const form = new FormData();
+  form.set("envelope", "{}");
+  const multipart = await gw.app.request("/v1/bridge/inbound", {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: form,
+  });
+  assertEquals((await problem(multipart)).status, 415);
+  assertEquals((await problem(await send("no line feed at all"))).code, "bad_request");
+  assertEquals((await problem(await send("{not json\nFrom: x\r\n\r\n"))).code, "invalid_json");
+  const fields = await problem(
+    await send(mailForm({ mailFrom: "x@y.example", recipients: ["a@b"], clientIp: 7 }, RAW)),
+  );
+  assertEquals(fields.status, 422);
+  assert(fields.errors.some((e: { path: string }) => e.path.startsWith("envelope")));
+
+  // A CR before the LF is JSON whitespace; the message starts right after the LF, byte for byte.
+  const envelope = JSON.stringify({
+    mailFrom: "zed@remote.example",
+    recipients: [ALICE.address],
+    clientIp: "198.51.100.7",
+  });
+  const ok = await send(`${envelope}\r\n${RAW}`);
+  assertEquals(ok.status, 200, await ok.clone().text());
+  assertEquals((await ok.json()).results[0].status, "delivered");
+  const [stored] = await gw.deps.store.db.select().from(schema.messages);
+  assertEquals(stored.size, RAW.length);
+  gw.close();
+});
+
+Deno.test("mail body codec: the envelope line survives LFs in its strings, the message byte for byte", () => {
+  const envelope = { mailFrom: "a@b.example", helo: "x\ny\r\n", authentication: { t: "\n\n" } };
+  const raw = new Uint8Array([0, 10, 13, 10, 46, 255]);
+  const head = new TextEncoder().encode("Received: x\r\n");
+  const decoded = decodeMail(encodeMail(envelope, raw, head));
+  assert(decoded.ok);
+  assertEquals(decoded.envelope, envelope);
+  assertEquals(decoded.raw, new Uint8Array([...head, ...raw]));
 });

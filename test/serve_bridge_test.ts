@@ -102,26 +102,41 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   await child.output();
 }
 
-Deno.test("postern serve accepts SMTP on its MX port and the message appears in the API", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "postern-serve-" });
-  const http = freePort(), smtp = freePort(), submission = freePort();
-  const child = spawn(["serve", "--init-if-needed"], {
-    POSTERN_DATA_DIR: `${dir}/data`,
-    POSTERN_ADMIN_PASSWORD: PASSWORD,
-    POSTERN_HTTP_PORT: String(http),
-    POSTERN_SMTP_PORT: String(smtp),
-    POSTERN_SUBMISSION_PORT: String(submission),
+for (const thread of [false, true]) {
+  const where = thread ? " (bridge on a worker thread)" : "";
+  Deno.test(`postern serve accepts SMTP on its MX port and the message appears in the API${where}`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "postern-serve-" });
+    const http = freePort(), smtp = freePort(), submission = freePort();
+    const child = spawn(["serve", "--init-if-needed"], {
+      POSTERN_DATA_DIR: `${dir}/data`,
+      POSTERN_ADMIN_PASSWORD: PASSWORD,
+      POSTERN_HTTP_PORT: String(http),
+      POSTERN_SMTP_PORT: String(smtp),
+      POSTERN_SUBMISSION_PORT: String(submission),
+      POSTERN_BRIDGE_THREAD: String(thread),
+    });
+    try {
+      await waitFor(() => portOpen(smtp), "the MX port");
+      await waitFor(() => portOpen(submission), "the submission port");
+      assert((await python(SEND, [String(smtp), "through serve"])).includes("sent"));
+      assertEquals(await inbox(http), ["through serve"]);
+      // Unknown recipients are still refused at RCPT (no open relay, through the tunnel too).
+      const refused = await python(RELAY, [String(smtp)]);
+      assert(refused.includes("550"), refused);
+    } finally {
+      await stop(child);
+      await Deno.remove(dir, { recursive: true });
+    }
   });
-  try {
-    await waitFor(() => portOpen(smtp), "the MX port");
-    await waitFor(() => portOpen(submission), "the submission port");
-    assert((await python(SEND, [String(smtp), "through serve"])).includes("sent"));
-    assertEquals(await inbox(http), ["through serve"]);
-  } finally {
-    await stop(child);
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+}
+
+const RELAY = `
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.ehlo("client.example")
+    s.mail("zed@remote.example")
+    print(s.rcpt("victim@elsewhere.example")[0])
+`;
 
 Deno.test("postern bridge, with no database, delivers through a separate postern gateway", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-bridge-" });

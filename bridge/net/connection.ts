@@ -14,6 +14,7 @@ export type LineResult =
   | { kind: "closed" };
 
 const HIGH_WATER = 256 * 1024;
+const decoder = new TextDecoder();
 
 export class Connection {
   private chunks: Uint8Array[] = [];
@@ -21,7 +22,15 @@ export class Connection {
   private waiter?: () => void;
   private ended = false;
   private socket: Socket;
+  /**
+   * One timer per connection, armed lazily: activity only records a time, and the timer, when it
+   * fires early, re-arms itself for the rest (a setTimeout/clearTimeout pair per line costs).
+   */
   private idleTimer?: ReturnType<typeof setTimeout>;
+  private idleDue = 0;
+  private lastActivity = 0;
+  /** We called close(): the socket ends gracefully (pending writes and FIN still go out). */
+  private closing = false;
   /** We paused the socket for backpressure (tracked here: isPaused() is not reliable everywhere). */
   private paused = false;
   readonly remoteAddress: string;
@@ -68,8 +77,30 @@ export class Connection {
   }
 
   private touch(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.onIdle?.(), this.idleMs);
+    this.lastActivity = performance.now();
+    const due = Math.min(this.lastActivity + this.idleMs, this.deadlineAt);
+    // An armed timer due no later than the new deadline re-arms itself when it fires.
+    if (this.idleTimer !== undefined && this.idleDue <= due) return;
+    this.arm(due);
+  }
+
+  private arm(due: number): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleDue = due;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.ended) return;
+      const now = performance.now() + 1;
+      if (now >= this.deadlineAt) return this.onDeadline?.();
+      const idleDue = this.lastActivity + this.idleMs;
+      if (now >= idleDue) return this.onIdle?.();
+      this.arm(Math.min(idleDue, this.deadlineAt));
+    }, Math.max(0, due - performance.now()));
+  }
+
+  private stopTimer(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   /** Called when the client has been silent for the idle time (the server replies and closes). */
@@ -77,7 +108,18 @@ export class Connection {
 
   setIdleTimeout(ms: number): void {
     this.idleMs = ms;
-    this.touch();
+    this.lastActivity = performance.now();
+    this.arm(Math.min(this.lastActivity + ms, this.deadlineAt));
+  }
+
+  private deadlineAt = Infinity;
+  private onDeadline?: () => void;
+
+  /** Calls `onDeadline` once `ms` from now have passed, active or not (a session's total time). */
+  setDeadline(ms: number, onDeadline: () => void): void {
+    this.onDeadline = onDeadline;
+    this.deadlineAt = performance.now() + ms;
+    if (this.idleTimer === undefined || this.idleDue > this.deadlineAt) this.arm(this.deadlineAt);
   }
 
   /**
@@ -93,6 +135,15 @@ export class Connection {
   }
 
   private take(n: number): Uint8Array {
+    const first = this.chunks[0];
+    // Within the first chunk (most lines, most content reads): a view, no copy. Each chunk is
+    // its own buffer from the socket, never reused, so the view stays valid.
+    if (first && first.byteLength >= n) {
+      if (first.byteLength === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return first.subarray(0, n);
+    }
     const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
@@ -128,7 +179,7 @@ export class Connection {
           const total = offset + lf + 1;
           const bytes = this.take(total);
           if (discarding || scanned + total > max + 2) return { kind: "too_long" };
-          const text = new TextDecoder().decode(bytes.subarray(0, bytes.byteLength - 1));
+          const text = decoder.decode(bytes.subarray(0, bytes.byteLength - 1));
           return {
             kind: "line",
             line: text.endsWith("\r") ? text.slice(0, -1) : text,
@@ -212,18 +263,33 @@ export class Connection {
     this.tls = true;
   }
 
-  close(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+  /**
+   * Ends the connection gracefully: `last` (a final reply) and anything still queued go out
+   * with the FIN, in one write; a client that does not close its side within a second is cut.
+   */
+  close(last?: string | Uint8Array): void {
+    this.stopTimer();
     this.ended = true;
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref?.();
+    if (!this.closing && !this.socket.destroyed) {
+      this.closing = true;
+      const socket = this.socket;
+      if (last) socket.end(last);
+      else socket.end();
+      const timer = setTimeout(() => socket.destroy(), 1000);
+      (timer as { unref?: () => void }).unref?.();
+      socket.once("close", () => clearTimeout(timer));
+    }
     this.wake();
   }
 
+  /**
+   * Releases the connection when its handler is done: cut at once, unless close() already
+   * ends it gracefully (destroying then would drop the final reply and raise stream errors).
+   */
   destroy(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.stopTimer();
     this.ended = true;
-    this.socket.destroy();
+    if (!this.closing) this.socket.destroy();
     this.wake();
   }
 

@@ -14,7 +14,7 @@ class BoundedBuffer {
   /** Octets offered, including those beyond the limit that were not stored. */
   size = 0;
   constructor(readonly max: number) {
-    this.#buf = new Uint8Array(Math.min(max, 16 * 1024));
+    this.#buf = new Uint8Array(Math.min(max, 8 * 1024));
   }
   push(b: number): void {
     if (this.size < this.max) {
@@ -73,6 +73,16 @@ export class DataReader {
     const out = this.#out;
     let state = this.#state;
     for (let i = 0; i < chunk.length; i++) {
+      if (state === MID) {
+        // The common case: the rest of a line. Copy the run up to the next CR or LF at once.
+        let j = i;
+        while (j < chunk.length && chunk[j] !== CR && chunk[j] !== LF) j++;
+        if (j > i) {
+          out.append(chunk.subarray(i, j));
+          if (j === chunk.length) break;
+          i = j;
+        }
+      }
       const b = chunk[i];
       switch (state) {
         case LINE_START:

@@ -37,6 +37,13 @@ const cases: [string, Case][] = [
   ["CR CRLF", { input: "a\r\r\n.\r\n", message: "a\r\r\n", bare: true }],
   ["bare LF mid-line", { input: "a\nb\r\n.\r\n", message: "a\nb\r\n", bare: true }],
   ["bare LF only, never ends", { input: "a\n.\n", message: "a\n.\n", bare: true, done: false }],
+  // Runs of line octets are copied at once: across chunk ends and past the first buffer.
+  ["a long line grows the buffer", {
+    input: "x".repeat(8300) + "\r\n..y\r\nz\n.\r\n",
+    message: "x".repeat(8300) + "\r\n.y\r\nz\n.\r\n",
+    bare: true,
+    done: false,
+  }],
   // Size: content past the limit is read and counted but not kept.
   ["at the limit", { input: "0123456\r\n.\r\n", message: "0123456\r\n", max: 9 }],
   ["over the limit", {

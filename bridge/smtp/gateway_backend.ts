@@ -33,6 +33,8 @@ export interface GatewayBackendOptions {
   onVerdict?(envelope: Envelope, verdict: AuthVerdict): void;
 }
 
+const encoder = new TextEncoder();
+
 const reply = (code: number, enhanced: string, text: string): ReplySpec => ({
   code,
   enhanced,
@@ -150,31 +152,34 @@ export class GatewaySmtpBackend implements SmtpBackend {
       ? { head: "", data, authentication: undefined, junk: false }
       : await this.checkInbound(envelope, data);
     // RFC 8601 section 5: Authentication-Results above the trace field we add.
-    const trace = new TextEncoder().encode(
-      checked.head + receivedField(envelope, this.hostname, new Date()),
-    );
-    const raw = new Uint8Array(trace.byteLength + checked.data.byteLength);
-    raw.set(trace);
-    raw.set(checked.data, trace.byteLength);
+    const trace = encoder.encode(checked.head + receivedField(envelope, this.hostname, new Date()));
     const recipients = envelope.rcptTo.map((r) => r.address);
     let response;
     try {
       response = submission
-        ? await this.gateway.submission({
-          mailFrom: envelope.mailFrom,
-          recipients,
-          authenticatedAs: envelope.authenticatedAs!,
-          clientIp: envelope.clientIp,
-        }, raw)
-        : await this.gateway.inbound({
-          mailFrom: envelope.mailFrom,
-          recipients,
-          clientIp: envelope.clientIp,
-          helo: envelope.helo,
-          tls: envelope.tls,
-          authentication: checked.authentication,
-          junk: checked.junk,
-        }, raw);
+        ? await this.gateway.submission(
+          {
+            mailFrom: envelope.mailFrom,
+            recipients,
+            authenticatedAs: envelope.authenticatedAs!,
+            clientIp: envelope.clientIp,
+          },
+          checked.data,
+          trace,
+        )
+        : await this.gateway.inbound(
+          {
+            mailFrom: envelope.mailFrom,
+            recipients,
+            clientIp: envelope.clientIp,
+            helo: envelope.helo,
+            tls: envelope.tls,
+            authentication: checked.authentication,
+            junk: checked.junk,
+          },
+          checked.data,
+          trace,
+        );
     } catch (e) {
       asSmtpError(e);
     }

@@ -290,9 +290,13 @@ export function stripOwnAuthResults(message: Uint8Array, authservId: string): Ui
   return out;
 }
 
+const fieldDecoder = new TextDecoder();
+
 /** The lower-cased authserv-id of an Authentication-Results field, or undefined for others. */
 function fieldAuthservId(field: Uint8Array): string | undefined {
-  const text = new TextDecoder().decode(field.subarray(0, 2048));
+  // Most fields are something else: tell by the first octet before decoding anything.
+  if ((field[0] | 0x20) !== 0x61) return undefined; // "a" or "A"
+  const text = fieldDecoder.decode(field.subarray(0, 2048));
   const m = /^authentication-results[ \t]*:/i.exec(text);
   if (!m) return undefined;
   let value = text.slice(m[0].length);

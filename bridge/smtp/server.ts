@@ -72,16 +72,11 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
       await conn.write(text);
     }
   };
-  conn.onIdle = () => {
-    void conn.write(`421 4.4.2 ${options.hostname} idle too long, closing\r\n`).finally(() =>
-      conn.close()
-    );
-  };
-  const deadline = setTimeout(() => {
-    void conn.write(`421 4.4.2 ${options.hostname} session too long, closing\r\n`).finally(() =>
-      conn.close()
-    );
-  }, options.sessionMs);
+  conn.onIdle = () => conn.close(`421 4.4.2 ${options.hostname} idle too long, closing\r\n`);
+  conn.setDeadline(
+    options.sessionMs,
+    () => conn.close(`421 4.4.2 ${options.hostname} session too long, closing\r\n`),
+  );
 
   const perform = async (actions: Action[]): Promise<void> => {
     for (const action of actions) {
@@ -101,10 +96,13 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
           await perform(session.afterPause(conn.hasBufferedInput));
           break;
         }
-        case "close":
-          await flush();
-          conn.close();
+        case "close": {
+          // The last replies go out with the FIN, in one write.
+          const text = out;
+          out = "";
+          conn.close(text);
           return;
+        }
         case "startData":
         case "expectBdat":
           break; // the loop below reads by session.mode
@@ -112,31 +110,27 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
     }
   };
 
-  try {
-    await perform(session.greeting());
-    await flush();
-    while (!conn.closed && session.mode !== "closed") {
-      if (session.mode === "data" || session.mode === "bdat") {
-        await flush();
-        const chunk = await conn.readChunk();
-        if (!chunk) break;
-        const result = await session.handleData(chunk);
-        if (result.consumed < chunk.byteLength) conn.unread(chunk.subarray(result.consumed));
-        await perform(result.actions);
-      } else {
-        const read = await conn.readLine(MAX_LINE_OCTETS);
-        if (read.kind === "closed") break;
-        await perform(
-          read.kind === "too_long"
-            ? await session.lineTooLong()
-            : await session.handleLine(read.line),
-        );
-      }
-      // Pipelining (RFC 2920): reply in one write once the client's batch is consumed.
-      if (!conn.hasBufferedInput) await flush();
+  await perform(session.greeting());
+  await flush();
+  while (!conn.closed && session.mode !== "closed") {
+    if (session.mode === "data" || session.mode === "bdat") {
+      await flush();
+      const chunk = await conn.readChunk();
+      if (!chunk) break;
+      const result = await session.handleData(chunk);
+      if (result.consumed < chunk.byteLength) conn.unread(chunk.subarray(result.consumed));
+      await perform(result.actions);
+    } else {
+      const read = await conn.readLine(MAX_LINE_OCTETS);
+      if (read.kind === "closed") break;
+      await perform(
+        read.kind === "too_long"
+          ? await session.lineTooLong()
+          : await session.handleLine(read.line),
+      );
     }
-    await flush();
-  } finally {
-    clearTimeout(deadline);
+    // Pipelining (RFC 2920): reply in one write once the client's batch is consumed.
+    if (!conn.hasBufferedInput) await flush();
   }
+  await flush();
 }

@@ -1,15 +1,19 @@
 /**
  * Routes the protocol bridge uses (API keys with the `bridge` scope): check a credential for
  * SMTP/IMAP/POP3 AUTH, check a recipient during RCPT TO, and hand in received or submitted mail
- * as multipart/form-data (`envelope` JSON + `message` bytes). Answers only after the commit, so
- * the bridge may say 250 exactly when the gateway has stored the message.
+ * as `application/vnd.postern.mail` (one line of envelope JSON, LF, the message bytes: no
+ * multipart parsing per message). Answers only after the commit, so the bridge may say 250
+ * exactly when the gateway has stored the message.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { toJSONSchema } from "zod";
 import {
   BridgeAuthRequest,
   BridgeAuthResponse,
   BridgeDeliveryResponse,
+  decodeMail,
   InboundEnvelope,
+  MAIL_MEDIA_TYPE,
   RecipientCheckRequest,
   RecipientVerdict,
   SubmissionEnvelope,
@@ -32,22 +36,32 @@ import {
   splitReturnPaths,
 } from "../transactional/return_path.ts";
 
-const MailForm = z.object({
-  envelope: z.string().meta({ description: "The envelope as JSON." }),
-  message: z.any().meta({ type: "string", format: "binary", description: "RFC 5322 bytes." }),
+const mailBody = (envelope: string) => ({
+  content: {
+    [MAIL_MEDIA_TYPE]: {
+      schema: z.string().meta({
+        format: "binary",
+        description: `The envelope (#/components/schemas/${envelope}) as one line of JSON, ` +
+          "then LF, then the exact " +
+          "RFC 5322 message bytes up to the end of the body. JSON text never holds a raw LF, " +
+          "so the first LF ends the envelope; a CR before it is JSON whitespace.",
+      }),
+    },
+  },
+  required: true,
 });
 
-async function readMailForm<T extends z.ZodType>(
-  form: { envelope: string; message: unknown },
+async function readMail<T extends z.ZodType>(
+  req: Request,
   schema: T,
 ): Promise<{ envelope: z.output<T>; raw: Uint8Array }> {
-  let data: unknown;
-  try {
-    data = JSON.parse(form.envelope);
-  } catch {
-    throw new AppError(400, "invalid_json", "the envelope part is not JSON");
+  const type = req.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  if (type !== MAIL_MEDIA_TYPE) {
+    throw new AppError(415, "unsupported_media_type", `send the mail as ${MAIL_MEDIA_TYPE}`);
   }
-  const envelope = schema.safeParse(data);
+  const decoded = decodeMail(new Uint8Array(await req.arrayBuffer()));
+  if (!decoded.ok) throw new AppError(400, decoded.code, decoded.message);
+  const envelope = schema.safeParse(decoded.envelope);
   if (!envelope.success) {
     throw new AppError(
       422,
@@ -56,13 +70,7 @@ async function readMailForm<T extends z.ZodType>(
       zodFieldErrors(envelope.error, "envelope"),
     );
   }
-  const message = form.message;
-  if (!(message instanceof Blob)) {
-    throw new AppError(422, "validation_failed", "the message part must be a file", [
-      { path: "message", message: "expected the message bytes as a file part" },
-    ]);
-  }
-  return { envelope: envelope.data, raw: new Uint8Array(await message.arrayBuffer()) };
+  return { envelope: envelope.data, raw: decoded.raw };
 }
 
 const wire = (r: RecipientResult) => ({
@@ -75,6 +83,24 @@ const wire = (r: RecipientResult) => ({
 
 export function bridgeRoutes(deps: Deps) {
   const app = newRouter();
+  // The envelopes travel inside the mail body, not as a JSON body: list them as components.
+  // (As JSON Schema: register() needs zod-openapi's extension, which the shared schemas lack.)
+  for (
+    const [name, schema] of [
+      ["InboundEnvelope", InboundEnvelope],
+      ["SubmissionEnvelope", SubmissionEnvelope],
+    ] as const
+  ) {
+    const json = toJSONSchema(schema, { target: "openapi-3.0", unrepresentable: "any" }) as {
+      definitions?: Record<string, unknown>;
+    };
+    // A schema with a meta id comes back as a $ref into its own `definitions`.
+    app.openAPIRegistry.registerComponent(
+      "schemas",
+      name,
+      (json.definitions?.[name] ?? json) as never,
+    );
+  }
   app.use("/bridge/*", requireAuth(deps));
   app.use("/bridge/*", async (c, next) => {
     requireScope(c.get("auth"), "bridge");
@@ -169,15 +195,15 @@ export function bridgeRoutes(deps: Deps) {
       summary: "Hand in mail received from another server (SMTP MX or SHARP/1.3)",
       security: bearer,
       request: {
-        body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
+        body: mailBody("InboundEnvelope"),
       },
       responses: {
         200: ok("Per-recipient results, after the commit", BridgeDeliveryResponse),
-        ...problems(400, 401, 403, 422),
+        ...problems(400, 401, 403, 413, 415, 422),
       },
     }),
     async (c) => {
-      const { envelope, raw } = await readMailForm(c.req.valid("form"), InboundEnvelope);
+      const { envelope, raw } = await readMail(c.req.raw, InboundEnvelope);
       // Reports sent to a signed return path go to the returns matcher, never to a mailbox.
       const { returns, mail } = await splitReturnPaths(deps, envelope.recipients);
       const returned: RecipientResult[] = [];
@@ -220,15 +246,15 @@ export function bridgeRoutes(deps: Deps) {
         "the first result (`replayed: true`) and sends nothing; with another envelope, 409.",
       security: bearer,
       request: {
-        body: { content: { "multipart/form-data": { schema: MailForm } }, required: true },
+        body: mailBody("SubmissionEnvelope"),
       },
       responses: {
         200: ok("Per-recipient results, after the commit", BridgeDeliveryResponse),
-        ...problems(400, 401, 403, 409, 413, 422),
+        ...problems(400, 401, 403, 409, 413, 415, 422),
       },
     }),
     async (c) => {
-      const { envelope, raw } = await readMailForm(c.req.valid("form"), SubmissionEnvelope);
+      const { envelope, raw } = await readMail(c.req.raw, SubmissionEnvelope);
       const { results, replayed } = await submitMessage(deps, envelope, raw);
       return c.json({ results: results.map(wire), ...(replayed ? { replayed } : {}) }, 200);
     },
