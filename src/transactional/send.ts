@@ -31,7 +31,17 @@ import { activeWebhooks } from "./webhooks.ts";
 // Written for every message the send API accepts: plain SQL (store/table_sql.ts).
 const txMessagesSql = tableSql(schema.txMessages);
 const txRecipientsSql = tableSql(schema.txRecipients);
-import { applyTracking, trackingFor, unsubscribeHeaders } from "./tracking.ts";
+import { applyTracking, type TrackingChoice, trackingFor, unsubscribeHeaders } from "./tracking.ts";
+import type { WebhookRow } from "./webhooks.ts";
+
+/**
+ * Reads the items of one batch share: the sending domains' tracking settings and the account's
+ * webhook endpoints, read once per batch instead of once per message.
+ */
+export interface BatchShared {
+  tracking: Map<string, Promise<TrackingChoice>>;
+  hooks?: Promise<WebhookRow[]>;
+}
 
 export interface SendResult {
   status: number;
@@ -77,6 +87,7 @@ export async function sendEmail(
   auth: AuthContext,
   req: TxSendRequest,
   key?: IdempotencyKey,
+  shared?: BatchShared,
 ): Promise<SendResult> {
   const now = deps.clock.now();
   if (key) {
@@ -141,7 +152,17 @@ export async function sendEmail(
 
   const emailId = newEmailId();
   const single = remaining.length === 1 ? remaining[0] : undefined;
-  const tracking = await trackingFor(deps.store.db, fromDomain, req.tracking);
+  let tracking: TrackingChoice;
+  if (shared) {
+    let base = shared.tracking.get(fromDomain);
+    if (!base) shared.tracking.set(fromDomain, base = trackingFor(deps.store.db, fromDomain, {}));
+    const d = await base;
+    tracking = {
+      opens: req.tracking.opens ?? d.opens,
+      clicks: req.tracking.clicks ?? d.clicks,
+      verp: d.verp,
+    };
+  } else tracking = await trackingFor(deps.store.db, fromDomain, req.tracking);
   const html = content.html !== undefined && (tracking.opens || tracking.clicks)
     ? await applyTracking(deps, content.html, emailId, single, tracking)
     : content.html;
@@ -190,7 +211,9 @@ export async function sendEmail(
           createdAt: at,
         });
         const outboxBy = new Map(queued.map((q) => [q.rcptTo, q.id]));
-        const hooks = await activeWebhooks(tx, auth.accountId);
+        const hooks = shared
+          ? await (shared.hooks ??= activeWebhooks(deps.store.db, auth.accountId))
+          : await activeWebhooks(tx, auth.accountId);
         const recipients = response.recipients.map((r) =>
           r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
         );
@@ -276,6 +299,7 @@ export async function sendBatch(
     }
   }
   const results: BatchResponse["results"] = new Array(items.length);
+  const shared: BatchShared = { tracking: new Map() };
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -284,7 +308,7 @@ export async function sendBatch(
         const itemKey = key
           ? await idempotencyKey(`${key}#${index}`, "batch-item", items[index])
           : undefined;
-        const sent = await sendEmail(deps, auth, items[index], itemKey);
+        const sent = await sendEmail(deps, auth, items[index], itemKey, shared);
         results[index] = { index, status: sent.status, email: sent.body };
       } catch (e) {
         if (!(e instanceof AppError) || e.status >= 500) throw e;
