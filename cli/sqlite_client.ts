@@ -344,10 +344,10 @@ const CHECKPOINT_INTERVAL_MS = 200;
 /**
  * Checkpoints the WAL on a worker thread, started when writes become frequent (an idle or lightly
  * used server keeps SQLite's own checkpoints and no worker). Then every `poke()` (a synced
- * commit) asks for one; at most one runs per CHECKPOINT_INTERVAL_MS, and only while no write
- * transaction is open. Writes wait for it (`running()`), so the checkpoint copies the whole WAL
- * and truncates it, the way SQLite's own checkpoint on the committing connection would — which
- * blocked the event loop for about 10 ms (page copies, two fsyncs) once every 30 commits.
+ * commit) asks for one; at most one runs per CHECKPOINT_INTERVAL_MS. Its last phase runs while no
+ * write transaction is open and writes wait for it (`running()`), so the WAL is emptied and
+ * restarts, the way SQLite's own checkpoint on the committing connection would — which blocked
+ * the event loop for about 10 ms (page copies, two fsyncs) once every 30 commits.
  */
 function walCheckpointer(
   path: string,
@@ -359,38 +359,59 @@ function walCheckpointer(
   let active = false;
   let windowStart = 0;
   let syncsInWindow = 0;
-  let current: { promise: Promise<void>; done: () => void } | undefined;
+  /** Writes wait on this while the TRUNCATE phase runs. */
+  let gate: { promise: Promise<void>; done: () => void } | undefined;
+  let phase: "idle" | "passive" | "waiting" | "truncate" = "idle";
   let wanted = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let last = 0;
-  const finish = () => {
-    const c = current;
-    current = undefined;
-    c?.done();
+  const release = () => {
+    const g = gate;
+    gate = undefined;
+    g?.done();
+  };
+  const truncateWhenIdle = () => {
+    if (phase !== "waiting" || !writerIsIdle()) return; // writerIdle() calls back
+    phase = "truncate";
+    let done = () => {};
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    gate = { promise, done };
+    worker!.postMessage({ path, mode: "TRUNCATE" });
+  };
+  const onReply = () => {
+    if (phase === "passive") {
+      phase = "waiting";
+      truncateWhenIdle();
+      return;
+    }
+    phase = "idle";
+    release();
+    if (wanted) schedule();
   };
   const startWorker = () => {
     const w = new Worker(new URL("./wal_checkpoint_worker.ts", import.meta.url).href, {
       type: "module",
     });
-    w.onmessage = finish;
+    w.onmessage = onReply;
     w.onerror = (event) => {
       // The connection's own automatic checkpoint (SAFETY_CHECKPOINT_PAGES) still bounds the WAL.
       event.preventDefault?.();
-      finish();
+      phase = "idle";
+      release();
     };
     return w;
   };
+  // Two phases: PASSIVE copies the bulk of the WAL while writes go on; then, between two write
+  // transactions, TRUNCATE copies the little committed meanwhile and empties the WAL while writes
+  // wait — a short stall instead of one as long as the whole copy.
   const run = () => {
     timer = undefined;
-    if (current || !wanted) return;
-    if (!writerIsIdle()) return; // writerIdle() calls back when the transaction ends
+    if (phase !== "idle" || !wanted) return;
     wanted = false;
     last = performance.now();
-    let done = () => {};
-    const promise = new Promise<void>((resolve) => (done = resolve));
-    current = { promise, done };
+    phase = "passive";
     worker ??= startWorker();
-    worker.postMessage({ path });
+    worker.postMessage({ path, mode: "PASSIVE" });
   };
   const schedule = () => {
     timer ??= setTimeout(run, Math.max(0, last + CHECKPOINT_INTERVAL_MS - performance.now()));
@@ -412,15 +433,17 @@ function walCheckpointer(
       schedule();
     },
     writerIdle() {
-      if (wanted && !timer && performance.now() - last >= CHECKPOINT_INTERVAL_MS) run();
+      if (phase === "waiting") truncateWhenIdle();
+      else if (wanted && !timer && performance.now() - last >= CHECKPOINT_INTERVAL_MS) run();
     },
-    running: () => current?.promise,
+    running: () => gate?.promise,
     close() {
       clearTimeout(timer);
       timer = undefined;
       worker?.terminate();
       worker = undefined;
-      finish();
+      phase = "idle";
+      release();
     },
   };
 }

@@ -25,3 +25,11 @@ Deno.test("signing: VERP return paths round-trip, case-insensitively, and refuse
   assertEquals(await parseVerp(deps, address.replace(id, newEmailId())), undefined);
   assertEquals(await parseVerp(deps, "bounces@example.com"), undefined);
 });
+
+Deno.test("email ids grow with time (index locality) and still differ within a millisecond", () => {
+  const t = Date.UTC(2026, 10, 29);
+  const a = newEmailId(t), b = newEmailId(t), c = newEmailId(t + 1);
+  assert(/^em_[0-9a-f]{24}$/.test(a) && /^em_[0-9a-f]{24}$/.test(c));
+  assert(a !== b, "48 random bits tell ids of the same millisecond apart");
+  assert(a.slice(0, 15) === b.slice(0, 15) && a < c && b < c, "later ids sort after earlier ones");
+});
