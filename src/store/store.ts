@@ -203,13 +203,20 @@ export class Store {
           } else {
             await this.withLock(() =>
               this.db.transaction(this.withRaw(async (tx) => {
+                // Each job in its own SAVEPOINT, written directly: drizzle's nested transaction
+                // builds a new database object per job, which showed in profiles.
+                const raw = rawSql(tx);
                 for (const job of group) {
+                  await raw.run("SAVEPOINT job");
                   try {
-                    outcomes.push({
-                      ok: true,
-                      value: await tx.transaction(this.withRaw((sp) => job.fn(sp as Tx))),
-                    });
+                    const value = await job.fn(tx);
+                    await raw.run("RELEASE job");
+                    outcomes.push({ ok: true, value });
                   } catch (error) {
+                    // If SQLite already ended the whole transaction, this throws and the group
+                    // fails as one (nothing of it was committed).
+                    await raw.run("ROLLBACK TO job");
+                    await raw.run("RELEASE job");
                     outcomes.push({ ok: false, value: error });
                   }
                 }

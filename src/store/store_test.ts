@@ -67,3 +67,31 @@ Deno.test("a lone write during an open write transaction waits its turn without 
   assertEquals(names, ["first.example", "second.example"]);
   store.close();
 });
+
+Deno.test("group commit: writes queued together share a commit, and a failing one undoes only itself", async () => {
+  const store = await openTestStore();
+  // Keep the store busy so that the next writes queue up and run as one group.
+  const blocker = store.write(async (tx) => {
+    await tx.insert(schema.domains).values({ name: "first.test" });
+    await new Promise((r) => setTimeout(r, 50));
+  });
+  const results = await Promise.allSettled(
+    ["a.test", "b.test", "fails.test", "c.test"].map((name) =>
+      store.write(async (tx) => {
+        await tx.insert(schema.domains).values({ name });
+        if (name === "fails.test") throw new Error("this job fails");
+        // A job sees its own writes and those of the jobs before it in the group.
+        return (await tx.select().from(schema.domains)).map((d) => d.name).sort();
+      })
+    ),
+  );
+  await blocker;
+  assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+  assertEquals(
+    (results[3] as PromiseFulfilledResult<string[]>).value,
+    ["a.test", "b.test", "c.test", "first.test"],
+  );
+  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+  assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
+  store.close();
+});
