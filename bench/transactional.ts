@@ -3,7 +3,7 @@
  * remote recipient each, tags and metadata) posted to `POST /v1/emails/batch` against a real
  * `postern serve` (outbound worker off, so the figure is acceptance: each batch is answered
  * after its messages' durable commits), twice: in batches of B from C concurrent clients
- * (throughput), then in batches of 25 from 2 clients (latency). Prints accepted messages per
+ * (throughput), then in batches of 20 from 2 clients (latency). Prints accepted messages per
  * second, the p50/p99 latency of one batch request, the server's CPU per message, and a single
  * `POST /v1/emails` under load; then restarts the server with its outbound worker pointed at
  * Postfix's smtp-sink and prints the time until every accepted message has left
@@ -59,7 +59,7 @@ export async function transactionalBench(
     let first = 0;
     // Throughput at the given shape, then the same number of messages in small batches from two
     // clients: the shape for a p99 accept latency within 50 ms.
-    for (const [size, clients] of [[batchSize, concurrency], [25, 2]]) {
+    for (const [size, clients] of [[batchSize, concurrency], [20, 2]]) {
       const batches = Math.ceil(messages / size);
       let done = 0;
       const cpuBefore = cpuMs(server.pid);

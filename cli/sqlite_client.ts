@@ -338,6 +338,9 @@ const SAFETY_CHECKPOINT_PAGES = 16_000;
 /** Synced commits within a second that make the checkpointer take over from SQLite's own. */
 const LOAD_SYNCS_PER_SECOND = 50;
 
+/** The WAL is emptied (writes held for the remainder) at most this often. */
+const TRUNCATE_INTERVAL_MS = 2_000;
+
 /** Checkpoints at most this often while commits keep coming. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
@@ -378,12 +381,20 @@ function walCheckpointer(
     gate = { promise, done };
     worker!.postMessage({ path, mode: "TRUNCATE" });
   };
+  let lastTruncate = 0;
   const onReply = () => {
+    if (phase === "passive" && performance.now() - lastTruncate < TRUNCATE_INTERVAL_MS) {
+      // Only copied: the WAL is emptied (and writes held) at most once per interval.
+      phase = "idle";
+      if (wanted) schedule();
+      return;
+    }
     if (phase === "passive") {
       phase = "waiting";
       truncateWhenIdle();
       return;
     }
+    lastTruncate = performance.now();
     phase = "idle";
     release();
     if (wanted) schedule();
