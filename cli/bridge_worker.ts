@@ -11,13 +11,11 @@ import { tunnelClient } from "../bridge/fetch_tunnel.ts";
 import type { Config } from "../src/config.ts";
 import type { Logger, LogLevel } from "../src/ports.ts";
 import { type BridgeRuntime, startBridge } from "./bridge_runtime.ts";
+import { workerScope } from "./worker_scope.ts";
 
-// The worker's global scope (the type-check sees a window's).
-const scope = self as unknown as {
-  onmessage: ((event: MessageEvent) => void) | null;
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  close(): void;
-};
+/** From cli/bridge_thread.ts: tunnel replies, or `{ start }` / `{ stop }`. */
+type Command = { start?: { config: Config; apiKey: string }; stop?: boolean } | undefined;
+const scope = workerScope<Command>();
 
 const tunnel = tunnelClient(scope);
 const LEVELS: LogLevel[] = ["debug", "info", "warn", "error"];
@@ -40,7 +38,7 @@ scope.onmessage = async (event) => {
   const data = event.data;
   if (tunnel.onMessage(data)) return;
   if (data?.start) {
-    const { config, apiKey } = data.start as { config: Config; apiKey: string };
+    const { config, apiKey } = data.start;
     floor = Math.max(0, LEVELS.indexOf(config.logLevel));
     try {
       bridge = await startBridge(config, {

@@ -4,13 +4,10 @@
  * out: `{ id, ok: true, value }` or `{ id, ok: false, error }`.
  */
 import { createNodeMime } from "./mime_node.ts";
+import { workerScope } from "./worker_scope.ts";
 
 const mime = createNodeMime();
-// The worker's global scope (the type-check sees a window's).
-const scope = self as unknown as {
-  onmessage: ((event: MessageEvent<{ id: number; op: string; arg: never }>) => void) | null;
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-};
+const scope = workerScope<{ id: number; op: string; arg: never }>();
 
 scope.onmessage = async ({ data: { id, op, arg } }) => {
   try {

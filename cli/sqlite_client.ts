@@ -142,11 +142,7 @@ function toRow(raw: unknown[], columns: string[]): Row {
   const row: Row = {};
   Object.defineProperty(row, "length", { value: raw.length });
   for (let i = 0; i < raw.length; i++) {
-    let value = raw[i];
-    // BLOBs come back as Buffers; @libsql/client hands out their ArrayBuffer.
-    if (value instanceof Uint8Array) {
-      value = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
-    }
+    const value = plain(raw[i]);
     Object.defineProperty(row, i, { value });
     if (!Object.hasOwn(row, columns[i])) row[columns[i]] = value;
   }

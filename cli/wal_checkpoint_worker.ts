@@ -5,12 +5,9 @@
  * never block that process's event loop. In: `{ path, mode }`; out: `{ ok, frames?, error? }`.
  */
 import Database from "libsql";
+import { workerScope } from "./worker_scope.ts";
 
-// The worker's global scope (the type-check sees a window's).
-const scope = self as unknown as {
-  onmessage: ((event: MessageEvent<{ path: string; mode: "PASSIVE" | "TRUNCATE" }>) => void) | null;
-  postMessage(message: unknown): void;
-};
+const scope = workerScope<{ path: string; mode: "PASSIVE" | "TRUNCATE" }>();
 let db: Database.Database | undefined;
 
 scope.onmessage = (event) => {

@@ -10,6 +10,7 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
+import { searchableBody } from "./search_index.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -118,8 +119,7 @@ async function resolveThread(tx: Tx, input: StoreInput, when: number): Promise<n
 }
 
 function previewOf(parsed: ParsedMail): string {
-  const text = parsed.text ?? (parsed.html ?? "").replace(/<[^>]*>/g, " ");
-  return text.replace(/\s+/g, " ").trim().slice(0, 200);
+  return searchableBody(parsed).replace(/\s+/g, " ").trim().slice(0, 200);
 }
 
 const bit = (b: boolean | undefined) => (b ? 1 : 0);
