@@ -13,7 +13,7 @@ import type { Deps } from "../../src/deps.ts";
 import { silentLogger } from "../../src/ports.ts";
 import type { Account, MailboxRole } from "../../src/services/accounts.ts";
 import { appendMessage } from "../../src/services/mail_access_write.ts";
-import { flagsOf } from "../../src/services/mail_access.ts";
+import { flagColumns, flagsOf } from "../../src/services/mail_access.ts";
 import { createMailbox, mailboxByRole } from "../../src/services/mailboxes.ts";
 import { schema } from "../../src/store/store.ts";
 import { CliError, type Values } from "../args.ts";
@@ -168,12 +168,7 @@ export class AccountTarget {
         sha: m.blobSha256,
         internalDate: m.internalDate,
         from: m.fromAddress,
-        seen: m.seen,
-        answered: m.answered,
-        flagged: m.flagged,
-        deleted: m.deleted,
-        draft: m.draft,
-        keywords: m.keywords,
+        ...flagColumns,
       }).from(m).where(and(
         eq(m.accountId, this.account.id),
         eq(m.mailboxId, mailboxId),

@@ -12,6 +12,7 @@ import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
 import { rawSql, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
 export type Domain = typeof schema.domains.$inferSelect;
@@ -36,18 +37,15 @@ export function newUidValidity(nowMs: number): number {
 }
 
 // findDomain and findAccountByAddress run for every recipient of every delivery: plain SQL.
-const DOMAIN_COLUMNS =
-  "id, name, catch_all_account_id AS catchAllAccountId, created_at AS createdAt";
-const ACCOUNT_COLUMNS = `id, domain_id AS domainId, address, address_key AS addressKey,
-  display_name AS displayName, password_hash AS passwordHash, role, quota_bytes AS quotaBytes,
-  used_bytes AS usedBytes, totp_secret AS totpSecret, totp_enabled AS totpEnabled,
-  recovery_codes AS recoveryCodes, disabled, created_at AS createdAt`;
+const domainsSql = tableSql(schema.domains);
+const accountsSql = tableSql(schema.accounts);
 
 export async function findDomain(db: Queryable, name: string): Promise<Domain | undefined> {
-  const row = await rawSql(db).get<Domain>(`SELECT ${DOMAIN_COLUMNS} FROM domains WHERE name = ?`, [
-    name.toLowerCase(),
-  ]);
-  return row && { ...row, catchAllAccountId: row.catchAllAccountId ?? null };
+  const row = await rawSql(db).get<Record<string, unknown>>(
+    `SELECT ${domainsSql.columns} FROM domains WHERE name = ?`,
+    [name.toLowerCase()],
+  );
+  return row && domainsSql.fromRow(row);
 }
 
 export async function listDomains(db: Queryable): Promise<Domain[]> {
@@ -85,16 +83,11 @@ export async function findAccountByAddress(
 ): Promise<Account | undefined> {
   const normal = normalizeAddress(address);
   if (!normal) return undefined;
-  const row = await rawSql(db).get<Account>(
-    `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE address_key = ?`,
+  const row = await rawSql(db).get<Record<string, unknown>>(
+    `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
     [addressKey(normal)],
   );
-  return row && {
-    ...row,
-    totpEnabled: Boolean(row.totpEnabled),
-    disabled: Boolean(row.disabled),
-    totpSecret: row.totpSecret ?? null,
-  };
+  return row && accountsSql.fromRow(row);
 }
 
 export async function getAccount(db: Queryable, id: number): Promise<Account | undefined> {

@@ -17,6 +17,16 @@ const m = schema.messages;
 /** Above this many messages the index is paged (`nextAfterUid`). */
 export const INDEX_PAGE = 50_000;
 
+/** A message's IMAP flags and keywords (what `flagsOf` reads). */
+export const flagColumns = {
+  seen: m.seen,
+  answered: m.answered,
+  flagged: m.flagged,
+  deleted: m.deleted,
+  draft: m.draft,
+  keywords: m.keywords,
+};
+
 /** The columns an index entry needs (never the parsed JSON). */
 export const indexColumns = {
   id: m.id,
@@ -24,12 +34,7 @@ export const indexColumns = {
   modseq: m.modseq,
   internalDate: m.internalDate,
   size: m.size,
-  seen: m.seen,
-  answered: m.answered,
-  flagged: m.flagged,
-  deleted: m.deleted,
-  draft: m.draft,
-  keywords: m.keywords,
+  ...flagColumns,
 };
 export type IndexRow = {
   id: number;
