@@ -303,6 +303,21 @@ Deno.test("timeline: queued, then delivered or bounced from the outbox's results
       { address: "ok@remote.test", status: "queued" },
       { address: "gone@remote.test", status: "suppressed" },
     ]);
+    // The batch API checks the whole batch at once, with the same outcome per item.
+    const batch = await (await gw.call("POST", "/v1/emails/batch", {
+      token,
+      body: [
+        { from: ALICE.address, to: ["gone@remote.test"], text: "only the suppressed one" },
+        { from: ALICE.address, to: ["ok@remote.test", "GONE@remote.test"], text: "both" },
+      ],
+    })).json();
+    assertEquals(batch.accepted, 1);
+    assertEquals(batch.results[0].status, 422);
+    assertEquals(batch.results[0].error.code, "validation_failed");
+    assertEquals(batch.results[1].email.recipients, [
+      { address: "ok@remote.test", status: "queued" },
+      { address: "GONE@remote.test", status: "suppressed" },
+    ]);
     const other = await gw.call("GET", `/v1/emails/${sent.emailId}`, {
       token: await gw.login(BOB),
     });

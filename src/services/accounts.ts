@@ -11,7 +11,7 @@ import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, readCaches, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
@@ -40,12 +40,21 @@ export function newUidValidity(nowMs: number): number {
 const domainsSql = tableSql(schema.domains);
 const accountsSql = tableSql(schema.accounts);
 
+/**
+ * The local domain of that name. Remembered for a few seconds (store/read_cache.ts): every
+ * recipient of every message asks, and domains change rarely. The Store empties the cache when
+ * a statement writes the domains table.
+ */
 export async function findDomain(db: Queryable, name: string): Promise<Domain | undefined> {
-  const row = await rawSql(db).get<Record<string, unknown>>(
-    `SELECT ${domainsSql.columns} FROM domains WHERE name = ?`,
-    [name.toLowerCase()],
-  );
-  return row && domainsSql.fromRow(row);
+  const key = name.toLowerCase();
+  const found = await readCaches(db).domains.get(key, async () => {
+    const row = await rawSql(db).get<Record<string, unknown>>(
+      `SELECT ${domainsSql.columns} FROM domains WHERE name = ?`,
+      [key],
+    );
+    return row ? domainsSql.fromRow(row) : null;
+  });
+  return (found as Domain | null) ?? undefined;
 }
 
 export async function listDomains(db: Queryable): Promise<Domain[]> {

@@ -129,11 +129,11 @@ async function mailboxFor(
   role: "inbox" | "junk",
 ): Promise<number> {
   // The Inbox is the fallback when the wanted role's mailbox is missing.
-  const boxes = await rawSql(db).all<{ id: number; role: string }>(
-    "SELECT id, role FROM mailboxes WHERE account_id = ? AND role IN (?, 'inbox')",
-    [accountId, role],
+  const box = await rawSql(db).get<{ id: number }>(
+    `SELECT id FROM mailboxes WHERE account_id = ? AND role IN (?, 'inbox')
+     ORDER BY role = ? DESC LIMIT 1`,
+    [accountId, role, role],
   );
-  const box = boxes.find((b) => b.role === role) ?? boxes.find((b) => b.role === "inbox");
   if (!box) throw new Error(`account ${accountId} has no inbox`);
   return Number(box.id);
 }
@@ -154,7 +154,8 @@ export async function prepareDelivery(deps: Deps, msg: InboundMessage): Promise<
     msg,
     parsed,
     sha,
-    deliveryKey: await deliveryKeyFor(parsed.messageId, sha),
+    // Only local deliveries are deduplicated by this key; a send to remote recipients needs none.
+    deliveryKey: msg.recipients.length > 0 ? await deliveryKeyFor(parsed.messageId, sha) : "",
     now: msg.internalDate ?? deps.clock.now(),
   };
 }

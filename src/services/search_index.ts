@@ -102,9 +102,24 @@ export async function catchUpSearchIndex(store: Store): Promise<void> {
   while (await indexPendingMessages(store) === BATCH) { /* more pending */ }
 }
 
+/** How long the store must have been without commits before background indexing runs. */
+const QUIET_MS = 200;
+/** Pending messages beyond which the indexer runs even while deliveries keep the store busy. */
+const MAX_DEFERRED = 5_000;
+
+/** Messages stored but not yet indexed (an estimate: purged ids count until indexed past). */
+async function pendingCount(store: Store): Promise<number> {
+  const row = await rawSql(store.db).get<{ top: number | null }>(
+    "SELECT max(id) AS top FROM messages",
+  );
+  return Math.max(0, Number(row?.top ?? 0) - await watermark(store));
+}
+
 /**
- * Keeps the index close behind the deliveries: a batch every `intervalMs` while messages are
- * pending, back to back while a backlog lasts.
+ * Keeps the index behind the deliveries without competing with them: a batch every `intervalMs`
+ * once the store has been quiet for `QUIET_MS`, or while more than `MAX_DEFERRED` messages wait
+ * (so a search under sustained load has a bounded backlog to catch up), back to back while a
+ * backlog lasts. Dovecot's FTS indexes only when searched; this indexes when the server is idle.
  */
 export function startSearchIndexer(
   store: Store,
@@ -114,11 +129,16 @@ export function startSearchIndexer(
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
+  let ownCommit = -1; // the store's commit count right after this indexer's last batch
   const tick = () => {
     running = (async () => {
       let n = 0;
       try {
-        n = await indexPendingMessages(store);
+        const busy = store.commits !== ownCommit && store.idleMs() < QUIET_MS;
+        if (!busy || await pendingCount(store) > MAX_DEFERRED) {
+          n = await indexPendingMessages(store);
+          ownCommit = store.commits;
+        }
       } catch (error) {
         logger.log("warn", "search_index.failed", { error: String((error as Error)?.message) });
       }

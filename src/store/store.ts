@@ -17,6 +17,7 @@ import type { Client, InValue, ResultSet, Transaction } from "@libsql/client/web
 import { drizzle } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import * as schema from "./schema.ts";
+import { newReadCaches, type ReadCaches } from "./read_cache.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -35,12 +36,20 @@ export interface RawSql {
 }
 
 const rawExecutors = new WeakMap<object, RawSql>();
+const storeCaches = new WeakMap<object, ReadCaches>();
 
 /** The RawSql of a Store's `db` or of a transaction `Store.write` handed out. */
 export function rawSql(q: Queryable): RawSql {
   const raw = rawExecutors.get(q);
   if (!raw) throw new Error("rawSql: not a Store's db or write transaction");
   return raw;
+}
+
+/** The read caches (store/read_cache.ts) of the Store a `Queryable` belongs to. */
+export function readCaches(q: Queryable): ReadCaches {
+  const caches = storeCaches.get(q);
+  if (!caches) throw new Error("readCaches: not a Store's db or write transaction");
+  return caches;
 }
 
 /** What RawSql runs on: a libSQL client or transaction, maybe with the file client's fast path. */
@@ -73,8 +82,12 @@ const MAX_GROUP = 64;
 /** Statements that write (or take the write lock), as opposed to reads WAL lets run alongside. */
 const WRITE_SQL =
   /^\s*(insert|update|delete|replace|create|drop|alter|begin|with\b[\s\S]*\b(insert|update|delete)\b)/i;
-const isWrite = (stmt: unknown) =>
-  WRITE_SQL.test(typeof stmt === "string" ? stmt : (stmt as { sql: string }).sql);
+const sqlOf = (stmt: unknown) => typeof stmt === "string" ? stmt : (stmt as { sql: string }).sql;
+const isWrite = (stmt: unknown) => WRITE_SQL.test(sqlOf(stmt));
+
+/** A statement that changes `domains`, whose rows `caches.domains` keeps (store/read_cache.ts). */
+const DOMAINS_WRITE =
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?domains["`]?[\s(]/i;
 
 /** A commit this recent means writers are busy: wait one turn of the event loop for company. */
 const BUSY_WINDOW_MS = 20;
@@ -94,6 +107,11 @@ export class Store {
   private draining = false;
   private lockTail: Promise<unknown> = Promise.resolve();
   private lastCommit = -Infinity;
+  private commitCount = 0;
+  /** The open transaction wrote a row a read cache keeps: invalidate again when it ends. */
+  private cacheDirty = false;
+  /** Rows nearly every delivery reads (store/read_cache.ts); writers of them invalidate. */
+  readonly caches: ReadCaches = newReadCaches();
   /** The libSQL transaction open right now (writes are serialized, so there is at most one). */
   private activeTx: Transaction | undefined;
 
@@ -106,6 +124,7 @@ export class Store {
     this.client = this.serialized(raw);
     this.db = drizzle(this.client, { schema });
     rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
+    storeCaches.set(this.db, this.caches);
   }
 
   /** Gives `tx` (a transaction or savepoint of the open write) its RawSql. */
@@ -114,6 +133,7 @@ export class Store {
       const open = this.activeTx;
       if (!open) throw new Error("no libSQL transaction is open");
       rawExecutors.set(tx, rawOver(open as unknown as Executor));
+      storeCaches.set(tx, this.caches);
       return fn(tx);
     };
   }
@@ -156,13 +176,15 @@ export class Store {
           return (stmt: Parameters<Client["execute"]>[0], args?: unknown) => {
             const call = () =>
               (value as (s: unknown, a?: unknown) => Promise<ResultSet>).call(target, stmt, args);
-            return isWrite(stmt) ? lockedWrite(call) : call();
+            if (!isWrite(stmt)) return call();
+            store.noteWrite(stmt, false);
+            return lockedWrite(call);
           };
         }
         if (prop === "transaction") {
           return async (...a: unknown[]) => {
             const tx = await (value as (...x: unknown[]) => Promise<Transaction>).apply(target, a);
-            store.activeTx = tx;
+            store.activeTx = store.watched(tx);
             return tx;
           };
         }
@@ -173,6 +195,37 @@ export class Store {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
+  }
+
+  /** Empties the read caches a write statement may make stale (inTx: again when it ends). */
+  private noteWrite(stmt: unknown, inTx: boolean): void {
+    if (!DOMAINS_WRITE.test(sqlOf(stmt))) return;
+    this.caches.domains.invalidate();
+    if (inTx) this.cacheDirty = true;
+  }
+
+  /** Makes a transaction's statements report their writes to `noteWrite`. */
+  private watched(tx: Transaction): Transaction {
+    for (const name of ["execute", "executeFirst"] as const) {
+      const method = (tx as unknown as Record<string, unknown>)[name];
+      if (typeof method !== "function") continue;
+      (tx as unknown as Record<string, unknown>)[name] = (stmt: unknown, ...rest: unknown[]) => {
+        this.noteWrite(stmt, true);
+        return (method as (...a: unknown[]) => unknown).call(tx, stmt, ...rest);
+      };
+    }
+    this.cacheDirty = false;
+    return tx;
+  }
+
+  /** Write transactions this process has ended (committed or not). */
+  get commits(): number {
+    return this.commitCount;
+  }
+
+  /** Milliseconds since this process's last commit; 0 while writes are queued. */
+  idleMs(): number {
+    return this.queue.length > 0 || this.draining ? 0 : performance.now() - this.lastCommit;
   }
 
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); resolves only after the COMMIT. */
@@ -228,6 +281,12 @@ export class Store {
           continue;
         } finally {
           this.lastCommit = performance.now();
+          this.commitCount++;
+          if (this.cacheDirty) {
+            // Readers may have seen the transaction's own rows before it ended (one connection).
+            this.cacheDirty = false;
+            this.caches.domains.invalidate();
+          }
         }
         // Answer once the commit is on disk; the next group may run meanwhile.
         this.durable().then(

@@ -3,6 +3,9 @@ import { openTestStore } from "../../test/fixtures/store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { schema } from "./store.ts";
+import { eq } from "drizzle-orm";
+import { findDomain } from "../services/accounts.ts";
+import { ReadCache } from "./read_cache.ts";
 
 Deno.test("migrations apply once and the plan is then empty", async () => {
   const store = await openTestStore();
@@ -94,4 +97,47 @@ Deno.test("group commit: writes queued together share a commit, and a failing on
   const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
   assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
   store.close();
+});
+
+Deno.test("the domain read cache: writes empty it, rolled-back rows never stay in it", async () => {
+  const store = await openTestStore();
+  assertEquals(await findDomain(store.db, "cached.example"), undefined, "a remembered miss");
+  await store.db.insert(schema.domains).values({ name: "cached.example" }); // a lone write
+  assertEquals((await findDomain(store.db, "Cached.Example"))?.name, "cached.example");
+
+  // A read in the transaction sees its own row, and the cache is the store's: the rollback must
+  // drop what that read remembered.
+  let seenInside: string | undefined;
+  await assertRejects(() =>
+    store.write(async (tx) => {
+      await tx.insert(schema.domains).values({ name: "ghost.example" });
+      seenInside = (await findDomain(tx, "ghost.example"))?.name;
+      throw new Error("roll back");
+    })
+  );
+  assertEquals(seenInside, "ghost.example");
+  assertEquals(await findDomain(store.db, "ghost.example"), undefined);
+
+  await store.write((tx) =>
+    tx.delete(schema.domains).where(eq(schema.domains.name, "cached.example"))
+  );
+  assertEquals(await findDomain(store.db, "cached.example"), undefined);
+  store.close();
+});
+
+Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidation is not kept", async () => {
+  let now = 0;
+  const cache = new ReadCache<number>(1_000, () => now);
+  let loads = 0;
+  const load = () => Promise.resolve(++loads);
+  assertEquals(await cache.get("k", load), 1);
+  assertEquals(await cache.get("k", load), 1);
+  now = 1_000;
+  assertEquals(await cache.get("k", load), 2, "expired");
+  let release!: () => void;
+  const slow = cache.get("k2", () => new Promise<number>((r) => release = () => r(10)));
+  cache.invalidate();
+  release();
+  assertEquals(await slow, 10);
+  assertEquals(await cache.get("k2", load), 3, "the overlapping load was not remembered");
 });

@@ -41,6 +41,8 @@ import type { WebhookRow } from "./webhooks.ts";
 export interface BatchShared {
   tracking: Map<string, Promise<TrackingChoice>>;
   hooks?: Promise<WebhookRow[]>;
+  /** Per sending domain: which of the batch's recipients it has suppressed (one query each). */
+  suppressed: Map<string, Promise<Set<string>>>;
 }
 
 export interface SendResult {
@@ -122,7 +124,10 @@ export async function sendEmail(
 
   // Suppressed recipients are dropped before anything is composed (checked before every send).
   const all = [...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address);
-  const suppressed = await suppressedAmong(deps.store.db, fromDomain, all);
+  const batchSuppressed = shared?.suppressed.get(fromDomain);
+  const suppressed = batchSuppressed
+    ? await batchSuppressed
+    : await suppressedAmong(deps.store.db, fromDomain, all);
   const keep = (list: typeof req.to) =>
     list.filter((r) => !suppressed.has(named(r).address.toLowerCase()));
   const to = keep(req.to), cc = keep(req.cc), bcc = keep(req.bcc);
@@ -280,6 +285,42 @@ export async function sendEmail(
 
 const BATCH_CONCURRENCY = 32;
 
+/** Most addresses one suppression query asks about (well under SQLite's variable limit). */
+const SUPPRESSION_CHUNK = 500;
+
+/**
+ * The suppression check of a whole batch, one query per sending domain (and per 500 addresses)
+ * instead of one per message. Items whose From does not parse are left to `sendEmail`'s own
+ * check, which refuses them.
+ */
+function suppressionsOf(deps: Deps, items: TxSendRequest[]): Map<string, Promise<Set<string>>> {
+  const byDomain = new Map<string, Set<string>>();
+  for (const item of items) {
+    let domain: string, recipients: string[];
+    try {
+      domain = domainOf(named(item.from).address);
+      recipients = [...item.to, ...item.cc, ...item.bcc].map((r) => named(r).address);
+    } catch {
+      continue;
+    }
+    let addresses = byDomain.get(domain);
+    if (!addresses) byDomain.set(domain, addresses = new Set());
+    for (const address of recipients) addresses.add(address);
+  }
+  const out = new Map<string, Promise<Set<string>>>();
+  for (const [domain, addresses] of byDomain) {
+    const list = [...addresses];
+    const chunks: Promise<Set<string>>[] = [];
+    for (let i = 0; i < list.length; i += SUPPRESSION_CHUNK) {
+      chunks.push(suppressedAmong(deps.store.db, domain, list.slice(i, i + SUPPRESSION_CHUNK)));
+    }
+    const all = Promise.all(chunks).then((sets) => new Set(sets.flatMap((x) => [...x])));
+    all.catch(() => {}); // awaited by the items; none may be left to (all replayed, say)
+    out.set(domain, all);
+  }
+  return out;
+}
+
 /** Up to 500 messages, each sent (or refused) on its own; the key covers each item. */
 export async function sendBatch(
   deps: Deps,
@@ -299,7 +340,7 @@ export async function sendBatch(
     }
   }
   const results: BatchResponse["results"] = new Array(items.length);
-  const shared: BatchShared = { tracking: new Map() };
+  const shared: BatchShared = { tracking: new Map(), suppressed: suppressionsOf(deps, items) };
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

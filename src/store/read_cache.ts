@@ -1,0 +1,51 @@
+/**
+ * Short-lived memories of rows that every delivery reads and almost nothing writes (the local
+ * domains, for now), one set per Store so that two stores in one process never share entries.
+ *
+ * The Store invalidates a cache when a statement writes its table, and again when that
+ * statement's transaction ends (committed or rolled back), so this process sees a change at once.
+ * A read that began before an invalidation does not store what it read (the generation check),
+ * so a value read while a write was open on the same connection never outlives that write.
+ * Other processes sharing the database (`postern domain add` beside a running server) see a
+ * change within `READ_CACHE_MS`.
+ */
+
+export const READ_CACHE_MS = 5_000;
+/** Entries per cache; negative answers for remote domains are kept too, so the size is bounded. */
+const LIMIT = 10_000;
+
+export class ReadCache<V> {
+  private readonly entries = new Map<string, { value: V; until: number }>();
+  private generation = 0;
+
+  constructor(private readonly ttlMs = READ_CACHE_MS, private readonly now = () => Date.now()) {}
+
+  /** The cached value, or `load()`'s, remembered unless an invalidation happened meanwhile. */
+  async get(key: string, load: () => Promise<V>): Promise<V> {
+    const hit = this.entries.get(key);
+    const now = this.now();
+    if (hit && hit.until > now) return hit.value;
+    const generation = this.generation;
+    const value = await load();
+    if (generation === this.generation) {
+      if (this.entries.size >= LIMIT) this.entries.clear();
+      this.entries.set(key, { value, until: now + this.ttlMs });
+    }
+    return value;
+  }
+
+  invalidate(): void {
+    this.generation++;
+    this.entries.clear();
+  }
+}
+
+/** The caches one Store keeps; see `readCaches()` in store.ts. */
+export interface ReadCaches {
+  /** Local domains by lower-cased name; `null` when the name is not a local domain. */
+  domains: ReadCache<unknown>;
+}
+
+export function newReadCaches(): ReadCaches {
+  return { domains: new ReadCache() };
+}
