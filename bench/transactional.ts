@@ -59,7 +59,12 @@ export async function transactionalBench(
     let first = 0;
     // Throughput at the given shape, then the same number of messages in small batches from two
     // clients: the shape for a p99 accept latency within 50 ms.
-    for (const [size, clients] of [[batchSize, concurrency], [20, 2]]) {
+    // BENCH_TX_SHAPES="20x2,25x3" replaces the two passes (for exploring shapes).
+    const shapes = Deno.env.get("BENCH_TX_SHAPES")?.split(",").map((x) =>
+      x.split("x").map(Number)
+    ) ??
+      [[batchSize, concurrency], [20, 2]];
+    for (const [size, clients] of shapes) {
       const batches = Math.ceil(messages / size);
       let done = 0;
       const cpuBefore = cpuMs(server.pid);
@@ -75,7 +80,8 @@ export async function transactionalBench(
       console.log(
         `batch API: ${done} messages in ${batches} batches of ${size}, ${clients} ` +
           `clients: ${fmt(run.seconds, 2)} s → ${fmt(done / run.seconds, 0)} accepted/s; ` +
-          `batch latency p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms; server CPU ` +
+          `batch latency p50 ${fmt(s.p50)} ms, p95 ${fmt(s.p95)} ms, p99 ${fmt(s.p99)} ms, ` +
+          `max ${fmt(s.max)} ms; server CPU ` +
           `${fmt((cpuMs(server.pid) - cpuBefore) / done, 2)} ms per message`,
       );
     }

@@ -1,7 +1,8 @@
 /**
  * The file store under steady write load: checkpoints move to the worker thread (PASSIVE while
- * writes go on; at most every 2 s also TRUNCATE between two transactions), the WAL is emptied,
- * and every committed row is there — read back by the same process and after a reopen.
+ * writes go on; at most every 2 s also RESTART between two transactions, so the WAL is written
+ * over; TRUNCATE once writes stop), the WAL file ends small, and every committed row is there —
+ * read back by the same process and after a reopen.
  */
 import { openStore } from "../cli/open_store.ts";
 import { rawSql } from "../src/store/store.ts";
@@ -28,8 +29,8 @@ Deno.test("WAL checkpoints under load: the WAL is emptied and no committed row i
       }
     }));
     assert(written > 100, `only ${written} writes`);
-    // One more write once the WAL may be emptied again (at most every 2 s, TRUNCATE_INTERVAL_MS)
-    // lets the checkpointer run both phases once more.
+    // One more write after a quiet spell (QUIET_TRUNCATE_MS: the WAL file is truncated then) and
+    // once the WAL may restart again (at most every 2 s, RESTART_INTERVAL_MS).
     await new Promise((r) => setTimeout(r, 2100));
     await store.write((tx) =>
       rawSql(tx).run("INSERT INTO events (account_id, type) VALUES (NULL, 'test.last')")
@@ -43,7 +44,7 @@ Deno.test("WAL checkpoints under load: the WAL is emptied and no committed row i
       );
     assertEquals(await count(), written + 1);
     const wal = await Deno.stat(`${dir}/postern.db-wal`);
-    // ~1.5 s of writes is several MB of WAL; the worker's TRUNCATE checkpoints keep it small.
+    // ~1.5 s of writes is several MB of WAL; the worker's TRUNCATE once writes stop empties it.
     assert(wal.size < 1_000_000, `the WAL is ${wal.size} bytes`);
     store.close();
     const again = await openStore(url);
