@@ -10,6 +10,7 @@
  * gives it the last committed state). An in-memory database has one connection: each SQLite
  * connection to `:memory:` would be a separate database.
  */
+import { Buffer } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
 import Database from "libsql";
 import type {
@@ -122,7 +123,14 @@ function normalize(input: InStatement | string, args?: InArgs): { sql: string; v
 function toSql(value: unknown): unknown {
   if (typeof value === "boolean") return value ? 1 : 0;
   if (value instanceof Date) return value.valueOf();
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  // The binding copies a Buffer's bytes in one go but a plain Uint8Array element by element:
+  // 20 µs instead of 4 for a 4 KB message. A Buffer view over the same memory copies nothing.
+  if (value instanceof Uint8Array) {
+    return Buffer.isBuffer(value)
+      ? value
+      : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
   if (value === undefined) throw new TypeError("undefined cannot be passed to the database");
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new RangeError("only finite numbers can be passed to the database");
