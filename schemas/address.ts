@@ -27,8 +27,17 @@ const LABEL = /^(?!-)[A-Za-z0-9\-\u0080-\u{10FFFF}]{1,63}(?<!-)$/u;
 // deno-lint-ignore no-control-regex -- control characters are exactly what this rejects
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-const encoder = new TextEncoder();
-const octets = (s: string) => encoder.encode(s).length;
+/** The UTF-8 length of `s`, counted without encoding it (addresses are parsed many times). */
+function octets(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    // 2 bytes below U+0800; a surrogate pair is 4 bytes (2 per half); the rest of the BMP, 3.
+    n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+  }
+  return n;
+}
 
 function parseLocal(local: string): string | undefined {
   if (local.length === 0) return "the local part is empty";
