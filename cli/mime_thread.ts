@@ -7,18 +7,24 @@
  */
 import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
+import { rememberSha256 } from "../src/crypto.ts";
 import { createNodeMime } from "./mime_node.ts";
 
 interface Reply {
   id: number;
   ok: boolean;
   value?: unknown;
+  /** SHA-256 (hex) of the message's bytes: composed, or parsed. */
+  sha?: string;
   error?: string;
 }
 
 export function createThreadedMime(): MimePort & { close(): void } {
   const local = createNodeMime();
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  const pending = new Map<
+    number,
+    { resolve(v: unknown): void; reject(e: Error): void; digestOf?: Uint8Array }
+  >();
   let worker: Worker | undefined;
   let broken = false;
   let nextId = 1;
@@ -29,6 +35,10 @@ export function createThreadedMime(): MimePort & { close(): void } {
       const call = pending.get(data.id);
       if (!call) return;
       pending.delete(data.id);
+      if (data.ok && data.sha) {
+        // The delivery path hashes these bytes next: it finds the digest (src/crypto.ts).
+        rememberSha256(call.digestOf ?? data.value as Uint8Array, data.sha);
+      }
       if (data.ok) call.resolve(data.value);
       else call.reject(new Error(data.error));
     };
@@ -43,11 +53,11 @@ export function createThreadedMime(): MimePort & { close(): void } {
     return w;
   };
 
-  const call = <T>(op: "parse" | "compose", arg: unknown) =>
+  const call = <T>(op: "parse" | "compose", arg: unknown, digestOf?: Uint8Array) =>
     new Promise<T>((resolve, reject) => {
       worker ??= start();
       const id = nextId++;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject, digestOf });
       worker.postMessage({ id, op, arg });
     });
 
@@ -56,7 +66,7 @@ export function createThreadedMime(): MimePort & { close(): void } {
       if (broken) return local.parse(raw);
       // Structured cloning copies a view's whole buffer: send only the message's bytes.
       const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
-      return call<ParsedMail>("parse", own ? raw : raw.slice());
+      return call<ParsedMail>("parse", own ? raw : raw.slice(), raw);
     },
     compose(input: ComposeInput): Promise<Uint8Array> {
       return broken ? local.compose(input) : call<Uint8Array>("compose", input);

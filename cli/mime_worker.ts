@@ -1,22 +1,28 @@
 /**
  * Worker thread for the MIME port (cli/mime_thread.ts): parses and composes messages with the
  * same code as the main thread (cli/mime_node.ts). In: `{ id, op: "parse" | "compose", arg }`;
- * out: `{ id, ok: true, value }` or `{ id, ok: false, error }`.
+ * out: `{ id, ok: true, value, sha }` (`sha`: the SHA-256 of the message's bytes, which the
+ * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
+import { createHash } from "node:crypto";
 import { createNodeMime } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
 const mime = createNodeMime();
 const scope = workerScope<{ id: number; op: string; arg: never }>();
 
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
 scope.onmessage = async ({ data: { id, op, arg } }) => {
   try {
     if (op === "compose") {
       // A copy of its own: the composed bytes may sit in a Buffer pool shared with others.
       const raw = (await mime.compose(arg)).slice();
-      scope.postMessage({ id, ok: true, value: raw }, [raw.buffer as ArrayBuffer]);
+      const sha = sha256(raw);
+      scope.postMessage({ id, ok: true, value: raw, sha }, [raw.buffer as ArrayBuffer]);
     } else {
-      scope.postMessage({ id, ok: true, value: await mime.parse(arg) });
+      const raw = arg as Uint8Array;
+      scope.postMessage({ id, ok: true, value: await mime.parse(raw), sha: sha256(raw) });
     }
   } catch (error) {
     scope.postMessage({ id, ok: false, error: String((error as Error)?.message ?? error) });

@@ -25,9 +25,26 @@ export function fromBase64Url(text: string): Uint8Array {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
+/**
+ * Digests of byte arrays computed off the event loop (cli/mime_thread.ts: the MIME worker hashes
+ * each message it composes or parses), so the delivery path does not hash the same bytes again.
+ * Only for bytes that never change afterwards, as a message's raw form never does.
+ */
+const knownDigests = new WeakMap<Uint8Array, string>();
+
+export function rememberSha256(bytes: Uint8Array, hex: string): void {
+  knownDigests.set(bytes, hex);
+}
+
+export const knownSha256 = (bytes: Uint8Array): string | undefined => knownDigests.get(bytes);
+
 /** SHA-256 as hex. hash-wasm's WebAssembly SHA-256 costs far less per call than an async
  * `crypto.subtle.digest` round trip, and this sits on every delivery's hot path. */
 export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  if (typeof data !== "string") {
+    const known = knownSha256(data);
+    if (known) return known;
+  }
   return await sha256(data);
 }
 

@@ -1,0 +1,45 @@
+/**
+ * The MIME port on its worker thread (cli/mime_thread.ts), as `postern serve` uses it: the same
+ * results as the main-thread port, and the digests the worker hands back are the SHA-256 of
+ * exactly the bytes the delivery path then hashes (src/crypto.ts finds them instead).
+ */
+import { createNodeMime } from "../cli/mime_node.ts";
+import { createThreadedMime } from "../cli/mime_thread.ts";
+import { sha256 } from "hash-wasm";
+import { knownSha256, sha256Hex } from "../src/crypto.ts";
+import { assertEquals } from "./fixtures/assert.ts";
+
+const input = {
+  from: { name: "Alice", address: "alice@example.org" },
+  to: [{ name: "", address: "bob@example.org" }],
+  cc: [],
+  bcc: [],
+  replyTo: [],
+  subject: "Grüße",
+  text: "Hello, Bob.\n",
+  messageId: "<thread-test@example.org>",
+  date: new Date("2026-11-29T10:00:00Z"),
+  headers: [],
+  attachments: [],
+};
+
+Deno.test("MIME worker: composes and parses like the main thread; its digests are the bytes'", async () => {
+  const threaded = createThreadedMime();
+  try {
+    const raw = await threaded.compose(input);
+    assertEquals(knownSha256(raw), await sha256(raw), "the worker hashed the composed bytes");
+    assertEquals(await sha256Hex(raw), knownSha256(raw));
+    const parsed = await threaded.parse(raw);
+    assertEquals(parsed, await createNodeMime().parse(raw));
+    assertEquals(parsed.subject, "Grüße");
+
+    // A view into a larger buffer is parsed (and hashed) as just its own bytes.
+    const framed = new Uint8Array(raw.byteLength + 20);
+    framed.set(raw, 10);
+    const view = framed.subarray(10, 10 + raw.byteLength);
+    assertEquals((await threaded.parse(view)).messageId, "<thread-test@example.org>");
+    assertEquals(knownSha256(view), await sha256(raw));
+  } finally {
+    threaded.close();
+  }
+});
