@@ -60,10 +60,10 @@ export async function transactionalBench(
     // Throughput at the given shape, then the same number of messages in small batches from two
     // clients: the shape for a p99 accept latency within 50 ms.
     // BENCH_TX_SHAPES="20x2,25x3" replaces the two passes (for exploring shapes).
-    const shapes = Deno.env.get("BENCH_TX_SHAPES")?.split(",").map((x) =>
-      x.split("x").map(Number)
-    ) ??
-      [[batchSize, concurrency], [20, 2]];
+    const asked = Deno.env.get("BENCH_TX_SHAPES");
+    const shapes = asked
+      ? asked.split(",").map((x) => x.split("x").map(Number))
+      : [[batchSize, concurrency], [20, 2]];
     for (const [size, clients] of shapes) {
       const batches = Math.ceil(messages / size);
       let done = 0;

@@ -9,7 +9,11 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { appendLater, rawSql, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
+
+/** The `message.created` event of every stored message, inserted with the commit. */
+const eventsSql = tableSql(schema.events);
 import { searchableBody } from "./search_index.ts";
 
 export interface Flags {
@@ -191,11 +195,13 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
     input.size,
     input.accountId,
   ]);
-  await sql.run(
-    `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
-     VALUES (?, 'message.created', ?, ?, ?)`,
-    [input.accountId, input.mailboxId, id, JSON.stringify({ uid, modseq, threadId })],
-  );
+  appendLater(tx, eventsSql, {
+    accountId: input.accountId,
+    type: "message.created",
+    mailboxId: input.mailboxId,
+    messageId: id,
+    data: JSON.stringify({ uid, modseq, threadId }),
+  });
   return { id, uid, modseq, mailboxId: input.mailboxId, threadId, duplicate: false };
 }
 

@@ -7,7 +7,7 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 // Every accepted remote recipient is one outbox row and one event: plain SQL (store/table_sql.ts).
@@ -59,7 +59,7 @@ export async function enqueueOutbound(
   const inserted: OutboxRow[] = [];
   for (const values of rows) {
     const row = await outboxSql.insertReturning(sql, values);
-    await eventsSql.insert(sql, {
+    appendLater(tx, eventsSql, {
       accountId: row.accountId,
       type: "outbox.queued",
       messageId: row.messageRef,

@@ -18,6 +18,7 @@ import { drizzle } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import * as schema from "./schema.ts";
 import { newReadCaches, type ReadCaches } from "./read_cache.ts";
+import { Appends, type ManyInserter } from "./appends.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -37,6 +38,22 @@ export interface RawSql {
 
 const rawExecutors = new WeakMap<object, RawSql>();
 const storeCaches = new WeakMap<object, ReadCaches>();
+const txAppends = new WeakMap<object, Appends>();
+
+/**
+ * Inserts `values` into `table` when the write transaction ends, with the other rows appended
+ * to it, many to a statement (store/appends.ts). For rows nothing reads back before the commit.
+ */
+export function appendLater<T extends Record<string, unknown>>(
+  tx: Tx,
+  table: { insertMany(sql: RawSql, rows: T[], options?: { ignoreConflicts?: boolean }): unknown },
+  values: T,
+  options: { ignoreConflicts?: boolean } = {},
+): void {
+  const appends = txAppends.get(tx);
+  if (!appends) throw new Error("appendLater: not a write transaction");
+  appends.add(table as unknown as ManyInserter, values, options.ignoreConflicts ?? false);
+}
 
 /** The RawSql of a Store's `db` or of a transaction `Store.write` handed out. */
 export function rawSql(q: Queryable): RawSql {
@@ -132,9 +149,15 @@ export class Store {
     return (tx) => {
       const open = this.activeTx;
       if (!open) throw new Error("no libSQL transaction is open");
-      rawExecutors.set(tx, rawOver(open as unknown as Executor));
+      const raw = rawOver(open as unknown as Executor);
+      rawExecutors.set(tx, raw);
       storeCaches.set(tx, this.caches);
-      return fn(tx);
+      const appends = new Appends();
+      txAppends.set(tx, appends);
+      return fn(tx).then(async (value) => {
+        await appends.flush(raw); // before drizzle's COMMIT: the rows commit with their jobs
+        return value;
+      });
     };
   }
 
@@ -259,7 +282,9 @@ export class Store {
                 // Each job in its own SAVEPOINT, written directly: drizzle's nested transaction
                 // builds a new database object per job, which showed in profiles.
                 const raw = rawSql(tx);
+                const appends = txAppends.get(tx)!;
                 for (const job of group) {
+                  const appended = appends.size;
                   await raw.run("SAVEPOINT job");
                   try {
                     const value = await job.fn(tx);
@@ -268,6 +293,7 @@ export class Store {
                   } catch (error) {
                     // If SQLite already ended the whole transaction, this throws and the group
                     // fails as one (nothing of it was committed).
+                    appends.truncate(appended); // its appended rows go with it
                     await raw.run("ROLLBACK TO job");
                     await raw.run("RELEASE job");
                     outcomes.push({ ok: false, value: error });

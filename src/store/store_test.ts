@@ -2,7 +2,9 @@ import { assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
 import { openTestStore } from "../../test/fixtures/store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
-import { schema } from "./store.ts";
+import { appendLater, rawSql, schema } from "./store.ts";
+import { tableSql } from "./table_sql.ts";
+import { chunkSizes } from "./appends.ts";
 import { eq } from "drizzle-orm";
 import { findDomain } from "../services/accounts.ts";
 import { ReadCache } from "./read_cache.ts";
@@ -140,4 +142,44 @@ Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidatio
   release();
   assertEquals(await slow, 10);
   assertEquals(await cache.get("k2", load), 3, "the overlapping load was not remembered");
+});
+
+Deno.test("appended rows commit with their jobs, in order, many to a statement; a failed job's are dropped", async () => {
+  const store = await openTestStore();
+  const events = tableSql(schema.events);
+  const blocker = store.write(async () => {
+    await new Promise((r) => setTimeout(r, 50));
+  });
+  // 85 rows per job (chunks of 64 + 16 + 4 + 1), with two field sets interleaved.
+  const job = (tag: string, fail = false) =>
+    store.write(async (tx) => {
+      for (let i = 0; i < 85; i++) {
+        appendLater(tx, events, {
+          type: `${tag}.${i}`,
+          ...(i % 10 === 0 ? { data: JSON.stringify({ i }) } : {}),
+        });
+      }
+      if (fail) throw new Error("this job fails");
+      // Not inserted yet: appended rows are written when the transaction ends.
+      return (await rawSql(tx).get<{ n: number }>("SELECT count(*) AS n FROM events"))!.n;
+    });
+  const results = await Promise.allSettled([job("a"), job("b", true), job("c")]);
+  await blocker;
+  assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assertEquals((results[0] as PromiseFulfilledResult<number>).value, 0);
+  const rows = await rawSql(store.db).all<{ type: string; data: string }>(
+    "SELECT type, data FROM events ORDER BY id",
+  );
+  const expected = ["a", "c"].flatMap((t) => Array.from({ length: 85 }, (_, i) => `${t}.${i}`));
+  assertEquals(rows.map((r) => r.type), expected);
+  assertEquals(rows[10].data, JSON.stringify({ i: 10 }));
+  assertEquals(rows[11].data, "{}", "the column default where no value was given");
+  store.close();
+});
+
+Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
+  assertEquals(chunkSizes(0), []);
+  assertEquals(chunkSizes(1), [1]);
+  assertEquals(chunkSizes(85), [64, 16, 4, 1]);
+  assertEquals(chunkSizes(200).reduce((a, b) => a + b, 0), 200);
 });

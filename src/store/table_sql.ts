@@ -14,6 +14,7 @@ import {
 } from "drizzle-orm";
 import type { InValue } from "@libsql/client/web";
 import type { RawSql } from "./store.ts";
+import { chunkSizes } from "./appends.ts";
 
 type Row = Record<string, unknown>;
 
@@ -30,6 +31,12 @@ export interface TableSql<T extends Table> {
   ): Promise<void>;
   /** Inserts one row and answers it as stored (defaults filled in). */
   insertReturning(sql: RawSql, values: InferInsertModel<T>): Promise<InferSelectModel<T>>;
+  /** Inserts rows in order, many to a statement (store/appends.ts uses this). */
+  insertMany(
+    sql: RawSql,
+    rows: InferInsertModel<T>[],
+    options?: { ignoreConflicts?: boolean },
+  ): Promise<void>;
 }
 
 interface ColumnLike {
@@ -52,18 +59,21 @@ export function tableSql<T extends Table>(table: T): TableSql<T> {
     }
     return out as InferSelectModel<T>;
   };
-  const statement = (fields: string[], returning: boolean, ignore: boolean) => {
-    const key = `${returning ? "R" : "-"}${ignore ? "I" : "-"}${fields.join(",")}`;
+  /** The INSERT for these fields, `rows` rows of them at once; texts are built once. */
+  const statement = (fields: string[], returning: boolean, ignore: boolean, rows = 1) => {
+    const key = `${returning ? "R" : "-"}${ignore ? "I" : "-"}${rows}:${fields.join(",")}`;
     let text = statements.get(key);
     if (!text) {
       const names = fields.map((f) => `"${byField.get(f)!.name}"`).join(", ");
-      text = `INSERT INTO "${name}" (${names}) VALUES (${fields.map(() => "?").join(", ")})` +
+      const tuple = `(${fields.map(() => "?").join(", ")})`;
+      text = `INSERT INTO "${name}" (${names}) VALUES ${Array(rows).fill(tuple).join(", ")}` +
         (ignore ? " ON CONFLICT DO NOTHING" : "") + (returning ? ` RETURNING ${selectList}` : "");
       statements.set(key, text);
     }
     return text;
   };
-  const bind = (values: Row, returning: boolean, ignore = false) => {
+  /** The given fields (undefined ones take the column's default) and their driver values. */
+  const fieldsOf = (values: Row) => {
     const fields: string[] = [];
     const args: InValue[] = [];
     for (const [field, value] of Object.entries(values)) {
@@ -73,6 +83,10 @@ export function tableSql<T extends Table>(table: T): TableSql<T> {
       fields.push(field);
       args.push((value === null ? null : column.mapToDriverValue(value)) as InValue);
     }
+    return { fields, args };
+  };
+  const bind = (values: Row, returning: boolean, ignore = false) => {
+    const { fields, args } = fieldsOf(values);
     return { text: statement(fields, returning, ignore), args };
   };
   return {
@@ -87,6 +101,30 @@ export function tableSql<T extends Table>(table: T): TableSql<T> {
       const { text, args } = bind(values as Row, true);
       const row = await sql.get<Row>(text, args);
       return fromRow(row!);
+    },
+    async insertMany(sql, rows, options) {
+      const ignore = options?.ignoreConflicts ?? false;
+      // Consecutive rows with the same fields share statements; order is kept throughout.
+      let run: InValue[][] = [];
+      let runFields: string[] = [];
+      let runKey = "";
+      const insertRun = async () => {
+        let at = 0;
+        for (const size of chunkSizes(run.length)) {
+          await sql.run(statement(runFields, false, ignore, size), run.slice(at, at + size).flat());
+          at += size;
+        }
+        run = [];
+      };
+      for (const values of rows) {
+        const { fields, args } = fieldsOf(values as Row);
+        const key = fields.join(",");
+        if (run.length > 0 && key !== runKey) await insertRun();
+        runKey = key;
+        runFields = fields;
+        run.push(args);
+      }
+      if (run.length > 0) await insertRun();
     },
   };
 }

@@ -13,7 +13,7 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
 import { named, sendMessage } from "../services/send.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import {
   checkKey,
@@ -25,7 +25,7 @@ import {
 import { newEmailId, verpAddress } from "./signing.ts";
 import { suppressedAmong } from "./suppression.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
-import { recordEvent } from "./timeline.ts";
+import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
 
 // Written for every message the send API accepts: plain SQL (store/table_sql.ts).
@@ -200,7 +200,8 @@ export async function sendEmail(
       afterInTx: async (tx, response, queued) => {
         const at = deps.clock.now();
         const sql = rawSql(tx);
-        const message = await txMessagesSql.insertReturning(sql, {
+        // Every column is given, so the row is known without reading it back (RETURNING).
+        const message: TxMessageRow = {
           id: emailId,
           accountId: auth.accountId,
           domain: fromDomain,
@@ -214,7 +215,8 @@ export async function sendEmail(
           state: scheduled ? "scheduled" : "accepted",
           template: req.template ? req.template.name : null,
           createdAt: at,
-        });
+        };
+        await txMessagesSql.insert(sql, message);
         const outboxBy = new Map(queued.map((q) => [q.rcptTo, q.id]));
         const hooks = shared
           ? await (shared.hooks ??= activeWebhooks(deps.store.db, auth.accountId))
@@ -224,8 +226,10 @@ export async function sendEmail(
         );
         const dropped = all.filter((a) => suppressed.has(a.toLowerCase()));
         recipients.push(...dropped.map((address) => ({ address, status: "suppressed" as const })));
+        // Appended (inserted at the commit): the events below carry their status already
+        // (`statusWritten`), so nothing in this transaction updates these rows.
         for (const r of recipients) {
-          await txRecipientsSql.insert(sql, {
+          appendLater(tx, txRecipientsSql, {
             messageId: emailId,
             address: r.address.toLowerCase(),
             status: r.status === "rejected" ? "failed" : r.status,

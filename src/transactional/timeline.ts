@@ -10,7 +10,7 @@ import { TX_EVENT_TYPES, type TxEmailView, type TxEventType } from "../../schema
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { suppressInTx } from "./suppression.ts";
 import { enqueueWebhookEvent, type WebhookRow } from "./webhooks.ts";
@@ -50,7 +50,8 @@ export async function recordEvent(
   // Addresses are kept lower-cased here: reports and links name them in any case.
   const recipient = e.recipient ? e.recipient.toLowerCase() : null;
   const sql = rawSql(tx);
-  await txEventsSql.insert(sql, {
+  // Nothing reads the timeline back before the commit: many rows to a statement.
+  appendLater(tx, txEventsSql, {
     accountId: e.message.accountId,
     messageId: e.message.id,
     recipient,

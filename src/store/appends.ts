@@ -1,0 +1,80 @@
+/**
+ * Rows a write transaction inserts at its end, many to a statement: for the log-like rows every
+ * send or delivery adds (events, timeline entries) that nothing reads back in the same
+ * transaction. A group commit (store.ts) carries dozens of jobs; one multi-row INSERT per table
+ * costs SQLite and the binding a fraction of dozens of single-row ones.
+ *
+ * The Store flushes before COMMIT, so the rows commit with the job that added them, or not at
+ * all: a job that fails drops what it appended (its SAVEPOINT is rolled back too), and a flush
+ * that fails fails the whole transaction. Reads in the same transaction do not see appended rows
+ * yet — use a plain insert for rows that are read or updated before the commit.
+ */
+import type { RawSql } from "./store.ts";
+
+type Row = Record<string, unknown>;
+
+/** A table that can insert many rows in one statement (store/table_sql.ts). */
+export interface ManyInserter {
+  insertMany(sql: RawSql, rows: Row[], options?: { ignoreConflicts?: boolean }): Promise<void>;
+}
+
+interface Appended {
+  table: ManyInserter;
+  values: Row;
+  ignoreConflicts: boolean;
+}
+
+export class Appends {
+  private rows: Appended[] = [];
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  add(table: ManyInserter, values: Row, ignoreConflicts: boolean): void {
+    this.rows.push({ table, values, ignoreConflicts });
+  }
+
+  /** Forgets what was appended after the first `size` rows (a job rolled back). */
+  truncate(size: number): void {
+    this.rows.length = size;
+  }
+
+  /** Inserts everything appended, in order within each table. */
+  async flush(sql: RawSql): Promise<void> {
+    const rows = this.rows;
+    this.rows = [];
+    const byTable = new Map<ManyInserter, Map<boolean, Row[]>>();
+    for (const r of rows) {
+      let modes = byTable.get(r.table);
+      if (!modes) byTable.set(r.table, modes = new Map());
+      let list = modes.get(r.ignoreConflicts);
+      if (!list) modes.set(r.ignoreConflicts, list = []);
+      list.push(r.values);
+    }
+    for (const [table, modes] of byTable) {
+      for (const [ignoreConflicts, list] of modes) {
+        await table.insertMany(sql, list, { ignoreConflicts });
+      }
+    }
+  }
+}
+
+/**
+ * Statement sizes a multi-row insert is cut into: a few prepared statements per table serve any
+ * number of rows (64 + 16 + 4 + 1 for 85), instead of one statement text per count.
+ */
+const CHUNKS = [64, 16, 4, 1];
+
+/** Splits `count` rows into CHUNKS-sized runs. */
+export function chunkSizes(count: number): number[] {
+  const out: number[] = [];
+  let left = count;
+  for (const size of CHUNKS) {
+    while (left >= size) {
+      out.push(size);
+      left -= size;
+    }
+  }
+  return out;
+}
