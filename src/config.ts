@@ -254,7 +254,7 @@ export const CONFIG_FIELDS = {
   outboundConcurrency: {
     env: "POSTERN_OUTBOUND_CONCURRENCY",
     schema: int(1, 1000).default(4).describe(
-      "Destination domains one bridge delivers to at a time (one connection each).",
+      "Connections one bridge delivers over at a time; a destination with a backlog gets several (5+ messages each).",
     ),
   },
   outboundClaimIntervalMs: {

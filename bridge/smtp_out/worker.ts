@@ -1,6 +1,7 @@
 /**
  * The outbound SMTP worker: a bounded loop that claims due outbox rows from the gateway (leased,
- * grouped by destination domain), delivers up to `concurrency` domains at a time (deliver.ts),
+ * grouped by destination domain), delivers over up to `concurrency` connections at a time
+ * (deliver.ts; a busy domain gets several, lanes.ts),
  * DKIM-signs each message once per claim (dkim.ts), and reports every recipient's result.
  * Destination domains that publish `_sharp._tcp` SRV records go over SHARP/1.3 instead
  * (../sharp/outbound.ts), when that route is enabled. When
@@ -17,6 +18,7 @@ import { deliverDomain, type Result, type WorkerLogger } from "./deliver.ts";
 import type { MtaStsSource } from "./mta_sts.ts";
 import type { OutboxClient } from "./outbox_client.ts";
 import { deliverSharpDomain } from "../sharp/outbound.ts";
+import { spreadOverLanes } from "./lanes.ts";
 import { publishesSharpSrv } from "../sharp/verify_sender.ts";
 
 export interface OutboundWorkerOptions {
@@ -120,7 +122,8 @@ export class OutboundWorker {
       limit: this.batchSize,
       leaseSeconds: this.options.leaseSeconds,
     });
-    const groups = [...claim.groups];
+    // A busy domain gets several of the connections (lanes.ts), not one message at a time.
+    const groups = spreadOverLanes(claim.groups, this.options.concurrency);
     const total = groups.reduce((n, g) => n + g.items.length, 0);
     const prepared = new Map<string, Promise<Uint8Array>>();
     const lanes = Array.from(
