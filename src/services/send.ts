@@ -8,8 +8,9 @@
  */
 import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
-import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
+import type { ComposeInput, NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import { parseHeaderBlock } from "../mime/header_block.ts";
+import { composeSimple, composesSimply } from "../mime/compose.ts";
 import type { SendRequest, SendResponse } from "../../schemas/api_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
@@ -93,7 +94,7 @@ export async function composeRaw(
     ]);
   }
   const date = new Date(deps.clock.now());
-  const raw = await deps.mime.compose({
+  const input: ComposeInput = {
     from: named(req.from),
     to: req.to.map(named),
     cc: req.cc.map(named),
@@ -108,7 +109,11 @@ export async function composeRaw(
     references: req.references,
     headers: Object.entries(req.headers).map(([name, value]) => ({ name, value })),
     attachments,
-  });
+  };
+  // Text and HTML alone are composed here (src/mime/compose.ts); attachments go to the port.
+  const raw = composesSimply(input)
+    ? composeSimple(input, `=_postern_${crypto.randomUUID()}`)
+    : await deps.mime.compose(input);
   // We built this message, so its JSON form comes from the request (no second MIME parse);
   // the header list is read back from the bytes so it shows exactly what was written.
   const parsed: ParsedMail = {
