@@ -85,6 +85,31 @@ Deno.test("SMTP bad input: long lines, NULs, unknown and out-of-order commands",
   }
 });
 
+Deno.test("SMTP QUIT: the 221 arrives, then the server closes; a client that resets costs nothing", async () => {
+  const world = await startBridgeWorld();
+  try {
+    // The reply and the FIN: reading on after 221 meets the end of the stream.
+    const c = await session(world.mxPort);
+    await c.send("QUIT\r\n");
+    assertMatch(await c.reply(), /^221 /);
+    assertEquals(await c.reply(), "<closed>");
+    c.close();
+    // QUIT and an immediate close, as Postfix's smtp-source does, many times over: the server
+    // goes on serving.
+    for (let i = 0; i < 20; i++) {
+      const quick = await Client.open(world.mxPort);
+      await quick.send("EHLO quick.example\r\nQUIT\r\n");
+      quick.close();
+    }
+    const after = await session(world.mxPort);
+    await after.send("NOOP\r\n");
+    assertMatch(await after.reply(), /^250/);
+    after.close();
+  } finally {
+    await world.close();
+  }
+});
+
 Deno.test("SMTP: a connection dropped in the middle of DATA stores nothing; smuggling is refused", async () => {
   const world = await startBridgeWorld();
   try {

@@ -266,15 +266,19 @@ export class Connection {
   /**
    * Ends the connection gracefully: `last` (a final reply) and anything still queued go out
    * with the FIN, in one write; a client that does not close its side within a second is cut.
+   * `released`: the client said goodbye (QUIT, LOGOUT), so nothing more is read and the socket
+   * is let go as soon as the reply is with the kernel, which still sends it and the FIN. Clients
+   * that reset instead of closing (Postfix's smtp-source does) then cost no error handling.
    */
-  close(last?: string | Uint8Array): void {
+  close(last?: string | Uint8Array, options: { released?: boolean } = {}): void {
     this.stopTimer();
     this.ended = true;
     if (!this.closing && !this.socket.destroyed) {
       this.closing = true;
       const socket = this.socket;
-      if (last) socket.end(last);
-      else socket.end();
+      const done = options.released ? () => socket.destroy() : undefined;
+      if (last) socket.end(last, done);
+      else socket.end(done);
       const timer = setTimeout(() => socket.destroy(), 1000);
       (timer as { unref?: () => void }).unref?.();
       socket.once("close", () => clearTimeout(timer));

@@ -100,7 +100,7 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
           // The last replies go out with the FIN, in one write.
           const text = out;
           out = "";
-          conn.close(text);
+          conn.close(text, { released: action.clientQuit });
           return;
         }
         case "startData":

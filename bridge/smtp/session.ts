@@ -156,12 +156,12 @@ export class SmtpSession {
     this.#out.push(action);
   }
 
-  close(): void {
+  close(clientQuit = false): void {
     if (this.mode === "closed") return;
     this.mode = "closed";
     this.tx = undefined;
     this.sasl = undefined;
-    this.#out.push({ type: "close" });
+    this.#out.push(clientQuit ? { type: "close", clientQuit } : { type: "close" });
   }
 
   envelope(): Envelope {
@@ -263,7 +263,7 @@ export class SmtpSession {
         return this.reply(Replies.expn);
       case "QUIT": // RFC 5321 section 4.1.1.10
         this.reply(Replies.bye);
-        return this.close();
+        return this.close(true);
       case "STARTTLS":
         return this.#starttls();
       case "AUTH":

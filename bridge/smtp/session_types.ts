@@ -19,7 +19,8 @@ export type Action =
   | { type: "expectBdat"; size: number }
   /** Early-talker policy: wait `ms`, then call `afterPause` saying whether the client spoke. */
   | { type: "pause"; ms: number }
-  | { type: "close" };
+  /** End the session; `clientQuit`: the client asked to (QUIT), so nothing more is read. */
+  | { type: "close"; clientQuit?: boolean };
 
 export type InputMode = "command" | "data" | "bdat" | "tls" | "pause" | "closed";
 
