@@ -177,33 +177,54 @@ async function connectFirst(
   return last ?? deferred(`no address found for the MX hosts of ${domain}`, "4.4.4");
 }
 
-/** Delivers every item of the group and reports each one; never throws. */
+/**
+ * Delivers every item of the group and reports each one; never throws. The next message is
+ * fetched and signed while the current one is on the wire, and results are reported without
+ * holding up the next transaction (the gateway commits them together); all are reported
+ * before this returns.
+ */
 export async function deliverDomain(deps: DomainDeliveryDeps, group: OutboxGroup): Promise<void> {
-  const reportAll = async (items: OutboxItem[], result: Result) => {
-    for (const item of items) await deps.report(item, result);
+  const reports: Promise<void>[] = [];
+  const report = (item: OutboxItem, result: Result) => {
+    reports.push(deps.report(item, result));
+  };
+  const reportAll = (items: OutboxItem[], result: Result) => {
+    for (const item of items) report(item, result);
   };
   const list = await candidates(deps, group.domain);
-  if (!Array.isArray(list)) return await reportAll(group.items, list);
+  if (!Array.isArray(list)) {
+    reportAll(group.items, list);
+    await Promise.all(reports);
+    return;
+  }
 
   let client: SmtpClient | undefined;
   const pending = transactions(group.items);
+  const prepare = (item: OutboxItem) => {
+    const bytes = deps.message(item);
+    bytes.catch(() => {}); // awaited below; a connection failure may leave it unread
+    return bytes;
+  };
+  let next = pending.length > 0 ? prepare(pending[0][0]) : undefined;
   try {
     while (pending.length > 0) {
       if (!client) {
         const connected = await connectFirst(deps, group.domain, list);
-        if (!("send" in connected)) return await reportAll(pending.flat(), connected);
+        if (!("send" in connected)) return reportAll(pending.flat(), connected);
         client = connected;
       }
       const batch = pending.shift()!;
+      const current = next!;
+      next = pending.length > 0 ? prepare(pending[0][0]) : undefined;
       let bytes: Uint8Array;
       try {
-        bytes = await deps.message(batch[0]);
+        bytes = await current;
       } catch (e) {
         deps.logger.log("warn", "smtp_out.message_unavailable", {
           id: batch[0].id,
           error: String(e),
         });
-        await reportAll(batch, deferred(`could not prepare the message: ${e}`, "4.3.0"));
+        reportAll(batch, deferred(`could not prepare the message: ${e}`, "4.3.0"));
         continue;
       }
       try {
@@ -213,18 +234,19 @@ export async function deliverDomain(deps: DomainDeliveryDeps, group: OutboxGroup
           bytes,
         );
         for (const [i, reply] of replies.entries()) {
-          await deps.report(batch[i], replyResult(reply.reply, client.mxName));
+          report(batch[i], replyResult(reply.reply, client.mxName));
         }
       } catch (e) {
         // The connection broke mid-transaction: this message is deferred (it may or may not
         // have arrived), and the rest get a fresh connection.
         const message = e instanceof Error ? e.message : String(e);
-        await reportAll(batch, deferred(message, "4.4.2", client.mxName));
+        reportAll(batch, deferred(message, "4.4.2", client.mxName));
         client.close();
         client = undefined;
       }
     }
   } finally {
     client?.close();
+    await Promise.all(reports);
   }
 }
