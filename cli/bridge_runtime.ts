@@ -15,6 +15,7 @@ import { cachedResolver, dnsServers } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
+import { createThreadedDkim } from "./dkim_thread.ts";
 import { GatewaySharpBackend } from "../bridge/sharp/gateway_backend.ts";
 import { GatewayReplayTable } from "../bridge/sharp/gateway_replay.ts";
 import { startSharpServer } from "../bridge/sharp/server.ts";
@@ -213,6 +214,8 @@ export function startOutboundWorker(
   // MX, A/AAAA, SRV and MTA-STS lookups are reused for a short while, as a caching resolver
   // in front of an MTA would: every message to a busy domain asks the same names.
   const resolver = cachedResolver(config);
+  // RSA signing is the outbound path's largest CPU cost: it runs beside the event loop.
+  const dkim = createThreadedDkim();
   const worker = new OutboundWorker({
     gateway: new OutboxClient(gateway.url, gateway.apiKey, gateway.fetcher),
     resolver,
@@ -224,6 +227,7 @@ export function startOutboundWorker(
     leaseSeconds: config.outboundLeaseSeconds,
     logger,
     sharp: config.sharpOutbound ? { hashcashBits: config.sharpHashcashBits } : undefined,
+    dkimSignatures: dkim,
   });
   worker.start();
   logger.log("info", "bridge.outbound_started", {

@@ -33,6 +33,42 @@ export interface SignResult {
   selectors: string[];
 }
 
+/**
+ * The DKIM-Signature fields (CRLF-terminated) of `raw` for `domain`, one per key, by mailauth.
+ * Pure CPU (RSA signing is most of it), so a runtime may run it on another thread
+ * (cli/dkim_thread.ts); throws when mailauth signs nothing.
+ */
+export async function dkimSignatures(
+  raw: Uint8Array,
+  domain: string,
+  keys: DkimSigningKeys,
+): Promise<string> {
+  const result = await (await mailauth()).dkimSign(
+    Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
+    {
+      signingDomain: domain,
+      selector: keys.keys[0].selector,
+      privateKey: keys.keys[0].privateKeyPem,
+      canonicalization: "relaxed/relaxed",
+      signatureData: keys.keys.map((k) => ({
+        signingDomain: domain,
+        selector: k.selector,
+        privateKey: k.privateKeyPem,
+        algorithm: k.algorithm,
+        canonicalization: "relaxed/relaxed",
+      })),
+    },
+  );
+  if (!result.signatures) {
+    const why = result.errors?.map((e) => e.err?.message ?? String(e.err)).join("; ") ??
+      "unknown";
+    throw new Error(`DKIM signing failed for ${domain}: ${why}`);
+  }
+  return result.signatures;
+}
+
+export type SignatureMaker = typeof dkimSignatures;
+
 export class DkimSigner {
   private readonly cache = new Map<
     string,
@@ -43,6 +79,7 @@ export class DkimSigner {
     private readonly fetchKeys: KeyFetcher,
     private readonly ttlMs = 5 * 60_000,
     private readonly now: () => number = Date.now,
+    private readonly makeSignatures: SignatureMaker = dkimSignatures,
   ) {}
 
   private async keysFor(domain: string): Promise<DkimSigningKeys | undefined> {
@@ -59,28 +96,8 @@ export class DkimSigner {
     const domain = fromDomain(raw);
     const keys = domain ? await this.keysFor(domain) : undefined;
     if (!domain || !keys || keys.keys.length === 0) return { bytes: raw, selectors: [] };
-    const result = await (await mailauth()).dkimSign(
-      Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength),
-      {
-        signingDomain: domain,
-        selector: keys.keys[0].selector,
-        privateKey: keys.keys[0].privateKeyPem,
-        canonicalization: "relaxed/relaxed",
-        signatureData: keys.keys.map((k) => ({
-          signingDomain: domain,
-          selector: k.selector,
-          privateKey: k.privateKeyPem,
-          algorithm: k.algorithm,
-          canonicalization: "relaxed/relaxed",
-        })),
-      },
-    );
-    if (!result.signatures) {
-      const why = result.errors?.map((e) => e.err?.message ?? String(e.err)).join("; ") ??
-        "unknown";
-      throw new Error(`DKIM signing failed for ${domain}: ${why}`);
-    }
-    const head = new TextEncoder().encode(result.signatures);
+    const signatures = await this.makeSignatures(raw, domain, keys);
+    const head = new TextEncoder().encode(signatures);
     const out = new Uint8Array(head.byteLength + raw.byteLength);
     out.set(head, 0);
     out.set(raw, head.byteLength);

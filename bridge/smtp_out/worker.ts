@@ -13,7 +13,7 @@ import type { OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { GatewayError } from "../gateway_client.ts";
 import { type ConnectOptions, openSmtpClient, type SmtpClient } from "./client.ts";
-import { DkimSigner } from "./dkim.ts";
+import { DkimSigner, type SignatureMaker } from "./dkim.ts";
 import { deliverDomain, type Result, type WorkerLogger } from "./deliver.ts";
 import type { MtaStsSource } from "./mta_sts.ts";
 import type { OutboxClient } from "./outbox_client.ts";
@@ -41,6 +41,8 @@ export interface OutboundWorkerOptions {
   ca?: string[];
   /** Replaces the SMTP client (tests). */
   connect?: (options: ConnectOptions) => Promise<SmtpClient>;
+  /** Makes DKIM signatures elsewhere (another thread; closed by `stop()`); default: here. */
+  dkimSignatures?: SignatureMaker & { close?(): void };
   /** SHARP/1.3 to domains with SRV `_sharp._tcp`, minting stamps of these bits; absent: off. */
   sharp?: { hashcashBits: number; timeoutMs?: number };
 }
@@ -57,7 +59,12 @@ export class OutboundWorker {
 
   constructor(private readonly options: OutboundWorkerOptions) {
     this.workerId = options.workerId ?? `smtp-out-${crypto.randomUUID()}`;
-    this.signer = new DkimSigner((domain) => options.gateway.dkimKeys(domain));
+    this.signer = new DkimSigner(
+      (domain) => options.gateway.dkimKeys(domain),
+      undefined,
+      undefined,
+      options.dkimSignatures,
+    );
   }
 
   /** Starts the loop (idempotent). */
@@ -80,6 +87,7 @@ export class OutboundWorker {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    this.options.dkimSignatures?.close?.();
   }
 
   private async run(): Promise<void> {
