@@ -1,0 +1,69 @@
+/**
+ * Calls to a worker thread that answers each `{ id, ... }` message with `{ id, ok, value }` or
+ * `{ id, ok: false, error }` (the MIME and DKIM workers). The worker starts with the first call,
+ * so an idle server does not carry it. If it dies, what it held fails and `broken` tells the
+ * caller to do later work on its own thread.
+ */
+export interface WorkerReply {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+  /** Anything else the worker sends with its answer (the MIME worker's digest). */
+  [extra: string]: unknown;
+}
+
+export interface WorkerRpc {
+  /** Posts `message` (an `id` is added) and resolves with the worker's successful reply. */
+  call(message: Record<string, unknown>, transfer?: Transferable[]): Promise<WorkerReply>;
+  readonly broken: boolean;
+  close(): void;
+}
+
+export function workerRpc(url: URL, name: string): WorkerRpc {
+  const pending = new Map<number, { resolve(r: WorkerReply): void; reject(e: Error): void }>();
+  let worker: Worker | undefined;
+  let broken = false;
+  let nextId = 1;
+  const failAll = (why: string) => {
+    for (const call of pending.values()) call.reject(new Error(why));
+    pending.clear();
+  };
+
+  const start = () => {
+    const w = new Worker(url.href, { type: "module" });
+    w.onmessage = ({ data }: MessageEvent<WorkerReply>) => {
+      const call = pending.get(data.id);
+      if (!call) return;
+      pending.delete(data.id);
+      if (data.ok) call.resolve(data);
+      else call.reject(new Error(data.error));
+    };
+    w.onerror = (event) => {
+      // The worker died: what it held fails (callers answer 4xx/defer), later calls run here.
+      event.preventDefault?.();
+      broken = true;
+      worker = undefined;
+      failAll(`the ${name} worker stopped`);
+    };
+    return w;
+  };
+
+  return {
+    call: (message, transfer = []) =>
+      new Promise<WorkerReply>((resolve, reject) => {
+        worker ??= start();
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...message, id }, transfer);
+      }),
+    get broken() {
+      return broken;
+    },
+    close() {
+      worker?.terminate();
+      worker = undefined;
+      failAll(`the ${name} worker was closed`);
+    },
+  };
+}
