@@ -350,8 +350,8 @@ const QUIET_TRUNCATE_MS = 1_000;
 
 /**
  * Before writes are held for the RESTART, PASSIVE copies run again (up to MAX_COPY_ROUNDS)
- * while more than this many WAL frames (4 KiB pages) are left: holding writes while some 40 MB
- * were copied and synced took 30–55 ms under the batch-send load.
+ * while more than this many WAL frames (4 KiB pages) are left, so that the held phase has little
+ * to copy besides its sync.
  */
 const HELD_COPY_FRAMES = 64;
 const MAX_COPY_ROUNDS = 4;
@@ -457,8 +457,8 @@ function walCheckpointer(
     return w;
   };
   // Two phases: PASSIVE copies the bulk of the WAL while writes go on; then, between two write
-  // transactions, RESTART copies the little committed meanwhile and empties the WAL while writes
-  // wait — a short stall instead of one as long as the whole copy.
+  // transactions, RESTART copies the little committed meanwhile and lets the WAL start over while
+  // writes wait — a short stall instead of one as long as the whole copy.
   const run = () => {
     timer = undefined;
     if (phase !== "idle" || !wanted) return;

@@ -11,10 +11,10 @@ import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
 import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
+import { searchableBody } from "./search_index.ts";
 
 /** The `message.created` event of every stored message, inserted with the commit. */
 const eventsSql = tableSql(schema.events);
-import { searchableBody } from "./search_index.ts";
 
 export interface Flags {
   seen?: boolean;

@@ -27,16 +27,16 @@ import { suppressedAmong } from "./suppression.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
+import { applyTracking, type TrackingChoice, trackingFor, unsubscribeHeaders } from "./tracking.ts";
+import type { WebhookRow } from "./webhooks.ts";
 
 // Written for every message the send API accepts: plain SQL (store/table_sql.ts).
 const txMessagesSql = tableSql(schema.txMessages);
 const txRecipientsSql = tableSql(schema.txRecipients);
-import { applyTracking, type TrackingChoice, trackingFor, unsubscribeHeaders } from "./tracking.ts";
-import type { WebhookRow } from "./webhooks.ts";
 
 /**
- * Reads the items of one batch share: the sending domains' tracking settings and the account's
- * webhook endpoints, read once per batch instead of once per message.
+ * Reads the items of one batch share: the sending domains' tracking settings, the account's
+ * webhook endpoints and the suppression check, read once per batch instead of once per message.
  */
 export interface BatchShared {
   tracking: Map<string, Promise<TrackingChoice>>;
