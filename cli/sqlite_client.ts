@@ -416,7 +416,7 @@ function walCheckpointer(
     phase = "waiting";
     holdWritesWhenIdle();
   };
-  let lastRestart = 0;
+  let lastRestart = -Infinity;
   let rounds = 0;
   const onReply = ({ data }: MessageEvent<{ ok: boolean; left?: number }>) => {
     if (phase === "passive" && performance.now() - lastRestart < RESTART_INTERVAL_MS) {
@@ -439,7 +439,6 @@ function walCheckpointer(
     lastRestart = performance.now();
     phase = "idle";
     release();
-    if (heldMode === "RESTART") quietTimer ??= setTimeout(truncateWhenQuiet, QUIET_TRUNCATE_MS);
     heldMode = "RESTART";
     if (wanted) schedule();
   };
@@ -487,6 +486,8 @@ function walCheckpointer(
       }
       wanted = true;
       schedule();
+      // Whenever the writes stop, the WAL file goes back to empty.
+      quietTimer ??= setTimeout(truncateWhenQuiet, QUIET_TRUNCATE_MS);
     },
     writerIdle() {
       if (phase === "waiting") holdWritesWhenIdle();
