@@ -15,7 +15,8 @@ import { cachedResolver, dnsServers } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
-import { createThreadedDkim } from "./dkim_thread.ts";
+import type { SignatureMaker } from "../bridge/smtp_out/dkim.ts";
+import { createMailauthThread, type MailauthThread } from "./mailauth_thread.ts";
 import { GatewaySharpBackend } from "../bridge/sharp/gateway_backend.ts";
 import { GatewayReplayTable } from "../bridge/sharp/gateway_replay.ts";
 import { startSharpServer } from "../bridge/sharp/server.ts";
@@ -97,9 +98,13 @@ export async function startBridge(
       note: "STARTTLS not offered",
     });
   }
-  // MX mail is checked (SPF, DKIM, DMARC, ARC) with the configured resolver before hand-in.
+  // MX mail is checked (SPF, DKIM, DMARC, ARC) with the configured resolver before hand-in, on
+  // the mailauth thread, which also signs outbound mail; its DNS questions come back here.
+  const resolver = cachedResolver(config);
+  const mailauth = createMailauthThread(resolver);
   const backend = new GatewaySmtpBackend(client, config.hostname, {
-    resolver: cachedResolver(config),
+    resolver,
+    authenticate: (input, options) => mailauth.authenticateInbound(input, options),
     onVerdict: (envelope, v) =>
       logger.log("info", "smtp.inbound_auth", {
         clientIp: envelope.clientIp,
@@ -190,10 +195,11 @@ export async function startBridge(
     started.push(...await startImapListeners(config, gateway, tls, logger));
   } catch (e) {
     for (const s of started) await s.listener.close();
+    mailauth.close();
     throw e;
   }
   const outbound = config.outboundPort > 0
-    ? startOutboundWorker(config, gateway, logger)
+    ? startOutboundWorker(config, gateway, logger, mailauth)
     : undefined;
   return {
     listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
@@ -201,6 +207,7 @@ export async function startBridge(
     async close() {
       await outbound?.stop();
       for (const s of started) await s.listener.close();
+      mailauth.close();
     },
   };
 }
@@ -210,12 +217,19 @@ export function startOutboundWorker(
   config: Config,
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   logger: Logger,
+  /** Signs on this thread's worker (startBridge shares its own); default: a new one. */
+  mailauth?: MailauthThread,
 ): OutboundWorker {
   // MX, A/AAAA, SRV and MTA-STS lookups are reused for a short while, as a caching resolver
   // in front of an MTA would: every message to a busy domain asks the same names.
   const resolver = cachedResolver(config);
   // RSA signing is the outbound path's largest CPU cost: it runs beside the event loop.
-  const dkim = createThreadedDkim();
+  const own = mailauth ? undefined : createMailauthThread(resolver);
+  const thread = mailauth ?? own!;
+  const dkim = Object.assign(
+    (...args: Parameters<SignatureMaker>) => thread.dkimSignatures(...args),
+    { close: () => own?.close() }, // the worker's stop() closes only a thread of its own
+  );
   const worker = new OutboundWorker({
     gateway: new OutboxClient(gateway.url, gateway.apiKey, gateway.fetcher),
     resolver,

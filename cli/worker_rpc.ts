@@ -1,8 +1,12 @@
 /**
  * Calls to a worker thread that answers each `{ id, ... }` message with `{ id, ok, value }` or
- * `{ id, ok: false, error }` (the MIME and DKIM workers). The worker starts with the first call,
- * so an idle server does not carry it. If it dies, what it held fails and `broken` tells the
- * caller to do later work on its own thread.
+ * `{ id, ok: false, error }` (the MIME and mailauth workers). The worker starts with the first
+ * call, so an idle server does not carry it. If it dies, what it held fails and `broken` tells
+ * the caller to do later work on its own thread.
+ *
+ * A worker may ask this thread something while it works (`{ qid, ask }`, e.g. a DNS question
+ * for the resolver and cache this thread owns): `serve` answers with `{ qid, ok, value }` or
+ * `{ qid, ok: false, error: { message, code } }`.
  */
 export interface WorkerReply {
   id: number;
@@ -20,7 +24,11 @@ export interface WorkerRpc {
   close(): void;
 }
 
-export function workerRpc(url: URL, name: string): WorkerRpc {
+export function workerRpc(
+  url: URL,
+  name: string,
+  serve?: (ask: unknown) => Promise<unknown>,
+): WorkerRpc {
   const pending = new Map<number, { resolve(r: WorkerReply): void; reject(e: Error): void }>();
   let worker: Worker | undefined;
   let broken = false;
@@ -33,6 +41,20 @@ export function workerRpc(url: URL, name: string): WorkerRpc {
   const start = () => {
     const w = new Worker(url.href, { type: "module" });
     w.onmessage = ({ data }: MessageEvent<WorkerReply>) => {
+      if (typeof data.qid === "number") {
+        const qid = data.qid;
+        (serve ? serve(data.ask) : Promise.reject(new Error("nothing answers questions here")))
+          .then(
+            (value) => w.postMessage({ qid, ok: true, value }),
+            (e) =>
+              w.postMessage({
+                qid,
+                ok: false,
+                error: { message: String(e?.message ?? e), code: e?.code },
+              }),
+          );
+        return;
+      }
       const call = pending.get(data.id);
       if (!call) return;
       pending.delete(data.id);

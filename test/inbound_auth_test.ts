@@ -11,6 +11,7 @@ import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { dkimKey, rfc5322, signMessage } from "./fixtures/auth_mail.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
 import { authenticateInbound } from "../bridge/smtp/inbound_auth.ts";
+import { createMailauthThread } from "../cli/mailauth_thread.ts";
 import { schema } from "../src/store/store.ts";
 
 const MX = "mx.postern.test";
@@ -265,6 +266,48 @@ Deno.test("RFC 8463 A.3: the ed25519 and rsa signatures verify through our resol
     }, { resolver: createResolver({ servers: [dns.server], tries: 1 }), hostname: MX });
     assertEquals(bad.dkim.map((d) => d.result), ["fail", "fail"]);
   } finally {
+    await dns.close();
+  }
+});
+
+Deno.test("the mailauth thread gives the verdicts this thread gives, DNS errors included", async () => {
+  const dns = await startFakeDns(structuredClone(ZONE));
+  const resolver = createResolver({ servers: [dns.server], timeoutMs: 2000, tries: 1 });
+  const thread = createMailauthThread(resolver);
+  try {
+    const signed = await signMessage(
+      rfc5322([
+        "From: Gus <gus@good.example>",
+        `To: ${ALICE.address}`,
+        "Subject: threaded",
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000",
+      ], "Signed body.\r\n"),
+      { domain: "good.example", selector: "s1", key: RSA },
+    );
+    const plain = (from: string) =>
+      rfc5322([`From: <${from}>`, `To: ${ALICE.address}`, "Subject: plain"], "Body.\r\n");
+    const cases: [string, string][] = [
+      ["gus@good.example", signed],
+      ["q@quarantine.example", plain("q@quarantine.example")],
+      ["r@reject.example", plain("r@reject.example")],
+      ["s@soft.example", plain("s@soft.example")],
+      ["n@nospf.example", plain("n@nospf.example")], // TXT: no such record (ENODATA)
+      ["x@unknown.example", plain("x@unknown.example")], // no such name (ENOTFOUND)
+    ];
+    for (const [mailFrom, message] of cases) {
+      const input = {
+        clientIp: "127.0.0.1",
+        helo: HELO,
+        mailFrom,
+        message: new TextEncoder().encode(message),
+      };
+      const options = { resolver, hostname: MX };
+      const here = await authenticateInbound(input, options);
+      const there = await thread.authenticateInbound(input, options);
+      assertEquals(there, here, mailFrom);
+    }
+  } finally {
+    thread.close();
     await dns.close();
   }
 });

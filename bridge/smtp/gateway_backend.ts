@@ -25,6 +25,8 @@ export interface GatewayBackendOptions {
    * Authentication-Results, no DMARC policy), as before this option existed.
    */
   resolver?: Resolver;
+  /** Runs the checks (another thread's, say); default: authenticateInbound here. */
+  authenticate?: typeof authenticateInbound;
   /** Our authserv-id (RFC 8601 section 2.5); default: the hostname passed to the constructor. */
   authservId?: string;
   /** [0, 1) source for DMARC pct sampling (tests); Math.random by default. */
@@ -127,7 +129,8 @@ export class GatewaySmtpBackend implements SmtpBackend {
     const resolver = this.options.resolver;
     if (!resolver) return { head: "", data, authentication: undefined, junk: false };
     const authservId = this.options.authservId ?? this.hostname;
-    const verdict = await authenticateInbound({
+    const authenticate = this.options.authenticate ?? authenticateInbound;
+    const verdict = await authenticate({
       clientIp: envelope.clientIp,
       helo: envelope.helo,
       mailFrom: envelope.mailFrom,

@@ -1,0 +1,64 @@
+/**
+ * Worker thread for mailauth's CPU work (cli/mailauth_thread.ts): DKIM signing of outbound mail
+ * (bridge/smtp_out/dkim.ts) and the SPF/DKIM/DMARC/ARC checks of inbound mail
+ * (bridge/smtp/inbound_auth.ts), with the same code as the main thread. DNS questions go back to
+ * the main thread, whose resolver and cache answer them.
+ * In: `{ id, op: "sign", raw, domain, keys }` or `{ id, op: "verify", input, hostname }`, and
+ * answers to its questions `{ qid, ok, value | error }`. Out: `{ id, ok: true, value }` or
+ * `{ id, ok: false, error }`, and questions `{ qid, ask: { method, args } }`.
+ */
+import type { DkimSigningKeys } from "../schemas/bridge_outbox.ts";
+import type { Resolver } from "../bridge/dns/resolver.ts";
+import { dkimSignatures } from "../bridge/smtp_out/dkim.ts";
+import { authenticateInbound, type InboundAuthInput } from "../bridge/smtp/inbound_auth.ts";
+import { workerScope } from "./worker_scope.ts";
+
+type In =
+  | { id: number; op: "sign"; raw: Uint8Array; domain: string; keys: DkimSigningKeys }
+  | { id: number; op: "verify"; input: InboundAuthInput; hostname: string }
+  | { qid: number; ok: boolean; value?: unknown; error?: { message: string; code?: string } };
+
+const scope = workerScope<In>();
+const questions = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+let nextQid = 1;
+
+/** Asks the main thread's resolver; errors keep their DNS code (ENOTFOUND, ENODATA…). */
+const ask = <T>(method: keyof Resolver, args: unknown[]) =>
+  new Promise<T>((resolve, reject) => {
+    const qid = nextQid++;
+    questions.set(qid, { resolve: resolve as (v: unknown) => void, reject });
+    scope.postMessage({ qid, ask: { method, args } });
+  });
+
+const resolver: Resolver = {
+  mx: (name) => ask("mx", [name]),
+  a: (name) => ask("a", [name]),
+  aaaa: (name) => ask("aaaa", [name]),
+  txt: (name) => ask("txt", [name]),
+  srv: (name) => ask("srv", [name]),
+  ptr: (address) => ask("ptr", [address]),
+};
+
+scope.onmessage = async ({ data }) => {
+  if ("qid" in data) {
+    const question = questions.get(data.qid);
+    questions.delete(data.qid);
+    if (data.ok) question?.resolve(data.value);
+    else {question?.reject(
+        Object.assign(new Error(data.error?.message), { code: data.error?.code }),
+      );}
+    return;
+  }
+  try {
+    const value = data.op === "sign"
+      ? await dkimSignatures(data.raw, data.domain, data.keys)
+      : await authenticateInbound(data.input, { resolver, hostname: data.hostname });
+    scope.postMessage({ id: data.id, ok: true, value });
+  } catch (error) {
+    scope.postMessage({
+      id: data.id,
+      ok: false,
+      error: String((error as Error)?.message ?? error),
+    });
+  }
+};
