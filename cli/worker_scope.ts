@@ -1,6 +1,6 @@
 /**
  * The global scope of a worker thread, typed: the type-check of `cli/` sees a window's `self`.
- * Shared by the bridge, MIME, DKIM and WAL-checkpoint workers.
+ * Shared by the bridge, MIME, mailauth and WAL-checkpoint workers.
  */
 export interface WorkerScope<In> {
   onmessage: ((event: MessageEvent<In>) => void) | null;
