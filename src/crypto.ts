@@ -13,10 +13,18 @@ export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   return out;
 }
 
-export function toBase64Url(bytes: Uint8Array): string {
+/** Standard base64 (RFC 4648 section 4), in chunks so large inputs do not overflow the stack. */
+export function toBase64(bytes: Uint8Array | ArrayBuffer): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  for (let i = 0; i < view.length; i += 0x8000) {
+    binary += String.fromCharCode(...view.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 export function fromBase64Url(text: string): Uint8Array {

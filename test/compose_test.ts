@@ -5,7 +5,8 @@
 import { createNodeMime } from "../cli/mime_node.ts";
 import type { ComposeInput } from "../schemas/mail.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { composeSimple, encodedWords, quotedPrintable, rfc5322Date } from "../src/mime/compose.ts";
+import { composeSimple, encodedWords, quotedPrintable } from "../src/mime/compose.ts";
+import { rfc5322Date } from "../src/mime/dsn.ts";
 
 const base: ComposeInput = {
   from: { name: "Shop", address: "shop@example.org" },
@@ -95,5 +96,6 @@ Deno.test("compose: quoted-printable keeps lines within 76 and encodes trailing 
   for (const line of out.split("\r\n")) assert(line.length <= 76, line);
   assert(out.endsWith("=C3=A9=3D=09"), out);
   assert(out.split("\r\n")[2].endsWith("=20"), out);
-  assertEquals(rfc5322Date(new Date("2026-01-05T03:04:05Z")), "Mon, 5 Jan 2026 03:04:05 +0000");
+  // The Date field comes from the DSN writer's rfc5322Date (two-digit day, RFC 5322 section 3.3).
+  assertEquals(rfc5322Date(Date.parse("2026-01-05T03:04:05Z")), "Mon, 05 Jan 2026 03:04:05 +0000");
 });

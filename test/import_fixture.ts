@@ -4,7 +4,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { openStore } from "../cli/open_store.ts";
-import { flagsOf } from "../src/services/mail_access.ts";
+import { flagColumns, flagsOf } from "../src/services/mail_access.ts";
 import { schema } from "../src/store/store.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
 
@@ -80,12 +80,7 @@ export async function messagesOf(dbUrl: string, address: string): Promise<Stored
       sha: m.blobSha256,
       size: m.size,
       internalDate: m.internalDate,
-      seen: m.seen,
-      answered: m.answered,
-      flagged: m.flagged,
-      deleted: m.deleted,
-      draft: m.draft,
-      keywords: m.keywords,
+      ...flagColumns,
       data: schema.blobs.data,
     }).from(m)
       .innerJoin(schema.mailboxes, eq(schema.mailboxes.id, m.mailboxId))

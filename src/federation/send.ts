@@ -16,7 +16,7 @@ import {
   type RecipientOutcome,
 } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
-import { randomToken } from "../crypto.ts";
+import { randomToken, toBase64 } from "../crypto.ts";
 import { peerJwks } from "./discovery.ts";
 import { contentDigest, mintPow, readHeader, signClaims, verifyWithJwks } from "./envelope.ts";
 import { signingKey } from "./keys.ts";
@@ -60,14 +60,6 @@ const failure = (code: string, message: string, temporary: boolean): SendOutcome
   message,
   temporary,
 });
-
-function base64(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(out);
-}
 
 async function post(deps: Deps, url: string, body: DeliveryRequest): Promise<Response> {
   return await deps.federation!.fetch(
@@ -132,7 +124,7 @@ export async function sendFederated(
   };
   const body: DeliveryRequest = {
     envelope: await signClaims(claims, ENVELOPE_TYP, key),
-    content: base64(msg.raw),
+    content: toBase64(msg.raw),
   };
   const refused = await refuseUrl(deps, peer.delivery);
   if (refused) return failure("refused_target", refused, true);

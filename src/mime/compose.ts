@@ -11,6 +11,8 @@
  * so the message is 7-bit clean for any relay. Line breaks are CRLF throughout. Pure: no I/O.
  */
 import type { ComposeInput, NamedAddress } from "../../schemas/mail.ts";
+import { toBase64 } from "../crypto.ts";
+import { rfc5322Date } from "./dsn.ts";
 
 const encoder = new TextEncoder();
 
@@ -23,12 +25,6 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 // RFC 5322 section 3.2.3 atext, plus the spaces between a phrase's words.
 const PHRASE_ATOMS = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*$/;
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
-  return btoa(binary);
-}
-
 /** RFC 2047 encoded-words for `text`, each at most 75 characters (45 octets of UTF-8). */
 export function encodedWords(text: string): string[] {
   const words: string[] = [];
@@ -37,14 +33,14 @@ export function encodedWords(text: string): string[] {
   for (const char of text) {
     const size = encoder.encode(char).length;
     if (octets + size > 45) {
-      words.push(`=?UTF-8?B?${base64(encoder.encode(chunk))}?=`);
+      words.push(`=?UTF-8?B?${toBase64(encoder.encode(chunk))}?=`);
       chunk = "";
       octets = 0;
     }
     chunk += char;
     octets += size;
   }
-  if (chunk || words.length === 0) words.push(`=?UTF-8?B?${base64(encoder.encode(chunk))}?=`);
+  if (chunk || words.length === 0) words.push(`=?UTF-8?B?${toBase64(encoder.encode(chunk))}?=`);
   return words;
 }
 
@@ -86,17 +82,6 @@ const unstructured = (name: string, value: string) =>
 
 const addressField = (name: string, list: NamedAddress[]) =>
   field(name, list.map(mailbox).join(", "));
-
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-const two = (n: number) => String(n).padStart(2, "0");
-
-/** RFC 5322 section 3.3 date-time, in UTC. */
-export function rfc5322Date(date: Date): string {
-  return `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ` +
-    `${date.getUTCFullYear()} ${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:` +
-    `${two(date.getUTCSeconds())} +0000`;
-}
 
 const HEX = "0123456789ABCDEF";
 
@@ -151,7 +136,7 @@ export function composeSimple(input: ComposeInput, boundary: string): Uint8Array
   if (input.replyTo.length > 0) head.push(addressField("Reply-To", input.replyTo));
   head.push(unstructured("Subject", input.subject));
   head.push(`Message-ID: ${input.messageId}`);
-  head.push(`Date: ${rfc5322Date(input.date)}`);
+  head.push(`Date: ${rfc5322Date(input.date.getTime())}`);
   if (input.inReplyTo) head.push(`In-Reply-To: ${input.inReplyTo}`);
   if (input.references?.length) head.push(field("References", input.references.join(" ")));
   head.push("MIME-Version: 1.0");

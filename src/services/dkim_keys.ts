@@ -5,7 +5,7 @@
  * for a domain (MX, SPF, both DKIM keys, DMARC, MTA-STS RFC 8461, TLS-RPT RFC 8460).
  */
 import { and, desc, eq } from "drizzle-orm";
-import type { SecretBox } from "../crypto.ts";
+import { type SecretBox, toBase64 } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 
@@ -22,14 +22,8 @@ export interface NewDkimKey {
   publicKey: string;
 }
 
-function base64(bytes: ArrayBuffer): string {
-  let binary = "";
-  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
 function pem(label: string, der: ArrayBuffer): string {
-  const lines = base64(der).match(/.{1,64}/g) ?? [];
+  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
@@ -64,7 +58,7 @@ export async function generateDkimKeys(secrets: SecretBox, nowMs: number): Promi
         pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", rsa.privateKey)),
       ),
       // RFC 6376 section 3.6.1: p= is the base64 SubjectPublicKeyInfo.
-      publicKey: base64(await crypto.subtle.exportKey("spki", rsa.publicKey)),
+      publicKey: toBase64(await crypto.subtle.exportKey("spki", rsa.publicKey)),
     },
     {
       selector: selectors["ed25519-sha256"],
@@ -73,7 +67,7 @@ export async function generateDkimKeys(secrets: SecretBox, nowMs: number): Promi
         pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", ed.privateKey)),
       ),
       // RFC 8463 section 4.2: p= is the bare 32-byte public key, not an SPKI structure.
-      publicKey: base64(await crypto.subtle.exportKey("raw", ed.publicKey)),
+      publicKey: toBase64(await crypto.subtle.exportKey("raw", ed.publicKey)),
     },
   ];
 }

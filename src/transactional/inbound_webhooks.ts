@@ -5,18 +5,11 @@
  * parsed JSON form (and, when asked, the raw message in base64). The cursor moves in the same
  * transaction, so a message is posted once.
  */
+import { toBase64 } from "../crypto.ts";
 import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
-
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
 
 /** Turns new inbound messages into deliveries; resolves to how many were queued. */
 export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
@@ -62,7 +55,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
       if (hook.includeRaw) {
         const [blob] = await deps.store.db.select().from(schema.blobs)
           .where(eq(schema.blobs.sha256, message.blobSha256));
-        if (blob) data.raw = base64(new Uint8Array(blob.data));
+        if (blob) data.raw = toBase64(new Uint8Array(blob.data));
       }
       payloads.push(data);
     }

@@ -5,6 +5,7 @@
  * and the Idempotency-Key — whose row, the message record, its recipients and their first
  * events are all written in the send's own write transaction.
  */
+import { toBase64 } from "../crypto.ts";
 import { inArray } from "drizzle-orm";
 import type { SendRequest } from "../../schemas/api_send.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
@@ -51,14 +52,6 @@ export interface SendResult {
   replayed: boolean;
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
 const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
 
 async function resolveAttachments(deps: Deps, req: TxSendRequest) {
@@ -79,7 +72,7 @@ async function resolveAttachments(deps: Deps, req: TxSendRequest) {
         { path: `attachments.${i}.blobId`, message: "no such blob" },
       ]);
     }
-    return { filename: a.filename, contentType: a.contentType, content: base64(data) };
+    return { filename: a.filename, contentType: a.contentType, content: toBase64(data) };
   });
 }
 

@@ -9,7 +9,7 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
-import { randomToken } from "../crypto.ts";
+import { randomToken, toBase64 } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { checkWebhookUrl } from "./ssrf.ts";
@@ -20,14 +20,8 @@ export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
 
 const encoder = new TextEncoder();
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
 export function newWebhookSecret(): string {
-  return `whsec_${base64(crypto.getRandomValues(new Uint8Array(24)))}`;
+  return `whsec_${toBase64(crypto.getRandomValues(new Uint8Array(24)))}`;
 }
 
 /** `v1,<base64 HMAC-SHA256>` of `id.timestamp.body` under a `whsec_` secret. */
@@ -46,7 +40,7 @@ export async function signWebhook(
     ["sign"],
   );
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}.${timestamp}.${body}`));
-  return `v1,${base64(new Uint8Array(mac))}`;
+  return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
 export interface WebhookView {
