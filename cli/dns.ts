@@ -2,7 +2,7 @@
  * The DNS the entry points hand to the bridge and the gateway's ports: node:dns pointed at
  * POSTERN_DNS_SERVERS (the system's when empty), optionally behind the bridge's short cache.
  */
-import { cachingResolver, createResolver, type Resolver } from "../bridge/dns/resolver.ts";
+import { type CachingResolver, cachingResolver, createResolver } from "../bridge/dns/resolver.ts";
 import type { Config } from "../src/config.ts";
 
 export function dnsServers(config: Config): string[] {
@@ -10,7 +10,7 @@ export function dnsServers(config: Config): string[] {
 }
 
 /** Answers (and missing names) reused for POSTERN_DNS_CACHE_SECONDS, as a caching resolver would. */
-export function cachedResolver(config: Config): Resolver {
+export function cachedResolver(config: Config): CachingResolver {
   const ms = config.dnsCacheSeconds * 1000;
   return cachingResolver(createResolver({ servers: dnsServers(config) }), {
     positiveMs: ms,

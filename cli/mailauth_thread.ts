@@ -2,7 +2,8 @@
  * mailauth's CPU work on a worker thread, for `postern serve` and `postern bridge`: RSA signing
  * took a third of the event loop while delivering to a sink, and the inbound SPF/DKIM/DMARC/ARC
  * checks about a tenth of it at full MX load. Both need only the message, the keys or the DNS
- * answers, which this thread's resolver (and its cache) gives. The worker starts with the first
+ * answers, which this thread's resolver (and its cache) gives; the worker keeps each answer as
+ * long as this thread's cache does (cli/dns_relay.ts). The worker starts with the first
  * call (an idle server does not carry it); if it cannot run, the work falls back to this thread.
  */
 import type { Resolver } from "../bridge/dns/resolver.ts";
@@ -13,6 +14,7 @@ import {
   type InboundAuthInput,
   type InboundAuthOptions,
 } from "../bridge/smtp/inbound_auth.ts";
+import { answerDnsQuestion, type DnsQuestion } from "./dns_relay.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
 export interface MailauthThread {
@@ -26,11 +28,7 @@ export function createMailauthThread(resolver: Resolver): MailauthThread {
   const rpc = workerRpc(
     new URL("./mailauth_worker.ts", import.meta.url),
     "mailauth",
-    (question) => {
-      const { method, args } = question as { method: keyof Resolver; args: [string] };
-      if (!(method in resolver)) return Promise.reject(new Error(`no DNS method ${method}`));
-      return resolver[method](...args);
-    },
+    (question) => answerDnsQuestion(resolver, question as DnsQuestion),
   );
   const sign: SignatureMaker = async (raw, domain, keys) => {
     if (rpc.broken) return await dkimSignatures(raw, domain, keys);

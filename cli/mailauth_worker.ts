@@ -2,15 +2,16 @@
  * Worker thread for mailauth's CPU work (cli/mailauth_thread.ts): DKIM signing of outbound mail
  * (bridge/smtp_out/dkim.ts) and the SPF/DKIM/DMARC/ARC checks of inbound mail
  * (bridge/smtp/inbound_auth.ts), with the same code as the main thread. DNS questions go back to
- * the main thread, whose resolver and cache answer them.
+ * the main thread, whose resolver and cache answer them; the answers are kept here as long as
+ * that cache keeps them (cli/dns_relay.ts).
  * In: `{ id, op: "sign", raw, domain, keys }` or `{ id, op: "verify", input, hostname }`, and
  * answers to its questions `{ qid, ok, value | error }`. Out: `{ id, ok: true, value }` or
  * `{ id, ok: false, error }`, and questions `{ qid, ask: { method, args } }`.
  */
 import type { DkimSigningKeys } from "../schemas/bridge_outbox.ts";
-import type { Resolver } from "../bridge/dns/resolver.ts";
 import { dkimSignatures } from "../bridge/smtp_out/dkim.ts";
 import { authenticateInbound, type InboundAuthInput } from "../bridge/smtp/inbound_auth.ts";
+import { type DnsAnswer, relayedResolver } from "./dns_relay.ts";
 import { workerScope } from "./worker_scope.ts";
 
 type In =
@@ -22,22 +23,14 @@ const scope = workerScope<In>();
 const questions = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 let nextQid = 1;
 
-/** Asks the main thread's resolver; errors keep their DNS code (ENOTFOUND, ENODATA…). */
-const ask = <T>(method: keyof Resolver, args: unknown[]) =>
-  new Promise<T>((resolve, reject) => {
+/** Asks the main thread's resolver; its answers are reused as long as its cache keeps them. */
+const resolver = relayedResolver((question) =>
+  new Promise<DnsAnswer>((resolve, reject) => {
     const qid = nextQid++;
     questions.set(qid, { resolve: resolve as (v: unknown) => void, reject });
-    scope.postMessage({ qid, ask: { method, args } });
-  });
-
-const resolver: Resolver = {
-  mx: (name) => ask("mx", [name]),
-  a: (name) => ask("a", [name]),
-  aaaa: (name) => ask("aaaa", [name]),
-  txt: (name) => ask("txt", [name]),
-  srv: (name) => ask("srv", [name]),
-  ptr: (address) => ask("ptr", [address]),
-};
+    scope.postMessage({ qid, ask: question });
+  })
+);
 
 scope.onmessage = async ({ data }) => {
   if ("qid" in data) {

@@ -72,6 +72,20 @@ export function mailauthResolver(resolver: Resolver) {
   };
 }
 
+/** A Resolver whose every method is one lookup function, by record type. */
+export function resolverOver(
+  lookup: <T>(type: keyof Resolver, name: string) => Promise<T>,
+): Resolver {
+  return {
+    mx: (name) => lookup("mx", name),
+    a: (name) => lookup("a", name),
+    aaaa: (name) => lookup("aaaa", name),
+    txt: (name) => lookup("txt", name),
+    srv: (name) => lookup("srv", name),
+    ptr: (address) => lookup("ptr", address),
+  };
+}
+
 export interface CacheOptions {
   /** How long an answer is reused. node:dns gives no TTL for most types, so this is a cap. */
   positiveMs: number;
@@ -89,7 +103,12 @@ const NEGATIVE_CODES = new Set(["ENOTFOUND", "ENODATA"]);
  * Failures (timeouts, SERVFAIL) are never cached. Every MX message asks the same SPF and DMARC
  * names again and again; without this each would be a network round trip.
  */
-export function cachingResolver(inner: Resolver, options: CacheOptions): Resolver {
+export interface CachingResolver extends Resolver {
+  /** How much longer the cache keeps the answer to this question (0: not cached). */
+  cachedFor(type: keyof Resolver, name: string): number;
+}
+
+export function cachingResolver(inner: Resolver, options: CacheOptions): CachingResolver {
   const now = options.now ?? Date.now;
   const max = options.maxEntries ?? 10_000;
   const cache = new Map<string, { until: number; value?: unknown; error?: unknown }>();
@@ -123,11 +142,10 @@ export function cachingResolver(inner: Resolver, options: CacheOptions): Resolve
     return p as Promise<T>;
   };
   return {
-    mx: (name) => lookup("mx", name),
-    a: (name) => lookup("a", name),
-    aaaa: (name) => lookup("aaaa", name),
-    txt: (name) => lookup("txt", name),
-    srv: (name) => lookup("srv", name),
-    ptr: (address) => lookup("ptr", address),
+    ...resolverOver(lookup),
+    cachedFor(type, name) {
+      const hit = cache.get(`${type} ${name.toLowerCase()}`);
+      return hit ? Math.max(0, hit.until - now()) : 0;
+    },
   };
 }
