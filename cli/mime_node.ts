@@ -13,6 +13,7 @@ const loadComposer = async () => (await import("nodemailer/lib/mail-composer/ind
 import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
 import { parseHeaderBlock } from "../src/mime/header_block.ts";
+import { parseSimpleMail } from "../src/mime/parse_simple.ts";
 
 function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
   if (!value) return [];
@@ -43,9 +44,18 @@ function splitIds(value: string | string[] | undefined): string[] {
   return text.match(/<[^<>\s]+>/g) ?? [];
 }
 
-export function createNodeMime(): MimePort {
+export interface NodeMimeOptions {
+  /** Read plain text messages with src/mime/parse_simple.ts first (default); tests turn it off. */
+  simpleFirst?: boolean;
+}
+
+export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
+  const simpleFirst = options.simpleFirst ?? true;
   return {
     async parse(raw) {
+      // Plain text messages need none of mailparser's machinery (same result, tested).
+      const simple = simpleFirst ? parseSimpleMail(raw) : undefined;
+      if (simple) return simple;
       const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
         skipImageLinks: true,
         skipTextToHtml: true,
