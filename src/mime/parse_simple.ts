@@ -1,10 +1,11 @@
 /**
- * The JSON form of the plainest and commonest received message, without the full MIME parser:
- * one text/plain body (no Content-Type, or text/plain in US-ASCII or UTF-8) sent as 7bit, 8bit
- * or binary, CRLF header lines, plain address lists and no encoded-words (RFC 2047). For such a
- * message it gives exactly what the MIME port's parser (mailparser, cli/mime_node.ts) gives —
- * test/parse_simple_test.ts holds the two side by side — and `undefined` for anything else,
- * which then goes to that parser. Pure and edge-safe.
+ * The JSON form of the commonest received messages, without the full MIME parser: a text/plain
+ * body (no Content-Type, or text/plain in US-ASCII or UTF-8), or multipart/alternative with one
+ * text/plain and one text/html part; 7bit, 8bit, binary or quoted-printable; CRLF lines, plain
+ * address lists and no encoded-words (RFC 2047). For such a message it gives exactly what the
+ * MIME port's parser (mailparser, cli/mime_node.ts) gives — test/parse_simple_test.ts holds the
+ * two side by side — and `undefined` for anything else (attachments, base64, other charsets,
+ * encoded-words, groups, comments…), which then goes to that parser. Pure and edge-safe.
  *
  * Why: at full MX load the full parser cost about 0.4 ms of CPU per 5 KB message on a worker
  * thread, plus a thread round trip of several milliseconds before the message could be stored.
@@ -103,20 +104,16 @@ function addressList(value: string): NamedAddress[] | undefined {
   return out;
 }
 
-export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
-  const end = headerEnd(raw);
-  if (end <= 0 || !crlfOnly(raw, end)) return undefined;
-  let head: string;
-  let body: string;
-  try {
-    head = utf8.decode(raw.subarray(0, end));
-    body = utf8.decode(raw.subarray(end + 4));
-  } catch {
-    return undefined; // not UTF-8: the full parser decides what it is
-  }
-
-  const headers: { name: string; value: string }[] = [];
+interface HeaderSection {
+  /** In order, as parseHeaderBlock (header_block.ts) gives them. */
+  headers: { name: string; value: string }[];
   /** Unfolded values by lower-case name, as mailparser reads them (libmime.decodeHeader). */
+  fields: Map<string, string[]>;
+}
+
+/** CRLF-separated header lines (no bare CR or LF); undefined for a line that is not a field. */
+function readHeaders(head: string): HeaderSection | undefined {
+  const headers: { name: string; value: string }[] = [];
   const fields = new Map<string, string[]>();
   let folded: string | undefined;
   const finish = () => {
@@ -142,6 +139,118 @@ export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
     headers.push({ name: line.slice(0, colon), value: line.slice(colon + 1).trim() });
   }
   finish();
+  return { headers, fields };
+}
+
+/**
+ * Quoted-printable (RFC 2045 section 6.7) as libqp reads it, so that the result is the full
+ * parser's: whitespace at line ends dropped, soft line breaks removed, `=XX` decoded and any
+ * other `=` kept as it is.
+ */
+export function decodeQuotedPrintable(input: string): Uint8Array {
+  const text = input.replace(/(^|[^ \t])[ \t]+(?=[\n\r]|$)/g, "$1").replace(/=(?:\r?\n|$)/g, "");
+  const out = new Uint8Array(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x3d && i < text.length - 2) {
+      const hex = text.slice(i + 1, i + 3);
+      if (/^[\da-fA-F]{2}$/.test(hex)) {
+        out[n++] = parseInt(hex, 16);
+        i += 2;
+        continue;
+      }
+    }
+    if (code > 0xff) throw new Error("not octets");
+    out[n++] = code;
+  }
+  return out.subarray(0, n);
+}
+
+/** A text part's content as mailparser gives it (UTF-8, LF line ends); undefined if unsure. */
+function leafText(content: string, encoding: string | undefined): string | undefined {
+  const cte = (encoding ?? "7bit").toLowerCase();
+  let text = content;
+  if (cte === "quoted-printable") {
+    // Quoted-printable is 7-bit by definition; anything else is left to the full parser.
+    if (/\P{ASCII}/u.test(content)) return undefined;
+    try {
+      text = utf8.decode(decodeQuotedPrintable(content));
+    } catch {
+      return undefined;
+    }
+  } else if (!IDENTITY_ENCODINGS.has(cte)) return undefined;
+  return text.replace(/\r?\n/g, "\n");
+}
+
+/** `text/html` in US-ASCII or UTF-8, inside multipart/alternative. */
+const HTML_TEXT = /^text\/html\s*(?:;\s*charset\s*=\s*("?)(?:us-ascii|ascii|utf-8|utf8)\1\s*)?;?$/i;
+/** RFC 2046 section 5.1.1, with only the boundary parameter and no space in it. */
+const ALTERNATIVE =
+  /^multipart\/alternative\s*;\s*boundary\s*=\s*(?:"([\w'()+,\-./:=?]+)"|([\w'()+,\-./=?]+))\s*;?$/i;
+
+/**
+ * multipart/alternative with exactly one text/plain and one text/html part (RFC 2046 section
+ * 5.1.4), the shape most mail programs send; each part may be quoted-printable.
+ */
+function alternativeParts(
+  body: string,
+  boundary: string,
+): { text?: string; html?: string } | undefined {
+  const lines = body.split("\r\n");
+  const delimiter = `--${boundary}`;
+  const close = `${delimiter}--`;
+  const parts: string[][] = [];
+  let current: string[] | undefined;
+  let closed = false;
+  for (const line of lines) {
+    if (line.startsWith(delimiter)) {
+      if (closed || (line !== delimiter && line !== close)) return undefined;
+      if (current) parts.push(current);
+      current = line === delimiter ? [] : undefined;
+      closed = line === close;
+      continue;
+    }
+    current?.push(line);
+  }
+  if (!closed || parts.length !== 2) return undefined;
+  const out: { text?: string; html?: string } = {};
+  for (const part of parts) {
+    const blank = part.indexOf("");
+    if (blank <= 0) return undefined; // a part without Content-Type is not text to mailparser
+    const section = readHeaders(part.slice(0, blank).join("\r\n"));
+    if (!section) return undefined;
+    for (const [key, values] of section.fields) {
+      if (values.length > 1 || (key !== "content-type" && key !== "content-transfer-encoding")) {
+        return undefined;
+      }
+    }
+    const type = section.fields.get("content-type")?.[0] ?? "";
+    const kind = PLAIN_TEXT.test(type) ? "text" : HTML_TEXT.test(type) ? "html" : undefined;
+    if (!kind || kind in out) return undefined;
+    const content = part.slice(blank + 1).join("\r\n");
+    // An empty part reads as one line break in mailparser; such rare parts go to it.
+    if (content === "") return undefined;
+    const text = leafText(content, section.fields.get("content-transfer-encoding")?.[0]);
+    if (text === undefined) return undefined;
+    out[kind] = text;
+  }
+  return out;
+}
+
+export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
+  const end = headerEnd(raw);
+  if (end <= 0 || !crlfOnly(raw, end)) return undefined;
+  let section: HeaderSection | undefined;
+  let body: string;
+  try {
+    section = readHeaders(utf8.decode(raw.subarray(0, end)));
+    body = utf8.decode(raw.subarray(end + 4));
+  } catch {
+    return undefined; // not UTF-8: the full parser decides what it is
+  }
+  if (!section) return undefined;
+  const { headers, fields } = section;
 
   for (const [key, values] of fields) {
     if (FULL_PARSER.has(key) || (SINGLE.has(key) && values.length > 1)) return undefined;
@@ -152,9 +261,23 @@ export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
   const one = (key: string) => fields.get(key)?.[0];
 
   const contentType = one("content-type");
-  if (contentType !== undefined && !PLAIN_TEXT.test(contentType)) return undefined;
   const encoding = one("content-transfer-encoding");
-  if (encoding !== undefined && !IDENTITY_ENCODINGS.has(encoding.toLowerCase())) return undefined;
+  let content: { text?: string; html?: string } | undefined;
+  const alternative = contentType?.match(ALTERNATIVE);
+  if (contentType === undefined || PLAIN_TEXT.test(contentType)) {
+    const text = leafText(body, encoding);
+    content = text === undefined ? undefined : { text };
+  } else if (alternative) {
+    const rootEncoding = (encoding ?? "7bit").toLowerCase();
+    if (
+      !IDENTITY_ENCODINGS.has(rootEncoding) ||
+      !crlfOnly(raw.subarray(end + 4), raw.length - end - 4)
+    ) {
+      return undefined;
+    }
+    content = alternativeParts(body, alternative[1] ?? alternative[2]);
+  }
+  if (!content) return undefined;
 
   const addresses = (key: string): NamedAddress[] | undefined => {
     const out: NamedAddress[] = [];
@@ -182,7 +305,6 @@ export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
   const references = (fields.get("references") ?? []).flatMap((v) =>
     v.split(/\s+/).map(messageIdForm).filter((id): id is string => !!id)
   );
-  const text = body.replace(/\r?\n/g, "\n");
   return {
     messageId: messageIdForm(one("message-id") ?? ""),
     inReplyTo: idsIn(messageIdForm(one("in-reply-to") ?? "") ?? "")[0],
@@ -194,8 +316,8 @@ export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
     replyTo,
     date,
     headers,
-    text: text === "" ? undefined : text,
-    html: undefined,
+    text: content.text || undefined,
+    html: content.html || undefined,
     attachments: [],
   };
 }
