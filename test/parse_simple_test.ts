@@ -245,6 +245,8 @@ Deno.test("the fast parser leaves structured and encoded messages to the full pa
     ),
   ];
   for (const message of cases) assertEquals(await compare(message), undefined, message);
+  // A large message goes to the full parser (on its worker thread).
+  assertEquals(await compare("Subject: big\r\n\r\n" + "x".repeat(300 * 1024)), undefined);
   // Bytes that are not UTF-8 in the body.
   const latin1 = new Uint8Array([...enc.encode("Subject: x\r\n\r\ncaf"), 0xe9, 13, 10]);
   assertEquals(await compare(latin1), undefined);

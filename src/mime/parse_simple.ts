@@ -14,9 +14,17 @@
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 
 const MAX_HEADER_BYTES = 64 * 1024;
+/**
+ * Larger messages go to the full parser, which runs on a worker thread: reading a few megabytes
+ * here would hold the event loop for milliseconds.
+ */
+const MAX_MESSAGE_BYTES = 256 * 1024;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Fields this parser reads; a second occurrence of one (other than To, Cc, References) is left to the full parser. */
+/**
+ * Fields read once; a second occurrence of one is left to the full parser (To, Cc and
+ * References may repeat: their values are joined).
+ */
 const SINGLE = new Set([
   "subject",
   "from",
@@ -239,6 +247,7 @@ function alternativeParts(
 }
 
 export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
+  if (raw.byteLength > MAX_MESSAGE_BYTES) return undefined;
   const end = headerEnd(raw);
   if (end <= 0 || !crlfOnly(raw, end)) return undefined;
   let section: HeaderSection | undefined;
