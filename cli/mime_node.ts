@@ -45,7 +45,10 @@ function splitIds(value: string | string[] | undefined): string[] {
 }
 
 export interface NodeMimeOptions {
-  /** Read plain text messages with src/mime/parse_simple.ts first (default); tests turn it off. */
+  /**
+   * Read plain and text+HTML messages with src/mime/parse_simple.ts first (default); tests
+   * turn it off to compare the two parsers.
+   */
   simpleFirst?: boolean;
 }
 
@@ -53,7 +56,7 @@ export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
   const simpleFirst = options.simpleFirst ?? true;
   return {
     async parse(raw) {
-      // Plain text messages need none of mailparser's machinery (same result, tested).
+      // Plain and text+HTML messages need none of mailparser's machinery (same result, tested).
       const simple = simpleFirst ? parseSimpleMail(raw) : undefined;
       if (simple) return simple;
       const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {

@@ -5,7 +5,8 @@
  * event loop instead of on it (the second core). The worker
  * starts on first use (an idle server does not carry it); if it cannot run, the port falls back
  * to the main thread. Attachments of stored messages are read on the main thread (rare), and
- * plain text messages are read there too, by src/mime/parse_simple.ts (faster than the trip).
+ * plain and text+HTML messages are read there too, by src/mime/parse_simple.ts (faster than the
+ * trip).
  */
 import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
@@ -30,7 +31,7 @@ export function createThreadedMime(): MimePort & { close(): void } {
 
   return {
     parse(raw: Uint8Array): Promise<ParsedMail> {
-      // A plain text message is read here in microseconds: no round trip to the worker.
+      // A plain or text+HTML message is read here in microseconds: no round trip to the worker.
       const simple = parseSimpleMail(raw);
       if (simple) return Promise.resolve(simple);
       if (rpc.broken) return local.parse(raw);
