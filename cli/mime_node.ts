@@ -46,8 +46,8 @@ function splitIds(value: string | string[] | undefined): string[] {
 
 export interface NodeMimeOptions {
   /**
-   * Read plain and text+HTML messages with src/mime/parse_simple.ts first (default); tests
-   * turn it off to compare the two parsers.
+   * Read plain and text+HTML messages with src/mime/parse_simple.ts first (default). Off where
+   * the caller has tried it already (the MIME thread), and in tests comparing the two parsers.
    */
   simpleFirst?: boolean;
 }

@@ -16,7 +16,8 @@ import { createNodeMime } from "./mime_node.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
 export function createThreadedMime(): MimePort & { close(): void } {
-  const local = createNodeMime();
+  // parse() below tries the fast parser first; neither thread's mailparser path repeats it.
+  const local = createNodeMime({ simpleFirst: false });
   const rpc = workerRpc(new URL("./mime_worker.ts", import.meta.url), "MIME");
 
   /** The worker's answer; its `sha` (of the message's bytes) is remembered for `digestOf`. */

@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import { createNodeMime } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
-const mime = createNodeMime();
+// The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts).
+const mime = createNodeMime({ simpleFirst: false });
 const scope = workerScope<{ id: number; op: string; arg: never }>();
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");

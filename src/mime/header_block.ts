@@ -7,7 +7,11 @@ const MAX_HEADER_BYTES = 256 * 1024;
 export function parseHeaderBlock(raw: Uint8Array): { name: string; value: string }[] {
   const text = new TextDecoder("utf-8", { fatal: false }).decode(raw.subarray(0, MAX_HEADER_BYTES));
   const end = text.search(/\r?\n\r?\n/);
-  const block = end >= 0 ? text.slice(0, end) : text;
+  return headerFields(end >= 0 ? text.slice(0, end) : text);
+}
+
+/** The fields of a header section's text (no empty line in it), unfolded, in order. */
+export function headerFields(block: string): { name: string; value: string }[] {
   const out: { name: string; value: string }[] = [];
   for (const line of block.split(/\r?\n/)) {
     if (/^[ \t]/.test(line) && out.length > 0) {

@@ -12,6 +12,7 @@
  * This takes a few microseconds on the event loop.
  */
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
+import { headerFields } from "./header_block.ts";
 
 const MAX_HEADER_BYTES = 64 * 1024;
 /**
@@ -41,9 +42,14 @@ const FULL_PARSER = new Set(["content-disposition"]);
 
 /** RFC 2045 section 6.1: the identity encodings. */
 const IDENTITY_ENCODINGS = new Set(["7bit", "8bit", "binary"]);
-/** `text/plain`, optionally with a US-ASCII or UTF-8 charset (RFC 2046 section 4.1.2). */
-const PLAIN_TEXT =
-  /^text\/plain\s*(?:;\s*charset\s*=\s*("?)(?:us-ascii|ascii|utf-8|utf8)\1\s*)?;?$/i;
+/** `text/plain` or `text/html`, optionally with a US-ASCII or UTF-8 charset (RFC 2046 4.1.2). */
+const TEXT_TYPE =
+  /^text\/(plain|html)\s*(?:;\s*charset\s*=\s*("?)(?:us-ascii|ascii|utf-8|utf8)\2\s*)?;?$/i;
+/** Which text a Content-Type value names, if it is one this parser reads. */
+const textKind = (type: string): "text" | "html" | undefined => {
+  const sub = type.match(TEXT_TYPE)?.[1].toLowerCase();
+  return sub === "plain" ? "text" : sub === "html" ? "html" : undefined;
+};
 
 /** The end of the header section: the index of the empty line's CRLF CRLF, or -1. */
 function headerEnd(raw: Uint8Array): number {
@@ -113,7 +119,7 @@ function addressList(value: string): NamedAddress[] | undefined {
 }
 
 interface HeaderSection {
-  /** In order, as parseHeaderBlock (header_block.ts) gives them. */
+  /** In order, as the full parser's port gives them (header_block.ts). */
   headers: { name: string; value: string }[];
   /** Unfolded values by lower-case name, as mailparser reads them (libmime.decodeHeader). */
   fields: Map<string, string[]>;
@@ -121,33 +127,28 @@ interface HeaderSection {
 
 /** CRLF-separated header lines (no bare CR or LF); undefined for a line that is not a field. */
 function readHeaders(head: string): HeaderSection | undefined {
-  const headers: { name: string; value: string }[] = [];
   const fields = new Map<string, string[]>();
-  let folded: string | undefined;
-  const finish = () => {
-    if (folded === undefined) return;
-    const colon = folded.indexOf(":");
-    const key = folded.slice(0, colon).toLowerCase();
-    const value = folded.slice(colon + 1).replace(/\r\n[ \t]*/g, " ").trim();
+  // Each field with its folds kept: libmime joins a fold's whitespace into one space.
+  const folded: string[] = [];
+  for (const line of head.split("\r\n")) {
+    if (line[0] === " " || line[0] === "\t") {
+      if (folded.length === 0) return undefined;
+      folded[folded.length - 1] += "\r\n" + line;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0 || !/^[!-9;-~]+$/.test(line.slice(0, colon))) return undefined;
+    folded.push(line);
+  }
+  for (const field of folded) {
+    const colon = field.indexOf(":");
+    const key = field.slice(0, colon).toLowerCase();
+    const value = field.slice(colon + 1).replace(/\r\n[ \t]*/g, " ").trim();
     const list = fields.get(key);
     if (list) list.push(value);
     else fields.set(key, [value]);
-  };
-  for (const line of head.split("\r\n")) {
-    if (line[0] === " " || line[0] === "\t") {
-      if (folded === undefined) return undefined;
-      folded += "\r\n" + line;
-      headers[headers.length - 1].value += " " + line.trim();
-      continue;
-    }
-    finish();
-    const colon = line.indexOf(":");
-    if (colon <= 0 || !/^[!-9;-~]+$/.test(line.slice(0, colon))) return undefined;
-    folded = line;
-    headers.push({ name: line.slice(0, colon), value: line.slice(colon + 1).trim() });
   }
-  finish();
-  return { headers, fields };
+  return { headers: headerFields(head), fields };
 }
 
 /**
@@ -155,7 +156,7 @@ function readHeaders(head: string): HeaderSection | undefined {
  * parser's: whitespace at line ends dropped, soft line breaks removed, `=XX` decoded and any
  * other `=` kept as it is.
  */
-export function decodeQuotedPrintable(input: string): Uint8Array {
+function decodeQuotedPrintable(input: string): Uint8Array {
   const text = input.replace(/(^|[^ \t])[ \t]+(?=[\n\r]|$)/g, "$1").replace(/=(?:\r?\n|$)/g, "");
   const out = new Uint8Array(text.length);
   let n = 0;
@@ -191,8 +192,6 @@ function leafText(content: string, encoding: string | undefined): string | undef
   return text.replace(/\r?\n/g, "\n");
 }
 
-/** `text/html` in US-ASCII or UTF-8, inside multipart/alternative. */
-const HTML_TEXT = /^text\/html\s*(?:;\s*charset\s*=\s*("?)(?:us-ascii|ascii|utf-8|utf8)\1\s*)?;?$/i;
 /** RFC 2046 section 5.1.1, with only the boundary parameter and no space in it. */
 const ALTERNATIVE =
   /^multipart\/alternative\s*;\s*boundary\s*=\s*(?:"([\w'()+,\-./:=?]+)"|([\w'()+,\-./=?]+))\s*;?$/i;
@@ -233,8 +232,7 @@ function alternativeParts(
         return undefined;
       }
     }
-    const type = section.fields.get("content-type")?.[0] ?? "";
-    const kind = PLAIN_TEXT.test(type) ? "text" : HTML_TEXT.test(type) ? "html" : undefined;
+    const kind = textKind(section.fields.get("content-type")?.[0] ?? "");
     if (!kind || kind in out) return undefined;
     const content = part.slice(blank + 1).join("\r\n");
     // An empty part reads as one line break in mailparser; such rare parts go to it.
@@ -273,7 +271,8 @@ export function parseSimpleMail(raw: Uint8Array): ParsedMail | undefined {
   const encoding = one("content-transfer-encoding");
   let content: { text?: string; html?: string } | undefined;
   const alternative = contentType?.match(ALTERNATIVE);
-  if (contentType === undefined || PLAIN_TEXT.test(contentType)) {
+  // At the top level only text/plain: mailparser turns a lone text/html into text as well.
+  if (contentType === undefined || textKind(contentType) === "text") {
     const text = leafText(body, encoding);
     content = text === undefined ? undefined : { text };
   } else if (alternative) {

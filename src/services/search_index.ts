@@ -123,7 +123,8 @@ async function pendingCount(store: Store): Promise<number> {
  * Keeps the index behind the deliveries without competing with them: a batch every `intervalMs`
  * once the store has been quiet for `QUIET_MS`, or while more than `MAX_DEFERRED` messages wait
  * (so a search under sustained load has a smaller backlog to catch up; one batch per interval
- * then), back to back while a backlog lasts and the store is quiet. Dovecot's FTS indexes only when searched; this indexes when the server is idle.
+ * then), back to back while a backlog lasts and the store is quiet. Dovecot's FTS indexes only
+ * when searched; this indexes when the server is idle.
  */
 export function startSearchIndexer(
   store: Store,
