@@ -82,6 +82,9 @@ export async function inProcessBridgeKey(config: Config, store: Store): Promise<
   return key;
 }
 
+/** The longest an envelope's SPF/DMARC verdict is shared by later messages (envelope_verdicts.ts). */
+const ENVELOPE_VERDICT_MS = 5_000;
+
 export async function startBridge(
   config: Config,
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
@@ -105,6 +108,9 @@ export async function startBridge(
   const backend = new GatewaySmtpBackend(client, config.hostname, {
     resolver,
     authenticate: (input, options) => mailauth.authenticateInbound(input, options),
+    // A verdict of the envelope alone is reused for a few seconds, never longer than its DNS
+    // answers could be cached (a 0 cache turns it off).
+    envelopeVerdictMs: Math.min(config.dnsCacheSeconds * 1000, ENVELOPE_VERDICT_MS),
     onVerdict: (envelope, v) =>
       logger.log("info", "smtp.inbound_auth", {
         clientIp: envelope.clientIp,

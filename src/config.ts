@@ -278,7 +278,7 @@ export const CONFIG_FIELDS = {
   dnsCacheSeconds: {
     env: "POSTERN_DNS_CACHE_SECONDS",
     schema: int(0, 3600).default(30).describe(
-      "How long the bridge reuses a DNS answer (and a missing name) for inbound SPF/DKIM/DMARC checks and outbound MX/SRV lookups; 0 = no cache.",
+      "How long the bridge reuses a DNS answer (and a missing name) for inbound SPF/DKIM/DMARC checks and outbound MX/SRV lookups, and (up to 5 s) the SPF/DMARC verdict of unsigned mail from one client, HELO and sender; 0 = no cache.",
     ),
   },
   bridgeGatewayUrl: {

@@ -10,6 +10,7 @@ import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts
 import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { dkimKey, rfc5322, signMessage } from "./fixtures/auth_mail.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
+import type { GatewayBackendOptions } from "../bridge/smtp/gateway_backend.ts";
 import { authenticateInbound } from "../bridge/smtp/inbound_auth.ts";
 import { createMailauthThread } from "../cli/mailauth_thread.ts";
 import { schema } from "../src/store/store.ts";
@@ -77,10 +78,13 @@ const ZONE: Zone = {
   "nospf.example": { A: ["192.0.2.8"] },
 };
 
-async function withWorld(fn: (world: BridgeWorld, dns: FakeDns) => Promise<void>) {
+async function withWorld(
+  fn: (world: BridgeWorld, dns: FakeDns) => Promise<void>,
+  backend?: Omit<GatewayBackendOptions, "resolver">,
+) {
   const dns = await startFakeDns(structuredClone(ZONE));
   const resolver = createResolver({ servers: [dns.server], timeoutMs: 2000, tries: 1 });
-  const world = await startBridgeWorld({ resolver });
+  const world = await startBridgeWorld({ resolver, backend });
   try {
     await fn(world, dns);
   } finally {
@@ -164,6 +168,52 @@ Deno.test("MX: DMARC fail under p=reject is refused with 550 5.7.1 after DATA; n
     assertEquals(await world.gw.deps.store.db.select().from(schema.messages), []);
     assertEquals(await world.gw.deps.store.db.select().from(schema.blobs), []);
   });
+});
+
+Deno.test("MX: unsigned mail from the envelope sender's domain is checked once per envelope, ahead of DATA", async () => {
+  const checked: string[] = [];
+  const authenticate: GatewayBackendOptions["authenticate"] = (input, options) => {
+    checked.push(new TextDecoder().decode(input.message).split("\r\n")[0]);
+    return authenticateInbound(input, options);
+  };
+  await withWorld(async (world) => {
+    const to = `To: ${ALICE.address}`;
+    for (const n of [1, 2, 3]) {
+      const message = rfc5322([`From: Q <q@quarantine.example>`, to, `Subject: shared ${n}`]);
+      assertEquals(await send(world, "q@quarantine.example", message), "SENT");
+      const stored = await findStored(world, `shared ${n}`);
+      assertEquals(stored?.mailbox, "junk", `message ${n}`);
+      assertEquals(stored?.detail.authentication?.disposition, "junk");
+      assert(/ dmarc=fail /.test(stored!.raw.split("\r\n\r\n")[0]), stored!.raw.slice(0, 400));
+    }
+    assertEquals(checked, ["From: <q@quarantine.example>"], "one check, of the envelope alone");
+    // DMARC reject still refuses every message, though the verdict is shared.
+    for (const n of [1, 2]) {
+      const message = rfc5322(["From: <boss@reject.example>", to, `Subject: wire ${n}`]);
+      assertEquals(
+        await send(world, "boss@reject.example", message),
+        "REFUSED 550 5.7.1 DMARC policy reject",
+      );
+    }
+    assertEquals(checked.length, 2);
+    // A signed message, or a From in another domain, is checked in full: its bytes go to mailauth.
+    const signed = await signMessage(rfc5322(["From: <a@good.example>", to, "Subject: signed"]), {
+      domain: "good.example",
+      selector: "s1",
+      key: RSA,
+    });
+    assertEquals(await send(world, "q@quarantine.example", signed), "SENT");
+    const other = rfc5322(["From: <q@soft.example>", to, "Subject: other author"]);
+    assertEquals(await send(world, "q@quarantine.example", other), "SENT");
+    assertEquals(checked.length, 4, checked.join(" | "));
+    assert(checked[2].startsWith("DKIM-Signature:"), checked[2]);
+    assertEquals(checked[3], "From: <q@soft.example>");
+    assertEquals((await findStored(world, "other author"))?.detail.authentication?.dmarc, {
+      result: "none",
+      policy: "none",
+      domain: "soft.example",
+    });
+  }, { authenticate, envelopeVerdictMs: 60_000 });
 });
 
 Deno.test("MX: SPF softfail and none without DMARC are accepted into the Inbox and recorded", async () => {

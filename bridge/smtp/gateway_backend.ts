@@ -12,8 +12,15 @@ import type { Resolver } from "../dns/resolver.ts";
 import { GatewayClient, GatewayError } from "../gateway_client.ts";
 import type { DeliveryResult, Envelope, Recipient, SmtpBackend, Verdict } from "./backend.ts";
 import {
+  envelopeKey,
+  envelopeOnlyMessage,
+  EnvelopeVerdicts,
+  verdictDependsOnEnvelopeOnly,
+} from "./envelope_verdicts.ts";
+import {
   authenticateInbound,
   type AuthVerdict,
+  dmarcDisposition,
   stripOwnAuthResults,
   verdictJson,
 } from "./inbound_auth.ts";
@@ -33,6 +40,12 @@ export interface GatewayBackendOptions {
   random?: () => number;
   /** Called with each verdict (e.g. for a structured log line). */
   onVerdict?(envelope: Envelope, verdict: AuthVerdict): void;
+  /**
+   * How long a verdict that depends on the envelope alone (envelope_verdicts.ts) is reused by
+   * later messages of the same client address, HELO and MAIL FROM; 0 (the default): every
+   * message is checked in full after DATA.
+   */
+  envelopeVerdictMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -93,17 +106,48 @@ function asSmtpError(e: unknown): never {
   throw e; // temporary or unknown: the session answers 451 4.3.0
 }
 
+/** Mail our own users submit is not checked; everything else is (MX, and MX with AUTH). */
+const isSubmission = (envelope: Envelope) =>
+  envelope.mode === "submission" && !!envelope.authenticatedAs;
+
 export class GatewaySmtpBackend implements SmtpBackend {
+  private readonly envelopeVerdicts: EnvelopeVerdicts;
+
   constructor(
     private readonly gateway: GatewayClient,
     private readonly hostname: string,
     private readonly options: GatewayBackendOptions = {},
-  ) {}
+  ) {
+    this.envelopeVerdicts = new EnvelopeVerdicts(options.envelopeVerdictMs ?? 0);
+  }
 
   async checkRecipient(envelope: Envelope, rcpt: Recipient): Promise<Verdict> {
     const verdict = await this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
-    if (verdict.accept) return { ok: true };
-    return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
+    if (!verdict.accept) {
+      return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
+    }
+    // The first recipient is in: ask the envelope's verdict while the client sends the rest.
+    if (envelope.rcptTo.length === 0 && !isSubmission(envelope)) {
+      this.envelopeVerdict(envelope)?.catch(() => {}); // a failure shows again after DATA
+    }
+    return { ok: true };
+  }
+
+  /** The verdict of `envelopeOnlyMessage`, shared by envelope; undefined when not kept. */
+  private envelopeVerdict(envelope: Envelope): Promise<AuthVerdict> | undefined {
+    const resolver = this.options.resolver;
+    if (!resolver || !this.envelopeVerdicts.enabled || !envelope.mailFrom) return undefined;
+    const authenticate = this.options.authenticate ?? authenticateInbound;
+    return this.envelopeVerdicts.get(
+      envelopeKey(envelope.clientIp, envelope.helo, envelope.mailFrom),
+      () =>
+        authenticate({
+          clientIp: envelope.clientIp,
+          helo: envelope.helo,
+          mailFrom: envelope.mailFrom,
+          message: envelopeOnlyMessage(envelope.mailFrom),
+        }, { resolver, hostname: this.options.authservId ?? this.hostname }),
+    );
   }
 
   async authenticate(username: string, password: string, clientIp: string) {
@@ -130,12 +174,23 @@ export class GatewaySmtpBackend implements SmtpBackend {
     if (!resolver) return { head: "", data, authentication: undefined, junk: false };
     const authservId = this.options.authservId ?? this.hostname;
     const authenticate = this.options.authenticate ?? authenticateInbound;
-    const verdict = await authenticate({
-      clientIp: envelope.clientIp,
-      helo: envelope.helo,
-      mailFrom: envelope.mailFrom,
-      message: data,
-    }, { resolver, hostname: authservId, random: this.options.random });
+    const shared = this.envelopeVerdicts.enabled &&
+        verdictDependsOnEnvelopeOnly(data, envelope.mailFrom)
+      ? this.envelopeVerdict(envelope)
+      : undefined;
+    const random = this.options.random;
+    const verdict = shared
+      // DMARC's pct sampling (RFC 7489 section 6.6.4) is drawn for each message.
+      ? await shared.then((v) => ({
+        ...v,
+        disposition: dmarcDisposition(v.dmarc, random ?? Math.random),
+      }))
+      : await authenticate({
+        clientIp: envelope.clientIp,
+        helo: envelope.helo,
+        mailFrom: envelope.mailFrom,
+        message: data,
+      }, { resolver, hostname: authservId, random });
     this.options.onVerdict?.(envelope, verdict);
     if (verdict.disposition === "reject") {
       throw new SmtpError(reply(550, "5.7.1", "DMARC policy reject"));
@@ -149,7 +204,7 @@ export class GatewaySmtpBackend implements SmtpBackend {
   }
 
   async deliver(envelope: Envelope, data: Uint8Array): Promise<DeliveryResult> {
-    const submission = envelope.mode === "submission" && !!envelope.authenticatedAs;
+    const submission = isSubmission(envelope);
     // Authenticated submission is our own users' mail: nothing to verify.
     const checked = submission
       ? { head: "", data, authentication: undefined, junk: false }
