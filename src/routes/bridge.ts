@@ -27,7 +27,7 @@ import { AppError } from "../errors.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
-import { deliver, type RecipientResult, resolveRecipient } from "../services/delivery.ts";
+import { deliver, type RecipientResult, servesRecipient } from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
 import { submitMessage } from "../services/submission.ts";
 import {
@@ -171,12 +171,12 @@ export function bridgeRoutes(deps: Deps) {
           200,
         );
       }
-      const targets = await resolveRecipient(deps.store.db, parsed.value.address);
+      const address = parsed.value.address;
+      const served = await servesRecipient(deps.store.db, address);
       // A signed VERP return path of one of our messages takes bounces and complaints.
-      const returnPath = !targets?.length &&
-        (await returnPathMessage(deps, parsed.value.address)) !== undefined;
+      const returnPath = !served && (await returnPathMessage(deps, address)) !== undefined;
       return c.json(
-        (targets && targets.length > 0) || returnPath ? { accept: true, local: true } : {
+        served || returnPath ? { accept: true, local: true } : {
           accept: false,
           local: true,
           code: "no_such_recipient",

@@ -12,7 +12,7 @@ import type { Deps } from "../deps.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, readCaches, schema } from "../store/store.ts";
 import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
@@ -66,6 +66,19 @@ const accountTarget = (a: Account): Target => ({
 });
 
 const MAX_ALIAS_DEPTH = 4;
+
+/**
+ * Whether an account, alias or catch-all here takes `address` (the RCPT check). A yes is
+ * remembered for a few seconds (store/read_cache.ts: emptied when accounts, aliases or domains
+ * change); a no is asked again each time.
+ */
+export async function servesRecipient(db: Queryable, address: string): Promise<boolean> {
+  return await readCaches(db).recipients.get(
+    address,
+    async () => ((await resolveRecipient(db, address))?.length ?? 0) > 0,
+    (served) => served,
+  );
+}
 
 /** Resolves one local address to its final targets; empty when nobody takes it. */
 export async function resolveRecipient(

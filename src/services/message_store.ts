@@ -9,7 +9,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
-import { appendLater, rawSql, schema } from "../store/store.ts";
+import { appendLater, QUOTA_BUMP_SQL, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { searchableBody } from "./search_index.ts";
 
@@ -191,7 +191,7 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
     ],
   );
   const id = Number(row!.id);
-  await sql.run("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?", [
+  await sql.run(QUOTA_BUMP_SQL, [
     input.size,
     input.accountId,
   ]);

@@ -1,6 +1,7 @@
 /**
  * Short-lived memories of rows that every delivery reads and almost nothing writes (the local
- * domains, for now), one set per Store so that two stores in one process never share entries.
+ * domains, and which addresses are served here), one set per Store so that two stores in one
+ * process never share entries.
  *
  * The Store invalidates a cache when a statement writes its table, and again when that
  * statement's transaction ends (committed or rolled back), so this process sees a change at once.
@@ -20,14 +21,17 @@ export class ReadCache<V> {
 
   constructor(private readonly ttlMs = READ_CACHE_MS, private readonly now = () => Date.now()) {}
 
-  /** The cached value, or `load()`'s, remembered unless an invalidation happened meanwhile. */
-  async get(key: string, load: () => Promise<V>): Promise<V> {
+  /**
+   * The cached value, or `load()`'s, remembered unless an invalidation happened meanwhile or
+   * `keep` turns it down.
+   */
+  async get(key: string, load: () => Promise<V>, keep?: (value: V) => boolean): Promise<V> {
     const hit = this.entries.get(key);
     const now = this.now();
     if (hit && hit.until > now) return hit.value;
     const generation = this.generation;
     const value = await load();
-    if (generation === this.generation) {
+    if (generation === this.generation && (!keep || keep(value))) {
       if (this.entries.size >= LIMIT) this.entries.clear();
       this.entries.set(key, { value, until: now + this.ttlMs });
     }
@@ -44,8 +48,13 @@ export class ReadCache<V> {
 export interface ReadCaches {
   /** Local domains by lower-cased name; `null` when the name is not a local domain. */
   domains: ReadCache<unknown>;
+  /**
+   * Addresses a RCPT check found served here (accounts, aliases, catch-alls; positive answers
+   * only), by canonical address: every MX message asks once more.
+   */
+  recipients: ReadCache<boolean>;
 }
 
 export function newReadCaches(): ReadCaches {
-  return { domains: new ReadCache() };
+  return { domains: new ReadCache(), recipients: new ReadCache() };
 }

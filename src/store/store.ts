@@ -106,6 +106,15 @@ const isWrite = (stmt: unknown) => WRITE_SQL.test(sqlOf(stmt));
 const DOMAINS_WRITE =
   /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?domains["`]?[\s(]/i;
 
+/**
+ * A statement that may change who is served here (`caches.recipients`): accounts, aliases and
+ * domains (catch-alls), except the quota bump of every stored message (QUOTA_BUMP_SQL).
+ */
+const RECIPIENTS_WRITE =
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:accounts|aliases|domains)["`]?[\s(]/i;
+/** The quota bump of every stored message; it changes no recipient. */
+export const QUOTA_BUMP_SQL = "UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?";
+
 /** A commit this recent means writers are busy: wait one turn of the event loop for company. */
 const BUSY_WINDOW_MS = 20;
 
@@ -222,8 +231,10 @@ export class Store {
 
   /** Empties the read caches a write statement may make stale (inTx: again when it ends). */
   private noteWrite(stmt: unknown, inTx: boolean): void {
-    if (!DOMAINS_WRITE.test(sqlOf(stmt))) return;
-    this.caches.domains.invalidate();
+    const sql = sqlOf(stmt);
+    if (sql === QUOTA_BUMP_SQL || !RECIPIENTS_WRITE.test(sql)) return;
+    this.caches.recipients.invalidate();
+    if (DOMAINS_WRITE.test(sql)) this.caches.domains.invalidate();
     if (inTx) this.cacheDirty = true;
   }
 
@@ -312,6 +323,7 @@ export class Store {
             // Readers may have seen the transaction's own rows before it ended (one connection).
             this.cacheDirty = false;
             this.caches.domains.invalidate();
+            this.caches.recipients.invalidate();
           }
         }
         // Answer once the commit is on disk; the next group may run meanwhile.

@@ -1,0 +1,86 @@
+/**
+ * The RCPT check's memory (services/delivery.ts servesRecipient, store/read_cache.ts): a "served
+ * here" is reused, every change to who is served here empties it at once, the quota bump of a
+ * delivery does not, and a "no" is never remembered.
+ */
+import { assertEquals } from "./fixtures/assert.ts";
+import { ALICE, createTestGateway, DOMAIN } from "./fixtures/app.ts";
+import {
+  createAccount,
+  findAccountByAddress,
+  findDomain,
+  updateAccount,
+} from "../src/services/accounts.ts";
+import { createAlias, deleteAlias, setCatchAll } from "../src/services/aliases.ts";
+import { deliver, servesRecipient } from "../src/services/delivery.ts";
+import { schema } from "../src/store/store.ts";
+
+/** True when the cache answers for `address` without asking the database. */
+const remembered = async (gw: Awaited<ReturnType<typeof createTestGateway>>, address: string) =>
+  await gw.deps.store.caches.recipients.get(address, () => Promise.resolve(false), () => false);
+
+Deno.test("servesRecipient: a yes is remembered through deliveries, a change to accounts ends it", async () => {
+  const gw = await createTestGateway();
+  try {
+    const db = gw.deps.store.db;
+    assertEquals(await servesRecipient(db, ALICE.address), true);
+    assertEquals(await remembered(gw, ALICE.address), true);
+    const raw = new TextEncoder().encode(`From: <a@x.example>\r\nSubject: q\r\n\r\nhi\r\n`);
+    const [result] = await deliver(gw.deps, {
+      raw,
+      mailFrom: "a@x.example",
+      recipients: [ALICE.address],
+      source: "smtp",
+    });
+    assertEquals(result.status, "delivered");
+    assertEquals(await remembered(gw, ALICE.address), true, "the quota bump keeps it");
+
+    const alice = (await findAccountByAddress(db, ALICE.address))!;
+    await updateAccount(gw.deps.store, alice.id, { disabled: true });
+    assertEquals(await remembered(gw, ALICE.address), false, "disabling empties it");
+    assertEquals(await servesRecipient(db, ALICE.address), false);
+    await updateAccount(gw.deps.store, alice.id, { disabled: false });
+    assertEquals(await servesRecipient(db, ALICE.address), true);
+
+    // A transaction that writes accounts and rolls back: what was read meanwhile is dropped.
+    await gw.deps.store.write(async (tx) => {
+      await tx.update(schema.accounts).set({ displayName: "x" });
+      assertEquals(await servesRecipient(tx, ALICE.address), true);
+      throw new Error("roll back");
+    }).catch(() => {});
+    assertEquals(await remembered(gw, ALICE.address), false);
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("servesRecipient: a no is asked again; aliases and catch-alls count at once", async () => {
+  const gw = await createTestGateway();
+  try {
+    const db = gw.deps.store.db;
+    const carol = `carol@${DOMAIN}`;
+    assertEquals(await servesRecipient(db, carol), false);
+    assertEquals(await remembered(gw, carol), false, "a no is not kept");
+    await createAccount(gw.deps.store, { address: carol, password: "carol-password-1" }, {
+      quotaBytes: 0,
+      nowMs: Date.now(),
+    });
+    assertEquals(await servesRecipient(db, carol), true);
+
+    const sales = `sales@${DOMAIN}`;
+    assertEquals(await servesRecipient(db, sales), false);
+    const alias = await createAlias(gw.deps.store, { address: sales, targets: [ALICE.address] });
+    assertEquals(await servesRecipient(db, sales), true);
+    await deleteAlias(gw.deps.store, alias.id);
+    assertEquals(await servesRecipient(db, sales), false, "the alias is gone at once");
+
+    const anyone = `nobody-${crypto.randomUUID()}@${DOMAIN}`;
+    const domain = (await findDomain(db, DOMAIN))!;
+    await setCatchAll(gw.deps.store, domain.id, ALICE.address);
+    assertEquals(await servesRecipient(db, anyone), true);
+    await setCatchAll(gw.deps.store, domain.id, null);
+    assertEquals(await servesRecipient(db, anyone), false, "the catch-all is gone at once");
+  } finally {
+    gw.close();
+  }
+});
