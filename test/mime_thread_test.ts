@@ -43,3 +43,19 @@ Deno.test("MIME worker: composes and parses like the main thread; its digests ar
     threaded.close();
   }
 });
+
+Deno.test("MIME port: a plain message is read on this thread, its digest remembered", async () => {
+  const threaded = createThreadedMime();
+  try {
+    const text = "From: <a@example.org>\r\nTo: <b@example.org>\r\nSubject: plain\r\n\r\nHello.\r\n";
+    const raw = new TextEncoder().encode(text);
+    const framed = new Uint8Array(raw.byteLength + 20);
+    framed.set(raw, 7);
+    for (const bytes of [raw, framed.subarray(7, 7 + raw.byteLength)]) {
+      assertEquals((await threaded.parse(bytes)).subject, "plain");
+      assertEquals(knownSha256(bytes), await sha256(raw));
+    }
+  } finally {
+    threaded.close();
+  }
+});
