@@ -342,8 +342,23 @@ const SAFETY_CHECKPOINT_PAGES = 16_000;
 /** Synced commits within a second that make the checkpointer take over from SQLite's own. */
 const LOAD_SYNCS_PER_SECOND = 50;
 
-/** The WAL restarts (writes held for the remainder of the copy) at most this often. */
+/**
+ * The WAL restarts (writes held for the remainder of the copy) at most this often, unless it
+ * has grown past RESTART_FRAMES.
+ */
 const RESTART_INTERVAL_MS = 2_000;
+
+/**
+ * WAL frames after which it restarts however recently it last did: at 1,000 messages a second
+ * (about 10 frames each) the WAL reached SAFETY_CHECKPOINT_PAGES within the interval, and
+ * SQLite's own checkpoint then stalled a COMMIT for 30–50 ms on the event loop.
+ */
+const RESTART_FRAMES = SAFETY_CHECKPOINT_PAGES / 2;
+
+/** After a PASSIVE copy: empty the WAL now (holding writes), or only copy again later? */
+export function walRestartDue(msSinceLastRestart: number, walFrames: number): boolean {
+  return msSinceLastRestart >= RESTART_INTERVAL_MS || walFrames >= RESTART_FRAMES;
+}
 
 /** Writes stopped this long: the WAL file, kept at its size under load, is truncated. */
 const QUIET_TRUNCATE_MS = 1_000;
@@ -418,9 +433,9 @@ function walCheckpointer(
   };
   let lastRestart = -Infinity;
   let rounds = 0;
-  const onReply = ({ data }: MessageEvent<{ ok: boolean; left?: number }>) => {
-    if (phase === "passive" && performance.now() - lastRestart < RESTART_INTERVAL_MS) {
-      // Only copied: the WAL is emptied (and writes held) at most once per interval.
+  const onReply = ({ data }: MessageEvent<{ ok: boolean; frames?: number; left?: number }>) => {
+    if (phase === "passive" && !walRestartDue(performance.now() - lastRestart, data.frames ?? 0)) {
+      // Only copied: the WAL is emptied (and writes held) once per interval, or when large.
       phase = "idle";
       if (wanted) schedule();
       return;

@@ -3,8 +3,8 @@
  * file: `PASSIVE` alongside the writer, then `RESTART` — or `TRUNCATE` once writes have stopped —
  * so that the WAL starts over while the committing process holds its writes; see
  * cli/sqlite_client.ts), so that the checkpoint's writes and fsyncs never block that process's
- * event loop. In: `{ path, mode }`; out: `{ ok, left?, error? }`
- * (`left`: WAL frames the checkpoint could not copy, committed while it ran).
+ * event loop. In: `{ path, mode }`; out: `{ ok, frames?, left?, error? }` (`frames`: frames in
+ * the WAL; `left`: those the checkpoint could not copy, committed while it ran).
  */
 import Database from "libsql";
 import { workerScope } from "./worker_scope.ts";
@@ -22,7 +22,8 @@ scope.onmessage = (event) => {
     stmt.raw(true);
     const [row] = stmt.all() as number[][];
     // [busy, frames in the WAL, frames copied]: what is left tells the writer whether to copy more.
-    scope.postMessage({ ok: true, left: Math.max(0, (row?.[1] ?? 0) - (row?.[2] ?? 0)) });
+    const frames = row?.[1] ?? 0;
+    scope.postMessage({ ok: true, frames, left: Math.max(0, frames - (row?.[2] ?? 0)) });
   } catch (error) {
     scope.postMessage({ ok: false, error: String((error as Error)?.message ?? error) });
   }

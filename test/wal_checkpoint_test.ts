@@ -1,10 +1,11 @@
 /**
  * The file store under steady write load: checkpoints move to the worker thread (PASSIVE while
- * writes go on; at most every 2 s also RESTART between two transactions, so the WAL is written
- * over; TRUNCATE once writes stop), the WAL file ends small, and every committed row is there —
- * read back by the same process and after a reopen.
+ * writes go on; every 2 s, or sooner once the WAL is large, also RESTART between two
+ * transactions, so the WAL is written over; TRUNCATE once writes stop), the WAL file ends small,
+ * and every committed row is there — read back by the same process and after a reopen.
  */
 import { openStore } from "../cli/open_store.ts";
+import { walRestartDue } from "../cli/sqlite_client.ts";
 import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 
@@ -61,4 +62,13 @@ Deno.test("WAL checkpoints under load: the WAL is emptied and no committed row i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the WAL restarts at most every 2 s, or sooner once it holds 8,000 frames", () => {
+  assertEquals(walRestartDue(500, 100), false, "recent and small: copy only");
+  assertEquals(walRestartDue(2_000, 0), true, "the interval has passed");
+  // A fast writer fills 8,000 frames (32 MB) well within the interval; waiting for it would let
+  // SQLite's own checkpoint (at 16,000 frames) stall a COMMIT on the event loop.
+  assertEquals(walRestartDue(300, 7_999), false);
+  assertEquals(walRestartDue(300, 8_000), true);
 });
