@@ -1,7 +1,8 @@
 /**
- * The RCPT check's memory (services/delivery.ts servesRecipient, store/read_cache.ts): a "served
- * here" is reused, every change to who is served here empties it at once, the quota bump of a
- * delivery does not, and a "no" is never remembered.
+ * The delivery path's memories (store/read_cache.ts): the RCPT check's "served here"
+ * (services/delivery.ts servesRecipient) is reused, every change to who is served here empties it
+ * at once, the counter bumps of a delivery do not, and a "no" is never remembered; the Inbox and
+ * Junk ids a delivery writes to are remembered the same way.
  */
 import { assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, DOMAIN } from "./fixtures/app.ts";
@@ -13,7 +14,7 @@ import {
 } from "../src/services/accounts.ts";
 import { createAlias, deleteAlias, setCatchAll } from "../src/services/aliases.ts";
 import { deliver, servesRecipient } from "../src/services/delivery.ts";
-import { schema } from "../src/store/store.ts";
+import { rawSql, schema } from "../src/store/store.ts";
 
 /** True when the cache answers for `address` without asking the database. */
 const remembered = async (gw: Awaited<ReturnType<typeof createTestGateway>>, address: string) =>
@@ -80,6 +81,49 @@ Deno.test("servesRecipient: a no is asked again; aliases and catch-alls count at
     assertEquals(await servesRecipient(db, anyone), true);
     await setCatchAll(gw.deps.store, domain.id, null);
     assertEquals(await servesRecipient(db, anyone), false, "the catch-all is gone at once");
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("the delivery target's mailbox id is remembered through deliveries, not past a change", async () => {
+  const gw = await createTestGateway();
+  try {
+    const db = gw.deps.store.db;
+    const alice = (await findAccountByAddress(db, ALICE.address))!;
+    const send = async (subject: string, mailboxRole: "inbox" | "junk") => {
+      const raw = new TextEncoder().encode(
+        `From: <a@x.example>\r\nSubject: ${subject}\r\n\r\nhi\r\n`,
+      );
+      const [r] = await deliver(gw.deps, {
+        raw,
+        mailFrom: "a@x.example",
+        recipients: [ALICE.address],
+        source: "smtp",
+        mailboxRole,
+      });
+      const row = await rawSql(db).get<{ role: string | null }>(
+        "SELECT role FROM mailboxes WHERE id = (SELECT mailbox_id FROM messages WHERE id = ?)",
+        [r.messageId!],
+      );
+      return row?.role;
+    };
+    const key = `${alice.id} junk`;
+    const cached = () =>
+      gw.deps.store.caches.mailboxes.get(key, () => Promise.resolve(null), () => false);
+    assertEquals(await send("one", "junk"), "junk");
+    const junkId = await cached();
+    assertEquals(typeof junkId, "number", "remembered");
+    assertEquals(await send("two", "junk"), "junk");
+    assertEquals(await cached(), junkId, "UID and quota bumps keep it");
+
+    // Junk loses its role (no route does that; a database edit could): the next delivery reads
+    // the change, and falls back to the Inbox.
+    await gw.deps.store.write((tx) =>
+      rawSql(tx).run("UPDATE mailboxes SET role = NULL WHERE id = ?", [junkId])
+    );
+    assertEquals(await cached(), null, "a write to mailboxes empties it");
+    assertEquals(await send("three", "junk"), "inbox");
   } finally {
     gw.close();
   }

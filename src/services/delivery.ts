@@ -136,19 +136,23 @@ export async function isLocalDomain(db: Queryable, domain: string): Promise<bool
   return (await findDomain(db, domain)) !== undefined;
 }
 
+/** The mailbox a delivery goes to; remembered (store/read_cache.ts) as every message asks. */
 async function mailboxFor(
   db: Queryable,
   accountId: number,
   role: "inbox" | "junk",
 ): Promise<number> {
-  // The Inbox is the fallback when the wanted role's mailbox is missing.
-  const box = await rawSql(db).get<{ id: number }>(
-    `SELECT id FROM mailboxes WHERE account_id = ? AND role IN (?, 'inbox')
-     ORDER BY role = ? DESC LIMIT 1`,
-    [accountId, role, role],
-  );
-  if (!box) throw new Error(`account ${accountId} has no inbox`);
-  return Number(box.id);
+  const id = await readCaches(db).mailboxes.get(`${accountId} ${role}`, async () => {
+    // The Inbox is the fallback when the wanted role's mailbox is missing.
+    const box = await rawSql(db).get<{ id: number }>(
+      `SELECT id FROM mailboxes WHERE account_id = ? AND role IN (?, 'inbox')
+       ORDER BY role = ? DESC LIMIT 1`,
+      [accountId, role, role],
+    );
+    return box ? Number(box.id) : null;
+  }, (found) => found !== null);
+  if (id === null) throw new Error(`account ${accountId} has no inbox`);
+  return id;
 }
 
 export interface PreparedDelivery {

@@ -9,7 +9,14 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Tx } from "../store/store.ts";
-import { appendLater, QUOTA_BUMP_SQL, rawSql, schema } from "../store/store.ts";
+import {
+  appendLater,
+  MODSEQ_BUMP_SQL,
+  QUOTA_BUMP_SQL,
+  rawSql,
+  schema,
+  UID_BUMP_SQL,
+} from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { searchableBody } from "./search_index.ts";
 
@@ -66,22 +73,14 @@ export async function allocateUid(
   tx: Tx,
   mailboxId: number,
 ): Promise<{ uid: number; modseq: number }> {
-  const row = await rawSql(tx).get<{ uid: number; modseq: number }>(
-    `UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
-     WHERE id = ? RETURNING uid_next - 1 AS uid, highest_modseq AS modseq`,
-    [mailboxId],
-  );
+  const row = await rawSql(tx).get<{ uid: number; modseq: number }>(UID_BUMP_SQL, [mailboxId]);
   if (!row) throw new Error(`mailbox ${mailboxId} vanished`);
   return { uid: Number(row.uid), modseq: Number(row.modseq) };
 }
 
 /** Takes the next modseq of a mailbox, for flag changes and expunges. */
 export async function nextModseq(tx: Tx, mailboxId: number): Promise<number> {
-  const row = await rawSql(tx).get<{ modseq: number }>(
-    `UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?
-     RETURNING highest_modseq AS modseq`,
-    [mailboxId],
-  );
+  const row = await rawSql(tx).get<{ modseq: number }>(MODSEQ_BUMP_SQL, [mailboxId]);
   return Number(row?.modseq ?? 0);
 }
 

@@ -1,7 +1,7 @@
 /**
  * Short-lived memories of rows that every delivery reads and almost nothing writes (the local
- * domains, and which addresses are served here), one set per Store so that two stores in one
- * process never share entries.
+ * domains, which addresses are served here, the Inbox and Junk ids), one set per Store so that
+ * two stores in one process never share entries.
  *
  * The Store invalidates a cache when a statement writes its table, and again when that
  * statement's transaction ends (committed or rolled back), so this process sees a change at once.
@@ -53,8 +53,10 @@ export interface ReadCaches {
    * only), by canonical address: every MX message asks once more.
    */
   recipients: ReadCache<boolean>;
+  /** The id of an account's mailbox of a role, by "accountId role" (delivery's target). */
+  mailboxes: ReadCache<number | null>;
 }
 
 export function newReadCaches(): ReadCaches {
-  return { domains: new ReadCache(), recipients: new ReadCache() };
+  return { domains: new ReadCache(), recipients: new ReadCache(), mailboxes: new ReadCache() };
 }

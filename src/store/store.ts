@@ -107,13 +107,25 @@ const DOMAINS_WRITE =
   /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?domains["`]?[\s(]/i;
 
 /**
- * A statement that may change who is served here (`caches.recipients`): accounts, aliases and
- * domains (catch-alls), except the quota bump of every stored message (QUOTA_BUMP_SQL).
+ * A statement that may change a row `caches.recipients` or `caches.mailboxes` depends on:
+ * accounts, aliases, domains (catch-alls) and mailboxes, except the counter bumps of every
+ * stored message (COUNTER_BUMPS).
  */
-const RECIPIENTS_WRITE =
-  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:accounts|aliases|domains)["`]?[\s(]/i;
-/** The quota bump of every stored message; it changes no recipient. */
+const CACHED_ROWS_WRITE =
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:accounts|aliases|domains|mailboxes)["`]?[\s(]/i;
+
+/** The quota bump of every stored message. */
 export const QUOTA_BUMP_SQL = "UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?";
+/** A mailbox's next UID and modification sequence (RFC 3501 2.3.1.1, RFC 7162 3.1). */
+export const UID_BUMP_SQL = "UPDATE mailboxes SET uid_next = uid_next + 1, " +
+  "highest_modseq = highest_modseq + 1 WHERE id = ? RETURNING uid_next - 1 AS uid, " +
+  "highest_modseq AS modseq";
+/** A mailbox's next modification sequence (flag changes, expunges). */
+export const MODSEQ_BUMP_SQL =
+  "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ? " +
+  "RETURNING highest_modseq AS modseq";
+/** Writes that change no cached row, however often they run. */
+const COUNTER_BUMPS = new Set([QUOTA_BUMP_SQL, UID_BUMP_SQL, MODSEQ_BUMP_SQL]);
 
 /** A commit this recent means writers are busy: wait one turn of the event loop for company. */
 const BUSY_WINDOW_MS = 20;
@@ -232,8 +244,9 @@ export class Store {
   /** Empties the read caches a write statement may make stale (inTx: again when it ends). */
   private noteWrite(stmt: unknown, inTx: boolean): void {
     const sql = sqlOf(stmt);
-    if (sql === QUOTA_BUMP_SQL || !RECIPIENTS_WRITE.test(sql)) return;
+    if (COUNTER_BUMPS.has(sql) || !CACHED_ROWS_WRITE.test(sql)) return;
     this.caches.recipients.invalidate();
+    this.caches.mailboxes.invalidate();
     if (DOMAINS_WRITE.test(sql)) this.caches.domains.invalidate();
     if (inTx) this.cacheDirty = true;
   }
@@ -324,6 +337,7 @@ export class Store {
             this.cacheDirty = false;
             this.caches.domains.invalidate();
             this.caches.recipients.invalidate();
+            this.caches.mailboxes.invalidate();
           }
         }
         // Answer once the commit is on disk; the next group may run meanwhile.
