@@ -6,7 +6,7 @@
  * which at full MX load was most of a message's authentication time. No answer lives longer in
  * the worker than in the main thread's cache, so POSTERN_DNS_CACHE_SECONDS still bounds it.
  */
-import { type Resolver, resolverOver } from "../bridge/dns/resolver.ts";
+import { type Resolver, resolverOver, sharedLookups } from "../bridge/dns/resolver.ts";
 
 export interface DnsQuestion {
   method: keyof Resolver;
@@ -57,31 +57,18 @@ export function relayedResolver(
   ask: (question: DnsQuestion) => Promise<DnsAnswer>,
   options: RelayOptions = {},
 ): Resolver {
-  const now = options.now ?? (() => performance.now());
-  const max = options.maxEntries ?? 5_000;
-  const cache = new Map<string, { until: number; answer: DnsAnswer }>();
-  const inflight = new Map<string, Promise<DnsAnswer>>();
+  const memory = sharedLookups(
+    (method, name) => ask({ method, args: [name] }),
+    // ask() resolves with failures too: each answer says how long it may be kept.
+    (outcome) => outcome.ok ? (outcome.value as DnsAnswer).cacheMs : 0,
+    { maxEntries: options.maxEntries ?? 5_000, now: options.now ?? (() => performance.now()) },
+  );
   const settle = (answer: DnsAnswer) => {
     if (answer.ok) return answer.value;
     // A new Error each time: callers may annotate what they catch.
     throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
   };
-  const lookup = <T>(method: keyof Resolver, name: string): Promise<T> => {
-    const key = `${method} ${name.toLowerCase()}`;
-    const hit = cache.get(key);
-    if (hit && hit.until > now()) return Promise.resolve(hit.answer).then(settle) as Promise<T>;
-    let pending = inflight.get(key);
-    if (!pending) {
-      pending = ask({ method, args: [name] }).then((answer) => {
-        if (answer.cacheMs > 0) {
-          if (cache.size >= max) cache.delete(cache.keys().next().value!);
-          cache.set(key, { until: now() + answer.cacheMs, answer });
-        }
-        return answer;
-      }).finally(() => inflight.delete(key));
-      inflight.set(key, pending);
-    }
-    return pending.then(settle) as Promise<T>;
-  };
-  return resolverOver(lookup);
+  return resolverOver(<T>(method: keyof Resolver, name: string) =>
+    memory.lookup(method, name).then((answer) => settle(answer as DnsAnswer)) as Promise<T>
+  );
 }

@@ -16,9 +16,24 @@ import { createAlias, deleteAlias, setCatchAll } from "../src/services/aliases.t
 import { deliver, servesRecipient } from "../src/services/delivery.ts";
 import { rawSql, schema } from "../src/store/store.ts";
 
+type Gateway = Awaited<ReturnType<typeof createTestGateway>>;
+
 /** True when the cache answers for `address` without asking the database. */
-const remembered = async (gw: Awaited<ReturnType<typeof createTestGateway>>, address: string) =>
+const remembered = async (gw: Gateway, address: string) =>
   await gw.deps.store.caches.recipients.get(address, () => Promise.resolve(false), () => false);
+
+/** Delivers a small message to Alice as MX mail would arrive; returns her result. */
+async function deliverToAlice(gw: Gateway, subject: string, mailboxRole?: "inbox" | "junk") {
+  const raw = new TextEncoder().encode(`From: <a@x.example>\r\nSubject: ${subject}\r\n\r\nhi\r\n`);
+  const [result] = await deliver(gw.deps, {
+    raw,
+    mailFrom: "a@x.example",
+    recipients: [ALICE.address],
+    source: "smtp",
+    mailboxRole,
+  });
+  return result;
+}
 
 Deno.test("servesRecipient: a yes is remembered through deliveries, a change to accounts ends it", async () => {
   const gw = await createTestGateway();
@@ -26,14 +41,7 @@ Deno.test("servesRecipient: a yes is remembered through deliveries, a change to 
     const db = gw.deps.store.db;
     assertEquals(await servesRecipient(db, ALICE.address), true);
     assertEquals(await remembered(gw, ALICE.address), true);
-    const raw = new TextEncoder().encode(`From: <a@x.example>\r\nSubject: q\r\n\r\nhi\r\n`);
-    const [result] = await deliver(gw.deps, {
-      raw,
-      mailFrom: "a@x.example",
-      recipients: [ALICE.address],
-      source: "smtp",
-    });
-    assertEquals(result.status, "delivered");
+    assertEquals((await deliverToAlice(gw, "q")).status, "delivered");
     assertEquals(await remembered(gw, ALICE.address), true, "the quota bump keeps it");
 
     const alice = (await findAccountByAddress(db, ALICE.address))!;
@@ -92,16 +100,7 @@ Deno.test("the delivery target's mailbox id is remembered through deliveries, no
     const db = gw.deps.store.db;
     const alice = (await findAccountByAddress(db, ALICE.address))!;
     const send = async (subject: string, mailboxRole: "inbox" | "junk") => {
-      const raw = new TextEncoder().encode(
-        `From: <a@x.example>\r\nSubject: ${subject}\r\n\r\nhi\r\n`,
-      );
-      const [r] = await deliver(gw.deps, {
-        raw,
-        mailFrom: "a@x.example",
-        recipients: [ALICE.address],
-        source: "smtp",
-        mailboxRole,
-      });
+      const r = await deliverToAlice(gw, subject, mailboxRole);
       const row = await rawSql(db).get<{ role: string | null }>(
         "SELECT role FROM mailboxes WHERE id = (SELECT mailbox_id FROM messages WHERE id = ?)",
         [r.messageId!],

@@ -97,55 +97,91 @@ export interface CacheOptions {
 
 const NEGATIVE_CODES = new Set(["ENOTFOUND", "ENODATA"]);
 
+/** A Resolver with a cache (cachingResolver). */
+export interface CachingResolver extends Resolver {
+  /** How much longer the cache keeps the answer to this question (0: not cached). */
+  cachedFor(type: keyof Resolver, name: string): number;
+}
+
+/** How a lookup ended: with a value, or with the error it threw. */
+export type LookupOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Lookups by record type and name that share one trip while in flight and keep each outcome for
+ * as long as `keepMs(outcome)` says (0: not kept), at most `maxEntries` at once, oldest out
+ * first. Both DNS caches (cachingResolver here, the worker side of cli/dns_relay.ts) are this.
+ */
+export function sharedLookups(
+  fetch: (type: keyof Resolver, name: string) => Promise<unknown>,
+  keepMs: (outcome: LookupOutcome) => number,
+  options: { maxEntries: number; now: () => number },
+): {
+  lookup(type: keyof Resolver, name: string): Promise<unknown>;
+  /** How much longer the outcome of this question is kept (0: not kept). */
+  keptFor(type: keyof Resolver, name: string): number;
+} {
+  const { maxEntries, now } = options;
+  const kept = new Map<string, { until: number; outcome: LookupOutcome }>();
+  const inflight = new Map<string, Promise<unknown>>();
+  const keyOf = (type: keyof Resolver, name: string) => `${type} ${name.toLowerCase()}`;
+  const keep = (key: string, outcome: LookupOutcome) => {
+    const ms = keepMs(outcome);
+    if (ms <= 0) return;
+    if (kept.size >= maxEntries) kept.delete(kept.keys().next().value!);
+    kept.set(key, { until: now() + ms, outcome });
+  };
+  return {
+    lookup(type, name) {
+      const key = keyOf(type, name);
+      const hit = kept.get(key);
+      if (hit && hit.until > now()) {
+        return hit.outcome.ok
+          ? Promise.resolve(hit.outcome.value)
+          : Promise.reject(hit.outcome.error);
+      }
+      let pending = inflight.get(key);
+      if (!pending) {
+        pending = fetch(type, name).then(
+          (value) => {
+            keep(key, { ok: true, value });
+            return value;
+          },
+          (error) => {
+            keep(key, { ok: false, error });
+            throw error;
+          },
+        ).finally(() => inflight.delete(key));
+        inflight.set(key, pending);
+      }
+      return pending;
+    },
+    keptFor(type, name) {
+      const hit = kept.get(keyOf(type, name));
+      return hit ? Math.max(0, hit.until - now()) : 0;
+    },
+  };
+}
+
 /**
  * A cache in front of a Resolver, as a local caching resolver would be: answers and negative
  * answers are reused for a short, bounded time and concurrent identical queries share one lookup.
  * Failures (timeouts, SERVFAIL) are never cached. Every MX message asks the same SPF and DMARC
  * names again and again; without this each would be a network round trip.
  */
-export interface CachingResolver extends Resolver {
-  /** How much longer the cache keeps the answer to this question (0: not cached). */
-  cachedFor(type: keyof Resolver, name: string): number;
-}
-
 export function cachingResolver(inner: Resolver, options: CacheOptions): CachingResolver {
-  const now = options.now ?? Date.now;
-  const max = options.maxEntries ?? 10_000;
-  const cache = new Map<string, { until: number; value?: unknown; error?: unknown }>();
-  const inflight = new Map<string, Promise<unknown>>();
-  const lookup = <T>(type: keyof Resolver, name: string): Promise<T> => {
-    const key = `${type} ${name.toLowerCase()}`;
-    const hit = cache.get(key);
-    if (hit && hit.until > now()) {
-      return hit.error ? Promise.reject(hit.error) : Promise.resolve(hit.value as T);
-    }
-    const pending = inflight.get(key);
-    if (pending) return pending as Promise<T>;
-    const store = (entry: { until: number; value?: unknown; error?: unknown }) => {
-      if (cache.size >= max) cache.delete(cache.keys().next().value!);
-      cache.set(key, entry);
-    };
-    const p = (inner[type] as (n: string) => Promise<unknown>)(name).then(
-      (value) => {
-        if (options.positiveMs > 0) store({ until: now() + options.positiveMs, value });
-        return value;
-      },
-      (error) => {
-        const code = (error as { code?: string }).code;
-        if (options.negativeMs > 0 && code && NEGATIVE_CODES.has(code)) {
-          store({ until: now() + options.negativeMs, error });
-        }
-        throw error;
-      },
-    ).finally(() => inflight.delete(key));
-    inflight.set(key, p);
-    return p as Promise<T>;
-  };
-  return {
-    ...resolverOver(lookup),
-    cachedFor(type, name) {
-      const hit = cache.get(`${type} ${name.toLowerCase()}`);
-      return hit ? Math.max(0, hit.until - now()) : 0;
+  const memory = sharedLookups(
+    (type, name) => (inner[type] as (n: string) => Promise<unknown>)(name),
+    (outcome) => {
+      if (outcome.ok) return options.positiveMs;
+      const code = (outcome.error as { code?: string }).code;
+      return code && NEGATIVE_CODES.has(code) ? options.negativeMs : 0;
     },
+    { maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now },
+  );
+  return {
+    ...resolverOver(<T>(type: keyof Resolver, name: string) =>
+      memory.lookup(type, name) as Promise<T>
+    ),
+    cachedFor: (type, name) => memory.keptFor(type, name),
   };
 }

@@ -174,17 +174,14 @@ export class GatewaySmtpBackend implements SmtpBackend {
     if (!resolver) return { head: "", data, authentication: undefined, junk: false };
     const authservId = this.options.authservId ?? this.hostname;
     const authenticate = this.options.authenticate ?? authenticateInbound;
+    const random = this.options.random;
     const shared = this.envelopeVerdicts.enabled &&
         verdictDependsOnEnvelopeOnly(data, envelope.mailFrom)
-      ? this.envelopeVerdict(envelope)
+      ? await this.envelopeVerdict(envelope)
       : undefined;
-    const random = this.options.random;
     const verdict = shared
       // DMARC's pct sampling (RFC 7489 section 6.6.4) is drawn for each message.
-      ? await shared.then((v) => ({
-        ...v,
-        disposition: dmarcDisposition(v.dmarc, random ?? Math.random),
-      }))
+      ? { ...shared, disposition: dmarcDisposition(shared.dmarc, random ?? Math.random) }
       : await authenticate({
         clientIp: envelope.clientIp,
         helo: envelope.helo,
