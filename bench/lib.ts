@@ -38,6 +38,13 @@ export async function cli(
   return text;
 }
 
+/**
+ * The V8 flags `deno task start` and the systemd unit in deploy/README.md run `serve` with, so the
+ * benchmarks measure the server as it is deployed. Without them V8's memory reducer shrinks the
+ * heap once a burst is over, and the next burst ran 10–30% slower while it grew back.
+ */
+const SERVE_V8_FLAGS = ["--v8-flags=--no-memory-reducer"];
+
 export async function startServer(
   dataDir: string,
   env: Record<string, string> = {},
@@ -49,6 +56,7 @@ export async function startServer(
     args: [
       "run",
       "-A",
+      ...SERVE_V8_FLAGS,
       ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
       Deno.env.get("BENCH_SERVE_ENTRY") ?? new URL("main.ts", ROOT).pathname,
       "serve",
