@@ -39,11 +39,11 @@ export async function cli(
 }
 
 /**
- * The V8 flags `deno task start` and the systemd unit in deploy/README.md run `serve` with, so the
- * benchmarks measure the server as it is deployed. Without them V8's memory reducer shrinks the
- * heap once a burst is over, and the next burst ran 10–30% slower while it grew back.
+ * The V8 flags `deno task start` runs `serve` with (deno.json), so the benchmarks measure the
+ * server as it is started. --no-memory-reducer: deploy/README.md says why.
  */
-const SERVE_V8_FLAGS = ["--v8-flags=--no-memory-reducer"];
+const SERVE_V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
+  .tasks.start as string).split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
 
 export async function startServer(
   dataDir: string,
