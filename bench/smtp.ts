@@ -14,7 +14,7 @@
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
  */
-import { api, fmt, freePort, login, startServer } from "./lib.ts";
+import { api, fmt, freePort, login, rssMiB, startServer } from "./lib.ts";
 
 export interface SmtpBenchOptions {
   messages: number;
@@ -311,10 +311,13 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
     const rates = { postern: [] as number[], postfix: [] as number[] };
     for (let r = 1; r <= o.runs; r++) {
+      // Resident memory before (after the idle time of the previous Postfix run) and after.
+      const rssBefore = rssMiB(server.pid);
       const a = await smtpSource(postern.target, postern.from, postern.to, o, `bench run ${r}`);
       rates.postern.push(o.messages / a);
       console.log(
-        `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s`,
+        `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s ` +
+          `(RSS ${fmt(rssBefore, 0)} → ${fmt(rssMiB(server.pid), 0)} MiB)`,
       );
       await settle();
       const b = await smtpSource(pf.target, pf.from, pf.to, o, `bench run ${r}`);
