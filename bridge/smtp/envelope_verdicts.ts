@@ -14,7 +14,7 @@
  * Anything else (a signature, an ARC set, several From fields or mailboxes, a From domain other
  * than the MAIL FROM domain, a From this reader is not sure it reads as mailauth does, a bare CR
  * or LF in the header section, a null reverse-path) is checked in full, as before.
- * test/envelope_verdicts_test.ts runs both ways over many messages and requires the same verdict.
+ * envelope_verdicts_test.ts runs both ways over many messages and requires the same verdict.
  */
 import type { AuthVerdict } from "./inbound_auth.ts";
 

@@ -137,17 +137,25 @@ export class GatewaySmtpBackend implements SmtpBackend {
   private envelopeVerdict(envelope: Envelope): Promise<AuthVerdict> | undefined {
     const resolver = this.options.resolver;
     if (!resolver || !this.envelopeVerdicts.enabled || !envelope.mailFrom) return undefined;
-    const authenticate = this.options.authenticate ?? authenticateInbound;
     return this.envelopeVerdicts.get(
       envelopeKey(envelope.clientIp, envelope.helo, envelope.mailFrom),
-      () =>
-        authenticate({
-          clientIp: envelope.clientIp,
-          helo: envelope.helo,
-          mailFrom: envelope.mailFrom,
-          message: envelopeOnlyMessage(envelope.mailFrom),
-        }, { resolver, hostname: this.options.authservId ?? this.hostname }),
+      () => this.verdictOf(envelope, envelopeOnlyMessage(envelope.mailFrom), resolver),
     );
+  }
+
+  /** mailauth's verdict on `message` arriving in `envelope`. */
+  private verdictOf(envelope: Envelope, message: Uint8Array, resolver: Resolver) {
+    const authenticate = this.options.authenticate ?? authenticateInbound;
+    return authenticate({
+      clientIp: envelope.clientIp,
+      helo: envelope.helo,
+      mailFrom: envelope.mailFrom,
+      message,
+    }, {
+      resolver,
+      hostname: this.options.authservId ?? this.hostname,
+      random: this.options.random,
+    });
   }
 
   async authenticate(username: string, password: string, clientIp: string) {
@@ -173,21 +181,17 @@ export class GatewaySmtpBackend implements SmtpBackend {
     const resolver = this.options.resolver;
     if (!resolver) return { head: "", data, authentication: undefined, junk: false };
     const authservId = this.options.authservId ?? this.hostname;
-    const authenticate = this.options.authenticate ?? authenticateInbound;
-    const random = this.options.random;
     const shared = this.envelopeVerdicts.enabled &&
         verdictDependsOnEnvelopeOnly(data, envelope.mailFrom)
       ? await this.envelopeVerdict(envelope)
       : undefined;
     const verdict = shared
       // DMARC's pct sampling (RFC 7489 section 6.6.4) is drawn for each message.
-      ? { ...shared, disposition: dmarcDisposition(shared.dmarc, random ?? Math.random) }
-      : await authenticate({
-        clientIp: envelope.clientIp,
-        helo: envelope.helo,
-        mailFrom: envelope.mailFrom,
-        message: data,
-      }, { resolver, hostname: authservId, random });
+      ? {
+        ...shared,
+        disposition: dmarcDisposition(shared.dmarc, this.options.random ?? Math.random),
+      }
+      : await this.verdictOf(envelope, data, resolver);
     this.options.onVerdict?.(envelope, verdict);
     if (verdict.disposition === "reject") {
       throw new SmtpError(reply(550, "5.7.1", "DMARC policy reject"));

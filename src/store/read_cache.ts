@@ -60,3 +60,8 @@ export interface ReadCaches {
 export function newReadCaches(): ReadCaches {
   return { domains: new ReadCache(), recipients: new ReadCache(), mailboxes: new ReadCache() };
 }
+
+/** Forgets everything every cache of the set holds. */
+export function invalidateAll(caches: ReadCaches): void {
+  for (const cache of Object.values(caches)) cache.invalidate();
+}

@@ -17,7 +17,7 @@ import type { Client, InValue, ResultSet, Transaction } from "@libsql/client/web
 import { drizzle } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import * as schema from "./schema.ts";
-import { newReadCaches, type ReadCaches } from "./read_cache.ts";
+import { invalidateAll, newReadCaches, type ReadCaches } from "./read_cache.ts";
 import { Appends, type ManyInserter } from "./appends.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
@@ -335,9 +335,7 @@ export class Store {
           if (this.cacheDirty) {
             // Readers may have seen the transaction's own rows before it ended (one connection).
             this.cacheDirty = false;
-            this.caches.domains.invalidate();
-            this.caches.recipients.invalidate();
-            this.caches.mailboxes.invalidate();
+            invalidateAll(this.caches);
           }
         }
         // Answer once the commit is on disk; the next group may run meanwhile.
