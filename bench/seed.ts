@@ -141,6 +141,11 @@ export async function seedMessages(dbUrl: string, address: string, count: number
     sql: "UPDATE accounts SET used_bytes = used_bytes + ?, quota_bytes = 0 WHERE id = ?",
     args: [used, accountId],
   });
+  // The FTS rows are written above; move the indexer's watermark past them, or the server's
+  // indexer would index the same rowids again (issue 15 #14).
+  await c.execute(
+    "UPDATE search_index_state SET indexed_through = max(indexed_through, (SELECT max(id) FROM messages)) WHERE id = 1",
+  );
   await c.execute("PRAGMA optimize");
   store.close();
 }

@@ -249,3 +249,60 @@ Deno.test("search: the full-text index follows deliveries in batches and never m
     first.id,
   ]);
 });
+
+Deno.test("issue15#14: a message already in the FTS index above the watermark never fails the indexer", async () => {
+  await using w = await mailWorld();
+  const { startSearchIndexer } = await import("../src/services/search_index.ts");
+  const { rawSql } = await import("../src/store/store.ts");
+  const store = w.gw.deps.store;
+  const a = await seedMessage(w.gw, { subject: "Wombat one", text: "burrow" });
+  const b = await seedMessage(w.gw, { subject: "Wombat two", text: "burrow" });
+  // What bench/seed.ts (and any bulk loader or older indexer) did: write the FTS row with the
+  // message, leaving search_index_state behind. The indexer then inserted the same rowid again
+  // and failed with SQLITE_CONSTRAINT on every batch, forever, and searches with it.
+  await rawSql(store.db).run(
+    "INSERT INTO messages_fts (rowid, subject, from_text, to_text, body) VALUES (?, ?, '', '', ?)",
+    [a.id, "Wombat one", "burrow"],
+  );
+  const logged: string[] = [];
+  const indexer = startSearchIndexer(store, {
+    log: (_level, event, fields) => logged.push(`${event} ${JSON.stringify(fields ?? {})}`),
+  }, 5);
+  try {
+    const watermark = async () =>
+      Number(
+        (await rawSql(store.db).get<{ n: number }>(
+          "SELECT indexed_through AS n FROM search_index_state WHERE id = 1",
+        ))!.n,
+      );
+    for (let i = 0; i < 400 && await watermark() < b.id; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    await indexer.close();
+  }
+  assertEquals(logged.filter((l) => l.startsWith("search_index.failed")), []);
+  assertEquals(ids(await w.json("GET", "/v1/search?q=wombat", { token: w.alice })), [b.id, a.id]);
+  const rows = await rawSql(store.db).get<{ n: number }>(
+    "SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH 'burrow'",
+  );
+  assertEquals(Number(rows!.n), 2);
+});
+
+Deno.test("issue15#11: NUL and control characters in search text are separators, never a 500", async () => {
+  await using w = await mailWorld();
+  const c = await seedCorpus(w);
+  for (const text of ["ramen\u0000station", "a\u0000b", "ramen\u0001", '"\u0000"', "x\u007fy"]) {
+    for (const field of ["q", "subject", "from", "to"]) {
+      const res = await w.call("GET", `/v1/search?${field}=${encodeURIComponent(text)}`, {
+        token: w.alice,
+      });
+      assertEquals(res.status, 200, `${field}=${JSON.stringify(text)}`);
+      await res.body?.cancel();
+    }
+  }
+  assertEquals(
+    ids(await w.json("GET", "/v1/search?q=ramen%00station", { token: w.alice })),
+    [c.lunch],
+  );
+});

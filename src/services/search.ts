@@ -41,7 +41,9 @@ export interface SearchQuery {
  */
 export function ftsTerms(text: string): string[] {
   const out: string[] = [];
-  for (const word of text.split(/\s+/)) {
+  // Control characters separate words too: a NUL inside an FTS5 string ends the expression
+  // early for SQLite's parser (an unterminated string, so MATCH threw and the API answered 500).
+  for (const word of text.split(/[\s\p{Cc}]+/u)) {
     const prefix = /\*+$/.test(word);
     const body = word.replace(/\*+$/, "");
     if (!/[\p{L}\p{N}]/u.test(body)) continue;

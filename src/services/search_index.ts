@@ -80,8 +80,12 @@ export async function indexPendingMessages(store: Store): Promise<number> {
     const through = Number(now?.indexed_through ?? 0);
     for (const d of docs) {
       if (d.id <= through) continue;
+      // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
+      // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
+      // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every
+      // later batch (and every search's catch-up) failed on the same row.
       await sql.run(
-        `INSERT INTO messages_fts (rowid, subject, from_text, to_text, body)
+        `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
          SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`,
         [d.id, d.subject, d.from, d.to, d.body, d.id],
       );
