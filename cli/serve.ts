@@ -46,6 +46,29 @@ export function withPeer(
   } as RequestInit);
 }
 
+/**
+ * Methods the Fetch standard forbids (`new Request` throws on them, so rebuilding the request
+ * below failed with a 500 and a logged stack trace). No resource here supports them: TRACE and
+ * TRACK echo requests back (cross-site tracing), CONNECT asks for a tunnel. RFC 9110 §15.6.2:
+ * 501 is the answer for a method the server does not support for any resource.
+ */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** The 501 for a forbidden method, or undefined when the request may go to the app. */
+export function refuseForbiddenMethod(request: Request): Response | undefined {
+  if (!FORBIDDEN_METHODS.has(request.method.toUpperCase())) return undefined;
+  return new Response(
+    JSON.stringify({
+      type: "about:blank",
+      title: "Not Implemented",
+      status: 501,
+      code: "method_not_implemented",
+      detail: `The ${request.method.toUpperCase()} method is not supported.`,
+    }),
+    { status: 501, headers: { "content-type": "application/problem+json" } },
+  );
+}
+
 const internalError = () =>
   new Response(
     JSON.stringify({
@@ -95,7 +118,8 @@ function listenBun(bun: BunGlobal, handler: FetchHandler, options: ListenOptions
     port: options.port,
     ...(options.tls ? { tls: options.tls } : {}),
     fetch: (request, srv) =>
-      handler(withPeer(request, srv.requestIP(request)?.address, request.signal)),
+      refuseForbiddenMethod(request) ??
+        handler(withPeer(request, srv.requestIP(request)?.address, request.signal)),
     error(error) {
       options.onError?.(error);
       return internalError();
@@ -137,6 +161,8 @@ function listenDeno(handler: FetchHandler, options: ListenOptions): Promise<List
           return internalError();
         },
       }, (request, info) => {
+        const refused = refuseForbiddenMethod(request);
+        if (refused) return refused;
         const remote = info.remoteAddr as Deno.NetAddr;
         // The app sees an abort when the exchange ends (client gone or response delivered), as
         // streaming routes (SSE) need, without touching Deno's legacy `request.signal`.
