@@ -21,14 +21,17 @@ export type { CommandParts } from "./reader.ts";
 /** Longest command line (without literals) the server reads; RFC 7162 section 4 asks ≥ 8192. */
 export const MAX_LINE_OCTETS = 64 * 1024;
 
-// tag = 1*<any ASTRING-CHAR except "+">
-// deno-lint-ignore no-control-regex
-const TAG_RE = /^[^(){ \x00-\x1f\x7f%*"\\+]+/;
+// tag = 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR is a CHAR (%x01-7F, RFC 3501 section 9),
+// so a tag is printable ASCII. The line reader decodes UTF-8 leniently, so every octet above
+// 0x7F (valid UTF-8 or not, where it became U+FFFD) is a code point above 0x7F here: checking
+// for ASCII on the text is checking the octets. Such a tag cannot be echoed: `* BAD`.
+const TAG_RE = /^[\x21-\x7e]+/;
+const TAG_SPECIALS = /[(){%*"\\+]/;
 
 /** The tag of a command line, if it has a valid one (for replies to commands that fail early). */
 export function tagOf(line: string): string | undefined {
   const m = TAG_RE.exec(line);
-  return m && line[m[0].length] === " " ? m[0] : undefined;
+  return m && line[m[0].length] === " " && !TAG_SPECIALS.test(m[0]) ? m[0] : undefined;
 }
 
 export function parseCommand(parts: CommandParts): ParseResult {

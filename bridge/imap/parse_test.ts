@@ -1,6 +1,6 @@
 import { assertEquals } from "../../test/fixtures/assert.ts";
 import type { Command } from "./command.ts";
-import { parseCommand, parseDateTime } from "./parse.ts";
+import { parseCommand, parseDateTime, tagOf } from "./parse.ts";
 import { decodeMailboxName, encodeMailboxName } from "./mailbox_name.ts";
 
 const enc = new TextEncoder();
@@ -273,4 +273,14 @@ Deno.test("date-time and modified UTF-7", () => {
   assertEquals(encodeMailboxName("A&B"), "A&-B");
   assertEquals(decodeMailboxName("A&-B"), "A&B");
   assertEquals(decodeMailboxName("bad&***-"), "bad&***-");
+});
+
+Deno.test("issue15#12: a tag is printable ASCII without specials; 8-bit or U+FFFD tags are refused", () => {
+  assertEquals(tagOf("a1 NOOP"), "a1");
+  assertEquals(tagOf("a]1 NOOP"), "a]1");
+  for (const line of ["\uFFFDA NOOP", "a\u00e9 NOOP", "\u20ac NOOP", "a+ NOOP", "a* NOOP", "(a NOOP"]) {
+    assertEquals(tagOf(line), undefined, line);
+    const parsed = parseCommand([line]);
+    assertEquals(parsed.ok ? "" : parsed.tag, "*", line);
+  }
 });

@@ -207,7 +207,10 @@ function splitParams(text: string): Params {
       token,
     );
     if (!m) {
-      return { ok: false, reply: Replies.syntax(`malformed parameter ${token.slice(0, 40)}`) };
+      // Echo ASCII only: a reply line is 7-bit (RFC 5321 section 4.2), and octets the line
+      // reader decoded as U+FFFD would come back as bytes the client never sent.
+      const shown = token.slice(0, 40).replace(/[^\x21-\x7e]/g, "?");
+      return { ok: false, reply: Replies.syntax(`malformed parameter ${shown}`) };
     }
     const key = m[1].toUpperCase();
     if (values.has(key)) return { ok: false, reply: Replies.syntax(`duplicate parameter ${key}`) };
