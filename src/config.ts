@@ -89,6 +89,12 @@ export const CONFIG_FIELDS = {
       "Largest message accepted for delivery (RFC 5322 bytes).",
     ),
   },
+  postmasterAccount: {
+    env: "POSTERN_POSTMASTER_ACCOUNT",
+    schema: z.string().min(3).optional().describe(
+      "The account that receives mail for postmaster@ every local domain and for a bare <postmaster> (RFC 5321 section 4.5.1) when no account or alias of that name exists. Default: the first admin account.",
+    ),
+  },
   defaultQuotaBytes: {
     env: "POSTERN_DEFAULT_QUOTA_BYTES",
     schema: int(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3).describe(

@@ -27,7 +27,13 @@ import { AppError } from "../errors.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
-import { deliver, type RecipientResult, servesRecipient } from "../services/delivery.ts";
+import {
+  deliver,
+  isHostPostmaster,
+  postmasterRoute,
+  type RecipientResult,
+  servesRecipient,
+} from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
 import { submitMessage } from "../services/submission.ts";
 import {
@@ -159,7 +165,9 @@ export function bridgeRoutes(deps: Deps) {
           reason: parsed.error,
         }, 200);
       }
-      const local = (await findDomain(deps.store.db, parsed.value.domain)) !== undefined;
+      const postmaster = postmasterRoute(deps.config);
+      const local = (await findDomain(deps.store.db, parsed.value.domain)) !== undefined ||
+        isHostPostmaster(parsed.value.address, postmaster);
       if (!local) {
         const sender = authenticatedAs
           ? await findAccountByAddress(deps.store.db, authenticatedAs)
@@ -172,7 +180,7 @@ export function bridgeRoutes(deps: Deps) {
         );
       }
       const address = parsed.value.address;
-      const served = await servesRecipient(deps.store.db, address);
+      const served = await servesRecipient(deps.store.db, address, postmaster);
       // A signed VERP return path of one of our messages takes bounces and complaints.
       const returnPath = !served && (await returnPathMessage(deps, address)) !== undefined;
       return c.json(

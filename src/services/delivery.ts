@@ -68,14 +68,55 @@ const accountTarget = (a: Account): Target => ({
 const MAX_ALIAS_DEPTH = 4;
 
 /**
+ * Where postmaster mail goes. RFC 5321 section 4.5.1: every domain we take mail for has a
+ * postmaster (the local part matched without regard to case), and `RCPT TO:<Postmaster>` with no
+ * domain must be accepted; the SMTP bridge spells that `postmaster@<hostname>`. When no account
+ * or alias of that name exists, the mail goes to `account` (config `postmasterAccount`), else to
+ * the first admin account: never refused, or abuse and DMARC reports would bounce.
+ */
+export interface PostmasterRoute {
+  /** This server's host name (config `hostname`), the domain of a bare `<Postmaster>`. */
+  hostname: string;
+  account?: string;
+}
+
+export const postmasterRoute = (config: Deps["config"]): PostmasterRoute => ({
+  hostname: config.hostname.toLowerCase(),
+  account: config.postmasterAccount,
+});
+
+const isPostmasterLocal = (local: string) => splitPlus(local).base.toLowerCase() === "postmaster";
+
+/** True for `postmaster@<hostname>` when the host name is not itself a local domain. */
+export function isHostPostmaster(address: string, route: PostmasterRoute): boolean {
+  const parsed = parseAddress(address);
+  return parsed.ok && parsed.value.domain === route.hostname &&
+    isPostmasterLocal(parsed.value.local);
+}
+
+async function postmasterTargets(db: Queryable, route: PostmasterRoute): Promise<Target[]> {
+  const configured = route.account ? await findAccountByAddress(db, route.account) : undefined;
+  if (configured && !configured.disabled) return [accountTarget(configured)];
+  const row = await rawSql(db).get<{ address: string }>(
+    "SELECT address FROM accounts WHERE role = 'admin' AND disabled = 0 ORDER BY id LIMIT 1",
+  );
+  const admin = row ? await findAccountByAddress(db, row.address) : undefined;
+  return admin ? [accountTarget(admin)] : [];
+}
+
+/**
  * Whether an account, alias or catch-all here takes `address` (the RCPT check). A yes is
  * remembered for a few seconds (store/read_cache.ts: emptied when accounts, aliases or domains
  * change); a no is asked again each time.
  */
-export async function servesRecipient(db: Queryable, address: string): Promise<boolean> {
+export async function servesRecipient(
+  db: Queryable,
+  address: string,
+  postmaster?: PostmasterRoute,
+): Promise<boolean> {
   return await readCaches(db).recipients.get(
     address,
-    async () => ((await resolveRecipient(db, address))?.length ?? 0) > 0,
+    async () => ((await resolveRecipient(db, address, postmaster))?.length ?? 0) > 0,
     (served) => served,
   );
 }
@@ -84,13 +125,19 @@ export async function servesRecipient(db: Queryable, address: string): Promise<b
 export async function resolveRecipient(
   db: Queryable,
   input: string,
+  postmaster?: PostmasterRoute,
   depth = 0,
 ): Promise<Target[] | undefined> {
   const parsed = parseAddress(input);
   if (!parsed.ok) return undefined;
   const { local, domain, address } = parsed.value;
   const dom = await findDomain(db, domain);
-  if (!dom) return depth > 0 ? [{ kind: "remote", address }] : undefined;
+  if (!dom) {
+    if (postmaster && isHostPostmaster(address, postmaster)) {
+      return await postmasterTargets(db, postmaster);
+    }
+    return depth > 0 ? [{ kind: "remote", address }] : undefined;
+  }
 
   const account = await findAccountByAddress(db, address);
   if (account && !account.disabled) {
@@ -104,7 +151,7 @@ export async function resolveRecipient(
     if (!alias || depth >= MAX_ALIAS_DEPTH) return undefined;
     const out: Target[] = [];
     for (const target of JSON.parse(alias.targets) as string[]) {
-      out.push(...(await resolveRecipient(db, target, depth + 1) ?? []));
+      out.push(...(await resolveRecipient(db, target, postmaster, depth + 1) ?? []));
     }
     return out;
   };
@@ -119,6 +166,12 @@ export async function resolveRecipient(
     if (baseAccount && !baseAccount.disabled) return [accountTarget(baseAccount)];
     const viaAlias = await aliasTargets(addressKey(baseAddress));
     if (viaAlias) return viaAlias;
+  }
+
+  // Before the catch-all: postmaster mail is for whoever runs the server (RFC 5321 4.5.1).
+  if (postmaster && isPostmasterLocal(local)) {
+    const targets = await postmasterTargets(db, postmaster);
+    if (targets.length > 0) return targets;
   }
 
   if (dom.catchAllAccountId) {
@@ -199,7 +252,7 @@ export async function deliverInTx(
   const remote: string[] = [];
   let wrote = false;
   for (const recipient of msg.recipients) {
-    const targets = await resolveRecipient(tx, recipient);
+    const targets = await resolveRecipient(tx, recipient, postmasterRoute(deps.config));
     if (!targets || targets.length === 0) {
       results.set(recipient, {
         recipient,

@@ -21,6 +21,9 @@ import { rawSql, schema } from "../store/store.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import {
   deliverInTx,
+  isHostPostmaster,
+  type PostmasterRoute,
+  postmasterRoute,
   prepareDelivery,
   type RecipientResult,
   resolveRecipient,
@@ -144,6 +147,7 @@ export async function composeRaw(
 async function classify(
   db: Queryable,
   addresses: string[],
+  postmaster: PostmasterRoute,
 ): Promise<{ local: string[]; remote: string[] }> {
   const local: string[] = [];
   const remote: string[] = [];
@@ -154,11 +158,14 @@ async function classify(
       unknown.push({ path: "to", message: `${address}: ${parsed.error}` });
       continue;
     }
-    if (!await findDomain(db, parsed.value.domain)) {
+    if (
+      !await findDomain(db, parsed.value.domain) &&
+      !isHostPostmaster(parsed.value.address, postmaster)
+    ) {
       remote.push(parsed.value.address);
       continue;
     }
-    const targets = await resolveRecipient(db, parsed.value.address);
+    const targets = await resolveRecipient(db, parsed.value.address, postmaster);
     if (!targets || targets.length === 0) {
       unknown.push({ path: "to", message: `${parsed.value.address}: no such mailbox here` });
     } else local.push(parsed.value.address);
@@ -206,7 +213,7 @@ export async function sendMessage(
   await assertMaySendAs(store.db, auth, from.address);
   const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
   const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
-  const { local, remote } = await classify(store.db, all);
+  const { local, remote } = await classify(store.db, all, postmasterRoute(deps.config));
 
   const { raw, messageId, parsed } = await composeRaw(deps, req, fromDomain);
   if (raw.byteLength > deps.config.maxMessageBytes) {
