@@ -28,6 +28,7 @@ import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { createThreadedMime } from "./mime_thread.ts";
+import { mimeLimits } from "./mime_node.ts";
 
 export interface Running {
   listener: Listener;
@@ -69,7 +70,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const store = await openConfiguredStore(config);
   try {
     // Parsing and composing messages run on a worker thread (cli/mime_thread.ts).
-    const mime = createThreadedMime();
+    const mime = createThreadedMime(mimeLimits(config));
     const deps = await buildDeps(config, store, key, logger, mime);
     const caCerts = config.federationCaFile
       ? [await readFile(config.federationCaFile, "utf8")]

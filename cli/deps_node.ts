@@ -7,7 +7,7 @@ import { type Deps, deriveJwtKey } from "../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/ports.ts";
 import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
-import { createNodeMime } from "./mime_node.ts";
+import { createNodeMime, mimeLimits } from "./mime_node.ts";
 
 export async function buildDeps(
   config: Config,
@@ -15,7 +15,7 @@ export async function buildDeps(
   masterKey: string,
   logger: Logger = jsonLogger(config.logLevel, (line) => console.error(line)),
   /** The MIME port to use; default: on this thread (short-lived commands, tests). */
-  mime: MimePort = createNodeMime(),
+  mime: MimePort = createNodeMime({ limits: mimeLimits(config) }),
 ): Promise<Deps> {
   return {
     store,

@@ -11,9 +11,11 @@ async function simpleParser(input: Buffer, options: SimpleParserOptions): Promis
 }
 const loadComposer = async () => (await import("nodemailer/lib/mail-composer/index.js")).default;
 import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
+import type { Config } from "../src/config.ts";
 import type { MimePort } from "../src/ports.ts";
 import { parseHeaderBlock } from "../src/mime/header_block.ts";
 import { parseSimpleMail } from "../src/mime/parse_simple.ts";
+import { degradedMail } from "../src/mime/degraded.ts";
 
 function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
   if (!value) return [];
@@ -44,7 +46,35 @@ function splitIds(value: string | string[] | undefined): string[] {
   return text.match(/<[^<>\s]+>/g) ?? [];
 }
 
+/** mailparser's limits (config `mimeMaxParts`, `mimeMaxHeaderBytes`); beyond them: degraded. */
+export interface MimeLimits {
+  /** MIME parts (nodes) in one message; mailsplit's `maxChildNodes`. */
+  maxParts: number;
+  /** Bytes of one part's header block; mailsplit's `maxHeadSize`. */
+  maxHeaderBytes: number;
+}
+
+/** mailsplit's own defaults (1,000 parts, 1 MiB), what Postern used before they were settings. */
+export const DEFAULT_MIME_LIMITS: MimeLimits = { maxParts: 1000, maxHeaderBytes: 1024 * 1024 };
+
+export const mimeLimits = (
+  config: Pick<Config, "mimeMaxParts" | "mimeMaxHeaderBytes">,
+): MimeLimits => ({ maxParts: config.mimeMaxParts, maxHeaderBytes: config.mimeMaxHeaderBytes });
+
+/** Why mailparser gave up, for `ParsedMail.degraded` (mailsplit marks limit errors EMAXLEN). */
+function degradedReason(error: unknown, limits: MimeLimits): string {
+  const message = String((error as Error)?.message ?? error);
+  if ((error as { code?: string })?.code === "EMAXLEN") {
+    if (/child nodes/i.test(message)) return `more than ${limits.maxParts} MIME parts`;
+    if (/header size/i.test(message)) {
+      return `a MIME header block over ${limits.maxHeaderBytes} bytes`;
+    }
+  }
+  return `the MIME parser failed: ${message.slice(0, 200)}`;
+}
+
 export interface NodeMimeOptions {
+  limits?: MimeLimits;
   /**
    * Read plain and text+HTML messages with src/mime/parse_simple.ts first (default). Off where
    * the caller has tried it already (the MIME thread), and in tests comparing the two parsers.
@@ -54,17 +84,29 @@ export interface NodeMimeOptions {
 
 export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
   const simpleFirst = options.simpleFirst ?? true;
+  const limits = options.limits ?? DEFAULT_MIME_LIMITS;
   return {
     async parse(raw) {
       // Plain and text+HTML messages need none of mailparser's machinery (same result, tested).
       const simple = simpleFirst ? parseSimpleMail(raw) : undefined;
       if (simple) return simple;
-      const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
-        skipImageLinks: true,
-        skipTextToHtml: true,
-        skipTextLinks: true,
-        maxHtmlLengthToParse: 5 * 1024 * 1024,
-      });
+      let mail: LibParsedMail;
+      try {
+        mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+          skipImageLinks: true,
+          skipTextToHtml: true,
+          skipTextLinks: true,
+          maxHtmlLengthToParse: 5 * 1024 * 1024,
+          // Passed through to mailsplit (not in mailparser's published option types).
+          maxChildNodes: limits.maxParts,
+          maxHeadSize: limits.maxHeaderBytes,
+        } as SimpleParserOptions);
+      } catch (error) {
+        // The port's promise: malformed or oversized mail never throws. The bytes are stored as
+        // received; a throw here became a temporary failure (451, NO [UNAVAILABLE]) that the
+        // sender retried for days.
+        return degradedMail(raw, degradedReason(error, limits));
+      }
       const date = mail.date && !Number.isNaN(mail.date.getTime())
         ? mail.date.getTime()
         : undefined;

@@ -13,17 +13,19 @@ import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
 import { rememberSha256 } from "../src/crypto.ts";
 import { parseSimpleMail } from "../src/mime/parse_simple.ts";
-import { createNodeMime } from "./mime_node.ts";
+import { createNodeMime, DEFAULT_MIME_LIMITS, type MimeLimits } from "./mime_node.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
-export function createThreadedMime(): MimePort & { close(): void } {
+export function createThreadedMime(
+  limits: MimeLimits = DEFAULT_MIME_LIMITS,
+): MimePort & { close(): void } {
   // parse() below tries the fast parser first; neither thread's mailparser path repeats it.
-  const local = createNodeMime({ simpleFirst: false });
+  const local = createNodeMime({ simpleFirst: false, limits });
   const rpc = workerRpc(new URL("./mime_worker.ts", import.meta.url), "MIME");
 
   /** The worker's answer; its `sha` (of the message's bytes) is remembered for `digestOf`. */
   const call = async <T>(op: "parse" | "compose", arg: unknown, digestOf?: Uint8Array) => {
-    const reply = await rpc.call({ op, arg });
+    const reply = await rpc.call({ op, arg, limits });
     if (typeof reply.sha === "string") {
       // The delivery path hashes these bytes next: it finds the digest (src/crypto.ts).
       rememberSha256(digestOf ?? reply.value as Uint8Array, reply.sha);

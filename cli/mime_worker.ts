@@ -5,16 +5,25 @@
  * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
 import { createHash } from "node:crypto";
-import { createNodeMime } from "./mime_node.ts";
+import type { MimePort } from "../src/ports.ts";
+import { createNodeMime, type MimeLimits } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
-// The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts).
-const mime = createNodeMime({ simpleFirst: false });
-const scope = workerScope<{ id: number; op: string; arg: never }>();
+// The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts),
+// and its configured limits with each call (one port per distinct limits; in practice one).
+const ports = new Map<string, MimePort>();
+const portFor = (limits: MimeLimits | undefined) => {
+  const key = JSON.stringify(limits ?? null);
+  let port = ports.get(key);
+  if (!port) ports.set(key, port = createNodeMime({ simpleFirst: false, limits }));
+  return port;
+};
+const scope = workerScope<{ id: number; op: string; arg: never; limits?: MimeLimits }>();
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
-scope.onmessage = async ({ data: { id, op, arg } }) => {
+scope.onmessage = async ({ data: { id, op, arg, limits } }) => {
+  const mime = portFor(limits);
   try {
     if (op === "compose") {
       // A copy of its own: the composed bytes may sit in a Buffer pool shared with others.

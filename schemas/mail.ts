@@ -35,6 +35,15 @@ export const ParsedMail = z.object({
   text: z.string().optional(),
   html: z.string().optional(),
   attachments: z.array(AttachmentInfo),
+  /**
+   * Set when the MIME parser refused the message (beyond its limits: too many parts, a header
+   * block too large): the raw bytes are stored as received, and this form holds only what a
+   * bounded scan of the top-level header found (no body text, no attachments).
+   */
+  degraded: z.string().optional().meta({
+    description: "Why only the headers of this message could be read (e.g. too many MIME " +
+      "parts); the raw message is stored unchanged.",
+  }),
 }).meta({ id: "ParsedMail" });
 export type ParsedMail = z.infer<typeof ParsedMail>;
 

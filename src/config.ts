@@ -89,6 +89,18 @@ export const CONFIG_FIELDS = {
       "Largest message accepted for delivery (RFC 5322 bytes).",
     ),
   },
+  mimeMaxParts: {
+    env: "POSTERN_MIME_MAX_PARTS",
+    schema: int(10, 100_000).default(1000).describe(
+      "MIME parts the parser reads in one message. A message with more (say a 1000-level nested multipart) is still accepted and stored as received, with only its top-level header read (the parsed form is marked degraded): a refusal would make senders retry for days.",
+    ),
+  },
+  mimeMaxHeaderBytes: {
+    env: "POSTERN_MIME_MAX_HEADER_BYTES",
+    schema: int(16 * 1024, 64 * 1024 * 1024).default(1024 * 1024).describe(
+      "Bytes of one MIME header block the parser reads. Beyond it the message is accepted and stored as received, with a degraded parsed form (subject, addresses and dates from the first 64 KiB of its header; no body text).",
+    ),
+  },
   postmasterAccount: {
     env: "POSTERN_POSTMASTER_ACCOUNT",
     schema: z.string().min(3).optional().describe(

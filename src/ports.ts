@@ -6,7 +6,11 @@
 import type { AttachmentContent, ComposeInput, ParsedMail } from "../schemas/mail.ts";
 
 export interface MimePort {
-  /** Parses RFC 5322 bytes; never throws on malformed mail (best effort, like every MUA). */
+  /**
+   * Parses RFC 5322 bytes; never throws on malformed mail (best effort, like every MUA). Mail
+   * beyond the parser's limits comes back `degraded` (headers only, src/mime/degraded.ts): a
+   * throw here would become a temporary failure that senders retry for days.
+   */
   parse(raw: Uint8Array): Promise<ParsedMail>;
   /** Builds RFC 5322 bytes (CRLF line ends) from a validated composition. */
   compose(input: ComposeInput): Promise<Uint8Array>;

@@ -59,3 +59,22 @@ Deno.test("MIME port: a plain message is read on this thread, its digest remembe
     threaded.close();
   }
 });
+
+Deno.test("issue15#9: the MIME worker applies the configured limits and degrades instead of failing", async () => {
+  // Twelve parts against a limit of ten: mailparser refuses, the port reads only the header.
+  let raw = "From: Bomb <bomb@example.org>\r\nTo: b@example.org\r\nSubject: parts\r\n" +
+    'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n';
+  for (let i = 0; i < 12; i++) raw += `--x\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`;
+  raw += "--x--\r\n";
+  const threaded = createThreadedMime({ maxParts: 10, maxHeaderBytes: 1024 * 1024 });
+  try {
+    const parsed = await threaded.parse(new TextEncoder().encode(raw));
+    assertEquals(parsed.degraded, "more than 10 MIME parts");
+    assertEquals(parsed.subject, "parts");
+    assertEquals(parsed.from, { name: "Bomb", address: "bomb@example.org" });
+    // The default limits read it whole.
+    assertEquals((await createNodeMime().parse(new TextEncoder().encode(raw))).degraded, undefined);
+  } finally {
+    threaded.close();
+  }
+});

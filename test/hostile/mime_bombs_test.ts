@@ -1,0 +1,164 @@
+/**
+ * MIME bombs over the real interfaces: the MX (SMTP), IMAP APPEND and the MIME port itself. The
+ * bytes are valid RFC 5322 up to mailparser's limits (a 1000-level nested multipart, a 1 MB
+ * header field, a 1 MB folded one). Postern stores them as received and marks the parsed form
+ * degraded (src/mime/degraded.ts); it never answers with a temporary failure, which senders
+ * would retry for days.
+ */
+import { assert, assertEquals } from "../fixtures/assert.ts";
+import { ALICE } from "../fixtures/app.ts";
+import { startBridgeWorld } from "../fixtures/bridge.ts";
+import { startGatewayImap } from "../fixtures/imap_pop3.ts";
+import { createNodeMime } from "../../cli/mime_node.ts";
+import { rawSql } from "../../src/store/store.ts";
+import type { TestGateway } from "../fixtures/app.ts";
+
+const enc = new TextEncoder();
+
+const HEAD = (subject: string) =>
+  `From: Bomb <bomb@remote.example>\r\nTo: ${ALICE.address}\r\nSubject: ${subject}\r\n` +
+  `Message-ID: <${subject.replaceAll(" ", "-")}@remote.example>\r\nMIME-Version: 1.0\r\n`;
+
+function nested(depth: number): string {
+  let s = HEAD("nested bomb");
+  for (let i = 0; i < depth; i++) {
+    s += `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n`;
+  }
+  s += "Content-Type: text/plain\r\n\r\ninnermost\r\n";
+  for (let i = depth - 1; i >= 0; i--) s += `--b${i}--\r\n`;
+  return s;
+}
+
+/** 1 MB in one header field, in lines of at most 998 octets (RFC 5322 section 2.1.1). */
+const bigHeader = () =>
+  HEAD("big header") + "X-Big: " + ("a".repeat(990) + "\r\n\t").repeat(1060) + "end\r\n\r\nbody\r\n";
+/** 1 MB of folding: a quarter of a million continuation lines. */
+const foldedHeader = () =>
+  HEAD("folded header") + "X-Fold: " + "a\r\n ".repeat(1 << 18) + "end\r\n\r\nbody\r\n";
+
+export const BOMBS: [string, () => string][] = [
+  ["nested bomb", () => nested(1000)],
+  ["big header", bigHeader],
+  ["folded header", foldedHeader],
+];
+
+async function stored(gw: TestGateway, subject: string) {
+  return await rawSql(gw.deps.store.db).get<{ parsed: string; size: number; sha: string }>(
+    "SELECT parsed, size, blob_sha256 AS sha FROM messages WHERE subject = ?",
+    [subject],
+  );
+}
+
+Deno.test("issue15#9: the MIME port reads a bomb's headers and marks it degraded, never throws", async () => {
+  const mime = createNodeMime();
+  for (const [subject, make] of BOMBS) {
+    const parsed = await mime.parse(enc.encode(make()));
+    assertEquals(parsed.subject, subject);
+    assertEquals(parsed.from?.address, "bomb@remote.example");
+    assertEquals(parsed.to.map((a) => a.address), [ALICE.address]);
+    assert(parsed.degraded, subject);
+    assertEquals(parsed.attachments, []);
+    assert(JSON.stringify(parsed).length < 300_000, `${subject}: parsed form not bounded`);
+  }
+});
+
+/** A one-shot SMTP client; returns each reply's last line. */
+async function smtpSend(port: number, message: string): Promise<string[]> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let buf = "";
+  const dec = new TextDecoder();
+  const reply = async () => {
+    for (;;) {
+      const m = /(^|\n)(\d{3}) [^\n]*\n/.exec(buf);
+      if (m) {
+        const line = buf.slice(0, m.index + m[0].length).trim().split("\n").at(-1)!;
+        buf = buf.slice(m.index + m[0].length);
+        return line.replace(/\r$/, "");
+      }
+      const chunk = new Uint8Array(4096);
+      const n = await conn.read(chunk);
+      if (n === null) throw new Error(`EOF after ${buf}`);
+      buf += dec.decode(chunk.subarray(0, n));
+    }
+  };
+  const out: string[] = [];
+  try {
+    out.push(await reply());
+    for (const cmd of ["EHLO peer.remote.example", "MAIL FROM:<bomb@remote.example>", `RCPT TO:<${ALICE.address}>`, "DATA"]) {
+      await conn.write(enc.encode(`${cmd}\r\n`));
+      out.push(await reply());
+    }
+    await conn.write(enc.encode(message.replace(/^\./gm, "..") + ".\r\n"));
+    out.push(await reply());
+    await conn.write(enc.encode("QUIT\r\n"));
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+Deno.test("issue15#9: MIME bombs over SMTP are accepted (250) and stored whole, never 451", async () => {
+  const world = await startBridgeWorld();
+  try {
+    for (const [subject, make] of BOMBS) {
+      const message = make();
+      const replies = await smtpSend(world.mxPort, message);
+      const final = replies.at(-1)!;
+      assert(!final.startsWith("4"), `${subject}: a temporary answer: ${final}`);
+      assertEquals(final.slice(0, 3), "250", `${subject}: ${replies.join(" | ")}`);
+      const row = await stored(world.gw, subject);
+      assert(row, `${subject} not stored`);
+      // The MX adds its Received field in front; the rest is the message as sent.
+      const grown = row.size - enc.encode(message).byteLength;
+      assert(grown > 0 && grown < 1000, `${subject}: stored ${row.size} bytes`);
+      assert(JSON.parse(row.parsed).degraded, subject);
+    }
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("issue15#9: MIME bombs over IMAP APPEND are stored, never NO [UNAVAILABLE]", async () => {
+  const world = await startBridgeWorld({ maxMessageBytes: 4_000_000 });
+  const imap = await startGatewayImap(world.gw, { maxMessageBytes: 4_000_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: imap.port });
+  const dec = new TextDecoder();
+  let buf = "";
+  const until = async (prefix: string) => {
+    for (;;) {
+      const at = buf.split("\r\n").findIndex((l) => l.startsWith(prefix));
+      if (at >= 0) {
+        const lines = buf.split("\r\n");
+        const line = lines[at];
+        buf = lines.slice(at + 1).join("\r\n");
+        return line;
+      }
+      const chunk = new Uint8Array(4096);
+      const n = await conn.read(chunk);
+      if (n === null) throw new Error(`EOF: ${buf}`);
+      buf += dec.decode(chunk.subarray(0, n));
+    }
+  };
+  try {
+    await until("* OK");
+    await conn.write(enc.encode(`l LOGIN ${ALICE.address} ${ALICE.password}\r\n`));
+    assert((await until("l ")).startsWith("l OK"));
+    let n = 0;
+    for (const [subject, make] of BOMBS) {
+      const bytes = enc.encode(make().replace("Subject: ", "Subject: appended "));
+      const tag = `a${++n}`;
+      await conn.write(enc.encode(`${tag} APPEND INBOX {${bytes.byteLength}+}\r\n`));
+      await conn.write(bytes);
+      await conn.write(enc.encode("\r\n"));
+      const done = await until(`${tag} `);
+      assert(!done.includes("UNAVAILABLE"), `${subject}: ${done}`);
+      assert(done.startsWith(`${tag} OK`), `${subject}: ${done}`);
+      const row = await stored(world.gw, `appended ${subject}`);
+      assertEquals(row?.size, bytes.byteLength);
+    }
+  } finally {
+    conn.close();
+    await imap.close();
+    await world.close();
+  }
+});
