@@ -211,8 +211,8 @@ export async function startBridge(
     listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
     outbound,
     async close() {
-      await outbound?.stop();
-      for (const s of started) await s.listener.close();
+      // Every listener drains at once (each waits up to its grace for transfers under way).
+      await Promise.all([outbound?.stop(), ...started.map((s) => s.listener.close())]);
       mailauth.close();
     },
   };

@@ -107,7 +107,14 @@ async function serveSession(
   try {
     await perform(session.greeting());
     outer: while (!conn.closed && session.mode !== "closed") {
-      const read = await conn.readLine(MAX_LINE_OCTETS);
+      const read = await conn.readCommand(MAX_LINE_OCTETS);
+      if (read.kind === "stopping") {
+        // RFC 3501 section 7.1.5: BYE, the server is closing the connection. Only between
+        // commands (or in IDLE): an APPEND whose literal is under way is read and answered.
+        await write("* BYE server shutting down\r\n");
+        conn.close();
+        break;
+      }
       if (read.kind === "closed") break;
       if (read.kind === "too_long") {
         await perform(session.lineTooLong());

@@ -13,6 +13,9 @@ export type LineResult =
   | { kind: "too_long" }
   | { kind: "closed" };
 
+/** What `readCommand` adds: the listener is shutting down, the session should say so and end. */
+export type CommandResult = LineResult | { kind: "stopping" };
+
 const HIGH_WATER = 256 * 1024;
 const decoder = new TextDecoder();
 
@@ -169,6 +172,34 @@ export class Connection {
    * its end and reported as too long, without buffering more than `max` bytes of it.
    */
   async readLine(max: number): Promise<LineResult> {
+    return await this.#readLine(max, false) as LineResult;
+  }
+
+  /**
+   * The session's next command line, or `stopping` once the listener shuts down (`shutdown`):
+   * at once when it already had, else as soon as it does while the session waits here. Reads
+   * in the middle of a command (SMTP DATA, IMAP literals) use readLine/readChunk/readExact and
+   * are not interrupted, so a transfer under way finishes and gets its reply first.
+   */
+  async readCommand(max: number): Promise<CommandResult> {
+    if (this.stopping) return { kind: "stopping" };
+    return await this.#readLine(max, true);
+  }
+
+  /** Set by `shutdown()`: the listener is closing. */
+  stopping = false;
+
+  /** The listener is closing: a session waiting for a command is woken to end (readCommand). */
+  shutdown(): void {
+    this.stopping = true;
+    // A TLS handshake under way has nothing to finish: cut it rather than wait for it.
+    if (this.#handshaking) this.destroy();
+    else this.wake();
+  }
+
+  #handshaking = false;
+
+  async #readLine(max: number, command: boolean): Promise<CommandResult> {
     let scanned = 0;
     let discarding = false;
     for (;;) {
@@ -194,6 +225,7 @@ export class Connection {
         scanned += offset;
         discarding = true;
       }
+      if (command && this.stopping) return { kind: "stopping" };
       if (!await this.waitForData()) return { kind: "closed" };
     }
   }
@@ -251,13 +283,16 @@ export class Connection {
     this.ended = false;
     this.attach(secure);
     let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#handshaking = true;
     try {
       await new Promise<void>((resolve, reject) => {
         secure.once("secure", () => resolve());
         secure.once("error", reject);
+        secure.once("close", () => reject(new Error("closed during the TLS handshake")));
         timer = setTimeout(() => reject(new Error("TLS handshake timed out")), timeoutMs);
       });
     } finally {
+      this.#handshaking = false;
       clearTimeout(timer);
     }
     this.tls = true;

@@ -26,13 +26,26 @@ export interface ListenOptions {
 
 export interface TcpListener {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, then asks every session to end at its next command boundary with the
+   * protocol's shutdown reply (`Connection.shutdown`: SMTP 421 4.3.2, IMAP BYE, POP3 -ERR). A
+   * command or transfer under way (SMTP DATA, an IMAP APPEND) finishes and gets its answer
+   * first, for up to `graceMs`; sessions still open then are cut.
+   */
+  close(graceMs?: number): Promise<void>;
   readonly connections: number;
 }
+
+/**
+ * How long a shutdown waits for transfers under way. Under Docker's 10-second stop timeout
+ * (and systemd's 90), leaving the HTTP side and the store time to close after the bridge.
+ */
+export const SHUTDOWN_GRACE_MS = 5_000;
 
 export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
   const open = new Set<Connection>();
   const perIp = new Map<string, number>();
+  let drained: (() => void) | undefined;
 
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true);
@@ -52,6 +65,7 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
       const n = (perIp.get(ip) ?? 1) - 1;
       if (n <= 0) perIp.delete(ip);
       else perIp.set(ip, n);
+      if (open.size === 0) drained?.();
     };
     socket.once("close", done);
     // Implicit TLS (RFC 8314): the handshake comes first, on the accepted socket. Done here
@@ -78,11 +92,19 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
     get connections() {
       return open.size;
     },
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const conn of open) conn.destroy();
-      });
+    async close(graceMs = SHUTDOWN_GRACE_MS) {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (open.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          timer = setTimeout(resolve, graceMs);
+          for (const conn of open) conn.shutdown();
+        });
+        clearTimeout(timer);
+      }
+      for (const conn of open) conn.destroy();
+      await stopped;
     },
   };
 }

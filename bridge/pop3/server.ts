@@ -106,7 +106,14 @@ async function serveSession(conn: Connection, options: Pop3ServerOptions): Promi
     await perform(session.greeting());
     await flush();
     while (!conn.closed && session.state !== "closed") {
-      const read = await conn.readLine(MAX_LINE_OCTETS);
+      const read = await conn.readCommand(MAX_LINE_OCTETS);
+      if (read.kind === "stopping") {
+        // Not QUIT: no UPDATE state, so messages marked deleted stay (RFC 1939 section 6).
+        out.push(err("server shutting down", "SYS/TEMP"));
+        await flush();
+        conn.close();
+        break;
+      }
       if (read.kind === "closed") break;
       await perform(
         read.kind === "too_long" ? session.lineTooLong() : await session.handleLine(read.line),

@@ -121,7 +121,16 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
       if (result.consumed < chunk.byteLength) conn.unread(chunk.subarray(result.consumed));
       await perform(result.actions);
     } else {
-      const read = await conn.readLine(MAX_LINE_OCTETS);
+      const read = await conn.readCommand(MAX_LINE_OCTETS);
+      if (read.kind === "stopping") {
+        // RFC 5321 section 3.8: 421 when the service must shut down. Only between commands:
+        // a DATA/BDAT transfer under way was read to its end and answered (the reply may
+        // still be in `out`, held back for a pipelined batch) before we get here.
+        const text = out;
+        out = "";
+        conn.close(`${text}421 4.3.2 ${options.hostname} Service shutting down\r\n`);
+        break;
+      }
       if (read.kind === "closed") break;
       await perform(
         read.kind === "too_long"
