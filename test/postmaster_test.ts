@@ -7,7 +7,8 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 import { startBridgeWorld } from "./fixtures/bridge.ts";
-import { deliver } from "../src/services/delivery.ts";
+import { LineClient } from "./fixtures/line_client.ts";
+import { deliver, type DeliverySource } from "../src/services/delivery.ts";
 import { rawSql } from "../src/store/store.ts";
 
 const enc = new TextEncoder();
@@ -22,25 +23,41 @@ async function inbox(gw: TestGateway, address: string): Promise<string[]> {
   return rows.map((r) => r.subject);
 }
 
-const mail = (subject: string, to: string) =>
-  enc.encode(
+/** One message to `to` through the delivery pipeline (what SMTP, federation and SHARP call). */
+async function deliverTo(
+  gw: TestGateway,
+  to: string,
+  subject: string,
+  source: DeliverySource = "smtp",
+) {
+  const raw = enc.encode(
     `From: Peer <abuse@remote.example>\r\nTo: ${to}\r\nSubject: ${subject}\r\n` +
       `Message-ID: <${crypto.randomUUID()}@remote.example>\r\n\r\nreport\r\n`,
   );
+  const [r] = await deliver(gw.deps, {
+    raw,
+    mailFrom: "abuse@remote.example",
+    recipients: [to],
+    source,
+  });
+  return r;
+}
 
 Deno.test("issue15#10: postmaster@ a local domain, any case, reaches the first admin over every transport", async () => {
   const gw = await createTestGateway();
   try {
     // Federation and SHARP hand mail to the same pipeline.
-    for (const [source, to] of [["federation", `postmaster@${DOMAIN}`], ["sharp", `PostMaster@${DOMAIN}`]] as const) {
-      const [r] = await deliver(gw.deps, {
-        raw: mail(`via ${source}`, to),
-        mailFrom: "abuse@remote.example",
-        recipients: [to],
-        source,
-      });
-      assertEquals(r.status, "delivered", JSON.stringify(r));
-    }
+    const viaFederation = await deliverTo(
+      gw,
+      `postmaster@${DOMAIN}`,
+      "via federation",
+      "federation",
+    );
+    assertEquals(viaFederation.status, "delivered", JSON.stringify(viaFederation));
+    assertEquals(
+      (await deliverTo(gw, `PostMaster@${DOMAIN}`, "via sharp", "sharp")).status,
+      "delivered",
+    );
     // An HTTP send from a local user.
     const token = await gw.login(ALICE);
     const res = await gw.call("POST", "/v1/emails", {
@@ -51,12 +68,7 @@ Deno.test("issue15#10: postmaster@ a local domain, any case, reaches the first a
     await res.body?.cancel();
     assertEquals(await inbox(gw, ADMIN.address), ["via federation", "via sharp", "via http"]);
     // Other unknown names are still refused.
-    const [r] = await deliver(gw.deps, {
-      raw: mail("x", `nobody@${DOMAIN}`),
-      mailFrom: "",
-      recipients: [`nobody@${DOMAIN}`],
-      source: "smtp",
-    });
+    const r = await deliverTo(gw, `nobody@${DOMAIN}`, "x");
     assertEquals(r.status, "rejected");
   } finally {
     gw.close();
@@ -66,12 +78,7 @@ Deno.test("issue15#10: postmaster@ a local domain, any case, reaches the first a
 Deno.test("issue15#10: postmasterAccount picks the account that gets postmaster mail", async () => {
   const gw = await createTestGateway({ postmasterAccount: ALICE.address });
   try {
-    const [r] = await deliver(gw.deps, {
-      raw: mail("to alice", `postmaster@${DOMAIN}`),
-      mailFrom: "",
-      recipients: [`postmaster@${DOMAIN}`],
-      source: "smtp",
-    });
+    const r = await deliverTo(gw, `postmaster@${DOMAIN}`, "to alice");
     assertEquals(r.status, "delivered");
     assertEquals(await inbox(gw, ALICE.address), ["to alice"]);
     assertEquals(await inbox(gw, ADMIN.address), []);
@@ -80,54 +87,24 @@ Deno.test("issue15#10: postmasterAccount picks the account that gets postmaster 
   }
 });
 
-/** A minimal SMTP client: sends a line, returns the reply's last line. */
-async function smtp(port: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  let buf = "";
-  const dec = new TextDecoder();
-  const reply = async () => {
-    for (;;) {
-      const m = /(^|\n)(\d{3}) [^\n]*\n/.exec(buf);
-      if (m) {
-        const end = m.index + m[0].length;
-        const text = buf.slice(0, end);
-        buf = buf.slice(end);
-        return text.trim().split("\n").at(-1)!.replace(/\r$/, "");
-      }
-      const chunk = new Uint8Array(4096);
-      const n = await conn.read(chunk);
-      if (n === null) throw new Error(`EOF after ${buf}`);
-      buf += dec.decode(chunk.subarray(0, n));
-    }
-  };
-  return {
-    reply,
-    async cmd(line: string) {
-      await conn.write(enc.encode(`${line}\r\n`));
-      return await reply();
-    },
-    close: () => conn.close(),
-  };
-}
-
 Deno.test("issue15#10: SMTP RCPT TO:<postmaster> (no domain) and <POSTMASTER@domain> are accepted and delivered", async () => {
   const world = await startBridgeWorld({ config: { hostname: "mx.postern.test" } });
-  const c = await smtp(world.mxPort);
+  const c = await LineClient.open(world.mxPort);
   try {
-    assert((await c.reply()).startsWith("220"));
-    assert((await c.cmd("EHLO peer.remote.example")).startsWith("250"));
-    assert((await c.cmd("MAIL FROM:<abuse@remote.example>")).startsWith("250"));
-    assertEquals((await c.cmd("RCPT TO:<postmaster>")).slice(0, 3), "250");
-    assertEquals((await c.cmd(`RCPT TO:<POSTMASTER@${DOMAIN}>`)).slice(0, 3), "250");
-    assertEquals((await c.cmd(`RCPT TO:<nobody@${DOMAIN}>`)).slice(0, 3), "550");
-    assert((await c.cmd("DATA")).startsWith("354"));
+    assert((await c.until(/^\d{3} /)).startsWith("220"));
+    assert((await c.smtp("EHLO peer.remote.example")).startsWith("250"));
+    assert((await c.smtp("MAIL FROM:<abuse@remote.example>")).startsWith("250"));
+    assertEquals((await c.smtp("RCPT TO:<postmaster>")).slice(0, 3), "250");
+    assertEquals((await c.smtp(`RCPT TO:<POSTMASTER@${DOMAIN}>`)).slice(0, 3), "250");
+    assertEquals((await c.smtp(`RCPT TO:<nobody@${DOMAIN}>`)).slice(0, 3), "550");
+    assert((await c.smtp("DATA")).startsWith("354"));
     assertEquals(
-      (await c.cmd(
+      (await c.smtp(
         "From: <abuse@remote.example>\r\nSubject: over smtp\r\nMessage-ID: <pm1@remote.example>\r\n\r\nreport\r\n.",
       )).slice(0, 3),
       "250",
     );
-    await c.cmd("QUIT");
+    await c.smtp("QUIT");
     // Both recipients are the same account: stored once.
     assertEquals(await inbox(world.gw, ADMIN.address), ["over smtp"]);
   } finally {

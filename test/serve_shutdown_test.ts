@@ -9,66 +9,9 @@ import { freePort } from "./fixtures/postfix.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
 import { openStore } from "../cli/open_store.ts";
 import { rawSql } from "../src/store/store.ts";
+import { LineClient } from "./fixtures/line_client.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const enc = new TextEncoder();
-
-/** A socket client that reads whole lines. */
-class Client {
-  #buf = "";
-  #dec = new TextDecoder();
-  private constructor(readonly conn: Deno.Conn) {}
-  static async open(port: number): Promise<Client> {
-    for (let i = 0; i < 300; i++) {
-      try {
-        return new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    throw new Error(`port ${port} never opened`);
-  }
-  send(text: string) {
-    return this.conn.write(enc.encode(text));
-  }
-  /** The next line (without CRLF), or null at EOF. */
-  async line(): Promise<string | null> {
-    for (;;) {
-      const lf = this.#buf.indexOf("\n");
-      if (lf >= 0) {
-        const line = this.#buf.slice(0, lf).replace(/\r$/, "");
-        this.#buf = this.#buf.slice(lf + 1);
-        return line;
-      }
-      const chunk = new Uint8Array(4096);
-      const n = await this.conn.read(chunk).catch(() => null);
-      if (n === null) return null;
-      this.#buf += this.#dec.decode(chunk.subarray(0, n));
-    }
-  }
-  /** Lines until one matches (returned), failing at EOF. */
-  async until(re: RegExp): Promise<string> {
-    const seen: string[] = [];
-    for (;;) {
-      const l = await this.line();
-      if (l === null) throw new Error(`EOF before ${re}: ${seen.join(" | ")}`);
-      seen.push(l);
-      if (re.test(l)) return l;
-    }
-  }
-  /** Everything until the server closes. */
-  async rest(): Promise<string[]> {
-    const lines: string[] = [];
-    for (let l = await this.line(); l !== null; l = await this.line()) lines.push(l);
-    return lines;
-  }
-  close() {
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-  }
-}
-
 for (const thread of [false, true]) {
   const where = thread ? " (bridge on a worker thread)" : "";
   Deno.test(`issue15#13: SIGTERM sends 421 / BYE / -ERR to open sessions and finishes a DATA transfer${where}`, async () => {
@@ -97,36 +40,38 @@ for (const thread of [false, true]) {
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    const clients: Client[] = [];
+    const clients: LineClient[] = [];
     try {
       // An SMTP session between commands, and one in the middle of DATA.
-      const idle = await Client.open(smtp);
+      const idle = await LineClient.open(smtp);
       clients.push(idle);
       await idle.until(/^220 /);
-      await idle.send("EHLO idle.example\r\n");
+      await idle.write("EHLO idle.example\r\n");
       await idle.until(/^250 /);
-      const data = await Client.open(smtp);
+      const data = await LineClient.open(smtp);
       clients.push(data);
       await data.until(/^220 /);
-      for (const [cmd, re] of [
-        ["EHLO data.example", /^250 /],
-        ["MAIL FROM:<zed@remote.example>", /^250 /],
-        ["RCPT TO:<admin@postern.localhost>", /^250 /],
-        ["DATA", /^354 /],
-      ] as const) {
-        await data.send(`${cmd}\r\n`);
+      for (
+        const [cmd, re] of [
+          ["EHLO data.example", /^250 /],
+          ["MAIL FROM:<zed@remote.example>", /^250 /],
+          ["RCPT TO:<admin@postern.localhost>", /^250 /],
+          ["DATA", /^354 /],
+        ] as const
+      ) {
+        await data.write(`${cmd}\r\n`);
         await data.until(re);
       }
-      await data.send(
+      await data.write(
         "From: zed@remote.example\r\nTo: admin@postern.localhost\r\nSubject: sent during shutdown\r\n\r\nfirst half\r\n",
       );
       // An IMAP session after its greeting, a POP3 session after its greeting.
-      const im = await Client.open(imap);
+      const im = await LineClient.open(imap);
       clients.push(im);
       await im.until(/^\* OK/);
-      await im.send("a1 NOOP\r\n");
+      await im.write("a1 NOOP\r\n");
       await im.until(/^a1 OK/);
-      const pop = await Client.open(pop3);
+      const pop = await LineClient.open(pop3);
       clients.push(pop);
       await pop.until(/^\+OK/);
 
@@ -137,7 +82,7 @@ for (const thread of [false, true]) {
       assert((await im.rest()).some((l) => l.startsWith("* BYE")), "IMAP BYE");
       assert((await pop.rest()).some((l) => /^-ERR \[SYS\/TEMP\]/.test(l)), "POP3 -ERR");
       // The transfer under way goes on: its end is acknowledged, then the 421.
-      await data.send("second half\r\n.\r\n");
+      await data.write("second half\r\n.\r\n");
       const after = await data.rest();
       assertEquals(after.map((l) => l.slice(0, 3)), ["250", "421"], after.join(" | "));
       assert(after[1].startsWith("421 4.3.2"), after[1]);

@@ -278,7 +278,9 @@ Deno.test("date-time and modified UTF-7", () => {
 Deno.test("issue15#12: a tag is printable ASCII without specials; 8-bit or U+FFFD tags are refused", () => {
   assertEquals(tagOf("a1 NOOP"), "a1");
   assertEquals(tagOf("a]1 NOOP"), "a]1");
-  for (const line of ["\uFFFDA NOOP", "a\u00e9 NOOP", "\u20ac NOOP", "a+ NOOP", "a* NOOP", "(a NOOP"]) {
+  for (
+    const line of ["\uFFFDA NOOP", "a\u00e9 NOOP", "\u20ac NOOP", "a+ NOOP", "a* NOOP", "(a NOOP"]
+  ) {
     assertEquals(tagOf(line), undefined, line);
     const parsed = parseCommand([line]);
     assertEquals(parsed.ok ? "" : parsed.tag, "*", line);

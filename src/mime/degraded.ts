@@ -20,9 +20,11 @@ const MAX_VALUE = 4096;
 const MAX_FIELDS = 200;
 
 const addresses = (value: string | undefined): NamedAddress[] =>
-  value === undefined ? [] : parseAddressList(value).flatMap((a) =>
-    a.mailbox && a.host ? [{ name: a.name ?? "", address: `${a.mailbox}@${a.host}` }] : []
-  );
+  value === undefined
+    ? []
+    : parseAddressList(value).flatMap((a) =>
+      a.mailbox && a.host ? [{ name: a.name ?? "", address: `${a.mailbox}@${a.host}` }] : []
+    );
 
 const ids = (value: string | undefined) => value?.match(/<[^<>\s]+>/g) ?? [];
 

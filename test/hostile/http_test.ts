@@ -57,7 +57,7 @@ Deno.test("issue15#11: TRACE, TRACK and CONNECT get 501 from the listener, never
 
 Deno.test("issue15#11: search text with NUL and FTS5 syntax answers 200 with literal matches", async () => {
   await using w = await mailWorld();
-  const hit = await seedMessage(w.gw, { subject: "a b NEAR( quote\"d", text: "star* minus -x" });
+  const hit = await seedMessage(w.gw, { subject: 'a b NEAR( quote"d', text: "star* minus -x" });
   const inputs = [
     "a\u0000b",
     "\u0000",

@@ -9,6 +9,7 @@ import { assert, assertEquals } from "../fixtures/assert.ts";
 import { ALICE } from "../fixtures/app.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
 import { startGatewayImap } from "../fixtures/imap_pop3.ts";
+import { LineClient } from "../fixtures/line_client.ts";
 import { createNodeMime } from "../../cli/mime_node.ts";
 import { rawSql } from "../../src/store/store.ts";
 import type { TestGateway } from "../fixtures/app.ts";
@@ -31,7 +32,8 @@ function nested(depth: number): string {
 
 /** 1 MB in one header field, in lines of at most 998 octets (RFC 5322 section 2.1.1). */
 const bigHeader = () =>
-  HEAD("big header") + "X-Big: " + ("a".repeat(990) + "\r\n\t").repeat(1060) + "end\r\n\r\nbody\r\n";
+  HEAD("big header") + "X-Big: " + ("a".repeat(990) + "\r\n\t").repeat(1060) +
+  "end\r\n\r\nbody\r\n";
 /** 1 MB of folding: a quarter of a million continuation lines. */
 const foldedHeader = () =>
   HEAD("folded header") + "X-Fold: " + "a\r\n ".repeat(1 << 18) + "end\r\n\r\nbody\r\n";
@@ -62,39 +64,25 @@ Deno.test("issue15#9: the MIME port reads a bomb's headers and marks it degraded
   }
 });
 
-/** A one-shot SMTP client; returns each reply's last line. */
+/** One message over SMTP; returns each reply's last line. */
 async function smtpSend(port: number, message: string): Promise<string[]> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  let buf = "";
-  const dec = new TextDecoder();
-  const reply = async () => {
-    for (;;) {
-      const m = /(^|\n)(\d{3}) [^\n]*\n/.exec(buf);
-      if (m) {
-        const line = buf.slice(0, m.index + m[0].length).trim().split("\n").at(-1)!;
-        buf = buf.slice(m.index + m[0].length);
-        return line.replace(/\r$/, "");
-      }
-      const chunk = new Uint8Array(4096);
-      const n = await conn.read(chunk);
-      if (n === null) throw new Error(`EOF after ${buf}`);
-      buf += dec.decode(chunk.subarray(0, n));
-    }
-  };
-  const out: string[] = [];
+  const c = await LineClient.open(port);
   try {
-    out.push(await reply());
-    for (const cmd of ["EHLO peer.remote.example", "MAIL FROM:<bomb@remote.example>", `RCPT TO:<${ALICE.address}>`, "DATA"]) {
-      await conn.write(enc.encode(`${cmd}\r\n`));
-      out.push(await reply());
-    }
-    await conn.write(enc.encode(message.replace(/^\./gm, "..") + ".\r\n"));
-    out.push(await reply());
-    await conn.write(enc.encode("QUIT\r\n"));
+    const out = [await c.until(/^\d{3} /)];
+    for (
+      const cmd of [
+        "EHLO peer.remote.example",
+        "MAIL FROM:<bomb@remote.example>",
+        `RCPT TO:<${ALICE.address}>`,
+        "DATA",
+      ]
+    ) out.push(await c.smtp(cmd));
+    out.push(await c.smtp(message.replace(/^\./gm, "..") + "."));
+    await c.write("QUIT\r\n");
+    return out;
   } finally {
-    conn.close();
+    c.close();
   }
-  return out;
 }
 
 Deno.test("issue15#9: MIME bombs over SMTP are accepted (250) and stored whole, never 451", async () => {
@@ -121,43 +109,26 @@ Deno.test("issue15#9: MIME bombs over SMTP are accepted (250) and stored whole, 
 Deno.test("issue15#9: MIME bombs over IMAP APPEND are stored, never NO [UNAVAILABLE]", async () => {
   const world = await startBridgeWorld({ maxMessageBytes: 4_000_000 });
   const imap = await startGatewayImap(world.gw, { maxMessageBytes: 4_000_000 });
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: imap.port });
-  const dec = new TextDecoder();
-  let buf = "";
-  const until = async (prefix: string) => {
-    for (;;) {
-      const at = buf.split("\r\n").findIndex((l) => l.startsWith(prefix));
-      if (at >= 0) {
-        const lines = buf.split("\r\n");
-        const line = lines[at];
-        buf = lines.slice(at + 1).join("\r\n");
-        return line;
-      }
-      const chunk = new Uint8Array(4096);
-      const n = await conn.read(chunk);
-      if (n === null) throw new Error(`EOF: ${buf}`);
-      buf += dec.decode(chunk.subarray(0, n));
-    }
-  };
+  const c = await LineClient.open(imap.port);
   try {
-    await until("* OK");
-    await conn.write(enc.encode(`l LOGIN ${ALICE.address} ${ALICE.password}\r\n`));
-    assert((await until("l ")).startsWith("l OK"));
+    await c.until("* OK");
+    await c.write(`l LOGIN ${ALICE.address} ${ALICE.password}\r\n`);
+    assert((await c.until("l ")).startsWith("l OK"));
     let n = 0;
     for (const [subject, make] of BOMBS) {
       const bytes = enc.encode(make().replace("Subject: ", "Subject: appended "));
       const tag = `a${++n}`;
-      await conn.write(enc.encode(`${tag} APPEND INBOX {${bytes.byteLength}+}\r\n`));
-      await conn.write(bytes);
-      await conn.write(enc.encode("\r\n"));
-      const done = await until(`${tag} `);
+      await c.write(`${tag} APPEND INBOX {${bytes.byteLength}+}\r\n`);
+      await c.write(bytes);
+      await c.write("\r\n");
+      const done = await c.until(`${tag} `);
       assert(!done.includes("UNAVAILABLE"), `${subject}: ${done}`);
       assert(done.startsWith(`${tag} OK`), `${subject}: ${done}`);
       const row = await stored(world.gw, `appended ${subject}`);
       assertEquals(row?.size, bytes.byteLength);
     }
   } finally {
-    conn.close();
+    c.close();
     await imap.close();
     await world.close();
   }
