@@ -14,9 +14,10 @@ import { LineClient } from "./fixtures/line_client.ts";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 for (const thread of [false, true]) {
   const where = thread ? " (bridge on a worker thread)" : "";
-  Deno.test(`issue15#13: SIGTERM sends 421 / BYE / -ERR to open sessions and finishes a DATA transfer${where}`, async () => {
+  Deno.test(`issue15#13: SIGTERM sends 421 / BYE / -ERR / ERROR to open sessions and finishes a DATA transfer${where}`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "postern-shutdown-" });
     const http = freePort(), smtp = freePort(), imap = freePort(), pop3 = freePort();
+    const sharp = freePort();
     const env = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
     );
@@ -34,6 +35,7 @@ for (const thread of [false, true]) {
         POSTERN_SMTP_PORT: String(smtp),
         POSTERN_IMAP_PORT: String(imap),
         POSTERN_POP3_PORT: String(pop3),
+        POSTERN_SHARP_PORT: String(sharp),
         POSTERN_BRIDGE_THREAD: String(thread),
       },
       clearEnv: true,
@@ -42,6 +44,10 @@ for (const thread of [false, true]) {
     }).spawn();
     const clients: LineClient[] = [];
     try {
+      // A SHARP/1.3 client that has not spoken yet (there the client speaks first, so nothing
+      // shows when the server took the connection: it connects first, before the others).
+      const sh = await LineClient.open(sharp);
+      clients.push(sh);
       // An SMTP session between commands, and one in the middle of DATA.
       const idle = await LineClient.open(smtp);
       clients.push(idle);
@@ -81,6 +87,7 @@ for (const thread of [false, true]) {
       assertEquals((await idle.rest()).at(-1)?.slice(0, 10), "421 4.3.2 ");
       assert((await im.rest()).some((l) => l.startsWith("* BYE")), "IMAP BYE");
       assert((await pop.rest()).some((l) => /^-ERR \[SYS\/TEMP\]/.test(l)), "POP3 -ERR");
+      assert((await sh.rest()).some((l) => l.includes("Server shutting down")), "SHARP ERROR");
       // The transfer under way goes on: its end is acknowledged, then the 421.
       await data.write("second half\r\n.\r\n");
       const after = await data.rest();

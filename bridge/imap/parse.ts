@@ -46,7 +46,10 @@ export function parseCommand(parts: CommandParts): ParseResult {
     r.end();
     return { ok: true, tag, command };
   } catch (e) {
-    if (e instanceof ParseError) return { ok: false, tag, error: e.message };
+    // The reason may quote the client's text: ASCII only, as the reply line must be.
+    if (e instanceof ParseError) {
+      return { ok: false, tag, error: e.message.replace(/[^\x20-\x7e]/g, "?") };
+    }
     return { ok: false, tag, error: "malformed command" };
   }
 }

@@ -285,4 +285,7 @@ Deno.test("issue15#12: a tag is printable ASCII without specials; 8-bit or U+FFF
     const parsed = parseCommand([line]);
     assertEquals(parsed.ok ? "" : parsed.tag, "*", line);
   }
+  // A reason that quotes the client's text quotes it as ASCII.
+  const bad = parseCommand(["a1 NOOP \uFFFD\u00e9"]);
+  assertEquals(bad.ok ? "" : bad.error, 'unexpected " ??"');
 });

@@ -239,6 +239,18 @@ export class Connection {
     return this.take(n);
   }
 
+  /**
+   * `readChunk` for a session between two of its commands (SHARP's JSON lines): `stopping`
+   * once the listener shuts down, as `readCommand` does for line protocols.
+   */
+  async readCommandChunk(max = 64 * 1024): Promise<Uint8Array | undefined | "stopping"> {
+    while (this.chunks.length === 0) {
+      if (this.stopping) return "stopping";
+      if (!await this.waitForData()) return undefined;
+    }
+    return this.take(Math.min(max, this.chunks[0].byteLength));
+  }
+
   /** Reads exactly `n` bytes (IMAP literals, BDAT chunks); undefined if the client went away. */
   async readExact(n: number): Promise<Uint8Array | undefined> {
     while (this.buffered < n) {

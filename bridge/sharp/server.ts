@@ -72,7 +72,17 @@ async function serveSession(conn: Connection, options: SharpServerOptions): Prom
     while (!session.closed && !conn.closed) {
       const next = splitter.next();
       if (!next) {
-        const chunk = await conn.readChunk();
+        // Between commands (not inside a message's content lines) a shutdown ends the session;
+        // 451, the code SHARP/1.3 has for "try again later".
+        const between = !splitter.pending && session.step !== "RECEIVING_DATA";
+        const chunk = between ? await conn.readCommandChunk() : await conn.readChunk();
+        if (chunk === "stopping") {
+          await conn.write(
+            formatReply({ type: "ERROR", message: "Server shutting down", code: 451 }),
+          );
+          conn.close();
+          break;
+        }
         if (!chunk) break;
         if (splitter.push(chunk) === "overflow") await send(session.overflow());
         continue;
