@@ -92,19 +92,19 @@ export const CONFIG_FIELDS = {
   mimeMaxParts: {
     env: "POSTERN_MIME_MAX_PARTS",
     schema: int(10, 100_000).default(1000).describe(
-      "MIME parts the parser reads in one message. A message with more (say a 1000-level nested multipart) is still accepted and stored as received, with only its top-level header read (the parsed form is marked degraded): a refusal would make senders retry for days.",
+      "MIME parts the parser reads per message. Mail with more is still accepted and stored as received; its parsed form is then degraded (headers only, no body text).",
     ),
   },
   mimeMaxHeaderBytes: {
     env: "POSTERN_MIME_MAX_HEADER_BYTES",
     schema: int(16 * 1024, 64 * 1024 * 1024).default(1024 * 1024).describe(
-      "Bytes of one MIME header block the parser reads. Beyond it the message is accepted and stored as received, with a degraded parsed form (subject, addresses and dates from the first 64 KiB of its header; no body text).",
+      "Bytes of one MIME header block the parser reads. Mail with a larger one is still accepted and stored as received, with a degraded parsed form.",
     ),
   },
   postmasterAccount: {
     env: "POSTERN_POSTMASTER_ACCOUNT",
     schema: z.string().min(3).optional().describe(
-      "The account that receives mail for postmaster@ every local domain and for a bare <postmaster> (RFC 5321 section 4.5.1) when no account or alias of that name exists. Default: the first admin account.",
+      "Account that gets mail for postmaster@ each local domain and a bare <postmaster> (RFC 5321 4.5.1) when no account or alias has that name. Default: the first admin.",
     ),
   },
   defaultQuotaBytes: {
