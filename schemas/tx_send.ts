@@ -123,7 +123,12 @@ export const TxEvent = z.object({
   id: z.number().int(),
   type: TxEventType,
   recipient: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
+  data: z.record(z.string(), z.unknown()).meta({
+    description: "What happened. `bounced`: status (RFC 3463), reason (the remote reply or " +
+      "DSN diagnostic), stage (dns, connect, mail, rcpt, data or dsn), category (recipient, " +
+      "mailbox, destination, sender, policy, content, system, network, protocol, transient, " +
+      "unknown) and suppressed (whether the address went on the suppression list).",
+  }),
   createdAt: z.string(),
 }).meta({ id: "TxEvent" });
 

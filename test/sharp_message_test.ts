@@ -8,6 +8,7 @@ import { simpleParser } from "mailparser";
 import { Buffer } from "node:buffer";
 import { buildMessage, contentFromMessage } from "../bridge/sharp/message.ts";
 import { sharpResult } from "../bridge/sharp/outbound.ts";
+import type { SharpSendStep } from "../bridge/sharp/client.ts";
 import type { SharpMail } from "../bridge/sharp/session.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 
@@ -128,4 +129,20 @@ Deno.test("outbound: SHARP/1.3 outcomes as outbox results (sent / failed / defer
     sharpResult({ ok: false, step: "connect", message: "refused", transcript: [] }, "h").enhanced,
     "4.4.1",
   );
+});
+
+Deno.test("issue15#8: SHARP/1.3 results carry their stage; only a 550 to MAIL_TO is 5.1.1", () => {
+  const r = (step: SharpSendStep, code: 400 | 413 | 550) =>
+    sharpResult({ ok: false, step, code, message: "m", transcript: [] }, "h");
+  const table = [
+    [r("HELLO", 400), "mail", "5.7.0"],
+    [r("MAIL_TO", 550), "rcpt", "5.1.1"],
+    [r("MAIL_TO", 400), "rcpt", "5.6.0"],
+    [r("END_DATA", 550), "data", "5.0.0"],
+    [r("HELLO", 550), "mail", "5.0.0"],
+    [r("EMAIL_CONTENT", 413), "data", "5.3.4"],
+  ] as const;
+  for (const [result, stage, enhanced] of table) {
+    assertEquals([result.outcome, result.stage, result.enhanced], ["failed", stage, enhanced]);
+  }
 });

@@ -89,6 +89,8 @@ async function deliverMessage(
       await report(deps, worker, item, {
         outcome: outcome.temporary ? "deferred" : "failed",
         enhanced: enhancedFor(outcome.code, outcome.temporary),
+        // The whole delivery was refused: about the message, never one recipient's mailbox.
+        stage: "data",
         message: outcome.message.slice(0, 2000),
         remoteMta: domain,
       }, pass);
@@ -118,6 +120,8 @@ async function deliverMessage(
     await report(deps, worker, item, {
       outcome: temporary ? "deferred" : "failed",
       enhanced: enhancedFor(r?.code, temporary),
+      // The receipt's answer for this recipient, as a reply to RCPT TO would be.
+      stage: r ? "rcpt" : "data",
       message: r
         ? `${domain} rejected ${item.rcptTo}: ${r.code ?? "rejected"} ${r.reason ?? ""}`.trim()
         : `${domain}'s receipt does not mention ${item.rcptTo}`,

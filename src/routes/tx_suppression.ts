@@ -33,6 +33,8 @@ const view = (r: SuppressionRow) => ({
   address: r.address,
   reason: r.reason,
   detail: r.detail,
+  code: r.code,
+  stage: r.stage,
   emailId: r.messageId,
   createdAt: new Date(r.createdAt).toISOString(),
 });
@@ -51,7 +53,7 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "get",
       path: "/domains/{domain}/suppressions",
       tags,
-      summary: "The domain's suppression list, newest first",
+      summary: "The domain's suppression list, newest first, each with why it exists",
       security: bearer,
       request: {
         params: DomainParam,

@@ -111,4 +111,11 @@ export const MIGRATIONS: Migration[] = [
       "-- Messages stored before this migration are already in messages_fts.\nINSERT INTO `search_index_state` (`id`, `indexed_through`) SELECT 1, coalesce(max(`id`), 0) FROM `messages`;",
     ],
   },
+  {
+    "tag": "0006_thick_sharon_ventura",
+    "statements": [
+      "ALTER TABLE `tx_suppressions` ADD `code` text;",
+      "ALTER TABLE `tx_suppressions` ADD `stage` text;",
+    ],
+  },
 ];
