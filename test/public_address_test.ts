@@ -1,5 +1,5 @@
-import { assertEquals } from "../test/fixtures/assert.ts";
-import { nonPublicRange, refuseAddresses, refuseUrl } from "./public_address.ts";
+import { assertEquals } from "./fixtures/assert.ts";
+import { nonPublicRange, refuseAddresses, refuseUrl } from "../schemas/public_address.ts";
 
 Deno.test("issue15#3: only global unicast addresses are public, in every spelling", () => {
   const cases: [string, string | undefined][] = [
