@@ -93,3 +93,24 @@ export function refuseUrl(raw: string, policy: OutboundPolicy): string | undefin
   const literal = ipLiteral(host);
   return literal ? refuseAddresses(literal, [literal]) : undefined;
 }
+
+/**
+ * The addresses a request to `raw` may connect to: its IP literal, or every answer `resolve`
+ * gives for its name, each checked against the policy. Throws `RefusedTarget` when the policy
+ * refuses the URL or an answer, and an Error when the name has no address.
+ */
+export async function permittedAddresses(
+  raw: string,
+  policy: OutboundPolicy,
+  resolve: (name: string) => Promise<string[]>,
+): Promise<string[]> {
+  const refused = refuseUrl(raw, policy);
+  if (refused) throw new RefusedTarget(refused);
+  const host = new URL(raw).hostname;
+  const literal = ipLiteral(host);
+  const addresses = literal ? [literal] : await resolve(host).catch(() => [] as string[]);
+  if (addresses.length === 0) throw new Error(`${host} has no address`);
+  const why = policy.allowPrivate ? undefined : refuseAddresses(literal ?? host, addresses);
+  if (why) throw new RefusedTarget(why);
+  return addresses;
+}

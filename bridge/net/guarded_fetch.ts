@@ -13,9 +13,7 @@ import { rootCertificates } from "node:tls";
 import {
   ipLiteral,
   type OutboundPolicy,
-  refuseAddresses,
-  RefusedTarget,
-  refuseUrl,
+  permittedAddresses,
 } from "../../schemas/public_address.ts";
 
 /** A fetch that applies the policy to the URL and to the addresses it connects to. */
@@ -36,18 +34,11 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   const ca = options.caCerts?.length ? [...rootCertificates, ...options.caCerts] : undefined;
   const cap = options.maxResponseBytes ?? 1024 * 1024;
   return async (request, policy) => {
-    const refused = refuseUrl(request.url, policy);
-    if (refused) throw new RefusedTarget(refused);
+    const addresses = await permittedAddresses(request.url, policy, options.resolve);
     const url = new URL(request.url);
-    const literal = ipLiteral(url.hostname);
-    const addresses = literal ? [literal] : await options.resolve(url.hostname).catch(() => []);
-    if (addresses.length === 0) throw new Error(`${url.hostname} has no address`);
-    const why = policy.allowPrivate
-      ? undefined
-      : refuseAddresses(literal ?? url.hostname, addresses);
-    if (why) throw new RefusedTarget(why);
+    const named = ipLiteral(url.hostname) === undefined;
     const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
-    return await send(request, url, addresses[0], literal === undefined, body, ca, cap);
+    return await send(request, url, addresses[0], named, body, ca, cap);
   };
 }
 

@@ -10,9 +10,8 @@
  * POSTERN_FEDERATION_ALLOW_PRIVATE) exist for tests and labs.
  */
 import {
-  ipLiteral,
   type OutboundPolicy,
-  refuseAddresses,
+  permittedAddresses,
   RefusedTarget,
   refuseUrl,
 } from "../../schemas/public_address.ts";
@@ -31,12 +30,9 @@ export async function guardedFetch(
   const refused = refuseUrl(request.url, policy);
   if (refused) throw new RefusedTarget(refused);
   if (port) return await port(request, policy);
-  const host = new URL(request.url).hostname;
-  if (!policy.allowPrivate && !ipLiteral(host) && deps.federation) {
-    const addresses = await deps.federation.dns.addresses(host).catch(() => [] as string[]);
-    if (addresses.length === 0) throw new Error(`${host} has no address`);
-    const why = refuseAddresses(host, addresses);
-    if (why) throw new RefusedTarget(why);
+  const dns = deps.federation?.dns;
+  if (dns && !policy.allowPrivate) {
+    await permittedAddresses(request.url, policy, (name) => dns.addresses(name));
   }
   return await fetch(new Request(request, { redirect: "manual" }));
 }
