@@ -4,14 +4,13 @@
  * message once per domain with all its recipients, store the verified receipt and record every
  * recipient's result. The entry point calls this on a timer (at the edge: a cron trigger).
  */
-import { domainOf } from "./net_guard.ts";
 import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 import { discover } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
-import { sendFederated, type SendOutcome } from "./send.ts";
+import { domainOf, sendFederated, type SendOutcome } from "./send.ts";
 
 export interface FederationPass {
   claimed: number;
