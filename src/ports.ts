@@ -48,6 +48,16 @@ export interface DnsPort {
   addresses(name: string): Promise<string[]>;
 }
 
+/**
+ * How the bridge will carry mail to a remote domain, for checks at submission time. Only the
+ * SHARP/1.3 question exists: the bridge sends over SHARP/1.3 to domains that publish
+ * `_sharp._tcp` SRV records (bridge/smtp_out/worker.ts `routeFor`).
+ */
+export interface RoutePort {
+  /** True when mail for `domain` goes over SHARP/1.3; false when not, or when DNS cannot tell. */
+  sharp(domain: string): Promise<boolean>;
+}
+
 /** Outbound HTTP(S) to other servers; the adapter decides which CAs it trusts. */
 export type FetchPort = (request: Request) => Promise<Response>;
 

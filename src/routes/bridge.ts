@@ -29,6 +29,7 @@ import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import { deliver, type RecipientResult, servesRecipient } from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
+import { sharpRecipientProblem } from "../services/sharp_route.ts";
 import { submitMessage } from "../services/submission.ts";
 import {
   receiveReturn,
@@ -164,10 +165,18 @@ export function bridgeRoutes(deps: Deps) {
         const sender = authenticatedAs
           ? await findAccountByAddress(deps.store.db, authenticatedAs)
           : undefined;
+        if (!sender || sender.disabled) {
+          return c.json(
+            { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
+            200,
+          );
+        }
+        // Refused at RCPT rather than bounced later (src/services/sharp_route.ts).
+        const sharp = await sharpRecipientProblem(deps, parsed.value.address);
         return c.json(
-          sender && !sender.disabled
-            ? { accept: true, local: false }
-            : { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
+          sharp
+            ? { accept: false, local: false, code: "sharp_unsupported_recipient", reason: sharp }
+            : { accept: true, local: false },
           200,
         );
       }
