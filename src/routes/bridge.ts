@@ -144,7 +144,9 @@ export function bridgeRoutes(deps: Deps) {
       tags: ["bridge"],
       summary: "May this recipient be accepted? (RCPT TO)",
       description: "Without `authenticatedAs` (MX), only existing local recipients are accepted: " +
-        "Postern is never an open relay. An authenticated sender may address anyone.",
+        "Postern is never an open relay. An authenticated sender may address anyone, except " +
+        "an address SHARP/1.3 cannot carry when that is the recipient's route " +
+        "(`sharp_unsupported_recipient`).",
       security: bearer,
       request: { body: json(RecipientCheckRequest) },
       responses: { 200: ok("Verdict", RecipientVerdict), ...problems(401, 403, 422) },
