@@ -10,6 +10,7 @@ import { buildMessage, contentFromMessage } from "../bridge/sharp/message.ts";
 import { sharpResult } from "../bridge/sharp/outbound.ts";
 import type { SharpMail } from "../bridge/sharp/session.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bareLineEnds } from "./fixtures/mail.ts";
 
 const MAIL: SharpMail = {
   serverId: "Alice#a.example",
@@ -103,16 +104,6 @@ Deno.test("message: a stored MIME message becomes EMAIL_CONTENT; attachments nam
   assertEquals(content.contentType, "text/html");
   assertEquals(content.attachments, []);
 });
-
-/** Offsets of LF without CR before it, and of CR without LF after it. */
-function bareLineEnds(bytes: Uint8Array): number[] {
-  const bad: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 10 && bytes[i - 1] !== 13) bad.push(i);
-    if (bytes[i] === 13 && bytes[i + 1] !== 10) bad.push(i);
-  }
-  return bad;
-}
 
 Deno.test("issue15#17: a received SHARP/1.3 message is stored with CRLF line ends only", async () => {
   for (

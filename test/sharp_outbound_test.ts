@@ -137,34 +137,19 @@ Deno.test("issue15#15: with VERP on, the SHARP sender is the author, not bounces
 Deno.test("issue15#16: a message with HTML goes as text/html (html_body), text only as text/plain", async () => {
   const w = await world();
   try {
-    const both = byType(
-      await w.send({
-        from: ALICE.address,
-        to: ["bob#b.example"],
-        subject: "Both",
-        text: "Hello Bob.",
-        html: "<p>Hello <b>Bob</b>.</p>",
-      }),
-      "EMAIL_CONTENT",
-    );
+    const contentOf = async (body: Record<string, unknown>) =>
+      byType(
+        await w.send({ from: ALICE.address, to: ["bob#b.example"], subject: "S", ...body }),
+        "EMAIL_CONTENT",
+      );
+    const both = await contentOf({ text: "Hello Bob.", html: "<p>Hello <b>Bob</b>.</p>" });
     assertEquals(
       [both.content_type, both.html_body, both.body],
       ["text/html", "<p>Hello <b>Bob</b>.</p>", "Hello Bob."],
     );
-    const htmlOnly = byType(
-      await w.send({
-        from: ALICE.address,
-        to: ["bob#b.example"],
-        subject: "H",
-        html: "<h1>Hi</h1>",
-      }),
-      "EMAIL_CONTENT",
-    );
+    const htmlOnly = await contentOf({ html: "<h1>Hi</h1>" });
     assertEquals([htmlOnly.content_type, htmlOnly.html_body], ["text/html", "<h1>Hi</h1>"]);
-    const plain = byType(
-      await w.send({ from: ALICE.address, to: ["bob#b.example"], subject: "T", text: "Just text" }),
-      "EMAIL_CONTENT",
-    );
+    const plain = await contentOf({ text: "Just text" });
     assertEquals([plain.content_type, plain.html_body], ["text/plain", null]);
   } finally {
     await w.close();

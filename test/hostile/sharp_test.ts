@@ -26,6 +26,7 @@ import { silentLogger } from "../../src/ports.ts";
 import { countStamps } from "../../src/services/sharp_stamps.ts";
 import { rawSql, schema } from "../../src/store/store.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
+import { bareLineEnds } from "../fixtures/mail.ts";
 import { ALICE, BOB, createTestGateway, type TestGateway } from "../fixtures/app.ts";
 import { bridgeKey } from "../fixtures/bridge.ts";
 import { type FakeDns, startFakeDns } from "../fixtures/fake_dns.ts";
@@ -217,16 +218,6 @@ Deno.test("hostile issue15#6: a stamp that passed once is refused in every later
     await w.close();
   }
 });
-
-/** Offsets of LF without CR before it, and of CR without LF after it. */
-function bareLineEnds(bytes: Uint8Array): number[] {
-  const bad: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 10 && bytes[i - 1] !== 13) bad.push(i);
-    if (bytes[i] === 13 && bytes[i + 1] !== 10) bad.push(i);
-  }
-  return bad;
-}
 
 Deno.test("hostile issue15#17: bare LF and bare CR in EMAIL_CONTENT are stored as CRLF", async () => {
   const w = await world();
