@@ -20,6 +20,7 @@ import {
   readAdminPasswordFile,
 } from "./context.ts";
 import { buildDeps } from "./deps_node.ts";
+import { routePort } from "./dns.ts";
 import { federationPorts, startFederationWorker } from "./federation_runtime.ts";
 import { listen, type Listener } from "./serve.ts";
 import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bridge_runtime.ts";
@@ -74,6 +75,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ? [await readFile(config.federationCaFile, "utf8")]
       : [];
     deps.federation = federationPorts(config, caCerts);
+    deps.routes = routePort(config);
     const app = createApp(deps);
     const handler = async (request: Request) => {
       const started = performance.now();

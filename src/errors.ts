@@ -26,6 +26,8 @@ export type ErrorCode =
   | "no_such_recipient"
   | "relay_denied"
   | "sender_not_allowed"
+  | "sharp_unsupported_recipient"
+  | "sharp_unsupported_sender"
   | "too_many_requests"
   | "unsupported_media_type"
   | "internal";

@@ -57,6 +57,16 @@ export interface DnsPort {
  */
 export type FetchPort = (request: Request, policy: OutboundPolicy) => Promise<Response>;
 
+/**
+ * How the bridge will carry mail to a remote domain, for checks at submission time. Only the
+ * SHARP/1.3 question exists: the bridge sends over SHARP/1.3 to domains that publish
+ * `_sharp._tcp` SRV records (bridge/smtp_out/worker.ts `routeFor`).
+ */
+export interface RoutePort {
+  /** True when mail for `domain` goes over SHARP/1.3; false when not, or when DNS cannot tell. */
+  sharp(domain: string): Promise<boolean>;
+}
+
 /** What federation needs from outside; without it the gateway neither sends nor discovers. */
 export interface FederationPorts {
   dns: DnsPort;

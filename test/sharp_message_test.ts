@@ -11,6 +11,7 @@ import { sharpResult } from "../bridge/sharp/outbound.ts";
 import type { SharpSendStep } from "../bridge/sharp/client.ts";
 import type { SharpMail } from "../bridge/sharp/session.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bareLineEnds } from "./fixtures/mail.ts";
 
 const MAIL: SharpMail = {
   serverId: "Alice#a.example",
@@ -96,13 +97,54 @@ Deno.test("message: a stored MIME message becomes EMAIL_CONTENT; attachments nam
     "--b1--",
     "",
   ].join("\r\n"));
-  const content = await contentFromMessage(raw);
+  const { content, author } = await contentFromMessage(raw);
+  assertEquals(author, "alice@postern.test");
   assertEquals(content.subject, "Grüße");
-  assert(content.body.startsWith("Hello text"), content.body);
-  assert(content.body.includes("[Attachments not sent over SHARP/1.3: report.pdf]"));
-  assertEquals(content.htmlBody?.trim(), "<p>Hello html</p>");
-  assertEquals(content.contentType, "text/plain");
+  assertEquals(content.body, "Hello text\n\n[Attachments not sent over SHARP/1.3: report.pdf]");
+  assertEquals(content.htmlBody, "<p>Hello html</p>");
+  assertEquals(content.contentType, "text/html");
   assertEquals(content.attachments, []);
+});
+
+Deno.test("issue15#17: a received SHARP/1.3 message is stored with CRLF line ends only", async () => {
+  for (
+    const content of [
+      { body: "one\ntwo\r\nthree\rfour\n", contentType: "text/plain", htmlBody: null },
+      {
+        body: "é\nü\n" + "x".repeat(100) + "\n",
+        contentType: "text/plain",
+        htmlBody: "<p>a</p>\n<p>b</p>",
+      },
+      { body: "<p>a</p>\n<p>b</p>\n", contentType: "text/html", htmlBody: null },
+    ]
+  ) {
+    const raw = await buildMessage(
+      { ...MAIL, content: { ...MAIL.content, ...content, attachments: [] } },
+      "mx.b.example",
+    );
+    assertEquals(bareLineEnds(raw), [], new TextDecoder().decode(raw));
+    const mail = await parse(raw);
+    if (content.contentType === "text/plain") {
+      assertEquals(mail.text?.split("\n")[0], content.body.split(/\r?\n|\r/)[0]);
+    }
+  }
+});
+
+Deno.test("issue15#16: the reference client's HTML (the same text in body and html_body) is HTML only", async () => {
+  const html = "<p>Hi <b>there</b></p>";
+  const raw = await buildMessage({
+    ...MAIL,
+    content: {
+      subject: "H",
+      body: html,
+      contentType: "text/html",
+      htmlBody: html,
+      attachments: [],
+    },
+  }, "mx.b.example");
+  const mail = await parse(raw);
+  assertEquals(String(mail.html).trim(), html);
+  assert(!/text\/plain/i.test(new TextDecoder().decode(raw)), "the HTML is no text part");
 });
 
 Deno.test("outbound: SHARP/1.3 outcomes as outbox results (sent / failed / deferred)", () => {

@@ -27,6 +27,14 @@
  * retried because the reference answers it for a domain it does not (yet) serve, and Postern
  * for a gateway it cannot reach. The reference sender never retries; Postern's outbox does, until
  * the row expires, then bounces.
+ *
+ * The SHARP sender (HELLO's `server_id`, which becomes the From at the receiver) is the
+ * message's author, its From address, not the envelope sender: a VERP return path
+ * (`bounces+em_…`) is no SHARP username, and SHARP has no bounces to route anyway. Both
+ * addresses go with lower-case local parts (the reference stores and queries them as typed).
+ * An address SHARP/1.3 cannot carry (schemas/sharp_address.ts) fails its row at once, with the
+ * reason, instead of being retried until it expires: 5.1.3 for the recipient, 5.1.7 for the
+ * sender. Submission refuses such addresses already when it can see the route (422).
  */
 import type { DeliveryStage, OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
 import type { Resolver } from "../dns/resolver.ts";
@@ -39,7 +47,7 @@ import {
 } from "./client.ts";
 import { mintStamp } from "./hashcash.ts";
 import { contentFromMessage } from "./message.ts";
-import { toSharpAddress } from "./parse.ts";
+import { sharpAddressProblem, sharpWireAddress } from "../../schemas/sharp_address.ts";
 import { discoverSharp, hostAddresses } from "./verify_sender.ts";
 
 export interface SharpDeliveryDeps {
@@ -75,6 +83,17 @@ const STAGES: Record<SharpSendStep, DeliveryStage> = {
   EMAIL_CONTENT: "data",
   END_DATA: "data",
 };
+
+/** An address SHARP/1.3 cannot carry: a permanent failure of the row, never retried. */
+function cannotCarry(who: string, problem: string, enhanced: "5.1.3" | "5.1.7"): Result {
+  return {
+    outcome: "failed",
+    smtpCode: 553,
+    enhanced,
+    stage: enhanced === "5.1.3" ? "rcpt" : "mail",
+    message: `SHARP/1.3 cannot carry the ${who}: ${problem}`.slice(0, 1000),
+  };
+}
 
 /** A SHARP/1.3 result as an outbox result (the table above). */
 export function sharpResult(result: SharpSendResult, remoteMta: string): Result {
@@ -154,12 +173,24 @@ async function deliverItem(
   if (targets.length === 0) {
     return deferred(`no address found for the SHARP/1.3 hosts of ${item.domain}`, "4.4.4");
   }
-  const to = toSharpAddress(item.rcptTo);
-  const serverId = toSharpAddress(item.mailFrom || `postmaster@${deps.hostname}`);
+  const toProblem = sharpAddressProblem(item.rcptTo);
+  if (toProblem) return cannotCarry(`recipient ${item.rcptTo}`, toProblem, "5.1.3");
+  const to = sharpWireAddress(item.rcptTo);
   let content;
+  let author;
+  try {
+    ({ content, author } = await contentFromMessage(await deps.message(item)));
+  } catch (e) {
+    deps.logger.log("warn", "sharp_out.prepare_failed", { id: item.id, error: String(e) });
+    return deferred(`could not prepare the message: ${e}`, "4.3.0");
+  }
+  // The author, not the envelope sender (a VERP return path): see the module note.
+  const sender = author || item.mailFrom || `postmaster@${deps.hostname}`;
+  const senderProblem = sharpAddressProblem(sender);
+  if (senderProblem) return cannotCarry(`sender ${sender}`, senderProblem, "5.1.7");
+  const serverId = sharpWireAddress(sender);
   let hashcash;
   try {
-    content = await contentFromMessage(await deps.message(item));
     hashcash = await mintStamp(to, deps.hashcashBits);
   } catch (e) {
     deps.logger.log("warn", "sharp_out.prepare_failed", { id: item.id, error: String(e) });

@@ -27,6 +27,7 @@ import {
 } from "./delivery.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound, type OutboxRow } from "./outbox.ts";
+import { assertSharpCanCarry } from "./sharp_route.ts";
 
 type RecipientInput = string | { name: string; address: string };
 
@@ -207,6 +208,7 @@ export async function sendMessage(
   const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
   const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
   const { local, remote } = await classify(store.db, all);
+  await assertSharpCanCarry(deps, from.address, remote);
 
   const { raw, messageId, parsed } = await composeRaw(deps, req, fromDomain);
   if (raw.byteLength > deps.config.maxMessageBytes) {
