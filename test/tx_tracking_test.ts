@@ -32,8 +32,10 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
   const gw = await createTestGateway({ publicUrl: "https://mail.postern.test" });
   try {
     const token = await gw.login(ALICE);
+    // The domain's settings and suppression list are its administrators' (issue 15 item 4).
+    const admin = await gw.login(ADMIN);
     const settings = await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, {
-      token,
+      token: admin,
       body: { trackOpens: true, trackClicks: true },
     });
     assertEquals(await settings.json(), {
@@ -111,8 +113,9 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
       "unsubscribed",
     ]);
     assertEquals(view.recipients[0].status, "unsubscribed");
-    const list = await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token }))
-      .json();
+    const list = await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, {
+      token: admin,
+    })).json();
     assertEquals(
       list.suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason]),
       [
@@ -152,6 +155,16 @@ Deno.test("suppression API: add, list, delete; managed per domain; a suppressed 
   const gw = await createTestGateway();
   try {
     const token = await gw.login(ALICE);
+    // Alice administers her domain: she manages its list (a plain user may not, issue 15 item 4).
+    const admin = await gw.login(ADMIN);
+    const accounts = (await (await gw.call("GET", "/v1/admin/accounts", { token: admin })).json())
+      .items;
+    const aliceId = accounts.find((a: { address: string }) => a.address === ALICE.address).id;
+    const grant = await gw.call("PATCH", `/v1/admin/accounts/${aliceId}`, {
+      token: admin,
+      body: { adminDomains: [DOMAIN] },
+    });
+    assertEquals(grant.status, 200);
     const add = await gw.call("POST", `/v1/domains/${DOMAIN}/suppressions`, {
       token,
       body: { address: "Blocked@Remote.test", detail: "asked by phone" },
@@ -176,7 +189,6 @@ Deno.test("suppression API: add, list, delete; managed per domain; a suppressed 
     const unknown = await gw.call("GET", "/v1/domains/elsewhere.test/suppressions", { token });
     assertEquals(unknown.status, 404);
     // An API key restricted to another domain may not read this one's list.
-    const admin = await gw.login(ADMIN);
     await gw.call("POST", "/v1/admin/domains", { token: admin, body: { name: "other.test" } });
     const key = (await (await gw.call("POST", "/v1/api-keys", {
       token: admin,
@@ -193,7 +205,8 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
   const gw = await createTestGateway();
   try {
     const token = await gw.login(ALICE);
-    await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, { token, body: { verp: true } });
+    const admin = await gw.login(ADMIN);
+    await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, { token: admin, body: { verp: true } });
     const sent = await (await gw.call("POST", "/v1/emails", {
       token,
       body: { from: ALICE.address, to: ["gone@remote.test", "angry@remote.test"], text: "x" },
@@ -205,7 +218,6 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
     );
     const headers = (await rawOf(gw, sent.id)).split("\r\n\r\n")[0];
 
-    const admin = await gw.login(ADMIN);
     const bridge = (await (await gw.call("POST", "/v1/api-keys", {
       token: admin,
       body: { name: "bridge", scopes: ["bridge"] },
@@ -246,9 +258,10 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
       view.recipients.map((r: { address: string; status: string }) => [r.address, r.status]),
     );
     assertEquals(status, { "gone@remote.test": "bounced", "angry@remote.test": "complained" });
-    const list = (await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token }))
-      .json()).suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason])
-      .sort();
+    const list =
+      (await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token: admin }))
+        .json()).suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason])
+        .sort();
     assertEquals(list, [["angry@remote.test", "complaint"], ["gone@remote.test", "bounce"]]);
     const denied = await gw.call("POST", "/v1/bridge/tx/returns", {
       token,
