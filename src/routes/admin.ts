@@ -33,7 +33,7 @@ import {
   setCatchAll,
 } from "../services/aliases.ts";
 import { audit, listAudit } from "../services/audit.ts";
-import { adminDomainsOf } from "../services/domain_roles.ts";
+import { adminDomainsOf, resolveAdminDomains } from "../services/domain_roles.ts";
 import { schema } from "../store/store.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -346,6 +346,8 @@ export function adminRoutes(deps: Deps) {
         throw new AppError(409, "conflict", "you cannot disable or demote your own account");
       }
       if (!await getAccount(deps.store.db, id)) throw notFound("account");
+      // Refuse an unknown domain before the password changes, so a 422 changes nothing.
+      if (changes.adminDomains) await resolveAdminDomains(deps.store.db, changes.adminDomains);
       if (password !== undefined) await setPassword(deps.store, id, password);
       const account = await updateAccount(deps.store, id, changes, deps.clock.now());
       await record(c, "account.update", `account:${id}`, {

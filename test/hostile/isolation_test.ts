@@ -159,6 +159,8 @@ Deno.test("issue15#4: a domain administrator manages its own domain only, and on
       [DOMAIN],
     );
 
+    assertEquals((await json(gw, "GET", "/v1/auth/me", alice)).body.adminDomains, [DOMAIN]);
+
     // Her session now manages her domain…
     assertEquals(
       (await json(gw, "POST", `/v1/domains/${DOMAIN}/suppressions`, alice, {
