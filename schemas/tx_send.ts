@@ -16,8 +16,14 @@ export const TxAttachmentInput = z.object({
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
     description: "Base64 content (or give `blobId`).",
   }),
-  blobId: z.string().regex(/^[0-9a-f]{64}$/, "must be a blob id from POST /v1/emails/attachments")
-    .optional(),
+  blobId: z.string().regex(
+    /^up_[0-9a-f]{32}$/,
+    "must be a blob id from POST /v1/emails/attachments",
+  )
+    .optional().meta({
+      description: "An id from `POST /v1/emails/attachments`, usable only by the account that " +
+        "uploaded it.",
+    }),
 }).refine((a) => (a.content === undefined) !== (a.blobId === undefined), {
   message: "give exactly one of content and blobId",
 }).meta({ id: "TxAttachmentInput" });

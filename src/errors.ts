@@ -16,6 +16,7 @@ export type ErrorCode =
   | "token_invalid"
   | "forbidden"
   | "insufficient_scope"
+  | "domain_admin_required"
   | "not_found"
   | "conflict"
   | "already_exists"

@@ -118,4 +118,14 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE `tx_suppressions` ADD `stage` text;",
     ],
   },
+  {
+    "tag": "0007_domain_roles_uploads",
+    "statements": [
+      "CREATE TABLE `account_domain_roles` (\n\t`account_id` integer NOT NULL,\n\t`domain_id` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tPRIMARY KEY(`account_id`, `domain_id`),\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade,\n\tFOREIGN KEY (`domain_id`) REFERENCES `domains`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE INDEX `account_domain_roles_domain` ON `account_domain_roles` (`domain_id`);",
+      "CREATE TABLE `uploads` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`size` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE UNIQUE INDEX `uploads_account_blob` ON `uploads` (`account_id`,`blob_sha256`);",
+      "CREATE INDEX `uploads_blob` ON `uploads` (`blob_sha256`);",
+    ],
+  },
 ];
