@@ -101,6 +101,6 @@ async function serveSession(conn: Connection, options: SharpServerOptions): Prom
     }
   } finally {
     clearTimeout(deadline);
-    await session.finish();
+    session.finish();
   }
 }

@@ -111,4 +111,21 @@ export const MIGRATIONS: Migration[] = [
       "-- Messages stored before this migration are already in messages_fts.\nINSERT INTO `search_index_state` (`id`, `indexed_through`) SELECT 1, coalesce(max(`id`), 0) FROM `messages`;",
     ],
   },
+  {
+    "tag": "0006_thick_sharon_ventura",
+    "statements": [
+      "ALTER TABLE `tx_suppressions` ADD `code` text;",
+      "ALTER TABLE `tx_suppressions` ADD `stage` text;",
+    ],
+  },
+  {
+    "tag": "0007_domain_roles_uploads",
+    "statements": [
+      "CREATE TABLE `account_domain_roles` (\n\t`account_id` integer NOT NULL,\n\t`domain_id` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tPRIMARY KEY(`account_id`, `domain_id`),\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade,\n\tFOREIGN KEY (`domain_id`) REFERENCES `domains`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE INDEX `account_domain_roles_domain` ON `account_domain_roles` (`domain_id`);",
+      "CREATE TABLE `uploads` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`size` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE UNIQUE INDEX `uploads_account_blob` ON `uploads` (`account_id`,`blob_sha256`);",
+      "CREATE INDEX `uploads_blob` ON `uploads` (`blob_sha256`);",
+    ],
+  },
 ];
