@@ -41,5 +41,5 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     await migrate(client, MIGRATIONS);
     await file?.sync?.();
   }
-  return new Store(client, { sync: file?.sync });
+  return new Store(client, { sync: file?.sync, changedElsewhere: file?.changedElsewhere });
 }

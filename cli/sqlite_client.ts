@@ -12,6 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
+import { setImmediate } from "node:timers";
 import Database from "libsql";
 import type {
   Client,
@@ -203,6 +204,13 @@ export interface FileClient {
    * before every checkpoint. Undefined for in-memory databases.
    */
   sync?: () => Promise<void>;
+  /**
+   * True when another connection — another process, most often — has committed to the database
+   * since the last call (always true on the first): SQLite's `PRAGMA data_version` on the writer,
+   * whose own commits never change it, asked at most once per turn of the event loop. The Store
+   * asks before it trusts a cached answer and reads its change counter only when this says yes.
+   */
+  changedElsewhere: () => boolean;
 }
 
 export function createFileClient(options: FileClientOptions): FileClient {
@@ -321,8 +329,30 @@ export function createFileClient(options: FileClientOptions): FileClient {
       if (reader !== writer) reader.close();
     },
   };
+  // The writer, not the reader: this process's own commits go through the writer and so do not
+  // count, and the Store invalidates for those itself, at once.
+  let dataVersion: unknown;
+  // The pragma costs a read transaction (about 10 µs, as much as the lookup a cache saves), so
+  // one answer serves the rest of this turn of the event loop: news of another process's commit
+  // (a request, a reply, a finished child) can only reach this process as an event of a later
+  // turn, by which time the pragma is asked again.
+  let askedThisTurn = false;
+  const nextTurn = () => {
+    askedThisTurn = false;
+  };
+  const changedElsewhere = () => {
+    if (closed) return true;
+    if (askedThisTurn) return false;
+    askedThisTurn = true;
+    setImmediate(nextTurn);
+    const now = writer.first("PRAGMA data_version", []).rows[0]?.data_version;
+    const changed = now !== dataVersion;
+    dataVersion = now;
+    return changed;
+  };
   return {
     client: client as unknown as Client,
+    changedElsewhere,
     sync: syncWal && (async () => {
       await syncWal();
       checkpointer?.poke();
