@@ -192,6 +192,16 @@ const BEGIN: Record<TransactionMode, string> = {
 export interface FileClientOptions {
   path: string;
   busyTimeoutMs: number;
+  /**
+   * One connection opened read-only (SQLite's `mode=ro`): no statement can write, and closing it
+   * checkpoints nothing, so the files stay byte for byte as they were (`init`'s checks).
+   */
+  readOnly?: boolean;
+}
+
+/** A `file:` URI that opens `path` read-only (RFC 8089; `%`, `?` and `#` escaped). */
+function readOnlyUri(path: string): string {
+  return `file:${path.replace(/[%?#]/g, (c) => encodeURIComponent(c))}?mode=ro`;
 }
 
 export interface FileClient {
@@ -215,11 +225,13 @@ export interface FileClient {
 
 export function createFileClient(options: FileClientOptions): FileClient {
   const memory = options.path === ":memory:" || options.path.startsWith("file::memory:");
+  const readOnly = options.readOnly === true && !memory;
   const open = () => {
-    const db = new Database(options.path, { timeout: options.busyTimeoutMs });
+    const path = readOnly ? readOnlyUri(options.path) : options.path;
+    const db = new Database(path, { timeout: options.busyTimeoutMs });
     const conn = new Connection(db);
     conn.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
-    if (!memory) {
+    if (!memory && !readOnly) {
       conn.exec("PRAGMA journal_mode = WAL");
       conn.exec("PRAGMA synchronous = NORMAL");
     }
@@ -227,10 +239,10 @@ export function createFileClient(options: FileClientOptions): FileClient {
     return conn;
   };
   const writer = open();
-  const reader = memory ? writer : open();
+  const reader = memory || readOnly ? writer : open();
   let inTx = false;
   let closed = false;
-  const checkpointer = memory || !CHECKPOINT_THREAD
+  const checkpointer = memory || readOnly || !CHECKPOINT_THREAD
     ? undefined
     : walCheckpointer(options.path, () => !inTx, () => {
       // Under write load checkpoints move to the worker thread; SQLite's own (on this thread)
@@ -241,7 +253,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
   const writesAllowed = async () => {
     for (let gate = checkpointer?.running(); gate; gate = checkpointer?.running()) await gate;
   };
-  const syncWal = memory ? undefined : walSyncer(`${options.path}-wal`);
+  const syncWal = memory || readOnly ? undefined : walSyncer(`${options.path}-wal`);
 
   const check = () => {
     if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");

@@ -9,7 +9,6 @@ import { eq } from "drizzle-orm";
 import { findDomain } from "../services/accounts.ts";
 import { ReadCache } from "./read_cache.ts";
 import { createClient } from "@libsql/client";
-import { openStore } from "../../cli/open_store.ts";
 import { createAccount, createDomain, findAccountByAddress } from "../services/accounts.ts";
 import { servesRecipient } from "../services/delivery.ts";
 
@@ -144,8 +143,10 @@ for (const remote of [false, true]) {
     async () => {
       const dir = await Deno.makeTempDir({ prefix: "postern-two-stores-" });
       const url = `file:${dir}/postern.db`;
-      const a = await openStore(url);
-      const b = remote ? new Store(createClient({ url, timeout: 10_000 })) : await openStore(url);
+      const a = await openTestStore(url);
+      const b = remote
+        ? new Store(createClient({ url, timeout: 10_000 }))
+        : await openTestStore(url);
       try {
         assertEquals(await findDomain(b.db, "two.example"), undefined);
         assertEquals(await servesRecipient(b.db, "x@two.example"), false);

@@ -7,7 +7,7 @@
  * authentication (domains, accounts, API keys) must hold on B's very next request: B's caches
  * may not answer from what they remembered before A's commit.
  */
-import { assertEquals } from "../fixtures/assert.ts";
+import { assert, assertEquals, assertMatch } from "../fixtures/assert.ts";
 import { buildDeps } from "../../cli/deps_node.ts";
 import { openStore } from "../../cli/open_store.ts";
 import { createApp } from "../../src/app.ts";
@@ -16,38 +16,15 @@ import { silentLogger } from "../../src/ports.ts";
 import { createAccount, createDomain } from "../../src/services/accounts.ts";
 import { createApiKey } from "../../src/auth/api_keys.ts";
 import { rawSql, type Store } from "../../src/store/store.ts";
-import { LISTENERS_OFF } from "../fixtures/serve_env.ts";
+import { LISTENERS_OFF, listeningPort } from "../fixtures/serve_env.ts";
+import { type CliResult, cliRun } from "../import_fixture.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
 const MASTER_KEY = "multiprocess-master-key-0123456789abcdef";
 const DOMAIN = "postern.test";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `postern …` as its own process with only `env` (plus PATH/HOME) for settings. */
-async function cli(args: string[], env: Record<string, string>): Promise<Result> {
-  const base = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: ROOT.pathname,
-    env: { ...base, NO_COLOR: "1", ...LISTENERS_OFF, ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function ok(r: Result, what: string): Result {
+function ok(r: CliResult, what: string): CliResult {
   assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r;
 }
@@ -118,9 +95,9 @@ Deno.test("issue15#18: a domain and account added by another process are local o
     // B has just answered for the domain: "not ours" (a relay attempt, refused).
     assertEquals(await rcpt(b, "carol@fresh.example"), { accept: false, local: false });
 
-    ok(await cli(["domain", "add", "fresh.example"], b.envA), "A: domain add");
+    ok(await cliRun(["domain", "add", "fresh.example"], b.envA), "A: domain add");
     ok(
-      await cli(
+      await cliRun(
         ["account", "add", "carol@fresh.example", "--password", "carol-password-1"],
         b.envA,
       ),
@@ -156,13 +133,13 @@ Deno.test("issue15#18: an API key revoked or an account deleted by another proce
   const b = await startB();
   try {
     const add = (address: string) =>
-      cli(["account", "add", address, "--password", "a-password-123"], b.envA);
+      cliRun(["account", "add", address, "--password", "a-password-123"], b.envA);
     ok(await add(`dave@${DOMAIN}`), "A: account add dave");
     ok(await add(`eve@${DOMAIN}`), "A: account add eve");
     const key = async (address: string) =>
       JSON.parse(
         ok(
-          await cli(
+          await cliRun(
             ["apikey", "create", address, "--name", "k", "--scope", "read", "--json"],
             b.envA,
           ),
@@ -177,14 +154,149 @@ Deno.test("issue15#18: an API key revoked or an account deleted by another proce
     assertEquals((await b.call(eve.key, "GET", "/v1/mailboxes")).status, 200);
     assertEquals(await rcpt(b, `eve@${DOMAIN}`), { accept: true, local: true });
 
-    ok(await cli(["apikey", "revoke", `dave@${DOMAIN}`, String(dave.id)], b.envA), "A: revoke");
+    ok(await cliRun(["apikey", "revoke", `dave@${DOMAIN}`, String(dave.id)], b.envA), "A: revoke");
     assertEquals((await b.call(dave.key, "GET", "/v1/mailboxes")).status, 401, "revoked on A");
 
-    ok(await cli(["account", "delete", `eve@${DOMAIN}`], b.envA), "A: account delete");
+    ok(await cliRun(["account", "delete", `eve@${DOMAIN}`], b.envA), "A: account delete");
     assertEquals((await b.call(eve.key, "GET", "/v1/mailboxes")).status, 401, "deleted on A");
     const verdict = await rcpt(b, `eve@${DOMAIN}`);
     assertEquals(verdict, { accept: false, local: true }, "no mailbox for a deleted account");
   } finally {
     b.close();
   }
+});
+
+/**
+ * Every file under `dir` (relative name, mode and a hash of its bytes), for before/after checks.
+ * SQLite's `-shm` file is left out: it is the WAL's shared-memory index, which every reader of
+ * the database updates (read marks) and which holds no data.
+ */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (sub: string) => {
+    for await (const entry of Deno.readDir(`${dir}${sub}`)) {
+      const name = `${sub}/${entry.name}`;
+      if (name.endsWith("-shm")) continue;
+      const info = await Deno.stat(`${dir}${name}`);
+      if (entry.isDirectory) {
+        out[name + "/"] = (info.mode! & 0o7777).toString(8);
+        await walk(name);
+        continue;
+      }
+      const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(`${dir}${name}`));
+      out[name] = `${(info.mode! & 0o7777).toString(8)} ${
+        Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")
+      }`;
+    }
+  };
+  await walk("");
+  return out;
+}
+
+/** A `postern gateway` process on a free port; resolves once it listens. */
+async function startGateway(env: Record<string, string>) {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "gateway", "--port", "0"],
+    cwd: ROOT.pathname,
+    env: { ...base, NO_COLOR: "1", ...LISTENERS_OFF, ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const { port, log, drain } = await listeningPort(child.stderr);
+  const drained = drain();
+  return {
+    port,
+    log,
+    url: (path: string) => `http://127.0.0.1:${port}${path}`,
+    async stop() {
+      if (port) child.kill("SIGTERM");
+      await drained;
+      return await child.status;
+    },
+  };
+}
+
+const ADMIN_PASSWORD = "admin-password-for-tests";
+
+/** Node 1: an initialised data folder of its own (`<dir>/n1`). */
+async function initNode1() {
+  const dir = await Deno.makeTempDir({ prefix: "postern-nodes-" });
+  const env1 = { POSTERN_DATA_DIR: `${dir}/n1`, POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD };
+  ok(await cliRun(["init", "--json"], env1), "init on node 1");
+  // Node 2 has a data folder of its own and shares node 1's store.
+  await Deno.mkdir(`${dir}/n2`);
+  const env2 = {
+    POSTERN_DATA_DIR: `${dir}/n2/data`,
+    POSTERN_DATABASE_URL: `file:${dir}/n1/postern.db`,
+    POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  };
+  return { dir, env1, env2 };
+}
+
+Deno.test("issue15#19: init on a second node refuses and writes nothing", async () => {
+  const { dir, env1, env2 } = await initNode1();
+  const before = await snapshot(dir);
+  assert(before["/n1/master.key"], "node 1 has its master key");
+
+  const again = await cliRun(["init"], env2);
+  assertEquals(again.code, 1, again.stderr);
+  assertMatch(again.stderr, /already initialised/);
+  assertMatch(again.stderr, /POSTERN_MASTER_KEY/); // how a second node gets the key
+  // Another domain and admin on the same store: refused as well (the store is initialised).
+  const other = await cliRun(["init", "--domain", "other.example"], env2);
+  assertEquals(other.code, 1, other.stderr);
+  assertMatch(other.stderr, /already initialised/);
+  // Even asked to reset the password, a node without the store's master key changes nothing.
+  const reset = await cliRun(["init", "--reset-admin-password"], env2);
+  assertEquals(reset.code, 1, reset.stderr);
+  assertMatch(reset.stderr, /POSTERN_MASTER_KEY/);
+  // With a master key that is not the store's, too.
+  const wrongKey = { ...env2, POSTERN_MASTER_KEY: "not-the-master-key-of-node-1-0123456789" };
+  const wrong = await cliRun(["init", "--reset-admin-password"], wrongKey);
+  assertEquals(wrong.code, 1, wrong.stderr);
+  assertMatch(wrong.stderr, /master key/);
+  // And on node 1 itself.
+  assertEquals((await cliRun(["init"], env1)).code, 1);
+
+  assertEquals(await snapshot(dir), before, "no file was written or changed");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue15#19: nodes sharing POSTERN_MASTER_KEY accept each other's tokens", async () => {
+  const { dir, env1, env2 } = await initNode1();
+  const key = (await Deno.readTextFile(`${dir}/n1/master.key`)).trim();
+  assertEquals((await cliRun(["init"], env2)).code, 1, "node 2's init refuses");
+
+  // Without the key node 2 does not start (no key of its own was made by the refused init).
+  const keyless = await startGateway(env2);
+  assertEquals(keyless.port, 0);
+  assertMatch(keyless.log, /POSTERN_MASTER_KEY/);
+  await keyless.stop();
+
+  const node1 = await startGateway(env1);
+  const node2 = await startGateway({ ...env2, POSTERN_MASTER_KEY: key });
+  try {
+    assert(node1.port && node2.port, `${node1.log}\n${node2.log}`);
+    const login = await fetch(node1.url("/v1/auth/login"), {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-postern-peer": "192.0.2.20" },
+      body: JSON.stringify({ address: "admin@postern.localhost", password: ADMIN_PASSWORD }),
+    });
+    assertEquals(login.status, 200);
+    const { accessToken } = await login.json();
+    const onNode2 = await fetch(node2.url("/v1/mailboxes"), {
+      headers: { authorization: `Bearer ${accessToken}`, "x-postern-peer": "192.0.2.20" },
+    });
+    assertEquals(onNode2.status, 200, "node 1's token is good on node 2");
+    await onNode2.body?.cancel();
+  } finally {
+    await node1.stop();
+    await node2.stop();
+  }
+  await Deno.remove(dir, { recursive: true });
 });
