@@ -300,3 +300,83 @@ Deno.test("issue15#19: nodes sharing POSTERN_MASTER_KEY accept each other's toke
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("issue15#18: two `postern gateway` processes on one data folder route and authenticate alike at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-two-gateways-" });
+  const env = {
+    POSTERN_DATA_DIR: `${dir}/data`,
+    POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    POSTERN_MASTER_KEY: MASTER_KEY,
+  };
+  ok(await cliRun(["init"], env), "init");
+  const a = await startGateway(env);
+  const b = await startGateway(env);
+  try {
+    assert(a.port && b.port, `${a.log}\n${b.log}`);
+    const call = async (
+      node: typeof a,
+      token: string,
+      method: string,
+      path: string,
+      body?: unknown,
+    ) => {
+      const res = await fetch(node.url(path), {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "x-postern-peer": "192.0.2.30",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    };
+    const login = await fetch(a.url("/v1/auth/login"), {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-postern-peer": "192.0.2.30" },
+      body: JSON.stringify({ address: "admin@postern.localhost", password: ADMIN_PASSWORD }),
+    });
+    const { accessToken } = await login.json();
+    const send = (to: string) =>
+      call(b, accessToken, "POST", "/v1/emails", {
+        from: "admin@postern.localhost",
+        to: [to],
+        subject: "via B",
+        text: "hi",
+      });
+
+    // B answers for fresh.example first: remote, so queued.
+    const before = await send("someone@fresh.example");
+    assertEquals(before.status, 201, JSON.stringify(before.body));
+    assertEquals(before.body.recipients[0].status, "queued");
+
+    // A adds the domain and an account in it; B's very next message to it stays here.
+    assertEquals(
+      (await call(a, accessToken, "POST", "/v1/admin/domains", { name: "fresh.example" })).status,
+      201,
+    );
+    const carol = { address: "carol@fresh.example", password: "carol-password-1" };
+    assertEquals((await call(a, accessToken, "POST", "/v1/admin/accounts", carol)).status, 201);
+    const after = await send("carol@fresh.example");
+    assertEquals(after.status, 201, JSON.stringify(after.body));
+    assertEquals(after.body.recipients[0].status, "delivered", "local on B at once, not queued");
+
+    // A key made on A works on B; revoked on A, it stops on B at once.
+    const made = await call(a, accessToken, "POST", "/v1/api-keys", {
+      name: "k",
+      scopes: ["read"],
+    });
+    assertEquals(made.status, 201);
+    assertEquals((await call(b, made.body.key, "GET", "/v1/mailboxes")).status, 200);
+    assertEquals(
+      (await call(a, accessToken, "DELETE", `/v1/api-keys/${made.body.id}`)).status,
+      204,
+    );
+    assertEquals((await call(b, made.body.key, "GET", "/v1/mailboxes")).status, 401);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
