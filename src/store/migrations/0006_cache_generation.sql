@@ -1,14 +1,12 @@
--- Cross-process cache invalidation (DESIGN.md, Storage and scale). Every process keeps short-lived
--- memories of the rows that decide routing and authentication (src/store/read_cache.ts); a
--- process that did not make a change learns of it from this one counter, which triggers bump in
--- the same statement as the change, whoever writes it (a server, the CLI, another node).
--- Columns that change on every delivery (accounts.used_bytes, mailboxes.uid_next and
--- highest_modseq, api_keys.last_used_at) do not bump it: the caches do not hold them.
 CREATE TABLE `cache_generation` (
-	`id` integer PRIMARY KEY NOT NULL CHECK (`id` = 1),
+	`id` integer PRIMARY KEY NOT NULL,
 	`generation` integer NOT NULL
 );
 --> statement-breakpoint
+-- The counter's one row, and the triggers that bump it in the same statement as every change to
+-- a row the read caches hold, whoever writes it (a server, the CLI, another node). Columns that
+-- change on every delivery (accounts.used_bytes, mailboxes.uid_next and highest_modseq,
+-- api_keys.last_used_at) do not bump it: the caches do not hold them.
 INSERT INTO `cache_generation` (`id`, `generation`) VALUES (1, 0);
 --> statement-breakpoint
 CREATE TRIGGER `domains_insert_cache_generation` AFTER INSERT ON `domains`

@@ -114,8 +114,8 @@ export const MIGRATIONS: Migration[] = [
   {
     "tag": "0006_cache_generation",
     "statements": [
-      "-- Cross-process cache invalidation (DESIGN.md, Storage and scale). Every process keeps short-lived\n-- memories of the rows that decide routing and authentication (src/store/read_cache.ts); a\n-- process that did not make a change learns of it from this one counter, which triggers bump in\n-- the same statement as the change, whoever writes it (a server, the CLI, another node).\n-- Columns that change on every delivery (accounts.used_bytes, mailboxes.uid_next and\n-- highest_modseq, api_keys.last_used_at) do not bump it: the caches do not hold them.\nCREATE TABLE `cache_generation` (\n\t`id` integer PRIMARY KEY NOT NULL CHECK (`id` = 1),\n\t`generation` integer NOT NULL\n);",
-      "INSERT INTO `cache_generation` (`id`, `generation`) VALUES (1, 0);",
+      "CREATE TABLE `cache_generation` (\n\t`id` integer PRIMARY KEY NOT NULL,\n\t`generation` integer NOT NULL\n);",
+      "-- The counter's one row, and the triggers that bump it in the same statement as every change to\n-- a row the read caches hold, whoever writes it (a server, the CLI, another node). Columns that\n-- change on every delivery (accounts.used_bytes, mailboxes.uid_next and highest_modseq,\n-- api_keys.last_used_at) do not bump it: the caches do not hold them.\nINSERT INTO `cache_generation` (`id`, `generation`) VALUES (1, 0);",
       "CREATE TRIGGER `domains_insert_cache_generation` AFTER INSERT ON `domains`\nBEGIN\n\tUPDATE `cache_generation` SET `generation` = `generation` + 1 WHERE `id` = 1;\nEND;",
       "CREATE TRIGGER `domains_update_cache_generation` AFTER UPDATE ON `domains`\nBEGIN\n\tUPDATE `cache_generation` SET `generation` = `generation` + 1 WHERE `id` = 1;\nEND;",
       "CREATE TRIGGER `domains_delete_cache_generation` AFTER DELETE ON `domains`\nBEGIN\n\tUPDATE `cache_generation` SET `generation` = `generation` + 1 WHERE `id` = 1;\nEND;",
