@@ -115,10 +115,10 @@ async function inspectStore(config: Config, admin: string): Promise<StoreState> 
   }
 }
 
-/** How a further node gets the key (README "Several nodes", deploy/README.md). */
-const SHARED_KEY_HINT = "every node of one store shares its master key: give this node the " +
-  "first node's POSTERN_MASTER_KEY (or a copy of its <dataDir>/master.key) and start it " +
-  "without init";
+/** How a further node gets the key (deploy/README.md, "Several processes or nodes"). */
+const SHARED_KEY_HINT = "Every node of one store shares its master key: give a further node " +
+  "the first node's POSTERN_MASTER_KEY (the contents of its <dataDir>/master.key) and start it " +
+  "without init.";
 
 /**
  * The reason `init` must not run, worked out before it writes anything (a refused init that had
@@ -136,17 +136,18 @@ async function refusal(
   }
   if (state.admins.length > 0 && !(state.existing && options.resetAdminPassword)) {
     const reset = state.existing ? "; pass --reset-admin-password to give it a new password" : "";
-    return `already initialised: ${state.admins.join(", ")} exists in ${databaseUrl}${reset}. ` +
-      `To run another node on this store: ${SHARED_KEY_HINT}`;
+    const exist = state.admins.length === 1 ? "exists" : "exist";
+    return `already initialised: ${state.admins.join(", ")} ${exist} in ${databaseUrl}${reset}. ` +
+      SHARED_KEY_HINT;
   }
   if (state.sealed !== undefined || state.admins.length > 0) {
     // The store was made with a master key; a new one would open none of its secrets.
-    if (!key) return `no master key for the existing store ${databaseUrl}: ${SHARED_KEY_HINT}`;
+    if (!key) return `no master key for the existing store ${databaseUrl}. ${SHARED_KEY_HINT}`;
     if (state.sealed !== undefined) {
       const opens = await (await SecretBox.fromMasterKey(key)).open(state.sealed)
         .then(() => true, () => false);
       if (!opens) {
-        return `the master key does not open the secrets of ${databaseUrl}: ${SHARED_KEY_HINT}`;
+        return `the master key does not open the secrets of ${databaseUrl}. ${SHARED_KEY_HINT}`;
       }
     }
   }
