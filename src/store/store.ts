@@ -165,8 +165,10 @@ export class Store {
   readonly caches: ReadCaches = newReadCaches(() => this.checkCaches());
   /** The change counter as last read; undefined before the first read or after a failed one. */
   private seenGeneration: number | undefined;
-  /** The counter read under way, which every cache lookup meanwhile waits for. */
+  /** The counter read under way. */
   private generationRead: Promise<void> | undefined;
+  /** Without a data_version gate: the read that begins when `generationRead` ends. */
+  private nextGenerationRead: Promise<void> | undefined;
   /** The libSQL transaction open right now (writes are serialized, so there is at most one). */
   private activeTx: Transaction | undefined;
 
@@ -184,14 +186,29 @@ export class Store {
 
   /**
    * Makes the read caches current with changes other processes committed (DESIGN.md: every cache
-   * of a routing or auth answer is checked across processes before it is trusted). On the
-   * embedded file a `PRAGMA data_version` says whether anyone else committed at all, so the
-   * counter is read only after another process's commit; elsewhere it is read each time, one
-   * read shared by every lookup that arrives while it runs. Undefined: nothing to wait for.
+   * of a routing or auth answer is checked across processes before it is trusted). Undefined:
+   * nothing to wait for.
+   *
+   * On the embedded file a `PRAGMA data_version` says whether anyone else committed at all, so
+   * the counter is read only after another process's commit (and that read, which completes
+   * within the turn of the event loop, serves every lookup of the turn). Elsewhere the counter
+   * is read for every lookup, by a read that begins after the lookup did: lookups that arrive
+   * while one read is under way share the next, so there is at most one read per round trip.
    */
   checkCaches(): Promise<void> | undefined {
-    if (this.generationRead) return this.generationRead;
-    if (this.options.changedElsewhere && !this.options.changedElsewhere()) return undefined;
+    const changedElsewhere = this.options.changedElsewhere;
+    if (changedElsewhere) {
+      if (this.generationRead) return this.generationRead;
+      return changedElsewhere() ? this.startGenerationRead() : undefined;
+    }
+    if (!this.generationRead) return this.startGenerationRead();
+    return this.nextGenerationRead ??= this.generationRead.then(() => {
+      this.nextGenerationRead = undefined;
+      return this.startGenerationRead();
+    });
+  }
+
+  private startGenerationRead(): Promise<void> {
     const read = this.readGeneration().finally(() => {
       if (this.generationRead === read) this.generationRead = undefined;
     });
