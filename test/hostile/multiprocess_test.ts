@@ -1,11 +1,16 @@
 /**
  * Hostile corpus, several processes on one store (issue 15 items 18 and 19).
  *
- * Process B is a gateway in this test process on its own connections to a temporary database
- * file, driven through its HTTP API with bearer credentials; process A is the real `postern` CLI,
- * a subprocess writing to the same file. Whatever A changes that decides routing or
- * authentication (domains, accounts, API keys) must hold on B's very next request: B's caches
- * may not answer from what they remembered before A's commit.
+ * Item 18: whatever one process changes that decides routing or authentication (domains,
+ * accounts, API keys) holds on another process's very next request; no cache answers from what
+ * it remembered before the other's commit. Process B is a gateway in this test process on its
+ * own connections to a temporary database file, driven through its HTTP API; process A is the
+ * real `postern` CLI writing to the same file. The last test runs two real `postern gateway`
+ * processes on one data folder, the issue's own setting.
+ *
+ * Item 19: `postern init` on a second node of a store refuses and writes nothing (every file
+ * under both data folders hashed before and after), and nodes that share POSTERN_MASTER_KEY
+ * accept each other's tokens.
  */
 import { assert, assertEquals, assertMatch } from "../fixtures/assert.ts";
 import { buildDeps } from "../../cli/deps_node.ts";
@@ -77,7 +82,10 @@ async function startB(): Promise<ProcessB> {
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       })),
-    close: () => store.close(),
+    close: () => {
+      store.close();
+      Deno.removeSync(dir, { recursive: true });
+    },
   };
 }
 
