@@ -1,6 +1,7 @@
 /**
- * `postern account …` and `postern domain …`: operator commands over src/services/accounts.ts,
- * run directly against the store (no server needed).
+ * `postern account …` and `postern domain …`: operator commands over src/services/accounts.ts
+ * (and the domain administrator role, src/services/domain_roles.ts), run directly against the
+ * store (no server needed).
  */
 import { checkRecords } from "./dns_check.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
@@ -18,9 +19,20 @@ import {
   findAccountByAddress,
   listDomains,
   setPassword,
+  updateAccount,
 } from "../src/services/accounts.ts";
+import { adminDomainsOf } from "../src/services/domain_roles.ts";
 import { schema, type Store } from "../src/store/store.ts";
-import { CliError, flag, type Invocation, str, table, usageError, type Values } from "./args.ts";
+import {
+  CliError,
+  flag,
+  type Invocation,
+  list,
+  str,
+  table,
+  usageError,
+  type Values,
+} from "./args.ts";
 import { loadConfig, masterKey, printJson, readStdin, withStore } from "./context.ts";
 
 /** The password from --password-stdin or --password; otherwise a generated one. */
@@ -43,12 +55,13 @@ export async function accountByAddress(store: Store, address: string): Promise<A
 }
 
 /** The public view of an account: never the password hash or TOTP secret. */
-export function accountView(a: Account) {
+export function accountView(a: Account, adminDomains: string[]) {
   return {
     id: a.id,
     address: a.address,
     displayName: a.displayName,
     role: a.role,
+    adminDomains,
     quotaBytes: a.quotaBytes,
     usedBytes: a.usedBytes,
     totpEnabled: a.totpEnabled,
@@ -75,9 +88,11 @@ export const accountAdd = ({ values, positionals }: Invocation) =>
       displayName: str(values, "name"),
       role: flag(values, "admin") ? "admin" : "user",
       quotaBytes: quotaText === undefined ? undefined : Number(quotaText),
+      adminDomains: list(values, "admin-of"),
     }, { quotaBytes: config.defaultQuotaBytes, nowMs: Date.now() });
+    const [view] = await accountViews(store, [account]);
     if (flag(values, "json")) {
-      printJson({ ...accountView(account), ...(generated ? { password } : {}) });
+      printJson({ ...view, ...(generated ? { password } : {}) });
     } else {
       console.log(`created ${account.address} (id ${account.id}, ${account.role})`);
       if (generated) console.log(`password: ${password}   (shown once)`);
@@ -97,21 +112,50 @@ export const accountList = ({ values }: Invocation) =>
     } else {
       rows = await store.db.select().from(schema.accounts).orderBy(schema.accounts.addressKey);
     }
-    const views = rows.map(accountView);
+    const views = await accountViews(store, rows);
     if (flag(values, "json")) return printJson(views);
     if (views.length === 0) return console.log("no accounts");
     console.log(table(
-      ["ID", "ADDRESS", "ROLE", "USED", "QUOTA", "2FA", "DISABLED"],
+      ["ID", "ADDRESS", "ROLE", "ADMIN OF", "USED", "QUOTA", "2FA", "DISABLED"],
       views.map((a) => [
         a.id,
         a.address,
         a.role,
+        a.adminDomains.join(",") || "-",
         a.usedBytes,
         a.quotaBytes || "unlimited",
         a.totpEnabled ? "yes" : "no",
         a.disabled ? "yes" : "no",
       ]),
     ));
+  });
+
+/** Views of accounts, each with the domains it administers. */
+async function accountViews(store: Store, accounts: Account[]) {
+  const roles = await adminDomainsOf(store.db, accounts.map((a) => a.id));
+  return accounts.map((a) => accountView(a, roles.get(a.id)!));
+}
+
+export const accountRole = ({ values, positionals }: Invocation) =>
+  withConfigStore(values, async (store) => {
+    const account = await accountByAddress(store, positionals[0]);
+    const adminOf = list(values, "admin-of");
+    const clear = flag(values, "clear-admin-of");
+    if (flag(values, "admin") && flag(values, "user")) {
+      throw usageError("give either --admin or --user, not both");
+    }
+    if (clear && adminOf.length) throw usageError("give either --admin-of or --clear-admin-of");
+    const role = flag(values, "admin") ? "admin" : flag(values, "user") ? "user" : undefined;
+    const adminDomains = clear ? [] : adminOf.length ? adminOf : undefined;
+    const updated = await updateAccount(store, account.id, { role, adminDomains });
+    const [view] = await accountViews(store, [updated]);
+    if (flag(values, "json")) return printJson(view);
+    console.log(
+      `${view.address}: ${view.role}, ` +
+        (view.adminDomains.length
+          ? `administrator of ${view.adminDomains.join(", ")}`
+          : "administrator of no domain"),
+    );
   });
 
 export const accountPasswd = ({ values, positionals }: Invocation) =>

@@ -20,11 +20,11 @@ import {
   readAdminPasswordFile,
 } from "./context.ts";
 import { buildDeps } from "./deps_node.ts";
+import { routePort } from "./dns.ts";
 import { federationPorts, startFederationWorker } from "./federation_runtime.ts";
 import { listen, type Listener } from "./serve.ts";
 import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bridge_runtime.ts";
 import { readFile } from "node:fs/promises";
-import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { createThreadedMime } from "./mime_thread.ts";
@@ -75,6 +75,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ? [await readFile(config.federationCaFile, "utf8")]
       : [];
     deps.federation = federationPorts(config, caCerts);
+    deps.routes = routePort(config);
     const app = createApp(deps);
     const handler = async (request: Request) => {
       const started = performance.now();
@@ -132,10 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // The full-text index follows the deliveries in batches (searches also catch it up).
     companions.push(startSearchIndexer(store, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
-    companions.push(startTxWorker(deps, {
-      intervalMs: config.webhookIntervalMs,
-      resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
-    }));
+    companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
     return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
   } catch (e) {

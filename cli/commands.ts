@@ -136,6 +136,12 @@ const accountAdd: Command = {
     ...passwordOptions,
     name: { type: "string", arg: "NAME", help: "Display name" },
     admin: { type: "boolean", help: "Make it an admin account" },
+    "admin-of": {
+      type: "string",
+      arg: "DOMAIN",
+      multiple: true,
+      help: "Make it an administrator of this local domain",
+    },
     quota: {
       type: "string",
       arg: "BYTES",
@@ -154,6 +160,33 @@ const accountList: Command = {
     ...JSON_OPTION,
   },
   run: lazy(() => import("./cmd_accounts.ts"), "accountList"),
+};
+
+const accountRole: Command = {
+  name: "account role",
+  summary: "Show or change an account's role and the domains it administers",
+  args: "<address>",
+  arity: [1, 1],
+  details: [
+    "An administrator manages the whole server. A domain administrator (--admin-of) manages the " +
+    "shared settings of its domains only: the suppression list and the sending settings " +
+    "(tracking, VERP); its API keys may send from those domains and, with the admin scope, " +
+    "manage them. Plain users send, but cannot change what their whole domain shares. " +
+    "--admin-of replaces the whole set of domains; without options the command shows the role.",
+  ],
+  options: {
+    admin: { type: "boolean", help: "Make it an administrator of the server" },
+    user: { type: "boolean", help: "Make it a plain user (its domain roles stay)" },
+    "admin-of": {
+      type: "string",
+      arg: "DOMAIN",
+      multiple: true,
+      help: "A local domain it administers (replaces the current set)",
+    },
+    "clear-admin-of": { type: "boolean", help: "It administers no domain any more" },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_accounts.ts"), "accountRole"),
 };
 
 const accountPasswd: Command = {
@@ -230,9 +263,10 @@ const apikeyCreate: Command = {
   args: "<address>",
   arity: [1, 1],
   details: [
-    "Scopes: read, send, admin, bridge (admin and bridge only for admin accounts). --domain " +
-    "limits the local " +
-    "domains the key may send from; without it, the account's own addresses.",
+    "Scopes: read, send, admin, bridge (bridge only for admin accounts; admin for admin " +
+    "accounts and domain administrators, whose admin keys manage only their domains' " +
+    "settings). --domain lets the key send as any address of that local domain (admins, and " +
+    "domain administrators for their domains); without it, the account's own addresses.",
   ],
   options: {
     name: { type: "string", arg: "NAME", help: "A name to tell keys apart (required)" },
@@ -330,7 +364,7 @@ const configCheck: Command = {
 export const accountGroup: Group = {
   name: "account",
   summary: "Manage accounts (mail users)",
-  subcommands: [accountAdd, accountList, accountPasswd, accountDelete],
+  subcommands: [accountAdd, accountList, accountRole, accountPasswd, accountDelete],
 };
 
 const domainKeys: Command = {

@@ -1,5 +1,6 @@
 /**
- * Builds the gateway's `Deps` for Deno and Bun from a configuration and an open store.
+ * Builds the gateway's `Deps` for Deno and Bun from a configuration and an open store, with the
+ * SSRF-guarded outbound fetch for webhooks (cli/outbound_http.ts).
  */
 import type { Config } from "../src/config.ts";
 import { SecretBox } from "../src/crypto.ts";
@@ -8,6 +9,7 @@ import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/port
 import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
 import { createNodeMime } from "./mime_node.ts";
+import { outboundFetch } from "./outbound_http.ts";
 
 export async function buildDeps(
   config: Config,
@@ -26,5 +28,6 @@ export async function buildDeps(
     secrets: await SecretBox.fromMasterKey(masterKey),
     jwtKey: await deriveJwtKey(masterKey),
     bus: new EventBus(),
+    outbound: outboundFetch(config),
   };
 }

@@ -3,7 +3,9 @@
  * POSTERN_DNS_SERVERS (the system's when empty), optionally behind the bridge's short cache.
  */
 import { type CachingResolver, cachingResolver, createResolver } from "../bridge/dns/resolver.ts";
+import { publishesSharpSrv } from "../bridge/sharp/verify_sender.ts";
 import type { Config } from "../src/config.ts";
+import type { RoutePort } from "../src/ports.ts";
 
 export function dnsServers(config: Config): string[] {
   return config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
@@ -16,4 +18,16 @@ export function cachedResolver(config: Config): CachingResolver {
     positiveMs: ms,
     negativeMs: ms,
   });
+}
+
+/**
+ * The gateway's route port (src/ports.ts): a domain's mail goes over SHARP/1.3 when it publishes
+ * `_sharp._tcp` SRV records, the bridge's own test (bridge/smtp_out/worker.ts `routeFor`).
+ * Absent when SHARP/1.3 outbound is off. DNS trouble answers "not SHARP": submission then lets
+ * the message through and the bridge decides.
+ */
+export function routePort(config: Config): RoutePort | undefined {
+  if (!config.sharpOutbound) return undefined;
+  const resolver = cachedResolver(config);
+  return { sharp: async (domain) => (await publishesSharpSrv(resolver, domain)) === "yes" };
 }

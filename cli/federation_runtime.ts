@@ -1,11 +1,12 @@
 /**
  * Federation's runtime adapter for Deno and Bun: the DNS port (node:dns Resolver, pointed at
- * POSTERN_DNS_SERVERS like the bridge's), the HTTPS fetch port (optionally trusting extra CA
- * certificates, e.g. a test CA), and the timer loop that runs the federation worker inside
+ * POSTERN_DNS_SERVERS like the bridge's), the HTTPS fetch port (the SSRF-guarded fetch of
+ * cli/outbound_http.ts, optionally trusting extra CA certificates, e.g. a test CA), and the timer loop that runs the federation worker inside
  * `postern serve` / `postern gateway` (at the edge the same pass runs from a cron trigger).
  */
-import { createResolver } from "../bridge/dns/resolver.ts";
+import { createResolver, hostAddresses } from "../bridge/dns/resolver.ts";
 import { dnsServers } from "./dns.ts";
+import { createGuardedFetch } from "../bridge/net/guarded_fetch.ts";
 import type { Config } from "../src/config.ts";
 import type { Deps } from "../src/deps.ts";
 import type { FederationPorts, Logger } from "../src/ports.ts";
@@ -14,20 +15,13 @@ import { runFederationOnce } from "../src/federation/worker.ts";
 const notFound = (e: unknown) =>
   ["ENOTFOUND", "ENODATA", "ENONAME"].includes((e as { code?: string }).code ?? "");
 
-/** The ports, plus `close` for the HTTP client that trusts `caCerts` (when there is one). */
+/** The ports, plus `close` (kept for callers; the fetch port holds no pooled client). */
 export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
   const resolver = createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 });
-  const g = globalThis as {
-    Deno?: { createHttpClient(o: { caCerts: string[] }): { close(): void } };
-  };
-  const client = caCerts.length > 0 && g.Deno ? g.Deno.createHttpClient({ caCerts }) : undefined;
-  const fetchPort = (request: Request) =>
-    client
-      ? fetch(request, { client } as RequestInit)
-      : fetch(request, caCerts.length > 0 ? { tls: { ca: caCerts } } as RequestInit : {});
+  const addresses = hostAddresses(resolver);
   return {
     dns: {
       async txt(name) {
@@ -38,16 +32,10 @@ export function federationPorts(
           throw e;
         }
       },
-      async addresses(name) {
-        const all = await Promise.all([
-          resolver.a(name).catch(() => [] as string[]),
-          resolver.aaaa(name).catch(() => [] as string[]),
-        ]);
-        return all.flat();
-      },
+      addresses,
     },
-    fetch: fetchPort,
-    close: () => client?.close(),
+    fetch: createGuardedFetch({ resolve: addresses, caCerts }),
+    close: () => {},
   };
 }
 

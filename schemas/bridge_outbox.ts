@@ -55,12 +55,25 @@ export type OutboxClaimResponse = z.infer<typeof OutboxClaimResponse>;
 export const OutboxOutcome = z.enum(["sent", "deferred", "failed"]);
 export type OutboxOutcome = z.infer<typeof OutboxOutcome>;
 
+/**
+ * Where a delivery attempt ended, so that the gateway can tell a failure about the recipient
+ * from one about the sender, the message or the remote system (src/transactional/bounce_class.ts):
+ * `dns` our lookup of the recipient domain's route; `connect` the connection, greeting, EHLO or
+ * TLS; `mail` MAIL FROM (SHARP/1.3 HELLO): about the sender; `rcpt` RCPT TO (SHARP/1.3 MAIL_TO, a
+ * federation receipt's per-recipient answer): about this recipient; `data` DATA and the reply
+ * after it (SHARP/1.3 DATA, EMAIL_CONTENT, END_DATA): about the whole transaction.
+ */
+export const DeliveryStage = z.enum(["dns", "connect", "mail", "rcpt", "data"]);
+export type DeliveryStage = z.infer<typeof DeliveryStage>;
+
 export const OutboxResultRequest = z.object({
   worker: z.string().min(1).max(128),
   /** sent: 2xx after DATA; deferred: 4xx or a network/TLS/DNS problem; failed: 5xx. */
   outcome: OutboxOutcome,
   smtpCode: z.number().int().min(200).max(599).optional(),
   enhanced: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/).optional(),
+  /** Where it ended; absent from older bridges (then only an enhanced code can suppress). */
+  stage: DeliveryStage.optional(),
   /** The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code. */
   message: z.string().max(2000),
   /** The MX host that answered. */

@@ -3,7 +3,7 @@
  * the shared table of spent hashcash stamps (a stamp is accepted once, whichever bridge sees it).
  *
  * - `POST /v1/bridge/sharp/stamps` spends a stamp (`fresh: false` when it was already spent).
- * - `POST /v1/bridge/sharp/stamps/release` gives one back when its message was not accepted.
+ *   A spent stamp is never given back, whatever became of the message it paid for.
  */
 import { z } from "zod";
 
@@ -20,7 +20,3 @@ export const SharpStampVerdict = z.object({
   fresh: z.boolean(),
 }).meta({ id: "SharpStampVerdict" });
 export type SharpStampVerdict = z.infer<typeof SharpStampVerdict>;
-
-export const SharpStampRelease = z.object({
-  stamp: z.string().min(1).max(512),
-}).meta({ id: "SharpStampRelease" });

@@ -16,8 +16,14 @@ export const TxAttachmentInput = z.object({
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
     description: "Base64 content (or give `blobId`).",
   }),
-  blobId: z.string().regex(/^[0-9a-f]{64}$/, "must be a blob id from POST /v1/emails/attachments")
-    .optional(),
+  blobId: z.string().regex(
+    /^up_[0-9a-f]{32}$/,
+    "must be a blob id from POST /v1/emails/attachments",
+  )
+    .optional().meta({
+      description: "An id from `POST /v1/emails/attachments`, usable only by the account that " +
+        "uploaded it.",
+    }),
 }).refine((a) => (a.content === undefined) !== (a.blobId === undefined), {
   message: "give exactly one of content and blobId",
 }).meta({ id: "TxAttachmentInput" });
@@ -123,7 +129,12 @@ export const TxEvent = z.object({
   id: z.number().int(),
   type: TxEventType,
   recipient: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
+  data: z.record(z.string(), z.unknown()).meta({
+    description: "What happened. `bounced`: status (RFC 3463), reason (the remote reply or " +
+      "DSN diagnostic), stage (dns, connect, mail, rcpt, data or dsn), category (recipient, " +
+      "mailbox, destination, sender, policy, content, system, network, protocol, transient, " +
+      "unknown) and suppressed (whether the address went on the suppression list).",
+  }),
   createdAt: z.string(),
 }).meta({ id: "TxEvent" });
 

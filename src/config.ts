@@ -372,7 +372,7 @@ export const CONFIG_FIELDS = {
   sharpOutbound: {
     env: "POSTERN_SHARP_OUTBOUND",
     schema: bool.default(true).describe(
-      "Deliver to domains that publish `_sharp._tcp` SRV records over SHARP/1.3 instead of SMTP.",
+      "Deliver to domains that publish `_sharp._tcp` SRV records over SHARP/1.3 instead of SMTP (submission then refuses, 422 / SMTP 553, addresses SHARP/1.3 cannot carry for those domains).",
     ),
   },
   logLevel: {

@@ -5,7 +5,7 @@
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
-import type { Clock, FederationPorts, Logger, MimePort } from "./ports.ts";
+import type { Clock, FederationPorts, FetchPort, Logger, MimePort, RoutePort } from "./ports.ts";
 import type { Store } from "./store/store.ts";
 
 export interface Deps {
@@ -22,6 +22,13 @@ export interface Deps {
   bus: EventBus;
   /** DNS and outbound HTTPS for federation (docs/federation.md); absent: federation is off. */
   federation?: FederationPorts;
+  /**
+   * Outbound HTTP(S) for webhooks, pinned to the checked address; absent (an edge runtime):
+   * the URL and the DNS port's answers are checked, then the platform's `fetch` is used.
+   */
+  outbound?: FetchPort;
+  /** The bridge's outbound route test (SHARP/1.3 by SRV); absent: submission does not ask. */
+  routes?: RoutePort;
 }
 
 /** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */

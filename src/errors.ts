@@ -16,6 +16,7 @@ export type ErrorCode =
   | "token_invalid"
   | "forbidden"
   | "insufficient_scope"
+  | "domain_admin_required"
   | "not_found"
   | "conflict"
   | "already_exists"
@@ -26,6 +27,8 @@ export type ErrorCode =
   | "no_such_recipient"
   | "relay_denied"
   | "sender_not_allowed"
+  | "sharp_unsupported_recipient"
+  | "sharp_unsupported_sender"
   | "too_many_requests"
   | "unsupported_media_type"
   | "internal";

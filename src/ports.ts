@@ -4,6 +4,7 @@
  * that outlive a request, the filesystem — reaches `src/` only through these interfaces.
  */
 import type { AttachmentContent, ComposeInput, ParsedMail } from "../schemas/mail.ts";
+import type { OutboundPolicy } from "../schemas/public_address.ts";
 
 export interface MimePort {
   /** Parses RFC 5322 bytes; never throws on malformed mail (best effort, like every MUA). */
@@ -48,8 +49,23 @@ export interface DnsPort {
   addresses(name: string): Promise<string[]>;
 }
 
-/** Outbound HTTP(S) to other servers; the adapter decides which CAs it trusts. */
-export type FetchPort = (request: Request) => Promise<Response>;
+/**
+ * Outbound HTTP(S) to a host that a user or a peer named (src/http/net_guard.ts calls it): the
+ * adapter resolves the name, refuses it when any answer is not a public address (unless the
+ * policy allows private ones), connects to exactly the address it checked, never follows a
+ * redirect, and decides which CAs it trusts (cli/outbound_http.ts).
+ */
+export type FetchPort = (request: Request, policy: OutboundPolicy) => Promise<Response>;
+
+/**
+ * How the bridge will carry mail to a remote domain, for checks at submission time. Only the
+ * SHARP/1.3 question exists: the bridge sends over SHARP/1.3 to domains that publish
+ * `_sharp._tcp` SRV records (bridge/smtp_out/worker.ts `routeFor`).
+ */
+export interface RoutePort {
+  /** True when mail for `domain` goes over SHARP/1.3; false when not, or when DNS cannot tell. */
+  sharp(domain: string): Promise<boolean>;
+}
 
 /** What federation needs from outside; without it the gateway neither sends nor discovers. */
 export interface FederationPorts {

@@ -188,6 +188,74 @@ Deno.test("init, domains, accounts and API keys through the CLI", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("issue15#4: postern account role grants and takes back domain administration", async () => {
+  const { dir, env } = await tempDataDir();
+  ok(await cli(["init"], env), "init");
+  ok(await cli(["domain", "add", "example.org"], env), "domain add");
+  const added = JSON.parse(
+    ok(
+      await cli(["account", "add", "dora@example.org", "--admin-of", "Example.org", "--json"], env),
+      "account add --admin-of",
+    ).stdout,
+  );
+  assertEquals([added.role, added.adminDomains], ["user", ["example.org"]]);
+  // Her keys may now send from, and with the admin scope manage, her domain only.
+  ok(
+    await cli([
+      "apikey",
+      "create",
+      "dora@example.org",
+      "--name",
+      "ops",
+      "--scope",
+      "admin,send",
+      "--domain",
+      "example.org",
+    ], env),
+    "domain administrator's admin key",
+  );
+  const other = await cli(
+    ["apikey", "create", "dora@example.org", "--name", "x", "--domain", "postern.localhost"],
+    env,
+  );
+  assertEquals(other.code, 1, other.stderr);
+  const both = JSON.parse(
+    ok(
+      await cli([
+        "account",
+        "role",
+        "dora@example.org",
+        "--admin-of",
+        "example.org,postern.localhost",
+        "--json",
+      ], env),
+      "role",
+    ).stdout,
+  );
+  assertEquals(both.adminDomains, ["example.org", "postern.localhost"]);
+  const unknown = await cli(["account", "role", "dora@example.org", "--admin-of", "no.test"], env);
+  assertEquals(unknown.code, 1);
+  assertMatch(unknown.stderr, /no\.test is not a local domain/);
+  assertMatch(
+    ok(await cli(["account", "list"], env), "table").stdout,
+    /ADMIN OF[\s\S]*example\.org,postern\.localhost/,
+  );
+  const cleared = JSON.parse(
+    ok(
+      await cli(["account", "role", "dora@example.org", "--clear-admin-of", "--json"], env),
+      "clear",
+    )
+      .stdout,
+  );
+  assertEquals(cleared.adminDomains, []);
+  const denied = await cli(
+    ["apikey", "create", "dora@example.org", "--name", "y", "--scope", "admin"],
+    env,
+  );
+  assertEquals(denied.code, 1, "a plain user again: no admin keys");
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("migrate --dry-run lists pending migrations and applies nothing", async () => {
   const { dir, env } = await tempDataDir();
   const fresh = JSON.parse(

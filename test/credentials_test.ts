@@ -15,7 +15,7 @@ import {
 import { currentTotp } from "../src/auth/totp.ts";
 import { verifyAccountSecret } from "../src/auth/app_passwords.ts";
 import { AppError } from "../src/errors.ts";
-import { createDomain } from "../src/services/accounts.ts";
+import { createDomain, findAccountByAddress, updateAccount } from "../src/services/accounts.ts";
 
 async function harness() {
   const gw = await createTestGateway();
@@ -358,6 +358,9 @@ Deno.test("password change: checks the current one, ends sessions, new one signs
 
 Deno.test("API keys: created once, listed without the key, usable, revoked → 401", async () => {
   const { gw, call, login } = await harness();
+  // A key restricted to a domain sends as any of its addresses: Alice administers hers.
+  const alice = await findAccountByAddress(gw.deps.store.db, ALICE.address);
+  await updateAccount(gw.deps.store, alice!.id, { adminDomains: [DOMAIN] });
   const token = await login(ALICE);
   const res = await call("POST", "/v1/api-keys", {
     token,

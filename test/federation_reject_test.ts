@@ -77,6 +77,7 @@ async function post(from: Peer, to: Peer, d: Draft, envelope?: string) {
         ...(d.proofOfWork ? { proofOfWork: d.proofOfWork } : {}),
       }),
     }),
+    { allowPrivate: true, httpsOnly: true },
   );
   return { status: res.status, body: await res.json() };
 }

@@ -156,7 +156,7 @@ Deno.test("discovery: cached, negatively cached, and SSRF-safe unless allowed", 
     alpha.deps.config = { ...alpha.deps.config, federationAllowPrivate: false };
     const refused = await discover(alpha.deps, "beta.test", true);
     assertEquals(refused.status, "error");
-    assert(/non-public address \(127\.0\.0\.1\)/.test(refused.detail ?? ""), refused.detail);
+    assert(/127\.0\.0\.1 is a non-public address/.test(refused.detail ?? ""), refused.detail);
     fed.dns.zone["direct.test"] = { A: ["10.1.2.3"] };
     const direct = await discover(alpha.deps, "direct.test", true);
     assertEquals(direct.status, "none");

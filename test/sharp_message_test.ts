@@ -8,8 +8,10 @@ import { simpleParser } from "mailparser";
 import { Buffer } from "node:buffer";
 import { buildMessage, contentFromMessage } from "../bridge/sharp/message.ts";
 import { sharpResult } from "../bridge/sharp/outbound.ts";
+import type { SharpSendStep } from "../bridge/sharp/client.ts";
 import type { SharpMail } from "../bridge/sharp/session.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bareLineEnds } from "./fixtures/mail.ts";
 
 const MAIL: SharpMail = {
   serverId: "Alice#a.example",
@@ -95,13 +97,54 @@ Deno.test("message: a stored MIME message becomes EMAIL_CONTENT; attachments nam
     "--b1--",
     "",
   ].join("\r\n"));
-  const content = await contentFromMessage(raw);
+  const { content, author } = await contentFromMessage(raw);
+  assertEquals(author, "alice@postern.test");
   assertEquals(content.subject, "Grüße");
-  assert(content.body.startsWith("Hello text"), content.body);
-  assert(content.body.includes("[Attachments not sent over SHARP/1.3: report.pdf]"));
-  assertEquals(content.htmlBody?.trim(), "<p>Hello html</p>");
-  assertEquals(content.contentType, "text/plain");
+  assertEquals(content.body, "Hello text\n\n[Attachments not sent over SHARP/1.3: report.pdf]");
+  assertEquals(content.htmlBody, "<p>Hello html</p>");
+  assertEquals(content.contentType, "text/html");
   assertEquals(content.attachments, []);
+});
+
+Deno.test("issue15#17: a received SHARP/1.3 message is stored with CRLF line ends only", async () => {
+  for (
+    const content of [
+      { body: "one\ntwo\r\nthree\rfour\n", contentType: "text/plain", htmlBody: null },
+      {
+        body: "é\nü\n" + "x".repeat(100) + "\n",
+        contentType: "text/plain",
+        htmlBody: "<p>a</p>\n<p>b</p>",
+      },
+      { body: "<p>a</p>\n<p>b</p>\n", contentType: "text/html", htmlBody: null },
+    ]
+  ) {
+    const raw = await buildMessage(
+      { ...MAIL, content: { ...MAIL.content, ...content, attachments: [] } },
+      "mx.b.example",
+    );
+    assertEquals(bareLineEnds(raw), [], new TextDecoder().decode(raw));
+    const mail = await parse(raw);
+    if (content.contentType === "text/plain") {
+      assertEquals(mail.text?.split("\n")[0], content.body.split(/\r?\n|\r/)[0]);
+    }
+  }
+});
+
+Deno.test("issue15#16: the reference client's HTML (the same text in body and html_body) is HTML only", async () => {
+  const html = "<p>Hi <b>there</b></p>";
+  const raw = await buildMessage({
+    ...MAIL,
+    content: {
+      subject: "H",
+      body: html,
+      contentType: "text/html",
+      htmlBody: html,
+      attachments: [],
+    },
+  }, "mx.b.example");
+  const mail = await parse(raw);
+  assertEquals(String(mail.html).trim(), html);
+  assert(!/text\/plain/i.test(new TextDecoder().decode(raw)), "the HTML is no text part");
 });
 
 Deno.test("outbound: SHARP/1.3 outcomes as outbox results (sent / failed / deferred)", () => {
@@ -128,4 +171,20 @@ Deno.test("outbound: SHARP/1.3 outcomes as outbox results (sent / failed / defer
     sharpResult({ ok: false, step: "connect", message: "refused", transcript: [] }, "h").enhanced,
     "4.4.1",
   );
+});
+
+Deno.test("issue15#8: SHARP/1.3 results carry their stage; only a 550 to MAIL_TO is 5.1.1", () => {
+  const r = (step: SharpSendStep, code: 400 | 413 | 550) =>
+    sharpResult({ ok: false, step, code, message: "m", transcript: [] }, "h");
+  const table = [
+    [r("HELLO", 400), "mail", "5.7.0"],
+    [r("MAIL_TO", 550), "rcpt", "5.1.1"],
+    [r("MAIL_TO", 400), "rcpt", "5.6.0"],
+    [r("END_DATA", 550), "data", "5.0.0"],
+    [r("HELLO", 550), "mail", "5.0.0"],
+    [r("EMAIL_CONTENT", 413), "data", "5.3.4"],
+  ] as const;
+  for (const [result, stage, enhanced] of table) {
+    assertEquals([result.outcome, result.stage, result.enhanced], ["failed", stage, enhanced]);
+  }
 });

@@ -185,18 +185,7 @@ Deno.test("transcript: lock-step violations get the reference server's Expected 
     S: {"type":"ERROR","message":"Expected MAIL_TO","code":400}
   `,
   );
-  // The stamp spent by the refused MAIL_TO is given back when the session ends.
-  await second.finish();
-  const s = w.session();
-  await transcript(
-    s,
-    `
-    C: ${hello()}
-    S: {"type":"OK","protocol":"SHARP/1.3"}
-    C: ${mailTo("bob#b.example", stamp)}
-    S: {"type":"OK"}
-  `,
-  );
+  second.finish();
 });
 
 Deno.test("transcript: out-of-order commands and bad JSON (400)", async () => {
@@ -260,7 +249,7 @@ Deno.test("transcript: HELLO refusals — version, server_id, sender verificatio
   }
 });
 
-Deno.test("transcript: MAIL_TO refusals in order — syntax 400, domain 451, user 550, stamp 429", async () => {
+Deno.test("transcript: MAIL_TO refusals in order — syntax 400, stamp 429, domain 451, user 550", async () => {
   const w = world();
   const refuse = async (line: string, message: string, code: number) =>
     await transcript(
@@ -278,10 +267,18 @@ Deno.test("transcript: MAIL_TO refusals in order — syntax 400, domain 451, use
     400,
   );
   await refuse(mailTo("b d#b.example"), "Invalid username format in recipient address.", 400);
-  // Domain before user before hashcash: no stamp needed to learn either.
-  await refuse(mailTo("bob#c.example"), "This server does not handle mail for c.example", 451);
-  await refuse(mailTo("carol#b.example"), "Recipient user not found", 550);
-  await refuse(mailTo("bob#b.example"), "Missing X-Hashcash header or hashcash field", 429);
+  // The stamp before the domain and the user: learning either costs a stamp (issue15#6).
+  await refuse(mailTo("bob#c.example"), "Missing X-Hashcash header or hashcash field", 429);
+  await refuse(
+    mailTo("bob#c.example", await mintStamp("bob#c.example", BITS)),
+    "This server does not handle mail for c.example",
+    451,
+  );
+  await refuse(
+    mailTo("carol#b.example", await mintStamp("carol#b.example", BITS)),
+    "Recipient user not found",
+    550,
+  );
 });
 
 Deno.test("transcript: hashcash weak, stale, future, for another address, replayed (429)", async () => {
@@ -338,7 +335,7 @@ Deno.test("transcript: hashcash weak, stale, future, for another address, replay
   });
 });
 
-Deno.test("transcript: a failed hand-in answers its code and gives the stamp back; 413 for long lines", async () => {
+Deno.test("transcript: a failed hand-in answers its code; 413 for long lines", async () => {
   const w = world();
   w.backend.deliverResult = { ok: false, code: 451, message: "Temporary failure, try again later" };
   const stamp = await mintStamp("bob#b.example", BITS);
@@ -356,8 +353,7 @@ Deno.test("transcript: a failed hand-in answers its code and gives the stamp bac
     S: {"type":"ERROR","message":"Temporary failure, try again later","code":451}
   `,
   );
-  await s.finish();
-  assert(w.replay.claim(stamp, Date.now() + 1000, Date.now()), "the stamp is free again");
+  s.finish();
   const t = w.session();
   assertEquals(t.lineTooLong(), { type: "ERROR", message: "Message too large", code: 413 });
   assert(t.closed);
@@ -366,4 +362,76 @@ Deno.test("transcript: a failed hand-in answers its code and gives the stamp bac
     message: "Maximum message size exceeded",
     code: 400,
   });
+});
+
+Deno.test("issue15#6: without a good stamp every recipient gets the same 429 (no user enumeration)", async () => {
+  const w = world();
+  const answer = async (line: string) => {
+    const s = w.session();
+    await s.handleLine(hello());
+    return await s.handleLine(line);
+  };
+  const missing = {
+    type: "ERROR",
+    message: "Missing X-Hashcash header or hashcash field",
+    code: 429,
+  } as const;
+  // A user that exists, one that does not, a domain not served here: one answer for all.
+  assertEquals(await answer(mailTo("bob#b.example")), missing);
+  assertEquals(await answer(mailTo("carol#b.example")), missing);
+  assertEquals(await answer(mailTo("bob#c.example")), missing);
+  const weak = (to: string) => mintStamp(to, 2).then((s) => s.replace(/^1:2:/, "1:30:"));
+  for (const to of ["bob#b.example", "carol#b.example", "bob#c.example"]) {
+    assertEquals(await answer(mailTo(to, await weak(to))), {
+      type: "ERROR",
+      message: "Insufficient proof of work. Score: 3 (stamp does not have its bits)",
+      code: 429,
+    });
+  }
+  // Only a paid-for probe learns whether the user exists, and the stamp is spent by it.
+  const stamp = await mintStamp("carol#b.example", BITS);
+  assertEquals(await answer(mailTo("carol#b.example", stamp)), {
+    type: "ERROR",
+    message: "Recipient user not found",
+    code: 550,
+  });
+  assertEquals(await answer(mailTo("carol#b.example", stamp)), {
+    type: "ERROR",
+    message: "Insufficient proof of work. Score: 3 (stamp already used)",
+    code: 429,
+  });
+});
+
+Deno.test("issue15#6: a stamp spent in a session that delivered nothing stays spent", async () => {
+  const w = world();
+  const stamp = await mintStamp("bob#b.example", BITS);
+  const used = {
+    type: "ERROR",
+    message: "Insufficient proof of work. Score: 3 (stamp already used)",
+    code: 429,
+  } as const;
+  const mailToReply = async () => {
+    const s = w.session();
+    await s.handleLine(hello());
+    const reply = await s.handleLine(mailTo("bob#b.example", stamp));
+    if (reply.type === "OK") assertEquals(await s.handleLine('{"type":"DATA"}'), { type: "OK" });
+    s.finish(); // the client goes away without END_DATA
+    return reply;
+  };
+  assertEquals(await mailToReply(), { type: "OK" });
+  for (let i = 0; i < 3; i++) assertEquals(await mailToReply(), used);
+  // A failed hand-in does not give a stamp back either.
+  w.backend.deliverResult = { ok: false, code: 451, message: "Temporary failure, try again later" };
+  const other = await mintStamp("bob#b.example", BITS);
+  const s = w.session();
+  for (const line of [hello(), mailTo("bob#b.example", other), '{"type":"DATA"}']) {
+    await s.handleLine(line);
+  }
+  assertEquals((await s.handleLine('{"type":"END_DATA"}')).type, "ERROR");
+  s.finish();
+  const again = w.session();
+  await again.handleLine(hello());
+  assertEquals(await again.handleLine(mailTo("bob#b.example", other)), used);
+  assertEquals(w.backend.delivered.length, 0);
+  assertEquals(w.replay.claim(stamp, Date.now() + 1000, Date.now()), false);
 });

@@ -11,7 +11,7 @@ import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, DOMAIN } from "./fixtures/app.ts";
+import { ADMIN, ALICE, DOMAIN } from "./fixtures/app.ts";
 import { HOSTNAME, startOutboundWorld } from "./fixtures/outbound.ts";
 import { assertPeers, peerTest, startPostfix } from "./fixtures/postfix.ts";
 
@@ -58,8 +58,10 @@ Deno.test({
     });
     try {
       const token = await world.gw.login(ALICE);
+      // The domain's settings and suppression list are its administrators' (issue 15 item 4).
+      const admin = await world.gw.login(ADMIN);
       await world.gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, {
-        token,
+        token: admin,
         body: { verp: true },
       });
       const res = await world.gw.call("POST", "/v1/emails", {
@@ -83,7 +85,7 @@ Deno.test({
       const bounce = recipient.events[3].data as { source: string; status: string };
       assertEquals([bounce.source, bounce.status], ["dsn", "5.1.1"]);
       const list = await (await world.gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, {
-        token,
+        token: admin,
       })).json();
       assertEquals(
         list.suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason]),

@@ -5,6 +5,7 @@
  * and ARF (RFC 5965) reports matched by VERP or by the returned original, and analytics/CSV.
  */
 import { eq } from "drizzle-orm";
+import { findAccountByAddress, updateAccount } from "../src/services/accounts.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import {
@@ -32,8 +33,10 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
   const gw = await createTestGateway({ publicUrl: "https://mail.postern.test" });
   try {
     const token = await gw.login(ALICE);
+    // The domain's settings and suppression list are its administrators' (issue 15 item 4).
+    const admin = await gw.login(ADMIN);
     const settings = await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, {
-      token,
+      token: admin,
       body: { trackOpens: true, trackClicks: true },
     });
     assertEquals(await settings.json(), {
@@ -111,8 +114,9 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
       "unsubscribed",
     ]);
     assertEquals(view.recipients[0].status, "unsubscribed");
-    const list = await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token }))
-      .json();
+    const list = await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, {
+      token: admin,
+    })).json();
     assertEquals(
       list.suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason]),
       [
@@ -152,6 +156,10 @@ Deno.test("suppression API: add, list, delete; managed per domain; a suppressed 
   const gw = await createTestGateway();
   try {
     const token = await gw.login(ALICE);
+    // Alice administers her domain: she manages its list (a plain user may not, issue 15 item 4).
+    const alice = await findAccountByAddress(gw.deps.store.db, ALICE.address);
+    await updateAccount(gw.deps.store, alice!.id, { adminDomains: [DOMAIN] });
+    const admin = await gw.login(ADMIN);
     const add = await gw.call("POST", `/v1/domains/${DOMAIN}/suppressions`, {
       token,
       body: { address: "Blocked@Remote.test", detail: "asked by phone" },
@@ -176,7 +184,6 @@ Deno.test("suppression API: add, list, delete; managed per domain; a suppressed 
     const unknown = await gw.call("GET", "/v1/domains/elsewhere.test/suppressions", { token });
     assertEquals(unknown.status, 404);
     // An API key restricted to another domain may not read this one's list.
-    const admin = await gw.login(ADMIN);
     await gw.call("POST", "/v1/admin/domains", { token: admin, body: { name: "other.test" } });
     const key = (await (await gw.call("POST", "/v1/api-keys", {
       token: admin,
@@ -193,7 +200,8 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
   const gw = await createTestGateway();
   try {
     const token = await gw.login(ALICE);
-    await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, { token, body: { verp: true } });
+    const admin = await gw.login(ADMIN);
+    await gw.call("PATCH", `/v1/domains/${DOMAIN}/sending`, { token: admin, body: { verp: true } });
     const sent = await (await gw.call("POST", "/v1/emails", {
       token,
       body: { from: ALICE.address, to: ["gone@remote.test", "angry@remote.test"], text: "x" },
@@ -205,7 +213,6 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
     );
     const headers = (await rawOf(gw, sent.id)).split("\r\n\r\n")[0];
 
-    const admin = await gw.login(ADMIN);
     const bridge = (await (await gw.call("POST", "/v1/api-keys", {
       token: admin,
       body: { name: "bridge", scopes: ["bridge"] },
@@ -246,9 +253,10 @@ Deno.test("returns: a DSN to the VERP address and an ARF report become bounced/c
       view.recipients.map((r: { address: string; status: string }) => [r.address, r.status]),
     );
     assertEquals(status, { "gone@remote.test": "bounced", "angry@remote.test": "complained" });
-    const list = (await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token }))
-      .json()).suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason])
-      .sort();
+    const list =
+      (await (await gw.call("GET", `/v1/domains/${DOMAIN}/suppressions`, { token: admin }))
+        .json()).suppressions.map((s: { address: string; reason: string }) => [s.address, s.reason])
+        .sort();
     assertEquals(list, [["angry@remote.test", "complaint"], ["gone@remote.test", "bounce"]]);
     const denied = await gw.call("POST", "/v1/bridge/tx/returns", {
       token,

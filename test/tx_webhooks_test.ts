@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway, expectProblem } from "./fixtures/app.ts";
 import { startTxWorker } from "../src/transactional/worker.ts";
+import { startFakeDns } from "./fixtures/fake_dns.ts";
 
 interface Received {
   id: string;
@@ -242,17 +243,9 @@ Deno.test("webhooks: loopback and private targets are refused unless allowed", a
 });
 
 Deno.test("webhooks: a public name that resolves to a private address is not posted to", async () => {
-  const gw = await createTestGateway();
-  const posted: string[] = [];
-  const worker = startTxWorker(gw.deps, {
-    intervalMs: 1000,
-    timer: false,
-    resolve: (host) => Promise.resolve(host === "hooks.example.com" ? ["10.0.0.5"] : []),
-    fetch: (input) => {
-      posted.push(String(input));
-      return Promise.resolve(new Response("ok"));
-    },
-  });
+  const dns = await startFakeDns({ "hooks.example.com": { A: ["10.0.0.5"] } });
+  const gw = await createTestGateway({ dnsServers: dns.server });
+  const worker = startTxWorker(gw.deps, { intervalMs: 1000, timer: false });
   try {
     const token = await gw.login(ALICE);
     const { webhook } = await (await gw.call("POST", "/v1/webhooks", {
@@ -264,13 +257,13 @@ Deno.test("webhooks: a public name that resolves to a private address is not pos
       body: { from: ALICE.address, to: ["x@remote.test"], text: "x" },
     });
     await worker.tick();
-    assertEquals(posted, [], "never fetched");
     const [d] = (await (await gw.call("GET", `/v1/webhooks/${webhook.id}/deliveries`, { token }))
       .json()).deliveries;
-    assertEquals([d.state, d.attempts], ["pending", 1]);
-    assert(d.lastError.includes("private address"), d.lastError);
+    assertEquals([d.state, d.attempts, d.lastStatus], ["pending", 1, null]);
+    assert(d.lastError.includes("resolves to a non-public address (10.0.0.5"), d.lastError);
   } finally {
     await worker.close();
+    await dns.close();
     gw.close();
   }
 });

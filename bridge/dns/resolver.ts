@@ -3,7 +3,7 @@
  * Resolver, which Deno and Bun both provide and which tests point at a local fake DNS server.
  * Missing names and types throw with `code` ENOTFOUND / ENODATA, the convention mailauth expects.
  */
-import { Resolver as NodeResolver } from "node:dns/promises";
+import { lookup, Resolver as NodeResolver } from "node:dns/promises";
 
 export interface MxRecord {
   exchange: string;
@@ -46,6 +46,23 @@ export function createResolver(options: ResolverOptions = {}): Resolver {
     txt: (name) => r.resolveTxt(name),
     srv: async (name) => (await r.resolveSrv(name)).map((s) => ({ ...s, name: strip(s.name) })),
     ptr: (address) => r.reverse(address),
+  };
+}
+
+/**
+ * A name's A and AAAA answers, else the system's getaddrinfo ones (/etc/hosts), [] when it has
+ * none: what an outbound HTTP request may connect to (bridge/net/guarded_fetch.ts checks them all).
+ */
+export function hostAddresses(resolver: Resolver): (name: string) => Promise<string[]> {
+  return async (name) => {
+    const found = (await Promise.all([
+      resolver.a(name).catch(() => [] as string[]),
+      resolver.aaaa(name).catch(() => [] as string[]),
+    ])).flat();
+    if (found.length > 0) return found;
+    return (await lookup(name, { all: true, verbatim: true }).catch(() => [])).map((a) =>
+      a.address
+    );
   };
 }
 

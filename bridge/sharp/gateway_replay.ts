@@ -40,8 +40,4 @@ export class GatewayReplayTable implements ReplayTable {
   async claim(stamp: string, expiresAt: number): Promise<boolean> {
     return (await this.post("/v1/bridge/sharp/stamps", { stamp, expiresAt })).fresh;
   }
-
-  async release(stamp: string): Promise<void> {
-    await this.post("/v1/bridge/sharp/stamps/release", { stamp });
-  }
 }

@@ -29,11 +29,12 @@ export type StampVerdict =
   | { ok: true; bits: number; date: Date; expiresAt: number }
   | { ok: false; problem: StampProblem };
 
-/** Spent stamps. `claim` is check-and-set: false when the stamp was already spent. */
+/**
+ * Spent stamps. `claim` is check-and-set: false when the stamp was already spent. There is no
+ * way to give a stamp back: once it passed, it paid (session.ts).
+ */
 export interface ReplayTable {
   claim(stamp: string, expiresAt: number, now: number): boolean | Promise<boolean>;
-  /** Gives a stamp back (the message it paid for was not accepted after all). */
-  release(stamp: string): void | Promise<void>;
 }
 
 /** `YYMMDD[hhmm[ss]]` in UTC → Date; undefined when malformed. */
@@ -121,10 +122,6 @@ export class MemoryReplayTable implements ReplayTable {
     if (this.spent.size >= this.maxEntries) return false;
     this.spent.set(stamp, expiresAt);
     return true;
-  }
-
-  release(stamp: string): void {
-    this.spent.delete(stamp);
   }
 
   prune(now: number): void {

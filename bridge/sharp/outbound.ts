@@ -9,25 +9,45 @@
  * | SHARP/1.3                                   | outbox   | code / enhanced |
  * | ------------------------------------------- | -------- | --------------- |
  * | OK "Email processed"                        | sent     | 250 2.0.0       |
- * | ERROR 550 (no such user)                    | failed   | 550 5.1.1       |
+ * | ERROR 550 to MAIL_TO (no such user)         | failed   | 550 5.1.1       |
+ * | ERROR 550 to any other line                 | failed   | 550 5.0.0       |
  * | ERROR 413 (line too long)                   | failed   | 552 5.3.4       |
  * | ERROR 400 (refused: format, version, sender)| failed   | 554 5.7.0/5.6.0 |
  * | ERROR 429 (proof of work)                   | deferred | 451 4.7.0       |
  * | ERROR 451 (domain not served / busy)        | deferred | 451 4.3.0       |
  * | no host, DNS or network trouble, timeout    | deferred | 4.4.1 / 4.4.3   |
  *
+ * Each result carries the stage of the line that was answered (HELLO: the sender, `mail`;
+ * MAIL_TO: the recipient, `rcpt`; DATA, EMAIL_CONTENT, END_DATA: the message, `data`), and only
+ * "no such user" in reply to MAIL_TO says the recipient does not exist (SHARP-1.3 checks the user
+ * there, and only there): the gateway suppresses on that alone, never on a 400 about the sender
+ * or the peer's own trouble, nor on a 413 (src/transactional/bounce_class.ts).
+ *
  * 429 is retried because each attempt mints a new stamp (a replay or a clock skew heals); 451 is
  * retried because the reference answers it for a domain it does not (yet) serve, and Postern
  * for a gateway it cannot reach. The reference sender never retries; Postern's outbox does, until
  * the row expires, then bounces.
+ *
+ * The SHARP sender (HELLO's `server_id`, which becomes the From at the receiver) is the
+ * message's author, its From address, not the envelope sender: a VERP return path
+ * (`bounces+em_…`) is no SHARP username, and SHARP has no bounces to route anyway. Both
+ * addresses go with lower-case local parts (the reference stores and queries them as typed).
+ * An address SHARP/1.3 cannot carry (schemas/sharp_address.ts) fails its row at once, with the
+ * reason, instead of being retried until it expires: 5.1.3 for the recipient, 5.1.7 for the
+ * sender. Submission refuses such addresses already when it can see the route (422).
  */
-import type { OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
+import type { DeliveryStage, OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import type { Result, WorkerLogger } from "../smtp_out/deliver.ts";
-import { sendSharp, type SharpSendRequest, type SharpSendResult } from "./client.ts";
+import {
+  sendSharp,
+  type SharpSendRequest,
+  type SharpSendResult,
+  type SharpSendStep,
+} from "./client.ts";
 import { mintStamp } from "./hashcash.ts";
 import { contentFromMessage } from "./message.ts";
-import { toSharpAddress } from "./parse.ts";
+import { sharpAddressProblem, sharpWireAddress } from "../../schemas/sharp_address.ts";
 import { discoverSharp, hostAddresses } from "./verify_sender.ts";
 
 export interface SharpDeliveryDeps {
@@ -54,6 +74,27 @@ const deferred = (message: string, enhanced = "4.4.1", remoteMta?: string): Resu
   ...(remoteMta ? { remoteMta } : {}),
 });
 
+/** Which SMTP-like stage each line of the exchange stands for (the module comment). */
+const STAGES: Record<SharpSendStep, DeliveryStage> = {
+  connect: "connect",
+  HELLO: "mail",
+  MAIL_TO: "rcpt",
+  DATA: "data",
+  EMAIL_CONTENT: "data",
+  END_DATA: "data",
+};
+
+/** An address SHARP/1.3 cannot carry: a permanent failure of the row, never retried. */
+function cannotCarry(who: string, problem: string, enhanced: "5.1.3" | "5.1.7"): Result {
+  return {
+    outcome: "failed",
+    smtpCode: 553,
+    enhanced,
+    stage: enhanced === "5.1.3" ? "rcpt" : "mail",
+    message: `SHARP/1.3 cannot carry the ${who}: ${problem}`.slice(0, 1000),
+  };
+}
+
 /** A SHARP/1.3 result as an outbox result (the table above). */
 export function sharpResult(result: SharpSendResult, remoteMta: string): Result {
   const text = (s: string) => `SHARP/1.3 ${s}`.slice(0, 1000);
@@ -67,23 +108,32 @@ export function sharpResult(result: SharpSendResult, remoteMta: string): Result 
     };
   }
   const message = text(`${result.step}: ${result.code ? `${result.code} ` : ""}${result.message}`);
+  const stage = STAGES[result.step];
   switch (result.code) {
     case 550:
-      return { outcome: "failed", smtpCode: 550, enhanced: "5.1.1", message, remoteMta };
+      return {
+        outcome: "failed",
+        smtpCode: 550,
+        enhanced: stage === "rcpt" ? "5.1.1" : "5.0.0",
+        stage,
+        message,
+        remoteMta,
+      };
     case 413:
-      return { outcome: "failed", smtpCode: 552, enhanced: "5.3.4", message, remoteMta };
+      return { outcome: "failed", smtpCode: 552, enhanced: "5.3.4", stage, message, remoteMta };
     case 400:
       return {
         outcome: "failed",
         smtpCode: 554,
         enhanced: result.step === "HELLO" ? "5.7.0" : "5.6.0",
+        stage,
         message,
         remoteMta,
       };
     case 429:
-      return { outcome: "deferred", smtpCode: 451, enhanced: "4.7.0", message, remoteMta };
+      return { outcome: "deferred", smtpCode: 451, enhanced: "4.7.0", stage, message, remoteMta };
     case 451:
-      return { outcome: "deferred", smtpCode: 451, enhanced: "4.3.0", message, remoteMta };
+      return { outcome: "deferred", smtpCode: 451, enhanced: "4.3.0", stage, message, remoteMta };
     default:
       // Network trouble mid-exchange: the message may or may not have arrived (as with SMTP).
       return deferred(message, result.step === "connect" ? "4.4.1" : "4.4.2", remoteMta);
@@ -123,12 +173,24 @@ async function deliverItem(
   if (targets.length === 0) {
     return deferred(`no address found for the SHARP/1.3 hosts of ${item.domain}`, "4.4.4");
   }
-  const to = toSharpAddress(item.rcptTo);
-  const serverId = toSharpAddress(item.mailFrom || `postmaster@${deps.hostname}`);
+  const toProblem = sharpAddressProblem(item.rcptTo);
+  if (toProblem) return cannotCarry(`recipient ${item.rcptTo}`, toProblem, "5.1.3");
+  const to = sharpWireAddress(item.rcptTo);
   let content;
+  let author;
+  try {
+    ({ content, author } = await contentFromMessage(await deps.message(item)));
+  } catch (e) {
+    deps.logger.log("warn", "sharp_out.prepare_failed", { id: item.id, error: String(e) });
+    return deferred(`could not prepare the message: ${e}`, "4.3.0");
+  }
+  // The author, not the envelope sender (a VERP return path): see the module note.
+  const sender = author || item.mailFrom || `postmaster@${deps.hostname}`;
+  const senderProblem = sharpAddressProblem(sender);
+  if (senderProblem) return cannotCarry(`sender ${sender}`, senderProblem, "5.1.7");
+  const serverId = sharpWireAddress(sender);
   let hashcash;
   try {
-    content = await contentFromMessage(await deps.message(item));
     hashcash = await mintStamp(to, deps.hashcashBits);
   } catch (e) {
     deps.logger.log("warn", "sharp_out.prepare_failed", { id: item.id, error: String(e) });

@@ -5,6 +5,7 @@
  * connection may buffer; the five client message types and their validation; the reply objects;
  * and `user#domain` addresses (1-20 character usernames). Pure: no I/O, never throws on input.
  */
+import { SHARP_USERNAME } from "../../schemas/sharp_address.ts";
 
 export const PROTOCOL = "SHARP/1.3";
 /** Reference server: a line longer than 1 MiB is answered with ERROR 413. */
@@ -172,9 +173,6 @@ export function parseReply(line: string): SharpReply | undefined {
 
 // ---- addresses ----------------------------------------------------------------------------
 
-/** Reference server: usernames of 1-20 characters from this set (it lower-cases them). */
-const USERNAME = /^[a-zA-Z0-9_\-!$%&'*/?=^@.]{1,20}$/;
-
 export interface SharpAddress {
   username: string;
   domain: string;
@@ -198,14 +196,9 @@ export function parseSharpAddress(
   };
 }
 
+/** Reference server: usernames of 1-20 characters (schemas/sharp_address.ts). */
 export function isValidUsername(username: string): boolean {
-  return USERNAME.test(username);
-}
-
-/** `user@domain` → `user#domain` (Postern keeps `local@domain` inside). */
-export function toSharpAddress(address: string): string {
-  const at = address.lastIndexOf("@");
-  return at < 0 ? address : `${address.slice(0, at)}#${address.slice(at + 1)}`;
+  return SHARP_USERNAME.test(username);
 }
 
 // ---- line splitting -----------------------------------------------------------------------

@@ -91,6 +91,6 @@ async function serveSession(conn: Connection, options: SharpServerOptions): Prom
     }
   } finally {
     clearTimeout(deadline);
-    await session.finish();
+    session.finish();
   }
 }

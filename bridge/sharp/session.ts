@@ -2,10 +2,17 @@
  * The SHARP/1.3 receiving session as a state machine with no sockets: HELLO → MAIL_TO → DATA →
  * EMAIL_CONTENT → END_DATA, one reply per line, with the reference server's reply objects and
  * message texts. The session is over after the final OK or any ERROR (the server then closes).
- * Checks per step, in the reference server's order: HELLO — protocol string, `server_id` syntax,
- * sender verification by IP (verify_sender.ts); MAIL_TO — address syntax, username syntax,
- * domain served here (451), user exists (550), hashcash (429, hashcash.ts); END_DATA — the
+ * Checks per step: HELLO — protocol string, `server_id` syntax, sender verification by IP
+ * (verify_sender.ts); MAIL_TO — address syntax, username syntax, then the hashcash stamp (429,
+ * hashcash.ts), and only then domain served here (451) and user exists (550); END_DATA — the
  * message is handed to the backend and OK is sent only after it is stored.
+ *
+ * Stamp before recipient, unlike the reference server (which answers 451/550 before it looks at
+ * the stamp): otherwise anyone learns which users exist without paying any proof of work. A
+ * missing or bad stamp gets the same 429 whatever the recipient. A stamp is spent (recorded in
+ * the shared table, durably) the moment it passes, and never given back, whatever the session
+ * does next: a stamp "released" by a session that delivered nothing could pay for any number of
+ * probes, and a paid probe for an unknown user must cost a stamp too.
  *
  * Lock-step: the reference server handles HELLO and MAIL_TO asynchronously, so a line sent before
  * their reply is read in the old state and refused ("Expected HELLO" / "Expected MAIL_TO"). The
@@ -83,9 +90,8 @@ export class SharpSession {
   /** The step the last line was handled in (for lock-step violations). */
   private handledIn: Step = "HELLO";
   private from?: { serverId: string; address: string };
-  private to?: { address: string; recipient: string; stamp: string; bits: number };
+  private to?: { address: string; recipient: string; bits: number };
   private content?: EmailContent;
-  private delivered = false;
   private readonly now: () => number;
 
   constructor(
@@ -149,8 +155,7 @@ export class SharpSession {
           return this.fail("Invalid username format in recipient address.");
         }
         const recipient = `${to.value.username}@${to.value.domain}`;
-        const check = await this.backend.checkRecipient(recipient);
-        if (!check.ok) return this.fail(check.message, check.code);
+        // The stamp first (see the module note): nothing about the recipient is told for free.
         let stamp;
         try {
           stamp = await verifyStamp(cmd.hashcash, {
@@ -164,7 +169,9 @@ export class SharpSession {
           return this.fail("Temporary failure, try again later", 451);
         }
         if (!stamp.ok) return this.fail(STAMP_TEXT[stamp.problem], 429);
-        this.to = { address: cmd.address, recipient, stamp: cmd.hashcash!, bits: stamp.bits };
+        const check = await this.backend.checkRecipient(recipient);
+        if (!check.ok) return this.fail(check.message, check.code);
+        this.to = { address: cmd.address, recipient, bits: stamp.bits };
         this.step = "DATA";
         return ok();
       }
@@ -199,7 +206,6 @@ export class SharpSession {
       receivedAt: new Date(this.now()),
     });
     if (!result.ok) return this.fail(result.message, result.code);
-    this.delivered = true;
     this.step = "closed";
     return ok({ message: "Email processed" });
   }
@@ -225,14 +231,8 @@ export class SharpSession {
     return this.fail("Maximum message size exceeded");
   }
 
-  /** The connection is gone: give back a stamp that paid for nothing. */
-  async finish(): Promise<void> {
+  /** The connection is gone. Its stamp, if any, stays spent (see the module note). */
+  finish(): void {
     this.step = "closed";
-    if (this.to && !this.delivered) {
-      const stamp = this.to.stamp;
-      this.to = undefined;
-      // Best effort: a stamp not given back only costs its sender a new one.
-      await Promise.resolve(this.config.replay.release(stamp)).catch(() => {});
-    }
   }
 }

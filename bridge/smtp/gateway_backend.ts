@@ -65,6 +65,9 @@ function refusal(
   switch (code) {
     case "relay_denied":
       return reply(550, "5.7.1", "relaying denied");
+    // RFC 5321 section 4.2.3: 553 "mailbox name not allowed"; RFC 3463 X.1.3 bad syntax.
+    case "sharp_unsupported_recipient":
+      return reply(553, "5.1.3", reason ?? "SHARP/1.3 cannot carry this address");
     case "no_such_recipient":
       return reply(550, "5.1.1", "no such mailbox here");
     case "quota_exceeded":
@@ -91,6 +94,11 @@ function asSmtpError(e: unknown): never {
   if (e instanceof GatewayError && !e.temporary) {
     if (e.code === "sender_not_allowed") {
       throw new SmtpError(reply(550, "5.7.1", "sender address not allowed for this account"));
+    }
+    // An address SHARP/1.3 cannot carry (src/services/sharp_route.ts): RFC 3463 X.1.3 / X.1.7.
+    if (e.code === "sharp_unsupported_recipient" || e.code === "sharp_unsupported_sender") {
+      const enhanced = e.code === "sharp_unsupported_sender" ? "5.1.7" : "5.1.3";
+      throw new SmtpError(reply(553, enhanced, e.message.slice(0, 400)));
     }
     if (e.code === "message_too_large" || e.status === 413) {
       throw new SmtpError(reply(552, "5.3.4", "message too large"));

@@ -33,11 +33,17 @@ export interface SmtpReply {
   text: string;
 }
 
-/** A transaction's per-recipient outcome; `reply` is the final reply for accepted ones. */
+/**
+ * A transaction's per-recipient outcome; `reply` is the final reply for accepted ones. `stage`
+ * says which command the reply answered: a refusal of MAIL FROM is about the sender, of RCPT TO
+ * about this recipient, of DATA about the whole transaction (the gateway decides suppression on
+ * it: src/transactional/bounce_class.ts).
+ */
 export interface RecipientReply {
   recipient: string;
   accepted: boolean;
   reply: SmtpReply;
+  stage: "mail" | "rcpt" | "data";
 }
 
 /** The connection could not be set up or broke: try another host, or defer. */
@@ -76,6 +82,7 @@ interface NodemailerError extends Error {
   code?: string;
   response?: string;
   responseCode?: number;
+  /** The command that was answered: "MAIL FROM", "RCPT TO", "DATA" (or "API", "CONN"…). */
   command?: string;
   recipient?: string;
   rejectedErrors?: NodemailerError[];
@@ -200,8 +207,8 @@ class NodemailerClient implements SmtpClient {
       return recipients.map((recipient) => {
         const err = rejected.get(recipient);
         return err
-          ? { recipient, accepted: false, reply: replyOf(err) }
-          : { recipient, accepted: true, reply: final };
+          ? { recipient, accepted: false, reply: replyOf(err), stage: stageOf(err) }
+          : { recipient, accepted: true, reply: final, stage: "data" as const };
       });
     } catch (e) {
       const err = e as NodemailerError;
@@ -213,11 +220,10 @@ class NodemailerClient implements SmtpClient {
       const perRecipient = new Map(
         (err.rejectedErrors ?? []).map((r) => [r.recipient ?? "", r] as const),
       );
-      return recipients.map((recipient) => ({
-        recipient,
-        accepted: false,
-        reply: replyOf(perRecipient.get(recipient) ?? err),
-      }));
+      return recipients.map((recipient) => {
+        const answer = perRecipient.get(recipient) ?? err;
+        return { recipient, accepted: false, reply: replyOf(answer), stage: stageOf(answer) };
+      });
     }
   }
 
@@ -225,6 +231,10 @@ class NodemailerClient implements SmtpClient {
     if (this.broken) this.conn.close();
     else this.conn.quit();
   }
+}
+
+function stageOf(err: NodemailerError): RecipientReply["stage"] {
+  return err.command === "MAIL FROM" ? "mail" : err.command === "RCPT TO" ? "rcpt" : "data";
 }
 
 function replyOf(err: NodemailerError): SmtpReply {

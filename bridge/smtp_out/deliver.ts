@@ -3,10 +3,12 @@
  * apply the domain's MTA-STS policy (mta_sts.ts), connect to the hosts in preference order until
  * one answers (RFC 5321 section 5.1), then run every message over that one connection —
  * recipients of the same message and sender share one transaction — and report each recipient:
- * 2xx → sent, 4xx or a network/TLS/DNS problem → deferred, 5xx → failed (the gateway bounces).
+ * 2xx → sent, 4xx or a network/TLS/DNS problem → deferred, 5xx → failed (the gateway bounces),
+ * each with the stage it was answered at (DNS, connect, MAIL, RCPT, DATA) so that the gateway can
+ * tell a refusal of the recipient from one of the sender or the message.
  */
 import type { OutboxGroup, OutboxItem } from "../../schemas/bridge_outbox.ts";
-import type { OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
+import type { DeliveryStage, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import {
   type ConnectOptions,
@@ -49,10 +51,11 @@ const MAX_RCPT_PER_TRANSACTION = 100;
 /** Addresses tried per connection attempt, so one attempt stays well inside the lease. */
 const MAX_CONNECT_ATTEMPTS = 5;
 
-const replyResult = (r: SmtpReply, remoteMta: string): Result => ({
+const replyResult = (r: SmtpReply, stage: DeliveryStage, remoteMta: string): Result => ({
   outcome: r.code >= 200 && r.code < 300 ? "sent" : r.code >= 500 ? "failed" : "deferred",
   smtpCode: r.code,
   ...(r.enhanced ? { enhanced: r.enhanced } : {}),
+  stage,
   message: r.text.slice(0, 1000),
   remoteMta,
 });
@@ -94,8 +97,9 @@ async function candidates(
 ): Promise<Candidate[] | Result> {
   const route = await resolveMx(deps.resolver, domain);
   if (route.kind === "fail") {
+    // A null MX (5.1.10) fails the message; as a DNS answer it never suppresses the address.
     return route.permanent
-      ? { outcome: "failed", enhanced: route.enhanced, message: route.message }
+      ? { outcome: "failed", enhanced: route.enhanced, stage: "dns", message: route.message }
       : deferred(route.message, route.enhanced);
   }
   let policy;
@@ -167,10 +171,13 @@ async function connectFirst(
   }
   if (!anyAddress && !last && list.length === 1 && list[0].mxName === domain) {
     // No MX, and the implicit MX has no address either (or the domain does not exist): the
-    // domain has no mail route (RFC 5321 section 5.1).
+    // domain has no mail route (RFC 5321 section 5.1). It fails the message but suppresses
+    // nothing (stage "dns"): the domain may have been added a moment ago, on another node or
+    // in DNS, and the next send must go out.
     return {
       outcome: "failed",
       enhanced: "5.1.2",
+      stage: "dns",
       message: `${domain} has no MX record and no address (or does not exist)`,
     };
   }
@@ -234,7 +241,7 @@ export async function deliverDomain(deps: DomainDeliveryDeps, group: OutboxGroup
           bytes,
         );
         for (const [i, reply] of replies.entries()) {
-          report(batch[i], replyResult(reply.reply, client.mxName));
+          report(batch[i], replyResult(reply.reply, reply.stage, client.mxName));
         }
       } catch (e) {
         // The connection broke mid-transaction: this message is deferred (it may or may not

@@ -4,9 +4,11 @@
  * 3.3: HTTPS with a valid certificate, no redirects, text/plain), parsing (section 3.2), caching
  * by policy id for max_age (section 5.1), and MX matching (section 4.1: exact names or a `*.`
  * wildcard covering one left-most label). The HTTPS fetch sits behind `PolicyFetcher` so that
- * tests inject policies without a web server.
+ * tests inject policies without a web server; the real one is SSRF-guarded like every server-side
+ * fetch (bridge/net/guarded_fetch.ts): a policy host that resolves inside is not asked.
  */
-import type { Resolver } from "../dns/resolver.ts";
+import { hostAddresses, type Resolver } from "../dns/resolver.ts";
+import { createGuardedFetch, type GuardedFetch } from "../net/guarded_fetch.ts";
 
 export interface MtaStsPolicy {
   id: string;
@@ -67,17 +69,26 @@ export function parseStsRecord(records: string[][]): string | undefined {
   return id;
 }
 
-/** The real fetcher: HTTPS with certificate validation (the runtime's default), no redirects. */
-export const httpsPolicyFetcher: PolicyFetcher = async (domain) => {
-  const res = await fetch(`https://mta-sts.${domain}/.well-known/mta-sts.txt`, {
-    redirect: "error",
-    signal: AbortSignal.timeout(15_000),
-  });
-  if (res.status !== 200) throw new Error(`policy fetch answered ${res.status}`);
-  const text = await res.text();
-  if (text.length > 64 * 1024) throw new Error("policy larger than 64 KiB");
-  return text;
-};
+/**
+ * The real fetcher: HTTPS with certificate validation, no redirects (a 3xx is a failure), only
+ * to public addresses (a policy has no business on a private one).
+ */
+export function httpsPolicyFetcher(fetch: GuardedFetch): PolicyFetcher {
+  return async (domain) => {
+    const request = new Request(`https://mta-sts.${domain}/.well-known/mta-sts.txt`, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(15_000),
+    });
+    const res = await fetch(request, { allowPrivate: false, httpsOnly: true });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`policy fetch answered ${res.status}`);
+    }
+    const text = await res.text();
+    if (text.length > 64 * 1024) throw new Error("policy larger than 64 KiB");
+    return text;
+  };
+}
 
 interface Cached {
   policy: MtaStsPolicy;
@@ -90,7 +101,9 @@ export class MtaStsResolver implements MtaStsSource {
 
   constructor(
     private readonly resolver: Resolver,
-    private readonly fetcher: PolicyFetcher = httpsPolicyFetcher,
+    private readonly fetcher: PolicyFetcher = httpsPolicyFetcher(
+      createGuardedFetch({ resolve: hostAddresses(resolver), maxResponseBytes: 64 * 1024 }),
+    ),
     private readonly now: () => number = Date.now,
   ) {}
 

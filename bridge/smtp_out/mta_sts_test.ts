@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import type { Resolver } from "../dns/resolver.ts";
-import { MtaStsResolver, mxMatchesPolicy, parsePolicy, parseStsRecord } from "./mta_sts.ts";
+import { RefusedTarget } from "../../schemas/public_address.ts";
+import { createGuardedFetch } from "../net/guarded_fetch.ts";
+import {
+  httpsPolicyFetcher,
+  MtaStsResolver,
+  mxMatchesPolicy,
+  parsePolicy,
+  parseStsRecord,
+} from "./mta_sts.ts";
 
 Deno.test("MTA-STS: the RFC 8461 section 3.2 example policy parses", () => {
   const text = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n" +
@@ -62,4 +70,18 @@ Deno.test("MTA-STS: policies are fetched once per id and kept while the TXT reco
   assert.equal(fetched.length, 2);
   const failing = new MtaStsResolver(resolver, () => Promise.reject(new Error("no https")));
   assert.equal(await failing.policyFor("example.org"), undefined, "unfetchable: no policy");
+});
+
+Deno.test("issue15#3: the policy host is SSRF-checked on what it resolves to", async () => {
+  for (const answer of ["127.0.0.1", "::ffff:7f00:1", "169.254.169.254"]) {
+    const asked: string[] = [];
+    const fetcher = httpsPolicyFetcher(createGuardedFetch({
+      resolve: (name) => {
+        asked.push(name);
+        return Promise.resolve([answer]);
+      },
+    }));
+    await assert.rejects(() => fetcher("victim.example"), RefusedTarget, answer);
+    assert.deepEqual(asked, ["mta-sts.victim.example"]);
+  }
 });

@@ -1,14 +1,18 @@
 /**
  * API keys for applications: `pst_` plus 256 random bits, shown once and stored as SHA-256 (a
- * fast hash is safe for keys this long). Each key carries scopes (`read`, `send`, `admin`; admin
- * only for admin accounts) and optionally the local domains it may send from (non-admins: only
- * their own). The HTTP routes and the `postern apikey` CLI both call these functions.
+ * fast hash is safe for keys this long). Each key carries scopes (`read`, `send`, `admin`,
+ * `bridge`) and optionally the local domains it sends from, as any of their addresses. `bridge`
+ * is for administrators only; `admin` and domains also for domain administrators, limited to
+ * the domains they administer (their `admin` key manages those domains' settings and never the
+ * server). Both are checked again on every use, so they end with the owner's role. The HTTP
+ * routes and the `postern apikey` CLI both call these functions.
  */
 import { and, eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
 import { AppError, notFound } from "../errors.ts";
 import { randomToken, sha256Hex } from "../crypto.ts";
 import { findDomain, getAccount } from "../services/accounts.ts";
+import { adminDomainsOf } from "../services/domain_roles.ts";
 import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { type Scope, SCOPES } from "./auth_context.ts";
@@ -72,24 +76,35 @@ export async function createApiKey(
     if (!SCOPES.includes(s)) fields.push({ path: `scopes.${i}`, message: `unknown scope "${s}"` });
   });
   const domains = [...new Set((input.domains ?? []).map((d) => d.trim().toLowerCase()))];
-  const [own] = await store.db.select().from(schema.domains).where(
-    eq(schema.domains.id, account.domainId),
-  );
   for (const [i, d] of domains.entries()) {
     if (!await findDomain(store.db, d)) {
       fields.push({ path: `domains.${i}`, message: `${d} is not a local domain` });
     }
   }
   if (fields.length) throw invalid(fields);
-  if ((scopes.includes("admin") || scopes.includes("bridge")) && account.role !== "admin") {
-    throw new AppError(
-      403,
-      "forbidden",
-      "only administrators may create keys with the admin or bridge scope",
-    );
-  }
-  if (account.role !== "admin" && domains.some((d) => d !== own?.name)) {
-    throw new AppError(403, "forbidden", "a key may only send from your own domain");
+  const administered = account.role === "admin"
+    ? []
+    : (await adminDomainsOf(store.db, [account.id])).get(account.id)!;
+  if (account.role !== "admin") {
+    // A domain administrator's `admin` key manages its domains' settings (checked again on each
+    // use, so it stops when the role does); it never reaches the server's administration.
+    if (scopes.includes("bridge") || (scopes.includes("admin") && administered.length === 0)) {
+      throw new AppError(
+        403,
+        "forbidden",
+        "only administrators may create keys with the bridge scope, and only administrators " +
+          "and domain administrators keys with the admin scope",
+      );
+    }
+    // A key restricted to a domain sends as any address of it: that is a domain administrator's
+    // right, never a plain user's (who would otherwise sign as the domain's other accounts).
+    if (domains.some((d) => !administered.includes(d))) {
+      throw new AppError(
+        403,
+        "forbidden",
+        "only administrators of a domain may create keys that send from that whole domain",
+      );
+    }
   }
   const key = API_KEY_PREFIX + randomToken();
   const [row] = await store.db.insert(schema.apiKeys).values({

@@ -12,7 +12,7 @@ import { eq } from "drizzle-orm";
 import { DiscoveryDocument, FEDERATION_VERSION, FederationJwks } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
-import { refuseUrl } from "./net_guard.ts";
+import { federationPolicy, guardedFetch } from "../http/net_guard.ts";
 
 export type PeerStatus = "peer" | "none" | "error";
 
@@ -39,16 +39,17 @@ export function parseDelegation(txt: string): string | undefined {
   return host && /^[A-Za-z0-9.\-:\[\]]+$/.test(host) ? host : undefined;
 }
 
-/** Fetches JSON through the federation fetch port, SSRF-checked, size-capped. */
+/** Fetches JSON through the federation fetch port, SSRF-checked (section 3.4), size-capped. */
 export async function fetchJson(deps: Deps, url: string): Promise<unknown> {
-  const refused = await refuseUrl(deps, url);
-  if (refused) throw new Error(refused);
-  const res = await deps.federation!.fetch(
+  const res = await guardedFetch(
+    deps,
+    deps.federation!.fetch,
     new Request(url, {
       headers: { accept: "application/json" },
-      redirect: "error",
+      redirect: "manual",
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     }),
+    federationPolicy(deps),
   );
   if (!res.ok) {
     await res.body?.cancel();

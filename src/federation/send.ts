@@ -15,12 +15,13 @@ import {
   ReceiptClaims,
   type RecipientOutcome,
 } from "../../schemas/federation.ts";
+import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
+import { federationPolicy, guardedFetch, RefusedTarget } from "../http/net_guard.ts";
 import { randomToken, toBase64 } from "../crypto.ts";
 import { peerJwks } from "./discovery.ts";
 import { contentDigest, mintPow, readHeader, signClaims, verifyWithJwks } from "./envelope.ts";
 import { signingKey } from "./keys.ts";
-import { domainOf, refuseUrl } from "./net_guard.ts";
 import { ENVELOPE_LIFETIME_SECONDS } from "./policy.ts";
 
 /** Error codes after which the same delivery can never succeed (others are retried). */
@@ -61,15 +62,25 @@ const failure = (code: string, message: string, temporary: boolean): SendOutcome
   temporary,
 });
 
+/** The domain of an address, or undefined when it does not parse. */
+export function domainOf(address: string): string | undefined {
+  const parsed = parseAddress(address);
+  return parsed.ok ? parsed.value.domain : undefined;
+}
+
+/** Section 3.4: the delivery endpoint is checked like every fetch (after DNS, no redirects). */
 async function post(deps: Deps, url: string, body: DeliveryRequest): Promise<Response> {
-  return await deps.federation!.fetch(
+  return await guardedFetch(
+    deps,
+    deps.federation!.fetch,
     new Request(url, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify(body),
-      redirect: "error",
+      redirect: "manual",
       signal: AbortSignal.timeout(60_000),
     }),
+    federationPolicy(deps),
   );
 }
 
@@ -126,8 +137,6 @@ export async function sendFederated(
     envelope: await signClaims(claims, ENVELOPE_TYP, key),
     content: toBase64(msg.raw),
   };
-  const refused = await refuseUrl(deps, peer.delivery);
-  if (refused) return failure("refused_target", refused, true);
   try {
     let res = await post(deps, peer.delivery, body);
     if (res.status === 402 && peer.proofOfWork) {
@@ -148,6 +157,7 @@ export async function sendFederated(
     if (typeof receipt === "string") return failure("bad_receipt", receipt, true);
     return { ok: true, receipt: parsed.data.receipt, results: receipt.results, claims };
   } catch (e) {
-    return failure("network", `${msg.domain}: ${(e as Error).message}`.slice(0, 500), true);
+    const code = e instanceof RefusedTarget ? "refused_target" : "network";
+    return failure(code, `${msg.domain}: ${(e as Error).message}`.slice(0, 500), true);
   }
 }

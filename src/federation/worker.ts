@@ -4,14 +4,13 @@
  * message once per domain with all its recipients, store the verified receipt and record every
  * recipient's result. The entry point calls this on a timer (at the edge: a cron trigger).
  */
-import { domainOf } from "./net_guard.ts";
 import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 import { discover } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
-import { sendFederated, type SendOutcome } from "./send.ts";
+import { domainOf, sendFederated, type SendOutcome } from "./send.ts";
 
 export interface FederationPass {
   claimed: number;
@@ -89,6 +88,8 @@ async function deliverMessage(
       await report(deps, worker, item, {
         outcome: outcome.temporary ? "deferred" : "failed",
         enhanced: enhancedFor(outcome.code, outcome.temporary),
+        // The whole delivery was refused: about the message, never one recipient's mailbox.
+        stage: "data",
         message: outcome.message.slice(0, 2000),
         remoteMta: domain,
       }, pass);
@@ -118,6 +119,8 @@ async function deliverMessage(
     await report(deps, worker, item, {
       outcome: temporary ? "deferred" : "failed",
       enhanced: enhancedFor(r?.code, temporary),
+      // The receipt's answer for this recipient, as a reply to RCPT TO would be.
+      stage: r ? "rcpt" : "data",
       message: r
         ? `${domain} rejected ${item.rcptTo}: ${r.code ?? "rejected"} ${r.reason ?? ""}`.trim()
         : `${domain}'s receipt does not mention ${item.rcptTo}`,

@@ -33,6 +33,7 @@ import {
   setCatchAll,
 } from "../services/aliases.ts";
 import { audit, listAudit } from "../services/audit.ts";
+import { adminDomainsOf, resolveAdminDomains } from "../services/domain_roles.ts";
 import { schema } from "../store/store.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -63,6 +64,10 @@ export const AdminAccount = z.object({
   domainId: z.number().int(),
   displayName: z.string(),
   role: z.enum(["user", "admin"]),
+  adminDomains: z.array(z.string()).meta({
+    description: "Local domains this account administers: it manages their suppression list " +
+      "and sending settings (tracking, VERP), and its API keys may send from them.",
+  }),
   quotaBytes: z.number().int(),
   usedBytes: z.number().int(),
   totpEnabled: z.boolean(),
@@ -89,6 +94,10 @@ export const AuditEntry = z.object({
 }).meta({ id: "AuditEntry" });
 
 const Role = z.enum(["user", "admin"]);
+const AdminDomains = z.array(DomainName).max(1000).meta({
+  description: "Local domains the account administers (domain administrator role); the " +
+    "whole set, replacing the current one. `[]`: none.",
+});
 const Quota = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).meta({
   description: "Bytes; 0 means unlimited.",
 });
@@ -98,12 +107,14 @@ export const CreateAccountRequest = z.object({
   password: z.string().min(10).max(1024),
   displayName: z.string().trim().max(200).optional(),
   role: Role.optional(),
+  adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
 }).meta({ id: "CreateAccountRequest" });
 
 export const UpdateAccountRequest = z.object({
   displayName: z.string().trim().max(200).optional(),
   role: Role.optional(),
+  adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
   disabled: z.boolean().optional(),
   password: z.string().min(10).max(1024).optional().meta({
@@ -111,13 +122,14 @@ export const UpdateAccountRequest = z.object({
   }),
 }).meta({ id: "UpdateAccountRequest" });
 
-export function accountBody(a: Account) {
+export function accountBody(a: Account, adminDomains: string[]) {
   return {
     id: a.id,
     address: a.address,
     domainId: a.domainId,
     displayName: a.displayName,
     role: a.role,
+    adminDomains,
     quotaBytes: a.quotaBytes,
     usedBytes: a.usedBytes,
     totpEnabled: a.totpEnabled,
@@ -149,6 +161,13 @@ export function adminRoutes(deps: Deps) {
       data,
       ip: c.get("clientIp"),
     });
+
+  /** Accounts as the API shows them, each with the domains it administers. */
+  async function accountBodies(accounts: Account[]) {
+    const roles = await adminDomainsOf(deps.store.db, accounts.map((a) => a.id));
+    return accounts.map((a) => accountBody(a, roles.get(a.id)!));
+  }
+  const oneAccount = async (a: Account) => (await accountBodies([a]))[0];
 
   async function domainBody(d: Domain) {
     const catchAll = d.catchAllAccountId === null
@@ -262,7 +281,7 @@ export function adminRoutes(deps: Deps) {
         cursor: q.cursor ? Number(q.cursor) : undefined,
         limit: q.limit,
       });
-      return c.json({ items: page.items.map(accountBody), nextCursor: page.nextCursor }, 200);
+      return c.json({ items: await accountBodies(page.items), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -285,9 +304,10 @@ export function adminRoutes(deps: Deps) {
       await record(c, "account.create", `account:${account.id}`, {
         address: account.address,
         role: account.role,
+        ...(body.adminDomains ? { adminDomains: body.adminDomains } : {}),
         quotaBytes: account.quotaBytes,
       });
-      return c.json(accountBody(account), 201);
+      return c.json(await oneAccount(account), 201);
     },
   );
 
@@ -304,7 +324,7 @@ export function adminRoutes(deps: Deps) {
     async (c) => {
       const account = await getAccount(deps.store.db, c.req.valid("param").id);
       if (!account) throw notFound("account");
-      return c.json(accountBody(account), 200);
+      return c.json(await oneAccount(account), 200);
     },
   );
 
@@ -313,7 +333,7 @@ export function adminRoutes(deps: Deps) {
       method: "patch",
       path: "/admin/accounts/{id}",
       tags: ["admin"],
-      summary: "Change an account's name, role, quota, state or password",
+      summary: "Change an account's name, role, administered domains, quota, state or password",
       security: bearer,
       request: { params: IdParam, body: json(UpdateAccountRequest) },
       responses: { 200: ok("Updated", AdminAccount), ...problems(401, 403, 404, 409, 422) },
@@ -326,13 +346,15 @@ export function adminRoutes(deps: Deps) {
         throw new AppError(409, "conflict", "you cannot disable or demote your own account");
       }
       if (!await getAccount(deps.store.db, id)) throw notFound("account");
+      // Refuse an unknown domain before the password changes, so a 422 changes nothing.
+      if (changes.adminDomains) await resolveAdminDomains(deps.store.db, changes.adminDomains);
       if (password !== undefined) await setPassword(deps.store, id, password);
       const account = await updateAccount(deps.store, id, changes, deps.clock.now());
       await record(c, "account.update", `account:${id}`, {
         ...changes,
         ...(password !== undefined ? { passwordChanged: true } : {}),
       });
-      return c.json(accountBody(account), 200);
+      return c.json(await oneAccount(account), 200);
     },
   );
 

@@ -9,6 +9,7 @@ import { login, logout, refresh } from "../auth/sessions.ts";
 import { bearer, json, newRouter, problems } from "../http/router.ts";
 import { getAccount } from "../services/accounts.ts";
 import { notFound } from "../errors.ts";
+import { adminDomainsOf } from "../services/domain_roles.ts";
 
 export const TokenPair = z.object({
   accessToken: z.string(),
@@ -31,6 +32,10 @@ export const Me = z.object({
   address: z.string(),
   displayName: z.string(),
   role: z.enum(["user", "admin"]),
+  adminDomains: z.array(z.string()).meta({
+    description: "Local domains this account administers (their suppression list and sending " +
+      "settings).",
+  }),
   totpEnabled: z.boolean(),
   quotaBytes: z.number().int(),
   usedBytes: z.number().int(),
@@ -120,6 +125,7 @@ export function authRoutes(deps: Deps) {
         address: account.address,
         displayName: account.displayName,
         role: account.role,
+        adminDomains: (await adminDomainsOf(deps.store.db, [account.id])).get(account.id)!,
         totpEnabled: account.totpEnabled,
         quotaBytes: account.quotaBytes,
         usedBytes: account.usedBytes,

@@ -29,6 +29,7 @@ import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import { deliver, type RecipientResult, servesRecipient } from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
+import { sharpRecipientProblem } from "../services/sharp_route.ts";
 import { submitMessage } from "../services/submission.ts";
 import {
   receiveReturn,
@@ -143,7 +144,9 @@ export function bridgeRoutes(deps: Deps) {
       tags: ["bridge"],
       summary: "May this recipient be accepted? (RCPT TO)",
       description: "Without `authenticatedAs` (MX), only existing local recipients are accepted: " +
-        "Postern is never an open relay. An authenticated sender may address anyone.",
+        "Postern is never an open relay. An authenticated sender may address anyone, except " +
+        "an address SHARP/1.3 cannot carry when that is the recipient's route " +
+        "(`sharp_unsupported_recipient`).",
       security: bearer,
       request: { body: json(RecipientCheckRequest) },
       responses: { 200: ok("Verdict", RecipientVerdict), ...problems(401, 403, 422) },
@@ -164,10 +167,18 @@ export function bridgeRoutes(deps: Deps) {
         const sender = authenticatedAs
           ? await findAccountByAddress(deps.store.db, authenticatedAs)
           : undefined;
+        if (!sender || sender.disabled) {
+          return c.json(
+            { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
+            200,
+          );
+        }
+        // Refused at RCPT rather than bounced later (src/services/sharp_route.ts).
+        const sharp = await sharpRecipientProblem(deps, parsed.value.address);
         return c.json(
-          sender && !sender.disabled
-            ? { accept: true, local: false }
-            : { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
+          sharp
+            ? { accept: false, local: false, code: "sharp_unsupported_recipient", reason: sharp }
+            : { accept: true, local: false },
           200,
         );
       }

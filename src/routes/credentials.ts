@@ -70,9 +70,14 @@ export const NewApiKey = ApiKey.extend({
 
 export const ApiKeyRequest = z.object({
   name: z.string().trim().min(1).max(100),
-  scopes: z.array(ScopeName).min(1).max(3),
+  scopes: z.array(ScopeName).min(1).max(3).meta({
+    description: "`bridge` for administrators only; `admin` also for domain administrators, " +
+      "whose admin keys manage only their domains' settings and suppression lists.",
+  }),
   domains: z.array(z.string().min(1).max(255)).max(100).optional().meta({
-    description: "Local domains the key may send from; default: the account's own addresses.",
+    description: "Local domains the key may send from, as any of their addresses (and, with " +
+      "`admin`, the only domains it manages): administrators, and domain administrators for " +
+      "their domains; checked on every use. Default: the account's own addresses.",
   }),
 }).meta({ id: "ApiKeyRequest" });
 

@@ -2,7 +2,7 @@
  * Transactional message routes beside `POST /v1/emails`: the batch send (up to 500, one
  * Idempotency-Key for the whole batch), the status timeline of a message and of each
  * recipient, cancelling a scheduled message, and uploading an attachment once to send it by
- * blob id.
+ * the account's own blob id (transactional/uploads.ts).
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { BatchRequest, BatchResponse, TxEmailView } from "../../schemas/tx_send.ts";
@@ -11,11 +11,10 @@ import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
-import { sha256Hex } from "../crypto.ts";
-import { putBlob } from "../services/message_store.ts";
 import { cancelEmail } from "../transactional/schedule.ts";
 import { sendBatch } from "../transactional/send.ts";
 import { emailView } from "../transactional/timeline.ts";
+import { storeUpload } from "../transactional/uploads.ts";
 import { IdempotencyHeader } from "./send.ts";
 
 const EmailParam = z.object({
@@ -61,6 +60,9 @@ export function txEmailRoutes(deps: Deps) {
       path: "/emails/attachments",
       tags: ["send"],
       summary: "Upload an attachment once; send it by its `blobId`",
+      description: "The `blobId` is this account's own: no other account can send it, and an " +
+        "id that is not yours is refused exactly like one that never existed. Uploading the " +
+        "same bytes again returns the same id.",
       security: bearer,
       request: {
         body: {
@@ -76,14 +78,13 @@ export function txEmailRoutes(deps: Deps) {
       },
     }),
     async (c) => {
-      requireScope(c.get("auth"), "send");
+      const auth = c.get("auth");
+      requireScope(auth, "send");
       const bytes = new Uint8Array(await c.req.arrayBuffer());
       if (bytes.byteLength > deps.config.maxMessageBytes) {
         throw new AppError(413, "payload_too_large", "the attachment is too large");
       }
-      const sha = await sha256Hex(bytes);
-      await deps.store.write((tx) => putBlob(tx, bytes, sha));
-      return c.json({ blobId: sha, size: bytes.byteLength }, 201);
+      return c.json(await storeUpload(deps, auth.accountId, bytes), 201);
     },
   );
 

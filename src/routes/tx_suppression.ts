@@ -1,6 +1,8 @@
 /**
  * A sending domain's suppression list (list, add, remove) and its settings: open and click
- * tracking defaults and the VERP return path.
+ * tracking defaults and the VERP return path. They are shared by every account of the domain,
+ * so each route needs an administrator or an administrator of that domain
+ * (transactional/domains.ts); plain users get 403 `domain_admin_required`.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { DomainName } from "../../schemas/address.ts";
@@ -11,7 +13,6 @@ import {
   SuppressionList,
   SuppressionView,
 } from "../../schemas/tx_suppression.ts";
-import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
@@ -33,9 +34,16 @@ const view = (r: SuppressionRow) => ({
   address: r.address,
   reason: r.reason,
   detail: r.detail,
+  code: r.code,
+  stage: r.stage,
   emailId: r.messageId,
   createdAt: new Date(r.createdAt).toISOString(),
 });
+
+/** Said on every route here (OpenAPI `description`). */
+const description = "Needs the admin role, or the domain administrator role of this domain " +
+  "(`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 " +
+  "`domain_admin_required`.";
 
 const DomainParam = z.object({
   domain: DomainName.meta({ param: { name: "domain", in: "path" } }),
@@ -51,7 +59,8 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "get",
       path: "/domains/{domain}/suppressions",
       tags,
-      summary: "The domain's suppression list, newest first",
+      description,
+      summary: "The domain's suppression list, newest first, each with why it exists",
       security: bearer,
       request: {
         params: DomainParam,
@@ -68,7 +77,6 @@ export function txSuppressionRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireScope(auth, "send");
       const domain = await assertDomainAccess(deps.store.db, auth, c.req.valid("param").domain);
       const q = c.req.valid("query");
       const rows = await listSuppressions(deps.store.db, domain, {
@@ -87,6 +95,7 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "post",
       path: "/domains/{domain}/suppressions",
       tags,
+      description,
       summary: "Suppress an address by hand",
       security: bearer,
       request: { params: DomainParam, body: json(SuppressionInput) },
@@ -94,7 +103,6 @@ export function txSuppressionRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireScope(auth, "send");
       const domain = await assertDomainAccess(deps.store.db, auth, c.req.valid("param").domain);
       const body = c.req.valid("json");
       const row = await addSuppression(deps.store, {
@@ -113,6 +121,7 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "delete",
       path: "/domains/{domain}/suppressions/{address}",
       tags,
+      description,
       summary: "Remove an address from the list (mail to it is sent again)",
       security: bearer,
       request: {
@@ -124,7 +133,6 @@ export function txSuppressionRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireScope(auth, "send");
       const params = c.req.valid("param");
       const domain = await assertDomainAccess(deps.store.db, auth, params.domain);
       await removeSuppression(deps.store, domain, params.address);
@@ -137,6 +145,7 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "get",
       path: "/domains/{domain}/sending",
       tags,
+      description,
       summary: "The domain's sending settings (tracking defaults, VERP)",
       security: bearer,
       request: { params: DomainParam },
@@ -144,7 +153,6 @@ export function txSuppressionRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireScope(auth, "send");
       const domain = await assertDomainAccess(deps.store.db, auth, c.req.valid("param").domain);
       return c.json(await domainSettings(deps.store.db, domain), 200);
     },
@@ -155,6 +163,7 @@ export function txSuppressionRoutes(deps: Deps) {
       method: "patch",
       path: "/domains/{domain}/sending",
       tags,
+      description,
       summary: "Change the domain's sending settings",
       security: bearer,
       request: { params: DomainParam, body: json(DomainSettingsInput) },
@@ -162,7 +171,6 @@ export function txSuppressionRoutes(deps: Deps) {
     }),
     async (c) => {
       const auth = c.get("auth");
-      requireScope(auth, "send");
       const domain = await assertDomainAccess(deps.store.db, auth, c.req.valid("param").domain);
       return c.json(await updateDomainSettings(deps, domain, c.req.valid("json")), 200);
     },

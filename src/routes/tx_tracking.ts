@@ -153,6 +153,7 @@ export function txTrackingRoutes(deps: Deps) {
               recipient: z.string(),
               type: z.string(),
               status: z.string().optional(),
+              diagnostic: z.string().optional(),
             })),
           }),
         ),

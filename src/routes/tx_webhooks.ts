@@ -56,7 +56,12 @@ export function txWebhookRoutes(deps: Deps) {
       path: "/webhooks",
       tags,
       summary: "Add an endpoint; the signing secret is shown once",
-      description: "Private and loopback targets are refused unless POSTERN_WEBHOOK_ALLOW_PRIVATE.",
+      description:
+        "Only public addresses: a URL whose host is a loopback, private, link-local or other " +
+        "non-public address in any spelling (IPv4-mapped IPv6 included), or an internal name, " +
+        "is refused with 422 unless POSTERN_WEBHOOK_ALLOW_PRIVATE. Names are checked again at " +
+        "each post on every address they resolve to, and the post goes to the checked address; " +
+        "redirects are not followed, and only the status code of an answer is recorded.",
       security: bearer,
       request: { body: json(WebhookInput) },
       responses: { 201: ok("Created", WebhookWithSecret), ...problems(400, 401, 403, 422) },

@@ -9,6 +9,7 @@ import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
+import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
 import { rawSql, readCaches, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
@@ -109,6 +110,8 @@ export interface NewAccount {
   displayName?: string;
   role?: "user" | "admin";
   quotaBytes?: number;
+  /** Local domains the account administers (services/domain_roles.ts). */
+  adminDomains?: string[];
 }
 
 export async function createMailboxesFor(tx: Tx, accountId: number, nowMs: number): Promise<void> {
@@ -140,6 +143,7 @@ export async function createAccount(
   }
   const passwordHash = await hashPassword(input.password);
   const { address, domain } = parsed.value;
+  const administered = await resolveAdminDomains(store.db, input.adminDomains ?? []);
   return await store.write(async (tx) => {
     const dom = await findDomain(tx, domain);
     if (!dom) {
@@ -164,6 +168,7 @@ export async function createAccount(
       quotaBytes: input.quotaBytes ?? defaults.quotaBytes,
     }).returning();
     await createMailboxesFor(tx, account.id, defaults.nowMs);
+    await writeAdminDomains(tx, account.id, administered.ids);
     return account;
   });
 }
@@ -201,6 +206,9 @@ export async function deleteAccount(store: Store, accountId: number): Promise<vo
     await tx.delete(schema.sessions).where(eq(schema.sessions.accountId, accountId));
     await tx.delete(schema.appPasswords).where(eq(schema.appPasswords.accountId, accountId));
     await tx.delete(schema.apiKeys).where(eq(schema.apiKeys.accountId, accountId));
+    await tx.delete(schema.accountDomainRoles)
+      .where(eq(schema.accountDomainRoles.accountId, accountId));
+    await tx.delete(schema.uploads).where(eq(schema.uploads.accountId, accountId));
     await tx.delete(schema.events).where(eq(schema.events.accountId, accountId));
     await tx.update(schema.domains).set({ catchAllAccountId: null })
       .where(eq(schema.domains.catchAllAccountId, accountId));
@@ -214,7 +222,8 @@ function sqlDeleteFts(accountId: number) {
 }
 export function sqlDeleteOrphanBlobs() {
   return sql`DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob_sha256 FROM messages)
-    AND sha256 NOT IN (SELECT blob_sha256 FROM outbox)`;
+    AND sha256 NOT IN (SELECT blob_sha256 FROM outbox)
+    AND sha256 NOT IN (SELECT blob_sha256 FROM uploads)`;
 }
 
 /** Deletes a domain that has no accounts and no aliases left (409 otherwise). */
@@ -229,6 +238,8 @@ export async function deleteDomain(store: Store, domainId: number): Promise<Doma
     if (account || alias) {
       throw new AppError(409, "conflict", `domain ${dom.name} still has accounts or aliases`);
     }
+    await tx.delete(schema.accountDomainRoles)
+      .where(eq(schema.accountDomainRoles.domainId, domainId));
     await tx.delete(schema.domains).where(eq(schema.domains.id, domainId));
     return dom;
   });
@@ -253,6 +264,8 @@ export interface AccountChanges {
   role?: "user" | "admin";
   quotaBytes?: number;
   disabled?: boolean;
+  /** Replaces the set of local domains the account administers. */
+  adminDomains?: string[];
 }
 
 /** Updates an account's profile fields; disabling it also ends its sessions. */
@@ -262,13 +275,16 @@ export async function updateAccount(
   changes: AccountChanges,
   nowMs = Date.now(),
 ): Promise<Account> {
-  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+  const { adminDomains, ...fields } = changes;
+  const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  const administered = adminDomains && await resolveAdminDomains(store.db, adminDomains);
   return await store.write(async (tx) => {
     const [row] = Object.keys(set).length
       ? await tx.update(schema.accounts).set(set).where(eq(schema.accounts.id, accountId))
         .returning()
       : await tx.select().from(schema.accounts).where(eq(schema.accounts.id, accountId));
     if (!row) throw notFound("account");
+    if (administered) await writeAdminDomains(tx, accountId, administered.ids);
     if (changes.disabled) {
       await tx.update(schema.sessions).set({ revokedAt: nowMs })
         .where(eq(schema.sessions.accountId, accountId));

@@ -240,7 +240,8 @@ export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): P
   for (const sha of shas) {
     await tx.run(sql`DELETE FROM blobs WHERE sha256 = ${sha}
       AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ${sha})
-      AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ${sha})`);
+      AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ${sha})
+      AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ${sha})`);
   }
   return rows.length;
 }

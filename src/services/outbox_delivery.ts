@@ -10,7 +10,8 @@
  *   or expired → an RFC 3464 DSN delivered to the sender through the inbound pipeline, in the
  *   same transaction as the state change (state `bounced`), or `failed` when no DSN can go
  *   out (null sender, or a sender that is not served here). A bounce is never bounced: its
- *   envelope sender is empty.
+ *   envelope sender is empty. Only a failure about the recipient's mailbox (a 5.1.1 at RCPT,
+ *   not a 500 to DATA: transactional/bounce_class.ts) also suppresses the address.
  * Only the worker holding a row's lease may report on it (409 otherwise).
  */
 import { and, eq, gt, inArray, isNull, lt, lte, or } from "drizzle-orm";
@@ -26,6 +27,7 @@ import { findDomain } from "./accounts.ts";
 import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
 import { isVerpSender, outboxClaimed, outboxEvent } from "../transactional/outbox_events.ts";
+import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 
 const MINUTE = 60_000;
@@ -268,6 +270,12 @@ export async function recordResult(
     diagnostic: text,
     diagnosticType: result.smtpCode ? "smtp" : "X-Postern",
     remoteMta: result.remoteMta,
+    failure: expired ? undefined : {
+      stage: result.stage,
+      smtpCode: result.smtpCode,
+      enhanced: result.enhanced,
+      text: result.message,
+    },
     countAttempt: true,
     now,
     stillOurs: held,
@@ -279,6 +287,8 @@ interface Permanent {
   diagnostic: string;
   diagnosticType: string;
   remoteMta?: string;
+  /** What the remote said and where, for the suppression decision; absent on expiry. */
+  failure?: DeliveryFailure;
   countAttempt?: boolean;
   now: number;
   /** Re-checked inside the transaction: the row may be finished only if this still holds. */
@@ -336,6 +346,12 @@ async function finishPermanently(
   p: Permanent,
 ): Promise<ResultOutcome> {
   const prepared = await prepareBounce(deps, row, p);
+  // Only a failure about the recipient's mailbox suppresses it (bounce_class.ts); the rest fail
+  // this message and say why, and the next send to the address goes out again.
+  const klass = p.failure
+    ? classifyBounce(p.failure)
+    : { category: "transient" as const, suppress: false };
+  const code = [p.failure?.smtpCode, p.failure?.enhanced].filter(Boolean).join(" ") || p.status;
   const { updated, bounced, touched } = await deps.store.write(async (tx) => {
     const [current] = await tx.select().from(schema.outbox).where(eq(schema.outbox.id, row.id));
     if (!current || !p.stillOurs(current)) {
@@ -365,14 +381,29 @@ async function finishPermanently(
         recipient: r.rcptTo,
         status: p.status,
         reason: p.diagnostic.slice(0, 500),
+        stage: p.failure?.stage,
+        category: klass.category,
+        suppressed: klass.suppress,
         dsn: bounced,
       }),
     });
-    await outboxEvent(tx, deps, r, "bounced", {
-      status: p.status,
-      reason: p.diagnostic.slice(0, 500),
-      remoteMta: p.remoteMta,
-    }, p.status.startsWith("5"));
+    await outboxEvent(
+      tx,
+      deps,
+      r,
+      "bounced",
+      {
+        status: p.status,
+        reason: p.diagnostic.slice(0, 500),
+        remoteMta: p.remoteMta,
+        stage: p.failure?.stage ?? null,
+        category: klass.category,
+        suppressed: klass.suppress,
+      },
+      klass.suppress
+        ? { code, stage: p.failure?.stage, detail: p.diagnostic.slice(0, 500) }
+        : undefined,
+    );
     return { updated: r, bounced, touched };
   });
   for (const accountId of touched) deps.bus.notify(accountId);
@@ -380,6 +411,8 @@ async function finishPermanently(
     id: row.id,
     domain: row.domain,
     status: p.status,
+    category: klass.category,
+    suppressed: klass.suppress,
     dsn: bounced,
   });
   return { row: updated, bounced };

@@ -19,6 +19,7 @@ import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { addressKey, findDomain } from "./accounts.ts";
+import { isDomainAdmin } from "./domain_roles.ts";
 import {
   deliverInTx,
   prepareDelivery,
@@ -27,6 +28,7 @@ import {
 } from "./delivery.ts";
 import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
 import { enqueueOutbound, type OutboxRow } from "./outbox.ts";
+import { assertSharpCanCarry } from "./sharp_route.ts";
 
 type RecipientInput = string | { name: string; address: string };
 
@@ -41,7 +43,8 @@ function decodeBase64(text: string): Uint8Array {
 }
 
 /** May this credential put `from` in the From field? Own address, an alias that reaches the
- * account, or (API keys with domains) any address of those local domains. */
+ * account, or (API keys with domains) any address of those local domains while the key's owner
+ * administers them (the server, or that domain). */
 export async function assertMaySendAs(
   db: Queryable,
   auth: AuthContext,
@@ -51,7 +54,12 @@ export async function assertMaySendAs(
   if (!parsed.ok) throw new AppError(422, "validation_failed", "invalid From address");
   const { address, domain } = parsed.value;
   if (addressKey(address) === addressKey(auth.address)) return;
-  if (auth.sendDomains && auth.sendDomains.includes(domain) && await findDomain(db, domain)) return;
+  if (auth.sendDomains?.includes(domain)) {
+    const local = await findDomain(db, domain);
+    if (local && (auth.role === "admin" || await isDomainAdmin(db, auth.accountId, local.id))) {
+      return;
+    }
+  }
   const [alias] = await db.select().from(schema.aliases).where(
     eq(schema.aliases.addressKey, addressKey(address)),
   );
@@ -207,6 +215,7 @@ export async function sendMessage(
   const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
   const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
   const { local, remote } = await classify(store.db, all);
+  await assertSharpCanCarry(deps, from.address, remote);
 
   const { raw, messageId, parsed } = await composeRaw(deps, req, fromDomain);
   if (raw.byteLength > deps.config.maxMessageBytes) {

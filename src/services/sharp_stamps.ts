@@ -1,7 +1,8 @@
 /**
  * The spent-hashcash table of SHARP/1.3 (each stamp is accepted once, for at most 24 hours),
  * kept in the database so that every bridge of one Postern shares it. A claim is one insert that
- * either spends the stamp or finds it spent; expired rows are removed as claims go by.
+ * either spends the stamp or finds it spent, committed before the bridge answers; expired rows
+ * are removed as claims go by. Nothing gives a stamp back (bridge/sharp/session.ts says why).
  */
 import { and, eq, lte, sql } from "drizzle-orm";
 import type { Store } from "../store/store.ts";
@@ -25,13 +26,6 @@ export async function claimStamp(
       await tx.delete(schema.sharpStamps).where(lte(schema.sharpStamps.expiresAt, now));
     }
     return spent.length === 1;
-  });
-}
-
-/** Gives a stamp back: the message it paid for was not accepted. */
-export async function releaseStamp(store: Store, stamp: string): Promise<void> {
-  await store.write(async (tx) => {
-    await tx.delete(schema.sharpStamps).where(eq(schema.sharpStamps.stamp, stamp));
   });
 }
 

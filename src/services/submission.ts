@@ -16,6 +16,7 @@ import { deliverInTx, prepareDelivery, type RecipientResult } from "./delivery.t
 import { putBlob } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
 import { assertMaySendAs } from "./send.ts";
+import { assertSharpCanCarry } from "./sharp_route.ts";
 import { checkKey, IdempotentReplay, recordKey } from "../transactional/idempotency.ts";
 import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
 
@@ -85,6 +86,8 @@ export async function submitMessage(
     if (await findDomain(deps.store.db, address.value.domain)) local.push(address.value.address);
     else remote.push(address.value.address);
   }
+  // SHARP's sender is the author (bridge/sharp/outbound.ts), so the From address is checked.
+  await assertSharpCanCarry(deps, parsed.from.address, remote);
   const prepared = await prepareDelivery(deps, {
     raw,
     parsed,

@@ -11,7 +11,7 @@
  * Other processes sharing the database (`postern domain add` beside a running server, a second
  * `postern serve`, another node): before any entry is trusted, `current()` (the Store's
  * `checkCaches`) compares the store's change counter, which SQL triggers bump in the same
- * statement as every change to these rows (migration 0006_cache_generation), with the one seen
+ * statement as every change to these rows (migration 0008_cache_generation), with the one seen
  * last, and empties every cache when it moved. Without that, a domain added elsewhere stayed
  * "remote" here for up to `READ_CACHE_MS` and its mail was queued for outbound delivery.
  */

@@ -44,6 +44,22 @@ export const accounts = sqliteTable("accounts", {
   createdAt: integer("created_at").notNull().default(now),
 });
 
+/**
+ * Domain administrators: the account manages the shared settings of that domain (its suppression
+ * list, tracking defaults, VERP) without being a server administrator. Granted by an
+ * administrator (`PATCH /v1/admin/accounts/{id}`, `postern account role`).
+ */
+export const accountDomainRoles = sqliteTable("account_domain_roles", {
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  domainId: integer("domain_id").notNull().references(() => domains.id, { onDelete: "cascade" }),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [
+  primaryKey({ columns: [t.accountId, t.domainId] }),
+  index("account_domain_roles_domain").on(t.domainId),
+]);
+
 export const aliases = sqliteTable("aliases", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   domainId: integer("domain_id").notNull().references(() => domains.id),
@@ -133,6 +149,25 @@ export const blobs = sqliteTable("blobs", {
   createdAt: integer("created_at").notNull().default(now),
 });
 
+/**
+ * Attachments uploaded for sending (`POST /v1/emails/attachments`). The bytes live once in
+ * `blobs`, shared by every account that uploads them; this row is what the account holds: an
+ * opaque id that only it can use, so neither the hash nor the sharing is visible to anyone.
+ */
+export const uploads = sqliteTable("uploads", {
+  /** `up_` and 128 random bits in hex: says nothing about the bytes. */
+  id: text("id").primaryKey(),
+  accountId: integer("account_id").notNull().references(() => accounts.id, {
+    onDelete: "cascade",
+  }),
+  blobSha256: text("blob_sha256").notNull(),
+  size: integer("size").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [
+  uniqueIndex("uploads_account_blob").on(t.accountId, t.blobSha256),
+  index("uploads_blob").on(t.blobSha256),
+]);
+
 export const threads = sqliteTable("threads", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   accountId: integer("account_id").notNull().references(() => accounts.id, {
@@ -220,7 +255,7 @@ export const searchIndexState = sqliteTable("search_index_state", {
 /**
  * One row: a counter that SQL triggers bump in the same statement as every change to the rows
  * the read caches hold (domains, accounts, aliases, API keys, mailboxes; see migration
- * 0006_cache_generation and src/store/read_cache.ts). A process that did not make the change
+ * 0008_cache_generation and src/store/read_cache.ts). A process that did not make the change
  * learns of it here before it trusts a cached answer, whoever wrote it: a server, the CLI,
  * another node.
  */

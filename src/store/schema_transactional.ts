@@ -104,6 +104,10 @@ export const txSuppressions = sqliteTable("tx_suppressions", {
   address: text("address").notNull(),
   reason: text("reason", { enum: ["bounce", "complaint", "unsubscribe", "manual"] }).notNull(),
   detail: text("detail").notNull().default(""),
+  /** Bounces: the reply or DSN status that caused it ("550 5.1.1", "5.1.1"); complaints: the type. */
+  code: text("code"),
+  /** Bounces: where it was answered (rcpt, dsn: src/transactional/bounce_class.ts). */
+  stage: text("stage"),
   messageId: text("message_id"),
   createdAt: integer("created_at").notNull(),
 }, (t) => [uniqueIndex("tx_suppressions_domain_address").on(t.domain, t.address)]);

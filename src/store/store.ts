@@ -147,7 +147,7 @@ export interface StoreOptions {
   changedElsewhere?: () => boolean;
 }
 
-/** The change counter the triggers of migration 0006_cache_generation bump. */
+/** The change counter the triggers of migration 0008_cache_generation bump. */
 const CACHE_GENERATION_SQL = "SELECT generation FROM cache_generation WHERE id = 1";
 
 export class Store {

@@ -19,7 +19,7 @@ import type { OutboxRow } from "../services/outbox.ts";
 import type { Tx } from "../store/store.ts";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import { parseVerp } from "./signing.ts";
-import { messageForOutbox, recordEvent } from "./timeline.ts";
+import { messageForOutbox, type NewTxEvent, recordEvent } from "./timeline.ts";
 import type { WebhookRow } from "./webhooks.ts";
 
 export async function outboxEvent(
@@ -28,7 +28,7 @@ export async function outboxEvent(
   row: OutboxRow,
   type: TxEventType,
   data: Record<string, unknown>,
-  permanent?: boolean,
+  suppress?: NewTxEvent["suppress"],
 ): Promise<void> {
   const found = await messageForOutbox(tx, row.id);
   if (!found) return;
@@ -38,7 +38,7 @@ export async function outboxEvent(
     type,
     data,
     at: deps.clock.now(),
-    permanent,
+    suppress,
   });
 }
 

@@ -12,6 +12,7 @@ import type { Deps } from "../deps.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { parseVerp } from "./signing.ts";
+import { classifyBounce } from "./bounce_class.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 
 interface Part {
@@ -66,7 +67,7 @@ const stripType = (v: string | undefined) => (v ?? "").replace(/^[^;]*;\s*/, "")
 export interface ReturnOutcome {
   kind: "dsn" | "arf" | "unknown";
   emailId?: string;
-  events: { recipient: string; type: TxEventType; status?: string }[];
+  events: { recipient: string; type: TxEventType; status?: string; diagnostic?: string }[];
 }
 
 async function findMessage(
@@ -124,7 +125,8 @@ export async function ingestReturn(
         ? "delivered"
         : undefined;
       if (recipient && t) {
-        events.push({ recipient: recipient.toLowerCase(), type: t, status: code });
+        const diagnostic = stripType(g.get("diagnostic-code")) || undefined;
+        events.push({ recipient: recipient.toLowerCase(), type: t, status: code, diagnostic });
       }
     }
   } else if (report === "feedback-report") {
@@ -155,7 +157,6 @@ export async function ingestReturn(
       .map((r) => r.address.toLowerCase()),
   );
   const mine = events.filter((e) => own.has(e.recipient));
-  const diagnostic = (g: string) => g.slice(0, 500);
   // The same report arriving again (a retried SMTP transaction, a second copy) records nothing
   // new: it is known by its Message-ID, or by its digest when it has none.
   const reportId = top.headers.get("message-id")?.trim() || `sha256:${await sha256Hex(raw)}`;
@@ -167,6 +168,12 @@ export async function ingestReturn(
         [message.id, e.recipient, e.type, reportId],
       );
       if (seen) continue;
+      // A failed recipient's Status field (RFC 3464 section 2.3.4) decides, as a reply to RCPT
+      // would: 5.1.1 suppresses, 5.2.2 (full) or 5.7.1 (policy) fails the message only.
+      const klass = e.type === "bounced"
+        ? classifyBounce({ stage: "dsn", enhanced: e.status })
+        : undefined;
+      const reason = (e.diagnostic ?? e.status ?? "").slice(0, 500);
       await recordEvent(tx, deps, {
         message,
         recipient: e.recipient,
@@ -176,11 +183,14 @@ export async function ingestReturn(
           : {
             status: e.status,
             source: "dsn",
-            reason: diagnostic(e.status ?? ""),
+            reason,
             report: reportId,
+            ...(klass
+              ? { stage: "dsn", category: klass.category, suppressed: klass.suppress }
+              : {}),
           },
         at: deps.clock.now(),
-        permanent: e.type === "bounced" ? (e.status ?? "5").startsWith("5") : undefined,
+        suppress: klass?.suppress ? { code: e.status, stage: "dsn", detail: reason } : undefined,
       });
     }
   });

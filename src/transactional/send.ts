@@ -6,7 +6,6 @@
  * events are all written in the send's own write transaction.
  */
 import { toBase64 } from "../crypto.ts";
-import { inArray } from "drizzle-orm";
 import type { SendRequest } from "../../schemas/api_send.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
@@ -25,6 +24,7 @@ import {
 } from "./idempotency.ts";
 import { newEmailId, verpAddress } from "./signing.ts";
 import { suppressedAmong } from "./suppression.ts";
+import { uploadedBytes } from "./uploads.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
@@ -54,19 +54,15 @@ export interface SendResult {
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
 
-async function resolveAttachments(deps: Deps, req: TxSendRequest) {
+async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequest) {
   const ids = req.attachments.flatMap((a) => (a.blobId ? [a.blobId] : []));
-  const blobs = new Map<string, Uint8Array>();
-  if (ids.length > 0) {
-    const rows = await deps.store.db.select().from(schema.blobs)
-      .where(inArray(schema.blobs.sha256, ids));
-    for (const r of rows) blobs.set(r.sha256, new Uint8Array(r.data));
-  }
+  const blobs = await uploadedBytes(deps.store.db, accountId, ids);
   return req.attachments.map((a, i) => {
     if (a.content !== undefined) {
       return { filename: a.filename, contentType: a.contentType, content: a.content };
     }
     const data = blobs.get(a.blobId!);
+    // One answer for another account's upload and for an id never issued (uploads.ts).
     if (!data) {
       throw new AppError(422, "validation_failed", `attachment ${i}: no such blob`, [
         { path: `attachments.${i}.blobId`, message: "no such blob" },
@@ -177,7 +173,7 @@ export async function sendEmail(
     subject: content.subject,
     text: content.text,
     html,
-    attachments: await resolveAttachments(deps, req),
+    attachments: await resolveAttachments(deps, auth.accountId, req),
     headers,
     inReplyTo: req.inReplyTo,
     references: req.references,

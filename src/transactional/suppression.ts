@@ -1,7 +1,9 @@
 /**
  * The suppression list: per sending domain, addresses that must not be mailed again — fed by
- * hard bounces, complaints (RFC 5965 reports) and unsubscribes (RFC 8058), editable by API,
- * and checked before every send through the send API.
+ * bounces that say the recipient's mailbox is gone (bounce_class.ts decides which), complaints
+ * (RFC 5965 reports) and unsubscribes (RFC 8058), editable by API, and checked before every send
+ * through the send API. Each entry keeps why it exists (reason, code, stage, text, time, the
+ * message) so that an admin can judge it and lift it.
  */
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
@@ -16,6 +18,10 @@ export interface NewSuppression {
   address: string;
   reason: SuppressionReason;
   detail?: string;
+  /** The reply or status code behind it ("550 5.1.1"), or a complaint's feedback type. */
+  code?: string;
+  /** Where a bounce was answered (bounce_class.ts `FailureStage`). */
+  stage?: string;
   messageId?: string;
   at: number;
 }
@@ -27,6 +33,8 @@ export async function suppressInTx(tx: Tx, s: NewSuppression): Promise<void> {
     address: s.address.toLowerCase(),
     reason: s.reason,
     detail: (s.detail ?? "").slice(0, 500),
+    code: s.code?.slice(0, 32) ?? null,
+    stage: s.stage ?? null,
     messageId: s.messageId ?? null,
     createdAt: s.at,
   }).onConflictDoNothing();

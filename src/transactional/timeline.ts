@@ -2,8 +2,9 @@
  * The status timeline of transactional messages: every event (queued, delivered, deferred,
  * bounced, failed, complained, opened, clicked, unsubscribed…) is one `tx_events` row written in
  * the transaction that caused it, together with the recipient's latest status, the suppression
- * it implies (hard bounce, complaint, unsubscribe) and one webhook delivery per subscribed
- * endpoint. Reading: per message, with each recipient's own timeline.
+ * it implies (a bounce about the recipient's mailbox, a complaint, an unsubscribe) and one
+ * webhook delivery per subscribed endpoint. Reading: per message, with each recipient's own
+ * timeline.
  */
 import { and, asc, eq } from "drizzle-orm";
 import { TX_EVENT_TYPES, type TxEmailView, type TxEventType } from "../../schemas/tx_send.ts";
@@ -33,8 +34,11 @@ export interface NewTxEvent {
   type: TxEventType;
   data?: Record<string, unknown>;
   at: number;
-  /** Hard bounces only: soft (4.x.x) bounces do not suppress. */
-  permanent?: boolean;
+  /**
+   * `bounced` only: set when the bounce is about the recipient's mailbox (bounce_class.ts), and
+   * what the suppression records of it; any other bounce fails the message and suppresses nothing.
+   */
+  suppress?: { code?: string; stage?: string; detail: string };
   /** The recipient row already holds this status (written with it at accept time). */
   statusWritten?: boolean;
 }
@@ -70,7 +74,7 @@ export async function recordEvent(
     ? "complaint" as const
     : e.type === "unsubscribed"
     ? "unsubscribe" as const
-    : e.type === "bounced" && e.permanent !== false
+    : e.type === "bounced" && e.suppress
     ? "bounce" as const
     : undefined;
   if (reason && recipient) {
@@ -78,7 +82,10 @@ export async function recordEvent(
       domain: e.message.domain,
       address: recipient,
       reason,
-      detail: String(data.reason ?? data.status ?? ""),
+      detail: e.suppress?.detail ?? String(data.reason ?? data.status ?? ""),
+      code: e.suppress?.code ??
+        (reason === "complaint" ? String(data.feedbackType ?? "") : undefined),
+      stage: e.suppress?.stage,
       messageId: e.message.id,
       at: e.at,
     });

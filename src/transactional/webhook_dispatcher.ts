@@ -3,13 +3,15 @@
  * several gateway processes may dispatch at once without posting an event twice at the same
  * moment. A 2xx answer finishes a row; anything else (status, network error, timeout, a target
  * that resolves to a private address) schedules a retry after 5 s, 5 min, 30 min, 2 h, 5 h,
- * 10 h, 14 h, 20 h and 20 h — about three days — then marks it `failed`. Redirects are not
- * followed (a redirect could point anywhere).
+ * 10 h, 14 h, 20 h and 20 h — about three days — then marks it `failed`. Every post goes
+ * through the SSRF guard (src/http/net_guard.ts), so the address connected to is checked after
+ * DNS, not only the URL kept at creation; redirects are not followed (one could point anywhere),
+ * and only the status code of an answer is recorded, never its body.
  */
 import { and, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
-import { checkWebhookUrl, isIpLiteral, isPrivateAddress } from "./ssrf.ts";
+import { guardedFetch, RefusedTarget, webhookPolicy } from "../http/net_guard.ts";
 import { signingSecrets, signWebhook, type WebhookDeliveryRow } from "./webhooks.ts";
 
 const S = 1000, M = 60 * S, H = 60 * M;
@@ -27,9 +29,6 @@ export const RETRY_SCHEDULE_MS = [
 ];
 
 export interface DispatchOptions {
-  fetch?: typeof fetch;
-  /** Resolves a host name to its addresses, for the private-address check (entry point). */
-  resolve?: (host: string) => Promise<string[]>;
   limit?: number;
   leaseMs?: number;
   timeoutMs?: number;
@@ -68,21 +67,6 @@ export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): 
   return rows.length;
 }
 
-async function targetProblem(
-  deps: Deps,
-  url: string,
-  resolve: DispatchOptions["resolve"],
-): Promise<string | undefined> {
-  const allow = deps.config.webhookAllowPrivate;
-  const problem = checkWebhookUrl(url, allow);
-  if (problem || allow || !resolve) return problem;
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  if (isIpLiteral(host)) return undefined;
-  const addresses = await resolve(host).catch(() => [] as string[]);
-  if (addresses.length === 0) return `cannot resolve ${host}`;
-  return addresses.some(isPrivateAddress) ? `${host} resolves to a private address` : undefined;
-}
-
 async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOptions) {
   const [hook] = await deps.store.db.select().from(schema.txWebhooks)
     .where(eq(schema.txWebhooks.id, row.webhookId));
@@ -91,35 +75,34 @@ async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOption
   if (!hook || !hook.active) {
     error = "the endpoint was removed or disabled";
   } else {
-    error = (await targetProblem(deps, hook.url, opts.resolve)) ?? null;
-    if (!error) {
-      const sentAt = deps.clock.now();
-      const timestamp = Math.floor(sentAt / 1000);
-      const signatures = await Promise.all(
-        (await signingSecrets(deps, hook, sentAt)).map((s) =>
-          signWebhook(s, row.eventId, timestamp, row.payload)
-        ),
-      );
-      try {
-        const res = await (opts.fetch ?? fetch)(hook.url, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "user-agent": "Postern-Webhooks/1",
-            "webhook-id": row.eventId,
-            "webhook-timestamp": String(timestamp),
-            "webhook-signature": signatures.join(" "),
-          },
-          body: row.payload,
-          redirect: "manual",
-          signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
-        });
-        status = res.status;
-        await res.body?.cancel();
-        if (status < 200 || status >= 300) error = `HTTP ${status}`;
-      } catch (e) {
-        error = (e as Error).message.slice(0, 300) || "request failed";
-      }
+    const sentAt = deps.clock.now();
+    const timestamp = Math.floor(sentAt / 1000);
+    const signatures = await Promise.all(
+      (await signingSecrets(deps, hook, sentAt)).map((s) =>
+        signWebhook(s, row.eventId, timestamp, row.payload)
+      ),
+    );
+    try {
+      const request = new Request(hook.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "Postern-Webhooks/1",
+          "webhook-id": row.eventId,
+          "webhook-timestamp": String(timestamp),
+          "webhook-signature": signatures.join(" "),
+        },
+        body: row.payload,
+        redirect: "manual",
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+      });
+      const res = await guardedFetch(deps, deps.outbound, request, webhookPolicy(deps));
+      status = res.status;
+      await res.body?.cancel();
+      if (status < 200 || status >= 300) error = `HTTP ${status}`;
+    } catch (e) {
+      const message = (e as Error).message.slice(0, 300) || "request failed";
+      error = e instanceof RefusedTarget ? `refused: ${message}` : message;
     }
   }
   const now = deps.clock.now();

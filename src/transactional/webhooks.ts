@@ -12,7 +12,7 @@ import { AppError, notFound } from "../errors.ts";
 import { randomToken, toBase64 } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
-import { checkWebhookUrl } from "./ssrf.ts";
+import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
@@ -76,7 +76,7 @@ export async function createWebhook(
   accountId: number,
   input: NewWebhook,
 ): Promise<{ webhook: WebhookView; secret: string }> {
-  const problem = checkWebhookUrl(input.url, deps.config.webhookAllowPrivate);
+  const problem = refuseUrl(input.url, webhookPolicy(deps));
   if (problem) {
     throw new AppError(422, "validation_failed", problem, [{ path: "url", message: problem }]);
   }

@@ -112,7 +112,24 @@ export const MIGRATIONS: Migration[] = [
     ],
   },
   {
-    "tag": "0006_cache_generation",
+    "tag": "0006_thick_sharon_ventura",
+    "statements": [
+      "ALTER TABLE `tx_suppressions` ADD `code` text;",
+      "ALTER TABLE `tx_suppressions` ADD `stage` text;",
+    ],
+  },
+  {
+    "tag": "0007_domain_roles_uploads",
+    "statements": [
+      "CREATE TABLE `account_domain_roles` (\n\t`account_id` integer NOT NULL,\n\t`domain_id` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tPRIMARY KEY(`account_id`, `domain_id`),\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade,\n\tFOREIGN KEY (`domain_id`) REFERENCES `domains`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE INDEX `account_domain_roles_domain` ON `account_domain_roles` (`domain_id`);",
+      "CREATE TABLE `uploads` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`size` integer NOT NULL,\n\t`created_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE UNIQUE INDEX `uploads_account_blob` ON `uploads` (`account_id`,`blob_sha256`);",
+      "CREATE INDEX `uploads_blob` ON `uploads` (`blob_sha256`);",
+    ],
+  },
+  {
+    "tag": "0008_cache_generation",
     "statements": [
       "CREATE TABLE `cache_generation` (\n\t`id` integer PRIMARY KEY NOT NULL,\n\t`generation` integer NOT NULL\n);",
       "-- The counter's one row, and the triggers that bump it in the same statement as every change to\n-- a row the read caches hold, whoever writes it (a server, the CLI, another node). Columns that\n-- change on every delivery (accounts.used_bytes, mailboxes.uid_next and highest_modseq,\n-- api_keys.last_used_at) do not bump it: the caches do not hold them.\nINSERT INTO `cache_generation` (`id`, `generation`) VALUES (1, 0);",

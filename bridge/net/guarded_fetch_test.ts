@@ -1,0 +1,59 @@
+import { assert, assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
+import { issueCertificate } from "../../test/fixtures/smtp_sink.ts";
+import { RefusedTarget } from "../../schemas/public_address.ts";
+import { createGuardedFetch } from "./guarded_fetch.ts";
+
+const allow = { allowPrivate: true };
+
+Deno.test("issue15#3: guarded fetch connects to the checked address, keeping the name for TLS and Host", async () => {
+  const { ca, cert, key } = await issueCertificate(["peer.example.test"]);
+  const hosts: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen() {} }, (r) => {
+    hosts.push(r.headers.get("host") ?? "");
+    const path = new URL(r.url).pathname;
+    if (path === "/redirect") return Response.redirect("https://peer.example.test/elsewhere", 302);
+    if (path === "/big") return new Response("x".repeat(4096));
+    return new Response(`posted ${r.method}`);
+  });
+  const port = server.addr.port;
+  const asked: string[] = [];
+  const fetch = createGuardedFetch({
+    resolve: (name) => {
+      asked.push(name);
+      return Promise.resolve(["127.0.0.1"]);
+    },
+    caCerts: [ca],
+    maxResponseBytes: 1024,
+  });
+  try {
+    const base = `https://peer.example.test:${port}`;
+    const res = await fetch(new Request(`${base}/x`, { method: "POST", body: "{}" }), allow);
+    assertEquals([res.status, await res.text()], [200, "posted POST"]);
+    assertEquals(hosts, [`peer.example.test:${port}`]);
+    assertEquals(asked, ["peer.example.test"], "resolved once, by us");
+
+    const redirect = await fetch(new Request(`${base}/redirect`), allow);
+    assertEquals(redirect.status, 302, "a redirect comes back, it is not followed");
+    await redirect.body?.cancel();
+    assertEquals(hosts.length, 2);
+
+    const big = await fetch(new Request(`${base}/big`), allow);
+    await assertRejects(() => big.text());
+
+    // The certificate is checked against the name, not the address connected to.
+    const other = createGuardedFetch({
+      resolve: () => Promise.resolve(["127.0.0.1"]),
+      caCerts: [ca],
+    });
+    await assertRejects(() => other(new Request(`https://wrong.example.test:${port}/`), allow));
+
+    // Without the switch, the same answer is refused before any connection.
+    const before = hosts.length;
+    const refused = await fetch(new Request(`${base}/x`), { allowPrivate: false }).catch((e) => e);
+    assert(refused instanceof RefusedTarget, String(refused));
+    assert(refused.message.includes("resolves to a non-public address (127.0.0.1, loopback)"));
+    assertEquals(hosts.length, before);
+  } finally {
+    await server.shutdown();
+  }
+});

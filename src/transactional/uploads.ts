@@ -1,0 +1,52 @@
+/**
+ * Attachments uploaded once and sent by id (`POST /v1/emails/attachments`). The bytes go to the
+ * content-addressed `blobs` table, stored once however many accounts upload them; what the
+ * account gets back is its own opaque id (an `uploads` row), never the hash. An id is usable
+ * only by the account that uploaded it, and another account's id, a hash or an id that was
+ * never issued all get the same answer, so nobody can learn whether some file exists here.
+ */
+import { and, eq, inArray } from "drizzle-orm";
+import { sha256Hex, toHex } from "../crypto.ts";
+import type { Deps } from "../deps.ts";
+import { putBlob } from "../services/message_store.ts";
+import type { Queryable } from "../store/store.ts";
+import { schema } from "../store/store.ts";
+
+const u = schema.uploads;
+
+/** `up_` and 128 random bits: the form TxAttachmentInput's `blobId` accepts. */
+const newUploadId = () => `up_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+
+/**
+ * Stores the bytes (once per content) and returns the account's id for them: the same id when
+ * this account uploaded the same bytes before, a new one otherwise.
+ */
+export async function storeUpload(
+  deps: Deps,
+  accountId: number,
+  bytes: Uint8Array,
+): Promise<{ blobId: string; size: number }> {
+  const sha = await sha256Hex(bytes);
+  const id = await deps.store.write(async (tx) => {
+    await putBlob(tx, bytes, sha);
+    await tx.insert(u).values({ id: newUploadId(), accountId, blobSha256: sha, size: bytes.length })
+      .onConflictDoNothing();
+    const [row] = await tx.select({ id: u.id }).from(u)
+      .where(and(eq(u.accountId, accountId), eq(u.blobSha256, sha)));
+    return row.id;
+  });
+  return { blobId: id, size: bytes.byteLength };
+}
+
+/** The bytes of those of `ids` that the account uploaded; others are simply absent. */
+export async function uploadedBytes(
+  db: Queryable,
+  accountId: number,
+  ids: readonly string[],
+): Promise<Map<string, Uint8Array>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.select({ id: u.id, data: schema.blobs.data }).from(u)
+    .innerJoin(schema.blobs, eq(schema.blobs.sha256, u.blobSha256))
+    .where(and(eq(u.accountId, accountId), inArray(u.id, [...new Set(ids)])));
+  return new Map(rows.map((r) => [r.id, new Uint8Array(r.data)]));
+}
