@@ -49,9 +49,23 @@ export function tlsPaths(config: Config): { certFile: string; keyFile: string } 
 export async function ensureTlsFiles(config: Config, logger: Logger): Promise<void> {
   const { certFile, keyFile } = tlsPaths(config);
   if (config.tlsCertFile || await exists(certFile)) return;
-  const { mkdir } = await import("node:fs/promises");
+  const { mkdir, rename, rm } = await import("node:fs/promises");
   await mkdir(resolve(config.dataDir, "tls"), { recursive: true, mode: 0o700 });
-  await generateSelfSigned(certFile, keyFile, [config.hostname, "localhost", "127.0.0.1"]);
+  // Made under temporary names and renamed, key first: the certificate's presence (checked
+  // above) then always means a whole pair, even after a crash halfway.
+  const tmp = `.${crypto.randomUUID()}.tmp`;
+  try {
+    await generateSelfSigned(certFile + tmp, keyFile + tmp, [
+      config.hostname,
+      "localhost",
+      "127.0.0.1",
+    ]);
+    await rename(keyFile + tmp, keyFile);
+    await rename(certFile + tmp, certFile);
+  } finally {
+    await rm(certFile + tmp, { force: true });
+    await rm(keyFile + tmp, { force: true });
+  }
   logger.log("info", "tls.self_signed_created", { certFile });
 }
 

@@ -1,27 +1,39 @@
 /**
  * `postern init`: prepares a data folder without asking anything — master key (0600), database
  * and migrations, the first local domain and its admin account. Safe to repeat: an existing admin
- * is never overwritten unless `--reset-admin-password` says so.
+ * is never overwritten unless `--reset-admin-password` says so, and a refused init writes nothing
+ * at all (every check runs before the first write), so running it on a second node of a shared
+ * store cannot leave that node with a master key of its own.
  */
 import { ensureTlsFiles } from "./bridge_runtime.ts";
 import { silentLogger } from "../src/ports.ts";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import type { Config } from "../src/config.ts";
 import { randomToken, SecretBox } from "../src/crypto.ts";
 import { AppError } from "../src/errors.ts";
 import {
+  addressKey,
   createAccount,
   createDomain,
   findAccountByAddress,
   findDomain,
   setPassword,
 } from "../src/services/accounts.ts";
-import { schema, type Store } from "../src/store/store.ts";
+import { rawSql, schema, type Store } from "../src/store/store.ts";
 import { DomainName, parseAddress } from "../schemas/address.ts";
 import { CliError, flag, type Invocation, str, usageError } from "./args.ts";
 import { DEFAULT_DOMAIN } from "./commands.ts";
-import { env, loadConfig, masterKey, openConfiguredStore, paths, printJson } from "./context.ts";
+import {
+  env,
+  existingMasterKey,
+  loadConfig,
+  masterKey,
+  openConfiguredStore,
+  paths,
+  printJson,
+  writeSecretFile,
+} from "./context.ts";
 
 export interface InitOptions {
   domain: string;
@@ -62,11 +74,97 @@ export async function needsInit(store: Store): Promise<boolean> {
   return rows.length === 0;
 }
 
+/** What a store already holds that decides whether `init` may write anything. */
+interface StoreState {
+  /** Admin accounts, oldest first. */
+  admins: string[];
+  /** The requested admin address when an account has it (admin or not). */
+  existing?: { id: number; address: string; role: string };
+  /** One secret sealed with the master key that made the store (a DKIM private key). */
+  sealed?: string;
+}
+
+/** Reads what the store holds, writing nothing (no migration, no new database file). */
+async function inspectStore(config: Config, admin: string): Promise<StoreState> {
+  const { databaseUrl } = paths(config);
+  const empty: StoreState = { admins: [] };
+  if (databaseUrl.startsWith("file:")) {
+    const file = databaseUrl.slice("file:".length);
+    if (file === ":memory:" || !await stat(file).then(() => true, () => false)) return empty;
+  }
+  const store = await openConfiguredStore(config, { readOnly: true });
+  try {
+    const raw = rawSql(store.db);
+    const tables = await raw.all<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('accounts', 'dkim_keys')",
+    );
+    if (!tables.some((t) => t.name === "accounts")) return empty;
+    const admins = await raw.all<{ address: string }>(
+      "SELECT address FROM accounts WHERE role = 'admin' ORDER BY id",
+    );
+    const existing = await raw.get<{ id: number; address: string; role: string }>(
+      "SELECT id, address, role FROM accounts WHERE address_key = ?",
+      [addressKey(admin)],
+    );
+    const sealed = tables.some((t) => t.name === "dkim_keys")
+      ? await raw.get<{ private_key: string }>("SELECT private_key FROM dkim_keys LIMIT 1")
+      : undefined;
+    return { admins: admins.map((a) => a.address), existing, sealed: sealed?.private_key };
+  } finally {
+    store.close();
+  }
+}
+
+/** How a further node gets the key (deploy/README.md, "Several processes or nodes"). */
+const SHARED_KEY_HINT = "Every node of one store shares its master key: give a further node " +
+  "the first node's POSTERN_MASTER_KEY (the contents of its <dataDir>/master.key) and start it " +
+  "without init.";
+
+/**
+ * The reason `init` must not run, worked out before it writes anything (a refused init that had
+ * already made a master key left a node whose tokens no other node accepts).
+ */
+async function refusal(
+  config: Config,
+  options: InitOptions,
+  state: StoreState,
+  key: string | undefined,
+): Promise<string | undefined> {
+  const { databaseUrl } = paths(config);
+  if (state.existing && state.existing.role !== "admin") {
+    return `${state.existing.address} exists but is not an admin account`;
+  }
+  if (state.admins.length > 0 && !(state.existing && options.resetAdminPassword)) {
+    const reset = state.existing ? "; pass --reset-admin-password to give it a new password" : "";
+    const exist = state.admins.length === 1 ? "exists" : "exist";
+    return `already initialised: ${state.admins.join(", ")} ${exist} in ${databaseUrl}${reset}. ` +
+      SHARED_KEY_HINT;
+  }
+  if (state.sealed !== undefined || state.admins.length > 0) {
+    // The store was made with a master key; a new one would open none of its secrets.
+    if (!key) return `no master key for the existing store ${databaseUrl}. ${SHARED_KEY_HINT}`;
+    if (state.sealed !== undefined) {
+      const opens = await (await SecretBox.fromMasterKey(key)).open(state.sealed)
+        .then(() => true, () => false);
+      if (!opens) {
+        return `the master key does not open the secrets of ${databaseUrl}. ${SHARED_KEY_HINT}`;
+      }
+    }
+  }
+  return undefined;
+}
+
 export async function initialise(config: Config, options: InitOptions): Promise<InitResult> {
   const p = paths(config);
+  // Every check first, writing nothing: a refused init leaves every file and row as it was.
+  const existingKey = await existingMasterKey(config);
+  const state = await inspectStore(config, options.admin);
+  const refused = await refusal(config, options, state, existingKey);
+  if (refused) throw new CliError(refused);
+
   // The folder holds the database and secrets: private to the owner when created here.
   await mkdir(p.dataDir, { recursive: true, mode: 0o700 });
-  const key = await masterKey(config, true);
+  const key = existingKey ?? await masterKey(config, true);
   // STARTTLS and implicit TLS need a certificate from the start: a self-signed one until the
   // operator points POSTERN_TLS_CERT_FILE/KEY_FILE at a real one.
   await ensureTlsFiles(config, silentLogger);
@@ -83,14 +181,9 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     const existing = await findAccountByAddress(store.db, options.admin);
     let adminCreated = false;
     if (existing) {
-      if (!options.resetAdminPassword) {
-        throw new CliError(
-          `already initialised: ${existing.address} exists in ${p.databaseUrl}; ` +
-            "pass --reset-admin-password to give it a new password",
-        );
-      }
-      if (existing.role !== "admin") {
-        throw new CliError(`${existing.address} exists but is not an admin account`);
+      // Only with --reset-admin-password (refusal() above); re-checked here against a race.
+      if (!options.resetAdminPassword || existing.role !== "admin") {
+        throw new CliError(`already initialised: ${existing.address} exists in ${p.databaseUrl}`);
       }
       await setPassword(store, existing.id, password);
     } else {
@@ -113,7 +206,7 @@ export async function initialise(config: Config, options: InitOptions): Promise<
       // A saved password from an earlier run would now be wrong.
       await rm(p.adminPasswordFile, { force: true });
     } else {
-      await writeFile(p.adminPasswordFile, password + "\n", { mode: 0o600 });
+      await writeSecretFile(p.adminPasswordFile, password + "\n", { replace: true });
       result.password = password;
       result.passwordFile = p.adminPasswordFile;
     }

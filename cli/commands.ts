@@ -44,6 +44,10 @@ const initCommand: Command = {
     "comes from $POSTERN_MASTER_KEY; otherwise <dataDir>/master.key is created (mode 0600). " +
     "Running init again never overwrites an existing admin account unless " +
     "--reset-admin-password is given.",
+    "Run it once per store. On a store that is already initialised it refuses and writes " +
+    "nothing (no master key, certificate or row). Every node sharing a store uses the same " +
+    "master key: set POSTERN_MASTER_KEY on each further node to the first node's key (the " +
+    "contents of its <dataDir>/master.key) and start it without init.",
   ],
   options: {
     domain: {

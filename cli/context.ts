@@ -4,7 +4,7 @@
  * data folder's paths, the master key, and an open store. Uses `node:` APIs so the same code runs
  * on Deno and Bun.
  */
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import process from "node:process";
 import { type Config, parseConfig } from "../src/config.ts";
@@ -70,10 +70,42 @@ async function readIfExists(path: string): Promise<string | undefined> {
   }
 }
 
-/** Writes a secret file readable by its owner only (0600). */
-export async function writeSecretFile(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { mode: 0o600, flag: "wx" });
-  await chmod(path, 0o600);
+/**
+ * Writes a secret file readable by its owner only (0600), all at once: the bytes go to a
+ * temporary file beside it first, so a crash or a full disk never leaves a half-written secret
+ * under the real name. `replace: false` refuses (EEXIST) when the file is already there, even
+ * if another process made it a moment ago.
+ */
+export async function writeSecretFile(
+  path: string,
+  text: string,
+  { replace = false }: { replace?: boolean } = {},
+): Promise<void> {
+  const temporary = `${path}.${randomToken(6)}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600, flag: "wx" });
+  try {
+    await chmod(temporary, 0o600);
+    // link() never replaces an existing file; rename() does, atomically.
+    if (replace) await rename(temporary, path);
+    else await link(temporary, path);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+/**
+ * The master key if there is one: $POSTERN_MASTER_KEY, else `<dataDir>/master.key`. Reads only;
+ * undefined when neither is set.
+ */
+export async function existingMasterKey(config: Config): Promise<string | undefined> {
+  if (config.masterKey) return config.masterKey;
+  const { masterKeyFile } = paths(config);
+  const existing = (await readIfExists(masterKeyFile))?.trim();
+  if (existing === undefined || existing === "") return undefined;
+  if (existing.length < 32) {
+    throw new CliError(`${masterKeyFile}: the master key must be at least 32 characters`);
+  }
+  return existing;
 }
 
 /**
@@ -81,18 +113,13 @@ export async function writeSecretFile(path: string, text: string): Promise<void>
  * file is made (256 random bits, mode 0600); without it a missing key is an error.
  */
 export async function masterKey(config: Config, create = false): Promise<string> {
-  if (config.masterKey) return config.masterKey;
+  const existing = await existingMasterKey(config);
+  if (existing) return existing;
   const { dataDir, masterKeyFile } = paths(config);
-  const existing = (await readIfExists(masterKeyFile))?.trim();
-  if (existing) {
-    if (existing.length < 32) {
-      throw new CliError(`${masterKeyFile}: the master key must be at least 32 characters`);
-    }
-    return existing;
-  }
   if (!create) {
     throw new CliError(
-      `no master key: set POSTERN_MASTER_KEY or run \`postern init\` (which creates ${masterKeyFile})`,
+      `no master key: set POSTERN_MASTER_KEY or run \`postern init\` (which creates ${masterKeyFile}); ` +
+        "a further node on an existing store takes the first node's key",
     );
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

@@ -14,6 +14,11 @@ export const BUSY_TIMEOUT_MS = 10_000;
 export interface OpenStoreOptions {
   /** Apply pending migrations (the default); `false` for `migrate --dry-run`. */
   migrate?: boolean;
+  /**
+   * Only look: no migrations, no folder made, and a `file:` database opened read-only (nothing
+   * written, not even a checkpoint). A missing file is an error rather than a new database.
+   */
+  readOnly?: boolean;
   authToken?: string;
 }
 
@@ -29,17 +34,21 @@ export async function ensureDirFor(url: string): Promise<void> {
 }
 
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  await ensureDirFor(url);
+  if (!options.readOnly) await ensureDirFor(url);
   // file: databases use our client (prepared statements, fsync off the event loop);
   // remote ones @libsql/client.
   const file = url.startsWith("file:")
-    ? createFileClient({ path: url.slice("file:".length), busyTimeoutMs: BUSY_TIMEOUT_MS })
+    ? createFileClient({
+      path: url.slice("file:".length),
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
+      readOnly: options.readOnly,
+    })
     : undefined;
   const client = file?.client ??
     createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
-  if (options.migrate !== false) {
+  if (options.migrate !== false && !options.readOnly) {
     await migrate(client, MIGRATIONS);
     await file?.sync?.();
   }
-  return new Store(client, { sync: file?.sync });
+  return new Store(client, { sync: file?.sync, changedElsewhere: file?.changedElsewhere });
 }

@@ -12,6 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
+import { setImmediate } from "node:timers";
 import Database from "libsql";
 import type {
   Client,
@@ -191,6 +192,16 @@ const BEGIN: Record<TransactionMode, string> = {
 export interface FileClientOptions {
   path: string;
   busyTimeoutMs: number;
+  /**
+   * One connection opened read-only (SQLite's `mode=ro`): no statement can write, and closing it
+   * checkpoints nothing, so the files stay byte for byte as they were (`init`'s checks).
+   */
+  readOnly?: boolean;
+}
+
+/** A `file:` URI that opens `path` read-only (RFC 8089; `%`, `?` and `#` escaped). */
+function readOnlyUri(path: string): string {
+  return `file:${path.replace(/[%?#]/g, (c) => encodeURIComponent(c))}?mode=ro`;
 }
 
 export interface FileClient {
@@ -203,15 +214,24 @@ export interface FileClient {
    * before every checkpoint. Undefined for in-memory databases.
    */
   sync?: () => Promise<void>;
+  /**
+   * True when another connection — another process, most often — has committed to the database
+   * since the last call (always true on the first): SQLite's `PRAGMA data_version` on the writer,
+   * whose own commits never change it, asked at most once per turn of the event loop. The Store
+   * asks before it trusts a cached answer and reads its change counter only when this says yes.
+   */
+  changedElsewhere: () => boolean;
 }
 
 export function createFileClient(options: FileClientOptions): FileClient {
   const memory = options.path === ":memory:" || options.path.startsWith("file::memory:");
+  const readOnly = options.readOnly === true && !memory;
   const open = () => {
-    const db = new Database(options.path, { timeout: options.busyTimeoutMs });
+    const path = readOnly ? readOnlyUri(options.path) : options.path;
+    const db = new Database(path, { timeout: options.busyTimeoutMs });
     const conn = new Connection(db);
     conn.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
-    if (!memory) {
+    if (!memory && !readOnly) {
       conn.exec("PRAGMA journal_mode = WAL");
       conn.exec("PRAGMA synchronous = NORMAL");
     }
@@ -219,10 +239,10 @@ export function createFileClient(options: FileClientOptions): FileClient {
     return conn;
   };
   const writer = open();
-  const reader = memory ? writer : open();
+  const reader = memory || readOnly ? writer : open();
   let inTx = false;
   let closed = false;
-  const checkpointer = memory || !CHECKPOINT_THREAD
+  const checkpointer = memory || readOnly || !CHECKPOINT_THREAD
     ? undefined
     : walCheckpointer(options.path, () => !inTx, () => {
       // Under write load checkpoints move to the worker thread; SQLite's own (on this thread)
@@ -233,7 +253,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
   const writesAllowed = async () => {
     for (let gate = checkpointer?.running(); gate; gate = checkpointer?.running()) await gate;
   };
-  const syncWal = memory ? undefined : walSyncer(`${options.path}-wal`);
+  const syncWal = memory || readOnly ? undefined : walSyncer(`${options.path}-wal`);
 
   const check = () => {
     if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
@@ -321,8 +341,30 @@ export function createFileClient(options: FileClientOptions): FileClient {
       if (reader !== writer) reader.close();
     },
   };
+  // The writer, not the reader: this process's own commits go through the writer and so do not
+  // count, and the Store invalidates for those itself, at once.
+  let dataVersion: unknown;
+  // The pragma costs a read transaction (about 10 µs, as much as the lookup a cache saves), so
+  // one answer serves the rest of this turn of the event loop: news of another process's commit
+  // (a request, a reply, a finished child) can only reach this process as an event of a later
+  // turn, by which time the pragma is asked again.
+  let askedThisTurn = false;
+  const nextTurn = () => {
+    askedThisTurn = false;
+  };
+  const changedElsewhere = () => {
+    if (closed) return true;
+    if (askedThisTurn) return false;
+    askedThisTurn = true;
+    setImmediate(nextTurn);
+    const now = writer.first("PRAGMA data_version", []).rows[0]?.data_version;
+    const changed = now !== dataVersion;
+    dataVersion = now;
+    return changed;
+  };
   return {
     client: client as unknown as Client,
+    changedElsewhere,
     sync: syncWal && (async () => {
       await syncWal();
       checkpointer?.poke();

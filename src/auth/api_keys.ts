@@ -17,7 +17,6 @@ import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { type Scope, SCOPES } from "./auth_context.ts";
 import { API_KEY_PREFIX } from "./authenticate.ts";
-import { invalidateApiKeyCache } from "./api_key_cache.ts";
 
 export type ApiKeyRow = typeof schema.apiKeys.$inferSelect;
 
@@ -142,5 +141,5 @@ export async function revokeApiKey(
     const [done] = await tx.update(schema.apiKeys).set({ revokedAt: nowMs }).where(where)
       .returning();
     return apiKeyView(done);
-  }).finally(invalidateApiKeyCache);
+  });
 }

@@ -8,10 +8,10 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { AppEnv } from "../http/router.ts";
-import { type Db, schema } from "../store/store.ts";
+import { type Db, readCaches, schema } from "../store/store.ts";
 import { type AuthContext, type Scope, SCOPES } from "./auth_context.ts";
 import { verifyAccessTokenCached } from "./tokens.ts";
-import { cachedApiKey, rememberApiKey } from "./api_key_cache.ts";
+import type { VerifiedApiKey } from "../store/read_cache.ts";
 
 export const API_KEY_PREFIX = "pst_";
 
@@ -25,6 +25,29 @@ async function recordUse(db: Db, keyId: number, lastUsedAt: number, now: number)
   return now;
 }
 
+/** The live key of that hash with its account's context; null when unknown, revoked or disabled. */
+async function liveApiKey(db: Db, keyHash: string): Promise<VerifiedApiKey<AuthContext> | null> {
+  const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
+    .from(schema.apiKeys)
+    .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
+    .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
+  if (!row || row.account.disabled) return null;
+  const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
+    SCOPES.includes(s as Scope)
+  );
+  const auth: AuthContext = {
+    accountId: row.account.id,
+    address: row.account.address,
+    domainId: row.account.domainId,
+    role: row.account.role,
+    kind: "api_key",
+    scopes: new Set(scopes),
+    apiKeyId: row.key.id,
+    sendDomains: JSON.parse(row.key.domains) as string[],
+  };
+  return { auth, lastUsedAt: row.key.lastUsedAt ?? 0 };
+}
+
 export async function authenticate(deps: Deps, header: string | undefined): Promise<AuthContext> {
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   if (!match) throw unauthorized("a bearer token (access token or API key) is required");
@@ -33,33 +56,16 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
   const now = deps.clock.now();
 
   if (token.startsWith(API_KEY_PREFIX)) {
+    // Remembered (store/read_cache.ts) until keys or accounts change, here or in any process.
     const keyHash = await sha256Hex(token);
-    const cached = cachedApiKey(keyHash, now);
-    if (cached) {
-      cached.lastUsedAt = await recordUse(db, cached.auth.apiKeyId!, cached.lastUsedAt, now);
-      return cached.auth;
-    }
-    const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
-      .from(schema.apiKeys)
-      .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
-      .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
-    if (!row || row.account.disabled) throw unauthorized("the API key is unknown or revoked");
-    const lastUsedAt = await recordUse(db, row.key.id, row.key.lastUsedAt ?? 0, now);
-    const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
-      SCOPES.includes(s as Scope)
-    );
-    const auth: AuthContext = {
-      accountId: row.account.id,
-      address: row.account.address,
-      domainId: row.account.domainId,
-      role: row.account.role,
-      kind: "api_key",
-      scopes: new Set(scopes),
-      apiKeyId: row.key.id,
-      sendDomains: JSON.parse(row.key.domains) as string[],
-    };
-    rememberApiKey(keyHash, auth, lastUsedAt, now);
-    return auth;
+    const verified = await readCaches(db).apiKeys.get(
+      keyHash,
+      () => liveApiKey(db, keyHash),
+      (found) => found !== null,
+    ) as VerifiedApiKey<AuthContext> | null;
+    if (!verified) throw unauthorized("the API key is unknown or revoked");
+    verified.lastUsedAt = await recordUse(db, verified.auth.apiKeyId!, verified.lastUsedAt, now);
+    return verified.auth;
   }
 
   const claims = await verifyAccessTokenCached(deps.jwtKey, deps.config.hostname, token, now);

@@ -2,7 +2,6 @@
  * Domains, accounts and aliases: creation with the default special-use mailboxes (RFC 6154),
  * lookups by address (case-insensitive, SHARP `#` form accepted), passwords and quotas.
  */
-import { invalidateApiKeyCache } from "../auth/api_key_cache.ts";
 import { and, eq, sql } from "drizzle-orm";
 import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
 import { AppError, notFound } from "../errors.ts";
@@ -215,7 +214,7 @@ export async function deleteAccount(store: Store, accountId: number): Promise<vo
       .where(eq(schema.domains.catchAllAccountId, accountId));
     await tx.delete(schema.accounts).where(eq(schema.accounts.id, accountId));
     await tx.run(sqlDeleteOrphanBlobs());
-  }).finally(invalidateApiKeyCache);
+  });
 }
 
 function sqlDeleteFts(accountId: number) {
@@ -291,5 +290,5 @@ export async function updateAccount(
         .where(eq(schema.sessions.accountId, accountId));
     }
     return row;
-  }).finally(invalidateApiKeyCache);
+  });
 }

@@ -1,31 +1,45 @@
 /**
- * Short-lived memories of rows that every delivery reads and almost nothing writes (the local
- * domains, which addresses are served here, the Inbox and Junk ids), one set per Store so that
- * two stores in one process never share entries.
+ * Short-lived memories of rows that every delivery or request reads and almost nothing writes
+ * (the local domains, which addresses are served here, the Inbox and Junk ids, verified API
+ * keys), one set per Store so that two stores never share entries.
  *
- * The Store invalidates a cache when a statement writes its table, and again when that
- * statement's transaction ends (committed or rolled back), so this process sees a change at once.
- * A read that began before an invalidation does not store what it read (the generation check),
- * so a value read while a write was open on the same connection never outlives that write.
- * Other processes sharing the database (`postern domain add` beside a running server) see a
- * change within `READ_CACHE_MS`.
+ * This process: the Store invalidates a cache when a statement writes its table, and again when
+ * that statement's transaction ends (committed or rolled back). A read that began before an
+ * invalidation does not store what it read (the generation check), so a value read while a write
+ * was open on the same connection never outlives that write.
+ *
+ * Other processes sharing the database (`postern domain add` beside a running server, a second
+ * `postern serve`, another node): before any entry is trusted, `current()` (the Store's
+ * `checkCaches`) compares the store's change counter, which SQL triggers bump in the same
+ * statement as every change to these rows (migration 0008_cache_generation), with the one seen
+ * last, and empties every cache when it moved. Without that, a domain added elsewhere stayed
+ * "remote" here for up to `READ_CACHE_MS` and its mail was queued for outbound delivery.
  */
 
 export const READ_CACHE_MS = 5_000;
 /** Entries per cache; negative answers for remote domains are kept too, so the size is bounded. */
 const LIMIT = 10_000;
 
+/** Settles once every cache is current with the store; undefined when it already is. */
+export type CacheCheck = () => Promise<void> | undefined;
+
 export class ReadCache<V> {
   private readonly entries = new Map<string, { value: V; until: number }>();
   private generation = 0;
 
-  constructor(private readonly ttlMs = READ_CACHE_MS, private readonly now = () => Date.now()) {}
+  constructor(
+    private readonly current: CacheCheck = () => undefined,
+    private readonly ttlMs = READ_CACHE_MS,
+    private readonly now = () => Date.now(),
+  ) {}
 
   /**
    * The cached value, or `load()`'s, remembered unless an invalidation happened meanwhile or
    * `keep` turns it down.
    */
   async get(key: string, load: () => Promise<V>, keep?: (value: V) => boolean): Promise<V> {
+    const pending = this.current();
+    if (pending) await pending;
     const hit = this.entries.get(key);
     const now = this.now();
     if (hit && hit.until > now) return hit.value;
@@ -44,6 +58,12 @@ export class ReadCache<V> {
   }
 }
 
+/** An API key this process has verified; `lastUsedAt` is what it last recorded. */
+export interface VerifiedApiKey<A> {
+  auth: A;
+  lastUsedAt: number;
+}
+
 /** The caches one Store keeps; see `readCaches()` in store.ts. */
 export interface ReadCaches {
   /** Local domains by lower-cased name; `null` when the name is not a local domain. */
@@ -55,10 +75,20 @@ export interface ReadCaches {
   recipients: ReadCache<boolean>;
   /** The id of an account's mailbox of a role, by "accountId role" (delivery's target). */
   mailboxes: ReadCache<number | null>;
+  /**
+   * Live API keys by SHA-256 of the key (positive answers only): the bridge's key is presented
+   * twice per received message. Emptied when keys or accounts change.
+   */
+  apiKeys: ReadCache<VerifiedApiKey<unknown> | null>;
 }
 
-export function newReadCaches(): ReadCaches {
-  return { domains: new ReadCache(), recipients: new ReadCache(), mailboxes: new ReadCache() };
+export function newReadCaches(current?: CacheCheck): ReadCaches {
+  return {
+    domains: new ReadCache(current),
+    recipients: new ReadCache(current),
+    mailboxes: new ReadCache(current),
+    apiKeys: new ReadCache(current),
+  };
 }
 
 /** Forgets everything every cache of the set holds. */

@@ -252,6 +252,18 @@ export const searchIndexState = sqliteTable("search_index_state", {
   indexedThrough: integer("indexed_through").notNull(),
 });
 
+/**
+ * One row: a counter that SQL triggers bump in the same statement as every change to the rows
+ * the read caches hold (domains, accounts, aliases, API keys, mailboxes; see migration
+ * 0008_cache_generation and src/store/read_cache.ts). A process that did not make the change
+ * learns of it here before it trusts a cached answer, whoever wrote it: a server, the CLI,
+ * another node.
+ */
+export const cacheGeneration = sqliteTable("cache_generation", {
+  id: integer("id").primaryKey(),
+  generation: integer("generation").notNull(),
+});
+
 /** Expunged UIDs, kept so that sync clients (IMAP QRESYNC-style) learn what vanished. */
 export const expunged = sqliteTable("expunged", {
   mailboxId: integer("mailbox_id").notNull(),

@@ -114,6 +114,10 @@ const DOMAINS_WRITE =
 const CACHED_ROWS_WRITE =
   /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:accounts|aliases|domains|mailboxes)["`]?[\s(]/i;
 
+/** A statement that may change what a verified API key may do: its row or its account's. */
+const API_KEYS_WRITE =
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:api_keys|accounts)["`]?[\s(]/i;
+
 /** The quota bump of every stored message. */
 export const QUOTA_BUMP_SQL = "UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?";
 /** A mailbox's next UID and modification sequence (RFC 3501 2.3.1.1, RFC 7162 3.1). */
@@ -135,7 +139,16 @@ const LOCK_WAIT_MS = 10_000;
 
 export interface StoreOptions {
   sync?: () => Promise<void>;
+  /**
+   * True when another connection may have committed since the last call (the file client's
+   * `PRAGMA data_version`). Without it, as on remote libSQL or D1, the change counter itself is
+   * read before a cached answer is trusted.
+   */
+  changedElsewhere?: () => boolean;
 }
+
+/** The change counter the triggers of migration 0008_cache_generation bump. */
+const CACHE_GENERATION_SQL = "SELECT generation FROM cache_generation WHERE id = 1";
 
 export class Store {
   readonly db: Db;
@@ -149,7 +162,13 @@ export class Store {
   /** The open transaction wrote a row a read cache keeps: invalidate again when it ends. */
   private cacheDirty = false;
   /** Rows nearly every delivery reads (store/read_cache.ts); writers of them invalidate. */
-  readonly caches: ReadCaches = newReadCaches();
+  readonly caches: ReadCaches = newReadCaches(() => this.checkCaches());
+  /** The change counter as last read; undefined before the first read or after a failed one. */
+  private seenGeneration: number | undefined;
+  /** The counter read under way. */
+  private generationRead: Promise<void> | undefined;
+  /** Without a data_version gate: the read that begins when `generationRead` ends. */
+  private nextGenerationRead: Promise<void> | undefined;
   /** The libSQL transaction open right now (writes are serialized, so there is at most one). */
   private activeTx: Transaction | undefined;
 
@@ -163,6 +182,51 @@ export class Store {
     this.db = drizzle(this.client, { schema });
     rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
     storeCaches.set(this.db, this.caches);
+  }
+
+  /**
+   * Makes the read caches current with changes other processes committed (DESIGN.md: every cache
+   * of a routing or auth answer is checked across processes before it is trusted). Undefined:
+   * nothing to wait for.
+   *
+   * On the embedded file a `PRAGMA data_version` says whether anyone else committed at all, so
+   * the counter is read only after another process's commit (and that read, which completes
+   * within the turn of the event loop, serves every lookup of the turn). Elsewhere the counter
+   * is read for every lookup, by a read that begins after the lookup did: lookups that arrive
+   * while one read is under way share the next, so there is at most one read per round trip.
+   */
+  checkCaches(): Promise<void> | undefined {
+    const changedElsewhere = this.options.changedElsewhere;
+    if (changedElsewhere) {
+      if (this.generationRead) return this.generationRead;
+      return changedElsewhere() ? this.startGenerationRead() : undefined;
+    }
+    if (!this.generationRead) return this.startGenerationRead();
+    return this.nextGenerationRead ??= this.generationRead.then(() => {
+      this.nextGenerationRead = undefined;
+      return this.startGenerationRead();
+    });
+  }
+
+  private startGenerationRead(): Promise<void> {
+    const read = this.readGeneration().finally(() => {
+      if (this.generationRead === read) this.generationRead = undefined;
+    });
+    return this.generationRead = read;
+  }
+
+  private async readGeneration(): Promise<void> {
+    let generation: number | undefined;
+    try {
+      const row = await rawSql(this.db).get<{ generation: number }>(CACHE_GENERATION_SQL);
+      generation = row === undefined ? undefined : Number(row.generation);
+    } catch {
+      generation = undefined; // not migrated yet (`migrate --dry-run`): trust nothing
+    }
+    if (generation === undefined || generation !== this.seenGeneration) {
+      invalidateAll(this.caches);
+    }
+    this.seenGeneration = generation;
   }
 
   /** Gives `tx` (a transaction or savepoint of the open write) its RawSql. */
@@ -244,7 +308,12 @@ export class Store {
   /** Empties the read caches a write statement may make stale (inTx: again when it ends). */
   private noteWrite(stmt: unknown, inTx: boolean): void {
     const sql = sqlOf(stmt);
-    if (COUNTER_BUMPS.has(sql) || !CACHED_ROWS_WRITE.test(sql)) return;
+    if (COUNTER_BUMPS.has(sql)) return;
+    if (API_KEYS_WRITE.test(sql)) {
+      this.caches.apiKeys.invalidate();
+      if (inTx) this.cacheDirty = true;
+    }
+    if (!CACHED_ROWS_WRITE.test(sql)) return;
     this.caches.recipients.invalidate();
     this.caches.mailboxes.invalidate();
     if (DOMAINS_WRITE.test(sql)) this.caches.domains.invalidate();

@@ -2,12 +2,15 @@ import { assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
 import { openTestStore } from "../../test/fixtures/store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
-import { appendLater, rawSql, schema } from "./store.ts";
+import { appendLater, rawSql, schema, Store } from "./store.ts";
 import { tableSql } from "./table_sql.ts";
 import { chunkSizes } from "./appends.ts";
 import { eq } from "drizzle-orm";
 import { findDomain } from "../services/accounts.ts";
 import { ReadCache } from "./read_cache.ts";
+import { createClient } from "@libsql/client";
+import { createAccount, createDomain, findAccountByAddress } from "../services/accounts.ts";
+import { servesRecipient } from "../services/delivery.ts";
 
 Deno.test("migrations apply once and the plan is then empty", async () => {
   const store = await openTestStore();
@@ -127,9 +130,62 @@ Deno.test("the domain read cache: writes empty it, rolled-back rows never stay i
   store.close();
 });
 
+/**
+ * Two stores on one file stand for two processes: each has its own connections and caches, and
+ * neither sees the other's writes but through the database. `remote` opens the second the way a
+ * remote libSQL or D1 store is opened: no `PRAGMA data_version` gate, the counter read each time.
+ */
+for (const remote of [false, true]) {
+  Deno.test(
+    `issue15#18: another store's domain, account and deletion are seen at once (${
+      remote ? "counter only" : "data_version gate"
+    })`,
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "postern-two-stores-" });
+      const url = `file:${dir}/postern.db`;
+      const a = await openTestStore(url);
+      const b = remote
+        ? new Store(createClient({ url, timeout: 10_000 }))
+        : await openTestStore(url);
+      try {
+        assertEquals(await findDomain(b.db, "two.example"), undefined);
+        assertEquals(await servesRecipient(b.db, "x@two.example"), false);
+        await createDomain(a, "two.example");
+        await createAccount(a, { address: "x@two.example", password: "x-password-1" }, {
+          quotaBytes: 0,
+          nowMs: Date.now(),
+        });
+        assertEquals((await findDomain(b.db, "two.example"))?.name, "two.example");
+        assertEquals(await servesRecipient(b.db, "x@two.example"), true);
+
+        // Deliveries' counter bumps (quota) do not move the counter: B's answers stay cached.
+        const x = (await findAccountByAddress(a.db, "x@two.example"))!;
+        const before = await rawSql(a.db).get<{ generation: number }>(
+          "SELECT generation FROM cache_generation",
+        );
+        await rawSql(a.db).run("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?", [
+          10,
+          x.id,
+        ]);
+        assertEquals(
+          await rawSql(a.db).get("SELECT generation FROM cache_generation"),
+          before,
+          "a quota bump is not a change of routing",
+        );
+
+        await a.write((tx) => tx.delete(schema.accounts).where(eq(schema.accounts.id, x.id)));
+        assertEquals(await servesRecipient(b.db, "x@two.example"), false);
+      } finally {
+        a.close();
+        b.close();
+      }
+    },
+  );
+}
+
 Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidation is not kept", async () => {
   let now = 0;
-  const cache = new ReadCache<number>(1_000, () => now);
+  const cache = new ReadCache<number>(undefined, 1_000, () => now);
   let loads = 0;
   const load = () => Promise.resolve(++loads);
   assertEquals(await cache.get("k", load), 1);
