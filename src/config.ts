@@ -102,9 +102,8 @@ export const CONFIG_FIELDS = {
     env: "POSTERN_LOGIN_FAILURES_BEFORE_DELAY",
     legacyEnv: "POSTERN_LOGIN_MAX_FAILURES_PER_ACCOUNT",
     schema: int(1, 1000).default(5).describe(
-      "Failed sign-ins one source address (an IPv4 address, an IPv6 /64) may make against one " +
-        "account before each further attempt from it to that account waits a delay " +
-        "(429 with Retry-After, even with the right password). Other sources are not affected.",
+      "Failed sign-ins one source (IPv4 address, IPv6 /64) may make against one account before " +
+        "its next attempts there wait a delay (429 + Retry-After, right password included).",
     ),
   },
   loginIpFailuresBeforeDelay: {

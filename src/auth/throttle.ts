@@ -122,6 +122,8 @@ const LOCKING = upsert(
   (n) => `?2 + CASE WHEN ${n} >= ?4 THEN ?6 ELSE 0 END`,
 );
 
+const PRUNE_CHANCE = 1 / 64;
+
 interface Counted {
   count: number;
   locked_until: number;
@@ -143,6 +145,10 @@ export async function recordFailure(deps: Deps, attempt: Attempt, now: number): 
     const lockMs = limits.loginAccountLockSeconds * 1000;
     return await sql.get<Counted>(LOCKING, [account, now, memory, lockFailures, lockMs, lockMs]);
   });
+  // Now and then, forget long-quiet rows (each new source and typed address adds one).
+  if (Math.random() < PRUNE_CHANCE) {
+    await pruneFailures(deps.store, now, limits.loginFailureMemorySeconds);
+  }
   if (locked && Number(locked.count) === lockFailures) {
     deps.logger.log("warn", "auth.account_locked", {
       accountId: attempt.accountId,
@@ -157,7 +163,7 @@ export async function clearPair(store: Store, attempt: Attempt): Promise<void> {
   await rawSql(store.db).run("DELETE FROM login_failures WHERE key = ?", [keysOf(attempt).pair]);
 }
 
-/** Drops rows whose delay or lock ended longer than the memory ago. */
+/** Drops rows whose delay or lock ended longer than the memory ago (they would reset anyway). */
 export async function pruneFailures(store: Store, now: number, memorySeconds: number) {
   await rawSql(store.db).run("DELETE FROM login_failures WHERE locked_until < ?", [
     now - memorySeconds * 1000,

@@ -329,3 +329,29 @@ Deno.test("issue15#2: the last-resort account lock trips across many sources, an
     }
   }
 });
+
+Deno.test("issue15#2: the throttle's old setting names still set the new fields", async () => {
+  const { parseConfig } = await import("../../src/config.ts");
+  const env = parseConfig({
+    POSTERN_LOGIN_MAX_FAILURES_PER_ACCOUNT: "7",
+    POSTERN_LOGIN_MAX_FAILURES_PER_IP: "70",
+    POSTERN_LOGIN_LOCK_SECONDS: "600",
+  });
+  assert(env.ok);
+  assertEquals(
+    [env.config.loginFailuresBeforeDelay, env.config.loginIpFailuresBeforeDelay],
+    [7, 70],
+  );
+  assertEquals(env.config.loginMaxDelaySeconds, 600);
+  // The new name wins over the old one; a config file's old keys are read too.
+  const both = parseConfig({
+    POSTERN_LOGIN_FAILURES_BEFORE_DELAY: "3",
+    POSTERN_LOGIN_MAX_FAILURES_PER_ACCOUNT: "7",
+  }, { loginLockSeconds: 120, loginAccountLockFailures: 0 });
+  assert(both.ok);
+  assertEquals(
+    [both.config.loginFailuresBeforeDelay, both.config.loginMaxDelaySeconds],
+    [3, 120],
+  );
+  assertEquals(both.config.loginAccountLockFailures, 0);
+});
