@@ -157,26 +157,47 @@ Deno.test("issue15#1: unknown addresses are keyed on their normalised form too",
   }
 });
 
-Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter; other sources unaffected", async () => {
+/**
+ * A gateway with the bridge's IMAP and submission listeners (all clients are 127.0.0.1 there),
+ * a fake clock, and one-shot IMAP LOGIN / SMTP AUTH helpers.
+ */
+async function withProtocols(
+  test: (p: {
+    gw: TestGateway;
+    clock: ReturnType<typeof fakeClock>;
+    imap: (user: string, password: string) => Promise<string>;
+    smtp: (user: string, password: string) => Promise<string>;
+  }) => Promise<void>,
+) {
   const world = await startBridgeWorld();
-  const gw = world.gw;
-  const clock = fakeClock(gw);
-  const imap = await startGatewayImap(gw);
+  const imap = await startGatewayImap(world.gw);
   try {
-    // The bridge's sockets are all 127.0.0.1: five failures over IMAP in five spellings.
+    await test({
+      gw: world.gw,
+      clock: fakeClock(world.gw),
+      imap: (user, password) => imapLogin(imap.port, user, password),
+      smtp: (user, password) => smtpAuth(world.submissionPort, world.certFile, user, password),
+    });
+  } finally {
+    await imap.close();
+    await world.close();
+  }
+}
+
+Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter; other sources unaffected", async () => {
+  await withProtocols(async ({ gw, clock, imap, smtp }) => {
+    // Five failures over IMAP from 127.0.0.1, one per spelling.
     for (const spelling of SPELLINGS) {
       assertEquals(
-        await imapLogin(imap.port, spelling, "wrong-password"),
+        await imap(spelling, "wrong-password"),
         "a1 NO [AUTHENTICATIONFAILED] authentication failed",
       );
     }
     // The right password from 127.0.0.1 is delayed on IMAP and on SMTP, whatever the spelling.
     for (const spelling of SPELLINGS) {
-      assert(
-        (await imapLogin(imap.port, spelling, ADMIN.password)).startsWith("a1 NO [UNAVAILABLE]"),
-      );
+      assert((await imap(spelling, ADMIN.password)).startsWith("a1 NO [UNAVAILABLE]"));
       assertEquals(
-        await smtpAuth(world.submissionPort, world.certFile, spelling, ADMIN.password),
+        await smtp(spelling, ADMIN.password),
         "454 4.7.0 temporary authentication failure",
       );
     }
@@ -184,25 +205,15 @@ Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
     // Once the delay has passed, 127.0.0.1's right password works again on both protocols.
     clock.advance(2);
-    assert((await imapLogin(imap.port, ` ${ADMIN.address}`, ADMIN.password)).startsWith("a1 OK"));
-    assert(
-      (await smtpAuth(world.submissionPort, world.certFile, ADMIN.address, ADMIN.password))
-        .startsWith("235 "),
-    );
-  } finally {
-    await imap.close();
-    await world.close();
-  }
+    assert((await imap(` ${ADMIN.address}`, ADMIN.password)).startsWith("a1 OK"));
+    assert((await smtp(`${ADMIN.address}.`, ADMIN.password)).startsWith("235 "));
+  });
 });
 
 // --- Item 2: delays per (account, source) and per source, not a lock for everyone ---
 
 Deno.test("issue15#2: an attacker at IP A cannot lock out the owner at IP B (HTTP, IMAP, SMTP)", async () => {
-  const world = await startBridgeWorld();
-  const gw = world.gw;
-  const clock = fakeClock(gw);
-  const imap = await startGatewayImap(gw);
-  try {
+  await withProtocols(async ({ gw, clock, imap, smtp }) => {
     // Far past the old limits (5 per account, 20 per IP): 40 failures, waiting out each delay.
     let failures = 0;
     for (let i = 0; failures < 40; i++) {
@@ -215,15 +226,9 @@ Deno.test("issue15#2: an attacker at IP A cannot lock out the owner at IP B (HTT
     }
     // The owner, elsewhere, signs in on every protocol.
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
-    assert((await imapLogin(imap.port, ADMIN.address, ADMIN.password)).startsWith("a1 OK"));
-    assert(
-      (await smtpAuth(world.submissionPort, world.certFile, ADMIN.address, ADMIN.password))
-        .startsWith("235 "),
-    );
-  } finally {
-    await imap.close();
-    await world.close();
-  }
+    assert((await imap(ADMIN.address, ADMIN.password)).startsWith("a1 OK"));
+    assert((await smtp(ADMIN.address, ADMIN.password)).startsWith("235 "));
+  });
 });
 
 Deno.test("issue15#2: a failing source waits a delay that doubles per failure, capped", async () => {
