@@ -12,7 +12,7 @@
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { ADMIN, createTestGateway, type TestGateway } from "../fixtures/app.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
-import { py, startGatewayImap } from "../fixtures/imap_pop3.ts";
+import { py, startGatewayImap, startGatewayPop3 } from "../fixtures/imap_pop3.ts";
 import type { Config } from "../../src/config.ts";
 
 const SPELLINGS = [
@@ -97,6 +97,20 @@ async function imapLogin(port: number, user: string, password: string): Promise<
   }
 }
 
+/** One POP3 USER/PASS on a fresh connection (RFC 1939); the answer to PASS. */
+async function pop3Login(port: number, user: string, password: string): Promise<string> {
+  const c = await LineClient.open(port);
+  try {
+    await c.until("+OK");
+    await c.send(`USER ${user}`);
+    await c.line();
+    await c.send(`PASS ${password}`);
+    return await c.line();
+  } finally {
+    c.close();
+  }
+}
+
 const SMTP_AUTH = `
 import smtplib, ssl, sys, base64
 ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -158,34 +172,38 @@ Deno.test("issue15#1: unknown addresses are keyed on their normalised form too",
 });
 
 /**
- * A gateway with the bridge's IMAP and submission listeners (all clients are 127.0.0.1 there),
- * a fake clock, and one-shot IMAP LOGIN / SMTP AUTH helpers.
+ * A gateway with the bridge's IMAP, POP3 and submission listeners (all clients are 127.0.0.1
+ * there), a fake clock, and one-shot IMAP LOGIN / POP3 USER+PASS / SMTP AUTH helpers.
  */
 async function withProtocols(
   test: (p: {
     gw: TestGateway;
     clock: ReturnType<typeof fakeClock>;
     imap: (user: string, password: string) => Promise<string>;
+    pop3: (user: string, password: string) => Promise<string>;
     smtp: (user: string, password: string) => Promise<string>;
   }) => Promise<void>,
 ) {
   const world = await startBridgeWorld();
   const imap = await startGatewayImap(world.gw);
+  const pop3 = await startGatewayPop3(world.gw);
   try {
     await test({
       gw: world.gw,
       clock: fakeClock(world.gw),
       imap: (user, password) => imapLogin(imap.port, user, password),
+      pop3: (user, password) => pop3Login(pop3.port, user, password),
       smtp: (user, password) => smtpAuth(world.submissionPort, world.certFile, user, password),
     });
   } finally {
     await imap.close();
+    await pop3.close();
     await world.close();
   }
 }
 
-Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter; other sources unaffected", async () => {
-  await withProtocols(async ({ gw, clock, imap, smtp }) => {
+Deno.test("issue15#1+2: IMAP LOGIN, POP3 and SMTP AUTH — spellings share the counter; other sources unaffected", async () => {
+  await withProtocols(async ({ gw, clock, imap, pop3, smtp }) => {
     // Five failures over IMAP from 127.0.0.1, one per spelling.
     for (const spelling of SPELLINGS) {
       assertEquals(
@@ -200,8 +218,11 @@ Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter
         await smtp(spelling, ADMIN.password),
         "454 4.7.0 temporary authentication failure",
       );
+      assert((await pop3(spelling.trim(), ADMIN.password)).startsWith("-ERR [LOGIN-DELAY]"));
     }
-    // The owner signs in over HTTP from elsewhere meanwhile.
+    // The bridge counted them against the client's address (127.0.0.1), not its own: HTTP from
+    // 127.0.0.1 waits too, while the owner signs in over HTTP from elsewhere.
+    assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, "127.0.0.1")).status, 429);
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
     // Once the delay has passed, 127.0.0.1's right password works again on both protocols.
     clock.advance(2);
@@ -212,8 +233,8 @@ Deno.test("issue15#1+2: IMAP LOGIN and SMTP AUTH — spellings share the counter
 
 // --- Item 2: delays per (account, source) and per source, not a lock for everyone ---
 
-Deno.test("issue15#2: an attacker at IP A cannot lock out the owner at IP B (HTTP, IMAP, SMTP)", async () => {
-  await withProtocols(async ({ gw, clock, imap, smtp }) => {
+Deno.test("issue15#2: an attacker at IP A cannot lock out the owner at IP B (HTTP, IMAP, POP3, SMTP)", async () => {
+  await withProtocols(async ({ gw, clock, imap, pop3, smtp }) => {
     // Far past the old limits (5 per account, 20 per IP): 40 failures, waiting out each delay,
     // and then guessing until held back, so the owner comes in the middle of the attack.
     let failures = 0;
@@ -231,6 +252,7 @@ Deno.test("issue15#2: an attacker at IP A cannot lock out the owner at IP B (HTT
     // The owner, elsewhere, signs in on every protocol.
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
     assert((await imap(ADMIN.address, ADMIN.password)).startsWith("a1 OK"));
+    assert((await pop3(ADMIN.address, ADMIN.password)).startsWith("+OK"));
     assert((await smtp(ADMIN.address, ADMIN.password)).startsWith("235 "));
   });
 });
