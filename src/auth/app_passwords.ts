@@ -11,7 +11,7 @@ import { type Account, findAccountByAddress } from "../services/accounts.ts";
 import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
-import { assertMayAttempt, clearPair, recordFailure } from "./throttle.ts";
+import { chargeAttempt, failed, giveBack, recordFailure } from "./throttle.ts";
 
 export type AppPasswordRow = typeof schema.appPasswords.$inferSelect;
 
@@ -103,8 +103,7 @@ export async function verifyAccountSecret(
   const now = deps.clock.now();
   const ip = opts.ip ?? "unknown";
   const account = await findAccountByAddress(deps.store.db, address);
-  const attempt = { accountId: account?.id, address, ip };
-  await assertMayAttempt(deps.store, attempt, now);
+  const charge = await chargeAttempt(deps, { accountId: account?.id, address, ip }, now);
   let ok = false;
   if (account && !account.disabled) {
     if (!account.totpEnabled && await verifyPassword(secret, account.passwordHash)) ok = true;
@@ -124,11 +123,11 @@ export async function verifyAccountSecret(
     await verifyPassword(secret, await decoyHash());
   }
   if (!ok || !account || account.disabled) {
-    await recordFailure(deps, attempt, now);
+    failed(deps, charge);
     deps.logger.log("warn", "auth.secret_failed", { ip });
     return undefined;
   }
-  await clearPair(deps.store, attempt);
+  await giveBack(deps.store, charge, true);
   return account;
 }
 
@@ -145,11 +144,12 @@ export async function confirmPassword(
 ): Promise<void> {
   const now = deps.clock.now();
   const attempt = { accountId: account.id, address: account.address, ip };
-  await assertMayAttempt(deps.store, attempt, now);
+  const charge = await chargeAttempt(deps, attempt, now);
   if (!await verifyPassword(password, account.passwordHash)) {
-    await recordFailure(deps, attempt, now);
+    failed(deps, charge);
     throw new AppError(403, "invalid_credentials", "the current password is wrong");
   }
+  await giveBack(deps.store, charge, true);
 }
 
 /** Counts a wrong second factor during a sensitive change towards the login throttle. */

@@ -13,7 +13,7 @@ import { findAccountByAddress } from "../services/accounts.ts";
 import { decoyHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
-import { assertMayAttempt, type Attempt, clearPair, recordFailure } from "./throttle.ts";
+import { type Charge, chargeAttempt, failed, giveBack } from "./throttle.ts";
 import { verifyTotp } from "./totp.ts";
 import { useRecoveryCode } from "./two_factor.ts";
 
@@ -35,9 +35,9 @@ export interface LoginInput {
 
 const invalid = () => new AppError(401, "invalid_credentials", "the address or password is wrong");
 
-async function failure(deps: Deps, attempt: Attempt, now: number): Promise<void> {
-  await recordFailure(deps, attempt, now);
-  deps.logger.log("warn", "auth.login_failed", { ip: attempt.ip });
+function failure(deps: Deps, charge: Charge): void {
+  failed(deps, charge);
+  deps.logger.log("warn", "auth.login_failed", { ip: charge.attempt.ip });
 }
 
 /** Checks a second factor: a TOTP code, or a recovery code (used up when it matches). */
@@ -61,22 +61,23 @@ export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
   // The account is resolved first so that every spelling of it meets the same counters.
   const account = await findAccountByAddress(deps.store.db, input.address);
   const attempt = { accountId: account?.id, address: input.address, ip: input.ip };
-  await assertMayAttempt(deps.store, attempt, now);
+  const charge = await chargeAttempt(deps, attempt, now);
   const ok = await verifyPassword(input.password, account?.passwordHash ?? await decoyHash());
   if (!account || !ok || account.disabled) {
-    await failure(deps, attempt, now);
+    failure(deps, charge);
     throw invalid();
   }
   if (account.totpEnabled) {
     if (!input.totp && !input.recoveryCode) {
+      await giveBack(deps.store, charge, false);
       throw new AppError(401, "totp_required", "this account uses two-factor sign-in: send `totp`");
     }
     if (!await checkSecondFactor(deps, account, input, now)) {
-      await failure(deps, attempt, now);
+      failure(deps, charge);
       throw new AppError(401, "invalid_totp", "the one-time code is wrong or expired");
     }
   }
-  await clearPair(deps.store, attempt);
+  await giveBack(deps.store, charge, true);
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
   await deps.store.db.insert(schema.sessions).values({

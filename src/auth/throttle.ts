@@ -22,9 +22,11 @@
  * Dovecot's auth penalty (a doubling delay per source) and mox's per-source limits, with the
  * counts in the store instead of process memory.
  *
- * A row is forgotten once `loginFailureMemorySeconds` have passed after its delay ended without
- * another failure. Each failure is one upsert per counter, computed in SQL, so processes racing
- * on one row never lose a count.
+ * Every attempt is counted as a failure before its secret is checked (an argon2id run), in one
+ * guarded upsert per counter computed in SQL, and a right secret gives the count back: checking
+ * first and counting after would let a burst of parallel guesses all pass the check, and
+ * processes racing on one row never lose a count. A row is forgotten once
+ * `loginFailureMemorySeconds` have passed after its delay ended without another failure.
  */
 import { normalizeAddress } from "../../schemas/address.ts";
 import type { Config } from "../config.ts";
@@ -71,22 +73,16 @@ function keysOf(attempt: Attempt) {
   };
 }
 
-/**
- * Throws 429 (with Retry-After, in seconds) while any counter of this attempt is in its delay
- * or lock. Call before checking the secret: a delayed attempt must learn nothing about it.
- */
-export async function assertMayAttempt(store: Store, attempt: Attempt, now: number) {
-  const { pair, ip, account } = keysOf(attempt);
-  const keys = [pair, ip, ...(account ? [account] : [])];
+/** The 429 for a held attempt, with Retry-After in seconds (at least 1). */
+async function held(store: Store, keys: string[], now: number): Promise<AppError> {
   const row = await rawSql(store.db).get<{ until: number | null }>(
     `SELECT max(locked_until) AS until FROM login_failures WHERE key IN (${
       keys.map(() => "?").join(",")
-    }) AND locked_until > ?`,
-    [...keys, now],
+    })`,
+    keys,
   );
-  if (row?.until == null) return;
-  const retry = Math.max(1, Math.ceil((Number(row.until) - now) / 1000));
-  throw new AppError(
+  const retry = Math.max(1, Math.ceil((Number(row?.until ?? now) - now) / 1000));
+  return new AppError(
     429,
     "too_many_requests",
     "too many failed sign-ins; try again later",
@@ -97,30 +93,40 @@ export async function assertMayAttempt(store: Store, attempt: Attempt, now: numb
 
 // One upsert per counter, with numbered parameters: ?1 key, ?2 now, ?3 memory (ms), ?4 the
 // count where the delay or lock starts, ?5 and ?6 the delay's first step and cap (the lock's
-// length twice for the account). `reset` says the old row is stale; `n` is the count after this
-// failure. In an UPDATE's SET every column reads the old row, so both are spelled out in place.
-const upsert = (reset: string, untilOf: (n: string) => string) => {
+// length twice for the account), and for the guarded form ?7..?9 the attempt's keys. `reset`
+// says the old row is stale; `n` is the count after this failure. In an UPDATE's SET every
+// column reads the old row, so both are spelled out in place. The guard makes the check and the
+// count one statement: two attempts racing cannot both pass a check neither has counted yet.
+const upsert = (reset: string, untilOf: (n: string) => string, guarded = false) => {
   const n = `(CASE WHEN ${reset} THEN 1 ELSE count + 1 END)`;
+  const guard = guarded
+    ? "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN (?7, ?8, ?9) AND locked_until > ?2)"
+    : "true";
   return `INSERT INTO login_failures (key, count, window_start, locked_until)
-    VALUES (?1, 1, ?2, ${untilOf("1")})
+    SELECT ?1, 1, ?2, ${untilOf("1")} WHERE ${guard}
     ON CONFLICT (key) DO UPDATE SET
       count = ${n},
       window_start = CASE WHEN ${reset} THEN ?2 ELSE window_start END,
       locked_until = ${untilOf(n)}
+    WHERE ${guard}
     RETURNING count, locked_until`;
 };
 
 const STALE = "?2 > locked_until + ?3";
 // From the `free`-th failure on: step * 2^(n - free), capped (the shift too: 2^30 ms is 12 days).
-const DELAYED = upsert(
-  STALE,
-  (n) => `?2 + CASE WHEN ${n} < ?4 THEN 0 ELSE min(?6, ?5 * (1 << min(30, ${n} - ?4))) END`,
-);
+const delayUntil = (n: string) =>
+  `?2 + CASE WHEN ${n} < ?4 THEN 0 ELSE min(?6, ?5 * (1 << min(30, ${n} - ?4))) END`;
+const DELAYED = upsert(STALE, delayUntil);
+const DELAYED_IF_FREE = upsert(STALE, delayUntil, true);
 // A lock that has run out starts a fresh count: the next failure must not re-lock at once.
 const LOCKING = upsert(
   `(${STALE} OR (count >= ?4 AND ?2 >= locked_until))`,
   (n) => `?2 + CASE WHEN ${n} >= ?4 THEN ?6 ELSE 0 END`,
 );
+// Gives back one counted failure; a delay this attempt started (`locked_until` still what it
+// set) ends now, one that a later failure started stays.
+const REFUND = "UPDATE login_failures SET count = count - 1, " +
+  "locked_until = CASE WHEN locked_until = ?3 THEN ?2 ELSE locked_until END WHERE key = ?1";
 
 const PRUNE_CHANCE = 1 / 64;
 
@@ -129,38 +135,93 @@ interface Counted {
   locked_until: number;
 }
 
-/** Counts a failed attempt against its pair, its source and (if any) its account. */
+/** What one attempt was charged: each counter's key and the row after the charge. */
+export interface Charge {
+  attempt: Attempt;
+  now: number;
+  counted: { key: string; row: Counted }[];
+}
+
+/**
+ * Counts the attempt as a failure before its secret is checked, or throws 429 (with
+ * Retry-After) when its pair, its source or its account is held, in one statement per counter.
+ * Counting first is what keeps a burst of parallel guesses to the free tries; a right secret
+ * gives the count back (`succeeded`, `refund`).
+ */
+export async function chargeAttempt(deps: Deps, attempt: Attempt, now: number): Promise<Charge> {
+  const { pair, ip, account } = keysOf(attempt);
+  const counted = await count(deps, { pair, ip, account }, now, true);
+  if (!counted) throw await held(deps.store, [pair, ip, ...(account ? [account] : [])], now);
+  if (Math.random() < PRUNE_CHANCE) {
+    await pruneFailures(deps.store, now, deps.config.loginFailureMemorySeconds);
+  }
+  return { attempt, now, counted };
+}
+
+/** Counts a failure with no check first (a wrong second factor during a sensitive change). */
 export async function recordFailure(deps: Deps, attempt: Attempt, now: number): Promise<void> {
+  const charge = { attempt, now, counted: (await count(deps, keysOf(attempt), now, false))! };
+  failed(deps, charge);
+}
+
+async function count(
+  deps: Deps,
+  keys: ReturnType<typeof keysOf>,
+  now: number,
+  guarded: boolean,
+): Promise<Charge["counted"] | undefined> {
   const limits: Limits = deps.config;
   const memory = limits.loginFailureMemorySeconds * 1000;
-  const step = limits.loginDelaySeconds * 1000;
-  const cap = limits.loginMaxDelaySeconds * 1000;
+  const delay = [limits.loginDelaySeconds * 1000, limits.loginMaxDelaySeconds * 1000];
   const lockFailures = limits.loginAccountLockFailures;
-  const { pair, ip, account } = keysOf(attempt);
-  const locked = await deps.store.write(async (tx) => {
+  const { pair, ip, account } = keys;
+  return await deps.store.write(async (tx) => {
     const sql = rawSql(tx);
-    await sql.run(DELAYED, [pair, now, memory, limits.loginFailuresBeforeDelay, step, cap]);
-    await sql.run(DELAYED, [ip, now, memory, limits.loginIpFailuresBeforeDelay, step, cap]);
-    if (!account || lockFailures === 0) return undefined;
-    const lockMs = limits.loginAccountLockSeconds * 1000;
-    return await sql.get<Counted>(LOCKING, [account, now, memory, lockFailures, lockMs, lockMs]);
+    const counted: Charge["counted"] = [];
+    const guard = [pair, ip, account ?? pair];
+    const first = await sql.get<Counted>(
+      guarded ? DELAYED_IF_FREE : DELAYED,
+      [pair, now, memory, limits.loginFailuresBeforeDelay, ...delay, ...(guarded ? guard : [])],
+    );
+    if (!first) return undefined;
+    counted.push({ key: pair, row: first });
+    const byIp = [ip, now, memory, limits.loginIpFailuresBeforeDelay, ...delay];
+    counted.push({ key: ip, row: (await sql.get<Counted>(DELAYED, byIp))! });
+    if (account && lockFailures > 0) {
+      const lockMs = limits.loginAccountLockSeconds * 1000;
+      const args = [account, now, memory, lockFailures, lockMs, lockMs];
+      counted.push({ key: account, row: (await sql.get<Counted>(LOCKING, args))! });
+    }
+    return counted;
   });
-  // Now and then, forget long-quiet rows (each new source and typed address adds one).
-  if (Math.random() < PRUNE_CHANCE) {
-    await pruneFailures(deps.store, now, limits.loginFailureMemorySeconds);
-  }
-  if (locked && Number(locked.count) === lockFailures) {
+}
+
+/** The secret was wrong: the charge stands. Notes a last-resort lock this failure started. */
+export function failed(deps: Deps, charge: Charge): void {
+  const lock = charge.counted.find((c) => c.key.startsWith("account:"));
+  if (lock && Number(lock.row.count) === deps.config.loginAccountLockFailures) {
     deps.logger.log("warn", "auth.account_locked", {
-      accountId: attempt.accountId,
-      failures: lockFailures,
-      until: new Date(Number(locked.locked_until)).toISOString(),
+      accountId: charge.attempt.accountId,
+      failures: Number(lock.row.count),
+      until: new Date(Number(lock.row.locked_until)).toISOString(),
     });
   }
 }
 
-/** A right secret: the pair starts afresh (the source and the account counts stay). */
-export async function clearPair(store: Store, attempt: Attempt): Promise<void> {
-  await rawSql(store.db).run("DELETE FROM login_failures WHERE key = ?", [keysOf(attempt).pair]);
+/**
+ * The secret was right. `signedIn`: the pair starts afresh and the source's and the account's
+ * counts go back. Otherwise (a second factor is still asked) every count just goes back, so a
+ * right password cannot be used to reset the pair between guesses at the second factor.
+ */
+export async function giveBack(store: Store, charge: Charge, signedIn: boolean): Promise<void> {
+  const [pair, ...rest] = charge.counted;
+  await store.write(async (tx) => {
+    const sql = rawSql(tx);
+    if (signedIn) await sql.run("DELETE FROM login_failures WHERE key = ?", [pair.key]);
+    for (const { key, row } of signedIn ? rest : charge.counted) {
+      await sql.run(REFUND, [key, charge.now, Number(row.locked_until)]);
+    }
+  });
 }
 
 /** Drops rows whose delay or lock ended longer than the memory ago (they would reset anyway). */

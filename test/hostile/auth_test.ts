@@ -286,6 +286,22 @@ Deno.test("issue15#2: a failing source waits a delay that doubles per failure, c
   }
 });
 
+Deno.test("issue15#2: guesses sent in parallel get no more than the free tries", async () => {
+  const { gw } = await gateway();
+  try {
+    // Checked-then-counted, all 15 would pass the check before the first one is counted.
+    const answers = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => httpLogin(gw, ADMIN.address, `burst-${i}`, ATTACKER)),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    assertEquals(statuses, [...Array(5).fill(401), ...Array(10).fill(429)]);
+    assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, ATTACKER)).status, 429);
+    assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
+  } finally {
+    gw.close();
+  }
+});
+
 Deno.test("issue15#2: a source failing across many accounts is delayed for all of them", async () => {
   const { gw, clock } = await gateway({ loginIpFailuresBeforeDelay: 6 });
   try {
