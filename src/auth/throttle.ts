@@ -146,7 +146,8 @@ export interface Charge {
  * Counts the attempt as a failure before its secret is checked, or throws 429 (with
  * Retry-After) when its pair, its source or its account is held, in one statement per counter.
  * Counting first is what keeps a burst of parallel guesses to the free tries; a right secret
- * gives the count back (`succeeded`, `refund`).
+ * gives the count back (`giveBack`). So at most `loginFailuresBeforeDelay` sign-ins of one
+ * account from one source are let through at once; more wait for a second.
  */
 export async function chargeAttempt(deps: Deps, attempt: Attempt, now: number): Promise<Charge> {
   const { pair, ip, account } = keysOf(attempt);

@@ -297,6 +297,16 @@ Deno.test("issue15#2: guesses sent in parallel get no more than the free tries",
     assertEquals(statuses, [...Array(5).fill(401), ...Array(10).fill(429)]);
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, ATTACKER)).status, 429);
     assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
+    // Right passwords sent at once (a client opening several connections) are all let in, and
+    // give their counts back.
+    const owner = await Promise.all(
+      Array.from({ length: 5 }, () => httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)),
+    );
+    assertEquals(owner.map((a) => a.status), Array(5).fill(200));
+    for (let i = 0; i < 4; i++) {
+      assertEquals((await httpLogin(gw, ADMIN.address, "typo", OWNER)).status, 401);
+    }
+    assertEquals((await httpLogin(gw, ADMIN.address, ADMIN.password, OWNER)).status, 200);
   } finally {
     gw.close();
   }
