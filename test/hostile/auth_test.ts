@@ -412,3 +412,22 @@ Deno.test("issue15#2: the throttle's old setting names still set the new fields"
   );
   assertEquals(both.config.loginAccountLockFailures, 0);
 });
+
+Deno.test("issue15#2: the throttle's source of an address (IPv4, IPv4-mapped, IPv6 /64, junk)", async () => {
+  const { throttleSource } = await import("../../src/auth/throttle_source.ts");
+  const cases: [string, string][] = [
+    ["192.0.2.1", "192.0.2.1"],
+    ["::ffff:192.0.2.1", "192.0.2.1"],
+    ["::FFFF:c000:0201", "192.0.2.1"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["[2001:DB8:0:0:ffff::]", "2001:db8:0:0::/64"],
+    ["2001:db8:0:1::1", "2001:db8:0:1::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["64:ff9b::192.0.2.1", "64:ff9b:0:0::/64"],
+    ["2001:db8::1::2", "2001:db8::1::2"],
+    ["1.2.3.999", "1.2.3.999"],
+    ["unknown", "unknown"],
+  ];
+  assertEquals(cases.map(([ip]) => [ip, throttleSource(ip)]), cases);
+});
