@@ -12,7 +12,10 @@ export const BridgeProtocol = z.enum(["smtp", "submission", "imap", "pop3", "sha
 export const BridgeAuthRequest = z.object({
   username: z.string().min(1).max(320),
   secret: z.string().min(1).max(1024),
-  clientIp: z.string().max(64).default("unknown"),
+  clientIp: z.string().max(64).default("unknown").meta({
+    description: "The client's address as the bridge's socket saw it, never the bridge's own: " +
+      "failed sign-ins are delayed per (account, client address) and per client address.",
+  }),
   protocol: BridgeProtocol,
   /** Also open an account session (default: only for imap and pop3). */
   session: z.boolean().optional(),

@@ -113,22 +113,57 @@ export const CONFIG_FIELDS = {
       "Mailbox quota given to new accounts; 0 means unlimited.",
     ),
   },
-  loginMaxFailuresPerAccount: {
-    env: "POSTERN_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+  // Sign-in throttling (src/auth/throttle.ts): delays per (account, source) pair and per
+  // source, and a hard account lock only as a last resort. The old POSTERN_LOGIN_* names of the
+  // lock these replaced still work (`legacyEnv`).
+  loginFailuresBeforeDelay: {
+    env: "POSTERN_LOGIN_FAILURES_BEFORE_DELAY",
+    legacyEnv: "POSTERN_LOGIN_MAX_FAILURES_PER_ACCOUNT",
     schema: int(1, 1000).default(5).describe(
-      "Failed logins for one account before it is locked for a while.",
+      "Failed sign-ins one source (IPv4 address, IPv6 /64) may make against one account before " +
+        "its next attempts there wait a delay (429 + Retry-After, right password included).",
     ),
   },
-  loginMaxFailuresPerIp: {
-    env: "POSTERN_LOGIN_MAX_FAILURES_PER_IP",
+  loginIpFailuresBeforeDelay: {
+    env: "POSTERN_LOGIN_IP_FAILURES_BEFORE_DELAY",
+    legacyEnv: "POSTERN_LOGIN_MAX_FAILURES_PER_IP",
     schema: int(1, 100_000).default(20).describe(
-      "Failed logins from one IP before it is locked for a while.",
+      "Failed sign-ins one source address may make across all accounts before each further " +
+        "attempt from it, to any account, waits a delay.",
     ),
   },
-  loginLockSeconds: {
-    env: "POSTERN_LOGIN_LOCK_SECONDS",
+  loginDelaySeconds: {
+    env: "POSTERN_LOGIN_DELAY_SECONDS",
+    schema: int(1, 3600).default(1).describe(
+      "The first delay after the free failures; it doubles with each further failure.",
+    ),
+  },
+  loginMaxDelaySeconds: {
+    env: "POSTERN_LOGIN_MAX_DELAY_SECONDS",
+    legacyEnv: "POSTERN_LOGIN_LOCK_SECONDS",
     schema: int(1, 86_400).default(900).describe(
-      "Failure window and lock duration for login throttling.",
+      "The longest delay a failing source waits between sign-in attempts.",
+    ),
+  },
+  loginFailureMemorySeconds: {
+    env: "POSTERN_LOGIN_FAILURE_MEMORY_SECONDS",
+    schema: int(60, 30 * 86_400).default(3600).describe(
+      "A source's (or an account's) failures are forgotten after this long without a new " +
+        "failure once its delay has passed.",
+    ),
+  },
+  loginAccountLockFailures: {
+    env: "POSTERN_LOGIN_ACCOUNT_LOCK_FAILURES",
+    schema: int(0, 10_000_000).default(1000).describe(
+      "Last resort against attacks from many sources: this many failed sign-ins to one " +
+        "account, from all sources together, lock it for everyone (the owner too) on every " +
+        "protocol. 0 turns the lock off.",
+    ),
+  },
+  loginAccountLockSeconds: {
+    env: "POSTERN_LOGIN_ACCOUNT_LOCK_SECONDS",
+    schema: int(1, 86_400).default(900).describe(
+      "How long the last-resort account lock lasts.",
     ),
   },
   outboxExpiryHours: {
@@ -410,6 +445,13 @@ export const ConfigSchema = z.object(
   },
 ).strict();
 
+/** Config file keys renamed since (with their environment variables, `legacyEnv`). */
+const RENAMED_KEYS: Record<string, keyof Fields> = {
+  loginMaxFailuresPerAccount: "loginFailuresBeforeDelay",
+  loginMaxFailuresPerIp: "loginIpFailuresBeforeDelay",
+  loginLockSeconds: "loginMaxDelaySeconds",
+};
+
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
 /**
@@ -421,8 +463,14 @@ export function parseConfig(
   file: Record<string, unknown> = {},
 ): ConfigResult {
   const input: Record<string, unknown> = { ...file };
+  for (const [old, key] of Object.entries(RENAMED_KEYS)) {
+    if (!(old in input)) continue;
+    input[key] ??= input[old];
+    delete input[old];
+  }
   for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
-    const value = env[field.env];
+    const value = env[field.env] ??
+      ("legacyEnv" in field ? env[field.legacyEnv] : undefined);
     if (value !== undefined && value !== "") input[key] = value;
   }
   const parsed = ConfigSchema.safeParse(input);

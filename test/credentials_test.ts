@@ -274,29 +274,30 @@ Deno.test("verifyAccountSecret: password only while 2FA is off; app passwords al
   gw.close();
 });
 
-Deno.test("verifyAccountSecret shares login's throttle: locked after 5 failures", async () => {
+Deno.test("verifyAccountSecret shares login's throttle: delayed after 5 failures from one source", async () => {
   const { gw, call } = await harness();
   for (let i = 0; i < 5; i++) {
     assertEquals(
-      await verifyAccountSecret(gw.deps, BOB.address, `wrong-${i}`, { ip: "192.0.2.77" }),
+      await verifyAccountSecret(gw.deps, BOB.address, `wrong-${i}`, { ip: "192.0.2.10" }),
       undefined,
     );
   }
   const err = await assertRejects(
-    () => verifyAccountSecret(gw.deps, BOB.address, BOB.password, { ip: "192.0.2.77" }),
+    () => verifyAccountSecret(gw.deps, BOB.address, BOB.password, { ip: "192.0.2.10" }),
     AppError,
   ) as AppError;
   assertEquals(err.status, 429);
   assert(Number(err.headers?.["Retry-After"]) > 0);
-  // The lock is the same one HTTP login uses.
-  const res = await call("POST", "/v1/auth/login", { body: BOB });
-  await problem(res, 429, "too_many_requests");
+  // The delay is the one HTTP login from that source meets (the fixture's peer is 192.0.2.10).
+  await problem(await call("POST", "/v1/auth/login", { body: BOB }), 429, "too_many_requests");
+  // Another source is not held back.
+  assert(await verifyAccountSecret(gw.deps, BOB.address, BOB.password, { ip: "192.0.2.11" }));
   gw.close();
 });
 
-// --- Login throttling ---
+// --- Login throttling (more in test/hostile/auth_test.ts) ---
 
-Deno.test("login: 5 wrong passwords lock the account (429 + Retry-After), even with the right one", async () => {
+Deno.test("login: 5 wrong passwords delay that source (429 + Retry-After), even with the right one", async () => {
   const { gw, call } = await harness();
   for (let i = 0; i < 5; i++) {
     const res = await call("POST", "/v1/auth/login", {
@@ -307,10 +308,16 @@ Deno.test("login: 5 wrong passwords lock the account (429 + Retry-After), even w
   const locked = await call("POST", "/v1/auth/login", { body: BOB });
   assertEquals(locked.status, 429);
   const retry = Number(locked.headers.get("retry-after"));
-  assert(retry > 0 && retry <= gw.deps.config.loginLockSeconds, `Retry-After ${retry}`);
+  assert(retry > 0 && retry <= gw.deps.config.loginMaxDelaySeconds, `Retry-After ${retry}`);
   assertEquals((await locked.json()).code, "too_many_requests");
-  // Other accounts are not locked by it (the IP limit is higher).
+  // Other accounts are not delayed by it (the source's own limit is higher).
   assertEquals((await call("POST", "/v1/auth/login", { body: ALICE })).status, 200);
+  // Nor is the owner at another address.
+  const elsewhere = await call("POST", "/v1/auth/login", {
+    body: BOB,
+    headers: { "x-postern-peer": "198.51.100.20" },
+  });
+  assertEquals(elsewhere.status, 200);
   gw.close();
 });
 

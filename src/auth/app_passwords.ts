@@ -11,7 +11,7 @@ import { type Account, findAccountByAddress } from "../services/accounts.ts";
 import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
-import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
+import { chargeAttempt, failed, giveBack, recordFailure } from "./throttle.ts";
 
 export type AppPasswordRow = typeof schema.appPasswords.$inferSelect;
 
@@ -86,18 +86,13 @@ export async function deleteAppPassword(
   return row;
 }
 
-async function recordFailures(deps: Deps, address: string, ip: string, now: number) {
-  const { config, store } = deps;
-  const windowMs = config.loginLockSeconds * 1000;
-  await recordFailure(store, accountKey(address), config.loginMaxFailuresPerAccount, windowMs, now);
-  await recordFailure(store, ipKey(ip), config.loginMaxFailuresPerIp, windowMs, now);
-}
-
 /**
  * Checks a password-only credential (IMAP/POP3/SMTP AUTH): the account password while 2FA is
  * off, or any of the account's app passwords (whose `lastUsedAt` is then updated). Returns the
  * account, or undefined when the secret is wrong or the account is unknown or disabled. Throws
- * a 429 AppError (with Retry-After) while the account or IP is locked, as login does.
+ * a 429 AppError (with Retry-After) while this (account, source) pair or this source is in its
+ * delay, or the account in its last-resort lock, as login does. `ip` must be the client's (the
+ * bridge passes its socket's peer), never the bridge's own.
  */
 export async function verifyAccountSecret(
   deps: Deps,
@@ -107,8 +102,8 @@ export async function verifyAccountSecret(
 ): Promise<Account | undefined> {
   const now = deps.clock.now();
   const ip = opts.ip ?? "unknown";
-  await assertNotLocked(deps.store, [accountKey(address), ipKey(ip)], now);
   const account = await findAccountByAddress(deps.store.db, address);
+  const charge = await chargeAttempt(deps, { accountId: account?.id, address, ip }, now);
   let ok = false;
   if (account && !account.disabled) {
     if (!account.totpEnabled && await verifyPassword(secret, account.passwordHash)) ok = true;
@@ -128,11 +123,11 @@ export async function verifyAccountSecret(
     await verifyPassword(secret, await decoyHash());
   }
   if (!ok || !account || account.disabled) {
-    await recordFailures(deps, address, ip, now);
+    failed(deps, charge);
     deps.logger.log("warn", "auth.secret_failed", { ip });
     return undefined;
   }
-  await clearFailures(deps.store, accountKey(address));
+  await giveBack(deps.store, charge, true);
   return account;
 }
 
@@ -148,11 +143,13 @@ export async function confirmPassword(
   ip: string,
 ): Promise<void> {
   const now = deps.clock.now();
-  await assertNotLocked(deps.store, [accountKey(account.address), ipKey(ip)], now);
+  const attempt = { accountId: account.id, address: account.address, ip };
+  const charge = await chargeAttempt(deps, attempt, now);
   if (!await verifyPassword(password, account.passwordHash)) {
-    await recordFailures(deps, account.address, ip, now);
+    failed(deps, charge);
     throw new AppError(403, "invalid_credentials", "the current password is wrong");
   }
+  await giveBack(deps.store, charge, true);
 }
 
 /** Counts a wrong second factor during a sensitive change towards the login throttle. */
@@ -161,5 +158,6 @@ export async function recordSecondFactorFailure(
   account: Account,
   ip: string,
 ): Promise<void> {
-  await recordFailures(deps, account.address, ip, deps.clock.now());
+  const attempt = { accountId: account.id, address: account.address, ip };
+  await recordFailure(deps, attempt, deps.clock.now());
 }

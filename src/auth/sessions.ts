@@ -1,7 +1,8 @@
 /**
  * Sign-in sessions: password (then TOTP or a recovery code when 2FA is on) → a session row, a
  * short-lived access JWT and a refresh token (stored as a SHA-256, rotated on each use; a reused
- * old refresh token finds nothing). Failures are throttled per account and per IP.
+ * old refresh token finds nothing). Failures are throttled per (account, source) pair, per source
+ * and, as a last resort, per account (auth/throttle.ts).
  */
 import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
@@ -12,7 +13,7 @@ import { findAccountByAddress } from "../services/accounts.ts";
 import { decoyHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
-import { accountKey, assertNotLocked, clearFailures, ipKey, recordFailure } from "./throttle.ts";
+import { type Charge, chargeAttempt, failed, giveBack } from "./throttle.ts";
 import { verifyTotp } from "./totp.ts";
 import { useRecoveryCode } from "./two_factor.ts";
 
@@ -34,12 +35,9 @@ export interface LoginInput {
 
 const invalid = () => new AppError(401, "invalid_credentials", "the address or password is wrong");
 
-async function failure(deps: Deps, address: string, ip: string, now: number): Promise<void> {
-  const { config, store } = deps;
-  const windowMs = config.loginLockSeconds * 1000;
-  await recordFailure(store, accountKey(address), config.loginMaxFailuresPerAccount, windowMs, now);
-  await recordFailure(store, ipKey(ip), config.loginMaxFailuresPerIp, windowMs, now);
-  deps.logger.log("warn", "auth.login_failed", { ip });
+function failure(deps: Deps, charge: Charge): void {
+  failed(deps, charge);
+  deps.logger.log("warn", "auth.login_failed", { ip: charge.attempt.ip });
 }
 
 /** Checks a second factor: a TOTP code, or a recovery code (used up when it matches). */
@@ -60,23 +58,26 @@ async function checkSecondFactor(
 /** Verifies the password (and second factor); used by login and by IMAP/SMTP-style checks. */
 export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
   const now = deps.clock.now();
-  await assertNotLocked(deps.store, [accountKey(input.address), ipKey(input.ip)], now);
+  // The account is resolved first so that every spelling of it meets the same counters.
   const account = await findAccountByAddress(deps.store.db, input.address);
+  const attempt = { accountId: account?.id, address: input.address, ip: input.ip };
+  const charge = await chargeAttempt(deps, attempt, now);
   const ok = await verifyPassword(input.password, account?.passwordHash ?? await decoyHash());
   if (!account || !ok || account.disabled) {
-    await failure(deps, input.address, input.ip, now);
+    failure(deps, charge);
     throw invalid();
   }
   if (account.totpEnabled) {
     if (!input.totp && !input.recoveryCode) {
+      await giveBack(deps.store, charge, false);
       throw new AppError(401, "totp_required", "this account uses two-factor sign-in: send `totp`");
     }
     if (!await checkSecondFactor(deps, account, input, now)) {
-      await failure(deps, input.address, input.ip, now);
+      failure(deps, charge);
       throw new AppError(401, "invalid_totp", "the one-time code is wrong or expired");
     }
   }
-  await clearFailures(deps.store, accountKey(input.address));
+  await giveBack(deps.store, charge, true);
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
   await deps.store.db.insert(schema.sessions).values({
