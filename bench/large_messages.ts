@@ -143,8 +143,15 @@ async function peakDuring(pid: number, work: () => Promise<void>): Promise<numbe
   return Math.max(peak, rssMiB(pid));
 }
 
+/** RSS after `seconds` of quiet; prints how much of it is anonymous memory (heaps). */
 async function settled(pid: number, seconds: number): Promise<number> {
   await sleep(seconds * 1000);
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (field: string) => Number(status.match(new RegExp(`${field}:\\s+(\\d+)`))?.[1] ?? 0);
+  console.log(
+    `  (settled: RssAnon ${fmt(kb("RssAnon") / 1024, 0)} MiB, RssFile ` +
+      `${fmt(kb("RssFile") / 1024, 0)} MiB)`,
+  );
   return rssMiB(pid);
 }
 
@@ -241,12 +248,16 @@ export async function largeMessageBench(o: LargeMessageOptions): Promise<void> {
       );
     });
     const jsonSeconds = (performance.now() - t1) / 1000;
-    const jsonSettled = await settled(server.pid, o.settleSeconds);
-    console.log(
-      `JSON ${o.json} × ${fmt(bodies[0].length / 1e6, 0)} MB concurrent: ` +
-        `${statuses.filter((s) => s === 201).length} × 201 in ${fmt(jsonSeconds, 1)} s; RSS peak ` +
-        `${fmt(jsonPeak, 0)} MiB, settled ${fmt(jsonSettled, 0)} MiB after ${o.settleSeconds} s`,
-    );
+    const jsonSettled = o.json > 0 ? await settled(server.pid, o.settleSeconds) : 0;
+    if (o.json > 0) {
+      console.log(
+        `JSON ${o.json} × ${fmt(bodies[0].length / 1e6, 0)} MB concurrent: ` +
+          `${statuses.filter((s) => s === 201).length} × 201 in ${
+            fmt(jsonSeconds, 1)
+          } s; RSS peak ` +
+          `${fmt(jsonPeak, 0)} MiB, settled ${fmt(jsonSettled, 0)} MiB after ${o.settleSeconds} s`,
+      );
+    }
     const stored = await inboxTotal(server.url, rcptToken);
     const expected = accepted + statuses.filter((s) => s === 201).length;
     console.log(

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { and, eq, isNull } from "drizzle-orm";
 import { type FetchLike, GatewayClient } from "../bridge/gateway_client.ts";
+import { ByteBudget } from "../bridge/net/byte_budget.ts";
 import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
@@ -121,7 +122,13 @@ export async function startBridge(
         disposition: v.disposition,
       }),
   });
+  // One budget for every SMTP listener (bridge/net/byte_budget.ts).
+  const contentBudget = new ByteBudget({
+    total: config.contentBudgetBytes,
+    perIp: config.contentBudgetPerIpBytes,
+  });
   const common = {
+    contentBudget,
     host: config.bridgeHost,
     hostname: config.hostname,
     backend,

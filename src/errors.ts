@@ -28,6 +28,7 @@ export type ErrorCode =
   | "sender_not_allowed"
   | "too_many_requests"
   | "unsupported_media_type"
+  | "server_busy"
   | "internal";
 
 export class AppError extends Error {
