@@ -106,7 +106,8 @@ export async function holdContent(s: SmtpSession, bytes: number): Promise<void> 
   const tx = s.tx;
   const hold = tx?.hold;
   if (!hold || tx.starved || bytes <= hold.held) return;
-  if (await hold.grow(s.config.maxMessageBytes + 1)) return;
+  // Octets past the limit are counted, never stored: the limit is all a message can hold.
+  if (await hold.grow(s.config.maxMessageBytes)) return;
   tx.starved = true;
   tx.data?.discard();
   tx.bdat?.discard();
