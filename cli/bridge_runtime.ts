@@ -91,7 +91,11 @@ export async function startBridge(
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   logger: Logger,
 ): Promise<BridgeRuntime> {
-  const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher);
+  // A fetcher given here is the gateway in-process (app.fetch or the thread's tunnel): mail goes
+  // to it as a stream of parts, never joined into one more copy of the message.
+  const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher, {
+    streamMail: gateway.fetcher !== undefined,
+  });
   const paths = tlsPaths(config);
   const tls = await exists(paths.certFile) && await exists(paths.keyFile)
     ? loadTlsContext(paths)
@@ -205,7 +209,7 @@ export async function startBridge(
       });
     }
     started.push(...await startPop3Listeners(config, gateway, tls, logger));
-    started.push(...await startImapListeners(config, gateway, tls, logger));
+    started.push(...await startImapListeners(config, gateway, tls, logger, contentBudget));
   } catch (e) {
     for (const s of started) await s.listener.close();
     mailauth.close();

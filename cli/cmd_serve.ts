@@ -27,6 +27,7 @@ import { readFile } from "node:fs/promises";
 import { lookup } from "node:dns/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
+import { startMemoryTrim } from "./memory_trim.ts";
 import { createThreadedMime } from "./mime_thread.ts";
 
 export interface Running {
@@ -137,6 +138,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
     }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
+    companions.push(startMemoryTrim());
     return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
   } catch (e) {
     store.close();

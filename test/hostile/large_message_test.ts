@@ -11,6 +11,7 @@ import { schema } from "../../src/store/store.ts";
 import { ALICE, createTestGateway } from "../fixtures/app.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
+import { startGatewayImap } from "../fixtures/imap_pop3.ts";
 import { multipartWithAttachment } from "../mime_large_test.ts";
 
 const encoder = new TextEncoder();
@@ -161,6 +162,59 @@ Deno.test("issue15#7: large JSON sends over the HTTP budget wait their turn and 
     }));
     assertEquals(statuses, [201, 201, 201]);
   } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue15#7: IMAP APPEND of a large literal while the budget is spent: NO [LIMIT], then accepted", async () => {
+  const gw = await createTestGateway();
+  const budget = new ByteBudget({
+    total: 2 * MiB,
+    perIp: 2 * MiB,
+    initial: 256 * 1024,
+    waitMs: 50,
+  });
+  const listener = await startGatewayImap(gw, { contentBudget: budget });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+  const decoder = new TextDecoder();
+  let buffered = "";
+  /** Reads until a line starting with `prefix`; returns it. */
+  const until = async (prefix: string): Promise<string> => {
+    for (;;) {
+      const line = buffered.split("\r\n").find((l) => l.startsWith(prefix));
+      if (line) {
+        buffered = buffered.slice(buffered.indexOf(line) + line.length + 2);
+        return line;
+      }
+      const chunk = new Uint8Array(4096);
+      const n = await conn.read(chunk);
+      if (n === null) throw new Error(`closed; pending ${buffered}`);
+      buffered += decoder.decode(chunk.subarray(0, n));
+    }
+  };
+  const send = (text: string | Uint8Array) =>
+    conn.write(typeof text === "string" ? encoder.encode(text) : text);
+  try {
+    await until("* OK");
+    await send(`a1 LOGIN ${ALICE.address} ${ALICE.password}\r\n`);
+    assert((await until("a1 ")).startsWith("a1 OK"));
+    const { raw } = multipartWithAttachment(600 * 1024);
+    assert(raw.byteLength > budget.initial && raw.byteLength < 1_000_000);
+    // Another client's message holds most of the budget.
+    const other = budget.open("198.51.100.1")!;
+    assert(await other.grow(1536 * 1024));
+    await send(`a2 APPEND INBOX {${raw.byteLength}}\r\n`);
+    assertEquals(await until("a2 "), "a2 NO [LIMIT] server busy, try again later");
+    other.release();
+    await send(`a3 APPEND INBOX {${raw.byteLength}}\r\n`);
+    await until("+");
+    for (let at = 0; at < raw.length;) at += await conn.write(raw.subarray(at));
+    await send("\r\n");
+    assert((await until("a3 ")).startsWith("a3 OK"));
+    assertEquals(budget.used, 0, "the share is given back once the APPEND is done");
+  } finally {
+    conn.close();
+    await listener.close();
     gw.close();
   }
 });
