@@ -8,7 +8,7 @@
  * message must get its 250 and every send its 201; the stored messages are counted through the
  * API. Used by bench/run.ts section (l); prints figures and asserts only that the mail arrived.
  */
-import { api, fmt, freePort, login, rssMiB, startServer } from "./lib.ts";
+import { addAccount, api, fmt, freePort, login, rssMiB, startServer, waitForMx } from "./lib.ts";
 import { startZoneDns } from "./smtp.ts";
 
 export interface LargeMessageOptions {
@@ -171,27 +171,9 @@ export async function largeMessageBench(o: LargeMessageOptions): Promise<void> {
     ...(dns ? { POSTERN_DNS_SERVERS: dns.server } : {}),
   });
   try {
-    for (let i = 0;; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: mxPort })).close();
-        break;
-      } catch {
-        if (i > 100) throw new Error(`postern serve's MX did not listen on ${mxPort}`);
-        await sleep(100);
-      }
-    }
+    await waitForMx(mxPort);
     const admin = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
-    for (const address of [RCPT, SENDER]) {
-      const res = await api(server.url, "POST", "/v1/admin/accounts", admin, {
-        address,
-        password: "bench-password-1",
-        quotaBytes: 0,
-      });
-      if (res.status !== 201 && res.status !== 200) {
-        throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
-      }
-      await res.body?.cancel();
-    }
+    for (const address of [RCPT, SENDER]) await addAccount(server.url, admin, address);
     const rcptToken = await login(server.url, RCPT, "bench-password-1");
     const senderToken = await login(server.url, SENDER, "bench-password-1");
     const idle = await settled(server.pid, 5);

@@ -40,7 +40,7 @@ export async function cli(
 
 /**
  * The V8 flags `deno task start` runs `serve` with (deno.json), so the benchmarks measure the
- * server as it is started. --no-memory-reducer: deploy/README.md says why.
+ * server as it is started. --no-memory-reducer and --expose-gc: deploy/README.md says why.
  */
 const SERVE_V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
   .tasks.start as string).split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
@@ -178,3 +178,29 @@ export async function closedLoop(
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/** Creates a mailbox account (unlimited quota, password "bench-password-1") as the admin. */
+export async function addAccount(url: string, adminToken: string, address: string): Promise<void> {
+  const res = await api(url, "POST", "/v1/admin/accounts", adminToken, {
+    address,
+    password: "bench-password-1",
+    quotaBytes: 0,
+  });
+  if (res.status !== 201 && res.status !== 200) {
+    throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
+  }
+  await res.body?.cancel();
+}
+
+/** Waits until `postern serve`'s MX accepts connections on `port` (10 s at most). */
+export async function waitForMx(port: number): Promise<void> {
+  for (let i = 0;; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      if (i > 100) throw new Error(`postern serve's MX did not listen on ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -26,7 +26,7 @@
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
-import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
+import { addAccount, api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
@@ -56,18 +56,6 @@ const { values } = parseArgs({
 const only = new Set(values.only!.split(","));
 const DOMAIN = "postern.localhost";
 const ADMIN = `admin@${DOMAIN}`;
-
-async function addAccount(url: string, adminToken: string, address: string): Promise<void> {
-  const res = await api(url, "POST", "/v1/admin/accounts", adminToken, {
-    address,
-    password: "bench-password-1",
-    quotaBytes: 0,
-  });
-  if (res.status !== 201 && res.status !== 200) {
-    throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
-  }
-  await res.body?.cancel();
-}
 
 function header(title: string) {
   console.log(`\n== ${title}`);

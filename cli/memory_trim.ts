@@ -3,42 +3,57 @@
  * garbage ArrayBuffers, freed only by the next full collection; with V8's memory reducer off
  * (deno.json's start task: deploy/README.md says why) an idle server runs none, so ten 25 MB
  * messages left it holding about 160 MB of dead buffers indefinitely (bench/run.ts section l).
- * Every few seconds this checks the memory outside the JavaScript heap; when it is large and has
- * stopped growing (the burst is over), it asks for one full collection: `gc()` where the runtime
- * exposes it (`--v8-flags=--expose-gc` on Deno and Node) or `Bun.gc`. Without either it does
- * nothing. Small-message traffic never reaches the threshold.
+ * Every second this checks the memory outside the JavaScript heap; once it has been large and
+ * memory has stopped growing (the burst is over), it asks for one full collection: `gc()` where
+ * the runtime exposes it (`--v8-flags=--expose-gc` on Deno and Node) or `Bun.gc`. Without either
+ * it does nothing. Small-message traffic never reaches the threshold.
  */
 
 /** External memory above which a quiet server collects. */
 const THRESHOLD = 48 * 1024 * 1024;
-const INTERVAL_MS = 3000;
+const INTERVAL_MS = 1000;
 
 type Collect = () => void;
 
 function collector(): Collect | undefined {
-  const g = globalThis as { gc?: () => void; Bun?: { gc?(force: boolean): void } };
-  if (typeof g.gc === "function") return () => g.gc!();
+  const g = globalThis as { gc?: (options?: unknown) => void; Bun?: { gc?(force: boolean): void } };
+  // V8's "last resort" collection also compacts the heap and shrinks the young generation, so
+  // the pages a burst grew are returned too, not only the dead buffers.
+  if (typeof g.gc === "function") {
+    return () => g.gc!({ type: "major", execution: "sync", flavor: "last-resort" });
+  }
   if (typeof g.Bun?.gc === "function") return () => g.Bun!.gc!(true);
   return undefined;
 }
 
-function externalBytes(): number {
-  const d = (globalThis as { Deno?: { memoryUsage(): { external: number } } }).Deno;
-  if (d) return d.memoryUsage().external;
-  const p = (globalThis as { process?: { memoryUsage(): { external: number } } }).process;
-  return p?.memoryUsage().external ?? 0;
+interface Usage {
+  heapUsed: number;
+  external: number;
+}
+
+function usage(): Usage {
+  const d = (globalThis as { Deno?: { memoryUsage(): Usage } }).Deno;
+  if (d) return d.memoryUsage();
+  const p = (globalThis as { process?: { memoryUsage(): Usage } }).process;
+  return p?.memoryUsage() ?? { heapUsed: 0, external: 0 };
 }
 
 /** Starts the check; `close` stops it. */
 export function startMemoryTrim(): { close(): Promise<void> } {
   const collect = collector();
   if (!collect) return { close: () => Promise.resolve() };
-  let last = externalBytes();
+  let last = usage();
+  let sawLarge = false;
   const timer = setInterval(() => {
-    const now = externalBytes();
-    // Still growing: a burst is under way and the collector runs on its own.
-    if (now > THRESHOLD && now <= last) collect();
-    last = externalBytes();
+    const now = usage();
+    sawLarge ||= now.external > THRESHOLD;
+    // Still growing: a burst is under way and the collector runs on its own. Once it is over,
+    // one collection frees its buffers and the strings (a JSON body) that came with them.
+    if (sawLarge && now.external + now.heapUsed <= last.external + last.heapUsed) {
+      collect();
+      sawLarge = false;
+    }
+    last = usage();
   }, INTERVAL_MS);
   return {
     close() {

@@ -27,6 +27,7 @@ import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.
 import type { OutboxRow } from "./outbox.ts";
 import { isVerpSender, outboxClaimed, outboxEvent } from "../transactional/outbox_events.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
+import { blobBytes } from "./blob_chunks.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -170,7 +171,7 @@ export async function readLeasedRaw(deps: Deps, id: number, worker: string): Pro
     eq(schema.blobs.sha256, row.blobSha256),
   );
   if (!blob) throw new AppError(500, "internal", `the message of outbox entry ${id} is missing`);
-  return new Uint8Array(blob.data);
+  return await blobBytes(deps.store.db, blob);
 }
 
 export interface ResultOutcome {

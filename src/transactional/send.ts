@@ -30,6 +30,7 @@ import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
 import { applyTracking, type TrackingChoice, trackingFor, unsubscribeHeaders } from "./tracking.ts";
 import type { WebhookRow } from "./webhooks.ts";
+import { blobBytes } from "../services/blob_chunks.ts";
 
 // Written for every message the send API accepts: plain SQL (store/table_sql.ts).
 const txMessagesSql = tableSql(schema.txMessages);
@@ -60,7 +61,7 @@ async function resolveAttachments(deps: Deps, req: TxSendRequest) {
   if (ids.length > 0) {
     const rows = await deps.store.db.select().from(schema.blobs)
       .where(inArray(schema.blobs.sha256, ids));
-    for (const r of rows) blobs.set(r.sha256, new Uint8Array(r.data));
+    for (const r of rows) blobs.set(r.sha256, await blobBytes(deps.store.db, r));
   }
   return req.attachments.map((a, i) => {
     if (a.content !== undefined) {

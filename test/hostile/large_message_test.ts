@@ -12,7 +12,7 @@ import { ALICE, createTestGateway } from "../fixtures/app.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
 import { startGatewayImap } from "../fixtures/imap_pop3.ts";
-import { multipartWithAttachment } from "../mime_large_test.ts";
+import { multipartWithAttachment } from "../fixtures/large_mail.ts";
 
 const encoder = new TextEncoder();
 const MiB = 1024 * 1024;
@@ -80,14 +80,21 @@ Deno.test("issue15#7: a 3 MB message with a base64 attachment is stored byte for
     assertEquals(String(await transaction(world.mxPort, raw)), "250 2.0.0 OK: stored");
     const db = world.gw.deps.store.db;
     const [message] = await db.select().from(schema.messages);
-    const [blob] = await db.select().from(schema.blobs).where(
-      eq(schema.blobs.sha256, message.blobSha256),
-    );
-    const stored = new Uint8Array(blob.data);
+    // Read back through the API: the stored blob is chunked (no row over 1 MiB) and joined.
+    const res = await world.gw.call("GET", `/v1/messages/${message.id}/raw`, {
+      token: await world.gw.login(ALICE),
+    });
+    assertEquals(res.status, 200);
+    const stored = new Uint8Array(await res.arrayBuffer());
     // The stored message is our trace field followed by exactly the octets sent.
     const tail = stored.subarray(stored.byteLength - raw.byteLength);
     assert(tail.every((b, i) => b === raw[i]), "the octets sent, unchanged");
     assert(new TextDecoder().decode(stored.subarray(0, 9)) === "Received:");
+    const rows = await db.select().from(schema.blobChunks).where(
+      eq(schema.blobChunks.sha256, message.blobSha256),
+    );
+    assertEquals(rows.length, Math.ceil(stored.byteLength / MiB) - 1, "1 MiB rows");
+    assert(rows.every((r) => new Uint8Array(r.data).byteLength <= MiB));
     const parsed = JSON.parse(message.parsed);
     assertEquals(parsed.attachments?.[0]?.size, 2 * MiB + 12345);
   } finally {

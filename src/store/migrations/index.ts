@@ -111,4 +111,10 @@ export const MIGRATIONS: Migration[] = [
       "-- Messages stored before this migration are already in messages_fts.\nINSERT INTO `search_index_state` (`id`, `indexed_through`) SELECT 1, coalesce(max(`id`), 0) FROM `messages`;",
     ],
   },
+  {
+    "tag": "0006_nervous_diamondback",
+    "statements": [
+      "CREATE TABLE `blob_chunks` (\n\t`sha256` text NOT NULL,\n\t`seq` integer NOT NULL,\n\t`data` blob NOT NULL,\n\tPRIMARY KEY(`sha256`, `seq`),\n\tFOREIGN KEY (`sha256`) REFERENCES `blobs`(`sha256`) ON UPDATE no action ON DELETE cascade\n);",
+    ],
+  },
 ];
