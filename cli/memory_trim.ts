@@ -12,15 +12,18 @@
 /** External memory above which a quiet server collects. */
 const THRESHOLD = 48 * 1024 * 1024;
 const INTERVAL_MS = 1000;
+const TRAILING_S = 5;
 
-type Collect = () => void;
+/** `compact`: also shrink the heap (after large buffers); else a plain full collection. */
+type Collect = (compact: boolean) => void;
 
 function collector(): Collect | undefined {
   const g = globalThis as { gc?: (options?: unknown) => void; Bun?: { gc?(force: boolean): void } };
   // V8's "last resort" collection also compacts the heap and shrinks the young generation, so
-  // the pages a burst grew are returned too, not only the dead buffers.
+  // the pages a burst of large buffers grew are returned too, not only the buffers.
   if (typeof g.gc === "function") {
-    return () => g.gc!({ type: "major", execution: "sync", flavor: "last-resort" });
+    return (compact) =>
+      g.gc!({ type: "major", execution: "sync", flavor: compact ? "last-resort" : "regular" });
   }
   if (typeof g.Bun?.gc === "function") return () => g.Bun!.gc!(true);
   return undefined;
@@ -43,15 +46,28 @@ export function startMemoryTrim(): { close(): Promise<void> } {
   const collect = collector();
   if (!collect) return { close: () => Promise.resolve() };
   let last = usage();
-  let sawLarge = false;
+  /** The heap in use after the last collection: growth beyond it is a large body's garbage. */
+  let floor = last.heapUsed;
+  let largeBuffers = false;
+  let largeHeap = false;
+  /** Seconds until a trailing collection: the last messages of a burst stay under the threshold. */
+  let trailing = 0;
   const timer = setInterval(() => {
     const now = usage();
-    sawLarge ||= now.external > THRESHOLD;
+    largeBuffers ||= now.external > THRESHOLD;
+    largeHeap ||= now.heapUsed > floor + 2 * THRESHOLD;
     // Still growing: a burst is under way and the collector runs on its own. Once it is over,
-    // one collection frees its buffers and the strings (a JSON body) that came with them.
-    if (sawLarge && now.external + now.heapUsed <= last.external + last.heapUsed) {
-      collect();
-      sawLarge = false;
+    // one collection frees its buffers and the strings (a JSON body) that came with them. Only
+    // large buffers also shrink the heap, which small-mail bursts keep (deploy/README.md).
+    const quiet = now.external + now.heapUsed <= last.external + last.heapUsed;
+    if ((largeBuffers || largeHeap) && quiet) {
+      collect(largeBuffers);
+      trailing = largeBuffers ? TRAILING_S : 0;
+      largeBuffers = largeHeap = false;
+      floor = usage().heapUsed;
+    } else if (trailing > 0 && --trailing === 0 && quiet) {
+      collect(true);
+      floor = usage().heapUsed;
     }
     last = usage();
   }, INTERVAL_MS);
