@@ -40,10 +40,16 @@ export async function cli(
 
 /**
  * The V8 flags `deno task start` runs `serve` with (deno.json), so the benchmarks measure the
- * server as it is started. --no-memory-reducer and --expose-gc: deploy/README.md says why.
+ * server as it is started, with the environment the task sets. --no-memory-reducer, --expose-gc
+ * and MALLOC_MMAP_THRESHOLD_: deploy/README.md says why.
  */
-const SERVE_V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
-  .tasks.start as string).split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+const START_TASK: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
+  .tasks.start as string).split(/\s+/);
+const SERVE_V8_FLAGS: string[] = START_TASK.filter((arg) => arg.startsWith("--v8-flags="));
+/** The environment the start task sets before `deno` (the allocator's settings). */
+const SERVE_ENV: Record<string, string> = Object.fromEntries(
+  START_TASK.slice(0, START_TASK.indexOf("deno")).map((a) => a.split("=", 2)),
+);
 
 export async function startServer(
   dataDir: string,
@@ -63,6 +69,7 @@ export async function startServer(
       "--init-if-needed",
     ],
     env: {
+      ...SERVE_ENV,
       POSTERN_DATA_DIR: dataDir,
       POSTERN_HTTP_PORT: String(port),
       POSTERN_LOG_LEVEL: "warn",

@@ -13,6 +13,8 @@
 const THRESHOLD = 48 * 1024 * 1024;
 const INTERVAL_MS = 1000;
 const TRAILING_S = 5;
+/** Growth per second below which the server counts as quiet. */
+const QUIET_GROWTH = 4 * 1024 * 1024;
 
 /** `compact`: also shrink the heap (after large buffers); else a plain full collection. */
 type Collect = (compact: boolean) => void;
@@ -59,13 +61,14 @@ export function startMemoryTrim(): { close(): Promise<void> } {
     // Still growing: a burst is under way and the collector runs on its own. Once it is over,
     // one collection frees its buffers and the strings (a JSON body) that came with them. Only
     // large buffers also shrink the heap, which small-mail bursts keep (deploy/README.md).
-    const quiet = now.external + now.heapUsed <= last.external + last.heapUsed;
+    // Background work (search indexing, timers) keeps allocating a little: quiet is slow growth.
+    const quiet = now.external + now.heapUsed < last.external + last.heapUsed + QUIET_GROWTH;
     if ((largeBuffers || largeHeap) && quiet) {
       collect(largeBuffers);
       trailing = largeBuffers ? TRAILING_S : 0;
       largeBuffers = largeHeap = false;
       floor = usage().heapUsed;
-    } else if (trailing > 0 && --trailing === 0 && quiet) {
+    } else if (trailing > 0 && --trailing === 0) {
       collect(true);
       floor = usage().heapUsed;
     }
