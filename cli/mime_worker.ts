@@ -5,7 +5,7 @@
  * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
 import { createHash } from "node:crypto";
-import { createNodeMime } from "./mime_node.ts";
+import { createNodeMime, LARGE_MESSAGE_BYTES } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
 // The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts).
@@ -14,12 +14,27 @@ const scope = workerScope<{ id: number; op: string; arg: never }>();
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
+/**
+ * This thread's heap after a large message: its buffers and strings are garbage once the answer
+ * is posted, but nothing collects an idle worker's heap (the memory reducer is off, and
+ * cli/memory_trim.ts sees the main thread only). One compacting collection when the thread has
+ * been idle for a second gives them back, where the runtime exposes `gc` (--expose-gc).
+ */
+let trim: ReturnType<typeof setTimeout> | undefined;
+function trimLater(bytes: number): void {
+  const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
+  if (!gc || bytes <= LARGE_MESSAGE_BYTES) return;
+  clearTimeout(trim);
+  trim = setTimeout(() => gc({ type: "major", execution: "sync", flavor: "last-resort" }), 1000);
+}
+
 scope.onmessage = async ({ data: { id, op, arg } }) => {
   try {
     if (op === "compose") {
       // A copy of its own: the composed bytes may sit in a Buffer pool shared with others.
       const raw = (await mime.compose(arg)).slice();
       const sha = sha256(raw);
+      trimLater(raw.byteLength);
       scope.postMessage({ id, ok: true, value: raw, sha }, [raw.buffer as ArrayBuffer]);
     } else {
       const raw = arg as Uint8Array;

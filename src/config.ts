@@ -97,8 +97,8 @@ export const CONFIG_FIELDS = {
   },
   contentBudgetPerIpBytes: {
     env: "POSTERN_CONTENT_BUDGET_PER_IP_BYTES",
-    schema: int(1024 * 1024, 1024 ** 4).default(64 * 1024 * 1024).describe(
-      "The share of POSTERN_CONTENT_BUDGET_BYTES one client IP may hold (one message is always let through).",
+    schema: int(1024 * 1024, 1024 ** 4).default(48 * 1024 * 1024).describe(
+      "The share of POSTERN_CONTENT_BUDGET_BYTES one client IP may hold: by default one message of the largest size at a time, with smaller ones beside it (one message is always let through).",
     ),
   },
   defaultQuotaBytes: {
