@@ -40,10 +40,16 @@ export async function cli(
 
 /**
  * The V8 flags `deno task start` runs `serve` with (deno.json), so the benchmarks measure the
- * server as it is started. --no-memory-reducer: deploy/README.md says why.
+ * server as it is started, with the environment the task sets. --no-memory-reducer, --expose-gc
+ * and MALLOC_MMAP_THRESHOLD_: deploy/README.md says why.
  */
-const SERVE_V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
-  .tasks.start as string).split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+const START_TASK: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
+  .tasks.start as string).split(/\s+/);
+const SERVE_V8_FLAGS: string[] = START_TASK.filter((arg) => arg.startsWith("--v8-flags="));
+/** The environment the start task sets before `deno` (the allocator's settings). */
+const SERVE_ENV: Record<string, string> = Object.fromEntries(
+  START_TASK.slice(0, START_TASK.indexOf("deno")).map((a) => a.split("=", 2)),
+);
 
 export async function startServer(
   dataDir: string,
@@ -63,6 +69,7 @@ export async function startServer(
       "--init-if-needed",
     ],
     env: {
+      ...SERVE_ENV,
       POSTERN_DATA_DIR: dataDir,
       POSTERN_HTTP_PORT: String(port),
       POSTERN_LOG_LEVEL: "warn",
@@ -178,3 +185,29 @@ export async function closedLoop(
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/** Creates a mailbox account (unlimited quota, password "bench-password-1") as the admin. */
+export async function addAccount(url: string, adminToken: string, address: string): Promise<void> {
+  const res = await api(url, "POST", "/v1/admin/accounts", adminToken, {
+    address,
+    password: "bench-password-1",
+    quotaBytes: 0,
+  });
+  if (res.status !== 201 && res.status !== 200) {
+    throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
+  }
+  await res.body?.cancel();
+}
+
+/** Waits until `postern serve`'s MX accepts connections on `port` (10 s at most). */
+export async function waitForMx(port: number): Promise<void> {
+  for (let i = 0;; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      if (i > 100) throw new Error(`postern serve's MX did not listen on ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

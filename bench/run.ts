@@ -16,14 +16,17 @@
  *       1,000 full bodies, SEARCH SUBJECT (bench/imap.ts);
  *   (p) POP3, Postern and Dovecot: RETR of 1,000 messages from a 10,000-message Inbox, UIDL,
  *       login, and the mailbox-access index call (bench/pop3.ts);
- *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts).
- * Options: --only a,b,c,d,e,f,i,p,t; --sends N (default 4000), --messages N (100000),
+ *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts);
+ *   (l) large messages: resident memory (idle, peak, settled 30 s after) while N concurrent
+ *       25 MB messages arrive over SMTP and M 24 MB JSON sends over HTTP (bench/large_messages.ts).
+ * Options: --only a,b,c,d,e,f,i,l,p,t; --sends N (default 4000), --messages N (100000),
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
- * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000).
+ * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
+ * --large-smtp N (10), --large-json N (3).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
-import { api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
+import { addAccount, api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
@@ -31,6 +34,7 @@ import { pop3Bench } from "./pop3.ts";
 import { imapBench } from "./imap.ts";
 import { transactionalBench } from "./transactional.ts";
 import { federationBench } from "./federation.ts";
+import { largeMessageBench } from "./large_messages.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,28 +44,18 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
     "tx-messages": { type: "string", default: "10000" },
     "federation-messages": { type: "string", default: "2000" },
+    "large-smtp": { type: "string", default: "10" },
+    "large-json": { type: "string", default: "3" },
   },
 });
 const only = new Set(values.only!.split(","));
 const DOMAIN = "postern.localhost";
 const ADMIN = `admin@${DOMAIN}`;
-
-async function addAccount(url: string, adminToken: string, address: string): Promise<void> {
-  const res = await api(url, "POST", "/v1/admin/accounts", adminToken, {
-    address,
-    password: "bench-password-1",
-    quotaBytes: 0,
-  });
-  if (res.status !== 201 && res.status !== 200) {
-    throw new Error(`create ${address}: ${res.status} ${await res.text()}`);
-  }
-  await res.body?.cancel();
-}
 
 function header(title: string) {
   console.log(`\n== ${title}`);
@@ -224,4 +218,17 @@ if (only.has("t")) {
 if (only.has("f")) {
   header("(f) signed federation between two gateways (TLS, loopback) — 4 KB, 16 concurrent");
   await federationBench(Number(values["federation-messages"]));
+}
+
+if (only.has("l")) {
+  header(
+    "(l) large messages: resident memory with 25 MB SMTP messages and 24 MB JSON sends in flight",
+  );
+  await largeMessageBench({
+    smtp: Number(values["large-smtp"]),
+    smtpBytes: 25_000_000,
+    json: Number(values["large-json"]),
+    jsonBytes: 24_000_000,
+    settleSeconds: 30,
+  });
 }

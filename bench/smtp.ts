@@ -14,7 +14,7 @@
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
  */
-import { api, fmt, freePort, login, rssMiB, startServer } from "./lib.ts";
+import { addAccount, api, fmt, freePort, login, rssMiB, startServer, waitForMx } from "./lib.ts";
 
 export interface SmtpBenchOptions {
   messages: number;
@@ -257,26 +257,10 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
   });
   let postfix: Awaited<ReturnType<typeof startDiscardPostfix>> | undefined;
   try {
-    for (let i = 0;; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: mxPort })).close();
-        break;
-      } catch {
-        if (i > 100) throw new Error(`postern serve's MX did not listen on ${mxPort}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitForMx(mxPort);
     postfix = await startDiscardPostfix();
     const admin = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
-    const res = await api(server.url, "POST", "/v1/admin/accounts", admin, {
-      address: RCPT,
-      password: "bench-password-1",
-      quotaBytes: 0,
-    });
-    if (res.status !== 201 && res.status !== 200) {
-      throw new Error(`create ${RCPT}: ${res.status} ${await res.text()}`);
-    }
-    await res.body?.cancel();
+    await addAccount(server.url, admin, RCPT);
     const postern = { target: `127.0.0.1:${mxPort}`, from: "bench@edge.test", to: RCPT };
     const pf = {
       target: `127.0.0.1:${postfix.port}`,

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { and, eq, isNull } from "drizzle-orm";
 import { type FetchLike, GatewayClient } from "../bridge/gateway_client.ts";
+import { ByteBudget } from "../bridge/net/byte_budget.ts";
 import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
@@ -104,7 +105,11 @@ export async function startBridge(
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   logger: Logger,
 ): Promise<BridgeRuntime> {
-  const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher);
+  // A fetcher given here is the gateway in-process (app.fetch or the thread's tunnel): mail goes
+  // to it as a stream of parts, never joined into one more copy of the message.
+  const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher, {
+    streamMail: gateway.fetcher !== undefined,
+  });
   const paths = tlsPaths(config);
   const tls = await exists(paths.certFile) && await exists(paths.keyFile)
     ? loadTlsContext(paths)
@@ -135,7 +140,13 @@ export async function startBridge(
         disposition: v.disposition,
       }),
   });
+  // One budget for every SMTP listener (bridge/net/byte_budget.ts).
+  const contentBudget = new ByteBudget({
+    total: config.contentBudgetBytes,
+    perIp: config.contentBudgetPerIpBytes,
+  });
   const common = {
+    contentBudget,
     host: config.bridgeHost,
     hostname: config.hostname,
     backend,
@@ -212,7 +223,7 @@ export async function startBridge(
       });
     }
     started.push(...await startPop3Listeners(config, gateway, tls, logger));
-    started.push(...await startImapListeners(config, gateway, tls, logger));
+    started.push(...await startImapListeners(config, gateway, tls, logger, contentBudget));
   } catch (e) {
     for (const s of started) await s.listener.close();
     mailauth.close();

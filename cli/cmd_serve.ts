@@ -27,6 +27,7 @@ import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bri
 import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
+import { startMemoryTrim } from "./memory_trim.ts";
 import { createThreadedMime } from "./mime_thread.ts";
 import { mimeLimits } from "./mime_node.ts";
 
@@ -136,6 +137,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
+    companions.push(startMemoryTrim());
     return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
   } catch (e) {
     store.close();

@@ -77,9 +77,10 @@ const serveCommand: Command = {
     "1110, SHARP/1.3 5000; each is a POSTERN_*_PORT setting, 0 turns a listener off.",
     "With --init-if-needed, a data folder without an admin account is first initialised like " +
     "`postern init` (domain postern.localhost, admin@postern.localhost).",
-    "On Deno, `deno task start` runs it with --v8-flags=--no-memory-reducer: a burst of mail " +
-    "after an idle pause then runs as fast as the one before it, for about 100 MB more memory " +
-    "kept after a burst (deploy/README.md).",
+    "On Deno, `deno task start` runs it with --v8-flags=--no-memory-reducer,--expose-gc and " +
+    "MALLOC_MMAP_THRESHOLD_=1048576: a burst of mail after an idle pause then runs as fast as " +
+    "the one before it, for about 100 MB more memory kept after a burst, and the buffers of " +
+    "large messages are given back once they are done (deploy/README.md).",
   ],
   options: {
     "init-if-needed": {

@@ -8,6 +8,7 @@ import type { FetchLike } from "../bridge/gateway_client.ts";
 import { GatewayImapBackend } from "../bridge/imap/gateway_backend.ts";
 import { IMAP_IDLE_MS, startImapServer } from "../bridge/imap/server.ts";
 import { StructureCache } from "../bridge/imap/structure_cache.ts";
+import type { ByteBudget } from "../bridge/net/byte_budget.ts";
 import type { Config } from "../src/config.ts";
 import type { Logger } from "../src/ports.ts";
 import { type NamedListener, startListenerPair } from "./listener_pair.ts";
@@ -17,6 +18,8 @@ export async function startImapListeners(
   gateway: { url: string; apiKey: string; fetcher?: FetchLike },
   tls: SecureContext | undefined,
   logger: Logger,
+  /** The bridge's content budget, shared with SMTP (APPEND literals count in it). */
+  contentBudget?: ByteBudget,
 ): Promise<NamedListener[]> {
   const onError = (error: unknown) =>
     logger.log("error", "imap.error", { error: String((error as Error)?.message ?? error) });
@@ -45,6 +48,7 @@ export async function startImapListeners(
         maxPerIp: config.imapMaxConnectionsPerIp,
         idleMs: IMAP_IDLE_MS,
         structureCache,
+        contentBudget,
         onError,
       }),
   });

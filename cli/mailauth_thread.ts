@@ -15,6 +15,7 @@ import {
   type InboundAuthOptions,
 } from "../bridge/smtp/inbound_auth.ts";
 import { answerDnsQuestion, type DnsQuestion } from "./dns_relay.ts";
+import { LARGE_MESSAGE_BYTES } from "./mime_node.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
 export interface MailauthThread {
@@ -37,8 +38,13 @@ export function createMailauthThread(resolver: Resolver): MailauthThread {
   return {
     dkimSignatures: sign,
     async authenticateInbound(input, options) {
-      // A test's DMARC sampling function cannot cross threads: such calls run here.
+      // A test's DMARC sampling function cannot cross threads: such calls run here. So does a
+      // large message: mailauth reads it in 64 KiB slices, and the trip would copy all of it
+      // into the worker's heap, which keeps it until its own next collection.
       if (rpc.broken || options.random) return await authenticateInbound(input, options);
+      if (input.message.byteLength > LARGE_MESSAGE_BYTES) {
+        return await authenticateInbound(input, { ...options, resolver });
+      }
       return (await rpc.call({ op: "verify", input, hostname: options.hostname }))
         .value as AuthVerdict;
     },

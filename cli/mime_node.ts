@@ -3,7 +3,13 @@
  * MailComposer (building). Both are built on Node streams, so they live here, not in `src/`.
  */
 import { Buffer } from "node:buffer";
-import type { AddressObject, ParsedMail as LibParsedMail, SimpleParserOptions } from "mailparser";
+import type {
+  AddressObject,
+  MailParserOptions,
+  ParsedMail as LibParsedMail,
+  SimpleParserOptions,
+} from "mailparser";
+import { type LeanMail, parseLean } from "./mime_large.ts";
 
 // The MIME libraries load on first use: an idle server does not carry them.
 async function simpleParser(input: Buffer, options: SimpleParserOptions): Promise<LibParsedMail> {
@@ -82,6 +88,75 @@ export interface NodeMimeOptions {
   simpleFirst?: boolean;
 }
 
+/**
+ * Above this size a message is parsed by mime_large.ts: attachments counted, not kept (a 25 MB
+ * message cost about five times its size in memory through simpleParser).
+ */
+export const LARGE_MESSAGE_BYTES = 1024 * 1024;
+
+/** HTML longer than this is not turned into text for a message without a text part. */
+const MAX_HTML = 5 * 1024 * 1024;
+
+/** mailparser's options, with the limits passed through to mailsplit (not in its option types). */
+const parseOptions = (limits: MimeLimits) => ({
+  skipImageLinks: true,
+  skipTextToHtml: true,
+  skipTextLinks: true,
+  maxChildNodes: limits.maxParts,
+  maxHeadSize: limits.maxHeaderBytes,
+});
+
+async function parseLarge(raw: Uint8Array, limits: MimeLimits): Promise<ParsedMail> {
+  // MailParser, unlike simpleParser, leaves inline images as cid: links in the HTML.
+  const options = { ...parseOptions(limits), maxHtmlLengthToParse: MAX_HTML };
+  return toParsed(raw, await parseLean(raw, options as MailParserOptions));
+}
+
+/** The JSON form from what mailparser read (simpleParser's or mime_large.ts's result). */
+function toParsed(raw: Uint8Array, mail: LeanMail): ParsedMail {
+  const f = mail.fields as {
+    date?: Date;
+    from?: AddressObject;
+    to?: AddressObject | AddressObject[];
+    cc?: AddressObject | AddressObject[];
+    replyTo?: AddressObject;
+    messageId?: string;
+    inReplyTo?: string;
+    references?: string | string[];
+    subject?: string;
+  };
+  const date = f.date && !Number.isNaN(f.date.getTime()) ? f.date.getTime() : undefined;
+  const parsed: ParsedMail = {
+    messageId: f.messageId ?? undefined,
+    inReplyTo: splitIds(f.inReplyTo)[0],
+    references: splitIds(f.references),
+    subject: f.subject ?? "",
+    from: flatten(f.from)[0],
+    to: flatten(f.to),
+    cc: flatten(f.cc),
+    replyTo: flatten(f.replyTo),
+    date,
+    headers: parseHeaderBlock(raw),
+    text: mail.text ?? undefined,
+    html: typeof mail.html === "string" ? mail.html : undefined,
+    attachments: mail.attachments.map((a, index) => ({
+      index,
+      filename: a.filename ?? `attachment-${index + 1}`,
+      contentType: a.contentType ?? "application/octet-stream",
+      size: a.size,
+      contentId: a.contentId ?? undefined,
+      disposition: a.contentDisposition === "inline" ? "inline" : "attachment",
+    })),
+  };
+  // headerValue keeps mailparser's structured headers usable if raw parsing found nothing.
+  if (parsed.headers.length === 0) {
+    for (const [name, value] of mail.headers) {
+      parsed.headers.push({ name, value: headerValue(value) });
+    }
+  }
+  return parsed;
+}
+
 export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
   const simpleFirst = options.simpleFirst ?? true;
   const limits = options.limits ?? DEFAULT_MIME_LIMITS;
@@ -90,56 +165,23 @@ export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
       // Plain and text+HTML messages need none of mailparser's machinery (same result, tested).
       const simple = simpleFirst ? parseSimpleMail(raw) : undefined;
       if (simple) return simple;
-      let mail: LibParsedMail;
       try {
-        mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
-          skipImageLinks: true,
-          skipTextToHtml: true,
-          skipTextLinks: true,
-          maxHtmlLengthToParse: 5 * 1024 * 1024,
-          // Passed through to mailsplit (not in mailparser's published option types).
-          maxChildNodes: limits.maxParts,
-          maxHeadSize: limits.maxHeaderBytes,
+        if (raw.byteLength > LARGE_MESSAGE_BYTES) return await parseLarge(raw, limits);
+        const mail = await simpleParser(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), {
+          ...parseOptions(limits),
+          maxHtmlLengthToParse: MAX_HTML,
         } as SimpleParserOptions);
+        return toParsed(raw, {
+          ...mail,
+          fields: mail as unknown as Record<string, unknown>,
+          attachments: mail.attachments.map((a) => ({ ...a, size: a.size ?? a.content.length })),
+        });
       } catch (error) {
         // The port's promise: malformed or oversized mail never throws. The bytes are stored as
         // received; a throw here became a temporary failure (451, NO [UNAVAILABLE]) that the
         // sender retried for days.
         return degradedMail(raw, degradedReason(error, limits));
       }
-      const date = mail.date && !Number.isNaN(mail.date.getTime())
-        ? mail.date.getTime()
-        : undefined;
-      const from = flatten(mail.from)[0];
-      const parsed: ParsedMail = {
-        messageId: mail.messageId ?? undefined,
-        inReplyTo: splitIds(mail.inReplyTo)[0],
-        references: splitIds(mail.references),
-        subject: mail.subject ?? "",
-        from,
-        to: flatten(mail.to),
-        cc: flatten(mail.cc),
-        replyTo: flatten(mail.replyTo),
-        date,
-        headers: parseHeaderBlock(raw),
-        text: mail.text ?? undefined,
-        html: typeof mail.html === "string" ? mail.html : undefined,
-        attachments: mail.attachments.map((a, index) => ({
-          index,
-          filename: a.filename ?? `attachment-${index + 1}`,
-          contentType: a.contentType ?? "application/octet-stream",
-          size: a.size ?? a.content.length,
-          contentId: a.contentId ?? undefined,
-          disposition: a.contentDisposition === "inline" ? "inline" : "attachment",
-        })),
-      };
-      // headerValue keeps mailparser's structured headers usable if raw parsing found nothing.
-      if (parsed.headers.length === 0) {
-        for (const [name, value] of mail.headers) {
-          parsed.headers.push({ name, value: headerValue(value) });
-        }
-      }
-      return parsed;
     },
 
     async compose(input: ComposeInput) {

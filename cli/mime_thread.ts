@@ -13,7 +13,12 @@ import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
 import type { MimePort } from "../src/ports.ts";
 import { rememberSha256 } from "../src/crypto.ts";
 import { parseSimpleMail } from "../src/mime/parse_simple.ts";
-import { createNodeMime, DEFAULT_MIME_LIMITS, type MimeLimits } from "./mime_node.ts";
+import {
+  createNodeMime,
+  DEFAULT_MIME_LIMITS,
+  LARGE_MESSAGE_BYTES,
+  type MimeLimits,
+} from "./mime_node.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
 export function createThreadedMime(
@@ -42,6 +47,12 @@ export function createThreadedMime(
         // of the time of the gateway's portable one (src/crypto.ts).
         rememberSha256(raw, createHash("sha256").update(raw).digest("hex"));
         return Promise.resolve(simple);
+      }
+      // A large message is read here, streamed, its attachments counted and dropped
+      // (mime_large.ts): the trip to the worker would copy all of it twice.
+      if (raw.byteLength > LARGE_MESSAGE_BYTES) {
+        rememberSha256(raw, createHash("sha256").update(raw).digest("hex"));
+        return local.parse(raw);
       }
       if (rpc.broken) return local.parse(raw);
       // Structured cloning copies a view's whole buffer: send only the message's bytes.

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { MimePort } from "../src/ports.ts";
-import { createNodeMime, type MimeLimits } from "./mime_node.ts";
+import { createNodeMime, LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
 // The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts),
@@ -22,6 +22,20 @@ const scope = workerScope<{ id: number; op: string; arg: never; limits?: MimeLim
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
+/**
+ * This thread's heap after a large message: its buffers and strings are garbage once the answer
+ * is posted, but nothing collects an idle worker's heap (the memory reducer is off, and
+ * cli/memory_trim.ts sees the main thread only). One compacting collection when the thread has
+ * been idle for a second gives them back, where the runtime exposes `gc` (--expose-gc).
+ */
+let trim: ReturnType<typeof setTimeout> | undefined;
+function trimLater(bytes: number): void {
+  const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
+  if (!gc || bytes <= LARGE_MESSAGE_BYTES) return;
+  clearTimeout(trim);
+  trim = setTimeout(() => gc({ type: "major", execution: "sync", flavor: "last-resort" }), 1000);
+}
+
 scope.onmessage = async ({ data: { id, op, arg, limits } }) => {
   const mime = portFor(limits);
   try {
@@ -29,6 +43,7 @@ scope.onmessage = async ({ data: { id, op, arg, limits } }) => {
       // A copy of its own: the composed bytes may sit in a Buffer pool shared with others.
       const raw = (await mime.compose(arg)).slice();
       const sha = sha256(raw);
+      trimLater(raw.byteLength);
       scope.postMessage({ id, ok: true, value: raw, sha }, [raw.buffer as ArrayBuffer]);
     } else {
       const raw = arg as Uint8Array;

@@ -103,18 +103,34 @@ export const MAX_ENVELOPE_LINE = 1024 * 1024;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
+/**
+ * The request body of a hand-in as its parts: envelope line + LF, then `head`, then the message.
+ * Views, not copies: a caller that can send parts (a stream) never joins a large message.
+ */
+export function mailParts(envelope: unknown, raw: Uint8Array, head?: Uint8Array): Uint8Array[] {
+  const parts: Uint8Array[] = [utf8.encode(JSON.stringify(envelope) + "\n")];
+  if (head?.byteLength) parts.push(head);
+  parts.push(raw);
+  return parts;
+}
+
 /** Envelope line + LF + message, in one buffer (the request body of a hand-in). */
 export function encodeMail(
   envelope: unknown,
   raw: Uint8Array,
   head?: Uint8Array,
 ): Uint8Array<ArrayBuffer> {
-  const line = utf8.encode(JSON.stringify(envelope) + "\n");
-  const prefix = head?.byteLength ?? 0;
-  const body = new Uint8Array(line.byteLength + prefix + raw.byteLength);
-  body.set(line);
-  if (head) body.set(head, line.byteLength);
-  body.set(raw, line.byteLength + prefix);
+  return joinParts(mailParts(envelope, raw, head));
+}
+
+/** `parts` in one new buffer. */
+export function joinParts(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const body = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.byteLength;
+  }
   return body;
 }
 

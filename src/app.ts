@@ -5,6 +5,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
+import { BodyBudget, bodyBudget } from "./http/body_budget.ts";
 import type { Deps } from "./deps.ts";
 import { clientIp } from "./http/client_ip.ts";
 import { errorHandler, problemResponse } from "./http/problem.ts";
@@ -59,6 +60,14 @@ export function createApp(deps: Deps) {
           `the request body exceeds ${deps.config.maxRequestBytes} bytes`,
         ),
     }),
+  );
+  app.use(
+    "*",
+    bodyBudget(
+      new BodyBudget(deps.config.contentBudgetBytes, deps.config.contentBudgetPerIpBytes),
+      deps.config.maxRequestBytes,
+      (c) => c.get("clientIp"),
+    ),
   );
 
   app.openapi(

@@ -107,6 +107,18 @@ export const CONFIG_FIELDS = {
       "Account that gets mail for postmaster@ each local domain and a bare <postmaster> (RFC 5321 4.5.1) when no account or alias has that name. Default: the first admin.",
     ),
   },
+  contentBudgetBytes: {
+    env: "POSTERN_CONTENT_BUDGET_BYTES",
+    schema: int(1024 * 1024, 1024 ** 4).default(128 * 1024 * 1024).describe(
+      "Message content held in memory at once, all clients together, by the bridge (SMTP DATA/BDAT, IMAP APPEND) and again by the HTTP API (request bodies over 1 MiB). When it is spent a new SMTP message gets 452 4.3.1, an APPEND NO [LIMIT], an HTTP request 503 with Retry-After; content already arriving waits (TCP backpressure).",
+    ),
+  },
+  contentBudgetPerIpBytes: {
+    env: "POSTERN_CONTENT_BUDGET_PER_IP_BYTES",
+    schema: int(1024 * 1024, 1024 ** 4).default(48 * 1024 * 1024).describe(
+      "The share of POSTERN_CONTENT_BUDGET_BYTES one client IP may hold: by default one message of the largest size at a time, with smaller ones beside it (one message is always let through).",
+    ),
+  },
   defaultQuotaBytes: {
     env: "POSTERN_DEFAULT_QUOTA_BYTES",
     schema: int(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3).describe(

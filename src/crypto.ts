@@ -16,6 +16,9 @@ export function toHex(bytes: ArrayBuffer | Uint8Array): string {
 /** Standard base64 (RFC 4648 section 4), in chunks so large inputs do not overflow the stack. */
 export function toBase64(bytes: Uint8Array | ArrayBuffer): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  // ES2026's encoder, where the runtime has it (Deno, Bun, workerd): no binary string between.
+  const native = (view as { toBase64?: () => string }).toBase64;
+  if (native) return native.call(view);
   let binary = "";
   for (let i = 0; i < view.length; i += 0x8000) {
     binary += String.fromCharCode(...view.subarray(i, i + 0x8000));

@@ -31,6 +31,7 @@ export type ErrorCode =
   | "sharp_unsupported_sender"
   | "too_many_requests"
   | "unsupported_media_type"
+  | "server_busy"
   | "internal";
 
 export class AppError extends Error {

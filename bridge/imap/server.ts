@@ -7,10 +7,12 @@
  * minutes (section 5.4), except during IDLE; connection limits come from listenTcp.
  */
 import type { SecureContext } from "node:tls";
+import type { ByteBudget, ContentHold } from "../net/byte_budget.ts";
 import type { Connection } from "../net/connection.ts";
 import { listenTcp, type TcpListener } from "../net/tcp_server.ts";
 import type { ImapBackend } from "./backend.ts";
-import { MAX_LINE_OCTETS } from "./parse.ts";
+import { tagged, untagged } from "./encode.ts";
+import { MAX_LINE_OCTETS, tagOf } from "./parse.ts";
 import { LITERAL_RE } from "./reader.ts";
 import { type Action, ImapSession, type SessionConfig } from "./session.ts";
 import { StructureCache } from "./structure_cache.ts";
@@ -33,6 +35,8 @@ export interface ImapServerOptions {
   idleMs: number;
   /** Shared by the listener's sessions; one is made per listener when absent. */
   structureCache?: StructureCache;
+  /** Literal content held in memory, bounded in total and per IP (shared with SMTP). */
+  contentBudget?: ByteBudget;
   onError?(error: unknown): void;
 }
 
@@ -126,33 +130,61 @@ async function serveSession(
       }
       const parts: (string | Uint8Array)[] = [read.line];
       let soFar = 0;
-      for (;;) {
-        const m = LITERAL_RE.exec(parts[parts.length - 1] as string);
-        if (!m) break;
-        const size = Number(m[1]);
-        const verdict = session.literal(read.line, size, m[2] === "+", soFar);
-        if (!verdict.ok) {
-          await write(verdict.reply);
-          if (verdict.close) {
-            await writing;
-            conn.close();
+      let hold: ContentHold | undefined;
+      try {
+        for (;;) {
+          const m = LITERAL_RE.exec(parts[parts.length - 1] as string);
+          if (!m) break;
+          const size = Number(m[1]);
+          const verdict = session.literal(read.line, size, m[2] === "+", soFar);
+          if (!verdict.ok) {
+            await write(verdict.reply);
+            if (verdict.close) {
+              await writing;
+              conn.close();
+              break outer;
+            }
+            continue outer;
+          }
+          // A large literal (an APPEND) is read only with its share of the content budget
+          // (net/byte_budget.ts); a synchronising one is refused before a single octet is sent.
+          const budget = options.contentBudget;
+          if (budget && soFar + size > budget.initial) {
+            hold ??= budget.open(conn.remoteAddress);
+            if (!hold || !await hold.grow(soFar + size)) {
+              const reply = tagged(
+                tagOf(read.line) ?? "*",
+                "NO",
+                "server busy, try again later",
+                "LIMIT",
+              );
+              if (verdict.continuation) {
+                await write(reply);
+                continue outer;
+              }
+              // RFC 7888 section 4: a LITERAL+ literal is already on its way.
+              await write(reply + untagged("BYE server busy"));
+              await writing;
+              conn.close();
+              break outer;
+            }
+          }
+          if (verdict.continuation) await write(verdict.continuation);
+          const bytes = await conn.readExact(size);
+          if (!bytes) break outer;
+          soFar += size;
+          const next = await conn.readLine(MAX_LINE_OCTETS);
+          if (next.kind === "closed") break outer;
+          if (next.kind === "too_long") {
+            await perform(session.lineTooLong());
             break outer;
           }
-          continue outer;
+          parts.push(bytes, next.line);
         }
-        if (verdict.continuation) await write(verdict.continuation);
-        const bytes = await conn.readExact(size);
-        if (!bytes) break outer;
-        soFar += size;
-        const next = await conn.readLine(MAX_LINE_OCTETS);
-        if (next.kind === "closed") break outer;
-        if (next.kind === "too_long") {
-          await perform(session.lineTooLong());
-          break outer;
-        }
-        parts.push(bytes, next.line);
+        await perform(await session.handle(parts));
+      } finally {
+        hold?.release();
       }
-      await perform(await session.handle(parts));
     }
     await writing;
   } finally {

@@ -8,41 +8,69 @@
  * to the end, so the stream stays in sync. Pure: no I/O.
  */
 
-/** A byte buffer that grows by doubling and never stores more than `max` octets. */
+/**
+ * A byte buffer that never stores more than `max` octets. It grows by blocks of 1 MiB (no
+ * doubling, no copies while it grows) and is joined into one exact-size array once, at the end:
+ * a 25 MB message costs 25 MB, not the 16 + 32 MB of a doubling buffer plus a final copy.
+ */
 class BoundedBuffer {
-  #buf: Uint8Array;
+  static readonly BLOCK = 1024 * 1024;
+  #blocks: Uint8Array[] = [];
+  /** Octets stored in the last block. */
+  #fill = 0;
   /** Octets offered, including those beyond the limit that were not stored. */
   size = 0;
-  constructor(readonly max: number) {
-    this.#buf = new Uint8Array(Math.min(max, 8 * 1024));
+  constructor(public max: number) {}
+  #room(): Uint8Array {
+    let last = this.#blocks[this.#blocks.length - 1];
+    if (!last || this.#fill === last.length) {
+      const stored = Math.min(this.size, this.max);
+      last = new Uint8Array(Math.min(BoundedBuffer.BLOCK, Math.max(1, this.max - stored)));
+      this.#blocks.push(last);
+      this.#fill = 0;
+    }
+    return last;
   }
   push(b: number): void {
-    if (this.size < this.max) {
-      if (this.size === this.#buf.length) this.#grow(this.size + 1);
-      this.#buf[this.size] = b;
-    }
+    if (this.size < this.max) this.#room()[this.#fill++] = b;
     this.size++;
   }
   append(bytes: Uint8Array): void {
-    const room = Math.max(0, Math.min(bytes.length, this.max - this.size));
-    if (room > 0) {
-      if (this.size + room > this.#buf.length) this.#grow(this.size + room);
-      this.#buf.set(room === bytes.length ? bytes : bytes.subarray(0, room), this.size);
+    let room = Math.max(0, Math.min(bytes.length, this.max - this.size));
+    let at = 0;
+    while (room > 0) {
+      const block = this.#room();
+      const n = Math.min(room, block.length - this.#fill);
+      block.set(bytes.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+      room -= n;
     }
     this.size += bytes.length;
-  }
-  #grow(need: number): void {
-    let cap = Math.max(this.#buf.length, 1024);
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(Math.min(cap, this.max));
-    next.set(this.#buf.subarray(0, Math.min(this.size, this.#buf.length)));
-    this.#buf = next;
   }
   get overflowed(): boolean {
     return this.size > this.max;
   }
+  /** Stops storing and frees what was stored; `size` keeps counting. */
+  drop(): void {
+    this.#blocks = [];
+    this.#fill = 0;
+    this.max = 0;
+  }
+  /** The stored octets in one array (joined once; the blocks are let go), for the end. */
   bytes(): Uint8Array {
-    return this.#buf.slice(0, Math.min(this.size, this.max));
+    if (this.#blocks.length === 1 && this.#fill === this.#blocks[0].length) return this.#blocks[0];
+    const stored = Math.min(this.size, this.max);
+    const out = new Uint8Array(stored);
+    let at = 0;
+    for (const block of this.#blocks) {
+      const n = Math.min(block.length, stored - at);
+      out.set(n === block.length ? block : block.subarray(0, n), at);
+      at += n;
+    }
+    this.#blocks = [out];
+    this.#fill = out.length;
+    return out;
   }
 }
 
@@ -148,7 +176,11 @@ export class DataReader {
   get size(): number {
     return this.#out.size;
   }
-  /** The unstuffed message (a copy); complete only when `done` and not `tooLarge`. */
+  /** Stops keeping content (the budget refused it); reading goes on to the end. */
+  discard(): void {
+    this.#out.drop();
+  }
+  /** The unstuffed message; complete only when `done` and not `tooLarge`. */
   message(): Uint8Array {
     return this.#out.bytes();
   }
@@ -183,6 +215,11 @@ export class BdatReader {
   get size(): number {
     return this.#out.size;
   }
+  /** Stops keeping content (the budget refused it); chunks are still read to their end. */
+  discard(): void {
+    this.#out.drop();
+  }
+  /** The message, after the last chunk. */
   message(): Uint8Array {
     return this.#out.bytes();
   }

@@ -100,6 +100,9 @@ export const Replies = {
   shuttingDown: r(421, "4.3.2", "service shutting down, closing the connection"),
   tooManyErrors: r(421, "4.7.0", "too many errors, closing the connection"),
   tempLocal: r(451, "4.3.0", "temporary local problem, try again later"),
+  // RFC 5321 section 4.2.3 (452) and RFC 3463 (4.3.1, mail system full): the bridge's content
+  // budget is spent (net/byte_budget.ts); the client retries later, as with a full disk.
+  storageFull: r(452, "4.3.1", "insufficient system storage, try again later"),
   tooManyRecipients: r(452, "4.5.3", "too many recipients"), // RFC 5321 section 4.5.3.1.10
   tlsUnavailable: r(454, "4.7.0", "TLS not available"), // RFC 3207 section 4
   authTemporary: r(454, "4.7.0", "temporary authentication failure"), // RFC 4954 section 6

@@ -5,6 +5,7 @@
  * early-talker pause when the session asks, and enforces idle and total-time limits.
  */
 import type { SecureContext } from "node:tls";
+import type { ByteBudget } from "../net/byte_budget.ts";
 import { Connection } from "../net/connection.ts";
 import { listenTcp, type TcpListener } from "../net/tcp_server.ts";
 import type { SmtpBackend } from "./backend.ts";
@@ -34,6 +35,8 @@ export interface SmtpServerOptions {
   earlyTalkerMs: number;
   /** Clients exempt from the early-talker pause (e.g. loopback, your own relays). */
   trustedIps?: string[];
+  /** Message content held in memory, bounded in total and per IP (shared by listeners). */
+  contentBudget?: ByteBudget;
   onError?(error: unknown): void;
 }
 
@@ -63,7 +66,11 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
     maxRecipients: options.maxRecipients,
     earlyTalkerPause: options.mode === "mx" && !trusted ? options.earlyTalkerMs : 0,
   };
-  const session = new SmtpSession(config, options.backend, { clientIp: conn.remoteAddress });
+  const budget = options.contentBudget;
+  const session = new SmtpSession(config, options.backend, {
+    clientIp: conn.remoteAddress,
+    budget: budget && { open: () => budget.open(conn.remoteAddress) },
+  });
   let out = "";
   const flush = async () => {
     if (out) {
@@ -141,5 +148,6 @@ async function serveSession(conn: Connection, options: SmtpServerOptions): Promi
     // Pipelining (RFC 2920): reply in one write once the client's batch is consumed.
     if (!conn.hasBufferedInput) await flush();
   }
+  session.tx = undefined; // a transaction cut off by the client gives its budget share back
   await flush();
 }

@@ -11,7 +11,13 @@ import { MAX_LINE_OCTETS, parseCommand, type SmtpCommand } from "./parse.ts";
 import { formatReply, Replies, SmtpError, type SmtpReply } from "./reply.ts";
 import type { SaslExchange } from "./sasl.ts";
 import { authCommand, authContinue } from "./session_auth.ts";
-import { bdatCommand, bdatFinished, dataCommand, dataFinished } from "./session_data.ts";
+import {
+  bdatCommand,
+  bdatFinished,
+  dataCommand,
+  dataFinished,
+  holdContent,
+} from "./session_data.ts";
 import { mailCommand, rcptCommand } from "./session_mail.ts";
 import type {
   Action,
@@ -46,12 +52,21 @@ export class SmtpSession {
   esmtp = false;
   tls: boolean;
   authenticatedAs?: string;
-  tx?: Transaction;
+  #tx?: Transaction;
   sasl?: SaslExchange;
   chunk?: BdatChunk;
   #errors = 0;
   #out: Action[] = [];
   #tail: Promise<unknown> = Promise.resolve();
+
+  /** The mail transaction; replacing or ending it gives its content budget back. */
+  get tx(): Transaction | undefined {
+    return this.#tx;
+  }
+  set tx(next: Transaction | undefined) {
+    if (this.#tx !== next) this.#tx?.hold?.release();
+    this.#tx = next;
+  }
 
   constructor(config: SessionConfig, backend: SmtpBackend, conn: ConnectionInfo) {
     this.config = config;
@@ -116,12 +131,14 @@ export class SmtpSession {
     return this.#serial(async () => {
       let consumed = chunk.length;
       if (this.mode === "data" && this.tx?.data) {
+        await holdContent(this, this.tx.data.size + chunk.length);
         consumed = this.tx.data.feed(chunk);
         if (this.tx.data.done) {
           this.mode = "command";
           await dataFinished(this);
         }
       } else if (this.mode === "bdat" && this.chunk) {
+        if (!this.chunk.failure) await holdContent(this, this.chunk.reader.size + chunk.length);
         consumed = this.chunk.reader.feed(chunk);
         if (this.chunk.reader.remaining === 0) await bdatFinished(this);
       } else if (this.mode !== "closed") {

@@ -17,6 +17,7 @@ export function dataCommand(s: SmtpSession): void {
   if (tx.rcpts.length === 0) return s.reply(Replies.noValidRecipients);
   // RFC 3030 section 3: BINARYMIME content can only travel by BDAT.
   if (tx.params.body === "BINARYMIME") return s.reply(Replies.badSequence("BINARYMIME needs BDAT"));
+  if (!openHold(s)) return s.reply(Replies.storageFull);
   tx.data = new DataReader(s.config.maxMessageBytes);
   s.mode = "data";
   s.reply(Replies.dataGo);
@@ -29,6 +30,10 @@ export async function dataFinished(s: SmtpSession): Promise<void> {
   if (reader.bareLineEnding) {
     s.tx = undefined;
     return s.reply(Replies.bareLineEnding);
+  }
+  if (s.tx!.starved) {
+    s.tx = undefined;
+    return s.reply(Replies.storageFull);
   }
   if (reader.tooLarge) {
     s.tx = undefined;
@@ -53,6 +58,7 @@ export async function bdatCommand(s: SmtpSession, size: number, last: boolean): 
   else if (tx.rcpts.length === 0) failure = Replies.noValidRecipients;
   else if (tx.failed) [failure, repeated] = [tx.failed, true];
   else if ((tx.bdat?.size ?? 0) + size > max) failure = tx.failed = Replies.messageTooBig;
+  else if (!tx.bdat && !openHold(s)) failure = tx.failed = Replies.storageFull;
   const reader = failure ? new BdatReader(0) : (tx!.bdat ??= new BdatReader(max));
   reader.begin(size);
   s.chunk = { reader, size, last, failure, repeated };
@@ -71,14 +77,47 @@ export async function bdatFinished(s: SmtpSession): Promise<void> {
     // Later chunks of an already refused message repeat the refusal without counting as errors.
     return s.reply(chunk.failure, !chunk.repeated);
   }
+  if (s.tx!.starved) {
+    // The chunk was read but not kept: the message cannot be completed.
+    s.tx!.failed = Replies.storageFull;
+    if (chunk.last) s.tx = undefined;
+    return s.reply(Replies.storageFull);
+  }
   if (!chunk.last) {
     return s.reply({ code: 250, enhanced: "2.0.0", text: `${chunk.size} octets received` });
   }
   await deliver(s, s.tx!.bdat!.message());
 }
 
+/** Takes the new message's first share of the content budget; false when it is spent. */
+function openHold(s: SmtpSession): boolean {
+  const budget = s.conn.budget;
+  if (!budget) return true;
+  s.tx!.hold = budget.open();
+  return s.tx!.hold !== undefined;
+}
+
+/**
+ * Before content grows to `bytes`: a message past its first share asks for the rest of the
+ * size limit at once and waits for it (the server reads nothing meanwhile: TCP backpressure).
+ * A message still refused after the wait is read to its end, kept nowhere, and answered 452.
+ */
+export async function holdContent(s: SmtpSession, bytes: number): Promise<void> {
+  const tx = s.tx;
+  const hold = tx?.hold;
+  if (!hold || tx.starved || bytes <= hold.held) return;
+  // Octets past the limit are counted, never stored: the limit is all a message can hold.
+  if (await hold.grow(s.config.maxMessageBytes)) return;
+  tx.starved = true;
+  tx.data?.discard();
+  tx.bdat?.discard();
+}
+
 async function deliver(s: SmtpSession, message: Uint8Array): Promise<void> {
   const envelope = s.envelope();
+  // The content stays in memory until the backend has answered: so does its budget share.
+  const hold = s.tx!.hold;
+  s.tx!.hold = undefined;
   // RFC 5321 section 4.1.1.4: the transaction ends with the reply, whatever it is.
   s.tx = undefined;
   let reply: ReplySpec;
@@ -86,6 +125,8 @@ async function deliver(s: SmtpSession, message: Uint8Array): Promise<void> {
     reply = resolveDelivery(await s.backend.deliver(envelope, message), envelope.rcptTo.length);
   } catch (error) {
     reply = replyForError(error, Replies.tempLocal); // never 250 without the durable commit
+  } finally {
+    hold?.release();
   }
   s.reply(reply);
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connect, FakeBackend, mxConfig } from "./testing.ts";
+import { ByteBudget } from "../net/byte_budget.ts";
+import { connect, FakeBackend, mxConfig, Wire } from "./testing.ts";
 
 const open = `
   C: EHLO c.test
@@ -184,4 +185,67 @@ Deno.test("delivery results per recipient fold into one reply", async () => {
       S: ${expected}
     `);
   }
+});
+
+Deno.test("issue15#7: DATA when the content budget is spent gets 452 4.3.1; the share comes back", async () => {
+  const budget = new ByteBudget({ total: 1024 * 1024, perIp: 1024 * 1024 });
+  const other = budget.open("192.0.2.99")!; // another client's message fills the budget
+  const w = new Wire(mxConfig, new FakeBackend(), "192.0.2.7", budget);
+  await w.run(`S: 220 mx.example.test ESMTP\n${open}\n${envelope()}
+    C: DATA
+    S: 452 4.3.1 insufficient system storage, try again later
+    C: BDAT 5 LAST
+    B: hello
+    S: 452 4.3.1 insufficient system storage, try again later
+  `);
+  assert.equal(w.backend.delivered.length, 0);
+  other.release();
+  await w.run(`${envelope()}
+    C: DATA
+    S: 354 end data with <CR><LF>.<CR><LF>
+    C: hello
+    C: .
+    S: 250 2.0.0 queued as 1
+  `);
+  assert.equal(budget.used, 0, "the share is given back once the message is answered");
+  await w.run(`${envelope()}
+    C: DATA
+    S: 354 end data with <CR><LF>.<CR><LF>
+    C: RSET
+  `);
+  assert.equal(budget.used, budget.initial, "held while the content arrives");
+  w.session.tx = undefined; // the server does this when the client goes away
+  assert.equal(budget.used, 0);
+});
+
+Deno.test("issue15#7: content past its first share waits; refused after the wait, read to the end", async () => {
+  // A first share of 1 KiB and a budget that the other client's grown message fills.
+  const budget = new ByteBudget({ total: 3100, perIp: 3100, initial: 1024, waitMs: 30 });
+  const other = budget.open("192.0.2.99")!;
+  assert.ok(await other.grow(2000));
+  const config = { ...mxConfig, maxMessageBytes: 100_000 };
+  const w = new Wire(config, new FakeBackend(), "192.0.2.7", budget);
+  const line = "x".repeat(998);
+  await w.run(`S: 220 mx.example.test ESMTP\n${open.replace("SIZE 1000", "SIZE 100000")}
+    ${envelope()}
+    C: DATA
+    S: 354 end data with <CR><LF>.<CR><LF>
+    ${Array(4).fill(`C: ${line}`).join("\n")}
+    C: .
+    S: 452 4.3.1 insufficient system storage, try again later
+    C: NOOP
+    S: 250 2.0.0 OK
+  `);
+  assert.equal(w.backend.delivered.length, 0);
+  // Once the other message is done, the same size goes through (it waits, then grows).
+  other.release();
+  await w.run(`${envelope()}
+    C: DATA
+    S: 354 end data with <CR><LF>.<CR><LF>
+    ${Array(4).fill(`C: ${line}`).join("\n")}
+    C: .
+    S: 250 2.0.0 queued as 1
+  `);
+  assert.equal(w.backend.delivered[0].bytes.length, 4 * 1000);
+  assert.equal(budget.used, 0);
 });

@@ -3,6 +3,7 @@
  * (config, actions, input modes) and the transaction state the session's helpers share.
  */
 import type { Address } from "../../schemas/address.ts";
+import type { ContentHold } from "../net/byte_budget.ts";
 import type { Recipient } from "./backend.ts";
 import type { BdatReader, DataReader } from "./data.ts";
 import type { MailParams } from "./parse.ts";
@@ -45,6 +46,11 @@ export interface SessionConfig {
 
 export interface ConnectionInfo {
   clientIp: string;
+  /**
+   * The bridge's budget for message content held in memory (net/byte_budget.ts), already bound
+   * to this client's IP; absent: unbounded (tests of other rules).
+   */
+  budget?: { open(): ContentHold | undefined };
 }
 
 export interface DataResult {
@@ -62,6 +68,10 @@ export interface Transaction {
   bdat?: BdatReader;
   /** Set when a BDAT chunk pushed the message over the limit; later chunks get the same. */
   failed?: ReplySpec;
+  /** This message's share of the content budget, given back when the transaction ends. */
+  hold?: ContentHold;
+  /** The budget stayed spent while the content grew: read the rest, store nothing, 451. */
+  starved?: boolean;
 }
 
 export interface BdatChunk {

@@ -12,6 +12,7 @@ import type {
   SmtpBackend,
   Verdict,
 } from "./backend.ts";
+import type { ByteBudget } from "../net/byte_budget.ts";
 import { type Action, type SessionConfig, SmtpSession } from "./session.ts";
 
 export interface Delivered {
@@ -102,8 +103,16 @@ export class Wire {
   readonly output: string[] = [];
   #buf = new Uint8Array(0);
 
-  constructor(config: SessionConfig, readonly backend = new FakeBackend(), clientIp = "192.0.2.7") {
-    this.session = new SmtpSession(config, backend, { clientIp });
+  constructor(
+    config: SessionConfig,
+    readonly backend = new FakeBackend(),
+    clientIp = "192.0.2.7",
+    budget?: ByteBudget,
+  ) {
+    this.session = new SmtpSession(config, backend, {
+      clientIp,
+      budget: budget && { open: () => budget.open(clientIp) },
+    });
     this.#record(this.session.greeting());
   }
 

@@ -21,6 +21,7 @@ import { accountByAddress } from "../cmd_accounts.ts";
 import { loadConfig, masterKey, openConfiguredStore, paths } from "../context.ts";
 import { buildDeps } from "../deps_node.ts";
 import type { MailItem } from "./flags.ts";
+import { blobBytes } from "../../src/services/blob_chunks.ts";
 
 export interface MailStore {
   deps: Deps;
@@ -176,12 +177,10 @@ export class AccountTarget {
       )).orderBy(asc(m.uid)).limit(page);
       if (rows.length === 0) return;
       const shas = [...new Set(rows.map((r) => r.sha))];
-      const blobs = await this.deps.store.db.select({
-        sha: schema.blobs.sha256,
-        data: schema.blobs.data,
-      })
-        .from(schema.blobs).where(inArray(schema.blobs.sha256, shas));
-      const bytes = new Map(blobs.map((b) => [b.sha, toBytes(b.data)]));
+      const blobs = await this.deps.store.db.select().from(schema.blobs)
+        .where(inArray(schema.blobs.sha256, shas));
+      const bytes = new Map<string, Uint8Array>();
+      for (const b of blobs) bytes.set(b.sha256, await blobBytes(this.deps.store.db, b));
       for (const r of rows) {
         const raw = bytes.get(r.sha);
         if (!raw) continue; // purged meanwhile
@@ -197,12 +196,6 @@ export class AccountTarget {
       after = rows[rows.length - 1].uid;
     }
   }
-}
-
-function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new Error("blob data is not binary");
 }
 
 /** Every account's address (for `--all`). */

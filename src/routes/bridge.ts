@@ -58,6 +58,29 @@ const mailBody = (envelope: string) => ({
   required: true,
 });
 
+/**
+ * The body in one buffer of its declared length, filled as it streams in: a large message is
+ * copied once (arrayBuffer() on a streamed body would gather chunks, then join them). The body
+ * limit and budget middlewares have checked the declared length already.
+ */
+async function readBody(req: Request): Promise<Uint8Array> {
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (!req.body || !Number.isSafeInteger(declared) || declared < 0) {
+    return new Uint8Array(await req.arrayBuffer());
+  }
+  const out = new Uint8Array(declared);
+  let at = 0;
+  for await (const chunk of req.body) {
+    if (at + chunk.byteLength > declared) break;
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (at !== declared) {
+    throw new AppError(400, "bad_request", "the body does not have its declared Content-Length");
+  }
+  return out;
+}
+
 async function readMail<T extends z.ZodType>(
   req: Request,
   schema: T,
@@ -66,7 +89,7 @@ async function readMail<T extends z.ZodType>(
   if (type !== MAIL_MEDIA_TYPE) {
     throw new AppError(415, "unsupported_media_type", `send the mail as ${MAIL_MEDIA_TYPE}`);
   }
-  const decoded = decodeMail(new Uint8Array(await req.arrayBuffer()));
+  const decoded = decodeMail(await readBody(req));
   if (!decoded.ok) throw new AppError(400, decoded.code, decoded.message);
   const envelope = schema.safeParse(decoded.envelope);
   if (!envelope.success) {

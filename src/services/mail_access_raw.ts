@@ -12,6 +12,7 @@ import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { rowsInSet } from "./mail_access.ts";
+import { blobBytes } from "./blob_chunks.ts";
 
 /** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
 export const STRUCTURE_VERSION = 1;
@@ -39,8 +40,19 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
   // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store.
   const data = part === "full" ? b.data : sql`CASE WHEN instr(${b.data}, x'0d0a0d0a') > 0
         THEN substr(${b.data}, 1, instr(${b.data}, x'0d0a0d0a') + 3) ELSE ${b.data} END`;
-  const rows = await db.select({ sha: b.sha256, data }).from(b).where(inArray(b.sha256, shas));
-  return new Map(rows.map((r) => [r.sha, bytesOf(r.data)]));
+  const rows = await db.select({ sha: b.sha256, size: b.size, data }).from(b)
+    .where(inArray(b.sha256, shas));
+  const out = new Map<string, Uint8Array>();
+  for (const r of rows) {
+    // A large blob's headers are in its first chunk; its whole content needs the others.
+    out.set(
+      r.sha,
+      part === "full"
+        ? await blobBytes(db, { sha256: r.sha, size: r.size, data: r.data })
+        : bytesOf(r.data),
+    );
+  }
+  return out;
 }
 
 /**

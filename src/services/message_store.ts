@@ -18,6 +18,7 @@ import {
   UID_BUMP_SQL,
 } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
+import { insertBlob } from "./blob_chunks.ts";
 import { searchableBody } from "./search_index.ts";
 
 /** The `message.created` event of every stored message, inserted with the commit. */
@@ -56,10 +57,7 @@ export interface StoredMessage {
 /** Inserts the raw bytes unless the same content is already stored; returns its SHA-256. */
 export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<string> {
   const sha256 = sha ?? await sha256Hex(raw);
-  await rawSql(tx).run(
-    "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-    [sha256, raw.byteLength, raw],
-  );
+  await insertBlob(tx, sha256, raw); // chunked when large (blob_chunks.ts)
   return sha256;
 }
 

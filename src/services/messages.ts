@@ -22,6 +22,7 @@ import type { Queryable, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 import { moveMessages, nextModseq, purgeMessages } from "./message_store.ts";
+import { blobBytes } from "./blob_chunks.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -234,14 +235,15 @@ export async function getMessage(
 
 /** The exact stored RFC 5322 bytes. */
 export async function getRaw(db: Queryable, accountId: number, id: number): Promise<Uint8Array> {
-  const [row] = await db.select({ data: schema.blobs.data }).from(m)
+  const [row] = await db.select({
+    sha256: schema.blobs.sha256,
+    size: schema.blobs.size,
+    data: schema.blobs.data,
+  }).from(m)
     .innerJoin(schema.blobs, eq(schema.blobs.sha256, m.blobSha256))
     .where(and(eq(m.id, id), eq(m.accountId, accountId)));
   if (!row) throw notFound("message");
-  const data = row.data as unknown as Uint8Array | ArrayBuffer;
-  return data instanceof Uint8Array
-    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    : new Uint8Array(data);
+  return await blobBytes(db, row);
 }
 
 export async function getAttachment(deps: Deps, accountId: number, id: number, index: number) {

@@ -29,6 +29,7 @@ import type { OutboxRow } from "./outbox.ts";
 import { isVerpSender, outboxClaimed, outboxEvent } from "../transactional/outbox_events.ts";
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
+import { blobBytes } from "./blob_chunks.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -172,7 +173,7 @@ export async function readLeasedRaw(deps: Deps, id: number, worker: string): Pro
     eq(schema.blobs.sha256, row.blobSha256),
   );
   if (!blob) throw new AppError(500, "internal", `the message of outbox entry ${id} is missing`);
-  return new Uint8Array(blob.data);
+  return await blobBytes(deps.store.db, blob);
 }
 
 export interface ResultOutcome {

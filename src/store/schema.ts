@@ -168,6 +168,17 @@ export const uploads = sqliteTable("uploads", {
   index("uploads_blob").on(t.blobSha256),
 ]);
 
+/**
+ * A blob larger than BLOB_CHUNK_BYTES keeps its first chunk in `blobs.data` (headers are read from
+ * there) and the rest here, in order: no row holds more than 1 MiB, under D1's 2 MB row limit.
+ */
+export const blobChunks = sqliteTable("blob_chunks", {
+  sha256: text("sha256").notNull().references(() => blobs.sha256, { onDelete: "cascade" }),
+  /** 1 for the octets after the first chunk, 2 for the next… */
+  seq: integer("seq").notNull(),
+  data: blob("data", { mode: "buffer" }).notNull(),
+}, (t) => [primaryKey({ columns: [t.sha256, t.seq] })]);
+
 export const threads = sqliteTable("threads", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   accountId: integer("account_id").notNull().references(() => accounts.id, {

@@ -10,6 +10,7 @@ import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
+import { blobBytes } from "../services/blob_chunks.ts";
 
 /** Turns new inbound messages into deliveries; resolves to how many were queued. */
 export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
@@ -55,7 +56,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
       if (hook.includeRaw) {
         const [blob] = await deps.store.db.select().from(schema.blobs)
           .where(eq(schema.blobs.sha256, message.blobSha256));
-        if (blob) data.raw = toBase64(new Uint8Array(blob.data));
+        if (blob) data.raw = toBase64(await blobBytes(deps.store.db, blob));
       }
       payloads.push(data);
     }

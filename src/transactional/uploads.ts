@@ -8,6 +8,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { sha256Hex, toHex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
+import { blobBytes } from "../services/blob_chunks.ts";
 import { putBlob } from "../services/message_store.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
@@ -45,8 +46,16 @@ export async function uploadedBytes(
   ids: readonly string[],
 ): Promise<Map<string, Uint8Array>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.select({ id: u.id, data: schema.blobs.data }).from(u)
+  const rows = await db.select({
+    id: u.id,
+    sha256: schema.blobs.sha256,
+    size: schema.blobs.size,
+    data: schema.blobs.data,
+  }).from(u)
     .innerJoin(schema.blobs, eq(schema.blobs.sha256, u.blobSha256))
     .where(and(eq(u.accountId, accountId), inArray(u.id, [...new Set(ids)])));
-  return new Map(rows.map((r) => [r.id, new Uint8Array(r.data)]));
+  // A large upload keeps its octets past the first MiB in blob_chunks (services/blob_chunks.ts).
+  const out = new Map<string, Uint8Array>();
+  for (const r of rows) out.set(r.id, await blobBytes(db, r));
+  return out;
 }

@@ -150,4 +150,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TRIGGER `mailboxes_delete_cache_generation` AFTER DELETE ON `mailboxes`\nBEGIN\n\tUPDATE `cache_generation` SET `generation` = `generation` + 1 WHERE `id` = 1;\nEND;",
     ],
   },
+  {
+    "tag": "0009_blob_chunks",
+    "statements": [
+      "CREATE TABLE `blob_chunks` (\n\t`sha256` text NOT NULL,\n\t`seq` integer NOT NULL,\n\t`data` blob NOT NULL,\n\tPRIMARY KEY(`sha256`, `seq`),\n\tFOREIGN KEY (`sha256`) REFERENCES `blobs`(`sha256`) ON UPDATE no action ON DELETE cascade\n);",
+    ],
+  },
 ];

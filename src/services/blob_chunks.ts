@@ -1,0 +1,63 @@
+/**
+ * Raw messages larger than one chunk are stored in rows of at most BLOB_CHUNK_BYTES (issue 15,
+ * item 7): the first chunk in `blobs.data`, where header reads find it, the rest in `blob_chunks`
+ * by sequence. D1 refuses rows of 2 MB or more and a 25 MB message is allowed, so one row per
+ * message cannot hold it; SQLite also writes a 1 MiB row through its page cache in one piece
+ * rather than keeping a 25 MB value bound to a cached statement. The chunks go in the same write
+ * transaction as the `blobs` row, so a blob is never seen half-stored; deleting the `blobs` row
+ * removes its chunks (ON DELETE CASCADE).
+ */
+import { rawSql, type Tx } from "../store/store.ts";
+import type { Queryable } from "../store/store.ts";
+
+export const BLOB_CHUNK_BYTES = 1024 * 1024;
+
+/** Inserts `raw` as the blob `sha256`, chunked when large; nothing when it exists already. */
+export async function insertBlob(tx: Tx, sha256: string, raw: Uint8Array): Promise<void> {
+  const sql = rawSql(tx);
+  const first = raw.byteLength > BLOB_CHUNK_BYTES ? raw.subarray(0, BLOB_CHUNK_BYTES) : raw;
+  const inserted = await sql.run(
+    "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+    [sha256, raw.byteLength, first],
+  );
+  // Same digest, same bytes: an existing blob already has its chunks.
+  if (first === raw || inserted.rowsAffected === 0) return;
+  for (let seq = 1, at = BLOB_CHUNK_BYTES; at < raw.byteLength; seq++, at += BLOB_CHUNK_BYTES) {
+    await sql.run(
+      "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      [sha256, seq, raw.subarray(at, at + BLOB_CHUNK_BYTES)],
+    );
+  }
+}
+
+function bytesOf(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(0);
+}
+
+/**
+ * A blob's whole content from its `blobs` row (`data` is the first chunk of a large one): the
+ * row's own bytes when they are all of it, else joined with its chunks, in one buffer.
+ */
+export async function blobBytes(
+  db: Queryable,
+  row: { sha256: string; size: number; data: unknown },
+): Promise<Uint8Array> {
+  const first = bytesOf(row.data);
+  if (first.byteLength >= row.size) return first;
+  const out = new Uint8Array(row.size);
+  out.set(first);
+  let at = first.byteLength;
+  const chunks = await rawSql(db).all<{ data: unknown }>(
+    "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY seq",
+    [row.sha256],
+  );
+  for (const chunk of chunks) {
+    const bytes = bytesOf(chunk.data);
+    out.set(bytes.subarray(0, row.size - at), at);
+    at += bytes.byteLength;
+  }
+  if (at !== row.size) throw new Error(`blob ${row.sha256} is missing chunks`);
+  return out;
+}
