@@ -1,0 +1,142 @@
+/**
+ * Postern on a remote libSQL database, end to end: the real CLI and a real `postern gateway`
+ * process pointed at a Hrana server (test/fixtures/hrana_server.ts: the libSQL engine behind
+ * libSQL's remote protocol) by POSTERN_DATABASE_URL and POSTERN_DATABASE_AUTH_TOKEN.
+ */
+import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
+import { startHranaServer } from "./fixtures/hrana_server.ts";
+import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const MAIN = new URL("main.ts", ROOT).pathname;
+const ADMIN = "admin@postern.localhost";
+const ADMIN_PASSWORD = "admin-password-for-tests";
+const TOKEN = "remote-token-that-must-never-be-printed";
+
+function childEnv(env: Record<string, string>): Record<string, string> {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+  );
+  return { ...base, NO_COLOR: "1", ...LISTENERS_OFF, ...env };
+}
+
+async function cli(args: string[], env: Record<string, string>) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd: ROOT.pathname,
+    env: childEnv(env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const r = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  assertEquals(r.code, 0, `postern ${args.join(" ")}: ${r.stdout}\n${r.stderr}`);
+  assert(!(r.stdout + r.stderr).includes(TOKEN), "the auth token is never printed");
+  return r;
+}
+
+Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on remote libSQL: sign in, send to self, read it back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-remote-" });
+  const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
+  const env = {
+    POSTERN_DATA_DIR: `${dir}/data`,
+    POSTERN_DATABASE_URL: hrana.url,
+    POSTERN_DATABASE_AUTH_TOKEN: TOKEN,
+    POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  };
+  let gateway: Deno.ChildProcess | undefined;
+  try {
+    // migrate --dry-run against the remote URL: everything pending, nothing applied.
+    const fresh = JSON.parse((await cli(["migrate", "--dry-run", "--json"], env)).stdout);
+    assert(fresh.pending.length >= 1);
+    assertEquals(fresh.applied, []);
+    const before = hrana.stats.statements;
+    await cli(["init"], env);
+    assert(hrana.stats.statements > before, "init ran its statements on the remote server");
+    const after = JSON.parse((await cli(["migrate", "--dry-run", "--json"], env)).stdout);
+    assertEquals(after.pending, []);
+    assertEquals(after.applied, fresh.pending.map((p: { tag: string }) => p.tag));
+    assertMatch((await cli(["migrate", "--dry-run"], env)).stdout, /pending: +none/);
+    // Nothing was written to the embedded default.
+    const local = [...Deno.readDirSync(`${dir}/data`)].map((e) => e.name);
+    assert(!local.some((n) => n.startsWith("postern.db")), `no local database: ${local}`);
+
+    gateway = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "gateway", "--port", "0"],
+      cwd: ROOT.pathname,
+      env: childEnv(env),
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines: string[] = [];
+    const reader = gateway.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let port = 0;
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      const parts = buffer.split("\n");
+      buffer = parts.pop()!;
+      for (const line of parts) {
+        lines.push(line);
+        if (line.includes('"server.listening"')) port = JSON.parse(line).port;
+      }
+    }
+    assert(port > 0, `no server.listening line:\n${lines.join("\n")}`);
+    const drained = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        lines.push(value);
+      }
+    })();
+    const url = `http://127.0.0.1:${port}`;
+    const json = { "content-type": "application/json" };
+
+    const login = await fetch(`${url}/v1/auth/login`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ address: ADMIN, password: ADMIN_PASSWORD }),
+    });
+    assertEquals(login.status, 200);
+    const auth = { authorization: `Bearer ${(await login.json()).accessToken}` };
+
+    const requestsBefore = hrana.stats.requests;
+    const sent = await fetch(`${url}/v1/emails`, {
+      method: "POST",
+      headers: { ...json, ...auth },
+      body: JSON.stringify({ from: ADMIN, to: [ADMIN], subject: "Over Hrana", text: "remote" }),
+    });
+    assertEquals(sent.status, 201, await sent.clone().text());
+    const { id } = await sent.json();
+    assert(hrana.stats.requests > requestsBefore, "the send went to the remote server");
+
+    const list = await fetch(`${url}/v1/messages?limit=10`, { headers: auth });
+    assertEquals(list.status, 200);
+    const items = (await list.json()).items as { id: string; subject: string }[];
+    // The Sent copy and the delivered one, both on the remote database.
+    assertEquals(items.filter((m) => m.subject === "Over Hrana").length, 2);
+    const one = await fetch(`${url}/v1/messages/${id}`, { headers: auth });
+    assertEquals(one.status, 200);
+    assertEquals((await one.json()).subject, "Over Hrana");
+
+    gateway.kill("SIGTERM");
+    await gateway.status;
+    await drained;
+    gateway = undefined;
+    assert(!lines.join("\n").includes(TOKEN), "the gateway never logs the auth token");
+  } finally {
+    if (gateway) {
+      gateway.kill("SIGKILL");
+      await gateway.status;
+      await gateway.stderr.cancel().catch(() => {});
+    }
+    await hrana.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
