@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { startHranaServer } from "./fixtures/hrana_server.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+import { redactDatabaseUrl } from "../cli/context.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -52,6 +53,13 @@ Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on re
     const fresh = JSON.parse((await cli(["migrate", "--dry-run", "--json"], env)).stdout);
     assert(fresh.pending.length >= 1);
     assertEquals(fresh.applied, []);
+    // The token may also come in the URL (libSQL's ?authToken=): it is not printed either.
+    const inUrl = await cli(["migrate", "--dry-run"], {
+      ...env,
+      POSTERN_DATABASE_URL: `${hrana.url}/?authToken=${TOKEN}`,
+      POSTERN_DATABASE_AUTH_TOKEN: "",
+    });
+    assertMatch(inUrl.stdout, /authToken=%28set%29/);
     const before = hrana.stats.statements;
     await cli(["init"], env);
     assert(hrana.stats.statements > before, "init ran its statements on the remote server");
@@ -139,4 +147,13 @@ Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on re
     await hrana.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("issue16#3: a printed database URL carries neither user info nor an authToken", () => {
+  assertEquals(
+    redactDatabaseUrl("libsql://user:secret@db.example.org?authToken=abc&tls=1"),
+    "libsql://db.example.org?authToken=%28set%29&tls=1",
+  );
+  assertEquals(redactDatabaseUrl("file:/var/lib/postern/postern.db"), "file:/var/lib/postern/postern.db");
+  assertEquals(redactDatabaseUrl("http://127.0.0.1:8081"), "http://127.0.0.1:8081/");
 });
