@@ -16,8 +16,11 @@
  *       1,000 full bodies, SEARCH SUBJECT (bench/imap.ts);
  *   (p) POP3, Postern and Dovecot: RETR of 1,000 messages from a 10,000-message Inbox, UIDL,
  *       login, and the mailbox-access index call (bench/pop3.ts);
- *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts).
- * Options: --only a,b,c,d,e,f,i,p,t; --sends N (default 4000), --messages N (100000),
+ *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts);
+ *   (r) POST /v1/emails on each store engine, side by side: the embedded file, remote libSQL on
+ *       loopback and with 5 ms and 20 ms added per round trip; 1 and 8 clients, session and API
+ *       key; sends/s, p50/p99 and round trips per send (bench/engines.ts).
+ * Options: --only a,b,c,d,e,f,i,p,t,r; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000).
  * Prints figures; asserts nothing.
@@ -31,6 +34,7 @@ import { pop3Bench } from "./pop3.ts";
 import { imapBench } from "./imap.ts";
 import { transactionalBench } from "./transactional.ts";
 import { federationBench } from "./federation.ts";
+import { enginesBench, printEnginesTable } from "./engines.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,7 +44,8 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,r" },
+    "engine-seconds": { type: "string", default: "6" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
     "tx-messages": { type: "string", default: "10000" },
@@ -224,4 +229,17 @@ if (only.has("t")) {
 if (only.has("f")) {
   header("(f) signed federation between two gateways (TLS, loopback) — 4 KB, 16 concurrent");
   await federationBench(Number(values["federation-messages"]));
+}
+
+if (only.has("r")) {
+  header(
+    "(r) POST /v1/emails per store engine — 4 KB, one local recipient; embedded file and remote " +
+      "libSQL (Hrana server on the libSQL engine) at +0/+5/+20 ms per round trip",
+  );
+  const result = await enginesBench({
+    seconds: Number(values["engine-seconds"]),
+    sends: Number(values.sends),
+  });
+  console.log();
+  printEnginesTable(result);
 }

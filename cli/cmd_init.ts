@@ -137,7 +137,9 @@ async function refusal(
   if (state.admins.length > 0 && !(state.existing && options.resetAdminPassword)) {
     const reset = state.existing ? "; pass --reset-admin-password to give it a new password" : "";
     const exist = state.admins.length === 1 ? "exists" : "exist";
-    return `already initialised: ${state.admins.join(", ")} ${exist} in ${databaseLabel}${reset}. ` +
+    return `already initialised: ${
+      state.admins.join(", ")
+    } ${exist} in ${databaseLabel}${reset}. ` +
       SHARED_KEY_HINT;
   }
   if (state.sealed !== undefined || state.admins.length > 0) {

@@ -154,6 +154,9 @@ Deno.test("issue16#3: a printed database URL carries neither user info nor an au
     redactDatabaseUrl("libsql://user:secret@db.example.org?authToken=abc&tls=1"),
     "libsql://db.example.org?authToken=%28set%29&tls=1",
   );
-  assertEquals(redactDatabaseUrl("file:/var/lib/postern/postern.db"), "file:/var/lib/postern/postern.db");
+  assertEquals(
+    redactDatabaseUrl("file:/var/lib/postern/postern.db"),
+    "file:/var/lib/postern/postern.db",
+  );
   assertEquals(redactDatabaseUrl("http://127.0.0.1:8081"), "http://127.0.0.1:8081/");
 });

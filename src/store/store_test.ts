@@ -53,57 +53,63 @@ Deno.test("the file store runs in WAL mode with a busy timeout", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
-storeTest("a lone write during an open write transaction waits its turn without freezing the process", async () => {
-  const store = await openTestStore();
-  const order: string[] = [];
-  let ticks = 0;
-  const interval = setInterval(() => ticks++, 10);
-  const holding = store.write(async (tx) => {
-    await tx.insert(schema.domains).values({ name: "first.example" });
-    // Hold the write transaction open across real event-loop turns.
-    const seen = ticks;
-    while (ticks < seen + 5) await new Promise((r) => setTimeout(r, 10));
-    order.push("transaction");
-  });
-  await new Promise((r) => setTimeout(r, 0));
-  const lone = store.db.insert(schema.domains).values({ name: "second.example" }).then(() =>
-    order.push("lone write")
-  );
-  await Promise.all([holding, lone]);
-  clearInterval(interval);
-  assertEquals(order, ["transaction", "lone write"]);
-  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
-  assertEquals(names, ["first.example", "second.example"]);
-  store.close();
-});
+storeTest(
+  "a lone write during an open write transaction waits its turn without freezing the process",
+  async () => {
+    const store = await openTestStore();
+    const order: string[] = [];
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const holding = store.write(async (tx) => {
+      await tx.insert(schema.domains).values({ name: "first.example" });
+      // Hold the write transaction open across real event-loop turns.
+      const seen = ticks;
+      while (ticks < seen + 5) await new Promise((r) => setTimeout(r, 10));
+      order.push("transaction");
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    const lone = store.db.insert(schema.domains).values({ name: "second.example" }).then(() =>
+      order.push("lone write")
+    );
+    await Promise.all([holding, lone]);
+    clearInterval(interval);
+    assertEquals(order, ["transaction", "lone write"]);
+    const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+    assertEquals(names, ["first.example", "second.example"]);
+    store.close();
+  },
+);
 
-storeTest("group commit: writes queued together share a commit, and a failing one undoes only itself", async () => {
-  const store = await openTestStore();
-  // Keep the store busy so that the next writes queue up and run as one group.
-  const blocker = store.write(async (tx) => {
-    await tx.insert(schema.domains).values({ name: "first.test" });
-    await new Promise((r) => setTimeout(r, 50));
-  });
-  const results = await Promise.allSettled(
-    ["a.test", "b.test", "fails.test", "c.test"].map((name) =>
-      store.write(async (tx) => {
-        await tx.insert(schema.domains).values({ name });
-        if (name === "fails.test") throw new Error("this job fails");
-        // A job sees its own writes and those of the jobs before it in the group.
-        return (await tx.select().from(schema.domains)).map((d) => d.name).sort();
-      })
-    ),
-  );
-  await blocker;
-  assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
-  assertEquals(
-    (results[3] as PromiseFulfilledResult<string[]>).value,
-    ["a.test", "b.test", "c.test", "first.test"],
-  );
-  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
-  assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
-  store.close();
-});
+storeTest(
+  "group commit: writes queued together share a commit, and a failing one undoes only itself",
+  async () => {
+    const store = await openTestStore();
+    // Keep the store busy so that the next writes queue up and run as one group.
+    const blocker = store.write(async (tx) => {
+      await tx.insert(schema.domains).values({ name: "first.test" });
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    const results = await Promise.allSettled(
+      ["a.test", "b.test", "fails.test", "c.test"].map((name) =>
+        store.write(async (tx) => {
+          await tx.insert(schema.domains).values({ name });
+          if (name === "fails.test") throw new Error("this job fails");
+          // A job sees its own writes and those of the jobs before it in the group.
+          return (await tx.select().from(schema.domains)).map((d) => d.name).sort();
+        })
+      ),
+    );
+    await blocker;
+    assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    assertEquals(
+      (results[3] as PromiseFulfilledResult<string[]>).value,
+      ["a.test", "b.test", "c.test", "first.test"],
+    );
+    const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+    assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
+    store.close();
+  },
+);
 
 storeTest("the domain read cache: writes empty it, rolled-back rows never stay in it", async () => {
   const store = await openTestStore();
@@ -210,38 +216,41 @@ Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidatio
   assertEquals(await cache.get("k2", load), 3, "the overlapping load was not remembered");
 });
 
-storeTest("appended rows commit with their jobs, in order, many to a statement; a failed job's are dropped", async () => {
-  const store = await openTestStore();
-  const events = tableSql(schema.events);
-  const blocker = store.write(async () => {
-    await new Promise((r) => setTimeout(r, 50));
-  });
-  // 85 rows per job (chunks of 64 + 16 + 4 + 1), with two field sets interleaved.
-  const job = (tag: string, fail = false) =>
-    store.write(async (tx) => {
-      for (let i = 0; i < 85; i++) {
-        appendLater(tx, events, {
-          type: `${tag}.${i}`,
-          ...(i % 10 === 0 ? { data: JSON.stringify({ i }) } : {}),
-        });
-      }
-      if (fail) throw new Error("this job fails");
-      // Not inserted yet: appended rows are written when the transaction ends.
-      return (await rawSql(tx).get<{ n: number }>("SELECT count(*) AS n FROM events"))!.n;
+storeTest(
+  "appended rows commit with their jobs, in order, many to a statement; a failed job's are dropped",
+  async () => {
+    const store = await openTestStore();
+    const events = tableSql(schema.events);
+    const blocker = store.write(async () => {
+      await new Promise((r) => setTimeout(r, 50));
     });
-  const results = await Promise.allSettled([job("a"), job("b", true), job("c")]);
-  await blocker;
-  assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
-  assertEquals((results[0] as PromiseFulfilledResult<number>).value, 0);
-  const rows = await rawSql(store.db).all<{ type: string; data: string }>(
-    "SELECT type, data FROM events ORDER BY id",
-  );
-  const expected = ["a", "c"].flatMap((t) => Array.from({ length: 85 }, (_, i) => `${t}.${i}`));
-  assertEquals(rows.map((r) => r.type), expected);
-  assertEquals(rows[10].data, JSON.stringify({ i: 10 }));
-  assertEquals(rows[11].data, "{}", "the column default where no value was given");
-  store.close();
-});
+    // 85 rows per job (chunks of 64 + 16 + 4 + 1), with two field sets interleaved.
+    const job = (tag: string, fail = false) =>
+      store.write(async (tx) => {
+        for (let i = 0; i < 85; i++) {
+          appendLater(tx, events, {
+            type: `${tag}.${i}`,
+            ...(i % 10 === 0 ? { data: JSON.stringify({ i }) } : {}),
+          });
+        }
+        if (fail) throw new Error("this job fails");
+        // Not inserted yet: appended rows are written when the transaction ends.
+        return (await rawSql(tx).get<{ n: number }>("SELECT count(*) AS n FROM events"))!.n;
+      });
+    const results = await Promise.allSettled([job("a"), job("b", true), job("c")]);
+    await blocker;
+    assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assertEquals((results[0] as PromiseFulfilledResult<number>).value, 0);
+    const rows = await rawSql(store.db).all<{ type: string; data: string }>(
+      "SELECT type, data FROM events ORDER BY id",
+    );
+    const expected = ["a", "c"].flatMap((t) => Array.from({ length: 85 }, (_, i) => `${t}.${i}`));
+    assertEquals(rows.map((r) => r.type), expected);
+    assertEquals(rows[10].data, JSON.stringify({ i: 10 }));
+    assertEquals(rows[11].data, "{}", "the column default where no value was given");
+    store.close();
+  },
+);
 
 Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
   assertEquals(chunkSizes(0), []);
