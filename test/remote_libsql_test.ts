@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { startHranaServer } from "./fixtures/hrana_server.ts";
-import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+import { LISTENERS_OFF, listeningPort } from "./fixtures/serve_env.ts";
+import { cliRun } from "./import_fixture.ts";
 import { redactDatabaseUrl } from "../cli/context.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -14,25 +15,8 @@ const ADMIN = "admin@postern.localhost";
 const ADMIN_PASSWORD = "admin-password-for-tests";
 const TOKEN = "remote-token-that-must-never-be-printed";
 
-function childEnv(env: Record<string, string>): Record<string, string> {
-  const base = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  return { ...base, NO_COLOR: "1", ...LISTENERS_OFF, ...env };
-}
-
 async function cli(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: ROOT.pathname,
-    env: childEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  const r = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const r = await cliRun(args, env);
   assertEquals(r.code, 0, `postern ${args.join(" ")}: ${r.stdout}\n${r.stderr}`);
   assert(!(r.stdout + r.stderr).includes(TOKEN), "the auth token is never printed");
   return r;
@@ -71,38 +55,21 @@ Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on re
     const local = [...Deno.readDirSync(`${dir}/data`)].map((e) => e.name);
     assert(!local.some((n) => n.startsWith("postern.db")), `no local database: ${local}`);
 
+    const base = Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+    );
     gateway = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, "gateway", "--port", "0"],
       cwd: ROOT.pathname,
-      env: childEnv(env),
+      env: { ...base, ...LISTENERS_OFF, ...env },
       clearEnv: true,
       stdin: "null",
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    const lines: string[] = [];
-    const reader = gateway.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    let port = 0;
-    while (!port) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        if (line.includes('"server.listening"')) port = JSON.parse(line).port;
-      }
-    }
-    assert(port > 0, `no server.listening line:\n${lines.join("\n")}`);
-    const drained = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        lines.push(value);
-      }
-    })();
+    const { port, log, drain } = await listeningPort(gateway.stderr);
+    assert(port > 0, `no server.listening line:\n${log}`);
+    const drained = drain();
     const url = `http://127.0.0.1:${port}`;
     const json = { "content-type": "application/json" };
 
@@ -137,12 +104,11 @@ Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on re
     await gateway.status;
     await drained;
     gateway = undefined;
-    assert(!lines.join("\n").includes(TOKEN), "the gateway never logs the auth token");
+    assert(!log.includes(TOKEN), "the gateway never logs the auth token");
   } finally {
     if (gateway) {
       gateway.kill("SIGKILL");
       await gateway.status;
-      await gateway.stderr.cancel().catch(() => {});
     }
     await hrana.close();
     await Deno.remove(dir, { recursive: true });

@@ -1,6 +1,5 @@
 import { assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
 import { openTestStore, remoteDatabaseUrl, storeTest } from "../../test/fixtures/store.ts";
-import { openStore } from "../../cli/open_store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { appendLater, rawSql, schema, Store } from "./store.ts";
@@ -196,7 +195,7 @@ for (const remote of [false, true]) {
 
 Deno.test("issue16#3: two gateways on one remote libSQL database see each other's domain, account and deletion", async () => {
   const url = remoteDatabaseUrl();
-  await twoStoresSeeEachOther(await openStore(url), await openStore(url));
+  await twoStoresSeeEachOther(await openTestStore(url), await openTestStore(url));
 });
 
 Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidation is not kept", async () => {
