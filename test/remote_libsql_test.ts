@@ -126,3 +126,29 @@ Deno.test("issue16#3: a printed database URL carries neither user info nor an au
   );
   assertEquals(redactDatabaseUrl("http://127.0.0.1:8081"), "http://127.0.0.1:8081/");
 });
+
+Deno.test("issue16#3: a refused auth token or an unreachable server is said plainly, before anything runs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-remote-" });
+  const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
+  try {
+    const env = { POSTERN_DATA_DIR: `${dir}/data`, POSTERN_DATABASE_URL: hrana.url };
+    const wrong = await cliRun(["migrate", "--dry-run"], {
+      ...env,
+      POSTERN_DATABASE_AUTH_TOKEN: "not-the-token",
+    });
+    assertEquals(wrong.code, 1, wrong.stderr);
+    assertMatch(wrong.stderr, /refused the auth token \(HTTP 401\).*POSTERN_DATABASE_AUTH_TOKEN/);
+    assert(!wrong.stderr.includes("not-the-token"));
+    const port = hrana.port;
+    await hrana.close();
+    const gone = await cliRun(["migrate", "--dry-run"], {
+      ...env,
+      POSTERN_DATABASE_URL: `http://127.0.0.1:${port}`,
+    });
+    assertEquals(gone.code, 1, gone.stderr);
+    assertMatch(gone.stderr, /cannot reach the remote libSQL server/);
+  } finally {
+    await hrana.close().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
