@@ -143,3 +143,26 @@ Deno.test("issue16#3: Hrana peer: @libsql/client's interactive transactions and 
     client.close();
   });
 });
+
+Deno.test("issue16#3: Hrana peer over a WebSocket (ws://, hrana2): transactions, batches and a refused token", async () => {
+  await withServer(async (url) => {
+    const wsUrl = url.replace(/^http/, "ws");
+    const bad = createClient({ url: wsUrl, authToken: "wrong" });
+    await assertRejects(() => bad.execute("SELECT 1"));
+    bad.close();
+    const client = createClient({ url: wsUrl, authToken: TOKEN });
+    await client.batch(["CREATE TABLE w (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"], "write");
+    const tx = await client.transaction("write");
+    await tx.execute({ sql: "INSERT INTO w (v) VALUES (?)", args: ["in tx"] });
+    // Another stream on the same socket does not see it before the commit.
+    assertEquals((await client.execute("SELECT count(*) AS c FROM w")).rows[0].c, 0);
+    await tx.commit();
+    assertEquals((await client.execute("SELECT v FROM w")).rows[0].v, "in tx");
+    await assertRejects(
+      () => client.batch([{ sql: "INSERT INTO w (v) VALUES (?)", args: ["in tx"] }], "write"),
+      Error,
+      "UNIQUE",
+    );
+    client.close();
+  });
+});
