@@ -22,6 +22,56 @@ async function cli(args: string[], env: Record<string, string>) {
   return r;
 }
 
+/** `postern serve` or `gateway` as a child, its JSON log on stderr (cli/serve.ts). */
+function spawnServer(args: string[], env: Record<string, string>): Deno.ChildProcess {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
+  );
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd: ROOT.pathname,
+    env: { ...base, ...LISTENERS_OFF, ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test("issue16#3: `postern serve --init-if-needed` starts on an empty remote libSQL database", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-remote-" });
+  const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
+  const serve = spawnServer(["serve", "--init-if-needed", "--port", "0"], {
+    POSTERN_DATA_DIR: `${dir}/data`,
+    POSTERN_DATABASE_URL: hrana.url,
+    POSTERN_DATABASE_AUTH_TOKEN: TOKEN,
+    POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  });
+  try {
+    const { port, log, drain } = await listeningPort(serve.stderr);
+    assert(port > 0, `no server.listening line:\n${log}`);
+    const drained = drain();
+    const login = await fetch(`http://127.0.0.1:${port}/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ address: ADMIN, password: ADMIN_PASSWORD }),
+    });
+    assertEquals(login.status, 200, "the admin --init-if-needed made, on the remote store");
+    await login.body?.cancel();
+    serve.kill("SIGTERM");
+    assertEquals((await serve.status).code, 0);
+    await drained;
+    assert(!log.includes(TOKEN));
+  } finally {
+    try {
+      serve.kill("SIGKILL");
+    } catch { /* already ended */ }
+    await serve.status;
+    await hrana.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on remote libSQL: sign in, send to self, read it back", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-remote-" });
   const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
@@ -55,18 +105,7 @@ Deno.test("issue16#3: init, migrate --dry-run and a real `postern gateway` on re
     const local = [...Deno.readDirSync(`${dir}/data`)].map((e) => e.name);
     assert(!local.some((n) => n.startsWith("postern.db")), `no local database: ${local}`);
 
-    const base = Object.fromEntries(
-      Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-    );
-    gateway = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "gateway", "--port", "0"],
-      cwd: ROOT.pathname,
-      env: { ...base, ...LISTENERS_OFF, ...env },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    gateway = spawnServer(["gateway", "--port", "0"], env);
     const { port, log, drain } = await listeningPort(gateway.stderr);
     assert(port > 0, `no server.listening line:\n${log}`);
     const drained = drain();
