@@ -19,7 +19,10 @@
  *   (t) transactional sending: N messages through POST /v1/emails/batch (bench/transactional.ts);
  *   (l) large messages: resident memory (idle, peak, settled 30 s after) while N concurrent
  *       25 MB messages arrive over SMTP and M 24 MB JSON sends over HTTP (bench/large_messages.ts).
- * Options: --only a,b,c,d,e,f,i,l,p,t; --sends N (default 4000), --messages N (100000),
+ *   (r) POST /v1/emails on each store engine, side by side: the embedded file, remote libSQL on
+ *       loopback and with 5 ms and 20 ms added per round trip; 1 and 8 clients, session and API
+ *       key; sends/s, p50/p99 and round trips per send (bench/engines.ts).
+ * Options: --only a,b,c,d,e,f,i,l,p,t,r; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
@@ -35,6 +38,7 @@ import { imapBench } from "./imap.ts";
 import { transactionalBench } from "./transactional.ts";
 import { federationBench } from "./federation.ts";
 import { largeMessageBench } from "./large_messages.ts";
+import { enginesBench, printEnginesTable } from "./engines.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -44,7 +48,8 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r" },
+    "engine-seconds": { type: "string", default: "6" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
     "tx-messages": { type: "string", default: "10000" },
@@ -231,4 +236,17 @@ if (only.has("l")) {
     jsonBytes: 24_000_000,
     settleSeconds: 30,
   });
+}
+
+if (only.has("r")) {
+  header(
+    "(r) POST /v1/emails per store engine — 4 KB, one local recipient; embedded file and remote " +
+      "libSQL (Hrana server on the libSQL engine) at +0/+5/+20 ms per round trip",
+  );
+  const result = await enginesBench({
+    seconds: Number(values["engine-seconds"]),
+    sends: Number(values.sends),
+  });
+  console.log();
+  printEnginesTable(result);
 }

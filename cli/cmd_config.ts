@@ -13,7 +13,7 @@ export function configExample() {
 
 export async function configCheck({ values }: Invocation) {
   const config = await loadConfig(values);
-  const shown: Record<string, unknown> = { ...config, databaseUrl: paths(config).databaseUrl };
+  const shown: Record<string, unknown> = { ...config, databaseUrl: paths(config).databaseLabel };
   for (const key of ["masterKey", "databaseAuthToken"] as const) {
     if (shown[key] !== undefined) shown[key] = "(set)";
   }

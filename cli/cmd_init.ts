@@ -130,24 +130,26 @@ async function refusal(
   state: StoreState,
   key: string | undefined,
 ): Promise<string | undefined> {
-  const { databaseUrl } = paths(config);
+  const { databaseLabel } = paths(config);
   if (state.existing && state.existing.role !== "admin") {
     return `${state.existing.address} exists but is not an admin account`;
   }
   if (state.admins.length > 0 && !(state.existing && options.resetAdminPassword)) {
     const reset = state.existing ? "; pass --reset-admin-password to give it a new password" : "";
     const exist = state.admins.length === 1 ? "exists" : "exist";
-    return `already initialised: ${state.admins.join(", ")} ${exist} in ${databaseUrl}${reset}. ` +
+    return `already initialised: ${
+      state.admins.join(", ")
+    } ${exist} in ${databaseLabel}${reset}. ` +
       SHARED_KEY_HINT;
   }
   if (state.sealed !== undefined || state.admins.length > 0) {
     // The store was made with a master key; a new one would open none of its secrets.
-    if (!key) return `no master key for the existing store ${databaseUrl}. ${SHARED_KEY_HINT}`;
+    if (!key) return `no master key for the existing store ${databaseLabel}. ${SHARED_KEY_HINT}`;
     if (state.sealed !== undefined) {
       const opens = await (await SecretBox.fromMasterKey(key)).open(state.sealed)
         .then(() => true, () => false);
       if (!opens) {
-        return `the master key does not open the secrets of ${databaseUrl}. ${SHARED_KEY_HINT}`;
+        return `the master key does not open the secrets of ${databaseLabel}. ${SHARED_KEY_HINT}`;
       }
     }
   }
@@ -183,7 +185,7 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     if (existing) {
       // Only with --reset-admin-password (refusal() above); re-checked here against a race.
       if (!options.resetAdminPassword || existing.role !== "admin") {
-        throw new CliError(`already initialised: ${existing.address} exists in ${p.databaseUrl}`);
+        throw new CliError(`already initialised: ${existing.address} exists in ${p.databaseLabel}`);
       }
       await setPassword(store, existing.id, password);
     } else {
@@ -195,7 +197,7 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     }
     const result: InitResult = {
       dataDir: p.dataDir,
-      databaseUrl: p.databaseUrl,
+      databaseUrl: p.databaseLabel,
       masterKey: config.masterKey ? "env" : "file",
       domain: options.domain,
       domainCreated,

@@ -9,14 +9,14 @@ import { loadConfig, openConfiguredStore, paths, printJson } from "./context.ts"
 
 export async function migrateCommand({ values }: Invocation) {
   const config = await loadConfig(values);
-  const { databaseUrl } = paths(config);
+  const { databaseLabel } = paths(config);
   const store = await openConfiguredStore(config, { migrate: false });
   try {
     const plan = await planMigrations(store.client, MIGRATIONS);
     const json = flag(values, "json");
     if (flag(values, "dry-run")) {
-      if (json) return printJson({ database: databaseUrl, ...plan });
-      console.log(`database: ${databaseUrl}`);
+      if (json) return printJson({ database: databaseLabel, ...plan });
+      console.log(`database: ${databaseLabel}`);
       console.log(`applied:  ${plan.applied.length}`);
       if (plan.pending.length === 0) return console.log("pending:  none (up to date)");
       console.log(`pending:  ${plan.pending.length}`);
@@ -24,11 +24,11 @@ export async function migrateCommand({ values }: Invocation) {
       return;
     }
     const applied = await migrate(store.client, MIGRATIONS);
-    if (json) return printJson({ database: databaseUrl, applied });
+    if (json) return printJson({ database: databaseLabel, applied });
     console.log(
       applied.length
-        ? `applied ${applied.length} migration(s) to ${databaseUrl}: ${applied.join(", ")}`
-        : `${databaseUrl} is up to date`,
+        ? `applied ${applied.length} migration(s) to ${databaseLabel}: ${applied.join(", ")}`
+        : `${databaseLabel} is up to date`,
     );
   } finally {
     store.close();

@@ -203,7 +203,7 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
     );
   }
   if (config.publicUrl) lines.push(`  Public:  ${config.publicUrl}`);
-  lines.push(`  Data:    ${p.databaseUrl}`);
+  lines.push(`  Data:    ${p.databaseLabel}`);
   if (admin) {
     lines.push(
       `  Admin:   ${admin.address} — password ${

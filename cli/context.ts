@@ -49,15 +49,38 @@ export interface Paths {
   masterKeyFile: string;
   adminPasswordFile: string;
   databaseUrl: string;
+  /** The database URL as printed and logged: without user info or an `authToken` parameter. */
+  databaseLabel: string;
+}
+
+/**
+ * `url` without the secrets a libSQL URL may carry (user info, `?authToken=`): the token of a
+ * remote database is a credential for every mailbox in it.
+ */
+export function redactDatabaseUrl(url: string): string {
+  if (url.startsWith("file:")) return url;
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = "";
+      u.password = "";
+    }
+    if (u.searchParams.has("authToken")) u.searchParams.set("authToken", "(set)");
+    return u.toString();
+  } catch {
+    return "(unparsable database URL)";
+  }
 }
 
 export function paths(config: Config): Paths {
   const dataDir = resolve(config.dataDir);
+  const databaseUrl = config.databaseUrl ?? `file:${resolve(dataDir, "postern.db")}`;
   return {
     dataDir,
     masterKeyFile: resolve(dataDir, "master.key"),
     adminPasswordFile: resolve(dataDir, "admin.password"),
-    databaseUrl: config.databaseUrl ?? `file:${resolve(dataDir, "postern.db")}`,
+    databaseUrl,
+    databaseLabel: redactDatabaseUrl(databaseUrl),
   };
 }
 
@@ -136,11 +159,11 @@ export async function openConfiguredStore(
   config: Config,
   options: OpenStoreOptions = {},
 ): Promise<Store> {
-  const { databaseUrl } = paths(config);
+  const { databaseUrl, databaseLabel } = paths(config);
   try {
     return await openStore(databaseUrl, { authToken: config.databaseAuthToken, ...options });
   } catch (e) {
-    throw new CliError(`cannot open the database ${databaseUrl}: ${(e as Error).message}`);
+    throw new CliError(`cannot open the database ${databaseLabel}: ${(e as Error).message}`);
   }
 }
 

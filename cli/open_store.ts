@@ -1,10 +1,11 @@
 /**
- * Opens the libSQL store for Deno and Bun: the native `@libsql/client`, WAL for file databases,
- * a busy timeout on every pooled connection (the client passes `timeout` to each connection it
- * opens), then the bundled migrations.
+ * Opens the libSQL store for Deno and Bun — the embedded file through cli/sqlite_client.ts (WAL,
+ * a busy timeout on every connection) or a remote libSQL server through cli/remote_libsql.ts —
+ * then applies the bundled migrations, the same on both.
  */
 import { createClient } from "@libsql/client";
 import { createFileClient } from "./sqlite_client.ts";
+import { isRemoteDatabaseUrl, openRemoteClient } from "./remote_libsql.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
 import { Store } from "../src/store/store.ts";
@@ -33,6 +34,12 @@ export async function ensureDirFor(url: string): Promise<void> {
   }
 }
 
+/**
+ * The store at `url`: the embedded engine for `file:` URLs (the default, `file:<dataDir>/
+ * postern.db`), a remote libSQL server for `libsql:`, `http(s):` and `ws(s):` ones
+ * (cli/remote_libsql.ts). Anything else is still handed to @libsql/client, which names what it
+ * supports.
+ */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (!options.readOnly) await ensureDirFor(url);
   // file: databases use our client (prepared statements, fsync off the event loop);
@@ -45,7 +52,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     })
     : undefined;
   const client = file?.client ??
-    createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
+    (isRemoteDatabaseUrl(url)
+      ? await openRemoteClient(url, options.authToken)
+      : createClient({ url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS }));
   if (options.migrate !== false && !options.readOnly) {
     await migrate(client, MIGRATIONS);
     await file?.sync?.();

@@ -26,12 +26,14 @@ export const CONFIG_FIELDS = {
       "must be a file:, libsql:, http(s): or ws(s): URL",
     )
       .optional().describe(
-        "libSQL database URL. Default: file:<dataDir>/postern.db. libsql:// URLs need a libSQL server or Turso.",
+        "libSQL database URL. Default: file:<dataDir>/postern.db (embedded). Remote libSQL (sqld, Turso): libsql://, https://, http://, wss:// or ws://; every gateway on one URL needs the same master key.",
       ),
   },
   databaseAuthToken: {
     env: "POSTERN_DATABASE_AUTH_TOKEN",
-    schema: z.string().optional().describe("Auth token for a remote libSQL database."),
+    schema: z.string().optional().describe(
+      "Auth token (JWT) for a remote libSQL database, sent as a Bearer token. A secret: never printed or logged.",
+    ),
   },
   httpHost: {
     env: "POSTERN_HTTP_HOST",

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
-import { openTestStore } from "../../test/fixtures/store.ts";
+import { openTestStore, remoteDatabaseUrl, storeTest } from "../../test/fixtures/store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { appendLater, rawSql, schema, Store } from "./store.ts";
@@ -12,7 +12,7 @@ import { createClient } from "@libsql/client";
 import { createAccount, createDomain, findAccountByAddress } from "../services/accounts.ts";
 import { servesRecipient } from "../services/delivery.ts";
 
-Deno.test("migrations apply once and the plan is then empty", async () => {
+storeTest("migrations apply once and the plan is then empty", async () => {
   const store = await openTestStore();
   const plan = await planMigrations(store.client, MIGRATIONS);
   assertEquals(plan.pending, []);
@@ -21,14 +21,14 @@ Deno.test("migrations apply once and the plan is then empty", async () => {
   store.close();
 });
 
-Deno.test("an edited migration that already ran is refused", async () => {
+storeTest("an edited migration that already ran is refused", async () => {
   const store = await openTestStore();
   const edited = MIGRATIONS.map((m, i) => i === 0 ? { ...m, statements: ["SELECT 1"] } : m);
   await assertRejects(() => planMigrations(store.client, edited), Error, "was changed");
   store.close();
 });
 
-Deno.test("a failed write transaction leaves nothing behind", async () => {
+storeTest("a failed write transaction leaves nothing behind", async () => {
   const store = await openTestStore();
   await assertRejects(() =>
     store.write(async (tx) => {
@@ -52,59 +52,65 @@ Deno.test("the file store runs in WAL mode with a busy timeout", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("a lone write during an open write transaction waits its turn without freezing the process", async () => {
-  const store = await openTestStore();
-  const order: string[] = [];
-  let ticks = 0;
-  const interval = setInterval(() => ticks++, 10);
-  const holding = store.write(async (tx) => {
-    await tx.insert(schema.domains).values({ name: "first.example" });
-    // Hold the write transaction open across real event-loop turns.
-    const seen = ticks;
-    while (ticks < seen + 5) await new Promise((r) => setTimeout(r, 10));
-    order.push("transaction");
-  });
-  await new Promise((r) => setTimeout(r, 0));
-  const lone = store.db.insert(schema.domains).values({ name: "second.example" }).then(() =>
-    order.push("lone write")
-  );
-  await Promise.all([holding, lone]);
-  clearInterval(interval);
-  assertEquals(order, ["transaction", "lone write"]);
-  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
-  assertEquals(names, ["first.example", "second.example"]);
-  store.close();
-});
+storeTest(
+  "a lone write during an open write transaction waits its turn without freezing the process",
+  async () => {
+    const store = await openTestStore();
+    const order: string[] = [];
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const holding = store.write(async (tx) => {
+      await tx.insert(schema.domains).values({ name: "first.example" });
+      // Hold the write transaction open across real event-loop turns.
+      const seen = ticks;
+      while (ticks < seen + 5) await new Promise((r) => setTimeout(r, 10));
+      order.push("transaction");
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    const lone = store.db.insert(schema.domains).values({ name: "second.example" }).then(() =>
+      order.push("lone write")
+    );
+    await Promise.all([holding, lone]);
+    clearInterval(interval);
+    assertEquals(order, ["transaction", "lone write"]);
+    const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+    assertEquals(names, ["first.example", "second.example"]);
+    store.close();
+  },
+);
 
-Deno.test("group commit: writes queued together share a commit, and a failing one undoes only itself", async () => {
-  const store = await openTestStore();
-  // Keep the store busy so that the next writes queue up and run as one group.
-  const blocker = store.write(async (tx) => {
-    await tx.insert(schema.domains).values({ name: "first.test" });
-    await new Promise((r) => setTimeout(r, 50));
-  });
-  const results = await Promise.allSettled(
-    ["a.test", "b.test", "fails.test", "c.test"].map((name) =>
-      store.write(async (tx) => {
-        await tx.insert(schema.domains).values({ name });
-        if (name === "fails.test") throw new Error("this job fails");
-        // A job sees its own writes and those of the jobs before it in the group.
-        return (await tx.select().from(schema.domains)).map((d) => d.name).sort();
-      })
-    ),
-  );
-  await blocker;
-  assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
-  assertEquals(
-    (results[3] as PromiseFulfilledResult<string[]>).value,
-    ["a.test", "b.test", "c.test", "first.test"],
-  );
-  const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
-  assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
-  store.close();
-});
+storeTest(
+  "group commit: writes queued together share a commit, and a failing one undoes only itself",
+  async () => {
+    const store = await openTestStore();
+    // Keep the store busy so that the next writes queue up and run as one group.
+    const blocker = store.write(async (tx) => {
+      await tx.insert(schema.domains).values({ name: "first.test" });
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    const results = await Promise.allSettled(
+      ["a.test", "b.test", "fails.test", "c.test"].map((name) =>
+        store.write(async (tx) => {
+          await tx.insert(schema.domains).values({ name });
+          if (name === "fails.test") throw new Error("this job fails");
+          // A job sees its own writes and those of the jobs before it in the group.
+          return (await tx.select().from(schema.domains)).map((d) => d.name).sort();
+        })
+      ),
+    );
+    await blocker;
+    assertEquals(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    assertEquals(
+      (results[3] as PromiseFulfilledResult<string[]>).value,
+      ["a.test", "b.test", "c.test", "first.test"],
+    );
+    const names = (await store.db.select().from(schema.domains)).map((d) => d.name).sort();
+    assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
+    store.close();
+  },
+);
 
-Deno.test("the domain read cache: writes empty it, rolled-back rows never stay in it", async () => {
+storeTest("the domain read cache: writes empty it, rolled-back rows never stay in it", async () => {
   const store = await openTestStore();
   assertEquals(await findDomain(store.db, "cached.example"), undefined, "a remembered miss");
   await store.db.insert(schema.domains).values({ name: "cached.example" }); // a lone write
@@ -135,6 +141,41 @@ Deno.test("the domain read cache: writes empty it, rolled-back rows never stay i
  * neither sees the other's writes but through the database. `remote` opens the second the way a
  * remote libSQL or D1 store is opened: no `PRAGMA data_version` gate, the counter read each time.
  */
+async function twoStoresSeeEachOther(a: Store, b: Store): Promise<void> {
+  try {
+    assertEquals(await findDomain(b.db, "two.example"), undefined);
+    assertEquals(await servesRecipient(b.db, "x@two.example"), false);
+    await createDomain(a, "two.example");
+    await createAccount(a, { address: "x@two.example", password: "x-password-1" }, {
+      quotaBytes: 0,
+      nowMs: Date.now(),
+    });
+    assertEquals((await findDomain(b.db, "two.example"))?.name, "two.example");
+    assertEquals(await servesRecipient(b.db, "x@two.example"), true);
+
+    // Deliveries' counter bumps (quota) do not move the counter: B's answers stay cached.
+    const x = (await findAccountByAddress(a.db, "x@two.example"))!;
+    const before = await rawSql(a.db).get<{ generation: number }>(
+      "SELECT generation FROM cache_generation",
+    );
+    await rawSql(a.db).run("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?", [
+      10,
+      x.id,
+    ]);
+    assertEquals(
+      await rawSql(a.db).get("SELECT generation FROM cache_generation"),
+      before,
+      "a quota bump is not a change of routing",
+    );
+
+    await a.write((tx) => tx.delete(schema.accounts).where(eq(schema.accounts.id, x.id)));
+    assertEquals(await servesRecipient(b.db, "x@two.example"), false);
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
 for (const remote of [false, true]) {
   Deno.test(
     `issue15#18: another store's domain, account and deletion are seen at once (${
@@ -147,41 +188,15 @@ for (const remote of [false, true]) {
       const b = remote
         ? new Store(createClient({ url, timeout: 10_000 }))
         : await openTestStore(url);
-      try {
-        assertEquals(await findDomain(b.db, "two.example"), undefined);
-        assertEquals(await servesRecipient(b.db, "x@two.example"), false);
-        await createDomain(a, "two.example");
-        await createAccount(a, { address: "x@two.example", password: "x-password-1" }, {
-          quotaBytes: 0,
-          nowMs: Date.now(),
-        });
-        assertEquals((await findDomain(b.db, "two.example"))?.name, "two.example");
-        assertEquals(await servesRecipient(b.db, "x@two.example"), true);
-
-        // Deliveries' counter bumps (quota) do not move the counter: B's answers stay cached.
-        const x = (await findAccountByAddress(a.db, "x@two.example"))!;
-        const before = await rawSql(a.db).get<{ generation: number }>(
-          "SELECT generation FROM cache_generation",
-        );
-        await rawSql(a.db).run("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ?", [
-          10,
-          x.id,
-        ]);
-        assertEquals(
-          await rawSql(a.db).get("SELECT generation FROM cache_generation"),
-          before,
-          "a quota bump is not a change of routing",
-        );
-
-        await a.write((tx) => tx.delete(schema.accounts).where(eq(schema.accounts.id, x.id)));
-        assertEquals(await servesRecipient(b.db, "x@two.example"), false);
-      } finally {
-        a.close();
-        b.close();
-      }
+      await twoStoresSeeEachOther(a, b);
     },
   );
 }
+
+Deno.test("issue16#3: two gateways on one remote libSQL database see each other's domain, account and deletion", async () => {
+  const url = remoteDatabaseUrl();
+  await twoStoresSeeEachOther(await openTestStore(url), await openTestStore(url));
+});
 
 Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidation is not kept", async () => {
   let now = 0;
@@ -200,38 +215,41 @@ Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidatio
   assertEquals(await cache.get("k2", load), 3, "the overlapping load was not remembered");
 });
 
-Deno.test("appended rows commit with their jobs, in order, many to a statement; a failed job's are dropped", async () => {
-  const store = await openTestStore();
-  const events = tableSql(schema.events);
-  const blocker = store.write(async () => {
-    await new Promise((r) => setTimeout(r, 50));
-  });
-  // 85 rows per job (chunks of 64 + 16 + 4 + 1), with two field sets interleaved.
-  const job = (tag: string, fail = false) =>
-    store.write(async (tx) => {
-      for (let i = 0; i < 85; i++) {
-        appendLater(tx, events, {
-          type: `${tag}.${i}`,
-          ...(i % 10 === 0 ? { data: JSON.stringify({ i }) } : {}),
-        });
-      }
-      if (fail) throw new Error("this job fails");
-      // Not inserted yet: appended rows are written when the transaction ends.
-      return (await rawSql(tx).get<{ n: number }>("SELECT count(*) AS n FROM events"))!.n;
+storeTest(
+  "appended rows commit with their jobs, in order, many to a statement; a failed job's are dropped",
+  async () => {
+    const store = await openTestStore();
+    const events = tableSql(schema.events);
+    const blocker = store.write(async () => {
+      await new Promise((r) => setTimeout(r, 50));
     });
-  const results = await Promise.allSettled([job("a"), job("b", true), job("c")]);
-  await blocker;
-  assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
-  assertEquals((results[0] as PromiseFulfilledResult<number>).value, 0);
-  const rows = await rawSql(store.db).all<{ type: string; data: string }>(
-    "SELECT type, data FROM events ORDER BY id",
-  );
-  const expected = ["a", "c"].flatMap((t) => Array.from({ length: 85 }, (_, i) => `${t}.${i}`));
-  assertEquals(rows.map((r) => r.type), expected);
-  assertEquals(rows[10].data, JSON.stringify({ i: 10 }));
-  assertEquals(rows[11].data, "{}", "the column default where no value was given");
-  store.close();
-});
+    // 85 rows per job (chunks of 64 + 16 + 4 + 1), with two field sets interleaved.
+    const job = (tag: string, fail = false) =>
+      store.write(async (tx) => {
+        for (let i = 0; i < 85; i++) {
+          appendLater(tx, events, {
+            type: `${tag}.${i}`,
+            ...(i % 10 === 0 ? { data: JSON.stringify({ i }) } : {}),
+          });
+        }
+        if (fail) throw new Error("this job fails");
+        // Not inserted yet: appended rows are written when the transaction ends.
+        return (await rawSql(tx).get<{ n: number }>("SELECT count(*) AS n FROM events"))!.n;
+      });
+    const results = await Promise.allSettled([job("a"), job("b", true), job("c")]);
+    await blocker;
+    assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assertEquals((results[0] as PromiseFulfilledResult<number>).value, 0);
+    const rows = await rawSql(store.db).all<{ type: string; data: string }>(
+      "SELECT type, data FROM events ORDER BY id",
+    );
+    const expected = ["a", "c"].flatMap((t) => Array.from({ length: 85 }, (_, i) => `${t}.${i}`));
+    assertEquals(rows.map((r) => r.type), expected);
+    assertEquals(rows[10].data, JSON.stringify({ i: 10 }));
+    assertEquals(rows[11].data, "{}", "the column default where no value was given");
+    store.close();
+  },
+);
 
 Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
   assertEquals(chunkSizes(0), []);

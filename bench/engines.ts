@@ -1,0 +1,250 @@
+/**
+ * Sends on each store engine, side by side: `POST /v1/emails` (4 KB, one local recipient)
+ * against a real `postern serve` on the embedded file, then on remote libSQL — a Hrana server
+ * on the libSQL engine (test/fixtures/hrana_server.ts, in its own process; no registry ships
+ * sqld) — on loopback and with 5 ms and 20 ms added to every round trip (the server holds each
+ * HTTP request that long: a nearby region, a Turso-like distance). Each case runs with a
+ * signed-in session (the send stores a Sent copy and delivers locally) and with an API key, from
+ * 1 and 8 clients, for at most `seconds` or `sends` sends, whichever ends first. Prints one
+ * table: sends per second, p50/p99 latency, and the HTTP round trips to the database per send
+ * (counted by the Hrana server). Used by bench/run.ts section (r); asserts nothing.
+ */
+import { api, fmt, login, startServer, summary } from "./lib.ts";
+
+const DOMAIN = "postern.localhost";
+const ROOT = new URL("../", import.meta.url);
+
+interface Hrana {
+  url: string;
+  requests(): Promise<number>;
+  setDelay(ms: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The Hrana server as its own process, so its CPU does not share the gateway's thread. */
+async function startHrana(db: string): Promise<Hrana> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("test/fixtures/hrana_server.ts", ROOT).pathname, "--db", db],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the Hrana server exited before it listened");
+    text += value;
+  }
+  reader.releaseLock();
+  void child.stdout.cancel().catch(() => {});
+  const url = text.match(/(http:\/\/\S+)/)![1];
+  return {
+    url,
+    async requests() {
+      return (await (await fetch(`${url}/stats`)).json()).requests as number;
+    },
+    async setDelay(ms: number) {
+      await (await fetch(`${url}/control/delay?ms=${ms}`, { method: "POST" })).body?.cancel();
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+}
+
+interface Row {
+  engine: string;
+  auth: string;
+  clients: number;
+  sends: number;
+  failed: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  roundTrips?: number;
+}
+
+/** Sends for at most `seconds` or `max` sends from `clients` workers. */
+async function timedLoop(
+  clients: number,
+  seconds: number,
+  max: number,
+  send: () => Promise<boolean>,
+): Promise<{ sends: number; failed: number; seconds: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  let started = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (started < max && performance.now() < deadline) {
+      started++;
+      const t = performance.now();
+      if (!await send()) failed++;
+      latencies.push(performance.now() - t);
+    }
+  }));
+  return { sends: latencies.length, failed, seconds: (performance.now() - t0) / 1000, latencies };
+}
+
+/**
+ * Waits (at most 30 s) until the gateway's background work has caught up — the search indexer
+ * indexes the previous case's messages through the same database — so that a case measures its
+ * sends rather than the last one's backlog: until a second passes with no more requests than
+ * the idle pollers make.
+ */
+async function settle(hrana?: Hrana): Promise<void> {
+  if (!hrana) return;
+  const until = performance.now() + 30_000;
+  while (performance.now() < until) {
+    const before = await hrana.requests();
+    await new Promise((r) => setTimeout(r, 1000));
+    if ((await hrana.requests()) - before <= IDLE_REQUESTS_PER_SECOND) return;
+  }
+  console.log("(background work had not caught up after 30 s)");
+}
+
+/** About what the idle pollers make (outbox, webhooks, search indexer), with some slack. */
+const IDLE_REQUESTS_PER_SECOND = 16;
+
+export interface EnginesBenchOptions {
+  /** Longest run of one case (engine × auth × clients). */
+  seconds: number;
+  /** Most sends in one case. */
+  sends: number;
+}
+
+export async function enginesBench(
+  options: EnginesBenchOptions,
+): Promise<{ rows: Row[]; idle: string[] }> {
+  const rows: Row[] = [];
+  const idle: string[] = [];
+  const text = "Benchmark body line, 64 characters long, repeated to reach 4KB.\n".repeat(62);
+  const body = { from: `sender@${DOMAIN}`, to: [`rcpt@${DOMAIN}`], subject: "bench", text };
+
+  const runCases = async (
+    url: string,
+    label: (delay: number) => string,
+    delays: number[],
+    hrana?: Hrana,
+  ) => {
+    const admin = await login(url, `admin@${DOMAIN}`, "bench-admin-password");
+    for (const local of ["sender", "rcpt"]) {
+      const res = await api(url, "POST", "/v1/admin/accounts", admin, {
+        address: `${local}@${DOMAIN}`,
+        password: "bench-password-1",
+        quotaBytes: 0,
+      });
+      if (res.status !== 201 && res.status !== 200) throw new Error(await res.text());
+      await res.body?.cancel();
+    }
+    const session = await login(url, `sender@${DOMAIN}`, "bench-password-1");
+    const made = await api(url, "POST", "/v1/api-keys", session, { name: "b", scopes: ["send"] });
+    if (made.status !== 201) throw new Error(`api key: ${made.status} ${await made.text()}`);
+    const apiKey = (await made.json()).key as string;
+    const send = (token: string) => async () => {
+      const res = await api(url, "POST", "/v1/emails", token, body);
+      await res.body?.cancel();
+      return res.status === 201;
+    };
+    // Warm-up (JIT, caches, connections), not counted.
+    await timedLoop(8, 2, 200, send(session));
+    await timedLoop(8, 1, 100, send(apiKey));
+    for (const delay of delays) {
+      await hrana?.setDelay(delay);
+      if (hrana) {
+        // The gateway's pollers (outbox, webhooks, search indexer) talk to the database while
+        // nothing is sent; their share is in trips/send, so show it.
+        await settle(hrana);
+        const before = await hrana.requests();
+        await new Promise((r) => setTimeout(r, 2000));
+        idle.push(`${label(delay)}: ${fmt(((await hrana.requests()) - before) / 2, 1)}/s`);
+      }
+      for (const [auth, token] of [["session", session], ["API key", apiKey]] as const) {
+        for (const clients of [1, 8]) {
+          await settle(hrana);
+          const before = await hrana?.requests();
+          const run = await timedLoop(clients, options.seconds, options.sends, send(token));
+          const after = await hrana?.requests();
+          const s = summary(run.latencies);
+          rows.push({
+            engine: label(delay),
+            auth,
+            clients,
+            sends: run.sends,
+            failed: run.failed,
+            perSecond: run.sends / run.seconds,
+            p50: s.p50,
+            p99: s.p99,
+            roundTrips: before === undefined ? undefined : (after! - before) / run.sends,
+          });
+          console.log(formatRow(rows[rows.length - 1]));
+        }
+      }
+    }
+    await hrana?.setDelay(0);
+  };
+
+  {
+    const dir = await Deno.makeTempDir({ prefix: "postern-bench-engines-" });
+    const server = await startServer(dir);
+    try {
+      await runCases(server.url, () => "embedded file", [0]);
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+  {
+    const dir = await Deno.makeTempDir({ prefix: "postern-bench-engines-" });
+    const hrana = await startHrana(`${dir}/remote.db`);
+    const server = await startServer(`${dir}/data`, { POSTERN_DATABASE_URL: hrana.url });
+    try {
+      await runCases(
+        server.url,
+        (d) => d === 0 ? "remote libSQL, loopback" : `remote libSQL, +${d} ms/round trip`,
+        [0, 5, 20],
+        hrana,
+      );
+    } finally {
+      await server.stop();
+      await hrana.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+  return { rows, idle };
+}
+
+const HEAD = ["engine", "auth", "clients", "sends", "sends/s", "p50 ms", "p99 ms", "trips/send"];
+const WIDTH = [34, 9, 8, 7, 9, 9, 9, 10];
+
+function formatRow(r: Row): string {
+  return [
+    r.engine,
+    r.auth,
+    String(r.clients),
+    r.failed ? `${r.sends}!${r.failed}` : String(r.sends),
+    fmt(r.perSecond, 1),
+    fmt(r.p50, 1),
+    fmt(r.p99, 1),
+    r.roundTrips === undefined ? "—" : fmt(r.roundTrips, 1),
+  ].map((c, i) => i < 2 ? c.padEnd(WIDTH[i]) : c.padStart(WIDTH[i])).join(" ");
+}
+
+export function printEnginesTable({ rows, idle }: { rows: Row[]; idle: string[] }): void {
+  console.log(HEAD.map((c, i) => i < 2 ? c.padEnd(WIDTH[i]) : c.padStart(WIDTH[i])).join(" "));
+  for (const r of rows) console.log(formatRow(r));
+  console.log(
+    "(sends N!F: F of N failed; trips/send: Hrana pipeline requests, i.e. HTTP round trips to " +
+      "the database, per send, the pollers' idle traffic included: " + idle.join(", ") + ")",
+  );
+}
+
+if (import.meta.main) {
+  const result = await enginesBench({ seconds: 6, sends: 2000 });
+  console.log();
+  printEnginesTable(result);
+}
