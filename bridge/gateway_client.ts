@@ -125,7 +125,9 @@ export class GatewayClient {
     raw: Uint8Array,
     head?: Uint8Array,
   ): Promise<BridgeDeliveryResponse> {
-    return await this.call("/v1/bridge/inbound", { mail: encodeMail(envelope, raw, head) });
+    // The head is ours, made anew for each hand-in: the gateway keys duplicates on what follows.
+    const traced = head?.byteLength ? { ...envelope, traceBytes: head.byteLength } : envelope;
+    return await this.call("/v1/bridge/inbound", { mail: encodeMail(traced, raw, head) });
   }
 
   async submission(
