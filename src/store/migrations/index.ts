@@ -150,4 +150,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TRIGGER `mailboxes_delete_cache_generation` AFTER DELETE ON `mailboxes`\nBEGIN\n\tUPDATE `cache_generation` SET `generation` = `generation` + 1 WHERE `id` = 1;\nEND;",
     ],
   },
+  {
+    "tag": "0009_leases",
+    "statements": [
+      "CREATE TABLE `leases` (\n\t`name` text PRIMARY KEY NOT NULL,\n\t`holder` text NOT NULL,\n\t`expires_at` integer NOT NULL\n);",
+    ],
+  },
 ];
