@@ -21,7 +21,7 @@ import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { startFakeDns } from "./fixtures/fake_dns.ts";
 import { startSmtpSink } from "./fixtures/smtp_sink.ts";
-import { listeningPort } from "./fixtures/serve_env.ts";
+import { LISTENERS_OFF, listeningPort } from "./fixtures/serve_env.ts";
 import { cliRun } from "./import_fixture.ts";
 import { openSmtpClient } from "../bridge/smtp_out/client.ts";
 import { openStore } from "../cli/open_store.ts";
@@ -185,16 +185,6 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
     POSTERN_MASTER_KEY: MASTER_KEY,
     POSTERN_LOG_LEVEL: "info",
   };
-  const listenersOff = {
-    POSTERN_SMTP_PORT: "0",
-    POSTERN_SUBMISSION_PORT: "0",
-    POSTERN_SUBMISSIONS_PORT: "0",
-    POSTERN_IMAP_PORT: "0",
-    POSTERN_IMAPS_PORT: "0",
-    POSTERN_POP3_PORT: "0",
-    POSTERN_POP3S_PORT: "0",
-    POSTERN_SHARP_PORT: "0",
-  };
   const init = await cliRun(["init"], common);
   assertEquals(init.code, 0, init.stderr);
   const key = async (scope: string) => {
@@ -209,6 +199,14 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
   const sendKey = await key("send");
 
   const sink = await startSmtpSink({ hostname: "mx.remote.test" });
+  // The remote server keeps a message, then takes a moment to say 250: a bridge killed in that
+  // moment has handed the message over without learning it, the case SMTP cannot settle.
+  const keep = sink.backend.deliver.bind(sink.backend);
+  sink.backend.deliver = async (envelope, raw) => {
+    const reply = await keep(envelope, raw);
+    await sleep(100);
+    return reply;
+  };
   const dns = await startFakeDns({
     "remote.test": { MX: ["10 mx.remote.test"] },
     "mx.remote.test": { A: ["127.0.0.1"] },
@@ -219,7 +217,7 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
   let balancer: ReturnType<typeof startBalancer> | undefined;
   try {
     for (let i = 1; i <= 3; i++) {
-      const process = spawn(["gateway", "--port", "0"], { ...listenersOff, ...common });
+      const process = spawn(["gateway", "--port", "0"], { ...LISTENERS_OFF, ...common });
       const { port, log, drain } = await listeningPort(process.stderr);
       assert(port, `gateway ${i} did not start:\n${log}`);
       drains.push(drain());
@@ -229,7 +227,7 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
     for (let i = 1; i <= 2; i++) {
       const port = freePort();
       const process = spawn(["bridge", "--gateway", balancer.url], {
-        ...listenersOff,
+        ...LISTENERS_OFF,
         POSTERN_DATA_DIR: `${dir}/bridge${i}`,
         POSTERN_LOG_LEVEL: "warn",
         POSTERN_HOSTNAME: `bridge${i}.postern.localhost`,
@@ -258,8 +256,13 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
     const inbound = pool(4, INBOUND, (n) => deliverInbound(bridges, n, inboundAcked));
     // Half the sends before the kill, half after: the bridges are busy with both when it comes.
     await pool(3, OUTBOUND / 2, send);
+    const fromBridge1 = () =>
+      sink.backend.received.filter((r) => r.helo === "bridge1.postern.localhost").length;
+    // (Bridge 1 is busy delivering by then, unless bridge 2 happened to claim everything.)
+    const outboundUnderWay = () =>
+      fromBridge1() >= 5 || sink.backend.received.length >= OUTBOUND / 2;
     await waitFor(
-      () => Promise.resolve(inboundAcked.size >= INBOUND / 3 && sink.backend.received.length >= 10),
+      () => Promise.resolve(inboundAcked.size >= INBOUND / 3 && outboundUnderWay()),
       "a third of the load",
       600,
     );
@@ -315,11 +318,6 @@ Deno.test("issue16#5: 3 gateways and 2 bridges on one store, one of each killed 
           assert(helos.includes("bridge1.postern.localhost"), `${subject}: ${helos}`);
         }
       }
-      console.log(JSON.stringify({
-        duplicates,
-        sinkCopies: sink.backend.received.length,
-        byBridge1: sink.backend.received.filter((r) => r.helo.startsWith("bridge1")).length,
-      }));
       assert(
         duplicates <= CONCURRENCY * 10,
         `${duplicates} duplicates: more than the killed bridge could hold`,
