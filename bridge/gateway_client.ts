@@ -148,7 +148,9 @@ export class GatewayClient {
     raw: Uint8Array,
     head?: Uint8Array,
   ): Promise<BridgeDeliveryResponse> {
-    return await this.call("/v1/bridge/inbound", { mail: mailParts(envelope, raw, head) });
+    // The head is ours, made anew for each hand-in: the gateway keys duplicates on what follows.
+    const traced = head?.byteLength ? { ...envelope, traceBytes: head.byteLength } : envelope;
+    return await this.call("/v1/bridge/inbound", { mail: mailParts(traced, raw, head) });
   }
 
   async submission(

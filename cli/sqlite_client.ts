@@ -413,6 +413,12 @@ const QUIET_TRUNCATE_MS = 1_000;
 const HELD_COPY_FRAMES = 64;
 const MAX_COPY_ROUNDS = 4;
 
+/**
+ * The checkpoint lease's term: renewed at every step under load (CHECKPOINT_INTERVAL_MS), so it
+ * lapses only when its holder stops writing or dies, and another writer then takes over.
+ */
+const CHECKPOINT_LEASE_MS = 5_000;
+
 /** Checkpoints at most this often while commits keep coming. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
@@ -459,7 +465,7 @@ function walCheckpointer(
     let done = () => {};
     const promise = new Promise<void>((resolve) => (done = resolve));
     gate = { promise, done };
-    worker!.postMessage({ path, mode: heldMode });
+    post(heldMode);
   };
   /** Once writes have stopped, empties the WAL file (it kept the size the load gave it). */
   const truncateWhenQuiet = () => {
@@ -473,9 +479,24 @@ function walCheckpointer(
     phase = "waiting";
     holdWritesWhenIdle();
   };
+  // Of several processes on one file, the holder of the store's `wal_checkpoint` lease
+  // checkpoints (the worker takes or renews it before each step) and the others defer: their
+  // RESTARTs would each hold their own writes while waiting on the others' writers and readers.
+  const holder = `wal-checkpoint-${crypto.randomUUID()}`;
+  const post = (mode: "PASSIVE" | "RESTART" | "TRUNCATE") =>
+    worker!.postMessage({ path, mode, holder, leaseMs: CHECKPOINT_LEASE_MS });
   let lastRestart = -Infinity;
   let rounds = 0;
-  const onReply = ({ data }: MessageEvent<{ ok: boolean; frames?: number; left?: number }>) => {
+  const onReply = (
+    { data }: MessageEvent<{ ok: boolean; frames?: number; left?: number; deferred?: boolean }>,
+  ) => {
+    if (data.deferred) {
+      // Another process holds the checkpoint lease and checkpoints the shared WAL for us all.
+      phase = "idle";
+      release();
+      heldMode = "RESTART";
+      return;
+    }
     if (phase === "passive" && !walRestartDue(performance.now() - lastRestart, data.frames ?? 0)) {
       // Only copied: the WAL is emptied (and writes held) once per interval, or when large.
       phase = "idle";
@@ -485,7 +506,7 @@ function walCheckpointer(
     if (phase === "passive") {
       // Copy again (writes going on) until what the held writes must wait for is small.
       if ((data.left ?? 0) > HELD_COPY_FRAMES && ++rounds < MAX_COPY_ROUNDS) {
-        worker!.postMessage({ path, mode: "PASSIVE" });
+        post("PASSIVE");
         return;
       }
       rounds = 0;
@@ -522,7 +543,7 @@ function walCheckpointer(
     last = performance.now();
     phase = "passive";
     worker ??= startWorker();
-    worker.postMessage({ path, mode: "PASSIVE" });
+    post("PASSIVE");
   };
   const schedule = () => {
     timer ??= setTimeout(run, Math.max(0, last + CHECKPOINT_INTERVAL_MS - performance.now()));

@@ -3,20 +3,49 @@
  * file: `PASSIVE` alongside the writer, then `RESTART` — or `TRUNCATE` once writes have stopped —
  * so that the WAL starts over while the committing process holds its writes; see
  * cli/sqlite_client.ts), so that the checkpoint's writes and fsyncs never block that process's
- * event loop. In: `{ path, mode }`; out: `{ ok, frames?, left?, error? }` (`frames`: frames in
- * the WAL; `left`: those the checkpoint could not copy, committed while it ran).
+ * event loop. In: `{ path, mode, holder?, leaseMs? }`; out: `{ ok, frames?, left?, deferred?,
+ * error? }` (`frames`: frames in the WAL; `left`: those the checkpoint could not copy, committed
+ * while it ran; `deferred`: another process holds the checkpoint lease, nothing was done).
+ *
+ * With `holder`, the checkpoint runs only while this holder has the store's `wal_checkpoint`
+ * lease (src/store/leases.ts). Several processes share one WAL: one checkpoints it for all, and
+ * the others do not hold their writes for RESTARTs that would wait on each other's writers and
+ * readers.
  */
 import Database from "libsql";
+import { TAKE_LEASE_SQL } from "../src/store/lease_sql.ts";
 import { workerScope } from "./worker_scope.ts";
 
 const MODES = new Set(["PASSIVE", "RESTART", "TRUNCATE"]);
-const scope = workerScope<{ path: string; mode: "PASSIVE" | "RESTART" | "TRUNCATE" }>();
+const LEASE = "wal_checkpoint";
+const scope = workerScope<{
+  path: string;
+  mode: "PASSIVE" | "RESTART" | "TRUNCATE";
+  holder?: string;
+  leaseMs?: number;
+}>();
 let db: Database.Database | undefined;
+
+/** Takes or renews the lease; true also for a database without a `leases` table (not migrated). */
+function leaseHeld(db: Database.Database, holder: string, leaseMs: number): boolean {
+  try {
+    const now = Date.now();
+    return db.prepare(TAKE_LEASE_SQL).get(LEASE, holder, now + leaseMs, now) !== undefined;
+  } catch (error) {
+    // Busy with another process's writes: that process's checkpointer is the one to run.
+    return /no such table/.test(String((error as Error)?.message));
+  }
+}
 
 scope.onmessage = (event) => {
   try {
     // Readers finish within a statement; another process's writer may take longer.
     db ??= new Database(event.data.path, { timeout: 2000 });
+    const { holder, leaseMs } = event.data;
+    if (holder && !leaseHeld(db, holder, leaseMs ?? 5000)) {
+      scope.postMessage({ ok: true, deferred: true, frames: 0, left: 0 });
+      return;
+    }
     const mode = MODES.has(event.data.mode) ? event.data.mode : "PASSIVE";
     const stmt = db.prepare(`PRAGMA wal_checkpoint(${mode})`);
     stmt.raw(true);

@@ -62,6 +62,12 @@ export const InboundEnvelope = z.object({
   junk: z.boolean().default(false),
   /** How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified). */
   source: z.enum(["smtp", "sharp"]).optional(),
+  /**
+   * Octets at the start of the message that the bridge itself put there (its
+   * Authentication-Results and Received fields). They differ on every hand-in, so the gateway
+   * leaves them out when it recognises a client's retry of a message already stored.
+   */
+  traceBytes: z.number().int().min(0).optional(),
 }).meta({ id: "InboundEnvelope" });
 export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
 

@@ -8,6 +8,9 @@
  * - `GET /v1/bridge/outbox/{id}/raw?worker=W` answers the exact RFC 5322 bytes as
  *   message/rfc822 (kept out of the JSON so a claim stays small; rows sharing `blobSha256` need
  *   one fetch).
+ * - `POST /v1/bridge/outbox/renew` extends the lease of rows still held by the worker: while it
+ *   works through a claim, so that a slow delivery never loses its lease to another bridge
+ *   (which would send the message a second time) and the lease can stay short.
  * - `POST /v1/bridge/outbox/{id}/result` records sent / deferred / failed; a worker that no
  *   longer holds the lease gets 409.
  * - `GET /v1/bridge/dkim/{domain}` answers the domain's signing keys (private keys included:
@@ -23,6 +26,21 @@ export const OutboxClaimRequest = z.object({
   leaseSeconds: z.number().int().min(5).max(3600).default(300),
 }).meta({ id: "OutboxClaimRequest" });
 export type OutboxClaimRequest = z.input<typeof OutboxClaimRequest>;
+
+export const OutboxRenewRequest = z.object({
+  worker: z.string().min(1).max(128),
+  /** The rows of this worker's claims still unreported. */
+  ids: z.array(z.number().int()).min(1).max(500),
+  leaseSeconds: z.number().int().min(5).max(3600).default(300),
+}).meta({ id: "OutboxRenewRequest" });
+export type OutboxRenewRequest = z.input<typeof OutboxRenewRequest>;
+
+export const OutboxRenewResponse = z.object({
+  leaseUntil: z.string().meta({ description: "ISO 8601" }),
+  /** The rows renewed: still leased to this worker. Any other was taken over or finished. */
+  ids: z.array(z.number().int()),
+}).meta({ id: "OutboxRenewResponse" });
+export type OutboxRenewResponse = z.infer<typeof OutboxRenewResponse>;
 
 export const OutboxItem = z.object({
   id: z.number().int(),

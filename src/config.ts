@@ -332,8 +332,8 @@ export const CONFIG_FIELDS = {
   },
   outboundLeaseSeconds: {
     env: "POSTERN_OUTBOUND_LEASE_SECONDS",
-    schema: int(30, 3600).default(600).describe(
-      "How long claimed outbox rows stay leased to a bridge before another may take them over.",
+    schema: int(5, 3600).default(600).describe(
+      "How long claimed outbox rows stay leased to a bridge before another may take them over (a bridge renews its lease while it works; after a crash its rows are retried once it lapses).",
     ),
   },
   dnsServers: {

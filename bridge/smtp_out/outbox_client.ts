@@ -7,6 +7,8 @@ import type {
   DkimSigningKeys,
   OutboxClaimRequest,
   OutboxClaimResponse,
+  OutboxRenewRequest,
+  OutboxRenewResponse,
   OutboxResultRequest,
   OutboxResultResponse,
 } from "../../schemas/bridge_outbox.ts";
@@ -50,6 +52,11 @@ export class OutboxClient {
 
   async claim(request: OutboxClaimRequest): Promise<OutboxClaimResponse> {
     return await (await this.request("POST", "/v1/bridge/outbox/claim", request)).json();
+  }
+
+  /** Extends the lease of rows still held; answers those renewed. */
+  async renew(request: OutboxRenewRequest): Promise<OutboxRenewResponse> {
+    return await (await this.request("POST", "/v1/bridge/outbox/renew", request)).json();
   }
 
   /** The row's exact bytes; throws GatewayError 409 when the lease was lost. */

@@ -56,6 +56,8 @@ export class OutboundWorker {
   private loop?: Promise<void>;
   private wake?: () => void;
   private readonly signer: DkimSigner;
+  /** The rows of the claim under way not yet reported (their lease is renewed). */
+  private unreported?: Set<number>;
 
   constructor(private readonly options: OutboundWorkerOptions) {
     this.workerId = options.workerId ?? `smtp-out-${crypto.randomUUID()}`;
@@ -133,6 +135,10 @@ export class OutboundWorker {
     // A busy domain gets several of the connections (lanes.ts), not one message at a time.
     const groups = spreadOverLanes(claim.groups, this.options.concurrency);
     const total = groups.reduce((n, g) => n + g.items.length, 0);
+    if (total === 0) return 0;
+    const unreported = new Set(groups.flatMap((g) => g.items.map((i) => i.id)));
+    this.unreported = unreported;
+    const renewal = this.renewWhileWorking(unreported);
     const prepared = new Map<string, Promise<Uint8Array>>();
     const lanes = Array.from(
       { length: Math.min(this.options.concurrency, groups.length) },
@@ -142,8 +148,34 @@ export class OutboundWorker {
         }
       },
     );
-    await Promise.all(lanes);
+    try {
+      await Promise.all(lanes);
+    } finally {
+      renewal.stop();
+      this.unreported = undefined;
+    }
     return total;
+  }
+
+  /**
+   * Renews the lease of the claim's unreported rows every third of the lease while the lanes
+   * work: another bridge may take a row only once this worker has died (or lost the gateway
+   * for a whole lease), never because a delivery was slow — it would send the message again.
+   */
+  private renewWhileWorking(unreported: Set<number>): { stop(): void } {
+    const everyMs = Math.max(1000, (this.options.leaseSeconds * 1000) / 3);
+    const timer = setInterval(() => {
+      if (unreported.size === 0) return;
+      this.options.gateway.renew({
+        worker: this.workerId,
+        ids: [...unreported].slice(0, 500),
+        leaseSeconds: this.options.leaseSeconds,
+      }).catch((e) => {
+        // The next renewal tries again; a lease lost meanwhile shows as a 409 on the result.
+        this.options.logger.log("warn", "smtp_out.renew_failed", { error: String(e) });
+      });
+    }, everyMs);
+    return { stop: () => clearInterval(timer) };
   }
 
   /**
@@ -214,6 +246,7 @@ export class OutboundWorker {
 
   private async report(item: OutboxItem, result: Result): Promise<void> {
     const { gateway, logger } = this.options;
+    this.unreported?.delete(item.id);
     for (let attempt = 1;; attempt++) {
       try {
         await gateway.result(item.id, { worker: this.workerId, ...result });

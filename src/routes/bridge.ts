@@ -268,6 +268,7 @@ export function bridgeRoutes(deps: Deps) {
           }
           : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
         mailboxRole: envelope.junk ? "junk" : "inbox",
+        traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
       });
       if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);
       // In envelope order: the bridge pairs results with its RCPT TO commands by position.

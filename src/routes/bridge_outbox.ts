@@ -9,6 +9,8 @@ import {
   DkimSigningKeys,
   OutboxClaimRequest,
   OutboxClaimResponse,
+  OutboxRenewRequest,
+  OutboxRenewResponse,
   OutboxResultRequest,
   OutboxResultResponse,
 } from "../../schemas/bridge_outbox.ts";
@@ -20,6 +22,7 @@ import { notFound } from "../errors.ts";
 import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { ensureDkimKeys, signingKeys } from "../services/dkim_keys.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
+import { renewOutboxLease } from "../services/outbox_lease.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -92,6 +95,26 @@ export function bridgeOutboxRoutes(deps: Deps) {
         "content-type": "message/rfc822",
         "content-length": String(raw.byteLength),
       });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/bridge/outbox/renew",
+      tags: ["bridge"],
+      summary: "Extend the lease of claimed recipients the worker is still delivering",
+      description: "A worker renews while it works through a claim (about every third of the " +
+        "lease), so that a slow delivery never passes to another bridge, which would send it " +
+        "again. Answers the ids renewed: rows another worker took over after a lapse, or " +
+        "already finished, are left out.",
+      security: bearer,
+      request: { body: json(OutboxRenewRequest) },
+      responses: { 200: ok("The rows renewed", OutboxRenewResponse), ...problems(401, 403, 422) },
+    }),
+    async (c) => {
+      const renewed = await renewOutboxLease(deps, c.req.valid("json"));
+      return c.json({ leaseUntil: iso(renewed.leaseUntil), ids: renewed.ids }, 200);
     },
   );
 

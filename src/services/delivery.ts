@@ -33,6 +33,12 @@ export interface InboundMessage {
   /** Deliver into this role instead of the Inbox (e.g. "junk" for a spam verdict). */
   mailboxRole?: "inbox" | "junk";
   flags?: Flags;
+  /**
+   * Octets at the start of `raw` that the receiving hop added (trace and Authentication-Results
+   * fields, new on every hand-in): left out of the duplicate key, so that a client's retry of a
+   * message whose 250 it never saw — through this bridge or another — is stored once.
+   */
+  traceBytes?: number;
 }
 
 export type RecipientStatus = "delivered" | "duplicate" | "forwarded" | "rejected";
@@ -225,7 +231,12 @@ export async function prepareDelivery(deps: Deps, msg: InboundMessage): Promise<
     parsed,
     sha,
     // Only local deliveries are deduplicated by this key; a send to remote recipients needs none.
-    deliveryKey: msg.recipients.length > 0 ? await deliveryKeyFor(parsed.messageId, sha) : "",
+    deliveryKey: msg.recipients.length > 0
+      ? await deliveryKeyFor(
+        parsed.messageId,
+        msg.traceBytes ? await sha256Hex(msg.raw.subarray(msg.traceBytes)) : sha,
+      )
+      : "",
     now: msg.internalDate ?? deps.clock.now(),
   };
 }

@@ -7,10 +7,15 @@
  * and writers are serialized, so every committed message above the watermark is pending and none
  * at or below it is. A search first indexes what is pending (`catchUpSearchIndex`), so it never
  * misses a stored message; the server also runs `startSearchIndexer` so that searches rarely wait.
+ * Several processes may write and index one store: ids are still allocated inside serialized
+ * write transactions (SQLite's write lock spans processes), so the watermark argument holds;
+ * each batch re-reads the watermark inside its write, and only the holder of the
+ * `search_index` lease indexes in the background (searches catch up themselves, lease or not).
  */
 import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Logger } from "../ports.ts";
 import { rawSql, type Store } from "../store/store.ts";
+import { releaseLease, takeLease } from "../store/leases.ts";
 
 /** Messages indexed per transaction: bounds how long one batch holds the write lock. */
 const BATCH = 200;
@@ -115,6 +120,10 @@ const QUIET_MS = 200;
  */
 const MAX_DEFERRED = 20_000;
 
+/** The lease of background indexing (src/store/leases.ts), and its term in indexer intervals. */
+const LEASE = "search_index";
+const LEASE_INTERVALS = 10;
+
 /** Messages stored but not yet indexed (an estimate: purged ids count until indexed past). */
 async function pendingCount(store: Store): Promise<number> {
   const row = await rawSql(store.db).get<{ top: number | null }>(
@@ -139,15 +148,25 @@ export function startSearchIndexer(
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
   let ownCommit = -1; // the store's commit count right after this indexer's last batch
+  // Of several processes on one store, the holder of this lease indexes and the others defer:
+  // N indexers would read and tokenize every batch N times for one to win the write.
+  const holder = `search-index-${crypto.randomUUID()}`;
+  let held = false;
   const tick = () => {
     running = (async () => {
       let n = 0;
       let busy = false;
       try {
         busy = store.commits !== ownCommit && store.idleMs() < QUIET_MS;
-        if (!busy || await pendingCount(store) > MAX_DEFERRED) {
-          n = await indexPendingMessages(store);
-          ownCommit = store.commits;
+        // Nothing pending (the idle case): no lease is taken, so an idle server never writes.
+        const pending = await pendingCount(store);
+        if (pending > 0 && (!busy || pending > MAX_DEFERRED)) {
+          held = await takeLease(store, LEASE, holder, intervalMs * LEASE_INTERVALS);
+          if (held) {
+            n = await indexPendingMessages(store);
+            ownCommit = store.commits;
+            logger.log("debug", "search_index.batch", { messages: n, pending });
+          }
         }
       } catch (error) {
         logger.log("warn", "search_index.failed", { error: String((error as Error)?.message) });
@@ -161,6 +180,7 @@ export function startSearchIndexer(
       stopped = true;
       clearTimeout(timer);
       await running;
+      if (held) await releaseLease(store, LEASE, holder).catch(() => {});
     },
   };
 }

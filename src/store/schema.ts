@@ -275,6 +275,18 @@ export const cacheGeneration = sqliteTable("cache_generation", {
   generation: integer("generation").notNull(),
 });
 
+/**
+ * Background jobs that one process of several sharing the store should run at a time (the WAL
+ * checkpoint, the search indexer): whoever holds the named row until `expiresAt` does the work,
+ * the others defer; a holder that dies simply stops renewing (src/store/leases.ts).
+ */
+export const leases = sqliteTable("leases", {
+  name: text("name").primaryKey(),
+  holder: text("holder").notNull(),
+  /** Milliseconds since the epoch. */
+  expiresAt: integer("expires_at").notNull(),
+});
+
 /** Expunged UIDs, kept so that sync clients (IMAP QRESYNC-style) learn what vanished. */
 export const expunged = sqliteTable("expunged", {
   mailboxId: integer("mailbox_id").notNull(),

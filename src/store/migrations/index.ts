@@ -156,4 +156,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `blob_chunks` (\n\t`sha256` text NOT NULL,\n\t`seq` integer NOT NULL,\n\t`data` blob NOT NULL,\n\tPRIMARY KEY(`sha256`, `seq`),\n\tFOREIGN KEY (`sha256`) REFERENCES `blobs`(`sha256`) ON UPDATE no action ON DELETE cascade\n);",
     ],
   },
+  {
+    "tag": "0010_leases",
+    "statements": [
+      "CREATE TABLE `leases` (\n\t`name` text PRIMARY KEY NOT NULL,\n\t`holder` text NOT NULL,\n\t`expires_at` integer NOT NULL\n);",
+    ],
+  },
 ];
