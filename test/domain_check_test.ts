@@ -3,7 +3,7 @@
  * server: the check fails while a required record is missing and passes once it is published.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
+import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -25,7 +25,11 @@ async function cli(args: string[], env: Record<string, string>) {
   };
 }
 
-Deno.test("domain check reports missing required records, then passes once they are published", async () => {
+/** A data directory initialised with check.test and a test DNS server, both removed after. */
+async function withDomain(
+  extra: Record<string, string>,
+  body: (env: Record<string, string>, dns: FakeDns) => Promise<void>,
+) {
   const dir = await Deno.makeTempDir({ prefix: "postern-dns-" });
   const dns = await startFakeDns({});
   try {
@@ -34,8 +38,18 @@ Deno.test("domain check reports missing required records, then passes once they 
       POSTERN_ADMIN_PASSWORD: "admin-password-for-tests",
       POSTERN_HOSTNAME: "mail.check.test",
       POSTERN_DNS_SERVERS: dns.server,
+      ...extra,
     };
     assertEquals((await cli(["init", "--domain", "check.test"], env)).code, 0);
+    await body(env, dns);
+  } finally {
+    await dns.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("domain check reports missing required records, then passes once they are published", () =>
+  withDomain({}, async (env, dns) => {
     const printed = await cli(["domain", "dns", "check.test", "--json"], env);
     assertEquals(printed.code, 0, printed.stderr);
     const { records } = JSON.parse(printed.stdout) as {
@@ -70,31 +84,19 @@ Deno.test("domain check reports missing required records, then passes once they 
         c: { status: string },
       ) => c.status === "ok"),
     );
-  } finally {
-    await dns.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("issue19#4: domain dns prints the RFC 6186 SRV, autoconfig and SHARP records; domain check checks them with the same MTA-STS id", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "postern-dns-" });
-  const dns = await startFakeDns({});
-  try {
-    const env = {
-      POSTERN_DATA_DIR: `${dir}/data`,
-      POSTERN_ADMIN_PASSWORD: "admin-password-for-tests",
-      POSTERN_HOSTNAME: "mail.check.test",
-      POSTERN_PUBLIC_URL: "https://web.check.test",
-      POSTERN_DNS_SERVERS: dns.server,
-      POSTERN_IMAPS_PORT: "993",
-      POSTERN_IMAP_PORT: "143",
-      POSTERN_POP3S_PORT: "995",
-      POSTERN_POP3_PORT: "0",
-      POSTERN_SUBMISSIONS_PORT: "465",
-      POSTERN_SUBMISSION_PORT: "587",
-      POSTERN_SHARP_PORT: "5000",
-    };
-    assertEquals((await cli(["init", "--domain", "check.test"], env)).code, 0);
+Deno.test("issue19#4: domain dns prints the RFC 6186 SRV, autoconfig and SHARP records; domain check checks them with the same MTA-STS id", () =>
+  withDomain({
+    POSTERN_PUBLIC_URL: "https://web.check.test",
+    POSTERN_IMAPS_PORT: "993",
+    POSTERN_IMAP_PORT: "143",
+    POSTERN_POP3S_PORT: "995",
+    POSTERN_POP3_PORT: "0",
+    POSTERN_SUBMISSIONS_PORT: "465",
+    POSTERN_SUBMISSION_PORT: "587",
+    POSTERN_SHARP_PORT: "5000",
+  }, async (env, dns) => {
     const printed = await cli(["domain", "dns", "check.test", "--json"], env);
     assertEquals(printed.code, 0, printed.stderr);
     type Rec = { name: string; type: string; value: string };
@@ -173,23 +175,10 @@ Deno.test("issue19#4: domain dns prints the RFC 6186 SRV, autoconfig and SHARP r
     assertEquals(full.report.checks.filter((c) => c.status !== "ok"), []);
     const human = await cli(["domain", "check", "check.test"], env);
     assert(/ok {3}SRV {3}_sharp\._tcp\.check\.test\./.test(human.stdout), human.stdout);
-  } finally {
-    await dns.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("issue19#4: domain check asks for the MTA-STS id that domain dns prints", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "postern-dns-" });
-  const dns = await startFakeDns({});
-  try {
-    const env = {
-      POSTERN_DATA_DIR: `${dir}/data`,
-      POSTERN_ADMIN_PASSWORD: "admin-password-for-tests",
-      POSTERN_HOSTNAME: "mail.check.test",
-      POSTERN_DNS_SERVERS: dns.server,
-    };
-    assertEquals((await cli(["init", "--domain", "check.test"], env)).code, 0);
+Deno.test("issue19#4: domain check asks for the MTA-STS id that domain dns prints", () =>
+  withDomain({}, async (env) => {
     const printed = JSON.parse((await cli(["domain", "dns", "check.test", "--json"], env)).stdout);
     const sts = printed.records.find((r: { name: string }) => r.name === "_mta-sts.check.test.");
     const checked = await cli(["domain", "check", "check.test"], env);
@@ -198,8 +187,4 @@ Deno.test("issue19#4: domain check asks for the MTA-STS id that domain dns print
       checked.stdout.includes(`publish: _mta-sts.check.test. TXT ${sts.value}`),
       checked.stdout,
     );
-  } finally {
-    await dns.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));

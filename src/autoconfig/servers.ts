@@ -16,7 +16,8 @@ export interface MailService {
   socket: SocketType;
 }
 
-type PortConfig = Pick<
+/** The configuration a client-facing document needs: host name and listener ports. */
+export type PortConfig = Pick<
   Config,
   | "hostname"
   | "imapsPort"

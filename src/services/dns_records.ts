@@ -6,6 +6,7 @@
  * federation (SHARP/1.3's `_sharp._tcp` SRV and the `_sharp` delegation, docs/federation.md).
  */
 import type { Config } from "../config.ts";
+import type { PortConfig } from "../autoconfig/servers.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { DkimKeyRow } from "./dkim_keys.ts";
 
@@ -96,18 +97,7 @@ export async function mtaStsPolicyId(policy: string): Promise<string> {
   return (await sha256Hex(policy)).slice(0, 20);
 }
 
-export type RecordConfig = Pick<
-  Config,
-  | "hostname"
-  | "publicUrl"
-  | "imapsPort"
-  | "imapPort"
-  | "pop3sPort"
-  | "pop3Port"
-  | "submissionsPort"
-  | "submissionPort"
-  | "sharpPort"
->;
+export type RecordConfig = PortConfig & Pick<Config, "publicUrl" | "sharpPort">;
 
 /**
  * Client and federation discovery records. RFC 6186 section 3.4: a service that is off is
