@@ -55,8 +55,29 @@ export function autoconfigRoutes(deps: Deps) {
       "cache-control": "max-age=3600",
     });
   };
-  app.get("/.well-known/autoconfig/mail/config-v1.1.xml", thunderbird);
-  app.get("/mail/config-v1.1.xml", thunderbird);
+  for (const path of ["/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"]) {
+    app.openapi(
+      createRoute({
+        method: "get",
+        path,
+        tags: ["autoconfig"],
+        summary: "Thunderbird autoconfig (Mozilla ISPDB config-v1.1.xml) for a local domain",
+        description: "The domain comes from `emailaddress`, else from the host " +
+          "(`autoconfig.<domain>` or `<domain>`). Lists the listeners that are on.",
+        request: {
+          query: z.object({ emailaddress: z.string().max(320).optional() }),
+        },
+        responses: {
+          200: {
+            description: "The clientConfig document",
+            content: { "application/xml": { schema: z.string() } },
+          },
+          ...problems(400, 404),
+        },
+      }),
+      thunderbird,
+    );
+  }
 
   // Outlook answers only to its own schema, so errors about the request go out in it too;
   // transport-level faults (size, media type) are ordinary problems.
@@ -87,8 +108,29 @@ export function autoconfigRoutes(deps: Deps) {
         `autodiscover requests are at most ${AUTODISCOVER_MAX_BYTES} bytes`,
       ),
   });
+  const xmlAnswer = (description: string) => ({
+    description,
+    content: { "application/xml": { schema: z.string() } },
+  });
   for (const path of ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"]) {
-    app.post(path, limit, autodiscover);
+    app.openapi(
+      createRoute({
+        method: "post",
+        path,
+        tags: ["autoconfig"],
+        summary: "Outlook autodiscover (POX): IMAP, POP3 and SMTP settings for an address",
+        description: `A \`text/xml\` request of at most ${AUTODISCOVER_MAX_BYTES} bytes with ` +
+          "`Request/EMailAddress`; a document type declaration is refused (no entity expansion).",
+        middleware: [limit] as const,
+        responses: {
+          200: xmlAnswer("The Outlook response (responseschema/2006a)"),
+          400: xmlAnswer("An autodiscover error 600: the request is malformed"),
+          404: xmlAnswer("An autodiscover error 603: the address is not hosted here"),
+          ...problems(413, 415),
+        },
+      }),
+      autodiscover,
+    );
   }
 
   app.use("/v1/autoconfig/*", requireAuth(deps));
@@ -96,7 +138,7 @@ export function autoconfigRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/v1/autoconfig/apple.mobileconfig",
-      tags: ["auth"],
+      tags: ["autoconfig"],
       summary: "An Apple configuration profile (.mobileconfig) that sets up this account in Mail",
       description:
         "IMAP and SMTP servers and ports as configured, the account's address as user name, no " +
