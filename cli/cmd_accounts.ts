@@ -9,8 +9,9 @@ import { dnsServers } from "./dns.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
-import { randomToken, SecretBox, sha256Hex } from "../src/crypto.ts";
-import { dnsRecords, ensureDkimKeys, zoneLines } from "../src/services/dkim_keys.ts";
+import { randomToken, SecretBox } from "../src/crypto.ts";
+import { ensureDkimKeys } from "../src/services/dkim_keys.ts";
+import { domainRecords, zoneLines } from "../src/services/dns_records.ts";
 import {
   type Account,
   createAccount,
@@ -199,15 +200,7 @@ export const domainDns = ({ values, positionals }: Invocation) =>
     const secrets = await SecretBox.fromMasterKey(await masterKey(config));
     const found = await ensureDkimKeys(store, secrets, name.data, Date.now());
     if (!found) throw new CliError(`no local domain ${name.data}`);
-    const draft = dnsRecords(found.domain, config.hostname, found.keys, "0");
-    // The MTA-STS id changes exactly when the policy does (RFC 8461 section 3.1).
-    const policyId = (await sha256Hex(draft.mtaStsPolicy)).slice(0, 20);
-    const { records, mtaStsPolicy } = dnsRecords(
-      found.domain,
-      config.hostname,
-      found.keys,
-      policyId,
-    );
+    const { records, mtaStsPolicy } = await domainRecords(found.domain, config, found.keys);
     if (flag(values, "json")) return printJson({ domain: found.domain, records, mtaStsPolicy });
     console.log(`; DNS records for ${found.domain} (mail host ${config.hostname})`);
     records.forEach((record, i) => {
@@ -228,7 +221,8 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     const secrets = await SecretBox.fromMasterKey(await masterKey(config));
     const found = await ensureDkimKeys(store, secrets, name.data, Date.now());
     if (!found) throw new CliError(`no local domain ${name.data}`);
-    const { records } = dnsRecords(found.domain, config.hostname, found.keys, "0");
+    // The same records `domain dns` prints, MTA-STS id included.
+    const { records } = await domainRecords(found.domain, config, found.keys);
     const results = await checkRecords(
       createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 }),
       records,

@@ -230,8 +230,11 @@ const domainDns: Command = {
   details: [
     "MX and SPF naming this server (POSTERN_HOSTNAME), both DKIM public keys (rsa-sha256 and " +
     "ed25519-sha256), DMARC, MTA-STS (the TXT record, the mta-sts host and the policy file to " +
-    "serve over HTTPS) and TLS-RPT, as zone-file lines. DKIM keys missing for the domain are " +
-    "generated first.",
+    "serve over HTTPS) and TLS-RPT; then the client discovery records: RFC 6186/8314 SRV " +
+    'records for IMAP, submission and POP3 from the configured ports (target "." for a ' +
+    "listener that is off), the autoconfig host and _autodiscover._tcp SRV (the gateway named " +
+    "by POSTERN_PUBLIC_URL), and SHARP's _sharp._tcp SRV and _sharp TXT delegation; as " +
+    "zone-file lines. DKIM keys missing for the domain are generated first.",
   ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_accounts.ts"), "domainDns"),
@@ -245,7 +248,8 @@ const domainCheck: Command = {
   details: [
     "Queries DNS through POSTERN_DNS_SERVERS (or the system's resolver) for every record " +
     "`postern domain dns` prints. MX, SPF and both DKIM keys are required (exit 1 when any is " +
-    "missing or different); DMARC, MTA-STS and TLS-RPT are advised (warnings).",
+    "missing or different); DMARC, MTA-STS, TLS-RPT, the SRV, autoconfig and SHARP records " +
+    "are advised (warnings). SRV records pass when port and target match.",
   ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_accounts.ts"), "domainCheck"),

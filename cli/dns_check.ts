@@ -1,10 +1,11 @@
 /**
  * `postern domain check`: compares the records `postern domain dns` asks for with what DNS
  * answers now, through the same resolver the bridge uses (POSTERN_DNS_SERVERS). MX, SPF and the
- * DKIM keys are required for mail to flow and pass; DMARC, MTA-STS and TLS-RPT are advised.
+ * DKIM keys are required for mail to flow and pass; DMARC, MTA-STS, TLS-RPT, the client
+ * discovery SRV records (RFC 6186), autoconfig and the SHARP records are advised.
  */
 import type { Resolver } from "../bridge/dns/resolver.ts";
-import type { DnsRecord } from "../src/services/dkim_keys.ts";
+import type { DnsRecord } from "../src/services/dns_records.ts";
 
 export type CheckStatus = "ok" | "missing" | "different" | "error";
 
@@ -39,6 +40,10 @@ async function lookup(resolver: Resolver, record: DnsRecord): Promise<string[]> 
       case "CNAME":
         // Whatever the alias chain, the MTA-STS host must resolve to an address.
         return await resolver.a(name);
+      case "SRV":
+        return (await resolver.srv(name)).map((s) =>
+          `${s.priority} ${s.weight} ${s.port} ${bare(s.name) || "."}`
+        );
     }
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -74,6 +79,18 @@ export async function checkRecords(
     if (record.type === "MX") {
       const want = bare(record.value.split(/\s+/)[1]);
       status = relevant.some((f) => f.split(" ")[1] === want)
+        ? "ok"
+        : relevant.length
+        ? "different"
+        : "missing";
+    } else if (record.type === "SRV") {
+      // Priority and weight are the operator's to tune; port and target must match.
+      const target = (v: string) => {
+        const [, , port, host = ""] = v.split(/\s+/);
+        return `${port} ${bare(host) || "."}`;
+      };
+      const want = target(record.value);
+      status = relevant.some((f) => target(f) === want)
         ? "ok"
         : relevant.length
         ? "different"

@@ -13,6 +13,7 @@ import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { autoconfigRoutes } from "./routes/autoconfig.ts";
 import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
 import { bridgeSharpRoutes } from "./routes/bridge_sharp.ts";
@@ -134,6 +135,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes());
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
+  app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
 
   app.notFound((c) =>

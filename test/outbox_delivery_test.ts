@@ -6,7 +6,8 @@
 import { eq } from "drizzle-orm";
 import { SecretBox } from "../src/crypto.ts";
 import { createDomain } from "../src/services/accounts.ts";
-import { dnsRecords, listDkimKeys } from "../src/services/dkim_keys.ts";
+import { listDkimKeys } from "../src/services/dkim_keys.ts";
+import { dnsRecords } from "../src/services/dns_records.ts";
 import { backoffMs } from "../src/services/outbox_delivery.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
@@ -345,7 +346,8 @@ Deno.test("postern domain add generates DKIM keys; domain dns prints the records
     // The RSA key's value exceeds 255 octets: split into character-strings (RFC 1035 3.3.14).
     assert(/k=rsa; p=[^"]+" "[^"]+"$/m.test(zone), "long TXT split into strings");
     const json = JSON.parse(await cli("domain", "dns", "example.org", "--json"));
-    assertEquals(json.records.length, 8);
+    // 8 mail records; 10 discovery records (6 RFC 6186 SRV, autoconfig, autodiscover, 2 SHARP).
+    assertEquals(json.records.length, 18);
     const again = await cli("domain", "dns", "example.org");
     assertEquals(again, zone, "stable output: the keys are generated once");
   } finally {

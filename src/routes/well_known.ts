@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import type { Deps } from "../deps.ts";
 import { problemResponse } from "../http/problem.ts";
 import { findDomain } from "../services/accounts.ts";
-import { dnsRecords } from "../services/dkim_keys.ts";
+import { mtaStsPolicy } from "../services/dns_records.ts";
 
 export function wellKnownRoutes(deps: Deps) {
   const app = new Hono();
@@ -20,9 +20,8 @@ export function wellKnownRoutes(deps: Deps) {
     if (!domain || !await findDomain(deps.store.db, domain)) {
       return problemResponse(404, "not_found", "no MTA-STS policy for this host");
     }
-    const { mtaStsPolicy } = dnsRecords(domain, deps.config.hostname, [], "0");
     // RFC 8461 section 3.2: text/plain, CRLF lines; caches may keep it for max_age.
-    return c.body(mtaStsPolicy, 200, {
+    return c.body(mtaStsPolicy(deps.config.hostname), 200, {
       "content-type": "text/plain; charset=utf-8",
       "cache-control": "max-age=3600",
     });

@@ -1,8 +1,8 @@
 /**
  * DKIM keys of the local domains: generation with Web Crypto (RSA-2048 for rsa-sha256, RFC 6376
  * and RFC 8301; Ed25519 for ed25519-sha256, RFC 8463), sealing of the private keys with the
- * master key, the signing material the bridge fetches, and the DNS records an operator publishes
- * for a domain (MX, SPF, both DKIM keys, DMARC, MTA-STS RFC 8461, TLS-RPT RFC 8460).
+ * master key, and the signing material the bridge fetches. The DNS records that publish the keys
+ * are built in dns_records.ts.
  */
 import { and, desc, eq } from "drizzle-orm";
 import { type SecretBox, toBase64 } from "../crypto.ts";
@@ -128,95 +128,4 @@ export async function signingKeys(
     algorithm: k.algorithm,
     privateKeyPem: await secrets.open(k.privateKey),
   })));
-}
-
-export interface DnsRecord {
-  name: string;
-  type: "MX" | "TXT" | "CNAME";
-  value: string;
-  /** What the record is for, shown beside it. */
-  purpose: string;
-}
-
-/** Splits a TXT value into the quoted 255-octet character-strings of RFC 1035 section 3.3.14. */
-export function txtStrings(value: string): string {
-  return (value.match(/.{1,255}/g) ?? [""]).map((s) => `"${s}"`).join(" ");
-}
-
-/**
- * The records to publish for `domain` when this server (`hostname`) receives and sends its mail.
- * `policyId` is the MTA-STS policy id (RFC 8461 section 3.1: change it whenever the policy
- * changes).
- */
-export function dnsRecords(
-  domain: string,
-  hostname: string,
-  keys: Pick<DkimKeyRow, "selector" | "algorithm" | "publicKey">[],
-  policyId: string,
-): { records: DnsRecord[]; mtaStsPolicy: string } {
-  const fqdn = (name: string) => `${name}.`;
-  const records: DnsRecord[] = [
-    {
-      name: fqdn(domain),
-      type: "MX",
-      value: `10 ${fqdn(hostname)}`,
-      purpose: "mail for the domain goes to this server (RFC 5321 section 5.1)",
-    },
-    {
-      name: fqdn(domain),
-      type: "TXT",
-      value: `v=spf1 mx a:${hostname} ~all`,
-      purpose: "SPF: this server may send for the domain (RFC 7208)",
-    },
-  ];
-  for (const key of keys) {
-    const k = key.algorithm === "rsa-sha256" ? "rsa" : "ed25519";
-    records.push({
-      name: fqdn(`${key.selector}._domainkey.${domain}`),
-      type: "TXT",
-      value: `v=DKIM1; k=${k}; p=${key.publicKey}`,
-      purpose: `DKIM ${key.algorithm} public key (RFC ${k === "rsa" ? "6376" : "8463"})`,
-    });
-  }
-  records.push(
-    {
-      name: fqdn(`_dmarc.${domain}`),
-      type: "TXT",
-      value: `v=DMARC1; p=quarantine; rua=mailto:postmaster@${domain}`,
-      purpose: "DMARC policy and aggregate reports (RFC 7489)",
-    },
-    {
-      name: fqdn(`_mta-sts.${domain}`),
-      type: "TXT",
-      value: `v=STSv1; id=${policyId}`,
-      purpose: "MTA-STS: a policy is published (RFC 8461 section 3.1)",
-    },
-    {
-      name: fqdn(`mta-sts.${domain}`),
-      type: "CNAME",
-      value: fqdn(hostname),
-      purpose: "the HTTPS host serving /.well-known/mta-sts.txt (needs a valid certificate)",
-    },
-    {
-      name: fqdn(`_smtp._tls.${domain}`),
-      type: "TXT",
-      value: `v=TLSRPTv1; rua=mailto:postmaster@${domain}`,
-      purpose: "SMTP TLS reporting (RFC 8460)",
-    },
-  );
-  const mtaStsPolicy = [
-    "version: STSv1",
-    "mode: testing",
-    `mx: ${hostname}`,
-    "max_age: 604800",
-    "",
-  ].join("\r\n");
-  return { records, mtaStsPolicy };
-}
-
-/** Zone-file lines for `dnsRecords`, TXT values split into character-strings. */
-export function zoneLines(records: DnsRecord[]): string[] {
-  return records.map((r) =>
-    `${r.name}\t3600\tIN\t${r.type}\t${r.type === "TXT" ? txtStrings(r.value) : r.value}`
-  );
 }
