@@ -199,3 +199,22 @@ Deno.test('issue19#1: POST /v1/emails takes "Name <addr>" and a single string fo
     gw.close();
   }
 });
+
+Deno.test("issue19#1: the OpenAPI document declares the Resend and Postmark surfaces", async () => {
+  const gw = await createTestGateway();
+  try {
+    const doc = await (await gw.call("GET", "/openapi.json")).json();
+    const ids = (path: string) =>
+      Object.values(doc.paths[path] ?? {}).map((op) => (op as { operationId: string }).operationId);
+    assertEquals(ids("/emails"), ["resendSendEmail"]);
+    assertEquals(ids("/emails/batch"), ["resendSendBatch"]);
+    assertEquals(ids("/emails/{id}").sort(), ["resendGetEmail", "resendUpdateEmail"]);
+    assertEquals(ids("/emails/{id}/cancel"), ["resendCancelEmail"]);
+    assertEquals(ids("/email"), ["postmarkSendEmail"]);
+    assertEquals(ids("/email/batch"), ["postmarkSendEmailBatch"]);
+    assertEquals(ids("/email/withTemplate"), ["postmarkSendEmailWithTemplate"]);
+    assert(doc.components.securitySchemes.postmarkServerToken, "the Postmark token scheme");
+  } finally {
+    gw.close();
+  }
+});
