@@ -166,6 +166,8 @@ Deno.test("issue19#1: Resend's SDK reads Postern's errors in Resend's shape", as
     assertEquals([vague.error?.statusCode, vague.error?.name], [422, "validation_error"]);
     const missing = await resend.emails.get("em_000000000000000000000000");
     assertEquals([missing.error?.statusCode, missing.error?.name], [404, "not_found"]);
+    const list = await resend.emails.list();
+    assertEquals([list.error?.statusCode, list.error?.name], [404, "not_found"]);
     assertEquals((await gw.deps.store.db.select().from(schema.outbox)).length, 0);
   } finally {
     await listener.shutdown();

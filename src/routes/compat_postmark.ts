@@ -156,5 +156,8 @@ export function postmarkRoutes(deps: Deps) {
       return c.json(out, 200);
     },
   );
+  app.all("/email/*", (c) => {
+    throw new AppError(404, "not_found", `${c.req.method} ${c.req.path} is not offered`);
+  });
   return app;
 }

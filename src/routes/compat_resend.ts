@@ -243,5 +243,16 @@ export function resendRoutes(deps: Deps) {
       return c.json({ object: "email" as const, id }, 200);
     },
   );
+  // The rest of Resend's API under /emails (list, share, metrics, receiving): a 404 its SDK
+  // can read, rather than the gateway's problem+json.
+  const notOffered = (c: { req: { method: string; path: string } }) => {
+    throw new AppError(
+      404,
+      "not_found",
+      `${c.req.method} ${c.req.path} is not offered by Postern's Resend-compatible API`,
+    );
+  };
+  app.all("/emails", notOffered);
+  app.all("/emails/*", notOffered);
   return app;
 }
