@@ -24,6 +24,10 @@ import {
 } from "../../schemas/compat_resend.ts";
 import { TxSendRequest } from "../../schemas/tx_send.ts";
 import type { TxEmailView } from "../../schemas/tx_send.ts";
+import type { ParsedMail } from "../../schemas/mail.ts";
+import { eq } from "drizzle-orm";
+import { blobBytes } from "../services/blob_chunks.ts";
+import { schema } from "../store/store.ts";
 import { type AuthContext, requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
@@ -79,21 +83,45 @@ function emailId(id: string): string {
 }
 
 const listOrNull = (v: string[]) => (v.length ? v : null);
+const written = (a: { name: string; address: string }) =>
+  a.name ? `${a.name} <${a.address}>` : a.address;
 
-/** Resend's view of a message, from its Postern timeline. */
-function resendView(v: TxEmailView): ResendEmail {
+/**
+ * The message as queued: parsed from the bytes an outbox row still holds. Local-only mail and
+ * mail whose queue rows are gone have none, and Resend's content fields are then null.
+ */
+async function queuedContent(deps: Deps, emailId: string): Promise<ParsedMail | undefined> {
+  const db = deps.store.db;
+  const [row] = await db.select({
+    sha256: schema.blobs.sha256,
+    size: schema.blobs.size,
+    data: schema.blobs.data,
+  })
+    .from(schema.txRecipients)
+    .innerJoin(schema.outbox, eq(schema.outbox.id, schema.txRecipients.outboxId))
+    .innerJoin(schema.blobs, eq(schema.blobs.sha256, schema.outbox.blobSha256))
+    .where(eq(schema.txRecipients.messageId, emailId)).limit(1);
+  return row ? await deps.mime.parse(await blobBytes(db, row)) : undefined;
+}
+
+/** Resend's view of a message, from its Postern timeline and its queued content. */
+function resendView(v: TxEmailView, mail: ParsedMail | undefined): ResendEmail {
   const last = v.events.at(-1);
+  const to = mail ? mail.to.map((a) => a.address.toLowerCase()) : [];
+  const cc = mail ? mail.cc.map((a) => a.address.toLowerCase()) : [];
+  // Bcc is never written into the message: it is every recipient the headers do not name.
+  const bcc = v.recipients.map((r) => r.address).filter((a) => !to.includes(a) && !cc.includes(a));
   return {
     object: "email",
     id: v.emailId,
-    from: v.from,
-    to: v.recipients.map((r) => r.address),
-    cc: listOrNull([]),
-    bcc: listOrNull([]),
-    reply_to: listOrNull([]),
+    from: mail?.from ? written(mail.from) : v.from,
+    to: mail ? mail.to.map(written) : v.recipients.map((r) => r.address),
+    cc: mail ? listOrNull(mail.cc.map(written)) : null,
+    bcc: mail ? listOrNull(bcc) : null,
+    reply_to: mail ? listOrNull(mail.replyTo.map(written)) : null,
     subject: v.subject,
-    html: null,
-    text: null,
+    html: mail?.html ?? null,
+    text: mail?.text ?? null,
     created_at: v.createdAt,
     scheduled_at: v.sendAt,
     last_event: last ? resendEvent(last.type) : "queued",
@@ -190,8 +218,9 @@ export function resendRoutes(deps: Deps) {
       operationId: "resendGetEmail",
       tags: [TAG],
       summary: "Resend: an email and its last event",
-      description: "`to` lists every recipient; `cc`, `bcc`, `reply_to`, `html` and `text` are " +
-        "null (Postern's transactional record keeps the timeline, not the content).",
+      description: "The content fields (`to`, `cc`, `bcc`, `reply_to`, `html`, `text`) are read " +
+        "from the queued message while it is queued; for mail delivered only locally, or once " +
+        "its queue rows are gone, `to` lists every recipient and the others are null.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("The email", ResendEmailSchema), ...errors(401, 403, 404) },
@@ -200,7 +229,7 @@ export function resendRoutes(deps: Deps) {
       const auth = c.get("auth");
       if (!auth.scopes.has("read")) requireScope(auth, "send");
       const view = await emailView(deps.store.db, auth.accountId, emailId(c.req.valid("param").id));
-      return c.json(resendView(view), 200);
+      return c.json(resendView(view, await queuedContent(deps, view.emailId)), 200);
     },
   );
 
