@@ -35,6 +35,11 @@ export const ResendSendRequest = z.object({
   headers: z.record(z.string(), z.string()).optional(),
   tags: z.array(ResendTag).optional(),
   attachments: z.array(ResendAttachment).optional(),
+  template: z.unknown().optional().meta({
+    description: "Not supported (refused, never dropped): render with Postern's own " +
+      "`POST /v1/emails` and its `template`.",
+  }),
+  topic_id: z.string().optional().meta({ description: "Not supported (refused)." }),
   scheduled_at: z.string().optional().meta({
     description: "ISO 8601 time to send at (natural language such as `in 1 min` is refused).",
   }),
@@ -99,6 +104,9 @@ export const SCHEDULED_AT_PROBLEM = "scheduled_at must be an ISO 8601 date-time 
 export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string {
   const sendAt = r.scheduled_at === undefined ? undefined : scheduledTime(r.scheduled_at);
   if (r.scheduled_at !== undefined && sendAt === undefined) return SCHEDULED_AT_PROBLEM;
+  // Refused rather than dropped: a field the caller relies on must never vanish silently.
+  if (r.template !== undefined) return "template is not supported here: use POST /v1/emails";
+  if (r.topic_id !== undefined) return "topic_id is not supported";
   for (const a of r.attachments ?? []) {
     if (a.content === undefined) {
       return "attachments need base64 `content` (`path` is not supported)";

@@ -176,6 +176,12 @@ Deno.test("issue19#1: Resend's SDK reads Postern's errors in Resend's shape", as
       scheduledAt: "in 1 min",
     });
     assertEquals([vague.error?.statusCode, vague.error?.name], [422, "validation_error"]);
+    const templated = await resend.emails.send({
+      from: "alice@postern.test",
+      to: "carol@remote.test",
+      template: { id: "welcome" },
+    });
+    assertEquals([templated.error?.statusCode, templated.error?.name], [422, "validation_error"]);
     const missing = await resend.emails.get("em_000000000000000000000000");
     assertEquals([missing.error?.statusCode, missing.error?.name], [404, "not_found"]);
     const list = await resend.emails.list();
