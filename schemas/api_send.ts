@@ -3,20 +3,49 @@
  * no input can inject a header (RFC 5322 section 2.2: a field body never contains a bare CR or LF).
  */
 import { z } from "zod";
-import { AddressString } from "./address.ts";
+import { AddressString, parseAddress } from "./address.ts";
 
 const SafeText = (field: string, max: number) =>
   z.string().max(max).refine((v) => !/[\r\n\0]/.test(v), {
     message: `${field} must not contain CR, LF or NUL`,
   });
 
+/**
+ * `Name <local@domain>` (RFC 5322 section 3.4 name-addr, the display name optionally quoted) as
+ * the SDKs of other mail APIs write it; a bare address passes through unchanged.
+ */
+const NameAddr = z.string().max(520).transform((value, ctx) => {
+  const m = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>]+)>\s*$/.exec(value);
+  const parsed = parseAddress(m ? m[3] : value);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: "custom", message: `invalid address: ${parsed.error}` });
+    return z.NEVER;
+  }
+  if (!m) return parsed.value.address;
+  const name = m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2];
+  if (/[\r\n\0]/.test(name) || name.length > 200) {
+    ctx.addIssue({ code: "custom", message: "the display name is malformed or too long" });
+    return z.NEVER;
+  }
+  return { name, address: parsed.value.address };
+}).meta({
+  description: 'An address, `local@domain` or `"Display Name <local@domain>"`.',
+  example: "Alice <alice@postern.localhost>",
+});
+
 export const Recipient = z.union([
-  AddressString,
+  NameAddr,
   z.object({ name: SafeText("name", 200).default(""), address: AddressString }),
 ]).meta({
   id: "Recipient",
-  description: "An address string, or {name, address}.",
+  description: 'An address string (`a@x` or `"Name <a@x>"`), or {name, address}.',
 });
+
+/** A list of recipients; a single one may be given without the brackets. */
+const RecipientList = (max: number) =>
+  z.union([Recipient, z.array(Recipient).max(max)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .default([]);
 
 export const AttachmentInput = z.object({
   filename: SafeText("filename", 255).min(1),
@@ -63,10 +92,10 @@ const MessageId = z.string().regex(/^<[^<>\s]+@[^<>\s]+>$/, "must look like <id@
 
 export const ComposeFields = {
   from: Recipient,
-  to: z.array(Recipient).max(100).default([]),
-  cc: z.array(Recipient).max(100).default([]),
-  bcc: z.array(Recipient).max(100).default([]),
-  replyTo: z.array(Recipient).max(10).default([]),
+  to: RecipientList(100),
+  cc: RecipientList(100),
+  bcc: RecipientList(100),
+  replyTo: RecipientList(10),
   subject: SafeText("subject", 998).default(""),
   text: z.string().max(10 * 1024 * 1024).optional(),
   html: z.string().max(10 * 1024 * 1024).optional(),

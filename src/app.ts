@@ -30,6 +30,8 @@ import { messageRoutes } from "./routes/messages.ts";
 import { mailAccessRoutes } from "./routes/mail_access.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
+import { postmarkRoutes } from "./routes/compat_postmark.ts";
+import { resendRoutes } from "./routes/compat_resend.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
 import { txAnalyticsRoutes } from "./routes/tx_analytics.ts";
 import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
@@ -137,6 +139,9 @@ export function createApp(deps: Deps) {
   app.route("/", wellKnownRoutes(deps));
   app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
+  // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
+  app.route("/", resendRoutes(deps));
+  app.route("/", postmarkRoutes(deps));
 
   app.notFound((c) =>
     problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)

@@ -1,0 +1,163 @@
+/**
+ * Postmark-compatible sending at the root (`POST /email`, `/email/batch`, `/email/withTemplate`)
+ * so Postmark's SDK works with only its host changed (`new ServerClient(key, { requestHost,
+ * useHttps })`). The server token (`X-Postmark-Server-Token`) is a Postern API key; each request
+ * is mapped onto Postern's own send request (schemas/compat_postmark.ts) and sent through the
+ * same path as `POST /v1/emails`; errors leave as Postmark's {ErrorCode, Message}.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import {
+  PostmarkBatch,
+  PostmarkEmail,
+  postmarkError,
+  PostmarkResult,
+  PostmarkTemplatedEmail,
+  toTxSend,
+} from "../../schemas/compat_postmark.ts";
+import { TxSendRequest } from "../../schemas/tx_send.ts";
+import { requireScope } from "../auth/auth_context.ts";
+import { authenticate } from "../auth/authenticate.ts";
+import type { Deps } from "../deps.ts";
+import { AppError } from "../errors.ts";
+import { compatRouter } from "../http/compat_router.ts";
+import { zodFieldErrors } from "../http/problem.ts";
+import { type AppEnv, json, ok } from "../http/router.ts";
+import { sendBatch, sendEmail } from "../transactional/send.ts";
+
+const TAG = "compat-postmark";
+const TOKEN = "x-postmark-server-token";
+
+const security = [{ postmarkServerToken: [] as string[] }];
+const errors = {
+  401: ok("Bad or missing server token (ErrorCode 10)", PostmarkResult),
+  422: ok("Refused (ErrorCode 300, 400, 405, 406 or 1101)", PostmarkResult),
+};
+
+function txRequest(body: PostmarkEmail | PostmarkTemplatedEmail): TxSendRequest {
+  if ("TemplateId" in body && body.TemplateId !== undefined && !body.TemplateAlias) {
+    throw new AppError(
+      404,
+      "not_found",
+      "template not found: Postern templates are named " +
+        "(give TemplateAlias)",
+    );
+  }
+  const parsed = TxSendRequest.safeParse(toTxSend(body));
+  if (!parsed.success) {
+    throw new AppError(422, "validation_failed", "invalid fields", zodFieldErrors(parsed.error));
+  }
+  return parsed.data;
+}
+
+const accepted = (to: string | undefined, emailId: string): PostmarkResult => ({
+  To: to,
+  SubmittedAt: new Date().toISOString(),
+  MessageID: emailId,
+  ErrorCode: 0,
+  Message: "OK",
+});
+
+export function postmarkRoutes(deps: Deps) {
+  const app = compatRouter(deps.logger, (status, code, message) => {
+    const e = postmarkError(status, code);
+    return Response.json({ ErrorCode: e.ErrorCode, Message: message }, { status: e.status });
+  });
+  const auth = createMiddleware<AppEnv>(async (c, next) => {
+    const token = c.req.header(TOKEN);
+    if (!token) throw new AppError(401, "unauthorized", `the ${TOKEN} header is missing`);
+    const ctx = await authenticate(deps, `Bearer ${token}`);
+    requireScope(ctx, "send");
+    c.set("auth", ctx);
+    await next();
+  });
+  app.use("/email", auth);
+  app.use("/email/*", auth);
+  app.openAPIRegistry.registerComponent("securitySchemes", "postmarkServerToken", {
+    type: "apiKey",
+    in: "header",
+    name: "X-Postmark-Server-Token",
+    description: "A Postern API key with the `send` scope.",
+  });
+
+  const single = (path: string, operationId: string, summary: string, schema: z.ZodType) =>
+    createRoute({
+      method: "post",
+      path,
+      operationId,
+      tags: [TAG],
+      summary,
+      security,
+      request: { body: json(schema) },
+      responses: { 200: ok("Accepted (ErrorCode 0)", PostmarkResult), ...errors },
+    });
+
+  app.openapi(
+    single("/email", "postmarkSendEmail", "Postmark: send an email", PostmarkEmail),
+    async (c) => {
+      const body = c.req.valid("json") as PostmarkEmail;
+      const sent = await sendEmail(deps, c.get("auth"), txRequest(body));
+      return c.json(accepted(body.To, sent.body.emailId), 200);
+    },
+  );
+
+  app.openapi(
+    single(
+      "/email/withTemplate",
+      "postmarkSendEmailWithTemplate",
+      "Postmark: send an email rendered from a template (by `TemplateAlias`)",
+      PostmarkTemplatedEmail,
+    ),
+    async (c) => {
+      const body = c.req.valid("json") as PostmarkTemplatedEmail;
+      const sent = await sendEmail(deps, c.get("auth"), txRequest(body));
+      return c.json(accepted(body.To, sent.body.emailId), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/email/batch",
+      operationId: "postmarkSendEmailBatch",
+      tags: [TAG],
+      summary: "Postmark: send up to 500 emails, each accepted or refused on its own",
+      security,
+      request: { body: json(PostmarkBatch) },
+      responses: { 200: ok("One result per email", z.array(PostmarkResult)), ...errors },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const out: PostmarkResult[] = new Array(body.length);
+      const items: TxSendRequest[] = [], at: number[] = [];
+      body.forEach((item, index) => {
+        try {
+          items.push(txRequest(item));
+          at.push(index);
+        } catch (e) {
+          if (!(e instanceof AppError)) throw e;
+          const fields = e.fields?.map((f) => `${f.path}: ${f.message}`).join("; ");
+          out[index] = {
+            ErrorCode: postmarkError(e.status, e.code).ErrorCode,
+            Message: fields || e.message,
+          };
+        }
+      });
+      if (items.length) {
+        const result = await sendBatch(deps, c.get("auth"), items);
+        for (const r of result.body.results) {
+          const index = at[r.index];
+          out[index] = r.email ? accepted(body[index].To, r.email.emailId) : {
+            ErrorCode: postmarkError(r.status, r.error?.code ?? "").ErrorCode,
+            Message: r.error?.detail ?? "refused",
+          };
+        }
+      }
+      return c.json(out, 200);
+    },
+  );
+  app.all("/email/*", (c) => {
+    throw new AppError(404, "not_found", `${c.req.method} ${c.req.path} is not offered`);
+  });
+  return app;
+}
