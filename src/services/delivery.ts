@@ -11,11 +11,18 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
-import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, readCaches, schema } from "../store/store.ts";
+import type { ResultSet } from "@libsql/client/web";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
+import { rawSql, readCaches, runStatements, schema } from "../store/store.ts";
 import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
-import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
-import { enqueueOutbound } from "./outbox.ts";
+import {
+  blobStatement,
+  deliveryKeyFor,
+  type Flags,
+  type StoreJob,
+  storeMessageJob,
+} from "./message_store.ts";
+import { enqueueStatements } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -236,25 +243,37 @@ export interface DeliveryOutcome {
   touchedAccounts: number[];
 }
 
-/** The pipeline's store step, inside the caller's write transaction. */
-export async function deliverInTx(
-  tx: Tx,
+/** Where one recipient's message goes, in the order its targets were resolved. */
+type Route =
+  | { kind: "forward" }
+  /** `first`: the message's first target on this account (it decides, later ones follow). */
+  | { kind: "account"; accountId: number; first: boolean };
+
+/** What the reads before a delivery decided: the write job is built from it. */
+interface DeliveryPlan {
+  /** Per recipient: a rejection decided by the reads, or its routes. */
+  recipients: (RecipientResult | Route[])[];
+  /** Accounts to store into (their mailbox), and those the quota already refused. */
+  stores: Map<number, { mailboxId: number; address: string } | RecipientResult>;
+  remote: string[];
+}
+
+/**
+ * The reads that decide a delivery (recipient resolution, mailbox ids, a first quota check),
+ * made before the write: the write job re-checks quota and duplicates in SQL (storeMessageJob).
+ */
+async function planDelivery(
+  db: Queryable,
   deps: Deps,
   prepared: PreparedDelivery,
-): Promise<DeliveryOutcome> {
-  const { msg, parsed, sha, deliveryKey, now } = prepared;
+): Promise<DeliveryPlan> {
+  const { msg } = prepared;
   const size = msg.raw.byteLength;
-  const results = new Map<string, RecipientResult>();
-  const stored: ParsedMail & Record<string, unknown> = msg.authentication
-    ? { ...parsed, authentication: msg.authentication }
-    : parsed;
-  const accountsDone = new Map<number, RecipientResult>();
-  const remote: string[] = [];
-  let wrote = false;
+  const plan: DeliveryPlan = { recipients: [], stores: new Map(), remote: [] };
   for (const recipient of msg.recipients) {
-    const targets = await resolveRecipient(tx, recipient, postmasterRoute(deps.config));
+    const targets = await resolveRecipient(db, recipient, postmasterRoute(deps.config));
     if (!targets || targets.length === 0) {
-      results.set(recipient, {
+      plan.recipients.push({
         recipient,
         status: "rejected",
         code: targets ? "no_such_recipient" : "relay_denied",
@@ -262,76 +281,149 @@ export async function deliverInTx(
       });
       continue;
     }
-    let result: RecipientResult | undefined;
+    const routes: Route[] = [];
     for (const target of targets) {
       if (target.kind === "remote") {
-        remote.push(target.address);
-        result ??= { recipient, status: "forwarded" };
+        plan.remote.push(target.address);
+        routes.push({ kind: "forward" });
         continue;
       }
-      const done = accountsDone.get(target.accountId);
-      if (done) {
-        result ??= { ...done, recipient };
-        continue;
-      }
-      // resolveRecipient read the quota inside this same write transaction.
+      const first = !plan.stores.has(target.accountId);
+      routes.push({ kind: "account", accountId: target.accountId, first });
+      if (!first) continue;
       const { quotaBytes, usedBytes } = target.quota;
-      if (quotaBytes > 0 && usedBytes + size > quotaBytes) {
-        const r: RecipientResult = {
-          recipient,
-          status: "rejected",
-          code: "quota_exceeded",
-          temporary: true,
-          reason: `the mailbox of ${target.address} is full`,
-        };
-        accountsDone.set(target.accountId, r);
-        result ??= r;
-        continue;
-      }
-      const mailboxId = await mailboxFor(tx, target.accountId, msg.mailboxRole ?? "inbox");
-      if (!wrote) {
-        await putBlob(tx, msg.raw, sha);
-        wrote = true;
-      }
-      const saved = await storeMessage(tx, {
-        accountId: target.accountId,
-        mailboxId,
-        blobSha256: sha,
-        size,
-        parsed: stored,
-        flags: msg.flags,
-        internalDate: now,
-        deliveryKey,
-      });
-      const r: RecipientResult = {
-        recipient,
-        status: saved.duplicate ? "duplicate" : "delivered",
-        accountId: target.accountId,
-        messageId: saved.id,
-      };
-      accountsDone.set(target.accountId, r);
-      // A delivered copy wins over a forward in what the sender is told.
-      if (!result || result.status === "forwarded" || result.status === "rejected") result = r;
+      plan.stores.set(
+        target.accountId,
+        quotaBytes > 0 && usedBytes + size > quotaBytes ? quotaRefusal(target.address) : {
+          mailboxId: await mailboxFor(db, target.accountId, msg.mailboxRole ?? "inbox"),
+          address: target.address,
+        },
+      );
     }
-    results.set(recipient, result!);
+    plan.recipients.push(routes);
   }
-  if (remote.length > 0) {
-    await putBlob(tx, msg.raw, sha);
-    await enqueueOutbound(tx, deps, {
+  return plan;
+}
+
+const quotaRefusal = (address: string): RecipientResult => ({
+  recipient: address,
+  status: "rejected",
+  code: "quota_exceeded",
+  temporary: true,
+  reason: `the mailbox of ${address} is full`,
+});
+
+/** A delivery as one write job: its statements and how to read the outcome from their results. */
+interface DeliveryJob {
+  statements: Statement[];
+  decode(results: ResultSet[]): DeliveryOutcome;
+}
+
+/**
+ * The write job of a planned delivery: the blob once, one store job per account (each guarded
+ * in SQL against a second delivery and a full quota), the outbox rows of forwarded recipients.
+ */
+function deliveryJob(deps: Deps, prepared: PreparedDelivery, plan: DeliveryPlan): DeliveryJob {
+  const { msg, parsed, sha, deliveryKey, now } = prepared;
+  const stored: ParsedMail & Record<string, unknown> = msg.authentication
+    ? { ...parsed, authentication: msg.authentication }
+    : parsed;
+  const statements: Statement[] = [];
+  const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
+  const blob = () => {
+    if (statements.length === 0) statements.push(blobStatement(msg.raw, sha));
+  };
+  for (const [accountId, target] of plan.stores) {
+    if (!("mailboxId" in target)) continue;
+    blob();
+    const job = storeMessageJob({
+      accountId,
+      mailboxId: target.mailboxId,
+      blobSha256: sha,
+      size: msg.raw.byteLength,
+      parsed: stored,
+      flags: msg.flags,
+      internalDate: now,
+      deliveryKey,
+      quotaGuard: true,
+    });
+    jobs.push({ accountId, address: target.address, at: statements.length, job });
+    statements.push(...job.statements);
+  }
+  if (plan.remote.length > 0) {
+    blob();
+    statements.push(...enqueueStatements(deps, {
       accountId: null,
       blobSha256: sha,
       messageIdHeader: parsed.messageId,
       mailFrom: msg.mailFrom,
-      recipients: [...new Set(remote)],
+      recipients: [...new Set(plan.remote)],
       now,
-    });
+    }));
   }
   return {
-    results: msg.recipients.map((r) => results.get(r)!),
-    touchedAccounts: [...accountsDone.entries()].filter(([, r]) => r.status === "delivered").map((
-      [id],
-    ) => id),
+    statements,
+    decode(results) {
+      const byAccount = new Map<number, RecipientResult>();
+      for (const [accountId, target] of plan.stores) {
+        if (!("mailboxId" in target)) byAccount.set(accountId, target);
+      }
+      for (const { accountId, address, at, job } of jobs) {
+        const outcome = job.decode(results, at);
+        byAccount.set(
+          accountId,
+          "refused" in outcome
+            ? outcome.refused === "quota" ? quotaRefusal(address) : {
+              recipient: "",
+              status: "rejected",
+              code: "no_such_recipient",
+              reason: "no such mailbox here",
+            }
+            : {
+              recipient: "",
+              status: outcome.duplicate ? "duplicate" : "delivered",
+              accountId,
+              messageId: outcome.id,
+            },
+        );
+      }
+      return {
+        results: plan.recipients.map((routes, i) => {
+          if (!Array.isArray(routes)) return routes;
+          const recipient = msg.recipients[i];
+          let result: RecipientResult | undefined;
+          for (const route of routes) {
+            if (route.kind === "forward") {
+              result ??= { recipient, status: "forwarded" };
+              continue;
+            }
+            const r = { ...byAccount.get(route.accountId)!, recipient };
+            const stored = r.status === "delivered" || r.status === "duplicate";
+            // A delivered copy wins over a forward in what the sender is told.
+            if (
+              route.first && stored &&
+              (!result || result.status === "forwarded" || result.status === "rejected")
+            ) result = r;
+            else result ??= r;
+          }
+          return result!;
+        }),
+        touchedAccounts: [...byAccount].filter(([, r]) => r.status === "delivered").map(([id]) =>
+          id
+        ),
+      };
+    },
   };
+}
+
+/** The pipeline's store step, inside the caller's write transaction. */
+export async function deliverInTx(
+  tx: Tx,
+  deps: Deps,
+  prepared: PreparedDelivery,
+): Promise<DeliveryOutcome> {
+  const job = deliveryJob(deps, prepared, await planDelivery(tx, deps, prepared));
+  return job.decode(await runStatements(tx, job.statements));
 }
 
 /** Runs the pipeline for one message and its recipients; answers after the commit. */
@@ -346,7 +438,11 @@ export async function deliver(deps: Deps, msg: InboundMessage): Promise<Recipien
     }));
   }
   const prepared = await prepareDelivery(deps, msg);
-  const outcome = await deps.store.write((tx) => deliverInTx(tx, deps, prepared));
+  // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
+  const job = deliveryJob(deps, prepared, await planDelivery(deps.store.db, deps, prepared));
+  const outcome = job.decode(
+    job.statements.length === 0 ? [] : await deps.store.batch(job.statements),
+  );
   for (const accountId of outcome.touchedAccounts) deps.bus.notify(accountId);
   deps.logger.log("info", "delivery.done", {
     source: msg.source,

@@ -8,20 +8,17 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
-import type { Tx } from "../store/store.ts";
+import type { InValue, ResultSet } from "@libsql/client/web";
+import type { Statement, Tx } from "../store/store.ts";
 import {
-  appendLater,
+  counterBump,
   MODSEQ_BUMP_SQL,
-  QUOTA_BUMP_SQL,
   rawSql,
+  runStatements,
   schema,
   UID_BUMP_SQL,
 } from "../store/store.ts";
-import { tableSql } from "../store/table_sql.ts";
 import { searchableBody } from "./search_index.ts";
-
-/** The `message.created` event of every stored message, inserted with the commit. */
-const eventsSql = tableSql(schema.events);
 
 export interface Flags {
   seen?: boolean;
@@ -53,13 +50,19 @@ export interface StoredMessage {
   duplicate: boolean;
 }
 
+/** The insert of the raw bytes, a no-op when the same content is already stored. */
+export function blobStatement(raw: Uint8Array, sha256: string): Statement {
+  return {
+    sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+    args: [sha256, raw.byteLength, raw],
+  };
+}
+
 /** Inserts the raw bytes unless the same content is already stored; returns its SHA-256. */
 export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<string> {
   const sha256 = sha ?? await sha256Hex(raw);
-  await rawSql(tx).run(
-    "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-    [sha256, raw.byteLength, raw],
-  );
+  const { sql, args } = blobStatement(raw, sha256);
+  await rawSql(tx).run(sql, args);
   return sha256;
 }
 
@@ -91,36 +94,6 @@ function normalizeSubject(subject: string): string {
 /** Message-IDs a thread lookup considers (the newest references matter most). */
 const MAX_THREAD_REFS = 50;
 
-async function resolveThread(tx: Tx, input: StoreInput, when: number): Promise<number> {
-  const sql = rawSql(tx);
-  const refs = [...input.parsed.references];
-  if (input.parsed.inReplyTo) refs.push(input.parsed.inReplyTo);
-  if (input.parsed.messageId) refs.push(input.parsed.messageId);
-  if (refs.length > 0) {
-    const wanted = refs.slice(-MAX_THREAD_REFS);
-    const hit = await sql.get<{ thread_id: number }>(
-      `SELECT thread_id FROM messages WHERE account_id = ?
-       AND message_id_header IN (${wanted.map(() => "?").join(", ")}) LIMIT 1`,
-      [input.accountId, ...wanted],
-    );
-    if (hit) {
-      const threadId = Number(hit.thread_id);
-      await sql.run(
-        `UPDATE threads SET message_count = message_count + 1, last_date = max(last_date, ?)
-         WHERE id = ?`,
-        [when, threadId],
-      );
-      return threadId;
-    }
-  }
-  const thread = await sql.get<{ id: number }>(
-    `INSERT INTO threads (account_id, subject, message_count, last_date) VALUES (?, ?, 1, ?)
-     RETURNING id`,
-    [input.accountId, normalizeSubject(input.parsed.subject).slice(0, 500), when],
-  );
-  return Number(thread!.id);
-}
-
 function previewOf(parsed: ParsedMail): string {
   return searchableBody(parsed).replace(/\s+/g, " ").trim().slice(0, 200);
 }
@@ -128,80 +101,177 @@ function previewOf(parsed: ParsedMail): string {
 const bit = (b: boolean | undefined) => (b ? 1 : 0);
 
 /**
- * Stores one message into one mailbox. The caller has checked quota and put the blob. The
- * full-text index catches up in batches (services/search_index.ts). Plain SQL: this runs for
- * every copy of every message, and drizzle's query building cost more than the statements.
+ * The message a job has just inserted into mailbox `?`: the one whose UID is still the mailbox's
+ * `uid_next` (every UID below it was given out before; the job bumps it last). This is how the
+ * later steps of a job know, in SQL, that the insert took place.
  */
-export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
-  const sql = rawSql(tx);
-  if (input.deliveryKey) {
-    const existing = await sql.get<{ id: number; uid: number; modseq: number; thread_id: number }>(
-      "SELECT id, uid, modseq, thread_id FROM messages WHERE mailbox_id = ? AND delivery_key = ?",
-      [input.mailboxId, input.deliveryKey],
-    );
-    if (existing) {
-      return {
-        id: Number(existing.id),
-        uid: Number(existing.uid),
-        modseq: Number(existing.modseq),
-        mailboxId: input.mailboxId,
-        threadId: Number(existing.thread_id),
-        duplicate: true,
-      };
-    }
-  }
-  const { uid, modseq } = await allocateUid(tx, input.mailboxId);
-  const threadId = await resolveThread(tx, input, input.internalDate);
+const JUST_STORED =
+  "SELECT id FROM messages WHERE mailbox_id = ?1 AND uid = (SELECT uid_next FROM mailboxes WHERE id = ?1)";
+
+/** The quota step of a store job: only when the message row went in. */
+const STORED_QUOTA_BUMP_SQL = counterBump(
+  `UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?3 AND EXISTS (${JUST_STORED})`,
+);
+
+/** The last step: the mailbox's next UID and modseq, only when the message row went in. */
+const STORED_UID_BUMP_SQL = counterBump(
+  "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 " +
+    "WHERE id = ?1 AND EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = uid_next)",
+);
+
+/** One more message in the thread of the message just stored. */
+const STORED_THREAD_COUNT_SQL =
+  `UPDATE threads SET message_count = message_count + 1, last_date = max(last_date, ?2)
+   WHERE id = (SELECT thread_id FROM messages WHERE id = (${JUST_STORED}))`;
+
+/** Its `message.created` event, from the row itself (RFC 3501 UID, RFC 7162 modseq). */
+const STORED_EVENT_SQL = `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+   SELECT account_id, 'message.created', mailbox_id, id,
+     json_object('uid', uid, 'modseq', modseq, 'threadId', thread_id)
+   FROM messages WHERE id = (${JUST_STORED})`;
+
+/** The last step: what became of the job (the copy stored before, when it was a duplicate). */
+const STORE_STATUS_SQL =
+  `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1) AS mailbox_exists, m.id, m.uid,
+     m.modseq, m.thread_id FROM (SELECT 1) LEFT JOIN messages m
+     ON m.mailbox_id = ?1 AND m.delivery_key = ?2`;
+
+/** How a store job ended for its mailbox. */
+export type StoreOutcome = StoredMessage | { refused: "quota" | "mailbox" };
+
+/** The statements of a store job and how to read its results. */
+export interface StoreJob {
+  statements: Statement[];
+  /** Reads the job's answer from the results of its statements (`results[at]` is its first). */
+  decode(results: ResultSet[], at: number): StoreOutcome;
+}
+
+/**
+ * Stores one message into one mailbox as statements that depend on each other only in SQL
+ * (DESIGN.md: write jobs are single round trips): a thread row if no message of the account
+ * names one of its references (RFC 5322 section 3.6.4), the message row with the mailbox's next
+ * UID and modseq computed from the mailbox row itself (RFC 3501 2.3.1.1, RFC 7162 3.1), then
+ * the thread count, quota, `message.created` event and the UID bump, each guarded by "the row
+ * went in". The row goes in only when no message of the mailbox has the same `deliveryKey` (a
+ * second delivery is a no-op, whichever process runs it) and, with `quotaGuard`, when the
+ * account's quota still has room — both re-checked in SQL when the job runs, whatever the
+ * caller read before. The caller puts the blob. The full-text index catches up in batches
+ * (services/search_index.ts).
+ */
+export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): StoreJob {
   const p = input.parsed;
   const flags = input.flags ?? {};
-  const row = await sql.get<{ id: number }>(
-    `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
-       delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
-       preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
-       deleted, keywords, parsed)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     RETURNING id`,
-    [
-      input.accountId,
-      input.mailboxId,
-      uid,
-      modseq,
-      threadId,
-      input.blobSha256,
-      input.deliveryKey ?? null,
-      p.messageId ?? null,
-      p.subject.slice(0, 2000),
-      p.from?.address ?? "",
-      p.from?.name ?? "",
-      JSON.stringify(p.to),
-      JSON.stringify(p.cc),
-      previewOf(p),
-      p.date ?? input.internalDate,
-      input.internalDate,
-      input.size,
-      bit(p.attachments.some((a) => a.disposition === "attachment")),
-      bit(flags.seen),
-      bit(flags.flagged),
-      bit(flags.answered),
-      bit(flags.draft),
-      bit(flags.deleted),
-      JSON.stringify(flags.keywords ?? []),
-      JSON.stringify(p),
-    ],
-  );
-  const id = Number(row!.id);
-  await sql.run(QUOTA_BUMP_SQL, [
-    input.size,
-    input.accountId,
-  ]);
-  appendLater(tx, eventsSql, {
-    accountId: input.accountId,
-    type: "message.created",
-    mailboxId: input.mailboxId,
-    messageId: id,
-    data: JSON.stringify({ uid, modseq, threadId }),
-  });
-  return { id, uid, modseq, mailboxId: input.mailboxId, threadId, duplicate: false };
+  const { accountId, mailboxId, deliveryKey } = input;
+  const refs = [...p.references];
+  if (p.inReplyTo) refs.push(p.inReplyTo);
+  if (p.messageId) refs.push(p.messageId);
+  const wanted = refs.slice(-MAX_THREAD_REFS);
+  const inRefs = `message_id_header IN (${wanted.map(() => "?").join(", ")})`;
+  const knownThread = wanted.length === 0 ? "NULL" : `(SELECT thread_id FROM messages
+    WHERE account_id = ? AND ${inRefs} LIMIT 1)`;
+  const knownArgs = wanted.length === 0 ? [] : [accountId, ...wanted];
+  // The guards both inserts share: not delivered here before, room under the quota.
+  const guards: string[] = [];
+  const guardArgs: InValue[] = [];
+  if (deliveryKey) {
+    guards.push("NOT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)");
+    guardArgs.push(mailboxId, deliveryKey);
+  }
+  if (input.quotaGuard) {
+    guards.push(
+      "(SELECT quota_bytes = 0 OR used_bytes + ? <= quota_bytes FROM accounts WHERE id = ?)",
+    );
+    guardArgs.push(input.size, accountId);
+  }
+  const guard = guards.length === 0 ? "1" : guards.join(" AND ");
+  const statements: Statement[] = [
+    {
+      sql: `INSERT INTO threads (account_id, subject, message_count, last_date)
+        SELECT ?, ?, 0, ? WHERE ${guard} AND ${knownThread} IS NULL
+        AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ?)`,
+      args: [
+        accountId,
+        normalizeSubject(p.subject).slice(0, 500),
+        input.internalDate,
+        ...guardArgs,
+        ...knownArgs,
+        mailboxId,
+      ],
+    },
+    {
+      // A new thread is the account's newest (ids only grow), inserted by the step before.
+      sql: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
+          delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
+          preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
+          deleted, keywords, parsed)
+        SELECT ?, id, uid_next, highest_modseq + 1, coalesce(${knownThread},
+          (SELECT max(id) FROM threads WHERE account_id = ?)),
+          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+        FROM mailboxes WHERE id = ? AND ${guard}
+        RETURNING id, uid, modseq, thread_id`,
+      args: [
+        accountId,
+        ...knownArgs,
+        accountId,
+        input.blobSha256,
+        deliveryKey ?? null,
+        p.messageId ?? null,
+        p.subject.slice(0, 2000),
+        p.from?.address ?? "",
+        p.from?.name ?? "",
+        JSON.stringify(p.to),
+        JSON.stringify(p.cc),
+        previewOf(p),
+        p.date ?? input.internalDate,
+        input.internalDate,
+        input.size,
+        bit(p.attachments.some((a) => a.disposition === "attachment")),
+        bit(flags.seen),
+        bit(flags.flagged),
+        bit(flags.answered),
+        bit(flags.draft),
+        bit(flags.deleted),
+        JSON.stringify(flags.keywords ?? []),
+        JSON.stringify(p),
+        mailboxId,
+        ...guardArgs,
+      ],
+    },
+    { sql: STORED_THREAD_COUNT_SQL, args: [mailboxId, input.internalDate] },
+    { sql: STORED_QUOTA_BUMP_SQL, args: [mailboxId, input.size, accountId] },
+    { sql: STORED_EVENT_SQL, args: [mailboxId] },
+    { sql: STORED_UID_BUMP_SQL, args: [mailboxId] },
+    // Always one row: whether the mailbox is there, and the earlier copy when a duplicate.
+    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null] },
+  ];
+  return {
+    statements,
+    decode(results, at) {
+      const inserted = results[at + 1].rows[0];
+      const status = results[at + 6].rows[0];
+      const row = inserted ?? (status.id === null ? undefined : status);
+      if (!row) return { refused: Number(status.mailbox_exists) ? "quota" : "mailbox" };
+      return {
+        id: Number(row.id),
+        uid: Number(row.uid),
+        modseq: Number(row.modseq),
+        mailboxId,
+        threadId: Number(row.thread_id),
+        duplicate: !inserted,
+      };
+    },
+  };
+}
+
+/**
+ * Stores one message into one mailbox inside the caller's write transaction: the statements of
+ * `storeMessageJob`, run one by one. The caller has checked quota and put the blob.
+ */
+export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
+  const job = storeMessageJob(input);
+  const outcome = job.decode(await runStatements(tx, job.statements), 0);
+  if ("refused" in outcome) throw new Error(`mailbox ${input.mailboxId} vanished`);
+  return outcome;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
-import type { Queryable, Tx } from "../store/store.ts";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 
@@ -29,14 +29,11 @@ export interface OutboundInput {
   notBefore?: number;
 }
 
-export async function enqueueOutbound(
-  tx: Tx,
-  deps: Deps,
-  input: OutboundInput,
-): Promise<OutboxRow[]> {
+/** The outbox rows of `input`, one per recipient. */
+function outboxRows(deps: Deps, input: OutboundInput) {
   const start = Math.max(input.now, input.notBefore ?? input.now);
   const expiresAt = start + deps.config.outboxExpiryHours * 3_600_000;
-  const rows = input.recipients.map((rcpt) => {
+  return input.recipients.map((rcpt) => {
     const parsed = parseAddress(rcpt);
     if (!parsed.ok) throw new Error(`unroutable recipient reached the outbox: ${rcpt}`);
     return {
@@ -54,6 +51,29 @@ export async function enqueueOutbound(
       updatedAt: input.now,
     };
   });
+}
+
+/** The `outbox.queued` event of the outbox row inserted by the statement just before. */
+const QUEUED_EVENT_SQL = `INSERT INTO events (account_id, type, message_id, data)
+  VALUES (?, 'outbox.queued', ?, json_object('outboxId', last_insert_rowid(), 'recipient', ?))`;
+
+/**
+ * `enqueueOutbound` as statements of a write job (`Store.batch`): each row, then its event, which
+ * names the row by `last_insert_rowid()` (the statements run in order on one connection).
+ */
+export function enqueueStatements(deps: Deps, input: OutboundInput): Statement[] {
+  return outboxRows(deps, input).flatMap((row) => [
+    outboxSql.insertStatement(row),
+    { sql: QUEUED_EVENT_SQL, args: [row.accountId, row.messageRef ?? null, row.rcptTo] },
+  ]);
+}
+
+export async function enqueueOutbound(
+  tx: Tx,
+  deps: Deps,
+  input: OutboundInput,
+): Promise<OutboxRow[]> {
+  const rows = outboxRows(deps, input);
   if (rows.length === 0) return [];
   const sql = rawSql(tx);
   const inserted: OutboxRow[] = [];

@@ -1,0 +1,157 @@
+/**
+ * Issue 16 item 1: write jobs as single round trips. The Store's `batch()` (one round trip, one
+ * SAVEPOINT per job in a group commit, all or nothing on any libSQL client) and the delivery job
+ * built on it: guards in SQL make a second delivery a no-op and keep quota, and UIDs come from
+ * the mailbox row, so writers in other processes need no lock of ours.
+ */
+import { createClient } from "@libsql/client";
+import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
+import { ALICE, createTestGateway } from "./fixtures/app.ts";
+import { openTestStore } from "./fixtures/store.ts";
+import { deliver } from "../src/services/delivery.ts";
+import { type JobReport, rawSql, Store } from "../src/store/store.ts";
+
+const enc = new TextEncoder();
+const mail = (id: string, body = "hello") =>
+  enc.encode(
+    `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: s ${id}\r\n` +
+      `Message-ID: <${id}@remote.example>\r\n\r\n${body}\r\n`,
+  );
+const inbound = (raw: Uint8Array) => ({
+  raw,
+  mailFrom: "a@remote.example",
+  recipients: [ALICE.address],
+  source: "smtp" as const,
+});
+const event = (type: string) => ({ sql: "INSERT INTO events (type) VALUES (?)", args: [type] });
+const eventTypes = async (store: Store) =>
+  (await rawSql(store.db).all<{ type: string }>("SELECT type FROM events ORDER BY id"))
+    .map((r) => r.type);
+
+Deno.test("issue16#1: batch jobs in one group commit are one round trip each; a failing job rolls back only itself", async () => {
+  const store = await openTestStore();
+  const jobs: JobReport[] = [];
+  store.onJob = (j) => jobs.push(j);
+  // Hold the writer so the three batches queue up and share the next commit.
+  const blocker = store.write(() => new Promise((r) => setTimeout(r, 50)));
+  const results = await Promise.allSettled([
+    store.batch([event("a1"), event("a2")]),
+    store.batch([event("b1"), { sql: "INSERT INTO blobs (sha256) VALUES ('x')" }]), // NOT NULL
+    store.batch([event("c1")]),
+  ]);
+  await blocker;
+  assertEquals(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assertEquals(await eventTypes(store), ["a1", "a2", "c1"]);
+  assertEquals(jobs.filter((j) => j.kind === "batch").map((j) => j.roundTrips), [1, 1, 1]);
+  store.close();
+});
+
+Deno.test("issue16#1: on a generic libSQL client a batch is one client.batch, all or nothing, without our lock", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-batch-" });
+  const first = await openTestStore(`file:${dir}/postern.db`); // migrates
+  first.close();
+  const client = createClient({ url: `file:${dir}/postern.db` });
+  const calls: string[] = [];
+  for (const name of ["execute", "batch", "transaction"] as const) {
+    const method = client[name].bind(client) as (...a: unknown[]) => unknown;
+    (client as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
+      calls.push(name);
+      return method(...a);
+    };
+  }
+  const store = new Store(client, { batchMode: "client" });
+  const [, , selected] = await store.batch([
+    event("x1"),
+    event("x2"),
+    { sql: "SELECT count(*) AS n FROM events WHERE type LIKE 'x%'" },
+  ]);
+  assertEquals(Number(selected.rows[0].n), 2, "later statements see earlier ones");
+  assertEquals(calls, ["batch"]);
+  assertEquals(store.roundTrips, 1);
+  await assertRejects(() =>
+    store.batch([event("y1"), { sql: "INSERT INTO blobs (sha256) VALUES ('x')" }])
+  );
+  assertEquals(await eventTypes(store), ["x1", "x2"]);
+  store.close();
+});
+
+Deno.test("issue16#1: a delivery is one round trip", async () => {
+  const gw = await createTestGateway();
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const [result] = await deliver(gw.deps, inbound(mail("one-trip")));
+  assertEquals(result.status, "delivered");
+  assertEquals(jobs.map((j) => j.roundTrips), [1]);
+  gw.close();
+});
+
+Deno.test("issue16#1: the same message delivered twice at once is stored once (guarded in SQL)", async () => {
+  const gw = await createTestGateway();
+  const sql = rawSql(gw.deps.store.db);
+  // Both deliveries read (no copy yet) before either writes: only the SQL guard can refuse one.
+  const results = await Promise.all([1, 2].map(() => deliver(gw.deps, inbound(mail("twice")))));
+  assertEquals(results.map((r) => r[0].status).sort(), ["delivered", "duplicate"]);
+  assertEquals(results[0][0].messageId, results[1][0].messageId);
+  const box = await sql.get<{ n: number; uid_next: number; count: number; used: number }>(
+    `SELECT (SELECT count(*) FROM messages) AS n, uid_next,
+       (SELECT sum(message_count) FROM threads) AS count,
+       (SELECT used_bytes FROM accounts WHERE address = ?) AS used
+     FROM mailboxes WHERE role = 'inbox' AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
+    [ALICE.address, ALICE.address],
+  );
+  assertEquals(
+    { ...box },
+    { n: 1, uid_next: 2, count: 1, used: mail("twice").byteLength },
+  );
+  assertEquals((await eventTypes(gw.deps.store)).filter((t) => t === "message.created").length, 1);
+  gw.close();
+});
+
+Deno.test("issue16#1: quota read before the write is checked again by the write", async () => {
+  const size = mail("q1", "x".repeat(600)).byteLength;
+  const gw = await createTestGateway({ defaultQuotaBytes: size + 100 });
+  // Each fits alone; together they do not. Both passed the read before either wrote.
+  const results = await Promise.all(
+    ["q1", "q2"].map((id) => deliver(gw.deps, inbound(mail(id, "x".repeat(600))))),
+  );
+  assertEquals(results.map((r) => r[0].status).sort(), ["delivered", "rejected"]);
+  assertEquals(results.find((r) => r[0].status === "rejected")![0].code, "quota_exceeded");
+  gw.close();
+});
+
+Deno.test("issue16#1: deliveries from two processes to one mailbox get distinct consecutive UIDs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-uids-" });
+  const url = `file:${dir}/postern.db`;
+  const gw = await createTestGateway({}, url);
+  const per = 25;
+  const run = (tag: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        new URL("./fixtures/deliver_burst.ts", import.meta.url).pathname,
+        url,
+        ALICE.address,
+        String(per),
+        tag,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+  const outputs = await Promise.all([run("p1"), run("p2")]);
+  for (const o of outputs) {
+    assert(o.success, "the delivering process failed");
+    assertEquals(new TextDecoder().decode(o.stdout).trim(), String(per));
+  }
+  const sql = rawSql(gw.deps.store.db);
+  const uids = (await sql.all<{ uid: number }>(
+    "SELECT uid FROM messages ORDER BY uid",
+  )).map((r) => Number(r.uid));
+  assertEquals(uids, Array.from({ length: 2 * per }, (_, i) => i + 1));
+  const box = await sql.get<{ uid_next: number }>(
+    "SELECT uid_next FROM mailboxes WHERE id = (SELECT mailbox_id FROM messages LIMIT 1)",
+  );
+  assertEquals(Number(box!.uid_next), 2 * per + 1);
+  gw.close();
+});
