@@ -6,9 +6,10 @@
  */
 import { createClient } from "@libsql/client";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
-import { ALICE, createTestGateway } from "./fixtures/app.ts";
+import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { openTestStore } from "./fixtures/store.ts";
 import { deliver } from "../src/services/delivery.ts";
+import { submitMessage } from "../src/services/submission.ts";
 import { type JobReport, rawSql, Store } from "../src/store/store.ts";
 
 const enc = new TextEncoder();
@@ -153,5 +154,34 @@ Deno.test("issue16#1: deliveries from two processes to one mailbox get distinct 
     "SELECT uid_next FROM mailboxes WHERE id = (SELECT mailbox_id FROM messages LIMIT 1)",
   );
   assertEquals(Number(box!.uid_next), 2 * per + 1);
+  gw.close();
+});
+
+Deno.test("issue16#1: an SMTP submission (local and remote recipients) is one round trip", async () => {
+  const gw = await createTestGateway();
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const raw = enc.encode(
+    `From: ${BOB.address}\r\nTo: ${ALICE.address}, far@remote.example\r\nSubject: hi\r\n` +
+      `Message-ID: <sub@postern.test>\r\n\r\nhello\r\n`,
+  );
+  const outcome = await submitMessage(gw.deps, {
+    mailFrom: BOB.address,
+    recipients: [ALICE.address, "far@remote.example"],
+    authenticatedAs: BOB.address,
+    clientIp: "192.0.2.1",
+  }, raw);
+  assertEquals(outcome.results.map((r) => r.status), ["delivered", "forwarded"]);
+  assertEquals(jobs.map((j) => j.roundTrips), [1]);
+  const sql = rawSql(gw.deps.store.db);
+  const queued = await sql.all<{ id: number; data: string }>(
+    `SELECT o.id, e.data FROM outbox o JOIN events e ON e.type = 'outbox.queued'
+     WHERE o.rcpt_to = 'far@remote.example'`,
+  );
+  assertEquals(queued.length, 1);
+  assertEquals(JSON.parse(queued[0].data), {
+    outboxId: queued[0].id,
+    recipient: "far@remote.example",
+  });
   gw.close();
 });

@@ -22,7 +22,7 @@ import {
   type StoreJob,
   storeMessageJob,
 } from "./message_store.ts";
-import { enqueueStatements } from "./outbox.ts";
+import { enqueueStatements, type OutboundInput } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -314,16 +314,23 @@ const quotaRefusal = (address: string): RecipientResult => ({
 });
 
 /** A delivery as one write job: its statements and how to read the outcome from their results. */
-interface DeliveryJob {
+export interface DeliveryJob {
   statements: Statement[];
   decode(results: ResultSet[]): DeliveryOutcome;
 }
 
 /**
- * The write job of a planned delivery: the blob once, one store job per account (each guarded
- * in SQL against a second delivery and a full quota), the outbox rows of forwarded recipients.
+ * The write job of a delivery, after the reads that decide it (made on `db`): the blob once,
+ * one store job per account (each guarded in SQL against a second delivery and a full quota),
+ * the outbox rows of forwarded recipients and of `outbound` (a submission's remote recipients).
  */
-function deliveryJob(deps: Deps, prepared: PreparedDelivery, plan: DeliveryPlan): DeliveryJob {
+export async function deliveryJob(
+  db: Queryable,
+  deps: Deps,
+  prepared: PreparedDelivery,
+  outbound?: OutboundInput,
+): Promise<DeliveryJob> {
+  const plan = await planDelivery(db, deps, prepared);
   const { msg, parsed, sha, deliveryKey, now } = prepared;
   const stored: ParsedMail & Record<string, unknown> = msg.authentication
     ? { ...parsed, authentication: msg.authentication }
@@ -360,6 +367,10 @@ function deliveryJob(deps: Deps, prepared: PreparedDelivery, plan: DeliveryPlan)
       recipients: [...new Set(plan.remote)],
       now,
     }));
+  }
+  if (outbound && outbound.recipients.length > 0) {
+    blob();
+    statements.push(...enqueueStatements(deps, outbound));
   }
   return {
     statements,
@@ -422,8 +433,13 @@ export async function deliverInTx(
   deps: Deps,
   prepared: PreparedDelivery,
 ): Promise<DeliveryOutcome> {
-  const job = deliveryJob(deps, prepared, await planDelivery(tx, deps, prepared));
+  const job = await deliveryJob(tx, deps, prepared);
   return job.decode(await runStatements(tx, job.statements));
+}
+
+/** Runs a delivery job in one round trip (none when nothing is to be written). */
+export async function runDeliveryJob(deps: Deps, job: DeliveryJob): Promise<DeliveryOutcome> {
+  return job.decode(job.statements.length === 0 ? [] : await deps.store.batch(job.statements));
 }
 
 /** Runs the pipeline for one message and its recipients; answers after the commit. */
@@ -439,10 +455,7 @@ export async function deliver(deps: Deps, msg: InboundMessage): Promise<Recipien
   }
   const prepared = await prepareDelivery(deps, msg);
   // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
-  const job = deliveryJob(deps, prepared, await planDelivery(deps.store.db, deps, prepared));
-  const outcome = job.decode(
-    job.statements.length === 0 ? [] : await deps.store.batch(job.statements),
-  );
+  const outcome = await runDeliveryJob(deps, await deliveryJob(deps.store.db, deps, prepared));
   for (const accountId of outcome.touchedAccounts) deps.bus.notify(accountId);
   deps.logger.log("info", "delivery.done", {
     source: msg.source,
