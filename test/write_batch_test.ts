@@ -10,7 +10,13 @@ import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { openTestStore } from "./fixtures/store.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { submitMessage } from "../src/services/submission.ts";
-import { type JobReport, rawSql, Store } from "../src/store/store.ts";
+import {
+  assertStep,
+  isFailedAssertion,
+  type JobReport,
+  rawSql,
+  Store,
+} from "../src/store/store.ts";
 
 const enc = new TextEncoder();
 const mail = (id: string, body = "hello") =>
@@ -184,4 +190,56 @@ Deno.test("issue16#1: an SMTP submission (local and remote recipients) is one ro
     recipient: "far@remote.example",
   });
   gw.close();
+});
+
+Deno.test("issue16#1: a send (Sent copy, local delivery, outbox, idempotency record) is one round trip", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const res = await gw.call("POST", "/v1/emails", {
+    token,
+    headers: { "idempotency-key": "one-trip" },
+    body: { from: ALICE.address, to: [BOB.address, "carol@remote.test"], subject: "s", text: "t" },
+  });
+  const body = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(body));
+  assertEquals(jobs.map((j) => j.roundTrips), [1]);
+  assertEquals(body.recipients.map((r: { status: string }) => r.status), ["delivered", "queued"]);
+  // What later steps took from earlier ones in SQL: the Sent copy's id and the outbox row's.
+  const sql = rawSql(gw.deps.store.db);
+  const sentId = body.id as number;
+  assert(typeof sentId === "number");
+  const row = await sql.get<Record<string, number | string>>(
+    `SELECT (SELECT sent_ref FROM tx_messages) AS sent_ref,
+       (SELECT message_ref FROM outbox) AS message_ref,
+       (SELECT message_id FROM events WHERE type = 'outbox.queued') AS event_ref,
+       (SELECT outbox_id FROM tx_recipients WHERE address = 'carol@remote.test') AS outbox_id,
+       (SELECT id FROM outbox) AS outbox,
+       (SELECT response FROM tx_idempotency) AS response`,
+  );
+  assertEquals(
+    [row!.sent_ref, row!.message_ref, row!.event_ref, row!.outbox_id],
+    [sentId, sentId, sentId, row!.outbox],
+  );
+  assertEquals(JSON.parse(row!.response as string), body);
+  const replay = await gw.call("POST", "/v1/emails", {
+    token,
+    headers: { "idempotency-key": "one-trip" },
+    body: { from: ALICE.address, to: [BOB.address, "carol@remote.test"], subject: "s", text: "t" },
+  });
+  assertEquals(await replay.json(), body);
+  gw.close();
+});
+
+Deno.test("issue16#1: an assertStep that no longer holds undoes its whole job", async () => {
+  const store = await openTestStore();
+  await store.batch([
+    event("kept"),
+    assertStep("EXISTS (SELECT 1 FROM events WHERE type = ?)", ["kept"]),
+  ]);
+  const error = await store.batch([event("gone"), assertStep("1 = ?", [2])]).catch((e) => e);
+  assert(isFailedAssertion(error), String(error));
+  assertEquals(await eventTypes(store), ["kept"]);
+  store.close();
 });

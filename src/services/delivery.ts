@@ -13,7 +13,7 @@ import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { ResultSet } from "@libsql/client/web";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
-import { rawSql, readCaches, runStatements, schema } from "../store/store.ts";
+import { assertStep, rawSql, readCaches, runStatements, schema } from "../store/store.ts";
 import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
 import {
   blobStatement,
@@ -21,8 +21,9 @@ import {
   type Flags,
   type StoreJob,
   storeMessageJob,
+  type StoreOutcome,
 } from "./message_store.ts";
-import { enqueueStatements, type OutboundInput } from "./outbox.ts";
+import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -316,7 +317,25 @@ const quotaRefusal = (address: string): RecipientResult => ({
 /** A delivery as one write job: its statements and how to read the outcome from their results. */
 export interface DeliveryJob {
   statements: Statement[];
+  /** The outcome, from the results of `statements` (`results[0]` is the first one's). */
   decode(results: ResultSet[]): DeliveryOutcome;
+  /** The outcome if every copy the reads allowed is stored (ids unknown): with `assertStored`. */
+  expected: DeliveryOutcome;
+}
+
+/** What else a delivery job carries (a send's). */
+export interface DeliveryJobOptions {
+  /** Remote recipients to queue in the same job. */
+  outbound?: OutboundInput;
+  /** Their `message_ref`: the Sent copy an earlier step of the job stores, as SQL. */
+  messageRef?: SqlValue;
+  /** The caller's job already puts the blob. */
+  blobWritten?: boolean;
+  /**
+   * Fail the whole job (assertStep) when a copy the reads allowed is refused when it runs (the
+   * quota filled meanwhile): for a caller that records `expected` in the same job.
+   */
+  assertStored?: boolean;
 }
 
 /**
@@ -328,8 +347,9 @@ export async function deliveryJob(
   db: Queryable,
   deps: Deps,
   prepared: PreparedDelivery,
-  outbound?: OutboundInput,
+  options: DeliveryJobOptions = {},
 ): Promise<DeliveryJob> {
+  const { outbound, messageRef, blobWritten, assertStored } = options;
   const plan = await planDelivery(db, deps, prepared);
   const { msg, parsed, sha, deliveryKey, now } = prepared;
   const stored: ParsedMail & Record<string, unknown> = msg.authentication
@@ -338,7 +358,7 @@ export async function deliveryJob(
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
   const blob = () => {
-    if (statements.length === 0) statements.push(blobStatement(msg.raw, sha));
+    if (statements.length === 0 && !blobWritten) statements.push(blobStatement(msg.raw, sha));
   };
   for (const [accountId, target] of plan.stores) {
     if (!("mailboxId" in target)) continue;
@@ -356,6 +376,12 @@ export async function deliveryJob(
     });
     jobs.push({ accountId, address: target.address, at: statements.length, job });
     statements.push(...job.statements);
+    if (assertStored) {
+      statements.push(assertStep(
+        "EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)",
+        [target.mailboxId, deliveryKey],
+      ));
+    }
   }
   if (plan.remote.length > 0) {
     blob();
@@ -370,60 +396,70 @@ export async function deliveryJob(
   }
   if (outbound && outbound.recipients.length > 0) {
     blob();
-    statements.push(...enqueueStatements(deps, outbound));
+    statements.push(...enqueueStatements(deps, outbound, messageRef));
   }
+  /** Each recipient's result from each account's (`stored` gives those that were written). */
+  const outcome = (storedBy: (j: (typeof jobs)[number]) => StoreOutcome): DeliveryOutcome => {
+    const byAccount = new Map<number, RecipientResult>();
+    for (const [accountId, target] of plan.stores) {
+      if (!("mailboxId" in target)) byAccount.set(accountId, target);
+    }
+    for (const j of jobs) {
+      const { accountId, address } = j;
+      const copy = storedBy(j);
+      byAccount.set(
+        accountId,
+        "refused" in copy
+          ? copy.refused === "quota" ? quotaRefusal(address) : {
+            recipient: "",
+            status: "rejected",
+            code: "no_such_recipient",
+            reason: "no such mailbox here",
+          }
+          : {
+            recipient: "",
+            status: copy.duplicate ? "duplicate" : "delivered",
+            accountId,
+            messageId: copy.id,
+          },
+      );
+    }
+    return {
+      results: plan.recipients.map((routes, i) => {
+        if (!Array.isArray(routes)) return routes;
+        const recipient = msg.recipients[i];
+        let result: RecipientResult | undefined;
+        for (const route of routes) {
+          if (route.kind === "forward") {
+            result ??= { recipient, status: "forwarded" };
+            continue;
+          }
+          const r = { ...byAccount.get(route.accountId)!, recipient };
+          const stored = r.status === "delivered" || r.status === "duplicate";
+          // A delivered copy wins over a forward in what the sender is told.
+          if (
+            route.first && stored &&
+            (!result || result.status === "forwarded" || result.status === "rejected")
+          ) result = r;
+          else result ??= r;
+        }
+        return result!;
+      }),
+      touchedAccounts: [...byAccount].filter(([, r]) => r.status === "delivered").map(([id]) => id),
+    };
+  };
+  const expected: StoreOutcome = {
+    id: 0,
+    uid: 0,
+    modseq: 0,
+    mailboxId: 0,
+    threadId: 0,
+    duplicate: false,
+  };
   return {
     statements,
-    decode(results) {
-      const byAccount = new Map<number, RecipientResult>();
-      for (const [accountId, target] of plan.stores) {
-        if (!("mailboxId" in target)) byAccount.set(accountId, target);
-      }
-      for (const { accountId, address, at, job } of jobs) {
-        const outcome = job.decode(results, at);
-        byAccount.set(
-          accountId,
-          "refused" in outcome
-            ? outcome.refused === "quota" ? quotaRefusal(address) : {
-              recipient: "",
-              status: "rejected",
-              code: "no_such_recipient",
-              reason: "no such mailbox here",
-            }
-            : {
-              recipient: "",
-              status: outcome.duplicate ? "duplicate" : "delivered",
-              accountId,
-              messageId: outcome.id,
-            },
-        );
-      }
-      return {
-        results: plan.recipients.map((routes, i) => {
-          if (!Array.isArray(routes)) return routes;
-          const recipient = msg.recipients[i];
-          let result: RecipientResult | undefined;
-          for (const route of routes) {
-            if (route.kind === "forward") {
-              result ??= { recipient, status: "forwarded" };
-              continue;
-            }
-            const r = { ...byAccount.get(route.accountId)!, recipient };
-            const stored = r.status === "delivered" || r.status === "duplicate";
-            // A delivered copy wins over a forward in what the sender is told.
-            if (
-              route.first && stored &&
-              (!result || result.status === "forwarded" || result.status === "rejected")
-            ) result = r;
-            else result ??= r;
-          }
-          return result!;
-        }),
-        touchedAccounts: [...byAccount].filter(([, r]) => r.status === "delivered").map(([id]) =>
-          id
-        ),
-      };
-    },
+    decode: (results) => outcome((j) => j.job.decode(results, j.at)),
+    expected: outcome(() => expected),
   };
 }
 

@@ -9,6 +9,7 @@ import type { Deps } from "../deps.ts";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
+import type { InValue } from "@libsql/client/web";
 
 // Every accepted remote recipient is one outbox row and one event: plain SQL (store/table_sql.ts).
 const outboxSql = tableSql(schema.outbox);
@@ -53,18 +54,49 @@ function outboxRows(deps: Deps, input: OutboundInput) {
   });
 }
 
-/** The `outbox.queued` event of the outbox row inserted by the statement just before. */
-const QUEUED_EVENT_SQL = `INSERT INTO events (account_id, type, message_id, data)
-  VALUES (?, 'outbox.queued', ?, json_object('outboxId', last_insert_rowid(), 'recipient', ?))`;
+/** A SQL expression (a scalar subquery) and its arguments. */
+export interface SqlValue {
+  sql: string;
+  args: InValue[];
+}
 
 /**
- * `enqueueOutbound` as statements of a write job (`Store.batch`): each row, then its event, which
- * names the row by `last_insert_rowid()` (the statements run in order on one connection).
+ * `enqueueOutbound` as statements of a write job (`Store.batch`): each row, then its
+ * `outbox.queued` event, which names the row by `last_insert_rowid()` (a batch runs its
+ * statements in order on one connection). `messageRef`, when given, is the Sent copy's id as SQL
+ * (the copy is stored by an earlier step of the same job).
  */
-export function enqueueStatements(deps: Deps, input: OutboundInput): Statement[] {
+export function enqueueStatements(
+  deps: Deps,
+  input: OutboundInput,
+  messageRef?: SqlValue,
+): Statement[] {
+  const ref = messageRef ?? { sql: "?", args: [input.messageRef ?? null] };
   return outboxRows(deps, input).flatMap((row) => [
-    outboxSql.insertStatement(row),
-    { sql: QUEUED_EVENT_SQL, args: [row.accountId, row.messageRef ?? null, row.rcptTo] },
+    {
+      sql: `INSERT INTO outbox (account_id, blob_sha256, message_ref, message_id_header, mail_from,
+          rcpt_to, domain, state, next_attempt_at, expires_at, created_at, updated_at)
+        VALUES (?, ?, ${ref.sql}, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      args: [
+        row.accountId,
+        row.blobSha256,
+        ...ref.args,
+        row.messageIdHeader ?? null,
+        row.mailFrom,
+        row.rcptTo,
+        row.domain,
+        row.nextAttemptAt,
+        row.expiresAt,
+        row.createdAt,
+        row.updatedAt,
+      ],
+    },
+    {
+      sql: `INSERT INTO events (account_id, type, message_id, data)
+        SELECT account_id, 'outbox.queued', message_ref,
+          json_object('outboxId', id, 'recipient', rcpt_to)
+        FROM outbox WHERE id = last_insert_rowid()`,
+    },
   ]);
 }
 

@@ -116,7 +116,7 @@ export async function submitMessage(
   let outcome;
   if (!key) {
     // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
-    const job = await deliveryJob(deps.store.db, deps, prepared, outbound);
+    const job = await deliveryJob(deps.store.db, deps, prepared, { outbound });
     const delivered = await runDeliveryJob(deps, job);
     outcome = { ...delivered, results: [...delivered.results, ...forwarded] };
   } else {

@@ -133,6 +133,53 @@ export async function runStatements(q: Queryable, stmts: Statement[]): Promise<R
   return out;
 }
 
+/**
+ * A step that fails its whole job unless `condition` (SQL, with `args`) holds when it runs: how
+ * a batch says "stop if what I read before no longer holds" without Hrana's step conditions.
+ * It fails on a NOT NULL constraint (`isFailedAssertion` tells it apart).
+ */
+export function assertStep(condition: string, args: InValue[] = []): Statement {
+  return { sql: `INSERT INTO events (type) SELECT NULL WHERE NOT (${condition})`, args };
+}
+
+/** True for the error an `assertStep` raised. */
+export function isFailedAssertion(error: unknown): boolean {
+  return /NOT NULL constraint failed: events\.type/.test(String((error as Error)?.message ?? ""));
+}
+
+/** What a recording executor answers every statement: no rows, nothing changed. */
+const NOTHING: ResultSet = {
+  columns: [],
+  columnTypes: [],
+  rows: [],
+  rowsAffected: 0,
+  lastInsertRowid: undefined,
+  toJSON: () => ({}),
+};
+
+/**
+ * The statements `fn` would write, recorded instead of run, so that write helpers made for
+ * `write()` (drizzle inserts, `rawSql`, `appendLater`) can add their rows to a batch. Reads
+ * answer nothing: `fn` must only write, with everything it needs read before.
+ */
+export async function recordStatements(fn: (tx: Tx) => Promise<void>): Promise<Statement[]> {
+  const recorded: Statement[] = [];
+  const recorder = {
+    execute: (stmt: { sql: string; args?: InValue[] }) => {
+      recorded.push({ sql: stmt.sql, args: [...(stmt.args ?? [])] });
+      return Promise.resolve(NOTHING);
+    },
+  };
+  const db = drizzle(recorder as unknown as Client, { schema });
+  const raw = rawOver(recorder as unknown as Executor);
+  const appends = new Appends();
+  rawExecutors.set(db, raw);
+  txAppends.set(db, appends);
+  await fn(db as unknown as Tx);
+  await appends.flush(raw);
+  return recorded;
+}
+
 interface WriteJob {
   fn: (tx: Tx) => Promise<unknown>;
   /** Set for `batch()` jobs: counted as one round trip. */

@@ -29,11 +29,6 @@ export interface TableSql<T extends Table> {
     values: InferInsertModel<T>,
     options?: { ignoreConflicts?: boolean },
   ): Promise<void>;
-  /** The INSERT of one row as a statement, for a write job (`Store.batch`). */
-  insertStatement(
-    values: InferInsertModel<T>,
-    options?: { ignoreConflicts?: boolean },
-  ): { sql: string; args: InValue[] };
   /** Inserts one row and answers it as stored (defaults filled in). */
   insertReturning(sql: RawSql, values: InferInsertModel<T>): Promise<InferSelectModel<T>>;
   /** Inserts rows in order, many to a statement (store/appends.ts uses this). */
@@ -101,10 +96,6 @@ export function tableSql<T extends Table>(table: T): TableSql<T> {
     async insert(sql, values, options) {
       const { text, args } = bind(values as Row, false, options?.ignoreConflicts);
       await sql.run(text, args);
-    },
-    insertStatement(values, options) {
-      const { text, args } = bind(values as Row, false, options?.ignoreConflicts);
-      return { sql: text, args };
     },
     async insertReturning(sql, values) {
       const { text, args } = bind(values as Row, true);
