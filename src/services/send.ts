@@ -280,37 +280,43 @@ export async function sendMessage(
     now: prepared.now,
     notBefore: options.notBefore,
   };
-  const fullError = () =>
-    new AppError(507, "quota_exceeded", "your mailbox is full: the Sent copy cannot be stored");
+  const sentInput = sentBox === undefined ? undefined : {
+    accountId: auth.accountId,
+    mailboxId: sentBox,
+    blobSha256: prepared.sha,
+    size: raw.byteLength,
+    parsed: sentParsed,
+    flags: options.sentFlags ?? { seen: true },
+    internalDate: prepared.now,
+    deliveryKey: sentKey,
+  };
+  /** Refuses the send when the Sent copy would not fit (read on `q`). */
+  const checkSentRoom = async (q: Queryable) => {
+    const fresh = (await rawSql(q).get<{ quota: number; used: number }>(
+      "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
+      [auth.accountId],
+    ))!;
+    if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
+      throw new AppError(
+        507,
+        "quota_exceeded",
+        "your mailbox is full: the Sent copy cannot be stored",
+      );
+    }
+  };
 
   if (options.job && !options.beforeInTx && !options.afterInTx && !options.alsoInTx) {
     // One write job: reads first (above and here), then every write in one round trip, each
     // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
-    if (sentBox !== undefined) {
-      const fresh = (await rawSql(store.db).get<{ quota: number; used: number }>(
-        "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
-        [auth.accountId],
-      ))!;
-      if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) throw fullError();
-    }
+    if (sentInput) await checkSentRoom(store.db);
     const statements: Statement[] = [
       ...options.job.first ?? [],
       blobStatement(raw, prepared.sha),
     ];
     let sentJob: { job: StoreJob; at: number } | undefined;
     const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
-    if (sentBox !== undefined) {
-      const job = storeMessageJob({
-        accountId: auth.accountId,
-        mailboxId: sentBox,
-        blobSha256: prepared.sha,
-        size: raw.byteLength,
-        parsed: sentParsed,
-        flags: options.sentFlags ?? { seen: true },
-        internalDate: prepared.now,
-        deliveryKey: sentKey,
-        quotaGuard: true,
-      });
+    if (sentInput) {
+      const job = storeMessageJob({ ...sentInput, quotaGuard: true });
       sentJob = { job, at: statements.length };
       statements.push(...job.statements, assertStep(`${sentId!.sql} IS NOT NULL`, sentId!.args));
     }
@@ -353,22 +359,9 @@ export async function sendMessage(
     await options.beforeInTx?.(tx);
     await putBlob(tx, raw, prepared.sha);
     let sent: { id: number } | undefined;
-    if (sentBox !== undefined) {
-      const fresh = (await rawSql(tx).get<{ quota: number; used: number }>(
-        "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
-        [auth.accountId],
-      ))!;
-      if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) throw fullError();
-      sent = await storeMessage(tx, {
-        accountId: auth.accountId,
-        mailboxId: sentBox,
-        blobSha256: prepared.sha,
-        size: raw.byteLength,
-        parsed: sentParsed,
-        flags: options.sentFlags ?? { seen: true },
-        internalDate: prepared.now,
-        deliveryKey: sentKey,
-      });
+    if (sentInput) {
+      await checkSentRoom(tx);
+      sent = await storeMessage(tx, sentInput);
     }
     const delivered = local.length > 0
       ? await deliverInTx(tx, deps, prepared)
