@@ -243,3 +243,32 @@ Deno.test("issue16#1: an assertStep that no longer holds undoes its whole job", 
   assertEquals(await eventTypes(store), ["kept"]);
   store.close();
 });
+
+Deno.test("issue16#1: a flag change is one round trip; concurrent changes to one message all land", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const [{ messageId: id }] = await deliver(gw.deps, inbound(mail("flags")));
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const patch = (body: unknown) => gw.call("PATCH", `/v1/messages/${id}`, { token, body });
+  assertEquals((await patch({ flags: { seen: true } })).status, 200);
+  assertEquals(jobs.map((j) => j.roundTrips), [1]);
+  // Each read the row before any wrote: the stale ones are stopped by their row check and
+  // read again, so no keyword is lost.
+  const words = ["a", "b", "c", "d"];
+  const statuses = await Promise.all(
+    words.map(async (w) => (await patch({ addKeywords: [w] })).status),
+  );
+  assertEquals(statuses, [200, 200, 200, 200]);
+  const row = await rawSql(gw.deps.store.db).get<{ keywords: string; modseq: number }>(
+    "SELECT keywords, modseq FROM messages WHERE id = ?",
+    [id!],
+  );
+  assertEquals(JSON.parse(row!.keywords).sort(), words);
+  const events = await rawSql(gw.deps.store.db).all<{ data: string }>(
+    "SELECT data FROM events WHERE type = 'message.updated' ORDER BY id",
+  );
+  assertEquals(events.length, 5, "one event per change");
+  assertEquals(JSON.parse(events[4].data).modseq, Number(row!.modseq));
+  gw.close();
+});
