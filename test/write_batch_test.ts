@@ -10,6 +10,7 @@ import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { openTestStore } from "./fixtures/store.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { submitMessage } from "../src/services/submission.ts";
+import { claimOutbox } from "../src/services/outbox_delivery.ts";
 import {
   assertStep,
   isFailedAssertion,
@@ -270,5 +271,30 @@ Deno.test("issue16#1: a flag change is one round trip; concurrent changes to one
   );
   assertEquals(events.length, 5, "one event per change");
   assertEquals(JSON.parse(events[4].data).modseq, Number(row!.modseq));
+  gw.close();
+});
+
+Deno.test("issue16#1: an outbox claim is one round trip; two claims at once never share a row", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const to = Array.from({ length: 10 }, (_, i) => `r${i}@remote.test`);
+  const res = await gw.call("POST", "/v1/emails", {
+    token,
+    body: { from: ALICE.address, to, subject: "s", text: "t" },
+  });
+  assertEquals(res.status, 201);
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const claims = await Promise.all(
+    ["w1", "w2"].map((worker) => claimOutbox(gw.deps, { worker, limit: 10, leaseSeconds: 60 })),
+  );
+  assertEquals(jobs.map((j) => j.roundTrips), [1, 1]);
+  const ids = claims.flatMap((c) => c.groups.flatMap((g) => g.items.map((i) => i.id)));
+  assertEquals(ids.length, 10);
+  assertEquals(new Set(ids).size, 10);
+  const sent = await rawSql(gw.deps.store.db).get<{ n: number }>(
+    "SELECT count(*) AS n FROM tx_events WHERE type = 'sent'",
+  );
+  assertEquals(Number(sent!.n), 10, "one `sent` event per recipient");
   gw.close();
 });
