@@ -298,3 +298,33 @@ Deno.test("issue16#1: an outbox claim is one round trip; two claims at once neve
   assertEquals(Number(sent!.n), 10, "one `sent` event per recipient");
   gw.close();
 });
+
+Deno.test("issue16#1: a move is one round trip; moves at once into one mailbox take distinct UIDs", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const ids: number[] = [];
+  for (const id of ["m1", "m2", "m3"]) {
+    ids.push((await deliver(gw.deps, inbound(mail(id))))[0].messageId!);
+  }
+  const sql = rawSql(gw.deps.store.db);
+  const archive = await sql.get<{ id: number }>(
+    `SELECT id FROM mailboxes WHERE role = 'archive'
+     AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
+    [ALICE.address],
+  );
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const move = (id: number) =>
+    gw.call("POST", `/v1/messages/${id}/move`, { token, body: { mailboxId: archive!.id } });
+  assertEquals((await move(ids[0])).status, 200);
+  assertEquals(jobs.map((j) => j.roundTrips), [1]);
+  assertEquals((await Promise.all(ids.slice(1).map(move))).map((r) => r.status), [200, 200]);
+  const uids = await sql.all<{ uid: number }>(
+    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid",
+    [archive!.id],
+  );
+  assertEquals(uids.map((r) => Number(r.uid)), [1, 2, 3]);
+  const gone = await sql.all<{ uid: number }>("SELECT uid FROM expunged ORDER BY uid");
+  assertEquals(gone.map((r) => Number(r.uid)), [1, 2, 3], "each left an expunged UID behind");
+  gw.close();
+});

@@ -11,6 +11,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
 import type { Statement, Tx } from "../store/store.ts";
 import {
+  assertStep,
   counterBump,
   MODSEQ_BUMP_SQL,
   rawSql,
@@ -316,6 +317,85 @@ export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): P
   return rows.length;
 }
 
+/** A message as a move reads it before writing. */
+export interface MoveRow {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+}
+
+/**
+ * The statements that move messages (read before, `rows`) into another mailbox of the same
+ * account: per message an `expunged` record in the old mailbox under a new modseq there, a new
+ * UID and modseq in the target (RFC 3501 2.3.1.1, RFC 7162 3.1), and a `message.moved` event.
+ * assertSteps stop the job when a row changed since it was read (every change gives it a new
+ * modseq in its mailbox) or the target left the account. Each move's UPDATE answers the
+ * message's id and new UID.
+ */
+export function moveStatements(
+  accountId: number,
+  rows: MoveRow[],
+  targetMailboxId: number,
+): Statement[] {
+  const t = targetMailboxId;
+  const moving = rows.filter((m) => m.mailboxId !== t);
+  if (moving.length === 0) return [];
+  const statements: Statement[] = [
+    assertStep("EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?)", [t, accountId]),
+  ];
+  for (const m of moving) {
+    statements.push(
+      assertStep(
+        "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
+        [m.id, m.mailboxId, m.modseq],
+      ),
+      { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
+      {
+        sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
+          SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
+        args: [m.uid, m.mailboxId],
+      },
+      {
+        sql: `UPDATE messages SET mailbox_id = ?1,
+            uid = (SELECT uid_next FROM mailboxes WHERE id = ?1),
+            modseq = (SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?1)
+          WHERE id = ?2 RETURNING id, uid`,
+        args: [t, m.id],
+      },
+      { sql: MOVED_UID_BUMP_SQL, args: [t] },
+      {
+        sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+          SELECT ?, 'message.moved', mailbox_id, id, json_object('fromMailboxId', ?,
+            'oldUid', ?, 'uid', uid, 'modseq', modseq) FROM messages WHERE id = ?`,
+        args: [accountId, m.mailboxId, m.uid, m.id],
+      },
+    );
+  }
+  return statements;
+}
+
+/** The target's next UID and modseq, taken by the message a move just put there. */
+const MOVED_UID_BUMP_SQL = counterBump(
+  "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 WHERE id = ?",
+);
+
+/** The new UIDs of a move, from the results of its statements (`moveStatements`, at `at`). */
+export function movedUids(
+  rows: MoveRow[],
+  targetMailboxId: number,
+  results: ResultSet[],
+  at = 0,
+): { id: number; uid: number }[] {
+  // After the target's check, six statements per moved message; the fourth is the UPDATE.
+  let k = 0;
+  return rows.map((m) => {
+    if (m.mailboxId === targetMailboxId) return { id: m.id, uid: m.uid };
+    const row = results[at + 1 + 6 * k++ + 3].rows[0];
+    return { id: m.id, uid: Number(row.uid) };
+  });
+}
+
 /** Moves messages to another mailbox of the same account: new UIDs there, expunged here. */
 export async function moveMessages(
   tx: Tx,
@@ -327,30 +407,6 @@ export async function moveMessages(
     eq(schema.messages.accountId, accountId),
     inArray(schema.messages.id, ids),
   ));
-  const moved: { id: number; uid: number }[] = [];
-  for (const m of rows) {
-    if (m.mailboxId === targetMailboxId) {
-      moved.push({ id: m.id, uid: m.uid });
-      continue;
-    }
-    const oldModseq = await nextModseq(tx, m.mailboxId);
-    await tx.insert(schema.expunged).values({
-      mailboxId: m.mailboxId,
-      uid: m.uid,
-      modseq: oldModseq,
-    })
-      .onConflictDoNothing();
-    const { uid, modseq } = await allocateUid(tx, targetMailboxId);
-    await tx.update(schema.messages).set({ mailboxId: targetMailboxId, uid, modseq })
-      .where(eq(schema.messages.id, m.id));
-    await tx.insert(schema.events).values({
-      accountId,
-      type: "message.moved",
-      mailboxId: targetMailboxId,
-      messageId: m.id,
-      data: JSON.stringify({ fromMailboxId: m.mailboxId, oldUid: m.uid, uid, modseq }),
-    });
-    moved.push({ id: m.id, uid });
-  }
-  return moved;
+  const statements = moveStatements(accountId, rows, targetMailboxId);
+  return movedUids(rows, targetMailboxId, await runStatements(tx, statements));
 }

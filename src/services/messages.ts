@@ -27,7 +27,7 @@ import {
   schema,
 } from "../store/store.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
-import { moveMessages, purgeMessages } from "./message_store.ts";
+import { moveMessages, moveStatements, purgeMessages } from "./message_store.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -397,36 +397,44 @@ async function summaryOf(db: Queryable, accountId: number, id: number) {
 /** Attempts of a write job whose reads went stale before it ran (assertStep). */
 const STALE_RETRIES = 5;
 
-/**
- * Changes one message's flags and keywords: the row is read, then written in one round trip;
- * when another writer changed it in between, read and try again.
- */
+/** Changes one message's flags and keywords: read, then one round trip (as moveMessage). */
 export async function updateMessage(
   deps: Deps,
   accountId: number,
   id: number,
   req: MessageUpdateRequest,
 ): Promise<MessageSummary> {
-  for (let attempt = 1;; attempt++) {
+  const changed = await retryStale(async () => {
     const row = await requireRow(deps.store.db, accountId, id);
     const statements = changeStatements(accountId, [row], req);
-    if (statements.length === 0) return toSummary(row);
+    if (statements.length > 0) await deps.store.batch(statements);
+    return statements.length > 0;
+  });
+  if (changed) deps.bus.notify(accountId);
+  return await summaryOf(deps.store.db, accountId, id);
+}
+
+/**
+ * Runs `job` (reads, then one write job) again when its write found the rows it read changed
+ * (a failed assertStep: nothing of it was kept).
+ */
+async function retryStale<T>(job: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
     try {
-      await deps.store.batch(statements);
-      break;
+      return await job();
     } catch (e) {
       if (!isFailedAssertion(e) || attempt >= STALE_RETRIES) throw e;
     }
   }
-  deps.bus.notify(accountId);
-  return await summaryOf(deps.store.db, accountId, id);
 }
 
+/** Moves one message: read, then one round trip (read again when it changed meanwhile). */
 export async function moveMessage(deps: Deps, accountId: number, id: number, target: number) {
-  await deps.store.write(async (tx) => {
-    await requireRow(tx, accountId, id);
-    await requireMailbox(tx, accountId, target);
-    await moveMessages(tx, accountId, [id], target);
+  await retryStale(async () => {
+    const row = await requireRow(deps.store.db, accountId, id);
+    await requireMailbox(deps.store.db, accountId, target);
+    const statements = moveStatements(accountId, [row], target);
+    if (statements.length > 0) await deps.store.batch(statements);
   });
   deps.bus.notify(accountId);
   return await summaryOf(deps.store.db, accountId, id);
