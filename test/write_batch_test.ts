@@ -328,3 +328,23 @@ Deno.test("issue16#1: a move is one round trip; moves at once into one mailbox t
   assertEquals(gone.map((r) => Number(r.uid)), [1, 2, 3], "each left an expunged UID behind");
   gw.close();
 });
+
+Deno.test("issue16#1: deleting (to Trash, then for good) is one round trip each", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const [{ messageId: id }] = await deliver(gw.deps, inbound(mail("del")));
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  assertEquals((await gw.call("DELETE", `/v1/messages/${id}`, { token })).status, 200);
+  assertEquals((await gw.call("DELETE", `/v1/messages/${id}`, { token })).status, 200);
+  assertEquals(jobs.map((j) => j.roundTrips), [1, 1]);
+  const left = await rawSql(gw.deps.store.db).get<
+    { messages: number; blobs: number; used: number }
+  >(
+    `SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM blobs) AS blobs,
+       (SELECT used_bytes FROM accounts WHERE address = ?) AS used`,
+    [ALICE.address],
+  );
+  assertEquals({ ...left }, { messages: 0, blobs: 0, used: 0 });
+  gw.close();
+});

@@ -5,7 +5,7 @@
  * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
  * search_index.ts). Every transport's store step ends here.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
@@ -275,45 +275,83 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
   return outcome;
 }
 
+/** A message as a purge reads it before writing. */
+export interface PurgeRow {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  threadId: number;
+  size: number;
+  blobSha256: string;
+}
+
 /**
- * Removes messages for good (IMAP EXPUNGE, API purge): rows, FTS rows, quota, thread counts,
- * an `expunged` record per UID for sync clients, and blobs nothing else references.
+ * The statements that remove messages (read before, `rows`) for good: rows, FTS rows, thread
+ * counts, an `expunged` record per UID under a new modseq for sync clients (RFC 7162 3.2.5),
+ * events, quota, and blobs nothing else references. assertSteps stop the job when a row changed
+ * since it was read.
  */
+export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[] {
+  if (rows.length === 0) return [];
+  const statements: Statement[] = [];
+  for (const m of rows) {
+    statements.push(
+      assertStep(
+        "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
+        [m.id, m.mailboxId, m.modseq],
+      ),
+      { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
+      {
+        sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
+          SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
+        args: [m.uid, m.mailboxId],
+      },
+      { sql: "DELETE FROM messages WHERE id = ?", args: [m.id] },
+      { sql: "DELETE FROM messages_fts WHERE rowid = ?", args: [m.id] },
+      {
+        sql: "UPDATE threads SET message_count = message_count - 1 WHERE id = ?",
+        args: [m.threadId],
+      },
+      {
+        sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+          SELECT ?, 'message.deleted', id, ?, json_object('uid', ?, 'modseq', highest_modseq)
+          FROM mailboxes WHERE id = ?`,
+        args: [accountId, m.id, m.uid, m.mailboxId],
+      },
+    );
+  }
+  const freed = rows.reduce((n, m) => n + m.size, 0);
+  statements.push(
+    {
+      sql: "UPDATE accounts SET used_bytes = max(0, used_bytes - ?) WHERE id = ?",
+      args: [freed, accountId],
+    },
+    {
+      sql: "DELETE FROM threads WHERE account_id = ? AND message_count <= 0",
+      args: [accountId],
+    },
+  );
+  for (const sha of new Set(rows.map((m) => m.blobSha256))) {
+    statements.push({
+      sql: `DELETE FROM blobs WHERE sha256 = ?1
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ?1)
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ?1)
+        AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ?1)`,
+      args: [sha],
+    });
+  }
+  return statements;
+}
+
+/** Removes messages for good (IMAP EXPUNGE, API purge) inside the caller's transaction. */
 export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const rows = await tx.select().from(schema.messages).where(and(
     eq(schema.messages.accountId, accountId),
     inArray(schema.messages.id, ids),
   ));
-  for (const m of rows) {
-    const modseq = await nextModseq(tx, m.mailboxId);
-    await tx.insert(schema.expunged).values({ mailboxId: m.mailboxId, uid: m.uid, modseq })
-      .onConflictDoNothing();
-    await tx.delete(schema.messages).where(eq(schema.messages.id, m.id));
-    await tx.run(sql`DELETE FROM messages_fts WHERE rowid = ${m.id}`);
-    await tx.update(schema.threads).set({ messageCount: sql`${schema.threads.messageCount} - 1` })
-      .where(eq(schema.threads.id, m.threadId));
-    await tx.insert(schema.events).values({
-      accountId,
-      type: "message.deleted",
-      mailboxId: m.mailboxId,
-      messageId: m.id,
-      data: JSON.stringify({ uid: m.uid, modseq }),
-    });
-  }
-  const freed = rows.reduce((n, m) => n + m.size, 0);
-  await tx.update(schema.accounts).set({
-    usedBytes: sql`max(0, ${schema.accounts.usedBytes} - ${freed})`,
-  })
-    .where(eq(schema.accounts.id, accountId));
-  await tx.run(sql`DELETE FROM threads WHERE account_id = ${accountId} AND message_count <= 0`);
-  const shas = [...new Set(rows.map((m) => m.blobSha256))];
-  for (const sha of shas) {
-    await tx.run(sql`DELETE FROM blobs WHERE sha256 = ${sha}
-      AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ${sha})
-      AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ${sha})
-      AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ${sha})`);
-  }
+  await runStatements(tx, purgeStatements(accountId, rows));
   return rows.length;
 }
 

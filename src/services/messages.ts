@@ -27,7 +27,7 @@ import {
   schema,
 } from "../store/store.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
-import { moveMessages, moveStatements, purgeMessages } from "./message_store.ts";
+import { moveMessages, moveStatements, purgeMessages, purgeStatements } from "./message_store.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -442,14 +442,15 @@ export async function moveMessage(deps: Deps, accountId: number, id: number, tar
 
 /** Moves to Trash; a message already in Trash (or with `purge`) is removed for good. */
 export async function deleteMessage(deps: Deps, accountId: number, id: number, purge: boolean) {
-  const result = await deps.store.write(async (tx) => {
-    const row = await requireRow(tx, accountId, id);
-    const trash = await mailboxByRole(tx, accountId, "trash");
+  // Read, then one round trip (as moveMessage).
+  const result = await retryStale(async () => {
+    const row = await requireRow(deps.store.db, accountId, id);
+    const trash = await mailboxByRole(deps.store.db, accountId, "trash");
     if (purge || !trash || row.mailboxId === trash.id) {
-      await purgeMessages(tx, accountId, [id]);
+      await deps.store.batch(purgeStatements(accountId, [row]));
       return { id, result: "purged" as const, mailboxId: null };
     }
-    await moveMessages(tx, accountId, [id], trash.id);
+    await deps.store.batch(moveStatements(accountId, [row], trash.id));
     return { id, result: "trashed" as const, mailboxId: trash.id };
   });
   deps.bus.notify(accountId);
