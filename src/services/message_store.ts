@@ -275,6 +275,26 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
   return outcome;
 }
 
+/**
+ * A message leaving its mailbox (purge, move), read before: the check that it has not changed
+ * since (every change gives a row a new modseq in its mailbox), a new modseq there, and its UID
+ * recorded as expunged under it (RFC 7162 section 3.2.5, for QRESYNC clients).
+ */
+function leaveStatements(m: { id: number; mailboxId: number; uid: number; modseq: number }) {
+  return [
+    assertStep(
+      "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
+      [m.id, m.mailboxId, m.modseq],
+    ),
+    { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
+    {
+      sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
+        SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
+      args: [m.uid, m.mailboxId],
+    },
+  ];
+}
+
 /** A message as a purge reads it before writing. */
 export interface PurgeRow {
   id: number;
@@ -297,16 +317,7 @@ export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[
   const statements: Statement[] = [];
   for (const m of rows) {
     statements.push(
-      assertStep(
-        "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
-        [m.id, m.mailboxId, m.modseq],
-      ),
-      { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
-      {
-        sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
-          SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
-        args: [m.uid, m.mailboxId],
-      },
+      ...leaveStatements(m),
       { sql: "DELETE FROM messages WHERE id = ?", args: [m.id] },
       { sql: "DELETE FROM messages_fts WHERE rowid = ?", args: [m.id] },
       {
@@ -384,16 +395,7 @@ export function moveStatements(
   ];
   for (const m of moving) {
     statements.push(
-      assertStep(
-        "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
-        [m.id, m.mailboxId, m.modseq],
-      ),
-      { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
-      {
-        sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
-          SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
-        args: [m.uid, m.mailboxId],
-      },
+      ...leaveStatements(m),
       {
         sql: `UPDATE messages SET mailbox_id = ?1,
             uid = (SELECT uid_next FROM mailboxes WHERE id = ?1),
