@@ -222,14 +222,23 @@ export interface SendOptions {
    * Instead of the three hooks: the caller's statements, in the same single write job (one
    * round trip, DESIGN.md "Storage and scale"). `first` runs before anything (a claim whose
    * unique constraint stops a concurrent twin); `last` is given the response the job will give
-   * (the Sent copy's id is known only as SQL then: `sentId`) and the blob's hash.
+   * (the Sent copy's id is known only as SQL then) and what names the job's outbox rows.
    */
   job?: {
     first?: Statement[];
-    last(expected: SendOutcome, refs: { sentId?: SqlValue; blobSha256: string }): Promise<
+    last(expected: SendOutcome, refs: SendJobRefs): Promise<
       Statement[]
     >;
   };
+}
+
+/** What a send job's last steps can name of its earlier ones. */
+export interface SendJobRefs {
+  /** The Sent copy's id, as SQL (none when no copy is kept). */
+  sentId?: SqlValue;
+  blobSha256: string;
+  /** The `created_at` of the outbox rows the job queues (indexed with their account). */
+  queuedAt: number;
 }
 
 /** The Sent copy's id as SQL, for the steps after it in the same job. */
@@ -331,7 +340,7 @@ export async function sendMessage(
     statements.push(
       ...await options.job.last(
         sendResponse(null, messageId, delivery.expected.results, remote),
-        { sentId, blobSha256: prepared.sha },
+        { sentId, blobSha256: prepared.sha, queuedAt: prepared.now },
       ),
     );
     let results;

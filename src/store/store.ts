@@ -170,7 +170,8 @@ export async function recordStatements(fn: (tx: Tx) => Promise<void>): Promise<S
       return Promise.resolve(NOTHING);
     },
   };
-  const db = drizzle(recorder as unknown as Client, { schema });
+  // No schema: helpers use the query builder only, and the relational setup costs per call.
+  const db = drizzle(recorder as unknown as Client);
   const raw = rawOver(recorder as unknown as Executor);
   const appends = new Appends();
   rawExecutors.set(db, raw);

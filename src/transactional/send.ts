@@ -283,12 +283,14 @@ export async function sendEmail(
             };
           }).then((steps) => [
             ...steps,
-            // Each remote recipient's outbox row, queued by this job (its blob is this message's).
+            // Each remote recipient's outbox row, queued by this job: the account's rows of this
+            // millisecond (index outbox_account) with this message's blob.
             {
               sql: `UPDATE tx_recipients SET outbox_id = (SELECT max(o.id) FROM outbox o
-              WHERE o.account_id = ? AND o.blob_sha256 = ? AND lower(o.rcpt_to) = address)
+              WHERE o.account_id = ? AND o.created_at = ? AND o.blob_sha256 = ?
+                AND lower(o.rcpt_to) = address)
             WHERE message_id = ?`,
-              args: [auth.accountId, refs.blobSha256, emailId],
+              args: [auth.accountId, refs.queuedAt, refs.blobSha256, emailId],
             },
             ...(key ? [claimedResponse(auth.accountId, key, 201, body, refs.sentId)] : []),
           ]),
