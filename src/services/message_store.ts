@@ -200,13 +200,14 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
       ],
     },
     {
-      // A new thread is the account's newest (ids only grow), inserted by the step before.
+      // A new thread is the row the step just before inserted (its guards are these): named by
+      // last_insert_rowid(), as the statements of a job run in order on one connection.
       sql: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
           delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
           preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
           deleted, keywords, parsed)
         SELECT ?, id, uid_next, highest_modseq + 1, coalesce(${knownThread},
-          (SELECT max(id) FROM threads WHERE account_id = ?)),
+          (SELECT id FROM threads WHERE id = last_insert_rowid() AND account_id = ?)),
           ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
         FROM mailboxes WHERE id = ? AND ${guard}
         RETURNING id, uid, modseq, thread_id`,
