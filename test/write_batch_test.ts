@@ -348,3 +348,28 @@ Deno.test("issue16#1: deleting (to Trash, then for good) is one round trip each"
   assertEquals({ ...left }, { messages: 0, blobs: 0, used: 0 });
   gw.close();
 });
+
+Deno.test("issue16#1: a send to oneself near the quota keeps the Sent copy and refuses the Inbox copy", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const sql = rawSql(gw.deps.store.db);
+  const send = (to: string) =>
+    gw.call("POST", "/v1/emails", {
+      token,
+      body: { from: ALICE.address, to: [to], subject: "s", text: "t".repeat(2000) },
+    });
+  assertEquals((await send(BOB.address)).status, 201);
+  const size = Number((await sql.get<{ size: number }>("SELECT size FROM messages LIMIT 1"))!.size);
+  // Room for one more Sent copy, not for an Inbox copy beside it.
+  await sql.run(
+    "UPDATE accounts SET quota_bytes = used_bytes + ? WHERE address = ?",
+    [Math.round(size * 1.5), ALICE.address],
+  );
+  const res = await send(ALICE.address);
+  const body = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(body));
+  assertEquals(body.recipients[0].status, "rejected");
+  assertEquals(body.recipients[0].code, "quota_exceeded");
+  assert(typeof body.id === "number", "the Sent copy is kept");
+  gw.close();
+});

@@ -267,6 +267,7 @@ async function planDelivery(
   db: Queryable,
   deps: Deps,
   prepared: PreparedDelivery,
+  reserved?: DeliveryJobOptions["reserved"],
 ): Promise<DeliveryPlan> {
   const { msg } = prepared;
   const size = msg.raw.byteLength;
@@ -292,7 +293,9 @@ async function planDelivery(
       const first = !plan.stores.has(target.accountId);
       routes.push({ kind: "account", accountId: target.accountId, first });
       if (!first) continue;
-      const { quotaBytes, usedBytes } = target.quota;
+      const { quotaBytes } = target.quota;
+      const usedBytes = target.quota.usedBytes +
+        (reserved?.accountId === target.accountId ? reserved.bytes : 0);
       plan.stores.set(
         target.accountId,
         quotaBytes > 0 && usedBytes + size > quotaBytes ? quotaRefusal(target.address) : {
@@ -331,6 +334,8 @@ export interface DeliveryJobOptions {
   messageRef?: SqlValue;
   /** The caller's job already puts the blob. */
   blobWritten?: boolean;
+  /** Bytes the caller's job adds to an account before the delivery (a Sent copy): quota. */
+  reserved?: { accountId: number; bytes: number };
   /**
    * Fail the whole job (assertStep) when a copy the reads allowed is refused when it runs (the
    * quota filled meanwhile): for a caller that records `expected` in the same job.
@@ -349,8 +354,8 @@ export async function deliveryJob(
   prepared: PreparedDelivery,
   options: DeliveryJobOptions = {},
 ): Promise<DeliveryJob> {
-  const { outbound, messageRef, blobWritten, assertStored } = options;
-  const plan = await planDelivery(db, deps, prepared);
+  const { outbound, messageRef, blobWritten, assertStored, reserved } = options;
+  const plan = await planDelivery(db, deps, prepared, reserved);
   const { msg, parsed, sha, deliveryKey, now } = prepared;
   const stored: ParsedMail & Record<string, unknown> = msg.authentication
     ? { ...parsed, authentication: msg.authentication }

@@ -334,6 +334,8 @@ export async function sendMessage(
       messageRef: sentId,
       blobWritten: true,
       assertStored: true,
+      // A copy to oneself must fit beside the Sent copy the same job stores first.
+      reserved: sentInput && { accountId: auth.accountId, bytes: raw.byteLength },
     });
     const deliveredAt = statements.length;
     statements.push(...delivery.statements);
