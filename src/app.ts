@@ -43,6 +43,10 @@ export const API_VERSION = "0.1.0";
 
 export function createApp(deps: Deps) {
   const app = newRouter();
+  // Each write job's cost (issue 16: one round trip per job), only when someone will read it.
+  if (deps.config.logLevel === "debug") {
+    deps.store.onJob ??= (job) => deps.logger.log("debug", "store.job", { ...job });
+  }
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());

@@ -7,27 +7,37 @@
  * transaction as the `blobs` row, so a blob is never seen half-stored; deleting the `blobs` row
  * removes its chunks (ON DELETE CASCADE).
  */
-import { rawSql, type Tx } from "../store/store.ts";
+import { rawSql, runStatements, type Statement, type Tx } from "../store/store.ts";
 import type { Queryable } from "../store/store.ts";
 
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * The statements that store `raw` as the blob `sha256`, for a one-round-trip write job: the
+ * `blobs` row (with the first chunk) unless the same content is stored already, then each
+ * further chunk. A chunk goes in only while the `blobs` row is a chunked one (its data shorter
+ * than its size): same digest, same bytes, so an existing blob already has its chunks, and one
+ * stored whole before chunking existed needs none.
+ */
+export function blobStatements(raw: Uint8Array, sha256: string): Statement[] {
+  const first = raw.byteLength > BLOB_CHUNK_BYTES ? raw.subarray(0, BLOB_CHUNK_BYTES) : raw;
+  const statements: Statement[] = [{
+    sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+    args: [sha256, raw.byteLength, first],
+  }];
+  for (let seq = 1, at = BLOB_CHUNK_BYTES; at < raw.byteLength; seq++, at += BLOB_CHUNK_BYTES) {
+    statements.push({
+      sql: "INSERT INTO blob_chunks (sha256, seq, data) SELECT ?1, ?2, ?3 WHERE EXISTS " +
+        "(SELECT 1 FROM blobs WHERE sha256 = ?1 AND length(data) < size) ON CONFLICT DO NOTHING",
+      args: [sha256, seq, raw.subarray(at, at + BLOB_CHUNK_BYTES)],
+    });
+  }
+  return statements;
+}
+
 /** Inserts `raw` as the blob `sha256`, chunked when large; nothing when it exists already. */
 export async function insertBlob(tx: Tx, sha256: string, raw: Uint8Array): Promise<void> {
-  const sql = rawSql(tx);
-  const first = raw.byteLength > BLOB_CHUNK_BYTES ? raw.subarray(0, BLOB_CHUNK_BYTES) : raw;
-  const inserted = await sql.run(
-    "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-    [sha256, raw.byteLength, first],
-  );
-  // Same digest, same bytes: an existing blob already has its chunks.
-  if (first === raw || inserted.rowsAffected === 0) return;
-  for (let seq = 1, at = BLOB_CHUNK_BYTES; at < raw.byteLength; seq++, at += BLOB_CHUNK_BYTES) {
-    await sql.run(
-      "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-      [sha256, seq, raw.subarray(at, at + BLOB_CHUNK_BYTES)],
-    );
-  }
+  await runStatements(tx, blobStatements(raw, sha256));
 }
 
 function bytesOf(data: unknown): Uint8Array {

@@ -11,11 +11,19 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
-import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, readCaches, schema } from "../store/store.ts";
+import type { ResultSet } from "@libsql/client/web";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
+import { assertStep, rawSql, readCaches, runStatements, schema } from "../store/store.ts";
 import { type Account, addressKey, findAccountByAddress, findDomain } from "./accounts.ts";
-import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
-import { enqueueOutbound } from "./outbox.ts";
+import {
+  deliveryKeyFor,
+  type Flags,
+  type StoreJob,
+  storeMessageJob,
+  type StoreOutcome,
+} from "./message_store.ts";
+import { blobStatements } from "./blob_chunks.ts";
+import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -247,25 +255,38 @@ export interface DeliveryOutcome {
   touchedAccounts: number[];
 }
 
-/** The pipeline's store step, inside the caller's write transaction. */
-export async function deliverInTx(
-  tx: Tx,
+/** Where one recipient's message goes, in the order its targets were resolved. */
+type Route =
+  | { kind: "forward" }
+  /** `first`: the message's first target on this account (it decides, later ones follow). */
+  | { kind: "account"; accountId: number; first: boolean };
+
+/** What the reads before a delivery decided: the write job is built from it. */
+interface DeliveryPlan {
+  /** Per recipient: a rejection decided by the reads, or its routes. */
+  recipients: (RecipientResult | Route[])[];
+  /** Accounts to store into (their mailbox), and those the quota already refused. */
+  stores: Map<number, { mailboxId: number; address: string } | RecipientResult>;
+  remote: string[];
+}
+
+/**
+ * The reads that decide a delivery (recipient resolution, mailbox ids, a first quota check),
+ * made before the write: the write job re-checks quota and duplicates in SQL (storeMessageJob).
+ */
+async function planDelivery(
+  db: Queryable,
   deps: Deps,
   prepared: PreparedDelivery,
-): Promise<DeliveryOutcome> {
-  const { msg, parsed, sha, deliveryKey, now } = prepared;
+  reserved?: DeliveryJobOptions["reserved"],
+): Promise<DeliveryPlan> {
+  const { msg } = prepared;
   const size = msg.raw.byteLength;
-  const results = new Map<string, RecipientResult>();
-  const stored: ParsedMail & Record<string, unknown> = msg.authentication
-    ? { ...parsed, authentication: msg.authentication }
-    : parsed;
-  const accountsDone = new Map<number, RecipientResult>();
-  const remote: string[] = [];
-  let wrote = false;
+  const plan: DeliveryPlan = { recipients: [], stores: new Map(), remote: [] };
   for (const recipient of msg.recipients) {
-    const targets = await resolveRecipient(tx, recipient, postmasterRoute(deps.config));
+    const targets = await resolveRecipient(db, recipient, postmasterRoute(deps.config));
     if (!targets || targets.length === 0) {
-      results.set(recipient, {
+      plan.recipients.push({
         recipient,
         status: "rejected",
         code: targets ? "no_such_recipient" : "relay_denied",
@@ -273,76 +294,204 @@ export async function deliverInTx(
       });
       continue;
     }
-    let result: RecipientResult | undefined;
+    const routes: Route[] = [];
     for (const target of targets) {
       if (target.kind === "remote") {
-        remote.push(target.address);
-        result ??= { recipient, status: "forwarded" };
+        plan.remote.push(target.address);
+        routes.push({ kind: "forward" });
         continue;
       }
-      const done = accountsDone.get(target.accountId);
-      if (done) {
-        result ??= { ...done, recipient };
-        continue;
-      }
-      // resolveRecipient read the quota inside this same write transaction.
-      const { quotaBytes, usedBytes } = target.quota;
-      if (quotaBytes > 0 && usedBytes + size > quotaBytes) {
-        const r: RecipientResult = {
-          recipient,
-          status: "rejected",
-          code: "quota_exceeded",
-          temporary: true,
-          reason: `the mailbox of ${target.address} is full`,
-        };
-        accountsDone.set(target.accountId, r);
-        result ??= r;
-        continue;
-      }
-      const mailboxId = await mailboxFor(tx, target.accountId, msg.mailboxRole ?? "inbox");
-      if (!wrote) {
-        await putBlob(tx, msg.raw, sha);
-        wrote = true;
-      }
-      const saved = await storeMessage(tx, {
-        accountId: target.accountId,
-        mailboxId,
-        blobSha256: sha,
-        size,
-        parsed: stored,
-        flags: msg.flags,
-        internalDate: now,
-        deliveryKey,
-      });
-      const r: RecipientResult = {
-        recipient,
-        status: saved.duplicate ? "duplicate" : "delivered",
-        accountId: target.accountId,
-        messageId: saved.id,
-      };
-      accountsDone.set(target.accountId, r);
-      // A delivered copy wins over a forward in what the sender is told.
-      if (!result || result.status === "forwarded" || result.status === "rejected") result = r;
+      const first = !plan.stores.has(target.accountId);
+      routes.push({ kind: "account", accountId: target.accountId, first });
+      if (!first) continue;
+      const { quotaBytes } = target.quota;
+      const usedBytes = target.quota.usedBytes +
+        (reserved?.accountId === target.accountId ? reserved.bytes : 0);
+      plan.stores.set(
+        target.accountId,
+        quotaBytes > 0 && usedBytes + size > quotaBytes ? quotaRefusal(target.address) : {
+          mailboxId: await mailboxFor(db, target.accountId, msg.mailboxRole ?? "inbox"),
+          address: target.address,
+        },
+      );
     }
-    results.set(recipient, result!);
+    plan.recipients.push(routes);
   }
-  if (remote.length > 0) {
-    await putBlob(tx, msg.raw, sha);
-    await enqueueOutbound(tx, deps, {
+  return plan;
+}
+
+const quotaRefusal = (address: string): RecipientResult => ({
+  recipient: address,
+  status: "rejected",
+  code: "quota_exceeded",
+  temporary: true,
+  reason: `the mailbox of ${address} is full`,
+});
+
+/** A delivery as one write job: its statements and how to read the outcome from their results. */
+export interface DeliveryJob {
+  statements: Statement[];
+  /** The outcome, from the results of `statements` (`results[0]` is the first one's). */
+  decode(results: ResultSet[]): DeliveryOutcome;
+  /** The outcome if every copy the reads allowed is stored (ids unknown): with `assertStored`. */
+  expected: DeliveryOutcome;
+}
+
+/** What else a delivery job carries (a send's). */
+export interface DeliveryJobOptions {
+  /** Remote recipients to queue in the same job. */
+  outbound?: OutboundInput;
+  /** Their `message_ref`: the Sent copy an earlier step of the job stores, as SQL. */
+  messageRef?: SqlValue;
+  /** The caller's job already puts the blob. */
+  blobWritten?: boolean;
+  /** Bytes the caller's job adds to an account before the delivery (a Sent copy): quota. */
+  reserved?: { accountId: number; bytes: number };
+  /**
+   * Fail the whole job (assertStep) when a copy the reads allowed is refused when it runs (the
+   * quota filled meanwhile): for a caller that records `expected` in the same job.
+   */
+  assertStored?: boolean;
+}
+
+/**
+ * The write job of a delivery, after the reads that decide it (made on `db`): the blob once,
+ * one store job per account (each guarded in SQL against a second delivery and a full quota),
+ * the outbox rows of forwarded recipients and of `outbound` (a submission's remote recipients).
+ */
+export async function deliveryJob(
+  db: Queryable,
+  deps: Deps,
+  prepared: PreparedDelivery,
+  options: DeliveryJobOptions = {},
+): Promise<DeliveryJob> {
+  const { outbound, messageRef, blobWritten, assertStored, reserved } = options;
+  const plan = await planDelivery(db, deps, prepared, reserved);
+  const { msg, parsed, sha, deliveryKey, now } = prepared;
+  const stored: ParsedMail & Record<string, unknown> = msg.authentication
+    ? { ...parsed, authentication: msg.authentication }
+    : parsed;
+  const statements: Statement[] = [];
+  const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
+  const blob = () => {
+    if (statements.length === 0 && !blobWritten) statements.push(...blobStatements(msg.raw, sha));
+  };
+  for (const [accountId, target] of plan.stores) {
+    if (!("mailboxId" in target)) continue;
+    blob();
+    const job = storeMessageJob({
+      accountId,
+      mailboxId: target.mailboxId,
+      blobSha256: sha,
+      size: msg.raw.byteLength,
+      parsed: stored,
+      flags: msg.flags,
+      internalDate: now,
+      deliveryKey,
+      quotaGuard: true,
+    });
+    jobs.push({ accountId, address: target.address, at: statements.length, job });
+    statements.push(...job.statements);
+    if (assertStored) {
+      statements.push(assertStep(
+        "EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)",
+        [target.mailboxId, deliveryKey],
+      ));
+    }
+  }
+  if (plan.remote.length > 0) {
+    blob();
+    statements.push(...enqueueStatements(deps, {
       accountId: null,
       blobSha256: sha,
       messageIdHeader: parsed.messageId,
       mailFrom: msg.mailFrom,
-      recipients: [...new Set(remote)],
+      recipients: [...new Set(plan.remote)],
       now,
-    });
+    }));
   }
-  return {
-    results: msg.recipients.map((r) => results.get(r)!),
-    touchedAccounts: [...accountsDone.entries()].filter(([, r]) => r.status === "delivered").map((
-      [id],
-    ) => id),
+  if (outbound && outbound.recipients.length > 0) {
+    blob();
+    statements.push(...enqueueStatements(deps, outbound, messageRef));
+  }
+  /** Each recipient's result from each account's (`stored` gives those that were written). */
+  const outcome = (storedBy: (j: (typeof jobs)[number]) => StoreOutcome): DeliveryOutcome => {
+    const byAccount = new Map<number, RecipientResult>();
+    for (const [accountId, target] of plan.stores) {
+      if (!("mailboxId" in target)) byAccount.set(accountId, target);
+    }
+    for (const j of jobs) {
+      const { accountId, address } = j;
+      const copy = storedBy(j);
+      byAccount.set(
+        accountId,
+        "refused" in copy
+          ? copy.refused === "quota" ? quotaRefusal(address) : {
+            recipient: "",
+            status: "rejected",
+            code: "no_such_recipient",
+            reason: "no such mailbox here",
+          }
+          : {
+            recipient: "",
+            status: copy.duplicate ? "duplicate" : "delivered",
+            accountId,
+            messageId: copy.id,
+          },
+      );
+    }
+    return {
+      results: plan.recipients.map((routes, i) => {
+        if (!Array.isArray(routes)) return routes;
+        const recipient = msg.recipients[i];
+        let result: RecipientResult | undefined;
+        for (const route of routes) {
+          if (route.kind === "forward") {
+            result ??= { recipient, status: "forwarded" };
+            continue;
+          }
+          const r = { ...byAccount.get(route.accountId)!, recipient };
+          const stored = r.status === "delivered" || r.status === "duplicate";
+          // A delivered copy wins over a forward in what the sender is told.
+          if (
+            route.first && stored &&
+            (!result || result.status === "forwarded" || result.status === "rejected")
+          ) result = r;
+          else result ??= r;
+        }
+        return result!;
+      }),
+      touchedAccounts: [...byAccount].filter(([, r]) => r.status === "delivered").map(([id]) => id),
+    };
   };
+  const expected: StoreOutcome = {
+    id: 0,
+    uid: 0,
+    modseq: 0,
+    mailboxId: 0,
+    threadId: 0,
+    duplicate: false,
+  };
+  return {
+    statements,
+    decode: (results) => outcome((j) => j.job.decode(results, j.at)),
+    expected: outcome(() => expected),
+  };
+}
+
+/** The pipeline's store step, inside the caller's write transaction. */
+export async function deliverInTx(
+  tx: Tx,
+  deps: Deps,
+  prepared: PreparedDelivery,
+): Promise<DeliveryOutcome> {
+  const job = await deliveryJob(tx, deps, prepared);
+  return job.decode(await runStatements(tx, job.statements));
+}
+
+/** Runs a delivery job in one round trip (none when nothing is to be written). */
+export async function runDeliveryJob(deps: Deps, job: DeliveryJob): Promise<DeliveryOutcome> {
+  return job.decode(job.statements.length === 0 ? [] : await deps.store.batch(job.statements));
 }
 
 /** Runs the pipeline for one message and its recipients; answers after the commit. */
@@ -357,7 +506,8 @@ export async function deliver(deps: Deps, msg: InboundMessage): Promise<Recipien
     }));
   }
   const prepared = await prepareDelivery(deps, msg);
-  const outcome = await deps.store.write((tx) => deliverInTx(tx, deps, prepared));
+  // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
+  const outcome = await runDeliveryJob(deps, await deliveryJob(deps.store.db, deps, prepared));
   for (const accountId of outcome.touchedAccounts) deps.bus.notify(accountId);
   deps.logger.log("info", "delivery.done", {
     source: msg.source,

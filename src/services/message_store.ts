@@ -5,24 +5,22 @@
  * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
  * search_index.ts). Every transport's store step ends here.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
-import type { Tx } from "../store/store.ts";
+import type { InValue, ResultSet } from "@libsql/client/web";
+import type { Statement, Tx } from "../store/store.ts";
 import {
-  appendLater,
+  assertStep,
+  counterBump,
   MODSEQ_BUMP_SQL,
-  QUOTA_BUMP_SQL,
   rawSql,
+  runStatements,
   schema,
   UID_BUMP_SQL,
 } from "../store/store.ts";
-import { tableSql } from "../store/table_sql.ts";
-import { insertBlob } from "./blob_chunks.ts";
+import { blobStatements } from "./blob_chunks.ts";
 import { searchableBody } from "./search_index.ts";
-
-/** The `message.created` event of every stored message, inserted with the commit. */
-const eventsSql = tableSql(schema.events);
 
 export interface Flags {
   seen?: boolean;
@@ -57,7 +55,7 @@ export interface StoredMessage {
 /** Inserts the raw bytes unless the same content is already stored; returns its SHA-256. */
 export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<string> {
   const sha256 = sha ?? await sha256Hex(raw);
-  await insertBlob(tx, sha256, raw); // chunked when large (blob_chunks.ts)
+  await runStatements(tx, blobStatements(raw, sha256)); // chunked when large (blob_chunks.ts)
   return sha256;
 }
 
@@ -89,36 +87,6 @@ function normalizeSubject(subject: string): string {
 /** Message-IDs a thread lookup considers (the newest references matter most). */
 const MAX_THREAD_REFS = 50;
 
-async function resolveThread(tx: Tx, input: StoreInput, when: number): Promise<number> {
-  const sql = rawSql(tx);
-  const refs = [...input.parsed.references];
-  if (input.parsed.inReplyTo) refs.push(input.parsed.inReplyTo);
-  if (input.parsed.messageId) refs.push(input.parsed.messageId);
-  if (refs.length > 0) {
-    const wanted = refs.slice(-MAX_THREAD_REFS);
-    const hit = await sql.get<{ thread_id: number }>(
-      `SELECT thread_id FROM messages WHERE account_id = ?
-       AND message_id_header IN (${wanted.map(() => "?").join(", ")}) LIMIT 1`,
-      [input.accountId, ...wanted],
-    );
-    if (hit) {
-      const threadId = Number(hit.thread_id);
-      await sql.run(
-        `UPDATE threads SET message_count = message_count + 1, last_date = max(last_date, ?)
-         WHERE id = ?`,
-        [when, threadId],
-      );
-      return threadId;
-    }
-  }
-  const thread = await sql.get<{ id: number }>(
-    `INSERT INTO threads (account_id, subject, message_count, last_date) VALUES (?, ?, 1, ?)
-     RETURNING id`,
-    [input.accountId, normalizeSubject(input.parsed.subject).slice(0, 500), when],
-  );
-  return Number(thread!.id);
-}
-
 function previewOf(parsed: ParsedMail): string {
   return searchableBody(parsed).replace(/\s+/g, " ").trim().slice(0, 200);
 }
@@ -126,122 +94,339 @@ function previewOf(parsed: ParsedMail): string {
 const bit = (b: boolean | undefined) => (b ? 1 : 0);
 
 /**
- * Stores one message into one mailbox. The caller has checked quota and put the blob. The
- * full-text index catches up in batches (services/search_index.ts). Plain SQL: this runs for
- * every copy of every message, and drizzle's query building cost more than the statements.
+ * The message a job has just inserted into mailbox `?`: the one whose UID is still the mailbox's
+ * `uid_next` (every UID below it was given out before; the job bumps it last). This is how the
+ * later steps of a job know, in SQL, that the insert took place.
  */
-export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
-  const sql = rawSql(tx);
-  if (input.deliveryKey) {
-    const existing = await sql.get<{ id: number; uid: number; modseq: number; thread_id: number }>(
-      "SELECT id, uid, modseq, thread_id FROM messages WHERE mailbox_id = ? AND delivery_key = ?",
-      [input.mailboxId, input.deliveryKey],
-    );
-    if (existing) {
-      return {
-        id: Number(existing.id),
-        uid: Number(existing.uid),
-        modseq: Number(existing.modseq),
-        mailboxId: input.mailboxId,
-        threadId: Number(existing.thread_id),
-        duplicate: true,
-      };
-    }
-  }
-  const { uid, modseq } = await allocateUid(tx, input.mailboxId);
-  const threadId = await resolveThread(tx, input, input.internalDate);
-  const p = input.parsed;
-  const flags = input.flags ?? {};
-  const row = await sql.get<{ id: number }>(
-    `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
-       delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
-       preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
-       deleted, keywords, parsed)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     RETURNING id`,
-    [
-      input.accountId,
-      input.mailboxId,
-      uid,
-      modseq,
-      threadId,
-      input.blobSha256,
-      input.deliveryKey ?? null,
-      p.messageId ?? null,
-      p.subject.slice(0, 2000),
-      p.from?.address ?? "",
-      p.from?.name ?? "",
-      JSON.stringify(p.to),
-      JSON.stringify(p.cc),
-      previewOf(p),
-      p.date ?? input.internalDate,
-      input.internalDate,
-      input.size,
-      bit(p.attachments.some((a) => a.disposition === "attachment")),
-      bit(flags.seen),
-      bit(flags.flagged),
-      bit(flags.answered),
-      bit(flags.draft),
-      bit(flags.deleted),
-      JSON.stringify(flags.keywords ?? []),
-      JSON.stringify(p),
-    ],
-  );
-  const id = Number(row!.id);
-  await sql.run(QUOTA_BUMP_SQL, [
-    input.size,
-    input.accountId,
-  ]);
-  appendLater(tx, eventsSql, {
-    accountId: input.accountId,
-    type: "message.created",
-    mailboxId: input.mailboxId,
-    messageId: id,
-    data: JSON.stringify({ uid, modseq, threadId }),
-  });
-  return { id, uid, modseq, mailboxId: input.mailboxId, threadId, duplicate: false };
+const JUST_STORED =
+  "SELECT id FROM messages WHERE mailbox_id = ?1 AND uid = (SELECT uid_next FROM mailboxes WHERE id = ?1)";
+
+/** The quota step of a store job: only when the message row went in. */
+const STORED_QUOTA_BUMP_SQL = counterBump(
+  `UPDATE accounts SET used_bytes = used_bytes + ?2 WHERE id = ?3 AND EXISTS (${JUST_STORED})`,
+);
+
+/** The last step: the mailbox's next UID and modseq, only when the message row went in. */
+const STORED_UID_BUMP_SQL = counterBump(
+  "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 " +
+    "WHERE id = ?1 AND EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = uid_next)",
+);
+
+/** One more message in the thread of the message just stored. */
+const STORED_THREAD_COUNT_SQL =
+  `UPDATE threads SET message_count = message_count + 1, last_date = max(last_date, ?2)
+   WHERE id = (SELECT thread_id FROM messages WHERE id = (${JUST_STORED}))`;
+
+/** Its `message.created` event, from the row itself (RFC 3501 UID, RFC 7162 modseq). */
+const STORED_EVENT_SQL = `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+   SELECT account_id, 'message.created', mailbox_id, id,
+     json_object('uid', uid, 'modseq', modseq, 'threadId', thread_id)
+   FROM messages WHERE id = (${JUST_STORED})`;
+
+/** The last step: what became of the job (the copy stored before, when it was a duplicate). */
+const STORE_STATUS_SQL =
+  `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE id = ?1) AS mailbox_exists, m.id, m.uid,
+     m.modseq, m.thread_id FROM (SELECT 1) LEFT JOIN messages m
+     ON m.mailbox_id = ?1 AND m.delivery_key = ?2`;
+
+/** How a store job ended for its mailbox. */
+export type StoreOutcome = StoredMessage | { refused: "quota" | "mailbox" };
+
+/** The statements of a store job and how to read its results. */
+export interface StoreJob {
+  statements: Statement[];
+  /** Reads the job's answer from the results of its statements (`results[at]` is its first). */
+  decode(results: ResultSet[], at: number): StoreOutcome;
 }
 
 /**
- * Removes messages for good (IMAP EXPUNGE, API purge): rows, FTS rows, quota, thread counts,
- * an `expunged` record per UID for sync clients, and blobs nothing else references.
+ * Stores one message into one mailbox as statements that depend on each other only in SQL
+ * (DESIGN.md: write jobs are single round trips): a thread row if no message of the account
+ * names one of its references (RFC 5322 section 3.6.4), the message row with the mailbox's next
+ * UID and modseq computed from the mailbox row itself (RFC 3501 2.3.1.1, RFC 7162 3.1), then
+ * the thread count, quota, `message.created` event and the UID bump, each guarded by "the row
+ * went in". The row goes in only when no message of the mailbox has the same `deliveryKey` (a
+ * second delivery is a no-op, whichever process runs it) and, with `quotaGuard`, when the
+ * account's quota still has room — both re-checked in SQL when the job runs, whatever the
+ * caller read before. The caller puts the blob. The full-text index catches up in batches
+ * (services/search_index.ts).
  */
+export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): StoreJob {
+  const p = input.parsed;
+  const flags = input.flags ?? {};
+  const { accountId, mailboxId, deliveryKey } = input;
+  const refs = [...p.references];
+  if (p.inReplyTo) refs.push(p.inReplyTo);
+  if (p.messageId) refs.push(p.messageId);
+  const wanted = refs.slice(-MAX_THREAD_REFS);
+  const inRefs = `message_id_header IN (${wanted.map(() => "?").join(", ")})`;
+  const knownThread = wanted.length === 0 ? "NULL" : `(SELECT thread_id FROM messages
+    WHERE account_id = ? AND ${inRefs} LIMIT 1)`;
+  const knownArgs = wanted.length === 0 ? [] : [accountId, ...wanted];
+  // The guards both inserts share: not delivered here before, room under the quota.
+  const guards: string[] = [];
+  const guardArgs: InValue[] = [];
+  if (deliveryKey) {
+    guards.push("NOT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)");
+    guardArgs.push(mailboxId, deliveryKey);
+  }
+  if (input.quotaGuard) {
+    guards.push(
+      "(SELECT quota_bytes = 0 OR used_bytes + ? <= quota_bytes FROM accounts WHERE id = ?)",
+    );
+    guardArgs.push(input.size, accountId);
+  }
+  const guard = guards.length === 0 ? "1" : guards.join(" AND ");
+  const statements: Statement[] = [
+    {
+      sql: `INSERT INTO threads (account_id, subject, message_count, last_date)
+        SELECT ?, ?, 0, ? WHERE ${guard} AND ${knownThread} IS NULL
+        AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ?)`,
+      args: [
+        accountId,
+        normalizeSubject(p.subject).slice(0, 500),
+        input.internalDate,
+        ...guardArgs,
+        ...knownArgs,
+        mailboxId,
+      ],
+    },
+    {
+      // A new thread is the row the step just before inserted (its guards are these): named by
+      // last_insert_rowid(), as the statements of a job run in order on one connection.
+      sql: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
+          delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
+          preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
+          deleted, keywords, parsed)
+        SELECT ?, id, uid_next, highest_modseq + 1, coalesce(${knownThread},
+          (SELECT id FROM threads WHERE id = last_insert_rowid() AND account_id = ?)),
+          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+        FROM mailboxes WHERE id = ? AND ${guard}
+        RETURNING id, uid, modseq, thread_id`,
+      args: [
+        accountId,
+        ...knownArgs,
+        accountId,
+        input.blobSha256,
+        deliveryKey ?? null,
+        p.messageId ?? null,
+        p.subject.slice(0, 2000),
+        p.from?.address ?? "",
+        p.from?.name ?? "",
+        JSON.stringify(p.to),
+        JSON.stringify(p.cc),
+        previewOf(p),
+        p.date ?? input.internalDate,
+        input.internalDate,
+        input.size,
+        bit(p.attachments.some((a) => a.disposition === "attachment")),
+        bit(flags.seen),
+        bit(flags.flagged),
+        bit(flags.answered),
+        bit(flags.draft),
+        bit(flags.deleted),
+        JSON.stringify(flags.keywords ?? []),
+        JSON.stringify(p),
+        mailboxId,
+        ...guardArgs,
+      ],
+    },
+    { sql: STORED_THREAD_COUNT_SQL, args: [mailboxId, input.internalDate] },
+    { sql: STORED_QUOTA_BUMP_SQL, args: [mailboxId, input.size, accountId] },
+    { sql: STORED_EVENT_SQL, args: [mailboxId] },
+    { sql: STORED_UID_BUMP_SQL, args: [mailboxId] },
+    // Always one row: whether the mailbox is there, and the earlier copy when a duplicate.
+    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null] },
+  ];
+  return {
+    statements,
+    decode(results, at) {
+      const inserted = results[at + 1].rows[0];
+      const status = results[at + 6].rows[0];
+      const row = inserted ?? (status.id === null ? undefined : status);
+      if (!row) return { refused: Number(status.mailbox_exists) ? "quota" : "mailbox" };
+      return {
+        id: Number(row.id),
+        uid: Number(row.uid),
+        modseq: Number(row.modseq),
+        mailboxId,
+        threadId: Number(row.thread_id),
+        duplicate: !inserted,
+      };
+    },
+  };
+}
+
+/**
+ * Stores one message into one mailbox inside the caller's write transaction: the statements of
+ * `storeMessageJob`, run one by one. The caller has checked quota and put the blob.
+ */
+export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
+  const job = storeMessageJob(input);
+  const outcome = job.decode(await runStatements(tx, job.statements), 0);
+  if ("refused" in outcome) throw new Error(`mailbox ${input.mailboxId} vanished`);
+  return outcome;
+}
+
+/**
+ * A message leaving its mailbox (purge, move), read before: the check that it has not changed
+ * since (every change gives a row a new modseq in its mailbox), a new modseq there, and its UID
+ * recorded as expunged under it (RFC 7162 section 3.2.5, for QRESYNC clients).
+ */
+function leaveStatements(m: { id: number; mailboxId: number; uid: number; modseq: number }) {
+  return [
+    assertStep(
+      "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
+      [m.id, m.mailboxId, m.modseq],
+    ),
+    { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
+    {
+      sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
+        SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
+      args: [m.uid, m.mailboxId],
+    },
+  ];
+}
+
+/** A message as a purge reads it before writing. */
+export interface PurgeRow {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  threadId: number;
+  size: number;
+  blobSha256: string;
+}
+
+/**
+ * The statements that remove messages (read before, `rows`) for good: rows, FTS rows, thread
+ * counts, an `expunged` record per UID under a new modseq for sync clients (RFC 7162 3.2.5),
+ * events, quota, and blobs nothing else references. assertSteps stop the job when a row changed
+ * since it was read.
+ */
+export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[] {
+  if (rows.length === 0) return [];
+  const statements: Statement[] = [];
+  for (const m of rows) {
+    statements.push(
+      ...leaveStatements(m),
+      { sql: "DELETE FROM messages WHERE id = ?", args: [m.id] },
+      { sql: "DELETE FROM messages_fts WHERE rowid = ?", args: [m.id] },
+      {
+        sql: "UPDATE threads SET message_count = message_count - 1 WHERE id = ?",
+        args: [m.threadId],
+      },
+      {
+        sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+          SELECT ?, 'message.deleted', id, ?, json_object('uid', ?, 'modseq', highest_modseq)
+          FROM mailboxes WHERE id = ?`,
+        args: [accountId, m.id, m.uid, m.mailboxId],
+      },
+    );
+  }
+  const freed = rows.reduce((n, m) => n + m.size, 0);
+  statements.push(
+    {
+      sql: "UPDATE accounts SET used_bytes = max(0, used_bytes - ?) WHERE id = ?",
+      args: [freed, accountId],
+    },
+    {
+      sql: "DELETE FROM threads WHERE account_id = ? AND message_count <= 0",
+      args: [accountId],
+    },
+  );
+  for (const sha of new Set(rows.map((m) => m.blobSha256))) {
+    statements.push({
+      sql: `DELETE FROM blobs WHERE sha256 = ?1
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ?1)
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ?1)
+        AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ?1)`,
+      args: [sha],
+    });
+  }
+  return statements;
+}
+
+/** Removes messages for good (IMAP EXPUNGE, API purge) inside the caller's transaction. */
 export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const rows = await tx.select().from(schema.messages).where(and(
     eq(schema.messages.accountId, accountId),
     inArray(schema.messages.id, ids),
   ));
-  for (const m of rows) {
-    const modseq = await nextModseq(tx, m.mailboxId);
-    await tx.insert(schema.expunged).values({ mailboxId: m.mailboxId, uid: m.uid, modseq })
-      .onConflictDoNothing();
-    await tx.delete(schema.messages).where(eq(schema.messages.id, m.id));
-    await tx.run(sql`DELETE FROM messages_fts WHERE rowid = ${m.id}`);
-    await tx.update(schema.threads).set({ messageCount: sql`${schema.threads.messageCount} - 1` })
-      .where(eq(schema.threads.id, m.threadId));
-    await tx.insert(schema.events).values({
-      accountId,
-      type: "message.deleted",
-      mailboxId: m.mailboxId,
-      messageId: m.id,
-      data: JSON.stringify({ uid: m.uid, modseq }),
-    });
-  }
-  const freed = rows.reduce((n, m) => n + m.size, 0);
-  await tx.update(schema.accounts).set({
-    usedBytes: sql`max(0, ${schema.accounts.usedBytes} - ${freed})`,
-  })
-    .where(eq(schema.accounts.id, accountId));
-  await tx.run(sql`DELETE FROM threads WHERE account_id = ${accountId} AND message_count <= 0`);
-  const shas = [...new Set(rows.map((m) => m.blobSha256))];
-  for (const sha of shas) {
-    await tx.run(sql`DELETE FROM blobs WHERE sha256 = ${sha}
-      AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ${sha})
-      AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ${sha})
-      AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ${sha})`);
-  }
+  await runStatements(tx, purgeStatements(accountId, rows));
   return rows.length;
+}
+
+/** A message as a move reads it before writing. */
+export interface MoveRow {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+}
+
+/**
+ * The statements that move messages (read before, `rows`) into another mailbox of the same
+ * account: per message an `expunged` record in the old mailbox under a new modseq there, a new
+ * UID and modseq in the target (RFC 3501 2.3.1.1, RFC 7162 3.1), and a `message.moved` event.
+ * assertSteps stop the job when a row changed since it was read (every change gives it a new
+ * modseq in its mailbox) or the target left the account. Each move's UPDATE answers the
+ * message's id and new UID.
+ */
+export function moveStatements(
+  accountId: number,
+  rows: MoveRow[],
+  targetMailboxId: number,
+): Statement[] {
+  const t = targetMailboxId;
+  const moving = rows.filter((m) => m.mailboxId !== t);
+  if (moving.length === 0) return [];
+  const statements: Statement[] = [
+    assertStep("EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?)", [t, accountId]),
+  ];
+  for (const m of moving) {
+    statements.push(
+      ...leaveStatements(m),
+      {
+        sql: `UPDATE messages SET mailbox_id = ?1,
+            uid = (SELECT uid_next FROM mailboxes WHERE id = ?1),
+            modseq = (SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?1)
+          WHERE id = ?2 RETURNING id, uid`,
+        args: [t, m.id],
+      },
+      { sql: MOVED_UID_BUMP_SQL, args: [t] },
+      {
+        sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+          SELECT ?, 'message.moved', mailbox_id, id, json_object('fromMailboxId', ?,
+            'oldUid', ?, 'uid', uid, 'modseq', modseq) FROM messages WHERE id = ?`,
+        args: [accountId, m.mailboxId, m.uid, m.id],
+      },
+    );
+  }
+  return statements;
+}
+
+/** The target's next UID and modseq, taken by the message a move just put there. */
+const MOVED_UID_BUMP_SQL = counterBump(
+  "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 WHERE id = ?",
+);
+
+/** The new UIDs of a move, from the results of its statements (`moveStatements`, at `at`). */
+export function movedUids(
+  rows: MoveRow[],
+  targetMailboxId: number,
+  results: ResultSet[],
+  at = 0,
+): { id: number; uid: number }[] {
+  // After the target's check, six statements per moved message; the fourth is the UPDATE.
+  let k = 0;
+  return rows.map((m) => {
+    if (m.mailboxId === targetMailboxId) return { id: m.id, uid: m.uid };
+    const row = results[at + 1 + 6 * k++ + 3].rows[0];
+    return { id: m.id, uid: Number(row.uid) };
+  });
 }
 
 /** Moves messages to another mailbox of the same account: new UIDs there, expunged here. */
@@ -255,30 +440,6 @@ export async function moveMessages(
     eq(schema.messages.accountId, accountId),
     inArray(schema.messages.id, ids),
   ));
-  const moved: { id: number; uid: number }[] = [];
-  for (const m of rows) {
-    if (m.mailboxId === targetMailboxId) {
-      moved.push({ id: m.id, uid: m.uid });
-      continue;
-    }
-    const oldModseq = await nextModseq(tx, m.mailboxId);
-    await tx.insert(schema.expunged).values({
-      mailboxId: m.mailboxId,
-      uid: m.uid,
-      modseq: oldModseq,
-    })
-      .onConflictDoNothing();
-    const { uid, modseq } = await allocateUid(tx, targetMailboxId);
-    await tx.update(schema.messages).set({ mailboxId: targetMailboxId, uid, modseq })
-      .where(eq(schema.messages.id, m.id));
-    await tx.insert(schema.events).values({
-      accountId,
-      type: "message.moved",
-      mailboxId: targetMailboxId,
-      messageId: m.id,
-      data: JSON.stringify({ fromMailboxId: m.mailboxId, oldUid: m.uid, uid, modseq }),
-    });
-    moved.push({ id: m.id, uid });
-  }
-  return moved;
+  const statements = moveStatements(accountId, rows, targetMailboxId);
+  return movedUids(rows, targetMailboxId, await runStatements(tx, statements));
 }

@@ -18,10 +18,16 @@ import {
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, badRequest, notFound } from "../errors.ts";
-import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import type { Queryable, Statement } from "../store/store.ts";
+import {
+  assertStep,
+  isFailedAssertion,
+  MODSEQ_BUMP_SQL,
+  runStatements,
+  schema,
+} from "../store/store.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
-import { moveMessages, nextModseq, purgeMessages } from "./message_store.ts";
+import { moveMessages, moveStatements, purgeMessages, purgeStatements } from "./message_store.ts";
 import { blobBytes } from "./blob_chunks.ts";
 
 const m = schema.messages;
@@ -342,58 +348,95 @@ function applyChanges(
   return changed ? { ...next, keywords: kept } : undefined;
 }
 
-async function writeChanges(
-  tx: Tx,
+/**
+ * The statements of a flag change (one batch): per mailbox one new modseq (RFC 7162 section
+ * 3.1.3 allows sharing it), each row's new flags with that modseq, its `message.updated` event.
+ * The new values were computed from rows read before; an assertStep per row stops the job if
+ * the row changed since (every change gives a row a new modseq in its mailbox).
+ */
+function changeStatements(
   accountId: number,
   rows: MessageRow[],
   req: Pick<MessageUpdateRequest, "flags" | "addKeywords" | "removeKeywords">,
-) {
-  // One new modseq per mailbox per command (RFC 7162 section 3.1.3 allows sharing it).
-  const modseqs = new Map<number, number>();
+): Statement[] {
+  const statements: Statement[] = [];
+  const bumped = new Set<number>();
   for (const row of rows) {
     const next = applyChanges(row, req.flags, req.addKeywords, req.removeKeywords);
     if (!next) continue;
-    let modseq = modseqs.get(row.mailboxId);
-    if (modseq === undefined) {
-      modseq = await nextModseq(tx, row.mailboxId);
-      modseqs.set(row.mailboxId, modseq);
+    statements.push(assertStep(
+      "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
+      [row.id, row.mailboxId, row.modseq],
+    ));
+    if (!bumped.has(row.mailboxId)) {
+      statements.push({ sql: MODSEQ_BUMP_SQL, args: [row.mailboxId] });
+      bumped.add(row.mailboxId);
     }
-    await tx.update(m).set({ ...next, keywords: JSON.stringify(next.keywords), modseq })
-      .where(eq(m.id, row.id));
-    await tx.insert(schema.events).values({
-      accountId,
-      type: "message.updated",
-      mailboxId: row.mailboxId,
-      messageId: row.id,
-      data: JSON.stringify({ uid: row.uid, modseq }),
+    statements.push({
+      sql: `UPDATE messages SET seen = ?, flagged = ?, answered = ?, draft = ?, deleted = ?,
+          keywords = ?, modseq = (SELECT highest_modseq FROM mailboxes WHERE id = ?)
+        WHERE id = ?`,
+      args: [
+        ...FLAG_NAMES.map((f) => next[f] ? 1 : 0),
+        JSON.stringify(next.keywords),
+        row.mailboxId,
+        row.id,
+      ],
+    }, {
+      sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+        SELECT ?, 'message.updated', mailbox_id, id, json_object('uid', uid, 'modseq', modseq)
+        FROM messages WHERE id = ?`,
+      args: [accountId, row.id],
     });
   }
-  return modseqs.size > 0;
+  return statements;
 }
 
 async function summaryOf(db: Queryable, accountId: number, id: number) {
   return toSummary(await requireRow(db, accountId, id));
 }
 
+/** Attempts of a write job whose reads went stale before it ran (assertStep). */
+const STALE_RETRIES = 5;
+
+/** Changes one message's flags and keywords: read, then one round trip (as moveMessage). */
 export async function updateMessage(
   deps: Deps,
   accountId: number,
   id: number,
   req: MessageUpdateRequest,
 ): Promise<MessageSummary> {
-  const changed = await deps.store.write(async (tx) => {
-    const row = await requireRow(tx, accountId, id);
-    return await writeChanges(tx, accountId, [row], req);
+  const changed = await retryStale(async () => {
+    const row = await requireRow(deps.store.db, accountId, id);
+    const statements = changeStatements(accountId, [row], req);
+    if (statements.length > 0) await deps.store.batch(statements);
+    return statements.length > 0;
   });
   if (changed) deps.bus.notify(accountId);
   return await summaryOf(deps.store.db, accountId, id);
 }
 
+/**
+ * Runs `job` (reads, then one write job) again when its write found the rows it read changed
+ * (a failed assertStep: nothing of it was kept).
+ */
+async function retryStale<T>(job: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await job();
+    } catch (e) {
+      if (!isFailedAssertion(e) || attempt >= STALE_RETRIES) throw e;
+    }
+  }
+}
+
+/** Moves one message: read, then one round trip (read again when it changed meanwhile). */
 export async function moveMessage(deps: Deps, accountId: number, id: number, target: number) {
-  await deps.store.write(async (tx) => {
-    await requireRow(tx, accountId, id);
-    await requireMailbox(tx, accountId, target);
-    await moveMessages(tx, accountId, [id], target);
+  await retryStale(async () => {
+    const row = await requireRow(deps.store.db, accountId, id);
+    await requireMailbox(deps.store.db, accountId, target);
+    const statements = moveStatements(accountId, [row], target);
+    if (statements.length > 0) await deps.store.batch(statements);
   });
   deps.bus.notify(accountId);
   return await summaryOf(deps.store.db, accountId, id);
@@ -401,14 +444,15 @@ export async function moveMessage(deps: Deps, accountId: number, id: number, tar
 
 /** Moves to Trash; a message already in Trash (or with `purge`) is removed for good. */
 export async function deleteMessage(deps: Deps, accountId: number, id: number, purge: boolean) {
-  const result = await deps.store.write(async (tx) => {
-    const row = await requireRow(tx, accountId, id);
-    const trash = await mailboxByRole(tx, accountId, "trash");
+  // Read, then one round trip (as moveMessage).
+  const result = await retryStale(async () => {
+    const row = await requireRow(deps.store.db, accountId, id);
+    const trash = await mailboxByRole(deps.store.db, accountId, "trash");
     if (purge || !trash || row.mailboxId === trash.id) {
-      await purgeMessages(tx, accountId, [id]);
+      await deps.store.batch(purgeStatements(accountId, [row]));
       return { id, result: "purged" as const, mailboxId: null };
     }
-    await moveMessages(tx, accountId, [id], trash.id);
+    await deps.store.batch(moveStatements(accountId, [row], trash.id));
     return { id, result: "trashed" as const, mailboxId: trash.id };
   });
   deps.bus.notify(accountId);
@@ -427,7 +471,8 @@ export async function batchMessages(deps: Deps, accountId: number, req: MessageB
     const notFound_ = ids.filter((i) => !found.has(i));
     switch (req.action) {
       case "flag":
-        await writeChanges(tx, accountId, rows, req);
+        // Read in this transaction: the statements' row checks hold.
+        await runStatements(tx, changeStatements(accountId, rows, req));
         break;
       case "move":
         await requireMailbox(tx, accountId, req.mailboxId!);

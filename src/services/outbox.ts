@@ -6,9 +6,10 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
-import type { Queryable, Tx } from "../store/store.ts";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { appendLater, rawSql, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
+import type { InValue } from "@libsql/client/web";
 
 // Every accepted remote recipient is one outbox row and one event: plain SQL (store/table_sql.ts).
 const outboxSql = tableSql(schema.outbox);
@@ -29,14 +30,11 @@ export interface OutboundInput {
   notBefore?: number;
 }
 
-export async function enqueueOutbound(
-  tx: Tx,
-  deps: Deps,
-  input: OutboundInput,
-): Promise<OutboxRow[]> {
+/** The outbox rows of `input`, one per recipient. */
+function outboxRows(deps: Deps, input: OutboundInput) {
   const start = Math.max(input.now, input.notBefore ?? input.now);
   const expiresAt = start + deps.config.outboxExpiryHours * 3_600_000;
-  const rows = input.recipients.map((rcpt) => {
+  return input.recipients.map((rcpt) => {
     const parsed = parseAddress(rcpt);
     if (!parsed.ok) throw new Error(`unroutable recipient reached the outbox: ${rcpt}`);
     return {
@@ -54,6 +52,60 @@ export async function enqueueOutbound(
       updatedAt: input.now,
     };
   });
+}
+
+/** A SQL expression (a scalar subquery) and its arguments. */
+export interface SqlValue {
+  sql: string;
+  args: InValue[];
+}
+
+/**
+ * `enqueueOutbound` as statements of a write job (`Store.batch`): each row, then its
+ * `outbox.queued` event, which names the row by `last_insert_rowid()` (a batch runs its
+ * statements in order on one connection). `messageRef`, when given, is the Sent copy's id as SQL
+ * (the copy is stored by an earlier step of the same job).
+ */
+export function enqueueStatements(
+  deps: Deps,
+  input: OutboundInput,
+  messageRef?: SqlValue,
+): Statement[] {
+  const ref = messageRef ?? { sql: "?", args: [input.messageRef ?? null] };
+  return outboxRows(deps, input).flatMap((row) => [
+    {
+      sql: `INSERT INTO outbox (account_id, blob_sha256, message_ref, message_id_header, mail_from,
+          rcpt_to, domain, state, next_attempt_at, expires_at, created_at, updated_at)
+        VALUES (?, ?, ${ref.sql}, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      args: [
+        row.accountId,
+        row.blobSha256,
+        ...ref.args,
+        row.messageIdHeader ?? null,
+        row.mailFrom,
+        row.rcptTo,
+        row.domain,
+        row.nextAttemptAt,
+        row.expiresAt,
+        row.createdAt,
+        row.updatedAt,
+      ],
+    },
+    {
+      sql: `INSERT INTO events (account_id, type, message_id, data)
+        SELECT account_id, 'outbox.queued', message_ref,
+          json_object('outboxId', id, 'recipient', rcpt_to)
+        FROM outbox WHERE id = last_insert_rowid()`,
+    },
+  ]);
+}
+
+export async function enqueueOutbound(
+  tx: Tx,
+  deps: Deps,
+  input: OutboundInput,
+): Promise<OutboxRow[]> {
+  const rows = outboxRows(deps, input);
   if (rows.length === 0) return [];
   const sql = rawSql(tx);
   const inserted: OutboxRow[] = [];

@@ -22,11 +22,16 @@ import { AppError, conflict, notFound } from "../errors.ts";
 import { randomToken } from "../crypto.ts";
 import { buildDsn, type DsnRecipient, statusFor } from "../mime/dsn.ts";
 import type { Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { recordStatements, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { findDomain } from "./accounts.ts";
 import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
-import { isVerpSender, outboxClaimed, outboxEvent } from "../transactional/outbox_events.ts";
+import {
+  claimedEventStatements,
+  isVerpSender,
+  outboxEvent,
+} from "../transactional/outbox_events.ts";
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes } from "./blob_chunks.ts";
@@ -46,6 +51,9 @@ export function backoffMs(attempts: number, random: () => number = Math.random):
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Claimed rows come back from the claim's RETURNING (store/table_sql.ts maps them). */
+const outboxSql = tableSql(schema.outbox);
 
 /** Claimable now: due and unleased, or leased by a worker whose lease has lapsed. */
 function claimable(now: number) {
@@ -77,21 +85,29 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
   await expireOverdue(deps, now, input.limit);
   const leaseUntil = now + input.leaseSeconds * 1000;
   const routed = await routeCondition(deps, input.route ?? "bridge", now);
-  const rows = await deps.store.write(async (tx) => {
-    const due = await tx.select({ id: schema.outbox.id }).from(schema.outbox)
-      .where(and(claimable(now), gt(schema.outbox.expiresAt, now), routed))
-      .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit);
-    const fresh = due.map((r) => r.id);
-    if (fresh.length === 0) return [];
-    const leased = await tx.update(schema.outbox).set({
+  // One write job: the claim picks and leases the due rows in one statement (so N senders never
+  // take the same row), then the first hand-overs' `sent` events follow from it in SQL.
+  const [claim] = await recordStatements(async (tx) => {
+    await tx.update(schema.outbox).set({
       state: "sending",
       leaseOwner: input.worker,
       leaseUntil,
       updatedAt: now,
-    }).where(and(inArray(schema.outbox.id, fresh), claimable(now))).returning();
-    await outboxClaimed(tx, deps, leased, input.route ?? "bridge");
-    return leased;
+    }).where(inArray(
+      schema.outbox.id,
+      tx.select({ id: schema.outbox.id }).from(schema.outbox)
+        .where(and(claimable(now), gt(schema.outbox.expiresAt, now), routed))
+        .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit),
+    ));
   });
+  const results = await deps.store.batch([
+    { sql: `${claim.sql} RETURNING ${outboxSql.columns}`, args: claim.args },
+    ...claimedEventStatements(deps, {
+      sql: "o.state = 'sending' AND o.lease_owner = ? AND o.lease_until = ? AND o.updated_at = ?",
+      args: [input.worker, leaseUntil, now],
+    }, input.route ?? "bridge"),
+  ]);
+  const rows = results[0].rows.map((r) => outboxSql.fromRow(r as Record<string, unknown>));
   const sizes = new Map<string, number>();
   const shas = [...new Set(rows.map((r) => r.blobSha256))];
   if (shas.length > 0) {

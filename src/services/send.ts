@@ -1,10 +1,12 @@
 /**
  * Sending from an account: checks that the sender may use the From address, builds the MIME
- * message (through the MIME port), then in ONE write transaction stores the Sent copy (unless the
+ * message (through the MIME port), then in ONE write job stores the Sent copy (unless the
  * caller opts out: transactional sends keep their own record), delivers to
  * local recipients through the inbound pipeline and queues remote recipients in the outbox. The
  * caller is answered only after that commit; a local recipient that does not exist rejects the
- * whole request before anything is written.
+ * whole request before anything is written. With `options.job` (the send API) the job is one
+ * batch, one round trip (DESIGN.md "Storage and scale"); with the `…InTx` hooks (sending a
+ * draft) it is still an interactive transaction.
  */
 import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
@@ -16,12 +18,13 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
-import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
+import { assertStep, isFailedAssertion, rawSql, schema } from "../store/store.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
 import {
   deliverInTx,
+  deliveryJob,
   isHostPostmaster,
   type PostmasterRoute,
   postmasterRoute,
@@ -29,8 +32,16 @@ import {
   type RecipientResult,
   resolveRecipient,
 } from "./delivery.ts";
-import { deliveryKeyFor, type Flags, putBlob, storeMessage } from "./message_store.ts";
-import { enqueueOutbound, type OutboxRow } from "./outbox.ts";
+import {
+  deliveryKeyFor,
+  type Flags,
+  putBlob,
+  type StoreJob,
+  storeMessage,
+  storeMessageJob,
+} from "./message_store.ts";
+import { blobStatements } from "./blob_chunks.ts";
+import { enqueueOutbound, type OutboxRow, type SqlValue } from "./outbox.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
 
 type RecipientInput = string | { name: string; address: string };
@@ -215,7 +226,34 @@ export interface SendOptions {
   envelopeFrom?: string;
   /** Remote recipients are handed to no transport before this time (`send_at`). */
   notBefore?: number;
+  /**
+   * Instead of the three hooks: the caller's statements, in the same single write job (one
+   * round trip, DESIGN.md "Storage and scale"). `first` runs before anything (a claim whose
+   * unique constraint stops a concurrent twin); `last` is given the response the job will give
+   * (the Sent copy's id is known only as SQL then) and what names the job's outbox rows.
+   */
+  job?: {
+    first?: Statement[];
+    last(expected: SendOutcome, refs: SendJobRefs): Promise<
+      Statement[]
+    >;
+  };
 }
+
+/** What a send job's last steps can name of its earlier ones. */
+export interface SendJobRefs {
+  /** The Sent copy's id, as SQL (none when no copy is kept). */
+  sentId?: SqlValue;
+  blobSha256: string;
+  /** The `created_at` of the outbox rows the job queues (indexed with their account). */
+  queuedAt: number;
+}
+
+/** The Sent copy's id as SQL, for the steps after it in the same job. */
+const sentIdSql = (mailboxId: number, deliveryKey: string): SqlValue => ({
+  sql: "(SELECT id FROM messages WHERE mailbox_id = ? AND delivery_key = ?)",
+  args: [mailboxId, deliveryKey],
+});
 
 export async function sendMessage(
   deps: Deps,
@@ -248,64 +286,141 @@ export async function sendMessage(
     parsed,
   });
   const sentBox = sentCopy ? await mailboxIdByRole(store.db, auth.accountId, "sent") : undefined;
+  const sentKey = await deliveryKeyFor(messageId, prepared.sha);
+  const sentParsed = { ...prepared.parsed, envelope: { from: from.address, recipients: all } };
+  const outbound = {
+    accountId: auth.accountId,
+    blobSha256: prepared.sha,
+    messageIdHeader: messageId,
+    mailFrom: options.envelopeFrom ?? from.address,
+    recipients: remote,
+    now: prepared.now,
+    notBefore: options.notBefore,
+  };
+  const sentInput = sentBox === undefined ? undefined : {
+    accountId: auth.accountId,
+    mailboxId: sentBox,
+    blobSha256: prepared.sha,
+    size: raw.byteLength,
+    parsed: sentParsed,
+    flags: options.sentFlags ?? { seen: true },
+    internalDate: prepared.now,
+    deliveryKey: sentKey,
+  };
+  /** Refuses the send when the Sent copy would not fit (read on `q`). */
+  const checkSentRoom = async (q: Queryable) => {
+    const fresh = (await rawSql(q).get<{ quota: number; used: number }>(
+      "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
+      [auth.accountId],
+    ))!;
+    if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
+      throw new AppError(
+        507,
+        "quota_exceeded",
+        "your mailbox is full: the Sent copy cannot be stored",
+      );
+    }
+  };
+
+  if (options.job && !options.beforeInTx && !options.afterInTx && !options.alsoInTx) {
+    // One write job: reads first (above and here), then every write in one round trip, each
+    // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
+    if (sentInput) await checkSentRoom(store.db);
+    const statements: Statement[] = [
+      ...options.job.first ?? [],
+      ...blobStatements(raw, prepared.sha),
+    ];
+    let sentJob: { job: StoreJob; at: number } | undefined;
+    const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
+    if (sentInput) {
+      const job = storeMessageJob({ ...sentInput, quotaGuard: true });
+      sentJob = { job, at: statements.length };
+      statements.push(...job.statements, assertStep(`${sentId!.sql} IS NOT NULL`, sentId!.args));
+    }
+    const delivery = await deliveryJob(store.db, deps, prepared, {
+      outbound,
+      messageRef: sentId,
+      blobWritten: true,
+      assertStored: true,
+      // A copy to oneself must fit beside the Sent copy the same job stores first.
+      reserved: sentInput && { accountId: auth.accountId, bytes: raw.byteLength },
+    });
+    const deliveredAt = statements.length;
+    statements.push(...delivery.statements);
+    statements.push(
+      ...await options.job.last(
+        sendResponse(null, messageId, delivery.expected.results, remote),
+        { sentId, blobSha256: prepared.sha, queuedAt: prepared.now },
+      ),
+    );
+    let results;
+    try {
+      results = await store.batch(statements);
+    } catch (e) {
+      // The quota filled between the reads and the write: nothing of the job was kept.
+      if (isFailedAssertion(e)) {
+        throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
+      }
+      throw e;
+    }
+    const sent = sentJob?.job.decode(results, sentJob.at);
+    const delivered = delivery.decode(results.slice(deliveredAt));
+    notifySent(deps, auth, sentCopy, delivered.touchedAccounts, local, remote, raw.byteLength);
+    return sendResponse(
+      sent && "id" in sent ? sent.id : null,
+      messageId,
+      delivered.results,
+      remote,
+    );
+  }
 
   const outcome = await store.write(async (tx) => {
     await options.beforeInTx?.(tx);
     await putBlob(tx, raw, prepared.sha);
     let sent: { id: number } | undefined;
-    if (sentBox !== undefined) {
-      const fresh = (await rawSql(tx).get<{ quota: number; used: number }>(
-        "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
-        [auth.accountId],
-      ))!;
-      if (fresh.quota > 0 && fresh.used + raw.byteLength > fresh.quota) {
-        throw new AppError(
-          507,
-          "quota_exceeded",
-          "your mailbox is full: the Sent copy cannot be stored",
-        );
-      }
-      sent = await storeMessage(tx, {
-        accountId: auth.accountId,
-        mailboxId: sentBox,
-        blobSha256: prepared.sha,
-        size: raw.byteLength,
-        parsed: { ...prepared.parsed, envelope: { from: from.address, recipients: all } },
-        flags: options.sentFlags ?? { seen: true },
-        internalDate: prepared.now,
-        deliveryKey: await deliveryKeyFor(messageId, prepared.sha),
-      });
+    if (sentInput) {
+      await checkSentRoom(tx);
+      sent = await storeMessage(tx, sentInput);
     }
     const delivered = local.length > 0
       ? await deliverInTx(tx, deps, prepared)
       : { results: [], touchedAccounts: [] };
-    const queued = await enqueueOutbound(tx, deps, {
-      accountId: auth.accountId,
-      blobSha256: prepared.sha,
-      messageIdHeader: messageId,
-      messageRef: sent?.id,
-      mailFrom: options.envelopeFrom ?? from.address,
-      recipients: remote,
-      now: prepared.now,
-      notBefore: options.notBefore,
-    });
+    const queued = await enqueueOutbound(tx, deps, { ...outbound, messageRef: sent?.id });
     await options.alsoInTx?.(tx);
     const response = sendResponse(sent?.id ?? null, messageId, delivered.results, remote);
     await options.afterInTx?.(tx, response, queued);
     return { sent, delivered, response };
   });
+  notifySent(
+    deps,
+    auth,
+    sentCopy,
+    outcome.delivered.touchedAccounts,
+    local,
+    remote,
+    raw.byteLength,
+  );
+  return outcome.response;
+}
+
+/** After the commit: wakes the mailboxes that changed, and logs the send. */
+function notifySent(
+  deps: Deps,
+  auth: AuthContext,
+  sentCopy: boolean,
+  touchedAccounts: number[],
+  local: string[],
+  remote: string[],
+  size: number,
+): void {
   const touched = sentCopy ? [auth.accountId] : [];
-  for (const id of new Set([...touched, ...outcome.delivered.touchedAccounts])) {
-    deps.bus.notify(id);
-  }
+  for (const id of new Set([...touched, ...touchedAccounts])) deps.bus.notify(id);
   deps.logger.log("info", "send.accepted", {
     accountId: auth.accountId,
     local: local.length,
     remote: remote.length,
-    size: raw.byteLength,
+    size,
   });
-
-  return outcome.response;
 }
 
 function sendResponse(

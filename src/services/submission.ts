@@ -1,10 +1,13 @@
 /**
  * Mail handed in on the submission port (RFC 6409) by an authenticated account: the envelope
  * sender and the From header must be addresses the account may use; local recipients go through
- * the inbound pipeline and remote ones into the outbox, in one write transaction, before the
- * bridge may answer 250. Like most servers, no Sent copy is stored: mail clients APPEND their own.
+ * the inbound pipeline and remote ones into the outbox, in one write job (one round trip: the
+ * delivery job of delivery.ts with the outbox rows added), before the bridge may answer 250.
+ * Like most servers, no Sent copy is stored: mail clients APPEND their own.
  * An `Idempotency-Key` field (transactional/smtp_idempotency.ts) is taken out of the message and
- * recorded in that same transaction: a second submission with the key gets the first result.
+ * recorded in the same write transaction: a second submission with the key gets the first result
+ * (with a key the write is still an interactive transaction: the recorded answer depends on how
+ * the delivery went).
  */
 import { parseAddress } from "../../schemas/address.ts";
 import type { SubmissionEnvelope } from "../../schemas/bridge.ts";
@@ -12,7 +15,13 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findAccountByAddress, findDomain } from "./accounts.ts";
-import { deliverInTx, prepareDelivery, type RecipientResult } from "./delivery.ts";
+import {
+  deliverInTx,
+  deliveryJob,
+  prepareDelivery,
+  type RecipientResult,
+  runDeliveryJob,
+} from "./delivery.ts";
 import { putBlob } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
 import { assertMaySendAs } from "./send.ts";
@@ -95,37 +104,43 @@ export async function submitMessage(
     recipients: local,
     source: "smtp",
   });
+  const outbound = {
+    accountId: account.id,
+    blobSha256: prepared.sha,
+    messageIdHeader: parsed.messageId,
+    mailFrom: envelope.mailFrom,
+    recipients: remote,
+    now: prepared.now,
+  };
+  const forwarded = remote.map((recipient) => ({ recipient, status: "forwarded" as const }));
   let outcome;
-  try {
-    outcome = await deps.store.write(async (tx) => {
-      // Again under the write lock: of two concurrent duplicates, exactly one gets past this.
-      if (key) await checkKey(tx, account.id, key, prepared.now);
-      const delivered = local.length > 0
-        ? await deliverInTx(tx, deps, prepared)
-        : { results: [], touchedAccounts: [] };
-      if (remote.length > 0) {
-        await putBlob(tx, raw, prepared.sha);
-        await enqueueOutbound(tx, deps, {
-          accountId: account.id,
-          blobSha256: prepared.sha,
-          messageIdHeader: parsed.messageId,
-          mailFrom: envelope.mailFrom,
-          recipients: remote,
-          now: prepared.now,
-        });
+  if (!key) {
+    // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
+    const job = await deliveryJob(deps.store.db, deps, prepared, { outbound });
+    const delivered = await runDeliveryJob(deps, job);
+    outcome = { ...delivered, results: [...delivered.results, ...forwarded] };
+  } else {
+    try {
+      outcome = await deps.store.write(async (tx) => {
+        // Again under the write lock: of two concurrent duplicates, exactly one gets past this.
+        await checkKey(tx, account.id, key, prepared.now);
+        const delivered = local.length > 0
+          ? await deliverInTx(tx, deps, prepared)
+          : { results: [], touchedAccounts: [] };
+        if (remote.length > 0) {
+          await putBlob(tx, raw, prepared.sha);
+          await enqueueOutbound(tx, deps, outbound);
+        }
+        const results: RecipientResult[] = [...delivered.results, ...forwarded];
+        await recordKey(tx, deps, account.id, key, 200, results.map(firstResult));
+        return { results, touchedAccounts: delivered.touchedAccounts };
+      });
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { results: e.body as RecipientResult[], replayed: true };
       }
-      const results: RecipientResult[] = [
-        ...delivered.results,
-        ...remote.map((recipient) => ({ recipient, status: "forwarded" as const })),
-      ];
-      if (key) await recordKey(tx, deps, account.id, key, 200, results.map(firstResult));
-      return { results, touchedAccounts: delivered.touchedAccounts };
-    });
-  } catch (e) {
-    if (e instanceof IdempotentReplay) {
-      return { results: e.body as RecipientResult[], replayed: true };
+      throw e;
     }
-    throw e;
   }
   for (const id of outcome.touchedAccounts) deps.bus.notify(id);
   return { results: outcome.results, replayed: false };

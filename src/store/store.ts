@@ -8,6 +8,19 @@
  * each inside its own SAVEPOINT (a failing job rolls back only itself), and all are answered
  * after the single COMMIT — so one fsync covers many acknowledged writes without weakening any.
  *
+ * A write job that needs no answer from JavaScript in its middle goes through `batch()` instead:
+ * a list of statements whose later ones depend on earlier ones in SQL (`RETURNING`,
+ * `INSERT … SELECT`, guards in `WHERE`, unique constraints), sent as ONE round trip (DESIGN.md,
+ * "Write jobs are single round trips"). On the embedded file it joins the group commit like any
+ * job (its own SAVEPOINT inside the shared `BEGIN IMMEDIATE … COMMIT`); on any other libSQL
+ * client it is one `client.batch(stmts, "write")` — one Hrana batch on a remote server — that
+ * takes no in-process lock, because nothing it decides depends on this process's memory.
+ * `@libsql/client` does not expose Hrana's step conditions, so a step that must run only when an
+ * earlier one did says so in SQL (`WHERE EXISTS …` over the row the earlier step wrote).
+ *
+ * Every job's round trips are counted (`roundTrips`, `onJob`): a `write()` job costs its BEGIN,
+ * each statement and its COMMIT on a remote engine; a `batch()` job costs 1.
+ *
  * Single write statements made outside `write()` (`store.db.insert(...)` and the like) take the
  * same in-process lock. Without it such a statement would meet this process's own open write
  * transaction, and libSQL's busy wait — synchronous — would freeze the whole event loop, the
@@ -31,6 +44,8 @@ export type Queryable = Db | Tx;
  * Rows come back keyed by column name; integers as numbers.
  */
 export interface RawSql {
+  /** The full result: every row, and `rowsAffected`. */
+  execute(sql: string, args?: InValue[]): Promise<ResultSet>;
   run(sql: string, args?: InValue[]): Promise<ResultSet>;
   all<T>(sql: string, args?: InValue[]): Promise<T[]>;
   get<T>(sql: string, args?: InValue[]): Promise<T | undefined>;
@@ -79,6 +94,7 @@ interface Executor {
 function rawOver(target: Executor): RawSql {
   const first = target.executeFirst?.bind(target) ?? target.execute.bind(target);
   return {
+    execute: (sql, args = []) => target.execute({ sql, args }),
     run: (sql, args = []) => first({ sql, args }),
     all: async <T>(sql: string, args: InValue[] = []) =>
       (await target.execute({ sql, args })).rows as unknown as T[],
@@ -87,8 +103,88 @@ function rawOver(target: Executor): RawSql {
   };
 }
 
+/** One statement of a write job (`Store.batch`). */
+export interface Statement {
+  sql: string;
+  args?: InValue[];
+}
+
+/** What `Store.onJob` hears of every write job once it has ended. */
+export interface JobReport {
+  /** `batch`: one batch of statements; `transaction`: an interactive `write()`. */
+  kind: "batch" | "transaction";
+  /**
+   * Statements the job ran (BEGIN, SAVEPOINT and COMMIT not counted, nor the rows `appendLater`
+   * adds, which are flushed once per commit for the whole group).
+   */
+  statements: number;
+  /** Round trips the job costs a remote engine: 1 for a batch, statements + 2 for a transaction. */
+  roundTrips: number;
+}
+
+/**
+ * Runs a job's statements in order on `q` (a Store's db or an open write transaction), for
+ * callers already inside `write()`: the same SQL `Store.batch` sends in one round trip.
+ */
+export async function runStatements(q: Queryable, stmts: Statement[]): Promise<ResultSet[]> {
+  const raw = rawSql(q);
+  const out: ResultSet[] = [];
+  for (const s of stmts) out.push(await raw.execute(s.sql, s.args ?? []));
+  return out;
+}
+
+/**
+ * A step that fails its whole job unless `condition` (SQL, with `args`) holds when it runs: how
+ * a batch says "stop if what I read before no longer holds" without Hrana's step conditions.
+ * It fails on a NOT NULL constraint (`isFailedAssertion` tells it apart).
+ */
+export function assertStep(condition: string, args: InValue[] = []): Statement {
+  return { sql: `INSERT INTO events (type) SELECT NULL WHERE NOT (${condition})`, args };
+}
+
+/** True for the error an `assertStep` raised. */
+export function isFailedAssertion(error: unknown): boolean {
+  return /NOT NULL constraint failed: events\.type/.test(String((error as Error)?.message ?? ""));
+}
+
+/** What a recording executor answers every statement: no rows, nothing changed. */
+const NOTHING: ResultSet = {
+  columns: [],
+  columnTypes: [],
+  rows: [],
+  rowsAffected: 0,
+  lastInsertRowid: undefined,
+  toJSON: () => ({}),
+};
+
+/**
+ * The statements `fn` would write, recorded instead of run, so that write helpers made for
+ * `write()` (drizzle inserts, `rawSql`, `appendLater`) can add their rows to a batch. Reads
+ * answer nothing: `fn` must only write, with everything it needs read before.
+ */
+export async function recordStatements(fn: (tx: Tx) => Promise<void>): Promise<Statement[]> {
+  const recorded: Statement[] = [];
+  const recorder = {
+    execute: (stmt: { sql: string; args?: InValue[] }) => {
+      recorded.push({ sql: stmt.sql, args: [...(stmt.args ?? [])] });
+      return Promise.resolve(NOTHING);
+    },
+  };
+  // No schema: helpers use the query builder only, and the relational setup costs per call.
+  const db = drizzle(recorder as unknown as Client);
+  const raw = rawOver(recorder as unknown as Executor);
+  const appends = new Appends();
+  rawExecutors.set(db, raw);
+  txAppends.set(db, appends);
+  await fn(db as unknown as Tx);
+  await appends.flush(raw);
+  return recorded;
+}
+
 interface WriteJob {
   fn: (tx: Tx) => Promise<unknown>;
+  /** Set for `batch()` jobs: counted as one round trip. */
+  statements?: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -131,6 +227,15 @@ export const MODSEQ_BUMP_SQL =
 /** Writes that change no cached row, however often they run. */
 const COUNTER_BUMPS = new Set([QUOTA_BUMP_SQL, UID_BUMP_SQL, MODSEQ_BUMP_SQL]);
 
+/**
+ * Declares `sql` a counter bump (a statement over `accounts` or `mailboxes` that changes no row a
+ * read cache keeps, such as a batch's guarded quota or UID step), and returns it.
+ */
+export function counterBump(sql: string): string {
+  COUNTER_BUMPS.add(sql);
+  return sql;
+}
+
 /** A commit this recent means writers are busy: wait one turn of the event loop for company. */
 const BUSY_WINDOW_MS = 20;
 
@@ -145,6 +250,11 @@ export interface StoreOptions {
    * read before a cached answer is trusted.
    */
   changedElsewhere?: () => boolean;
+  /**
+   * How `batch()` runs: `group` (the default for `file:` clients) joins the group commit of
+   * `write()`; `client` sends one `client.batch(stmts, "write")` (the default elsewhere).
+   */
+  batchMode?: "group" | "client";
 }
 
 /** The change counter the triggers of migration 0008_cache_generation bump. */
@@ -171,6 +281,11 @@ export class Store {
   private nextGenerationRead: Promise<void> | undefined;
   /** The libSQL transaction open right now (writes are serialized, so there is at most one). */
   private activeTx: Transaction | undefined;
+  /** Statements of the job running now (jobs of a group run one after the other). */
+  private jobStatements = 0;
+  private tripCount = 0;
+  /** Told of every write job when it ends (the gateway logs it at debug level). */
+  onJob: ((report: JobReport) => void) | undefined;
 
   /**
    * `options.sync`, when given, makes committed writes durable (e.g. an fsync of the WAL run off
@@ -284,6 +399,7 @@ export class Store {
           return (stmt: Parameters<Client["execute"]>[0], args?: unknown) => {
             const call = () =>
               (value as (s: unknown, a?: unknown) => Promise<ResultSet>).call(target, stmt, args);
+            store.tripCount++;
             if (!isWrite(stmt)) return call();
             store.noteWrite(stmt, false);
             return lockedWrite(call);
@@ -327,6 +443,7 @@ export class Store {
       if (typeof method !== "function") continue;
       (tx as unknown as Record<string, unknown>)[name] = (stmt: unknown, ...rest: unknown[]) => {
         this.noteWrite(stmt, true);
+        this.jobStatements++;
         return (method as (...a: unknown[]) => unknown).call(tx, stmt, ...rest);
       };
     }
@@ -337,6 +454,14 @@ export class Store {
   /** Write transactions this process has ended (committed or not). */
   get commits(): number {
     return this.commitCount;
+  }
+
+  /**
+   * Round trips this Store's write jobs have cost (see JobReport), plus one per lone statement
+   * sent outside a job: a debug counter, the measure of issue 16's "one round trip per job".
+   */
+  get roundTrips(): number {
+    return this.tripCount;
   }
 
   /** Milliseconds since this process's last commit; 0 while writes are queued. */
@@ -350,6 +475,66 @@ export class Store {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) void this.drain();
     });
+  }
+
+  /**
+   * Runs one write job given as statements, in one round trip; resolves with each statement's
+   * result once committed. A statement that fails rolls back the whole job (and only it: in a
+   * group commit, the other jobs keep their SAVEPOINTs). Later statements see earlier ones'
+   * rows, so a step that depends on another names that row in SQL.
+   */
+  batch(stmts: Statement[]): Promise<ResultSet[]> {
+    const mode = this.options.batchMode ?? (this.raw.protocol === "file" ? "group" : "client");
+    if (mode === "client") return this.clientBatch(stmts);
+    return new Promise<ResultSet[]>((resolve, reject) => {
+      this.queue.push({
+        fn: async () => {
+          const open = this.activeTx;
+          if (!open) throw new Error("no libSQL transaction is open");
+          const out: ResultSet[] = [];
+          for (const s of stmts) out.push(await open.execute({ sql: s.sql, args: s.args ?? [] }));
+          return out;
+        },
+        statements: stmts.length,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** `batch()` as one `client.batch`: no in-process queue or lock off the embedded file. */
+  private async clientBatch(stmts: Statement[]): Promise<ResultSet[]> {
+    const args = stmts.map((s) => ({ sql: s.sql, args: s.args ?? [] }));
+    for (const s of args) this.noteWrite(s, false);
+    const target = this.raw.protocol === "file" ? this.client : this.raw;
+    try {
+      const results = await target.batch(args, "write");
+      if (target === this.raw) await this.durable();
+      return results;
+    } finally {
+      this.report({ kind: "batch", statements: stmts.length, roundTrips: 1 });
+    }
+  }
+
+  private report(job: JobReport): void {
+    this.tripCount += job.roundTrips;
+    this.onJob?.(job);
+  }
+
+  /** Runs one job of a group, counting what it costs (see JobReport). */
+  private async runJob(job: WriteJob, tx: Tx): Promise<unknown> {
+    this.jobStatements = 0;
+    try {
+      return await job.fn(tx);
+    } finally {
+      const statements = job.statements ?? this.jobStatements;
+      this.report(
+        job.statements === undefined
+          ? { kind: "transaction", statements, roundTrips: statements + 2 }
+          : { kind: "batch", statements, roundTrips: 1 },
+      );
+    }
   }
 
   private async drain(): Promise<void> {
@@ -367,7 +552,9 @@ export class Store {
           if (group.length === 1) {
             outcomes.push({
               ok: true,
-              value: await this.withLock(() => this.db.transaction(this.withRaw(group[0].fn))),
+              value: await this.withLock(() =>
+                this.db.transaction(this.withRaw((tx) => this.runJob(group[0], tx)))
+              ),
             });
           } else {
             await this.withLock(() =>
@@ -380,7 +567,7 @@ export class Store {
                   const appended = appends.size;
                   await raw.run("SAVEPOINT job");
                   try {
-                    const value = await job.fn(tx);
+                    const value = await this.runJob(job, tx);
                     await raw.run("RELEASE job");
                     outcomes.push({ ok: true, value });
                   } catch (error) {

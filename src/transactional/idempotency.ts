@@ -8,7 +8,8 @@ import { and, eq, lt } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
-import type { Queryable, Tx } from "../store/store.ts";
+import type { InValue } from "@libsql/client/web";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
@@ -101,6 +102,63 @@ export async function recordKey(
       createdAt: now,
     },
   });
+}
+
+/**
+ * The first steps of a send's write job (`Store.batch`): an expired row with the key goes, then
+ * the key is claimed by a plain INSERT. Of two concurrent requests with one key (both past
+ * `checkKey`), the second's INSERT breaks the primary key and its whole job is undone; it then
+ * finds the first's row (`replayAfterConflict`). `claimedResponse` fills the row in at the end.
+ */
+export function claimKeyStatements(
+  deps: Deps,
+  accountId: number,
+  k: IdempotencyKey,
+): Statement[] {
+  const now = deps.clock.now();
+  return [
+    {
+      sql: `DELETE FROM tx_idempotency WHERE account_id = ? AND scope = ? AND key = ?
+        AND expires_at <= ?`,
+      args: [accountId, k.scope, k.key, now],
+    },
+    {
+      sql: `INSERT INTO tx_idempotency (account_id, key, scope, request_hash, status, response,
+          expires_at, created_at) VALUES (?, ?, ?, ?, 0, 'null', ?, ?)`,
+      args: [accountId, k.key, k.scope, k.hash, now + IDEMPOTENCY_TTL_MS, now],
+    },
+  ];
+}
+
+/** The last step: the claimed key's answer, with `id` set from SQL when given (the Sent copy). */
+export function claimedResponse(
+  accountId: number,
+  k: IdempotencyKey,
+  status: number,
+  body: unknown,
+  id?: { sql: string; args: InValue[] },
+): Statement {
+  const response = id ? `json_set(?, '$.id', ${id.sql})` : "?";
+  return {
+    sql: `UPDATE tx_idempotency SET status = ?, response = ${response}
+      WHERE account_id = ? AND scope = ? AND key = ?`,
+    args: [status, JSON.stringify(body), ...(id?.args ?? []), accountId, k.scope, k.key],
+  };
+}
+
+/**
+ * After a send's job failed: when another request has meanwhile recorded the same key, its
+ * answer (IdempotentReplay, thrown); otherwise `error` again.
+ */
+export async function replayAfterConflict(
+  db: Queryable,
+  accountId: number,
+  k: IdempotencyKey,
+  now: number,
+  error: unknown,
+): Promise<never> {
+  await checkKey(db, accountId, k, now);
+  throw error;
 }
 
 /** Deletes keys past their 24 hours (the worker calls this now and then). */

@@ -12,15 +12,13 @@
  * `deferred` or `bounced`; a message that never leaves (cancelled, expired unsent) is never
  * `sent`. Analytics count `sent` events, so sent ≥ delivered + bounced-after-sending.
  */
-import { and, eq, inArray } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
 import type { OutboxRow } from "../services/outbox.ts";
-import type { Tx } from "../store/store.ts";
+import type { Statement, Tx } from "../store/store.ts";
+import type { InValue } from "@libsql/client/web";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import { parseVerp } from "./signing.ts";
 import { messageForOutbox, type NewTxEvent, recordEvent } from "./timeline.ts";
-import type { WebhookRow } from "./webhooks.ts";
 
 export async function outboxEvent(
   tx: Tx,
@@ -47,61 +45,56 @@ export async function isVerpSender(deps: Deps, mailFrom: string): Promise<boolea
   return mailFrom !== "" && (await parseVerp(deps, mailFrom)) !== undefined;
 }
 
-/** Rows just leased to a transport: their first hand-over is the recipient's `sent` event. */
-export async function outboxClaimed(
-  tx: Tx,
+/**
+ * The `sent` events of the rows a claim takes (`claimed`: SQL over the outbox row `o`, with its
+ * arguments), as statements of the claim's own write job: a retry (attempts > 0) or a lapsed
+ * lease taken over is not a new `sent`, and a recipient already past queued/scheduled is not
+ * counted twice. What recordEvent writes for each, in three statements for the whole claim: the
+ * timeline rows, one webhook delivery per active endpoint that wants `email.sent` (webhooks.ts
+ * `wants`, in SQL), and the recipients' status last (the first two select on it).
+ */
+export function claimedEventStatements(
   deps: Deps,
-  rows: OutboxRow[],
+  claimed: { sql: string; args: InValue[] },
   route: string,
-): Promise<void> {
-  // A retry (attempts > 0) or a lapsed lease taken over is not a new `sent`.
-  const ids = rows.filter((r) => r.attempts === 0).map((r) => r.id);
-  if (ids.length === 0) return;
-  const found = await tx.select({ message: schema.txMessages, recipient: schema.txRecipients })
-    .from(schema.txRecipients)
-    .innerJoin(schema.txMessages, eq(schema.txMessages.id, schema.txRecipients.messageId))
-    .where(and(
-      inArray(schema.txRecipients.outboxId, ids),
-      inArray(schema.txRecipients.status, ["queued", "scheduled"]),
-    ));
+): Statement[] {
   const at = deps.clock.now();
-  const hooks = new Map<number, WebhookRow[]>();
-  const plain: typeof found = [];
-  for (const f of found) {
-    const accountId = f.message.accountId;
-    if (!hooks.has(accountId)) {
-      hooks.set(
-        accountId,
-        await tx.select().from(schema.txWebhooks).where(and(
-          eq(schema.txWebhooks.accountId, accountId),
-          eq(schema.txWebhooks.active, true),
-        )),
-      );
-    }
-    const endpoints = hooks.get(accountId)!;
-    if (endpoints.length === 0) plain.push(f);
-    else {
-      await recordEvent(tx, deps, {
-        message: f.message,
-        recipient: f.recipient.address,
-        type: "sent",
-        data: { route },
-        at,
-      }, endpoints);
-    }
-  }
-  if (plain.length === 0) return;
-  // No webhooks to enqueue and nothing to suppress: what recordEvent writes, in two statements
-  // for the whole claim (the claim holds the write lock; a row at a time slows every worker).
-  await tx.insert(schema.txEvents).values(plain.map((f) => ({
-    accountId: f.message.accountId,
-    messageId: f.message.id,
-    recipient: f.recipient.address,
-    type: "sent",
-    domain: f.message.domain,
-    data: JSON.stringify({ route }),
-    createdAt: at,
-  })));
-  await tx.update(schema.txRecipients).set({ status: "sent", updatedAt: at })
-    .where(inArray(schema.txRecipients.id, plain.map((f) => f.recipient.id)));
+  const sent = `FROM outbox o JOIN tx_recipients r ON r.outbox_id = o.id
+    JOIN tx_messages m ON m.id = r.message_id
+    WHERE ${claimed.sql} AND o.attempts = 0 AND r.status IN ('queued', 'scheduled')`;
+  return [
+    {
+      sql:
+        `INSERT INTO tx_events (account_id, message_id, recipient, type, domain, data, created_at)
+        SELECT m.account_id, m.id, r.address, 'sent', m.domain, json_object('route', ?), ?
+        ${sent} ORDER BY r.id`,
+      args: [route, at, ...claimed.args],
+    },
+    {
+      // One event id per recipient, shared by its endpoints' deliveries (MATERIALIZED: drawn once).
+      sql: `WITH ev AS MATERIALIZED (
+          SELECT r.id AS rid, r.address, m.id AS email_id, m.account_id, m.message_id_header,
+            m.from_address, m.subject, m.tags, m.metadata,
+            'msg_' || lower(hex(randomblob(12))) AS event_id
+          ${sent})
+        INSERT INTO tx_webhook_deliveries (webhook_id, event_id, event_type, payload, state,
+          next_attempt_at, created_at, updated_at)
+        SELECT h.id, ev.event_id, 'email.sent', json_object('type', 'email.sent', 'timestamp', ?,
+            'data', json_object('emailId', ev.email_id, 'messageId', ev.message_id_header,
+              'from', ev.from_address, 'to', ev.address, 'subject', ev.subject,
+              'tags', json(ev.tags), 'metadata', json(ev.metadata), 'route', ?)),
+          'pending', ?, ?, ?
+        FROM ev JOIN tx_webhooks h ON h.account_id = ev.account_id AND h.active = 1
+          AND (json_array_length(h.events) = 0 OR EXISTS (SELECT 1 FROM json_each(h.events)
+            WHERE value IN ('email.sent', 'email.*')))
+        ORDER BY ev.rid, h.id`,
+      args: [...claimed.args, new Date(at).toISOString(), route, at, at, at],
+    },
+    {
+      sql: `UPDATE tx_recipients SET status = 'sent', updated_at = ?
+        WHERE status IN ('queued', 'scheduled')
+        AND outbox_id IN (SELECT o.id FROM outbox o WHERE ${claimed.sql} AND o.attempts = 0)`,
+      args: [at, ...claimed.args],
+    },
+  ];
 }

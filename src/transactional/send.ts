@@ -3,7 +3,9 @@
  * path (services/send.ts): template rendering, the suppression check, tracking and RFC 8058
  * headers, a signed VERP return path, `sendAt` (the outbox rows wait in the database until then)
  * and the Idempotency-Key — whose row, the message record, its recipients and their first
- * events are all written in the send's own write transaction.
+ * events are all written in the send's own write job, one round trip: the key is claimed by its
+ * first step (a concurrent twin breaks the primary key and replays), and ids the job creates
+ * (Sent copy, outbox rows) are named in SQL by the steps that need them.
  */
 import { toBase64 } from "../crypto.ts";
 import type { SendRequest } from "../../schemas/api_send.ts";
@@ -13,14 +15,17 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
 import { named, sendMessage } from "../services/send.ts";
-import { appendLater, rawSql, schema } from "../store/store.ts";
+import { appendLater, rawSql, recordStatements, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import {
   checkKey,
+  claimedResponse,
+  claimKeyStatements,
   type IdempotencyKey,
   idempotencyKey,
   IdempotentReplay,
   recordKey,
+  replayAfterConflict,
 } from "./idempotency.ts";
 import { newEmailId, verpAddress } from "./signing.ts";
 import { suppressedAmong } from "./suppression.ts";
@@ -180,93 +185,122 @@ export async function sendEmail(
   };
 
   let body: TxSendResponse | undefined;
+  // Read before the write job: its steps after the send only write (recordStatements).
+  const hooks = shared
+    ? await (shared.hooks ??= activeWebhooks(deps.store.db, auth.accountId))
+    : await activeWebhooks(deps.store.db, auth.accountId);
   try {
-    await sendMessage(deps, auth, base, {
+    const sent = await sendMessage(deps, auth, base, {
       sentCopy: req.storeSent ?? auth.kind !== "api_key",
       envelopeFrom: tracking.verp ? await verpAddress(deps, emailId, fromDomain) : undefined,
       notBefore: scheduled ? sendAt : undefined,
-      beforeInTx: key ? (tx) => checkKey(tx, auth.accountId, key, now) : undefined,
-      afterInTx: async (tx, response, queued) => {
-        const at = deps.clock.now();
-        const sql = rawSql(tx);
-        // Every column is given, so the row is known without reading it back (RETURNING).
-        const message: TxMessageRow = {
-          id: emailId,
-          accountId: auth.accountId,
-          domain: fromDomain,
-          fromAddress: from.address,
-          subject: content.subject,
-          sentRef: response.id,
-          messageIdHeader: response.messageId,
-          tags: JSON.stringify(req.tags),
-          metadata: JSON.stringify(req.metadata),
-          sendAt: scheduled ? sendAt : null,
-          state: scheduled ? "scheduled" : "accepted",
-          template: req.template ? req.template.name : null,
-          createdAt: at,
-        };
-        await txMessagesSql.insert(sql, message);
-        const outboxBy = new Map(queued.map((q) => [q.rcptTo, q.id]));
-        const hooks = shared
-          ? await (shared.hooks ??= activeWebhooks(deps.store.db, auth.accountId))
-          : await activeWebhooks(tx, auth.accountId);
-        const recipients = response.recipients.map((r) =>
-          r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
-        );
-        const dropped = all.filter((a) => suppressed.has(a.toLowerCase()));
-        recipients.push(...dropped.map((address) => ({ address, status: "suppressed" as const })));
-        // Appended (inserted at the commit): the events below carry their status already
-        // (`statusWritten`), so nothing in this transaction updates these rows.
-        for (const r of recipients) {
-          appendLater(tx, txRecipientsSql, {
-            messageId: emailId,
-            address: r.address.toLowerCase(),
-            status: r.status === "rejected" ? "failed" : r.status,
-            outboxId: outboxBy.get(r.address) ?? null,
-            updatedAt: at,
-          }, { ignoreConflicts: true });
-        }
-        for (const r of recipients) {
-          await recordEvent(tx, deps, {
-            message,
-            recipient: r.address,
-            type: r.status === "scheduled" || r.status === "suppressed" ? r.status : "queued",
-            data: scheduled ? { sendAt: new Date(sendAt!).toISOString() } : {},
-            at,
-            statusWritten: true,
-          }, hooks);
-          if (r.status === "delivered") {
-            // Local delivery: the message left the queue and arrived in one step.
-            await recordEvent(tx, deps, {
-              message,
-              recipient: r.address,
-              type: "sent",
-              data: { route: "local" },
-              at,
-              statusWritten: true,
-            }, hooks);
-          }
-          if (r.status === "delivered" || r.status === "rejected") {
-            await recordEvent(tx, deps, {
-              message,
-              recipient: r.address,
-              type: r.status === "delivered" ? "delivered" : "failed",
-              data: r.status === "delivered" ? { local: true } : { reason: r.reason, code: r.code },
-              at,
-              statusWritten: true,
-            }, hooks);
-          }
-        }
-        body = {
-          id: response.id,
-          emailId,
-          messageId: response.messageId,
-          sendAt: scheduled ? new Date(sendAt!).toISOString() : null,
-          recipients,
-        };
-        if (key) await recordKey(tx, deps, auth.accountId, key, 201, body);
+      job: {
+        first: key ? claimKeyStatements(deps, auth.accountId, key) : [],
+        last: (response, refs) =>
+          recordStatements(async (tx) => {
+            const at = deps.clock.now();
+            const sql = rawSql(tx);
+            // Every column is given, so the row is known without reading it back (RETURNING).
+            const message: TxMessageRow = {
+              id: emailId,
+              accountId: auth.accountId,
+              domain: fromDomain,
+              fromAddress: from.address,
+              subject: content.subject,
+              sentRef: null, // set from SQL below: the Sent copy is stored by the same job
+              messageIdHeader: response.messageId,
+              tags: JSON.stringify(req.tags),
+              metadata: JSON.stringify(req.metadata),
+              sendAt: scheduled ? sendAt : null,
+              state: scheduled ? "scheduled" : "accepted",
+              template: req.template ? req.template.name : null,
+              createdAt: at,
+            };
+            await txMessagesSql.insert(sql, message);
+            if (refs.sentId) {
+              await sql.run(
+                `UPDATE tx_messages SET sent_ref = ${refs.sentId.sql} WHERE id = ?`,
+                [...refs.sentId.args, emailId],
+              );
+            }
+            const recipients = response.recipients.map((r) =>
+              r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
+            );
+            const dropped = all.filter((a) => suppressed.has(a.toLowerCase()));
+            recipients.push(
+              ...dropped.map((address) => ({ address, status: "suppressed" as const })),
+            );
+            // Appended (inserted at the commit): the events below carry their status already
+            // (`statusWritten`), so nothing in this transaction updates these rows.
+            for (const r of recipients) {
+              appendLater(tx, txRecipientsSql, {
+                messageId: emailId,
+                address: r.address.toLowerCase(),
+                status: r.status === "rejected" ? "failed" : r.status,
+                outboxId: null, // set below, from the outbox rows of the same job
+                updatedAt: at,
+              }, { ignoreConflicts: true });
+            }
+            for (const r of recipients) {
+              await recordEvent(tx, deps, {
+                message,
+                recipient: r.address,
+                type: r.status === "scheduled" || r.status === "suppressed" ? r.status : "queued",
+                data: scheduled ? { sendAt: new Date(sendAt!).toISOString() } : {},
+                at,
+                statusWritten: true,
+              }, hooks);
+              if (r.status === "delivered") {
+                // Local delivery: the message left the queue and arrived in one step.
+                await recordEvent(tx, deps, {
+                  message,
+                  recipient: r.address,
+                  type: "sent",
+                  data: { route: "local" },
+                  at,
+                  statusWritten: true,
+                }, hooks);
+              }
+              if (r.status === "delivered" || r.status === "rejected") {
+                await recordEvent(tx, deps, {
+                  message,
+                  recipient: r.address,
+                  type: r.status === "delivered" ? "delivered" : "failed",
+                  data: r.status === "delivered"
+                    ? { local: true }
+                    : { reason: r.reason, code: r.code },
+                  at,
+                  statusWritten: true,
+                }, hooks);
+              }
+            }
+            body = {
+              id: response.id,
+              emailId,
+              messageId: response.messageId,
+              sendAt: scheduled ? new Date(sendAt!).toISOString() : null,
+              recipients,
+            };
+          }).then((steps) => [
+            ...steps,
+            // Each remote recipient's outbox row, queued by this job: the account's rows of this
+            // millisecond (index outbox_account) with this message's blob.
+            {
+              sql: `UPDATE tx_recipients SET outbox_id = (SELECT max(o.id) FROM outbox o
+              WHERE o.account_id = ? AND o.created_at = ? AND o.blob_sha256 = ?
+                AND lower(o.rcpt_to) = address)
+            WHERE message_id = ?`,
+              args: [auth.accountId, refs.queuedAt, refs.blobSha256, emailId],
+            },
+            ...(key ? [claimedResponse(auth.accountId, key, 201, body, refs.sentId)] : []),
+          ]),
       },
-    });
+    }).catch((e) =>
+      key
+        ? replayAfterConflict(deps.store.db, auth.accountId, key, deps.clock.now(), e)
+        : Promise.reject(e)
+    );
+    body!.id = sent.id;
   } catch (e) {
     if (e instanceof IdempotentReplay) {
       return { status: e.status, body: e.body as TxSendResponse, replayed: true };
