@@ -95,8 +95,8 @@ export async function importMbox(
 ): Promise<ImportSummary> {
   const dir = await isDir(input);
   const files = dir ? await mboxFiles(input) : [input];
-  if (files.length === 0) throw new CliError(`${input}: no *.mbox files found`);
   if (dir && mailbox) throw usageError("--mailbox applies to a single mbox file, not a folder");
+  if (files.length === 0) throw new CliError(`${input}: no *.mbox files found`);
   const groups = [];
   const problems: string[] = [];
   for (const file of files) {
