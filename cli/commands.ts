@@ -362,7 +362,13 @@ const configExample: Command = {
 const configCheck: Command = {
   name: "config check",
   summary: "Validate the configuration (environment and config file); print every problem",
-  details: ["Exits 0 and prints the effective settings (secrets hidden), or exits 2."],
+  details: [
+    "Exits 0 and prints the effective settings (secrets hidden), or exits 2 listing every " +
+    "problem: the variable, the value given (secrets as their length only) and what it accepts.",
+    "Unknown POSTERN_* environment variables (a misspelt setting is otherwise ignored) are " +
+    "reported as warnings with the closest known name, not errors: other tools may use the " +
+    "same prefix. Every other command prints the same warnings on standard error at start.",
+  ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_config.ts"), "configCheck"),
 };

@@ -101,6 +101,12 @@ export async function runCli(argv: string[]): Promise<number> {
       console.log(commandHelp(command));
       return EXIT_OK;
     }
+    // A misspelt setting would otherwise be ignored in silence; `config check` lists these
+    // itself. A warning only: other tools may use the POSTERN_ prefix too.
+    if (command.name !== "config check") {
+      const { environmentWarnings } = await import("./context.ts");
+      for (const w of environmentWarnings()) console.error(`postern: warning: ${w}`);
+    }
     return (await command.run(invocation)) ?? EXIT_OK;
   } catch (error) {
     return fail(error);

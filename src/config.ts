@@ -571,6 +571,48 @@ export function parseConfig(
   return { ok: true, config: parsed.data as Config };
 }
 
+/** Edit distance (insertions, deletions, substitutions) between two names. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * POSTERN_* variables in `env` that no setting (nor `alsoKnown`, the entry points' own) reads,
+ * each with the closest known name when one is near: a misspelt setting would otherwise be
+ * ignored without a word. Only warnings: other tools may use the same prefix.
+ */
+export function unknownSettings(
+  env: Record<string, string | undefined>,
+  alsoKnown: readonly string[] = [],
+): { name: string; suggestion?: string }[] {
+  const known = new Set<string>(alsoKnown);
+  for (const field of Object.values(CONFIG_FIELDS)) {
+    known.add(field.env);
+    if ("legacyEnv" in field) known.add(field.legacyEnv);
+  }
+  const out: { name: string; suggestion?: string }[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("POSTERN_") || known.has(name)) continue;
+    let best: { name: string; d: number } | undefined;
+    for (const k of known) {
+      const d = distance(name, k);
+      if (!best || d < best.d) best = { name: k, d };
+    }
+    // Near enough to be a typo: a few edits, relative to the part after the prefix.
+    const near = best && best.d <= Math.max(2, Math.floor((name.length - 8) / 4));
+    out.push(near ? { name, suggestion: best!.name } : { name });
+  }
+  return out;
+}
+
 /** The text of deploy/env.example, generated from the schema. */
 export function envExample(): string {
   const lines = [
