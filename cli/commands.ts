@@ -45,7 +45,7 @@ const initCommand: Command = {
     "Running init again never overwrites an existing admin account unless " +
     "--reset-admin-password is given.",
     "Idempotent: on a store already initialised with this domain and admin, whose secrets the " +
-    "master key opens, it prints \"already initialised, nothing changed\" and exits 0, so " +
+    'master key opens, it prints "already initialised, nothing changed" and exits 0, so ' +
     "setup scripts can run it every time. A real conflict exits 3 and writes nothing (no " +
     "master key, certificate or row): another master key (or none) for an existing store, " +
     "another admin account, or the address taken by a non-admin account. Every node sharing a " +
@@ -333,7 +333,10 @@ const sendCommand: Command = {
     "http://<httpHost>:<httpPort>) with an API key ($POSTERN_API_KEY or --api-key) or by " +
     "signing in as --from with $POSTERN_PASSWORD or --password-stdin. With --local it runs " +
     "the API in this process on the configured store, acting as --from (operator access: no " +
-    "password needed). Prints the API's JSON answer.",
+    "password needed). Prints the API's JSON answer; standard error names the URL it talks to " +
+    "and the setting that chose it. On 401 or 404 it also says which server answered there " +
+    "(Postern and its version, or another server's Server header) and how to point send " +
+    "elsewhere.",
     "Example: postern send --local --from admin@postern.localhost " +
     "--to admin@postern.localhost --subject hi --text 'hello'",
   ],

@@ -512,7 +512,11 @@ export function expectedValue(schema: z.ZodType): string | undefined {
 }
 
 /** One line per problem: the variable, the value given and what it must be. */
-function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>, fromEnv: Set<string>) {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  input: Record<string, unknown>,
+  fromEnv: Set<string>,
+) {
   const key = String(issue.path[0] ?? "");
   const field = CONFIG_FIELDS[key as keyof Fields];
   if (!field) return `${key}: ${issue.message}`;

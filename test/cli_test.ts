@@ -101,7 +101,10 @@ Deno.test("init, domains, accounts and API keys through the CLI", async () => {
   // A second init changes nothing (and succeeds); asked to, it resets the password.
   const again = await cli(["init"], env);
   assertEquals(again.code, 0);
-  assertMatch(again.stdout, /already initialised, nothing changed.*\n.*\n.*\n.*--reset-admin-password/);
+  assertMatch(
+    again.stdout,
+    /already initialised, nothing changed.*\n.*\n.*\n.*--reset-admin-password/,
+  );
   const generated = await cli(["init", "--reset-admin-password", "--json"], {
     POSTERN_DATA_DIR: env.POSTERN_DATA_DIR,
   });
@@ -497,7 +500,10 @@ Deno.test("issue19#2: an unknown POSTERN_* variable is warned about, with the cl
   // Variables the CLI itself reads are known.
   const quiet = await cli(["domain", "list"], { ...env, POSTERN_URL: "http://x.test" });
   assert(!quiet.stderr.includes("unknown"), quiet.stderr);
-  assertMatch(ok(await cli(["config", "check", "--help"]), "help").stdout, /Unknown POSTERN_.*warnings/);
+  assertMatch(
+    ok(await cli(["config", "check", "--help"]), "help").stdout,
+    /Unknown POSTERN_.*warnings/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -561,7 +567,15 @@ Deno.test("issue19#5: invalid arguments exit 2 across the CLI", async () => {
   assertMatch(bad.stderr, /invalid address/);
   const short = await cli(["account", "passwd", "admin@postern.localhost", "--password", "x"], env);
   assertEquals(short.code, 2, short.stderr);
-  const scope = await cli(["apikey", "create", "admin@postern.localhost", "--name", "k", "--scope", "root"], env);
+  const scope = await cli([
+    "apikey",
+    "create",
+    "admin@postern.localhost",
+    "--name",
+    "k",
+    "--scope",
+    "root",
+  ], env);
   assertEquals(scope.code, 2, scope.stderr);
   await Deno.mkdir(`${dir}/mboxes`);
   const folder = await cli(
