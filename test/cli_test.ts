@@ -5,6 +5,10 @@
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { COMMANDS } from "../cli/main.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+import { cliRun, initDataDir, messagesOf } from "./import_fixture.ts";
+import { generateSelfSigned } from "../cli/tls_files.ts";
+import { createServer as createTlsServer } from "node:tls";
+import type { Buffer } from "node:buffer";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -586,4 +590,101 @@ Deno.test("issue19#5: invalid arguments exit 2 across the CLI", async () => {
   // Failures that are not the caller's input stay 1.
   assertEquals((await cli(["account", "delete", "nobody@postern.localhost"], env)).code, 1);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#6: import --mailbox chooses the target, INBOX in any case", async () => {
+  const data = await initDataDir();
+  const admin = "admin@postern.localhost";
+  try {
+    await Deno.writeTextFile(
+      `${data.dir}/list.mbox`,
+      "From alice@legacy.test Mon Jan  1 10:00:00 2024\nSubject: one\n\nbody\n",
+    );
+    const r = await cliRun(
+      ["import", "mbox", `${data.dir}/list.mbox`, "--account", admin, "--mailbox", "inbox"],
+      data.env,
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const maildir = `${data.dir}/md`;
+    for (const d of ["cur", "new", "tmp"]) await Deno.mkdir(`${maildir}/${d}`, { recursive: true });
+    await Deno.writeTextFile(`${maildir}/new/1700000000.M1P1.legacy`, "Subject: two\n\nbody\n");
+    const m = await cliRun(
+      ["import", "maildir", maildir, "--account", admin, "--mailbox", "Archive/2020"],
+      data.env,
+    );
+    assertEquals(m.code, 0, m.stderr);
+    const stored = await messagesOf(data.dbUrl, admin);
+    assertEquals(stored.map((s) => s.mailbox).sort(), ["Archive/2020", "INBOX"]);
+    const bad = await cliRun(
+      ["import", "maildir", maildir, "--account", admin, "--mailbox", "a//b"],
+      data.env,
+    );
+    assertEquals(bad.code, 2, bad.stderr);
+    assertMatch(
+      (await cliRun(["import", "--help"], data.env)).stdout,
+      /INBOX, in any case, is the account's INBOX/,
+    );
+  } finally {
+    await data.remove();
+  }
+});
+
+/**
+ * An IMAPS server with a self-signed certificate that refuses every sign-in: enough to tell
+ * "the TLS handshake failed" from "TLS worked and the password was checked".
+ */
+async function selfSignedImaps(dir: string) {
+  await generateSelfSigned(`${dir}/cert.pem`, `${dir}/key.pem`, ["127.0.0.1"]);
+  const server = createTlsServer({
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+  }, (socket) => {
+    socket.on("error", () => {});
+    socket.write("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] test ready\r\n");
+    let buffer = "";
+    socket.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString("latin1");
+      let i;
+      while ((i = buffer.indexOf("\r\n")) >= 0) {
+        const [tag, command = ""] = buffer.slice(0, i).split(" ");
+        buffer = buffer.slice(i + 2);
+        const verb = command.toUpperCase();
+        if (verb === "CAPABILITY") socket.write("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
+        if (verb === "LOGIN" || verb === "AUTHENTICATE") {
+          socket.write(`${tag} NO [AUTHENTICATIONFAILED] test server refuses everyone\r\n`);
+        } else if (verb === "LOGOUT") {
+          socket.end(`* BYE\r\n${tag} OK bye\r\n`);
+        } else socket.write(`${tag} OK done\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+Deno.test("issue19#7: IMAP import trusts a self-signed source with --ca-file, or --insecure-skip-verify loudly", async () => {
+  const data = await initDataDir();
+  const { server, port } = await selfSignedImaps(data.dir);
+  const env = { ...data.env, POSTERN_IMPORT_PASSWORD: "pw" };
+  const url = `imaps://alice@127.0.0.1:${port}`;
+  const args = ["import", url, "--account", "admin@postern.localhost", "--dry-run"];
+  try {
+    const untrusted = await cliRun(args, env);
+    assertEquals(untrusted.code, 1, untrusted.stderr);
+    assertMatch(untrusted.stderr, /self[- ]signed|certificate/i);
+    const trusted = await cliRun([...args, "--ca-file", `${data.dir}/cert.pem`], env);
+    assertEquals(trusted.code, 1, trusted.stderr);
+    // TLS worked; the sign-in was refused.
+    assertMatch(trusted.stderr, /authentication failed/);
+    const skipped = await cliRun([...args, "--insecure-skip-verify"], env);
+    assertMatch(skipped.stderr, /WARNING: --insecure-skip-verify/);
+    assertMatch(skipped.stderr, /authentication failed/);
+    const noPem = await cliRun([...args, "--ca-file", `${data.dir}/nothing.pem`], env);
+    assertEquals(noPem.code, 2, noPem.stderr);
+    const both = await cliRun([...args, "--insecure", "--ca-file", `${data.dir}/cert.pem`], env);
+    assertEquals(both.code, 2, both.stderr);
+  } finally {
+    server.close();
+    await data.remove();
+  }
 });
