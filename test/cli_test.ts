@@ -241,7 +241,7 @@ Deno.test("issue15#4: postern account role grants and takes back domain administ
   );
   assertEquals(both.adminDomains, ["example.org", "postern.localhost"]);
   const unknown = await cli(["account", "role", "dora@example.org", "--admin-of", "no.test"], env);
-  assertEquals(unknown.code, 1);
+  assertEquals(unknown.code, 2, "an invalid argument (issue19#5)");
   assertMatch(unknown.stderr, /no\.test is not a local domain/);
   assertMatch(
     ok(await cli(["account", "list"], env), "table").stdout,
