@@ -59,7 +59,6 @@ async function loadSuite(): Promise<ArcDoc[]> {
 /** A TXT value as DNS carries it: character-strings of at most 255 octets (RFC 1035 3.3.14). */
 const chunks = (value: string) => value.match(/[\s\S]{1,255}/g) ?? [""];
 
-
 Deno.test({
   name: "ValiMail ARC validation suite through authenticateInbound and our resolver",
   async fn() {

@@ -44,7 +44,6 @@ const KNOWN_DEVIATIONS: Record<string, string> = {
 const explanationOk = (expected: string | undefined, got: string | undefined) =>
   expected === undefined || (expected === "DEFAULT" ? got === undefined : got === expected);
 
-
 Deno.test({
   name: "RFC 7208 SPF suite through inbound_auth's SPF step and our resolver",
   async fn() {
