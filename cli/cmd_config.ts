@@ -13,7 +13,11 @@ export function configExample() {
 
 export async function configCheck({ values }: Invocation) {
   const warnings = environmentWarnings();
-  const config = await loadConfig(values);
+  const config = await loadConfig(values).catch((e) => {
+    // A misspelt name often explains an invalid or missing value: say both.
+    for (const w of warnings) console.error(`postern: warning: ${w}`);
+    throw e;
+  });
   const shown: Record<string, unknown> = { ...config, databaseUrl: paths(config).databaseLabel };
   for (const key of SECRET_SETTINGS) {
     if (shown[key] !== undefined) shown[key] = "(set)";
