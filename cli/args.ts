@@ -1,13 +1,16 @@
 /**
  * The CLI's command table and argument parsing: every command declares its options once, and the
  * same declaration drives `node:util` parseArgs (which Deno and Bun both provide) and `--help`.
- * Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad configuration.
+ * Exit codes: 0 success, 1 the operation failed, 2 bad usage, an invalid value or bad
+ * configuration, 3 a conflict with what already exists (`init` on a store made differently).
  */
 import { parseArgs } from "node:util";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** The request contradicts existing state (e.g. `init` with another master key). */
+export const EXIT_CONFLICT = 3;
 
 /** An error that ends the command with a message and an exit code, without a stack trace. */
 export class CliError extends Error {

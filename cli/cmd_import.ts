@@ -18,7 +18,8 @@ import { importImap } from "./mailstore/imap_import.ts";
 import { parseImapUrl } from "./mailstore/imap_source.ts";
 import { scanMaildir } from "./mailstore/maildir.ts";
 import { AccountTarget, allAddresses, type MailStore, openMailStore } from "./mailstore/target.ts";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
+import { mailboxNameProblem } from "../schemas/api_mail.ts";
 import { join } from "node:path";
 import { accountFolder } from "./mailstore/file_export.ts";
 
@@ -41,6 +42,41 @@ function report(inv: Invocation, results: ImportSummary[]) {
   }
 }
 
+/**
+ * How far to trust the source's certificate: the system's roots, plus `--ca-file` (a private CA
+ * or the self-signed certificate itself), or nothing at all with `--insecure-skip-verify`.
+ */
+async function tlsTrustOptions(
+  values: Invocation["values"],
+  security: "tls" | "starttls" | "insecure",
+): Promise<{ ca?: string; skipVerify?: boolean }> {
+  const caFile = str(values, "ca-file");
+  const skipVerify = flag(values, "insecure-skip-verify");
+  if (caFile && skipVerify) throw usageError("give either --ca-file or --insecure-skip-verify");
+  if ((caFile || skipVerify) && security === "insecure") {
+    throw usageError("--ca-file and --insecure-skip-verify need TLS; --insecure turns it off");
+  }
+  if (skipVerify) {
+    console.error(
+      "postern: WARNING: --insecure-skip-verify: the source's TLS certificate is NOT checked; " +
+        "anyone on the network path can pose as the server and read the password and the " +
+        "mail. Prefer --ca-file with the server's CA or self-signed certificate.",
+    );
+    return { skipVerify: true };
+  }
+  if (!caFile) return {};
+  let ca: string;
+  try {
+    ca = await readFile(caFile, "utf8");
+  } catch (e) {
+    throw usageError(`--ca-file ${caFile}: ${(e as Error).message}`);
+  }
+  if (!ca.includes("-----BEGIN CERTIFICATE-----")) {
+    throw usageError(`--ca-file ${caFile}: no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return { ca };
+}
+
 async function imapImport(inv: Invocation, url: string) {
   const { values } = inv;
   const parsed = parseImapUrl(url);
@@ -50,6 +86,7 @@ async function imapImport(inv: Invocation, url: string) {
     | "tls"
     | "starttls"
     | "insecure";
+  const tlsTrust = await tlsTrustOptions(values, security);
   const limitText = str(values, "limit");
   const limit = limitText === undefined ? undefined : Number(limitText);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
@@ -72,6 +109,7 @@ async function imapImport(inv: Invocation, url: string) {
         user: parsed.user,
         password,
         security,
+        ...tlsTrust,
       },
       dryRun: flag(values, "dry-run"),
       limit,
@@ -80,12 +118,25 @@ async function imapImport(inv: Invocation, url: string) {
   });
 }
 
+/**
+ * `--mailbox NAME`, checked like any mailbox name. INBOX in any case is the account's INBOX
+ * (RFC 3501 section 5.1: the name INBOX is case-insensitive); the target canonicalises it.
+ */
+function mailboxOption(inv: Invocation): string | undefined {
+  const name = str(inv.values, "mailbox");
+  if (name === undefined) return undefined;
+  const problem = mailboxNameProblem(name);
+  if (problem) throw usageError(`--mailbox ${JSON.stringify(name)}: ${problem}`);
+  return name;
+}
+
 async function mboxImport(inv: Invocation, input: string) {
   const account = str(inv.values, "account");
   if (!account) throw usageError("--account is required for mbox imports");
+  const mailbox = mailboxOption(inv);
   await withMailStore(inv, async (ms) => {
     const target = await AccountTarget.open(ms.deps, account);
-    report(inv, [await importMbox(target, input, str(inv.values, "mailbox"))]);
+    report(inv, [await importMbox(target, input, mailbox)]);
   });
 }
 
@@ -93,11 +144,13 @@ async function maildirImport(inv: Invocation, input: string) {
   const account = str(inv.values, "account");
   const all = flag(inv.values, "all");
   if (!!account === all) throw usageError("give either --account ADDRESS or --all");
+  const mailbox = mailboxOption(inv);
+  if (all && mailbox) throw usageError("--mailbox applies to one Maildir (--account), not --all");
   await withMailStore(inv, async (ms) => {
     if (account) {
       const folders = await checkMaildir(input);
       const target = await AccountTarget.open(ms.deps, account);
-      return report(inv, [await importMaildir(target, folders)]);
+      return report(inv, [await importMaildir(target, folders, mailbox)]);
     }
     // --all: DIR holds one Maildir++ root per account, named by address (as export writes).
     const known = new Map((await allAddresses(ms.deps)).map((a) => [accountFolder(a), a]));

@@ -1,9 +1,12 @@
 /**
  * `postern init`: prepares a data folder without asking anything — master key (0600), database
- * and migrations, the first local domain and its admin account. Safe to repeat: an existing admin
- * is never overwritten unless `--reset-admin-password` says so, and a refused init writes nothing
- * at all (every check runs before the first write), so running it on a second node of a shared
- * store cannot leave that node with a master key of its own.
+ * and migrations, the first local domain and its admin account. Idempotent, so setup scripts can
+ * re-run it: on a store that already holds this domain and admin and opens with this master key it
+ * changes nothing and succeeds (exit 0); an existing admin is never overwritten unless
+ * `--reset-admin-password` says so; a real conflict (another master key, another admin) exits 3.
+ * A refused or unchanged init writes nothing at all (every check runs before the first write), so
+ * running it on a second node of a shared store cannot leave that node with a master key of its
+ * own.
  */
 import { ensureTlsFiles } from "./bridge_runtime.ts";
 import { silentLogger } from "../src/ports.ts";
@@ -22,7 +25,7 @@ import {
 } from "../src/services/accounts.ts";
 import { rawSql, schema, type Store } from "../src/store/store.ts";
 import { DomainName, parseAddress } from "../schemas/address.ts";
-import { CliError, flag, type Invocation, str, usageError } from "./args.ts";
+import { CliError, EXIT_CONFLICT, flag, type Invocation, str, usageError } from "./args.ts";
 import { DEFAULT_DOMAIN } from "./commands.ts";
 import {
   env,
@@ -54,6 +57,8 @@ export interface InitResult {
   password?: string;
   /** Where a generated password was saved (mode 0600). */
   passwordFile?: string;
+  /** The store was already initialised like this: nothing was written. */
+  unchanged?: boolean;
 }
 
 export function initOptions(domainInput: string | undefined, adminInput: string | undefined) {
@@ -82,12 +87,18 @@ interface StoreState {
   existing?: { id: number; address: string; role: string };
   /** One secret sealed with the master key that made the store (a DKIM private key). */
   sealed?: string;
+  /** The requested domain is already a local domain. */
+  domainExists: boolean;
 }
 
 /** Reads what the store holds, writing nothing (no migration, no new database file). */
-async function inspectStore(config: Config, admin: string): Promise<StoreState> {
+async function inspectStore(
+  config: Config,
+  admin: string,
+  domainKey: string,
+): Promise<StoreState> {
   const { databaseUrl } = paths(config);
-  const empty: StoreState = { admins: [] };
+  const empty: StoreState = { admins: [], domainExists: false };
   if (databaseUrl.startsWith("file:")) {
     const file = databaseUrl.slice("file:".length);
     if (file === ":memory:" || !await stat(file).then(() => true, () => false)) return empty;
@@ -96,7 +107,7 @@ async function inspectStore(config: Config, admin: string): Promise<StoreState> 
   try {
     const raw = rawSql(store.db);
     const tables = await raw.all<{ name: string }>(
-      "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('accounts', 'dkim_keys')",
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('accounts', 'dkim_keys', 'domains')",
     );
     if (!tables.some((t) => t.name === "accounts")) return empty;
     const admins = await raw.all<{ address: string }>(
@@ -109,7 +120,15 @@ async function inspectStore(config: Config, admin: string): Promise<StoreState> 
     const sealed = tables.some((t) => t.name === "dkim_keys")
       ? await raw.get<{ private_key: string }>("SELECT private_key FROM dkim_keys LIMIT 1")
       : undefined;
-    return { admins: admins.map((a) => a.address), existing, sealed: sealed?.private_key };
+    const domain = tables.some((t) => t.name === "domains")
+      ? await raw.get<{ name: string }>("SELECT name FROM domains WHERE name = ?", [domainKey])
+      : undefined;
+    return {
+      admins: admins.map((a) => a.address),
+      existing,
+      sealed: sealed?.private_key,
+      domainExists: domain !== undefined,
+    };
   } finally {
     store.close();
   }
@@ -122,7 +141,8 @@ const SHARED_KEY_HINT = "Every node of one store shares its master key: give a f
 
 /**
  * The reason `init` must not run, worked out before it writes anything (a refused init that had
- * already made a master key left a node whose tokens no other node accepts).
+ * already made a master key left a node whose tokens no other node accepts). The master key is
+ * checked first: a store that this key cannot open is a conflict whatever else matches.
  */
 async function refusal(
   config: Config,
@@ -134,14 +154,27 @@ async function refusal(
   if (state.existing && state.existing.role !== "admin") {
     return `${state.existing.address} exists but is not an admin account`;
   }
-  if (state.admins.length > 0 && !(state.existing && options.resetAdminPassword)) {
-    const reset = state.existing ? "; pass --reset-admin-password to give it a new password" : "";
+  const keyProblem = await masterKeyProblem(databaseLabel, state, key);
+  if (keyProblem) return keyProblem;
+  if (state.admins.length > 0 && !state.existing) {
     const exist = state.admins.length === 1 ? "exists" : "exist";
-    return `already initialised: ${
+    return `already initialised differently: ${
       state.admins.join(", ")
-    } ${exist} in ${databaseLabel}${reset}. ` +
-      SHARED_KEY_HINT;
+    } ${exist} in ${databaseLabel}, not ${options.admin}. ` + SHARED_KEY_HINT;
   }
+  if (state.existing && !state.domainExists && !options.resetAdminPassword) {
+    return `${state.existing.address} exists in ${databaseLabel} but ${options.domain} is not ` +
+      "a local domain there";
+  }
+  return undefined;
+}
+
+/** Why `key` cannot be the master key of the existing store, if it cannot. */
+async function masterKeyProblem(
+  databaseLabel: string,
+  state: StoreState,
+  key: string | undefined,
+): Promise<string | undefined> {
   if (state.sealed !== undefined || state.admins.length > 0) {
     // The store was made with a master key; a new one would open none of its secrets.
     if (!key) return `no master key for the existing store ${databaseLabel}. ${SHARED_KEY_HINT}`;
@@ -160,9 +193,23 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   const p = paths(config);
   // Every check first, writing nothing: a refused init leaves every file and row as it was.
   const existingKey = await existingMasterKey(config);
-  const state = await inspectStore(config, options.admin);
+  const state = await inspectStore(config, options.admin, options.domain);
   const refused = await refusal(config, options, state, existingKey);
-  if (refused) throw new CliError(refused);
+  if (refused) throw new CliError(refused, EXIT_CONFLICT);
+  if (state.existing && state.domainExists && !options.resetAdminPassword) {
+    // Already initialised exactly like this: succeed without touching anything, so setup
+    // scripts can run init every time.
+    return {
+      dataDir: p.dataDir,
+      databaseUrl: p.databaseLabel,
+      masterKey: config.masterKey ? "env" : "file",
+      domain: options.domain,
+      domainCreated: false,
+      admin: state.existing.address,
+      adminCreated: false,
+      unchanged: true,
+    };
+  }
 
   // The folder holds the database and secrets: private to the owner when created here.
   await mkdir(p.dataDir, { recursive: true, mode: 0o700 });
@@ -185,7 +232,10 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     if (existing) {
       // Only with --reset-admin-password (refusal() above); re-checked here against a race.
       if (!options.resetAdminPassword || existing.role !== "admin") {
-        throw new CliError(`already initialised: ${existing.address} exists in ${p.databaseLabel}`);
+        throw new CliError(
+          `already initialised: ${existing.address} exists in ${p.databaseLabel}`,
+          EXIT_CONFLICT,
+        );
       }
       await setPassword(store, existing.id, password);
     } else {
@@ -222,6 +272,14 @@ export async function initialise(config: Config, options: InitOptions): Promise<
 }
 
 export function describeInit(r: InitResult): string[] {
+  if (r.unchanged) {
+    return [
+      `${r.dataDir} is already initialised, nothing changed`,
+      `  database:   ${r.databaseUrl}`,
+      `  domain:     ${r.domain}`,
+      `  admin:      ${r.admin} (password unchanged; --reset-admin-password sets a new one)`,
+    ];
+  }
   const lines = [
     `Initialised ${r.dataDir}`,
     `  database:   ${r.databaseUrl}`,

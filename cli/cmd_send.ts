@@ -16,7 +16,32 @@ import { buildDeps } from "./deps_node.ts";
 
 type Caller = (path: string, init: RequestInit) => Promise<Response>;
 
-async function describeFailure(res: Response): Promise<CliError> {
+/** The server `send` talks to, and which setting named it (every message says both). */
+interface Target {
+  base: string;
+  source: string;
+}
+
+/**
+ * Who answered at `base`: Postern's /health names its version; anything else is another server
+ * (its Server header, when it sends one). A 401 from a web server that happens to listen on the
+ * configured port otherwise reads like a wrong API key.
+ */
+async function whoAnswered(base: string, res: Response): Promise<string> {
+  const other = `not a Postern server (Server: ${res.headers.get("server") ?? "not given"})`;
+  try {
+    const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(3000) });
+    const body = await health.json() as { status?: unknown; version?: unknown };
+    if (health.ok && body.status === "ok" && typeof body.version === "string") {
+      return `Postern ${body.version}`;
+    }
+  } catch {
+    // Not JSON, or no answer: not Postern's /health.
+  }
+  return other;
+}
+
+async function describeFailure(res: Response, target?: Target): Promise<CliError> {
   const text = await res.text();
   let lines: string[] = [];
   try {
@@ -30,7 +55,16 @@ async function describeFailure(res: Response): Promise<CliError> {
   } catch {
     lines = [`  ${text.slice(0, 500)}`];
   }
-  return new CliError(`the server answered ${res.status}`, 1, lines);
+  if (!target) return new CliError(`the server answered ${res.status}`, 1, lines);
+  if (res.status === 401 || res.status === 404) {
+    const who = await whoAnswered(target.base, res);
+    lines.push(
+      `  the server that answered at ${target.base} is ${who}`,
+      `  that URL came from ${target.source}; to send through another server give ` +
+        "--url URL or $POSTERN_URL",
+    );
+  }
+  return new CliError(`the server at ${target.base} answered ${res.status}`, 1, lines);
 }
 
 async function messageBody(values: Values) {
@@ -95,14 +129,32 @@ async function sendLocal(values: Values, body: Record<string, unknown>): Promise
   }
 }
 
+/** --url, else $POSTERN_URL, else the configured public URL or HTTP listener. */
+async function targetOf(values: Values, e: Record<string, string | undefined>): Promise<Target> {
+  const strip = (url: string) => url.replace(/\/+$/, "");
+  const url = str(values, "url");
+  if (url) return { base: strip(url), source: "--url" };
+  if (e.POSTERN_URL) return { base: strip(e.POSTERN_URL), source: "$POSTERN_URL" };
+  const config = await loadConfig(values);
+  if (config.publicUrl) {
+    return {
+      base: strip(config.publicUrl),
+      source: "POSTERN_PUBLIC_URL (no --url or $POSTERN_URL)",
+    };
+  }
+  return {
+    base: `http://${config.httpHost}:${config.httpPort}`,
+    source:
+      "POSTERN_HTTP_HOST and POSTERN_HTTP_PORT (no --url, $POSTERN_URL or POSTERN_PUBLIC_URL)",
+  };
+}
+
 async function sendRemote(values: Values, body: Record<string, unknown>): Promise<unknown> {
   const e = env();
-  let base = str(values, "url") ?? e.POSTERN_URL;
-  if (!base) {
-    const config = await loadConfig(values);
-    base = config.publicUrl ?? `http://${config.httpHost}:${config.httpPort}`;
-  }
-  base = base.replace(/\/+$/, "");
+  const target = await targetOf(values, e);
+  const base = target.base;
+  // Named before anything is sent: a server other than the intended one may listen there.
+  console.error(`postern: sending through ${base} (from ${target.source})`);
   const http: Caller = (path, init) => fetch(base + path, init);
   let bearer = str(values, "api-key") ?? e.POSTERN_API_KEY;
   if (!bearer) {
@@ -118,9 +170,9 @@ async function sendRemote(values: Values, body: Record<string, unknown>): Promis
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ address: body.from, password }),
     }).catch((err) => {
-      throw new CliError(`cannot reach ${base}: ${(err as Error).message}`);
+      throw new CliError(`cannot reach ${base} (from ${target.source}): ${(err as Error).message}`);
     });
-    if (!res.ok) throw await describeFailure(res);
+    if (!res.ok) throw await describeFailure(res, target);
     bearer = (await res.json()).accessToken as string;
   }
   const token = bearer;
@@ -129,18 +181,22 @@ async function sendRemote(values: Values, body: Record<string, unknown>): Promis
       ...init,
       headers: { ...init.headers as Record<string, string>, authorization: `Bearer ${token}` },
     }).catch((err) => {
-      throw new CliError(`cannot reach ${base}: ${(err as Error).message}`);
+      throw new CliError(`cannot reach ${base} (from ${target.source}): ${(err as Error).message}`);
     });
-  return await post(call, body);
+  return await post(call, body, target);
 }
 
-async function post(call: Caller, body: Record<string, unknown>): Promise<unknown> {
+async function post(
+  call: Caller,
+  body: Record<string, unknown>,
+  target?: Target,
+): Promise<unknown> {
   const res = await call("/v1/emails", {
     method: "POST",
     headers: { "content-type": "application/json", "user-agent": `postern-cli/${API_VERSION}` },
     body: JSON.stringify(body),
   });
-  if (!res.ok) throw await describeFailure(res);
+  if (!res.ok) throw await describeFailure(res, target);
   return await res.json();
 }
 

@@ -44,10 +44,15 @@ const initCommand: Command = {
     "comes from $POSTERN_MASTER_KEY; otherwise <dataDir>/master.key is created (mode 0600). " +
     "Running init again never overwrites an existing admin account unless " +
     "--reset-admin-password is given.",
-    "Run it once per store. On a store that is already initialised it refuses and writes " +
-    "nothing (no master key, certificate or row). Every node sharing a store uses the same " +
-    "master key: set POSTERN_MASTER_KEY on each further node to the first node's key (the " +
-    "contents of its <dataDir>/master.key) and start it without init.",
+    "Idempotent: on a store already initialised with this domain and admin, whose secrets the " +
+    'master key opens, it prints "already initialised, nothing changed" and exits 0, so ' +
+    "setup scripts can run it every time. A real conflict exits 3 and writes nothing (no " +
+    "master key, certificate or row): another master key (or none) for an existing store, " +
+    "another admin account, or the address taken by a non-admin account. Every node sharing a " +
+    "store uses the same master key: set POSTERN_MASTER_KEY on each further node to the first " +
+    "node's key (the contents of its <dataDir>/master.key) and start it without init.",
+    "Exit codes: 0 initialised or already initialised, 2 bad usage or configuration, 3 the " +
+    "store conflicts with the request, 1 anything else failed.",
   ],
   options: {
     domain: {
@@ -332,7 +337,10 @@ const sendCommand: Command = {
     "http://<httpHost>:<httpPort>) with an API key ($POSTERN_API_KEY or --api-key) or by " +
     "signing in as --from with $POSTERN_PASSWORD or --password-stdin. With --local it runs " +
     "the API in this process on the configured store, acting as --from (operator access: no " +
-    "password needed). Prints the API's JSON answer.",
+    "password needed). Prints the API's JSON answer; standard error names the URL it talks to " +
+    "and the setting that chose it. On 401 or 404 it also says which server answered there " +
+    "(Postern and its version, or another server's Server header) and how to point send " +
+    "elsewhere.",
     "Example: postern send --local --from admin@postern.localhost " +
     "--to admin@postern.localhost --subject hi --text 'hello'",
   ],
@@ -361,7 +369,13 @@ const configExample: Command = {
 const configCheck: Command = {
   name: "config check",
   summary: "Validate the configuration (environment and config file); print every problem",
-  details: ["Exits 0 and prints the effective settings (secrets hidden), or exits 2."],
+  details: [
+    "Exits 0 and prints the effective settings (secrets hidden), or exits 2 listing every " +
+    "problem: the variable, the value given (secrets as their length only) and what it accepts.",
+    "Unknown POSTERN_* environment variables (a misspelt setting is otherwise ignored) are " +
+    "reported as warnings with the closest known name, not errors: other tools may use the " +
+    "same prefix. Every other command prints the same warnings on standard error at start.",
+  ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_config.ts"), "configCheck"),
 };
@@ -421,23 +435,42 @@ const importCommand: Command = {
     "--account (default: USER when it is an address). Special-use folders (\\Sent, \\Drafts, " +
     "\\Trash, \\Junk, \\Archive) go to the account's own; others are created with their " +
     "hierarchy. Flags and internal dates are kept and the bytes are stored exactly. The source " +
-    "password comes from $POSTERN_IMPORT_PASSWORD or --password-stdin, never the command line.",
+    "password comes from $POSTERN_IMPORT_PASSWORD or --password-stdin, never the command line. " +
+    "A source with a self-signed or private-CA certificate: --ca-file PEM trusts the CA (or the " +
+    "self-signed certificate itself) in that file, besides the system's roots; " +
+    "--insecure-skip-verify accepts any certificate and warns loudly, as anyone on the path " +
+    "can then read the password and the mail.",
     "Resumable: progress per folder (UIDVALIDITY, last UID) is kept in <dataDir>/import/, and a " +
     "message already in the mailbox (same bytes and internal date) is never stored twice, so " +
     "after an interruption run the same command again. --dry-run lists folders and counts.",
     "mbox FILE|DIR reads mboxrd files (a folder: every *.mbox below it, named by its path) into " +
-    "--account (--mailbox names the target of a single file). maildir DIR reads a Maildir++ " +
-    "tree into --account, or with --all one tree per account named by address (as " +
+    "--account; --mailbox NAME puts a single file into NAME instead of a mailbox named after " +
+    "the file (INBOX, in any case, is the account's INBOX). maildir DIR reads a Maildir++ " +
+    "tree into --account (--mailbox NAME receives its root folder instead of INBOX; its " +
+    "subfolders keep their names), or with --all one tree per account named by address (as " +
     "`postern export` writes them). Input is checked completely first: on any problem (a " +
     "truncated mbox, junk files in a Maildir) every problem is listed and nothing is imported.",
   ],
   options: {
     account: { type: "string", arg: "ADDRESS", help: "The Postern account to import into" },
     all: { type: "boolean", help: "maildir: DIR holds one Maildir per account (<address>/)" },
-    mailbox: { type: "string", arg: "NAME", help: "mbox: target mailbox for a single file" },
+    mailbox: {
+      type: "string",
+      arg: "NAME",
+      help: "mbox: target of a single file; maildir: target of the root folder (INBOX allowed)",
+    },
     tls: { type: "boolean", help: "imap: implicit TLS (default port 993)" },
     starttls: { type: "boolean", help: "imap: require STARTTLS (the default for imap://)" },
     insecure: { type: "boolean", help: "imap: no TLS at all (loopback and labs only)" },
+    "ca-file": {
+      type: "string",
+      arg: "PEM",
+      help: "imap: trust the source's certificate if it chains to a CA in this PEM file",
+    },
+    "insecure-skip-verify": {
+      type: "boolean",
+      help: "imap: encrypt but accept any certificate (warns; prefer --ca-file)",
+    },
     "password-stdin": { type: "boolean", help: "imap: read the source password from stdin" },
     "dry-run": { type: "boolean", help: "imap: list folders and counts, write nothing" },
     limit: { type: "string", arg: "N", help: "imap: stop after storing N messages (resume later)" },

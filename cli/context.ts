@@ -7,13 +7,32 @@
 import { chmod, link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import process from "node:process";
-import { type Config, parseConfig } from "../src/config.ts";
+import { type Config, parseConfig, unknownSettings } from "../src/config.ts";
 import { randomToken } from "../src/crypto.ts";
 import type { Store } from "../src/store/store.ts";
 import { CliError, EXIT_USAGE, str, type Values } from "./args.ts";
 import { openStore, type OpenStoreOptions } from "./open_store.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
+
+/** POSTERN_* variables the commands read themselves, besides the settings of src/config.ts. */
+const CLI_ENV = [
+  "POSTERN_CONFIG",
+  "POSTERN_URL",
+  "POSTERN_API_KEY",
+  "POSTERN_PASSWORD",
+  "POSTERN_ADMIN_PASSWORD",
+  "POSTERN_IMPORT_PASSWORD",
+  "POSTERN_IMPORT_TEST_CRASH_AFTER",
+  "POSTERN_TEST_ENGINE",
+];
+
+/** One warning per unknown POSTERN_* variable, with the closest known name when there is one. */
+export function environmentWarnings(): string[] {
+  return unknownSettings(env(), CLI_ENV).map(({ name, suggestion }) =>
+    `unknown setting ${name} is ignored${suggestion ? ` (did you mean ${suggestion}?)` : ""}`
+  );
+}
 
 /** Reads the environment and the config file (`--config`, else $POSTERN_CONFIG). */
 export async function loadConfig(values: Values): Promise<Config> {

@@ -1,6 +1,8 @@
 /**
  * The `postern` command line: finds the command, parses its options, prints help, and turns
- * failures into a message and an exit code (1 failed, 2 bad usage or configuration). Runs on
+ * failures into a message and an exit code (1 failed, 2 bad usage, invalid values or
+ * configuration, 3 a conflict with existing state). This is the one place that maps errors to
+ * exit codes. Runs on
  * Deno and Bun alike.
  */
 import { AppError } from "../src/errors.ts";
@@ -32,10 +34,14 @@ export function mainHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     "",
     "Every command takes --help, and --config FILE (a JSON file of settings; the environment",
-    "wins). Settings: `postern config example`. Exit codes: 0 ok, 1 failed, 2 bad usage or",
-    "bad configuration.",
+    "wins). Settings: `postern config example`. Exit codes: 0 ok, 1 failed, 2 bad usage, an",
+    "invalid value (a malformed address, a too-short password) or bad configuration, 3 a",
+    "conflict with the existing store (`init`).",
   ].join("\n");
 }
+
+/** AppError codes meaning "the value given is malformed or invalid", not "the operation failed". */
+const USAGE_CODES = new Set<AppError["code"]>(["bad_request", "validation_failed", "invalid_json"]);
 
 function fail(error: unknown): number {
   if (error instanceof CliError) {
@@ -46,7 +52,9 @@ function fail(error: unknown): number {
   if (error instanceof AppError) {
     console.error(`postern: ${error.message}`);
     for (const f of error.fields ?? []) console.error(`  - ${f.path}: ${f.message}`);
-    return EXIT_FAILED;
+    // The services' own verdict that the input is at fault (HTTP 400/422) is a usage error
+    // here, whichever command passed the value on (`account add bad-address`).
+    return USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILED;
   }
   console.error(`postern: unexpected error: ${(error as Error)?.stack ?? error}`);
   return EXIT_FAILED;
@@ -92,6 +100,12 @@ export async function runCli(argv: string[]): Promise<number> {
     if (invocation.values.help) {
       console.log(commandHelp(command));
       return EXIT_OK;
+    }
+    // A misspelt setting would otherwise be ignored in silence; `config check` lists these
+    // itself. A warning only: other tools may use the POSTERN_ prefix too.
+    if (command.name !== "config check") {
+      const { environmentWarnings } = await import("./context.ts");
+      for (const w of environmentWarnings()) console.error(`postern: warning: ${w}`);
     }
     return (await command.run(invocation)) ?? EXIT_OK;
   } catch (error) {

@@ -468,6 +468,69 @@ const RENAMED_KEYS: Record<string, keyof Fields> = {
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
+/** Settings whose values are credentials: never printed, in errors or in `config check`. */
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set([
+  "masterKey",
+  "databaseAuthToken",
+  "bridgeApiKey",
+]);
+
+/** A value as shown in an error: as given, or only its length for a secret. */
+function shownValue(key: string, value: unknown): string {
+  if (SECRET_SETTINGS.has(key)) {
+    return `(secret, ${String(value).length} characters)`;
+  }
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** `schema` without its default/optional wrappers. */
+function innerSchema(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional) {
+    s = s.def.innerType as z.ZodType;
+  }
+  return s;
+}
+
+/**
+ * What a setting accepts, in words, derived from its schema ("a whole number from 0 to
+ * 65535"), so an error says what to write instead of zod's "expected number, received NaN".
+ */
+export function expectedValue(schema: z.ZodType): string | undefined {
+  const s = innerSchema(schema);
+  if (s instanceof z.ZodNumber) {
+    const kind = s.isInt ? "a whole number" : "a number";
+    const [min, max] = [s.minValue, s.maxValue];
+    if (min !== null && max !== null && max < Number.MAX_SAFE_INTEGER) {
+      return `${kind} from ${min} to ${max}`;
+    }
+    return min !== null ? `${kind} from ${min} up` : kind;
+  }
+  if (s instanceof z.ZodEnum) return `one of ${s.options.join(", ")}`;
+  if (s === bool) return "true, false, 1 or 0";
+  return undefined;
+}
+
+/** One line per problem: the variable, the value given and what it must be. */
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  input: Record<string, unknown>,
+  fromEnv: Set<string>,
+) {
+  const key = String(issue.path[0] ?? "");
+  const field = CONFIG_FIELDS[key as keyof Fields];
+  if (!field) return `${key}: ${issue.message}`;
+  const name = fromEnv.has(key) ? field.env : `config file ${key} (${field.env})`;
+  const expected = expectedValue(field.schema);
+  let what = issue.message;
+  if (expected) what = `expected ${expected}`;
+  else if (issue.code === "too_small") what = `expected at least ${issue.minimum} characters`;
+  else if (issue.code === "invalid_format" && issue.format === "url") {
+    what = "expected an absolute URL such as https://mail.example.org";
+  } else if (issue.code === "invalid_type") what = `expected ${issue.expected}`;
+  return `${name}=${shownValue(key, input[key])}: ${what}`;
+}
+
 /**
  * Builds the configuration from a config file's object (camelCase keys) and the environment
  * (which wins). Unknown file keys and every invalid value are reported together.
@@ -482,24 +545,76 @@ export function parseConfig(
     input[key] ??= input[old];
     delete input[old];
   }
+  const fromEnv = new Set<string>();
   for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
     const value = env[field.env] ??
       ("legacyEnv" in field ? env[field.legacyEnv] : undefined);
-    if (value !== undefined && value !== "") input[key] = value;
+    if (value !== undefined && value !== "") {
+      input[key] = value;
+      fromEnv.add(key);
+    }
   }
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0] ?? "");
-      const field = CONFIG_FIELDS[key as keyof Fields];
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    for (const issue of parsed.error.issues) {
       if (issue.code === "unrecognized_keys") {
-        return `config file: unknown setting(s) ${issue.keys.join(", ")}`;
+        problems.push(`config file: unknown setting(s) ${issue.keys.join(", ")}`);
+        continue;
       }
-      return `${field ? `${field.env} (${key})` : key}: ${issue.message}`;
-    });
+      // One line per setting: "abc" for a port fails the number check and nothing else
+      // matters, but "1.5" must not also say "too small".
+      const key = String(issue.path[0] ?? "");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      problems.push(describeIssue(issue, input, fromEnv));
+    }
     return { ok: false, problems };
   }
   return { ok: true, config: parsed.data as Config };
+}
+
+/** Edit distance (insertions, deletions, substitutions) between two names. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * POSTERN_* variables in `env` that no setting (nor `alsoKnown`, the entry points' own) reads,
+ * each with the closest known name when one is near: a misspelt setting would otherwise be
+ * ignored without a word. Only warnings: other tools may use the same prefix.
+ */
+export function unknownSettings(
+  env: Record<string, string | undefined>,
+  alsoKnown: readonly string[] = [],
+): { name: string; suggestion?: string }[] {
+  const known = new Set<string>(alsoKnown);
+  for (const field of Object.values(CONFIG_FIELDS)) {
+    known.add(field.env);
+    if ("legacyEnv" in field) known.add(field.legacyEnv);
+  }
+  const out: { name: string; suggestion?: string }[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("POSTERN_") || known.has(name)) continue;
+    let best: { name: string; d: number } | undefined;
+    for (const k of known) {
+      const d = distance(name, k);
+      if (!best || d < best.d) best = { name: k, d };
+    }
+    // Near enough to be a typo: a few edits, relative to the part after the prefix.
+    const near = best && best.d <= Math.max(2, Math.floor((name.length - 8) / 4));
+    out.push(near ? { name, suggestion: best!.name } : { name });
+  }
+  return out;
 }
 
 /** The text of deploy/env.example, generated from the schema. */

@@ -5,6 +5,10 @@
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { COMMANDS } from "../cli/main.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+import { cliRun, initDataDir, messagesOf } from "./import_fixture.ts";
+import { generateSelfSigned } from "../cli/tls_files.ts";
+import { createServer as createTlsServer } from "node:tls";
+import type { Buffer } from "node:buffer";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -98,10 +102,13 @@ Deno.test("init, domains, accounts and API keys through the CLI", async () => {
   const key = await Deno.stat(`${dir}/data/master.key`);
   assertEquals(key.mode! & 0o777, 0o600);
 
-  // A second init refuses to clobber the admin; asked to, it resets the password.
+  // A second init changes nothing (and succeeds); asked to, it resets the password.
   const again = await cli(["init"], env);
-  assertEquals(again.code, 1);
-  assertMatch(again.stderr, /already initialised.*--reset-admin-password/);
+  assertEquals(again.code, 0);
+  assertMatch(
+    again.stdout,
+    /already initialised, nothing changed.*\n.*\n.*\n.*--reset-admin-password/,
+  );
   const generated = await cli(["init", "--reset-admin-password", "--json"], {
     POSTERN_DATA_DIR: env.POSTERN_DATA_DIR,
   });
@@ -129,9 +136,9 @@ Deno.test("init, domains, accounts and API keys through the CLI", async () => {
   );
   const carol = ok(await cli(["account", "add", "carol@example.org", "--json"], env), "add carol");
   assert(JSON.parse(carol.stdout).password.length >= 20, "generated password shown");
-  assertEquals((await cli(["account", "add", "dan@nowhere.test"], env)).code, 1);
+  assertEquals((await cli(["account", "add", "dan@nowhere.test"], env)).code, 2);
   const short = await cli(["account", "add", "eve@example.org", "--password", "short"], env);
-  assertEquals(short.code, 1);
+  assertEquals(short.code, 2);
   assertMatch(short.stderr, /at least 10 characters/);
 
   const listed = JSON.parse(ok(await cli(["account", "list", "--json"], env), "list").stdout);
@@ -234,7 +241,7 @@ Deno.test("issue15#4: postern account role grants and takes back domain administ
   );
   assertEquals(both.adminDomains, ["example.org", "postern.localhost"]);
   const unknown = await cli(["account", "role", "dora@example.org", "--admin-of", "no.test"], env);
-  assertEquals(unknown.code, 1);
+  assertEquals(unknown.code, 2, "an invalid argument (issue19#5)");
   assertMatch(unknown.stderr, /no\.test is not a local domain/);
   assertMatch(
     ok(await cli(["account", "list"], env), "table").stdout,
@@ -433,4 +440,251 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
   assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/docs`));
   assertMatch(banner, /admin@postern\.localhost/);
   await Deno.remove(dir, { recursive: true });
+});
+
+/** An HTTP server that is not Postern: every request gets `status` and a plain-text page. */
+function foreignServer(status: number) {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("nope\n", { status, headers: { server: "other-httpd/1.0" } }),
+  );
+  return { url: `http://127.0.0.1:${server.addr.port}`, port: server.addr.port, server };
+}
+
+const SEND = ["send", "--from", "a@postern.localhost", "--to", "b@example.test", "--text", "x"];
+
+Deno.test("issue19#1: send names the URL it talks to and, on 401/404, who answered", async () => {
+  const { dir, env } = await tempDataDir();
+  const foreign401 = foreignServer(401);
+  const foreign404 = foreignServer(404);
+  try {
+    const byFlag = await cli([...SEND, "--url", foreign401.url, "--api-key", "pst_x"], env);
+    assertEquals(byFlag.code, 1, byFlag.stderr);
+    assert(byFlag.stderr.includes(foreign401.url), `URL not named:\n${byFlag.stderr}`);
+    assertMatch(byFlag.stderr, /answered 401/);
+    assertMatch(byFlag.stderr, /not a Postern server/);
+    assertMatch(byFlag.stderr, /other-httpd\/1\.0/);
+    assertMatch(byFlag.stderr, /--url/);
+
+    // The URL from the configuration (POSTERN_HTTP_HOST/PORT) is named with where it came from.
+    const byConfig = await cli([...SEND, "--api-key", "pst_x"], {
+      ...env,
+      POSTERN_HTTP_PORT: String(foreign404.port),
+    });
+    assertEquals(byConfig.code, 1, byConfig.stderr);
+    assert(byConfig.stderr.includes(foreign404.url), `URL not named:\n${byConfig.stderr}`);
+    assertMatch(byConfig.stderr, /answered 404/);
+    assertMatch(byConfig.stderr, /POSTERN_HTTP_PORT/);
+    assertMatch(byConfig.stderr, /--url URL or \$POSTERN_URL/);
+
+    const byEnv = await cli([...SEND, "--api-key", "pst_x"], {
+      ...env,
+      POSTERN_URL: foreign401.url + "/",
+    });
+    assertMatch(byEnv.stderr, /\$POSTERN_URL/);
+    assert(byEnv.stderr.includes(foreign401.url), byEnv.stderr);
+  } finally {
+    await foreign401.server.shutdown();
+    await foreign404.server.shutdown();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#2: an unknown POSTERN_* variable is warned about, with the closest name", async () => {
+  const { dir, env } = await tempDataDir();
+  const typo = { ...env, POSTERN_SMTP_PROT: "2526", POSTERN_FROBNICATE: "1" };
+  const listed = await cli(["domain", "list"], typo);
+  assertEquals(listed.code, 0, listed.stderr);
+  assertMatch(listed.stderr, /POSTERN_SMTP_PROT.*did you mean POSTERN_SMTP_PORT/);
+  assertMatch(listed.stderr, /POSTERN_FROBNICATE/);
+  const check = await cli(["config", "check"], typo);
+  assertEquals(check.code, 0, "a warning, not an error: other tools may use the prefix");
+  assertMatch(check.stdout, /warning.*POSTERN_SMTP_PROT.*POSTERN_SMTP_PORT/);
+  assertMatch(check.stdout, /configuration ok \(2 warnings\)/);
+  // Variables the CLI itself reads are known.
+  const quiet = await cli(["domain", "list"], { ...env, POSTERN_URL: "http://x.test" });
+  assert(!quiet.stderr.includes("unknown"), quiet.stderr);
+  assertMatch(
+    ok(await cli(["config", "check", "--help"]), "help").stdout,
+    /Unknown POSTERN_.*warnings/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#3: config errors name the variable, the value (secrets hidden) and what is expected", async () => {
+  const { dir, env } = await tempDataDir();
+  const bad = await cli(["config", "check"], {
+    ...env,
+    POSTERN_SMTP_PORT: "abc",
+    POSTERN_HTTP_PORT: "70000",
+    POSTERN_TRUST_PROXY: "maybe",
+    POSTERN_LOG_LEVEL: "loud",
+    POSTERN_MASTER_KEY: "too-short-secret",
+  });
+  assertEquals(bad.code, 2);
+  assertMatch(bad.stderr, /5 problems/);
+  assertMatch(bad.stderr, /POSTERN_SMTP_PORT=abc: expected a whole number from 0 to 65535/);
+  assertMatch(bad.stderr, /POSTERN_HTTP_PORT=70000: expected a whole number from 0 to 65535/);
+  assertMatch(bad.stderr, /POSTERN_LOG_LEVEL=loud: expected one of .*info/);
+  assertMatch(bad.stderr, /POSTERN_TRUST_PROXY=maybe: expected true, false, 1 or 0/);
+  assertMatch(bad.stderr, /POSTERN_MASTER_KEY=\(secret, 16 characters\): .*at least 32/);
+  assert(!bad.stderr.includes("too-short-secret"), "the secret is not printed");
+  assert(!/NaN|received/.test(bad.stderr), `zod's wording leaked:\n${bad.stderr}`);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#4: init is idempotent; a real conflict exits 3 and writes nothing", async () => {
+  const { dir, env } = await tempDataDir();
+  ok(await cli(["init"], env), "init");
+  const files = async () => {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(`${dir}/data`)) {
+      // SQLite's shared-memory index changes whenever anyone reads the database.
+      if (e.name.endsWith("-shm")) continue;
+      const s = await Deno.stat(`${dir}/data/${e.name}`);
+      out.push(`${e.name} ${s.size} ${s.mtime?.getTime()}`);
+    }
+    return out.sort();
+  };
+  const before = await files();
+  const again = await cli(["init"], env);
+  assertEquals(again.code, 0, again.stderr);
+  assertMatch(again.stdout, /already initialised, nothing changed/);
+  assertEquals(await files(), before, "nothing written");
+  assertEquals(JSON.parse(ok(await cli(["init", "--json"], env), "json").stdout).unchanged, true);
+
+  const otherKey = await cli(["init"], { ...env, POSTERN_MASTER_KEY: "k".repeat(40) });
+  assertEquals(otherKey.code, 3, otherKey.stderr);
+  assertMatch(otherKey.stderr, /master key does not open/);
+  const otherAdmin = await cli(["init", "--admin", "root@postern.localhost"], env);
+  assertEquals(otherAdmin.code, 3, otherAdmin.stderr);
+  assertEquals(await files(), before, "a conflict writes nothing");
+  assertMatch(ok(await cli(["init", "--help"]), "help").stdout, /exits 3/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#5: invalid arguments exit 2 across the CLI", async () => {
+  const { dir, env } = await tempDataDir();
+  ok(await cli(["init"], env), "init");
+  const bad = await cli(["account", "add", "bad-address"], env);
+  assertEquals(bad.code, 2, bad.stderr);
+  assertMatch(bad.stderr, /invalid address/);
+  const short = await cli(["account", "passwd", "admin@postern.localhost", "--password", "x"], env);
+  assertEquals(short.code, 2, short.stderr);
+  const scope = await cli([
+    "apikey",
+    "create",
+    "admin@postern.localhost",
+    "--name",
+    "k",
+    "--scope",
+    "root",
+  ], env);
+  assertEquals(scope.code, 2, scope.stderr);
+  await Deno.mkdir(`${dir}/mboxes`);
+  const folder = await cli(
+    ["import", "mbox", `${dir}/mboxes`, "--account", "admin@postern.localhost", "--mailbox", "X"],
+    env,
+  );
+  assertEquals(folder.code, 2, folder.stderr);
+  // Failures that are not the caller's input stay 1.
+  assertEquals((await cli(["account", "delete", "nobody@postern.localhost"], env)).code, 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue19#6: import --mailbox chooses the target, INBOX in any case", async () => {
+  const data = await initDataDir();
+  const admin = "admin@postern.localhost";
+  try {
+    await Deno.writeTextFile(
+      `${data.dir}/list.mbox`,
+      "From alice@legacy.test Mon Jan  1 10:00:00 2024\nSubject: one\n\nbody\n",
+    );
+    const r = await cliRun(
+      ["import", "mbox", `${data.dir}/list.mbox`, "--account", admin, "--mailbox", "inbox"],
+      data.env,
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const maildir = `${data.dir}/md`;
+    for (const d of ["cur", "new", "tmp"]) await Deno.mkdir(`${maildir}/${d}`, { recursive: true });
+    await Deno.writeTextFile(`${maildir}/new/1700000000.M1P1.legacy`, "Subject: two\n\nbody\n");
+    const m = await cliRun(
+      ["import", "maildir", maildir, "--account", admin, "--mailbox", "Archive/2020"],
+      data.env,
+    );
+    assertEquals(m.code, 0, m.stderr);
+    const stored = await messagesOf(data.dbUrl, admin);
+    assertEquals(stored.map((s) => s.mailbox).sort(), ["Archive/2020", "INBOX"]);
+    const bad = await cliRun(
+      ["import", "maildir", maildir, "--account", admin, "--mailbox", "a//b"],
+      data.env,
+    );
+    assertEquals(bad.code, 2, bad.stderr);
+    assertMatch(
+      (await cliRun(["import", "--help"], data.env)).stdout,
+      /INBOX, in any case, is the account's INBOX/,
+    );
+  } finally {
+    await data.remove();
+  }
+});
+
+/**
+ * An IMAPS server with a self-signed certificate that refuses every sign-in: enough to tell
+ * "the TLS handshake failed" from "TLS worked and the password was checked".
+ */
+async function selfSignedImaps(dir: string) {
+  await generateSelfSigned(`${dir}/cert.pem`, `${dir}/key.pem`, ["127.0.0.1"]);
+  const server = createTlsServer({
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+  }, (socket) => {
+    socket.on("error", () => {});
+    socket.write("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] test ready\r\n");
+    let buffer = "";
+    socket.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString("latin1");
+      let i;
+      while ((i = buffer.indexOf("\r\n")) >= 0) {
+        const [tag, command = ""] = buffer.slice(0, i).split(" ");
+        buffer = buffer.slice(i + 2);
+        const verb = command.toUpperCase();
+        if (verb === "CAPABILITY") socket.write("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
+        if (verb === "LOGIN" || verb === "AUTHENTICATE") {
+          socket.write(`${tag} NO [AUTHENTICATIONFAILED] test server refuses everyone\r\n`);
+        } else if (verb === "LOGOUT") {
+          socket.end(`* BYE\r\n${tag} OK bye\r\n`);
+        } else socket.write(`${tag} OK done\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+Deno.test("issue19#7: IMAP import trusts a self-signed source with --ca-file, or --insecure-skip-verify loudly", async () => {
+  const data = await initDataDir();
+  const { server, port } = await selfSignedImaps(data.dir);
+  const env = { ...data.env, POSTERN_IMPORT_PASSWORD: "pw" };
+  const url = `imaps://alice@127.0.0.1:${port}`;
+  const args = ["import", url, "--account", "admin@postern.localhost", "--dry-run"];
+  try {
+    const untrusted = await cliRun(args, env);
+    assertEquals(untrusted.code, 1, untrusted.stderr);
+    assertMatch(untrusted.stderr, /self[- ]signed|certificate/i);
+    const trusted = await cliRun([...args, "--ca-file", `${data.dir}/cert.pem`], env);
+    assertEquals(trusted.code, 1, trusted.stderr);
+    // TLS worked; the sign-in was refused.
+    assertMatch(trusted.stderr, /authentication failed/);
+    const skipped = await cliRun([...args, "--insecure-skip-verify"], env);
+    assertMatch(skipped.stderr, /WARNING: --insecure-skip-verify/);
+    assertMatch(skipped.stderr, /authentication failed/);
+    const noPem = await cliRun([...args, "--ca-file", `${data.dir}/nothing.pem`], env);
+    assertEquals(noPem.code, 2, noPem.stderr);
+    const both = await cliRun([...args, "--insecure", "--ca-file", `${data.dir}/cert.pem`], env);
+    assertEquals(both.code, 2, both.stderr);
+  } finally {
+    server.close();
+    await data.remove();
+  }
 });

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
-import { CliError } from "../args.ts";
+import { CliError, usageError } from "../args.ts";
 import { AppendPipeline } from "./append_pipeline.ts";
 import type { MailItem } from "./flags.ts";
 import { checkMaildirMessages, type MaildirFolder, maildirItems, scanMaildir } from "./maildir.ts";
@@ -95,8 +95,8 @@ export async function importMbox(
 ): Promise<ImportSummary> {
   const dir = await isDir(input);
   const files = dir ? await mboxFiles(input) : [input];
+  if (dir && mailbox) throw usageError("--mailbox applies to a single mbox file, not a folder");
   if (files.length === 0) throw new CliError(`${input}: no *.mbox files found`);
-  if (dir && mailbox) throw new CliError("--mailbox applies to a single mbox file, not a folder");
   const groups = [];
   const problems: string[] = [];
   for (const file of files) {
@@ -130,14 +130,16 @@ export async function checkMaildir(root: string): Promise<MaildirFolder[]> {
   return folders;
 }
 
+/** Imports a checked Maildir++ tree; `rootMailbox` receives its root (INBOX) folder instead. */
 export async function importMaildir(
   target: AccountTarget,
   folders: MaildirFolder[],
+  rootMailbox = "INBOX",
 ): Promise<ImportSummary> {
   return await appendAll(
     target,
     folders.map((f) => ({
-      mailbox: f.name === "INBOX" ? "INBOX" : localName(f.name.split("/")),
+      mailbox: f.name === "INBOX" ? rootMailbox : localName(f.name.split("/")),
       items: maildirItems(f),
       count: f.files.length,
       bytes: f.files.reduce((n, x) => n + x.size, 0),

@@ -6,6 +6,7 @@
  * with BODY.PEEK[] (never setting \Seen), fetched in batches bounded by count and size.
  */
 import { ImapFlow } from "imapflow";
+import { rootCertificates } from "node:tls";
 import { CliError, usageError } from "../args.ts";
 
 export interface ImapSourceOptions {
@@ -15,6 +16,10 @@ export interface ImapSourceOptions {
   password: string;
   /** "tls" implicit TLS; "starttls" required upgrade; "insecure" plaintext. */
   security: "tls" | "starttls" | "insecure";
+  /** PEM CA certificates (or a self-signed certificate) trusted besides the system's roots. */
+  ca?: string;
+  /** Accept any certificate (`--insecure-skip-verify`): encryption without authentication. */
+  skipVerify?: boolean;
 }
 
 export interface SourceFolder {
@@ -83,6 +88,12 @@ export class ImapSource {
       secure: o.security === "tls",
       doSTARTTLS: o.security === "starttls" ? true : o.security === "insecure" ? false : undefined,
       auth: { user: o.user, pass: o.password },
+      // imapflow hands `tls` to node:tls for both implicit TLS and STARTTLS; `ca` adds to the
+      // default roots only when we add them too (node replaces them otherwise).
+      tls: {
+        ...(o.ca ? { ca: [...rootCertificates, o.ca] } : {}),
+        rejectUnauthorized: !o.skipVerify,
+      },
       logger: false,
       disableAutoIdle: true,
     });
