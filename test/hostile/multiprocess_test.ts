@@ -251,25 +251,27 @@ Deno.test("issue15#19: init on a second node refuses and writes nothing", async 
   const before = await snapshot(dir);
   assert(before["/n1/master.key"], "node 1 has its master key");
 
+  // A conflict with the store exits 3 (cli/args.ts EXIT_CONFLICT), after every check, before any write.
   const again = await cliRun(["init"], env2);
-  assertEquals(again.code, 1, again.stderr);
-  assertMatch(again.stderr, /already initialised/);
+  assertEquals(again.code, 3, again.stderr);
+  assertMatch(again.stderr, /existing store/);
   assertMatch(again.stderr, /POSTERN_MASTER_KEY/); // how a second node gets the key
   // Another domain and admin on the same store: refused as well (the store is initialised).
   const other = await cliRun(["init", "--domain", "other.example"], env2);
-  assertEquals(other.code, 1, other.stderr);
-  assertMatch(other.stderr, /already initialised/);
+  assertEquals(other.code, 3, other.stderr);
   // Even asked to reset the password, a node without the store's master key changes nothing.
   const reset = await cliRun(["init", "--reset-admin-password"], env2);
-  assertEquals(reset.code, 1, reset.stderr);
+  assertEquals(reset.code, 3, reset.stderr);
   assertMatch(reset.stderr, /POSTERN_MASTER_KEY/);
   // With a master key that is not the store's, too.
   const wrongKey = { ...env2, POSTERN_MASTER_KEY: "not-the-master-key-of-node-1-0123456789" };
   const wrong = await cliRun(["init", "--reset-admin-password"], wrongKey);
-  assertEquals(wrong.code, 1, wrong.stderr);
+  assertEquals(wrong.code, 3, wrong.stderr);
   assertMatch(wrong.stderr, /master key/);
-  // And on node 1 itself.
-  assertEquals((await cliRun(["init"], env1)).code, 1);
+  // And on node 1 itself: already initialised, nothing changed (idempotent, exit 0).
+  const same = await cliRun(["init"], env1);
+  assertEquals(same.code, 0, same.stderr);
+  assertMatch(same.stdout + same.stderr, /already initialised/);
 
   assertEquals(await snapshot(dir), before, "no file was written or changed");
   await Deno.remove(dir, { recursive: true });
@@ -278,7 +280,7 @@ Deno.test("issue15#19: init on a second node refuses and writes nothing", async 
 Deno.test("issue15#19: nodes sharing POSTERN_MASTER_KEY accept each other's tokens", async () => {
   const { dir, env1, env2 } = await initNode1();
   const key = (await Deno.readTextFile(`${dir}/n1/master.key`)).trim();
-  assertEquals((await cliRun(["init"], env2)).code, 1, "node 2's init refuses");
+  assertEquals((await cliRun(["init"], env2)).code, 3, "node 2's init refuses");
 
   // Without the key node 2 does not start (no key of its own was made by the refused init).
   const keyless = await startGateway(env2);
