@@ -17,6 +17,7 @@ import { authenticateCommand, loginCommand, saslResponse } from "./session_auth.
 import { fetchCommand } from "./session_fetch.ts";
 import { idleCommand, idleDone } from "./session_idle.ts";
 import { mailboxCommand } from "./session_mailbox.ts";
+import { RecentClaims } from "./recent.ts";
 import { quotaCommand } from "./session_quota.ts";
 import { searchCommand } from "./session_search.ts";
 import { closeCommand, copyCommand, expungeCommand, storeCommand } from "./session_store.ts";
@@ -59,6 +60,8 @@ export class ImapSession {
   readonly config: SessionConfig;
   readonly backend: ImapBackend;
   readonly conn: ConnectionInfo;
+  /** Shared with the listener's other sessions when the server passes one in. */
+  readonly recentClaims: RecentClaims;
   // State shared with the session_*.ts helpers; the server reads `mode` only.
   mode: InputMode = "command";
   state: State = "notauth";
@@ -85,6 +88,7 @@ export class ImapSession {
     this.backend = backend;
     this.conn = conn;
     this.tls = config.tlsActive;
+    this.recentClaims = config.recentClaims ?? new RecentClaims();
   }
 
   get loginDisabled(): boolean {

@@ -13,7 +13,7 @@ import type { Command, FetchItem } from "./command.ts";
 import { dateTime, flagList, ResponseBuilder } from "./encode.ts";
 import type { ImapSession } from "./session.ts";
 import { applyPartial, extractSection, sectionName, topLevelSection } from "./section.ts";
-import { refresh, resolveSet, type Target } from "./session_view.ts";
+import { flagsOf, refresh, resolveSet, type Target } from "./session_view.ts";
 import { StructureCache } from "./structure_cache.ts";
 
 type Fetch = Extract<Command, { name: "FETCH" }>;
@@ -132,7 +132,8 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
       const struct = structures?.get(t.uid);
       // A message expunged meanwhile has no body or structure left: leave it out.
       if ((raw && !rawBytes) || (structure && !struct)) continue;
-      fetchResponse(out, t, entry, items, rawBytes, struct, seenNow.has(t.uid));
+      const flags = flagsOf(sel, entry);
+      fetchResponse(out, t, entry, flags, items, rawBytes, struct, seenNow.has(t.uid));
     }
     if (out.length > 0) await session.sendNow(out.bytes());
   }
@@ -144,6 +145,7 @@ function fetchResponse(
   out: ResponseBuilder,
   t: Target,
   entry: IndexEntry,
+  flags: string[],
   items: FetchItem[],
   raw: Uint8Array | undefined,
   structure: MimeStructure | undefined,
@@ -163,7 +165,7 @@ function fetchResponse(
         out.text(`UID ${entry.uid}`);
         break;
       case "FLAGS":
-        out.text(`FLAGS ${flagList(entry.flags)}`);
+        out.text(`FLAGS ${flagList(flags)}`);
         flagsSent = true;
         break;
       case "INTERNALDATE":
@@ -208,7 +210,7 @@ function fetchResponse(
   // Section 6.4.5: setting \Seen implicitly reports the changed FLAGS.
   if (seenNow && !flagsSent) {
     sep();
-    out.text(`FLAGS ${flagList(entry.flags)}`);
+    out.text(`FLAGS ${flagList(flags)}`);
   }
   out.text(")\r\n");
 }

@@ -12,7 +12,8 @@ import { astring, flagList } from "./encode.ts";
 import { encodeMailboxName } from "./mailbox_name.ts";
 import type { ImapSession } from "./session.ts";
 import { validFlags } from "./session_store.ts";
-import { refresh } from "./session_view.ts";
+import { RecentClaims } from "./recent.ts";
+import { claimRecent, refresh } from "./session_view.ts";
 
 const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
@@ -82,7 +83,7 @@ export async function mailboxCommand(
       return await list(session, tag, cmd);
     case "STATUS": {
       const box = await findMailbox(session, cmd.mailbox);
-      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.items)})`);
+      session.untagged(`STATUS ${wire(box.name)} (${statusData(session, box, cmd.items)})`);
       return session.ok(tag, "STATUS completed");
     }
     case "APPEND": {
@@ -105,10 +106,20 @@ export async function mailboxCommand(
   }
 }
 
-function statusData(box: MailboxInfo, items: StatusItem[]): string {
+function statusData(session: ImapSession, box: MailboxInfo, items: StatusItem[]): string {
+  const sel = session.selected;
+  const recent = !items.includes("RECENT")
+    ? 0
+    : sel?.id === box.id
+    ? sel.recent.size
+    : session.recentClaims.count(
+      RecentClaims.key(session.account!.address, box.id, box.uidValidity),
+      box.uidNext,
+      box.exists,
+    );
   const value: Record<StatusItem, number> = {
     MESSAGES: box.exists,
-    RECENT: 0,
+    RECENT: recent,
     UIDNEXT: box.uidNext,
     UIDVALIDITY: box.uidValidity,
     UNSEEN: box.unseen,
@@ -143,13 +154,15 @@ async function select(
     uids: items.map((e) => e.uid),
     entries: new Map(items.map((e) => [e.uid, e])),
     keywords,
+    recent: new Set(),
     pendingExpunge: new Set(),
     dirty: false,
   };
+  claimRecent(session, session.selected, session.selected.uids, mailbox.uidNext);
   session.state = "selected";
   announceFlags(session);
   session.untagged(`${items.length} EXISTS`);
-  session.untagged("0 RECENT");
+  session.untagged(`${session.selected.recent.size} RECENT`);
   const firstUnseen = items.findIndex((e) => !e.flags.includes("\\Seen"));
   if (firstUnseen >= 0) session.untagged(`OK [UNSEEN ${firstUnseen + 1}] first unseen`);
   session.untagged(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
@@ -221,7 +234,9 @@ async function list(
     if (use && cmd.name === "LIST") attrs.push(use);
     session.untagged(`${cmd.name} (${attrs.join(" ")}) "/" ${wire(box.name)}`);
     if (cmd.returnStatus) {
-      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.returnStatus)})`);
+      session.untagged(
+        `STATUS ${wire(box.name)} (${statusData(session, box, cmd.returnStatus)})`,
+      );
     }
   }
   session.ok(tag, `${cmd.name} completed`);

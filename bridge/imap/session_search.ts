@@ -41,9 +41,11 @@ function toCriteria(session: ImapSession, sel: Selected, k: SearchKey): SearchCr
       return set(k.set, true);
     case "flag":
       return { key: "flag", flag: k.flag, present: k.set };
-    case "recent":
-      // \Recent is not kept (IMAP4rev2 dropped it): nothing is recent.
-      return k.set ? NONE : { key: "all" };
+    case "recent": {
+      // \Recent lives in the session (recent.ts), not the store: a UID set of its messages.
+      const recent = uidCriteria([...sel.recent].sort((a, b) => a - b));
+      return k.set ? recent : { key: "not", of: recent };
+    }
     case "header": {
       const f = k.field.toLowerCase();
       if (["from", "to", "cc", "bcc", "subject"].includes(f)) {

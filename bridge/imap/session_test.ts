@@ -258,11 +258,12 @@ Deno.test("STORE, SEARCH, COPY with COPYUID, MOVE, EXPUNGE, APPEND with APPENDUI
     C: x
     C: 
     S: * 1 EXISTS
+    S: * 1 RECENT
     S: d13 OK [APPENDUID 1002 3] APPEND completed
     C: d14 NOOP
     S: d14 OK NOOP completed
     C: d15 FETCH 1 (UID INTERNALDATE FLAGS)
-    S: * 1 FETCH (UID 3 INTERNALDATE "05-Mar-2024 09:00:00 +0000" FLAGS (\\Seen))
+    S: * 1 FETCH (UID 3 INTERNALDATE "05-Mar-2024 09:00:00 +0000" FLAGS (\\Seen \\Recent))
     S: d15 OK FETCH completed
     C: d16 CLOSE
     S: d16 OK CLOSE completed
@@ -345,7 +346,7 @@ Deno.test("other sessions see EXISTS, FETCH FLAGS and EXPUNGE; IDLE pushes them"
     `,
   );
   backend.deliver("alice@example.test", "INBOX", "Subject: new\r\n\r\nnew\r\n");
-  await transcript(wire, "S: * 3 EXISTS");
+  await transcript(wire, "S: * 3 EXISTS\nS: * 1 RECENT");
   await other.send("x3 STORE 1 +FLAGS (\\Deleted)\r\nx4 EXPUNGE\r\n");
   await transcript(
     wire,
@@ -537,6 +538,131 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q6 CAPABILITY
     S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE
     S: q6 OK…
+    `,
+  );
+});
+
+Deno.test("issue19#1: a non-peek FETCH that sets \\Seen returns FLAGS in the same response", async () => {
+  const { wire } = await loggedIn();
+  await wire.send("a SELECT INBOX\r\n");
+  // RFC822.HEADER and BODY.PEEK leave \Seen alone: no FLAGS beyond the ones asked for.
+  let out = await wire.send("g1 FETCH 2 (RFC822.HEADER BODY.PEEK[TEXT])\r\n");
+  assert(!out.includes("FLAGS"), out);
+  out = await wire.send("g2 UID FETCH 2 (BODY[HEADER.FIELDS (Subject)])\r\n");
+  assertEquals(
+    out,
+    "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {19}\r\nSubject: report\r\n\r\n" +
+      " FLAGS (\\Seen))\r\ng2 OK FETCH completed\r\n",
+  );
+  for (const item of ["RFC822", "RFC822.TEXT", "BODY[1]"]) {
+    await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\n");
+    out = await wire.send(`g4 FETCH 2 (${item})\r\n`);
+    assert(out.endsWith(" FLAGS (\\Seen))\r\ng4 OK FETCH completed\r\n"), out);
+    // Asked for FLAGS too: it is sent once, already with \Seen.
+    await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\n");
+    out = await wire.send(`g5 FETCH 2 (FLAGS ${item})\r\n`);
+    assert(out.startsWith("* 2 FETCH (FLAGS (\\Seen) "), out);
+    assertEquals(out.split("FLAGS").length, 2, out);
+  }
+  // Read-only: nothing changes, so no FLAGS is added.
+  await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\ng6 EXAMINE INBOX\r\n");
+  out = await wire.send("g7 FETCH 2 RFC822\r\n");
+  assert(!out.includes("FLAGS"), out);
+});
+
+Deno.test("issue19#2: \\Recent goes to the first session that sees a message", async () => {
+  const { backend, wire } = await loggedIn();
+  const other = await ImapWire.open(backend);
+  await other.send("x LOGIN alice@example.test sesame\r\n");
+  // The two messages were there before the bridge first looked: not recent.
+  await transcript(
+    wire,
+    `
+    C: h1 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: h1 OK [READ-WRITE] SELECT completed
+    `,
+  );
+  backend.deliver("alice@example.test", "INBOX", "Subject: one\r\n\r\none\r\n");
+  backend.deliver("alice@example.test", "INBOX", "Subject: two\r\n\r\ntwo\r\n");
+  await transcript(
+    other,
+    `
+    C: x1 STATUS INBOX (MESSAGES RECENT)
+    S: * STATUS INBOX (MESSAGES 4 RECENT 2)
+    S: x1 OK STATUS completed
+    `,
+  );
+  await transcript(
+    wire,
+    `
+    C: h2 NOOP
+    S: * 4 EXISTS
+    S: * 2 RECENT
+    S: h2 OK NOOP completed
+    C: h3 FETCH 2:4 FLAGS
+    S: * 2 FETCH (FLAGS ())
+    S: * 3 FETCH (FLAGS (\\Recent))
+    S: * 4 FETCH (FLAGS (\\Recent))
+    S: h3 OK FETCH completed
+    C: h4 SEARCH RECENT
+    S: * SEARCH 3 4
+    S: h4 OK SEARCH completed
+    C: h5 STORE 3 +FLAGS (\\Seen)
+    S: * 3 FETCH (FLAGS (\\Seen \\Recent))
+    S: h5 OK STORE completed
+    C: h6 SEARCH NEW
+    S: * SEARCH 4
+    S: h6 OK SEARCH completed
+    C: h7 SEARCH OLD
+    S: * SEARCH 1 2
+    S: h7 OK SEARCH completed
+    C: h8 STATUS INBOX (RECENT)
+    S: * STATUS INBOX (RECENT 2)
+    S: h8 OK STATUS completed
+    `,
+  );
+  // The other session comes second: the messages are not recent for it.
+  await transcript(
+    other,
+    `
+    C: x2 STATUS INBOX (RECENT)
+    S: * STATUS INBOX (RECENT 0)
+    S: x2 OK STATUS completed
+    C: x3 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 4 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 5] predicted next UID
+    S: * OK [HIGHESTMODSEQ 6] highest
+    S: x3 OK [READ-WRITE] SELECT completed
+    C: x4 FETCH 4 FLAGS
+    S: * 4 FETCH (FLAGS ())
+    S: x4 OK FETCH completed
+    `,
+  );
+  // Expunged messages leave the recent set.
+  await transcript(
+    wire,
+    `
+    C: h9 STORE 3 +FLAGS.SILENT (\\Deleted)
+    S: h9 OK STORE completed
+    C: h10 EXPUNGE
+    S: * 3 EXPUNGE
+    S: h10 OK EXPUNGE completed
+    C: h11 SEARCH RECENT
+    S: * SEARCH 3
+    S: h11 OK SEARCH completed
     `,
   );
 });

@@ -9,6 +9,7 @@ import { flagList } from "./encode.ts";
 import { expandSet, type SequenceSet } from "./reader.ts";
 import type { ImapSession } from "./session.ts";
 import type { Selected } from "./session_types.ts";
+import { RecentClaims } from "./recent.ts";
 import { noteKeywords } from "./session_mailbox.ts";
 
 export interface Target {
@@ -83,15 +84,30 @@ export function announceExpunge(session: ImapSession, sel: Selected, uids: Itera
     const uid = sel.uids[seq - 1];
     sel.uids.splice(seq - 1, 1);
     sel.entries.delete(uid);
+    sel.recent.delete(uid);
     sel.pendingExpunge.delete(uid);
     session.untagged(`${seq} EXPUNGE`);
   }
 }
 
+/** A message's flags as this session reports them: the stored ones, and \Recent if it has it. */
+export function flagsOf(sel: Selected, e: IndexEntry): string[] {
+  return sel.recent.has(e.uid) ? [...e.flags, "\\Recent"] : e.flags;
+}
+
+/**
+ * Takes \Recent for messages new to this session (`uids` ascending) unless another session has
+ * (a read-only session reports them without taking them, as EXAMINE does in Dovecot).
+ */
+export function claimRecent(session: ImapSession, sel: Selected, uids: number[], uidNext: number) {
+  const key = RecentClaims.key(session.account!.address, sel.id, sel.uidValidity);
+  for (const u of session.recentClaims.claim(key, uids, uidNext, !sel.readOnly)) sel.recent.add(u);
+}
+
 /** The `FLAGS (...)` (and `MODSEQ (n)` with CONDSTORE) items of an unsolicited FETCH. */
 export function flagsItems(session: ImapSession, e: IndexEntry, withUid: boolean): string {
   let s = withUid ? `UID ${e.uid} ` : "";
-  s += `FLAGS ${flagList(e.flags)}`;
+  s += `FLAGS ${flagList(flagsOf(session.selected!, e))}`;
   if (session.condstore) s += ` MODSEQ (${e.modseq})`;
   return s;
 }
@@ -126,6 +142,7 @@ export async function refresh(session: ImapSession, allowExpunge: boolean): Prom
       sel.uids.push(e.uid);
       sel.entries.set(e.uid, e);
     }
+    claimRecent(session, sel, added.map((e) => e.uid), sel.uidNext);
     sel.uidNext = Math.max(sel.uidNext, ch.mailbox.uidNext);
     sel.highestModseq = Math.max(sel.highestModseq, ch.mailbox.highestModseq);
     grew = added.length > 0;
@@ -134,5 +151,9 @@ export async function refresh(session: ImapSession, allowExpunge: boolean): Prom
     announceExpunge(session, sel, [...sel.pendingExpunge]);
   }
   // EXISTS after the expunges, so the count it reports is the one the client ends with.
-  if (grew) session.untagged(`${sel.uids.length} EXISTS`);
+  if (grew) {
+    session.untagged(`${sel.uids.length} EXISTS`);
+    // RFC 3501 section 7.3.2: RECENT goes with EXISTS.
+    session.untagged(`${sel.recent.size} RECENT`);
+  }
 }
