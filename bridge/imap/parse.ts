@@ -301,6 +301,9 @@ function parseAppend(r: Reader): Command {
   return { name: "APPEND", mailbox: mb, flags, date, message };
 }
 
+/** search-return-opt (RFC 4731 section 3.1, RFC 5182 SAVE). */
+const RETURN_OPTS = new Set(["MIN", "MAX", "COUNT", "ALL", "SAVE"]);
+
 function parseSearch(r: Reader, uid: boolean): Command {
   r.sp();
   let charset: string | undefined;
@@ -309,7 +312,11 @@ function parseSearch(r: Reader, uid: boolean): Command {
   if (r.eat("RETURN (") || r.eat("return (")) {
     returnOpts = [];
     if (!r.eat(")")) {
-      do returnOpts.push(r.atom("expected a return option").toUpperCase()); while (r.eat(" "));
+      do {
+        const o = r.atom("expected a return option").toUpperCase();
+        if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
+        returnOpts.push(o);
+      } while (r.eat(" "));
       r.expect(")", "unbalanced parentheses");
     }
     r.sp();

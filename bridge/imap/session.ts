@@ -103,6 +103,7 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
+      caps.push("ESEARCH");
     }
     return caps.join(" ");
   }

@@ -73,6 +73,31 @@ const hasModseq = (k: SearchKey): boolean =>
   (k.op === "or" && (hasModseq(k.a) || hasModseq(k.b))) ||
   (k.op === "not" && hasModseq(k.key));
 
+/**
+ * `* ESEARCH (TAG "t") [UID] MIN … MAX … COUNT … ALL …` (RFC 4731 section 3.1): `RETURN ()`
+ * means ALL; MIN, MAX and ALL are left out when nothing matched, COUNT 0 is not. With a MODSEQ
+ * key the highest modseq of the matches follows (RFC 7162 section 3.1.10).
+ */
+export function esearch(
+  tag: string,
+  uid: boolean,
+  opts: string[],
+  ids: number[],
+  modseq?: number,
+): string {
+  const want = (o: string) => opts.includes(o) || (o === "ALL" && opts.every((x) => x === "SAVE"));
+  // The tag is an ASTRING-CHAR run without '"' or '\\' (parse.ts TAG_SPECIALS): quotable as is.
+  let s = `ESEARCH (TAG "${tag}")${uid ? " UID" : ""}`;
+  if (ids.length > 0) {
+    if (want("MIN")) s += ` MIN ${ids[0]}`;
+    if (want("MAX")) s += ` MAX ${ids[ids.length - 1]}`;
+  }
+  if (want("COUNT")) s += ` COUNT ${ids.length}`;
+  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatUidSet(ids)}`;
+  if (modseq !== undefined) s += ` MODSEQ ${modseq}`;
+  return s;
+}
+
 export async function searchCommand(
   session: ImapSession,
   tag: string,
@@ -94,11 +119,26 @@ export async function searchCommand(
   const r = await session.account!.search(sel.id, criteria);
   // Only messages this session knows (a message that arrived since is announced first).
   const known = r.uids.filter((u) => sel.entries.has(u));
-  if (cmd.returnOpts?.includes("SAVE")) session.savedSearch = known;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
-  if (!cmd.returnOpts || cmd.returnOpts.some((o) => o !== "SAVE")) {
-    const modseq = withModseq && ids.length > 0 ? ` (MODSEQ ${r.highestModseq})` : "";
-    session.untagged(`SEARCH${ids.map((n) => " " + n).join("")}${modseq}`);
+  const opts = cmd.returnOpts;
+  if (opts?.includes("SAVE")) {
+    // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are kept.
+    const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
+      (opts.includes("MIN") || opts.includes("MAX"));
+    session.savedSearch = only && known.length > 0
+      ? [
+        ...new Set([opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0]),
+      ]
+        .filter((u) => u > 0)
+      : known;
+  }
+  const modseq = withModseq && ids.length > 0 ? r.highestModseq : undefined;
+  if (!opts) {
+    session.untagged(
+      `SEARCH${ids.map((n) => " " + n).join("")}${modseq ? ` (MODSEQ ${modseq})` : ""}`,
+    );
+  } else if (opts.length === 0 || opts.some((o) => o !== "SAVE")) {
+    session.untagged(esearch(tag, cmd.uid, opts, ids, modseq));
   }
   await refresh(session, cmd.uid);
   session.ok(tag, "SEARCH completed");

@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH
     S: q6 OK…
     `,
   );
@@ -663,6 +663,49 @@ Deno.test("issue19#2: \\Recent goes to the first session that sees a message", a
     C: h11 SEARCH RECENT
     S: * SEARCH 3
     S: h11 OK SEARCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#3: ESEARCH (RFC 4731) RETURN MIN MAX COUNT ALL, UID form, SAVE", async () => {
+  const { backend, wire } = await loggedIn();
+  for (let i = 0; i < 4; i++) {
+    backend.deliver("alice@example.test", "INBOX", `Subject: n${i}\r\n\r\nbody\r\n`);
+  }
+  await wire.send("a SELECT INBOX\r\na2 STORE 1 -FLAGS.SILENT (\\Seen)\r\n");
+  await wire.send("a3 UID STORE 3 +FLAGS.SILENT (\\Seen)\r\n");
+  assert((await wire.send("e0 CAPABILITY\r\n")).includes(" ESEARCH"));
+  await transcript(
+    wire,
+    `
+    C: e1 SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN
+    S: * ESEARCH (TAG "e1") MIN 1 MAX 6 COUNT 5 ALL 1:2,4:6
+    S: e1 OK SEARCH completed
+    C: e2 UID SEARCH RETURN () BODY body
+    S: * ESEARCH (TAG "e2") UID ALL 3:6
+    S: e2 OK SEARCH completed
+    C: e3 UID SEARCH RETURN (COUNT MIN) SUBJECT nothing-like-this
+    S: * ESEARCH (TAG "e3") UID COUNT 0
+    S: e3 OK SEARCH completed
+    C: e4 SEARCH RETURN (MAX) 1:3
+    S: * ESEARCH (TAG "e4") MAX 3
+    S: e4 OK SEARCH completed
+    C: e5 SEARCH RETURN (SAVE MIN) BODY body
+    S: * ESEARCH (TAG "e5") MIN 3
+    S: e5 OK SEARCH completed
+    C: e5b SEARCH RETURN (SAVE) BODY nothing-like-this
+    S: e5b OK SEARCH completed
+    C: e5c SEARCH RETURN (SAVE MIN) BODY body
+    S: * ESEARCH (TAG "e5c") MIN 3
+    S: e5c OK SEARCH completed
+    C: e6 FETCH $ UID
+    S: * 3 FETCH (UID 3)
+    S: e6 OK FETCH completed
+    C: e7 SEARCH RETURN (BOGUS) ALL
+    S: e7 BAD unknown return option BOGUS
+    C: e8 SEARCH RETURN (COUNT) MODSEQ 1
+    S: * ESEARCH (TAG "e8") COUNT 6 MODSEQ 9
+    S: e8 OK SEARCH completed
     `,
   );
 });
