@@ -2,9 +2,10 @@
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
  * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154)
- * and CONDSTORE (RFC 7162). The parser produces these; the session consumes them.
+ * CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SORT (RFC 5256) and MULTIAPPEND (RFC 3502). The parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
+import type { SortCriterion } from "./sort_keys.ts";
 
 /** BODY[section] (RFC 3501 section 6.4.5): a part path and an optional text specifier. */
 export interface Section {
@@ -125,6 +126,14 @@ export type Command =
     criteria: SearchKey;
     /** ESEARCH RETURN options (RFC 4731) when given; SAVE stores the result as `$`. */
     returnOpts?: string[];
+  }
+  /** SORT and UID SORT (RFC 5256 section 3). */
+  | {
+    name: "SORT";
+    uid: boolean;
+    sort: SortCriterion[];
+    charset: string;
+    criteria: SearchKey;
   }
   | {
     name: "FETCH";

@@ -15,6 +15,7 @@ import { decodeMailboxName } from "./mailbox_name.ts";
 import { parseFetchItems } from "./parse_fetch.ts";
 import { parseSearchKeys } from "./parse_search.ts";
 import { type CommandParts, ParseError, Reader } from "./reader.ts";
+import { SORT_KEYS, type SortCriterion } from "./sort_keys.ts";
 
 export type { CommandParts } from "./reader.ts";
 
@@ -63,7 +64,7 @@ function parseBody(r: Reader): Command {
     uid = true;
     r.sp();
     name = r.atom("expected a command after UID").toUpperCase();
-    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"].includes(name)) {
+    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "SORT", "EXPUNGE"].includes(name)) {
       r.fail(`UID ${name} is not a command`);
     }
   }
@@ -138,6 +139,8 @@ function parseBody(r: Reader): Command {
       return { name, uid };
     case "SEARCH":
       return parseSearch(r, uid);
+    case "SORT":
+      return parseSort(r, uid);
     case "FETCH": {
       r.sp();
       const set = r.sequenceSet();
@@ -327,6 +330,29 @@ function parseSearch(r: Reader, uid: boolean): Command {
   }
   const criteria: SearchKey = parseSearchKeys(r);
   return { name: "SEARCH", uid, charset, criteria, returnOpts };
+}
+
+/** sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 section 5). */
+function parseSort(r: Reader, uid: boolean): Command {
+  r.sp();
+  r.expect("(", "expected sort criteria");
+  const sort: SortCriterion[] = [];
+  do {
+    let key = r.atom("expected a sort key").toUpperCase();
+    const reverse = key === "REVERSE";
+    if (reverse) {
+      r.sp();
+      key = r.atom("expected a sort key").toUpperCase();
+    }
+    if (!SORT_KEYS.has(key)) r.fail(`unknown sort key ${key}`);
+    sort.push({ key: key as SortCriterion["key"], reverse });
+  } while (r.eat(" "));
+  r.expect(")", "unbalanced parentheses");
+  r.sp();
+  // The charset is required here (unlike SEARCH's optional CHARSET).
+  const charset = r.astring("expected a charset").toUpperCase();
+  r.sp();
+  return { name: "SORT", uid, sort, charset, criteria: parseSearchKeys(r) };
 }
 
 function parseStore(r: Reader, uid: boolean): Command {

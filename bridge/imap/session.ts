@@ -20,6 +20,7 @@ import { mailboxCommand } from "./session_mailbox.ts";
 import { RecentClaims } from "./recent.ts";
 import { quotaCommand } from "./session_quota.ts";
 import { searchCommand } from "./session_search.ts";
+import { sortCommand } from "./session_sort.ts";
 import { closeCommand, copyCommand, expungeCommand, storeCommand } from "./session_store.ts";
 import { refresh } from "./session_view.ts";
 import {
@@ -50,6 +51,7 @@ const SELECTED_ONLY = new Set([
   "UNSELECT",
   "EXPUNGE",
   "SEARCH",
+  "SORT",
   "FETCH",
   "STORE",
   "COPY",
@@ -103,7 +105,7 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
-      caps.push("ESEARCH");
+      caps.push("ESEARCH", "SORT");
     }
     return caps.join(" ");
   }
@@ -363,6 +365,9 @@ export class ImapSession {
         return;
       case "SEARCH":
         await searchCommand(this, tag, command);
+        return;
+      case "SORT":
+        await sortCommand(this, tag, command);
         return;
       case "STORE":
         await storeCommand(this, tag, command);

@@ -42,6 +42,36 @@ const needsStructure = (i: FetchItem) =>
 const setsSeen = (i: FetchItem) =>
   (i.kind === "BODY[]" && !i.peek) || i.kind === "RFC822" || i.kind === "RFC822.TEXT";
 
+/**
+ * Structures of the selected mailbox's messages by UID: the listener's cache first, the rest in
+ * one backend call (a message is immutable under its UID, so a cached structure never goes
+ * stale). Expunged messages are left out.
+ */
+export async function loadStructures(
+  session: ImapSession,
+  uids: number[],
+): Promise<Map<number, MimeStructure>> {
+  const sel = session.selected!;
+  const account = session.account!;
+  const cache = session.config.structureCache;
+  const cacheKey = (uid: number) =>
+    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
+  const structures = new Map<number, MimeStructure>();
+  const missing: number[] = [];
+  for (const uid of uids) {
+    const hit = cache?.get(cacheKey(uid));
+    if (hit) structures.set(uid, hit);
+    else missing.push(uid);
+  }
+  if (missing.length > 0) {
+    for (const [uid, s] of await account.structure(sel.id, missing)) {
+      structures.set(uid, s);
+      cache?.set(cacheKey(uid), s);
+    }
+  }
+  return structures;
+}
+
 export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch): Promise<void> {
   const sel = session.selected!;
   let targets = resolveSet(session, sel, cmd.set, cmd.uid);
@@ -61,36 +91,15 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
   const structure = items.some(needsStructure);
   const markSeen = !sel.readOnly && items.some(setsSeen);
   const account = session.account!;
-  const cache = session.config.structureCache;
-  const cacheKey = (uid: number) =>
-    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
   const fetchRaw = (uids: number[]) =>
     headersOnly ? account.headers(sel.id, uids) : account.raw(sel.id, uids);
   const load = async (chunk: Target[]) => {
     const uids = chunk.map((t) => t.uid);
-    let structures: Map<number, MimeStructure> | undefined;
-    if (structure) {
-      structures = new Map();
-      const missing: number[] = [];
-      for (const uid of uids) {
-        const hit = cache?.get(cacheKey(uid));
-        if (hit) structures.set(uid, hit);
-        else missing.push(uid);
-      }
-      const fetched = missing.length > 0
-        ? account.structure(sel.id, missing)
-        : Promise.resolve(new Map<number, MimeStructure>());
-      const [raws, got] = await Promise.all([
-        raw ? fetchRaw(uids) : undefined,
-        fetched,
-      ]);
-      for (const [uid, s] of got) {
-        structures.set(uid, s);
-        cache?.set(cacheKey(uid), s);
-      }
-      return { raws, structures };
-    }
-    return { raws: raw ? await fetchRaw(uids) : undefined, structures };
+    const [raws, structures] = await Promise.all([
+      raw ? fetchRaw(uids) : undefined,
+      structure ? loadStructures(session, uids) : undefined,
+    ]);
+    return { raws, structures };
   };
   // Batches bounded in count and octets; the next batch loads while this one is answered.
   const batches: Target[][] = [];

@@ -98,41 +98,60 @@ export function esearch(
   return s;
 }
 
+/**
+ * Runs the search part of SEARCH and SORT: the matching UIDs this session knows (ascending),
+ * or undefined after answering the command (bad charset or set).
+ */
+export async function runSearch(
+  session: ImapSession,
+  tag: string,
+  key: SearchKey,
+  charset: string | undefined,
+): Promise<{ known: number[]; highestModseq: number; withModseq: boolean } | undefined> {
+  const sel = session.selected!;
+  if (charset && charset !== "UTF-8" && charset !== "US-ASCII") {
+    session.no(tag, "unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+    return undefined;
+  }
+  let criteria: SearchCriteria;
+  try {
+    criteria = toCriteria(session, sel, key);
+  } catch (e) {
+    if (e instanceof InvalidSet) {
+      session.bad(tag, "invalid message sequence number");
+      return undefined;
+    }
+    throw e;
+  }
+  const withModseq = hasModseq(key);
+  if (withModseq) session.condstore = true;
+  const r = await session.account!.search(sel.id, criteria);
+  // Only messages this session knows (a message that arrived since is announced first).
+  const known = r.uids.filter((u) => sel.entries.has(u)).sort((a, b) => a - b);
+  return { known, highestModseq: r.highestModseq, withModseq };
+}
+
 export async function searchCommand(
   session: ImapSession,
   tag: string,
   cmd: Extract<Command, { name: "SEARCH" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  if (cmd.charset && cmd.charset !== "UTF-8" && cmd.charset !== "US-ASCII") {
-    return session.no(tag, "unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
-  }
-  let criteria: SearchCriteria;
-  try {
-    criteria = toCriteria(session, sel, cmd.criteria);
-  } catch (e) {
-    if (e instanceof InvalidSet) return session.bad(tag, "invalid message sequence number");
-    throw e;
-  }
-  const withModseq = hasModseq(cmd.criteria);
-  if (withModseq) session.condstore = true;
-  const r = await session.account!.search(sel.id, criteria);
-  // Only messages this session knows (a message that arrived since is announced first).
-  const known = r.uids.filter((u) => sel.entries.has(u));
+  const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
+  if (!found) return;
+  const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
   const opts = cmd.returnOpts;
   if (opts?.includes("SAVE")) {
     // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are kept.
     const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
       (opts.includes("MIN") || opts.includes("MAX"));
+    const ends = [opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0];
     session.savedSearch = only && known.length > 0
-      ? [
-        ...new Set([opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0]),
-      ]
-        .filter((u) => u > 0)
+      ? [...new Set(ends.filter((u) => u > 0))]
       : known;
   }
-  const modseq = withModseq && ids.length > 0 ? r.highestModseq : undefined;
+  const modseq = withModseq && ids.length > 0 ? found.highestModseq : undefined;
   if (!opts) {
     session.untagged(
       `SEARCH${ids.map((n) => " " + n).join("")}${modseq ? ` (MODSEQ ${modseq})` : ""}`,

@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT
     S: q6 OK…
     `,
   );
@@ -706,6 +706,59 @@ Deno.test("issue19#3: ESEARCH (RFC 4731) RETURN MIN MAX COUNT ALL, UID form, SAV
     C: e8 SEARCH RETURN (COUNT) MODSEQ 1
     S: * ESEARCH (TAG "e8") COUNT 6 MODSEQ 9
     S: e8 OK SEARCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size, arrival", async () => {
+  const backend = aliceBackend();
+  const msg = (from: string, date: string, subject: string, cc = "", pad = "") =>
+    `From: ${from}\r\nTo: alice@example.test\r\n${cc ? `Cc: ${cc}\r\n` : ""}` +
+    `Date: ${date}\r\nSubject: ${subject}\r\n\r\nbody${pad}\r\n`;
+  const deliver = (raw: string) => backend.deliver("alice@example.test", "INBOX", raw);
+  deliver(
+    msg("zed@example.test", "Mon, 3 Jun 2024 10:00:00 +0000", "Re: [list] Budget", "b@x.test"),
+  );
+  deliver(msg("Amy <amy@example.test>", "Sat, 1 Jun 2024 10:00:00 +0000", "apples", "", "xxxxxx"));
+  // No readable Date: the internal date (15 Jan 2024 in the memory backend) stands in.
+  deliver(msg("bob@example.test", "not a date", "Fwd: budget (fwd)", "a@x.test", "xx"));
+  deliver(msg("amy@example.test", "Sun, 2 Jun 2024 10:00:00 +0000", "=?utf-8?q?Cherries?="));
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("s0 CAPABILITY\r\n")).includes(" SORT"));
+  await transcript(
+    wire,
+    `
+    C: s1 SORT (SUBJECT) UTF-8 ALL
+    S: * SORT 2 1 3 4
+    S: s1 OK SORT completed
+    C: s2 SORT (DATE) UTF-8 ALL
+    S: * SORT 3 2 4 1
+    S: s2 OK SORT completed
+    C: s3 SORT (REVERSE DATE) UTF-8 ALL
+    S: * SORT 1 4 2 3
+    S: s3 OK SORT completed
+    C: s4 SORT (FROM REVERSE SIZE) US-ASCII ALL
+    S: * SORT 4 2 3 1
+    S: s4 OK SORT completed
+    C: s5 UID SORT (CC SUBJECT) UTF-8 NOT FROM bob
+    S: * SORT 2 4 1
+    S: s5 OK SORT completed
+    C: s6 SORT (ARRIVAL) UTF-8 2:4
+    S: * SORT 2 3 4
+    S: s6 OK SORT completed
+    C: s7 SORT (REVERSE ARRIVAL) UTF-8 ALL
+    S: * SORT 4 3 2 1
+    S: s7 OK SORT completed
+    C: s8 SORT (TO SIZE) UTF-8 SUBJECT nothing-like-this
+    S: * SORT
+    S: s8 OK SORT completed
+    C: s9 SORT (SUBJECT) KOI8-R ALL
+    S: s9 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: s10 SORT (COLOUR) UTF-8 ALL
+    S: s10 BAD unknown sort key COLOUR
+    C: s11 SORT SUBJECT UTF-8 ALL
+    S: s11 BAD expected sort criteria
     `,
   );
 });
