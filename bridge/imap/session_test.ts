@@ -726,6 +726,8 @@ Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size,
   const wire = await ImapWire.open(backend);
   await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
   assert((await wire.send("s0 CAPABILITY\r\n")).includes(" SORT"));
+  // All four arrived at the same instant here: REVERSE ARRIVAL keeps sequence order for ties
+  // (REVERSE flips the key, not the tie-break, section 3).
   await transcript(
     wire,
     `
@@ -748,7 +750,7 @@ Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size,
     S: * SORT 2 3 4
     S: s6 OK SORT completed
     C: s7 SORT (REVERSE ARRIVAL) UTF-8 ALL
-    S: * SORT 4 3 2 1
+    S: * SORT 1 2 3 4
     S: s7 OK SORT completed
     C: s8 SORT (TO SIZE) UTF-8 SUBJECT nothing-like-this
     S: * SORT
