@@ -2,7 +2,8 @@
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
  * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154)
- * CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SORT (RFC 5256) and MULTIAPPEND (RFC 3502). The parser produces these; the session consumes them.
+ * CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SORT (RFC 5256) and MULTIAPPEND (RFC 3502).
+ * The parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
 import type { SortCriterion } from "./sort_keys.ts";
@@ -38,6 +39,14 @@ export type FetchItem =
     /** `<start.length>`: the octet range of the result (section 6.4.5). */
     partial?: { start: number; length: number };
   };
+
+/** One message of APPEND: its flags, date and octets. */
+export interface AppendMessage {
+  flags: string[];
+  /** Unix ms from the date-time argument, when given. */
+  date?: number;
+  message: Uint8Array;
+}
 
 export type DateCmp = "before" | "on" | "since";
 
@@ -113,10 +122,8 @@ export type Command =
   | {
     name: "APPEND";
     mailbox: string;
-    flags: string[];
-    /** Unix ms from the date-time argument, when given. */
-    date?: number;
-    message: Uint8Array;
+    /** One message, or several with MULTIAPPEND (RFC 3502), stored all or none. */
+    messages: AppendMessage[];
   }
   | { name: "EXPUNGE"; uid: boolean; set?: SequenceSet }
   | {

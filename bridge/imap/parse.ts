@@ -5,6 +5,7 @@
  * results. Mailbox names are decoded from modified UTF-7 here.
  */
 import {
+  type AppendMessage,
   type Command,
   type ParseResult,
   type SearchKey,
@@ -281,27 +282,31 @@ export function parseDateTime(text: string): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
+/** append = "APPEND" SP mailbox 1*append-message (RFC 3502 section 6, MULTIAPPEND). */
 function parseAppend(r: Reader): Command {
   r.sp();
   const mb = mailbox(r);
-  r.sp();
-  let flags: string[] = [];
-  let date: number | undefined;
-  if (r.peek() === "(") {
-    flags = r.flagList(false);
-    r.sp();
+  const messages: AppendMessage[] = [];
+  while (r.eat(" ")) {
+    let flags: string[] = [];
+    let date: number | undefined;
+    if (r.peek() === "(") {
+      flags = r.flagList(false);
+      r.sp();
+    }
+    if (r.peek() === '"') {
+      const text = r.quoted();
+      date = parseDateTime(text);
+      if (date === undefined) r.fail("bad date-time");
+      r.sp();
+    }
+    // RFC 3516 literal8 (`~{n}`) carries the same octets.
+    r.eat("~");
+    if (r.peek() !== "{") r.fail("APPEND needs the message as a literal");
+    messages.push({ flags, date, message: r.stringBytes() });
   }
-  if (r.peek() === '"') {
-    const text = r.quoted();
-    date = parseDateTime(text);
-    if (date === undefined) r.fail("bad date-time");
-    r.sp();
-  }
-  // RFC 3516 literal8 (`~{n}`) carries the same octets.
-  r.eat("~");
-  if (r.peek() !== "{") r.fail("APPEND needs the message as a literal");
-  const message = r.stringBytes();
-  return { name: "APPEND", mailbox: mb, flags, date, message };
+  if (messages.length === 0) r.fail("APPEND needs a message");
+  return { name: "APPEND", mailbox: mb, messages };
 }
 
 /** search-return-opt (RFC 4731 section 3.1, RFC 5182 SAVE). */

@@ -105,7 +105,7 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
-      caps.push("ESEARCH", "SORT");
+      caps.push("ESEARCH", "SORT", "MULTIAPPEND");
     }
     return caps.join(" ");
   }
@@ -187,6 +187,7 @@ export class ImapSession {
     const tag = tagOf(firstLine) ?? "*";
     const words = firstLine.split(" ").map((w) => w.toUpperCase());
     const isAppend = words[1] === "APPEND";
+    // The messages of one MULTIAPPEND together fit in one message's limit (held in memory).
     const limit = this.state !== "notauth" && isAppend
       ? this.config.maxMessageBytes
       : this.config.maxLiteralBytes ?? DEFAULT_LITERAL_BYTES;

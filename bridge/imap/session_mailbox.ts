@@ -3,9 +3,11 @@
  * HIGHESTMODSEQ, RFC 7162 section 3.1.2), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
  * LIST and LSUB with "%"/"*" patterns, SPECIAL-USE attributes (RFC 6154) and LIST-EXTENDED
  * selection and return options (RFC 5258, RFC 5819 STATUS), STATUS, and APPEND with flags and
- * date, answered with APPENDUID (RFC 4315). "INBOX" is case-insensitive (section 5.1).
+ * date, several at once with MULTIAPPEND (RFC 3502), answered with APPENDUID (RFC 4315).
+ * "INBOX" is case-insensitive (section 5.1).
  */
 import { canonicalMailboxName, mailboxNameProblem } from "../../schemas/api_mail.ts";
+import { formatUidSet } from "../../schemas/mail_access.ts";
 import { ImapError, type MailboxInfo } from "./backend.ts";
 import type { Command, StatusItem } from "./command.ts";
 import { astring, flagList } from "./encode.ts";
@@ -86,24 +88,53 @@ export async function mailboxCommand(
       session.untagged(`STATUS ${wire(box.name)} (${statusData(session, box, cmd.items)})`);
       return session.ok(tag, "STATUS completed");
     }
-    case "APPEND": {
-      const bad = validFlags(cmd.flags);
-      if (bad) return session.bad(tag, bad);
-      const box = await findMailbox(session, cmd.mailbox, "TRYCREATE");
-      const r = await account.append(box.id, cmd.message, {
-        flags: cmd.flags,
-        internalDate: cmd.date,
-      });
-      // Appending to the selected mailbox announces the new message (EXISTS) at once.
-      if (session.selected?.id === box.id) {
-        session.selected.dirty = true;
-        await refresh(session, true);
-      }
-      return session.ok(tag, "APPEND completed", `APPENDUID ${r.uidValidity} ${r.uid}`);
-    }
+    case "APPEND":
+      return await append(session, tag, cmd);
     default:
       return session.bad(tag, "unexpected command");
   }
+}
+
+/**
+ * APPEND, with MULTIAPPEND (RFC 3502): every message is checked before any is stored, then
+ * they are stored in order; if one fails, those already stored are expunged again, so the
+ * command stores all of them or none (section 3; another session may glimpse them meanwhile).
+ * APPENDUID names the new UIDs as a set (RFC 4315 section 3).
+ */
+async function append(
+  session: ImapSession,
+  tag: string,
+  cmd: Extract<Command, { name: "APPEND" }>,
+): Promise<void> {
+  for (const m of cmd.messages) {
+    const bad = validFlags(m.flags);
+    if (bad) return session.bad(tag, bad);
+    if (m.message.byteLength === 0) return session.no(tag, "the message is empty", "CANNOT");
+  }
+  const account = session.account!;
+  const box = await findMailbox(session, cmd.mailbox, "TRYCREATE");
+  const uids: number[] = [];
+  let uidValidity = box.uidValidity;
+  try {
+    for (const m of cmd.messages) {
+      const r = await account.append(box.id, m.message, { flags: m.flags, internalDate: m.date });
+      uids.push(r.uid);
+      uidValidity = r.uidValidity;
+    }
+  } catch (e) {
+    if (uids.length > 0) {
+      try {
+        await account.store(box.id, { uids, op: "add", flags: ["\\Deleted"] });
+        await account.expunge(box.id, uids);
+      } catch { /* the original failure is the one to report */ }
+    }
+    throw e;
+  } finally {
+    // Appending to the selected mailbox announces the new messages (EXISTS) at once.
+    if (uids.length > 0 && session.selected?.id === box.id) session.selected.dirty = true;
+  }
+  if (session.selected?.id === box.id) await refresh(session, true);
+  session.ok(tag, "APPEND completed", `APPENDUID ${uidValidity} ${formatUidSet(uids)}`);
 }
 
 function statusData(session: ImapSession, box: MailboxInfo, items: StatusItem[]): string {

@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT MULTIAPPEND
     S: q6 OK…
     `,
   );
@@ -763,4 +763,86 @@ Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size,
     S: s11 BAD expected sort criteria
     `,
   );
+});
+
+Deno.test("issue19#5: MULTIAPPEND (RFC 3502) stores all messages or none, APPENDUID with a set", async () => {
+  const { backend, wire } = await loggedIn();
+  assert((await wire.send("m0 CAPABILITY\r\n")).includes(" MULTIAPPEND"));
+  await transcript(
+    wire,
+    `
+    C: m1 APPEND Archive (\\Seen) {12+}
+    C: Subject: a
+    C:  (\\Draft $Work) "05-Mar-2024 10:00:00 +0100" {12+}
+    C: Subject: b
+    C:  {12+}
+    C: Subject: c
+    C: 
+    S: m1 OK [APPENDUID 1007 1:3] APPEND completed
+    C: m2 SELECT Archive
+    S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)
+    S: * OK [PERMANENTFLAGS …
+    S: * 3 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1007] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 4] highest
+    S: m2 OK [READ-WRITE] SELECT completed
+    C: m3 FETCH 1:3 (FLAGS BODY.PEEK[HEADER])
+    S: * 1 FETCH (FLAGS (\\Seen) BODY[HEADER] {12}
+    S: Subject: a
+    S: )
+    S: * 2 FETCH (FLAGS (\\Draft $Work) BODY[HEADER] {12}
+    S: Subject: b
+    S: )
+    S: * 3 FETCH (FLAGS () BODY[HEADER] {12}
+    S: Subject: c
+    S: )
+    S: m3 OK FETCH completed
+    C: m3b FETCH 2 INTERNALDATE
+    S: * 2 FETCH (INTERNALDATE "05-Mar-2024 09:00:00 +0000")
+    S: m3b OK FETCH completed
+    C: m4 APPEND Archive {12+}
+    C: Subject: d
+    C:  (\\Bogus) {12+}
+    C: Subject: e
+    C: 
+    S: m4 BAD cannot store the flag \\Bogus
+    C: m5 APPEND Archive {12+}
+    C: Subject: f
+    C:  {0+}
+    C: 
+    S: m5 NO [CANNOT] the message is empty
+    C: m6 APPEND Nowhere {12+}
+    C: Subject: g
+    C: 
+    S: m6 NO [TRYCREATE] no such mailbox
+    `,
+  );
+  // A failure on the third message leaves none of them: the quota lets two in, not three.
+  const account = backend.accounts.get("alice@example.test")!;
+  const used = account.mailboxes.reduce(
+    (n, b) => n + b.messages.reduce((k, m) => k + m.raw.byteLength, 0),
+    0,
+  );
+  account.quotaBytes = used + 30;
+  await transcript(
+    wire,
+    `
+    C: m7 APPEND Archive {12+}
+    C: Subject: h
+    C:  {12+}
+    C: Subject: i
+    C:  {12+}
+    C: Subject: j
+    C: 
+    S: m7 NO [OVERQUOTA] the account is over its storage quota
+    C: m8 UID SEARCH ALL
+    S: * SEARCH 1 2 3
+    S: m8 OK SEARCH completed
+    `,
+  );
+  const archive = account.mailboxes.find((b) => b.name === "Archive")!;
+  assertEquals(archive.messages.map((m) => m.uid), [1, 2, 3]);
 });
