@@ -2,7 +2,7 @@
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
  * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154)
- * CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SORT (RFC 5256) and MULTIAPPEND (RFC 3502).
+ * CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SORT and THREAD (RFC 5256) and MULTIAPPEND (RFC 3502).
  * The parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
@@ -139,6 +139,14 @@ export type Command =
     name: "SORT";
     uid: boolean;
     sort: SortCriterion[];
+    charset: string;
+    criteria: SearchKey;
+  }
+  /** THREAD and UID THREAD (RFC 5256 section 4); ORDEREDSUBJECT is the algorithm supported. */
+  | {
+    name: "THREAD";
+    uid: boolean;
+    algorithm: "ORDEREDSUBJECT";
     charset: string;
     criteria: SearchKey;
   }

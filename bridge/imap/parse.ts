@@ -65,7 +65,7 @@ function parseBody(r: Reader): Command {
     uid = true;
     r.sp();
     name = r.atom("expected a command after UID").toUpperCase();
-    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "SORT", "EXPUNGE"].includes(name)) {
+    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "SORT", "THREAD", "EXPUNGE"].includes(name)) {
       r.fail(`UID ${name} is not a command`);
     }
   }
@@ -142,6 +142,16 @@ function parseBody(r: Reader): Command {
       return parseSearch(r, uid);
     case "SORT":
       return parseSort(r, uid);
+    case "THREAD": {
+      // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset SP search-criteria
+      r.sp();
+      const algorithm = r.atom("expected a threading algorithm").toUpperCase();
+      if (algorithm !== "ORDEREDSUBJECT") r.fail(`unknown threading algorithm ${algorithm}`);
+      r.sp();
+      const charset = r.astring("expected a charset").toUpperCase();
+      r.sp();
+      return { name, uid, algorithm, charset, criteria: parseSearchKeys(r) };
+    }
     case "FETCH": {
       r.sp();
       const set = r.sequenceSet();

@@ -52,6 +52,7 @@ const SELECTED_ONLY = new Set([
   "EXPUNGE",
   "SEARCH",
   "SORT",
+  "THREAD",
   "FETCH",
   "STORE",
   "COPY",
@@ -105,7 +106,7 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
-      caps.push("ESEARCH", "SORT", "MULTIAPPEND");
+      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND");
     }
     return caps.join(" ");
   }
@@ -368,6 +369,7 @@ export class ImapSession {
         await searchCommand(this, tag, command);
         return;
       case "SORT":
+      case "THREAD":
         await sortCommand(this, tag, command);
         return;
       case "STORE":

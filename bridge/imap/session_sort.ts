@@ -1,9 +1,11 @@
 /**
- * SORT and UID SORT (RFC 5256 section 3): the search runs as SEARCH does (one backend call),
+ * SORT and UID SORT (RFC 5256 section 3), THREAD and UID THREAD (section 4): the search runs as SEARCH does (one backend call),
  * then the matches are ordered by the sort keys (sort_keys.ts). ARRIVAL and SIZE come from the
  * session's index; keys of the envelope (DATE, FROM, TO, CC, SUBJECT) from stored structures,
  * read through the listener's structure cache and fetched for whole batches of UIDs, never
- * one round trip per message. The answer is `* SORT` with sequence numbers or UIDs.
+ * one round trip per message. The answer is `* SORT` with sequence numbers or UIDs. THREAD
+ * (section 4) groups the same matches with ORDEREDSUBJECT; REFERENCES is not offered (it
+ * needs the References fields, which the stored envelope does not keep).
  */
 import type { MimeStructure } from "../../schemas/mime_structure.ts";
 import type { Command } from "./command.ts";
@@ -11,7 +13,7 @@ import type { ImapSession } from "./session.ts";
 import { loadStructures } from "./session_fetch.ts";
 import { runSearch } from "./session_search.ts";
 import { refresh, seqOf } from "./session_view.ts";
-import { needsEnvelope, type Sortable, sortMessages } from "./sort_keys.ts";
+import { needsEnvelope, orderedSubject, type Sortable, sortMessages } from "./sort_keys.ts";
 
 /** UIDs per structure call, as FETCH batches index-sized data. */
 const BATCH = 2000;
@@ -19,13 +21,13 @@ const BATCH = 2000;
 export async function sortCommand(
   session: ImapSession,
   tag: string,
-  cmd: Extract<Command, { name: "SORT" }>,
+  cmd: Extract<Command, { name: "SORT" | "THREAD" }>,
 ): Promise<void> {
   const sel = session.selected!;
   const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
   if (!found) return;
   const structures = new Map<number, MimeStructure>();
-  if (cmd.sort.some(needsEnvelope)) {
+  if (cmd.name === "THREAD" || cmd.sort.some(needsEnvelope)) {
     for (let i = 0; i < found.known.length; i += BATCH) {
       const got = await loadStructures(session, found.known.slice(i, i + BATCH));
       for (const [uid, s] of got) structures.set(uid, s);
@@ -42,8 +44,13 @@ export async function sortCommand(
       envelope: structures.get(uid)?.envelope,
     });
   }
-  const sorted = sortMessages(messages, cmd.sort);
-  session.untagged(`SORT${sorted.map((m) => " " + (cmd.uid ? m.uid : m.seq)).join("")}`);
+  const id = (m: { uid: number; seq: number }) => cmd.uid ? m.uid : m.seq;
+  if (cmd.name === "THREAD") {
+    const threads = orderedSubject(messages, id);
+    session.untagged(`THREAD${threads ? " " + threads : ""}`);
+  } else {
+    session.untagged(`SORT${sortMessages(messages, cmd.sort).map((m) => " " + id(m)).join("")}`);
+  }
   await refresh(session, cmd.uid);
-  session.ok(tag, "SORT completed");
+  session.ok(tag, `${cmd.name} completed`);
 }

@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT MULTIAPPEND
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND
     S: q6 OK…
     `,
   );
@@ -845,4 +845,45 @@ Deno.test("issue19#5: MULTIAPPEND (RFC 3502) stores all messages or none, APPEND
   );
   const archive = account.mailboxes.find((b) => b.name === "Archive")!;
   assertEquals(archive.messages.map((m) => m.uid), [1, 2, 3]);
+});
+
+Deno.test("issue19#6: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
+  const backend = aliceBackend();
+  const day = (d: number) => `${d} Jun 2024 10:00:00 +0000`;
+  for (
+    const [subject, d] of [
+      ["Re: budget", 3],
+      ["apples", 1],
+      ["budget", 2],
+      ["Apples (fwd)", 4],
+      ["cherries", 0],
+      ["Re: budget", 5],
+    ] as const
+  ) {
+    const date = d === 0 ? "31 May 2024 10:00:00 +0000" : day(d);
+    backend.deliver(
+      "alice@example.test",
+      "INBOX",
+      `Date: ${date}\r\nSubject: ${subject}\r\n\r\nx\r\n`,
+    );
+  }
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("t0 CAPABILITY\r\n")).includes(" THREAD=ORDEREDSUBJECT"));
+  await transcript(
+    wire,
+    `
+    C: t1 THREAD ORDEREDSUBJECT UTF-8 ALL
+    S: * THREAD (5)(2 4)(3 (1)(6))
+    S: t1 OK THREAD completed
+    C: t2 UID THREAD ORDEREDSUBJECT UTF-8 NOT UID 5
+    S: * THREAD (2 4)(3 (1)(6))
+    S: t2 OK THREAD completed
+    C: t3 THREAD ORDEREDSUBJECT US-ASCII SUBJECT nothing-like-this
+    S: * THREAD
+    S: t3 OK THREAD completed
+    C: t4 THREAD REFERENCES UTF-8 ALL
+    S: t4 BAD unknown threading algorithm REFERENCES
+    `,
+  );
 });

@@ -148,3 +148,32 @@ export function sortMessages<T extends Sortable>(messages: T[], criteria: SortCr
   });
   return keyed.map((k) => k.m);
 }
+
+/**
+ * THREAD=ORDEREDSUBJECT (RFC 5256 section 4): messages sorted by base subject and sent date,
+ * a thread per base subject whose first message is the parent of all the others, threads
+ * ordered by the sent date of their first message (ties by sequence number). Returns the
+ * `thread-list` text with `id` naming each message (sequence number or UID).
+ */
+export function orderedSubject<T extends Sortable>(messages: T[], id: (m: T) => number): string {
+  const sorted = sortMessages(messages, [
+    { key: "SUBJECT", reverse: false },
+    { key: "DATE", reverse: false },
+  ]);
+  const threads: T[][] = [];
+  let subject: string | undefined;
+  for (const m of sorted) {
+    const s = baseSubject(m.envelope?.subject);
+    if (s !== subject || threads.length === 0) threads.push([]);
+    subject = s;
+    threads[threads.length - 1].push(m);
+  }
+  const first = threads.map((t) => ({ t, date: sentDate(t[0]), seq: t[0].seq }));
+  first.sort((a, b) => a.date - b.date || a.seq - b.seq);
+  return first.map(({ t }) => {
+    const [parent, ...children] = t;
+    // One child continues the parent's list; several are siblings, each in parentheses.
+    if (children.length <= 1) return `(${t.map(id).join(" ")})`;
+    return `(${id(parent)} ${children.map((c) => `(${id(c)})`).join("")})`;
+  }).join("");
+}
