@@ -40,6 +40,13 @@ export type FetchItem =
     partial?: { start: number; length: number };
   };
 
+/** QRESYNC select parameter: the client's UIDVALIDITY, modseq and known UIDs. */
+export interface QresyncParam {
+  uidValidity: number;
+  modseq: number;
+  knownUids?: SequenceSet;
+}
+
 /** One message of APPEND: its flags, date and octets. */
 export interface AppendMessage {
   flags: string[];
@@ -104,7 +111,13 @@ export type Command =
   }
   | { name: "LOGIN"; user: string; password: string }
   | { name: "AUTHENTICATE"; mechanism: string; initial?: string }
-  | { name: "SELECT" | "EXAMINE"; mailbox: string; condstore: boolean }
+  | {
+    name: "SELECT" | "EXAMINE";
+    mailbox: string;
+    condstore: boolean;
+    /** QRESYNC select parameter (RFC 7162 section 3.2.5): what the client knew. */
+    qresync?: QresyncParam;
+  }
   | { name: "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
   | { name: "RENAME"; from: string; to: string }
   | {
@@ -156,6 +169,8 @@ export type Command =
     set: SequenceSet;
     items: FetchItem[];
     changedSince?: number;
+    /** UID FETCH … (CHANGEDSINCE n VANISHED) (RFC 7162 section 3.2.6). */
+    vanished?: boolean;
   }
   | {
     name: "STORE";

@@ -8,6 +8,7 @@ import {
   type AppendMessage,
   type Command,
   type ParseResult,
+  type QresyncParam,
   type SearchKey,
   STATUS_ITEMS,
   type StatusItem,
@@ -15,7 +16,7 @@ import {
 import { decodeMailboxName } from "./mailbox_name.ts";
 import { parseFetchItems } from "./parse_fetch.ts";
 import { parseSearchKeys } from "./parse_search.ts";
-import { type CommandParts, ParseError, Reader } from "./reader.ts";
+import { type CommandParts, ParseError, Reader, type SequenceSet } from "./reader.ts";
 import { SORT_KEYS, type SortCriterion } from "./sort_keys.ts";
 
 export type { CommandParts } from "./reader.ts";
@@ -98,16 +99,18 @@ function parseBody(r: Reader): Command {
       r.sp();
       const mb = mailbox(r);
       let condstore = false;
+      let qresync: QresyncParam | undefined;
       if (r.eat(" (")) {
-        // select-param (RFC 7162 section 3.1.8): CONDSTORE.
+        // select-param (RFC 7162 sections 3.1.8 and 3.2.5): CONDSTORE, QRESYNC.
         do {
           const p = r.atom("expected a select parameter").toUpperCase();
-          if (p !== "CONDSTORE") r.fail(`unknown select parameter ${p}`);
-          condstore = true;
+          if (p === "CONDSTORE") condstore = true;
+          else if (p === "QRESYNC") qresync = qresyncParam(r);
+          else r.fail(`unknown select parameter ${p}`);
         } while (r.eat(" "));
         r.expect(")", "unbalanced parentheses");
       }
-      return { name, mailbox: mb, condstore };
+      return qresync ? { name, mailbox: mb, condstore, qresync } : { name, mailbox: mb, condstore };
     }
     case "CREATE":
     case "DELETE":
@@ -158,14 +161,24 @@ function parseBody(r: Reader): Command {
       r.sp();
       const items = parseFetchItems(r);
       let changedSince: number | undefined;
+      let vanished = false;
       if (r.eat(" (")) {
-        // fetch-modifier (RFC 7162 section 3.1.4): CHANGEDSINCE.
-        const m = r.atom("expected a fetch modifier").toUpperCase();
-        if (m !== "CHANGEDSINCE") r.fail(`unknown fetch modifier ${m}`);
-        r.sp();
-        changedSince = r.modseq();
+        // fetch-modifier (RFC 7162 sections 3.1.4 and 3.2.6): CHANGEDSINCE, VANISHED.
+        do {
+          const m = r.atom("expected a fetch modifier").toUpperCase();
+          if (m === "VANISHED") vanished = true;
+          else if (m === "CHANGEDSINCE") {
+            r.sp();
+            changedSince = r.modseq();
+          } else r.fail(`unknown fetch modifier ${m}`);
+        } while (r.eat(" "));
         r.expect(")", "unbalanced parentheses");
+        // Section 3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
+        if (vanished && (!uid || changedSince === undefined)) {
+          r.fail("VANISHED needs UID FETCH with CHANGEDSINCE");
+        }
       }
+      if (vanished) return { name, uid, set, items, changedSince, vanished };
       return { name, uid, set, items, changedSince };
     }
     case "STORE":
@@ -209,6 +222,31 @@ function parseBody(r: Reader): Command {
     default:
       return r.fail(`unknown command ${name}`);
   }
+}
+
+/** `QRESYNC (uidvalidity mod-sequence-value [SP known-uids] [SP seq-match-data])`. */
+function qresyncParam(r: Reader): QresyncParam {
+  r.sp();
+  r.expect("(", "expected QRESYNC parameters");
+  const uidValidity = r.number();
+  r.sp();
+  const modseq = r.modseq();
+  let knownUids: SequenceSet | undefined;
+  if (r.eat(" ")) {
+    if (r.peek() !== "(") {
+      knownUids = r.sequenceSet();
+      r.eat(" ");
+    }
+    // seq-match-data helps a server without expunge history; this one keeps it: ignored.
+    if (r.eat("(")) {
+      r.sequenceSet();
+      r.sp();
+      r.sequenceSet();
+      r.expect(")", "unbalanced parentheses");
+    }
+  }
+  r.expect(")", "unbalanced parentheses");
+  return { uidValidity, modseq, knownUids };
 }
 
 function statusItems(r: Reader): StatusItem[] {

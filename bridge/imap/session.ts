@@ -73,6 +73,8 @@ export class ImapSession {
   selected?: Selected;
   /** CONDSTORE enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE-using command). */
   condstore = false;
+  /** QRESYNC enabled (RFC 7162 section 3.2.3): expunges are then announced as VANISHED. */
+  qresync = false;
   /** Failed LOGIN/AUTHENTICATE attempts on this connection. */
   authFailures = 0;
   /** RFC 5182 `$`: UIDs of the last SEARCH RETURN (SAVE). */
@@ -104,7 +106,7 @@ export class ImapSession {
       if (this.config.tlsAvailable && !this.tls) caps.push("STARTTLS");
       caps.push(this.loginDisabled ? "LOGINDISABLED" : "AUTH=PLAIN");
     } else {
-      caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
+      caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
       caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND");
     }
@@ -348,8 +350,10 @@ export class ImapSession {
         this.untagged(`ID ("name" "Postern")`);
         break;
       case "ENABLE": {
-        const enabled = command.capabilities.filter((c) => c === "CONDSTORE");
+        const enabled = command.capabilities.filter((c) => c === "CONDSTORE" || c === "QRESYNC");
         if (enabled.length > 0) this.condstore = true;
+        // QRESYNC implies CONDSTORE (RFC 7162 section 3.2.3).
+        if (enabled.includes("QRESYNC")) this.qresync = true;
         this.untagged(`ENABLED${enabled.map((c) => " " + c).join("")}`);
         break;
       }

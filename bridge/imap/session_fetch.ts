@@ -14,6 +14,7 @@ import { dateTime, flagList, ResponseBuilder } from "./encode.ts";
 import type { ImapSession } from "./session.ts";
 import { applyPartial, extractSection, sectionName, topLevelSection } from "./section.ts";
 import { flagsOf, refresh, resolveSet, type Target } from "./session_view.ts";
+import { announceVanished } from "./session_mailbox.ts";
 import { StructureCache } from "./structure_cache.ts";
 
 type Fetch = Extract<Command, { name: "FETCH" }>;
@@ -85,6 +86,11 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
     targets = targets.filter((t) => (sel.entries.get(t.uid)?.modseq ?? 0) > since);
   }
   if (items.some((i) => i.kind === "MODSEQ")) session.condstore = true;
+  if (cmd.vanished) {
+    // RFC 7162 section 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
+    if (!session.qresync) return session.bad(tag, "VANISHED needs ENABLE QRESYNC first");
+    await announceVanished(session, sel, cmd.changedSince!, cmd.set);
+  }
   const raw = items.some(needsRaw);
   // Header blocks only, when nothing asks for more: no message body crosses the wire.
   const headersOnly = raw && items.filter(needsRaw).every(headerOnly);

@@ -15,7 +15,9 @@ import { encodeMailboxName } from "./mailbox_name.ts";
 import type { ImapSession } from "./session.ts";
 import { validFlags } from "./session_store.ts";
 import { RecentClaims } from "./recent.ts";
-import { claimRecent, refresh } from "./session_view.ts";
+import { expandSet, type SequenceSet } from "./reader.ts";
+import type { Selected } from "./session_types.ts";
+import { claimRecent, flagsItems, refresh } from "./session_view.ts";
 
 const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
@@ -49,7 +51,11 @@ export async function mailboxCommand(
   switch (cmd.name) {
     case "SELECT":
     case "EXAMINE":
-      return await select(session, tag, cmd.mailbox, cmd.name === "EXAMINE", cmd.condstore);
+      if (cmd.qresync && !session.qresync) {
+        // RFC 7162 section 3.2.5: QRESYNC without ENABLE QRESYNC first is an error.
+        return session.bad(tag, "QRESYNC needs ENABLE QRESYNC first");
+      }
+      return await select(session, tag, cmd);
     case "CREATE": {
       const name = canonicalMailboxName(cmd.mailbox.replace(/\/+$/, ""));
       const problem = mailboxNameProblem(name);
@@ -163,10 +169,12 @@ function statusData(session: ImapSession, box: MailboxInfo, items: StatusItem[])
 async function select(
   session: ImapSession,
   tag: string,
-  name: string,
-  readOnly: boolean,
-  condstore: boolean,
+  cmd: Extract<Command, { name: "SELECT" | "EXAMINE" }>,
 ): Promise<void> {
+  const readOnly = cmd.name === "EXAMINE";
+  const { mailbox: name, condstore } = cmd;
+  // RFC 7162 section 3.2.11: a QRESYNC client learns where the old mailbox's responses end.
+  if (session.selected && session.qresync) session.untagged("OK [CLOSED] previous mailbox closed");
   // A failed SELECT leaves no mailbox selected (section 6.3.1).
   session.selected = undefined;
   session.state = "auth";
@@ -199,11 +207,43 @@ async function select(
   session.untagged(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   session.untagged(`OK [UIDNEXT ${mailbox.uidNext}] predicted next UID`);
   session.untagged(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] highest`);
+  const q = cmd.qresync;
+  if (q && q.uidValidity === mailbox.uidValidity) await resync(session, q.modseq, q.knownUids);
   session.ok(
     tag,
     `${readOnly ? "EXAMINE" : "SELECT"} completed`,
     readOnly ? "READ-ONLY" : "READ-WRITE",
   );
+}
+
+/**
+ * QRESYNC's quick resynchronisation (RFC 7162 section 3.2.5): `* VANISHED (EARLIER)` for what
+ * was expunged since the client's modseq (among its known UIDs), then FLAGS and MODSEQ of every
+ * message changed since, from the index just loaded.
+ */
+async function resync(session: ImapSession, since: number, known?: SequenceSet): Promise<void> {
+  const sel = session.selected!;
+  await announceVanished(session, sel, since, known);
+  sel.uids.forEach((uid, i) => {
+    const e = sel.entries.get(uid)!;
+    if (e.modseq > since) session.untagged(`${i + 1} FETCH (${flagsItems(session, e, true)})`);
+  });
+}
+
+/** `* VANISHED (EARLIER) uid-set`: UIDs in `within` expunged after modseq `since`. */
+export async function announceVanished(
+  session: ImapSession,
+  sel: Selected,
+  since: number,
+  within?: SequenceSet,
+): Promise<void> {
+  const ch = await session.account!.changes(sel.id, since);
+  let gone = ch.expunged;
+  if (within && !("saved" in within)) {
+    const ranges = expandSet(within, Math.max(sel.uidNext - 1, 1));
+    gone = gone.filter((u) => ranges.some(([lo, hi]) => u >= lo && u <= hi));
+  }
+  if (gone.length > 0) session.untagged(`VANISHED (EARLIER) ${formatUidSet(gone)}`);
 }
 
 /** FLAGS and PERMANENTFLAGS of the selected mailbox (RFC 3501 sections 7.2.6, 7.1). */

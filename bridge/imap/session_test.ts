@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND
     S: q6 OK…
     `,
   );
@@ -884,6 +884,91 @@ Deno.test("issue19#6: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
     S: t3 OK THREAD completed
     C: t4 THREAD REFERENCES UTF-8 ALL
     S: t4 BAD unknown threading algorithm REFERENCES
+    `,
+  );
+});
+
+Deno.test("issue19#6: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED", async () => {
+  const { backend, wire } = await loggedIn();
+  const fresh = await ImapWire.open(backend);
+  await transcript(
+    fresh,
+    `
+    C: x1 LOGIN alice@example.test sesame
+    S: x1 OK …
+    C: x2 SELECT INBOX (QRESYNC (1002 1))
+    S: x2 BAD QRESYNC needs ENABLE QRESYNC first
+    C: x4 FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)
+    S: x4 BAD VANISHED needs UID FETCH with CHANGEDSINCE
+    C: x5 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: x5 OK [READ-WRITE] SELECT completed
+    C: x3 UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)
+    S: x3 BAD VANISHED needs ENABLE QRESYNC first
+    `,
+  );
+  // Meanwhile: a new message, a flag change and an expunge, by another session.
+  backend.deliver("alice@example.test", "INBOX", "Subject: third\r\n\r\nx\r\n");
+  await fresh.send(
+    "x6 STORE 1 +FLAGS.SILENT (\\Flagged)\r\nx7 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n",
+  );
+  await fresh.send("x8 EXPUNGE\r\n");
+  await transcript(
+    wire,
+    `
+    C: q1 ENABLE QRESYNC
+    S: * ENABLED QRESYNC
+    S: q1 OK ENABLE completed
+    C: q2 EXAMINE Junk
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS ()] flags permitted
+    S: * 0 EXISTS
+    S: * 0 RECENT
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 1] predicted next UID
+    S: * OK [HIGHESTMODSEQ 1] highest
+    S: q2 OK [READ-ONLY] EXAMINE completed
+    C: q3 SELECT INBOX (QRESYNC (1002 3 1:2))
+    S: * OK [CLOSED] previous mailbox closed
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 7] highest
+    S: * VANISHED (EARLIER) 2
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: * 2 FETCH (UID 3 FLAGS () MODSEQ (4))
+    S: q3 OK [READ-WRITE] SELECT completed
+    C: q4 UID FETCH 1:* FLAGS (CHANGEDSINCE 4 VANISHED)
+    S: * VANISHED (EARLIER) 2
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: q4 OK FETCH completed
+    C: q5 SELECT INBOX (QRESYNC (999 3))
+    S: * OK [CLOSED] previous mailbox closed
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 7] highest
+    S: q5 OK [READ-WRITE] SELECT completed
+    C: q6 STORE 1:2 +FLAGS.SILENT (\\Deleted)
+    S: q6 OK STORE completed
+    C: q7 EXPUNGE
+    S: * VANISHED 1,3
+    S: q7 OK [HIGHESTMODSEQ …
     `,
   );
 });

@@ -5,6 +5,7 @@
  * step with the store, fetched with one `changes` call only after a change notification.
  */
 import type { IndexEntry } from "./backend.ts";
+import { formatUidSet } from "../../schemas/mail_access.ts";
 import { flagList } from "./encode.ts";
 import { expandSet, type SequenceSet } from "./reader.ts";
 import type { ImapSession } from "./session.ts";
@@ -77,17 +78,23 @@ function lowerBound(arr: number[], v: number): number {
   return lo;
 }
 
-/** Removes messages from the view, sending `* n EXPUNGE` for each (highest first). */
+/**
+ * Removes messages from the view, sending `* n EXPUNGE` for each (highest first), or one
+ * `* VANISHED uid-set` once QRESYNC is enabled (RFC 7162 section 3.2.10).
+ */
 export function announceExpunge(session: ImapSession, sel: Selected, uids: Iterable<number>) {
   const seqs = [...uids].map((u) => seqOf(sel, u)).filter((s) => s > 0).sort((a, b) => b - a);
+  const gone: number[] = [];
   for (const seq of seqs) {
     const uid = sel.uids[seq - 1];
     sel.uids.splice(seq - 1, 1);
     sel.entries.delete(uid);
     sel.recent.delete(uid);
     sel.pendingExpunge.delete(uid);
-    session.untagged(`${seq} EXPUNGE`);
+    gone.push(uid);
+    if (!session.qresync) session.untagged(`${seq} EXPUNGE`);
   }
+  if (session.qresync && gone.length > 0) session.untagged(`VANISHED ${formatUidSet(gone)}`);
 }
 
 /** A message's flags as this session reports them: the stored ones, and \Recent if it has it. */
