@@ -124,3 +124,36 @@ Deno.test("issue19#3: imapflow sees the extensions advertised and appends with A
     await w.listener.close();
   }
 });
+
+Deno.test("issue19#6: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
+  const w = await world();
+  const client = new ImapFlow({
+    host: "127.0.0.1",
+    port: w.port,
+    secure: false,
+    auth: { user: "alice@example.test", pass: "sesame" },
+    logger: false,
+    qresync: true,
+  });
+  try {
+    await client.connect();
+    assert(client.capabilities.has("QRESYNC"));
+    const lock = await client.getMailboxLock("INBOX");
+    try {
+      assert(client.enabled.has("QRESYNC"), [...client.enabled].join(" "));
+      const events: { uid?: number; vanished?: boolean }[] = [];
+      client.on("expunge", (e) => events.push(e));
+      await client.messageDelete("2", { uid: true });
+      assertEquals(events.map((e) => [e.uid, e.vanished]), [[2, true]]);
+      const left = [];
+      for await (const m of client.fetch("1:*", { uid: true })) left.push(m.uid);
+      assertEquals(left, [1, 3]);
+    } finally {
+      lock.release();
+    }
+    await client.logout();
+  } finally {
+    client.close();
+    await w.listener.close();
+  }
+});
