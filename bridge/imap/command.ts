@@ -32,6 +32,14 @@ export type FetchItem =
       | "RFC822.HEADER"
       | "RFC822.TEXT";
   }
+  /** BINARY[part]<partial> and BINARY.PEEK (RFC 3516 section 4.2). */
+  | {
+    kind: "BINARY[]";
+    peek: boolean;
+    part: number[];
+    partial?: { start: number; length: number };
+  }
+  | { kind: "BINARY.SIZE"; part: number[] }
   | {
     kind: "BODY[]";
     peek: boolean;

@@ -7,7 +7,7 @@
  * filters by modseq and implies MODSEQ; UID FETCH always includes UID (section 6.4.8).
  */
 import type { MimeStructure } from "../../schemas/mime_structure.ts";
-import type { IndexEntry } from "./backend.ts";
+import { ImapError, type IndexEntry } from "./backend.ts";
 import { bodyStructure, envelope } from "./bodystructure.ts";
 import type { Command, FetchItem } from "./command.ts";
 import { dateTime, flagList, ResponseBuilder } from "./encode.ts";
@@ -16,6 +16,7 @@ import { applyPartial, extractSection, sectionName, topLevelSection } from "./se
 import { flagsOf, refresh, resolveSet, type Target } from "./session_view.ts";
 import { announceVanished } from "./session_mailbox.ts";
 import { StructureCache } from "./structure_cache.ts";
+import { binarySection } from "./binary.ts";
 
 type Fetch = Extract<Command, { name: "FETCH" }>;
 
@@ -26,7 +27,7 @@ const MAX_BATCH_OCTETS = 8 * 1024 * 1024;
 
 const needsRaw = (i: FetchItem) =>
   i.kind === "BODY[]" || i.kind === "RFC822" || i.kind === "RFC822.HEADER" ||
-  i.kind === "RFC822.TEXT";
+  i.kind === "RFC822.TEXT" || i.kind === "BINARY[]" || i.kind === "BINARY.SIZE";
 
 /** Served from the header block alone (what clients ask for when listing a mailbox). */
 const headerOnly = (i: FetchItem) =>
@@ -38,10 +39,12 @@ const headerOnly = (i: FetchItem) =>
 /** Sections of the whole message are cut from its bytes; only parts need the tree. */
 const needsStructure = (i: FetchItem) =>
   i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE" ||
-  (i.kind === "BODY[]" && i.section.part.length > 0);
+  (i.kind === "BODY[]" && i.section.part.length > 0) ||
+  ((i.kind === "BINARY[]" || i.kind === "BINARY.SIZE") && i.part.length > 0);
 
 const setsSeen = (i: FetchItem) =>
-  (i.kind === "BODY[]" && !i.peek) || i.kind === "RFC822" || i.kind === "RFC822.TEXT";
+  ((i.kind === "BODY[]" || i.kind === "BINARY[]") && !i.peek) || i.kind === "RFC822" ||
+  i.kind === "RFC822.TEXT";
 
 /**
  * Structures of the selected mailbox's messages by UID: the listener's cache first, the rest in
@@ -210,6 +213,24 @@ function fetchResponse(
       case "RFC822.TEXT":
         out.text("RFC822.TEXT ").literal(topLevelSection(raw!, { part: [], text: "TEXT" })!);
         break;
+      case "BINARY[]":
+      case "BINARY.SIZE": {
+        const r = binarySection(raw!, structure?.body, item.part);
+        // RFC 3516 section 4.3: an encoding the server cannot undo fails the FETCH.
+        if (!r.ok && r.reason === "unknown-cte") {
+          throw new ImapError("UNKNOWN-CTE", "cannot decode the part's transfer encoding");
+        }
+        const name = `[${item.part.join(".")}]`;
+        if (item.kind === "BINARY.SIZE") {
+          out.text(`BINARY.SIZE${name} ${r.ok ? r.bytes.byteLength : 0}`);
+          break;
+        }
+        const origin = item.partial ? `<${item.partial.start}>` : "";
+        out.text(`BINARY${name}${origin} `);
+        if (!r.ok) out.text("NIL");
+        else out.literal(applyPartial(r.bytes, item.partial), true);
+        break;
+      }
       case "BODY[]": {
         const bytes = item.section.part.length === 0
           ? topLevelSection(raw!, item.section)

@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND BINARY
     S: q6 OK…
     `,
   );
@@ -971,4 +971,60 @@ Deno.test("issue19#6: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED
     S: q7 OK [HIGHESTMODSEQ …
     `,
   );
+});
+
+Deno.test("issue19#6: BINARY (RFC 3516) decodes parts, BINARY.SIZE, literal8, UNKNOWN-CTE", async () => {
+  const { backend, wire } = await loggedIn();
+  backend.deliver(
+    "alice@example.test",
+    "INBOX",
+    [
+      'Content-Type: multipart/mixed; boundary="q"',
+      "",
+      "--q",
+      "Content-Type: text/plain; charset=utf-8",
+      "Content-Transfer-Encoding: quoted-printable",
+      "",
+      "caf=C3=A9 soft=",
+      "break",
+      "--q",
+      "Content-Type: application/octet-stream",
+      "Content-Transfer-Encoding: base64",
+      "",
+      "AAEC",
+      "--q",
+      "Content-Type: application/x-odd",
+      "Content-Transfer-Encoding: x-uuencode",
+      "",
+      "begin",
+      "--q--",
+      "",
+    ].join("\r\n"),
+  );
+  await wire.send("a SELECT INBOX\r\n");
+  assert((await wire.send("b0 CAPABILITY\r\n")).includes(" BINARY"));
+  await transcript(
+    wire,
+    `
+    C: b1 FETCH 2 (BINARY.SIZE[2] BINARY[2])
+    S: * 2 FETCH (BINARY.SIZE[2] 5 BINARY[2] {5}
+    S: %PDF- FLAGS (\\Seen))
+    S: b1 OK FETCH completed
+    C: b2 FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1]<3.4>)
+    S: * 3 FETCH (BINARY[1] {15}
+    S: café softbreak BINARY.SIZE[1] 15 BINARY[1]<3> {4}
+    S: é s)
+    S: b2 OK FETCH completed
+    C: b3 FETCH 3 BINARY.PEEK[3]
+    S: b3 NO [UNKNOWN-CTE] cannot decode the part's transfer encoding
+    C: b4 FETCH 3 BINARY.PEEK[9]
+    S: * 3 FETCH (BINARY[9] NIL)
+    S: b4 OK FETCH completed
+    C: b5 FETCH 3 BINARY[1.MIME]
+    S: b5 BAD bad section part number
+    `,
+  );
+  // NUL octets go out as literal8 (RFC 3516 section 4.2).
+  const out = await wire.send("b6 FETCH 3 BINARY.PEEK[2]\r\n");
+  assertEquals(out, "* 3 FETCH (BINARY[2] ~{3}\r\n\x00\x01\x02)\r\nb6 OK FETCH completed\r\n");
 });
