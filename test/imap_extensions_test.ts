@@ -1,7 +1,7 @@
 /**
  * IMAP extensions with real clients, on the in-memory backend over a plain loopback socket:
  * Python's imaplib (Debian's python3) drives SORT and UID SORT (RFC 5256), ESEARCH (RFC 4731),
- * MULTIAPPEND (RFC 3502), \Recent in SELECT and FETCH, and FLAGS returned with an implicit
+ * MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent in SELECT and FETCH, and FLAGS returned with an implicit
  * \Seen; imapflow reads the capabilities, appends, and hears expunges as QRESYNC's VANISHED
  * (issue 19 item 3).
  */
@@ -67,6 +67,8 @@ typ, data = m.fetch("4:5", "(FLAGS)")
 out["new_flags"] = [d.decode() for d in data]
 typ, data = m.fetch("2", "(BODY[TEXT])")
 out["implicit_seen"] = data[-1].decode() if isinstance(data[-1], bytes) else data[-1][0].decode()
+typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+out["binary"] = [data[0][0].decode(), data[0][1].decode(), data[1].decode()]
 m.logout()
 print(json.dumps(out))
 `;
@@ -91,6 +93,7 @@ Deno.test("issue19#3: imaplib drives SORT, UID SORT, ESEARCH, MULTIAPPEND and \\
     assert(/OK \[APPENDUID \d+ 4:5\] APPEND completed$/.test(out.multiappend[2]), out.multiappend);
     assertEquals(out.new_flags, ["4 (FLAGS (\\Seen \\Recent))", "5 (FLAGS (\\Recent))"]);
     assert(out.implicit_seen.includes("FLAGS (\\Seen)"), out.implicit_seen);
+    assertEquals(out.binary, ["1 (BINARY[1] {4}", "hi\r\n", " BINARY.SIZE[1] 4)"]);
   } finally {
     await w.listener.close();
   }
