@@ -1,9 +1,9 @@
 /**
  * IMAP extensions with real clients, on the in-memory backend over a plain loopback socket:
  * Python's imaplib (Debian's python3) drives SORT and UID SORT (RFC 5256), ESEARCH (RFC 4731),
- * MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent in SELECT and FETCH, and FLAGS returned with an implicit
- * \Seen; imapflow reads the capabilities, appends, and hears expunges as QRESYNC's VANISHED
- * (issue 19 item 3).
+ * MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent in SELECT and FETCH, and FLAGS returned
+ * with an implicit \Seen; imapflow reads the capabilities, appends, and hears expunges as
+ * QRESYNC's VANISHED (issue 19 item 3).
  */
 import { ImapFlow } from "imapflow";
 import { assert, assertEquals } from "./fixtures/assert.ts";
