@@ -35,6 +35,34 @@ async function world() {
   return { backend, listener, port: listener.port };
 }
 
+/** An imapflow client for alice, connected and in a locked INBOX for `body`. */
+async function withFlow(
+  port: number,
+  qresync: boolean,
+  body: (client: ImapFlow) => Promise<void>,
+): Promise<void> {
+  const client = new ImapFlow({
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    auth: { user: "alice@example.test", pass: "sesame" },
+    logger: false,
+    qresync,
+  });
+  try {
+    await client.connect();
+    const lock = await client.getMailboxLock("INBOX");
+    try {
+      await body(client);
+    } finally {
+      lock.release();
+    }
+    await client.logout();
+  } finally {
+    client.close();
+  }
+}
+
 const SCRIPT = `
 import imaplib, sys, json
 out = {}
@@ -101,49 +129,29 @@ Deno.test("issue19#3: imaplib drives SORT, UID SORT, ESEARCH, MULTIAPPEND and \\
 
 Deno.test("issue19#3: imapflow sees the extensions advertised and appends with APPENDUID", async () => {
   const w = await world();
-  const client = new ImapFlow({
-    host: "127.0.0.1",
-    port: w.port,
-    secure: false,
-    auth: { user: "alice@example.test", pass: "sesame" },
-    logger: false,
-  });
   try {
-    await client.connect();
-    assert(client.capabilities.has("MULTIAPPEND"));
-    assert(client.capabilities.has("SORT"));
-    const r = await client.append("INBOX", "Subject: flow\r\n\r\nx\r\n", ["\\Flagged"]);
-    assert(r && typeof r === "object" && r.uid === 4, String(r && typeof r === "object" && r.uid));
-    const lock = await client.getMailboxLock("INBOX");
-    try {
+    await withFlow(w.port, false, async (client) => {
+      assert(client.capabilities.has("MULTIAPPEND"));
+      assert(client.capabilities.has("SORT"));
+      const r = await client.append("INBOX", "Subject: flow\r\n\r\nx\r\n", ["\\Flagged"]);
+      assert(
+        r && typeof r === "object" && r.uid === 4,
+        String(r && typeof r === "object" && r.uid),
+      );
       const got = await client.fetchOne("4", { flags: true, envelope: true }, { uid: true });
       assert(got && got.flags?.has("\\Flagged"));
       assertEquals(got && got.envelope?.subject, "flow");
-    } finally {
-      lock.release();
-    }
-    await client.logout();
+    });
   } finally {
-    client.close();
     await w.listener.close();
   }
 });
 
 Deno.test("issue19#6: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
   const w = await world();
-  const client = new ImapFlow({
-    host: "127.0.0.1",
-    port: w.port,
-    secure: false,
-    auth: { user: "alice@example.test", pass: "sesame" },
-    logger: false,
-    qresync: true,
-  });
   try {
-    await client.connect();
-    assert(client.capabilities.has("QRESYNC"));
-    const lock = await client.getMailboxLock("INBOX");
-    try {
+    await withFlow(w.port, true, async (client) => {
+      assert(client.capabilities.has("QRESYNC"));
       assert(client.enabled.has("QRESYNC"), [...client.enabled].join(" "));
       const events: { uid?: number; vanished?: boolean }[] = [];
       client.on("expunge", (e) => events.push(e));
@@ -152,12 +160,8 @@ Deno.test("issue19#6: imapflow enables QRESYNC and hears expunges as VANISHED", 
       const left = [];
       for await (const m of client.fetch("1:*", { uid: true })) left.push(m.uid);
       assertEquals(left, [1, 3]);
-    } finally {
-      lock.release();
-    }
-    await client.logout();
+    });
   } finally {
-    client.close();
     await w.listener.close();
   }
 });
