@@ -7,6 +7,7 @@ import type { SecureContext } from "node:tls";
 import type { FetchLike } from "../bridge/gateway_client.ts";
 import { GatewayImapBackend } from "../bridge/imap/gateway_backend.ts";
 import { IMAP_IDLE_MS, startImapServer } from "../bridge/imap/server.ts";
+import { RecentClaims } from "../bridge/imap/recent.ts";
 import { StructureCache } from "../bridge/imap/structure_cache.ts";
 import type { ByteBudget } from "../bridge/net/byte_budget.ts";
 import type { Config } from "../src/config.ts";
@@ -26,6 +27,8 @@ export async function startImapListeners(
   const backend = new GatewayImapBackend(gateway.url, gateway.apiKey, gateway.fetcher, onError);
   // Both listeners share one structure cache (about 20,000 messages).
   const structureCache = new StructureCache();
+  // And one set of \Recent claims, so a message is recent in one session only (recent.ts).
+  const recentClaims = new RecentClaims();
   return await startListenerPair({
     protocol: "imap",
     plainPort: config.imapPort,
@@ -48,6 +51,7 @@ export async function startImapListeners(
         maxPerIp: config.imapMaxConnectionsPerIp,
         idleMs: IMAP_IDLE_MS,
         structureCache,
+        recentClaims,
         contentBudget,
         onError,
       }),

@@ -271,7 +271,7 @@ export const CONFIG_FIELDS = {
   imapMaxLiteralBytes: {
     env: "POSTERN_IMAP_MAX_LITERAL_BYTES",
     schema: int(1024, 16 * 1024 * 1024).default(65_536).describe(
-      "Largest IMAP literal other than an APPEND message (APPEND is bounded by the message size limit).",
+      "Largest IMAP literal other than an APPEND message (APPEND is bounded by the message size limit; the messages of one MULTIAPPEND together).",
     ),
   },
   tlsCertFile: {

@@ -2,8 +2,9 @@
  * IMAP end to end over real sockets, wired as `postern serve` wires it: a message arrives by
  * SMTP (Python smtplib → the bridge's MX → gateway), Python's imaplib reads it over STARTTLS
  * through the gateway backend (BODY[] byte-exact against the stored blob, ENVELOPE,
- * BODYSTRUCTURE, SEARCH, STORE, COPY, EXPUNGE), imapflow sees a second SMTP message arrive
- * while in IDLE (pushed from the gateway's event stream), and bob sees none of alice's mail.
+ * BODYSTRUCTURE, SEARCH, STORE, COPY, EXPUNGE, MULTIAPPEND, SORT, ESEARCH), imapflow sees a
+ * second SMTP message arrive while in IDLE (pushed from the gateway's event stream), and bob
+ * sees none of alice's mail.
  * Also s-nail, a terminal mail client run non-interactively, reading a message that came by
  * SMTP over STARTTLS.
  */
@@ -55,6 +56,19 @@ typ, data = m.status("Archive", "(MESSAGES)")
 out["archive"] = data[0].decode()
 typ, data = m.getquotaroot("INBOX")
 out["quota"] = [x.decode() for part in data for x in part]
+# Issue 19: MULTIAPPEND, SORT and ESEARCH through the gateway's mailbox API.
+a, b = b"Subject: Re: multi b\\r\\n\\r\\nb\\r\\n", b"Subject: multi a\\r\\n\\r\\na\\r\\n"
+tag = m._new_tag()
+m.send(tag + b" APPEND Archive {%d+}\\r\\n" % len(a) + a + b" (\\\\Seen) {%d+}\\r\\n" % len(b) + b + b"\\r\\n")
+line = m._get_line()
+while not line.startswith(tag):
+    line = m._get_line()
+out["multiappend"] = line.decode()
+m.select("Archive")
+out["sort"] = m.sort("(SUBJECT)", "UTF-8", "ALL")[1][0].decode()
+out["uid_sort"] = m.uid("SORT", "(REVERSE SUBJECT)", "UTF-8", "ALL")[1][0].decode()
+typ, data = m._simple_command("SEARCH", "RETURN", "(COUNT MAX)", "UNSEEN")
+out["esearch"] = m._untagged_response(typ, data, "ESEARCH")[1][0].decode()
 m.logout()
 print(json.dumps(out))
 `;
@@ -100,6 +114,11 @@ Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, i
     const kib = Math.ceil((2 * stored.length) / 1024);
     const limit = world.gw.deps.config.defaultQuotaBytes / 1024;
     assertEquals(out.quota, ['INBOX ""', `"" (STORAGE ${kib} ${limit})`]);
+    assert(/OK \[APPENDUID \d+ 2:3\] APPEND completed$/.test(out.multiappend), out.multiappend);
+    // Base subjects IMAP 1, MULTI A, MULTI B (the "Re:" is not part of it).
+    assertEquals(out.sort, "1 3 2");
+    assertEquals(out.uid_sort, "2 3 1");
+    assert(/^\(TAG "[^"]+"\) MAX 2 COUNT 2$/.test(out.esearch), out.esearch);
 
     // imapflow: IDLE sees a message that arrives by SMTP meanwhile.
     await flow.connect();

@@ -1,10 +1,12 @@
 /**
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
- * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154)
- * and CONDSTORE (RFC 7162). The parser produces these; the session consumes them.
+ * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154),
+ * CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731), SORT and THREAD (RFC 5256), MULTIAPPEND
+ * (RFC 3502) and BINARY (RFC 3516). The parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
+import type { SortCriterion } from "./sort_keys.ts";
 
 /** BODY[section] (RFC 3501 section 6.4.5): a part path and an optional text specifier. */
 export interface Section {
@@ -30,6 +32,14 @@ export type FetchItem =
       | "RFC822.HEADER"
       | "RFC822.TEXT";
   }
+  /** BINARY[part]<partial> and BINARY.PEEK (RFC 3516 section 4.2). */
+  | {
+    kind: "BINARY[]";
+    peek: boolean;
+    part: number[];
+    partial?: { start: number; length: number };
+  }
+  | { kind: "BINARY.SIZE"; part: number[] }
   | {
     kind: "BODY[]";
     peek: boolean;
@@ -37,6 +47,21 @@ export type FetchItem =
     /** `<start.length>`: the octet range of the result (section 6.4.5). */
     partial?: { start: number; length: number };
   };
+
+/** QRESYNC select parameter: the client's UIDVALIDITY, modseq and known UIDs. */
+export interface QresyncParam {
+  uidValidity: number;
+  modseq: number;
+  knownUids?: SequenceSet;
+}
+
+/** One message of APPEND: its flags, date and octets. */
+export interface AppendMessage {
+  flags: string[];
+  /** Unix ms from the date-time argument, when given. */
+  date?: number;
+  message: Uint8Array;
+}
 
 export type DateCmp = "before" | "on" | "since";
 
@@ -94,7 +119,13 @@ export type Command =
   }
   | { name: "LOGIN"; user: string; password: string }
   | { name: "AUTHENTICATE"; mechanism: string; initial?: string }
-  | { name: "SELECT" | "EXAMINE"; mailbox: string; condstore: boolean }
+  | {
+    name: "SELECT" | "EXAMINE";
+    mailbox: string;
+    condstore: boolean;
+    /** QRESYNC select parameter (RFC 7162 section 3.2.5): what the client knew. */
+    qresync?: QresyncParam;
+  }
   | { name: "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
   | { name: "RENAME"; from: string; to: string }
   | {
@@ -112,10 +143,8 @@ export type Command =
   | {
     name: "APPEND";
     mailbox: string;
-    flags: string[];
-    /** Unix ms from the date-time argument, when given. */
-    date?: number;
-    message: Uint8Array;
+    /** One message, or several with MULTIAPPEND (RFC 3502), stored all or none. */
+    messages: AppendMessage[];
   }
   | { name: "EXPUNGE"; uid: boolean; set?: SequenceSet }
   | {
@@ -126,12 +155,30 @@ export type Command =
     /** ESEARCH RETURN options (RFC 4731) when given; SAVE stores the result as `$`. */
     returnOpts?: string[];
   }
+  /** SORT and UID SORT (RFC 5256 section 3). */
+  | {
+    name: "SORT";
+    uid: boolean;
+    sort: SortCriterion[];
+    charset: string;
+    criteria: SearchKey;
+  }
+  /** THREAD and UID THREAD (RFC 5256 section 4); ORDEREDSUBJECT is the algorithm supported. */
+  | {
+    name: "THREAD";
+    uid: boolean;
+    algorithm: "ORDEREDSUBJECT";
+    charset: string;
+    criteria: SearchKey;
+  }
   | {
     name: "FETCH";
     uid: boolean;
     set: SequenceSet;
     items: FetchItem[];
     changedSince?: number;
+    /** UID FETCH … (CHANGEDSINCE n VANISHED) (RFC 7162 section 3.2.6). */
+    vanished?: boolean;
   }
   | {
     name: "STORE";

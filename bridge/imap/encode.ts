@@ -78,9 +78,12 @@ export class ResponseBuilder {
     this.size += b.byteLength;
   }
 
-  /** `{n}\r\n` followed by the octets. */
-  literal(bytes: Uint8Array): this {
-    this.text(`{${bytes.byteLength}}\r\n`);
+  /**
+   * `{n}\r\n` followed by the octets; `~{n}` (RFC 3516 literal8) when `binary` and they hold
+   * a NUL, which a plain literal cannot carry (RFC 3501 section 4.3).
+   */
+  literal(bytes: Uint8Array, binary = false): this {
+    this.text(`${binary && bytes.includes(0) ? "~" : ""}{${bytes.byteLength}}\r\n`);
     this.flushText();
     this.pieces.push(bytes);
     this.size += bytes.byteLength;

@@ -4,7 +4,8 @@
  * (bridge/mail_client.ts), so the gateway enforces account isolation. Every ImapAccount call
  * is one mailbox-access request for a whole UID set; the account's event stream (`/v1/events`)
  * drives IDLE and the updates other sessions cause. Gateway problems become IMAP response codes
- * (RFC 5530): 404 NONEXISTENT, 409 ALREADYEXISTS or CANNOT, 413 TOOBIG, 429/5xx UNAVAILABLE.
+ * (RFC 5530): 404 NONEXISTENT, 409 ALREADYEXISTS or CANNOT, 413 TOOBIG, 507 OVERQUOTA (RFC 9208),
+ * 429/5xx UNAVAILABLE.
  */
 import type { Mailbox } from "../../schemas/api_mail.ts";
 import { formatUidSet } from "../../schemas/mail_access.ts";
@@ -28,6 +29,8 @@ function imapError(e: unknown): unknown {
   if (e.status === 413) return new ImapError("TOOBIG", e.message);
   if (e.status === 400 || e.status === 422) return new ImapError("CANNOT", e.message);
   if (e.status === 403) return new ImapError("NOPERM", e.message);
+  // RFC 9208 section 4.3: a store refused for the quota is OVERQUOTA, not a passing failure.
+  if (e.status === 507) return new ImapError("OVERQUOTA", e.message);
   return new ImapError("UNAVAILABLE", "the mail store is unavailable, try again later");
 }
 

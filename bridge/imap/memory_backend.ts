@@ -182,6 +182,11 @@ export class MemoryBackend implements ImapBackend {
       this.#notify(account, dst.id);
       return Promise.resolve<TransferResult>({ uidValidity: dst.uidValidity, mapping });
     };
+    const usedBytes = () =>
+      account.mailboxes.reduce(
+        (n, b) => n + b.messages.reduce((k, m) => k + m.raw.byteLength, 0),
+        0,
+      );
     const run = <T>(f: () => T): Promise<T> => {
       try {
         return Promise.resolve(f());
@@ -293,6 +298,10 @@ export class MemoryBackend implements ImapBackend {
       append: (id, raw, opts) =>
         run((): AppendResult => {
           const b = box(id);
+          // The gateway's quota check (HTTP 507), as RFC 9208's OVERQUOTA.
+          if (account.quotaBytes && usedBytes() + raw.byteLength > account.quotaBytes) {
+            throw new ImapError("OVERQUOTA", "the account is over its storage quota");
+          }
           const m = this.#add(b, raw, opts.flags, opts.internalDate ?? Date.now());
           this.#notify(account, b.id);
           return { uid: m.uid, id: m.id, uidValidity: b.uidValidity, modseq: m.modseq };
@@ -309,10 +318,7 @@ export class MemoryBackend implements ImapBackend {
         }),
       quota: () =>
         run(() => ({
-          usedBytes: account.mailboxes.reduce(
-            (n, b) => n + b.messages.reduce((k, m) => k + m.raw.byteLength, 0),
-            0,
-          ),
+          usedBytes: usedBytes(),
           limitBytes: account.quotaBytes ?? 0,
         })),
       watch: (listener) => {

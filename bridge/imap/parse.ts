@@ -5,8 +5,10 @@
  * results. Mailbox names are decoded from modified UTF-7 here.
  */
 import {
+  type AppendMessage,
   type Command,
   type ParseResult,
+  type QresyncParam,
   type SearchKey,
   STATUS_ITEMS,
   type StatusItem,
@@ -14,7 +16,8 @@ import {
 import { decodeMailboxName } from "./mailbox_name.ts";
 import { parseFetchItems } from "./parse_fetch.ts";
 import { parseSearchKeys } from "./parse_search.ts";
-import { type CommandParts, ParseError, Reader } from "./reader.ts";
+import { type CommandParts, ParseError, Reader, type SequenceSet } from "./reader.ts";
+import { SORT_KEYS, type SortCriterion } from "./sort_keys.ts";
 
 export type { CommandParts } from "./reader.ts";
 
@@ -63,7 +66,7 @@ function parseBody(r: Reader): Command {
     uid = true;
     r.sp();
     name = r.atom("expected a command after UID").toUpperCase();
-    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"].includes(name)) {
+    if (!["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "SORT", "THREAD", "EXPUNGE"].includes(name)) {
       r.fail(`UID ${name} is not a command`);
     }
   }
@@ -96,16 +99,18 @@ function parseBody(r: Reader): Command {
       r.sp();
       const mb = mailbox(r);
       let condstore = false;
+      let qresync: QresyncParam | undefined;
       if (r.eat(" (")) {
-        // select-param (RFC 7162 section 3.1.8): CONDSTORE.
+        // select-param (RFC 7162 sections 3.1.8 and 3.2.5): CONDSTORE, QRESYNC.
         do {
           const p = r.atom("expected a select parameter").toUpperCase();
-          if (p !== "CONDSTORE") r.fail(`unknown select parameter ${p}`);
-          condstore = true;
+          if (p === "CONDSTORE") condstore = true;
+          else if (p === "QRESYNC") qresync = qresyncParam(r);
+          else r.fail(`unknown select parameter ${p}`);
         } while (r.eat(" "));
         r.expect(")", "unbalanced parentheses");
       }
-      return { name, mailbox: mb, condstore };
+      return qresync ? { name, mailbox: mb, condstore, qresync } : { name, mailbox: mb, condstore };
     }
     case "CREATE":
     case "DELETE":
@@ -138,20 +143,42 @@ function parseBody(r: Reader): Command {
       return { name, uid };
     case "SEARCH":
       return parseSearch(r, uid);
+    case "SORT":
+      return parseSort(r, uid);
+    case "THREAD": {
+      // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset SP search-criteria
+      r.sp();
+      const algorithm = r.atom("expected a threading algorithm").toUpperCase();
+      if (algorithm !== "ORDEREDSUBJECT") r.fail(`unknown threading algorithm ${algorithm}`);
+      r.sp();
+      const charset = r.astring("expected a charset").toUpperCase();
+      r.sp();
+      return { name, uid, algorithm, charset, criteria: parseSearchKeys(r) };
+    }
     case "FETCH": {
       r.sp();
       const set = r.sequenceSet();
       r.sp();
       const items = parseFetchItems(r);
       let changedSince: number | undefined;
+      let vanished = false;
       if (r.eat(" (")) {
-        // fetch-modifier (RFC 7162 section 3.1.4): CHANGEDSINCE.
-        const m = r.atom("expected a fetch modifier").toUpperCase();
-        if (m !== "CHANGEDSINCE") r.fail(`unknown fetch modifier ${m}`);
-        r.sp();
-        changedSince = r.modseq();
+        // fetch-modifier (RFC 7162 sections 3.1.4 and 3.2.6): CHANGEDSINCE, VANISHED.
+        do {
+          const m = r.atom("expected a fetch modifier").toUpperCase();
+          if (m === "VANISHED") vanished = true;
+          else if (m === "CHANGEDSINCE") {
+            r.sp();
+            changedSince = r.modseq();
+          } else r.fail(`unknown fetch modifier ${m}`);
+        } while (r.eat(" "));
         r.expect(")", "unbalanced parentheses");
+        // Section 3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
+        if (vanished && (!uid || changedSince === undefined)) {
+          r.fail("VANISHED needs UID FETCH with CHANGEDSINCE");
+        }
       }
+      if (vanished) return { name, uid, set, items, changedSince, vanished };
       return { name, uid, set, items, changedSince };
     }
     case "STORE":
@@ -195,6 +222,31 @@ function parseBody(r: Reader): Command {
     default:
       return r.fail(`unknown command ${name}`);
   }
+}
+
+/** `QRESYNC (uidvalidity mod-sequence-value [SP known-uids] [SP seq-match-data])`. */
+function qresyncParam(r: Reader): QresyncParam {
+  r.sp();
+  r.expect("(", "expected QRESYNC parameters");
+  const uidValidity = r.number();
+  r.sp();
+  const modseq = r.modseq();
+  let knownUids: SequenceSet | undefined;
+  if (r.eat(" ")) {
+    if (r.peek() !== "(") {
+      knownUids = r.sequenceSet();
+      r.eat(" ");
+    }
+    // seq-match-data helps a server without expunge history; this one keeps it: ignored.
+    if (r.eat("(")) {
+      r.sequenceSet();
+      r.sp();
+      r.sequenceSet();
+      r.expect(")", "unbalanced parentheses");
+    }
+  }
+  r.expect(")", "unbalanced parentheses");
+  return { uidValidity, modseq, knownUids };
 }
 
 function statusItems(r: Reader): StatusItem[] {
@@ -278,28 +330,35 @@ export function parseDateTime(text: string): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
+/** append = "APPEND" SP mailbox 1*append-message (RFC 3502 section 6, MULTIAPPEND). */
 function parseAppend(r: Reader): Command {
   r.sp();
   const mb = mailbox(r);
-  r.sp();
-  let flags: string[] = [];
-  let date: number | undefined;
-  if (r.peek() === "(") {
-    flags = r.flagList(false);
-    r.sp();
+  const messages: AppendMessage[] = [];
+  while (r.eat(" ")) {
+    let flags: string[] = [];
+    let date: number | undefined;
+    if (r.peek() === "(") {
+      flags = r.flagList(false);
+      r.sp();
+    }
+    if (r.peek() === '"') {
+      const text = r.quoted();
+      date = parseDateTime(text);
+      if (date === undefined) r.fail("bad date-time");
+      r.sp();
+    }
+    // RFC 3516 literal8 (`~{n}`) carries the same octets.
+    r.eat("~");
+    if (r.peek() !== "{") r.fail("APPEND needs the message as a literal");
+    messages.push({ flags, date, message: r.stringBytes() });
   }
-  if (r.peek() === '"') {
-    const text = r.quoted();
-    date = parseDateTime(text);
-    if (date === undefined) r.fail("bad date-time");
-    r.sp();
-  }
-  // RFC 3516 literal8 (`~{n}`) carries the same octets.
-  r.eat("~");
-  if (r.peek() !== "{") r.fail("APPEND needs the message as a literal");
-  const message = r.stringBytes();
-  return { name: "APPEND", mailbox: mb, flags, date, message };
+  if (messages.length === 0) r.fail("APPEND needs a message");
+  return { name: "APPEND", mailbox: mb, messages };
 }
+
+/** search-return-opt (RFC 4731 section 3.1, RFC 5182 SAVE). */
+const RETURN_OPTS = new Set(["MIN", "MAX", "COUNT", "ALL", "SAVE"]);
 
 function parseSearch(r: Reader, uid: boolean): Command {
   r.sp();
@@ -309,7 +368,11 @@ function parseSearch(r: Reader, uid: boolean): Command {
   if (r.eat("RETURN (") || r.eat("return (")) {
     returnOpts = [];
     if (!r.eat(")")) {
-      do returnOpts.push(r.atom("expected a return option").toUpperCase()); while (r.eat(" "));
+      do {
+        const o = r.atom("expected a return option").toUpperCase();
+        if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
+        returnOpts.push(o);
+      } while (r.eat(" "));
       r.expect(")", "unbalanced parentheses");
     }
     r.sp();
@@ -320,6 +383,29 @@ function parseSearch(r: Reader, uid: boolean): Command {
   }
   const criteria: SearchKey = parseSearchKeys(r);
   return { name: "SEARCH", uid, charset, criteria, returnOpts };
+}
+
+/** sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 section 5). */
+function parseSort(r: Reader, uid: boolean): Command {
+  r.sp();
+  r.expect("(", "expected sort criteria");
+  const sort: SortCriterion[] = [];
+  do {
+    let key = r.atom("expected a sort key").toUpperCase();
+    const reverse = key === "REVERSE";
+    if (reverse) {
+      r.sp();
+      key = r.atom("expected a sort key").toUpperCase();
+    }
+    if (!SORT_KEYS.has(key)) r.fail(`unknown sort key ${key}`);
+    sort.push({ key: key as SortCriterion["key"], reverse });
+  } while (r.eat(" "));
+  r.expect(")", "unbalanced parentheses");
+  r.sp();
+  // The charset is required here (unlike SEARCH's optional CHARSET).
+  const charset = r.astring("expected a charset").toUpperCase();
+  r.sp();
+  return { name: "SORT", uid, sort, charset, criteria: parseSearchKeys(r) };
 }
 
 function parseStore(r: Reader, uid: boolean): Command {

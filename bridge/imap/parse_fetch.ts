@@ -1,8 +1,8 @@
 /**
  * FETCH attribute parsing (RFC 3501 section 6.4.5 and the `fetch-att` / `section` grammar of
  * section 9): the ALL, FAST and FULL macros, BODY[section]<partial> with nested part numbers,
- * HEADER, HEADER.FIELDS (.NOT), TEXT and MIME, BODY.PEEK, the RFC822 forms, and MODSEQ (RFC
- * 7162 section 3.1.4.1).
+ * HEADER, HEADER.FIELDS (.NOT), TEXT and MIME, BODY.PEEK, the RFC822 forms, MODSEQ (RFC
+ * 7162 section 3.1.4.1), and BINARY[part]<partial>, BINARY.PEEK and BINARY.SIZE (RFC 3516).
  */
 import type { FetchItem, Section } from "./command.ts";
 import type { Reader } from "./reader.ts";
@@ -54,18 +54,37 @@ function fetchAttNamed(r: Reader, name: string): FetchItem {
     const section = parseSection(r);
     r.expect("]", "unterminated section");
     const item: FetchItem = { kind: "BODY[]", peek: name === "BODY.PEEK", section };
-    if (r.eat("<")) {
-      const start = r.number("bad partial");
-      r.expect(".", "bad partial");
-      const length = r.nzNumber("bad partial length");
-      r.expect(">", "bad partial");
-      item.partial = { start, length };
+    const partial = parsePartial(r);
+    if (partial) item.partial = partial;
+    return item;
+  }
+  if (name === "BINARY" || name === "BINARY.PEEK" || name === "BINARY.SIZE") {
+    // section-binary = "[" [section-part] "]" (RFC 3516 section 6).
+    r.expect("[", `${name} needs a section`);
+    const part: number[] = [];
+    if (r.peek() !== "]") {
+      do part.push(r.nzNumber("bad section part number")); while (r.eat("."));
     }
+    r.expect("]", "unterminated section");
+    if (name === "BINARY.SIZE") return { kind: "BINARY.SIZE", part };
+    const item: FetchItem = { kind: "BINARY[]", peek: name === "BINARY.PEEK", part };
+    const partial = parsePartial(r);
+    if (partial) item.partial = partial;
     return item;
   }
   if (SIMPLE.has(name)) return { kind: name } as FetchItem;
   if (name === "") r.fail("expected a fetch attribute");
   return r.fail(`unknown fetch attribute ${name}`);
+}
+
+/** `<start.length>` after a section, if present. */
+function parsePartial(r: Reader): { start: number; length: number } | undefined {
+  if (!r.eat("<")) return undefined;
+  const start = r.number("bad partial");
+  r.expect(".", "bad partial");
+  const length = r.nzNumber("bad partial length");
+  r.expect(">", "bad partial");
+  return { start, length };
 }
 
 /** The inside of `[...]`: `1.2.3`, `1.2.HEADER`, `HEADER.FIELDS (A B)`, `TEXT`, `MIME`, … */

@@ -85,17 +85,22 @@ Deno.test("RFC 3501 section 6 examples parse", () => {
     {
       name: "APPEND",
       mailbox: "saved-messages",
-      flags: ["\\Seen"],
-      date: Date.UTC(1994, 1, 8, 5, 52, 25),
-      message: msg,
+      messages: [{ flags: ["\\Seen"], date: Date.UTC(1994, 1, 8, 5, 52, 25), message: msg }],
     },
   );
   ok([`A4 APPEND INBOX {${msg.length}+}`, msg, ""], {
     name: "APPEND",
     mailbox: "INBOX",
-    flags: [],
-    date: undefined,
-    message: msg,
+    messages: [{ flags: [], date: undefined, message: msg }],
+  });
+  // MULTIAPPEND (RFC 3502 section 6): several messages, each with its own flags and date.
+  ok([`A5 APPEND INBOX {${msg.length}+}`, msg, ` (\\Draft) {${msg.length}+}`, msg, ""], {
+    name: "APPEND",
+    mailbox: "INBOX",
+    messages: [
+      { flags: [], date: undefined, message: msg },
+      { flags: ["\\Draft"], date: undefined, message: msg },
+    ],
   });
   ok("A202 EXPUNGE", { name: "EXPUNGE", uid: false });
   ok("A3 UID EXPUNGE 3000:3002", { name: "EXPUNGE", uid: true, set: { ranges: [[3000, 3002]] } });

@@ -15,6 +15,7 @@ import { tagged, untagged } from "./encode.ts";
 import { MAX_LINE_OCTETS, tagOf } from "./parse.ts";
 import { LITERAL_RE } from "./reader.ts";
 import { type Action, ImapSession, type SessionConfig } from "./session.ts";
+import { RecentClaims } from "./recent.ts";
 import { StructureCache } from "./structure_cache.ts";
 
 export interface ImapServerOptions {
@@ -35,6 +36,8 @@ export interface ImapServerOptions {
   idleMs: number;
   /** Shared by the listener's sessions; one is made per listener when absent. */
   structureCache?: StructureCache;
+  /** \Recent claims shared by the listener's sessions; one is made per listener when absent. */
+  recentClaims?: RecentClaims;
   /** Literal content held in memory, bounded in total and per IP (shared with SMTP). */
   contentBudget?: ByteBudget;
   onError?(error: unknown): void;
@@ -44,6 +47,7 @@ export const IMAP_IDLE_MS = 30 * 60 * 1000;
 
 export async function startImapServer(options: ImapServerOptions): Promise<TcpListener> {
   const structureCache = options.structureCache ?? new StructureCache();
+  const recentClaims = options.recentClaims ?? new RecentClaims();
   return await listenTcp({
     host: options.host,
     port: options.port,
@@ -54,7 +58,7 @@ export async function startImapServer(options: ImapServerOptions): Promise<TcpLi
     idleMs: options.idleMs,
     busyLine: `* BYE [UNAVAILABLE] ${options.hostname} too many connections\r\n`,
     onError: options.onError,
-    handle: (conn) => serveSession(conn, options, structureCache),
+    handle: (conn) => serveSession(conn, options, structureCache, recentClaims),
   });
 }
 
@@ -62,6 +66,7 @@ async function serveSession(
   conn: Connection,
   options: ImapServerOptions,
   structureCache: StructureCache,
+  recentClaims: RecentClaims,
 ): Promise<void> {
   if (options.implicitTls) {
     if (!options.tls) throw new Error("implicit TLS without a certificate");
@@ -75,6 +80,7 @@ async function serveSession(
     maxMessageBytes: options.maxMessageBytes,
     maxLiteralBytes: options.maxLiteralBytes,
     structureCache,
+    recentClaims,
   };
   const session = new ImapSession(config, options.backend, { clientIp: conn.remoteAddress });
   // Writes are chained so IDLE pushes and command responses never interleave.

@@ -17,8 +17,10 @@ import { authenticateCommand, loginCommand, saslResponse } from "./session_auth.
 import { fetchCommand } from "./session_fetch.ts";
 import { idleCommand, idleDone } from "./session_idle.ts";
 import { mailboxCommand } from "./session_mailbox.ts";
+import { RecentClaims } from "./recent.ts";
 import { quotaCommand } from "./session_quota.ts";
 import { searchCommand } from "./session_search.ts";
+import { sortCommand } from "./session_sort.ts";
 import { closeCommand, copyCommand, expungeCommand, storeCommand } from "./session_store.ts";
 import { refresh } from "./session_view.ts";
 import {
@@ -49,6 +51,8 @@ const SELECTED_ONLY = new Set([
   "UNSELECT",
   "EXPUNGE",
   "SEARCH",
+  "SORT",
+  "THREAD",
   "FETCH",
   "STORE",
   "COPY",
@@ -59,6 +63,8 @@ export class ImapSession {
   readonly config: SessionConfig;
   readonly backend: ImapBackend;
   readonly conn: ConnectionInfo;
+  /** Shared with the listener's other sessions when the server passes one in. */
+  readonly recentClaims: RecentClaims;
   // State shared with the session_*.ts helpers; the server reads `mode` only.
   mode: InputMode = "command";
   state: State = "notauth";
@@ -67,6 +73,8 @@ export class ImapSession {
   selected?: Selected;
   /** CONDSTORE enabled (ENABLE, SELECT (CONDSTORE), or a CONDSTORE-using command). */
   condstore = false;
+  /** QRESYNC enabled (RFC 7162 section 3.2.3): expunges are then announced as VANISHED. */
+  qresync = false;
   /** Failed LOGIN/AUTHENTICATE attempts on this connection. */
   authFailures = 0;
   /** RFC 5182 `$`: UIDs of the last SEARCH RETURN (SAVE). */
@@ -85,6 +93,7 @@ export class ImapSession {
     this.backend = backend;
     this.conn = conn;
     this.tls = config.tlsActive;
+    this.recentClaims = config.recentClaims ?? new RecentClaims();
   }
 
   get loginDisabled(): boolean {
@@ -97,8 +106,9 @@ export class ImapSession {
       if (this.config.tlsAvailable && !this.tls) caps.push("STARTTLS");
       caps.push(this.loginDisabled ? "LOGINDISABLED" : "AUTH=PLAIN");
     } else {
-      caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "CHILDREN");
+      caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
+      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "BINARY");
     }
     return caps.join(" ");
   }
@@ -180,6 +190,7 @@ export class ImapSession {
     const tag = tagOf(firstLine) ?? "*";
     const words = firstLine.split(" ").map((w) => w.toUpperCase());
     const isAppend = words[1] === "APPEND";
+    // The messages of one MULTIAPPEND together fit in one message's limit (held in memory).
     const limit = this.state !== "notauth" && isAppend
       ? this.config.maxMessageBytes
       : this.config.maxLiteralBytes ?? DEFAULT_LITERAL_BYTES;
@@ -339,8 +350,10 @@ export class ImapSession {
         this.untagged(`ID ("name" "Postern")`);
         break;
       case "ENABLE": {
-        const enabled = command.capabilities.filter((c) => c === "CONDSTORE");
+        const enabled = command.capabilities.filter((c) => c === "CONDSTORE" || c === "QRESYNC");
         if (enabled.length > 0) this.condstore = true;
+        // QRESYNC implies CONDSTORE (RFC 7162 section 3.2.3).
+        if (enabled.includes("QRESYNC")) this.qresync = true;
         this.untagged(`ENABLED${enabled.map((c) => " " + c).join("")}`);
         break;
       }
@@ -358,6 +371,10 @@ export class ImapSession {
         return;
       case "SEARCH":
         await searchCommand(this, tag, command);
+        return;
+      case "SORT":
+      case "THREAD":
+        await sortCommand(this, tag, command);
         return;
       case "STORE":
         await storeCommand(this, tag, command);

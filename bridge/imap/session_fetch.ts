@@ -7,14 +7,16 @@
  * filters by modseq and implies MODSEQ; UID FETCH always includes UID (section 6.4.8).
  */
 import type { MimeStructure } from "../../schemas/mime_structure.ts";
-import type { IndexEntry } from "./backend.ts";
+import { ImapError, type IndexEntry } from "./backend.ts";
 import { bodyStructure, envelope } from "./bodystructure.ts";
 import type { Command, FetchItem } from "./command.ts";
 import { dateTime, flagList, ResponseBuilder } from "./encode.ts";
 import type { ImapSession } from "./session.ts";
 import { applyPartial, extractSection, sectionName, topLevelSection } from "./section.ts";
-import { refresh, resolveSet, type Target } from "./session_view.ts";
+import { flagsOf, refresh, resolveSet, type Target } from "./session_view.ts";
+import { announceVanished } from "./session_mailbox.ts";
 import { StructureCache } from "./structure_cache.ts";
+import { binarySection } from "./binary.ts";
 
 type Fetch = Extract<Command, { name: "FETCH" }>;
 
@@ -25,7 +27,7 @@ const MAX_BATCH_OCTETS = 8 * 1024 * 1024;
 
 const needsRaw = (i: FetchItem) =>
   i.kind === "BODY[]" || i.kind === "RFC822" || i.kind === "RFC822.HEADER" ||
-  i.kind === "RFC822.TEXT";
+  i.kind === "RFC822.TEXT" || i.kind === "BINARY[]" || i.kind === "BINARY.SIZE";
 
 /** Served from the header block alone (what clients ask for when listing a mailbox). */
 const headerOnly = (i: FetchItem) =>
@@ -37,10 +39,42 @@ const headerOnly = (i: FetchItem) =>
 /** Sections of the whole message are cut from its bytes; only parts need the tree. */
 const needsStructure = (i: FetchItem) =>
   i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE" ||
-  (i.kind === "BODY[]" && i.section.part.length > 0);
+  (i.kind === "BODY[]" && i.section.part.length > 0) ||
+  ((i.kind === "BINARY[]" || i.kind === "BINARY.SIZE") && i.part.length > 0);
 
 const setsSeen = (i: FetchItem) =>
-  (i.kind === "BODY[]" && !i.peek) || i.kind === "RFC822" || i.kind === "RFC822.TEXT";
+  ((i.kind === "BODY[]" || i.kind === "BINARY[]") && !i.peek) || i.kind === "RFC822" ||
+  i.kind === "RFC822.TEXT";
+
+/**
+ * Structures of the selected mailbox's messages by UID: the listener's cache first, the rest in
+ * one backend call (a message is immutable under its UID, so a cached structure never goes
+ * stale). Expunged messages are left out.
+ */
+export async function loadStructures(
+  session: ImapSession,
+  uids: number[],
+): Promise<Map<number, MimeStructure>> {
+  const sel = session.selected!;
+  const account = session.account!;
+  const cache = session.config.structureCache;
+  const cacheKey = (uid: number) =>
+    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
+  const structures = new Map<number, MimeStructure>();
+  const missing: number[] = [];
+  for (const uid of uids) {
+    const hit = cache?.get(cacheKey(uid));
+    if (hit) structures.set(uid, hit);
+    else missing.push(uid);
+  }
+  if (missing.length > 0) {
+    for (const [uid, s] of await account.structure(sel.id, missing)) {
+      structures.set(uid, s);
+      cache?.set(cacheKey(uid), s);
+    }
+  }
+  return structures;
+}
 
 export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch): Promise<void> {
   const sel = session.selected!;
@@ -55,42 +89,26 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
     targets = targets.filter((t) => (sel.entries.get(t.uid)?.modseq ?? 0) > since);
   }
   if (items.some((i) => i.kind === "MODSEQ")) session.condstore = true;
+  if (cmd.vanished) {
+    // RFC 7162 section 3.2.6: UIDs of the set expunged since CHANGEDSINCE, before the FETCHes.
+    if (!session.qresync) return session.bad(tag, "VANISHED needs ENABLE QRESYNC first");
+    await announceVanished(session, sel, cmd.changedSince!, cmd.set);
+  }
   const raw = items.some(needsRaw);
   // Header blocks only, when nothing asks for more: no message body crosses the wire.
   const headersOnly = raw && items.filter(needsRaw).every(headerOnly);
   const structure = items.some(needsStructure);
   const markSeen = !sel.readOnly && items.some(setsSeen);
   const account = session.account!;
-  const cache = session.config.structureCache;
-  const cacheKey = (uid: number) =>
-    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
   const fetchRaw = (uids: number[]) =>
     headersOnly ? account.headers(sel.id, uids) : account.raw(sel.id, uids);
   const load = async (chunk: Target[]) => {
     const uids = chunk.map((t) => t.uid);
-    let structures: Map<number, MimeStructure> | undefined;
-    if (structure) {
-      structures = new Map();
-      const missing: number[] = [];
-      for (const uid of uids) {
-        const hit = cache?.get(cacheKey(uid));
-        if (hit) structures.set(uid, hit);
-        else missing.push(uid);
-      }
-      const fetched = missing.length > 0
-        ? account.structure(sel.id, missing)
-        : Promise.resolve(new Map<number, MimeStructure>());
-      const [raws, got] = await Promise.all([
-        raw ? fetchRaw(uids) : undefined,
-        fetched,
-      ]);
-      for (const [uid, s] of got) {
-        structures.set(uid, s);
-        cache?.set(cacheKey(uid), s);
-      }
-      return { raws, structures };
-    }
-    return { raws: raw ? await fetchRaw(uids) : undefined, structures };
+    const [raws, structures] = await Promise.all([
+      raw ? fetchRaw(uids) : undefined,
+      structure ? loadStructures(session, uids) : undefined,
+    ]);
+    return { raws, structures };
   };
   // Batches bounded in count and octets; the next batch loads while this one is answered.
   const batches: Target[][] = [];
@@ -132,7 +150,8 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
       const struct = structures?.get(t.uid);
       // A message expunged meanwhile has no body or structure left: leave it out.
       if ((raw && !rawBytes) || (structure && !struct)) continue;
-      fetchResponse(out, t, entry, items, rawBytes, struct, seenNow.has(t.uid));
+      const flags = flagsOf(sel, entry);
+      fetchResponse(out, t, entry, flags, items, rawBytes, struct, seenNow.has(t.uid));
     }
     if (out.length > 0) await session.sendNow(out.bytes());
   }
@@ -144,6 +163,7 @@ function fetchResponse(
   out: ResponseBuilder,
   t: Target,
   entry: IndexEntry,
+  flags: string[],
   items: FetchItem[],
   raw: Uint8Array | undefined,
   structure: MimeStructure | undefined,
@@ -163,7 +183,7 @@ function fetchResponse(
         out.text(`UID ${entry.uid}`);
         break;
       case "FLAGS":
-        out.text(`FLAGS ${flagList(entry.flags)}`);
+        out.text(`FLAGS ${flagList(flags)}`);
         flagsSent = true;
         break;
       case "INTERNALDATE":
@@ -193,6 +213,24 @@ function fetchResponse(
       case "RFC822.TEXT":
         out.text("RFC822.TEXT ").literal(topLevelSection(raw!, { part: [], text: "TEXT" })!);
         break;
+      case "BINARY[]":
+      case "BINARY.SIZE": {
+        const r = binarySection(raw!, structure?.body, item.part);
+        // RFC 3516 section 4.3: an encoding the server cannot undo fails the FETCH.
+        if (!r.ok && r.reason === "unknown-cte") {
+          throw new ImapError("UNKNOWN-CTE", "cannot decode the part's transfer encoding");
+        }
+        const name = `[${item.part.join(".")}]`;
+        if (item.kind === "BINARY.SIZE") {
+          out.text(`BINARY.SIZE${name} ${r.ok ? r.bytes.byteLength : 0}`);
+          break;
+        }
+        const origin = item.partial ? `<${item.partial.start}>` : "";
+        out.text(`BINARY${name}${origin} `);
+        if (!r.ok) out.text("NIL");
+        else out.literal(applyPartial(r.bytes, item.partial), true);
+        break;
+      }
       case "BODY[]": {
         const bytes = item.section.part.length === 0
           ? topLevelSection(raw!, item.section)
@@ -208,7 +246,7 @@ function fetchResponse(
   // Section 6.4.5: setting \Seen implicitly reports the changed FLAGS.
   if (seenNow && !flagsSent) {
     sep();
-    out.text(`FLAGS ${flagList(entry.flags)}`);
+    out.text(`FLAGS ${flagList(flags)}`);
   }
   out.text(")\r\n");
 }

@@ -3,16 +3,21 @@
  * HIGHESTMODSEQ, RFC 7162 section 3.1.2), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
  * LIST and LSUB with "%"/"*" patterns, SPECIAL-USE attributes (RFC 6154) and LIST-EXTENDED
  * selection and return options (RFC 5258, RFC 5819 STATUS), STATUS, and APPEND with flags and
- * date, answered with APPENDUID (RFC 4315). "INBOX" is case-insensitive (section 5.1).
+ * date, several at once with MULTIAPPEND (RFC 3502), answered with APPENDUID (RFC 4315).
+ * "INBOX" is case-insensitive (section 5.1).
  */
 import { canonicalMailboxName, mailboxNameProblem } from "../../schemas/api_mail.ts";
+import { formatUidSet } from "../../schemas/mail_access.ts";
 import { ImapError, type MailboxInfo } from "./backend.ts";
 import type { Command, StatusItem } from "./command.ts";
 import { astring, flagList } from "./encode.ts";
 import { encodeMailboxName } from "./mailbox_name.ts";
 import type { ImapSession } from "./session.ts";
 import { validFlags } from "./session_store.ts";
-import { refresh } from "./session_view.ts";
+import { RecentClaims } from "./recent.ts";
+import { expandSet, type SequenceSet } from "./reader.ts";
+import type { Selected } from "./session_types.ts";
+import { claimRecent, flagsItems, refresh } from "./session_view.ts";
 
 const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
@@ -46,7 +51,11 @@ export async function mailboxCommand(
   switch (cmd.name) {
     case "SELECT":
     case "EXAMINE":
-      return await select(session, tag, cmd.mailbox, cmd.name === "EXAMINE", cmd.condstore);
+      if (cmd.qresync && !session.qresync) {
+        // RFC 7162 section 3.2.5: QRESYNC without ENABLE QRESYNC first is an error.
+        return session.bad(tag, "QRESYNC needs ENABLE QRESYNC first");
+      }
+      return await select(session, tag, cmd);
     case "CREATE": {
       const name = canonicalMailboxName(cmd.mailbox.replace(/\/+$/, ""));
       const problem = mailboxNameProblem(name);
@@ -82,33 +91,72 @@ export async function mailboxCommand(
       return await list(session, tag, cmd);
     case "STATUS": {
       const box = await findMailbox(session, cmd.mailbox);
-      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.items)})`);
+      session.untagged(`STATUS ${wire(box.name)} (${statusData(session, box, cmd.items)})`);
       return session.ok(tag, "STATUS completed");
     }
-    case "APPEND": {
-      const bad = validFlags(cmd.flags);
-      if (bad) return session.bad(tag, bad);
-      const box = await findMailbox(session, cmd.mailbox, "TRYCREATE");
-      const r = await account.append(box.id, cmd.message, {
-        flags: cmd.flags,
-        internalDate: cmd.date,
-      });
-      // Appending to the selected mailbox announces the new message (EXISTS) at once.
-      if (session.selected?.id === box.id) {
-        session.selected.dirty = true;
-        await refresh(session, true);
-      }
-      return session.ok(tag, "APPEND completed", `APPENDUID ${r.uidValidity} ${r.uid}`);
-    }
+    case "APPEND":
+      return await append(session, tag, cmd);
     default:
       return session.bad(tag, "unexpected command");
   }
 }
 
-function statusData(box: MailboxInfo, items: StatusItem[]): string {
+/**
+ * APPEND, with MULTIAPPEND (RFC 3502): every message is checked before any is stored, then
+ * they are stored in order; if one fails, those already stored are expunged again, so the
+ * command stores all of them or none (section 3; another session may glimpse them meanwhile).
+ * APPENDUID names the new UIDs as a set (RFC 4315 section 3).
+ */
+async function append(
+  session: ImapSession,
+  tag: string,
+  cmd: Extract<Command, { name: "APPEND" }>,
+): Promise<void> {
+  for (const m of cmd.messages) {
+    const bad = validFlags(m.flags);
+    if (bad) return session.bad(tag, bad);
+    if (m.message.byteLength === 0) return session.no(tag, "the message is empty", "CANNOT");
+  }
+  const account = session.account!;
+  const box = await findMailbox(session, cmd.mailbox, "TRYCREATE");
+  const uids: number[] = [];
+  let uidValidity = box.uidValidity;
+  try {
+    for (const m of cmd.messages) {
+      const r = await account.append(box.id, m.message, { flags: m.flags, internalDate: m.date });
+      uids.push(r.uid);
+      uidValidity = r.uidValidity;
+    }
+  } catch (e) {
+    if (uids.length > 0) {
+      try {
+        await account.store(box.id, { uids, op: "add", flags: ["\\Deleted"] });
+        await account.expunge(box.id, uids);
+      } catch { /* the original failure is the one to report */ }
+    }
+    throw e;
+  } finally {
+    // Appending to the selected mailbox announces the new messages (EXISTS) at once.
+    if (uids.length > 0 && session.selected?.id === box.id) session.selected.dirty = true;
+  }
+  if (session.selected?.id === box.id) await refresh(session, true);
+  session.ok(tag, "APPEND completed", `APPENDUID ${uidValidity} ${formatUidSet(uids)}`);
+}
+
+function statusData(session: ImapSession, box: MailboxInfo, items: StatusItem[]): string {
+  const sel = session.selected;
+  const recent = !items.includes("RECENT")
+    ? 0
+    : sel?.id === box.id
+    ? sel.recent.size
+    : session.recentClaims.count(
+      RecentClaims.key(session.account!.address, box.id, box.uidValidity),
+      box.uidNext,
+      box.exists,
+    );
   const value: Record<StatusItem, number> = {
     MESSAGES: box.exists,
-    RECENT: 0,
+    RECENT: recent,
     UIDNEXT: box.uidNext,
     UIDVALIDITY: box.uidValidity,
     UNSEEN: box.unseen,
@@ -121,10 +169,12 @@ function statusData(box: MailboxInfo, items: StatusItem[]): string {
 async function select(
   session: ImapSession,
   tag: string,
-  name: string,
-  readOnly: boolean,
-  condstore: boolean,
+  cmd: Extract<Command, { name: "SELECT" | "EXAMINE" }>,
 ): Promise<void> {
+  const readOnly = cmd.name === "EXAMINE";
+  const { mailbox: name, condstore } = cmd;
+  // RFC 7162 section 3.2.11: a QRESYNC client learns where the old mailbox's responses end.
+  if (session.selected && session.qresync) session.untagged("OK [CLOSED] previous mailbox closed");
   // A failed SELECT leaves no mailbox selected (section 6.3.1).
   session.selected = undefined;
   session.state = "auth";
@@ -143,23 +193,57 @@ async function select(
     uids: items.map((e) => e.uid),
     entries: new Map(items.map((e) => [e.uid, e])),
     keywords,
+    recent: new Set(),
     pendingExpunge: new Set(),
     dirty: false,
   };
+  claimRecent(session, session.selected, session.selected.uids, mailbox.uidNext);
   session.state = "selected";
   announceFlags(session);
   session.untagged(`${items.length} EXISTS`);
-  session.untagged("0 RECENT");
+  session.untagged(`${session.selected.recent.size} RECENT`);
   const firstUnseen = items.findIndex((e) => !e.flags.includes("\\Seen"));
   if (firstUnseen >= 0) session.untagged(`OK [UNSEEN ${firstUnseen + 1}] first unseen`);
   session.untagged(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   session.untagged(`OK [UIDNEXT ${mailbox.uidNext}] predicted next UID`);
   session.untagged(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] highest`);
+  const q = cmd.qresync;
+  if (q && q.uidValidity === mailbox.uidValidity) await resync(session, q.modseq, q.knownUids);
   session.ok(
     tag,
     `${readOnly ? "EXAMINE" : "SELECT"} completed`,
     readOnly ? "READ-ONLY" : "READ-WRITE",
   );
+}
+
+/**
+ * QRESYNC's quick resynchronisation (RFC 7162 section 3.2.5): `* VANISHED (EARLIER)` for what
+ * was expunged since the client's modseq (among its known UIDs), then FLAGS and MODSEQ of every
+ * message changed since, from the index just loaded.
+ */
+async function resync(session: ImapSession, since: number, known?: SequenceSet): Promise<void> {
+  const sel = session.selected!;
+  await announceVanished(session, sel, since, known);
+  sel.uids.forEach((uid, i) => {
+    const e = sel.entries.get(uid)!;
+    if (e.modseq > since) session.untagged(`${i + 1} FETCH (${flagsItems(session, e, true)})`);
+  });
+}
+
+/** `* VANISHED (EARLIER) uid-set`: UIDs in `within` expunged after modseq `since`. */
+export async function announceVanished(
+  session: ImapSession,
+  sel: Selected,
+  since: number,
+  within?: SequenceSet,
+): Promise<void> {
+  const ch = await session.account!.changes(sel.id, since);
+  let gone = ch.expunged;
+  if (within && !("saved" in within)) {
+    const ranges = expandSet(within, Math.max(sel.uidNext - 1, 1));
+    gone = gone.filter((u) => ranges.some(([lo, hi]) => u >= lo && u <= hi));
+  }
+  if (gone.length > 0) session.untagged(`VANISHED (EARLIER) ${formatUidSet(gone)}`);
 }
 
 /** FLAGS and PERMANENTFLAGS of the selected mailbox (RFC 3501 sections 7.2.6, 7.1). */
@@ -221,7 +305,9 @@ async function list(
     if (use && cmd.name === "LIST") attrs.push(use);
     session.untagged(`${cmd.name} (${attrs.join(" ")}) "/" ${wire(box.name)}`);
     if (cmd.returnStatus) {
-      session.untagged(`STATUS ${wire(box.name)} (${statusData(box, cmd.returnStatus)})`);
+      session.untagged(
+        `STATUS ${wire(box.name)} (${statusData(session, box, cmd.returnStatus)})`,
+      );
     }
   }
   session.ok(tag, `${cmd.name} completed`);

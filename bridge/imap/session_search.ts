@@ -41,9 +41,11 @@ function toCriteria(session: ImapSession, sel: Selected, k: SearchKey): SearchCr
       return set(k.set, true);
     case "flag":
       return { key: "flag", flag: k.flag, present: k.set };
-    case "recent":
-      // \Recent is not kept (IMAP4rev2 dropped it): nothing is recent.
-      return k.set ? NONE : { key: "all" };
+    case "recent": {
+      // \Recent lives in the session (recent.ts), not the store: a UID set of its messages.
+      const recent = uidCriteria([...sel.recent].sort((a, b) => a - b));
+      return k.set ? recent : { key: "not", of: recent };
+    }
     case "header": {
       const f = k.field.toLowerCase();
       if (["from", "to", "cc", "bcc", "subject"].includes(f)) {
@@ -71,32 +73,91 @@ const hasModseq = (k: SearchKey): boolean =>
   (k.op === "or" && (hasModseq(k.a) || hasModseq(k.b))) ||
   (k.op === "not" && hasModseq(k.key));
 
+/**
+ * `* ESEARCH (TAG "t") [UID] MIN … MAX … COUNT … ALL …` (RFC 4731 section 3.1): `RETURN ()`
+ * means ALL; MIN, MAX and ALL are left out when nothing matched, COUNT 0 is not. With a MODSEQ
+ * key the highest modseq of the matches follows (RFC 7162 section 3.1.10).
+ */
+export function esearch(
+  tag: string,
+  uid: boolean,
+  opts: string[],
+  ids: number[],
+  modseq?: number,
+): string {
+  const want = (o: string) => opts.includes(o) || (o === "ALL" && opts.every((x) => x === "SAVE"));
+  // The tag is an ASTRING-CHAR run without '"' or '\\' (parse.ts TAG_SPECIALS): quotable as is.
+  let s = `ESEARCH (TAG "${tag}")${uid ? " UID" : ""}`;
+  if (ids.length > 0) {
+    if (want("MIN")) s += ` MIN ${ids[0]}`;
+    if (want("MAX")) s += ` MAX ${ids[ids.length - 1]}`;
+  }
+  if (want("COUNT")) s += ` COUNT ${ids.length}`;
+  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatUidSet(ids)}`;
+  if (modseq !== undefined) s += ` MODSEQ ${modseq}`;
+  return s;
+}
+
+/**
+ * Runs the search part of SEARCH and SORT: the matching UIDs this session knows (ascending),
+ * or undefined after answering the command (bad charset or set).
+ */
+export async function runSearch(
+  session: ImapSession,
+  tag: string,
+  key: SearchKey,
+  charset: string | undefined,
+): Promise<{ known: number[]; highestModseq: number; withModseq: boolean } | undefined> {
+  const sel = session.selected!;
+  if (charset && charset !== "UTF-8" && charset !== "US-ASCII") {
+    session.no(tag, "unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+    return undefined;
+  }
+  let criteria: SearchCriteria;
+  try {
+    criteria = toCriteria(session, sel, key);
+  } catch (e) {
+    if (e instanceof InvalidSet) {
+      session.bad(tag, "invalid message sequence number");
+      return undefined;
+    }
+    throw e;
+  }
+  const withModseq = hasModseq(key);
+  if (withModseq) session.condstore = true;
+  const r = await session.account!.search(sel.id, criteria);
+  // Only messages this session knows (a message that arrived since is announced first).
+  const known = r.uids.filter((u) => sel.entries.has(u)).sort((a, b) => a - b);
+  return { known, highestModseq: r.highestModseq, withModseq };
+}
+
 export async function searchCommand(
   session: ImapSession,
   tag: string,
   cmd: Extract<Command, { name: "SEARCH" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  if (cmd.charset && cmd.charset !== "UTF-8" && cmd.charset !== "US-ASCII") {
-    return session.no(tag, "unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
-  }
-  let criteria: SearchCriteria;
-  try {
-    criteria = toCriteria(session, sel, cmd.criteria);
-  } catch (e) {
-    if (e instanceof InvalidSet) return session.bad(tag, "invalid message sequence number");
-    throw e;
-  }
-  const withModseq = hasModseq(cmd.criteria);
-  if (withModseq) session.condstore = true;
-  const r = await session.account!.search(sel.id, criteria);
-  // Only messages this session knows (a message that arrived since is announced first).
-  const known = r.uids.filter((u) => sel.entries.has(u));
-  if (cmd.returnOpts?.includes("SAVE")) session.savedSearch = known;
+  const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
+  if (!found) return;
+  const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
-  if (!cmd.returnOpts || cmd.returnOpts.some((o) => o !== "SAVE")) {
-    const modseq = withModseq && ids.length > 0 ? ` (MODSEQ ${r.highestModseq})` : "";
-    session.untagged(`SEARCH${ids.map((n) => " " + n).join("")}${modseq}`);
+  const opts = cmd.returnOpts;
+  if (opts?.includes("SAVE")) {
+    // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are kept.
+    const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
+      (opts.includes("MIN") || opts.includes("MAX"));
+    const ends = [opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0];
+    session.savedSearch = only && known.length > 0
+      ? [...new Set(ends.filter((u) => u > 0))]
+      : known;
+  }
+  const modseq = withModseq && ids.length > 0 ? found.highestModseq : undefined;
+  if (!opts) {
+    session.untagged(
+      `SEARCH${ids.map((n) => " " + n).join("")}${modseq ? ` (MODSEQ ${modseq})` : ""}`,
+    );
+  } else if (opts.length === 0 || opts.some((o) => o !== "SAVE")) {
+    session.untagged(esearch(tag, cmd.uid, opts, ids, modseq));
   }
   await refresh(session, cmd.uid);
   session.ok(tag, "SEARCH completed");

@@ -258,11 +258,12 @@ Deno.test("STORE, SEARCH, COPY with COPYUID, MOVE, EXPUNGE, APPEND with APPENDUI
     C: x
     C: 
     S: * 1 EXISTS
+    S: * 1 RECENT
     S: d13 OK [APPENDUID 1002 3] APPEND completed
     C: d14 NOOP
     S: d14 OK NOOP completed
     C: d15 FETCH 1 (UID INTERNALDATE FLAGS)
-    S: * 1 FETCH (UID 3 INTERNALDATE "05-Mar-2024 09:00:00 +0000" FLAGS (\\Seen))
+    S: * 1 FETCH (UID 3 INTERNALDATE "05-Mar-2024 09:00:00 +0000" FLAGS (\\Seen \\Recent))
     S: d15 OK FETCH completed
     C: d16 CLOSE
     S: d16 OK CLOSE completed
@@ -345,7 +346,7 @@ Deno.test("other sessions see EXISTS, FETCH FLAGS and EXPUNGE; IDLE pushes them"
     `,
   );
   backend.deliver("alice@example.test", "INBOX", "Subject: new\r\n\r\nnew\r\n");
-  await transcript(wire, "S: * 3 EXISTS");
+  await transcript(wire, "S: * 3 EXISTS\nS: * 1 RECENT");
   await other.send("x3 STORE 1 +FLAGS (\\Deleted)\r\nx4 EXPUNGE\r\n");
   await transcript(
     wire,
@@ -535,8 +536,495 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND BINARY
     S: q6 OK…
     `,
   );
+});
+
+Deno.test("issue19#1: a non-peek FETCH that sets \\Seen returns FLAGS in the same response", async () => {
+  const { wire } = await loggedIn();
+  await wire.send("a SELECT INBOX\r\n");
+  // RFC822.HEADER and BODY.PEEK leave \Seen alone: no FLAGS beyond the ones asked for.
+  let out = await wire.send("g1 FETCH 2 (RFC822.HEADER BODY.PEEK[TEXT])\r\n");
+  assert(!out.includes("FLAGS"), out);
+  out = await wire.send("g2 UID FETCH 2 (BODY[HEADER.FIELDS (Subject)])\r\n");
+  assertEquals(
+    out,
+    "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {19}\r\nSubject: report\r\n\r\n" +
+      " FLAGS (\\Seen))\r\ng2 OK FETCH completed\r\n",
+  );
+  for (const item of ["RFC822", "RFC822.TEXT", "BODY[1]"]) {
+    await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\n");
+    out = await wire.send(`g4 FETCH 2 (${item})\r\n`);
+    assert(out.endsWith(" FLAGS (\\Seen))\r\ng4 OK FETCH completed\r\n"), out);
+    // Asked for FLAGS too: it is sent once, already with \Seen.
+    await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\n");
+    out = await wire.send(`g5 FETCH 2 (FLAGS ${item})\r\n`);
+    assert(out.startsWith("* 2 FETCH (FLAGS (\\Seen) "), out);
+    assertEquals(out.split("FLAGS").length, 2, out);
+  }
+  // Read-only: nothing changes, so no FLAGS is added.
+  await wire.send("g3 STORE 2 -FLAGS.SILENT (\\Seen)\r\ng6 EXAMINE INBOX\r\n");
+  out = await wire.send("g7 FETCH 2 RFC822\r\n");
+  assert(!out.includes("FLAGS"), out);
+});
+
+Deno.test("issue19#2: \\Recent goes to the first session that sees a message", async () => {
+  const { backend, wire } = await loggedIn();
+  const other = await ImapWire.open(backend);
+  await other.send("x LOGIN alice@example.test sesame\r\n");
+  // The two messages were there before the bridge first looked: not recent.
+  await transcript(
+    wire,
+    `
+    C: h1 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: h1 OK [READ-WRITE] SELECT completed
+    `,
+  );
+  backend.deliver("alice@example.test", "INBOX", "Subject: one\r\n\r\none\r\n");
+  backend.deliver("alice@example.test", "INBOX", "Subject: two\r\n\r\ntwo\r\n");
+  await transcript(
+    other,
+    `
+    C: x1 STATUS INBOX (MESSAGES RECENT)
+    S: * STATUS INBOX (MESSAGES 4 RECENT 2)
+    S: x1 OK STATUS completed
+    `,
+  );
+  await transcript(
+    wire,
+    `
+    C: h2 NOOP
+    S: * 4 EXISTS
+    S: * 2 RECENT
+    S: h2 OK NOOP completed
+    C: h3 FETCH 2:4 FLAGS
+    S: * 2 FETCH (FLAGS ())
+    S: * 3 FETCH (FLAGS (\\Recent))
+    S: * 4 FETCH (FLAGS (\\Recent))
+    S: h3 OK FETCH completed
+    C: h4 SEARCH RECENT
+    S: * SEARCH 3 4
+    S: h4 OK SEARCH completed
+    C: h5 STORE 3 +FLAGS (\\Seen)
+    S: * 3 FETCH (FLAGS (\\Seen \\Recent))
+    S: h5 OK STORE completed
+    C: h6 SEARCH NEW
+    S: * SEARCH 4
+    S: h6 OK SEARCH completed
+    C: h7 SEARCH OLD
+    S: * SEARCH 1 2
+    S: h7 OK SEARCH completed
+    C: h8 STATUS INBOX (RECENT)
+    S: * STATUS INBOX (RECENT 2)
+    S: h8 OK STATUS completed
+    `,
+  );
+  // The other session comes second: the messages are not recent for it.
+  await transcript(
+    other,
+    `
+    C: x2 STATUS INBOX (RECENT)
+    S: * STATUS INBOX (RECENT 0)
+    S: x2 OK STATUS completed
+    C: x3 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 4 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 5] predicted next UID
+    S: * OK [HIGHESTMODSEQ 6] highest
+    S: x3 OK [READ-WRITE] SELECT completed
+    C: x4 FETCH 4 FLAGS
+    S: * 4 FETCH (FLAGS ())
+    S: x4 OK FETCH completed
+    `,
+  );
+  // Expunged messages leave the recent set.
+  await transcript(
+    wire,
+    `
+    C: h9 STORE 3 +FLAGS.SILENT (\\Deleted)
+    S: h9 OK STORE completed
+    C: h10 EXPUNGE
+    S: * 3 EXPUNGE
+    S: h10 OK EXPUNGE completed
+    C: h11 SEARCH RECENT
+    S: * SEARCH 3
+    S: h11 OK SEARCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#3: ESEARCH (RFC 4731) RETURN MIN MAX COUNT ALL, UID form, SAVE", async () => {
+  const { backend, wire } = await loggedIn();
+  for (let i = 0; i < 4; i++) {
+    backend.deliver("alice@example.test", "INBOX", `Subject: n${i}\r\n\r\nbody\r\n`);
+  }
+  await wire.send("a SELECT INBOX\r\na2 STORE 1 -FLAGS.SILENT (\\Seen)\r\n");
+  await wire.send("a3 UID STORE 3 +FLAGS.SILENT (\\Seen)\r\n");
+  assert((await wire.send("e0 CAPABILITY\r\n")).includes(" ESEARCH"));
+  await transcript(
+    wire,
+    `
+    C: e1 SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN
+    S: * ESEARCH (TAG "e1") MIN 1 MAX 6 COUNT 5 ALL 1:2,4:6
+    S: e1 OK SEARCH completed
+    C: e2 UID SEARCH RETURN () BODY body
+    S: * ESEARCH (TAG "e2") UID ALL 3:6
+    S: e2 OK SEARCH completed
+    C: e3 UID SEARCH RETURN (COUNT MIN) SUBJECT nothing-like-this
+    S: * ESEARCH (TAG "e3") UID COUNT 0
+    S: e3 OK SEARCH completed
+    C: e4 SEARCH RETURN (MAX) 1:3
+    S: * ESEARCH (TAG "e4") MAX 3
+    S: e4 OK SEARCH completed
+    C: e5 SEARCH RETURN (SAVE MIN) BODY body
+    S: * ESEARCH (TAG "e5") MIN 3
+    S: e5 OK SEARCH completed
+    C: e5b SEARCH RETURN (SAVE) BODY nothing-like-this
+    S: e5b OK SEARCH completed
+    C: e5c SEARCH RETURN (SAVE MIN) BODY body
+    S: * ESEARCH (TAG "e5c") MIN 3
+    S: e5c OK SEARCH completed
+    C: e6 FETCH $ UID
+    S: * 3 FETCH (UID 3)
+    S: e6 OK FETCH completed
+    C: e7 SEARCH RETURN (BOGUS) ALL
+    S: e7 BAD unknown return option BOGUS
+    C: e8 SEARCH RETURN (COUNT) MODSEQ 1
+    S: * ESEARCH (TAG "e8") COUNT 6 MODSEQ 9
+    S: e8 OK SEARCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size, arrival", async () => {
+  const backend = aliceBackend();
+  const msg = (from: string, date: string, subject: string, cc = "", pad = "") =>
+    `From: ${from}\r\nTo: alice@example.test\r\n${cc ? `Cc: ${cc}\r\n` : ""}` +
+    `Date: ${date}\r\nSubject: ${subject}\r\n\r\nbody${pad}\r\n`;
+  const deliver = (raw: string) => backend.deliver("alice@example.test", "INBOX", raw);
+  deliver(
+    msg("zed@example.test", "Mon, 3 Jun 2024 10:00:00 +0000", "Re: [list] Budget", "b@x.test"),
+  );
+  deliver(msg("Amy <amy@example.test>", "Sat, 1 Jun 2024 10:00:00 +0000", "apples", "", "xxxxxx"));
+  // No readable Date: the internal date (15 Jan 2024 in the memory backend) stands in.
+  deliver(msg("bob@example.test", "not a date", "Fwd: budget (fwd)", "a@x.test", "xx"));
+  deliver(msg("amy@example.test", "Sun, 2 Jun 2024 10:00:00 +0000", "=?utf-8?q?Cherries?="));
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("s0 CAPABILITY\r\n")).includes(" SORT"));
+  // All four arrived at the same instant here: REVERSE ARRIVAL keeps sequence order for ties
+  // (REVERSE flips the key, not the tie-break, section 3).
+  await transcript(
+    wire,
+    `
+    C: s1 SORT (SUBJECT) UTF-8 ALL
+    S: * SORT 2 1 3 4
+    S: s1 OK SORT completed
+    C: s2 SORT (DATE) UTF-8 ALL
+    S: * SORT 3 2 4 1
+    S: s2 OK SORT completed
+    C: s3 SORT (REVERSE DATE) UTF-8 ALL
+    S: * SORT 1 4 2 3
+    S: s3 OK SORT completed
+    C: s4 SORT (FROM REVERSE SIZE) US-ASCII ALL
+    S: * SORT 4 2 3 1
+    S: s4 OK SORT completed
+    C: s5 UID SORT (CC SUBJECT) UTF-8 NOT FROM bob
+    S: * SORT 2 4 1
+    S: s5 OK SORT completed
+    C: s6 SORT (ARRIVAL) UTF-8 2:4
+    S: * SORT 2 3 4
+    S: s6 OK SORT completed
+    C: s7 SORT (REVERSE ARRIVAL) UTF-8 ALL
+    S: * SORT 1 2 3 4
+    S: s7 OK SORT completed
+    C: s8 SORT (TO SIZE) UTF-8 SUBJECT nothing-like-this
+    S: * SORT
+    S: s8 OK SORT completed
+    C: s9 SORT (SUBJECT) KOI8-R ALL
+    S: s9 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: s10 SORT (COLOUR) UTF-8 ALL
+    S: s10 BAD unknown sort key COLOUR
+    C: s11 SORT SUBJECT UTF-8 ALL
+    S: s11 BAD expected sort criteria
+    `,
+  );
+});
+
+Deno.test("issue19#5: MULTIAPPEND (RFC 3502) stores all messages or none, APPENDUID with a set", async () => {
+  const { backend, wire } = await loggedIn();
+  assert((await wire.send("m0 CAPABILITY\r\n")).includes(" MULTIAPPEND"));
+  await transcript(
+    wire,
+    `
+    C: m1 APPEND Archive (\\Seen) {12+}
+    C: Subject: a
+    C:  (\\Draft $Work) "05-Mar-2024 10:00:00 +0100" {12+}
+    C: Subject: b
+    C:  {12+}
+    C: Subject: c
+    C: 
+    S: m1 OK [APPENDUID 1007 1:3] APPEND completed
+    C: m2 SELECT Archive
+    S: * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)
+    S: * OK [PERMANENTFLAGS …
+    S: * 3 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1007] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 4] highest
+    S: m2 OK [READ-WRITE] SELECT completed
+    C: m3 FETCH 1:3 (FLAGS BODY.PEEK[HEADER])
+    S: * 1 FETCH (FLAGS (\\Seen) BODY[HEADER] {12}
+    S: Subject: a
+    S: )
+    S: * 2 FETCH (FLAGS (\\Draft $Work) BODY[HEADER] {12}
+    S: Subject: b
+    S: )
+    S: * 3 FETCH (FLAGS () BODY[HEADER] {12}
+    S: Subject: c
+    S: )
+    S: m3 OK FETCH completed
+    C: m3b FETCH 2 INTERNALDATE
+    S: * 2 FETCH (INTERNALDATE "05-Mar-2024 09:00:00 +0000")
+    S: m3b OK FETCH completed
+    C: m4 APPEND Archive {12+}
+    C: Subject: d
+    C:  (\\Bogus) {12+}
+    C: Subject: e
+    C: 
+    S: m4 BAD cannot store the flag \\Bogus
+    C: m5 APPEND Archive {12+}
+    C: Subject: f
+    C:  {0+}
+    C: 
+    S: m5 NO [CANNOT] the message is empty
+    C: m6 APPEND Nowhere {12+}
+    C: Subject: g
+    C: 
+    S: m6 NO [TRYCREATE] no such mailbox
+    `,
+  );
+  // A failure on the third message leaves none of them: the quota lets two in, not three.
+  const account = backend.accounts.get("alice@example.test")!;
+  const used = account.mailboxes.reduce(
+    (n, b) => n + b.messages.reduce((k, m) => k + m.raw.byteLength, 0),
+    0,
+  );
+  account.quotaBytes = used + 30;
+  await transcript(
+    wire,
+    `
+    C: m7 APPEND Archive {12+}
+    C: Subject: h
+    C:  {12+}
+    C: Subject: i
+    C:  {12+}
+    C: Subject: j
+    C: 
+    S: m7 NO [OVERQUOTA] the account is over its storage quota
+    C: m8 UID SEARCH ALL
+    S: * SEARCH 1 2 3
+    S: m8 OK SEARCH completed
+    `,
+  );
+  const archive = account.mailboxes.find((b) => b.name === "Archive")!;
+  assertEquals(archive.messages.map((m) => m.uid), [1, 2, 3]);
+});
+
+Deno.test("issue19#6: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
+  const backend = aliceBackend();
+  const day = (d: number) => `${d} Jun 2024 10:00:00 +0000`;
+  for (
+    const [subject, d] of [
+      ["Re: budget", 3],
+      ["apples", 1],
+      ["budget", 2],
+      ["Apples (fwd)", 4],
+      ["cherries", 0],
+      ["Re: budget", 5],
+    ] as const
+  ) {
+    const date = d === 0 ? "31 May 2024 10:00:00 +0000" : day(d);
+    backend.deliver(
+      "alice@example.test",
+      "INBOX",
+      `Date: ${date}\r\nSubject: ${subject}\r\n\r\nx\r\n`,
+    );
+  }
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("t0 CAPABILITY\r\n")).includes(" THREAD=ORDEREDSUBJECT"));
+  await transcript(
+    wire,
+    `
+    C: t1 THREAD ORDEREDSUBJECT UTF-8 ALL
+    S: * THREAD (5)(2 4)(3 (1)(6))
+    S: t1 OK THREAD completed
+    C: t2 UID THREAD ORDEREDSUBJECT UTF-8 NOT UID 5
+    S: * THREAD (2 4)(3 (1)(6))
+    S: t2 OK THREAD completed
+    C: t3 THREAD ORDEREDSUBJECT US-ASCII SUBJECT nothing-like-this
+    S: * THREAD
+    S: t3 OK THREAD completed
+    C: t4 THREAD REFERENCES UTF-8 ALL
+    S: t4 BAD unknown threading algorithm REFERENCES
+    `,
+  );
+});
+
+Deno.test("issue19#6: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED", async () => {
+  const { backend, wire } = await loggedIn();
+  const fresh = await ImapWire.open(backend);
+  await transcript(
+    fresh,
+    `
+    C: x1 LOGIN alice@example.test sesame
+    S: x1 OK …
+    C: x2 SELECT INBOX (QRESYNC (1002 1))
+    S: x2 BAD QRESYNC needs ENABLE QRESYNC first
+    C: x4 FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)
+    S: x4 BAD VANISHED needs UID FETCH with CHANGEDSINCE
+    C: x5 SELECT INBOX
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 3] predicted next UID
+    S: * OK [HIGHESTMODSEQ 3] highest
+    S: x5 OK [READ-WRITE] SELECT completed
+    C: x3 UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)
+    S: x3 BAD VANISHED needs ENABLE QRESYNC first
+    `,
+  );
+  // Meanwhile: a new message, a flag change and an expunge, by another session.
+  backend.deliver("alice@example.test", "INBOX", "Subject: third\r\n\r\nx\r\n");
+  await fresh.send(
+    "x6 STORE 1 +FLAGS.SILENT (\\Flagged)\r\nx7 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n",
+  );
+  await fresh.send("x8 EXPUNGE\r\n");
+  await transcript(
+    wire,
+    `
+    C: q1 ENABLE QRESYNC
+    S: * ENABLED QRESYNC
+    S: q1 OK ENABLE completed
+    C: q2 EXAMINE Junk
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS ()] flags permitted
+    S: * 0 EXISTS
+    S: * 0 RECENT
+    S: * OK [UIDVALIDITY …
+    S: * OK [UIDNEXT 1] predicted next UID
+    S: * OK [HIGHESTMODSEQ 1] highest
+    S: q2 OK [READ-ONLY] EXAMINE completed
+    C: q3 SELECT INBOX (QRESYNC (1002 3 1:2))
+    S: * OK [CLOSED] previous mailbox closed
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 7] highest
+    S: * VANISHED (EARLIER) 2
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: * 2 FETCH (UID 3 FLAGS () MODSEQ (4))
+    S: q3 OK [READ-WRITE] SELECT completed
+    C: q4 UID FETCH 1:* FLAGS (CHANGEDSINCE 4 VANISHED)
+    S: * VANISHED (EARLIER) 2
+    S: * 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged) MODSEQ (5))
+    S: q4 OK FETCH completed
+    C: q5 SELECT INBOX (QRESYNC (999 3))
+    S: * OK [CLOSED] previous mailbox closed
+    S: * FLAGS …
+    S: * OK [PERMANENTFLAGS …
+    S: * 2 EXISTS
+    S: * 0 RECENT
+    S: * OK [UNSEEN 2] first unseen
+    S: * OK [UIDVALIDITY 1002] UIDs valid
+    S: * OK [UIDNEXT 4] predicted next UID
+    S: * OK [HIGHESTMODSEQ 7] highest
+    S: q5 OK [READ-WRITE] SELECT completed
+    C: q6 STORE 1:2 +FLAGS.SILENT (\\Deleted)
+    S: q6 OK STORE completed
+    C: q7 EXPUNGE
+    S: * VANISHED 1,3
+    S: q7 OK [HIGHESTMODSEQ …
+    `,
+  );
+});
+
+Deno.test("issue19#6: BINARY (RFC 3516) decodes parts, BINARY.SIZE, literal8, UNKNOWN-CTE", async () => {
+  const { backend, wire } = await loggedIn();
+  backend.deliver(
+    "alice@example.test",
+    "INBOX",
+    [
+      'Content-Type: multipart/mixed; boundary="q"',
+      "",
+      "--q",
+      "Content-Type: text/plain; charset=utf-8",
+      "Content-Transfer-Encoding: quoted-printable",
+      "",
+      "caf=C3=A9 soft=",
+      "break",
+      "--q",
+      "Content-Type: application/octet-stream",
+      "Content-Transfer-Encoding: base64",
+      "",
+      "AAEC",
+      "--q",
+      "Content-Type: application/x-odd",
+      "Content-Transfer-Encoding: x-uuencode",
+      "",
+      "begin",
+      "--q--",
+      "",
+    ].join("\r\n"),
+  );
+  await wire.send("a SELECT INBOX\r\n");
+  assert((await wire.send("b0 CAPABILITY\r\n")).includes(" BINARY"));
+  await transcript(
+    wire,
+    `
+    C: b1 FETCH 2 (BINARY.SIZE[2] BINARY[2])
+    S: * 2 FETCH (BINARY.SIZE[2] 5 BINARY[2] {5}
+    S: %PDF- FLAGS (\\Seen))
+    S: b1 OK FETCH completed
+    C: b2 FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1]<3.4>)
+    S: * 3 FETCH (BINARY[1] {15}
+    S: café softbreak BINARY.SIZE[1] 15 BINARY[1]<3> {4}
+    S: é s)
+    S: b2 OK FETCH completed
+    C: b3 FETCH 3 BINARY.PEEK[3]
+    S: b3 NO [UNKNOWN-CTE] cannot decode the part's transfer encoding
+    C: b4 FETCH 3 BINARY.PEEK[9]
+    S: * 3 FETCH (BINARY[9] NIL)
+    S: b4 OK FETCH completed
+    C: b5 FETCH 3 BINARY[1.MIME]
+    S: b5 BAD bad section part number
+    `,
+  );
+  // NUL octets go out as literal8 (RFC 3516 section 4.2).
+  const out = await wire.send("b6 FETCH 3 BINARY.PEEK[2]\r\n");
+  assertEquals(out, "* 3 FETCH (BINARY[2] ~{3}\r\n\x00\x01\x02)\r\nb6 OK FETCH completed\r\n");
 });

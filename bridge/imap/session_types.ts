@@ -4,6 +4,7 @@
  * session's helper modules share.
  */
 import type { IndexEntry } from "./backend.ts";
+import type { RecentClaims } from "./recent.ts";
 import type { StructureCache } from "./structure_cache.ts";
 
 export type Action =
@@ -33,6 +34,8 @@ export interface SessionConfig {
   maxErrors?: number;
   /** Structures shared by the listener's sessions (messages are immutable under a UID). */
   structureCache?: StructureCache;
+  /** Who took \Recent for which messages, shared by the listener's sessions (recent.ts). */
+  recentClaims?: RecentClaims;
 }
 
 export interface ConnectionInfo {
@@ -62,6 +65,8 @@ export interface Selected {
   entries: Map<number, IndexEntry>;
   /** Keywords announced in the FLAGS response; a new one is announced again (section 7.2.6). */
   keywords: Set<string>;
+  /** Messages with \Recent in this session (RFC 3501 section 2.3.2). */
+  recent: Set<number>;
   /** Expunged elsewhere but not yet announced (EXPUNGE may not be sent mid-FETCH/STORE). */
   pendingExpunge: Set<number>;
   /** A change notification arrived: fetch `changes` before the next update point. */

@@ -5,10 +5,12 @@
  * step with the store, fetched with one `changes` call only after a change notification.
  */
 import type { IndexEntry } from "./backend.ts";
+import { formatUidSet } from "../../schemas/mail_access.ts";
 import { flagList } from "./encode.ts";
 import { expandSet, type SequenceSet } from "./reader.ts";
 import type { ImapSession } from "./session.ts";
 import type { Selected } from "./session_types.ts";
+import { RecentClaims } from "./recent.ts";
 import { noteKeywords } from "./session_mailbox.ts";
 
 export interface Target {
@@ -76,22 +78,43 @@ function lowerBound(arr: number[], v: number): number {
   return lo;
 }
 
-/** Removes messages from the view, sending `* n EXPUNGE` for each (highest first). */
+/**
+ * Removes messages from the view, sending `* n EXPUNGE` for each (highest first), or one
+ * `* VANISHED uid-set` once QRESYNC is enabled (RFC 7162 section 3.2.10).
+ */
 export function announceExpunge(session: ImapSession, sel: Selected, uids: Iterable<number>) {
   const seqs = [...uids].map((u) => seqOf(sel, u)).filter((s) => s > 0).sort((a, b) => b - a);
+  const gone: number[] = [];
   for (const seq of seqs) {
     const uid = sel.uids[seq - 1];
     sel.uids.splice(seq - 1, 1);
     sel.entries.delete(uid);
+    sel.recent.delete(uid);
     sel.pendingExpunge.delete(uid);
-    session.untagged(`${seq} EXPUNGE`);
+    gone.push(uid);
+    if (!session.qresync) session.untagged(`${seq} EXPUNGE`);
   }
+  if (session.qresync && gone.length > 0) session.untagged(`VANISHED ${formatUidSet(gone)}`);
+}
+
+/** A message's flags as this session reports them: the stored ones, and \Recent if it has it. */
+export function flagsOf(sel: Selected, e: IndexEntry): string[] {
+  return sel.recent.has(e.uid) ? [...e.flags, "\\Recent"] : e.flags;
+}
+
+/**
+ * Takes \Recent for messages new to this session (`uids` ascending) unless another session has
+ * (a read-only session reports them without taking them, as EXAMINE does in Dovecot).
+ */
+export function claimRecent(session: ImapSession, sel: Selected, uids: number[], uidNext: number) {
+  const key = RecentClaims.key(session.account!.address, sel.id, sel.uidValidity);
+  for (const u of session.recentClaims.claim(key, uids, uidNext, !sel.readOnly)) sel.recent.add(u);
 }
 
 /** The `FLAGS (...)` (and `MODSEQ (n)` with CONDSTORE) items of an unsolicited FETCH. */
 export function flagsItems(session: ImapSession, e: IndexEntry, withUid: boolean): string {
   let s = withUid ? `UID ${e.uid} ` : "";
-  s += `FLAGS ${flagList(e.flags)}`;
+  s += `FLAGS ${flagList(flagsOf(session.selected!, e))}`;
   if (session.condstore) s += ` MODSEQ (${e.modseq})`;
   return s;
 }
@@ -126,6 +149,7 @@ export async function refresh(session: ImapSession, allowExpunge: boolean): Prom
       sel.uids.push(e.uid);
       sel.entries.set(e.uid, e);
     }
+    claimRecent(session, sel, added.map((e) => e.uid), sel.uidNext);
     sel.uidNext = Math.max(sel.uidNext, ch.mailbox.uidNext);
     sel.highestModseq = Math.max(sel.highestModseq, ch.mailbox.highestModseq);
     grew = added.length > 0;
@@ -134,5 +158,9 @@ export async function refresh(session: ImapSession, allowExpunge: boolean): Prom
     announceExpunge(session, sel, [...sel.pendingExpunge]);
   }
   // EXISTS after the expunges, so the count it reports is the one the client ends with.
-  if (grew) session.untagged(`${sel.uids.length} EXISTS`);
+  if (grew) {
+    session.untagged(`${sel.uids.length} EXISTS`);
+    // RFC 3501 section 7.3.2: RECENT goes with EXISTS.
+    session.untagged(`${sel.recent.size} RECENT`);
+  }
 }

@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { MemoryBackend } from "./memory_backend.ts";
 import { LITERAL_RE } from "./reader.ts";
+import { RecentClaims } from "./recent.ts";
 import { type Action, ImapSession, type SessionConfig } from "./session.ts";
 
 const enc = new TextEncoder();
+const claims = new WeakMap<MemoryBackend, RecentClaims>();
 const dec = new TextDecoder();
 
 export const testConfig: SessionConfig = {
@@ -38,8 +40,13 @@ export class ImapWire {
     backend: MemoryBackend,
     config: Partial<SessionConfig> = {},
   ): Promise<ImapWire> {
+    // Sessions on one backend share \Recent claims, as a listener's sessions do.
+    let recentClaims = claims.get(backend);
+    if (!recentClaims) claims.set(backend, recentClaims = new RecentClaims());
     const wire = new ImapWire(
-      new ImapSession({ ...testConfig, ...config }, backend, { clientIp: "192.0.2.1" }),
+      new ImapSession({ ...testConfig, recentClaims, ...config }, backend, {
+        clientIp: "192.0.2.1",
+      }),
     );
     await wire.#perform(wire.session.greeting());
     return wire;

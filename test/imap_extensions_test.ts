@@ -1,0 +1,167 @@
+/**
+ * IMAP extensions with real clients, on the in-memory backend over a plain loopback socket:
+ * Python's imaplib (Debian's python3) drives SORT and UID SORT (RFC 5256), ESEARCH (RFC 4731),
+ * MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent in SELECT and FETCH, and FLAGS returned
+ * with an implicit \Seen; imapflow reads the capabilities, appends, and hears expunges as
+ * QRESYNC's VANISHED (issue 19 item 3).
+ */
+import { ImapFlow } from "imapflow";
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { py } from "./fixtures/imap_pop3.ts";
+import { startImapServer } from "../bridge/imap/server.ts";
+import { aliceBackend } from "../bridge/imap/testing.ts";
+
+const msg = (from: string, date: string, subject: string) =>
+  `From: ${from}\r\nTo: alice@example.test\r\nDate: ${date}\r\nSubject: ${subject}\r\n\r\nhi\r\n`;
+
+async function world() {
+  const backend = aliceBackend();
+  const deliver = (raw: string) => backend.deliver("alice@example.test", "INBOX", raw);
+  deliver(msg("carol@example.test", "Mon, 3 Jun 2024 10:00:00 +0000", "Re: budget"));
+  deliver(msg("amy@example.test", "Sat, 1 Jun 2024 10:00:00 +0000", "apples"));
+  deliver(msg("bob@example.test", "Sun, 2 Jun 2024 10:00:00 +0000", "[team] cherries"));
+  const listener = await startImapServer({
+    host: "127.0.0.1",
+    port: 0,
+    hostname: "imap.example.test",
+    backend,
+    allowPlaintextAuth: true,
+    maxMessageBytes: 100_000,
+    maxConnections: 10,
+    maxPerIp: 10,
+    idleMs: 60_000,
+    onError: (e) => console.error("imap server error", e),
+  });
+  return { backend, listener, port: listener.port };
+}
+
+/** An imapflow client for alice, connected and in a locked INBOX for `body`. */
+async function withFlow(
+  port: number,
+  qresync: boolean,
+  body: (client: ImapFlow) => Promise<void>,
+): Promise<void> {
+  const client = new ImapFlow({
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    auth: { user: "alice@example.test", pass: "sesame" },
+    logger: false,
+    qresync,
+  });
+  try {
+    await client.connect();
+    const lock = await client.getMailboxLock("INBOX");
+    try {
+      await body(client);
+    } finally {
+      lock.release();
+    }
+    await client.logout();
+  } finally {
+    client.close();
+  }
+}
+
+const SCRIPT = `
+import imaplib, sys, json
+out = {}
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("alice@example.test", "sesame")
+out["caps"] = m.capability()[1][0].decode().split()
+typ, data = m.select("INBOX")
+out["recent_before"] = [x.decode() for x in m.response("RECENT")[1]]
+typ, data = m.sort("(SUBJECT)", "UTF-8", "ALL")
+out["sort_subject"] = data[0].decode()
+typ, data = m.sort("(REVERSE DATE)", "UTF-8", "ALL")
+out["sort_date"] = data[0].decode()
+typ, data = m.uid("SORT", "(FROM)", "UTF-8", "ALL")
+out["uid_sort_from"] = data[0].decode()
+typ, data = m._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "ALL")
+out["esearch"] = m._untagged_response(typ, data, "ESEARCH")[1][0].decode()
+typ, data = m._simple_command("UID", "SEARCH", "RETURN", "(COUNT)", "UNSEEN")
+out["uid_esearch"] = m._untagged_response(typ, data, "ESEARCH")[1][0].decode()
+# MULTIAPPEND: imaplib sends one literal per call, so the command is written by hand.
+a, b = b"Subject: multi a\\r\\n\\r\\na\\r\\n", b"Subject: multi b\\r\\n\\r\\nb\\r\\n"
+tag = m._new_tag()
+m.send(tag + b" APPEND INBOX (\\\\Seen) {%d+}\\r\\n" % len(a) + a + b" {%d+}\\r\\n" % len(b) + b + b"\\r\\n")
+out["multiappend"] = []
+while True:
+    line = m._get_line()
+    out["multiappend"].append(line.decode())
+    if line.startswith(tag):
+        break
+typ, data = m.fetch("4:5", "(FLAGS)")
+out["new_flags"] = [d.decode() for d in data]
+typ, data = m.fetch("2", "(BODY[TEXT])")
+out["implicit_seen"] = data[-1].decode() if isinstance(data[-1], bytes) else data[-1][0].decode()
+typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+out["binary"] = [data[0][0].decode(), data[0][1].decode(), data[1].decode()]
+m.logout()
+print(json.dumps(out))
+`;
+
+Deno.test("issue19#3: imaplib drives SORT, UID SORT, ESEARCH, MULTIAPPEND and \\Recent", async () => {
+  const w = await world();
+  try {
+    const out = JSON.parse(await py(SCRIPT, [String(w.port)]));
+    for (const cap of ["SORT", "ESEARCH", "MULTIAPPEND"]) assert(out.caps.includes(cap), cap);
+    assertEquals(out.recent_before, ["0"]);
+    // Base subjects: APPLES, BUDGET, CHERRIES.
+    assertEquals(out.sort_subject, "2 1 3");
+    assertEquals(out.sort_date, "1 3 2");
+    assertEquals(out.uid_sort_from, "2 3 1");
+    assertEquals(
+      out.esearch,
+      '(TAG "' + out.esearch.split('"')[1] + '") MIN 1 MAX 3 COUNT 3 ALL 1:3',
+    );
+    assertEquals(out.uid_esearch.replace(/^\(TAG "[^"]+"\) /, ""), "UID COUNT 3");
+    // The selected mailbox grows by both at once, and this session takes their \Recent.
+    assertEquals(out.multiappend.slice(0, 2), ["* 5 EXISTS", "* 2 RECENT"]);
+    assert(/OK \[APPENDUID \d+ 4:5\] APPEND completed$/.test(out.multiappend[2]), out.multiappend);
+    assertEquals(out.new_flags, ["4 (FLAGS (\\Seen \\Recent))", "5 (FLAGS (\\Recent))"]);
+    assert(out.implicit_seen.includes("FLAGS (\\Seen)"), out.implicit_seen);
+    assertEquals(out.binary, ["1 (BINARY[1] {4}", "hi\r\n", " BINARY.SIZE[1] 4)"]);
+  } finally {
+    await w.listener.close();
+  }
+});
+
+Deno.test("issue19#3: imapflow sees the extensions advertised and appends with APPENDUID", async () => {
+  const w = await world();
+  try {
+    await withFlow(w.port, false, async (client) => {
+      assert(client.capabilities.has("MULTIAPPEND"));
+      assert(client.capabilities.has("SORT"));
+      const r = await client.append("INBOX", "Subject: flow\r\n\r\nx\r\n", ["\\Flagged"]);
+      assert(
+        r && typeof r === "object" && r.uid === 4,
+        String(r && typeof r === "object" && r.uid),
+      );
+      const got = await client.fetchOne("4", { flags: true, envelope: true }, { uid: true });
+      assert(got && got.flags?.has("\\Flagged"));
+      assertEquals(got && got.envelope?.subject, "flow");
+    });
+  } finally {
+    await w.listener.close();
+  }
+});
+
+Deno.test("issue19#6: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
+  const w = await world();
+  try {
+    await withFlow(w.port, true, async (client) => {
+      assert(client.capabilities.has("QRESYNC"));
+      assert(client.enabled.has("QRESYNC"), [...client.enabled].join(" "));
+      const events: { uid?: number; vanished?: boolean }[] = [];
+      client.on("expunge", (e) => events.push(e));
+      await client.messageDelete("2", { uid: true });
+      assertEquals(events.map((e) => [e.uid, e.vanished]), [[2, true]]);
+      const left = [];
+      for await (const m of client.fetch("1:*", { uid: true })) left.push(m.uid);
+      assertEquals(left, [1, 3]);
+    });
+  } finally {
+    await w.listener.close();
+  }
+});
