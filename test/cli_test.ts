@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { COMMANDS } from "../cli/main.ts";
-import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
+import { LISTENERS_OFF, listeningPort } from "./fixtures/serve_env.ts";
 import { cliRun, initDataDir, messagesOf } from "./import_fixture.ts";
 import { generateSelfSigned } from "../cli/tls_files.ts";
 import { createServer as createTlsServer } from "node:tls";
@@ -353,24 +353,10 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
     stderr: "piped",
   }).spawn();
   const stdout = new Response(child.stdout).text();
-  const lines: string[] = [];
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  let port = 0;
-  const deadline = Date.now() + 30_000;
-  while (!port && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    const parts = buffer.split("\n");
-    buffer = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      if (line.includes('"server.listening"')) port = JSON.parse(line).port;
-    }
-  }
+  const started = await listeningPort(child.stderr);
+  const port = started.port;
   try {
-    assert(port > 0, `no server.listening log line:\n${lines.join("\n")}`);
+    assert(port > 0, `no server.listening log line:\n${started.log}`);
     const health = await fetch(`http://127.0.0.1:${port}/health`, {
       headers: { "x-postern-peer": "203.0.113.66" },
     });
@@ -425,12 +411,7 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
     child.kill("SIGTERM");
   }
   const status = await child.status;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-  }
-  lines.push(...buffer.split("\n").filter(Boolean));
+  const lines = [...started.log.split("\n"), ...await started.drain()];
   assertEquals(status.code, 0, lines.join("\n"));
   const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   assert(events.some((e) => e.event === "server.stopped"), "graceful stop is logged");
