@@ -6,7 +6,7 @@
  * refused outright, so no entity (XXE, "billion laughs") is ever expanded.
  */
 import { parseAddress } from "../../schemas/address.ts";
-import { type MailService, xmlText } from "./servers.ts";
+import { type MailService, preferred, xmlText } from "./servers.ts";
 
 export const AUTODISCOVER_MAX_BYTES = 8 * 1024;
 const RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006";
@@ -55,7 +55,7 @@ function protocol(s: MailService, address: string): string {
 /** The response for `address`: the preferred server of each protocol, IMAP first. */
 export function autodiscoverResponse(address: string, services: MailService[]): string {
   const chosen = (["imap", "pop3", "smtp"] as const)
-    .map((p) => services.find((s) => s.protocol === p))
+    .map((p) => preferred(services, p))
     .filter((s): s is MailService => s !== undefined);
   return [
     `<?xml version="1.0" encoding="utf-8"?>`,

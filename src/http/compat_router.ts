@@ -11,7 +11,7 @@ import type { AppEnv } from "./router.ts";
 import { errorHandler, zodFieldErrors } from "./problem.ts";
 
 /** Field errors in one line: other providers' error bodies carry a single message. */
-const describe = (fields: { path: string; message: string }[]) =>
+export const describeFields = (fields: { path: string; message: string }[]) =>
   fields.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message)).join("; ");
 
 export type CompatRender = (status: number, code: string, message: string) => Response;
@@ -20,7 +20,7 @@ export function compatRouter(logger: Logger, render: CompatRender): OpenAPIHono<
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        return render(422, "validation_failed", describe(zodFieldErrors(result.error)));
+        return render(422, "validation_failed", describeFields(zodFieldErrors(result.error)));
       }
     },
   });
@@ -28,7 +28,11 @@ export function compatRouter(logger: Logger, render: CompatRender): OpenAPIHono<
   app.onError(async (err, c) => {
     const problem = await handle(err, c).json();
     const fields = (problem.errors ?? []) as { path: string; message: string }[];
-    return render(problem.status, problem.code, fields.length ? describe(fields) : problem.detail);
+    return render(
+      problem.status,
+      problem.code,
+      fields.length ? describeFields(fields) : problem.detail,
+    );
   });
   return app;
 }

@@ -10,7 +10,7 @@
  */
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import { parseAddressList } from "../../schemas/mime_header.ts";
-import { headerFields } from "./header_block.ts";
+import { parseHeaderBlock } from "./header_block.ts";
 
 /** How much of the header section is read. */
 const SCAN_BYTES = 64 * 1024;
@@ -29,9 +29,7 @@ const addresses = (value: string | undefined): NamedAddress[] =>
 const ids = (value: string | undefined) => value?.match(/<[^<>\s]+>/g) ?? [];
 
 export function degradedMail(raw: Uint8Array, reason: string): ParsedMail {
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(raw.subarray(0, SCAN_BYTES));
-  const end = text.search(/\r?\n\r?\n/);
-  const fields = headerFields(end >= 0 ? text.slice(0, end) : text)
+  const fields = parseHeaderBlock(raw.subarray(0, SCAN_BYTES))
     .slice(0, MAX_FIELDS)
     .map((f) => ({ name: f.name, value: f.value.slice(0, MAX_VALUE) }));
   const first = (name: string) => fields.find((f) => f.name.toLowerCase() === name)?.value;

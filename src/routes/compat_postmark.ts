@@ -20,7 +20,7 @@ import { requireScope } from "../auth/auth_context.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { compatRouter } from "../http/compat_router.ts";
+import { compatRouter, describeFields } from "../http/compat_router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { type AppEnv, json, ok } from "../http/router.ts";
 import { sendBatch, sendEmail } from "../transactional/send.ts";
@@ -136,10 +136,9 @@ export function postmarkRoutes(deps: Deps) {
           at.push(index);
         } catch (e) {
           if (!(e instanceof AppError)) throw e;
-          const fields = e.fields?.map((f) => `${f.path}: ${f.message}`).join("; ");
           out[index] = {
             ErrorCode: postmarkError(e.status, e.code).ErrorCode,
-            Message: fields || e.message,
+            Message: e.fields?.length ? describeFields(e.fields) : e.message,
           };
         }
       });

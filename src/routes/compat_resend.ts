@@ -12,6 +12,7 @@ import {
   ResendBatchResponse,
   type ResendEmail,
   ResendEmail as ResendEmailSchema,
+  ResendError,
   resendErrorName,
   resendEvent,
   ResendId,
@@ -46,7 +47,7 @@ const TAG = "compat-resend";
 const errorContent = {
   content: {
     "application/json": {
-      schema: z.object({ statusCode: z.number(), name: z.string(), message: z.string() }),
+      schema: ResendError,
     },
   },
 };

@@ -18,6 +18,9 @@ export interface DnsRecord {
   purpose: string;
 }
 
+/** A name made absolute, as a zone file writes it. */
+const fqdn = (name: string) => `${name}.`;
+
 /** Splits a TXT value into the quoted 255-octet character-strings of RFC 1035 section 3.3.14. */
 export function txtStrings(value: string): string {
   return (value.match(/.{1,255}/g) ?? [""]).map((s) => `"${s}"`).join(" ");
@@ -34,7 +37,6 @@ export function dnsRecords(
   keys: Pick<DkimKeyRow, "selector" | "algorithm" | "publicKey">[],
   policyId: string,
 ): { records: DnsRecord[]; mtaStsPolicy: string } {
-  const fqdn = (name: string) => `${name}.`;
   const records: DnsRecord[] = [
     {
       name: fqdn(domain),
@@ -106,7 +108,6 @@ export type RecordConfig = PortConfig & Pick<Config, "publicUrl" | "sharpPort">;
  * `/.well-known/sharp`) live on the gateway, named by the public URL when one is set.
  */
 export function discoveryRecords(domain: string, config: RecordConfig): DnsRecord[] {
-  const fqdn = (name: string) => `${name}.`;
   const mail = fqdn(config.hostname);
   const web = config.publicUrl ? new URL(config.publicUrl) : undefined;
   const webHost = web?.hostname ?? config.hostname;
