@@ -14,7 +14,7 @@ import type { MiddlewareHandler } from "hono";
 import { problemResponse } from "./problem.ts";
 
 /** Bodies at or below this size pass without counting (most API calls). */
-export const SMALL_BODY = 1024 * 1024;
+const SMALL_BODY = 1024 * 1024;
 
 interface Waiter {
   ip: string;

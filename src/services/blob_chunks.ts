@@ -7,8 +7,7 @@
  * transaction as the `blobs` row, so a blob is never seen half-stored; deleting the `blobs` row
  * removes its chunks (ON DELETE CASCADE).
  */
-import { rawSql, runStatements, type Statement, type Tx } from "../store/store.ts";
-import type { Queryable } from "../store/store.ts";
+import { type Queryable, rawSql, type Statement } from "../store/store.ts";
 
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
@@ -35,12 +34,8 @@ export function blobStatements(raw: Uint8Array, sha256: string): Statement[] {
   return statements;
 }
 
-/** Inserts `raw` as the blob `sha256`, chunked when large; nothing when it exists already. */
-export async function insertBlob(tx: Tx, sha256: string, raw: Uint8Array): Promise<void> {
-  await runStatements(tx, blobStatements(raw, sha256));
-}
-
-function bytesOf(data: unknown): Uint8Array {
+/** A blob column's value as bytes (the libSQL clients give Uint8Array or ArrayBuffer). */
+export function bytesOf(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return new Uint8Array(0);

@@ -12,18 +12,12 @@ import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { rowsInSet } from "./mail_access.ts";
-import { blobBytes } from "./blob_chunks.ts";
+import { blobBytes, bytesOf } from "./blob_chunks.ts";
 
 /** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
 export const STRUCTURE_VERSION = 1;
 /** Blobs read per store query while streaming. */
 const BLOBS_PER_READ = 32;
-
-function bytesOf(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(0);
-}
 
 /** The header block: up to and including the first empty line (CRLF or bare LF endings). */
 export function headerBlock(raw: Uint8Array): Uint8Array {

@@ -396,7 +396,8 @@ export function moveStatements(
           WHERE id = ?2 RETURNING id, uid`,
         args: [t, m.id],
       },
-      { sql: MOVED_UID_BUMP_SQL, args: [t] },
+      // The target's next UID and modseq, taken by the message just put there.
+      { sql: UID_BUMP_SQL, args: [t] },
       {
         sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
           SELECT ?, 'message.moved', mailbox_id, id, json_object('fromMailboxId', ?,
@@ -408,13 +409,8 @@ export function moveStatements(
   return statements;
 }
 
-/** The target's next UID and modseq, taken by the message a move just put there. */
-const MOVED_UID_BUMP_SQL = counterBump(
-  "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 WHERE id = ?",
-);
-
 /** The new UIDs of a move, from the results of its statements (`moveStatements`, at `at`). */
-export function movedUids(
+function movedUids(
   rows: MoveRow[],
   targetMailboxId: number,
   results: ResultSet[],
