@@ -29,7 +29,6 @@
  * `loginFailureMemorySeconds` have passed after its delay ended without another failure.
  */
 import { normalizeAddress } from "../../schemas/address.ts";
-import type { Config } from "../config.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import type { Store } from "../store/store.ts";
@@ -43,17 +42,6 @@ export interface Attempt {
   address: string;
   ip: string;
 }
-
-type Limits = Pick<
-  Config,
-  | "loginFailuresBeforeDelay"
-  | "loginIpFailuresBeforeDelay"
-  | "loginDelaySeconds"
-  | "loginMaxDelaySeconds"
-  | "loginFailureMemorySeconds"
-  | "loginAccountLockFailures"
-  | "loginAccountLockSeconds"
->;
 
 /** The account part of the keys: the id, else the normalised address (or one bucket for junk). */
 function accountPart(attempt: Attempt): string {
@@ -171,7 +159,7 @@ async function count(
   now: number,
   guarded: boolean,
 ): Promise<Charge["counted"] | undefined> {
-  const limits: Limits = deps.config;
+  const limits = deps.config;
   const memory = limits.loginFailureMemorySeconds * 1000;
   const delay = [limits.loginDelaySeconds * 1000, limits.loginMaxDelaySeconds * 1000];
   const lockFailures = limits.loginAccountLockFailures;
