@@ -1,12 +1,11 @@
 /**
  * Federation's runtime adapter for Deno and Bun: the DNS port (node:dns Resolver, pointed at
  * POSTERN_DNS_SERVERS like the bridge's), the HTTPS fetch port (the SSRF-guarded fetch of
- * cli/outbound_http.ts, optionally trusting extra CA certificates, e.g. a test CA), and the timer loop that runs the federation worker inside
- * `postern serve` / `postern gateway` (at the edge the same pass runs from a cron trigger).
+ * cli/outbound_http.ts, optionally trusting extra CA certificates, e.g. a test CA), and the timer
+ * loop that runs the federation worker inside `postern serve` / `postern gateway` (at the edge
+ * the same pass runs from a cron trigger).
  */
-import { createResolver, hostAddresses } from "../bridge/dns/resolver.ts";
-import { dnsServers } from "./dns.ts";
-import { createGuardedFetch } from "../bridge/net/guarded_fetch.ts";
+import { outboundDns, outboundFetch } from "./outbound_http.ts";
 import type { Config } from "../src/config.ts";
 import type { Deps } from "../src/deps.ts";
 import type { FederationPorts, Logger } from "../src/ports.ts";
@@ -20,8 +19,7 @@ export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
-  const resolver = createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 });
-  const addresses = hostAddresses(resolver);
+  const { resolver, addresses } = outboundDns(config);
   return {
     dns: {
       async txt(name) {
@@ -34,7 +32,7 @@ export function federationPorts(
       },
       addresses,
     },
-    fetch: createGuardedFetch({ resolve: addresses, caCerts }),
+    fetch: outboundFetch(config, caCerts, addresses),
     close: () => {},
   };
 }

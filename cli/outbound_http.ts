@@ -10,8 +10,20 @@ import type { Config } from "../src/config.ts";
 import type { FetchPort } from "../src/ports.ts";
 import { dnsServers } from "./dns.ts";
 
-/** The fetch port, trusting `caCerts` (PEM) besides the system's CAs. */
-export function outboundFetch(config: Config, caCerts: string[] = []): FetchPort {
+/** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */
+export function outboundDns(config: Config) {
   const resolver = createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 });
-  return createGuardedFetch({ resolve: hostAddresses(resolver), caCerts });
+  return { resolver, addresses: hostAddresses(resolver) };
+}
+
+/**
+ * The fetch port, trusting `caCerts` (PEM) besides the system's CAs; `addresses` is the lookup
+ * to check and connect by (a fresh `outboundDns` when not given).
+ */
+export function outboundFetch(
+  config: Config,
+  caCerts: string[] = [],
+  addresses = outboundDns(config).addresses,
+): FetchPort {
+  return createGuardedFetch({ resolve: addresses, caCerts });
 }
