@@ -96,6 +96,10 @@ export function normalizeAddress(input: string): string | undefined {
   return parsed.ok ? parsed.value.address : undefined;
 }
 
+/** The domain of an address already in canonical `local@domain` form, lower-cased. */
+export const domainOf = (address: string): string =>
+  address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+
 /** Splits plus-addressing (`user+tag@domain`): the base local part and the tag. */
 export function splitPlus(local: string): { base: string; tag?: string } {
   const plus = local.indexOf("+");

@@ -8,13 +8,12 @@
  * cannot tell, nothing is refused here: the bridge fails such a row later, with the same reason.
  */
 import { and, eq, inArray } from "drizzle-orm";
+import { domainOf } from "../../schemas/address.ts";
 import { sharpAddressProblem } from "../../schemas/sharp_address.ts";
 import type { FieldError } from "../../schemas/problem.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { schema } from "../store/store.ts";
-
-const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
 
 /** Will mail for this remote domain go over SHARP/1.3? */
 async function viaSharp(deps: Deps, domain: string): Promise<boolean> {

@@ -8,6 +8,7 @@
  * (Sent copy, outbox rows) are named in SQL by the steps that need them.
  */
 import { toBase64 } from "../crypto.ts";
+import { domainOf } from "../../schemas/address.ts";
 import type { SendRequest } from "../../schemas/api_send.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
@@ -56,8 +57,6 @@ export interface SendResult {
   body: TxSendResponse;
   replayed: boolean;
 }
-
-const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1).toLowerCase();
 
 async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequest) {
   const ids = req.attachments.flatMap((a) => (a.blobId ? [a.blobId] : []));
