@@ -411,7 +411,7 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
     child.kill("SIGTERM");
   }
   const status = await child.status;
-  const lines = [...started.log.split("\n"), ...await started.drain()];
+  const lines = [...started.log.split("\n"), ...await started.rest()];
   assertEquals(status.code, 0, lines.join("\n"));
   const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   assert(events.some((e) => e.event === "server.stopped"), "graceful stop is logged");
