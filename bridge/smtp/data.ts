@@ -9,11 +9,13 @@
  */
 
 /**
- * A byte buffer that never stores more than `max` octets. It grows by blocks of 1 MiB (no
- * doubling, no copies while it grows) and is joined into one exact-size array once, at the end:
- * a 25 MB message costs 25 MB, not the 16 + 32 MB of a doubling buffer plus a final copy.
+ * A byte buffer that never stores more than `max` octets. It grows by blocks, each as large as
+ * what is stored so far (8 KiB first, 1 MiB at most), with no copies while it grows, and is joined
+ * into one exact-size array once, at the end: a 25 MB message costs 25 MB, not the 16 + 32 MB of
+ * a doubling buffer plus a final copy, and a 5 KB message one 8 KiB block, not a zeroed 1 MiB one.
  */
 class BoundedBuffer {
+  static readonly FIRST_BLOCK = 8 * 1024;
   static readonly BLOCK = 1024 * 1024;
   #blocks: Uint8Array[] = [];
   /** Octets stored in the last block. */
@@ -25,7 +27,8 @@ class BoundedBuffer {
     let last = this.#blocks[this.#blocks.length - 1];
     if (!last || this.#fill === last.length) {
       const stored = Math.min(this.size, this.max);
-      last = new Uint8Array(Math.min(BoundedBuffer.BLOCK, Math.max(1, this.max - stored)));
+      const next = Math.min(BoundedBuffer.BLOCK, Math.max(BoundedBuffer.FIRST_BLOCK, stored));
+      last = new Uint8Array(Math.min(next, Math.max(1, this.max - stored)));
       this.#blocks.push(last);
       this.#fill = 0;
     }
