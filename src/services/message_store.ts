@@ -203,6 +203,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
           ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
         FROM mailboxes WHERE id = ? AND ${guard}
         RETURNING id, uid, modseq, thread_id`,
+      single: true,
       args: [
         accountId,
         ...knownArgs,
@@ -236,7 +237,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
     { sql: STORED_EVENT_SQL, args: [mailboxId] },
     { sql: STORED_UID_BUMP_SQL, args: [mailboxId] },
     // Always one row: whether the mailbox is there, and the earlier copy when a duplicate.
-    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null] },
+    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null], single: true },
   ];
   return {
     statements,
