@@ -55,8 +55,26 @@ export const DEFAULT_BODY_PROPERTIES = [
   "location",
 ];
 
-const param = (params: [string, string][], name: string) =>
-  params.find(([k]) => k.toLowerCase() === name)?.[1];
+/**
+ * A parameter's value; an RFC 2231 extended one (`name*=charset'lang'%XX…`, continuations
+ * already joined by the structure parser) decoded through its charset.
+ */
+export function param(params: [string, string][], name: string): string | undefined {
+  const plain = params.find(([k]) => k.toLowerCase() === name)?.[1];
+  if (plain !== undefined) return plain;
+  const ext = params.find(([k]) => k.toLowerCase() === `${name}*`)?.[1];
+  const m = ext?.match(/^([^']*)'[^']*'(.*)$/s);
+  if (!m) return ext;
+  const bytes: number[] = [];
+  for (let i = 0; i < m[2].length; i++) {
+    const c = m[2][i];
+    if (c === "%" && /^[0-9A-Fa-f]{2}$/.test(m[2].slice(i + 1, i + 3))) {
+      bytes.push(parseInt(m[2].slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(c.charCodeAt(0) & 0xff);
+  }
+  return decodeCharset(Uint8Array.from(bytes), m[1] || "us-ascii");
+}
 
 /** RFC 2045 section 6.7 quoted-printable (soft line breaks removed). */
 export function decodeQuotedPrintable(bytes: Uint8Array): Uint8Array {

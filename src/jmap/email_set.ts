@@ -8,6 +8,7 @@
  */
 import type { AttachmentContent, NamedAddress } from "../../schemas/mail.ts";
 import { AppError } from "../errors.ts";
+import { encodedWords } from "../mime/compose.ts";
 import { appendMessage } from "../services/mail_access_write.ts";
 import {
   deleteMessage,
@@ -265,7 +266,7 @@ async function composeCreate(
   const sentAt = input.sentAt === undefined ? ctx.deps.clock.now() : parseDate(input.sentAt);
   if (sentAt === undefined) return setError("invalidProperties", "sentAt is a Date", ["sentAt"]);
   const domain = lists.from[0].address.split("@")[1];
-  return await ctx.deps.mime.compose({
+  const composed = await ctx.deps.mime.compose({
     from: lists.from[0],
     to: lists.to,
     cc: lists.cc,
@@ -283,6 +284,19 @@ async function composeCreate(
     headers,
     attachments,
   });
+  // The composer leaves Bcc out (right for sending); a stored draft keeps it, since the
+  // submission derives its recipients from it and strips it (email_submission.ts).
+  if (lists.bcc.length === 0) return composed;
+  const phrase = (name: string) =>
+    /^[\x20-\x7e]*$/.test(name) ? `"${name.replace(/["\\]/g, "\\$&")}"` : encodedWords(name).join(" ");
+  const field = "Bcc: " +
+    lists.bcc.map((a) => a.name ? `${phrase(a.name)} <${a.address}>` : a.address).join(",\r\n ") +
+    "\r\n";
+  const head = new TextEncoder().encode(field);
+  const out = new Uint8Array(head.length + composed.length);
+  out.set(head);
+  out.set(composed, head.length);
+  return out;
 }
 
 /** Stores bytes as a new Email (create and import): APPEND with keywords and receivedAt. */
