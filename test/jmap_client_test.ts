@@ -6,7 +6,7 @@
  */
 import JamClient from "jmap-jam";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { type Json, jmapWorld } from "./fixtures/jmap.ts";
+import { jmapWorld, type Json } from "./fixtures/jmap.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
 
@@ -32,7 +32,11 @@ async function served() {
 Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports and sends", async () => {
   await using w = await served();
   const t0 = Date.UTC(2024, 5, 1);
-  await seedMessage(w.gw, { subject: "Quarterly numbers", text: "The numbers look good.", internalDate: t0 });
+  await seedMessage(w.gw, {
+    subject: "Quarterly numbers",
+    text: "The numbers look good.",
+    internalDate: t0,
+  });
   await seedMessage(w.gw, { subject: "Picnic", text: "Bring a blanket.", internalDate: t0 + 1000 });
 
   const alice = w.jam(w.alice);
@@ -75,7 +79,8 @@ Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports
   assert(snippets.list[0].preview?.includes("<mark>blanket</mark>"));
 
   // Upload an RFC 5322 message, import it, download it back byte for byte.
-  const rfc = "From: Zed <zed@example.net>\r\nTo: alice@postern.test\r\nSubject: From the archive\r\n" +
+  const rfc =
+    "From: Zed <zed@example.net>\r\nTo: alice@postern.test\r\nSubject: From the archive\r\n" +
     "Message-ID: <arch1@example.net>\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\n\r\nOld mail\r\n";
   const upload = await alice.uploadBlob(accountId, new Blob([rfc], { type: "message/rfc822" }));
   assertEquals(upload.size, rfc.length);
@@ -98,7 +103,11 @@ Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports
     fileName: "archive.eml",
   });
   assertEquals(await res.text(), rfc);
-  const [archive] = await alice.api.Email.get({ accountId, ids: [importedId], properties: ["subject", "keywords"] });
+  const [archive] = await alice.api.Email.get({
+    accountId,
+    ids: [importedId],
+    properties: ["subject", "keywords"],
+  });
   assertEquals(archive.list[0].subject, "From the archive");
 
   // Send: a draft, its submission, the implicit Email/set moving it to Sent.
@@ -171,7 +180,10 @@ Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports
 });
 
 /** Reads Server-Sent Events until the stream ends, or `stop` says so. */
-async function readEvents(body: ReadableStream<Uint8Array>, stop: (e: { event: string; data: string }) => boolean) {
+async function readEvents(
+  body: ReadableStream<Uint8Array>,
+  stop: (e: { event: string; data: string }) => boolean,
+) {
   const events: { event: string; data: string }[] = [];
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -184,7 +196,9 @@ async function readEvents(body: ReadableStream<Uint8Array>, stop: (e: { event: s
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const event = block.match(/^event: ?(.*)$/m)?.[1] ?? "message";
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
+        l.slice(5).trimStart()
+      ).join("\n");
       if (!data) continue;
       events.push({ event, data });
       if (stop(events[events.length - 1])) {
@@ -241,7 +255,11 @@ Deno.test("issue19#2: EventSource push sends a StateChange after a change, honou
 Deno.test("issue19#2: RFC 8620 section 3.7's result-reference example runs as written", async () => {
   await using w = await served();
   const root = await seedMessage(w.gw, { subject: "Plans", messageId: "<plans@x>" });
-  await seedMessage(w.gw, { subject: "Re: Plans", inReplyTo: "<plans@x>", references: ["<plans@x>"] });
+  await seedMessage(w.gw, {
+    subject: "Re: Plans",
+    inReplyTo: "<plans@x>",
+    references: ["<plans@x>"],
+  });
   await seedMessage(w.gw, { subject: "Other" });
   const boxes = (await w.one(["Mailbox/get", { accountId: w.aliceAccount }, "m"]))[1].list;
   const inbox = boxes.find((b: Json) => b.role === "inbox").id;

@@ -4,7 +4,7 @@
  * submission, blobs and isolation between accounts.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { type Json, jmapWorld } from "./fixtures/jmap.ts";
+import { jmapWorld, type Json } from "./fixtures/jmap.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
 
@@ -62,7 +62,11 @@ Deno.test("issue19#2: Mailbox/get gives roles, counts and rights; Mailbox/set re
     accountId: w.aliceAccount,
     update: { [`e${first.id}`]: { mailboxIds: { [old]: true } } },
   }, "mv"]);
-  const [, hasMail] = await w.one(["Mailbox/set", { accountId: w.aliceAccount, destroy: [old] }, "d"]);
+  const [, hasMail] = await w.one([
+    "Mailbox/set",
+    { accountId: w.aliceAccount, destroy: [old] },
+    "d",
+  ]);
   assertEquals(hasMail.notDestroyed[old].type, "mailboxHasEmail");
   const [, gone] = await w.one(["Mailbox/set", {
     accountId: w.aliceAccount,
@@ -72,13 +76,21 @@ Deno.test("issue19#2: Mailbox/get gives roles, counts and rights; Mailbox/set re
   assertEquals(gone.destroyed, [old]);
   list = await boxes(w);
   assertEquals(list.some((m) => m.id === old), false);
-  const [, email] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [`e${first.id}`] }, "g"]);
+  const [, email] = await w.one([
+    "Email/get",
+    { accountId: w.aliceAccount, ids: [`e${first.id}`] },
+    "g",
+  ]);
   assertEquals(email.notFound, [`e${first.id}`]);
 
   // Role and server-set properties cannot be written.
   const [, bad] = await w.one(["Mailbox/set", {
     accountId: w.aliceAccount,
-    create: { r: { name: "X", role: "inbox" }, t: { name: "Y", totalEmails: 5 }, s: { name: "a/b" } },
+    create: {
+      r: { name: "X", role: "inbox" },
+      t: { name: "Y", totalEmails: 5 },
+      s: { name: "a/b" },
+    },
   }, "c"]);
   assertEquals(bad.notCreated.r.type, "invalidProperties");
   assertEquals(bad.notCreated.t.properties, ["totalEmails"]);
@@ -93,7 +105,11 @@ Deno.test("issue19#2: Email/get gives headers in every form, bodyStructure, body
     text: "Plain body with a needle.",
     html: "<p>HTML body</p>",
     cc: [BOB.address],
-    attachments: [{ filename: "report.pdf", contentType: "application/pdf", content: "%PDF-1.4 x" }],
+    attachments: [{
+      filename: "report.pdf",
+      contentType: "application/pdf",
+      content: "%PDF-1.4 x",
+    }],
   });
   const [, r] = await w.one(["Email/get", {
     accountId: w.aliceAccount,
@@ -195,9 +211,25 @@ Deno.test("issue19#2: Email/get gives headers in every form, bodyStructure, body
 Deno.test("issue19#2: Email/query filters, sorts, collapses threads and windows; SearchSnippet marks", async () => {
   await using w = await jmapWorld();
   const t0 = Date.UTC(2024, 0, 1);
-  const a = await seedMessage(w.gw, { subject: "Invoice March", from: "billing@shop.example", internalDate: t0, text: "pay the invoice soon" });
-  const b = await seedMessage(w.gw, { subject: "Lunch?", from: "dave@example.org", internalDate: t0 + 1000, messageId: "<root@x>" });
-  const c = await seedMessage(w.gw, { subject: "Re: Lunch?", from: "erin@example.org", internalDate: t0 + 2000, inReplyTo: "<root@x>", references: ["<root@x>"] });
+  const a = await seedMessage(w.gw, {
+    subject: "Invoice March",
+    from: "billing@shop.example",
+    internalDate: t0,
+    text: "pay the invoice soon",
+  });
+  const b = await seedMessage(w.gw, {
+    subject: "Lunch?",
+    from: "dave@example.org",
+    internalDate: t0 + 1000,
+    messageId: "<root@x>",
+  });
+  const c = await seedMessage(w.gw, {
+    subject: "Re: Lunch?",
+    from: "erin@example.org",
+    internalDate: t0 + 2000,
+    inReplyTo: "<root@x>",
+    references: ["<root@x>"],
+  });
   const ids = (x: { id: number }[]) => x.map((m) => `e${m.id}`);
   const q = async (args: Json) => {
     const [name, r] = await w.one(["Email/query", { accountId: w.aliceAccount, ...args }, "q"]);
@@ -205,28 +237,44 @@ Deno.test("issue19#2: Email/query filters, sorts, collapses threads and windows;
     return r;
   };
   assertEquals((await q({})).ids, ids([c, b, a]));
-  assertEquals((await q({ sort: [{ property: "receivedAt", isAscending: true }] })).ids, ids([a, b, c]));
+  assertEquals(
+    (await q({ sort: [{ property: "receivedAt", isAscending: true }] })).ids,
+    ids([a, b, c]),
+  );
   assertEquals((await q({ filter: { from: "billing" } })).ids, ids([a]));
   assertEquals((await q({ filter: { subject: "lunch" } })).ids, ids([c, b]));
   assertEquals((await q({ filter: { text: "invoice" } })).ids, ids([a]));
   assertEquals((await q({ filter: { body: "soon" } })).ids, ids([a]));
   assertEquals((await q({ filter: { before: new Date(t0 + 1000).toISOString() } })).ids, ids([a]));
-  assertEquals((await q({ filter: { after: new Date(t0 + 1000).toISOString() } })).ids, ids([c, b]));
+  assertEquals(
+    (await q({ filter: { after: new Date(t0 + 1000).toISOString() } })).ids,
+    ids([c, b]),
+  );
   assertEquals(
     (await q({ filter: { operator: "NOT", conditions: [{ from: "billing" }] } })).ids,
     ids([c, b]),
   );
   assertEquals((await q({ collapseThreads: true })).ids, ids([c, a]));
-  assertEquals((await q({ sort: [{ property: "subject", isAscending: true }] })).ids, ids([a, c, b]));
+  assertEquals(
+    (await q({ sort: [{ property: "subject", isAscending: true }] })).ids,
+    ids([a, c, b]),
+  );
   const win = await q({ position: 1, limit: 1, calculateTotal: true });
   assertEquals([win.ids, win.position, win.total], [ids([b]), 1, 3]);
   const anchored = await q({ anchor: `e${b.id}`, anchorOffset: 1 });
   assertEquals(anchored.ids, ids([a]));
-  const [, missing] = await w.one(["Email/query", { accountId: w.aliceAccount, anchor: "e999999" }, "q"]);
+  const [, missing] = await w.one([
+    "Email/query",
+    { accountId: w.aliceAccount, anchor: "e999999" },
+    "q",
+  ]);
   assertEquals(missing.type, "anchorNotFound");
 
   // Keywords: after flagging one over JMAP, hasKeyword/notKeyword split the mailbox.
-  await w.one(["Email/set", { accountId: w.aliceAccount, update: { [`e${b.id}`]: { "keywords/$flagged": true } } }, "k"]);
+  await w.one(["Email/set", {
+    accountId: w.aliceAccount,
+    update: { [`e${b.id}`]: { "keywords/$flagged": true } },
+  }, "k"]);
   assertEquals((await q({ filter: { hasKeyword: "$flagged" } })).ids, ids([b]));
   assertEquals((await q({ filter: { notKeyword: "$flagged" } })).ids, ids([c, a]));
   const inbox = byRole(await boxes(w), "inbox").id;
@@ -244,9 +292,16 @@ Deno.test("issue19#2: Email/query filters, sorts, collapses threads and windows;
 Deno.test("issue19#2: changes made over IMAP (mail-access) and REST show in Email/changes and queryChanges", async () => {
   await using w = await jmapWorld();
   const a = await seedMessage(w.gw, { subject: "first" });
-  const [, got] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [`e${a.id}`], properties: ["keywords", "mailboxIds"] }, "g"]);
+  const [, got] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [`e${a.id}`],
+    properties: ["keywords", "mailboxIds"],
+  }, "g"]);
   const state = got.state;
-  const [, query] = await w.one(["Email/query", { accountId: w.aliceAccount, filter: { notKeyword: "$seen" } }, "q"]);
+  const [, query] = await w.one(["Email/query", {
+    accountId: w.aliceAccount,
+    filter: { notKeyword: "$seen" },
+  }, "q"]);
   const [, mstate] = await w.one(["Mailbox/get", { accountId: w.aliceAccount, ids: [] }, "m"]);
 
   // IMAP STORE +FLAGS (\Seen) through the bridge's mail-access API.
@@ -256,17 +311,33 @@ Deno.test("issue19#2: changes made over IMAP (mail-access) and REST show in Emai
     body: { uids: "1:*", op: "add", flags: ["\\Seen"] },
   });
   assertEquals(store.status, 200);
-  const [, ch] = await w.one(["Email/changes", { accountId: w.aliceAccount, sinceState: state }, "c"]);
+  const [, ch] = await w.one([
+    "Email/changes",
+    { accountId: w.aliceAccount, sinceState: state },
+    "c",
+  ]);
   assertEquals([ch.created, ch.updated, ch.destroyed], [[], [`e${a.id}`], []]);
   assertEquals(ch.oldState, state);
-  const [, now] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [`e${a.id}`], properties: ["keywords"] }, "g"]);
+  const [, now] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [`e${a.id}`],
+    properties: ["keywords"],
+  }, "g"]);
   assertEquals(now.list[0].keywords, { $seen: true });
   assertEquals(now.state, ch.newState);
 
   // Only counts changed on the mailbox: updatedProperties says so (RFC 8621 section 2.2).
-  const [, mch] = await w.one(["Mailbox/changes", { accountId: w.aliceAccount, sinceState: mstate.state }, "c"]);
+  const [, mch] = await w.one(["Mailbox/changes", {
+    accountId: w.aliceAccount,
+    sinceState: mstate.state,
+  }, "c"]);
   assertEquals(mch.updated, [`m${inbox}`]);
-  assertEquals(mch.updatedProperties, ["totalEmails", "unreadEmails", "totalThreads", "unreadThreads"]);
+  assertEquals(mch.updatedProperties, [
+    "totalEmails",
+    "unreadEmails",
+    "totalThreads",
+    "unreadThreads",
+  ]);
 
   // The query of unseen mail: the message left it.
   const [, qc] = await w.one(["Email/queryChanges", {
@@ -280,7 +351,10 @@ Deno.test("issue19#2: changes made over IMAP (mail-access) and REST show in Emai
   const b = await seedMessage(w.gw, { subject: "second" });
   const del = await w.call("DELETE", `/v1/messages/${a.id}?purge=true`, { token: w.alice });
   assert(del.status < 300, `delete: ${del.status}`);
-  const [, ch2] = await w.one(["Email/changes", { accountId: w.aliceAccount, sinceState: ch.newState }, "c"]);
+  const [, ch2] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: ch.newState,
+  }, "c"]);
   assertEquals([ch2.created, ch2.updated, ch2.destroyed], [[`e${b.id}`], [], [`e${a.id}`]]);
   const [, qc2] = await w.one(["Email/queryChanges", {
     accountId: w.aliceAccount,
@@ -290,16 +364,31 @@ Deno.test("issue19#2: changes made over IMAP (mail-access) and REST show in Emai
   assertEquals(qc2.added, [{ id: `e${b.id}`, index: 0 }]);
 
   // maxChanges: one at a time, with hasMoreChanges and an intermediate state.
-  const [, step] = await w.one(["Email/changes", { accountId: w.aliceAccount, sinceState: state, maxChanges: 1 }, "c"]);
+  const [, step] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: state,
+    maxChanges: 1,
+  }, "c"]);
   assertEquals(step.hasMoreChanges, true);
   assertEquals(step.created.length + step.updated.length + step.destroyed.length, 1);
-  const [, rest] = await w.one(["Email/changes", { accountId: w.aliceAccount, sinceState: step.newState }, "c"]);
+  const [, rest] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: step.newState,
+  }, "c"]);
   assertEquals(rest.hasMoreChanges, false);
 
   // Threads follow too.
-  const [, th] = await w.one(["Thread/get", { accountId: w.aliceAccount, "#ids": undefined, ids: null }, "t"]);
+  const [, th] = await w.one(["Thread/get", {
+    accountId: w.aliceAccount,
+    "#ids": undefined,
+    ids: null,
+  }, "t"]);
   assert(th.list.some((t: Json) => t.emailIds.includes(`e${b.id}`)));
-  const [, tch] = await w.one(["Thread/changes", { accountId: w.aliceAccount, sinceState: "0" }, "t"]);
+  const [, tch] = await w.one([
+    "Thread/changes",
+    { accountId: w.aliceAccount, sinceState: "0" },
+    "t",
+  ]);
   assert(tch.created.length >= 1);
 });
 
@@ -340,7 +429,14 @@ Deno.test("issue19#2: Email/set creates, moves, flags and destroys; Email/import
   const [, read] = await w.one(["Email/get", {
     accountId: w.aliceAccount,
     ids: [d1.id],
-    properties: ["subject", "keywords", "mailboxIds", "attachments", "header:X-Client:asText", "bodyValues"],
+    properties: [
+      "subject",
+      "keywords",
+      "mailboxIds",
+      "attachments",
+      "header:X-Client:asText",
+      "bodyValues",
+    ],
     fetchTextBodyValues: true,
   }, "g"]);
   const e = read.list[0];
@@ -355,7 +451,11 @@ Deno.test("issue19#2: Email/set creates, moves, flags and destroys; Email/import
   const [, upd] = await w.one(["Email/set", {
     accountId: w.aliceAccount,
     update: {
-      [d1.id]: { "keywords/$draft": null, "keywords/custom": true, mailboxIds: { [archive]: true } },
+      [d1.id]: {
+        "keywords/$draft": null,
+        "keywords/custom": true,
+        mailboxIds: { [archive]: true },
+      },
       e999999: { "keywords/$seen": true },
     },
   }, "u"]);
@@ -383,29 +483,54 @@ Deno.test("issue19#2: Email/set creates, moves, flags and destroys; Email/import
     fetchTextBodyValues: true,
   }, "p"]);
   const p = parsed.parsed[up2.blobId];
-  assertEquals([p.subject, p.from[0].email, p.messageId], ["Imported", "zed@example.net", ["imp1@example.net"]]);
+  assertEquals([p.subject, p.from[0].email, p.messageId], ["Imported", "zed@example.net", [
+    "imp1@example.net",
+  ]]);
   assertEquals(Object.values(p.bodyValues).map((v: Json) => v.value), ["Imported body\n"]);
   assertEquals(parsed.notFound, ["up_0000000000000000"]);
   const inbox = byRole(list, "inbox").id;
   const [, imp] = await w.one(["Email/import", {
     accountId: w.aliceAccount,
     emails: {
-      i1: { blobId: up2.blobId, mailboxIds: { [inbox]: true }, keywords: { $seen: true }, receivedAt: "2024-01-02T00:00:00Z" },
+      i1: {
+        blobId: up2.blobId,
+        mailboxIds: { [inbox]: true },
+        keywords: { $seen: true },
+        receivedAt: "2024-01-02T00:00:00Z",
+      },
       i2: { blobId: "B999999", mailboxIds: { [inbox]: true } },
     },
   }, "i"]);
   assertEquals(imp.notCreated.i2.type, "blobNotFound");
-  const [, got] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [imp.created.i1.id], properties: ["receivedAt", "keywords", "subject"] }, "g"]);
-  assertEquals(got.list[0], { id: imp.created.i1.id, receivedAt: "2024-01-02T00:00:00Z", keywords: { $seen: true }, subject: "Imported" });
+  const [, got] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [imp.created.i1.id],
+    properties: ["receivedAt", "keywords", "subject"],
+  }, "g"]);
+  assertEquals(got.list[0], {
+    id: imp.created.i1.id,
+    receivedAt: "2024-01-02T00:00:00Z",
+    keywords: { $seen: true },
+    subject: "Imported",
+  });
 
   // Destroy removes it for good.
-  const [, des] = await w.one(["Email/set", { accountId: w.aliceAccount, destroy: [imp.created.i1.id] }, "d"]);
+  const [, des] = await w.one(["Email/set", {
+    accountId: w.aliceAccount,
+    destroy: [imp.created.i1.id],
+  }, "d"]);
   assertEquals(des.destroyed, [imp.created.i1.id]);
-  const gone = await w.call("GET", `/v1/messages/${imp.created.i1.id.slice(1)}`, { token: w.alice });
+  const gone = await w.call("GET", `/v1/messages/${imp.created.i1.id.slice(1)}`, {
+    token: w.alice,
+  });
   assertEquals(gone.status, 404);
 
   // Email/copy between one's own account and itself is not a copy (RFC 8620 section 5.4).
-  const [cname, cerr] = await w.one(["Email/copy", { fromAccountId: w.bobAccount, accountId: w.aliceAccount, create: {} }, "cp"]);
+  const [cname, cerr] = await w.one(["Email/copy", {
+    fromAccountId: w.bobAccount,
+    accountId: w.aliceAccount,
+    create: {},
+  }, "cp"]);
   assertEquals([cname, cerr.type], ["error", "fromAccountNotFound"]);
 });
 
@@ -414,7 +539,10 @@ Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updat
   const list = await boxes(w);
   const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
   assertEquals(ids.list[0].email, ALICE.address);
-  const [, iset] = await w.one(["Identity/set", { accountId: w.aliceAccount, create: { x: { email: "x@y.z" } } }, "s"]);
+  const [, iset] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    create: { x: { email: "x@y.z" } },
+  }, "s"]);
   assertEquals(iset.notCreated.x.type, "forbidden");
   const r = await w.api([
     ["Email/set", {
@@ -436,7 +564,11 @@ Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updat
       accountId: w.aliceAccount,
       create: { sub: { identityId: ids.list[0].id, emailId: "#draft" } },
       onSuccessUpdateEmail: {
-        "#sub": { [`mailboxIds/${byRole(list, "drafts").id}`]: null, [`mailboxIds/${byRole(list, "sent").id}`]: true, "keywords/$draft": null },
+        "#sub": {
+          [`mailboxIds/${byRole(list, "drafts").id}`]: null,
+          [`mailboxIds/${byRole(list, "sent").id}`]: true,
+          "keywords/$draft": null,
+        },
       },
     }, "1"],
   ]);
@@ -448,34 +580,69 @@ Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updat
   assertEquals([n2, r.methodResponses[2][2]], ["Email/set", "1"]);
   const emailId = r.methodResponses[0][1].created.draft.id;
   assertEquals(implicit.updated, { [emailId]: null });
-  const [, moved] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [emailId], properties: ["mailboxIds", "keywords"] }, "g"]);
+  const [, moved] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [emailId],
+    properties: ["mailboxIds", "keywords"],
+  }, "g"]);
   assertEquals(moved.list[0].mailboxIds, { [byRole(list, "sent").id]: true });
   assertEquals(moved.list[0].keywords, { $seen: true });
 
-  const [, subs] = await w.one(["EmailSubmission/get", { accountId: w.aliceAccount, ids: [created.id] }, "g"]);
+  const [, subs] = await w.one(["EmailSubmission/get", {
+    accountId: w.aliceAccount,
+    ids: [created.id],
+  }, "g"]);
   const s = subs.list[0];
   assertEquals(s.emailId, emailId);
-  assertEquals(s.envelope.rcptTo.map((x: Json) => x.email).sort(), ["admin@postern.test", BOB.address]);
+  assertEquals(s.envelope.rcptTo.map((x: Json) => x.email).sort(), [
+    "admin@postern.test",
+    BOB.address,
+  ]);
   assertEquals(s.deliveryStatus[BOB.address].delivered, "yes");
 
   // Bob has it, without the Bcc field; admin got it too.
-  const [, bq] = await w.one(["Email/query", { accountId: w.bobAccount, filter: { subject: "Sent by JMAP" } }, "q"], { token: w.bob });
+  const [, bq] = await w.one(["Email/query", {
+    accountId: w.bobAccount,
+    filter: { subject: "Sent by JMAP" },
+  }, "q"], { token: w.bob });
   assertEquals(bq.ids.length, 1);
-  const [, bm] = await w.one(["Email/get", { accountId: w.bobAccount, ids: bq.ids, properties: ["bcc", "from", "header:Bcc"] }, "g"], { token: w.bob });
+  const [, bm] = await w.one(["Email/get", {
+    accountId: w.bobAccount,
+    ids: bq.ids,
+    properties: ["bcc", "from", "header:Bcc"],
+  }, "g"], { token: w.bob });
   assertEquals([bm.list[0].bcc, bm.list[0]["header:Bcc"]], [null, null]);
 
   // Sending as someone else is forbiddenFrom.
   const r2 = await w.api([
     ["Email/set", {
       accountId: w.aliceAccount,
-      create: { x: { mailboxIds: { [byRole(list, "drafts").id]: true }, from: [{ email: BOB.address }], to: [{ email: BOB.address }], subject: "spoof", textBody: [{ partId: "1" }], bodyValues: { "1": { value: "x" } } } },
+      create: {
+        x: {
+          mailboxIds: { [byRole(list, "drafts").id]: true },
+          from: [{ email: BOB.address }],
+          to: [{ email: BOB.address }],
+          subject: "spoof",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "x" } },
+        },
+      },
     }, "0"],
-    ["EmailSubmission/set", { accountId: w.aliceAccount, create: { s: { identityId: ids.list[0].id, emailId: "#x" } } }, "1"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { s: { identityId: ids.list[0].id, emailId: "#x" } },
+    }, "1"],
   ]);
   assertEquals(r2.methodResponses[1][1].notCreated.s.type, "forbiddenFrom");
-  const [, cancel] = await w.one(["EmailSubmission/set", { accountId: w.aliceAccount, update: { [created.id]: { undoStatus: "canceled" } } }, "c"]);
+  const [, cancel] = await w.one(["EmailSubmission/set", {
+    accountId: w.aliceAccount,
+    update: { [created.id]: { undoStatus: "canceled" } },
+  }, "c"]);
   assertEquals(cancel.notUpdated[created.id].type, "cannotUnsend");
-  const [, sch] = await w.one(["EmailSubmission/changes", { accountId: w.aliceAccount, sinceState: "0" }, "c"]);
+  const [, sch] = await w.one(["EmailSubmission/changes", {
+    accountId: w.aliceAccount,
+    sinceState: "0",
+  }, "c"]);
   assertEquals(sch.created, [created.id]);
 });
 
@@ -483,7 +650,11 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
   await using w = await jmapWorld();
   const bobMsg = await seedMessage(w.gw, { to: [BOB.address], subject: "Bob only" });
   const bobBoxes = await boxes(w, w.bobAccount, w.bob);
-  const [, get] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [`e${bobMsg.id}`] }, "g"]);
+  const [, get] = await w.one([
+    "Email/get",
+    { accountId: w.aliceAccount, ids: [`e${bobMsg.id}`] },
+    "g",
+  ]);
   assertEquals([get.list, get.notFound], [[], [`e${bobMsg.id}`]]);
   const [, set] = await w.one(["Email/set", {
     accountId: w.aliceAccount,
@@ -492,9 +663,16 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
   }, "s"]);
   assertEquals(set.notUpdated[`e${bobMsg.id}`].type, "notFound");
   assertEquals(set.notDestroyed[`e${bobMsg.id}`].type, "notFound");
-  const [, mb] = await w.one(["Mailbox/get", { accountId: w.aliceAccount, ids: [bobBoxes[0].id] }, "m"]);
+  const [, mb] = await w.one([
+    "Mailbox/get",
+    { accountId: w.aliceAccount, ids: [bobBoxes[0].id] },
+    "m",
+  ]);
   assertEquals(mb.notFound, [bobBoxes[0].id]);
-  const [, q] = await w.one(["Email/query", { accountId: w.aliceAccount, filter: { inMailbox: byRole(bobBoxes, "inbox").id } }, "q"]);
+  const [, q] = await w.one(["Email/query", {
+    accountId: w.aliceAccount,
+    filter: { inMailbox: byRole(bobBoxes, "inbox").id },
+  }, "q"]);
   assertEquals(q.ids, []);
   const [name, err] = await w.one(["Email/query", { accountId: w.bobAccount }, "q"]);
   assertEquals([name, err.type], ["error", "accountNotFound"]);
@@ -516,7 +694,9 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
   }
   const [, imp] = await w.one(["Email/import", {
     accountId: w.aliceAccount,
-    emails: { x: { blobId: up.blobId, mailboxIds: { [byRole(await boxes(w), "inbox").id]: true } } },
+    emails: {
+      x: { blobId: up.blobId, mailboxIds: { [byRole(await boxes(w), "inbox").id]: true } },
+    },
   }, "i"]);
   assertEquals(imp.notCreated.x.type, "blobNotFound");
   const upload = await w.gw.app.request(`/jmap/upload/${w.bobAccount}/`, {
@@ -530,20 +710,29 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
 
 Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); wrong secrets are 401", async () => {
   await using w = await jmapWorld();
-  const made = await w.json("POST", "/v1/auth/app-passwords", { token: w.alice, body: { name: "phone" } }, 201);
+  const made = await w.json("POST", "/v1/auth/app-passwords", {
+    token: w.alice,
+    body: { name: "phone" },
+  }, 201);
   const basic = (secret: string) => `Basic ${btoa(`${ALICE.address}:${secret}`)}`;
   for (let i = 0; i < 2; i++) {
-    const res = await w.gw.app.request("/.well-known/jmap", { headers: { authorization: basic(made.password) } });
+    const res = await w.gw.app.request("/.well-known/jmap", {
+      headers: { authorization: basic(made.password) },
+    });
     assertEquals(res.status, 200);
     assertEquals((await res.json()).username, ALICE.address);
   }
-  const wrong = await w.gw.app.request("/.well-known/jmap", { headers: { authorization: basic("nope-nope-nope-nope") } });
+  const wrong = await w.gw.app.request("/.well-known/jmap", {
+    headers: { authorization: basic("nope-nope-nope-nope") },
+  });
   assertEquals(wrong.status, 401);
   await wrong.body?.cancel();
   // Revoking the app password ends it at once, although it was just remembered.
   const del = await w.call("DELETE", `/v1/auth/app-passwords/${made.id}`, { token: w.alice });
   assert(del.status < 300);
-  const after = await w.gw.app.request("/.well-known/jmap", { headers: { authorization: basic(made.password) } });
+  const after = await w.gw.app.request("/.well-known/jmap", {
+    headers: { authorization: basic(made.password) },
+  });
   assertEquals(after.status, 401);
   await after.body?.cancel();
 });

@@ -4,7 +4,7 @@
  * limits and account isolation.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { type Json, jmapWorld, USING } from "./fixtures/jmap.ts";
+import { jmapWorld, type Json, USING } from "./fixtures/jmap.ts";
 import { ALICE } from "./fixtures/app.ts";
 
 Deno.test("issue19#2: the session resource advertises capabilities, limits, account and URLs", async () => {
@@ -78,8 +78,15 @@ Deno.test("issue19#2: method-level errors, echo and result references (RFC 8620 
     ["Nope/get", {}, "a"],
     ["Mailbox/get", { accountId: w.bobAccount }, "b"],
     ["Mailbox/get", { accountId: w.aliceAccount, ids: 5 }, "c"],
-    ["Mailbox/get", { accountId: w.aliceAccount, "#ids": { resultOf: "zz", name: "Mailbox/query", path: "/ids" } }, "d"],
-    ["Mailbox/get", { accountId: w.aliceAccount, ids: [], "#ids": { resultOf: "zz", name: "X", path: "/" } }, "e"],
+    ["Mailbox/get", {
+      accountId: w.aliceAccount,
+      "#ids": { resultOf: "zz", name: "Mailbox/query", path: "/ids" },
+    }, "d"],
+    ["Mailbox/get", {
+      accountId: w.aliceAccount,
+      ids: [],
+      "#ids": { resultOf: "zz", name: "X", path: "/" },
+    }, "e"],
     ["Mailbox/changes", { accountId: w.aliceAccount, sinceState: "bogus" }, "f"],
     ["Mailbox/query", { accountId: w.aliceAccount, sort: [{ property: "color" }] }, "g"],
     ["Mailbox/query", { accountId: w.aliceAccount, filter: { colour: "red" } }, "h"],
@@ -127,7 +134,11 @@ Deno.test("issue19#2: createdIds and #creationId references across calls (RFC 86
       accountId: w.aliceAccount,
       create: { c: { name: "Alpha", parentId: "#p" } },
     }, "2"],
-    ["Mailbox/get", { accountId: w.aliceAccount, ids: ["#c"], properties: ["name", "parentId"] }, "3"],
+    [
+      "Mailbox/get",
+      { accountId: w.aliceAccount, ids: ["#c"], properties: ["name", "parentId"] },
+      "3",
+    ],
   ], { createdIds: {} });
   const parent = r.methodResponses[0][1].created.p.id;
   const child = r.methodResponses[1][1].created.c.id;
@@ -147,7 +158,10 @@ Deno.test("issue19#2: limits: maxObjectsInGet and maxObjectsInSet are requestToo
   const destroy = Array.from({ length: core.maxObjectsInSet + 1 }, (_, i) => `e${i + 1}`);
   const set = await w.one(["Email/set", { accountId: w.aliceAccount, destroy }, "s"]);
   assertEquals([set[0], set[1].type], ["error", "requestTooLarge"]);
-  const big = JSON.stringify({ using: USING, methodCalls: [["Core/echo", { x: "y".repeat(core.maxSizeRequest) }, "a"]] });
+  const big = JSON.stringify({
+    using: USING,
+    methodCalls: [["Core/echo", { x: "y".repeat(core.maxSizeRequest) }, "a"]],
+  });
   const res = await w.post(w.alice, big);
   assertEquals(res.status, 400);
   assertEquals((await res.json()).limit, "maxSizeRequest");

@@ -27,8 +27,8 @@ import {
 import {
   CORE,
   type Invocation,
-  type Json,
   type JmapRequest,
+  type Json,
   MAIL,
   MethodError,
   resolveReferences,
@@ -76,7 +76,9 @@ function methodErrorOf(e: unknown, ctx: Ctx, call: Invocation): MethodError {
   if (e instanceof AppError && e.status < 500) {
     if (e.status === 403) return new MethodError("forbidden", e.message);
     if (e.status === 404) return new MethodError("invalidArguments", e.message);
-    if (e.status === 429 || e.status === 503) return new MethodError("serverUnavailable", e.message);
+    if (e.status === 429 || e.status === 503) {
+      return new MethodError("serverUnavailable", e.message);
+    }
     return new MethodError("invalidArguments", e.message);
   }
   ctx.deps.logger.log("error", "jmap.method_failed", {
@@ -105,7 +107,7 @@ export async function runRequest(ctx: Ctx, request: JmapRequest, sessionState: s
     try {
       const args = resolveReferences(rawArgs, responses);
       const result = await method[1](ctx, args);
-      if (Array.isArray(result)) for (const [n, a] of result) responses.push([n, a, callId]);
+      if (Array.isArray(result)) { for (const [n, a] of result) responses.push([n, a, callId]); }
       else responses.push([name, result, callId]);
     } catch (e) {
       responses.push(["error", methodErrorOf(e, ctx, call).toArgs(), callId]);

@@ -35,13 +35,19 @@ async function fingerprint(deps: Deps, accountId: number): Promise<string | unde
     disabled: schema.accounts.disabled,
   }).from(schema.accounts).where(eq(schema.accounts.id, accountId));
   if (!account || account.disabled) return undefined;
-  const apps = await db.select({ id: schema.appPasswords.id, hash: schema.appPasswords.passwordHash })
+  const apps = await db.select({
+    id: schema.appPasswords.id,
+    hash: schema.appPasswords.passwordHash,
+  })
     .from(schema.appPasswords).where(and(eq(schema.appPasswords.accountId, accountId)));
   return await sha256Hex(JSON.stringify([account.hash, account.totp, apps.map((a) => a.id)]));
 }
 
 export class JmapAuth {
-  private readonly remembered = new Map<string, { auth: AuthContext; print: string; until: number }>();
+  private readonly remembered = new Map<
+    string,
+    { auth: AuthContext; print: string; until: number }
+  >();
 
   constructor(private readonly deps: Deps) {}
 

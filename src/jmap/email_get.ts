@@ -15,8 +15,8 @@ import { account, type Ctx } from "./context.ts";
 import {
   allParts,
   BODY_PART_PROPERTIES,
-  type BodyPart,
   bodyLists,
+  type BodyPart,
   bodyStructure,
   bodyValue,
   DEFAULT_BODY_PROPERTIES,

@@ -30,7 +30,10 @@ const SYSTEM: Record<string, string> = {
 
 /** A keyword test on the message `alias` (section 4.1.1: keywords compare case-insensitively). */
 export function keywordSql(alias: string, keyword: unknown): SQL {
-  if (typeof keyword !== "string" || !/^[\x21-\x7e]{1,255}$/.test(keyword) || /[()[\]{}%*"\\]/.test(keyword)) {
+  if (
+    typeof keyword !== "string" || !/^[\x21-\x7e]{1,255}$/.test(keyword) ||
+    /[()[\]{}%*"\\]/.test(keyword)
+  ) {
     throw invalidArguments(`"${String(keyword)}" is not a keyword`);
   }
   const k = keyword.toLowerCase();
@@ -49,7 +52,11 @@ const contains = (column: SQL, value: unknown) => {
 const headerSql = (name: string, value: string | undefined) =>
   sql`EXISTS (SELECT 1 FROM json_each(m.parsed, '$.headers') h
     WHERE lower(json_extract(h.value, '$.name')) = ${name.toLowerCase()}
-    ${value === undefined ? sql`` : sql`AND instr(lower(json_extract(h.value, '$.value')), ${value.toLowerCase()}) > 0`})`;
+    ${
+    value === undefined
+      ? sql``
+      : sql`AND instr(lower(json_extract(h.value, '$.value')), ${value.toLowerCase()}) > 0`
+  })`;
 
 function fts(text: unknown, column?: "body"): SQL {
   if (typeof text !== "string") throw invalidArguments("a text filter needs a string");
@@ -134,9 +141,14 @@ export function compileFilter(ctx: Ctx, filter: Json, uses: { text: boolean }, d
       case "text":
         uses.text = true;
         // Section 4.4.1: any address header, the subject or the body.
-        parts.push(sql`(${fts(value)} OR ${contains(sql`m.subject`, value)} OR ${
-          contains(sql`m.from_address || ' ' || m.from_name || ' ' || m.to_json || ' ' || m.cc_json`, value)
-        })`);
+        parts.push(
+          sql`(${fts(value)} OR ${contains(sql`m.subject`, value)} OR ${
+            contains(
+              sql`m.from_address || ' ' || m.from_name || ' ' || m.to_json || ' ' || m.cc_json`,
+              value,
+            )
+          })`,
+        );
         break;
       case "body":
         uses.text = true;

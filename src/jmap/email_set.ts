@@ -288,7 +288,9 @@ async function composeCreate(
   // submission derives its recipients from it and strips it (email_submission.ts).
   if (lists.bcc.length === 0) return composed;
   const phrase = (name: string) =>
-    /^[\x20-\x7e]*$/.test(name) ? `"${name.replace(/["\\]/g, "\\$&")}"` : encodedWords(name).join(" ");
+    /^[\x20-\x7e]*$/.test(name)
+      ? `"${name.replace(/["\\]/g, "\\$&")}"`
+      : encodedWords(name).join(" ");
   const field = "Bcc: " +
     lists.bcc.map((a) => a.name ? `${phrase(a.name)} <${a.address}>` : a.address).join(",\r\n ") +
     "\r\n";

@@ -84,9 +84,9 @@ export async function submissionGet(ctx: Ctx, args: Record<string, Json>) {
     ids?.map(parseSubmissionId).filter((n): n is number => n !== undefined),
   );
   const byId = new Map(found.map((r) => [submissionIdOf(r.id), toJmap(r)]));
-  const list = ids === null ? [...byId.values()] : ids.filter((i) => byId.has(i)).map((i) =>
-    byId.get(i)!
-  );
+  const list = ids === null
+    ? [...byId.values()]
+    : ids.filter((i) => byId.has(i)).map((i) => byId.get(i)!);
   return {
     accountId: args.accountId,
     state,
@@ -113,14 +113,17 @@ export async function submissionQuery(ctx: Ctx, args: Record<string, Json>) {
   const list = all.filter((x) =>
     has(f.identityIds, x.identityId) && has(f.emailIds, x.emailId) &&
     has(f.threadIds, x.threadId) && (f.undoStatus === undefined || f.undoStatus === x.undoStatus) &&
-    (f.before === undefined || x.sendAt < f.before) && (f.after === undefined || x.sendAt >= f.after)
+    (f.before === undefined || x.sendAt < f.before) &&
+    (f.after === undefined || x.sendAt >= f.after)
   );
   for (const c of [...(Array.isArray(args.sort) ? args.sort : [])].reverse()) {
     if (!["emailId", "threadId", "sentAt"].includes(c?.property)) {
       throw new MethodError("unsupportedSort", `cannot sort by "${c?.property}"`);
     }
     const key = c.property === "sentAt" ? "sendAt" : c.property as "emailId" | "threadId";
-    list.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (c.isAscending === false ? -1 : 1));
+    list.sort((a, b) =>
+      (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (c.isAscending === false ? -1 : 1)
+    );
   }
   return {
     accountId: args.accountId,
@@ -240,7 +243,13 @@ async function createOne(ctx: Ctx, accountId: number, input: Record<string, Json
     sendAt: now,
     deliveryStatus: JSON.stringify(deliveryStatus),
   }).returning();
-  return { id: submissionIdOf(saved.id), threadId: threadIdOf(row.threadId), sendAt: utcDate(now), undoStatus: "final", emailId: emailIdOf(row.id) };
+  return {
+    id: submissionIdOf(saved.id),
+    threadId: threadIdOf(row.threadId),
+    sendAt: utcDate(now),
+    undoStatus: "final",
+    emailId: emailIdOf(row.id),
+  };
 }
 
 export async function submissionSet(ctx: Ctx, args: Record<string, Json>) {
@@ -272,8 +281,12 @@ export async function submissionSet(ctx: Ctx, args: Record<string, Json>) {
     created[cid] = rest;
   }
   const existing = new Map(
-    (await rows(ctx, accountId, [...Object.keys(update), ...destroy].map(parseSubmissionId)
-      .filter((n): n is number => n !== undefined))).map((r) => [submissionIdOf(r.id), r]),
+    (await rows(
+      ctx,
+      accountId,
+      [...Object.keys(update), ...destroy].map(parseSubmissionId)
+        .filter((n): n is number => n !== undefined),
+    )).map((r) => [submissionIdOf(r.id), r]),
   );
   for (const [id, patch] of Object.entries(update)) {
     const row = existing.get(id);

@@ -165,7 +165,15 @@ export type HeaderForm =
   | "MessageIds"
   | "Date"
   | "URLs";
-const FORMS = new Set(["Raw", "Text", "Addresses", "GroupedAddresses", "MessageIds", "Date", "URLs"]);
+const FORMS = new Set([
+  "Raw",
+  "Text",
+  "Addresses",
+  "GroupedAddresses",
+  "MessageIds",
+  "Date",
+  "URLs",
+]);
 
 /** A parsed `header:Name[:asForm][:all]` property, or undefined when malformed. */
 export function parseHeaderProperty(prop: string) {

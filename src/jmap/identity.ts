@@ -10,7 +10,7 @@ import { addressKey } from "../services/accounts.ts";
 import { schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { account, type Ctx } from "./context.ts";
-import { type Json, MethodError, setError, type SetError } from "./protocol.ts";
+import { type Json, MethodError, type SetError, setError } from "./protocol.ts";
 import { idsArg, pick, propertiesArg, setArgs } from "./standard.ts";
 
 const PROPERTIES = [

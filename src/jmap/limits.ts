@@ -16,7 +16,9 @@ export interface JmapLimits {
   collationAlgorithms: string[];
 }
 
-export function jmapLimits(config: Pick<Config, "maxRequestBytes" | "maxMessageBytes">): JmapLimits {
+export function jmapLimits(
+  config: Pick<Config, "maxRequestBytes" | "maxMessageBytes">,
+): JmapLimits {
   return {
     maxSizeUpload: config.maxMessageBytes,
     maxConcurrentUpload: 4,

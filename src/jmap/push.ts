@@ -38,7 +38,9 @@ export function stateChange(
   now: Record<string, string>,
 ) {
   const changed: Record<string, string> = {};
-  for (const [type, state] of Object.entries(now)) if (before[type] !== state) changed[type] = state;
+  for (const [type, state] of Object.entries(now)) {
+    if (before[type] !== state) changed[type] = state;
+  }
   if (Object.keys(changed).length === 0) return undefined;
   return { "@type": "StateChange", changed: { [accountIdOf(accountId)]: changed } };
 }

@@ -127,7 +127,10 @@ export function setArgs(ctx: Ctx, args: Record<string, Json>) {
   }
   const count = Object.keys(create).length + Object.keys(update).length + destroy.length;
   if (count > ctx.limits.maxObjectsInSet) {
-    throw new MethodError("requestTooLarge", `at most ${ctx.limits.maxObjectsInSet} objects per set`);
+    throw new MethodError(
+      "requestTooLarge",
+      `at most ${ctx.limits.maxObjectsInSet} objects per set`,
+    );
   }
   return {
     create: create as Record<string, Record<string, Json>>,

@@ -45,8 +45,9 @@ export function jmapRoutes(deps: Deps) {
   const auth = new JmapAuth(deps);
   /** Requests and uploads in flight per account (section 2: maxConcurrent…), this process. */
   const inFlight = new Map<string, number>();
-  const baseUrl = (c: Context) => (deps.config.publicUrl ?? new URL(c.req.url).origin)
-    .replace(/\/+$/, "");
+  const baseUrl = (c: Context) =>
+    (deps.config.publicUrl ?? new URL(c.req.url).origin)
+      .replace(/\/+$/, "");
   const who = (c: Context): Promise<AuthContext> =>
     auth.authenticate(c.req.header("authorization"), c.get("clientIp") ?? "unknown");
   const ctxOf = (a: AuthContext, using: string[]): Ctx => ({
@@ -113,7 +114,7 @@ export function jmapRoutes(deps: Deps) {
         "Email/get|changes|query|queryChanges|set|copy|import|parse, SearchSnippet/get, " +
         "Identity/get|changes|set, EmailSubmission/get|changes|query|set. Errors of the whole " +
         "request (notJSON, notRequest, unknownCapability, limit) are problem+json with the " +
-        "`urn:ietf:params:jmap:error:*` type; a failing method answers `[\"error\", …]` in its " +
+        '`urn:ietf:params:jmap:error:*` type; a failing method answers `["error", …]` in its ' +
         "place and the others still run.",
       security: [{ bearer: [] }, { basic: [] }],
       responses: {
@@ -128,14 +129,23 @@ export function jmapRoutes(deps: Deps) {
     // deno-lint-ignore no-explicit-any
     (async (c: any) => {
       const a = await who(c);
-      return await bounded(`r${a.accountId}`, limits.maxConcurrentRequests, "maxConcurrentRequests", async () => {
-        const body = new Uint8Array(await c.req.arrayBuffer());
-        const parsed = parseRequest(body, limits);
-        if (!parsed.ok) return jmapProblem(parsed.problem);
-        const session = await sessionObject(a, baseUrl(c), limits, deps.config.maxMessageBytes);
-        const response = await runRequest(ctxOf(a, parsed.request.using), parsed.request, session.state);
-        return c.json(response, 200);
-      });
+      return await bounded(
+        `r${a.accountId}`,
+        limits.maxConcurrentRequests,
+        "maxConcurrentRequests",
+        async () => {
+          const body = new Uint8Array(await c.req.arrayBuffer());
+          const parsed = parseRequest(body, limits);
+          if (!parsed.ok) return jmapProblem(parsed.problem);
+          const session = await sessionObject(a, baseUrl(c), limits, deps.config.maxMessageBytes);
+          const response = await runRequest(
+            ctxOf(a, parsed.request.using),
+            parsed.request,
+            session.state,
+          );
+          return c.json(response, 200);
+        },
+      );
     }) as never,
   );
 
@@ -176,26 +186,31 @@ export function jmapRoutes(deps: Deps) {
         throw new AppError(404, "not_found", "no such account for this credential");
       }
       if (!a.scopes.has("read")) throw new AppError(403, "insufficient_scope", "read scope");
-      return await bounded(`u${a.accountId}`, limits.maxConcurrentUpload, "maxConcurrentUpload", async () => {
-        const declared = Number(c.req.header("content-length") ?? 0);
-        const tooLarge = () =>
-          jmapProblem({
-            type: "urn:ietf:params:jmap:error:limit",
-            status: 413,
-            detail: `a blob is at most ${limits.maxSizeUpload} octets`,
-            limit: "maxSizeUpload",
-          });
-        if (declared > limits.maxSizeUpload) return tooLarge();
-        const bytes = new Uint8Array(await c.req.arrayBuffer());
-        if (bytes.byteLength > limits.maxSizeUpload) return tooLarge();
-        const stored = await storeUpload(deps, a.accountId, bytes);
-        return c.json({
-          accountId,
-          blobId: stored.blobId,
-          type: safeContentType(c.req.header("content-type") ?? "application/octet-stream"),
-          size: stored.size,
-        }, 201);
-      });
+      return await bounded(
+        `u${a.accountId}`,
+        limits.maxConcurrentUpload,
+        "maxConcurrentUpload",
+        async () => {
+          const declared = Number(c.req.header("content-length") ?? 0);
+          const tooLarge = () =>
+            jmapProblem({
+              type: "urn:ietf:params:jmap:error:limit",
+              status: 413,
+              detail: `a blob is at most ${limits.maxSizeUpload} octets`,
+              limit: "maxSizeUpload",
+            });
+          if (declared > limits.maxSizeUpload) return tooLarge();
+          const bytes = new Uint8Array(await c.req.arrayBuffer());
+          if (bytes.byteLength > limits.maxSizeUpload) return tooLarge();
+          const stored = await storeUpload(deps, a.accountId, bytes);
+          return c.json({
+            accountId,
+            blobId: stored.blobId,
+            type: safeContentType(c.req.header("content-type") ?? "application/octet-stream"),
+            size: stored.size,
+          }, 201);
+        },
+      );
     }) as never,
   );
 
@@ -214,7 +229,10 @@ export function jmapRoutes(deps: Deps) {
         query: z.object({ accept: z.string().optional() }),
       },
       responses: {
-        200: { description: "The bytes", content: { "application/octet-stream": { schema: z.string() } } },
+        200: {
+          description: "The bytes",
+          content: { "application/octet-stream": { schema: z.string() } },
+        },
         401: { description: "Not authenticated" },
         404: { description: "No such blob for this account" },
       },
@@ -256,7 +274,10 @@ export function jmapRoutes(deps: Deps) {
         }),
       },
       responses: {
-        200: { description: "An event stream", content: { "text/event-stream": { schema: z.string() } } },
+        200: {
+          description: "An event stream",
+          content: { "text/event-stream": { schema: z.string() } },
+        },
         401: { description: "Not authenticated" },
       },
     }),
