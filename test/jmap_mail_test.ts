@@ -736,3 +736,36 @@ Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); 
   assertEquals(after.status, 401);
   await after.body?.cancel();
 });
+
+Deno.test("issue19#2: a state older than the pruned change log is cannotCalculateChanges", async () => {
+  await using w = await jmapWorld();
+  await seedMessage(w.gw, { to: [BOB.address], subject: "bob's only mail" });
+  const [, bob] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
+    token: w.bob,
+  });
+  const [, before] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
+  for (let i = 0; i < 3; i++) await seedMessage(w.gw, { subject: `m${i}` });
+  const { pruneChangeLog } = await import("../src/jmap/retention.ts");
+  assert(await pruneChangeLog(w.gw.deps.store, 2) > 0);
+  const [name, err] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: before.state,
+  }, "c"]);
+  assertEquals([name, err.type], ["error", "cannotCalculateChanges"]);
+  // A current state still works, and a quiet account keeps its state (its latest row stays).
+  const [, now] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
+  const [, ok] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: now.state,
+  }, "c"]);
+  assertEquals([ok.created, ok.updated, ok.destroyed], [[], [], []]);
+  const [, bobNow] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
+    token: w.bob,
+  });
+  assertEquals(bobNow.state, bob.state);
+  const [bobName] = await w.one(["Email/changes", {
+    accountId: w.bobAccount,
+    sinceState: bob.state,
+  }, "c"], { token: w.bob });
+  assertEquals(bobName, "Email/changes");
+});

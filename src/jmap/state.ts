@@ -7,8 +7,9 @@
  * more remain.
  */
 import { sql } from "drizzle-orm";
-import type { Queryable } from "../store/store.ts";
+import { type Queryable, rawSql } from "../store/store.ts";
 import { MethodError } from "./protocol.ts";
+import { FLOOR_SQL } from "./retention.ts";
 
 export type DataType = "Email" | "Mailbox" | "Thread" | "EmailSubmission";
 
@@ -38,8 +39,17 @@ export async function parseState(db: Queryable, accountId: number, type: DataTyp
     throw new MethodError("cannotCalculateChanges", "the state is not one this server issued");
   }
   const since = Number(state);
-  if (since > Number(await currentState(db, accountId, type))) {
+  const current = Number(await currentState(db, accountId, type));
+  if (since > current) {
     throw new MethodError("cannotCalculateChanges", "the state is newer than the server's");
+  }
+  // Rows up to the watermark may have been pruned (retention.ts): a state below it can be
+  // answered only when nothing changed since (the latest row of each type is always kept).
+  if (since < current) {
+    const floor = await rawSql(db).get<{ floor: number }>(FLOOR_SQL);
+    if (since < Number(floor?.floor ?? 0)) {
+      throw new MethodError("cannotCalculateChanges", "the state is older than the change log");
+    }
   }
   return since;
 }
