@@ -166,3 +166,31 @@ Deno.test("issue19#2: limits: maxObjectsInGet and maxObjectsInSet are requestToo
   assertEquals(res.status, 400);
   assertEquals((await res.json()).limit, "maxSizeRequest");
 });
+
+Deno.test("issue19#2: API keys: a read key works, a send-only key reaches no mail and cannot submit", async () => {
+  await using w = await jmapWorld();
+  const key = async (scopes: string[]) =>
+    (await w.json("POST", "/v1/api-keys", {
+      token: w.alice,
+      body: { name: scopes.join("+"), scopes },
+    }, 201))
+      .key as string;
+  const read = await key(["read"]);
+  const send = await key(["send"]);
+  const [name] = await w.one(["Mailbox/get", { accountId: w.aliceAccount }, "m"], { token: read });
+  assertEquals(name, "Mailbox/get");
+  const session = await w.session(read);
+  assertEquals(session.primaryAccounts["urn:ietf:params:jmap:submission"], undefined);
+  const [, denied] = await w.one([
+    "EmailSubmission/set",
+    { accountId: w.aliceAccount, create: {} },
+    "s",
+  ], {
+    token: read,
+  });
+  assertEquals(denied.type, "forbidden");
+  const [, none] = await w.one(["Email/query", { accountId: w.aliceAccount }, "q"], {
+    token: send,
+  });
+  assertEquals(none.type, "forbidden");
+});

@@ -25,6 +25,11 @@ export function account(ctx: Ctx, args: Record<string, Json>, key = "accountId")
   if (typeof value !== "string") {
     throw new MethodError("invalidArguments", `"${key}" must be a string`);
   }
+  // Mail is read and changed with the `read` scope, as on the REST API (a `send`-only or
+  // `admin`-only API key reaches no mailbox).
+  if (!ctx.auth.scopes.has("read")) {
+    throw new MethodError("forbidden", "this credential lacks the read scope");
+  }
   if (parseAccountId(value) !== ctx.auth.accountId || value !== accountIdOf(ctx.auth.accountId)) {
     throw new MethodError(
       key === "fromAccountId" ? "fromAccountNotFound" : "accountNotFound",
@@ -40,7 +45,7 @@ export function resolveId(ctx: Ctx, id: unknown): unknown {
   return id;
 }
 
-/** The caller may change mail (not a read-only credential). */
+/** The caller may change mail: the same `read` scope (checked again where a write begins). */
 export function requireWrite(ctx: Ctx): void {
   if (!ctx.auth.scopes.has("read")) {
     throw new MethodError("forbidden", "this credential lacks the read scope");
