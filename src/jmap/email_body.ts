@@ -42,18 +42,9 @@ export const BODY_PART_PROPERTIES = [
   "subParts",
 ] as const;
 /** Section 4.2: what /get gives for body parts when `bodyProperties` is absent. */
-export const DEFAULT_BODY_PROPERTIES = [
-  "partId",
-  "blobId",
-  "size",
-  "name",
-  "type",
-  "charset",
-  "disposition",
-  "cid",
-  "language",
-  "location",
-];
+export const DEFAULT_BODY_PROPERTIES = BODY_PART_PROPERTIES.filter((p) =>
+  p !== "headers" && p !== "subParts"
+);
 
 /**
  * A parameter's value; an RFC 2231 extended one (`name*=charset'lang'%XX…`, continuations

@@ -7,7 +7,7 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { parseMimeStructure } from "../../schemas/mime_structure.ts";
-import { getRaw } from "../services/messages.ts";
+import { getRaw, summaryColumns } from "../services/messages.ts";
 import { keywordsOf } from "../services/mail_access.ts";
 import { schema } from "../store/store.ts";
 import type { Queryable } from "../store/store.ts";
@@ -88,20 +88,36 @@ const ROW_PROPERTIES = new Set([
   "preview",
 ]);
 
+const {
+  id,
+  mailboxId,
+  threadId,
+  size,
+  internalDate,
+  hasAttachments,
+  preview,
+  seen,
+  flagged,
+  answered,
+  draft,
+  deleted,
+  keywords,
+} = summaryColumns;
+/** The row columns an Email's metadata needs (never the parsed JSON). */
 export const rowColumns = {
-  id: m.id,
-  mailboxId: m.mailboxId,
-  threadId: m.threadId,
-  size: m.size,
-  internalDate: m.internalDate,
-  hasAttachments: m.hasAttachments,
-  preview: m.preview,
-  seen: m.seen,
-  flagged: m.flagged,
-  answered: m.answered,
-  draft: m.draft,
-  deleted: m.deleted,
-  keywords: m.keywords,
+  id,
+  mailboxId,
+  threadId,
+  size,
+  internalDate,
+  hasAttachments,
+  preview,
+  seen,
+  flagged,
+  answered,
+  draft,
+  deleted,
+  keywords,
 };
 export type EmailRow = {
   id: number;

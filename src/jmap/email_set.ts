@@ -19,7 +19,7 @@ import {
 import { requireMailbox } from "../services/mailboxes.ts";
 import { account, type Ctx, requireWrite, resolveId } from "./context.ts";
 import { blobBytes } from "./blobs.ts";
-import { emailRows, keywordsMap } from "./email_get.ts";
+import { EMAIL_PROPERTIES, emailRows, keywordsMap } from "./email_get.ts";
 import {
   emailIdOf,
   messageBlobId,
@@ -29,7 +29,7 @@ import {
   threadIdOf,
 } from "./ids.ts";
 import { invalidArguments, type Json, parseDate, type SetError, setError } from "./protocol.ts";
-import { applyPatch, checkIfInState, setArgs } from "./standard.ts";
+import { applyPatch, checkIfInState, setArgs, SetOutcome } from "./standard.ts";
 import { currentState } from "./state.ts";
 
 const SYSTEM_FLAGS: Record<string, string> = {
@@ -100,28 +100,6 @@ function serviceSetError(e: unknown): SetError {
   throw e;
 }
 
-function setResult(args: Record<string, Json>, oldState: string, newState: string, r: {
-  created: Record<string, Json>;
-  notCreated: Record<string, SetError>;
-  updated: Record<string, Json>;
-  notUpdated: Record<string, SetError>;
-  destroyed: string[];
-  notDestroyed: Record<string, SetError>;
-}) {
-  const orNull = (o: Record<string, Json>) => Object.keys(o).length ? o : null;
-  return {
-    accountId: args.accountId,
-    oldState,
-    newState,
-    created: orNull(r.created),
-    updated: orNull(r.updated),
-    destroyed: r.destroyed.length ? r.destroyed : null,
-    notCreated: orNull(r.notCreated),
-    notUpdated: orNull(r.notUpdated),
-    notDestroyed: orNull(r.notDestroyed),
-  };
-}
-
 const UPDATABLE = new Set(["keywords", "mailboxIds"]);
 
 async function updateEmail(ctx: Ctx, accountId: number, id: string, patch: Record<string, Json>) {
@@ -183,26 +161,12 @@ const addressesOf = (value: Json, property: string): NamedAddress[] | SetError =
   return out;
 };
 
-const CREATABLE = new Set([
-  "mailboxIds",
-  "keywords",
-  "receivedAt",
-  "messageId",
-  "inReplyTo",
-  "references",
-  "sender",
-  "from",
-  "to",
-  "cc",
-  "bcc",
-  "replyTo",
-  "subject",
-  "sentAt",
-  "bodyValues",
-  "textBody",
-  "htmlBody",
-  "attachments",
-]);
+/** Section 4.6: everything but the server-set properties may be given on create. */
+const CREATABLE = new Set<string>(
+  EMAIL_PROPERTIES.filter((p) =>
+    !["id", "blobId", "threadId", "size", "hasAttachment", "preview"].includes(p)
+  ),
+);
 
 /**
  * Builds the RFC 5322 bytes of an Email/set create (section 4.6) through the MIME port: one
@@ -343,14 +307,7 @@ export async function emailSet(ctx: Ctx, args: Record<string, Json>) {
   const oldState = await currentState(db, accountId, "Email");
   checkIfInState(args, oldState);
   const { create, update, destroy } = setArgs(ctx, args);
-  const r = {
-    created: {} as Record<string, Json>,
-    notCreated: {} as Record<string, SetError>,
-    updated: {} as Record<string, Json>,
-    notUpdated: {} as Record<string, SetError>,
-    destroyed: [] as string[],
-    notDestroyed: {} as Record<string, SetError>,
-  };
+  const r = new SetOutcome();
   for (const [cid, input] of Object.entries(create)) {
     const raw = await composeCreate(ctx, accountId, input);
     const result = raw instanceof Uint8Array ? await storeEmail(ctx, accountId, raw, input) : raw;
@@ -375,7 +332,7 @@ export async function emailSet(ctx: Ctx, args: Record<string, Json>) {
       r.notDestroyed[id] = serviceSetError(e);
     }
   }
-  return setResult(args, oldState, await currentState(db, accountId, "Email"), r);
+  return r.response(args.accountId, oldState, await currentState(db, accountId, "Email"));
 }
 
 /** Email/import (section 4.8): uploaded RFC 5322 blobs stored as Emails. */
@@ -390,8 +347,8 @@ export async function emailImport(ctx: Ctx, args: Record<string, Json>) {
     throw invalidArguments('"emails" must be a map of creation id to EmailImport');
   }
   setArgs(ctx, { create: emails });
-  const created: Record<string, Json> = {};
-  const notCreated: Record<string, SetError> = {};
+  const r = new SetOutcome();
+  const { created, notCreated } = r;
   for (const [cid, input] of Object.entries(emails as Record<string, Record<string, Json>>)) {
     const ref = parseBlobId(resolveId(ctx, input?.blobId));
     const raw = ref ? await blobBytes(ctx, accountId, ref) : undefined;
@@ -406,13 +363,13 @@ export async function emailImport(ctx: Ctx, args: Record<string, Json>) {
       created[cid] = result;
     }
   }
-  return {
-    accountId: args.accountId,
+  const { created: c, notCreated: n, newState } = r.response(
+    args.accountId,
     oldState,
-    newState: await currentState(db, accountId, "Email"),
-    created: Object.keys(created).length ? created : null,
-    notCreated: Object.keys(notCreated).length ? notCreated : null,
-  };
+    await currentState(db, accountId, "Email"),
+  );
+  // Section 4.8: an import answers created and notCreated only.
+  return { accountId: args.accountId, oldState, newState, created: c, notCreated: n };
 }
 
 /**

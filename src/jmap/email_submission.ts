@@ -27,7 +27,15 @@ import {
   setError,
   utcDate,
 } from "./protocol.ts";
-import { checkIfInState, idsArg, pick, propertiesArg, queryWindow, setArgs } from "./standard.ts";
+import {
+  checkIfInState,
+  idsArg,
+  pick,
+  propertiesArg,
+  queryWindow,
+  setArgs,
+  SetOutcome,
+} from "./standard.ts";
 import { changesMethod } from "./thread.ts";
 import { currentState } from "./state.ts";
 import { findHeaderEnd } from "../../schemas/mime_header.ts";
@@ -262,11 +270,8 @@ export async function submissionSet(ctx: Ctx, args: Record<string, Json>) {
   const oldState = await currentState(db, accountId, "EmailSubmission");
   checkIfInState(args, oldState);
   const { create, update, destroy } = setArgs(ctx, args);
-  const created: Record<string, Json> = {};
-  const notCreated: Record<string, SetError> = {};
-  const notUpdated: Record<string, SetError> = {};
-  const destroyed: string[] = [];
-  const notDestroyed: Record<string, SetError> = {};
+  const out = new SetOutcome();
+  const { created, notCreated, notUpdated, destroyed, notDestroyed } = out;
   const emailOf = new Map<string, string>();
   for (const [cid, input] of Object.entries(create)) {
     const result = await createOne(ctx, accountId, input);
@@ -304,17 +309,11 @@ export async function submissionSet(ctx: Ctx, args: Record<string, Json>) {
     await db.delete(s).where(and(eq(s.id, row.id), eq(s.accountId, accountId)));
     destroyed.push(id);
   }
-  const response = {
-    accountId: args.accountId,
+  const response = out.response(
+    args.accountId,
     oldState,
-    newState: await currentState(db, accountId, "EmailSubmission"),
-    created: Object.keys(created).length ? created : null,
-    updated: null,
-    destroyed: destroyed.length ? destroyed : null,
-    notCreated: Object.keys(notCreated).length ? notCreated : null,
-    notUpdated: Object.keys(notUpdated).length ? notUpdated : null,
-    notDestroyed: Object.keys(notDestroyed).length ? notDestroyed : null,
-  };
+    await currentState(db, accountId, "EmailSubmission"),
+  );
   const responses: [string, Record<string, Json>][] = [["EmailSubmission/set", response]];
   // Section 7.5: the implicit Email/set, for submissions that succeeded only.
   const onUpdate = args.onSuccessUpdateEmail ?? {};

@@ -10,8 +10,8 @@ import { addressKey } from "../services/accounts.ts";
 import { schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { account, type Ctx } from "./context.ts";
-import { type Json, MethodError, type SetError, setError } from "./protocol.ts";
-import { idsArg, pick, propertiesArg, setArgs } from "./standard.ts";
+import { type Json, MethodError, setError } from "./protocol.ts";
+import { idsArg, pick, propertiesArg, setArgs, SetOutcome } from "./standard.ts";
 
 const PROPERTIES = [
   "id",
@@ -98,25 +98,10 @@ export async function identitySet(ctx: Ctx, args: Record<string, Json>) {
   const all = await identities(ctx, accountId);
   const state = await stateOf(all);
   const { create, update, destroy } = setArgs(ctx, args);
-  const refuse = (ids: string[]) => {
-    const out: Record<string, SetError> = {};
-    for (const id of ids) {
-      out[id] = setError(
-        "forbidden",
-        "identities are the account's address and aliases, managed by administrators",
-      );
-    }
-    return Object.keys(out).length ? out : null;
-  };
-  return {
-    accountId: args.accountId,
-    oldState: state,
-    newState: state,
-    created: null,
-    updated: null,
-    destroyed: null,
-    notCreated: refuse(Object.keys(create)),
-    notUpdated: refuse(Object.keys(update)),
-    notDestroyed: refuse(destroy),
-  };
+  const out = new SetOutcome();
+  const why = "identities are the account's address and aliases, managed by administrators";
+  for (const id of Object.keys(create)) out.notCreated[id] = setError("forbidden", why);
+  for (const id of Object.keys(update)) out.notUpdated[id] = setError("forbidden", why);
+  for (const id of destroy) out.notDestroyed[id] = setError("forbidden", why);
+  return out.response(args.accountId, state, state);
 }

@@ -18,13 +18,14 @@ import {
   checkIfInState,
   foldQueryChanges,
   idsArg,
-  maxChangesArg,
   pick,
   propertiesArg,
   queryWindow,
   setArgs,
+  SetOutcome,
 } from "./standard.ts";
 import { changesSince, currentState } from "./state.ts";
+import { changesMethod } from "./thread.ts";
 
 const PROPERTIES = [
   "id",
@@ -112,27 +113,10 @@ export async function mailboxGet(ctx: Ctx, args: Record<string, Json>) {
   };
 }
 
-export async function mailboxChanges(ctx: Ctx, args: Record<string, Json>) {
-  const accountId = account(ctx, args);
-  const c = await changesSince(
-    ctx.deps.store.db,
-    accountId,
-    "Mailbox",
-    args.sinceState,
-    maxChangesArg(args),
-  );
-  return {
-    accountId: args.accountId,
-    oldState: c.oldState,
-    newState: c.newState,
-    hasMoreChanges: c.hasMoreChanges,
-    created: c.created.map(mailboxIdOf),
-    updated: c.updated.map(mailboxIdOf),
-    destroyed: c.destroyed.map(mailboxIdOf),
-    // Section 2.2: when only counts changed, a client can refetch just those.
-    updatedProperties: c.updated.length > 0 && c.countsOnly ? COUNTS : null,
-  };
-}
+export const mailboxChanges = changesMethod("Mailbox", mailboxIdOf, (c) => ({
+  // Section 2.2: when only counts changed, a client can refetch just those.
+  updatedProperties: c.updated.length > 0 && c.countsOnly ? COUNTS : null,
+}));
 
 /** Section 2.3 filter conditions, compiled to a predicate (an account has few mailboxes). */
 function compileFilter(ctx: Ctx, filter: Json): (m: JmapMailbox) => boolean {
@@ -321,12 +305,8 @@ export async function mailboxSet(ctx: Ctx, args: Record<string, Json>) {
   const oldState = await currentState(db, accountId, "Mailbox");
   checkIfInState(args, oldState);
   const { create, update, destroy } = setArgs(ctx, args);
-  const created: Record<string, Json> = {};
-  const notCreated: Record<string, SetError> = {};
-  const updated: Record<string, Json> = {};
-  const notUpdated: Record<string, SetError> = {};
-  const destroyed: string[] = [];
-  const notDestroyed: Record<string, SetError> = {};
+  const out = new SetOutcome();
+  const { created, notCreated, updated, notUpdated, destroyed, notDestroyed } = out;
   const index = async () => new Map((await loadMailboxes(ctx, accountId)).map((m) => [m.id, m]));
 
   for (const [cid, input] of Object.entries(create)) {
@@ -413,15 +393,5 @@ export async function mailboxSet(ctx: Ctx, args: Record<string, Json>) {
       notDestroyed[id] = mailboxSetError(e);
     }
   }
-  return {
-    accountId: args.accountId,
-    oldState,
-    newState: await currentState(db, accountId, "Mailbox"),
-    created: Object.keys(created).length ? created : null,
-    updated: Object.keys(updated).length ? updated : null,
-    destroyed: destroyed.length ? destroyed : null,
-    notCreated: Object.keys(notCreated).length ? notCreated : null,
-    notUpdated: Object.keys(notUpdated).length ? notUpdated : null,
-    notDestroyed: Object.keys(notDestroyed).length ? notDestroyed : null,
-  };
+  return out.response(args.accountId, oldState, await currentState(db, accountId, "Mailbox"));
 }

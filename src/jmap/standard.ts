@@ -6,7 +6,7 @@
  */
 import type { Ctx } from "./context.ts";
 import { resolveId } from "./context.ts";
-import { invalidArguments, type Json, MethodError } from "./protocol.ts";
+import { invalidArguments, type Json, MethodError, type SetError } from "./protocol.ts";
 
 /** The ids asked for (null: all), after `#creationId` resolution, within maxObjectsInGet. */
 export function idsArg(ctx: Ctx, args: Record<string, Json>): string[] | null {
@@ -166,4 +166,30 @@ export function applyPatch(current: Record<string, Json>, patch: Record<string, 
     else target[last] = value;
   }
   return out;
+}
+
+/** What a /set collects per object (RFC 8620 section 5.3), answered with `response()`. */
+export class SetOutcome {
+  created: Record<string, Json> = {};
+  notCreated: Record<string, SetError> = {};
+  updated: Record<string, Json> = {};
+  notUpdated: Record<string, SetError> = {};
+  destroyed: string[] = [];
+  notDestroyed: Record<string, SetError> = {};
+
+  /** The /set response: empty maps and lists as null, as the section allows. */
+  response(accountId: string, oldState: string, newState: string) {
+    const orNull = (o: Record<string, Json>) => Object.keys(o).length ? o : null;
+    return {
+      accountId,
+      oldState,
+      newState,
+      created: orNull(this.created),
+      updated: orNull(this.updated),
+      destroyed: this.destroyed.length ? this.destroyed : null,
+      notCreated: orNull(this.notCreated),
+      notUpdated: orNull(this.notUpdated),
+      notDestroyed: orNull(this.notDestroyed),
+    };
+  }
 }

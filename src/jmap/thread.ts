@@ -9,7 +9,7 @@ import { account, type Ctx } from "./context.ts";
 import { emailIdOf, parseThreadId, threadIdOf } from "./ids.ts";
 import type { Json } from "./protocol.ts";
 import { idsArg, maxChangesArg, pick, propertiesArg } from "./standard.ts";
-import { changesSince, currentState, type DataType } from "./state.ts";
+import { type Changes, changesSince, currentState, type DataType } from "./state.ts";
 
 const m = schema.messages;
 
@@ -47,8 +47,15 @@ export async function threadGet(ctx: Ctx, args: Record<string, Json>) {
   return { accountId: args.accountId, state, list, notFound };
 }
 
-/** Foo/changes for a type whose ids are `idOf(row id)` (RFC 8620 section 5.2). */
-export function changesMethod(type: DataType, idOf: (n: number) => string) {
+/**
+ * Foo/changes for a type whose ids are `idOf(row id)` (RFC 8620 section 5.2); `extra` adds
+ * type-specific arguments (Mailbox's updatedProperties).
+ */
+export function changesMethod(
+  type: DataType,
+  idOf: (n: number) => string,
+  extra: (c: Changes) => Record<string, Json> = () => ({}),
+) {
   return async (ctx: Ctx, args: Record<string, Json>) => {
     const accountId = account(ctx, args);
     const c = await changesSince(
@@ -66,6 +73,7 @@ export function changesMethod(type: DataType, idOf: (n: number) => string) {
       created: c.created.map(idOf),
       updated: c.updated.map(idOf),
       destroyed: c.destroyed.map(idOf),
+      ...extra(c),
     };
   };
 }

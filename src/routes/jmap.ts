@@ -12,6 +12,7 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { newRouter } from "../http/router.ts";
+import { Waker } from "../http/waker.ts";
 import { runRequest } from "../jmap/api.ts";
 import { JmapAuth } from "../jmap/auth.ts";
 import { blobBytes } from "../jmap/blobs.ts";
@@ -290,12 +291,12 @@ export function jmapRoutes(deps: Deps) {
       const ping = pingSeconds(c.req.query("ping"));
       let last = await pushStates(deps.store.db, a.accountId, types);
       return streamSSE(c, async (stream) => {
-        let wake: (() => void) | undefined;
+        const waker = new Waker();
         let closed = false;
-        const unsubscribe = deps.bus.subscribe(a.accountId, () => wake?.());
+        const unsubscribe = deps.bus.subscribe(a.accountId, () => waker.wake());
         stream.onAbort(() => {
           closed = true;
-          wake?.();
+          waker.wake();
         });
         let lastPing = Date.now();
         try {
@@ -313,15 +314,7 @@ export function jmapRoutes(deps: Deps) {
               await stream.writeSSE({ event: "ping", data: JSON.stringify({ interval: ping }) });
               lastPing = Date.now();
             }
-            const waitMs = ping > 0 ? Math.min(POLL_MS, ping * 1000) : POLL_MS;
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, waitMs);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wake = undefined;
+            await waker.sleep(ping > 0 ? Math.min(POLL_MS, ping * 1000) : POLL_MS);
           }
         } finally {
           unsubscribe();
