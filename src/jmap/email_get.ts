@@ -7,7 +7,7 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { parseMimeStructure } from "../../schemas/mime_structure.ts";
-import { getRaw, summaryColumns } from "../services/messages.ts";
+import { getRaw, summaryColumns, type SummaryRow } from "../services/messages.ts";
 import { keywordsOf } from "../services/mail_access.ts";
 import { schema } from "../store/store.ts";
 import type { Queryable } from "../store/store.ts";
@@ -88,52 +88,26 @@ const ROW_PROPERTIES = new Set([
   "preview",
 ]);
 
-const {
-  id,
-  mailboxId,
-  threadId,
-  size,
-  internalDate,
-  hasAttachments,
-  preview,
-  seen,
-  flagged,
-  answered,
-  draft,
-  deleted,
-  keywords,
-} = summaryColumns;
+const ROW_KEYS = [
+  "id",
+  "mailboxId",
+  "threadId",
+  "size",
+  "internalDate",
+  "hasAttachments",
+  "preview",
+  "seen",
+  "flagged",
+  "answered",
+  "draft",
+  "deleted",
+  "keywords",
+] as const;
 /** The row columns an Email's metadata needs (never the parsed JSON). */
-export const rowColumns = {
-  id,
-  mailboxId,
-  threadId,
-  size,
-  internalDate,
-  hasAttachments,
-  preview,
-  seen,
-  flagged,
-  answered,
-  draft,
-  deleted,
-  keywords,
-};
-export type EmailRow = {
-  id: number;
-  mailboxId: number;
-  threadId: number;
-  size: number;
-  internalDate: number;
-  hasAttachments: boolean;
-  preview: string;
-  seen: boolean;
-  flagged: boolean;
-  answered: boolean;
-  draft: boolean;
-  deleted: boolean;
-  keywords: string;
-};
+export const rowColumns = Object.fromEntries(
+  ROW_KEYS.map((k) => [k, summaryColumns[k]]),
+) as Pick<typeof summaryColumns, (typeof ROW_KEYS)[number]>;
+export type EmailRow = Pick<SummaryRow, (typeof ROW_KEYS)[number]>;
 
 /** The account's message rows among these ids (others are simply absent). */
 export async function emailRows(db: Queryable, accountId: number, ids: number[]) {

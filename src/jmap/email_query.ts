@@ -12,7 +12,7 @@ import { catchUpSearchIndex } from "../services/search_index.ts";
 import { account, type Ctx, resolveId } from "./context.ts";
 import { emailIdOf, parseEmailId, parseMailboxId } from "./ids.ts";
 import { invalidArguments, type Json, MethodError, parseDate } from "./protocol.ts";
-import { foldQueryChanges, queryWindow } from "./standard.ts";
+import { queryChangesResponse, queryWindow } from "./standard.ts";
 import { changesSince, currentState } from "./state.ts";
 import { emailRows } from "./email_get.ts";
 import { decodeWords } from "./headers.ts";
@@ -280,17 +280,16 @@ export async function emailQueryChanges(ctx: Ctx, args: Record<string, Json>) {
       FROM jmap_changes WHERE account_id = ${accountId} AND type = 'Thread'
       AND seq > ${Number(c.oldState)} AND seq <= ${Number(c.newState)}`);
     for (const r of logged) threads.add(Number(r.id));
-    const members = await db.all<{ id: number }>(sql`SELECT id FROM messages
-      WHERE account_id = ${accountId} AND thread_id IN (${sql.join([...threads, -1], sql`, `)})`);
-    for (const r of members) changed.add(emailIdOf(r.id));
+    const list = [...threads];
+    for (let i = 0; i < list.length; i += 90) {
+      // D1 binds at most 100 parameters per statement.
+      const members = await db.all<{ id: number }>(sql`SELECT id FROM messages
+        WHERE account_id = ${accountId} AND thread_id IN (${
+        sql.join(list.slice(i, i + 90), sql`, `)
+      })`);
+      for (const r of members) changed.add(emailIdOf(r.id));
+    }
     for (const r of all) if (threads.has(r.threadId)) changed.add(r.id);
   }
-  const ids = all.map((r) => r.id);
-  return {
-    accountId: args.accountId,
-    oldQueryState: c.oldState,
-    newQueryState: c.newState,
-    ...(args.calculateTotal === true ? { total: ids.length } : {}),
-    ...foldQueryChanges(ids, changed, args.upToId),
-  };
+  return queryChangesResponse(args, c, all.map((r) => r.id), changed);
 }

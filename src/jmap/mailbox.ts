@@ -16,10 +16,10 @@ import { invalidArguments, type Json, MethodError, type SetError, setError } fro
 import {
   applyPatch,
   checkIfInState,
-  foldQueryChanges,
   idsArg,
   pick,
   propertiesArg,
+  queryChangesResponse,
   queryWindow,
   setArgs,
   SetOutcome,
@@ -231,13 +231,7 @@ export async function mailboxQueryChanges(ctx: Ctx, args: Record<string, Json>) 
   );
   const ids = await queryIds(ctx, accountId, args);
   const changed = new Set([...c.created, ...c.updated, ...c.destroyed].map(mailboxIdOf));
-  return {
-    accountId: args.accountId,
-    oldQueryState: c.oldState,
-    newQueryState: c.newState,
-    ...(args.calculateTotal === true ? { total: ids.length } : {}),
-    ...foldQueryChanges(ids, changed, args.upToId),
-  };
+  return queryChangesResponse(args, c, ids, changed);
 }
 
 /** An AppError of the mailbox service as the SetError JMAP names for it. */

@@ -93,18 +93,26 @@ export function queryWindow<T extends string>(
  * its index, which turns any old list into the new one. Ids that were not in the old list may
  * appear in `removed`; the section allows that when the server cannot tell.
  */
-export function foldQueryChanges(
+export function queryChangesResponse(
+  args: Record<string, Json>,
+  states: { oldState: string; newState: string },
   current: readonly string[],
   changed: ReadonlySet<string>,
-  upToId: unknown,
 ) {
   const removed = [...changed];
   const added: { id: string; index: number }[] = [];
   for (let i = 0; i < current.length; i++) {
     if (changed.has(current[i])) added.push({ id: current[i], index: i });
-    if (typeof upToId === "string" && current[i] === upToId) break;
+    if (typeof args.upToId === "string" && current[i] === args.upToId) break;
   }
-  return { removed, added };
+  return {
+    accountId: args.accountId,
+    oldQueryState: states.oldState,
+    newQueryState: states.newState,
+    ...(args.calculateTotal === true ? { total: current.length } : {}),
+    removed,
+    added,
+  };
 }
 
 /** Section 5.3 `ifInState`: stateMismatch when the state moved on. */
