@@ -769,3 +769,56 @@ Deno.test("issue19#2: a state older than the pruned change log is cannotCalculat
   }, "c"], { token: w.bob });
   assertEquals(bobName, "Email/changes");
 });
+
+Deno.test("issue19#2: queryChanges with collapseThreads and for mailboxes turn the old list into the new one", async () => {
+  await using w = await jmapWorld();
+  const t0 = Date.UTC(2024, 0, 1);
+  const root = await seedMessage(w.gw, {
+    subject: "Topic",
+    messageId: "<topic@x>",
+    internalDate: t0,
+  });
+  const other = await seedMessage(w.gw, { subject: "Other", internalDate: t0 + 1000 });
+  const args = { accountId: w.aliceAccount, collapseThreads: true };
+  const [, before] = await w.one(["Email/query", args, "q"]);
+  assertEquals(before.ids, [`e${other.id}`, `e${root.id}`]);
+  const reply = await seedMessage(w.gw, {
+    subject: "Re: Topic",
+    inReplyTo: "<topic@x>",
+    references: ["<topic@x>"],
+    internalDate: t0 + 2000,
+  });
+  const [, after] = await w.one(["Email/query", args, "q"]);
+  assertEquals(after.ids, [`e${reply.id}`, `e${other.id}`]);
+  const [, qc] = await w.one([
+    "Email/queryChanges",
+    { ...args, sinceQueryState: before.queryState },
+    "c",
+  ]);
+  // Applying removed then added (RFC 8620 section 5.6) to the old list gives the new one.
+  const list = before.ids.filter((id: string) => !qc.removed.includes(id));
+  for (const { id, index } of qc.added) list.splice(index, 0, id);
+  assertEquals(list, after.ids);
+
+  const [, mq] = await w.one(["Mailbox/query", {
+    accountId: w.aliceAccount,
+    sort: [{ property: "name" }],
+  }, "m"]);
+  await w.one([
+    "Mailbox/set",
+    { accountId: w.aliceAccount, create: { n: { name: "Aardvark" } } },
+    "s",
+  ]);
+  const [, mq2] = await w.one(["Mailbox/query", {
+    accountId: w.aliceAccount,
+    sort: [{ property: "name" }],
+  }, "m"]);
+  const [, mqc] = await w.one(["Mailbox/queryChanges", {
+    accountId: w.aliceAccount,
+    sort: [{ property: "name" }],
+    sinceQueryState: mq.queryState,
+  }, "c"]);
+  const boxes = mq.ids.filter((id: string) => !mqc.removed.includes(id));
+  for (const { id, index } of mqc.added) boxes.splice(index, 0, id);
+  assertEquals(boxes, mq2.ids);
+});
