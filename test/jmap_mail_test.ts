@@ -822,3 +822,70 @@ Deno.test("issue19#2: queryChanges with collapseThreads and for mailboxes turn t
   for (const { id, index } of mqc.added) boxes.splice(index, 0, id);
   assertEquals(boxes, mq2.ids);
 });
+
+Deno.test("issue19#2: RFC 8621 section 4.2's Email/get example (List-Post as URLs, HTML body values)", async () => {
+  await using w = await jmapWorld();
+  const { deliver } = await import("../src/services/delivery.ts");
+  const raw = new TextEncoder().encode([
+    `From: "Joe Bloggs" <joe@example.com>`,
+    `To: ${ALICE.address}`,
+    "Subject: Dinner on Thursday?",
+    "Date: Tue, 12 Feb 2019 13:35:51 +0000",
+    "Message-ID: <dinner@example.com>",
+    "List-Post: <mailto:partners@example.com>",
+    "MIME-Version: 1.0",
+    "Content-Type: text/html; charset=utf-8",
+    "",
+    "<html><body><p>Hello, I'm on the list? Dinner on Thursday?</p></body></html>",
+  ].join("\r\n"));
+  const [first] = await deliver(w.gw.deps, {
+    raw,
+    mailFrom: "joe@example.com",
+    recipients: [ALICE.address],
+    source: "api",
+  });
+  const id = `e${first.messageId}`;
+  // The request as the RFC gives it (ids and accountId are this server's).
+  const [name, r] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [id],
+    properties: [
+      "threadId",
+      "mailboxIds",
+      "from",
+      "subject",
+      "receivedAt",
+      "header:List-POST:asURLs",
+      "htmlBody",
+      "bodyValues",
+    ],
+    bodyProperties: ["partId", "blobId", "size", "type"],
+    fetchHTMLBodyValues: true,
+    maxBodyValueBytes: 256,
+  }, "f"]);
+  assertEquals(name, "Email/get");
+  const e = r.list[0];
+  assertEquals(Object.keys(e).sort(), [
+    "bodyValues",
+    "from",
+    "header:List-POST:asURLs",
+    "htmlBody",
+    "id",
+    "mailboxIds",
+    "receivedAt",
+    "subject",
+    "threadId",
+  ]);
+  assertEquals(e.from, [{ name: "Joe Bloggs", email: "joe@example.com" }]);
+  assertEquals(e.subject, "Dinner on Thursday?");
+  assertEquals(e["header:List-POST:asURLs"], ["mailto:partners@example.com"]);
+  assertEquals(e.htmlBody.length, 1);
+  assertEquals(Object.keys(e.htmlBody[0]).sort(), ["blobId", "partId", "size", "type"]);
+  assertEquals(e.htmlBody[0].type, "text/html");
+  assertEquals(e.bodyValues[e.htmlBody[0].partId], {
+    value: "<html><body><p>Hello, I'm on the list? Dinner on Thursday?</p></body></html>",
+    isEncodingProblem: false,
+    isTruncated: false,
+  });
+  assertEquals(r.notFound, []);
+});

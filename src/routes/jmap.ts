@@ -83,6 +83,7 @@ export function jmapRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: JMAP_PATHS.session,
+      operationId: "getJmapSession",
       tags: ["jmap"],
       summary: "JMAP Session resource (RFC 8620 section 2)",
       description: "Capabilities (core, mail, submission) with their limits, the caller's " +
@@ -107,6 +108,7 @@ export function jmapRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/jmap/api",
+      operationId: "postJmapApi",
       tags: ["jmap"],
       summary: "JMAP API: run a Request of method calls (RFC 8620 section 3)",
       description: "The body is a JMAP Request `{using, methodCalls, createdIds?}`; the answer " +
@@ -154,6 +156,7 @@ export function jmapRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/jmap/upload/{accountId}/",
+      operationId: "uploadJmapBlob",
       tags: ["jmap"],
       summary: "Upload a blob (RFC 8620 section 6.1)",
       description: "The raw bytes as the body; the answer names the blob for Email/import, " +
@@ -219,6 +222,7 @@ export function jmapRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/jmap/download/{accountId}/{blobId}/{name}",
+      operationId: "downloadJmapBlob",
       tags: ["jmap"],
       summary: "Download a blob (RFC 8620 section 6.2)",
       description: "A message (its exact stored bytes), one decoded body part of it, or an " +
@@ -261,6 +265,7 @@ export function jmapRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/jmap/eventsource",
+      operationId: "getJmapEventSource",
       tags: ["jmap"],
       summary: "JMAP push over EventSource (RFC 8620 section 7.3)",
       description: "`state` events carry StateChange objects for the `types` asked for (or " +
