@@ -889,3 +889,52 @@ Deno.test("issue19#2: RFC 8621 section 4.2's Email/get example (List-Post as URL
   });
   assertEquals(r.notFound, []);
 });
+
+Deno.test("issue19#2: a remote recipient's delivery status follows the outbox; onSuccessDestroyEmail destroys", async () => {
+  await using w = await jmapWorld();
+  const list = await boxes(w);
+  const drafts = byRole(list, "drafts").id;
+  const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
+  const r = await w.api([
+    ["Email/set", {
+      accountId: w.aliceAccount,
+      create: {
+        m: {
+          mailboxIds: { [drafts]: true },
+          from: [{ email: ALICE.address }],
+          to: [{ email: "carol@remote.example" }],
+          subject: "Far away",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "Hello over SMTP." } },
+        },
+      },
+    }, "0"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { s: { identityId: ids.list[0].id, emailId: "#m" } },
+      onSuccessDestroyEmail: ["#s"],
+    }, "1"],
+  ]);
+  const emailId = r.methodResponses[0][1].created.m.id;
+  const subId = r.methodResponses[1][1].created.s.id;
+  assertEquals(r.methodResponses[2][0], "Email/set");
+  assertEquals(r.methodResponses[2][1].destroyed, [emailId]);
+  const status = async () => {
+    const [, got] = await w.one([
+      "EmailSubmission/get",
+      { accountId: w.aliceAccount, ids: [subId] },
+      "g",
+    ]);
+    return got.list[0].deliveryStatus["carol@remote.example"];
+  };
+  assertEquals((await status()).delivered, "queued");
+  // The bridge's outbound worker reports it sent (as it does through the outbox API).
+  const { schema } = await import("../src/store/store.ts");
+  const { eq } = await import("drizzle-orm");
+  const rows = await w.gw.deps.store.db.select().from(schema.outbox)
+    .where(eq(schema.outbox.rcptTo, "carol@remote.example"));
+  assertEquals(rows.length, 1);
+  await w.gw.deps.store.db.update(schema.outbox).set({ state: "sent" })
+    .where(eq(schema.outbox.id, rows[0].id));
+  assertEquals((await status()).delivered, "yes");
+});

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { jmapWorld, type Json, USING } from "./fixtures/jmap.ts";
 import { ALICE } from "./fixtures/app.ts";
+import { seedMessage } from "./fixtures/mail.ts";
 
 Deno.test("issue19#2: the session resource advertises capabilities, limits, account and URLs", async () => {
   await using w = await jmapWorld();
@@ -193,4 +194,35 @@ Deno.test("issue19#2: API keys: a read key works, a send-only key reaches no mai
     token: send,
   });
   assertEquals(none.type, "forbidden");
+});
+
+Deno.test("issue19#2: browser clients on other origins may call (CORS; credentials by header only)", async () => {
+  await using w = await jmapWorld();
+  const pre = await w.gw.app.request("/jmap/api", {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://webmail.example",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization, content-type",
+    },
+  });
+  assert(pre.status === 204 || pre.status === 200, String(pre.status));
+  assertEquals(pre.headers.get("access-control-allow-origin"), "*");
+  assert(pre.headers.get("access-control-allow-headers")?.toLowerCase().includes("authorization"));
+  // No cookies are honoured, so no credentials mode is offered.
+  assertEquals(pre.headers.get("access-control-allow-credentials"), null);
+  const session = await w.gw.app.request("/.well-known/jmap", {
+    headers: { origin: "https://webmail.example", authorization: `Bearer ${w.alice}` },
+  });
+  assertEquals(session.headers.get("access-control-allow-origin"), "*");
+  await session.body?.cancel();
+  // A malformed escape in the name is taken as written, not a server error.
+  const { id } = await seedMessage(w.gw);
+  const dl = await w.gw.app.request(
+    `/jmap/download/${w.aliceAccount}/B${id}/x%ZZ?accept=text/plain`,
+    { headers: { authorization: `Bearer ${w.alice}` } },
+  );
+  assertEquals(dl.status, 200);
+  assert(dl.headers.get("content-disposition")?.includes("x%25ZZ"));
+  await dl.body?.cancel();
 });

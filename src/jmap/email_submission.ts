@@ -10,6 +10,7 @@
  */
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { AppError } from "../errors.ts";
+import { sha256Hex } from "../crypto.ts";
 import { submitMessage } from "../services/submission.ts";
 import { getRaw } from "../services/messages.ts";
 import { schema } from "../store/store.ts";
@@ -81,6 +82,45 @@ async function rows(ctx: Ctx, accountId: number, ids?: number[]) {
   )).orderBy(desc(s.id)).limit(ctx.limits.maxObjectsInGet + 1);
 }
 
+/** What an outbox state says of a recipient (RFC 8621 section 7 `delivered`). */
+const DELIVERED: Record<string, string> = {
+  queued: "queued",
+  sending: "queued",
+  deferred: "queued",
+  sent: "yes",
+  bounced: "no",
+  failed: "no",
+  cancelled: "no",
+};
+
+/**
+ * Recipients still `queued` at submission take their state from the outbox as it is now (remote
+ * delivery happens after the submission answered).
+ */
+async function withLiveStatus(ctx: Ctx, accountId: number, r: Row) {
+  const view = toJmap(r);
+  const status = view.deliveryStatus as Record<string, Record<string, string>>;
+  if (!Object.values(status).some((x) => x.delivered === "queued")) return view;
+  const queue = await ctx.deps.store.db.select({
+    rcptTo: schema.outbox.rcptTo,
+    state: schema.outbox.state,
+    lastError: schema.outbox.lastError,
+  }).from(schema.outbox).where(and(
+    eq(schema.outbox.accountId, accountId),
+    eq(schema.outbox.blobSha256, r.blobSha256),
+  ));
+  for (const q of queue) {
+    const key = Object.keys(status).find((k) => k.toLowerCase() === q.rcptTo.toLowerCase());
+    if (!key || status[key].delivered !== "queued") continue;
+    status[key] = {
+      ...status[key],
+      delivered: DELIVERED[q.state] ?? "unknown",
+      smtpReply: q.state === "sent" ? "250 2.0.0 delivered" : q.lastError ?? status[key].smtpReply,
+    };
+  }
+  return view;
+}
+
 export async function submissionGet(ctx: Ctx, args: Record<string, Json>) {
   const accountId = account(ctx, args);
   const ids = idsArg(ctx, args);
@@ -91,7 +131,8 @@ export async function submissionGet(ctx: Ctx, args: Record<string, Json>) {
     accountId,
     ids?.map(parseSubmissionId).filter((n): n is number => n !== undefined),
   );
-  const byId = new Map(found.map((r) => [submissionIdOf(r.id), toJmap(r)]));
+  const byId = new Map<string, ReturnType<typeof toJmap>>();
+  for (const r of found) byId.set(submissionIdOf(r.id), await withLiveStatus(ctx, accountId, r));
   const list = ids === null
     ? [...byId.values()]
     : ids.filter((i) => byId.has(i)).map((i) => byId.get(i)!);
@@ -200,6 +241,7 @@ async function createOne(ctx: Ctx, accountId: number, input: Record<string, Json
   if (envelope.rcptTo.length > MAX_RECIPIENTS) {
     return setError("tooManyRecipients", `at most ${MAX_RECIPIENTS} recipients`);
   }
+  const sent = withoutBcc(raw);
   let results;
   try {
     ({ results } = await submitMessage(ctx.deps, {
@@ -207,7 +249,7 @@ async function createOne(ctx: Ctx, accountId: number, input: Record<string, Json
       recipients: envelope.rcptTo.map((r) => r.email),
       authenticatedAs: ctx.auth.address,
       clientIp: "jmap",
-    }, withoutBcc(raw)));
+    }, sent));
   } catch (e) {
     if (!(e instanceof AppError)) throw e;
     if (e.code === "sender_not_allowed") return setError("forbiddenFrom", e.message);
@@ -247,6 +289,7 @@ async function createOne(ctx: Ctx, accountId: number, input: Record<string, Json
     identityId: identity.id,
     emailId: row.id,
     threadId: row.threadId,
+    blobSha256: await sha256Hex(sent),
     envelope: JSON.stringify(envelope),
     sendAt: now,
     deliveryStatus: JSON.stringify(deliveryStatus),

@@ -7,6 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { cors } from "hono/cors";
 import { streamSSE } from "hono/streaming";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
@@ -35,6 +36,15 @@ const jmapProblem = (p: RequestProblem, status = p.status) =>
 
 const Anything = z.record(z.string(), z.unknown());
 
+/** A path segment percent-decoded; a malformed escape is taken as written. */
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
 export function jmapRoutes(deps: Deps) {
   const app = newRouter();
   app.openAPIRegistry.registerComponent("securitySchemes", "basic", {
@@ -42,6 +52,16 @@ export function jmapRoutes(deps: Deps) {
     scheme: "basic",
     description: "The account address and an app password (JMAP mail clients).",
   });
+  // Browser JMAP clients on other origins: credentials travel in the Authorization header only
+  // (no cookies), so any origin may call, and no ambient credential can be abused (no CSRF).
+  const crossOrigin = cors({
+    origin: "*",
+    allowHeaders: ["Authorization", "Content-Type", "Accept"],
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    maxAge: 600,
+  });
+  app.use(JMAP_PATHS.session, crossOrigin);
+  app.use("/jmap/*", crossOrigin);
   const limits = jmapLimits(deps.config);
   const auth = new JmapAuth(deps);
   /** Requests and uploads in flight per account (section 2: maxConcurrent…), this process. */
@@ -253,7 +273,7 @@ export function jmapRoutes(deps: Deps) {
       if (!bytes) throw new AppError(404, "not_found", "no such blob");
       return c.body(bytes, 200, {
         "content-type": safeContentType(c.req.query("accept") ?? "application/octet-stream"),
-        "content-disposition": contentDisposition(decodeURIComponent(name)),
+        "content-disposition": contentDisposition(safeDecode(name)),
         // Blobs are immutable (section 6.2); never shown as a page of this origin.
         "cache-control": "private, immutable, max-age=31536000",
         "content-security-policy": "sandbox; default-src 'none'",

@@ -27,6 +27,8 @@ export const jmapSubmissions = sqliteTable("jmap_submissions", {
   identityId: text("identity_id").notNull(),
   emailId: integer("email_id").notNull(),
   threadId: integer("thread_id").notNull(),
+  /** SHA-256 of the bytes handed over (Bcc removed): finds the outbox rows of its recipients. */
+  blobSha256: text("blob_sha256").notNull(),
   /** `{mailFrom: {email, parameters}, rcptTo: [...]}` as sent (section 7 `envelope`). */
   envelope: text("envelope").notNull(),
   sendAt: integer("send_at").notNull(),

@@ -13,6 +13,7 @@ CREATE TABLE `jmap_submissions` (
 	`identity_id` text NOT NULL,
 	`email_id` integer NOT NULL,
 	`thread_id` integer NOT NULL,
+	`blob_sha256` text NOT NULL,
 	`envelope` text NOT NULL,
 	`send_at` integer NOT NULL,
 	`undo_status` text DEFAULT 'final' NOT NULL,

@@ -167,7 +167,7 @@ export const MIGRATIONS: Migration[] = [
     "statements": [
       "CREATE TABLE `jmap_changes` (\n\t`seq` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`type` text NOT NULL,\n\t`object_id` integer NOT NULL,\n\t`op` integer NOT NULL\n);",
       "CREATE INDEX `jmap_changes_account_type` ON `jmap_changes` (`account_id`,`type`,`seq`);",
-      "CREATE TABLE `jmap_submissions` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`email_id` integer NOT NULL,\n\t`thread_id` integer NOT NULL,\n\t`envelope` text NOT NULL,\n\t`send_at` integer NOT NULL,\n\t`undo_status` text DEFAULT 'final' NOT NULL,\n\t`delivery_status` text DEFAULT '{}' NOT NULL\n);",
+      "CREATE TABLE `jmap_submissions` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`email_id` integer NOT NULL,\n\t`thread_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`envelope` text NOT NULL,\n\t`send_at` integer NOT NULL,\n\t`undo_status` text DEFAULT 'final' NOT NULL,\n\t`delivery_status` text DEFAULT '{}' NOT NULL\n);",
       "CREATE INDEX `jmap_submissions_account` ON `jmap_submissions` (`account_id`,`id`);",
     ],
   },
