@@ -297,3 +297,56 @@ Deno.test("issue19#2: RFC 8620 section 3.7's result-reference example runs as wr
   assertEquals(plans.emailIds.length, 2);
   assertEquals(emails.list.map((e: Json) => e.subject).sort(), ["Other", "Plans", "Re: Plans"]);
 });
+
+Deno.test("issue19#2: flags set and a message moved by an IMAP client (imapflow, real socket) show in Email/changes", async () => {
+  await using w = await served();
+  const { startGatewayImap } = await import("./fixtures/imap_pop3.ts");
+  const { ImapFlow } = await import("imapflow");
+  const listener = await startGatewayImap(w.gw);
+  const a = await seedMessage(w.gw, { subject: "over IMAP" });
+  const [, before] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
+  const [, mbBefore] = await w.one(["Mailbox/get", { accountId: w.aliceAccount, ids: [] }, "m"]);
+  const client = new ImapFlow({
+    host: "127.0.0.1",
+    port: listener.port,
+    secure: false,
+    auth: { user: ALICE.address, pass: "alice-password-1" },
+    logger: false,
+  });
+  try {
+    await client.connect();
+    const lock = await client.getMailboxLock("INBOX");
+    try {
+      await client.messageFlagsAdd("1:*", ["\\Flagged", "$Forwarded"]);
+      await client.messageMove("1:*", "Archive");
+    } finally {
+      lock.release();
+    }
+    await client.logout();
+  } finally {
+    await listener.close();
+  }
+  const [, ch] = await w.one(["Email/changes", {
+    accountId: w.aliceAccount,
+    sinceState: before.state,
+  }, "c"]);
+  assertEquals([ch.created, ch.updated, ch.destroyed], [[], [`e${a.id}`], []]);
+  const [, got] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [`e${a.id}`],
+    properties: ["keywords", "mailboxIds"],
+  }, "g"]);
+  assertEquals(got.list[0].keywords, { $flagged: true, $forwarded: true });
+  const boxes = (await w.one(["Mailbox/get", { accountId: w.aliceAccount }, "m"]))[1].list;
+  const archive = boxes.find((b: Json) => b.role === "archive");
+  assertEquals(got.list[0].mailboxIds, { [archive.id]: true });
+  assertEquals(archive.totalEmails, 1);
+  const [, mch] = await w.one(["Mailbox/changes", {
+    accountId: w.aliceAccount,
+    sinceState: mbBefore.state,
+  }, "c"]);
+  assertEquals(
+    mch.updated.sort(),
+    [archive.id, boxes.find((b: Json) => b.role === "inbox").id].sort(),
+  );
+});

@@ -22,6 +22,7 @@ import { blobBytes } from "./blobs.ts";
 import { EMAIL_PROPERTIES, emailRows, keywordsMap } from "./email_get.ts";
 import {
   emailIdOf,
+  mailboxIdOf,
   messageBlobId,
   parseBlobId,
   parseEmailId,
@@ -114,7 +115,7 @@ async function updateEmail(ctx: Ctx, accountId: number, id: string, patch: Recor
   }
   const current = {
     keywords: keywordsMap(row),
-    mailboxIds: { [`m${row.mailboxId}`]: true },
+    mailboxIds: { [mailboxIdOf(row.mailboxId)]: true },
   };
   const next = applyPatch(current, patch);
   if (!next) return setError("invalidPatch", "the patch does not apply");
