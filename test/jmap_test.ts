@@ -226,3 +226,36 @@ Deno.test("issue19#2: browser clients on other origins may call (CORS; credentia
   assert(dl.headers.get("content-disposition")?.includes("x%25ZZ"));
   await dl.body?.cancel();
 });
+
+Deno.test("issue19#2: event streams per account are bounded; a closed one frees its slot", async () => {
+  await using w = await jmapWorld();
+  const open = () =>
+    Promise.resolve(w.gw.app.request("/jmap/eventsource?types=*&closeafter=no&ping=0", {
+      headers: { authorization: `Bearer ${w.alice}` },
+    }));
+  const streams: Response[] = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await open();
+    assertEquals(res.status, 200);
+    streams.push(res);
+  }
+  const refused = await open();
+  assertEquals(refused.status, 429);
+  assertEquals((await refused.json()).limit, "maxEventSources");
+  // Bob is not affected by Alice's streams.
+  const bob = await w.gw.app.request("/jmap/eventsource?types=*&closeafter=no&ping=0", {
+    headers: { authorization: `Bearer ${w.bob}` },
+  });
+  assertEquals(bob.status, 200);
+  await bob.body?.cancel();
+  await streams.pop()!.body?.cancel();
+  let again: Response | undefined;
+  for (let i = 0; i < 50 && again?.status !== 200; i++) {
+    await again?.body?.cancel();
+    await new Promise((r) => setTimeout(r, 20));
+    again = await open();
+  }
+  assertEquals(again?.status, 200);
+  await again?.body?.cancel();
+  for (const s of streams) await s.body?.cancel();
+});

@@ -5,8 +5,7 @@
  * tell new mail from their own changes. The stream is woken by the event bus and also polls,
  * which is how changes made by other processes arrive.
  */
-import { sql } from "drizzle-orm";
-import type { Queryable } from "../store/store.ts";
+import { type Queryable, rawSql } from "../store/store.ts";
 import { accountIdOf } from "./ids.ts";
 import { currentState, type DataType } from "./state.ts";
 
@@ -23,8 +22,12 @@ export async function pushStates(db: Queryable, accountId: number, types: string
   for (const type of types) {
     if (type === "EmailDelivery") {
       // Newest first on the (account, type, seq) index: stops at the latest creation.
-      const row = await db.get<{ seq: number | null }>(sql`SELECT seq FROM jmap_changes
-        WHERE account_id = ${accountId} AND type = 'Email' AND op = 0 ORDER BY seq DESC LIMIT 1`);
+      // (raw: drizzle's get() throws on no row, and a new account has none.)
+      const row = await rawSql(db).get<{ seq: number }>(
+        `SELECT seq FROM jmap_changes WHERE account_id = ? AND type = 'Email' AND op = 0
+          ORDER BY seq DESC LIMIT 1`,
+        [accountId],
+      );
       out[type] = String(Number(row?.seq ?? 0));
     } else out[type] = await currentState(db, accountId, type as DataType);
   }

@@ -27,6 +27,8 @@ import { contentDisposition, safeContentType } from "../services/messages.ts";
 import { storeUpload } from "../transactional/uploads.ts";
 
 const POLL_MS = 2_000;
+/** EventSource streams one account may hold open at once (in this process). */
+const MAX_STREAMS = 10;
 
 const jmapProblem = (p: RequestProblem, status = p.status) =>
   new Response(JSON.stringify({ ...p, status }), {
@@ -78,24 +80,32 @@ export function jmapRoutes(deps: Deps) {
     created: new Map(),
     using: new Set(using),
   });
-  /** Runs `job` within the account's concurrency limit, else the limit problem. */
-  async function bounded(key: string, max: number, limit: string, job: () => Promise<Response>) {
+  /** A slot under `key` (released by the function returned), or undefined when all are taken. */
+  function acquire(key: string, max: number): (() => void) | undefined {
     const n = inFlight.get(key) ?? 0;
-    if (n >= max) {
-      return jmapProblem({
-        type: "urn:ietf:params:jmap:error:limit",
-        status: 400,
-        detail: `at most ${max} at a time`,
-        limit,
-      });
-    }
+    if (n >= max) return undefined;
     inFlight.set(key, n + 1);
-    try {
-      return await job();
-    } finally {
+    return () => {
       const left = (inFlight.get(key) ?? 1) - 1;
       if (left > 0) inFlight.set(key, left);
       else inFlight.delete(key);
+    };
+  }
+  const limitProblem = (max: number, limit: string, status = 400) =>
+    jmapProblem({
+      type: "urn:ietf:params:jmap:error:limit",
+      status,
+      detail: `at most ${max} at a time`,
+      limit,
+    });
+  /** Runs `job` within the account's concurrency limit, else the limit problem. */
+  async function bounded(key: string, max: number, limit: string, job: () => Promise<Response>) {
+    const release = acquire(key, max);
+    if (!release) return limitProblem(max, limit);
+    try {
+      return await job();
+    } finally {
+      release();
     }
   }
 
@@ -314,7 +324,11 @@ export function jmapRoutes(deps: Deps) {
       const types = pushTypes(c.req.query("types"));
       const closeAfterState = c.req.query("closeafter") === "state";
       const ping = pingSeconds(c.req.query("ping"));
+      // Streams stay open for hours: a bounded number per account, so one credential cannot
+      // hold every connection the process has (this process's count, as for requests).
       let last = await pushStates(deps.store.db, a.accountId, types);
+      const release = acquire(`e${a.accountId}`, MAX_STREAMS);
+      if (!release) return limitProblem(MAX_STREAMS, "maxEventSources", 429);
       return streamSSE(c, async (stream) => {
         const waker = new Waker();
         let closed = false;
@@ -341,8 +355,16 @@ export function jmapRoutes(deps: Deps) {
             }
             await waker.sleep(ping > 0 ? Math.min(POLL_MS, ping * 1000) : POLL_MS);
           }
+        } catch (error) {
+          // The store went away (shutdown) or the client did: end the stream; clients reconnect.
+          if (!closed) {
+            deps.logger.log("warn", "jmap.push_ended", {
+              error: String((error as Error)?.message),
+            });
+          }
         } finally {
           unsubscribe();
+          release();
         }
       });
     }) as never,
