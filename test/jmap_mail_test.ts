@@ -938,3 +938,56 @@ Deno.test("issue19#2: a remote recipient's delivery status follows the outbox; o
     .where(eq(schema.outbox.id, rows[0].id));
   assertEquals((await status()).delivered, "yes");
 });
+
+Deno.test("issue19#2: Email/set creates from a bodyStructure (alternative bodies and an attachment)", async () => {
+  await using w = await jmapWorld();
+  const drafts = byRole(await boxes(w), "drafts").id;
+  const up = await (await w.gw.app.request(`/jmap/upload/${w.aliceAccount}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.alice}` },
+    body: "a,b\n1,2\n",
+  })).json();
+  const [, set] = await w.one(["Email/set", {
+    accountId: w.aliceAccount,
+    create: {
+      s: {
+        mailboxIds: { [drafts]: true },
+        from: [{ email: ALICE.address }],
+        to: [{ email: BOB.address }],
+        subject: "Structured",
+        bodyStructure: {
+          type: "multipart/mixed",
+          subParts: [
+            {
+              type: "multipart/alternative",
+              subParts: [
+                { type: "text/plain", partId: "t" },
+                { type: "text/html", partId: "h" },
+              ],
+            },
+            { type: "text/csv", blobId: up.blobId, name: "data.csv", disposition: "attachment" },
+          ],
+        },
+        bodyValues: { t: { value: "plain words" }, h: { value: "<p>html words</p>" } },
+      },
+      both: {
+        mailboxIds: { [drafts]: true },
+        from: [{ email: ALICE.address }],
+        bodyStructure: { type: "text/plain", partId: "t" },
+        textBody: [{ partId: "t" }],
+        bodyValues: { t: { value: "x" } },
+      },
+    },
+  }, "c"]);
+  assertEquals(set.notCreated.both.type, "invalidProperties");
+  const [, got] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [set.created.s.id],
+    properties: ["textBody", "htmlBody", "attachments", "bodyValues"],
+    fetchAllBodyValues: true,
+  }, "g"]);
+  const e = got.list[0];
+  assertEquals(e.bodyValues[e.textBody[0].partId].value.trim(), "plain words");
+  assertEquals(e.bodyValues[e.htmlBody[0].partId].value.trim(), "<p>html words</p>");
+  assertEquals(e.attachments.map((a: Json) => [a.name, a.type]), [["data.csv", "text/csv"]]);
+});

@@ -163,11 +163,12 @@ const addressesOf = (value: Json, property: string): NamedAddress[] | SetError =
 };
 
 /** Section 4.6: everything but the server-set properties may be given on create. */
-const CREATABLE = new Set<string>(
-  EMAIL_PROPERTIES.filter((p) =>
+const CREATABLE = new Set<string>([
+  ...EMAIL_PROPERTIES.filter((p) =>
     !["id", "blobId", "threadId", "size", "hasAttachment", "preview"].includes(p)
   ),
-);
+  "bodyStructure",
+]);
 
 /**
  * Builds the RFC 5322 bytes of an Email/set create (section 4.6) through the MIME port: one
@@ -176,10 +177,13 @@ const CREATABLE = new Set<string>(
 async function composeCreate(
   ctx: Ctx,
   accountId: number,
-  input: Record<string, Json>,
+  given: Record<string, Json>,
 ): Promise<Uint8Array | SetError> {
-  const bad = Object.keys(input).filter((p) => !CREATABLE.has(p) && !p.startsWith("header:"));
+  const bad = Object.keys(given).filter((p) => !CREATABLE.has(p) && !p.startsWith("header:"));
   if (bad.length) return setError("invalidProperties", "these cannot be set on create", bad);
+  const flat = given.bodyStructure === undefined ? {} : flattenStructure(given);
+  if ("type" in flat) return flat as SetError;
+  const input = { ...given, ...flat };
   const lists: Record<string, NamedAddress[]> = {};
   for (const p of ["from", "to", "cc", "bcc", "replyTo"]) {
     const v = addressesOf(input[p], p);
@@ -263,6 +267,41 @@ async function composeCreate(
   const out = new Uint8Array(head.length + composed.length);
   out.set(head);
   out.set(composed, head.length);
+  return out;
+}
+
+/**
+ * A `bodyStructure` given on create (section 4.6) as the textBody/htmlBody/attachments it
+ * amounts to, for the shapes mail clients send: one text leaf, multipart/alternative of plain
+ * and HTML, or either inside multipart/mixed with attachment leaves (by blobId). Given together
+ * with the flat lists, it is invalid (the section allows one or the other).
+ */
+function flattenStructure(input: Record<string, Json>): Record<string, Json> | SetError {
+  const invalid = (why: string) => setError("invalidProperties", why, ["bodyStructure"]);
+  if (["textBody", "htmlBody", "attachments"].some((p) => input[p] !== undefined)) {
+    return invalid("bodyStructure excludes textBody, htmlBody and attachments");
+  }
+  const out: Record<string, Json[]> = { attachments: [] };
+  const typeOf = (p: Json) => String(p?.type ?? "").toLowerCase();
+  const body = (p: Json): boolean => {
+    if (typeOf(p) === "text/plain" && typeof p.partId === "string") out.textBody = [p];
+    else if (typeOf(p) === "text/html" && typeof p.partId === "string") out.htmlBody = [p];
+    else if (typeOf(p) === "multipart/alternative" && Array.isArray(p.subParts)) {
+      return p.subParts.length > 0 && p.subParts.every(body);
+    } else return false;
+    return true;
+  };
+  const root = input.bodyStructure;
+  if (typeOf(root) === "multipart/mixed" && Array.isArray(root.subParts)) {
+    const [first, ...rest] = root.subParts;
+    if (!body(first)) return invalid("the first part of multipart/mixed must be the body");
+    for (const a of rest) {
+      if (typeof a?.blobId !== "string") return invalid("attachments are parts with a blobId");
+      out.attachments.push(a);
+    }
+  } else if (!body(root)) {
+    return invalid("a text body, multipart/alternative, or multipart/mixed with attachments");
+  }
   return out;
 }
 
