@@ -76,14 +76,8 @@ export const EMAIL_PROPERTIES = [
 ] as const;
 const ALL_PROPERTIES = [...EMAIL_PROPERTIES, "headers", "bodyStructure"];
 /** Properties the message row answers without reading the message's bytes. */
-const ROW_PROPERTIES = new Set([
-  "id",
-  "blobId",
-  "threadId",
-  "mailboxIds",
-  "keywords",
-  "size",
-  "receivedAt",
+const ROW_PROPERTIES = new Set<string>([
+  ...EMAIL_PROPERTIES.slice(0, EMAIL_PROPERTIES.indexOf("messageId")),
   "hasAttachment",
   "preview",
 ]);
