@@ -97,3 +97,22 @@ Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); 
   assertEquals(after.status, 401);
   await after.body?.cancel();
 });
+
+Deno.test("issue19#2: an upload over maxSizeUpload is refused with the limit problem, and stores nothing", async () => {
+  await using w = await jmapWorld();
+  const max = w.aliceSession.capabilities["urn:ietf:params:jmap:core"].maxSizeUpload;
+  const big = new Uint8Array(max + 1);
+  const res = await w.gw.app.request(`/jmap/upload/${w.aliceAccount}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.alice}` },
+    body: big,
+  });
+  assertEquals(res.status, 413);
+  const problem = await res.json();
+  assertEquals([problem.type, problem.limit], [
+    "urn:ietf:params:jmap:error:limit",
+    "maxSizeUpload",
+  ]);
+  const { schema } = await import("../src/store/store.ts");
+  assertEquals((await w.gw.deps.store.db.select().from(schema.uploads)).length, 0);
+});
