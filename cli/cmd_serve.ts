@@ -27,6 +27,7 @@ import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bri
 import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
+import { startChangeLogPruner } from "../src/jmap/retention.ts";
 import { startMemoryTrim } from "./memory_trim.ts";
 import { createThreadedMime } from "./mime_thread.ts";
 import { mimeLimits } from "./mime_node.ts";
@@ -134,6 +135,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
     // The full-text index follows the deliveries in batches (searches also catch it up).
     companions.push(startSearchIndexer(store, logger));
+    // The JMAP change log keeps its newest rows only (src/jmap/retention.ts).
+    companions.push(startChangeLogPruner(store, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });

@@ -25,6 +25,7 @@ import { FEDERATION_SCHEMAS } from "../schemas/federation.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
 import { wellKnownRoutes } from "./routes/well_known.ts";
+import { jmapRoutes } from "./routes/jmap.ts";
 import { mailboxRoutes } from "./routes/mailboxes.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { mailAccessRoutes } from "./routes/mail_access.ts";
@@ -141,6 +142,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes());
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
+  app.route("/", jmapRoutes(deps));
   app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
   // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
