@@ -33,6 +33,8 @@ import { readFile, writeFile } from "node:fs/promises";
 
 export interface BridgeRuntime {
   listeners: { name: string; port: number }[];
+  /** Open connections per listener now (for /metrics); absent on a bridge thread. */
+  sessions?(): { name: string; open: number }[];
   /** The outbound SMTP worker, unless POSTERN_OUTBOUND_PORT is 0. */
   outbound?: OutboundWorker;
   close(): Promise<void>;
@@ -234,6 +236,7 @@ export async function startBridge(
     : undefined;
   return {
     listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
+    sessions: () => started.map((s) => ({ name: s.name, open: s.listener.connections })),
     outbound,
     async close() {
       // Every listener drains at once (each waits up to its grace for transfers under way).

@@ -270,6 +270,7 @@ export function bridgeRoutes(deps: Deps) {
         mailboxRole: envelope.junk ? "junk" : "inbox",
         traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
       });
+      deps.metrics?.received(envelope.source ?? "smtp", results);
       if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);
       // In envelope order: the bridge pairs results with its RCPT TO commands by position.
       const byRecipient = new Map([...returned, ...results].map((r) => [r.recipient, r]));
@@ -299,6 +300,7 @@ export function bridgeRoutes(deps: Deps) {
     async (c) => {
       const { envelope, raw } = await readMail(c.req.raw, SubmissionEnvelope);
       const { results, replayed } = await submitMessage(deps, envelope, raw);
+      if (!replayed) deps.metrics?.received("submission", results);
       return c.json({ results: results.map(wire), ...(replayed ? { replayed } : {}) }, 200);
     },
   );
