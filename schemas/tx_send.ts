@@ -157,3 +157,62 @@ export const TxEmailView = z.object({
   events: z.array(TxEvent).meta({ description: "The whole timeline, oldest first." }),
 }).meta({ id: "TxEmailView" });
 export type TxEmailView = z.infer<typeof TxEmailView>;
+
+/** `GET /v1/emails`: the filters of the sent-email list (all optional, combined with AND). */
+export const SentListQuery = z.object({
+  to: z.string().max(320).optional().meta({
+    param: { name: "to", in: "query" },
+    description: "A recipient address (exact, case-insensitive).",
+  }),
+  from: z.string().max(320).optional().meta({
+    param: { name: "from", in: "query" },
+    description: "The From address (exact, case-insensitive).",
+  }),
+  subject: z.string().max(200).optional().meta({
+    param: { name: "subject", in: "query" },
+    description: "Text the subject contains (case-insensitive).",
+  }),
+  tag: z.string().max(256).optional().meta({ param: { name: "tag", in: "query" } }),
+  status: z.enum([
+    "scheduled",
+    "accepted",
+    "cancelled",
+    ...TX_EVENT_TYPES,
+  ] as [string, ...string[]]).optional().meta({
+    param: { name: "status", in: "query" },
+    description: "A message state (scheduled, accepted, cancelled) or a recipient status: " +
+      "messages with at least one recipient in it.",
+  }),
+  after: z.iso.datetime({ offset: true }).optional().meta({
+    param: { name: "after", in: "query" },
+    description: "Created at or after this time.",
+  }),
+  before: z.iso.datetime({ offset: true }).optional().meta({
+    param: { name: "before", in: "query" },
+    description: "Created before this time.",
+  }),
+  limit: z.coerce.number().int().min(1).max(100).default(50).meta({
+    param: { name: "limit", in: "query" },
+  }),
+  cursor: z.string().max(200).optional().meta({
+    param: { name: "cursor", in: "query" },
+    description: "`nextCursor` of the previous page.",
+  }),
+});
+
+export const SentListItem = z.object({
+  emailId: z.string(),
+  messageId: z.string(),
+  from: z.string(),
+  subject: z.string(),
+  state: z.enum(["scheduled", "accepted", "cancelled"]),
+  sendAt: z.string().nullable(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  recipients: z.array(z.object({ address: z.string(), status: z.string() })),
+}).meta({ id: "SentEmail" });
+
+export const SentListResponse = z.object({
+  data: z.array(SentListItem),
+  nextCursor: z.string().nullable().meta({ description: "null on the last page." }),
+}).meta({ id: "SentEmailList" });
