@@ -12,10 +12,16 @@ const OneOrMany = z.union([z.string(), z.array(z.string())]);
 
 export const ResendAttachment = z.object({
   content: z.string().optional().meta({ description: "Base64 content." }),
-  filename: z.string().min(1),
-  path: z.string().optional().meta({ description: "Not supported: give `content`." }),
+  filename: z.string().min(1).optional().meta({
+    description: "Required with `content`; with `path`, defaults to the URL's last segment.",
+  }),
+  path: z.string().optional().meta({
+    description: "A public http(s) URL Postern fetches when sending.",
+  }),
   content_type: z.string().optional(),
-  content_id: z.string().optional(),
+  content_id: z.string().optional().meta({
+    description: "Inline attachment: the HTML refers to it as `cid:<content_id>`.",
+  }),
 }).meta({ id: "ResendAttachment" });
 
 export const ResendTag = z.object({
@@ -108,8 +114,8 @@ export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string
   if (r.template !== undefined) return "template is not supported here: use POST /v1/emails";
   if (r.topic_id !== undefined) return "topic_id is not supported";
   for (const a of r.attachments ?? []) {
-    if (a.content === undefined) {
-      return "attachments need base64 `content` (`path` is not supported)";
+    if ((a.content === undefined) === (a.path === undefined)) {
+      return "each attachment needs exactly one of base64 `content` and a `path` URL";
     }
   }
   return {
@@ -124,9 +130,10 @@ export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string
     headers: r.headers ?? {},
     metadata: Object.fromEntries((r.tags ?? []).map((t) => [t.name, t.value])),
     attachments: (r.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      content: a.content,
+      ...(a.filename !== undefined ? { filename: a.filename } : {}),
+      ...(a.content !== undefined ? { content: a.content } : { path: a.path }),
       ...(a.content_type ? { contentType: a.content_type } : {}),
+      ...(a.content_id ? { contentId: a.content_id } : {}),
     })),
     ...(sendAt ? { sendAt } : {}),
   };

@@ -5,14 +5,19 @@
  * of them. Attachments come as base64 or by the id of an uploaded blob.
  */
 import { z } from "zod";
-import { ComposeFields, RecipientOutcome } from "./api_send.ts";
+import { ComposeFields, ContentId, RecipientOutcome } from "./api_send.ts";
 
 export const TxAttachmentInput = z.object({
   filename: z.string().min(1).max(255).refine((v) => !/[\r\n\0]/.test(v), {
     message: "filename must not contain CR, LF or NUL",
+  }).optional().meta({
+    description: "Required, except with `path`, where it defaults to the URL's last segment.",
   }),
   contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
-    .default("application/octet-stream"),
+    .optional().meta({
+      description: "Default: the fetched response's type for `path`, else " +
+        "application/octet-stream.",
+    }),
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
     description: "Base64 content (or give `blobId`).",
   }),
@@ -24,8 +29,19 @@ export const TxAttachmentInput = z.object({
       description: "An id from `POST /v1/emails/attachments`, usable only by the account that " +
         "uploaded it.",
     }),
-}).refine((a) => (a.content === undefined) !== (a.blobId === undefined), {
-  message: "give exactly one of content and blobId",
+  path: z.url({ protocol: /^https?$/ }).max(2000).optional().meta({
+    description: "An http(s) URL Postern fetches when sending (public addresses only, no " +
+      "redirects, at most the message size limit, within POSTERN_ATTACHMENT_FETCH_TIMEOUT_MS).",
+  }),
+  contentId: ContentId.optional().meta({
+    description: 'Makes the attachment inline: the HTML shows it with `<img src="cid:…">`.',
+  }),
+}).refine(
+  (a) => [a.content, a.blobId, a.path].filter((v) => v !== undefined).length === 1,
+  { message: "give exactly one of content, blobId and path" },
+).refine((a) => a.filename !== undefined || a.path !== undefined, {
+  message: "filename is required (except with path)",
+  path: ["filename"],
 }).meta({ id: "TxAttachmentInput" });
 
 const Tag = z.string().min(1).max(64).regex(/^[\w.:-]+$/, "letters, digits, _ . : - only");

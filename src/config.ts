@@ -412,6 +412,19 @@ export const CONFIG_FIELDS = {
       "Let webhook endpoints point at loopback or private addresses (tests, trusted LANs only).",
     ),
   },
+  attachmentFetchAllowPrivate: {
+    env: "POSTERN_ATTACHMENT_FETCH_ALLOW_PRIVATE",
+    schema: bool.default(false).describe(
+      "Let attachments given by URL (`path`) be fetched from loopback or private addresses " +
+        "(tests, trusted LANs only).",
+    ),
+  },
+  attachmentFetchTimeoutMs: {
+    env: "POSTERN_ATTACHMENT_FETCH_TIMEOUT_MS",
+    schema: int(100, 120_000).default(15_000).describe(
+      "How long fetching one attachment given by URL may take before the send is refused.",
+    ),
+  },
   webhookIntervalMs: {
     env: "POSTERN_WEBHOOK_INTERVAL_MS",
     schema: int(50, 3_600_000).default(2000).describe(

@@ -154,7 +154,8 @@ export function resendRoutes(deps: Deps) {
       tags: [TAG],
       summary: "Resend: send an email",
       description: "Resend's `POST /emails`. `tags` are kept as the message's metadata; " +
-        "`scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are refused.",
+        "`scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public " +
+        "URLs only) and `content_id` makes one inline.",
       security: bearer,
       request: { headers: IdempotencyHeader, body: json(ResendSendRequest) },
       responses: { 200: ok("Accepted", ResendId), ...errors(401, 403, 409, 422) },
