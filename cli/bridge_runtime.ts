@@ -11,8 +11,7 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
-import { createResolver } from "../bridge/dns/resolver.ts";
-import { cachedResolver, dnsServers } from "./dns.ts";
+import { cachedResolver, dnsServers, hostResolver } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
@@ -203,7 +202,7 @@ export async function startBridge(
         port: config.sharpPort,
         backend: new GatewaySharpBackend(
           client,
-          createResolver({ servers: dnsServers(config) }),
+          hostResolver(config),
           config.hostname,
         ),
         minBits: config.sharpMinHashcashBits,
