@@ -11,7 +11,7 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
-import { cachedResolver, dnsServers, hostResolver } from "./dns.ts";
+import { cachedResolver, hostResolver } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
