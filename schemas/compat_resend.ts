@@ -57,6 +57,40 @@ export const ResendBatchRequest = z.array(ResendSendRequest).min(1).max(100).met
 });
 
 export const ResendId = z.object({ id: z.string() }).meta({ id: "ResendId" });
+/** `GET /emails`: Resend's list (newest first; `after`/`before` are email ids). */
+export const ResendListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({
+    param: { name: "limit", in: "query" },
+  }),
+  after: z.string().max(64).optional().meta({
+    param: { name: "after", in: "query" },
+    description: "The emails sent before this one (the next page).",
+  }),
+  before: z.string().max(64).optional().meta({
+    param: { name: "before", in: "query" },
+    description: "The emails sent after this one (the previous page).",
+  }),
+}).refine((q) => !(q.after && q.before), { message: "give after or before, not both" });
+
+export const ResendListedEmail = z.object({
+  id: z.string(),
+  to: z.array(z.string()),
+  from: z.string(),
+  created_at: z.string(),
+  subject: z.string(),
+  bcc: z.null(),
+  cc: z.null(),
+  reply_to: z.null(),
+  last_event: z.string(),
+  scheduled_at: z.string().nullable(),
+}).meta({ id: "ResendListedEmail" });
+
+export const ResendEmailList = z.object({
+  object: z.literal("list"),
+  has_more: z.boolean(),
+  data: z.array(ResendListedEmail),
+}).meta({ id: "ResendEmailList" });
+
 export const ResendObjectId = z.object({ object: z.literal("email"), id: z.string() })
   .meta({ id: "ResendObjectId" });
 

@@ -226,6 +226,7 @@ export const SentListItem = z.object({
   tags: z.array(z.string()),
   createdAt: z.string(),
   recipients: z.array(z.object({ address: z.string(), status: z.string() })),
+  lastEvent: z.string().nullable().meta({ description: "The latest timeline event's type." }),
 }).meta({ id: "SentEmail" });
 
 export const SentListResponse = z.object({

@@ -51,14 +51,12 @@ export function txEmailRoutes(deps: Deps) {
       const auth = c.get("auth");
       if (!auth.scopes.has("read")) requireScope(auth, "send");
       const q = c.req.valid("query");
-      return c.json(
-        await listSent(deps.store.db, auth.accountId, {
-          ...q,
-          after: q.after === undefined ? undefined : Date.parse(q.after),
-          before: q.before === undefined ? undefined : Date.parse(q.before),
-        }),
-        200,
-      );
+      const { data, nextCursor } = await listSent(deps.store.db, auth.accountId, {
+        ...q,
+        after: q.after === undefined ? undefined : Date.parse(q.after),
+        before: q.before === undefined ? undefined : Date.parse(q.before),
+      });
+      return c.json({ data, nextCursor }, 200);
     },
   );
 

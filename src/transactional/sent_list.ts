@@ -27,6 +27,9 @@ export interface SentQuery {
   before?: number;
   limit: number;
   cursor?: string;
+  /** Resend-style paging by email id: the emails sent before / after this one. */
+  olderThan?: string;
+  newerThan?: string;
 }
 
 export interface SentItem {
@@ -39,6 +42,8 @@ export interface SentItem {
   tags: string[];
   createdAt: string;
   recipients: { address: string; status: string }[];
+  /** The type of the email's latest timeline event (queued, delivered, bounced, …). */
+  lastEvent: string | null;
 }
 
 const MESSAGE_STATES = new Set(["scheduled", "accepted", "cancelled"]);
@@ -65,7 +70,7 @@ export async function listSent(
   db: Queryable,
   accountId: number,
   q: SentQuery,
-): Promise<{ data: SentItem[]; nextCursor: string | null }> {
+): Promise<{ data: SentItem[]; nextCursor: string | null; hasMore: boolean }> {
   const where = ["m.account_id = ?"];
   const args: InValue[] = [accountId];
   if (q.after !== undefined) where.push("m.created_at >= ?"), args.push(q.after);
@@ -92,13 +97,33 @@ export async function listSent(
     );
     args.push(q.status);
   }
-  if (q.cursor) {
-    const c = decodeCursor(q.cursor);
-    where.push("(m.created_at < ? OR (m.created_at = ? AND m.rowid < ?))");
-    args.push(c.createdAt, c.createdAt, c.row);
+  const sql = rawSql(db);
+  const anchorId = q.olderThan ?? q.newerThan;
+  const newer = q.newerThan !== undefined;
+  const anchor = anchorId === undefined ? undefined : await sql.get<{ at: number; row: number }>(
+    "SELECT created_at AS at, rowid AS row FROM tx_messages WHERE account_id = ? AND id = ?",
+    [accountId, anchorId],
+  );
+  if (anchorId !== undefined && !anchor) {
+    throw new AppError(422, "validation_failed", "the email to page from is not found", [
+      { path: newer ? "before" : "after", message: "no such email" },
+    ]);
+  }
+  const from = q.cursor
+    ? decodeCursor(q.cursor)
+    : anchor
+    ? { createdAt: Number(anchor.at), row: Number(anchor.row) }
+    : undefined;
+  if (from) {
+    where.push(
+      newer
+        ? "(m.created_at > ? OR (m.created_at = ? AND m.rowid > ?))"
+        : "(m.created_at < ? OR (m.created_at = ? AND m.rowid < ?))",
+    );
+    args.push(from.createdAt, from.createdAt, from.row);
   }
   const limit = Math.min(Math.max(q.limit, 1), SENT_PAGE_MAX);
-  const sql = rawSql(db);
+  const order = newer ? "ASC" : "DESC";
   const rows = await sql.all<{
     id: string;
     row: number;
@@ -113,11 +138,13 @@ export async function listSent(
     `SELECT m.id, m.rowid AS row, m.message_id_header, m.from_address, m.subject, m.state, m.send_at, m.tags,
             m.created_at
        FROM tx_messages m WHERE ${where.join(" AND ")}
-      ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?`,
+      ORDER BY m.created_at ${order}, m.rowid ${order} LIMIT ?`,
     [...args, limit + 1],
   );
-  const page = rows.slice(0, limit);
+  // Newest first whichever way the page was read.
+  const page = newer ? rows.slice(0, limit).toReversed() : rows.slice(0, limit);
   const recipients = new Map<string, { address: string; status: string }[]>();
+  const lastEvents = new Map<string, string>();
   if (page.length > 0) {
     const found = await sql.all<{ message_id: string; address: string; status: string }>(
       `SELECT message_id, address, status FROM tx_recipients
@@ -129,6 +156,14 @@ export async function listSent(
       list.push({ address: r.address, status: r.status });
       recipients.set(r.message_id, list);
     }
+    const events = await sql.all<{ message_id: string; type: string }>(
+      `SELECT message_id, type FROM tx_events WHERE id IN (
+         SELECT max(id) FROM tx_events WHERE message_id IN (${
+        page.map(() => "?").join(",")
+      }) GROUP BY message_id)`,
+      page.map((r) => r.id),
+    );
+    for (const e of events) lastEvents.set(e.message_id, e.type);
   }
   const last = page[page.length - 1];
   return {
@@ -142,9 +177,11 @@ export async function listSent(
       tags: JSON.parse(m.tags),
       createdAt: iso(Number(m.created_at)),
       recipients: recipients.get(m.id) ?? [],
+      lastEvent: lastEvents.get(m.id) ?? null,
     })),
-    nextCursor: rows.length > limit && last
+    nextCursor: rows.length > limit && last && !newer
       ? encodeCursor(Number(last.created_at), Number(last.row))
       : null,
+    hasMore: rows.length > limit,
   };
 }
