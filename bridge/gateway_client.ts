@@ -131,7 +131,7 @@ export class GatewayClient {
     secret: string,
     clientIp: string,
     protocol: "smtp" | "submission" | "imap" | "pop3",
-  ): Promise<{ accountId: number; address: string } | undefined> {
+  ): Promise<{ accountId: number; address: string; apiKeyId?: number } | undefined> {
     try {
       return await this.call("/v1/bridge/auth", { json: { username, secret, clientIp, protocol } });
     } catch (e) {
