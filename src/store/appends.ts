@@ -66,11 +66,23 @@ export class Appends {
  */
 const CHUNKS = [64, 16, 4, 1];
 
-/** Splits `count` rows into CHUNKS-sized runs. */
-export function chunkSizes(count: number): number[] {
+/**
+ * Bound parameters one statement may carry on every engine: Cloudflare D1 refuses more than 100
+ * (https://developers.cloudflare.com/d1/platform/limits/), so a multi-row insert of rows `width`
+ * values wide takes fewer rows per statement — by design, on every engine, so that what passes
+ * the embedded suite runs on D1.
+ */
+export const MAX_BOUND_PARAMETERS = 100;
+
+/** Splits `count` rows of `width` bound values each into CHUNKS-sized runs within the limit. */
+export function chunkSizes(count: number, width = 1): number[] {
+  const sizes = CHUNKS.filter((size) => size * width <= MAX_BOUND_PARAMETERS);
+  if (sizes.length === 0) {
+    throw new RangeError(`a row of ${width} values is over ${MAX_BOUND_PARAMETERS} parameters`);
+  }
   const out: number[] = [];
   let left = count;
-  for (const size of CHUNKS) {
+  for (const size of sizes) {
     while (left >= size) {
       out.push(size);
       left -= size;
