@@ -5,7 +5,7 @@
  * move, delete to Trash and purge. Every query carries the caller's account id, so another
  * account's id is "not found" and never data.
  */
-import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import {
   decodeCursor,
   encodeCursor,
@@ -29,6 +29,7 @@ import {
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 import { moveMessages, moveStatements, purgeMessages, purgeStatements } from "./message_store.ts";
 import { blobBytes } from "./blob_chunks.ts";
+import { inList } from "../store/in_list.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -464,7 +465,7 @@ export async function batchMessages(deps: Deps, accountId: number, req: MessageB
   const ids = [...new Set(req.ids)];
   const result = await deps.store.write(async (tx) => {
     const rows = await tx.select().from(m).where(
-      and(eq(m.accountId, accountId), inArray(m.id, ids)),
+      and(eq(m.accountId, accountId), inList(m.id, ids)),
     );
     const found = new Set(rows.map((r) => r.id));
     const done = ids.filter((i) => found.has(i));

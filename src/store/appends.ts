@@ -90,3 +90,16 @@ export function chunkSizes(count: number, width = 1): number[] {
   }
   return out;
 }
+
+/**
+ * Runs `insert` over `rows` in slices whose values stay within MAX_BOUND_PARAMETERS, for a
+ * drizzle multi-row `insert(...).values(slice)` whose row count is not bounded by design.
+ */
+export async function insertInSlices<T extends object>(
+  rows: readonly T[],
+  insert: (slice: T[]) => Promise<unknown>,
+): Promise<void> {
+  const width = Math.max(1, ...rows.map((r) => Object.keys(r).length));
+  const per = Math.max(1, Math.floor(MAX_BOUND_PARAMETERS / width));
+  for (let at = 0; at < rows.length; at += per) await insert(rows.slice(at, at + per));
+}

@@ -5,12 +5,13 @@
  * `openD1Store`.
  *
  * What maps to what:
- * - `execute` is one prepared statement: a read through `raw({ columnNames: true })`, which keeps
- *   libSQL's row shape exactly (columns in order, a repeated name kept by index); a write through
- *   `all()`, whose `meta` gives `rowsAffected` and `lastInsertRowid` (and whose rows, for
- *   `RETURNING`, are keyed by name: D1 gives nothing that has both);
+ * - `execute` is one round trip: a read through `raw({ columnNames: true })`, which keeps
+ *   libSQL's row shape exactly (columns in order, a repeated name kept by index); a write as a
+ *   batch of itself and `SELECT changes(), last_insert_rowid()`, so `rowsAffected` counts what
+ *   libSQL counts (its rows, for `RETURNING`, are keyed by name: D1 gives nothing that has both);
  * - `batch` (what `Store.batch` sends) is ONE `D1Database.batch()`: D1 runs it as one implicit
- *   transaction, all or nothing, in one round trip;
+ *   transaction, all or nothing, in one round trip. Its `rowsAffected` are D1's `meta.changes`,
+ *   which also count rows that triggers changed: a job tests them for zero, or uses RETURNING;
  * - `transaction()` is refused: D1 refuses `BEGIN` and `SAVEPOINT` outright, so an interactive
  *   `Store.write()` job cannot run here and fails before writing anything (store.ts names it).
  *
@@ -196,10 +197,24 @@ async function run<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Asked after a lone write, in the same D1 batch: SQLite's own counts. D1's `meta.changes` is
+ * the change in `total_changes()`, which counts the rows triggers changed as well (the
+ * cache-generation triggers on domains, accounts, …), where libSQL's `rowsAffected` does not.
+ */
+const AFTER_WRITE = "SELECT changes() AS changes, last_insert_rowid() AS rowid";
+
 /** One statement on D1, as libSQL's `execute` answers it. */
 async function execute(db: D1Like, sql: string, args: InValue[]): Promise<ResultSet> {
   const statement = prepare(db, sql, args);
-  if (WRITE.test(sql)) return fromResult(await statement.all());
+  if (WRITE.test(sql)) {
+    const [result, after] = await db.batch([statement, db.prepare(AFTER_WRITE)]);
+    const counts = after.results?.[0] ?? {};
+    return fromResult({
+      results: result.results,
+      meta: { changes: Number(counts.changes ?? 0), last_row_id: Number(counts.rowid ?? 0) },
+    });
+  }
   const [columns = [], ...rows] = await statement.raw({ columnNames: true });
   const names = columns as string[];
   return resultSet(names, rows.map((r) => toRow(r, names)), 0, undefined);
