@@ -27,6 +27,9 @@ import { migrate, planMigrations } from "../src/store/migrate.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
 import { BLOB_CHUNK_BYTES, blobBytes, blobStatements } from "../src/services/blob_chunks.ts";
 import { AppError } from "../src/errors.ts";
+import { ALICE, createTestGateway } from "./fixtures/app.ts";
+import { deliver } from "../src/services/delivery.ts";
+import { cutUtf8, PARSED_ROW_BYTES } from "../src/services/parsed_row.ts";
 
 /** What reached the binding: batches sent and the parameters each statement bound. */
 interface Watch {
@@ -296,3 +299,47 @@ storeTest(
     b.close();
   },
 );
+
+storeTest(
+  "issue16#4: a message whose text is over the row budget keeps a cut body in its row, and reads back whole",
+  async () => {
+    const gw = await createTestGateway();
+    try {
+      // 1.5 million characters of two-byte UTF-8: 3 MB of text, over D1's 2 MB row limit.
+      const body = "é".repeat(1_500_000);
+      const raw = new TextEncoder().encode(
+        `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: long\r\n` +
+          `Message-ID: <long@remote.example>\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+          `Content-Transfer-Encoding: 8bit\r\n\r\n${body}\r\n`,
+      );
+      const [result] = await deliver(gw.deps, {
+        raw,
+        mailFrom: "a@remote.example",
+        recipients: [ALICE.address],
+        source: "smtp",
+      });
+      assertEquals(result.status, "delivered");
+      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
+        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
+        [result.messageId!],
+      );
+      assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
+      assertEquals(JSON.parse(row!.parsed).bodyTruncated, true);
+      const token = await gw.login(ALICE);
+      const res = await gw.call("GET", `/v1/messages/${result.messageId}`, { token });
+      const message = await res.json();
+      assertEquals(res.status, 200);
+      assertEquals(message.text.trimEnd().length, body.length, "the whole text, from the raw");
+    } finally {
+      gw.close();
+    }
+  },
+  { d1: "createTestGateway's createDomain and createAccount (services/accounts.ts)" },
+);
+
+Deno.test("issue16#4: cutUtf8 cuts at a whole character within the byte budget", () => {
+  assertEquals(cutUtf8("abc", 2), "ab");
+  assertEquals(cutUtf8("éé", 3), "é", "never half of a two-byte character");
+  assertEquals(cutUtf8("a😀b", 4), "a", "nor of a surrogate pair");
+  assertEquals(cutUtf8("short", 100), "short");
+});

@@ -22,6 +22,7 @@ import {
 import { blobStatements } from "./blob_chunks.ts";
 import { searchableBody } from "./search_index.ts";
 import { inList } from "../store/in_list.ts";
+import { parsedRowJson } from "./parsed_row.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -227,7 +228,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         bit(flags.draft),
         bit(flags.deleted),
         JSON.stringify(flags.keywords ?? []),
-        JSON.stringify(p),
+        parsedRowJson(p),
         mailboxId,
         ...guardArgs,
       ],

@@ -17,6 +17,7 @@ import {
 } from "../../schemas/api_mail.ts";
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
+import type { MimePort } from "../ports.ts";
 import { AppError, badRequest, notFound } from "../errors.ts";
 import type { Queryable, Statement } from "../store/store.ts";
 import {
@@ -200,7 +201,9 @@ async function requireRow(db: Queryable, accountId: number, id: number): Promise
   return row;
 }
 
-function parsedOf(row: MessageRow): ParsedMail & { authentication?: Record<string, unknown> } {
+function parsedOf(
+  row: MessageRow,
+): ParsedMail & { authentication?: Record<string, unknown>; bodyTruncated?: boolean } {
   try {
     return JSON.parse(row.parsed);
   } catch {
@@ -216,13 +219,23 @@ function parsedOf(row: MessageRow): ParsedMail & { authentication?: Record<strin
   }
 }
 
+/**
+ * One message in full. A row whose bodies were cut to fit (services/parsed_row.ts) gets them
+ * from its raw message again, parsed by `mime`.
+ */
 export async function getMessage(
   db: Queryable,
   accountId: number,
   id: number,
+  mime?: Pick<MimePort, "parse">,
 ): Promise<MessageDetail> {
   const row = await requireRow(db, accountId, id);
   const p = parsedOf(row);
+  if (p.bodyTruncated === true && mime) {
+    const full = await mime.parse(await getRaw(db, accountId, id));
+    p.text = full.text;
+    p.html = full.html;
+  }
   const detail: MessageDetail = {
     ...toSummary(row),
     messageIdHeader: p.messageId ?? null,
