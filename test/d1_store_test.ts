@@ -195,6 +195,14 @@ d1Test(
     );
     assert(watch.boundCounts.length > 1);
     assert(Math.max(...watch.boundCounts) <= 100, `bound: ${watch.boundCounts}`);
+    // An IN-list of any length is one parameter (store/in_list.ts).
+    const ids = (await store.db.select({ id: schema.events.id }).from(schema.events))
+      .map((r) => r.id);
+    const found = await store.db.select({ id: schema.events.id }).from(schema.events)
+      .where(inList(schema.events.id, ids));
+    assertEquals(found.length, 300);
+    const none = await store.db.select().from(schema.events).where(inList(schema.events.id, []));
+    assertEquals(none.length, 0);
     store.close();
   },
 );
