@@ -32,11 +32,11 @@ import type {
   InStatement,
   InValue,
   ResultSet,
-  Row,
   Transaction,
 } from "@libsql/client/web";
 import { LibsqlError } from "@libsql/client/web";
 import { AppError } from "../errors.ts";
+import { resultSet, toRow } from "./result_set.ts";
 import { interactiveRefused, Store } from "./store.ts";
 import { migrate } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
@@ -142,41 +142,19 @@ function fromD1(value: unknown): unknown {
   return value;
 }
 
-/** A libSQL row: values by index (not enumerable) and by column name, the first of a name. */
-function toRow(values: unknown[], columns: string[]): Row {
-  const row: Record<string | number, unknown> = {};
-  Object.defineProperty(row, "length", { value: values.length });
-  for (let i = 0; i < values.length; i++) {
-    const value = fromD1(values[i]);
-    Object.defineProperty(row, i, { value });
-    if (!Object.hasOwn(row, columns[i])) row[columns[i]] = value;
-  }
-  return row as unknown as Row;
-}
-
-function resultSet(
-  columns: string[],
-  rows: Row[],
-  rowsAffected: number,
-  lastInsertRowid: number | undefined,
-): ResultSet {
-  return {
-    columns,
-    columnTypes: columns.map(() => ""),
-    rows,
-    rowsAffected,
-    lastInsertRowid: lastInsertRowid === undefined ? undefined : BigInt(lastInsertRowid),
-    toJSON: () => ({ columns, rows: rows.map((r) => Array.from(r as ArrayLike<unknown>)) }),
-  };
-}
-
 /** A D1 result (rows keyed by name) as a ResultSet. */
 function fromResult(result: D1ResultLike): ResultSet {
   const objects = result.results ?? [];
   const columns = objects.length > 0 ? Object.keys(objects[0]) : [];
-  const rows = objects.map((o) => toRow(columns.map((c) => o[c]), columns));
+  const rows = objects.map((o) => toRow(columns.map((c) => o[c]), columns, fromD1));
   const meta = result.meta ?? {};
-  return resultSet(columns, rows, meta.changes ?? 0, meta.last_row_id);
+  const rowid = meta.last_row_id;
+  return resultSet(
+    columns,
+    rows,
+    meta.changes ?? 0,
+    rowid === undefined ? undefined : BigInt(rowid),
+  );
 }
 
 /** D1's errors as libSQL's, with SQLite's code (`D1_ERROR: … SQLITE_CONSTRAINT (extended: …)`). */
@@ -217,7 +195,7 @@ async function execute(db: D1Like, sql: string, args: InValue[]): Promise<Result
   }
   const [columns = [], ...rows] = await statement.raw({ columnNames: true });
   const names = columns as string[];
-  return resultSet(names, rows.map((r) => toRow(r, names)), 0, undefined);
+  return resultSet(names, rows.map((r) => toRow(r, names, fromD1)), 0, undefined);
 }
 
 /**
