@@ -4,7 +4,7 @@
  * reported rather than silently skipped. `dryRun` lists what would run and changes nothing.
  */
 import type { Client } from "@libsql/client/web";
-import { sha256Hex } from "../crypto.ts";
+import { toHex } from "../crypto.ts";
 
 export interface Migration {
   tag: string;
@@ -19,8 +19,13 @@ export interface MigrationPlan {
 const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS postern_migrations (
   tag text PRIMARY KEY NOT NULL, hash text NOT NULL, applied_at integer NOT NULL)`;
 
+/**
+ * SHA-256 of a migration's SQL, through WebCrypto: not on any hot path, and it runs where
+ * hash-wasm's WebAssembly is refused (workerd, for migrations applied on D1).
+ */
 async function hashOf(m: Migration): Promise<string> {
-  return await sha256Hex(m.statements.join("\n;\n"));
+  const sql = new TextEncoder().encode(m.statements.join("\n;\n"));
+  return toHex(await crypto.subtle.digest("SHA-256", sql));
 }
 
 export async function planMigrations(client: Client, all: Migration[]): Promise<MigrationPlan> {
