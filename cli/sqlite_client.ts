@@ -23,6 +23,7 @@ import type {
   TransactionMode,
 } from "@libsql/client";
 import { LibsqlError } from "@libsql/client";
+import { resultSet, toRow } from "../src/store/result_set.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -64,11 +65,13 @@ class Connection {
     try {
       const p = this.prepare(sql);
       if (p.columns) {
-        const rows = (p.stmt.all(values) as unknown[][]).map((raw) => toRow(raw, p.columns!));
-        return result(p.columns, rows, 0, undefined);
+        const rows = (p.stmt.all(values) as unknown[][]).map((raw) =>
+          toRow(raw, p.columns!, plain)
+        );
+        return resultSet(p.columns, rows, 0, undefined);
       }
       const info = p.stmt.run(values) as { changes: number; lastInsertRowid: number | bigint };
-      return result([], [], info.changes, BigInt(info.lastInsertRowid));
+      return resultSet([], [], info.changes, BigInt(info.lastInsertRowid));
     } catch (e) {
       throw mapError(e);
     }
@@ -84,13 +87,13 @@ class Connection {
       const args = values.map(toSql);
       if (!p.columns) {
         const info = p.stmt.run(args) as { changes: number; lastInsertRowid: number | bigint };
-        return result([], [], info.changes, BigInt(info.lastInsertRowid));
+        return resultSet([], [], info.changes, BigInt(info.lastInsertRowid));
       }
       const raw = p.stmt.get(args) as unknown[] | undefined;
-      if (!raw) return result(p.columns, [], 0, undefined);
+      if (!raw) return resultSet(p.columns, [], 0, undefined);
       const row: Row = {};
       for (let i = 0; i < raw.length; i++) row[p.columns[i]] ??= plain(raw[i]);
-      return result(p.columns, [row], 0, undefined);
+      return resultSet(p.columns, [row as unknown as ResultSet["rows"][number]], 0, undefined);
     } catch (e) {
       throw mapError(e);
     }
@@ -144,34 +147,6 @@ function plain(value: unknown): unknown {
   return value instanceof Uint8Array
     ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)
     : value;
-}
-
-/** A row the way @libsql/client shapes it: values by index (not enumerable) and by name. */
-function toRow(raw: unknown[], columns: string[]): Row {
-  const row: Row = {};
-  Object.defineProperty(row, "length", { value: raw.length });
-  for (let i = 0; i < raw.length; i++) {
-    const value = plain(raw[i]);
-    Object.defineProperty(row, i, { value });
-    if (!Object.hasOwn(row, columns[i])) row[columns[i]] = value;
-  }
-  return row;
-}
-
-function result(
-  columns: string[],
-  rows: Row[],
-  rowsAffected: number,
-  lastInsertRowid: bigint | undefined,
-): ResultSet {
-  return {
-    columns,
-    columnTypes: columns.map(() => ""),
-    rows: rows as unknown as ResultSet["rows"],
-    rowsAffected,
-    lastInsertRowid,
-    toJSON: () => ({ columns, rows: rows.map((r) => Array.from(r as unknown as unknown[])) }),
-  };
 }
 
 function mapError(e: unknown): unknown {

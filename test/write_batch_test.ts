@@ -7,7 +7,7 @@
 import { createClient } from "@libsql/client";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
-import { openTestStore } from "./fixtures/store.ts";
+import { openTestStore, storeTest } from "./fixtures/store.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { submitMessage } from "../src/services/submission.ts";
 import { claimOutbox } from "../src/services/outbox_delivery.ts";
@@ -20,6 +20,15 @@ import {
   Store,
 } from "../src/store/store.ts";
 import type { ResultSet } from "@libsql/client/web";
+
+/**
+ * A test of jobs a gateway runs, on every engine (fixtures/store.ts). On D1 the gateway fixture
+ * itself is still blocked: it creates its domain and accounts with interactive jobs.
+ */
+const gatewayTest = (name: string, fn: () => Promise<void>) =>
+  storeTest(name, fn, {
+    d1: "createTestGateway's createDomain and createAccount (services/accounts.ts)",
+  });
 
 const enc = new TextEncoder();
 const mail = (id: string, body = "hello") =>
@@ -110,7 +119,7 @@ Deno.test("issue16#1: a statement marked single answers its row as any other, al
   store.close();
 });
 
-Deno.test("issue16#1: a delivery is one round trip", async () => {
+gatewayTest("issue16#1: a delivery is one round trip", async () => {
   const gw = await createTestGateway();
   const jobs: JobReport[] = [];
   gw.deps.store.onJob = (j) => jobs.push(j);
@@ -120,29 +129,35 @@ Deno.test("issue16#1: a delivery is one round trip", async () => {
   gw.close();
 });
 
-Deno.test("issue16#1: the same message delivered twice at once is stored once (guarded in SQL)", async () => {
-  const gw = await createTestGateway();
-  const sql = rawSql(gw.deps.store.db);
-  // Both deliveries read (no copy yet) before either writes: only the SQL guard can refuse one.
-  const results = await Promise.all([1, 2].map(() => deliver(gw.deps, inbound(mail("twice")))));
-  assertEquals(results.map((r) => r[0].status).sort(), ["delivered", "duplicate"]);
-  assertEquals(results[0][0].messageId, results[1][0].messageId);
-  const box = await sql.get<{ n: number; uid_next: number; count: number; used: number }>(
-    `SELECT (SELECT count(*) FROM messages) AS n, uid_next,
+gatewayTest(
+  "issue16#1: the same message delivered twice at once is stored once (guarded in SQL)",
+  async () => {
+    const gw = await createTestGateway();
+    const sql = rawSql(gw.deps.store.db);
+    // Both deliveries read (no copy yet) before either writes: only the SQL guard can refuse one.
+    const results = await Promise.all([1, 2].map(() => deliver(gw.deps, inbound(mail("twice")))));
+    assertEquals(results.map((r) => r[0].status).sort(), ["delivered", "duplicate"]);
+    assertEquals(results[0][0].messageId, results[1][0].messageId);
+    const box = await sql.get<{ n: number; uid_next: number; count: number; used: number }>(
+      `SELECT (SELECT count(*) FROM messages) AS n, uid_next,
        (SELECT sum(message_count) FROM threads) AS count,
        (SELECT used_bytes FROM accounts WHERE address = ?) AS used
      FROM mailboxes WHERE role = 'inbox' AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
-    [ALICE.address, ALICE.address],
-  );
-  assertEquals(
-    { ...box },
-    { n: 1, uid_next: 2, count: 1, used: mail("twice").byteLength },
-  );
-  assertEquals((await eventTypes(gw.deps.store)).filter((t) => t === "message.created").length, 1);
-  gw.close();
-});
+      [ALICE.address, ALICE.address],
+    );
+    assertEquals(
+      { ...box },
+      { n: 1, uid_next: 2, count: 1, used: mail("twice").byteLength },
+    );
+    assertEquals(
+      (await eventTypes(gw.deps.store)).filter((t) => t === "message.created").length,
+      1,
+    );
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: quota read before the write is checked again by the write", async () => {
+gatewayTest("issue16#1: quota read before the write is checked again by the write", async () => {
   const size = mail("q1", "x".repeat(600)).byteLength;
   const gw = await createTestGateway({ defaultQuotaBytes: size + 100 });
   // Each fits alone; together they do not. Both passed the read before either wrote.
@@ -191,76 +206,92 @@ Deno.test("issue16#1: deliveries from two processes to one mailbox get distinct 
   gw.close();
 });
 
-Deno.test("issue16#1: an SMTP submission (local and remote recipients) is one round trip", async () => {
-  const gw = await createTestGateway();
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  const raw = enc.encode(
-    `From: ${BOB.address}\r\nTo: ${ALICE.address}, far@remote.example\r\nSubject: hi\r\n` +
-      `Message-ID: <sub@postern.test>\r\n\r\nhello\r\n`,
-  );
-  const outcome = await submitMessage(gw.deps, {
-    mailFrom: BOB.address,
-    recipients: [ALICE.address, "far@remote.example"],
-    authenticatedAs: BOB.address,
-    clientIp: "192.0.2.1",
-  }, raw);
-  assertEquals(outcome.results.map((r) => r.status), ["delivered", "forwarded"]);
-  assertEquals(jobs.map((j) => j.roundTrips), [1]);
-  const sql = rawSql(gw.deps.store.db);
-  const queued = await sql.all<{ id: number; data: string }>(
-    `SELECT o.id, e.data FROM outbox o JOIN events e ON e.type = 'outbox.queued'
+gatewayTest(
+  "issue16#1: an SMTP submission (local and remote recipients) is one round trip",
+  async () => {
+    const gw = await createTestGateway();
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const raw = enc.encode(
+      `From: ${BOB.address}\r\nTo: ${ALICE.address}, far@remote.example\r\nSubject: hi\r\n` +
+        `Message-ID: <sub@postern.test>\r\n\r\nhello\r\n`,
+    );
+    const outcome = await submitMessage(gw.deps, {
+      mailFrom: BOB.address,
+      recipients: [ALICE.address, "far@remote.example"],
+      authenticatedAs: BOB.address,
+      clientIp: "192.0.2.1",
+    }, raw);
+    assertEquals(outcome.results.map((r) => r.status), ["delivered", "forwarded"]);
+    assertEquals(jobs.map((j) => j.roundTrips), [1]);
+    const sql = rawSql(gw.deps.store.db);
+    const queued = await sql.all<{ id: number; data: string }>(
+      `SELECT o.id, e.data FROM outbox o JOIN events e ON e.type = 'outbox.queued'
      WHERE o.rcpt_to = 'far@remote.example'`,
-  );
-  assertEquals(queued.length, 1);
-  assertEquals(JSON.parse(queued[0].data), {
-    outboxId: queued[0].id,
-    recipient: "far@remote.example",
-  });
-  gw.close();
-});
+    );
+    assertEquals(queued.length, 1);
+    assertEquals(JSON.parse(queued[0].data), {
+      outboxId: queued[0].id,
+      recipient: "far@remote.example",
+    });
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: a send (Sent copy, local delivery, outbox, idempotency record) is one round trip", async () => {
-  const gw = await createTestGateway();
-  const token = await gw.login(ALICE);
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  const res = await gw.call("POST", "/v1/emails", {
-    token,
-    headers: { "idempotency-key": "one-trip" },
-    body: { from: ALICE.address, to: [BOB.address, "carol@remote.test"], subject: "s", text: "t" },
-  });
-  const body = await res.json();
-  assertEquals(res.status, 201, JSON.stringify(body));
-  assertEquals(jobs.map((j) => j.roundTrips), [1]);
-  assertEquals(body.recipients.map((r: { status: string }) => r.status), ["delivered", "queued"]);
-  // What later steps took from earlier ones in SQL: the Sent copy's id and the outbox row's.
-  const sql = rawSql(gw.deps.store.db);
-  const sentId = body.id as number;
-  assert(typeof sentId === "number");
-  const row = await sql.get<Record<string, number | string>>(
-    `SELECT (SELECT sent_ref FROM tx_messages) AS sent_ref,
+gatewayTest(
+  "issue16#1: a send (Sent copy, local delivery, outbox, idempotency record) is one round trip",
+  async () => {
+    const gw = await createTestGateway();
+    const token = await gw.login(ALICE);
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const res = await gw.call("POST", "/v1/emails", {
+      token,
+      headers: { "idempotency-key": "one-trip" },
+      body: {
+        from: ALICE.address,
+        to: [BOB.address, "carol@remote.test"],
+        subject: "s",
+        text: "t",
+      },
+    });
+    const body = await res.json();
+    assertEquals(res.status, 201, JSON.stringify(body));
+    assertEquals(jobs.map((j) => j.roundTrips), [1]);
+    assertEquals(body.recipients.map((r: { status: string }) => r.status), ["delivered", "queued"]);
+    // What later steps took from earlier ones in SQL: the Sent copy's id and the outbox row's.
+    const sql = rawSql(gw.deps.store.db);
+    const sentId = body.id as number;
+    assert(typeof sentId === "number");
+    const row = await sql.get<Record<string, number | string>>(
+      `SELECT (SELECT sent_ref FROM tx_messages) AS sent_ref,
        (SELECT message_ref FROM outbox) AS message_ref,
        (SELECT message_id FROM events WHERE type = 'outbox.queued') AS event_ref,
        (SELECT outbox_id FROM tx_recipients WHERE address = 'carol@remote.test') AS outbox_id,
        (SELECT id FROM outbox) AS outbox,
        (SELECT response FROM tx_idempotency) AS response`,
-  );
-  assertEquals(
-    [row!.sent_ref, row!.message_ref, row!.event_ref, row!.outbox_id],
-    [sentId, sentId, sentId, row!.outbox],
-  );
-  assertEquals(JSON.parse(row!.response as string), body);
-  const replay = await gw.call("POST", "/v1/emails", {
-    token,
-    headers: { "idempotency-key": "one-trip" },
-    body: { from: ALICE.address, to: [BOB.address, "carol@remote.test"], subject: "s", text: "t" },
-  });
-  assertEquals(await replay.json(), body);
-  gw.close();
-});
+    );
+    assertEquals(
+      [row!.sent_ref, row!.message_ref, row!.event_ref, row!.outbox_id],
+      [sentId, sentId, sentId, row!.outbox],
+    );
+    assertEquals(JSON.parse(row!.response as string), body);
+    const replay = await gw.call("POST", "/v1/emails", {
+      token,
+      headers: { "idempotency-key": "one-trip" },
+      body: {
+        from: ALICE.address,
+        to: [BOB.address, "carol@remote.test"],
+        subject: "s",
+        text: "t",
+      },
+    });
+    assertEquals(await replay.json(), body);
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: an assertStep that no longer holds undoes its whole job", async () => {
+storeTest("issue16#1: an assertStep that no longer holds undoes its whole job", async () => {
   const store = await openTestStore();
   await store.batch([
     event("kept"),
@@ -272,91 +303,100 @@ Deno.test("issue16#1: an assertStep that no longer holds undoes its whole job", 
   store.close();
 });
 
-Deno.test("issue16#1: a flag change is one round trip; concurrent changes to one message all land", async () => {
-  const gw = await createTestGateway();
-  const token = await gw.login(ALICE);
-  const [{ messageId: id }] = await deliver(gw.deps, inbound(mail("flags")));
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  const patch = (body: unknown) => gw.call("PATCH", `/v1/messages/${id}`, { token, body });
-  assertEquals((await patch({ flags: { seen: true } })).status, 200);
-  assertEquals(jobs.map((j) => j.roundTrips), [1]);
-  // Each read the row before any wrote: the stale ones are stopped by their row check and
-  // read again, so no keyword is lost.
-  const words = ["a", "b", "c", "d"];
-  const statuses = await Promise.all(
-    words.map(async (w) => (await patch({ addKeywords: [w] })).status),
-  );
-  assertEquals(statuses, [200, 200, 200, 200]);
-  const row = await rawSql(gw.deps.store.db).get<{ keywords: string; modseq: number }>(
-    "SELECT keywords, modseq FROM messages WHERE id = ?",
-    [id!],
-  );
-  assertEquals(JSON.parse(row!.keywords).sort(), words);
-  const events = await rawSql(gw.deps.store.db).all<{ data: string }>(
-    "SELECT data FROM events WHERE type = 'message.updated' ORDER BY id",
-  );
-  assertEquals(events.length, 5, "one event per change");
-  assertEquals(JSON.parse(events[4].data).modseq, Number(row!.modseq));
-  gw.close();
-});
+gatewayTest(
+  "issue16#1: a flag change is one round trip; concurrent changes to one message all land",
+  async () => {
+    const gw = await createTestGateway();
+    const token = await gw.login(ALICE);
+    const [{ messageId: id }] = await deliver(gw.deps, inbound(mail("flags")));
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const patch = (body: unknown) => gw.call("PATCH", `/v1/messages/${id}`, { token, body });
+    assertEquals((await patch({ flags: { seen: true } })).status, 200);
+    assertEquals(jobs.map((j) => j.roundTrips), [1]);
+    // Each read the row before any wrote: the stale ones are stopped by their row check and
+    // read again, so no keyword is lost.
+    const words = ["a", "b", "c", "d"];
+    const statuses = await Promise.all(
+      words.map(async (w) => (await patch({ addKeywords: [w] })).status),
+    );
+    assertEquals(statuses, [200, 200, 200, 200]);
+    const row = await rawSql(gw.deps.store.db).get<{ keywords: string; modseq: number }>(
+      "SELECT keywords, modseq FROM messages WHERE id = ?",
+      [id!],
+    );
+    assertEquals(JSON.parse(row!.keywords).sort(), words);
+    const events = await rawSql(gw.deps.store.db).all<{ data: string }>(
+      "SELECT data FROM events WHERE type = 'message.updated' ORDER BY id",
+    );
+    assertEquals(events.length, 5, "one event per change");
+    assertEquals(JSON.parse(events[4].data).modseq, Number(row!.modseq));
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: an outbox claim is one round trip; two claims at once never share a row", async () => {
-  const gw = await createTestGateway();
-  const token = await gw.login(ALICE);
-  const to = Array.from({ length: 10 }, (_, i) => `r${i}@remote.test`);
-  const res = await gw.call("POST", "/v1/emails", {
-    token,
-    body: { from: ALICE.address, to, subject: "s", text: "t" },
-  });
-  assertEquals(res.status, 201);
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  const claims = await Promise.all(
-    ["w1", "w2"].map((worker) => claimOutbox(gw.deps, { worker, limit: 10, leaseSeconds: 60 })),
-  );
-  assertEquals(jobs.map((j) => j.roundTrips), [1, 1]);
-  const ids = claims.flatMap((c) => c.groups.flatMap((g) => g.items.map((i) => i.id)));
-  assertEquals(ids.length, 10);
-  assertEquals(new Set(ids).size, 10);
-  const sent = await rawSql(gw.deps.store.db).get<{ n: number }>(
-    "SELECT count(*) AS n FROM tx_events WHERE type = 'sent'",
-  );
-  assertEquals(Number(sent!.n), 10, "one `sent` event per recipient");
-  gw.close();
-});
+gatewayTest(
+  "issue16#1: an outbox claim is one round trip; two claims at once never share a row",
+  async () => {
+    const gw = await createTestGateway();
+    const token = await gw.login(ALICE);
+    const to = Array.from({ length: 10 }, (_, i) => `r${i}@remote.test`);
+    const res = await gw.call("POST", "/v1/emails", {
+      token,
+      body: { from: ALICE.address, to, subject: "s", text: "t" },
+    });
+    assertEquals(res.status, 201);
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const claims = await Promise.all(
+      ["w1", "w2"].map((worker) => claimOutbox(gw.deps, { worker, limit: 10, leaseSeconds: 60 })),
+    );
+    assertEquals(jobs.map((j) => j.roundTrips), [1, 1]);
+    const ids = claims.flatMap((c) => c.groups.flatMap((g) => g.items.map((i) => i.id)));
+    assertEquals(ids.length, 10);
+    assertEquals(new Set(ids).size, 10);
+    const sent = await rawSql(gw.deps.store.db).get<{ n: number }>(
+      "SELECT count(*) AS n FROM tx_events WHERE type = 'sent'",
+    );
+    assertEquals(Number(sent!.n), 10, "one `sent` event per recipient");
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: a move is one round trip; moves at once into one mailbox take distinct UIDs", async () => {
-  const gw = await createTestGateway();
-  const token = await gw.login(ALICE);
-  const ids: number[] = [];
-  for (const id of ["m1", "m2", "m3"]) {
-    ids.push((await deliver(gw.deps, inbound(mail(id))))[0].messageId!);
-  }
-  const sql = rawSql(gw.deps.store.db);
-  const archive = await sql.get<{ id: number }>(
-    `SELECT id FROM mailboxes WHERE role = 'archive'
+gatewayTest(
+  "issue16#1: a move is one round trip; moves at once into one mailbox take distinct UIDs",
+  async () => {
+    const gw = await createTestGateway();
+    const token = await gw.login(ALICE);
+    const ids: number[] = [];
+    for (const id of ["m1", "m2", "m3"]) {
+      ids.push((await deliver(gw.deps, inbound(mail(id))))[0].messageId!);
+    }
+    const sql = rawSql(gw.deps.store.db);
+    const archive = await sql.get<{ id: number }>(
+      `SELECT id FROM mailboxes WHERE role = 'archive'
      AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
-    [ALICE.address],
-  );
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  const move = (id: number) =>
-    gw.call("POST", `/v1/messages/${id}/move`, { token, body: { mailboxId: archive!.id } });
-  assertEquals((await move(ids[0])).status, 200);
-  assertEquals(jobs.map((j) => j.roundTrips), [1]);
-  assertEquals((await Promise.all(ids.slice(1).map(move))).map((r) => r.status), [200, 200]);
-  const uids = await sql.all<{ uid: number }>(
-    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid",
-    [archive!.id],
-  );
-  assertEquals(uids.map((r) => Number(r.uid)), [1, 2, 3]);
-  const gone = await sql.all<{ uid: number }>("SELECT uid FROM expunged ORDER BY uid");
-  assertEquals(gone.map((r) => Number(r.uid)), [1, 2, 3], "each left an expunged UID behind");
-  gw.close();
-});
+      [ALICE.address],
+    );
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const move = (id: number) =>
+      gw.call("POST", `/v1/messages/${id}/move`, { token, body: { mailboxId: archive!.id } });
+    assertEquals((await move(ids[0])).status, 200);
+    assertEquals(jobs.map((j) => j.roundTrips), [1]);
+    assertEquals((await Promise.all(ids.slice(1).map(move))).map((r) => r.status), [200, 200]);
+    const uids = await sql.all<{ uid: number }>(
+      "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid",
+      [archive!.id],
+    );
+    assertEquals(uids.map((r) => Number(r.uid)), [1, 2, 3]);
+    const gone = await sql.all<{ uid: number }>("SELECT uid FROM expunged ORDER BY uid");
+    assertEquals(gone.map((r) => Number(r.uid)), [1, 2, 3], "each left an expunged UID behind");
+    gw.close();
+  },
+);
 
-Deno.test("issue16#1: deleting (to Trash, then for good) is one round trip each", async () => {
+gatewayTest("issue16#1: deleting (to Trash, then for good) is one round trip each", async () => {
   const gw = await createTestGateway();
   const token = await gw.login(ALICE);
   const [{ messageId: id }] = await deliver(gw.deps, inbound(mail("del")));
@@ -376,27 +416,32 @@ Deno.test("issue16#1: deleting (to Trash, then for good) is one round trip each"
   gw.close();
 });
 
-Deno.test("issue16#1: a send to oneself near the quota keeps the Sent copy and refuses the Inbox copy", async () => {
-  const gw = await createTestGateway();
-  const token = await gw.login(ALICE);
-  const sql = rawSql(gw.deps.store.db);
-  const send = (to: string) =>
-    gw.call("POST", "/v1/emails", {
-      token,
-      body: { from: ALICE.address, to: [to], subject: "s", text: "t".repeat(2000) },
-    });
-  assertEquals((await send(BOB.address)).status, 201);
-  const size = Number((await sql.get<{ size: number }>("SELECT size FROM messages LIMIT 1"))!.size);
-  // Room for one more Sent copy, not for an Inbox copy beside it.
-  await sql.run(
-    "UPDATE accounts SET quota_bytes = used_bytes + ? WHERE address = ?",
-    [Math.round(size * 1.5), ALICE.address],
-  );
-  const res = await send(ALICE.address);
-  const body = await res.json();
-  assertEquals(res.status, 201, JSON.stringify(body));
-  assertEquals(body.recipients[0].status, "rejected");
-  assertEquals(body.recipients[0].code, "quota_exceeded");
-  assert(typeof body.id === "number", "the Sent copy is kept");
-  gw.close();
-});
+gatewayTest(
+  "issue16#1: a send to oneself near the quota keeps the Sent copy and refuses the Inbox copy",
+  async () => {
+    const gw = await createTestGateway();
+    const token = await gw.login(ALICE);
+    const sql = rawSql(gw.deps.store.db);
+    const send = (to: string) =>
+      gw.call("POST", "/v1/emails", {
+        token,
+        body: { from: ALICE.address, to: [to], subject: "s", text: "t".repeat(2000) },
+      });
+    assertEquals((await send(BOB.address)).status, 201);
+    const size = Number(
+      (await sql.get<{ size: number }>("SELECT size FROM messages LIMIT 1"))!.size,
+    );
+    // Room for one more Sent copy, not for an Inbox copy beside it.
+    await sql.run(
+      "UPDATE accounts SET quota_bytes = used_bytes + ? WHERE address = ?",
+      [Math.round(size * 1.5), ALICE.address],
+    );
+    const res = await send(ALICE.address);
+    const body = await res.json();
+    assertEquals(res.status, 201, JSON.stringify(body));
+    assertEquals(body.recipients[0].status, "rejected");
+    assertEquals(body.recipients[0].code, "quota_exceeded");
+    assert(typeof body.id === "number", "the Sent copy is kept");
+    gw.close();
+  },
+);

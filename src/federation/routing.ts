@@ -9,6 +9,7 @@ import { and, inArray, isNull, lt, lte, notInArray, or, type SQL, sql } from "dr
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { discover } from "./discovery.ts";
+import { inList } from "../store/in_list.ts";
 
 export type OutboxRoute = "bridge" | "federation";
 
@@ -26,7 +27,7 @@ async function refreshDueDomains(deps: Deps, now: number): Promise<void> {
   const domains = due.map((d) => d.domain);
   const fresh = await deps.store.db.select({ domain: schema.federationPeers.domain })
     .from(schema.federationPeers).where(and(
-      inArray(schema.federationPeers.domain, domains),
+      inList(schema.federationPeers.domain, domains),
       sql`${schema.federationPeers.expiresAt} > ${now}`,
     ));
   const known = new Set(fresh.map((f) => f.domain));

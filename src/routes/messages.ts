@@ -115,7 +115,8 @@ export function messageRoutes(deps: Deps) {
     async (c) => {
       const auth = c.get("auth");
       requireScope(auth, "read");
-      return c.json(await getMessage(deps.store.db, auth.accountId, c.req.valid("param").id), 200);
+      const id = c.req.valid("param").id;
+      return c.json(await getMessage(deps.store.db, auth.accountId, id, deps.mime), 200);
     },
   );
 

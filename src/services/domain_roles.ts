@@ -5,11 +5,13 @@
  * server administrator grants the role per domain, the way Stalwart and Postal scope a tenant's
  * or organisation's administrators to their own domains.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
 import { AppError } from "../errors.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { schema } from "../store/store.ts";
+import { inList } from "../store/in_list.ts";
+import { insertInSlices } from "../store/appends.ts";
 
 const r = schema.accountDomainRoles;
 
@@ -22,7 +24,7 @@ export async function adminDomainsOf(
   if (accountIds.length === 0) return out;
   const rows = await db.select({ accountId: r.accountId, name: schema.domains.name }).from(r)
     .innerJoin(schema.domains, eq(schema.domains.id, r.domainId))
-    .where(inArray(r.accountId, [...accountIds]))
+    .where(inList(r.accountId, [...accountIds]))
     .orderBy(schema.domains.name);
   for (const row of rows) out.get(row.accountId)?.push(row.name);
   return out;
@@ -50,7 +52,7 @@ export async function resolveAdminDomains(
   const wanted = [...new Set(names.map((n) => n.trim().toLowerCase()))];
   const rows = wanted.length
     ? await db.select({ id: schema.domains.id, name: schema.domains.name }).from(schema.domains)
-      .where(inArray(schema.domains.name, wanted))
+      .where(inList(schema.domains.name, wanted))
     : [];
   const byName = new Map(rows.map((d) => [d.name, d.id]));
   const fields: FieldError[] = wanted.flatMap((name, i) =>
@@ -72,6 +74,7 @@ export async function writeAdminDomains(
 ): Promise<void> {
   await tx.delete(r).where(eq(r.accountId, accountId));
   if (domainIds.length) {
-    await tx.insert(r).values(domainIds.map((domainId) => ({ accountId, domainId })));
+    const rows = domainIds.map((domainId) => ({ accountId, domainId }));
+    await insertInSlices(rows, (slice) => tx.insert(r).values(slice)); // D1: 100 parameters
   }
 }

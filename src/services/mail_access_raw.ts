@@ -5,7 +5,7 @@
  * large set never sits in memory at once. Structures (BODYSTRUCTURE, ENVELOPE, BODY[section]
  * offsets) are parsed once per blob on first request and kept in `mime_structures`.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { frameHead } from "../../schemas/mail_access.ts";
 import { type MimeStructure, parseMimeStructure } from "../../schemas/mime_structure.ts";
 import type { Deps } from "../deps.ts";
@@ -13,6 +13,7 @@ import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { rowsInSet } from "./mail_access.ts";
 import { blobBytes, bytesOf } from "./blob_chunks.ts";
+import { inList } from "../store/in_list.ts";
 
 /** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
 export const STRUCTURE_VERSION = 1;
@@ -35,7 +36,7 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
   const data = part === "full" ? b.data : sql`CASE WHEN instr(${b.data}, x'0d0a0d0a') > 0
         THEN substr(${b.data}, 1, instr(${b.data}, x'0d0a0d0a') + 3) ELSE ${b.data} END`;
   const rows = await db.select({ sha: b.sha256, size: b.size, data }).from(b)
-    .where(inArray(b.sha256, shas));
+    .where(inList(b.sha256, shas));
   const out = new Map<string, Uint8Array>();
   for (const r of rows) {
     // A large blob's headers are in its first chunk; its whole content needs the others.
@@ -101,7 +102,7 @@ export async function structures(
   for (let i = 0; i < shas.length; i += 500) {
     const part = shas.slice(i, i + 500);
     const hits = await db.select({ sha: ms.sha256, json: ms.json }).from(ms)
-      .where(and(inArray(ms.sha256, part), eq(ms.version, STRUCTURE_VERSION)));
+      .where(and(inList(ms.sha256, part), eq(ms.version, STRUCTURE_VERSION)));
     for (const h of hits) known.set(h.sha, JSON.parse(h.json));
   }
   const missing = shas.filter((s) => !known.has(s));

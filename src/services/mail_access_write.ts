@@ -5,7 +5,7 @@
  * RFC 4315 COPYUID needs (RFC 6851), and APPEND with flags and internal date (RFC 3501 6.3.11,
  * RFC 4315 APPENDUID). Quota is checked before anything is written.
  */
-import { eq, inArray, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import {
   type AppendResult,
   type ExpungeResult,
@@ -29,6 +29,7 @@ import {
 } from "./message_store.ts";
 import { MAX_KEYWORDS_PER_MESSAGE } from "./messages.ts";
 import { keywordsOf, rowsInSet, toEntry } from "./mail_access.ts";
+import { inList } from "../store/in_list.ts";
 
 const m = schema.messages;
 const CHUNK = 400;
@@ -135,11 +136,11 @@ export async function storeFlags(
       for (const g of groups.values()) {
         for (const ids of chunks(g.ids)) {
           await tx.update(m).set({ ...g.cols, keywords: g.keywords, modseq })
-            .where(inArray(m.id, ids));
+            .where(inList(m.id, ids));
           // One statement per chunk writes the chunk's `message.updated` events.
           await tx.run(sql`INSERT INTO events (account_id, type, mailbox_id, message_id, data)
             SELECT ${accountId}, 'message.updated', mailbox_id, id,
-            json_object('uid', uid, 'modseq', modseq) FROM messages WHERE ${inArray(m.id, ids)}`);
+            json_object('uid', uid, 'modseq', modseq) FROM messages WHERE ${inList(m.id, ids)}`);
         }
         for (const id of g.ids) {
           const uid = byId.get(id)!.uid;
@@ -176,7 +177,7 @@ export async function expunge(
     for (let i = 0; i < shas.length; i += CHUNK) {
       const part = shas.slice(i, i + CHUNK);
       await tx.run(
-        sql`DELETE FROM mime_structures WHERE ${inArray(schema.mimeStructures.sha256, part)}
+        sql`DELETE FROM mime_structures WHERE ${inList(schema.mimeStructures.sha256, part)}
         AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.sha256 = mime_structures.sha256)`,
       );
     }

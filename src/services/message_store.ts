@@ -5,7 +5,7 @@
  * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
  * search_index.ts). Every transport's store step ends here.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
@@ -21,6 +21,8 @@ import {
 } from "../store/store.ts";
 import { blobStatements } from "./blob_chunks.ts";
 import { searchableBody } from "./search_index.ts";
+import { inList } from "../store/in_list.ts";
+import { parsedRowJson } from "./parsed_row.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -247,7 +249,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         bit(flags.draft),
         bit(flags.deleted),
         JSON.stringify(flags.keywords ?? []),
-        JSON.stringify(p),
+        parsedRowJson(p),
         mailboxId,
         ...guardArgs,
       ],
@@ -374,7 +376,7 @@ export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): P
   if (ids.length === 0) return 0;
   const rows = await tx.select().from(schema.messages).where(and(
     eq(schema.messages.accountId, accountId),
-    inArray(schema.messages.id, ids),
+    inList(schema.messages.id, ids),
   ));
   await runStatements(tx, purgeStatements(accountId, rows));
   return rows.length;
@@ -455,7 +457,7 @@ export async function moveMessages(
 ): Promise<{ id: number; uid: number }[]> {
   const rows = await tx.select().from(schema.messages).where(and(
     eq(schema.messages.accountId, accountId),
-    inArray(schema.messages.id, ids),
+    inList(schema.messages.id, ids),
   ));
   const statements = moveStatements(accountId, rows, targetMailboxId);
   return movedUids(rows, targetMailboxId, await runStatements(tx, statements));

@@ -5,7 +5,7 @@
  * move, delete to Trash and purge. Every query carries the caller's account id, so another
  * account's id is "not found" and never data.
  */
-import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import {
   decodeCursor,
   encodeCursor,
@@ -17,6 +17,7 @@ import {
 } from "../../schemas/api_mail.ts";
 import type { NamedAddress, ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
+import type { MimePort } from "../ports.ts";
 import { AppError, badRequest, notFound } from "../errors.ts";
 import type { Queryable, Statement } from "../store/store.ts";
 import {
@@ -29,6 +30,7 @@ import {
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 import { moveMessages, moveStatements, purgeMessages, purgeStatements } from "./message_store.ts";
 import { blobBytes } from "./blob_chunks.ts";
+import { inList } from "../store/in_list.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -199,7 +201,9 @@ async function requireRow(db: Queryable, accountId: number, id: number): Promise
   return row;
 }
 
-function parsedOf(row: MessageRow): ParsedMail & { authentication?: Record<string, unknown> } {
+function parsedOf(
+  row: MessageRow,
+): ParsedMail & { authentication?: Record<string, unknown>; bodyTruncated?: boolean } {
   try {
     return JSON.parse(row.parsed);
   } catch {
@@ -215,13 +219,23 @@ function parsedOf(row: MessageRow): ParsedMail & { authentication?: Record<strin
   }
 }
 
+/**
+ * One message in full. A row whose bodies were cut to fit (services/parsed_row.ts) gets them
+ * from its raw message again, parsed by `mime`.
+ */
 export async function getMessage(
   db: Queryable,
   accountId: number,
   id: number,
+  mime?: Pick<MimePort, "parse">,
 ): Promise<MessageDetail> {
   const row = await requireRow(db, accountId, id);
   const p = parsedOf(row);
+  if (p.bodyTruncated === true && mime) {
+    const full = await mime.parse(await getRaw(db, accountId, id));
+    p.text = full.text;
+    p.html = full.html;
+  }
   const detail: MessageDetail = {
     ...toSummary(row),
     messageIdHeader: p.messageId ?? null,
@@ -464,7 +478,7 @@ export async function batchMessages(deps: Deps, accountId: number, req: MessageB
   const ids = [...new Set(req.ids)];
   const result = await deps.store.write(async (tx) => {
     const rows = await tx.select().from(m).where(
-      and(eq(m.accountId, accountId), inArray(m.id, ids)),
+      and(eq(m.accountId, accountId), inList(m.id, ids)),
     );
     const found = new Set(rows.map((r) => r.id));
     const done = ids.filter((i) => found.has(i));

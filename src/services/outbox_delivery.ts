@@ -35,6 +35,7 @@ import {
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes } from "./blob_chunks.ts";
+import { inList } from "../store/in_list.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -114,7 +115,7 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
     const blobs = await deps.store.db.select({
       sha256: schema.blobs.sha256,
       size: schema.blobs.size,
-    }).from(schema.blobs).where(inArray(schema.blobs.sha256, shas));
+    }).from(schema.blobs).where(inList(schema.blobs.sha256, shas));
     for (const b of blobs) sizes.set(b.sha256, b.size);
   }
   const groups = new Map<string, OutboxGroup>();

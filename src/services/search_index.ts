@@ -16,12 +16,16 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Logger } from "../ports.ts";
 import { rawSql, type Store } from "../store/store.ts";
 import { releaseLease, takeLease } from "../store/leases.ts";
+import { cutUtf8 } from "./parsed_row.ts";
 
 /** Messages indexed per transaction: bounds how long one batch holds the write lock. */
 const BATCH = 200;
 
-/** Text bodies beyond this many characters are not indexed (a search still finds the start). */
-const MAX_BODY_CHARS = 1_000_000;
+/**
+ * Text bodies beyond this many UTF-8 bytes are not indexed (a search still finds the start):
+ * the FTS row must stay under D1's 2 MB, and a million characters could be three million bytes.
+ */
+const MAX_BODY_BYTES = 1_000_000;
 
 interface PendingRow {
   id: number;
@@ -38,7 +42,7 @@ const addressText = (list: { name: string; address: string }[]) =>
 
 /** What FTS5 indexes of a message: the decoded text, or the HTML without its tags. */
 export function searchableBody(parsed: Pick<ParsedMail, "text" | "html">): string {
-  return (parsed.text ?? (parsed.html ?? "").replace(/<[^>]*>/g, " ")).slice(0, MAX_BODY_CHARS);
+  return cutUtf8(parsed.text ?? (parsed.html ?? "").replace(/<[^>]*>/g, " "), MAX_BODY_BYTES);
 }
 
 async function watermark(store: Store): Promise<number> {

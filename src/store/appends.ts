@@ -66,15 +66,40 @@ export class Appends {
  */
 const CHUNKS = [64, 16, 4, 1];
 
-/** Splits `count` rows into CHUNKS-sized runs. */
-export function chunkSizes(count: number): number[] {
+/**
+ * Bound parameters one statement may carry on every engine: Cloudflare D1 refuses more than 100
+ * (https://developers.cloudflare.com/d1/platform/limits/), so a multi-row insert of rows `width`
+ * values wide takes fewer rows per statement — by design, on every engine, so that what passes
+ * the embedded suite runs on D1.
+ */
+export const MAX_BOUND_PARAMETERS = 100;
+
+/** Splits `count` rows of `width` bound values each into CHUNKS-sized runs within the limit. */
+export function chunkSizes(count: number, width = 1): number[] {
+  const sizes = CHUNKS.filter((size) => size * width <= MAX_BOUND_PARAMETERS);
+  if (sizes.length === 0) {
+    throw new RangeError(`a row of ${width} values is over ${MAX_BOUND_PARAMETERS} parameters`);
+  }
   const out: number[] = [];
   let left = count;
-  for (const size of CHUNKS) {
+  for (const size of sizes) {
     while (left >= size) {
       out.push(size);
       left -= size;
     }
   }
   return out;
+}
+
+/**
+ * Runs `insert` over `rows` in slices whose values stay within MAX_BOUND_PARAMETERS, for a
+ * drizzle multi-row `insert(...).values(slice)` whose row count is not bounded by design.
+ */
+export async function insertInSlices<T extends object>(
+  rows: readonly T[],
+  insert: (slice: T[]) => Promise<unknown>,
+): Promise<void> {
+  const width = Math.max(1, ...rows.map((r) => Object.keys(r).length));
+  const per = Math.max(1, Math.floor(MAX_BOUND_PARAMETERS / width));
+  for (let at = 0; at < rows.length; at += per) await insert(rows.slice(at, at + per));
 }

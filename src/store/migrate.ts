@@ -1,10 +1,10 @@
 /**
- * Forward-only migrations. Each migration runs in its own write transaction and is recorded in
+ * Forward-only migrations. Each migration runs as one batch of statements and is recorded in
  * `postern_migrations` with a hash of its SQL, so an edited migration that already ran is
  * reported rather than silently skipped. `dryRun` lists what would run and changes nothing.
  */
 import type { Client } from "@libsql/client/web";
-import { sha256Hex } from "../crypto.ts";
+import { toHex } from "../crypto.ts";
 
 export interface Migration {
   tag: string;
@@ -19,8 +19,13 @@ export interface MigrationPlan {
 const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS postern_migrations (
   tag text PRIMARY KEY NOT NULL, hash text NOT NULL, applied_at integer NOT NULL)`;
 
+/**
+ * SHA-256 of a migration's SQL, through WebCrypto: not on any hot path, and it runs where
+ * hash-wasm's WebAssembly is refused (workerd, for migrations applied on D1).
+ */
 async function hashOf(m: Migration): Promise<string> {
-  return await sha256Hex(m.statements.join("\n;\n"));
+  const sql = new TextEncoder().encode(m.statements.join("\n;\n"));
+  return toHex(await crypto.subtle.digest("SHA-256", sql));
 }
 
 export async function planMigrations(client: Client, all: Migration[]): Promise<MigrationPlan> {
@@ -46,31 +51,33 @@ export async function planMigrations(client: Client, all: Migration[]): Promise<
   return plan;
 }
 
-/** Applies every pending migration in order; returns the tags applied. */
+/**
+ * Applies every pending migration in order; returns the tags applied.
+ *
+ * Each migration is ONE batch, the same on every engine (BEGIN … COMMIT on the embedded file, a
+ * Hrana batch on remote libSQL, one `D1Database.batch()` on D1, which refuses BEGIN): its row in
+ * `postern_migrations` first, then its statements. The row's primary key is the guard: when
+ * another process applied the migration meanwhile, the insert fails, the batch rolls back whole,
+ * and the plan read again finds it applied (or edited, which is refused as ever).
+ */
 export async function migrate(client: Client, all: Migration[]): Promise<string[]> {
   await client.execute(BOOKKEEPING);
   const plan = await planMigrations(client, all);
   const applied: string[] = [];
   for (const pending of plan.pending) {
     const m = all.find((x) => x.tag === pending.tag)!;
-    const tx = await client.transaction("write");
     try {
-      // Another process may have applied it meanwhile: re-check inside the write lock.
-      const again = await tx.execute({
-        sql: "SELECT 1 FROM postern_migrations WHERE tag = ?",
-        args: [m.tag],
-      });
-      if (again.rows.length === 0) {
-        for (const statement of m.statements) await tx.execute(statement);
-        await tx.execute({
+      await client.batch([
+        {
           sql: "INSERT INTO postern_migrations (tag, hash, applied_at) VALUES (?, ?, ?)",
           args: [m.tag, await hashOf(m), Date.now()],
-        });
-        applied.push(m.tag);
-      }
-      await tx.commit();
-    } finally {
-      tx.close();
+        },
+        ...m.statements.map((sql) => ({ sql, args: [] })),
+      ], "write");
+      applied.push(m.tag);
+    } catch (error) {
+      const again = await planMigrations(client, all);
+      if (!again.applied.includes(m.tag)) throw error;
     }
   }
   return applied;

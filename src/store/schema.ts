@@ -5,7 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import {
-  blob,
+  customType,
   index,
   integer,
   primaryKey,
@@ -15,6 +15,25 @@ import {
 } from "drizzle-orm/sqlite-core";
 
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+/**
+ * A BLOB column as plain bytes. drizzle's `blob({ mode: "buffer" })` maps through Node's Buffer,
+ * which an edge runtime does not have (workerd without `nodejs_compat`: "Buffer is not
+ * defined"); the libSQL clients and the D1 adapter (store/d1_client.ts) give Uint8Array or
+ * ArrayBuffer, and take either. Same SQL type, so no migration.
+ */
+const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "blob",
+  fromDriver: (value: unknown) =>
+    value instanceof Uint8Array
+      ? value
+      : value instanceof ArrayBuffer
+      ? new Uint8Array(value)
+      : ArrayBuffer.isView(value)
+      ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+      : new Uint8Array(value as ArrayLike<number>),
+  toDriver: (value: Uint8Array) => value,
+});
 
 export const domains = sqliteTable("domains", {
   id: integer("id").primaryKey({ autoIncrement: true }),
@@ -145,7 +164,7 @@ export const mailboxes = sqliteTable("mailboxes", {
 export const blobs = sqliteTable("blobs", {
   sha256: text("sha256").primaryKey(),
   size: integer("size").notNull(),
-  data: blob("data", { mode: "buffer" }).notNull(),
+  data: bytes("data").notNull(),
   createdAt: integer("created_at").notNull().default(now),
 });
 
@@ -176,7 +195,7 @@ export const blobChunks = sqliteTable("blob_chunks", {
   sha256: text("sha256").notNull().references(() => blobs.sha256, { onDelete: "cascade" }),
   /** 1 for the octets after the first chunk, 2 for the next… */
   seq: integer("seq").notNull(),
-  data: blob("data", { mode: "buffer" }).notNull(),
+  data: bytes("data").notNull(),
 }, (t) => [primaryKey({ columns: [t.sha256, t.seq] })]);
 
 export const threads = sqliteTable("threads", {

@@ -32,6 +32,7 @@ import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
 import * as schema from "./schema.ts";
 import { invalidateAll, newReadCaches, type ReadCaches } from "./read_cache.ts";
 import { Appends, type ManyInserter } from "./appends.ts";
+import { AppError } from "../errors.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -262,6 +263,37 @@ export interface StoreOptions {
    * `write()`; `client` sends one `client.batch(stmts, "write")` (the default elsewhere).
    */
   batchMode?: "group" | "client";
+  /**
+   * False for an engine without interactive transactions (Cloudflare D1, store/d1_client.ts):
+   * `write()` jobs are refused with an error naming the job, before anything is written.
+   */
+  interactiveWrites?: boolean;
+}
+
+/**
+ * The error an interactive job meets on an engine that refuses BEGIN and SAVEPOINT (D1), naming
+ * the job by its caller so the log says which job still needs to become a batch.
+ */
+export function interactiveRefused(job: string): AppError {
+  return new AppError(
+    501,
+    "internal",
+    `write job ${job} is an interactive transaction, which this store's engine (Cloudflare D1) ` +
+      "cannot run: D1 refuses BEGIN and SAVEPOINT, so the job must become one Store.batch() " +
+      'of statements (DESIGN.md, "Write jobs are single round trips"); nothing was written',
+  );
+}
+
+/** Who called `Store.write()`: the first stack frame outside this file, shortened. */
+function callerOfWrite(): string {
+  const frames = (new Error().stack ?? "").split("\n").slice(1).map((l) => l.trim());
+  const frame = frames.find((f) => f.startsWith("at ") && !/\/store\/store\.ts:/.test(f));
+  if (!frame) return "(unnamed)";
+  return frame.replace(/^at\s+(?:async\s+)?/, "").replace(
+    /\(?(?:file|https?):\/\/\S*?\/((?:src|cli|test)\/)/,
+    "($1",
+  )
+    .replace(/:(\d+):\d+\)?$/, ":$1)").replace(/^\((.*)\)$/, "$1");
 }
 
 /** The change counter the triggers of migration 0008_cache_generation bump. */
@@ -478,6 +510,9 @@ export class Store {
 
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); resolves only after the COMMIT. */
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.options.interactiveWrites === false) {
+      return Promise.reject(interactiveRefused(callerOfWrite()));
+    }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) void this.drain();

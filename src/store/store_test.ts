@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
-import { openTestStore, remoteDatabaseUrl, storeTest } from "../../test/fixtures/store.ts";
+import { openTestStore, storeTest, testDatabaseUrl } from "../../test/fixtures/store.ts";
 import { migrate, planMigrations } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 import { appendLater, rawSql, schema, Store } from "./store.ts";
@@ -77,6 +77,7 @@ storeTest(
     assertEquals(names, ["first.example", "second.example"]);
     store.close();
   },
+  { d1: "Store.write() itself (group commit, SAVEPOINTs), which D1 cannot run by design" },
 );
 
 storeTest(
@@ -108,6 +109,7 @@ storeTest(
     assertEquals(names, ["a.test", "b.test", "c.test", "first.test"]);
     store.close();
   },
+  { d1: "Store.write() itself (group commit, SAVEPOINTs), which D1 cannot run by design" },
 );
 
 storeTest("the domain read cache: writes empty it, rolled-back rows never stay in it", async () => {
@@ -134,7 +136,7 @@ storeTest("the domain read cache: writes empty it, rolled-back rows never stay i
   );
   assertEquals(await findDomain(store.db, "cached.example"), undefined);
   store.close();
-});
+}, { d1: "the rollback of a Store.write() job, which D1 cannot run by design" });
 
 /**
  * Two stores on one file stand for two processes: each has its own connections and caches, and
@@ -193,10 +195,14 @@ for (const remote of [false, true]) {
   );
 }
 
-Deno.test("issue16#3: two gateways on one remote libSQL database see each other's domain, account and deletion", async () => {
-  const url = remoteDatabaseUrl();
-  await twoStoresSeeEachOther(await openTestStore(url), await openTestStore(url));
-});
+storeTest(
+  "issue16#3: two gateways on one database see each other's domain, account and deletion",
+  async () => {
+    const url = testDatabaseUrl() ?? `file:${await Deno.makeTempDir()}/postern.db`;
+    await twoStoresSeeEachOther(await openTestStore(url), await openTestStore(url));
+  },
+  { d1: "createDomain and createAccount (services/accounts.ts)" },
+);
 
 Deno.test("ReadCache: remembers for its TTL; a load that overlaps an invalidation is not kept", async () => {
   let now = 0;
@@ -249,6 +255,7 @@ storeTest(
     assertEquals(rows[11].data, "{}", "the column default where no value was given");
     store.close();
   },
+  { d1: "appendLater() in Store.write() jobs (batches record theirs with recordStatements)" },
 );
 
 Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
@@ -256,4 +263,7 @@ Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
   assertEquals(chunkSizes(1), [1]);
   assertEquals(chunkSizes(85), [64, 16, 4, 1]);
   assertEquals(chunkSizes(200).reduce((a, b) => a + b, 0), 200);
+  // D1's 100 bound parameters (issue16#4): 7-value rows go 4 to a statement at most.
+  assertEquals(chunkSizes(85, 7), [...Array(21).fill(4), 1]);
+  assertEquals(chunkSizes(85, 1), [64, 16, 4, 1]);
 });

@@ -110,7 +110,7 @@ export function tableSql<T extends Table>(table: T): TableSql<T> {
       let runKey = "";
       const insertRun = async () => {
         let at = 0;
-        for (const size of chunkSizes(run.length)) {
+        for (const size of chunkSizes(run.length, runFields.length)) {
           await sql.run(statement(runFields, false, ignore, size), run.slice(at, at + size).flat());
           at += size;
         }

@@ -6,11 +6,12 @@
  * transaction, so a message is posted once.
  */
 import { toBase64 } from "../crypto.ts";
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
 import { blobBytes } from "../services/blob_chunks.ts";
+import { inList } from "../store/in_list.ts";
 
 /** Turns new inbound messages into deliveries; resolves to how many were queued. */
 export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
@@ -31,7 +32,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
       ? await deps.store.db.select({ message: schema.messages, role: schema.mailboxes.role })
         .from(schema.messages)
         .innerJoin(schema.mailboxes, eq(schema.mailboxes.id, schema.messages.mailboxId))
-        .where(inArray(schema.messages.id, ids))
+        .where(inList(schema.messages.id, ids))
       : [];
     const payloads: Record<string, unknown>[] = [];
     for (const { message, role } of rows) {

@@ -3,13 +3,14 @@
  * sendAt`, so no transport claims them earlier, across restarts too; cancelling marks every
  * row `cancelled` in one write transaction, and only while none is leased or finished.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { TxEmailView } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { conflict } from "../errors.ts";
 import { schema, type Tx } from "../store/store.ts";
 import { emailView, getTxMessage, recordEvent } from "./timeline.ts";
+import { inList } from "../store/in_list.ts";
 
 /** The message, its recipients and outbox rows, while none of them has left the queue. */
 async function stillScheduled(
@@ -27,7 +28,7 @@ async function stillScheduled(
     .where(eq(schema.txRecipients.messageId, emailId));
   const ids = recipients.flatMap((r) => (r.outboxId ? [r.outboxId] : []));
   const rows = ids.length
-    ? await tx.select().from(schema.outbox).where(inArray(schema.outbox.id, ids))
+    ? await tx.select().from(schema.outbox).where(inList(schema.outbox.id, ids))
     : [];
   if (rows.some((r) => r.state !== "queued" || (r.leaseUntil !== null && r.leaseUntil >= now))) {
     throw conflict(`email ${emailId} is already being sent`);
@@ -45,7 +46,7 @@ export async function cancelEmail(
     const { message, recipients, ids } = await stillScheduled(tx, auth, emailId, now, "cancelled");
     if (ids.length) {
       await tx.update(schema.outbox).set({ state: "cancelled", updatedAt: now })
-        .where(and(inArray(schema.outbox.id, ids), eq(schema.outbox.state, "queued")));
+        .where(and(inList(schema.outbox.id, ids), eq(schema.outbox.state, "queued")));
     }
     await tx.update(schema.txMessages).set({ state: "cancelled" })
       .where(eq(schema.txMessages.id, emailId));
@@ -77,7 +78,7 @@ export async function rescheduleEmail(
     const { message, recipients, ids } = await stillScheduled(tx, auth, emailId, now, "moved");
     if (ids.length) {
       await tx.update(schema.outbox).set({ nextAttemptAt: sendAt, updatedAt: now })
-        .where(and(inArray(schema.outbox.id, ids), eq(schema.outbox.state, "queued")));
+        .where(and(inList(schema.outbox.id, ids), eq(schema.outbox.state, "queued")));
     }
     await tx.update(schema.txMessages).set({ sendAt }).where(eq(schema.txMessages.id, emailId));
     for (const r of recipients) {

@@ -9,6 +9,7 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { notFound } from "../errors.ts";
+import { IN_JSON, jsonList } from "../store/in_list.ts";
 
 export type SuppressionRow = typeof schema.txSuppressions.$inferSelect;
 export type SuppressionReason = SuppressionRow["reason"];
@@ -51,8 +52,8 @@ export async function suppressedAmong(
   const lower = addresses.map((a) => a.toLowerCase());
   const rows = await rawSql(db).all<{ address: string }>(
     `SELECT address FROM tx_suppressions WHERE domain = ?
-     AND address IN (${lower.map(() => "?").join(", ")})`,
-    [domain.toLowerCase(), ...lower],
+     AND address IN ${IN_JSON}`,
+    [domain.toLowerCase(), jsonList(lower)],
   );
   return new Set(rows.map((r) => r.address));
 }

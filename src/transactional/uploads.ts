@@ -5,13 +5,14 @@
  * only by the account that uploaded it, and another account's id, a hash or an id that was
  * never issued all get the same answer, so nobody can learn whether some file exists here.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { sha256Hex, toHex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import { blobBytes } from "../services/blob_chunks.ts";
 import { putBlob } from "../services/message_store.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
+import { inList } from "../store/in_list.ts";
 
 const u = schema.uploads;
 
@@ -53,7 +54,7 @@ export async function uploadedBytes(
     data: schema.blobs.data,
   }).from(u)
     .innerJoin(schema.blobs, eq(schema.blobs.sha256, u.blobSha256))
-    .where(and(eq(u.accountId, accountId), inArray(u.id, [...new Set(ids)])));
+    .where(and(eq(u.accountId, accountId), inList(u.id, [...new Set(ids)])));
   // A large upload keeps its octets past the first MiB in blob_chunks (services/blob_chunks.ts).
   const out = new Map<string, Uint8Array>();
   for (const r of rows) out.set(r.id, await blobBytes(db, r));

@@ -8,11 +8,12 @@
  * DNS, not only the URL kept at creation; redirects are not followed (one could point anywhere),
  * and only the status code of an answer is recorded, never its body.
  */
-import { and, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
+import { and, eq, isNull, lt, lte, or } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { guardedFetch, RefusedTarget, webhookPolicy } from "../http/net_guard.ts";
 import { signingSecrets, signWebhook, type WebhookDeliveryRow } from "./webhooks.ts";
+import { inList } from "../store/in_list.ts";
 
 const S = 1000, M = 60 * S, H = 60 * M;
 /** Wait before attempt n+1 after n failed attempts. */
@@ -61,7 +62,7 @@ export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): 
     if (ids.length === 0) return [];
     return await tx.update(schema.txWebhookDeliveries)
       .set({ state: "delivering", leaseUntil, updatedAt: now })
-      .where(and(inArray(schema.txWebhookDeliveries.id, ids), due(now))).returning();
+      .where(and(inList(schema.txWebhookDeliveries.id, ids), due(now))).returning();
   });
   await Promise.all(rows.map((row) => attempt(deps, row, opts)));
   return rows.length;

@@ -14,6 +14,7 @@ import type { Queryable, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
+import { insertInSlices } from "../store/appends.ts";
 
 export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
 export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
@@ -259,7 +260,7 @@ export async function enqueueWebhookEvent(
     timestamp: new Date(at).toISOString(),
     data: typeof data === "function" ? data() : data,
   });
-  await tx.insert(schema.txWebhookDeliveries).values(targets.map((h) => ({
+  const rows = targets.map((h) => ({
     webhookId: h.id,
     eventId,
     eventType: type,
@@ -268,7 +269,9 @@ export async function enqueueWebhookEvent(
     nextAttemptAt: at,
     createdAt: at,
     updatedAt: at,
-  })));
+  }));
+  // Any number of webhooks, within D1's 100 parameters a statement (store/appends.ts).
+  await insertInSlices(rows, (slice) => tx.insert(schema.txWebhookDeliveries).values(slice));
   void deps;
   return targets.length;
 }
