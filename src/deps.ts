@@ -5,7 +5,15 @@
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
-import type { Clock, FederationPorts, FetchPort, Logger, MimePort, RoutePort } from "./ports.ts";
+import type {
+  AssetPort,
+  Clock,
+  FederationPorts,
+  FetchPort,
+  Logger,
+  MimePort,
+  RoutePort,
+} from "./ports.ts";
 import type { Store } from "./store/store.ts";
 
 export interface Deps {
@@ -29,6 +37,8 @@ export interface Deps {
   outbound?: FetchPort;
   /** The bridge's outbound route test (SHARP/1.3 by SRV); absent: submission does not ask. */
   routes?: RoutePort;
+  /** Static files (the API reference's renderer); absent: `/docs` says it has no renderer. */
+  assets?: AssetPort;
 }
 
 /** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */

@@ -58,8 +58,17 @@ export function problems(...statuses: number[]) {
   );
 }
 
-/** The security requirement for routes that need a bearer token (JWT or API key). */
-export const bearer = [{ bearer: [] as string[] }];
+/**
+ * Security requirements (schemes registered in src/app.ts `SECURITY_SCHEMES`). Most routes take
+ * either credential in `Authorization: Bearer`: an access token from sign-in or an API key.
+ */
+export const bearer: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
+
+/** Routes that mint or change credentials: a signed-in session only, never an API key. */
+export const sessionOnly: Record<string, string[]>[] = [{ bearer: [] }];
+
+/** The bridge's own routes: an API key with the `bridge` scope. */
+export const bridgeKey: Record<string, string[]>[] = [{ apiKey: ["bridge"] }];
 
 /** Standard problems for an authenticated route. */
 export const AUTHED = [400, 401, 403, 422] as const;

@@ -187,8 +187,10 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/domains",
+      operationId: "listAdminDomains",
       tags: ["admin"],
       summary: "Local domains",
+      description: "Every local domain with its catch-all account. Needs the `admin` scope.",
       security: bearer,
       responses: {
         200: ok("Domains", z.object({ items: z.array(AdminDomain) })),
@@ -205,8 +207,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/domains",
+      operationId: "createAdminDomain",
       tags: ["admin"],
       summary: "Add a local domain",
+      description:
+        "Adds a local domain: mail for it is accepted and stored here. Publish its DNS records (`postern domain dns`) before mail can arrive. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(z.object({ name: DomainName }).meta({ id: "CreateDomainRequest" })) },
       responses: { 201: ok("Created", AdminDomain), ...problems(401, 403, 409, 422) },
@@ -222,8 +227,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/admin/domains/{id}",
+      operationId: "updateAdminDomain",
       tags: ["admin"],
       summary: "Set or clear the domain's catch-all account",
+      description:
+        "Sets or clears the account that receives mail for unknown addresses of the domain. Needs the `admin` scope; audited.",
       security: bearer,
       request: {
         params: IdParam,
@@ -250,8 +258,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/domains/{id}",
+      operationId: "deleteAdminDomain",
       tags: ["admin"],
       summary: "Remove a domain that has no accounts or aliases left",
+      description:
+        "Removes a domain that has no accounts or aliases left (409 otherwise). Needs the `admin` scope; audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404, 409, 422) },
@@ -269,8 +280,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/accounts",
+      operationId: "listAccounts",
       tags: ["admin"],
       summary: "Accounts, by id, a page at a time",
+      description:
+        "Accounts in id order, a page at a time (`cursor` from the previous page's `nextCursor`), without password hashes, TOTP seeds or recovery codes. Needs the `admin` scope.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AdminAccount)), ...problems(401, 403, 422) },
@@ -289,8 +303,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/accounts",
+      operationId: "createAccount",
       tags: ["admin"],
       summary: "Create an account (with its default mailboxes) in a local domain",
+      description:
+        "Creates an account with its Inbox, Sent, Drafts, Trash, Junk and Archive mailboxes in a local domain. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(CreateAccountRequest) },
       responses: { 201: ok("Created", AdminAccount), ...problems(401, 403, 409, 422) },
@@ -315,8 +332,10 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/accounts/{id}",
+      operationId: "getAccount",
       tags: ["admin"],
       summary: "One account",
+      description: "One account, without its password hash, TOTP seed or recovery codes.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("Account", AdminAccount), ...problems(401, 403, 404, 422) },
@@ -332,8 +351,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/admin/accounts/{id}",
+      operationId: "updateAccount",
       tags: ["admin"],
       summary: "Change an account's name, role, administered domains, quota, state or password",
+      description:
+        "Changes an account's display name, role, administered domains, quota, disabled state or password. A new password or disabling it ends its sessions. Audited.",
       security: bearer,
       request: { params: IdParam, body: json(UpdateAccountRequest) },
       responses: { 200: ok("Updated", AdminAccount), ...problems(401, 403, 404, 409, 422) },
@@ -362,8 +384,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/accounts/{id}",
+      operationId: "deleteAccount",
       tags: ["admin"],
       summary: "Delete an account and everything it owns",
+      description:
+        "Deletes an account with its mailboxes, messages, credentials and keys. Audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 409, 422) },
@@ -387,8 +412,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/aliases",
+      operationId: "listAliases",
       tags: ["admin"],
       summary: "Aliases, optionally of one domain",
+      description:
+        "Aliases (an address in a local domain that forwards to one or more addresses), optionally of one domain.",
       security: bearer,
       request: {
         query: z.object({
@@ -412,8 +440,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/aliases",
+      operationId: "createAlias",
       tags: ["admin"],
       summary: "Create an alias in a local domain forwarding to one or more addresses",
+      description:
+        "Creates an alias in a local domain; mail to it is delivered to each target. Audited.",
       security: bearer,
       request: {
         body: json(
@@ -439,8 +470,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/aliases/{id}",
+      operationId: "deleteAlias",
       tags: ["admin"],
       summary: "Delete an alias",
+      description:
+        "Deletes an alias; mail to its address is refused from then on (unless a catch-all takes it). Audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
@@ -458,8 +492,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/audit",
+      operationId: "listAuditLog",
       tags: ["admin"],
       summary: "The audit log, newest first",
+      description:
+        "Administrative changes and credential events (who, what, from which address), newest first, a page at a time. Secrets never appear in it.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AuditEntry)), ...problems(401, 403, 422) },

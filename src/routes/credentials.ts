@@ -17,7 +17,7 @@ import {
 } from "../auth/app_passwords.ts";
 import { disableTotp, enableTotp, regenerateRecoveryCodes, setupTotp } from "../auth/two_factor.ts";
 import { notFound } from "../errors.ts";
-import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { type AppEnv, bearer, json, newRouter, ok, problems, sessionOnly } from "../http/router.ts";
 import { getAccount, setPassword } from "../services/accounts.ts";
 import { audit } from "../services/audit.ts";
 
@@ -127,9 +127,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/setup",
+      operationId: "setUpTwoFactor",
       tags: ["auth"],
       summary: "Start 2FA: a new TOTP seed (2FA stays off until enabled with a code)",
-      security: bearer,
+      description:
+        "Creates a new TOTP seed (RFC 6238: SHA-1, 30-second steps, 6 digits) and its `otpauth://` URI for an authenticator app. 2FA stays off until `POST /v1/auth/2fa/enable` proves the app has it.",
+      security: sessionOnly,
       responses: { 200: ok("The seed", TotpSetup), ...problems(401, 403, 409) },
     }),
     async (c) => {
@@ -144,9 +147,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/enable",
+      operationId: "enableTwoFactor",
       tags: ["auth"],
       summary: "Turn 2FA on with a current code; returns recovery codes once",
-      security: bearer,
+      description:
+        "Turns 2FA on with a current code from the seed set up before, and returns the recovery codes once (each works once in place of a code). From then on sign-in needs a code.",
+      security: sessionOnly,
       request: { body: json(z.object({ code: Code }).meta({ id: "TotpEnableRequest" })) },
       responses: { 200: ok("2FA is on", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
     }),
@@ -167,9 +173,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/disable",
+      operationId: "disableTwoFactor",
       tags: ["auth"],
       summary: "Turn 2FA off (password and a TOTP or recovery code)",
-      security: bearer,
+      description: "Turns 2FA off; needs the password and a current TOTP code or a recovery code.",
+      security: sessionOnly,
       request: {
         body: json(z.object({ password: Password, code: Code }).meta({ id: "TotpDisableRequest" })),
       },
@@ -187,9 +195,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/recovery-codes",
+      operationId: "replaceRecoveryCodes",
       tags: ["auth"],
       summary: "Replace all recovery codes (returned once)",
-      security: bearer,
+      description:
+        "Replaces every recovery code with new ones, returned once; the old codes stop working. Needs the password.",
+      security: sessionOnly,
       request: { body: json(z.object({ password: Password }).meta({ id: "PasswordConfirm" })) },
       responses: { 200: ok("New codes", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
     }),
@@ -212,8 +223,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/auth/app-passwords",
+      operationId: "listAppPasswords",
       tags: ["auth"],
       summary: "The account's app passwords (never the passwords themselves)",
+      description:
+        "The app passwords of the account (for IMAP, POP3 and SMTP clients that cannot do 2FA), with when each was last used. The passwords themselves are stored hashed and never shown again.",
       security: bearer,
       responses: {
         200: ok("App passwords", z.object({ items: z.array(AppPassword) })),
@@ -238,9 +252,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/app-passwords",
+      operationId: "createAppPassword",
       tags: ["auth"],
       summary: "Create an app password for IMAP/POP3/SMTP (shown once)",
-      security: bearer,
+      description:
+        "Creates a password for a mail client (IMAP/POP3/SMTP AUTH), returned once; it cannot sign in to the HTTP API. Needs a signed-in session.",
+      security: sessionOnly,
       request: {
         body: json(
           z.object({ name: z.string().trim().min(1).max(100) }).meta({ id: "AppPasswordRequest" }),
@@ -270,9 +287,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/auth/app-passwords/{id}",
+      operationId: "deleteAppPassword",
       tags: ["auth"],
       summary: "Delete an app password",
-      security: bearer,
+      description: "Deletes an app password; clients using it fail their next AUTH.",
+      security: sessionOnly,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
     }),
@@ -290,9 +309,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/password",
+      operationId: "changePassword",
       tags: ["auth"],
       summary: "Change the password (ends every session, this one included)",
-      security: bearer,
+      description:
+        "Checks the current password, stores the new one (hashed) and ends every session of the account, this one included.",
+      security: sessionOnly,
       request: {
         body: json(
           z.object({
@@ -321,8 +343,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/api-keys",
+      operationId: "listApiKeys",
       tags: ["api-keys"],
       summary: "The account's API keys (never the keys themselves)",
+      description:
+        "The account's API keys with their scopes, sending domains and last use; the keys themselves are stored as hashes and never shown again.",
       security: bearer,
       responses: {
         200: ok("API keys", z.object({ items: z.array(ApiKey) })),
@@ -341,9 +366,12 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/api-keys",
+      operationId: "createApiKey",
       tags: ["api-keys"],
       summary: "Create an API key (shown once); needs a session",
-      security: bearer,
+      description:
+        "Creates an API key (`pst_…`, returned once) limited to the scopes given (read, send, admin — admin only for admins — and bridge) and, for sending, to the domains given. Needs a signed-in session: an API key cannot mint another.",
+      security: sessionOnly,
       request: { body: json(ApiKeyRequest) },
       responses: { 201: ok("Created", NewApiKey), ...problems(401, 403, 422) },
     }),
@@ -364,9 +392,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/api-keys/{id}",
+      operationId: "revokeApiKey",
       tags: ["api-keys"],
       summary: "Revoke an API key; needs a session",
-      security: bearer,
+      description: "Revokes an API key at once in every process. Needs a signed-in session.",
+      security: sessionOnly,
       request: { params: IdParam },
       responses: { 204: { description: "Revoked" }, ...problems(401, 403, 404, 422) },
     }),

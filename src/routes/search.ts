@@ -39,6 +39,7 @@ export function searchRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/search",
+      operationId: "searchMessages",
       tags: ["search"],
       summary: "Search your messages",
       description: "At least one criterion is required. With words, results are newest-" +

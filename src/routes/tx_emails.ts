@@ -29,6 +29,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/batch",
+      operationId: "sendEmailBatch",
       tags: ["send"],
       summary: "Send up to 500 messages in one request",
       description: "Each message is checked and sent on its own (`results[i].status` is 201 or " +
@@ -58,6 +59,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/attachments",
+      operationId: "uploadAttachment",
       tags: ["send"],
       summary: "Upload an attachment once; send it by its `blobId`",
       description: "The `blobId` is this account's own: no other account can send it, and an " +
@@ -92,6 +94,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/emails/{emailId}",
+      operationId: "getEmail",
       tags: ["send"],
       summary: "A message's status and its timeline, per recipient",
       description: "Events: queued, scheduled, sent (a transport took the recipient off the " +
@@ -116,8 +119,11 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/{emailId}/cancel",
+      operationId: "cancelEmail",
       tags: ["send"],
       summary: "Cancel a scheduled message before it is sent",
+      description:
+        "Cancels a message whose `sendAt` has not come yet: every recipient gets a `cancelled` event and nothing is sent. A message already sent (or being sent) answers 409.",
       security: bearer,
       request: { params: EmailParam },
       responses: { 200: ok("Cancelled", TxEmailView), ...problems(401, 403, 404, 409) },

@@ -58,6 +58,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/domains/{domain}/suppressions",
+      operationId: "listSuppressions",
       tags,
       description,
       summary: "The domain's suppression list, newest first, each with why it exists",
@@ -94,6 +95,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/domains/{domain}/suppressions",
+      operationId: "createSuppression",
       tags,
       description,
       summary: "Suppress an address by hand",
@@ -120,6 +122,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/domains/{domain}/suppressions/{address}",
+      operationId: "deleteSuppression",
       tags,
       description,
       summary: "Remove an address from the list (mail to it is sent again)",
@@ -144,6 +147,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/domains/{domain}/sending",
+      operationId: "getSendingSettings",
       tags,
       description,
       summary: "The domain's sending settings (tracking defaults, VERP)",
@@ -162,6 +166,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/domains/{domain}/sending",
+      operationId: "updateSendingSettings",
       tags,
       description,
       summary: "Change the domain's sending settings",

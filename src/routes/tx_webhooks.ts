@@ -54,6 +54,7 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks",
+      operationId: "createWebhook",
       tags,
       summary: "Add an endpoint; the signing secret is shown once",
       description:
@@ -77,8 +78,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/webhooks",
+      operationId: "listWebhooks",
       tags,
       summary: "The account's endpoints",
+      description:
+        "The account's webhook endpoints with the events they subscribe to; the signing secrets are never shown again.",
       security: bearer,
       responses: {
         200: ok("Endpoints", z.object({ webhooks: z.array(WebhookView) })),
@@ -97,8 +101,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/webhooks/{id}",
+      operationId: "deleteWebhook",
       tags,
       summary: "Remove an endpoint and its delivery log",
+      description:
+        "Removes an endpoint and its delivery log; pending deliveries to it are dropped.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404) },
@@ -115,8 +122,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks/{id}/rotate",
+      operationId: "rotateWebhookSecret",
       tags,
       summary: "Rotate the secret; the old one also signs during the overlap",
+      description:
+        "Creates a new signing secret (returned once). During the overlap every post carries two signatures, one per secret, so receivers can switch without losing events.",
       security: bearer,
       request: { params: IdParam, body: json(RotateRequest) },
       responses: { 200: ok("The new secret", WebhookWithSecret), ...problems(401, 403, 404, 422) },
@@ -136,8 +146,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/webhooks/{id}/deliveries",
+      operationId: "listWebhookDeliveries",
       tags,
       summary: "The delivery log, newest first",
+      description:
+        "Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload. Newest first, paged with `before`.",
       security: bearer,
       request: {
         params: IdParam,
@@ -172,8 +185,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks/{id}/deliveries/{deliveryId}/replay",
+      operationId: "replayWebhookDelivery",
       tags,
       summary: "Send a delivery again now (same webhook-id)",
+      description:
+        "Queues a delivery again at once with fresh attempts and the same `webhook-id`, so a receiver that deduplicates sees it once.",
       security: bearer,
       request: {
         params: IdParam.extend({
