@@ -12,29 +12,37 @@ const OneOrMany = z.union([z.string(), z.array(z.string())]);
 
 export const ResendAttachment = z.object({
   content: z.string().optional().meta({ description: "Base64 content." }),
-  filename: z.string().min(1),
+  filename: z.string().min(1).meta({ description: "The file name." }),
   path: z.string().optional().meta({ description: "Not supported: give `content`." }),
-  content_type: z.string().optional(),
-  content_id: z.string().optional(),
+  content_type: z.string().optional().meta({
+    description: "The MIME type (default: application/octet-stream).",
+  }),
+  content_id: z.string().optional().meta({
+    description: "Content-ID, for an inline image referenced by `cid:`.",
+  }),
 }).meta({ id: "ResendAttachment" });
 
 export const ResendTag = z.object({
-  name: z.string().min(1).max(64),
-  value: z.string().max(256),
+  name: z.string().min(1).max(64).meta({ description: "The tag's name (kept as a metadata key)." }),
+  value: z.string().max(256).meta({ description: "Its value." }),
 }).meta({ id: "ResendTag" });
 
 export const ResendSendRequest = z.object({
-  from: z.string(),
-  to: OneOrMany,
-  cc: OneOrMany.optional(),
-  bcc: OneOrMany.optional(),
-  reply_to: OneOrMany.optional(),
-  subject: z.string().default(""),
-  html: z.string().optional(),
-  text: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  tags: z.array(ResendTag).optional(),
-  attachments: z.array(ResendAttachment).optional(),
+  from: z.string().meta({ description: "The sender, `a@x` or `Name <a@x>`." }),
+  to: OneOrMany.meta({ description: "Recipients: one address or a list." }),
+  cc: OneOrMany.optional().meta({ description: "Cc recipients: one address or a list." }),
+  bcc: OneOrMany.optional().meta({ description: "Bcc recipients: one address or a list." }),
+  reply_to: OneOrMany.optional().meta({ description: "Reply-To: one address or a list." }),
+  subject: z.string().default("").meta({ description: "The Subject." }),
+  html: z.string().optional().meta({ description: "The HTML body." }),
+  text: z.string().optional().meta({ description: "The plain-text body." }),
+  headers: z.record(z.string(), z.string()).optional().meta({
+    description: "Extra header fields.",
+  }),
+  tags: z.array(ResendTag).optional().meta({
+    description: "Name/value pairs, kept as the message's metadata.",
+  }),
+  attachments: z.array(ResendAttachment).optional().meta({ description: "Files to attach." }),
   template: z.unknown().optional().meta({
     description: "Not supported (refused, never dropped): render with Postern's own " +
       "`POST /v1/emails` and its `template`.",
@@ -43,47 +51,72 @@ export const ResendSendRequest = z.object({
   scheduled_at: z.string().optional().meta({
     description: "ISO 8601 time to send at (natural language such as `in 1 min` is refused).",
   }),
-}).meta({ id: "ResendSendRequest" });
+}).meta({
+  id: "ResendSendRequest",
+  example: {
+    "from": "Acme <onboarding@example.com>",
+    "to": "alice@example.org",
+    "subject": "Hello",
+    "html": "<p>It works!</p>",
+    "reply_to": "support@example.com",
+    "tags": [{ "name": "category", "value": "welcome" }],
+    "scheduled_at": "2026-12-08T09:00:00Z",
+  },
+});
 export type ResendSendRequest = z.infer<typeof ResendSendRequest>;
 
 export const ResendBatchRequest = z.array(ResendSendRequest).min(1).max(100).meta({
   id: "ResendBatchRequest",
 });
 
-export const ResendId = z.object({ id: z.string() }).meta({ id: "ResendId" });
-export const ResendObjectId = z.object({ object: z.literal("email"), id: z.string() })
-  .meta({ id: "ResendObjectId" });
+const EmailId = z.string().meta({ description: "The email's id (Postern's `em_…`)." });
+export const ResendId = z.object({ id: EmailId }).meta({
+  id: "ResendId",
+  example: { "id": "em_5f0c9a1d2b3e4f5a6b7c8d9e" },
+});
+export const ResendObjectId = z.object({
+  object: z.literal("email").meta({ description: "Always `email`." }),
+  id: EmailId,
+}).meta({ id: "ResendObjectId" });
 
 export const ResendBatchResponse = z.object({
-  data: z.array(ResendId),
-  errors: z.array(z.object({ index: z.number().int(), message: z.string() })).optional(),
+  data: z.array(ResendId).meta({ description: "The ids of the accepted emails, in order." }),
+  errors: z.array(z.object({
+    index: z.number().int().meta({ description: "Position of the refused email." }),
+    message: z.string().meta({ description: "Why it was refused." }),
+  })).optional().meta({ description: "permissive mode: the emails that were refused." }),
 }).meta({ id: "ResendBatchResponse" });
 
-export const ResendUpdateRequest = z.object({ scheduled_at: z.string() })
-  .meta({ id: "ResendUpdateRequest" });
+export const ResendUpdateRequest = z.object({
+  scheduled_at: z.string().meta({ description: "The new ISO 8601 time to send at." }),
+}).meta({ id: "ResendUpdateRequest" });
 
 export const ResendEmail = z.object({
-  object: z.literal("email"),
-  id: z.string(),
-  from: z.string(),
-  to: z.array(z.string()),
-  cc: z.array(z.string()).nullable(),
-  bcc: z.array(z.string()).nullable(),
-  reply_to: z.array(z.string()).nullable(),
-  subject: z.string(),
-  html: z.string().nullable(),
-  text: z.string().nullable(),
-  created_at: z.string(),
-  scheduled_at: z.string().nullable(),
-  last_event: z.string(),
-  tags: z.array(ResendTag),
+  object: z.literal("email").meta({ description: "Always `email`." }),
+  id: z.string().meta({ description: "The email's id." }),
+  from: z.string().meta({ description: "The sender." }),
+  to: z.array(z.string()).meta({ description: "The To recipients." }),
+  cc: z.array(z.string()).nullable().meta({ description: "The Cc recipients." }),
+  bcc: z.array(z.string()).nullable().meta({ description: "The Bcc recipients." }),
+  reply_to: z.array(z.string()).nullable().meta({ description: "The Reply-To addresses." }),
+  subject: z.string().meta({ description: "The Subject." }),
+  html: z.string().nullable().meta({ description: "The HTML body." }),
+  text: z.string().nullable().meta({ description: "The text body." }),
+  created_at: z.string().meta({ description: "When it was accepted." }),
+  scheduled_at: z.string().nullable().meta({
+    description: "When it is scheduled to go, if it was.",
+  }),
+  last_event: z.string().meta({
+    description: "The latest event (queued, sent, delivered, bounced, …).",
+  }),
+  tags: z.array(ResendTag).meta({ description: "The tags it was sent with." }),
 }).meta({ id: "ResendEmail" });
 export type ResendEmail = z.infer<typeof ResendEmail>;
 
 export const ResendError = z.object({
-  statusCode: z.number().int(),
-  name: z.string(),
-  message: z.string(),
+  statusCode: z.number().int().meta({ description: "The HTTP status." }),
+  name: z.string().meta({ description: "Resend's error name, e.g. `validation_error`." }),
+  message: z.string().meta({ description: "What went wrong." }),
 }).meta({ id: "ResendError" });
 
 const list = (v: string | string[] | undefined) => v === undefined ? [] : [v].flat();

@@ -13,31 +13,62 @@ export const WEBHOOK_EVENT_TYPES = [
 ];
 
 export const WebhookInput = z.object({
-  url: z.string().url().max(2000),
+  url: z.string().url().max(2000).meta({
+    description: "The https (or http) URL to post to; public addresses only.",
+  }),
   events: z.array(
     z.string().refine((e) => WEBHOOK_EVENT_TYPES.includes(e), {
       message: `one of ${WEBHOOK_EVENT_TYPES.join(", ")}`,
     }),
-  ).max(50).default([]),
+  ).max(50).default([]).meta({
+    description: "Event types to receive (`email.delivered`, `email.*`, …); empty: every event.",
+  }),
   includeRaw: z.boolean().default(false).meta({
     description: "email.received: add the raw RFC 5322 message (base64).",
   }),
-}).meta({ id: "WebhookInput" });
+}).meta({
+  id: "WebhookInput",
+  example: {
+    "url": "https://hooks.example.com/postern",
+    "events": ["email.delivered", "email.bounced", "email.received"],
+    "includeRaw": false,
+  },
+});
 
 export const WebhookView = z.object({
-  id: z.number().int(),
-  url: z.string(),
-  events: z.array(z.string()),
-  includeRaw: z.boolean(),
-  active: z.boolean(),
-  previousSecretUntil: z.string().nullable(),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The endpoint's id." }),
+  url: z.string().meta({ description: "Where events are posted." }),
+  events: z.array(z.string()).meta({
+    description: "The event types it receives; empty: every event.",
+  }),
+  includeRaw: z.boolean().meta({
+    description: "Whether `email.received` carries the raw message.",
+  }),
+  active: z.boolean().meta({ description: "Whether events are posted to it." }),
+  previousSecretUntil: z.string().nullable().meta({
+    description: "Until when the previous secret also signs (after a rotation).",
+  }),
+  createdAt: z.string().meta({ description: "When it was added (ISO 8601)." }),
 }).meta({ id: "Webhook" });
 
 export const WebhookWithSecret = z.object({
   webhook: WebhookView,
   secret: z.string().meta({ description: "`whsec_…`: shown only now." }),
-}).meta({ id: "WebhookWithSecret" });
+}).meta({
+  id: "WebhookWithSecret",
+  example: {
+    "webhook": {
+      "id": 3,
+      "url": "https://hooks.example.com/postern",
+      "events": ["email.delivered", "email.bounced"],
+      "includeRaw": false,
+      "active": true,
+      "previousSecretUntil": null,
+      "createdAt": "2026-12-07T10:00:00.000Z",
+    },
+    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  },
+});
 
 export const RotateRequest = z.object({
   overlapSeconds: z.number().int().min(0).max(7 * 86_400).default(86_400).meta({
@@ -46,16 +77,25 @@ export const RotateRequest = z.object({
 }).meta({ id: "WebhookRotateRequest" });
 
 export const WebhookDeliveryView = z.object({
-  id: z.number().int(),
-  eventId: z.string(),
-  eventType: z.string(),
-  state: z.enum(["pending", "delivering", "succeeded", "failed"]),
-  attempts: z.number().int(),
-  nextAttemptAt: z.string().nullable(),
-  lastStatus: z.number().int().nullable(),
-  lastError: z.string().nullable(),
-  payload: z.record(z.string(), z.unknown()),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The delivery's id." }),
+  eventId: z.string().meta({ description: "The event's id, sent as `webhook-id`." }),
+  eventType: z.string().meta({ description: "The event type, e.g. `email.delivered`." }),
+  state: z.enum(["pending", "delivering", "succeeded", "failed"]).meta({
+    description:
+      "pending: waiting for its next attempt; delivering: being posted; succeeded: a 2xx answered; failed: given up.",
+  }),
+  attempts: z.number().int().meta({ description: "Attempts so far." }),
+  nextAttemptAt: z.string().nullable().meta({
+    description: "When the next attempt is due, while pending.",
+  }),
+  lastStatus: z.number().int().nullable().meta({
+    description: "The HTTP status of the last attempt, if one answered.",
+  }),
+  lastError: z.string().nullable().meta({ description: "Why the last attempt failed, if it did." }),
+  payload: z.record(z.string(), z.unknown()).meta({
+    description: "The body posted (see the Webhooks section).",
+  }),
+  createdAt: z.string().meta({ description: "When the event happened (ISO 8601)." }),
 }).meta({ id: "WebhookDelivery" });
 
 // --- The events Postern posts (one source for the sender and the OpenAPI `webhooks` section) ---
@@ -99,7 +139,9 @@ export const EmailEventData = z.object({
   sendAt: z.string().optional().meta({
     description: "`scheduled`: when it will be sent (ISO 8601).",
   }),
-  route: z.string().optional().meta({ description: "`sent`: `local` for a local recipient." }),
+  route: z.string().optional().meta({
+    description: "`sent`: `local` for a local recipient, `bridge` when handed to the bridge.",
+  }),
   local: z.boolean().optional().meta({ description: "`delivered`: stored in a local mailbox." }),
   status: z.string().optional().meta({
     description: "`bounced`/`deferred`: the enhanced status code (RFC 3463), e.g. `5.1.1`.",

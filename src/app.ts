@@ -92,7 +92,11 @@ export function createApp(deps: Deps) {
           description: "Healthy",
           content: {
             "application/json": {
-              schema: z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }),
+              schema: z.object({
+                status: z.literal("ok").meta({ description: "Always `ok` (errors are 5xx)." }),
+                version: z.string().meta({ description: "The API version." }),
+                time: z.string().meta({ description: "The server's clock (ISO 8601)." }),
+              }),
             },
           },
         },

@@ -2,6 +2,37 @@ import { assert, assertEquals } from "./fixtures/assert.ts";
 import { createTestGateway } from "./fixtures/app.ts";
 import openapiTS from "openapi-typescript";
 import { createApp } from "../src/app.ts";
+import type { z } from "zod";
+import {
+  BatchRequest,
+  BatchResponse,
+  TxEmailView,
+  TxSendRequest,
+  TxSendResponse,
+} from "../schemas/tx_send.ts";
+import { LoginRequest, TokenPair } from "../src/routes/auth.ts";
+import { ApiKeyRequest, NewApiKey } from "../src/routes/credentials.ts";
+import {
+  Mailbox,
+  MailboxCreateRequest,
+  MailboxList,
+  MessageBatchRequest,
+  MessageBatchResult,
+  MessagePage,
+  MessageSummary,
+  MessageUpdateRequest,
+} from "../schemas/api_mail.ts";
+import { WebhookInput, WebhookWithSecret } from "../schemas/tx_webhooks.ts";
+import {
+  PreviewRequest,
+  PreviewResponse,
+  TemplateInput,
+  TemplateView,
+} from "../schemas/tx_templates.ts";
+import { SuppressionInput, SuppressionList, SuppressionView } from "../schemas/tx_suppression.ts";
+import { AnalyticsResponse } from "../schemas/tx_analytics.ts";
+import { ResendId, ResendSendRequest } from "../schemas/compat_resend.ts";
+import { PostmarkEmail, PostmarkResult } from "../schemas/compat_postmark.ts";
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS, WebhookEvent } from "../schemas/tx_webhooks.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -123,6 +154,158 @@ Deno.test("issue18#3: the webhooks section lists every event Postern posts, from
   // A payload shaped otherwise than documented is refused by the same schema.
   assert(!WebhookEvent.safeParse({ type: "email.delivered", timestamp: "x", data: {} }).success);
   gw.close();
+});
+
+/** The surfaces people build on: every field described, the main operations with examples. */
+const MAIN_TAGS = new Set([
+  "meta",
+  "auth",
+  "api-keys",
+  "send",
+  "templates",
+  "suppression",
+  "webhooks",
+  "analytics",
+  "tracking",
+  "drafts",
+  "events",
+  "mailboxes",
+  "messages",
+  "threads",
+  "search",
+  "compat-resend",
+  "compat-postmark",
+]);
+
+const resolve = (spec: Json, node: Json): Json =>
+  node?.$ref ? resolve(spec, spec.components.schemas[node.$ref.split("/").pop()]) : node;
+
+Deno.test("issue18#3: every field and parameter of the main surfaces has a description", async () => {
+  const gw = await createTestGateway();
+  const spec = await (await gw.call("GET", "/openapi.json")).json();
+  const missing = new Set<string>();
+  const seen = new Set<Json>();
+  const walk = (node: Json, where: string) => {
+    if (!node || typeof node !== "object" || seen.has(node)) return;
+    seen.add(node);
+    if (node.$ref) return walk(resolve(spec, node), node.$ref.split("/").pop());
+    for (const [name, prop] of Object.entries((node.properties ?? {}) as Record<string, Json>)) {
+      if (!prop.$ref && !prop.description) missing.add(`${where}.${name}`);
+      walk(prop, `${where}.${name}`);
+    }
+    for (const key of ["items", "additionalProperties"]) walk(node[key], `${where}[]`);
+    for (const key of ["anyOf", "oneOf", "allOf"]) {
+      for (const part of node[key] ?? []) walk(part, where);
+    }
+  };
+  let checked = 0;
+  for (const { where, op } of operations(spec)) {
+    if (!op.tags?.some((t: string) => MAIN_TAGS.has(t))) continue;
+    checked++;
+    for (const p of op.parameters ?? []) {
+      if (!p.description && !p.schema?.description) missing.add(`${where} parameter ${p.name}`);
+    }
+    for (const media of Object.values((op.requestBody?.content ?? {}) as Record<string, Json>)) {
+      walk(media.schema, `${where} body`);
+    }
+    for (const [status, res] of Object.entries((op.responses ?? {}) as Record<string, Json>)) {
+      for (const media of Object.values((res.content ?? {}) as Record<string, Json>)) {
+        walk(media.schema, `${where} ${status}`);
+      }
+    }
+  }
+  assert(checked > 70, `checked ${checked} operations`);
+  assertEquals([...missing], [], "fields without a description");
+  gw.close();
+});
+
+const hasExample = (spec: Json, media: Json) => {
+  const schema = resolve(spec, media?.schema);
+  return media?.example !== undefined || media?.examples !== undefined ||
+    schema?.example !== undefined || schema?.examples !== undefined;
+};
+
+Deno.test("issue18#3: the main operations show request, response and error examples", async () => {
+  const gw = await createTestGateway();
+  const spec = await (await gw.call("GET", "/openapi.json")).json();
+  const byId = new Map(operations(spec).map(({ op }) => [op.operationId, op]));
+  const main = [
+    "login",
+    "sendEmail",
+    "sendEmailBatch",
+    "getEmail",
+    "listMailboxes",
+    "createMailbox",
+    "listMessages",
+    "updateMessage",
+    "updateMessagesBatch",
+    "createWebhook",
+    "saveTemplate",
+    "previewTemplate",
+    "listSuppressions",
+    "createSuppression",
+    "getAnalytics",
+    "createApiKey",
+    "resendSendEmail",
+    "postmarkSendEmail",
+  ];
+  const lacking: string[] = [];
+  for (const id of main) {
+    const op = byId.get(id);
+    const body = op.requestBody?.content?.["application/json"];
+    if (body && !hasExample(spec, body)) lacking.push(`${id} request`);
+    const [status, ok] = Object.entries(op.responses as Record<string, Json>)
+      .find(([s]) => s.startsWith("2"))!;
+    const media = ok.content?.["application/json"];
+    if (media && !hasExample(spec, media)) lacking.push(`${id} ${status} response`);
+  }
+  assertEquals(lacking, []);
+  const invalid = byId.get("sendEmail").responses["422"].content["application/problem+json"];
+  assertEquals(invalid.example.code, "validation_failed");
+  assert(invalid.example.errors.length > 0);
+  gw.close();
+});
+
+Deno.test("issue18#3: every schema example in the document is valid for its own schema", () => {
+  const examples = [
+    TxSendRequest,
+    TxSendResponse,
+    BatchRequest,
+    BatchResponse,
+    TxEmailView,
+    LoginRequest,
+    TokenPair,
+    ApiKeyRequest,
+    NewApiKey,
+    MailboxList,
+    Mailbox,
+    MailboxCreateRequest,
+    MessagePage,
+    MessageSummary,
+    MessageUpdateRequest,
+    MessageBatchRequest,
+    MessageBatchResult,
+    WebhookInput,
+    WebhookWithSecret,
+    TemplateInput,
+    TemplateView,
+    PreviewRequest,
+    PreviewResponse,
+    SuppressionInput,
+    SuppressionList,
+    SuppressionView,
+    AnalyticsResponse,
+    ResendSendRequest,
+    ResendId,
+    PostmarkEmail,
+    PostmarkResult,
+  ];
+  for (const schema of examples) {
+    const meta = schema.meta() as { id: string; example?: unknown };
+    assert(meta.example !== undefined, `${meta.id} has an example`);
+    const parsed = (schema as z.ZodType).safeParse(meta.example);
+    assert(parsed.success, `${meta.id}: ${JSON.stringify(parsed.error?.issues)}`);
+  }
 });
 
 Deno.test("published JSON Schemas are served and 404 for unknown names", async () => {

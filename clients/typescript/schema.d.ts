@@ -2356,7 +2356,7 @@ export interface components {
       };
       /** @description `scheduled`: when it will be sent (ISO 8601). */
       sendAt?: string;
-      /** @description `sent`: `local` for a local recipient. */
+      /** @description `sent`: `local` for a local recipient, `bridge` when handed to the bridge. */
       route?: string;
       /** @description `delivered`: stored in a local mailbox. */
       local?: boolean;
@@ -2590,7 +2590,9 @@ export interface components {
       messageId: string | null;
       /** @description The From address, if any. */
       from: {
+        /** @description The display name (empty when none). */
         name: string;
+        /** @description The address, `local@domain`. */
         address: string;
       } | null;
       /** @description The To addresses. */
@@ -2624,23 +2626,45 @@ export interface components {
       raw?: string;
     };
     NamedAddress: {
+      /** @description The display name (empty when none). */
       name: string;
+      /** @description The address, `local@domain`. */
       address: string;
     };
     AttachmentInfo: {
       /** @description Position among the message's attachments. */
       index: number;
+      /** @description The file name (as the sender gave it: untrusted). */
       filename: string;
+      /** @description The MIME type. */
       contentType: string;
+      /** @description Decoded size in bytes. */
       size: number;
+      /** @description Content-ID, for inline images referenced by `cid:`. */
       contentId?: string;
-      /** @enum {string} */
+      /**
+       * @description Content-Disposition.
+       * @enum {string}
+       */
       disposition: "attachment" | "inline";
     };
+    /**
+     * @example {
+     *       "accessToken": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+     *       "refreshToken": "rt_9QbV3m2xk1HcYl0pN8sZrA",
+     *       "tokenType": "Bearer",
+     *       "expiresIn": 900
+     *     }
+     */
     TokenPair: {
+      /** @description A JWT for `Authorization: Bearer`; short-lived. */
       accessToken: string;
+      /** @description Exchanges for a new pair at `POST /v1/auth/refresh` (single use). */
       refreshToken: string;
-      /** @enum {string} */
+      /**
+       * @description Always `Bearer`.
+       * @enum {string}
+       */
       tokenType: "Bearer";
       /** @description Seconds until the access token expires. */
       expiresIn: number;
@@ -2649,22 +2673,39 @@ export interface components {
     Problem: {
       /** @description A URI naming the problem type. */
       type: string;
+      /** @description The HTTP status's title. */
       title: string;
+      /** @description The HTTP status code. */
       status: number;
       /** @description Stable machine-readable error code. */
       code: string;
+      /** @description What went wrong, for people. */
       detail?: string;
+      /** @description The request path. */
       instance?: string;
+      /** @description Every invalid field of a refused request (422). */
       errors?: components["schemas"]["FieldError"][];
     };
     FieldError: {
       /** @description JSON pointer-like path of the field, e.g. `to.0`. */
       path: string;
+      /** @description What is wrong with it. */
       message: string;
     };
+    /**
+     * @example {
+     *       "address": "alice@example.com",
+     *       "password": "correct horse battery staple",
+     *       "totp": "123456"
+     *     }
+     */
     LoginRequest: {
-      /** @example admin@postern.localhost */
+      /**
+       * @description The account's address.
+       * @example admin@postern.localhost
+       */
       address: string;
+      /** @description The account's password (app passwords are for mail clients only). */
       password: string;
       /** @description Six-digit code when 2FA is on. */
       totp?: string;
@@ -2672,18 +2713,31 @@ export interface components {
       recoveryCode?: string;
     };
     Me: {
+      /** @description The account's id. */
       id: number;
+      /** @description The account's address. */
       address: string;
+      /** @description The name shown in From when none is given. */
       displayName: string;
-      /** @enum {string} */
+      /**
+       * @description admin may use the admin routes.
+       * @enum {string}
+       */
       role: "user" | "admin";
       /** @description Local domains this account administers (their suppression list and sending settings). */
       adminDomains: string[];
+      /** @description Whether sign-in needs a TOTP code. */
       totpEnabled: boolean;
+      /** @description Storage quota in bytes. */
       quotaBytes: number;
+      /** @description Storage used in bytes. */
       usedBytes: number;
-      /** @enum {string} */
+      /**
+       * @description How this request authenticated.
+       * @enum {string}
+       */
       credential: "session" | "api_key" | "mail_session";
+      /** @description What the credential may do (read, send, admin, bridge). */
       scopes: string[];
     };
     TotpSetup: {
@@ -2697,61 +2751,119 @@ export interface components {
       recoveryCodes: string[];
     };
     TotpEnableRequest: {
+      /** @description A current TOTP code, or a recovery code. */
       code: string;
     };
     TotpDisableRequest: {
+      /** @description The account's password. */
       password: string;
+      /** @description A current TOTP code, or a recovery code. */
       code: string;
     };
     PasswordConfirm: {
+      /** @description The account's password. */
       password: string;
     };
     AppPassword: {
+      /** @description The app password's id. */
       id: number;
+      /** @description What it is for. */
       name: string;
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
+      /** @description When a client last signed in with it. */
       lastUsedAt: string | null;
     };
     NewAppPassword: {
+      /** @description The app password's id. */
       id: number;
+      /** @description What it is for. */
       name: string;
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
+      /** @description When a client last signed in with it. */
       lastUsedAt: string | null;
       /** @description Shown only now: four groups of four letters, e.g. `abcd-efgh-ijkl-mnop`. */
       password: string;
     };
     AppPasswordRequest: {
+      /** @description What it is for (e.g. the client's name). */
       name: string;
     };
     PasswordChangeRequest: {
+      /** @description The account's password. */
       currentPassword: string;
+      /** @description The new password (at least 10 characters). */
       newPassword: string;
     };
     ApiKey: {
+      /** @description The key's id. */
       id: number;
+      /** @description What it is for. */
       name: string;
       /** @description The key's first 12 characters, to tell keys apart. */
       prefix: string;
+      /** @description What it may do. */
       scopes: ("read" | "send" | "admin" | "bridge")[];
+      /** @description Domains it may send from (empty: the account's own addresses). */
       domains: string[];
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
+      /** @description When it was last used (to the minute). */
       lastUsedAt: string | null;
+      /** @description When it was revoked, if it was. */
       revokedAt: string | null;
     };
+    /**
+     * @example {
+     *       "id": 4,
+     *       "name": "billing service",
+     *       "prefix": "pst_7Hq2k9Zx",
+     *       "scopes": [
+     *         "send"
+     *       ],
+     *       "domains": [
+     *         "example.com"
+     *       ],
+     *       "createdAt": "2026-12-07T10:00:00.000Z",
+     *       "lastUsedAt": null,
+     *       "revokedAt": null,
+     *       "key": "pst_7Hq2k9Zx3mVbR1tYpL0sNw8cQeJ5aUdF"
+     *     }
+     */
     NewApiKey: {
+      /** @description The key's id. */
       id: number;
+      /** @description What it is for. */
       name: string;
       /** @description The key's first 12 characters, to tell keys apart. */
       prefix: string;
+      /** @description What it may do. */
       scopes: ("read" | "send" | "admin" | "bridge")[];
+      /** @description Domains it may send from (empty: the account's own addresses). */
       domains: string[];
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
+      /** @description When it was last used (to the minute). */
       lastUsedAt: string | null;
+      /** @description When it was revoked, if it was. */
       revokedAt: string | null;
       /** @description The whole key (`pst_…`), shown only now. */
       key: string;
     };
+    /**
+     * @example {
+     *       "name": "billing service",
+     *       "scopes": [
+     *         "send"
+     *       ],
+     *       "domains": [
+     *         "example.com"
+     *       ]
+     *     }
+     */
     ApiKeyRequest: {
+      /** @description What it is for (e.g. the application's name). */
       name: string;
       /** @description `bridge` for administrators only; `admin` also for domain administrators, whose admin keys manage only their domains' settings and suppression lists. */
       scopes: ("read" | "send" | "admin" | "bridge")[];
@@ -2960,6 +3072,20 @@ export interface components {
       stamp: string;
       expiresAt: number;
     };
+    /**
+     * @example {
+     *       "id": null,
+     *       "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *       "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+     *       "sendAt": "2026-12-08T09:00:00.000Z",
+     *       "recipients": [
+     *         {
+     *           "address": "alice@example.org",
+     *           "status": "scheduled"
+     *         }
+     *       ]
+     *     }
+     */
     TxSendResponse: {
       /** @description Id of the Sent copy in the sender's mailbox, when `storeSent` asked for one. */
       id: number | null;
@@ -2967,24 +3093,72 @@ export interface components {
       emailId: string;
       /** @description The Message-ID header. */
       messageId: string;
+      /** @description When it will be sent, for a scheduled message (ISO 8601); null when sent now. */
       sendAt: string | null;
+      /** @description What happened to each recipient. */
       recipients: components["schemas"]["RecipientOutcome"][];
     };
     RecipientOutcome: {
+      /** @description The recipient address. */
       address: string;
       /**
        * @description delivered: stored in a local mailbox; queued: in the outbox for a remote server; rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the sending domain's suppression list, not sent.
        * @enum {string}
        */
       status: "delivered" | "queued" | "rejected" | "scheduled" | "suppressed";
+      /** @description Why it was rejected (a stable error code), when rejected. */
       code?: string;
+      /** @description A human-readable reason, when rejected or suppressed. */
       reason?: string;
     };
+    /**
+     * @example {
+     *       "from": "Acme <billing@example.com>",
+     *       "to": [
+     *         "alice@example.org"
+     *       ],
+     *       "subject": "Your invoice #1042",
+     *       "text": "Hi Alice, your invoice is attached.",
+     *       "html": "<p>Hi Alice, your invoice is attached.</p>",
+     *       "attachments": [
+     *         {
+     *           "filename": "invoice-1042.pdf",
+     *           "contentType": "application/pdf",
+     *           "content": "JVBERi0xLjcK"
+     *         }
+     *       ],
+     *       "tags": [
+     *         "invoice"
+     *       ],
+     *       "metadata": {
+     *         "customer": "c_981"
+     *       },
+     *       "sendAt": "2026-12-08T09:00:00Z"
+     *     }
+     */
     TxSendRequest: {
-      from: components["schemas"]["Recipient"];
-      /** @default [] */
+      /** @description The sender: an address of the signed-in account (or an alias or domain it may send as). */
+      from: string | {
+        /**
+         * @description The display name.
+         * @default
+         */
+        name?: string;
+        /**
+         * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+         * @example alice@postern.localhost
+         */
+        address: string;
+      };
+      /**
+       * @description Recipients (at most 100); one may be given as a plain string.
+       * @default []
+       */
       to?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -2992,9 +3166,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Carbon-copy recipients (at most 100).
+       * @default []
+       */
       cc?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3002,9 +3182,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Blind-copy recipients (at most 100): they receive the message but appear in no header.
+       * @default []
+       */
       bcc?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3012,9 +3198,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Reply-To addresses (at most 10).
+       * @default []
+       */
       replyTo?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3022,11 +3214,19 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default  */
+      /**
+       * @description The Subject (at most 998 characters, no line breaks).
+       * @default
+       */
       subject?: string;
+      /** @description The plain-text body (at most 10 MiB). */
       text?: string;
+      /** @description The HTML body (at most 10 MiB); with `text` too the message is multipart/alternative. */
       html?: string;
-      /** @default [] */
+      /**
+       * @description Files to attach (at most 100), as base64 or by `blobId`.
+       * @default []
+       */
       attachments?: components["schemas"]["TxAttachmentInput"][];
       /**
        * @description Extra header fields, e.g. {"X-Campaign": "spring"}.
@@ -3035,16 +3235,25 @@ export interface components {
       headers?: {
         [key: string]: string;
       };
+      /** @description The Message-ID this answers (`<id@domain>`), for threading (RFC 5322 section 3.6.4). */
       inReplyTo?: string;
+      /** @description The thread's Message-IDs, oldest first (RFC 5322 section 3.6.4). */
       references?: string[];
-      /** @default [] */
+      /**
+       * @description Labels for analytics and webhooks (at most 20; letters, digits, `_ . : -`).
+       * @default []
+       */
       tags?: string[];
-      /** @default {} */
+      /**
+       * @description Your own key/value pairs (at most 50), returned in events and webhooks.
+       * @default {}
+       */
       metadata?: {
         [key: string]: string;
       };
       /** @description Render subject, text and html from this template (fields given here win). */
       template?: {
+        /** @description The template's name. */
         name: string;
         /** @description Default: the latest. */
         version?: number;
@@ -3066,7 +3275,9 @@ export interface components {
        * @default {}
        */
       tracking?: {
+        /** @description Track opens (a pixel in the HTML). */
         opens?: boolean;
+        /** @description Track clicks (links rewritten). */
         clicks?: boolean;
       };
       /** @description Keep a copy in the sending account's Sent mailbox (visible over IMAP, counted against its quota). Default: yes for a signed-in user, no for an API key — an application's mail is kept as its transactional record (`GET /v1/emails/{emailId}`), so a busy sender never fills a mailbox. */
@@ -3079,7 +3290,10 @@ export interface components {
     };
     /** @description An address string (`a@x` or `"Name <a@x>"`), or {name, address}. */
     Recipient: string | {
-      /** @default  */
+      /**
+       * @description The display name.
+       * @default
+       */
       name?: string;
       /**
        * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3088,56 +3302,224 @@ export interface components {
       address: string;
     };
     TxAttachmentInput: {
+      /** @description The file name shown to the recipient (no CR, LF or NUL). */
       filename: string;
-      /** @default application/octet-stream */
+      /**
+       * @description The MIME type, e.g. `application/pdf`.
+       * @default application/octet-stream
+       */
       contentType?: string;
       /** @description Base64 content (or give `blobId`). */
       content?: string;
       /** @description An id from `POST /v1/emails/attachments`, usable only by the account that uploaded it. */
       blobId?: string;
     };
+    /**
+     * @example {
+     *       "accepted": 1,
+     *       "refused": 1,
+     *       "results": [
+     *         {
+     *           "index": 0,
+     *           "status": 201,
+     *           "email": {
+     *             "id": null,
+     *             "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *             "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+     *             "sendAt": null,
+     *             "recipients": [
+     *               {
+     *                 "address": "alice@example.org",
+     *                 "status": "queued"
+     *               }
+     *             ]
+     *           }
+     *         },
+     *         {
+     *           "index": 1,
+     *           "status": 422,
+     *           "error": {
+     *             "code": "validation_failed",
+     *             "detail": "to: at least one recipient (to, cc or bcc) is required"
+     *           }
+     *         }
+     *       ]
+     *     }
+     */
     BatchResponse: {
+      /** @description How many messages were accepted. */
       accepted: number;
+      /** @description How many were refused. */
       refused: number;
+      /** @description One result per message, in request order. */
       results: components["schemas"]["BatchItemResult"][];
     };
     BatchItemResult: {
+      /** @description Position of the message in the request. */
       index: number;
       /** @description 201, or the problem's status. */
       status: number;
-      email?: components["schemas"]["TxSendResponse"];
+      /**
+       * @description The send's answer, when accepted.
+       * @example {
+       *       "id": null,
+       *       "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+       *       "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+       *       "sendAt": "2026-12-08T09:00:00.000Z",
+       *       "recipients": [
+       *         {
+       *           "address": "alice@example.org",
+       *           "status": "scheduled"
+       *         }
+       *       ]
+       *     }
+       */
+      email?: {
+        /** @description Id of the Sent copy in the sender's mailbox, when `storeSent` asked for one. */
+        id: number | null;
+        /** @description The transactional message id (`em_…`). */
+        emailId: string;
+        /** @description The Message-ID header. */
+        messageId: string;
+        /** @description When it will be sent, for a scheduled message (ISO 8601); null when sent now. */
+        sendAt: string | null;
+        /** @description What happened to each recipient. */
+        recipients: components["schemas"]["RecipientOutcome"][];
+      };
+      /** @description Why it was refused. */
       error?: {
+        /** @description The problem's stable code. */
         code: string;
+        /** @description What was wrong. */
         detail: string;
       };
     };
-    /** @description Up to 500 messages; each is sent (or refused) on its own. */
+    /**
+     * @description Up to 500 messages; each is sent (or refused) on its own.
+     * @example [
+     *       {
+     *         "from": "billing@example.com",
+     *         "to": [
+     *           "alice@example.org"
+     *         ],
+     *         "subject": "Receipt",
+     *         "text": "Thanks!"
+     *       },
+     *       {
+     *         "from": "billing@example.com",
+     *         "to": "Bob <bob@example.org>",
+     *         "template": {
+     *           "name": "welcome"
+     *         },
+     *         "variables": {
+     *           "name": "Bob",
+     *           "product": "Acme"
+     *         },
+     *         "tags": [
+     *           "welcome"
+     *         ]
+     *       }
+     *     ]
+     */
     BatchRequest: components["schemas"]["TxSendRequest"][];
+    /**
+     * @example {
+     *       "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *       "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+     *       "from": "billing@example.com",
+     *       "subject": "Your invoice #1042",
+     *       "state": "accepted",
+     *       "sendAt": null,
+     *       "tags": [
+     *         "invoice"
+     *       ],
+     *       "metadata": {
+     *         "customer": "c_981"
+     *       },
+     *       "createdAt": "2026-12-07T10:00:00.000Z",
+     *       "recipients": [
+     *         {
+     *           "address": "alice@example.org",
+     *           "status": "delivered",
+     *           "updatedAt": "2026-12-07T10:00:02.000Z",
+     *           "events": []
+     *         }
+     *       ],
+     *       "events": [
+     *         {
+     *           "id": 1,
+     *           "type": "queued",
+     *           "recipient": "alice@example.org",
+     *           "data": {},
+     *           "createdAt": "2026-12-07T10:00:00.000Z"
+     *         },
+     *         {
+     *           "id": 2,
+     *           "type": "sent",
+     *           "recipient": "alice@example.org",
+     *           "data": {
+     *             "route": "bridge"
+     *           },
+     *           "createdAt": "2026-12-07T10:00:01.000Z"
+     *         },
+     *         {
+     *           "id": 3,
+     *           "type": "delivered",
+     *           "recipient": "alice@example.org",
+     *           "data": {
+     *             "remoteMta": "mx.example.org",
+     *             "response": "250 2.0.0 Ok: queued"
+     *           },
+     *           "createdAt": "2026-12-07T10:00:02.000Z"
+     *         }
+     *       ]
+     *     }
+     */
     TxEmailView: {
+      /** @description The transactional message id (`em_…`). */
       emailId: string;
+      /** @description Its Message-ID header. */
       messageId: string;
+      /** @description The From address. */
       from: string;
+      /** @description The Subject. */
       subject: string;
-      /** @enum {string} */
+      /**
+       * @description scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled.
+       * @enum {string}
+       */
       state: "scheduled" | "accepted" | "cancelled";
+      /** @description When a scheduled message goes out (ISO 8601). */
       sendAt: string | null;
+      /** @description Tags given at send time. */
       tags: string[];
+      /** @description Metadata given at send time. */
       metadata: {
         [key: string]: string;
       };
+      /** @description When it was accepted (ISO 8601). */
       createdAt: string;
+      /** @description Each recipient with its own status and timeline. */
       recipients: {
+        /** @description The recipient address. */
         address: string;
+        /** @description Its latest status (the last event type that changes it: queued, sent, delivered, deferred, bounced, …). */
         status: string;
+        /** @description When the status last changed (ISO 8601). */
         updatedAt: string;
+        /** @description This recipient's timeline, oldest first. */
         events: components["schemas"]["TxEvent"][];
       }[];
       /** @description The whole timeline, oldest first. */
       events: components["schemas"]["TxEvent"][];
     };
     TxEvent: {
+      /** @description The event's id (increasing). */
       id: number;
-      /** @enum {string} */
+      /**
+       * @description What happened.
+       * @enum {string}
+       */
       type:
         | "queued"
         | "scheduled"
@@ -3152,48 +3534,138 @@ export interface components {
         | "unsubscribed"
         | "suppressed"
         | "cancelled";
+      /** @description The recipient it is about, or null for the whole message. */
       recipient: string | null;
       /** @description What happened. `bounced`: status (RFC 3463), reason (the remote reply or DSN diagnostic), stage (dns, connect, mail, rcpt, data or dsn), category (recipient, mailbox, destination, sender, policy, content, system, network, protocol, transient, unknown) and suppressed (whether the address went on the suppression list). */
       data: {
         [key: string]: unknown;
       };
+      /** @description When (ISO 8601). */
       createdAt: string;
     };
+    /**
+     * @example {
+     *       "name": "welcome",
+     *       "version": 2,
+     *       "subject": "Welcome, {{name}}!",
+     *       "text": "Hi {{name}}, thanks for joining {{product}}.",
+     *       "html": null,
+     *       "createdAt": "2026-12-07T10:00:00.000Z"
+     *     }
+     */
     TemplateView: {
+      /** @description The template's name. */
       name: string;
+      /** @description Its version (1 for the first save). */
       version: number;
+      /** @description The Subject template. */
       subject: string;
+      /** @description The text body template. */
       text: string | null;
+      /** @description The HTML body template. */
       html: string | null;
+      /** @description When this version was saved (ISO 8601). */
       createdAt: string;
     };
+    /**
+     * @example {
+     *       "name": "welcome",
+     *       "subject": "Welcome, {{name}}!",
+     *       "text": "Hi {{name}}, thanks for joining {{product}}.",
+     *       "html": "<p>Hi {{name}}, thanks for joining <b>{{product}}</b>.</p>"
+     *     }
+     */
     TemplateInput: {
+      /** @description The template's name (letters, digits, `_ . -`). */
       name: string;
-      /** @default  */
+      /**
+       * @description The Subject, with `{{variables}}`.
+       * @default
+       */
       subject?: string;
+      /** @description The text body, with `{{variables}}` (at most 1 MiB). */
       text?: string;
+      /** @description The HTML body (at most 5 MiB): `{{x}}` is escaped, `{{{x}}}` is not. */
       html?: string;
     };
+    /**
+     * @example {
+     *       "subject": "Welcome, Alice!",
+     *       "text": "Hi Alice, thanks for joining Acme.",
+     *       "html": "<p>Hi Alice, thanks for joining <b>Acme</b>.</p>"
+     *     }
+     */
     TemplatePreview: {
+      /** @description The rendered Subject. */
       subject: string;
+      /** @description The rendered text body. */
       text: string | null;
+      /** @description The rendered HTML body. */
       html: string | null;
     };
+    /**
+     * @example {
+     *       "variables": {
+     *         "name": "Alice",
+     *         "product": "Acme"
+     *       }
+     *     }
+     */
     TemplatePreviewRequest: {
+      /** @description The version to render; default: the latest. */
       version?: number;
-      /** @default {} */
+      /**
+       * @description The variables, as a send would give them.
+       * @default {}
+       */
       variables?: {
         [key: string]: unknown;
       };
     };
+    /**
+     * @example {
+     *       "suppressions": [
+     *         {
+     *           "id": 17,
+     *           "domain": "example.com",
+     *           "address": "nobody@example.org",
+     *           "reason": "bounce",
+     *           "detail": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown",
+     *           "code": "550 5.1.1",
+     *           "stage": "rcpt",
+     *           "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *           "createdAt": "2026-12-07T10:00:02.000Z"
+     *         }
+     *       ],
+     *       "nextBefore": null
+     *     }
+     */
     SuppressionList: {
+      /** @description A page of entries, newest first. */
       suppressions: components["schemas"]["Suppression"][];
+      /** @description Pass as `before` for the next page; null on the last. */
       nextBefore: number | null;
     };
-    /** @description Lift an entry with DELETE /v1/domains/{domain}/suppressions/{address}. */
+    /**
+     * @description Lift an entry with DELETE /v1/domains/{domain}/suppressions/{address}.
+     * @example {
+     *       "id": 18,
+     *       "domain": "example.com",
+     *       "address": "former-customer@example.org",
+     *       "reason": "manual",
+     *       "detail": "asked by phone on 2026-12-01",
+     *       "code": null,
+     *       "stage": null,
+     *       "emailId": null,
+     *       "createdAt": "2026-12-07T10:05:00.000Z"
+     *     }
+     */
     Suppression: {
+      /** @description The entry's id. */
       id: number;
+      /** @description The sending domain whose list it is on. */
       domain: string;
+      /** @description The suppressed recipient. */
       address: string;
       /**
        * @description bounce: the recipient's mailbox was reported missing or closed (RFC 3463 X.1.x such as 5.1.1 in reply to RCPT TO or in a returned DSN, SHARP/1.3 no such user); a 500 to DATA, a policy, size, sender or server refusal, or the recipient domain's DNS never suppresses. complaint: an ARF report (RFC 5965). unsubscribe: RFC 8058 one-click.
@@ -3206,48 +3678,106 @@ export interface components {
       code: string | null;
       /** @description Where a bounce was answered: rcpt (RCPT TO, SHARP/1.3 MAIL_TO, a federation receipt) or dsn (a returned delivery status notification). */
       stage: string | null;
+      /** @description The message that caused it (`em_…`), if any. */
       emailId: string | null;
+      /** @description When it was added (ISO 8601). */
       createdAt: string;
     };
+    /**
+     * @example {
+     *       "address": "former-customer@example.org",
+     *       "detail": "asked by phone on 2026-12-01"
+     *     }
+     */
     SuppressionInput: {
       /**
-       * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+       * @description The address to suppress.
        * @example alice@postern.localhost
        */
       address: string;
-      /** @default  */
+      /**
+       * @description Why (kept with the entry).
+       * @default
+       */
       detail?: string;
     };
     DomainSendSettings: {
+      /** @description The sending domain. */
       domain: string;
+      /** @description Open tracking by default (a pixel in HTML mail). */
       trackOpens: boolean;
+      /** @description Click tracking by default (links rewritten through the gateway). */
       trackClicks: boolean;
       /** @description Send with a signed VERP return path (bounces become events, not DSNs). */
       verp: boolean;
     };
     DomainSendSettingsInput: {
+      /** @description Turn open tracking on or off by default. */
       trackOpens?: boolean;
+      /** @description Turn click tracking on or off by default. */
       trackClicks?: boolean;
+      /** @description Send with a signed VERP return path. */
       verp?: boolean;
     };
+    /**
+     * @example {
+     *       "webhook": {
+     *         "id": 3,
+     *         "url": "https://hooks.example.com/postern",
+     *         "events": [
+     *           "email.delivered",
+     *           "email.bounced"
+     *         ],
+     *         "includeRaw": false,
+     *         "active": true,
+     *         "previousSecretUntil": null,
+     *         "createdAt": "2026-12-07T10:00:00.000Z"
+     *       },
+     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+     *     }
+     */
     WebhookWithSecret: {
       webhook: components["schemas"]["Webhook"];
       /** @description `whsec_…`: shown only now. */
       secret: string;
     };
     Webhook: {
+      /** @description The endpoint's id. */
       id: number;
+      /** @description Where events are posted. */
       url: string;
+      /** @description The event types it receives; empty: every event. */
       events: string[];
+      /** @description Whether `email.received` carries the raw message. */
       includeRaw: boolean;
+      /** @description Whether events are posted to it. */
       active: boolean;
+      /** @description Until when the previous secret also signs (after a rotation). */
       previousSecretUntil: string | null;
+      /** @description When it was added (ISO 8601). */
       createdAt: string;
     };
+    /**
+     * @example {
+     *       "url": "https://hooks.example.com/postern",
+     *       "events": [
+     *         "email.delivered",
+     *         "email.bounced",
+     *         "email.received"
+     *       ],
+     *       "includeRaw": false
+     *     }
+     */
     WebhookInput: {
-      /** Format: uri */
+      /**
+       * Format: uri
+       * @description The https (or http) URL to post to; public addresses only.
+       */
       url: string;
-      /** @default [] */
+      /**
+       * @description Event types to receive (`email.delivered`, `email.*`, …); empty: every event.
+       * @default []
+       */
       events?: string[];
       /**
        * @description email.received: add the raw RFC 5322 message (base64).
@@ -3263,52 +3793,233 @@ export interface components {
       overlapSeconds?: number;
     };
     WebhookDelivery: {
+      /** @description The delivery's id. */
       id: number;
+      /** @description The event's id, sent as `webhook-id`. */
       eventId: string;
+      /** @description The event type, e.g. `email.delivered`. */
       eventType: string;
-      /** @enum {string} */
+      /**
+       * @description pending: waiting for its next attempt; delivering: being posted; succeeded: a 2xx answered; failed: given up.
+       * @enum {string}
+       */
       state: "pending" | "delivering" | "succeeded" | "failed";
+      /** @description Attempts so far. */
       attempts: number;
+      /** @description When the next attempt is due, while pending. */
       nextAttemptAt: string | null;
+      /** @description The HTTP status of the last attempt, if one answered. */
       lastStatus: number | null;
+      /** @description Why the last attempt failed, if it did. */
       lastError: string | null;
+      /** @description The body posted (see the Webhooks section). */
       payload: {
         [key: string]: unknown;
       };
+      /** @description When the event happened (ISO 8601). */
       createdAt: string;
     };
+    /**
+     * @example {
+     *       "groupBy": "day",
+     *       "rows": [
+     *         {
+     *           "key": "2026-12-07",
+     *           "sent": 1200,
+     *           "delivered": 1180,
+     *           "bounced": 12,
+     *           "complained": 1,
+     *           "opened": 640,
+     *           "clicked": 210,
+     *           "deliveryRate": 0.9833,
+     *           "bounceRate": 0.01,
+     *           "complaintRate": 0.0008,
+     *           "openRate": 0.5424,
+     *           "clickRate": 0.178
+     *         }
+     *       ]
+     *     }
+     */
     Analytics: {
-      /** @enum {string} */
+      /**
+       * @description How the rows are grouped.
+       * @enum {string}
+       */
       groupBy: "day" | "domain" | "tag";
+      /** @description One row per day, domain or tag. */
       rows: components["schemas"]["AnalyticsRow"][];
     };
     AnalyticsRow: {
       /** @description The day (YYYY-MM-DD), domain or tag. */
       key: string;
+      /** @description Recipients whose message left Postern. */
       sent: number;
+      /** @description Recipients whose server accepted it. */
       delivered: number;
+      /** @description Recipients that bounced. */
       bounced: number;
+      /** @description Recipients that reported spam. */
       complained: number;
       /** @description Distinct message/recipient pairs. */
       opened: number;
       /** @description Distinct message/recipient pairs. */
       clicked: number;
+      /** @description delivered / sent (0 to 1). */
       deliveryRate: number;
+      /** @description bounced / sent (0 to 1). */
       bounceRate: number;
+      /** @description complained / delivered (0 to 1). */
       complaintRate: number;
+      /** @description opened / delivered (0 to 1). */
       openRate: number;
+      /** @description clicked / delivered (0 to 1). */
       clickRate: number;
     };
     Draft: {
+      /** @description The draft's id (a message in Drafts). */
       id: number;
-      draft: components["schemas"]["DraftRequest"];
+      /** @description The composition as it was saved. */
+      draft: {
+        /** @description The sender: an address of the signed-in account (or an alias or domain it may send as). */
+        from: string | {
+          /**
+           * @description The display name.
+           * @default
+           */
+          name?: string;
+          /**
+           * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+           * @example alice@postern.localhost
+           */
+          address: string;
+        };
+        /**
+         * @description Recipients (at most 100); one may be given as a plain string.
+         * @default []
+         */
+        to?: string | {
+          /**
+           * @description The display name.
+           * @default
+           */
+          name?: string;
+          /**
+           * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+           * @example alice@postern.localhost
+           */
+          address: string;
+        } | components["schemas"]["Recipient"][];
+        /**
+         * @description Carbon-copy recipients (at most 100).
+         * @default []
+         */
+        cc?: string | {
+          /**
+           * @description The display name.
+           * @default
+           */
+          name?: string;
+          /**
+           * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+           * @example alice@postern.localhost
+           */
+          address: string;
+        } | components["schemas"]["Recipient"][];
+        /**
+         * @description Blind-copy recipients (at most 100): they receive the message but appear in no header.
+         * @default []
+         */
+        bcc?: string | {
+          /**
+           * @description The display name.
+           * @default
+           */
+          name?: string;
+          /**
+           * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+           * @example alice@postern.localhost
+           */
+          address: string;
+        } | components["schemas"]["Recipient"][];
+        /**
+         * @description Reply-To addresses (at most 10).
+         * @default []
+         */
+        replyTo?: string | {
+          /**
+           * @description The display name.
+           * @default
+           */
+          name?: string;
+          /**
+           * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+           * @example alice@postern.localhost
+           */
+          address: string;
+        } | components["schemas"]["Recipient"][];
+        /**
+         * @description The Subject (at most 998 characters, no line breaks).
+         * @default
+         */
+        subject?: string;
+        /** @description The plain-text body (at most 10 MiB). */
+        text?: string;
+        /** @description The HTML body (at most 10 MiB); with `text` too the message is multipart/alternative. */
+        html?: string;
+        /**
+         * @description Files to attach (at most 100).
+         * @default []
+         */
+        attachments?: components["schemas"]["AttachmentInput"][];
+        /**
+         * @description Extra header fields, e.g. {"X-Campaign": "spring"}.
+         * @default {}
+         */
+        headers?: {
+          [key: string]: string;
+        };
+        /** @description The Message-ID this answers (`<id@domain>`), for threading (RFC 5322 section 3.6.4). */
+        inReplyTo?: string;
+        /** @description The thread's Message-IDs, oldest first (RFC 5322 section 3.6.4). */
+        references?: string[];
+      };
+      /** @description When it was saved (ISO 8601). */
       updatedAt: string;
     };
+    AttachmentInput: {
+      /** @description The file name shown to the recipient (no CR, LF or NUL). */
+      filename: string;
+      /**
+       * @description The MIME type, e.g. `application/pdf`.
+       * @default application/octet-stream
+       */
+      contentType?: string;
+      /** @description Base64 content. */
+      content: string;
+    };
     DraftRequest: {
-      from: components["schemas"]["Recipient"];
-      /** @default [] */
+      /** @description The sender: an address of the signed-in account (or an alias or domain it may send as). */
+      from: string | {
+        /**
+         * @description The display name.
+         * @default
+         */
+        name?: string;
+        /**
+         * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
+         * @example alice@postern.localhost
+         */
+        address: string;
+      };
+      /**
+       * @description Recipients (at most 100); one may be given as a plain string.
+       * @default []
+       */
       to?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3316,9 +4027,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Carbon-copy recipients (at most 100).
+       * @default []
+       */
       cc?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3326,9 +4043,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Blind-copy recipients (at most 100): they receive the message but appear in no header.
+       * @default []
+       */
       bcc?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3336,9 +4059,15 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default [] */
+      /**
+       * @description Reply-To addresses (at most 10).
+       * @default []
+       */
       replyTo?: string | {
-        /** @default  */
+        /**
+         * @description The display name.
+         * @default
+         */
         name?: string;
         /**
          * @description A mail address, `local@domain` (RFC 5321) or SHARP's `local#domain`.
@@ -3346,11 +4075,19 @@ export interface components {
          */
         address: string;
       } | components["schemas"]["Recipient"][];
-      /** @default  */
+      /**
+       * @description The Subject (at most 998 characters, no line breaks).
+       * @default
+       */
       subject?: string;
+      /** @description The plain-text body (at most 10 MiB). */
       text?: string;
+      /** @description The HTML body (at most 10 MiB); with `text` too the message is multipart/alternative. */
       html?: string;
-      /** @default [] */
+      /**
+       * @description Files to attach (at most 100).
+       * @default []
+       */
       attachments?: components["schemas"]["AttachmentInput"][];
       /**
        * @description Extra header fields, e.g. {"X-Campaign": "spring"}.
@@ -3359,44 +4096,92 @@ export interface components {
       headers?: {
         [key: string]: string;
       };
+      /** @description The Message-ID this answers (`<id@domain>`), for threading (RFC 5322 section 3.6.4). */
       inReplyTo?: string;
+      /** @description The thread's Message-IDs, oldest first (RFC 5322 section 3.6.4). */
       references?: string[];
-    };
-    AttachmentInput: {
-      filename: string;
-      /** @default application/octet-stream */
-      contentType?: string;
-      /** @description Base64 content. */
-      content: string;
     };
     SendResponse: {
       /** @description Id of the Sent copy in the sender's mailbox. */
       id: number;
       /** @description The Message-ID header. */
       messageId: string;
+      /** @description What happened to each recipient. */
       recipients: components["schemas"]["RecipientOutcome"][];
     };
+    /**
+     * @example {
+     *       "items": [
+     *         {
+     *           "id": 1,
+     *           "name": "INBOX",
+     *           "role": "inbox",
+     *           "uidValidity": 1765100000,
+     *           "uidNext": 43,
+     *           "highestModseq": 97,
+     *           "subscribed": true,
+     *           "counts": {
+     *             "total": 42,
+     *             "unread": 3,
+     *             "sizeBytes": 1203344
+     *           }
+     *         }
+     *       ]
+     *     }
+     */
     MailboxList: {
+      /** @description Every mailbox of the account. */
       items: components["schemas"]["Mailbox"][];
     };
+    /**
+     * @example {
+     *       "id": 9,
+     *       "name": "Projects/2026",
+     *       "role": null,
+     *       "uidValidity": 1765100420,
+     *       "uidNext": 1,
+     *       "highestModseq": 1,
+     *       "subscribed": true,
+     *       "counts": {
+     *         "total": 0,
+     *         "unread": 0,
+     *         "sizeBytes": 0
+     *       }
+     *     }
+     */
     Mailbox: {
+      /** @description The mailbox's id. */
       id: number;
+      /** @description Full name; `/` separates levels (e.g. `Projects/2026`). */
       name: string;
       /**
        * @description RFC 6154 special use, or null.
        * @enum {string|null}
        */
       role: "inbox" | "sent" | "drafts" | "trash" | "junk" | "archive" | null;
+      /** @description IMAP UIDVALIDITY: changes only if UIDs are reassigned (RFC 3501 section 2.3.1.1). */
       uidValidity: number;
+      /** @description The UID the next message will get. */
       uidNext: number;
+      /** @description The highest RFC 7162 modification sequence in the mailbox. */
       highestModseq: number;
+      /** @description Whether IMAP clients list it (LSUB). */
       subscribed: boolean;
+      /** @description Message counts. */
       counts: {
+        /** @description Messages in the mailbox. */
         total: number;
+        /** @description Messages without the \Seen flag. */
         unread: number;
+        /** @description Their total size in bytes. */
         sizeBytes: number;
       };
     };
+    /**
+     * @example {
+     *       "name": "Projects/2026"
+     *     }
+     */
     MailboxCreateRequest: {
       /**
        * @description Full hierarchical name, "/" separated, at most 200 characters.
@@ -3410,56 +4195,187 @@ export interface components {
        * @example Projects/2024
        */
       name?: string;
+      /** @description Subscribe (true) or unsubscribe (false) IMAP clients. */
       subscribed?: boolean;
     };
+    /**
+     * @example {
+     *       "items": [
+     *         {
+     *           "id": 812,
+     *           "mailboxId": 1,
+     *           "uid": 42,
+     *           "modseq": 97,
+     *           "threadId": 77,
+     *           "subject": "Lunch on Friday?",
+     *           "from": {
+     *             "name": "Bob",
+     *             "address": "bob@example.org"
+     *           },
+     *           "to": [
+     *             {
+     *               "name": "",
+     *               "address": "alice@example.com"
+     *             }
+     *           ],
+     *           "cc": [],
+     *           "preview": "Shall we try the new place…",
+     *           "sentAt": "2026-12-07T09:58:00.000Z",
+     *           "receivedAt": "2026-12-07T09:58:02.000Z",
+     *           "size": 4211,
+     *           "hasAttachments": false,
+     *           "flags": {
+     *             "seen": false,
+     *             "flagged": false,
+     *             "answered": false,
+     *             "draft": false,
+     *             "deleted": false
+     *           },
+     *           "keywords": []
+     *         }
+     *       ],
+     *       "nextCursor": "811"
+     *     }
+     */
     MessagePage: {
+      /** @description A page of messages, newest first. */
       items: components["schemas"]["MessageSummary"][];
       /** @description Pass as `cursor` for the next page. */
       nextCursor: string | null;
     };
+    /**
+     * @example {
+     *       "id": 812,
+     *       "mailboxId": 1,
+     *       "uid": 42,
+     *       "modseq": 98,
+     *       "threadId": 77,
+     *       "subject": "Lunch on Friday?",
+     *       "from": {
+     *         "name": "Bob",
+     *         "address": "bob@example.org"
+     *       },
+     *       "to": [
+     *         {
+     *           "name": "",
+     *           "address": "alice@example.com"
+     *         }
+     *       ],
+     *       "cc": [],
+     *       "preview": "Shall we try the new place…",
+     *       "sentAt": "2026-12-07T09:58:00.000Z",
+     *       "receivedAt": "2026-12-07T09:58:02.000Z",
+     *       "size": 4211,
+     *       "hasAttachments": false,
+     *       "flags": {
+     *         "seen": true,
+     *         "flagged": true,
+     *         "answered": false,
+     *         "draft": false,
+     *         "deleted": false
+     *       },
+     *       "keywords": [
+     *         "$Important"
+     *       ]
+     *     }
+     */
     MessageSummary: {
+      /** @description The message's id (stable while it stays in its mailbox). */
       id: number;
+      /** @description The mailbox it is in. */
       mailboxId: number;
+      /** @description Its IMAP UID in that mailbox. */
       uid: number;
       /** @description RFC 7162 modification sequence. */
       modseq: number;
+      /** @description The conversation it belongs to. */
       threadId: number;
+      /** @description The Subject (empty when absent). */
       subject: string;
-      from: components["schemas"]["NamedAddress"] & (Record<string, never> | null);
+      /** @description The From address, if any. */
+      from: {
+        /** @description The display name (empty when none). */
+        name: string;
+        /** @description The address, `local@domain`. */
+        address: string;
+      } | null;
+      /** @description The To addresses. */
       to: components["schemas"]["NamedAddress"][];
+      /** @description The Cc addresses. */
       cc: components["schemas"]["NamedAddress"][];
+      /** @description The start of the text body, for lists. */
       preview: string;
       /** @description Date header (ISO 8601), else the arrival time. */
       sentAt: string;
       /** @description Arrival time (IMAP INTERNALDATE), ISO 8601. */
       receivedAt: string;
+      /** @description Size of the raw message in bytes. */
       size: number;
+      /** @description Whether it has attachments. */
       hasAttachments: boolean;
-      flags: components["schemas"]["MessageFlags"];
+      /** @description The system flags. */
+      flags: {
+        /** @description Read (IMAP \\Seen). */
+        seen: boolean;
+        /** @description Starred (IMAP \\Flagged). */
+        flagged: boolean;
+        /** @description Replied to (IMAP \\Answered). */
+        answered: boolean;
+        /** @description A draft (IMAP \\Draft). */
+        draft: boolean;
+        /** @description Marked for expunge (IMAP \\Deleted). */
+        deleted: boolean;
+      };
+      /** @description IMAP keywords (user flags such as `$Forwarded` or `$Junk`). */
       keywords: string[];
     };
-    MessageFlags: {
-      seen: boolean;
-      flagged: boolean;
-      answered: boolean;
-      draft: boolean;
-      deleted: boolean;
-    };
+    /**
+     * @example {
+     *       "done": [
+     *         812,
+     *         813
+     *       ],
+     *       "notFound": [
+     *         815
+     *       ]
+     *     }
+     */
     MessageBatchResult: {
+      /** @description Ids the action was applied to. */
       done: number[];
       /** @description Ids that are not yours or gone. */
       notFound: number[];
     };
+    /**
+     * @example {
+     *       "ids": [
+     *         812,
+     *         813,
+     *         815
+     *       ],
+     *       "action": "move",
+     *       "mailboxId": 5
+     *     }
+     */
     MessageBatchRequest: {
+      /** @description The messages (1 to 1000). */
       ids: number[];
-      /** @enum {string} */
+      /**
+       * @description flag: change flags/keywords; move: to `mailboxId`; delete: to Trash; purge: for good.
+       * @enum {string}
+       */
       action: "flag" | "move" | "delete" | "purge";
       /** @description For `flag`. */
       flags?: {
+        /** @description Set or clear \\Seen. */
         seen?: boolean;
+        /** @description Set or clear \\Flagged. */
         flagged?: boolean;
+        /** @description Set or clear \\Answered. */
         answered?: boolean;
+        /** @description Set or clear \\Draft. */
         draft?: boolean;
+        /** @description Set or clear \\Deleted. */
         deleted?: boolean;
       };
       /** @description For `flag`. */
@@ -3470,78 +4386,147 @@ export interface components {
       mailboxId?: number;
     };
     MessageDetail: {
+      /** @description The message's id (stable while it stays in its mailbox). */
       id: number;
+      /** @description The mailbox it is in. */
       mailboxId: number;
+      /** @description Its IMAP UID in that mailbox. */
       uid: number;
       /** @description RFC 7162 modification sequence. */
       modseq: number;
+      /** @description The conversation it belongs to. */
       threadId: number;
+      /** @description The Subject (empty when absent). */
       subject: string;
-      from: components["schemas"]["NamedAddress"] & (Record<string, never> | null);
+      /** @description The From address, if any. */
+      from: {
+        /** @description The display name (empty when none). */
+        name: string;
+        /** @description The address, `local@domain`. */
+        address: string;
+      } | null;
+      /** @description The To addresses. */
       to: components["schemas"]["NamedAddress"][];
+      /** @description The Cc addresses. */
       cc: components["schemas"]["NamedAddress"][];
+      /** @description The start of the text body, for lists. */
       preview: string;
       /** @description Date header (ISO 8601), else the arrival time. */
       sentAt: string;
       /** @description Arrival time (IMAP INTERNALDATE), ISO 8601. */
       receivedAt: string;
+      /** @description Size of the raw message in bytes. */
       size: number;
+      /** @description Whether it has attachments. */
       hasAttachments: boolean;
-      flags: components["schemas"]["MessageFlags"];
+      /** @description The system flags. */
+      flags: {
+        /** @description Read (IMAP \\Seen). */
+        seen: boolean;
+        /** @description Starred (IMAP \\Flagged). */
+        flagged: boolean;
+        /** @description Replied to (IMAP \\Answered). */
+        answered: boolean;
+        /** @description A draft (IMAP \\Draft). */
+        draft: boolean;
+        /** @description Marked for expunge (IMAP \\Deleted). */
+        deleted: boolean;
+      };
+      /** @description IMAP keywords (user flags such as `$Forwarded` or `$Junk`). */
       keywords: string[];
+      /** @description The Message-ID header, if any. */
       messageIdHeader: string | null;
+      /** @description The In-Reply-To header, if any. */
       inReplyTo: string | null;
+      /** @description The References header's Message-IDs. */
       references: string[];
+      /** @description The Reply-To addresses. */
       replyTo: components["schemas"]["NamedAddress"][];
+      /** @description Every header field in order (name and unfolded value). */
       headers: {
+        /** @description The field name. */
         name: string;
+        /** @description The unfolded value. */
         value: string;
       }[];
+      /** @description The plain-text body, if any. */
       text: string | null;
       /** @description The HTML body as received: untrusted, sanitise before display. */
       html: string | null;
+      /** @description The attachments (download each by its index). */
       attachments: components["schemas"]["AttachmentInfo"][];
       /** @description Verdicts recorded at delivery (SPF, DKIM, DMARC, federation signature…). */
       authentication?: {
         [key: string]: unknown;
       };
     };
+    /**
+     * @example {
+     *       "flags": {
+     *         "seen": true,
+     *         "flagged": true
+     *       },
+     *       "addKeywords": [
+     *         "$Important"
+     *       ]
+     *     }
+     */
     MessageUpdateRequest: {
-      flags?: components["schemas"]["FlagChanges"];
+      /** @description Flags to set (true) or clear (false); others stay. */
+      flags?: {
+        /** @description Set or clear \\Seen. */
+        seen?: boolean;
+        /** @description Set or clear \\Flagged. */
+        flagged?: boolean;
+        /** @description Set or clear \\Answered. */
+        answered?: boolean;
+        /** @description Set or clear \\Draft. */
+        draft?: boolean;
+        /** @description Set or clear \\Deleted. */
+        deleted?: boolean;
+      };
+      /** @description Keywords to add (at most 50). */
       addKeywords?: string[];
+      /** @description Keywords to remove (at most 50). */
       removeKeywords?: string[];
     };
-    FlagChanges: {
-      seen?: boolean;
-      flagged?: boolean;
-      answered?: boolean;
-      draft?: boolean;
-      deleted?: boolean;
-    };
     MessageMoveRequest: {
+      /** @description The mailbox to move it to (one of yours). */
       mailboxId: number;
     };
     MessageDeleteResult: {
+      /** @description The message's id (in Trash when trashed: a new one). */
       id: number;
-      /** @enum {string} */
+      /**
+       * @description trashed: moved to Trash; purged: deleted for good.
+       * @enum {string}
+       */
       result: "trashed" | "purged";
       /** @description Trash's id when trashed. */
       mailboxId: number | null;
     };
     ThreadPage: {
+      /** @description A page of threads, most recently active first. */
       items: components["schemas"]["ThreadSummary"][];
+      /** @description Pass as `cursor` for the next page; null on the last. */
       nextCursor: string | null;
     };
     ThreadSummary: {
+      /** @description The thread's id. */
       id: number;
+      /** @description The subject of its first message. */
       subject: string;
+      /** @description How many of your messages it holds. */
       messageCount: number;
       /** @description Arrival time of the newest message, ISO 8601. */
       lastDate: string;
     };
     ThreadDetail: {
+      /** @description The thread's id. */
       id: number;
+      /** @description The subject of its first message. */
       subject: string;
+      /** @description How many of your messages it holds. */
       messageCount: number;
       /** @description Arrival time of the newest message, ISO 8601. */
       lastDate: string;
@@ -3831,28 +4816,66 @@ export interface components {
       /** @description Milliseconds since the epoch. */
       receivedAt: number;
     };
+    /**
+     * @example {
+     *       "id": "em_5f0c9a1d2b3e4f5a6b7c8d9e"
+     *     }
+     */
     ResendId: {
+      /** @description The email's id (Postern's `em_…`). */
       id: string;
     };
     ResendError: {
+      /** @description The HTTP status. */
       statusCode: number;
+      /** @description Resend's error name, e.g. `validation_error`. */
       name: string;
+      /** @description What went wrong. */
       message: string;
     };
+    /**
+     * @example {
+     *       "from": "Acme <onboarding@example.com>",
+     *       "to": "alice@example.org",
+     *       "subject": "Hello",
+     *       "html": "<p>It works!</p>",
+     *       "reply_to": "support@example.com",
+     *       "tags": [
+     *         {
+     *           "name": "category",
+     *           "value": "welcome"
+     *         }
+     *       ],
+     *       "scheduled_at": "2026-12-08T09:00:00Z"
+     *     }
+     */
     ResendSendRequest: {
+      /** @description The sender, `a@x` or `Name <a@x>`. */
       from: string;
+      /** @description Recipients: one address or a list. */
       to: string | string[];
+      /** @description Cc recipients: one address or a list. */
       cc?: string | string[];
+      /** @description Bcc recipients: one address or a list. */
       bcc?: string | string[];
+      /** @description Reply-To: one address or a list. */
       reply_to?: string | string[];
-      /** @default  */
+      /**
+       * @description The Subject.
+       * @default
+       */
       subject?: string;
+      /** @description The HTML body. */
       html?: string;
+      /** @description The plain-text body. */
       text?: string;
+      /** @description Extra header fields. */
       headers?: {
         [key: string]: string;
       };
+      /** @description Name/value pairs, kept as the message's metadata. */
       tags?: components["schemas"]["ResendTag"][];
+      /** @description Files to attach. */
       attachments?: components["schemas"]["ResendAttachment"][];
       /** @description Not supported (refused, never dropped): render with Postern's own `POST /v1/emails` and its `template`. */
       template?: unknown;
@@ -3862,117 +4885,227 @@ export interface components {
       scheduled_at?: string;
     };
     ResendTag: {
+      /** @description The tag's name (kept as a metadata key). */
       name: string;
+      /** @description Its value. */
       value: string;
     };
     ResendAttachment: {
       /** @description Base64 content. */
       content?: string;
+      /** @description The file name. */
       filename: string;
       /** @description Not supported: give `content`. */
       path?: string;
+      /** @description The MIME type (default: application/octet-stream). */
       content_type?: string;
+      /** @description Content-ID, for an inline image referenced by `cid:`. */
       content_id?: string;
     };
     ResendBatchResponse: {
+      /** @description The ids of the accepted emails, in order. */
       data: components["schemas"]["ResendId"][];
+      /** @description permissive mode: the emails that were refused. */
       errors?: {
+        /** @description Position of the refused email. */
         index: number;
+        /** @description Why it was refused. */
         message: string;
       }[];
     };
     ResendBatchRequest: components["schemas"]["ResendSendRequest"][];
     ResendEmail: {
-      /** @enum {string} */
+      /**
+       * @description Always `email`.
+       * @enum {string}
+       */
       object: "email";
+      /** @description The email's id. */
       id: string;
+      /** @description The sender. */
       from: string;
+      /** @description The To recipients. */
       to: string[];
+      /** @description The Cc recipients. */
       cc: string[] | null;
+      /** @description The Bcc recipients. */
       bcc: string[] | null;
+      /** @description The Reply-To addresses. */
       reply_to: string[] | null;
+      /** @description The Subject. */
       subject: string;
+      /** @description The HTML body. */
       html: string | null;
+      /** @description The text body. */
       text: string | null;
+      /** @description When it was accepted. */
       created_at: string;
+      /** @description When it is scheduled to go, if it was. */
       scheduled_at: string | null;
+      /** @description The latest event (queued, sent, delivered, bounced, …). */
       last_event: string;
+      /** @description The tags it was sent with. */
       tags: components["schemas"]["ResendTag"][];
     };
     ResendObjectId: {
-      /** @enum {string} */
+      /**
+       * @description Always `email`.
+       * @enum {string}
+       */
       object: "email";
+      /** @description The email's id (Postern's `em_…`). */
       id: string;
     };
     ResendUpdateRequest: {
+      /** @description The new ISO 8601 time to send at. */
       scheduled_at: string;
     };
+    /**
+     * @example {
+     *       "To": "alice@example.org, bob@example.org",
+     *       "SubmittedAt": "2026-12-07T10:00:00.000Z",
+     *       "MessageID": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *       "ErrorCode": 0,
+     *       "Message": "OK"
+     *     }
+     */
     PostmarkResult: {
+      /** @description The recipients, as given. */
       To?: string;
+      /** @description When it was accepted. */
       SubmittedAt?: string;
+      /** @description The email's id (Postern's `em_…`). */
       MessageID?: string;
+      /** @description 0 when accepted; else Postmark's error code. */
       ErrorCode: number;
+      /** @description `OK`, or what went wrong. */
       Message: string;
     };
+    /**
+     * @example {
+     *       "From": "sender@example.com",
+     *       "To": "alice@example.org, bob@example.org",
+     *       "Subject": "Hello from Postmark's SDK",
+     *       "HtmlBody": "<strong>Hello</strong>",
+     *       "TextBody": "Hello",
+     *       "Tag": "welcome",
+     *       "Metadata": {
+     *         "customer": "c_981"
+     *       },
+     *       "Headers": [
+     *         {
+     *           "Name": "X-Campaign",
+     *           "Value": "winter"
+     *         }
+     *       ],
+     *       "TrackOpens": true
+     *     }
+     */
     PostmarkEmail: {
+      /** @description The sender, `a@x` or `Name <a@x>`. */
       From: string;
+      /** @description Recipients, comma-separated. */
       To?: string;
+      /** @description Cc recipients, comma-separated. */
       Cc?: string;
+      /** @description Bcc recipients, comma-separated. */
       Bcc?: string;
+      /** @description Reply-To, comma-separated. */
       ReplyTo?: string;
+      /** @description The Subject. */
       Subject?: string;
+      /** @description The HTML body. */
       HtmlBody?: string;
+      /** @description The text body. */
       TextBody?: string;
+      /** @description One tag (becomes a Postern tag). */
       Tag?: string;
+      /** @description Extra header fields as {Name, Value}. */
       Headers?: {
+        /** @description The header field's name. */
         Name: string;
+        /** @description Its value. */
         Value: string;
       }[];
+      /** @description Open tracking for this message. */
       TrackOpens?: boolean;
-      /** @enum {string} */
+      /**
+       * @description Click tracking: None turns it off, any other value on.
+       * @enum {string}
+       */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
+      /** @description Your own key/value pairs. */
       Metadata?: {
         [key: string]: string;
       };
+      /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
+      /** @description Accepted and ignored (Postern has one stream). */
       MessageStream?: string;
     };
     PostmarkAttachment: {
+      /** @description The file name. */
       Name: string;
       /** @description Base64 content. */
       Content: string;
+      /** @description The MIME type. */
       ContentType?: string;
+      /** @description Content-ID (`cid:…`), for an inline image. */
       ContentID?: string | null;
     };
     PostmarkTemplatedEmail: {
+      /** @description The sender, `a@x` or `Name <a@x>`. */
       From: string;
+      /** @description Recipients, comma-separated. */
       To?: string;
+      /** @description Cc recipients, comma-separated. */
       Cc?: string;
+      /** @description Bcc recipients, comma-separated. */
       Bcc?: string;
+      /** @description Reply-To, comma-separated. */
       ReplyTo?: string;
+      /** @description The Subject. */
       Subject?: string;
+      /** @description The HTML body. */
       HtmlBody?: string;
+      /** @description The text body. */
       TextBody?: string;
+      /** @description One tag (becomes a Postern tag). */
       Tag?: string;
+      /** @description Extra header fields as {Name, Value}. */
       Headers?: {
+        /** @description The header field's name. */
         Name: string;
+        /** @description Its value. */
         Value: string;
       }[];
+      /** @description Open tracking for this message. */
       TrackOpens?: boolean;
-      /** @enum {string} */
+      /**
+       * @description Click tracking: None turns it off, any other value on.
+       * @enum {string}
+       */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
+      /** @description Your own key/value pairs. */
       Metadata?: {
         [key: string]: string;
       };
+      /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
+      /** @description Accepted and ignored (Postern has one stream). */
       MessageStream?: string;
       /** @description Not supported: Postern's templates are named; give `TemplateAlias`. */
       TemplateId?: number;
+      /** @description The Postern template's name. */
       TemplateAlias?: string;
-      /** @default {} */
+      /**
+       * @description The template's variables.
+       * @default {}
+       */
       TemplateModel?: {
         [key: string]: unknown;
       };
+      /** @description Accepted and ignored. */
       InlineCss?: boolean;
     };
     PostmarkBatch: components["schemas"]["PostmarkEmail"][];
@@ -4001,9 +5134,14 @@ export interface operations {
         };
         content: {
           "application/json": {
-            /** @enum {string} */
+            /**
+             * @description Always `ok` (errors are 5xx).
+             * @enum {string}
+             */
             status: "ok";
+            /** @description The API version. */
             version: string;
+            /** @description The server's clock (ISO 8601). */
             time: string;
           };
         };
@@ -4038,6 +5176,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4047,6 +5194,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4056,6 +5212,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4065,6 +5241,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4080,6 +5265,7 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": {
+          /** @description The refresh token of the current pair. */
           refreshToken: string;
         };
       };
@@ -4100,6 +5286,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4109,6 +5304,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4118,6 +5322,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4145,6 +5369,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4154,6 +5387,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4183,6 +5425,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4212,6 +5463,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4221,6 +5481,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4230,6 +5499,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4263,6 +5541,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4272,6 +5559,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4281,6 +5577,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4290,6 +5595,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4299,6 +5624,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4330,6 +5664,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4339,6 +5682,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4348,6 +5700,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4357,6 +5718,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4366,6 +5747,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4399,6 +5789,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4408,6 +5807,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4417,6 +5825,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4426,6 +5843,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4435,6 +5872,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4456,6 +5902,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Oldest first. */
             items: components["schemas"]["AppPassword"][];
           };
         };
@@ -4466,6 +5913,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4475,6 +5931,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4508,6 +5973,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4517,6 +5991,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4526,6 +6009,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4535,6 +6027,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4545,6 +6057,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The app password's or API key's id. */
         id: number;
       };
       cookie?: never;
@@ -4564,6 +6077,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4573,6 +6095,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4582,6 +6113,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4591,6 +6131,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4622,6 +6182,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4631,6 +6200,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4640,6 +6218,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4649,6 +6247,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4670,6 +6277,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Revoked keys included. */
             items: components["schemas"]["ApiKey"][];
           };
         };
@@ -4680,6 +6288,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4689,6 +6306,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4722,6 +6348,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4731,6 +6366,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4740,6 +6384,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4750,6 +6414,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The app password's or API key's id. */
         id: number;
       };
       cookie?: never;
@@ -4769,6 +6434,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4778,6 +6452,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4787,6 +6470,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4796,6 +6488,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4827,6 +6539,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4836,6 +6557,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4869,6 +6599,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4878,6 +6617,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4887,6 +6635,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4896,6 +6653,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4906,6 +6683,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -4925,6 +6703,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4934,6 +6721,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4943,6 +6739,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4952,6 +6757,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4961,6 +6775,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -4971,6 +6805,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -4996,6 +6831,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5005,6 +6849,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5014,6 +6867,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5023,6 +6885,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5031,7 +6913,9 @@ export interface operations {
   listAccounts: {
     parameters: {
       query?: {
+        /** @description Where the page starts: `nextCursor` of the previous page. */
         cursor?: string;
+        /** @description Page size (1 to 500). */
         limit?: number;
       };
       header?: never;
@@ -5058,6 +6942,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5067,6 +6960,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5076,6 +6978,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5109,6 +7031,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5118,6 +7049,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5127,6 +7067,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5136,6 +7085,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5146,6 +7115,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -5167,6 +7137,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5176,6 +7155,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5185,6 +7173,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5194,6 +7191,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5204,6 +7221,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -5223,6 +7241,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5232,6 +7259,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5241,6 +7277,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5250,6 +7295,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5259,6 +7313,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5269,6 +7343,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -5294,6 +7369,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5303,6 +7387,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5312,6 +7405,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5321,6 +7423,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5330,6 +7441,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5338,6 +7469,7 @@ export interface operations {
   listAliases: {
     parameters: {
       query?: {
+        /** @description Only this domain's aliases. */
         domainId?: number;
       };
       header?: never;
@@ -5363,6 +7495,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5372,6 +7513,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5381,6 +7531,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5414,6 +7584,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5423,6 +7602,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5432,6 +7620,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5441,6 +7638,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5451,6 +7668,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The domain's, account's or alias's id. */
         id: number;
       };
       cookie?: never;
@@ -5470,6 +7688,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5479,6 +7706,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5488,6 +7724,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5497,6 +7742,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5505,7 +7770,9 @@ export interface operations {
   listAuditLog: {
     parameters: {
       query?: {
+        /** @description Where the page starts: `nextCursor` of the previous page. */
         cursor?: string;
+        /** @description Page size (1 to 500). */
         limit?: number;
       };
       header?: never;
@@ -5532,6 +7799,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5541,6 +7817,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5550,6 +7835,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5583,6 +7888,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5592,6 +7906,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5601,6 +7924,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5610,6 +7953,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5643,6 +7995,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5652,6 +8013,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5661,6 +8031,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5694,6 +8084,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5703,6 +8102,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5712,6 +8120,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5721,6 +8138,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5730,6 +8156,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 415,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5739,6 +8174,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5772,6 +8227,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5781,6 +8245,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5790,6 +8263,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5799,6 +8281,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5808,6 +8299,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5817,6 +8317,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 415,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5826,6 +8335,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5859,6 +8388,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5868,6 +8406,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5877,6 +8424,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5890,6 +8457,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The leased outbox row's id. */
         id: number;
       };
       cookie?: never;
@@ -5911,6 +8479,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5920,6 +8497,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5929,6 +8515,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5938,6 +8533,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5947,6 +8551,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5980,6 +8604,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5989,6 +8622,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -5998,6 +8640,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6008,6 +8670,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The leased outbox row's id. */
         id: number;
       };
       cookie?: never;
@@ -6033,6 +8696,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6042,6 +8714,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6051,6 +8732,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6060,6 +8750,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6069,6 +8768,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6079,7 +8798,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A local domain. */
         domain: string;
       };
       cookie?: never;
@@ -6101,6 +8820,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6110,6 +8838,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6119,6 +8856,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6128,6 +8874,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6161,6 +8927,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6170,6 +8945,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6179,6 +8963,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6215,6 +9019,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6224,6 +9037,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6233,6 +9055,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6242,6 +9073,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6251,6 +9091,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6260,6 +9109,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6269,6 +9127,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6278,6 +9156,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6314,6 +9201,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6323,6 +9219,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6332,6 +9237,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6341,6 +9255,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6350,6 +9273,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6375,7 +9318,9 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Give it as an attachment's `blobId`. */
             blobId: string;
+            /** @description Its size in bytes. */
             size: number;
           };
         };
@@ -6386,6 +9331,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6395,6 +9349,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6404,6 +9367,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6414,6 +9386,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The transactional message id (`em_…`) the send answered. */
         emailId: string;
       };
       cookie?: never;
@@ -6435,6 +9408,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6444,6 +9426,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6453,6 +9444,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6463,6 +9463,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The transactional message id (`em_…`) the send answered. */
         emailId: string;
       };
       cookie?: never;
@@ -6484,6 +9485,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6493,6 +9503,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6502,6 +9521,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6511,6 +9539,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6532,6 +9569,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description The latest version of each. */
             templates: components["schemas"]["TemplateView"][];
           };
         };
@@ -6542,6 +9580,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6551,6 +9598,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6584,6 +9640,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6593,6 +9658,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6602,6 +9676,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6611,6 +9694,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6619,10 +9722,12 @@ export interface operations {
   getTemplate: {
     parameters: {
       query?: {
+        /** @description A version number; default: the latest. */
         version?: number;
       };
       header?: never;
       path: {
+        /** @description The template's name. */
         name: string;
       };
       cookie?: never;
@@ -6644,6 +9749,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6653,6 +9767,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6662,6 +9785,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6672,6 +9804,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The template's name. */
         name: string;
       };
       cookie?: never;
@@ -6691,6 +9824,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6700,6 +9842,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6709,6 +9860,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6719,6 +9879,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The template's name. */
         name: string;
       };
       cookie?: never;
@@ -6732,6 +9893,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Every version, newest first. */
             versions: components["schemas"]["TemplateView"][];
           };
         };
@@ -6742,6 +9904,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6751,6 +9922,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6760,6 +9940,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6770,6 +9959,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The template's name. */
         name: string;
       };
       cookie?: never;
@@ -6795,6 +9985,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6804,6 +10003,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6813,6 +10021,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6822,6 +10039,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6830,12 +10067,14 @@ export interface operations {
   listSuppressions: {
     parameters: {
       query?: {
+        /** @description Only entries with a smaller id (`nextBefore` of the previous page). */
         before?: number;
+        /** @description Page size (1 to 500). */
         limit?: number;
       };
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
         domain: string;
       };
       cookie?: never;
@@ -6857,6 +10096,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6866,6 +10114,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6875,6 +10132,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6885,7 +10151,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
         domain: string;
       };
       cookie?: never;
@@ -6911,6 +10177,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6920,6 +10195,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6929,6 +10213,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6938,6 +10231,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6948,8 +10261,9 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
         domain: string;
+        /** @description The suppressed address. */
         address: string;
       };
       cookie?: never;
@@ -6969,6 +10283,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6978,6 +10301,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6987,6 +10319,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -6997,7 +10338,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
         domain: string;
       };
       cookie?: never;
@@ -7019,6 +10360,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7028,6 +10378,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7037,6 +10396,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7047,7 +10415,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
-        /** @description A domain name. */
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
         domain: string;
       };
       cookie?: never;
@@ -7073,6 +10441,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7082,6 +10459,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7091,6 +10477,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7100,6 +10495,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7121,6 +10536,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Every endpoint. */
             webhooks: components["schemas"]["Webhook"][];
           };
         };
@@ -7131,6 +10547,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7140,6 +10565,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7173,6 +10607,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7182,6 +10625,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7191,6 +10643,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7200,6 +10661,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7210,6 +10691,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The endpoint's id. */
         id: number;
       };
       cookie?: never;
@@ -7229,6 +10711,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7238,6 +10729,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7247,6 +10747,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7257,6 +10766,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The endpoint's id. */
         id: number;
       };
       cookie?: never;
@@ -7282,6 +10792,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7291,6 +10810,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7300,6 +10828,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7309,6 +10846,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7317,11 +10874,14 @@ export interface operations {
   listWebhookDeliveries: {
     parameters: {
       query?: {
+        /** @description Only deliveries with a smaller id (the last id of the previous page). */
         before?: number;
+        /** @description Page size (1 to 500). */
         limit?: number;
       };
       header?: never;
       path: {
+        /** @description The endpoint's id. */
         id: number;
       };
       cookie?: never;
@@ -7335,6 +10895,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Newest first. */
             deliveries: components["schemas"]["WebhookDelivery"][];
           };
         };
@@ -7345,6 +10906,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7354,6 +10924,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7363,6 +10942,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7373,7 +10961,9 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The endpoint's id. */
         id: number;
+        /** @description The delivery's id (from the delivery log). */
         deliveryId: number;
       };
       cookie?: never;
@@ -7395,6 +10985,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7404,6 +11003,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7413,6 +11021,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7421,10 +11038,15 @@ export interface operations {
   getAnalytics: {
     parameters: {
       query?: {
+        /** @description First day included (YYYY-MM-DD, UTC). */
         from?: string;
+        /** @description Last day included (YYYY-MM-DD, UTC). */
         to?: string;
+        /** @description Group rows by day, sending domain or tag. */
         groupBy?: "day" | "domain" | "tag";
+        /** @description Only mail from this sending domain. */
         domain?: string;
+        /** @description Only mail with this tag. */
         tag?: string;
       };
       header?: never;
@@ -7448,6 +11070,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7457,6 +11088,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7466,6 +11106,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7474,10 +11134,15 @@ export interface operations {
   exportAnalytics: {
     parameters: {
       query?: {
+        /** @description First day included (YYYY-MM-DD, UTC). */
         from?: string;
+        /** @description Last day included (YYYY-MM-DD, UTC). */
         to?: string;
+        /** @description Group rows by day, sending domain or tag. */
         groupBy?: "day" | "domain" | "tag";
+        /** @description Only mail from this sending domain. */
         domain?: string;
+        /** @description Only mail with this tag. */
         tag?: string;
       };
       header?: never;
@@ -7501,6 +11166,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7510,6 +11184,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7519,6 +11202,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7529,6 +11232,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The signed token from the link in the message. */
         token: string;
       };
       cookie?: never;
@@ -7551,6 +11255,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The signed token from the link in the message. */
         token: string;
       };
       cookie?: never;
@@ -7570,6 +11275,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7580,6 +11294,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The signed token from the link in the message. */
         token: string;
       };
       cookie?: never;
@@ -7602,6 +11317,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The signed token from the link in the message. */
         token: string;
       };
       cookie?: never;
@@ -7623,6 +11339,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7631,6 +11356,7 @@ export interface operations {
   bridgeHandInReturn: {
     parameters: {
       query?: {
+        /** @description The envelope recipients (RCPT TO), repeated. */
         rcpt?: string | string[];
       };
       header?: never;
@@ -7668,6 +11394,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7677,6 +11412,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7710,6 +11454,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7719,6 +11472,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7728,6 +11490,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7737,6 +11508,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7746,6 +11537,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7756,6 +11556,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The draft's id. */
         id: number;
       };
       cookie?: never;
@@ -7777,6 +11578,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7786,6 +11596,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7796,6 +11615,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The draft's id. */
         id: number;
       };
       cookie?: never;
@@ -7821,6 +11641,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7830,6 +11659,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7839,6 +11677,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7848,6 +11695,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7857,6 +11713,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7866,6 +11742,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7876,6 +11761,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The draft's id. */
         id: number;
       };
       cookie?: never;
@@ -7895,6 +11781,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7904,6 +11799,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7914,6 +11818,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The draft's id. */
         id: number;
       };
       cookie?: never;
@@ -7935,6 +11840,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7944,6 +11858,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7953,6 +11876,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7962,6 +11894,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -7971,6 +11923,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8003,6 +11964,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8012,6 +11982,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8021,6 +12000,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8050,6 +12049,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8059,6 +12067,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8092,6 +12109,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8101,6 +12127,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8110,6 +12145,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8119,6 +12163,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8128,6 +12181,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8138,6 +12211,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8159,6 +12233,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8168,6 +12251,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8177,6 +12269,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8186,6 +12287,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8199,6 +12320,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8218,6 +12340,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8227,6 +12358,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8236,6 +12376,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8245,6 +12394,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8254,6 +12412,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8264,6 +12442,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8289,6 +12468,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8298,6 +12486,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8307,6 +12504,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8316,6 +12522,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8325,6 +12540,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8334,6 +12558,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8342,8 +12586,11 @@ export interface operations {
   listMessages: {
     parameters: {
       query?: {
+        /** @description Only messages in this mailbox. */
         mailboxId?: number;
+        /** @description Only messages of this conversation. */
         threadId?: number;
+        /** @description Only messages with (or, for `unseen`, without) this flag. */
         flag?: "seen" | "unseen" | "flagged" | "answered" | "draft";
         /** @description `nextCursor` of the last page. */
         cursor?: string;
@@ -8371,6 +12618,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8380,6 +12636,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8389,6 +12654,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8398,6 +12672,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8407,6 +12690,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8440,6 +12743,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8449,6 +12761,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8458,6 +12779,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8467,6 +12797,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8476,6 +12815,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8486,6 +12845,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8507,6 +12867,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8516,6 +12885,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8525,6 +12903,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8534,6 +12921,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8547,6 +12954,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8568,6 +12976,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8577,6 +12994,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8586,6 +13012,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8595,6 +13030,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8605,6 +13060,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8630,6 +13086,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8639,6 +13104,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8648,6 +13122,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8657,6 +13140,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8666,6 +13158,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8676,6 +13188,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8697,6 +13210,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8706,6 +13228,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8715,6 +13246,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8724,6 +13264,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8734,6 +13294,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
         /** @description `index` from the message's `attachments`. */
         index: number | null;
@@ -8757,6 +13318,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8766,6 +13336,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8775,6 +13354,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8784,6 +13372,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8794,6 +13402,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8819,6 +13428,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8828,6 +13446,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8837,6 +13464,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8846,6 +13482,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8855,6 +13500,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8891,6 +13556,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8900,6 +13574,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8909,6 +13592,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8918,6 +13610,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8927,6 +13628,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8937,6 +13658,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -8958,6 +13680,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8967,6 +13698,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8976,6 +13716,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -8985,6 +13734,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9005,7 +13774,9 @@ export interface operations {
         after?: string;
         /** @description Arrived before (ISO 8601 date or date-time). */
         before?: string;
+        /** @description Only messages with (`true`) or without (`false`) attachments. */
         hasAttachment?: "true" | "false";
+        /** @description Only this mailbox. */
         mailboxId?: number;
         /** @description `nextCursor` of the last page. */
         cursor?: string;
@@ -9033,6 +13804,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9042,6 +13822,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9051,6 +13840,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9060,6 +13858,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9069,6 +13876,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9079,6 +13906,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9100,6 +13928,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9109,6 +13946,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9118,6 +13964,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9127,6 +13982,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9140,6 +14015,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9161,6 +14037,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9170,6 +14055,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9179,6 +14073,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9188,6 +14091,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9200,6 +14123,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9221,6 +14145,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9230,6 +14163,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9239,6 +14181,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9248,6 +14199,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9258,6 +14229,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9283,6 +14255,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9292,6 +14273,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9301,6 +14291,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9310,6 +14309,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9319,6 +14327,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9329,6 +14357,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9354,6 +14383,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9363,6 +14401,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9372,6 +14419,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9381,6 +14437,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9390,6 +14455,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9400,6 +14485,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9425,6 +14511,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9434,6 +14529,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9443,6 +14547,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9452,6 +14565,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9461,6 +14583,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9471,6 +14613,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9496,6 +14639,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9505,6 +14657,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9514,6 +14675,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9523,6 +14693,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9532,6 +14711,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9542,6 +14741,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9567,6 +14767,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9576,6 +14785,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9585,6 +14803,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9594,6 +14821,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9603,6 +14839,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9612,6 +14868,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9622,6 +14887,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9647,6 +14913,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9656,6 +14931,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9665,6 +14949,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9674,6 +14967,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9683,6 +14985,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9692,6 +15014,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9707,6 +15038,7 @@ export interface operations {
       };
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9732,6 +15064,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9741,6 +15082,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9750,6 +15100,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9759,6 +15118,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9768,6 +15136,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9777,6 +15154,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9786,6 +15183,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9796,6 +15202,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The mailbox's id. */
         id: number;
       };
       cookie?: never;
@@ -9821,6 +15228,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9830,6 +15246,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9839,6 +15264,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9848,6 +15282,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9857,6 +15300,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9888,6 +15351,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9897,6 +15369,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9928,6 +15409,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9937,6 +15427,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9984,6 +15483,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -9993,6 +15501,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 415,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10040,6 +15557,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10049,6 +15575,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 415,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10078,6 +15613,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10087,6 +15631,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10096,6 +15649,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10128,6 +15690,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10160,6 +15731,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10193,6 +15773,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10202,6 +15791,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10211,6 +15809,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 402,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10220,6 +15827,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10229,6 +15845,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10238,6 +15863,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10247,6 +15881,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10256,6 +15899,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 421,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10265,6 +15917,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10274,6 +15946,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10283,6 +15964,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 503,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10315,6 +16005,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10324,6 +16023,15 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10333,6 +16041,26 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -10471,6 +16199,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The email's id (`em_…`). */
         id: string;
       };
       cookie?: never;
@@ -10520,6 +16249,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The email's id (`em_…`). */
         id: string;
       };
       cookie?: never;
@@ -10591,6 +16321,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The email's id (`em_…`). */
         id: string;
       };
       cookie?: never;

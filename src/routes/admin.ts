@@ -39,13 +39,20 @@ import { schema } from "../store/store.ts";
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The domain's, account's or alias's id.",
+  }),
 });
 const PageQuery = z.object({
   cursor: z.string().regex(/^\d{1,15}$/, "the cursor is a value from `nextCursor`").optional()
-    .meta({ param: { name: "cursor", in: "query" } }),
+    .meta({
+      param: { name: "cursor", in: "query" },
+      description: "Where the page starts: `nextCursor` of the previous page.",
+    }),
   limit: z.coerce.number().int().min(1).max(500).default(50).meta({
     param: { name: "limit", in: "query" },
+    description: "Page size (1 to 500).",
   }),
 });
 const pageOf = <T extends z.ZodType>(item: T) =>
@@ -422,6 +429,7 @@ export function adminRoutes(deps: Deps) {
         query: z.object({
           domainId: z.coerce.number().int().positive().optional().meta({
             param: { name: "domainId", in: "query" },
+            description: "Only this domain's aliases.",
           }),
         }),
       },

@@ -12,35 +12,61 @@ import { notFound } from "../errors.ts";
 import { adminDomainsOf } from "../services/domain_roles.ts";
 
 export const TokenPair = z.object({
-  accessToken: z.string(),
-  refreshToken: z.string(),
-  tokenType: z.literal("Bearer"),
+  accessToken: z.string().meta({ description: "A JWT for `Authorization: Bearer`; short-lived." }),
+  refreshToken: z.string().meta({
+    description: "Exchanges for a new pair at `POST /v1/auth/refresh` (single use).",
+  }),
+  tokenType: z.literal("Bearer").meta({ description: "Always `Bearer`." }),
   expiresIn: z.number().int().meta({ description: "Seconds until the access token expires." }),
-}).meta({ id: "TokenPair" });
+}).meta({
+  id: "TokenPair",
+  example: {
+    "accessToken": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+    "refreshToken": "rt_9QbV3m2xk1HcYl0pN8sZrA",
+    "tokenType": "Bearer",
+    "expiresIn": 900,
+  },
+});
 
 export const LoginRequest = z.object({
-  address: z.string().min(1).max(320).meta({ example: "admin@postern.localhost" }),
-  password: z.string().min(1).max(1024),
+  address: z.string().min(1).max(320).meta({
+    description: "The account's address.",
+    example: "admin@postern.localhost",
+  }),
+  password: z.string().min(1).max(1024).meta({
+    description: "The account's password (app passwords are for mail clients only).",
+  }),
   totp: z.string().max(16).optional().meta({ description: "Six-digit code when 2FA is on." }),
   recoveryCode: z.string().max(64).optional().meta({
     description: "A recovery code instead of `totp`.",
   }),
-}).meta({ id: "LoginRequest" });
+}).meta({
+  id: "LoginRequest",
+  example: {
+    "address": "alice@example.com",
+    "password": "correct horse battery staple",
+    "totp": "123456",
+  },
+});
 
 export const Me = z.object({
-  id: z.number().int(),
-  address: z.string(),
-  displayName: z.string(),
-  role: z.enum(["user", "admin"]),
+  id: z.number().int().meta({ description: "The account's id." }),
+  address: z.string().meta({ description: "The account's address." }),
+  displayName: z.string().meta({ description: "The name shown in From when none is given." }),
+  role: z.enum(["user", "admin"]).meta({ description: "admin may use the admin routes." }),
   adminDomains: z.array(z.string()).meta({
     description: "Local domains this account administers (their suppression list and sending " +
       "settings).",
   }),
-  totpEnabled: z.boolean(),
-  quotaBytes: z.number().int(),
-  usedBytes: z.number().int(),
-  credential: z.enum(["session", "api_key", "mail_session"]),
-  scopes: z.array(z.string()),
+  totpEnabled: z.boolean().meta({ description: "Whether sign-in needs a TOTP code." }),
+  quotaBytes: z.number().int().meta({ description: "Storage quota in bytes." }),
+  usedBytes: z.number().int().meta({ description: "Storage used in bytes." }),
+  credential: z.enum(["session", "api_key", "mail_session"]).meta({
+    description: "How this request authenticated.",
+  }),
+  scopes: z.array(z.string()).meta({
+    description: "What the credential may do (read, send, admin, bridge).",
+  }),
 }).meta({ id: "Me" });
 
 export function authRoutes(deps: Deps) {
@@ -81,7 +107,13 @@ export function authRoutes(deps: Deps) {
       summary: "Exchange a refresh token for a new token pair",
       description:
         "Rotates the session's refresh token: the answer is a new pair, and the refresh token just used stops working (a stolen copy of it finds nothing).",
-      request: { body: json(z.object({ refreshToken: z.string().min(1).max(200) })) },
+      request: {
+        body: json(z.object({
+          refreshToken: z.string().min(1).max(200).meta({
+            description: "The refresh token of the current pair.",
+          }),
+        })),
+      },
       responses: {
         200: { description: "New tokens", content: { "application/json": { schema: TokenPair } } },
         ...problems(400, 401, 422),

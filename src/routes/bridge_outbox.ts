@@ -27,7 +27,10 @@ import { renewOutboxLease } from "../services/outbox_lease.ts";
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The leased outbox row's id.",
+  }),
 });
 const WorkerQuery = z.object({
   worker: z.string().min(1).max(128).meta({
@@ -167,7 +170,12 @@ export function bridgeOutboxRoutes(deps: Deps) {
       description: "Generated on first use when the domain has none yet.",
       security: bridgeKey,
       request: {
-        params: z.object({ domain: DomainName.meta({ param: { name: "domain", in: "path" } }) }),
+        params: z.object({
+          domain: DomainName.meta({
+            param: { name: "domain", in: "path" },
+            description: "A local domain.",
+          }),
+        }),
       },
       responses: { 200: ok("The keys", DkimSigningKeys), ...problems(401, 403, 404, 422) },
     }),

@@ -55,7 +55,10 @@ const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { description: "Resend error", ...errorContent }]));
 
 const IdParam = z.object({
-  id: z.string().max(64).meta({ param: { name: "id", in: "path" } }),
+  id: z.string().max(64).meta({
+    param: { name: "id", in: "path" },
+    description: "The email's id (`em_…`).",
+  }),
 });
 
 const BatchHeaders = IdempotencyHeader.extend({

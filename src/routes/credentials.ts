@@ -24,7 +24,10 @@ import { audit } from "../services/audit.ts";
 const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The app password's or API key's id.",
+  }),
 });
 
 export const TotpSetup = z.object({
@@ -39,10 +42,10 @@ export const RecoveryCodes = z.object({
 }).meta({ id: "RecoveryCodes" });
 
 export const AppPassword = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
+  id: z.number().int().meta({ description: "The app password's id." }),
+  name: z.string().meta({ description: "What it is for." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
+  lastUsedAt: z.string().nullable().meta({ description: "When a client last signed in with it." }),
 }).meta({ id: "AppPassword" });
 
 export const NewAppPassword = AppPassword.extend({
@@ -54,22 +57,39 @@ export const NewAppPassword = AppPassword.extend({
 const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin", "bridge"]);
 
 export const ApiKey = z.object({
-  id: z.number().int(),
-  name: z.string(),
+  id: z.number().int().meta({ description: "The key's id." }),
+  name: z.string().meta({ description: "What it is for." }),
   prefix: z.string().meta({ description: "The key's first 12 characters, to tell keys apart." }),
-  scopes: z.array(ScopeName),
-  domains: z.array(z.string()),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
-  revokedAt: z.string().nullable(),
+  scopes: z.array(ScopeName).meta({ description: "What it may do." }),
+  domains: z.array(z.string()).meta({
+    description: "Domains it may send from (empty: the account's own addresses).",
+  }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
+  lastUsedAt: z.string().nullable().meta({ description: "When it was last used (to the minute)." }),
+  revokedAt: z.string().nullable().meta({ description: "When it was revoked, if it was." }),
 }).meta({ id: "ApiKey" });
 
 export const NewApiKey = ApiKey.extend({
   key: z.string().meta({ description: "The whole key (`pst_…`), shown only now." }),
-}).meta({ id: "NewApiKey" });
+}).meta({
+  id: "NewApiKey",
+  example: {
+    "id": 4,
+    "name": "billing service",
+    "prefix": "pst_7Hq2k9Zx",
+    "scopes": ["send"],
+    "domains": ["example.com"],
+    "createdAt": "2026-12-07T10:00:00.000Z",
+    "lastUsedAt": null,
+    "revokedAt": null,
+    "key": "pst_7Hq2k9Zx3mVbR1tYpL0sNw8cQeJ5aUdF",
+  },
+});
 
 export const ApiKeyRequest = z.object({
-  name: z.string().trim().min(1).max(100),
+  name: z.string().trim().min(1).max(100).meta({
+    description: "What it is for (e.g. the application's name).",
+  }),
   scopes: z.array(ScopeName).min(1).max(3).meta({
     description: "`bridge` for administrators only; `admin` also for domain administrators, " +
       "whose admin keys manage only their domains' settings and suppression lists.",
@@ -79,10 +99,15 @@ export const ApiKeyRequest = z.object({
       "`admin`, the only domains it manages): administrators, and domain administrators for " +
       "their domains; checked on every use. Default: the account's own addresses.",
   }),
-}).meta({ id: "ApiKeyRequest" });
+}).meta({
+  id: "ApiKeyRequest",
+  example: { "name": "billing service", "scopes": ["send"], "domains": ["example.com"] },
+});
 
-const Code = z.string().trim().min(1).max(64);
-const Password = z.string().min(1).max(1024);
+const Code = z.string().trim().min(1).max(64).meta({
+  description: "A current TOTP code, or a recovery code.",
+});
+const Password = z.string().min(1).max(1024).meta({ description: "The account's password." });
 
 function apiKeyBody(v: Awaited<ReturnType<typeof listApiKeys>>[number]) {
   return {
@@ -230,7 +255,10 @@ export function credentialsRoutes(deps: Deps) {
         "The app passwords of the account (for IMAP, POP3 and SMTP clients that cannot do 2FA), with when each was last used. The passwords themselves are stored hashed and never shown again.",
       security: bearer,
       responses: {
-        200: ok("App passwords", z.object({ items: z.array(AppPassword) })),
+        200: ok(
+          "App passwords",
+          z.object({ items: z.array(AppPassword).meta({ description: "Oldest first." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -260,7 +288,11 @@ export function credentialsRoutes(deps: Deps) {
       security: sessionOnly,
       request: {
         body: json(
-          z.object({ name: z.string().trim().min(1).max(100) }).meta({ id: "AppPasswordRequest" }),
+          z.object({
+            name: z.string().trim().min(1).max(100).meta({
+              description: "What it is for (e.g. the client's name).",
+            }),
+          }).meta({ id: "AppPasswordRequest" }),
         ),
       },
       responses: { 201: ok("Created", NewAppPassword), ...problems(401, 403, 409, 422) },
@@ -319,7 +351,9 @@ export function credentialsRoutes(deps: Deps) {
         body: json(
           z.object({
             currentPassword: Password,
-            newPassword: z.string().min(10).max(1024),
+            newPassword: z.string().min(10).max(1024).meta({
+              description: "The new password (at least 10 characters).",
+            }),
           }).meta({ id: "PasswordChangeRequest" }),
         ),
       },
@@ -350,7 +384,10 @@ export function credentialsRoutes(deps: Deps) {
         "The account's API keys with their scopes, sending domains and last use; the keys themselves are stored as hashes and never shown again.",
       security: bearer,
       responses: {
-        200: ok("API keys", z.object({ items: z.array(ApiKey) })),
+        200: ok(
+          "API keys",
+          z.object({ items: z.array(ApiKey).meta({ description: "Revoked keys included." }) }),
+        ),
         ...problems(401, 403),
       },
     }),

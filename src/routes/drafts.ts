@@ -11,13 +11,16 @@ import { bearer, newRouter, problems } from "../http/router.ts";
 import { createDraft, deleteDraft, getDraft, replaceDraft, sendDraft } from "../services/drafts.ts";
 
 const Draft = z.object({
-  id: z.number().int(),
-  draft: DraftRequest,
-  updatedAt: z.string(),
+  id: z.number().int().meta({ description: "The draft's id (a message in Drafts)." }),
+  draft: DraftRequest.meta({ description: "The composition as it was saved." }),
+  updatedAt: z.string().meta({ description: "When it was saved (ISO 8601)." }),
 }).meta({ id: "Draft" });
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The draft's id.",
+  }),
 });
 const body = { content: { "application/json": { schema: DraftRequest } }, required: true };
 const draftResponse = (description: string) => ({

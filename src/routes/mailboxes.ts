@@ -24,6 +24,7 @@ import {
 export const IdParam = z.object({
   id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).meta({
     param: { name: "id", in: "path" },
+    description: "The mailbox's id.",
     example: 1,
   }),
 });

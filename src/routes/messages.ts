@@ -43,9 +43,11 @@ export const PageQuery = {
 };
 
 const ListQuery = z.object({
-  mailboxId: id().optional(),
-  threadId: id().optional(),
-  flag: z.enum(["seen", "unseen", "flagged", "answered", "draft"]).optional(),
+  mailboxId: id().optional().meta({ description: "Only messages in this mailbox." }),
+  threadId: id().optional().meta({ description: "Only messages of this conversation." }),
+  flag: z.enum(["seen", "unseen", "flagged", "answered", "draft"]).optional().meta({
+    description: "Only messages with (or, for `unseen`, without) this flag.",
+  }),
   ...PageQuery,
 });
 

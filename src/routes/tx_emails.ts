@@ -18,7 +18,10 @@ import { storeUpload } from "../transactional/uploads.ts";
 import { IdempotencyHeader } from "./send.ts";
 
 const EmailParam = z.object({
-  emailId: z.string().regex(/^em_[0-9a-f]{24}$/).meta({ param: { name: "emailId", in: "path" } }),
+  emailId: z.string().regex(/^em_[0-9a-f]{24}$/).meta({
+    param: { name: "emailId", in: "path" },
+    description: "The transactional message id (`em_…`) the send answered.",
+  }),
 });
 
 export function txEmailRoutes(deps: Deps) {
@@ -75,7 +78,13 @@ export function txEmailRoutes(deps: Deps) {
         },
       },
       responses: {
-        201: ok("Stored", z.object({ blobId: z.string(), size: z.number().int() })),
+        201: ok(
+          "Stored",
+          z.object({
+            blobId: z.string().meta({ description: "Give it as an attachment's `blobId`." }),
+            size: z.number().int().meta({ description: "Its size in bytes." }),
+          }),
+        ),
         ...problems(401, 403, 413),
       },
     }),

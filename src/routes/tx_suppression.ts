@@ -46,7 +46,10 @@ const description = "Needs the admin role, or the domain administrator role of t
   "`domain_admin_required`.";
 
 const DomainParam = z.object({
-  domain: DomainName.meta({ param: { name: "domain", in: "path" } }),
+  domain: DomainName.meta({
+    param: { name: "domain", in: "path" },
+    description: "A sending domain of yours (a local domain you may send from or administer).",
+  }),
 });
 
 export function txSuppressionRoutes(deps: Deps) {
@@ -68,9 +71,11 @@ export function txSuppressionRoutes(deps: Deps) {
         query: z.object({
           before: z.coerce.number().int().positive().optional().meta({
             param: { name: "before", in: "query" },
+            description: "Only entries with a smaller id (`nextBefore` of the previous page).",
           }),
           limit: z.coerce.number().int().min(1).max(500).default(100).meta({
             param: { name: "limit", in: "query" },
+            description: "Page size (1 to 500).",
           }),
         }),
       },
@@ -129,7 +134,10 @@ export function txSuppressionRoutes(deps: Deps) {
       security: bearer,
       request: {
         params: DomainParam.extend({
-          address: z.string().max(320).meta({ param: { name: "address", in: "path" } }),
+          address: z.string().max(320).meta({
+            param: { name: "address", in: "path" },
+            description: "The suppressed address.",
+          }),
         }),
       },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404) },

@@ -33,10 +33,16 @@ const view = (t: TemplateRow) => ({
   createdAt: new Date(t.createdAt).toISOString(),
 });
 
-const NameParam = z.object({ name: TemplateName.meta({ param: { name: "name", in: "path" } }) });
+const NameParam = z.object({
+  name: TemplateName.meta({
+    param: { name: "name", in: "path" },
+    description: "The template's name.",
+  }),
+});
 const VersionQuery = z.object({
   version: z.coerce.number().int().positive().optional().meta({
     param: { name: "version", in: "query" },
+    description: "A version number; default: the latest.",
   }),
 });
 
@@ -76,7 +82,12 @@ export function txTemplateRoutes(deps: Deps) {
       description: "The latest version of each of the account's templates.",
       security: bearer,
       responses: {
-        200: ok("Templates", z.object({ templates: z.array(TemplateView) })),
+        200: ok(
+          "Templates",
+          z.object({
+            templates: z.array(TemplateView).meta({ description: "The latest version of each." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -125,7 +136,12 @@ export function txTemplateRoutes(deps: Deps) {
       security: bearer,
       request: { params: NameParam },
       responses: {
-        200: ok("Versions", z.object({ versions: z.array(TemplateView) })),
+        200: ok(
+          "Versions",
+          z.object({
+            versions: z.array(TemplateView).meta({ description: "Every version, newest first." }),
+          }),
+        ),
         ...problems(401, 403, 404),
       },
     }),

@@ -21,7 +21,10 @@ const PIXEL = Uint8Array.from(
 );
 
 const TokenParam = z.object({
-  token: z.string().max(4096).meta({ param: { name: "token", in: "path" } }),
+  token: z.string().max(4096).meta({
+    param: { name: "token", in: "path" },
+    description: "The signed token from the link in the message.",
+  }),
 });
 
 const html = (title: string, body: string) =>
@@ -147,6 +150,7 @@ export function txTrackingRoutes(deps: Deps) {
         query: z.object({
           rcpt: z.union([z.string(), z.array(z.string())]).optional().meta({
             param: { name: "rcpt", in: "query" },
+            description: "The envelope recipients (RCPT TO), repeated.",
           }),
         }),
         body: {

@@ -41,7 +41,10 @@ const deliveryView = (r: WebhookDeliveryRow) => ({
 });
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The endpoint's id.",
+  }),
 });
 
 export function txWebhookRoutes(deps: Deps) {
@@ -85,7 +88,10 @@ export function txWebhookRoutes(deps: Deps) {
         "The account's webhook endpoints with the events they subscribe to; the signing secrets are never shown again.",
       security: bearer,
       responses: {
-        200: ok("Endpoints", z.object({ webhooks: z.array(WebhookView) })),
+        200: ok(
+          "Endpoints",
+          z.object({ webhooks: z.array(WebhookView).meta({ description: "Every endpoint." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -157,14 +163,21 @@ export function txWebhookRoutes(deps: Deps) {
         query: z.object({
           before: z.coerce.number().int().positive().optional().meta({
             param: { name: "before", in: "query" },
+            description: "Only deliveries with a smaller id (the last id of the previous page).",
           }),
           limit: z.coerce.number().int().min(1).max(500).default(100).meta({
             param: { name: "limit", in: "query" },
+            description: "Page size (1 to 500).",
           }),
         }),
       },
       responses: {
-        200: ok("Deliveries", z.object({ deliveries: z.array(WebhookDeliveryView) })),
+        200: ok(
+          "Deliveries",
+          z.object({
+            deliveries: z.array(WebhookDeliveryView).meta({ description: "Newest first." }),
+          }),
+        ),
         ...problems(401, 403, 404),
       },
     }),
@@ -195,6 +208,7 @@ export function txWebhookRoutes(deps: Deps) {
         params: IdParam.extend({
           deliveryId: z.coerce.number().int().positive().meta({
             param: { name: "deliveryId", in: "path" },
+            description: "The delivery's id (from the delivery log).",
           }),
         }),
       },
