@@ -63,7 +63,7 @@ async function formatTs(source: string): Promise<string> {
 
 export async function generate(): Promise<Record<string, string>> {
   const doc = await servedDocument();
-  const ast = await openapiTS(doc as Parameters<typeof openapiTS>[0], {
+  const ast = await openapiTS(doc as unknown as Parameters<typeof openapiTS>[0], {
     // Optional fields stay optional; a `default` is the server's business, not the caller's.
     defaultNonNullable: false,
     alphabetize: false,
