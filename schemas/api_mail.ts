@@ -168,6 +168,26 @@ export const MessageFlags = z.object({
   deleted: z.boolean().meta({ description: "Marked for expunge (IMAP \\\\Deleted)." }),
 }).meta({ id: "MessageFlags" });
 
+/** One message as lists show it: the example of MessageSummary and of a MessagePage item. */
+const MESSAGE_SUMMARY_EXAMPLE = {
+  "id": 812,
+  "mailboxId": 1,
+  "uid": 42,
+  "modseq": 98,
+  "threadId": 77,
+  "subject": "Lunch on Friday?",
+  "from": { "name": "Bob", "address": "bob@example.org" },
+  "to": [{ "name": "", "address": "alice@example.com" }],
+  "cc": [],
+  "preview": "Shall we try the new place…",
+  "sentAt": "2026-12-07T09:58:00.000Z",
+  "receivedAt": "2026-12-07T09:58:02.000Z",
+  "size": 4211,
+  "hasAttachments": false,
+  "flags": { "seen": true, "flagged": true, "answered": false, "draft": false, "deleted": false },
+  "keywords": ["$Important"],
+};
+
 export const MessageSummary = z.object({
   id: z.number().int().meta({
     description: "The message's id (stable while it stays in its mailbox).",
@@ -189,27 +209,7 @@ export const MessageSummary = z.object({
   keywords: z.array(z.string()).meta({
     description: "IMAP keywords (user flags such as `$Forwarded` or `$Junk`).",
   }),
-}).meta({
-  id: "MessageSummary",
-  example: {
-    "id": 812,
-    "mailboxId": 1,
-    "uid": 42,
-    "modseq": 98,
-    "threadId": 77,
-    "subject": "Lunch on Friday?",
-    "from": { "name": "Bob", "address": "bob@example.org" },
-    "to": [{ "name": "", "address": "alice@example.com" }],
-    "cc": [],
-    "preview": "Shall we try the new place…",
-    "sentAt": "2026-12-07T09:58:00.000Z",
-    "receivedAt": "2026-12-07T09:58:02.000Z",
-    "size": 4211,
-    "hasAttachments": false,
-    "flags": { "seen": true, "flagged": true, "answered": false, "draft": false, "deleted": false },
-    "keywords": ["$Important"],
-  },
-});
+}).meta({ id: "MessageSummary", example: MESSAGE_SUMMARY_EXAMPLE });
 export type MessageSummary = z.infer<typeof MessageSummary>;
 
 export const MessagePage = z.object({
@@ -218,30 +218,7 @@ export const MessagePage = z.object({
 }).meta({
   id: "MessagePage",
   example: {
-    "items": [{
-      "id": 812,
-      "mailboxId": 1,
-      "uid": 42,
-      "modseq": 97,
-      "threadId": 77,
-      "subject": "Lunch on Friday?",
-      "from": { "name": "Bob", "address": "bob@example.org" },
-      "to": [{ "name": "", "address": "alice@example.com" }],
-      "cc": [],
-      "preview": "Shall we try the new place…",
-      "sentAt": "2026-12-07T09:58:00.000Z",
-      "receivedAt": "2026-12-07T09:58:02.000Z",
-      "size": 4211,
-      "hasAttachments": false,
-      "flags": {
-        "seen": false,
-        "flagged": false,
-        "answered": false,
-        "draft": false,
-        "deleted": false,
-      },
-      "keywords": [],
-    }],
+    "items": [MESSAGE_SUMMARY_EXAMPLE],
     "nextCursor": "811",
   },
 });

@@ -12,6 +12,7 @@ import { openStore } from "../cli/open_store.ts";
 import { createApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/ports.ts";
+import { format } from "./gen_config_docs.ts";
 
 const root = new URL("../", import.meta.url);
 const OUT = new URL("clients/typescript/", root);
@@ -44,23 +45,6 @@ export async function servedDocument(): Promise<Record<string, unknown>> {
   }
 }
 
-/** deno fmt's form of TypeScript source, so the generated file passes `deno fmt --check`. */
-async function formatTs(source: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext=ts", "-"],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error("deno fmt failed on the generated types");
-  return new TextDecoder().decode(out.stdout);
-}
-
 export async function generate(): Promise<Record<string, string>> {
   const doc = await servedDocument();
   const ast = await openapiTS(doc as unknown as Parameters<typeof openapiTS>[0], {
@@ -70,7 +54,8 @@ export async function generate(): Promise<Record<string, string>> {
   });
   return {
     "openapi.json": JSON.stringify(doc, null, 2) + "\n",
-    "schema.d.ts": await formatTs(HEADER + astToString(ast)),
+    // deno fmt's form, so the generated file passes `deno fmt --check`.
+    "schema.d.ts": await format(HEADER + astToString(ast), "ts"),
   };
 }
 

@@ -4205,7 +4205,7 @@ export interface components {
      *           "id": 812,
      *           "mailboxId": 1,
      *           "uid": 42,
-     *           "modseq": 97,
+     *           "modseq": 98,
      *           "threadId": 77,
      *           "subject": "Lunch on Friday?",
      *           "from": {
@@ -4225,13 +4225,15 @@ export interface components {
      *           "size": 4211,
      *           "hasAttachments": false,
      *           "flags": {
-     *             "seen": false,
-     *             "flagged": false,
+     *             "seen": true,
+     *             "flagged": true,
      *             "answered": false,
      *             "draft": false,
      *             "deleted": false
      *           },
-     *           "keywords": []
+     *           "keywords": [
+     *             "$Important"
+     *           ]
      *         }
      *       ],
      *       "nextCursor": "811"
