@@ -156,31 +156,11 @@ Deno.test("issue18#3: the webhooks section lists every event Postern posts, from
   gw.close();
 });
 
-/** The surfaces people build on: every field described, the main operations with examples. */
-const MAIN_TAGS = new Set([
-  "meta",
-  "auth",
-  "api-keys",
-  "send",
-  "templates",
-  "suppression",
-  "webhooks",
-  "analytics",
-  "tracking",
-  "drafts",
-  "events",
-  "mailboxes",
-  "messages",
-  "threads",
-  "search",
-  "compat-resend",
-  "compat-postmark",
-]);
-
 const resolve = (spec: Json, node: Json): Json =>
   node?.$ref ? resolve(spec, spec.components.schemas[node.$ref.split("/").pop()]) : node;
 
-Deno.test("issue18#3: every field and parameter of the main surfaces has a description", async () => {
+Deno.test("issue18#3: every field and parameter in the document has a description", async () => {
+  // Also the guard for fields added later: describe them (`.meta({ description })`) in the schema.
   const gw = await createTestGateway();
   const spec = await (await gw.call("GET", "/openapi.json")).json();
   const missing = new Set<string>();
@@ -198,10 +178,10 @@ Deno.test("issue18#3: every field and parameter of the main surfaces has a descr
       for (const part of node[key] ?? []) walk(part, where);
     }
   };
-  let checked = 0;
+  for (const [name, schema] of Object.entries(spec.components.schemas as Record<string, Json>)) {
+    walk(schema, name);
+  }
   for (const { where, op } of operations(spec)) {
-    if (!op.tags?.some((t: string) => MAIN_TAGS.has(t))) continue;
-    checked++;
     for (const p of op.parameters ?? []) {
       if (!p.description && !p.schema?.description) missing.add(`${where} parameter ${p.name}`);
     }
@@ -214,7 +194,6 @@ Deno.test("issue18#3: every field and parameter of the main surfaces has a descr
       }
     }
   }
-  assert(checked > 70, `checked ${checked} operations`);
   assertEquals([...missing], [], "fields without a description");
   gw.close();
 });

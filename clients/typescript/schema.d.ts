@@ -2297,26 +2297,47 @@ export interface webhooks {
 export interface components {
   schemas: {
     InboundEnvelope: {
+      /** @description The MAIL FROM address (empty for a bounce). */
       mailFrom: string;
+      /** @description The accepted RCPT TO addresses (1 to 1000). */
       recipients: string[];
+      /** @description The sending server's address. */
       clientIp: string;
-      /** @default  */
+      /**
+       * @description Its HELO/EHLO name.
+       * @default
+       */
       helo: string;
-      /** @default false */
+      /**
+       * @description Whether the session used TLS.
+       * @default false
+       */
       tls: boolean;
+      /** @description SPF/DKIM/DMARC/ARC verdicts computed by the bridge, kept in the message's JSON form. */
       authentication?: {
         [key: string]: unknown;
       };
-      /** @default false */
+      /**
+       * @description Deliver into Junk (e.g. DMARC quarantine or a spam verdict).
+       * @default false
+       */
       junk: boolean;
-      /** @enum {string} */
+      /**
+       * @description How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified).
+       * @enum {string}
+       */
       source?: "smtp" | "sharp";
+      /** @description Octets at the start of the message that the bridge itself put there (its Authentication-Results and Received fields). They differ on every hand-in, so the gateway leaves them out when it recognises a client's retry of a message already stored. */
       traceBytes?: number;
     };
     SubmissionEnvelope: {
+      /** @description The MAIL FROM address. */
       mailFrom: string;
+      /** @description The RCPT TO addresses (1 to 1000). */
       recipients: string[];
+      /** @description The account that authenticated on the submission port. */
       authenticatedAs: string;
+      /** @description The submitting client's address. */
       clientIp: string;
     };
     /** @description Accepted and waiting for delivery to a remote server. */
@@ -2871,9 +2892,13 @@ export interface components {
       domains?: string[];
     };
     AdminDomain: {
+      /** @description The domain's id. */
       id: number;
+      /** @description The domain name. */
       name: string;
+      /** @description The account that receives mail for unknown addresses, if any. */
       catchAllAddress: string | null;
+      /** @description When it was added (ISO 8601). */
       createdAt: string;
     };
     CreateDomainRequest: {
@@ -2891,18 +2916,30 @@ export interface components {
       catchAllAddress: string | null;
     };
     AdminAccount: {
+      /** @description The account's id. */
       id: number;
+      /** @description Its address. */
       address: string;
+      /** @description Its domain's id. */
       domainId: number;
+      /** @description Its display name. */
       displayName: string;
-      /** @enum {string} */
+      /**
+       * @description admin may use the admin routes.
+       * @enum {string}
+       */
       role: "user" | "admin";
       /** @description Local domains this account administers: it manages their suppression list and sending settings (tracking, VERP), and its API keys may send from them. */
       adminDomains: string[];
+      /** @description Storage quota in bytes (0: unlimited). */
       quotaBytes: number;
+      /** @description Storage used in bytes. */
       usedBytes: number;
+      /** @description Whether sign-in needs a TOTP code. */
       totpEnabled: boolean;
+      /** @description A disabled account cannot sign in or receive mail. */
       disabled: boolean;
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
     };
     CreateAccountRequest: {
@@ -2911,9 +2948,14 @@ export interface components {
        * @example alice@postern.localhost
        */
       address: string;
+      /** @description Its password (at least 10 characters). */
       password: string;
+      /** @description Its display name. */
       displayName?: string;
-      /** @enum {string} */
+      /**
+       * @description user (default) or admin.
+       * @enum {string}
+       */
       role?: "user" | "admin";
       /** @description Local domains the account administers (domain administrator role); the whole set, replacing the current one. `[]`: none. */
       adminDomains?: string[];
@@ -2921,155 +2963,253 @@ export interface components {
       quotaBytes?: number;
     };
     UpdateAccountRequest: {
+      /** @description A new display name. */
       displayName?: string;
-      /** @enum {string} */
+      /**
+       * @description user or admin.
+       * @enum {string}
+       */
       role?: "user" | "admin";
       /** @description Local domains the account administers (domain administrator role); the whole set, replacing the current one. `[]`: none. */
       adminDomains?: string[];
       /** @description Bytes; 0 means unlimited. */
       quotaBytes?: number;
+      /** @description Disable (ends its sessions) or enable the account. */
       disabled?: boolean;
       /** @description A new password; ends the account's sessions. */
       password?: string;
     };
     Alias: {
+      /** @description The alias's id. */
       id: number;
+      /** @description The alias address. */
       address: string;
+      /** @description Its domain's id. */
       domainId: number;
+      /** @description Where its mail goes. */
       targets: string[];
+      /** @description When it was created (ISO 8601). */
       createdAt: string;
     };
     CreateAliasRequest: {
+      /** @description The alias address, in a local domain. */
       address: string;
+      /** @description Where its mail goes (1 to 100 addresses, local or remote). */
       targets: string[];
     };
     AuditEntry: {
+      /** @description The entry's id (increasing). */
       id: number;
+      /** @description Who did it (null: the system, e.g. a refused federation delivery). */
       actorAccountId: number | null;
+      /** @description What was done, e.g. `account.create`, `api_key.revoke`. */
       action: string;
+      /** @description What it was done to (an address, a domain, an id). */
       target: string;
+      /** @description Details (never secrets). */
       data: {
         [key: string]: unknown;
       };
+      /** @description The client address of the request. */
       ip: string;
+      /** @description When (ISO 8601). */
       createdAt: string;
     };
     BridgeAuthResponse: {
+      /** @description The account's id. */
       accountId: number;
+      /** @description The account's address. */
       address: string;
+      /** @description For `imap` and `pop3` (or `session: true`): an access token for the account itself, so the bridge acts through the ordinary account-scoped API (a session row marked with the protocol). */
       accessToken?: string;
+      /** @description Exchange at `POST /v1/auth/refresh` before `expiresIn` runs out; logout ends the session. */
       refreshToken?: string;
       /** @description Seconds the token is valid. */
       expiresIn?: number;
     };
     BridgeAuthRequest: {
+      /** @description The address the client signed in with. */
       username: string;
+      /** @description The password or app password it gave. */
       secret: string;
       /**
        * @description The client's address as the bridge's socket saw it, never the bridge's own: failed sign-ins are delayed per (account, client address) and per client address.
        * @default unknown
        */
       clientIp?: string;
-      /** @enum {string} */
+      /**
+       * @description The protocol the client speaks (for throttling, sessions and the audit).
+       * @enum {string}
+       */
       protocol: "smtp" | "submission" | "imap" | "pop3" | "sharp";
+      /** @description Also open an account session (default: only for imap and pop3). */
       session?: boolean;
     };
     RecipientVerdict: {
+      /** @description Whether to accept the recipient. */
       accept: boolean;
+      /** @description Whether the recipient is served here (false: it will be relayed for an authenticated sender). */
       local: boolean;
+      /** @description Why not (a stable error code), when refused. */
       code?: string;
+      /** @description Whether the refusal is temporary (4xx rather than 5xx). */
       temporary?: boolean;
+      /** @description Text for the SMTP reply, when refused. */
       reason?: string;
     };
     RecipientCheckRequest: {
+      /** @description The RCPT TO address. */
       recipient: string;
+      /** @description The authenticated account when the session is a submission; absent for MX. */
       authenticatedAs?: string;
     };
     BridgeDeliveryResponse: {
+      /** @description One result per recipient, in envelope order. */
       results: components["schemas"]["BridgeRecipientResult"][];
+      /** @description Submission only: the first result of an earlier submission with the same Idempotency-Key. */
       replayed?: boolean;
     };
     BridgeRecipientResult: {
+      /** @description The recipient address. */
       recipient: string;
-      /** @enum {string} */
+      /**
+       * @description delivered: stored here; duplicate: already stored (a retry); forwarded: sent on by an alias; queued: in the outbox; rejected: refused.
+       * @enum {string}
+       */
       status: "delivered" | "duplicate" | "forwarded" | "queued" | "rejected";
+      /** @description Why it was refused (a stable error code). */
       code?: string;
+      /** @description Whether the refusal is temporary. */
       temporary?: boolean;
+      /** @description Text for the SMTP reply. */
       reason?: string;
     };
     OutboxClaimResponse: {
+      /** @description The worker the leases belong to. */
       worker: string;
       /** @description ISO 8601 */
       leaseUntil: string;
+      /** @description The leased recipients, by destination domain. */
       groups: components["schemas"]["OutboxGroup"][];
     };
     OutboxGroup: {
+      /** @description The destination domain. */
       domain: string;
+      /** @description Its leased recipients. */
       items: components["schemas"]["OutboxItem"][];
     };
     OutboxItem: {
+      /** @description The outbox row's id. */
       id: number;
+      /** @description Envelope sender; "" is the null reverse-path of a bounce (RFC 5321 section 4.5.5). */
       mailFrom: string;
+      /** @description The recipient. */
       rcptTo: string;
+      /** @description The recipient's domain. */
       domain: string;
+      /** @description Attempts already made (0 on the first). */
       attempts: number;
+      /** @description SHA-256 of the message bytes (fetch them with the raw route). */
       blobSha256: string;
+      /** @description Size of the message in bytes. */
       size: number;
+      /** @description Its Message-ID, if any. */
       messageId: string | null;
       /** @description ISO 8601 */
       expiresAt: string;
     };
     OutboxClaimRequest: {
+      /** @description A name unique to this worker process (e.g. host name + pid + random). */
       worker: string;
-      /** @default 50 */
+      /**
+       * @description At most this many recipients (1 to 500).
+       * @default 50
+       */
       limit?: number;
-      /** @default 300 */
+      /**
+       * @description How long the rows stay leased; a worker that dies loses them after this.
+       * @default 300
+       */
       leaseSeconds?: number;
     };
     OutboxRenewResponse: {
       /** @description ISO 8601 */
       leaseUntil: string;
+      /** @description The rows renewed: still leased to this worker. Any other was taken over or finished. */
       ids: number[];
     };
     OutboxRenewRequest: {
+      /** @description The worker that holds the leases. */
       worker: string;
+      /** @description The rows of this worker's claims still unreported. */
       ids: number[];
-      /** @default 300 */
+      /**
+       * @description The new lease length (5 to 3600 seconds).
+       * @default 300
+       */
       leaseSeconds?: number;
     };
     OutboxResultResponse: {
+      /** @description The outbox row's id. */
       id: number;
-      /** @enum {string} */
+      /**
+       * @description Its state after the result.
+       * @enum {string}
+       */
       state: "queued" | "sending" | "sent" | "deferred" | "bounced" | "failed" | "cancelled";
+      /** @description Attempts made. */
       attempts: number;
+      /** @description When it is tried again, if deferred (ISO 8601). */
       nextAttemptAt: string | null;
+      /** @description Whether a DSN was delivered to the sender. */
       bounced: boolean;
     };
     OutboxResultRequest: {
+      /** @description The worker that holds the lease. */
       worker: string;
-      /** @enum {string} */
+      /**
+       * @description sent: 2xx after DATA; deferred: 4xx or a network/TLS/DNS problem; failed: 5xx.
+       * @enum {string}
+       */
       outcome: "sent" | "deferred" | "failed";
+      /** @description The remote reply code, if one answered. */
       smtpCode?: number;
+      /** @description The enhanced status code (RFC 3463), if any. */
       enhanced?: string;
-      /** @enum {string} */
+      /**
+       * @description Where it ended; absent from older bridges (then only an enhanced code can suppress).
+       * @enum {string}
+       */
       stage?: "dns" | "connect" | "mail" | "rcpt" | "data";
+      /** @description The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code. */
       message: string;
+      /** @description The MX host that answered. */
       remoteMta?: string;
     };
     DkimSigningKeys: {
+      /** @description The local domain. */
       domain: string;
+      /** @description Its active keys; the bridge signs with each. */
       keys: {
+        /** @description The DKIM selector (`s=`). */
         selector: string;
-        /** @enum {string} */
+        /**
+         * @description The signing algorithm (`a=`).
+         * @enum {string}
+         */
         algorithm: "rsa-sha256" | "ed25519-sha256";
+        /** @description PKCS #8 PEM. */
         privateKeyPem: string;
       }[];
     };
     SharpStampVerdict: {
+      /** @description True when this claim spent the stamp; false for a replay. */
       fresh: boolean;
     };
     SharpStampClaim: {
+      /** @description The whole hashcash version-1 stamp, `1:bits:date:resource::rand:counter`. */
       stamp: string;
+      /** @description Epoch ms when the stamp goes stale anyway (its date + 24 hours). */
       expiresAt: number;
     };
     /**
@@ -4536,38 +4676,60 @@ export interface components {
       messages: components["schemas"]["MessageSummary"][];
     };
     MailboxState: {
+      /** @description The mailbox's id. */
       id: number;
+      /** @description Its full name. */
       name: string;
-      /** @enum {string|null} */
+      /**
+       * @description Its special use (RFC 6154), or null.
+       * @enum {string|null}
+       */
       role: "inbox" | "sent" | "drafts" | "trash" | "junk" | "archive" | null;
+      /** @description UIDVALIDITY. */
       uidValidity: number;
+      /** @description UIDNEXT. */
       uidNext: number;
+      /** @description HIGHESTMODSEQ (RFC 7162). */
       highestModseq: number;
+      /** @description Messages in the mailbox (IMAP EXISTS / STATUS MESSAGES). */
       exists: number;
+      /** @description Messages without \\Seen. */
       unseen: number;
+      /** @description Total size in bytes. */
       sizeBytes: number;
     };
     MailboxIndex: {
       mailbox: components["schemas"]["MailboxState"];
+      /** @description Ascending by UID. */
       items: components["schemas"]["IndexEntry"][];
+      /** @description Set when more messages follow: pass it as `afterUid` for the next page. */
       nextAfterUid: number | null;
     };
     IndexEntry: {
+      /** @description The message's UID. */
       uid: number;
+      /** @description The message's id in the rest of the API (`/v1/messages/{id}`). */
       id: number;
+      /** @description Its modification sequence. */
       modseq: number;
+      /** @description RFC 3501 INTERNALDATE, Unix milliseconds. */
       internalDate: number;
+      /** @description RFC822.SIZE: bytes of the stored message. */
       size: number;
+      /** @description System flags and keywords, IMAP spelling. */
       flags: string[];
     };
     MailboxChanges: {
       mailbox: components["schemas"]["MailboxState"];
+      /** @description Messages whose modseq is above `sinceModseq` (new ones and flag changes), by UID. */
       changed: components["schemas"]["IndexEntry"][];
+      /** @description UIDs expunged (or moved away) after `sinceModseq`, ascending (QRESYNC VANISHED). */
       expunged: number[];
     };
     RawRequest: {
       uids: components["schemas"]["UidSet"];
       /**
+       * @description `full`: the exact stored bytes; `header`: up to and including the empty line.
        * @default full
        * @enum {string}
        */
@@ -4579,9 +4741,11 @@ export interface components {
      */
     UidSet: string;
     StructureResult: {
+      /** @description One per UID found, in UID order. */
       items: components["schemas"]["StructureItem"][];
     };
     StructureItem: {
+      /** @description The message's UID. */
       uid: number;
       structure: components["schemas"]["MimeStructure"];
     };
@@ -4594,22 +4758,36 @@ export interface components {
     };
     /** @description Raw header values for IMAP ENVELOPE: unfolded, encoded-words not decoded, null when the field is absent. Sender and Reply-To are not defaulted to From here. */
     MimeEnvelope: {
+      /** @description The Date header. */
       date: string | null;
+      /** @description The Subject header. */
       subject: string | null;
+      /** @description The From addresses. */
       from: components["schemas"]["MimeAddress"][] | null;
+      /** @description The Sender addresses. */
       sender: components["schemas"]["MimeAddress"][] | null;
+      /** @description The Reply-To addresses. */
       replyTo: components["schemas"]["MimeAddress"][] | null;
+      /** @description The To addresses. */
       to: components["schemas"]["MimeAddress"][] | null;
+      /** @description The Cc addresses. */
       cc: components["schemas"]["MimeAddress"][] | null;
+      /** @description The Bcc addresses. */
       bcc: components["schemas"]["MimeAddress"][] | null;
+      /** @description The In-Reply-To header. */
       inReplyTo: string | null;
+      /** @description The Message-ID header. */
       messageId: string | null;
     };
     /** @description An address in IMAP ENVELOPE form (RFC 3501 section 7.4.2): a group starts with (null, null, group name, null) and ends with all four null. */
     MimeAddress: {
+      /** @description The display name (raw), or null. */
       name: string | null;
+      /** @description The source route (obsolete; always null in practice). */
       adl: string | null;
+      /** @description The local part, or a group's name. */
       mailbox: string | null;
+      /** @description The domain; null marks a group's start or end. */
       host: string | null;
     };
     MimePart: {
@@ -4621,31 +4799,44 @@ export interface components {
       bodyStart: number;
       /** @description Offset just past the last body byte. */
       bodyEnd: number;
+      /** @description The media type, lower case (e.g. `text`). */
       type: string;
+      /** @description The media subtype, lower case (e.g. `plain`). */
       subtype: string;
       /** @description Parameters in order, as [name, value] pairs. */
       params: [
         string,
         string,
       ][];
+      /** @description Content-ID. */
       id: string | null;
+      /** @description Content-Description. */
       description: string | null;
+      /** @description Content-Transfer-Encoding (default `7bit`). */
       encoding: string;
       /** @description Body size in octets. */
       size: number;
       /** @description Body line count (text/* and message/rfc822). */
       lines: number;
+      /** @description Content-MD5. */
       md5: string | null;
+      /** @description Content-Disposition, if any. */
       disposition: {
+        /** @description `attachment`, `inline`, … */
         type: string;
+        /** @description Its parameters as [name, value] pairs. */
         params: [
           string,
           string,
         ][];
       } | null;
+      /** @description Content-Language tags. */
       language: string[] | null;
+      /** @description Content-Location. */
       location: string | null;
+      /** @description The children of a multipart. */
       parts: components["schemas"]["MimePart"][];
+      /** @description For message/rfc822: the enclosed message's envelope and body. */
       message: {
         envelope: components["schemas"]["MimeEnvelope"];
         body: components["schemas"]["MimePart"];
@@ -4655,26 +4846,42 @@ export interface components {
       uids: components["schemas"]["UidSet"];
     };
     StoreFlagsResult: {
+      /** @description Every message of the set that exists, with its flags and modseq after the store. */
       updated: components["schemas"]["IndexEntry"][];
+      /** @description UIDs that failed UNCHANGEDSINCE (RFC 7162 `[MODIFIED set]`). */
       modified: number[];
+      /** @description The mailbox's HIGHESTMODSEQ after the change. */
       highestModseq: number;
     };
     StoreFlagsRequest: {
       uids: components["schemas"]["UidSet"];
-      /** @enum {string} */
+      /**
+       * @description RFC 3501 section 6.4.6: FLAGS (replace), +FLAGS (add), -FLAGS (remove).
+       * @enum {string}
+       */
       op: "add" | "remove" | "replace";
+      /** @description System flags (`\\Seen`, …) and keywords (at most 100). */
       flags: string[];
+      /** @description RFC 7162 section 3.1.3 UNCHANGEDSINCE: only messages whose modseq is not above it. */
       unchangedSince?: number;
     };
     ExpungeResult: {
+      /** @description The UIDs removed. */
       expunged: number[];
+      /** @description The mailbox's HIGHESTMODSEQ after the change. */
       highestModseq: number;
     };
     ExpungeRequest: {
-      uids?: components["schemas"]["UidSet"];
+      /**
+       * @description Restrict to these UIDs (RFC 4315 UID EXPUNGE); absent: every \Deleted message.
+       * @example 1:5,9
+       */
+      uids?: string;
     };
     TransferResult: {
+      /** @description The target's UIDVALIDITY (RFC 4315 COPYUID). */
       uidValidity: number;
+      /** @description [source UID, new UID in the target], ascending by source UID. */
       mapping: [
         number,
         number,
@@ -4682,16 +4889,23 @@ export interface components {
     };
     TransferRequest: {
       uids: components["schemas"]["UidSet"];
+      /** @description The mailbox to copy or move to (one of yours). */
       targetMailboxId: number;
     };
     AppendResult: {
+      /** @description The stored message's UID. */
       uid: number;
+      /** @description Its id in the mailbox API. */
       id: number;
+      /** @description The mailbox's UIDVALIDITY (for APPENDUID). */
       uidValidity: number;
+      /** @description Its modification sequence. */
       modseq: number;
     };
     SearchResult: {
+      /** @description Matching UIDs, ascending. */
       uids: number[];
+      /** @description The highest modseq among the matches (RFC 7162 section 3.1.5), 0 when none. */
       highestModseq: number;
     };
     SearchRequest: {
@@ -4699,121 +4913,218 @@ export interface components {
     };
     /** @description A criteria tree: `and`/`or`/`not` of RFC 3501 SEARCH keys. Text keys match case-insensitive substrings (RFC 3501 section 6.4.4); dates compare by day. */
     SearchCriteria: {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "all";
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "flag";
       /** @description `\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft` or a keyword atom; other `\` flags (such as `\Recent`) are not stored and are ignored. */
       flag: string;
       /** @description false for UNSEEN, UNKEYWORD and the like. */
       present: boolean;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "before" | "on" | "since" | "sentbefore" | "senton" | "sentsince";
+      /** @description A day, YYYY-MM-DD or d-Mon-yyyy: the internal date (before, on, since) or the Date header (sent*). */
       date: string;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "larger" | "smaller";
+      /** @description Size in octets. */
       size: number;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "header";
+      /** @description The header field name. */
       field: string;
+      /** @description Text the field contains. */
       value: string;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "from" | "to" | "cc" | "bcc" | "subject" | "body" | "text";
+      /** @description Text to find (case-insensitive substring). */
       value: string;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "uid";
       uids: components["schemas"]["UidSet"];
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "modseq";
+      /** @description At least this modseq (RFC 7162). */
       modseq: number;
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "and";
+      /** @description All of these. */
       of: components["schemas"]["SearchCriteria"][];
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "or";
+      /** @description Any of these. */
       of: components["schemas"]["SearchCriteria"][];
     } | {
-      /** @enum {string} */
+      /**
+       * @description The search key (RFC 3501 section 6.4.4).
+       * @enum {string}
+       */
       key: "not";
       of: components["schemas"]["SearchCriteria"];
     };
     FederationDiscovery: {
+      /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
       versions: string[];
+      /** @description The domain this document is about. */
       domain: string;
-      /** Format: uri */
+      /**
+       * Format: uri
+       * @description Absolute https URL of the delivery endpoint (POST).
+       */
       delivery: string;
-      /** Format: uri */
+      /**
+       * Format: uri
+       * @description Absolute https URL of the domain's JWKS (RFC 7517).
+       */
       jwks: string;
       limits: components["schemas"]["FederationLimits"];
       proofOfWork: components["schemas"]["ProofOfWorkPolicy"];
+      /** @description How long a sender may cache this document (also sent as Cache-Control max-age). */
       ttl: number;
     };
     FederationLimits: {
+      /** @description Largest RFC 5322 message accepted, in bytes (before base64). */
       maxMessageBytes: number;
+      /** @description Most recipients in one delivery. */
       maxRecipients: number;
+      /** @description Tolerated clock difference for `iat`. */
       maxClockSkewSeconds: number;
+      /** @description Largest `exp − iat` accepted. */
       maxEnvelopeLifetimeSeconds: number;
+      /** @description Deliveries accepted per sender domain per minute (429 above it). */
       deliveriesPerMinute: number;
     };
     ProofOfWorkPolicy: {
-      /** @enum {string} */
+      /**
+       * @description The stamp algorithm.
+       * @enum {string}
+       */
       algorithm: "sha256-zero-bits";
+      /** @description Leading zero bits the stamp's SHA-256 needs. */
       bits: number;
-      /** @enum {string} */
+      /**
+       * @description Who must send a stamp: domains that have not delivered here before, or everyone.
+       * @enum {string}
+       */
       appliesTo: "unknown-senders" | "all";
     } | null;
     FederationJwks: {
+      /** @description The domain's public keys. */
       keys: components["schemas"]["FederationJwk"][];
     };
     FederationJwk: {
-      /** @enum {string} */
+      /**
+       * @description Key type (RFC 8037).
+       * @enum {string}
+       */
       kty: "OKP";
-      /** @enum {string} */
+      /**
+       * @description The curve.
+       * @enum {string}
+       */
       crv: "Ed25519";
+      /** @description The public key, base64url. */
       x: string;
+      /** @description The key id signatures name. */
       kid: string;
-      /** @enum {string} */
+      /**
+       * @description The signature algorithm.
+       * @enum {string}
+       */
       alg: "EdDSA";
-      /** @enum {string} */
+      /**
+       * @description Signing only.
+       * @enum {string}
+       */
       use: "sig";
+      /** @description Validity window (Unix seconds): signatures made outside it are refused. */
       nbf?: number;
+      /** @description End of the validity window (Unix seconds). */
       exp?: number;
     };
     FederationDeliveryResponse: {
+      /** @description JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims. */
       receipt: string;
+      /** @description The receipt's results, unsigned, for convenience. */
       results: components["schemas"]["FederationRecipientOutcome"][];
     };
     FederationRecipientOutcome: {
+      /** @description The recipient address. */
       recipient: string;
-      /** @enum {string} */
+      /**
+       * @description Whether it was accepted.
+       * @enum {string}
+       */
       status: "accepted" | "rejected";
+      /** @description For rejections: a stable code (e.g. no_such_recipient, quota_exceeded). */
       code?: string;
+      /** @description True when a later attempt could succeed (the sender retries that recipient). */
       temporary?: boolean;
+      /** @description Why not, for people. */
       reason?: string;
     };
     FederationDeliveryRequest: {
+      /** @description JWS compact serialization: header {alg:"EdDSA", kid, typ:"sharp-envelope+jws"}. */
       envelope: string;
+      /** @description The RFC 5322 message bytes, base64 (RFC 4648 section 4). */
       content: string;
+      /** @description The counter that completes a proof-of-work stamp, when the receiver's policy asks. */
       proofOfWork?: {
+        /** @description The counter found. */
         counter: string;
       };
     };
     FederationStoredReceiptList: {
+      /** @description Every receipt for the message. */
       items: components["schemas"]["FederationStoredReceipt"][];
     };
     FederationStoredReceipt: {
+      /** @description The recipient domain that signed it. */
       domain: string;
+      /** @description The message's Message-ID, if any. */
       messageId: string | null;
+      /** @description The JWS exactly as received; anyone can check it against the domain's JWKS. */
       receipt: string;
+      /** @description The receipt's per-recipient answers. */
       results: components["schemas"]["FederationRecipientOutcome"][];
       /** @description Milliseconds since the epoch. */
       receivedAt: number;
@@ -6531,6 +6842,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description Every local domain. */
             items: components["schemas"]["AdminDomain"][];
           };
         };
@@ -6933,7 +7245,9 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description A page, in id order. */
             items: components["schemas"]["AdminAccount"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
             nextCursor: string | null;
           };
         };
@@ -7487,6 +7801,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description The aliases, by id. */
             items: components["schemas"]["Alias"][];
           };
         };
@@ -7790,7 +8105,9 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description A page, in id order. */
             items: components["schemas"]["AuditEntry"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
             nextCursor: string | null;
           };
         };
@@ -11378,13 +11695,22 @@ export interface operations {
         };
         content: {
           "application/json": {
-            /** @enum {string} */
+            /**
+             * @description What the report was: a DSN (RFC 3464), an ARF complaint (RFC 5965).
+             * @enum {string}
+             */
             kind: "dsn" | "arf" | "unknown";
+            /** @description The message it is about. */
             emailId?: string;
+            /** @description The events recorded. */
             events: {
+              /** @description The recipient it is about. */
               recipient: string;
+              /** @description The event recorded (bounced, complained…). */
               type: string;
+              /** @description The DSN status (RFC 3463). */
               status?: string;
+              /** @description The diagnostic text. */
               diagnostic?: string;
             }[];
           };
@@ -14012,7 +14338,9 @@ export interface operations {
   getMailboxIndex: {
     parameters: {
       query?: {
+        /** @description Only UIDs above this (`nextAfterUid` of the previous page). */
         afterUid?: number | null;
+        /** @description Page size. */
         limit?: number;
       };
       header?: never;
@@ -14121,6 +14449,7 @@ export interface operations {
   getMailboxChanges: {
     parameters: {
       query?: {
+        /** @description The HIGHESTMODSEQ the client last saw. */
         sinceModseq?: number | null;
       };
       header?: never;
@@ -15330,6 +15659,7 @@ export interface operations {
   getAutoconfig: {
     parameters: {
       query?: {
+        /** @description The address being set up; its domain picks the configuration. */
         emailaddress?: string;
       };
       header?: never;
@@ -15388,6 +15718,7 @@ export interface operations {
   getAutoconfigOnHost: {
     parameters: {
       query?: {
+        /** @description The address being set up; its domain picks the configuration. */
         emailaddress?: string;
       };
       header?: never;

@@ -56,48 +56,59 @@ const PageQuery = z.object({
   }),
 });
 const pageOf = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+  z.object({
+    items: z.array(item).meta({ description: "A page, in id order." }),
+    nextCursor: z.string().nullable().meta({
+      description: "Pass as `cursor` for the next page; null on the last.",
+    }),
+  });
 
 export const AdminDomain = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  catchAllAddress: z.string().nullable(),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The domain's id." }),
+  name: z.string().meta({ description: "The domain name." }),
+  catchAllAddress: z.string().nullable().meta({
+    description: "The account that receives mail for unknown addresses, if any.",
+  }),
+  createdAt: z.string().meta({ description: "When it was added (ISO 8601)." }),
 }).meta({ id: "AdminDomain" });
 
 export const AdminAccount = z.object({
-  id: z.number().int(),
-  address: z.string(),
-  domainId: z.number().int(),
-  displayName: z.string(),
-  role: z.enum(["user", "admin"]),
+  id: z.number().int().meta({ description: "The account's id." }),
+  address: z.string().meta({ description: "Its address." }),
+  domainId: z.number().int().meta({ description: "Its domain's id." }),
+  displayName: z.string().meta({ description: "Its display name." }),
+  role: z.enum(["user", "admin"]).meta({ description: "admin may use the admin routes." }),
   adminDomains: z.array(z.string()).meta({
     description: "Local domains this account administers: it manages their suppression list " +
       "and sending settings (tracking, VERP), and its API keys may send from them.",
   }),
-  quotaBytes: z.number().int(),
-  usedBytes: z.number().int(),
-  totpEnabled: z.boolean(),
-  disabled: z.boolean(),
-  createdAt: z.string(),
+  quotaBytes: z.number().int().meta({ description: "Storage quota in bytes (0: unlimited)." }),
+  usedBytes: z.number().int().meta({ description: "Storage used in bytes." }),
+  totpEnabled: z.boolean().meta({ description: "Whether sign-in needs a TOTP code." }),
+  disabled: z.boolean().meta({ description: "A disabled account cannot sign in or receive mail." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
 }).meta({ id: "AdminAccount" });
 
 export const Alias = z.object({
-  id: z.number().int(),
-  address: z.string(),
-  domainId: z.number().int(),
-  targets: z.array(z.string()),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The alias's id." }),
+  address: z.string().meta({ description: "The alias address." }),
+  domainId: z.number().int().meta({ description: "Its domain's id." }),
+  targets: z.array(z.string()).meta({ description: "Where its mail goes." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
 }).meta({ id: "Alias" });
 
 export const AuditEntry = z.object({
-  id: z.number().int(),
-  actorAccountId: z.number().int().nullable(),
-  action: z.string(),
-  target: z.string(),
-  data: z.record(z.string(), z.unknown()),
-  ip: z.string(),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The entry's id (increasing)." }),
+  actorAccountId: z.number().int().nullable().meta({
+    description: "Who did it (null: the system, e.g. a refused federation delivery).",
+  }),
+  action: z.string().meta({
+    description: "What was done, e.g. `account.create`, `api_key.revoke`.",
+  }),
+  target: z.string().meta({ description: "What it was done to (an address, a domain, an id)." }),
+  data: z.record(z.string(), z.unknown()).meta({ description: "Details (never secrets)." }),
+  ip: z.string().meta({ description: "The client address of the request." }),
+  createdAt: z.string().meta({ description: "When (ISO 8601)." }),
 }).meta({ id: "AuditEntry" });
 
 const Role = z.enum(["user", "admin"]);
@@ -111,19 +122,23 @@ const Quota = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).meta({
 
 export const CreateAccountRequest = z.object({
   address: AddressString,
-  password: z.string().min(10).max(1024),
-  displayName: z.string().trim().max(200).optional(),
-  role: Role.optional(),
+  password: z.string().min(10).max(1024).meta({
+    description: "Its password (at least 10 characters).",
+  }),
+  displayName: z.string().trim().max(200).optional().meta({ description: "Its display name." }),
+  role: Role.optional().meta({ description: "user (default) or admin." }),
   adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
 }).meta({ id: "CreateAccountRequest" });
 
 export const UpdateAccountRequest = z.object({
-  displayName: z.string().trim().max(200).optional(),
-  role: Role.optional(),
+  displayName: z.string().trim().max(200).optional().meta({ description: "A new display name." }),
+  role: Role.optional().meta({ description: "user or admin." }),
   adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
-  disabled: z.boolean().optional(),
+  disabled: z.boolean().optional().meta({
+    description: "Disable (ends its sessions) or enable the account.",
+  }),
   password: z.string().min(10).max(1024).optional().meta({
     description: "A new password; ends the account's sessions.",
   }),
@@ -200,7 +215,10 @@ export function adminRoutes(deps: Deps) {
       description: "Every local domain with its catch-all account. Needs the `admin` scope.",
       security: bearer,
       responses: {
-        200: ok("Domains", z.object({ items: z.array(AdminDomain) })),
+        200: ok(
+          "Domains",
+          z.object({ items: z.array(AdminDomain).meta({ description: "Every local domain." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -434,7 +452,10 @@ export function adminRoutes(deps: Deps) {
         }),
       },
       responses: {
-        200: ok("Aliases", z.object({ items: z.array(Alias) })),
+        200: ok(
+          "Aliases",
+          z.object({ items: z.array(Alias).meta({ description: "The aliases, by id." }) }),
+        ),
         ...problems(401, 403, 422),
       },
     }),
@@ -457,8 +478,12 @@ export function adminRoutes(deps: Deps) {
       request: {
         body: json(
           z.object({
-            address: z.string().min(1).max(320),
-            targets: z.array(z.string().min(1).max(320)).min(1).max(100),
+            address: z.string().min(1).max(320).meta({
+              description: "The alias address, in a local domain.",
+            }),
+            targets: z.array(z.string().min(1).max(320)).min(1).max(100).meta({
+              description: "Where its mail goes (1 to 100 addresses, local or remote).",
+            }),
           }).meta({ id: "CreateAliasRequest" }),
         ),
       },

@@ -66,7 +66,11 @@ export function autoconfigRoutes(deps: Deps) {
         description: "The domain comes from `emailaddress`, else from the host " +
           "(`autoconfig.<domain>` or `<domain>`). Lists the listeners that are on.",
         request: {
-          query: z.object({ emailaddress: z.string().max(320).optional() }),
+          query: z.object({
+            emailaddress: z.string().max(320).optional().meta({
+              description: "The address being set up; its domain picks the configuration.",
+            }),
+          }),
         },
         responses: {
           200: {

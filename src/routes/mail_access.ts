@@ -84,8 +84,12 @@ export function mailAccessRoutes(deps: Deps) {
       request: {
         params: IdParam,
         query: z.object({
-          afterUid: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE),
+          afterUid: z.coerce.number().int().min(0).default(0).meta({
+            description: "Only UIDs above this (`nextAfterUid` of the previous page).",
+          }),
+          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE).meta({
+            description: "Page size.",
+          }),
         }),
       },
       responses: { 200: ok("The index", MailboxIndex), ...problems(401, 403, 404, 422) },
@@ -109,7 +113,11 @@ export function mailAccessRoutes(deps: Deps) {
       security: bearer,
       request: {
         params: IdParam,
-        query: z.object({ sinceModseq: z.coerce.number().int().min(0) }),
+        query: z.object({
+          sinceModseq: z.coerce.number().int().min(0).meta({
+            description: "The HIGHESTMODSEQ the client last saw.",
+          }),
+        }),
       },
       responses: { 200: ok("Changes", MailboxChanges), ...problems(401, 403, 404, 422) },
     }),

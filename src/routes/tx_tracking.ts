@@ -162,14 +162,16 @@ export function txTrackingRoutes(deps: Deps) {
         200: ok(
           "What was recorded",
           z.object({
-            kind: z.enum(["dsn", "arf", "unknown"]),
-            emailId: z.string().optional(),
+            kind: z.enum(["dsn", "arf", "unknown"]).meta({
+              description: "What the report was: a DSN (RFC 3464), an ARF complaint (RFC 5965).",
+            }),
+            emailId: z.string().optional().meta({ description: "The message it is about." }),
             events: z.array(z.object({
-              recipient: z.string(),
-              type: z.string(),
-              status: z.string().optional(),
-              diagnostic: z.string().optional(),
-            })),
+              recipient: z.string().meta({ description: "The recipient it is about." }),
+              type: z.string().meta({ description: "The event recorded (bounced, complained…)." }),
+              status: z.string().optional().meta({ description: "The DSN status (RFC 3463)." }),
+              diagnostic: z.string().optional().meta({ description: "The diagnostic text." }),
+            })).meta({ description: "The events recorded." }),
           }),
         ),
         ...problems(401, 403),
