@@ -77,6 +77,12 @@ Deno.test({
       assertEquals(violations.filter((v) => !/eval/i.test(v)), [], "CSP violations");
       assertEquals(offOrigin, [], "requests that left the gateway's origin");
       assertEquals(errors, [], "script errors on the page");
+      // Beside the web pages' screenshots (test/fixtures/browser.ts on the web-mail branch keeps
+      // them in the same folder, which CI keeps as an artifact).
+      const shots = Deno.env.get("POSTERN_SCREENSHOTS") ??
+        decodeURIComponent(new URL("./artifacts/screenshots/", import.meta.url).pathname);
+      await Deno.mkdir(shots, { recursive: true });
+      await page.screenshot({ path: `${shots.replace(/\/$/, "")}/docs.png` });
       await context.close();
     } finally {
       await browser.close();
