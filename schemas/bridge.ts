@@ -33,7 +33,9 @@ export const BridgeAuthResponse = z.object({
   address: z.string().meta({ description: "The account's address." }),
   accessToken: z.string().optional().meta({
     description:
-      "For `imap` and `pop3` (or `session: true`): an access token for the account itself, so the bridge acts through the ordinary account-scoped API (a session row marked with the protocol).",
+      "For `imap` and `pop3` (or `session: true`): an access token for the account itself, so " +
+      "the bridge acts through the ordinary account-scoped API (a session row marked with the " +
+      "protocol).",
   }),
   refreshToken: z.string().optional().meta({
     description:
@@ -54,7 +56,8 @@ export const RecipientVerdict = z.object({
   accept: z.boolean().meta({ description: "Whether to accept the recipient." }),
   local: z.boolean().meta({
     description:
-      "Whether the recipient is served here (false: it will be relayed for an authenticated sender).",
+      "Whether the recipient is served here (false: it will be relayed for an authenticated " +
+      "sender).",
   }),
   code: z.string().optional().meta({ description: "Why not (a stable error code), when refused." }),
   temporary: z.boolean().optional().meta({
@@ -85,8 +88,9 @@ export const InboundEnvelope = z.object({
       "How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified).",
   }),
   traceBytes: z.number().int().min(0).optional().meta({
-    description:
-      "Octets at the start of the message that the bridge itself put there (its Authentication-Results and Received fields). They differ on every hand-in, so the gateway leaves them out when it recognises a client's retry of a message already stored.",
+    description: "Octets at the start of the message that the bridge itself put there (its " +
+      "Authentication-Results and Received fields). They differ on every hand-in, so the " +
+      "gateway leaves them out when it recognises a client's retry of a message already stored.",
   }),
 }).meta({ id: "InboundEnvelope" });
 export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
@@ -107,7 +111,8 @@ export const BridgeRecipientResult = z.object({
   recipient: z.string().meta({ description: "The recipient address." }),
   status: z.enum(["delivered", "duplicate", "forwarded", "queued", "rejected"]).meta({
     description:
-      "delivered: stored here; duplicate: already stored (a retry); forwarded: sent on by an alias; queued: in the outbox; rejected: refused.",
+      "delivered: stored here; duplicate: already stored (a retry); forwarded: sent on by an " +
+      "alias; queued: in the outbox; rejected: refused.",
   }),
   code: z.string().optional().meta({ description: "Why it was refused (a stable error code)." }),
   temporary: z.boolean().optional().meta({ description: "Whether the refusal is temporary." }),

@@ -82,7 +82,8 @@ export const WebhookDeliveryView = z.object({
   eventType: z.string().meta({ description: "The event type, e.g. `email.delivered`." }),
   state: z.enum(["pending", "delivering", "succeeded", "failed"]).meta({
     description:
-      "pending: waiting for its next attempt; delivering: being posted; succeeded: a 2xx answered; failed: given up.",
+      "pending: waiting for its next attempt; delivering: being posted; succeeded: a 2xx " +
+      "answered; failed: given up.",
   }),
   attempts: z.number().int().meta({ description: "Attempts so far." }),
   nextAttemptAt: z.string().nullable().meta({
@@ -120,8 +121,8 @@ const EVENT_DETAILS: Record<TxEventType, string> = {
 /**
  * `data` of every `email.<timeline type>` event: the message, the recipient, and the details.
  * Built by transactional/timeline.ts `recordEvent` (typed against this) and, for `email.sent`
- * of a claimed outbox batch, in SQL by transactional/outbox_events.ts; test/webhook_payloads_test.ts
- * checks real posts against it field by field.
+ * of a claimed outbox batch, in SQL by transactional/outbox_events.ts;
+ * test/webhook_payloads_test.ts checks real posts against it field by field.
  */
 export const EmailEventData = z.object({
   emailId: z.string().meta({

@@ -86,7 +86,8 @@ export function createApp(deps: Deps) {
       tags: ["meta"],
       summary: "Liveness and store health",
       description:
-        "Answers 200 once the store answers a query; load balancers and `postern serve` health checks poll it. Needs no credential.",
+        "Answers 200 once the store answers a query; load balancers and `postern serve` health " +
+        "checks poll it. Needs no credential.",
       responses: {
         200: {
           description: "Healthy",

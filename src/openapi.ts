@@ -18,8 +18,8 @@ Resend- and Postmark-compatible surfaces at the paths their SDKs call.
 **Authentication.** Most operations take \`Authorization: Bearer <credential>\`: an access
 token from \`POST /v1/auth/login\` (15 minutes by default; renew with
 \`POST /v1/auth/refresh\`) or an API key (\`pst_…\`, created with \`POST /v1/api-keys\`, limited
-to its scopes). Operations that mint credentials need a signed-in session. The Postmark surface takes
-\`X-Postmark-Server-Token\`.
+to its scopes). Operations that mint credentials need a signed-in session. The Postmark surface
+takes \`X-Postmark-Server-Token\`.
 
 **Errors** are RFC 9457 problem details (\`application/problem+json\`) with a stable \`code\`;
 a request with invalid fields lists every one of them in \`errors\`. The compatible surfaces

@@ -236,7 +236,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Add a local domain",
       description:
-        "Adds a local domain: mail for it is accepted and stored here. Publish its DNS records (`postern domain dns`) before mail can arrive. Needs the `admin` scope; audited.",
+        "Adds a local domain: mail for it is accepted and stored here. Publish its DNS records " +
+        "(`postern domain dns`) before mail can arrive. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(z.object({ name: DomainName }).meta({ id: "CreateDomainRequest" })) },
       responses: { 201: ok("Created", AdminDomain), ...problems(401, 403, 409, 422) },
@@ -256,7 +257,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Set or clear the domain's catch-all account",
       description:
-        "Sets or clears the account that receives mail for unknown addresses of the domain. Needs the `admin` scope; audited.",
+        "Sets or clears the account that receives mail for unknown addresses of the domain. " +
+        "Needs the `admin` scope; audited.",
       security: bearer,
       request: {
         params: IdParam,
@@ -287,7 +289,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Remove a domain that has no accounts or aliases left",
       description:
-        "Removes a domain that has no accounts or aliases left (409 otherwise). Needs the `admin` scope; audited.",
+        "Removes a domain that has no accounts or aliases left (409 otherwise). Needs the " +
+        "`admin` scope; audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404, 409, 422) },
@@ -308,8 +311,9 @@ export function adminRoutes(deps: Deps) {
       operationId: "listAccounts",
       tags: ["admin"],
       summary: "Accounts, by id, a page at a time",
-      description:
-        "Accounts in id order, a page at a time (`cursor` from the previous page's `nextCursor`), without password hashes, TOTP seeds or recovery codes. Needs the `admin` scope.",
+      description: "Accounts in id order, a page at a time (`cursor` from the previous page's " +
+        "`nextCursor`), without password hashes, TOTP seeds or recovery codes. Needs the " +
+        "`admin` scope.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AdminAccount)), ...problems(401, 403, 422) },
@@ -332,7 +336,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Create an account (with its default mailboxes) in a local domain",
       description:
-        "Creates an account with its Inbox, Sent, Drafts, Trash, Junk and Archive mailboxes in a local domain. Needs the `admin` scope; audited.",
+        "Creates an account with its Inbox, Sent, Drafts, Trash, Junk and Archive mailboxes in " +
+        "a local domain. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(CreateAccountRequest) },
       responses: { 201: ok("Created", AdminAccount), ...problems(401, 403, 409, 422) },
@@ -380,7 +385,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Change an account's name, role, administered domains, quota, state or password",
       description:
-        "Changes an account's display name, role, administered domains, quota, disabled state or password. A new password or disabling it ends its sessions. Audited.",
+        "Changes an account's display name, role, administered domains, quota, disabled state " +
+        "or password. A new password or disabling it ends its sessions. Audited.",
       security: bearer,
       request: { params: IdParam, body: json(UpdateAccountRequest) },
       responses: { 200: ok("Updated", AdminAccount), ...problems(401, 403, 404, 409, 422) },
@@ -441,7 +447,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Aliases, optionally of one domain",
       description:
-        "Aliases (an address in a local domain that forwards to one or more addresses), optionally of one domain.",
+        "Aliases (an address in a local domain that forwards to one or more addresses), " +
+        "optionally of one domain.",
       security: bearer,
       request: {
         query: z.object({
@@ -507,7 +514,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "Delete an alias",
       description:
-        "Deletes an alias; mail to its address is refused from then on (unless a catch-all takes it). Audited.",
+        "Deletes an alias; mail to its address is refused from then on (unless a catch-all " +
+        "takes it). Audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
@@ -529,7 +537,8 @@ export function adminRoutes(deps: Deps) {
       tags: ["admin"],
       summary: "The audit log, newest first",
       description:
-        "Administrative changes and credential events (who, what, from which address), newest first, a page at a time. Secrets never appear in it.",
+        "Administrative changes and credential events (who, what, from which address), newest " +
+        "first, a page at a time. Secrets never appear in it.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AuditEntry)), ...problems(401, 403, 422) },

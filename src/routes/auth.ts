@@ -80,7 +80,10 @@ export function authRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Sign in with address and password (and TOTP when 2FA is on)",
       description:
-        "Checks the password (and, when the account has 2FA, `totp` or a `recoveryCode`) and opens a session: a short-lived access token and a refresh token. Failures are throttled per account and source address (429 with `Retry-After`); the answer never says whether the address exists.",
+        "Checks the password (and, when the account has 2FA, `totp` or a `recoveryCode`) and " +
+        "opens a session: a short-lived access token and a refresh token. Failures are " +
+        "throttled per account and source address (429 with `Retry-After`); the answer never " +
+        "says whether the address exists.",
       request: { body: json(LoginRequest) },
       responses: {
         200: { description: "Signed in", content: { "application/json": { schema: TokenPair } } },
@@ -106,7 +109,8 @@ export function authRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Exchange a refresh token for a new token pair",
       description:
-        "Rotates the session's refresh token: the answer is a new pair, and the refresh token just used stops working (a stolen copy of it finds nothing).",
+        "Rotates the session's refresh token: the answer is a new pair, and the refresh token " +
+        "just used stops working (a stolen copy of it finds nothing).",
       request: {
         body: json(z.object({
           refreshToken: z.string().min(1).max(200).meta({
@@ -131,7 +135,8 @@ export function authRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "End this session (its access and refresh tokens stop working)",
       description:
-        "Ends the session behind the access token; its access and refresh tokens stop working at once in every process.",
+        "Ends the session behind the access token; its access and refresh tokens stop working " +
+        "at once in every process.",
       security: bearer,
       responses: { 204: { description: "Signed out" }, ...problems(401, 403) },
     }),
@@ -152,8 +157,8 @@ export function authRoutes(deps: Deps) {
       operationId: "getCurrentAccount",
       tags: ["auth"],
       summary: "The signed-in account",
-      description:
-        "Who the credential belongs to: the account, its role and quota, and how it authenticated (session, API key with its scopes, or a mail session).",
+      description: "Who the credential belongs to: the account, its role and quota, and how it " +
+        "authenticated (session, API key with its scopes, or a mail session).",
       security: bearer,
       responses: {
         200: { description: "Account", content: { "application/json": { schema: Me } } },

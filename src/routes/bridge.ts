@@ -239,7 +239,10 @@ export function bridgeRoutes(deps: Deps) {
       tags: ["bridge"],
       summary: "Hand in mail received from another server (SMTP MX or SHARP/1.3)",
       description:
-        "The bridge hands in a message accepted on port 25 or over SHARP/1.3, with its envelope and the authentication verdicts it computed (SPF, DKIM, DMARC, ARC). Answers per recipient after the durable commit; the same message handed in twice is stored once. Needs an API key with the `bridge` scope.",
+        "The bridge hands in a message accepted on port 25 or over SHARP/1.3, with its envelope " +
+        "and the authentication verdicts it computed (SPF, DKIM, DMARC, ARC). Answers per " +
+        "recipient after the durable commit; the same message handed in twice is stored once. " +
+        "Needs an API key with the `bridge` scope.",
       security: bridgeKey,
       request: {
         body: mailBody("InboundEnvelope"),

@@ -85,7 +85,8 @@ export function bridgeOutboxRoutes(deps: Deps) {
       tags: ["bridge"],
       summary: "The exact RFC 5322 bytes of a leased outbox row",
       description:
-        "The exact bytes to send for a leased outbox row, streamed; only the worker holding the lease may read them. Needs the `bridge` scope.",
+        "The exact bytes to send for a leased outbox row, streamed; only the worker holding the " +
+        "lease may read them. Needs the `bridge` scope.",
       security: bridgeKey,
       request: { params: IdParam, query: WorkerQuery },
       responses: {

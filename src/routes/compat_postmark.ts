@@ -126,7 +126,8 @@ export function postmarkRoutes(deps: Deps) {
       tags: [TAG],
       summary: "Postmark: send up to 500 emails, each accepted or refused on its own",
       description:
-        "Postmark's `POST /email/batch`: up to 500 messages; each is accepted or refused on its own, with Postmark's `ErrorCode` per message.",
+        "Postmark's `POST /email/batch`: up to 500 messages; each is accepted or refused on its " +
+        "own, with Postmark's `ErrorCode` per message.",
       security,
       request: { body: json(PostmarkBatch) },
       responses: { 200: ok("One result per email", z.array(PostmarkResult)), ...errors },

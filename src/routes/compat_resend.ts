@@ -182,7 +182,8 @@ export function resendRoutes(deps: Deps) {
       tags: [TAG],
       summary: "Resend: send up to 100 emails",
       description:
-        "Resend's `POST /emails/batch`: up to 100 emails, each as `POST /emails` takes it. Answers their ids in order.",
+        "Resend's `POST /emails/batch`: up to 100 emails, each as `POST /emails` takes it. " +
+        "Answers their ids in order.",
       security: bearer,
       request: { headers: BatchHeaders, body: json(ResendBatchRequest) },
       responses: { 200: ok("Sent", ResendBatchResponse), ...errors(401, 403, 409, 422) },
@@ -247,7 +248,8 @@ export function resendRoutes(deps: Deps) {
       tags: [TAG],
       summary: "Resend: move a scheduled email to another time",
       description:
-        "Resend's `PATCH /emails/{id}`: moves a scheduled email to another `scheduled_at`; one already sent answers an error.",
+        "Resend's `PATCH /emails/{id}`: moves a scheduled email to another `scheduled_at`; one " +
+        "already sent answers an error.",
       security: bearer,
       request: { params: IdParam, body: json(ResendUpdateRequest) },
       responses: { 200: ok("Moved", ResendObjectId), ...errors(401, 403, 404, 409, 422) },

@@ -155,8 +155,9 @@ export function credentialsRoutes(deps: Deps) {
       operationId: "setUpTwoFactor",
       tags: ["auth"],
       summary: "Start 2FA: a new TOTP seed (2FA stays off until enabled with a code)",
-      description:
-        "Creates a new TOTP seed (RFC 6238: SHA-1, 30-second steps, 6 digits) and its `otpauth://` URI for an authenticator app. 2FA stays off until `POST /v1/auth/2fa/enable` proves the app has it.",
+      description: "Creates a new TOTP seed (RFC 6238: SHA-1, 30-second steps, 6 digits) and its " +
+        "`otpauth://` URI for an authenticator app. 2FA stays off until `POST " +
+        "/v1/auth/2fa/enable` proves the app has it.",
       security: sessionOnly,
       responses: { 200: ok("The seed", TotpSetup), ...problems(401, 403, 409) },
     }),
@@ -176,7 +177,8 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Turn 2FA on with a current code; returns recovery codes once",
       description:
-        "Turns 2FA on with a current code from the seed set up before, and returns the recovery codes once (each works once in place of a code). From then on sign-in needs a code.",
+        "Turns 2FA on with a current code from the seed set up before, and returns the recovery " +
+        "codes once (each works once in place of a code). From then on sign-in needs a code.",
       security: sessionOnly,
       request: { body: json(z.object({ code: Code }).meta({ id: "TotpEnableRequest" })) },
       responses: { 200: ok("2FA is on", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
@@ -224,7 +226,8 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Replace all recovery codes (returned once)",
       description:
-        "Replaces every recovery code with new ones, returned once; the old codes stop working. Needs the password.",
+        "Replaces every recovery code with new ones, returned once; the old codes stop working. " +
+        "Needs the password.",
       security: sessionOnly,
       request: { body: json(z.object({ password: Password }).meta({ id: "PasswordConfirm" })) },
       responses: { 200: ok("New codes", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
@@ -252,7 +255,9 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "The account's app passwords (never the passwords themselves)",
       description:
-        "The app passwords of the account (for IMAP, POP3 and SMTP clients that cannot do 2FA), with when each was last used. The passwords themselves are stored hashed and never shown again.",
+        "The app passwords of the account (for IMAP, POP3 and SMTP clients that cannot do 2FA), " +
+        "with when each was last used. The passwords themselves are stored hashed and never " +
+        "shown again.",
       security: bearer,
       responses: {
         200: ok(
@@ -284,7 +289,8 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Create an app password for IMAP/POP3/SMTP (shown once)",
       description:
-        "Creates a password for a mail client (IMAP/POP3/SMTP AUTH), returned once; it cannot sign in to the HTTP API. Needs a signed-in session.",
+        "Creates a password for a mail client (IMAP/POP3/SMTP AUTH), returned once; it cannot " +
+        "sign in to the HTTP API. Needs a signed-in session.",
       security: sessionOnly,
       request: {
         body: json(
@@ -345,7 +351,8 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["auth"],
       summary: "Change the password (ends every session, this one included)",
       description:
-        "Checks the current password, stores the new one (hashed) and ends every session of the account, this one included.",
+        "Checks the current password, stores the new one (hashed) and ends every session of the " +
+        "account, this one included.",
       security: sessionOnly,
       request: {
         body: json(
@@ -381,7 +388,8 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["api-keys"],
       summary: "The account's API keys (never the keys themselves)",
       description:
-        "The account's API keys with their scopes, sending domains and last use; the keys themselves are stored as hashes and never shown again.",
+        "The account's API keys with their scopes, sending domains and last use; the keys " +
+        "themselves are stored as hashes and never shown again.",
       security: bearer,
       responses: {
         200: ok(
@@ -407,7 +415,9 @@ export function credentialsRoutes(deps: Deps) {
       tags: ["api-keys"],
       summary: "Create an API key (shown once); needs a session",
       description:
-        "Creates an API key (`pst_…`, returned once) limited to the scopes given (read, send, admin — admin only for admins — and bridge) and, for sending, to the domains given. Needs a signed-in session: an API key cannot mint another.",
+        "Creates an API key (`pst_…`, returned once) limited to the scopes given (read, send, " +
+        "admin — admin only for admins — and bridge) and, for sending, to the domains given. " +
+        "Needs a signed-in session: an API key cannot mint another.",
       security: sessionOnly,
       request: { body: json(ApiKeyRequest) },
       responses: { 201: ok("Created", NewApiKey), ...problems(401, 403, 422) },

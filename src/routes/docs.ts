@@ -5,12 +5,12 @@
  * on a Worker. Asset URLs carry the content hash and are cached for good; the page itself is
  * small, built per request with a fresh CSP nonce, and never cached.
  *
- * Content-Security-Policy: scripts only from this origin (the bundle and a static init script:
- * no inline script, no eval); styles from this origin plus the `<style>` elements Scalar injects,
- * which carry the nonce it reads from `<meta property="csp-nonce">` (two that do not are allowed
- * by hash), and style attributes
- * (`'unsafe-inline'` under `style-src-attr` only: Vue binds element styles). No `'unsafe-eval'`:
- * zod inside Scalar probes for it once and, refused, validates without generated code; images from here
+ * Content-Security-Policy (what Scalar needs, and no more): scripts only from this origin (the
+ * bundle and a static init script: no inline script, no `'unsafe-eval'` — zod inside Scalar
+ * probes for eval once and, refused, validates without generated code); styles from this origin
+ * plus the `<style>` elements Scalar injects, which carry the nonce it reads from
+ * `<meta property="csp-nonce">` (two that do not are allowed by hash), and style attributes
+ * (`'unsafe-inline'` under `style-src-attr` only: Vue binds element styles); images from here
  * and `data:`/`blob:` (icons, downloads); fonts from here (Scalar's web fonts are turned off);
  * `connect-src 'self'` (the document and "Test request"); no frames, objects or form targets
  * elsewhere; the page may not be framed.
@@ -96,7 +96,8 @@ export function docsRoutes(deps: Pick<Deps, "assets">) {
           `<title>Postern API reference</title><style nonce="${nonce}">${FALLBACK_CSS}</style>` +
           `</head><body><main><h1>Postern API reference</h1>` +
           `<p>This server has no renderer for the reference: its host did not bind the ` +
-          `static assets (<code>${DOCS_RENDERER}</code>, from <code>@scalar/api-reference</code>).` +
+          `static assets (<code>${DOCS_RENDERER}</code>, from ` +
+          `<code>@scalar/api-reference</code>).` +
           `</p><p>The OpenAPI 3.1 document itself is at <a href="/openapi.json">/openapi.json` +
           `</a>; any OpenAPI viewer or client generator can read it.</p></main></body></html>`,
         503,

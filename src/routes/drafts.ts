@@ -79,7 +79,8 @@ export function draftRoutes(deps: Deps) {
       tags: ["drafts"],
       summary: "Replace a draft (it gets a new id)",
       description:
-        "Replaces a draft with a new composition; as in IMAP, the new draft is a new message with a new id (the old one is removed).",
+        "Replaces a draft with a new composition; as in IMAP, the new draft is a new message " +
+        "with a new id (the old one is removed).",
       security: bearer,
       request: { params: IdParam, body },
       responses: { 200: draftResponse("Replaced"), ...problems(400, 401, 403, 404, 422, 507) },

@@ -55,7 +55,9 @@ export function federationRoutes(deps: Deps) {
       tags: ["federation"],
       summary: "The federation discovery document of a local domain",
       description:
-        "The federation discovery document of the local domain named by the Host: protocol versions, the delivery endpoint, the key set and the limits peers must respect (docs/federation.md).",
+        "The federation discovery document of the local domain named by the Host: protocol " +
+        "versions, the delivery endpoint, the key set and the limits peers must respect " +
+        "(docs/federation.md).",
       request: { query: DomainQuery },
       responses: { 200: ok("The document", DiscoveryDocument), ...problems(404) },
     }),
@@ -76,7 +78,8 @@ export function federationRoutes(deps: Deps) {
       tags: ["federation"],
       summary: "The federation public keys of a local domain (RFC 7517 JWK Set)",
       description:
-        "The federation public keys of the local domain named by the Host, as an RFC 7517 JWK Set; peers verify signed messages and receipts with them.",
+        "The federation public keys of the local domain named by the Host, as an RFC 7517 JWK " +
+        "Set; peers verify signed messages and receipts with them.",
       request: { query: DomainQuery },
       responses: { 200: ok("The keys", FederationJwks), ...problems(404) },
     }),

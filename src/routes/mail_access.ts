@@ -60,7 +60,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and counts (IMAP STATUS, NOOP polling)",
       description:
-        "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and message counts of a mailbox: what IMAP SELECT, STATUS and NOOP report.",
+        "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and message counts of a mailbox: what IMAP SELECT, " +
+        "STATUS and NOOP report.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("State", MailboxState), ...problems(401, 403, 404, 422) },
@@ -109,7 +110,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "Changed messages and expunged UIDs since a modseq (CONDSTORE/QRESYNC)",
       description:
-        "Messages changed and UIDs expunged since a modseq (RFC 7162 CONDSTORE/QRESYNC), so a client resynchronises without reading the whole mailbox.",
+        "Messages changed and UIDs expunged since a modseq (RFC 7162 CONDSTORE/QRESYNC), so a " +
+        "client resynchronises without reading the whole mailbox.",
       security: bearer,
       request: {
         params: IdParam,
@@ -163,7 +165,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "MIME structure and envelope of many messages (BODYSTRUCTURE, ENVELOPE)",
       description:
-        "The MIME structure (BODYSTRUCTURE) and envelope (ENVELOPE) of many messages by UID, as IMAP FETCH needs them (RFC 3501 section 7.4.2).",
+        "The MIME structure (BODYSTRUCTURE) and envelope (ENVELOPE) of many messages by UID, as " +
+        "IMAP FETCH needs them (RFC 3501 section 7.4.2).",
       security: bearer,
       request: { params: IdParam, body: json(UidsRequest) },
       responses: { 200: ok("Structures", StructureResult), ...problems(400, 401, 403, 404, 422) },
@@ -182,8 +185,8 @@ export function mailAccessRoutes(deps: Deps) {
       operationId: "storeMessageFlags",
       tags,
       summary: "Add, remove or replace flags on a UID set (STORE, UNCHANGEDSINCE)",
-      description:
-        "Adds, removes or replaces flags and keywords on a UID set (IMAP STORE); with `unchangedSince` (RFC 7162) messages modified since are left alone and reported.",
+      description: "Adds, removes or replaces flags and keywords on a UID set (IMAP STORE); with " +
+        "`unchangedSince` (RFC 7162) messages modified since are left alone and reported.",
       security: bearer,
       request: { params: IdParam, body: json(StoreFlagsRequest) },
       responses: { 200: ok("Stored", StoreFlagsResult), ...problems(400, 401, 403, 404, 422) },
@@ -202,7 +205,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "Remove the \\Deleted messages for good (EXPUNGE, UID EXPUNGE)",
       description:
-        "Removes the messages flagged \\\\Deleted for good (IMAP EXPUNGE), or only those of a UID set (UID EXPUNGE, RFC 4315).",
+        "Removes the messages flagged \\\\Deleted for good (IMAP EXPUNGE), or only those of a " +
+        "UID set (UID EXPUNGE, RFC 4315).",
       security: bearer,
       request: { params: IdParam, body: json(ExpungeRequest) },
       responses: { 200: ok("Expunged", ExpungeResult), ...problems(400, 401, 403, 404, 422) },
@@ -250,7 +254,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "Store a message's exact bytes with flags and internal date (APPEND)",
       description:
-        "Stores a message's exact bytes in the mailbox with flags and an internal date (IMAP APPEND); answers its UID (APPENDUID).",
+        "Stores a message's exact bytes in the mailbox with flags and an internal date (IMAP " +
+        "APPEND); answers its UID (APPENDUID).",
       security: bearer,
       request: {
         params: IdParam,
@@ -300,7 +305,8 @@ export function mailAccessRoutes(deps: Deps) {
       tags,
       summary: "UIDs matching a SEARCH criteria tree (every RFC 3501 key, MODSEQ)",
       description:
-        "The UIDs matching an IMAP SEARCH criteria tree (every RFC 3501 search key, and MODSEQ from RFC 7162).",
+        "The UIDs matching an IMAP SEARCH criteria tree (every RFC 3501 search key, and MODSEQ " +
+        "from RFC 7162).",
       security: bearer,
       request: { params: IdParam, body: json(SearchRequest) },
       responses: { 200: ok("Matches", SearchResult), ...problems(400, 401, 403, 404, 422) },

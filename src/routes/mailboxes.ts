@@ -43,7 +43,8 @@ export function mailboxRoutes(deps: Deps) {
       tags,
       summary: "The account's mailboxes, with message counts",
       description:
-        "The account's mailboxes with their role (inbox, sent, drafts, trash, junk, archive), subscription and message counts (total, unread, bytes).",
+        "The account's mailboxes with their role (inbox, sent, drafts, trash, junk, archive), " +
+        "subscription and message counts (total, unread, bytes).",
       security: bearer,
       responses: { 200: ok("Mailboxes", MailboxList), ...problems(401, 403) },
     }),
@@ -62,7 +63,8 @@ export function mailboxRoutes(deps: Deps) {
       tags,
       summary: "Create a mailbox (missing parents are created too)",
       description:
-        "Creates a mailbox by its full name (`/` separates levels); missing parents are created too. Names are unique per account (409).",
+        "Creates a mailbox by its full name (`/` separates levels); missing parents are created " +
+        "too. Names are unique per account (409).",
       security: bearer,
       request: { body: json(MailboxCreateRequest) },
       responses: { 201: ok("Created", Mailbox), ...problems(400, 401, 403, 409, 422) },

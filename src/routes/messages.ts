@@ -114,7 +114,9 @@ export function messageRoutes(deps: Deps) {
       tags,
       summary: "One message: summary, headers, bodies and attachment list",
       description:
-        "A message: summary, flags and keywords, every header, the text and HTML bodies, the attachment list and, for received mail, the authentication verdicts. HTML is returned as sent: render it sandboxed.",
+        "A message: summary, flags and keywords, every header, the text and HTML bodies, the " +
+        "attachment list and, for received mail, the authentication verdicts. HTML is returned " +
+        "as sent: render it sandboxed.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("The message", MessageDetail), ...problems(401, 403, 404, 422) },
@@ -222,7 +224,8 @@ export function messageRoutes(deps: Deps) {
       tags,
       summary: "Move to another of your mailboxes (new UID there)",
       description:
-        "Moves the message to another mailbox of the account; it gets a new UID there (IMAP clients see an expunge and a new message).",
+        "Moves the message to another mailbox of the account; it gets a new UID there (IMAP " +
+        "clients see an expunge and a new message).",
       security: bearer,
       request: { params: IdParam, body: json(MessageMoveRequest) },
       responses: { 200: ok("Moved", MessageSummary), ...problems(400, 401, 403, 404, 422) },
@@ -244,7 +247,8 @@ export function messageRoutes(deps: Deps) {
       tags,
       summary: "Move to Trash; purge when already there or with purge=true",
       description:
-        "Moves the message to Trash; a message already in Trash, or `purge=true`, is deleted for good.",
+        "Moves the message to Trash; a message already in Trash, or `purge=true`, is deleted " +
+        "for good.",
       security: bearer,
       request: {
         params: IdParam,

@@ -25,7 +25,8 @@ export function threadRoutes(deps: Deps) {
       tags,
       summary: "Conversations, most recently active first",
       description:
-        "Conversations (messages linked by Message-ID, In-Reply-To and References), most recently active first, a page at a time.",
+        "Conversations (messages linked by Message-ID, In-Reply-To and References), most " +
+        "recently active first, a page at a time.",
       security: bearer,
       request: {
         query: z.object({

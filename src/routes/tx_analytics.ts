@@ -22,7 +22,9 @@ export function txAnalyticsRoutes(deps: Deps) {
       tags: ["analytics"],
       summary: "Counts and rates of sent mail per day, domain or tag",
       description:
-        "Sent, delivered, bounced and complained counts with delivery, bounce, complaint, open and click rates, grouped by day, sending domain or tag, optionally limited to a date range, a domain or a tag.",
+        "Sent, delivered, bounced and complained counts with delivery, bounce, complaint, open " +
+        "and click rates, grouped by day, sending domain or tag, optionally limited to a date " +
+        "range, a domain or a tag.",
       security: bearer,
       request: { query: AnalyticsQuery },
       responses: { 200: ok("Rows", AnalyticsResponse), ...problems(401, 403, 422) },

@@ -132,7 +132,8 @@ export function txEmailRoutes(deps: Deps) {
       tags: ["send"],
       summary: "Cancel a scheduled message before it is sent",
       description:
-        "Cancels a message whose `sendAt` has not come yet: every recipient gets a `cancelled` event and nothing is sent. A message already sent (or being sent) answers 409.",
+        "Cancels a message whose `sendAt` has not come yet: every recipient gets a `cancelled` " +
+        "event and nothing is sent. A message already sent (or being sent) answers 409.",
       security: bearer,
       request: { params: EmailParam },
       responses: { 200: ok("Cancelled", TxEmailView), ...problems(401, 403, 404, 409) },

@@ -60,7 +60,9 @@ export function txTemplateRoutes(deps: Deps) {
       tags,
       summary: "Save a template (a new version when the name exists)",
       description:
-        "Saves a template under its name; saving a name again adds a new version (older versions stay usable by number). Subject, text and HTML use Mustache-style `{{variables}}`; HTML escapes them, `{{{triple}}}` does not.",
+        "Saves a template under its name; saving a name again adds a new version (older " +
+        "versions stay usable by number). Subject, text and HTML use Mustache-style " +
+        "`{{variables}}`; HTML escapes them, `{{{triple}}}` does not.",
       security: bearer,
       request: { body: json(TemplateInput) },
       responses: { 201: ok("Saved", TemplateView), ...problems(400, 401, 403, 422) },
@@ -182,7 +184,8 @@ export function txTemplateRoutes(deps: Deps) {
       tags,
       summary: "Render a template with variables, without sending",
       description:
-        "Renders a template's subject, text and HTML with the variables given, exactly as a send would, without sending anything.",
+        "Renders a template's subject, text and HTML with the variables given, exactly as a " +
+        "send would, without sending anything.",
       security: bearer,
       request: { params: NameParam, body: json(PreviewRequest) },
       responses: { 200: ok("Rendered", PreviewResponse), ...problems(401, 403, 404, 422) },

@@ -43,7 +43,10 @@ export function txTrackingRoutes(deps: Deps) {
       tags,
       summary: "Open-tracking pixel (a 1×1 GIF; records `opened`)",
       description:
-        "The open-tracking pixel inserted in HTML mail when open tracking is on: a 1×1 transparent GIF, never cached. A valid signed token records `opened` (with the User-Agent); any other token still gets the GIF and records nothing. Needs no credential.",
+        "The open-tracking pixel inserted in HTML mail when open tracking is on: a 1×1 " +
+        "transparent GIF, never cached. A valid signed token records `opened` (with the " +
+        "User-Agent); any other token still gets the GIF and records nothing. Needs no " +
+        "credential.",
       request: { params: TokenParam },
       responses: {
         200: { description: "The pixel", content: { "image/gif": { schema: z.string() } } },
@@ -69,7 +72,9 @@ export function txTrackingRoutes(deps: Deps) {
       tags,
       summary: "Click redirect (records `clicked`, then 302 to the signed URL)",
       description:
-        "Records `clicked` for a valid signed token and redirects (302) to the link it signs; the URL cannot be changed without breaking the signature, so this is no open redirect. Needs no credential.",
+        "Records `clicked` for a valid signed token and redirects (302) to the link it signs; " +
+        "the URL cannot be changed without breaking the signature, so this is no open redirect. " +
+        "Needs no credential.",
       request: { params: TokenParam },
       responses: { 302: { description: "To the link's URL" }, ...problems(404) },
     }),
@@ -90,7 +95,8 @@ export function txTrackingRoutes(deps: Deps) {
       tags,
       summary: "Unsubscribe confirmation page (does not unsubscribe by itself)",
       description:
-        "A confirmation page with a button that posts the one-click unsubscribe; opening it (as link scanners do) unsubscribes nobody. Needs no credential.",
+        "A confirmation page with a button that posts the one-click unsubscribe; opening it (as " +
+        "link scanners do) unsubscribes nobody. Needs no credential.",
       request: { params: TokenParam },
       responses: {
         200: { description: "A form", content: { "text/html": { schema: z.string() } } },

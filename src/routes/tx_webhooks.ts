@@ -85,7 +85,8 @@ export function txWebhookRoutes(deps: Deps) {
       tags,
       summary: "The account's endpoints",
       description:
-        "The account's webhook endpoints with the events they subscribe to; the signing secrets are never shown again.",
+        "The account's webhook endpoints with the events they subscribe to; the signing secrets " +
+        "are never shown again.",
       security: bearer,
       responses: {
         200: ok(
@@ -132,7 +133,8 @@ export function txWebhookRoutes(deps: Deps) {
       tags,
       summary: "Rotate the secret; the old one also signs during the overlap",
       description:
-        "Creates a new signing secret (returned once). During the overlap every post carries two signatures, one per secret, so receivers can switch without losing events.",
+        "Creates a new signing secret (returned once). During the overlap every post carries " +
+        "two signatures, one per secret, so receivers can switch without losing events.",
       security: bearer,
       request: { params: IdParam, body: json(RotateRequest) },
       responses: { 200: ok("The new secret", WebhookWithSecret), ...problems(401, 403, 404, 422) },
@@ -156,7 +158,9 @@ export function txWebhookRoutes(deps: Deps) {
       tags,
       summary: "The delivery log, newest first",
       description:
-        "Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload. Newest first, paged with `before`.",
+        "Each post to the endpoint: event, state (pending, delivering, succeeded, failed), " +
+        "attempts, the next attempt, the last HTTP status or error, and the payload. Newest " +
+        "first, paged with `before`.",
       security: bearer,
       request: {
         params: IdParam,
@@ -202,7 +206,8 @@ export function txWebhookRoutes(deps: Deps) {
       tags,
       summary: "Send a delivery again now (same webhook-id)",
       description:
-        "Queues a delivery again at once with fresh attempts and the same `webhook-id`, so a receiver that deduplicates sees it once.",
+        "Queues a delivery again at once with fresh attempts and the same `webhook-id`, so a " +
+        "receiver that deduplicates sees it once.",
       security: bearer,
       request: {
         params: IdParam.extend({
