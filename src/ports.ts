@@ -92,7 +92,7 @@ export interface StaticAsset {
 /**
  * Static files by name (src/routes/docs.ts `DOCS_RENDERER`). The gateway never reads files: a
  * Deno or Bun host answers from node_modules (cli/static_assets.ts), a Worker from its static
- * assets binding. Absent, or a name it lacks: the page that needs it says so instead.
+ * assets binding (src/http/fetcher_assets.ts `fetcherAssets(env.ASSETS)`). Absent, or a name it lacks: the page that needs it says so instead.
  */
 export interface AssetPort {
   get(name: string): Promise<StaticAsset | undefined>;

@@ -1,9 +1,10 @@
 /**
  * `/docs`: the API reference — `/openapi.json` rendered by Scalar's standalone bundle, served by
  * the gateway itself (no CDN, so it works offline and leaks nothing). The bundle comes through
- * the static-assets port (`Deps.assets`): the gateway never reads files, so the same routes run
- * on a Worker. Asset URLs carry the content hash and are cached for good; the page itself is
- * small, built per request with a fresh CSP nonce, and never cached.
+ * the static-assets port (`Deps.assets`: node_modules on Deno/Bun, the assets binding on a
+ * Worker): the gateway never reads files, so the same routes run on a Worker. Asset URLs carry
+ * the content hash and are cached for good; the page itself is small, built per request with a
+ * fresh CSP nonce, and never cached.
  *
  * Content-Security-Policy (what Scalar needs, and no more): scripts only from this origin (the
  * bundle and a static init script: no inline script, no `'unsafe-eval'` — zod inside Scalar
