@@ -63,6 +63,11 @@ Deno.test({
       await page.getByText("Send a message", { exact: true }).first().waitFor();
       await page.getByRole("button", { name: "Open Group - Webhooks" }).click();
       await sidebar.getByText("email.delivered", { exact: true }).first().waitFor();
+      // Opening the event shows its signed headers, its operationId and how to acknowledge it.
+      await sidebar.getByText("email.delivered", { exact: true }).first().click();
+      await page.getByText("webhook-signature", { exact: true }).first().waitFor();
+      await page.getByText("onEmailDelivered", { exact: true }).first().waitFor();
+      await page.getByText("Any 2xx acknowledges the event").first().waitFor();
       const body = await page.locator("body").innerText();
       for (const text of ["POST", "/v1/emails", "Send up to 500 messages", "email.received"]) {
         assert(body.includes(text), `the reference shows ${text}`);
