@@ -333,6 +333,15 @@ Deno.test("issue18#3: /docs serves its renderer itself, hash-named and cached fo
     await stale.body?.cancel();
   }
   assertEquals(page.match(/<script src="\/docs\/assets\/scalar/g)?.length, 1);
+  // 4.7 MB of script travels gzipped to a browser that accepts it (and the document too).
+  const bundle = scripts.find((src) => src.includes("/scalar."))!;
+  const zipped = await gw.call("GET", bundle, { headers: { "accept-encoding": "gzip" } });
+  assertEquals(zipped.headers.get("content-encoding"), "gzip");
+  assertEquals(zipped.headers.get("vary"), "Accept-Encoding");
+  await zipped.body?.cancel();
+  const doc = await gw.call("GET", "/openapi.json", { headers: { "accept-encoding": "gzip" } });
+  assertEquals(doc.headers.get("content-encoding"), "gzip");
+  await doc.body?.cancel();
   gw.close();
 });
 
