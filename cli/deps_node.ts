@@ -1,6 +1,7 @@
 /**
  * Builds the gateway's `Deps` for Deno and Bun from a configuration and an open store, with the
- * SSRF-guarded outbound fetch for webhooks (cli/outbound_http.ts).
+ * SSRF-guarded outbound fetch for webhooks (cli/outbound_http.ts) and the static assets from
+ * node_modules (cli/static_assets.ts).
  */
 import type { Config } from "../src/config.ts";
 import { SecretBox } from "../src/crypto.ts";
@@ -10,6 +11,7 @@ import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
 import { createNodeMime, mimeLimits } from "./mime_node.ts";
 import { outboundFetch } from "./outbound_http.ts";
+import { nodeModulesAssets } from "./static_assets.ts";
 
 export async function buildDeps(
   config: Config,
@@ -29,5 +31,6 @@ export async function buildDeps(
     jwtKey: await deriveJwtKey(masterKey),
     bus: new EventBus(),
     outbound: outboundFetch(config),
+    assets: nodeModulesAssets(),
   };
 }

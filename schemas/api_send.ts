@@ -35,7 +35,10 @@ const NameAddr = z.string().max(520).transform((value, ctx) => {
 
 export const Recipient = z.union([
   NameAddr,
-  z.object({ name: SafeText("name", 200).default(""), address: AddressString }),
+  z.object({
+    name: SafeText("name", 200).default("").meta({ description: "The display name." }),
+    address: AddressString,
+  }),
 ]).meta({
   id: "Recipient",
   description: 'An address string (`a@x` or `"Name <a@x>"`), or {name, address}.',
@@ -54,11 +57,13 @@ export const ContentId = z.string().min(1).max(200).regex(
 );
 
 export const AttachmentInput = z.object({
-  filename: SafeText("filename", 255).min(1),
+  filename: SafeText("filename", 255).min(1).meta({
+    description: "The file name shown to the recipient (no CR, LF or NUL).",
+  }),
   contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
-    .default(
-      "application/octet-stream",
-    ),
+    .default("application/octet-stream").meta({
+      description: "The MIME type, e.g. `application/pdf`.",
+    }),
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").meta({
     description: "Base64 content.",
   }),
@@ -100,18 +105,40 @@ export const ExtraHeaders = z.record(
 const MessageId = z.string().regex(/^<[^<>\s]+@[^<>\s]+>$/, "must look like <id@domain>");
 
 export const ComposeFields = {
-  from: Recipient,
-  to: RecipientList(100),
-  cc: RecipientList(100),
-  bcc: RecipientList(100),
-  replyTo: RecipientList(10),
-  subject: SafeText("subject", 998).default(""),
-  text: z.string().max(10 * 1024 * 1024).optional(),
-  html: z.string().max(10 * 1024 * 1024).optional(),
-  attachments: z.array(AttachmentInput).max(100).default([]),
+  from: Recipient.meta({
+    description:
+      "The sender: an address of the signed-in account (or an alias or domain it may send as).",
+  }),
+  to: RecipientList(100).meta({
+    description: "Recipients (at most 100); one may be given as a plain string.",
+  }),
+  cc: RecipientList(100).meta({ description: "Carbon-copy recipients (at most 100)." }),
+  bcc: RecipientList(100).meta({
+    description:
+      "Blind-copy recipients (at most 100): they receive the message but appear in no header.",
+  }),
+  replyTo: RecipientList(10).meta({ description: "Reply-To addresses (at most 10)." }),
+  subject: SafeText("subject", 998).default("").meta({
+    description: "The Subject (at most 998 characters, no line breaks).",
+  }),
+  text: z.string().max(10 * 1024 * 1024).optional().meta({
+    description: "The plain-text body (at most 10 MiB).",
+  }),
+  html: z.string().max(10 * 1024 * 1024).optional().meta({
+    description:
+      "The HTML body (at most 10 MiB); with `text` too the message is multipart/alternative.",
+  }),
+  attachments: z.array(AttachmentInput).max(100).default([]).meta({
+    description: "Files to attach (at most 100).",
+  }),
   headers: ExtraHeaders.default({}),
-  inReplyTo: MessageId.optional(),
-  references: z.array(MessageId).max(100).optional(),
+  inReplyTo: MessageId.optional().meta({
+    description:
+      "The Message-ID this answers (`<id@domain>`), for threading (RFC 5322 section 3.6.4).",
+  }),
+  references: z.array(MessageId).max(100).optional().meta({
+    description: "The thread's Message-IDs, oldest first (RFC 5322 section 3.6.4).",
+  }),
 };
 
 export const SendRequest = z.object(ComposeFields).refine(
@@ -127,20 +154,24 @@ export const DraftRequest = z.object(ComposeFields).meta({ id: "DraftRequest" })
 export type DraftRequest = z.infer<typeof DraftRequest>;
 
 export const RecipientOutcome = z.object({
-  address: z.string(),
+  address: z.string().meta({ description: "The recipient address." }),
   status: z.enum(["delivered", "queued", "rejected", "scheduled", "suppressed"]).meta({
     description:
       "delivered: stored in a local mailbox; queued: in the outbox for a remote server; " +
       "rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the " +
       "sending domain's suppression list, not sent.",
   }),
-  code: z.string().optional(),
-  reason: z.string().optional(),
+  code: z.string().optional().meta({
+    description: "Why it was rejected (a stable error code), when rejected.",
+  }),
+  reason: z.string().optional().meta({
+    description: "A human-readable reason, when rejected or suppressed.",
+  }),
 }).meta({ id: "RecipientOutcome" });
 
 export const SendResponse = z.object({
   id: z.number().int().meta({ description: "Id of the Sent copy in the sender's mailbox." }),
   messageId: z.string().meta({ description: "The Message-ID header." }),
-  recipients: z.array(RecipientOutcome),
+  recipients: z.array(RecipientOutcome).meta({ description: "What happened to each recipient." }),
 }).meta({ id: "SendResponse" });
 export type SendResponse = z.infer<typeof SendResponse>;

@@ -10,92 +10,131 @@ import { z } from "zod";
 export const BridgeProtocol = z.enum(["smtp", "submission", "imap", "pop3", "sharp"]);
 
 export const BridgeAuthRequest = z.object({
-  username: z.string().min(1).max(320),
-  secret: z.string().min(1).max(1024),
+  username: z.string().min(1).max(320).meta({
+    description: "The address the client signed in with.",
+  }),
+  secret: z.string().min(1).max(1024).meta({
+    description: "The password or app password it gave.",
+  }),
   clientIp: z.string().max(64).default("unknown").meta({
     description: "The client's address as the bridge's socket saw it, never the bridge's own: " +
       "failed sign-ins are delayed per (account, client address) and per client address.",
   }),
-  protocol: BridgeProtocol,
-  /** Also open an account session (default: only for imap and pop3). */
-  session: z.boolean().optional(),
+  protocol: BridgeProtocol.meta({
+    description: "The protocol the client speaks (for throttling, sessions and the audit).",
+  }),
+  session: z.boolean().optional().meta({
+    description: "Also open an account session (default: only for imap and pop3).",
+  }),
 }).meta({ id: "BridgeAuthRequest" });
 
 export const BridgeAuthResponse = z.object({
-  accountId: z.number().int(),
-  address: z.string(),
-  /** SMTP with an API key as the password: the key, whose rights the submission then has. */
-  apiKeyId: z.number().int().optional(),
-  /**
-   * For `imap` and `pop3` (or `session: true`): an access token for the account itself, so the
-   * bridge acts through the ordinary account-scoped API (a session row marked with the protocol).
-   */
-  accessToken: z.string().optional(),
-  /** Exchange at `POST /v1/auth/refresh` before `expiresIn` runs out; logout ends the session. */
-  refreshToken: z.string().optional(),
+  accountId: z.number().int().meta({ description: "The account's id." }),
+  address: z.string().meta({ description: "The account's address." }),
+  apiKeyId: z.number().int().optional().meta({
+    description: "SMTP with an API key as the password: the key, whose rights the submission " +
+      "then has.",
+  }),
+  accessToken: z.string().optional().meta({
+    description:
+      "For `imap` and `pop3` (or `session: true`): an access token for the account itself, so " +
+      "the bridge acts through the ordinary account-scoped API (a session row marked with the " +
+      "protocol).",
+  }),
+  refreshToken: z.string().optional().meta({
+    description:
+      "Exchange at `POST /v1/auth/refresh` before `expiresIn` runs out; logout ends the session.",
+  }),
   expiresIn: z.number().int().optional().meta({ description: "Seconds the token is valid." }),
 }).meta({ id: "BridgeAuthResponse" });
 export type BridgeAuthResponse = z.infer<typeof BridgeAuthResponse>;
 
 export const RecipientCheckRequest = z.object({
-  recipient: z.string().min(1).max(320),
-  /** The authenticated account when the session is a submission; absent for MX. */
-  authenticatedAs: z.string().max(320).optional(),
+  recipient: z.string().min(1).max(320).meta({ description: "The RCPT TO address." }),
+  authenticatedAs: z.string().max(320).optional().meta({
+    description: "The authenticated account when the session is a submission; absent for MX.",
+  }),
 }).meta({ id: "RecipientCheckRequest" });
 
 export const RecipientVerdict = z.object({
-  accept: z.boolean(),
-  /** Whether the recipient is served here (false: it will be relayed for an authenticated sender). */
-  local: z.boolean(),
-  code: z.string().optional(),
-  temporary: z.boolean().optional(),
-  reason: z.string().optional(),
+  accept: z.boolean().meta({ description: "Whether to accept the recipient." }),
+  local: z.boolean().meta({
+    description:
+      "Whether the recipient is served here (false: it will be relayed for an authenticated " +
+      "sender).",
+  }),
+  code: z.string().optional().meta({ description: "Why not (a stable error code), when refused." }),
+  temporary: z.boolean().optional().meta({
+    description: "Whether the refusal is temporary (4xx rather than 5xx).",
+  }),
+  reason: z.string().optional().meta({ description: "Text for the SMTP reply, when refused." }),
 }).meta({ id: "RecipientVerdict" });
 
 export const InboundEnvelope = z.object({
-  mailFrom: z.string().max(320),
-  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000),
-  clientIp: z.string().max(64),
-  helo: z.string().max(255).default(""),
-  tls: z.boolean().default(false),
-  /** SPF/DKIM/DMARC/ARC verdicts computed by the bridge, kept in the message's JSON form. */
-  authentication: z.record(z.string(), z.unknown()).optional(),
-  /** Deliver into Junk (e.g. DMARC quarantine or a spam verdict). */
-  junk: z.boolean().default(false),
-  /** How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified). */
-  source: z.enum(["smtp", "sharp"]).optional(),
-  /**
-   * Octets at the start of the message that the bridge itself put there (its
-   * Authentication-Results and Received fields). They differ on every hand-in, so the gateway
-   * leaves them out when it recognises a client's retry of a message already stored.
-   */
-  traceBytes: z.number().int().min(0).optional(),
+  mailFrom: z.string().max(320).meta({
+    description: "The MAIL FROM address (empty for a bounce).",
+  }),
+  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000).meta({
+    description: "The accepted RCPT TO addresses (1 to 1000).",
+  }),
+  clientIp: z.string().max(64).meta({ description: "The sending server's address." }),
+  helo: z.string().max(255).default("").meta({ description: "Its HELO/EHLO name." }),
+  tls: z.boolean().default(false).meta({ description: "Whether the session used TLS." }),
+  authentication: z.record(z.string(), z.unknown()).optional().meta({
+    description:
+      "SPF/DKIM/DMARC/ARC verdicts computed by the bridge, kept in the message's JSON form.",
+  }),
+  junk: z.boolean().default(false).meta({
+    description: "Deliver into Junk (e.g. DMARC quarantine or a spam verdict).",
+  }),
+  source: z.enum(["smtp", "sharp"]).optional().meta({
+    description:
+      "How the mail arrived (default smtp): SMTP (MX) or SHARP/1.3 (unsigned, IP-verified).",
+  }),
+  traceBytes: z.number().int().min(0).optional().meta({
+    description: "Octets at the start of the message that the bridge itself put there (its " +
+      "Authentication-Results and Received fields). They differ on every hand-in, so the " +
+      "gateway leaves them out when it recognises a client's retry of a message already stored.",
+  }),
 }).meta({ id: "InboundEnvelope" });
 export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
 
 export const SubmissionEnvelope = z.object({
-  mailFrom: z.string().max(320),
-  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000),
-  /** The account that authenticated on the submission port. */
-  authenticatedAs: z.string().min(1).max(320),
-  /** Set when it signed in with an API key as the password (BridgeAuthResponse.apiKeyId). */
-  apiKeyId: z.number().int().positive().optional(),
-  clientIp: z.string().max(64),
+  mailFrom: z.string().max(320).meta({ description: "The MAIL FROM address." }),
+  recipients: z.array(z.string().min(1).max(320)).min(1).max(1000).meta({
+    description: "The RCPT TO addresses (1 to 1000).",
+  }),
+  authenticatedAs: z.string().min(1).max(320).meta({
+    description: "The account that authenticated on the submission port.",
+  }),
+  apiKeyId: z.number().int().positive().optional().meta({
+    description: "Set when it signed in with an API key as the password " +
+      "(BridgeAuthResponse.apiKeyId).",
+  }),
+  clientIp: z.string().max(64).meta({ description: "The submitting client's address." }),
 }).meta({ id: "SubmissionEnvelope" });
 export type SubmissionEnvelope = z.infer<typeof SubmissionEnvelope>;
 
 export const BridgeRecipientResult = z.object({
-  recipient: z.string(),
-  status: z.enum(["delivered", "duplicate", "forwarded", "queued", "rejected"]),
-  code: z.string().optional(),
-  temporary: z.boolean().optional(),
-  reason: z.string().optional(),
+  recipient: z.string().meta({ description: "The recipient address." }),
+  status: z.enum(["delivered", "duplicate", "forwarded", "queued", "rejected"]).meta({
+    description:
+      "delivered: stored here; duplicate: already stored (a retry); forwarded: sent on by an " +
+      "alias; queued: in the outbox; rejected: refused.",
+  }),
+  code: z.string().optional().meta({ description: "Why it was refused (a stable error code)." }),
+  temporary: z.boolean().optional().meta({ description: "Whether the refusal is temporary." }),
+  reason: z.string().optional().meta({ description: "Text for the SMTP reply." }),
 }).meta({ id: "BridgeRecipientResult" });
 
 export const BridgeDeliveryResponse = z.object({
-  results: z.array(BridgeRecipientResult),
-  /** Submission only: the first result of an earlier submission with the same Idempotency-Key. */
-  replayed: z.boolean().optional(),
+  results: z.array(BridgeRecipientResult).meta({
+    description: "One result per recipient, in envelope order.",
+  }),
+  replayed: z.boolean().optional().meta({
+    description:
+      "Submission only: the first result of an earlier submission with the same Idempotency-Key.",
+  }),
 }).meta({ id: "BridgeDeliveryResponse" });
 export type BridgeDeliveryResponse = z.infer<typeof BridgeDeliveryResponse>;
 

@@ -19,54 +19,68 @@
 import { z } from "zod";
 
 export const OutboxClaimRequest = z.object({
-  /** A name unique to this worker process (e.g. host name + pid + random). */
-  worker: z.string().min(1).max(128),
-  limit: z.number().int().min(1).max(500).default(50),
-  /** How long the rows stay leased; a worker that dies loses them after this. */
-  leaseSeconds: z.number().int().min(5).max(3600).default(300),
+  worker: z.string().min(1).max(128).meta({
+    description: "A name unique to this worker process (e.g. host name + pid + random).",
+  }),
+  limit: z.number().int().min(1).max(500).default(50).meta({
+    description: "At most this many recipients (1 to 500).",
+  }),
+  leaseSeconds: z.number().int().min(5).max(3600).default(300).meta({
+    description: "How long the rows stay leased; a worker that dies loses them after this.",
+  }),
 }).meta({ id: "OutboxClaimRequest" });
 export type OutboxClaimRequest = z.input<typeof OutboxClaimRequest>;
 
 export const OutboxRenewRequest = z.object({
-  worker: z.string().min(1).max(128),
-  /** The rows of this worker's claims still unreported. */
-  ids: z.array(z.number().int()).min(1).max(500),
-  leaseSeconds: z.number().int().min(5).max(3600).default(300),
+  worker: z.string().min(1).max(128).meta({ description: "The worker that holds the leases." }),
+  ids: z.array(z.number().int()).min(1).max(500).meta({
+    description: "The rows of this worker's claims still unreported.",
+  }),
+  leaseSeconds: z.number().int().min(5).max(3600).default(300).meta({
+    description: "The new lease length (5 to 3600 seconds).",
+  }),
 }).meta({ id: "OutboxRenewRequest" });
 export type OutboxRenewRequest = z.input<typeof OutboxRenewRequest>;
 
 export const OutboxRenewResponse = z.object({
   leaseUntil: z.string().meta({ description: "ISO 8601" }),
-  /** The rows renewed: still leased to this worker. Any other was taken over or finished. */
-  ids: z.array(z.number().int()),
+  ids: z.array(z.number().int()).meta({
+    description:
+      "The rows renewed: still leased to this worker. Any other was taken over or finished.",
+  }),
 }).meta({ id: "OutboxRenewResponse" });
 export type OutboxRenewResponse = z.infer<typeof OutboxRenewResponse>;
 
 export const OutboxItem = z.object({
-  id: z.number().int(),
-  /** Envelope sender; "" is the null reverse-path of a bounce (RFC 5321 section 4.5.5). */
-  mailFrom: z.string(),
-  rcptTo: z.string(),
-  domain: z.string(),
-  /** Attempts already made (0 on the first). */
-  attempts: z.number().int(),
-  blobSha256: z.string(),
-  size: z.number().int(),
-  messageId: z.string().nullable(),
+  id: z.number().int().meta({ description: "The outbox row's id." }),
+  mailFrom: z.string().meta({
+    description:
+      'Envelope sender; "" is the null reverse-path of a bounce (RFC 5321 section 4.5.5).',
+  }),
+  rcptTo: z.string().meta({ description: "The recipient." }),
+  domain: z.string().meta({ description: "The recipient's domain." }),
+  attempts: z.number().int().meta({ description: "Attempts already made (0 on the first)." }),
+  blobSha256: z.string().meta({
+    description: "SHA-256 of the message bytes (fetch them with the raw route).",
+  }),
+  size: z.number().int().meta({ description: "Size of the message in bytes." }),
+  messageId: z.string().nullable().meta({ description: "Its Message-ID, if any." }),
   expiresAt: z.string().meta({ description: "ISO 8601" }),
 }).meta({ id: "OutboxItem" });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
 export const OutboxGroup = z.object({
-  domain: z.string(),
-  items: z.array(OutboxItem),
+  domain: z.string().meta({ description: "The destination domain." }),
+  items: z.array(OutboxItem).meta({ description: "Its leased recipients." }),
 }).meta({ id: "OutboxGroup" });
 export type OutboxGroup = z.infer<typeof OutboxGroup>;
 
 export const OutboxClaimResponse = z.object({
-  worker: z.string(),
+  worker: z.string().meta({ description: "The worker the leases belong to." }),
   leaseUntil: z.string().meta({ description: "ISO 8601" }),
-  groups: z.array(OutboxGroup),
+  groups: z.array(OutboxGroup).meta({
+    description: "The leased recipients, by destination domain.",
+  }),
 }).meta({ id: "OutboxClaimResponse" });
 export type OutboxClaimResponse = z.infer<typeof OutboxClaimResponse>;
 
@@ -85,39 +99,49 @@ export const DeliveryStage = z.enum(["dns", "connect", "mail", "rcpt", "data"]);
 export type DeliveryStage = z.infer<typeof DeliveryStage>;
 
 export const OutboxResultRequest = z.object({
-  worker: z.string().min(1).max(128),
-  /** sent: 2xx after DATA; deferred: 4xx or a network/TLS/DNS problem; failed: 5xx. */
-  outcome: OutboxOutcome,
-  smtpCode: z.number().int().min(200).max(599).optional(),
-  enhanced: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/).optional(),
-  /** Where it ended; absent from older bridges (then only an enhanced code can suppress). */
-  stage: DeliveryStage.optional(),
-  /** The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code. */
-  message: z.string().max(2000),
-  /** The MX host that answered. */
-  remoteMta: z.string().max(255).optional(),
+  worker: z.string().min(1).max(128).meta({ description: "The worker that holds the lease." }),
+  outcome: OutboxOutcome.meta({
+    description: "sent: 2xx after DATA; deferred: 4xx or a network/TLS/DNS problem; failed: 5xx.",
+  }),
+  smtpCode: z.number().int().min(200).max(599).optional().meta({
+    description: "The remote reply code, if one answered.",
+  }),
+  enhanced: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/).optional().meta({
+    description: "The enhanced status code (RFC 3463), if any.",
+  }),
+  stage: DeliveryStage.optional().meta({
+    description:
+      "Where it ended; absent from older bridges (then only an enhanced code can suppress).",
+  }),
+  message: z.string().max(2000).meta({
+    description:
+      "The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code.",
+  }),
+  remoteMta: z.string().max(255).optional().meta({ description: "The MX host that answered." }),
 }).meta({ id: "OutboxResultRequest" });
 export type OutboxResultRequest = z.infer<typeof OutboxResultRequest>;
 
 export const OutboxResultResponse = z.object({
-  id: z.number().int(),
-  state: z.enum(["queued", "sending", "sent", "deferred", "bounced", "failed", "cancelled"]),
-  attempts: z.number().int(),
-  nextAttemptAt: z.string().nullable(),
-  /** Whether a DSN was delivered to the sender. */
-  bounced: z.boolean(),
+  id: z.number().int().meta({ description: "The outbox row's id." }),
+  state: z.enum(["queued", "sending", "sent", "deferred", "bounced", "failed", "cancelled"]).meta({
+    description: "Its state after the result.",
+  }),
+  attempts: z.number().int().meta({ description: "Attempts made." }),
+  nextAttemptAt: z.string().nullable().meta({
+    description: "When it is tried again, if deferred (ISO 8601).",
+  }),
+  bounced: z.boolean().meta({ description: "Whether a DSN was delivered to the sender." }),
 }).meta({ id: "OutboxResultResponse" });
 export type OutboxResultResponse = z.infer<typeof OutboxResultResponse>;
 
 export const DkimAlgorithm = z.enum(["rsa-sha256", "ed25519-sha256"]);
 
 export const DkimSigningKeys = z.object({
-  domain: z.string(),
+  domain: z.string().meta({ description: "The local domain." }),
   keys: z.array(z.object({
-    selector: z.string(),
-    algorithm: DkimAlgorithm,
-    /** PKCS #8 PEM. */
-    privateKeyPem: z.string(),
-  })),
+    selector: z.string().meta({ description: "The DKIM selector (`s=`)." }),
+    algorithm: DkimAlgorithm.meta({ description: "The signing algorithm (`a=`)." }),
+    privateKeyPem: z.string().meta({ description: "PKCS #8 PEM." }),
+  })).meta({ description: "Its active keys; the bridge signs with each." }),
 }).meta({ id: "DkimSigningKeys" });
 export type DkimSigningKeys = z.infer<typeof DkimSigningKeys>;

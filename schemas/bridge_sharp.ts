@@ -8,15 +8,18 @@
 import { z } from "zod";
 
 export const SharpStampClaim = z.object({
-  /** The whole hashcash version-1 stamp, `1:bits:date:resource::rand:counter`. */
-  stamp: z.string().min(1).max(512),
-  /** Epoch ms when the stamp goes stale anyway (its date + 24 hours). */
-  expiresAt: z.number().int().min(0),
+  stamp: z.string().min(1).max(512).meta({
+    description: "The whole hashcash version-1 stamp, `1:bits:date:resource::rand:counter`.",
+  }),
+  expiresAt: z.number().int().min(0).meta({
+    description: "Epoch ms when the stamp goes stale anyway (its date + 24 hours).",
+  }),
 }).meta({ id: "SharpStampClaim" });
 export type SharpStampClaim = z.infer<typeof SharpStampClaim>;
 
 export const SharpStampVerdict = z.object({
-  /** True when this claim spent the stamp; false for a replay. */
-  fresh: z.boolean(),
+  fresh: z.boolean().meta({
+    description: "True when this claim spent the stamp; false for a replay.",
+  }),
 }).meta({ id: "SharpStampVerdict" });
 export type SharpStampVerdict = z.infer<typeof SharpStampVerdict>;

@@ -8,31 +8,57 @@
 import { z } from "zod";
 
 export const PostmarkAttachment = z.object({
-  Name: z.string().min(1),
+  Name: z.string().min(1).meta({ description: "The file name." }),
   Content: z.string().meta({ description: "Base64 content." }),
-  ContentType: z.string().optional(),
-  ContentID: z.string().nullish(),
+  ContentType: z.string().optional().meta({ description: "The MIME type." }),
+  ContentID: z.string().nullish().meta({
+    description: "Content-ID (`cid:…`), for an inline image.",
+  }),
 }).meta({ id: "PostmarkAttachment" });
 
 const PostmarkFields = {
-  From: z.string(),
-  To: z.string().optional(),
-  Cc: z.string().optional(),
-  Bcc: z.string().optional(),
-  ReplyTo: z.string().optional(),
-  Subject: z.string().optional(),
-  HtmlBody: z.string().optional(),
-  TextBody: z.string().optional(),
-  Tag: z.string().optional(),
-  Headers: z.array(z.object({ Name: z.string(), Value: z.string() })).optional(),
-  TrackOpens: z.boolean().optional(),
-  TrackLinks: z.enum(["None", "HtmlAndText", "HtmlOnly", "TextOnly"]).optional(),
-  Metadata: z.record(z.string(), z.string()).optional(),
-  Attachments: z.array(PostmarkAttachment).optional(),
-  MessageStream: z.string().optional(),
+  From: z.string().meta({ description: "The sender, `a@x` or `Name <a@x>`." }),
+  To: z.string().optional().meta({ description: "Recipients, comma-separated." }),
+  Cc: z.string().optional().meta({ description: "Cc recipients, comma-separated." }),
+  Bcc: z.string().optional().meta({ description: "Bcc recipients, comma-separated." }),
+  ReplyTo: z.string().optional().meta({ description: "Reply-To, comma-separated." }),
+  Subject: z.string().optional().meta({ description: "The Subject." }),
+  HtmlBody: z.string().optional().meta({ description: "The HTML body." }),
+  TextBody: z.string().optional().meta({ description: "The text body." }),
+  Tag: z.string().optional().meta({ description: "One tag (becomes a Postern tag)." }),
+  Headers: z.array(z.object({
+    Name: z.string().meta({ description: "The header field's name." }),
+    Value: z.string().meta({ description: "Its value." }),
+  })).optional().meta({
+    description: "Extra header fields as {Name, Value}.",
+  }),
+  TrackOpens: z.boolean().optional().meta({ description: "Open tracking for this message." }),
+  TrackLinks: z.enum(["None", "HtmlAndText", "HtmlOnly", "TextOnly"]).optional().meta({
+    description: "Click tracking: None turns it off, any other value on.",
+  }),
+  Metadata: z.record(z.string(), z.string()).optional().meta({
+    description: "Your own key/value pairs.",
+  }),
+  Attachments: z.array(PostmarkAttachment).optional().meta({ description: "Files to attach." }),
+  MessageStream: z.string().optional().meta({
+    description: "Accepted and ignored (Postern has one stream).",
+  }),
 };
 
-export const PostmarkEmail = z.object(PostmarkFields).meta({ id: "PostmarkEmail" });
+export const PostmarkEmail = z.object(PostmarkFields).meta({
+  id: "PostmarkEmail",
+  example: {
+    "From": "sender@example.com",
+    "To": "alice@example.org, bob@example.org",
+    "Subject": "Hello from Postmark's SDK",
+    "HtmlBody": "<strong>Hello</strong>",
+    "TextBody": "Hello",
+    "Tag": "welcome",
+    "Metadata": { "customer": "c_981" },
+    "Headers": [{ "Name": "X-Campaign", "Value": "winter" }],
+    "TrackOpens": true,
+  },
+});
 export type PostmarkEmail = z.infer<typeof PostmarkEmail>;
 
 export const PostmarkTemplatedEmail = z.object({
@@ -40,21 +66,32 @@ export const PostmarkTemplatedEmail = z.object({
   TemplateId: z.number().int().optional().meta({
     description: "Not supported: Postern's templates are named; give `TemplateAlias`.",
   }),
-  TemplateAlias: z.string().optional(),
-  TemplateModel: z.record(z.string(), z.unknown()).default({}),
-  InlineCss: z.boolean().optional(),
+  TemplateAlias: z.string().optional().meta({ description: "The Postern template's name." }),
+  TemplateModel: z.record(z.string(), z.unknown()).default({}).meta({
+    description: "The template's variables.",
+  }),
+  InlineCss: z.boolean().optional().meta({ description: "Accepted and ignored." }),
 }).meta({ id: "PostmarkTemplatedEmail" });
 export type PostmarkTemplatedEmail = z.infer<typeof PostmarkTemplatedEmail>;
 
 export const PostmarkBatch = z.array(PostmarkEmail).min(1).max(500).meta({ id: "PostmarkBatch" });
 
 export const PostmarkResult = z.object({
-  To: z.string().optional(),
-  SubmittedAt: z.string().optional(),
-  MessageID: z.string().optional(),
-  ErrorCode: z.number().int(),
-  Message: z.string(),
-}).meta({ id: "PostmarkResult" });
+  To: z.string().optional().meta({ description: "The recipients, as given." }),
+  SubmittedAt: z.string().optional().meta({ description: "When it was accepted." }),
+  MessageID: z.string().optional().meta({ description: "The email's id (Postern's `em_…`)." }),
+  ErrorCode: z.number().int().meta({ description: "0 when accepted; else Postmark's error code." }),
+  Message: z.string().meta({ description: "`OK`, or what went wrong." }),
+}).meta({
+  id: "PostmarkResult",
+  example: {
+    "To": "alice@example.org, bob@example.org",
+    "SubmittedAt": "2026-12-07T10:00:00.000Z",
+    "MessageID": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+    "ErrorCode": 0,
+    "Message": "OK",
+  },
+});
 export type PostmarkResult = z.infer<typeof PostmarkResult>;
 
 /**

@@ -13,34 +13,43 @@ const OneOrMany = z.union([z.string(), z.array(z.string())]);
 export const ResendAttachment = z.object({
   content: z.string().optional().meta({ description: "Base64 content." }),
   filename: z.string().min(1).optional().meta({
-    description: "Required with `content`; with `path`, defaults to the URL's last segment.",
+    description: "The file name: required with `content`; with `path`, defaults to the URL's " +
+      "last segment.",
   }),
   path: z.string().optional().meta({
     description: "A public http(s) URL Postern fetches when sending.",
   }),
-  content_type: z.string().optional(),
+  content_type: z.string().optional().meta({
+    description: "The MIME type (default: the fetched type for `path`, else " +
+      "application/octet-stream).",
+  }),
   content_id: z.string().optional().meta({
-    description: "Inline attachment: the HTML refers to it as `cid:<content_id>`.",
+    description: "Content-ID: makes the attachment inline, for an image the HTML shows with " +
+      "`cid:<content_id>`.",
   }),
 }).meta({ id: "ResendAttachment" });
 
 export const ResendTag = z.object({
-  name: z.string().min(1).max(64),
-  value: z.string().max(256),
+  name: z.string().min(1).max(64).meta({ description: "The tag's name (kept as a metadata key)." }),
+  value: z.string().max(256).meta({ description: "Its value." }),
 }).meta({ id: "ResendTag" });
 
 export const ResendSendRequest = z.object({
-  from: z.string(),
-  to: OneOrMany,
-  cc: OneOrMany.optional(),
-  bcc: OneOrMany.optional(),
-  reply_to: OneOrMany.optional(),
-  subject: z.string().default(""),
-  html: z.string().optional(),
-  text: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  tags: z.array(ResendTag).optional(),
-  attachments: z.array(ResendAttachment).optional(),
+  from: z.string().meta({ description: "The sender, `a@x` or `Name <a@x>`." }),
+  to: OneOrMany.meta({ description: "Recipients: one address or a list." }),
+  cc: OneOrMany.optional().meta({ description: "Cc recipients: one address or a list." }),
+  bcc: OneOrMany.optional().meta({ description: "Bcc recipients: one address or a list." }),
+  reply_to: OneOrMany.optional().meta({ description: "Reply-To: one address or a list." }),
+  subject: z.string().default("").meta({ description: "The Subject." }),
+  html: z.string().optional().meta({ description: "The HTML body." }),
+  text: z.string().optional().meta({ description: "The plain-text body." }),
+  headers: z.record(z.string(), z.string()).optional().meta({
+    description: "Extra header fields.",
+  }),
+  tags: z.array(ResendTag).optional().meta({
+    description: "Name/value pairs, kept as the message's metadata.",
+  }),
+  attachments: z.array(ResendAttachment).optional().meta({ description: "Files to attach." }),
   template: z.unknown().optional().meta({
     description: "Not supported (refused, never dropped): render with Postern's own " +
       "`POST /v1/emails` and its `template`.",
@@ -49,18 +58,35 @@ export const ResendSendRequest = z.object({
   scheduled_at: z.string().optional().meta({
     description: "ISO 8601 time to send at (natural language such as `in 1 min` is refused).",
   }),
-}).meta({ id: "ResendSendRequest" });
+}).meta({
+  id: "ResendSendRequest",
+  example: {
+    "from": "Acme <onboarding@example.com>",
+    "to": "alice@example.org",
+    "subject": "Hello",
+    "html": "<p>It works!</p>",
+    "reply_to": "support@example.com",
+    "tags": [{ "name": "category", "value": "welcome" }],
+    "scheduled_at": "2026-12-08T09:00:00Z",
+  },
+});
 export type ResendSendRequest = z.infer<typeof ResendSendRequest>;
 
 export const ResendBatchRequest = z.array(ResendSendRequest).min(1).max(100).meta({
   id: "ResendBatchRequest",
 });
 
-export const ResendId = z.object({ id: z.string() }).meta({ id: "ResendId" });
+const EmailId = z.string().meta({ description: "The email's id (Postern's `em_…`)." });
+export const ResendId = z.object({ id: EmailId }).meta({
+  id: "ResendId",
+  example: { "id": "em_5f0c9a1d2b3e4f5a6b7c8d9e" },
+});
+
 /** `GET /emails`: Resend's list (newest first; `after`/`before` are email ids). */
 export const ResendListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).meta({
     param: { name: "limit", in: "query" },
+    description: "Emails per page (1 to 100).",
   }),
   after: z.string().max(64).optional().meta({
     param: { name: "after", in: "query" },
@@ -73,57 +99,67 @@ export const ResendListQuery = z.object({
 }).refine((q) => !(q.after && q.before), { message: "give after or before, not both" });
 
 export const ResendListedEmail = z.object({
-  id: z.string(),
-  to: z.array(z.string()),
-  from: z.string(),
-  created_at: z.string(),
-  subject: z.string(),
-  bcc: z.null(),
-  cc: z.null(),
-  reply_to: z.null(),
-  last_event: z.string(),
-  scheduled_at: z.string().nullable(),
+  id: EmailId,
+  to: z.array(z.string()).meta({ description: "Every recipient." }),
+  from: z.string().meta({ description: "The From address." }),
+  created_at: z.string().meta({ description: "When it was sent (ISO 8601)." }),
+  subject: z.string().meta({ description: "The subject." }),
+  bcc: z.null().meta({ description: "Always null in the list." }),
+  cc: z.null().meta({ description: "Always null in the list." }),
+  reply_to: z.null().meta({ description: "Always null in the list." }),
+  last_event: z.string().meta({ description: "The latest event, in Resend's words." }),
+  scheduled_at: z.string().nullable().meta({ description: "The scheduled time, if any." }),
 }).meta({ id: "ResendListedEmail" });
 
 export const ResendEmailList = z.object({
-  object: z.literal("list"),
-  has_more: z.boolean(),
-  data: z.array(ResendListedEmail),
+  object: z.literal("list").meta({ description: "Always `list`." }),
+  has_more: z.boolean().meta({ description: "Whether more emails follow this page." }),
+  data: z.array(ResendListedEmail).meta({ description: "The emails, newest first." }),
 }).meta({ id: "ResendEmailList" });
 
-export const ResendObjectId = z.object({ object: z.literal("email"), id: z.string() })
-  .meta({ id: "ResendObjectId" });
+export const ResendObjectId = z.object({
+  object: z.literal("email").meta({ description: "Always `email`." }),
+  id: EmailId,
+}).meta({ id: "ResendObjectId" });
 
 export const ResendBatchResponse = z.object({
-  data: z.array(ResendId),
-  errors: z.array(z.object({ index: z.number().int(), message: z.string() })).optional(),
+  data: z.array(ResendId).meta({ description: "The ids of the accepted emails, in order." }),
+  errors: z.array(z.object({
+    index: z.number().int().meta({ description: "Position of the refused email." }),
+    message: z.string().meta({ description: "Why it was refused." }),
+  })).optional().meta({ description: "permissive mode: the emails that were refused." }),
 }).meta({ id: "ResendBatchResponse" });
 
-export const ResendUpdateRequest = z.object({ scheduled_at: z.string() })
-  .meta({ id: "ResendUpdateRequest" });
+export const ResendUpdateRequest = z.object({
+  scheduled_at: z.string().meta({ description: "The new ISO 8601 time to send at." }),
+}).meta({ id: "ResendUpdateRequest" });
 
 export const ResendEmail = z.object({
-  object: z.literal("email"),
-  id: z.string(),
-  from: z.string(),
-  to: z.array(z.string()),
-  cc: z.array(z.string()).nullable(),
-  bcc: z.array(z.string()).nullable(),
-  reply_to: z.array(z.string()).nullable(),
-  subject: z.string(),
-  html: z.string().nullable(),
-  text: z.string().nullable(),
-  created_at: z.string(),
-  scheduled_at: z.string().nullable(),
-  last_event: z.string(),
-  tags: z.array(ResendTag),
+  object: z.literal("email").meta({ description: "Always `email`." }),
+  id: z.string().meta({ description: "The email's id." }),
+  from: z.string().meta({ description: "The sender." }),
+  to: z.array(z.string()).meta({ description: "The To recipients." }),
+  cc: z.array(z.string()).nullable().meta({ description: "The Cc recipients." }),
+  bcc: z.array(z.string()).nullable().meta({ description: "The Bcc recipients." }),
+  reply_to: z.array(z.string()).nullable().meta({ description: "The Reply-To addresses." }),
+  subject: z.string().meta({ description: "The Subject." }),
+  html: z.string().nullable().meta({ description: "The HTML body." }),
+  text: z.string().nullable().meta({ description: "The text body." }),
+  created_at: z.string().meta({ description: "When it was accepted." }),
+  scheduled_at: z.string().nullable().meta({
+    description: "When it is scheduled to go, if it was.",
+  }),
+  last_event: z.string().meta({
+    description: "The latest event (queued, sent, delivered, bounced, …).",
+  }),
+  tags: z.array(ResendTag).meta({ description: "The tags it was sent with." }),
 }).meta({ id: "ResendEmail" });
 export type ResendEmail = z.infer<typeof ResendEmail>;
 
 export const ResendError = z.object({
-  statusCode: z.number().int(),
-  name: z.string(),
-  message: z.string(),
+  statusCode: z.number().int().meta({ description: "The HTTP status." }),
+  name: z.string().meta({ description: "Resend's error name, e.g. `validation_error`." }),
+  message: z.string().meta({ description: "What went wrong." }),
 }).meta({ id: "ResendError" });
 
 const list = (v: string | string[] | undefined) => v === undefined ? [] : [v].flat();

@@ -20,121 +20,150 @@ const Domain = z.string().min(3).max(255).regex(/^[a-z0-9.-]+$/, "a lower-case d
 const Seconds = z.number().int().min(0);
 
 export const FederationLimits = z.object({
-  /** Largest RFC 5322 message accepted, in bytes (before base64). */
-  maxMessageBytes: z.number().int().positive(),
-  maxRecipients: z.number().int().positive(),
-  /** Tolerated clock difference for `iat`. */
-  maxClockSkewSeconds: Seconds,
-  /** Largest `exp − iat` accepted. */
-  maxEnvelopeLifetimeSeconds: Seconds,
-  /** Deliveries accepted per sender domain per minute (429 above it). */
-  deliveriesPerMinute: z.number().int().positive(),
+  maxMessageBytes: z.number().int().positive().meta({
+    description: "Largest RFC 5322 message accepted, in bytes (before base64).",
+  }),
+  maxRecipients: z.number().int().positive().meta({
+    description: "Most recipients in one delivery.",
+  }),
+  maxClockSkewSeconds: Seconds.meta({ description: "Tolerated clock difference for `iat`." }),
+  maxEnvelopeLifetimeSeconds: Seconds.meta({ description: "Largest `exp − iat` accepted." }),
+  deliveriesPerMinute: z.number().int().positive().meta({
+    description: "Deliveries accepted per sender domain per minute (429 above it).",
+  }),
 }).meta({ id: "FederationLimits" });
 export type FederationLimits = z.infer<typeof FederationLimits>;
 
 export const ProofOfWorkPolicy = z.object({
-  algorithm: z.literal(POW_ALGORITHM),
-  /** Leading zero bits the stamp's SHA-256 needs. */
-  bits: z.number().int().min(1).max(32),
-  /** Who must send a stamp: domains that have not delivered here before, or everyone. */
-  appliesTo: z.enum(["unknown-senders", "all"]),
+  algorithm: z.literal(POW_ALGORITHM).meta({ description: "The stamp algorithm." }),
+  bits: z.number().int().min(1).max(32).meta({
+    description: "Leading zero bits the stamp's SHA-256 needs.",
+  }),
+  appliesTo: z.enum(["unknown-senders", "all"]).meta({
+    description: "Who must send a stamp: domains that have not delivered here before, or everyone.",
+  }),
 }).meta({ id: "ProofOfWorkPolicy" });
 export type ProofOfWorkPolicy = z.infer<typeof ProofOfWorkPolicy>;
 
 export const DiscoveryDocument = z.object({
-  /** Protocol versions the server speaks; a sender picks the highest it shares. */
-  versions: z.array(z.string()).min(1),
-  domain: Domain,
-  /** Absolute https URL of the delivery endpoint (POST). */
-  delivery: z.string().url(),
-  /** Absolute https URL of the domain's JWKS (RFC 7517). */
-  jwks: z.string().url(),
+  versions: z.array(z.string()).min(1).meta({
+    description: "Protocol versions the server speaks; a sender picks the highest it shares.",
+  }),
+  domain: Domain.meta({ description: "The domain this document is about." }),
+  delivery: z.string().url().meta({
+    description: "Absolute https URL of the delivery endpoint (POST).",
+  }),
+  jwks: z.string().url().meta({
+    description: "Absolute https URL of the domain's JWKS (RFC 7517).",
+  }),
   limits: FederationLimits,
   proofOfWork: ProofOfWorkPolicy.nullable(),
-  /** How long a sender may cache this document (also sent as Cache-Control max-age). */
-  ttl: Seconds,
+  ttl: Seconds.meta({
+    description: "How long a sender may cache this document (also sent as Cache-Control max-age).",
+  }),
 }).meta({ id: "FederationDiscovery" });
 export type DiscoveryDocument = z.infer<typeof DiscoveryDocument>;
 
 export const FederationJwk = z.object({
-  kty: z.literal("OKP"),
-  crv: z.literal("Ed25519"),
-  x: z.string(),
-  kid: z.string(),
-  alg: z.literal(FEDERATION_ALG),
-  use: z.literal("sig"),
-  /** Validity window (Unix seconds): signatures made outside it are refused. */
-  nbf: z.number().int().optional(),
-  exp: z.number().int().optional(),
+  kty: z.literal("OKP").meta({ description: "Key type (RFC 8037)." }),
+  crv: z.literal("Ed25519").meta({ description: "The curve." }),
+  x: z.string().meta({ description: "The public key, base64url." }),
+  kid: z.string().meta({ description: "The key id signatures name." }),
+  alg: z.literal(FEDERATION_ALG).meta({ description: "The signature algorithm." }),
+  use: z.literal("sig").meta({ description: "Signing only." }),
+  nbf: z.number().int().optional().meta({
+    description: "Validity window (Unix seconds): signatures made outside it are refused.",
+  }),
+  exp: z.number().int().optional().meta({
+    description: "End of the validity window (Unix seconds).",
+  }),
 }).meta({ id: "FederationJwk" });
 
-export const FederationJwks = z.object({ keys: z.array(FederationJwk) }).meta({
+export const FederationJwks = z.object({
+  keys: z.array(FederationJwk).meta({ description: "The domain's public keys." }),
+}).meta({
   id: "FederationJwks",
 });
 export type FederationJwks = z.infer<typeof FederationJwks>;
 
 /** The signed claims of one delivery: the JWS payload is their RFC 8785 canonical JSON. */
 export const EnvelopeClaims = z.object({
-  /** The signing (sending) domain: its JWKS holds the key named by the JWS `kid`. */
-  iss: Domain,
-  /** The recipient domain (audience). */
-  aud: Domain,
-  /** RFC 5321 envelope sender; "" for a bounce. Its domain must equal `iss`. */
-  from: z.string().max(254),
+  iss: Domain.meta({
+    description: "The signing (sending) domain: its JWKS holds the key named by the JWS `kid`.",
+  }),
+  aud: Domain.meta({ description: "The recipient domain (audience)." }),
+  from: z.string().max(254).meta({
+    description: 'RFC 5321 envelope sender; "" for a bounce. Its domain must equal `iss`.',
+  }),
   recipients: z.array(z.string().max(254)).min(1),
-  /** The message's Message-ID header, or "" when it has none. */
-  messageId: z.string().max(998),
-  /** `sha256:` + base64url (no padding) of SHA-256 over the exact content bytes. */
-  digest: z.string().regex(/^sha256:[A-Za-z0-9_-]{43}$/),
+  messageId: z.string().max(998).meta({
+    description: 'The message\'s Message-ID header, or "" when it has none.',
+  }),
+  digest: z.string().regex(/^sha256:[A-Za-z0-9_-]{43}$/).meta({
+    description: "`sha256:` + base64url (no padding) of SHA-256 over the exact content bytes.",
+  }),
   iat: z.number().int(),
   exp: z.number().int(),
-  /** At least 128 random bits, base64url; each nonce is accepted once per sender domain. */
-  nonce: z.string().regex(/^[A-Za-z0-9_-]{22,64}$/),
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{22,64}$/).meta({
+    description:
+      "At least 128 random bits, base64url; each nonce is accepted once per sender domain.",
+  }),
 }).strict().meta({ id: "FederationEnvelope" });
 export type EnvelopeClaims = z.infer<typeof EnvelopeClaims>;
 
 export const DeliveryRequest = z.object({
-  /** JWS compact serialization: header {alg:"EdDSA", kid, typ:"sharp-envelope+jws"}. */
-  envelope: z.string().max(16_384),
-  /** The RFC 5322 message bytes, base64 (RFC 4648 section 4). */
-  content: z.string(),
-  /** The counter that completes a proof-of-work stamp, when the receiver's policy asks. */
-  proofOfWork: z.object({ counter: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).optional(),
+  envelope: z.string().max(16_384).meta({
+    description: 'JWS compact serialization: header {alg:"EdDSA", kid, typ:"sharp-envelope+jws"}.',
+  }),
+  content: z.string().meta({
+    description: "The RFC 5322 message bytes, base64 (RFC 4648 section 4).",
+  }),
+  proofOfWork: z.object({
+    counter: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).meta({ description: "The counter found." }),
+  }).optional().meta({
+    description:
+      "The counter that completes a proof-of-work stamp, when the receiver's policy asks.",
+  }),
 }).meta({ id: "FederationDeliveryRequest" });
 export type DeliveryRequest = z.infer<typeof DeliveryRequest>;
 
 export const RecipientOutcome = z.object({
-  recipient: z.string(),
-  status: z.enum(["accepted", "rejected"]),
-  /** For rejections: a stable code (e.g. no_such_recipient, quota_exceeded). */
-  code: z.string().optional(),
-  /** True when a later attempt could succeed (the sender retries that recipient). */
-  temporary: z.boolean().optional(),
-  reason: z.string().optional(),
+  recipient: z.string().meta({ description: "The recipient address." }),
+  status: z.enum(["accepted", "rejected"]).meta({ description: "Whether it was accepted." }),
+  code: z.string().optional().meta({
+    description: "For rejections: a stable code (e.g. no_such_recipient, quota_exceeded).",
+  }),
+  temporary: z.boolean().optional().meta({
+    description: "True when a later attempt could succeed (the sender retries that recipient).",
+  }),
+  reason: z.string().optional().meta({ description: "Why not, for people." }),
 }).meta({ id: "FederationRecipientOutcome" });
 export type RecipientOutcome = z.infer<typeof RecipientOutcome>;
 
 /** The receipt's signed claims (its JWS payload, canonical JSON like the envelope). */
 export const ReceiptClaims = z.object({
-  /** The recipient domain that signs. */
-  iss: Domain,
-  /** The sending domain. */
-  aud: Domain,
-  /** The envelope's nonce and digest: the receipt answers exactly that delivery. */
-  nonce: z.string(),
+  iss: Domain.meta({ description: "The recipient domain that signs." }),
+  aud: Domain.meta({ description: "The sending domain." }),
+  nonce: z.string().meta({
+    description: "The envelope's nonce and digest: the receipt answers exactly that delivery.",
+  }),
   digest: z.string(),
   messageId: z.string(),
-  /** When the message was durably stored (Unix seconds). */
-  iat: z.number().int(),
+  iat: z.number().int().meta({
+    description: "When the message was durably stored (Unix seconds).",
+  }),
   results: z.array(RecipientOutcome),
 }).strict().meta({ id: "FederationReceipt" });
 export type ReceiptClaims = z.infer<typeof ReceiptClaims>;
 
 export const DeliveryResponse = z.object({
-  /** JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims. */
-  receipt: z.string(),
-  /** The receipt's results, unsigned, for convenience. */
-  results: z.array(RecipientOutcome),
+  receipt: z.string().meta({
+    description:
+      'JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims.',
+  }),
+  results: z.array(RecipientOutcome).meta({
+    description: "The receipt's results, unsigned, for convenience.",
+  }),
 }).meta({ id: "FederationDeliveryResponse" });
 export type DeliveryResponse = z.infer<typeof DeliveryResponse>;
 
@@ -164,16 +193,18 @@ export const FederationErrorCodeSchema = z.enum(
 
 /** A receipt as the sender keeps it: proof that the recipient domain took the message. */
 export const StoredReceipt = z.object({
-  /** The recipient domain that signed it. */
-  domain: z.string(),
-  messageId: z.string().nullable(),
-  /** The JWS exactly as received; anyone can check it against the domain's JWKS. */
-  receipt: z.string(),
-  results: z.array(RecipientOutcome),
+  domain: z.string().meta({ description: "The recipient domain that signed it." }),
+  messageId: z.string().nullable().meta({ description: "The message's Message-ID, if any." }),
+  receipt: z.string().meta({
+    description: "The JWS exactly as received; anyone can check it against the domain's JWKS.",
+  }),
+  results: z.array(RecipientOutcome).meta({ description: "The receipt's per-recipient answers." }),
   receivedAt: z.number().int().meta({ description: "Milliseconds since the epoch." }),
 }).meta({ id: "FederationStoredReceipt" });
 
-export const StoredReceiptList = z.object({ items: z.array(StoredReceipt) })
+export const StoredReceiptList = z.object({
+  items: z.array(StoredReceipt).meta({ description: "Every receipt for the message." }),
+})
   .meta({ id: "FederationStoredReceiptList" });
 
 /** The published schemas (added to `/schemas`). */

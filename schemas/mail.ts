@@ -5,18 +5,20 @@
 import { z } from "zod";
 
 export const NamedAddress = z.object({
-  name: z.string(),
-  address: z.string(),
+  name: z.string().meta({ description: "The display name (empty when none)." }),
+  address: z.string().meta({ description: "The address, `local@domain`." }),
 }).meta({ id: "NamedAddress" });
 export type NamedAddress = z.infer<typeof NamedAddress>;
 
 export const AttachmentInfo = z.object({
   index: z.number().int().meta({ description: "Position among the message's attachments." }),
-  filename: z.string(),
-  contentType: z.string(),
-  size: z.number().int(),
-  contentId: z.string().optional(),
-  disposition: z.enum(["attachment", "inline"]),
+  filename: z.string().meta({ description: "The file name (as the sender gave it: untrusted)." }),
+  contentType: z.string().meta({ description: "The MIME type." }),
+  size: z.number().int().meta({ description: "Decoded size in bytes." }),
+  contentId: z.string().optional().meta({
+    description: "Content-ID, for inline images referenced by `cid:`.",
+  }),
+  disposition: z.enum(["attachment", "inline"]).meta({ description: "Content-Disposition." }),
 }).meta({ id: "AttachmentInfo" });
 export type AttachmentInfo = z.infer<typeof AttachmentInfo>;
 

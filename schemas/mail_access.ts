@@ -69,48 +69,50 @@ export const FlagName = z.string().min(1).max(100).regex(
 // Mailbox state and index
 
 export const MailboxState = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  role: MailboxRole.nullable(),
-  uidValidity: z.number().int(),
-  uidNext: z.number().int(),
-  highestModseq: z.number().int(),
-  /** Messages in the mailbox (IMAP EXISTS / STATUS MESSAGES). */
-  exists: z.number().int(),
-  unseen: z.number().int(),
-  sizeBytes: z.number().int(),
+  id: z.number().int().meta({ description: "The mailbox's id." }),
+  name: z.string().meta({ description: "Its full name." }),
+  role: MailboxRole.nullable().meta({ description: "Its special use (RFC 6154), or null." }),
+  uidValidity: z.number().int().meta({ description: "UIDVALIDITY." }),
+  uidNext: z.number().int().meta({ description: "UIDNEXT." }),
+  highestModseq: z.number().int().meta({ description: "HIGHESTMODSEQ (RFC 7162)." }),
+  exists: z.number().int().meta({
+    description: "Messages in the mailbox (IMAP EXISTS / STATUS MESSAGES).",
+  }),
+  unseen: z.number().int().meta({ description: "Messages without \\\\Seen." }),
+  sizeBytes: z.number().int().meta({ description: "Total size in bytes." }),
 }).meta({ id: "MailboxState" });
 export type MailboxState = z.infer<typeof MailboxState>;
 
 export const IndexEntry = z.object({
-  uid: z.number().int(),
-  /** The message's id in the rest of the API (`/v1/messages/{id}`). */
-  id: z.number().int(),
-  modseq: z.number().int(),
-  /** RFC 3501 INTERNALDATE, Unix milliseconds. */
-  internalDate: z.number().int(),
-  /** RFC822.SIZE: bytes of the stored message. */
-  size: z.number().int(),
-  /** System flags and keywords, IMAP spelling. */
-  flags: z.array(z.string()),
+  uid: z.number().int().meta({ description: "The message's UID." }),
+  id: z.number().int().meta({
+    description: "The message's id in the rest of the API (`/v1/messages/{id}`).",
+  }),
+  modseq: z.number().int().meta({ description: "Its modification sequence." }),
+  internalDate: z.number().int().meta({ description: "RFC 3501 INTERNALDATE, Unix milliseconds." }),
+  size: z.number().int().meta({ description: "RFC822.SIZE: bytes of the stored message." }),
+  flags: z.array(z.string()).meta({ description: "System flags and keywords, IMAP spelling." }),
 }).meta({ id: "IndexEntry" });
 export type IndexEntry = z.infer<typeof IndexEntry>;
 
 export const MailboxIndex = z.object({
   mailbox: MailboxState,
-  /** Ascending by UID. */
-  items: z.array(IndexEntry),
-  /** Set when more messages follow: pass it as `afterUid` for the next page. */
-  nextAfterUid: z.number().int().nullable(),
+  items: z.array(IndexEntry).meta({ description: "Ascending by UID." }),
+  nextAfterUid: z.number().int().nullable().meta({
+    description: "Set when more messages follow: pass it as `afterUid` for the next page.",
+  }),
 }).meta({ id: "MailboxIndex" });
 export type MailboxIndex = z.infer<typeof MailboxIndex>;
 
 export const MailboxChanges = z.object({
   mailbox: MailboxState,
-  /** Messages whose modseq is above `sinceModseq` (new ones and flag changes), by UID. */
-  changed: z.array(IndexEntry),
-  /** UIDs expunged (or moved away) after `sinceModseq`, ascending (QRESYNC VANISHED). */
-  expunged: z.array(z.number().int()),
+  changed: z.array(IndexEntry).meta({
+    description:
+      "Messages whose modseq is above `sinceModseq` (new ones and flag changes), by UID.",
+  }),
+  expunged: z.array(z.number().int()).meta({
+    description: "UIDs expunged (or moved away) after `sinceModseq`, ascending (QRESYNC VANISHED).",
+  }),
 }).meta({ id: "MailboxChanges" });
 export type MailboxChanges = z.infer<typeof MailboxChanges>;
 
@@ -121,67 +123,86 @@ export const UidsRequest = z.object({ uids: UidSet }).meta({ id: "UidsRequest" }
 
 export const RawRequest = z.object({
   uids: UidSet,
-  /** `full`: the exact stored bytes; `header`: up to and including the empty line. */
-  part: z.enum(["full", "header"]).default("full"),
+  part: z.enum(["full", "header"]).default("full").meta({
+    description: "`full`: the exact stored bytes; `header`: up to and including the empty line.",
+  }),
 }).meta({ id: "RawRequest" });
 
 export const StoreFlagsRequest = z.object({
   uids: UidSet,
-  /** RFC 3501 section 6.4.6: FLAGS (replace), +FLAGS (add), -FLAGS (remove). */
-  op: z.enum(["add", "remove", "replace"]),
-  flags: z.array(FlagName).max(100),
-  /** RFC 7162 section 3.1.3 UNCHANGEDSINCE: only messages whose modseq is not above it. */
-  unchangedSince: z.number().int().min(0).optional(),
+  op: z.enum(["add", "remove", "replace"]).meta({
+    description: "RFC 3501 section 6.4.6: FLAGS (replace), +FLAGS (add), -FLAGS (remove).",
+  }),
+  flags: z.array(FlagName).max(100).meta({
+    description: "System flags (`\\\\Seen`, …) and keywords (at most 100).",
+  }),
+  unchangedSince: z.number().int().min(0).optional().meta({
+    description:
+      "RFC 7162 section 3.1.3 UNCHANGEDSINCE: only messages whose modseq is not above it.",
+  }),
 }).meta({ id: "StoreFlagsRequest" });
 export type StoreFlagsRequest = z.infer<typeof StoreFlagsRequest>;
 
 export const StoreFlagsResult = z.object({
-  /** Every message of the set that exists, with its flags and modseq after the store. */
-  updated: z.array(IndexEntry),
-  /** UIDs that failed UNCHANGEDSINCE (RFC 7162 `[MODIFIED set]`). */
-  modified: z.array(z.number().int()),
-  highestModseq: z.number().int(),
+  updated: z.array(IndexEntry).meta({
+    description: "Every message of the set that exists, with its flags and modseq after the store.",
+  }),
+  modified: z.array(z.number().int()).meta({
+    description: "UIDs that failed UNCHANGEDSINCE (RFC 7162 `[MODIFIED set]`).",
+  }),
+  highestModseq: z.number().int().meta({
+    description: "The mailbox's HIGHESTMODSEQ after the change.",
+  }),
 }).meta({ id: "StoreFlagsResult" });
 export type StoreFlagsResult = z.infer<typeof StoreFlagsResult>;
 
 export const ExpungeRequest = z.object({
-  /** Restrict to these UIDs (RFC 4315 UID EXPUNGE); absent: every \Deleted message. */
-  uids: UidSet.optional(),
+  uids: UidSet.optional().meta({
+    description: "Restrict to these UIDs (RFC 4315 UID EXPUNGE); absent: every \\Deleted message.",
+  }),
 }).meta({ id: "ExpungeRequest" });
 
 export const ExpungeResult = z.object({
-  expunged: z.array(z.number().int()),
-  highestModseq: z.number().int(),
+  expunged: z.array(z.number().int()).meta({ description: "The UIDs removed." }),
+  highestModseq: z.number().int().meta({
+    description: "The mailbox's HIGHESTMODSEQ after the change.",
+  }),
 }).meta({ id: "ExpungeResult" });
 export type ExpungeResult = z.infer<typeof ExpungeResult>;
 
 export const TransferRequest = z.object({
   uids: UidSet,
-  targetMailboxId: z.number().int().positive(),
+  targetMailboxId: z.number().int().positive().meta({
+    description: "The mailbox to copy or move to (one of yours).",
+  }),
 }).meta({ id: "TransferRequest" });
 
 export const TransferResult = z.object({
-  /** The target's UIDVALIDITY (RFC 4315 COPYUID). */
-  uidValidity: z.number().int(),
-  /** [source UID, new UID in the target], ascending by source UID. */
-  mapping: z.array(z.tuple([z.number().int(), z.number().int()])),
+  uidValidity: z.number().int().meta({
+    description: "The target's UIDVALIDITY (RFC 4315 COPYUID).",
+  }),
+  mapping: z.array(z.tuple([z.number().int(), z.number().int()])).meta({
+    description: "[source UID, new UID in the target], ascending by source UID.",
+  }),
 }).meta({ id: "TransferResult" });
 export type TransferResult = z.infer<typeof TransferResult>;
 
 export const AppendResult = z.object({
-  uid: z.number().int(),
-  id: z.number().int(),
-  uidValidity: z.number().int(),
-  modseq: z.number().int(),
+  uid: z.number().int().meta({ description: "The stored message's UID." }),
+  id: z.number().int().meta({ description: "Its id in the mailbox API." }),
+  uidValidity: z.number().int().meta({ description: "The mailbox's UIDVALIDITY (for APPENDUID)." }),
+  modseq: z.number().int().meta({ description: "Its modification sequence." }),
 }).meta({ id: "AppendResult" });
 export type AppendResult = z.infer<typeof AppendResult>;
 
 export const StructureItem = z.object({
-  uid: z.number().int(),
+  uid: z.number().int().meta({ description: "The message's UID." }),
   structure: MimeStructure,
 }).meta({ id: "StructureItem" });
 
-export const StructureResult = z.object({ items: z.array(StructureItem) }).meta({
+export const StructureResult = z.object({
+  items: z.array(StructureItem).meta({ description: "One per UID found, in UID order." }),
+}).meta({
   id: "StructureResult",
 });
 
@@ -207,27 +228,60 @@ export type SearchCriteria =
 
 export const SearchCriteria: z.ZodType<SearchCriteria> = z.lazy(() =>
   z.discriminatedUnion("key", [
-    z.object({ key: z.literal("all") }),
     z.object({
-      key: z.literal("flag"),
+      key: z.literal("all").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+    }),
+    z.object({
+      key: z.literal("flag").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
       flag: FlagName,
       present: z.boolean().meta({ description: "false for UNSEEN, UNKEYWORD and the like." }),
     }),
     z.object({
-      key: z.enum(["before", "on", "since", "sentbefore", "senton", "sentsince"]),
-      date: SearchDate,
+      key: z.enum(["before", "on", "since", "sentbefore", "senton", "sentsince"]).meta({
+        description: "The search key (RFC 3501 section 6.4.4).",
+      }),
+      date: SearchDate.meta({
+        description: "A day, YYYY-MM-DD or d-Mon-yyyy: the internal date (before, on, since) or " +
+          "the Date header (sent*).",
+      }),
     }),
-    z.object({ key: z.enum(["larger", "smaller"]), size: z.number().int().min(0) }),
-    z.object({ key: z.literal("header"), field: z.string().min(1).max(200), value: Text }),
     z.object({
-      key: z.enum(["from", "to", "cc", "bcc", "subject", "body", "text"]),
-      value: Text,
+      key: z.enum(["larger", "smaller"]).meta({
+        description: "The search key (RFC 3501 section 6.4.4).",
+      }),
+      size: z.number().int().min(0).meta({ description: "Size in octets." }),
     }),
-    z.object({ key: z.literal("uid"), uids: UidSet }),
-    z.object({ key: z.literal("modseq"), modseq: z.number().int().min(0) }),
-    z.object({ key: z.literal("and"), of: z.array(SearchCriteria).max(100) }),
-    z.object({ key: z.literal("or"), of: z.array(SearchCriteria).min(2).max(100) }),
-    z.object({ key: z.literal("not"), of: SearchCriteria }),
+    z.object({
+      key: z.literal("header").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      field: z.string().min(1).max(200).meta({ description: "The header field name." }),
+      value: Text.meta({ description: "Text the field contains." }),
+    }),
+    z.object({
+      key: z.enum(["from", "to", "cc", "bcc", "subject", "body", "text"]).meta({
+        description: "The search key (RFC 3501 section 6.4.4).",
+      }),
+      value: Text.meta({ description: "Text to find (case-insensitive substring)." }),
+    }),
+    z.object({
+      key: z.literal("uid").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      uids: UidSet,
+    }),
+    z.object({
+      key: z.literal("modseq").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      modseq: z.number().int().min(0).meta({ description: "At least this modseq (RFC 7162)." }),
+    }),
+    z.object({
+      key: z.literal("and").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      of: z.array(SearchCriteria).max(100).meta({ description: "All of these." }),
+    }),
+    z.object({
+      key: z.literal("or").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      of: z.array(SearchCriteria).min(2).max(100).meta({ description: "Any of these." }),
+    }),
+    z.object({
+      key: z.literal("not").meta({ description: "The search key (RFC 3501 section 6.4.4)." }),
+      of: SearchCriteria,
+    }),
   ])
 ).meta({
   id: "SearchCriteria",
@@ -238,10 +292,10 @@ export const SearchCriteria: z.ZodType<SearchCriteria> = z.lazy(() =>
 export const SearchRequest = z.object({ criteria: SearchCriteria }).meta({ id: "SearchRequest" });
 
 export const SearchResult = z.object({
-  /** Matching UIDs, ascending. */
-  uids: z.array(z.number().int()),
-  /** The highest modseq among the matches (RFC 7162 section 3.1.5), 0 when none. */
-  highestModseq: z.number().int(),
+  uids: z.array(z.number().int()).meta({ description: "Matching UIDs, ascending." }),
+  highestModseq: z.number().int().meta({
+    description: "The highest modseq among the matches (RFC 7162 section 3.1.5), 0 when none.",
+  }),
 }).meta({ id: "SearchResult" });
 export type SearchResult = z.infer<typeof SearchResult>;
 

@@ -20,10 +20,14 @@ import {
 } from "./mime_header.ts";
 
 export const MimeAddress = z.object({
-  name: z.string().nullable(),
-  adl: z.string().nullable(),
-  mailbox: z.string().nullable(),
-  host: z.string().nullable(),
+  name: z.string().nullable().meta({ description: "The display name (raw), or null." }),
+  adl: z.string().nullable().meta({
+    description: "The source route (obsolete; always null in practice).",
+  }),
+  mailbox: z.string().nullable().meta({ description: "The local part, or a group's name." }),
+  host: z.string().nullable().meta({
+    description: "The domain; null marks a group's start or end.",
+  }),
 }).meta({
   id: "MimeAddress",
   description: "An address in IMAP ENVELOPE form (RFC 3501 section 7.4.2): a group starts with " +
@@ -34,16 +38,16 @@ export type MimeAddress = z.infer<typeof MimeAddress>;
 const AddressList = z.array(MimeAddress).nullable();
 
 export const MimeEnvelope = z.object({
-  date: z.string().nullable(),
-  subject: z.string().nullable(),
-  from: AddressList,
-  sender: AddressList,
-  replyTo: AddressList,
-  to: AddressList,
-  cc: AddressList,
-  bcc: AddressList,
-  inReplyTo: z.string().nullable(),
-  messageId: z.string().nullable(),
+  date: z.string().nullable().meta({ description: "The Date header." }),
+  subject: z.string().nullable().meta({ description: "The Subject header." }),
+  from: AddressList.meta({ description: "The From addresses." }),
+  sender: AddressList.meta({ description: "The Sender addresses." }),
+  replyTo: AddressList.meta({ description: "The Reply-To addresses." }),
+  to: AddressList.meta({ description: "The To addresses." }),
+  cc: AddressList.meta({ description: "The Cc addresses." }),
+  bcc: AddressList.meta({ description: "The Bcc addresses." }),
+  inReplyTo: z.string().nullable().meta({ description: "The In-Reply-To header." }),
+  messageId: z.string().nullable().meta({ description: "The Message-ID header." }),
 }).meta({
   id: "MimeEnvelope",
   description: "Raw header values for IMAP ENVELOPE: unfolded, encoded-words not decoded, null " +
@@ -81,23 +85,28 @@ export const MimePart: z.ZodType<MimePart> = z.object({
   }),
   bodyStart: z.number().int().meta({ description: "Offset of the first body byte." }),
   bodyEnd: z.number().int().meta({ description: "Offset just past the last body byte." }),
-  type: z.string(),
-  subtype: z.string(),
+  type: z.string().meta({ description: "The media type, lower case (e.g. `text`)." }),
+  subtype: z.string().meta({ description: "The media subtype, lower case (e.g. `plain`)." }),
   params: Params.meta({ description: "Parameters in order, as [name, value] pairs." }),
-  id: z.string().nullable(),
-  description: z.string().nullable(),
-  encoding: z.string(),
+  id: z.string().nullable().meta({ description: "Content-ID." }),
+  description: z.string().nullable().meta({ description: "Content-Description." }),
+  encoding: z.string().meta({ description: "Content-Transfer-Encoding (default `7bit`)." }),
   size: z.number().int().meta({ description: "Body size in octets." }),
   lines: z.number().int().meta({ description: "Body line count (text/* and message/rfc822)." }),
-  md5: z.string().nullable(),
-  disposition: z.object({ type: z.string(), params: Params }).nullable(),
-  language: z.array(z.string()).nullable(),
-  location: z.string().nullable(),
+  md5: z.string().nullable().meta({ description: "Content-MD5." }),
+  disposition: z.object({
+    type: z.string().meta({ description: "`attachment`, `inline`, …" }),
+    params: Params.meta({ description: "Its parameters as [name, value] pairs." }),
+  }).nullable().meta({ description: "Content-Disposition, if any." }),
+  language: z.array(z.string()).nullable().meta({ description: "Content-Language tags." }),
+  location: z.string().nullable().meta({ description: "Content-Location." }),
   get parts() {
-    return z.array(MimePart);
+    return z.array(MimePart).meta({ description: "The children of a multipart." });
   },
   get message() {
-    return z.object({ envelope: MimeEnvelope, body: MimePart }).nullable();
+    return z.object({ envelope: MimeEnvelope, body: MimePart }).nullable().meta({
+      description: "For message/rfc822: the enclosed message's envelope and body.",
+    });
   },
 }).meta({ id: "MimePart" });
 

@@ -11,12 +11,13 @@ export const TxAttachmentInput = z.object({
   filename: z.string().min(1).max(255).refine((v) => !/[\r\n\0]/.test(v), {
     message: "filename must not contain CR, LF or NUL",
   }).optional().meta({
-    description: "Required, except with `path`, where it defaults to the URL's last segment.",
+    description: "The file name shown to the recipient (no CR, LF or NUL); required, except " +
+      "with `path`, where it defaults to the URL's last segment.",
   }),
   contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
     .optional().meta({
-      description: "Default: the fetched response's type for `path`, else " +
-        "application/octet-stream.",
+      description: "The MIME type, e.g. `application/pdf`. Default: the fetched response's " +
+        "type for `path`, else application/octet-stream.",
     }),
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
     description: "Base64 content (or give `blobId`).",
@@ -47,18 +48,24 @@ export const TxAttachmentInput = z.object({
 const Tag = z.string().min(1).max(64).regex(/^[\w.:-]+$/, "letters, digits, _ . : - only");
 
 export const TemplateRef = z.object({
-  name: z.string().min(1).max(100),
+  name: z.string().min(1).max(100).meta({ description: "The template's name." }),
   version: z.number().int().positive().optional().meta({ description: "Default: the latest." }),
 }).meta({ id: "TemplateRef" });
 
 export const TxSendFields = {
   ...ComposeFields,
-  attachments: z.array(TxAttachmentInput).max(100).default([]),
-  tags: z.array(Tag).max(20).default([]),
+  attachments: z.array(TxAttachmentInput).max(100).default([]).meta({
+    description: "Files to attach (at most 100), as base64 or by `blobId`.",
+  }),
+  tags: z.array(Tag).max(20).default([]).meta({
+    description: "Labels for analytics and webhooks (at most 20; letters, digits, `_ . : -`).",
+  }),
   metadata: z.record(z.string().max(64), z.string().max(1000)).default({}).refine(
     (m) => Object.keys(m).length <= 50,
     { message: "at most 50 metadata keys" },
-  ),
+  ).meta({
+    description: "Your own key/value pairs (at most 50), returned in events and webhooks.",
+  }),
   template: TemplateRef.optional().meta({
     description: "Render subject, text and html from this template (fields given here win).",
   }),
@@ -69,7 +76,10 @@ export const TxSendFields = {
     description: "Send no earlier than this time (ISO 8601); cancel before with " +
       "`POST /v1/emails/{emailId}/cancel`.",
   }),
-  tracking: z.object({ opens: z.boolean().optional(), clicks: z.boolean().optional() })
+  tracking: z.object({
+    opens: z.boolean().optional().meta({ description: "Track opens (a pixel in the HTML)." }),
+    clicks: z.boolean().optional().meta({ description: "Track clicks (links rewritten)." }),
+  })
     .default({}).meta({ description: "Override the sending domain's tracking defaults." }),
   storeSent: z.boolean().optional().meta({
     description: "Keep a copy in the sending account's Sent mailbox (visible over IMAP, counted " +
@@ -88,7 +98,24 @@ const atLeastOne = (r: { to: unknown[]; cc: unknown[]; bcc: unknown[] }) =>
 export const TxSendRequest = z.object(TxSendFields).refine(atLeastOne, {
   message: "at least one recipient (to, cc or bcc) is required",
   path: ["to"],
-}).meta({ id: "TxSendRequest" });
+}).meta({
+  id: "TxSendRequest",
+  example: {
+    "from": "Acme <billing@example.com>",
+    "to": ["alice@example.org"],
+    "subject": "Your invoice #1042",
+    "text": "Hi Alice, your invoice is attached.",
+    "html": "<p>Hi Alice, your invoice is attached.</p>",
+    "attachments": [{
+      "filename": "invoice-1042.pdf",
+      "contentType": "application/pdf",
+      "content": "JVBERi0xLjcK",
+    }],
+    "tags": ["invoice"],
+    "metadata": { "customer": "c_981" },
+    "sendAt": "2026-12-08T09:00:00Z",
+  },
+});
 export type TxSendRequest = z.infer<typeof TxSendRequest>;
 
 export const TxSendResponse = z.object({
@@ -97,30 +124,80 @@ export const TxSendResponse = z.object({
   }),
   emailId: z.string().meta({ description: "The transactional message id (`em_…`)." }),
   messageId: z.string().meta({ description: "The Message-ID header." }),
-  sendAt: z.string().nullable(),
-  recipients: z.array(RecipientOutcome),
-}).meta({ id: "TxSendResponse" });
+  sendAt: z.string().nullable().meta({
+    description: "When it will be sent, for a scheduled message (ISO 8601); null when sent now.",
+  }),
+  recipients: z.array(RecipientOutcome).meta({ description: "What happened to each recipient." }),
+}).meta({
+  id: "TxSendResponse",
+  example: {
+    "id": null,
+    "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+    "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+    "sendAt": "2026-12-08T09:00:00.000Z",
+    "recipients": [{ "address": "alice@example.org", "status": "scheduled" }],
+  },
+});
 export type TxSendResponse = z.infer<typeof TxSendResponse>;
 
 export const MAX_BATCH = 500;
 
 export const BatchRequest = z.array(TxSendRequest).min(1).max(MAX_BATCH).meta({
   id: "BatchRequest",
+  example: [
+    { from: "billing@example.com", to: ["alice@example.org"], subject: "Receipt", text: "Thanks!" },
+    {
+      from: "billing@example.com",
+      to: "Bob <bob@example.org>",
+      template: { name: "welcome" },
+      variables: { name: "Bob", product: "Acme" },
+      tags: ["welcome"],
+    },
+  ],
   description: `Up to ${MAX_BATCH} messages; each is sent (or refused) on its own.`,
 });
 
 export const BatchItemResult = z.object({
-  index: z.number().int(),
+  index: z.number().int().meta({ description: "Position of the message in the request." }),
   status: z.number().int().meta({ description: "201, or the problem's status." }),
-  email: TxSendResponse.optional(),
-  error: z.object({ code: z.string(), detail: z.string() }).optional(),
+  email: TxSendResponse.optional().meta({ description: "The send's answer, when accepted." }),
+  error: z.object({
+    code: z.string().meta({ description: "The problem's stable code." }),
+    detail: z.string().meta({ description: "What was wrong." }),
+  }).optional().meta({ description: "Why it was refused." }),
 }).meta({ id: "BatchItemResult" });
 
 export const BatchResponse = z.object({
-  accepted: z.number().int(),
-  refused: z.number().int(),
-  results: z.array(BatchItemResult),
-}).meta({ id: "BatchResponse" });
+  accepted: z.number().int().meta({ description: "How many messages were accepted." }),
+  refused: z.number().int().meta({ description: "How many were refused." }),
+  results: z.array(BatchItemResult).meta({
+    description: "One result per message, in request order.",
+  }),
+}).meta({
+  id: "BatchResponse",
+  example: {
+    "accepted": 1,
+    "refused": 1,
+    "results": [{
+      "index": 0,
+      "status": 201,
+      "email": {
+        "id": null,
+        "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+        "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+        "sendAt": null,
+        "recipients": [{ "address": "alice@example.org", "status": "queued" }],
+      },
+    }, {
+      "index": 1,
+      "status": 422,
+      "error": {
+        "code": "validation_failed",
+        "detail": "to: at least one recipient (to, cc or bcc) is required",
+      },
+    }],
+  },
+});
 export type BatchResponse = z.infer<typeof BatchResponse>;
 
 export const TX_EVENT_TYPES = [
@@ -142,36 +219,83 @@ export const TxEventType = z.enum(TX_EVENT_TYPES);
 export type TxEventType = z.infer<typeof TxEventType>;
 
 export const TxEvent = z.object({
-  id: z.number().int(),
-  type: TxEventType,
-  recipient: z.string().nullable(),
+  id: z.number().int().meta({ description: "The event's id (increasing)." }),
+  type: TxEventType.meta({ description: "What happened." }),
+  recipient: z.string().nullable().meta({
+    description: "The recipient it is about, or null for the whole message.",
+  }),
   data: z.record(z.string(), z.unknown()).meta({
     description: "What happened. `bounced`: status (RFC 3463), reason (the remote reply or " +
       "DSN diagnostic), stage (dns, connect, mail, rcpt, data or dsn), category (recipient, " +
       "mailbox, destination, sender, policy, content, system, network, protocol, transient, " +
       "unknown) and suppressed (whether the address went on the suppression list).",
   }),
-  createdAt: z.string(),
+  createdAt: z.string().meta({ description: "When (ISO 8601)." }),
 }).meta({ id: "TxEvent" });
 
 export const TxEmailView = z.object({
-  emailId: z.string(),
-  messageId: z.string(),
-  from: z.string(),
-  subject: z.string(),
-  state: z.enum(["scheduled", "accepted", "cancelled"]),
-  sendAt: z.string().nullable(),
-  tags: z.array(z.string()),
-  metadata: z.record(z.string(), z.string()),
-  createdAt: z.string(),
+  emailId: z.string().meta({ description: "The transactional message id (`em_…`)." }),
+  messageId: z.string().meta({ description: "Its Message-ID header." }),
+  from: z.string().meta({ description: "The From address." }),
+  subject: z.string().meta({ description: "The Subject." }),
+  state: z.enum(["scheduled", "accepted", "cancelled"]).meta({
+    description: "scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled.",
+  }),
+  sendAt: z.string().nullable().meta({
+    description: "When a scheduled message goes out (ISO 8601).",
+  }),
+  tags: z.array(z.string()).meta({ description: "Tags given at send time." }),
+  metadata: z.record(z.string(), z.string()).meta({ description: "Metadata given at send time." }),
+  createdAt: z.string().meta({ description: "When it was accepted (ISO 8601)." }),
   recipients: z.array(z.object({
-    address: z.string(),
-    status: z.string(),
-    updatedAt: z.string(),
-    events: z.array(TxEvent),
-  })),
+    address: z.string().meta({ description: "The recipient address." }),
+    status: z.string().meta({
+      description: "Its latest status (the last event type that " +
+        "changes it: queued, sent, delivered, deferred, bounced, …).",
+    }),
+    updatedAt: z.string().meta({ description: "When the status last changed (ISO 8601)." }),
+    events: z.array(TxEvent).meta({ description: "This recipient's timeline, oldest first." }),
+  })).meta({ description: "Each recipient with its own status and timeline." }),
   events: z.array(TxEvent).meta({ description: "The whole timeline, oldest first." }),
-}).meta({ id: "TxEmailView" });
+}).meta({
+  id: "TxEmailView",
+  example: {
+    "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+    "messageId": "<em_5f0c9a1d2b3e4f5a6b7c8d9e@example.com>",
+    "from": "billing@example.com",
+    "subject": "Your invoice #1042",
+    "state": "accepted",
+    "sendAt": null,
+    "tags": ["invoice"],
+    "metadata": { "customer": "c_981" },
+    "createdAt": "2026-12-07T10:00:00.000Z",
+    "recipients": [{
+      "address": "alice@example.org",
+      "status": "delivered",
+      "updatedAt": "2026-12-07T10:00:02.000Z",
+      "events": [],
+    }],
+    "events": [{
+      "id": 1,
+      "type": "queued",
+      "recipient": "alice@example.org",
+      "data": {},
+      "createdAt": "2026-12-07T10:00:00.000Z",
+    }, {
+      "id": 2,
+      "type": "sent",
+      "recipient": "alice@example.org",
+      "data": { "route": "bridge" },
+      "createdAt": "2026-12-07T10:00:01.000Z",
+    }, {
+      "id": 3,
+      "type": "delivered",
+      "recipient": "alice@example.org",
+      "data": { "remoteMta": "mx.example.org", "response": "250 2.0.0 Ok: queued" },
+      "createdAt": "2026-12-07T10:00:02.000Z",
+    }],
+  },
+});
 export type TxEmailView = z.infer<typeof TxEmailView>;
 
 /** `GET /v1/emails`: the filters of the sent-email list (all optional, combined with AND). */
@@ -188,7 +312,10 @@ export const SentListQuery = z.object({
     param: { name: "subject", in: "query" },
     description: "Text the subject contains (case-insensitive).",
   }),
-  tag: z.string().max(256).optional().meta({ param: { name: "tag", in: "query" } }),
+  tag: z.string().max(256).optional().meta({
+    param: { name: "tag", in: "query" },
+    description: "Emails carrying this tag.",
+  }),
   status: z.enum([
     "scheduled",
     "accepted",
@@ -209,6 +336,7 @@ export const SentListQuery = z.object({
   }),
   limit: z.coerce.number().int().min(1).max(100).default(50).meta({
     param: { name: "limit", in: "query" },
+    description: "Emails per page (1 to 100).",
   }),
   cursor: z.string().max(200).optional().meta({
     param: { name: "cursor", in: "query" },
@@ -217,19 +345,24 @@ export const SentListQuery = z.object({
 });
 
 export const SentListItem = z.object({
-  emailId: z.string(),
-  messageId: z.string(),
-  from: z.string(),
-  subject: z.string(),
-  state: z.enum(["scheduled", "accepted", "cancelled"]),
-  sendAt: z.string().nullable(),
-  tags: z.array(z.string()),
-  createdAt: z.string(),
-  recipients: z.array(z.object({ address: z.string(), status: z.string() })),
+  emailId: z.string().meta({ description: "The email's id (`em_…`)." }),
+  messageId: z.string().meta({ description: "Its Message-ID header field." }),
+  from: z.string().meta({ description: "The From address." }),
+  subject: z.string().meta({ description: "The subject." }),
+  state: z.enum(["scheduled", "accepted", "cancelled"]).meta({
+    description: "scheduled (waits for sendAt), accepted, or cancelled.",
+  }),
+  sendAt: z.string().nullable().meta({ description: "When a scheduled email may leave." }),
+  tags: z.array(z.string()).meta({ description: "Its tags." }),
+  createdAt: z.string().meta({ description: "When it was sent (ISO 8601)." }),
+  recipients: z.array(z.object({
+    address: z.string().meta({ description: "The recipient." }),
+    status: z.string().meta({ description: "Its latest status (queued, delivered, …)." }),
+  })).meta({ description: "Every recipient with its status." }),
   lastEvent: z.string().nullable().meta({ description: "The latest timeline event's type." }),
 }).meta({ id: "SentEmail" });
 
 export const SentListResponse = z.object({
-  data: z.array(SentListItem),
+  data: z.array(SentListItem).meta({ description: "The page, newest first." }),
   nextCursor: z.string().nullable().meta({ description: "null on the last page." }),
 }).meta({ id: "SentEmailList" });

@@ -10,28 +10,66 @@ export const TemplateName = z.string().min(1).max(100).regex(
 );
 
 export const TemplateInput = z.object({
-  name: TemplateName,
-  subject: z.string().max(998).default(""),
-  text: z.string().max(1024 * 1024).optional(),
-  html: z.string().max(5 * 1024 * 1024).optional(),
-}).meta({ id: "TemplateInput" });
+  name: TemplateName.meta({ description: "The template's name (letters, digits, `_ . -`)." }),
+  subject: z.string().max(998).default("").meta({
+    description: "The Subject, with `{{variables}}`.",
+  }),
+  text: z.string().max(1024 * 1024).optional().meta({
+    description: "The text body, with `{{variables}}` (at most 1 MiB).",
+  }),
+  html: z.string().max(5 * 1024 * 1024).optional().meta({
+    description: "The HTML body (at most 5 MiB): `{{x}}` is escaped, `{{{x}}}` is not.",
+  }),
+}).meta({
+  id: "TemplateInput",
+  example: {
+    "name": "welcome",
+    "subject": "Welcome, {{name}}!",
+    "text": "Hi {{name}}, thanks for joining {{product}}.",
+    "html": "<p>Hi {{name}}, thanks for joining <b>{{product}}</b>.</p>",
+  },
+});
 
 export const TemplateView = z.object({
-  name: z.string(),
-  version: z.number().int(),
-  subject: z.string(),
-  text: z.string().nullable(),
-  html: z.string().nullable(),
-  createdAt: z.string(),
-}).meta({ id: "TemplateView" });
+  name: z.string().meta({ description: "The template's name." }),
+  version: z.number().int().meta({ description: "Its version (1 for the first save)." }),
+  subject: z.string().meta({ description: "The Subject template." }),
+  text: z.string().nullable().meta({ description: "The text body template." }),
+  html: z.string().nullable().meta({ description: "The HTML body template." }),
+  createdAt: z.string().meta({ description: "When this version was saved (ISO 8601)." }),
+}).meta({
+  id: "TemplateView",
+  example: {
+    "name": "welcome",
+    "version": 2,
+    "subject": "Welcome, {{name}}!",
+    "text": "Hi {{name}}, thanks for joining {{product}}.",
+    "html": null,
+    "createdAt": "2026-12-07T10:00:00.000Z",
+  },
+});
 
 export const PreviewRequest = z.object({
-  version: z.number().int().positive().optional(),
-  variables: z.record(z.string(), z.unknown()).default({}),
-}).meta({ id: "TemplatePreviewRequest" });
+  version: z.number().int().positive().optional().meta({
+    description: "The version to render; default: the latest.",
+  }),
+  variables: z.record(z.string(), z.unknown()).default({}).meta({
+    description: "The variables, as a send would give them.",
+  }),
+}).meta({
+  id: "TemplatePreviewRequest",
+  example: { "variables": { "name": "Alice", "product": "Acme" } },
+});
 
 export const PreviewResponse = z.object({
-  subject: z.string(),
-  text: z.string().nullable(),
-  html: z.string().nullable(),
-}).meta({ id: "TemplatePreview" });
+  subject: z.string().meta({ description: "The rendered Subject." }),
+  text: z.string().nullable().meta({ description: "The rendered text body." }),
+  html: z.string().nullable().meta({ description: "The rendered HTML body." }),
+}).meta({
+  id: "TemplatePreview",
+  example: {
+    "subject": "Welcome, Alice!",
+    "text": "Hi Alice, thanks for joining Acme.",
+    "html": "<p>Hi Alice, thanks for joining <b>Acme</b>.</p>",
+  },
+});

@@ -2,8 +2,9 @@
  * `deno task check`: every static check in one task. Formatting, lint, type-checking of the entry
  * points and all tests, an edge type-check of src/ and schemas/ against DOM/ESNext libs only (no
  * Deno types), a scan for Deno/Node APIs in edge code, the import boundaries of DESIGN.md, the
- * migrations bundle, and the files generated from the config schema (deploy/env.example and
- * README's settings table). Prints ok/FAIL per check; exits 1 when any fails.
+ * migrations bundle, the files generated from the config schema (deploy/env.example and
+ * README's settings table), and the typed client's files generated from the OpenAPI document
+ * (clients/typescript). Prints ok/FAIL per check; exits 1 when any fails.
  * `deno task check fmt lint` runs only the named checks.
  */
 const root = new URL("../", import.meta.url);
@@ -201,6 +202,7 @@ const CHECKS: Record<string, () => Promise<Outcome>> = {
   boundaries,
   migrations: () => run(["run", "-A", "scripts/gen_migrations.ts", "--check"]),
   "config-docs": () => run(["run", "-A", "scripts/gen_config_docs.ts", "--check"]),
+  client: () => run(["run", "-A", "scripts/gen_client.ts", "--check"]),
 };
 
 const wanted = Deno.args.length ? Deno.args : Object.keys(CHECKS);

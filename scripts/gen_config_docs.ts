@@ -23,7 +23,8 @@ export function configTable(): string {
   ].join("\n");
 }
 
-async function format(text: string, ext: string): Promise<string> {
+/** `deno fmt`'s form of `text` (as a file with extension `ext`); unchanged when it cannot parse. */
+export async function format(text: string, ext: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["fmt", `--ext=${ext}`, "-"],
     stdin: "piped",

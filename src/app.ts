@@ -11,6 +11,7 @@ import { clientIp } from "./http/client_ip.ts";
 import { errorHandler, problemResponse } from "./http/problem.ts";
 import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
+import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
@@ -95,14 +96,22 @@ export function createApp(deps: Deps) {
     createRoute({
       method: "get",
       path: "/health",
+      operationId: "getHealth",
       tags: ["meta"],
       summary: "Liveness and store health",
+      description:
+        "Answers 200 once the store answers a query; load balancers and `postern serve` health " +
+        "checks poll it. Needs no credential.",
       responses: {
         200: {
           description: "Healthy",
           content: {
             "application/json": {
-              schema: z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }),
+              schema: z.object({
+                status: z.literal("ok").meta({ description: "Always `ok` (errors are 5xx)." }),
+                version: z.string().meta({ description: "The API version." }),
+                time: z.string().meta({ description: "The server's clock (ISO 8601)." }),
+              }),
             },
           },
         },
@@ -139,21 +148,9 @@ export function createApp(deps: Deps) {
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-    description: "An access token from `POST /v1/auth/login`, or an API key (`pst_…`).",
-  });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Postern API",
-      version: API_VERSION,
-      description: "Postern's client, admin and bridge API. Errors are RFC 9457 problem+json.",
-    },
-  });
+  documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));
-  app.route("/", docsRoutes());
+  app.route("/", docsRoutes(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", jmapRoutes(deps));

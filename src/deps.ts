@@ -6,7 +6,15 @@ import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
 import type { Metrics } from "./services/metrics.ts";
-import type { Clock, FederationPorts, FetchPort, Logger, MimePort, RoutePort } from "./ports.ts";
+import type {
+  AssetPort,
+  Clock,
+  FederationPorts,
+  FetchPort,
+  Logger,
+  MimePort,
+  RoutePort,
+} from "./ports.ts";
 import type { Store } from "./store/store.ts";
 
 export interface Deps {
@@ -35,6 +43,8 @@ export interface Deps {
    * protocol sessions); absent: `createApp` makes one.
    */
   metrics?: Metrics;
+  /** Static files (the API reference's renderer); absent: `/docs` says it has no renderer. */
+  assets?: AssetPort;
 }
 
 /** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */

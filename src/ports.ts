@@ -76,3 +76,24 @@ export interface FederationPorts {
   dns: DnsPort;
   fetch: FetchPort;
 }
+
+/**
+ * A static file the host ships beside the gateway (the API reference's renderer). `hash` names
+ * this version in URLs, so browsers may keep it for good (`immutable`); `body` is read only when
+ * a request wants the bytes.
+ */
+export interface StaticAsset {
+  /** Hex SHA-256 of the content (URLs use its first 16 characters). */
+  hash: string;
+  contentType: string;
+  body(): Promise<BodyInit>;
+}
+
+/**
+ * Static files by name (src/routes/docs.ts `DOCS_RENDERER`). The gateway never reads files: a
+ * Deno or Bun host answers from node_modules (cli/static_assets.ts), a Worker from its static
+ * assets binding (src/http/fetcher_assets.ts `fetcherAssets(env.ASSETS)`). Absent, or a name it lacks: the page that needs it says so instead.
+ */
+export interface AssetPort {
+  get(name: string): Promise<StaticAsset | undefined>;
+}

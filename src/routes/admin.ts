@@ -39,58 +39,76 @@ import { schema } from "../store/store.ts";
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The domain's, account's or alias's id.",
+  }),
 });
 const PageQuery = z.object({
   cursor: z.string().regex(/^\d{1,15}$/, "the cursor is a value from `nextCursor`").optional()
-    .meta({ param: { name: "cursor", in: "query" } }),
+    .meta({
+      param: { name: "cursor", in: "query" },
+      description: "Where the page starts: `nextCursor` of the previous page.",
+    }),
   limit: z.coerce.number().int().min(1).max(500).default(50).meta({
     param: { name: "limit", in: "query" },
+    description: "Page size (1 to 500).",
   }),
 });
 const pageOf = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+  z.object({
+    items: z.array(item).meta({ description: "A page, in id order." }),
+    nextCursor: z.string().nullable().meta({
+      description: "Pass as `cursor` for the next page; null on the last.",
+    }),
+  });
 
 export const AdminDomain = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  catchAllAddress: z.string().nullable(),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The domain's id." }),
+  name: z.string().meta({ description: "The domain name." }),
+  catchAllAddress: z.string().nullable().meta({
+    description: "The account that receives mail for unknown addresses, if any.",
+  }),
+  createdAt: z.string().meta({ description: "When it was added (ISO 8601)." }),
 }).meta({ id: "AdminDomain" });
 
 export const AdminAccount = z.object({
-  id: z.number().int(),
-  address: z.string(),
-  domainId: z.number().int(),
-  displayName: z.string(),
-  role: z.enum(["user", "admin"]),
+  id: z.number().int().meta({ description: "The account's id." }),
+  address: z.string().meta({ description: "Its address." }),
+  domainId: z.number().int().meta({ description: "Its domain's id." }),
+  displayName: z.string().meta({ description: "Its display name." }),
+  role: z.enum(["user", "admin"]).meta({ description: "admin may use the admin routes." }),
   adminDomains: z.array(z.string()).meta({
     description: "Local domains this account administers: it manages their suppression list " +
       "and sending settings (tracking, VERP), and its API keys may send from them.",
   }),
-  quotaBytes: z.number().int(),
-  usedBytes: z.number().int(),
-  totpEnabled: z.boolean(),
-  disabled: z.boolean(),
-  createdAt: z.string(),
+  quotaBytes: z.number().int().meta({ description: "Storage quota in bytes (0: unlimited)." }),
+  usedBytes: z.number().int().meta({ description: "Storage used in bytes." }),
+  totpEnabled: z.boolean().meta({ description: "Whether sign-in needs a TOTP code." }),
+  disabled: z.boolean().meta({ description: "A disabled account cannot sign in or receive mail." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
 }).meta({ id: "AdminAccount" });
 
 export const Alias = z.object({
-  id: z.number().int(),
-  address: z.string(),
-  domainId: z.number().int(),
-  targets: z.array(z.string()),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The alias's id." }),
+  address: z.string().meta({ description: "The alias address." }),
+  domainId: z.number().int().meta({ description: "Its domain's id." }),
+  targets: z.array(z.string()).meta({ description: "Where its mail goes." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
 }).meta({ id: "Alias" });
 
 export const AuditEntry = z.object({
-  id: z.number().int(),
-  actorAccountId: z.number().int().nullable(),
-  action: z.string(),
-  target: z.string(),
-  data: z.record(z.string(), z.unknown()),
-  ip: z.string(),
-  createdAt: z.string(),
+  id: z.number().int().meta({ description: "The entry's id (increasing)." }),
+  actorAccountId: z.number().int().nullable().meta({
+    description: "Who did it (null: the system, e.g. a refused federation delivery).",
+  }),
+  action: z.string().meta({
+    description: "What was done, e.g. `account.create`, `api_key.revoke`.",
+  }),
+  target: z.string().meta({ description: "What it was done to (an address, a domain, an id)." }),
+  data: z.record(z.string(), z.unknown()).meta({ description: "Details (never secrets)." }),
+  ip: z.string().meta({ description: "The client address of the request." }),
+  createdAt: z.string().meta({ description: "When (ISO 8601)." }),
 }).meta({ id: "AuditEntry" });
 
 const Role = z.enum(["user", "admin"]);
@@ -104,19 +122,23 @@ const Quota = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).meta({
 
 export const CreateAccountRequest = z.object({
   address: AddressString,
-  password: z.string().min(10).max(1024),
-  displayName: z.string().trim().max(200).optional(),
-  role: Role.optional(),
+  password: z.string().min(10).max(1024).meta({
+    description: "Its password (at least 10 characters).",
+  }),
+  displayName: z.string().trim().max(200).optional().meta({ description: "Its display name." }),
+  role: Role.optional().meta({ description: "user (default) or admin." }),
   adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
 }).meta({ id: "CreateAccountRequest" });
 
 export const UpdateAccountRequest = z.object({
-  displayName: z.string().trim().max(200).optional(),
-  role: Role.optional(),
+  displayName: z.string().trim().max(200).optional().meta({ description: "A new display name." }),
+  role: Role.optional().meta({ description: "user or admin." }),
   adminDomains: AdminDomains.optional(),
   quotaBytes: Quota.optional(),
-  disabled: z.boolean().optional(),
+  disabled: z.boolean().optional().meta({
+    description: "Disable (ends its sessions) or enable the account.",
+  }),
   password: z.string().min(10).max(1024).optional().meta({
     description: "A new password; ends the account's sessions.",
   }),
@@ -187,11 +209,16 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/domains",
+      operationId: "listAdminDomains",
       tags: ["admin"],
       summary: "Local domains",
+      description: "Every local domain with its catch-all account. Needs the `admin` scope.",
       security: bearer,
       responses: {
-        200: ok("Domains", z.object({ items: z.array(AdminDomain) })),
+        200: ok(
+          "Domains",
+          z.object({ items: z.array(AdminDomain).meta({ description: "Every local domain." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -205,8 +232,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/domains",
+      operationId: "createAdminDomain",
       tags: ["admin"],
       summary: "Add a local domain",
+      description:
+        "Adds a local domain: mail for it is accepted and stored here. Publish its DNS records " +
+        "(`postern domain dns`) before mail can arrive. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(z.object({ name: DomainName }).meta({ id: "CreateDomainRequest" })) },
       responses: { 201: ok("Created", AdminDomain), ...problems(401, 403, 409, 422) },
@@ -222,8 +253,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/admin/domains/{id}",
+      operationId: "updateAdminDomain",
       tags: ["admin"],
       summary: "Set or clear the domain's catch-all account",
+      description:
+        "Sets or clears the account that receives mail for unknown addresses of the domain. " +
+        "Needs the `admin` scope; audited.",
       security: bearer,
       request: {
         params: IdParam,
@@ -250,8 +285,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/domains/{id}",
+      operationId: "deleteAdminDomain",
       tags: ["admin"],
       summary: "Remove a domain that has no accounts or aliases left",
+      description:
+        "Removes a domain that has no accounts or aliases left (409 otherwise). Needs the " +
+        "`admin` scope; audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404, 409, 422) },
@@ -269,8 +308,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/accounts",
+      operationId: "listAccounts",
       tags: ["admin"],
       summary: "Accounts, by id, a page at a time",
+      description: "Accounts in id order, a page at a time (`cursor` from the previous page's " +
+        "`nextCursor`), without password hashes, TOTP seeds or recovery codes. Needs the " +
+        "`admin` scope.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AdminAccount)), ...problems(401, 403, 422) },
@@ -289,8 +332,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/accounts",
+      operationId: "createAccount",
       tags: ["admin"],
       summary: "Create an account (with its default mailboxes) in a local domain",
+      description:
+        "Creates an account with its Inbox, Sent, Drafts, Trash, Junk and Archive mailboxes in " +
+        "a local domain. Needs the `admin` scope; audited.",
       security: bearer,
       request: { body: json(CreateAccountRequest) },
       responses: { 201: ok("Created", AdminAccount), ...problems(401, 403, 409, 422) },
@@ -315,8 +362,10 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/accounts/{id}",
+      operationId: "getAccount",
       tags: ["admin"],
       summary: "One account",
+      description: "One account, without its password hash, TOTP seed or recovery codes.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("Account", AdminAccount), ...problems(401, 403, 404, 422) },
@@ -332,8 +381,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/admin/accounts/{id}",
+      operationId: "updateAccount",
       tags: ["admin"],
       summary: "Change an account's name, role, administered domains, quota, state or password",
+      description:
+        "Changes an account's display name, role, administered domains, quota, disabled state " +
+        "or password. A new password or disabling it ends its sessions. Audited.",
       security: bearer,
       request: { params: IdParam, body: json(UpdateAccountRequest) },
       responses: { 200: ok("Updated", AdminAccount), ...problems(401, 403, 404, 409, 422) },
@@ -362,8 +415,11 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/accounts/{id}",
+      operationId: "deleteAccount",
       tags: ["admin"],
       summary: "Delete an account and everything it owns",
+      description:
+        "Deletes an account with its mailboxes, messages, credentials and keys. Audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 409, 422) },
@@ -387,18 +443,26 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/aliases",
+      operationId: "listAliases",
       tags: ["admin"],
       summary: "Aliases, optionally of one domain",
+      description:
+        "Aliases (an address in a local domain that forwards to one or more addresses), " +
+        "optionally of one domain.",
       security: bearer,
       request: {
         query: z.object({
           domainId: z.coerce.number().int().positive().optional().meta({
             param: { name: "domainId", in: "query" },
+            description: "Only this domain's aliases.",
           }),
         }),
       },
       responses: {
-        200: ok("Aliases", z.object({ items: z.array(Alias) })),
+        200: ok(
+          "Aliases",
+          z.object({ items: z.array(Alias).meta({ description: "The aliases, by id." }) }),
+        ),
         ...problems(401, 403, 422),
       },
     }),
@@ -412,14 +476,21 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/admin/aliases",
+      operationId: "createAlias",
       tags: ["admin"],
       summary: "Create an alias in a local domain forwarding to one or more addresses",
+      description:
+        "Creates an alias in a local domain; mail to it is delivered to each target. Audited.",
       security: bearer,
       request: {
         body: json(
           z.object({
-            address: z.string().min(1).max(320),
-            targets: z.array(z.string().min(1).max(320)).min(1).max(100),
+            address: z.string().min(1).max(320).meta({
+              description: "The alias address, in a local domain.",
+            }),
+            targets: z.array(z.string().min(1).max(320)).min(1).max(100).meta({
+              description: "Where its mail goes (1 to 100 addresses, local or remote).",
+            }),
           }).meta({ id: "CreateAliasRequest" }),
         ),
       },
@@ -439,8 +510,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/admin/aliases/{id}",
+      operationId: "deleteAlias",
       tags: ["admin"],
       summary: "Delete an alias",
+      description:
+        "Deletes an alias; mail to its address is refused from then on (unless a catch-all " +
+        "takes it). Audited.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
@@ -458,8 +533,12 @@ export function adminRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/admin/audit",
+      operationId: "listAuditLog",
       tags: ["admin"],
       summary: "The audit log, newest first",
+      description:
+        "Administrative changes and credential events (who, what, from which address), newest " +
+        "first, a page at a time. Secrets never appear in it.",
       security: bearer,
       request: { query: PageQuery },
       responses: { 200: ok("A page", pageOf(AuditEntry)), ...problems(401, 403, 422) },

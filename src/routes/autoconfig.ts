@@ -60,12 +60,17 @@ export function autoconfigRoutes(deps: Deps) {
       createRoute({
         method: "get",
         path,
+        operationId: path.startsWith("/.well-known/") ? "getAutoconfig" : "getAutoconfigOnHost",
         tags: ["autoconfig"],
         summary: "Thunderbird autoconfig (Mozilla ISPDB config-v1.1.xml) for a local domain",
         description: "The domain comes from `emailaddress`, else from the host " +
           "(`autoconfig.<domain>` or `<domain>`). Lists the listeners that are on.",
         request: {
-          query: z.object({ emailaddress: z.string().max(320).optional() }),
+          query: z.object({
+            emailaddress: z.string().max(320).optional().meta({
+              description: "The address being set up; its domain picks the configuration.",
+            }),
+          }),
         },
         responses: {
           200: {
@@ -117,6 +122,7 @@ export function autoconfigRoutes(deps: Deps) {
       createRoute({
         method: "post",
         path,
+        operationId: path[1] === "a" ? "postAutodiscover" : "postAutodiscoverOutlookCase",
         tags: ["autoconfig"],
         summary: "Outlook autodiscover (POX): IMAP, POP3 and SMTP settings for an address",
         description: `A \`text/xml\` request of at most ${AUTODISCOVER_MAX_BYTES} bytes with ` +
@@ -138,6 +144,7 @@ export function autoconfigRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/v1/autoconfig/apple.mobileconfig",
+      operationId: "getAppleMobileconfig",
       tags: ["autoconfig"],
       summary: "An Apple configuration profile (.mobileconfig) that sets up this account in Mail",
       description:

@@ -25,7 +25,7 @@ import { requireAuth } from "../auth/authenticate.ts";
 import { verifyAccountSecret } from "../auth/app_passwords.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { bridgeKey, json, newRouter, ok, problems } from "../http/router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { findAccountByAddress, findDomain } from "../services/accounts.ts";
 import {
@@ -154,6 +154,7 @@ export function bridgeRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/auth",
+      operationId: "bridgeAuthenticate",
       tags: ["bridge"],
       summary: "Check an account's password or app password (SMTP/IMAP/POP3 AUTH)",
       description: "For `smtp`/`submission`, a password that is an API key (`pst_…`, with the " +
@@ -162,7 +163,7 @@ export function bridgeRoutes(deps: Deps) {
         "For `imap` and `pop3` (or with `session: true`) the answer also holds an " +
         "access token and refresh token of a new session for that account (user agent = the " +
         "protocol): the bridge then uses the account-scoped API as that account.",
-      security: bearer,
+      security: bridgeKey,
       request: { body: json(BridgeAuthRequest) },
       responses: { 200: ok("Valid", BridgeAuthResponse), ...problems(401, 403, 422, 429) },
     }),
@@ -203,13 +204,14 @@ export function bridgeRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/recipient",
+      operationId: "bridgeCheckRecipient",
       tags: ["bridge"],
       summary: "May this recipient be accepted? (RCPT TO)",
       description: "Without `authenticatedAs` (MX), only existing local recipients are accepted: " +
         "Postern is never an open relay. An authenticated sender may address anyone, except " +
         "an address SHARP/1.3 cannot carry when that is the recipient's route " +
         "(`sharp_unsupported_recipient`).",
-      security: bearer,
+      security: bridgeKey,
       request: { body: json(RecipientCheckRequest) },
       responses: { 200: ok("Verdict", RecipientVerdict), ...problems(401, 403, 422) },
     }),
@@ -266,9 +268,15 @@ export function bridgeRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/inbound",
+      operationId: "bridgeDeliverInbound",
       tags: ["bridge"],
       summary: "Hand in mail received from another server (SMTP MX or SHARP/1.3)",
-      security: bearer,
+      description:
+        "The bridge hands in a message accepted on port 25 or over SHARP/1.3, with its envelope " +
+        "and the authentication verdicts it computed (SPF, DKIM, DMARC, ARC). Answers per " +
+        "recipient after the durable commit; the same message handed in twice is stored once. " +
+        "Needs an API key with the `bridge` scope.",
+      security: bridgeKey,
       request: {
         body: mailBody("InboundEnvelope"),
       },
@@ -316,12 +324,13 @@ export function bridgeRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/submission",
+      operationId: "bridgeSubmitMessage",
       tags: ["bridge"],
       summary: "Hand in mail submitted by an authenticated account (submission port)",
       description: "An `Idempotency-Key` header field in the message is removed from it and " +
         "honoured for 24 hours per account: the same key with the same envelope answers with " +
         "the first result (`replayed: true`) and sends nothing; with another envelope, 409.",
-      security: bearer,
+      security: bridgeKey,
       request: {
         body: mailBody("SubmissionEnvelope"),
       },

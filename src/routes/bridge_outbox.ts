@@ -19,7 +19,7 @@ import { requireScope } from "../auth/auth_context.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
-import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { type AppEnv, bridgeKey, json, newRouter, ok, problems } from "../http/router.ts";
 import { ensureDkimKeys, signingKeys } from "../services/dkim_keys.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 import { renewOutboxLease } from "../services/outbox_lease.ts";
@@ -27,7 +27,10 @@ import { renewOutboxLease } from "../services/outbox_lease.ts";
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The leased outbox row's id.",
+  }),
 });
 const WorkerQuery = z.object({
   worker: z.string().min(1).max(128).meta({
@@ -52,13 +55,14 @@ export function bridgeOutboxRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/outbox/claim",
+      operationId: "bridgeClaimOutbox",
       tags: ["bridge"],
       summary: "Lease due outbox recipients to a worker, grouped by destination domain",
       description: "Due rows (queued, or deferred whose retry time has come, or leased by a " +
         "worker whose lease lapsed) are leased in one transaction: two workers never get the " +
         "same recipient. Rows past their expiry are bounced instead. The bytes of each item " +
         "come from `GET /v1/bridge/outbox/{id}/raw`.",
-      security: bearer,
+      security: bridgeKey,
       request: { body: json(OutboxClaimRequest) },
       responses: { 200: ok("The leased rows", OutboxClaimResponse), ...problems(401, 403, 422) },
     }),
@@ -77,9 +81,13 @@ export function bridgeOutboxRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/bridge/outbox/{id}/raw",
+      operationId: "bridgeGetOutboxRaw",
       tags: ["bridge"],
       summary: "The exact RFC 5322 bytes of a leased outbox row",
-      security: bearer,
+      description:
+        "The exact bytes to send for a leased outbox row, streamed; only the worker holding the " +
+        "lease may read them. Needs the `bridge` scope.",
+      security: bridgeKey,
       request: { params: IdParam, query: WorkerQuery },
       responses: {
         200: {
@@ -102,13 +110,14 @@ export function bridgeOutboxRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/outbox/renew",
+      operationId: "bridgeRenewOutbox",
       tags: ["bridge"],
       summary: "Extend the lease of claimed recipients the worker is still delivering",
       description: "A worker renews while it works through a claim (about every third of the " +
         "lease), so that a slow delivery never passes to another bridge, which would send it " +
         "again. Answers the ids renewed: rows another worker took over after a lapse, or " +
         "already finished, are left out.",
-      security: bearer,
+      security: bridgeKey,
       request: { body: json(OutboxRenewRequest) },
       responses: { 200: ok("The rows renewed", OutboxRenewResponse), ...problems(401, 403, 422) },
     }),
@@ -122,13 +131,14 @@ export function bridgeOutboxRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/outbox/{id}/result",
+      operationId: "bridgeRecordOutboxResult",
       tags: ["bridge"],
       summary: "Record the result of a delivery attempt for one leased recipient",
       description: "`sent` finishes the row. `deferred` (4xx, network, TLS or DNS trouble) " +
         "schedules a retry with exponential backoff and jitter, or bounces once the row has " +
         "expired. `failed` (5xx) bounces at once: an RFC 3464 report goes to the sender's " +
         "Inbox when the sender is served here. 409 when the worker no longer holds the lease.",
-      security: bearer,
+      security: bridgeKey,
       request: { params: IdParam, body: json(OutboxResultRequest) },
       responses: {
         200: ok("The row's new state", OutboxResultResponse),
@@ -158,12 +168,18 @@ export function bridgeOutboxRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/bridge/dkim/{domain}",
+      operationId: "bridgeGetDkimKeys",
       tags: ["bridge"],
       summary: "The DKIM signing keys of a local domain (private keys: bridge scope only)",
       description: "Generated on first use when the domain has none yet.",
-      security: bearer,
+      security: bridgeKey,
       request: {
-        params: z.object({ domain: DomainName.meta({ param: { name: "domain", in: "path" } }) }),
+        params: z.object({
+          domain: DomainName.meta({
+            param: { name: "domain", in: "path" },
+            description: "A local domain.",
+          }),
+        }),
       },
       responses: { 200: ok("The keys", DkimSigningKeys), ...problems(401, 403, 404, 422) },
     }),

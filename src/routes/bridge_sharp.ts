@@ -10,7 +10,7 @@ import { SharpStampClaim, SharpStampVerdict } from "../../schemas/bridge_sharp.t
 import { requireScope } from "../auth/auth_context.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
-import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { type AppEnv, bridgeKey, json, newRouter, ok, problems } from "../http/router.ts";
 import { claimStamp } from "../services/sharp_stamps.ts";
 
 export function bridgeSharpRoutes(deps: Deps) {
@@ -29,12 +29,13 @@ export function bridgeSharpRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/sharp/stamps",
+      operationId: "bridgeSpendSharpStamp",
       tags: ["bridge"],
       summary: "Spend a SHARP/1.3 hashcash stamp (each is accepted once)",
       description: "The bridge checks the stamp itself (bits, date, resource); this records it " +
         "as spent until `expiresAt`, before the bridge answers, and never gives it back. " +
         "`fresh: false` means it was spent before: a replay (429).",
-      security: bearer,
+      security: bridgeKey,
       request: { body: json(SharpStampClaim) },
       responses: { 200: ok("Spent now, or before", SharpStampVerdict), ...problems(401, 403, 422) },
     }),

@@ -87,6 +87,9 @@ export function postmarkRoutes(deps: Deps) {
       operationId,
       tags: [TAG],
       summary,
+      description: `Postmark's \`POST ${path}\`: the fields its SDK sends (From, To, Cc, Bcc, ` +
+        "ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments, TrackOpens, TrackLinks) " +
+        "reach the message; errors come back in Postmark's body with its `ErrorCode`.",
       security,
       request: { body: json(schema) },
       responses: { 200: ok("Accepted (ErrorCode 0)", PostmarkResult), ...errors },
@@ -122,6 +125,9 @@ export function postmarkRoutes(deps: Deps) {
       operationId: "postmarkSendEmailBatch",
       tags: [TAG],
       summary: "Postmark: send up to 500 emails, each accepted or refused on its own",
+      description:
+        "Postmark's `POST /email/batch`: up to 500 messages; each is accepted or refused on its " +
+        "own, with Postmark's `ErrorCode` per message.",
       security,
       request: { body: json(PostmarkBatch) },
       responses: { 200: ok("One result per email", z.array(PostmarkResult)), ...errors },

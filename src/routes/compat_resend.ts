@@ -58,7 +58,10 @@ const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { description: "Resend error", ...errorContent }]));
 
 const IdParam = z.object({
-  id: z.string().max(64).meta({ param: { name: "id", in: "path" } }),
+  id: z.string().max(64).meta({
+    param: { name: "id", in: "path" },
+    description: "The email's id (`em_…`).",
+  }),
 });
 
 const BatchHeaders = IdempotencyHeader.extend({
@@ -180,6 +183,9 @@ export function resendRoutes(deps: Deps) {
       operationId: "resendSendBatch",
       tags: [TAG],
       summary: "Resend: send up to 100 emails",
+      description:
+        "Resend's `POST /emails/batch`: up to 100 emails, each as `POST /emails` takes it. " +
+        "Answers their ids in order.",
       security: bearer,
       request: { headers: BatchHeaders, body: json(ResendBatchRequest) },
       responses: { 200: ok("Sent", ResendBatchResponse), ...errors(401, 403, 409, 422) },
@@ -243,6 +249,9 @@ export function resendRoutes(deps: Deps) {
       operationId: "resendUpdateEmail",
       tags: [TAG],
       summary: "Resend: move a scheduled email to another time",
+      description:
+        "Resend's `PATCH /emails/{id}`: moves a scheduled email to another `scheduled_at`; one " +
+        "already sent answers an error.",
       security: bearer,
       request: { params: IdParam, body: json(ResendUpdateRequest) },
       responses: { 200: ok("Moved", ResendObjectId), ...errors(401, 403, 404, 409, 422) },
@@ -264,6 +273,8 @@ export function resendRoutes(deps: Deps) {
       operationId: "resendCancelEmail",
       tags: [TAG],
       summary: "Resend: cancel a scheduled email",
+      description:
+        "Resend's `POST /emails/{id}/cancel`: cancels a scheduled email before it is sent.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("Cancelled", ResendObjectId), ...errors(401, 403, 404, 409) },

@@ -20,30 +20,35 @@ import { resendErrorResponse } from "./compat_resend.ts";
 const TAG = "compat-resend";
 
 const CreateKey = z.object({
-  name: z.string().min(1).max(50),
-  permission: z.enum(["full_access", "sending_access"]).default("full_access"),
+  name: z.string().min(1).max(50).meta({ description: "A name to tell keys apart." }),
+  permission: z.enum(["full_access", "sending_access"]).default("full_access").meta({
+    description: "full_access: send and read; sending_access: send only.",
+  }),
   domain_id: z.string().max(255).optional().meta({
     description: "Sending only from this domain (its Postern id or name).",
   }),
 }).meta({ id: "ResendCreateApiKey" });
 
-const CreatedKey = z.object({ id: z.string(), token: z.string() }).meta({
+const CreatedKey = z.object({
+  id: z.string().meta({ description: "The key's id." }),
+  token: z.string().meta({ description: "The key itself (`pst_…`): shown only now." }),
+}).meta({
   id: "ResendCreatedApiKey",
 });
 
 const KeyList = z.object({
-  object: z.literal("list"),
-  has_more: z.boolean(),
+  object: z.literal("list").meta({ description: "Always `list`." }),
+  has_more: z.boolean().meta({ description: "Always false: every key is listed." }),
   data: z.array(z.object({
-    id: z.string(),
-    name: z.string(),
-    created_at: z.string(),
-    last_used_at: z.string().nullable(),
-  })),
+    id: z.string().meta({ description: "The key's id." }),
+    name: z.string().meta({ description: "Its name." }),
+    created_at: z.string().meta({ description: "When it was made (ISO 8601)." }),
+    last_used_at: z.string().nullable().meta({ description: "When it was last used." }),
+  })).meta({ description: "The account's live keys." }),
 }).meta({ id: "ResendApiKeyList" });
 
 const IdParam = z.object({
-  id: z.string().max(20).meta({ param: { name: "id", in: "path" } }),
+  id: z.string().max(20).meta({ param: { name: "id", in: "path" }, description: "The key's id." }),
 });
 
 /** Resend's "full access": the caller must be an API key holding send and read. */
@@ -80,6 +85,8 @@ export function resendKeyRoutes(deps: Deps) {
       operationId: "resendCreateApiKey",
       tags: [TAG],
       summary: "Resend: create an API key (its token is shown once)",
+      description: "Needs an API key with send and read (full access); the new key never has " +
+        "more scopes or domains than the calling key.",
       security: bearer,
       request: { body: json(CreateKey) },
       responses: { 201: ok("Created", CreatedKey), 403: { description: "Not allowed" } },
@@ -117,6 +124,7 @@ export function resendKeyRoutes(deps: Deps) {
       operationId: "resendListApiKeys",
       tags: [TAG],
       summary: "Resend: the account's live API keys",
+      description: "Needs an API key with send and read (full access).",
       security: bearer,
       responses: { 200: ok("Keys", KeyList) },
     }),
@@ -144,12 +152,18 @@ export function resendKeyRoutes(deps: Deps) {
       operationId: "resendDeleteApiKey",
       tags: [TAG],
       summary: "Resend: revoke an API key of the account",
+      description: "Needs an API key with send and read (full access); the key stops working " +
+        "at once.",
       security: bearer,
       request: { params: IdParam },
       responses: {
         200: ok(
           "Revoked",
-          z.object({ object: z.literal("api_key"), id: z.string(), deleted: z.boolean() }),
+          z.object({
+            object: z.literal("api_key").meta({ description: "Always `api_key`." }),
+            id: z.string().meta({ description: "The key's id." }),
+            deleted: z.boolean().meta({ description: "Always true." }),
+          }),
         ),
       },
     }),

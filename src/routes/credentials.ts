@@ -17,14 +17,17 @@ import {
 } from "../auth/app_passwords.ts";
 import { disableTotp, enableTotp, regenerateRecoveryCodes, setupTotp } from "../auth/two_factor.ts";
 import { notFound } from "../errors.ts";
-import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
+import { type AppEnv, bearer, json, newRouter, ok, problems, sessionOnly } from "../http/router.ts";
 import { getAccount, setPassword } from "../services/accounts.ts";
 import { audit } from "../services/audit.ts";
 
 const iso = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The app password's or API key's id.",
+  }),
 });
 
 export const TotpSetup = z.object({
@@ -39,10 +42,10 @@ export const RecoveryCodes = z.object({
 }).meta({ id: "RecoveryCodes" });
 
 export const AppPassword = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
+  id: z.number().int().meta({ description: "The app password's id." }),
+  name: z.string().meta({ description: "What it is for." }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
+  lastUsedAt: z.string().nullable().meta({ description: "When a client last signed in with it." }),
 }).meta({ id: "AppPassword" });
 
 export const NewAppPassword = AppPassword.extend({
@@ -54,22 +57,39 @@ export const NewAppPassword = AppPassword.extend({
 const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin", "bridge", "metrics"]);
 
 export const ApiKey = z.object({
-  id: z.number().int(),
-  name: z.string(),
+  id: z.number().int().meta({ description: "The key's id." }),
+  name: z.string().meta({ description: "What it is for." }),
   prefix: z.string().meta({ description: "The key's first 12 characters, to tell keys apart." }),
-  scopes: z.array(ScopeName),
-  domains: z.array(z.string()),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
-  revokedAt: z.string().nullable(),
+  scopes: z.array(ScopeName).meta({ description: "What it may do." }),
+  domains: z.array(z.string()).meta({
+    description: "Domains it may send from (empty: the account's own addresses).",
+  }),
+  createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
+  lastUsedAt: z.string().nullable().meta({ description: "When it was last used (to the minute)." }),
+  revokedAt: z.string().nullable().meta({ description: "When it was revoked, if it was." }),
 }).meta({ id: "ApiKey" });
 
 export const NewApiKey = ApiKey.extend({
   key: z.string().meta({ description: "The whole key (`pst_…`), shown only now." }),
-}).meta({ id: "NewApiKey" });
+}).meta({
+  id: "NewApiKey",
+  example: {
+    "id": 4,
+    "name": "billing service",
+    "prefix": "pst_7Hq2k9Zx",
+    "scopes": ["send"],
+    "domains": ["example.com"],
+    "createdAt": "2026-12-07T10:00:00.000Z",
+    "lastUsedAt": null,
+    "revokedAt": null,
+    "key": "pst_7Hq2k9Zx3mVbR1tYpL0sNw8cQeJ5aUdF",
+  },
+});
 
 export const ApiKeyRequest = z.object({
-  name: z.string().trim().min(1).max(100),
+  name: z.string().trim().min(1).max(100).meta({
+    description: "What it is for (e.g. the application's name).",
+  }),
   scopes: z.array(ScopeName).min(1).max(3).meta({
     description: "`bridge` for administrators only; `admin` also for domain administrators, " +
       "whose admin keys manage only their domains' settings and suppression lists.",
@@ -79,10 +99,15 @@ export const ApiKeyRequest = z.object({
       "`admin`, the only domains it manages): administrators, and domain administrators for " +
       "their domains; checked on every use. Default: the account's own addresses.",
   }),
-}).meta({ id: "ApiKeyRequest" });
+}).meta({
+  id: "ApiKeyRequest",
+  example: { "name": "billing service", "scopes": ["send"], "domains": ["example.com"] },
+});
 
-const Code = z.string().trim().min(1).max(64);
-const Password = z.string().min(1).max(1024);
+const Code = z.string().trim().min(1).max(64).meta({
+  description: "A current TOTP code, or a recovery code.",
+});
+const Password = z.string().min(1).max(1024).meta({ description: "The account's password." });
 
 function apiKeyBody(v: Awaited<ReturnType<typeof listApiKeys>>[number]) {
   return {
@@ -127,9 +152,13 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/setup",
+      operationId: "setUpTwoFactor",
       tags: ["auth"],
       summary: "Start 2FA: a new TOTP seed (2FA stays off until enabled with a code)",
-      security: bearer,
+      description: "Creates a new TOTP seed (RFC 6238: SHA-1, 30-second steps, 6 digits) and its " +
+        "`otpauth://` URI for an authenticator app. 2FA stays off until `POST " +
+        "/v1/auth/2fa/enable` proves the app has it.",
+      security: sessionOnly,
       responses: { 200: ok("The seed", TotpSetup), ...problems(401, 403, 409) },
     }),
     async (c) => {
@@ -144,9 +173,13 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/enable",
+      operationId: "enableTwoFactor",
       tags: ["auth"],
       summary: "Turn 2FA on with a current code; returns recovery codes once",
-      security: bearer,
+      description:
+        "Turns 2FA on with a current code from the seed set up before, and returns the recovery " +
+        "codes once (each works once in place of a code). From then on sign-in needs a code.",
+      security: sessionOnly,
       request: { body: json(z.object({ code: Code }).meta({ id: "TotpEnableRequest" })) },
       responses: { 200: ok("2FA is on", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
     }),
@@ -167,9 +200,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/disable",
+      operationId: "disableTwoFactor",
       tags: ["auth"],
       summary: "Turn 2FA off (password and a TOTP or recovery code)",
-      security: bearer,
+      description: "Turns 2FA off; needs the password and a current TOTP code or a recovery code.",
+      security: sessionOnly,
       request: {
         body: json(z.object({ password: Password, code: Code }).meta({ id: "TotpDisableRequest" })),
       },
@@ -187,9 +222,13 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/2fa/recovery-codes",
+      operationId: "replaceRecoveryCodes",
       tags: ["auth"],
       summary: "Replace all recovery codes (returned once)",
-      security: bearer,
+      description:
+        "Replaces every recovery code with new ones, returned once; the old codes stop working. " +
+        "Needs the password.",
+      security: sessionOnly,
       request: { body: json(z.object({ password: Password }).meta({ id: "PasswordConfirm" })) },
       responses: { 200: ok("New codes", RecoveryCodes), ...problems(401, 403, 409, 422, 429) },
     }),
@@ -212,11 +251,19 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/auth/app-passwords",
+      operationId: "listAppPasswords",
       tags: ["auth"],
       summary: "The account's app passwords (never the passwords themselves)",
+      description:
+        "The app passwords of the account (for IMAP, POP3 and SMTP clients that cannot do 2FA), " +
+        "with when each was last used. The passwords themselves are stored hashed and never " +
+        "shown again.",
       security: bearer,
       responses: {
-        200: ok("App passwords", z.object({ items: z.array(AppPassword) })),
+        200: ok(
+          "App passwords",
+          z.object({ items: z.array(AppPassword).meta({ description: "Oldest first." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -238,12 +285,20 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/app-passwords",
+      operationId: "createAppPassword",
       tags: ["auth"],
       summary: "Create an app password for IMAP/POP3/SMTP (shown once)",
-      security: bearer,
+      description:
+        "Creates a password for a mail client (IMAP/POP3/SMTP AUTH), returned once; it cannot " +
+        "sign in to the HTTP API. Needs a signed-in session.",
+      security: sessionOnly,
       request: {
         body: json(
-          z.object({ name: z.string().trim().min(1).max(100) }).meta({ id: "AppPasswordRequest" }),
+          z.object({
+            name: z.string().trim().min(1).max(100).meta({
+              description: "What it is for (e.g. the client's name).",
+            }),
+          }).meta({ id: "AppPasswordRequest" }),
         ),
       },
       responses: { 201: ok("Created", NewAppPassword), ...problems(401, 403, 409, 422) },
@@ -270,9 +325,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/auth/app-passwords/{id}",
+      operationId: "deleteAppPassword",
       tags: ["auth"],
       summary: "Delete an app password",
-      security: bearer,
+      description: "Deletes an app password; clients using it fail their next AUTH.",
+      security: sessionOnly,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
     }),
@@ -290,14 +347,20 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/password",
+      operationId: "changePassword",
       tags: ["auth"],
       summary: "Change the password (ends every session, this one included)",
-      security: bearer,
+      description:
+        "Checks the current password, stores the new one (hashed) and ends every session of the " +
+        "account, this one included.",
+      security: sessionOnly,
       request: {
         body: json(
           z.object({
             currentPassword: Password,
-            newPassword: z.string().min(10).max(1024),
+            newPassword: z.string().min(10).max(1024).meta({
+              description: "The new password (at least 10 characters).",
+            }),
           }).meta({ id: "PasswordChangeRequest" }),
         ),
       },
@@ -321,11 +384,18 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/api-keys",
+      operationId: "listApiKeys",
       tags: ["api-keys"],
       summary: "The account's API keys (never the keys themselves)",
+      description:
+        "The account's API keys with their scopes, sending domains and last use; the keys " +
+        "themselves are stored as hashes and never shown again.",
       security: bearer,
       responses: {
-        200: ok("API keys", z.object({ items: z.array(ApiKey) })),
+        200: ok(
+          "API keys",
+          z.object({ items: z.array(ApiKey).meta({ description: "Revoked keys included." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -341,9 +411,14 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/api-keys",
+      operationId: "createApiKey",
       tags: ["api-keys"],
       summary: "Create an API key (shown once); needs a session",
-      security: bearer,
+      description:
+        "Creates an API key (`pst_…`, returned once) limited to the scopes given (read, send, " +
+        "admin — admin only for admins — and bridge) and, for sending, to the domains given. " +
+        "Needs a signed-in session: an API key cannot mint another.",
+      security: sessionOnly,
       request: { body: json(ApiKeyRequest) },
       responses: { 201: ok("Created", NewApiKey), ...problems(401, 403, 422) },
     }),
@@ -364,9 +439,11 @@ export function credentialsRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/api-keys/{id}",
+      operationId: "revokeApiKey",
       tags: ["api-keys"],
       summary: "Revoke an API key; needs a session",
-      security: bearer,
+      description: "Revokes an API key at once in every process. Needs a signed-in session.",
+      security: sessionOnly,
       request: { params: IdParam },
       responses: { 204: { description: "Revoked" }, ...problems(401, 403, 404, 422) },
     }),

@@ -11,13 +11,16 @@ import { bearer, newRouter, problems } from "../http/router.ts";
 import { createDraft, deleteDraft, getDraft, replaceDraft, sendDraft } from "../services/drafts.ts";
 
 const Draft = z.object({
-  id: z.number().int(),
-  draft: DraftRequest,
-  updatedAt: z.string(),
+  id: z.number().int().meta({ description: "The draft's id (a message in Drafts)." }),
+  draft: DraftRequest.meta({ description: "The composition as it was saved." }),
+  updatedAt: z.string().meta({ description: "When it was saved (ISO 8601)." }),
 }).meta({ id: "Draft" });
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The draft's id.",
+  }),
 });
 const body = { content: { "application/json": { schema: DraftRequest } }, required: true };
 const draftResponse = (description: string) => ({
@@ -34,8 +37,10 @@ export function draftRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/drafts",
+      operationId: "createDraft",
       tags: ["drafts"],
       summary: "Save a new draft",
+      description: "Saves a composition as a draft in the Drafts mailbox (also visible over IMAP).",
       security: bearer,
       request: { body },
       responses: { 201: draftResponse("Saved"), ...problems(400, 401, 403, 422, 507) },
@@ -51,8 +56,10 @@ export function draftRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/drafts/{id}",
+      operationId: "getDraft",
       tags: ["drafts"],
       summary: "Read a draft as the JSON it was saved from",
+      description: "A draft as the JSON it was saved from, for editing.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: draftResponse("The draft"), ...problems(401, 404) },
@@ -68,8 +75,12 @@ export function draftRoutes(deps: Deps) {
     createRoute({
       method: "put",
       path: "/drafts/{id}",
+      operationId: "replaceDraft",
       tags: ["drafts"],
       summary: "Replace a draft (it gets a new id)",
+      description:
+        "Replaces a draft with a new composition; as in IMAP, the new draft is a new message " +
+        "with a new id (the old one is removed).",
       security: bearer,
       request: { params: IdParam, body },
       responses: { 200: draftResponse("Replaced"), ...problems(400, 401, 403, 404, 422, 507) },
@@ -88,8 +99,10 @@ export function draftRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/drafts/{id}",
+      operationId: "deleteDraft",
       tags: ["drafts"],
       summary: "Delete a draft",
+      description: "Deletes a draft.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 404) },
@@ -106,8 +119,10 @@ export function draftRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/drafts/{id}/send",
+      operationId: "sendDraft",
       tags: ["drafts"],
       summary: "Send a draft and remove it from Drafts",
+      description: "Sends a draft as `POST /v1/emails` would and removes it from Drafts.",
       security: bearer,
       request: { params: IdParam },
       responses: {

@@ -22,6 +22,7 @@ export function eventRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/events",
+      operationId: "streamEvents",
       tags: ["events"],
       summary: "Stream mailbox changes (Server-Sent Events)",
       description: "Each event has `id`, `event` (e.g. message.created, message.updated, " +

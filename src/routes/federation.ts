@@ -51,8 +51,13 @@ export function federationRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/.well-known/sharp",
+      operationId: "getSharpDiscovery",
       tags: ["federation"],
       summary: "The federation discovery document of a local domain",
+      description:
+        "The federation discovery document of the local domain named by the Host: protocol " +
+        "versions, the delivery endpoint, the key set and the limits peers must respect " +
+        "(docs/federation.md).",
       request: { query: DomainQuery },
       responses: { 200: ok("The document", DiscoveryDocument), ...problems(404) },
     }),
@@ -69,8 +74,12 @@ export function federationRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/.well-known/sharp/jwks",
+      operationId: "getSharpJwks",
       tags: ["federation"],
       summary: "The federation public keys of a local domain (RFC 7517 JWK Set)",
+      description:
+        "The federation public keys of the local domain named by the Host, as an RFC 7517 JWK " +
+        "Set; peers verify signed messages and receipts with them.",
       request: { query: DomainQuery },
       responses: { 200: ok("The keys", FederationJwks), ...problems(404) },
     }),
@@ -86,6 +95,7 @@ export function federationRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/v1/federation/deliver",
+      operationId: "deliverFederatedMessage",
       tags: ["federation"],
       summary: "Deliver a signed message from a peer gateway; answers a signed receipt",
       description: "The envelope's JWS is checked against the sending domain's JWKS, then the " +
@@ -117,6 +127,7 @@ export function federationRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/v1/federation/receipts",
+      operationId: "listFederationReceipts",
       tags: ["federation"],
       summary: "The signed receipts for a message this account sent by federation",
       description: "Proof of delivery: each peer domain's receipt JWS for the message with this " +

@@ -192,17 +192,21 @@ export function jmapRoutes(deps: Deps) {
       description: "The raw bytes as the body; the answer names the blob for Email/import, " +
         "Email/parse or attachments. A blob is usable by the account that uploaded it only.",
       security: [{ bearer: [] }, { basic: [] }],
-      request: { params: z.object({ accountId: z.string() }) },
+      request: {
+        params: z.object({
+          accountId: z.string().meta({ description: "The JMAP account id (from the Session)." }),
+        }),
+      },
       responses: {
         201: {
           description: "Stored",
           content: {
             "application/json": {
               schema: z.object({
-                accountId: z.string(),
-                blobId: z.string(),
-                type: z.string(),
-                size: z.number().int(),
+                accountId: z.string().meta({ description: "The account the blob belongs to." }),
+                blobId: z.string().meta({ description: "The new blob's id." }),
+                type: z.string().meta({ description: "Its media type, as uploaded." }),
+                size: z.number().int().meta({ description: "Its size in octets." }),
               }),
             },
           },
@@ -260,8 +264,16 @@ export function jmapRoutes(deps: Deps) {
         "that never existed.",
       security: [{ bearer: [] }, { basic: [] }],
       request: {
-        params: z.object({ accountId: z.string(), blobId: z.string(), name: z.string() }),
-        query: z.object({ accept: z.string().optional() }),
+        params: z.object({
+          accountId: z.string().meta({ description: "The JMAP account id." }),
+          blobId: z.string().meta({ description: "The blob's id." }),
+          name: z.string().meta({ description: "The file name to download it as." }),
+        }),
+        query: z.object({
+          accept: z.string().optional().meta({
+            description: "The media type to send it with (default application/octet-stream).",
+          }),
+        }),
       },
       responses: {
         200: {
@@ -304,9 +316,15 @@ export function jmapRoutes(deps: Deps) {
       security: [{ bearer: [] }, { basic: [] }],
       request: {
         query: z.object({
-          types: z.string().optional(),
-          closeafter: z.enum(["state", "no"]).optional(),
-          ping: z.string().optional(),
+          types: z.string().optional().meta({
+            description: "Comma-separated data types to push, or `*` for all.",
+          }),
+          closeafter: z.enum(["state", "no"]).optional().meta({
+            description: "`state`: end the stream after the first StateChange.",
+          }),
+          ping: z.string().optional().meta({
+            description: "Seconds between `ping` events (0: none).",
+          }),
         }),
       },
       responses: {

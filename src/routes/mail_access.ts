@@ -56,8 +56,12 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: `${base}/state`,
+      operationId: "getMailboxState",
       tags,
       summary: "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and counts (IMAP STATUS, NOOP polling)",
+      description:
+        "UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and message counts of a mailbox: what IMAP SELECT, " +
+        "STATUS and NOOP report.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("State", MailboxState), ...problems(401, 403, 404, 422) },
@@ -72,6 +76,7 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: `${base}/index`,
+      operationId: "getMailboxIndex",
       tags,
       summary: "Every message's UID, flags, modseq, internal date and size, in UID order",
       description: `One call for the whole mailbox; paged only beyond ${INDEX_PAGE} messages ` +
@@ -80,8 +85,12 @@ export function mailAccessRoutes(deps: Deps) {
       request: {
         params: IdParam,
         query: z.object({
-          afterUid: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE),
+          afterUid: z.coerce.number().int().min(0).default(0).meta({
+            description: "Only UIDs above this (`nextAfterUid` of the previous page).",
+          }),
+          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE).meta({
+            description: "Page size.",
+          }),
         }),
       },
       responses: { 200: ok("The index", MailboxIndex), ...problems(401, 403, 404, 422) },
@@ -97,12 +106,20 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: `${base}/changes`,
+      operationId: "getMailboxChanges",
       tags,
       summary: "Changed messages and expunged UIDs since a modseq (CONDSTORE/QRESYNC)",
+      description:
+        "Messages changed and UIDs expunged since a modseq (RFC 7162 CONDSTORE/QRESYNC), so a " +
+        "client resynchronises without reading the whole mailbox.",
       security: bearer,
       request: {
         params: IdParam,
-        query: z.object({ sinceModseq: z.coerce.number().int().min(0) }),
+        query: z.object({
+          sinceModseq: z.coerce.number().int().min(0).meta({
+            description: "The HIGHESTMODSEQ the client last saw.",
+          }),
+        }),
       },
       responses: { 200: ok("Changes", MailboxChanges), ...problems(401, 403, 404, 422) },
     }),
@@ -117,6 +134,7 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/raw`,
+      operationId: "fetchRawMessages",
       tags,
       summary: "Exact bytes (or header blocks) of many messages as binary frames",
       description: `\`${RAW_FRAMES_TYPE}\`: per message an 8-byte head (UID, length; unsigned ` +
@@ -143,8 +161,12 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/structure`,
+      operationId: "fetchMessageStructures",
       tags,
       summary: "MIME structure and envelope of many messages (BODYSTRUCTURE, ENVELOPE)",
+      description:
+        "The MIME structure (BODYSTRUCTURE) and envelope (ENVELOPE) of many messages by UID, as " +
+        "IMAP FETCH needs them (RFC 3501 section 7.4.2).",
       security: bearer,
       request: { params: IdParam, body: json(UidsRequest) },
       responses: { 200: ok("Structures", StructureResult), ...problems(400, 401, 403, 404, 422) },
@@ -160,8 +182,11 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/flags`,
+      operationId: "storeMessageFlags",
       tags,
       summary: "Add, remove or replace flags on a UID set (STORE, UNCHANGEDSINCE)",
+      description: "Adds, removes or replaces flags and keywords on a UID set (IMAP STORE); with " +
+        "`unchangedSince` (RFC 7162) messages modified since are left alone and reported.",
       security: bearer,
       request: { params: IdParam, body: json(StoreFlagsRequest) },
       responses: { 200: ok("Stored", StoreFlagsResult), ...problems(400, 401, 403, 404, 422) },
@@ -176,8 +201,12 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/expunge`,
+      operationId: "expungeMessages",
       tags,
       summary: "Remove the \\Deleted messages for good (EXPUNGE, UID EXPUNGE)",
+      description:
+        "Removes the messages flagged \\\\Deleted for good (IMAP EXPUNGE), or only those of a " +
+        "UID set (UID EXPUNGE, RFC 4315).",
       security: bearer,
       request: { params: IdParam, body: json(ExpungeRequest) },
       responses: { 200: ok("Expunged", ExpungeResult), ...problems(400, 401, 403, 404, 422) },
@@ -194,10 +223,16 @@ export function mailAccessRoutes(deps: Deps) {
       createRoute({
         method: "post",
         path: `${base}/${action}`,
+        operationId: action === "copy" ? "copyMessages" : "moveMessagesByUid",
         tags,
         summary: action === "copy"
           ? "Copy a UID set to another mailbox; the UID mapping (COPYUID)"
           : "Move a UID set to another mailbox (RFC 6851); the UID mapping",
+        description: action === "copy"
+          ? "Copies a UID set to another mailbox of the account and answers the UID mapping " +
+            "(UIDPLUS COPYUID, RFC 4315)."
+          : "Moves a UID set to another mailbox of the account (IMAP MOVE, RFC 6851) and " +
+            "answers the UID mapping.",
         security: bearer,
         request: { params: IdParam, body: json(TransferRequest) },
         responses: { 200: ok("Done", TransferResult), ...problems(400, 401, 403, 404, 422, 507) },
@@ -215,8 +250,12 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/append`,
+      operationId: "appendMessage",
       tags,
       summary: "Store a message's exact bytes with flags and internal date (APPEND)",
+      description:
+        "Stores a message's exact bytes in the mailbox with flags and an internal date (IMAP " +
+        "APPEND); answers its UID (APPENDUID).",
       security: bearer,
       request: {
         params: IdParam,
@@ -262,8 +301,12 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/search`,
+      operationId: "searchMailboxUids",
       tags,
       summary: "UIDs matching a SEARCH criteria tree (every RFC 3501 key, MODSEQ)",
+      description:
+        "The UIDs matching an IMAP SEARCH criteria tree (every RFC 3501 search key, and MODSEQ " +
+        "from RFC 7162).",
       security: bearer,
       request: { params: IdParam, body: json(SearchRequest) },
       responses: { 200: ok("Matches", SearchResult), ...problems(400, 401, 403, 404, 422) },

@@ -24,6 +24,7 @@ import {
 export const IdParam = z.object({
   id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).meta({
     param: { name: "id", in: "path" },
+    description: "The mailbox's id.",
     example: 1,
   }),
 });
@@ -38,8 +39,12 @@ export function mailboxRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/mailboxes",
+      operationId: "listMailboxes",
       tags,
       summary: "The account's mailboxes, with message counts",
+      description:
+        "The account's mailboxes with their role (inbox, sent, drafts, trash, junk, archive), " +
+        "subscription and message counts (total, unread, bytes).",
       security: bearer,
       responses: { 200: ok("Mailboxes", MailboxList), ...problems(401, 403) },
     }),
@@ -54,8 +59,12 @@ export function mailboxRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/mailboxes",
+      operationId: "createMailbox",
       tags,
       summary: "Create a mailbox (missing parents are created too)",
+      description:
+        "Creates a mailbox by its full name (`/` separates levels); missing parents are created " +
+        "too. Names are unique per account (409).",
       security: bearer,
       request: { body: json(MailboxCreateRequest) },
       responses: { 201: ok("Created", Mailbox), ...problems(400, 401, 403, 409, 422) },
@@ -71,8 +80,11 @@ export function mailboxRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/mailboxes/{id}",
+      operationId: "getMailbox",
       tags,
       summary: "One mailbox, with message counts",
+      description:
+        "One mailbox with its counts and IMAP state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ).",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("Mailbox", Mailbox), ...problems(401, 403, 404, 422) },
@@ -88,6 +100,7 @@ export function mailboxRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/mailboxes/{id}",
+      operationId: "updateMailbox",
       tags,
       summary: "Rename (with its sub-mailboxes) or (un)subscribe a mailbox",
       description: "Special-use mailboxes cannot be renamed (`mailbox_protected`).",
@@ -107,6 +120,7 @@ export function mailboxRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/mailboxes/{id}",
+      operationId: "deleteMailbox",
       tags,
       summary: "Delete a mailbox",
       description: "Refused for special-use mailboxes (`mailbox_protected`) and, without " +

@@ -43,9 +43,11 @@ export const PageQuery = {
 };
 
 const ListQuery = z.object({
-  mailboxId: id().optional(),
-  threadId: id().optional(),
-  flag: z.enum(["seen", "unseen", "flagged", "answered", "draft"]).optional(),
+  mailboxId: id().optional().meta({ description: "Only messages in this mailbox." }),
+  threadId: id().optional().meta({ description: "Only messages of this conversation." }),
+  flag: z.enum(["seen", "unseen", "flagged", "answered", "draft"]).optional().meta({
+    description: "Only messages with (or, for `unseen`, without) this flag.",
+  }),
   ...PageQuery,
 });
 
@@ -63,6 +65,7 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/messages",
+      operationId: "listMessages",
       tags,
       summary: "List messages, newest first",
       description: "Ordered by arrival (internal date) then id, both descending. Pass " +
@@ -86,6 +89,7 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/messages/batch",
+      operationId: "updateMessagesBatch",
       tags,
       summary: "One action on up to 1000 messages",
       description: "`flag` takes `flags`/`addKeywords`/`removeKeywords`, `move` takes " +
@@ -106,8 +110,13 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/messages/{id}",
+      operationId: "getMessage",
       tags,
       summary: "One message: summary, headers, bodies and attachment list",
+      description:
+        "A message: summary, flags and keywords, every header, the text and HTML bodies, the " +
+        "attachment list and, for received mail, the authentication verdicts. HTML is returned " +
+        "as sent: render it sandboxed.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("The message", MessageDetail), ...problems(401, 403, 404, 422) },
@@ -124,8 +133,10 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/messages/{id}/raw",
+      operationId: "getMessageRaw",
       tags,
       summary: "The message's exact RFC 5322 bytes",
+      description: "The message exactly as stored (`message/rfc822`), for download or re-import.",
       security: bearer,
       request: { params: IdParam },
       responses: {
@@ -151,6 +162,7 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/messages/{id}/attachments/{index}",
+      operationId: "getMessageAttachment",
       tags,
       summary: "One attachment's decoded content",
       description: "Always served as a download (`Content-Disposition: attachment`, sanitised " +
@@ -189,6 +201,7 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/messages/{id}",
+      operationId: "updateMessage",
       tags,
       summary: "Change flags and keywords",
       description: "Any change takes a new modification sequence (RFC 7162).",
@@ -208,8 +221,12 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/messages/{id}/move",
+      operationId: "moveMessage",
       tags,
       summary: "Move to another of your mailboxes (new UID there)",
+      description:
+        "Moves the message to another mailbox of the account; it gets a new UID there (IMAP " +
+        "clients see an expunge and a new message).",
       security: bearer,
       request: { params: IdParam, body: json(MessageMoveRequest) },
       responses: { 200: ok("Moved", MessageSummary), ...problems(400, 401, 403, 404, 422) },
@@ -227,8 +244,12 @@ export function messageRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/messages/{id}",
+      operationId: "deleteMessage",
       tags,
       summary: "Move to Trash; purge when already there or with purge=true",
+      description:
+        "Moves the message to Trash; a message already in Trash, or `purge=true`, is deleted " +
+        "for good.",
       security: bearer,
       request: {
         params: IdParam,

@@ -63,6 +63,7 @@ export function metricsRoutes(deps: Deps, metrics: Metrics) {
     createRoute({
       method: "get",
       path: "/metrics",
+      operationId: "getMetrics",
       tags: ["meta"],
       summary: "Prometheus metrics of this process",
       description: "Text exposition format 0.0.4. Counters and histograms count this process's " +

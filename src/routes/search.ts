@@ -27,8 +27,12 @@ const SearchQuery = z.object({
   subject: words("Words in the subject."),
   after: when("Arrived at or after (ISO 8601 date or date-time)."),
   before: when("Arrived before (ISO 8601 date or date-time)."),
-  hasAttachment: z.enum(["true", "false"]).optional(),
-  mailboxId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  hasAttachment: z.enum(["true", "false"]).optional().meta({
+    description: "Only messages with (`true`) or without (`false`) attachments.",
+  }),
+  mailboxId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional().meta({
+    description: "Only this mailbox.",
+  }),
   ...PageQuery,
 });
 
@@ -39,6 +43,7 @@ export function searchRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/search",
+      operationId: "searchMessages",
       tags: ["search"],
       summary: "Search your messages",
       description: "At least one criterion is required. With words, results are newest-" +

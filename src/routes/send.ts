@@ -27,6 +27,7 @@ export function sendRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails",
+      operationId: "sendEmail",
       tags: ["send"],
       summary: "Send a message",
       description:

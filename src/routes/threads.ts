@@ -21,8 +21,12 @@ export function threadRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/threads",
+      operationId: "listThreads",
       tags,
       summary: "Conversations, most recently active first",
+      description:
+        "Conversations (messages linked by Message-ID, In-Reply-To and References), most " +
+        "recently active first, a page at a time.",
       security: bearer,
       request: {
         query: z.object({
@@ -44,8 +48,10 @@ export function threadRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/threads/{id}",
+      operationId: "getThread",
       tags,
       summary: "One conversation with its messages, oldest first",
+      description: "One conversation with its messages, oldest first.",
       security: bearer,
       request: { params: IdParam },
       responses: { 200: ok("The thread", ThreadDetail), ...problems(401, 403, 404, 422) },

@@ -18,8 +18,13 @@ export function txAnalyticsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/analytics",
+      operationId: "getAnalytics",
       tags: ["analytics"],
       summary: "Counts and rates of sent mail per day, domain or tag",
+      description:
+        "Sent, delivered, bounced and complained counts with delivery, bounce, complaint, open " +
+        "and click rates, grouped by day, sending domain or tag, optionally limited to a date " +
+        "range, a domain or a tag.",
       security: bearer,
       request: { query: AnalyticsQuery },
       responses: { 200: ok("Rows", AnalyticsResponse), ...problems(401, 403, 422) },
@@ -39,8 +44,11 @@ export function txAnalyticsRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/analytics/export",
+      operationId: "exportAnalytics",
       tags: ["analytics"],
       summary: "The same rows as CSV (RFC 4180)",
+      description:
+        "The rows of `GET /v1/analytics` as CSV (RFC 4180) with a header line, for spreadsheets.",
       security: bearer,
       request: { query: AnalyticsQuery },
       responses: {

@@ -26,7 +26,10 @@ import { storeUpload } from "../transactional/uploads.ts";
 import { IdempotencyHeader } from "./send.ts";
 
 const EmailParam = z.object({
-  emailId: z.string().regex(/^em_[0-9a-f]{24}$/).meta({ param: { name: "emailId", in: "path" } }),
+  emailId: z.string().regex(/^em_[0-9a-f]{24}$/).meta({
+    param: { name: "emailId", in: "path" },
+    description: "The transactional message id (`em_…`) the send answered.",
+  }),
 });
 
 export function txEmailRoutes(deps: Deps) {
@@ -37,6 +40,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/emails",
+      operationId: "listSentEmails",
       // Only this route: `POST /emails` (routes/send.ts) authenticates on its own.
       middleware: [requireAuth(deps)] as const,
       tags: ["send"],
@@ -64,6 +68,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/batch",
+      operationId: "sendEmailBatch",
       tags: ["send"],
       summary: "Send up to 500 messages in one request",
       description: "Each message is checked and sent on its own (`results[i].status` is 201 or " +
@@ -93,6 +98,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/attachments",
+      operationId: "uploadAttachment",
       tags: ["send"],
       summary: "Upload an attachment once; send it by its `blobId`",
       description: "The `blobId` is this account's own: no other account can send it, and an " +
@@ -108,7 +114,13 @@ export function txEmailRoutes(deps: Deps) {
         },
       },
       responses: {
-        201: ok("Stored", z.object({ blobId: z.string(), size: z.number().int() })),
+        201: ok(
+          "Stored",
+          z.object({
+            blobId: z.string().meta({ description: "Give it as an attachment's `blobId`." }),
+            size: z.number().int().meta({ description: "Its size in bytes." }),
+          }),
+        ),
         ...problems(401, 403, 413),
       },
     }),
@@ -127,6 +139,7 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/emails/{emailId}",
+      operationId: "getEmail",
       tags: ["send"],
       summary: "A message's status and its timeline, per recipient",
       description: "Events: queued, scheduled, sent (a transport took the recipient off the " +
@@ -151,8 +164,12 @@ export function txEmailRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/emails/{emailId}/cancel",
+      operationId: "cancelEmail",
       tags: ["send"],
       summary: "Cancel a scheduled message before it is sent",
+      description:
+        "Cancels a message whose `sendAt` has not come yet: every recipient gets a `cancelled` " +
+        "event and nothing is sent. A message already sent (or being sent) answers 409.",
       security: bearer,
       request: { params: EmailParam },
       responses: { 200: ok("Cancelled", TxEmailView), ...problems(401, 403, 404, 409) },

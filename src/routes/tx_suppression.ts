@@ -46,7 +46,10 @@ const description = "Needs the admin role, or the domain administrator role of t
   "`domain_admin_required`.";
 
 const DomainParam = z.object({
-  domain: DomainName.meta({ param: { name: "domain", in: "path" } }),
+  domain: DomainName.meta({
+    param: { name: "domain", in: "path" },
+    description: "A sending domain of yours (a local domain you may send from or administer).",
+  }),
 });
 
 export function txSuppressionRoutes(deps: Deps) {
@@ -58,6 +61,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/domains/{domain}/suppressions",
+      operationId: "listSuppressions",
       tags,
       description,
       summary: "The domain's suppression list, newest first, each with why it exists",
@@ -67,9 +71,11 @@ export function txSuppressionRoutes(deps: Deps) {
         query: z.object({
           before: z.coerce.number().int().positive().optional().meta({
             param: { name: "before", in: "query" },
+            description: "Only entries with a smaller id (`nextBefore` of the previous page).",
           }),
           limit: z.coerce.number().int().min(1).max(500).default(100).meta({
             param: { name: "limit", in: "query" },
+            description: "Page size (1 to 500).",
           }),
         }),
       },
@@ -94,6 +100,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/domains/{domain}/suppressions",
+      operationId: "createSuppression",
       tags,
       description,
       summary: "Suppress an address by hand",
@@ -120,13 +127,17 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/domains/{domain}/suppressions/{address}",
+      operationId: "deleteSuppression",
       tags,
       description,
       summary: "Remove an address from the list (mail to it is sent again)",
       security: bearer,
       request: {
         params: DomainParam.extend({
-          address: z.string().max(320).meta({ param: { name: "address", in: "path" } }),
+          address: z.string().max(320).meta({
+            param: { name: "address", in: "path" },
+            description: "The suppressed address.",
+          }),
         }),
       },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404) },
@@ -144,6 +155,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/domains/{domain}/sending",
+      operationId: "getSendingSettings",
       tags,
       description,
       summary: "The domain's sending settings (tracking defaults, VERP)",
@@ -162,6 +174,7 @@ export function txSuppressionRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/domains/{domain}/sending",
+      operationId: "updateSendingSettings",
       tags,
       description,
       summary: "Change the domain's sending settings",

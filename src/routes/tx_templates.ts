@@ -33,10 +33,16 @@ const view = (t: TemplateRow) => ({
   createdAt: new Date(t.createdAt).toISOString(),
 });
 
-const NameParam = z.object({ name: TemplateName.meta({ param: { name: "name", in: "path" } }) });
+const NameParam = z.object({
+  name: TemplateName.meta({
+    param: { name: "name", in: "path" },
+    description: "The template's name.",
+  }),
+});
 const VersionQuery = z.object({
   version: z.coerce.number().int().positive().optional().meta({
     param: { name: "version", in: "query" },
+    description: "A version number; default: the latest.",
   }),
 });
 
@@ -50,8 +56,13 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/templates",
+      operationId: "saveTemplate",
       tags,
       summary: "Save a template (a new version when the name exists)",
+      description:
+        "Saves a template under its name; saving a name again adds a new version (older " +
+        "versions stay usable by number). Subject, text and HTML use Mustache-style " +
+        "`{{variables}}`; HTML escapes them, `{{{triple}}}` does not.",
       security: bearer,
       request: { body: json(TemplateInput) },
       responses: { 201: ok("Saved", TemplateView), ...problems(400, 401, 403, 422) },
@@ -67,11 +78,18 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/templates",
+      operationId: "listTemplates",
       tags,
       summary: "The latest version of each template",
+      description: "The latest version of each of the account's templates.",
       security: bearer,
       responses: {
-        200: ok("Templates", z.object({ templates: z.array(TemplateView) })),
+        200: ok(
+          "Templates",
+          z.object({
+            templates: z.array(TemplateView).meta({ description: "The latest version of each." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -87,8 +105,10 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/templates/{name}",
+      operationId: "getTemplate",
       tags,
       summary: "A template (latest, or `?version=`)",
+      description: "A template's latest version, or the version given by `?version=`.",
       security: bearer,
       request: { params: NameParam, query: VersionQuery },
       responses: { 200: ok("The template", TemplateView), ...problems(401, 403, 404) },
@@ -111,12 +131,19 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/templates/{name}/versions",
+      operationId: "listTemplateVersions",
       tags,
       summary: "Every version of a template, newest first",
+      description: "Every saved version of a template, newest first.",
       security: bearer,
       request: { params: NameParam },
       responses: {
-        200: ok("Versions", z.object({ versions: z.array(TemplateView) })),
+        200: ok(
+          "Versions",
+          z.object({
+            versions: z.array(TemplateView).meta({ description: "Every version, newest first." }),
+          }),
+        ),
         ...problems(401, 403, 404),
       },
     }),
@@ -132,8 +159,11 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/templates/{name}",
+      operationId: "deleteTemplate",
       tags,
       summary: "Delete a template and all its versions",
+      description:
+        "Deletes a template and every version; sends that name it afterwards answer 404.",
       security: bearer,
       request: { params: NameParam },
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404) },
@@ -150,8 +180,12 @@ export function txTemplateRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/templates/{name}/preview",
+      operationId: "previewTemplate",
       tags,
       summary: "Render a template with variables, without sending",
+      description:
+        "Renders a template's subject, text and HTML with the variables given, exactly as a " +
+        "send would, without sending anything.",
       security: bearer,
       request: { params: NameParam, body: json(PreviewRequest) },
       responses: { 200: ok("Rendered", PreviewResponse), ...problems(401, 403, 404, 422) },

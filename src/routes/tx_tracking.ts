@@ -11,7 +11,7 @@ import { requireScope } from "../auth/auth_context.ts";
 import { authenticate } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { type AppEnv, bearer, newRouter, ok, problems } from "../http/router.ts";
+import { type AppEnv, bridgeKey, newRouter, ok, problems } from "../http/router.ts";
 import { ingestReturn } from "../transactional/returns.ts";
 import { trackHit } from "../transactional/tracking.ts";
 
@@ -21,7 +21,10 @@ const PIXEL = Uint8Array.from(
 );
 
 const TokenParam = z.object({
-  token: z.string().max(4096).meta({ param: { name: "token", in: "path" } }),
+  token: z.string().max(4096).meta({
+    param: { name: "token", in: "path" },
+    description: "The signed token from the link in the message.",
+  }),
 });
 
 const html = (title: string, body: string) =>
@@ -36,8 +39,14 @@ export function txTrackingRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/t/o/{token}",
+      operationId: "trackOpen",
       tags,
       summary: "Open-tracking pixel (a 1×1 GIF; records `opened`)",
+      description:
+        "The open-tracking pixel inserted in HTML mail when open tracking is on: a 1×1 " +
+        "transparent GIF, never cached. A valid signed token records `opened` (with the " +
+        "User-Agent); any other token still gets the GIF and records nothing. Needs no " +
+        "credential.",
       request: { params: TokenParam },
       responses: {
         200: { description: "The pixel", content: { "image/gif": { schema: z.string() } } },
@@ -59,8 +68,13 @@ export function txTrackingRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/t/c/{token}",
+      operationId: "trackClick",
       tags,
       summary: "Click redirect (records `clicked`, then 302 to the signed URL)",
+      description:
+        "Records `clicked` for a valid signed token and redirects (302) to the link it signs; " +
+        "the URL cannot be changed without breaking the signature, so this is no open redirect. " +
+        "Needs no credential.",
       request: { params: TokenParam },
       responses: { 302: { description: "To the link's URL" }, ...problems(404) },
     }),
@@ -77,8 +91,12 @@ export function txTrackingRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/unsubscribe/{token}",
+      operationId: "getUnsubscribePage",
       tags,
       summary: "Unsubscribe confirmation page (does not unsubscribe by itself)",
+      description:
+        "A confirmation page with a button that posts the one-click unsubscribe; opening it (as " +
+        "link scanners do) unsubscribes nobody. Needs no credential.",
       request: { params: TokenParam },
       responses: {
         200: { description: "A form", content: { "text/html": { schema: z.string() } } },
@@ -99,6 +117,7 @@ export function txTrackingRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/unsubscribe/{token}",
+      operationId: "unsubscribeOneClick",
       tags,
       summary: "RFC 8058 one-click unsubscribe (`List-Unsubscribe=One-Click`)",
       description: "Records `unsubscribed` and adds the address to the sending domain's " +
@@ -127,15 +146,17 @@ export function txTrackingRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/bridge/tx/returns",
+      operationId: "bridgeHandInReturn",
       tags: ["bridge"],
       summary: "Hand in a returned report (DSN or ARF) for a VERP return path",
       description: "The body is the report as received (message/rfc822); `rcpt` repeats the " +
         "envelope recipients. Reports that match no message are accepted and ignored.",
-      security: bearer,
+      security: bridgeKey,
       request: {
         query: z.object({
           rcpt: z.union([z.string(), z.array(z.string())]).optional().meta({
             param: { name: "rcpt", in: "query" },
+            description: "The envelope recipients (RCPT TO), repeated.",
           }),
         }),
         body: {
@@ -147,14 +168,16 @@ export function txTrackingRoutes(deps: Deps) {
         200: ok(
           "What was recorded",
           z.object({
-            kind: z.enum(["dsn", "arf", "unknown"]),
-            emailId: z.string().optional(),
+            kind: z.enum(["dsn", "arf", "unknown"]).meta({
+              description: "What the report was: a DSN (RFC 3464), an ARF complaint (RFC 5965).",
+            }),
+            emailId: z.string().optional().meta({ description: "The message it is about." }),
             events: z.array(z.object({
-              recipient: z.string(),
-              type: z.string(),
-              status: z.string().optional(),
-              diagnostic: z.string().optional(),
-            })),
+              recipient: z.string().meta({ description: "The recipient it is about." }),
+              type: z.string().meta({ description: "The event recorded (bounced, complained…)." }),
+              status: z.string().optional().meta({ description: "The DSN status (RFC 3463)." }),
+              diagnostic: z.string().optional().meta({ description: "The diagnostic text." }),
+            })).meta({ description: "The events recorded." }),
           }),
         ),
         ...problems(401, 403),

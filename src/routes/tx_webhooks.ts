@@ -45,7 +45,10 @@ const deliveryView = (r: WebhookDeliveryRow) => ({
 });
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The endpoint's id.",
+  }),
 });
 
 export function txWebhookRoutes(deps: Deps) {
@@ -58,6 +61,7 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks",
+      operationId: "createWebhook",
       tags,
       summary: "Add an endpoint; the signing secret is shown once",
       description:
@@ -81,11 +85,18 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/webhooks",
+      operationId: "listWebhooks",
       tags,
       summary: "The account's endpoints",
+      description:
+        "The account's webhook endpoints with the events they subscribe to; the signing secrets " +
+        "are never shown again.",
       security: bearer,
       responses: {
-        200: ok("Endpoints", z.object({ webhooks: z.array(WebhookView) })),
+        200: ok(
+          "Endpoints",
+          z.object({ webhooks: z.array(WebhookView).meta({ description: "Every endpoint." }) }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -101,6 +112,7 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "patch",
       path: "/webhooks/{id}",
+      operationId: "updateWebhook",
       tags,
       summary: "Change an endpoint's URL, events, raw copy or active state",
       description: "The URL is checked as at creation. The secret and the delivery log stay.",
@@ -122,6 +134,7 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks/{id}/test",
+      operationId: "sendWebhookTestEvent",
       tags,
       summary: "Queue a signed webhook.test event for this endpoint",
       description: "Sent at once by the dispatcher, whatever events the endpoint subscribes to; " +
@@ -142,8 +155,11 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/webhooks/{id}",
+      operationId: "deleteWebhook",
       tags,
       summary: "Remove an endpoint and its delivery log",
+      description:
+        "Removes an endpoint and its delivery log; pending deliveries to it are dropped.",
       security: bearer,
       request: { params: IdParam },
       responses: { 204: { description: "Removed" }, ...problems(401, 403, 404) },
@@ -160,8 +176,12 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks/{id}/rotate",
+      operationId: "rotateWebhookSecret",
       tags,
       summary: "Rotate the secret; the old one also signs during the overlap",
+      description:
+        "Creates a new signing secret (returned once). During the overlap every post carries " +
+        "two signatures, one per secret, so receivers can switch without losing events.",
       security: bearer,
       request: { params: IdParam, body: json(RotateRequest) },
       responses: { 200: ok("The new secret", WebhookWithSecret), ...problems(401, 403, 404, 422) },
@@ -181,22 +201,34 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/webhooks/{id}/deliveries",
+      operationId: "listWebhookDeliveries",
       tags,
       summary: "The delivery log, newest first",
+      description:
+        "Each post to the endpoint: event, state (pending, delivering, succeeded, failed), " +
+        "attempts, the next attempt, the last HTTP status or error, and the payload. Newest " +
+        "first, paged with `before`.",
       security: bearer,
       request: {
         params: IdParam,
         query: z.object({
           before: z.coerce.number().int().positive().optional().meta({
             param: { name: "before", in: "query" },
+            description: "Only deliveries with a smaller id (the last id of the previous page).",
           }),
           limit: z.coerce.number().int().min(1).max(500).default(100).meta({
             param: { name: "limit", in: "query" },
+            description: "Page size (1 to 500).",
           }),
         }),
       },
       responses: {
-        200: ok("Deliveries", z.object({ deliveries: z.array(WebhookDeliveryView) })),
+        200: ok(
+          "Deliveries",
+          z.object({
+            deliveries: z.array(WebhookDeliveryView).meta({ description: "Newest first." }),
+          }),
+        ),
         ...problems(401, 403, 404),
       },
     }),
@@ -217,13 +249,18 @@ export function txWebhookRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/webhooks/{id}/deliveries/{deliveryId}/replay",
+      operationId: "replayWebhookDelivery",
       tags,
       summary: "Send a delivery again now (same webhook-id)",
+      description:
+        "Queues a delivery again at once with fresh attempts and the same `webhook-id`, so a " +
+        "receiver that deduplicates sees it once.",
       security: bearer,
       request: {
         params: IdParam.extend({
           deliveryId: z.coerce.number().int().positive().meta({
             param: { name: "deliveryId", in: "path" },
+            description: "The delivery's id (from the delivery log).",
           }),
         }),
       },

@@ -7,6 +7,7 @@
  */
 import { toBase64 } from "../crypto.ts";
 import { and, asc, eq, gt } from "drizzle-orm";
+import type { ReceivedEventData } from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
@@ -34,11 +35,11 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
         .innerJoin(schema.mailboxes, eq(schema.mailboxes.id, schema.messages.mailboxId))
         .where(inList(schema.messages.id, ids))
       : [];
-    const payloads: Record<string, unknown>[] = [];
+    const payloads: ReceivedEventData[] = [];
     for (const { message, role } of rows) {
       if (role !== "inbox" && role !== "junk") continue;
       const parsed = JSON.parse(message.parsed);
-      const data: Record<string, unknown> = {
+      const data: ReceivedEventData = {
         id: message.id,
         mailbox: role,
         messageId: message.messageIdHeader,

@@ -8,6 +8,7 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { TX_EVENT_TYPES, type TxEmailView, type TxEventType } from "../../schemas/tx_send.ts";
+import type { EmailEventData } from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import type { Queryable, Tx } from "../store/store.ts";
@@ -95,7 +96,7 @@ export async function recordEvent(
     deps,
     e.message.accountId,
     `email.${e.type}`,
-    () => ({
+    (): EmailEventData => ({
       emailId: e.message.id,
       messageId: e.message.messageIdHeader,
       from: e.message.fromAddress,

@@ -7,6 +7,11 @@
  * (webhook_dispatcher.ts) sends them.
  */
 import { and, desc, eq, lt } from "drizzle-orm";
+import type {
+  EmailEventData,
+  ReceivedEventData,
+  WebhookEventType,
+} from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { randomToken, toBase64 } from "../crypto.ts";
@@ -241,13 +246,18 @@ export async function activeWebhooks(db: Queryable, accountId: number): Promise<
   return rows.map(webhooksSql.fromRow);
 }
 
+type WebhookEventData = EmailEventData | ReceivedEventData;
+
 export async function enqueueWebhookEvent(
   tx: Tx,
   deps: Deps,
   accountId: number,
-  type: string,
-  /** The event's data, or a function that builds it (called only when an endpoint wants it). */
-  data: Record<string, unknown> | (() => Record<string, unknown>),
+  type: WebhookEventType,
+  /**
+   * The event's data (schemas/tx_webhooks.ts: the schema the OpenAPI `webhooks` section shows),
+   * or a function that builds it (called only when an endpoint wants it).
+   */
+  data: WebhookEventData | (() => WebhookEventData),
   at: number,
   only?: WebhookRow[],
 ): Promise<number> {
