@@ -1,6 +1,10 @@
 /**
  * Small Web Crypto helpers shared by the gateway: hashing, random tokens, constant-time
  * comparison and AES-GCM sealing of secrets with the master key. Web APIs only.
+ *
+ * hash-wasm compiles its WebAssembly from bytes at run time, which workerd (Cloudflare Workers)
+ * refuses ("Wasm code generation disallowed by embedder"). `wasmOr` runs the WASM path until the
+ * runtime refuses it once, then the Web Crypto (or pure-JS) path for the life of the isolate.
  */
 import { sha256 } from "hash-wasm";
 
@@ -30,10 +34,14 @@ export function toBase64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-export function fromBase64Url(text: string): Uint8Array {
-  const b64 = text.replaceAll("-", "+").replaceAll("_", "/");
-  const binary = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+/** Standard base64, padded or not (PHC strings leave the padding out). Throws on bad input. */
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text + "=".repeat((4 - (text.length % 4)) % 4));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+export function fromBase64Url(text: string): Uint8Array {
+  return fromBase64(text.replaceAll("-", "+").replaceAll("_", "/"));
 }
 
 /**
@@ -49,14 +57,61 @@ export function rememberSha256(bytes: Uint8Array, hex: string): void {
 
 export const knownSha256 = (bytes: Uint8Array): string | undefined => knownDigests.get(bytes);
 
+/** Whether this isolate refused to compile WebAssembly from bytes; once true, it stays true. */
+let wasmRefused = false;
+
+export const wasmIsRefused = (): boolean => wasmRefused;
+
+/** A refusal to compile or run WebAssembly at all, as opposed to an error about the input: V8's
+ * CompileError from an embedder that forbids code generation, or hash-wasm's own "not supported". */
+function isWasmRefusal(error: unknown): boolean {
+  if (typeof WebAssembly !== "undefined" && error instanceof WebAssembly.CompileError) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /wasm code generation|webassembly is not supported/i.test(message);
+}
+
+/**
+ * `wasm` until the runtime refuses WebAssembly, then `fallback` for the life of the isolate (one
+ * flag for every hash-wasm user: the refusal is a property of the runtime, not of one algorithm).
+ * Other errors from `wasm` pass through unchanged.
+ */
+export function wasmOr<A extends unknown[], R>(
+  wasm: (...args: A) => Promise<R>,
+  fallback: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    if (!wasmRefused) {
+      try {
+        return await wasm(...args);
+      } catch (error) {
+        if (!isWasmRefusal(error)) throw error;
+        wasmRefused = true;
+      }
+    }
+    return await fallback(...args);
+  };
+}
+
+const sha256Digest = wasmOr(
+  (data: string | Uint8Array) => sha256(data),
+  async (data: string | Uint8Array) =>
+    toHex(
+      await crypto.subtle.digest(
+        "SHA-256",
+        (typeof data === "string" ? encoder.encode(data) : data) as BufferSource,
+      ),
+    ),
+);
+
 /** SHA-256 as hex. hash-wasm's WebAssembly SHA-256 costs far less per call than an async
- * `crypto.subtle.digest` round trip, and this sits on every delivery's hot path. */
+ * `crypto.subtle.digest` round trip (measured on Deno), and this sits on every delivery's hot
+ * path; where WebAssembly is refused (workerd) the same digest comes from Web Crypto. */
 export async function sha256Hex(data: string | Uint8Array): Promise<string> {
   if (typeof data !== "string") {
     const known = knownSha256(data);
     if (known) return known;
   }
-  return await sha256(data);
+  return await sha256Digest(data);
 }
 
 export function randomToken(bytes = 32): string {
@@ -68,6 +123,14 @@ export function timingSafeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** Compares two byte arrays in time that depends only on their length. */
+export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
   return diff === 0;
 }
 

@@ -1,35 +1,137 @@
 /**
- * Password hashing with argon2id (RFC 9106) through hash-wasm (WebAssembly, edge-safe). Stored as
- * PHC strings so parameters can be raised later; OWASP's minimum: 19 MiB, 2 passes, 1 lane.
+ * Password hashing. New hashes are argon2id (RFC 9106) through hash-wasm where the runtime compiles
+ * WebAssembly from bytes (Deno, Bun, Node); OWASP's minimum: 19 MiB, 2 passes, 1 lane. Where it
+ * does not (workerd refuses: "Wasm code generation disallowed by embedder"), new hashes are
+ * PBKDF2-HMAC-SHA-256 (RFC 8018 section 5.2) from Web Crypto at OWASP's 2023 count of 600,000
+ * iterations, which the runtime computes natively. Both are stored as PHC strings, so parameters
+ * can be raised later and every host verifies both schemes:
+ *
+ *   $argon2id$v=19$m=19456,t=2,p=1$<b64 salt>$<b64 hash>
+ *   $pbkdf2-sha256$i=600000$<b64 salt>$<b64 hash>
+ *
+ * (b64: standard alphabet, no padding, as the PHC string format says). An argon2id hash made on a
+ * WASM host still verifies in a Worker through @noble/hashes' pure-JS argon2id, slower (hundreds
+ * of ms of CPU) but correct, so accounts move between hosts without a password reset.
  */
+import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { argon2id, argon2Verify } from "hash-wasm";
+import { fromBase64, timingSafeEqualBytes, toBase64, wasmOr } from "../crypto.ts";
 
 const MEMORY_KIB = 19 * 1024;
 const ITERATIONS = 2;
+/** OWASP Password Storage Cheat Sheet (2023) for PBKDF2-HMAC-SHA-256. */
+export const PBKDF2_ITERATIONS = 600_000;
+const SALT_BYTES = 16;
+const HASH_BYTES = 32;
 
-export async function hashPassword(password: string): Promise<string> {
+/** Bounds on parameters read back from stored hashes: a corrupt or hostile row must not pin the
+ * CPU or exhaust a Worker's 128 MB. Well above what this module writes. */
+const MAX_PBKDF2_ITERATIONS = 10_000_000;
+const MAX_ARGON2_MEMORY_KIB = 64 * 1024;
+const MAX_ARGON2_PASSES = 16;
+
+const encoder = new TextEncoder();
+const b64 = (bytes: Uint8Array) => toBase64(bytes).replace(/=+$/, "");
+
+async function pbkdf2(
+  password: string,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", encoder.encode(password), "PBKDF2", false, [
+    "deriveBits",
+  ]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "PBKDF2", hash: "SHA-256", salt: salt as BufferSource, iterations },
+    key,
+    length * 8,
+  );
+  return new Uint8Array(bits);
+}
+
+/** A new PBKDF2-HMAC-SHA-256 PHC string (the scheme for hosts without WebAssembly). */
+export async function hashPasswordPbkdf2(password: string): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+  const hash = await pbkdf2(password, salt, PBKDF2_ITERATIONS, HASH_BYTES);
+  return `$pbkdf2-sha256$i=${PBKDF2_ITERATIONS}$${b64(salt)}$${b64(hash)}`;
+}
+
+async function hashPasswordArgon2id(password: string): Promise<string> {
   return await argon2id({
     password,
-    salt: crypto.getRandomValues(new Uint8Array(16)),
+    salt: crypto.getRandomValues(new Uint8Array(SALT_BYTES)),
     parallelism: 1,
     iterations: ITERATIONS,
     memorySize: MEMORY_KIB,
-    hashLength: 32,
+    hashLength: HASH_BYTES,
     outputType: "encoded",
   });
 }
 
-export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  if (!hash.startsWith("$argon2")) return false;
-  try {
-    return await argon2Verify({ password, hash });
-  } catch {
+/** argon2id where WebAssembly compiles, PBKDF2-HMAC-SHA-256 where the runtime refuses it. */
+export const hashPassword: (password: string) => Promise<string> = wasmOr(
+  hashPasswordArgon2id,
+  hashPasswordPbkdf2,
+);
+
+/** `$pbkdf2-sha256$i=N$salt$hash`, checked against bounds before any work. */
+async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
+  const match = /^\$pbkdf2-sha256\$i=(\d{1,8})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(phc);
+  if (!match) return false;
+  const iterations = Number(match[1]);
+  if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) return false;
+  const salt = fromBase64(match[2]);
+  const expected = fromBase64(match[3]);
+  if (salt.length < 8 || expected.length < 16 || expected.length > 64) return false;
+  return timingSafeEqualBytes(await pbkdf2(password, salt, iterations, expected.length), expected);
+}
+
+/** argon2id in pure JS (@noble/hashes), for runtimes that refuse hash-wasm's WebAssembly. */
+function argon2idMatchesJs(password: string, phc: string): boolean {
+  const match =
+    /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
+      .exec(phc);
+  if (!match) return false;
+  const [m, t, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (m > MAX_ARGON2_MEMORY_KIB || t < 1 || t > MAX_ARGON2_PASSES || p < 1 || m < 8 * p) {
     return false;
   }
+  const salt = fromBase64(match[4]);
+  const expected = fromBase64(match[5]);
+  if (salt.length < 8 || expected.length < 4 || expected.length > 64) return false;
+  // The synchronous form: the async one yields to the scheduler between slices, which only adds
+  // wall time inside a request (a Worker's CPU limit counts the same work either way).
+  const actual = nobleArgon2id(encoder.encode(password), salt, {
+    t,
+    m,
+    p,
+    dkLen: expected.length,
+    maxmem: (MAX_ARGON2_MEMORY_KIB + 1024) * 1024,
+  });
+  return timingSafeEqualBytes(actual, expected);
+}
+
+const verifyArgon2 = wasmOr(
+  (password: string, phc: string) => argon2Verify({ password, hash: phc }),
+  (password: string, phc: string) => Promise.resolve(argon2idMatchesJs(password, phc)),
+);
+
+/** Whether `password` matches the stored PHC string, whichever scheme made it. Malformed or
+ * unknown hashes never match. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  try {
+    if (hash.startsWith("$pbkdf2-sha256$")) return await verifyPbkdf2(password, hash);
+    if (hash.startsWith("$argon2")) return await verifyArgon2(password, hash);
+  } catch {
+    // A hash that does not parse (bad base64, parameters hash-wasm rejects) matches nothing.
+  }
+  return false;
 }
 
 /** A hash that no password matches, verified against when an account does not exist so that
- * timing does not reveal which addresses exist. */
+ * timing does not reveal which addresses exist. Made by this host's own scheme, so it costs what
+ * a real login costs here. */
 let decoy: Promise<string> | undefined;
 export function decoyHash(): Promise<string> {
   return decoy ??= hashPassword(crypto.randomUUID());
