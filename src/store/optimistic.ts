@@ -1,0 +1,40 @@
+/**
+ * Optimistic concurrency for write jobs (DESIGN.md, "Write jobs are single round trips"): a job
+ * reads what decides it, then writes in one batch that re-checks those reads in SQL (an
+ * `assertStep`). When another writer — this process or another, sharing the store — changed the
+ * rows in between, the batch fails as a whole and nothing of it is kept; the job reads again and
+ * retries, a bounded number of times, and then answers a clear 409 instead of looping.
+ *
+ * Also the SQL for sets of ids bound as ONE parameter (a JSON array walked by `json_each`): D1
+ * allows 100 bound parameters per statement, and a set of 10,000 UIDs must still be one
+ * statement, not a chunked loop of them.
+ */
+import { AppError } from "../errors.ts";
+import { isFailedAssertion } from "./store.ts";
+
+/** Attempts of a write job whose reads went stale before it ran. */
+export const STALE_ATTEMPTS = 5;
+
+/**
+ * Runs `job` (reads, then one write job) again when its write found what it read changed (a
+ * failed assertStep); after STALE_ATTEMPTS a 409 `conflict`. Other errors pass through.
+ */
+export async function retryStale<T>(job: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await job();
+    } catch (e) {
+      if (!isFailedAssertion(e)) throw e;
+      if (attempt >= STALE_ATTEMPTS) {
+        throw new AppError(
+          409,
+          "conflict",
+          "the messages changed while this change was being made; try again",
+        );
+      }
+    }
+  }
+}
+
+/** `IN` the ids of the JSON array bound at `param` (e.g. `?2`): one parameter for any number. */
+export const inJson = (param: string) => `IN (SELECT value FROM json_each(${param}))`;
