@@ -15,8 +15,6 @@ import {
   MODSEQ_BUMP_SQL,
   rawSql,
   runStatements,
-  schema,
-  UID_BUMP_SQL,
 } from "../store/store.ts";
 import { blobStatements } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
@@ -62,22 +60,6 @@ export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<st
 /** Key that makes re-delivery of the same message (Message-ID and content) idempotent. */
 export async function deliveryKeyFor(messageId: string | undefined, sha: string): Promise<string> {
   return await sha256Hex(`${messageId ?? ""}\n${sha}`);
-}
-
-/** Takes the next UID and modseq of a mailbox (atomic inside the write transaction). */
-export async function allocateUid(
-  tx: Tx,
-  mailboxId: number,
-): Promise<{ uid: number; modseq: number }> {
-  const row = await rawSql(tx).get<{ uid: number; modseq: number }>(UID_BUMP_SQL, [mailboxId]);
-  if (!row) throw new Error(`mailbox ${mailboxId} vanished`);
-  return { uid: Number(row.uid), modseq: Number(row.modseq) };
-}
-
-/** Takes the next modseq of a mailbox, for flag changes and expunges. */
-export async function nextModseq(tx: Tx, mailboxId: number): Promise<number> {
-  const row = await rawSql(tx).get<{ modseq: number }>(MODSEQ_BUMP_SQL, [mailboxId]);
-  return Number(row?.modseq ?? 0);
 }
 
 function normalizeSubject(subject: string): string {

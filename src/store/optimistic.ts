@@ -13,11 +13,16 @@ import { AppError } from "../errors.ts";
 import { isFailedAssertion } from "./store.ts";
 
 /** Attempts of a write job whose reads went stale before it ran. */
-export const STALE_ATTEMPTS = 5;
+export const STALE_ATTEMPTS = 10;
+
+/** The longest pause before an attempt: contenders that lost together do not retry together. */
+const MAX_BACKOFF_MS = 50;
 
 /**
  * Runs `job` (reads, then one write job) again when its write found what it read changed (a
- * failed assertStep); after STALE_ATTEMPTS a 409 `conflict`. Other errors pass through.
+ * failed assertStep), after a random pause that grows with the attempts; after STALE_ATTEMPTS a
+ * 409 `conflict`. Other errors pass through. Each round, one of the writers that read the same
+ * rows wins, so N at once need at most N attempts.
  */
 export async function retryStale<T>(job: () => Promise<T>): Promise<T> {
   for (let attempt = 1;; attempt++) {
@@ -32,6 +37,8 @@ export async function retryStale<T>(job: () => Promise<T>): Promise<T> {
           "the messages changed while this change was being made; try again",
         );
       }
+      const pause = Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt);
+      await new Promise((r) => setTimeout(r, pause));
     }
   }
 }
