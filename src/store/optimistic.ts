@@ -12,6 +12,13 @@
 import { AppError } from "../errors.ts";
 import { isFailedAssertion } from "./store.ts";
 
+/** Thrown by a job that found, by reading again, that what it read before went stale. */
+export class StaleReads extends Error {
+  constructor() {
+    super("what the job read changed before it wrote");
+  }
+}
+
 /** Attempts of a write job whose reads went stale before it ran. */
 export const STALE_ATTEMPTS = 10;
 
@@ -29,7 +36,7 @@ export async function retryStale<T>(job: () => Promise<T>): Promise<T> {
     try {
       return await job();
     } catch (e) {
-      if (!isFailedAssertion(e)) throw e;
+      if (!isFailedAssertion(e) && !(e instanceof StaleReads)) throw e;
       if (attempt >= STALE_ATTEMPTS) {
         throw new AppError(
           409,
