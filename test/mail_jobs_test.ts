@@ -12,6 +12,7 @@ import { buildDeps } from "../cli/deps_node.ts";
 import { silentLogger } from "../src/ports.ts";
 import type { Deps } from "../src/deps.ts";
 import { AppError } from "../src/errors.ts";
+import { frameHead, RAW_FRAMES_TYPE } from "../schemas/mail_access.ts";
 import { type JobReport, rawSql, type Store } from "../src/store/store.ts";
 import {
   appendMessage,
@@ -343,6 +344,59 @@ storeTest(
       "SELECT count(*) AS n FROM mailboxes WHERE name LIKE 'Work%'",
     );
     assertEquals(Number(left!.n), 0);
+    p.close();
+  },
+);
+
+storeTest(
+  "issue16#1: MULTIAPPEND over the mailbox API (the bridge's path): one write job, all or none",
+  async (engine) => {
+    const p = await pair(engine);
+    const token = await p.gw.login(ALICE);
+    const frames = (raws: Uint8Array[]) => {
+      const parts = raws.flatMap((r, i) => [frameHead(i, r.byteLength), r]);
+      const body = new Uint8Array(parts.reduce((n, x) => n + x.byteLength, 0));
+      let at = 0;
+      for (const x of parts) {
+        body.set(x, at);
+        at += x.byteLength;
+      }
+      return body;
+    };
+    const post = (raws: Uint8Array[], meta: unknown) =>
+      p.gw.call(
+        "POST",
+        `/v1/mail-access/mailboxes/${p.inbox}/append-many?meta=${
+          encodeURIComponent(JSON.stringify(meta))
+        }`,
+        { token, body: frames(raws), headers: { "content-type": RAW_FRAMES_TYPE } },
+      );
+    p.jobs.length = 0;
+    const ok = await post([mail("x1"), mail("x2")], [{ flags: ["\\Seen"] }, {
+      internalDate: 1_700_000_000_000,
+    }]);
+    const body = await ok.json();
+    assertEquals(ok.status, 200, JSON.stringify(body));
+    assertEquals(body.items.map((i: { uid: number }) => i.uid), [1, 2]);
+    assertEquals(p.jobs.map((j) => j.roundTrips), [1]);
+    const rows = await p.sql.all<{ seen: number; internal_date: number }>(
+      "SELECT seen, internal_date FROM messages WHERE mailbox_id = ? ORDER BY uid",
+      [p.inbox],
+    );
+    assertEquals(rows.map((r) => Number(r.seen)), [1, 0]);
+    assertEquals(Number(rows[1].internal_date), 1_700_000_000_000);
+    // Over the quota as a whole: none of them.
+    await p.sql.run("UPDATE accounts SET quota_bytes = used_bytes + ? WHERE id = ?", [
+      mail("y1").byteLength + 5,
+      p.account,
+    ]);
+    const full = await post([mail("y1"), mail("y2")], [{ flags: [] }, { flags: [] }]);
+    assertEquals(full.status, 507);
+    await full.body?.cancel();
+    assertEquals(await uidsOf(p, p.inbox), [1, 2]);
+    const mismatched = await post([mail("z1")], [{ flags: [] }, { flags: [] }]);
+    assertEquals(mismatched.status, 400);
+    await mismatched.body?.cancel();
     p.close();
   },
 );
