@@ -48,7 +48,13 @@ export async function ensureFederationKey(
     sql: `INSERT INTO federation_keys (domain_id, kid, private_jwk, public_jwk, created_at)
       SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS
         (SELECT 1 FROM federation_keys WHERE domain_id = ?1 AND retired_at IS NULL)`,
-    args: [domain.id, fresh.kid, fresh.privateJwk, fresh.publicJwk, fresh.createdAt ?? deps.clock.now()],
+    args: [
+      domain.id,
+      fresh.kid,
+      fresh.privateJwk,
+      fresh.publicJwk,
+      fresh.createdAt ?? deps.clock.now(),
+    ],
   }]);
   return await currentRow(deps.store.db, domain.id);
 }

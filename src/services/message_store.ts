@@ -9,13 +9,7 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
-import {
-  assertStep,
-  counterBump,
-  MODSEQ_BUMP_SQL,
-  rawSql,
-  runStatements,
-} from "../store/store.ts";
+import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { blobStatements } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
 import { searchableBody } from "./search_index.ts";
