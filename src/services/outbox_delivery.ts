@@ -30,10 +30,11 @@ import { tableSql } from "../store/table_sql.ts";
 import { findDomain } from "./accounts.ts";
 import { deliveryJob, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
-import { claimedEventStatements, isVerpSender } from "../transactional/outbox_events.ts";
-import { messageForOutbox, type NewTxEvent, recordEvent } from "../transactional/timeline.ts";
-import { activeWebhooks } from "../transactional/webhooks.ts";
-import type { TxEventType } from "../../schemas/tx_send.ts";
+import {
+  claimedEventStatements,
+  isVerpSender,
+  outboxEventStatements,
+} from "../transactional/outbox_events.ts";
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes } from "./blob_chunks.ts";
@@ -168,32 +169,6 @@ interface RowCheck {
 }
 
 /**
- * The statements of the timeline event of an outbox row sent through the send API (none for
- * others), made of reads now and recorded writes (`recordStatements`), for the row's job.
- */
-async function outboxEventJob(
-  deps: Deps,
-  row: OutboxRow,
-  type: TxEventType,
-  data: Record<string, unknown>,
-  suppress?: NewTxEvent["suppress"],
-): Promise<Statement[]> {
-  const found = await messageForOutbox(deps.store.db, row.id);
-  if (!found) return [];
-  const hooks = await activeWebhooks(deps.store.db, found.message.accountId);
-  return await recordStatements((tx) =>
-    recordEvent(tx, deps, {
-      message: found.message,
-      recipient: found.recipient,
-      type,
-      data,
-      at: deps.clock.now(),
-      suppress,
-    }, hooks)
-  );
-}
-
-/**
  * A result's write job: the row's UPDATE (`set`, SQL with `args`) guarded by `check`, an assert
  * that it happened (else the whole job is undone), then `then`. Answers the updated row, or
  * undefined when an assertion of the job failed (the check, or one of `then`'s).
@@ -303,7 +278,7 @@ export async function recordResult(
       heldSql(result.worker),
       [
         outboxEventRow(id, "outbox.sent", data),
-        ...await outboxEventJob(deps, row, "delivered", data),
+        ...await outboxEventStatements(deps, row, "delivered", data),
       ],
     );
     if (!updated) throw lost();
@@ -330,7 +305,7 @@ export async function recordResult(
       },
       [
         outboxEventRow(id, "outbox.deferred", data),
-        ...await outboxEventJob(deps, row, "deferred", data),
+        ...await outboxEventStatements(deps, row, "deferred", data),
       ],
     );
     if (!updated) throw lost();
@@ -464,7 +439,7 @@ async function finishPermanently(
       [
         ...statements,
         outboxEventRow(row.id, "outbox.bounced", data),
-        ...await outboxEventJob(
+        ...await outboxEventStatements(
           deps,
           row,
           "bounced",
