@@ -6,12 +6,17 @@
  * nothing this process holds in memory can be what keeps UIDs, modseqs and quota right.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
 import { type Engine, openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
 import { buildDeps } from "../cli/deps_node.ts";
 import { silentLogger } from "../src/ports.ts";
 import type { Deps } from "../src/deps.ts";
 import { AppError } from "../src/errors.ts";
+import type { AuthContext } from "../src/auth/auth_context.ts";
+import type { OutboxResultRequest } from "../schemas/bridge_outbox.ts";
+import { submitMessage } from "../src/services/submission.ts";
+import { sendDraft } from "../src/services/drafts.ts";
+import { claimOutbox, recordResult } from "../src/services/outbox_delivery.ts";
 import { frameHead, RAW_FRAMES_TYPE } from "../schemas/mail_access.ts";
 import { type JobReport, rawSql, type Store } from "../src/store/store.ts";
 import {
@@ -397,6 +402,117 @@ storeTest(
     const mismatched = await post([mail("z1")], [{ flags: [] }, { flags: [] }]);
     assertEquals(mismatched.status, 400);
     await mismatched.body?.cancel();
+    p.close();
+  },
+);
+
+storeTest(
+  "issue16#1: a submission with an Idempotency-Key is one round trip; the same key at two gateways at once sends once",
+  async (engine) => {
+    const p = await pair(engine);
+    const submission = (deps: Deps, n: number) =>
+      submitMessage(
+        deps,
+        {
+          mailFrom: ALICE.address,
+          recipients: [BOB.address, "far@remote.example"],
+          authenticatedAs: ALICE.address,
+          clientIp: "192.0.2.1",
+        },
+        enc.encode(
+          `From: ${ALICE.address}\r\nTo: ${BOB.address}\r\nSubject: keyed\r\n` +
+            `Idempotency-Key: order-7\r\nMessage-ID: <k${n}@postern.test>\r\n\r\nattempt ${n}\r\n`,
+        ),
+      );
+    p.jobs.length = 0;
+    const results = await Promise.all([submission(p.a, 1), submission(p.b, 2)]);
+    assertEquals(results.map((r) => r.replayed).sort(), [false, true]);
+    const first = results.find((r) => !r.replayed)!;
+    assertEquals(first.results.map((r) => r.status), ["delivered", "forwarded"]);
+    assertEquals(
+      results.find((r) => r.replayed)!.results.map((r) => r.status),
+      ["delivered", "forwarded"],
+    );
+    assert(p.jobs.every((j) => j.roundTrips === 1), JSON.stringify(p.jobs));
+    const counts = (await p.sql.get<{ stored: number; queued: number; keys: number }>(
+      `SELECT (SELECT count(*) FROM messages WHERE subject = 'keyed') AS stored,
+       (SELECT count(*) FROM outbox) AS queued, (SELECT count(*) FROM tx_idempotency) AS keys`,
+    ))!;
+    assertEquals([counts.stored, counts.queued, counts.keys].map(Number), [1, 1, 1]);
+    p.close();
+  },
+);
+
+storeTest(
+  "issue16#1: a draft sent from two gateways at once goes out once; the other is told it is gone",
+  async (engine) => {
+    const p = await pair(engine);
+    const token = await p.gw.login(ALICE);
+    const created = await p.gw.call("POST", "/v1/drafts", {
+      token,
+      body: { from: ALICE.address, to: [BOB.address], subject: "draft race", text: "t" },
+    });
+    assertEquals(created.status, 201);
+    const { id } = await created.json();
+    const auth = {
+      accountId: p.account,
+      address: ALICE.address,
+      domainId: null,
+      role: "user",
+      kind: "session",
+      scopes: new Set(["send"]),
+    } as unknown as AuthContext;
+    const sends = await Promise.allSettled([sendDraft(p.a, auth, id), sendDraft(p.b, auth, id)]);
+    assertEquals(sends.map((s) => s.status).sort(), ["fulfilled", "rejected"]);
+    const lost = (sends.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
+    assertEquals([lost.status, lost.code], [404, "not_found"]);
+    const copies = await p.sql.get<{ bob: number; drafts: number }>(
+      `SELECT (SELECT count(*) FROM messages m JOIN accounts a ON a.id = m.account_id
+       WHERE a.address = ? AND m.subject = 'draft race') AS bob,
+     (SELECT count(*) FROM messages WHERE mailbox_id = (SELECT id FROM mailboxes
+       WHERE account_id = ? AND role = 'drafts')) AS drafts`,
+      [BOB.address, p.account],
+    );
+    assertEquals([Number(copies!.bob), Number(copies!.drafts)], [1, 0]);
+    p.close();
+  },
+);
+
+storeTest(
+  "issue16#1: an outbox result is one round trip and needs the lease: a worker whose lease was taken over gets 409",
+  async (engine) => {
+    const p = await pair(engine);
+    const token = await p.gw.login(ALICE);
+    const res = await p.gw.call("POST", "/v1/emails", {
+      token,
+      body: { from: ALICE.address, to: ["carol@remote.test"], subject: "s", text: "t" },
+    });
+    assertEquals(res.status, 201);
+    await res.body?.cancel();
+    const [claimed] = (await claimOutbox(p.a, { worker: "w1", limit: 1, leaseSeconds: 60 })).groups;
+    const id = claimed.items[0].id;
+    // w1's lease lapses; w2 (another gateway) takes the row over.
+    await p.sql.run("UPDATE outbox SET lease_until = 1 WHERE id = ?", [id]);
+    await claimOutbox(p.b, { worker: "w2", limit: 1, leaseSeconds: 60 });
+    p.jobs.length = 0;
+    const late = await recordResult(p.a, id, {
+      worker: "w1",
+      outcome: "sent",
+      message: "250 ok",
+    } as OutboxResultRequest).catch((e) => e);
+    assert(late instanceof AppError && late.status === 409, String(late));
+    const done = await recordResult(p.b, id, {
+      worker: "w2",
+      outcome: "deferred",
+      smtpCode: 451,
+      message: "try later",
+    } as OutboxResultRequest);
+    assertEquals(done.row.state, "deferred");
+    assertEquals(p.jobs.map((j) => j.roundTrips), [1]);
+    const events = await p.sql.all<{ type: string }>(
+      "SELECT type FROM events WHERE type LIKE 'outbox.%' AND type != 'outbox.queued' ORDER BY id",
+    );
+    assertEquals(events.map((e) => e.type), ["outbox.deferred"]);
     p.close();
   },
 );
