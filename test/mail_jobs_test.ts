@@ -516,3 +516,53 @@ storeTest(
     p.close();
   },
 );
+
+Deno.test("issue16#1: two processes appending to and flagging one mailbox of the embedded file: distinct consecutive UIDs, modseqs ascend", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-append-procs-" });
+  const url = `file:${dir}/postern.db`;
+  const gw = await createTestGateway({}, url);
+  const per = 12;
+  const run = (tag: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        new URL("./fixtures/append_burst.ts", import.meta.url).pathname,
+        url,
+        ALICE.address,
+        String(per),
+        tag,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+  const outputs = await Promise.all([run("p1"), run("p2")]);
+  for (const o of outputs) {
+    assert(o.success, "the appending process failed");
+    assertEquals(new TextDecoder().decode(o.stdout).trim(), String(per));
+  }
+  const sql = rawSql(gw.deps.store.db);
+  const rows = await sql.all<{ uid: number; subject: string; keywords: string }>(
+    `SELECT uid, subject, keywords FROM messages WHERE mailbox_id =
+       (SELECT id FROM mailboxes WHERE role = 'inbox' AND account_id =
+         (SELECT id FROM accounts WHERE address = ?)) ORDER BY uid`,
+    [ALICE.address],
+  );
+  assertEquals(rows.map((r) => Number(r.uid)), Array.from({ length: 2 * per }, (_, i) => i + 1));
+  // Each STORE +FLAGS 1:* began after its own APPEND had committed, so that message carries
+  // the STORE's keyword: no flag change of either process was lost to the other's.
+  for (const r of rows) {
+    const [tag, i] = r.subject.split(" ");
+    assert(JSON.parse(r.keywords).includes(`${tag}-${i}`), `${r.subject}: ${r.keywords}`);
+  }
+  const box = (await sql.get<{ uid_next: number; highest: number; top: number }>(
+    `SELECT uid_next, highest_modseq AS highest, (SELECT max(modseq) FROM messages
+       WHERE mailbox_id = mailboxes.id) AS top
+     FROM mailboxes WHERE role = 'inbox' AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
+    [ALICE.address],
+  ))!;
+  assertEquals(Number(box.uid_next), 2 * per + 1);
+  assertEquals(Number(box.highest), Number(box.top), "HIGHESTMODSEQ is the newest change's");
+  gw.close();
+});
