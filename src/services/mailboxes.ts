@@ -13,7 +13,6 @@ import {
 } from "../../schemas/api_mail.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
-import type { InValue } from "@libsql/client/web";
 import type { Queryable, Statement } from "../store/store.ts";
 import { assertStep, rawSql, schema } from "../store/store.ts";
 import { inJson, retryStale } from "../store/optimistic.ts";
@@ -135,19 +134,22 @@ async function nameTaken(db: Queryable, accountId: number, name: string): Promis
   return row !== undefined;
 }
 
-/** A mailbox event about the row `mailboxSql` names (SQL with `?2`: a step's own rows). */
+/**
+ * A mailbox event about `mailbox` (an id, or `"inserted"`: the row the step before inserted),
+ * written only `when` (SQL) holds.
+ */
 function eventStep(
   accountId: number,
   type: string,
-  mailboxSql: string,
-  mailboxArg: InValue,
+  mailbox: number | "inserted",
   data: Record<string, unknown>,
   when = "1",
 ): Statement {
+  const inserted = mailbox === "inserted";
   return {
     sql: `INSERT INTO events (account_id, type, mailbox_id, data)
-      SELECT ?1, ?3, ${mailboxSql}, ?4 WHERE ${when}`,
-    args: [accountId, mailboxArg, type, JSON.stringify(data)],
+      SELECT ?, ?, ${inserted ? "last_insert_rowid()" : "?"}, ? WHERE ${when}`,
+    args: [accountId, type, ...(inserted ? [] : [mailbox]), JSON.stringify(data)],
   };
 }
 
@@ -173,14 +175,7 @@ function createParents(deps: Deps, accountId: number, name: string): Statement[]
     if (parent === "INBOX") continue;
     statements.push(
       insertStep(deps, accountId, parent, true),
-      eventStep(
-        accountId,
-        "mailbox.created",
-        "last_insert_rowid()",
-        null,
-        { name: parent },
-        "changes() = 1",
-      ),
+      eventStep(accountId, "mailbox.created", "inserted", { name: parent }, "changes() = 1"),
     );
   }
   return statements;
@@ -202,7 +197,7 @@ export async function createMailbox(deps: Deps, accountId: number, input: string
   const statements = [
     ...createParents(deps, accountId, name),
     insertStep(deps, accountId, name, false),
-    eventStep(accountId, "mailbox.created", "last_insert_rowid()", null, { name }),
+    eventStep(accountId, "mailbox.created", "inserted", { name }),
   ];
   const results = await deps.store.batch(statements).catch((e) => {
     throw nameRace(e, name);
@@ -272,7 +267,7 @@ export async function updateMailbox(
             args: [r.to, r.row.id, r.row.name],
           },
           assertStep("changes() = 1"),
-          eventStep(accountId, "mailbox.updated", "?2", r.row.id, { name: r.to, from: r.row.name }),
+          eventStep(accountId, "mailbox.updated", r.row.id, { name: r.to, from: r.row.name }),
         );
       }
       statements.push(...createParents(deps, accountId, newName));
@@ -284,7 +279,7 @@ export async function updateMailbox(
           sql: "UPDATE mailboxes SET subscribed = ? WHERE id = ?",
           args: [patch.subscribed ? 1 : 0, id],
         },
-        eventStep(accountId, "mailbox.updated", "?2", id, { subscribed: patch.subscribed }),
+        eventStep(accountId, "mailbox.updated", id, { subscribed: patch.subscribed }),
       );
     }
     if (statements.length === 1) return;
@@ -353,7 +348,7 @@ export async function deleteMailbox(deps: Deps, accountId: number, id: number, f
       statements.push(
         { sql: "DELETE FROM expunged WHERE mailbox_id = ?", args: [m.id] },
         { sql: "DELETE FROM mailboxes WHERE id = ? AND account_id = ?", args: [m.id, accountId] },
-        eventStep(accountId, "mailbox.deleted", "?2", m.id, { name: m.name }),
+        eventStep(accountId, "mailbox.deleted", m.id, { name: m.name }),
       );
     }
     await deps.store.batch(statements);
