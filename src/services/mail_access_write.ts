@@ -227,8 +227,10 @@ export async function copyMessages(
 ): Promise<TransferResult> {
   const db = deps.store.db;
   const result = await retryStale(async () => {
-    const target = await requireMailbox(db, accountId, targetId);
-    const rows = await rowsInSet(db, accountId, mailboxId, uids);
+    const [target, rows] = await Promise.all([
+      requireMailbox(db, accountId, targetId),
+      rowsInSet(db, accountId, mailboxId, uids),
+    ]);
     await checkQuota(db, accountId, rows.reduce((n, r) => n + r.size, 0));
     const job = copyJob(accountId, mailboxId, rows.map(inBox(mailboxId)), targetId);
     if (job.statements.length === 0) return { uidValidity: target.uidValidity, mapping: [] };
@@ -251,8 +253,10 @@ export async function moveToMailbox(
 ): Promise<TransferResult> {
   const db = deps.store.db;
   const result = await retryStale(async () => {
-    const target = await requireMailbox(db, accountId, targetId);
-    const rows = await rowsInSet(db, accountId, mailboxId, uids);
+    const [target, rows] = await Promise.all([
+      requireMailbox(db, accountId, targetId),
+      rowsInSet(db, accountId, mailboxId, uids),
+    ]);
     const job = moveJob(accountId, rows.map(inBox(mailboxId)), targetId);
     const moved = job.decode(
       job.statements.length === 0 ? [] : await deps.store.batch(job.statements),
@@ -320,8 +324,10 @@ export async function appendMessages(
   })));
   const db = deps.store.db;
   const results = await retryStale(async () => {
-    const box = await requireMailbox(db, accountId, mailboxId);
-    await checkQuota(db, accountId, total);
+    const [box] = await Promise.all([
+      requireMailbox(db, accountId, mailboxId),
+      checkQuota(db, accountId, total),
+    ]);
     const statements: Statement[] = [];
     const jobs: { at: number; decode: ReturnType<typeof storeMessageJob>["decode"] }[] = [];
     for (const p of prepared) {
