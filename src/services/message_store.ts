@@ -1,9 +1,12 @@
 /**
- * Writing messages into mailboxes, inside a caller's write transaction: the raw bytes once per
- * SHA-256 (`blobs`), a per-mailbox UID and modification sequence (RFC 3501 section 2.3.1.1,
- * RFC 7162 section 3.1), the thread (References/In-Reply-To, RFC 5322 section 3.6.4),
- * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
- * search_index.ts). Every transport's store step ends here.
+ * Writing messages into mailboxes, as the statements of one-round-trip write jobs (DESIGN.md):
+ * the raw bytes once per SHA-256 (`blobs`), a per-mailbox UID and modification sequence taken
+ * from the mailbox row inside the job (RFC 3501 section 2.3.1.1, RFC 7162 section 3.1), the
+ * thread (References/In-Reply-To, RFC 5322 section 3.6.4), the account's used bytes and a
+ * `message.created` event (the FTS5 row follows in batches, see search_index.ts); and the jobs
+ * that flag, move, copy and purge messages read before, each re-checking in SQL that none of
+ * them changed since (`unchangedStep`), a fixed number of statements per mailbox whatever the
+ * number of messages. Every transport's store step ends here.
  */
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
