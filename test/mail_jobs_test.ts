@@ -9,6 +9,7 @@ import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
 import { type Engine, openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
 import { buildDeps } from "../cli/deps_node.ts";
+import { runBursts } from "./fixtures/burst.ts";
 import { silentLogger } from "../src/ports.ts";
 import type { Deps } from "../src/deps.ts";
 import { AppError } from "../src/errors.ts";
@@ -522,26 +523,7 @@ Deno.test("issue16#1: two processes appending to and flagging one mailbox of the
   const url = `file:${dir}/postern.db`;
   const gw = await createTestGateway({}, url);
   const per = 12;
-  const run = (tag: string) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--no-check",
-        new URL("./fixtures/append_burst.ts", import.meta.url).pathname,
-        url,
-        ALICE.address,
-        String(per),
-        tag,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-  const outputs = await Promise.all([run("p1"), run("p2")]);
-  for (const o of outputs) {
-    assert(o.success, "the appending process failed");
-    assertEquals(new TextDecoder().decode(o.stdout).trim(), String(per));
-  }
+  await runBursts("append_burst.ts", url, ALICE.address, per, ["p1", "p2"]);
   const sql = rawSql(gw.deps.store.db);
   const rows = await sql.all<{ uid: number; subject: string; keywords: string }>(
     `SELECT uid, subject, keywords FROM messages WHERE mailbox_id =
