@@ -11,10 +11,12 @@ import {
   type AppendResult,
   decodeFrames,
   type ExpungeResult,
+  frameHead,
   type IndexEntry,
   type MailboxChanges,
   type MailboxIndex,
   type MailboxState,
+  RAW_FRAMES_TYPE,
   type SearchCriteria,
   type SearchResult,
   type StoreFlagsRequest,
@@ -143,7 +145,7 @@ export class MailClient {
   async #request(
     method: string,
     path: string,
-    body?: { json?: unknown; bytes?: Uint8Array },
+    body?: { json?: unknown; bytes?: Uint8Array; contentType?: string },
   ): Promise<Response> {
     if (this.now() > this.#tokens.expiresAt - REFRESH_MARGIN_MS) await this.#refresh();
     for (let attempt = 0;; attempt++) {
@@ -155,7 +157,7 @@ export class MailClient {
         headers["content-type"] = "application/json";
         payload = JSON.stringify(body.json);
       } else if (body?.bytes) {
-        headers["content-type"] = "message/rfc822";
+        headers["content-type"] = body.contentType ?? "message/rfc822";
         payload = body.bytes as Uint8Array<ArrayBuffer>;
       }
       const res = await call(this.fetcher, new URL(path, this.baseUrl), {
@@ -287,6 +289,27 @@ export class MailClient {
     if (opts.internalDate !== undefined) q.set("internalDate", String(opts.internalDate));
     const res = await this.#request("POST", this.#box(mailboxId, `append?${q}`), { bytes: raw });
     return await res.json();
+  }
+
+  /** APPEND of several messages (MULTIAPPEND, RFC 3502): all stored, in order, or none. */
+  async appendMany(
+    mailboxId: number,
+    items: { raw: Uint8Array; flags?: string[]; internalDate?: number }[],
+  ): Promise<AppendResult[]> {
+    const meta = items.map((m) => ({ flags: m.flags ?? [], internalDate: m.internalDate }));
+    const parts = items.flatMap((m, i) => [frameHead(i, m.raw.byteLength), m.raw]);
+    const body = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      body.set(p, at);
+      at += p.byteLength;
+    }
+    const q = new URLSearchParams({ meta: JSON.stringify(meta) });
+    const res = await this.#request("POST", this.#box(mailboxId, `append-many?${q}`), {
+      bytes: body,
+      contentType: RAW_FRAMES_TYPE,
+    });
+    return (await res.json() as { items: AppendResult[] }).items;
   }
 
   /** The account itself (`/v1/auth/me`): address, quota and bytes used. */

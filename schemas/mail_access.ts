@@ -195,6 +195,25 @@ export const AppendResult = z.object({
 }).meta({ id: "AppendResult" });
 export type AppendResult = z.infer<typeof AppendResult>;
 
+/** Most messages of one APPEND of several (MULTIAPPEND, RFC 3502): one write job stores them. */
+export const MAX_MULTIAPPEND = 100;
+
+/**
+ * The flags and internal date of each message of an APPEND of several (RFC 3502), in the order
+ * of the body's frames (`RAW_FRAMES_TYPE`, each frame one message's exact bytes).
+ */
+export const AppendManyMeta = z.array(z.object({
+  flags: z.array(FlagName).max(100).default([]),
+  /** Unix milliseconds; default now. */
+  internalDate: z.number().int().min(0).optional(),
+})).min(1).max(MAX_MULTIAPPEND);
+export type AppendManyMeta = z.infer<typeof AppendManyMeta>;
+
+export const AppendManyResult = z.object({ items: z.array(AppendResult) }).meta({
+  id: "AppendManyResult",
+});
+export type AppendManyResult = z.infer<typeof AppendManyResult>;
+
 export const StructureItem = z.object({
   uid: z.number().int().meta({ description: "The message's UID." }),
   structure: MimeStructure,

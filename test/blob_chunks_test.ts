@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import { BLOB_CHUNK_BYTES } from "../src/services/blob_chunks.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { headerBlock, rawFrames } from "../src/services/mail_access_raw.ts";
-import { purgeMessages } from "../src/services/message_store.ts";
+import { purgeRows, purgeStatements } from "../src/services/message_store.ts";
 import { getRaw } from "../src/services/messages.ts";
 import { schema } from "../src/store/store.ts";
 import { ALICE, createTestGateway } from "./fixtures/app.ts";
@@ -60,7 +60,8 @@ Deno.test("issue15#7: a 2.5 MB message is stored in 1 MiB rows and read back byt
     });
     assertEquals((await db.select().from(schema.blobChunks)).length, chunks.length);
 
-    await gw.deps.store.write((tx) => purgeMessages(tx, message.accountId, [message.id]));
+    const rows = await purgeRows(db, message.accountId, [message.id]);
+    await gw.deps.store.batch(purgeStatements(message.accountId, rows));
     assertEquals((await db.select().from(schema.blobs)).length, 0);
     assertEquals(
       (await db.select().from(schema.blobChunks).where(

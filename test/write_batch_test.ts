@@ -8,6 +8,7 @@ import { createClient } from "@libsql/client";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { openTestStore, storeTest } from "./fixtures/store.ts";
+import { runBursts } from "./fixtures/burst.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { submitMessage } from "../src/services/submission.ts";
 import { claimOutbox } from "../src/services/outbox_delivery.ts";
@@ -174,26 +175,7 @@ Deno.test("issue16#1: deliveries from two processes to one mailbox get distinct 
   const url = `file:${dir}/postern.db`;
   const gw = await createTestGateway({}, url);
   const per = 25;
-  const run = (tag: string) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--no-check",
-        new URL("./fixtures/deliver_burst.ts", import.meta.url).pathname,
-        url,
-        ALICE.address,
-        String(per),
-        tag,
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-  const outputs = await Promise.all([run("p1"), run("p2")]);
-  for (const o of outputs) {
-    assert(o.success, "the delivering process failed");
-    assertEquals(new TextDecoder().decode(o.stdout).trim(), String(per));
-  }
+  await runBursts("deliver_burst.ts", url, ALICE.address, per, ["p1", "p2"]);
   const sql = rawSql(gw.deps.store.db);
   const uids = (await sql.all<{ uid: number }>(
     "SELECT uid FROM messages ORDER BY uid",

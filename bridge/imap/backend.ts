@@ -99,6 +99,14 @@ export interface ImapAccount {
     raw: Uint8Array,
     opts: { flags: string[]; internalDate?: number },
   ): Promise<AppendResult>;
+  /**
+   * APPEND of several messages at once, all stored or none (MULTIAPPEND, RFC 3502 section 3);
+   * a backend without it gets them one by one, with those stored expunged again on a failure.
+   */
+  appendMany?(
+    mailboxId: number,
+    items: { raw: Uint8Array; flags: string[]; internalDate?: number }[],
+  ): Promise<AppendResult[]>;
   search(mailboxId: number, criteria: SearchCriteria): Promise<SearchResult>;
   /** The account's storage quota in bytes (RFC 9208 STORAGE); limit 0 means none. */
   quota(): Promise<{ usedBytes: number; limitBytes: number }>;

@@ -153,6 +153,12 @@ class GatewayAccount implements ImapAccount {
   append(mailboxId: number, raw: Uint8Array, opts: { flags: string[]; internalDate?: number }) {
     return wrap(this.client.append(mailboxId, raw, opts));
   }
+  appendMany(
+    mailboxId: number,
+    items: { raw: Uint8Array; flags: string[]; internalDate?: number }[],
+  ) {
+    return wrap(this.client.appendMany(mailboxId, items));
+  }
   search(mailboxId: number, criteria: Parameters<MailClient["search"]>[1]) {
     return wrap(this.client.search(mailboxId, criteria));
   }

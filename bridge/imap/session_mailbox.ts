@@ -103,8 +103,9 @@ export async function mailboxCommand(
 
 /**
  * APPEND, with MULTIAPPEND (RFC 3502): every message is checked before any is stored, then
- * they are stored in order; if one fails, those already stored are expunged again, so the
- * command stores all of them or none (section 3; another session may glimpse them meanwhile).
+ * they are stored all at once in one write job of the gateway (`appendMany`), so the command
+ * stores all of them or none (section 3) and no other session glimpses a part. A backend
+ * without it stores them in order and expunges those already stored if one fails.
  * APPENDUID names the new UIDs as a set (RFC 4315 section 3).
  */
 async function append(
@@ -122,10 +123,21 @@ async function append(
   const uids: number[] = [];
   let uidValidity = box.uidValidity;
   try {
-    for (const m of cmd.messages) {
-      const r = await account.append(box.id, m.message, { flags: m.flags, internalDate: m.date });
-      uids.push(r.uid);
-      uidValidity = r.uidValidity;
+    if (cmd.messages.length > 1 && account.appendMany) {
+      const stored = await account.appendMany(
+        box.id,
+        cmd.messages.map((m) => ({ raw: m.message, flags: m.flags, internalDate: m.date })),
+      );
+      for (const r of stored) {
+        uids.push(r.uid);
+        uidValidity = r.uidValidity;
+      }
+    } else {
+      for (const m of cmd.messages) {
+        const r = await account.append(box.id, m.message, { flags: m.flags, internalDate: m.date });
+        uids.push(r.uid);
+        uidValidity = r.uidValidity;
+      }
     }
   } catch (e) {
     if (uids.length > 0) {

@@ -102,9 +102,11 @@ export class AccountTarget {
 
   /**
    * Appends unless already there; "stored" or "duplicate". Calls may overlap (MIME parsing and
-   * the store's group commit then work for several messages at once), yet each enters the
-   * store's FIFO write queue only after the previous call's write did, so UIDs follow the order
-   * of the calls — the source's order.
+   * the store's group commit then work for several messages at once), yet each append's write
+   * job (one round trip, `appendMessages`) enters the store only after the previous call's did —
+   * on the embedded file its FIFO write queue, elsewhere after the previous job has committed
+   * (batches sent at once to a remote server may commit in any order) — so UIDs follow the order
+   * of the calls: the source's order.
    */
   async append(
     mailboxId: number,
@@ -114,12 +116,17 @@ export class AccountTarget {
     let submitted!: () => void;
     this.#submitted = new Promise((r) => submitted = r);
     const store = this.deps.store;
+    const queued = store.client.protocol === "file";
     const ordered = Object.create(store) as typeof store;
-    ordered.write = async (fn) => {
+    ordered.batch = async (statements) => {
       await previous;
-      const result = store.write(fn);
-      submitted();
-      return await result;
+      const result = store.batch(statements);
+      if (queued) submitted();
+      try {
+        return await result;
+      } finally {
+        submitted();
+      }
     };
     try {
       const sha = await sha256Hex(item.raw);

@@ -12,7 +12,7 @@ import type { Deps } from "../deps.ts";
 import { schema } from "../store/store.ts";
 import type { Queryable } from "../store/store.ts";
 import { findDomain } from "../services/accounts.ts";
-import { generateFederationKey, insertFederationKey } from "./key_gen.ts";
+import { generateFederationKey } from "./key_gen.ts";
 
 export type FederationKeyRow = typeof schema.federationKeys.$inferSelect;
 
@@ -42,11 +42,21 @@ export async function ensureFederationKey(
   const existing = await currentRow(deps.store.db, domain.id);
   if (existing) return existing;
   const fresh = await generateFederationKey(deps.secrets, deps.clock.now());
-  return await deps.store.write(async (tx) => {
-    const again = await currentRow(tx, domain.id);
-    if (again) return again;
-    return await insertFederationKey(tx, domain.id, fresh);
-  });
+  // One write job: the key goes in only if the domain still has no current one when it runs
+  // (another gateway may have made it meanwhile); the current row is read back either way.
+  await deps.store.batch([{
+    sql: `INSERT INTO federation_keys (domain_id, kid, private_jwk, public_jwk, created_at)
+      SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS
+        (SELECT 1 FROM federation_keys WHERE domain_id = ?1 AND retired_at IS NULL)`,
+    args: [
+      domain.id,
+      fresh.kid,
+      fresh.privateJwk,
+      fresh.publicJwk,
+      fresh.createdAt ?? deps.clock.now(),
+    ],
+  }]);
+  return await currentRow(deps.store.db, domain.id);
 }
 
 /** The current key per domain, kept briefly (a rotation elsewhere is seen within seconds). */
@@ -115,13 +125,20 @@ export async function rotateFederationKey(
   const now = deps.clock.now();
   const fresh = await generateFederationKey(deps.secrets, now);
   const expiresAt = now + overlapHours * 3_600_000;
-  const retired = await deps.store.write(async (tx) => {
-    const old = await tx.update(schema.federationKeys).set({ retiredAt: now, expiresAt }).where(
-      and(eq(schema.federationKeys.domainId, domain.id), isNull(schema.federationKeys.retiredAt)),
-    ).returning();
-    await insertFederationKey(tx, domain.id, fresh);
-    return old.map((r) => ({ kid: r.kid, expiresAt }));
-  });
+  // One write job: the current key retires, the new one goes in.
+  const [old] = await deps.store.batch([
+    {
+      sql: `UPDATE federation_keys SET retired_at = ?, expires_at = ?
+        WHERE domain_id = ? AND retired_at IS NULL RETURNING kid`,
+      args: [now, expiresAt, domain.id],
+    },
+    {
+      sql: `INSERT INTO federation_keys (domain_id, kid, private_jwk, public_jwk, created_at)
+        VALUES (?, ?, ?, ?, ?)`,
+      args: [domain.id, fresh.kid, fresh.privateJwk, fresh.publicJwk, fresh.createdAt ?? now],
+    },
+  ]);
+  const retired = old.rows.map((r) => ({ kid: String(r.kid), expiresAt }));
   current.get(deps)?.delete(domain.name);
   deps.logger.log("info", "federation.key_rotated", { domain: domain.name, kid: fresh.kid });
   return { domain: domain.name, kid: fresh.kid, retired };

@@ -6,7 +6,7 @@
  * unknown senders, the per-domain rate limit and nonce replay (in the storing transaction) —
  * then the inbound pipeline and a receipt signed by the recipient domain, after the commit.
  */
-import { and, eq, lt } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import {
   type DeliveryRequest,
@@ -20,8 +20,9 @@ import {
 } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
 import { findDomain } from "../services/accounts.ts";
-import { deliverInTx, prepareDelivery, type RecipientResult } from "../services/delivery.ts";
-import { schema, type Tx } from "../store/store.ts";
+import { deliveryJob, prepareDelivery, type RecipientResult } from "../services/delivery.ts";
+import { assertStep, schema, type Statement } from "../store/store.ts";
+import { retryStale } from "../store/optimistic.ts";
 import { peerJwks } from "./discovery.ts";
 import {
   checkPow,
@@ -72,47 +73,55 @@ function outcome(r: RecipientResult): RecipientOutcome {
  * transaction that stores the message: a refused delivery stores nothing, and a stored one has
  * spent its nonce.
  */
-async function admit(tx: Tx, deps: Deps, claims: EnvelopeClaims, now: number): Promise<void> {
+/**
+ * The admission of an envelope (rate limit and nonce, together), read now for a clear answer
+ * and re-checked by the statements it returns, the first of the delivery's write job: the nonce
+ * is spent by a plain INSERT (its primary key refuses a replay, whichever gateway saw it first)
+ * and the sender's window is counted by an upsert that moves only under the limit (an assert
+ * after it undoes the job when a concurrent delivery used the last place: read again).
+ */
+async function admit(deps: Deps, claims: EnvelopeClaims, now: number): Promise<Statement[]> {
   const limit = deps.config.federationRatePerMinute;
-  const verdict = await (async () => {
-    const [row] = await tx.select().from(schema.federationSenders)
-      .where(eq(schema.federationSenders.domain, claims.iss));
-    const fresh = !row || now - row.windowStart >= 60_000;
-    const count = fresh ? 0 : row.windowCount;
-    if (count >= limit) return "rate_limited" as const;
-    const spent = await tx.insert(schema.federationNonces).values({
-      issuer: claims.iss,
-      nonce: claims.nonce,
-      expiresAt: claims.exp * 1000,
-    }).onConflictDoNothing().returning({ nonce: schema.federationNonces.nonce });
-    if (spent.length === 0) return "replayed_nonce" as const;
-    const window = { windowStart: fresh ? now : row.windowStart, windowCount: count + 1 };
-    if (row) {
-      await tx.update(schema.federationSenders).set({
-        ...window,
-        accepted: row.accepted + 1,
-        lastSeen: now,
-      }).where(eq(schema.federationSenders.domain, claims.iss));
-    } else {
-      await tx.insert(schema.federationSenders).values({
-        domain: claims.iss,
-        ...window,
-        accepted: 1,
-        firstSeen: now,
-        lastSeen: now,
-      });
-    }
-    // Spent nonces are needed only until their envelope would be stale anyway.
-    if (Math.random() < 0.01) {
-      await tx.delete(schema.federationNonces).where(lt(schema.federationNonces.expiresAt, now));
-    }
-    return "ok" as const;
-  })();
-  if (verdict === "rate_limited") {
+  const db = deps.store.db;
+  const [row] = await db.select().from(schema.federationSenders)
+    .where(eq(schema.federationSenders.domain, claims.iss));
+  const fresh = !row || now - row.windowStart >= 60_000;
+  if (!fresh && row.windowCount >= limit) {
     throw fail("rate_limited", `more than ${limit} deliveries this minute from ${claims.iss}`);
   }
-  if (verdict === "replayed_nonce") throw fail("replayed_nonce", "this nonce was already used");
+  const [spent] = await db.select({ nonce: schema.federationNonces.nonce })
+    .from(schema.federationNonces).where(and(
+      eq(schema.federationNonces.issuer, claims.iss),
+      eq(schema.federationNonces.nonce, claims.nonce),
+    ));
+  if (spent) throw fail("replayed_nonce", "this nonce was already used");
+  const statements: Statement[] = [
+    {
+      sql: "INSERT INTO federation_nonces (issuer, nonce, expires_at) VALUES (?, ?, ?)",
+      args: [claims.iss, claims.nonce, claims.exp * 1000],
+    },
+    {
+      sql: `INSERT INTO federation_senders (domain, window_start, window_count, accepted,
+          first_seen, last_seen) VALUES (?1, ?2, 1, 1, ?2, ?2)
+        ON CONFLICT (domain) DO UPDATE SET
+          window_start = CASE WHEN ?2 - window_start >= 60000 THEN ?2 ELSE window_start END,
+          window_count = CASE WHEN ?2 - window_start >= 60000 THEN 1 ELSE window_count + 1 END,
+          accepted = accepted + 1, last_seen = ?2
+        WHERE ?2 - window_start >= 60000 OR window_count < ?3`,
+      args: [claims.iss, now, limit],
+    },
+    assertStep("changes() = 1"),
+  ];
+  // Spent nonces are needed only until their envelope would be stale anyway.
+  if (Math.random() < 0.01) {
+    statements.push({ sql: "DELETE FROM federation_nonces WHERE expires_at < ?", args: [now] });
+  }
+  return statements;
 }
+
+/** A nonce spent by a concurrent delivery between the read and the job. */
+const isSpentNonce = (e: unknown) =>
+  /UNIQUE constraint failed: federation_nonces\./.test(String((e as Error)?.message ?? e));
 
 async function isKnownSender(deps: Deps, domain: string): Promise<boolean> {
   const [row] = await deps.store.db.select({ accepted: schema.federationSenders.accepted })
@@ -256,9 +265,17 @@ export async function receiveDelivery(
       },
     },
   });
-  const stored = await deps.store.write(async (tx) => {
-    await admit(tx, deps, claims, now);
-    return await deliverInTx(tx, deps, prepared);
+  // Reads first, then one write job: admission, then the delivery (each store guarded in SQL).
+  const stored = await retryStale(async () => {
+    const admission = await admit(deps, claims, now);
+    const job = await deliveryJob(deps.store.db, deps, prepared);
+    try {
+      const results = await deps.store.batch([...admission, ...job.statements]);
+      return job.decode(results.slice(admission.length));
+    } catch (e) {
+      if (isSpentNonce(e)) throw fail("replayed_nonce", "this nonce was already used");
+      throw e;
+    }
   });
   for (const accountId of stored.touchedAccounts) deps.bus.notify(accountId);
   const outcomes = stored.results.map(outcome);

@@ -5,7 +5,10 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import {
+  AppendManyMeta,
+  AppendManyResult,
   AppendResult,
+  decodeFrames,
   ExpungeRequest,
   ExpungeResult,
   FlagName,
@@ -33,6 +36,7 @@ import { rawFrames, structures } from "../services/mail_access_raw.ts";
 import { searchMailbox } from "../services/mail_access_search.ts";
 import {
   appendMessage,
+  appendMessages,
   copyMessages,
   expunge,
   moveToMailbox,
@@ -294,6 +298,70 @@ export function mailAccessRoutes(deps: Deps) {
         internalDate: q.internalDate,
       });
       return c.json(result, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/append-many`,
+      tags,
+      summary: "Store several messages at once, all or none (MULTIAPPEND, RFC 3502)",
+      description: `The body is \`${RAW_FRAMES_TYPE}\`: per message an 8-byte head (its index, ` +
+        "its length; unsigned 32-bit big-endian) and its exact bytes. `meta` gives each " +
+        "message's flags and internal date, in the same order. One write job stores them " +
+        "with the mailbox's next UIDs in order, or none of them (quota, a vanished mailbox). " +
+        "Together they must fit in one message's size limit.",
+      security: bearer,
+      request: {
+        params: IdParam,
+        query: z.object({
+          meta: z.string().max(200_000).meta({
+            description: "JSON: `[{ flags: string[], internalDate?: number }]`, one per message.",
+          }),
+        }),
+        body: {
+          content: { [RAW_FRAMES_TYPE]: { schema: z.string().meta({ format: "binary" }) } },
+          required: true,
+        },
+      },
+      responses: {
+        200: ok("Stored, in order", AppendManyResult),
+        ...problems(400, 401, 403, 404, 413, 422, 507),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      let meta: AppendManyMeta;
+      try {
+        meta = AppendManyMeta.parse(JSON.parse(c.req.valid("query").meta));
+      } catch {
+        throw new AppError(422, "validation_failed", "meta is not a list of flags and dates", [
+          { path: "query.meta", message: "invalid" },
+        ]);
+      }
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const frames = decodeFrames(body);
+      if (!frames || frames.length !== meta.length) {
+        throw new AppError(400, "bad_request", "the body's frames do not match meta", [
+          { path: "body", message: `expected ${meta.length} complete frames` },
+        ]);
+      }
+      const total = frames.reduce((n, f) => n + f.bytes.byteLength, 0);
+      if (total > deps.config.maxMessageBytes) {
+        throw new AppError(
+          413,
+          "message_too_large",
+          `the messages together exceed ${deps.config.maxMessageBytes} bytes`,
+        );
+      }
+      const items = await appendMessages(
+        deps,
+        c.get("auth").accountId,
+        id,
+        frames.map((f, i) => ({ raw: f.bytes, ...meta[i] })),
+      );
+      return c.json({ items }, 200);
     },
   );
 

@@ -1,7 +1,8 @@
 /**
  * Drafts: a composition kept as a real message in the Drafts mailbox (flags \Draft \Seen, so IMAP
  * clients see it), with the JSON it was made from kept in its parsed form for editing and sending.
- * Replacing a draft stores the new version and expunges the old one in one transaction.
+ * Replacing a draft stores the new version and expunges the old one in one write job (one round
+ * trip: reads first, then a batch that re-checks them, store/optimistic.ts).
  */
 import { and, eq } from "drizzle-orm";
 import type { DraftRequest, SendRequest, SendResponse } from "../../schemas/api_send.ts";
@@ -9,9 +10,11 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
-import { schema } from "../store/store.ts";
+import { assertStep, rawSql, schema } from "../store/store.ts";
+import { retryStale } from "../store/optimistic.ts";
 import { assertMaySendAs, composeRaw, mailboxIdByRole, named, sendMessage } from "./send.ts";
-import { purgeMessages, putBlob, storeMessage } from "./message_store.ts";
+import { purgeRows, purgeStatements, storeMessageJob } from "./message_store.ts";
+import { blobStatements } from "./blob_chunks.ts";
 
 export interface DraftView {
   id: number;
@@ -35,16 +38,22 @@ async function writeDraft(
   const sha = await sha256Hex(raw);
   const draftsBox = await mailboxIdByRole(deps.store.db, auth.accountId, "drafts");
   const now = deps.clock.now();
-  const saved = await deps.store.write(async (tx) => {
-    if (replaces !== undefined) await purgeMessages(tx, auth.accountId, [replaces]);
-    const [account] = await tx.select().from(schema.accounts).where(
-      eq(schema.accounts.id, auth.accountId),
+  const saved = await retryStale(async () => {
+    const old = await purgeRows(
+      deps.store.db,
+      auth.accountId,
+      replaces === undefined ? [] : [replaces],
     );
-    if (account.quotaBytes > 0 && account.usedBytes + raw.byteLength > account.quotaBytes) {
+    if (replaces !== undefined && old.length === 0) throw notFound("draft");
+    const account = (await rawSql(deps.store.db).get<{ quota: number; used: number }>(
+      "SELECT quota_bytes AS quota, used_bytes AS used FROM accounts WHERE id = ?",
+      [auth.accountId],
+    ))!;
+    const freed = old.reduce((n, r) => n + Number(r.size), 0);
+    if (account.quota > 0 && account.used - freed + raw.byteLength > account.quota) {
       throw new AppError(507, "quota_exceeded", "your mailbox is full: the draft cannot be stored");
     }
-    await putBlob(tx, raw, sha);
-    return await storeMessage(tx, {
+    const job = storeMessageJob({
       accountId: auth.accountId,
       mailboxId: draftsBox,
       blobSha256: sha,
@@ -52,7 +61,15 @@ async function writeDraft(
       parsed: { ...parsed, draft: req },
       flags: { draft: true, seen: true },
       internalDate: now,
+      quotaGuard: true,
     });
+    // The old version goes first (its bytes make room); the new one must go in, or nothing does.
+    const statements = [...purgeStatements(auth.accountId, old), ...blobStatements(raw, sha)];
+    const at = statements.length;
+    statements.push(...job.statements, assertStep("changes() = 1"));
+    const outcome = job.decode(await deps.store.batch(statements), at);
+    if ("refused" in outcome) throw new Error("a refused draft was kept"); // asserted above
+    return outcome;
   });
   deps.bus.notify(auth.accountId);
   return { id: saved.id, draft: req, updatedAt: new Date(now).toISOString() };
@@ -80,7 +97,11 @@ export async function replaceDraft(deps: Deps, auth: AuthContext, id: number, re
 
 export async function deleteDraft(deps: Deps, auth: AuthContext, id: number): Promise<void> {
   await getDraft(deps, auth, id);
-  await deps.store.write((tx) => purgeMessages(tx, auth.accountId, [id]));
+  await retryStale(async () => {
+    const rows = await purgeRows(deps.store.db, auth.accountId, [id]);
+    if (rows.length === 0) throw notFound("draft");
+    await deps.store.batch(purgeStatements(auth.accountId, rows));
+  });
   deps.bus.notify(auth.accountId);
 }
 
@@ -92,12 +113,19 @@ export async function sendDraft(deps: Deps, auth: AuthContext, id: number): Prom
       { path: "to", message: "at least one recipient is required" },
     ]);
   }
-  const sent = await sendMessage(deps, auth, draft as SendRequest, {
-    alsoInTx: async (tx) => {
-      // A concurrent send or delete got there first: roll everything back.
-      if (await purgeMessages(tx, auth.accountId, [id]) !== 1) throw notFound("draft");
-    },
-  });
+  const rows = await purgeRows(deps.store.db, auth.accountId, [id]);
+  if (rows.length === 0) throw notFound("draft");
+  let sent;
+  try {
+    sent = await sendMessage(deps, auth, draft as SendRequest, {
+      // In the send's own job: the draft goes, unless it changed or went since it was read.
+      job: { first: purgeStatements(auth.accountId, rows), last: () => Promise.resolve([]) },
+    });
+  } catch (e) {
+    // A concurrent send or delete got there first (the whole job was undone): say so.
+    if (e instanceof AppError && e.status === 409) await getDraft(deps, auth, id);
+    throw e;
+  }
   // An account's own send always keeps its Sent copy (sentCopy is not turned off here).
   return { ...sent, id: sent.id! };
 }

@@ -270,10 +270,12 @@ export async function rowsInSet(
   uids: string | undefined,
   where?: SQL,
 ): Promise<SetRow[]> {
-  await requireMailbox(db, accountId, mailboxId);
-  const matcher = uids === undefined
-    ? undefined
-    : new UidMatcher(uids, await highestUid(db, mailboxId));
+  // Side by side: on a remote store each read is a round trip.
+  const [, highest] = await Promise.all([
+    requireMailbox(db, accountId, mailboxId),
+    uids === undefined ? 0 : highestUid(db, mailboxId),
+  ]);
+  const matcher = uids === undefined ? undefined : new UidMatcher(uids, highest);
   const conditions = and(
     eq(m.mailboxId, mailboxId),
     sql`+${m.accountId} = ${accountId}`,

@@ -112,16 +112,17 @@ export async function structures(
     const computed = [...blobs].map(([sha, raw]) => ({ sha, structure: parseMimeStructure(raw) }));
     if (computed.length === 0) continue;
     for (const c of computed) known.set(c.sha, c.structure);
-    await deps.store.write(async (tx) => {
-      await tx.insert(ms).values(computed.map((c) => ({
-        sha256: c.sha,
-        version: STRUCTURE_VERSION,
-        json: JSON.stringify(c.structure),
-      }))).onConflictDoUpdate({
-        target: ms.sha256,
-        set: { version: STRUCTURE_VERSION, json: sql`excluded.json` },
-      });
-    });
+    // One write job of one statement: the part's structures as one JSON parameter (a
+    // concurrent reader computing the same structure writes the same row).
+    await deps.store.batch([{
+      sql: `INSERT INTO mime_structures (sha256, version, json)
+        SELECT json_extract(value, '$[0]'), ?1, json_extract(value, '$[1]') FROM json_each(?2)
+        WHERE 1 ON CONFLICT (sha256) DO UPDATE SET version = ?1, json = excluded.json`,
+      args: [
+        STRUCTURE_VERSION,
+        JSON.stringify(computed.map((c) => [c.sha, JSON.stringify(c.structure)])),
+      ],
+    }]);
   }
   return rows.filter((r) => known.has(r.blobSha256))
     .map((r) => ({ uid: r.uid, structure: known.get(r.blobSha256)! }));

@@ -1,9 +1,15 @@
 /**
- * Changing one mailbox on UID sets, each in one transaction with batched statements: STORE
+ * Changing one mailbox on UID sets, each a write job of one round trip (DESIGN.md): STORE
  * (RFC 3501 section 6.4.6; one new modseq per command and RFC 7162 section 3.1.3 UNCHANGEDSINCE),
  * EXPUNGE and UID EXPUNGE (RFC 3501 6.4.3, RFC 4315 2.1), COPY and MOVE with the UID mapping
  * RFC 4315 COPYUID needs (RFC 6851), and APPEND with flags and internal date (RFC 3501 6.3.11,
- * RFC 4315 APPENDUID). Quota is checked before anything is written.
+ * RFC 4315 APPENDUID; several at once, all or none, for MULTIAPPEND, RFC 3502).
+ *
+ * Each job reads the set first, then writes in one batch that re-checks what it read in SQL
+ * (no row changed since: store/optimistic.ts), so UIDs and modseqs stay distinct and ascending
+ * with any number of processes on the store: every UID and modseq comes from the mailbox row
+ * inside the batch, never from a value this process read. A job whose reads went stale is read
+ * and run again. Quota is checked before anything is written, and again by the write.
  */
 import { eq, sql } from "drizzle-orm";
 import {
@@ -16,23 +22,23 @@ import {
 import { sha256Hex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import type { Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import type { Queryable, Statement } from "../store/store.ts";
+import { assertStep, schema } from "../store/store.ts";
+import { inJson, retryStale } from "../store/optimistic.ts";
 import { requireMailbox } from "./mailboxes.ts";
 import {
-  allocateUid,
-  moveMessages,
-  nextModseq,
-  purgeMessages,
-  putBlob,
-  storeMessage,
+  copyJob,
+  type FlagChange,
+  flagJob,
+  moveJob,
+  purgeStatements,
+  storeMessageJob,
 } from "./message_store.ts";
+import { blobStatements } from "./blob_chunks.ts";
 import { MAX_KEYWORDS_PER_MESSAGE } from "./messages.ts";
-import { keywordsOf, rowsInSet, toEntry } from "./mail_access.ts";
-import { inList } from "../store/in_list.ts";
+import { keywordsOf, rowsInSet, type SetRow, toEntry } from "./mail_access.ts";
 
 const m = schema.messages;
-const CHUNK = 400;
 
 type FlagCols = {
   seen: boolean;
@@ -66,12 +72,25 @@ export function splitFlags(flags: string[]): { system: Set<keyof FlagCols>; keyw
   return { system, keywords };
 }
 
-function chunks<T>(items: T[], n = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
-  return out;
+/** The mailbox's highest modseq now (RFC 7162 HIGHESTMODSEQ), as a job's last statement. */
+const highestStep = (mailboxId: number): Statement => ({
+  sql: "SELECT highest_modseq AS h FROM mailboxes WHERE id = ?",
+  args: [mailboxId],
+});
+
+async function highestModseq(db: Queryable, mailboxId: number): Promise<number> {
+  const [box] = await db.select({ h: schema.mailboxes.highestModseq }).from(schema.mailboxes)
+    .where(eq(schema.mailboxes.id, mailboxId));
+  return Number(box?.h ?? 0);
 }
 
+/** A row of the set as the job statements of message_store.ts take it. */
+const inBox = (mailboxId: number) => (r: SetRow) => ({ ...r, mailboxId });
+
+/**
+ * STORE: the new flags of every row are computed from the rows read, then written in one job
+ * that first checks none of them changed since (a concurrent STORE makes this one read again).
+ */
 export async function storeFlags(
   deps: Deps,
   accountId: number,
@@ -79,10 +98,11 @@ export async function storeFlags(
   req: StoreFlagsRequest,
 ): Promise<StoreFlagsResult> {
   const wanted = splitFlags(req.flags);
-  const result = await deps.store.write(async (tx) => {
-    const rows = await rowsInSet(tx, accountId, mailboxId, req.uids);
+  const db = deps.store.db;
+  const result = await retryStale(async () => {
+    const rows = await rowsInSet(db, accountId, mailboxId, req.uids);
     const modified: number[] = [];
-    const groups = new Map<string, { cols: FlagCols; keywords: string; ids: number[] }>();
+    const changes: FlagChange[] = [];
     const after = new Map<number, (typeof rows)[number]>();
     for (const row of rows) {
       if (req.unchangedSince !== undefined && row.modseq > req.unchangedSince) {
@@ -122,39 +142,25 @@ export async function storeFlags(
         after.set(row.uid, row);
         continue;
       }
-      const key = JSON.stringify([cols, kwJson]);
-      const group = groups.get(key) ?? { cols, keywords: kwJson, ids: [] };
-      group.ids.push(row.id);
-      groups.set(key, group);
+      changes.push({ id: row.id, mailboxId, uid: row.uid, modseq: row.modseq, ...cols, keywords });
       after.set(row.uid, { ...row, ...cols, keywords: kwJson });
     }
-    let modseq = 0;
-    if (groups.size > 0) {
+    let highest: number;
+    if (changes.length > 0) {
       // One new modseq for the whole command (RFC 7162 section 3.1.3 allows sharing it).
-      modseq = await nextModseq(tx, mailboxId);
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      for (const g of groups.values()) {
-        for (const ids of chunks(g.ids)) {
-          await tx.update(m).set({ ...g.cols, keywords: g.keywords, modseq })
-            .where(inList(m.id, ids));
-          // One statement per chunk writes the chunk's `message.updated` events.
-          await tx.run(sql`INSERT INTO events (account_id, type, mailbox_id, message_id, data)
-            SELECT ${accountId}, 'message.updated', mailbox_id, id,
-            json_object('uid', uid, 'modseq', modseq) FROM messages WHERE ${inList(m.id, ids)}`);
-        }
-        for (const id of g.ids) {
-          const uid = byId.get(id)!.uid;
-          after.set(uid, { ...after.get(uid)!, modseq });
-        }
-      }
+      const job = flagJob(accountId, changes);
+      const results = await deps.store.batch([...job.statements, highestStep(mailboxId)]);
+      const modseq = job.decode(results).get(mailboxId)!;
+      for (const c of changes) after.set(c.uid, { ...after.get(c.uid)!, modseq });
+      highest = Number(results[results.length - 1].rows[0].h);
+    } else {
+      highest = await highestModseq(db, mailboxId);
     }
-    const [box] = await tx.select({ h: schema.mailboxes.highestModseq }).from(schema.mailboxes)
-      .where(eq(schema.mailboxes.id, mailboxId));
     return {
       updated: [...after.values()].sort((a, b) => a.uid - b.uid).map(toEntry),
       modified,
-      highestModseq: box.h,
-      changed: groups.size > 0,
+      highestModseq: highest,
+      changed: changes.length > 0,
     };
   });
   if (result.changed) deps.bus.notify(accountId);
@@ -162,39 +168,52 @@ export async function storeFlags(
   return out;
 }
 
-/** Removes the \Deleted messages (of the set, when given) for good. */
+/**
+ * Removes the \Deleted messages (of the set, when given) for good: one job for any number of
+ * them, stopped (and read again) when one of them changed since it was read.
+ */
 export async function expunge(
   deps: Deps,
   accountId: number,
   mailboxId: number,
   uids: string | undefined,
 ): Promise<ExpungeResult> {
-  const result = await deps.store.write(async (tx) => {
-    const rows = await rowsInSet(tx, accountId, mailboxId, uids, sql`${m.deleted} = 1`);
-    await purgeMessages(tx, accountId, rows.map((r) => r.id));
-    // Structures of blobs the purge removed go with them.
-    const shas = [...new Set(rows.map((r) => r.blobSha256))];
-    for (let i = 0; i < shas.length; i += CHUNK) {
-      const part = shas.slice(i, i + CHUNK);
-      await tx.run(
-        sql`DELETE FROM mime_structures WHERE ${inList(schema.mimeStructures.sha256, part)}
-        AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.sha256 = mime_structures.sha256)`,
-      );
+  const db = deps.store.db;
+  const result = await retryStale(async () => {
+    const rows = await rowsInSet(db, accountId, mailboxId, uids, sql`${m.deleted} = 1`);
+    if (rows.length === 0) {
+      return { expunged: [], highestModseq: await highestModseq(db, mailboxId) };
     }
-    const [box] = await tx.select({ h: schema.mailboxes.highestModseq }).from(schema.mailboxes)
-      .where(eq(schema.mailboxes.id, mailboxId));
-    return { expunged: rows.map((r) => r.uid), highestModseq: box.h };
+    const results = await deps.store.batch([
+      ...purgeStatements(accountId, rows.map(inBox(mailboxId))),
+      {
+        // Structures of blobs the purge removed go with them.
+        sql: `DELETE FROM mime_structures WHERE sha256 ${inJson("?1")}
+          AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.sha256 = mime_structures.sha256)`,
+        args: [JSON.stringify([...new Set(rows.map((r) => r.blobSha256))])],
+      },
+      highestStep(mailboxId),
+    ]);
+    return {
+      expunged: rows.map((r) => r.uid),
+      highestModseq: Number(results[results.length - 1].rows[0].h),
+    };
   });
   if (result.expunged.length > 0) deps.bus.notify(accountId);
   return result;
 }
 
-async function checkQuota(tx: Tx, accountId: number, bytes: number) {
-  const [account] = await tx.select().from(schema.accounts).where(
-    eq(schema.accounts.id, accountId),
-  );
+const quotaExceeded = () =>
+  new AppError(507, "quota_exceeded", "the mailbox quota would be exceeded");
+
+/** The early answer to a write that cannot fit (the job checks again in SQL when it runs). */
+async function checkQuota(db: Queryable, accountId: number, bytes: number) {
+  const [account] = await db.select({
+    quotaBytes: schema.accounts.quotaBytes,
+    usedBytes: schema.accounts.usedBytes,
+  }).from(schema.accounts).where(eq(schema.accounts.id, accountId));
   if (account.quotaBytes > 0 && account.usedBytes + bytes > account.quotaBytes) {
-    throw new AppError(507, "quota_exceeded", "the mailbox quota would be exceeded");
+    throw quotaExceeded();
   }
 }
 
@@ -206,46 +225,25 @@ export async function copyMessages(
   uids: string,
   targetId: number,
 ): Promise<TransferResult> {
-  const result = await deps.store.write(async (tx) => {
-    const target = await requireMailbox(tx, accountId, targetId);
-    const rows = await rowsInSet(tx, accountId, mailboxId, uids);
-    await checkQuota(tx, accountId, rows.reduce((n, r) => n + r.size, 0));
-    const mapping: [number, number][] = [];
-    for (const row of rows) {
-      const { uid, modseq } = await allocateUid(tx, targetId);
-      const inserted = await tx.run(sql`INSERT INTO messages (account_id, mailbox_id, uid, modseq,
-        thread_id, blob_sha256, delivery_key, message_id_header, subject, from_address, from_name,
-        to_json, cc_json, preview, sent_at, internal_date, size, has_attachments, seen, flagged,
-        answered, draft, deleted, keywords, parsed)
-        SELECT account_id, ${targetId}, ${uid}, ${modseq}, thread_id, blob_sha256, NULL,
-        message_id_header, subject, from_address, from_name, to_json, cc_json, preview, sent_at,
-        internal_date, size, has_attachments, seen, flagged, answered, draft, deleted, keywords,
-        parsed FROM messages WHERE id = ${row.id} RETURNING id`);
-      const newId = Number(inserted.rows[0].id);
-      // The copy's FTS5 row comes with the indexer's next batch (services/search_index.ts).
-      await tx.update(schema.threads).set({ messageCount: sql`${schema.threads.messageCount} + 1` })
-        .where(eq(schema.threads.id, row.threadId));
-      await tx.insert(schema.events).values({
-        accountId,
-        type: "message.created",
-        mailboxId: targetId,
-        messageId: newId,
-        data: JSON.stringify({ uid, modseq, threadId: row.threadId }),
-      });
-      mapping.push([row.uid, uid]);
-    }
-    const bytes = rows.reduce((n, r) => n + r.size, 0);
-    await tx.update(schema.accounts).set({
-      usedBytes: sql`${schema.accounts.usedBytes} + ${bytes}`,
-    })
-      .where(eq(schema.accounts.id, accountId));
+  const db = deps.store.db;
+  const result = await retryStale(async () => {
+    const [target, rows] = await Promise.all([
+      requireMailbox(db, accountId, targetId),
+      rowsInSet(db, accountId, mailboxId, uids),
+    ]);
+    await checkQuota(db, accountId, rows.reduce((n, r) => n + r.size, 0));
+    const job = copyJob(accountId, mailboxId, rows.map(inBox(mailboxId)), targetId);
+    if (job.statements.length === 0) return { uidValidity: target.uidValidity, mapping: [] };
+    const mapping = job.decode(await deps.store.batch(job.statements));
+    // The quota filled between the read and the write: nothing was copied.
+    if (!mapping) throw quotaExceeded();
     return { uidValidity: target.uidValidity, mapping };
   });
   if (result.mapping.length > 0) deps.bus.notify(accountId);
   return result;
 }
 
-/** MOVE (RFC 6851): new UIDs in the target, the source UIDs expunged. */
+/** MOVE (RFC 6851): new UIDs in the target (ascending with the old), the source UIDs expunged. */
 export async function moveToMailbox(
   deps: Deps,
   accountId: number,
@@ -253,19 +251,28 @@ export async function moveToMailbox(
   uids: string,
   targetId: number,
 ): Promise<TransferResult> {
-  const result = await deps.store.write(async (tx) => {
-    const target = await requireMailbox(tx, accountId, targetId);
-    const rows = await rowsInSet(tx, accountId, mailboxId, uids);
-    const mapping: [number, number][] = [];
-    // One message at a time in UID order, so new UIDs ascend with the source UIDs.
-    for (const row of rows) {
-      const [moved] = await moveMessages(tx, accountId, [row.id], targetId);
-      if (moved) mapping.push([row.uid, moved.uid]);
-    }
+  const db = deps.store.db;
+  const result = await retryStale(async () => {
+    const [target, rows] = await Promise.all([
+      requireMailbox(db, accountId, targetId),
+      rowsInSet(db, accountId, mailboxId, uids),
+    ]);
+    const job = moveJob(accountId, rows.map(inBox(mailboxId)), targetId);
+    const moved = job.decode(
+      job.statements.length === 0 ? [] : await deps.store.batch(job.statements),
+    );
+    const mapping: [number, number][] = rows.map((r, i) => [r.uid, moved[i].uid]);
     return { uidValidity: target.uidValidity, mapping };
   });
   if (result.mapping.length > 0) deps.bus.notify(accountId);
   return result;
+}
+
+/** One message of an APPEND: its exact bytes, flags and internal date. */
+export interface AppendInput {
+  raw: Uint8Array;
+  flags: string[];
+  internalDate?: number;
 }
 
 /** APPEND: stores the exact bytes with the given flags and internal date. */
@@ -276,43 +283,83 @@ export async function appendMessage(
   raw: Uint8Array,
   opts: { flags: string[]; internalDate?: number },
 ): Promise<AppendResult> {
-  if (raw.byteLength === 0) {
-    throw new AppError(422, "validation_failed", "the message is empty", [
-      { path: "body", message: "empty" },
+  const [result] = await appendMessages(deps, accountId, mailboxId, [{ raw, ...opts }]);
+  return result;
+}
+
+/**
+ * APPEND of one message or several (MULTIAPPEND, RFC 3502 section 3: all or none): one job that
+ * stores every message with the mailbox's next UIDs, in order. Each message's store steps are
+ * guarded in SQL by quota and mailbox; a step after each checks its row went in, so a message
+ * refused when the job runs (the quota filled, the mailbox went, since the reads) undoes the
+ * whole job, blobs included, and the reads run again to say why.
+ */
+export async function appendMessages(
+  deps: Deps,
+  accountId: number,
+  mailboxId: number,
+  items: AppendInput[],
+): Promise<AppendResult[]> {
+  let total = 0;
+  for (const { raw } of items) {
+    if (raw.byteLength === 0) {
+      throw new AppError(422, "validation_failed", "the message is empty", [
+        { path: "body", message: "empty" },
+      ]);
+    }
+    if (raw.byteLength > deps.config.maxMessageBytes) {
+      throw new AppError(
+        413,
+        "message_too_large",
+        `the message exceeds ${deps.config.maxMessageBytes} bytes`,
+      );
+    }
+    total += raw.byteLength;
+  }
+  const prepared = await Promise.all(items.map(async (item) => ({
+    ...item,
+    parsed: await deps.mime.parse(item.raw),
+    sha: await sha256Hex(item.raw),
+    ...splitFlags(item.flags),
+  })));
+  const db = deps.store.db;
+  const results = await retryStale(async () => {
+    const [box] = await Promise.all([
+      requireMailbox(db, accountId, mailboxId),
+      checkQuota(db, accountId, total),
     ]);
-  }
-  if (raw.byteLength > deps.config.maxMessageBytes) {
-    throw new AppError(
-      413,
-      "message_too_large",
-      `the message exceeds ${deps.config.maxMessageBytes} bytes`,
-    );
-  }
-  const parsed = await deps.mime.parse(raw);
-  const sha = await sha256Hex(raw);
-  const { system, keywords } = splitFlags(opts.flags);
-  const result = await deps.store.write(async (tx) => {
-    const box = await requireMailbox(tx, accountId, mailboxId);
-    await checkQuota(tx, accountId, raw.byteLength);
-    await putBlob(tx, raw, sha);
-    const saved = await storeMessage(tx, {
-      accountId,
-      mailboxId,
-      blobSha256: sha,
-      size: raw.byteLength,
-      parsed: parsed as typeof parsed & Record<string, unknown>,
-      flags: {
-        seen: system.has("seen"),
-        answered: system.has("answered"),
-        flagged: system.has("flagged"),
-        deleted: system.has("deleted"),
-        draft: system.has("draft"),
-        keywords: keywords.slice(0, MAX_KEYWORDS_PER_MESSAGE),
-      },
-      internalDate: opts.internalDate ?? deps.clock.now(),
+    const statements: Statement[] = [];
+    const jobs: { at: number; decode: ReturnType<typeof storeMessageJob>["decode"] }[] = [];
+    for (const p of prepared) {
+      statements.push(...blobStatements(p.raw, p.sha));
+      const job = storeMessageJob({
+        accountId,
+        mailboxId,
+        blobSha256: p.sha,
+        size: p.raw.byteLength,
+        parsed: p.parsed as typeof p.parsed & Record<string, unknown>,
+        flags: {
+          seen: p.system.has("seen"),
+          answered: p.system.has("answered"),
+          flagged: p.system.has("flagged"),
+          deleted: p.system.has("deleted"),
+          draft: p.system.has("draft"),
+          keywords: p.keywords.slice(0, MAX_KEYWORDS_PER_MESSAGE),
+        },
+        internalDate: p.internalDate ?? deps.clock.now(),
+        quotaGuard: true,
+      });
+      jobs.push({ at: statements.length, decode: job.decode });
+      // The job's last write is the UID bump, made only when its row went in.
+      statements.push(...job.statements, assertStep("changes() = 1"));
+    }
+    const out = await deps.store.batch(statements);
+    return jobs.map(({ at, decode }) => {
+      const saved = decode(out, at);
+      if ("refused" in saved) throw new Error("a refused append was kept"); // asserted above
+      return { uid: saved.uid, id: saved.id, uidValidity: box.uidValidity, modseq: saved.modseq };
     });
-    return { uid: saved.uid, id: saved.id, uidValidity: box.uidValidity, modseq: saved.modseq };
   });
   deps.bus.notify(accountId);
-  return result;
+  return results;
 }

@@ -13,10 +13,11 @@ import {
 } from "../../schemas/api_mail.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
-import type { Queryable, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import type { Queryable, Statement } from "../store/store.ts";
+import { assertStep, rawSql, schema } from "../store/store.ts";
+import { inJson, retryStale } from "../store/optimistic.ts";
 import { newUidValidity } from "./accounts.ts";
-import { purgeMessages } from "./message_store.ts";
+import { type PurgeRow, purgeStatements } from "./message_store.ts";
 
 type MailboxRow = typeof schema.mailboxes.$inferSelect;
 
@@ -127,57 +128,81 @@ function checkName(input: string): string {
   return name;
 }
 
-async function nameTaken(tx: Tx, accountId: number, name: string): Promise<boolean> {
-  const [row] = await tx.select({ id: schema.mailboxes.id }).from(schema.mailboxes)
+async function nameTaken(db: Queryable, accountId: number, name: string): Promise<boolean> {
+  const [row] = await db.select({ id: schema.mailboxes.id }).from(schema.mailboxes)
     .where(and(eq(schema.mailboxes.accountId, accountId), eq(schema.mailboxes.name, name)));
   return row !== undefined;
 }
 
-async function event(
-  tx: Tx,
+/**
+ * A mailbox event about `mailbox` (an id, or `"inserted"`: the row the step before inserted),
+ * written only `when` (SQL) holds.
+ */
+function eventStep(
   accountId: number,
   type: string,
-  mailboxId: number,
+  mailbox: number | "inserted",
   data: Record<string, unknown>,
-) {
-  await tx.insert(schema.events).values({
-    accountId,
-    type,
-    mailboxId,
-    data: JSON.stringify(data),
-  });
+  when = "1",
+): Statement {
+  const inserted = mailbox === "inserted";
+  return {
+    sql: `INSERT INTO events (account_id, type, mailbox_id, data)
+      SELECT ?, ?, ${inserted ? "last_insert_rowid()" : "?"}, ? WHERE ${when}`,
+    args: [accountId, type, ...(inserted ? [] : [mailbox]), JSON.stringify(data)],
+  };
 }
 
-/** Creates every missing superior of `name` ("a" and "a/b" for "a/b/c"), as IMAP CREATE may. */
-async function createParents(deps: Deps, tx: Tx, accountId: number, name: string) {
+/** A new mailbox row; with `orNothing`, none when the name is taken (else that fails the job). */
+function insertStep(deps: Deps, accountId: number, name: string, orNothing: boolean): Statement {
+  return {
+    sql: `INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (?, ?, ?)${
+      orNothing ? " ON CONFLICT (account_id, name) DO NOTHING" : ""
+    } RETURNING id`,
+    args: [accountId, name, newUidValidity(deps.clock.now())],
+  };
+}
+
+/**
+ * Creates every missing superior of `name` ("a" and "a/b" for "a/b/c"), as IMAP CREATE may: a
+ * row unless one of that name exists when the job runs, and its event only when it went in.
+ */
+function createParents(deps: Deps, accountId: number, name: string): Statement[] {
   const segments = name.split(MAILBOX_SEPARATOR);
+  const statements: Statement[] = [];
   for (let i = 1; i < segments.length; i++) {
     const parent = segments.slice(0, i).join(MAILBOX_SEPARATOR);
-    if (parent === "INBOX" || await nameTaken(tx, accountId, parent)) continue;
-    const [row] = await tx.insert(schema.mailboxes).values({
-      accountId,
-      name: parent,
-      uidValidity: newUidValidity(deps.clock.now()),
-    }).returning();
-    await event(tx, accountId, "mailbox.created", row.id, { name: parent });
+    if (parent === "INBOX") continue;
+    statements.push(
+      insertStep(deps, accountId, parent, true),
+      eventStep(accountId, "mailbox.created", "inserted", { name: parent }, "changes() = 1"),
+    );
   }
+  return statements;
+}
+
+/** A UNIQUE failure of a mailbox name: another writer took it between the read and the job. */
+function nameRace(error: unknown, name: string): unknown {
+  return /UNIQUE constraint failed: mailboxes\.account_id, mailboxes\.name/.test(String(error))
+    ? new AppError(409, "already_exists", `a mailbox named "${name}" already exists`)
+    : error;
 }
 
 export async function createMailbox(deps: Deps, accountId: number, input: string) {
   const name = checkName(input);
-  const id = await deps.store.write(async (tx) => {
-    if (await nameTaken(tx, accountId, name)) {
-      throw new AppError(409, "already_exists", `a mailbox named "${name}" already exists`);
-    }
-    await createParents(deps, tx, accountId, name);
-    const [row] = await tx.insert(schema.mailboxes).values({
-      accountId,
-      name,
-      uidValidity: newUidValidity(deps.clock.now()),
-    }).returning();
-    await event(tx, accountId, "mailbox.created", row.id, { name });
-    return row.id;
+  if (await nameTaken(deps.store.db, accountId, name)) {
+    throw new AppError(409, "already_exists", `a mailbox named "${name}" already exists`);
+  }
+  // One write job: the unique (account, name) index refuses a concurrent twin in SQL.
+  const statements = [
+    ...createParents(deps, accountId, name),
+    insertStep(deps, accountId, name, false),
+    eventStep(accountId, "mailbox.created", "inserted", { name }),
+  ];
+  const results = await deps.store.batch(statements).catch((e) => {
+    throw nameRace(e, name);
   });
+  const id = Number(results[statements.length - 2].rows[0].id);
   deps.bus.notify(accountId);
   return await getMailbox(deps.store.db, accountId, id);
 }
@@ -199,15 +224,21 @@ export async function updateMailbox(
   patch: { name?: string; subscribed?: boolean },
 ) {
   const newName = patch.name === undefined ? undefined : checkName(patch.name);
-  await deps.store.write(async (tx) => {
-    const box = await requireMailbox(tx, accountId, id);
-    const changes: Record<string, unknown> = {};
+  const db = deps.store.db;
+  await retryStale(async () => {
+    const box = await requireMailbox(db, accountId, id);
+    // What the reads decided, re-checked by the job: the box still has the name it had.
+    const statements: Statement[] = [assertStep(
+      "EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ? AND name = ?)",
+      [id, accountId, box.name],
+    )];
+    let renamedTo: string | undefined;
     if (newName !== undefined && newName !== box.name) {
       if (box.role) throw protectedError(`the ${box.role} mailbox cannot be renamed`);
       if (newName.startsWith(box.name + MAILBOX_SEPARATOR)) {
         throw new AppError(409, "conflict", "a mailbox cannot be moved below itself");
       }
-      const children = await descendants(tx, accountId, box.name);
+      const children = await descendants(db, accountId, box.name);
       if (children.some((c) => c.role)) {
         throw protectedError("a special-use mailbox below this one cannot be renamed");
       }
@@ -220,25 +251,41 @@ export async function updateMailbox(
       ];
       for (const r of renames) {
         if (r.to.length > 200) throw invalidName(`"${r.to}" would be longer than 200 characters`);
-        if (await nameTaken(tx, accountId, r.to)) {
+        if (await nameTaken(db, accountId, r.to)) {
           throw new AppError(409, "already_exists", `a mailbox named "${r.to}" already exists`);
         }
       }
+      // No sub-mailbox came or went since the read (it would be left behind, or renamed twice).
+      statements.push(assertStep(
+        "(SELECT count(*) FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?) = ?",
+        [accountId, box.name.length + 1, box.name + MAILBOX_SEPARATOR, children.length],
+      ));
       for (const r of renames) {
-        await tx.update(schema.mailboxes).set({ name: r.to })
-          .where(eq(schema.mailboxes.id, r.row.id));
-        await event(tx, accountId, "mailbox.updated", r.row.id, { name: r.to, from: r.row.name });
+        statements.push(
+          {
+            sql: "UPDATE mailboxes SET name = ? WHERE id = ? AND name = ?",
+            args: [r.to, r.row.id, r.row.name],
+          },
+          assertStep("changes() = 1"),
+          eventStep(accountId, "mailbox.updated", r.row.id, { name: r.to, from: r.row.name }),
+        );
       }
-      await createParents(deps, tx, accountId, newName);
-      changes.name = newName;
+      statements.push(...createParents(deps, accountId, newName));
+      renamedTo = newName;
     }
     if (patch.subscribed !== undefined && patch.subscribed !== box.subscribed) {
-      await tx.update(schema.mailboxes).set({ subscribed: patch.subscribed })
-        .where(eq(schema.mailboxes.id, id));
-      changes.subscribed = patch.subscribed;
-      await event(tx, accountId, "mailbox.updated", id, { subscribed: patch.subscribed });
+      statements.push(
+        {
+          sql: "UPDATE mailboxes SET subscribed = ? WHERE id = ?",
+          args: [patch.subscribed ? 1 : 0, id],
+        },
+        eventStep(accountId, "mailbox.updated", id, { subscribed: patch.subscribed }),
+      );
     }
-    return changes;
+    if (statements.length === 1) return;
+    await deps.store.batch(statements).catch((e) => {
+      throw nameRace(e, renamedTo ?? box.name);
+    });
   });
   deps.bus.notify(accountId);
   return await getMailbox(deps.store.db, accountId, id);
@@ -249,10 +296,11 @@ export async function updateMailbox(
  * purges its messages (quota and blobs freed) and deletes the sub-mailboxes with it.
  */
 export async function deleteMailbox(deps: Deps, accountId: number, id: number, force: boolean) {
-  await deps.store.write(async (tx) => {
-    const box = await requireMailbox(tx, accountId, id);
+  const db = deps.store.db;
+  await retryStale(async () => {
+    const box = await requireMailbox(db, accountId, id);
     if (box.role) throw protectedError(`the ${box.role} mailbox cannot be deleted`);
-    const children = await descendants(tx, accountId, box.name);
+    const children = await descendants(db, accountId, box.name);
     if (children.some((c) => c.role)) {
       throw protectedError("a special-use mailbox below this one cannot be deleted");
     }
@@ -265,7 +313,7 @@ export async function deleteMailbox(deps: Deps, accountId: number, id: number, f
           "the mailbox has sub-mailboxes; delete them first or pass force=true",
         );
       }
-      const [hit] = await tx.select({ id: schema.messages.id }).from(schema.messages)
+      const [hit] = await db.select({ id: schema.messages.id }).from(schema.messages)
         .where(eq(schema.messages.mailboxId, id)).limit(1);
       if (hit) {
         throw new AppError(
@@ -275,14 +323,35 @@ export async function deleteMailbox(deps: Deps, accountId: number, id: number, f
         );
       }
     }
+    const doomedIds = JSON.stringify(doomed.map((m) => m.id));
+    const rows = await rawSql(db).all<PurgeRow>(
+      `SELECT id, mailbox_id AS mailboxId, uid, modseq, thread_id AS threadId, size,
+         blob_sha256 AS blobSha256 FROM messages WHERE account_id = ?1 AND mailbox_id ${
+        inJson("?2")
+      }`,
+      [accountId, doomedIds],
+    );
+    // What the reads decided, re-checked by the job: the same sub-mailboxes, and no message in
+    // the doomed ones but those read (a delivery meanwhile makes the job read again).
+    const statements: Statement[] = [
+      assertStep(
+        "(SELECT count(*) FROM mailboxes WHERE account_id = ? AND substr(name, 1, ?) = ?) = ?",
+        [accountId, box.name.length + 1, box.name + MAILBOX_SEPARATOR, children.length],
+      ),
+      assertStep(`(SELECT count(*) FROM messages WHERE mailbox_id ${inJson("?1")}) = ?2`, [
+        doomedIds,
+        rows.length,
+      ]),
+      ...purgeStatements(accountId, rows),
+    ];
     for (const m of doomed) {
-      const ids = await tx.select({ id: schema.messages.id }).from(schema.messages)
-        .where(and(eq(schema.messages.mailboxId, m.id), eq(schema.messages.accountId, accountId)));
-      await purgeMessages(tx, accountId, ids.map((r) => r.id));
-      await tx.delete(schema.expunged).where(eq(schema.expunged.mailboxId, m.id));
-      await tx.delete(schema.mailboxes).where(eq(schema.mailboxes.id, m.id));
-      await event(tx, accountId, "mailbox.deleted", m.id, { name: m.name });
+      statements.push(
+        { sql: "DELETE FROM expunged WHERE mailbox_id = ?", args: [m.id] },
+        { sql: "DELETE FROM mailboxes WHERE id = ? AND account_id = ?", args: [m.id, accountId] },
+        eventStep(accountId, "mailbox.deleted", m.id, { name: m.name }),
+      );
     }
+    await deps.store.batch(statements);
   });
   deps.bus.notify(accountId);
 }

@@ -1,27 +1,21 @@
 /**
- * Writing messages into mailboxes, inside a caller's write transaction: the raw bytes once per
- * SHA-256 (`blobs`), a per-mailbox UID and modification sequence (RFC 3501 section 2.3.1.1,
- * RFC 7162 section 3.1), the thread (References/In-Reply-To, RFC 5322 section 3.6.4),
- * the account's used bytes and a `message.created` event (the FTS5 row follows in batches, see
- * search_index.ts). Every transport's store step ends here.
+ * Writing messages into mailboxes, as the statements of one-round-trip write jobs (DESIGN.md):
+ * the raw bytes once per SHA-256 (`blobs`), a per-mailbox UID and modification sequence taken
+ * from the mailbox row inside the job (RFC 3501 section 2.3.1.1, RFC 7162 section 3.1), the
+ * thread (References/In-Reply-To, RFC 5322 section 3.6.4), the account's used bytes and a
+ * `message.created` event (the FTS5 row follows in batches, see search_index.ts); and the jobs
+ * that flag, move, copy and purge messages read before, each re-checking in SQL that none of
+ * them changed since (`unchangedStep`), a fixed number of statements per mailbox whatever the
+ * number of messages. Every transport's store step ends here.
  */
-import { and, eq } from "drizzle-orm";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
-import type { Statement, Tx } from "../store/store.ts";
-import {
-  assertStep,
-  counterBump,
-  MODSEQ_BUMP_SQL,
-  rawSql,
-  runStatements,
-  schema,
-  UID_BUMP_SQL,
-} from "../store/store.ts";
+import type { Queryable, Statement, Tx } from "../store/store.ts";
+import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { blobStatements } from "./blob_chunks.ts";
+import { inJson } from "../store/optimistic.ts";
 import { searchableBody } from "./search_index.ts";
-import { inList } from "../store/in_list.ts";
 import { parsedRowJson } from "./parsed_row.ts";
 
 export interface Flags {
@@ -64,22 +58,6 @@ export async function putBlob(tx: Tx, raw: Uint8Array, sha?: string): Promise<st
 /** Key that makes re-delivery of the same message (Message-ID and content) idempotent. */
 export async function deliveryKeyFor(messageId: string | undefined, sha: string): Promise<string> {
   return await sha256Hex(`${messageId ?? ""}\n${sha}`);
-}
-
-/** Takes the next UID and modseq of a mailbox (atomic inside the write transaction). */
-export async function allocateUid(
-  tx: Tx,
-  mailboxId: number,
-): Promise<{ uid: number; modseq: number }> {
-  const row = await rawSql(tx).get<{ uid: number; modseq: number }>(UID_BUMP_SQL, [mailboxId]);
-  if (!row) throw new Error(`mailbox ${mailboxId} vanished`);
-  return { uid: Number(row.uid), modseq: Number(row.modseq) };
-}
-
-/** Takes the next modseq of a mailbox, for flag changes and expunges. */
-export async function nextModseq(tx: Tx, mailboxId: number): Promise<number> {
-  const row = await rawSql(tx).get<{ modseq: number }>(MODSEQ_BUMP_SQL, [mailboxId]);
-  return Number(row?.modseq ?? 0);
 }
 
 function normalizeSubject(subject: string): string {
@@ -291,61 +269,99 @@ export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMes
   return outcome;
 }
 
+/** A message as a write job read it before writing: enough to re-check it in SQL. */
+export interface ReadRow {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+}
+
+/** `rows` by mailbox, each list in UID order (new UIDs ascend with the old ones). */
+function byMailbox<T extends ReadRow>(rows: T[]): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const r of rows) {
+    const list = out.get(r.mailboxId) ?? [];
+    list.push(r);
+    out.set(r.mailboxId, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => a.uid - b.uid);
+  return out;
+}
+
 /**
- * A message leaving its mailbox (purge, move), read before: the check that it has not changed
- * since (every change gives a row a new modseq in its mailbox), a new modseq there, and its UID
- * recorded as expunged under it (RFC 7162 section 3.2.5, for QRESYNC clients).
+ * The check that messages of one mailbox, read before, are all still there and unchanged: every
+ * change gives a row a modseq above its mailbox's highest at that moment (RFC 7162 section 3.1),
+ * so none of them may now be above the highest modseq read among them. One statement whatever
+ * the number of rows (their ids are one JSON parameter).
  */
-function leaveStatements(m: { id: number; mailboxId: number; uid: number; modseq: number }) {
+export function unchangedStep(mailboxId: number, rows: ReadRow[]): Statement {
+  return assertStep(
+    `(SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND modseq <= ?2 AND id ${
+      inJson("?3")
+    }) = ?4`,
+    [
+      mailboxId,
+      Math.max(0, ...rows.map((r) => r.modseq)),
+      JSON.stringify(rows.map((r) => r.id)),
+      rows.length,
+    ],
+  );
+}
+
+/**
+ * Messages of one mailbox leaving it (purge, move), read before: the check that they have not
+ * changed since, one new modseq there for all of them (RFC 7162 section 3.1.3 lets a command
+ * share it), and their UIDs recorded as expunged under it (section 3.2.5, for QRESYNC clients).
+ */
+function leaveStatements(mailboxId: number, rows: ReadRow[]): Statement[] {
   return [
-    assertStep(
-      "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
-      [m.id, m.mailboxId, m.modseq],
-    ),
-    { sql: MODSEQ_BUMP_SQL, args: [m.mailboxId] },
+    unchangedStep(mailboxId, rows),
+    { sql: MODSEQ_BUMP_SQL, args: [mailboxId] },
     {
       sql: `INSERT INTO expunged (mailbox_id, uid, modseq)
-        SELECT id, ?, highest_modseq FROM mailboxes WHERE id = ? ON CONFLICT DO NOTHING`,
-      args: [m.uid, m.mailboxId],
+        SELECT mailbox_id, uid, (SELECT highest_modseq FROM mailboxes WHERE id = ?1)
+        FROM messages WHERE id ${inJson("?2")} ON CONFLICT DO NOTHING`,
+      args: [mailboxId, JSON.stringify(rows.map((r) => r.id))],
     },
   ];
 }
 
 /** A message as a purge reads it before writing. */
-export interface PurgeRow {
-  id: number;
-  mailboxId: number;
-  uid: number;
-  modseq: number;
+export interface PurgeRow extends ReadRow {
   threadId: number;
   size: number;
   blobSha256: string;
 }
 
 /**
- * The statements that remove messages (read before, `rows`) for good: rows, FTS rows, thread
- * counts, an `expunged` record per UID under a new modseq for sync clients (RFC 7162 3.2.5),
- * events, quota, and blobs nothing else references. assertSteps stop the job when a row changed
- * since it was read.
+ * The statements that remove messages (read before, `rows`) for good, a fixed number per
+ * mailbox whatever the number of messages: the check that none changed since it was read, an
+ * `expunged` record per UID under one new modseq (RFC 7162 3.2.5), events, thread counts, FTS
+ * rows, the rows, then quota and blobs nothing else references.
  */
 export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[] {
   if (rows.length === 0) return [];
   const statements: Statement[] = [];
-  for (const m of rows) {
+  for (const [mailboxId, list] of byMailbox(rows)) {
+    const ids = JSON.stringify(list.map((r) => r.id));
     statements.push(
-      ...leaveStatements(m),
-      { sql: "DELETE FROM messages WHERE id = ?", args: [m.id] },
-      { sql: "DELETE FROM messages_fts WHERE rowid = ?", args: [m.id] },
-      {
-        sql: "UPDATE threads SET message_count = message_count - 1 WHERE id = ?",
-        args: [m.threadId],
-      },
+      ...leaveStatements(mailboxId, list),
       {
         sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
-          SELECT ?, 'message.deleted', id, ?, json_object('uid', ?, 'modseq', highest_modseq)
-          FROM mailboxes WHERE id = ?`,
-        args: [accountId, m.id, m.uid, m.mailboxId],
+          SELECT ?1, 'message.deleted', mailbox_id, id, json_object('uid', uid, 'modseq',
+            (SELECT highest_modseq FROM mailboxes WHERE id = ?2))
+          FROM messages WHERE id ${inJson("?3")} ORDER BY uid`,
+        args: [accountId, mailboxId, ids],
       },
+      {
+        sql: `UPDATE threads SET message_count = message_count -
+            (SELECT count(*) FROM messages WHERE thread_id = threads.id AND id ${inJson("?1")})
+          WHERE id IN (SELECT thread_id FROM messages WHERE id ${inJson("?1")})`,
+        args: [ids],
+      },
+      { sql: `DELETE FROM messages_fts WHERE rowid ${inJson("?1")}`, args: [ids] },
+      { sql: `DELETE FROM messages WHERE id ${inJson("?1")}`, args: [ids] },
     );
   }
   const freed = rows.reduce((n, m) => n + m.size, 0);
@@ -358,107 +374,263 @@ export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[
       sql: "DELETE FROM threads WHERE account_id = ? AND message_count <= 0",
       args: [accountId],
     },
+    {
+      sql: `DELETE FROM blobs WHERE sha256 ${inJson("?1")}
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = blobs.sha256)
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
+        AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)`,
+      args: [JSON.stringify([...new Set(rows.map((m) => m.blobSha256))])],
+    },
   );
-  for (const sha of new Set(rows.map((m) => m.blobSha256))) {
-    statements.push({
-      sql: `DELETE FROM blobs WHERE sha256 = ?1
-        AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = ?1)
-        AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = ?1)
-        AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = ?1)`,
-      args: [sha],
-    });
-  }
   return statements;
 }
 
-/** Removes messages for good (IMAP EXPUNGE, API purge) inside the caller's transaction. */
-export async function purgeMessages(tx: Tx, accountId: number, ids: number[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  const rows = await tx.select().from(schema.messages).where(and(
-    eq(schema.messages.accountId, accountId),
-    inList(schema.messages.id, ids),
-  ));
-  await runStatements(tx, purgeStatements(accountId, rows));
-  return rows.length;
-}
-
 /** A message as a move reads it before writing. */
-export interface MoveRow {
-  id: number;
-  mailboxId: number;
-  uid: number;
-  modseq: number;
+export type MoveRow = ReadRow;
+
+/** The bump of a mailbox that took `?2` messages at once (a move's or a copy's target). */
+const TAKEN_UIDS_BUMP_SQL = counterBump(
+  "UPDATE mailboxes SET uid_next = uid_next + ?2, highest_modseq = highest_modseq + 1 " +
+    "WHERE id = ?1",
+);
+
+/** The statements of a write job and how to read its answer from their results. */
+export interface Job<T> {
+  statements: Statement[];
+  /** Reads the job's answer from the results of its statements (`results[at]` is its first). */
+  decode(results: ResultSet[], at?: number): T;
 }
 
 /**
- * The statements that move messages (read before, `rows`) into another mailbox of the same
- * account: per message an `expunged` record in the old mailbox under a new modseq there, a new
- * UID and modseq in the target (RFC 3501 2.3.1.1, RFC 7162 3.1), and a `message.moved` event.
- * assertSteps stop the job when a row changed since it was read (every change gives it a new
- * modseq in its mailbox) or the target left the account. Each move's UPDATE answers the
- * message's id and new UID.
+ * Moves messages (read before, `rows`) into another mailbox of the same account, a fixed
+ * number of statements per source mailbox: they leave it (`leaveStatements`), take the
+ * target's next UIDs in the order of their old ones and one new modseq there (RFC 3501
+ * 2.3.1.1, RFC 7162 3.1), and each gets a `message.moved` event. assertSteps stop the job when
+ * a row changed since it was read or the target left the account. The answer: each message's
+ * id and UID (its old one when it was in the target already).
  */
+export function moveJob(
+  accountId: number,
+  rows: MoveRow[],
+  targetMailboxId: number,
+): Job<{ id: number; uid: number }[]> {
+  const t = targetMailboxId;
+  const moving = rows.filter((m) => m.mailboxId !== t);
+  const statements: Statement[] = [];
+  const updates: number[] = [];
+  if (moving.length > 0) {
+    statements.push(
+      assertStep("EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?)", [
+        t,
+        accountId,
+      ]),
+    );
+  }
+  for (const [source, list] of byMailbox(moving)) {
+    // Each message's id and old UID, in UID order: its index is its offset from uid_next.
+    const pairs = JSON.stringify(list.map((m) => [m.id, m.uid]));
+    statements.push(...leaveStatements(source, list));
+    updates.push(statements.length);
+    statements.push(
+      {
+        sql: `UPDATE messages SET mailbox_id = ?1,
+            uid = (SELECT uid_next FROM mailboxes WHERE id = ?1) + j.key,
+            modseq = (SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?1)
+          FROM json_each(?2) AS j WHERE messages.id = json_extract(j.value, '$[0]')
+          RETURNING messages.id AS id, messages.uid AS uid`,
+        args: [t, pairs],
+      },
+      // The target's next UIDs and modseq, taken by the messages just put there.
+      { sql: TAKEN_UIDS_BUMP_SQL, args: [t, list.length] },
+      {
+        sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+          SELECT ?1, 'message.moved', m.mailbox_id, m.id, json_object('fromMailboxId', ?2,
+            'oldUid', json_extract(j.value, '$[1]'), 'uid', m.uid, 'modseq', m.modseq)
+          FROM json_each(?3) AS j JOIN messages m ON m.id = json_extract(j.value, '$[0]')
+          ORDER BY j.key`,
+        args: [accountId, source, pairs],
+      },
+    );
+  }
+  return {
+    statements,
+    decode(results, at = 0) {
+      const moved = new Map<number, number>();
+      for (const i of updates) {
+        for (const r of results[at + i].rows) moved.set(Number(r.id), Number(r.uid));
+      }
+      return rows.map((m) => ({ id: m.id, uid: moved.get(m.id) ?? m.uid }));
+    },
+  };
+}
+
+/** The statements of `moveJob`, for a caller that needs no answer from them. */
 export function moveStatements(
   accountId: number,
   rows: MoveRow[],
   targetMailboxId: number,
 ): Statement[] {
+  return moveJob(accountId, rows, targetMailboxId).statements;
+}
+
+/** The rows `just copied` into mailbox `?1`: those at or above its `uid_next` (bumped last). */
+const JUST_COPIED =
+  "SELECT id FROM messages WHERE mailbox_id = ?1 AND uid >= (SELECT uid_next FROM mailboxes WHERE id = ?1)";
+
+/** A copy's quota step: the bytes of the rows just copied. */
+const COPIED_QUOTA_BUMP_SQL = counterBump(
+  `UPDATE accounts SET used_bytes = used_bytes + (SELECT coalesce(sum(size), 0) FROM messages
+     WHERE id IN (${JUST_COPIED})) WHERE id = ?2`,
+);
+
+/** A copy's last step: the target's next UIDs and modseq, when anything was copied. */
+const COPIED_UIDS_BUMP_SQL = counterBump(
+  `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, uid_next = uid_next +
+     (SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid >= mailboxes.uid_next)
+   WHERE id = ?1 AND EXISTS
+     (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid >= mailboxes.uid_next)`,
+);
+
+/**
+ * Copies messages of one mailbox (read before, `rows`) into another of the same account (IMAP
+ * COPY, RFC 3501 6.4.7): new rows with the same blob, flags, keywords and thread, the target's
+ * next UIDs in the order of the old ones and one new modseq, thread counts, quota and
+ * `message.created` events — a fixed number of statements for any number of messages. The
+ * rows go in only while the account's quota has room for all of them (checked in SQL when the
+ * job runs); assertSteps stop the job when a source row is gone or the target left the account.
+ * The answer: `[old UID, new UID]` pairs, or undefined when the quota refused the copy.
+ */
+export function copyJob(
+  accountId: number,
+  sourceMailboxId: number,
+  rows: (ReadRow & { size: number })[],
+  targetMailboxId: number,
+): Job<[number, number][] | undefined> {
+  const list = [...rows].sort((a, b) => a.uid - b.uid);
+  const ids = JSON.stringify(list.map((r) => r.id));
   const t = targetMailboxId;
-  const moving = rows.filter((m) => m.mailboxId !== t);
-  if (moving.length === 0) return [];
+  const bytes = list.reduce((n, r) => n + r.size, 0);
   const statements: Statement[] = [
     assertStep("EXISTS (SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?)", [t, accountId]),
+    assertStep(
+      `(SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND id ${inJson("?2")}) = ?3`,
+      [sourceMailboxId, ids, list.length],
+    ),
+    {
+      // The copy's FTS5 row comes with the indexer's next batch (services/search_index.ts).
+      sql: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
+          delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
+          preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
+          deleted, keywords, parsed)
+        SELECT s.account_id, ?1, (SELECT uid_next FROM mailboxes WHERE id = ?1) + j.key,
+          (SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?1), s.thread_id, s.blob_sha256,
+          NULL, s.message_id_header, s.subject, s.from_address, s.from_name, s.to_json,
+          s.cc_json, s.preview, s.sent_at, s.internal_date, s.size, s.has_attachments, s.seen,
+          s.flagged, s.answered, s.draft, s.deleted, s.keywords, s.parsed
+        FROM json_each(?2) AS j JOIN messages s ON s.id = j.value
+        WHERE (SELECT quota_bytes = 0 OR used_bytes + ?3 <= quota_bytes FROM accounts
+          WHERE id = ?4)
+        ORDER BY j.key
+        RETURNING uid`,
+      args: [t, ids, bytes, accountId],
+    },
+    {
+      sql: `UPDATE threads SET message_count = message_count + (SELECT count(*) FROM messages
+          WHERE thread_id = threads.id AND id IN (${JUST_COPIED}))
+        WHERE id IN (SELECT thread_id FROM messages WHERE id IN (${JUST_COPIED}))`,
+      args: [t],
+    },
+    { sql: COPIED_QUOTA_BUMP_SQL, args: [t, accountId] },
+    {
+      sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
+        SELECT ?2, 'message.created', mailbox_id, id,
+          json_object('uid', uid, 'modseq', modseq, 'threadId', thread_id)
+        FROM messages WHERE id IN (${JUST_COPIED}) ORDER BY uid`,
+      args: [t, accountId],
+    },
+    { sql: COPIED_UIDS_BUMP_SQL, args: [t] },
   ];
-  for (const m of moving) {
+  return {
+    statements: list.length === 0 ? [] : statements,
+    decode(results, at = 0) {
+      if (list.length === 0) return [];
+      const uids = results[at + 2].rows.map((r) => Number(r.uid)).sort((a, b) => a - b);
+      if (uids.length === 0) return undefined;
+      return list.map((r, i) => [r.uid, uids[i]]);
+    },
+  };
+}
+
+/** A message's flags and keywords as a write job sets them, with the row as it was read. */
+export interface FlagChange extends ReadRow {
+  seen: boolean;
+  flagged: boolean;
+  answered: boolean;
+  draft: boolean;
+  deleted: boolean;
+  keywords: string[];
+}
+
+/**
+ * The statements of a flag change (IMAP STORE, the API's PATCH and batch flag action), a fixed
+ * number per mailbox for any number of messages: the check that no row changed since it was
+ * read, one new modseq per mailbox (RFC 7162 section 3.1.3 allows sharing it), every row's new
+ * flags and keywords with that modseq, and their `message.updated` events. The answer: the new
+ * modseq of each mailbox.
+ */
+export function flagJob(accountId: number, changes: FlagChange[]): Job<Map<number, number>> {
+  const statements: Statement[] = [];
+  const bumps = new Map<number, number>();
+  for (const [mailboxId, list] of byMailbox(changes)) {
+    const values = JSON.stringify(list.map((c) => [
+      c.id,
+      bit(c.seen),
+      bit(c.flagged),
+      bit(c.answered),
+      bit(c.draft),
+      bit(c.deleted),
+      JSON.stringify(c.keywords),
+    ]));
+    statements.push(unchangedStep(mailboxId, list));
+    bumps.set(mailboxId, statements.length);
     statements.push(
-      ...leaveStatements(m),
+      { sql: MODSEQ_BUMP_SQL, args: [mailboxId] },
       {
-        sql: `UPDATE messages SET mailbox_id = ?1,
-            uid = (SELECT uid_next FROM mailboxes WHERE id = ?1),
-            modseq = (SELECT highest_modseq + 1 FROM mailboxes WHERE id = ?1)
-          WHERE id = ?2 RETURNING id, uid`,
-        args: [t, m.id],
+        sql: `UPDATE messages SET seen = json_extract(j.value, '$[1]'),
+            flagged = json_extract(j.value, '$[2]'), answered = json_extract(j.value, '$[3]'),
+            draft = json_extract(j.value, '$[4]'), deleted = json_extract(j.value, '$[5]'),
+            keywords = json_extract(j.value, '$[6]'),
+            modseq = (SELECT highest_modseq FROM mailboxes WHERE id = ?1)
+          FROM json_each(?2) AS j WHERE messages.id = json_extract(j.value, '$[0]')`,
+        args: [mailboxId, values],
       },
-      // The target's next UID and modseq, taken by the message just put there.
-      { sql: UID_BUMP_SQL, args: [t] },
       {
         sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
-          SELECT ?, 'message.moved', mailbox_id, id, json_object('fromMailboxId', ?,
-            'oldUid', ?, 'uid', uid, 'modseq', modseq) FROM messages WHERE id = ?`,
-        args: [accountId, m.mailboxId, m.uid, m.id],
+          SELECT ?1, 'message.updated', mailbox_id, id, json_object('uid', uid, 'modseq', modseq)
+          FROM messages WHERE id IN (SELECT json_extract(value, '$[0]') FROM json_each(?2))
+          ORDER BY uid`,
+        args: [accountId, values],
       },
     );
   }
-  return statements;
+  return {
+    statements,
+    decode(results, at = 0) {
+      const out = new Map<number, number>();
+      for (const [mailboxId, i] of bumps) {
+        out.set(mailboxId, Number(results[at + i].rows[0]?.modseq ?? 0));
+      }
+      return out;
+    },
+  };
 }
 
-/** The new UIDs of a move, from the results of its statements (`moveStatements`, at `at`). */
-function movedUids(
-  rows: MoveRow[],
-  targetMailboxId: number,
-  results: ResultSet[],
-  at = 0,
-): { id: number; uid: number }[] {
-  // After the target's check, six statements per moved message; the fourth is the UPDATE.
-  let k = 0;
-  return rows.map((m) => {
-    if (m.mailboxId === targetMailboxId) return { id: m.id, uid: m.uid };
-    const row = results[at + 1 + 6 * k++ + 3].rows[0];
-    return { id: m.id, uid: Number(row.uid) };
-  });
-}
-
-/** Moves messages to another mailbox of the same account: new UIDs there, expunged here. */
-export async function moveMessages(
-  tx: Tx,
-  accountId: number,
-  ids: number[],
-  targetMailboxId: number,
-): Promise<{ id: number; uid: number }[]> {
-  const rows = await tx.select().from(schema.messages).where(and(
-    eq(schema.messages.accountId, accountId),
-    inList(schema.messages.id, ids),
-  ));
-  const statements = moveStatements(accountId, rows, targetMailboxId);
-  return movedUids(rows, targetMailboxId, await runStatements(tx, statements));
+/** The caller's messages among `ids` as a purge reads them before its job. */
+export async function purgeRows(db: Queryable, accountId: number, ids: number[]) {
+  if (ids.length === 0) return [];
+  return await rawSql(db).all<PurgeRow>(
+    `SELECT id, mailbox_id AS mailboxId, uid, modseq, thread_id AS threadId, size,
+       blob_sha256 AS blobSha256 FROM messages WHERE account_id = ?1 AND id ${inJson("?2")}`,
+    [accountId, JSON.stringify(ids)],
+  );
 }

@@ -20,15 +20,10 @@ import type { Deps } from "../deps.ts";
 import type { MimePort } from "../ports.ts";
 import { AppError, badRequest, notFound } from "../errors.ts";
 import type { Queryable, Statement } from "../store/store.ts";
-import {
-  assertStep,
-  isFailedAssertion,
-  MODSEQ_BUMP_SQL,
-  runStatements,
-  schema,
-} from "../store/store.ts";
+import { schema } from "../store/store.ts";
+import { retryStale } from "../store/optimistic.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
-import { moveMessages, moveStatements, purgeMessages, purgeStatements } from "./message_store.ts";
+import { type FlagChange, flagJob, moveStatements, purgeStatements } from "./message_store.ts";
 import { blobBytes } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 
@@ -363,55 +358,33 @@ function applyChanges(
 }
 
 /**
- * The statements of a flag change (one batch): per mailbox one new modseq (RFC 7162 section
- * 3.1.3 allows sharing it), each row's new flags with that modseq, its `message.updated` event.
- * The new values were computed from rows read before; an assertStep per row stops the job if
- * the row changed since (every change gives a row a new modseq in its mailbox).
+ * The statements of a flag change (one batch, `flagJob`): the new values are computed from rows
+ * read before, and the job stops if one of them changed since.
  */
 function changeStatements(
   accountId: number,
   rows: MessageRow[],
   req: Pick<MessageUpdateRequest, "flags" | "addKeywords" | "removeKeywords">,
 ): Statement[] {
-  const statements: Statement[] = [];
-  const bumped = new Set<number>();
+  const changes: FlagChange[] = [];
   for (const row of rows) {
     const next = applyChanges(row, req.flags, req.addKeywords, req.removeKeywords);
-    if (!next) continue;
-    statements.push(assertStep(
-      "EXISTS (SELECT 1 FROM messages WHERE id = ? AND mailbox_id = ? AND modseq = ?)",
-      [row.id, row.mailboxId, row.modseq],
-    ));
-    if (!bumped.has(row.mailboxId)) {
-      statements.push({ sql: MODSEQ_BUMP_SQL, args: [row.mailboxId] });
-      bumped.add(row.mailboxId);
+    if (next) {
+      changes.push({
+        ...next,
+        id: row.id,
+        mailboxId: row.mailboxId,
+        uid: row.uid,
+        modseq: row.modseq,
+      });
     }
-    statements.push({
-      sql: `UPDATE messages SET seen = ?, flagged = ?, answered = ?, draft = ?, deleted = ?,
-          keywords = ?, modseq = (SELECT highest_modseq FROM mailboxes WHERE id = ?)
-        WHERE id = ?`,
-      args: [
-        ...FLAG_NAMES.map((f) => next[f] ? 1 : 0),
-        JSON.stringify(next.keywords),
-        row.mailboxId,
-        row.id,
-      ],
-    }, {
-      sql: `INSERT INTO events (account_id, type, mailbox_id, message_id, data)
-        SELECT ?, 'message.updated', mailbox_id, id, json_object('uid', uid, 'modseq', modseq)
-        FROM messages WHERE id = ?`,
-      args: [accountId, row.id],
-    });
   }
-  return statements;
+  return flagJob(accountId, changes).statements;
 }
 
 async function summaryOf(db: Queryable, accountId: number, id: number) {
   return toSummary(await requireRow(db, accountId, id));
 }
-
-/** Attempts of a write job whose reads went stale before it ran (assertStep). */
-const STALE_RETRIES = 5;
 
 /** Changes one message's flags and keywords: read, then one round trip (as moveMessage). */
 export async function updateMessage(
@@ -428,20 +401,6 @@ export async function updateMessage(
   });
   if (changed) deps.bus.notify(accountId);
   return await summaryOf(deps.store.db, accountId, id);
-}
-
-/**
- * Runs `job` (reads, then one write job) again when its write found the rows it read changed
- * (a failed assertStep: nothing of it was kept).
- */
-async function retryStale<T>(job: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await job();
-    } catch (e) {
-      if (!isFailedAssertion(e) || attempt >= STALE_RETRIES) throw e;
-    }
-  }
 }
 
 /** Moves one message: read, then one round trip (read again when it changed meanwhile). */
@@ -473,37 +432,42 @@ export async function deleteMessage(deps: Deps, accountId: number, id: number, p
   return result;
 }
 
-/** One action on many messages, in one transaction; ids that are not the caller's are listed. */
+/**
+ * One action on many messages, as one write job of one round trip (reads first, then a batch
+ * that checks none of them changed since); ids that are not the caller's are listed.
+ */
 export async function batchMessages(deps: Deps, accountId: number, req: MessageBatchRequest) {
   const ids = [...new Set(req.ids)];
-  const result = await deps.store.write(async (tx) => {
-    const rows = await tx.select().from(m).where(
+  const db = deps.store.db;
+  const result = await retryStale(async () => {
+    const rows = await db.select().from(m).where(
       and(eq(m.accountId, accountId), inList(m.id, ids)),
     );
     const found = new Set(rows.map((r) => r.id));
     const done = ids.filter((i) => found.has(i));
     const notFound_ = ids.filter((i) => !found.has(i));
+    let statements: Statement[] = [];
     switch (req.action) {
       case "flag":
-        // Read in this transaction: the statements' row checks hold.
-        await runStatements(tx, changeStatements(accountId, rows, req));
+        statements = changeStatements(accountId, rows, req);
         break;
       case "move":
-        await requireMailbox(tx, accountId, req.mailboxId!);
-        await moveMessages(tx, accountId, done, req.mailboxId!);
+        await requireMailbox(db, accountId, req.mailboxId!);
+        statements = moveStatements(accountId, rows, req.mailboxId!);
         break;
       case "delete": {
-        const trash = await mailboxByRole(tx, accountId, "trash");
-        const toPurge = rows.filter((r) => !trash || r.mailboxId === trash.id).map((r) => r.id);
-        const toTrash = rows.filter((r) => trash && r.mailboxId !== trash.id).map((r) => r.id);
-        await purgeMessages(tx, accountId, toPurge);
-        if (trash && toTrash.length > 0) await moveMessages(tx, accountId, toTrash, trash.id);
+        const trash = await mailboxByRole(db, accountId, "trash");
+        const toPurge = rows.filter((r) => !trash || r.mailboxId === trash.id);
+        const toTrash = rows.filter((r) => trash && r.mailboxId !== trash.id);
+        statements = purgeStatements(accountId, toPurge);
+        if (trash) statements.push(...moveStatements(accountId, toTrash, trash.id));
         break;
       }
       case "purge":
-        await purgeMessages(tx, accountId, done);
+        statements = purgeStatements(accountId, rows);
         break;
     }
+    if (statements.length > 0) await deps.store.batch(statements);
     return { done, notFound: notFound_ };
   });
   if (result.done.length > 0) deps.bus.notify(accountId);

@@ -3,16 +3,17 @@
  * worker): leased claims, results, retries and bounces.
  *
  * - Claim: due rows (queued or deferred and due, or `sending` with a lapsed lease) are leased to
- *   one worker inside one write transaction (BEGIN IMMEDIATE), so two workers never get the same
- *   recipient. Rows past their expiry are bounced instead of handed out.
+ *   one worker by one UPDATE … RETURNING in a one-round-trip write job, so two workers (of any
+ *   process) never get the same recipient. Rows past their expiry are bounced instead.
  * - Results: sent → `sent`; deferred → `deferred` with exponential backoff and ±20 % jitter
  *   (RFC 5321 section 4.5.4.1 asks for growing retry intervals), until the expiry; failed (5xx)
  *   or expired → an RFC 3464 DSN delivered to the sender through the inbound pipeline, in the
- *   same transaction as the state change (state `bounced`), or `failed` when no DSN can go
+ *   same write job as the state change (state `bounced`), or `failed` when no DSN can go
  *   out (null sender, or a sender that is not served here). A bounce is never bounced: its
  *   envelope sender is empty. Only a failure about the recipient's mailbox (a 5.1.1 at RCPT,
  *   not a 500 to DATA: transactional/bounce_class.ts) also suppresses the address.
- * Only the worker holding a row's lease may report on it (409 otherwise).
+ * Only the worker holding a row's lease may report on it (409 otherwise): every result is one
+ * write job (reads first) whose UPDATE re-checks the lease in SQL.
  */
 import { and, eq, gt, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
@@ -21,16 +22,18 @@ import type { Deps } from "../deps.ts";
 import { AppError, conflict, notFound } from "../errors.ts";
 import { randomToken } from "../crypto.ts";
 import { buildDsn, type DsnRecipient, statusFor } from "../mime/dsn.ts";
-import type { Tx } from "../store/store.ts";
-import { recordStatements, schema } from "../store/store.ts";
+import type { InValue } from "@libsql/client/web";
+import type { Statement } from "../store/store.ts";
+import { assertStep, isFailedAssertion, rawSql, recordStatements, schema } from "../store/store.ts";
+import { retryStale, StaleReads } from "../store/optimistic.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { findDomain } from "./accounts.ts";
-import { deliverInTx, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
+import { deliveryJob, type PreparedDelivery, prepareDelivery } from "./delivery.ts";
 import type { OutboxRow } from "./outbox.ts";
 import {
   claimedEventStatements,
   isVerpSender,
-  outboxEvent,
+  outboxEventStatements,
 } from "../transactional/outbox_events.ts";
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
@@ -148,10 +151,60 @@ function idle(now: number) {
   );
 }
 
-function isIdle(r: OutboxRow, now: number): boolean {
-  return ["queued", "deferred", "sending"].includes(r.state) &&
-    (r.leaseUntil === null || r.leaseUntil < now);
+/** `idle` as a job's re-check of a row it read (`Permanent.stillOurs`). */
+const idleSql = (now: number): RowCheck => ({
+  sql: `state IN ('queued', 'deferred', 'sending') AND (lease_until IS NULL OR lease_until < ?)`,
+  args: [now],
+});
+
+/** Held by `worker`: the re-check of every result it reports. */
+const heldSql = (worker: string): RowCheck => ({
+  sql: "state = 'sending' AND lease_owner = ?",
+  args: [worker],
+});
+
+/** A condition on an outbox row (SQL over its columns) that a write job re-checks. */
+interface RowCheck {
+  sql: string;
+  args: InValue[];
 }
+
+/**
+ * A result's write job: the row's UPDATE (`set`, SQL with `args`) guarded by `check`, an assert
+ * that it happened (else the whole job is undone), then `then`. Answers the updated row, or
+ * undefined when an assertion of the job failed (the check, or one of `then`'s).
+ */
+async function finishJob(
+  deps: Deps,
+  id: number,
+  set: { sql: string; args: InValue[] },
+  check: RowCheck,
+  then: Statement[],
+): Promise<OutboxRow | undefined> {
+  try {
+    const [updated] = await deps.store.batch([
+      {
+        sql: `UPDATE outbox SET ${set.sql} WHERE id = ? AND ${check.sql}
+          RETURNING ${outboxSql.columns}`,
+        args: [...set.args, id, ...check.args],
+      },
+      assertStep("changes() = 1"),
+      ...then,
+    ]);
+    return outboxSql.fromRow(updated.rows[0] as Record<string, unknown>);
+  } catch (e) {
+    if (isFailedAssertion(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The `events` row of an outbox change, from the row itself (in the same job). */
+const outboxEventRow = (id: number, type: string, data: Record<string, unknown>): Statement => ({
+  sql: `INSERT INTO events (account_id, type, message_id, data)
+    SELECT account_id, ?, message_ref, json_patch(json_object('outboxId', id, 'recipient', rcpt_to), ?)
+    FROM outbox WHERE id = ?`,
+  args: [type, JSON.stringify(data), id],
+});
 
 /** Bounces idle rows whose expiry has passed (up to `limit` per call), retry time or not. */
 async function expireOverdue(deps: Deps, now: number, limit: number): Promise<void> {
@@ -165,8 +218,8 @@ async function expireOverdue(deps: Deps, now: number, limit: number): Promise<vo
         diagnostic: last,
         diagnosticType: /^\d{3}\b/.test(last) ? "smtp" : "X-Postern",
         now,
-        // Still idle at commit time: no other claim bounced or took it meanwhile.
-        stillOurs: (r) => isIdle(r, now),
+        // Still idle when the job runs: no other claim bounced or took it meanwhile.
+        stillOurs: idleSql(now),
       });
     } catch (e) {
       if (!(e instanceof AppError && e.status === 409)) throw e;
@@ -174,8 +227,8 @@ async function expireOverdue(deps: Deps, now: number, limit: number): Promise<vo
   }
 }
 
-async function heldRow(tx: Tx | Deps["store"]["db"], id: number, worker: string) {
-  const [row] = await tx.select().from(schema.outbox).where(eq(schema.outbox.id, id));
+async function heldRow(db: Deps["store"]["db"], id: number, worker: string) {
+  const [row] = await db.select().from(schema.outbox).where(eq(schema.outbox.id, id));
   if (!row) throw notFound("outbox entry");
   if (row.state !== "sending" || row.leaseOwner !== worker) {
     throw conflict(`outbox entry ${id} is not leased to ${worker}`);
@@ -206,40 +259,30 @@ export async function recordResult(
 ): Promise<ResultOutcome> {
   const now = deps.clock.now();
   const row = await heldRow(deps.store.db, id, result.worker);
-  const held = (r: OutboxRow) => r.state === "sending" && r.leaseOwner === result.worker;
   const reply = [result.smtpCode, result.enhanced].filter(Boolean).join(" ");
   const text = reply && !result.message.startsWith(reply)
     ? `${reply} ${result.message}`
     : result.message;
 
+  const lost = () => conflict(`outbox entry ${id} is not leased to ${result.worker}`);
   if (result.outcome === "sent") {
-    const updated = await deps.store.write(async (tx) => {
-      await heldRow(tx, id, result.worker);
-      const [r] = await tx.update(schema.outbox).set({
-        state: "sent",
-        attempts: row.attempts + 1,
-        leaseOwner: null,
-        leaseUntil: null,
-        lastError: null,
-        updatedAt: now,
-      }).where(eq(schema.outbox.id, id)).returning();
-      await tx.insert(schema.events).values({
-        accountId: r.accountId,
-        type: "outbox.sent",
-        messageId: r.messageRef,
-        data: JSON.stringify({
-          outboxId: r.id,
-          recipient: r.rcptTo,
-          remoteMta: result.remoteMta,
-          response: text.slice(0, 500),
-        }),
-      });
-      await outboxEvent(tx, deps, r, "delivered", {
-        remoteMta: result.remoteMta,
-        response: text.slice(0, 500),
-      });
-      return r;
-    });
+    // Reads first (the row above, the timeline's), then one write job re-checking the lease.
+    const data = { remoteMta: result.remoteMta, response: text.slice(0, 500) };
+    const updated = await finishJob(
+      deps,
+      id,
+      {
+        sql: `state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+          last_error = NULL, updated_at = ?`,
+        args: [now],
+      },
+      heldSql(result.worker),
+      [
+        outboxEventRow(id, "outbox.sent", data),
+        ...await outboxEventStatements(deps, row, "delivered", data),
+      ],
+    );
+    if (!updated) throw lost();
     deps.logger.log("info", "outbox.sent", { id, domain: row.domain, remoteMta: result.remoteMta });
     return { row: updated, bounced: false };
   }
@@ -247,36 +290,26 @@ export async function recordResult(
   const attempts = row.attempts + 1;
   if (result.outcome === "deferred" && now < row.expiresAt) {
     const next = now + backoffMs(attempts);
-    const updated = await deps.store.write(async (tx) => {
-      await heldRow(tx, id, result.worker);
-      const [r] = await tx.update(schema.outbox).set({
-        state: "deferred",
-        attempts,
-        nextAttemptAt: next,
-        leaseOwner: null,
-        leaseUntil: null,
-        lastError: text.slice(0, 1000),
-        updatedAt: now,
-      }).where(eq(schema.outbox.id, id)).returning();
-      await tx.insert(schema.events).values({
-        accountId: r.accountId,
-        type: "outbox.deferred",
-        messageId: r.messageRef,
-        data: JSON.stringify({
-          outboxId: r.id,
-          recipient: r.rcptTo,
-          attempts,
-          nextAttemptAt: iso(next),
-          reason: text.slice(0, 500),
-        }),
-      });
-      await outboxEvent(tx, deps, r, "deferred", {
-        attempts,
-        nextAttemptAt: iso(next),
-        reason: text.slice(0, 500),
-      });
-      return r;
-    });
+    const data = { attempts, nextAttemptAt: iso(next), reason: text.slice(0, 500) };
+    const updated = await finishJob(
+      deps,
+      id,
+      {
+        sql: `state = 'deferred', attempts = ?, next_attempt_at = ?, lease_owner = NULL,
+          lease_until = NULL, last_error = ?, updated_at = ?`,
+        args: [attempts, next, text.slice(0, 1000), now],
+      },
+      // The attempts read are the row's still: the job's events say the right count.
+      {
+        sql: `${heldSql(result.worker).sql} AND attempts = ?`,
+        args: [result.worker, row.attempts],
+      },
+      [
+        outboxEventRow(id, "outbox.deferred", data),
+        ...await outboxEventStatements(deps, row, "deferred", data),
+      ],
+    );
+    if (!updated) throw lost();
     deps.logger.log("info", "outbox.deferred", { id, domain: row.domain, attempts });
     return { row: updated, bounced: false };
   }
@@ -296,7 +329,7 @@ export async function recordResult(
     },
     countAttempt: true,
     now,
-    stillOurs: held,
+    stillOurs: heldSql(result.worker),
   });
 }
 
@@ -309,8 +342,8 @@ interface Permanent {
   failure?: DeliveryFailure;
   countAttempt?: boolean;
   now: number;
-  /** Re-checked inside the transaction: the row may be finished only if this still holds. */
-  stillOurs(row: OutboxRow): boolean;
+  /** Re-checked by the write job: the row may be finished only if this still holds. */
+  stillOurs: RowCheck;
 }
 
 /** Builds the DSN for a failed row when its sender is served here (else undefined). */
@@ -370,59 +403,71 @@ async function finishPermanently(
     ? classifyBounce(p.failure)
     : { category: "transient" as const, suppress: false };
   const code = [p.failure?.smtpCode, p.failure?.enhanced].filter(Boolean).join(" ") || p.status;
-  const { updated, bounced, touched } = await deps.store.write(async (tx) => {
-    const [current] = await tx.select().from(schema.outbox).where(eq(schema.outbox.id, row.id));
-    if (!current || !p.stillOurs(current)) {
-      throw conflict(`outbox entry ${row.id} is no longer held by this worker`);
-    }
-    let bounced = false;
-    let touched: number[] = [];
-    if (prepared) {
-      const outcome = await deliverInTx(tx, deps, prepared);
-      bounced = outcome.results.some((r) => r.status === "delivered" || r.status === "duplicate");
-      touched = outcome.touchedAccounts;
-    }
-    const [r] = await tx.update(schema.outbox).set({
-      state: bounced ? "bounced" : "failed",
-      attempts: current.attempts + (p.countAttempt ? 1 : 0),
-      leaseOwner: null,
-      leaseUntil: null,
-      lastError: p.diagnostic.slice(0, 1000),
-      updatedAt: p.now,
-    }).where(eq(schema.outbox.id, row.id)).returning();
-    await tx.insert(schema.events).values({
-      accountId: r.accountId,
-      type: "outbox.bounced",
-      messageId: r.messageRef,
-      data: JSON.stringify({
-        outboxId: r.id,
-        recipient: r.rcptTo,
-        status: p.status,
-        reason: p.diagnostic.slice(0, 500),
-        stage: p.failure?.stage,
-        category: klass.category,
-        suppressed: klass.suppress,
-        dsn: bounced,
-      }),
-    });
-    await outboxEvent(
-      tx,
+  // Reads first (the DSN's delivery plan, the timeline's), then one write job: the DSN, which
+  // must be stored as planned (assertStored: a quota filled meanwhile undoes the job and it is
+  // planned again), and the row's end, which must still be ours (else a 409).
+  const { updated, bounced, touched } = await retryStale(async () => {
+    const job = prepared
+      ? await deliveryJob(deps.store.db, deps, prepared, { assertStored: true })
+      : undefined;
+    const expected = job?.expected;
+    const bounced = expected?.results.some((r) =>
+      r.status === "delivered" || r.status === "duplicate"
+    ) ?? false;
+    const statements = [...job?.statements ?? []];
+    const data = {
+      status: p.status,
+      reason: p.diagnostic.slice(0, 500),
+      stage: p.failure?.stage,
+      category: klass.category,
+      suppressed: klass.suppress,
+      dsn: bounced,
+    };
+    const updated = await finishJob(
       deps,
-      r,
-      "bounced",
+      row.id,
       {
-        status: p.status,
-        reason: p.diagnostic.slice(0, 500),
-        remoteMta: p.remoteMta,
-        stage: p.failure?.stage ?? null,
-        category: klass.category,
-        suppressed: klass.suppress,
+        sql: `state = ?, attempts = attempts + ?, lease_owner = NULL, lease_until = NULL,
+          last_error = ?, updated_at = ?`,
+        args: [
+          bounced ? "bounced" : "failed",
+          p.countAttempt ? 1 : 0,
+          p.diagnostic.slice(0, 1000),
+          p.now,
+        ],
       },
-      klass.suppress
-        ? { code, stage: p.failure?.stage, detail: p.diagnostic.slice(0, 500) }
-        : undefined,
+      p.stillOurs,
+      [
+        ...statements,
+        outboxEventRow(row.id, "outbox.bounced", data),
+        ...await outboxEventStatements(
+          deps,
+          row,
+          "bounced",
+          {
+            status: p.status,
+            reason: p.diagnostic.slice(0, 500),
+            remoteMta: p.remoteMta,
+            stage: p.failure?.stage ?? null,
+            category: klass.category,
+            suppressed: klass.suppress,
+          },
+          klass.suppress
+            ? { code, stage: p.failure?.stage, detail: p.diagnostic.slice(0, 500) }
+            : undefined,
+        ),
+      ],
     );
-    return { updated: r, bounced, touched };
+    if (!updated) {
+      // Not ours any more: a 409. Else a DSN refused since it was planned: plan it again.
+      const ours = await rawSql(deps.store.db).get(
+        `SELECT 1 AS ours FROM outbox WHERE id = ? AND ${p.stillOurs.sql}`,
+        [row.id, ...p.stillOurs.args],
+      );
+      if (!ours) throw conflict(`outbox entry ${row.id} is no longer held by this worker`);
+      throw new StaleReads();
+    }
+    return { updated, bounced, touched: expected?.touchedAccounts ?? [] };
   });
   for (const accountId of touched) deps.bus.notify(accountId);
   deps.logger.log("info", "outbox.bounced", {

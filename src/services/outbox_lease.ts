@@ -6,7 +6,6 @@
  * crash, when nobody renews and the rows come back to the queue once it lapses.
  */
 import type { Deps } from "../deps.ts";
-import { rawSql } from "../store/store.ts";
 
 export interface RenewInput {
   worker: string;
@@ -25,13 +24,11 @@ export async function renewOutboxLease(
 ): Promise<{ leaseUntil: number; ids: number[] }> {
   const now = deps.clock.now();
   const leaseUntil = now + input.leaseSeconds * 1000;
-  const rows = await deps.store.write((tx) =>
-    rawSql(tx).all<{ id: number }>(
-      `UPDATE outbox SET lease_until = ?, updated_at = ?
+  const [renewed] = await deps.store.batch([{
+    sql: `UPDATE outbox SET lease_until = ?, updated_at = ?
        WHERE id IN (SELECT value FROM json_each(?)) AND state = 'sending' AND lease_owner = ?
        RETURNING id`,
-      [leaseUntil, now, JSON.stringify(input.ids), input.worker],
-    )
-  );
-  return { leaseUntil, ids: rows.map((r) => Number(r.id)).sort((a, b) => a - b) };
+    args: [leaseUntil, now, JSON.stringify(input.ids), input.worker],
+  }]);
+  return { leaseUntil, ids: renewed.rows.map((r) => Number(r.id)).sort((a, b) => a - b) };
 }

@@ -80,33 +80,28 @@ export async function indexPendingMessages(store: Store): Promise<number> {
     };
   });
   const last = docs[docs.length - 1].id;
-  await store.write(async (tx) => {
-    const sql = rawSql(tx);
-    // Another indexer (a search's catch-up, another process) may have done this batch already.
-    const now = await sql.get<{ indexed_through: number }>(
-      "SELECT indexed_through FROM search_index_state WHERE id = 1",
-    );
-    const through = Number(now?.indexed_through ?? 0);
-    for (const d of docs) {
-      if (d.id <= through) continue;
-      // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
-      // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
-      // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every
-      // later batch (and every search's catch-up) failed on the same row.
-      await sql.run(
-        `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
-         SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`,
-        [d.id, d.subject, d.from, d.to, d.body, d.id],
-      );
-    }
-    if (last > through) {
-      await sql.run(
-        `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
-         ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
-        [last],
-      );
-    }
-  });
+  // One write job (one round trip) for the batch, a statement per document (a body can be
+  // large: one JSON parameter for all of them could pass a value's size limit). Another indexer
+  // (a search's catch-up, another process) may have done this batch already: only rows above
+  // the watermark as the job finds it go in, and the watermark only rises.
+  // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
+  // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
+  // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every later
+  // batch (and every search's catch-up) failed on the same row.
+  await store.batch([
+    ...docs.map((d) => ({
+      sql: `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
+        SELECT ?1, ?2, ?3, ?4, ?5
+        WHERE ?1 > coalesce((SELECT indexed_through FROM search_index_state WHERE id = 1), 0)
+          AND EXISTS (SELECT 1 FROM messages WHERE id = ?1)`,
+      args: [d.id, d.subject, d.from, d.to, d.body],
+    })),
+    {
+      sql: `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
+        ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
+      args: [last],
+    },
+  ]);
   return rows.length;
 }
 

@@ -1,10 +1,11 @@
 /**
  * The spent-hashcash table of SHARP/1.3 (each stamp is accepted once, for at most 24 hours),
  * kept in the database so that every bridge of one Postern shares it. A claim is one insert that
- * either spends the stamp or finds it spent, committed before the bridge answers; expired rows
+ * either spends the stamp or finds it spent, committed before the bridge answers (one round
+ * trip); expired rows
  * are removed as claims go by. Nothing gives a stamp back (bridge/sharp/session.ts says why).
  */
-import { and, eq, lte, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 
@@ -15,18 +16,22 @@ export async function claimStamp(
   expiresAt: number,
   now: number,
 ): Promise<boolean> {
-  return await store.write(async (tx) => {
-    // An expired row may be taken over; expired rows of other stamps go now and then.
-    await tx.delete(schema.sharpStamps).where(
-      and(eq(schema.sharpStamps.stamp, stamp), lte(schema.sharpStamps.expiresAt, now)),
-    );
-    const spent = await tx.insert(schema.sharpStamps).values({ stamp, expiresAt })
-      .onConflictDoNothing().returning({ stamp: schema.sharpStamps.stamp });
-    if (Math.random() < 0.01) {
-      await tx.delete(schema.sharpStamps).where(lte(schema.sharpStamps.expiresAt, now));
-    }
-    return spent.length === 1;
-  });
+  // One write job: an expired row of the stamp may be taken over; the insert either spends
+  // the stamp or finds it spent (the primary key decides, whichever bridge asks), and expired
+  // rows of other stamps go now and then.
+  const statements = [
+    { sql: "DELETE FROM sharp_stamps WHERE stamp = ? AND expires_at <= ?", args: [stamp, now] },
+    {
+      sql: `INSERT INTO sharp_stamps (stamp, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING
+        RETURNING stamp`,
+      args: [stamp, expiresAt],
+    },
+  ];
+  if (Math.random() < 0.01) {
+    statements.push({ sql: "DELETE FROM sharp_stamps WHERE expires_at <= ?", args: [now] });
+  }
+  const results = await store.batch(statements);
+  return results[1].rows.length === 1;
 }
 
 /** Spent stamps still live (tests, metrics). */

@@ -5,9 +5,8 @@
  * delivery job of delivery.ts with the outbox rows added), before the bridge may answer 250.
  * Like most servers, no Sent copy is stored: mail clients APPEND their own.
  * An `Idempotency-Key` field (transactional/smtp_idempotency.ts) is taken out of the message and
- * recorded in the same write transaction: a second submission with the key gets the first result
- * (with a key the write is still an interactive transaction: the recorded answer depends on how
- * the delivery went).
+ * claimed and recorded in the same write job (still one round trip): a second submission with the
+ * key gets the first result, whichever process or gateway it reaches.
  */
 import { parseAddress } from "../../schemas/address.ts";
 import type { SubmissionEnvelope } from "../../schemas/bridge.ts";
@@ -15,19 +14,19 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findAccountByAddress, findDomain } from "./accounts.ts";
-import {
-  deliverInTx,
-  deliveryJob,
-  prepareDelivery,
-  type RecipientResult,
-  runDeliveryJob,
-} from "./delivery.ts";
-import { putBlob } from "./message_store.ts";
-import { enqueueOutbound } from "./outbox.ts";
+import { deliveryJob, prepareDelivery, type RecipientResult, runDeliveryJob } from "./delivery.ts";
 import { assertMaySendAs } from "./send.ts";
 import { relayKeyContext } from "../auth/relay_keys.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
-import { checkKey, IdempotentReplay, recordKey } from "../transactional/idempotency.ts";
+import {
+  canonical,
+  checkKey,
+  claimedResponse,
+  claimKeyStatements,
+  IdempotentReplay,
+  replayAfterConflict,
+} from "../transactional/idempotency.ts";
+import { retryStale } from "../store/optimistic.ts";
 import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
 
 export interface SubmissionOutcome {
@@ -125,20 +124,31 @@ export async function submitMessage(
     outcome = { ...delivered, results: [...delivered.results, ...forwarded] };
   } else {
     try {
-      outcome = await deps.store.write(async (tx) => {
-        // Again under the write lock: of two concurrent duplicates, exactly one gets past this.
-        await checkKey(tx, account.id, key, prepared.now);
-        const delivered = local.length > 0
-          ? await deliverInTx(tx, deps, prepared)
-          : { results: [], touchedAccounts: [] };
-        if (remote.length > 0) {
-          await putBlob(tx, raw, prepared.sha);
-          await enqueueOutbound(tx, deps, outbound);
+      outcome = await retryStale(async () => {
+        // One write job: the key is claimed first (a concurrent twin's claim breaks its unique
+        // index and undoes that whole job), the delivery with every copy the reads allowed
+        // asserted stored (a quota filled meanwhile undoes the job: read again), and the
+        // answer recorded last, as the reads expect it.
+        const job = await deliveryJob(deps.store.db, deps, prepared, {
+          outbound,
+          assertStored: true,
+        });
+        const expected = [...job.expected.results, ...forwarded].map(firstResult);
+        const claim = claimKeyStatements(deps, account.id, key);
+        const results = await deps.store.batch([
+          ...claim,
+          ...job.statements,
+          claimedResponse(account.id, key, 200, expected),
+        ]);
+        const delivered = job.decode(results.slice(claim.length));
+        const actual: RecipientResult[] = [...delivered.results, ...forwarded];
+        if (canonical(actual.map(firstResult)) !== canonical(expected)) {
+          // A copy stored before (same Message-ID and content) is a `duplicate`, which the
+          // answer written ahead could not know: a second, rare job sets the record right.
+          await deps.store.batch([claimedResponse(account.id, key, 200, actual.map(firstResult))]);
         }
-        const results: RecipientResult[] = [...delivered.results, ...forwarded];
-        await recordKey(tx, deps, account.id, key, 200, results.map(firstResult));
-        return { results, touchedAccounts: delivered.touchedAccounts };
-      });
+        return { results: actual, touchedAccounts: delivered.touchedAccounts };
+      }).catch((e) => replayAfterConflict(deps.store.db, account.id, key, deps.clock.now(), e));
     } catch (e) {
       if (e instanceof IdempotentReplay) {
         return { results: e.body as RecipientResult[], replayed: true };

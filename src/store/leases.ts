@@ -5,7 +5,7 @@
  * that dies stops renewing, and another takes the lease once it has lapsed. Taking is one
  * statement (src/store/lease_sql.ts), so it is one round trip and atomic on every engine.
  */
-import { rawSql, type Store } from "./store.ts";
+import type { Store } from "./store.ts";
 import { TAKE_LEASE_SQL } from "./lease_sql.ts";
 
 /** Takes or renews lease `name` for `ttlMs`; false while another holder's lease runs. */
@@ -16,15 +16,18 @@ export async function takeLease(
   ttlMs: number,
   now = Date.now(),
 ): Promise<boolean> {
-  const row = await store.write((tx) =>
-    rawSql(tx).get<{ holder: string }>(TAKE_LEASE_SQL, [name, holder, now + ttlMs, now])
-  );
-  return row?.holder === holder;
+  // A write job of one statement: one round trip, no transaction held open on any engine.
+  const [taken] = await store.batch([{
+    sql: TAKE_LEASE_SQL,
+    args: [name, holder, now + ttlMs, now],
+  }]);
+  return taken.rows[0]?.holder === holder;
 }
 
 /** Gives the lease up at once (a clean stop), so that another process need not wait it out. */
 export async function releaseLease(store: Store, name: string, holder: string): Promise<void> {
-  await store.write((tx) =>
-    rawSql(tx).run("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder])
-  );
+  await store.batch([{
+    sql: "DELETE FROM leases WHERE name = ? AND holder = ?",
+    args: [name, holder],
+  }]);
 }

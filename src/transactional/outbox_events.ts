@@ -1,6 +1,6 @@
 /**
- * Delivery progress of the outbox as timeline events: called by services/outbox_delivery.ts in
- * the transaction that claims rows or records each result. Rows that were not sent through the
+ * Delivery progress of the outbox as timeline events: statements of the write job of
+ * services/outbox_delivery.ts that claims rows or records each result. Rows that were not sent through the
  * send API (no `tx_recipients` row points at them) are left alone. Messages with a signed VERP
  * return path get no DSN in the sender's Inbox: the `bounced` event (and webhook) reports it.
  *
@@ -14,30 +14,38 @@
  */
 import type { Deps } from "../deps.ts";
 import type { OutboxRow } from "../services/outbox.ts";
-import type { Statement, Tx } from "../store/store.ts";
+import { recordStatements, type Statement } from "../store/store.ts";
 import type { InValue } from "@libsql/client/web";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import { parseVerp } from "./signing.ts";
 import { messageForOutbox, type NewTxEvent, recordEvent } from "./timeline.ts";
+import { activeWebhooks } from "./webhooks.ts";
 
-export async function outboxEvent(
-  tx: Tx,
+/**
+ * The statements of the timeline event of an outbox row sent through the send API (none for
+ * others), for the row's own write job: what it needs is read now (the message, the account's
+ * webhooks), and recordEvent's writes are recorded (`recordStatements`).
+ */
+export async function outboxEventStatements(
   deps: Deps,
   row: OutboxRow,
   type: TxEventType,
   data: Record<string, unknown>,
   suppress?: NewTxEvent["suppress"],
-): Promise<void> {
-  const found = await messageForOutbox(tx, row.id);
-  if (!found) return;
-  await recordEvent(tx, deps, {
-    message: found.message,
-    recipient: found.recipient,
-    type,
-    data,
-    at: deps.clock.now(),
-    suppress,
-  });
+): Promise<Statement[]> {
+  const found = await messageForOutbox(deps.store.db, row.id);
+  if (!found) return [];
+  const hooks = await activeWebhooks(deps.store.db, found.message.accountId);
+  return await recordStatements((tx) =>
+    recordEvent(tx, deps, {
+      message: found.message,
+      recipient: found.recipient,
+      type,
+      data,
+      at: deps.clock.now(),
+      suppress,
+    }, hooks)
+  );
 }
 
 /** True when the envelope sender is one of our signed return paths (no DSN to send). */
