@@ -40,6 +40,9 @@ import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
+import { mailPages } from "./web/mail/routes.tsx";
+import { identityRoutes } from "./routes/identities.ts";
+import { messageViewRoutes } from "./routes/message_view.ts";
 
 export const API_VERSION = "0.1.0";
 
@@ -127,6 +130,8 @@ export function createApp(deps: Deps) {
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
+  app.route("/v1", messageViewRoutes(deps));
+  app.route("/v1", identityRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -144,6 +149,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes());
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes());
+  app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", autoconfigRoutes(deps));
