@@ -126,11 +126,11 @@ Deno.test({
       assertEquals(refused, { status: 403, code: "csrf_failed" });
 
       // The page itself reported no CSP violation; the frame's policy is what blocked the image.
-      const [inFrames, inPage] = [true, false].map((frame) =>
-        cspViolations(tab).filter((l) => l.includes("/mail/frame/") === frame)
+      assertEquals(await cspViolations(tab), []);
+      assert(
+        tab.console.some((l) => /Content Security Policy/.test(l) && l.includes("/pixel.gif")),
+        tab.console.join("\n"),
       );
-      assertEquals(inPage, []);
-      assert(inFrames.some((l) => l.includes("/pixel.gif")), inFrames.join("\n"));
 
       // Sign out ends the session: the cookies are gone and /mail sends us to sign in.
       await page.getByRole("button", { name: "Sign out", exact: true }).click();
@@ -195,7 +195,7 @@ Deno.test({
       assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), ["agenda.txt"]);
       assertMatch(detail.text, /See the attached agenda\./);
       await page.getByText("No messages.").waitFor();
-      assertEquals(cspViolations(tab), []);
+      assertEquals(await cspViolations(tab), []);
     } finally {
       await world.close();
     }
@@ -277,8 +277,75 @@ Deno.test({
       await page.locator("body[data-ready]").waitFor();
       await seedMessage(gw, { subject: "Just arrived" });
       await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
-      assertEquals(cspViolations(tab), []);
+      assertEquals(await cspViolations(tab), []);
     } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "issue18#1: an XSS corpus in subjects, names, bodies and filenames never runs or loads",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const world = await browserWorld();
+    const remote = tracker();
+    try {
+      const t = remote.url;
+      const subject = `<img src=x onerror="fetch('${t}/subject')">`;
+      const name = `<script>fetch('${t}/name')</script>`;
+      const filename = `"><img src=x onerror=fetch('${t}/file')>.txt`;
+      await seedMessage(world.gw, {
+        subject,
+        fromName: name,
+        text: `<svg onload="fetch('${t}/text')"></svg>`,
+        attachments: [{ filename, contentType: "text/plain", content: "x" }],
+      });
+      const html = [
+        `<meta http-equiv="refresh" content="0;url=${t}/refresh">`,
+        `<base href="${t}/base/">`,
+        `<link rel="stylesheet" href="${t}/css">`,
+        `<iframe src="${t}/iframe"></iframe>`,
+        `<object data="${t}/object"></object>`,
+        `<video src="${t}/video" autoplay></video>`,
+        `<form action="${t}/form"><input autofocus onfocus="fetch('${t}/focus')"></form>`,
+        `<a id="js" href="javascript:fetch('${t}/js')">click</a>`,
+        `<div style="background:url(${t}/bg)">bg</div>`,
+        `<svg><script>fetch('${t}/svg')</script></svg>`,
+        `<p id="marker">hostile html</p>`,
+      ].join("\n");
+      await seedMessage(world.gw, { subject: "Hostile HTML", html });
+
+      const tab = await world.open();
+      const { page } = tab;
+      await signIn(page, ALICE);
+      // The hostile subject and name are shown as text.
+      const row = page.getByRole("option").filter({ hasText: subject });
+      await row.waitFor();
+      await row.getByText(name).waitFor();
+      await row.click();
+      await page.getByRole("heading", { name: subject }).waitFor();
+      await page.locator("pre.text").getByText(`<svg onload="fetch('${t}/text')"></svg>`).waitFor();
+      await page.getByRole("button", { name: `Download ${filename}` }).waitFor();
+      await page.getByRole("button", { name: `Preview ${filename}` }).click();
+      await page.locator(".preview-box pre").waitFor();
+
+      await page.getByRole("option").filter({ hasText: "Hostile HTML" }).click();
+      await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
+      await page.frameLocator("iframe.body-frame").locator("#js").click();
+      // Loading remote images is the one thing the user allowed; nothing else may load or run.
+      await page.getByRole("button", { name: "Load images" }).click();
+      await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
+      await remote.first("/bg");
+      const hits = ["subject", "name", "text", "file", "refresh", "css", "iframe", "object"]
+        .concat(["video", "form", "focus", "js", "svg"])
+        .filter((p) => remote.count(`/${p}`) > 0 || remote.count(`/base/${p}`) > 0);
+      assertEquals(hits, []);
+      assertEquals(await page.title(), "Mail · Postern");
+      assertEquals(await cspViolations(tab), []);
+    } finally {
+      await remote.close();
       await world.close();
     }
   },
