@@ -8,6 +8,8 @@
   const { api, h, toast } = globalThis.Postern;
   const $ = (id) => document.getElementById(id);
   const PAGE = 50;
+  // The Inbox's id from the last visit, so its first page can load before the folder list does.
+  const INBOX_HINT = "postern.inbox";
   const ROLE_ORDER = ["inbox", "drafts", "sent", "archive", "junk", "trash"];
 
   const state = {
@@ -60,6 +62,8 @@
       return ra - rb || a.name.localeCompare(b.name);
     });
     state.mailboxes = items;
+    const inbox = items.find((m) => m.role === "inbox");
+    if (inbox) localStorage.setItem(INBOX_HINT, String(inbox.id));
     renderFolders();
   }
 
@@ -107,6 +111,8 @@
     return `/v1/messages?${p}`;
   }
 
+  const listKey = () => (state.search !== null ? `q:${state.search}` : `m:${state.mailboxId}`);
+
   async function loadList(reset) {
     if (state.loading) return;
     state.loading = true;
@@ -118,6 +124,7 @@
       }
       state.items.push(...page.items);
       state.cursor = page.nextCursor;
+      if (reset) state.listKey = listKey();
       renderList();
     } finally {
       state.loading = false;
@@ -832,6 +839,7 @@
   async function go(path, replace) {
     if (replace) history.replaceState(null, "", path);
     else history.pushState(null, "", path);
+    state.listKey = null; // a click on a folder or a search always asks again
     await route();
   }
 
@@ -851,7 +859,9 @@
     state.open = null;
     $("message").replaceChildren(h("p", { class: "muted" }, "Select a message to read it."));
     setView("list");
-    await loadList(true);
+    // The list may already be there (loaded early at start, or coming back from a message).
+    if (state.listKey === listKey()) renderList();
+    else await loadList(true);
     const messageId = Number(parts[2]);
     if (messageId) {
       const i = (state.rows || []).findIndex((r) => r.m.id === messageId);
@@ -936,14 +946,23 @@
   // Live updates: GET /v1/events read as a stream (EventSource cannot send a bearer token);
   // any change reloads the counts and merges the list's first page, debounced.
 
-  async function refreshCounts() {
-    const { items } = await api("GET", "/v1/mailboxes");
-    for (const fresh of items) {
-      const m = mailbox(fresh.id);
-      if (m) m.counts = fresh.counts;
+  // Counts are asked for after every change; calls that overlap share one request and one more.
+  let countsBusy = null;
+  let countsAgain = false;
+  function refreshCounts() {
+    if (countsBusy) {
+      countsAgain = true;
+      return countsBusy;
     }
-    if (items.length !== state.mailboxes.length) await loadMailboxes();
-    else renderFolders();
+    countsBusy = (async () => {
+      do {
+        countsAgain = false;
+        await loadMailboxes();
+      } while (countsAgain);
+    })().finally(() => {
+      countsBusy = null;
+    });
+    return countsBusy;
   }
 
   async function mergeFirstPage() {
@@ -1173,11 +1192,24 @@
   // Start
 
   guard(async () => {
+    // The list's first page does not wait for the folder list when the mailbox is known (from
+    // the URL or the last visit); route() checks the guess once the folders are in.
+    const first = location.pathname.split("/")[2];
+    const guess = first === "search"
+      ? 0
+      : Number(first) || Number(localStorage.getItem(INBOX_HINT));
+    const early = guess > 0
+      ? (state.mailboxId = guess,
+        loadList(true).catch(() => {
+          state.listKey = null;
+        }))
+      : null;
     const [me, identities] = await Promise.all([
       api("GET", "/v1/auth/me"),
       api("GET", "/v1/identities"),
       loadMailboxes(),
     ]);
+    await early;
     state.me = me;
     state.identities = identities.items;
     $("me").textContent = me.address;
