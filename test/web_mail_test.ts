@@ -152,7 +152,7 @@ Deno.test({
 
 Deno.test({
   name: "issue18#1: compose with an attachment; the draft saves itself and survives a reload; " +
-    "send delivers it to Bob",
+    "send delivers it to Bob; settings: app password, sign out everywhere",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -202,6 +202,22 @@ Deno.test({
       assertMatch(detail.text, /See the attached agenda\./);
       await page.getByText("No messages.").waitFor();
       assertEquals(await cspViolations(tab), []);
+
+      // Settings: an app password (shown once, listed after), then "sign out everywhere" ends
+      // this session and Alice's other ones.
+      const elsewhere = await gw.login(ALICE);
+      await page.getByRole("button", { name: "Settings" }).click();
+      await page.getByRole("dialog", { name: "Settings" }).waitFor();
+      await page.getByText(`${ALICE.address} (account)`).waitFor();
+      await page.getByLabel("Name", { exact: true }).fill("Thunderbird");
+      await page.getByRole("button", { name: "Create app password" }).click();
+      const shown = await page.locator("#ap-new code").textContent();
+      assertMatch(shown!, /^[a-z]{4}-[a-z]{4}-[a-z]{4}-[a-z]{4}$/);
+      await page.getByRole("button", { name: "Revoke Thunderbird" }).waitFor();
+      await page.getByRole("button", { name: "Sign out everywhere" }).click();
+      await page.waitForURL((u) => u.pathname === "/signin");
+      assertEquals((await gw.call("GET", "/v1/auth/me", { token: elsewhere })).status, 401);
+      assertEquals((await tab.context.cookies()).length, 0);
     } finally {
       await world.close();
     }

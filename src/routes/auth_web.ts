@@ -8,7 +8,13 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getCookie } from "hono/cookie";
 import { requireSession } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
-import { login, logout, logoutEverywhere, refresh, type TokenPair } from "../auth/sessions.ts";
+import {
+  login,
+  logoutByRefreshToken,
+  logoutEverywhere,
+  refresh,
+  type TokenPair,
+} from "../auth/sessions.ts";
 import { randomToken } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
@@ -105,23 +111,22 @@ export function authWebRoutes(deps: Deps) {
     }) as never,
   );
 
-  app.use("/auth/web/logout", requireAuth(deps));
   app.openapi(
     createRoute({
       method: "post",
       path: "/auth/web/logout",
       tags,
-      summary: "Sign a page out: end the session and clear its cookies",
-      security: bearer,
+      summary: "Sign a page out: end the cookie's session and clear both cookies",
+      description: "Needs the CSRF header, not a bearer token, so a page can sign out after " +
+        "its access token has expired or after `DELETE /v1/auth/sessions` ended it.",
       request: { headers: csrfHeader },
-      responses: { 204: { description: "Signed out" }, ...problems(401, 403) },
+      responses: { 204: { description: "Signed out" }, ...problems(403) },
     }),
     // deno-lint-ignore no-explicit-any
     (async (c: any) => {
       requireCsrf(c);
-      const auth = c.get("auth");
-      requireSession(auth);
-      await logout(deps, auth.sessionId!);
+      const token = getCookie(c, REFRESH_COOKIE);
+      if (token) await logoutByRefreshToken(deps, token);
       const headers = new Headers({ "cache-control": "no-store" });
       headers.append("set-cookie", sessionCookie(REFRESH_COOKIE, "", 0));
       headers.append("set-cookie", sessionCookie(CSRF_COOKIE, "", 0));
