@@ -30,8 +30,10 @@ import {
 import { LoginRequest } from "./auth.ts";
 
 export const WebSession = z.object({
-  accessToken: z.string(),
-  tokenType: z.literal("Bearer"),
+  accessToken: z.string().meta({
+    description: "A short-lived access JWT: keep it in memory, send it as `Authorization: Bearer`.",
+  }),
+  tokenType: z.literal("Bearer").meta({ description: "Always `Bearer`." }),
   expiresIn: z.number().int().meta({ description: "Seconds until the access token expires." }),
   csrfToken: z.string().meta({
     description: `Send it as \`${CSRF_HEADER}\` to the other \`/v1/auth/web/*\` routes.`,
@@ -70,6 +72,7 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/web/login",
+      operationId: "webLogin",
       tags,
       summary: "Sign in a browser page (refresh token in an HttpOnly cookie)",
       description: "The same sign-in as `POST /v1/auth/login` (answer `totp_required` means: " +
@@ -95,6 +98,7 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/web/refresh",
+      operationId: "webRefresh",
       tags,
       summary: "A new access token for a signed-in page (refresh cookie + CSRF header)",
       description: "Reads the refresh cookie, checks the CSRF header against the CSRF cookie " +
@@ -115,6 +119,7 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/web/logout",
+      operationId: "webLogout",
       tags,
       summary: "Sign a page out: end the cookie's session and clear both cookies",
       description: "Needs the CSRF header, not a bearer token, so a page can sign out after " +
@@ -139,13 +144,19 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/auth/sessions",
+      operationId: "logoutEverywhere",
       tags,
       summary: "Sign out everywhere: end every session of this account",
       description: "Every access and refresh token of the account stops working, this one " +
         "included. App passwords and API keys are separate credentials and stay.",
       security: bearer,
       responses: {
-        200: ok("Sessions ended", z.object({ ended: z.number().int() })),
+        200: ok(
+          "Sessions ended",
+          z.object({
+            ended: z.number().int().meta({ description: "How many live sessions were ended." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),
