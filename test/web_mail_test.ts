@@ -210,7 +210,8 @@ browserTest(
 );
 
 browserTest(
-  "issue18#1: keyboard j/#/s, delete and flag with undo, move, search, live updates, phone",
+  "issue18#1: keyboard j/#/s/r, delete and flag with undo, move, search, live updates, reply " +
+    "with an attachment reaching Bob, phone layout",
   async (world) => {
     const { gw } = world;
     const base = Date.now() - 3_600_000;
@@ -280,8 +281,40 @@ browserTest(
     // Live: a message delivered now appears in the inbox without a reload.
     await page.goto("/mail");
     await page.locator("body[data-ready]").waitFor();
-    await seedMessage(gw, { subject: "Just arrived" });
+    await seedMessage(gw, {
+      subject: "Just arrived",
+      from: BOB.address,
+      fromName: "Bob",
+      messageId: "<arrived-1@postern.test>",
+    });
     await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
+
+    // Reply (r) with an attachment: it reaches Bob, threaded under his message.
+    await page.getByRole("option").filter({ hasText: "Just arrived" }).click();
+    await page.getByRole("heading", { name: "Just arrived" }).waitFor();
+    await page.keyboard.press("r");
+    await page.getByRole("dialog", { name: "Re: Just arrived" }).waitFor();
+    assertMatch(await page.getByLabel("To", { exact: true }).inputValue(), /bob@postern\.test/);
+    await page.getByLabel("Message", { exact: true }).press("Home");
+    await page.getByLabel("Message", { exact: true }).pressSequentially("Welcome! ");
+    await page.getByLabel("Attachments", { exact: true }).setInputFiles({
+      name: "map.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("north is up\n"),
+    });
+    await page.getByText("map.txt (").waitFor();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Message sent").waitFor();
+    const bob = await gw.login(BOB);
+    const bobInbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
+    const reply = bobInbox.items.find((m: { subject: string }) => m.subject === "Re: Just arrived");
+    assert(reply, "Bob did not receive the reply");
+    const replyDetail = await (await gw.call("GET", `/v1/messages/${reply.id}`, { token: bob }))
+      .json();
+    assertEquals(replyDetail.inReplyTo, "<arrived-1@postern.test>");
+    assertEquals(replyDetail.attachments.map((a: { filename: string }) => a.filename), ["map.txt"]);
+    assertMatch(replyDetail.text, /^Welcome! /);
+    assertMatch(replyDetail.text, /Bob <bob@postern\.test> wrote:/);
     assertEquals(await cspViolations(tab), []);
   },
 );
