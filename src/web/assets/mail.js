@@ -230,6 +230,7 @@
     }
     const li = $("messages").children[i];
     li?.scrollIntoView({ block: "nearest" });
+    if (li) $("messages").setAttribute("aria-activedescendant", li.id);
     if (open) openMessage(rows[i].m.id, true);
   }
 
@@ -731,6 +732,14 @@
     composer.timer = setTimeout(save, 1200);
   }
 
+  // Leaving the tab (or closing it) saves at once rather than after the pause.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && composer.dirty) {
+      clearTimeout(composer.timer);
+      save();
+    }
+  });
+
   $("compose-form").addEventListener("input", (e) => {
     if (e.target.name !== "files") changed();
   });
@@ -916,8 +925,25 @@
           return select(Math.min(state.selected + 1, (state.rows?.length ?? 1) - 1), true);
         case "k":
           return select(Math.max(state.selected - 1, 0), true);
+        case "ArrowDown":
+        case "ArrowUp":
+          // A focused listbox moves its selection with the arrows (WAI-ARIA listbox pattern).
+          if (t.id !== "messages") return;
+          e.preventDefault();
+          return select(
+            Math.max(
+              0,
+              Math.min(
+                state.selected + (e.key === "ArrowDown" ? 1 : -1),
+                (state.rows?.length ?? 1) - 1,
+              ),
+            ),
+            false,
+          );
         case "Enter":
-          if (state.selected >= 0 && !d) return select(state.selected, true);
+          if (state.selected >= 0 && (t.id === "messages" || !d)) {
+            return select(state.selected, true);
+          }
           return;
         case "c":
           e.preventDefault();
