@@ -4,8 +4,7 @@
  * store (no server needed).
  */
 import { checkRecords } from "./dns_check.ts";
-import { createResolver } from "../bridge/dns/resolver.ts";
-import { dnsServers } from "./dns.ts";
+import { hostResolver } from "./dns.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
@@ -224,7 +223,7 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     // The same records `domain dns` prints, MTA-STS id included.
     const { records } = await domainRecords(found.domain, config, found.keys);
     const results = await checkRecords(
-      createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 }),
+      hostResolver(config, { timeoutMs: 3000, tries: 2 }),
       records,
     );
     const failed = results.filter((r) => r.required && r.status !== "ok");
