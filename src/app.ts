@@ -14,6 +14,7 @@ import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { authWebRoutes } from "./routes/auth_web.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
 import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
@@ -41,6 +42,10 @@ import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
 import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
+import { shellRoutes } from "./web/shell/routes.tsx";
+import { mailPages } from "./web/mail/routes.tsx";
+import { identityRoutes } from "./routes/identities.ts";
+import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { Metrics } from "./services/metrics.ts";
 
@@ -128,6 +133,7 @@ export function createApp(deps: Deps) {
   );
 
   app.route("/v1", authRoutes(deps));
+  app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
@@ -147,10 +153,15 @@ export function createApp(deps: Deps) {
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
+  app.route("/v1", messageViewRoutes(deps));
+  app.route("/v1", identityRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));
   app.route("/", docsRoutes(deps));
+  // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
+  app.route("/", shellRoutes());
+  app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", jmapRoutes(deps));

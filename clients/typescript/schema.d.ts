@@ -103,6 +103,86 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/auth/web/login": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign in a browser page (refresh token in an HttpOnly cookie)
+     * @description The same sign-in as `POST /v1/auth/login` (answer `totp_required` means: send again with `totp` or `recoveryCode`), for pages served by this gateway: the refresh token is set as an `HttpOnly; Secure; SameSite=Strict` cookie and never returned. Only same-origin browser requests are accepted (Fetch Metadata / Origin).
+     */
+    post: operations["webLogin"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/auth/web/refresh": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A new access token for a signed-in page (refresh cookie + CSRF header)
+     * @description Reads the refresh cookie, checks the CSRF header against the CSRF cookie and the request's origin, rotates the refresh token and answers a new access token.
+     */
+    post: operations["webRefresh"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/auth/web/logout": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign a page out: end the cookie's session and clear both cookies
+     * @description Needs the CSRF header, not a bearer token, so a page can sign out after its access token has expired or after `DELETE /v1/auth/sessions` ended it.
+     */
+    post: operations["webLogout"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/auth/sessions": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Sign out everywhere: end every session of this account
+     * @description Every access and refresh token of the account stops working, this one included. App passwords and API keys are separate credentials and stay.
+     */
+    delete: operations["logoutEverywhere"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/auth/2fa/setup": {
     parameters: {
       query?: never;
@@ -1695,6 +1775,192 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/mail-access/mailboxes/{id}/append-many": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Store several messages at once, all or none (MULTIAPPEND, RFC 3502)
+     * @description The body is `application/vnd.postern.frames`: per message an 8-byte head (its index, its length; unsigned 32-bit big-endian) and its exact bytes. `meta` gives each message's flags and internal date, in the same order. One write job stores them with the mailbox's next UIDs in order, or none of them (quota, a vanished mailbox). Together they must fit in one message's size limit.
+     */
+    post: {
+      parameters: {
+        query: {
+          /** @description JSON: `[{ flags: string[], internalDate?: number }]`, one per message. */
+          meta: string;
+        };
+        header?: never;
+        path: {
+          /** @description The mailbox's id. */
+          id: number;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/vnd.postern.frames": string;
+        };
+      };
+      responses: {
+        /** @description Stored, in order */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["AppendManyResult"];
+          };
+        };
+        /** @description Malformed request */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/invalid_json",
+             *       "status": 400,
+             *       "code": "invalid_json",
+             *       "title": "Bad Request",
+             *       "detail": "the body is not valid JSON"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Not authenticated */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/unauthorized",
+             *       "status": 401,
+             *       "code": "unauthorized",
+             *       "title": "Unauthorized",
+             *       "detail": "a bearer token (access token or API key) is required"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Not allowed */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/insufficient_scope",
+             *       "status": 403,
+             *       "code": "insufficient_scope",
+             *       "title": "Forbidden",
+             *       "detail": "this credential lacks the \"send\" scope"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Not found (or not yours) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/not_found",
+             *       "status": 404,
+             *       "code": "not_found",
+             *       "title": "Not Found",
+             *       "detail": "message not found"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Too large */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/payload_too_large",
+             *       "status": 413,
+             *       "code": "payload_too_large",
+             *       "title": "Content Too Large",
+             *       "detail": "the request body exceeds 26214400 bytes"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Invalid fields (every one listed) */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/validation_failed",
+             *       "title": "Unprocessable Content",
+             *       "status": 422,
+             *       "code": "validation_failed",
+             *       "detail": "the request has invalid fields",
+             *       "instance": "/v1/emails",
+             *       "errors": [
+             *         {
+             *           "path": "from",
+             *           "message": "not a valid email address"
+             *         },
+             *         {
+             *           "path": "to",
+             *           "message": "at least one recipient (to, cc or bcc) is required"
+             *         }
+             *       ]
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+        /** @description Quota exceeded */
+        507: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "type": "https://postern.dev/problems/quota_exceeded",
+             *       "status": 507,
+             *       "code": "quota_exceeded",
+             *       "title": "Insufficient Storage",
+             *       "detail": "the mailbox quota would be exceeded"
+             *     }
+             */
+            "application/problem+json": components["schemas"]["Problem"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/mail-access/mailboxes/{id}/search": {
     parameters: {
       query?: never;
@@ -1709,6 +1975,46 @@ export interface paths {
      * @description The UIDs matching an IMAP SEARCH criteria tree (every RFC 3501 search key, and MODSEQ from RFC 7162).
      */
     post: operations["searchMailboxUids"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/messages/{id}/view": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A sandboxed, short-lived URL of the message's HTML body
+     * @description The document is served with `Content-Security-Policy: sandbox` (no scripts), no remote resources except images when `images` is true, no referrer, and may be framed only by this site's pages.
+     */
+    post: operations["createMessageView"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/identities": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Addresses you may send from
+     * @description Your own address first, then aliases that deliver to you, by address. Sending (`POST /v1/emails`, drafts) accepts exactly these in `from`.
+     */
+    get: operations["listIdentities"];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -3000,6 +3306,19 @@ export interface components {
       credential: "session" | "api_key" | "mail_session";
       /** @description What the credential may do (read, send, admin, bridge). */
       scopes: string[];
+    };
+    WebSession: {
+      /** @description A short-lived access JWT: keep it in memory, send it as `Authorization: Bearer`. */
+      accessToken: string;
+      /**
+       * @description Always `Bearer`.
+       * @enum {string}
+       */
+      tokenType: "Bearer";
+      /** @description Seconds until the access token expires. */
+      expiresIn: number;
+      /** @description Send it as `x-postern-csrf` to the other `/v1/auth/web/*` routes. */
+      csrfToken: string;
     };
     TotpSetup: {
       /** @description Base32 seed, for typing into an authenticator. */
@@ -5199,6 +5518,9 @@ export interface components {
       /** @description Its modification sequence. */
       modseq: number;
     };
+    AppendManyResult: {
+      items: components["schemas"]["AppendResult"][];
+    };
     SearchResult: {
       /** @description Matching UIDs, ascending. */
       uids: number[];
@@ -5297,6 +5619,25 @@ export interface components {
        */
       key: "not";
       of: components["schemas"]["SearchCriteria"];
+    };
+    MessageView: {
+      /** @description Path of the sandboxed HTML document; null when the message has no HTML body. */
+      url: string | null;
+      /** @description Seconds the URL stays valid. */
+      expiresIn: number;
+      /** @description The HTML refers to remote images (blocked unless `images` was true). */
+      remoteImages: boolean;
+    };
+    Identity: {
+      /** @description An address `from` may carry, as stored. */
+      address: string;
+      /** @description Display name to write beside the address. */
+      name: string;
+      /**
+       * @description `account`: the account's own address; `alias`: an alias that delivers to it.
+       * @enum {string}
+       */
+      kind: "account" | "alias";
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -6113,6 +6454,288 @@ export interface operations {
            *       "code": "unauthorized",
            *       "title": "Unauthorized",
            *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  webLogin: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["LoginRequest"];
+      };
+    };
+    responses: {
+      /** @description Signed in */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WebSession"];
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too many attempts */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/too_many_requests",
+           *       "status": 429,
+           *       "code": "too_many_requests",
+           *       "title": "Too Many Requests",
+           *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  webRefresh: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The `csrfToken` of the sign-in answer (double submit of the CSRF cookie). */
+        "x-postern-csrf"?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description New access token */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WebSession"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  webLogout: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description The `csrfToken` of the sign-in answer (double submit of the CSRF cookie). */
+        "x-postern-csrf"?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Signed out */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  logoutEverywhere: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Sessions ended */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description How many live sessions were ended. */
+            ended: number;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
@@ -16340,6 +16963,174 @@ export interface operations {
            *           "message": "at least one recipient (to, cc or bcc) is required"
            *         }
            *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createMessageView: {
+    parameters: {
+      query?: {
+        /** @description Allow remote images (`https:`/`http:`) in the document. */
+        images?: "true" | "false";
+      };
+      header?: never;
+      path: {
+        /** @description The message's id. */
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The view URL */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["MessageView"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listIdentities: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Identities */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Your own address first. */
+            items: components["schemas"]["Identity"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
