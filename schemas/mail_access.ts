@@ -209,7 +209,9 @@ export const AppendManyMeta = z.array(z.object({
 })).min(1).max(MAX_MULTIAPPEND);
 export type AppendManyMeta = z.infer<typeof AppendManyMeta>;
 
-export const AppendManyResult = z.object({ items: z.array(AppendResult) }).meta({
+export const AppendManyResult = z.object({
+  items: z.array(AppendResult).meta({ description: "One result per message, in order." }),
+}).meta({
   id: "AppendManyResult",
 });
 export type AppendManyResult = z.infer<typeof AppendManyResult>;

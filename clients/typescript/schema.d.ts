@@ -1788,173 +1788,7 @@ export interface paths {
      * Store several messages at once, all or none (MULTIAPPEND, RFC 3502)
      * @description The body is `application/vnd.postern.frames`: per message an 8-byte head (its index, its length; unsigned 32-bit big-endian) and its exact bytes. `meta` gives each message's flags and internal date, in the same order. One write job stores them with the mailbox's next UIDs in order, or none of them (quota, a vanished mailbox). Together they must fit in one message's size limit.
      */
-    post: {
-      parameters: {
-        query: {
-          /** @description JSON: `[{ flags: string[], internalDate?: number }]`, one per message. */
-          meta: string;
-        };
-        header?: never;
-        path: {
-          /** @description The mailbox's id. */
-          id: number;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "application/vnd.postern.frames": string;
-        };
-      };
-      responses: {
-        /** @description Stored, in order */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AppendManyResult"];
-          };
-        };
-        /** @description Malformed request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/invalid_json",
-             *       "status": 400,
-             *       "code": "invalid_json",
-             *       "title": "Bad Request",
-             *       "detail": "the body is not valid JSON"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Not authenticated */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/unauthorized",
-             *       "status": 401,
-             *       "code": "unauthorized",
-             *       "title": "Unauthorized",
-             *       "detail": "a bearer token (access token or API key) is required"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/insufficient_scope",
-             *       "status": 403,
-             *       "code": "insufficient_scope",
-             *       "title": "Forbidden",
-             *       "detail": "this credential lacks the \"send\" scope"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Not found (or not yours) */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/not_found",
-             *       "status": 404,
-             *       "code": "not_found",
-             *       "title": "Not Found",
-             *       "detail": "message not found"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/payload_too_large",
-             *       "status": 413,
-             *       "code": "payload_too_large",
-             *       "title": "Content Too Large",
-             *       "detail": "the request body exceeds 26214400 bytes"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Invalid fields (every one listed) */
-        422: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/validation_failed",
-             *       "title": "Unprocessable Content",
-             *       "status": 422,
-             *       "code": "validation_failed",
-             *       "detail": "the request has invalid fields",
-             *       "instance": "/v1/emails",
-             *       "errors": [
-             *         {
-             *           "path": "from",
-             *           "message": "not a valid email address"
-             *         },
-             *         {
-             *           "path": "to",
-             *           "message": "at least one recipient (to, cc or bcc) is required"
-             *         }
-             *       ]
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-        /** @description Quota exceeded */
-        507: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            /**
-             * @example {
-             *       "type": "https://postern.dev/problems/quota_exceeded",
-             *       "status": 507,
-             *       "code": "quota_exceeded",
-             *       "title": "Insufficient Storage",
-             *       "detail": "the mailbox quota would be exceeded"
-             *     }
-             */
-            "application/problem+json": components["schemas"]["Problem"];
-          };
-        };
-      };
-    };
+    post: operations["appendManyMessages"];
     delete?: never;
     options?: never;
     head?: never;
@@ -5519,6 +5353,7 @@ export interface components {
       modseq: number;
     };
     AppendManyResult: {
+      /** @description One result per message, in order. */
       items: components["schemas"]["AppendResult"][];
     };
     SearchResult: {
@@ -16701,6 +16536,173 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["AppendResult"];
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Quota exceeded */
+      507: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  appendManyMessages: {
+    parameters: {
+      query: {
+        /** @description JSON: `[{ flags: string[], internalDate?: number }]`, one per message. */
+        meta: string;
+      };
+      header?: never;
+      path: {
+        /** @description The mailbox's id. */
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/vnd.postern.frames": string;
+      };
+    };
+    responses: {
+      /** @description Stored, in order */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AppendManyResult"];
         };
       };
       /** @description Malformed request */

@@ -305,6 +305,7 @@ export function mailAccessRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: `${base}/append-many`,
+      operationId: "appendManyMessages",
       tags,
       summary: "Store several messages at once, all or none (MULTIAPPEND, RFC 3502)",
       description: `The body is \`${RAW_FRAMES_TYPE}\`: per message an 8-byte head (its index, ` +
