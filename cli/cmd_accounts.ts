@@ -3,9 +3,8 @@
  * (and the domain administrator role, src/services/domain_roles.ts), run directly against the
  * store (no server needed).
  */
-import { checkRecords } from "./dns_check.ts";
-import { createResolver } from "../bridge/dns/resolver.ts";
-import { dnsServers } from "./dns.ts";
+import { checkRecords } from "../src/services/domain_check.ts";
+import { dnsPort } from "./outbound_http.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
@@ -223,13 +222,10 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     if (!found) throw new CliError(`no local domain ${name.data}`);
     // The same records `domain dns` prints, MTA-STS id included.
     const { records } = await domainRecords(found.domain, config, found.keys);
-    const results = await checkRecords(
-      createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 }),
-      records,
-    );
+    const { checks: results, warnings } = await checkRecords(dnsPort(config), records);
     const failed = results.filter((r) => r.required && r.status !== "ok");
     if (flag(values, "json")) {
-      printJson({ domain: found.domain, ok: failed.length === 0, checks: results });
+      printJson({ domain: found.domain, ok: failed.length === 0, checks: results, warnings });
     } else {
       for (const r of results) {
         const mark = r.status === "ok" ? "ok  " : r.required ? "FAIL" : "warn";

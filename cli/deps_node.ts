@@ -9,7 +9,7 @@ import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/port
 import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
 import { createNodeMime, mimeLimits } from "./mime_node.ts";
-import { outboundFetch } from "./outbound_http.ts";
+import { dnsPort, outboundFetch } from "./outbound_http.ts";
 
 export async function buildDeps(
   config: Config,
@@ -29,5 +29,6 @@ export async function buildDeps(
     jwtKey: await deriveJwtKey(masterKey),
     bus: new EventBus(),
     outbound: outboundFetch(config),
+    dns: dnsPort(config),
   };
 }

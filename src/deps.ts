@@ -5,7 +5,15 @@
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
-import type { Clock, FederationPorts, FetchPort, Logger, MimePort, RoutePort } from "./ports.ts";
+import type {
+  Clock,
+  DnsPort,
+  FederationPorts,
+  FetchPort,
+  Logger,
+  MimePort,
+  RoutePort,
+} from "./ports.ts";
 import type { Store } from "./store/store.ts";
 
 export interface Deps {
@@ -20,6 +28,11 @@ export interface Deps {
   jwtKey: Uint8Array;
   /** In-process change notifications (SSE); other processes are seen by polling events. */
   bus: EventBus;
+  /**
+   * DNS for the live check of a domain's records (`GET /v1/domains/{domain}`); absent: the
+   * federation port's, else the API answers without a check.
+   */
+  dns?: DnsPort;
   /** DNS and outbound HTTPS for federation (docs/federation.md); absent: federation is off. */
   federation?: FederationPorts;
   /**
