@@ -349,3 +349,93 @@ Deno.test("issue19#5: postern queue list|retry|cancel through the API; 2 for bad
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("issue18#2: a domain admin manages its own domain's users and aliases, nothing else", async () => {
+  const gw = await createTestGateway();
+  try {
+    const t = await tenants(gw);
+    const addresses = async (token: string) =>
+      (await (await gw.call("GET", "/v1/admin/accounts", { token })).json()).items.map((
+        a: { address: string },
+      ) => a.address);
+    assertEquals(await addresses(t.boss), [DADMIN.address, CAROL.address]);
+    assertEquals((await addresses(t.admin)).length, 5);
+    const made = await gw.call("POST", "/v1/admin/accounts", {
+      token: t.boss,
+      body: { address: `dave@${OTHER}`, password: "dave-password-1", quotaBytes: 1000 },
+    });
+    assertEquals(made.status, 201);
+    const dave = await made.json();
+    await expectProblem(
+      await gw.call("POST", "/v1/admin/accounts", {
+        token: t.boss,
+        body: { address: `eve@${DOMAIN}`, password: "eve-password-1" },
+      }),
+      403,
+      "domain_admin_required",
+    );
+    await expectProblem(
+      await gw.call("POST", "/v1/admin/accounts", {
+        token: t.boss,
+        body: { address: `mallory@${OTHER}`, password: "mallory-password-1", role: "admin" },
+      }),
+      403,
+      "forbidden",
+    );
+    const patched = await gw.call("PATCH", `/v1/admin/accounts/${dave.id}`, {
+      token: t.boss,
+      body: { disabled: true, quotaBytes: 5000, password: "a-new-password-2" },
+    });
+    assertEquals((await patched.json()).disabled, true);
+    const aliceId = (await (await gw.call("GET", "/v1/admin/accounts", { token: t.admin })).json())
+      .items.find((a: { address: string }) => a.address === ALICE.address).id;
+    for (
+      const [method, body] of [["GET", undefined], ["PATCH", { disabled: true }], [
+        "DELETE",
+        undefined,
+      ]]
+    ) {
+      await expectProblem(
+        await gw.call(method as string, `/v1/admin/accounts/${aliceId}`, { token: t.boss, body }),
+        404,
+        "not_found",
+      );
+    }
+    await expectProblem(
+      await gw.call("PATCH", `/v1/admin/accounts/${dave.id}`, {
+        token: t.boss,
+        body: { adminDomains: [OTHER] },
+      }),
+      403,
+      "forbidden",
+    );
+    // Aliases: its own domain only.
+    const alias = await gw.call("POST", "/v1/admin/aliases", {
+      token: t.boss,
+      body: { address: `info@${OTHER}`, targets: [CAROL.address] },
+    });
+    assertEquals(alias.status, 201);
+    const theirs = await gw.call("POST", "/v1/admin/aliases", {
+      token: t.admin,
+      body: { address: `info@${DOMAIN}`, targets: [ALICE.address] },
+    });
+    const list = await (await gw.call("GET", "/v1/admin/aliases", { token: t.boss })).json();
+    assertEquals(list.items.map((a: { address: string }) => a.address), [`info@${OTHER}`]);
+    await expectProblem(
+      await gw.call("DELETE", `/v1/admin/aliases/${(await theirs.json()).id}`, { token: t.boss }),
+      404,
+      "not_found",
+    );
+    // Server-wide routes stay server administrators'.
+    for (const path of ["/v1/admin/audit", "/v1/admin/domains"]) {
+      await expectProblem(await gw.call("GET", path, { token: t.boss }), 403, "forbidden");
+    }
+    await expectProblem(
+      await gw.call("GET", "/v1/admin/accounts", { token: t.alice }),
+      403,
+      "insufficient_scope",
+    );
+  } finally {
+    gw.close();
+  }
+});
