@@ -15,7 +15,7 @@ interface Outcome {
   detail?: string;
 }
 
-/** Repo-relative paths of .ts files under `dir` (no node_modules, data, …). */
+/** Repo-relative paths of .ts/.tsx files under `dir` (no node_modules, data, …). */
 async function tsFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string) => {
@@ -29,7 +29,7 @@ async function tsFiles(dir: string): Promise<string[]> {
     for (const e of entries) {
       const path = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory && !SKIP_DIRS.has(e.name)) await walk(path);
-      else if (e.isFile && e.name.endsWith(".ts")) out.push(path);
+      else if (e.isFile && /\.tsx?$/.test(e.name)) out.push(path);
     }
   };
   await walk(dir);
@@ -173,7 +173,12 @@ async function edgeTypes(): Promise<Outcome> {
     JSON.stringify({
       nodeModulesDir: "auto",
       imports,
-      compilerOptions: { lib: ["dom", "dom.iterable", "esnext"], types: [] },
+      compilerOptions: {
+        lib: ["dom", "dom.iterable", "esnext"],
+        types: [],
+        jsx: "react-jsx",
+        jsxImportSource: "hono/jsx",
+      },
     }),
   );
   try {
@@ -201,6 +206,7 @@ const CHECKS: Record<string, () => Promise<Outcome>> = {
   boundaries,
   migrations: () => run(["run", "-A", "scripts/gen_migrations.ts", "--check"]),
   "config-docs": () => run(["run", "-A", "scripts/gen_config_docs.ts", "--check"]),
+  "web-assets": () => run(["run", "-A", "scripts/gen_web_assets.ts", "--check"]),
 };
 
 const wanted = Deno.args.length ? Deno.args : Object.keys(CHECKS);

@@ -16,6 +16,7 @@ import { adminStatsRoutes } from "./routes/admin_stats.ts";
 import { domainRoutes } from "./routes/domains.ts";
 import { queueRoutes } from "./routes/queue.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { authWebRoutes } from "./routes/auth_web.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
 import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
@@ -41,6 +42,7 @@ import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
 import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
+import { shellRoutes } from "./web/shell/routes.tsx";
 
 export const API_VERSION = "0.1.0";
 
@@ -108,6 +110,7 @@ export function createApp(deps: Deps) {
   );
 
   app.route("/v1", authRoutes(deps));
+  app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
   app.route("/v1", domainRoutes(deps));
@@ -145,6 +148,8 @@ export function createApp(deps: Deps) {
     },
   });
   app.route("/", docsRoutes());
+  // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
+  app.route("/", shellRoutes());
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", autoconfigRoutes(deps));

@@ -15,6 +15,8 @@ export type ErrorCode =
   | "invalid_totp"
   | "token_invalid"
   | "forbidden"
+  | "cross_site"
+  | "csrf_failed"
   | "insufficient_scope"
   | "domain_admin_required"
   | "not_found"

@@ -141,3 +141,12 @@ export async function logout(deps: Deps, sessionId: string): Promise<void> {
   await deps.store.db.update(schema.sessions).set({ revokedAt: deps.clock.now() })
     .where(eq(schema.sessions.id, sessionId));
 }
+
+/** "Sign out everywhere": every live session of the account stops working (app passwords and
+ * API keys are separate credentials and stay). Returns how many sessions ended. */
+export async function logoutEverywhere(deps: Deps, accountId: number): Promise<number> {
+  const ended = await deps.store.db.update(schema.sessions).set({ revokedAt: deps.clock.now() })
+    .where(and(eq(schema.sessions.accountId, accountId), isNull(schema.sessions.revokedAt)))
+    .returning({ id: schema.sessions.id });
+  return ended.length;
+}
