@@ -43,6 +43,7 @@ import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
+import { adminPageRoutes } from "./web/admin/routes.tsx";
 
 export const API_VERSION = "0.1.0";
 
@@ -150,6 +151,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes());
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes());
+  app.route("/", adminPageRoutes(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", autoconfigRoutes(deps));

@@ -1,0 +1,713 @@
+// The admin console (src/web/admin/page.tsx), client side: every section is filled from the
+// public JSON API with the page's bearer token (Postern.api, shell.js) — the same routes, scopes
+// and problem+json errors as any other client; nothing here is a private back door. DOM is
+// built with Postern.h (text, never HTML), so names, addresses and reasons cannot become markup.
+(function () {
+  "use strict";
+  const api = Postern.api, h = Postern.h;
+  const $ = function (id) {
+    return document.getElementById(id);
+  };
+  const site = document.querySelector(".admin").dataset.scope === "site";
+  const enc = encodeURIComponent;
+
+  function say(text) {
+    $("admin-status").textContent = text;
+  }
+
+  function when(iso) {
+    return iso ? iso.replace("T", " ").slice(0, 16) : "—";
+  }
+
+  function bytes(n) {
+    if (!n) return "0";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+  }
+
+  // A table with column headers; `rows` are arrays of cells (text or nodes).
+  function table(label, headers, rows, empty) {
+    if (rows.length === 0) return h("p", { class: "muted" }, empty || "Nothing here yet.");
+    return h(
+      "table",
+      { class: "data", "aria-label": label },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          headers.map(function (x) {
+            return h("th", { scope: "col" }, x);
+          }),
+        ),
+      ),
+      h(
+        "tbody",
+        null,
+        rows.map(function (r) {
+          return h(
+            "tr",
+            null,
+            r.map(function (c) {
+              return h("td", null, c);
+            }),
+          );
+        }),
+      ),
+    );
+  }
+
+  function button(label, run, opts) {
+    opts = opts || {};
+    return h("button", {
+      type: "button",
+      class: opts.danger ? "danger" : undefined,
+      "aria-label": opts.aria,
+      onclick: async function (e) {
+        const b = e.currentTarget;
+        b.disabled = true;
+        try {
+          await run();
+        } catch (err) {
+          failed(err);
+        } finally {
+          b.disabled = false;
+        }
+      },
+    }, label);
+  }
+
+  function failed(err) {
+    say(err && err.message ? "Error: " + err.message : "Error");
+    Postern.toast(err && err.message ? err.message : "The request failed.");
+  }
+
+  function badge(pass, text) {
+    return h("span", { class: "badge " + (pass ? "pass" : "fail") }, (pass ? "✓ " : "✗ ") + text);
+  }
+
+  // Submits a form through `run(data)`; the form's fields are read by name.
+  function onSubmit(form, run) {
+    if (!form) return;
+    form.addEventListener("submit", async function (e) {
+      e.preventDefault();
+      const submit = form.querySelector("button[type=submit]");
+      submit.disabled = true;
+      try {
+        await run(new FormData(form));
+      } catch (err) {
+        failed(err);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+  }
+
+  // --- Domains ---
+
+  async function loadDomains() {
+    const list = await api("GET", "/v1/domains");
+    $("domain-list").replaceChildren(table(
+      "Domains",
+      ["Domain", "Accounts", "Catch-all", "Added", ""],
+      list.items.map(function (d) {
+        return [
+          d.name,
+          String(d.accounts),
+          d.catchAllAddress || "—",
+          when(d.createdAt),
+          button("Check DNS", function () {
+            return showDomain(d.name);
+          }, { aria: "Check DNS of " + d.name }),
+        ];
+      }),
+    ));
+    fillDomainSelect(list.items);
+  }
+
+  async function showDomain(name) {
+    const box = $("domain-detail");
+    box.replaceChildren(h("p", { class: "muted" }, "Checking the DNS of " + name + "…"));
+    const d = await api("GET", "/v1/domains/" + enc(name));
+    const check = d.check;
+    const byName = new Map();
+    (check ? check.checks : []).forEach(function (c) {
+      byName.set(c.record.name + " " + c.record.type + " " + c.record.value, c);
+    });
+    box.replaceChildren(
+      h("h2", { id: "domain-detail-h", tabindex: "-1" }, "DNS of " + d.name),
+      check
+        ? h(
+          "p",
+          { class: "verdict" },
+          badge(check.verified, check.verified ? "Mail records in place" : "Needs attention"),
+          " checked " + when(check.checkedAt),
+        )
+        : h("p", { class: "muted" }, "No live check here (the server has no DNS resolver)."),
+      check && check.warnings.length
+        ? h(
+          "ul",
+          { class: "warnings", "aria-label": "Warnings" },
+          check.warnings.map(function (w) {
+            return h("li", null, w);
+          }),
+        )
+        : null,
+      table(
+        "Records of " + d.name,
+        ["Check", "Name", "Type", "Value to publish", "Result", "Found"],
+        d.records.map(function (r) {
+          const c = byName.get(r.name + " " + r.type + " " + r.value);
+          return [
+            c ? c.kind.toUpperCase() + (c.required ? " (required)" : "") : "",
+            r.name,
+            r.type,
+            h("code", { class: "value" }, r.value),
+            c ? badge(c.pass, c.pass ? "Pass" : c.status) : "—",
+            c && c.found.length ? h("code", { class: "value" }, c.found.join(" | ")) : "—",
+          ];
+        }),
+      ),
+      h(
+        "details",
+        null,
+        h("summary", null, "MTA-STS policy to serve"),
+        h("pre", null, d.mtaStsPolicy),
+      ),
+    );
+    $("domain-detail-h").focus();
+    say("Checked " + d.name);
+  }
+
+  onSubmit($("domain-form"), async function (data) {
+    const d = await api("POST", "/v1/domains", { name: String(data.get("name")).trim() });
+    $("domain-form").reset();
+    await loadDomains();
+    say("Added " + d.name);
+    await showDomain(d.name);
+  });
+
+  // --- Accounts and aliases ---
+
+  async function patchAccount(a, body, done) {
+    await api("PATCH", "/v1/admin/accounts/" + a.id, body);
+    say(done);
+    Postern.toast(done);
+    await loadAccounts();
+  }
+
+  function accountActions(a) {
+    const quota = h("input", {
+      type: "number",
+      min: "0",
+      id: "quota-" + a.id,
+      value: String(Math.round(a.quotaBytes / 1048576)),
+    });
+    const password = h("input", { type: "password", id: "password-" + a.id, minlength: "10" });
+    return h(
+      "div",
+      { class: "actions" },
+      button(a.disabled ? "Enable" : "Disable", function () {
+        return patchAccount(
+          a,
+          { disabled: !a.disabled },
+          (a.disabled ? "Enabled " : "Disabled ") + a.address,
+        );
+      }, { aria: (a.disabled ? "Enable " : "Disable ") + a.address }),
+      h(
+        "details",
+        null,
+        h("summary", null, "Quota / password"),
+        h("label", { for: "quota-" + a.id }, "Quota (MB, 0 = none)"),
+        quota,
+        button("Set quota", function () {
+          return patchAccount(
+            a,
+            { quotaBytes: Number(quota.value) * 1048576 },
+            "Quota of " + a.address + " set",
+          );
+        }, { aria: "Set quota of " + a.address }),
+        h("label", { for: "password-" + a.id }, "New password"),
+        password,
+        button("Reset password", function () {
+          return patchAccount(
+            a,
+            { password: password.value },
+            "Password of " + a.address + " reset",
+          );
+        }, { aria: "Reset password of " + a.address }),
+      ),
+    );
+  }
+
+  async function loadAccounts() {
+    const [accounts, aliases] = await Promise.all([
+      api("GET", "/v1/admin/accounts?limit=500"),
+      api("GET", "/v1/admin/aliases"),
+    ]);
+    $("account-list").replaceChildren(table(
+      "Accounts",
+      ["Address", "Role", "Quota", "Used", "State", "Actions"],
+      accounts.items.map(function (a) {
+        return [
+          a.address,
+          a.role + (a.adminDomains.length ? " (admin of " + a.adminDomains.join(", ") + ")" : ""),
+          a.quotaBytes ? bytes(a.quotaBytes) : "none",
+          bytes(a.usedBytes),
+          a.disabled ? "disabled" : "active",
+          accountActions(a),
+        ];
+      }),
+    ));
+    $("alias-list").replaceChildren(
+      table(
+        "Aliases",
+        ["Alias", "Forwards to", ""],
+        aliases.items.map(function (a) {
+          return [
+            a.address,
+            a.targets.join(", "),
+            button("Delete", async function () {
+              await api("DELETE", "/v1/admin/aliases/" + a.id);
+              say("Deleted alias " + a.address);
+              await loadAccounts();
+            }, { danger: true, aria: "Delete alias " + a.address }),
+          ];
+        }),
+      ),
+    );
+  }
+
+  onSubmit($("account-form"), async function (data) {
+    const body = {
+      address: String(data.get("address")).trim(),
+      password: String(data.get("password")),
+    };
+    const quota = String(data.get("quota") || "").trim();
+    if (quota) body.quotaBytes = Number(quota) * 1048576;
+    const a = await api("POST", "/v1/admin/accounts", body);
+    $("account-form").reset();
+    say("Created " + a.address);
+    Postern.toast("Created " + a.address);
+    await loadAccounts();
+  });
+
+  onSubmit($("alias-form"), async function (data) {
+    const targets = String(data.get("targets")).split(",").map(function (t) {
+      return t.trim();
+    }).filter(Boolean);
+    const a = await api("POST", "/v1/admin/aliases", {
+      address: String(data.get("address")).trim(),
+      targets: targets,
+    });
+    $("alias-form").reset();
+    say("Created alias " + a.address);
+    await loadAccounts();
+  });
+
+  // --- Queue ---
+
+  let queueCursor = null;
+
+  function queueQuery(cursor) {
+    const f = new FormData($("queue-filter"));
+    const q = new URLSearchParams({ limit: "50" });
+    ["state", "recipient", "domain"].forEach(function (k) {
+      const v = String(f.get(k) || "").trim();
+      if (v) q.set(k, v);
+    });
+    if (cursor) q.set("cursor", cursor);
+    return "/v1/queue?" + q;
+  }
+
+  async function queueAct(e, verb) {
+    const done = await api("POST", "/v1/queue/" + e.id + "/" + verb);
+    const text = verb === "retry"
+      ? "Entry " + done.id + " to " + done.recipient + " is due now"
+      : "Entry " + done.id + " to " + done.recipient + " cancelled";
+    say(text);
+    Postern.toast(text);
+    await loadQueue();
+  }
+
+  function queueRows(items) {
+    return items.map(function (e) {
+      const waiting = e.state === "queued" || e.state === "deferred";
+      return [
+        String(e.id),
+        h("span", { class: "state state-" + e.state }, e.state),
+        e.recipient,
+        e.mailFrom || "<>",
+        String(e.attempts),
+        when(e.nextAttemptAt),
+        e.lastError || "—",
+        waiting
+          ? h(
+            "div",
+            { class: "actions" },
+            button("Retry now", function () {
+              return queueAct(e, "retry");
+            }, { aria: "Retry entry " + e.id + " now" }),
+            button("Cancel", function () {
+              return queueAct(e, "cancel");
+            }, { danger: true, aria: "Cancel entry " + e.id }),
+          )
+          : "",
+      ];
+    });
+  }
+
+  const QUEUE_HEAD = [
+    "ID",
+    "State",
+    "Recipient",
+    "From",
+    "Attempts",
+    "Next attempt",
+    "Last failure",
+    "",
+  ];
+
+  async function loadQueue(more) {
+    const page = await api("GET", queueQuery(more ? queueCursor : null));
+    queueCursor = page.nextCursor;
+    const box = $("queue-list");
+    if (more) {
+      const body = box.querySelector("tbody");
+      queueRows(page.items).forEach(function (r) {
+        body.appendChild(h(
+          "tr",
+          null,
+          r.map(function (c) {
+            return h("td", null, c);
+          }),
+        ));
+      });
+      box.querySelector(".more")?.remove();
+    } else {
+      box.replaceChildren(
+        table("Queue", QUEUE_HEAD, queueRows(page.items), "The queue holds nothing that matches."),
+      );
+    }
+    if (queueCursor) {
+      box.appendChild(h(
+        "p",
+        { class: "more" },
+        button("Load more", function () {
+          return loadQueue(true);
+        }),
+      ));
+    }
+  }
+
+  $("queue-filter").addEventListener("submit", function (e) {
+    e.preventDefault();
+    loadQueue().catch(failed);
+  });
+
+  // --- Suppressions ---
+
+  function fillDomainSelect(domains) {
+    const select = $("suppression-domain");
+    const current = select.value;
+    select.replaceChildren.apply(
+      select,
+      domains.map(function (d) {
+        return h("option", { value: d.name, selected: d.name === current }, d.name);
+      }),
+    );
+  }
+
+  async function loadSuppressions() {
+    if ($("suppression-domain").options.length === 0) {
+      fillDomainSelect((await api("GET", "/v1/domains")).items);
+    }
+    const domain = $("suppression-domain").value;
+    if (!domain) return;
+    const list = await api("GET", "/v1/domains/" + enc(domain) + "/suppressions?limit=500");
+    $("suppression-list").replaceChildren(table(
+      "Suppressions of " + domain,
+      ["Address", "Reason", "Code", "Detail", "Since", ""],
+      list.suppressions.map(function (s) {
+        return [
+          s.address,
+          s.reason,
+          s.code || "—",
+          s.detail || "—",
+          when(s.createdAt),
+          button("Lift", async function () {
+            await api("DELETE", "/v1/domains/" + enc(domain) + "/suppressions/" + enc(s.address));
+            say("Lifted the suppression of " + s.address);
+            Postern.toast("Lifted " + s.address);
+            await loadSuppressions();
+          }, { aria: "Lift the suppression of " + s.address }),
+        ];
+      }),
+      "No suppressed addresses for " + domain + ".",
+    ));
+  }
+
+  $("suppression-domain").addEventListener("change", function () {
+    loadSuppressions().catch(failed);
+  });
+
+  // --- API keys ---
+
+  async function loadKeys() {
+    const list = await api("GET", "/v1/api-keys");
+    $("key-list").replaceChildren(
+      table(
+        "API keys",
+        ["Name", "Key", "Scopes", "Last used", "State", ""],
+        list.keys.map(function (k) {
+          return [
+            k.name,
+            h("code", null, k.prefix + "…"),
+            k.scopes.join(", "),
+            when(k.lastUsedAt),
+            k.revokedAt ? "revoked " + when(k.revokedAt) : "active",
+            k.revokedAt ? "" : button("Revoke", async function () {
+              await api("DELETE", "/v1/api-keys/" + k.id);
+              $("key-secret").replaceChildren();
+              say("Revoked key " + k.name);
+              Postern.toast("Revoked " + k.name);
+              await loadKeys();
+            }, { danger: true, aria: "Revoke key " + k.name }),
+          ];
+        }),
+      ),
+    );
+  }
+
+  onSubmit($("key-form"), async function (data) {
+    const k = await api("POST", "/v1/api-keys", {
+      name: String(data.get("name")).trim(),
+      scopes: data.getAll("scopes").map(String),
+    });
+    $("key-form").reset();
+    $("key-secret").replaceChildren(
+      h(
+        "div",
+        { class: "card secret" },
+        h("p", null, "Copy the key “" + k.name + "” now: it is not shown again."),
+        h("code", { id: "new-key" }, k.key),
+      ),
+    );
+    say("Created key " + k.name);
+    await loadKeys();
+  });
+
+  // --- Webhooks ---
+
+  async function showDeliveries(hook) {
+    const list = await api("GET", "/v1/webhooks/" + hook.id + "/deliveries?limit=100");
+    $("webhook-deliveries").replaceChildren(
+      h("h2", null, "Deliveries to " + hook.url),
+      table(
+        "Deliveries",
+        ["Event", "Type", "State", "Attempts", "Last answer", "Last error", "Created", ""],
+        list.deliveries.map(function (d) {
+          return [
+            h("code", null, d.eventId),
+            d.eventType,
+            d.state,
+            String(d.attempts),
+            d.lastStatus === null ? "—" : String(d.lastStatus),
+            d.lastError || "—",
+            when(d.createdAt),
+            button("Replay", async function () {
+              await api("POST", "/v1/webhooks/" + hook.id + "/deliveries/" + d.id + "/replay");
+              say("Delivery " + d.eventId + " queued again");
+              await showDeliveries(hook);
+            }, { aria: "Replay delivery " + d.eventId }),
+          ];
+        }),
+        "No deliveries yet.",
+      ),
+    );
+  }
+
+  async function loadWebhooks() {
+    const list = await api("GET", "/v1/webhooks");
+    $("webhook-list").replaceChildren(
+      table(
+        "Webhooks",
+        ["Endpoint", "Events", "State", ""],
+        list.webhooks.map(function (w) {
+          return [
+            w.url,
+            w.events.length ? w.events.join(", ") : "all",
+            w.active ? "active" : "off",
+            button("Delivery log", function () {
+              return showDeliveries(w);
+            }, { aria: "Delivery log of " + w.url }),
+          ];
+        }),
+        "No webhook endpoints. Add one with POST /v1/webhooks.",
+      ),
+    );
+  }
+
+  // --- Audit log ---
+
+  async function loadAudit() {
+    const page = await api("GET", "/v1/admin/audit?limit=200");
+    $("audit-list").replaceChildren(
+      table(
+        "Audit log",
+        ["When", "Actor", "Action", "Target", "Details", "From"],
+        page.items.map(function (a) {
+          return [
+            when(a.createdAt),
+            a.actorAccountId === null ? "system" : "#" + a.actorAccountId,
+            a.action,
+            a.target,
+            h("code", null, JSON.stringify(a.data)),
+            a.ip || "—",
+          ];
+        }),
+      ),
+    );
+  }
+
+  // --- Statistics ---
+
+  const DAY = 86400000;
+
+  function lastDays(n) {
+    const today = Date.parse(new Date().toISOString().slice(0, 10));
+    const out = [];
+    for (let i = n - 1; i >= 0; i--) out.push(new Date(today - i * DAY).toISOString().slice(0, 10));
+    return out;
+  }
+
+  function seriesOf(rows, keyOf, categories, fields) {
+    const byKey = new Map(rows.map(function (r) {
+      return [keyOf(r), r];
+    }));
+    return fields.map(function (f) {
+      return {
+        name: f[1],
+        values: categories.map(function (c) {
+          const r = byKey.get(c);
+          return r ? r[f[0]] : 0;
+        }),
+      };
+    });
+  }
+
+  const SENT_FIELDS = [["sent", "sent"], ["delivered", "delivered"], ["bounced", "bounced"], [
+    "complained",
+    "complained",
+  ], ["opened", "opened"]];
+
+  async function loadStats() {
+    const days = lastDays(14);
+    const range = "from=" + days[0] + "&to=" + days[days.length - 1];
+    const [byDay, byTag, inbound] = await Promise.all([
+      api("GET", "/v1/stats/sending?groupBy=day&" + range),
+      api("GET", "/v1/stats/sending?groupBy=tag&" + range),
+      api("GET", "/v1/stats/inbound?" + range),
+    ]);
+    const tags = byTag.rows.map(function (r) {
+      return r.key;
+    });
+    $("stats-charts").replaceChildren(
+      Postern.charts.bars({
+        id: "chart-sent-day",
+        title: "Transactional mail per day (last 14 days)",
+        description: "Sent, delivered, bounced, complained and opened messages per day.",
+        categoryLabel: "Day",
+        unit: "days",
+        categories: days,
+        series: seriesOf(
+          byDay.rows,
+          function (r) {
+            return r.key;
+          },
+          days,
+          SENT_FIELDS,
+        ),
+      }),
+      Postern.charts.bars({
+        id: "chart-sent-tag",
+        title: "Transactional mail per tag (last 14 days)",
+        description: "The same counts per tag.",
+        categoryLabel: "Tag",
+        unit: "tags",
+        categories: tags,
+        series: seriesOf(
+          byTag.rows,
+          function (r) {
+            return r.key;
+          },
+          tags,
+          SENT_FIELDS,
+        ),
+      }),
+      Postern.charts.bars({
+        id: "chart-inbound",
+        title: "Inbound mail per day (last 14 days)",
+        description: "Messages received, delivered to Junk, and their DMARC and SPF verdicts.",
+        categoryLabel: "Day",
+        unit: "days",
+        categories: days,
+        series: seriesOf(
+          inbound.days,
+          function (r) {
+            return r.day;
+          },
+          days,
+          [["received", "received"], ["junk", "junk"], ["dmarcPass", "DMARC pass"], [
+            "dmarcFail",
+            "DMARC fail",
+          ], ["spfFail", "SPF fail"]],
+        ),
+      }),
+    );
+  }
+
+  // --- Sections ---
+
+  const LOADERS = {
+    domains: loadDomains,
+    accounts: loadAccounts,
+    queue: function () {
+      return loadQueue(false);
+    },
+    suppressions: loadSuppressions,
+    keys: loadKeys,
+    webhooks: loadWebhooks,
+    audit: loadAudit,
+    stats: loadStats,
+  };
+
+  async function show() {
+    let id = location.hash.slice(1);
+    if (!LOADERS[id] || !$(id) || (id === "audit" && !site)) id = "domains";
+    document.querySelectorAll("main > section").forEach(function (s) {
+      s.hidden = s.id !== id;
+    });
+    document.querySelectorAll(".admin-nav a").forEach(function (a) {
+      if (a.dataset.section === id) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    });
+    say("");
+    delete document.body.dataset.ready;
+    try {
+      await LOADERS[id]();
+    } catch (err) {
+      failed(err);
+    }
+    document.body.dataset.ready = id;
+  }
+
+  addEventListener("hashchange", show);
+  show();
+})();
