@@ -465,7 +465,7 @@
       table(
         "API keys",
         ["Name", "Key", "Scopes", "Last used", "State", ""],
-        list.keys.map(function (k) {
+        list.items.map(function (k) {
           return [
             k.name,
             h("code", null, k.prefix + "…"),

@@ -17,12 +17,14 @@
     return node;
   }
 
-  // The smallest of 1, 2, 5 × 10^n at or above `max`, so the top tick is a round number.
+  // The top of the y axis: four equal steps of 1, 2 or 5 × 10^n, so every tick is a round
+  // number (integers for counts of 4 and more).
   function niceMax(max) {
-    if (max <= 0) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(max)));
-    for (const m of [1, 2, 5, 10]) if (m * p >= max) return m * p;
-    return 10 * p;
+    if (max <= 0) return 4;
+    const raw = max / 4;
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= raw) return Math.max(4, 4 * m * p);
+    return 40 * p;
   }
 
   // opts: { id, title, description, categories: [label], series: [{ name, values: [n] }] }
@@ -92,7 +94,7 @@
       });
       // Label every category when they fit, else every few.
       const every = Math.ceil(opts.categories.length / 10);
-      if (ci % every === 0) {
+      if ((opts.categories.length - 1 - ci) % every === 0) {
         svg.appendChild(s("text", {
           x: LEFT + group * ci + group / 2,
           y: H - BOTTOM + 16,
