@@ -15,6 +15,7 @@ import {
   type TestGateway,
 } from "./fixtures/app.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
+import { runCli } from "./fixtures/cli_run.ts";
 import { schema } from "../src/store/store.ts";
 
 const OTHER = "other.test";
@@ -284,22 +285,7 @@ Deno.test("issue19#5: statistics for administrators: sending per day over every 
   }
 });
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string>) {
-  const base = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { ...base, NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const cli = runCli;
 
 Deno.test("issue19#5: postern queue list|retry|cancel through the API; 2 for bad usage, 3 for a conflict", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-queue-" });

@@ -167,25 +167,24 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     await status(page, "Created key console-key");
     const key = await page.locator("#new-key").innerText();
     assert(key.startsWith("pst_"), key);
+    const sendWith = async (token: string) =>
+      (await gw.call("POST", "/v1/emails", {
+        token,
+        body: { from: ADMIN.address, to: [`bob@${DOMAIN}`], subject: "k", text: "k" },
+      })).status;
     assertEquals(
       (await gw.call("GET", "/v1/api-keys", { token: key })).status,
       403,
       "send scope only",
     );
     assertEquals(
-      (await gw.call("POST", "/v1/emails", {
-        token: key,
-        body: { from: ADMIN.address, to: [`bob@${DOMAIN}`], subject: "k", text: "k" },
-      })).status,
+      await sendWith(key),
       201,
     );
     await page.getByRole("button", { name: "Revoke key console-key" }).click();
     await status(page, "Revoked key console-key");
     assertEquals(
-      (await gw.call("POST", "/v1/emails", {
-        token: key,
-        body: { from: ADMIN.address, to: [`bob@${DOMAIN}`], subject: "k", text: "k" },
-      })).status,
+      await sendWith(key),
       401,
     );
     assertEquals(await page.locator("#new-key").count(), 0, "the secret is gone from the page");
@@ -229,20 +228,14 @@ Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF
     const admin = await gw.login(ADMIN);
     await json(gw, admin, "POST", "/v1/domains", { name: OTHER });
     await json(gw, admin, "POST", "/v1/admin/accounts", { ...BOSS, adminDomains: [OTHER] });
-    const boss = await gw.login(BOSS);
-    await json(gw, boss, "POST", "/v1/emails", {
-      from: BOSS.address,
-      to: ["theirs@far.example"],
-      subject: "x",
-      text: "x",
-    });
-    const alice = await gw.login(ALICE);
-    await json(gw, alice, "POST", "/v1/emails", {
-      from: ALICE.address,
-      to: ["ours@far.example"],
-      subject: "x",
-      text: "x",
-    });
+    for (const [who, to] of [[BOSS, "theirs@far.example"], [ALICE, "ours@far.example"]] as const) {
+      await json(gw, await gw.login(who), "POST", "/v1/emails", {
+        from: who.address,
+        to: [to],
+        subject: "x",
+        text: "x",
+      });
+    }
 
     const tab = await world.open();
     await signIn(tab.page, BOSS, { next: "/admin" });

@@ -197,9 +197,9 @@
 
   async function patchAccount(a, body, done) {
     await api("PATCH", "/v1/admin/accounts/" + a.id, body);
+    await loadAccounts();
     say(done);
     Postern.toast(done);
-    await loadAccounts();
   }
 
   function accountActions(a) {
@@ -275,8 +275,8 @@
             a.targets.join(", "),
             button("Delete", async function () {
               await api("DELETE", "/v1/admin/aliases/" + a.id);
-              say("Deleted alias " + a.address);
               await loadAccounts();
+              say("Deleted alias " + a.address);
             }, { danger: true, aria: "Delete alias " + a.address }),
           ];
         }),
@@ -293,9 +293,9 @@
     if (quota) body.quotaBytes = Number(quota) * 1048576;
     const a = await api("POST", "/v1/admin/accounts", body);
     $("account-form").reset();
+    await loadAccounts();
     say("Created " + a.address);
     Postern.toast("Created " + a.address);
-    await loadAccounts();
   });
 
   onSubmit($("alias-form"), async function (data) {
@@ -307,8 +307,8 @@
       targets: targets,
     });
     $("alias-form").reset();
-    say("Created alias " + a.address);
     await loadAccounts();
+    say("Created alias " + a.address);
   });
 
   // --- Queue ---
@@ -331,9 +331,9 @@
     const text = verb === "retry"
       ? "Entry " + done.id + " to " + done.recipient + " is due now"
       : "Entry " + done.id + " to " + done.recipient + " cancelled";
+    await loadQueue();
     say(text);
     Postern.toast(text);
-    await loadQueue();
   }
 
   function queueRows(items) {
@@ -443,9 +443,9 @@
           when(s.createdAt),
           button("Lift", async function () {
             await api("DELETE", "/v1/domains/" + enc(domain) + "/suppressions/" + enc(s.address));
+            await loadSuppressions();
             say("Lifted the suppression of " + s.address);
             Postern.toast("Lifted " + s.address);
-            await loadSuppressions();
           }, { aria: "Lift the suppression of " + s.address }),
         ];
       }),
@@ -475,9 +475,9 @@
             k.revokedAt ? "" : button("Revoke", async function () {
               await api("DELETE", "/v1/api-keys/" + k.id);
               $("key-secret").replaceChildren();
+              await loadKeys();
               say("Revoked key " + k.name);
               Postern.toast("Revoked " + k.name);
-              await loadKeys();
             }, { danger: true, aria: "Revoke key " + k.name }),
           ];
         }),
@@ -499,8 +499,8 @@
         h("code", { id: "new-key" }, k.key),
       ),
     );
-    say("Created key " + k.name);
     await loadKeys();
+    say("Created key " + k.name);
   });
 
   // --- Webhooks ---
@@ -523,8 +523,8 @@
             when(d.createdAt),
             button("Replay", async function () {
               await api("POST", "/v1/webhooks/" + hook.id + "/deliveries/" + d.id + "/replay");
-              say("Delivery " + d.eventId + " queued again");
               await showDeliveries(hook);
+              say("Delivery " + d.eventId + " queued again");
             }, { aria: "Replay delivery " + d.eventId }),
           ];
         }),
