@@ -44,6 +44,9 @@ import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
 import { adminPageRoutes } from "./web/admin/routes.tsx";
+import { mailPages } from "./web/mail/routes.tsx";
+import { identityRoutes } from "./routes/identities.ts";
+import { messageViewRoutes } from "./routes/message_view.ts";
 
 export const API_VERSION = "0.1.0";
 
@@ -134,6 +137,8 @@ export function createApp(deps: Deps) {
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
+  app.route("/v1", messageViewRoutes(deps));
+  app.route("/v1", identityRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -152,6 +157,7 @@ export function createApp(deps: Deps) {
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes());
   app.route("/", adminPageRoutes(deps));
+  app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
   app.route("/", autoconfigRoutes(deps));

@@ -1,0 +1,146 @@
+/**
+ * The webmail page (`/mail`): server-rendered structure only — folder list, message list,
+ * reader, composer and settings dialogs — filled by mail.js from the /v1 JSON API with the
+ * session of src/web/shell/session.ts. Everything a message carries is inserted as text by the
+ * script; its HTML body is shown only inside the sandboxed frame of frame.ts.
+ */
+import { Layout } from "../shell/layout.tsx";
+
+function AccountMenu() {
+  return (
+    <>
+      <form id="search" role="search" class="search">
+        <label for="q" class="visually-hidden">Search mail</label>
+        <input id="q" name="q" type="search" placeholder="Search mail  ( / )" autocomplete="off" />
+      </form>
+      <span class="spacer"></span>
+      <button type="button" id="open-settings" aria-haspopup="dialog">Settings</button>
+      <span id="me" class="me"></span>
+      <button type="button" data-action="sign-out">Sign out</button>
+    </>
+  );
+}
+
+function Composer() {
+  return (
+    <dialog id="composer" aria-labelledby="composer-title">
+      <form id="compose-form" method="dialog">
+        <header class="dialog-head">
+          <h2 id="composer-title">New message</h2>
+          <span id="draft-state" class="muted" role="status" aria-live="polite"></span>
+          <button type="button" id="compose-close" aria-label="Close (the draft is kept)">×</button>
+        </header>
+        <label for="c-from">From</label>
+        <select id="c-from" name="from"></select>
+        <label for="c-to">To</label>
+        <input id="c-to" name="to" type="text" autocomplete="email" multiple />
+        <label for="c-cc">Cc</label>
+        <input id="c-cc" name="cc" type="text" autocomplete="email" />
+        <label for="c-subject">Subject</label>
+        <input id="c-subject" name="subject" type="text" />
+        <label for="c-body">Message</label>
+        <textarea id="c-body" name="body" rows={12}></textarea>
+        <label for="c-files">Attachments</label>
+        <input id="c-files" name="files" type="file" multiple />
+        <ul id="c-attachments" class="chips"></ul>
+        <p id="compose-error" class="error" role="alert" hidden></p>
+        <footer class="dialog-foot">
+          <button type="submit" id="c-send" class="primary">Send</button>
+          <button type="button" id="c-discard" class="danger">Discard draft</button>
+        </footer>
+      </form>
+    </dialog>
+  );
+}
+
+function Settings() {
+  return (
+    <dialog id="settings" aria-labelledby="settings-title">
+      <header class="dialog-head">
+        <h2 id="settings-title">Settings</h2>
+        <button type="button" id="settings-close" aria-label="Close settings">×</button>
+      </header>
+      <section aria-labelledby="s-identities">
+        <h3 id="s-identities">Identities</h3>
+        <p class="muted">
+          Addresses you can send from (your account and aliases that deliver to it).
+        </p>
+        <ul id="identities"></ul>
+      </section>
+      <section aria-labelledby="s-2fa">
+        <h3 id="s-2fa">Two-factor sign-in</h3>
+        <div id="twofa"></div>
+      </section>
+      <section aria-labelledby="s-apppw">
+        <h3 id="s-apppw">App passwords</h3>
+        <p class="muted">For IMAP, POP3 and SMTP clients. Each is shown once.</p>
+        <ul id="app-passwords"></ul>
+        <form id="app-password-form" class="inline">
+          <label for="ap-name">Name</label>
+          <input id="ap-name" name="name" required maxlength={100} />
+          <button type="submit">Create app password</button>
+        </form>
+        <p id="ap-new" role="status" hidden></p>
+      </section>
+      <section aria-labelledby="s-sessions">
+        <h3 id="s-sessions">Sessions</h3>
+        <button type="button" data-action="sign-out-everywhere" class="danger">
+          Sign out everywhere
+        </button>
+      </section>
+    </dialog>
+  );
+}
+
+export function MailPage(props: { csrf: string }) {
+  return (
+    <Layout
+      title="Mail · Postern"
+      page="mail"
+      csrf={props.csrf}
+      scripts={["mail.js"]}
+      styles={["mail.css"]}
+      header={<AccountMenu />}
+    >
+      <div class="mail" id="mail" data-view="list">
+        <nav id="folders" aria-label="Folders">
+          <button type="button" id="compose" class="primary">Compose ( c )</button>
+          <ul id="folder-list"></ul>
+        </nav>
+        <main id="main" tabindex={-1}>
+          <section id="list-pane" aria-labelledby="list-title">
+            <div class="pane-head">
+              <button type="button" id="show-folders" class="phone-only" aria-label="Folders">
+                ☰
+              </button>
+              <h1 id="list-title">Inbox</h1>
+              <label class="threads-toggle">
+                <input type="checkbox" id="threaded" checked /> Threads
+              </label>
+            </div>
+            <ul id="messages" role="listbox" aria-labelledby="list-title"></ul>
+            <button type="button" id="more" hidden>Load more</button>
+            <p id="list-empty" class="muted" hidden>No messages.</p>
+          </section>
+          <section id="reader" aria-label="Reading pane" data-empty="true">
+            <div class="pane-head actions" role="toolbar" aria-label="Message actions">
+              <button type="button" id="back" class="phone-only">← Back</button>
+              <button type="button" id="a-reply">Reply ( r )</button>
+              <button type="button" id="a-reply-all">Reply all</button>
+              <button type="button" id="a-forward">Forward</button>
+              <button type="button" id="a-archive">Archive ( e )</button>
+              <button type="button" id="a-delete">Delete ( # )</button>
+              <button type="button" id="a-flag" aria-pressed="false">Flag</button>
+              <button type="button" id="a-unread">Mark unread</button>
+              <label for="a-move" class="visually-hidden">Move to folder</label>
+              <select id="a-move"></select>
+            </div>
+            <article id="message"></article>
+          </section>
+        </main>
+      </div>
+      <Composer />
+      <Settings />
+    </Layout>
+  );
+}
