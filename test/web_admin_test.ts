@@ -17,6 +17,7 @@ import { schema } from "../src/store/store.ts";
 
 const SHOTS = new URL("./artifacts/screenshots/", import.meta.url).pathname;
 const OTHER = "other.test";
+const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
 const BOSS = { address: `boss@${OTHER}`, password: "boss-password-1" };
 
 async function shot(page: Page, name: string) {
@@ -96,6 +97,11 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
       address: "gone@far.example",
       detail: "asked by phone",
     });
+    // Data shown by the console is text, never markup.
+    await json(gw, admin, "POST", `/v1/domains/${DOMAIN}/suppressions`, {
+      address: "xss@far.example",
+      detail: XSS,
+    });
 
     const tab = await world.open();
     const { page } = tab;
@@ -154,10 +160,15 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     await section(page, "suppressions", "Suppressions");
     const supp = page.getByRole("table", { name: `Suppressions of ${DOMAIN}` });
     assertEquals(await supp.getByText("asked by phone").count(), 1);
+    assertEquals(await supp.getByText(XSS).count(), 1, "shown as text");
+    assertEquals(await page.evaluate("window.__xss"), undefined, "never run");
+    assertEquals(await supp.locator("img").count(), 0);
     await page.getByRole("button", { name: "Lift the suppression of gone@far.example" }).click();
     await status(page, "Lifted the suppression of gone@far.example");
     const left = await json(gw, admin, "GET", `/v1/domains/${DOMAIN}/suppressions`);
-    assertEquals(left.suppressions, []);
+    assertEquals(left.suppressions.map((x: { address: string }) => x.address), [
+      "xss@far.example",
+    ]);
     await shot(page, "suppressions");
 
     // API keys: the secret is shown once and works until revoked.
@@ -214,7 +225,7 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     for (const action of ["account.create", "queue.retry", "queue.cancel"]) {
       assert(audit.includes(action), action);
     }
-    assertEquals(cspViolations(tab), []);
+    assertEquals(await cspViolations(tab), []);
   } finally {
     await world.close();
     await dns.close();
@@ -262,7 +273,7 @@ Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF
       return [plain.status, (await plain.json()).code, wrong.status, (await wrong.json()).code];
     });
     assertEquals(refused, [403, "csrf_failed", 403, "csrf_failed"]);
-    assertEquals(cspViolations(tab), []);
+    assertEquals(await cspViolations(tab), []);
 
     // A plain user signed in gets 403 at /admin; nobody signed in goes to the sign-in page.
     const user = await world.open();
