@@ -119,6 +119,15 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     const warnings = await page.getByRole("list", { name: "Warnings" }).innerText();
     assert(/DKIM key \S+ is not published/.test(warnings), warnings);
     await shot(page, "domains");
+    // Adding a domain shows its records and checks at once (nothing published yet).
+    await page.getByLabel("New domain").fill("added.test");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await status(page, "Checked added.test");
+    assert(await page.getByRole("heading", { name: "DNS of added.test" }).isVisible());
+    const added = page.getByRole("table", { name: "Records of added.test" });
+    assertEquals(await added.getByText("✓ Pass").count(), 0);
+    assert(await added.getByText("✗ missing").count() >= 5);
+    assert(await page.getByRole("table", { name: "Domains" }).getByText("added.test").isVisible());
 
     // Accounts: create one.
     await section(page, "accounts", "Accounts");
