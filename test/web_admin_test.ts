@@ -14,6 +14,7 @@ import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 import { browserWorld, cspViolations, signIn } from "./fixtures/browser.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
+import { dispatchWebhooks } from "../src/transactional/webhook_dispatcher.ts";
 
 const SHOTS = new URL("./artifacts/screenshots/", import.meta.url).pathname;
 const OTHER = "other.test";
@@ -49,7 +50,16 @@ async function json(gw: TestGateway, token: string, method: string, path: string
 
 Deno.test("issue18#2: an admin runs the server from /admin in a real browser", async () => {
   const dns = await startFakeDns({});
-  const world = await browserWorld({ dnsServers: dns.server, hostname: "mail.postern.test" });
+  const world = await browserWorld({
+    dnsServers: dns.server,
+    hostname: "mail.postern.test",
+    webhookAllowPrivate: true,
+  });
+  const hooks: string[] = [];
+  const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
+    hooks.push(JSON.parse(await r.text()).type);
+    return new Response("ok");
+  });
   const { gw } = world;
   try {
     const admin = await gw.login(ADMIN);
@@ -228,6 +238,32 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     assertEquals(await tableRow.locator("td").first().textContent(), "3");
     await shot(page, "stats");
 
+    // Webhooks: add an endpoint (its secret shown once), see a delivery in its log, replay it.
+    await section(page, "webhooks", "Webhooks");
+    const hookUrl = `http://127.0.0.1:${receiver.addr.port}/hook`;
+    await page.getByLabel("Endpoint URL").fill(hookUrl);
+    await page.getByLabel("Events (comma-separated)").fill("email.delivered");
+    await page.getByRole("button", { name: "Add endpoint" }).click();
+    await status(page, `Added the endpoint ${hookUrl}`);
+    assert((await page.locator("#new-webhook-secret").innerText()).startsWith("whsec_"));
+    await json(gw, admin, "POST", "/v1/emails", {
+      from: ADMIN.address,
+      to: [`bob@${DOMAIN}`],
+      subject: "hooked",
+      text: "x",
+    });
+    assertEquals(await dispatchWebhooks(gw.deps), 1);
+    assertEquals(hooks, ["email.delivered"]);
+    await page.getByRole("button", { name: `Delivery log of ${hookUrl}` }).click();
+    const log = page.getByRole("table", { name: "Deliveries" });
+    await log.getByText("succeeded").waitFor();
+    assertEquals(await log.getByRole("cell", { name: "200", exact: true }).count(), 1);
+    await log.getByRole("button", { name: /^Replay delivery / }).click();
+    await status(page, /queued again/);
+    assertEquals(await dispatchWebhooks(gw.deps), 1);
+    assertEquals(hooks, ["email.delivered", "email.delivered"]);
+    await shot(page, "webhooks");
+
     // Audit log: the console's changes are there.
     await section(page, "audit", "Audit log");
     const audit = await page.getByRole("table", { name: "Audit log" }).innerText();
@@ -238,6 +274,7 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
   } finally {
     await world.close();
     await dns.close();
+    await receiver.shutdown();
   }
 });
 

@@ -157,6 +157,16 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
           <section id="webhooks" aria-labelledby="webhooks-h" hidden>
             <h1 id="webhooks-h">Webhooks</h1>
             <p class="muted">Your own endpoints, each with its delivery log.</p>
+            <form id="webhook-form" class="inline-form">
+              <Field id="webhook-url" label="Endpoint URL" type="url" required />
+              <Field
+                id="webhook-events"
+                label="Events (comma-separated)"
+                hint="Empty: every event, e.g. email.delivered, email.bounced, email.received."
+              />
+              <button type="submit" class="primary">Add endpoint</button>
+            </form>
+            <div id="webhook-secret" role="alert"></div>
             <div id="webhook-list"></div>
             <div id="webhook-deliveries"></div>
           </section>

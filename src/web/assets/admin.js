@@ -535,24 +535,55 @@
 
   async function loadWebhooks() {
     const list = await api("GET", "/v1/webhooks");
-    $("webhook-list").replaceChildren(
-      table(
-        "Webhooks",
-        ["Endpoint", "Events", "State", ""],
-        list.webhooks.map(function (w) {
-          return [
-            w.url,
-            w.events.length ? w.events.join(", ") : "all",
-            w.active ? "active" : "off",
+    $("webhook-list").replaceChildren(table(
+      "Webhooks",
+      ["Endpoint", "Events", "State", ""],
+      list.webhooks.map(function (w) {
+        return [
+          w.url,
+          w.events.length ? w.events.join(", ") : "all",
+          w.active ? "active" : "off",
+          h(
+            "div",
+            { class: "actions" },
             button("Delivery log", function () {
               return showDeliveries(w);
             }, { aria: "Delivery log of " + w.url }),
-          ];
-        }),
-        "No webhook endpoints. Add one with POST /v1/webhooks.",
-      ),
-    );
+            button("Remove", async function () {
+              await api("DELETE", "/v1/webhooks/" + w.id);
+              $("webhook-deliveries").replaceChildren();
+              await loadWebhooks();
+              say("Removed the endpoint " + w.url);
+            }, { danger: true, aria: "Remove the endpoint " + w.url }),
+          ),
+        ];
+      }),
+      "No webhook endpoints yet.",
+    ));
   }
+
+  onSubmit($("webhook-form"), async function (data) {
+    const events = String(data.get("events") || "").split(",").map(function (e) {
+      return e.trim();
+    }).filter(Boolean);
+    const made = await api("POST", "/v1/webhooks", {
+      url: String(data.get("url")).trim(),
+      events: events,
+    });
+    $("webhook-form").reset();
+    $("webhook-secret").replaceChildren(h(
+      "div",
+      { class: "card secret" },
+      h(
+        "p",
+        null,
+        "Copy the signing secret of " + made.webhook.url + " now: it is not shown again.",
+      ),
+      h("code", { id: "new-webhook-secret" }, made.secret),
+    ));
+    await loadWebhooks();
+    say("Added the endpoint " + made.webhook.url);
+  });
 
   // --- Audit log ---
 
