@@ -254,7 +254,9 @@ const domainCheck: Command = {
     "Queries DNS through POSTERN_DNS_SERVERS (or the system's resolver) for every record " +
     "`postern domain dns` prints. MX, SPF and both DKIM keys are required (exit 1 when any is " +
     "missing or different); DMARC, MTA-STS, TLS-RPT, the SRV, autoconfig and SHARP records " +
-    "are advised (warnings). SRV records pass when port and target match.",
+    "are advised (warnings). SRV records pass when port and target match. The same check " +
+    "(src/services/domain_check.ts) answers `GET /v1/domains/{domain}` and the admin console; " +
+    "--json adds `warnings`, one sentence per record not in place saying what breaks without it.",
   ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_accounts.ts"), "domainCheck"),
