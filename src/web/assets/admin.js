@@ -719,7 +719,9 @@
     stats: loadStats,
   };
 
-  async function show() {
+  // `moved`: the user picked another section, so focus goes to its heading (screen readers
+  // announce where they are; keyboard users continue from there). Not on the first load.
+  async function show(moved) {
     let id = location.hash.slice(1);
     if (!LOADERS[id] || !$(id) || (id === "audit" && !site)) id = "domains";
     document.querySelectorAll("main > section").forEach(function (s) {
@@ -737,8 +739,15 @@
       failed(err);
     }
     document.body.dataset.ready = id;
+    if (moved === true) {
+      const heading = $(id).querySelector("h1");
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   }
 
-  addEventListener("hashchange", show);
-  show();
+  addEventListener("hashchange", function () {
+    show(true);
+  });
+  show(false);
 })();
