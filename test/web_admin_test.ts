@@ -300,7 +300,7 @@ Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF
     assert(domains.includes(OTHER) && !domains.includes(DOMAIN), domains);
     assertEquals(await tab.page.getByRole("link", { name: "Audit log" }).count(), 0);
     await section(tab.page, "queue", "Queue");
-    assertEquals(await tab.page.evaluate(() => document.activeElement?.id), "queue-h", "focus");
+    assertEquals(await tab.page.evaluate("document.activeElement.id"), "queue-h", "focus");
     const queue = await tab.page.getByRole("table", { name: "Queue" }).innerText();
     assert(queue.includes("theirs@far.example") && !queue.includes("ours@"), queue);
     await section(tab.page, "accounts", "Accounts");
