@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, DOMAIN, expectProblem } from "./fixtures/app.ts";
 import { mailWorld, seedMessage } from "./fixtures/mail.ts";
+import { deliver } from "../src/services/delivery.ts";
 
 Deno.test("issue18#1: message view URL: sandboxed CSP, images only on request, yours only", async () => {
   await using w = await mailWorld();
@@ -92,4 +93,44 @@ Deno.test("issue18#1: identities: own address first, then aliases that deliver t
     assertEquals(sent.status, 201, await sent.text());
   }
   await expectProblem(await w.call("GET", "/v1/identities"), 401, "unauthorized");
+});
+
+Deno.test("issue18#1: the message view embeds cid: inline images (RFC 2392) as data: URLs", async () => {
+  await using w = await mailWorld();
+  const png =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
+  const raw = new TextEncoder().encode([
+    "From: Carol <carol@example.org>",
+    `To: ${ALICE.address}`,
+    "Subject: Logo",
+    "Message-ID: <cid-test@example.org>",
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/related; boundary="b1"',
+    "",
+    "--b1",
+    "Content-Type: text/html; charset=utf-8",
+    "",
+    '<p>Our logo: <img id="logo" src="cid:logo@example.org"> and <img src="cid:missing@x"></p>',
+    "--b1",
+    "Content-Type: image/png",
+    "Content-Transfer-Encoding: base64",
+    "Content-ID: <logo@example.org>",
+    "Content-Disposition: inline",
+    "",
+    png,
+    "--b1--",
+    "",
+  ].join("\r\n"));
+  const [first] = await deliver(w.gw.deps, {
+    raw,
+    mailFrom: "carol@example.org",
+    recipients: [ALICE.address],
+    source: "api",
+  });
+  const view = await w.json("POST", `/v1/messages/${first.messageId}/view`, { token: w.alice });
+  const doc = await (await w.gw.app.request(view.url)).text();
+  assert(doc.includes(`src="data:image/png;base64,${png}"`), doc);
+  // An unknown part stays a cid: URL, which the frame's CSP does not load.
+  assert(doc.includes('src="cid:missing@x"'));
+  assertEquals(view.remoteImages, false);
 });

@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
-import { browserWorld, cspViolations, signIn } from "./fixtures/browser.ts";
+import { browserWorld, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
 
@@ -66,6 +66,9 @@ Deno.test({
 
       const tab = await world.open();
       const { page } = tab;
+      await page.goto("/signin");
+      await page.getByLabel("Email address").waitFor();
+      await screenshot(page, "signin");
       const mailResponse = page.waitForResponse((r) => new URL(r.url()).pathname === "/mail");
       await signIn(page, ALICE, { totp: () => currentTotp(setup.secret, Date.now()) });
       const csp = (await mailResponse).headers()["content-security-policy"];
@@ -85,6 +88,7 @@ Deno.test({
 
       // The folder list shows the unread count; open the message.
       await page.getByRole("link", { name: "INBOX, 1 unread" }).waitFor();
+      await screenshot(page, "mail-inbox");
       await page.getByRole("option").filter({ hasText: "Quarterly report" }).click();
       const frameEl = page.locator("iframe.body-frame");
       await frameEl.waitFor();
@@ -104,6 +108,7 @@ Deno.test({
       );
       await page.getByRole("button", { name: "Load images" }).waitFor();
       assertEquals(remote.count("/pixel.gif"), 0, "the remote image was fetched before asking");
+      await screenshot(page, "mail-reader");
 
       // The user asks: now (and only now) the image is fetched.
       const fetched = remote.first("/pixel.gif");
@@ -170,6 +175,7 @@ Deno.test({
       });
       await page.getByText("agenda.txt (").waitFor();
       await page.getByText(/^Draft saved/).waitFor();
+      await screenshot(page, "mail-compose");
 
       // Reload: the draft is in Drafts with its attachment.
       await page.reload();
@@ -229,11 +235,13 @@ Deno.test({
       // Phone: the list alone; the folders behind a button.
       await page.locator("#list-pane").waitFor({ state: "visible" });
       assert(!await page.locator("#folders").isVisible());
+      await screenshot(page, "mail-phone-list");
 
       // j opens the newest message, full screen on a phone.
       await page.keyboard.press("j");
       await page.getByRole("heading", { name: "Invoice 4471" }).waitFor();
       assert(!await page.locator("#list-pane").isVisible());
+      await screenshot(page, "mail-phone-reader");
 
       // s flags it; Undo unflags it.
       await page.keyboard.press("s");

@@ -152,44 +152,61 @@
     return rows;
   }
 
+  // One row's element; rows are keyed by what they show, so a re-render (a new page, a flag
+  // change, a live update) rebuilds only the rows that changed and appends a page in place.
+  const rowKey = (row, sent) =>
+    [row.m.id, row.count, row.unread ?? !row.m.flags.seen, row.m.flags.flagged, sent].join(":");
+
+  function rowElement(row, key, sent) {
+    const m = row.m;
+    const unread = row.unread ?? !m.flags.seen;
+    return h(
+      "li",
+      {
+        role: "option",
+        id: `msg-${m.id}`,
+        class: `row${unread ? " unread" : ""}`,
+        dataset: { id: m.id, key },
+        onclick: (e) => select(Number(e.currentTarget.dataset.index), true),
+      },
+      h("span", { class: "from" }, who(sent ? m.to[0] : m.from)),
+      row.count > 1
+        ? h("span", { class: "count", "aria-label": `${row.count} messages` }, row.count)
+        : null,
+      h("span", { class: "subject" }, m.subject || "(no subject)"),
+      h("span", { class: "preview" }, m.preview),
+      h(
+        "span",
+        { class: "meta" },
+        m.flags.flagged ? h("span", { class: "flag", "aria-label": "flagged" }, "★") : null,
+        m.hasAttachments
+          ? h("span", { class: "clip", "aria-label": "has attachments" }, "📎")
+          : null,
+        h("time", { datetime: m.receivedAt }, fmtDate(m.receivedAt)),
+      ),
+      unread ? h("span", { class: "visually-hidden" }, "unread") : null,
+    );
+  }
+
   function renderList() {
     const rows = visibleRows();
     state.rows = rows;
-    $("messages").replaceChildren(...rows.map((row, i) => {
-      const m = row.m;
-      const unread = row.unread ?? !m.flags.seen;
-      return h(
-        "li",
-        {
-          role: "option",
-          id: `msg-${m.id}`,
-          class: `row${unread ? " unread" : ""}`,
-          "aria-selected": i === state.selected ? "true" : "false",
-          dataset: { id: m.id, index: i },
-          onclick: () => select(i, true),
-        },
-        h(
-          "span",
-          { class: "from" },
-          who(state.mailboxId === byRole("sent")?.id ? m.to[0] : m.from),
-        ),
-        row.count > 1
-          ? h("span", { class: "count", "aria-label": `${row.count} messages` }, row.count)
-          : null,
-        h("span", { class: "subject" }, m.subject || "(no subject)"),
-        h("span", { class: "preview" }, m.preview),
-        h(
-          "span",
-          { class: "meta" },
-          m.flags.flagged ? h("span", { class: "flag", "aria-label": "flagged" }, "★") : null,
-          m.hasAttachments
-            ? h("span", { class: "clip", "aria-label": "has attachments" }, "📎")
-            : null,
-          h("time", { datetime: m.receivedAt }, fmtDate(m.receivedAt)),
-        ),
-        unread ? h("span", { class: "visually-hidden" }, "unread") : null,
-      );
-    }));
+    const list = $("messages");
+    const sent = state.mailboxId !== null && state.mailboxId === byRole("sent")?.id;
+    const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
+    const nodes = rows.map((row, i) => {
+      const key = rowKey(row, sent);
+      const li = existing.get(key) ?? rowElement(row, key, sent);
+      existing.delete(key);
+      li.dataset.index = String(i);
+      li.setAttribute("aria-selected", i === state.selected ? "true" : "false");
+      return li;
+    });
+    const current = list.children;
+    let same = 0;
+    while (same < current.length && same < nodes.length && current[same] === nodes[same]) same++;
+    if (same === current.length) list.append(...nodes.slice(same));
+    else list.replaceChildren(...nodes);
     $("more").hidden = !state.cursor;
     $("list-empty").hidden = rows.length > 0;
     $("list-title").textContent = state.search !== null
@@ -285,9 +302,8 @@
       ),
       threadLinks(d),
       body,
-      attachmentList(d),
+      attachmentList(d) ?? "",
     );
-    $("a-flag").setAttribute("aria-pressed", String(d.flags.flagged));
     $("a-flag").textContent = d.flags.flagged ? "Unflag" : "Flag";
     $("a-move").value = "";
     if (d.html !== null) {

@@ -13,7 +13,9 @@
  */
 import { jwtVerify, SignJWT } from "jose";
 import type { Deps } from "../../deps.ts";
-import { getMessage } from "../../services/messages.ts";
+import type { AttachmentInfo } from "../../../schemas/mail.ts";
+import { toBase64 } from "../../crypto.ts";
+import { getAttachment, getMessage } from "../../services/messages.ts";
 
 export const VIEW_TTL_SECONDS = 600;
 const AUDIENCE = "postern-message-frame";
@@ -61,6 +63,36 @@ export function hasRemoteImages(html: string): boolean {
     /\bbackground\s*=\s*["']?\s*(https?:)?\/\//i.test(html);
 }
 
+/** Inline images (RFC 2392 `cid:` URLs) are embedded as data: URLs up to this many bytes. */
+const MAX_INLINE_BYTES = 8 * 1024 * 1024;
+const INLINE_TYPES = /^image\/(png|jpeg|gif|webp)$/i;
+
+/**
+ * RFC 2392: `cid:` URLs name a body part of the same message. The frame's CSP admits images
+ * from `data:` only (its sandboxed origin could not fetch authenticated URLs anyway), so the
+ * referenced parts are embedded — raster image types only, up to {@link MAX_INLINE_BYTES} in all.
+ */
+async function inlineCidImages(
+  deps: Deps,
+  claims: ViewClaims,
+  html: string,
+  attachments: AttachmentInfo[],
+): Promise<string> {
+  if (!/cid:/i.test(html)) return html;
+  let budget = MAX_INLINE_BYTES;
+  const urls = new Map<string, string>();
+  for (const a of attachments) {
+    const cid = a.contentId?.replace(/^<|>$/g, "");
+    if (!cid || !INLINE_TYPES.test(a.contentType) || a.size > budget) continue;
+    if (!html.includes(`cid:${cid}`)) continue;
+    const part = await getAttachment(deps, claims.accountId, claims.messageId, a.index);
+    budget -= part.content.length;
+    if (budget < 0) break;
+    urls.set(cid, `data:${a.contentType.toLowerCase()};base64,${toBase64(part.content)}`);
+  }
+  return html.replace(/cid:([^"'\s)>]+)/gi, (whole, id: string) => urls.get(id) ?? whole);
+}
+
 export function frameCsp(images: boolean): string {
   return [
     "default-src 'none'",
@@ -92,13 +124,14 @@ export async function messageFrame(deps: Deps, token: string): Promise<Response>
       },
     });
   if (!claims) return gone(404, "This message view has expired: reopen the message.");
-  let html: string | null;
+  let html: string;
   try {
-    html = (await getMessage(deps.store.db, claims.accountId, claims.messageId)).html;
+    const message = await getMessage(deps.store.db, claims.accountId, claims.messageId);
+    html = await inlineCidImages(deps, claims, message.html ?? "", message.attachments);
   } catch {
     return gone(404, "No such message.");
   }
-  return new Response(PREAMBLE + (html ?? ""), {
+  return new Response(PREAMBLE + html, {
     status: 200,
     headers: {
       "content-type": "text/html; charset=utf-8",

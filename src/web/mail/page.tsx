@@ -11,7 +11,14 @@ function AccountMenu() {
     <>
       <form id="search" role="search" class="search">
         <label for="q" class="visually-hidden">Search mail</label>
-        <input id="q" name="q" type="search" placeholder="Search mail  ( / )" autocomplete="off" />
+        <input
+          id="q"
+          name="q"
+          type="search"
+          placeholder="Search mail"
+          aria-keyshortcuts="/"
+          autocomplete="off"
+        />
       </form>
       <span class="spacer"></span>
       <button type="button" id="open-settings" aria-haspopup="dialog">Settings</button>
@@ -104,7 +111,15 @@ export function MailPage(props: { csrf: string }) {
     >
       <div class="mail" id="mail" data-view="list">
         <nav id="folders" aria-label="Folders">
-          <button type="button" id="compose" class="primary">Compose ( c )</button>
+          <button
+            type="button"
+            id="compose"
+            class="primary"
+            aria-keyshortcuts="c"
+            title="Compose (c)"
+          >
+            Compose
+          </button>
           <ul id="folder-list"></ul>
         </nav>
         <main id="main" tabindex={-1}>
@@ -125,12 +140,22 @@ export function MailPage(props: { csrf: string }) {
           <section id="reader" aria-label="Reading pane" data-empty="true">
             <div class="pane-head actions" role="toolbar" aria-label="Message actions">
               <button type="button" id="back" class="phone-only">← Back</button>
-              <button type="button" id="a-reply">Reply ( r )</button>
-              <button type="button" id="a-reply-all">Reply all</button>
-              <button type="button" id="a-forward">Forward</button>
-              <button type="button" id="a-archive">Archive ( e )</button>
-              <button type="button" id="a-delete">Delete ( # )</button>
-              <button type="button" id="a-flag" aria-pressed="false">Flag</button>
+              <button type="button" id="a-reply" aria-keyshortcuts="r" title="Reply (r)">
+                Reply
+              </button>
+              <button type="button" id="a-reply-all" aria-keyshortcuts="a" title="Reply all (a)">
+                Reply all
+              </button>
+              <button type="button" id="a-forward" aria-keyshortcuts="f" title="Forward (f)">
+                Forward
+              </button>
+              <button type="button" id="a-archive" aria-keyshortcuts="e" title="Archive (e)">
+                Archive
+              </button>
+              <button type="button" id="a-delete" aria-keyshortcuts="#" title="Delete (#)">
+                Delete
+              </button>
+              <button type="button" id="a-flag" aria-keyshortcuts="s" title="Flag (s)">Flag</button>
               <button type="button" id="a-unread">Mark unread</button>
               <label for="a-move" class="visually-hidden">Move to folder</label>
               <select id="a-move"></select>
