@@ -5,26 +5,22 @@
  * creates an account, retries and cancels queued messages, lifts a suppression, creates and
  * revokes an API key and reads the day's counts off a chart; a domain administrator sees only its
  * domain; a plain user gets 403 on /admin; the session refresh without its CSRF token is refused.
- * Screenshots of each section go to test/artifacts/screenshots/ (kept by CI).
+ * Screenshots of each section go where fixtures/browser.ts keeps them (CI's artifact folder).
  */
 import { eq } from "drizzle-orm";
 import type { Page } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-import { browserWorld, cspViolations, signIn } from "./fixtures/browser.ts";
+import { browserWorld, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
 import { dispatchWebhooks } from "../src/transactional/webhook_dispatcher.ts";
 
-const SHOTS = new URL("./artifacts/screenshots/", import.meta.url).pathname;
 const OTHER = "other.test";
 const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
 const BOSS = { address: `boss@${OTHER}`, password: "boss-password-1" };
 
-async function shot(page: Page, name: string) {
-  await Deno.mkdir(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}admin-${name}.png`, fullPage: true });
-}
+const shot = (page: Page, name: string) => screenshot(page, `admin-${name}`);
 
 /** Goes to a console section and waits until its data is shown. */
 async function section(page: Page, id: string, name: string) {
