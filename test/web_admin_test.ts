@@ -290,7 +290,8 @@ Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF
       });
     }
 
-    const tab = await world.open();
+    // A phone-sized window: the section nav wraps above the content.
+    const tab = await world.open({ viewport: { width: 390, height: 844 } });
     await signIn(tab.page, BOSS, { next: "/admin" });
     const domains = await tab.page.getByRole("table", { name: "Domains" }).innerText();
     assert(domains.includes(OTHER) && !domains.includes(DOMAIN), domains);
@@ -317,6 +318,11 @@ Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF
     });
     assertEquals(refused, [403, "csrf_failed", 403, "csrf_failed"]);
     assertEquals(await cspViolations(tab), []);
+    const overflow = await tab.page.evaluate(
+      "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assertEquals(overflow, 0, "no sideways scrolling of the page on a phone");
+    await shot(tab.page, "phone");
 
     // A plain user signed in gets 403 at /admin; nobody signed in goes to the sign-in page.
     const user = await world.open();

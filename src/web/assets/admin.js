@@ -30,9 +30,18 @@
     return (i ? n.toFixed(1) : String(n)) + " " + units[i];
   }
 
-  // A table with column headers; `rows` are arrays of cells (text or nodes).
+  // A table with column headers; `rows` are arrays of cells (text or nodes). It sits in a
+  // focusable region that scrolls sideways on a narrow screen, instead of the whole page.
   function table(label, headers, rows, empty) {
     if (rows.length === 0) return h("p", { class: "muted" }, empty || "Nothing here yet.");
+    return h(
+      "div",
+      { class: "scroll", role: "region", "aria-label": label + " (table)", tabindex: "0" },
+      grid(label, headers, rows),
+    );
+  }
+
+  function grid(label, headers, rows) {
     return h(
       "table",
       { class: "data", "aria-label": label },
