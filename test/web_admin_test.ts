@@ -152,9 +152,26 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
     await status(page, `Disabled carol@${DOMAIN}`);
     await shot(page, "accounts");
 
-    // Queue: the failure reason shows; retry now, then cancel the other.
+    // Queue: 50 newer entries fill the first page; the next page holds Alice's two. Filtered to
+    // their domain, the failure reason shows; retry one now, cancel the other.
+    await gw.deps.store.client.execute({
+      sql: `INSERT INTO outbox (account_id, blob_sha256, mail_from, rcpt_to, domain, state,
+          next_attempt_at, expires_at, created_at, updated_at)
+        SELECT account_id, blob_sha256, mail_from, 'bulk' || n || '@bulk.example', 'bulk.example',
+          'sent', next_attempt_at, expires_at, created_at, updated_at
+        FROM outbox, (WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50)
+          SELECT n FROM c) WHERE outbox.id = ?`,
+      args: [two.id],
+    });
     await section(page, "queue", "Queue");
     const queue = page.getByRole("table", { name: "Queue" });
+    assertEquals(await queue.locator("tbody tr").count(), 50);
+    await page.getByRole("button", { name: "Load more: Queue" }).click();
+    await queue.getByText("one@far.example").waitFor();
+    assertEquals(await queue.locator("tbody tr").count(), 52);
+    await page.getByLabel("Recipient domain").fill("far.example");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForFunction('document.querySelectorAll("#queue-list tbody tr").length === 2');
     assertEquals(await queue.getByText("451 4.7.1 greylisted, try later").count(), 1);
     await page.getByRole("button", { name: `Retry entry ${one.id} now` }).click();
     await status(page, "is due now");

@@ -72,6 +72,38 @@
     );
   }
 
+  // A table filled a page at a time from a keyset-paged API answer ({ items, nextCursor }):
+  // "Load more" appends the next page's rows. spec: { label, headers, empty, fetch(cursor),
+  // rows(items) }.
+  async function paged(box, spec, cursor) {
+    const page = await spec.fetch(cursor);
+    const rows = spec.rows(page.items);
+    if (cursor) {
+      const body = box.querySelector("tbody");
+      rows.forEach(function (r) {
+        body.appendChild(h(
+          "tr",
+          null,
+          r.map(function (c) {
+            return h("td", null, c);
+          }),
+        ));
+      });
+      box.querySelector(".more")?.remove();
+    } else {
+      box.replaceChildren(table(spec.label, spec.headers, rows, spec.empty));
+    }
+    if (page.nextCursor) {
+      box.appendChild(h(
+        "p",
+        { class: "more" },
+        button("Load more", function () {
+          return paged(box, spec, page.nextCursor);
+        }, { aria: "Load more: " + spec.label }),
+      ));
+    }
+  }
+
   function button(label, run, opts) {
     opts = opts || {};
     return h("button", {
@@ -256,24 +288,26 @@
   }
 
   async function loadAccounts() {
-    const [accounts, aliases] = await Promise.all([
-      api("GET", "/v1/admin/accounts?limit=500"),
-      api("GET", "/v1/admin/aliases"),
-    ]);
-    $("account-list").replaceChildren(table(
-      "Accounts",
-      ["Address", "Role", "Quota", "Used", "State", "Actions"],
-      accounts.items.map(function (a) {
-        return [
-          a.address,
-          a.role + (a.adminDomains.length ? " (admin of " + a.adminDomains.join(", ") + ")" : ""),
-          a.quotaBytes ? bytes(a.quotaBytes) : "none",
-          bytes(a.usedBytes),
-          a.disabled ? "disabled" : "active",
-          accountActions(a),
-        ];
-      }),
-    ));
+    const aliases = await api("GET", "/v1/admin/aliases");
+    await paged($("account-list"), {
+      label: "Accounts",
+      headers: ["Address", "Role", "Quota", "Used", "State", "Actions"],
+      fetch: function (cursor) {
+        return api("GET", "/v1/admin/accounts?limit=100" + (cursor ? "&cursor=" + cursor : ""));
+      },
+      rows: function (items) {
+        return items.map(function (a) {
+          return [
+            a.address,
+            a.role + (a.adminDomains.length ? " (admin of " + a.adminDomains.join(", ") + ")" : ""),
+            a.quotaBytes ? bytes(a.quotaBytes) : "none",
+            bytes(a.usedBytes),
+            a.disabled ? "disabled" : "active",
+            accountActions(a),
+          ];
+        });
+      },
+    });
     $("alias-list").replaceChildren(
       table(
         "Aliases",
@@ -321,8 +355,6 @@
   });
 
   // --- Queue ---
-
-  let queueCursor = null;
 
   function queueQuery(cursor) {
     const f = new FormData($("queue-filter"));
@@ -383,36 +415,16 @@
     "",
   ];
 
-  async function loadQueue(more) {
-    const page = await api("GET", queueQuery(more ? queueCursor : null));
-    queueCursor = page.nextCursor;
-    const box = $("queue-list");
-    if (more) {
-      const body = box.querySelector("tbody");
-      queueRows(page.items).forEach(function (r) {
-        body.appendChild(h(
-          "tr",
-          null,
-          r.map(function (c) {
-            return h("td", null, c);
-          }),
-        ));
-      });
-      box.querySelector(".more")?.remove();
-    } else {
-      box.replaceChildren(
-        table("Queue", QUEUE_HEAD, queueRows(page.items), "The queue holds nothing that matches."),
-      );
-    }
-    if (queueCursor) {
-      box.appendChild(h(
-        "p",
-        { class: "more" },
-        button("Load more", function () {
-          return loadQueue(true);
-        }),
-      ));
-    }
+  function loadQueue() {
+    return paged($("queue-list"), {
+      label: "Queue",
+      headers: QUEUE_HEAD,
+      empty: "The queue holds nothing that matches.",
+      fetch: function (cursor) {
+        return api("GET", queueQuery(cursor));
+      },
+      rows: queueRows,
+    });
   }
 
   $("queue-filter").addEventListener("submit", function (e) {
@@ -596,13 +608,15 @@
 
   // --- Audit log ---
 
-  async function loadAudit() {
-    const page = await api("GET", "/v1/admin/audit?limit=200");
-    $("audit-list").replaceChildren(
-      table(
-        "Audit log",
-        ["When", "Actor", "Action", "Target", "Details", "From"],
-        page.items.map(function (a) {
+  function loadAudit() {
+    return paged($("audit-list"), {
+      label: "Audit log",
+      headers: ["When", "Actor", "Action", "Target", "Details", "From"],
+      fetch: function (cursor) {
+        return api("GET", "/v1/admin/audit?limit=100" + (cursor ? "&cursor=" + cursor : ""));
+      },
+      rows: function (items) {
+        return items.map(function (a) {
           return [
             when(a.createdAt),
             a.actorAccountId === null ? "system" : "#" + a.actorAccountId,
@@ -611,9 +625,9 @@
             h("code", null, JSON.stringify(a.data)),
             a.ip || "—",
           ];
-        }),
-      ),
-    );
+        });
+      },
+    });
   }
 
   // --- Statistics ---
@@ -718,9 +732,7 @@
   const LOADERS = {
     domains: loadDomains,
     accounts: loadAccounts,
-    queue: function () {
-      return loadQueue(false);
-    },
+    queue: loadQueue,
     suppressions: loadSuppressions,
     keys: loadKeys,
     webhooks: loadWebhooks,
