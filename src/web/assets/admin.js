@@ -10,6 +10,7 @@
   };
   const site = document.querySelector(".admin").dataset.scope === "site";
   const enc = encodeURIComponent;
+  const me = document.querySelector(".topbar .who").textContent;
 
   function say(text) {
     $("admin-status").textContent = text;
@@ -254,7 +255,8 @@
     return h(
       "div",
       { class: "actions" },
-      button(a.disabled ? "Enable" : "Disable", function () {
+      // The API refuses to disable the signed-in account (409): no button for it.
+      a.address === me ? null : button(a.disabled ? "Enable" : "Disable", function () {
         return patchAccount(
           a,
           { disabled: !a.disabled },
