@@ -6,6 +6,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { AnalyticsQuery, AnalyticsResponse } from "../../schemas/tx_analytics.ts";
+import { InboundDay, InboundQuery } from "../../schemas/stats.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
@@ -19,33 +20,6 @@ const MAX_DAYS = 366;
 
 const description = "Server administrators see every domain; a domain administrator its own " +
   "domains; others get 403 `domain_admin_required`.";
-
-export const InboundDay = z.object({
-  day: z.string().meta({ description: "YYYY-MM-DD (UTC)." }),
-  received: z.number().int().meta({
-    description: "Messages stored outside Sent and Drafts that day.",
-  }),
-  junk: z.number().int().meta({ description: "Of them, delivered to Junk." }),
-  dmarcPass: z.number().int(),
-  dmarcFail: z.number().int(),
-  spfPass: z.number().int(),
-  spfFail: z.number().int().meta({ description: "fail or softfail." }),
-  dkimPass: z.number().int().meta({ description: "At least one valid DKIM signature." }),
-  unchecked: z.number().int().meta({
-    description: "No verdicts: local mail, or mail handed in without checks.",
-  }),
-}).meta({ id: "InboundDay" });
-
-const InboundQuery = z.object({
-  from: z.iso.date().optional().meta({
-    param: { name: "from", in: "query" },
-    description: "First day (default: 29 days before `to`).",
-  }),
-  to: z.iso.date().optional().meta({
-    param: { name: "to", in: "query" },
-    description: "Last day, inclusive (default: today, UTC).",
-  }),
-});
 
 export function adminStatsRoutes(deps: Deps) {
   const app = newRouter();

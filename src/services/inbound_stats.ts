@@ -6,20 +6,9 @@
  * mail from this server's own users carries no verdicts and counts as `unchecked`.
  */
 import type { InValue } from "@libsql/client/web";
+import type { InboundDay } from "../../schemas/stats.ts";
 import type { Queryable } from "../store/store.ts";
 import { rawSql } from "../store/store.ts";
-
-export interface InboundDay {
-  day: string;
-  received: number;
-  junk: number;
-  dmarcPass: number;
-  dmarcFail: number;
-  spfPass: number;
-  spfFail: number;
-  dkimPass: number;
-  unchecked: number;
-}
 
 const DAY = 86_400_000;
 
