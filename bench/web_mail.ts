@@ -2,8 +2,8 @@
  * The webmail's figures (issue 18): a real `postern serve` whose account holds N messages
  * (default 100,000, seeded straight into the store by ./seed.ts), driven by headless chromium
  * over loopback. Prints: bytes of script and style on the first load of /mail (the issue's
- * target: under 200 KB), time from navigation to interactive (the first page of the Inbox shown,
- * `body[data-ready]`; target 500 ms), time to open a message (click → body shown; target
+ * target: under 200 KB), time from navigation start to interactive (the page's `postern-ready`
+ * performance mark: the first page of the Inbox shown; target 500 ms), time to open a message (click → body shown; target
  * 100 ms, p50/p95 over 20), and the time of each further page of the list (keyset paging, so
  * page 20 costs what page 1 does). `deno run -A bench/web_mail.ts [--messages N]`. Asserts nothing.
  */
@@ -34,6 +34,7 @@ const seeded = await serveSeededMailbox({
   messages: N,
   env: {},
 });
+const logged: string[] = [];
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
@@ -42,16 +43,19 @@ const browser = await chromium.launch({
 try {
   const context = await browser.newContext({ baseURL: seeded.server.url });
   const page = await context.newPage();
+  page.on("console", (m) => logged.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => logged.push(`pageerror: ${e.message}`));
   await page.goto("/signin?next=/mail");
   await page.getByLabel("Email address").fill(address);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("body[data-ready]").waitFor();
 
-  // First load with a cold cache: what the browser transfers, and time to interactive.
-  const cold = await browser.newContext({ baseURL: seeded.server.url });
-  await cold.addCookies(await context.cookies());
-  const coldPage = await cold.newPage();
+  // First load with a cold cache and no remembered Inbox id (one session: a second context
+  // with copied cookies would rotate the refresh token under this one).
+  const coldPage = page;
+  await (await context.newCDPSession(page)).send("Network.clearBrowserCache");
+  await page.evaluate("localStorage.clear()");
   const bytes = { script: 0, style: 0, document: 0 };
   coldPage.on("response", async (res) => {
     const type = res.request().resourceType();
@@ -60,10 +64,12 @@ try {
     else if (type === "stylesheet") bytes.style += size;
     else if (type === "document") bytes.document += size;
   });
-  const started = performance.now();
   await coldPage.goto("/mail");
   await coldPage.locator("body[data-ready]").waitFor();
-  const tti = performance.now() - started;
+  // The page marks the moment its first list is shown; the mark is relative to navigation start.
+  const tti = await coldPage.evaluate(
+    "performance.getEntriesByName('postern-ready')[0].startTime",
+  ) as number;
   console.log(
     `first load of /mail: script ${fmt(bytes.script / 1024)} KB + style ${
       fmt(bytes.style / 1024)
@@ -92,7 +98,13 @@ try {
     await page.locator("#message .body > iframe, #message .body > pre").waitFor();
     opens.push(performance.now() - t0);
   }
-  console.log(`open a message: ${ms(opens)}`);
+  // The page's own measure of each open (request sent → body shown), without the driver.
+  const measured = await page.evaluate(
+    "performance.getEntriesByName('postern-open').map((m) => m.duration)",
+  ) as number[];
+  console.log(
+    `open a message: in the page ${ms(measured)}; click to body, driver included ${ms(opens)}`,
+  );
 
   // Paging deeper: each "Load more" is one keyset page of 50.
   const pages: number[] = [];
@@ -104,6 +116,9 @@ try {
     pages.push(performance.now() - t0);
   }
   console.log(`next page of 50 (pages 2–21): ${ms(pages)}`);
+} catch (e) {
+  console.error(logged.join("\n"));
+  throw e;
 } finally {
   await browser.close();
   await seeded.stop();

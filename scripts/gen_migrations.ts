@@ -3,6 +3,8 @@
  * src/store/migrations/index.ts, so the gateway applies them with no filesystem access (edge-safe).
  * `--check` fails when the bundle is stale instead of writing it.
  */
+import { writeGenerated } from "./generated_file.ts";
+
 const dir = new URL("../src/store/migrations/", import.meta.url);
 const journal = JSON.parse(await Deno.readTextFile(new URL("meta/_journal.json", dir)));
 const entries: { tag: string; statements: string[] }[] = [];
@@ -17,19 +19,4 @@ import type { Migration } from "../migrate.ts";
 
 export const MIGRATIONS: Migration[] = ${JSON.stringify(entries, null, 2)};
 `;
-const target = new URL("index.ts", dir);
-const scratch = await Deno.makeTempFile({ suffix: ".ts" });
-await Deno.writeTextFile(scratch, body);
-await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", scratch] }).output();
-const formatted = await Deno.readTextFile(scratch);
-await Deno.remove(scratch);
-if (Deno.args.includes("--check")) {
-  const current = await Deno.readTextFile(target).catch(() => "");
-  if (current !== formatted) {
-    console.error("src/store/migrations/index.ts is stale: run `deno task db:generate`");
-    Deno.exit(1);
-  }
-} else {
-  await Deno.writeTextFile(target, formatted);
-  console.log(`bundled ${entries.length} migrations into ${target.pathname}`);
-}
+await writeGenerated(new URL("index.ts", dir), body, "db:generate");

@@ -4,6 +4,8 @@
  * filesystem access on every host (edge-safe) and with a year-long cache under hashed names.
  * `--check` fails when the bundle is stale instead of writing it (part of `deno task check`).
  */
+import { writeGenerated } from "./generated_file.ts";
+
 const dir = new URL("../src/web/assets/", import.meta.url);
 const TYPES: Record<string, string> = {
   js: "text/javascript; charset=utf-8",
@@ -37,19 +39,8 @@ import type { WebAsset } from "./asset_routes.ts";
 
 export const WEB_ASSETS: Record<string, WebAsset> = ${JSON.stringify(assets, null, 2)};
 `;
-const target = new URL("../src/web/assets_gen.ts", import.meta.url);
-const scratch = await Deno.makeTempFile({ suffix: ".ts" });
-await Deno.writeTextFile(scratch, source);
-await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", scratch] }).output();
-const formatted = await Deno.readTextFile(scratch);
-await Deno.remove(scratch);
-if (Deno.args.includes("--check")) {
-  const current = await Deno.readTextFile(target).catch(() => "");
-  if (current !== formatted) {
-    console.error("src/web/assets_gen.ts is stale: run `deno task web:assets`");
-    Deno.exit(1);
-  }
-} else {
-  await Deno.writeTextFile(target, formatted);
-  console.log(`bundled ${names.length} web assets into ${target.pathname}`);
-}
+await writeGenerated(
+  new URL("../src/web/assets_gen.ts", import.meta.url),
+  source,
+  "web:assets",
+);

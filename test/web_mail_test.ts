@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
-import { browserWorld, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
+import { browserTest, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
 
@@ -33,328 +33,347 @@ function tracker() {
     count: (path: string) => hits.get(path) ?? 0,
     first: (path: string) =>
       hits.has(path) ? Promise.resolve() : new Promise<void>((r) => waiters.set(path, r)),
-    close: () => server.shutdown(),
+    [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
 
-Deno.test({
-  name: "issue18#1: sign in with TOTP; an HTML message's remote image waits to be asked for and " +
+browserTest(
+  "issue18#1: sign in with TOTP; an HTML message's remote image waits to be asked for and " +
     "its script never runs; strict CSP, no violations, HttpOnly/Secure/SameSite cookies, CSRF",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const world = await browserWorld();
-    const remote = tracker();
-    try {
-      const { gw } = world;
-      // Alice turns on 2FA through the API.
-      const token = await gw.login(ALICE);
-      const setup = await (await gw.call("POST", "/v1/auth/2fa/setup", { token })).json();
-      const enabled = await gw.call("POST", "/v1/auth/2fa/enable", {
-        token,
-        body: { code: currentTotp(setup.secret, Date.now()) },
-      });
-      assertEquals(enabled.status, 200);
+  async (world) => {
+    await using remote = tracker();
+    const { gw } = world;
+    // Alice turns on 2FA through the API.
+    const token = await gw.login(ALICE);
+    const setup = await (await gw.call("POST", "/v1/auth/2fa/setup", { token })).json();
+    const enabled = await gw.call("POST", "/v1/auth/2fa/enable", {
+      token,
+      body: { code: currentTotp(setup.secret, Date.now()) },
+    });
+    assertEquals(enabled.status, 200);
 
-      const html = `<html><head><style>p.note{color:#c00}</style></head><body>
-        <p class="note" id="styled">Quarterly numbers inside</p>
-        <img id="pixel" src="${remote.url}/pixel.gif" alt="tracker">
-        <script>fetch("${remote.url}/script-ran"); parent.document.title = "pwned";</script>
-        <img src="data:," onerror="fetch('${remote.url}/onerror-ran')">
-      </body></html>`;
-      await seedMessage(gw, { subject: "Quarterly report", html, text: "Quarterly numbers" });
+    const html = `<html><head><style>p.note{color:#c00}</style></head><body>
+      <p class="note" id="styled">Quarterly numbers inside</p>
+      <img id="pixel" src="${remote.url}/pixel.gif" alt="tracker">
+      <script>fetch("${remote.url}/script-ran"); parent.document.title = "pwned";</script>
+      <img src="data:," onerror="fetch('${remote.url}/onerror-ran')">
+    </body></html>`;
+    await seedMessage(gw, { subject: "Quarterly report", html, text: "Quarterly numbers" });
 
-      const tab = await world.open();
-      const { page } = tab;
-      await page.goto("/signin");
-      await page.getByLabel("Email address").waitFor();
-      await screenshot(page, "signin");
-      const mailResponse = page.waitForResponse((r) => new URL(r.url()).pathname === "/mail");
-      await signIn(page, ALICE, { totp: () => currentTotp(setup.secret, Date.now()) });
-      const csp = (await mailResponse).headers()["content-security-policy"];
-      assertMatch(csp, /script-src 'self'(;|$)/);
-      assertMatch(csp, /frame-ancestors 'none'/);
-      assert(!csp.includes("unsafe-inline"), csp);
+    const tab = await world.open();
+    const { page } = tab;
+    await page.goto("/signin");
+    await page.getByLabel("Email address").waitFor();
+    await screenshot(page, "signin");
+    const mailResponse = page.waitForResponse((r) => new URL(r.url()).pathname === "/mail");
+    await signIn(page, ALICE, { totp: () => currentTotp(setup.secret, Date.now()) });
+    const csp = (await mailResponse).headers()["content-security-policy"];
+    assertMatch(csp, /script-src 'self'(;|$)/);
+    assertMatch(csp, /frame-ancestors 'none'/);
+    assert(!csp.includes("unsafe-inline"), csp);
 
-      // The cookies: refresh token and CSRF token, HttpOnly, Secure, SameSite=Strict, host-only.
-      const cookies = await tab.context.cookies();
-      const names = cookies.map((c) => c.name).sort();
-      assertEquals(names, ["__Host-postern-csrf", "__Host-postern-rt"]);
-      for (const c of cookies) {
-        assertEquals([c.httpOnly, c.secure, c.sameSite, c.path], [true, true, "Strict", "/"]);
-      }
-      // Script cannot see either cookie.
-      assertEquals(await page.evaluate("document.cookie"), "");
-
-      // The folder list shows the unread count; open the message.
-      await page.getByRole("link", { name: "INBOX, 1 unread" }).waitFor();
-      await screenshot(page, "mail-inbox");
-      await page.getByRole("option").filter({ hasText: "Quarterly report" }).click();
-      const frameEl = page.locator("iframe.body-frame");
-      await frameEl.waitFor();
-      assertEquals(
-        await frameEl.getAttribute("sandbox"),
-        "allow-popups allow-popups-to-escape-sandbox",
-      );
-      const frame = page.frameLocator("iframe.body-frame");
-      await frame.locator("#styled").waitFor();
-      // The message's own inline styles apply inside its frame.
-      assertEquals(
-        await frame.locator("#styled").evaluate((el) =>
-          // deno-lint-ignore no-explicit-any
-          (globalThis as any).getComputedStyle(el).color
-        ),
-        "rgb(204, 0, 0)",
-      );
-      await page.getByRole("button", { name: "Load images" }).waitFor();
-      assertEquals(remote.count("/pixel.gif"), 0, "the remote image was fetched before asking");
-      await screenshot(page, "mail-reader");
-
-      // The user asks: now (and only now) the image is fetched.
-      const fetched = remote.first("/pixel.gif");
-      await page.getByRole("button", { name: "Load images" }).click();
-      await fetched;
-      assertEquals(remote.count("/pixel.gif"), 1);
-      await page.frameLocator("iframe.body-frame").locator("#styled").waitFor();
-      assertEquals(remote.count("/script-ran"), 0, "the message's script ran");
-      assertEquals(remote.count("/onerror-ran"), 0, "the message's event handler ran");
-      assertEquals(await page.title(), "Mail · Postern");
-
-      // The message is now read: the folder's unread count is gone.
-      await page.getByRole("link", { name: "INBOX", exact: true }).waitFor();
-
-      // CSRF: the refresh endpoint refuses a request without the token, even same-origin.
-      const refused = await page.evaluate(async () => {
-        const res = await fetch("/v1/auth/web/refresh", { method: "POST" });
-        return { status: res.status, code: (await res.json()).code };
-      });
-      assertEquals(refused, { status: 403, code: "csrf_failed" });
-
-      // The page itself reported no CSP violation; the frame's policy is what blocked the image.
-      assertEquals(await cspViolations(tab), []);
-      assert(
-        tab.console.some((l) => /Content Security Policy/.test(l) && l.includes("/pixel.gif")),
-        tab.console.join("\n"),
-      );
-
-      // Sign out ends the session: the cookies are gone and /mail sends us to sign in.
-      await page.getByRole("button", { name: "Sign out", exact: true }).click();
-      await page.waitForURL((u) => u.pathname === "/signin");
-      assertEquals((await tab.context.cookies()).length, 0);
-      await page.goto("/mail");
-      await page.waitForURL((u) => u.pathname === "/signin");
-    } finally {
-      await remote.close();
-      await world.close();
+    // The cookies: refresh token and CSRF token, HttpOnly, Secure, SameSite=Strict, host-only.
+    const cookies = await tab.context.cookies();
+    const names = cookies.map((c) => c.name).sort();
+    assertEquals(names, ["__Host-postern-csrf", "__Host-postern-rt"]);
+    for (const c of cookies) {
+      assertEquals([c.httpOnly, c.secure, c.sameSite, c.path], [true, true, "Strict", "/"]);
     }
+    // Script cannot see either cookie.
+    assertEquals(await page.evaluate("document.cookie"), "");
+
+    // The folder list shows the unread count; open the message.
+    await page.getByRole("link", { name: "INBOX, 1 unread" }).waitFor();
+    await screenshot(page, "mail-inbox");
+    await page.getByRole("option").filter({ hasText: "Quarterly report" }).click();
+    const frameEl = page.locator("iframe.body-frame");
+    await frameEl.waitFor();
+    assertEquals(
+      await frameEl.getAttribute("sandbox"),
+      "allow-popups allow-popups-to-escape-sandbox",
+    );
+    const frame = page.frameLocator("iframe.body-frame");
+    await frame.locator("#styled").waitFor();
+    // The message's own inline styles apply inside its frame.
+    assertEquals(
+      await frame.locator("#styled").evaluate((el) =>
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).getComputedStyle(el).color
+      ),
+      "rgb(204, 0, 0)",
+    );
+    await page.getByRole("button", { name: "Load images" }).waitFor();
+    assertEquals(remote.count("/pixel.gif"), 0, "the remote image was fetched before asking");
+    await screenshot(page, "mail-reader");
+
+    // The user asks: now (and only now) the image is fetched.
+    const fetched = remote.first("/pixel.gif");
+    await page.getByRole("button", { name: "Load images" }).click();
+    await fetched;
+    assertEquals(remote.count("/pixel.gif"), 1);
+    await page.frameLocator("iframe.body-frame").locator("#styled").waitFor();
+    assertEquals(remote.count("/script-ran"), 0, "the message's script ran");
+    assertEquals(remote.count("/onerror-ran"), 0, "the message's event handler ran");
+    assertEquals(await page.title(), "Mail · Postern");
+
+    // The message is now read: the folder's unread count is gone.
+    await page.getByRole("link", { name: "INBOX", exact: true }).waitFor();
+
+    // CSRF: the refresh endpoint refuses a request without the token, even same-origin.
+    const refused = await page.evaluate(async () => {
+      const res = await fetch("/v1/auth/web/refresh", { method: "POST" });
+      return { status: res.status, code: (await res.json()).code };
+    });
+    assertEquals(refused, { status: 403, code: "csrf_failed" });
+
+    // The page itself reported no CSP violation; the frame's policy is what blocked the image.
+    assertEquals(await cspViolations(tab), []);
+    assert(
+      tab.console.some((l) => /Content Security Policy/.test(l) && l.includes("/pixel.gif")),
+      tab.console.join("\n"),
+    );
+
+    // Sign out ends the session: the cookies are gone and /mail sends us to sign in.
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.waitForURL((u) => u.pathname === "/signin");
+    assertEquals((await tab.context.cookies()).length, 0);
+    await page.goto("/mail");
+    await page.waitForURL((u) => u.pathname === "/signin");
   },
-});
+);
 
-Deno.test({
-  name: "issue18#1: compose with an attachment; the draft saves itself and survives a reload; " +
-    "send delivers it to Bob",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const world = await browserWorld();
-    try {
-      const { gw } = world;
-      const tab = await world.open();
-      const { page } = tab;
-      await signIn(page, ALICE);
-      await page.keyboard.press("c");
-      const dialog = page.getByRole("dialog", { name: "New message" });
-      await dialog.waitFor();
-      await page.getByLabel("To", { exact: true }).fill(BOB.address);
-      await page.getByLabel("Subject", { exact: true }).fill("Plans for Friday");
-      await page.getByLabel("Message", { exact: true }).fill("See the attached agenda.");
-      await page.getByLabel("Attachments", { exact: true }).setInputFiles({
-        name: "agenda.txt",
-        mimeType: "text/plain",
-        buffer: Buffer.from("1. coffee\n2. mail\n"),
-      });
-      await page.getByText("agenda.txt (").waitFor();
-      await page.getByText(/^Draft saved/).waitFor();
-      await screenshot(page, "mail-compose");
+browserTest(
+  "issue18#1: compose with an attachment; the draft saves itself and survives a reload; " +
+    "send delivers it to Bob; settings: app password, sign out everywhere",
+  async (world) => {
+    const { gw } = world;
+    const tab = await world.open();
+    const { page } = tab;
+    await signIn(page, ALICE);
+    await page.keyboard.press("c");
+    const dialog = page.getByRole("dialog", { name: "New message" });
+    await dialog.waitFor();
+    await page.getByLabel("To", { exact: true }).fill(BOB.address);
+    await page.getByLabel("Subject", { exact: true }).fill("Plans for Friday");
+    await page.getByLabel("Message", { exact: true }).fill("See the attached agenda.");
+    await page.getByLabel("Attachments", { exact: true }).setInputFiles({
+      name: "agenda.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("1. coffee\n2. mail\n"),
+    });
+    await page.getByText("agenda.txt (").waitFor();
+    await page.getByText(/^Draft saved/).waitFor();
+    await screenshot(page, "mail-compose");
 
-      // Reload: the draft is in Drafts with its attachment.
-      await page.reload();
-      await page.locator("body[data-ready]").waitFor();
-      await page.getByRole("link", { name: /^Drafts/ }).click();
-      await page.getByRole("option").filter({ hasText: "Plans for Friday" }).click();
-      await page.getByRole("dialog", { name: "Plans for Friday" }).waitFor();
-      assertEquals(
-        await page.getByLabel("Message", { exact: true }).inputValue(),
-        "See the attached agenda.",
-      );
-      await page.getByText("agenda.txt (").waitFor();
-      await page.getByRole("button", { name: "Send" }).click();
-      await page.getByText("Message sent").waitFor();
+    // Reload: the draft is in Drafts with its attachment.
+    await page.reload();
+    await page.locator("body[data-ready]").waitFor();
+    await page.getByRole("link", { name: /^Drafts/ }).click();
+    await page.getByRole("option").filter({ hasText: "Plans for Friday" }).click();
+    await page.getByRole("dialog", { name: "Plans for Friday" }).waitFor();
+    assertEquals(
+      await page.getByLabel("Message", { exact: true }).inputValue(),
+      "See the attached agenda.",
+    );
+    await page.getByText("agenda.txt (").waitFor();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Message sent").waitFor();
 
-      // Bob has it, with the attachment; Alice's Drafts is empty again.
-      const bob = await gw.login(BOB);
-      const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-      const got = inbox.items.find((m: { subject: string }) => m.subject === "Plans for Friday");
-      assert(got, "Bob did not receive the message");
-      assert(got.hasAttachments);
-      const detail = await (await gw.call("GET", `/v1/messages/${got.id}`, { token: bob })).json();
-      assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), ["agenda.txt"]);
-      assertMatch(detail.text, /See the attached agenda\./);
-      await page.getByText("No messages.").waitFor();
-      assertEquals(await cspViolations(tab), []);
-    } finally {
-      await world.close();
-    }
+    // Bob has it, with the attachment; Alice's Drafts is empty again.
+    const bob = await gw.login(BOB);
+    const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
+    const got = inbox.items.find((m: { subject: string }) => m.subject === "Plans for Friday");
+    assert(got, "Bob did not receive the message");
+    assert(got.hasAttachments);
+    const detail = await (await gw.call("GET", `/v1/messages/${got.id}`, { token: bob })).json();
+    assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), ["agenda.txt"]);
+    assertMatch(detail.text, /See the attached agenda\./);
+    await page.getByText("No messages.").waitFor();
+    assertEquals(await cspViolations(tab), []);
+
+    // Settings: an app password (shown once, listed after), then "sign out everywhere" ends
+    // this session and Alice's other ones.
+    const elsewhere = await gw.login(ALICE);
+    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("dialog", { name: "Settings" }).waitFor();
+    await page.getByText(`${ALICE.address} (account)`).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("Thunderbird");
+    await page.getByRole("button", { name: "Create app password" }).click();
+    const shown = await page.locator("#ap-new code").textContent();
+    assertMatch(shown!, /^[a-z]{4}-[a-z]{4}-[a-z]{4}-[a-z]{4}$/);
+    await page.getByRole("button", { name: "Revoke Thunderbird" }).waitFor();
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.waitForURL((u) => u.pathname === "/signin");
+    assertEquals((await gw.call("GET", "/v1/auth/me", { token: elsewhere })).status, 401);
+    assertEquals((await tab.context.cookies()).length, 0);
   },
-});
+);
 
-Deno.test({
-  name: "issue18#1: keyboard j/#/s, delete and flag with undo, move, search, live updates, phone",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const world = await browserWorld();
-    try {
-      const { gw } = world;
-      const base = Date.now() - 3_600_000;
-      const older = await seedMessage(gw, { subject: "Lunch on Tuesday", internalDate: base });
-      const newer = await seedMessage(gw, {
-        subject: "Invoice 4471",
-        text: "Please find the invoice for the zeppelin rental.",
-        internalDate: base + 60_000,
-      });
-      const token = await gw.login(ALICE);
-      const mailboxOf = async (id: number) =>
-        (await (await gw.call("GET", `/v1/messages/${id}`, { token })).json()).mailboxId;
-      const boxes = (await (await gw.call("GET", "/v1/mailboxes", { token })).json()).items;
-      const role = (r: string) => boxes.find((b: { role: string }) => b.role === r).id;
+browserTest(
+  "issue18#1: keyboard j/#/s/r, delete and flag with undo, move, search, live updates, reply " +
+    "with an attachment reaching Bob, phone layout",
+  async (world) => {
+    const { gw } = world;
+    const base = Date.now() - 3_600_000;
+    const older = await seedMessage(gw, { subject: "Lunch on Tuesday", internalDate: base });
+    const newer = await seedMessage(gw, {
+      subject: "Invoice 4471",
+      text: "Please find the invoice for the zeppelin rental.",
+      internalDate: base + 60_000,
+    });
+    const token = await gw.login(ALICE);
+    const mailboxOf = async (id: number) =>
+      (await (await gw.call("GET", `/v1/messages/${id}`, { token })).json()).mailboxId;
+    const boxes = (await (await gw.call("GET", "/v1/mailboxes", { token })).json()).items;
+    const role = (r: string) => boxes.find((b: { role: string }) => b.role === r).id;
 
-      const tab = await world.open({ viewport: { width: 390, height: 844 } });
-      const { page } = tab;
-      await signIn(page, ALICE);
-      // Phone: the list alone; the folders behind a button.
-      await page.locator("#list-pane").waitFor({ state: "visible" });
-      assert(!await page.locator("#folders").isVisible());
-      await screenshot(page, "mail-phone-list");
+    const tab = await world.open({ viewport: { width: 390, height: 844 } });
+    const { page } = tab;
+    await signIn(page, ALICE);
+    // Phone: the list alone; the folders behind a button.
+    await page.locator("#list-pane").waitFor({ state: "visible" });
+    assert(!await page.locator("#folders").isVisible());
+    await screenshot(page, "mail-phone-list");
 
-      // j opens the newest message, full screen on a phone.
-      await page.keyboard.press("j");
-      await page.getByRole("heading", { name: "Invoice 4471" }).waitFor();
-      assert(!await page.locator("#list-pane").isVisible());
-      await screenshot(page, "mail-phone-reader");
+    // j opens the newest message, full screen on a phone.
+    await page.keyboard.press("j");
+    await page.getByRole("heading", { name: "Invoice 4471" }).waitFor();
+    assert(!await page.locator("#list-pane").isVisible());
+    await screenshot(page, "mail-phone-reader");
 
-      // s flags it; Undo unflags it.
-      await page.keyboard.press("s");
-      await page.getByRole("button", { name: "Unflag" }).waitFor();
-      const flagged = await (await gw.call("GET", `/v1/messages/${newer.id}`, { token })).json();
-      assertEquals(flagged.flags.flagged, true);
-      await page.getByRole("button", { name: "Undo" }).click();
-      await page.getByText("Undone").waitFor();
-      const unflagged = await (await gw.call("GET", `/v1/messages/${newer.id}`, { token })).json();
-      assertEquals(unflagged.flags.flagged, false);
+    // s flags it; Undo unflags it.
+    await page.keyboard.press("s");
+    await page.getByRole("button", { name: "Unflag" }).waitFor();
+    const flagged = await (await gw.call("GET", `/v1/messages/${newer.id}`, { token })).json();
+    assertEquals(flagged.flags.flagged, true);
+    await page.getByRole("button", { name: "Undo" }).click();
+    await page.getByText("Undone").waitFor();
+    const unflagged = await (await gw.call("GET", `/v1/messages/${newer.id}`, { token })).json();
+    assertEquals(unflagged.flags.flagged, false);
 
-      // # deletes (to Trash); Undo brings it back to the inbox.
-      await page.getByRole("heading", { name: "Invoice 4471" }).waitFor();
-      await page.keyboard.press("#");
-      await page.getByText("Moved to Trash").waitFor();
-      assertEquals(await mailboxOf(newer.id), role("trash"));
-      await page.getByRole("button", { name: "Undo" }).click();
-      await page.getByText("Undone").waitFor();
-      assertEquals(await mailboxOf(newer.id), role("inbox"));
+    // # deletes (to Trash); Undo brings it back to the inbox.
+    await page.getByRole("heading", { name: "Invoice 4471" }).waitFor();
+    await page.keyboard.press("#");
+    await page.getByText("Moved to Trash").waitFor();
+    assertEquals(await mailboxOf(newer.id), role("trash"));
+    await page.getByRole("button", { name: "Undo" }).click();
+    await page.getByText("Undone").waitFor();
+    assertEquals(await mailboxOf(newer.id), role("inbox"));
 
-      // Move the older one to Archive from the reader's menu, then undo.
-      await page.getByRole("option").filter({ hasText: "Lunch on Tuesday" }).click();
-      await page.getByRole("heading", { name: "Lunch on Tuesday" }).waitFor();
-      await page.getByLabel("Move to folder").selectOption({ label: "Archive" });
-      await page.getByText("Moved to Archive").waitFor();
-      assertEquals(await mailboxOf(older.id), role("archive"));
-      await page.getByRole("button", { name: "Undo" }).click();
-      await page.getByText("Undone").waitFor();
-      assertEquals(await mailboxOf(older.id), role("inbox"));
+    // Move the older one to Archive from the reader's menu, then undo.
+    await page.getByRole("option").filter({ hasText: "Lunch on Tuesday" }).click();
+    await page.getByRole("heading", { name: "Lunch on Tuesday" }).waitFor();
+    await page.getByLabel("Move to folder").selectOption({ label: "Archive" });
+    await page.getByText("Moved to Archive").waitFor();
+    assertEquals(await mailboxOf(older.id), role("archive"));
+    await page.getByRole("button", { name: "Undo" }).click();
+    await page.getByText("Undone").waitFor();
+    assertEquals(await mailboxOf(older.id), role("inbox"));
 
-      // / focuses search; the body's words find the invoice only.
-      await page.keyboard.press("/");
-      await page.keyboard.type("zeppelin");
-      await page.keyboard.press("Enter");
-      await page.getByRole("heading", { name: "Search: zeppelin" }).waitFor();
-      await page.getByRole("option").filter({ hasText: "Invoice 4471" }).waitFor();
-      assertEquals(await page.getByRole("option").count(), 1);
+    // / focuses search; the body's words find the invoice only.
+    await page.keyboard.press("/");
+    await page.keyboard.type("zeppelin");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Search: zeppelin" }).waitFor();
+    await page.getByRole("option").filter({ hasText: "Invoice 4471" }).waitFor();
+    assertEquals(await page.getByRole("option").count(), 1);
 
-      // Live: a message delivered now appears in the inbox without a reload.
-      await page.goto("/mail");
-      await page.locator("body[data-ready]").waitFor();
-      await seedMessage(gw, { subject: "Just arrived" });
-      await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
-      assertEquals(await cspViolations(tab), []);
-    } finally {
-      await world.close();
-    }
+    // Live: a message delivered now appears in the inbox without a reload.
+    await page.goto("/mail");
+    await page.locator("body[data-ready]").waitFor();
+    await seedMessage(gw, {
+      subject: "Just arrived",
+      from: BOB.address,
+      fromName: "Bob",
+      messageId: "<arrived-1@postern.test>",
+    });
+    await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
+
+    // Reply (r) with an attachment: it reaches Bob, threaded under his message.
+    await page.getByRole("option").filter({ hasText: "Just arrived" }).click();
+    await page.getByRole("heading", { name: "Just arrived" }).waitFor();
+    await page.keyboard.press("r");
+    await page.getByRole("dialog", { name: "Re: Just arrived" }).waitFor();
+    assertMatch(await page.getByLabel("To", { exact: true }).inputValue(), /bob@postern\.test/);
+    await page.getByLabel("Message", { exact: true }).press("Home");
+    await page.getByLabel("Message", { exact: true }).pressSequentially("Welcome! ");
+    await page.getByLabel("Attachments", { exact: true }).setInputFiles({
+      name: "map.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("north is up\n"),
+    });
+    await page.getByText("map.txt (").waitFor();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Message sent").waitFor();
+    const bob = await gw.login(BOB);
+    const bobInbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
+    const reply = bobInbox.items.find((m: { subject: string }) => m.subject === "Re: Just arrived");
+    assert(reply, "Bob did not receive the reply");
+    const replyDetail = await (await gw.call("GET", `/v1/messages/${reply.id}`, { token: bob }))
+      .json();
+    assertEquals(replyDetail.inReplyTo, "<arrived-1@postern.test>");
+    assertEquals(replyDetail.attachments.map((a: { filename: string }) => a.filename), ["map.txt"]);
+    assertMatch(replyDetail.text, /^Welcome! /);
+    assertMatch(replyDetail.text, /Bob <bob@postern\.test> wrote:/);
+    assertEquals(await cspViolations(tab), []);
   },
-});
+);
 
-Deno.test({
-  name: "issue18#1: an XSS corpus in subjects, names, bodies and filenames never runs or loads",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const world = await browserWorld();
-    const remote = tracker();
-    try {
-      const t = remote.url;
-      const subject = `<img src=x onerror="fetch('${t}/subject')">`;
-      const name = `<script>fetch('${t}/name')</script>`;
-      const filename = `"><img src=x onerror=fetch('${t}/file')>.txt`;
-      await seedMessage(world.gw, {
-        subject,
-        fromName: name,
-        text: `<svg onload="fetch('${t}/text')"></svg>`,
-        attachments: [{ filename, contentType: "text/plain", content: "x" }],
-      });
-      const html = [
-        `<meta http-equiv="refresh" content="0;url=${t}/refresh">`,
-        `<base href="${t}/base/">`,
-        `<link rel="stylesheet" href="${t}/css">`,
-        `<iframe src="${t}/iframe"></iframe>`,
-        `<object data="${t}/object"></object>`,
-        `<video src="${t}/video" autoplay></video>`,
-        `<form action="${t}/form"><input autofocus onfocus="fetch('${t}/focus')"></form>`,
-        `<a id="js" href="javascript:fetch('${t}/js')">click</a>`,
-        `<div style="background:url(${t}/bg)">bg</div>`,
-        `<svg><script>fetch('${t}/svg')</script></svg>`,
-        `<p id="marker">hostile html</p>`,
-      ].join("\n");
-      await seedMessage(world.gw, { subject: "Hostile HTML", html });
+browserTest(
+  "issue18#1: an XSS corpus in subjects, names, bodies and filenames never runs or loads",
+  async (world) => {
+    await using remote = tracker();
+    const t = remote.url;
+    const subject = `<img src=x onerror="fetch('${t}/subject')">`;
+    const name = `<script>fetch('${t}/name')</script>`;
+    const filename = `"><img src=x onerror=fetch('${t}/file')>.txt`;
+    await seedMessage(world.gw, {
+      subject,
+      fromName: name,
+      text: `<svg onload="fetch('${t}/text')"></svg>`,
+      attachments: [{ filename, contentType: "text/plain", content: "x" }],
+    });
+    const html = [
+      `<meta http-equiv="refresh" content="0;url=${t}/refresh">`,
+      `<base href="${t}/base/">`,
+      `<link rel="stylesheet" href="${t}/css">`,
+      `<iframe src="${t}/iframe"></iframe>`,
+      `<object data="${t}/object"></object>`,
+      `<video src="${t}/video" autoplay></video>`,
+      `<form action="${t}/form"><input autofocus onfocus="fetch('${t}/focus')"></form>`,
+      `<a id="js" href="javascript:fetch('${t}/js')">click</a>`,
+      `<div style="background:url(${t}/bg)">bg</div>`,
+      `<svg><script>fetch('${t}/svg')</script></svg>`,
+      `<p id="marker">hostile html</p>`,
+    ].join("\n");
+    await seedMessage(world.gw, { subject: "Hostile HTML", html });
 
-      const tab = await world.open();
-      const { page } = tab;
-      await signIn(page, ALICE);
-      // The hostile subject and name are shown as text.
-      const row = page.getByRole("option").filter({ hasText: subject });
-      await row.waitFor();
-      await row.getByText(name).waitFor();
-      await row.click();
-      await page.getByRole("heading", { name: subject }).waitFor();
-      await page.locator("pre.text").getByText(`<svg onload="fetch('${t}/text')"></svg>`).waitFor();
-      await page.getByRole("button", { name: `Download ${filename}` }).waitFor();
-      await page.getByRole("button", { name: `Preview ${filename}` }).click();
-      await page.locator(".preview-box pre").waitFor();
+    const tab = await world.open();
+    const { page } = tab;
+    await signIn(page, ALICE);
+    // The hostile subject and name are shown as text.
+    const row = page.getByRole("option").filter({ hasText: subject });
+    await row.waitFor();
+    await row.getByText(name).waitFor();
+    await row.click();
+    await page.getByRole("heading", { name: subject }).waitFor();
+    await page.locator("pre.text").getByText(`<svg onload="fetch('${t}/text')"></svg>`).waitFor();
+    await page.getByRole("button", { name: `Download ${filename}` }).waitFor();
+    await page.getByRole("button", { name: `Preview ${filename}` }).click();
+    await page.locator(".preview-box pre").waitFor();
 
-      await page.getByRole("option").filter({ hasText: "Hostile HTML" }).click();
-      await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
-      await page.frameLocator("iframe.body-frame").locator("#js").click();
-      // Loading remote images is the one thing the user allowed; nothing else may load or run.
-      await page.getByRole("button", { name: "Load images" }).click();
-      await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
-      await remote.first("/bg");
-      const hits = ["subject", "name", "text", "file", "refresh", "css", "iframe", "object"]
-        .concat(["video", "form", "focus", "js", "svg"])
-        .filter((p) => remote.count(`/${p}`) > 0 || remote.count(`/base/${p}`) > 0);
-      assertEquals(hits, []);
-      assertEquals(await page.title(), "Mail · Postern");
-      assertEquals(await cspViolations(tab), []);
-    } finally {
-      await remote.close();
-      await world.close();
-    }
+    await page.getByRole("option").filter({ hasText: "Hostile HTML" }).click();
+    await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
+    await page.frameLocator("iframe.body-frame").locator("#js").click();
+    // Loading remote images is the one thing the user allowed; nothing else may load or run.
+    await page.getByRole("button", { name: "Load images" }).click();
+    await page.frameLocator("iframe.body-frame").locator("#marker").waitFor();
+    await remote.first("/bg");
+    const hits = ["subject", "name", "text", "file", "refresh", "css", "iframe", "object"]
+      .concat(["video", "form", "focus", "js", "svg"])
+      .filter((p) => remote.count(`/${p}`) > 0 || remote.count(`/base/${p}`) > 0);
+    assertEquals(hits, []);
+    assertEquals(await page.title(), "Mail · Postern");
+    assertEquals(await cspViolations(tab), []);
   },
-});
+);

@@ -175,7 +175,7 @@ Deno.test("issue18#4: browser session: HttpOnly cookies, CSRF-checked refresh, s
   }
 });
 
-Deno.test("issue18#4: web sign-out ends the session and clears both cookies", async () => {
+Deno.test("issue18#4: web sign-out (CSRF + cookie, no bearer) ends the session and clears both cookies", async () => {
   const gw = await createTestGateway();
   try {
     const login = await gw.app.request(`${ORIGIN}/v1/auth/web/login`, {
@@ -184,8 +184,10 @@ Deno.test("issue18#4: web sign-out ends the session and clears both cookies", as
       body: JSON.stringify(ALICE),
     });
     const { accessToken, csrfToken } = await login.json();
-    const csrfCookie = `__Host-postern-csrf=${csrfToken}`;
-    const headers = { ...sameOrigin, authorization: `Bearer ${accessToken}`, cookie: csrfCookie };
+    const rt = valueOf(cookiesOf(login).get("__Host-postern-rt")!);
+    // The cookies alone, no bearer token: a page whose access token has expired can sign out.
+    const cookie = `__Host-postern-rt=${rt}; __Host-postern-csrf=${csrfToken}`;
+    const headers = { ...sameOrigin, cookie };
     await expectProblem(
       await gw.app.request(`${ORIGIN}/v1/auth/web/logout`, { method: "POST", headers }),
       403,
@@ -200,6 +202,15 @@ Deno.test("issue18#4: web sign-out ends the session and clears both cookies", as
     assertMatch(cleared.get("__Host-postern-rt")!, /Max-Age=0/);
     assertMatch(cleared.get("__Host-postern-csrf")!, /Max-Age=0/);
     assertEquals((await gw.call("GET", "/v1/auth/me", { token: accessToken })).status, 401);
+    // The refresh token is spent too.
+    await expectProblem(
+      await gw.app.request(`${ORIGIN}/v1/auth/web/refresh`, {
+        method: "POST",
+        headers: { ...headers, "x-postern-csrf": csrfToken },
+      }),
+      401,
+      "token_invalid",
+    );
   } finally {
     gw.close();
   }

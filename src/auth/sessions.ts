@@ -150,3 +150,12 @@ export async function logoutEverywhere(deps: Deps, accountId: number): Promise<n
     .returning({ id: schema.sessions.id });
   return ended.length;
 }
+
+/** Ends the session a refresh token belongs to (a page's sign-out: it holds only the cookie). */
+export async function logoutByRefreshToken(deps: Deps, refreshToken: string): Promise<void> {
+  await deps.store.db.update(schema.sessions).set({ revokedAt: deps.clock.now() })
+    .where(and(
+      eq(schema.sessions.refreshHash, await sha256Hex(refreshToken)),
+      isNull(schema.sessions.revokedAt),
+    ));
+}

@@ -8,7 +8,13 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getCookie } from "hono/cookie";
 import { requireSession } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
-import { login, logout, logoutEverywhere, refresh, type TokenPair } from "../auth/sessions.ts";
+import {
+  login,
+  logoutByRefreshToken,
+  logoutEverywhere,
+  refresh,
+  type TokenPair,
+} from "../auth/sessions.ts";
 import { randomToken } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
@@ -24,8 +30,10 @@ import {
 import { LoginRequest } from "./auth.ts";
 
 export const WebSession = z.object({
-  accessToken: z.string(),
-  tokenType: z.literal("Bearer"),
+  accessToken: z.string().meta({
+    description: "A short-lived access JWT: keep it in memory, send it as `Authorization: Bearer`.",
+  }),
+  tokenType: z.literal("Bearer").meta({ description: "Always `Bearer`." }),
   expiresIn: z.number().int().meta({ description: "Seconds until the access token expires." }),
   csrfToken: z.string().meta({
     description: `Send it as \`${CSRF_HEADER}\` to the other \`/v1/auth/web/*\` routes.`,
@@ -64,6 +72,7 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/web/login",
+      operationId: "webLogin",
       tags,
       summary: "Sign in a browser page (refresh token in an HttpOnly cookie)",
       description: "The same sign-in as `POST /v1/auth/login` (answer `totp_required` means: " +
@@ -89,6 +98,7 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/auth/web/refresh",
+      operationId: "webRefresh",
       tags,
       summary: "A new access token for a signed-in page (refresh cookie + CSRF header)",
       description: "Reads the refresh cookie, checks the CSRF header against the CSRF cookie " +
@@ -105,23 +115,23 @@ export function authWebRoutes(deps: Deps) {
     }) as never,
   );
 
-  app.use("/auth/web/logout", requireAuth(deps));
   app.openapi(
     createRoute({
       method: "post",
       path: "/auth/web/logout",
+      operationId: "webLogout",
       tags,
-      summary: "Sign a page out: end the session and clear its cookies",
-      security: bearer,
+      summary: "Sign a page out: end the cookie's session and clear both cookies",
+      description: "Needs the CSRF header, not a bearer token, so a page can sign out after " +
+        "its access token has expired or after `DELETE /v1/auth/sessions` ended it.",
       request: { headers: csrfHeader },
-      responses: { 204: { description: "Signed out" }, ...problems(401, 403) },
+      responses: { 204: { description: "Signed out" }, ...problems(403) },
     }),
     // deno-lint-ignore no-explicit-any
     (async (c: any) => {
       requireCsrf(c);
-      const auth = c.get("auth");
-      requireSession(auth);
-      await logout(deps, auth.sessionId!);
+      const token = getCookie(c, REFRESH_COOKIE);
+      if (token) await logoutByRefreshToken(deps, token);
       const headers = new Headers({ "cache-control": "no-store" });
       headers.append("set-cookie", sessionCookie(REFRESH_COOKIE, "", 0));
       headers.append("set-cookie", sessionCookie(CSRF_COOKIE, "", 0));
@@ -134,13 +144,19 @@ export function authWebRoutes(deps: Deps) {
     createRoute({
       method: "delete",
       path: "/auth/sessions",
+      operationId: "logoutEverywhere",
       tags,
       summary: "Sign out everywhere: end every session of this account",
       description: "Every access and refresh token of the account stops working, this one " +
         "included. App passwords and API keys are separate credentials and stay.",
       security: bearer,
       responses: {
-        200: ok("Sessions ended", z.object({ ended: z.number().int() })),
+        200: ok(
+          "Sessions ended",
+          z.object({
+            ended: z.number().int().meta({ description: "How many live sessions were ended." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),

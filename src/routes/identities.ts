@@ -10,7 +10,7 @@ import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { listIdentities } from "../services/identities.ts";
 
 export const Identity = z.object({
-  address: z.string(),
+  address: z.string().meta({ description: "An address `from` may carry, as stored." }),
   name: z.string().meta({ description: "Display name to write beside the address." }),
   kind: z.enum(["account", "alias"]).meta({
     description: "`account`: the account's own address; `alias`: an alias that delivers to it.",
@@ -24,13 +24,19 @@ export function identityRoutes(deps: Deps) {
     createRoute({
       method: "get",
       path: "/identities",
+      operationId: "listIdentities",
       tags: ["messages"],
       summary: "Addresses you may send from",
       description: "Your own address first, then aliases that deliver to you, by address. " +
         "Sending (`POST /v1/emails`, drafts) accepts exactly these in `from`.",
       security: bearer,
       responses: {
-        200: ok("Identities", z.object({ items: z.array(Identity) })),
+        200: ok(
+          "Identities",
+          z.object({
+            items: z.array(Identity).meta({ description: "Your own address first." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),

@@ -10,7 +10,14 @@ import type { Deps } from "../deps.ts";
 import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { getMessage } from "../services/messages.ts";
 import { hasRemoteImages, signView, VIEW_TTL_SECONDS } from "../web/mail/frame.ts";
-import { IdParam } from "./mailboxes.ts";
+
+const MessageIdParam = z.object({
+  id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).meta({
+    param: { name: "id", in: "path" },
+    description: "The message's id.",
+    example: 1,
+  }),
+});
 
 export const MessageView = z.object({
   url: z.string().nullable().meta({
@@ -29,6 +36,7 @@ export function messageViewRoutes(deps: Deps) {
     createRoute({
       method: "post",
       path: "/messages/{id}/view",
+      operationId: "createMessageView",
       tags: ["messages"],
       summary: "A sandboxed, short-lived URL of the message's HTML body",
       description: "The document is served with `Content-Security-Policy: sandbox` (no " +
@@ -36,7 +44,7 @@ export function messageViewRoutes(deps: Deps) {
         "may be framed only by this site's pages.",
       security: bearer,
       request: {
-        params: IdParam,
+        params: MessageIdParam,
         query: z.object({
           images: z.enum(["true", "false"]).default("false").meta({
             description: "Allow remote images (`https:`/`http:`) in the document.",

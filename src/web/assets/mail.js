@@ -230,6 +230,7 @@
     }
     const li = $("messages").children[i];
     li?.scrollIntoView({ block: "nearest" });
+    if (li) $("messages").setAttribute("aria-activedescendant", li.id);
     if (open) openMessage(rows[i].m.id, true);
   }
 
@@ -240,9 +241,10 @@
     const summary = state.items.find((m) => m.id === id);
     if (summary && mailbox(summary.mailboxId)?.role === "drafts") return openDraft(id);
     if (push) history.pushState(null, "", `/mail/${state.mailboxId ?? "search"}/${id}`);
+    const started = performance.now();
     const detail = await api("GET", `/v1/messages/${id}`);
     state.open = detail;
-    renderMessage(detail);
+    renderMessage(detail, started);
     $("reader").dataset.empty = "false";
     setView("read");
     if (!detail.flags.seen) {
@@ -273,7 +275,7 @@
     return { frame, remoteImages: view.remoteImages };
   }
 
-  async function renderMessage(d) {
+  async function renderMessage(d, started) {
     const box = $("message");
     const addrs = (label, list) =>
       list.length
@@ -331,6 +333,8 @@
     } else {
       body.append(h("pre", { class: "text" }, d.text ?? ""));
     }
+    // Time to open a message (request to body shown), for bench/web_mail.ts.
+    if (started !== undefined) performance.measure("postern-open", { start: started });
     $("message-subject").focus({ preventScroll: true });
   }
 
@@ -731,6 +735,14 @@
     composer.timer = setTimeout(save, 1200);
   }
 
+  // Leaving the tab (or closing it) saves at once rather than after the pause.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && composer.dirty) {
+      clearTimeout(composer.timer);
+      save();
+    }
+  });
+
   $("compose-form").addEventListener("input", (e) => {
     if (e.target.name !== "files") changed();
   });
@@ -916,8 +928,25 @@
           return select(Math.min(state.selected + 1, (state.rows?.length ?? 1) - 1), true);
         case "k":
           return select(Math.max(state.selected - 1, 0), true);
+        case "ArrowDown":
+        case "ArrowUp":
+          // A focused listbox moves its selection with the arrows (WAI-ARIA listbox pattern).
+          if (t.id !== "messages") return;
+          e.preventDefault();
+          return select(
+            Math.max(
+              0,
+              Math.min(
+                state.selected + (e.key === "ArrowDown" ? 1 : -1),
+                (state.rows?.length ?? 1) - 1,
+              ),
+            ),
+            false,
+          );
         case "Enter":
-          if (state.selected >= 0 && !d) return select(state.selected, true);
+          if (state.selected >= 0 && (t.id === "messages" || !d)) {
+            return select(state.selected, true);
+          }
           return;
         case "c":
           e.preventDefault();
@@ -1230,6 +1259,7 @@
     state.identities = identities.items;
     $("me").textContent = me.address;
     await route();
+    performance.mark("postern-ready"); // time to interactive, for bench/web_mail.ts
     document.body.dataset.ready = "";
     listen();
   })();

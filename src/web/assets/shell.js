@@ -102,21 +102,25 @@
     }
   }
 
+  // Sign-out needs only the CSRF token (the cookie names the session), so it works after the
+  // access token expired or "sign out everywhere" ended the session.
+  async function endCookieSession() {
+    await fetch("/v1/auth/web/logout", {
+      method: "POST",
+      headers: { "x-postern-csrf": csrf || "" },
+      credentials: "same-origin",
+    }).catch(function () {});
+    access = null;
+  }
+
   async function signOut() {
-    try {
-      await api("POST", "/v1/auth/web/logout", undefined, { headers: { "x-postern-csrf": csrf } });
-    } finally {
-      access = null;
-      location.assign("/signin");
-    }
+    await endCookieSession();
+    location.assign("/signin");
   }
 
   async function signOutEverywhere() {
     await api("DELETE", "/v1/auth/sessions");
-    access = null;
-    // This session ended too; the cookies go with a plain sign-out request that may now fail.
-    await fetch("/v1/auth/web/logout", { method: "POST", headers: { "x-postern-csrf": csrf } })
-      .catch(function () {});
+    await endCookieSession();
     location.assign("/signin");
   }
 

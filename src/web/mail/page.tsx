@@ -133,7 +133,17 @@ export function MailPage(props: { csrf: string }) {
                 <input type="checkbox" id="threaded" checked /> Threads
               </label>
             </div>
-            <ul id="messages" role="listbox" aria-labelledby="list-title"></ul>
+            <ul
+              id="messages"
+              role="listbox"
+              aria-labelledby="list-title"
+              tabindex={0}
+              aria-describedby="list-keys"
+            >
+            </ul>
+            <p id="list-keys" class="visually-hidden">
+              j and k move through the messages, Enter opens one.
+            </p>
             <button type="button" id="more" hidden>Load more</button>
             <p id="list-empty" class="muted" hidden>No messages.</p>
           </section>

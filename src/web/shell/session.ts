@@ -17,7 +17,7 @@
  *   API, so CSRF can only ever reach the three `/v1/auth/web/*` routes, which all check it.
  * - A page rendered by the gateway learns the CSRF token from `<meta name="postern-csrf">`, which
  *   the server fills from the request's own CSRF cookie (a cross-site page cannot read it).
- * - `POST /v1/auth/web/logout` (bearer + CSRF) ends the session and clears both cookies;
+ * - `POST /v1/auth/web/logout` (CSRF only) ends the cookie's session and clears both cookies;
  *   `DELETE /v1/auth/sessions` (bearer) ends every session of the account ("sign out
  *   everywhere").
  * - Client side, `/assets/shell.js` implements this: `Postern.api(method, path, body)` refreshes
