@@ -2,8 +2,9 @@
  * The admin console's page (`/admin`): the shell's layout with a section per task — domains and
  * their DNS checks, accounts and aliases, the outbound queue, suppressions, API keys, webhooks,
  * the audit log and statistics. The server renders the landmarks, headings and labelled forms;
- * admin.js fills them from the JSON API (the same routes any client uses) and draws the charts
- * (admin_charts.js). A domain administrator gets the same page without the server-wide parts.
+ * admin.js fills them from the JSON API (the same routes any client uses), with the building
+ * blocks of admin_ui.js, and admin_stats.js draws the charts (admin_charts.js). A domain
+ * administrator gets the same page without the server-wide parts.
  */
 import { Layout } from "../shell/layout.tsx";
 
@@ -45,7 +46,7 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
       title="Admin · Postern"
       page="admin"
       csrf={props.csrf}
-      scripts={["admin_charts.js", "admin.js"]}
+      scripts={["admin_charts.js", "admin_ui.js", "admin_stats.js", "admin.js"]}
       styles={["admin.css"]}
       header={
         <>

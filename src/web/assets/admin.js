@@ -4,152 +4,13 @@
 // built with Postern.h (text, never HTML), so names, addresses and reasons cannot become markup.
 (function () {
   "use strict";
-  const api = Postern.api, h = Postern.h;
-  const $ = function (id) {
-    return document.getElementById(id);
-  };
+  const api = Postern.api, h = Postern.h, ui = Postern.ui;
+  const $ = ui.$, say = ui.say, when = ui.when, bytes = ui.bytes, table = ui.table;
+  const paged = ui.paged, button = ui.button, failed = ui.failed, badge = ui.badge;
+  const onSubmit = ui.onSubmit;
   const site = document.querySelector(".admin").dataset.scope === "site";
   const enc = encodeURIComponent;
   const me = document.querySelector(".topbar .who").textContent;
-
-  function say(text) {
-    $("admin-status").textContent = text;
-  }
-
-  function when(iso) {
-    return iso ? iso.replace("T", " ").slice(0, 16) : "—";
-  }
-
-  function bytes(n) {
-    if (!n) return "0";
-    const units = ["B", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) {
-      n /= 1024;
-      i++;
-    }
-    return (i ? n.toFixed(1) : String(n)) + " " + units[i];
-  }
-
-  // A table with column headers; `rows` are arrays of cells (text or nodes). It sits in a
-  // focusable region that scrolls sideways on a narrow screen, instead of the whole page.
-  function table(label, headers, rows, empty) {
-    if (rows.length === 0) return h("p", { class: "muted" }, empty || "Nothing here yet.");
-    return h(
-      "div",
-      { class: "scroll", role: "region", "aria-label": label + " (table)", tabindex: "0" },
-      grid(label, headers, rows),
-    );
-  }
-
-  function grid(label, headers, rows) {
-    return h(
-      "table",
-      { class: "data", "aria-label": label },
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          headers.map(function (x) {
-            return h("th", { scope: "col" }, x);
-          }),
-        ),
-      ),
-      h(
-        "tbody",
-        null,
-        rows.map(function (r) {
-          return h(
-            "tr",
-            null,
-            r.map(function (c) {
-              return h("td", null, c);
-            }),
-          );
-        }),
-      ),
-    );
-  }
-
-  // A table filled a page at a time from a keyset-paged API answer ({ items, nextCursor }):
-  // "Load more" appends the next page's rows. spec: { label, headers, empty, fetch(cursor),
-  // rows(items) }.
-  async function paged(box, spec, cursor) {
-    const page = await spec.fetch(cursor);
-    const rows = spec.rows(page.items);
-    if (cursor) {
-      const body = box.querySelector("tbody");
-      rows.forEach(function (r) {
-        body.appendChild(h(
-          "tr",
-          null,
-          r.map(function (c) {
-            return h("td", null, c);
-          }),
-        ));
-      });
-      box.querySelector(".more")?.remove();
-    } else {
-      box.replaceChildren(table(spec.label, spec.headers, rows, spec.empty));
-    }
-    if (page.nextCursor) {
-      box.appendChild(h(
-        "p",
-        { class: "more" },
-        button("Load more", function () {
-          return paged(box, spec, page.nextCursor);
-        }, { aria: "Load more: " + spec.label }),
-      ));
-    }
-  }
-
-  function button(label, run, opts) {
-    opts = opts || {};
-    return h("button", {
-      type: "button",
-      class: opts.danger ? "danger" : undefined,
-      "aria-label": opts.aria,
-      onclick: async function (e) {
-        const b = e.currentTarget;
-        b.disabled = true;
-        try {
-          await run();
-        } catch (err) {
-          failed(err);
-        } finally {
-          b.disabled = false;
-        }
-      },
-    }, label);
-  }
-
-  function failed(err) {
-    say(err && err.message ? "Error: " + err.message : "Error");
-    Postern.toast(err && err.message ? err.message : "The request failed.");
-  }
-
-  function badge(pass, text) {
-    return h("span", { class: "badge " + (pass ? "pass" : "fail") }, (pass ? "✓ " : "✗ ") + text);
-  }
-
-  // Submits a form through `run(data)`; the form's fields are read by name.
-  function onSubmit(form, run) {
-    if (!form) return;
-    form.addEventListener("submit", async function (e) {
-      e.preventDefault();
-      const submit = form.querySelector("button[type=submit]");
-      submit.disabled = true;
-      try {
-        await run(new FormData(form));
-      } catch (err) {
-        failed(err);
-      } finally {
-        submit.disabled = false;
-      }
-    });
-  }
 
   // --- Domains ---
 
@@ -632,103 +493,6 @@
     });
   }
 
-  // --- Statistics ---
-
-  const DAY = 86400000;
-
-  function lastDays(n) {
-    const today = Date.parse(new Date().toISOString().slice(0, 10));
-    const out = [];
-    for (let i = n - 1; i >= 0; i--) out.push(new Date(today - i * DAY).toISOString().slice(0, 10));
-    return out;
-  }
-
-  function seriesOf(rows, keyOf, categories, fields) {
-    const byKey = new Map(rows.map(function (r) {
-      return [keyOf(r), r];
-    }));
-    return fields.map(function (f) {
-      return {
-        name: f[1],
-        values: categories.map(function (c) {
-          const r = byKey.get(c);
-          return r ? r[f[0]] : 0;
-        }),
-      };
-    });
-  }
-
-  const SENT_FIELDS = [["sent", "sent"], ["delivered", "delivered"], ["bounced", "bounced"], [
-    "complained",
-    "complained",
-  ], ["opened", "opened"]];
-
-  async function loadStats() {
-    const days = lastDays(14);
-    const range = "from=" + days[0] + "&to=" + days[days.length - 1];
-    const [byDay, byTag, inbound] = await Promise.all([
-      api("GET", "/v1/stats/sending?groupBy=day&" + range),
-      api("GET", "/v1/stats/sending?groupBy=tag&" + range),
-      api("GET", "/v1/stats/inbound?" + range),
-    ]);
-    const tags = byTag.rows.map(function (r) {
-      return r.key;
-    });
-    $("stats-charts").replaceChildren(
-      Postern.charts.bars({
-        id: "chart-sent-day",
-        title: "Transactional mail per day (last 14 days)",
-        description: "Sent, delivered, bounced, complained and opened messages per day.",
-        categoryLabel: "Day",
-        unit: "days",
-        categories: days,
-        series: seriesOf(
-          byDay.rows,
-          function (r) {
-            return r.key;
-          },
-          days,
-          SENT_FIELDS,
-        ),
-      }),
-      Postern.charts.bars({
-        id: "chart-sent-tag",
-        title: "Transactional mail per tag (last 14 days)",
-        description: "The same counts per tag.",
-        categoryLabel: "Tag",
-        unit: "tags",
-        categories: tags,
-        series: seriesOf(
-          byTag.rows,
-          function (r) {
-            return r.key;
-          },
-          tags,
-          SENT_FIELDS,
-        ),
-      }),
-      Postern.charts.bars({
-        id: "chart-inbound",
-        title: "Inbound mail per day (last 14 days)",
-        description: "Messages received, delivered to Junk, and their DMARC and SPF verdicts.",
-        categoryLabel: "Day",
-        unit: "days",
-        categories: days,
-        series: seriesOf(
-          inbound.days,
-          function (r) {
-            return r.day;
-          },
-          days,
-          [["received", "received"], ["junk", "junk"], ["dmarcPass", "DMARC pass"], [
-            "dmarcFail",
-            "DMARC fail",
-          ], ["spfFail", "SPF fail"]],
-        ),
-      }),
-    );
-  }
-
   // --- Sections ---
 
   const LOADERS = {
@@ -739,7 +503,7 @@
     keys: loadKeys,
     webhooks: loadWebhooks,
     audit: loadAudit,
-    stats: loadStats,
+    stats: Postern.adminStats,
   };
 
   // `moved`: the user picked another section, so focus goes to its heading (screen readers
