@@ -425,3 +425,22 @@ Deno.test("issue18#2: a domain admin manages its own domain's users and aliases,
     gw.close();
   }
 });
+
+Deno.test("issue18#2: /admin sends the signed-out to sign-in, with the strict page headers", async () => {
+  const gw = await createTestGateway();
+  try {
+    const res = await gw.app.request("/admin");
+    assertEquals([res.status, res.headers.get("location")], [302, "/signin?next=%2Fadmin"]);
+    assert(res.headers.get("content-security-policy")?.includes("script-src 'self'"));
+    assertEquals(res.headers.get("cache-control"), "no-store");
+    const slash = await gw.app.request("/admin/");
+    assertEquals([slash.status, slash.headers.get("location")], [301, "/admin"]);
+    // A forged or stale refresh cookie is no sign-in.
+    const forged = await gw.app.request("/admin", {
+      headers: { cookie: "__Host-postern-rt=not-a-token" },
+    });
+    assertEquals(forged.status, 302);
+  } finally {
+    gw.close();
+  }
+});

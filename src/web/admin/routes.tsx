@@ -14,6 +14,7 @@ import { AdminPage, RefusedPage } from "./page.tsx";
 export function adminPageRoutes(deps: Deps) {
   const app = new Hono();
   app.use("/admin", pageHeaders());
+  app.get("/admin/", (c) => c.redirect("/admin", 301));
   app.get("/admin", async (c) => {
     const access = await consoleAccess(deps, c);
     if (access.kind === "signed_out") return c.redirect("/signin?next=%2Fadmin", 302);
