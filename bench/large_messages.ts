@@ -168,7 +168,7 @@ export async function largeMessageBench(o: LargeMessageOptions): Promise<void> {
   const mxPort = freePort();
   const server = await startServer(`${dir}/data`, {
     POSTERN_SMTP_PORT: String(mxPort),
-    ...(dns ? { POSTERN_DNS_SERVERS: dns.server } : {}),
+    POSTERN_DNS_SERVERS: dns.server,
   });
   try {
     await waitForMx(mxPort);
@@ -253,7 +253,7 @@ export async function largeMessageBench(o: LargeMessageOptions): Promise<void> {
     if (stored !== expected) throw new Error(`stored ${stored}, accepted ${expected}`);
   } finally {
     await server.stop();
-    await dns?.stop();
+    await dns.stop();
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -124,6 +124,46 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/**
+ * CPU time of a process's main thread alone (the JavaScript event loop of `postern serve`), in
+ * ms, from /proc/<pid>/task/<pid>/stat; NaN where /proc is missing. The event loop is what bounds
+ * ingest: worker threads (MIME, mailauth, checkpoints) and V8's helpers run beside it.
+ */
+export function mainThreadCpuMs(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`).split(") ")[1]
+      .split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The machine's durable-write latency, which sets Postfix's (and Postern's) pace where commits
+ * are fsynced: `rounds` × (write 4 KiB at the end of a file, fdatasync) in a file created in
+ * `dir` (beside the data folder, so on its file system), timed one by one. Milliseconds.
+ */
+export function fsyncProbe(dir: string, rounds = 200): { median: number; p99: number } {
+  const path = `${dir}/fsync-probe-${crypto.randomUUID()}`;
+  const block = new Uint8Array(4096).fill(0x61);
+  const file = Deno.openSync(path, { create: true, write: true, truncate: true });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      for (let at = 0; at < block.byteLength;) at += file.writeSync(block.subarray(at));
+      file.syncDataSync();
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    file.close();
+    Deno.removeSync(path);
+  }
+  const s = summary(times);
+  return { median: s.p50, p99: s.p99 };
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

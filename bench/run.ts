@@ -6,7 +6,9 @@
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
  *   (c) resident memory of an idle `postern serve`;
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
- *       message per connection, into Postern's MX (durably stored) and into Postfix (bench/smtp.ts);
+ *       message per connection, into Postern's MX (durably stored) and into Postfix, with
+ *       Postern's CPU per message (main thread and process), the fsync probe and the sender
+ *       DNS used (bench/smtp.ts);
  *   (e) outbound SMTP: queued messages delivered by the outbox worker to Postfix's smtp-sink
  *       (bench/smtp_out.ts);
  *   (f) signed federation between two gateways on loopback over TLS: 4 KB, 16 concurrent,
@@ -26,10 +28,22 @@
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
+ * The first line after the title is the machine's fsync latency (lib.ts fsyncProbe): with the
+ * peers' own figures beside Postern's, what lets runs on different machines be compared.
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
-import { addAccount, api, closedLoop, fmt, login, rssMiB, startServer, summary } from "./lib.ts";
+import {
+  addAccount,
+  api,
+  closedLoop,
+  fmt,
+  fsyncProbe,
+  login,
+  rssMiB,
+  startServer,
+  summary,
+} from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
@@ -69,6 +83,16 @@ function header(title: string) {
 console.log(
   `Postern gateway benchmark — ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
 );
+{
+  // The machine's durable-write latency, beside where the data folders go: the peers' pace.
+  const probeDir = await Deno.makeTempDir({ prefix: "postern-bench-fsync-" });
+  const probe = fsyncProbe(probeDir);
+  await Deno.remove(probeDir, { recursive: true });
+  console.log(
+    `fsync probe (200 × 4 KiB write + fdatasync in ${probeDir.replace(/\/[^/]*$/, "")}): ` +
+      `median ${fmt(probe.median, 2)} ms, p99 ${fmt(probe.p99, 2)} ms`,
+  );
+}
 
 if (only.has("a")) {
   header(

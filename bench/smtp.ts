@@ -9,12 +9,33 @@
  * change in machine load; the figure is the median of the runs. Postern authenticates MX mail
  * (SPF, DKIM, DMARC) through DNS: the benchmark serves the sender's domain from a local fake DNS
  * (../shared/peers/fake-dns.py: SPF pass, DMARC p=none) so that it measures Postern rather than
- * the machine's resolver; without /usr/bin/python3 + dnspython it falls back to the system's.
+ * the machine's resolver; where that script cannot start (a clone without ../shared beside it,
+ * no python3 + dnspython) the same zone is served by an in-process stub (test/fixtures/
+ * fake_dns.ts), and the result says which, so that every run does the same DNS work.
+ *
+ * So that runs on different machines compare, the section also prints the machine's fsync
+ * latency (lib.ts fsyncProbe, beside the data folder: Postfix acknowledges after an fsync, and
+ * where fsync is cheap Postfix is fast) and Postern's CPU per message: the whole process and its
+ * main thread (the event loop, which bounds ingest), over each run and the search indexing that
+ * follows it.
  *
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
  */
-import { addAccount, api, fmt, freePort, login, rssMiB, startServer, waitForMx } from "./lib.ts";
+import {
+  addAccount,
+  api,
+  cpuMs,
+  fmt,
+  freePort,
+  fsyncProbe,
+  login,
+  mainThreadCpuMs,
+  rssMiB,
+  startServer,
+  waitForMx,
+} from "./lib.ts";
+import { startFakeDns, type Zone } from "../test/fixtures/fake_dns.ts";
 
 export interface SmtpBenchOptions {
   messages: number;
@@ -183,7 +204,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
   };
 }
 
-const FAKE_DNS = new URL("../../shared/peers/fake-dns.py", import.meta.url).pathname;
+/** BENCH_FAKE_DNS names another copy of the script (a path that does not exist: the stub). */
+const FAKE_DNS = Deno.env.get("BENCH_FAKE_DNS") ??
+  new URL("../../shared/peers/fake-dns.py", import.meta.url).pathname;
 const ZONE = {
   "edge.test.": { TXT: ["v=spf1 ip4:127.0.0.1 -all"], MX: ["10 mx.edge.test."] },
   "_dmarc.edge.test.": { TXT: ["v=DMARC1; p=none"] },
@@ -191,11 +214,30 @@ const ZONE = {
   "1.0.0.127.in-addr.arpa.": { PTR: ["bench.test."] },
 };
 
-/** The sender's DNS on a loopback port, or undefined when fake-dns.py cannot run here. */
+/** A zone served on a loopback port for the benchmarks' `POSTERN_DNS_SERVERS`. */
+export interface ZoneDns {
+  server: string;
+  /** Which server it is, for the result. */
+  label: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The sender's DNS on a loopback port: ../shared/peers/fake-dns.py, or where that cannot start
+ * the same zone from an in-process stub (never the system's resolver, whose answers and their
+ * time differ from machine to machine).
+ */
 export async function startZoneDns(
   dir: string,
   zoneData: Record<string, unknown> = ZONE,
-): Promise<{ server: string; stop(): Promise<void> } | undefined> {
+): Promise<ZoneDns> {
+  return await startFakeDnsPy(dir, zoneData) ?? await startStubDns(zoneData);
+}
+
+async function startFakeDnsPy(
+  dir: string,
+  zoneData: Record<string, unknown>,
+): Promise<ZoneDns | undefined> {
   try {
     Deno.statSync(FAKE_DNS);
   } catch {
@@ -227,7 +269,17 @@ export async function startZoneDns(
     await stop();
     return undefined;
   }
-  return { server: `127.0.0.1:${port}`, stop };
+  return { server: `127.0.0.1:${port}`, label: `fake-dns.py on 127.0.0.1:${port}`, stop };
+}
+
+/** The zone from test/fixtures/fake_dns.ts, in this process. */
+async function startStubDns(zoneData: Record<string, unknown>): Promise<ZoneDns> {
+  const dns = await startFakeDns(zoneData as Zone);
+  return {
+    server: dns.server,
+    label: `in-process stub on ${dns.server} (../shared/peers/fake-dns.py could not start)`,
+    stop: () => dns.close(),
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -242,18 +294,19 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
   const load = () => Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
   console.log(`load average before: ${load()}`);
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-smtp-" });
-  const dns = await startZoneDns(dir);
+  const probe = fsyncProbe(dir);
   console.log(
-    dns
-      ? `sender DNS: fake-dns.py on ${dns.server} (edge.test SPF pass, DMARC p=none)`
-      : "sender DNS: the system's resolver (../shared/peers/fake-dns.py could not start)",
+    `fsync probe (200 × 4 KiB write + fdatasync beside the data folder): ` +
+      `median ${fmt(probe.median, 2)} ms, p99 ${fmt(probe.p99, 2)} ms`,
   );
+  const dns = await startZoneDns(dir);
+  console.log(`sender DNS: ${dns.label} (edge.test SPF pass, DMARC p=none)`);
   const mxPort = freePort();
   const server = await startServer(`${dir}/data`, {
     POSTERN_SMTP_PORT: String(mxPort),
     POSTERN_SUBMISSION_PORT: "0",
     POSTERN_SUBMISSIONS_PORT: "0",
-    ...(dns ? { POSTERN_DNS_SERVERS: dns.server } : {}),
+    POSTERN_DNS_SERVERS: dns.server,
   });
   let postfix: Awaited<ReturnType<typeof startDiscardPostfix>> | undefined;
   try {
@@ -294,16 +347,25 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
 
     const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
     const rates = { postern: [] as number[], postfix: [] as number[] };
+    const cpu = { process: [] as number[], main: [] as number[] };
     for (let r = 1; r <= o.runs; r++) {
       // Resident memory before (after the idle time of the previous Postfix run) and after.
       const rssBefore = rssMiB(server.pid);
+      const cpuBefore = cpuMs(server.pid), mainBefore = mainThreadCpuMs(server.pid);
       const a = await smtpSource(postern.target, postern.from, postern.to, o, `bench run ${r}`);
       rates.postern.push(o.messages / a);
+      const rssAfter = rssMiB(server.pid);
+      // CPU per message counts the search indexing the run leaves behind (settle waits for it).
+      await settle();
+      cpu.process.push((cpuMs(server.pid) - cpuBefore) / o.messages);
+      cpu.main.push((mainThreadCpuMs(server.pid) - mainBefore) / o.messages);
       console.log(
         `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s ` +
-          `(RSS ${fmt(rssBefore, 0)} → ${fmt(rssMiB(server.pid), 0)} MiB)`,
+          `(RSS ${fmt(rssBefore, 0)} → ${fmt(rssAfter, 0)} MiB; CPU ${
+            fmt(cpu.process.at(-1)!, 3)
+          } ` +
+          `ms/msg, main thread ${fmt(cpu.main.at(-1)!, 3)} ms/msg)`,
       );
-      await settle();
       const b = await smtpSource(pf.target, pf.from, pf.to, o, `bench run ${r}`);
       rates.postfix.push(o.messages / b);
       console.log(
@@ -325,6 +387,11 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     );
     console.log(`Postfix (discard transport): ${fmt(b, 0)} msg/s (median of ${o.runs})`);
     console.log(`ratio Postern / Postfix: ${fmt(a / b, 2)} × (target ≥ 2 ×)`);
+    console.log(
+      `Postern CPU per message: main thread ${fmt(median(cpu.main), 3)} ms, whole process ` +
+        `${fmt(median(cpu.process), 3)} ms (median of ${o.runs}, incl. search indexing); ` +
+        `fsync median ${fmt(probe.median, 2)} ms; sender DNS: ${dns.label}`,
+    );
     console.log(`load average after: ${load()}`);
     if (stored !== expected) {
       throw new Error(`Postern stored ${stored} messages, ${expected} were accepted`);
@@ -332,7 +399,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
   } finally {
     await postfix?.stop();
     await server.stop();
-    await dns?.stop();
+    await dns.stop();
     await Deno.remove(dir, { recursive: true });
   }
 }

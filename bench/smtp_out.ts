@@ -31,10 +31,7 @@ export async function drainToSink(dataDir: string, expected: number, label: stri
     "sink.test.": { MX: ["10 mx.sink.test."] },
     "mx.sink.test.": { A: ["127.0.0.1"] },
   });
-  if (!dns) {
-    console.log("skipped: ../shared/peers/fake-dns.py could not start");
-    return;
-  }
+  console.log(`DNS: ${dns.label}`);
   const sinkPort = freePort();
   const sink = new Deno.Command(SMTP_SINK, {
     args: ["-u", "postfix", `127.0.0.1:${sinkPort}`, "256"],

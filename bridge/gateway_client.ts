@@ -38,6 +38,9 @@ export interface RecipientVerdict {
   reason?: string;
 }
 
+/** Mail above this size goes to the in-process gateway as a stream of its parts (streamMail). */
+const STREAM_MAIL_BYTES = 256 * 1024;
+
 export interface GatewayClientOptions {
   /**
    * Hand mail in as a stream of its parts (envelope line, trace fields, message) rather than one
@@ -66,7 +69,9 @@ export class GatewayClient {
   private async call<T>(path: string, init: { json?: unknown; mail?: Uint8Array[] }): Promise<T> {
     const parts = init.mail ?? [encoder.encode(JSON.stringify(init.json))];
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
-    const body: BodyInit = init.mail && this.options.streamMail
+    // Only a large message is worth a stream: for a small one, the stream and the gateway's
+    // reading of it cost more (about 20 µs a hand-in) than joining the parts (a 5 KB copy).
+    const body: BodyInit = init.mail && this.options.streamMail && length > STREAM_MAIL_BYTES
       ? new ReadableStream<Uint8Array>({
         start(controller) {
           for (const part of parts) controller.enqueue(part);
@@ -126,7 +131,7 @@ export class GatewayClient {
     secret: string,
     clientIp: string,
     protocol: "smtp" | "submission" | "imap" | "pop3",
-  ): Promise<{ accountId: number; address: string } | undefined> {
+  ): Promise<{ accountId: number; address: string; apiKeyId?: number } | undefined> {
     try {
       return await this.call("/v1/bridge/auth", { json: { username, secret, clientIp, protocol } });
     } catch (e) {

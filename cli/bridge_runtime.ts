@@ -11,8 +11,7 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import type { TcpListener } from "../bridge/net/tcp_server.ts";
 import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
 import { startSmtpServer } from "../bridge/smtp/server.ts";
-import { createResolver } from "../bridge/dns/resolver.ts";
-import { cachedResolver, dnsServers } from "./dns.ts";
+import { cachedResolver, hostResolver } from "./dns.ts";
 import { MtaStsResolver } from "../bridge/smtp_out/mta_sts.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
 import { OutboundWorker } from "../bridge/smtp_out/worker.ts";
@@ -33,6 +32,8 @@ import { readFile, writeFile } from "node:fs/promises";
 
 export interface BridgeRuntime {
   listeners: { name: string; port: number }[];
+  /** Open connections per listener now (for /metrics); absent on a bridge thread. */
+  sessions?(): { name: string; open: number }[];
   /** The outbound SMTP worker, unless POSTERN_OUTBOUND_PORT is 0. */
   outbound?: OutboundWorker;
   close(): Promise<void>;
@@ -201,7 +202,7 @@ export async function startBridge(
         port: config.sharpPort,
         backend: new GatewaySharpBackend(
           client,
-          createResolver({ servers: dnsServers(config) }),
+          hostResolver(config),
           config.hostname,
         ),
         minBits: config.sharpMinHashcashBits,
@@ -234,6 +235,7 @@ export async function startBridge(
     : undefined;
   return {
     listeners: started.map((s) => ({ name: s.name, port: s.listener.port })),
+    sessions: () => started.map((s) => ({ name: s.name, open: s.listener.connections })),
     outbound,
     async close() {
       // Every listener drains at once (each waits up to its grace for transfers under way).

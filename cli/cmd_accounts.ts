@@ -222,6 +222,7 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     if (!found) throw new CliError(`no local domain ${name.data}`);
     // The same records `domain dns` prints, MTA-STS id included.
     const { records } = await domainRecords(found.domain, config, found.keys);
+    // The configured resolver (node:dns, or DoH with POSTERN_DNS_DOH_URL), as the gateway's.
     const { checks: results, warnings } = await checkRecords(dnsPort(config), records);
     const failed = results.filter((r) => r.required && r.status !== "ok");
     if (flag(values, "json")) {

@@ -6,6 +6,7 @@
 import process from "node:process";
 import { eq } from "drizzle-orm";
 import { API_VERSION, createApp } from "../src/app.ts";
+import { Metrics } from "../src/services/metrics.ts";
 import type { Config } from "../src/config.ts";
 import { PEER_HEADER } from "../src/http/client_ip.ts";
 import { jsonLogger, type Logger } from "../src/ports.ts";
@@ -27,12 +28,15 @@ import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bri
 import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
+import { startChangeLogPruner } from "../src/jmap/retention.ts";
 import { startMemoryTrim } from "./memory_trim.ts";
 import { createThreadedMime } from "./mime_thread.ts";
 import { mimeLimits } from "./mime_node.ts";
 
 export interface Running {
   listener: Listener;
+  /** This process's metrics registry (the gateway's `GET /metrics`). */
+  metrics: Metrics;
   store: Store;
   logger: Logger;
   url: string;
@@ -78,6 +82,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       : [];
     deps.federation = federationPorts(config, caCerts);
     deps.routes = routePort(config);
+    const metrics = deps.metrics = new Metrics();
     const app = createApp(deps);
     const handler = async (request: Request) => {
       const started = performance.now();
@@ -134,11 +139,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
     // The full-text index follows the deliveries in batches (searches also catch it up).
     companions.push(startSearchIndexer(store, logger));
+    // The JMAP change log keeps its newest rows only (src/jmap/retention.ts).
+    companions.push(startChangeLogPruner(store, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
     companions.push(startMemoryTrim());
-    return { listener, store, logger, url, httpsUrl, fetch: (r) => app.fetch(r), companions };
+    return {
+      listener,
+      metrics,
+      store,
+      logger,
+      url,
+      httpsUrl,
+      fetch: (r) => app.fetch(r),
+      companions,
+    };
   } catch (e) {
     store.close();
     throw e;
@@ -248,6 +264,15 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     // The front door closes first, then the workers behind it, the MIME thread last.
     running.companions.unshift(bridge);
     running.bridgeListeners = bridge.listeners;
+    const sessions = (bridge as { sessions?: () => { name: string; open: number }[] }).sessions;
+    if (sessions) {
+      running.metrics.gauge(
+        "postern_protocol_sessions",
+        "Open connections per bridge listener (smtp, submission, imap, pop3, sharp …).",
+        () =>
+          Promise.resolve(sessions().map((s) => ({ labels: { listener: s.name }, value: s.open }))),
+      );
+    }
   }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
   await stopOnSignal(running);

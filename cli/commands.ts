@@ -275,7 +275,8 @@ const apikeyCreate: Command = {
   args: "<address>",
   arity: [1, 1],
   details: [
-    "Scopes: read, send, admin, bridge (bridge only for admin accounts; admin for admin " +
+    "Scopes: read, send, admin, bridge, metrics (bridge and metrics only for admin accounts; " +
+    "metrics reads GET /metrics; admin for admin " +
     "accounts and domain administrators, whose admin keys manage only their domains' " +
     "settings). --domain lets the key send as any address of that local domain (admins, and " +
     "domain administrators for their domains); without it, the account's own addresses.",
@@ -286,7 +287,7 @@ const apikeyCreate: Command = {
       type: "string",
       arg: "SCOPE",
       multiple: true,
-      help: "read, send, admin or bridge; comma lists work (default send)",
+      help: "read, send, admin, bridge or metrics; comma lists work (default send)",
     },
     domain: {
       type: "string",

@@ -1,8 +1,15 @@
 /**
  * The DNS the entry points hand to the bridge and the gateway's ports: node:dns pointed at
- * POSTERN_DNS_SERVERS (the system's when empty), optionally behind the bridge's short cache.
+ * POSTERN_DNS_SERVERS (the system's when empty), or DNS over HTTPS when POSTERN_DNS_DOH_URL is
+ * set (src/dns/doh.ts, the resolver edge hosts use), optionally behind the bridge's short cache.
  */
-import { type CachingResolver, cachingResolver, createResolver } from "../bridge/dns/resolver.ts";
+import {
+  type CachingResolver,
+  cachingResolver,
+  createResolver,
+  type Resolver,
+} from "../bridge/dns/resolver.ts";
+import { createDohResolver } from "../src/dns/doh.ts";
 import { publishesSharpSrv } from "../bridge/sharp/verify_sender.ts";
 import type { Config } from "../src/config.ts";
 import type { RoutePort } from "../src/ports.ts";
@@ -11,10 +18,19 @@ export function dnsServers(config: Config): string[] {
   return config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);
 }
 
+/** The configured resolver: DoH when POSTERN_DNS_DOH_URL is set, else node:dns. */
+export function hostResolver(
+  config: Config,
+  options: { timeoutMs?: number; tries?: number } = {},
+): Resolver {
+  if (config.dnsDohUrl) return createDohResolver({ url: config.dnsDohUrl, ...options });
+  return createResolver({ servers: dnsServers(config), ...options });
+}
+
 /** Answers (and missing names) reused for POSTERN_DNS_CACHE_SECONDS, as a caching resolver would. */
 export function cachedResolver(config: Config): CachingResolver {
   const ms = config.dnsCacheSeconds * 1000;
-  return cachingResolver(createResolver({ servers: dnsServers(config) }), {
+  return cachingResolver(hostResolver(config), {
     positiveMs: ms,
     negativeMs: ms,
   });

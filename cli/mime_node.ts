@@ -205,6 +205,8 @@ export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
           filename: a.filename,
           contentType: a.contentType,
           content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+          // nodemailer puts parts with a cid into multipart/related, disposition inline.
+          ...(a.contentId ? { cid: a.contentId } : {}),
         })),
       });
       const built = await composer.compile().build();

@@ -5,14 +5,14 @@
  * checked, whichever source gave it, and the connection goes to the address that was checked.
  */
 import { createGuardedFetch } from "../bridge/net/guarded_fetch.ts";
-import { createResolver, hostAddresses } from "../bridge/dns/resolver.ts";
+import { hostAddresses } from "../bridge/dns/resolver.ts";
 import type { Config } from "../src/config.ts";
 import type { DnsPort, FetchPort } from "../src/ports.ts";
-import { dnsServers } from "./dns.ts";
+import { hostResolver } from "./dns.ts";
 
 /** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */
 export function outboundDns(config: Config) {
-  const resolver = createResolver({ servers: dnsServers(config), timeoutMs: 3000, tries: 2 });
+  const resolver = hostResolver(config, { timeoutMs: 3000, tries: 2 });
   return { resolver, addresses: hostAddresses(resolver) };
 }
 

@@ -26,12 +26,27 @@ const scope = workerScope<{
 }>();
 let db: Database.Database | undefined;
 
-/** Takes or renews the lease; true also for a database without a `leases` table (not migrated). */
+/** Until when (ms since the epoch) `heldBy` last took the lease. */
+let heldUntil = 0;
+let heldBy = "";
+
+/**
+ * Takes or renews the lease; true also for a database without a `leases` table (not migrated).
+ * A lease taken less than half its term ago is not written again: under load the checkpointer
+ * steps every 200 ms, and each renewal was a write transaction of its own (with its fsync)
+ * that the serving process's next commit had to wait for. The lease still lapses only after a
+ * whole term without a step; the processes sharing the file share its clock.
+ */
 function leaseHeld(db: Database.Database, holder: string, leaseMs: number): boolean {
+  const now = Date.now();
+  if (holder === heldBy && now < heldUntil - leaseMs / 2) return true;
   try {
-    const now = Date.now();
-    return db.prepare(TAKE_LEASE_SQL).get(LEASE, holder, now + leaseMs, now) !== undefined;
+    const won = db.prepare(TAKE_LEASE_SQL).get(LEASE, holder, now + leaseMs, now) !== undefined;
+    heldUntil = won ? now + leaseMs : 0;
+    heldBy = holder;
+    return won;
   } catch (error) {
+    heldUntil = 0;
     // Busy with another process's writes: that process's checkpointer is the one to run.
     return /no such table/.test(String((error as Error)?.message));
   }

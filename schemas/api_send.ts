@@ -47,6 +47,12 @@ const RecipientList = (max: number) =>
     .transform((v) => (Array.isArray(v) ? v : [v]))
     .default([]);
 
+/** RFC 2392 content-id (without the angle brackets): what `cid:` in the HTML refers to. */
+export const ContentId = z.string().min(1).max(200).regex(
+  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+$/,
+  "letters, digits and the dot-atom punctuation of RFC 5322 only (no <>, spaces or quotes)",
+);
+
 export const AttachmentInput = z.object({
   filename: SafeText("filename", 255).min(1),
   contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
@@ -55,6 +61,9 @@ export const AttachmentInput = z.object({
     ),
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").meta({
     description: "Base64 content.",
+  }),
+  contentId: ContentId.optional().meta({
+    description: 'Makes the attachment inline: the HTML shows it with `<img src="cid:…">`.',
   }),
 }).meta({ id: "AttachmentInput" });
 

@@ -24,6 +24,8 @@ export const BridgeAuthRequest = z.object({
 export const BridgeAuthResponse = z.object({
   accountId: z.number().int(),
   address: z.string(),
+  /** SMTP with an API key as the password: the key, whose rights the submission then has. */
+  apiKeyId: z.number().int().optional(),
   /**
    * For `imap` and `pop3` (or `session: true`): an access token for the account itself, so the
    * bridge acts through the ordinary account-scoped API (a session row marked with the protocol).
@@ -76,6 +78,8 @@ export const SubmissionEnvelope = z.object({
   recipients: z.array(z.string().min(1).max(320)).min(1).max(1000),
   /** The account that authenticated on the submission port. */
   authenticatedAs: z.string().min(1).max(320),
+  /** Set when it signed in with an API key as the password (BridgeAuthResponse.apiKeyId). */
+  apiKeyId: z.number().int().positive().optional(),
   clientIp: z.string().max(64),
 }).meta({ id: "SubmissionEnvelope" });
 export type SubmissionEnvelope = z.infer<typeof SubmissionEnvelope>;

@@ -107,6 +107,8 @@ export function toTxSend(p: PostmarkEmail | PostmarkTemplatedEmail): Record<stri
       filename: a.Name,
       content: a.Content,
       ...(a.ContentType ? { contentType: a.ContentType } : {}),
+      // Postmark writes "cid:logo.png"; the Content-ID itself is "logo.png".
+      ...(a.ContentID ? { contentId: a.ContentID.replace(/^cid:/i, "") } : {}),
     })),
     ...(templated && p.TemplateAlias
       ? { template: { name: p.TemplateAlias }, variables: p.TemplateModel }

@@ -12,10 +12,16 @@ const OneOrMany = z.union([z.string(), z.array(z.string())]);
 
 export const ResendAttachment = z.object({
   content: z.string().optional().meta({ description: "Base64 content." }),
-  filename: z.string().min(1),
-  path: z.string().optional().meta({ description: "Not supported: give `content`." }),
+  filename: z.string().min(1).optional().meta({
+    description: "Required with `content`; with `path`, defaults to the URL's last segment.",
+  }),
+  path: z.string().optional().meta({
+    description: "A public http(s) URL Postern fetches when sending.",
+  }),
   content_type: z.string().optional(),
-  content_id: z.string().optional(),
+  content_id: z.string().optional().meta({
+    description: "Inline attachment: the HTML refers to it as `cid:<content_id>`.",
+  }),
 }).meta({ id: "ResendAttachment" });
 
 export const ResendTag = z.object({
@@ -51,6 +57,40 @@ export const ResendBatchRequest = z.array(ResendSendRequest).min(1).max(100).met
 });
 
 export const ResendId = z.object({ id: z.string() }).meta({ id: "ResendId" });
+/** `GET /emails`: Resend's list (newest first; `after`/`before` are email ids). */
+export const ResendListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({
+    param: { name: "limit", in: "query" },
+  }),
+  after: z.string().max(64).optional().meta({
+    param: { name: "after", in: "query" },
+    description: "The emails sent before this one (the next page).",
+  }),
+  before: z.string().max(64).optional().meta({
+    param: { name: "before", in: "query" },
+    description: "The emails sent after this one (the previous page).",
+  }),
+}).refine((q) => !(q.after && q.before), { message: "give after or before, not both" });
+
+export const ResendListedEmail = z.object({
+  id: z.string(),
+  to: z.array(z.string()),
+  from: z.string(),
+  created_at: z.string(),
+  subject: z.string(),
+  bcc: z.null(),
+  cc: z.null(),
+  reply_to: z.null(),
+  last_event: z.string(),
+  scheduled_at: z.string().nullable(),
+}).meta({ id: "ResendListedEmail" });
+
+export const ResendEmailList = z.object({
+  object: z.literal("list"),
+  has_more: z.boolean(),
+  data: z.array(ResendListedEmail),
+}).meta({ id: "ResendEmailList" });
+
 export const ResendObjectId = z.object({ object: z.literal("email"), id: z.string() })
   .meta({ id: "ResendObjectId" });
 
@@ -108,8 +148,8 @@ export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string
   if (r.template !== undefined) return "template is not supported here: use POST /v1/emails";
   if (r.topic_id !== undefined) return "topic_id is not supported";
   for (const a of r.attachments ?? []) {
-    if (a.content === undefined) {
-      return "attachments need base64 `content` (`path` is not supported)";
+    if ((a.content === undefined) === (a.path === undefined)) {
+      return "each attachment needs exactly one of base64 `content` and a `path` URL";
     }
   }
   return {
@@ -124,9 +164,10 @@ export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string
     headers: r.headers ?? {},
     metadata: Object.fromEntries((r.tags ?? []).map((t) => [t.name, t.value])),
     attachments: (r.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      content: a.content,
+      ...(a.filename !== undefined ? { filename: a.filename } : {}),
+      ...(a.content !== undefined ? { content: a.content } : { path: a.path }),
       ...(a.content_type ? { contentType: a.content_type } : {}),
+      ...(a.content_id ? { contentId: a.content_id } : {}),
     })),
     ...(sendAt ? { sendAt } : {}),
   };

@@ -51,6 +51,8 @@ export interface AttachmentContent {
   filename: string;
   contentType: string;
   content: Uint8Array;
+  /** Inline: referenced from the HTML as `cid:<contentId>` (RFC 2392), sent multipart/related. */
+  contentId?: string;
 }
 
 /** What the MIME port needs to build a message. Addresses are already validated. */

@@ -5,14 +5,19 @@
  * of them. Attachments come as base64 or by the id of an uploaded blob.
  */
 import { z } from "zod";
-import { ComposeFields, RecipientOutcome } from "./api_send.ts";
+import { ComposeFields, ContentId, RecipientOutcome } from "./api_send.ts";
 
 export const TxAttachmentInput = z.object({
   filename: z.string().min(1).max(255).refine((v) => !/[\r\n\0]/.test(v), {
     message: "filename must not contain CR, LF or NUL",
+  }).optional().meta({
+    description: "Required, except with `path`, where it defaults to the URL's last segment.",
   }),
   contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type like text/plain")
-    .default("application/octet-stream"),
+    .optional().meta({
+      description: "Default: the fetched response's type for `path`, else " +
+        "application/octet-stream.",
+    }),
   content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, "must be base64").optional().meta({
     description: "Base64 content (or give `blobId`).",
   }),
@@ -24,8 +29,19 @@ export const TxAttachmentInput = z.object({
       description: "An id from `POST /v1/emails/attachments`, usable only by the account that " +
         "uploaded it.",
     }),
-}).refine((a) => (a.content === undefined) !== (a.blobId === undefined), {
-  message: "give exactly one of content and blobId",
+  path: z.url({ protocol: /^https?$/ }).max(2000).optional().meta({
+    description: "An http(s) URL Postern fetches when sending (public addresses only, no " +
+      "redirects, at most the message size limit, within POSTERN_ATTACHMENT_FETCH_TIMEOUT_MS).",
+  }),
+  contentId: ContentId.optional().meta({
+    description: 'Makes the attachment inline: the HTML shows it with `<img src="cid:…">`.',
+  }),
+}).refine(
+  (a) => [a.content, a.blobId, a.path].filter((v) => v !== undefined).length === 1,
+  { message: "give exactly one of content, blobId and path" },
+).refine((a) => a.filename !== undefined || a.path !== undefined, {
+  message: "filename is required (except with path)",
+  path: ["filename"],
 }).meta({ id: "TxAttachmentInput" });
 
 const Tag = z.string().min(1).max(64).regex(/^[\w.:-]+$/, "letters, digits, _ . : - only");
@@ -157,3 +173,63 @@ export const TxEmailView = z.object({
   events: z.array(TxEvent).meta({ description: "The whole timeline, oldest first." }),
 }).meta({ id: "TxEmailView" });
 export type TxEmailView = z.infer<typeof TxEmailView>;
+
+/** `GET /v1/emails`: the filters of the sent-email list (all optional, combined with AND). */
+export const SentListQuery = z.object({
+  to: z.string().max(320).optional().meta({
+    param: { name: "to", in: "query" },
+    description: "A recipient address (exact, case-insensitive).",
+  }),
+  from: z.string().max(320).optional().meta({
+    param: { name: "from", in: "query" },
+    description: "The From address (exact, case-insensitive).",
+  }),
+  subject: z.string().max(200).optional().meta({
+    param: { name: "subject", in: "query" },
+    description: "Text the subject contains (case-insensitive).",
+  }),
+  tag: z.string().max(256).optional().meta({ param: { name: "tag", in: "query" } }),
+  status: z.enum([
+    "scheduled",
+    "accepted",
+    "cancelled",
+    ...TX_EVENT_TYPES,
+  ] as [string, ...string[]]).optional().meta({
+    param: { name: "status", in: "query" },
+    description: "A message state (scheduled, accepted, cancelled) or a recipient status: " +
+      "messages with at least one recipient in it.",
+  }),
+  after: z.iso.datetime({ offset: true }).optional().meta({
+    param: { name: "after", in: "query" },
+    description: "Created at or after this time.",
+  }),
+  before: z.iso.datetime({ offset: true }).optional().meta({
+    param: { name: "before", in: "query" },
+    description: "Created before this time.",
+  }),
+  limit: z.coerce.number().int().min(1).max(100).default(50).meta({
+    param: { name: "limit", in: "query" },
+  }),
+  cursor: z.string().max(200).optional().meta({
+    param: { name: "cursor", in: "query" },
+    description: "`nextCursor` of the previous page.",
+  }),
+});
+
+export const SentListItem = z.object({
+  emailId: z.string(),
+  messageId: z.string(),
+  from: z.string(),
+  subject: z.string(),
+  state: z.enum(["scheduled", "accepted", "cancelled"]),
+  sendAt: z.string().nullable(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  recipients: z.array(z.object({ address: z.string(), status: z.string() })),
+  lastEvent: z.string().nullable().meta({ description: "The latest timeline event's type." }),
+}).meta({ id: "SentEmail" });
+
+export const SentListResponse = z.object({
+  data: z.array(SentListItem),
+  nextCursor: z.string().nullable().meta({ description: "null on the last page." }),
+}).meta({ id: "SentEmailList" });

@@ -23,6 +23,17 @@ export const WebhookInput = z.object({
   }),
 }).meta({ id: "WebhookInput" });
 
+export const WebhookUpdate = z.object({
+  url: WebhookInput.shape.url.optional(),
+  events: WebhookInput.shape.events.unwrap().optional().meta({
+    description: "Replaces the list; an empty list means every event.",
+  }),
+  includeRaw: z.boolean().optional(),
+  active: z.boolean().optional().meta({
+    description: "false pauses the endpoint: no new events are queued for it until true.",
+  }),
+}).meta({ id: "WebhookUpdate" });
+
 export const WebhookView = z.object({
   id: z.number().int(),
   url: z.string(),

@@ -29,6 +29,7 @@ import { FEDERATION_SCHEMAS } from "../schemas/federation.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
 import { wellKnownRoutes } from "./routes/well_known.ts";
+import { jmapRoutes } from "./routes/jmap.ts";
 import { mailboxRoutes } from "./routes/mailboxes.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { mailAccessRoutes } from "./routes/mail_access.ts";
@@ -36,6 +37,7 @@ import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
 import { postmarkRoutes } from "./routes/compat_postmark.ts";
 import { resendRoutes } from "./routes/compat_resend.ts";
+import { resendKeyRoutes } from "./routes/compat_resend_keys.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
 import { txAnalyticsRoutes } from "./routes/tx_analytics.ts";
 import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
@@ -47,20 +49,32 @@ import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { Metrics } from "./services/metrics.ts";
 
 export const API_VERSION = "0.1.0";
 
 export function createApp(deps: Deps) {
   const app = newRouter();
   // Each write job's cost (issue 16: one round trip per job), only when someone will read it.
-  if (deps.config.logLevel === "debug") {
-    deps.store.onJob ??= (job) => deps.logger.log("debug", "store.job", { ...job });
-  }
+  const metrics = deps.metrics ??= new Metrics();
+  const logJobs = deps.config.logLevel === "debug";
+  const previousOnJob = deps.store.onJob;
+  deps.store.onJob = (job) => {
+    metrics.storeJobs.inc({ kind: job.kind });
+    metrics.storeRoundTrips.inc({}, job.roundTrips);
+    if (logJobs) deps.logger.log("debug", "store.job", { ...job });
+    previousOnJob?.(job);
+  };
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
     c.set("clientIp", clientIp(c.req.raw.headers, deps.config.trustProxy));
+    const started = performance.now();
     await next();
+    const method = c.req.method;
+    metrics.httpRequests.inc({ method, status: `${Math.floor(c.res.status / 100)}xx` });
+    metrics.httpDuration.observe((performance.now() - started) / 1000, { method });
     c.header("x-request-id", c.get("requestId"));
     c.header("x-content-type-options", "nosniff");
   });
@@ -153,6 +167,7 @@ export function createApp(deps: Deps) {
       description: "Postern's client, admin and bridge API. Errors are RFC 9457 problem+json.",
     },
   });
+  app.route("/", metricsRoutes(deps, metrics));
   app.route("/", docsRoutes());
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes());
@@ -160,10 +175,12 @@ export function createApp(deps: Deps) {
   app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
+  app.route("/", jmapRoutes(deps));
   app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
   // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
   app.route("/", resendRoutes(deps));
+  app.route("/", resendKeyRoutes(deps));
   app.route("/", postmarkRoutes(deps));
 
   app.notFound((c) =>

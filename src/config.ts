@@ -342,6 +342,13 @@ export const CONFIG_FIELDS = {
       "Comma-separated DNS servers (host or host:port) for MX/SPF/DKIM/DMARC lookups; empty = the system's.",
     ),
   },
+  dnsDohUrl: {
+    env: "POSTERN_DNS_DOH_URL",
+    schema: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default("").describe(
+      "A DNS-over-HTTPS endpoint (RFC 8484, e.g. https://cloudflare-dns.com/dns-query) to use " +
+        "instead of POSTERN_DNS_SERVERS and the system's resolver; empty = off.",
+    ),
+  },
   dnsCacheSeconds: {
     env: "POSTERN_DNS_CACHE_SECONDS",
     schema: int(0, 3600).default(30).describe(
@@ -410,6 +417,19 @@ export const CONFIG_FIELDS = {
     env: "POSTERN_WEBHOOK_ALLOW_PRIVATE",
     schema: bool.default(false).describe(
       "Let webhook endpoints point at loopback or private addresses (tests, trusted LANs only).",
+    ),
+  },
+  attachmentFetchAllowPrivate: {
+    env: "POSTERN_ATTACHMENT_FETCH_ALLOW_PRIVATE",
+    schema: bool.default(false).describe(
+      "Let attachments given by URL (`path`) be fetched from loopback or private addresses " +
+        "(tests, trusted LANs only).",
+    ),
+  },
+  attachmentFetchTimeoutMs: {
+    env: "POSTERN_ATTACHMENT_FETCH_TIMEOUT_MS",
+    schema: int(100, 120_000).default(15_000).describe(
+      "How long fetching one attachment given by URL may take before the send is refused.",
     ),
   },
   webhookIntervalMs: {

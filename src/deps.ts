@@ -5,6 +5,7 @@
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
+import type { Metrics } from "./services/metrics.ts";
 import type {
   Clock,
   DnsPort,
@@ -42,6 +43,11 @@ export interface Deps {
   outbound?: FetchPort;
   /** The bridge's outbound route test (SHARP/1.3 by SRV); absent: submission does not ask. */
   routes?: RoutePort;
+  /**
+   * This process's metrics (`GET /metrics`); the host passes one to add its own gauges (open
+   * protocol sessions); absent: `createApp` makes one.
+   */
+  metrics?: Metrics;
 }
 
 /** Derives the JWT signing key from the master key (HKDF-SHA-256, its own purpose label). */

@@ -183,3 +183,47 @@ Deno.test("mail body codec: the envelope line survives LFs in its strings, the m
   assertEquals(decoded.envelope, envelope);
   assertEquals(decoded.raw, new Uint8Array([...head, ...raw]));
 });
+
+Deno.test("bridge hand-in: small bodies read whole and large ones streamed both refuse a wrong Content-Length and store the message byte for byte", async () => {
+  const gw = await createTestGateway();
+  const key = await bridgeKey(gw);
+  const envelope = {
+    mailFrom: "zed@remote.example",
+    recipients: [ALICE.address],
+    clientIp: "198.51.100.7",
+  };
+  const hand = (body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>, length: number) =>
+    gw.app.request("/v1/bridge/inbound", {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...MAIL,
+        "content-length": String(length),
+      },
+      body,
+      duplex: "half",
+    } as RequestInit);
+  const streamOf = (bytes: Uint8Array) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    });
+  // 300 KiB: past the size up to which bodies are read in one piece.
+  const large = `${RAW.replace("mx1@", "mx-large@")}${"0123456789abcdef".repeat(19_200)}\r\n`;
+  for (const [label, raw] of [["small", RAW], ["large", large]] as const) {
+    const body = mailForm(envelope, raw);
+    for (const declared of [body.byteLength + 1, body.byteLength - 1]) {
+      const res = await hand(streamOf(body), declared);
+      assertEquals(res.status, 400, `${label}, declared ${declared}: ${await res.clone().text()}`);
+      assertEquals((await res.json()).code, "bad_request");
+    }
+    const ok = await hand(streamOf(body), body.byteLength);
+    assertEquals(ok.status, 200, await ok.clone().text());
+    assertEquals((await ok.json()).results[0].status, "delivered");
+  }
+  const sizes = (await gw.deps.store.db.select().from(schema.messages)).map((m) => m.size).sort();
+  assertEquals(sizes, [RAW.length, large.length].sort());
+  gw.close();
+});

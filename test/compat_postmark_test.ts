@@ -65,6 +65,11 @@ Deno.test("issue19#1: Postmark's SDK sends single, batch and templated email by 
         Content: btoa("label"),
         ContentType: "text/plain",
         ContentID: null,
+      }, {
+        Name: "logo.png",
+        Content: btoa("png bytes"),
+        ContentType: "image/png",
+        ContentID: "cid:logo.png",
       }],
       MessageStream: "outbound",
     });
@@ -91,6 +96,8 @@ Deno.test("issue19#1: Postmark's SDK sends single, batch and templated email by 
     assert(/^Reply-To: desk@postern\.test/m.test(head), head);
     assert(/^X-Order: 42/m.test(head) && /^Subject: Order shipped/m.test(head), head);
     assert(raw.includes("label.txt") && raw.includes(btoa("label")), raw);
+    // ContentID "cid:logo.png" makes the image inline, Content-ID <logo.png> (issue 19 item 5).
+    assert(/Content-ID: <logo\.png>/i.test(raw) && /multipart\/related/i.test(raw), raw);
 
     const batch = await pm.sendEmailBatch([
       { From: "alice@postern.test", To: "g@remote.test", Subject: "1", TextBody: "one" },

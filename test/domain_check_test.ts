@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { runCli } from "./fixtures/cli_run.ts";
+import { dohServer, udpRelay } from "./fixtures/doh_relay.ts";
 
 const cli = runCli;
 
@@ -31,43 +32,61 @@ async function withDomain(
   }
 }
 
+async function missingThenPublished(env: Record<string, string>, dns: FakeDns) {
+  const printed = await cli(["domain", "dns", "check.test", "--json"], env);
+  assertEquals(printed.code, 0, printed.stderr);
+  const { records } = JSON.parse(printed.stdout) as {
+    records: { name: string; type: string; value: string }[];
+  };
+  assert(
+    records.some((r) => r.type === "TXT" && r.value.includes("k=ed25519")),
+    "an Ed25519 DKIM key",
+  );
+  assert(records.some((r) => r.type === "TXT" && r.value.includes("k=rsa")), "an RSA DKIM key");
+
+  const zone: Zone = { "mail.check.test": { A: ["127.0.0.1"] } };
+  const publish = (r: { name: string; type: string; value: string }) => {
+    const name = r.name.replace(/\.$/, "");
+    const node = zone[name] ??= {};
+    if (r.type === "MX") node.MX = [...(node.MX ?? []), r.value.replace(/\.$/, "")];
+    if (r.type === "TXT") node.TXT = [...(node.TXT ?? []), r.value];
+  };
+  for (const r of records) if (!r.value.includes("k=ed25519")) publish(r);
+  dns.zone = zone;
+  const partial = await cli(["domain", "check", "check.test"], env);
+  assertEquals(partial.code, 1, partial.stdout + partial.stderr);
+  assert(/FAIL TXT\s+\S+\._domainkey\.check\.test\./.test(partial.stdout), partial.stdout);
+
+  for (const r of records) if (r.value.includes("k=ed25519")) publish(r);
+  const full = await cli(["domain", "check", "check.test", "--json"], env);
+  const report = JSON.parse(full.stdout);
+  assertEquals(full.code, 0, full.stdout);
+  assertEquals(report.ok, true);
+  assert(
+    report.checks.filter((c: { required: boolean }) => c.required).every((
+      c: { status: string },
+    ) => c.status === "ok"),
+  );
+}
+
 Deno.test("domain check reports missing required records, then passes once they are published", () =>
-  withDomain({}, async (env, dns) => {
-    const printed = await cli(["domain", "dns", "check.test", "--json"], env);
-    assertEquals(printed.code, 0, printed.stderr);
-    const { records } = JSON.parse(printed.stdout) as {
-      records: { name: string; type: string; value: string }[];
-    };
-    assert(
-      records.some((r) => r.type === "TXT" && r.value.includes("k=ed25519")),
-      "an Ed25519 DKIM key",
-    );
-    assert(records.some((r) => r.type === "TXT" && r.value.includes("k=rsa")), "an RSA DKIM key");
+  withDomain({}, missingThenPublished));
 
-    const zone: Zone = { "mail.check.test": { A: ["127.0.0.1"] } };
-    const publish = (r: { name: string; type: string; value: string }) => {
-      const name = r.name.replace(/\.$/, "");
-      const node = zone[name] ??= {};
-      if (r.type === "MX") node.MX = [...(node.MX ?? []), r.value.replace(/\.$/, "")];
-      if (r.type === "TXT") node.TXT = [...(node.TXT ?? []), r.value];
-    };
-    for (const r of records) if (!r.value.includes("k=ed25519")) publish(r);
-    dns.zone = zone;
-    const partial = await cli(["domain", "check", "check.test"], env);
-    assertEquals(partial.code, 1, partial.stdout + partial.stderr);
-    assert(/FAIL TXT\s+\S+\._domainkey\.check\.test\./.test(partial.stdout), partial.stdout);
-
-    for (const r of records) if (r.value.includes("k=ed25519")) publish(r);
-    const full = await cli(["domain", "check", "check.test", "--json"], env);
-    const report = JSON.parse(full.stdout);
-    assertEquals(full.code, 0, full.stdout);
-    assertEquals(report.ok, true);
-    assert(
-      report.checks.filter((c: { required: boolean }) => c.required).every((
-        c: { status: string },
-      ) => c.status === "ok"),
+Deno.test("issue17#2: with POSTERN_DNS_DOH_URL, domain check asks DNS over HTTPS", async () => {
+  const dns = await startFakeDns({});
+  const doh = dohServer(udpRelay(dns.port));
+  try {
+    // The UDP server named in POSTERN_DNS_SERVERS is a black hole: answers come only by DoH.
+    await withDomain(
+      { POSTERN_DNS_DOH_URL: doh.url, POSTERN_DNS_SERVERS: "192.0.2.1:9" },
+      (env, _) => missingThenPublished(env, dns),
     );
-  }));
+    assert(doh.requests() > 0);
+  } finally {
+    await doh.close();
+    await dns.close();
+  }
+});
 
 Deno.test("issue19#4: domain dns prints the RFC 6186 SRV, autoconfig and SHARP records; domain check checks them with the same MTA-STS id", () =>
   withDomain({

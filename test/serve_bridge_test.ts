@@ -123,6 +123,24 @@ for (const thread of [false, true]) {
       // Unknown recipients are still refused at RCPT (no open relay, through the tunnel too).
       const refused = await python(RELAY, [String(smtp)]);
       assert(refused.includes("550"), refused);
+      if (!thread) {
+        // /metrics (issue 19 item 5): the message counted, and an open SMTP session seen.
+        const held = await Deno.connect({ hostname: "127.0.0.1", port: smtp });
+        try {
+          await held.read(new Uint8Array(512)); // the greeting: the session is open
+          const res = await fetch(`http://127.0.0.1:${http}/metrics`, {
+            headers: { authorization: `Bearer ${await signIn(http)}` },
+          });
+          const text = await res.text();
+          assert(/^postern_protocol_sessions\{listener="smtp"\} [1-9]/m.test(text), text);
+          assert(
+            text.includes('postern_messages_received_total{result="delivered",source="smtp"} 1'),
+            text,
+          );
+        } finally {
+          held.close();
+        }
+      }
     } finally {
       await stop(child);
       await Deno.remove(dir, { recursive: true });

@@ -215,6 +215,94 @@ Deno.test("webhooks: inbound mail arrives as email.received with the parsed mess
   }
 });
 
+Deno.test("issue19#5: an endpoint with events: [] receives email.received too (none means all)", async () => {
+  const gw = await createTestGateway({ webhookAllowPrivate: true });
+  const rx = receiver(0);
+  const worker = startTxWorker(gw.deps, { intervalMs: 1000, timer: false });
+  try {
+    const bob = await gw.login(BOB);
+    const created = await gw.call("POST", "/v1/webhooks", {
+      token: bob,
+      body: { url: rx.url, events: [] },
+    });
+    assertEquals(created.status, 201);
+    const alice = await gw.login(ALICE);
+    await gw.call("POST", "/v1/emails", {
+      token: alice,
+      body: { from: ALICE.address, to: [BOB.address], subject: "All events", text: "x" },
+    });
+    await worker.tick();
+    assertEquals(rx.received.map((r) => r.type), ["email.received"]);
+  } finally {
+    await worker.close();
+    await rx.server.shutdown();
+    gw.close();
+  }
+});
+
+Deno.test("issue19#5: an endpoint can be updated, paused, and sent a signed test event", async () => {
+  const gw = await createTestGateway({ webhookAllowPrivate: true });
+  const rx = receiver(0);
+  const other = receiver(0);
+  const worker = startTxWorker(gw.deps, { intervalMs: 1000, timer: false });
+  try {
+    const bob = await gw.login(BOB);
+    const { webhook, secret } = await (await gw.call("POST", "/v1/webhooks", {
+      token: bob,
+      body: { url: other.url, events: ["email.delivered"] },
+    })).json();
+    const patched = await gw.call("PATCH", `/v1/webhooks/${webhook.id}`, {
+      token: bob,
+      body: { url: rx.url, events: ["email.received"], includeRaw: true },
+    });
+    assertEquals(patched.status, 200);
+    const view = await patched.json();
+    assertEquals([view.url, view.events, view.includeRaw], [rx.url, ["email.received"], true]);
+
+    const test = await gw.call("POST", `/v1/webhooks/${webhook.id}/test`, { token: bob });
+    assertEquals(test.status, 202);
+    assertEquals((await test.json()).eventType, "webhook.test");
+    await worker.tick();
+    assertEquals(rx.received.map((r) => r.type), ["webhook.test"]);
+    assert(await verify(secret, rx.received[0]), "signed with the endpoint's secret");
+    assertEquals(other.received.length, 0, "the old URL is not posted to");
+
+    // Paused: inbound mail queues nothing for it.
+    await gw.call("PATCH", `/v1/webhooks/${webhook.id}`, { token: bob, body: { active: false } });
+    const alice = await gw.login(ALICE);
+    await gw.call("POST", "/v1/emails", {
+      token: alice,
+      body: { from: ALICE.address, to: [BOB.address], subject: "While paused", text: "x" },
+    });
+    await worker.tick();
+    assertEquals(rx.received.length, 1);
+
+    await expectProblem(
+      await gw.call("PATCH", `/v1/webhooks/${webhook.id}`, { token: bob, body: {} }),
+      422,
+      "validation_failed",
+    );
+    await expectProblem(
+      await gw.call("PATCH", `/v1/webhooks/${webhook.id}`, {
+        token: alice,
+        body: { active: true },
+      }),
+      404,
+      "not_found",
+    );
+    await expectProblem(
+      await gw.call("POST", `/v1/webhooks/${webhook.id}/test`, { token: alice }),
+      404,
+      "not_found",
+    );
+  } finally {
+    await worker.close();
+    await rx.server.shutdown();
+    await other.server.shutdown();
+    gw.close();
+  }
+});
+
 Deno.test("webhooks: loopback and private targets are refused unless allowed", async () => {
   const gw = await createTestGateway();
   try {
@@ -237,6 +325,13 @@ Deno.test("webhooks: loopback and private targets are refused unless allowed", a
       body: { url: "https://hooks.example.com/postern" },
     });
     assertEquals(ok.status, 201);
+    // An update is checked the same way: no moving an endpoint onto a private address.
+    const { webhook } = await ok.json();
+    const moved = await gw.call("PATCH", `/v1/webhooks/${webhook.id}`, {
+      token,
+      body: { url: "http://169.254.169.254/latest" },
+    });
+    await expectProblem(moved, 422, "validation_failed");
   } finally {
     gw.close();
   }

@@ -16,8 +16,10 @@ import {
   isFailedAssertion,
   type JobReport,
   rawSql,
+  runStatements,
   Store,
 } from "../src/store/store.ts";
+import type { ResultSet } from "@libsql/client/web";
 
 const enc = new TextEncoder();
 const mail = (id: string, body = "hello") =>
@@ -80,6 +82,31 @@ Deno.test("issue16#1: on a generic libSQL client a batch is one client.batch, al
     store.batch([event("y1"), { sql: "INSERT INTO blobs (sha256) VALUES ('x')" }])
   );
   assertEquals(await eventTypes(store), ["x1", "x2"]);
+  store.close();
+});
+
+Deno.test("issue16#1: a statement marked single answers its row as any other, alone or in a group commit, and in a write()", async () => {
+  const store = await openTestStore();
+  const job = (type: string) => [
+    { sql: "INSERT INTO events (type) VALUES (?) RETURNING id, type", args: [type], single: true },
+    { sql: "SELECT count(*) AS n FROM events WHERE type = ?", args: [type], single: true },
+    { sql: "SELECT type FROM events WHERE type = ? ORDER BY id", args: [type] },
+  ];
+  const check = ([inserted, counted, listed]: ResultSet[], type: string) => {
+    assertEquals(inserted.rows.length, 1);
+    assertEquals(inserted.rows[0].type, type);
+    assert(Number(inserted.rows[0].id) > 0);
+    assertEquals(Number(counted.rows[0].n), 1, "later statements see earlier ones");
+    assertEquals(listed.rows.map((r) => r.type), [type]);
+  };
+  check(await store.batch(job("alone")), "alone");
+  // Held writer: both jobs share the next commit, each in its SAVEPOINT.
+  const blocker = store.write(() => new Promise((r) => setTimeout(r, 50)));
+  const grouped = await Promise.all([store.batch(job("g1")), store.batch(job("g2"))]);
+  await blocker;
+  check(grouped[0], "g1");
+  check(grouped[1], "g2");
+  check(await store.write((tx) => runStatements(tx, job("in-write"))), "in-write");
   store.close();
 });
 

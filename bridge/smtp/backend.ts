@@ -24,6 +24,8 @@ export interface Envelope {
   tls: boolean;
   /** The account address after a successful AUTH. */
   authenticatedAs?: string;
+  /** The API key the client signed in with, when its password was one (SMTP relay). */
+  apiKeyId?: number;
   /** Canonical reverse-path; "" for the null reverse-path `<>` (RFC 5321 section 4.5.5). */
   mailFrom: string;
   params: MailParams;
@@ -35,7 +37,7 @@ export interface Envelope {
 export type Verdict = { ok: true } | ({ ok: false } & ReplySpec);
 
 export type AuthResult =
-  | { ok: true; accountAddress: string }
+  | { ok: true; accountAddress: string; apiKeyId?: number }
   /** `temporary`: the check could not be made (454 4.7.0), rather than failed (535 5.7.8). */
   | { ok: false; temporary?: boolean };
 

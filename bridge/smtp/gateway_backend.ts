@@ -170,7 +170,7 @@ export class GatewaySmtpBackend implements SmtpBackend {
     try {
       const account = await this.gateway.authenticate(username, password, clientIp, "smtp");
       return account
-        ? { ok: true as const, accountAddress: account.address }
+        ? { ok: true as const, accountAddress: account.address, apiKeyId: account.apiKeyId }
         : { ok: false as const };
     } catch (e) {
       if (e instanceof GatewayError && e.status === 429) {
@@ -229,6 +229,7 @@ export class GatewaySmtpBackend implements SmtpBackend {
             mailFrom: envelope.mailFrom,
             recipients,
             authenticatedAs: envelope.authenticatedAs!,
+            ...(envelope.apiKeyId ? { apiKeyId: envelope.apiKeyId } : {}),
             clientIp: envelope.clientIp,
           },
           checked.data,

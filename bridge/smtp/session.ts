@@ -52,6 +52,8 @@ export class SmtpSession {
   esmtp = false;
   tls: boolean;
   authenticatedAs?: string;
+  /** Set with `authenticatedAs` when the password was an API key. */
+  apiKeyId?: number;
   #tx?: Transaction;
   sasl?: SaslExchange;
   chunk?: BdatChunk;
@@ -155,6 +157,7 @@ export class SmtpSession {
     this.helo = undefined;
     this.esmtp = false;
     this.authenticatedAs = undefined;
+    this.apiKeyId = undefined;
     this.tx = undefined;
     this.sasl = undefined;
     return [];
@@ -189,6 +192,7 @@ export class SmtpSession {
       helo: this.helo ?? "",
       tls: this.tls,
       authenticatedAs: this.authenticatedAs,
+      ...(this.apiKeyId ? { apiKeyId: this.apiKeyId } : {}),
       mailFrom: tx?.from?.address ?? "",
       params: tx?.params ?? { smtputf8: false },
       rcptTo: tx ? [...tx.rcpts] : [],

@@ -45,6 +45,7 @@ async function advance(s: SmtpSession, step: SaslStep): Promise<void> {
   }
   if (result.ok) {
     s.authenticatedAs = result.accountAddress;
+    s.apiKeyId = result.apiKeyId;
     return s.reply(Replies.authOk);
   }
   // RFC 4954 section 6: 535 5.7.8 for bad credentials, 454 4.7.0 when the check itself failed.

@@ -88,11 +88,14 @@ export async function createApiKey(
   if (account.role !== "admin") {
     // A domain administrator's `admin` key manages its domains' settings (checked again on each
     // use, so it stops when the role does); it never reaches the server's administration.
-    if (scopes.includes("bridge") || (scopes.includes("admin") && administered.length === 0)) {
+    if (
+      scopes.includes("bridge") || scopes.includes("metrics") ||
+      (scopes.includes("admin") && administered.length === 0)
+    ) {
       throw new AppError(
         403,
         "forbidden",
-        "only administrators may create keys with the bridge scope, and only administrators " +
+        "only administrators may create keys with the bridge or metrics scope, and only administrators " +
           "and domain administrators keys with the admin scope",
       );
     }

@@ -5,9 +5,12 @@
 import { AppError } from "../errors.ts";
 
 /** `bridge` is for the protocol bridge process: it may check credentials and hand in mail for
- * any account, so only administrators may create keys with it. */
-export type Scope = "read" | "send" | "admin" | "bridge";
-export const SCOPES: readonly Scope[] = ["read", "send", "admin", "bridge"];
+ * any account, so only administrators may create keys with it. `metrics` reads `/metrics` (a
+ * Prometheus scraper's key): server-wide figures, so it is an administrator's scope too. */
+export type Scope = "read" | "send" | "admin" | "bridge" | "metrics";
+export const SCOPES: readonly Scope[] = ["read", "send", "admin", "bridge", "metrics"];
+/** Scopes that reach the whole server: only site administrators hold them. */
+const SERVER_SCOPES: ReadonlySet<Scope> = new Set(["admin", "bridge", "metrics"]);
 
 export interface AuthContext {
   accountId: number;
@@ -27,7 +30,7 @@ export function requireScope(auth: AuthContext, scope: Scope): void {
   if (!auth.scopes.has(scope)) {
     throw new AppError(403, "insufficient_scope", `this credential lacks the "${scope}" scope`);
   }
-  if ((scope === "admin" || scope === "bridge") && auth.role !== "admin") {
+  if (SERVER_SCOPES.has(scope) && auth.role !== "admin") {
     throw new AppError(403, "forbidden", "administrators only");
   }
 }

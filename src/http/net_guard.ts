@@ -1,6 +1,6 @@
 /**
  * The one way the gateway fetches from a host that a user or a peer named (webhook endpoints,
- * federation documents, JWKS and delivery endpoints): the SSRF rule of schemas/public_address.ts
+ * attachments given by URL, federation documents, JWKS and delivery endpoints): the SSRF rule of schemas/public_address.ts
  * on the URL's text, then the request through the runtime's fetch port, which resolves the name,
  * refuses non-public answers and connects to exactly the address it checked (Deno and Bun:
  * bridge/net/guarded_fetch.ts). Without a port (an edge runtime, where no fetch can pin an
@@ -41,6 +41,11 @@ export async function guardedFetch(
 export const federationPolicy = (deps: Deps): OutboundPolicy => ({
   allowPrivate: deps.config.federationAllowPrivate,
   httpsOnly: true,
+});
+
+/** Attachments by URL: http(s); private targets only when the operator allows them. */
+export const attachmentPolicy = (deps: Deps): OutboundPolicy => ({
+  allowPrivate: deps.config.attachmentFetchAllowPrivate,
 });
 
 /** Webhooks' policy: http(s); private targets only when the operator allows them. */

@@ -5,6 +5,7 @@
  * multipart parsing per message). Answers only after the commit, so the bridge may say 250
  * exactly when the gateway has stored the message.
  */
+import { isApiKeySecret, verifyRelayKey } from "../auth/relay_keys.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { toJSONSchema } from "zod";
 import {
@@ -58,6 +59,9 @@ const mailBody = (envelope: string) => ({
   required: true,
 });
 
+/** Bodies up to this size are read whole (readBody). */
+const SMALL_BODY_BYTES = 256 * 1024;
+
 /**
  * The body in one buffer of its declared length, filled as it streams in: a large message is
  * copied once (arrayBuffer() on a streamed body would gather chunks, then join them). The body
@@ -65,8 +69,16 @@ const mailBody = (envelope: string) => ({
  */
 async function readBody(req: Request): Promise<Uint8Array> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (!req.body || !Number.isSafeInteger(declared) || declared < 0) {
+  // A small body (most mail) in one arrayBuffer(): an in-process hand-in's buffer is then
+  // copied once without a stream being made for it, which cost more than the copy. (Reading
+  // `req.body` first would make that stream.)
+  if (!Number.isSafeInteger(declared) || declared < 0) {
     return new Uint8Array(await req.arrayBuffer());
+  }
+  if (declared <= SMALL_BODY_BYTES || !req.body) {
+    const whole = new Uint8Array(await req.arrayBuffer());
+    if (whole.byteLength !== declared) throw wrongLength();
+    return whole;
   }
   const out = new Uint8Array(declared);
   let at = 0;
@@ -75,11 +87,12 @@ async function readBody(req: Request): Promise<Uint8Array> {
     out.set(chunk, at);
     at += chunk.byteLength;
   }
-  if (at !== declared) {
-    throw new AppError(400, "bad_request", "the body does not have its declared Content-Length");
-  }
+  if (at !== declared) throw wrongLength();
   return out;
 }
+
+const wrongLength = () =>
+  new AppError(400, "bad_request", "the body does not have its declared Content-Length");
 
 async function readMail<T extends z.ZodType>(
   req: Request,
@@ -143,7 +156,10 @@ export function bridgeRoutes(deps: Deps) {
       path: "/bridge/auth",
       tags: ["bridge"],
       summary: "Check an account's password or app password (SMTP/IMAP/POP3 AUTH)",
-      description: "For `imap` and `pop3` (or with `session: true`) the answer also holds an " +
+      description: "For `smtp`/`submission`, a password that is an API key (`pst_…`, with the " +
+        "`send` scope) signs in as the key's account whatever the user name (SMTP relay with " +
+        "an API key), and the answer names the key (`apiKeyId`). " +
+        "For `imap` and `pop3` (or with `session: true`) the answer also holds an " +
         "access token and refresh token of a new session for that account (user agent = the " +
         "protocol): the bridge then uses the account-scoped API as that account.",
       security: bearer,
@@ -152,6 +168,23 @@ export function bridgeRoutes(deps: Deps) {
     }),
     async (c) => {
       const body = c.req.valid("json");
+      // SMTP relay: an API key as the password (auth/relay_keys.ts); never for IMAP or POP3.
+      if (
+        (body.protocol === "smtp" || body.protocol === "submission") && isApiKeySecret(body.secret)
+      ) {
+        const key = await verifyRelayKey(deps, body.username, body.secret, body.clientIp);
+        if (!key) {
+          throw new AppError(
+            401,
+            "invalid_credentials",
+            "the API key is unknown, revoked or lacks the send scope",
+          );
+        }
+        return c.json(
+          { accountId: key.accountId, address: key.address, apiKeyId: key.apiKeyId },
+          200,
+        );
+      }
       const account = await verifyAccountSecret(deps, body.username, body.secret, {
         ip: body.clientIp,
       });
@@ -270,6 +303,7 @@ export function bridgeRoutes(deps: Deps) {
         mailboxRole: envelope.junk ? "junk" : "inbox",
         traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
       });
+      deps.metrics?.received(envelope.source ?? "smtp", results);
       if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);
       // In envelope order: the bridge pairs results with its RCPT TO commands by position.
       const byRecipient = new Map([...returned, ...results].map((r) => [r.recipient, r]));
@@ -299,6 +333,7 @@ export function bridgeRoutes(deps: Deps) {
     async (c) => {
       const { envelope, raw } = await readMail(c.req.raw, SubmissionEnvelope);
       const { results, replayed } = await submitMessage(deps, envelope, raw);
+      if (!replayed) deps.metrics?.received("submission", results);
       return c.json({ results: results.map(wire), ...(replayed ? { replayed } : {}) }, 200);
     },
   );

@@ -136,11 +136,14 @@ export function bridgeOutboxRoutes(deps: Deps) {
       },
     }),
     async (c) => {
-      const { row, bounced } = await recordResult(
-        deps,
-        c.req.valid("param").id,
-        c.req.valid("json"),
-      );
+      const result = c.req.valid("json");
+      const { row, bounced } = await recordResult(deps, c.req.valid("param").id, result);
+      deps.metrics?.messagesOut.inc({ outcome: result.outcome });
+      if (row.state === "sent" || row.state === "bounced" || row.state === "failed") {
+        deps.metrics?.deliveryLatency.observe((deps.clock.now() - row.createdAt) / 1000, {
+          outcome: row.state === "sent" ? "sent" : "bounced",
+        });
+      }
       return c.json({
         id: row.id,
         state: row.state,

@@ -12,10 +12,12 @@ import {
   ResendBatchResponse,
   type ResendEmail,
   ResendEmail as ResendEmailSchema,
+  ResendEmailList,
   ResendError,
   resendErrorName,
   resendEvent,
   ResendId,
+  ResendListQuery,
   ResendObjectId,
   ResendSendRequest,
   ResendUpdateRequest,
@@ -33,13 +35,14 @@ import { type AuthContext, requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { compatRouter } from "../http/compat_router.ts";
+import { type CompatRender, compatRouter } from "../http/compat_router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { bearer, json, ok } from "../http/router.ts";
 import { idempotencyKey } from "../transactional/idempotency.ts";
 import { cancelEmail, rescheduleEmail } from "../transactional/schedule.ts";
 import { sendBatch, sendEmail } from "../transactional/send.ts";
 import { emailView } from "../transactional/timeline.ts";
+import { listSent } from "../transactional/sent_list.ts";
 import { IdempotencyHeader } from "./send.ts";
 
 const TAG = "compat-resend";
@@ -135,14 +138,12 @@ function sender(auth: AuthContext) {
   return auth;
 }
 
+/** Errors as Resend's SDK reads them: `{statusCode, name, message}`. */
+export const resendErrorResponse: CompatRender = (status, code, message) =>
+  Response.json({ statusCode: status, name: resendErrorName(status, code), message }, { status });
+
 export function resendRoutes(deps: Deps) {
-  const app = compatRouter(
-    deps.logger,
-    (status, code, message) =>
-      Response.json({ statusCode: status, name: resendErrorName(status, code), message }, {
-        status,
-      }),
-  );
+  const app = compatRouter(deps.logger, resendErrorResponse);
   app.use("/emails", requireAuth(deps));
   app.use("/emails/*", requireAuth(deps));
 
@@ -154,7 +155,8 @@ export function resendRoutes(deps: Deps) {
       tags: [TAG],
       summary: "Resend: send an email",
       description: "Resend's `POST /emails`. `tags` are kept as the message's metadata; " +
-        "`scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are refused.",
+        "`scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public " +
+        "URLs only) and `content_id` makes one inline.",
       security: bearer,
       request: { headers: IdempotencyHeader, body: json(ResendSendRequest) },
       responses: { 200: ok("Accepted", ResendId), ...errors(401, 403, 409, 422) },
@@ -273,7 +275,48 @@ export function resendRoutes(deps: Deps) {
       return c.json({ object: "email" as const, id }, 200);
     },
   );
-  // The rest of Resend's API under /emails (list, share, metrics, receiving): a 404 its SDK
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/emails",
+      operationId: "resendListEmails",
+      tags: [TAG],
+      summary: "Resend: the sent emails, newest first",
+      description: "Pages with `limit` and an email id in `after` (older) or `before` (newer). " +
+        "`to` lists every recipient; `cc`, `bcc` and `reply_to` are null in the list.",
+      security: bearer,
+      request: { query: ResendListQuery },
+      responses: { 200: ok("A page", ResendEmailList), ...errors(401, 403, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      if (!auth.scopes.has("read")) requireScope(auth, "send");
+      const q = c.req.valid("query");
+      const page = await listSent(deps.store.db, auth.accountId, {
+        limit: q.limit,
+        olderThan: q.after,
+        newerThan: q.before,
+      });
+      return c.json({
+        object: "list" as const,
+        has_more: page.hasMore,
+        data: page.data.map((e) => ({
+          id: e.emailId,
+          to: e.recipients.map((r) => r.address),
+          from: e.from,
+          created_at: e.createdAt,
+          subject: e.subject,
+          bcc: null,
+          cc: null,
+          reply_to: null,
+          last_event: resendEvent(e.lastEvent ?? "queued"),
+          scheduled_at: e.sendAt,
+        })),
+      }, 200);
+    },
+  );
+
+  // The rest of Resend's API under /emails (share, metrics, receiving): a 404 its SDK
   // can read, rather than the gateway's problem+json.
   const notOffered = (c: { req: { method: string; path: string } }) => {
     throw new AppError(

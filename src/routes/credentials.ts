@@ -51,7 +51,7 @@ export const NewAppPassword = AppPassword.extend({
   }),
 }).meta({ id: "NewAppPassword" });
 
-const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin", "bridge"]);
+const ScopeName = z.enum(SCOPES as unknown as ["read", "send", "admin", "bridge", "metrics"]);
 
 export const ApiKey = z.object({
   id: z.number().int(),

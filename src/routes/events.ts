@@ -9,6 +9,7 @@ import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, newRouter, problems } from "../http/router.ts";
+import { Waker } from "../http/waker.ts";
 import { eventsAfter, latestEventId } from "../services/events.ts";
 
 const POLL_MS = 2_000;
@@ -53,12 +54,12 @@ export function eventRoutes(deps: Deps) {
           ? header
           : await latestEventId(deps.store.db, auth.accountId));
       return streamSSE(c, async (stream) => {
-        let wake: (() => void) | undefined;
-        const unsubscribe = deps.bus.subscribe(auth.accountId, () => wake?.());
+        const waker = new Waker();
+        const unsubscribe = deps.bus.subscribe(auth.accountId, () => waker.wake());
         let closed = false;
         stream.onAbort(() => {
           closed = true;
-          wake?.();
+          waker.wake();
         });
         let lastWrite = Date.now();
         try {
@@ -83,14 +84,7 @@ export function eventRoutes(deps: Deps) {
               await stream.write(": keep-alive\n\n");
               lastWrite = Date.now();
             }
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, POLL_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wake = undefined;
+            await waker.sleep(POLL_MS);
           }
         } finally {
           unsubscribe();

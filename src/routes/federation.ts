@@ -102,7 +102,9 @@ export function federationRoutes(deps: Deps) {
         throw federationProblem(503, "federation_disabled", "federation is not enabled here");
       }
       try {
-        return c.json(await receiveDelivery(deps, c.req.valid("json")), 200);
+        const answer = await receiveDelivery(deps, c.req.valid("json"));
+        deps.metrics?.received("federation", answer.results);
+        return c.json(answer, 200);
       } catch (e) {
         if (!(e instanceof FederationError)) throw e;
         deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });

@@ -1,11 +1,18 @@
 /**
- * Transactional message routes beside `POST /v1/emails`: the batch send (up to 500, one
+ * Transactional message routes beside `POST /v1/emails`: the list and search of sent emails,
+ * the batch send (up to 500, one
  * Idempotency-Key for the whole batch), the status timeline of a message and of each
  * recipient, cancelling a scheduled message, and uploading an attachment once to send it by
  * the account's own blob id (transactional/uploads.ts).
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { BatchRequest, BatchResponse, TxEmailView } from "../../schemas/tx_send.ts";
+import {
+  BatchRequest,
+  BatchResponse,
+  SentListQuery,
+  SentListResponse,
+  TxEmailView,
+} from "../../schemas/tx_send.ts";
 import { requireScope } from "../auth/auth_context.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
@@ -14,6 +21,7 @@ import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { cancelEmail } from "../transactional/schedule.ts";
 import { sendBatch } from "../transactional/send.ts";
 import { emailView } from "../transactional/timeline.ts";
+import { listSent } from "../transactional/sent_list.ts";
 import { storeUpload } from "../transactional/uploads.ts";
 import { IdempotencyHeader } from "./send.ts";
 
@@ -24,6 +32,33 @@ const EmailParam = z.object({
 export function txEmailRoutes(deps: Deps) {
   const app = newRouter();
   app.use("/emails/*", requireAuth(deps));
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/emails",
+      // Only this route: `POST /emails` (routes/send.ts) authenticates on its own.
+      middleware: [requireAuth(deps)] as const,
+      tags: ["send"],
+      summary: "List and search sent emails, newest first",
+      description: "Filters combine with AND. Keyset paging: pass `nextCursor` as `cursor`. " +
+        "Needs the `read` or `send` scope; only the account's own emails are listed.",
+      security: bearer,
+      request: { query: SentListQuery },
+      responses: { 200: ok("A page of emails", SentListResponse), ...problems(401, 403, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      if (!auth.scopes.has("read")) requireScope(auth, "send");
+      const q = c.req.valid("query");
+      const { data, nextCursor } = await listSent(deps.store.db, auth.accountId, {
+        ...q,
+        after: q.after === undefined ? undefined : Date.parse(q.after),
+        before: q.before === undefined ? undefined : Date.parse(q.before),
+      });
+      return c.json({ data, nextCursor }, 200);
+    },
+  );
 
   app.openapi(
     createRoute({

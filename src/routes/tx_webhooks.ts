@@ -1,12 +1,14 @@
 /**
  * Webhook endpoints (Standard Webhooks): create (the `whsec_` secret is shown once), list,
- * delete, rotate the secret with an overlap, the delivery log, and manual replay.
+ * update (URL, events, raw copy, pause), delete, rotate the secret with an overlap, a test
+ * event, the delivery log, and manual replay.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   RotateRequest,
   WebhookDeliveryView,
   WebhookInput,
+  WebhookUpdate,
   WebhookView,
   WebhookWithSecret,
 } from "../../schemas/tx_webhooks.ts";
@@ -22,6 +24,8 @@ import {
   listWebhooks,
   replayDelivery,
   rotateWebhookSecret,
+  sendTestEvent,
+  updateWebhook,
   type WebhookDeliveryRow,
   webhookView,
 } from "../transactional/webhooks.ts";
@@ -90,6 +94,47 @@ export function txWebhookRoutes(deps: Deps) {
       requireScope(auth, "send");
       const rows = await listWebhooks(deps.store.db, auth.accountId);
       return c.json({ webhooks: rows.map(webhookView) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/webhooks/{id}",
+      tags,
+      summary: "Change an endpoint's URL, events, raw copy or active state",
+      description: "The URL is checked as at creation. The secret and the delivery log stay.",
+      security: bearer,
+      request: { params: IdParam, body: json(WebhookUpdate) },
+      responses: { 200: ok("Updated", WebhookView), ...problems(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      return c.json(
+        await updateWebhook(deps, auth.accountId, c.req.valid("param").id, c.req.valid("json")),
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks/{id}/test",
+      tags,
+      summary: "Queue a signed webhook.test event for this endpoint",
+      description: "Sent at once by the dispatcher, whatever events the endpoint subscribes to; " +
+        "it appears in the delivery log.",
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 202: ok("Queued", WebhookDeliveryView), ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "send");
+      const row = await sendTestEvent(deps, auth.accountId, c.req.valid("param").id);
+      return c.json(deliveryView(row), 202);
     },
   );
 

@@ -140,6 +140,50 @@ export interface StoreJob {
 }
 
 /**
+ * The SQL of a store job's two inserts for its shape (how many Message-IDs the thread lookup
+ * asks for, which guards apply), made once per shape: the same string every time, so the
+ * prepared-statement cache finds it without hashing a new kilobyte of SQL per message.
+ */
+function storeJobSql(refs: number, keyed: boolean, quota: boolean) {
+  const shape = `${refs} ${keyed} ${quota}`;
+  let sql = storeJobSqlByShape.get(shape);
+  if (sql) return sql;
+  const knownThread = refs === 0 ? "NULL" : `(SELECT thread_id FROM messages
+    WHERE account_id = ? AND message_id_header IN (${Array(refs).fill("?").join(", ")}) LIMIT 1)`;
+  const guards: string[] = [];
+  if (keyed) {
+    guards.push("NOT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)");
+  }
+  if (quota) {
+    guards.push(
+      "(SELECT quota_bytes = 0 OR used_bytes + ? <= quota_bytes FROM accounts WHERE id = ?)",
+    );
+  }
+  const guard = guards.length === 0 ? "1" : guards.join(" AND ");
+  sql = {
+    thread: `INSERT INTO threads (account_id, subject, message_count, last_date)
+        SELECT ?, ?, 0, ? WHERE ${guard} AND ${knownThread} IS NULL
+        AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ?)`,
+    // A new thread is the row the step just before inserted (its guards are these): named by
+    // last_insert_rowid(), as the statements of a job run in order on one connection.
+    message: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
+          delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
+          preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
+          deleted, keywords, parsed)
+        SELECT ?, id, uid_next, highest_modseq + 1, coalesce(${knownThread},
+          (SELECT id FROM threads WHERE id = last_insert_rowid() AND account_id = ?)),
+          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+        FROM mailboxes WHERE id = ? AND ${guard}
+        RETURNING id, uid, modseq, thread_id`,
+  };
+  storeJobSqlByShape.set(shape, sql);
+  return sql;
+}
+
+/** At most MAX_THREAD_REFS + 1 lengths × 4 guard sets. */
+const storeJobSqlByShape = new Map<string, { thread: string; message: string }>();
+
+/**
  * Stores one message into one mailbox as statements that depend on each other only in SQL
  * (DESIGN.md: write jobs are single round trips): a thread row if no message of the account
  * names one of its references (RFC 5322 section 3.6.4), the message row with the mailbox's next
@@ -159,29 +203,15 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
   if (p.inReplyTo) refs.push(p.inReplyTo);
   if (p.messageId) refs.push(p.messageId);
   const wanted = refs.slice(-MAX_THREAD_REFS);
-  const inRefs = `message_id_header IN (${wanted.map(() => "?").join(", ")})`;
-  const knownThread = wanted.length === 0 ? "NULL" : `(SELECT thread_id FROM messages
-    WHERE account_id = ? AND ${inRefs} LIMIT 1)`;
   const knownArgs = wanted.length === 0 ? [] : [accountId, ...wanted];
   // The guards both inserts share: not delivered here before, room under the quota.
-  const guards: string[] = [];
   const guardArgs: InValue[] = [];
-  if (deliveryKey) {
-    guards.push("NOT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ? AND delivery_key = ?)");
-    guardArgs.push(mailboxId, deliveryKey);
-  }
-  if (input.quotaGuard) {
-    guards.push(
-      "(SELECT quota_bytes = 0 OR used_bytes + ? <= quota_bytes FROM accounts WHERE id = ?)",
-    );
-    guardArgs.push(input.size, accountId);
-  }
-  const guard = guards.length === 0 ? "1" : guards.join(" AND ");
+  if (deliveryKey) guardArgs.push(mailboxId, deliveryKey);
+  if (input.quotaGuard) guardArgs.push(input.size, accountId);
+  const sql = storeJobSql(wanted.length, Boolean(deliveryKey), Boolean(input.quotaGuard));
   const statements: Statement[] = [
     {
-      sql: `INSERT INTO threads (account_id, subject, message_count, last_date)
-        SELECT ?, ?, 0, ? WHERE ${guard} AND ${knownThread} IS NULL
-        AND EXISTS (SELECT 1 FROM mailboxes WHERE id = ?)`,
+      sql: sql.thread,
       args: [
         accountId,
         normalizeSubject(p.subject).slice(0, 500),
@@ -192,17 +222,8 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
       ],
     },
     {
-      // A new thread is the row the step just before inserted (its guards are these): named by
-      // last_insert_rowid(), as the statements of a job run in order on one connection.
-      sql: `INSERT INTO messages (account_id, mailbox_id, uid, modseq, thread_id, blob_sha256,
-          delivery_key, message_id_header, subject, from_address, from_name, to_json, cc_json,
-          preview, sent_at, internal_date, size, has_attachments, seen, flagged, answered, draft,
-          deleted, keywords, parsed)
-        SELECT ?, id, uid_next, highest_modseq + 1, coalesce(${knownThread},
-          (SELECT id FROM threads WHERE id = last_insert_rowid() AND account_id = ?)),
-          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-        FROM mailboxes WHERE id = ? AND ${guard}
-        RETURNING id, uid, modseq, thread_id`,
+      sql: sql.message,
+      single: true,
       args: [
         accountId,
         ...knownArgs,
@@ -236,7 +257,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
     { sql: STORED_EVENT_SQL, args: [mailboxId] },
     { sql: STORED_UID_BUMP_SQL, args: [mailboxId] },
     // Always one row: whether the mailbox is there, and the earlier copy when a duplicate.
-    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null] },
+    { sql: STORE_STATUS_SQL, args: [mailboxId, deliveryKey ?? null], single: true },
   ];
   return {
     statements,

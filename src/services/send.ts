@@ -117,6 +117,7 @@ export async function composeRaw(
       filename: a.filename,
       contentType: a.contentType,
       content: decodeBase64(a.content),
+      contentId: a.contentId,
     }));
   } catch {
     throw new AppError(422, "validation_failed", "an attachment is not valid base64", [
@@ -164,7 +165,8 @@ export async function composeRaw(
       filename: a.filename,
       contentType: a.contentType,
       size: a.content.byteLength,
-      disposition: "attachment" as const,
+      ...(a.contentId ? { contentId: a.contentId } : {}),
+      disposition: a.contentId ? "inline" as const : "attachment" as const,
     })),
   };
   return { raw, messageId, parsed };

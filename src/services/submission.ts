@@ -25,6 +25,7 @@ import {
 import { putBlob } from "./message_store.ts";
 import { enqueueOutbound } from "./outbox.ts";
 import { assertMaySendAs } from "./send.ts";
+import { relayKeyContext } from "../auth/relay_keys.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
 import { checkKey, IdempotentReplay, recordKey } from "../transactional/idempotency.ts";
 import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
@@ -73,14 +74,17 @@ export async function submitMessage(
       `the message exceeds ${deps.config.maxMessageBytes} bytes`,
     );
   }
-  const auth: AuthContext = {
-    accountId: account.id,
-    address: account.address,
-    domainId: account.domainId,
-    role: account.role,
-    kind: "session",
-    scopes: new Set(["send"]),
-  };
+  // Signed in with an API key (SMTP relay): the key's rights, re-checked now (auth/relay_keys.ts).
+  const auth: AuthContext = envelope.apiKeyId
+    ? await relayKeyContext(deps, envelope.apiKeyId, account.id)
+    : {
+      accountId: account.id,
+      address: account.address,
+      domainId: account.domainId,
+      role: account.role,
+      kind: "session",
+      scopes: new Set(["send"]),
+    };
   const parsed = await deps.mime.parse(raw);
   // RFC 6409 section 8: the submission server may check that the sender is authorised.
   if (envelope.mailFrom !== "") await assertMaySendAs(deps.store.db, auth, envelope.mailFrom);

@@ -366,3 +366,4 @@ export * from "./schema_transactional.ts";
 export * from "./schema_federation.ts";
 export * from "./schema_mail_access.ts";
 export * from "./schema_sharp.ts";
+export * from "./schema_jmap.ts";

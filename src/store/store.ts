@@ -107,6 +107,12 @@ function rawOver(target: Executor): RawSql {
 export interface Statement {
   sql: string;
   args?: InValue[];
+  /**
+   * The statement yields one row at most (an INSERT … RETURNING of one row, a lookup by key):
+   * the embedded engine then reads it as its first row, without the row iterator a result set
+   * of any length needs, which cost about as much as the statement itself on the delivery path.
+   */
+  single?: boolean;
 }
 
 /** What `Store.onJob` hears of every write job once it has ended. */
@@ -129,7 +135,8 @@ export interface JobReport {
 export async function runStatements(q: Queryable, stmts: Statement[]): Promise<ResultSet[]> {
   const raw = rawSql(q);
   const out: ResultSet[] = [];
-  for (const s of stmts) out.push(await raw.execute(s.sql, s.args ?? []));
+  // `run` answers a statement's first row (Executor.executeFirst): enough for a `single` one.
+  for (const s of stmts) out.push(await (s.single ? raw.run : raw.execute)(s.sql, s.args ?? []));
   return out;
 }
 
@@ -491,8 +498,12 @@ export class Store {
         fn: async () => {
           const open = this.activeTx;
           if (!open) throw new Error("no libSQL transaction is open");
+          const first = (open as Partial<Executor>).executeFirst?.bind(open);
           const out: ResultSet[] = [];
-          for (const s of stmts) out.push(await open.execute({ sql: s.sql, args: s.args ?? [] }));
+          for (const s of stmts) {
+            const stmt = { sql: s.sql, args: s.args ?? [] };
+            out.push(await (s.single && first ? first(stmt) : open.execute(stmt)));
+          }
           return out;
         },
         statements: stmts.length,

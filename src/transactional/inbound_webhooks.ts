@@ -15,9 +15,9 @@ import { blobBytes } from "../services/blob_chunks.ts";
 /** Turns new inbound messages into deliveries; resolves to how many were queued. */
 export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
   const hooks = (await deps.store.db.select().from(schema.txWebhooks)
-    .where(eq(schema.txWebhooks.active, true))).filter((h) =>
-      JSON.parse(h.events).length > 0 && wants(h, "email.received")
-    );
+    // An endpoint with no events listed wants every event, `email.received` included
+    // (schemas/tx_webhooks.ts: "none means all").
+    .where(eq(schema.txWebhooks.active, true))).filter((h) => wants(h, "email.received"));
   let queued = 0;
   for (const hook of hooks) {
     const events = await deps.store.db.select().from(schema.events).where(and(

@@ -31,6 +31,7 @@ import {
 import { newEmailId, verpAddress } from "./signing.ts";
 import { suppressedAmong } from "./suppression.ts";
 import { uploadedBytes } from "./uploads.ts";
+import { fetchAttachment } from "./attachment_fetch.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
@@ -60,10 +61,26 @@ export interface SendResult {
 
 async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequest) {
   const ids = req.attachments.flatMap((a) => (a.blobId ? [a.blobId] : []));
-  const blobs = await uploadedBytes(deps.store.db, accountId, ids);
+  const blobs = ids.length ? await uploadedBytes(deps.store.db, accountId, ids) : new Map();
+  // By URL: fetched in parallel, before anything is written (transactional/attachment_fetch.ts).
+  const fetched = await Promise.all(
+    req.attachments.map((a, i) => (a.path ? fetchAttachment(deps, a.path, i) : undefined)),
+  );
+  const OCTETS = "application/octet-stream";
   return req.attachments.map((a, i) => {
+    const inline = a.contentId ? { contentId: a.contentId } : {};
+    const got = fetched[i];
+    if (got) {
+      return {
+        filename: a.filename ?? got.filename,
+        contentType: a.contentType ?? got.contentType ?? OCTETS,
+        content: toBase64(got.content),
+        ...inline,
+      };
+    }
+    const filename = a.filename!; // required without `path` (schemas/tx_send.ts)
     if (a.content !== undefined) {
-      return { filename: a.filename, contentType: a.contentType, content: a.content };
+      return { filename, contentType: a.contentType ?? OCTETS, content: a.content, ...inline };
     }
     const data = blobs.get(a.blobId!);
     // One answer for another account's upload and for an id never issued (uploads.ts).
@@ -72,7 +89,7 @@ async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequ
         { path: `attachments.${i}.blobId`, message: "no such blob" },
       ]);
     }
-    return { filename: a.filename, contentType: a.contentType, content: toBase64(data) };
+    return { filename, contentType: a.contentType ?? OCTETS, content: toBase64(data), ...inline };
   });
 }
 

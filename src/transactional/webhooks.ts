@@ -119,6 +119,83 @@ export async function deleteWebhook(deps: Deps, accountId: number, id: number): 
   });
 }
 
+export interface WebhookUpdate {
+  url?: string;
+  events?: string[];
+  includeRaw?: boolean;
+  active?: boolean;
+}
+
+/**
+ * Changes an endpoint in place: its URL (checked as at creation), its events, whether it gets
+ * the raw message, and whether it is active (a paused endpoint is sent no new events). The
+ * secret and the delivery log stay.
+ */
+export async function updateWebhook(
+  deps: Deps,
+  accountId: number,
+  id: number,
+  input: WebhookUpdate,
+): Promise<WebhookView> {
+  await getWebhook(deps.store.db, accountId, id);
+  if (input.url !== undefined) {
+    const problem = refuseUrl(input.url, webhookPolicy(deps));
+    if (problem) {
+      throw new AppError(422, "validation_failed", problem, [{ path: "url", message: problem }]);
+    }
+  }
+  const set: Partial<typeof schema.txWebhooks.$inferInsert> = {};
+  if (input.url !== undefined) set.url = input.url;
+  if (input.events !== undefined) set.events = JSON.stringify([...new Set(input.events)]);
+  if (input.includeRaw !== undefined) set.includeRaw = input.includeRaw;
+  if (input.active !== undefined) set.active = input.active;
+  if (Object.keys(set).length === 0) {
+    throw new AppError(422, "validation_failed", "nothing to change", [
+      { path: "", message: "give at least one of url, events, includeRaw, active" },
+    ]);
+  }
+  const [row] = await deps.store.db.update(schema.txWebhooks).set(set).where(and(
+    eq(schema.txWebhooks.id, id),
+    eq(schema.txWebhooks.accountId, accountId),
+  )).returning();
+  if (!row) throw notFound("webhook");
+  return webhookView(row);
+}
+
+/** The event type of a test delivery: sent to the one endpoint asked, whatever it subscribes to. */
+export const WEBHOOK_TEST_EVENT = "webhook.test";
+
+/**
+ * Queues a signed `webhook.test` event for one endpoint (paused or not subscribed to anything
+ * in particular, it still gets it), so its owner can check the URL and the signature check;
+ * it shows in the delivery log like any delivery.
+ */
+export async function sendTestEvent(
+  deps: Deps,
+  accountId: number,
+  id: number,
+): Promise<WebhookDeliveryRow> {
+  const hook = await getWebhook(deps.store.db, accountId, id);
+  const now = deps.clock.now();
+  const eventId = `msg_${randomToken(18)}`;
+  const payload = JSON.stringify({
+    type: WEBHOOK_TEST_EVENT,
+    timestamp: new Date(now).toISOString(),
+    data: { webhookId: hook.id, url: hook.url, message: "A test event from Postern." },
+  });
+  const [row] = await deps.store.db.insert(schema.txWebhookDeliveries).values({
+    webhookId: hook.id,
+    eventId,
+    eventType: WEBHOOK_TEST_EVENT,
+    payload,
+    state: "pending",
+    nextAttemptAt: now,
+    createdAt: now,
+    updatedAt: now,
+  }).returning();
+  return row;
+}
+
 /** A new secret; the old one keeps signing (as a second signature) for `overlapSeconds`. */
 export async function rotateWebhookSecret(
   deps: Deps,

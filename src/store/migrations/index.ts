@@ -162,4 +162,29 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `leases` (\n\t`name` text PRIMARY KEY NOT NULL,\n\t`holder` text NOT NULL,\n\t`expires_at` integer NOT NULL\n);",
     ],
   },
+  {
+    "tag": "0011_jmap",
+    "statements": [
+      "CREATE TABLE `jmap_changes` (\n\t`seq` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`type` text NOT NULL,\n\t`object_id` integer NOT NULL,\n\t`op` integer NOT NULL\n);",
+      "CREATE INDEX `jmap_changes_account_type` ON `jmap_changes` (`account_id`,`type`,`seq`);",
+      "CREATE TABLE `jmap_submissions` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`email_id` integer NOT NULL,\n\t`thread_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`envelope` text NOT NULL,\n\t`send_at` integer NOT NULL,\n\t`undo_status` text DEFAULT 'final' NOT NULL,\n\t`delivery_status` text DEFAULT '{}' NOT NULL\n);",
+      "CREATE INDEX `jmap_submissions_account` ON `jmap_submissions` (`account_id`,`id`);",
+    ],
+  },
+  {
+    "tag": "0012_jmap_change_triggers",
+    "statements": [
+      "-- JMAP change log (src/store/schema_jmap.ts): every change to messages, threads, mailboxes and\n-- submissions logs a row in the same statement, whoever writes it (delivery, IMAP, REST, JMAP,\n-- another process), so Email/changes after an IMAP STORE is as exact as after Email/set.\n-- op: 0 created, 1 updated, 2 destroyed, 3 a Mailbox's counts changed (nothing else about it).\nCREATE TRIGGER `messages_insert_jmap` AFTER INSERT ON `messages`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES\n\t\t(new.`account_id`, 'Email', new.`id`, 0),\n\t\t(new.`account_id`, 'Thread', new.`thread_id`, 1),\n\t\t(new.`account_id`, 'Mailbox', new.`mailbox_id`, 3);\nEND;",
+      "CREATE TRIGGER `messages_update_jmap` AFTER UPDATE OF `mailbox_id`, `thread_id`, `seen`, `flagged`, `answered`, `draft`, `deleted`, `keywords` ON `messages`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES\n\t\t(new.`account_id`, 'Email', new.`id`, 1);\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`)\n\t\tSELECT new.`account_id`, 'Mailbox', new.`mailbox_id`, 3\n\t\tWHERE old.`mailbox_id` <> new.`mailbox_id` OR old.`seen` <> new.`seen`;\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`)\n\t\tSELECT new.`account_id`, 'Mailbox', old.`mailbox_id`, 3 WHERE old.`mailbox_id` <> new.`mailbox_id`;\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`)\n\t\tSELECT new.`account_id`, 'Thread', t.`id`, 1 FROM (SELECT old.`thread_id` AS `id` UNION SELECT new.`thread_id`) t\n\t\tWHERE old.`thread_id` <> new.`thread_id` OR old.`mailbox_id` <> new.`mailbox_id`;\nEND;",
+      "CREATE TRIGGER `messages_delete_jmap` AFTER DELETE ON `messages`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES\n\t\t(old.`account_id`, 'Email', old.`id`, 2),\n\t\t(old.`account_id`, 'Thread', old.`thread_id`, 1),\n\t\t(old.`account_id`, 'Mailbox', old.`mailbox_id`, 3);\nEND;",
+      "CREATE TRIGGER `threads_insert_jmap` AFTER INSERT ON `threads`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (new.`account_id`, 'Thread', new.`id`, 0);\nEND;",
+      "CREATE TRIGGER `threads_delete_jmap` AFTER DELETE ON `threads`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (old.`account_id`, 'Thread', old.`id`, 2);\nEND;",
+      "CREATE TRIGGER `mailboxes_insert_jmap` AFTER INSERT ON `mailboxes`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (new.`account_id`, 'Mailbox', new.`id`, 0);\nEND;",
+      "CREATE TRIGGER `mailboxes_update_jmap` AFTER UPDATE OF `name`, `role`, `subscribed` ON `mailboxes`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (new.`account_id`, 'Mailbox', new.`id`, 1);\nEND;",
+      "CREATE TRIGGER `mailboxes_delete_jmap` AFTER DELETE ON `mailboxes`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (old.`account_id`, 'Mailbox', old.`id`, 2);\nEND;",
+      "CREATE TRIGGER `jmap_submissions_insert_jmap` AFTER INSERT ON `jmap_submissions`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (new.`account_id`, 'EmailSubmission', new.`id`, 0);\nEND;",
+      "CREATE TRIGGER `jmap_submissions_update_jmap` AFTER UPDATE ON `jmap_submissions`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (new.`account_id`, 'EmailSubmission', new.`id`, 1);\nEND;",
+      "CREATE TRIGGER `jmap_submissions_delete_jmap` AFTER DELETE ON `jmap_submissions`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (old.`account_id`, 'EmailSubmission', old.`id`, 2);\nEND;",
+    ],
+  },
 ];

@@ -1,0 +1,118 @@
+/**
+ * Who may reach what over JMAP: account isolation (ids, blobs, account ids) and Basic
+ * authentication with app passwords.
+ */
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { boxes, byRole, jmapWorld } from "./fixtures/jmap.ts";
+import { seedMessage } from "./fixtures/mail.ts";
+import { ALICE, BOB } from "./fixtures/app.ts";
+
+Deno.test("issue19#2: isolation: another account's ids, blobs and account id are refused", async () => {
+  await using w = await jmapWorld();
+  const bobMsg = await seedMessage(w.gw, { to: [BOB.address], subject: "Bob only" });
+  const bobBoxes = await boxes(w, w.bobAccount, w.bob);
+  const [, get] = await w.one([
+    "Email/get",
+    { accountId: w.aliceAccount, ids: [`e${bobMsg.id}`] },
+    "g",
+  ]);
+  assertEquals([get.list, get.notFound], [[], [`e${bobMsg.id}`]]);
+  const [, set] = await w.one(["Email/set", {
+    accountId: w.aliceAccount,
+    update: { [`e${bobMsg.id}`]: { "keywords/$seen": true } },
+    destroy: [`e${bobMsg.id}`],
+  }, "s"]);
+  assertEquals(set.notUpdated[`e${bobMsg.id}`].type, "notFound");
+  assertEquals(set.notDestroyed[`e${bobMsg.id}`].type, "notFound");
+  const [, mb] = await w.one([
+    "Mailbox/get",
+    { accountId: w.aliceAccount, ids: [bobBoxes[0].id] },
+    "m",
+  ]);
+  assertEquals(mb.notFound, [bobBoxes[0].id]);
+  const [, q] = await w.one(["Email/query", {
+    accountId: w.aliceAccount,
+    filter: { inMailbox: byRole(bobBoxes, "inbox").id },
+  }, "q"]);
+  assertEquals(q.ids, []);
+  const [name, err] = await w.one(["Email/query", { accountId: w.bobAccount }, "q"]);
+  assertEquals([name, err.type], ["error", "accountNotFound"]);
+
+  // Blobs: Bob's message and Bob's upload are 404 for Alice, by either account id.
+  const up = await (await w.gw.app.request(`/jmap/upload/${w.bobAccount}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.bob}` },
+    body: "bob's secret",
+  })).json();
+  for (const blobId of [`B${bobMsg.id}`, up.blobId, `B${bobMsg.id}-1`]) {
+    for (const account of [w.aliceAccount, w.bobAccount]) {
+      const res = await w.gw.app.request(`/jmap/download/${account}/${blobId}/x`, {
+        headers: { authorization: `Bearer ${w.alice}` },
+      });
+      assertEquals(res.status, 404, `${account} ${blobId}`);
+      await res.body?.cancel();
+    }
+  }
+  const [, imp] = await w.one(["Email/import", {
+    accountId: w.aliceAccount,
+    emails: {
+      x: { blobId: up.blobId, mailboxIds: { [byRole(await boxes(w), "inbox").id]: true } },
+    },
+  }, "i"]);
+  assertEquals(imp.notCreated.x.type, "blobNotFound");
+  const upload = await w.gw.app.request(`/jmap/upload/${w.bobAccount}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.alice}` },
+    body: "x",
+  });
+  assertEquals(upload.status, 404);
+  await upload.body?.cancel();
+});
+
+Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); wrong secrets are 401", async () => {
+  await using w = await jmapWorld();
+  const made = await w.json("POST", "/v1/auth/app-passwords", {
+    token: w.alice,
+    body: { name: "phone" },
+  }, 201);
+  const basic = (secret: string) => `Basic ${btoa(`${ALICE.address}:${secret}`)}`;
+  for (let i = 0; i < 2; i++) {
+    const res = await w.gw.app.request("/.well-known/jmap", {
+      headers: { authorization: basic(made.password) },
+    });
+    assertEquals(res.status, 200);
+    assertEquals((await res.json()).username, ALICE.address);
+  }
+  const wrong = await w.gw.app.request("/.well-known/jmap", {
+    headers: { authorization: basic("nope-nope-nope-nope") },
+  });
+  assertEquals(wrong.status, 401);
+  await wrong.body?.cancel();
+  // Revoking the app password ends it at once, although it was just remembered.
+  const del = await w.call("DELETE", `/v1/auth/app-passwords/${made.id}`, { token: w.alice });
+  assert(del.status < 300);
+  const after = await w.gw.app.request("/.well-known/jmap", {
+    headers: { authorization: basic(made.password) },
+  });
+  assertEquals(after.status, 401);
+  await after.body?.cancel();
+});
+
+Deno.test("issue19#2: an upload over maxSizeUpload is refused with the limit problem, and stores nothing", async () => {
+  await using w = await jmapWorld();
+  const max = w.aliceSession.capabilities["urn:ietf:params:jmap:core"].maxSizeUpload;
+  const big = new Uint8Array(max + 1);
+  const res = await w.gw.app.request(`/jmap/upload/${w.aliceAccount}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.alice}` },
+    body: big,
+  });
+  assertEquals(res.status, 413);
+  const problem = await res.json();
+  assertEquals([problem.type, problem.limit], [
+    "urn:ietf:params:jmap:error:limit",
+    "maxSizeUpload",
+  ]);
+  const { schema } = await import("../src/store/store.ts");
+  assertEquals((await w.gw.deps.store.db.select().from(schema.uploads)).length, 0);
+});

@@ -1,0 +1,168 @@
+/**
+ * JMAP submission (RFC 8621 sections 6 and 7) through the real app: identities, sending
+ * through Postern's own path, implicit Email/set, live delivery status.
+ */
+import { assertEquals } from "./fixtures/assert.ts";
+import { boxes, byRole, jmapWorld, type Json } from "./fixtures/jmap.ts";
+import { ALICE, BOB } from "./fixtures/app.ts";
+
+Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updates the Email on success", async () => {
+  await using w = await jmapWorld();
+  const list = await boxes(w);
+  const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
+  assertEquals(ids.list[0].email, ALICE.address);
+  const [, iset] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    create: { x: { email: "x@y.z" } },
+  }, "s"]);
+  assertEquals(iset.notCreated.x.type, "forbidden");
+  const r = await w.api([
+    ["Email/set", {
+      accountId: w.aliceAccount,
+      create: {
+        draft: {
+          mailboxIds: { [byRole(list, "drafts").id]: true },
+          keywords: { $draft: true, $seen: true },
+          from: [{ email: ALICE.address }],
+          to: [{ email: BOB.address }],
+          bcc: [{ email: "admin@postern.test" }],
+          subject: "Sent by JMAP",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "Hi Bob, from JMAP." } },
+        },
+      },
+    }, "0"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { sub: { identityId: ids.list[0].id, emailId: "#draft" } },
+      onSuccessUpdateEmail: {
+        "#sub": {
+          [`mailboxIds/${byRole(list, "drafts").id}`]: null,
+          [`mailboxIds/${byRole(list, "sent").id}`]: true,
+          "keywords/$draft": null,
+        },
+      },
+    }, "1"],
+  ]);
+  const [n1, sub] = r.methodResponses[1];
+  assertEquals(n1, "EmailSubmission/set", JSON.stringify(sub));
+  const created = sub.created.sub;
+  assertEquals(created.undoStatus, "final");
+  const [n2, implicit] = r.methodResponses[2];
+  assertEquals([n2, r.methodResponses[2][2]], ["Email/set", "1"]);
+  const emailId = r.methodResponses[0][1].created.draft.id;
+  assertEquals(implicit.updated, { [emailId]: null });
+  const [, moved] = await w.one(["Email/get", {
+    accountId: w.aliceAccount,
+    ids: [emailId],
+    properties: ["mailboxIds", "keywords"],
+  }, "g"]);
+  assertEquals(moved.list[0].mailboxIds, { [byRole(list, "sent").id]: true });
+  assertEquals(moved.list[0].keywords, { $seen: true });
+
+  const [, subs] = await w.one(["EmailSubmission/get", {
+    accountId: w.aliceAccount,
+    ids: [created.id],
+  }, "g"]);
+  const s = subs.list[0];
+  assertEquals(s.emailId, emailId);
+  assertEquals(s.envelope.rcptTo.map((x: Json) => x.email).sort(), [
+    "admin@postern.test",
+    BOB.address,
+  ]);
+  assertEquals(s.deliveryStatus[BOB.address].delivered, "yes");
+
+  // Bob has it, without the Bcc field; admin got it too.
+  const [, bq] = await w.one(["Email/query", {
+    accountId: w.bobAccount,
+    filter: { subject: "Sent by JMAP" },
+  }, "q"], { token: w.bob });
+  assertEquals(bq.ids.length, 1);
+  const [, bm] = await w.one(["Email/get", {
+    accountId: w.bobAccount,
+    ids: bq.ids,
+    properties: ["bcc", "from", "header:Bcc"],
+  }, "g"], { token: w.bob });
+  assertEquals([bm.list[0].bcc, bm.list[0]["header:Bcc"]], [null, null]);
+
+  // Sending as someone else is forbiddenFrom.
+  const r2 = await w.api([
+    ["Email/set", {
+      accountId: w.aliceAccount,
+      create: {
+        x: {
+          mailboxIds: { [byRole(list, "drafts").id]: true },
+          from: [{ email: BOB.address }],
+          to: [{ email: BOB.address }],
+          subject: "spoof",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "x" } },
+        },
+      },
+    }, "0"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { s: { identityId: ids.list[0].id, emailId: "#x" } },
+    }, "1"],
+  ]);
+  assertEquals(r2.methodResponses[1][1].notCreated.s.type, "forbiddenFrom");
+  const [, cancel] = await w.one(["EmailSubmission/set", {
+    accountId: w.aliceAccount,
+    update: { [created.id]: { undoStatus: "canceled" } },
+  }, "c"]);
+  assertEquals(cancel.notUpdated[created.id].type, "cannotUnsend");
+  const [, sch] = await w.one(["EmailSubmission/changes", {
+    accountId: w.aliceAccount,
+    sinceState: "0",
+  }, "c"]);
+  assertEquals(sch.created, [created.id]);
+});
+
+Deno.test("issue19#2: a remote recipient's delivery status follows the outbox; onSuccessDestroyEmail destroys", async () => {
+  await using w = await jmapWorld();
+  const list = await boxes(w);
+  const drafts = byRole(list, "drafts").id;
+  const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
+  const r = await w.api([
+    ["Email/set", {
+      accountId: w.aliceAccount,
+      create: {
+        m: {
+          mailboxIds: { [drafts]: true },
+          from: [{ email: ALICE.address }],
+          to: [{ email: "carol@remote.example" }],
+          subject: "Far away",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "Hello over SMTP." } },
+        },
+      },
+    }, "0"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { s: { identityId: ids.list[0].id, emailId: "#m" } },
+      onSuccessDestroyEmail: ["#s"],
+    }, "1"],
+  ]);
+  const emailId = r.methodResponses[0][1].created.m.id;
+  const subId = r.methodResponses[1][1].created.s.id;
+  assertEquals(r.methodResponses[2][0], "Email/set");
+  assertEquals(r.methodResponses[2][1].destroyed, [emailId]);
+  const status = async () => {
+    const [, got] = await w.one([
+      "EmailSubmission/get",
+      { accountId: w.aliceAccount, ids: [subId] },
+      "g",
+    ]);
+    return got.list[0].deliveryStatus["carol@remote.example"];
+  };
+  assertEquals((await status()).delivered, "queued");
+  // The bridge's outbound worker reports it sent (as it does through the outbox API).
+  const { schema } = await import("../src/store/store.ts");
+  const { eq } = await import("drizzle-orm");
+  const rows = await w.gw.deps.store.db.select().from(schema.outbox)
+    .where(eq(schema.outbox.rcptTo, "carol@remote.example"));
+  assertEquals(rows.length, 1);
+  await w.gw.deps.store.db.update(schema.outbox).set({ state: "sent" })
+    .where(eq(schema.outbox.id, rows[0].id));
+  assertEquals((await status()).delivered, "yes");
+});
