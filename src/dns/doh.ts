@@ -4,8 +4,9 @@
  * whose operator prefers a DoH server (POSTERN_DNS_DOH_URL). It answers the bridge's resolver
  * interface (MX, A, AAAA, TXT, SRV, PTR; missing names and types throw with `code` ENOTFOUND /
  * ENODATA, as node:dns does and mailauth expects) and the gateway's DNS port (`txt`,
- * `addresses`, `mx`, `srv`, where "none" is an empty list). Answers are cached for their TTL (bounded),
- * negative answers for `negativeSeconds`; concurrent lookups of one name share one request.
+ * `addresses`, `mx`, `srv`, where "none" is an empty list). Answers are cached for their TTL
+ * (bounded), negative answers for `negativeSeconds`; concurrent lookups of one name share one
+ * request.
  */
 import ipaddr from "ipaddr.js";
 import type { DnsPort } from "../ports.ts";
