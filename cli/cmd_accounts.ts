@@ -3,8 +3,8 @@
  * (and the domain administrator role, src/services/domain_roles.ts), run directly against the
  * store (no server needed).
  */
-import { checkRecords } from "./dns_check.ts";
-import { hostResolver } from "./dns.ts";
+import { checkRecords } from "../src/services/domain_check.ts";
+import { dnsPort } from "./outbound_http.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";
@@ -222,13 +222,11 @@ export const domainCheck = ({ values, positionals }: Invocation) =>
     if (!found) throw new CliError(`no local domain ${name.data}`);
     // The same records `domain dns` prints, MTA-STS id included.
     const { records } = await domainRecords(found.domain, config, found.keys);
-    const results = await checkRecords(
-      hostResolver(config, { timeoutMs: 3000, tries: 2 }),
-      records,
-    );
+    // The configured resolver (node:dns, or DoH with POSTERN_DNS_DOH_URL), as the gateway's.
+    const { checks: results, warnings } = await checkRecords(dnsPort(config), records);
     const failed = results.filter((r) => r.required && r.status !== "ok");
     if (flag(values, "json")) {
-      printJson({ domain: found.domain, ok: failed.length === 0, checks: results });
+      printJson({ domain: found.domain, ok: failed.length === 0, checks: results, warnings });
     } else {
       for (const r of results) {
         const mark = r.status === "ok" ? "ok  " : r.required ? "FAIL" : "warn";

@@ -254,7 +254,9 @@ const domainCheck: Command = {
     "Queries DNS through POSTERN_DNS_SERVERS (or the system's resolver) for every record " +
     "`postern domain dns` prints. MX, SPF and both DKIM keys are required (exit 1 when any is " +
     "missing or different); DMARC, MTA-STS, TLS-RPT, the SRV, autoconfig and SHARP records " +
-    "are advised (warnings). SRV records pass when port and target match.",
+    "are advised (warnings). SRV records pass when port and target match. The same check " +
+    "(src/services/domain_check.ts) answers `GET /v1/domains/{domain}` and the admin console; " +
+    "--json adds `warnings`, one sentence per record not in place saying what breaks without it.",
   ],
   options: { ...JSON_OPTION },
   run: lazy(() => import("./cmd_accounts.ts"), "domainCheck"),
@@ -419,6 +421,72 @@ export const apikeyGroup: Group = {
   subcommands: [apikeyCreate, apikeyRevoke, apikeyList],
 };
 
+/** How `postern queue` reaches the API: the options every queue command shares. */
+const API_OPTIONS: Record<string, OptionSpec> = {
+  local: { type: "boolean", help: "Run the API in-process on the configured store" },
+  as: {
+    type: "string",
+    arg: "ADDRESS",
+    help: "Account to act as (--local: default the first admin; else the one to sign in as)",
+  },
+  url: { type: "string", arg: "URL", help: "Base URL of a running server" },
+  "api-key": { type: "string", arg: "KEY", help: "API key with the admin scope" },
+  "password-stdin": { type: "boolean", help: "Read the --as account's password from stdin" },
+  ...JSON_OPTION,
+};
+
+const QUEUE_ACCESS = "Uses the HTTP API (/v1/queue): a running server (--url, else " +
+  "$POSTERN_URL, else POSTERN_PUBLIC_URL or http://<httpHost>:<httpPort>) with an admin's API " +
+  "key ($POSTERN_API_KEY or --api-key) or signing in as --as with $POSTERN_PASSWORD or " +
+  "--password-stdin; or --local, in-process on the configured store as --as. A domain " +
+  "administrator sees the mail of its domains' accounts only. Exit codes: 2 bad usage, 3 the " +
+  "entry cannot be retried or cancelled in its state, 1 any other failure.";
+
+const queueList: Command = {
+  name: "queue list",
+  summary: "List outbound queue entries (one per remote recipient), newest first",
+  details: [QUEUE_ACCESS],
+  options: {
+    state: {
+      type: "string",
+      arg: "STATE",
+      help: "queued, sending, sent, deferred, bounced, failed or cancelled",
+    },
+    recipient: { type: "string", arg: "ADDRESS", help: "Only this recipient" },
+    domain: { type: "string", arg: "DOMAIN", help: "Only this recipient domain" },
+    limit: { type: "string", arg: "N", help: "Entries per page (1-500, default 50)" },
+    cursor: { type: "string", arg: "CURSOR", help: "The next page (printed after a full page)" },
+    ...API_OPTIONS,
+  },
+  run: lazy(() => import("./cmd_queue.ts"), "queueList"),
+};
+
+const queueRetry: Command = {
+  name: "queue retry",
+  summary: "Make a queued or deferred entry due now",
+  args: "<id>",
+  arity: [1, 1],
+  details: [QUEUE_ACCESS],
+  options: API_OPTIONS,
+  run: lazy(() => import("./cmd_queue.ts"), "queueRetry"),
+};
+
+const queueCancel: Command = {
+  name: "queue cancel",
+  summary: "Withdraw a queued or deferred entry for good",
+  args: "<id>",
+  arity: [1, 1],
+  details: [QUEUE_ACCESS],
+  options: API_OPTIONS,
+  run: lazy(() => import("./cmd_queue.ts"), "queueCancel"),
+};
+
+export const queueGroup: Group = {
+  name: "queue",
+  summary: "Inspect the outbound queue: list, retry now, cancel",
+  subcommands: [queueList, queueRetry, queueCancel],
+};
+
 export const configGroup: Group = {
   name: "config",
   summary: "Show and check configuration",
@@ -510,6 +578,7 @@ export const COMMANDS: (Command | Group)[] = [
   apikeyGroup,
   migrateCommand,
   sendCommand,
+  queueGroup,
   configGroup,
   importCommand,
   exportCommand,

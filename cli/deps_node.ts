@@ -10,7 +10,7 @@ import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/port
 import { EventBus } from "../src/services/event_bus.ts";
 import type { Store } from "../src/store/store.ts";
 import { createNodeMime, mimeLimits } from "./mime_node.ts";
-import { outboundFetch } from "./outbound_http.ts";
+import { dnsPort, outboundFetch } from "./outbound_http.ts";
 import { nodeModulesAssets } from "./static_assets.ts";
 
 export async function buildDeps(
@@ -32,5 +32,6 @@ export async function buildDeps(
     bus: new EventBus(),
     outbound: outboundFetch(config),
     assets: nodeModulesAssets(),
+    dns: dnsPort(config),
   };
 }

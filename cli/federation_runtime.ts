@@ -5,34 +5,21 @@
  * loop that runs the federation worker inside `postern serve` / `postern gateway` (at the edge
  * the same pass runs from a cron trigger).
  */
-import { outboundDns, outboundFetch } from "./outbound_http.ts";
+import { dnsPort, outboundDns, outboundFetch } from "./outbound_http.ts";
 import type { Config } from "../src/config.ts";
 import type { Deps } from "../src/deps.ts";
 import type { FederationPorts, Logger } from "../src/ports.ts";
 import { runFederationOnce } from "../src/federation/worker.ts";
-
-const notFound = (e: unknown) =>
-  ["ENOTFOUND", "ENODATA", "ENONAME"].includes((e as { code?: string }).code ?? "");
 
 /** The ports, plus `close` (kept for callers; the fetch port holds no pooled client). */
 export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
-  const { resolver, addresses } = outboundDns(config);
+  const dns = outboundDns(config);
   return {
-    dns: {
-      async txt(name) {
-        try {
-          return await resolver.txt(name);
-        } catch (e) {
-          if (notFound(e)) return [];
-          throw e;
-        }
-      },
-      addresses,
-    },
-    fetch: outboundFetch(config, caCerts, addresses),
+    dns: dnsPort(config, dns),
+    fetch: outboundFetch(config, caCerts, dns.addresses),
     close: () => {},
   };
 }

@@ -7,13 +7,37 @@
 import { createGuardedFetch } from "../bridge/net/guarded_fetch.ts";
 import { hostAddresses } from "../bridge/dns/resolver.ts";
 import type { Config } from "../src/config.ts";
-import type { FetchPort } from "../src/ports.ts";
+import type { DnsPort, FetchPort } from "../src/ports.ts";
 import { hostResolver } from "./dns.ts";
 
 /** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */
 export function outboundDns(config: Config) {
   const resolver = hostResolver(config, { timeoutMs: 3000, tries: 2 });
   return { resolver, addresses: hostAddresses(resolver) };
+}
+
+const notFound = (e: unknown) =>
+  ["ENOTFOUND", "ENODATA", "ENONAME"].includes((e as { code?: string }).code ?? "");
+
+/** A lookup whose missing name or type answers [] (the DnsPort convention), other errors throw. */
+const orEmpty = <T>(lookup: (name: string) => Promise<T[]>) => async (name: string) => {
+  try {
+    return await lookup(name);
+  } catch (e) {
+    if (notFound(e)) return [] as T[];
+    throw e;
+  }
+};
+
+/** The gateway's DNS port over the configured resolver (federation, domain checks). */
+export function dnsPort(config: Config, dns = outboundDns(config)): DnsPort {
+  const { resolver, addresses } = dns;
+  return {
+    txt: orEmpty((name) => resolver.txt(name)),
+    addresses,
+    mx: orEmpty((name) => resolver.mx(name)),
+    srv: orEmpty((name) => resolver.srv(name)),
+  };
 }
 
 /**

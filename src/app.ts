@@ -13,6 +13,9 @@ import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { adminStatsRoutes } from "./routes/admin_stats.ts";
+import { domainRoutes } from "./routes/domains.ts";
+import { queueRoutes } from "./routes/queue.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { authWebRoutes } from "./routes/auth_web.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
@@ -43,6 +46,7 @@ import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
+import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
@@ -136,6 +140,9 @@ export function createApp(deps: Deps) {
   app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
+  app.route("/v1", domainRoutes(deps));
+  app.route("/v1", queueRoutes(deps));
+  app.route("/v1", adminStatsRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", bridgeSharpRoutes(deps));
@@ -161,6 +168,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes(deps));
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes());
+  app.route("/", adminPageRoutes(deps));
   app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));

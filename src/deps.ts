@@ -9,6 +9,7 @@ import type { Metrics } from "./services/metrics.ts";
 import type {
   AssetPort,
   Clock,
+  DnsPort,
   FederationPorts,
   FetchPort,
   Logger,
@@ -29,6 +30,11 @@ export interface Deps {
   jwtKey: Uint8Array;
   /** In-process change notifications (SSE); other processes are seen by polling events. */
   bus: EventBus;
+  /**
+   * DNS for the live check of a domain's records (`GET /v1/domains/{domain}`); absent: the
+   * federation port's, else the API answers without a check.
+   */
+  dns?: DnsPort;
   /** DNS and outbound HTTPS for federation (docs/federation.md); absent: federation is off. */
   federation?: FederationPorts;
   /**

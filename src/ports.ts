@@ -45,12 +45,20 @@ export function jsonLogger(minimum: LogLevel, write: (line: string) => void): Lo
   };
 }
 
-/** DNS lookups the gateway itself makes (federation: discovery delegation, SSRF checks). */
+/**
+ * DNS lookups the gateway itself makes (federation: discovery delegation, SSRF checks; the live
+ * check of a domain's records, src/services/domain_check.ts). A name or type that does not exist
+ * answers []; any other failure (timeout, SERVFAIL) throws.
+ */
 export interface DnsPort {
   /** Each TXT record as its character-strings; [] when the name or type does not exist. */
   txt(name: string): Promise<string[][]>;
   /** The name's A and AAAA addresses; [] when it has none. */
   addresses(name: string): Promise<string[]>;
+  /** MX records, exchanges without the trailing dot. */
+  mx(name: string): Promise<{ exchange: string; priority: number }[]>;
+  /** SRV records (RFC 2782), targets without the trailing dot ("" for "."). */
+  srv(name: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
 }
 
 /**

@@ -4,27 +4,10 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
+import { runCli } from "./fixtures/cli_run.ts";
 import { dohServer, udpRelay } from "./fixtures/doh_relay.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string>) {
-  const base = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { ...base, NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const cli = runCli;
 
 /** A data directory initialised with check.test and a test DNS server, both removed after. */
 async function withDomain(

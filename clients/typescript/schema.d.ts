@@ -535,6 +535,170 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/domains": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The local domains you administer
+     * @description A server administrator sees every local domain; a domain administrator (`adminDomains`) only its own; others get 403 `domain_admin_required`. An API key needs the `admin` scope and stays within the domains it is restricted to.
+     */
+    get: operations["listDomains"];
+    put?: never;
+    /**
+     * Add a local domain
+     * @description Server administrators only. The domain's DKIM keys (RSA-2048 and Ed25519) and federation signing key are generated with it; the answer lists the records to publish (and their live state).
+     */
+    post: operations["createDomain"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A domain with its DNS records and the live check of each
+     * @description A server administrator sees every local domain; a domain administrator (`adminDomains`) only its own; others get 403 `domain_admin_required`. An API key needs the `admin` scope and stays within the domains it is restricted to. The check looks every record up now (about a second); `check=false` leaves it out.
+     */
+    get: operations["getDomain"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/queue": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Outbound queue entries (one per remote recipient), newest first
+     * @description Server administrators see the whole queue; a domain administrator (`adminDomains`) the mail sent by accounts of its domains; others get 403 `domain_admin_required`. An API key needs the `admin` scope.
+     */
+    get: operations["listQueue"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/queue/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One queue entry with the reason of its last failure
+     * @description Server administrators see the whole queue; a domain administrator (`adminDomains`) the mail sent by accounts of its domains; others get 403 `domain_admin_required`. An API key needs the `admin` scope.
+     */
+    get: operations["getQueueEntry"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/queue/{id}/retry": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Retry now
+     * @description Server administrators see the whole queue; a domain administrator (`adminDomains`) the mail sent by accounts of its domains; others get 403 `domain_admin_required`. An API key needs the `admin` scope. Makes a queued or deferred entry due now; its attempts and expiry stay. 409 when a transport holds the entry now or it has finished.
+     */
+    post: operations["retryQueueEntry"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/queue/{id}/cancel": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel
+     * @description Server administrators see the whole queue; a domain administrator (`adminDomains`) the mail sent by accounts of its domains; others get 403 `domain_admin_required`. An API key needs the `admin` scope. Withdraws a queued or deferred entry for good (a transactional message's recipient gets a `cancelled` event). 409 when a transport holds the entry now or it has finished.
+     */
+    post: operations["cancelQueueEntry"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/stats/sending": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Sent, delivered, bounced, complained, opened, clicked per day, domain or tag
+     * @description Server administrators see every domain; a domain administrator its own domains; others get 403 `domain_admin_required`. Counts every account's transactional mail from those domains; `domain` narrows to one.
+     */
+    get: operations["getSendingStats"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/stats/inbound": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Inbound volume and verdicts (SPF, DKIM, DMARC, Junk) per day
+     * @description Server administrators see every domain; a domain administrator its own domains; others get 403 `domain_admin_required`. Counts mail received by accounts of those domains, at most 366 days at a time.
+     */
+    get: operations["getInboundStats"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/bridge/auth": {
     parameters: {
       query?: never;
@@ -3408,6 +3572,175 @@ export interface components {
       /** @description When (ISO 8601). */
       createdAt: string;
     };
+    DomainSummary: {
+      id: number;
+      name: string;
+      catchAllAddress: string | null;
+      accounts: number;
+      createdAt: string;
+    };
+    DomainDetail: {
+      id: number;
+      name: string;
+      catchAllAddress: string | null;
+      accounts: number;
+      createdAt: string;
+      records: components["schemas"]["DnsRecord"][];
+      /** @description Serve at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2). */
+      mtaStsPolicy: string;
+      /** @description null with `check=false`, or where the gateway has no DNS port. */
+      check: {
+        /** @description Every required record passes. */
+        verified: boolean;
+        checkedAt: string;
+        checks: components["schemas"]["RecordCheck"][];
+        /** @description One sentence per record not in place (required first), e.g. a DKIM key that is not published. */
+        warnings: string[];
+      } | null;
+    };
+    DnsRecord: {
+      /** @description Absolute name, as a zone file writes it. */
+      name: string;
+      /** @enum {string} */
+      type: "MX" | "TXT" | "CNAME" | "SRV";
+      /** @description TXT values unsplit (a zone file splits at 255). */
+      value: string;
+      purpose: string;
+    };
+    RecordCheck: {
+      record: components["schemas"]["DnsRecord"];
+      /**
+       * @description srv: client discovery (RFC 6186, Outlook's autodiscover); sharp: SHARP/1.3 and federation discovery.
+       * @enum {string}
+       */
+      kind:
+        | "mx"
+        | "spf"
+        | "dkim"
+        | "dmarc"
+        | "mta-sts"
+        | "tls-rpt"
+        | "srv"
+        | "autoconfig"
+        | "sharp";
+      /** @description MX, SPF and DKIM: mail does not flow without. */
+      required: boolean;
+      /** @enum {string} */
+      status: "ok" | "missing" | "different" | "error";
+      pass: boolean;
+      /** @description What DNS answered (of this kind, for TXT). */
+      found: string[];
+      advice?: string;
+    };
+    NewDomain: {
+      /**
+       * @description A domain name.
+       * @example postern.localhost
+       */
+      name: string;
+    };
+    QueuePage: {
+      items: components["schemas"]["QueueEntry"][];
+      /** @description Newest first; null on the last page. */
+      nextCursor: string | null;
+    };
+    QueueEntry: {
+      id: number;
+      /**
+       * @description queued: waiting for its first attempt; sending: a transport holds it; deferred: a temporary failure, retried with backoff; sent: the next hop took it; bounced: refused for good, a DSN went to the sender; failed: refused or expired with no DSN possible; cancelled: an administrator or the sender withdrew it.
+       * @enum {string}
+       */
+      state: "queued" | "sending" | "sent" | "deferred" | "bounced" | "failed" | "cancelled";
+      mailFrom: string;
+      recipient: string;
+      /** @description The recipient's domain. */
+      domain: string;
+      /** @description The account that sent it. */
+      senderAccount: string | null;
+      /** @description Its Message-ID header field. */
+      messageId: string | null;
+      attempts: number;
+      /** @description While queued or deferred. */
+      nextAttemptAt: string | null;
+      /** @description The reason of the last failure. */
+      lastError: string | null;
+      expiresAt: string;
+      createdAt: string;
+      updatedAt: string;
+    };
+    /**
+     * @example {
+     *       "groupBy": "day",
+     *       "rows": [
+     *         {
+     *           "key": "2026-12-07",
+     *           "sent": 1200,
+     *           "delivered": 1180,
+     *           "bounced": 12,
+     *           "complained": 1,
+     *           "opened": 640,
+     *           "clicked": 210,
+     *           "deliveryRate": 0.9833,
+     *           "bounceRate": 0.01,
+     *           "complaintRate": 0.0008,
+     *           "openRate": 0.5424,
+     *           "clickRate": 0.178
+     *         }
+     *       ]
+     *     }
+     */
+    Analytics: {
+      /**
+       * @description How the rows are grouped.
+       * @enum {string}
+       */
+      groupBy: "day" | "domain" | "tag";
+      /** @description One row per day, domain or tag. */
+      rows: components["schemas"]["AnalyticsRow"][];
+    };
+    AnalyticsRow: {
+      /** @description The day (YYYY-MM-DD), domain or tag. */
+      key: string;
+      /** @description Recipients whose message left Postern. */
+      sent: number;
+      /** @description Recipients whose server accepted it. */
+      delivered: number;
+      /** @description Recipients that bounced. */
+      bounced: number;
+      /** @description Recipients that reported spam. */
+      complained: number;
+      /** @description Distinct message/recipient pairs. */
+      opened: number;
+      /** @description Distinct message/recipient pairs. */
+      clicked: number;
+      /** @description delivered / sent (0 to 1). */
+      deliveryRate: number;
+      /** @description bounced / sent (0 to 1). */
+      bounceRate: number;
+      /** @description complained / delivered (0 to 1). */
+      complaintRate: number;
+      /** @description opened / delivered (0 to 1). */
+      openRate: number;
+      /** @description clicked / delivered (0 to 1). */
+      clickRate: number;
+    };
+    InboundDay: {
+      /** @description YYYY-MM-DD (UTC). */
+      day: string;
+      /** @description Messages stored outside Sent and Drafts that day. */
+      received: number;
+      /** @description Of them, delivered to Junk. */
+      junk: number;
+      dmarcPass: number;
+      dmarcFail: number;
+      spfPass: number;
+      /** @description fail or softfail. */
+      spfFail: number;
+      /** @description At least one valid DKIM signature. */
+      dkimPass: number;
+      /** @description No verdicts: local mail, or mail handed in without checks. */
+      unchecked: number;
+    };
     BridgeAuthResponse: {
       /** @description The account's id. */
       accountId: number;
@@ -4406,62 +4739,6 @@ export interface components {
        * @default 86400
        */
       overlapSeconds?: number;
-    };
-    /**
-     * @example {
-     *       "groupBy": "day",
-     *       "rows": [
-     *         {
-     *           "key": "2026-12-07",
-     *           "sent": 1200,
-     *           "delivered": 1180,
-     *           "bounced": 12,
-     *           "complained": 1,
-     *           "opened": 640,
-     *           "clicked": 210,
-     *           "deliveryRate": 0.9833,
-     *           "bounceRate": 0.01,
-     *           "complaintRate": 0.0008,
-     *           "openRate": 0.5424,
-     *           "clickRate": 0.178
-     *         }
-     *       ]
-     *     }
-     */
-    Analytics: {
-      /**
-       * @description How the rows are grouped.
-       * @enum {string}
-       */
-      groupBy: "day" | "domain" | "tag";
-      /** @description One row per day, domain or tag. */
-      rows: components["schemas"]["AnalyticsRow"][];
-    };
-    AnalyticsRow: {
-      /** @description The day (YYYY-MM-DD), domain or tag. */
-      key: string;
-      /** @description Recipients whose message left Postern. */
-      sent: number;
-      /** @description Recipients whose server accepted it. */
-      delivered: number;
-      /** @description Recipients that bounced. */
-      bounced: number;
-      /** @description Recipients that reported spam. */
-      complained: number;
-      /** @description Distinct message/recipient pairs. */
-      opened: number;
-      /** @description Distinct message/recipient pairs. */
-      clicked: number;
-      /** @description delivered / sent (0 to 1). */
-      deliveryRate: number;
-      /** @description bounced / sent (0 to 1). */
-      bounceRate: number;
-      /** @description complained / delivered (0 to 1). */
-      complaintRate: number;
-      /** @description opened / delivered (0 to 1). */
-      openRate: number;
-      /** @description clicked / delivered (0 to 1). */
-      clickRate: number;
     };
     Draft: {
       /** @description The draft's id (a message in Drafts). */
@@ -8935,6 +9212,911 @@ export interface operations {
             items: components["schemas"]["AuditEntry"][];
             /** @description Pass as `cursor` for the next page; null on the last. */
             nextCursor: string | null;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listDomains: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Domains */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            items: components["schemas"]["DomainSummary"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewDomain"];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DomainDetail"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getDomain: {
+    parameters: {
+      query?: {
+        check?: "true" | "false";
+      };
+      header?: never;
+      path: {
+        /** @description A domain name. */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The domain */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DomainDetail"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listQueue: {
+    parameters: {
+      query?: {
+        state?: "queued" | "sending" | "sent" | "deferred" | "bounced" | "failed" | "cancelled";
+        /** @description The recipient address, exactly (case-insensitive). */
+        recipient?: string;
+        /** @description The recipient domain. */
+        domain?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["QueuePage"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getQueueEntry: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The entry */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["QueueEntry"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  retryQueueEntry: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The entry */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["QueueEntry"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  cancelQueueEntry: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The entry */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["QueueEntry"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSendingStats: {
+    parameters: {
+      query?: {
+        /** @description First day included (YYYY-MM-DD, UTC). */
+        from?: string;
+        /** @description Last day included (YYYY-MM-DD, UTC). */
+        to?: string;
+        /** @description Group rows by day, sending domain or tag. */
+        groupBy?: "day" | "domain" | "tag";
+        /** @description Only mail from this sending domain. */
+        domain?: string;
+        /** @description Only mail with this tag. */
+        tag?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Rows */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Analytics"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getInboundStats: {
+    parameters: {
+      query?: {
+        /** @description First day (default: 29 days before `to`). */
+        from?: string;
+        /** @description Last day, inclusive (default: today, UTC). */
+        to?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Days with mail, oldest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            days: components["schemas"]["InboundDay"][];
           };
         };
       };

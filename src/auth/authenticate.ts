@@ -97,10 +97,13 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
   };
 }
 
-/** Middleware: every route behind it has `c.get("auth")`. */
+/**
+ * Middleware: every route behind it has `c.get("auth")`. Once per request, however many route
+ * groups' middleware match the path (`/v1/domains/*` has two).
+ */
 export function requireAuth(deps: Deps) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    c.set("auth", await authenticate(deps, c.req.header("authorization")));
+    if (!c.get("auth")) c.set("auth", await authenticate(deps, c.req.header("authorization")));
     await next();
   });
 }

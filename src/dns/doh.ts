@@ -4,10 +4,12 @@
  * whose operator prefers a DoH server (POSTERN_DNS_DOH_URL). It answers the bridge's resolver
  * interface (MX, A, AAAA, TXT, SRV, PTR; missing names and types throw with `code` ENOTFOUND /
  * ENODATA, as node:dns does and mailauth expects) and the gateway's DNS port (`txt`,
- * `addresses`, where "none" is an empty list). Answers are cached for their TTL (bounded),
- * negative answers for `negativeSeconds`; concurrent lookups of one name share one request.
+ * `addresses`, `mx`, `srv`, where "none" is an empty list). Answers are cached for their TTL
+ * (bounded), negative answers for `negativeSeconds`; concurrent lookups of one name share one
+ * request.
  */
 import ipaddr from "ipaddr.js";
+import type { DnsPort } from "../ports.ts";
 import {
   answersFor,
   decodeResponse,
@@ -48,8 +50,8 @@ export interface DohResolver {
   txt(name: string): Promise<string[][]>;
   srv(name: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
   ptr(address: string): Promise<string[]>;
-  /** The DNS port's forms: [] instead of ENOTFOUND/ENODATA. */
-  port: { txt(name: string): Promise<string[][]>; addresses(name: string): Promise<string[]> };
+  /** The gateway's DNS port (src/ports.ts): [] instead of ENOTFOUND/ENODATA. */
+  port: DnsPort;
 }
 
 /** The reverse-lookup name of an IPv4 or IPv6 address (RFC 1035 §3.5, RFC 3596 §2.5). */
@@ -197,6 +199,8 @@ export function createDohResolver(options: DohOptions): DohResolver {
     ...resolver,
     port: {
       txt: (name) => orNone(resolver.txt(name)),
+      mx: (name) => orNone(resolver.mx(name)),
+      srv: (name) => orNone(resolver.srv(name)),
       addresses: async (name) => {
         const [v4, v6] = await Promise.all([orNone(resolver.a(name)), orNone(resolver.aaaa(name))]);
         return [...v4, ...v6];

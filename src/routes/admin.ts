@@ -1,12 +1,15 @@
 /**
  * Administration: domains (with their catch-all), accounts, aliases and the audit log. Every
- * route needs the `admin` scope on an admin account; every change leaves an audit row. Accounts
- * leave here without their password hash, TOTP seed or recovery codes.
+ * route needs the `admin` scope on an admin account, except that a domain administrator
+ * (services/admin_reach.ts) manages the plain user accounts and the aliases of its own domains:
+ * other domains' accounts and aliases answer 404, administrators and the roles themselves stay
+ * out of its reach (403). Every change leaves an audit row. Accounts leave here without their
+ * password hash, TOTP seed or recovery codes.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { AddressString, DomainName } from "../../schemas/address.ts";
+import { AddressString, DomainName, parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
 import { requireAuth } from "../auth/authenticate.ts";
 import { requireScope } from "../auth/auth_context.ts";
@@ -34,7 +37,9 @@ import {
 } from "../services/aliases.ts";
 import { audit, listAudit } from "../services/audit.ts";
 import { adminDomainsOf, resolveAdminDomains } from "../services/domain_roles.ts";
+import { adminReach, type Reach, reachIds } from "../services/admin_reach.ts";
 import { schema } from "../store/store.ts";
+import { eq } from "drizzle-orm";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -164,11 +169,55 @@ const aliasBody = (a: AliasView) => ({ ...a, createdAt: iso(a.createdAt) });
 
 export function adminRoutes(deps: Deps) {
   const app = newRouter();
+  // What each request may reach: everything for a server administrator; for a domain
+  // administrator its domains, and only on the accounts and aliases routes.
+  const reaches = new WeakMap<Context<AppEnv>, Reach>();
   const adminOnly = createMiddleware<AppEnv>(async (c, next) => {
-    requireScope(c.get("auth"), "admin");
+    const auth = c.get("auth");
+    let reach: Reach | undefined;
+    if (auth.role !== "admin") {
+      reach = await adminReach(deps.store.db, auth).catch(() => undefined);
+      if (reach && !/^\/v1\/admin\/(accounts|aliases)(\/|$)/.test(c.req.path)) {
+        throw new AppError(403, "forbidden", "server administrators only");
+      }
+    }
+    if (!reach) requireScope(auth, "admin");
+    reaches.set(c, reach ?? { all: true });
     await next();
   });
   app.use("/admin/*", requireAuth(deps), adminOnly);
+  const reachOf = (c: Context<AppEnv>) => reaches.get(c) ?? { all: true as const };
+  const inReach = (c: Context<AppEnv>, domainId: number) => {
+    const reach = reachOf(c);
+    return reach.all || reach.domains.some((d) => d.id === domainId);
+  };
+  /** A domain administrator manages plain users of its domains, never the roles. */
+  async function manageable(c: Context<AppEnv>, id: number): Promise<Account> {
+    const account = await getAccount(deps.store.db, id);
+    if (!account || !inReach(c, account.domainId)) throw notFound("account");
+    const reach = reachOf(c);
+    if (!reach.all) {
+      const administers = (await adminDomainsOf(deps.store.db, [id])).get(id)!;
+      const mine = new Set(reach.domains.map((d) => d.name));
+      if (account.role === "admin" || administers.some((d) => !mine.has(d))) {
+        throw new AppError(403, "forbidden", "this account is beyond a domain administrator");
+      }
+    }
+    return account;
+  }
+  /** A domain administrator creates addresses in its own domains only. */
+  function ownDomain(c: Context<AppEnv>, address: string) {
+    const reach = reachOf(c);
+    const parsed = parseAddress(address);
+    if (!reach.all && parsed.ok && !reach.domains.some((d) => d.name === parsed.value.domain)) {
+      throw new AppError(403, "domain_admin_required", `${parsed.value.domain} is not yours`);
+    }
+  }
+  function noRoleChanges(c: Context<AppEnv>, body: { role?: string; adminDomains?: string[] }) {
+    if (!reachOf(c).all && (body.role !== undefined || body.adminDomains !== undefined)) {
+      throw new AppError(403, "forbidden", "only server administrators grant roles");
+    }
+  }
 
   const record = (
     c: Context<AppEnv>,
@@ -323,6 +372,7 @@ export function adminRoutes(deps: Deps) {
       const page = await listAccountsPage(deps.store.db, {
         cursor: q.cursor ? Number(q.cursor) : undefined,
         limit: q.limit,
+        domainIds: reachIds(reachOf(c)),
       });
       return c.json({ items: await accountBodies(page.items), nextCursor: page.nextCursor }, 200);
     },
@@ -344,6 +394,8 @@ export function adminRoutes(deps: Deps) {
     }),
     async (c) => {
       const body = c.req.valid("json");
+      noRoleChanges(c, body);
+      ownDomain(c, body.address);
       const account = await createAccount(deps.store, body, {
         quotaBytes: deps.config.defaultQuotaBytes,
         nowMs: deps.clock.now(),
@@ -372,7 +424,7 @@ export function adminRoutes(deps: Deps) {
     }),
     async (c) => {
       const account = await getAccount(deps.store.db, c.req.valid("param").id);
-      if (!account) throw notFound("account");
+      if (!account || !inReach(c, account.domainId)) throw notFound("account");
       return c.json(await oneAccount(account), 200);
     },
   );
@@ -398,7 +450,8 @@ export function adminRoutes(deps: Deps) {
       if (id === c.get("auth").accountId && (changes.disabled || changes.role === "user")) {
         throw new AppError(409, "conflict", "you cannot disable or demote your own account");
       }
-      if (!await getAccount(deps.store.db, id)) throw notFound("account");
+      noRoleChanges(c, changes);
+      await manageable(c, id);
       // Refuse an unknown domain before the password changes, so a 422 changes nothing.
       if (changes.adminDomains) await resolveAdminDomains(deps.store.db, changes.adminDomains);
       if (password !== undefined) await setPassword(deps.store, id, password);
@@ -429,8 +482,7 @@ export function adminRoutes(deps: Deps) {
       if (id === c.get("auth").accountId) {
         throw new AppError(409, "conflict", "you cannot delete your own account");
       }
-      const account = await getAccount(deps.store.db, id);
-      if (!account) throw notFound("account");
+      const account = await manageable(c, id);
       await deleteAccount(deps.store, id);
       await record(c, "account.delete", `account:${id}`, { address: account.address });
       return c.body(null, 204);
@@ -468,7 +520,7 @@ export function adminRoutes(deps: Deps) {
     }),
     async (c) => {
       const aliases = await listAliases(deps.store.db, c.req.valid("query").domainId);
-      return c.json({ items: aliases.map(aliasBody) }, 200);
+      return c.json({ items: aliases.filter((a) => inReach(c, a.domainId)).map(aliasBody) }, 200);
     },
   );
 
@@ -497,7 +549,9 @@ export function adminRoutes(deps: Deps) {
       responses: { 201: ok("Created", Alias), ...problems(401, 403, 409, 422) },
     }),
     async (c) => {
-      const alias = await createAlias(deps.store, c.req.valid("json"));
+      const body = c.req.valid("json");
+      ownDomain(c, body.address);
+      const alias = await createAlias(deps.store, body);
       await record(c, "alias.create", `alias:${alias.address}`, {
         id: alias.id,
         targets: alias.targets,
@@ -521,7 +575,11 @@ export function adminRoutes(deps: Deps) {
       responses: { 204: { description: "Deleted" }, ...problems(401, 403, 404, 422) },
     }),
     async (c) => {
-      const alias = await deleteAlias(deps.store, c.req.valid("param").id);
+      const id = c.req.valid("param").id;
+      const [row] = await deps.store.db.select().from(schema.aliases)
+        .where(eq(schema.aliases.id, id));
+      if (!row || !inReach(c, row.domainId)) throw notFound("alias");
+      const alias = await deleteAlias(deps.store, id);
       await record(c, "alias.delete", `alias:${alias.address}`, { id: alias.id });
       return c.body(null, 204);
     },

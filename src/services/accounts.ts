@@ -2,7 +2,7 @@
  * Domains, accounts and aliases: creation with the default special-use mailboxes (RFC 6154),
  * lookups by address (case-insensitive, SHARP `#` form accepted), passwords and quotas.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
 import { AppError, notFound } from "../errors.ts";
 import { hashPassword, passwordProblem } from "../auth/password.ts";
@@ -248,10 +248,13 @@ export async function deleteDomain(store: Store, domainId: number): Promise<Doma
 /** Accounts by id, `limit` at a time after the id `cursor`; `nextCursor` is null at the end. */
 export async function listAccountsPage(
   db: Queryable,
-  opts: { cursor?: number; limit: number },
+  opts: { cursor?: number; limit: number; domainIds?: number[] },
 ): Promise<{ items: Account[]; nextCursor: string | null }> {
   const rows = await db.select().from(schema.accounts)
-    .where(opts.cursor ? sql`${schema.accounts.id} > ${opts.cursor}` : undefined)
+    .where(and(
+      opts.cursor ? sql`${schema.accounts.id} > ${opts.cursor}` : undefined,
+      opts.domainIds ? inArray(schema.accounts.domainId, opts.domainIds) : undefined,
+    ))
     .orderBy(schema.accounts.id)
     .limit(opts.limit + 1);
   const more = rows.length > opts.limit;

@@ -21,15 +21,18 @@ const COUNTED = ["sent", "delivered", "bounced", "complained", "opened", "clicke
 const DAY = 86_400_000;
 const rate = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : 0);
 
+/**
+ * `owner`: one account's mail (the analytics API), or every account's mail from `domains`
+ * (all domains when absent: the admin console's view, routes/admin_stats.ts).
+ */
 export async function analytics(
   db: Queryable,
-  accountId: number,
+  owner: number | { domains?: string[] },
   q: AnalyticsQuery,
 ): Promise<AnalyticsRow[]> {
-  const where = [
-    eq(schema.txEvents.accountId, accountId),
-    inArray(schema.txEvents.type, COUNTED),
-  ];
+  const where = [inArray(schema.txEvents.type, COUNTED)];
+  if (typeof owner === "number") where.push(eq(schema.txEvents.accountId, owner));
+  else if (owner.domains) where.push(inArray(schema.txEvents.domain, owner.domains));
   if (q.from) where.push(gte(schema.txEvents.createdAt, Date.parse(`${q.from}T00:00:00Z`)));
   if (q.to) where.push(lt(schema.txEvents.createdAt, Date.parse(`${q.to}T00:00:00Z`) + DAY));
   if (q.domain) where.push(eq(schema.txEvents.domain, q.domain.toLowerCase()));
