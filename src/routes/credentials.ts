@@ -59,6 +59,9 @@ export const ApiKey = z.object({
   prefix: z.string().meta({ description: "The key's first 12 characters, to tell keys apart." }),
   scopes: z.array(ScopeName),
   domains: z.array(z.string()),
+  test: z.boolean().meta({
+    description: "A test key (`pst_test_…`): its sends are validated and recorded, never delivered.",
+  }),
   createdAt: z.string(),
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
@@ -78,6 +81,12 @@ export const ApiKeyRequest = z.object({
     description: "Local domains the key may send from, as any of their addresses (and, with " +
       "`admin`, the only domains it manages): administrators, and domain administrators for " +
       "their domains; checked on every use. Default: the account's own addresses.",
+  }),
+  test: z.boolean().optional().meta({
+    description: "Create a test key (`pst_test_…`): every send made with it (HTTP, the Resend " +
+      "and Postmark routes, SMTP relay) is validated exactly like a live one and recorded " +
+      "(`GET /v1/emails`, state `test`), but nothing is delivered, queued, copied to Sent, " +
+      "tracked or posted to a webhook. Default: a live key.",
   }),
 }).meta({ id: "ApiKeyRequest" });
 
@@ -355,6 +364,7 @@ export function credentialsRoutes(deps: Deps) {
         prefix: apiKey.prefix,
         scopes: apiKey.scopes,
         domains: apiKey.domains,
+        test: apiKey.test,
       });
       return c.json({ ...apiKeyBody(apiKey), key }, 201);
     },
