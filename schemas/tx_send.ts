@@ -154,12 +154,19 @@ export const TxEvent = z.object({
   createdAt: z.string(),
 }).meta({ id: "TxEvent" });
 
+/** A message's state; `test`: sent with a test API key, recorded and never delivered. */
+export const TX_STATES = ["scheduled", "accepted", "cancelled", "test"] as const;
+export const TxState = z.enum(TX_STATES).meta({
+  description: "scheduled, accepted, cancelled, or test: sent with a test API key " +
+    "(`pst_test_…`), validated and recorded, never delivered.",
+});
+
 export const TxEmailView = z.object({
   emailId: z.string(),
   messageId: z.string(),
   from: z.string(),
   subject: z.string(),
-  state: z.enum(["scheduled", "accepted", "cancelled"]),
+  state: TxState,
   sendAt: z.string().nullable(),
   tags: z.array(z.string()),
   metadata: z.record(z.string(), z.string()),
@@ -190,13 +197,11 @@ export const SentListQuery = z.object({
   }),
   tag: z.string().max(256).optional().meta({ param: { name: "tag", in: "query" } }),
   status: z.enum([
-    "scheduled",
-    "accepted",
-    "cancelled",
+    ...TX_STATES,
     ...TX_EVENT_TYPES,
   ] as [string, ...string[]]).optional().meta({
     param: { name: "status", in: "query" },
-    description: "A message state (scheduled, accepted, cancelled) or a recipient status: " +
+    description: "A message state (scheduled, accepted, cancelled, test) or a recipient status: " +
       "messages with at least one recipient in it.",
   }),
   after: z.iso.datetime({ offset: true }).optional().meta({
@@ -221,7 +226,7 @@ export const SentListItem = z.object({
   messageId: z.string(),
   from: z.string(),
   subject: z.string(),
-  state: z.enum(["scheduled", "accepted", "cancelled"]),
+  state: TxState,
   sendAt: z.string().nullable(),
   tags: z.array(z.string()),
   createdAt: z.string(),

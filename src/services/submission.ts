@@ -29,6 +29,7 @@ import { relayKeyContext } from "../auth/relay_keys.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
 import { checkKey, IdempotentReplay, recordKey } from "../transactional/idempotency.ts";
 import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
+import { recordTestSubmission } from "../transactional/test_mode.ts";
 
 export interface SubmissionOutcome {
   results: RecipientResult[];
@@ -101,6 +102,16 @@ export async function submitMessage(
   }
   // SHARP's sender is the author (bridge/sharp/outbound.ts), so the From address is checked.
   await assertSharpCanCarry(deps, parsed.from.address, remote);
+  if (auth.testMode) {
+    // SMTP relay with a test key: checked like a live submission, recorded, never delivered.
+    const results = await recordTestSubmission(deps, auth, {
+      from: parsed.from.address,
+      subject: parsed.subject ?? "",
+      messageId: parsed.messageId ?? "",
+      recipients: [...local, ...remote],
+    });
+    return { results, replayed: false };
+  }
   const prepared = await prepareDelivery(deps, {
     raw,
     parsed,
