@@ -1,0 +1,283 @@
+/**
+ * Test mode (issue 19 item 5): a test API key (`pst_test_…`) makes every send it carries — the
+ * native API, its batch, Resend's and Postmark's SDKs — go through the live checks and be
+ * recorded (`GET /v1/emails`, state `test`) while nothing is delivered locally, copied to Sent,
+ * queued, tracked or posted to a webhook. A live key beside it still delivers (so the counts
+ * below can fail). Postmark's own test token `POSTMARK_API_TEST` is checked and accepted,
+ * nothing sent or recorded.
+ */
+import { ServerClient } from "postmark";
+import { Resend } from "resend";
+import { listen } from "../cli/serve.ts";
+import { rawSql } from "../src/store/store.ts";
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { ADMIN, ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+
+async function newKey(gw: TestGateway, token: string, test: boolean) {
+  const res = await gw.call("POST", "/v1/api-keys", {
+    token,
+    body: { name: test ? "ci" : "live", scopes: ["send", "read"], ...(test ? { test } : {}) },
+  });
+  assertEquals(res.status, 201, await res.clone().text());
+  return (await res.json()) as { key: string; id: number; test: boolean; prefix: string };
+}
+
+/** Rows every kind of delivery leaves: mailbox copies, outbox rows, events, webhook posts. */
+async function traces(gw: TestGateway) {
+  const sql = rawSql(gw.deps.store.db);
+  const count = async (table: string) =>
+    Number((await sql.get<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))!.n);
+  return {
+    messages: await count("messages"),
+    outbox: await count("outbox"),
+    events: await count("tx_events"),
+    webhookPosts: await count("tx_webhook_deliveries"),
+  };
+}
+
+const NOTHING = { messages: 0, outbox: 0, events: 0, webhookPosts: 0 };
+
+async function world() {
+  const gw = await createTestGateway({ webhookAllowPrivate: true });
+  const session = await gw.login(ALICE);
+  const hook = await gw.call("POST", "/v1/webhooks", {
+    token: session,
+    body: { url: "http://127.0.0.1:9/hook", events: [] },
+  });
+  assertEquals(hook.status, 201, await hook.clone().text());
+  return {
+    gw,
+    session,
+    test: await newKey(gw, session, true),
+    live: await newKey(gw, session, false),
+  };
+}
+
+Deno.test("issue19#5: test keys are created as such, shown as such, and only the account's", async () => {
+  const { gw, session, test, live } = await world();
+  try {
+    assert(test.key.startsWith("pst_test_") && test.test, JSON.stringify(test));
+    assert(!live.key.startsWith("pst_test_") && !live.test);
+    assertEquals(test.prefix, test.key.slice(0, 12));
+    const { items } = await (await gw.call("GET", "/v1/api-keys", { token: session })).json();
+    assertEquals(
+      items.map((k: { id: number; test: boolean }) => [k.id, k.test]),
+      [[test.id, true], [live.id, false]],
+    );
+    // Bob sees none of Alice's keys, nor her test sends.
+    const bob = await gw.login(BOB);
+    assertEquals((await (await gw.call("GET", "/v1/api-keys", { token: bob })).json()).items, []);
+    const sent = await (await gw.call("POST", "/v1/emails", {
+      token: test.key,
+      body: { from: ALICE.address, to: "carol@remote.test", text: "hi" },
+    })).json();
+    assertEquals((await gw.call("GET", `/v1/emails/${sent.emailId}`, { token: bob })).status, 404);
+    const bobList = await (await gw.call("GET", "/v1/emails?status=test", { token: bob })).json();
+    assertEquals(bobList.data, []);
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue19#5: a test key's sends are recorded and never delivered; a live key's are", async () => {
+  const { gw, test, live } = await world();
+  try {
+    const body = {
+      from: "Alice <alice@postern.test>",
+      to: [BOB.address, "carol@remote.test"],
+      subject: "Receipt",
+      html: '<p><a href="https://shop.example/o/1">order</a></p>',
+      text: "order",
+      tags: ["receipt"],
+      tracking: { opens: true, clicks: true },
+      attachments: [{ filename: "r.txt", contentType: "text/plain", content: btoa("receipt") }],
+    };
+    const res = await gw.call("POST", "/v1/emails", { token: test.key, body });
+    assertEquals(res.status, 201, await res.clone().text());
+    const sent = await res.json();
+    assert(/^em_/.test(sent.emailId));
+    assertEquals(sent.id, null);
+    assertEquals(sent.recipients, [
+      { address: BOB.address, status: "test" },
+      { address: "carol@remote.test", status: "test" },
+    ]);
+    assertEquals(await traces(gw), NOTHING);
+
+    const view = await (await gw.call("GET", `/v1/emails/${sent.emailId}`, { token: test.key }))
+      .json();
+    assertEquals([view.state, view.subject, view.tags], ["test", "Receipt", ["receipt"]]);
+    assertEquals(view.recipients.map((r: { status: string }) => r.status), ["test", "test"]);
+    const listed = await (await gw.call("GET", "/v1/emails?status=test", { token: test.key }))
+      .json();
+    assertEquals(listed.data.map((m: { emailId: string }) => m.emailId), [sent.emailId]);
+
+    // The batch: each item checked and recorded on its own, nothing delivered.
+    const batch = await gw.call("POST", "/v1/emails/batch", {
+      token: test.key,
+      body: [
+        { from: ALICE.address, to: "dave@remote.test", text: "one" },
+        { from: BOB.address, to: "dave@remote.test", text: "not Alice's address" },
+      ],
+    });
+    assertEquals(batch.status, 200);
+    const results = (await batch.json()).results;
+    assertEquals(results.map((r: { status: number }) => r.status), [201, 403]);
+    assertEquals(results[0].email.recipients, [{ address: "dave@remote.test", status: "test" }]);
+    assertEquals(results[1].error.code, "sender_not_allowed");
+    assertEquals(await traces(gw), NOTHING);
+
+    // The same send with the live key delivers, queues, times and posts: the counts can move.
+    assertEquals((await gw.call("POST", "/v1/emails", { token: live.key, body })).status, 201);
+    const after = await traces(gw);
+    assert(
+      after.messages === 1 && after.outbox === 1 && after.events > 0 && after.webhookPosts > 0,
+      JSON.stringify(after),
+    );
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue19#5: a test send is refused exactly where a live one is", async () => {
+  const { gw, test, live } = await world();
+  try {
+    const admin = await gw.login(ADMIN);
+    const suppressed = await gw.call("POST", "/v1/domains/postern.test/suppressions", {
+      token: admin,
+      body: { address: "gone@remote.test" },
+    });
+    assertEquals(suppressed.status, 201, await suppressed.clone().text());
+    const ok = { from: ALICE.address, to: ["carol@remote.test"], text: "x" };
+    const bad: Record<string, unknown>[] = [
+      { ...ok, from: BOB.address },
+      { ...ok, to: ["nobody@postern.test"] },
+      { ...ok, to: ["gone@remote.test"] },
+      { ...ok, text: undefined, template: { name: "missing" } },
+      { ...ok, attachments: [{ filename: "a", content: "***not base64***" }] },
+      { ...ok, to: ["a@remote.test", "b@remote.test"], unsubscribe: true },
+      { ...ok, to: [BOB.address], sendAt: new Date(Date.now() + 3_600_000).toISOString() },
+      { ...ok, attachments: [{ filename: "a", blobId: "up_nonexistent" }] },
+    ];
+    for (const body of bad) {
+      const answers = [];
+      for (const token of [live.key, test.key]) {
+        const res = await gw.call("POST", "/v1/emails", { token, body });
+        const problem = await res.json();
+        answers.push({ status: res.status, code: problem.code });
+      }
+      assert(answers[0].status >= 400, JSON.stringify({ body, answers }));
+      assertEquals(answers[1], answers[0], JSON.stringify(body));
+    }
+    assertEquals(await traces(gw), NOTHING);
+
+    // A suppressed recipient beside a good one is answered as live: dropped, the rest recorded.
+    const mixed = await (await gw.call("POST", "/v1/emails", {
+      token: test.key,
+      body: { ...ok, to: ["carol@remote.test", "gone@remote.test"] },
+    })).json();
+    assertEquals(mixed.recipients, [
+      { address: "carol@remote.test", status: "test" },
+      { address: "gone@remote.test", status: "suppressed" },
+    ]);
+
+    // An Idempotency-Key replays a test send like a live one.
+    const headers = { "idempotency-key": "test-mode-1" };
+    const first = await gw.call("POST", "/v1/emails", { token: test.key, body: ok, headers });
+    const again = await gw.call("POST", "/v1/emails", { token: test.key, body: ok, headers });
+    assertEquals([first.status, again.status], [201, 201]);
+    assertEquals((await again.json()).emailId, (await first.json()).emailId);
+    assertEquals(again.headers.get("idempotent-replayed"), "true");
+    assertEquals(await traces(gw), NOTHING);
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue19#5: Resend's and Postmark's SDKs with a test key record without delivering", async () => {
+  const { gw, test } = await world();
+  const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
+  try {
+    const resend = new Resend(test.key, { baseUrl: `http://127.0.0.1:${listener.port}` });
+    const r = await resend.emails.send({
+      from: "Alice <alice@postern.test>",
+      to: "carol@remote.test",
+      subject: "via Resend",
+      text: "hi",
+    });
+    assertEquals(r.error, null, JSON.stringify(r.error));
+    const pm = new ServerClient(test.key, {
+      useHttps: false,
+      requestHost: `127.0.0.1:${listener.port}`,
+    });
+    const p = await pm.sendEmail({
+      From: ALICE.address,
+      To: "dave@remote.test",
+      Subject: "via Postmark",
+      TextBody: "hi",
+    });
+    assertEquals([p.ErrorCode, p.Message], [0, "OK"]);
+    const pb = await pm.sendEmailBatch([
+      { From: ALICE.address, To: "erin@remote.test", Subject: "b1", TextBody: "1" },
+      { From: BOB.address, To: "erin@remote.test", Subject: "b2", TextBody: "2" },
+    ]);
+    assertEquals(pb.map((x) => x.ErrorCode === 0), [true, false]);
+    assertEquals(await traces(gw), NOTHING);
+    const listed = await (await gw.call("GET", "/v1/emails?status=test", { token: test.key }))
+      .json();
+    assertEquals(
+      listed.data.map((m: { subject: string; state: string }) => [m.subject, m.state]).sort(),
+      [["b1", "test"], ["via Postmark", "test"], ["via Resend", "test"]],
+    );
+    assert(listed.data.some((m: { emailId: string }) => m.emailId === r.data!.id));
+    assert(listed.data.some((m: { emailId: string }) => m.emailId === p.MessageID));
+  } finally {
+    await listener.close();
+    gw.close();
+  }
+});
+
+Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted, nothing sent or kept", async () => {
+  const { gw } = await world();
+  const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
+  try {
+    const pm = new ServerClient("POSTMARK_API_TEST", {
+      useHttps: false,
+      requestHost: `127.0.0.1:${listener.port}`,
+    });
+    const sent = await pm.sendEmail({
+      From: ALICE.address,
+      To: "carol@remote.test",
+      Subject: "dry run",
+      TextBody: "hi",
+    });
+    assertEquals([sent.ErrorCode, sent.Message, sent.To], [0, "OK", "carol@remote.test"]);
+    assert(sent.MessageID.length > 0);
+    const batch = await pm.sendEmailBatch([
+      { From: ALICE.address, To: "carol@remote.test", Subject: "1", TextBody: "1" },
+      { From: ALICE.address, To: "not an address", Subject: "2", TextBody: "2" },
+    ]);
+    assertEquals(batch.map((x) => x.ErrorCode === 0), [true, false]);
+    // A malformed request is refused as Postmark refuses it, test token or not.
+    let refused = 0;
+    try {
+      await pm.sendEmail({ From: ALICE.address, To: "not an address", TextBody: "x" });
+    } catch (e) {
+      refused = (e as { code: number }).code;
+    }
+    assert(refused > 0, "an invalid To is refused with a Postmark error code");
+    const kept = await rawSql(gw.deps.store.db).get<{ n: number }>(
+      "SELECT count(*) AS n FROM tx_messages",
+    );
+    assertEquals(Number(kept!.n), 0);
+    assertEquals(await traces(gw), NOTHING);
+    // Any other unknown token is still refused.
+    const other = await gw.call("POST", "/email", {
+      headers: { "x-postmark-server-token": "POSTMARK_API_TESTX" },
+      body: { From: ALICE.address, To: "carol@remote.test", TextBody: "x" },
+    });
+    assertEquals(other.status, 401);
+  } finally {
+    await listener.close();
+    gw.close();
+  }
+});
