@@ -231,7 +231,7 @@ Deno.test("issue19#5: Resend's and Postmark's SDKs with a test key record withou
     assert(listed.data.some((m: { emailId: string }) => m.emailId === r.data!.id));
     assert(listed.data.some((m: { emailId: string }) => m.emailId === p.MessageID));
   } finally {
-    await listener.close();
+    await listener.shutdown();
     gw.close();
   }
 });
@@ -260,7 +260,7 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
     // A malformed request is refused as Postmark refuses it, test token or not.
     let refused = 0;
     try {
-      await pm.sendEmail({ From: ALICE.address, To: "not an address", TextBody: "x" });
+      await pm.sendEmail({ From: ALICE.address, To: "not an address", Subject: "x", TextBody: "x" });
     } catch (e) {
       refused = (e as { code: number }).code;
     }
@@ -277,7 +277,7 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
     });
     assertEquals(other.status, 401);
   } finally {
-    await listener.close();
+    await listener.shutdown();
     gw.close();
   }
 });
