@@ -1,6 +1,6 @@
 /**
  * Test mode (issue 19 item 5): a test API key (`pst_test_…`) makes every send it carries — the
- * native API, its batch, Resend's and Postmark's SDKs — go through the live checks and be
+ * native API, its batch, Resend's and Postmark's SDKs, SMTP relay — go through the live checks and be
  * recorded (`GET /v1/emails`, state `test`) while nothing is delivered locally, copied to Sent,
  * queued, tracked or posted to a webhook. A live key beside it still delivers (so the counts
  * below can fail). Postmark's own test token `POSTMARK_API_TEST` is checked and accepted,
@@ -12,6 +12,7 @@ import { listen } from "../cli/serve.ts";
 import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { python, startBridgeWorld } from "./fixtures/bridge.ts";
 
 async function newKey(gw: TestGateway, token: string, test: boolean) {
   const res = await gw.call("POST", "/v1/api-keys", {
@@ -279,5 +280,51 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
   } finally {
     await listener.shutdown();
     gw.close();
+  }
+});
+
+const RELAY = `
+import smtplib, ssl, sys
+port, password, cafile, sender = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+with smtplib.SMTP("127.0.0.1", port) as s:
+    s.starttls(context=ctx)
+    s.login("apikey", password)
+    msg = "From: %s\\r\\nTo: bob@postern.test\\r\\nSubject: relayed test\\r\\n\\r\\nvia key\\r\\n" % sender
+    try:
+        s.sendmail(sender, ["bob@postern.test", "far@away.example"], msg)
+        print("SENT 250")
+    except smtplib.SMTPException as e:
+        print("REFUSED", getattr(e, "smtp_code", e))
+`;
+
+Deno.test("issue19#5: SMTP relay with a test key records the message and delivers nothing", async () => {
+  const bridgeWorld = await startBridgeWorld();
+  try {
+    const { gw } = bridgeWorld;
+    const session = await gw.login(ALICE);
+    const test = await newKey(gw, session, true);
+    const relay = (sender: string) =>
+      python(RELAY, [String(bridgeWorld.submissionPort), test.key, bridgeWorld.certFile, sender]);
+    const out = await relay(ALICE.address);
+    assert(out.includes("SENT 250"), out);
+    // Checked like a live submission: another account's address is refused.
+    const refused = await relay(BOB.address);
+    assert(/REFUSED 5\d\d/.test(refused), refused);
+    assertEquals(await traces(gw), NOTHING);
+    const listed = await (await gw.call("GET", "/v1/emails?status=test", { token: test.key }))
+      .json();
+    assertEquals(listed.data.length, 1);
+    assertEquals(listed.data[0].subject, "relayed test");
+    assertEquals(
+      listed.data[0].recipients.map((r: { address: string; status: string }) => [
+        r.address,
+        r.status,
+      ]),
+      [[BOB.address, "test"], ["far@away.example", "test"]],
+    );
+  } finally {
+    await bridgeWorld.close();
   }
 });
