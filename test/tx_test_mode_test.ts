@@ -261,7 +261,12 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
     // A malformed request is refused as Postmark refuses it, test token or not.
     let refused = 0;
     try {
-      await pm.sendEmail({ From: ALICE.address, To: "not an address", Subject: "x", TextBody: "x" });
+      await pm.sendEmail({
+        From: ALICE.address,
+        To: "not an address",
+        Subject: "x",
+        TextBody: "x",
+      });
     } catch (e) {
       refused = (e as { code: number }).code;
     }

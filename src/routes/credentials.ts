@@ -60,7 +60,8 @@ export const ApiKey = z.object({
   scopes: z.array(ScopeName),
   domains: z.array(z.string()),
   test: z.boolean().meta({
-    description: "A test key (`pst_test_…`): its sends are validated and recorded, never delivered.",
+    description:
+      "A test key (`pst_test_…`): its sends are validated and recorded, never delivered.",
   }),
   createdAt: z.string(),
   lastUsedAt: z.string().nullable(),
