@@ -36,6 +36,10 @@ async function traces(gw: TestGateway) {
   };
 }
 
+/** Postmark's SDK against the listener, with only its host changed. */
+const postmark = (token: string, port: number) =>
+  new ServerClient(token, { useHttps: false, requestHost: `127.0.0.1:${port}` });
+
 const NOTHING = { messages: 0, outbox: 0, events: 0, webhookPosts: 0 };
 
 async function world() {
@@ -206,10 +210,7 @@ Deno.test("issue19#5: Resend's and Postmark's SDKs with a test key record withou
       text: "hi",
     });
     assertEquals(r.error, null, JSON.stringify(r.error));
-    const pm = new ServerClient(test.key, {
-      useHttps: false,
-      requestHost: `127.0.0.1:${listener.port}`,
-    });
+    const pm = postmark(test.key, listener.port);
     const p = await pm.sendEmail({
       From: ALICE.address,
       To: "dave@remote.test",
@@ -241,10 +242,7 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
   const { gw } = await world();
   const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
   try {
-    const pm = new ServerClient("POSTMARK_API_TEST", {
-      useHttps: false,
-      requestHost: `127.0.0.1:${listener.port}`,
-    });
+    const pm = postmark("POSTMARK_API_TEST", listener.port);
     const sent = await pm.sendEmail({
       From: ALICE.address,
       To: "carol@remote.test",
