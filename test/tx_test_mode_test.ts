@@ -13,6 +13,7 @@ import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
 import { python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { boxes, byRole, jmapWorld } from "./fixtures/jmap.ts";
 
 async function newKey(gw: TestGateway, token: string, test: boolean) {
   const res = await gw.call("POST", "/v1/api-keys", {
@@ -330,4 +331,65 @@ Deno.test("issue19#5: SMTP relay with a test key records the message and deliver
   } finally {
     await bridgeWorld.close();
   }
+});
+
+Deno.test("issue19#5: a test key never delivers by another way: drafts are refused, JMAP records", async () => {
+  const { gw, test } = await world();
+  try {
+    const draft = await gw.call("POST", "/v1/drafts", {
+      token: test.key,
+      body: { from: ALICE.address, to: [BOB.address], subject: "draft", text: "x" },
+    });
+    assertEquals(draft.status, 201, await draft.clone().text());
+    const { id } = await draft.json();
+    const sent = await gw.call("POST", `/v1/drafts/${id}/send`, { token: test.key });
+    assertEquals(sent.status, 403, await sent.clone().text());
+    const t = await traces(gw);
+    assertEquals([t.outbox, t.events, t.webhookPosts], [0, 0, 0]);
+    assertEquals(t.messages, 1, "only the draft itself");
+  } finally {
+    gw.close();
+  }
+
+  await using w = await jmapWorld();
+  const key = await newKey(w.gw, w.alice, true);
+  const list = await boxes(w);
+  const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
+  const r = await w.api([
+    ["Email/set", {
+      accountId: w.aliceAccount,
+      create: {
+        draft: {
+          mailboxIds: { [byRole(list, "drafts").id]: true },
+          keywords: { $draft: true },
+          from: [{ email: ALICE.address }],
+          to: [{ email: BOB.address }, { email: "far@remote.test" }],
+          subject: "JMAP test send",
+          textBody: [{ partId: "1" }],
+          bodyValues: { "1": { value: "recorded only" } },
+        },
+      },
+    }, "0"],
+    ["EmailSubmission/set", {
+      accountId: w.aliceAccount,
+      create: { sub: { identityId: ids.list[0].id, emailId: "#draft" } },
+    }, "1"],
+  ], { token: key.key });
+  const [name, sub] = r.methodResponses[1];
+  assertEquals(name, "EmailSubmission/set", JSON.stringify(sub));
+  assert(sub.created?.sub, JSON.stringify(sub));
+  const sql = rawSql(w.gw.deps.store.db);
+  const delivered = await sql.get<{ n: number }>(
+    "SELECT count(*) AS n FROM messages m JOIN accounts a ON a.id = m.account_id " +
+      "WHERE a.address = ? AND m.subject = ?",
+    [BOB.address, "JMAP test send"],
+  );
+  assertEquals(Number(delivered!.n), 0);
+  assertEquals(
+    Number((await sql.get<{ n: number }>("SELECT count(*) AS n FROM outbox"))!.n),
+    0,
+  );
+  const listed = await (await w.gw.call("GET", "/v1/emails?status=test", { token: key.key }))
+    .json();
+  assertEquals(listed.data.map((m: { subject: string }) => m.subject), ["JMAP test send"]);
 });

@@ -288,6 +288,16 @@ export async function sendMessage(
   options: SendOptions = {},
 ): Promise<SendOutcome> {
   const { store } = deps;
+  // A test key's mail is never delivered: the send API records it (transactional/test_mode.ts);
+  // every other way here (sending a draft) is refused rather than delivering for real.
+  if (auth.testMode) {
+    throw new AppError(
+      403,
+      "forbidden",
+      "a test API key only records mail, through POST /v1/emails (and its batch and the " +
+        "compatible APIs); it cannot send drafts",
+    );
+  }
   const sentCopy = options.sentCopy ?? true;
   const { from, all, local, remote, raw, messageId, parsed } = await checkedMessage(
     deps,
