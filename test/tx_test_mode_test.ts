@@ -290,12 +290,13 @@ Deno.test("issue19#5: Postmark's POSTMARK_API_TEST token is checked and accepted
 const RELAY = `
 import smtplib, ssl, sys
 port, password, cafile, sender = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+extra = sys.argv[5] + "\\r\\n" if len(sys.argv) > 5 else ""
 ctx = ssl.create_default_context(cafile=cafile)
 ctx.check_hostname = False
 with smtplib.SMTP("127.0.0.1", port) as s:
     s.starttls(context=ctx)
     s.login("apikey", password)
-    msg = "From: %s\\r\\nTo: bob@postern.test\\r\\nSubject: relayed test\\r\\n\\r\\nvia key\\r\\n" % sender
+    msg = "From: %s\\r\\nTo: bob@postern.test\\r\\n%sSubject: relayed test\\r\\n\\r\\nvia key\\r\\n" % (sender, extra)
     try:
         s.sendmail(sender, ["bob@postern.test", "far@away.example"], msg)
         print("SENT 250")
@@ -309,8 +310,14 @@ Deno.test("issue19#5: SMTP relay with a test key records the message and deliver
     const { gw } = bridgeWorld;
     const session = await gw.login(ALICE);
     const test = await newKey(gw, session, true);
-    const relay = (sender: string) =>
-      python(RELAY, [String(bridgeWorld.submissionPort), test.key, bridgeWorld.certFile, sender]);
+    const relay = (sender: string, ...extra: string[]) =>
+      python(RELAY, [
+        String(bridgeWorld.submissionPort),
+        test.key,
+        bridgeWorld.certFile,
+        sender,
+        ...extra,
+      ]);
     const out = await relay(ALICE.address);
     assert(out.includes("SENT 250"), out);
     // Checked like a live submission: another account's address is refused.
@@ -328,6 +335,15 @@ Deno.test("issue19#5: SMTP relay with a test key records the message and deliver
       ]),
       [[BOB.address, "test"], ["far@away.example", "test"]],
     );
+    // An Idempotency-Key field works as live: the second submission is answered, not recorded.
+    for (let i = 0; i < 2; i++) {
+      const again = await relay(ALICE.address, "Idempotency-Key: smtp-test-1");
+      assert(again.includes("SENT 250"), again);
+    }
+    const after = await (await gw.call("GET", "/v1/emails?status=test", { token: test.key }))
+      .json();
+    assertEquals(after.data.length, 2);
+    assertEquals(await traces(gw), NOTHING);
   } finally {
     await bridgeWorld.close();
   }

@@ -104,13 +104,20 @@ export async function submitMessage(
   await assertSharpCanCarry(deps, parsed.from.address, remote);
   if (auth.testMode) {
     // SMTP relay with a test key: checked like a live submission, recorded, never delivered.
-    const results = await recordTestSubmission(deps, auth, {
-      from: parsed.from.address,
-      subject: parsed.subject ?? "",
-      messageId: parsed.messageId ?? "",
-      recipients: [...local, ...remote],
-    });
-    return { results, replayed: false };
+    try {
+      const results = await recordTestSubmission(deps, auth, {
+        from: parsed.from.address,
+        subject: parsed.subject ?? "",
+        messageId: parsed.messageId ?? "",
+        recipients: [...local, ...remote],
+      }, key);
+      return { results, replayed: false };
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { results: e.body as RecipientResult[], replayed: true };
+      }
+      throw e;
+    }
   }
   const prepared = await prepareDelivery(deps, {
     raw,

@@ -109,11 +109,7 @@ export async function recordTestSend(
     ...key ? [claimedResponse(auth.accountId, key, 201, body)] : [],
   ];
   try {
-    await deps.store.batch(statements).catch((e) =>
-      key
-        ? replayAfterConflict(deps.store.db, auth.accountId, key, deps.clock.now(), e)
-        : Promise.reject(e)
-    );
+    await runRecord(deps, auth, statements, key);
   } catch (e) {
     if (e instanceof IdempotentReplay) {
       return { status: e.status, body: e.body as TxSendResponse, replayed: true };
@@ -128,14 +124,30 @@ export async function recordTestSend(
   return { status: 201, body, replayed: false };
 }
 
+/** Runs a test send's statements; with a key, a concurrent twin's answer wins (replayed). */
+async function runRecord(
+  deps: Deps,
+  auth: AuthContext,
+  statements: Statement[],
+  key?: IdempotencyKey,
+): Promise<void> {
+  await deps.store.batch(statements).catch((e) =>
+    key
+      ? replayAfterConflict(deps.store.db, auth.accountId, key, deps.clock.now(), e)
+      : Promise.reject(e)
+  );
+}
+
 /**
  * A message submitted over SMTP with a test key, after the submission's own checks: recorded
- * as a test message (its envelope recipients in status `test`); the client gets its 250s.
+ * as a test message (its envelope recipients in status `test`); the client gets its 250s. An
+ * `Idempotency-Key` field is honoured as live (IdempotentReplay when it was seen).
  */
 export async function recordTestSubmission(
   deps: Deps,
   auth: AuthContext,
   message: { from: string; subject: string; messageId: string; recipients: string[] },
+  key?: IdempotencyKey,
 ): Promise<RecipientResult[]> {
   const emailId = newEmailId();
   const row: TxMessageRow = {
@@ -154,12 +166,20 @@ export async function recordTestSubmission(
     createdAt: deps.clock.now(),
   };
   const recipients = message.recipients.map((address) => ({ address, status: "test" }));
-  await deps.store.batch(await recordSteps(row, recipients));
+  // `forwarded`: accepted for recipients this server does not store it for (here: nobody).
+  const results = message.recipients.map((recipient) => ({
+    recipient,
+    status: "forwarded" as const,
+  }));
+  await runRecord(deps, auth, [
+    ...key ? claimKeyStatements(deps, auth.accountId, key) : [],
+    ...await recordSteps(row, recipients),
+    ...key ? [claimedResponse(auth.accountId, key, 200, results)] : [],
+  ], key);
   deps.logger.log("info", "send.test", {
     accountId: auth.accountId,
     emailId,
     recipients: recipients.length,
   });
-  // `forwarded`: accepted for recipients this server does not store it for (here: nobody).
-  return message.recipients.map((recipient) => ({ recipient, status: "forwarded" as const }));
+  return results;
 }
