@@ -232,6 +232,10 @@ Deno.test("issue19#5: Resend's and Postmark's SDKs with a test key record withou
       [["b1", "test"], ["via Postmark", "test"], ["via Resend", "test"]],
     );
     assert(listed.data.some((m: { emailId: string }) => m.emailId === r.data!.id));
+    // Resend's read answers for a test email too (its recipients; no event, nothing queued).
+    const got = await resend.emails.get(r.data!.id);
+    assertEquals(got.error, null, JSON.stringify(got.error));
+    assertEquals([got.data?.to, got.data?.subject], [["carol@remote.test"], "via Resend"]);
     assert(listed.data.some((m: { emailId: string }) => m.emailId === p.MessageID));
   } finally {
     await listener.shutdown();
