@@ -13,7 +13,7 @@ import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
 import { python, startBridgeWorld } from "./fixtures/bridge.ts";
-import { boxes, byRole, jmapWorld } from "./fixtures/jmap.ts";
+import { draftAndSubmit, jmapWorld } from "./fixtures/jmap.ts";
 
 async function newKey(gw: TestGateway, token: string, test: boolean) {
   const res = await gw.call("POST", "/v1/api-keys", {
@@ -373,31 +373,13 @@ Deno.test("issue19#5: a test key never delivers by another way: drafts are refus
 
   await using w = await jmapWorld();
   const key = await newKey(w.gw, w.alice, true);
-  const list = await boxes(w);
-  const [, ids] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "i"]);
-  const r = await w.api([
-    ["Email/set", {
-      accountId: w.aliceAccount,
-      create: {
-        draft: {
-          mailboxIds: { [byRole(list, "drafts").id]: true },
-          keywords: { $draft: true },
-          from: [{ email: ALICE.address }],
-          to: [{ email: BOB.address }, { email: "far@remote.test" }],
-          subject: "JMAP test send",
-          textBody: [{ partId: "1" }],
-          bodyValues: { "1": { value: "recorded only" } },
-        },
-      },
-    }, "0"],
-    ["EmailSubmission/set", {
-      accountId: w.aliceAccount,
-      create: { sub: { identityId: ids.list[0].id, emailId: "#draft" } },
-    }, "1"],
-  ], { token: key.key });
-  const [name, sub] = r.methodResponses[1];
-  assertEquals(name, "EmailSubmission/set", JSON.stringify(sub));
-  assert(sub.created?.sub, JSON.stringify(sub));
+  const sub = await draftAndSubmit(w, {
+    from: ALICE.address,
+    to: [BOB.address, "far@remote.test"],
+    subject: "JMAP test send",
+    text: "recorded only",
+  }, key.key);
+  assert(sub.created?.s, JSON.stringify(sub));
   const sql = rawSql(w.gw.deps.store.db);
   const delivered = await sql.get<{ n: number }>(
     "SELECT count(*) AS n FROM messages m JOIN accounts a ON a.id = m.account_id " +
