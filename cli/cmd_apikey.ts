@@ -30,11 +30,13 @@ export async function apikeyCreate({ values, positionals }: Invocation) {
       name,
       scopes: (scopes.length ? scopes : ["send"]) as Scope[],
       domains: list(values, "domain"),
+      test: flag(values, "test"),
     });
     if (flag(values, "json")) return printJson({ key, ...view(apiKey) });
     console.log(`created API key ${apiKey.id} "${apiKey.name}" for ${account.address}`);
     console.log(`  scopes:  ${apiKey.scopes.join(", ")}`);
     if (apiKey.domains.length) console.log(`  domains: ${apiKey.domains.join(", ")}`);
+    if (apiKey.test) console.log("  test:    yes (sends are recorded, never delivered)");
     console.log(`  key:     ${key}`);
     console.log("(shown once: store it now; use it as `Authorization: Bearer <key>`)");
   });
@@ -48,13 +50,14 @@ export async function apikeyList({ values, positionals }: Invocation) {
     if (flag(values, "json")) return printJson(keys);
     if (keys.length === 0) return console.log(`no API keys for ${account.address}`);
     console.log(table(
-      ["ID", "NAME", "PREFIX", "SCOPES", "DOMAINS", "CREATED", "REVOKED"],
+      ["ID", "NAME", "PREFIX", "SCOPES", "DOMAINS", "TEST", "CREATED", "REVOKED"],
       keys.map((k) => [
         k.id,
         k.name,
         k.prefix,
         k.scopes.join(","),
         k.domains.join(",") || "-",
+        k.test ? "yes" : "-",
         k.createdAt ?? "",
         k.revokedAt ?? "-",
       ]),

@@ -295,6 +295,10 @@ const apikeyCreate: Command = {
       multiple: true,
       help: "Local domain it may send from",
     },
+    test: {
+      type: "boolean",
+      help: "A test key (pst_test_…): its sends are validated and recorded, never delivered",
+    },
     ...JSON_OPTION,
   },
   run: lazy(() => import("./cmd_apikey.ts"), "apikeyCreate"),

@@ -155,11 +155,12 @@ export type DraftRequest = z.infer<typeof DraftRequest>;
 
 export const RecipientOutcome = z.object({
   address: z.string().meta({ description: "The recipient address." }),
-  status: z.enum(["delivered", "queued", "rejected", "scheduled", "suppressed"]).meta({
+  status: z.enum(["delivered", "queued", "rejected", "scheduled", "suppressed", "test"]).meta({
     description:
       "delivered: stored in a local mailbox; queued: in the outbox for a remote server; " +
       "rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the " +
-      "sending domain's suppression list, not sent.",
+      "sending domain's suppression list, not sent; test: accepted by a test API key, " +
+      "recorded and never delivered.",
   }),
   code: z.string().optional().meta({
     description: "Why it was rejected (a stable error code), when rejected.",

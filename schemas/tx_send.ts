@@ -233,13 +233,21 @@ export const TxEvent = z.object({
   createdAt: z.string().meta({ description: "When (ISO 8601)." }),
 }).meta({ id: "TxEvent" });
 
+/** A message's state; `test`: sent with a test API key, recorded and never delivered. */
+export const TX_STATES = ["scheduled", "accepted", "cancelled", "test"] as const;
+export const TxState = z.enum(TX_STATES).meta({
+  description: "scheduled, accepted, cancelled, or test: sent with a test API key " +
+    "(`pst_test_…`), validated and recorded, never delivered.",
+});
+
 export const TxEmailView = z.object({
   emailId: z.string().meta({ description: "The transactional message id (`em_…`)." }),
   messageId: z.string().meta({ description: "Its Message-ID header." }),
   from: z.string().meta({ description: "The From address." }),
   subject: z.string().meta({ description: "The Subject." }),
-  state: z.enum(["scheduled", "accepted", "cancelled"]).meta({
-    description: "scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled.",
+  state: TxState.meta({
+    description: "scheduled: waiting for `sendAt`; accepted: being or been delivered; " +
+      "cancelled; test: sent with a test key, recorded only.",
   }),
   sendAt: z.string().nullable().meta({
     description: "When a scheduled message goes out (ISO 8601).",
@@ -317,13 +325,11 @@ export const SentListQuery = z.object({
     description: "Emails carrying this tag.",
   }),
   status: z.enum([
-    "scheduled",
-    "accepted",
-    "cancelled",
+    ...TX_STATES,
     ...TX_EVENT_TYPES,
   ] as [string, ...string[]]).optional().meta({
     param: { name: "status", in: "query" },
-    description: "A message state (scheduled, accepted, cancelled) or a recipient status: " +
+    description: "A message state (scheduled, accepted, cancelled, test) or a recipient status: " +
       "messages with at least one recipient in it.",
   }),
   after: z.iso.datetime({ offset: true }).optional().meta({
@@ -349,8 +355,9 @@ export const SentListItem = z.object({
   messageId: z.string().meta({ description: "Its Message-ID header field." }),
   from: z.string().meta({ description: "The From address." }),
   subject: z.string().meta({ description: "The subject." }),
-  state: z.enum(["scheduled", "accepted", "cancelled"]).meta({
-    description: "scheduled (waits for sendAt), accepted, or cancelled.",
+  state: TxState.meta({
+    description: "scheduled: waiting for `sendAt`; accepted: being or been delivered; " +
+      "cancelled; test: sent with a test key, recorded only.",
   }),
   sendAt: z.string().nullable().meta({ description: "When a scheduled email may leave." }),
   tags: z.array(z.string()).meta({ description: "Its tags." }),

@@ -187,6 +187,16 @@ Deno.test("init, domains, accounts and API keys through the CLI", async () => {
   assertEquals(keys.length, 1);
   assert(keys[0].revokedAt, "the key is revoked");
   assertEquals(keys[0].key, undefined, "listings never show the key");
+  // issue19#5: a test key (recorded, never delivered) is told apart by its prefix and listing.
+  const testKey = ok(
+    await cli(["apikey", "create", "bob@example.org", "--name", "staging", "--test"], env),
+    "apikey create --test",
+  ).stdout;
+  assertMatch(testKey, /test: +yes[\s\S]*key: +pst_test_/);
+  assertMatch(
+    ok(await cli(["apikey", "list", "bob@example.org"], env), "list").stdout,
+    /staging .* yes/,
+  );
 
   ok(await cli(["account", "delete", "carol@example.org"], env), "delete");
   const after = JSON.parse(ok(await cli(["account", "list", "--json"], env), "list").stdout);

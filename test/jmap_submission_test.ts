@@ -3,7 +3,7 @@
  * through Postern's own path, implicit Email/set, live delivery status.
  */
 import { assertEquals } from "./fixtures/assert.ts";
-import { boxes, byRole, jmapWorld, type Json } from "./fixtures/jmap.ts";
+import { boxes, byRole, draftAndSubmit, jmapWorld, type Json } from "./fixtures/jmap.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
 
 Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updates the Email on success", async () => {
@@ -86,26 +86,13 @@ Deno.test("issue19#2: EmailSubmission sends through Postern's own path and updat
   assertEquals([bm.list[0].bcc, bm.list[0]["header:Bcc"]], [null, null]);
 
   // Sending as someone else is forbiddenFrom.
-  const r2 = await w.api([
-    ["Email/set", {
-      accountId: w.aliceAccount,
-      create: {
-        x: {
-          mailboxIds: { [byRole(list, "drafts").id]: true },
-          from: [{ email: BOB.address }],
-          to: [{ email: BOB.address }],
-          subject: "spoof",
-          textBody: [{ partId: "1" }],
-          bodyValues: { "1": { value: "x" } },
-        },
-      },
-    }, "0"],
-    ["EmailSubmission/set", {
-      accountId: w.aliceAccount,
-      create: { s: { identityId: ids.list[0].id, emailId: "#x" } },
-    }, "1"],
-  ]);
-  assertEquals(r2.methodResponses[1][1].notCreated.s.type, "forbiddenFrom");
+  const r2 = await draftAndSubmit(w, {
+    from: BOB.address,
+    to: [BOB.address],
+    subject: "spoof",
+    text: "x",
+  });
+  assertEquals(r2.notCreated.s.type, "forbiddenFrom");
   const [, cancel] = await w.one(["EmailSubmission/set", {
     accountId: w.aliceAccount,
     update: { [created.id]: { undoStatus: "canceled" } },

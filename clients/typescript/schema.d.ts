@@ -914,7 +914,7 @@ export interface paths {
     put?: never;
     /**
      * Send a message
-     * @description Builds the MIME message, stores a copy in Sent, delivers to local recipients and queues remote ones. Needs the `send` scope. Answers after the durable commit. Recipients on the sending domain's suppression list are skipped (`suppressed`). A remote recipient whose mail goes over SHARP/1.3 is refused (422 `sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over 20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 `sharp_unsupported_sender`).
+     * @description Builds the MIME message, stores a copy in Sent, delivers to local recipients and queues remote ones. Needs the `send` scope. Answers after the durable commit. Recipients on the sending domain's suppression list are skipped (`suppressed`). A remote recipient whose mail goes over SHARP/1.3 is refused (422 `sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over 20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 `sharp_unsupported_sender`). With a test API key (`pst_test_…`) the message is checked exactly the same, then only recorded (state `test`, recipients `test`): nothing is delivered, queued, copied to Sent, tracked or posted to a webhook.
      */
     post: operations["sendEmail"];
     delete?: never;
@@ -3385,6 +3385,8 @@ export interface components {
       scopes: ("read" | "send" | "admin" | "bridge" | "metrics")[];
       /** @description Domains it may send from (empty: the account's own addresses). */
       domains: string[];
+      /** @description A test key (`pst_test_…`): its sends are validated and recorded, never delivered. */
+      test: boolean;
       /** @description When it was created (ISO 8601). */
       createdAt: string;
       /** @description When it was last used (to the minute). */
@@ -3420,6 +3422,8 @@ export interface components {
       scopes: ("read" | "send" | "admin" | "bridge" | "metrics")[];
       /** @description Domains it may send from (empty: the account's own addresses). */
       domains: string[];
+      /** @description A test key (`pst_test_…`): its sends are validated and recorded, never delivered. */
+      test: boolean;
       /** @description When it was created (ISO 8601). */
       createdAt: string;
       /** @description When it was last used (to the minute). */
@@ -3447,6 +3451,8 @@ export interface components {
       scopes: ("read" | "send" | "admin" | "bridge" | "metrics")[];
       /** @description Local domains the key may send from, as any of their addresses (and, with `admin`, the only domains it manages): administrators, and domain administrators for their domains; checked on every use. Default: the account's own addresses. */
       domains?: string[];
+      /** @description Create a test key (`pst_test_…`): every send made with it (HTTP, the Resend and Postmark routes, SMTP relay) is validated exactly like a live one and recorded (`GET /v1/emails`, state `test`), but nothing is delivered, queued, copied to Sent, tracked or posted to a webhook. Default: a live key. */
+      test?: boolean;
     };
     AdminDomain: {
       /** @description The domain's id. */
@@ -3970,10 +3976,10 @@ export interface components {
       /** @description The recipient address. */
       address: string;
       /**
-       * @description delivered: stored in a local mailbox; queued: in the outbox for a remote server; rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the sending domain's suppression list, not sent.
+       * @description delivered: stored in a local mailbox; queued: in the outbox for a remote server; rejected: refused (see code); scheduled: queued for `sendAt`; suppressed: on the sending domain's suppression list, not sent; test: accepted by a test API key, recorded and never delivered.
        * @enum {string}
        */
-      status: "delivered" | "queued" | "rejected" | "scheduled" | "suppressed";
+      status: "delivered" | "queued" | "rejected" | "scheduled" | "suppressed" | "test";
       /** @description Why it was rejected (a stable error code), when rejected. */
       code?: string;
       /** @description A human-readable reason, when rejected or suppressed. */
@@ -4202,10 +4208,10 @@ export interface components {
       /** @description The subject. */
       subject: string;
       /**
-       * @description scheduled (waits for sendAt), accepted, or cancelled.
+       * @description scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled; test: sent with a test key, recorded only.
        * @enum {string}
        */
-      state: "scheduled" | "accepted" | "cancelled";
+      state: "scheduled" | "accepted" | "cancelled" | "test";
       /** @description When a scheduled email may leave. */
       sendAt: string | null;
       /** @description Its tags. */
@@ -4393,10 +4399,10 @@ export interface components {
       /** @description The Subject. */
       subject: string;
       /**
-       * @description scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled.
+       * @description scheduled: waiting for `sendAt`; accepted: being or been delivered; cancelled; test: sent with a test key, recorded only.
        * @enum {string}
        */
-      state: "scheduled" | "accepted" | "cancelled";
+      state: "scheduled" | "accepted" | "cancelled" | "test";
       /** @description When a scheduled message goes out (ISO 8601). */
       sendAt: string | null;
       /** @description Tags given at send time. */
@@ -11326,11 +11332,12 @@ export interface operations {
         subject?: string;
         /** @description Emails carrying this tag. */
         tag?: string;
-        /** @description A message state (scheduled, accepted, cancelled) or a recipient status: messages with at least one recipient in it. */
+        /** @description A message state (scheduled, accepted, cancelled, test) or a recipient status: messages with at least one recipient in it. */
         status?:
           | "scheduled"
           | "accepted"
           | "cancelled"
+          | "test"
           | "queued"
           | "sent"
           | "delivered"

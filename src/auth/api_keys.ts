@@ -4,8 +4,10 @@
  * `bridge`) and optionally the local domains it sends from, as any of their addresses. `bridge`
  * is for administrators only; `admin` and domains also for domain administrators, limited to
  * the domains they administer (their `admin` key manages those domains' settings and never the
- * server). Both are checked again on every use, so they end with the owner's role. The HTTP
- * routes and the `postern apikey` CLI both call these functions.
+ * server). Both are checked again on every use, so they end with the owner's role. A test key
+ * (`pst_test_…`, as Stripe's test keys) makes every send it carries a test send: validated like a
+ * live one, recorded, never delivered (transactional/test_mode.ts). The HTTP routes and the
+ * `postern apikey` CLI both call these functions.
  */
 import { and, eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
@@ -18,6 +20,9 @@ import { schema } from "../store/store.ts";
 import { type Scope, SCOPES } from "./auth_context.ts";
 import { API_KEY_PREFIX } from "./authenticate.ts";
 
+/** How a test key starts, so that it is told apart at a glance (in code, logs and listings). */
+export const TEST_KEY_PREFIX = `${API_KEY_PREFIX}test_`;
+
 export type ApiKeyRow = typeof schema.apiKeys.$inferSelect;
 
 export interface NewApiKey {
@@ -25,6 +30,8 @@ export interface NewApiKey {
   scopes: Scope[];
   /** Local domains the key may send from; empty or absent means the account's own addresses. */
   domains?: string[];
+  /** A test key: its sends are recorded, never delivered. */
+  test?: boolean;
 }
 
 /** What listings show: never the key or its hash. */
@@ -34,6 +41,7 @@ export interface ApiKeyView {
   prefix: string;
   scopes: Scope[];
   domains: string[];
+  test: boolean;
   createdAt: number;
   lastUsedAt: number | null;
   revokedAt: number | null;
@@ -48,6 +56,7 @@ export function apiKeyView(row: ApiKeyRow): ApiKeyView {
     prefix: row.prefix,
     scopes: JSON.parse(row.scopes) as Scope[],
     domains: JSON.parse(row.domains) as string[],
+    test: row.test,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
     revokedAt: row.revokedAt,
@@ -109,7 +118,7 @@ export async function createApiKey(
       );
     }
   }
-  const key = API_KEY_PREFIX + randomToken();
+  const key = (input.test ? TEST_KEY_PREFIX : API_KEY_PREFIX) + randomToken();
   const [row] = await store.db.insert(schema.apiKeys).values({
     accountId,
     name,
@@ -117,6 +126,7 @@ export async function createApiKey(
     keyHash: await sha256Hex(key),
     scopes: JSON.stringify(scopes),
     domains: JSON.stringify(domains),
+    test: input.test === true,
   }).returning();
   return { key, apiKey: apiKeyView(row) };
 }

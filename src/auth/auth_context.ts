@@ -24,6 +24,8 @@ export interface AuthContext {
   apiKeyId?: number;
   /** Domains an API key may send from; empty means the account's own addresses. */
   sendDomains?: readonly string[];
+  /** Made with a test API key: sends are validated and recorded, never delivered. */
+  testMode?: boolean;
 }
 
 export function requireScope(auth: AuthContext, scope: Scope): void {

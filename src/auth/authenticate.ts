@@ -44,6 +44,7 @@ async function liveApiKey(db: Db, keyHash: string): Promise<VerifiedApiKey<AuthC
     scopes: new Set(scopes),
     apiKeyId: row.key.id,
     sendDomains: JSON.parse(row.key.domains) as string[],
+    testMode: row.key.test,
   };
   return { auth, lastUsedAt: row.key.lastUsedAt ?? 0 };
 }

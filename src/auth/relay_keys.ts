@@ -3,7 +3,8 @@
  * the submission ports, a password that is a live `pst_…` key with the `send` scope signs the
  * client in as the key's account, whatever the user name (`apikey`, `resend`, the address…).
  * The submission then runs with the key's rights — the domains it may send from — not the
- * account's session rights, and stops working the moment the key is revoked. Failed keys count
+ * account's session rights (a test key's submissions are recorded, never delivered), and stops
+ * working the moment the key is revoked. Failed keys count
  * towards the same login throttle as passwords (per client address).
  */
 import type { Deps } from "../deps.ts";
@@ -22,6 +23,7 @@ interface KeyRow {
   key_id: number;
   scopes: string;
   domains: string;
+  test: number;
   account_id: number;
   address: string;
   domain_id: number;
@@ -29,7 +31,7 @@ interface KeyRow {
   disabled: number;
 }
 
-const KEY_SQL = `SELECT k.id AS key_id, k.scopes, k.domains, a.id AS account_id, a.address,
+const KEY_SQL = `SELECT k.id AS key_id, k.scopes, k.domains, k.test, a.id AS account_id, a.address,
     a.domain_id, a.role, a.disabled
   FROM api_keys k JOIN accounts a ON a.id = k.account_id
   WHERE k.key_hash = ? AND k.revoked_at IS NULL`;
@@ -47,6 +49,7 @@ function contextOf(row: KeyRow): AuthContext | undefined {
     scopes: new Set(scopes),
     apiKeyId: Number(row.key_id),
     sendDomains: JSON.parse(row.domains) as string[],
+    testMode: Number(row.test) === 1,
   };
 }
 

@@ -248,6 +248,8 @@ async function createOne(ctx: Ctx, accountId: number, input: Record<string, Json
       mailFrom: envelope.mailFrom.email,
       recipients: envelope.rcptTo.map((r) => r.email),
       authenticatedAs: ctx.auth.address,
+      // With an API key: the key's rights (sending domains, test mode), as on SMTP relay.
+      apiKeyId: ctx.auth.apiKeyId,
       clientIp: "jmap",
     }, sent));
   } catch (e) {

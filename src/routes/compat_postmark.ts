@@ -3,9 +3,13 @@
  * so Postmark's SDK works with only its host changed (`new ServerClient(key, { requestHost,
  * useHttps })`). The server token (`X-Postmark-Server-Token`) is a Postern API key; each request
  * is mapped onto Postern's own send request (schemas/compat_postmark.ts) and sent through the
- * same path as `POST /v1/emails`; errors leave as Postmark's {ErrorCode, Message}.
+ * same path as `POST /v1/emails`; errors leave as Postmark's {ErrorCode, Message}. A test key
+ * (`pst_test_…`) records without delivering (transactional/test_mode.ts); Postmark's own test
+ * token, `POSTMARK_API_TEST`, is answered as Postmark answers it: the request is checked and
+ * accepted, and nothing is sent or recorded (it names no account).
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import {
   PostmarkBatch,
@@ -24,9 +28,12 @@ import { compatRouter, describeFields } from "../http/compat_router.ts";
 import { zodFieldErrors } from "../http/problem.ts";
 import { type AppEnv, json, ok } from "../http/router.ts";
 import { sendBatch, sendEmail } from "../transactional/send.ts";
+import { newEmailId } from "../transactional/signing.ts";
 
 const TAG = "compat-postmark";
 const TOKEN = "x-postmark-server-token";
+/** Postmark's documented test server token: validated, accepted, never sent. */
+export const POSTMARK_TEST_TOKEN = "POSTMARK_API_TEST";
 
 const security = [{ postmarkServerToken: [] as string[] }];
 const errors = {
@@ -58,7 +65,13 @@ const accepted = (to: string | undefined, emailId: string): PostmarkResult => ({
   Message: "OK",
 });
 
+/** With Postmark's test token: the id an accepted message would get, nothing sent. */
+const isTestToken = (c: Context<AppEnv>) => c.req.header(TOKEN) === POSTMARK_TEST_TOKEN;
+
 export function postmarkRoutes(deps: Deps) {
+  const send = async (c: Context<AppEnv>, req: TxSendRequest) =>
+    isTestToken(c) ? newEmailId() : (await sendEmail(deps, c.get("auth"), req)).body.emailId;
+
   const app = compatRouter(deps.logger, (status, code, message) => {
     const e = postmarkError(status, code);
     return Response.json({ ErrorCode: e.ErrorCode, Message: message }, { status: e.status });
@@ -66,6 +79,7 @@ export function postmarkRoutes(deps: Deps) {
   const auth = createMiddleware<AppEnv>(async (c, next) => {
     const token = c.req.header(TOKEN);
     if (!token) throw new AppError(401, "unauthorized", `the ${TOKEN} header is missing`);
+    if (token === POSTMARK_TEST_TOKEN) return await next();
     const ctx = await authenticate(deps, `Bearer ${token}`);
     requireScope(ctx, "send");
     c.set("auth", ctx);
@@ -77,7 +91,9 @@ export function postmarkRoutes(deps: Deps) {
     type: "apiKey",
     in: "header",
     name: "X-Postmark-Server-Token",
-    description: "A Postern API key with the `send` scope.",
+    description: "A Postern API key with the `send` scope (a test key records without " +
+      "delivering), or Postmark's test token `POSTMARK_API_TEST`: checked and accepted, " +
+      "nothing sent or recorded.",
   });
 
   const single = (path: string, operationId: string, summary: string, schema: z.ZodType) =>
@@ -99,8 +115,7 @@ export function postmarkRoutes(deps: Deps) {
     single("/email", "postmarkSendEmail", "Postmark: send an email", PostmarkEmail),
     async (c) => {
       const body = c.req.valid("json") as PostmarkEmail;
-      const sent = await sendEmail(deps, c.get("auth"), txRequest(body));
-      return c.json(accepted(body.To, sent.body.emailId), 200);
+      return c.json(accepted(body.To, await send(c, txRequest(body))), 200);
     },
   );
 
@@ -113,8 +128,7 @@ export function postmarkRoutes(deps: Deps) {
     ),
     async (c) => {
       const body = c.req.valid("json") as PostmarkTemplatedEmail;
-      const sent = await sendEmail(deps, c.get("auth"), txRequest(body));
-      return c.json(accepted(body.To, sent.body.emailId), 200);
+      return c.json(accepted(body.To, await send(c, txRequest(body))), 200);
     },
   );
 
@@ -148,7 +162,9 @@ export function postmarkRoutes(deps: Deps) {
           };
         }
       });
-      if (items.length) {
+      if (items.length && isTestToken(c)) {
+        at.forEach((index) => out[index] = accepted(body[index].To, newEmailId()));
+      } else if (items.length) {
         const result = await sendBatch(deps, c.get("auth"), items);
         for (const r of result.body.results) {
           const index = at[r.index];

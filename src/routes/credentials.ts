@@ -64,6 +64,10 @@ export const ApiKey = z.object({
   domains: z.array(z.string()).meta({
     description: "Domains it may send from (empty: the account's own addresses).",
   }),
+  test: z.boolean().meta({
+    description:
+      "A test key (`pst_test_…`): its sends are validated and recorded, never delivered.",
+  }),
   createdAt: z.string().meta({ description: "When it was created (ISO 8601)." }),
   lastUsedAt: z.string().nullable().meta({ description: "When it was last used (to the minute)." }),
   revokedAt: z.string().nullable().meta({ description: "When it was revoked, if it was." }),
@@ -98,6 +102,12 @@ export const ApiKeyRequest = z.object({
     description: "Local domains the key may send from, as any of their addresses (and, with " +
       "`admin`, the only domains it manages): administrators, and domain administrators for " +
       "their domains; checked on every use. Default: the account's own addresses.",
+  }),
+  test: z.boolean().optional().meta({
+    description: "Create a test key (`pst_test_…`): every send made with it (HTTP, the Resend " +
+      "and Postmark routes, SMTP relay) is validated exactly like a live one and recorded " +
+      "(`GET /v1/emails`, state `test`), but nothing is delivered, queued, copied to Sent, " +
+      "tracked or posted to a webhook. Default: a live key.",
   }),
 }).meta({
   id: "ApiKeyRequest",
@@ -430,6 +440,7 @@ export function credentialsRoutes(deps: Deps) {
         prefix: apiKey.prefix,
         scopes: apiKey.scopes,
         domains: apiKey.domains,
+        test: apiKey.test,
       });
       return c.json({ ...apiKeyBody(apiKey), key }, 201);
     },

@@ -37,7 +37,9 @@ export function sendRoutes(deps: Deps) {
         "A remote recipient whose mail goes over SHARP/1.3 is refused (422 " +
         "`sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over " +
         "20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 " +
-        "`sharp_unsupported_sender`).",
+        "`sharp_unsupported_sender`). With a test API key (`pst_test_…`) the message is " +
+        "checked exactly the same, then only recorded (state `test`, recipients `test`): " +
+        "nothing is delivered, queued, copied to Sent, tracked or posted to a webhook.",
       security: bearer,
       request: {
         headers: IdempotencyHeader,

@@ -257,21 +257,19 @@ const sentIdSql = (mailboxId: number, deliveryKey: string): SqlValue => ({
   args: [mailboxId, deliveryKey],
 });
 
-export async function sendMessage(
-  deps: Deps,
-  auth: AuthContext,
-  req: SendRequest,
-  options: SendOptions = {},
-): Promise<SendOutcome> {
-  const { store } = deps;
-  const sentCopy = options.sentCopy ?? true;
+/**
+ * Every check a send makes before it writes, and the message it composes: the sender may use
+ * From, local recipients exist, SHARP can carry it, it fits. Test sends (transactional/
+ * test_mode.ts) stop here, so they are refused exactly when a live send would be.
+ */
+export async function checkedMessage(deps: Deps, auth: AuthContext, req: SendRequest) {
+  const { db } = deps.store;
   const from = named(req.from);
-  await assertMaySendAs(store.db, auth, from.address);
+  await assertMaySendAs(db, auth, from.address);
   const fromDomain = from.address.slice(from.address.lastIndexOf("@") + 1);
   const all = [...new Set([...req.to, ...req.cc, ...req.bcc].map((r) => named(r).address))];
-  const { local, remote } = await classify(store.db, all, postmasterRoute(deps.config));
+  const { local, remote } = await classify(db, all, postmasterRoute(deps.config));
   await assertSharpCanCarry(deps, from.address, remote);
-
   const { raw, messageId, parsed } = await composeRaw(deps, req, fromDomain);
   if (raw.byteLength > deps.config.maxMessageBytes) {
     throw new AppError(
@@ -280,6 +278,32 @@ export async function sendMessage(
       `the message exceeds ${deps.config.maxMessageBytes} bytes`,
     );
   }
+  return { from, all, local, remote, raw, messageId, parsed };
+}
+
+export async function sendMessage(
+  deps: Deps,
+  auth: AuthContext,
+  req: SendRequest,
+  options: SendOptions = {},
+): Promise<SendOutcome> {
+  const { store } = deps;
+  // A test key's mail is never delivered: the send API records it (transactional/test_mode.ts);
+  // every other way here (sending a draft) is refused rather than delivering for real.
+  if (auth.testMode) {
+    throw new AppError(
+      403,
+      "forbidden",
+      "a test API key only records mail, through POST /v1/emails (and its batch and the " +
+        "compatible APIs); it cannot send drafts",
+    );
+  }
+  const sentCopy = options.sentCopy ?? true;
+  const { from, all, local, remote, raw, messageId, parsed } = await checkedMessage(
+    deps,
+    auth,
+    req,
+  );
   const prepared = await prepareDelivery(deps, {
     raw,
     mailFrom: from.address,

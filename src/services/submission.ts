@@ -28,6 +28,7 @@ import {
 } from "../transactional/idempotency.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { submissionKey, takeIdempotencyField } from "../transactional/smtp_idempotency.ts";
+import { recordTestSubmission } from "../transactional/test_mode.ts";
 
 export interface SubmissionOutcome {
   results: RecipientResult[];
@@ -100,6 +101,23 @@ export async function submitMessage(
   }
   // SHARP's sender is the author (bridge/sharp/outbound.ts), so the From address is checked.
   await assertSharpCanCarry(deps, parsed.from.address, remote);
+  if (auth.testMode) {
+    // SMTP relay with a test key: checked like a live submission, recorded, never delivered.
+    try {
+      const results = await recordTestSubmission(deps, auth, {
+        from: parsed.from.address,
+        subject: parsed.subject ?? "",
+        messageId: parsed.messageId ?? "",
+        recipients: [...local, ...remote],
+      }, key);
+      return { results, replayed: false };
+    } catch (e) {
+      if (e instanceof IdempotentReplay) {
+        return { results: e.body as RecipientResult[], replayed: true };
+      }
+      throw e;
+    }
+  }
   const prepared = await prepareDelivery(deps, {
     raw,
     parsed,

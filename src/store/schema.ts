@@ -128,6 +128,8 @@ export const apiKeys = sqliteTable("api_keys", {
   scopes: text("scopes").notNull(),
   /** JSON array of domains the key may send from; empty means the account's own. */
   domains: text("domains").notNull().default("[]"),
+  /** A test key (`pst_test_…`): its sends are validated and recorded, never delivered. */
+  test: integer("test", { mode: "boolean" }).notNull().default(false),
   lastUsedAt: integer("last_used_at"),
   revokedAt: integer("revoked_at"),
   createdAt: integer("created_at").notNull().default(now),

@@ -32,7 +32,8 @@ export const txMessages = sqliteTable("tx_messages", {
   metadata: text("metadata").notNull().default("{}"),
   /** When a scheduled message may first leave; null when sent at once. */
   sendAt: integer("send_at"),
-  state: text("state", { enum: ["scheduled", "accepted", "cancelled"] }).notNull(),
+  /** `test`: sent with a test API key, recorded and never delivered (transactional/test_mode.ts). */
+  state: text("state", { enum: ["scheduled", "accepted", "cancelled", "test"] }).notNull(),
   template: text("template"),
   createdAt: integer("created_at").notNull().default(now),
 }, (t) => [

@@ -33,6 +33,7 @@ import { suppressedAmong } from "./suppression.ts";
 import { uploadedBytes } from "./uploads.ts";
 import { fetchAttachment } from "./attachment_fetch.ts";
 import { getTemplate, renderTemplate } from "./templates.ts";
+import { recordTestSend } from "./test_mode.ts";
 import { recordEvent, type TxMessageRow } from "./timeline.ts";
 import { activeWebhooks } from "./webhooks.ts";
 import { applyTracking, type TrackingChoice, trackingFor, unsubscribeHeaders } from "./tracking.ts";
@@ -200,6 +201,17 @@ export async function sendEmail(
     references: req.references,
   };
 
+  if (auth.testMode) {
+    // A test key: the checks above and sendMessage's, then a record; nothing leaves.
+    return await recordTestSend(deps, auth, base, {
+      emailId,
+      request: req,
+      subject: content.subject,
+      sendAt: scheduled ? sendAt : undefined,
+      suppressed: all.filter((a) => suppressed.has(a.toLowerCase())),
+      key,
+    });
+  }
   let body: TxSendResponse | undefined;
   // Read before the write job: its steps after the send only write (recordStatements).
   const hooks = shared

@@ -9,6 +9,7 @@ import type { InValue } from "@libsql/client/web";
 import { AppError } from "../errors.ts";
 import { fromBase64Url, toBase64Url } from "../crypto.ts";
 import { type Queryable, rawSql } from "../store/store.ts";
+import { TX_STATES } from "../../schemas/tx_send.ts";
 
 export const SENT_PAGE_MAX = 100;
 
@@ -46,7 +47,7 @@ export interface SentItem {
   lastEvent: string | null;
 }
 
-const MESSAGE_STATES = new Set(["scheduled", "accepted", "cancelled"]);
+const MESSAGE_STATES = new Set<string>(TX_STATES);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function encodeCursor(createdAt: number, row: number): string {

@@ -187,4 +187,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TRIGGER `jmap_submissions_delete_jmap` AFTER DELETE ON `jmap_submissions`\nBEGIN\n\tINSERT INTO `jmap_changes` (`account_id`, `type`, `object_id`, `op`) VALUES (old.`account_id`, 'EmailSubmission', old.`id`, 2);\nEND;",
     ],
   },
+  {
+    "tag": "0013_luxuriant_shaman",
+    "statements": [
+      "ALTER TABLE `api_keys` ADD `test` integer DEFAULT false NOT NULL;",
+    ],
+  },
 ];
