@@ -12,6 +12,7 @@ import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
 import { rawSql, readCaches, schema } from "../store/store.ts";
+import { remember, scopeOf } from "../store/read_scope.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
@@ -92,11 +93,28 @@ export async function findAccountByAddress(
 ): Promise<Account | undefined> {
   const normal = normalizeAddress(address);
   if (!normal) return undefined;
-  const row = await rawSql(db).get<Record<string, unknown>>(
-    `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
-    [addressKey(normal)],
-  );
-  return row && accountsSql.fromRow(row);
+  const key = addressKey(normal);
+  // In a request with optimistic reads (store/read_scope.ts) the row comes from a cache the
+  // change counter covers; its usage is as old as the entry (`usageMayBeOld`).
+  const scoped = scopeOf(db) !== undefined;
+  const found = await remember(db, `account ${key}`, async () => {
+    const row = await rawSql(db).get<Record<string, unknown>>(
+      `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
+      [key],
+    );
+    const account = row ? accountsSql.fromRow(row) : null;
+    if (account && scoped) cachedUsage.add(account);
+    return account;
+  }, () => undefined);
+  return found ?? undefined;
+}
+
+/** Accounts a request took from its cache: `usedBytes` may be behind (quota is checked in SQL). */
+const cachedUsage = new WeakSet<Account>();
+
+/** True when `account.usedBytes` may be behind the store's (see findAccountByAddress). */
+export function usageMayBeOld(account: Account): boolean {
+  return cachedUsage.has(account);
 }
 
 export async function getAccount(db: Queryable, id: number): Promise<Account | undefined> {

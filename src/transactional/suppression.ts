@@ -8,6 +8,7 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
+import { remember } from "../store/read_scope.ts";
 import { notFound } from "../errors.ts";
 
 export type SuppressionRow = typeof schema.txSuppressions.$inferSelect;
@@ -47,14 +48,22 @@ export async function suppressedAmong(
   addresses: string[],
 ): Promise<Set<string>> {
   if (addresses.length === 0) return new Set();
-  // Checked before every send: plain SQL (store/store.ts RawSql).
+  // Checked before every send: plain SQL (store/store.ts RawSql), one line per suppressed
+  // address, so that a request with optimistic reads (store/read_scope.ts) can cache the answer
+  // and have its write job compare it with what the same query finds then.
   const lower = addresses.map((a) => a.toLowerCase());
-  const rows = await rawSql(db).all<{ address: string }>(
-    `SELECT address FROM tx_suppressions WHERE domain = ?
-     AND address IN (${lower.map(() => "?").join(", ")})`,
-    [domain.toLowerCase(), ...lower],
+  const args = [domain.toLowerCase(), ...lower];
+  const list = `(SELECT group_concat(address, char(10)) FROM (SELECT address FROM tx_suppressions
+     WHERE domain = ? AND address IN (${lower.map(() => "?").join(", ")}) ORDER BY address))`;
+  const found = await remember(
+    db,
+    `suppressed ${args.join(" ")}`,
+    async () =>
+      (await rawSql(db).get<{ list: string | null }>(`SELECT ${list} AS list`, args))!
+        .list,
+    (value) => ({ condition: `${list} IS ?`, args: [...args, value] }),
   );
-  return new Set(rows.map((r) => r.address));
+  return new Set(found ? found.split("\n") : []);
 }
 
 export async function listSuppressions(
