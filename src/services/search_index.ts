@@ -50,8 +50,8 @@ async function watermark(store: Store): Promise<number> {
 
 /**
  * Indexes up to `BATCH` pending messages; returns how many it looked at (0: nothing pending).
- * The rows are read and tokenized-to-be outside the write lock; inside it, a message purged in
- * the meantime is skipped, and the watermark moves only forward.
+ * The rows are read and tokenized-to-be before the write job; in it, a message purged in the
+ * meantime is skipped, and the watermark moves only forward.
  */
 export async function indexPendingMessages(store: Store): Promise<number> {
   const from = await watermark(store);
@@ -76,33 +76,27 @@ export async function indexPendingMessages(store: Store): Promise<number> {
     };
   });
   const last = docs[docs.length - 1].id;
-  await store.write(async (tx) => {
-    const sql = rawSql(tx);
-    // Another indexer (a search's catch-up, another process) may have done this batch already.
-    const now = await sql.get<{ indexed_through: number }>(
-      "SELECT indexed_through FROM search_index_state WHERE id = 1",
-    );
-    const through = Number(now?.indexed_through ?? 0);
-    for (const d of docs) {
-      if (d.id <= through) continue;
+  // One write job (one round trip on a remote store, instead of a statement each while holding
+  // the write lock). Another indexer (a search's catch-up, another process) may have done this
+  // batch already: each row is written only above the watermark as the job finds it, which the
+  // last step moves, and only for a message not purged meanwhile.
+  await store.batch([
+    ...docs.map((d) => ({
       // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
       // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
       // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every
       // later batch (and every search's catch-up) failed on the same row.
-      await sql.run(
-        `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
-         SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`,
-        [d.id, d.subject, d.from, d.to, d.body, d.id],
-      );
-    }
-    if (last > through) {
-      await sql.run(
-        `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
+      sql: `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1)
+         AND ?1 > coalesce((SELECT indexed_through FROM search_index_state WHERE id = 1), 0)`,
+      args: [d.id, d.subject, d.from, d.to, d.body],
+    })),
+    {
+      sql: `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
          ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
-        [last],
-      );
-    }
-  });
+      args: [last],
+    },
+  ]);
   return rows.length;
 }
 
