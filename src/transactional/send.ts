@@ -387,7 +387,9 @@ export async function sendBatch(
   const accepted = results.filter((r) => r.status === 201).length;
   const body: BatchResponse = { accepted, refused: items.length - accepted, results };
   if (batchKey) {
-    await deps.store.write((tx) => recordKey(tx, deps, auth.accountId, batchKey, 200, body));
+    await deps.store.batch(
+      await recordStatements((tx) => recordKey(tx, deps, auth.accountId, batchKey, 200, body)),
+    );
   }
   return { status: 200, body, replayed: false };
 }

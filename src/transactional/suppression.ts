@@ -7,7 +7,8 @@
  */
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, recordStatements, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { remember } from "../store/read_scope.ts";
 import { notFound } from "../errors.ts";
 
@@ -77,15 +78,21 @@ export async function listSuppressions(
     .orderBy(desc(schema.txSuppressions.id)).limit(opts.limit);
 }
 
+const suppressionsSql = tableSql(schema.txSuppressions);
+
 export async function addSuppression(store: Store, s: NewSuppression): Promise<SuppressionRow> {
-  return await store.write(async (tx) => {
-    await suppressInTx(tx, s);
-    const [row] = await tx.select().from(schema.txSuppressions).where(and(
-      eq(schema.txSuppressions.domain, s.domain.toLowerCase()),
-      eq(schema.txSuppressions.address, s.address.toLowerCase()),
-    ));
-    return row;
-  });
+  // One write job: the row unless it is there already, then the row as it stands.
+  const results = await store.batch([
+    ...await recordStatements((tx) => suppressInTx(tx, s)),
+    {
+      sql:
+        `SELECT ${suppressionsSql.columns} FROM tx_suppressions WHERE domain = ? AND address = ?`,
+      args: [s.domain.toLowerCase(), s.address.toLowerCase()],
+    },
+  ]);
+  return suppressionsSql.fromRow(
+    results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
+  );
 }
 
 export async function removeSuppression(
