@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-import { type Engine, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
+import { type Engine, openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
 import { newKey, requestCosts } from "./fixtures/request_costs.ts";
 import { rawSql } from "../src/store/store.ts";
 
@@ -152,3 +152,20 @@ storeTest(
     b.close();
   },
 );
+
+Deno.test("issue16#4: the file client's first row of a statement is the current arguments' after the same SQL ran with all() (a write job read back an account, the next lookup named it)", async () => {
+  const store = await openTestStore(
+    `file:${await Deno.makeTempDir({ prefix: "postern-first-" })}/postern.db`,
+  );
+  const sql = "SELECT name FROM domains WHERE name = ?";
+  await store.batch([
+    { sql: "INSERT INTO domains (name) VALUES ('a.test'), ('b.test')" },
+    { sql, args: ["b.test"] }, // read back with all(), as a job's last step
+  ]);
+  await store.write(async (tx) => {
+    // A lookup by the same SQL in the next transaction: get(), on the same connection.
+    const row = await rawSql(tx).get<{ name: string }>(sql, ["a.test"]);
+    assertEquals(row?.name, "a.test");
+  });
+  store.close();
+});
