@@ -114,10 +114,10 @@ export async function getWebhook(db: Queryable, accountId: number, id: number) {
 
 export async function deleteWebhook(deps: Deps, accountId: number, id: number): Promise<void> {
   await getWebhook(deps.store.db, accountId, id);
-  await deps.store.write(async (tx) => {
-    await tx.delete(schema.txWebhookDeliveries).where(eq(schema.txWebhookDeliveries.webhookId, id));
-    await tx.delete(schema.txWebhooks).where(eq(schema.txWebhooks.id, id));
-  });
+  await deps.store.batch([
+    { sql: "DELETE FROM tx_webhook_deliveries WHERE webhook_id = ?", args: [id] },
+    { sql: "DELETE FROM tx_webhooks WHERE id = ?", args: [id] },
+  ]);
 }
 
 /** A new secret; the old one keeps signing (as a second signature) for `overlapSeconds`. */
