@@ -9,7 +9,8 @@ import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, recordStatements, schema } from "../store/store.ts";
+import { activeWebhooks } from "./webhooks.ts";
 import { remember } from "../store/read_scope.ts";
 import { type LinkClaims, signLink, verifyLink } from "./signing.ts";
 import { recordEvent } from "./timeline.ts";
@@ -111,17 +112,21 @@ export async function trackHit(
   if (!claims || claims.k !== kind) return undefined;
   if (kind === "c" && !/^https?:\/\//i.test(claims.u ?? "")) return undefined;
   const type: TxEventType = kind === "o" ? "opened" : kind === "c" ? "clicked" : "unsubscribed";
-  await deps.store.write(async (tx) => {
-    const [message] = await tx.select().from(schema.txMessages)
-      .where(eq(schema.txMessages.id, claims.e));
-    if (!message) return;
-    await recordEvent(tx, deps, {
-      message,
-      recipient: claims.r ?? null,
-      type,
-      data: kind === "c" ? { url: claims.u, ...data } : data,
-      at: deps.clock.now(),
-    });
-  });
+  const [message] = await deps.store.db.select().from(schema.txMessages)
+    .where(eq(schema.txMessages.id, claims.e));
+  if (!message) return claims;
+  // Read first, then the event (and a suppression, for an unsubscribe) in one write job.
+  const hooks = await activeWebhooks(deps.store.db, message.accountId);
+  await deps.store.batch(
+    await recordStatements((tx) =>
+      recordEvent(tx, deps, {
+        message,
+        recipient: claims.r ?? null,
+        type,
+        data: kind === "c" ? { url: claims.u, ...data } : data,
+        at: deps.clock.now(),
+      }, hooks)
+    ),
+  );
   return claims;
 }
