@@ -71,6 +71,12 @@ storeTest(
     const stored = await messageCount(b);
 
     assertEquals((await a.call("POST", "/v1/auth/logout", { token: aliceSession })).status, 204);
+    // A request refused before its work ran (an invalid body) still answers for the credential.
+    const invalid = await b.call("POST", "/v1/emails", {
+      token: aliceSession,
+      body: { from: ALICE.address },
+    });
+    assertEquals(invalid.status, 401, await invalid.text());
     const afterLogout = await send(aliceSession);
     assertEquals(afterLogout.status, 401, await afterLogout.text());
     assertEquals((await send(aliceKey.key)).status, 201, "the key is still live");

@@ -169,6 +169,9 @@ export function requireAuth(deps: Deps, options: RequireAuthOptions = {}) {
     } catch (e) {
       if (!(e instanceof StaleReads)) throw e;
       deps.store.forgetReads();
+      // A credential that has ended answers 401 as it would have; anything else that moved
+      // may have decided the answer, so the client is asked to try again.
+      await authenticate(deps, c.req.header("authorization"));
       throw new AppError(409, "conflict", "the store changed while answering; try again");
     }
   });
