@@ -7,9 +7,16 @@
  * signed-in session (the send stores a Sent copy and delivers locally) and with an API key, from
  * 1 and 8 clients, for at most `seconds` or `sends` sends, whichever ends first. Prints one
  * table: sends per second, p50/p99 latency, and the HTTP round trips to the database per send
- * (counted by the Hrana server). Used by bench/run.ts section (r); asserts nothing.
+ * (counted by the Hrana server, the gateway's pollers included). Then, beside it, what each
+ * request issue 16 counts costs on remote libSQL in round trips, reads included — a send with a
+ * session or an API key, an RCPT check, a hand-in (delivery), a flag change, an outbox claim —
+ * the first time (caches empty) and in steady state (test/fixtures/request_costs.ts, counted by
+ * the Store). Used by bench/run.ts section (r); asserts nothing.
  */
 import { api, fmt, login, startServer, summary } from "./lib.ts";
+import { createTestGateway } from "../test/fixtures/app.ts";
+import { startHranaServer } from "../test/fixtures/hrana_server.ts";
+import { requestCosts } from "../test/fixtures/request_costs.ts";
 
 const DOMAIN = "postern.localhost";
 const ROOT = new URL("../", import.meta.url);
@@ -117,9 +124,38 @@ export interface EnginesBenchOptions {
   sends: number;
 }
 
+/** A request's round trips on remote libSQL: the first time, and the most of later rounds. */
+interface Trips {
+  request: string;
+  first: number;
+  steady: number;
+}
+
+/** Each counted request, 4 rounds, on a gateway in this process over a Hrana server. */
+async function requestTrips(): Promise<Trips[]> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-trips-" });
+  const hrana = startHranaServer({ dir });
+  try {
+    const gw = await createTestGateway({}, `${hrana.url}/db/trips/`);
+    try {
+      const costs = await requestCosts(gw, 4);
+      return Object.entries(costs).map(([request, trips]) => ({
+        request,
+        first: trips[0],
+        steady: Math.max(...trips.slice(1)),
+      }));
+    } finally {
+      gw.close();
+    }
+  } finally {
+    await hrana.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 export async function enginesBench(
   options: EnginesBenchOptions,
-): Promise<{ rows: Row[]; idle: string[] }> {
+): Promise<{ rows: Row[]; idle: string[]; trips: Trips[] }> {
   const rows: Row[] = [];
   const idle: string[] = [];
   const text = "Benchmark body line, 64 characters long, repeated to reach 4KB.\n".repeat(62);
@@ -215,7 +251,7 @@ export async function enginesBench(
       await Deno.remove(dir, { recursive: true });
     }
   }
-  return { rows, idle };
+  return { rows, idle, trips: await requestTrips() };
 }
 
 const HEAD = ["engine", "auth", "clients", "sends", "sends/s", "p50 ms", "p99 ms", "trips/send"];
@@ -234,13 +270,25 @@ function formatRow(r: Row): string {
   ].map((c, i) => i < 2 ? c.padEnd(WIDTH[i]) : c.padStart(WIDTH[i])).join(" ");
 }
 
-export function printEnginesTable({ rows, idle }: { rows: Row[]; idle: string[] }): void {
+export function printEnginesTable(
+  { rows, idle, trips }: { rows: Row[]; idle: string[]; trips: Trips[] },
+): void {
   console.log(HEAD.map((c, i) => i < 2 ? c.padEnd(WIDTH[i]) : c.padStart(WIDTH[i])).join(" "));
   for (const r of rows) console.log(formatRow(r));
   console.log(
     "(sends N!F: F of N failed; trips/send: Hrana pipeline requests, i.e. HTTP round trips to " +
       "the database, per send, the pollers' idle traffic included: " + idle.join(", ") + ")",
   );
+  console.log();
+  console.log(
+    "round trips per request on remote libSQL (reads and write job)".padEnd(WIDTH[0] + 10) +
+      "first".padStart(8) + "steady".padStart(8),
+  );
+  for (const t of trips) {
+    console.log(
+      t.request.padEnd(WIDTH[0] + 10) + String(t.first).padStart(8) + String(t.steady).padStart(8),
+    );
+  }
 }
 
 if (import.meta.main) {

@@ -43,8 +43,15 @@ class Connection {
 
   constructor(readonly db: Db) {}
 
-  prepare(sql: string): Prepared {
-    let p = this.cache.get(sql);
+  /**
+   * `forFirst`: a statement of its own for `first()`. The binding's `get()` on a statement whose
+   * last use was `all()` answers that call's first row again, whatever is bound now (a send's
+   * job read back the account it created with `all()`, and the next `first()` of the same SQL
+   * named that account for another address).
+   */
+  prepare(sql: string, forFirst = false): Prepared {
+    const key = forFirst ? `first\0${sql}` : sql;
+    let p = this.cache.get(key);
     if (p) return p;
     const stmt = this.db.prepare(sql);
     let columns: string[] | undefined;
@@ -56,7 +63,7 @@ class Connection {
     }
     p = { stmt, columns };
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(sql, p);
+    this.cache.set(key, p);
     return p;
   }
 
@@ -83,7 +90,7 @@ class Connection {
    */
   first(sql: string, values: unknown[]): ResultSet {
     try {
-      const p = this.prepare(sql);
+      const p = this.prepare(sql, true);
       const args = values.map(toSql);
       if (!p.columns) {
         const info = p.stmt.run(args) as { changes: number; lastInsertRowid: number | bigint };

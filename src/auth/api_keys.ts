@@ -9,7 +9,7 @@
  * live one, recorded, never delivered (transactional/test_mode.ts). The HTTP routes and the
  * `postern apikey` CLI both call these functions.
  */
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
 import { AppError, notFound } from "../errors.ts";
 import { randomToken, sha256Hex } from "../crypto.ts";
@@ -17,6 +17,7 @@ import { findDomain, getAccount } from "../services/accounts.ts";
 import { adminDomainsOf } from "../services/domain_roles.ts";
 import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { type Scope, SCOPES } from "./auth_context.ts";
 import { API_KEY_PREFIX } from "./authenticate.ts";
 
@@ -62,6 +63,8 @@ export function apiKeyView(row: ApiKeyRow): ApiKeyView {
     revokedAt: row.revokedAt,
   };
 }
+
+const apiKeysSql = tableSql(schema.apiKeys);
 
 const invalid = (fields: FieldError[]) =>
   new AppError(422, "validation_failed", fields.map((f) => f.message).join("; "), fields);
@@ -146,13 +149,16 @@ export async function revokeApiKey(
   id: number,
   nowMs = Date.now(),
 ): Promise<ApiKeyView> {
-  return await store.write(async (tx) => {
-    const where = and(eq(schema.apiKeys.id, id), eq(schema.apiKeys.accountId, accountId));
-    const [row] = await tx.select().from(schema.apiKeys).where(where);
-    if (!row) throw notFound("API key");
-    if (row.revokedAt !== null) return apiKeyView(row);
-    const [done] = await tx.update(schema.apiKeys).set({ revokedAt: nowMs }).where(where)
-      .returning();
-    return apiKeyView(done);
-  });
+  // One write job: revoke if live (a revoked key keeps its first time), then read the row.
+  const [, found] = await store.batch([{
+    sql:
+      "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL",
+    args: [nowMs, id, accountId],
+  }, {
+    sql: `SELECT ${apiKeysSql.columns} FROM api_keys WHERE id = ? AND account_id = ?`,
+    args: [id, accountId],
+  }]);
+  const row = found.rows[0];
+  if (!row) throw notFound("API key");
+  return apiKeyView(apiKeysSql.fromRow(row as unknown as Record<string, unknown>));
 }

@@ -10,6 +10,7 @@ import { AppError, notFound } from "../errors.ts";
 import { type Account, findAccountByAddress } from "../services/accounts.ts";
 import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
 import { chargeAttempt, failed, giveBack, recordFailure } from "./throttle.ts";
 
@@ -38,6 +39,8 @@ export function normalizeAppPassword(secret: string): string | undefined {
   return /^[a-z]{16}$/.test(compact) ? compact : undefined;
 }
 
+const appPasswordsSql = tableSql(schema.appPasswords);
+
 export async function createAppPassword(
   store: Store,
   accountId: number,
@@ -45,22 +48,21 @@ export async function createAppPassword(
 ): Promise<{ row: AppPasswordRow; password: string }> {
   const password = newAppPassword();
   const passwordHash = await hashPassword(normalizeAppPassword(password)!);
-  const row = await store.write(async (tx) => {
-    const existing = await listAppPasswords(tx, accountId);
-    if (existing.length >= MAX_APP_PASSWORDS) {
-      throw new AppError(
-        409,
-        "conflict",
-        `an account holds at most ${MAX_APP_PASSWORDS} app passwords`,
-      );
-    }
-    const [created] = await tx.insert(schema.appPasswords).values({
-      accountId,
-      name: name.trim(),
-      passwordHash,
-    }).returning();
-    return created;
-  });
+  // One write job: the insert itself refuses the one past the limit.
+  const [inserted] = await store.batch([{
+    sql: `INSERT INTO app_passwords (account_id, name, password_hash) SELECT ?1, ?2, ?3
+      WHERE (SELECT count(*) FROM app_passwords WHERE account_id = ?1) < ?4
+      RETURNING ${appPasswordsSql.columns}`,
+    args: [accountId, name.trim(), passwordHash, MAX_APP_PASSWORDS],
+  }]);
+  if (inserted.rows.length === 0) {
+    throw new AppError(
+      409,
+      "conflict",
+      `an account holds at most ${MAX_APP_PASSWORDS} app passwords`,
+    );
+  }
+  const row = appPasswordsSql.fromRow(inserted.rows[0] as unknown as Record<string, unknown>);
   return { row, password };
 }
 

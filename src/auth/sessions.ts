@@ -4,7 +4,7 @@
  * old refresh token finds nothing). Failures are throttled per (account, source) pair, per source
  * and, as a last resort, per account (auth/throttle.ts).
  */
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { randomToken, sha256Hex } from "../crypto.ts";
@@ -13,7 +13,7 @@ import { findAccountByAddress } from "../services/accounts.ts";
 import { decoyHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
-import { type Charge, chargeAttempt, failed, giveBack } from "./throttle.ts";
+import { type Charge, chargeAttempt, failed, giveBack, giveBackStatements } from "./throttle.ts";
 import { verifyTotp } from "./totp.ts";
 import { useRecoveryCode } from "./two_factor.ts";
 
@@ -77,17 +77,21 @@ export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
       throw new AppError(401, "invalid_totp", "the one-time code is wrong or expired");
     }
   }
-  await giveBack(deps.store, charge, true);
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
-  await deps.store.db.insert(schema.sessions).values({
-    id: sessionId,
-    accountId: account.id,
-    refreshHash: await sha256Hex(refreshToken),
-    expiresAt: now + deps.config.refreshTokenTtlDays * 86_400_000,
-    userAgent: input.userAgent.slice(0, 200),
-    ip: input.ip,
-  });
+  // The counts given back and the session opened in one write job (one round trip).
+  await deps.store.batch([...giveBackStatements(charge, true), {
+    sql: "INSERT INTO sessions (id, account_id, refresh_hash, expires_at, user_agent, ip) " +
+      "VALUES (?, ?, ?, ?, ?, ?)",
+    args: [
+      sessionId,
+      account.id,
+      await sha256Hex(refreshToken),
+      now + deps.config.refreshTokenTtlDays * 86_400_000,
+      input.userAgent.slice(0, 200),
+      input.ip,
+    ],
+  }]);
   deps.logger.log("info", "auth.login", { accountId: account.id, ip: input.ip });
   return await issue(deps, account.id, sessionId, refreshToken, now);
 }
@@ -117,24 +121,21 @@ export async function refresh(deps: Deps, refreshToken: string): Promise<TokenPa
   const hash = await sha256Hex(refreshToken);
   const next = randomToken();
   const nextHash = await sha256Hex(next);
-  const session = await deps.store.write(async (tx) => {
-    const [row] = await tx.select().from(schema.sessions).where(and(
-      eq(schema.sessions.refreshHash, hash),
-      isNull(schema.sessions.revokedAt),
-      gt(schema.sessions.expiresAt, now),
-    ));
-    if (!row) return undefined;
-    await tx.update(schema.sessions).set({ refreshHash: nextHash }).where(
-      eq(schema.sessions.id, row.id),
-    );
-    return row;
-  });
+  // Rotated by one guarded statement: of two refreshes with one token, one finds it.
+  const [rotated] = await deps.store.batch([{
+    sql: "UPDATE sessions SET refresh_hash = ? WHERE refresh_hash = ? AND revoked_at IS NULL " +
+      "AND expires_at > ? RETURNING id, account_id AS accountId, user_agent AS userAgent",
+    args: [nextHash, hash, now],
+  }]);
+  const session = rotated.rows[0] as unknown as
+    | { id: string; accountId: number; userAgent: string }
+    | undefined;
   if (!session) {
     throw new AppError(401, "token_invalid", "the refresh token is unknown, used or expired");
   }
   // A bridge's IMAP/POP3 session stays mail-only when it is renewed.
   const mail = session.userAgent.startsWith(MAIL_SESSION_AGENT);
-  return await issue(deps, session.accountId, session.id, next, now, mail);
+  return await issue(deps, Number(session.accountId), session.id, next, now, mail);
 }
 
 export async function logout(deps: Deps, sessionId: string): Promise<void> {

@@ -31,7 +31,8 @@
 import { normalizeAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import type { Store } from "../store/store.ts";
+import type { InValue } from "@libsql/client/web";
+import type { Statement, Store } from "../store/store.ts";
 import { rawSql } from "../store/store.ts";
 import { throttleSource } from "./throttle_source.ts";
 
@@ -85,11 +86,8 @@ async function held(store: Store, keys: string[], now: number): Promise<AppError
 // says the old row is stale; `n` is the count after this failure. In an UPDATE's SET every
 // column reads the old row, so both are spelled out in place. The guard makes the check and the
 // count one statement: two attempts racing cannot both pass a check neither has counted yet.
-const upsert = (reset: string, untilOf: (n: string) => string, guarded = false) => {
+const upsert = (reset: string, untilOf: (n: string) => string, guard = "true") => {
   const n = `(CASE WHEN ${reset} THEN 1 ELSE count + 1 END)`;
-  const guard = guarded
-    ? "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN (?7, ?8, ?9) AND locked_until > ?2)"
-    : "true";
   return `INSERT INTO login_failures (key, count, window_start, locked_until)
     SELECT ?1, 1, ?2, ${untilOf("1")} WHERE ${guard}
     ON CONFLICT (key) DO UPDATE SET
@@ -104,13 +102,24 @@ const STALE = "?2 > locked_until + ?3";
 // From the `free`-th failure on: step * 2^(n - free), capped (the shift too: 2^30 ms is 12 days).
 const delayUntil = (n: string) =>
   `?2 + CASE WHEN ${n} < ?4 THEN 0 ELSE min(?6, ?5 * (1 << min(30, ${n} - ?4))) END`;
+const FREE =
+  "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN (?7, ?8, ?9) AND locked_until > ?2)";
+// The counts after the first run in the same write job (one round trip): each only when the one
+// before it wrote its row (SQLite's changes() is the previous statement's), so a guarded first
+// count that found a delay stops the others too.
+const AFTER_FIRST = "changes() > 0";
 const DELAYED = upsert(STALE, delayUntil);
-const DELAYED_IF_FREE = upsert(STALE, delayUntil, true);
+const DELAYED_IF_FREE = upsert(STALE, delayUntil, FREE);
+const DELAYED_AFTER_FIRST = upsert(STALE, delayUntil, AFTER_FIRST);
 // A lock that has run out starts a fresh count: the next failure must not re-lock at once.
-const LOCKING = upsert(
-  `(${STALE} OR (count >= ?4 AND ?2 >= locked_until))`,
-  (n) => `?2 + CASE WHEN ${n} >= ?4 THEN ?6 ELSE 0 END`,
-);
+const lockingUpsert = (guard?: string) =>
+  upsert(
+    `(${STALE} OR (count >= ?4 AND ?2 >= locked_until))`,
+    (n) => `?2 + CASE WHEN ${n} >= ?4 THEN ?6 ELSE 0 END`,
+    guard,
+  );
+const LOCKING = lockingUpsert();
+const LOCKING_AFTER_FIRST = lockingUpsert(AFTER_FIRST);
 // Gives back one counted failure; a delay this attempt started (`locked_until` still what it
 // set) ends now, one that a later failure started stays.
 const REFUND = "UPDATE login_failures SET count = count - 1, " +
@@ -164,25 +173,28 @@ async function count(
   const delay = [limits.loginDelaySeconds * 1000, limits.loginMaxDelaySeconds * 1000];
   const lockFailures = limits.loginAccountLockFailures;
   const { pair, ip, account } = keys;
-  return await deps.store.write(async (tx) => {
-    const sql = rawSql(tx);
-    const counted: Charge["counted"] = [];
-    const guard = [pair, ip, account ?? pair];
-    const first = await sql.get<Counted>(
-      guarded ? DELAYED_IF_FREE : DELAYED,
-      [pair, now, memory, limits.loginFailuresBeforeDelay, ...delay, ...(guarded ? guard : [])],
-    );
-    if (!first) return undefined;
-    counted.push({ key: pair, row: first });
-    const byIp = [ip, now, memory, limits.loginIpFailuresBeforeDelay, ...delay];
-    counted.push({ key: ip, row: (await sql.get<Counted>(DELAYED, byIp))! });
-    if (account && lockFailures > 0) {
-      const lockMs = limits.loginAccountLockSeconds * 1000;
-      const args = [account, now, memory, lockFailures, lockMs, lockMs];
-      counted.push({ key: account, row: (await sql.get<Counted>(LOCKING, args))! });
-    }
-    return counted;
-  });
+  // One write job, one round trip: each counter's upsert returns its row.
+  const guard = [pair, ip, account ?? pair];
+  const steps: { key: string; sql: string; args: InValue[] }[] = [{
+    key: pair,
+    sql: guarded ? DELAYED_IF_FREE : DELAYED,
+    args: [pair, now, memory, limits.loginFailuresBeforeDelay, ...delay, ...(guarded ? guard : [])],
+  }, {
+    key: ip,
+    sql: guarded ? DELAYED_AFTER_FIRST : DELAYED,
+    args: [ip, now, memory, limits.loginIpFailuresBeforeDelay, ...delay],
+  }];
+  if (account && lockFailures > 0) {
+    const lockMs = limits.loginAccountLockSeconds * 1000;
+    steps.push({
+      key: account,
+      sql: guarded ? LOCKING_AFTER_FIRST : LOCKING,
+      args: [account, now, memory, lockFailures, lockMs, lockMs],
+    });
+  }
+  const results = await deps.store.batch(steps);
+  if (results[0].rows.length === 0) return undefined;
+  return steps.map(({ key }, i) => ({ key, row: results[i].rows[0] as unknown as Counted }));
 }
 
 /** The secret was wrong: the charge stands. Notes a last-resort lock this failure started. */
@@ -203,14 +215,19 @@ export function failed(deps: Deps, charge: Charge): void {
  * right password cannot be used to reset the pair between guesses at the second factor.
  */
 export async function giveBack(store: Store, charge: Charge, signedIn: boolean): Promise<void> {
+  await store.batch(giveBackStatements(charge, signedIn));
+}
+
+/** `giveBack` as statements, for a caller's own write job (a sign-in's, with its session). */
+export function giveBackStatements(charge: Charge, signedIn: boolean): Statement[] {
   const [pair, ...rest] = charge.counted;
-  await store.write(async (tx) => {
-    const sql = rawSql(tx);
-    if (signedIn) await sql.run("DELETE FROM login_failures WHERE key = ?", [pair.key]);
-    for (const { key, row } of signedIn ? rest : charge.counted) {
-      await sql.run(REFUND, [key, charge.now, Number(row.locked_until)]);
-    }
-  });
+  return [
+    ...signedIn ? [{ sql: "DELETE FROM login_failures WHERE key = ?", args: [pair.key] }] : [],
+    ...(signedIn ? rest : charge.counted).map(({ key, row }) => ({
+      sql: REFUND,
+      args: [key, charge.now, Number(row.locked_until)],
+    })),
+  ];
 }
 
 /** Drops rows whose delay or lock ended longer than the memory ago (they would reset anyway). */

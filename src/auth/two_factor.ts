@@ -82,17 +82,15 @@ export async function useRecoveryCode(
   code: string,
 ): Promise<boolean> {
   const hash = await sha256Hex(normalizeRecoveryCode(code));
-  return await deps.store.write(async (tx) => {
-    const [fresh] = await tx.select().from(schema.accounts).where(
-      eq(schema.accounts.id, accountId),
-    );
-    const hashes = JSON.parse(fresh?.recoveryCodes ?? "[]") as string[];
-    if (!hashes.includes(hash)) return false;
-    await tx.update(schema.accounts).set({
-      recoveryCodes: JSON.stringify(hashes.filter((h) => h !== hash)),
-    }).where(eq(schema.accounts.id, accountId));
-    return true;
-  });
+  // One guarded statement: of two uses of one code at once, one removes it.
+  const [used] = await deps.store.batch([{
+    sql: `UPDATE accounts SET recovery_codes = (SELECT json_group_array(value)
+        FROM json_each(recovery_codes) WHERE value <> ?1)
+      WHERE id = ?2 AND EXISTS (SELECT 1 FROM json_each(recovery_codes) WHERE value = ?1)
+      RETURNING id`,
+    args: [hash, accountId],
+  }]);
+  return used.rows.length > 0;
 }
 
 /** Turns 2FA off; needs the password and a TOTP code (or a recovery code). */

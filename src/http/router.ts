@@ -7,10 +7,13 @@ import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import { Problem } from "../../schemas/problem.ts";
 import { validationProblem } from "./problem.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
+import type { ReadScope } from "../store/read_scope.ts";
 
 export interface AppEnv {
   Variables: {
     auth: AuthContext;
+    /** Set by `requireAuth(deps, { optimistic })`: reads the write job re-checks. */
+    reads?: ReadScope;
     requestId: string;
     clientIp: string;
   };

@@ -21,7 +21,7 @@ import {
 } from "../../schemas/bridge.ts";
 import { parseAddress } from "../../schemas/address.ts";
 import { requireScope } from "../auth/auth_context.ts";
-import { requireAuth } from "../auth/authenticate.ts";
+import { requireAuth, withReads } from "../auth/authenticate.ts";
 import { verifyAccountSecret } from "../auth/app_passwords.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
@@ -124,6 +124,42 @@ const wire = (r: RecipientResult) => ({
   ...(r.reason ? { reason: r.reason } : {}),
 });
 
+/** The RCPT verdict for a parsed recipient (see the route's description). */
+async function recipientVerdict(
+  deps: Deps,
+  parsed: { address: string; domain: string },
+  authenticatedAs: string | undefined,
+): Promise<z.infer<typeof RecipientVerdict>> {
+  const postmaster = postmasterRoute(deps.config);
+  const local = (await findDomain(deps.store.db, parsed.domain)) !== undefined ||
+    isHostPostmaster(parsed.address, postmaster);
+  if (!local) {
+    const sender = authenticatedAs
+      ? await findAccountByAddress(deps.store.db, authenticatedAs)
+      : undefined;
+    if (!sender || sender.disabled) {
+      return { accept: false, local: false, code: "relay_denied", reason: "relaying denied" };
+    }
+    // Refused at RCPT rather than bounced later (src/services/sharp_route.ts).
+    const sharp = await sharpRecipientProblem(deps, parsed.address);
+    return sharp
+      ? { accept: false, local: false, code: "sharp_unsupported_recipient", reason: sharp }
+      : { accept: true, local: false };
+  }
+  const served = await servesRecipient(deps.store.db, parsed.address, postmaster);
+  // A signed VERP return path of one of our messages takes bounces and complaints.
+  const returnPath = !served && (await returnPathMessage(deps, parsed.address)) !== undefined;
+  return served || returnPath ? { accept: true, local: true } : {
+    accept: false,
+    local: true,
+    code: "no_such_recipient",
+    reason: "no such mailbox here",
+  };
+}
+
+/** The routes that run their work through `withReads`. */
+const OPTIMISTIC = /\/bridge\/(?:recipient|inbound|outbox\/claim)$/;
+
 export function bridgeRoutes(deps: Deps) {
   const app = newRouter();
   // The envelopes travel inside the mail body, not as a JSON body: list them as components.
@@ -144,7 +180,14 @@ export function bridgeRoutes(deps: Deps) {
       (json.definitions?.[name] ?? json) as never,
     );
   }
-  app.use("/bridge/*", requireAuth(deps));
+  // Per received message: the RCPT checks, the hand-in and the outbox claims re-check the key
+  // and the cached routing reads in their write job, or in one read (store/read_scope.ts).
+  app.use(
+    "/bridge/*",
+    requireAuth(deps, {
+      optimistic: (c) => c.req.method === "POST" && OPTIMISTIC.test(c.req.path),
+    }),
+  );
   app.use("/bridge/*", async (c, next) => {
     requireScope(c.get("auth"), "bridge");
     await next();
@@ -226,39 +269,11 @@ export function bridgeRoutes(deps: Deps) {
           reason: parsed.error,
         }, 200);
       }
-      const postmaster = postmasterRoute(deps.config);
-      const local = (await findDomain(deps.store.db, parsed.value.domain)) !== undefined ||
-        isHostPostmaster(parsed.value.address, postmaster);
-      if (!local) {
-        const sender = authenticatedAs
-          ? await findAccountByAddress(deps.store.db, authenticatedAs)
-          : undefined;
-        if (!sender || sender.disabled) {
-          return c.json(
-            { accept: false, local: false, code: "relay_denied", reason: "relaying denied" },
-            200,
-          );
-        }
-        // Refused at RCPT rather than bounced later (src/services/sharp_route.ts).
-        const sharp = await sharpRecipientProblem(deps, parsed.value.address);
-        return c.json(
-          sharp
-            ? { accept: false, local: false, code: "sharp_unsupported_recipient", reason: sharp }
-            : { accept: true, local: false },
-          200,
-        );
-      }
-      const address = parsed.value.address;
-      const served = await servesRecipient(deps.store.db, address, postmaster);
-      // A signed VERP return path of one of our messages takes bounces and complaints.
-      const returnPath = !served && (await returnPathMessage(deps, address)) !== undefined;
       return c.json(
-        served || returnPath ? { accept: true, local: true } : {
-          accept: false,
-          local: true,
-          code: "no_such_recipient",
-          reason: "no such mailbox here",
-        },
+        await withReads(c, deps, (deps, auth) => {
+          requireScope(auth, "bridge");
+          return recipientVerdict(deps, parsed.value, authenticatedAs);
+        }),
         200,
       );
     },
@@ -295,21 +310,24 @@ export function bridgeRoutes(deps: Deps) {
         returned.push(...returns.map((recipient) => ({ recipient, status: "delivered" as const })));
       }
       if (mail.length === 0) return c.json({ results: returned.map(wire) }, 200);
-      const results = await deliver(deps, {
-        raw,
-        mailFrom: envelope.mailFrom,
-        recipients: mail,
-        source: envelope.source ?? "smtp",
-        authentication: envelope.authentication
-          ? {
-            ...envelope.authentication,
-            clientIp: envelope.clientIp,
-            helo: envelope.helo,
-            tls: envelope.tls,
-          }
-          : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
-        mailboxRole: envelope.junk ? "junk" : "inbox",
-        traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
+      const results = await withReads(c, deps, (deps, auth) => {
+        requireScope(auth, "bridge");
+        return deliver(deps, {
+          raw,
+          mailFrom: envelope.mailFrom,
+          recipients: mail,
+          source: envelope.source ?? "smtp",
+          authentication: envelope.authentication
+            ? {
+              ...envelope.authentication,
+              clientIp: envelope.clientIp,
+              helo: envelope.helo,
+              tls: envelope.tls,
+            }
+            : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
+          mailboxRole: envelope.junk ? "junk" : "inbox",
+          traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
+        });
       });
       deps.metrics?.received(envelope.source ?? "smtp", results);
       if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);

@@ -16,7 +16,7 @@ import {
 } from "../../schemas/bridge_outbox.ts";
 import { DomainName } from "../../schemas/address.ts";
 import { requireScope } from "../auth/auth_context.ts";
-import { authenticate } from "../auth/authenticate.ts";
+import { authenticate, withReads } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import { type AppEnv, bridgeKey, json, newRouter, ok, problems } from "../http/router.ts";
@@ -68,7 +68,10 @@ export function bridgeOutboxRoutes(deps: Deps) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const claimed = await claimOutbox(deps, body);
+      const claimed = await withReads(c, deps, (deps, auth) => {
+        requireScope(auth, "bridge");
+        return claimOutbox(deps, body);
+      });
       return c.json({
         worker: body.worker,
         leaseUntil: iso(claimed.leaseUntil),

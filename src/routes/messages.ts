@@ -15,7 +15,7 @@ import {
   MessageUpdateRequest,
 } from "../../schemas/api_mail.ts";
 import { requireScope } from "../auth/auth_context.ts";
-import { requireAuth } from "../auth/authenticate.ts";
+import { requireAuth, withReads } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import {
@@ -58,7 +58,8 @@ const binary = (type: string, description: string) => ({
 
 export function messageRoutes(deps: Deps) {
   const app = newRouter();
-  app.use("/messages/*", requireAuth(deps));
+  // A flag change is one write job: its sign-in is re-checked by that job (store/read_scope.ts).
+  app.use("/messages/*", requireAuth(deps, { optimistic: (c) => c.req.method === "PATCH" }));
   const tags = ["messages"];
 
   app.openapi(
@@ -210,10 +211,15 @@ export function messageRoutes(deps: Deps) {
       responses: { 200: ok("Updated", MessageSummary), ...problems(400, 401, 403, 404, 422) },
     }),
     async (c) => {
-      const auth = c.get("auth");
-      requireScope(auth, "read");
       const { id } = c.req.valid("param");
-      return c.json(await updateMessage(deps, auth.accountId, id, c.req.valid("json")), 200);
+      const change = c.req.valid("json");
+      return c.json(
+        await withReads(c, deps, (deps, auth) => {
+          requireScope(auth, "read");
+          return updateMessage(deps, auth.accountId, id, change);
+        }),
+        200,
+      );
     },
   );
 

@@ -7,7 +7,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import { requireScope } from "../auth/auth_context.ts";
-import { requireAuth } from "../auth/authenticate.ts";
+import { requireAuth, withReads } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, newRouter, problems } from "../http/router.ts";
 import { idempotencyKey } from "../transactional/idempotency.ts";
@@ -22,7 +22,8 @@ export const IdempotencyHeader = z.object({
 
 export function sendRoutes(deps: Deps) {
   const app = newRouter();
-  app.use("/emails", requireAuth(deps));
+  // One write job per send: its sign-in and cached reads are re-checked by that job.
+  app.use("/emails", requireAuth(deps, { optimistic: true }));
   app.openapi(
     createRoute({
       method: "post",
@@ -54,12 +55,13 @@ export function sendRoutes(deps: Deps) {
       },
     }),
     async (c) => {
-      const auth = c.get("auth");
-      requireScope(auth, "send");
       const body = c.req.valid("json");
       const header = c.req.valid("header")["idempotency-key"];
       const key = header === undefined ? undefined : await idempotencyKey(header, "email", body);
-      const result = await sendEmail(deps, auth, body, key);
+      const result = await withReads(c, deps, (deps, auth) => {
+        requireScope(auth, "send");
+        return sendEmail(deps, auth, body, key);
+      });
       if (result.replayed) c.header("idempotent-replayed", "true");
       return c.json(result.body, 201);
     },

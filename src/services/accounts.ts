@@ -11,7 +11,15 @@ import type { Queryable, Store, Tx } from "../store/store.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
-import { rawSql, readCaches, schema } from "../store/store.ts";
+import {
+  assertStep,
+  isFailedAssertion,
+  rawSql,
+  readCaches,
+  recordStatements,
+  schema,
+} from "../store/store.ts";
+import { remember, scopeOf } from "../store/read_scope.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
@@ -92,11 +100,28 @@ export async function findAccountByAddress(
 ): Promise<Account | undefined> {
   const normal = normalizeAddress(address);
   if (!normal) return undefined;
-  const row = await rawSql(db).get<Record<string, unknown>>(
-    `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
-    [addressKey(normal)],
-  );
-  return row && accountsSql.fromRow(row);
+  const key = addressKey(normal);
+  // In a request with optimistic reads (store/read_scope.ts) the row comes from a cache the
+  // change counter covers; its usage is as old as the entry (`usageMayBeOld`).
+  const scoped = scopeOf(db) !== undefined;
+  const found = await remember(db, `account ${key}`, async () => {
+    const row = await rawSql(db).get<Record<string, unknown>>(
+      `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
+      [key],
+    );
+    const account = row ? accountsSql.fromRow(row) : null;
+    if (account && scoped) cachedUsage.add(account);
+    return account;
+  }, () => undefined);
+  return found ?? undefined;
+}
+
+/** Accounts a request took from its cache: `usedBytes` may be behind (quota is checked in SQL). */
+const cachedUsage = new WeakSet<Account>();
+
+/** True when `account.usedBytes` may be behind the store's (see findAccountByAddress). */
+export function usageMayBeOld(account: Account): boolean {
+  return cachedUsage.has(account);
 }
 
 export async function getAccount(db: Queryable, id: number): Promise<Account | undefined> {
@@ -144,33 +169,59 @@ export async function createAccount(
   const passwordHash = await hashPassword(input.password);
   const { address, domain } = parsed.value;
   const administered = await resolveAdminDomains(store.db, input.adminDomains ?? []);
-  return await store.write(async (tx) => {
-    const dom = await findDomain(tx, domain);
-    if (!dom) {
-      throw new AppError(422, "validation_failed", `${domain} is not a local domain`, [
-        { path: "address", message: `${domain} is not a local domain` },
-      ]);
-    }
-    if (await findAccountByAddress(tx, address)) {
-      throw new AppError(409, "already_exists", `account ${address} already exists`);
-    }
-    const [alias] = await tx.select().from(schema.aliases).where(
-      eq(schema.aliases.addressKey, addressKey(address)),
-    );
-    if (alias) throw new AppError(409, "already_exists", `${address} is already an alias`);
-    const [account] = await tx.insert(schema.accounts).values({
-      domainId: dom.id,
-      address,
-      addressKey: addressKey(address),
-      displayName: input.displayName ?? "",
-      passwordHash,
-      role: input.role ?? "user",
-      quotaBytes: input.quotaBytes ?? defaults.quotaBytes,
-    }).returning();
-    await createMailboxesFor(tx, account.id, defaults.nowMs);
-    await writeAdminDomains(tx, account.id, administered.ids);
-    return account;
-  });
+  // Reads first, then one write job (one round trip): the account, its mailboxes and its
+  // administered domains, each naming the new row by its address key in SQL. The unique key
+  // stops a second account of that address created meanwhile; the first step, an alias.
+  const dom = await findDomain(store.db, domain);
+  if (!dom) {
+    throw new AppError(422, "validation_failed", `${domain} is not a local domain`, [
+      { path: "address", message: `${domain} is not a local domain` },
+    ]);
+  }
+  const key = addressKey(address);
+  const taken = () => new AppError(409, "already_exists", `account ${address} already exists`);
+  const aliased = () => new AppError(409, "already_exists", `${address} is already an alias`);
+  if (await findAccountByAddress(store.db, address)) throw taken();
+  if (await rawSql(store.db).get("SELECT 1 AS x FROM aliases WHERE address_key = ?", [key])) {
+    throw aliased();
+  }
+  const newId = "(SELECT id FROM accounts WHERE address_key = ?)";
+  let results;
+  try {
+    results = await store.batch([
+      assertStep("NOT EXISTS (SELECT 1 FROM aliases WHERE address_key = ?)", [key]),
+      {
+        sql: `INSERT INTO accounts (domain_id, address, address_key, display_name, password_hash,
+          role, quota_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        args: [
+          dom.id,
+          address,
+          key,
+          input.displayName ?? "",
+          passwordHash,
+          input.role ?? "user",
+          input.quotaBytes ?? defaults.quotaBytes,
+        ],
+      },
+      ...DEFAULT_MAILBOXES.map((m) => ({
+        sql: `INSERT INTO mailboxes (account_id, name, role, uid_validity)
+          VALUES (${newId}, ?, ?, ?)`,
+        args: [key, m.name, m.role, newUidValidity(defaults.nowMs)],
+      })),
+      ...administered.ids.map((domainId) => ({
+        sql: `INSERT INTO account_domain_roles (account_id, domain_id) VALUES (${newId}, ?)`,
+        args: [key, domainId],
+      })),
+      { sql: `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`, args: [key] },
+    ]);
+  } catch (e) {
+    if (isFailedAssertion(e)) throw aliased();
+    if (/UNIQUE constraint failed: accounts\.address_key/.test(String(e))) throw taken();
+    throw e;
+  }
+  return accountsSql.fromRow(
+    results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
+  );
 }
 
 export async function setPassword(
@@ -193,9 +244,8 @@ export async function setPassword(
 
 /** Deletes an account and everything it owns; blobs no longer referenced are removed too. */
 export async function deleteAccount(store: Store, accountId: number): Promise<void> {
-  await store.write(async (tx) => {
-    const account = await getAccount(tx, accountId);
-    if (!account) throw notFound("account");
+  // One write job (one round trip): its first step stops it when there is no such account.
+  const steps = await recordStatements(async (tx) => {
     await tx.run(
       // FTS rows are keyed by message id and have no foreign key: remove them first.
       sqlDeleteFts(accountId),
@@ -215,6 +265,15 @@ export async function deleteAccount(store: Store, accountId: number): Promise<vo
     await tx.delete(schema.accounts).where(eq(schema.accounts.id, accountId));
     await tx.run(sqlDeleteOrphanBlobs());
   });
+  try {
+    await store.batch([
+      assertStep("EXISTS (SELECT 1 FROM accounts WHERE id = ?)", [accountId]),
+      ...steps,
+    ]);
+  } catch (e) {
+    if (isFailedAssertion(e)) throw notFound("account");
+    throw e;
+  }
 }
 
 function sqlDeleteFts(accountId: number) {
@@ -228,21 +287,27 @@ export function sqlDeleteOrphanBlobs() {
 
 /** Deletes a domain that has no accounts and no aliases left (409 otherwise). */
 export async function deleteDomain(store: Store, domainId: number): Promise<Domain> {
-  return await store.write(async (tx) => {
-    const [dom] = await tx.select().from(schema.domains).where(eq(schema.domains.id, domainId));
-    if (!dom) throw notFound("domain");
-    const [account] = await tx.select({ id: schema.accounts.id }).from(schema.accounts)
-      .where(eq(schema.accounts.domainId, domainId)).limit(1);
-    const [alias] = await tx.select({ id: schema.aliases.id }).from(schema.aliases)
-      .where(eq(schema.aliases.domainId, domainId)).limit(1);
-    if (account || alias) {
-      throw new AppError(409, "conflict", `domain ${dom.name} still has accounts or aliases`);
-    }
-    await tx.delete(schema.accountDomainRoles)
-      .where(eq(schema.accountDomainRoles.domainId, domainId));
-    await tx.delete(schema.domains).where(eq(schema.domains.id, domainId));
-    return dom;
-  });
+  const [dom] = await store.db.select().from(schema.domains)
+    .where(eq(schema.domains.id, domainId));
+  if (!dom) throw notFound("domain");
+  const inUse = () =>
+    new AppError(409, "conflict", `domain ${dom.name} still has accounts or aliases`);
+  // One write job: its first step re-checks that no account or alias came meanwhile.
+  try {
+    await store.batch([
+      assertStep(
+        "NOT EXISTS (SELECT 1 FROM accounts WHERE domain_id = ?1) " +
+          "AND NOT EXISTS (SELECT 1 FROM aliases WHERE domain_id = ?1)",
+        [domainId],
+      ),
+      { sql: "DELETE FROM account_domain_roles WHERE domain_id = ?", args: [domainId] },
+      { sql: "DELETE FROM domains WHERE id = ?", args: [domainId] },
+    ]);
+  } catch (e) {
+    if (isFailedAssertion(e)) throw inUse();
+    throw e;
+  }
+  return dom;
 }
 
 /** Accounts by id, `limit` at a time after the id `cursor`; `nextCursor` is null at the end. */
@@ -281,17 +346,30 @@ export async function updateAccount(
   const { adminDomains, ...fields } = changes;
   const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   const administered = adminDomains && await resolveAdminDomains(store.db, adminDomains);
-  return await store.write(async (tx) => {
-    const [row] = Object.keys(set).length
-      ? await tx.update(schema.accounts).set(set).where(eq(schema.accounts.id, accountId))
-        .returning()
-      : await tx.select().from(schema.accounts).where(eq(schema.accounts.id, accountId));
-    if (!row) throw notFound("account");
+  // One write job: its first step stops it when there is no such account; the last reads the
+  // row as it stands.
+  const steps = await recordStatements(async (tx) => {
+    if (Object.keys(set).length) {
+      await tx.update(schema.accounts).set(set).where(eq(schema.accounts.id, accountId));
+    }
     if (administered) await writeAdminDomains(tx, accountId, administered.ids);
     if (changes.disabled) {
       await tx.update(schema.sessions).set({ revokedAt: nowMs })
         .where(eq(schema.sessions.accountId, accountId));
     }
-    return row;
   });
+  let results;
+  try {
+    results = await store.batch([
+      assertStep("EXISTS (SELECT 1 FROM accounts WHERE id = ?)", [accountId]),
+      ...steps,
+      { sql: `SELECT ${accountsSql.columns} FROM accounts WHERE id = ?`, args: [accountId] },
+    ]);
+  } catch (e) {
+    if (isFailedAssertion(e)) throw notFound("account");
+    throw e;
+  }
+  return accountsSql.fromRow(
+    results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
+  );
 }

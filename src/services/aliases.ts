@@ -9,8 +9,12 @@ import { parseAddress } from "../../schemas/address.ts";
 import type { FieldError } from "../../schemas/problem.ts";
 import { AppError, notFound } from "../errors.ts";
 import type { Queryable, Store } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { assertStep, isFailedAssertion, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { addressKey, type Domain, findAccountByAddress, findDomain } from "./accounts.ts";
+
+const aliasesSql = tableSql(schema.aliases);
+const domainsSql = tableSql(schema.domains);
 
 export type AliasRow = typeof schema.aliases.$inferSelect;
 
@@ -80,23 +84,31 @@ export async function createAlias(
   });
   if (fields.length || !parsed.ok) throw invalid(fields);
   const { address, domain } = parsed.value;
-  return await store.write(async (tx) => {
-    const dom = await findDomain(tx, domain);
-    if (!dom) throw invalid([{ path: "address", message: `${domain} is not a local domain` }]);
-    if (await findAccountByAddress(tx, address)) {
-      throw new AppError(409, "already_exists", `${address} is already an account`);
-    }
-    if (await findAlias(tx, address)) {
-      throw new AppError(409, "already_exists", `alias ${address} already exists`);
-    }
-    const [row] = await tx.insert(schema.aliases).values({
-      domainId: dom.id,
-      address,
-      addressKey: addressKey(address),
-      targets: JSON.stringify(targets),
-    }).returning();
-    return aliasView(row);
-  });
+  // Reads first, then one write job: its first step re-checks that no account took the address
+  // meanwhile, and the unique key stops a second alias of it.
+  const dom = await findDomain(store.db, domain);
+  if (!dom) throw invalid([{ path: "address", message: `${domain} is not a local domain` }]);
+  const isAccount = () => new AppError(409, "already_exists", `${address} is already an account`);
+  const taken = () => new AppError(409, "already_exists", `alias ${address} already exists`);
+  if (await findAccountByAddress(store.db, address)) throw isAccount();
+  if (await findAlias(store.db, address)) throw taken();
+  const key = addressKey(address);
+  let results;
+  try {
+    results = await store.batch([
+      assertStep("NOT EXISTS (SELECT 1 FROM accounts WHERE address_key = ?)", [key]),
+      {
+        sql: `INSERT INTO aliases (domain_id, address, address_key, targets) VALUES (?, ?, ?, ?)
+          RETURNING ${aliasesSql.columns}`,
+        args: [dom.id, address, key, JSON.stringify(targets)],
+      },
+    ]);
+  } catch (e) {
+    if (isFailedAssertion(e)) throw isAccount();
+    if (/UNIQUE constraint failed: aliases\.address_key/.test(String(e))) throw taken();
+    throw e;
+  }
+  return aliasView(aliasesSql.fromRow(results[1].rows[0] as unknown as Record<string, unknown>));
 }
 
 export async function deleteAlias(store: Store, id: number): Promise<AliasView> {
@@ -114,22 +126,33 @@ export async function setCatchAll(
   domainId: number,
   catchAllAddress: string | null,
 ): Promise<Domain> {
-  return await store.write(async (tx) => {
-    const [dom] = await tx.select().from(schema.domains).where(eq(schema.domains.id, domainId));
-    if (!dom) throw notFound("domain");
-    let catchAllAccountId: number | null = null;
-    if (catchAllAddress !== null) {
-      const account = await findAccountByAddress(tx, catchAllAddress);
-      if (!account) {
-        throw invalid([{
-          path: "catchAllAddress",
-          message: `${catchAllAddress} is not a local account`,
-        }]);
-      }
-      catchAllAccountId = account.id;
+  const domain = () =>
+    store.db.select().from(schema.domains).where(eq(schema.domains.id, domainId));
+  if ((await domain()).length === 0) throw notFound("domain");
+  let catchAllAccountId: number | null = null;
+  if (catchAllAddress !== null) {
+    const account = await findAccountByAddress(store.db, catchAllAddress);
+    if (!account) {
+      throw invalid([{
+        path: "catchAllAddress",
+        message: `${catchAllAddress} is not a local account`,
+      }]);
     }
-    const [row] = await tx.update(schema.domains).set({ catchAllAccountId })
-      .where(eq(schema.domains.id, domainId)).returning();
-    return row;
-  });
+    catchAllAccountId = account.id;
+  }
+  // One statement: the account still there (or none asked for) and the domain's row back.
+  const [set] = await store.batch([{
+    sql: `UPDATE domains SET catch_all_account_id = ?1 WHERE id = ?2
+      AND (?1 IS NULL OR EXISTS (SELECT 1 FROM accounts WHERE id = ?1))
+      RETURNING ${domainsSql.columns}`,
+    args: [catchAllAccountId, domainId],
+  }]);
+  const row = set.rows[0] as unknown as Record<string, unknown> | undefined;
+  if (row) return domainsSql.fromRow(row);
+  // The domain or the account went meanwhile.
+  if ((await domain()).length === 0) throw notFound("domain");
+  throw invalid([{
+    path: "catchAllAddress",
+    message: `${catchAllAddress} is not a local account`,
+  }]);
 }

@@ -7,7 +7,7 @@
 import { and, desc, eq } from "drizzle-orm";
 import { type SecretBox, toBase64 } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
-import { schema } from "../store/store.ts";
+import { assertStep, isFailedAssertion, recordStatements, schema } from "../store/store.ts";
 
 export type DkimAlgorithm = "rsa-sha256" | "ed25519-sha256";
 export type DkimKeyRow = typeof schema.dkimKeys.$inferSelect;
@@ -109,13 +109,16 @@ export async function ensureDkimKeys(
   if (existing.length > 0) return { domain: domain.name, keys: existing };
   // Generate outside the write lock (RSA takes a while); a concurrent caller's keys win.
   const generated = await generateDkimKeys(secrets, nowMs);
-  const keys = await store.write(async (tx) => {
-    const again = await listDkimKeys(tx, domain.id);
-    if (again.length > 0) return again;
-    await insertDkimKeys(tx, domain.id, generated);
-    return await listDkimKeys(tx, domain.id);
-  });
-  return { domain: domain.name, keys };
+  // One write job: its first step stops it when a concurrent caller stored keys meanwhile.
+  try {
+    await store.batch([
+      assertStep("NOT EXISTS (SELECT 1 FROM dkim_keys WHERE domain_id = ?)", [domain.id]),
+      ...await recordStatements((tx) => insertDkimKeys(tx, domain.id, generated)),
+    ]);
+  } catch (e) {
+    if (!isFailedAssertion(e)) throw e;
+  }
+  return { domain: domain.name, keys: await listDkimKeys(store.db, domain.id) };
 }
 
 /** The keys with their private halves opened, for the bridge to sign with. */

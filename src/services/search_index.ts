@@ -54,8 +54,8 @@ async function watermark(store: Store): Promise<number> {
 
 /**
  * Indexes up to `BATCH` pending messages; returns how many it looked at (0: nothing pending).
- * The rows are read and tokenized-to-be outside the write lock; inside it, a message purged in
- * the meantime is skipped, and the watermark moves only forward.
+ * The rows are read and tokenized-to-be before the write job; in it, a message purged in the
+ * meantime is skipped, and the watermark moves only forward.
  */
 export async function indexPendingMessages(store: Store): Promise<number> {
   const from = await watermark(store);
@@ -80,25 +80,24 @@ export async function indexPendingMessages(store: Store): Promise<number> {
     };
   });
   const last = docs[docs.length - 1].id;
-  // One write job (one round trip) for the batch, a statement per document (a body can be
-  // large: one JSON parameter for all of them could pass a value's size limit). Another indexer
-  // (a search's catch-up, another process) may have done this batch already: only rows above
-  // the watermark as the job finds it go in, and the watermark only rises.
-  // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
-  // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
-  // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every later
-  // batch (and every search's catch-up) failed on the same row.
+  // One write job (one round trip on a remote store, instead of a statement each while holding
+  // the write lock). Another indexer (a search's catch-up, another process) may have done this
+  // batch already: each row is written only above the watermark as the job finds it, which the
+  // last step moves, and only for a message not purged meanwhile.
   await store.batch([
     ...docs.map((d) => ({
+      // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
+      // bench/seed.ts, an import, an older indexer). A plain INSERT then failed with
+      // SQLITE_CONSTRAINT, rolled the batch back, and the watermark never moved again: every
+      // later batch (and every search's catch-up) failed on the same row.
       sql: `INSERT OR REPLACE INTO messages_fts (rowid, subject, from_text, to_text, body)
-        SELECT ?1, ?2, ?3, ?4, ?5
-        WHERE ?1 > coalesce((SELECT indexed_through FROM search_index_state WHERE id = 1), 0)
-          AND EXISTS (SELECT 1 FROM messages WHERE id = ?1)`,
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1)
+         AND ?1 > coalesce((SELECT indexed_through FROM search_index_state WHERE id = 1), 0)`,
       args: [d.id, d.subject, d.from, d.to, d.body],
     })),
     {
       sql: `INSERT INTO search_index_state (id, indexed_through) VALUES (1, ?)
-        ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
+         ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
       args: [last],
     },
   ]);

@@ -19,7 +19,8 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
-import { assertStep, isFailedAssertion, rawSql, schema } from "../store/store.ts";
+import { assertStep, isFailedAssertion, rawSql, readCaches, schema } from "../store/store.ts";
+import { scopeOf, StaleReads } from "../store/read_scope.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
 import {
@@ -97,12 +98,19 @@ export async function mailboxIdByRole(
   accountId: number,
   role: "sent" | "drafts",
 ): Promise<number> {
-  const box = await rawSql(db).get<{ id: number }>(
-    "SELECT id FROM mailboxes WHERE account_id = ? AND role = ?",
-    [accountId, role],
-  );
-  if (!box) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
-  return Number(box.id);
+  const read = async () => {
+    const box = await rawSql(db).get<{ id: number }>(
+      "SELECT id FROM mailboxes WHERE account_id = ? AND role = ?",
+      [accountId, role],
+    );
+    return box ? Number(box.id) : null;
+  };
+  // With optimistic reads (store/read_scope.ts) from the mailbox cache the change counter covers.
+  const id = scopeOf(db)
+    ? await readCaches(db).mailboxes.get(`${accountId} ${role} only`, read, (v) => v !== null)
+    : await read();
+  if (id === null) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
+  return id;
 }
 
 export async function composeRaw(
@@ -351,7 +359,10 @@ export async function sendMessage(
   if (options.job && !options.beforeInTx && !options.afterInTx && !options.alsoInTx) {
     // One write job: reads first (above and here), then every write in one round trip, each
     // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
-    if (sentInput) await checkSentRoom(store.db);
+    // With optimistic reads the quota is left to the job's guard: when it refuses, the request
+    // runs again with fresh reads, and this check then says why (store/read_scope.ts).
+    const optimistic = scopeOf(store.db) !== undefined;
+    if (sentInput && !optimistic) await checkSentRoom(store.db);
     const statements: Statement[] = [
       ...options.job.first ?? [],
       ...blobStatements(raw, prepared.sha),
@@ -385,6 +396,7 @@ export async function sendMessage(
     } catch (e) {
       // The quota filled between the reads and the write: nothing of the job was kept.
       if (isFailedAssertion(e)) {
+        if (optimistic) throw new StaleReads();
         throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
       }
       throw e;

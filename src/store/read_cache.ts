@@ -37,8 +37,13 @@ export class ReadCache<V> {
    * The cached value, or `load()`'s, remembered unless an invalidation happened meanwhile or
    * `keep` turns it down.
    */
-  async get(key: string, load: () => Promise<V>, keep?: (value: V) => boolean): Promise<V> {
-    const pending = this.current();
+  async get(
+    key: string,
+    load: () => Promise<V>,
+    keep?: (value: V) => boolean,
+    current: CacheCheck = this.current,
+  ): Promise<V> {
+    const pending = current();
     if (pending) await pending;
     const hit = this.entries.get(key);
     const now = this.now();
@@ -80,6 +85,13 @@ export interface ReadCaches {
    * twice per received message. Emptied when keys or accounts change.
    */
   apiKeys: ReadCache<VerifiedApiKey<unknown> | null>;
+  /**
+   * Used only by requests whose write job re-checks what they read (store/read_scope.ts): the
+   * live sessions behind access tokens, accounts by address key, and rows whose changes the
+   * change counter does not cover (suppressions, tracking settings, webhook endpoints), each
+   * entry paired with the SQL that re-checks it.
+   */
+  scoped: ReadCache<unknown>;
 }
 
 export function newReadCaches(current?: CacheCheck): ReadCaches {
@@ -88,6 +100,7 @@ export function newReadCaches(current?: CacheCheck): ReadCaches {
     recipients: new ReadCache(current),
     mailboxes: new ReadCache(current),
     apiKeys: new ReadCache(current),
+    scoped: new ReadCache(current),
   };
 }
 

@@ -85,6 +85,18 @@ export function readCaches(q: Queryable): ReadCaches {
   return caches;
 }
 
+/**
+ * A second handle on `store`'s database with its own read caches (`caches`): what a request
+ * whose reads are re-checked by its write job (read_scope.ts) hands to the services. It shares
+ * everything else with `store.db` (it inherits from it), so the same helpers take it.
+ */
+export function dbView(store: Store, caches: ReadCaches): Db {
+  const view = Object.create(store.db) as Db;
+  rawExecutors.set(view, rawSql(store.db));
+  storeCaches.set(view, caches);
+  return view;
+}
+
 /** What RawSql runs on: a libSQL client or transaction, maybe with the file client's fast path. */
 interface Executor {
   execute(stmt: { sql: string; args: InValue[] }): Promise<ResultSet>;
@@ -155,6 +167,25 @@ export function isFailedAssertion(error: unknown): boolean {
   return /NOT NULL constraint failed: events\.type/.test(String((error as Error)?.message ?? ""));
 }
 
+/**
+ * `assertStep` for what a request read from a cache rather than from the store (read_scope.ts):
+ * fails on another constraint, so that `isFailedGuard` tells "the cache was stale, read again"
+ * apart from a job's own assertions, which its caller answers (a full quota, say).
+ */
+export function guardStep(condition: string, args: InValue[] = []): Statement {
+  return {
+    sql: `INSERT INTO cache_generation (id, generation) SELECT NULL, NULL WHERE NOT (${condition})`,
+    args,
+  };
+}
+
+/** True for the error a `guardStep` raised. */
+export function isFailedGuard(error: unknown): boolean {
+  return /NOT NULL constraint failed: cache_generation\.generation/.test(
+    String((error as Error)?.message ?? ""),
+  );
+}
+
 /** What a recording executor answers every statement: no rows, nothing changed. */
 const NOTHING: ResultSet = {
   columns: [],
@@ -218,6 +249,14 @@ const DOMAINS_WRITE =
 const CACHED_ROWS_WRITE =
   /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:accounts|aliases|domains|mailboxes)["`]?[\s(]/i;
 
+/**
+ * A statement that may change a row only requests that re-check their reads cache (sessions,
+ * suppressions, tracking settings, webhook endpoints: store/read_scope.ts); the write job of such
+ * a request re-checks them in SQL anyway, so this only spares it a failed first attempt.
+ */
+const SCOPED_ROWS_WRITE =
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:sessions|tx_suppressions|tx_domain_settings|tx_webhooks)["`]?[\s(]/i;
+
 /** A statement that may change what a verified API key may do: its row or its account's. */
 const API_KEYS_WRITE =
   /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:api_keys|accounts)["`]?[\s(]/i;
@@ -268,6 +307,12 @@ export interface StoreOptions {
    * `write()` jobs are refused with an error naming the job, before anything is written.
    */
   interactiveWrites?: boolean;
+  /**
+   * Let requests that opt in (store/read_scope.ts) trust the read caches without reading the
+   * change counter first, their write job re-checking in SQL what they relied on. The default:
+   * on wherever no `changedElsewhere` gate makes that check free (remote libSQL, D1).
+   */
+  optimisticReads?: boolean;
 }
 
 /**
@@ -325,6 +370,8 @@ export class Store {
   private tripCount = 0;
   /** Told of every write job when it ends (the gateway logs it at debug level). */
   onJob: ((report: JobReport) => void) | undefined;
+  /** See `StoreOptions.optimisticReads`. */
+  readonly optimisticReads: boolean;
 
   /**
    * `options.sync`, when given, makes committed writes durable (e.g. an fsync of the WAL run off
@@ -332,6 +379,7 @@ export class Store {
    * a sync that began after its COMMIT, so one sync covers all the commits before it.
    */
   constructor(private readonly raw: Client, private readonly options: StoreOptions = {}) {
+    this.optimisticReads = options.optimisticReads ?? !options.changedElsewhere;
     this.client = this.serialized(raw);
     this.db = drizzle(this.client, { schema });
     rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
@@ -360,6 +408,20 @@ export class Store {
       this.nextGenerationRead = undefined;
       return this.startGenerationRead();
     });
+  }
+
+  /**
+   * The change counter the caches were last made current with; undefined before the first read,
+   * after a failed one, or after this process changed a cached row (the counter moved then).
+   */
+  get knownGeneration(): number | undefined {
+    return this.seenGeneration;
+  }
+
+  /** Forgets every cached read: a write job found one stale (read_scope.ts). */
+  forgetReads(): void {
+    this.seenGeneration = undefined;
+    invalidateAll(this.caches);
   }
 
   private startGenerationRead(): Promise<void> {
@@ -464,13 +526,19 @@ export class Store {
   private noteWrite(stmt: unknown, inTx: boolean): void {
     const sql = sqlOf(stmt);
     if (COUNTER_BUMPS.has(sql)) return;
+    if (SCOPED_ROWS_WRITE.test(sql)) this.caches.scoped.invalidate();
     if (API_KEYS_WRITE.test(sql)) {
       this.caches.apiKeys.invalidate();
+      this.caches.scoped.invalidate();
+      // Our own write moved the change counter: the next request reads it again.
+      this.seenGeneration = undefined;
       if (inTx) this.cacheDirty = true;
     }
     if (!CACHED_ROWS_WRITE.test(sql)) return;
     this.caches.recipients.invalidate();
     this.caches.mailboxes.invalidate();
+    this.caches.scoped.invalidate();
+    this.seenGeneration = undefined;
     if (DOMAINS_WRITE.test(sql)) this.caches.domains.invalidate();
     if (inTx) this.cacheDirty = true;
   }
@@ -547,6 +615,24 @@ export class Store {
       });
       if (!this.draining) void this.drain();
     });
+  }
+
+  /**
+   * Runs read statements in one round trip (one `client.batch(stmts, "read")` on a remote
+   * engine), outside the write queue: reads a request could not take from a cache, or the
+   * re-check of cached ones when the request writes nothing (read_scope.ts).
+   */
+  async readBatch(stmts: Statement[]): Promise<ResultSet[]> {
+    const args = stmts.map((s) => ({ sql: s.sql, args: s.args ?? [] }));
+    try {
+      if (this.raw.protocol !== "file") return await this.raw.batch(args, "read");
+      // The embedded file: no round trips to save; its reads run beside the writer (WAL).
+      const out: ResultSet[] = [];
+      for (const s of args) out.push(await this.raw.execute(s));
+      return out;
+    } finally {
+      this.tripCount++;
+    }
   }
 
   /** `batch()` as one `client.batch`: no in-process queue or lock off the embedded file. */

@@ -9,7 +9,7 @@ import { toBase64 } from "../crypto.ts";
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { ReceivedEventData } from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
+import { recordStatements, schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
 import { blobBytes } from "../services/blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
@@ -63,7 +63,8 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
       payloads.push(data);
     }
     const cursor = events[events.length - 1].id;
-    await deps.store.write(async (tx) => {
+    // The deliveries and the cursor in one write job (one round trip).
+    const steps = await recordStatements(async (tx) => {
       for (const data of payloads) {
         queued += await enqueueWebhookEvent(
           tx,
@@ -78,6 +79,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
       await tx.update(schema.txWebhooks).set({ inboundCursor: cursor })
         .where(eq(schema.txWebhooks.id, hook.id));
     });
+    await deps.store.batch(steps);
   }
   return queued;
 }

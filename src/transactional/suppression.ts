@@ -7,7 +7,9 @@
  */
 import { and, desc, eq, lt } from "drizzle-orm";
 import type { Queryable, Store, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, recordStatements, schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
+import { remember } from "../store/read_scope.ts";
 import { notFound } from "../errors.ts";
 import { IN_JSON, jsonList } from "../store/in_list.ts";
 
@@ -48,14 +50,23 @@ export async function suppressedAmong(
   addresses: string[],
 ): Promise<Set<string>> {
   if (addresses.length === 0) return new Set();
-  // Checked before every send: plain SQL (store/store.ts RawSql).
+  // Checked before every send: plain SQL (store/store.ts RawSql), one line per suppressed
+  // address, so that a request with optimistic reads (store/read_scope.ts) can cache the answer
+  // and have its write job compare it with what the same query finds then.
   const lower = addresses.map((a) => a.toLowerCase());
-  const rows = await rawSql(db).all<{ address: string }>(
-    `SELECT address FROM tx_suppressions WHERE domain = ?
-     AND address IN ${IN_JSON}`,
-    [domain.toLowerCase(), jsonList(lower)],
+  // The addresses as one JSON parameter (store/in_list.ts): D1 binds at most 100 per statement.
+  const args = [domain.toLowerCase(), jsonList(lower)];
+  const list = `(SELECT group_concat(address, char(10)) FROM (SELECT address FROM tx_suppressions
+     WHERE domain = ? AND address IN ${IN_JSON} ORDER BY address))`;
+  const found = await remember(
+    db,
+    `suppressed ${args.join(" ")}`,
+    async () =>
+      (await rawSql(db).get<{ list: string | null }>(`SELECT ${list} AS list`, args))!
+        .list,
+    (value) => ({ condition: `${list} IS ?`, args: [...args, value] }),
   );
-  return new Set(rows.map((r) => r.address));
+  return new Set(found ? found.split("\n") : []);
 }
 
 export async function listSuppressions(
@@ -69,15 +80,21 @@ export async function listSuppressions(
     .orderBy(desc(schema.txSuppressions.id)).limit(opts.limit);
 }
 
+const suppressionsSql = tableSql(schema.txSuppressions);
+
 export async function addSuppression(store: Store, s: NewSuppression): Promise<SuppressionRow> {
-  return await store.write(async (tx) => {
-    await suppressInTx(tx, s);
-    const [row] = await tx.select().from(schema.txSuppressions).where(and(
-      eq(schema.txSuppressions.domain, s.domain.toLowerCase()),
-      eq(schema.txSuppressions.address, s.address.toLowerCase()),
-    ));
-    return row;
-  });
+  // One write job: the row unless it is there already, then the row as it stands.
+  const results = await store.batch([
+    ...await recordStatements((tx) => suppressInTx(tx, s)),
+    {
+      sql:
+        `SELECT ${suppressionsSql.columns} FROM tx_suppressions WHERE domain = ? AND address = ?`,
+      args: [s.domain.toLowerCase(), s.address.toLowerCase()],
+    },
+  ]);
+  return suppressionsSql.fromRow(
+    results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
+  );
 }
 
 export async function removeSuppression(

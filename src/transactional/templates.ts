@@ -6,12 +6,13 @@
  * level and the caller did not give is reported by name before anything is sent.
  */
 import Mustache from "mustache";
-import { and, desc, eq, max } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 
 export type TemplateRow = typeof schema.txTemplates.$inferSelect;
 
@@ -94,29 +95,30 @@ export function renderTemplate(
   };
 }
 
+const templatesSql = tableSql(schema.txTemplates);
+
 export async function saveTemplate(
   deps: Deps,
   accountId: number,
   input: TemplateInput,
 ): Promise<TemplateRow> {
   validateTemplate(input);
-  return await deps.store.write(async (tx) => {
-    const [top] = await tx.select({ v: max(schema.txTemplates.version) }).from(schema.txTemplates)
-      .where(and(
-        eq(schema.txTemplates.accountId, accountId),
-        eq(schema.txTemplates.name, input.name),
-      ));
-    const [row] = await tx.insert(schema.txTemplates).values({
+  // One statement: the next version is read by the insert itself (the unique key stops a twin).
+  const [saved] = await deps.store.batch([{
+    sql: `INSERT INTO tx_templates (account_id, name, version, subject, text, html, created_at)
+      SELECT ?1, ?2, coalesce(max(version), 0) + 1, ?3, ?4, ?5, ?6
+      FROM tx_templates WHERE account_id = ?1 AND name = ?2
+      RETURNING ${templatesSql.columns}`,
+    args: [
       accountId,
-      name: input.name,
-      version: (top?.v ?? 0) + 1,
-      subject: input.subject,
-      text: input.text ?? null,
-      html: input.html ?? null,
-      createdAt: deps.clock.now(),
-    }).returning();
-    return row;
-  });
+      input.name,
+      input.subject,
+      input.text ?? null,
+      input.html ?? null,
+      deps.clock.now(),
+    ],
+  }]);
+  return templatesSql.fromRow(saved.rows[0] as unknown as Record<string, unknown>);
 }
 
 export async function getTemplate(

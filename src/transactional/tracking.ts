@@ -9,7 +9,9 @@ import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { rawSql, recordStatements, schema } from "../store/store.ts";
+import { activeWebhooks } from "./webhooks.ts";
+import { remember } from "../store/read_scope.ts";
 import { type LinkClaims, signLink, verifyLink } from "./signing.ts";
 import { recordEvent } from "./timeline.ts";
 
@@ -31,16 +33,22 @@ export async function trackingFor(
   domain: string,
   override: { opens?: boolean; clicks?: boolean },
 ): Promise<TrackingChoice> {
-  // Read for every send: plain SQL (store/store.ts RawSql).
-  const row = await rawSql(db).get<{ opens: number; clicks: number; verp: number }>(
-    `SELECT track_opens AS opens, track_clicks AS clicks, verp FROM tx_domain_settings
-     WHERE domain = ?`,
-    [domain.toLowerCase()],
+  // Read for every send: plain SQL (store/store.ts RawSql), as one JSON value that a request
+  // with optimistic reads (store/read_scope.ts) caches and its write job compares.
+  const name = domain.toLowerCase();
+  const settings =
+    "(SELECT json_array(track_opens, track_clicks, verp) FROM tx_domain_settings WHERE domain = ?)";
+  const found = await remember(
+    db,
+    `tracking ${name}`,
+    async () => (await rawSql(db).get<{ s: string | null }>(`SELECT ${settings} AS s`, [name]))!.s,
+    (value) => ({ condition: `${settings} IS ?`, args: [name, value] }),
   );
+  const [opens, clicks, verp] = found ? JSON.parse(found) as number[] : [0, 0, 0];
   return {
-    opens: override.opens ?? (row ? Boolean(row.opens) : false),
-    clicks: override.clicks ?? (row ? Boolean(row.clicks) : false),
-    verp: row ? Boolean(row.verp) : false,
+    opens: override.opens ?? Boolean(opens),
+    clicks: override.clicks ?? Boolean(clicks),
+    verp: Boolean(verp),
   };
 }
 
@@ -104,17 +112,21 @@ export async function trackHit(
   if (!claims || claims.k !== kind) return undefined;
   if (kind === "c" && !/^https?:\/\//i.test(claims.u ?? "")) return undefined;
   const type: TxEventType = kind === "o" ? "opened" : kind === "c" ? "clicked" : "unsubscribed";
-  await deps.store.write(async (tx) => {
-    const [message] = await tx.select().from(schema.txMessages)
-      .where(eq(schema.txMessages.id, claims.e));
-    if (!message) return;
-    await recordEvent(tx, deps, {
-      message,
-      recipient: claims.r ?? null,
-      type,
-      data: kind === "c" ? { url: claims.u, ...data } : data,
-      at: deps.clock.now(),
-    });
-  });
+  const [message] = await deps.store.db.select().from(schema.txMessages)
+    .where(eq(schema.txMessages.id, claims.e));
+  if (!message) return claims;
+  // Read first, then the event (and a suppression, for an unsubscribe) in one write job.
+  const hooks = await activeWebhooks(deps.store.db, message.accountId);
+  await deps.store.batch(
+    await recordStatements((tx) =>
+      recordEvent(tx, deps, {
+        message,
+        recipient: claims.r ?? null,
+        type,
+        data: kind === "c" ? { url: claims.u, ...data } : data,
+        at: deps.clock.now(),
+      }, hooks)
+    ),
+  );
   return claims;
 }

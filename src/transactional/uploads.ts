@@ -8,8 +8,7 @@
 import { and, eq } from "drizzle-orm";
 import { sha256Hex, toHex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
-import { blobBytes } from "../services/blob_chunks.ts";
-import { putBlob } from "../services/message_store.ts";
+import { blobBytes, blobStatements } from "../services/blob_chunks.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { inList } from "../store/in_list.ts";
@@ -29,14 +28,20 @@ export async function storeUpload(
   bytes: Uint8Array,
 ): Promise<{ blobId: string; size: number }> {
   const sha = await sha256Hex(bytes);
-  const id = await deps.store.write(async (tx) => {
-    await putBlob(tx, bytes, sha);
-    await tx.insert(u).values({ id: newUploadId(), accountId, blobSha256: sha, size: bytes.length })
-      .onConflictDoNothing();
-    const [row] = await tx.select({ id: u.id }).from(u)
-      .where(and(eq(u.accountId, accountId), eq(u.blobSha256, sha)));
-    return row.id;
-  });
+  // One write job: the blob, the account's upload row unless it has one, and that row's id.
+  const results = await deps.store.batch([
+    ...blobStatements(bytes, sha),
+    {
+      sql: `INSERT INTO uploads (id, account_id, blob_sha256, size) VALUES (?, ?, ?, ?)
+        ON CONFLICT DO NOTHING`,
+      args: [newUploadId(), accountId, sha, bytes.length],
+    },
+    {
+      sql: "SELECT id FROM uploads WHERE account_id = ? AND blob_sha256 = ?",
+      args: [accountId, sha],
+    },
+  ]);
+  const id = String(results[results.length - 1].rows[0].id);
   return { blobId: id, size: bytes.byteLength };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Sends due webhook deliveries. Rows are leased in one write transaction (like the outbox), so
+ * Sends due webhook deliveries. Rows are leased by one statement (like the outbox), so
  * several gateway processes may dispatch at once without posting an event twice at the same
  * moment. A 2xx answer finishes a row; anything else (status, network error, timeout, a target
  * that resolves to a private address) schedules a retry after 5 s, 5 min, 30 min, 2 h, 5 h,
@@ -8,12 +8,13 @@
  * DNS, not only the URL kept at creation; redirects are not followed (one could point anywhere),
  * and only the status code of an answer is recorded, never its body.
  */
-import { and, eq, isNull, lt, lte, or } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
+import type { InValue } from "@libsql/client/web";
 import { schema } from "../store/store.ts";
+import { tableSql } from "../store/table_sql.ts";
 import { guardedFetch, RefusedTarget, webhookPolicy } from "../http/net_guard.ts";
 import { signingSecrets, signWebhook, type WebhookDeliveryRow } from "./webhooks.ts";
-import { inList } from "../store/in_list.ts";
 
 const S = 1000, M = 60 * S, H = 60 * M;
 /** Wait before attempt n+1 after n failed attempts. */
@@ -28,6 +29,8 @@ export const RETRY_SCHEDULE_MS = [
   20 * H,
   20 * H,
 ];
+
+const deliveriesSql = tableSql(schema.txWebhookDeliveries);
 
 export interface DispatchOptions {
   limit?: number;
@@ -55,15 +58,21 @@ function due(now: number) {
 export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): Promise<number> {
   const now = deps.clock.now();
   const leaseUntil = now + (opts.leaseMs ?? 60_000);
-  const rows = await deps.store.write(async (tx) => {
-    const ids = (await tx.select({ id: schema.txWebhookDeliveries.id })
-      .from(schema.txWebhookDeliveries).where(due(now))
-      .orderBy(schema.txWebhookDeliveries.nextAttemptAt).limit(opts.limit ?? 50)).map((r) => r.id);
-    if (ids.length === 0) return [];
-    return await tx.update(schema.txWebhookDeliveries)
-      .set({ state: "delivering", leaseUntil, updatedAt: now })
-      .where(and(inList(schema.txWebhookDeliveries.id, ids), due(now))).returning();
-  });
+  // One statement, one round trip: the due rows are chosen and leased by the same UPDATE.
+  const { db } = deps.store;
+  const dueIds = db.select({ id: schema.txWebhookDeliveries.id })
+    .from(schema.txWebhookDeliveries).where(due(now))
+    .orderBy(schema.txWebhookDeliveries.nextAttemptAt).limit(opts.limit ?? 50);
+  const lease = db.update(schema.txWebhookDeliveries)
+    .set({ state: "delivering", leaseUntil, updatedAt: now })
+    .where(and(inArray(schema.txWebhookDeliveries.id, dueIds), due(now))).toSQL();
+  const [leased] = await deps.store.batch([{
+    sql: `${lease.sql} RETURNING ${deliveriesSql.columns}`,
+    args: lease.params as InValue[],
+  }]);
+  const rows = leased.rows.map((r) =>
+    deliveriesSql.fromRow(r as unknown as Record<string, unknown>)
+  );
   await Promise.all(rows.map((row) => attempt(deps, row, opts)));
   return rows.length;
 }

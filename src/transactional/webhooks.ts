@@ -17,6 +17,7 @@ import { AppError, notFound } from "../errors.ts";
 import { randomToken, toBase64 } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
+import { remember, scopeOf } from "../store/read_scope.ts";
 import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { insertInSlices } from "../store/appends.ts";
@@ -119,10 +120,10 @@ export async function getWebhook(db: Queryable, accountId: number, id: number) {
 
 export async function deleteWebhook(deps: Deps, accountId: number, id: number): Promise<void> {
   await getWebhook(deps.store.db, accountId, id);
-  await deps.store.write(async (tx) => {
-    await tx.delete(schema.txWebhookDeliveries).where(eq(schema.txWebhookDeliveries.webhookId, id));
-    await tx.delete(schema.txWebhooks).where(eq(schema.txWebhooks.id, id));
-  });
+  await deps.store.batch([
+    { sql: "DELETE FROM tx_webhook_deliveries WHERE webhook_id = ?", args: [id] },
+    { sql: "DELETE FROM tx_webhooks WHERE id = ?", args: [id] },
+  ]);
 }
 
 export interface WebhookUpdate {
@@ -237,13 +238,35 @@ export function wants(row: WebhookRow, type: string): boolean {
 /** One delivery per active endpoint of the account that subscribes to `type`. */
 const webhooksSql = tableSql(schema.txWebhooks);
 
+/**
+ * What of the active endpoints a send's events depend on, as one value: a request with optimistic
+ * reads (store/read_scope.ts) has its write job compare it with the rows then. (The inbound
+ * cursor, which moves with every received message, is not part of it.)
+ */
+const ENDPOINTS_FINGERPRINT = `(SELECT json_group_array(json_array(id, url, events, secret,
+  previous_secret, previous_until, include_raw)) FROM (SELECT * FROM tx_webhooks
+  WHERE account_id = ? AND active = 1 ORDER BY id))`;
+
 /** The account's active endpoints (read for every event: plain SQL). */
 export async function activeWebhooks(db: Queryable, accountId: number): Promise<WebhookRow[]> {
-  const rows = await rawSql(db).all<Record<string, unknown>>(
-    `SELECT ${webhooksSql.columns} FROM tx_webhooks WHERE account_id = ? AND active = 1`,
-    [accountId],
-  );
-  return rows.map(webhooksSql.fromRow);
+  const rowsSql =
+    `SELECT ${webhooksSql.columns} FROM tx_webhooks WHERE account_id = ? AND active = 1`;
+  const scope = scopeOf(db);
+  if (!scope) {
+    const rows = await rawSql(db).all<Record<string, unknown>>(rowsSql, [accountId]);
+    return rows.map(webhooksSql.fromRow);
+  }
+  const found = await remember(db, `webhooks ${accountId}`, async () => {
+    const [rows, print] = await scope.base.readBatch([
+      { sql: rowsSql, args: [accountId] },
+      { sql: `SELECT ${ENDPOINTS_FINGERPRINT} AS print`, args: [accountId] },
+    ]);
+    return {
+      rows: (rows.rows as unknown as Record<string, unknown>[]).map(webhooksSql.fromRow),
+      print: String(print.rows[0].print),
+    };
+  }, (value) => ({ condition: `${ENDPOINTS_FINGERPRINT} = ?`, args: [accountId, value.print] }));
+  return found.rows;
 }
 
 type WebhookEventData = EmailEventData | ReceivedEventData;
