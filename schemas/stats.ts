@@ -10,9 +10,9 @@ export const InboundDay = z.object({
     description: "Messages stored outside Sent and Drafts that day.",
   }),
   junk: z.number().int().meta({ description: "Of them, delivered to Junk." }),
-  dmarcPass: z.number().int(),
-  dmarcFail: z.number().int(),
-  spfPass: z.number().int(),
+  dmarcPass: z.number().int().meta({ description: "Messages whose DMARC result was pass." }),
+  dmarcFail: z.number().int().meta({ description: "Messages whose DMARC result was fail." }),
+  spfPass: z.number().int().meta({ description: "Messages whose SPF result was pass." }),
   spfFail: z.number().int().meta({ description: "fail or softfail." }),
   dkimPass: z.number().int().meta({ description: "At least one valid DKIM signature." }),
   unchecked: z.number().int().meta({

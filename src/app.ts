@@ -39,6 +39,7 @@ import { threadRoutes } from "./routes/threads.ts";
 import { postmarkRoutes } from "./routes/compat_postmark.ts";
 import { resendRoutes } from "./routes/compat_resend.ts";
 import { resendKeyRoutes } from "./routes/compat_resend_keys.ts";
+import { resendDomainRoutes } from "./routes/compat_resend_domains.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
 import { txAnalyticsRoutes } from "./routes/tx_analytics.ts";
 import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
@@ -178,6 +179,7 @@ export function createApp(deps: Deps) {
   // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
   app.route("/", resendRoutes(deps));
   app.route("/", resendKeyRoutes(deps));
+  app.route("/", resendDomainRoutes(deps));
   app.route("/", postmarkRoutes(deps));
 
   app.notFound((c) =>

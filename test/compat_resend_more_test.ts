@@ -1,12 +1,15 @@
 /**
  * More of Resend's API through its own SDK (issue 19 item 1): listing sent emails with its
  * paging (`limit`, `after`, `before`) and managing API keys (create with full or sending access,
- * list, remove); a key never makes a key wider than itself.
+ * list, remove); a key never makes a key wider than itself; domains (add, list, check against a
+ * test DNS server, tracking switches, remove).
  */
 import { Resend } from "resend";
 import { listen } from "../cli/serve.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { ADMIN, ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
+import { schema } from "../src/store/store.ts";
 
 async function apiKey(gw: TestGateway, scopes = ["send", "read"]): Promise<string> {
   const res = await gw.call("POST", "/v1/api-keys", {
@@ -96,5 +99,67 @@ Deno.test("issue19#1: Resend's SDK creates, lists and removes API keys, never wi
   } finally {
     await listener.shutdown();
     gw.close();
+  }
+});
+
+Deno.test("issue19#1: Resend's SDK adds, lists, checks, updates and removes domains", async () => {
+  const dns = await startFakeDns({});
+  const gw = await createTestGateway({ dnsServers: dns.server, hostname: "mail.postern.test" });
+  const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
+  const baseUrl = `http://127.0.0.1:${listener.port}`;
+  try {
+    const made = await gw.call("POST", "/v1/api-keys", {
+      token: await gw.login(ADMIN),
+      body: { name: "ops", scopes: ["send", "read", "admin"] },
+    });
+    const resend = new Resend((await made.json()).key, { baseUrl });
+    const created = await resend.domains.create({ name: "news.example" });
+    assertEquals(created.error, null, JSON.stringify(created.error));
+    const id = created.data!.id;
+    assertEquals([created.data!.name, created.data!.status], ["news.example", "not_started"]);
+    const mx = created.data!.records.find((r) => r.record === "Receiving")!;
+    assertEquals([mx.type, typeof mx.priority], ["MX", "number"]);
+    assert(created.data!.records.some((r) => r.record === "DKIM"), "DKIM records to publish");
+
+    // Nothing published yet: failed. Then publish every record and it verifies.
+    const before = await resend.domains.get(id);
+    assertEquals(before.data!.status, "failed");
+    const zone: Zone = {};
+    for (const r of before.data!.records) {
+      const node = zone[r.name] ??= {};
+      if (r.type === "MX") node.MX = [...(node.MX ?? []), `${r.priority} ${r.value}`];
+      if (r.type === "TXT") node.TXT = [...(node.TXT ?? []), r.value];
+    }
+    dns.zone = zone;
+    assertEquals((await resend.domains.verify(id)).error, null);
+    const after = await resend.domains.get(id);
+    assertEquals(after.data!.status, "verified", JSON.stringify(after.data!.records));
+    const listed = await resend.domains.list();
+    assert(listed.data!.data.some((d) => d.id === id && d.status === "verified"));
+
+    const updated = await resend.domains.update({ id, openTracking: true, clickTracking: false });
+    assertEquals(updated.error, null, JSON.stringify(updated.error));
+    const settings = await gw.deps.store.db.select().from(schema.txDomainSettings);
+    assertEquals(settings.map((s) => [s.domain, s.trackOpens, s.trackClicks]), [[
+      "news.example",
+      true,
+      false,
+    ]]);
+
+    // A plain user's key reaches no domain; the domain in use cannot go; an unused one can.
+    const alice = new Resend(await apiKey(gw), { baseUrl });
+    assertEquals((await alice.domains.list()).error?.statusCode, 403);
+    assertEquals(
+      (await resend.domains.remove("1")).error?.statusCode,
+      409,
+      "postern.test has accounts",
+    );
+    const removed = await resend.domains.remove(id);
+    assertEquals(removed.error, null, JSON.stringify(removed.error));
+    assertEquals((await resend.domains.get(id)).error?.name, "not_found");
+  } finally {
+    await listener.shutdown();
+    gw.close();
+    await dns.close();
   }
 });

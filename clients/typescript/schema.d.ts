@@ -2451,6 +2451,78 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/domains": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Resend: the domains you administer, each checked now
+     * @description Each domain's records are looked up now, all domains at once.
+     */
+    get: operations["resendListDomains"];
+    put?: never;
+    /**
+     * Resend: add a sending domain
+     * @description Server administrators' keys only (the `admin` scope). DKIM keys are made with it; the answer lists the records to publish, not yet checked.
+     */
+    post: operations["resendCreateDomain"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/domains/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Resend: a domain with its records, checked now
+     * @description The records are looked up now.
+     */
+    get: operations["resendGetDomain"];
+    put?: never;
+    post?: never;
+    /**
+     * Resend: remove a domain
+     * @description Server administrators' keys only; refused (409) while accounts or aliases use it.
+     */
+    delete: operations["resendDeleteDomain"];
+    options?: never;
+    head?: never;
+    /**
+     * Resend: switch open and click tracking for a domain
+     * @description `open_tracking` and `click_tracking` set the domain's tracking defaults; `tls` is accepted and ignored (outbound SMTP always tries TLS and honours MTA-STS).
+     */
+    patch: operations["resendUpdateDomain"];
+    trace?: never;
+  };
+  "/domains/{id}/verify": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resend: check a domain's records now
+     * @description Postern checks on every read; this answers once the check has run.
+     */
+    post: operations["resendVerifyDomain"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/email": {
     parameters: {
       query?: never;
@@ -3405,6 +3477,7 @@ export interface components {
      *       "domains": [
      *         "example.com"
      *       ],
+     *       "test": false,
      *       "createdAt": "2026-12-07T10:00:00.000Z",
      *       "lastUsedAt": null,
      *       "revokedAt": null,
@@ -3579,18 +3652,29 @@ export interface components {
       createdAt: string;
     };
     DomainSummary: {
+      /** @description The domain's id. */
       id: number;
+      /** @description The domain name. */
       name: string;
+      /** @description The account that gets mail for unknown addresses, if any. */
       catchAllAddress: string | null;
+      /** @description How many accounts it has. */
       accounts: number;
+      /** @description When it was added (ISO 8601). */
       createdAt: string;
     };
     DomainDetail: {
+      /** @description The domain's id. */
       id: number;
+      /** @description The domain name. */
       name: string;
+      /** @description The account that gets mail for unknown addresses, if any. */
       catchAllAddress: string | null;
+      /** @description How many accounts it has. */
       accounts: number;
+      /** @description When it was added (ISO 8601). */
       createdAt: string;
+      /** @description The DNS records to publish. */
       records: components["schemas"]["DnsRecord"][];
       /** @description Serve at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2). */
       mtaStsPolicy: string;
@@ -3598,7 +3682,9 @@ export interface components {
       check: {
         /** @description Every required record passes. */
         verified: boolean;
+        /** @description When the check ran (ISO 8601). */
         checkedAt: string;
+        /** @description One per record to publish. */
         checks: components["schemas"]["RecordCheck"][];
         /** @description One sentence per record not in place (required first), e.g. a DKIM key that is not published. */
         warnings: string[];
@@ -3607,10 +3693,14 @@ export interface components {
     DnsRecord: {
       /** @description Absolute name, as a zone file writes it. */
       name: string;
-      /** @enum {string} */
+      /**
+       * @description The record type.
+       * @enum {string}
+       */
       type: "MX" | "TXT" | "CNAME" | "SRV";
       /** @description TXT values unsplit (a zone file splits at 255). */
       value: string;
+      /** @description What the record is for. */
       purpose: string;
     };
     RecordCheck: {
@@ -3631,11 +3721,16 @@ export interface components {
         | "sharp";
       /** @description MX, SPF and DKIM: mail does not flow without. */
       required: boolean;
-      /** @enum {string} */
+      /**
+       * @description ok: published as expected; missing; different: another value is published; error: the lookup failed.
+       * @enum {string}
+       */
       status: "ok" | "missing" | "different" | "error";
+      /** @description status is ok. */
       pass: boolean;
       /** @description What DNS answered (of this kind, for TXT). */
       found: string[];
+      /** @description What to change, when it does not pass. */
       advice?: string;
     };
     NewDomain: {
@@ -3646,18 +3741,22 @@ export interface components {
       name: string;
     };
     QueuePage: {
+      /** @description The page, newest first. */
       items: components["schemas"]["QueueEntry"][];
       /** @description Newest first; null on the last page. */
       nextCursor: string | null;
     };
     QueueEntry: {
+      /** @description The entry's id. */
       id: number;
       /**
        * @description queued: waiting for its first attempt; sending: a transport holds it; deferred: a temporary failure, retried with backoff; sent: the next hop took it; bounced: refused for good, a DSN went to the sender; failed: refused or expired with no DSN possible; cancelled: an administrator or the sender withdrew it.
        * @enum {string}
        */
       state: "queued" | "sending" | "sent" | "deferred" | "bounced" | "failed" | "cancelled";
+      /** @description The envelope sender. */
       mailFrom: string;
+      /** @description The recipient address. */
       recipient: string;
       /** @description The recipient's domain. */
       domain: string;
@@ -3665,13 +3764,17 @@ export interface components {
       senderAccount: string | null;
       /** @description Its Message-ID header field. */
       messageId: string | null;
+      /** @description Delivery attempts so far. */
       attempts: number;
       /** @description While queued or deferred. */
       nextAttemptAt: string | null;
       /** @description The reason of the last failure. */
       lastError: string | null;
+      /** @description When it bounces if still not delivered. */
       expiresAt: string;
+      /** @description When it was queued (ISO 8601). */
       createdAt: string;
+      /** @description Its last change (ISO 8601). */
       updatedAt: string;
     };
     /**
@@ -3737,8 +3840,11 @@ export interface components {
       received: number;
       /** @description Of them, delivered to Junk. */
       junk: number;
+      /** @description Messages whose DMARC result was pass. */
       dmarcPass: number;
+      /** @description Messages whose DMARC result was fail. */
       dmarcFail: number;
+      /** @description Messages whose SPF result was pass. */
       spfPass: number;
       /** @description fail or softfail. */
       spfFail: number;
@@ -6099,6 +6205,110 @@ export interface components {
         /** @description When it was last used. */
         last_used_at: string | null;
       }[];
+    };
+    ResendDomain: {
+      /**
+       * @description Always `domain`.
+       * @enum {string}
+       */
+      object: "domain";
+      /** @description The domain's id. */
+      id: string;
+      /** @description The domain name. */
+      name: string;
+      /**
+       * @description verified when MX, SPF and DKIM are all published.
+       * @enum {string}
+       */
+      status: "verified" | "failed" | "not_started";
+      /** @description When it was added (ISO 8601). */
+      created_at: string;
+      /**
+       * @description Always `local`: this server.
+       * @enum {string}
+       */
+      region: "local";
+      /** @description The records to publish, each checked. */
+      records: {
+        /** @description What it is for: Receiving (the MX), SPF, DKIM, DMARC, MTA-STS, … */
+        record: string;
+        /** @description The DNS name to publish it at. */
+        name: string;
+        /** @description MX, TXT, CNAME or SRV. */
+        type: string;
+        /** @description Always `Auto`. */
+        ttl: string;
+        /**
+         * @description verified: published as expected; failed: missing or different; not_started: not checked.
+         * @enum {string}
+         */
+        status: "verified" | "not_started" | "failed";
+        /** @description The value to publish. */
+        value: string;
+        /** @description MX only: its preference. */
+        priority?: number;
+      }[];
+    };
+    ResendCreateDomain: {
+      /**
+       * @description The domain name.
+       * @example postern.localhost
+       */
+      name: string;
+      /** @description Ignored: always this server. */
+      region?: string;
+      /** @description Ignored. */
+      custom_return_path?: string;
+    };
+    ResendDomainList: {
+      /**
+       * @description Always `list`.
+       * @enum {string}
+       */
+      object: "list";
+      /** @description Always false: every domain is listed. */
+      has_more: boolean;
+      /** @description The domains you administer. */
+      data: {
+        /** @description The domain's id. */
+        id: string;
+        /** @description The domain name. */
+        name: string;
+        /**
+         * @description verified when MX, SPF and DKIM are all published.
+         * @enum {string}
+         */
+        status: "verified" | "failed" | "not_started";
+        /** @description When it was added (ISO 8601). */
+        created_at: string;
+        /**
+         * @description Always `local`: this server.
+         * @enum {string}
+         */
+        region: "local";
+      }[];
+    };
+    ResendDomainRef: {
+      /**
+       * @description Always `domain`.
+       * @enum {string}
+       */
+      object: "domain";
+      /** @description The domain's id. */
+      id: string;
+      /** @description On removal: true. */
+      deleted?: boolean;
+    };
+    ResendUpdateDomain: {
+      /** @description Track opens by default. */
+      open_tracking?: boolean;
+      /** @description Track clicks by default. */
+      click_tracking?: boolean;
+      /**
+       * @description Ignored.
+       * @enum {string}
+       */
+      tls?: "opportunistic" | "enforced";
     };
     /**
      * @example {
@@ -9304,6 +9514,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description The domains, by name. */
             items: components["schemas"]["DomainSummary"][];
           };
         };
@@ -9456,6 +9667,7 @@ export interface operations {
   getDomain: {
     parameters: {
       query?: {
+        /** @description false: leave the live DNS check out. */
         check?: "true" | "false";
       };
       header?: never;
@@ -9564,12 +9776,15 @@ export interface operations {
   listQueue: {
     parameters: {
       query?: {
+        /** @description Only entries in this state. */
         state?: "queued" | "sending" | "sent" | "deferred" | "bounced" | "failed" | "cancelled";
         /** @description The recipient address, exactly (case-insensitive). */
         recipient?: string;
         /** @description The recipient domain. */
         domain?: string;
+        /** @description `nextCursor` of the last page. */
         cursor?: string;
+        /** @description Entries per page (1 to 500). */
         limit?: number;
       };
       header?: never;
@@ -9659,6 +9874,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The queue entry's id. */
         id: number;
       };
       cookie?: never;
@@ -9764,6 +9980,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The queue entry's id. */
         id: number;
       };
       cookie?: never;
@@ -9887,6 +10104,7 @@ export interface operations {
       query?: never;
       header?: never;
       path: {
+        /** @description The queue entry's id. */
         id: number;
       };
       cookie?: never;
@@ -10122,6 +10340,7 @@ export interface operations {
         };
         content: {
           "application/json": {
+            /** @description One per day with mail. */
             days: components["schemas"]["InboundDay"][];
           };
         };
@@ -19768,6 +19987,230 @@ export interface operations {
             deleted: boolean;
           };
         };
+      };
+    };
+  };
+  resendListDomains: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Domains */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomainList"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  resendCreateDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ResendCreateDomain"];
+      };
+    };
+    responses: {
+      /** @description Added */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomain"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  resendGetDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The domain's id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The domain */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomain"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  resendDeleteDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The domain's id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Removed */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomainRef"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  resendUpdateDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The domain's id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ResendUpdateDomain"];
+      };
+    };
+    responses: {
+      /** @description Updated */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomainRef"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  resendVerifyDomain: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The domain's id. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Checked */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ResendDomainRef"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
     };
   };

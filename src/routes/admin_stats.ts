@@ -62,7 +62,12 @@ export function adminStatsRoutes(deps: Deps) {
       security: bearer,
       request: { query: InboundQuery },
       responses: {
-        200: ok("Days with mail, oldest first", z.object({ days: z.array(InboundDay) })),
+        200: ok(
+          "Days with mail, oldest first",
+          z.object({
+            days: z.array(InboundDay).meta({ description: "One per day with mail." }),
+          }),
+        ),
         ...problems(401, 403, 422),
       },
     }),

@@ -83,6 +83,7 @@ export const NewApiKey = ApiKey.extend({
     "prefix": "pst_7Hq2k9Zx",
     "scopes": ["send"],
     "domains": ["example.com"],
+    "test": false,
     "createdAt": "2026-12-07T10:00:00.000Z",
     "lastUsedAt": null,
     "revokedAt": null,

@@ -62,7 +62,12 @@ export function domainRoutes(deps: Deps) {
       summary: "The local domains you administer",
       security: bearer,
       responses: {
-        200: ok("Domains", z.object({ items: z.array(DomainSummary) })),
+        200: ok(
+          "Domains",
+          z.object({
+            items: z.array(DomainSummary).meta({ description: "The domains, by name." }),
+          }),
+        ),
         ...problems(401, 403),
       },
     }),
@@ -116,6 +121,7 @@ export function domainRoutes(deps: Deps) {
         params: z.object({ domain: DomainName.meta({ param: { name: "domain", in: "path" } }) }),
         query: z.object({
           check: z.enum(["true", "false"]).default("true").meta({
+            description: "false: leave the live DNS check out.",
             param: { name: "check", in: "query" },
           }),
         }),

@@ -23,7 +23,10 @@ const description = "Server administrators see the whole queue; a domain adminis
   "`domain_admin_required`. An API key needs the `admin` scope.";
 
 const IdParam = z.object({
-  id: z.coerce.number().int().positive().meta({ param: { name: "id", in: "path" } }),
+  id: z.coerce.number().int().positive().meta({
+    param: { name: "id", in: "path" },
+    description: "The queue entry's id.",
+  }),
 });
 
 export function queueRoutes(deps: Deps) {
