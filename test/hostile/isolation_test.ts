@@ -174,7 +174,16 @@ Deno.test("issue15#4: a domain administrator manages its own domain only, and on
     );
     // …but not another domain, not the server's administration, and Bob is still refused.
     await expectDenied(gw, alice, OTHER, "domain admin, other domain");
-    assertEquals((await gw.call("GET", "/v1/admin/accounts", { token: alice })).status, 403);
+    // The account list is hers for her own domain only (issue 18's console); the audit log and
+    // server settings stay the server administrator's.
+    const listed = await json(gw, "GET", "/v1/admin/accounts", alice);
+    assertEquals(listed.status, 200);
+    const addresses = (listed.body.items as { address: string }[]).map((a) => a.address);
+    assert(
+      addresses.length > 0 && addresses.every((a) => a.endsWith(`@${DOMAIN}`)),
+      addresses.join(),
+    );
+    assertEquals((await gw.call("GET", "/v1/admin/audit", { token: alice })).status, 403);
     await expectDenied(gw, await gw.login(BOB), DOMAIN, "bob");
 
     // API keys: the admin scope is now hers to give, for her domains only; a key without it
@@ -199,7 +208,13 @@ Deno.test("issue15#4: a domain administrator manages its own domain only, and on
     );
     await expectDenied(gw, sendKey, DOMAIN, "domain admin's send-only key");
     await expectDenied(gw, adminKey, OTHER, "domain admin's key, other domain");
-    assertEquals((await gw.call("GET", "/v1/admin/accounts", { token: adminKey })).status, 403);
+    // Her admin key lists her domain's accounts as her session does, and no server settings.
+    const byKey = await json(gw, "GET", "/v1/admin/accounts", adminKey);
+    assertEquals(byKey.status, 200);
+    assert(
+      (byKey.body.items as { address: string }[]).every((a) => a.address.endsWith(`@${DOMAIN}`)),
+    );
+    assertEquals((await gw.call("GET", "/v1/admin/audit", { token: adminKey })).status, 403);
     // A key restricted to her domain sends as any of its addresses while she administers it.
     const asBob = { from: BOB.address, to: ["x@remote.test"], text: "from the domain's key" };
     assertEquals((await json(gw, "POST", "/v1/emails", adminKey, asBob)).status, 201);
