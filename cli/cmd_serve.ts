@@ -161,8 +161,30 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   }
 }
 
+/**
+ * Remembers a SIGINT or SIGTERM that arrives while the server is still starting (the bridge,
+ * its TLS files and key come after the HTTP listener), so that it stops the server cleanly once
+ * started instead of killing the process half way (exit 143).
+ */
+export function catchEarlySignals(): { signal?: string; release(): void } {
+  const early: { signal?: string; release(): void } = {
+    release: () => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    },
+  };
+  const onInt = () => void (early.signal ??= "SIGINT");
+  const onTerm = () => void (early.signal ??= "SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return early;
+}
+
 /** Resolves after SIGINT or SIGTERM has stopped the server and closed the store. */
-export function stopOnSignal(running: Running): Promise<void> {
+export function stopOnSignal(
+  running: Running,
+  early?: { signal?: string; release(): void },
+): Promise<void> {
   return new Promise((resolve) => {
     let stoppingSince = 0;
     const stop = async (signal: string) => {
@@ -186,6 +208,8 @@ export function stopOnSignal(running: Running): Promise<void> {
     const onTerm = () => void stop("SIGTERM");
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
+    early?.release();
+    if (early?.signal) void stop(early.signal);
   });
 }
 
@@ -246,6 +270,7 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     }
   }
   const running = await startGateway(config, logger);
+  const early = catchEarlySignals();
   if (mode === "serve") {
     // The bridge reaches the gateway in-process: the same HTTP contract through app.fetch.
     await ensureTlsFiles(config, logger);
@@ -275,7 +300,7 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     }
   }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
-  await stopOnSignal(running);
+  await stopOnSignal(running, early);
 }
 
 export const serveCommand = ({ values }: Invocation) => serveMain(values, "serve");

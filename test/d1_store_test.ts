@@ -342,7 +342,6 @@ storeTest(
       gw.close();
     }
   },
-  { d1: "createTestGateway's createDomain and createAccount (services/accounts.ts)" },
 );
 
 Deno.test("issue16#4: cutUtf8 cuts at a whole character within the byte budget", () => {

@@ -22,14 +22,8 @@ import {
 } from "../src/store/store.ts";
 import type { ResultSet } from "@libsql/client/web";
 
-/**
- * A test of jobs a gateway runs, on every engine (fixtures/store.ts). On D1 the gateway fixture
- * itself is still blocked: it creates its domain and accounts with interactive jobs.
- */
-const gatewayTest = (name: string, fn: () => Promise<void>) =>
-  storeTest(name, fn, {
-    d1: "createTestGateway's createDomain and createAccount (services/accounts.ts)",
-  });
+/** A test of jobs a gateway runs, on every engine (fixtures/store.ts), D1 included. */
+const gatewayTest = (name: string, fn: () => Promise<void>) => storeTest(name, fn);
 
 const enc = new TextEncoder();
 const mail = (id: string, body = "hello") =>

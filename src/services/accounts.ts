@@ -71,8 +71,10 @@ export async function listDomains(db: Queryable): Promise<Domain[]> {
 
 /**
  * Adds a local domain. With `secrets` (the master key's SecretBox) its DKIM keys and its
- * federation signing key are generated and stored in the same transaction; without, they are
- * generated on first use.
+ * federation signing key are generated and stored right after it; without, they are generated
+ * on first use. Two write jobs (the keys need the new id): a domain whose keys never got written
+ * (a crash between them) gets them on first use too (`ensureDkimKeys`, the federation key
+ * store), so nothing is lost either way, and no job is interactive (D1 runs both).
  */
 export async function createDomain(
   store: Store,
@@ -83,15 +85,27 @@ export async function createDomain(
   const now = Date.now();
   const keys = secrets ? await generateDkimKeys(secrets, now) : [];
   const federationKey = secrets ? await generateFederationKey(secrets, now) : undefined;
-  return await store.write(async (tx) => {
-    if (await findDomain(tx, domain)) {
+  let row: Domain;
+  try {
+    // The name's unique index is the guard: of two concurrent adds, one gets the 409.
+    [row] = await store.db.insert(schema.domains).values({ name: domain }).returning();
+  } catch (e) {
+    // drizzle wraps the engine's error: the constraint is named in its cause.
+    const text = `${(e as Error)?.message} ${((e as Error)?.cause as Error)?.message}`;
+    if (/UNIQUE constraint failed: domains\.name/.test(text)) {
       throw new AppError(409, "already_exists", `domain ${domain} already exists`);
     }
-    const [row] = await tx.insert(schema.domains).values({ name: domain }).returning();
-    await insertDkimKeys(tx, row.id, keys);
-    if (federationKey) await insertFederationKey(tx, row.id, federationKey);
-    return row;
-  });
+    throw e;
+  }
+  if (keys.length > 0 || federationKey) {
+    await store.batch(
+      await recordStatements(async (tx) => {
+        await insertDkimKeys(tx, row.id, keys);
+        if (federationKey) await insertFederationKey(tx, row.id, federationKey);
+      }),
+    );
+  }
+  return row;
 }
 
 export async function findAccountByAddress(
