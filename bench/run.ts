@@ -24,7 +24,9 @@
  *   (r) POST /v1/emails on each store engine, side by side: the embedded file, remote libSQL on
  *       loopback and with 5 ms and 20 ms added per round trip; 1 and 8 clients, session and API
  *       key; sends/s, p50/p99 and round trips per send (bench/engines.ts).
- * Options: --only a,b,c,d,e,f,i,l,p,t,r; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
+ *   (w) the webmail in headless chromium on a --messages mailbox: bytes and time to interactive
+ *       of /mail's first load, opening a message, paging (bench/web_mail.ts).
+ * Options: --only a,b,c,d,e,f,i,l,p,t,r,w; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
@@ -62,7 +64,7 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w" },
     "engine-seconds": { type: "string", default: "6" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
@@ -273,4 +275,24 @@ if (only.has("r")) {
   });
   console.log();
   printEnginesTable(result);
+}
+
+if (only.has("w")) {
+  header(
+    "(w) the webmail in headless chromium — /mail's first load (bytes, time to interactive), " +
+      "opening a message and paging, on a mailbox of --messages messages",
+  );
+  // Its own process: it seeds and serves its own mailbox (bench/web_mail.ts).
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./web_mail.ts", import.meta.url).pathname,
+      "--messages",
+      values.messages!,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) console.log("(w) failed: see its output above");
 }
