@@ -1052,7 +1052,10 @@
     let since = null;
     for (;;) {
       try {
-        const path = since === null ? "/v1/events" : `/v1/events?since=${since}`;
+        // A fresh stream starts with new changes only: whatever changed between loading the
+        // list and the stream's start is caught by one refresh when it says it is ready.
+        const fresh = since === null;
+        const path = fresh ? "/v1/events" : `/v1/events?since=${since}`;
         const res = await api("GET", path, undefined, {
           raw: true,
           headers: { accept: "text/event-stream" },
@@ -1068,11 +1071,18 @@
             const block = buffer.slice(0, cut);
             buffer = buffer.slice(cut + 2);
             let event = "message";
+            let data = "";
             for (const line of block.split("\n")) {
               if (line.startsWith("event:")) event = line.slice(6).trim();
               else if (line.startsWith("id:")) since = Number(line.slice(3).trim());
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
             }
-            if (event !== "ready" && !block.startsWith(":")) changedElsewhere();
+            if (event === "ready") {
+              // Resume from here after a reconnect, and catch up once on a fresh stream.
+              const cursor = Number(JSON.parse(data || "{}").since);
+              if (since === null && Number.isFinite(cursor)) since = cursor;
+              if (fresh) changedElsewhere();
+            } else if (!block.startsWith(":")) changedElsewhere();
           }
         }
       } catch (_) {
