@@ -11,7 +11,7 @@ import { eq } from "drizzle-orm";
 import type { Page } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-import { browserWorld, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
+import { browserWorld, cspViolations, NO_BROWSER, screenshot, signIn } from "./fixtures/browser.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
 import { dispatchWebhooks } from "../src/transactional/webhook_dispatcher.ts";
@@ -44,7 +44,10 @@ async function json(gw: TestGateway, token: string, method: string, path: string
   return res.status === 204 ? null : await res.json();
 }
 
-Deno.test("issue18#2: an admin runs the server from /admin in a real browser", async () => {
+Deno.test({
+  name: "issue18#2: an admin runs the server from /admin in a real browser",
+  ignore: NO_BROWSER,
+}, async () => {
   const dns = await startFakeDns({});
   const world = await browserWorld({
     dnsServers: dns.server,
@@ -291,7 +294,10 @@ Deno.test("issue18#2: an admin runs the server from /admin in a real browser", a
   }
 });
 
-Deno.test("issue18#2: a domain admin sees only its domain; a user gets 403; CSRF is refused", async () => {
+Deno.test({
+  name: "issue18#2: a domain admin sees only its domain; a user gets 403; CSRF is refused",
+  ignore: NO_BROWSER,
+}, async () => {
   const world = await browserWorld();
   const { gw } = world;
   try {

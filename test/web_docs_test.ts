@@ -8,12 +8,11 @@
 import { chromium } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { createTestGateway } from "./fixtures/app.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { CHROMIUM, NO_BROWSER } from "./fixtures/browser.ts";
 
 Deno.test({
   name: "issue18#3: /docs renders operations and webhooks in chromium, same-origin, no CSP report",
-  ignore: !(await Deno.stat(CHROMIUM).then(() => true, () => false)),
+  ignore: NO_BROWSER,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
