@@ -42,11 +42,21 @@ async function recordUse(db: Db, keyId: number, lastUsedAt: number, now: number)
 }
 
 /** The live key of that hash with its account's context; null when unknown, revoked or disabled. */
-async function liveApiKey(db: Db, keyHash: string): Promise<VerifiedApiKey<AuthContext> | null> {
+/**
+ * The live key (by its hash, or by id) with its account's context; null when unknown, revoked
+ * or disabled. Also what SMTP relay with a key (auth/relay_keys.ts) signs in with.
+ */
+export async function liveApiKey(
+  db: Db,
+  by: { keyHash: string } | { id: number },
+): Promise<VerifiedApiKey<AuthContext> | null> {
+  const which = "keyHash" in by
+    ? eq(schema.apiKeys.keyHash, by.keyHash)
+    : eq(schema.apiKeys.id, by.id);
   const [row] = await db.select({ key: schema.apiKeys, account: schema.accounts })
     .from(schema.apiKeys)
     .innerJoin(schema.accounts, eq(schema.accounts.id, schema.apiKeys.accountId))
-    .where(and(eq(schema.apiKeys.keyHash, keyHash), isNull(schema.apiKeys.revokedAt)));
+    .where(and(which, isNull(schema.apiKeys.revokedAt)));
   if (!row || row.account.disabled) return null;
   const scopes = (JSON.parse(row.key.scopes) as string[]).filter((s): s is Scope =>
     SCOPES.includes(s as Scope)
@@ -77,7 +87,7 @@ export async function authenticate(deps: Deps, header: string | undefined): Prom
     const keyHash = await sha256Hex(token);
     const verified = await readCaches(db).apiKeys.get(
       keyHash,
-      () => liveApiKey(db, keyHash),
+      () => liveApiKey(db, { keyHash }),
       (found) => found !== null,
     ) as VerifiedApiKey<AuthContext> | null;
     if (!verified) throw unauthorized("the API key is unknown or revoked");
