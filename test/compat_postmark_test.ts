@@ -4,11 +4,11 @@
  * every field into the queued message and its record, and errors must come back as Postmark's
  * {ErrorCode, Message}, which the SDK turns into its own error classes.
  */
+import { queuedRaw } from "./fixtures/tx_sent.ts";
 import { eq } from "drizzle-orm";
 import { ServerClient } from "postmark";
 import { listen } from "../cli/serve.ts";
 import { splitAddresses } from "../schemas/compat_postmark.ts";
-import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
@@ -29,17 +29,6 @@ async function setup(gw: TestGateway) {
   const client = (key: string) =>
     new ServerClient(key, { useHttps: false, requestHost: `127.0.0.1:${listener.port}` });
   return { key: (await res.json()).key as string, listener, client };
-}
-
-async function rawOf(gw: TestGateway, emailId: string) {
-  const db = gw.deps.store.db;
-  const [r] = await db.select().from(schema.txRecipients)
-    .where(eq(schema.txRecipients.messageId, emailId));
-  const [row] = await db.select().from(schema.outbox).where(eq(schema.outbox.id, r.outboxId!));
-  const [blob] = await db.select().from(schema.blobs).where(
-    eq(schema.blobs.sha256, row.blobSha256),
-  );
-  return new TextDecoder().decode(await blobBytes(db, blob));
 }
 
 Deno.test("issue19#1: Postmark's SDK sends single, batch and templated email by host alone", async () => {
@@ -88,7 +77,7 @@ Deno.test("issue19#1: Postmark's SDK sends single, batch and templated email by 
       "erin@remote.test",
       "frank@remote.test",
     ]);
-    const raw = await rawOf(gw, sent.MessageID);
+    const raw = await queuedRaw(gw, sent.MessageID);
     const head = raw.slice(0, raw.indexOf("\r\n\r\n"));
     assert(/^From: "?Alice Example"? <alice@postern\.test>/m.test(head), head);
     assert(/^To: carol@remote\.test, "Dave, Jr" <dave@remote\.test>/m.test(head), head);
@@ -112,7 +101,7 @@ Deno.test("issue19#1: Postmark's SDK sends single, batch and templated email by 
       TemplateModel: { name: "Hana" },
     });
     assertEquals(templated.ErrorCode, 0);
-    const welcome = await rawOf(gw, templated.MessageID);
+    const welcome = await queuedRaw(gw, templated.MessageID);
     assert(/^Subject: Hi Hana/m.test(welcome) && welcome.includes("Welcome, Hana!"), welcome);
   } finally {
     await listener.shutdown();

@@ -7,24 +7,16 @@
 import { Resend } from "resend";
 import { listen } from "../cli/serve.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { ADMIN, ALICE, createTestGateway } from "./fixtures/app.ts";
+import { aliceKey } from "./fixtures/tx_sent.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
-
-async function apiKey(gw: TestGateway, scopes = ["send", "read"]): Promise<string> {
-  const res = await gw.call("POST", "/v1/api-keys", {
-    token: await gw.login(ALICE),
-    body: { name: "sdk", scopes },
-  });
-  assertEquals(res.status, 201, await res.clone().text());
-  return (await res.json()).key;
-}
 
 Deno.test("issue19#1: Resend's SDK lists sent emails newest first and pages with after/before", async () => {
   const gw = await createTestGateway();
   const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
   try {
-    const resend = new Resend(await apiKey(gw), { baseUrl: `http://127.0.0.1:${listener.port}` });
+    const resend = new Resend(await aliceKey(gw), { baseUrl: `http://127.0.0.1:${listener.port}` });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const sent = await resend.emails.send({
@@ -60,7 +52,7 @@ Deno.test("issue19#1: Resend's SDK creates, lists and removes API keys, never wi
   const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
   const baseUrl = `http://127.0.0.1:${listener.port}`;
   try {
-    const resend = new Resend(await apiKey(gw), { baseUrl });
+    const resend = new Resend(await aliceKey(gw), { baseUrl });
     const made = await resend.apiKeys.create({ name: "ci", permission: "sending_access" });
     assertEquals(made.error, null, JSON.stringify(made.error));
     assert(made.data!.token.startsWith("pst_"));
@@ -147,7 +139,7 @@ Deno.test("issue19#1: Resend's SDK adds, lists, checks, updates and removes doma
     ]]);
 
     // A plain user's key reaches no domain; the domain in use cannot go; an unused one can.
-    const alice = new Resend(await apiKey(gw), { baseUrl });
+    const alice = new Resend(await aliceKey(gw), { baseUrl });
     assertEquals((await alice.domains.list()).error?.statusCode, 403);
     assertEquals(
       (await resend.domains.remove("1")).error?.statusCode,

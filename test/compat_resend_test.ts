@@ -11,15 +11,7 @@ import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, type TestGateway } from "./fixtures/app.ts";
-
-async function apiKey(gw: TestGateway, scopes = ["send", "read"]): Promise<string> {
-  const res = await gw.call("POST", "/v1/api-keys", {
-    token: await gw.login(ALICE),
-    body: { name: "sdk", scopes },
-  });
-  assertEquals(res.status, 201, await res.clone().text());
-  return (await res.json()).key;
-}
+import { aliceKey } from "./fixtures/tx_sent.ts";
 
 /** The queued copies of a message: outbox rows and the raw message they carry. */
 async function queued(gw: TestGateway, emailId: string) {
@@ -46,7 +38,7 @@ Deno.test("issue19#1: Resend's SDK sends, reads, reschedules and cancels by base
   const gw = await createTestGateway();
   const { listener, baseUrl } = await serve(gw);
   try {
-    const resend = new Resend(await apiKey(gw), { baseUrl });
+    const resend = new Resend(await aliceKey(gw), { baseUrl });
     const at = new Date(Date.now() + 3_600_000);
     at.setMilliseconds(0);
     const payload = {
@@ -160,7 +152,7 @@ Deno.test("issue19#1: Resend's SDK reads Postern's errors in Resend's shape", as
     assert(bad.error!.statusCode === 401 || bad.error!.statusCode === 403, bad.error!.message);
     assert(/api_key/.test(bad.error!.name), bad.error!.name);
 
-    const resend = new Resend(await apiKey(gw), { baseUrl });
+    const resend = new Resend(await aliceKey(gw), { baseUrl });
     const invalid = await resend.emails.send({
       from: "not an address",
       to: "carol@remote.test",

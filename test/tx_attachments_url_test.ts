@@ -5,10 +5,9 @@
  * the send with the attachment's field named and writes nothing. Resend's SDK (`path`,
  * `contentId`) reaches the same path.
  */
-import { eq } from "drizzle-orm";
+import { queuedRaw } from "./fixtures/tx_sent.ts";
 import { Resend } from "resend";
 import { listen } from "../cli/serve.ts";
-import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, expectProblem, type TestGateway } from "./fixtures/app.ts";
@@ -36,17 +35,6 @@ function fileServer() {
   return { hits, server, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
-async function rawOf(gw: TestGateway, emailId: string): Promise<string> {
-  const db = gw.deps.store.db;
-  const [r] = await db.select().from(schema.txRecipients)
-    .where(eq(schema.txRecipients.messageId, emailId));
-  const [row] = await db.select().from(schema.outbox).where(eq(schema.outbox.id, r.outboxId!));
-  const [blob] = await db.select().from(schema.blobs).where(
-    eq(schema.blobs.sha256, row.blobSha256),
-  );
-  return new TextDecoder().decode(await blobBytes(db, blob));
-}
-
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 
 Deno.test("issue19#5: attachments by URL are fetched and inline images go multipart/related", async () => {
@@ -68,7 +56,7 @@ Deno.test("issue19#5: attachments by URL are fetched and inline images go multip
       },
     });
     assertEquals(res.status, 201, await res.clone().text());
-    const raw = await rawOf(gw, (await res.json()).emailId);
+    const raw = await queuedRaw(gw, (await res.json()).emailId);
     assert(/Content-Type: multipart\/related/i.test(raw), raw);
     assert(/Content-ID: <logo@app>/i.test(raw), raw);
     assert(/Content-Disposition: inline/i.test(raw), raw);
@@ -163,7 +151,7 @@ Deno.test("issue19#5: Resend's SDK sends an attachment by path and an inline ima
       ],
     });
     assertEquals(sent.error, null, JSON.stringify(sent.error));
-    const raw = await rawOf(gw, sent.data!.id);
+    const raw = await queuedRaw(gw, sent.data!.id);
     assert(raw.includes("q3.pdf") && raw.includes(b64(PDF)), raw);
     assert(/Content-ID: <pic>/i.test(raw), raw);
   } finally {
