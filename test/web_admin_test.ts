@@ -11,7 +11,14 @@ import { eq } from "drizzle-orm";
 import type { Page } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
-import { browserWorld, cspViolations, NO_BROWSER, screenshot, signIn } from "./fixtures/browser.ts";
+import {
+  browserWorld,
+  cspViolations,
+  NO_BROWSER,
+  screenshot,
+  signIn,
+  waitForCount,
+} from "./fixtures/browser.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
 import { dispatchWebhooks } from "../src/transactional/webhook_dispatcher.ts";
@@ -174,7 +181,7 @@ Deno.test({
     assertEquals(await queue.locator("tbody tr").count(), 52);
     await page.getByLabel("Recipient domain").fill("far.example");
     await page.getByRole("button", { name: "Filter" }).click();
-    await page.waitForFunction('document.querySelectorAll("#queue-list tbody tr").length === 2');
+    await waitForCount(queue.locator("tbody tr"), 2);
     assertEquals(await queue.getByText("451 4.7.1 greylisted, try later").count(), 1);
     await page.getByRole("button", { name: `Retry entry ${one.id} now` }).click();
     await status(page, "is due now");
