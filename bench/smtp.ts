@@ -8,9 +8,9 @@
  * DATA, so this is the accept rate. Runs alternate between the two servers to share out any
  * change in machine load; the figure is the median of the runs. Postern authenticates MX mail
  * (SPF, DKIM, DMARC) through DNS: the benchmark serves the sender's domain from a local fake DNS
- * (../shared/peers/fake-dns.py: SPF pass, DMARC p=none) so that it measures Postern rather than
- * the machine's resolver; where that script cannot start (a clone without ../shared beside it,
- * no python3 + dnspython) the same zone is served by an in-process stub (test/fixtures/
+ * (test/peers/fake-dns.py, a copy of the peer kit's: SPF pass, DMARC p=none) so that it
+ * measures Postern rather than the machine's resolver; where that script cannot start (no
+ * python3 + dnspython) the same zone is served by an in-process stub (test/fixtures/
  * fake_dns.ts), and the result says which, so that every run does the same DNS work.
  *
  * So that runs on different machines compare, the section also prints the machine's fsync
@@ -206,7 +206,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 /** BENCH_FAKE_DNS names another copy of the script (a path that does not exist: the stub). */
 const FAKE_DNS = Deno.env.get("BENCH_FAKE_DNS") ??
-  new URL("../../shared/peers/fake-dns.py", import.meta.url).pathname;
+  new URL("../test/peers/fake-dns.py", import.meta.url).pathname;
 const ZONE = {
   "edge.test.": { TXT: ["v=spf1 ip4:127.0.0.1 -all"], MX: ["10 mx.edge.test."] },
   "_dmarc.edge.test.": { TXT: ["v=DMARC1; p=none"] },
@@ -223,7 +223,7 @@ export interface ZoneDns {
 }
 
 /**
- * The sender's DNS on a loopback port: ../shared/peers/fake-dns.py, or where that cannot start
+ * The sender's DNS on a loopback port: test/peers/fake-dns.py, or where that cannot start
  * the same zone from an in-process stub (never the system's resolver, whose answers and their
  * time differ from machine to machine).
  */
@@ -277,7 +277,7 @@ async function startStubDns(zoneData: Record<string, unknown>): Promise<ZoneDns>
   const dns = await startFakeDns(zoneData as Zone);
   return {
     server: dns.server,
-    label: `in-process stub on ${dns.server} (../shared/peers/fake-dns.py could not start)`,
+    label: `in-process stub on ${dns.server} (test/peers/fake-dns.py could not start)`,
     stop: () => dns.close(),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The same scripted IMAP session against Dovecot 2.3 and against Postern (the bridge's IMAP
- * server on the gateway), both seeded identically by ../shared/peers/seed-imap.py, with the
+ * server on the gateway), both seeded identically by test/peers/seed-imap.py, with the
  * responses compared structurally: FETCH data item by item (ENVELOPE, BODYSTRUCTURE, BODY,
  * every BODY[section] form, sizes, dates, flags), SEARCH results, EXISTS/EXPUNGE, and for
  * status responses the status and response code (human-readable text and UIDVALIDITY values

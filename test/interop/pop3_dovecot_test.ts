@@ -1,6 +1,6 @@
 /**
  * The same scripted POP3 session against Dovecot and against Postern, both seeded with the
- * shared seed messages (../shared/peers/data/seed, same bytes, flags and dates), compared
+ * shared seed messages (test/data/seed, same bytes, flags and dates), compared
  * structurally: every command's +OK/-ERR, STAT and LIST figures, UIDL's UID half (Dovecot and
  * Postern both use `%08Xu%08Xv`), and RETR/TOP bodies byte for byte.
  */

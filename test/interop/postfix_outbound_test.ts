@@ -8,7 +8,7 @@ import { startOutboundWorld } from "../fixtures/outbound.ts";
 import { assertPeers, peerTest, startPostfix } from "../fixtures/postfix.ts";
 
 const peers = peerTest(["postfix", "dkimverify", "opendkim"]);
-const DKIM_CHECK = new URL("../../../shared/peers/dkim-check.py", import.meta.url).pathname;
+const DKIM_CHECK = new URL("../peers/dkim-check.py", import.meta.url).pathname;
 
 Deno.test({
   name: "interop: Postern's outbound mail reaches a Postfix mailbox over STARTTLS, DKIM-signed",
