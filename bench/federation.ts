@@ -19,7 +19,7 @@ import { sendFederated } from "../src/federation/send.ts";
 import { runFederationOnce } from "../src/federation/worker.ts";
 import { schema } from "../src/store/store.ts";
 import { type Federation, startFederation } from "../test/fixtures/federation.ts";
-import { startBridge } from "../cli/bridge_runtime.ts";
+import { startBridge } from "../hosts/process/bridge_runtime.ts";
 import { createApiKey } from "../src/auth/api_keys.ts";
 import { createAccount } from "../src/services/accounts.ts";
 import type { Config } from "../src/config.ts";

@@ -4,7 +4,7 @@
  * restarted on the seeded store, plus the stored bytes of those messages in UID order, so that
  * a Dovecot beside it can be given the very same mail. Setup only; nothing here is measured.
  */
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { api, login, type Server, startServer } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 

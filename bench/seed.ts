@@ -3,7 +3,7 @@
  * shaped like real deliveries: a blob each, a row with UID/modseq, a thread, and an FTS row. Only
  * setup for the list/search benchmark; the delivery path itself is measured through the API.
  */
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 
 const WORDS = [
   "quarterly",

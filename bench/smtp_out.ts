@@ -7,7 +7,7 @@
  * Used by bench/run.ts section (e), and by section (t) for the time until a batch has left;
  * prints figures.
  */
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { api, closedLoop, fmt, freePort, login, startServer } from "./lib.ts";
 import { startZoneDns } from "./smtp.ts";
 

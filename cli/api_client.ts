@@ -14,7 +14,7 @@ import { silentLogger } from "../src/ports.ts";
 import { schema, type Store } from "../src/store/store.ts";
 import { CliError, EXIT_CONFLICT, EXIT_USAGE, flag, str, usageError, type Values } from "./args.ts";
 import { env, loadConfig, masterKey, openConfiguredStore, readStdin } from "./context.ts";
-import { buildDeps } from "./deps_node.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
 
 export type Caller = (path: string, init?: RequestInit) => Promise<Response>;
 

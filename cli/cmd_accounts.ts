@@ -4,7 +4,7 @@
  * store (no server needed).
  */
 import { checkRecords } from "../src/services/domain_check.ts";
-import { dnsPort } from "./outbound_http.ts";
+import { dnsPort } from "../hosts/process/outbound_http.ts";
 import { eq } from "drizzle-orm";
 import { DomainName } from "../schemas/address.ts";
 import type { Config } from "../src/config.ts";

@@ -8,7 +8,7 @@
  * running it on a second node of a shared store cannot leave that node with a master key of its
  * own.
  */
-import { ensureTlsFiles } from "./bridge_runtime.ts";
+import { ensureTlsFiles } from "../hosts/process/bridge_runtime.ts";
 import { silentLogger } from "../src/ports.ts";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { eq } from "drizzle-orm";

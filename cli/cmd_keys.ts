@@ -9,7 +9,7 @@ import { silentLogger } from "../src/ports.ts";
 import { listFederationKeys, rotateFederationKey } from "../src/federation/keys.ts";
 import { CliError, flag, type Invocation, str, table, usageError } from "./args.ts";
 import { loadConfig, masterKey, printJson, withStore } from "./context.ts";
-import { buildDeps } from "./deps_node.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
 
 const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
 

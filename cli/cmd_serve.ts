@@ -20,18 +20,23 @@ import {
   paths,
   readAdminPasswordFile,
 } from "./context.ts";
-import { buildDeps } from "./deps_node.ts";
-import { routePort } from "./dns.ts";
-import { federationPorts, startFederationWorker } from "./federation_runtime.ts";
-import { listen, type Listener } from "./serve.ts";
-import { ensureTlsFiles, inProcessBridgeKey, startBridge, tlsPaths } from "./bridge_runtime.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
+import { routePort } from "../hosts/process/dns.ts";
+import { federationPorts, startFederationWorker } from "../hosts/process/federation_runtime.ts";
+import { listen, type Listener } from "../hosts/process/serve.ts";
+import {
+  ensureTlsFiles,
+  inProcessBridgeKey,
+  startBridge,
+  tlsPaths,
+} from "../hosts/process/bridge_runtime.ts";
 import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
-import { startMemoryTrim } from "./memory_trim.ts";
-import { createThreadedMime } from "./mime_thread.ts";
-import { mimeLimits } from "./mime_node.ts";
+import { startMemoryTrim } from "../hosts/process/memory_trim.ts";
+import { createThreadedMime } from "../hosts/process/mime_thread.ts";
+import { mimeLimits } from "../hosts/process/mime_node.ts";
 
 export interface Running {
   listener: Listener;
@@ -74,7 +79,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const key = await masterKey(config);
   const store = await openConfiguredStore(config);
   try {
-    // Parsing and composing messages run on a worker thread (cli/mime_thread.ts).
+    // Parsing and composing messages run on a worker thread (hosts/process/mime_thread.ts).
     const mime = createThreadedMime(mimeLimits(config));
     const deps = await buildDeps(config, store, key, logger, mime);
     const caCerts = config.federationCaFile
@@ -277,7 +282,7 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     const apiKey = await inProcessBridgeKey(config, running.store);
     const bridge = config.bridgeThread
       // On a worker thread: SMTP and mail authentication on a second core (more memory).
-      ? await (await import("./bridge_thread.ts")).startBridgeThread(config, {
+      ? await (await import("../hosts/process/bridge_thread.ts")).startBridgeThread(config, {
         apiKey,
         fetcher: running.fetch,
       }, logger)

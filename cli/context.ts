@@ -11,7 +11,7 @@ import { type Config, parseConfig, unknownSettings } from "../src/config.ts";
 import { randomToken } from "../src/crypto.ts";
 import type { Store } from "../src/store/store.ts";
 import { CliError, EXIT_USAGE, str, type Values } from "./args.ts";
-import { openStore, type OpenStoreOptions } from "./open_store.ts";
+import { openStore, type OpenStoreOptions } from "../hosts/process/open_store.ts";
 
 export const env = (): Record<string, string | undefined> => process.env;
 

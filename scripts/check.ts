@@ -119,21 +119,28 @@ const RULES: { dir: string; banned: (target: string) => string | undefined; test
   {
     dir: "schemas",
     banned: (t) =>
-      /^(src|bridge|cli|test)\/|^main\.ts$/.test(t) ? "schemas/ is the contract" : undefined,
+      /^(src|bridge|cli|hosts|test)\/|^main\.ts$/.test(t) ? "schemas/ is the contract" : undefined,
   },
   {
     dir: "src",
     banned: (t) =>
-      /^(bridge|cli)\/|^main\.ts$/.test(t) ? "src/ must not know its runners" : undefined,
+      /^(bridge|cli|hosts)\/|^main\.ts$/.test(t) ? "src/ must not know its runners" : undefined,
   },
   {
     dir: "bridge",
     banned: (t) =>
-      /^(src|cli)\/|^main\.ts$/.test(t)
+      /^(src|cli|hosts)\/|^main\.ts$/.test(t)
         ? "bridge/ talks to the gateway over HTTP only"
         : /^(npm:)?(drizzle-orm|drizzle-kit|@libsql\/)/.test(t)
         ? "the bridge never touches the database"
         : undefined,
+  },
+  {
+    // DESIGN.md: host adapters (hosts/process, hosts/worker, …) get rooms of their own; the
+    // CLI's commands use them, never the other way round, and one host never imports another's.
+    dir: "hosts",
+    banned: (t) =>
+      /^cli\/|^main\.ts$/.test(t) ? "host adapters do not know the CLI's commands" : undefined,
   },
 ];
 

@@ -7,8 +7,8 @@
  * and exits 1 when either file is out of date (part of `deno task check`).
  */
 import openapiTS, { astToString } from "openapi-typescript";
-import { buildDeps } from "../cli/deps_node.ts";
-import { openStore } from "../cli/open_store.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { createApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/ports.ts";

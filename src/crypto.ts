@@ -45,7 +45,7 @@ export function fromBase64Url(text: string): Uint8Array {
 }
 
 /**
- * Digests of byte arrays computed off the event loop (cli/mime_thread.ts: the MIME worker hashes
+ * Digests of byte arrays computed off the event loop (hosts/process/mime_thread.ts: the MIME worker hashes
  * each message it composes or parses), so the delivery path does not hash the same bytes again.
  * Only for bytes that never change afterwards, as a message's raw form never does.
  */

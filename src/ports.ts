@@ -65,7 +65,7 @@ export interface DnsPort {
  * Outbound HTTP(S) to a host that a user or a peer named (src/http/net_guard.ts calls it): the
  * adapter resolves the name, refuses it when any answer is not a public address (unless the
  * policy allows private ones), connects to exactly the address it checked, never follows a
- * redirect, and decides which CAs it trusts (cli/outbound_http.ts).
+ * redirect, and decides which CAs it trusts (hosts/process/outbound_http.ts).
  */
 export type FetchPort = (request: Request, policy: OutboundPolicy) => Promise<Response>;
 
@@ -99,7 +99,7 @@ export interface StaticAsset {
 
 /**
  * Static files by name (src/routes/docs.ts `DOCS_RENDERER`). The gateway never reads files: a
- * Deno or Bun host answers from node_modules (cli/static_assets.ts), a Worker from its static
+ * Deno or Bun host answers from node_modules (hosts/process/static_assets.ts), a Worker from its static
  * assets binding (src/http/fetcher_assets.ts `fetcherAssets(env.ASSETS)`). Absent, or a name it lacks: the page that needs it says so instead.
  */
 export interface AssetPort {

@@ -6,7 +6,7 @@ import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { COMMANDS } from "../cli/main.ts";
 import { LISTENERS_OFF, listeningPort } from "./fixtures/serve_env.ts";
 import { cliRun, initDataDir, messagesOf } from "./import_fixture.ts";
-import { generateSelfSigned } from "../cli/tls_files.ts";
+import { generateSelfSigned } from "../hosts/process/tls_files.ts";
 import { createServer as createTlsServer } from "node:tls";
 import type { Buffer } from "node:buffer";
 

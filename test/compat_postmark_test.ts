@@ -7,7 +7,7 @@
 import { queuedRaw } from "./fixtures/tx_sent.ts";
 import { eq } from "drizzle-orm";
 import { ServerClient } from "postmark";
-import { listen } from "../cli/serve.ts";
+import { listen } from "../hosts/process/serve.ts";
 import { splitAddresses } from "../schemas/compat_postmark.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";

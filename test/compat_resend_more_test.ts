@@ -5,7 +5,7 @@
  * test DNS server, tracking switches, remove).
  */
 import { Resend } from "resend";
-import { listen } from "../cli/serve.ts";
+import { listen } from "../hosts/process/serve.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, createTestGateway } from "./fixtures/app.ts";
 import { aliceKey } from "./fixtures/tx_sent.ts";

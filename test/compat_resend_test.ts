@@ -6,7 +6,7 @@
  */
 import { eq } from "drizzle-orm";
 import { Resend } from "resend";
-import { listen } from "../cli/serve.ts";
+import { listen } from "../hosts/process/serve.ts";
 import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";

@@ -2,7 +2,7 @@
  * The send API's own composer (src/mime/compose.ts), checked by reading its output back with mailparser
  * (the parser the server uses for received mail) and by the wire rules it promises.
  */
-import { createNodeMime } from "../cli/mime_node.ts";
+import { createNodeMime } from "../hosts/process/mime_node.ts";
 import type { ComposeInput } from "../schemas/mail.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { composeSimple, encodedWords, quotedPrintable } from "../src/mime/compose.ts";

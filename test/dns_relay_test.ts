@@ -1,5 +1,5 @@
 /**
- * cli/dns_relay.ts: the worker keeps a main-thread answer exactly as long as the main thread's
+ * hosts/process/dns_relay.ts: the worker keeps a main-thread answer exactly as long as the main thread's
  * cache said, errors keep their DNS code, uncached failures are asked again, and concurrent
  * identical questions share one trip.
  */
@@ -8,7 +8,7 @@ import {
   type DnsAnswer,
   type DnsQuestion,
   relayedResolver,
-} from "../cli/dns_relay.ts";
+} from "../hosts/process/dns_relay.ts";
 import { cachingResolver, type Resolver } from "../bridge/dns/resolver.ts";
 import { assertEquals, assertRejects } from "./fixtures/assert.ts";
 

@@ -13,7 +13,7 @@ import { loadTlsContext } from "../bridge/net/tls.ts";
 import { startImapServer } from "../bridge/imap/server.ts";
 import { aliceBackend } from "../bridge/imap/testing.ts";
 import type { MemoryBackend } from "../bridge/imap/memory_backend.ts";
-import { generateSelfSigned } from "../cli/tls_files.ts";
+import { generateSelfSigned } from "../hosts/process/tls_files.ts";
 
 const MSG = [
   "From: Zed <zed@remote.example>",

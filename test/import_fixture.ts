@@ -3,7 +3,7 @@
  * folder, and the stored messages of an account read straight from its database.
  */
 import { and, eq } from "drizzle-orm";
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { flagColumns, flagsOf } from "../src/services/mail_access.ts";
 import { schema } from "../src/store/store.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
@@ -112,7 +112,7 @@ export interface SeedMessage {
 
 /** Stores messages into an account's mailboxes (created when missing) in-process. */
 export async function seedAccount(dbUrl: string, address: string, messages: SeedMessage[]) {
-  const { buildDeps } = await import("../cli/deps_node.ts");
+  const { buildDeps } = await import("../hosts/process/deps_node.ts");
   const { parseConfig } = await import("../src/config.ts");
   const { silentLogger } = await import("../src/ports.ts");
   const { AccountTarget } = await import("../cli/mailstore/target.ts");

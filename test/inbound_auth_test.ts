@@ -12,7 +12,7 @@ import { dkimKey, rfc5322, signMessage } from "./fixtures/auth_mail.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
 import type { GatewayBackendOptions } from "../bridge/smtp/gateway_backend.ts";
 import { authenticateInbound } from "../bridge/smtp/inbound_auth.ts";
-import { createMailauthThread } from "../cli/mailauth_thread.ts";
+import { createMailauthThread } from "../hosts/process/mailauth_thread.ts";
 import { schema } from "../src/store/store.ts";
 
 const MX = "mx.postern.test";

@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
 import { type Engine, openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
-import { buildDeps } from "../cli/deps_node.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
 import { runBursts } from "./fixtures/burst.ts";
 import { silentLogger } from "../src/ports.ts";
 import type { Deps } from "../src/deps.ts";

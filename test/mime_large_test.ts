@@ -1,11 +1,11 @@
 /**
- * Large messages are parsed by cli/mime_large.ts (issue 15, item 7): attachments counted, not
+ * Large messages are parsed by hosts/process/mime_large.ts (issue 15, item 7): attachments counted, not
  * kept. The JSON form must be what the full parser gives for the same message, but for the size
  * of the attachment, and the threaded port must still hand the delivery path the right digest.
  */
 import { sha256 } from "hash-wasm";
-import { createNodeMime, LARGE_MESSAGE_BYTES } from "../cli/mime_node.ts";
-import { createThreadedMime } from "../cli/mime_thread.ts";
+import { createNodeMime, LARGE_MESSAGE_BYTES } from "../hosts/process/mime_node.ts";
+import { createThreadedMime } from "../hosts/process/mime_thread.ts";
 import { knownSha256 } from "../src/crypto.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";

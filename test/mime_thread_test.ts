@@ -1,10 +1,10 @@
 /**
- * The MIME port on its worker thread (cli/mime_thread.ts), as `postern serve` uses it: the same
+ * The MIME port on its worker thread (hosts/process/mime_thread.ts), as `postern serve` uses it: the same
  * results as the main-thread port, and the digests the worker hands back are the SHA-256 of
  * exactly the bytes the delivery path then hashes (src/crypto.ts finds them instead).
  */
-import { createNodeMime } from "../cli/mime_node.ts";
-import { createThreadedMime } from "../cli/mime_thread.ts";
+import { createNodeMime } from "../hosts/process/mime_node.ts";
+import { createThreadedMime } from "../hosts/process/mime_thread.ts";
 import { sha256 } from "hash-wasm";
 import { knownSha256, sha256Hex } from "../src/crypto.ts";
 import { assertEquals } from "./fixtures/assert.ts";

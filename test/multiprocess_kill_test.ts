@@ -24,7 +24,7 @@ import { startSmtpSink } from "./fixtures/smtp_sink.ts";
 import { LISTENERS_OFF, listeningPort } from "./fixtures/serve_env.ts";
 import { cliRun } from "./import_fixture.ts";
 import { openSmtpClient } from "../bridge/smtp_out/client.ts";
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { rawSql } from "../src/store/store.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

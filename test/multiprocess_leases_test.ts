@@ -2,12 +2,12 @@
  * Background work that one process of several on one store should do at a time (issue 16 item
  * 5): leases in the store (src/store/leases.ts), the search indexer that defers to the holder
  * (src/services/search_index.ts) and the WAL checkpoint worker that does the same
- * (cli/wal_checkpoint_worker.ts). Each "process" here is a store opened on its own connections
+ * (hosts/process/wal_checkpoint_worker.ts). Each "process" here is a store opened on its own connections
  * to one temporary database file, as a second process would open it.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { buildDeps } from "../cli/deps_node.ts";
-import { openStore } from "../cli/open_store.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { parseConfig } from "../src/config.ts";
 import type { Logger } from "../src/ports.ts";
 import { silentLogger } from "../src/ports.ts";
@@ -132,7 +132,7 @@ function checkpointStep(
 
 Deno.test("issue16#5: the WAL checkpoint runs in the process holding its lease; the others defer until it lapses", async () => {
   const { dir, path, a, b } = await twoProcesses();
-  const url = new URL("../cli/wal_checkpoint_worker.ts", import.meta.url).href;
+  const url = new URL("../hosts/process/wal_checkpoint_worker.ts", import.meta.url).href;
   const workers = [new Worker(url, { type: "module" }), new Worker(url, { type: "module" })];
   try {
     await rawSql(a.db).run("CREATE TABLE filler (x)");

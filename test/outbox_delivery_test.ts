@@ -100,8 +100,8 @@ Deno.test("claim: bridge scope only; rows grouped by domain; bytes only for the 
 
 /** A separate gateway process on the same database, claiming until nothing is left. */
 const CLAIMER = `
-import { buildDeps } from "ROOT/cli/deps_node.ts";
-import { openStore } from "ROOT/cli/open_store.ts";
+import { buildDeps } from "ROOT/hosts/process/deps_node.ts";
+import { openStore } from "ROOT/hosts/process/open_store.ts";
 import { createApp } from "ROOT/src/app.ts";
 import { parseConfig } from "ROOT/src/config.ts";
 import { silentLogger } from "ROOT/src/ports.ts";

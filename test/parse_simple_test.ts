@@ -1,11 +1,11 @@
 /**
- * src/mime/parse_simple.ts against the full parser (mailparser, cli/mime_node.ts): every message
+ * src/mime/parse_simple.ts against the full parser (mailparser, hosts/process/mime_node.ts): every message
  * the fast parser takes must come out exactly as the full parser gives it, and what it does not
  * understand it must leave to the full parser. The corpus is generated from many header and body
  * shapes (seeded, so a failure repeats) plus hand-written cases at the edges.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { createNodeMime } from "../cli/mime_node.ts";
+import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { parseSimpleMail } from "../src/mime/parse_simple.ts";
 
 /** mailparser alone (the port itself now tries the fast parser first). */

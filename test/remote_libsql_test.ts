@@ -22,7 +22,7 @@ async function cli(args: string[], env: Record<string, string>) {
   return r;
 }
 
-/** `postern serve` or `gateway` as a child, its JSON log on stderr (cli/serve.ts). */
+/** `postern serve` or `gateway` as a child, its JSON log on stderr (hosts/process/serve.ts). */
 function spawnServer(args: string[], env: Record<string, string>): Deno.ChildProcess {
   const base = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),

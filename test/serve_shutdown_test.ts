@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { LISTENERS_OFF } from "./fixtures/serve_env.ts";
-import { openStore } from "../cli/open_store.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { rawSql } from "../src/store/store.ts";
 import { LineClient } from "./fixtures/line_client.ts";
 

@@ -1,13 +1,13 @@
 /**
  * The static-assets seam behind `/docs` (issue 18 item 3): the Deno/Bun host's port reads the
- * renderer from node_modules (cli/static_assets.ts); a Worker's port fetches it from its assets
+ * renderer from node_modules (hosts/process/static_assets.ts); a Worker's port fetches it from its assets
  * binding (src/http/fetcher_assets.ts). Both must name the same bytes with the same hash, and
  * `/docs` must work through either. The "binding" here is a real HTTP server on a socket serving
  * the file by name, as Workers static assets would.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { createTestGateway } from "./fixtures/app.ts";
-import { nodeModulesAssets } from "../cli/static_assets.ts";
+import { nodeModulesAssets } from "../hosts/process/static_assets.ts";
 import { fetcherAssets } from "../src/http/fetcher_assets.ts";
 import { createApp } from "../src/app.ts";
 import { DOCS_RENDERER } from "../src/routes/docs.ts";

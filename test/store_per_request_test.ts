@@ -10,8 +10,8 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { ENGINE_NAMES, remoteDatabaseUrl } from "./fixtures/store.ts";
-import { openStore } from "../cli/open_store.ts";
-import { buildDeps } from "../cli/deps_node.ts";
+import { openStore } from "../hosts/process/open_store.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
 import { createApp } from "../src/app.ts";
 import type { Deps } from "../src/deps.ts";
 import { silentLogger } from "../src/ports.ts";

@@ -7,7 +7,7 @@
  */
 import { queuedRaw } from "./fixtures/tx_sent.ts";
 import { Resend } from "resend";
-import { listen } from "../cli/serve.ts";
+import { listen } from "../hosts/process/serve.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, expectProblem, type TestGateway } from "./fixtures/app.ts";

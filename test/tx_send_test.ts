@@ -5,8 +5,8 @@
  * the status timeline fed by the outbox's results.
  */
 import { eq } from "drizzle-orm";
-import { buildDeps } from "../cli/deps_node.ts";
-import { openStore } from "../cli/open_store.ts";
+import { buildDeps } from "../hosts/process/deps_node.ts";
+import { openStore } from "../hosts/process/open_store.ts";
 import { createApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/ports.ts";
@@ -96,8 +96,8 @@ Deno.test("Idempotency-Key: concurrent duplicates send once and share one respon
 
 /** A separate gateway process on the same database, firing duplicates of one keyed send. */
 const SENDER = `
-import { buildDeps } from "ROOT/cli/deps_node.ts";
-import { openStore } from "ROOT/cli/open_store.ts";
+import { buildDeps } from "ROOT/hosts/process/deps_node.ts";
+import { openStore } from "ROOT/hosts/process/open_store.ts";
 import { createApp } from "ROOT/src/app.ts";
 import { parseConfig } from "ROOT/src/config.ts";
 import { silentLogger } from "ROOT/src/ports.ts";

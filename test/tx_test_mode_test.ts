@@ -8,7 +8,7 @@
  */
 import { ServerClient } from "postmark";
 import { Resend } from "resend";
-import { listen } from "../cli/serve.ts";
+import { listen } from "../hosts/process/serve.ts";
 import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";

@@ -4,8 +4,8 @@
  * transactions, so the WAL is written over; TRUNCATE once writes stop), the WAL file ends small,
  * and every committed row is there — read back by the same process and after a reopen.
  */
-import { openStore } from "../cli/open_store.ts";
-import { walRestartDue } from "../cli/sqlite_client.ts";
+import { openStore } from "../hosts/process/open_store.ts";
+import { walRestartDue } from "../hosts/process/sqlite_client.ts";
 import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 

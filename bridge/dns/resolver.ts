@@ -126,7 +126,7 @@ export type LookupOutcome = { ok: true; value: unknown } | { ok: false; error: u
 /**
  * Lookups by record type and name that share one trip while in flight and keep each outcome for
  * as long as `keepMs(outcome)` says (0: not kept), at most `maxEntries` at once, oldest out
- * first. Both DNS caches (cachingResolver here, the worker side of cli/dns_relay.ts) are this.
+ * first. Both DNS caches (cachingResolver here, the worker side of hosts/process/dns_relay.ts) are this.
  */
 export function sharedLookups(
   fetch: (type: keyof Resolver, name: string) => Promise<unknown>,

@@ -36,7 +36,7 @@ export interface SignResult {
 /**
  * The DKIM-Signature fields (CRLF-terminated) of `raw` for `domain`, one per key, by mailauth.
  * Pure CPU (RSA signing is most of it), so a runtime may run it on another thread
- * (cli/mailauth_thread.ts); throws when mailauth signs nothing.
+ * (hosts/process/mailauth_thread.ts); throws when mailauth signs nothing.
  */
 export async function dkimSignatures(
   raw: Uint8Array,

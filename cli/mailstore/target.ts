@@ -19,7 +19,7 @@ import { schema } from "../../src/store/store.ts";
 import { CliError, type Values } from "../args.ts";
 import { accountByAddress } from "../cmd_accounts.ts";
 import { loadConfig, masterKey, openConfiguredStore, paths } from "../context.ts";
-import { buildDeps } from "../deps_node.ts";
+import { buildDeps } from "../../hosts/process/deps_node.ts";
 import type { MailItem } from "./flags.ts";
 import { blobBytes } from "../../src/services/blob_chunks.ts";
 

@@ -3,7 +3,7 @@
  * body (no Content-Type, or text/plain in US-ASCII or UTF-8), or multipart/alternative with one
  * text/plain and one text/html part; 7bit, 8bit, binary or quoted-printable; CRLF lines, plain
  * address lists and no encoded-words (RFC 2047). For such a message it gives exactly what the
- * MIME port's parser (mailparser, cli/mime_node.ts) gives — test/parse_simple_test.ts holds the
+ * MIME port's parser (mailparser, hosts/process/mime_node.ts) gives — test/parse_simple_test.ts holds the
  * two side by side — and `undefined` for anything else (attachments, base64, other charsets,
  * encoded-words, groups, comments…), which then goes to that parser. Pure and edge-safe.
  *

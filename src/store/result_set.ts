@@ -1,6 +1,6 @@
 /**
  * Results in @libsql/client's shape, for the clients Postern builds itself over other bindings
- * (cli/sqlite_client.ts over the `libsql` package, store/d1_client.ts over Cloudflare D1), so
+ * (hosts/process/sqlite_client.ts over the `libsql` package, store/d1_client.ts over Cloudflare D1), so
  * drizzle's libSQL driver and `rawSql` read them as they read @libsql/client's.
  */
 import type { ResultSet, Row } from "@libsql/client/web";

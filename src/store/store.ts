@@ -100,7 +100,7 @@ export function dbView(store: Store, caches: ReadCaches): Db {
 /** What RawSql runs on: a libSQL client or transaction, maybe with the file client's fast path. */
 interface Executor {
   execute(stmt: { sql: string; args: InValue[] }): Promise<ResultSet>;
-  /** The file client's (cli/sqlite_client.ts): the first row only, without a row iterator. */
+  /** The file client's (hosts/process/sqlite_client.ts): the first row only, without a row iterator. */
   executeFirst?(stmt: { sql: string; args: InValue[] }): Promise<ResultSet>;
 }
 

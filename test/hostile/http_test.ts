@@ -1,9 +1,9 @@
 /**
- * Hostile HTTP input against the real listener (cli/serve.ts on this runtime) and the app with a
+ * Hostile HTTP input against the real listener (hosts/process/serve.ts on this runtime) and the app with a
  * bearer token: methods the Fetch standard forbids, NUL and FTS5 syntax in search text.
  */
 import { assert, assertEquals } from "../fixtures/assert.ts";
-import { listen } from "../../cli/serve.ts";
+import { listen } from "../../hosts/process/serve.ts";
 import { mailWorld, seedMessage } from "../fixtures/mail.ts";
 
 /** One raw HTTP/1.1 exchange; returns the status line and headers. */

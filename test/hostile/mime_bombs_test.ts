@@ -10,7 +10,7 @@ import { ALICE } from "../fixtures/app.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
 import { startGatewayImap } from "../fixtures/imap_pop3.ts";
 import { LineClient } from "../fixtures/line_client.ts";
-import { createNodeMime } from "../../cli/mime_node.ts";
+import { createNodeMime } from "../../hosts/process/mime_node.ts";
 import { rawSql } from "../../src/store/store.ts";
 import type { TestGateway } from "../fixtures/app.ts";
 

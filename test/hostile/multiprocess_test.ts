@@ -13,8 +13,8 @@
  * accept each other's tokens.
  */
 import { assert, assertEquals, assertMatch } from "../fixtures/assert.ts";
-import { buildDeps } from "../../cli/deps_node.ts";
-import { openStore } from "../../cli/open_store.ts";
+import { buildDeps } from "../../hosts/process/deps_node.ts";
+import { openStore } from "../../hosts/process/open_store.ts";
 import { createApp } from "../../src/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/ports.ts";

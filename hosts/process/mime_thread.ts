@@ -9,10 +9,10 @@
  * trip).
  */
 import { createHash } from "node:crypto";
-import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
-import type { MimePort } from "../src/ports.ts";
-import { rememberSha256 } from "../src/crypto.ts";
-import { parseSimpleMail } from "../src/mime/parse_simple.ts";
+import type { ComposeInput, ParsedMail } from "../../schemas/mail.ts";
+import type { MimePort } from "../../src/ports.ts";
+import { rememberSha256 } from "../../src/crypto.ts";
+import { parseSimpleMail } from "../../src/mime/parse_simple.ts";
 import {
   createNodeMime,
   DEFAULT_MIME_LIMITS,

@@ -4,14 +4,14 @@
  * the rest runs with the account's own session token.
  */
 import type { SecureContext } from "node:tls";
-import type { FetchLike } from "../bridge/gateway_client.ts";
-import { GatewayImapBackend } from "../bridge/imap/gateway_backend.ts";
-import { IMAP_IDLE_MS, startImapServer } from "../bridge/imap/server.ts";
-import { RecentClaims } from "../bridge/imap/recent.ts";
-import { StructureCache } from "../bridge/imap/structure_cache.ts";
-import type { ByteBudget } from "../bridge/net/byte_budget.ts";
-import type { Config } from "../src/config.ts";
-import type { Logger } from "../src/ports.ts";
+import type { FetchLike } from "../../bridge/gateway_client.ts";
+import { GatewayImapBackend } from "../../bridge/imap/gateway_backend.ts";
+import { IMAP_IDLE_MS, startImapServer } from "../../bridge/imap/server.ts";
+import { RecentClaims } from "../../bridge/imap/recent.ts";
+import { StructureCache } from "../../bridge/imap/structure_cache.ts";
+import type { ByteBudget } from "../../bridge/net/byte_budget.ts";
+import type { Config } from "../../src/config.ts";
+import type { Logger } from "../../src/ports.ts";
 import { type NamedListener, startListenerPair } from "./listener_pair.ts";
 
 export async function startImapListeners(

@@ -1,13 +1,13 @@
 /**
- * Starts the in-process bridge of `postern serve` in a worker thread (cli/bridge_worker.ts) and
+ * Starts the in-process bridge of `postern serve` in a worker thread (hosts/process/bridge_worker.ts) and
  * answers its gateway calls with the app's fetch on this thread (bridge/fetch_tunnel.ts): the
  * same contract, the same bridge, a second core for SMTP parsing and mail authentication. Costs
  * the memory of a second JavaScript heap, so it is a switch (`bridgeThread`), off by default.
  */
-import { type FetchLike } from "../bridge/gateway_client.ts";
-import { tunnelServer } from "../bridge/fetch_tunnel.ts";
-import type { Config } from "../src/config.ts";
-import type { Logger } from "../src/ports.ts";
+import { type FetchLike } from "../../bridge/gateway_client.ts";
+import { tunnelServer } from "../../bridge/fetch_tunnel.ts";
+import type { Config } from "../../src/config.ts";
+import type { Logger } from "../../src/ports.ts";
 
 export interface BridgeThread {
   listeners: { name: string; port: number }[];

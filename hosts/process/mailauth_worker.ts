@@ -1,16 +1,16 @@
 /**
- * Worker thread for mailauth's CPU work (cli/mailauth_thread.ts): DKIM signing of outbound mail
+ * Worker thread for mailauth's CPU work (hosts/process/mailauth_thread.ts): DKIM signing of outbound mail
  * (bridge/smtp_out/dkim.ts) and the SPF/DKIM/DMARC/ARC checks of inbound mail
  * (bridge/smtp/inbound_auth.ts), with the same code as the main thread. DNS questions go back to
  * the main thread, whose resolver and cache answer them; the answers are kept here as long as
- * that cache keeps them (cli/dns_relay.ts).
+ * that cache keeps them (hosts/process/dns_relay.ts).
  * In: `{ id, op: "sign", raw, domain, keys }` or `{ id, op: "verify", input, hostname }`, and
  * answers to its questions `{ qid, ok, value | error }`. Out: `{ id, ok: true, value }` or
  * `{ id, ok: false, error }`, and questions `{ qid, ask: { method, args } }`.
  */
-import type { DkimSigningKeys } from "../schemas/bridge_outbox.ts";
-import { dkimSignatures } from "../bridge/smtp_out/dkim.ts";
-import { authenticateInbound, type InboundAuthInput } from "../bridge/smtp/inbound_auth.ts";
+import type { DkimSigningKeys } from "../../schemas/bridge_outbox.ts";
+import { dkimSignatures } from "../../bridge/smtp_out/dkim.ts";
+import { authenticateInbound, type InboundAuthInput } from "../../bridge/smtp/inbound_auth.ts";
 import { type DnsAnswer, relayedResolver } from "./dns_relay.ts";
 import { workerScope } from "./worker_scope.ts";
 

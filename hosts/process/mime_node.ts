@@ -16,12 +16,17 @@ async function simpleParser(input: Buffer, options: SimpleParserOptions): Promis
   return await (await import("mailparser")).simpleParser(input, options);
 }
 const loadComposer = async () => (await import("nodemailer/lib/mail-composer/index.js")).default;
-import type { AttachmentContent, ComposeInput, NamedAddress, ParsedMail } from "../schemas/mail.ts";
-import type { Config } from "../src/config.ts";
-import type { MimePort } from "../src/ports.ts";
-import { parseHeaderBlock } from "../src/mime/header_block.ts";
-import { parseSimpleMail } from "../src/mime/parse_simple.ts";
-import { degradedMail } from "../src/mime/degraded.ts";
+import type {
+  AttachmentContent,
+  ComposeInput,
+  NamedAddress,
+  ParsedMail,
+} from "../../schemas/mail.ts";
+import type { Config } from "../../src/config.ts";
+import type { MimePort } from "../../src/ports.ts";
+import { parseHeaderBlock } from "../../src/mime/header_block.ts";
+import { parseSimpleMail } from "../../src/mime/parse_simple.ts";
+import { degradedMail } from "../../src/mime/degraded.ts";
 
 function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
   if (!value) return [];

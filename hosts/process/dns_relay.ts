@@ -1,12 +1,12 @@
 /**
- * DNS for a worker thread, answered by the main thread's resolver (cli/mailauth_worker.ts).
+ * DNS for a worker thread, answered by the main thread's resolver (hosts/process/mailauth_worker.ts).
  * The main side answers each question with how long its cache keeps that answer; the worker
  * side reuses the answer for exactly that long. Every MX message asks the same SPF and DMARC
  * names, and a round trip through a busy main thread took several milliseconds per question,
  * which at full MX load was most of a message's authentication time. No answer lives longer in
  * the worker than in the main thread's cache, so POSTERN_DNS_CACHE_SECONDS still bounds it.
  */
-import { type Resolver, resolverOver, sharedLookups } from "../bridge/dns/resolver.ts";
+import { type Resolver, resolverOver, sharedLookups } from "../../bridge/dns/resolver.ts";
 
 export interface DnsQuestion {
   method: keyof Resolver;

@@ -1,14 +1,14 @@
 /**
  * Builds the gateway's `Deps` for Deno and Bun from a configuration and an open store, with the
- * SSRF-guarded outbound fetch for webhooks (cli/outbound_http.ts) and the static assets from
- * node_modules (cli/static_assets.ts).
+ * SSRF-guarded outbound fetch for webhooks (hosts/process/outbound_http.ts) and the static assets from
+ * node_modules (hosts/process/static_assets.ts).
  */
-import type { Config } from "../src/config.ts";
-import { SecretBox } from "../src/crypto.ts";
-import { type Deps, deriveJwtKey } from "../src/deps.ts";
-import { jsonLogger, type Logger, type MimePort, systemClock } from "../src/ports.ts";
-import { EventBus } from "../src/services/event_bus.ts";
-import type { Store } from "../src/store/store.ts";
+import type { Config } from "../../src/config.ts";
+import { SecretBox } from "../../src/crypto.ts";
+import { type Deps, deriveJwtKey } from "../../src/deps.ts";
+import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
+import { EventBus } from "../../src/services/event_bus.ts";
+import type { Store } from "../../src/store/store.ts";
 import { createNodeMime, mimeLimits } from "./mime_node.ts";
 import { dnsPort, outboundFetch } from "./outbound_http.ts";
 import { nodeModulesAssets } from "./static_assets.ts";

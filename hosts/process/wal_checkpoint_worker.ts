@@ -2,7 +2,7 @@
  * Worker thread that checkpoints a WAL database (copies committed WAL frames into the database
  * file: `PASSIVE` alongside the writer, then `RESTART` — or `TRUNCATE` once writes have stopped —
  * so that the WAL starts over while the committing process holds its writes; see
- * cli/sqlite_client.ts), so that the checkpoint's writes and fsyncs never block that process's
+ * hosts/process/sqlite_client.ts), so that the checkpoint's writes and fsyncs never block that process's
  * event loop. In: `{ path, mode, holder?, leaseMs? }`; out: `{ ok, frames?, left?, deferred?,
  * error? }` (`frames`: frames in the WAL; `left`: those the checkpoint could not copy, committed
  * while it ran; `deferred`: another process holds the checkpoint lease, nothing was done).
@@ -13,7 +13,7 @@
  * readers.
  */
 import Database from "libsql";
-import { TAKE_LEASE_SQL } from "../src/store/lease_sql.ts";
+import { TAKE_LEASE_SQL } from "../../src/store/lease_sql.ts";
 import { workerScope } from "./worker_scope.ts";
 
 const MODES = new Set(["PASSIVE", "RESTART", "TRUNCATE"]);

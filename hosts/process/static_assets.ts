@@ -7,11 +7,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { DOCS_RENDERER } from "../src/routes/docs.ts";
-import type { AssetPort, StaticAsset } from "../src/ports.ts";
-import { sha256Hex } from "../src/crypto.ts";
+import { DOCS_RENDERER } from "../../src/routes/docs.ts";
+import type { AssetPort, StaticAsset } from "../../src/ports.ts";
+import { sha256Hex } from "../../src/crypto.ts";
 
-const NODE_MODULES = new URL("../node_modules/", import.meta.url);
+const NODE_MODULES = new URL("../../node_modules/", import.meta.url);
 
 /** Asset name → file inside node_modules, and its media type. */
 const FILES: Record<string, { path: string; contentType: string }> = {

@@ -7,13 +7,13 @@
  * logger. In: `{ start: { config, apiKey } }`, then `{ stop: true }`; out: `{ started }` or
  * `{ failed }`, `{ log }`, `{ stopped: true }`, and the tunnel's messages.
  */
-import { tunnelClient } from "../bridge/fetch_tunnel.ts";
-import type { Config } from "../src/config.ts";
-import type { Logger, LogLevel } from "../src/ports.ts";
+import { tunnelClient } from "../../bridge/fetch_tunnel.ts";
+import type { Config } from "../../src/config.ts";
+import type { Logger, LogLevel } from "../../src/ports.ts";
 import { type BridgeRuntime, startBridge } from "./bridge_runtime.ts";
 import { workerScope } from "./worker_scope.ts";
 
-/** From cli/bridge_thread.ts: tunnel replies, or `{ start }` / `{ stop }`. */
+/** From hosts/process/bridge_thread.ts: tunnel replies, or `{ start }` / `{ stop }`. */
 type Command = { start?: { config: Config; apiKey: string }; stop?: boolean } | undefined;
 const scope = workerScope<Command>();
 

@@ -4,11 +4,11 @@
  * rest runs with the account's own session token.
  */
 import type { SecureContext } from "node:tls";
-import type { FetchLike } from "../bridge/gateway_client.ts";
-import { GatewayPop3Backend } from "../bridge/pop3/gateway_backend.ts";
-import { startPop3Server } from "../bridge/pop3/server.ts";
-import type { Config } from "../src/config.ts";
-import type { Logger } from "../src/ports.ts";
+import type { FetchLike } from "../../bridge/gateway_client.ts";
+import { GatewayPop3Backend } from "../../bridge/pop3/gateway_backend.ts";
+import { startPop3Server } from "../../bridge/pop3/server.ts";
+import type { Config } from "../../src/config.ts";
+import type { Logger } from "../../src/ports.ts";
 import { type NamedListener, startListenerPair } from "./listener_pair.ts";
 
 export async function startPop3Listeners(

@@ -8,11 +8,11 @@ import {
   cachingResolver,
   createResolver,
   type Resolver,
-} from "../bridge/dns/resolver.ts";
-import { createDohResolver } from "../src/dns/doh.ts";
-import { publishesSharpSrv } from "../bridge/sharp/verify_sender.ts";
-import type { Config } from "../src/config.ts";
-import type { RoutePort } from "../src/ports.ts";
+} from "../../bridge/dns/resolver.ts";
+import { createDohResolver } from "../../src/dns/doh.ts";
+import { publishesSharpSrv } from "../../bridge/sharp/verify_sender.ts";
+import type { Config } from "../../src/config.ts";
+import type { RoutePort } from "../../src/ports.ts";
 
 export function dnsServers(config: Config): string[] {
   return config.dnsServers.split(",").map((s) => s.trim()).filter(Boolean);

@@ -23,7 +23,7 @@ import type {
   TransactionMode,
 } from "@libsql/client";
 import { LibsqlError } from "@libsql/client";
-import { resultSet, toRow } from "../src/store/result_set.ts";
+import { resultSet, toRow } from "../../src/store/result_set.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;

@@ -4,7 +4,7 @@
  * set here after any incoming copy is stripped, so a client can never choose its own IP
  * (src/http/client_ip.ts reads it).
  */
-import { PEER_HEADER } from "../src/http/client_ip.ts";
+import { PEER_HEADER } from "../../src/http/client_ip.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 

@@ -5,8 +5,8 @@
  * listener is logged; when one fails, those already started are closed before the error.
  */
 import type { SecureContext } from "node:tls";
-import type { TcpListener } from "../bridge/net/tcp_server.ts";
-import type { Logger } from "../src/ports.ts";
+import type { TcpListener } from "../../bridge/net/tcp_server.ts";
+import type { Logger } from "../../src/ports.ts";
 
 export interface NamedListener {
   name: string;

@@ -1,15 +1,15 @@
 /**
- * Worker thread for the MIME port (cli/mime_thread.ts): parses and composes messages with the
- * same code as the main thread (cli/mime_node.ts). In: `{ id, op: "parse" | "compose", arg }`;
+ * Worker thread for the MIME port (hosts/process/mime_thread.ts): parses and composes messages with the
+ * same code as the main thread (hosts/process/mime_node.ts). In: `{ id, op: "parse" | "compose", arg }`;
  * out: `{ id, ok: true, value, sha }` (`sha`: the SHA-256 of the message's bytes, which the
  * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
 import { createHash } from "node:crypto";
-import type { MimePort } from "../src/ports.ts";
+import type { MimePort } from "../../src/ports.ts";
 import { createNodeMime, LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_node.ts";
 import { workerScope } from "./worker_scope.ts";
 
-// The main thread sends only what src/mime/parse_simple.ts did not take (cli/mime_thread.ts),
+// The main thread sends only what src/mime/parse_simple.ts did not take (hosts/process/mime_thread.ts),
 // and its configured limits with each call (one port per distinct limits; in practice one).
 const ports = new Map<string, MimePort>();
 const portFor = (limits: MimeLimits | undefined) => {
@@ -25,7 +25,7 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 /**
  * This thread's heap after a large message: its buffers and strings are garbage once the answer
  * is posted, but nothing collects an idle worker's heap (the memory reducer is off, and
- * cli/memory_trim.ts sees the main thread only). One compacting collection when the thread has
+ * hosts/process/memory_trim.ts sees the main thread only). One compacting collection when the thread has
  * been idle for a second gives them back, where the runtime exposes `gc` (--expose-gc).
  */
 let trim: ReturnType<typeof setTimeout> | undefined;

@@ -8,7 +8,7 @@
  * the first failed query of a migration or a request. Nothing of the token is ever put in a
  * message (cli/context.ts redacts the URL as well).
  *
- * Unlike the embedded file (cli/sqlite_client.ts) the client has no `PRAGMA data_version` gate
+ * Unlike the embedded file (hosts/process/sqlite_client.ts) the client has no `PRAGMA data_version` gate
  * and no WAL to sync: the Store reads its change counter before it trusts a cached answer, and
  * a commit is durable when the server has answered it.
  */

@@ -4,10 +4,10 @@
  * system's getaddrinfo, /etc/hosts included, for names it does not know). Every answer is
  * checked, whichever source gave it, and the connection goes to the address that was checked.
  */
-import { createGuardedFetch } from "../bridge/net/guarded_fetch.ts";
-import { hostAddresses } from "../bridge/dns/resolver.ts";
-import type { Config } from "../src/config.ts";
-import type { DnsPort, FetchPort } from "../src/ports.ts";
+import { createGuardedFetch } from "../../bridge/net/guarded_fetch.ts";
+import { hostAddresses } from "../../bridge/dns/resolver.ts";
+import type { Config } from "../../src/config.ts";
+import type { DnsPort, FetchPort } from "../../src/ports.ts";
 import { hostResolver } from "./dns.ts";
 
 /** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */

@@ -3,17 +3,17 @@
  * took a third of the event loop while delivering to a sink, and the inbound SPF/DKIM/DMARC/ARC
  * checks about a tenth of it at full MX load. Both need only the message, the keys or the DNS
  * answers, which this thread's resolver (and its cache) gives; the worker keeps each answer as
- * long as this thread's cache does (cli/dns_relay.ts). The worker starts with the first
+ * long as this thread's cache does (hosts/process/dns_relay.ts). The worker starts with the first
  * call (an idle server does not carry it); if it cannot run, the work falls back to this thread.
  */
-import type { Resolver } from "../bridge/dns/resolver.ts";
-import { dkimSignatures, type SignatureMaker } from "../bridge/smtp_out/dkim.ts";
+import type { Resolver } from "../../bridge/dns/resolver.ts";
+import { dkimSignatures, type SignatureMaker } from "../../bridge/smtp_out/dkim.ts";
 import {
   authenticateInbound,
   type AuthVerdict,
   type InboundAuthInput,
   type InboundAuthOptions,
-} from "../bridge/smtp/inbound_auth.ts";
+} from "../../bridge/smtp/inbound_auth.ts";
 import { answerDnsQuestion, type DnsQuestion } from "./dns_relay.ts";
 import { LARGE_MESSAGE_BYTES } from "./mime_node.ts";
 import { workerRpc } from "./worker_rpc.ts";

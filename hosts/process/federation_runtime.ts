@@ -1,15 +1,15 @@
 /**
  * Federation's runtime adapter for Deno and Bun: the DNS port (node:dns Resolver, pointed at
  * POSTERN_DNS_SERVERS like the bridge's), the HTTPS fetch port (the SSRF-guarded fetch of
- * cli/outbound_http.ts, optionally trusting extra CA certificates, e.g. a test CA), and the timer
+ * hosts/process/outbound_http.ts, optionally trusting extra CA certificates, e.g. a test CA), and the timer
  * loop that runs the federation worker inside `postern serve` / `postern gateway` (at the edge
  * the same pass runs from a cron trigger).
  */
 import { dnsPort, outboundDns, outboundFetch } from "./outbound_http.ts";
-import type { Config } from "../src/config.ts";
-import type { Deps } from "../src/deps.ts";
-import type { FederationPorts, Logger } from "../src/ports.ts";
-import { runFederationOnce } from "../src/federation/worker.ts";
+import type { Config } from "../../src/config.ts";
+import type { Deps } from "../../src/deps.ts";
+import type { FederationPorts, Logger } from "../../src/ports.ts";
+import { runFederationOnce } from "../../src/federation/worker.ts";
 
 /** The ports, plus `close` (kept for callers; the fetch port holds no pooled client). */
 export function federationPorts(

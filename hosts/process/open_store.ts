@@ -1,14 +1,14 @@
 /**
- * Opens the libSQL store for Deno and Bun — the embedded file through cli/sqlite_client.ts (WAL,
- * a busy timeout on every connection) or a remote libSQL server through cli/remote_libsql.ts —
+ * Opens the libSQL store for Deno and Bun — the embedded file through hosts/process/sqlite_client.ts (WAL,
+ * a busy timeout on every connection) or a remote libSQL server through hosts/process/remote_libsql.ts —
  * then applies the bundled migrations, the same on both.
  */
 import { createClient } from "@libsql/client";
 import { createFileClient } from "./sqlite_client.ts";
 import { isRemoteDatabaseUrl, openRemoteClient } from "./remote_libsql.ts";
-import { migrate } from "../src/store/migrate.ts";
-import { MIGRATIONS } from "../src/store/migrations/index.ts";
-import { Store } from "../src/store/store.ts";
+import { migrate } from "../../src/store/migrate.ts";
+import { MIGRATIONS } from "../../src/store/migrations/index.ts";
+import { Store } from "../../src/store/store.ts";
 
 export const BUSY_TIMEOUT_MS = 10_000;
 
@@ -37,7 +37,7 @@ export async function ensureDirFor(url: string): Promise<void> {
 /**
  * The store at `url`: the embedded engine for `file:` URLs (the default, `file:<dataDir>/
  * postern.db`), a remote libSQL server for `libsql:`, `http(s):` and `ws(s):` ones
- * (cli/remote_libsql.ts). Anything else is still handed to @libsql/client, which names what it
+ * (hosts/process/remote_libsql.ts). Anything else is still handed to @libsql/client, which names what it
  * supports.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
