@@ -2989,8 +2989,8 @@ export interface components {
       suppressed?: boolean;
       /** @description `dsn` or `arf`: the report it came from. */
       source?: string;
-      /** @description Id of the stored report. */
-      report?: number;
+      /** @description The report's Message-ID, or `sha256:` and the report's digest when it has none; a report that arrives twice is recorded once. */
+      report?: string;
       /** @description `complained`: the ARF Feedback-Type (RFC 5965), e.g. `abuse`. */
       feedbackType?: string;
       /** @description `clicked`: the link that was followed. */

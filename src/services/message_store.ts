@@ -258,17 +258,6 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
   };
 }
 
-/**
- * Stores one message into one mailbox inside the caller's write transaction: the statements of
- * `storeMessageJob`, run one by one. The caller has checked quota and put the blob.
- */
-export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
-  const job = storeMessageJob(input);
-  const outcome = job.decode(await runStatements(tx, job.statements), 0);
-  if ("refused" in outcome) throw new Error(`mailbox ${input.mailboxId} vanished`);
-  return outcome;
-}
-
 /** A message as a write job read it before writing: enough to re-check it in SQL. */
 export interface ReadRow {
   id: number;

@@ -4,16 +4,18 @@
  * `report-type=feedback-report`). The original message is found by the signed VERP return
  * path the report was sent to, or else by the `X-Postern-Email-Id` and `Message-ID` of the
  * returned original (both must match); each reported recipient becomes a `bounced`,
- * `deferred`, `delivered` or `complained` event. Pure text parsing of the report parts.
+ * `deferred`, `delivered` or `complained` event, recorded by one write job (return_events.ts)
+ * that is idempotent: the same report twice, or at two gateways at once, records it once. Pure
+ * text parsing of the report parts.
  */
 import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { parseVerp } from "./signing.ts";
-import { classifyBounce } from "./bounce_class.ts";
-import { recordEvent, type TxMessageRow } from "./timeline.ts";
+import type { TxMessageRow } from "./timeline.ts";
+import { type ReturnEvent, returnEventStatements } from "./return_events.ts";
 
 interface Part {
   headers: Map<string, string>;
@@ -67,7 +69,7 @@ const stripType = (v: string | undefined) => (v ?? "").replace(/^[^;]*;\s*/, "")
 export interface ReturnOutcome {
   kind: "dsn" | "arf" | "unknown";
   emailId?: string;
-  events: { recipient: string; type: TxEventType; status?: string; diagnostic?: string }[];
+  events: ReturnEvent[];
 }
 
 async function findMessage(
@@ -150,50 +152,16 @@ export async function ingestReturn(
     ? "arf"
     : "unknown";
   if (!message || events.length === 0) return { kind, emailId: message?.id, events: [] };
-  // Only the message's own recipients: a report cannot suppress an address it was not sent to.
-  const own = new Set(
-    (await deps.store.db.select({ address: schema.txRecipients.address })
-      .from(schema.txRecipients).where(eq(schema.txRecipients.messageId, message.id)))
-      .map((r) => r.address.toLowerCase()),
-  );
-  const mine = events.filter((e) => own.has(e.recipient));
   // The same report arriving again (a retried SMTP transaction, a second copy) records nothing
   // new: it is known by its Message-ID, or by its digest when it has none.
   const reportId = top.headers.get("message-id")?.trim() || `sha256:${await sha256Hex(raw)}`;
-  await deps.store.write(async (tx) => {
-    for (const e of mine) {
-      const seen = await rawSql(tx).get(
-        `SELECT 1 AS seen FROM tx_events WHERE message_id = ? AND recipient = ? AND type = ?
-         AND json_extract(data, '$.report') = ?`,
-        [message.id, e.recipient, e.type, reportId],
-      );
-      if (seen) continue;
-      // A failed recipient's Status field (RFC 3464 section 2.3.4) decides, as a reply to RCPT
-      // would: 5.1.1 suppresses, 5.2.2 (full) or 5.7.1 (policy) fails the message only.
-      const klass = e.type === "bounced"
-        ? classifyBounce({ stage: "dsn", enhanced: e.status })
-        : undefined;
-      const reason = (e.diagnostic ?? e.status ?? "").slice(0, 500);
-      await recordEvent(tx, deps, {
-        message,
-        recipient: e.recipient,
-        type: e.type,
-        data: e.type === "complained"
-          ? { feedbackType: e.status, source: "arf", report: reportId }
-          : {
-            status: e.status,
-            source: "dsn",
-            reason,
-            report: reportId,
-            ...(klass
-              ? { stage: "dsn", category: klass.category, suppressed: klass.suppress }
-              : {}),
-          },
-        at: deps.clock.now(),
-        suppress: klass?.suppress ? { code: e.status, stage: "dsn", detail: reason } : undefined,
-      });
-    }
-  });
+  // One write job (return_events.ts); its last statement names the message's own recipients
+  // among those reported: a report cannot suppress an address the message was not sent to.
+  const results = await deps.store.batch(
+    returnEventStatements(message, events, reportId, deps.clock.now()),
+  );
+  const own = new Set(results[results.length - 1].rows.map((r) => String(r.address)));
+  const mine = events.filter((e) => own.has(e.recipient));
   deps.logger.log("info", "tx.return", { kind, emailId: message.id, events: mine.length });
   return { kind, emailId: message.id, events: mine };
 }

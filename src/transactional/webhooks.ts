@@ -235,6 +235,16 @@ export function wants(row: WebhookRow, type: string): boolean {
     events.includes(`${type.split(".")[0]}.*`);
 }
 
+/**
+ * `wants` in SQL, over an endpoint row named `h`, for write jobs that pick their endpoints when
+ * they run (one round trip, no read before): bind `wantsArgs(type)` where it stands.
+ */
+export const WANTS_SQL = `(json_array_length(h.events) = 0
+  OR EXISTS (SELECT 1 FROM json_each(h.events) WHERE value IN (?, ?)))`;
+
+/** The two parameters `WANTS_SQL` binds. */
+export const wantsArgs = (type: string): string[] => [type, `${type.split(".")[0]}.*`];
+
 /** One delivery per active endpoint of the account that subscribes to `type`. */
 const webhooksSql = tableSql(schema.txWebhooks);
 
