@@ -1256,7 +1256,7 @@ export interface paths {
     };
     /**
      * The delivery log, newest first
-     * @description Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload. Newest first, paged with `before`.
+     * @description Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload (without `data.raw`: the raw message is added from its stored copy when the event is posted). Newest first, paged with `before`.
      */
     get: operations["listWebhookDeliveries"];
     put?: never;
@@ -4603,9 +4603,9 @@ export interface components {
        * @default
        */
       subject?: string;
-      /** @description The text body, with `{{variables}}` (at most 1 MiB). */
+      /** @description The text body, with `{{variables}}`. Subject, text and HTML together are at most 512 KiB (524,288 bytes of UTF-8). */
       text?: string;
-      /** @description The HTML body (at most 5 MiB): `{{x}}` is escaped, `{{{x}}}` is not. */
+      /** @description The HTML body: `{{x}}` is escaped, `{{{x}}}` is not. Subject, text and HTML together are at most 512 KiB (524,288 bytes of UTF-8). */
       html?: string;
     };
     /**

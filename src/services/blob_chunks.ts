@@ -12,6 +12,22 @@ import { type Queryable, rawSql, type Statement } from "../store/store.ts";
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
 /**
+ * SQL over a `blobs` row: nothing but a large draft's message row (`messages.draft_sha256`)
+ * may still need it — no message's raw bytes, no queued outbox row, no upload, no webhook
+ * delivery that has yet to post it as its raw copy (`tx_webhook_deliveries.raw_sha256`).
+ */
+export const BLOB_UNUSED_BUT_DRAFTS = `NOT EXISTS (SELECT 1 FROM messages
+    WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM tx_webhook_deliveries WHERE raw_sha256 = blobs.sha256
+    AND state IN ('pending', 'delivering'))`;
+
+/** SQL over a `blobs` row: nothing refers to it any more; it may go (with its chunks). */
+export const BLOB_UNUSED = `${BLOB_UNUSED_BUT_DRAFTS}
+  AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256)`;
+
+/**
  * The statements that store `raw` as the blob `sha256`, for a one-round-trip write job: the
  * `blobs` row (with the first chunk) unless the same content is stored already, then each
  * further chunk. A chunk goes in only while the `blobs` row is a chunked one (its data shorter

@@ -293,6 +293,8 @@ export async function enqueueWebhookEvent(
   data: WebhookEventData | (() => WebhookEventData),
   at: number,
   only?: WebhookRow[],
+  /** The blob whose bytes the endpoints that want the raw message get as `data.raw`. */
+  rawSha256?: string,
 ): Promise<number> {
   const hooks = only ?? await activeWebhooks(tx, accountId);
   const targets = hooks.filter((h) => wants(h, type));
@@ -312,6 +314,8 @@ export async function enqueueWebhookEvent(
     nextAttemptAt: at,
     createdAt: at,
     updatedAt: at,
+    // Posted with the event (webhook_dispatcher.ts), not copied into it.
+    rawSha256: h.includeRaw ? rawSha256 ?? null : null,
   }));
   // Any number of webhooks, within D1's 100 parameters a statement (store/appends.ts).
   await insertInSlices(rows, (slice) => tx.insert(schema.txWebhookDeliveries).values(slice));
