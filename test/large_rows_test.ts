@@ -103,7 +103,7 @@ storeTest(
 );
 
 storeTest(
-  "issue16#4: a webhook with includeRaw on a 2.5 MB message posts its exact bytes, stored once",
+  "issue16#4: a webhook with includeRaw on a 2.5 MB message posts its exact bytes from the message blob, kept until posted when the message is purged",
   async () => {
     const gw = await createTestGateway({ webhookAllowPrivate: true });
     const bodies: string[] = [];
@@ -151,6 +151,37 @@ storeTest(
       assertEquals(fromBase64(event.data.raw), raw);
       const state = await sql.get<{ state: string }>("SELECT state FROM tx_webhook_deliveries");
       assertEquals(state!.state, "succeeded");
+
+      // Deleted for good while its event waits: the blob stays until the event is posted, with
+      // the same bytes, and goes after.
+      const second = new TextEncoder().encode(
+        new TextDecoder().decode(raw).replace("<large@", "<second@"),
+      );
+      await deliver(gw.deps, {
+        raw: second,
+        mailFrom: "big@remote.test",
+        recipients: [ALICE.address],
+        source: "smtp",
+      });
+      assertEquals(await pollInbound(gw.deps), 1);
+      const message = (await sql.get<{ id: number }>(
+        "SELECT id FROM messages WHERE message_id_header = '<second@remote.test>'",
+      ))!;
+      const purged = await gw.call("DELETE", `/v1/messages/${message.id}?purge=true`, { token });
+      assertEquals(purged.status, 200, await purged.clone().text());
+      await purged.body?.cancel();
+      const kept = await sql.get<{ n: number }>(
+        "SELECT count(*) AS n FROM blobs WHERE sha256 = (SELECT raw_sha256 FROM tx_webhook_deliveries ORDER BY id DESC LIMIT 1)",
+      );
+      assertEquals(Number(kept!.n), 1, "kept for the pending delivery");
+      assertEquals(await dispatchWebhooks(gw.deps), 1);
+      assertEquals(fromBase64(JSON.parse(bodies[1]).data.raw), second);
+      const left = (await sql.get<{ blobs: number; chunks: number }>(
+        "SELECT (SELECT count(*) FROM blobs) AS blobs, (SELECT count(*) FROM blob_chunks) AS chunks",
+      ))!;
+      // Only the first message's blob and its chunks remain.
+      assertEquals(Number(left.blobs), 1);
+      assertEquals(Number(left.chunks), Math.ceil(raw.byteLength / MB) - 1);
     } finally {
       await server.shutdown();
       gw.close();
