@@ -344,6 +344,43 @@ storeTest(
   },
 );
 
+storeTest(
+  "issue16#4: a message whose header list alone is over the row budget keeps a cut list, and reads back whole",
+  async () => {
+    const gw = await createTestGateway();
+    try {
+      // 200,000 control characters in one field: 200 KB on the wire, 1.2 MB as JSON (\u0001).
+      const noise = "\x01".repeat(200_000);
+      const raw = new TextEncoder().encode(
+        `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: many\r\n` +
+          `Message-ID: <many@remote.example>\r\nX-Noise: ${noise}\r\n\r\nbody\r\n`,
+      );
+      const [result] = await deliver(gw.deps, {
+        raw,
+        mailFrom: "a@remote.example",
+        recipients: [ALICE.address],
+        source: "smtp",
+      });
+      assertEquals(result.status, "delivered", JSON.stringify(result));
+      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
+        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
+        [result.messageId!],
+      );
+      assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
+      assertEquals(JSON.parse(row!.parsed).listsTruncated, true);
+      const token = await gw.login(ALICE);
+      const res = await gw.call("GET", `/v1/messages/${result.messageId}`, { token });
+      const message = await res.json();
+      assertEquals(res.status, 200);
+      const field = message.headers.find((h: { name: string }) => h.name === "X-Noise");
+      assertEquals(field?.value, noise, "every header field whole, from the raw");
+      assertEquals(message.text.trim(), "body");
+    } finally {
+      gw.close();
+    }
+  },
+);
+
 Deno.test("issue16#4: cutUtf8 cuts at a whole character within the byte budget", () => {
   assertEquals(cutUtf8("abc", 2), "ab");
   assertEquals(cutUtf8("éé", 3), "é", "never half of a two-byte character");
