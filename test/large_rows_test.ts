@@ -215,3 +215,60 @@ storeTest(
     }
   },
 );
+
+storeTest(
+  "issue16#4: MIME structures of many-part messages are cached in values under D1's limit",
+  async () => {
+    const gw = await createTestGateway();
+    try {
+      const token = await gw.login(ALICE);
+      const inbox = (await rawSql(gw.deps.store.db).get<{ id: number }>(
+        `SELECT id FROM mailboxes WHERE role = 'inbox' AND account_id =
+           (SELECT id FROM accounts WHERE address = ?)`,
+        [ALICE.address],
+      ))!.id;
+      // Eight messages of 400 parts, each part with a 400-character name: about 3 MB of
+      // structures for one request, which used to be bound as one value.
+      for (let m = 0; m < 8; m++) {
+        const parts = Array.from(
+          { length: 400 },
+          (_, i) =>
+            `--b\r\nContent-Type: text/plain; name="${
+              String(i).padStart(400, "n")
+            }.txt"\r\n\r\n${i}\r\n`,
+        )
+          .join("");
+        const raw = new TextEncoder().encode(
+          `From: a@remote.test\r\nTo: ${ALICE.address}\r\nSubject: parts ${m}\r\n` +
+            `Message-ID: <parts${m}@remote.test>\r\nMIME-Version: 1.0\r\n` +
+            `Content-Type: multipart/mixed; boundary="b"\r\n\r\n${parts}--b--\r\n`,
+        );
+        const [r] = await deliver(gw.deps, {
+          raw,
+          mailFrom: "a@remote.test",
+          recipients: [ALICE.address],
+          source: "smtp",
+        });
+        assertEquals(r.status, "delivered");
+      }
+      const fetch = () =>
+        gw.call("POST", `/v1/mail-access/mailboxes/${inbox}/structure`, {
+          token,
+          body: { uids: "1:*" },
+        });
+      const first = await fetch();
+      assertEquals(first.status, 200, await first.clone().text());
+      const items = (await first.json()).items;
+      assertEquals(items.length, 8);
+      const cached = (await rawSql(gw.deps.store.db).get<{ n: number; largest: number }>(
+        "SELECT count(*) AS n, max(length(json)) AS largest FROM mime_structures",
+      ))!;
+      assertEquals(Number(cached.n), 8, "every structure cached");
+      assert(Number(cached.largest) < MB);
+      // Read back from the cache: the same answer.
+      assertEquals((await (await fetch()).json()).items, items);
+    } finally {
+      gw.close();
+    }
+  },
+);
