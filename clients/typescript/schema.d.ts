@@ -5944,7 +5944,7 @@ export interface components {
       exp?: number;
     };
     FederationDeliveryResponse: {
-      /** @description JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims. */
+      /** @description JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims; at most 256 KiB. */
       receipt: string;
       /** @description The receipt's results, unsigned, for convenience. */
       results: components["schemas"]["FederationRecipientOutcome"][];
