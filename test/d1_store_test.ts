@@ -30,6 +30,7 @@ import { AppError } from "../src/errors.ts";
 import { ALICE, createTestGateway } from "./fixtures/app.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { cutUtf8, PARSED_ROW_BYTES } from "../src/services/parsed_row.ts";
+import { deliverRaw } from "./fixtures/mail.ts";
 
 /** What reached the binding: batches sent and the parameters each statement bound. */
 interface Watch {
@@ -355,21 +356,15 @@ storeTest(
         `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: many\r\n` +
           `Message-ID: <many@remote.example>\r\nX-Noise: ${noise}\r\n\r\nbody\r\n`,
       );
-      const [result] = await deliver(gw.deps, {
-        raw,
-        mailFrom: "a@remote.example",
-        recipients: [ALICE.address],
-        source: "smtp",
-      });
-      assertEquals(result.status, "delivered", JSON.stringify(result));
+      const id = await deliverRaw(gw, raw);
       const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
         "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
-        [result.messageId!],
+        [id],
       );
       assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
       assertEquals(JSON.parse(row!.parsed).listsTruncated, true);
       const token = await gw.login(ALICE);
-      const res = await gw.call("GET", `/v1/messages/${result.messageId}`, { token });
+      const res = await gw.call("GET", `/v1/messages/${id}`, { token });
       const message = await res.json();
       assertEquals(res.status, 200);
       const field = message.headers.find((h: { name: string }) => h.name === "X-Noise");
