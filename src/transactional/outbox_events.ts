@@ -19,7 +19,7 @@ import type { InValue } from "@libsql/client/web";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import { parseVerp } from "./signing.ts";
 import { messageForOutbox, type NewTxEvent, recordEvent } from "./timeline.ts";
-import { activeWebhooks, WANTS_SQL, wantsArgs } from "./webhooks.ts";
+import { activeWebhooks, wantsArgs, wantsSql } from "./webhooks.ts";
 
 /**
  * The statements of the timeline event of an outbox row sent through the send API (none for
@@ -93,7 +93,7 @@ export function claimedEventStatements(
               'tags', json(ev.tags), 'metadata', json(ev.metadata), 'route', ?)),
           'pending', ?, ?, ?
         FROM ev JOIN tx_webhooks h ON h.account_id = ev.account_id AND h.active = 1
-          AND ${WANTS_SQL}
+          AND ${wantsSql()}
         ORDER BY ev.rid, h.id`,
       args: [
         ...claimed.args,

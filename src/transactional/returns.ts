@@ -8,14 +8,11 @@
  * that is idempotent: the same report twice, or at two gateways at once, records it once. Pure
  * text parsing of the report parts.
  */
-import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { parseVerp } from "./signing.ts";
-import type { TxMessageRow } from "./timeline.ts";
-import { type ReturnEvent, returnEventStatements } from "./return_events.ts";
+import { type ReturnedMessage, type ReturnEvent, returnEventStatements } from "./return_events.ts";
 
 interface Part {
   headers: Map<string, string>;
@@ -72,25 +69,24 @@ export interface ReturnOutcome {
   events: ReturnEvent[];
 }
 
-async function findMessage(
+/**
+ * How the report names its message (return_events.ts finds it in SQL): the ids of the envelope
+ * recipients that are our signed VERP return paths, and the returned original's
+ * `X-Postern-Email-Id` and `Message-ID`.
+ */
+async function namedMessage(
   deps: Deps,
   envelopeRecipients: string[],
   original: Part | undefined,
-): Promise<TxMessageRow | undefined> {
+): Promise<ReturnedMessage> {
+  const verpIds: string[] = [];
   for (const rcpt of envelopeRecipients) {
     const emailId = await parseVerp(deps, rcpt);
-    if (emailId) {
-      const [row] = await deps.store.db.select().from(schema.txMessages)
-        .where(eq(schema.txMessages.id, emailId));
-      if (row) return row;
-    }
+    if (emailId) verpIds.push(emailId);
   }
-  const emailId = original?.headers.get("x-postern-email-id");
-  const messageId = original?.headers.get("message-id");
-  if (!emailId || !messageId) return undefined;
-  const [row] = await deps.store.db.select().from(schema.txMessages)
-    .where(eq(schema.txMessages.id, emailId.trim()));
-  return row && row.messageIdHeader === messageId.trim() ? row : undefined;
+  const emailId = original?.headers.get("x-postern-email-id")?.trim();
+  const messageId = original?.headers.get("message-id")?.trim();
+  return emailId && messageId ? { verpIds, emailId, messageId } : { verpIds };
 }
 
 /** Reads a returned report and records its events; unknown mail is ignored. */
@@ -109,7 +105,7 @@ export async function ingestReturn(
     )
   );
   const originalMessage = original ? splitHeaders(original.body) : undefined;
-  const message = await findMessage(deps, envelopeRecipients, originalMessage);
+  const named = await namedMessage(deps, envelopeRecipients, originalMessage);
   const events: ReturnOutcome["events"] = [];
   if (report === "delivery-status") {
     const status = all.find((p) =>
@@ -151,17 +147,23 @@ export async function ingestReturn(
     : report === "feedback-report"
     ? "arf"
     : "unknown";
-  if (!message || events.length === 0) return { kind, emailId: message?.id, events: [] };
+  if (events.length === 0 || (named.verpIds.length === 0 && !named.emailId)) {
+    return { kind, events: [] };
+  }
   // The same report arriving again (a retried SMTP transaction, a second copy) records nothing
   // new: it is known by its Message-ID, or by its digest when it has none.
   const reportId = top.headers.get("message-id")?.trim() || `sha256:${await sha256Hex(raw)}`;
-  // One write job (return_events.ts); its last statement names the message's own recipients
-  // among those reported: a report cannot suppress an address the message was not sent to.
+  // One write job, the report's one round trip (return_events.ts); its last statement names the
+  // message and which reported addresses are its recipients: a report cannot suppress an
+  // address the message was not sent to.
   const results = await deps.store.batch(
-    returnEventStatements(message, events, reportId, deps.clock.now()),
+    returnEventStatements(named, events, reportId, deps.clock.now()),
   );
-  const own = new Set(results[results.length - 1].rows.map((r) => String(r.address)));
+  const [found] = results[results.length - 1].rows;
+  if (found?.email_id === null || found?.email_id === undefined) return { kind, events: [] };
+  const emailId = String(found.email_id);
+  const own = new Set(JSON.parse(String(found.own ?? "[]")) as string[]);
   const mine = events.filter((e) => own.has(e.recipient));
-  deps.logger.log("info", "tx.return", { kind, emailId: message.id, events: mine.length });
-  return { kind, emailId: message.id, events: mine };
+  deps.logger.log("info", "tx.return", { kind, emailId, events: mine.length });
+  return { kind, emailId, events: mine };
 }

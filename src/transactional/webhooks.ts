@@ -237,12 +237,14 @@ export function wants(row: WebhookRow, type: string): boolean {
 
 /**
  * `wants` in SQL, over an endpoint row named `h`, for write jobs that pick their endpoints when
- * they run (one round trip, no read before): bind `wantsArgs(type)` where it stands.
+ * they run (one round trip, no read before): `type` and `wildcard` are where the statement binds
+ * the event type and its `email.*` (`wantsArgs`), plain `?` by default.
  */
-export const WANTS_SQL = `(json_array_length(h.events) = 0
-  OR EXISTS (SELECT 1 FROM json_each(h.events) WHERE value IN (?, ?)))`;
+export const wantsSql = (type = "?", wildcard = "?") =>
+  `(json_array_length(h.events) = 0
+  OR EXISTS (SELECT 1 FROM json_each(h.events) WHERE value IN (${type}, ${wildcard})))`;
 
-/** The two parameters `WANTS_SQL` binds. */
+/** The two parameters `wantsSql` binds. */
 export const wantsArgs = (type: string): string[] => [type, `${type.split(".")[0]}.*`];
 
 /** One delivery per active endpoint of the account that subscribes to `type`. */
