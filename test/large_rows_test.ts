@@ -122,7 +122,7 @@ storeTest(
         },
       });
       assertEquals(hook.status, 201);
-      await hook.body?.cancel();
+      const hookId = (await hook.json()).webhook.id;
       const raw = new TextEncoder().encode(
         `From: big@remote.test\r\nTo: ${ALICE.address}\r\nSubject: large\r\n` +
           `Message-ID: <large@remote.test>\r\nMIME-Version: 1.0\r\n` +
@@ -168,6 +168,19 @@ storeTest(
       // Only the first message's blob and its chunks remain.
       assertEquals(Number(left.blobs), 1);
       assertEquals(Number(left.chunks), Math.ceil(raw.byteLength / MB) - 1);
+
+      // An endpoint removed with an event still queued for a purged message: the kept copy goes.
+      const third = new TextEncoder().encode(
+        new TextDecoder().decode(raw).replace("<large@", "<third@"),
+      );
+      const thirdId = await deliverRaw(gw, third);
+      assertEquals(await pollInbound(gw.deps), 1);
+      const gone = await gw.call("DELETE", `/v1/messages/${thirdId}?purge=true`, { token });
+      await gone.body?.cancel();
+      const removed = await gw.call("DELETE", `/v1/webhooks/${hookId}`, { token });
+      assertEquals(removed.status, 204);
+      const after = await sql.get<{ n: number }>("SELECT count(*) AS n FROM blobs");
+      assertEquals(Number(after!.n), 1, "only the first message's blob is left");
     } finally {
       await server.shutdown();
       gw.close();

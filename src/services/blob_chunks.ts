@@ -12,20 +12,23 @@ import { type Queryable, rawSql, type Statement } from "../store/store.ts";
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
 /**
- * SQL over a `blobs` row: nothing but a large draft's message row (`messages.draft_sha256`)
- * may still need it — no message's raw bytes, no queued outbox row, no upload, no webhook
- * delivery that has yet to post it as its raw copy (`tx_webhook_deliveries.raw_sha256`).
+ * SQL over a `blobs` row: nothing refers to it any more, so it may go (with its chunks) — no
+ * message's raw bytes, no queued outbox row, no upload, no large draft's request
+ * (`messages.draft_sha256`), no webhook delivery that has yet to post it as its raw copy
+ * (`tx_webhook_deliveries.raw_sha256`). `except` leaves out the draft rows or the deliveries a
+ * job is deleting in the same batch (SQL over that table's row, e.g. `AND id NOT IN …`).
  */
-export const BLOB_UNUSED_BUT_DRAFTS = `NOT EXISTS (SELECT 1 FROM messages
-    WHERE blob_sha256 = blobs.sha256)
+export function blobUnused(except: { drafts?: string; deliveries?: string } = {}): string {
+  return `NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = blobs.sha256)
   AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
   AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256 ${except.drafts ?? ""})
   AND NOT EXISTS (SELECT 1 FROM tx_webhook_deliveries WHERE raw_sha256 = blobs.sha256
-    AND state IN ('pending', 'delivering'))`;
+    AND state IN ('pending', 'delivering') ${except.deliveries ?? ""})`;
+}
 
-/** SQL over a `blobs` row: nothing refers to it any more; it may go (with its chunks). */
-export const BLOB_UNUSED = `${BLOB_UNUSED_BUT_DRAFTS}
-  AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256)`;
+/** `blobUnused()` with nothing left out. */
+export const BLOB_UNUSED = blobUnused();
 
 /**
  * The statements that store `raw` as the blob `sha256`, for a one-round-trip write job: the

@@ -13,7 +13,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
-import { BLOB_UNUSED, BLOB_UNUSED_BUT_DRAFTS, blobStatements } from "./blob_chunks.ts";
+import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
 import { searchableBody } from "./search_index.ts";
 import { parsedRowJson } from "./parsed_row.ts";
@@ -336,9 +336,7 @@ export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[
   const statements: Statement[] = [{
     sql: `DELETE FROM blobs WHERE sha256 IN (SELECT draft_sha256 FROM messages
         WHERE id ${inJson("?1")} AND draft_sha256 IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256
-        AND id NOT ${inJson("?1")})
-      AND ${BLOB_UNUSED_BUT_DRAFTS}`,
+      AND ${blobUnused({ drafts: `AND id NOT ${inJson("?1")}` })}`,
     args: [JSON.stringify(rows.map((r) => r.id))],
   }];
   for (const [mailboxId, list] of byMailbox(rows)) {

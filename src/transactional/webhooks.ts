@@ -21,6 +21,7 @@ import { remember, scopeOf } from "../store/read_scope.ts";
 import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { insertInSlices } from "../store/appends.ts";
+import { blobUnused } from "../services/blob_chunks.ts";
 
 export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
 export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
@@ -121,6 +122,13 @@ export async function getWebhook(db: Queryable, accountId: number, id: number) {
 export async function deleteWebhook(deps: Deps, accountId: number, id: number): Promise<void> {
   await getWebhook(deps.store.db, accountId, id);
   await deps.store.batch([
+    // Raw copies only its undelivered events still kept (a message deleted meanwhile) go too.
+    {
+      sql: `DELETE FROM blobs WHERE sha256 IN (SELECT raw_sha256 FROM tx_webhook_deliveries
+          WHERE webhook_id = ?1 AND raw_sha256 IS NOT NULL)
+        AND ${blobUnused({ deliveries: "AND webhook_id <> ?1" })}`,
+      args: [id],
+    },
     { sql: "DELETE FROM tx_webhook_deliveries WHERE webhook_id = ?", args: [id] },
     { sql: "DELETE FROM tx_webhooks WHERE id = ?", args: [id] },
   ]);
