@@ -33,7 +33,7 @@ function noise(n: number, seed: number): Uint8Array {
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 storeTest(
-  "issue16#4: a 2.5 MB draft is stored, read, replaced and deleted with its exact bytes",
+  "issue16#4: a 2.5 MB draft is stored, read, replaced, deleted and sent with its exact bytes",
   async () => {
     const gw = await createTestGateway();
     try {
@@ -96,6 +96,26 @@ storeTest(
         "SELECT (SELECT count(*) FROM blobs) AS blobs, (SELECT count(*) FROM blob_chunks) AS chunks",
       ))!;
       assertEquals([Number(left.blobs), Number(left.chunks)], [0, 0]);
+
+      // Sent: the message leaves with the attachment, and the draft's request blob goes.
+      const last = await (await gw.call("POST", "/v1/drafts", { token, body: draft(file, "v3") }))
+        .json();
+      const request = (await sql.get<{ sha: string }>(
+        "SELECT draft_sha256 AS sha FROM messages WHERE id = ?",
+        [last.id],
+      ))!.sha;
+      const sent = await gw.call("POST", `/v1/drafts/${last.id}/send`, { token });
+      assertEquals(sent.status, 201, await sent.clone().text());
+      const copy = (await sent.json()).id;
+      const out = await gw.call("GET", `/v1/messages/${copy}/attachments/0`, { token });
+      assertEquals(new Uint8Array(await out.arrayBuffer()), file, "the Sent copy's attachment");
+      const kept = await sql.get<{ n: number }>(
+        "SELECT count(*) AS n FROM blobs WHERE sha256 = ?",
+        [
+          request,
+        ],
+      );
+      assertEquals(Number(kept!.n), 0, "the sent draft's request blob is deleted");
     } finally {
       gw.close();
     }
