@@ -1,0 +1,377 @@
+/**
+ * The JSON form of any message (RFC 5322, MIME RFC 2045-2047, 2183, 2231, 3676), edge-safe:
+ * the part tree from mime_tree.ts, each part's transfer encoding and charset undone, and the
+ * result laid out as the process host's parser (mailparser) lays it out, so a message stored
+ * by a Worker reads the same as one stored by `postern serve`:
+ *
+ * - Header fields: the first Subject, Message-ID, In-Reply-To, From, Reply-To and Date; every
+ *   To, Cc and References, joined; encoded-words decoded; Message-IDs in angle brackets.
+ * - `text` and `html`: every inline text/plain (and message/delivery-status) part and every
+ *   text/html part in document order, joined ("\n" for text, "<br/>\n" for HTML). Inside a
+ *   multipart/alternative only the parts themselves count; outside one, an HTML part also
+ *   contributes its text when the message has text parts, and an HTML-only message gets its
+ *   text from its HTML (html_text.ts). A message/rfc822 part sent inline is read as part of
+ *   the message, its From/Subject/Date/To/Cc shown above its text (a forwarded message).
+ * - `attachments`: every other leaf in document order, numbered from 0; what `attachment()`
+ *   returns for the same index. A part typed application/octet-stream gets its type from its
+ *   file name (media_types.ts).
+ *
+ * Differences from mailparser kept on purpose: a Date header that cannot be read gives no date
+ * (mailparser puts the time of parsing there). Mail beyond the limits (mime_tree.ts) comes back
+ * degraded (degraded.ts). Pure; never throws; work bounded by the limits and linear in size.
+ */
+import type { AttachmentContent, AttachmentInfo, ParsedMail } from "../../schemas/mail.ts";
+import { type AddressEntry, flattenAddresses, readAddressEntries } from "./address_list.ts";
+import { decodeCharset } from "./charset.ts";
+import { degradedMail } from "./degraded.ts";
+import { decodeWords } from "./encoded_words.ts";
+import { parseHeaderBlock } from "./header_block.ts";
+import { htmlToText } from "./html_text.ts";
+import { mediaTypeFor } from "./media_types.ts";
+import {
+  DEFAULT_LIMITS,
+  type MimeLimits,
+  type MimeNode,
+  splitMime,
+  unfoldValue,
+} from "./mime_tree.ts";
+import { decodeBase64, decodeQuotedPrintable } from "./transfer.ts";
+
+/** HTML longer than this is not turned into text (mailparser's `maxHtmlLengthToParse`). */
+const MAX_HTML_TO_TEXT = 5 * 1024 * 1024;
+
+const TEXT_TYPES = new Set(["text/plain", "text/html", "message/delivery-status"]);
+
+const utf8 = new TextDecoder("utf-8");
+const latin1Bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+
+/** Every value of a field: unfolded, read as UTF-8 (bad bytes replaced), trimmed. */
+function values(node: MimeNode, key: string): string[] {
+  return node.fields.filter((f) => f.key === key).map((f) =>
+    utf8.decode(latin1Bytes(unfoldValue(f.line))).trim()
+  );
+}
+
+/** mailparser's Message-ID form: angle brackets added where missing; empty is none. */
+function messageIdForm(value: string): string | undefined {
+  if (!value) return undefined;
+  return `${value.startsWith("<") ? "" : "<"}${value}${value.endsWith(">") ? "" : ">"}`;
+}
+
+const idsIn = (text: string): string[] => text.match(/<[^<>\s]+>/g) ?? [];
+
+/** The header fields of one part, read as mailparser reads them. */
+export interface PartHeaders {
+  subject?: string;
+  messageId?: string;
+  inReplyTo?: string;
+  references: string[];
+  from?: AddressEntry[];
+  to?: AddressEntry[];
+  cc?: AddressEntry[];
+  bcc?: AddressEntry[];
+  replyTo?: AddressEntry[];
+  date?: Date;
+  contentId?: string;
+}
+
+function readPartHeaders(node: MimeNode): PartHeaders {
+  const firstOf = (key: string) => values(node, key)[0];
+  const addresses = (key: string, all: boolean) => {
+    const list = values(node, key);
+    if (list.length === 0) return undefined;
+    return (all ? list : list.slice(0, 1)).flatMap(readAddressEntries);
+  };
+  const subject = firstOf("subject");
+  const messageId = firstOf("message-id");
+  const inReplyTo = firstOf("in-reply-to");
+  const dateText = firstOf("date");
+  const date = dateText ? new Date(dateText) : undefined;
+  return {
+    subject: subject ? decodeWords(subject) || undefined : undefined,
+    messageId: messageId ? messageIdForm(decodeWords(messageId)) : undefined,
+    inReplyTo: inReplyTo ? messageIdForm(decodeWords(inReplyTo)) : undefined,
+    references: values(node, "references").flatMap((v) =>
+      decodeWords(v).split(/\s+/).map(messageIdForm).filter((id): id is string => !!id)
+    ),
+    from: addresses("from", false),
+    to: addresses("to", true),
+    cc: addresses("cc", true),
+    bcc: addresses("bcc", true),
+    replyTo: addresses("reply-to", false),
+    date: date && !Number.isNaN(date.getTime()) ? date : undefined,
+    contentId: firstOf("content-id") || undefined,
+  };
+}
+
+/** A leaf's body with its transfer encoding undone. */
+export function decodedBody(raw: Uint8Array, node: MimeNode): Uint8Array {
+  let size = 0;
+  for (const [s, e] of node.body) size += e - s;
+  let bytes: Uint8Array;
+  if (node.body.length === 1) bytes = raw.subarray(node.body[0][0], node.body[0][1]);
+  else {
+    bytes = new Uint8Array(size);
+    let at = 0;
+    for (const [s, e] of node.body) {
+      bytes.set(raw.subarray(s, e), at);
+      at += e - s;
+    }
+  }
+  if (node.encoding === "base64") return decodeBase64(bytes);
+  if (node.encoding === "quoted-printable") return decodeQuotedPrintable(bytes);
+  return bytes;
+}
+
+/** RFC 3676 section 4: soft line breaks joined, space-stuffing removed (libmime's rules). */
+export function decodeFlowed(input: string, delSp: boolean): string {
+  const lines = input.split(/\r?\n/);
+  const result: string[] = [];
+  let parts: string[] = [];
+  let partsLength = 0;
+  let depth = 0;
+  let prefix = "";
+  const push = (part: string) => {
+    if (part) {
+      parts.push(part);
+      partsLength += part.length;
+    }
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    let lineDepth = 0;
+    while (line.charCodeAt(lineDepth) === 0x3e) lineDepth++;
+    const prefixLength = lineDepth && line.charCodeAt(lineDepth) === 0x20
+      ? lineDepth + 1
+      : lineDepth;
+    const content = line.slice(prefixLength);
+    const last = parts.length ? parts[parts.length - 1] : "";
+    const soft = lineDepth === depth && last.endsWith(" ") &&
+      !(partsLength === 3 && parts.join("") === "-- ");
+    if (soft) {
+      if (delSp) {
+        parts.pop();
+        partsLength -= last.length;
+        push(last.slice(0, -1));
+        push(content);
+      } else push(lineDepth ? content : content.replace(/^ /, ""));
+    } else {
+      if (i > 0) result.push(prefix + parts.join(""));
+      parts = [];
+      partsLength = 0;
+      depth = lineDepth;
+      prefix = line.slice(0, prefixLength);
+      push(content);
+    }
+  }
+  if (partsLength || prefix) result.push(prefix + parts.join(""));
+  return result.join("\n").replace(/^ /gm, "");
+}
+
+/** A text part's content as a string with LF line ends. */
+function textContent(raw: Uint8Array, node: MimeNode): string {
+  let bytes = decodedBody(raw, node);
+  if (node.flowed) {
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    }
+    bytes = latin1Bytes(decodeFlowed(binary, node.delSp));
+  }
+  return decodeCharset(bytes, node.charset).text.replace(/\r?\n/g, "\n");
+}
+
+/** he.encode's default: the HTML specials and every non-ASCII character as hex references. */
+const heEncode = (text: string) =>
+  text.replace(
+    /["&'<>`\x7f]|[^\p{ASCII}]/gu,
+    (c) => `&#x${c.codePointAt(0)!.toString(16).toUpperCase()};`,
+  );
+
+function addressesText(list: AddressEntry[]): string {
+  return list.map((a) => {
+    let s = a.name ? `"${a.name.replace(/["\\]/g, "\\$&")}"${a.group ? ": " : ""}` : "";
+    if (a.address) s += a.name ? ` <${a.address}>` : a.address;
+    if (a.group) s += addressesText(a.group) + ";";
+    return s;
+  }).join(", ");
+}
+
+function addressesHtml(list: AddressEntry[]): string {
+  return list.map((a) => {
+    let s = '<span class="mp_address_group">';
+    if (a.name) {
+      s += `<span class="mp_address_name">${heEncode(a.name)}${a.group ? ": " : ""}</span>`;
+    }
+    if (a.address) {
+      const link = `<a href="mailto:${heEncode(a.address)}" class="mp_address_email">${
+        heEncode(a.address)
+      }</a>`;
+      s += a.name ? ` &lt;${link}&gt;` : link;
+    }
+    if (a.group) s += addressesHtml(a.group) + ";";
+    return s + "</span>";
+  }).join(", ");
+}
+
+interface Walk {
+  nodes: MimeNode[];
+  /** Attachment leaves in order. */
+  attachments: MimeNode[];
+  text: Map<MimeNode, string>;
+  hasText: boolean;
+  hasHtml: boolean;
+}
+
+/** Sorts the leaves into text parts and attachments, as mailparser's createNode does. */
+function walk(raw: Uint8Array, nodes: MimeNode[], withText: boolean): Walk {
+  const out: Walk = { nodes, attachments: [], text: new Map(), hasText: false, hasHtml: false };
+  for (const node of nodes) {
+    if (node.multipart) continue;
+    if (node.contentType === "message/rfc822" && node.messageNode) continue;
+    const type = node.contentType || (node.root ? "text/plain" : "");
+    let disposition = node.disposition;
+    if (disposition && disposition !== "attachment" && disposition !== "inline") {
+      disposition = "attachment";
+    }
+    const normal = !disposition && !TEXT_TYPES.has(type) ? "attachment" : disposition || "inline";
+    if (!TEXT_TYPES.has(type) || normal !== "inline") {
+      out.attachments.push(node);
+      continue;
+    }
+    if (type === "text/html") out.hasHtml = true;
+    else out.hasText = true;
+    if (withText) out.text.set(node, textContent(raw, node));
+  }
+  return out;
+}
+
+/** `text` and `html` as mailparser's getTextContent assembles them. */
+function assembleText(root: MimeNode, w: Walk): { text?: string; html?: string } {
+  const text: string[] = [];
+  const html: string[] = [];
+  const visit = (node: MimeNode, alternative: boolean) => {
+    if (node.parent?.contentType === "message/rfc822") {
+      const h = readPartHeaders(node);
+      const meta: [string, string, string][] = [];
+      if (h.from) meta.push(["From", addressesText(h.from), addressesHtml(h.from)]);
+      if (h.subject) meta.push(["Subject", h.subject, `<strong>${heEncode(h.subject)}</strong>`]);
+      const dateText = values(node, "date")[0];
+      if (dateText) {
+        // mailparser shows the time of parsing for a date it cannot read.
+        const date = h.date ?? new Date();
+        meta.push(["Date", date.toUTCString(), date.toUTCString()]);
+      }
+      if (h.to) meta.push(["To", addressesText(h.to), addressesHtml(h.to)]);
+      if (h.cc) meta.push(["Cc", addressesText(h.cc), addressesHtml(h.cc)]);
+      if (h.bcc) meta.push(["Bcc", addressesText(h.bcc), addressesHtml(h.bcc)]);
+      if (w.hasHtml) {
+        html.push(
+          '<table class="mp_head">' +
+            meta.map(([k, , v]) =>
+              `<tr><td class="mp_head_key">${
+                heEncode(k)
+              }:</td><td class="mp_head_value">${v}<td></tr>`
+            ).join("\n") + "<table>",
+        );
+      }
+      if (w.hasText) text.push("\n" + meta.map(([k, v]) => `${k}: ${v}`).join("\n") + "\n");
+    }
+    const content = w.text.get(node);
+    if (content) {
+      if (node.contentType === "text/html") {
+        if ((!alternative && w.hasText) || (node.root && !w.hasText)) {
+          text.push(content.length > MAX_HTML_TO_TEXT ? "" : htmlToText(content));
+        }
+        html.push(content);
+      } else {
+        text.push(content);
+        // mailparser's text-to-HTML conversion is off in Postern (skipTextToHtml): "".
+        if (!alternative && w.hasHtml) html.push("");
+      }
+    }
+    const inAlternative = alternative || node.contentType === "multipart/alternative";
+    for (const child of node.children) visit(child, inAlternative);
+  };
+  visit(root, false);
+  const joinedHtml = html.join("<br/>\n");
+  return {
+    text: text.length ? text.join("\n") : undefined,
+    html: joinedHtml || undefined,
+  };
+}
+
+function attachmentInfo(raw: Uint8Array, node: MimeNode, index: number): AttachmentInfo {
+  const contentId = readPartHeaders(node).contentId;
+  return {
+    index,
+    filename: node.filename ?? `attachment-${index + 1}`,
+    contentType: attachmentType(node),
+    size: decodedBody(raw, node).byteLength,
+    ...(contentId ? { contentId } : {}),
+    disposition: node.disposition === "inline" ? "inline" : "attachment",
+  };
+}
+
+function attachmentType(node: MimeNode): string {
+  const type = node.contentType || "application/octet-stream";
+  return type === "application/octet-stream" && node.filename ? mediaTypeFor(node.filename) : type;
+}
+
+/** The JSON form of `raw`; degraded beyond the limits, never a throw. */
+export function parseFullMail(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMITS): ParsedMail {
+  let split;
+  try {
+    split = splitMime(raw, limits);
+  } catch (error) {
+    return degradedMail(raw, `the MIME parser failed: ${String(error).slice(0, 200)}`);
+  }
+  if (!split.ok) return degradedMail(raw, split.reason);
+  try {
+    const { root, nodes } = split;
+    const w = walk(raw, nodes, true);
+    const h = readPartHeaders(root);
+    const content = assembleText(root, w);
+    const parsed: ParsedMail = {
+      messageId: h.messageId,
+      inReplyTo: idsIn(h.inReplyTo ?? "")[0],
+      references: idsIn(h.references.join(" ")),
+      subject: h.subject ?? "",
+      from: flattenAddresses(h.from ?? [])[0],
+      to: flattenAddresses(h.to ?? []),
+      cc: flattenAddresses(h.cc ?? []),
+      replyTo: flattenAddresses(h.replyTo ?? []),
+      date: h.date?.getTime(),
+      headers: parseHeaderBlock(raw),
+      text: content.text,
+      html: content.html,
+      attachments: w.attachments.map((node, index) => attachmentInfo(raw, node, index)),
+    };
+    if (parsed.headers.length === 0) {
+      parsed.headers = root.fields.map((f) => ({
+        name: f.key,
+        value: utf8.decode(latin1Bytes(unfoldValue(f.line))),
+      }));
+    }
+    return parsed;
+  } catch (error) {
+    return degradedMail(raw, `the MIME parser failed: ${String(error).slice(0, 200)}`);
+  }
+}
+
+/** The decoded content of attachment `index` (as `parseFullMail` numbers them). */
+export function attachmentContent(
+  raw: Uint8Array,
+  index: number,
+  limits: MimeLimits = DEFAULT_LIMITS,
+): AttachmentContent | undefined {
+  const split = splitMime(raw, limits);
+  if (!split.ok) return undefined;
+  const node = walk(raw, split.nodes, false).attachments[index];
+  if (!node) return undefined;
+  return {
+    filename: node.filename ?? `attachment-${index + 1}`,
+    contentType: attachmentType(node),
+    content: decodedBody(raw, node).slice(),
+  };
+}
