@@ -62,10 +62,11 @@ function mostlyLatin(text: string): boolean {
 }
 
 function textPart(subtype: "plain" | "html", content: string): Part {
-  const lines = content.split(/\r\n|\r|\n/);
+  // Line breaks become CRLF (RFC 2046 section 4.1.1); a lone CR is data, escaped below.
+  const lines = content.split(/\r?\n/);
   const canonical = lines.join("\r\n");
   const headers = [`Content-Type: text/${subtype}; charset=utf-8`];
-  if (!NOT_PLAIN.test(content) && lines.every((l) => l.length <= 76)) {
+  if (!NOT_PLAIN.test(content) && !content.includes("\r") && lines.every((l) => l.length <= 76)) {
     headers.push("Content-Transfer-Encoding: 7bit");
     return { headers, body: canonical };
   }
@@ -98,9 +99,7 @@ function attachmentPart(a: AttachmentContent): Part {
     const text = new TextDecoder("latin1").decode(a.content);
     const sevenBit = SEVEN_BIT.test(text) && text.split("\r\n").every((l) => l.length <= 998);
     headers.push(`Content-Transfer-Encoding: ${sevenBit ? "7bit" : "8bit"}`);
-    body = a.content.at(-1) === 0x0a
-      ? a.content.subarray(0, a.content.at(-2) === 0x0d ? -2 : -1)
-      : a.content;
+    body = a.content;
   } else {
     headers.push("Content-Transfer-Encoding: base64");
     body = encodeBase64Lines(a.content);
@@ -166,5 +165,8 @@ export function composeFull(input: ComposeInput): Uint8Array {
   } else {
     root = content ?? attached[0] ?? textPart("plain", "");
   }
-  return concat([messageHeaders(input).join("\r\n"), "\r\n", ...serialize(root), "\r\n"]);
+  // The message ends with a line break: its last line's own, or one added to a non-empty body.
+  const last = root.body.at(-1);
+  const end = root.body.length > 0 && last !== "\n" && last !== 0x0a ? "\r\n" : "";
+  return concat([messageHeaders(input).join("\r\n"), "\r\n", ...serialize(root), end]);
 }
