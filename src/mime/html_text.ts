@@ -160,6 +160,10 @@ export function htmlToText(html: string): string {
   let skip = 0;
   let upper = 0;
   const stack: Frame[] = [];
+  /** How many of each element are open: a close tag with none open is skipped in O(1). */
+  const open = new Map<string, number>();
+  /** The open lists, innermost last (an <li> numbers itself from it). */
+  const lists: { ordered: boolean; n: number }[] = [];
   let length = 0;
 
   const lineBreaks = (n: number) => {
@@ -241,22 +245,29 @@ export function htmlToText(html: string): string {
       if (name === "pre") pre++;
       if (name === "blockquote") quote++;
       if (/^h[1-6]$/.test(name) || name === "th") upper++;
-      if (name === "ul" || name === "ol") frame.list = { ordered: name === "ol", n: 0 };
+      if (name === "ul" || name === "ol") {
+        frame.list = { ordered: name === "ol", n: 0 };
+        lists.push(frame.list);
+      }
       if (name === "li") {
-        const list = [...stack].reverse().find((f) => f.list)?.list;
+        const list = lists[lists.length - 1];
         write(list?.ordered ? `${++list.n}.` : "*");
         space = true;
       }
       if (name === "td" || name === "th") space = true;
       if (name === "a") frame.href = attribute(m[3], "href");
       stack.push(frame);
+      open.set(name, (open.get(name) ?? 0) + 1);
       continue;
     }
     // Close the nearest open element of that name and everything above it.
+    if (!open.get(name)) continue;
     let index = stack.length - 1;
     while (index >= 0 && stack[index].name !== name) index--;
     if (index < 0) continue;
     for (const frame of stack.splice(index).reverse()) {
+      open.set(frame.name, open.get(frame.name)! - 1);
+      if (frame.list) lists.pop();
       if (frame.name === "pre") pre--;
       if (frame.name === "blockquote") quote--;
       if (/^h[1-6]$/.test(frame.name) || frame.name === "th") upper--;
