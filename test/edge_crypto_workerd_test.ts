@@ -9,37 +9,9 @@
  * and the wall time of each password operation are printed for the issue's per-login budget.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bundleWorker, Miniflare } from "./fixtures/workerd.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashPassword } from "../src/auth/password.ts";
-
-const root = new URL("../", import.meta.url).pathname;
-
-/** The slice of miniflare's API used here. miniflare's own typings bring in
- * @cloudflare/workers-types, whose globals (`Body.json(): Promise<unknown>`, …) would replace
- * Deno's in the one program `deno task check` type-checks, so it is imported by a computed name. */
-interface MiniflareLike {
-  dispatchFetch(url: string, init: RequestInit): Promise<Response>;
-  dispose(): Promise<void>;
-}
-const MINIFLARE = "miniflare";
-const { Miniflare } = await import(MINIFLARE) as {
-  Miniflare: new (options: Record<string, unknown>) => MiniflareLike;
-};
-
-async function bundleWorker(): Promise<string> {
-  const out = await Deno.makeTempFile({ suffix: ".js" });
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "-o", out, "test/fixtures/edge_crypto_worker.ts"],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  assert(result.success, new TextDecoder().decode(result.stderr));
-  const script = await Deno.readTextFile(out);
-  await Deno.remove(out);
-  return script;
-}
 
 /** CPU seconds used so far by workerd processes that this test process started (miniflare's
  * child), or undefined where /proc is not there to read. */
@@ -77,7 +49,7 @@ Deno.test({
   fn: async () => {
     const mf = new Miniflare({
       modules: true,
-      script: await bundleWorker(),
+      script: await bundleWorker("test/fixtures/edge_crypto_worker.ts"),
       compatibilityDate: "2025-09-01",
       compatibilityFlags: [],
     });

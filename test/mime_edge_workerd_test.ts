@@ -6,39 +6,13 @@
  * process host's mailparser does, which test/mime_edge_port_test.ts holds it to.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bundleWorker, Miniflare } from "./fixtures/workerd.ts";
 import { HAND_WRITTEN } from "./fixtures/mime_corpus.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { edgeMimePort } from "../src/mime/edge_port.ts";
 import { fromBase64, toBase64 } from "../src/crypto.ts";
 
-const root = new URL("../", import.meta.url).pathname;
 const enc = new TextEncoder();
-
-/** The slice of miniflare's API used here (imported by a computed name, see
- * edge_crypto_workerd_test.ts: its typings would replace Deno's globals in `deno task check`). */
-interface MiniflareLike {
-  dispatchFetch(url: string, init: RequestInit): Promise<Response>;
-  dispose(): Promise<void>;
-}
-const MINIFLARE = "miniflare";
-const { Miniflare } = await import(MINIFLARE) as {
-  Miniflare: new (options: Record<string, unknown>) => MiniflareLike;
-};
-
-async function bundleWorker(): Promise<string> {
-  const out = await Deno.makeTempFile({ suffix: ".js" });
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "-o", out, "test/fixtures/edge_mime_worker.ts"],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  assert(result.success, new TextDecoder().decode(result.stderr));
-  const script = await Deno.readTextFile(out);
-  await Deno.remove(out);
-  return script;
-}
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -49,7 +23,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const script = await bundleWorker();
+    const script = await bundleWorker("test/fixtures/edge_mime_worker.ts");
     // The bundle carries no MIME library and nothing from Node.
     assert(!/mailparser|nodemailer|node:buffer|require\("buffer"\)/.test(script));
     const mf = new Miniflare({

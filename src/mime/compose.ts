@@ -13,6 +13,7 @@
 import type { ComposeInput, NamedAddress } from "../../schemas/mail.ts";
 import { rfc5322Date } from "./dsn.ts";
 import { encodedWords } from "./encoded_words.ts";
+import { encodeQuotedPrintable } from "./transfer.ts";
 
 export { encodedWords };
 
@@ -68,31 +69,9 @@ export const unstructured = (name: string, value: string) =>
 export const addressField = (name: string, list: NamedAddress[]) =>
   field(name, list.map(mailbox).join(", "));
 
-const HEX = "0123456789ABCDEF";
-
 /** Quoted-printable (RFC 2045 section 6.7) of text whose lines are already split. */
-export function quotedPrintable(lines: string[]): string {
-  const out: string[] = [];
-  for (const line of lines) {
-    const bytes = encoder.encode(line);
-    let current = "";
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i];
-      const last = i === bytes.length - 1;
-      // Rule 3: a space or tab ending a line is encoded (it would be lost in transport).
-      const literal = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !last);
-      const token = literal ? String.fromCharCode(b) : `=${HEX[b >> 4]}${HEX[b & 15]}`;
-      // Rule 5: lines of at most 76 characters, a soft break ("=") ending the longer ones.
-      if (current.length + token.length > 75) {
-        out.push(current + "=");
-        current = "";
-      }
-      current += token;
-    }
-    out.push(current);
-  }
-  return out.join("\r\n");
-}
+export const quotedPrintable = (lines: string[]): string =>
+  encodeQuotedPrintable(encoder.encode(lines.join("\r\n")));
 
 /** A text body as 7bit when it can be, else quoted-printable; CRLF line breaks. */
 function bodyPart(type: "plain" | "html", content: string): { headers: string[]; body: string } {

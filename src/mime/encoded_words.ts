@@ -9,24 +9,12 @@
  */
 import { toBase64 } from "../crypto.ts";
 import { decodeCharset } from "./charset.ts";
-import { decodeBase64 } from "./transfer.ts";
+import { decodeBase64, hexValue } from "./transfer.ts";
 
 const encoder = new TextEncoder();
 
-/** The bytes of a string's code units 0-255 (what an encoded-word's payload is). */
-function octets(text: string): Uint8Array {
-  const bytes = encoder.encode(text);
-  return bytes;
-}
-
-const hexValue = (code: number) =>
-  code >= 0x30 && code <= 0x39
-    ? code - 0x30
-    : code >= 0x41 && code <= 0x46
-    ? code - 0x37
-    : code >= 0x61 && code <= 0x66
-    ? code - 0x57
-    : -1;
+/** An encoded-word's payload as bytes (the header was read as UTF-8, so back to UTF-8). */
+const octets = (text: string): Uint8Array => encoder.encode(text);
 
 /** The "Q" encoding's bytes (section 4.2): "_" is a space, `=XX` an octet. */
 function decodeQ(text: string): Uint8Array {

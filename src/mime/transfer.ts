@@ -63,7 +63,8 @@ export function encodeBase64Lines(bytes: Uint8Array): string {
   return lines.join("\r\n");
 }
 
-const hexValue = (code: number) =>
+/** The value of an ASCII hex digit, -1 for any other byte. */
+export const hexValue = (code: number): number =>
   code >= 0x30 && code <= 0x39
     ? code - 0x30
     : code >= 0x41 && code <= 0x46
