@@ -21,6 +21,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { alternative, build, HAND_WRITTEN, QP_BODIES, random } from "./fixtures/mime_corpus.ts";
 import { SEED_DIR } from "./fixtures/dovecot.ts";
+import { multipartWithAttachment } from "./fixtures/large_mail.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { edgeMimePort } from "../src/mime/edge_port.ts";
 import type { ComposeInput, ParsedMail } from "../schemas/mail.ts";
@@ -317,4 +318,39 @@ Deno.test("issue17#2: composed bytes are CRLF, lines within 998, bare 7-bit, bou
       assert(!again.includes(b), `${label}: boundary ${b} repeated`);
     }
   }
+});
+
+Deno.test("issue17#2 figures: parse and compose cost per message, edge port and mailparser/nodemailer", async () => {
+  // Figures only, printed for the issue; nothing here is asserted about time.
+  const messages: [string, Uint8Array][] = [
+    ["alternative+attachment (7 KB)", enc.encode(HAND_WRITTEN[0][1] as string)],
+    ["forwarded message", enc.encode(HAND_WRITTEN[1][1] as string)],
+    ["1.2 MB attachment", multipartWithAttachment(1_200_000).raw],
+  ];
+  const time = async (n: number, run: () => Promise<unknown>) => {
+    for (let i = 0; i < 3; i++) await run();
+    const started = performance.now();
+    for (let i = 0; i < n; i++) await run();
+    return ((performance.now() - started) / n * 1000).toFixed(0).padStart(7);
+  };
+  const lines = ["µs per message        edge port  mailparser/nodemailer"];
+  for (const [label, raw] of messages) {
+    const n = raw.byteLength > 100_000 ? 5 : 200;
+    lines.push(
+      `parse ${label.padEnd(30)} ${await time(n, () => edge.parse(raw))} ${await time(
+        n,
+        () => node.parse(raw),
+      )}`,
+    );
+  }
+  for (const [label, over] of [COMPOSITIONS[9], COMPOSITIONS[6]]) {
+    const input = composition(over);
+    lines.push(
+      `compose ${label.padEnd(28)} ${await time(100, () => edge.compose(input))} ${await time(
+        100,
+        () => node.compose(input),
+      )}`,
+    );
+  }
+  console.log(lines.join("\n"));
 });

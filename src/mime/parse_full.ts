@@ -35,7 +35,7 @@ import {
   splitMime,
   unfoldValue,
 } from "./mime_tree.ts";
-import { decodeBase64, decodeQuotedPrintable } from "./transfer.ts";
+import { base64DecodedSize, decodeBase64, decodeQuotedPrintable } from "./transfer.ts";
 
 /** HTML longer than this is not turned into text (mailparser's `maxHtmlLengthToParse`). */
 const MAX_HTML_TO_TEXT = 5 * 1024 * 1024;
@@ -104,8 +104,8 @@ function readPartHeaders(node: MimeNode): PartHeaders {
   };
 }
 
-/** A leaf's body with its transfer encoding undone. */
-export function decodedBody(raw: Uint8Array, node: MimeNode): Uint8Array {
+/** A leaf's body bytes, still encoded (one view when the body is one range, as it nearly always is). */
+function encodedBody(raw: Uint8Array, node: MimeNode): Uint8Array {
   let size = 0;
   for (const [s, e] of node.body) size += e - s;
   let bytes: Uint8Array;
@@ -118,9 +118,24 @@ export function decodedBody(raw: Uint8Array, node: MimeNode): Uint8Array {
       at += e - s;
     }
   }
+  return bytes;
+}
+
+/** A leaf's body with its transfer encoding undone. */
+export function decodedBody(raw: Uint8Array, node: MimeNode): Uint8Array {
+  const bytes = encodedBody(raw, node);
   if (node.encoding === "base64") return decodeBase64(bytes);
   if (node.encoding === "quoted-printable") return decodeQuotedPrintable(bytes);
   return bytes;
+}
+
+/**
+ * A leaf's decoded size. Base64 (nearly every attachment) is counted, not decoded: a Worker has
+ * 128 MB, and a 25 MB message's attachment decoded just to be measured would take a fifth of it.
+ */
+function decodedSize(raw: Uint8Array, node: MimeNode): number {
+  if (node.encoding === "base64") return base64DecodedSize(encodedBody(raw, node));
+  return decodedBody(raw, node).byteLength;
 }
 
 /** RFC 3676 section 4: soft line breaks joined, space-stuffing removed (libmime's rules). */
@@ -307,7 +322,7 @@ function attachmentInfo(raw: Uint8Array, node: MimeNode, index: number): Attachm
     index,
     filename: node.filename ?? `attachment-${index + 1}`,
     contentType: attachmentType(node),
-    size: decodedBody(raw, node).byteLength,
+    size: decodedSize(raw, node),
     ...(contentId ? { contentId } : {}),
     disposition: node.disposition === "inline" ? "inline" : "attachment",
   };

@@ -54,6 +54,20 @@ export function decodeBase64(input: Uint8Array | string): Uint8Array {
   return out.slice(0, n);
 }
 
+/** What `decodeBase64` would return's length, without decoding (an attachment's size). */
+export function base64DecodedSize(input: Uint8Array): number {
+  let size = 0;
+  let chars = 0;
+  for (let i = 0; i < input.length; i++) {
+    const code = input[i];
+    if (code === 0x3d) {
+      size += Math.floor(chars * 3 / 4);
+      chars = 0;
+    } else if (B64[code] >= 0) chars++;
+  }
+  return size + Math.floor(chars * 3 / 4);
+}
+
 /** Base64 in lines of 76 characters (RFC 2045 section 6.8), CRLF between, none at the end. */
 export function encodeBase64Lines(bytes: Uint8Array): string {
   const flat = toBase64(bytes);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  base64DecodedSize,
   decodeBase64,
   decodeQuotedPrintable,
   encodeBase64Lines,
@@ -17,6 +18,10 @@ Deno.test("base64: junk skipped, padded segments restarted, dangling characters 
   assert.equal(dec(decodeBase64("SGk")), "Hi");
   assert.equal(dec(decodeBase64("SGkh\u00e9Q")), "Hi!");
   assert.deepEqual(decodeBase64(""), new Uint8Array());
+  for (const text of ["SGVs\r\nbG8=", "SGk=\r\nIHRoZXJl\r\nIQ==", "SGk", "SGkh\u00e9Q", "=a=="]) {
+    const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+    assert.equal(base64DecodedSize(bytes), decodeBase64(bytes).byteLength, text);
+  }
 });
 
 Deno.test("base64: 76-character lines (RFC 2045 section 6.8), round trip of every byte", () => {
