@@ -15,6 +15,8 @@ import { decodeWords } from "./encoded_words.ts";
 interface Token {
   op: string;
   text: string;
+  /** A closing operator followed directly by text: that text continues the run before it. */
+  noBreak?: boolean;
 }
 
 /** Operators and the character that closes what they open (a group's members are a list). */
@@ -45,7 +47,8 @@ function tokenize(value: string): Token[] {
     if (escaped) {
       // the character is taken as it is
     } else if (expecting && c === expecting) {
-      tokens.push({ op: c, text: "" });
+      const next = value[i + 1];
+      tokens.push({ op: c, text: "", noBreak: next !== undefined && !" \t\r\n,;".includes(next) });
       text = undefined;
       expecting = "";
       continue;
@@ -86,16 +89,29 @@ function mailbox(tokens: Token[]): Entry {
   let quoted: boolean[] = [];
   let state: "text" | "address" | "comment" = "text";
   let inQuotes = false;
+  let previous: Token | undefined;
   for (const t of tokens) {
+    const after = previous;
+    previous = t;
     if (t.op) {
       inQuotes = t.op === '"' ? !inQuotes : false;
       state = t.op === "<" ? "address" : t.op === "(" ? "comment" : "text";
       continue;
     }
-    if (state === "text") {
-      text.push(t.text);
-      quoted.push(inQuotes);
-    } else (state === "address" ? address : comment).push(t.text);
+    const list = state === "address" ? address : state === "comment" ? comment : text;
+    const last = list.length - 1;
+    // Text right after a closing quote, bracket or parenthesis continues the run before it
+    // (`"john"@x.test`); a comment joins only across an "@" (it is folding whitespace).
+    if (
+      after?.noBreak && last >= 0 &&
+      (after.op !== ")" || list[last].endsWith("@") || t.text.startsWith("@"))
+    ) {
+      list[last] += t.text;
+      if (state === "text" && inQuotes) quoted[last] = true;
+      continue;
+    }
+    list.push(t.text);
+    if (state === "text") quoted.push(inQuotes);
   }
   let fromComment = false;
   if (text.length === 0 && comment.length > 0) {
@@ -122,14 +138,44 @@ function mailbox(tokens: Token[]): Entry {
   }
   if (text.length === 0 && comment.length > 0) text = comment.splice(0);
   if (address.length > 1) text.push(...address.splice(1));
-  const name = text.join(" ");
-  const addr = address.join(" ");
+  // A second "<" inside an angle-addr drops what comes before it (as Apple Mail reads it).
+  let addr = address.map((a) => a.slice(a.lastIndexOf("<") + 1).trim()).filter((a) => a)
+    .join(" ").replace(/\s*@\s*/, "@");
+  // An angle-addr holding more than a mailbox (`<a@x.test junk>`, an unclosed "<"): the run
+  // that reads as an address is the address, the rest display text.
+  if (/\s/.test(addr) && !addr.startsWith('"')) {
+    const runs = addr.split(/\s+/).filter((r) => r);
+    let pick = runs.findIndex((r) => PLAIN.test(r));
+    if (pick < 0) pick = runs.findIndex((r) => /^[^@\s]+@\S+$/.test(r));
+    if (pick >= 0) {
+      addr = runs[pick];
+      text.push(...runs.filter((_, i) => i !== pick));
+    }
+  }
+  let name = text.join(" ");
+  // Only quoted text is left and it holds an "@": that is a quoted local part, and its quotes
+  // go back on, so no "@" or "," inside it can route or split (`"a@evil, b"@good.test`).
+  if (!addr && quoted.some((q) => q) && name.includes("@")) {
+    addr = quoteLocalPart(name.replace(/\s*@\s*(?=[^@]*$)/, "@"));
+    name = "";
+  }
   const entry = { address: addr || (fromComment ? "" : name), name: name || addr };
   if (entry.address === entry.name) {
     if (entry.address.includes("@")) entry.name = "";
     else entry.address = "";
   }
   return entry;
+}
+
+/** An address whose local part needs quoting (RFC 5322 section 3.4.1) gets its quotes back. */
+function quoteLocalPart(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0) return address;
+  const local = address.slice(0, at);
+  if (/^[^\s"(),:;<>@[\\\]]+$/.test(local) || /^"(?:[^"\\]|\\[\s\S])*"$/.test(local)) {
+    return address;
+  }
+  return `"${local.replace(/["\\]/g, "\\$&")}"@${address.slice(at + 1)}`;
 }
 
 /** "Joe Foo, PhD <joe@x>" was split at its comma: a name-only entry joins the next one. */
@@ -231,7 +277,7 @@ function punycodeLabel(input: string): string {
 export function domainToUnicode(domain: string): string {
   try {
     return domain.split(".").map((label) =>
-      /^xn--/i.test(label) ? punycodeLabel(label.slice(4).toLowerCase()) : label
+      label.startsWith("xn--") ? punycodeLabel(label.slice(4).toLowerCase()) : label
     ).join(".");
   } catch {
     return domain;
@@ -249,7 +295,7 @@ function decodeEntries(list: Entry[]): void {
       const decoded = decodeWords(entry.address);
       entry.address = PLAIN.test(decoded) && !/=\?/.test(decoded) ? decoded : "";
     }
-    if (entry.address && /@xn--/i.test(entry.address)) {
+    if (entry.address && /@xn--/.test(entry.address)) {
       const at = entry.address.lastIndexOf("@");
       entry.address = entry.address.slice(0, at + 1) + domainToUnicode(entry.address.slice(at + 1));
     }

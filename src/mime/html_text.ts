@@ -150,7 +150,11 @@ interface Frame {
 export function htmlToText(html: string): string {
   // Only the body, when there is one.
   const bodyAt = html.search(/<body[\s>]/i);
-  const source = bodyAt >= 0 ? html.slice(bodyAt) : html;
+  let source = html;
+  if (bodyAt >= 0) {
+    const end = html.slice(bodyAt).search(/<\/body\s*>/i);
+    source = end >= 0 ? html.slice(bodyAt, bodyAt + end) : html.slice(bodyAt);
+  }
   const out: string[] = [];
   let pendingBreaks = 0;
   let atStart = true;

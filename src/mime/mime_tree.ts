@@ -253,9 +253,16 @@ export function splitMime(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMITS):
   let inEpilogue = false;
   let owner: MimeNode | undefined;
 
+  /**
+   * The part whose body is still being read. mailparser feeds body lines to the part it read
+   * last, and stops at the first delimiter line: a leaf that carries a boundary parameter (a
+   * damaged Content-Type) gets no body back after its "children" close.
+   */
+  let reading: MimeNode | undefined;
   const emit = (n: MimeNode) => {
     if (n.emitted) return;
     n.emitted = true;
+    reading = n;
     readHeaders(n, raw);
     nodes.push(n);
     if (n.parent) n.parent.children.push(n);
@@ -343,6 +350,7 @@ export function splitMime(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMITS):
     pos = end;
     const kind = checkBoundary(start, end);
     if (kind) {
+      reading = undefined;
       if (kind === 1) {
         trimBody(true);
         open(node, end);
@@ -365,7 +373,7 @@ export function splitMime(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMITS):
       if (error) return { ok: false, reason: error };
       continue;
     }
-    if (!node.multipart) {
+    if (!node.multipart && node === reading) {
       const last = node.body[node.body.length - 1];
       if (last && last[1] === start) last[1] = end;
       else node.body.push([start, end]);

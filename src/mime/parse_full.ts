@@ -363,10 +363,11 @@ export function parseFullMail(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMI
       attachments: w.attachments.map((node, index) => attachmentInfo(raw, node, index)),
     };
     if (parsed.headers.length === 0) {
+      // As mailparser's fallback: its decoded fields, those with a value.
       parsed.headers = root.fields.map((f) => ({
         name: f.key,
-        value: utf8.decode(latin1Bytes(unfoldValue(f.line))),
-      }));
+        value: utf8.decode(latin1Bytes(unfoldValue(f.line))).trim(),
+      })).filter((f) => f.value);
     }
     return parsed;
   } catch (error) {
