@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { charsetLabel, decodeCharset } from "./charset.ts";
-import { htmlToText } from "./html_text.ts";
 
 Deno.test("charsets: the labels mail programs write, decoded with TextDecoder", () => {
   const cases: [string, number[], string][] = [
@@ -30,15 +29,4 @@ Deno.test("charsets: unknown and refused ones are read as UTF-8 and flagged", ()
   });
   // windows-1252's undefined bytes are replaced, as iconv replaces them.
   assert.equal(decodeCharset(new Uint8Array([0x80, 0x81]), "windows-1252").text, "€\ufffd");
-});
-
-Deno.test("HTML to text: blocks, headings, links, lists, entities; script and style dropped", () => {
-  assert.equal(
-    htmlToText(
-      "<html><head><style>p{}</style></head><body><h1>Title</h1><p>Hello <a href='https://x.test'>" +
-        "link</a> &amp; more&#x21;</p><script>evil()</script><ol><li>a<li>b</ol><pre>  kept\n  " +
-        "lines</pre><blockquote>quoted</blockquote>x<br>y</body></html>",
-    ),
-    "TITLE\n\nHello link [https://x.test] & more!\n\n1. a\n2. b\n\n  kept\n  lines\n\n> quoted\n\nx\ny",
-  );
 });

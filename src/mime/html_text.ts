@@ -1,289 +1,484 @@
 /**
- * Plain text from an HTML body, for a message that has no text part (search, previews, the
- * `text` of the JSON form). It follows the layout rules of html-to-text's defaults, which the
- * process host's parser uses: only the body's content; script, style, head and template content
- * dropped; whitespace collapsed outside <pre>; paragraphs, headings (upper case), lists (" * ",
- * "1. "), blockquotes ("> "), horizontal rules and block elements on lines of their own; links
- * as "text [href]" (a fragment link as its text); images as "alt [src]"; character references
- * decoded (HTML Living Standard 13.5, the named ones mail uses). The wording can differ from
- * html-to-text's in corners (word wrapping at 80 columns is not done here, tables are rows of
- * cells); test/mime_edge_port_test.ts compares the two ignoring whitespace. Linear; never throws.
+ * Plain text from an HTML body, for a message without a text part (search, previews, the `text`
+ * of the JSON form), laid out by html-to-text's default rules so that both MIME ports give the
+ * same text (the process host's mailparser uses html-to-text): only the <body> when there is one;
+ * script and style dropped; whitespace collapsed outside <pre>; words wrapped at 80 columns;
+ * paragraphs, headings (upper case), lists (" * ", " 1. "), blockquotes ("> "), rules and block
+ * elements on lines of their own; links as "text [href]"; images as "alt [src]". The HTML is read
+ * as htmlparser2 reads it (void elements, the end tags HTML implies, raw-text elements), into a
+ * tree at most `MAX_DEPTH` deep. Linear in the input apart from the tree walk; never throws.
  */
+import { decodeEntities } from "./html_entities.ts";
 
-const NAMED: Record<string, string> = {
-  amp: "&",
-  lt: "<",
-  gt: ">",
-  quot: '"',
-  apos: "'",
-  nbsp: "\u00a0",
-  copy: "©",
-  reg: "®",
-  trade: "™",
-  hellip: "…",
-  mdash: "—",
-  ndash: "–",
-  lsquo: "‘",
-  rsquo: "’",
-  ldquo: "“",
-  rdquo: "”",
-  laquo: "«",
-  raquo: "»",
-  bull: "•",
-  middot: "·",
-  euro: "€",
-  pound: "£",
-  yen: "¥",
-  cent: "¢",
-  sect: "§",
-  para: "¶",
-  deg: "°",
-  plusmn: "±",
-  times: "×",
-  divide: "÷",
-  shy: "\u00ad",
-  zwnj: "\u200c",
-  zwj: "\u200d",
-  ensp: "\u2002",
-  emsp: "\u2003",
-  thinsp: "\u2009",
-  auml: "ä",
-  ouml: "ö",
-  uuml: "ü",
-  Auml: "Ä",
-  Ouml: "Ö",
-  Uuml: "Ü",
-  szlig: "ß",
-  eacute: "é",
-  egrave: "è",
-  agrave: "à",
-  aacute: "á",
-  ccedil: "ç",
-  ntilde: "ñ",
-  oacute: "ó",
-  iacute: "í",
-  uacute: "ú",
-};
+export { decodeEntities };
 
-/** Character references decoded (numeric ones and the named ones above). */
-export function decodeEntities(text: string): string {
-  if (!text.includes("&")) return text;
-  return text.replace(
-    /&(#x[0-9a-f]{1,6}|#[0-9]{1,7}|[a-z][a-z0-9]{1,31});?/gi,
-    (match, ref: string) => {
-      if (ref[0] === "#") {
-        const code = ref[1] === "x" || ref[1] === "X"
-          ? parseInt(ref.slice(2), 16)
-          : parseInt(ref.slice(1), 10);
-        return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff)
-          ? String.fromCodePoint(code)
-          : "\ufffd";
-      }
-      return NAMED[ref] ?? NAMED[ref.toLowerCase()] ?? match;
-    },
-  );
-}
-
-/** Elements whose content is not text. */
-const SKIP = new Set(["script", "style", "head", "template", "title", "noscript", "object"]);
-/** Line breaks before and after each block element (html-to-text's defaults). */
-const BLOCKS: Record<string, number> = {
-  p: 2,
-  pre: 2,
-  blockquote: 2,
-  ul: 2,
-  ol: 2,
-  hr: 2,
-  table: 2,
-  h1: 2,
-  h2: 2,
-  h3: 2,
-  h4: 2,
-  h5: 2,
-  h6: 2,
-  div: 1,
-  article: 1,
-  aside: 1,
-  footer: 1,
-  form: 1,
-  header: 1,
-  main: 1,
-  nav: 1,
-  section: 1,
-  li: 1,
-  tr: 1,
-  dl: 1,
-  dt: 1,
-  dd: 1,
-  address: 1,
-  center: 1,
-  figure: 1,
-  fieldset: 1,
-};
-const VOID = new Set([
-  "br",
-  "hr",
-  "img",
-  "meta",
-  "link",
-  "input",
-  "area",
-  "base",
-  "col",
-  "wbr",
-  "source",
-]);
-
-function attribute(tag: string, name: string): string | undefined {
-  const m = tag.match(new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)'|([^\\s>]+))`, "i"));
-  return m ? decodeEntities(m[1] ?? m[2] ?? m[3] ?? "") : undefined;
-}
-
-interface Frame {
+interface Element {
   name: string;
-  href?: string;
-  text: number;
-  list?: { ordered: boolean; n: number };
+  attrs: Map<string, string>;
+  children: Node[];
+  parent?: Element;
+}
+type Node = Element | string;
+
+const VOID = new Set(
+  "area base basefont br col command embed frame hr image img input isindex keygen link meta param source track wbr"
+    .split(" "),
+);
+/** Elements whose content is text up to their end tag (htmlparser2's special tags). */
+const RAW_TEXT = new Set(["script", "style", "title", "textarea"]);
+/** Content that is not text at all. */
+const DROPPED = new Set(["script", "style"]);
+
+const closesP =
+  "address article aside blockquote details div dl fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr main nav ol p pre section table ul"
+    .split(" ");
+/** Opening a key element closes these open ones first (htmlparser2's openImpliesClose). */
+const IMPLIES_CLOSE: Record<string, Set<string>> = {
+  tr: new Set(["tr", "th", "td"]),
+  th: new Set(["th"]),
+  td: new Set(["thead", "th", "td"]),
+  body: new Set(["head", "link", "script"]),
+  li: new Set(["li"]),
+  option: new Set(["option"]),
+  optgroup: new Set(["optgroup", "option"]),
+  dd: new Set(["dt", "dd"]),
+  dt: new Set(["dt", "dd"]),
+  select: new Set(["input", "textarea", "select"]),
+  input: new Set(["input", "textarea", "select"]),
+  textarea: new Set(["input", "textarea", "select"]),
+  rt: new Set(["rt", "rp"]),
+  rp: new Set(["rt", "rp"]),
+  tbody: new Set(["thead", "tbody"]),
+  tfoot: new Set(["thead", "tbody"]),
+};
+for (const name of closesP) IMPLIES_CLOSE[name] = new Set(["p"]);
+
+function attributes(source: string): Map<string, string> {
+  const attrs = new Map<string, string>();
+  const re = /([^\s"'>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g;
+  for (let m = re.exec(source); m; m = re.exec(source)) {
+    const name = m[1].toLowerCase();
+    if (!attrs.has(name)) attrs.set(name, decodeEntities(m[2] ?? m[3] ?? m[4] ?? ""));
+  }
+  return attrs;
+}
+
+/** The document tree, as htmlparser2 builds it in HTML mode. */
+export function parseHtml(html: string): Element {
+  const root: Element = { name: "#root", attrs: new Map(), children: [] };
+  const stack: Element[] = [root];
+  const top = () => stack[stack.length - 1];
+  const open = new Map<string, number>();
+  const push = (el: Element) => {
+    el.parent = top();
+    top().children.push(el);
+    stack.push(el);
+    open.set(el.name, (open.get(el.name) ?? 0) + 1);
+  };
+  const popTo = (index: number) => {
+    while (stack.length > index) {
+      const el = stack.pop()!;
+      open.set(el.name, open.get(el.name)! - 1);
+    }
+  };
+  const text = (data: string) => {
+    if (!data) return;
+    const siblings = top().children;
+    const last = siblings[siblings.length - 1];
+    if (typeof last === "string") siblings[siblings.length - 1] = last + data;
+    else siblings.push(data);
+  };
+  const tag =
+    /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z][^\s\/>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<[!?][^>]*>?/g;
+  let last = 0;
+  for (let m = tag.exec(html); m; m = tag.exec(html)) {
+    text(decodeEntities(html.slice(last, m.index)));
+    last = tag.lastIndex;
+    if (!m[2]) continue; // a comment, doctype or processing instruction
+    const name = m[2].toLowerCase();
+    if (m[1]) {
+      // An end tag closes the nearest open element of its name and all inside it.
+      if (open.get(name)) {
+        let index = stack.length - 1;
+        while (stack[index].name !== name) index--;
+        popTo(index);
+      } else if (name === "p") {
+        push({ name: "p", attrs: new Map(), children: [] });
+        popTo(stack.length - 1);
+      } else if (name === "br") {
+        push({ name: "br", attrs: new Map(), children: [] }), popTo(stack.length - 1);
+      }
+      continue;
+    }
+    const implied = IMPLIES_CLOSE[name];
+    if (implied) {
+      while (stack.length > 1 && implied.has(top().name)) popTo(stack.length - 1);
+    }
+    const el: Element = { name, attrs: attributes(m[3]), children: [] };
+    push(el);
+    if (VOID.has(name)) {
+      popTo(stack.length - 1);
+      continue;
+    }
+    if (RAW_TEXT.has(name)) {
+      const end = html.slice(last).search(new RegExp(`</${name}\\s*>`, "i"));
+      const content = end < 0 ? html.slice(last) : html.slice(last, last + end);
+      if (content) {
+        el.children.push(
+          name === "title" || name === "textarea" ? decodeEntities(content) : content,
+        );
+      }
+      last = end < 0 ? html.length : html.indexOf(">", last + end) + 1;
+      tag.lastIndex = last;
+      popTo(stack.length - 1);
+    }
+  }
+  text(decodeEntities(html.slice(last)));
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// html-to-text's text builder: blocks hold wrapped inline text, closed blocks join their parent
+// with the larger of the line breaks around them.
+
+const WORDWRAP = 80;
+const MAX_DEPTH = 1000;
+
+class InlineText {
+  lines: string[][] = [];
+  words: string[] = [];
+  available: number;
+  stashedSpace = false;
+  breakOpportunity = false;
+  constructor(readonly max: number) {
+    this.available = max;
+  }
+  pushWord(word: string) {
+    if (this.available <= 0) this.newLine();
+    const lineStart = this.words.length === 0;
+    const cost = word.length + (lineStart ? 0 : 1);
+    if (cost <= this.available) {
+      this.words.push(word);
+      this.available -= cost;
+    } else {
+      // A word too long for the rest of the line starts the next one (long words are not split).
+      if (!lineStart) this.newLine();
+      this.words.push(word);
+      this.available -= word.length;
+    }
+  }
+  popWord(): string | undefined {
+    const word = this.words.pop();
+    if (word !== undefined) this.available += word.length + (this.words.length === 0 ? 0 : 1);
+    return word;
+  }
+  concatWord(word: string) {
+    if (this.breakOpportunity && word.length > this.available) {
+      this.pushWord(word);
+      this.breakOpportunity = false;
+    } else {
+      const last = this.popWord();
+      this.pushWord(last ? last + word : word);
+    }
+  }
+  newLine(n = 1) {
+    this.lines.push(this.words);
+    for (let i = 1; i < n; i++) this.lines.push([]);
+    this.words = [];
+    this.available = this.max;
+  }
+  isEmpty() {
+    return this.lines.length === 0 && this.words.length === 0;
+  }
+  clear() {
+    this.lines = [];
+    this.words = [];
+    this.available = this.max;
+  }
+  toString() {
+    return [...this.lines, this.words].map((w) => w.join(" ")).join("\n");
+  }
+}
+
+interface Block {
+  kind: "block" | "list" | "item";
+  next?: Block;
+  leading: number;
+  inline: InlineText;
+  raw: string;
+  stashed: number;
+  pre: boolean;
+  /** Lists: the widest prefix; items: their own prefix. */
+  prefixLength: number;
+  prefix: string;
+}
+
+const WHITESPACE = /[ \t\r\n\f\u200b]/;
+const WORD = /[^ \t\r\n\f\u200b]+/g;
+
+class Builder {
+  item: Block;
+  transforms: ((s: string) => string)[] = [];
+  constructor() {
+    this.item = this.block("block", undefined, 1, WORDWRAP);
+  }
+  block(kind: Block["kind"], next: Block | undefined, leading: number, max: number): Block {
+    return {
+      kind,
+      next,
+      leading,
+      inline: new InlineText(max),
+      raw: "",
+      stashed: 0,
+      pre: next?.pre ?? false,
+      prefixLength: 0,
+      prefix: "",
+    };
+  }
+  transform(word: string): string {
+    let out = word;
+    for (let i = this.transforms.length - 1; i >= 0; i--) out = this.transforms[i](out);
+    return out;
+  }
+  addLineBreak() {
+    if (this.item.kind === "list") return;
+    if (this.item.pre) this.item.raw += "\n";
+    else this.item.inline.newLine();
+  }
+  addWordBreak() {
+    if (this.item.kind !== "list") this.item.inline.breakOpportunity = true;
+  }
+  addInline(text: string, transform = true) {
+    const item = this.item;
+    if (item.kind === "list") return;
+    if (item.pre) {
+      item.raw += text;
+      return;
+    }
+    if (text.length === 0 || (item.stashed && !/[^ \t\r\n\f\u200b]/.test(text))) return;
+    if (item.stashed) item.inline.newLine(item.stashed);
+    const inline = item.inline;
+    const stashedBefore = inline.stashedSpace;
+    let any = false;
+    WORD.lastIndex = 0;
+    for (let m = WORD.exec(text), first = true; m; m = WORD.exec(text), first = false) {
+      any = true;
+      const word = transform ? this.transform(m[0]) : m[0];
+      if (first && !stashedBefore && !WHITESPACE.test(text[0])) inline.concatWord(word);
+      else inline.pushWord(word);
+    }
+    inline.stashedSpace = (stashedBefore && !any) || WHITESPACE.test(text[text.length - 1]);
+    item.stashed = 0;
+  }
+  openBlock(leading: number, reserved = 0, pre = false) {
+    const max = Math.max(20, this.item.inline.max - reserved);
+    this.item = this.block("block", this.item, leading, max);
+    if (pre) this.item.pre = true;
+  }
+  closeBlock(trailing: number, transform?: (s: string) => string) {
+    const block = this.item;
+    this.item = block.next!;
+    const text = transform ? transform(textOf(block)) : textOf(block);
+    addText(this.item, text, block.leading, Math.max(block.stashed, trailing));
+  }
+  openList(leading: number, prefixLength: number) {
+    this.item = this.block("list", this.item, leading, this.item.inline.max);
+    this.item.prefixLength = prefixLength;
+  }
+  openItem(prefix: string) {
+    const list = this.item;
+    const length = Math.max(prefix.length, list.prefixLength);
+    this.item = this.block("item", list, 1, Math.max(20, list.inline.max - length));
+    this.item.prefix = prefix;
+  }
+  closeItem() {
+    const item = this.item;
+    const list = item.next!;
+    this.item = list;
+    const length = Math.max(item.prefix.length, list.prefixLength);
+    const text = item.prefix.padEnd(length) +
+      textOf(item).replace(/\n/g, "\n" + " ".repeat(length));
+    addText(list, text, item.leading, Math.max(item.stashed, 1));
+  }
+  closeList(trailing: number) {
+    const list = this.item;
+    this.item = list.next!;
+    const text = textOf(list);
+    if (text) addText(this.item, text, list.leading, trailing);
+  }
+}
+
+function textOf(item: Block): string {
+  return item.inline.isEmpty() ? item.raw : item.raw + item.inline.toString();
+}
+
+function addText(item: Block, text: string, leading: number, trailing: number) {
+  const parent = textOf(item);
+  const breaks = Math.max(item.stashed, leading);
+  item.inline.clear();
+  if (parent) item.raw = parent + "\n".repeat(breaks) + text;
+  else {
+    item.raw = text;
+    item.leading = breaks;
+  }
+  item.stashed = trailing;
+}
+
+const trimNewlines = (s: string) => s.replace(/^\n+|\n+$/g, "");
+
+const BLOCK_ONE = new Set([
+  "article",
+  "aside",
+  "div",
+  "footer",
+  "form",
+  "header",
+  "main",
+  "nav",
+  "section",
+]);
+const HEADINGS: Record<string, number> = { h1: 3, h2: 3, h3: 3, h4: 2, h5: 2, h6: 2 };
+
+function walk(nodes: Node[], b: Builder, depth: number): void {
+  if (depth > MAX_DEPTH) return;
+  for (const node of nodes) {
+    if (typeof node === "string") b.addInline(node);
+    else format(node, b, depth);
+  }
+}
+
+function format(el: Element, b: Builder, depth: number): void {
+  const name = el.name;
+  const children = () => walk(el.children, b, depth + 1);
+  if (DROPPED.has(name)) return;
+  if (name === "br") return b.addLineBreak();
+  if (name === "wbr") return b.addWordBreak();
+  if (BLOCK_ONE.has(name)) {
+    b.openBlock(1);
+    children();
+    return b.closeBlock(1);
+  }
+  if (name === "p" || name === "table") {
+    b.openBlock(2);
+    children();
+    return b.closeBlock(2);
+  }
+  if (name === "pre") {
+    b.openBlock(2, 0, true);
+    children();
+    return b.closeBlock(2);
+  }
+  if (name in HEADINGS) {
+    b.openBlock(HEADINGS[name]);
+    b.transforms.push((s) => s.toUpperCase());
+    children();
+    b.transforms.pop();
+    return b.closeBlock(2);
+  }
+  if (name === "blockquote") {
+    b.openBlock(2, 2);
+    children();
+    return b.closeBlock(
+      2,
+      (s) => trimNewlines(s).split("\n").map((line) => "> " + line).join("\n"),
+    );
+  }
+  if (name === "hr") {
+    b.openBlock(2);
+    b.addInline("-".repeat(WORDWRAP));
+    return b.closeBlock(2);
+  }
+  if (name === "img") {
+    const alt = el.attrs.get("alt") ?? "";
+    const src = el.attrs.get("src") ?? "";
+    return b.addInline(!src ? alt : !alt ? `[${src}]` : `${alt} [${src}]`, false);
+  }
+  if (name === "a") {
+    let href = (el.attrs.get("href") ?? "").replace(/^mailto:/, "");
+    if (href.startsWith("#")) href = "";
+    if (!href) return children();
+    let text = "";
+    b.transforms.push((s) => {
+      text += s;
+      return s;
+    });
+    children();
+    b.transforms.pop();
+    return b.addInline(text ? ` [${href}]` : href, false);
+  }
+  if (name === "ul" || name === "ol") {
+    const nested = el.parent?.name === "li";
+    let n = Number(el.attrs.get("start") ?? "1");
+    if (!Number.isFinite(n)) n = 1;
+    const items = el.children.filter((c) => typeof c !== "string" || !/^\s*$/.test(c));
+    if (items.length === 0) return;
+    const prefixes = items.map((c) => {
+      if (typeof c === "string" || c.name !== "li") return "";
+      const prefix = name === "ul" ? " * " : ` ${n++}. `;
+      return nested ? prefix.trimStart() : prefix;
+    });
+    b.openList(nested ? 1 : 2, Math.max(...prefixes.map((p) => p.length)));
+    items.forEach((item, i) => {
+      b.openItem(prefixes[i]);
+      walk([item], b, depth + 1);
+      b.closeItem();
+    });
+    return b.closeList(nested ? 1 : 2);
+  }
+  children();
 }
 
 /** The text of an HTML document or fragment. */
 export function htmlToText(html: string): string {
-  // Only the body, when there is one.
-  const bodyAt = html.search(/<body[\s>]/i);
-  let source = html;
-  if (bodyAt >= 0) {
-    const end = html.slice(bodyAt).search(/<\/body\s*>/i);
-    source = end >= 0 ? html.slice(bodyAt, bodyAt + end) : html.slice(bodyAt);
+  const root = parseHtml(html);
+  // Only the first <body>, when there is one (html-to-text's base element).
+  const stack: Element[] = [root];
+  let body: Element | undefined;
+  while (stack.length > 0 && !body) {
+    const el = stack.shift()!;
+    for (const child of el.children) {
+      if (typeof child === "string") continue;
+      if (child.name === "body") {
+        body = child;
+        break;
+      }
+      stack.push(child);
+    }
   }
-  const out: string[] = [];
-  let pendingBreaks = 0;
-  let atStart = true;
-  let space = false;
-  let pre = 0;
-  let quote = 0;
-  let skip = 0;
-  let upper = 0;
-  const stack: Frame[] = [];
-  /** How many of each element are open: a close tag with none open is skipped in O(1). */
+  const b = new Builder();
+  walk(body ? [body] : root.children, b, 0);
+  return textOf(b.item);
+}
+
+/** Elements that hold no content, and those HTML closes when a sibling opens, for the depth count. */
+const IMPLIED_END = new Set(
+  "p li dt dd option optgroup tr td th thead tbody tfoot rt rp".split(" "),
+);
+
+/**
+ * Whether elements nest deeper than `limit` (mailparser's guard, kept so that both ports give
+ * no text for the same HTML): one linear pass, start tags open, end tags close down to the
+ * nearest open element of their name, void and implied-end elements never count.
+ */
+export function nestedDeeperThan(html: string, limit: number): boolean {
+  const stack: string[] = [];
   const open = new Map<string, number>();
-  /** The open lists, innermost last (an <li> numbers itself from it). */
-  const lists: { ordered: boolean; n: number }[] = [];
-  let length = 0;
-
-  const lineBreaks = (n: number) => {
-    if (!atStart) pendingBreaks = Math.max(pendingBreaks, n);
-    space = false;
-  };
-  const write = (text: string) => {
-    if (!text) return;
-    if (pendingBreaks > 0) {
-      out.push("\n".repeat(pendingBreaks));
-      if (quote) out.push("> ".repeat(quote));
-      pendingBreaks = 0;
-    } else if (space && !atStart) out.push(" ");
-    space = false;
-    atStart = false;
-    out.push(upper ? text.toUpperCase() : text);
-    length += text.length;
-  };
-  const words = (raw: string) => {
-    const text = decodeEntities(raw);
-    if (pre) {
-      const lines = text.split(/\r?\n/);
-      lines.forEach((line, i) => {
-        if (i > 0) {
-          out.push("\n");
-          atStart = false;
-        }
-        write(line);
-      });
-      return;
-    }
-    const parts = text.split(/[ \t\r\n\f\u200b]+/);
-    parts.forEach((word, i) => {
-      if (i > 0) space = true;
-      if (word) write(word);
-    });
-  };
-
-  const tag =
-    /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<![^>]*>/g;
-  let last = 0;
-  for (let m = tag.exec(source); m; m = tag.exec(source)) {
-    if (!skip && m.index > last) words(source.slice(last, m.index));
-    last = tag.lastIndex;
-    const name = m[2]?.toLowerCase();
-    if (!name) continue;
-    const closing = m[1] === "/";
-    if (SKIP.has(name)) {
-      if (closing) skip = Math.max(0, skip - 1);
-      else if (!/\/\s*$/.test(m[3])) skip++;
-      continue;
-    }
-    if (skip) continue;
-    if (name === "br") {
-      if (pendingBreaks === 0) out.push("\n");
-      else pendingBreaks++;
-      atStart = false;
-      space = false;
-      continue;
-    }
-    if (name === "img") {
-      if (closing) continue;
-      const alt = attribute(m[3], "alt") ?? "";
-      const src = attribute(m[3], "src") ?? "";
-      write(src ? (alt ? `${alt} [${src}]` : `[${src}]`) : alt);
-      continue;
-    }
-    if (name === "hr") {
-      lineBreaks(2);
-      write("-".repeat(40));
-      lineBreaks(2);
-      continue;
-    }
-    const breaks = BLOCKS[name];
-    if (!closing) {
-      if (VOID.has(name)) continue;
-      const frame: Frame = { name, text: length };
-      if (breaks) lineBreaks(breaks);
-      if (name === "pre") pre++;
-      if (name === "blockquote") quote++;
-      if (/^h[1-6]$/.test(name) || name === "th") upper++;
-      if (name === "ul" || name === "ol") {
-        frame.list = { ordered: name === "ol", n: 0 };
-        lists.push(frame.list);
-      }
-      if (name === "li") {
-        const list = lists[lists.length - 1];
-        write(list?.ordered ? `${++list.n}.` : "*");
-        space = true;
-      }
-      if (name === "td" || name === "th") space = true;
-      if (name === "a") frame.href = attribute(m[3], "href");
-      stack.push(frame);
+  const tag = /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z0-9:_-]+)[^>]*>/g;
+  for (let m = tag.exec(html); m; m = tag.exec(html)) {
+    if (!m[2]) continue;
+    const name = m[2].toLowerCase();
+    if (VOID.has(name) || IMPLIED_END.has(name)) continue;
+    if (!m[1]) {
+      stack.push(name);
       open.set(name, (open.get(name) ?? 0) + 1);
-      continue;
-    }
-    // Close the nearest open element of that name and everything above it.
-    if (!open.get(name)) continue;
-    let index = stack.length - 1;
-    while (index >= 0 && stack[index].name !== name) index--;
-    if (index < 0) continue;
-    for (const frame of stack.splice(index).reverse()) {
-      open.set(frame.name, open.get(frame.name)! - 1);
-      if (frame.list) lists.pop();
-      if (frame.name === "pre") pre--;
-      if (frame.name === "blockquote") quote--;
-      if (/^h[1-6]$/.test(frame.name) || frame.name === "th") upper--;
-      if (frame.name === "a" && frame.href && !frame.href.startsWith("#")) {
-        const href = frame.href.replace(/^mailto:/i, "");
-        space = true;
-        write(`[${href}]`);
-      }
-      const after = BLOCKS[frame.name];
-      if (after) lineBreaks(after);
+      if (stack.length > limit) return true;
+    } else if (open.get(name)) {
+      let popped: string | undefined;
+      do {
+        popped = stack.pop()!;
+        open.set(popped, open.get(popped)! - 1);
+      } while (popped !== name);
     }
   }
-  if (!skip && last < source.length) words(source.slice(last));
-  return out.join("").replace(/[ \t]+\n/g, "\n").trim();
+  return false;
 }

@@ -26,7 +26,7 @@ import { decodeCharset } from "./charset.ts";
 import { degradedMail } from "./degraded.ts";
 import { decodeWords } from "./encoded_words.ts";
 import { parseHeaderBlock } from "./header_block.ts";
-import { htmlToText } from "./html_text.ts";
+import { htmlToText, nestedDeeperThan } from "./html_text.ts";
 import { mediaTypeFor } from "./media_types.ts";
 import {
   DEFAULT_LIMITS,
@@ -39,6 +39,8 @@ import { base64DecodedSize, decodeBase64, decodeQuotedPrintable } from "./transf
 
 /** HTML longer than this is not turned into text (mailparser's `maxHtmlLengthToParse`). */
 const MAX_HTML_TO_TEXT = 5 * 1024 * 1024;
+/** HTML nested deeper than this is not turned into text (mailparser's guard). */
+const MAX_HTML_DEPTH = 1000;
 
 const TEXT_TYPES = new Set(["text/plain", "text/html", "message/delivery-status"]);
 
@@ -296,7 +298,10 @@ function assembleText(root: MimeNode, w: Walk): { text?: string; html?: string }
     if (content) {
       if (node.contentType === "text/html") {
         if ((!alternative && w.hasText) || (node.root && !w.hasText)) {
-          text.push(content.length > MAX_HTML_TO_TEXT ? "" : htmlToText(content));
+          // Too long or too deeply nested HTML gives no text (mailparser's limits, kept).
+          const convertible = content.length <= MAX_HTML_TO_TEXT &&
+            !nestedDeeperThan(content, MAX_HTML_DEPTH);
+          text.push(convertible ? htmlToText(content) : "");
         }
         html.push(content);
       } else {
