@@ -17,7 +17,14 @@
  *    as `false`, which the ParsedMail schema (a string) does not allow.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { alternative, build, HAND_WRITTEN, QP_BODIES, random } from "./fixtures/mime_corpus.ts";
+import {
+  alternative,
+  build,
+  HAND_WRITTEN,
+  QP_BODIES,
+  random,
+  randomHtml,
+} from "./fixtures/mime_corpus.ts";
 import { SEED_DIR } from "./fixtures/dovecot.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
@@ -116,6 +123,17 @@ Deno.test("issue17#2: multipart/alternative and quoted-printable parse the same 
 Deno.test("issue17#2: hand-written and damaged MIME parses the same as with mailparser", async () => {
   const out: Mismatch[] = [];
   for (const [label, message] of HAND_WRITTEN) await compareParse(label, message, out);
+  report(out);
+});
+
+Deno.test("issue17#2: HTML-only mail (tag soup included) gets mailparser's text on the edge port", async () => {
+  const out: Mismatch[] = [];
+  const r = random(5);
+  for (let i = 0; i < 400; i++) {
+    const html = randomHtml(r);
+    const head = i % 2 ? "Content-Type: text/html; charset=utf-8" : "Content-Type: text/html";
+    await compareParse(html, `From: a@x.test\r\n${head}\r\n\r\n${html}`, out);
+  }
   report(out);
 });
 

@@ -431,22 +431,19 @@ function format(el: Element, b: Builder, depth: number): void {
 /** The text of an HTML document or fragment. */
 export function htmlToText(html: string): string {
   const root = parseHtml(html);
-  // Only the first <body>, when there is one (html-to-text's base element).
-  const stack: Element[] = [root];
-  let body: Element | undefined;
-  while (stack.length > 0 && !body) {
-    const el = stack.shift()!;
+  // Only the <body> elements, when there are any (html-to-text's base elements), in order.
+  const bodies: Element[] = [];
+  const find = (el: Element, depth: number) => {
+    if (depth > MAX_DEPTH) return;
     for (const child of el.children) {
       if (typeof child === "string") continue;
-      if (child.name === "body") {
-        body = child;
-        break;
-      }
-      stack.push(child);
+      if (child.name === "body") bodies.push(child);
+      else find(child, depth + 1);
     }
-  }
+  };
+  find(root, 0);
   const b = new Builder();
-  walk(body ? [body] : root.children, b, 0);
+  walk(bodies.length > 0 ? bodies : root.children, b, 0);
   return textOf(b.item);
 }
 
