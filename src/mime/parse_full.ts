@@ -393,6 +393,9 @@ export function attachmentContent(
   return {
     filename: node.filename ?? `attachment-${index + 1}`,
     contentType: attachmentType(node),
-    content: decodedBody(raw, node).slice(),
+    // A copy only where the content is still a view of the message (identity encodings).
+    content: node.encoding === "base64" || node.encoding === "quoted-printable"
+      ? decodedBody(raw, node)
+      : decodedBody(raw, node).slice(),
   };
 }
