@@ -87,12 +87,21 @@ function nameParameter(filename: string): string[] {
 // deno-lint-ignore no-control-regex -- 7bit: ASCII without NUL, lines of at most 998 octets
 const SEVEN_BIT = /^[\x01-\x7f]*$/;
 
+/** A media type as `type/subtype` (parameters dropped); anything else is octet-stream. */
+function mediaType(value: string): string {
+  const type = value.split(";")[0].trim().toLowerCase();
+  return /^[\w.+-]+\/[\w.+-]+$/.test(type) ? type : "application/octet-stream";
+}
+
 function attachmentPart(a: AttachmentContent): Part {
-  const type = a.contentType.trim().toLowerCase() || "application/octet-stream";
+  // Callers validate these fields (the send API does, JMAP less strictly); whatever arrives, no
+  // CR or LF from them reaches a header line.
+  const type = mediaType(a.contentType);
   const message = type.startsWith("message/");
   const inline = message || (type.startsWith("image/") && !!a.contentId);
   const headers = [withParams("Content-Type", type, a.filename ? nameParameter(a.filename) : [])];
-  if (a.contentId) headers.push(`Content-ID: <${a.contentId.replace(/[<>]/g, "")}>`);
+  const contentId = a.contentId?.replace(/[<>\s\x00-\x1f\x7f]/g, "");
+  if (contentId) headers.push(`Content-ID: <${contentId}>`);
   let body: string | Uint8Array;
   if (message) {
     // RFC 2046 section 5.2.1: a message part is not encoded; its lines must already be CRLF.
@@ -150,7 +159,7 @@ export function composeFull(input: ComposeInput): Uint8Array {
   const text = input.text ? textPart("plain", input.text) : undefined;
   const html = input.html ? textPart("html", input.html) : undefined;
   // Parts with a Content-ID go beside the HTML in multipart/related (RFC 2387), if there is HTML.
-  const related = html ? input.attachments.filter((a) => a.contentId) : [];
+  const related = html ? input.attachments.filter((a) => a.contentId?.trim()) : [];
   const attached = input.attachments.filter((a) => !related.includes(a)).map(attachmentPart);
 
   const htmlNode = html && related.length > 0
