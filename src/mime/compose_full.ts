@@ -100,7 +100,8 @@ function attachmentPart(a: AttachmentContent): Part {
   const message = type.startsWith("message/");
   const inline = message || (type.startsWith("image/") && !!a.contentId);
   const headers = [withParams("Content-Type", type, a.filename ? nameParameter(a.filename) : [])];
-  const contentId = a.contentId?.replace(/[<>\s\x00-\x1f\x7f]/g, "");
+  // Only printable ASCII, no angle brackets (RFC 2392 msg-id): controls and spaces are dropped.
+  const contentId = a.contentId?.replace(/[^!-;=?-~]/g, "");
   if (contentId) headers.push(`Content-ID: <${contentId}>`);
   let body: string | Uint8Array;
   if (message) {
