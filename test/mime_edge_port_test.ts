@@ -79,12 +79,15 @@ function report(out: Mismatch[]) {
   assertEquals(out.length, 0, `${out.length} mismatches\n${shown.join("\n")}`);
 }
 
-Deno.test("issue17#2: the seed messages parse the same on the edge port as with mailparser", async () => {
+Deno.test("issue17#2: the seed messages (and RFC 8463's example) parse the same as with mailparser", async () => {
   const out: Mismatch[] = [];
-  for (const entry of [...Deno.readDirSync(SEED_DIR)].filter((e) => e.name.endsWith(".eml"))) {
-    const text = await Deno.readTextFile(`${SEED_DIR}${entry.name}`);
-    await compareParse(entry.name, text.replace(/\r?\n/g, "\r\n"), out);
-    await compareParse(`${entry.name} (LF)`, text, out);
+  const files = [...Deno.readDirSync(SEED_DIR)].filter((e) => e.name.endsWith(".eml"))
+    .map((e) => `${SEED_DIR}${e.name}`)
+    .concat(new URL("./data/dkim/rfc8463-A3.eml", import.meta.url).pathname);
+  for (const file of files) {
+    const text = await Deno.readTextFile(file);
+    await compareParse(file, text.replace(/\r?\n/g, "\r\n"), out);
+    await compareParse(`${file} (LF)`, text, out);
   }
   report(out);
 });
