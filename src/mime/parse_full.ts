@@ -27,6 +27,8 @@ import { degradedMail } from "./degraded.ts";
 import { decodeWords } from "./encoded_words.ts";
 import { parseHeaderBlock } from "./header_block.ts";
 import { htmlToText, nestedDeeperThan } from "./html_text.ts";
+import { decodeFlowed } from "./flowed.ts";
+import { addressesHtml, addressesText, heEncode } from "./forward_header.ts";
 import { mediaTypeFor } from "./media_types.ts";
 import {
   DEFAULT_LIMITS,
@@ -140,51 +142,6 @@ function decodedSize(raw: Uint8Array, node: MimeNode): number {
   return decodedBody(raw, node).byteLength;
 }
 
-/** RFC 3676 section 4: soft line breaks joined, space-stuffing removed (libmime's rules). */
-export function decodeFlowed(input: string, delSp: boolean): string {
-  const lines = input.split(/\r?\n/);
-  const result: string[] = [];
-  let parts: string[] = [];
-  let partsLength = 0;
-  let depth = 0;
-  let prefix = "";
-  const push = (part: string) => {
-    if (part) {
-      parts.push(part);
-      partsLength += part.length;
-    }
-  };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    let lineDepth = 0;
-    while (line.charCodeAt(lineDepth) === 0x3e) lineDepth++;
-    const prefixLength = lineDepth && line.charCodeAt(lineDepth) === 0x20
-      ? lineDepth + 1
-      : lineDepth;
-    const content = line.slice(prefixLength);
-    const last = parts.length ? parts[parts.length - 1] : "";
-    const soft = lineDepth === depth && last.endsWith(" ") &&
-      !(partsLength === 3 && parts.join("") === "-- ");
-    if (soft) {
-      if (delSp) {
-        parts.pop();
-        partsLength -= last.length;
-        push(last.slice(0, -1));
-        push(content);
-      } else push(lineDepth ? content : content.replace(/^ /, ""));
-    } else {
-      if (i > 0) result.push(prefix + parts.join(""));
-      parts = [];
-      partsLength = 0;
-      depth = lineDepth;
-      prefix = line.slice(0, prefixLength);
-      push(content);
-    }
-  }
-  if (partsLength || prefix) result.push(prefix + parts.join(""));
-  return result.join("\n").replace(/^ /gm, "");
-}
-
 /** A text part's content as a string with LF line ends. */
 function textContent(raw: Uint8Array, node: MimeNode): string {
   let bytes = decodedBody(raw, node);
@@ -196,39 +153,6 @@ function textContent(raw: Uint8Array, node: MimeNode): string {
     bytes = latin1Bytes(decodeFlowed(binary, node.delSp));
   }
   return decodeCharset(bytes, node.charset).text.replace(/\r?\n/g, "\n");
-}
-
-/** he.encode's default: the HTML specials and every non-ASCII character as hex references. */
-const heEncode = (text: string) =>
-  text.replace(
-    /["&'<>`\x7f]|[^\p{ASCII}]/gu,
-    (c) => `&#x${c.codePointAt(0)!.toString(16).toUpperCase()};`,
-  );
-
-function addressesText(list: AddressEntry[]): string {
-  return list.map((a) => {
-    let s = a.name ? `"${a.name.replace(/["\\]/g, "\\$&")}"${a.group ? ": " : ""}` : "";
-    if (a.address) s += a.name ? ` <${a.address}>` : a.address;
-    if (a.group) s += addressesText(a.group) + ";";
-    return s;
-  }).join(", ");
-}
-
-function addressesHtml(list: AddressEntry[]): string {
-  return list.map((a) => {
-    let s = '<span class="mp_address_group">';
-    if (a.name) {
-      s += `<span class="mp_address_name">${heEncode(a.name)}${a.group ? ": " : ""}</span>`;
-    }
-    if (a.address) {
-      const link = `<a href="mailto:${heEncode(a.address)}" class="mp_address_email">${
-        heEncode(a.address)
-      }</a>`;
-      s += a.name ? ` &lt;${link}&gt;` : link;
-    }
-    if (a.group) s += addressesHtml(a.group) + ";";
-    return s + "</span>";
-  }).join(", ");
 }
 
 interface Walk {
