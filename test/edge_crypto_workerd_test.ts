@@ -9,35 +9,9 @@
  * and the wall time of each password operation are printed for the issue's per-login budget.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { bundleWorker, Miniflare } from "./fixtures/workerd.ts";
+import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashPassword } from "../src/auth/password.ts";
-
-/** CPU seconds used so far by workerd processes that this test process started (miniflare's
- * child), or undefined where /proc is not there to read. */
-function workerdCpuMs(): number | undefined {
-  let total: number | undefined;
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      let stat: string;
-      try {
-        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      // fields[1] is the parent pid; fields[11], fields[12] are utime, stime in clock ticks.
-      if (!comm.includes("workerd") || Number(fields[1]) !== Deno.pid) continue;
-      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
-    }
-  } catch {
-    return undefined;
-  }
-  return total;
-}
 
 // deno-lint-ignore no-explicit-any
 type Json = any;

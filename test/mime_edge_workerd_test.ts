@@ -6,7 +6,7 @@
  * process host's mailparser does, which test/mime_edge_port_test.ts holds it to.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { bundleWorker, Miniflare } from "./fixtures/workerd.ts";
+import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
 import { HAND_WRITTEN } from "./fixtures/mime_corpus.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { edgeMimePort } from "../src/mime/edge_port.ts";
@@ -105,6 +105,26 @@ Deno.test({
         const want = await deno.parse(bytes);
         assertEquals(got.parsed, JSON.parse(JSON.stringify(want)), label);
       }
+
+      // Figures, not assertions: workerd's CPU for 20 compose-and-parse round trips of the
+      // message above, and for parsing a 1.2 MB message with an attachment 5 times.
+      const cpu = async (n: number, run: () => Promise<unknown>) => {
+        const before = workerdCpuMs();
+        for (let i = 0; i < n; i++) await run();
+        const after = workerdCpuMs();
+        return before === undefined || after === undefined ? "n/a" : `${(after - before) / n} ms`;
+      };
+      const body = JSON.stringify({ input });
+      const large = HAND_WRITTEN.find(([label]) => label.startsWith("large"))![1] as Uint8Array;
+      console.log(
+        `workerd CPU per compose+parse (70 KB, 2 attachments): ${await cpu(
+          20,
+          () => call("/compose", body, "application/json"),
+        )}; per parse of a 1.2 MB message: ${await cpu(
+          5,
+          () => call("/parse", large.slice(), "message/rfc822"),
+        )} (10 ms clock ticks; JSON and base64 of the answers included)`,
+      );
     } finally {
       await mf.dispose();
     }
