@@ -24,6 +24,7 @@ import {
   QP_BODIES,
   random,
   randomHtml,
+  randomMime,
 } from "./fixtures/mime_corpus.ts";
 import { SEED_DIR } from "./fixtures/dovecot.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
@@ -126,6 +127,13 @@ Deno.test("issue17#2: multipart/alternative and quoted-printable parse the same 
 Deno.test("issue17#2: hand-written and damaged MIME parses the same as with mailparser", async () => {
   const out: Mismatch[] = [];
   for (const [label, message] of HAND_WRITTEN) await compareParse(label, message, out);
+  report(out);
+});
+
+Deno.test("issue17#2: random MIME trees (every leaf kind, encoding, disposition) parse as with mailparser", async () => {
+  const out: Mismatch[] = [];
+  const r = random(2026);
+  for (let i = 0; i < 300; i++) await compareParse(`tree ${i}`, randomMime(r), out);
   report(out);
 });
 
