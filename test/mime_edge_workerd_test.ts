@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
-import { HAND_WRITTEN } from "./fixtures/mime_corpus.ts";
+import { HAND_WRITTEN, random, randomMime } from "./fixtures/mime_corpus.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { edgeMimePort } from "../src/mime/edge_port.ts";
 import { fromBase64, toBase64 } from "../src/crypto.ts";
@@ -104,6 +104,12 @@ Deno.test({
         const got = await call("/parse", bytes.slice(), "message/rfc822");
         const want = await deno.parse(bytes);
         assertEquals(got.parsed, JSON.parse(JSON.stringify(want)), label);
+      }
+      const r = random(17);
+      for (let i = 0; i < 30; i++) {
+        const tree = randomMime(r);
+        const got = await call("/parse", tree.slice(), "message/rfc822");
+        assertEquals(got.parsed, JSON.parse(JSON.stringify(await deno.parse(tree))), `tree ${i}`);
       }
 
       // Figures, not assertions: workerd's CPU for 20 compose-and-parse round trips of the

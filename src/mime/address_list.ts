@@ -255,7 +255,13 @@ function punycodeLabel(input: string): string {
     for (let w = 1, k = BASE;; k += BASE) {
       if (index >= input.length) throw new Error("bad input");
       const c = input.charCodeAt(index++);
-      const digit = c - 48 < 10 ? c - 22 : c - 65 < 26 ? c - 65 : c - 97 < 26 ? c - 97 : BASE;
+      const digit = c >= 0x30 && c <= 0x39
+        ? c - 22
+        : c >= 0x41 && c <= 0x5a
+        ? c - 0x41
+        : c >= 0x61 && c <= 0x7a
+        ? c - 0x61
+        : BASE;
       if (digit >= BASE) throw new Error("bad digit");
       i += digit * w;
       const t = k <= bias ? TMIN : k >= bias + TMAX ? TMAX : k - bias;

@@ -31,4 +31,5 @@ Deno.test("RFC 3492 section 7.1: Punycode samples decode", () => {
   assert.equal(domainToUnicode("xn--ihqwcrb4cv8a8dqg056pqjye"), "他们为什么不说中文");
   assert.equal(domainToUnicode("mail.xn--mnchen-3ya.de"), "mail.münchen.de");
   assert.equal(domainToUnicode("xn--broken-!"), "xn--broken-!");
+  assert.equal(domainToUnicode("xn--bcher%kva.example"), "xn--bcher%kva.example");
 });

@@ -10,7 +10,7 @@
  */
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { BOMBS, nested } from "../fixtures/mime_bombs.ts";
-import { build, HAND_WRITTEN, random } from "../fixtures/mime_corpus.ts";
+import { build, HAND_WRITTEN, random, randomMime } from "../fixtures/mime_corpus.ts";
 import { createNodeMime } from "../../hosts/process/mime_node.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
 import { ParsedMail } from "../../schemas/mail.ts";
@@ -94,7 +94,7 @@ Deno.test("issue17#2: damaged MIME never makes the edge port throw, and its form
   const r = random(1717);
   const seeds: Uint8Array[] = HAND_WRITTEN.map(([, m]) => typeof m === "string" ? enc.encode(m) : m)
     .filter((m) => m.byteLength < 100_000);
-  for (let i = 0; i < 50; i++) seeds.push(enc.encode(build(r)));
+  for (let i = 0; i < 50; i++) seeds.push(enc.encode(build(r)), randomMime(r));
   let worst = 0;
   let total = 0;
   let exact = 0;
