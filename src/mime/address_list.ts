@@ -29,14 +29,62 @@ const OPERATORS: Record<string, string> = {
   ";": "",
 };
 
+/**
+ * Inside an angle-addr, the quoted strings, comments and domain literals it holds, which its
+ * closing ">" cannot come from (`<"a>b"@x.test>`).
+ */
+class AngleInner {
+  quoted = false;
+  comment = 0;
+  literal = false;
+  escaped = false;
+  afterAt = false;
+  /** Whether `c` sits inside one of them (the one that closes it included). */
+  track(c: string): boolean {
+    if (this.escaped) {
+      this.escaped = false;
+      return true;
+    }
+    if (this.quoted) {
+      if (c === "\\") this.escaped = true;
+      else if (c === '"') this.quoted = false;
+      return true;
+    }
+    if (this.comment) {
+      if (c === "\\") this.escaped = true;
+      else if (c === "(") this.comment++;
+      else if (c === ")") this.comment--;
+      return true;
+    }
+    if (this.literal) {
+      if (c === "]") this.literal = false;
+      return true;
+    }
+    if (c === '"') this.quoted = true;
+    else if (c === "(") this.comment = 1;
+    else if (c === "[" && this.afterAt) this.literal = true;
+    else {
+      if (!/\s/.test(c)) this.afterAt = c === "@";
+      return false;
+    }
+    return true;
+  }
+}
+
 function tokenize(value: string): Token[] {
   const tokens: Token[] = [];
   let expecting = "";
   let escaped = false;
   let depth = 0;
   let text: Token | undefined;
+  let inner = new AngleInner();
   for (let i = 0; i < value.length; i++) {
     let c = value[i];
+    if (expecting === ">" && inner.track(c)) {
+      text ??= tokens[tokens.push({ op: "", text: "" }) - 1];
+      text.text += c === "\n" ? " " : c;
+      continue;
+    }
     if (!escaped && expecting === ")" && c === "(") depth++;
     else if (!escaped && expecting === ")" && c === ")" && depth > 0) {
       depth--;
@@ -56,6 +104,7 @@ function tokenize(value: string): Token[] {
       tokens.push({ op: c, text: "" });
       text = undefined;
       expecting = OPERATORS[c];
+      inner = new AngleInner();
       continue;
     } else if ((expecting === '"' || expecting === ")") && c === "\\") {
       escaped = true;
@@ -82,7 +131,7 @@ const PLAIN = /^[^@\s]+@[^@\s]+$/;
 
 /** One mailbox from its tokens. */
 function mailbox(tokens: Token[]): Entry {
-  const address: string[] = [];
+  const angle: string[] = [];
   const comment: string[] = [];
   let text: string[] = [];
   /** Whether each text run was a quoted string: no address is taken out of one. */
@@ -98,7 +147,7 @@ function mailbox(tokens: Token[]): Entry {
       state = t.op === "<" ? "address" : t.op === "(" ? "comment" : "text";
       continue;
     }
-    const list = state === "address" ? address : state === "comment" ? comment : text;
+    const list = state === "address" ? angle : state === "comment" ? comment : text;
     const last = list.length - 1;
     // Text right after a closing quote, bracket or parenthesis continues the run before it
     // (`"john"@x.test`); a comment joins only across an "@" (it is folding whitespace).
@@ -119,12 +168,20 @@ function mailbox(tokens: Token[]): Entry {
     quoted = text.map(() => false);
     fromComment = true;
   }
+  // Comments inside the angle-addr are not part of it (and a stray "<" restarts it).
+  const addressComments: string[] = [];
+  let address = angle.flatMap((part) => {
+    const stripped = stripAddressComments(part);
+    addressComments.push(...stripped.comments);
+    return stripped.address ? [stripped.address] : [];
+  });
   if (address.length === 0 && text.length > 0 && !fromComment) {
     // The first addr-spec in the text is the mailbox; then the first one inside free text.
-    const strict = text.findIndex((t, i) => !quoted[i] && PLAIN.test(t.replace(/\s*@\s*/, "@")));
+    const strict = text.findIndex((t, i) => !quoted[i] && PLAIN.test(collapseAt(t)));
     if (strict >= 0) {
-      address.push(text[strict].replace(/\s*@\s*/, "@"));
+      address = [collapseAt(text[strict])];
       text.splice(strict, 1);
+      quoted.splice(strict, 1);
     } else {
       for (let i = 0; i < text.length && address.length === 0; i++) {
         if (quoted[i]) continue;
@@ -133,31 +190,42 @@ function mailbox(tokens: Token[]): Entry {
           return " ";
         }).trim();
       }
-      text = text.filter((t) => t);
     }
   }
   if (text.length === 0 && comment.length > 0) text = comment.splice(0);
   if (address.length > 1) text.push(...address.splice(1));
-  // A second "<" inside an angle-addr drops what comes before it (as Apple Mail reads it).
-  let addr = address.map((a) => a.slice(a.lastIndexOf("<") + 1).trim()).filter((a) => a)
-    .join(" ").replace(/\s*@\s*/, "@");
-  // An angle-addr holding more than a mailbox (`<a@x.test junk>`, an unclosed "<"): the run
-  // that reads as an address is the address, the rest display text.
-  if (/\s/.test(addr) && !addr.startsWith('"')) {
-    const runs = addr.split(/\s+/).filter((r) => r);
-    let pick = runs.findIndex((r) => PLAIN.test(r));
-    if (pick < 0) pick = runs.findIndex((r) => /^[^@\s]+@\S+$/.test(r));
-    if (pick >= 0) {
-      addr = runs[pick];
-      text.push(...runs.filter((_, i) => i !== pick));
-    }
-  }
-  let name = text.join(" ");
+  const fromQuoted = address.length === 0 && quoted.some((q) => q);
+  let name = text.filter((t) => t).join(" ");
+  let addr = address.join(" ");
   // Only quoted text is left and it holds an "@": that is a quoted local part, and its quotes
   // go back on, so no "@" or "," inside it can route or split (`"a@evil, b"@good.test`).
-  if (!addr && quoted.some((q) => q) && name.includes("@")) {
-    addr = quoteLocalPart(name.replace(/\s*@\s*(?=[^@]*$)/, "@"));
+  if (fromQuoted && name.includes("@")) {
+    const at = name.lastIndexOf("@");
+    addr = quoteLocalPart(name.slice(0, at).trimEnd() + "@" + name.slice(at + 1).trimStart());
     name = "";
+  }
+  // An angle-addr holding more than a mailbox (`<a@x.test junk>`, an unclosed "<"): the run
+  // that reads as an address is the address, the rest display text.
+  addr = collapseAt(addr);
+  if (/\s/.test(addr)) {
+    const quotedLocal = addr.match(/^("(?:[^"\\]|\\[\s\S])*"@\S+)(?:\s+([\s\S]+))?$/);
+    if (quotedLocal?.[2]) {
+      addr = quotedLocal[1];
+      name = [name, quotedLocal[2]].filter((t) => t).join(" ");
+    } else if (!quotedLocal && !addr.includes('"')) {
+      const runs = addr.split(/\s+/);
+      let pick = runs.findIndex((r) => PLAIN.test(r) || /^[^@\s]+@\[[^[\]\\\s]*\]$/.test(r));
+      if (pick < 0) pick = runs.findIndex((r) => /^[^@\s]+@\S+$/.test(r));
+      if (pick >= 0) {
+        addr = runs[pick];
+        name = [name, ...runs.filter((_, i) => i !== pick)].filter((t) => t).join(" ");
+      }
+    }
+  }
+  // A comment names the mailbox only when nothing else does.
+  if (!name && addressComments.length > 0) {
+    name = addressComments.join(" ");
+    fromComment = true;
   }
   const entry = { address: addr || (fromComment ? "" : name), name: name || addr };
   if (entry.address === entry.name) {
@@ -165,6 +233,86 @@ function mailbox(tokens: Token[]): Entry {
     else entry.address = "";
   }
   return entry;
+}
+
+/**
+ * Whitespace beside an address's "@" dropped (RFC 5322 section 4.4 allows CFWS there), when it
+ * has exactly one "@" and no quoted string after it.
+ */
+function collapseAt(value: string): string {
+  const at = value.indexOf("@");
+  if (at < 0 || value.indexOf("@", at + 1) >= 0 || value.lastIndexOf('"') > at) return value;
+  return value.slice(0, at).trimEnd() + "@" + value.slice(at + 1).trimStart();
+}
+
+/**
+ * Comments taken out of an angle-addr's text (nested, with escapes; one left open runs to the
+ * end), a stray "<" restarting it as Apple Mail does, an obsolete route (`@a,@b:`) dropped.
+ */
+function stripAddressComments(value: string): { address: string; comments: string[] } {
+  const comments: string[] = [];
+  let result = "";
+  let comment = "";
+  let depth = 0;
+  let closer = "";
+  let lastChar = "";
+  let pendingSpace = false;
+  let firstChar = "";
+  let quoteSeen = false;
+  let routeEnd = -1;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (depth) {
+      if (c === "\\" && i < value.length - 1) comment += value[++i];
+      else if (c === "(") {
+        depth++;
+        comment += c;
+      } else if (c === ")" && !--depth) {
+        comments.push(comment.trim());
+        comment = "";
+        pendingSpace = lastChar !== "@";
+      } else comment += c;
+      continue;
+    }
+    if (pendingSpace && c !== "(") {
+      pendingSpace = false;
+      if (c !== "@" && c !== "<" && !/\s/.test(c)) {
+        result += " ";
+        lastChar = " ";
+      }
+    }
+    if (closer) {
+      if (c === "\\" && closer === '"' && i < value.length - 1) {
+        result += c + value[++i];
+        lastChar = value[i];
+        continue;
+      }
+      if (c === closer) closer = "";
+    } else if (c === '"') {
+      closer = '"';
+      quoteSeen = true;
+    } else if (c === ":" && routeEnd < 0 && firstChar === "@" && !quoteSeen) {
+      routeEnd = result.length + 1;
+    } else if (c === "[") closer = "]";
+    else if (c === "(") {
+      depth = 1;
+      continue;
+    } else if (c === "<") {
+      result = "";
+      lastChar = "";
+      comments.length = 0;
+      firstChar = "";
+      quoteSeen = false;
+      routeEnd = -1;
+      continue;
+    }
+    result += c;
+    lastChar = c;
+    if (!firstChar && !/\s/.test(c)) firstChar = c;
+  }
+  if (routeEnd >= 0 && result.indexOf("@", routeEnd) >= 0) result = result.slice(routeEnd);
+  if (depth) comments.push(comment.trim());
+  return { address: result.trim(), comments: comments.filter((t) => t) };
 }
 
 /** An address whose local part needs quoting (RFC 5322 section 3.4.1) gets its quotes back. */

@@ -53,12 +53,32 @@ for (const name of closesP) IMPLIES_CLOSE[name] = new Set(["p"]);
 
 function attributes(source: string): Map<string, string> {
   const attrs = new Map<string, string>();
-  const re = /([^\s"'>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g;
+  const re = /([^\s>\/=][^\s>\/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g;
   for (let m = re.exec(source); m; m = re.exec(source)) {
     const name = m[1].toLowerCase();
     if (!attrs.has(name)) attrs.set(name, decodeEntities(m[2] ?? m[3] ?? m[4] ?? ""));
   }
   return attrs;
+}
+
+/** Names whose start htmlparser2 reads as a possible raw-text element (its "special" tags). */
+const SPECIAL = ["script", "style", "title", "textarea"];
+
+/**
+ * What htmlparser2 emits as text for a construct cut off by the end of the input: a tag name that
+ * may still become a raw-text element's ("<sty"), what follows a declaration, processing
+ * instruction or bogus comment ("<!x", "</4"), what follows an end tag's name; nothing for a tag
+ * in its name or attributes, or a comment.
+ */
+function trailingText(m: RegExpExecArray): string {
+  const whole = m[0];
+  if (whole.startsWith("<!--")) return "";
+  if (m[1] !== undefined) return whole.slice(2 + m[1].length).trimStart();
+  if (m[3] !== undefined) {
+    const name = m[3].toLowerCase();
+    return m[4] === "" && SPECIAL.some((s) => s.startsWith(name)) ? m[3] : "";
+  }
+  return whole === "</" ? whole : whole.slice(2);
 }
 
 /** The document tree, as htmlparser2 builds it in HTML mode. */
@@ -86,51 +106,76 @@ export function parseHtml(html: string): Element {
     if (typeof last === "string") siblings[siblings.length - 1] = last + data;
     else siblings.push(data);
   };
-  const tag =
-    /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z][^\s\/>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<[!?][^>]*>?/g;
+  // A comment; an end tag (anything up to ">"); a start tag (attribute values may hold ">");
+  // a doctype or processing instruction; "</" and no letter (a bogus comment). Any of them cut
+  // off by the end of the input is dropped, as htmlparser2 drops it.
+  const tag = new RegExp(
+    String.raw`<!--[\s\S]*?(?:-->|$)|<\/([a-zA-Z][^\s\/>]*)[^>]*(>|$)|` +
+      String.raw`<([a-zA-Z][^\s\/>]*)((?:[^>=]|=\s*(?:"[^"]*"|'[^']*'|))*)(>|$)|` +
+      String.raw`<[!?][^>]*(?:>|$)|<\/(?:[^a-zA-Z>][^>]*)?(?:>|$)`,
+    "g",
+  );
+  /** Text up to a tag whose quotes never close (the rest of the input is inside that tag). */
+  const textBefore = (from: number, to: number): boolean => {
+    const segment = html.slice(from, to);
+    const open = segment.search(/<\/?[a-zA-Z]/);
+    text(decodeEntities(open < 0 ? segment : segment.slice(0, open)));
+    return open < 0;
+  };
   let last = 0;
   for (let m = tag.exec(html); m; m = tag.exec(html)) {
-    text(decodeEntities(html.slice(last, m.index)));
+    if (!textBefore(last, m.index)) return root;
     last = tag.lastIndex;
-    if (!m[2]) continue; // a comment, doctype or processing instruction
-    const name = m[2].toLowerCase();
-    if (m[1]) {
+    const cut = !m[0].endsWith(">") && tag.lastIndex === html.length;
+    if (cut) {
+      // A construct the input ends inside: htmlparser2 gives some of it back as text.
+      text(trailingText(m));
+      continue;
+    }
+    if (m[1] !== undefined) {
+      const name = m[1].toLowerCase();
       // An end tag closes the nearest open element of its name and all inside it.
       if (open.get(name)) {
         let index = stack.length - 1;
         while (stack[index].name !== name) index--;
         popTo(index);
-      } else if (name === "p") {
-        push({ name: "p", attrs: new Map(), children: [] });
+      } else if (name === "p" || name === "br") {
+        // A stray </p> is an empty paragraph, a stray </br> a line break.
+        push({ name, attrs: new Map(), children: [] });
         popTo(stack.length - 1);
-      } else if (name === "br") {
-        push({ name: "br", attrs: new Map(), children: [] }), popTo(stack.length - 1);
       }
       continue;
     }
+    if (m[0] === "</>") text(m[0]); // kept as text, as htmlparser2 keeps it
+    if (m[3] === undefined) continue; // a comment, doctype or processing instruction
+    const name = m[3].toLowerCase();
     const implied = IMPLIES_CLOSE[name];
     if (implied) {
       while (stack.length > 1 && implied.has(top().name)) popTo(stack.length - 1);
     }
-    const el: Element = { name, attrs: attributes(m[3]), children: [] };
+    const el: Element = { name, attrs: attributes(m[4]), children: [] };
     push(el);
     if (VOID.has(name)) {
       popTo(stack.length - 1);
       continue;
     }
     if (RAW_TEXT.has(name)) {
-      const end = html.slice(last).search(new RegExp(`</${name}\\s*>`, "i"));
+      // Raw text runs to "</name" followed by whitespace or ">".
+      const end = html.slice(last).search(new RegExp(`</${name}(?=[\\s>])`, "i"));
       const content = end < 0 ? html.slice(last) : html.slice(last, last + end);
       if (content) {
         el.children.push(
           name === "title" || name === "textarea" ? decodeEntities(content) : content,
         );
       }
-      last = end < 0 ? html.length : html.indexOf(">", last + end) + 1;
-      tag.lastIndex = last;
+      const close = end < 0 ? -1 : html.indexOf(">", last + end);
       popTo(stack.length - 1);
+      // An end tag the input ends inside gives back what follows its name.
+      if (end >= 0 && close < 0) text(html.slice(last + end + 2 + name.length).trimStart());
+      last = close < 0 ? html.length : close + 1;
+      tag.lastIndex = last;
     }
   }
-  text(decodeEntities(html.slice(last)));
+  textBefore(last, html.length);
   return root;
 }

@@ -128,7 +128,8 @@ function headerLines(block: string): RawField[] {
       entry.line += "\r\n" + line;
     } else {
       const colon = line.indexOf(":");
-      lines.push({ key: (colon < 0 ? line : line.slice(0, colon)).toLowerCase().trim(), line });
+      // A line without a colon has no name (mailsplit: substr(0, -1)); a fold may give it one.
+      lines.push({ key: colon < 0 ? "" : line.slice(0, colon).toLowerCase().trim(), line });
       keyPending = colon < 0;
     }
   }
@@ -337,8 +338,10 @@ export function splitMime(raw: Uint8Array, limits: MimeLimits = DEFAULT_LIMITS):
       return { ok: false, reason: `more than ${limits.maxParts} MIME parts` };
     }
     if (pos >= raw.length) {
-      // End of input: a header block still open is read as it is.
-      if (head) {
+      // End of input: a header block still open is read as it is. (When the input ends without
+      // a line break, its last line was the final one already, and a part it opened is not
+      // read: mailsplit ends there.)
+      if (head && (raw.length === 0 || raw[raw.length - 1] === 0x0a)) {
         const error = headerLine(raw.length, raw.length, true);
         if (error) return { ok: false, reason: error };
       }

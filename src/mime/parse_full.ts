@@ -168,7 +168,8 @@ interface Walk {
 function walk(raw: Uint8Array, nodes: MimeNode[], withText: boolean): Walk {
   const out: Walk = { nodes, attachments: [], text: new Map(), hasText: false, hasHtml: false };
   for (const node of nodes) {
-    if (node.multipart) continue;
+    // mailparser takes any multipart/ type for a container (mailsplit needs a subtype to split).
+    if (node.contentType.startsWith("multipart/")) continue;
     if (node.contentType === "message/rfc822" && node.messageNode) continue;
     const type = node.contentType || (node.root ? "text/plain" : "");
     let disposition = node.disposition;
@@ -258,7 +259,10 @@ function attachmentInfo(raw: Uint8Array, node: MimeNode, index: number): Attachm
 }
 
 function attachmentType(node: MimeNode): string {
-  const type = node.contentType || "application/octet-stream";
+  // An empty Content-Type: text/plain for the message itself, octet-stream for a part (where
+  // mailparser reports `false`), and no guessing from the file name in either case.
+  if (!node.contentType) return node.root ? "text/plain" : "application/octet-stream";
+  const type = node.contentType;
   return type === "application/octet-stream" && node.filename ? mediaTypeFor(node.filename) : type;
 }
 
