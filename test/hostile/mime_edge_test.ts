@@ -138,3 +138,15 @@ Deno.test("issue17#2: damaged MIME never makes the edge port throw, and its form
     } ms; ${exact} read exactly as mailparser reads them (apart from Date and attachment types)`,
   );
 });
+
+Deno.test("issue17#2: a message mailparser never answers for gets an answer from the edge port", async () => {
+  // The whole message is an inline message/rfc822 part that ends inside its own header block:
+  // mailparser's promise never settles on it (the process host's MIME thread would wait for
+  // ever; noted in the report, hosts/ is not changed here). The edge port reads the headers.
+  const raw = enc.encode(
+    "From: a@x.test\r\nSubject: cut\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline",
+  );
+  const parsed = await edge.parse(raw);
+  assertEquals([parsed.subject, parsed.from?.address, parsed.attachments], ["cut", "a@x.test", []]);
+  assertEquals(await edge.attachment(raw, 0), undefined);
+});
