@@ -3,7 +3,9 @@
  * quoted display names) read into name/address pairs the way mail readers read real-world
  * headers, which are often not RFC 5322: a bare address in free text is found, a comment names
  * an address that has no display name (`a@b (Alice)`), an unquoted comma in a display name is
- * folded back (`Joe Foo, PhD <joe@x>`). This follows the process host's parser (nodemailer's
+ * folded back (`Joe Foo, PhD <joe@x>`), comments and a stray "<" inside an angle-addr are
+ * dropped, a quoted local part keeps its quotes (no "@" or "," inside it can route or split a
+ * list). This follows the process host's parser (nodemailer's
  * addressparser and mailparser's decoding) so both ports list the same recipients; display names
  * have their encoded-words decoded (RFC 2047 section 5), an encoded-word in an address is kept
  * only if it decodes to a plain local@domain, and IDNA domains (`xn--`) are shown in Unicode
