@@ -9,63 +9,9 @@
  * and the wall time of each password operation are printed for the issue's per-login budget.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashPassword } from "../src/auth/password.ts";
-
-const root = new URL("../", import.meta.url).pathname;
-
-/** The slice of miniflare's API used here. miniflare's own typings bring in
- * @cloudflare/workers-types, whose globals (`Body.json(): Promise<unknown>`, …) would replace
- * Deno's in the one program `deno task check` type-checks, so it is imported by a computed name. */
-interface MiniflareLike {
-  dispatchFetch(url: string, init: RequestInit): Promise<Response>;
-  dispose(): Promise<void>;
-}
-const MINIFLARE = "miniflare";
-const { Miniflare } = await import(MINIFLARE) as {
-  Miniflare: new (options: Record<string, unknown>) => MiniflareLike;
-};
-
-async function bundleWorker(): Promise<string> {
-  const out = await Deno.makeTempFile({ suffix: ".js" });
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "-o", out, "test/fixtures/edge_crypto_worker.ts"],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  assert(result.success, new TextDecoder().decode(result.stderr));
-  const script = await Deno.readTextFile(out);
-  await Deno.remove(out);
-  return script;
-}
-
-/** CPU seconds used so far by workerd processes that this test process started (miniflare's
- * child), or undefined where /proc is not there to read. */
-function workerdCpuMs(): number | undefined {
-  let total: number | undefined;
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      let stat: string;
-      try {
-        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      // fields[1] is the parent pid; fields[11], fields[12] are utime, stime in clock ticks.
-      if (!comm.includes("workerd") || Number(fields[1]) !== Deno.pid) continue;
-      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
-    }
-  } catch {
-    return undefined;
-  }
-  return total;
-}
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -77,7 +23,7 @@ Deno.test({
   fn: async () => {
     const mf = new Miniflare({
       modules: true,
-      script: await bundleWorker(),
+      script: await bundleWorker("test/fixtures/edge_crypto_worker.ts"),
       compatibilityDate: "2025-09-01",
       compatibilityFlags: [],
     });

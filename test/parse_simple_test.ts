@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { createNodeMime } from "../hosts/process/mime_node.ts";
 import { parseSimpleMail } from "../src/mime/parse_simple.ts";
+import { alternative, build, QP_BODIES, random } from "./fixtures/mime_corpus.ts";
 
 /** mailparser alone (the port itself now tries the fast parser first). */
 const mime = createNodeMime({ simpleFirst: false });
@@ -20,107 +21,6 @@ async function compare(message: string | Uint8Array) {
   return fast;
 }
 
-/** A small seeded generator (mulberry32). */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const FROMS = [
-  "a@edge.test",
-  "<a@edge.test>",
-  "Alice <alice@edge.test>",
-  '"Alice Smith" <alice@edge.test>',
-  '"Doe, John" <john@edge.test>',
-  "A.B. Jones <ab@edge.test>",
-  '"  spaced  " <s@edge.test>',
-  "Alice  Smith <alice@edge.test>",
-  "undisclosed-recipients:;",
-  "a@edge.test (Alice)",
-  "=?utf-8?q?Al=C3=AFce?= <alice@edge.test>",
-  "Ålice <alice@edge.test>",
-  "",
-  "Bob <Bob.Mixed+Tag@Edge.Test>",
-  "bob@xn--bcher-kva.example",
-];
-const TOS = [
-  "rcpt@postern.localhost",
-  "rcpt@postern.localhost, Bob <bob@postern.localhost>",
-  '"Smith, Ann" <ann@postern.localhost>, carl@postern.localhost',
-  "<rcpt@postern.localhost>,<two@postern.localhost>",
-  "rcpt@postern.localhost,",
-  "Team: a@postern.localhost, b@postern.localhost;",
-];
-const SUBJECTS = [
-  "Hello",
-  "",
-  "Grüße aus Köln",
-  "Re: [list] a subject\r\n\tfolded across lines",
-  "trailing spaces   ",
-  "=?utf-8?b?SGVsbG8=?=",
-  "a: b: c",
-];
-const DATES = [
-  "Sun, 29 Nov 2026 11:15:31 +0000",
-  "Mon, 2 Feb 2026 08:00:00 -0800 (PST)",
-  "29 Nov 2026 11:15 +0100",
-  "not a date",
-  "",
-];
-const IDS = ["<id1@edge.test>", "id2@edge.test", "", "<id3@edge.test> (comment)"];
-const TYPES = [
-  undefined,
-  "text/plain",
-  "text/plain; charset=utf-8",
-  'text/plain; charset="US-ASCII"',
-  "TEXT/PLAIN; CHARSET=UTF-8",
-  "text/plain; format=flowed",
-  "text/html; charset=utf-8",
-  "text/plain; charset=iso-8859-1",
-];
-const ENCODINGS = [undefined, "7bit", "8BIT", "binary", "quoted-printable", "base64"];
-const BODIES = [
-  "Hello\r\nWorld\r\n",
-  "",
-  "Grüße\r\n",
-  "no final line break",
-  "bare\nLF\nlines\r\n",
-  "a bare\rCR\r\n",
-  "x".repeat(3000) + "\r\n",
-  "line one\r\n\r\n\r\nafter blanks\r\n",
-  "=41 not qp here\r\n",
-];
-
-function build(r: () => number): string {
-  // Two times in three from the first four entries (mostly plain), else from all of them.
-  const pick = <T>(list: T[]) =>
-    list[Math.floor(r() * (r() < 0.67 ? Math.min(4, list.length) : list.length))];
-  const lines: string[] = [];
-  lines.push(`Received: from a.example (a.example [192.0.2.1])\r\n\tby b.example; ${pick(DATES)}`);
-  if (r() < 0.9) lines.push(`From: ${pick(FROMS)}`);
-  if (r() < 0.9) lines.push(`To: ${pick(TOS)}`);
-  if (r() < 0.2) lines.push(`To: ${pick(TOS)}`);
-  if (r() < 0.3) lines.push(`Cc: ${pick(TOS)}`);
-  if (r() < 0.2) lines.push(`Reply-To: ${pick(FROMS)}`);
-  if (r() < 0.9) lines.push(`Subject: ${pick(SUBJECTS)}`);
-  if (r() < 0.8) lines.push(`Date: ${pick(DATES)}`);
-  if (r() < 0.8) lines.push(`Message-ID: ${pick(IDS)}`);
-  if (r() < 0.3) lines.push(`In-Reply-To: ${pick(IDS)}`);
-  if (r() < 0.3) lines.push(`References: ${pick(IDS)}\r\n ${pick(IDS)} ${pick(IDS)}`);
-  if (r() < 0.1) lines.push(`References: ${pick(IDS)}`);
-  if (r() < 0.5) lines.push("MIME-Version: 1.0");
-  const type = pick(TYPES);
-  if (type) lines.push(`Content-Type: ${type}`);
-  const encoding = pick(ENCODINGS);
-  if (encoding) lines.push(`Content-Transfer-Encoding: ${encoding}`);
-  if (r() < 0.3) lines.push("X-Mailer: bench 1.0");
-  return lines.join("\r\n") + "\r\n\r\n" + pick(BODIES);
-}
-
 Deno.test("the fast parser gives the full parser's result for every message it takes", async () => {
   const r = random(20261129);
   let taken = 0;
@@ -129,23 +29,6 @@ Deno.test("the fast parser gives the full parser's result for every message it t
   // Both outcomes occur often: the corpus exercises the fast path and the hand-over.
   assert(taken > total * 0.1 && taken < total * 0.9, `took ${taken} of ${total}`);
 });
-
-/** A multipart/alternative message with boundary b1: parts as [type, content, extra header]. */
-function alternative(...parts: [string, string, string?][]): string {
-  const body = parts.map(([type, content, extra]) =>
-    `--b1\r\nContent-Type: ${type}${extra ? `\r\n${extra}` : ""}\r\n\r\n${content}\r\n`
-  ).join("");
-  return `From: a@edge.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b1"\r\n\r\n${body}--b1--\r\n`;
-}
-
-const QP_BODIES = [
-  "caf=C3=A9 au lait\r\n",
-  "soft=\r\nbreak and trailing space   \r\nnext\r\n",
-  "=3D equals, =3d lower, =ZZ kept, = alone\r\n",
-  "ends with soft break=",
-  "tab\t\r\n=E2=82=AC euro\r\n",
-  "==\r\ndouble\r\n",
-];
 
 Deno.test("multipart/alternative and quoted-printable come out as the full parser gives them", async () => {
   const r = random(7);

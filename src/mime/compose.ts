@@ -11,8 +11,11 @@
  * so the message is 7-bit clean for any relay. Line breaks are CRLF throughout. Pure: no I/O.
  */
 import type { ComposeInput, NamedAddress } from "../../schemas/mail.ts";
-import { toBase64 } from "../crypto.ts";
 import { rfc5322Date } from "./dsn.ts";
+import { encodedWords } from "./encoded_words.ts";
+import { encodeQuotedPrintable } from "./transfer.ts";
+
+export { encodedWords };
 
 const encoder = new TextEncoder();
 
@@ -25,25 +28,6 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 // RFC 5322 section 3.2.3 atext, plus the spaces between a phrase's words.
 const PHRASE_ATOMS = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*$/;
 
-/** RFC 2047 encoded-words for `text`, each at most 75 characters (45 octets of UTF-8). */
-export function encodedWords(text: string): string[] {
-  const words: string[] = [];
-  let chunk = "";
-  let octets = 0;
-  for (const char of text) {
-    const size = encoder.encode(char).length;
-    if (octets + size > 45) {
-      words.push(`=?UTF-8?B?${toBase64(encoder.encode(chunk))}?=`);
-      chunk = "";
-      octets = 0;
-    }
-    chunk += char;
-    octets += size;
-  }
-  if (chunk || words.length === 0) words.push(`=?UTF-8?B?${toBase64(encoder.encode(chunk))}?=`);
-  return words;
-}
-
 /** A display name: atoms as they are, other ASCII quoted, anything else encoded. */
 function phrase(name: string): string {
   if (PRINTABLE_ASCII.test(name)) {
@@ -52,10 +36,12 @@ function phrase(name: string): string {
   return encodedWords(name).join(" ");
 }
 
-const mailbox = (a: NamedAddress) => (a.name ? `${phrase(a.name)} <${a.address}>` : a.address);
+export const mailbox = (
+  a: NamedAddress,
+) => (a.name ? `${phrase(a.name)} <${a.address}>` : a.address);
 
 /** `Name: value`, folded at spaces before 78 characters where the value has any. */
-function field(name: string, value: string): string {
+export function field(name: string, value: string): string {
   const line = `${name}: ${value}`;
   if (line.length <= 78) return line;
   const words = line.split(" ");
@@ -75,39 +61,17 @@ function field(name: string, value: string): string {
 }
 
 /** An unstructured field (Subject, extra headers): encoded-words when not plain ASCII. */
-const unstructured = (name: string, value: string) =>
+export const unstructured = (name: string, value: string) =>
   PRINTABLE_ASCII.test(value)
     ? field(name, value)
     : `${name}: ${encodedWords(value).join("\r\n ")}`;
 
-const addressField = (name: string, list: NamedAddress[]) =>
+export const addressField = (name: string, list: NamedAddress[]) =>
   field(name, list.map(mailbox).join(", "));
 
-const HEX = "0123456789ABCDEF";
-
 /** Quoted-printable (RFC 2045 section 6.7) of text whose lines are already split. */
-export function quotedPrintable(lines: string[]): string {
-  const out: string[] = [];
-  for (const line of lines) {
-    const bytes = encoder.encode(line);
-    let current = "";
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i];
-      const last = i === bytes.length - 1;
-      // Rule 3: a space or tab ending a line is encoded (it would be lost in transport).
-      const literal = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !last);
-      const token = literal ? String.fromCharCode(b) : `=${HEX[b >> 4]}${HEX[b & 15]}`;
-      // Rule 5: lines of at most 76 characters, a soft break ("=") ending the longer ones.
-      if (current.length + token.length > 75) {
-        out.push(current + "=");
-        current = "";
-      }
-      current += token;
-    }
-    out.push(current);
-  }
-  return out.join("\r\n");
-}
+export const quotedPrintable = (lines: string[]): string =>
+  encodeQuotedPrintable(encoder.encode(lines.join("\r\n")));
 
 /** A text body as 7bit when it can be, else quoted-printable; CRLF line breaks. */
 function bodyPart(type: "plain" | "html", content: string): { headers: string[]; body: string } {
@@ -124,10 +88,11 @@ function bodyPart(type: "plain" | "html", content: string): { headers: string[];
 }
 
 /**
- * The message's bytes. `boundary` separates the parts of a text-and-HTML message
- * (multipart/alternative, RFC 2046 section 5.1.4); it must be random, so it occurs in no part.
+ * The message's own header fields, in the order both composers write them: the caller's extra
+ * fields (the API refuses the ones written here), From, To, Cc, Reply-To, Subject, Message-ID,
+ * Date, In-Reply-To, References, MIME-Version. Bcc is never written (RFC 5322 section 3.6.3).
  */
-export function composeSimple(input: ComposeInput, boundary: string): Uint8Array {
+export function messageHeaders(input: ComposeInput): string[] {
   const head: string[] = [];
   for (const h of input.headers) head.push(unstructured(h.name, h.value));
   head.push(addressField("From", [input.from]));
@@ -140,7 +105,15 @@ export function composeSimple(input: ComposeInput, boundary: string): Uint8Array
   if (input.inReplyTo) head.push(`In-Reply-To: ${input.inReplyTo}`);
   if (input.references?.length) head.push(field("References", input.references.join(" ")));
   head.push("MIME-Version: 1.0");
+  return head;
+}
 
+/**
+ * The message's bytes. `boundary` separates the parts of a text-and-HTML message
+ * (multipart/alternative, RFC 2046 section 5.1.4); it must be random, so it occurs in no part.
+ */
+export function composeSimple(input: ComposeInput, boundary: string): Uint8Array {
+  const head = messageHeaders(input);
   let body: string;
   if (input.text !== undefined && input.html !== undefined) {
     const text = bodyPart("plain", input.text);

@@ -11,38 +11,11 @@ import { startBridgeWorld } from "../fixtures/bridge.ts";
 import { startGatewayImap } from "../fixtures/imap_pop3.ts";
 import { LineClient } from "../fixtures/line_client.ts";
 import { createNodeMime } from "../../hosts/process/mime_node.ts";
+import { BOMBS } from "../fixtures/mime_bombs.ts";
 import { rawSql } from "../../src/store/store.ts";
 import type { TestGateway } from "../fixtures/app.ts";
 
 const enc = new TextEncoder();
-
-const HEAD = (subject: string) =>
-  `From: Bomb <bomb@remote.example>\r\nTo: ${ALICE.address}\r\nSubject: ${subject}\r\n` +
-  `Message-ID: <${subject.replaceAll(" ", "-")}@remote.example>\r\nMIME-Version: 1.0\r\n`;
-
-function nested(depth: number): string {
-  let s = HEAD("nested bomb");
-  for (let i = 0; i < depth; i++) {
-    s += `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n`;
-  }
-  s += "Content-Type: text/plain\r\n\r\ninnermost\r\n";
-  for (let i = depth - 1; i >= 0; i--) s += `--b${i}--\r\n`;
-  return s;
-}
-
-/** 1 MB in one header field, in lines of at most 998 octets (RFC 5322 section 2.1.1). */
-const bigHeader = () =>
-  HEAD("big header") + "X-Big: " + ("a".repeat(990) + "\r\n\t").repeat(1060) +
-  "end\r\n\r\nbody\r\n";
-/** 1 MB of folding: a quarter of a million continuation lines. */
-const foldedHeader = () =>
-  HEAD("folded header") + "X-Fold: " + "a\r\n ".repeat(1 << 18) + "end\r\n\r\nbody\r\n";
-
-export const BOMBS: [string, () => string][] = [
-  ["nested bomb", () => nested(1000)],
-  ["big header", bigHeader],
-  ["folded header", foldedHeader],
-];
 
 async function stored(gw: TestGateway, subject: string) {
   return await rawSql(gw.deps.store.db).get<{ parsed: string; size: number; sha: string }>(
