@@ -36,7 +36,7 @@ import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
 import { startMemoryTrim } from "../hosts/process/memory_trim.ts";
 import { createThreadedMime } from "../hosts/process/mime_thread.ts";
-import { mimeLimits } from "../hosts/process/mime_node.ts";
+import { mimeLimits } from "../hosts/process/mime_limits.ts";
 
 export interface Running {
   listener: Listener;

@@ -9,7 +9,8 @@ import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
 import type { Store } from "../../src/store/store.ts";
-import { createNodeMime, mimeLimits } from "./mime_node.ts";
+import { edgeMimePort } from "../../src/mime/edge_port.ts";
+import { mimeLimits } from "./mime_limits.ts";
 import { dnsPort, outboundFetch } from "./outbound_http.ts";
 import { nodeModulesAssets } from "./static_assets.ts";
 
@@ -19,7 +20,7 @@ export async function buildDeps(
   masterKey: string,
   logger: Logger = jsonLogger(config.logLevel, (line) => console.error(line)),
   /** The MIME port to use; default: on this thread (short-lived commands, tests). */
-  mime: MimePort = createNodeMime({ limits: mimeLimits(config) }),
+  mime: MimePort = edgeMimePort({ limits: mimeLimits(config) }),
 ): Promise<Deps> {
   return {
     store,

@@ -15,7 +15,7 @@ import {
   type InboundAuthOptions,
 } from "../../bridge/smtp/inbound_auth.ts";
 import { answerDnsQuestion, type DnsQuestion } from "./dns_relay.ts";
-import { LARGE_MESSAGE_BYTES } from "./mime_node.ts";
+import { LARGE_MESSAGE_BYTES } from "./mime_limits.ts";
 import { workerRpc } from "./worker_rpc.ts";
 
 export interface MailauthThread {

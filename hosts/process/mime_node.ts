@@ -1,6 +1,9 @@
 /**
- * The MIME port for Deno and Bun: mailparser (RFC 5322/2045-2049 parsing) and nodemailer's
- * MailComposer (building). Both are built on Node streams, so they live here, not in `src/`.
+ * The MIME port on mailparser (RFC 5322/2045-2049 parsing) and nodemailer's MailComposer
+ * (building), which the process host ran until the edge port (src/mime/edge_port.ts) matched it:
+ * now the reference the differential tests hold that port to (test/mime_edge_port_test.ts,
+ * test/parse_simple_test.ts, test/hostile/mime_edge_test.ts). `postern serve` does not load it
+ * (mime_thread.ts); mailparser also never answered for some messages (test/hostile/mime_host_test.ts).
  */
 import { Buffer } from "node:buffer";
 import type {
@@ -10,6 +13,7 @@ import type {
   SimpleParserOptions,
 } from "mailparser";
 import { type LeanMail, parseLean } from "./mime_large.ts";
+import { DEFAULT_MIME_LIMITS, LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_limits.ts";
 
 // The MIME libraries load on first use: an idle server does not carry them.
 async function simpleParser(input: Buffer, options: SimpleParserOptions): Promise<LibParsedMail> {
@@ -22,7 +26,6 @@ import type {
   NamedAddress,
   ParsedMail,
 } from "../../schemas/mail.ts";
-import type { Config } from "../../src/config.ts";
 import type { MimePort } from "../../src/ports.ts";
 import { parseHeaderBlock } from "../../src/mime/header_block.ts";
 import { parseSimpleMail } from "../../src/mime/parse_simple.ts";
@@ -57,21 +60,6 @@ function splitIds(value: string | string[] | undefined): string[] {
   return text.match(/<[^<>\s]+>/g) ?? [];
 }
 
-/** mailparser's limits (config `mimeMaxParts`, `mimeMaxHeaderBytes`); beyond them: degraded. */
-export interface MimeLimits {
-  /** MIME parts (nodes) in one message; mailsplit's `maxChildNodes`. */
-  maxParts: number;
-  /** Bytes of one part's header block; mailsplit's `maxHeadSize`. */
-  maxHeaderBytes: number;
-}
-
-/** mailsplit's own defaults (1,000 parts, 1 MiB), what Postern used before they were settings. */
-export const DEFAULT_MIME_LIMITS: MimeLimits = { maxParts: 1000, maxHeaderBytes: 1024 * 1024 };
-
-export const mimeLimits = (
-  config: Pick<Config, "mimeMaxParts" | "mimeMaxHeaderBytes">,
-): MimeLimits => ({ maxParts: config.mimeMaxParts, maxHeaderBytes: config.mimeMaxHeaderBytes });
-
 /** Why mailparser gave up, for `ParsedMail.degraded` (mailsplit marks limit errors EMAXLEN). */
 function degradedReason(error: unknown, limits: MimeLimits): string {
   const message = String((error as Error)?.message ?? error);
@@ -92,12 +80,6 @@ export interface NodeMimeOptions {
    */
   simpleFirst?: boolean;
 }
-
-/**
- * Above this size a message is parsed by mime_large.ts: attachments counted, not kept (a 25 MB
- * message cost about five times its size in memory through simpleParser).
- */
-export const LARGE_MESSAGE_BYTES = 1024 * 1024;
 
 /** HTML longer than this is not turned into text for a message without a text part. */
 const MAX_HTML = 5 * 1024 * 1024;

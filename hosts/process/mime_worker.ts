@@ -1,21 +1,22 @@
 /**
- * Worker thread for the MIME port (hosts/process/mime_thread.ts): parses and composes messages with the
- * same code as the main thread (hosts/process/mime_node.ts). In: `{ id, op: "parse" | "compose", arg }`;
+ * Worker thread for the MIME port (hosts/process/mime_thread.ts): parses and composes large
+ * messages with the same code as the main thread (the edge port, src/mime/edge_port.ts). In: `{ id, op: "parse" | "compose", arg }`;
  * out: `{ id, ok: true, value, sha }` (`sha`: the SHA-256 of the message's bytes, which the
  * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
 import { createHash } from "node:crypto";
 import type { MimePort } from "../../src/ports.ts";
-import { createNodeMime, LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_node.ts";
+import { edgeMimePort } from "../../src/mime/edge_port.ts";
+import { LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_limits.ts";
 import { workerScope } from "./worker_scope.ts";
 
-// The main thread sends only what src/mime/parse_simple.ts did not take (hosts/process/mime_thread.ts),
-// and its configured limits with each call (one port per distinct limits; in practice one).
+// The main thread sends what is too large to read there (hosts/process/mime_thread.ts), and its
+// configured limits with each call (one port per distinct limits; in practice one).
 const ports = new Map<string, MimePort>();
 const portFor = (limits: MimeLimits | undefined) => {
   const key = JSON.stringify(limits ?? null);
   let port = ports.get(key);
-  if (!port) ports.set(key, port = createNodeMime({ simpleFirst: false, limits }));
+  if (!port) ports.set(key, port = edgeMimePort({ limits }));
   return port;
 };
 const scope = workerScope<{ id: number; op: string; arg: never; limits?: MimeLimits }>();
@@ -40,8 +41,9 @@ scope.onmessage = async ({ data: { id, op, arg, limits } }) => {
   const mime = portFor(limits);
   try {
     if (op === "compose") {
-      // A copy of its own: the composed bytes may sit in a Buffer pool shared with others.
-      const raw = (await mime.compose(arg)).slice();
+      // Transferred below: a view into a larger buffer would move (and copy) all of it.
+      const built = await mime.compose(arg);
+      const raw = built.byteLength === built.buffer.byteLength ? built : built.slice();
       const sha = sha256(raw);
       trimLater(raw.byteLength);
       scope.postMessage({ id, ok: true, value: raw, sha }, [raw.buffer as ArrayBuffer]);

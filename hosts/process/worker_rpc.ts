@@ -18,10 +18,22 @@ export interface WorkerReply {
 }
 
 export interface WorkerRpc {
-  /** Posts `message` (an `id` is added) and resolves with the worker's successful reply. */
-  call(message: Record<string, unknown>, transfer?: Transferable[]): Promise<WorkerReply>;
+  /**
+   * Posts `message` (an `id` is added) and resolves with the worker's successful reply; with
+   * `timeoutMs`, fails with a `WorkerTimeout` when none came within that time (see `guard`).
+   */
+  call(
+    message: Record<string, unknown>,
+    transfer?: Transferable[],
+    timeoutMs?: number,
+  ): Promise<WorkerReply>;
   readonly broken: boolean;
   close(): void;
+}
+
+/** A call the worker did not answer in time: temporary (the caller answers 451 / defers). */
+export class WorkerTimeout extends Error {
+  override name = "WorkerTimeout";
 }
 
 export function workerRpc(
@@ -36,6 +48,36 @@ export function workerRpc(
   const failAll = (why: string) => {
     for (const call of pending.values()) call.reject(new Error(why));
     pending.clear();
+  };
+
+  /** When the worker last answered a guarded call. */
+  let lastAnswer = 0;
+  /**
+   * Fails call `id` if it is not answered within `ms`: a message that sends a parser into an
+   * endless wait (mailparser did, test/hostile/mime_host_test.ts) costs that one message a
+   * temporary error, not a connection held for ever. If the worker answered nothing else since
+   * the call was posted it may be stuck in a loop that would hold every later call too: it is
+   * stopped (what it held fails likewise) and the next call starts a new one.
+   */
+  const guard = (id: number, ms: number) => {
+    const call = pending.get(id)!, posted = performance.now();
+    const timer = setTimeout(() => {
+      if (!pending.delete(id)) return;
+      call.reject(new WorkerTimeout(`the ${name} worker did not answer within ${ms} ms`));
+      if (lastAnswer < posted) {
+        worker?.terminate();
+        worker = undefined;
+        failAll(`the ${name} worker was restarted: it did not answer within ${ms} ms`);
+      }
+    }, ms);
+    const settled = () => {
+      clearTimeout(timer);
+      lastAnswer = performance.now();
+    };
+    pending.set(id, {
+      resolve: (reply) => (settled(), call.resolve(reply)),
+      reject: (error) => (settled(), call.reject(error)),
+    });
   };
 
   const start = () => {
@@ -72,11 +114,12 @@ export function workerRpc(
   };
 
   return {
-    call: (message, transfer = []) =>
+    call: (message, transfer = [], timeoutMs) =>
       new Promise<WorkerReply>((resolve, reject) => {
         worker ??= start();
         const id = nextId++;
         pending.set(id, { resolve, reject });
+        if (timeoutMs) guard(id, timeoutMs);
         worker.postMessage({ ...message, id }, transfer);
       }),
     get broken() {
