@@ -12,11 +12,8 @@ import { createNodeMime } from "../../hosts/process/mime_node.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { LineClient } from "../fixtures/line_client.ts";
 import { freePort } from "../fixtures/postfix.ts";
-import { LISTENERS_OFF } from "../fixtures/serve_env.ts";
+import { adminToken, SERVE_ADMIN, serveChild } from "../fixtures/serve_env.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const ADMIN = "admin@postern.localhost";
-const PASSWORD = "admin-password-for-tests";
 /** What the SMTP client sends (test/hostile/mime_edge_test.ts has it without the final CRLF). */
 const STALLER = "From: a@x.test\r\nSubject: cut\r\nContent-Type: message/rfc822\r\n" +
   "Content-Disposition: inline\r\n";
@@ -52,38 +49,13 @@ Deno.test("issue17#2: mailparser never answers for the staller message, as store
   }
 });
 
-async function signIn(http: number): Promise<string> {
-  const login = await fetch(`http://127.0.0.1:${http}/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ address: ADMIN, password: PASSWORD }),
-  });
-  return (await login.json()).accessToken;
-}
-
 Deno.test("issue17#2: postern serve's MX answers and stores the message mailparser never answered for", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-mime-host-" });
   const http = freePort(), smtp = freePort();
-  const env = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--init-if-needed"],
-    env: {
-      ...env,
-      NO_COLOR: "1",
-      ...LISTENERS_OFF,
-      POSTERN_LOG_LEVEL: "warn",
-      POSTERN_SMTP_EARLY_TALKER_MS: "0",
-      POSTERN_DATA_DIR: `${dir}/data`,
-      POSTERN_ADMIN_PASSWORD: PASSWORD,
-      POSTERN_HTTP_PORT: String(http),
-      POSTERN_SMTP_PORT: String(smtp),
-    },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = serveChild(`${dir}/data`, {
+    POSTERN_HTTP_PORT: String(http),
+    POSTERN_SMTP_PORT: String(smtp),
+  });
   try {
     let c: LineClient | undefined;
     for (let i = 0; i < 300 && !c; i++) {
@@ -94,7 +66,11 @@ Deno.test("issue17#2: postern serve's MX answers and stores the message mailpars
     try {
       assert((await c.until(/^\d{3} /)).startsWith("220"));
       for (
-        const cmd of ["EHLO peer.remote.example", "MAIL FROM:<a@x.test>", `RCPT TO:<${ADMIN}>`]
+        const cmd of [
+          "EHLO peer.remote.example",
+          "MAIL FROM:<a@x.test>",
+          `RCPT TO:<${SERVE_ADMIN.address}>`,
+        ]
       ) {
         assert((await c.smtp(cmd)).startsWith("250"), cmd);
       }
@@ -106,7 +82,7 @@ Deno.test("issue17#2: postern serve's MX answers and stores the message mailpars
       c.close();
     }
     const res = await fetch(`http://127.0.0.1:${http}/v1/messages?limit=5`, {
-      headers: { authorization: `Bearer ${await signIn(http)}` },
+      headers: { authorization: `Bearer ${await adminToken(http)}` },
     });
     const items = (await res.json()).items as { subject: string }[];
     assertEquals(items.map((m) => m.subject), ["cut"]);
