@@ -73,7 +73,7 @@ if (mode === "cpu") {
   );
   mime.close();
 } else if (mode === "sizes") {
-  for (const kb of (Deno.args[1] ?? "1,2,4,8,16,64,256,1024,4096").split(",").map(Number)) {
+  for (const kb of (Deno.args[1] ?? "1,2,4,8,16,64,256,768").split(",").map(Number)) {
     const msgs = [multipartWithAttachment(kb * 1024 * 3 / 4, `s${kb}`).raw];
     const row = [`${String(msgs[0].byteLength).padStart(8)} B`];
     // Alternating rounds, the least of each: other processes on the machine add only noise.

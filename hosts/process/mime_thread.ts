@@ -5,8 +5,8 @@
  * for the differential tests). Plain and text+HTML mail (parse_simple.ts, microseconds) and other
  * small messages are read on this thread: for a message of a few KB the trip to a worker
  * (copying the bytes there and the parsed form back) costs this thread as much as the parse
- * itself (HANDOFF_BYTES). Larger messages and composes with large attachments run on a worker
- * thread (the second core), which starts on first use (an idle
+ * itself (HANDOFF_BYTES). Larger messages, up to LARGE_MESSAGE_BYTES (larger ones are read here:
+ * see parse()), and composes with large attachments run on a worker thread (the second core), which starts on first use (an idle
  * server does not carry it); if it cannot run, the work falls back to this thread. A call the
  * worker does not answer within `timeoutMs` fails that one message with a temporary error
  * (worker_rpc.ts) instead of holding its connection for ever. Attachments of stored messages
@@ -36,7 +36,7 @@ export const HANDOFF_BYTES = 16 * 1024;
 export const MIME_CALL_TIMEOUT_MS = 30_000;
 
 export interface ThreadedMimeOptions {
-  /** Work above this size goes to the worker (default HANDOFF_BYTES; 0: everything). */
+  /** Work above this size goes to the worker (default HANDOFF_BYTES; 0: all it may take). */
   handoffBytes?: number;
   /** A worker call unanswered after this long fails (default MIME_CALL_TIMEOUT_MS). */
   timeoutMs?: number;
@@ -67,10 +67,17 @@ export function createThreadedMime(
 
   return {
     parse(raw: Uint8Array): Promise<ParsedMail> {
-      // A plain or text+HTML message is read here in microseconds (up to a large one's size:
-      // then the text alone takes milliseconds, and the worker tries the same first).
-      const simple = raw.byteLength <= LARGE_MESSAGE_BYTES ? parseSimpleMail(raw) : undefined;
-      if (simple || raw.byteLength <= handoffBytes || rpc.broken) {
+      // A large message is read here: the trip would copy all of it into the worker's heap
+      // (bench/run.ts section l, three concurrent 25 MB messages over SMTP: peak RSS 409–427 MiB
+      // through the worker, 336 MiB here, 322 MiB with mailparser here before), and the edge
+      // port reads 25 MB in about 60 ms, its attachments counted, not decoded.
+      if (raw.byteLength > LARGE_MESSAGE_BYTES || rpc.broken) {
+        remember(raw);
+        return local.parse(raw);
+      }
+      // A plain or text+HTML message is read here in microseconds, and so is a small one.
+      const simple = parseSimpleMail(raw);
+      if (simple || raw.byteLength <= handoffBytes) {
         remember(raw);
         return simple ? Promise.resolve(simple) : full.parse(raw);
       }

@@ -1,6 +1,8 @@
 /**
- * Worker thread for the MIME port (hosts/process/mime_thread.ts): parses and composes large
- * messages with the same code as the main thread (the edge port, src/mime/edge_port.ts). In: `{ id, op: "parse" | "compose", arg }`;
+ * Worker thread for the MIME port (hosts/process/mime_thread.ts): parses the messages of 16 KB
+ * to 1 MB that are not plain, and composes those with large attachments, with the same code as
+ * the main thread (the edge port, src/mime/edge_port.ts). In: `{ id, op: "parse" | "compose",
+ * arg }`;
  * out: `{ id, ok: true, value, sha }` (`sha`: the SHA-256 of the message's bytes, which the
  * delivery path would otherwise compute on the main thread) or `{ id, ok: false, error }`.
  */
