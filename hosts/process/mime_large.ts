@@ -6,6 +6,8 @@
  * memory and copy inline images into the HTML as base64). Measured on 25 MB messages with a
  * base64 attachment (bench/run.ts section l): simpleParser held about five times the message.
  * Attachment content is read later, on demand, from the stored bytes (MimePort.attachment).
+ * Part of mailparser's port (mime_node.ts), which is now the tests' reference; `postern serve`
+ * reads large mail with the edge port (mime_thread.ts), which counts base64 without decoding.
  */
 import { Buffer } from "node:buffer";
 import type { HeaderValue, MailParserOptions } from "mailparser";

@@ -127,3 +127,25 @@ Deno.test("issue17#2: a worker stuck in a loop is stopped after the timeout and 
     rpc.close();
   }
 });
+
+Deno.test("issue20: postern's module graph holds no mailparser port; MIME libraries load only with SHARP", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("../../main.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert(out.success, "deno info failed");
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: { specifier: string; isDynamic?: boolean }[] }[];
+  };
+  const files = graph.modules.map((m) => m.specifier);
+  assert(files.some((f) => f.endsWith("/hosts/process/mime_thread.ts")), "the graph is serve's");
+  assertEquals(files.filter((f) => /\/hosts\/process\/mime_(node|large)\.ts$/.test(f)), []);
+  // Who imports mailparser or nodemailer's MIME composer, and how: a SHARP message (dynamic).
+  const root = new URL("../../", import.meta.url).href;
+  const importers = graph.modules.flatMap((m) =>
+    (m.dependencies ?? []).filter((d) => /^mailparser$|mail-composer/.test(d.specifier))
+      .map((d) => `${m.specifier.replace(root, "")} ${d.isDynamic ? "dynamic" : "static"}`)
+  );
+  assertEquals([...new Set(importers)].sort(), ["bridge/sharp/message.ts dynamic"]);
+});
