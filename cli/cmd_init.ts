@@ -55,7 +55,13 @@ export interface InitResult {
   unchanged?: boolean;
 }
 
+/**
+ * The domain and admin from the flags, else POSTERN_DOMAIN and POSTERN_ADMIN_ADDRESS (the names
+ * the edge entries and `postern deploy` use), else postern.localhost and admin@<domain>.
+ */
 export function initOptions(domainInput: string | undefined, adminInput: string | undefined) {
+  domainInput ??= env().POSTERN_DOMAIN || undefined;
+  adminInput ??= env().POSTERN_ADMIN_ADDRESS || undefined;
   const domain = DomainName.safeParse(domainInput ?? DEFAULT_DOMAIN);
   if (!domain.success) throw usageError(`--domain: ${domain.error.issues[0].message}`);
   const admin = parseAddress(adminInput ?? `admin@${domain.data}`);

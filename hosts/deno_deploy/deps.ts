@@ -10,16 +10,13 @@
 import type { Config } from "../../src/config.ts";
 import { SecretBox } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
-import { createDohResolver } from "../../src/dns/doh.ts";
+import { createDohResolver, DEFAULT_DOH_URL } from "../../src/dns/doh.ts";
 import { type Logger, systemClock } from "../../src/ports.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
 import { createNodeMime, mimeLimits } from "../process/mime_node.ts";
 import { bundledAssets } from "./assets.ts";
 import { denoOutboundFetch } from "./outbound.ts";
 import { openRemoteStore } from "./store.ts";
-
-/** Used when POSTERN_DNS_DOH_URL is empty: a Deno Deploy isolate has no resolver of its own. */
-export const DEFAULT_DOH_URL = "https://cloudflare-dns.com/dns-query";
 
 /** What must be set before anything is opened; every problem at once. */
 export function missingSettings(config: Config): string[] {

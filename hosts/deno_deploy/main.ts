@@ -24,7 +24,8 @@ import { jsonLogger } from "../../src/ports.ts";
 import { bootstrapInstance } from "../../src/services/bootstrap.ts";
 import { runScheduledWork } from "../../src/services/scheduled.ts";
 import { refuseForbiddenMethod, withPeer } from "../process/serve.ts";
-import { buildDenoDeployDeps, DEFAULT_DOH_URL, missingSettings } from "./deps.ts";
+import { DEFAULT_DOH_URL } from "../../src/dns/doh.ts";
+import { buildDenoDeployDeps, missingSettings } from "./deps.ts";
 
 /** This entry's own settings (beside src/config.ts's): the first domain and admin. */
 const ENTRY_ENV = ["POSTERN_DOMAIN", "POSTERN_ADMIN_ADDRESS", "POSTERN_ADMIN_PASSWORD"];
