@@ -7,6 +7,7 @@
  * then keeps it with its hash.
  */
 import { sha256Hex } from "../../src/crypto.ts";
+import { cachedAssets } from "../../src/http/asset_cache.ts";
 import type { AssetPort, StaticAsset } from "../../src/ports.ts";
 import { DOCS_RENDERER } from "../../src/routes/docs.ts";
 
@@ -22,8 +23,7 @@ const FILES: Record<string, { load(): Promise<Uint8Array>; contentType: string }
 };
 
 export function bundledAssets(): AssetPort {
-  const known = new Map<string, Promise<StaticAsset | undefined>>();
-  const load = async (name: string): Promise<StaticAsset | undefined> => {
+  return cachedAssets(async (name): Promise<StaticAsset | undefined> => {
     const file = FILES[name];
     if (!file) return undefined;
     let bytes: Uint8Array;
@@ -38,15 +38,5 @@ export function bundledAssets(): AssetPort {
       contentType: file.contentType,
       body: () => Promise.resolve(bytes.slice()),
     };
-  };
-  return {
-    get(name) {
-      let entry = known.get(name);
-      if (!entry) {
-        entry = load(name);
-        known.set(name, entry);
-      }
-      return entry;
-    },
-  };
+  });
 }

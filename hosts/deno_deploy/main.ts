@@ -19,7 +19,7 @@
 import { API_VERSION, createApp } from "../../src/app.ts";
 import { type Config, parseConfig, unknownSettings } from "../../src/config.ts";
 import type { Deps } from "../../src/deps.ts";
-import { PEER_HEADER } from "../../src/http/client_ip.ts";
+import { withAccessLog } from "../../src/http/access_log.ts";
 import { jsonLogger } from "../../src/ports.ts";
 import { bootstrapInstance } from "../../src/services/bootstrap.ts";
 import { runScheduledWork } from "../../src/services/scheduled.ts";
@@ -48,7 +48,8 @@ for (const { name, suggestion } of unknownSettings(env, ENTRY_ENV)) {
 
 interface Instance {
   deps: Deps;
-  app: ReturnType<typeof createApp>;
+  /** The app's fetch, with one access-log line per request. */
+  serve: (request: Request) => Promise<Response>;
 }
 
 /** Opens the store, applies migrations, makes the first domain and admin; once per isolate. */
@@ -64,7 +65,8 @@ async function setUp(): Promise<Instance> {
       });
       logger.log("info", "deploy.bootstrap", { ...result });
     }
-    return { deps, app: createApp(deps) };
+    const app = createApp(deps);
+    return { deps, serve: withAccessLog(logger, (request) => app.fetch(request)) };
   } catch (e) {
     deps.store.close();
     throw e;
@@ -108,27 +110,17 @@ Deno.cron("postern background work", CRON_SCHEDULE, async () => {
 async function handle(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
   const refused = refuseForbiddenMethod(request);
   if (refused) return refused;
-  let app: Instance["app"];
+  let serve: (request: Request) => Promise<Response>;
   try {
-    app = (await ready()).app;
+    serve = (await ready()).serve;
   } catch {
     return unavailable();
   }
-  const started = performance.now();
-  const remote = info.remoteAddr as Deno.NetAddr;
+  // The app sees an abort when the exchange ends (SSE streams need it), as on the process host.
   const done = new AbortController();
   const abort = () => done.abort();
   info.completed.then(abort, abort);
-  const response = await app.fetch(withPeer(request, remote.hostname, done.signal));
-  logger.log("info", "http.request", {
-    method: request.method,
-    path: new URL(request.url).pathname,
-    status: response.status,
-    ms: Math.round((performance.now() - started) * 10) / 10,
-    requestId: response.headers.get("x-request-id") ?? undefined,
-    ip: remote.hostname ?? request.headers.get(PEER_HEADER) ?? undefined,
-  });
-  return response;
+  return await serve(withPeer(request, (info.remoteAddr as Deno.NetAddr).hostname, done.signal));
 }
 
 const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
