@@ -100,6 +100,7 @@ Deno.test("issue17#3: the Deno Deploy entry runs the README tour on remote libSQ
   });
   const listening = await listeningPort(child.stderr);
   const restOfLog = listening.rest();
+  let failure: unknown;
   try {
     assert(listening.port > 0, `the entry did not start:\n${listening.log}`);
     target = listening.port;
@@ -242,20 +243,22 @@ Deno.test("issue17#3: the Deno Deploy entry runs the README tour on remote libSQ
       JSON.stringify(queue).includes("bob@remote.test"),
       "the outbox row is visible in the queue",
     );
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    const log = [listening.log, ...await restOfLog].join("\n");
-    await front.shutdown();
-    await receiver.shutdown();
-    await doh.close();
-    await fed.close();
-    await hrana.close();
-    await Deno.remove(dir, { recursive: true });
-    assert(log.includes('"scheduled.pass"'), `no cron pass in the log:\n${log}`);
-    // Only --allow-net --allow-env were granted: any file, FFI or sys access would have been
-    // refused with NotCapable and logged.
-    assert(!/NotCapable|Requires (read|write|ffi|sys|run) access/.test(log), log);
-    assert(!log.includes(TOKEN), "the database token is never logged");
+  } catch (e) {
+    failure = e;
   }
+  child.kill("SIGTERM");
+  await child.status;
+  const log = [listening.log, ...await restOfLog].join("\n");
+  await front.shutdown();
+  await receiver.shutdown();
+  await doh.close();
+  await fed.close();
+  await hrana.close();
+  await Deno.remove(dir, { recursive: true });
+  if (failure) throw new Error(`${failure}\n--- the entry's log:\n${log.slice(-4000)}`);
+  assert(log.includes('"scheduled.pass"'), `no cron pass in the log:\n${log}`);
+  // Only --allow-net --allow-env were granted: any file, FFI or sys access would have been
+  // refused with NotCapable and logged.
+  assert(!/NotCapable|Requires (read|write|ffi|sys|run) access/.test(log), log);
+  assert(!log.includes(TOKEN), "the database token is never logged");
 });

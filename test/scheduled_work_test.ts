@@ -7,7 +7,10 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { runScheduledWork } from "../src/services/scheduled.ts";
-import { rawSql } from "../src/store/store.ts";
+import { rawSql, Store } from "../src/store/store.ts";
+import { migrate } from "../src/store/migrate.ts";
+import { MIGRATIONS } from "../src/store/migrations/index.ts";
+import { createClient } from "@libsql/client";
 import type { LogLevel } from "../src/ports.ts";
 
 function receiver() {
@@ -60,5 +63,23 @@ Deno.test("issue17#3: one scheduled pass delivers webhooks, indexes new mail and
   } finally {
     await rx.server.shutdown();
     gw.close();
+  }
+});
+
+Deno.test("issue17#3: on a store that refuses interactive write jobs (as D1 does), such a step is reported unsupported, not failed", async () => {
+  const gw = await createTestGateway();
+  const dir = await Deno.makeTempDir({ prefix: "postern-scheduled-" });
+  const client = createClient({ url: `file:${dir}/d1-like.db` });
+  try {
+    await migrate(client, MIGRATIONS);
+    // The store D1's adapter builds (src/store/d1_client.ts): batches only.
+    const store = new Store(client, { batchMode: "client", interactiveWrites: false });
+    const report = await runScheduledWork({ ...gw.deps, store });
+    assertEquals(report.failed, []);
+    assertEquals(report.unsupported, ["jmap_retention"]);
+  } finally {
+    client.close();
+    gw.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
