@@ -4,8 +4,10 @@
  * POSTERN_DNS_DOH_URL or Cloudflare's public resolver), the outbound fetch that checks each
  * target's addresses (hosts/deno_deploy/outbound.ts) for webhooks and signed federation, the
  * API reference bundled as bytes (hosts/deno_deploy/assets.ts) and WebCrypto for everything
- * keyed by the master key. MIME runs on mailparser and nodemailer, which Deno runs through its
- * Node compatibility on the event loop (no worker threads at the edge).
+ * keyed by the master key. MIME runs on mailparser and nodemailer through Deno's Node
+ * compatibility, on the event loop (no worker threads at the edge): the process host's adapter
+ * (hosts/process/mime_node.ts), the one import from another host's room, since both run on Deno
+ * — until an edge-native MIME port replaces it on both edge hosts.
  */
 import type { Config } from "../../src/config.ts";
 import { SecretBox } from "../../src/crypto.ts";

@@ -23,7 +23,7 @@ import { withAccessLog } from "../../src/http/access_log.ts";
 import { jsonLogger } from "../../src/ports.ts";
 import { bootstrapInstance } from "../../src/services/bootstrap.ts";
 import { runScheduledWork } from "../../src/services/scheduled.ts";
-import { refuseForbiddenMethod, withPeer } from "../process/serve.ts";
+import { refuseForbiddenMethod, withPeer } from "../../src/http/peer_request.ts";
 import { DEFAULT_DOH_URL } from "../../src/dns/doh.ts";
 import { buildDenoDeployDeps, missingSettings } from "./deps.ts";
 
