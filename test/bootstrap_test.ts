@@ -11,6 +11,7 @@ import { bootstrapInstance } from "../src/services/bootstrap.ts";
 import { rawSql } from "../src/store/store.ts";
 import { createTestGateway } from "./fixtures/app.ts";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
+import { cliRun } from "./import_fixture.ts";
 
 const INPUT = {
   domain: "edge.test",
@@ -95,5 +96,31 @@ Deno.test("issue17#3: bootstrap refuses another admin, a user's address and a ma
     }
   } finally {
     gw.close();
+  }
+});
+
+Deno.test("issue17#4: postern init takes its domain and admin from POSTERN_DOMAIN and POSTERN_ADMIN_ADDRESS, as the edge entries do", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-init-env-" });
+  try {
+    const env = {
+      POSTERN_DATA_DIR: dir,
+      POSTERN_DOMAIN: "env.test",
+      POSTERN_ADMIN_ADDRESS: "chief@env.test",
+      POSTERN_ADMIN_PASSWORD: "chief-password-123",
+    };
+    const first = await cliRun(["init", "--json"], env);
+    assertEquals(first.code, 0, first.stderr);
+    const result = JSON.parse(first.stdout);
+    assertEquals([result.domain, result.admin, result.adminCreated], [
+      "env.test",
+      "chief@env.test",
+      true,
+    ]);
+    assert(!first.stderr.includes("unknown setting"), first.stderr);
+    const again = await cliRun(["init", "--json"], env);
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(JSON.parse(again.stdout).unchanged, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
