@@ -262,3 +262,46 @@ Deno.test("issue17#3: the Deno Deploy entry runs the README tour on remote libSQ
   assert(!/NotCapable|Requires (read|write|ffi|sys|run) access/.test(log), log);
   assert(!log.includes(TOKEN), "the database token is never logged");
 });
+
+Deno.test("issue17#3: the Deno Deploy entry answers 503 and logs why when its master key does not fit the store, and a missing setting stops it at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-deno-deploy-" });
+  const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
+  const env = {
+    POSTERN_DATABASE_URL: hrana.url,
+    POSTERN_DATABASE_AUTH_TOKEN: TOKEN,
+    POSTERN_HTTP_HOST: "127.0.0.1",
+    POSTERN_HTTP_PORT: "0",
+    POSTERN_DOMAIN: DOMAIN,
+    POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  };
+  const run = async (masterKey: string) => {
+    const child = spawnEntry({ ...env, POSTERN_MASTER_KEY: masterKey });
+    const listening = await listeningPort(child.stderr);
+    const rest = listening.rest();
+    const health = await fetch(`http://127.0.0.1:${listening.port}/health`);
+    const body = await health.json();
+    child.kill("SIGTERM");
+    await child.status;
+    return { status: health.status, body, log: [listening.log, ...await rest].join("\n") };
+  };
+  try {
+    const first = await run(MASTER_KEY);
+    assertEquals(first.status, 200, first.log);
+    assertMatch(first.log, /"deploy\.bootstrap".*"domainCreated":true/);
+    // A second isolate with the same settings: nothing to do.
+    const second = await run(MASTER_KEY);
+    assertMatch(second.log, /"deploy\.bootstrap".*"domainCreated":false,"adminCreated":false/);
+    const wrong = await run("another-master-key-that-opens-nothing-0123456789");
+    assertEquals(wrong.status, 503);
+    assertEquals(wrong.body.code, "server_busy");
+    assertMatch(wrong.log, /"deploy\.setup_failed".*master key does not open the keys/);
+
+    const missing = spawnEntry({ ...env });
+    const out = await missing.output();
+    assertEquals(out.success, false, "no master key: the entry does not start");
+    assertMatch(new TextDecoder().decode(out.stderr), /POSTERN_MASTER_KEY is required/);
+  } finally {
+    await hrana.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

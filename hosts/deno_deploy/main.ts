@@ -73,10 +73,19 @@ async function setUp(): Promise<Instance> {
   }
 }
 
+/** After a failed setup, requests within this long get the 503 without another attempt. */
+const RETRY_AFTER_MS = 5_000;
+
 let instance: Promise<Instance> | undefined;
+let failed: { at: number; error: unknown } | undefined;
 function ready(): Promise<Instance> {
-  instance ??= setUp().catch((e) => {
-    instance = undefined; // the next request or cron run tries again
+  if (failed && Date.now() - failed.at < RETRY_AFTER_MS) return Promise.reject(failed.error);
+  instance ??= setUp().then((ok) => {
+    failed = undefined;
+    return ok;
+  }, (e) => {
+    instance = undefined; // a later request or cron run tries again
+    failed = { at: Date.now(), error: e };
     logger.log("error", "deploy.setup_failed", { error: String((e as Error)?.message ?? e) });
     throw e;
   });
