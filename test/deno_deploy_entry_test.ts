@@ -263,7 +263,7 @@ Deno.test("issue17#3: the Deno Deploy entry runs the README tour on remote libSQ
   assert(!log.includes(TOKEN), "the database token is never logged");
 });
 
-Deno.test("issue17#3: the Deno Deploy entry answers 503 and logs why when its master key does not fit the store, and a missing setting stops it at once", async () => {
+Deno.test("issue17#3: the Deno Deploy entry starts again over ws:// changing nothing, answers 503 and logs why when its master key does not fit the store, and a missing setting stops it at once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-deno-deploy-" });
   const hrana = startHranaServer({ db: `${dir}/remote.db`, authToken: TOKEN });
   const env = {
@@ -274,8 +274,12 @@ Deno.test("issue17#3: the Deno Deploy entry answers 503 and logs why when its ma
     POSTERN_DOMAIN: DOMAIN,
     POSTERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
   };
-  const run = async (masterKey: string) => {
-    const child = spawnEntry({ ...env, POSTERN_MASTER_KEY: masterKey });
+  const run = async (masterKey: string, databaseUrl = hrana.url) => {
+    const child = spawnEntry({
+      ...env,
+      POSTERN_MASTER_KEY: masterKey,
+      POSTERN_DATABASE_URL: databaseUrl,
+    });
     const listening = await listeningPort(child.stderr);
     const rest = listening.rest();
     const health = await fetch(`http://127.0.0.1:${listening.port}/health`);
@@ -288,8 +292,9 @@ Deno.test("issue17#3: the Deno Deploy entry answers 503 and logs why when its ma
     const first = await run(MASTER_KEY);
     assertEquals(first.status, 200, first.log);
     assertMatch(first.log, /"deploy\.bootstrap".*"domainCreated":true/);
-    // A second isolate with the same settings: nothing to do.
-    const second = await run(MASTER_KEY);
+    // A second isolate with the same settings, over Hrana's WebSocket: nothing to do.
+    const second = await run(MASTER_KEY, hrana.url.replace(/^http/, "ws"));
+    assertEquals(second.status, 200, second.log);
     assertMatch(second.log, /"deploy\.bootstrap".*"domainCreated":false,"adminCreated":false/);
     const wrong = await run("another-master-key-that-opens-nothing-0123456789");
     assertEquals(wrong.status, 503);
