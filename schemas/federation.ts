@@ -157,9 +157,10 @@ export const ReceiptClaims = z.object({
 export type ReceiptClaims = z.infer<typeof ReceiptClaims>;
 
 export const DeliveryResponse = z.object({
-  receipt: z.string().meta({
-    description:
-      'JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims.',
+  // Kept as received (federation_deliveries.receipt): bounded well under D1's 2 MB rows.
+  receipt: z.string().max(256 * 1024).meta({
+    description: 'JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ' +
+      "ReceiptClaims; at most 256 KiB.",
   }),
   results: z.array(RecipientOutcome).meta({
     description: "The receipt's results, unsigned, for convenience.",

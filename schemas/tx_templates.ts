@@ -9,16 +9,26 @@ export const TemplateName = z.string().min(1).max(100).regex(
   "letters, digits, _ . - (starting with a letter or digit)",
 );
 
+/**
+ * Most UTF-8 bytes of one template version, subject, text and HTML together (512 KiB). A
+ * template is stored as one row, and Cloudflare D1 refuses rows of 2 MB or more; mail this large
+ * is clipped by Gmail above 102 KB anyway, and Postmark caps its templates lower still. Larger
+ * content belongs in attachments or behind links.
+ */
+export const TEMPLATE_MAX_BYTES = 512 * 1024;
+
 export const TemplateInput = z.object({
   name: TemplateName.meta({ description: "The template's name (letters, digits, `_ . -`)." }),
   subject: z.string().max(998).default("").meta({
     description: "The Subject, with `{{variables}}`.",
   }),
-  text: z.string().max(1024 * 1024).optional().meta({
-    description: "The text body, with `{{variables}}` (at most 1 MiB).",
+  text: z.string().max(TEMPLATE_MAX_BYTES).optional().meta({
+    description: "The text body, with `{{variables}}`. Subject, text and HTML together are at " +
+      "most 512 KiB (524,288 bytes of UTF-8).",
   }),
-  html: z.string().max(5 * 1024 * 1024).optional().meta({
-    description: "The HTML body (at most 5 MiB): `{{x}}` is escaped, `{{{x}}}` is not.",
+  html: z.string().max(TEMPLATE_MAX_BYTES).optional().meta({
+    description: "The HTML body: `{{x}}` is escaped, `{{{x}}}` is not. Subject, text and HTML " +
+      "together are at most 512 KiB (524,288 bytes of UTF-8).",
   }),
 }).meta({
   id: "TemplateInput",

@@ -173,7 +173,10 @@ export const EmailEventData = z.object({
     description: "`bounced`: whether the address went on the suppression list.",
   }),
   source: z.string().optional().meta({ description: "`dsn` or `arf`: the report it came from." }),
-  report: z.number().int().optional().meta({ description: "Id of the stored report." }),
+  report: z.string().optional().meta({
+    description: "The report's Message-ID, or `sha256:` and the report's digest when it has " +
+      "none; a report that arrives twice is recorded once.",
+  }),
   feedbackType: z.string().optional().meta({
     description: "`complained`: the ARF Feedback-Type (RFC 5965), e.g. `abuse`.",
   }),

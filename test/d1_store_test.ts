@@ -30,6 +30,7 @@ import { AppError } from "../src/errors.ts";
 import { ALICE, createTestGateway } from "./fixtures/app.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { cutUtf8, PARSED_ROW_BYTES } from "../src/services/parsed_row.ts";
+import { deliverRaw } from "./fixtures/mail.ts";
 
 /** What reached the binding: batches sent and the parameters each statement bound. */
 interface Watch {
@@ -338,6 +339,37 @@ storeTest(
       const message = await res.json();
       assertEquals(res.status, 200);
       assertEquals(message.text.trimEnd().length, body.length, "the whole text, from the raw");
+    } finally {
+      gw.close();
+    }
+  },
+);
+
+storeTest(
+  "issue16#4: a message whose header list alone is over the row budget keeps a cut list, and reads back whole",
+  async () => {
+    const gw = await createTestGateway();
+    try {
+      // 200,000 control characters in one field: 200 KB on the wire, 1.2 MB as JSON (\u0001).
+      const noise = "\x01".repeat(200_000);
+      const raw = new TextEncoder().encode(
+        `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: many\r\n` +
+          `Message-ID: <many@remote.example>\r\nX-Noise: ${noise}\r\n\r\nbody\r\n`,
+      );
+      const id = await deliverRaw(gw, raw);
+      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
+        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
+        [id],
+      );
+      assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
+      assertEquals(JSON.parse(row!.parsed).listsTruncated, true);
+      const token = await gw.login(ALICE);
+      const res = await gw.call("GET", `/v1/messages/${id}`, { token });
+      const message = await res.json();
+      assertEquals(res.status, 200);
+      const field = message.headers.find((h: { name: string }) => h.name === "X-Noise");
+      assertEquals(field?.value, noise, "every header field whole, from the raw");
+      assertEquals(message.text.trim(), "body");
     } finally {
       gw.close();
     }

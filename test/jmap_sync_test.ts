@@ -6,6 +6,8 @@ import { assert, assertEquals } from "./fixtures/assert.ts";
 import { jmapWorld, type Json } from "./fixtures/jmap.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { BOB } from "./fixtures/app.ts";
+import { storeTest } from "./fixtures/store.ts";
+import type { JobReport } from "../src/store/store.ts";
 
 Deno.test("issue19#2: changes made over IMAP (mail-access) and REST show in Email/changes and queryChanges", async () => {
   await using w = await jmapWorld();
@@ -163,35 +165,41 @@ Deno.test("issue19#2: queryChanges with collapseThreads and for mailboxes turn t
   assertEquals(boxes, mq2.ids);
 });
 
-Deno.test("issue19#2: a state older than the pruned change log is cannotCalculateChanges", async () => {
-  await using w = await jmapWorld();
-  await seedMessage(w.gw, { to: [BOB.address], subject: "bob's only mail" });
-  const [, bob] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
-    token: w.bob,
-  });
-  const [, before] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
-  for (let i = 0; i < 3; i++) await seedMessage(w.gw, { subject: `m${i}` });
-  const { pruneChangeLog } = await import("../src/jmap/retention.ts");
-  assert(await pruneChangeLog(w.gw.deps.store, 2) > 0);
-  const [name, err] = await w.one(["Email/changes", {
-    accountId: w.aliceAccount,
-    sinceState: before.state,
-  }, "c"]);
-  assertEquals([name, err.type], ["error", "cannotCalculateChanges"]);
-  // A current state still works, and a quiet account keeps its state (its latest row stays).
-  const [, now] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
-  const [, ok] = await w.one(["Email/changes", {
-    accountId: w.aliceAccount,
-    sinceState: now.state,
-  }, "c"]);
-  assertEquals([ok.created, ok.updated, ok.destroyed], [[], [], []]);
-  const [, bobNow] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
-    token: w.bob,
-  });
-  assertEquals(bobNow.state, bob.state);
-  const [bobName] = await w.one(["Email/changes", {
-    accountId: w.bobAccount,
-    sinceState: bob.state,
-  }, "c"], { token: w.bob });
-  assertEquals(bobName, "Email/changes");
-});
+storeTest(
+  "issue19#2, issue16#1: a state older than the pruned change log is cannotCalculateChanges; a prune is one write job",
+  async () => {
+    await using w = await jmapWorld();
+    await seedMessage(w.gw, { to: [BOB.address], subject: "bob's only mail" });
+    const [, bob] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
+      token: w.bob,
+    });
+    const [, before] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
+    for (let i = 0; i < 3; i++) await seedMessage(w.gw, { subject: `m${i}` });
+    const { pruneChangeLog } = await import("../src/jmap/retention.ts");
+    const jobs: JobReport[] = [];
+    w.gw.deps.store.onJob = (j) => jobs.push(j);
+    assert(await pruneChangeLog(w.gw.deps.store, 2) > 0);
+    assertEquals(jobs.map((j) => [j.kind, j.roundTrips]), [["batch", 1]]);
+    const [name, err] = await w.one(["Email/changes", {
+      accountId: w.aliceAccount,
+      sinceState: before.state,
+    }, "c"]);
+    assertEquals([name, err.type], ["error", "cannotCalculateChanges"]);
+    // A current state still works, and a quiet account keeps its state (its latest row stays).
+    const [, now] = await w.one(["Email/get", { accountId: w.aliceAccount, ids: [] }, "g"]);
+    const [, ok] = await w.one(["Email/changes", {
+      accountId: w.aliceAccount,
+      sinceState: now.state,
+    }, "c"]);
+    assertEquals([ok.created, ok.updated, ok.destroyed], [[], [], []]);
+    const [, bobNow] = await w.one(["Email/get", { accountId: w.bobAccount, ids: [] }, "g"], {
+      token: w.bob,
+    });
+    assertEquals(bobNow.state, bob.state);
+    const [bobName] = await w.one(["Email/changes", {
+      accountId: w.bobAccount,
+      sinceState: bob.state,
+    }, "c"], { token: w.bob });
+    assertEquals(bobName, "Email/changes");
+  },
+);

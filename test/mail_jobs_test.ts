@@ -2,15 +2,15 @@
  * Issue 16 item 1 for the mail-side write jobs: IMAP STORE, EXPUNGE, COPY, MOVE and (MULTI)APPEND,
  * mailbox create/rename/delete and drafts, each one round trip whose reads are re-checked in SQL.
  * Every race runs between two `Store`s on one database (two gateways), on each engine
- * (`storeTest`: the embedded file, remote libSQL over Hrana/HTTP and over Hrana/WebSocket), so
- * nothing this process holds in memory can be what keeps UIDs, modseqs and quota right.
+ * (`storeTest`: the embedded file, remote libSQL over Hrana/HTTP and over Hrana/WebSocket,
+ * Cloudflare D1 in workerd; fixtures/gateway_pair.ts), so nothing this process holds in memory
+ * can be what keeps UIDs, modseqs and quota right.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
-import { type Engine, openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
-import { buildDeps } from "../hosts/process/deps_node.ts";
+import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
+import { storeTest } from "./fixtures/store.ts";
+import { type Pair, pair } from "./fixtures/gateway_pair.ts";
 import { runBursts } from "./fixtures/burst.ts";
-import { silentLogger } from "../src/ports.ts";
 import type { Deps } from "../src/deps.ts";
 import { AppError } from "../src/errors.ts";
 import type { AuthContext } from "../src/auth/auth_context.ts";
@@ -19,7 +19,7 @@ import { submitMessage } from "../src/services/submission.ts";
 import { sendDraft } from "../src/services/drafts.ts";
 import { claimOutbox, recordResult } from "../src/services/outbox_delivery.ts";
 import { frameHead, RAW_FRAMES_TYPE } from "../schemas/mail_access.ts";
-import { type JobReport, rawSql, type Store } from "../src/store/store.ts";
+import { rawSql } from "../src/store/store.ts";
 import {
   appendMessage,
   appendMessages,
@@ -28,69 +28,13 @@ import {
   moveToMailbox,
   storeFlags,
 } from "../src/services/mail_access_write.ts";
-import {
-  createMailbox,
-  deleteMailbox,
-  mailboxByRole,
-  updateMailbox,
-} from "../src/services/mailboxes.ts";
-
-const MASTER_KEY = "test-master-key-0123456789abcdef0123";
+import { createMailbox, deleteMailbox, updateMailbox } from "../src/services/mailboxes.ts";
 const enc = new TextEncoder();
 const mail = (id: string, body = "hello") =>
   enc.encode(
     `From: a@remote.example\r\nTo: ${ALICE.address}\r\nSubject: s ${id}\r\n` +
       `Message-ID: <${id}@remote.example>\r\n\r\n${body}\r\n`,
   );
-
-/** Two gateways (each with its own Store) on one fresh database of `engine`. */
-interface Pair {
-  gw: TestGateway;
-  a: Deps;
-  b: Deps;
-  account: number;
-  inbox: number;
-  box(role: "archive" | "trash"): Promise<number>;
-  /** Every job both Stores ran, as they ended. */
-  jobs: JobReport[];
-  sql: ReturnType<typeof rawSql>;
-  close(): void;
-}
-
-async function pair(engine: Engine): Promise<Pair> {
-  const url = engine === "file"
-    ? `file:${await Deno.makeTempDir({ prefix: "postern-jobs-" })}/postern.db`
-    : remoteDatabaseUrl(engine === "remote-ws");
-  const gw = await createTestGateway({}, url);
-  // Remote: a second Store, as a second gateway has. The embedded file: the same Store (two on
-  // one file in ONE process would meet libSQL's synchronous busy wait, which blocks the event
-  // loop the lock holder needs; processes on one file: write_batch_test.ts), with its own deps.
-  const second: Store = engine === "file" ? gw.deps.store : await openTestStore(url);
-  const b = await buildDeps(gw.deps.config, second, MASTER_KEY, silentLogger);
-  const sql = rawSql(gw.deps.store.db);
-  const account = Number(
-    (await sql.get<{ id: number }>("SELECT id FROM accounts WHERE address = ?", [ALICE.address]))!
-      .id,
-  );
-  const inbox = (await mailboxByRole(gw.deps.store.db, account, "inbox"))!.id;
-  const jobs: JobReport[] = [];
-  gw.deps.store.onJob = (j) => jobs.push(j);
-  if (second !== gw.deps.store) second.onJob = (j) => jobs.push(j);
-  return {
-    gw,
-    a: gw.deps,
-    b,
-    account,
-    inbox,
-    box: async (role) => (await mailboxByRole(gw.deps.store.db, account, role))!.id,
-    jobs,
-    sql,
-    close() {
-      gw.close();
-      if (second !== gw.deps.store) second.close();
-    },
-  };
-}
 
 const nums = <T extends object>(rows: T[], col: keyof T) => rows.map((r) => Number(r[col]));
 

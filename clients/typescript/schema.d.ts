@@ -1256,7 +1256,7 @@ export interface paths {
     };
     /**
      * The delivery log, newest first
-     * @description Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload. Newest first, paged with `before`.
+     * @description Each post to the endpoint: event, state (pending, delivering, succeeded, failed), attempts, the next attempt, the last HTTP status or error, and the payload (without `data.raw`: the raw message is added from its stored copy when the event is posted). Newest first, paged with `before`.
      */
     get: operations["listWebhookDeliveries"];
     put?: never;
@@ -2989,8 +2989,8 @@ export interface components {
       suppressed?: boolean;
       /** @description `dsn` or `arf`: the report it came from. */
       source?: string;
-      /** @description Id of the stored report. */
-      report?: number;
+      /** @description The report's Message-ID, or `sha256:` and the report's digest when it has none; a report that arrives twice is recorded once. */
+      report?: string;
       /** @description `complained`: the ARF Feedback-Type (RFC 5965), e.g. `abuse`. */
       feedbackType?: string;
       /** @description `clicked`: the link that was followed. */
@@ -4603,9 +4603,9 @@ export interface components {
        * @default
        */
       subject?: string;
-      /** @description The text body, with `{{variables}}` (at most 1 MiB). */
+      /** @description The text body, with `{{variables}}`. Subject, text and HTML together are at most 512 KiB (524,288 bytes of UTF-8). */
       text?: string;
-      /** @description The HTML body (at most 5 MiB): `{{x}}` is escaped, `{{{x}}}` is not. */
+      /** @description The HTML body: `{{x}}` is escaped, `{{{x}}}` is not. Subject, text and HTML together are at most 512 KiB (524,288 bytes of UTF-8). */
       html?: string;
     };
     /**
@@ -5944,7 +5944,7 @@ export interface components {
       exp?: number;
     };
     FederationDeliveryResponse: {
-      /** @description JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims. */
+      /** @description JWS compact, header {alg:"EdDSA", kid, typ:"sharp-receipt+jws"}, payload ReceiptClaims; at most 256 KiB. */
       receipt: string;
       /** @description The receipt's results, unsigned, for convenience. */
       results: components["schemas"]["FederationRecipientOutcome"][];

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../ports.ts";
 import { releaseLease, takeLease } from "../store/leases.ts";
-import { rawSql, type Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 
 export const KEEP_ROWS = 1_000_000;
 /** Rows deleted per statement: one short write, never a long lock. */
@@ -21,34 +21,33 @@ export const FLOOR_SQL = `SELECT object_id AS floor FROM jmap_changes
  * Deletes one slice of rows older than the newest `keep`, except each account's latest row of
  * each type (its current state, which must never go back). The watermark goes in first, as a
  * row of account 0 (`type = 'floor'`, `object_id` = the highest seq that may be gone): readers
- * then refuse older states even while the slices are still being deleted.
+ * then refuse older states even while the slices are still being deleted. One write job (one
+ * round trip, D1 included): the watermark is computed by the statements themselves, so two
+ * pruners at once (a lapsed lease) only ever raise it.
  */
 export async function pruneChangeLog(store: Store, keep = KEEP_ROWS): Promise<number> {
-  return await store.write(async (tx) => {
-    const sql = rawSql(tx);
-    const top = await sql.get<{ seq: number | null }>("SELECT max(seq) AS seq FROM jmap_changes");
-    const watermark = Number(top?.seq ?? 0) - keep;
-    if (watermark <= 0) return 0;
-    const floor = await sql.get<{ floor: number }>(FLOOR_SQL);
-    if (Number(floor?.floor ?? 0) < watermark) {
-      await sql.run(
-        "INSERT INTO jmap_changes (account_id, type, object_id, op) VALUES (0, 'floor', ?, 0)",
-        [watermark],
-      );
-      await sql.run(
-        `DELETE FROM jmap_changes WHERE account_id = 0 AND type = 'floor' AND object_id < ?`,
-        [watermark],
-      );
-    }
-    const result = await sql.run(
-      `DELETE FROM jmap_changes WHERE seq IN (SELECT seq FROM jmap_changes
-        WHERE seq <= ? AND account_id <> 0 AND seq NOT IN (SELECT max(seq) FROM jmap_changes
-          GROUP BY account_id, type)
+  const watermark = "(SELECT coalesce(max(seq), 0) FROM jmap_changes) - ?";
+  const floor = `(SELECT max(object_id) FROM jmap_changes WHERE account_id = 0 AND type = 'floor')`;
+  const results = await store.batch([
+    {
+      sql: `INSERT INTO jmap_changes (account_id, type, object_id, op)
+        SELECT 0, 'floor', w, 0 FROM (SELECT ${watermark} AS w)
+        WHERE w > 0 AND w > coalesce(${floor}, 0)`,
+      args: [keep],
+    },
+    {
+      sql: `DELETE FROM jmap_changes WHERE account_id = 0 AND type = 'floor'
+        AND object_id < ${floor}`,
+    },
+    {
+      sql: `DELETE FROM jmap_changes WHERE seq IN (SELECT seq FROM jmap_changes
+        WHERE seq <= coalesce(${floor}, 0) AND account_id <> 0
+          AND seq NOT IN (SELECT max(seq) FROM jmap_changes GROUP BY account_id, type)
         ORDER BY seq LIMIT ?)`,
-      [watermark, SLICE],
-    );
-    return Number(result.rowsAffected ?? 0);
-  });
+      args: [SLICE],
+    },
+  ]);
+  return Number(results[2].rowsAffected ?? 0);
 }
 
 /** Prunes every `intervalMs` (slices back to back while a backlog lasts). */

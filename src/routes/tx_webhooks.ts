@@ -206,8 +206,9 @@ export function txWebhookRoutes(deps: Deps) {
       summary: "The delivery log, newest first",
       description:
         "Each post to the endpoint: event, state (pending, delivering, succeeded, failed), " +
-        "attempts, the next attempt, the last HTTP status or error, and the payload. Newest " +
-        "first, paged with `before`.",
+        "attempts, the next attempt, the last HTTP status or error, and the payload (without " +
+        "`data.raw`: the raw message is added from its stored copy when the event is posted). " +
+        "Newest first, paged with `before`.",
       security: bearer,
       request: {
         params: IdParam,

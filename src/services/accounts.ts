@@ -8,6 +8,7 @@ import { AppError, notFound } from "../errors.ts";
 import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
 import type { Queryable, Store, Tx } from "../store/store.ts";
+import { BLOB_UNUSED } from "./blob_chunks.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
@@ -294,9 +295,7 @@ function sqlDeleteFts(accountId: number) {
   return sql`DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE account_id = ${accountId})`;
 }
 export function sqlDeleteOrphanBlobs() {
-  return sql`DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob_sha256 FROM messages)
-    AND sha256 NOT IN (SELECT blob_sha256 FROM outbox)
-    AND sha256 NOT IN (SELECT blob_sha256 FROM uploads)`;
+  return sql.raw(`DELETE FROM blobs WHERE ${BLOB_UNUSED}`);
 }
 
 /** Deletes a domain that has no accounts and no aliases left (409 otherwise). */

@@ -12,6 +12,25 @@ import { type Queryable, rawSql, type Statement } from "../store/store.ts";
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
 /**
+ * SQL over a `blobs` row: nothing refers to it any more, so it may go (with its chunks) — no
+ * message's raw bytes, no queued outbox row, no upload, no large draft's request
+ * (`messages.draft_sha256`), no webhook delivery that has yet to post it as its raw copy
+ * (`tx_webhook_deliveries.raw_sha256`). `except` leaves out the draft rows or the deliveries a
+ * job is deleting in the same batch (SQL over that table's row, e.g. `AND id NOT IN …`).
+ */
+export function blobUnused(except: { drafts?: string; deliveries?: string } = {}): string {
+  return `NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256 ${except.drafts ?? ""})
+  AND NOT EXISTS (SELECT 1 FROM tx_webhook_deliveries WHERE raw_sha256 = blobs.sha256
+    AND state IN ('pending', 'delivering') ${except.deliveries ?? ""})`;
+}
+
+/** `blobUnused()` with nothing left out. */
+export const BLOB_UNUSED = blobUnused();
+
+/**
  * The statements that store `raw` as the blob `sha256`, for a one-round-trip write job: the
  * `blobs` row (with the first chunk) unless the same content is stored already, then each
  * further chunk. A chunk goes in only while the `blobs` row is a chunked one (its data shorter

@@ -12,8 +12,8 @@ import type { Deps } from "../deps.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { ResultSet } from "@libsql/client/web";
-import type { Queryable, Statement, Tx } from "../store/store.ts";
-import { assertStep, rawSql, readCaches, runStatements, schema } from "../store/store.ts";
+import type { Queryable, Statement } from "../store/store.ts";
+import { assertStep, rawSql, readCaches, schema } from "../store/store.ts";
 import {
   type Account,
   addressKey,
@@ -490,16 +490,6 @@ export async function deliveryJob(
       return outcome(() => expected);
     },
   };
-}
-
-/** The pipeline's store step, inside the caller's write transaction. */
-export async function deliverInTx(
-  tx: Tx,
-  deps: Deps,
-  prepared: PreparedDelivery,
-): Promise<DeliveryOutcome> {
-  const job = await deliveryJob(tx, deps, prepared);
-  return job.decode(await runStatements(tx, job.statements));
 }
 
 /** Runs a delivery job in one round trip (none when nothing is to be written). */

@@ -2,7 +2,8 @@
  * Drafts: a composition kept as a real message in the Drafts mailbox (flags \Draft \Seen, so IMAP
  * clients see it), with the JSON it was made from kept in its parsed form for editing and sending.
  * Replacing a draft stores the new version and expunges the old one in one write job (one round
- * trip: reads first, then a batch that re-checks them, store/optimistic.ts).
+ * trip: reads first, then a batch that re-checks them, store/optimistic.ts). A large request is
+ * kept in a blob beside the message rather than in its row (DRAFT_INLINE_BYTES).
  */
 import { and, eq } from "drizzle-orm";
 import type { DraftRequest, SendRequest, SendResponse } from "../../schemas/api_send.ts";
@@ -14,12 +15,32 @@ import { assertStep, rawSql, schema } from "../store/store.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { assertMaySendAs, composeRaw, mailboxIdByRole, named, sendMessage } from "./send.ts";
 import { purgeRows, purgeStatements, storeMessageJob } from "./message_store.ts";
-import { blobStatements } from "./blob_chunks.ts";
+import { blobBytes, blobStatements } from "./blob_chunks.ts";
 
 export interface DraftView {
   id: number;
   draft: DraftRequest;
   updatedAt: string;
+}
+
+/**
+ * Most UTF-8 bytes of a draft's request kept in its message row's parsed JSON. A larger one —
+ * attachments ride in it as base64, text and HTML may each be 10 MiB — is stored as a blob of
+ * its own (1 MiB rows, blob_chunks.ts) that the row names (`draft_sha256`): Cloudflare D1
+ * refuses rows of 2 MB or more (issue 16, item 4), and the row would otherwise hold the
+ * attachments a second time beside the raw message.
+ */
+export const DRAFT_INLINE_BYTES = 64 * 1024;
+
+/** The request as the row keeps it: inline when small, else its JSON bytes and their digest. */
+async function draftRequestBlob(
+  req: DraftRequest,
+): Promise<{ inline: true } | { inline: false; bytes: Uint8Array; sha: string }> {
+  const json = JSON.stringify(req);
+  if (json.length * 3 <= DRAFT_INLINE_BYTES) return { inline: true };
+  const bytes = new TextEncoder().encode(json);
+  if (bytes.byteLength <= DRAFT_INLINE_BYTES) return { inline: true };
+  return { inline: false, bytes, sha: await sha256Hex(bytes) };
 }
 
 async function writeDraft(
@@ -36,6 +57,7 @@ async function writeDraft(
     from.address.split("@").pop()!,
   );
   const sha = await sha256Hex(raw);
+  const request = await draftRequestBlob(req);
   const draftsBox = await mailboxIdByRole(deps.store.db, auth.accountId, "drafts");
   const now = deps.clock.now();
   const saved = await retryStale(async () => {
@@ -58,15 +80,24 @@ async function writeDraft(
       mailboxId: draftsBox,
       blobSha256: sha,
       size: raw.byteLength,
-      parsed: { ...parsed, draft: req },
+      parsed: request.inline ? { ...parsed, draft: req } : parsed,
       flags: { draft: true, seen: true },
       internalDate: now,
       quotaGuard: true,
     });
     // The old version goes first (its bytes make room); the new one must go in, or nothing does.
     const statements = [...purgeStatements(auth.accountId, old), ...blobStatements(raw, sha)];
+    if (!request.inline) statements.push(...blobStatements(request.bytes, request.sha));
     const at = statements.length;
     statements.push(...job.statements, assertStep("changes() = 1"));
+    if (!request.inline) {
+      // The row the job just stored: its mailbox's newest UID, in this same write job.
+      statements.push({
+        sql: `UPDATE messages SET draft_sha256 = ? WHERE mailbox_id = ?
+          AND uid = (SELECT uid_next - 1 FROM mailboxes WHERE id = ?)`,
+        args: [request.sha, draftsBox, draftsBox],
+      });
+    }
     const outcome = job.decode(await deps.store.batch(statements), at);
     if ("refused" in outcome) throw new Error("a refused draft was kept"); // asserted above
     return outcome;
@@ -82,9 +113,20 @@ export async function getDraft(deps: Deps, auth: AuthContext, id: number): Promi
     eq(schema.messages.accountId, auth.accountId),
     eq(schema.messages.mailboxId, draftsBox),
   ));
-  const draft = row ? JSON.parse(row.parsed).draft as DraftRequest | undefined : undefined;
-  if (!row || !draft) throw notFound("draft");
+  if (!row) throw notFound("draft");
+  const draft = row.draftSha256
+    ? await storedRequest(deps, row.draftSha256)
+    : JSON.parse(row.parsed).draft as DraftRequest | undefined;
+  if (!draft) throw notFound("draft");
   return { id: row.id, draft, updatedAt: new Date(row.internalDate).toISOString() };
+}
+
+/** A large draft's request, from the blob its row names. */
+async function storedRequest(deps: Deps, sha256: string): Promise<DraftRequest> {
+  const [blob] = await deps.store.db.select().from(schema.blobs)
+    .where(eq(schema.blobs.sha256, sha256));
+  if (!blob) throw new Error(`draft request blob ${sha256} is missing`);
+  return JSON.parse(new TextDecoder().decode(await blobBytes(deps.store.db, blob)));
 }
 
 export const createDraft = (deps: Deps, auth: AuthContext, req: DraftRequest) =>

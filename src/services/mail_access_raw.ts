@@ -87,6 +87,35 @@ export async function rawFrames(
   });
 }
 
+/**
+ * Most bytes of structures bound as one parameter: Cloudflare D1 refuses a value (and a row) of
+ * 2 MB or more (issue 16, item 4). A structure larger than this alone (a message of thousands of
+ * parts) is not kept: it is a cache, computed again when asked for.
+ */
+const STRUCTURES_PER_VALUE = 512 * 1024;
+
+/** `[sha, json]` pairs as JSON arrays of at most STRUCTURES_PER_VALUE bytes each. */
+function structureSlices(computed: { sha: string; structure: MimeStructure }[]): string[] {
+  const encoder = new TextEncoder();
+  const out: string[] = [];
+  let slice: string[] = [];
+  let bytes = 0;
+  for (const c of computed) {
+    const entry = JSON.stringify([c.sha, JSON.stringify(c.structure)]);
+    const size = encoder.encode(entry).byteLength + 1;
+    if (size > STRUCTURES_PER_VALUE) continue;
+    if (bytes + size > STRUCTURES_PER_VALUE) {
+      out.push(`[${slice.join(",")}]`);
+      slice = [];
+      bytes = 0;
+    }
+    slice.push(entry);
+    bytes += size;
+  }
+  if (slice.length > 0) out.push(`[${slice.join(",")}]`);
+  return out;
+}
+
 /** The MIME structure of each message of the set (computed and stored on first request). */
 export async function structures(
   deps: Deps,
@@ -112,17 +141,15 @@ export async function structures(
     const computed = [...blobs].map(([sha, raw]) => ({ sha, structure: parseMimeStructure(raw) }));
     if (computed.length === 0) continue;
     for (const c of computed) known.set(c.sha, c.structure);
-    // One write job of one statement: the part's structures as one JSON parameter (a
-    // concurrent reader computing the same structure writes the same row).
-    await deps.store.batch([{
+    // One write job: the structures as JSON parameters of at most STRUCTURES_PER_VALUE bytes
+    // each (a concurrent reader computing the same structure writes the same row).
+    const statements = structureSlices(computed).map((slice) => ({
       sql: `INSERT INTO mime_structures (sha256, version, json)
         SELECT json_extract(value, '$[0]'), ?1, json_extract(value, '$[1]') FROM json_each(?2)
         WHERE 1 ON CONFLICT (sha256) DO UPDATE SET version = ?1, json = excluded.json`,
-      args: [
-        STRUCTURE_VERSION,
-        JSON.stringify(computed.map((c) => [c.sha, JSON.stringify(c.structure)])),
-      ],
-    }]);
+      args: [STRUCTURE_VERSION, slice],
+    }));
+    if (statements.length > 0) await deps.store.batch(statements);
   }
   return rows.filter((r) => known.has(r.blobSha256))
     .map((r) => ({ uid: r.uid, structure: known.get(r.blobSha256)! }));

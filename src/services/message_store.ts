@@ -13,7 +13,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
 import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
-import { blobStatements } from "./blob_chunks.ts";
+import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
 import { searchableBody } from "./search_index.ts";
 import { parsedRowJson } from "./parsed_row.ts";
@@ -258,17 +258,6 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
   };
 }
 
-/**
- * Stores one message into one mailbox inside the caller's write transaction: the statements of
- * `storeMessageJob`, run one by one. The caller has checked quota and put the blob.
- */
-export async function storeMessage(tx: Tx, input: StoreInput): Promise<StoredMessage> {
-  const job = storeMessageJob(input);
-  const outcome = job.decode(await runStatements(tx, job.statements), 0);
-  if ("refused" in outcome) throw new Error(`mailbox ${input.mailboxId} vanished`);
-  return outcome;
-}
-
 /** A message as a write job read it before writing: enough to re-check it in SQL. */
 export interface ReadRow {
   id: number;
@@ -342,7 +331,14 @@ export interface PurgeRow extends ReadRow {
  */
 export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[] {
   if (rows.length === 0) return [];
-  const statements: Statement[] = [];
+  // A large draft's request blob (services/drafts.ts) goes with its message, while the rows
+  // still say which blobs those are.
+  const statements: Statement[] = [{
+    sql: `DELETE FROM blobs WHERE sha256 IN (SELECT draft_sha256 FROM messages
+        WHERE id ${inJson("?1")} AND draft_sha256 IS NOT NULL)
+      AND ${blobUnused({ drafts: `AND id NOT ${inJson("?1")}` })}`,
+    args: [JSON.stringify(rows.map((r) => r.id))],
+  }];
   for (const [mailboxId, list] of byMailbox(rows)) {
     const ids = JSON.stringify(list.map((r) => r.id));
     statements.push(
@@ -376,9 +372,7 @@ export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[
     },
     {
       sql: `DELETE FROM blobs WHERE sha256 ${inJson("?1")}
-        AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = blobs.sha256)
-        AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
-        AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)`,
+        AND ${BLOB_UNUSED}`,
       args: [JSON.stringify([...new Set(rows.map((m) => m.blobSha256))])],
     },
   );

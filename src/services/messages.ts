@@ -198,7 +198,11 @@ async function requireRow(db: Queryable, accountId: number, id: number): Promise
 
 function parsedOf(
   row: MessageRow,
-): ParsedMail & { authentication?: Record<string, unknown>; bodyTruncated?: boolean } {
+): ParsedMail & {
+  authentication?: Record<string, unknown>;
+  bodyTruncated?: boolean;
+  listsTruncated?: boolean;
+} {
   try {
     return JSON.parse(row.parsed);
   } catch {
@@ -230,6 +234,10 @@ export async function getMessage(
     const full = await mime.parse(await getRaw(db, accountId, id));
     p.text = full.text;
     p.html = full.html;
+    if (p.listsTruncated === true) {
+      p.headers = full.headers;
+      p.attachments = full.attachments;
+    }
   }
   const detail: MessageDetail = {
     ...toSummary(row),
@@ -263,9 +271,14 @@ export async function getRaw(db: Queryable, accountId: number, id: number): Prom
 
 export async function getAttachment(deps: Deps, accountId: number, id: number, index: number) {
   const row = await requireRow(deps.store.db, accountId, id);
-  const info = (parsedOf(row).attachments ?? []).find((a) => a.index === index);
-  if (!info) throw notFound("attachment");
+  const parsed = parsedOf(row);
   const raw = await getRaw(deps.store.db, accountId, id);
+  // A list cut to fit its row (services/parsed_row.ts) is read from the raw message.
+  const list = parsed.listsTruncated === true
+    ? (await deps.mime.parse(raw)).attachments
+    : parsed.attachments ?? [];
+  const info = list.find((a) => a.index === index);
+  if (!info) throw notFound("attachment");
   const content = await deps.mime.attachment(raw, index);
   if (!content) throw notFound("attachment");
   return content;

@@ -6,6 +6,8 @@
  * bytes) and the form says `bodyTruncated`: the raw message, stored whole in 1 MiB blob rows
  * (services/blob_chunks.ts), stays the source of the full body, which `getMessage` parses
  * again when asked for it. Search indexes the kept start, as it always indexed a bounded start.
+ * Should the header and attachment lists alone outgrow the row, they are cut too
+ * (`listsTruncated`), and read from the raw message likewise.
  */
 import type { ParsedMail } from "../../schemas/mail.ts";
 
@@ -40,9 +42,37 @@ export function parsedRowJson(parsed: ParsedMail & Record<string, unknown>): str
       bodyTruncated: true,
     };
     const json = JSON.stringify(cut);
-    // Headers, the attachment list and a draft's request are kept whole: the adapter of an
-    // engine with a row limit refuses what is still too large, rather than losing any of it.
-    if (share === 0 || encoder.encode(json).byteLength <= PARSED_ROW_BYTES) return json;
+    if (encoder.encode(json).byteLength <= PARSED_ROW_BYTES) return json;
+    if (share === 0) return listsCut(cut);
     share = Math.floor(share / 2);
   }
+}
+
+/**
+ * The last resort, for a form whose header and attachment lists alone outgrow the row (a header
+ * block of a megabyte of characters JSON escapes six-fold, a thousand parts with long names):
+ * the lists keep their first entries that fit, bodies go, and `listsTruncated` says so, so that
+ * readers take all of them from the raw message (services/messages.ts), as they do the bodies.
+ */
+function listsCut(parsed: ParsedMail & Record<string, unknown>): string {
+  const budget = PARSED_ROW_BYTES / 4;
+  const keep = <T>(list: T[]): T[] => {
+    const out: T[] = [];
+    let used = 0;
+    for (const item of list) {
+      used += encoder.encode(JSON.stringify(item)).byteLength + 1;
+      if (used > budget) break;
+      out.push(item);
+    }
+    return out;
+  };
+  return JSON.stringify({
+    ...parsed,
+    text: parsed.text === undefined ? undefined : "",
+    html: parsed.html === undefined ? undefined : "",
+    headers: keep(parsed.headers),
+    attachments: keep(parsed.attachments),
+    bodyTruncated: true,
+    listsTruncated: true,
+  });
 }

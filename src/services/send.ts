@@ -4,9 +4,9 @@
  * caller opts out: transactional sends keep their own record), delivers to
  * local recipients through the inbound pipeline and queues remote recipients in the outbox. The
  * caller is answered only after that commit; a local recipient that does not exist rejects the
- * whole request before anything is written. With `options.job` (the send API) the job is one
- * batch, one round trip (DESIGN.md "Storage and scale"); with the `…InTx` hooks (sending a
- * draft) it is still an interactive transaction.
+ * whole request before anything is written. The job is one batch, one round trip (DESIGN.md
+ * "Storage and scale"); a caller's own steps (the send API's record, a sent draft's removal)
+ * join it through `options.job`.
  */
 import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
@@ -18,13 +18,12 @@ import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
-import type { Queryable, Statement, Tx } from "../store/store.ts";
+import type { Queryable, Statement } from "../store/store.ts";
 import { assertStep, isFailedAssertion, rawSql, readCaches, schema } from "../store/store.ts";
 import { scopeOf, StaleReads } from "../store/read_scope.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
 import {
-  deliverInTx,
   deliveryJob,
   isHostPostmaster,
   type PostmasterRoute,
@@ -33,16 +32,9 @@ import {
   type RecipientResult,
   resolveRecipient,
 } from "./delivery.ts";
-import {
-  deliveryKeyFor,
-  type Flags,
-  putBlob,
-  type StoreJob,
-  storeMessage,
-  storeMessageJob,
-} from "./message_store.ts";
+import { deliveryKeyFor, type Flags, type StoreJob, storeMessageJob } from "./message_store.ts";
 import { blobStatements } from "./blob_chunks.ts";
-import { enqueueOutbound, type OutboxRow, type SqlValue } from "./outbox.ts";
+import type { SqlValue } from "./outbox.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
 
 type RecipientInput = string | { name: string; address: string };
@@ -226,18 +218,12 @@ export interface SendOptions {
   sentCopy?: boolean;
   /** Flags for the Sent copy (a sent draft keeps none but \Seen). */
   sentFlags?: Flags;
-  /** Work to do in the same transaction (e.g. remove the draft that was sent). */
-  alsoInTx?: (tx: Tx) => Promise<void>;
-  /** Runs first in the write transaction; may throw to abort the send (idempotency replay). */
-  beforeInTx?: (tx: Tx) => Promise<void>;
-  /** Runs last in the write transaction, with the response and the outbox rows written. */
-  afterInTx?: (tx: Tx, response: SendOutcome, queued: OutboxRow[]) => Promise<void>;
   /** Envelope sender for remote recipients (a VERP return path); default: the From address. */
   envelopeFrom?: string;
   /** Remote recipients are handed to no transport before this time (`send_at`). */
   notBefore?: number;
   /**
-   * Instead of the three hooks: the caller's statements, in the same single write job (one
+   * The caller's statements, in the same single write job (one
    * round trip, DESIGN.md "Storage and scale"). `first` runs before anything (a claim whose
    * unique constraint stops a concurrent twin); `last` is given the response the job will give
    * (the Sent copy's id is known only as SQL then) and what names the job's outbox rows.
@@ -356,89 +342,61 @@ export async function sendMessage(
     }
   };
 
-  if (options.job && !options.beforeInTx && !options.afterInTx && !options.alsoInTx) {
-    // One write job: reads first (above and here), then every write in one round trip, each
-    // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
-    // With optimistic reads the quota is left to the job's guard: when it refuses, the request
-    // runs again with fresh reads, and this check then says why (store/read_scope.ts).
-    const optimistic = scopeOf(store.db) !== undefined;
-    if (sentInput && !optimistic) await checkSentRoom(store.db);
-    const statements: Statement[] = [
-      ...options.job.first ?? [],
-      ...blobStatements(raw, prepared.sha),
-    ];
-    let sentJob: { job: StoreJob; at: number } | undefined;
-    const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
-    if (sentInput) {
-      const job = storeMessageJob({ ...sentInput, quotaGuard: true });
-      sentJob = { job, at: statements.length };
-      statements.push(...job.statements, assertStep(`${sentId!.sql} IS NOT NULL`, sentId!.args));
-    }
-    const delivery = await deliveryJob(store.db, deps, prepared, {
-      outbound,
-      messageRef: sentId,
-      blobWritten: true,
-      assertStored: true,
-      // A copy to oneself must fit beside the Sent copy the same job stores first.
-      reserved: sentInput && { accountId: auth.accountId, bytes: raw.byteLength },
-    });
-    const deliveredAt = statements.length;
-    statements.push(...delivery.statements);
+  // One write job: reads first (above and here), then every write in one round trip, each
+  // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
+  // With optimistic reads the quota is left to the job's guard: when it refuses, the request
+  // runs again with fresh reads, and this check then says why (store/read_scope.ts).
+  const optimistic = scopeOf(store.db) !== undefined;
+  if (sentInput && !optimistic) await checkSentRoom(store.db);
+  const statements: Statement[] = [
+    ...options.job?.first ?? [],
+    ...blobStatements(raw, prepared.sha),
+  ];
+  let sentJob: { job: StoreJob; at: number } | undefined;
+  const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
+  if (sentInput) {
+    const job = storeMessageJob({ ...sentInput, quotaGuard: true });
+    sentJob = { job, at: statements.length };
+    statements.push(...job.statements, assertStep(`${sentId!.sql} IS NOT NULL`, sentId!.args));
+  }
+  const delivery = await deliveryJob(store.db, deps, prepared, {
+    outbound,
+    messageRef: sentId,
+    blobWritten: true,
+    assertStored: true,
+    // A copy to oneself must fit beside the Sent copy the same job stores first.
+    reserved: sentInput && { accountId: auth.accountId, bytes: raw.byteLength },
+  });
+  const deliveredAt = statements.length;
+  statements.push(...delivery.statements);
+  if (options.job) {
     statements.push(
       ...await options.job.last(
         sendResponse(null, messageId, delivery.expected.results, remote),
         { sentId, blobSha256: prepared.sha, queuedAt: prepared.now },
       ),
     );
-    let results;
-    try {
-      results = await store.batch(statements);
-    } catch (e) {
-      // The quota filled between the reads and the write: nothing of the job was kept.
-      if (isFailedAssertion(e)) {
-        if (optimistic) throw new StaleReads();
-        throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
-      }
-      throw e;
-    }
-    const sent = sentJob?.job.decode(results, sentJob.at);
-    const delivered = delivery.decode(results.slice(deliveredAt));
-    notifySent(deps, auth, sentCopy, delivered.touchedAccounts, local, remote, raw.byteLength);
-    return sendResponse(
-      sent && "id" in sent ? sent.id : null,
-      messageId,
-      delivered.results,
-      remote,
-    );
   }
-
-  const outcome = await store.write(async (tx) => {
-    await options.beforeInTx?.(tx);
-    await putBlob(tx, raw, prepared.sha);
-    let sent: { id: number } | undefined;
-    if (sentInput) {
-      await checkSentRoom(tx);
-      sent = await storeMessage(tx, sentInput);
+  let results;
+  try {
+    results = await store.batch(statements);
+  } catch (e) {
+    // The quota filled between the reads and the write: nothing of the job was kept.
+    if (isFailedAssertion(e)) {
+      if (optimistic) throw new StaleReads();
+      throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
     }
-    const delivered = local.length > 0
-      ? await deliverInTx(tx, deps, prepared)
-      : { results: [], touchedAccounts: [] };
-    const queued = await enqueueOutbound(tx, deps, { ...outbound, messageRef: sent?.id });
-    await options.alsoInTx?.(tx);
-    const response = sendResponse(sent?.id ?? null, messageId, delivered.results, remote);
-    await options.afterInTx?.(tx, response, queued);
-    return { sent, delivered, response };
-  });
-  notifySent(
-    deps,
-    auth,
-    sentCopy,
-    outcome.delivered.touchedAccounts,
-    local,
+    throw e;
+  }
+  const sent = sentJob?.job.decode(results, sentJob.at);
+  const delivered = delivery.decode(results.slice(deliveredAt));
+  notifySent(deps, auth, sentCopy, delivered.touchedAccounts, local, remote, raw.byteLength);
+  return sendResponse(
+    sent && "id" in sent ? sent.id : null,
+    messageId,
+    delivered.results,
     remote,
-    raw.byteLength,
   );
-  return outcome.response;
 }
 
 /** After the commit: wakes the mailboxes that changed, and logs the send. */

@@ -245,6 +245,11 @@ export const messages = sqliteTable("messages", {
   keywords: text("keywords").notNull().default("[]"),
   /** The parsed JSON form (headers, text, html, attachments, authentication verdicts). */
   parsed: text("parsed").notNull(),
+  /**
+   * A draft whose request (its JSON, attachments in base64) is too large for the row: the blob
+   * that holds it (services/drafts.ts). It lives and goes with this row (message_store.ts purge).
+   */
+  draftSha256: text("draft_sha256"),
 }, (t) => [
   uniqueIndex("messages_mailbox_uid").on(t.mailboxId, t.uid),
   uniqueIndex("messages_mailbox_delivery").on(t.mailboxId, t.deliveryKey),
@@ -254,6 +259,7 @@ export const messages = sqliteTable("messages", {
   index("messages_thread").on(t.threadId, t.internalDate),
   index("messages_account_msgid").on(t.accountId, t.messageIdHeader),
   index("messages_blob").on(t.blobSha256),
+  index("messages_draft_blob").on(t.draftSha256).where(sql`${t.draftSha256} IS NOT NULL`),
   // Covers the IMAP/POP3 mailbox index (src/services/mail_access.ts): listing 10,000 messages
   // reads this index alone, not every message row with its parsed JSON.
   index("messages_mailbox_uid_flags").on(

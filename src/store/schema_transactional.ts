@@ -157,7 +157,14 @@ export const txWebhookDeliveries = sqliteTable("tx_webhook_deliveries", {
   lastError: text("last_error"),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
+  /**
+   * For an endpoint that wants the raw message: the blob whose bytes go into `data.raw` when
+   * the event is posted (webhook_dispatcher.ts), instead of a copy in `payload` (D1 refuses
+   * rows of 2 MB or more). The blob is kept while the delivery may still be posted.
+   */
+  rawSha256: text("raw_sha256"),
 }, (t) => [
   index("tx_webhook_deliveries_due").on(t.state, t.nextAttemptAt),
   index("tx_webhook_deliveries_hook").on(t.webhookId, t.id),
+  index("tx_webhook_deliveries_raw").on(t.rawSha256).where(sql`${t.rawSha256} IS NOT NULL`),
 ]);

@@ -3,15 +3,14 @@
  * event for every stored message; for each endpoint that subscribes, new events of its account
  * after the endpoint's cursor that landed in the Inbox or Junk become deliveries carrying the
  * parsed JSON form (and, when asked, the raw message in base64). The cursor moves in the same
- * transaction, so a message is posted once.
+ * transaction, so a message is posted once. The raw message is not copied into the delivery: the
+ * row names its blob, whose bytes the dispatcher adds when it posts (webhook_dispatcher.ts).
  */
-import { toBase64 } from "../crypto.ts";
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { ReceivedEventData } from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
 import { recordStatements, schema } from "../store/store.ts";
 import { enqueueWebhookEvent, wants } from "./webhooks.ts";
-import { blobBytes } from "../services/blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 
 /** Turns new inbound messages into deliveries; resolves to how many were queued. */
@@ -35,7 +34,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
         .innerJoin(schema.mailboxes, eq(schema.mailboxes.id, schema.messages.mailboxId))
         .where(inList(schema.messages.id, ids))
       : [];
-    const payloads: ReceivedEventData[] = [];
+    const payloads: { data: ReceivedEventData; rawSha256: string }[] = [];
     for (const { message, role } of rows) {
       if (role !== "inbox" && role !== "junk") continue;
       const parsed = JSON.parse(message.parsed);
@@ -55,17 +54,12 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
         authentication: parsed.authentication ?? null,
         size: message.size,
       };
-      if (hook.includeRaw) {
-        const [blob] = await deps.store.db.select().from(schema.blobs)
-          .where(eq(schema.blobs.sha256, message.blobSha256));
-        if (blob) data.raw = toBase64(await blobBytes(deps.store.db, blob));
-      }
-      payloads.push(data);
+      payloads.push({ data, rawSha256: message.blobSha256 });
     }
     const cursor = events[events.length - 1].id;
     // The deliveries and the cursor in one write job (one round trip).
     const steps = await recordStatements(async (tx) => {
-      for (const data of payloads) {
+      for (const { data, rawSha256 } of payloads) {
         queued += await enqueueWebhookEvent(
           tx,
           deps,
@@ -74,6 +68,7 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
           data,
           deps.clock.now(),
           [hook],
+          rawSha256,
         );
       }
       await tx.update(schema.txWebhooks).set({ inboundCursor: cursor })

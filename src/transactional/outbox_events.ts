@@ -19,7 +19,7 @@ import type { InValue } from "@libsql/client/web";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import { parseVerp } from "./signing.ts";
 import { messageForOutbox, type NewTxEvent, recordEvent } from "./timeline.ts";
-import { activeWebhooks } from "./webhooks.ts";
+import { activeWebhooks, wantsArgs, wantsSql } from "./webhooks.ts";
 
 /**
  * The statements of the timeline event of an outbox row sent through the send API (none for
@@ -93,10 +93,17 @@ export function claimedEventStatements(
               'tags', json(ev.tags), 'metadata', json(ev.metadata), 'route', ?)),
           'pending', ?, ?, ?
         FROM ev JOIN tx_webhooks h ON h.account_id = ev.account_id AND h.active = 1
-          AND (json_array_length(h.events) = 0 OR EXISTS (SELECT 1 FROM json_each(h.events)
-            WHERE value IN ('email.sent', 'email.*')))
+          AND ${wantsSql()}
         ORDER BY ev.rid, h.id`,
-      args: [...claimed.args, new Date(at).toISOString(), route, at, at, at],
+      args: [
+        ...claimed.args,
+        new Date(at).toISOString(),
+        route,
+        at,
+        at,
+        at,
+        ...wantsArgs("email.sent"),
+      ],
     },
     {
       sql: `UPDATE tx_recipients SET status = 'sent', updated_at = ?

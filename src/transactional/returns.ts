@@ -4,16 +4,15 @@
  * `report-type=feedback-report`). The original message is found by the signed VERP return
  * path the report was sent to, or else by the `X-Postern-Email-Id` and `Message-ID` of the
  * returned original (both must match); each reported recipient becomes a `bounced`,
- * `deferred`, `delivered` or `complained` event. Pure text parsing of the report parts.
+ * `deferred`, `delivered` or `complained` event, recorded by one write job (return_events.ts)
+ * that is idempotent: the same report twice, or at two gateways at once, records it once. Pure
+ * text parsing of the report parts.
  */
-import { eq } from "drizzle-orm";
 import type { TxEventType } from "../../schemas/tx_send.ts";
 import type { Deps } from "../deps.ts";
-import { rawSql, schema } from "../store/store.ts";
 import { sha256Hex } from "../crypto.ts";
 import { parseVerp } from "./signing.ts";
-import { classifyBounce } from "./bounce_class.ts";
-import { recordEvent, type TxMessageRow } from "./timeline.ts";
+import { type ReturnedMessage, type ReturnEvent, returnEventStatements } from "./return_events.ts";
 
 interface Part {
   headers: Map<string, string>;
@@ -67,28 +66,27 @@ const stripType = (v: string | undefined) => (v ?? "").replace(/^[^;]*;\s*/, "")
 export interface ReturnOutcome {
   kind: "dsn" | "arf" | "unknown";
   emailId?: string;
-  events: { recipient: string; type: TxEventType; status?: string; diagnostic?: string }[];
+  events: ReturnEvent[];
 }
 
-async function findMessage(
+/**
+ * How the report names its message (return_events.ts finds it in SQL): the ids of the envelope
+ * recipients that are our signed VERP return paths, and the returned original's
+ * `X-Postern-Email-Id` and `Message-ID`.
+ */
+async function namedMessage(
   deps: Deps,
   envelopeRecipients: string[],
   original: Part | undefined,
-): Promise<TxMessageRow | undefined> {
+): Promise<ReturnedMessage> {
+  const verpIds: string[] = [];
   for (const rcpt of envelopeRecipients) {
     const emailId = await parseVerp(deps, rcpt);
-    if (emailId) {
-      const [row] = await deps.store.db.select().from(schema.txMessages)
-        .where(eq(schema.txMessages.id, emailId));
-      if (row) return row;
-    }
+    if (emailId) verpIds.push(emailId);
   }
-  const emailId = original?.headers.get("x-postern-email-id");
-  const messageId = original?.headers.get("message-id");
-  if (!emailId || !messageId) return undefined;
-  const [row] = await deps.store.db.select().from(schema.txMessages)
-    .where(eq(schema.txMessages.id, emailId.trim()));
-  return row && row.messageIdHeader === messageId.trim() ? row : undefined;
+  const emailId = original?.headers.get("x-postern-email-id")?.trim();
+  const messageId = original?.headers.get("message-id")?.trim();
+  return emailId && messageId ? { verpIds, emailId, messageId } : { verpIds };
 }
 
 /** Reads a returned report and records its events; unknown mail is ignored. */
@@ -107,7 +105,7 @@ export async function ingestReturn(
     )
   );
   const originalMessage = original ? splitHeaders(original.body) : undefined;
-  const message = await findMessage(deps, envelopeRecipients, originalMessage);
+  const named = await namedMessage(deps, envelopeRecipients, originalMessage);
   const events: ReturnOutcome["events"] = [];
   if (report === "delivery-status") {
     const status = all.find((p) =>
@@ -149,51 +147,23 @@ export async function ingestReturn(
     : report === "feedback-report"
     ? "arf"
     : "unknown";
-  if (!message || events.length === 0) return { kind, emailId: message?.id, events: [] };
-  // Only the message's own recipients: a report cannot suppress an address it was not sent to.
-  const own = new Set(
-    (await deps.store.db.select({ address: schema.txRecipients.address })
-      .from(schema.txRecipients).where(eq(schema.txRecipients.messageId, message.id)))
-      .map((r) => r.address.toLowerCase()),
-  );
-  const mine = events.filter((e) => own.has(e.recipient));
+  if (events.length === 0 || (named.verpIds.length === 0 && !named.emailId)) {
+    return { kind, events: [] };
+  }
   // The same report arriving again (a retried SMTP transaction, a second copy) records nothing
   // new: it is known by its Message-ID, or by its digest when it has none.
   const reportId = top.headers.get("message-id")?.trim() || `sha256:${await sha256Hex(raw)}`;
-  await deps.store.write(async (tx) => {
-    for (const e of mine) {
-      const seen = await rawSql(tx).get(
-        `SELECT 1 AS seen FROM tx_events WHERE message_id = ? AND recipient = ? AND type = ?
-         AND json_extract(data, '$.report') = ?`,
-        [message.id, e.recipient, e.type, reportId],
-      );
-      if (seen) continue;
-      // A failed recipient's Status field (RFC 3464 section 2.3.4) decides, as a reply to RCPT
-      // would: 5.1.1 suppresses, 5.2.2 (full) or 5.7.1 (policy) fails the message only.
-      const klass = e.type === "bounced"
-        ? classifyBounce({ stage: "dsn", enhanced: e.status })
-        : undefined;
-      const reason = (e.diagnostic ?? e.status ?? "").slice(0, 500);
-      await recordEvent(tx, deps, {
-        message,
-        recipient: e.recipient,
-        type: e.type,
-        data: e.type === "complained"
-          ? { feedbackType: e.status, source: "arf", report: reportId }
-          : {
-            status: e.status,
-            source: "dsn",
-            reason,
-            report: reportId,
-            ...(klass
-              ? { stage: "dsn", category: klass.category, suppressed: klass.suppress }
-              : {}),
-          },
-        at: deps.clock.now(),
-        suppress: klass?.suppress ? { code: e.status, stage: "dsn", detail: reason } : undefined,
-      });
-    }
-  });
-  deps.logger.log("info", "tx.return", { kind, emailId: message.id, events: mine.length });
-  return { kind, emailId: message.id, events: mine };
+  // One write job, the report's one round trip (return_events.ts); its last statement names the
+  // message and which reported addresses are its recipients: a report cannot suppress an
+  // address the message was not sent to.
+  const results = await deps.store.batch(
+    returnEventStatements(named, events, reportId, deps.clock.now()),
+  );
+  const [found] = results[results.length - 1].rows;
+  if (found?.email_id === null || found?.email_id === undefined) return { kind, events: [] };
+  const emailId = String(found.email_id);
+  const own = new Set(JSON.parse(String(found.own ?? "[]")) as string[]);
+  const mine = events.filter((e) => own.has(e.recipient));
+  deps.logger.log("info", "tx.return", { kind, emailId, events: mine.length });
+  return { kind, emailId, events: mine };
 }

@@ -3,11 +3,13 @@
  * no eval, so it runs on edge runtimes). In html `{{name}}` is HTML-escaped and `{{{name}}}` is
  * not; subject and text are never escaped. Each save of a name is a new version; a send or
  * preview names the latest or a given version. Every variable the template uses at its top
- * level and the caller did not give is reported by name before anything is sent.
+ * level and the caller did not give is reported by name before anything is sent. A version is at
+ * most TEMPLATE_MAX_BYTES (schemas/tx_templates.ts), well under D1's 2 MB rows.
  */
 import Mustache from "mustache";
 import { and, desc, eq } from "drizzle-orm";
 import type { FieldError } from "../../schemas/problem.ts";
+import { TEMPLATE_MAX_BYTES } from "../../schemas/tx_templates.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import type { Queryable } from "../store/store.ts";
@@ -15,6 +17,8 @@ import { schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 
 export type TemplateRow = typeof schema.txTemplates.$inferSelect;
+
+const encoder = new TextEncoder();
 
 export interface TemplateInput {
   name: string;
@@ -64,6 +68,16 @@ export function validateTemplate(input: TemplateInput): void {
   }
   if (input.text === undefined && input.html === undefined) {
     fields.push({ path: "text", message: "a template needs text, html or both" });
+  }
+  const bytes = [input.subject, input.text ?? "", input.html ?? ""]
+    .reduce((n, part) => n + encoder.encode(part).byteLength, 0);
+  if (bytes > TEMPLATE_MAX_BYTES) {
+    const largest = (input.html ?? "").length >= (input.text ?? "").length ? "html" : "text";
+    fields.push({
+      path: largest,
+      message: `the template is ${bytes} bytes; subject, text and html together may be at ` +
+        `most ${TEMPLATE_MAX_BYTES} bytes (512 KiB) of UTF-8`,
+    });
   }
   if (fields.length) {
     throw new AppError(422, "validation_failed", fields.map((f) => f.message).join("; "), fields);

@@ -15,6 +15,8 @@ import { schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { guardedFetch, RefusedTarget, webhookPolicy } from "../http/net_guard.ts";
 import { signingSecrets, signWebhook, type WebhookDeliveryRow } from "./webhooks.ts";
+import { BLOB_UNUSED, blobBytes } from "../services/blob_chunks.ts";
+import { toBase64 } from "../crypto.ts";
 
 const S = 1000, M = 60 * S, H = 60 * M;
 /** Wait before attempt n+1 after n failed attempts. */
@@ -77,6 +79,25 @@ export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): 
   return rows.length;
 }
 
+/**
+ * The body to post: the stored payload, with the raw message (base64) added as `data.raw` when
+ * the row names its blob. Built the same way at every attempt, so a retry posts the same bytes
+ * under the same `webhook-id`. A message deleted before its event was queued has no raw copy
+ * left to send: the event goes without it.
+ */
+async function bodyOf(deps: Deps, row: WebhookDeliveryRow): Promise<string> {
+  if (!row.rawSha256) return row.payload;
+  const [blob] = await deps.store.db.select().from(schema.blobs)
+    .where(eq(schema.blobs.sha256, row.rawSha256));
+  if (!blob) {
+    deps.logger.log("warn", "webhook.raw_missing", { id: row.id, sha256: row.rawSha256 });
+    return row.payload;
+  }
+  const event = JSON.parse(row.payload) as { data: Record<string, unknown> };
+  event.data.raw = toBase64(await blobBytes(deps.store.db, blob));
+  return JSON.stringify(event);
+}
+
 async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOptions) {
   const [hook] = await deps.store.db.select().from(schema.txWebhooks)
     .where(eq(schema.txWebhooks.id, row.webhookId));
@@ -87,9 +108,10 @@ async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOption
   } else {
     const sentAt = deps.clock.now();
     const timestamp = Math.floor(sentAt / 1000);
+    const body = await bodyOf(deps, row);
     const signatures = await Promise.all(
       (await signingSecrets(deps, hook, sentAt)).map((s) =>
-        signWebhook(s, row.eventId, timestamp, row.payload)
+        signWebhook(s, row.eventId, timestamp, body)
       ),
     );
     try {
@@ -102,7 +124,7 @@ async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOption
           "webhook-timestamp": String(timestamp),
           "webhook-signature": signatures.join(" "),
         },
-        body: row.payload,
+        body,
         redirect: "manual",
         signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
       });
@@ -119,7 +141,7 @@ async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOption
   const attempts = row.attempts + 1;
   const wait = RETRY_SCHEDULE_MS[attempts - 1];
   const state = !error ? "succeeded" : !hook || wait === undefined ? "failed" : "pending";
-  await deps.store.db.update(schema.txWebhookDeliveries).set({
+  const update = deps.store.db.update(schema.txWebhookDeliveries).set({
     state,
     attempts,
     nextAttemptAt: state === "pending" ? now + wait : row.nextAttemptAt,
@@ -130,7 +152,15 @@ async function attempt(deps: Deps, row: WebhookDeliveryRow, opts: DispatchOption
   }).where(and(
     eq(schema.txWebhookDeliveries.id, row.id),
     eq(schema.txWebhookDeliveries.state, "delivering"),
-  ));
+  )).toSQL();
+  // One write job: the outcome, and the raw copy's blob once nothing else needs it (its
+  // message was deleted while the event waited).
+  await deps.store.batch([
+    { sql: update.sql, args: update.params as InValue[] },
+    ...(row.rawSha256 && state !== "pending"
+      ? [{ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [row.rawSha256] }]
+      : []),
+  ]);
   deps.logger.log(error ? "warn" : "info", "webhook.attempt", {
     id: row.id,
     webhookId: row.webhookId,

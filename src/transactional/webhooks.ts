@@ -21,6 +21,7 @@ import { remember, scopeOf } from "../store/read_scope.ts";
 import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { insertInSlices } from "../store/appends.ts";
+import { blobUnused } from "../services/blob_chunks.ts";
 
 export type WebhookRow = typeof schema.txWebhooks.$inferSelect;
 export type WebhookDeliveryRow = typeof schema.txWebhookDeliveries.$inferSelect;
@@ -121,6 +122,13 @@ export async function getWebhook(db: Queryable, accountId: number, id: number) {
 export async function deleteWebhook(deps: Deps, accountId: number, id: number): Promise<void> {
   await getWebhook(deps.store.db, accountId, id);
   await deps.store.batch([
+    // Raw copies only its undelivered events still kept (a message deleted meanwhile) go too.
+    {
+      sql: `DELETE FROM blobs WHERE sha256 IN (SELECT raw_sha256 FROM tx_webhook_deliveries
+          WHERE webhook_id = ?1 AND raw_sha256 IS NOT NULL)
+        AND ${blobUnused({ deliveries: "AND webhook_id <> ?1" })}`,
+      args: [id],
+    },
     { sql: "DELETE FROM tx_webhook_deliveries WHERE webhook_id = ?", args: [id] },
     { sql: "DELETE FROM tx_webhooks WHERE id = ?", args: [id] },
   ]);
@@ -235,6 +243,18 @@ export function wants(row: WebhookRow, type: string): boolean {
     events.includes(`${type.split(".")[0]}.*`);
 }
 
+/**
+ * `wants` in SQL, over an endpoint row named `h`, for write jobs that pick their endpoints when
+ * they run (one round trip, no read before): `type` and `wildcard` are where the statement binds
+ * the event type and its `email.*` (`wantsArgs`), plain `?` by default.
+ */
+export const wantsSql = (type = "?", wildcard = "?") =>
+  `(json_array_length(h.events) = 0
+  OR EXISTS (SELECT 1 FROM json_each(h.events) WHERE value IN (${type}, ${wildcard})))`;
+
+/** The two parameters `wantsSql` binds. */
+export const wantsArgs = (type: string): string[] => [type, `${type.split(".")[0]}.*`];
+
 /** One delivery per active endpoint of the account that subscribes to `type`. */
 const webhooksSql = tableSql(schema.txWebhooks);
 
@@ -283,6 +303,8 @@ export async function enqueueWebhookEvent(
   data: WebhookEventData | (() => WebhookEventData),
   at: number,
   only?: WebhookRow[],
+  /** The blob whose bytes the endpoints that want the raw message get as `data.raw`. */
+  rawSha256?: string,
 ): Promise<number> {
   const hooks = only ?? await activeWebhooks(tx, accountId);
   const targets = hooks.filter((h) => wants(h, type));
@@ -302,6 +324,8 @@ export async function enqueueWebhookEvent(
     nextAttemptAt: at,
     createdAt: at,
     updatedAt: at,
+    // Posted with the event (webhook_dispatcher.ts), not copied into it.
+    rawSha256: h.includeRaw ? rawSha256 ?? null : null,
   }));
   // Any number of webhooks, within D1's 100 parameters a statement (store/appends.ts).
   await insertInSlices(rows, (slice) => tx.insert(schema.txWebhookDeliveries).values(slice));

@@ -193,4 +193,13 @@ export const MIGRATIONS: Migration[] = [
       "ALTER TABLE `api_keys` ADD `test` integer DEFAULT false NOT NULL;",
     ],
   },
+  {
+    "tag": "0014_eminent_otto_octavius",
+    "statements": [
+      "ALTER TABLE `messages` ADD `draft_sha256` text;",
+      'CREATE INDEX `messages_draft_blob` ON `messages` (`draft_sha256`) WHERE "messages"."draft_sha256" IS NOT NULL;',
+      "ALTER TABLE `tx_webhook_deliveries` ADD `raw_sha256` text;",
+      'CREATE INDEX `tx_webhook_deliveries_raw` ON `tx_webhook_deliveries` (`raw_sha256`) WHERE "tx_webhook_deliveries"."raw_sha256" IS NOT NULL;',
+    ],
+  },
 ];
