@@ -11,7 +11,6 @@
  * others still run: a dead webhook endpoint must not hold up federation.
  */
 import type { Deps } from "../deps.ts";
-import { AppError } from "../errors.ts";
 import { runFederationOnce } from "../federation/worker.ts";
 import { pruneChangeLog } from "../jmap/retention.ts";
 import { releaseLease, takeLease } from "../store/leases.ts";
@@ -40,11 +39,6 @@ export interface ScheduledReport {
   purged: number;
   /** Steps that failed (their error is logged). */
   failed: string[];
-  /**
-   * Steps this store's engine cannot run yet (an interactive write job on D1, HTTP 501): said
-   * once per pass at `warn`, not as an error every minute.
-   */
-  unsupported: string[];
   ms: number;
 }
 
@@ -69,7 +63,6 @@ export async function runScheduledWork(
     indexed: 0,
     purged: 0,
     failed: [],
-    unsupported: [],
     ms: 0,
   };
   const step = async (name: string, run: () => Promise<void>) => {
@@ -77,10 +70,6 @@ export async function runScheduledWork(
     try {
       await run();
     } catch (e) {
-      if (e instanceof AppError && e.status === 501) {
-        report.unsupported.push(name);
-        return;
-      }
       report.failed.push(name);
       deps.logger.log("error", "scheduled.step_failed", {
         step: name,
@@ -135,7 +124,7 @@ export async function runScheduledWork(
   });
   report.ms = deps.clock.now() - started;
   deps.logger.log(
-    report.failed.length || report.unsupported.length ? "warn" : "info",
+    report.failed.length ? "warn" : "info",
     "scheduled.pass",
     {
       worker,
