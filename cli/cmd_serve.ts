@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import { API_VERSION, createApp } from "../src/app.ts";
 import { Metrics } from "../src/services/metrics.ts";
 import type { Config } from "../src/config.ts";
-import { PEER_HEADER } from "../src/http/client_ip.ts";
+import { withAccessLog } from "../src/http/access_log.ts";
 import { jsonLogger, type Logger } from "../src/ports.ts";
 import { schema, type Store } from "../src/store/store.ts";
 import { flag, type Invocation, str, usageError, type Values } from "./args.ts";
@@ -89,19 +89,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     deps.routes = routePort(config);
     const metrics = deps.metrics = new Metrics();
     const app = createApp(deps);
-    const handler = async (request: Request) => {
-      const started = performance.now();
-      const response = await app.fetch(request);
-      logger.log("info", "http.request", {
-        method: request.method,
-        path: new URL(request.url).pathname,
-        status: response.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        requestId: response.headers.get("x-request-id") ?? undefined,
-        ip: request.headers.get(PEER_HEADER) ?? undefined,
-      });
-      return response;
-    };
+    const handler = withAccessLog(logger, (request) => app.fetch(request));
     const listener = await listen(handler, {
       hostname: config.httpHost,
       port: config.httpPort,

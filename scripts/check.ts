@@ -201,7 +201,13 @@ async function typecheckAll(): Promise<Outcome> {
     ...await tsFiles("test"),
     ...(await tsFiles("")).filter((p) => p.endsWith("_test.ts") && !p.startsWith("test/")),
   ];
-  const files = ["main.ts", ...await tsFiles("scripts"), ...await tsFiles("bench"), ...tests];
+  const files = [
+    "main.ts",
+    "hosts/deno_deploy/main.ts",
+    ...await tsFiles("scripts"),
+    ...await tsFiles("bench"),
+    ...tests,
+  ];
   return await run(["check", "--quiet", ...new Set(files)]);
 }
 
