@@ -115,7 +115,11 @@ async function edgeScan(): Promise<Outcome> {
 }
 
 /** DESIGN.md: schemas ← src ← entry points, schemas ← bridge ← entry points. */
-const RULES: { dir: string; banned: (target: string) => string | undefined; tests?: boolean }[] = [
+const RULES: {
+  dir: string;
+  banned: (target: string, from: string) => string | undefined;
+  tests?: boolean;
+}[] = [
   {
     dir: "schemas",
     banned: (t) =>
@@ -139,8 +143,12 @@ const RULES: { dir: string; banned: (target: string) => string | undefined; test
     // DESIGN.md: host adapters (hosts/process, hosts/worker, …) get rooms of their own; the
     // CLI's commands use them, never the other way round, and one host never imports another's.
     dir: "hosts",
-    banned: (t) =>
-      /^cli\/|^main\.ts$/.test(t) ? "host adapters do not know the CLI's commands" : undefined,
+    banned: (t, from) =>
+      /^cli\/|^main\.ts$/.test(t)
+        ? "host adapters do not know the CLI's commands"
+        : t.startsWith("hosts/") && t.split("/")[1] !== from.split("/")[1]
+        ? "one host's adapters never import another host's"
+        : undefined,
   },
 ];
 
@@ -151,7 +159,7 @@ async function boundaries(): Promise<Outcome> {
       const source = await Deno.readTextFile(`${rootPath}/${path}`);
       for (const spec of importsOf(source)) {
         const target = resolveSpecifier(path, spec);
-        const why = rule.banned(target);
+        const why = rule.banned(target, path);
         if (why) problems.push(`${path}: imports ${spec} — ${why}`);
         // Unit tests may use the shared fixtures; production code may not.
         else if (!isTest(path) && target.startsWith("test/")) {

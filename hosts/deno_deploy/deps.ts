@@ -4,10 +4,8 @@
  * POSTERN_DNS_DOH_URL or Cloudflare's public resolver), the outbound fetch that checks each
  * target's addresses (hosts/deno_deploy/outbound.ts) for webhooks and signed federation, the
  * API reference bundled as bytes (hosts/deno_deploy/assets.ts) and WebCrypto for everything
- * keyed by the master key. MIME runs on mailparser and nodemailer through Deno's Node
- * compatibility, on the event loop (no worker threads at the edge): the process host's adapter
- * (hosts/process/mime_node.ts), the one import from another host's room, since both run on Deno
- * — until an edge-native MIME port replaces it on both edge hosts.
+ * keyed by the master key. MIME is the edge port (src/mime/edge_port.ts: Web APIs only, the
+ * same results as mailparser and nodemailer), on the event loop: no worker threads at the edge.
  */
 import type { Config } from "../../src/config.ts";
 import { SecretBox } from "../../src/crypto.ts";
@@ -15,7 +13,7 @@ import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { createDohResolver, DEFAULT_DOH_URL } from "../../src/dns/doh.ts";
 import { type Logger, systemClock } from "../../src/ports.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
-import { createNodeMime, mimeLimits } from "../process/mime_node.ts";
+import { edgeMimePort } from "../../src/mime/edge_port.ts";
 import { bundledAssets } from "./assets.ts";
 import { denoOutboundFetch } from "./outbound.ts";
 import { openRemoteStore } from "./store.ts";
@@ -42,7 +40,9 @@ export async function buildDenoDeployDeps(config: Config, logger: Logger): Promi
     return {
       store,
       config,
-      mime: createNodeMime({ limits: mimeLimits(config) }),
+      mime: edgeMimePort({
+        limits: { maxParts: config.mimeMaxParts, maxHeaderBytes: config.mimeMaxHeaderBytes },
+      }),
       clock: systemClock,
       logger,
       secrets: await SecretBox.fromMasterKey(config.masterKey!),
