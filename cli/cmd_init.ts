@@ -15,14 +15,8 @@ import { eq } from "drizzle-orm";
 import type { Config } from "../src/config.ts";
 import { randomToken, SecretBox } from "../src/crypto.ts";
 import { AppError } from "../src/errors.ts";
-import {
-  addressKey,
-  createAccount,
-  createDomain,
-  findAccountByAddress,
-  findDomain,
-  setPassword,
-} from "../src/services/accounts.ts";
+import { addressKey } from "../src/services/accounts.ts";
+import { ensureDomainAndAdmin } from "../src/services/setup.ts";
 import { rawSql, schema, type Store } from "../src/store/store.ts";
 import { DomainName, parseAddress } from "../schemas/address.ts";
 import { CliError, EXIT_CONFLICT, flag, type Invocation, str, usageError } from "./args.ts";
@@ -219,31 +213,24 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   await ensureTlsFiles(config, silentLogger);
   const store = await openConfiguredStore(config);
   try {
-    let domainCreated = false;
-    if (!await findDomain(store.db, options.domain)) {
-      // The domain's DKIM keys are made now, sealed with the master key.
-      await createDomain(store, options.domain, await SecretBox.fromMasterKey(key));
-      domainCreated = true;
-    }
     const fromEnv = env().POSTERN_ADMIN_PASSWORD;
     const password = fromEnv || randomToken(18);
-    const existing = await findAccountByAddress(store.db, options.admin);
-    let adminCreated = false;
-    if (existing) {
-      // Only with --reset-admin-password (refusal() above); re-checked here against a race.
-      if (!options.resetAdminPassword || existing.role !== "admin") {
-        throw new CliError(
-          `already initialised: ${existing.address} exists in ${p.databaseLabel}`,
-          EXIT_CONFLICT,
-        );
-      }
-      await setPassword(store, existing.id, password);
-    } else {
-      await createAccount(store, { address: options.admin, password, role: "admin" }, {
-        quotaBytes: config.defaultQuotaBytes,
-        nowMs: Date.now(),
-      });
-      adminCreated = true;
+    // The same setup an edge host runs on its first request (src/services/setup.ts); an
+    // existing admin is only touched with --reset-admin-password (refusal() above).
+    const outcome = await ensureDomainAndAdmin(store, await SecretBox.fromMasterKey(key), {
+      domain: options.domain,
+      admin: options.admin,
+      password,
+      quotaBytes: config.defaultQuotaBytes,
+      resetPassword: options.resetAdminPassword,
+    }, Date.now());
+    const { domainCreated, adminCreated } = outcome;
+    if (!adminCreated && !outcome.passwordReset) {
+      // Made by another init a moment ago (re-checked here against a race).
+      throw new CliError(
+        `already initialised: ${options.admin} exists in ${p.databaseLabel}`,
+        EXIT_CONFLICT,
+      );
     }
     const result: InitResult = {
       dataDir: p.dataDir,
@@ -264,7 +251,9 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     }
     return result;
   } catch (e) {
-    if (e instanceof AppError) throw new CliError(`init failed: ${e.message}`);
+    if (e instanceof AppError) {
+      throw new CliError(`init failed: ${e.message}`, e.status === 409 ? EXIT_CONFLICT : undefined);
+    }
     throw e;
   } finally {
     store.close();

@@ -22,33 +22,36 @@ export const FLOOR_SQL = `SELECT object_id AS floor FROM jmap_changes
  * each type (its current state, which must never go back). The watermark goes in first, as a
  * row of account 0 (`type = 'floor'`, `object_id` = the highest seq that may be gone): readers
  * then refuse older states even while the slices are still being deleted.
+ *
+ * One write job (one round trip; D1 refuses interactive transactions): the newest seq is read
+ * first, and the floor row, the old floors and the slice go in one batch. A seq read a moment
+ * ago can only be lower than the current one, so a stale read prunes less, never more.
  */
 export async function pruneChangeLog(store: Store, keep = KEEP_ROWS): Promise<number> {
-  return await store.write(async (tx) => {
-    const sql = rawSql(tx);
-    const top = await sql.get<{ seq: number | null }>("SELECT max(seq) AS seq FROM jmap_changes");
-    const watermark = Number(top?.seq ?? 0) - keep;
-    if (watermark <= 0) return 0;
-    const floor = await sql.get<{ floor: number }>(FLOOR_SQL);
-    if (Number(floor?.floor ?? 0) < watermark) {
-      await sql.run(
-        "INSERT INTO jmap_changes (account_id, type, object_id, op) VALUES (0, 'floor', ?, 0)",
-        [watermark],
-      );
-      await sql.run(
-        `DELETE FROM jmap_changes WHERE account_id = 0 AND type = 'floor' AND object_id < ?`,
-        [watermark],
-      );
-    }
-    const result = await sql.run(
-      `DELETE FROM jmap_changes WHERE seq IN (SELECT seq FROM jmap_changes
+  const top = await rawSql(store.db).get<{ seq: number | null }>(
+    "SELECT max(seq) AS seq FROM jmap_changes",
+  );
+  const watermark = Number(top?.seq ?? 0) - keep;
+  if (watermark <= 0) return 0;
+  const results = await store.batch([
+    {
+      sql: `INSERT INTO jmap_changes (account_id, type, object_id, op)
+        SELECT 0, 'floor', ?1, 0 WHERE coalesce((${FLOOR_SQL}), 0) < ?1`,
+      args: [watermark],
+    },
+    {
+      sql: `DELETE FROM jmap_changes WHERE account_id = 0 AND type = 'floor' AND object_id < ?`,
+      args: [watermark],
+    },
+    {
+      sql: `DELETE FROM jmap_changes WHERE seq IN (SELECT seq FROM jmap_changes
         WHERE seq <= ? AND account_id <> 0 AND seq NOT IN (SELECT max(seq) FROM jmap_changes
           GROUP BY account_id, type)
         ORDER BY seq LIMIT ?)`,
-      [watermark, SLICE],
-    );
-    return Number(result.rowsAffected ?? 0);
-  });
+      args: [watermark, SLICE],
+    },
+  ]);
+  return Number(results[2].rowsAffected ?? 0);
 }
 
 /** Prunes every `intervalMs` (slices back to back while a backlog lasts). */

@@ -1,0 +1,325 @@
+/**
+ * Issue 17 items 1 and 6: the Cloudflare Worker entry (hosts/worker/main.ts), bundled by
+ * `deno task worker:build` and run in the real workerd through miniflare, offline, with no
+ * compatibility flags, on a local D1 database (test/fixtures/worker_gateway.ts).
+ *
+ * One Worker walks the README's tour over HTTP (setup on the first request, login, sends to a
+ * local user and to a federation peer, mailboxes, messages, search, threads, the event stream,
+ * the raw download, attachments, an API key), receives mail through `email()` as Cloudflare
+ * Email Routing hands it in (verdicts kept, unknown recipients and oversize mail refused, a
+ * retried event stored once), and delivers the queued federation message to a `postern
+ * serve`-style gateway from `scheduled()`, whose signed receipt the Worker verifies and keeps.
+ */
+import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
+import { startFederation } from "./fixtures/federation.ts";
+import {
+  startWorkerGateway,
+  WORKER_ADMIN,
+  WORKER_DOMAIN,
+  workerBundle,
+} from "./fixtures/worker_gateway.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const json = (body: unknown, token?: string): RequestInit => ({
+  method: "POST",
+  headers: {
+    "content-type": "application/json",
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  },
+  body: JSON.stringify(body),
+});
+const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } });
+
+const BOB = { address: `bob@${WORKER_DOMAIN}`, password: "edge-bob-password-1" };
+
+/** A message as Email Routing hands it in: Cloudflare's ARC set on top, then the sender's. */
+function routedMail(subject: string, opts: { to?: string; id?: string } = {}) {
+  const to = opts.to ?? BOB.address;
+  return [
+    "ARC-Authentication-Results: i=1; mx.cloudflare.net;",
+    " dkim=pass header.d=sender.example header.s=s1 header.b=abc;",
+    " dmarc=pass header.from=sender.example policy.dmarc=none;",
+    " spf=pass (mx.cloudflare.net: domain of a@sender.example designates 192.0.2.1 as permitted sender)",
+    " smtp.mailfrom=a@sender.example; arc=none",
+    // Written by the sender: below Cloudflare's, and another authserv-id, so never trusted.
+    "Authentication-Results: evil.example; dkim=pass header.d=bank.example; dmarc=pass",
+    "From: Ann <a@sender.example>",
+    `To: ${to}`,
+    `Subject: ${subject}`,
+    `Message-ID: <${opts.id ?? crypto.randomUUID()}@sender.example>`,
+    "Date: Mon, 07 Dec 2026 08:00:00 +0000",
+    "",
+    `Body of ${subject}`,
+    "",
+  ].join("\r\n");
+}
+
+Deno.test({
+  name:
+    "issue17#1: the Worker bundle in workerd on D1: README tour, email() and scheduled() federation",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const fed = await startFederation(["peer.test"]);
+    const [peer] = fed.peers;
+    const worker = await startWorkerGateway({
+      dnsPort: fed.dns.port,
+      caCerts: [fed.ca],
+      tls: { cert: fed.cert, key: fed.key },
+      // The peer listens on 127.0.0.1: private targets allowed, as in every federation test.
+      vars: { POSTERN_FEDERATION_ALLOW_PRIVATE: "true", POSTERN_MAX_MESSAGE_BYTES: "65536" },
+    });
+    // The peer finds the Worker's discovery document and JWKS through its DNS.
+    fed.dns.zone[`_sharp.${WORKER_DOMAIN}`] = {
+      TXT: [`v=sharp1; host=${new URL(worker.url).host}`],
+    };
+    try {
+      let token = "";
+      let sentMessageId = "";
+      await t.step("setup happens on the first request; the admin signs in", async () => {
+        const health = await worker.fetch("/health");
+        assertEquals(health.status, 200, await health.clone().text());
+        const login = await worker.fetch("/v1/auth/login", json(WORKER_ADMIN));
+        const body = await login.json() as Json;
+        assertEquals(login.status, 200, JSON.stringify(body));
+        token = body.accessToken;
+        const me = await (await worker.fetch("/v1/auth/me", bearer(token))).json() as Json;
+        assertEquals(me.address, WORKER_ADMIN.address);
+        const wrong = await worker.fetch(
+          "/v1/auth/login",
+          json({ ...WORKER_ADMIN, password: "not-the-password" }),
+        );
+        assertEquals(wrong.status, 401);
+        await wrong.body?.cancel();
+      });
+
+      await t.step("the admin adds a user and sends to it and to a federation peer", async () => {
+        const made = await worker.fetch("/v1/admin/accounts", json(BOB, token));
+        assertEquals(made.status, 201, await made.clone().text());
+        await made.body?.cancel();
+        const sent = await worker.fetch(
+          "/v1/emails",
+          json({
+            from: WORKER_ADMIN.address,
+            to: [BOB.address, `alice@${peer.domain}`],
+            subject: "Hello from the edge",
+            text: "First message through a Worker",
+          }, token),
+        );
+        const body = await sent.json() as Json;
+        assertEquals(sent.status, 201, JSON.stringify(body));
+        sentMessageId = body.messageId;
+        const status = Object.fromEntries(
+          body.recipients.map((r: Json) => [r.address, r.status]),
+        );
+        assertEquals(status, { [BOB.address]: "delivered", [`alice@${peer.domain}`]: "queued" });
+      });
+
+      let bobToken = "";
+      let bobMessage = 0;
+      await t.step("mailboxes, messages, search, threads, raw download", async () => {
+        const login = await (await worker.fetch("/v1/auth/login", json(BOB))).json() as Json;
+        bobToken = login.accessToken;
+        const boxes = await (await worker.fetch("/v1/mailboxes", bearer(bobToken))).json() as Json;
+        const inbox = boxes.items.find((b: Json) => b.role === "inbox");
+        assertEquals(inbox.counts.total, 1, JSON.stringify(inbox));
+        const created = await worker.fetch("/v1/mailboxes", json({ name: "Receipts" }, bobToken));
+        assertEquals(created.status, 201, await created.clone().text());
+        await created.body?.cancel();
+        const list = await (await worker.fetch("/v1/messages?limit=10", bearer(bobToken)))
+          .json() as Json;
+        assertEquals(list.items.map((m: Json) => m.subject), ["Hello from the edge"]);
+        bobMessage = list.items[0].id;
+        const found = await (await worker.fetch("/v1/search?q=worker", bearer(bobToken)))
+          .json() as Json;
+        assertEquals(found.items.map((m: Json) => m.id), [bobMessage]);
+        const none = await (await worker.fetch("/v1/search?q=zeppelin", bearer(bobToken)))
+          .json() as Json;
+        assertEquals(none.items, []);
+        const threads = await worker.fetch("/v1/threads", bearer(bobToken));
+        assertEquals(threads.status, 200);
+        assertEquals((await threads.json() as Json).items.length, 1);
+        const raw = await worker.fetch(`/v1/messages/${bobMessage}/raw`, bearer(bobToken));
+        assertEquals(raw.status, 200);
+        const text = new TextDecoder().decode(new Uint8Array(await raw.arrayBuffer()));
+        assertMatch(text, /^Subject: Hello from the edge\r$/m);
+        assertMatch(text, /\r\n\r\nFirst message through a Worker/);
+        // Another account's message is not found.
+        const other = await worker.fetch(`/v1/messages/${bobMessage}/raw`, bearer(token));
+        assertEquals(other.status, 404);
+        await other.body?.cancel();
+      });
+
+      await t.step("the event stream replays the delivery", async () => {
+        const controller = new AbortController();
+        const res = await worker.fetch("/v1/events?since=0", {
+          ...bearer(bobToken),
+          signal: controller.signal,
+        });
+        assertEquals(res.status, 200);
+        assertEquals(res.headers.get("content-type")?.split(";")[0], "text/event-stream");
+        const reader = res.body!.getReader();
+        let seen = "";
+        const deadline = Date.now() + 10_000;
+        while (!seen.includes("message.created") && Date.now() < deadline) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += new TextDecoder().decode(value);
+        }
+        controller.abort();
+        await reader.cancel().catch(() => {});
+        assertMatch(seen, /event: ready/);
+        assertMatch(seen, /event: message\.created/);
+      });
+
+      await t.step(
+        "attachments: refused clearly until the edge MIME port composes them",
+        async () => {
+          // Until the edge MIME port (src/mime/, helper mime17) replaces hosts/worker/mime.ts, a
+          // send with attachments is refused clearly; once it composes them, the download counts.
+          const res = await worker.fetch(
+            "/v1/emails",
+            json({
+              from: WORKER_ADMIN.address,
+              to: [BOB.address],
+              subject: "with a file",
+              text: "see attached",
+              attachments: [{ filename: "a.txt", contentType: "text/plain", content: btoa("hi") }],
+            }, token),
+          );
+          const body = await res.json() as Json;
+          if (res.status === 201) {
+            // The edge MIME port composes attachments: the recipient downloads it.
+            const list = await (await worker.fetch("/v1/messages?limit=10", bearer(bobToken)))
+              .json() as Json;
+            const id = list.items.find((m: Json) => m.subject === "with a file").id;
+            const file = await worker.fetch(`/v1/messages/${id}/attachments/0`, bearer(bobToken));
+            assertEquals(file.status, 200);
+            assertEquals(await file.text(), "hi");
+          } else {
+            assertEquals([res.status, body.code], [501, "not_implemented"], JSON.stringify(body));
+            assertMatch(body.detail, /attachments/);
+          }
+        },
+      );
+
+      await t.step("an API key sends", async () => {
+        const made = await worker.fetch(
+          "/v1/api-keys",
+          json({ name: "edge-app", scopes: ["send"] }, token),
+        );
+        const key = await made.json() as Json;
+        assertEquals(made.status, 201, JSON.stringify(key));
+        const sent = await worker.fetch(
+          "/v1/emails",
+          json({
+            from: WORKER_ADMIN.address,
+            to: [BOB.address],
+            subject: "from an app",
+            text: "sent with an API key",
+          }, key.key ?? key.secret ?? key.token),
+        );
+        assertEquals(sent.status, 201, await sent.clone().text());
+        await sent.body?.cancel();
+        const list = await (await worker.fetch("/v1/messages?limit=10", bearer(bobToken)))
+          .json() as Json;
+        assert(list.items.some((m: Json) => m.subject === "from an app"));
+      });
+
+      await t.step("email(): Email Routing mail reaches the inbox with its verdicts", async () => {
+        const raw = routedMail("routed in", { id: "routed-1" });
+        const first = await worker.email("a@sender.example", BOB.address, raw);
+        assertEquals([first.status, first.outcome, first.rejectReason], [200, "ok", undefined]);
+        const list = await (await worker.fetch("/v1/messages?limit=20", bearer(bobToken)))
+          .json() as Json;
+        const routed = list.items.filter((m: Json) => m.subject === "routed in");
+        assertEquals(routed.length, 1);
+        const detail = await (await worker.fetch(`/v1/messages/${routed[0].id}`, bearer(bobToken)))
+          .json() as Json;
+        const auth = detail.authentication;
+        assertEquals(auth.spf.result, "pass");
+        assertEquals(auth.dmarc.result, "pass");
+        assertEquals(auth.dkim[0].domain, "sender.example");
+        assertEquals(auth.dkim[0].aligned, true);
+        const stored =
+          await (await worker.fetch(`/v1/messages/${routed[0].id}/raw`, bearer(bobToken)))
+            .text();
+        // Our own Authentication-Results and Received fields on top; the sender's forged
+        // results field is kept as received but never trusted.
+        assertMatch(stored, /^Authentication-Results: edge\.test;\r\n spf=pass/);
+        assertMatch(stored, /\r\nReceived: from mx\.cloudflare\.net\r\n by edge\.test/);
+
+        // Email Routing retries the same message (an error on our side, say): stored once.
+        const again = await worker.email("a@sender.example", BOB.address, raw);
+        assertEquals([again.status, again.outcome], [200, "ok"]);
+        const after = await (await worker.fetch("/v1/messages?limit=20", bearer(bobToken)))
+          .json() as Json;
+        assertEquals(after.items.filter((m: Json) => m.subject === "routed in").length, 1);
+      });
+
+      await t.step("email(): unknown recipients and oversize mail are refused", async () => {
+        const nobody = `nobody@${WORKER_DOMAIN}`;
+        const unknown = await worker.email(
+          "a@sender.example",
+          nobody,
+          routedMail("x", { to: nobody }),
+        );
+        assertMatch(unknown.rejectReason ?? "", /^550 5\.1\.1 <nobody@edge\.test>/);
+        const big = routedMail("big").replace("Body of big", "x".repeat(70_000));
+        const large = await worker.email("a@sender.example", BOB.address, big);
+        assertMatch(large.rejectReason ?? "", /^552 5\.3\.4 message too large/);
+        const list = await (await worker.fetch("/v1/messages?limit=50", bearer(bobToken)))
+          .json() as Json;
+        assert(!list.items.some((m: Json) => m.subject === "big"));
+      });
+
+      await t.step(
+        "scheduled() delivers the queued message to the peer, receipt kept",
+        async () => {
+          const run = await worker.scheduled();
+          assertEquals(run.outcome, "ok");
+          const res = await peer.call("GET", "/v1/messages?limit=10", { as: "alice" });
+          const got = await res.json() as Json;
+          assertEquals(got.items.map((m: Json) => m.subject), ["Hello from the edge"]);
+          const detail = await (await peer.call("GET", `/v1/messages/${got.items[0].id}`, {
+            as: "alice",
+          })).json() as Json;
+          assertEquals(detail.authentication.federation.result, "pass");
+          assertEquals(detail.authentication.federation.signer, WORKER_DOMAIN);
+          const receipts = await (await worker.fetch(
+            `/v1/federation/receipts?messageId=${encodeURIComponent(sentMessageId)}`,
+            bearer(token),
+          )).json() as Json;
+          assertEquals(receipts.items.length, 1, JSON.stringify(receipts));
+          assertEquals(receipts.items[0].domain, peer.domain);
+          assertEquals(receipts.items[0].results.map((r: Json) => r.status), ["accepted"]);
+          // The Worker reached the peer and DNS through its subrequests only.
+          assert(worker.subrequests.some((u) => u.includes("/.well-known/sharp")));
+          assert(worker.subrequests.some((u) => u.startsWith("https://doh.test/")));
+          const queue = await (await worker.fetch("/v1/queue", bearer(token))).json() as Json;
+          assert(queue.items.every((q: Json) => q.state === "sent"), JSON.stringify(queue.items));
+        },
+      );
+
+      await t.step("/docs is served with the renderer from the ASSETS binding", async () => {
+        const page = await worker.fetch("/docs");
+        assertEquals(page.status, 200);
+        const html = await page.text();
+        const script = /src="([^"]*scalar[^"]*)"/.exec(html)?.[1];
+        assert(script, html.slice(0, 500));
+        const asset = await worker.fetch(new URL(script, worker.url).pathname);
+        assertEquals(asset.status, 200);
+        assert((await asset.arrayBuffer()).byteLength > 100_000);
+      });
+    } finally {
+      await worker.dispose();
+      await fed.close();
+    }
+    const built = await workerBundle();
+    console.log(
+      `worker bundle: ${built.rawBytes} bytes raw, ${built.gzipBytes} bytes gzip`,
+    );
+  },
+});
