@@ -323,3 +323,29 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "issue17#1: a misconfigured Worker answers 503 naming every problem; email() fails temporarily",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const worker = await startWorkerGateway({
+      assets: false,
+      vars: { POSTERN_MASTER_KEY: "", POSTERN_DOMAIN: "not a domain", POSTERN_LOG_LEVEL: "loud" },
+    });
+    try {
+      const res = await worker.fetch("/v1/mailboxes");
+      const body = await res.json() as Json;
+      assertEquals([res.status, body.code], [503, "server_busy"]);
+      assertMatch(body.detail, /POSTERN_DOMAIN=not a domain/);
+      assertMatch(body.detail, /POSTERN_MASTER_KEY \(a secret/);
+      assertMatch(body.detail, /POSTERN_LOG_LEVEL=loud: expected one of/);
+      // Email Routing gets an exception (a temporary failure), never a silent loss.
+      const mail = await worker.email("a@sender.example", BOB.address, routedMail("lost?"));
+      assertEquals(mail.outcome, "exception");
+    } finally {
+      await worker.dispose();
+    }
+  },
+});

@@ -46,7 +46,10 @@ function withoutComments(value: string): string {
   return out;
 }
 
-const unquote = (v: string) => v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+const unquote = (v: string) =>
+  v.length >= 2 && v.startsWith('"') && v.endsWith('"')
+    ? v.slice(1, -1).replace(/\\(.)/g, "$1")
+    : v;
 
 /**
  * RFC 8601 section 2.2: `authserv-id [version] *( ";" resinfo )`; an ARC field has `i=N;`
@@ -61,7 +64,8 @@ export function parseAuthResults(value: string, arc = false): ParsedResults | un
   const authservId = head.split(/\s+/)[0].toLowerCase();
   const entries: ResultEntry[] = [];
   for (const part of parts) {
-    const tokens = part.split(/\s+/);
+    // Whitespace separates tokens, except inside a quoted value (`header.s="a b"`).
+    const tokens = part.match(/(?:[^\s"]+|"(?:[^"\\]|\\.)*")+/g) ?? [];
     const first = /^([A-Za-z0-9-]+)\s*=\s*(\S+)$/.exec(tokens.shift() ?? "");
     if (!first || first[1].toLowerCase() === "none") continue;
     const props: Record<string, string> = {};
