@@ -35,11 +35,15 @@ const problem = (status: number, code: string, detail: string) =>
 
 /**
  * The request as the app sees it: `x-postern-peer` (src/http/client_ip.ts) is the client's
- * address as Cloudflare reports it (CF-Connecting-IP), never a value the client sent.
+ * address as Cloudflare reports it (CF-Connecting-IP), never a value the client sent. Without
+ * Accept-Encoding, because the platform compresses responses itself: a body the app gzipped
+ * (hono's compress() on /openapi.json and /docs/assets) under `Content-Encoding: gzip` would be
+ * compressed a second time by the runtime, which encodes bodies by that header.
  */
-function withPeer(request: Request): Request {
+function forApp(request: Request): Request {
   const headers = new Headers(request.headers);
   headers.delete(PEER_HEADER);
+  headers.delete("accept-encoding");
   const peer = request.headers.get("cf-connecting-ip");
   if (peer) headers.set(PEER_HEADER, peer);
   return new Request(request, { headers });
@@ -57,7 +61,7 @@ async function fetchHandler(request: Request, env: WorkerEnv): Promise<Response>
     );
     return problem(503, "server_busy", `the gateway is not ready: ${(error as Error).message}`);
   }
-  return await gateway.app.fetch(withPeer(request));
+  return await gateway.app.fetch(forApp(request));
 }
 
 async function scheduledHandler(
