@@ -259,6 +259,29 @@ Deno.test({
         assertEquals(after.items.filter((m: Json) => m.subject === "routed in").length, 1);
       });
 
+      await t.step("email(): Postern checks DKIM itself (RFC 8463 A.3, over DoH)", async () => {
+        const data = new URL("./data/dkim/", import.meta.url);
+        const zone = JSON.parse(await Deno.readTextFile(new URL("rfc8463-zone.json", data)));
+        Object.assign(fed.dns.zone, zone);
+        const eml = (await Deno.readTextFile(new URL("rfc8463-A3.eml", data)))
+          .replace(/\r?\n/g, "\r\n");
+        const got = await worker.email("joe@football.example.com", BOB.address, eml);
+        assertEquals([got.outcome, got.rejectReason], ["ok", undefined]);
+        const list = await (await worker.fetch("/v1/messages?limit=30", bearer(bobToken)))
+          .json() as Json;
+        const id = list.items.find((m: Json) => m.subject === "Is dinner ready?").id;
+        const detail = await (await worker.fetch(`/v1/messages/${id}`, bearer(bobToken)))
+          .json() as Json;
+        const auth = detail.authentication;
+        assertEquals(auth.dkimBy, WORKER_DOMAIN);
+        assertEquals(auth.dkim.map((d: Json) => [d.algo, d.result, d.aligned]), [
+          ["ed25519-sha256", "pass", true],
+          ["rsa-sha256", "pass", true],
+        ]);
+        const raw = await (await worker.fetch(`/v1/messages/${id}/raw`, bearer(bobToken))).text();
+        assertMatch(raw, /dkim=pass header\.d=football\.example\.com header\.s=brisbane/);
+      });
+
       await t.step("email(): unknown recipients and oversize mail are refused", async () => {
         const nobody = `nobody@${WORKER_DOMAIN}`;
         const unknown = await worker.email(

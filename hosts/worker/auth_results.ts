@@ -78,6 +78,12 @@ export function parseAuthResults(value: string, arc = false): ParsedResults | un
   return { authservId, entries };
 }
 
+/** The domain of the (first) From address, "" when there is none. */
+export function authorDomain(fields: { name: string; value: string }[]): string {
+  const from = fields.find((f) => f.name.toLowerCase() === "from")?.value ?? "";
+  return (/@([A-Za-z0-9.-]+)/.exec(from)?.[1] ?? "").toLowerCase();
+}
+
 export interface EdgeVerdict {
   spf: { result: string; domain: string };
   dkim: { result: string; domain: string; selector: string; algo: string; aligned: boolean }[];
@@ -89,7 +95,7 @@ export interface EdgeVerdict {
 }
 
 /** The organisational-domain test is beyond this host; relaxed alignment by suffix. */
-const aligned = (signer: string, from: string) =>
+export const aligned = (signer: string, from: string) =>
   signer !== "" && (from === signer || from.endsWith(`.${signer}`) || signer.endsWith(`.${from}`));
 
 /**
@@ -114,7 +120,7 @@ export function cloudflareVerdict(
   const one = (method: string) => entries.find((e) => e.method === method);
   const spf = one("spf");
   const dmarc = one("dmarc");
-  const fromDomain = (dmarc?.props["header.from"] ?? "").toLowerCase();
+  const fromDomain = (dmarc?.props["header.from"] ?? authorDomain(fields)).toLowerCase();
   const dkim = entries.filter((e) => e.method === "dkim").slice(0, 10).map((e) => {
     const domain = (e.props["header.d"] ?? e.props["header.i"]?.replace(/^.*@/, "") ?? "")
       .toLowerCase();

@@ -1,9 +1,9 @@
 /**
  * Inbound mail through Cloudflare Email Routing (the Worker's `email()` handler): one message for
  * one recipient, delivered into the same pipeline as the MX (src/services/delivery.ts `deliver`),
- * with the SPF/DKIM/DMARC/ARC verdicts Cloudflare's MX reported (auth_results.ts) kept in the
- * message's JSON form and written into our own Authentication-Results field, and a Received
- * field (RFC 5321 section 4.4) naming the hop.
+ * with the SPF/DMARC/ARC verdicts Cloudflare's MX reported (auth_results.ts) and Postern's own
+ * DKIM check (dkim_verify.ts) kept in the message's JSON form and written into our own
+ * Authentication-Results field, and a Received field (RFC 5321 section 4.4) naming the hop.
  *
  * Answers, as the MX would give them at RCPT and DATA: an unknown recipient and a message over
  * POSTERN_MAX_MESSAGE_BYTES are refused with `setReject` (a 5xx the sending server bounces); a
@@ -17,7 +17,8 @@ import { parseHeaderBlock } from "../../src/mime/header_block.ts";
 import { rfc5322Date } from "../../src/mime/dsn.ts";
 import { deliver, postmasterRoute, servesRecipient } from "../../src/services/delivery.ts";
 import { receiveReturn, returnPathMessage } from "../../src/transactional/return_path.ts";
-import { cloudflareVerdict, type EdgeVerdict } from "./auth_results.ts";
+import { aligned, authorDomain, cloudflareVerdict, type EdgeVerdict } from "./auth_results.ts";
+import { verifyDkim } from "./dkim_verify.ts";
 
 /** The part of Workers' `ForwardableEmailMessage` used here. */
 export interface InboundEmail {
@@ -55,7 +56,7 @@ async function readRaw(stream: ReadableStream<Uint8Array>, limit: number) {
 }
 
 /** RFC 8601 field for what Cloudflare's MX found, under our own authserv-id. */
-function authResultsField(hostname: string, v: EdgeVerdict): string {
+function authResultsField(hostname: string, v: EdgeVerdict, ownDkim: boolean): string {
   const lines = [
     `spf=${v.spf.result}${v.spf.domain ? ` smtp.mailfrom=${v.spf.domain}` : ""}`,
     ...(v.dkim.length === 0
@@ -68,7 +69,8 @@ function authResultsField(hostname: string, v: EdgeVerdict): string {
     `dmarc=${v.dmarc.result}${v.dmarc.domain ? ` header.from=${v.dmarc.domain}` : ""}`,
     `arc=${v.arc.result}`,
   ];
-  const source = v.authservId ? ` (as reported by ${v.authservId})` : " (no results received)";
+  const reported = v.authservId ? `as reported by ${v.authservId}` : "no results received";
+  const source = ownDkim ? ` (dkim checked here; the rest ${reported})` : ` (${reported})`;
   return `Authentication-Results: ${hostname};\r\n ${lines.join(";\r\n ")}${source}\r\n`;
 }
 
@@ -107,16 +109,31 @@ export async function receiveEmail(deps: Deps, message: InboundEmail): Promise<E
     await receiveReturn(deps, raw, [to]);
     return "delivered";
   }
-  const verdict = cloudflareVerdict(parseHeaderBlock(raw));
-  if (verdict.disposition === "reject") {
+  const fields = parseHeaderBlock(raw);
+  const cloudflare = cloudflareVerdict(fields);
+  if (cloudflare.disposition === "reject") {
     // RFC 7489 section 6.6.4 (p=reject), as the MX answers it (bridge/smtp/inbound_auth.ts).
     return reject(
-      `550 5.7.1 rejected by the DMARC policy of ${printable(verdict.dmarc.domain)}`,
+      `550 5.7.1 rejected by the DMARC policy of ${printable(cloudflare.dmarc.domain)}`,
       "dmarc_reject",
     );
   }
+  // Our own DKIM check (Web Crypto, DNS over HTTPS) where the message is signed; Cloudflare's
+  // DKIM results are kept beside it.
+  const own = deps.dns ? await verifyDkim(raw, deps.dns) : [];
+  const from = cloudflare.dmarc.domain || authorDomain(fields);
+  const verdict: EdgeVerdict = own.length === 0 ? cloudflare : {
+    ...cloudflare,
+    dkim: own.map((r) => ({
+      result: r.result,
+      domain: r.domain,
+      selector: r.selector,
+      algo: r.algo,
+      aligned: aligned(r.domain, from),
+    })),
+  };
   const trace = new TextEncoder().encode(
-    authResultsField(config.hostname, verdict) +
+    authResultsField(config.hostname, verdict, own.length > 0) +
       `Received: from ${verdict.authservId || "Cloudflare Email Routing"}\r\n` +
       ` by ${config.hostname} (Postern, Cloudflare Email Worker) for <${printable(to)}>;\r\n` +
       ` ${rfc5322Date(Date.now())}\r\n`,
@@ -130,7 +147,12 @@ export async function receiveEmail(deps: Deps, message: InboundEmail): Promise<E
     mailFrom: message.from,
     recipients: [to],
     source: "smtp",
-    authentication: { ...checks, disposition, via: "cloudflare-email-routing" },
+    authentication: {
+      ...checks,
+      disposition,
+      via: "cloudflare-email-routing",
+      ...(own.length > 0 ? { dkimBy: config.hostname, cloudflareDkim: cloudflare.dkim } : {}),
+    },
     mailboxRole: disposition === "junk" ? "junk" : "inbox",
     traceBytes: trace.byteLength,
   });
