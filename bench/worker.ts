@@ -7,32 +7,13 @@
  * read from /proc over many operations, since workerd's own clocks stand still while a request
  * computes; wall time is with one client. Prints figures; asserts nothing.
  */
-import { startWorkerGateway, WORKER_ADMIN, workerBundle } from "../test/fixtures/worker_gateway.ts";
-
-/** CPU milliseconds used so far by the workerd processes this process started. */
-function workerdCpuMs(): number | undefined {
-  let total: number | undefined;
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      let stat: string;
-      try {
-        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      // fields[1]: the parent pid; fields[11], fields[12]: utime, stime in clock ticks (10 ms).
-      if (!comm.includes("workerd") || Number(fields[1]) !== Deno.pid) continue;
-      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
-    }
-  } catch {
-    return undefined;
-  }
-  return total;
-}
+import {
+  jsonPost,
+  startWorkerGateway,
+  WORKER_ADMIN,
+  workerBundle,
+} from "../test/fixtures/worker_gateway.ts";
+import { workerdCpuMs } from "../test/fixtures/workerd_cpu.ts";
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
@@ -46,15 +27,6 @@ async function measure(n: number, op: (i: number) => Promise<void>) {
   const cpu = cpu0 === undefined || cpu1 === undefined ? "n/a" : ms((cpu1 - cpu0) / n);
   return `wall ${ms(wall)}, workerd CPU ${cpu} (n=${n})`;
 }
-
-const json = (body: unknown, token?: string): RequestInit => ({
-  method: "POST",
-  headers: {
-    "content-type": "application/json",
-    ...(token ? { authorization: `Bearer ${token}` } : {}),
-  },
-  body: JSON.stringify(body),
-});
 
 export async function workerBench(options: { sends: number; logins: number; emails: number }) {
   const built = await workerBundle();
@@ -86,7 +58,7 @@ export async function workerBench(options: { sends: number; logins: number; emai
       let token = "";
       console.log(
         `login (PBKDF2-SHA-256, 600,000 iterations): ${await measure(options.logins, async () => {
-          const r = await worker.fetch("/v1/auth/login", json(WORKER_ADMIN));
+          const r = await worker.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
           token = (await r.json()).accessToken;
         })}`,
       );
@@ -97,7 +69,7 @@ export async function workerBench(options: { sends: number; logins: number; emai
           async (i) => {
             const r = await worker.fetch(
               "/v1/emails",
-              json({
+              jsonPost({
                 from: WORKER_ADMIN.address,
                 to: [WORKER_ADMIN.address],
                 subject: `bench ${i}`,

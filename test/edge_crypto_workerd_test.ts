@@ -11,6 +11,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashPassword } from "../src/auth/password.ts";
+import { workerdCpuMs } from "./fixtures/workerd_cpu.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -39,32 +40,6 @@ async function bundleWorker(): Promise<string> {
   const script = await Deno.readTextFile(out);
   await Deno.remove(out);
   return script;
-}
-
-/** CPU seconds used so far by workerd processes that this test process started (miniflare's
- * child), or undefined where /proc is not there to read. */
-function workerdCpuMs(): number | undefined {
-  let total: number | undefined;
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      let stat: string;
-      try {
-        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      // fields[1] is the parent pid; fields[11], fields[12] are utime, stime in clock ticks.
-      if (!comm.includes("workerd") || Number(fields[1]) !== Deno.pid) continue;
-      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
-    }
-  } catch {
-    return undefined;
-  }
-  return total;
 }
 
 // deno-lint-ignore no-explicit-any

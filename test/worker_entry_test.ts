@@ -13,6 +13,7 @@
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { startFederation } from "./fixtures/federation.ts";
 import {
+  jsonPost,
   startWorkerGateway,
   WORKER_ADMIN,
   WORKER_DOMAIN,
@@ -22,14 +23,6 @@ import {
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-const json = (body: unknown, token?: string): RequestInit => ({
-  method: "POST",
-  headers: {
-    "content-type": "application/json",
-    ...(token ? { authorization: `Bearer ${token}` } : {}),
-  },
-  body: JSON.stringify(body),
-});
 const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } });
 
 const BOB = { address: `bob@${WORKER_DOMAIN}`, password: "edge-bob-password-1" };
@@ -81,7 +74,7 @@ Deno.test({
       await t.step("setup happens on the first request; the admin signs in", async () => {
         const health = await worker.fetch("/health");
         assertEquals(health.status, 200, await health.clone().text());
-        const login = await worker.fetch("/v1/auth/login", json(WORKER_ADMIN));
+        const login = await worker.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
         const body = await login.json() as Json;
         assertEquals(login.status, 200, JSON.stringify(body));
         token = body.accessToken;
@@ -89,19 +82,19 @@ Deno.test({
         assertEquals(me.address, WORKER_ADMIN.address);
         const wrong = await worker.fetch(
           "/v1/auth/login",
-          json({ ...WORKER_ADMIN, password: "not-the-password" }),
+          jsonPost({ ...WORKER_ADMIN, password: "not-the-password" }),
         );
         assertEquals(wrong.status, 401);
         await wrong.body?.cancel();
       });
 
       await t.step("the admin adds a user and sends to it and to a federation peer", async () => {
-        const made = await worker.fetch("/v1/admin/accounts", json(BOB, token));
+        const made = await worker.fetch("/v1/admin/accounts", jsonPost(BOB, token));
         assertEquals(made.status, 201, await made.clone().text());
         await made.body?.cancel();
         const sent = await worker.fetch(
           "/v1/emails",
-          json({
+          jsonPost({
             from: WORKER_ADMIN.address,
             to: [BOB.address, `alice@${peer.domain}`],
             subject: "Hello from the edge",
@@ -120,12 +113,15 @@ Deno.test({
       let bobToken = "";
       let bobMessage = 0;
       await t.step("mailboxes, messages, search, threads, raw download", async () => {
-        const login = await (await worker.fetch("/v1/auth/login", json(BOB))).json() as Json;
+        const login = await (await worker.fetch("/v1/auth/login", jsonPost(BOB))).json() as Json;
         bobToken = login.accessToken;
         const boxes = await (await worker.fetch("/v1/mailboxes", bearer(bobToken))).json() as Json;
         const inbox = boxes.items.find((b: Json) => b.role === "inbox");
         assertEquals(inbox.counts.total, 1, JSON.stringify(inbox));
-        const created = await worker.fetch("/v1/mailboxes", json({ name: "Receipts" }, bobToken));
+        const created = await worker.fetch(
+          "/v1/mailboxes",
+          jsonPost({ name: "Receipts" }, bobToken),
+        );
         assertEquals(created.status, 201, await created.clone().text());
         await created.body?.cancel();
         const list = await (await worker.fetch("/v1/messages?limit=10", bearer(bobToken)))
@@ -181,7 +177,7 @@ Deno.test({
           // send with attachments is refused clearly; once it composes them, the download counts.
           const res = await worker.fetch(
             "/v1/emails",
-            json({
+            jsonPost({
               from: WORKER_ADMIN.address,
               to: [BOB.address],
               subject: "with a file",
@@ -208,13 +204,13 @@ Deno.test({
       await t.step("an API key sends", async () => {
         const made = await worker.fetch(
           "/v1/api-keys",
-          json({ name: "edge-app", scopes: ["send"] }, token),
+          jsonPost({ name: "edge-app", scopes: ["send"] }, token),
         );
         const key = await made.json() as Json;
         assertEquals(made.status, 201, JSON.stringify(key));
         const sent = await worker.fetch(
           "/v1/emails",
-          json({
+          jsonPost({
             from: WORKER_ADMIN.address,
             to: [BOB.address],
             subject: "from an app",

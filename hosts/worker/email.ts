@@ -19,6 +19,7 @@ import { deliver, postmasterRoute, servesRecipient } from "../../src/services/de
 import { receiveReturn, returnPathMessage } from "../../src/transactional/return_path.ts";
 import { aligned, authorDomain, cloudflareVerdict, type EdgeVerdict } from "./auth_results.ts";
 import { verifyDkim } from "./dkim_verify.ts";
+import { readCapped } from "../../src/transactional/attachment_fetch.ts";
 
 /** The part of Workers' `ForwardableEmailMessage` used here. */
 export interface InboundEmail {
@@ -30,30 +31,6 @@ export interface InboundEmail {
 }
 
 export type EmailOutcome = "delivered" | "duplicate" | "rejected";
-
-/** The message's bytes, refused past `limit` whatever `rawSize` said. */
-async function readRaw(stream: ReadableStream<Uint8Array>, limit: number) {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** RFC 8601 field for what Cloudflare's MX found, under our own authserv-id. */
 function authResultsField(hostname: string, v: EdgeVerdict, ownDkim: boolean): string {
@@ -97,7 +74,8 @@ export async function receiveEmail(deps: Deps, message: InboundEmail): Promise<E
   if (!served && !returnPath) {
     return reject(`550 5.1.1 <${printable(to)}>: no such mailbox here`, "no_such_recipient");
   }
-  const raw = await readRaw(message.raw, config.maxMessageBytes);
+  // Refused past the limit whatever `rawSize` said.
+  const raw = await readCapped(message.raw, config.maxMessageBytes);
   if (!raw) {
     return reject(
       `552 5.3.4 message too large (limit ${config.maxMessageBytes} bytes)`,
