@@ -383,3 +383,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "issue17#1: wrangler accepts deploy/cloudflare/wrangler.toml.example with the bundle",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const built = await workerBundle();
+    const dir = built.assets.replace(/\/assets$/, "");
+    const example = await Deno.readTextFile(
+      new URL("../deploy/cloudflare/wrangler.toml.example", import.meta.url),
+    );
+    const temp = await Deno.makeTempDir({ prefix: "postern-wrangler-" });
+    try {
+      // The example's paths are relative to the repository; here they point at the test build.
+      const config = example
+        .replace("<from wrangler d1 create postern>", "00000000-0000-0000-0000-000000000000")
+        .replaceAll(".build/worker", dir);
+      await Deno.writeTextFile(`${temp}/wrangler.toml`, config);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "npm:wrangler",
+          "deploy",
+          "--dry-run",
+          "--config",
+          `${temp}/wrangler.toml`,
+          "--outdir",
+          `${temp}/out`,
+        ],
+        cwd: new URL("../", import.meta.url).pathname,
+        env: { NO_COLOR: "1", CI: "1", WRANGLER_SEND_METRICS: "false" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert(out.success, text);
+      for (const binding of [/env\.DB \(postern\)\s+D1 Database/, /env\.ASSETS\s+Assets/]) {
+        assertMatch(text, binding);
+      }
+      for (const name of ["POSTERN_DOMAIN", "POSTERN_ADMIN_ADDRESS", "POSTERN_DNS_DOH_URL"]) {
+        assertMatch(text, new RegExp(`env\\.${name} \\(`));
+      }
+      const gzip = /Total Upload: [\d.]+ KiB \/ gzip: ([\d.]+) KiB/.exec(text);
+      assert(gzip && Number(gzip[1]) < 3 * 1024, `over 3 MB compressed: ${gzip?.[0]}`);
+    } finally {
+      await Deno.remove(temp, { recursive: true });
+    }
+  },
+});
