@@ -171,8 +171,21 @@ Deno.test({
       });
 
       await t.step(
-        "attachments: refused clearly until the edge MIME port composes them",
+        "attachments: uploads stored; sends refused clearly until the edge MIME port composes them",
         async () => {
+          // Uploads are stored (bytes in D1, deduplicated per account).
+          const upload = () =>
+            worker.fetch("/v1/emails/attachments", {
+              method: "POST",
+              headers: {
+                authorization: `Bearer ${token}`,
+                "content-type": "application/octet-stream",
+              },
+              body: new Uint8Array(50_000).fill(7),
+            });
+          const first = await (await upload()).json() as Json;
+          assertEquals(first.size, 50_000, JSON.stringify(first));
+          assertEquals((await (await upload()).json() as Json).blobId, first.blobId);
           // Until the edge MIME port (src/mime/, helper mime17) replaces hosts/worker/mime.ts, a
           // send with attachments is refused clearly; once it composes them, the download counts.
           const res = await worker.fetch(

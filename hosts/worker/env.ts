@@ -5,7 +5,7 @@
  * src/config.ts reads on every other host. The configuration is parsed from them with the same
  * schema, every problem reported at once.
  */
-import { type Config, parseConfig } from "../../src/config.ts";
+import { type Config, parseConfig, unknownSettings } from "../../src/config.ts";
 import type { D1Like } from "../../src/store/d1_client.ts";
 import type { AssetFetcher } from "../../src/http/fetcher_assets.ts";
 import { DomainName, parseAddress } from "../../schemas/address.ts";
@@ -41,6 +41,8 @@ export interface WorkerSettings {
   domain: string;
   admin: string;
   adminPassword?: string;
+  /** One line per POSTERN_* variable no setting reads (a typo is otherwise silently ignored). */
+  warnings: string[];
 }
 
 /** Thrown when the Worker is configured wrongly: every problem, one per line. */
@@ -94,5 +96,8 @@ export function workerSettings(env: WorkerEnv): WorkerSettings {
     domain: domainName,
     admin: admin.value.address,
     adminPassword: vars.POSTERN_ADMIN_PASSWORD || undefined,
+    warnings: unknownSettings(vars, WORKER_ENV).map(({ name, suggestion }) =>
+      `unknown setting ${name} is ignored${suggestion ? ` (did you mean ${suggestion}?)` : ""}`
+    ),
   };
 }

@@ -38,6 +38,7 @@ async function open(env: WorkerEnv): Promise<Gateway> {
   const { config, masterKey } = settings;
   // Worker logs (`wrangler tail`, Workers Logs) take console output; JSON lines as elsewhere.
   const logger = jsonLogger(config.logLevel, (line) => console.log(line));
+  for (const warning of settings.warnings) logger.log("warn", "worker.setting", { warning });
   const store = await openD1Store(env.DB);
   const secrets = await SecretBox.fromMasterKey(masterKey);
   if (!await masterKeyOpensStore(store, secrets)) {
