@@ -62,8 +62,21 @@ Deno.test({
       caCerts: [fed.ca],
       tls: { cert: fed.cert, key: fed.key },
       // The peer listens on 127.0.0.1: private targets allowed, as in every federation test.
-      vars: { POSTERN_FEDERATION_ALLOW_PRIVATE: "true", POSTERN_MAX_MESSAGE_BYTES: "65536" },
+      vars: {
+        POSTERN_FEDERATION_ALLOW_PRIVATE: "true",
+        POSTERN_WEBHOOK_ALLOW_PRIVATE: "true",
+        POSTERN_MAX_MESSAGE_BYTES: "65536",
+      },
     });
+    // A webhook endpoint over TLS (the test CA), reached through the Worker's outbound fetch.
+    const hooks: { headers: Headers; body: string }[] = [];
+    const hookServer = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, cert: fed.cert, key: fed.key, onListen() {} },
+      async (req) => {
+        hooks.push({ headers: new Headers(req.headers), body: await req.text() });
+        return new Response(null, { status: 204 });
+      },
+    );
     // The peer finds the Worker's discovery document and JWKS through its DNS.
     fed.dns.zone[`_sharp.${WORKER_DOMAIN}`] = {
       TXT: [`v=sharp1; host=${new URL(worker.url).host}`],
@@ -237,6 +250,20 @@ Deno.test({
         assert(list.items.some((m: Json) => m.subject === "from an app"));
       });
 
+      let hookSecret = "";
+      await t.step("a webhook for the user's inbound mail", async () => {
+        const made = await worker.fetch(
+          "/v1/webhooks",
+          jsonPost({
+            url: `https://127.0.0.1:${hookServer.addr.port}/hook`,
+            events: ["email.received"],
+          }, bobToken),
+        );
+        const hook = await made.json() as Json;
+        assertEquals(made.status, 201, JSON.stringify(hook));
+        hookSecret = hook.secret;
+      });
+
       await t.step("email(): Email Routing mail reaches the inbox with its verdicts", async () => {
         const raw = routedMail("routed in", { id: "routed-1" });
         const first = await worker.email("a@sender.example", BOB.address, raw);
@@ -308,7 +335,7 @@ Deno.test({
       });
 
       await t.step(
-        "scheduled() delivers the queued message to the peer, receipt kept",
+        "scheduled() federates the queued message (receipt kept) and posts the webhook",
         async () => {
           const run = await worker.scheduled();
           assertEquals(run.outcome, "ok");
@@ -330,6 +357,30 @@ Deno.test({
           // The Worker reached the peer and DNS through its subrequests only.
           assert(worker.subrequests.some((u) => u.includes("/.well-known/sharp")));
           assert(worker.subrequests.some((u) => u.startsWith("https://doh.test/")));
+          // The inbound mail's email.received webhook, posted by the same run, signed.
+          const received = hooks.map((h) => ({ ...h, event: JSON.parse(h.body) }))
+            .filter((h) => h.event.type === "email.received");
+          assert(
+            received.some((h) => JSON.stringify(h.event).includes("routed in")),
+            hooks[0]?.body,
+          );
+          const { headers, body } = received[0];
+          const key = Uint8Array.from(
+            atob(hookSecret.replace(/^whsec_/, "")),
+            (c) => c.charCodeAt(0),
+          );
+          const hmac = await crypto.subtle.importKey(
+            "raw",
+            key,
+            { name: "HMAC", hash: "SHA-256" },
+            false,
+            ["sign"],
+          );
+          const signed = `${headers.get("webhook-id")}.${headers.get("webhook-timestamp")}.${body}`;
+          const mac = new Uint8Array(
+            await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode(signed)),
+          );
+          assertEquals(headers.get("webhook-signature"), `v1,${btoa(String.fromCharCode(...mac))}`);
           const queue = await (await worker.fetch("/v1/queue", bearer(token))).json() as Json;
           assert(queue.items.every((q: Json) => q.state === "sent"), JSON.stringify(queue.items));
         },
@@ -362,6 +413,7 @@ Deno.test({
       );
     } finally {
       await worker.dispose();
+      await hookServer.shutdown();
       await fed.close();
     }
     const built = await workerBundle();
