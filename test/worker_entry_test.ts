@@ -450,6 +450,37 @@ Deno.test({
 });
 
 Deno.test({
+  name: "issue17#1: a Worker with another master key refuses the store it did not make",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const persist = await Deno.makeTempDir({ prefix: "postern-worker-key-" });
+    try {
+      const first = await startWorkerGateway({ persist, assets: false });
+      const ok = await first.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
+      assertEquals(ok.status, 200);
+      await ok.text();
+      await first.dispose();
+      const other = await startWorkerGateway({
+        persist,
+        assets: false,
+        vars: { POSTERN_MASTER_KEY: "another-master-key-0123456789abcdefghij" },
+      });
+      try {
+        const res = await other.fetch("/v1/mailboxes");
+        const body = await res.json() as Json;
+        assertEquals(res.status, 503);
+        assertMatch(body.detail, /POSTERN_MASTER_KEY does not open the keys sealed in this D1/);
+      } finally {
+        await other.dispose();
+      }
+    } finally {
+      await Deno.remove(persist, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "issue17#1: wrangler accepts deploy/cloudflare/wrangler.toml.example with the bundle",
   sanitizeOps: false,
   sanitizeResources: false,
