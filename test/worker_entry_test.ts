@@ -285,7 +285,10 @@ Deno.test({
         // Our own Authentication-Results and Received fields on top; the sender's forged
         // results field is kept as received but never trusted.
         assertMatch(stored, /^Authentication-Results: edge\.test;\r\n spf=pass/);
-        assertMatch(stored, /\r\nReceived: from mx\.cloudflare\.net\r\n by edge\.test/);
+        assertMatch(
+          stored,
+          /\r\nReceived: from mx\.cloudflare\.net \(Cloudflare Email Routing\)\r\n by edge\.test/,
+        );
 
         // Email Routing retries the same message (an error on our side, say): stored once.
         const again = await worker.email("a@sender.example", BOB.address, raw);

@@ -17,7 +17,13 @@ import { parseHeaderBlock } from "../../src/mime/header_block.ts";
 import { rfc5322Date } from "../../src/mime/dsn.ts";
 import { deliver, postmasterRoute, servesRecipient } from "../../src/services/delivery.ts";
 import { receiveReturn, returnPathMessage } from "../../src/transactional/return_path.ts";
-import { aligned, authorDomain, cloudflareVerdict, type EdgeVerdict } from "./auth_results.ts";
+import {
+  aligned,
+  authorDomain,
+  CLOUDFLARE_AUTHSERV_ID,
+  cloudflareVerdict,
+  type EdgeVerdict,
+} from "./auth_results.ts";
 import { verifyDkim } from "./dkim_verify.ts";
 import { readCapped } from "../../src/transactional/attachment_fetch.ts";
 
@@ -112,7 +118,8 @@ export async function receiveEmail(deps: Deps, message: InboundEmail): Promise<E
   };
   const trace = new TextEncoder().encode(
     authResultsField(config.hostname, verdict, own.length > 0) +
-      `Received: from ${verdict.authservId || "Cloudflare Email Routing"}\r\n` +
+      // RFC 5321 section 4.4: the hop that handed the message to us (Email Routing's MX).
+      `Received: from ${CLOUDFLARE_AUTHSERV_ID} (Cloudflare Email Routing)\r\n` +
       ` by ${config.hostname} (Postern, Cloudflare Email Worker) for <${printable(to)}>;\r\n` +
       ` ${rfc5322Date(Date.now())}\r\n`,
   );
