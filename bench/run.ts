@@ -26,7 +26,9 @@
  *       key; sends/s, p50/p99 and round trips per send (bench/engines.ts).
  *   (w) the webmail in headless chromium on a --messages mailbox: bytes and time to interactive
  *       of /mail's first load, opening a message, paging (bench/web_mail.ts).
- * Options: --only a,b,c,d,e,f,i,l,p,t,r,w; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
+ *   (x) the Cloudflare Worker in workerd (miniflare, local D1): bundle size, cold starts, CPU per
+ *       login, send and email() delivery (bench/worker.ts).
+ * Options: --only a,b,c,d,e,f,i,l,p,t,r,w,x; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
  * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
@@ -55,6 +57,7 @@ import { transactionalBench } from "./transactional.ts";
 import { federationBench } from "./federation.ts";
 import { largeMessageBench } from "./large_messages.ts";
 import { enginesBench, printEnginesTable } from "./engines.ts";
+import { workerBench } from "./worker.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -64,7 +67,7 @@ const { values } = parseArgs({
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w,x" },
     "engine-seconds": { type: "string", default: "6" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
@@ -295,4 +298,12 @@ if (only.has("w")) {
     stderr: "inherit",
   }).output();
   if (!out.success) console.log("(w) failed: see its output above");
+}
+
+if (only.has("x")) {
+  header(
+    "(x) the Cloudflare Worker in workerd (miniflare, local D1) — bundle, cold start, CPU per " +
+      "login, send and email() delivery",
+  );
+  await workerBench({ sends: 200, logins: 10, emails: 100 });
 }

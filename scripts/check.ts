@@ -97,7 +97,13 @@ const NODE_BUILTINS = new Set([
 
 async function edgeScan(): Promise<Outcome> {
   const problems: string[] = [];
-  for (const path of [...await tsFiles("src"), ...await tsFiles("schemas")]) {
+  // hosts/worker/ is edge code too: it runs in workerd without Node compatibility.
+  const edge = [
+    ...await tsFiles("src"),
+    ...await tsFiles("schemas"),
+    ...await tsFiles("hosts/worker"),
+  ];
+  for (const path of edge) {
     if (isTest(path)) continue;
     const source = await Deno.readTextFile(`${rootPath}/${path}`);
     const code = stripComments(source);
@@ -150,6 +156,10 @@ const RULES: {
         ? "one host's adapters never import another host's"
         : undefined,
   },
+  {
+    dir: "hosts/worker",
+    banned: (t) => /^hosts\/(?!worker\/)/.test(t) ? "one host never imports another's" : undefined,
+  },
 ];
 
 async function boundaries(): Promise<Outcome> {
@@ -173,7 +183,12 @@ async function boundaries(): Promise<Outcome> {
 
 /** Type-checks src/ and schemas/ with DOM/ESNext libs only: what an edge runtime offers. */
 async function edgeTypes(): Promise<Outcome> {
-  const files = [...await tsFiles("src"), ...await tsFiles("schemas")].filter((p) => !isTest(p));
+  const files = [
+    ...await tsFiles("src"),
+    ...await tsFiles("schemas"),
+    ...await tsFiles("hosts/worker"),
+  ]
+    .filter((p) => !isTest(p));
   // An explicit --config turns off package.json discovery, so the npm packages are mapped here
   // from package.json's pinned versions (resolved from the same node_modules; the lock file is
   // left alone).

@@ -70,7 +70,7 @@ export function wranglerToml(input: CloudflareInput): string {
     "find_additional_modules = true",
     `base_dir = ${q(join(input.root, ".build/worker"))}`,
     `compatibility_date = ${q(WORKER.compatibilityDate)}`,
-    'compatibility_flags = ["nodejs_compat"]',
+    "# No compatibility_flags: the gateway uses Web APIs only (no nodejs_compat).",
     "",
     "[[rules]]",
     'type = "CompiledWasm"',

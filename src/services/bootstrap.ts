@@ -45,14 +45,25 @@ export interface BootstrapResult {
 const SHARED_KEY =
   "every node of one store shares its master key (POSTERN_MASTER_KEY of the first node)";
 
-/** Refuses a master key that cannot open a secret the store already holds. */
-async function checkMasterKey(deps: Pick<Deps, "store" | "secrets">): Promise<void> {
-  const sealed = await rawSql(deps.store.db).get<{ private_key: string }>(
+/**
+ * Whether `secrets` opens what the store's first sealed secret (a DKIM private key) was sealed
+ * with; true for a store that holds none yet. A gateway started with another master key would
+ * sign tokens no other node accepts and could open none of the domains' keys.
+ */
+export async function masterKeyOpensStore(
+  store: Deps["store"],
+  secrets: Deps["secrets"],
+): Promise<boolean> {
+  const sealed = await rawSql(store.db).get<{ private_key: string }>(
     "SELECT private_key FROM dkim_keys LIMIT 1",
   );
-  if (!sealed) return;
-  const opens = await deps.secrets.open(sealed.private_key).then(() => true, () => false);
-  if (!opens) {
+  if (!sealed) return true;
+  return await secrets.open(sealed.private_key).then(() => true, () => false);
+}
+
+/** Refuses a master key that cannot open a secret the store already holds. */
+async function checkMasterKey(deps: Pick<Deps, "store" | "secrets">): Promise<void> {
+  if (!await masterKeyOpensStore(deps.store, deps.secrets)) {
     throw conflict(`the master key does not open the keys this store holds: ${SHARED_KEY}`);
   }
 }
