@@ -11,6 +11,7 @@
  * serve`-style gateway from `scheduled()`, whose signed receipt the Worker verifies and keeps.
  */
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
+import Database from "libsql";
 import { startFederation } from "./fixtures/federation.ts";
 import {
   jsonPost,
@@ -18,7 +19,10 @@ import {
   WORKER_ADMIN,
   WORKER_DOMAIN,
   workerBundle,
+  type WorkerGateway,
 } from "./fixtures/worker_gateway.ts";
+import { workerdCpuMs } from "./fixtures/workerd.ts";
+import { hashPassword, hashPasswordPbkdf2, verifyPassword } from "../src/auth/password.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -513,6 +517,10 @@ Deno.test({
       }).output();
       const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
       assert(out.success, text);
+      // hash-wasm's binaries go up as compiled modules beside the bundle (precompiled_wasm.ts).
+      for (const name of ["argon2", "blake2b"]) {
+        assertMatch(text, new RegExp(`${name}\\.wasm\\s+│\\s+compiled-wasm`));
+      }
       for (const binding of [/env\.DB \(postern\)\s+D1 Database/, /env\.ASSETS\s+Assets/]) {
         assertMatch(text, binding);
       }
@@ -523,6 +531,114 @@ Deno.test({
       assert(gzip && Number(gzip[1]) < 3 * 1024, `over 3 MB compressed: ${gzip?.[0]}`);
     } finally {
       await Deno.remove(temp, { recursive: true });
+    }
+  },
+});
+
+/** The D1 database miniflare keeps under `persist` (one SQLite file per database). */
+async function d1File(persist: string): Promise<string> {
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".sqlite") && !path.includes("/metadata")) found.push(path);
+    }
+  };
+  await walk(persist);
+  assertEquals(found.length, 1, `one D1 database file: ${found.join(", ")}`);
+  return found[0];
+}
+
+/** Reads (and with `set`, first replaces) an account's stored password hash in the D1 file. */
+function storedHash(file: string, address: string, set?: string): string {
+  const db = new Database(file);
+  try {
+    if (set) {
+      db.prepare("UPDATE accounts SET password_hash = ? WHERE address = ?").run(set, address);
+    }
+    return (db.prepare("SELECT password_hash AS h FROM accounts WHERE address = ?")
+      .get(address) as { h: string }).h;
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test({
+  name: "issue17#2: in workerd, passwords are argon2id from precompiled WASM; PBKDF2 logins rehash",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const persist = await Deno.makeTempDir({ prefix: "postern-worker-argon2-" });
+    const carol = { address: `carol@${WORKER_DOMAIN}`, password: "edge-carol-password-1" };
+    const dave = { address: `dave@${WORKER_DOMAIN}`, password: "edge-dave-password-1" };
+    const login = async (worker: WorkerGateway, who: { address: string; password: string }) => {
+      const res = await worker.fetch("/v1/auth/login", jsonPost(who));
+      const body = await res.json() as Json;
+      return { status: res.status, body };
+    };
+    try {
+      let worker = await startWorkerGateway({ persist, assets: false });
+      try {
+        const admin = await login(worker, WORKER_ADMIN);
+        assertEquals(admin.status, 200, JSON.stringify(admin.body));
+        for (const who of [BOB, carol, dave]) {
+          const made = await worker.fetch(
+            "/v1/admin/accounts",
+            jsonPost(who, admin.body.accessToken),
+          );
+          assertEquals(made.status, 201, await made.text());
+        }
+      } finally {
+        await worker.dispose();
+      }
+      const file = await d1File(persist);
+      // Made in workerd: argon2id at Deno's parameters, and hash-wasm on Deno verifies it.
+      const bobHash = storedHash(file, BOB.address);
+      assertMatch(
+        bobHash,
+        /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/,
+      );
+      assert(await verifyPassword(BOB.password, bobHash), "a Worker's argon2id verifies on Deno");
+      assert(!await verifyPassword(carol.password, bobHash));
+      assertMatch(storedHash(file, WORKER_ADMIN.address), /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      // The other way: carol's hash made by hash-wasm on Deno; dave's PBKDF2, as a Worker without
+      // WebAssembly made them before.
+      const carolHash = storedHash(file, carol.address, await hashPassword(carol.password));
+      assertMatch(carolHash, /^\$argon2id\$/);
+      const daveHash = storedHash(file, dave.address, await hashPasswordPbkdf2(dave.password));
+
+      worker = await startWorkerGateway({ persist, assets: false });
+      try {
+        const wrong = await login(worker, { ...dave, password: "not-daves-password" });
+        assertEquals(wrong.status, 401);
+        assertEquals(storedHash(file, dave.address), daveHash, "a failed login changes nothing");
+        assertEquals(
+          (await login(worker, carol)).status,
+          200,
+          "Deno's argon2id verifies in workerd",
+        );
+        assertEquals((await login(worker, { ...carol, password: dave.password })).status, 401);
+        assertEquals(storedHash(file, carol.address), carolHash, "current argon2id stays as it is");
+        assertEquals((await login(worker, dave)).status, 200, "PBKDF2 still verifies");
+        const upgraded = storedHash(file, dave.address);
+        assertMatch(upgraded, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+        assert(await verifyPassword(dave.password, upgraded), "the new hash verifies on Deno");
+        assertEquals((await login(worker, dave)).status, 200, "and in workerd");
+        assertEquals((await login(worker, { ...dave, password: carol.password })).status, 401);
+        assertEquals(storedHash(file, dave.address), upgraded, "rehashed once");
+        // Figures, not assertions: workerd CPU per argon2id login (bench/worker.ts section x).
+        const cpu0 = workerdCpuMs();
+        for (let i = 0; i < 5; i++) assertEquals((await login(worker, BOB)).status, 200);
+        const cpu1 = workerdCpuMs();
+        if (cpu0 !== undefined && cpu1 !== undefined) {
+          console.log(`argon2id login in workerd: ${(cpu1 - cpu0) / 5} ms CPU per login (n=5)`);
+        }
+      } finally {
+        await worker.dispose();
+      }
+    } finally {
+      await Deno.remove(persist, { recursive: true });
     }
   },
 });
