@@ -115,6 +115,13 @@ export async function buildWorker(
     await Deno.copyFile(`${rootPath}/${path}`, `${dir}/assets/${name}`);
   }
   const bytes = await Deno.readFile(script);
+  const text = new TextDecoder().decode(bytes);
+  for (const name of WORKER_WASM) {
+    // Without the import the Worker would still run, silently on PBKDF2: fail the build instead.
+    if (!text.includes(`"./${name}.wasm"`)) {
+      throw new Error(`${script} lost its static import of ./${name}.wasm`);
+    }
+  }
   return { dir, script, rawBytes: bytes.byteLength, gzipBytes: await gzipSize(bytes) };
 }
 

@@ -1,9 +1,12 @@
 /**
  * Issue 17 item 2 in the real runtime: test/fixtures/edge_crypto_worker.ts (importing src/crypto.ts
  * and src/auth/password.ts) is bundled with `deno bundle` and run in workerd through miniflare,
- * offline, with no compatibility flags (no nodejs_compat). workerd refuses hash-wasm's run-time
- * WebAssembly, so this proves the fallbacks where they matter: SHA-256 from Web Crypto, new
- * passwords as PBKDF2-SHA-256, and argon2id hashes made by hash-wasm on Deno verified in pure JS.
+ * offline, with no compatibility flags (no nodejs_compat). This bundle imports no precompiled
+ * WebAssembly (the Worker's own does: hosts/worker/precompiled_wasm.ts, tested in
+ * test/worker_entry_test.ts), so workerd refuses all of hash-wasm, as it would a Worker bundled
+ * without argon2.wasm and blake2b.wasm: this proves the fallbacks for that case — SHA-256 from
+ * Web Crypto, new passwords as PBKDF2-SHA-256, argon2id hashes made by hash-wasm on Deno verified
+ * in pure JS.
  *
  * Figures, not assertions: the workerd process's CPU time (utime+stime from /proc, Linux only)
  * and the wall time of each password operation are printed for the issue's per-login budget.

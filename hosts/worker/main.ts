@@ -7,8 +7,10 @@
  * - `scheduled`: the background work in bounded slices (scheduled.ts), from a cron trigger;
  * - `email`: inbound mail from Cloudflare Email Routing into the delivery pipeline (email.ts).
  *
- * No Node compatibility flag is needed: src/ uses Web APIs only (Web Crypto for SHA-256, HMAC and
- * the password hashes a Worker can afford, DNS over HTTPS, fetch). What needs sockets — SMTP in
+ * No Node compatibility flag is needed: src/ uses Web APIs only (Web Crypto for SHA-256 and HMAC,
+ * DNS over HTTPS, fetch) and WebAssembly only from modules the bundle imports precompiled
+ * (argon2id for passwords: precompiled_wasm.ts, installed by the entry scripts/build_worker.ts
+ * generates around this module). What needs sockets — SMTP in
  * and out on port 25, IMAP, POP3, SHARP/1.3 — runs in a bridge (`postern bridge --gateway
  * https://…`) that talks to this Worker over HTTPS.
  */
