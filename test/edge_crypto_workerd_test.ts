@@ -14,7 +14,8 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
 import * as V from "./fixtures/edge_crypto.ts";
-import { hashPassword } from "../src/auth/password.ts";
+import { hashPassword, verifyPassword } from "../src/auth/password.ts";
+import { buildWorker } from "../scripts/build_worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -99,6 +100,84 @@ Deno.test({
       console.log(figures.join("\n"));
     } finally {
       await mf.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "issue17#2: in workerd with the precompiled argon2/blake2b modules, passwords are argon2id",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Built as the Worker is (scripts/build_worker.ts), around the small fixture Worker.
+    const out = await Deno.makeTempDir({ prefix: "postern-edge-argon2-" });
+    const built = await buildWorker({ out, main: "test/fixtures/edge_crypto_worker.ts" });
+    const mf = new Miniflare({
+      modules: true,
+      scriptPath: built.script,
+      modulesRoot: built.dir,
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      compatibilityDate: "2025-09-01",
+      compatibilityFlags: [],
+    });
+    try {
+      const post = async (path: string, body: unknown): Promise<Json> => {
+        const response = await mf.dispatchFetch(`http://worker${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const json = await response.json() as Json;
+        assertEquals(response.status, 200, JSON.stringify(json));
+        return json;
+      };
+      const cpu = async (label: string, n: number, op: () => Promise<void>) => {
+        const before = workerdCpuMs();
+        for (let i = 0; i < n; i++) await op();
+        const after = workerdCpuMs();
+        const per = before === undefined || after === undefined
+          ? "n/a"
+          : `${(after - before) / n} ms`;
+        return `${label}: workerd CPU ${per} (n=${n})`;
+      };
+
+      // SHA-256's binary is not shipped: refused and answered by Web Crypto, argon2 unaffected.
+      const digest = await post("/sha256", { text: "abc" });
+      assertEquals(digest.hex, V.SHA256_VECTORS[1][1]);
+      assertEquals([digest.wasmRefused, digest.argon2Refused], [true, false]);
+
+      const made = await post("/hash", { password: V.VECTOR_PASSWORD });
+      assertEquals(made.argon2Refused, false, "argon2 ran from the precompiled modules");
+      assert(
+        /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/.test(made.hash),
+        made.hash,
+      );
+      assert(await verifyPassword(V.VECTOR_PASSWORD, made.hash), "workerd's hash verifies on Deno");
+      assert(!await verifyPassword("wrong password!", made.hash));
+      // And Deno's (hash-wasm) and hashlib's PBKDF2 verify in workerd; wrong passwords do not.
+      assert((await post("/verify", { password: V.VECTOR_PASSWORD, hash: V.ARGON2ID_VECTOR })).ok);
+      assert(!(await post("/verify", { password: "wrong password!", hash: V.ARGON2ID_VECTOR })).ok);
+      assert((await post("/verify", { password: V.VECTOR_PASSWORD, hash: V.PBKDF2_VECTOR })).ok);
+      assert(!(await post("/verify", { password: "wrong password!", hash: V.PBKDF2_VECTOR })).ok);
+
+      // Figures, not assertions: a login's password check, alone.
+      const figures = [
+        await cpu("argon2id hash (precompiled WASM)", 10, async () => {
+          await post("/hash", { password: V.VECTOR_PASSWORD });
+        }),
+        await cpu("argon2id verify (precompiled WASM)", 10, async () => {
+          assert((await post("/verify", { password: V.VECTOR_PASSWORD, hash: made.hash })).ok);
+        }),
+        await cpu("PBKDF2 verify (600k, Web Crypto)", 10, async () => {
+          assert(
+            (await post("/verify", { password: V.VECTOR_PASSWORD, hash: V.PBKDF2_VECTOR })).ok,
+          );
+        }),
+      ];
+      console.log(figures.join("\n"));
+    } finally {
+      await mf.dispose();
+      await Deno.remove(out, { recursive: true });
     }
   },
 });
