@@ -4,7 +4,8 @@
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
  *       acknowledged after its durable commit);
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
- *   (c) resident memory of an idle `postern serve`;
+ *   (c) resident memory of `postern serve` (listeners on): idle, through an SMTP burst of N
+ *       messages (CPU per message beside its rate) and 10/20/30 s after it (bench/memory.ts);
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
  *       message per connection, into Postern's MX (durably stored) and into Postfix, with
  *       Postern's CPU per message (main thread and process), the fsync probe and the sender
@@ -29,7 +30,7 @@
  *   (x) the Cloudflare Worker in workerd (miniflare, local D1): bundle size, cold starts, CPU per
  *       login, send and email() delivery (bench/worker.ts).
  * Options: --only a,b,c,d,e,f,i,l,p,t,r,w,x; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
- * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
+ * --smtp-messages N (10000), --smtp-runs N (3), --memory-messages N (10000), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
  * The first line after the title is the machine's fsync latency (lib.ts fsyncProbe): with the
@@ -50,6 +51,7 @@ import {
 } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
+import { memoryBench } from "./memory.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
 import { pop3Bench } from "./pop3.ts";
 import { imapBench } from "./imap.ts";
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     messages: { type: "string", default: "100000" },
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
+    "memory-messages": { type: "string", default: "10000" },
     "out-messages": { type: "string", default: "2000" },
     only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w,x" },
     "engine-seconds": { type: "string", default: "6" },
@@ -203,17 +206,11 @@ if (only.has("b")) {
 }
 
 if (only.has("c")) {
-  header("(c) resident memory of an idle postern serve");
-  const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
-  const server = await startServer(dir);
-  try {
-    await (await fetch(`${server.url}/health`)).body?.cancel();
-    await new Promise((r) => setTimeout(r, 5000));
-    console.log(`idle RSS after 5 s: ${fmt(rssMiB(server.pid))} MiB (pid ${server.pid})`);
-  } finally {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  header("(c) resident memory of postern serve: idle, through an SMTP burst and after it");
+  await memoryBench({
+    messages: Number(values["memory-messages"]),
+    settleSeconds: 30,
+  });
 }
 
 if (only.has("d")) {

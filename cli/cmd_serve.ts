@@ -34,7 +34,7 @@ import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
-import { startMemoryTrim } from "../hosts/process/memory_trim.ts";
+import { type MemoryTrim, startMemoryTrim } from "../hosts/process/memory_trim.ts";
 import { createThreadedMime } from "../hosts/process/mime_thread.ts";
 import { mimeLimits } from "../hosts/process/mime_node.ts";
 
@@ -52,6 +52,8 @@ export interface Running {
   bridgeListeners?: { name: string; port: number }[];
   /** The gateway over HTTPS, when POSTERN_HTTPS_PORT is set. */
   httpsUrl?: string;
+  /** Gives memory back when idle; `settle()` once start-up is over. */
+  memory: MemoryTrim;
 }
 
 function runtimeVersion(): string {
@@ -137,7 +139,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
-    companions.push(startMemoryTrim());
+    const memory = startMemoryTrim();
+    companions.push(memory);
     return {
       listener,
       metrics,
@@ -147,6 +150,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       httpsUrl,
       fetch: (r) => app.fetch(r),
       companions,
+      memory,
     };
   } catch (e) {
     store.close();
@@ -293,6 +297,8 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     }
   }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
+  // Start-up's garbage (module loading, migrations, TLS files) goes now, not after idle seconds.
+  running.memory.settle();
   await stopOnSignal(running, early);
 }
 

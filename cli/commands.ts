@@ -88,9 +88,10 @@ const serveCommand: Command = {
     "`postern init` (domain $POSTERN_DOMAIN or postern.localhost, admin $POSTERN_ADMIN_ADDRESS " +
     "or admin@<domain>).",
     "On Deno, `deno task start` runs it with --v8-flags=--no-memory-reducer,--expose-gc and " +
-    "MALLOC_MMAP_THRESHOLD_=1048576: a burst of mail after an idle pause then runs as fast as " +
-    "the one before it, for about 100 MB more memory kept after a burst, and the buffers of " +
-    "large messages are given back once they are done (deploy/README.md).",
+    "MALLOC_MMAP_THRESHOLD_=1048576: the heap keeps its size while mail keeps coming, and " +
+    "once the server has been idle for a few seconds it gives back what a burst grew (one " +
+    "compacting collection, idle worker threads stopped, malloc arenas trimmed; " +
+    "deploy/README.md).",
   ],
   options: {
     "init-if-needed": {
