@@ -46,6 +46,11 @@ export async function cli(
 const START_TASK: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
   .tasks.start as string).split(/\s+/);
 const SERVE_V8_FLAGS: string[] = START_TASK.filter((arg) => arg.startsWith("--v8-flags="));
+/** BENCH_V8_FLAGS (e.g. "--v8-flags=--max-semi-space-size=4", or "" for none) replaces them. */
+const serveV8Flags = () => {
+  const own = Deno.env.get("BENCH_V8_FLAGS");
+  return own === undefined ? SERVE_V8_FLAGS : own.split(" ").filter(Boolean);
+};
 /** The environment the start task sets before `deno` (the allocator's settings). */
 const SERVE_ENV: Record<string, string> = Object.fromEntries(
   START_TASK.slice(0, START_TASK.indexOf("deno")).map((a) => a.split("=", 2)),
@@ -62,7 +67,7 @@ export async function startServer(
     args: [
       "run",
       "-A",
-      ...SERVE_V8_FLAGS,
+      ...serveV8Flags(),
       ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
       Deno.env.get("BENCH_SERVE_ENTRY") ?? new URL("main.ts", ROOT).pathname,
       "serve",

@@ -4,7 +4,8 @@
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
  *       acknowledged after its durable commit);
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
- *   (c) resident memory of an idle `postern serve`;
+ *   (c) resident memory of `postern serve` (listeners on): idle, through an SMTP burst of N
+ *       messages (CPU per message beside its rate) and 10/20/30 s after it (bench/memory.ts);
  *   (d) SMTP ingest side by side with Postfix: smtp-source, 5 KB messages, 20 sessions, one
  *       message per connection, into Postern's MX (durably stored) and into Postfix, with
  *       Postern's CPU per message (main thread and process), the fsync probe and the sender
@@ -26,8 +27,10 @@
  *       key; sends/s, p50/p99 and round trips per send (bench/engines.ts).
  *   (w) the webmail in headless chromium on a --messages mailbox: bytes and time to interactive
  *       of /mail's first load, opening a message, paging (bench/web_mail.ts).
- * Options: --only a,b,c,d,e,f,i,l,p,t,r,w; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
- * --smtp-messages N (10000), --smtp-runs N (3), --out-messages N (2000), --federation-messages N
+ *   (x) the Cloudflare Worker in workerd (miniflare, local D1): bundle size, cold starts, CPU per
+ *       login, send and email() delivery (bench/worker.ts).
+ * Options: --only a,b,c,d,e,f,i,l,p,t,r,w,x; --engine-seconds N (6, per case), --sends N (default 4000), --messages N (100000),
+ * --smtp-messages N (10000), --smtp-runs N (3), --memory-messages N (10000), --out-messages N (2000), --federation-messages N
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
  * The first line after the title is the machine's fsync latency (lib.ts fsyncProbe): with the
@@ -48,6 +51,7 @@ import {
 } from "./lib.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
+import { memoryBench } from "./memory.ts";
 import { smtpOutboundBench } from "./smtp_out.ts";
 import { pop3Bench } from "./pop3.ts";
 import { imapBench } from "./imap.ts";
@@ -55,6 +59,7 @@ import { transactionalBench } from "./transactional.ts";
 import { federationBench } from "./federation.ts";
 import { largeMessageBench } from "./large_messages.ts";
 import { enginesBench, printEnginesTable } from "./engines.ts";
+import { workerBench } from "./worker.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -63,8 +68,9 @@ const { values } = parseArgs({
     messages: { type: "string", default: "100000" },
     "smtp-messages": { type: "string", default: "10000" },
     "smtp-runs": { type: "string", default: "3" },
+    "memory-messages": { type: "string", default: "10000" },
     "out-messages": { type: "string", default: "2000" },
-    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w" },
+    only: { type: "string", default: "a,b,c,d,e,p,i,t,f,l,r,w,x" },
     "engine-seconds": { type: "string", default: "6" },
     "pop3-messages": { type: "string", default: "10000" },
     "imap-messages": { type: "string", default: "10000" },
@@ -200,17 +206,11 @@ if (only.has("b")) {
 }
 
 if (only.has("c")) {
-  header("(c) resident memory of an idle postern serve");
-  const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
-  const server = await startServer(dir);
-  try {
-    await (await fetch(`${server.url}/health`)).body?.cancel();
-    await new Promise((r) => setTimeout(r, 5000));
-    console.log(`idle RSS after 5 s: ${fmt(rssMiB(server.pid))} MiB (pid ${server.pid})`);
-  } finally {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  header("(c) resident memory of postern serve: idle, through an SMTP burst and after it");
+  await memoryBench({
+    messages: Number(values["memory-messages"]),
+    settleSeconds: 30,
+  });
 }
 
 if (only.has("d")) {
@@ -295,4 +295,12 @@ if (only.has("w")) {
     stderr: "inherit",
   }).output();
   if (!out.success) console.log("(w) failed: see its output above");
+}
+
+if (only.has("x")) {
+  header(
+    "(x) the Cloudflare Worker in workerd (miniflare, local D1) — bundle, cold start, CPU per " +
+      "login, send and email() delivery",
+  );
+  await workerBench({ sends: 200, logins: 10, emails: 100 });
 }

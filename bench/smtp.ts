@@ -49,7 +49,7 @@ const POSTFIX = "/usr/sbin/postfix";
 const DOMAIN = "postern.localhost";
 const RCPT = `rcpt@${DOMAIN}`;
 
-function missingTools(): string[] {
+export function missingTools(): string[] {
   const missing: string[] = [];
   for (const path of [SMTP_SOURCE, POSTFIX]) {
     try {
@@ -71,7 +71,7 @@ async function sh(cmd: string, args: string[], allowFail = false): Promise<strin
 }
 
 /** One smtp-source run; returns seconds. Throws when smtp-source fails (e.g. a refused message). */
-async function smtpSource(
+export async function smtpSource(
   target: string,
   from: string,
   to: string,

@@ -9,20 +9,14 @@
  * own.
  */
 import { ensureTlsFiles } from "../hosts/process/bridge_runtime.ts";
-import { silentLogger } from "../src/ports.ts";
+import { silentLogger, systemClock } from "../src/ports.ts";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import type { Config } from "../src/config.ts";
 import { randomToken, SecretBox } from "../src/crypto.ts";
 import { AppError } from "../src/errors.ts";
-import {
-  addressKey,
-  createAccount,
-  createDomain,
-  findAccountByAddress,
-  findDomain,
-  setPassword,
-} from "../src/services/accounts.ts";
+import { addressKey } from "../src/services/accounts.ts";
+import { bootstrapInstance } from "../src/services/bootstrap.ts";
 import { rawSql, schema, type Store } from "../src/store/store.ts";
 import { DomainName, parseAddress } from "../schemas/address.ts";
 import { CliError, EXIT_CONFLICT, flag, type Invocation, str, usageError } from "./args.ts";
@@ -61,7 +55,13 @@ export interface InitResult {
   unchanged?: boolean;
 }
 
+/**
+ * The domain and admin from the flags, else POSTERN_DOMAIN and POSTERN_ADMIN_ADDRESS (the names
+ * the edge entries and `postern deploy` use), else postern.localhost and admin@<domain>.
+ */
 export function initOptions(domainInput: string | undefined, adminInput: string | undefined) {
+  domainInput ??= env().POSTERN_DOMAIN || undefined;
+  adminInput ??= env().POSTERN_ADMIN_ADDRESS || undefined;
   const domain = DomainName.safeParse(domainInput ?? DEFAULT_DOMAIN);
   if (!domain.success) throw usageError(`--domain: ${domain.error.issues[0].message}`);
   const admin = parseAddress(adminInput ?? `admin@${domain.data}`);
@@ -219,32 +219,21 @@ export async function initialise(config: Config, options: InitOptions): Promise<
   await ensureTlsFiles(config, silentLogger);
   const store = await openConfiguredStore(config);
   try {
-    let domainCreated = false;
-    if (!await findDomain(store.db, options.domain)) {
-      // The domain's DKIM keys are made now, sealed with the master key.
-      await createDomain(store, options.domain, await SecretBox.fromMasterKey(key));
-      domainCreated = true;
-    }
     const fromEnv = env().POSTERN_ADMIN_PASSWORD;
     const password = fromEnv || randomToken(18);
-    const existing = await findAccountByAddress(store.db, options.admin);
-    let adminCreated = false;
-    if (existing) {
-      // Only with --reset-admin-password (refusal() above); re-checked here against a race.
-      if (!options.resetAdminPassword || existing.role !== "admin") {
-        throw new CliError(
-          `already initialised: ${existing.address} exists in ${p.databaseLabel}`,
-          EXIT_CONFLICT,
-        );
-      }
-      await setPassword(store, existing.id, password);
-    } else {
-      await createAccount(store, { address: options.admin, password, role: "admin" }, {
-        quotaBytes: config.defaultQuotaBytes,
-        nowMs: Date.now(),
-      });
-      adminCreated = true;
-    }
+    // The same first-start step as the edge entries' (src/services/bootstrap.ts); refusal()
+    // above has already turned away what it would refuse, with the CLI's own words.
+    const { domainCreated, adminCreated } = await bootstrapInstance({
+      store,
+      secrets: await SecretBox.fromMasterKey(key),
+      config,
+      clock: systemClock,
+    }, {
+      domain: options.domain,
+      adminAddress: options.admin,
+      adminPassword: password,
+      resetAdminPassword: options.resetAdminPassword,
+    });
     const result: InitResult = {
       dataDir: p.dataDir,
       databaseUrl: p.databaseLabel,
@@ -264,7 +253,9 @@ export async function initialise(config: Config, options: InitOptions): Promise<
     }
     return result;
   } catch (e) {
-    if (e instanceof AppError) throw new CliError(`init failed: ${e.message}`);
+    if (e instanceof AppError) {
+      throw new CliError(`init failed: ${e.message}`, e.status === 409 ? EXIT_CONFLICT : undefined);
+    }
     throw e;
   } finally {
     store.close();

@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import { API_VERSION, createApp } from "../src/app.ts";
 import { Metrics } from "../src/services/metrics.ts";
 import type { Config } from "../src/config.ts";
-import { PEER_HEADER } from "../src/http/client_ip.ts";
+import { withAccessLog } from "../src/http/access_log.ts";
 import { jsonLogger, type Logger } from "../src/ports.ts";
 import { schema, type Store } from "../src/store/store.ts";
 import { flag, type Invocation, str, usageError, type Values } from "./args.ts";
@@ -34,7 +34,7 @@ import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
-import { startMemoryTrim } from "../hosts/process/memory_trim.ts";
+import { type MemoryTrim, startMemoryTrim } from "../hosts/process/memory_trim.ts";
 import { createThreadedMime } from "../hosts/process/mime_thread.ts";
 import { mimeLimits } from "../hosts/process/mime_limits.ts";
 
@@ -52,6 +52,8 @@ export interface Running {
   bridgeListeners?: { name: string; port: number }[];
   /** The gateway over HTTPS, when POSTERN_HTTPS_PORT is set. */
   httpsUrl?: string;
+  /** Gives memory back when idle; `settle()` once start-up is over. */
+  memory: MemoryTrim;
 }
 
 function runtimeVersion(): string {
@@ -89,19 +91,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     deps.routes = routePort(config);
     const metrics = deps.metrics = new Metrics();
     const app = createApp(deps);
-    const handler = async (request: Request) => {
-      const started = performance.now();
-      const response = await app.fetch(request);
-      logger.log("info", "http.request", {
-        method: request.method,
-        path: new URL(request.url).pathname,
-        status: response.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        requestId: response.headers.get("x-request-id") ?? undefined,
-        ip: request.headers.get(PEER_HEADER) ?? undefined,
-      });
-      return response;
-    };
+    const handler = withAccessLog(logger, (request) => app.fetch(request));
     const listener = await listen(handler, {
       hostname: config.httpHost,
       port: config.httpPort,
@@ -149,7 +139,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     companions.push({ close: () => Promise.resolve(mime.close()) });
-    companions.push(startMemoryTrim());
+    const memory = startMemoryTrim();
+    companions.push(memory);
     return {
       listener,
       metrics,
@@ -159,6 +150,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       httpsUrl,
       fetch: (r) => app.fetch(r),
       companions,
+      memory,
     };
   } catch (e) {
     store.close();
@@ -305,6 +297,8 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
     }
   }
   console.log(await banner(config, running, mode === "serve" ? "server" : "gateway"));
+  // Start-up's garbage (module loading, migrations, TLS files) goes now, not after idle seconds.
+  running.memory.settle();
   await stopOnSignal(running, early);
 }
 

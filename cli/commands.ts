@@ -58,9 +58,13 @@ const initCommand: Command = {
     domain: {
       type: "string",
       arg: "DOMAIN",
-      help: `First local domain (default ${DEFAULT_DOMAIN})`,
+      help: `First local domain (default $POSTERN_DOMAIN, else ${DEFAULT_DOMAIN})`,
     },
-    admin: { type: "string", arg: "ADDRESS", help: "Admin account (default admin@<domain>)" },
+    admin: {
+      type: "string",
+      arg: "ADDRESS",
+      help: "Admin account (default $POSTERN_ADMIN_ADDRESS, else admin@<domain>)",
+    },
     "reset-admin-password": {
       type: "boolean",
       help: "If the admin account exists, give it a new password instead of failing",
@@ -81,11 +85,13 @@ const serveCommand: Command = {
     "Dev profile ports (127.0.0.1): HTTP 8080, SMTP 2525, submission 2587, IMAP 1143, POP3 " +
     "1110, SHARP/1.3 5000; each is a POSTERN_*_PORT setting, 0 turns a listener off.",
     "With --init-if-needed, a data folder without an admin account is first initialised like " +
-    "`postern init` (domain postern.localhost, admin@postern.localhost).",
+    "`postern init` (domain $POSTERN_DOMAIN or postern.localhost, admin $POSTERN_ADMIN_ADDRESS " +
+    "or admin@<domain>).",
     "On Deno, `deno task start` runs it with --v8-flags=--no-memory-reducer,--expose-gc and " +
-    "MALLOC_MMAP_THRESHOLD_=1048576: a burst of mail after an idle pause then runs as fast as " +
-    "the one before it, for about 100 MB more memory kept after a burst, and the buffers of " +
-    "large messages are given back once they are done (deploy/README.md).",
+    "MALLOC_MMAP_THRESHOLD_=1048576: the heap keeps its size while mail keeps coming, and " +
+    "once the server has been idle for a few seconds it gives back what a burst grew (one " +
+    "compacting collection, idle worker threads stopped, malloc arenas trimmed; " +
+    "deploy/README.md).",
   ],
   options: {
     "init-if-needed": {
@@ -572,6 +578,56 @@ const exportCommand: Command = {
   run: lazy(() => import("./cmd_export.ts"), "exportCommand"),
 };
 
+const deployCommand: Command = {
+  name: "deploy",
+  summary: "Write the files to run Postern on Cloudflare, Deno Deploy, systemd or Docker",
+  args: "<cloudflare|deno|systemd|docker>",
+  arity: [1, 1],
+  details: [
+    "cloudflare: wrangler.toml (the Worker hosts/worker/main.ts as .build/worker/worker.js; " +
+    "D1 bound as DB, R2 as BLOBS with --r2, static assets as ASSETS, a cron trigger every " +
+    "minute) and the D1 migrations as migrations/NNNN_name.sql; prints the secrets to set, the " +
+    "Email Routing steps and the DNS records; then builds the Worker, applies the migrations " +
+    "and deploys with wrangler (needs --d1-id).",
+    "deno: the Deno Deploy entry (hosts/deno_deploy/main.ts, remote libSQL, Deno.cron): the " +
+    "environment and secrets to set, then `deno deploy --app NAME --prod`.",
+    "systemd: a hardened postern.service and its postern.env (production ports) in " +
+    "deploy/systemd/. docker: Dockerfile, compose.yaml and .dockerignore at the repository root.",
+    "--dry-run writes nothing, runs nothing and prints the whole plan. Re-running writes the " +
+    "same files (each reported written or unchanged). Secrets are never generated or written.",
+  ],
+  options: {
+    "dry-run": { type: "boolean", help: "Print the plan; write and run nothing" },
+    out: { type: "string", arg: "DIR", help: "Folder for the files (default per target, above)" },
+    domain: {
+      type: "string",
+      arg: "DOMAIN",
+      help: "The mail domain (default $POSTERN_DOMAIN; required)",
+    },
+    admin: {
+      type: "string",
+      arg: "ADDRESS",
+      help: "The first admin (default $POSTERN_ADMIN_ADDRESS, else admin@<domain>)",
+    },
+    name: { type: "string", arg: "NAME", help: "Worker / Deno Deploy app name (default postern)" },
+    url: { type: "string", arg: "URL", help: "cloudflare, deno: the public https:// URL" },
+    "d1-id": { type: "string", arg: "ID", help: "cloudflare: the D1 database id" },
+    r2: { type: "string", arg: "BUCKET", help: "cloudflare: an R2 bucket for large bodies" },
+    org: { type: "string", arg: "ORG", help: "deno: the Deno Deploy organization" },
+    hostname: {
+      type: "string",
+      arg: "HOST",
+      help: "systemd, docker: the mail host name (default mail.<domain>)",
+    },
+    deno: {
+      type: "string",
+      arg: "PATH",
+      help: "systemd: the deno binary on the host (default /usr/local/bin/deno)",
+    },
+  },
+  run: lazy(() => import("./cmd_deploy.ts"), "deployCommand"),
+};
+
 export const COMMANDS: (Command | Group)[] = [
   initCommand,
   serveCommand,
@@ -586,4 +642,5 @@ export const COMMANDS: (Command | Group)[] = [
   configGroup,
   importCommand,
   exportCommand,
+  deployCommand,
 ];

@@ -97,7 +97,13 @@ const NODE_BUILTINS = new Set([
 
 async function edgeScan(): Promise<Outcome> {
   const problems: string[] = [];
-  for (const path of [...await tsFiles("src"), ...await tsFiles("schemas")]) {
+  // hosts/worker/ is edge code too: it runs in workerd without Node compatibility.
+  const edge = [
+    ...await tsFiles("src"),
+    ...await tsFiles("schemas"),
+    ...await tsFiles("hosts/worker"),
+  ];
+  for (const path of edge) {
     if (isTest(path)) continue;
     const source = await Deno.readTextFile(`${rootPath}/${path}`);
     const code = stripComments(source);
@@ -115,7 +121,11 @@ async function edgeScan(): Promise<Outcome> {
 }
 
 /** DESIGN.md: schemas ← src ← entry points, schemas ← bridge ← entry points. */
-const RULES: { dir: string; banned: (target: string) => string | undefined; tests?: boolean }[] = [
+const RULES: {
+  dir: string;
+  banned: (target: string, from: string) => string | undefined;
+  tests?: boolean;
+}[] = [
   {
     dir: "schemas",
     banned: (t) =>
@@ -139,8 +149,16 @@ const RULES: { dir: string; banned: (target: string) => string | undefined; test
     // DESIGN.md: host adapters (hosts/process, hosts/worker, …) get rooms of their own; the
     // CLI's commands use them, never the other way round, and one host never imports another's.
     dir: "hosts",
-    banned: (t) =>
-      /^cli\/|^main\.ts$/.test(t) ? "host adapters do not know the CLI's commands" : undefined,
+    banned: (t, from) =>
+      /^cli\/|^main\.ts$/.test(t)
+        ? "host adapters do not know the CLI's commands"
+        : t.startsWith("hosts/") && t.split("/")[1] !== from.split("/")[1]
+        ? "one host's adapters never import another host's"
+        : undefined,
+  },
+  {
+    dir: "hosts/worker",
+    banned: (t) => /^hosts\/(?!worker\/)/.test(t) ? "one host never imports another's" : undefined,
   },
 ];
 
@@ -151,7 +169,7 @@ async function boundaries(): Promise<Outcome> {
       const source = await Deno.readTextFile(`${rootPath}/${path}`);
       for (const spec of importsOf(source)) {
         const target = resolveSpecifier(path, spec);
-        const why = rule.banned(target);
+        const why = rule.banned(target, path);
         if (why) problems.push(`${path}: imports ${spec} — ${why}`);
         // Unit tests may use the shared fixtures; production code may not.
         else if (!isTest(path) && target.startsWith("test/")) {
@@ -165,7 +183,12 @@ async function boundaries(): Promise<Outcome> {
 
 /** Type-checks src/ and schemas/ with DOM/ESNext libs only: what an edge runtime offers. */
 async function edgeTypes(): Promise<Outcome> {
-  const files = [...await tsFiles("src"), ...await tsFiles("schemas")].filter((p) => !isTest(p));
+  const files = [
+    ...await tsFiles("src"),
+    ...await tsFiles("schemas"),
+    ...await tsFiles("hosts/worker"),
+  ]
+    .filter((p) => !isTest(p));
   // An explicit --config turns off package.json discovery, so the npm packages are mapped here
   // from package.json's pinned versions (resolved from the same node_modules; the lock file is
   // left alone).
@@ -201,7 +224,13 @@ async function typecheckAll(): Promise<Outcome> {
     ...await tsFiles("test"),
     ...(await tsFiles("")).filter((p) => p.endsWith("_test.ts") && !p.startsWith("test/")),
   ];
-  const files = ["main.ts", ...await tsFiles("scripts"), ...await tsFiles("bench"), ...tests];
+  const files = [
+    "main.ts",
+    "hosts/deno_deploy/main.ts",
+    ...await tsFiles("scripts"),
+    ...await tsFiles("bench"),
+    ...tests,
+  ];
   return await run(["check", "--quiet", ...new Set(files)]);
 }
 

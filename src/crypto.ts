@@ -3,8 +3,10 @@
  * comparison and AES-GCM sealing of secrets with the master key. Web APIs only.
  *
  * hash-wasm compiles its WebAssembly from bytes at run time, which workerd (Cloudflare Workers)
- * refuses ("Wasm code generation disallowed by embedder"). `wasmOr` runs the WASM path until the
- * runtime refuses it once, then the Web Crypto (or pure-JS) path for the life of the isolate.
+ * refuses ("Wasm code generation disallowed by embedder") except for the binaries the Worker
+ * imports precompiled (hosts/worker/precompiled_wasm.ts: argon2 and blake2b). `wasmOr` runs the
+ * WASM path until the runtime refuses that binary once, then the Web Crypto (or pure-JS) path for
+ * the life of the isolate.
  */
 import { sha256 } from "hash-wasm";
 
@@ -57,10 +59,12 @@ export function rememberSha256(bytes: Uint8Array, hex: string): void {
 
 export const knownSha256 = (bytes: Uint8Array): string | undefined => knownDigests.get(bytes);
 
-/** Whether this isolate refused to compile WebAssembly from bytes; once true, it stays true. */
-let wasmRefused = false;
+/** The hash-wasm binaries this isolate refused to compile; once refused, always refused. */
+const refused = new Set<string>();
 
-export const wasmIsRefused = (): boolean => wasmRefused;
+/** Whether this isolate refused `binary` (any binary, without one); once true, it stays true. */
+export const wasmIsRefused = (binary?: string): boolean =>
+  binary === undefined ? refused.size > 0 : refused.has(binary);
 
 /** A refusal to compile or run WebAssembly at all, as opposed to an error about the input: V8's
  * CompileError from an embedder that forbids code generation, or hash-wasm's own "not supported". */
@@ -71,21 +75,23 @@ function isWasmRefusal(error: unknown): boolean {
 }
 
 /**
- * `wasm` until the runtime refuses WebAssembly, then `fallback` for the life of the isolate (one
- * flag for every hash-wasm user: the refusal is a property of the runtime, not of one algorithm).
- * Other errors from `wasm` pass through unchanged.
+ * `wasm` until the runtime refuses WebAssembly for `binary`, then `fallback` for the life of the
+ * isolate. One latch per binary, not one for the runtime: a Worker refuses hash-wasm's SHA-256
+ * but runs its argon2id from the modules it imports precompiled. Calls naming the same binary
+ * share the latch. Other errors from `wasm` pass through unchanged.
  */
 export function wasmOr<A extends unknown[], R>(
   wasm: (...args: A) => Promise<R>,
   fallback: (...args: A) => Promise<R>,
+  binary = "hash-wasm",
 ): (...args: A) => Promise<R> {
   return async (...args: A) => {
-    if (!wasmRefused) {
+    if (!refused.has(binary)) {
       try {
         return await wasm(...args);
       } catch (error) {
         if (!isWasmRefusal(error)) throw error;
-        wasmRefused = true;
+        refused.add(binary);
       }
     }
     return await fallback(...args);
@@ -101,6 +107,7 @@ const sha256Digest = wasmOr(
         (typeof data === "string" ? encoder.encode(data) : data) as BufferSource,
       ),
     ),
+  "sha256",
 );
 
 /** SHA-256 as hex. hash-wasm's WebAssembly SHA-256 costs far less per call than an async

@@ -34,6 +34,7 @@ export type ErrorCode =
   | "too_many_requests"
   | "unsupported_media_type"
   | "server_busy"
+  | "not_implemented"
   | "internal";
 
 export class AppError extends Error {

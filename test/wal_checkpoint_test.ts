@@ -5,7 +5,7 @@
  * and every committed row is there — read back by the same process and after a reopen.
  */
 import { openStore } from "../hosts/process/open_store.ts";
-import { walRestartDue } from "../hosts/process/sqlite_client.ts";
+import { createFileClient, walRestartDue } from "../hosts/process/sqlite_client.ts";
 import { rawSql } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 
@@ -71,4 +71,47 @@ Deno.test("the WAL restarts at most every 2 s, or sooner once it holds 8,000 fra
   // SQLite's own checkpoint (at 16,000 frames) stall a COMMIT on the event loop.
   assertEquals(walRestartDue(300, 7_999), false);
   assertEquals(walRestartDue(300, 8_000), true);
+});
+
+Deno.test("issue20#2: the checkpoint worker stops once writes are light, and write load starts it again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-wal-retire-" });
+  const file = createFileClient({
+    path: `${dir}/postern.db`,
+    busyTimeoutMs: 5000,
+    checkpointRetireMs: 500,
+  });
+  try {
+    await file.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    // Synced commits well above 50 a second move checkpoints to the worker thread.
+    const load = async () => {
+      const until = performance.now() + 600;
+      while (performance.now() < until) {
+        await file.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["x".repeat(500)] });
+        await file.sync!();
+      }
+    };
+    const waitFor = async (want: boolean) => {
+      for (let i = 0; i < 150 && file.checkpointThread() !== want; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return file.checkpointThread();
+    };
+    assertEquals(file.checkpointThread(), false, "no worker before any write load");
+    await load();
+    assertEquals(file.checkpointThread(), true, "write load starts the worker");
+    // Quiet: the WAL is truncated after a second, the worker stops 0.5 s later.
+    assertEquals(await waitFor(false), false, "the worker stopped once writes went quiet");
+    // A light write now runs on SQLite's own checkpoints, and new load starts a worker again.
+    await file.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["light"] });
+    await file.sync!();
+    assertEquals(file.checkpointThread(), false);
+    await load();
+    assertEquals(file.checkpointThread(), true, "write load starts it again");
+    const rows = await file.client.execute("SELECT count(*) AS n FROM t");
+    assert(Number(rows.rows[0].n) > 100);
+    assertEquals(await waitFor(false), false);
+  } finally {
+    file.client.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

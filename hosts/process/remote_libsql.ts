@@ -13,34 +13,13 @@
  * a commit is durable when the server has answered it.
  */
 import { type Client, createClient } from "@libsql/client";
+import { explainRemoteError as explain } from "../../src/store/remote_errors.ts";
 
 /** URL schemes served by a remote libSQL server rather than the embedded engine. */
 const REMOTE = /^(libsql|https?|wss?):/i;
 
 export function isRemoteDatabaseUrl(url: string): boolean {
   return REMOTE.test(url);
-}
-
-/** Why the first query failed, for an operator (no URL: the caller names the database). */
-function explain(error: unknown): string {
-  const e = error as { message?: string; cause?: { status?: number } };
-  const message = String(e?.message ?? error);
-  const status = e?.cause?.status ?? Number(message.match(/HTTP status (\d{3})/)?.[1]);
-  if (status === 401 || status === 403) {
-    return `the remote libSQL server refused the auth token (HTTP ${status}): ` +
-      "check POSTERN_DATABASE_AUTH_TOKEN (or the URL's authToken parameter)";
-  }
-  if (status === 404) {
-    return "the remote libSQL server has no such database (HTTP 404): check POSTERN_DATABASE_URL";
-  }
-  if (
-    /fetch failed|connection refused|ECONNREFUSED|error sending request|dns|timed out/i.test(
-      message,
-    )
-  ) {
-    return `cannot reach the remote libSQL server (${message})`;
-  }
-  return message;
 }
 
 /** A client of the remote database at `url`, after the server answered a first query. */

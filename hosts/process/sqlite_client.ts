@@ -179,6 +179,8 @@ export interface FileClientOptions {
    * checkpoints nothing, so the files stay byte for byte as they were (`init`'s checks).
    */
   readOnly?: boolean;
+  /** How long writes stay light before the checkpoint worker stops (default RETIRE_AFTER_MS). */
+  checkpointRetireMs?: number;
 }
 
 /** A `file:` URI that opens `path` read-only (RFC 8089; `%`, `?` and `#` escaped). */
@@ -203,6 +205,8 @@ export interface FileClient {
    * asks before it trusts a cached answer and reads its change counter only when this says yes.
    */
   changedElsewhere: () => boolean;
+  /** Whether the checkpoint worker thread is running now (started by write load). */
+  checkpointThread: () => boolean;
 }
 
 export function createFileClient(options: FileClientOptions): FileClient {
@@ -230,7 +234,9 @@ export function createFileClient(options: FileClientOptions): FileClient {
       // Under write load checkpoints move to the worker thread; SQLite's own (on this thread)
       // stays only as the safety net, at about 64 MB of WAL.
       writer.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_CHECKPOINT_PAGES}`);
-    });
+    }, () => {
+      if (!closed) writer.exec(`PRAGMA wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+    }, options.checkpointRetireMs ?? RETIRE_AFTER_MS);
   /** Writes wait while a checkpoint runs, so that it copies the whole WAL and SQLite restarts it. */
   const writesAllowed = async () => {
     for (let gate = checkpointer?.running(); gate; gate = checkpointer?.running()) await gate;
@@ -347,6 +353,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
   return {
     client: client as unknown as Client,
     changedElsewhere,
+    checkpointThread: () => checkpointer?.threadRunning() ?? false,
     sync: syncWal && (async () => {
       await syncWal();
       checkpointer?.poke();
@@ -362,6 +369,14 @@ const CHECKPOINT_THREAD = !(globalThis as { Bun?: unknown }).Bun;
 
 /** WAL pages after which a connection checkpoints by itself (SQLite's default is 1000). */
 const SAFETY_CHECKPOINT_PAGES = 16_000;
+const DEFAULT_CHECKPOINT_PAGES = 1_000;
+
+/**
+ * Writes light this long after the WAL was truncated (fewer than LOAD_SYNCS_PER_SECOND synced
+ * commits in all: an idle server's timers claim work every few seconds): the checkpoint worker
+ * stops.
+ */
+const RETIRE_AFTER_MS = 10_000;
 
 /** Synced commits within a second that make the checkpointer take over from SQLite's own. */
 const LOAD_SYNCS_PER_SECOND = 50;
@@ -406,7 +421,8 @@ const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
  * Checkpoints the WAL on a worker thread, started when writes become frequent (an idle or lightly
- * used server keeps SQLite's own checkpoints and no worker). Then every `poke()` (a synced
+ * used server keeps SQLite's own checkpoints and no worker; the worker stops once writes have
+ * been light for RETIRE_AFTER_MS). Then every `poke()` (a synced
  * commit) asks for one; at most one runs per CHECKPOINT_INTERVAL_MS. Its last phase runs while no
  * write transaction is open and writes wait for it (`running()`), so the WAL restarts from its
  * beginning, the way SQLite's own checkpoint on the committing connection would — which blocked
@@ -419,9 +435,18 @@ const CHECKPOINT_INTERVAL_MS = 200;
 function walCheckpointer(
   path: string,
   writerIsIdle: () => boolean,
-  /** Called once, when write load first starts the worker. */
+  /** Called when write load starts the worker. */
   onActivate: () => void,
-): { poke(): void; writerIdle(): void; running(): Promise<void> | undefined; close(): void } {
+  /** Called when the worker stops after writes went quiet (`retireMs`). */
+  onDeactivate: () => void,
+  retireMs: number,
+): {
+  poke(): void;
+  writerIdle(): void;
+  running(): Promise<void> | undefined;
+  threadRunning(): boolean;
+  close(): void;
+} {
   let worker: Worker | undefined;
   let active = false;
   let windowStart = 0;
@@ -499,8 +524,39 @@ function walCheckpointer(
     lastRestart = performance.now();
     phase = "idle";
     release();
+    // After the quiet TRUNCATE: if writes stay light, the worker (an isolate of its own) goes.
+    if (heldMode === "TRUNCATE" && !retireTimer) {
+      recentPokes = 0;
+      retireTimer = setTimeout(retireWhenQuiet, retireMs);
+    }
     heldMode = "RESTART";
     if (wanted) schedule();
+  };
+  /**
+   * Writes have stayed light since the WAL was truncated: the worker stops and SQLite's own
+   * checkpoints take over again until write load returns (issue 20: the worker's isolate kept
+   * 10–20 MB resident after every burst).
+   */
+  let retireTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Synced commits since the last look. */
+  let recentPokes = 0;
+  const retireWhenQuiet = () => {
+    retireTimer = undefined;
+    if (!worker || phase !== "idle") return;
+    if (recentPokes >= LOAD_SYNCS_PER_SECOND) {
+      recentPokes = 0;
+      retireTimer = setTimeout(retireWhenQuiet, retireMs);
+      return;
+    }
+    // Steps already asked for would start it again: SQLite's own checkpoints do them now.
+    clearTimeout(timer);
+    clearTimeout(quietTimer);
+    timer = quietTimer = undefined;
+    wanted = false;
+    worker.terminate();
+    worker = undefined;
+    active = false;
+    onDeactivate();
   };
   const startWorker = () => {
     const w = new Worker(new URL("./wal_checkpoint_worker.ts", import.meta.url).href, {
@@ -533,6 +589,7 @@ function walCheckpointer(
   return {
     poke() {
       lastPoke = performance.now();
+      recentPokes++;
       if (!active) {
         // Light use keeps SQLite's own checkpoints and no worker (nor its memory).
         const now = performance.now();
@@ -554,9 +611,12 @@ function walCheckpointer(
       else if (wanted && !timer && performance.now() - last >= CHECKPOINT_INTERVAL_MS) run();
     },
     running: () => gate?.promise,
+    threadRunning: () => worker !== undefined,
     close() {
       clearTimeout(timer);
       clearTimeout(quietTimer);
+      clearTimeout(retireTimer);
+      retireTimer = undefined;
       timer = undefined;
       quietTimer = undefined;
       worker?.terminate();

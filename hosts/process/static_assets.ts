@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { DOCS_RENDERER } from "../../src/routes/docs.ts";
 import type { AssetPort, StaticAsset } from "../../src/ports.ts";
 import { sha256Hex } from "../../src/crypto.ts";
+import { cachedAssets } from "../../src/http/asset_cache.ts";
 
 const NODE_MODULES = new URL("../../node_modules/", import.meta.url);
 
@@ -22,8 +23,7 @@ const FILES: Record<string, { path: string; contentType: string }> = {
 };
 
 export function nodeModulesAssets(root: URL = NODE_MODULES): AssetPort {
-  const known = new Map<string, Promise<StaticAsset | undefined>>();
-  const load = async (name: string): Promise<StaticAsset | undefined> => {
+  return cachedAssets(async (name): Promise<StaticAsset | undefined> => {
     const file = FILES[name];
     if (!file) return undefined;
     const path = fileURLToPath(new URL(file.path, root));
@@ -39,15 +39,5 @@ export function nodeModulesAssets(root: URL = NODE_MODULES): AssetPort {
       contentType: file.contentType,
       body: async () => new Uint8Array(await readFile(path)),
     };
-  };
-  return {
-    get(name) {
-      let entry = known.get(name);
-      if (!entry) {
-        entry = load(name);
-        known.set(name, entry);
-      }
-      return entry;
-    },
-  };
+  });
 }

@@ -1,8 +1,11 @@
 /**
  * Calls to a worker thread that answers each `{ id, ... }` message with `{ id, ok, value }` or
  * `{ id, ok: false, error }` (the MIME and mailauth workers). The worker starts with the first
- * call, so an idle server does not carry it. If it dies, what it held fails and `broken` tells
- * the caller to do later work on its own thread.
+ * call, so an idle server does not carry it, and stops again once it has had nothing to do for
+ * `idleMs` (each worker is a JavaScript isolate of its own, 10–20 MB resident with its module
+ * graph, which a burst of mail left behind for good; issue 20); the next call starts a new one.
+ * If it dies, what it held fails and `broken` tells the caller to do later work on its own
+ * thread.
  *
  * A worker may ask this thread something while it works (`{ qid, ask }`, e.g. a DNS question
  * for the resolver and cache this thread owns): `serve` answers with `{ qid, ok, value }` or
@@ -36,15 +39,33 @@ export class WorkerTimeout extends Error {
   override name = "WorkerTimeout";
 }
 
+/** Idle time after which a worker stops (its next call starts it again). */
+export const WORKER_IDLE_MS = 10_000;
+
 export function workerRpc(
   url: URL,
   name: string,
   serve?: (ask: unknown) => Promise<unknown>,
+  idleMs = WORKER_IDLE_MS,
 ): WorkerRpc {
   const pending = new Map<number, { resolve(r: WorkerReply): void; reject(e: Error): void }>();
   let worker: Worker | undefined;
   let broken = false;
   let nextId = 1;
+  /** The last call or answer: the idle check stops the worker `idleMs` after it. */
+  let lastCall = 0;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const retireWhenIdle = () => {
+    idleTimer = undefined;
+    if (!worker) return;
+    const wait = lastCall + idleMs - performance.now();
+    if (pending.size > 0 || wait > 0) {
+      idleTimer = setTimeout(retireWhenIdle, Math.max(wait, 50));
+      return;
+    }
+    worker.terminate();
+    worker = undefined;
+  };
   const failAll = (why: string) => {
     for (const call of pending.values()) call.reject(new Error(why));
     pending.clear();
@@ -100,6 +121,7 @@ export function workerRpc(
       const call = pending.get(data.id);
       if (!call) return;
       pending.delete(data.id);
+      lastCall = performance.now();
       if (data.ok) call.resolve(data);
       else call.reject(new Error(data.error));
     };
@@ -117,6 +139,8 @@ export function workerRpc(
     call: (message, transfer = [], timeoutMs) =>
       new Promise<WorkerReply>((resolve, reject) => {
         worker ??= start();
+        lastCall = performance.now();
+        idleTimer ??= setTimeout(retireWhenIdle, idleMs);
         const id = nextId++;
         pending.set(id, { resolve, reject });
         if (timeoutMs) guard(id, timeoutMs);
@@ -126,6 +150,8 @@ export function workerRpc(
       return broken;
     },
     close() {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
       worker?.terminate();
       worker = undefined;
       failAll(`the ${name} worker was closed`);

@@ -1,27 +1,34 @@
 /**
- * Password hashing. New hashes are argon2id (RFC 9106) through hash-wasm where the runtime compiles
- * WebAssembly from bytes (Deno, Bun, Node); OWASP's minimum: 19 MiB, 2 passes, 1 lane. Where it
- * does not (workerd refuses: "Wasm code generation disallowed by embedder"), new hashes are
- * PBKDF2-HMAC-SHA-256 (RFC 8018 section 5.2) from Web Crypto at OWASP's 2023 count of 600,000
- * iterations, which the runtime computes natively. Both are stored as PHC strings, so parameters
- * can be raised later and every host verifies both schemes:
+ * Password hashing. New hashes are argon2id (RFC 9106) through hash-wasm, OWASP's minimum: 19 MiB,
+ * 2 passes, 1 lane — on Deno, Bun and Node, which compile WebAssembly from bytes, and in a
+ * Cloudflare Worker, whose bundle imports hash-wasm's argon2 and blake2b binaries precompiled
+ * (hosts/worker/precompiled_wasm.ts; workerd refuses run-time compilation). Where WebAssembly is
+ * still refused (a Worker bundled without those modules), new hashes are PBKDF2-HMAC-SHA-256
+ * (RFC 8018 section 5.2) from Web Crypto at OWASP's 2023 count of 600,000 iterations, which the
+ * runtime computes natively. Both are stored as PHC strings, so parameters can be raised later
+ * and every host verifies both schemes:
  *
  *   $argon2id$v=19$m=19456,t=2,p=1$<b64 salt>$<b64 hash>
  *   $pbkdf2-sha256$i=600000$<b64 salt>$<b64 hash>
  *
- * (b64: standard alphabet, no padding, as the PHC string format says). An argon2id hash made on a
- * WASM host still verifies in a Worker through @noble/hashes' pure-JS argon2id, slower (hundreds
- * of ms of CPU) but correct, so accounts move between hosts without a password reset.
+ * (b64: standard alphabet, no padding, as the PHC string format says). An argon2id hash verifies
+ * without WebAssembly too, through @noble/hashes' pure-JS argon2id, slower (hundreds of ms of
+ * CPU) but correct, so accounts move between hosts without a password reset. A sign-in that
+ * matches a hash of another scheme or weaker parameters replaces it (`upgradedHash`).
  */
 import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { argon2id, argon2Verify } from "hash-wasm";
-import { fromBase64, timingSafeEqualBytes, toBase64, wasmOr } from "../crypto.ts";
+import { fromBase64, timingSafeEqualBytes, toBase64, wasmIsRefused, wasmOr } from "../crypto.ts";
 
 const MEMORY_KIB = 19 * 1024;
 const ITERATIONS = 2;
 /** OWASP Password Storage Cheat Sheet (2023) for PBKDF2-HMAC-SHA-256. */
 export const PBKDF2_ITERATIONS = 600_000;
 const SALT_BYTES = 16;
+/** The latch of src/crypto.ts's `wasmOr` for hash-wasm's argon2 (with its blake2b). */
+const ARGON2 = "argon2";
+/** What a hash made now starts with; anything else is upgraded at the next sign-in. */
+const CURRENT_PREFIX = `$argon2id$v=19$m=${MEMORY_KIB},t=${ITERATIONS},p=1$`;
 const HASH_BYTES = 32;
 
 /** Bounds on parameters read back from stored hashes: a corrupt or hostile row must not pin the
@@ -69,11 +76,28 @@ async function hashPasswordArgon2id(password: string): Promise<string> {
   });
 }
 
-/** argon2id where WebAssembly compiles, PBKDF2-HMAC-SHA-256 where the runtime refuses it. */
-export const hashPassword: (password: string) => Promise<string> = wasmOr(
+/** argon2id, or undefined where the runtime refuses hash-wasm's argon2 (latched per isolate). */
+const argon2idOrNothing: (password: string) => Promise<string | undefined> = wasmOr(
   hashPasswordArgon2id,
-  hashPasswordPbkdf2,
+  () => Promise.resolve(undefined),
+  ARGON2,
 );
+
+/** argon2id where its WebAssembly runs, PBKDF2-HMAC-SHA-256 where the runtime refuses it. */
+export async function hashPassword(password: string): Promise<string> {
+  return await argon2idOrNothing(password) ?? await hashPasswordPbkdf2(password);
+}
+
+/**
+ * The hash to store in place of `stored` after `password` matched it: argon2id at today's
+ * parameters when `stored` is of another scheme (PBKDF2, made on a host without WebAssembly) or
+ * weaker parameters, and this host runs argon2id; undefined when there is nothing to change or
+ * this host would only make PBKDF2 again. Costs one argon2id hash, once per account.
+ */
+export async function upgradedHash(password: string, stored: string): Promise<string | undefined> {
+  if (stored.startsWith(CURRENT_PREFIX) || wasmIsRefused(ARGON2)) return undefined;
+  return await argon2idOrNothing(password);
+}
 
 /** `$pbkdf2-sha256$i=N$salt$hash`, checked against bounds before any work. */
 async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
@@ -115,6 +139,7 @@ function argon2idMatchesJs(password: string, phc: string): boolean {
 const verifyArgon2 = wasmOr(
   (password: string, phc: string) => argon2Verify({ password, hash: phc }),
   (password: string, phc: string) => Promise.resolve(argon2idMatchesJs(password, phc)),
+  ARGON2,
 );
 
 /** Whether `password` matches the stored PHC string, whichever scheme made it. Malformed or

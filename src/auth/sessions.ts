@@ -10,7 +10,7 @@ import { AppError } from "../errors.ts";
 import { randomToken, sha256Hex } from "../crypto.ts";
 import { schema } from "../store/store.ts";
 import { findAccountByAddress } from "../services/accounts.ts";
-import { decoyHash, verifyPassword } from "./password.ts";
+import { decoyHash, upgradedHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
 import { type Charge, chargeAttempt, failed, giveBack, giveBackStatements } from "./throttle.ts";
@@ -79,8 +79,17 @@ export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
   }
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
-  // The counts given back and the session opened in one write job (one round trip).
-  await deps.store.batch([...giveBackStatements(charge, true), {
+  // A PBKDF2 hash (made where WebAssembly was refused) becomes argon2id now that the password is
+  // known, in the same write job; guarded, so a password changed meanwhile is not overwritten.
+  const rehash = await upgradedHash(input.password, account.passwordHash);
+  const upgrade = rehash
+    ? [{
+      sql: "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
+      args: [rehash, account.id, account.passwordHash],
+    }]
+    : [];
+  // The counts given back, the session opened and any rehash in one write job (one round trip).
+  await deps.store.batch([...giveBackStatements(charge, true), ...upgrade, {
     sql: "INSERT INTO sessions (id, account_id, refresh_hash, expires_at, user_agent, ip) " +
       "VALUES (?, ?, ?, ?, ?, ?)",
     args: [
@@ -93,6 +102,7 @@ export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
     ],
   }]);
   deps.logger.log("info", "auth.login", { accountId: account.id, ip: input.ip });
+  if (rehash) deps.logger.log("info", "auth.password_rehashed", { accountId: account.id });
   return await issue(deps, account.id, sessionId, refreshToken, now);
 }
 

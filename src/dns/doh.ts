@@ -20,6 +20,12 @@ import {
   type RecordType,
 } from "./wire.ts";
 
+/**
+ * The resolver edge hosts use when POSTERN_DNS_DOH_URL is empty (a Deno Deploy isolate or a
+ * Worker has no resolver of its own): Cloudflare's public DoH endpoint.
+ */
+export const DEFAULT_DOH_URL = "https://cloudflare-dns.com/dns-query";
+
 export class DnsLookupError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);

@@ -62,9 +62,11 @@ export class Appends {
 
 /**
  * Statement sizes a multi-row insert is cut into: a few prepared statements per table serve any
- * number of rows (64 + 16 + 4 + 1 for 85), instead of one statement text per count.
+ * number of rows (64 + 16 + 4 + 1 for 85), instead of one statement text per count. The small
+ * sizes are all there because small counts are the common case: a local send appends three
+ * timeline rows (queued, sent, delivered), one statement rather than three.
  */
-const CHUNKS = [64, 16, 4, 1];
+const CHUNKS = [64, 16, 8, 4, 3, 2, 1];
 
 /**
  * Bound parameters one statement may carry on every engine: Cloudflare D1 refuses more than 100

@@ -16,14 +16,14 @@ export interface MigrationPlan {
   pending: { tag: string; statements: number }[];
 }
 
-const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS postern_migrations (
+export const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS postern_migrations (
   tag text PRIMARY KEY NOT NULL, hash text NOT NULL, applied_at integer NOT NULL)`;
 
 /**
  * SHA-256 of a migration's SQL, through WebCrypto: not on any hot path, and it runs where
  * hash-wasm's WebAssembly is refused (workerd, for migrations applied on D1).
  */
-async function hashOf(m: Migration): Promise<string> {
+export async function hashOf(m: Migration): Promise<string> {
   const sql = new TextEncoder().encode(m.statements.join("\n;\n"));
   return toHex(await crypto.subtle.digest("SHA-256", sql));
 }

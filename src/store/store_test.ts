@@ -261,8 +261,10 @@ Deno.test("chunkSizes cuts any count into a few statement sizes", () => {
   assertEquals(chunkSizes(0), []);
   assertEquals(chunkSizes(1), [1]);
   assertEquals(chunkSizes(85), [64, 16, 4, 1]);
+  assertEquals(chunkSizes(3), [3], "a local send's three timeline rows: one statement");
+  assertEquals(chunkSizes(13, 7), [8, 4, 1], "no more than 100 parameters");
   assertEquals(chunkSizes(200).reduce((a, b) => a + b, 0), 200);
-  // D1's 100 bound parameters (issue16#4): 7-value rows go 4 to a statement at most.
-  assertEquals(chunkSizes(85, 7), [...Array(21).fill(4), 1]);
+  // D1's 100 bound parameters (issue16#4): 7-value rows go 8 to a statement at most.
+  assertEquals(chunkSizes(85, 7), [...Array(10).fill(8), 4, 1]);
   assertEquals(chunkSizes(85, 1), [64, 16, 4, 1]);
 });

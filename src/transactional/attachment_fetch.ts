@@ -35,7 +35,7 @@ export function filenameFromUrl(url: string): string {
 }
 
 /** Reads at most `limit` bytes of `body`; more is an error, not a truncation. */
-async function readCapped(
+export async function readCapped(
   body: ReadableStream<Uint8Array>,
   limit: number,
 ): Promise<Uint8Array | null> {

@@ -1,0 +1,149 @@
+/**
+ * The first local domain and its admin account, made once on a fresh store and left alone
+ * afterwards: what `postern init` writes (cli/cmd_init.ts) and what an edge entry (Deno Deploy,
+ * a Worker) does on its first request from POSTERN_DOMAIN, POSTERN_ADMIN_ADDRESS and
+ * POSTERN_ADMIN_PASSWORD. Idempotent — run again with the same input it writes nothing — and
+ * safe when several isolates start at once: the unique keys of domains and accounts decide,
+ * the loser reads what the winner wrote. It refuses (409) what would hand the instance to
+ * someone else or lose secrets: an admin address that names a user account, a second admin
+ * when another one already runs the store, and a master key that cannot open the store's sealed
+ * keys (every DKIM and federation key would be unusable, every session invalid).
+ */
+import { parseAddress } from "../../schemas/address.ts";
+import type { Deps } from "../deps.ts";
+import { AppError, conflict } from "../errors.ts";
+import { rawSql } from "../store/store.ts";
+import {
+  createAccount,
+  createDomain,
+  findAccountByAddress,
+  findDomain,
+  setPassword,
+} from "./accounts.ts";
+
+export interface BootstrapInput {
+  domain: string;
+  adminAddress: string;
+  /**
+   * The new admin's password. Needed only when the admin is created (or reset); an existing
+   * admin keeps the password it has, so a changed password survives every restart.
+   */
+  adminPassword?: string;
+  /** Give an existing admin `adminPassword` (`postern init --reset-admin-password`). */
+  resetAdminPassword?: boolean;
+}
+
+export interface BootstrapResult {
+  domain: string;
+  admin: string;
+  domainCreated: boolean;
+  adminCreated: boolean;
+  passwordReset: boolean;
+}
+
+/** How another node of the same store must be started (deploy/README.md). */
+const SHARED_KEY =
+  "every node of one store shares its master key (POSTERN_MASTER_KEY of the first node)";
+
+/**
+ * Whether `secrets` opens what the store's first sealed secret (a DKIM private key) was sealed
+ * with; true for a store that holds none yet. A gateway started with another master key would
+ * sign tokens no other node accepts and could open none of the domains' keys.
+ */
+export async function masterKeyOpensStore(
+  store: Deps["store"],
+  secrets: Deps["secrets"],
+): Promise<boolean> {
+  const sealed = await rawSql(store.db).get<{ private_key: string }>(
+    "SELECT private_key FROM dkim_keys LIMIT 1",
+  );
+  if (!sealed) return true;
+  return await secrets.open(sealed.private_key).then(() => true, () => false);
+}
+
+/** Refuses a master key that cannot open a secret the store already holds. */
+async function checkMasterKey(deps: Pick<Deps, "store" | "secrets">): Promise<void> {
+  if (!await masterKeyOpensStore(deps.store, deps.secrets)) {
+    throw conflict(`the master key does not open the keys this store holds: ${SHARED_KEY}`);
+  }
+}
+
+/** Ensures `input.domain` exists and `input.adminAddress` is an admin in it (see above). */
+export async function bootstrapInstance(
+  deps: Pick<Deps, "store" | "secrets" | "config" | "clock">,
+  input: BootstrapInput,
+): Promise<BootstrapResult> {
+  const admin = parseAddress(input.adminAddress);
+  if (!admin.ok) {
+    throw new AppError(422, "validation_failed", `admin address: ${admin.error}`);
+  }
+  const domain = input.domain.trim().toLowerCase();
+  if (admin.value.domain !== domain) {
+    throw new AppError(
+      422,
+      "validation_failed",
+      `the admin ${admin.value.address} is not in the domain ${domain}`,
+    );
+  }
+  await checkMasterKey(deps);
+  const { store } = deps;
+  const result: BootstrapResult = {
+    domain,
+    admin: admin.value.address,
+    domainCreated: false,
+    adminCreated: false,
+    passwordReset: false,
+  };
+  if (!await findDomain(store.db, domain)) {
+    try {
+      // The domain's DKIM and federation keys are made now, sealed with the master key.
+      await createDomain(store, domain, deps.secrets);
+      result.domainCreated = true;
+    } catch (e) {
+      // Another isolate or node made it meanwhile: that is the state we wanted.
+      if (!(e instanceof AppError && e.code === "already_exists")) throw e;
+    }
+  }
+  const existing = await findAccountByAddress(store.db, admin.value.address);
+  if (existing) {
+    if (existing.role !== "admin") {
+      throw conflict(`${existing.address} exists but is not an admin account`);
+    }
+    if (input.resetAdminPassword) {
+      if (!input.adminPassword) throw conflict("a new admin password is needed to reset it");
+      await setPassword(store, existing.id, input.adminPassword);
+      result.passwordReset = true;
+    }
+    return result;
+  }
+  const others = await rawSql(store.db).all<{ address: string }>(
+    "SELECT address FROM accounts WHERE role = 'admin' ORDER BY id LIMIT 3",
+  );
+  if (others.length > 0) {
+    throw conflict(
+      `already initialised differently: ${
+        others.map((o) => o.address).join(", ")
+      } administers this store, not ${admin.value.address}`,
+    );
+  }
+  if (!input.adminPassword) {
+    throw new AppError(
+      422,
+      "validation_failed",
+      `no password for the new admin ${admin.value.address} (POSTERN_ADMIN_PASSWORD)`,
+    );
+  }
+  try {
+    await createAccount(store, {
+      address: admin.value.address,
+      password: input.adminPassword,
+      role: "admin",
+    }, { quotaBytes: deps.config.defaultQuotaBytes, nowMs: deps.clock.now() });
+    result.adminCreated = true;
+  } catch (e) {
+    // Made by a concurrent start with the same input: fine; anything else stands.
+    const now = await findAccountByAddress(store.db, admin.value.address);
+    if (now?.role !== "admin") throw e;
+  }
+  return result;
+}
