@@ -40,6 +40,8 @@ export interface ThreadedMimeOptions {
   handoffBytes?: number;
   /** A worker call unanswered after this long fails (default MIME_CALL_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** The worker's module (default mime_worker.ts; tests pass one that never answers). */
+  workerUrl?: URL;
 }
 
 export function createThreadedMime(
@@ -47,10 +49,11 @@ export function createThreadedMime(
   options: ThreadedMimeOptions = {},
 ): MimePort & { close(): void } {
   const { handoffBytes = HANDOFF_BYTES, timeoutMs = MIME_CALL_TIMEOUT_MS } = options;
+  const workerUrl = options.workerUrl ?? new URL("./mime_worker.ts", import.meta.url);
   const local = edgeMimePort({ limits });
   // parse() above has tried parse_simple.ts already.
   const full = edgeMimePort({ limits, simpleFirst: false });
-  const rpc = workerRpc(new URL("./mime_worker.ts", import.meta.url), "MIME");
+  const rpc = workerRpc(workerUrl, "MIME");
   // The delivery path hashes a message's bytes next; the runtime's native SHA-256 takes a third
   // of the time of the gateway's portable one (src/crypto.ts), so it is found, not recomputed.
   const remember = (raw: Uint8Array) =>

@@ -11,6 +11,9 @@ import { createThreadedMime } from "../../hosts/process/mime_thread.ts";
 import { createNodeMime } from "../../hosts/process/mime_node.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { LineClient } from "../fixtures/line_client.ts";
+import { ALICE } from "../fixtures/app.ts";
+import { startBridgeWorld } from "../fixtures/bridge.ts";
+import { multipartWithAttachment } from "../fixtures/large_mail.ts";
 import { freePort } from "../fixtures/postfix.ts";
 import { adminToken, SERVE_ADMIN, serveChild } from "../fixtures/serve_env.ts";
 
@@ -148,4 +151,36 @@ Deno.test("issue20: postern's module graph holds no mailparser port; MIME librar
       .map((d) => `${m.specifier.replace(root, "")} ${d.isDynamic ? "dynamic" : "static"}`)
   );
   assertEquals([...new Set(importers)].sort(), ["bridge/sharp/message.ts dynamic"]);
+});
+
+Deno.test("issue17#2: a parse the MIME worker never answers gets a temporary SMTP reply, not a held connection", async () => {
+  const world = await startBridgeWorld();
+  // The port serve runs, its worker replaced by one that never answers (as mailparser did).
+  const mime = createThreadedMime(undefined, { timeoutMs: 300, workerUrl: STUCK });
+  const deps = world.gw.deps as { mime: typeof world.gw.deps.mime };
+  deps.mime = mime;
+  const c = await LineClient.open(world.mxPort);
+  try {
+    await c.until(/^220 /);
+    for (
+      const cmd of [
+        "EHLO peer.remote.example",
+        "MAIL FROM:<a@x.test>",
+        `RCPT TO:<${ALICE.address}>`,
+      ]
+    ) {
+      assert((await c.smtp(cmd)).startsWith("250"), cmd);
+    }
+    assert((await c.smtp("DATA")).startsWith("354"));
+    // Over HANDOFF_BYTES and not plain: this goes to the worker.
+    const raw = new TextDecoder().decode(multipartWithAttachment(40_000).raw);
+    const reply = await bounded("the MX's reply to DATA", c.smtp(raw + "."));
+    assert(/^4\d\d /.test(reply), reply); // the sender retries; nothing is lost
+    // The session goes on: the next transaction is answered too.
+    assert((await c.smtp("RSET")).startsWith("250"));
+  } finally {
+    c.close();
+    mime.close();
+    await world.close();
+  }
 });
