@@ -52,6 +52,15 @@ Deno.test("issue17#2: mailparser never answers for the staller message, as store
   }
 });
 
+/** Greeting to DATA's 354, for one recipient. */
+async function toData(c: LineClient, rcpt: string): Promise<void> {
+  assert((await c.until(/^\d{3} /)).startsWith("220"));
+  for (const cmd of ["EHLO peer.remote.example", "MAIL FROM:<a@x.test>", `RCPT TO:<${rcpt}>`]) {
+    assert((await c.smtp(cmd)).startsWith("250"), cmd);
+  }
+  assert((await c.smtp("DATA")).startsWith("354"));
+}
+
 Deno.test("issue17#2: postern serve's MX answers and stores the message mailparser never answered for", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-mime-host-" });
   const http = freePort(), smtp = freePort();
@@ -67,17 +76,7 @@ Deno.test("issue17#2: postern serve's MX answers and stores the message mailpars
     }
     assert(c, "the MX port never opened");
     try {
-      assert((await c.until(/^\d{3} /)).startsWith("220"));
-      for (
-        const cmd of [
-          "EHLO peer.remote.example",
-          "MAIL FROM:<a@x.test>",
-          `RCPT TO:<${SERVE_ADMIN.address}>`,
-        ]
-      ) {
-        assert((await c.smtp(cmd)).startsWith("250"), cmd);
-      }
-      assert((await c.smtp("DATA")).startsWith("354"));
+      await toData(c, SERVE_ADMIN.address);
       const reply = await bounded("the MX's reply to DATA", c.smtp(STALLER + "."));
       assert(reply.startsWith("250"), reply);
       await c.write("QUIT\r\n");
@@ -161,17 +160,7 @@ Deno.test("issue17#2: a parse the MIME worker never answers gets a temporary SMT
   deps.mime = mime;
   const c = await LineClient.open(world.mxPort);
   try {
-    await c.until(/^220 /);
-    for (
-      const cmd of [
-        "EHLO peer.remote.example",
-        "MAIL FROM:<a@x.test>",
-        `RCPT TO:<${ALICE.address}>`,
-      ]
-    ) {
-      assert((await c.smtp(cmd)).startsWith("250"), cmd);
-    }
-    assert((await c.smtp("DATA")).startsWith("354"));
+    await toData(c, ALICE.address);
     // Over HANDOFF_BYTES and not plain: this goes to the worker.
     const raw = new TextDecoder().decode(multipartWithAttachment(40_000).raw);
     const reply = await bounded("the MX's reply to DATA", c.smtp(raw + "."));
