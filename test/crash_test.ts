@@ -35,8 +35,9 @@ function serve(dataDir: string, http: number) {
   }).spawn();
 }
 
+/** Waits (up to 60 s: a loaded CI machine starts the child slowly) for /health. */
 async function healthy(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     try {
       const res = await fetch(`${url}/health`);
       await res.body?.cancel();
