@@ -28,7 +28,7 @@ import {
   storeMessageJob,
   type StoreOutcome,
 } from "./message_store.ts";
-import { blobJob } from "./blob_chunks.ts";
+import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
@@ -431,6 +431,11 @@ export async function deliveryJob(
   if (outbound && outbound.recipients.length > 0) {
     blob();
     statements.push(...enqueueStatements(deps, outbound, messageRef));
+  }
+  if (blobWrite) {
+    // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written
+    // above is nobody's, so it goes in the same job rather than waiting for a sweep.
+    statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [sha] });
   }
   /** Each recipient's result from each account's (`stored` gives those that were written). */
   const outcome = (storedBy: (j: (typeof jobs)[number]) => StoreOutcome): DeliveryOutcome => {
