@@ -58,7 +58,14 @@ async function isolateHeap(port: number) {
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => (ws.onopen = resolve, ws.onerror = reject));
   let id = 0;
+  let closed = false;
   const waiting = new Map<number, (result: Record<string, number>) => void>();
+  // workerd aborted (out of memory): what was asked is answered empty, so the step ends.
+  ws.onclose = () => {
+    closed = true;
+    for (const resolve of waiting.values()) resolve({});
+    waiting.clear();
+  };
   ws.onmessage = (e) => {
     const msg = JSON.parse(e.data);
     waiting.get(msg.id)?.(msg.result ?? {});
@@ -66,6 +73,7 @@ async function isolateHeap(port: number) {
   };
   const call = (method: string) =>
     new Promise<Record<string, number>>((resolve) => {
+      if (closed) return resolve({});
       waiting.set(++id, resolve);
       ws.send(JSON.stringify({ id, method }));
     });
@@ -80,7 +88,7 @@ async function isolateHeap(port: number) {
       let peak = before;
       let running = true;
       const sampler = (async () => {
-        while (running) {
+        while (running && !closed) {
           peak = Math.max(peak, size(await call("Runtime.getHeapUsage")));
           await new Promise((r) => setTimeout(r, 5));
         }
