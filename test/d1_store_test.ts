@@ -25,7 +25,13 @@ import { tableSql } from "../src/store/table_sql.ts";
 import { inList } from "../src/store/in_list.ts";
 import { migrate, planMigrations } from "../src/store/migrate.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
-import { BLOB_CHUNK_BYTES, blobBytes, blobStatements } from "../src/services/blob_chunks.ts";
+import {
+  BLOB_CHUNK_BYTES,
+  blobBytes,
+  blobJob,
+  blobStatements,
+  blobStream,
+} from "../src/services/blob_chunks.ts";
 import { AppError } from "../src/errors.ts";
 import { ALICE, createTestGateway } from "./fixtures/app.ts";
 import { deliver } from "../src/services/delivery.ts";
@@ -245,6 +251,36 @@ d1Test(
       Error,
       "over D1's limit",
     );
+    store.close();
+  },
+);
+
+d1Test(
+  "issue17#5: a large blob's chunks are staged one batch each, appear in one commit, and leave nothing when dropped",
+  async ({ store: open }) => {
+    const store = await open();
+    const raw = new Uint8Array(BLOB_CHUNK_BYTES * 2 + 1000).map((_, i) => (i * 11) % 256);
+    const staged = async () =>
+      await rawSql(store.db).all("SELECT sha256 FROM blobs WHERE sha256 LIKE 'staging-%'");
+    // Dropped before its job: nothing stays, not even a staging row.
+    const dropped = await blobJob(store, raw, "dropped");
+    await dropped.discard();
+    assertEquals(await staged(), []);
+    // Written twice (the second finds the blob whole and adds nothing).
+    for (let i = 0; i < 2; i++) {
+      const job = await blobJob(store, raw, "big");
+      await store.batch(job.statements);
+    }
+    assertEquals(await staged(), []);
+    const chunks = await rawSql(store.db).all<{ seq: number; n: number }>(
+      "SELECT seq, length(data) AS n FROM blob_chunks WHERE sha256 = 'big' ORDER BY seq",
+    );
+    assertEquals(chunks, [{ seq: 1, n: BLOB_CHUNK_BYTES }, { seq: 2, n: 1000 }]);
+    const [row] = await store.db.select().from(schema.blobs);
+    const back = await blobBytes(store.db, row);
+    assert(back.byteLength === raw.byteLength && back.every((b, i) => b === raw[i]));
+    const streamed = new Uint8Array(await new Response(blobStream(store.db, row)).arrayBuffer());
+    assert(streamed.byteLength === raw.byteLength && streamed.every((b, i) => b === raw[i]));
     store.close();
   },
 );

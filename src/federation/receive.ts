@@ -273,6 +273,7 @@ export async function receiveDelivery(
       const results = await deps.store.batch([...admission, ...job.statements]);
       return job.decode(results.slice(admission.length));
     } catch (e) {
+      await job.discard().catch(() => {});
       if (isSpentNonce(e)) throw fail("replayed_nonce", "this nonce was already used");
       throw e;
     }

@@ -25,7 +25,7 @@ import type { AttachmentContent, ComposeInput } from "../../schemas/mail.ts";
 import { toHex } from "../crypto.ts";
 import { messageHeaders } from "./compose.ts";
 import { encodedWords, parameter } from "./encoded_words.ts";
-import { encodeBase64Lines, encodeQuotedPrintable } from "./transfer.ts";
+import { encodeBase64LineBytes, encodeBase64Lines, encodeQuotedPrintable } from "./transfer.ts";
 
 const encoder = new TextEncoder();
 
@@ -112,7 +112,7 @@ function attachmentPart(a: AttachmentContent): Part {
     body = a.content;
   } else {
     headers.push("Content-Transfer-Encoding: base64");
-    body = encodeBase64Lines(a.content);
+    body = encodeBase64LineBytes(a.content);
   }
   headers.push(
     withParams(

@@ -3,6 +3,7 @@ import {
   base64DecodedSize,
   decodeBase64,
   decodeQuotedPrintable,
+  encodeBase64LineBytes,
   encodeBase64Lines,
   encodeQuotedPrintable,
 } from "./transfer.ts";
@@ -30,6 +31,13 @@ Deno.test("base64: 76-character lines (RFC 2045 section 6.8), round trip of ever
   for (const line of text.split("\r\n")) assert.ok(line.length <= 76);
   assert.equal(text.split("\r\n")[0].length, 76);
   assert.deepEqual(decodeBase64(text), bytes);
+});
+
+Deno.test("issue17#5: base64 lines written as bytes are the string form's bytes", () => {
+  for (const length of [0, 1, 2, 3, 56, 57, 58, 114, 1000, 4096]) {
+    const bytes = Uint8Array.from({ length }, (_, i) => (i * 7919) & 0xff);
+    assert.deepEqual(encodeBase64LineBytes(bytes), enc(encodeBase64Lines(bytes)), `${length}`);
+  }
 });
 
 Deno.test("quoted-printable: RFC 2045 section 6.7 rules, as readers apply them", () => {

@@ -28,7 +28,7 @@ import {
   storeMessageJob,
   type StoreOutcome,
 } from "./message_store.ts";
-import { blobStatements } from "./blob_chunks.ts";
+import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
@@ -345,6 +345,8 @@ export interface DeliveryJob {
   decode(results: ResultSet[]): DeliveryOutcome;
   /** The outcome if every copy the reads allowed is stored (ids unknown): with `assertStored`. */
   expected: DeliveryOutcome;
+  /** Drops what was written ahead for the job (staged blob chunks) when it did not commit. */
+  discard(): Promise<void>;
 }
 
 /** What else a delivery job carries (a send's). */
@@ -383,8 +385,14 @@ export async function deliveryJob(
     : parsed;
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
+  // The blob goes in when anything refers to it: a stored copy, a queued one.
+  const needsBlob = !blobWritten && (
+    [...plan.stores.values()].some((target) => "mailboxId" in target) ||
+    plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0)
+  );
+  const blobWrite = needsBlob ? await blobJob(deps.store, msg.raw, sha) : undefined;
   const blob = () => {
-    if (statements.length === 0 && !blobWritten) statements.push(...blobStatements(msg.raw, sha));
+    if (statements.length === 0 && blobWrite) statements.push(...blobWrite.statements);
   };
   for (const [accountId, target] of plan.stores) {
     if (!("mailboxId" in target)) continue;
@@ -423,6 +431,11 @@ export async function deliveryJob(
   if (outbound && outbound.recipients.length > 0) {
     blob();
     statements.push(...enqueueStatements(deps, outbound, messageRef));
+  }
+  if (blobWrite) {
+    // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written
+    // above is nobody's, so it goes in the same job rather than waiting for a sweep.
+    statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [sha] });
   }
   /** Each recipient's result from each account's (`stored` gives those that were written). */
   const outcome = (storedBy: (j: (typeof jobs)[number]) => StoreOutcome): DeliveryOutcome => {
@@ -489,12 +502,19 @@ export async function deliveryJob(
     get expected() {
       return outcome(() => expected);
     },
+    discard: () => blobWrite?.discard() ?? Promise.resolve(),
   };
 }
 
 /** Runs a delivery job in one round trip (none when nothing is to be written). */
 export async function runDeliveryJob(deps: Deps, job: DeliveryJob): Promise<DeliveryOutcome> {
-  return job.decode(job.statements.length === 0 ? [] : await deps.store.batch(job.statements));
+  if (job.statements.length === 0) return job.decode([]);
+  try {
+    return job.decode(await deps.store.batch(job.statements));
+  } catch (error) {
+    await job.discard().catch(() => {});
+    throw error;
+  }
 }
 
 /** Runs the pipeline for one message and its recipients; answers after the commit. */

@@ -34,7 +34,7 @@ import {
   purgeStatements,
   storeMessageJob,
 } from "./message_store.ts";
-import { blobStatements } from "./blob_chunks.ts";
+import { type BlobJob, blobJob } from "./blob_chunks.ts";
 import { MAX_KEYWORDS_PER_MESSAGE } from "./messages.ts";
 import { keywordsOf, rowsInSet, type SetRow, toEntry } from "./mail_access.ts";
 
@@ -330,8 +330,12 @@ export async function appendMessages(
     ]);
     const statements: Statement[] = [];
     const jobs: { at: number; decode: ReturnType<typeof storeMessageJob>["decode"] }[] = [];
-    for (const p of prepared) {
-      statements.push(...blobStatements(p.raw, p.sha));
+    // One after another: a large message's chunks are written ahead on D1, one at a time.
+    const blobs: BlobJob[] = [];
+    for (const p of prepared) blobs.push(await blobJob(deps.store, p.raw, p.sha));
+    const discard = () => Promise.all(blobs.map((b) => b.discard().catch(() => {})));
+    for (const [i, p] of prepared.entries()) {
+      statements.push(...blobs[i].statements);
       const job = storeMessageJob({
         accountId,
         mailboxId,
@@ -353,7 +357,10 @@ export async function appendMessages(
       // The job's last write is the UID bump, made only when its row went in.
       statements.push(...job.statements, assertStep("changes() = 1"));
     }
-    const out = await deps.store.batch(statements);
+    const out = await deps.store.batch(statements).catch(async (e) => {
+      await discard();
+      throw e;
+    });
     return jobs.map(({ at, decode }) => {
       const saved = decode(out, at);
       if ("refused" in saved) throw new Error("a refused append was kept"); // asserted above

@@ -24,7 +24,7 @@ import { schema } from "../store/store.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 import { type FlagChange, flagJob, moveStatements, purgeStatements } from "./message_store.ts";
-import { blobBytes } from "./blob_chunks.ts";
+import { blobBytes, blobStream } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 
 const m = schema.messages;
@@ -256,8 +256,8 @@ export async function getMessage(
   return detail;
 }
 
-/** The exact stored RFC 5322 bytes. */
-export async function getRaw(db: Queryable, accountId: number, id: number): Promise<Uint8Array> {
+/** The message's `blobs` row (the first chunk of a large one). */
+async function rawRow(db: Queryable, accountId: number, id: number) {
   const [row] = await db.select({
     sha256: schema.blobs.sha256,
     size: schema.blobs.size,
@@ -266,7 +266,22 @@ export async function getRaw(db: Queryable, accountId: number, id: number): Prom
     .innerJoin(schema.blobs, eq(schema.blobs.sha256, m.blobSha256))
     .where(and(eq(m.id, id), eq(m.accountId, accountId)));
   if (!row) throw notFound("message");
-  return await blobBytes(db, row);
+  return row;
+}
+
+/** The exact stored RFC 5322 bytes. */
+export async function getRaw(db: Queryable, accountId: number, id: number): Promise<Uint8Array> {
+  return await blobBytes(db, await rawRow(db, accountId, id));
+}
+
+/** The exact stored RFC 5322 bytes as a stream (one chunk in memory at a time), and their size. */
+export async function getRawStream(
+  db: Queryable,
+  accountId: number,
+  id: number,
+): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {
+  const row = await rawRow(db, accountId, id);
+  return { body: blobStream(db, row), size: row.size };
 }
 
 export async function getAttachment(deps: Deps, accountId: number, id: number, index: number) {

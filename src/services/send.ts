@@ -33,7 +33,7 @@ import {
   resolveRecipient,
 } from "./delivery.ts";
 import { deliveryKeyFor, type Flags, type StoreJob, storeMessageJob } from "./message_store.ts";
-import { blobStatements } from "./blob_chunks.ts";
+import { blobJob } from "./blob_chunks.ts";
 import type { SqlValue } from "./outbox.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
 
@@ -348,9 +348,10 @@ export async function sendMessage(
   // runs again with fresh reads, and this check then says why (store/read_scope.ts).
   const optimistic = scopeOf(store.db) !== undefined;
   if (sentInput && !optimistic) await checkSentRoom(store.db);
+  const blob = await blobJob(store, raw, prepared.sha);
   const statements: Statement[] = [
     ...options.job?.first ?? [],
-    ...blobStatements(raw, prepared.sha),
+    ...blob.statements,
   ];
   let sentJob: { job: StoreJob; at: number } | undefined;
   const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
@@ -381,6 +382,7 @@ export async function sendMessage(
   try {
     results = await store.batch(statements);
   } catch (e) {
+    await blob.discard().catch(() => {});
     // The quota filled between the reads and the write: nothing of the job was kept.
     if (isFailedAssertion(e)) {
       if (optimistic) throw new StaleReads();

@@ -157,7 +157,10 @@ export async function submitMessage(
           ...claim,
           ...job.statements,
           claimedResponse(account.id, key, 200, expected),
-        ]);
+        ]).catch(async (e) => {
+          await job.discard().catch(() => {});
+          throw e;
+        });
         const delivered = job.decode(results.slice(claim.length));
         const actual: RecipientResult[] = [...delivered.results, ...forwarded];
         if (canonical(actual.map(firstResult)) !== canonical(expected)) {

@@ -8,7 +8,7 @@
 import { and, eq } from "drizzle-orm";
 import { sha256Hex, toHex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
-import { blobBytes, blobStatements } from "../services/blob_chunks.ts";
+import { blobBytes, blobJob } from "../services/blob_chunks.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { inList } from "../store/in_list.ts";
@@ -29,8 +29,10 @@ export async function storeUpload(
 ): Promise<{ blobId: string; size: number }> {
   const sha = await sha256Hex(bytes);
   // One write job: the blob, the account's upload row unless it has one, and that row's id.
+  // A large upload's chunks are written ahead on D1 (blobJob: one chunk bound at a time).
+  const blob = await blobJob(deps.store, bytes, sha);
   const results = await deps.store.batch([
-    ...blobStatements(bytes, sha),
+    ...blob.statements,
     {
       sql: `INSERT INTO uploads (id, account_id, blob_sha256, size) VALUES (?, ?, ?, ?)
         ON CONFLICT DO NOTHING`,
@@ -40,7 +42,10 @@ export async function storeUpload(
       sql: "SELECT id FROM uploads WHERE account_id = ? AND blob_sha256 = ?",
       args: [accountId, sha],
     },
-  ]);
+  ]).catch(async (e) => {
+    await blob.discard().catch(() => {});
+    throw e;
+  });
   const id = String(results[results.length - 1].rows[0].id);
   return { blobId: id, size: bytes.byteLength };
 }
