@@ -12,13 +12,25 @@
  * and the wall time of each password operation are printed for the issue's per-login budget.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { bundleWorker, Miniflare, workerdCpuMs } from "./fixtures/workerd.ts";
+import { bundleWorker, Miniflare, type MiniflareLike, workerdCpuMs } from "./fixtures/workerd.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashPassword, verifyPassword } from "../src/auth/password.ts";
 import { buildWorker } from "../scripts/build_worker.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
+
+/** POSTs `body` as JSON to the fixture Worker and returns its 200 answer. */
+async function postJson(mf: MiniflareLike, path: string, body: unknown): Promise<Json> {
+  const response = await mf.dispatchFetch(`http://worker${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const json = await response.json() as Json;
+  assertEquals(response.status, 200, JSON.stringify(json));
+  return json;
+}
 
 Deno.test({
   name: "issue17#2: in workerd (no nodejs_compat), SHA-256 and password hashing work",
@@ -32,16 +44,7 @@ Deno.test({
       compatibilityFlags: [],
     });
     try {
-      const post = async (path: string, body: unknown): Promise<Json> => {
-        const response = await mf.dispatchFetch(`http://worker${path}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        });
-        const json = await response.json() as Json;
-        assertEquals(response.status, 200, JSON.stringify(json));
-        return json;
-      };
+      const post = (path: string, body: unknown) => postJson(mf, path, body);
 
       for (const [text, hex] of V.SHA256_VECTORS) {
         const got = await post("/sha256", { text });
@@ -121,16 +124,7 @@ Deno.test({
       compatibilityFlags: [],
     });
     try {
-      const post = async (path: string, body: unknown): Promise<Json> => {
-        const response = await mf.dispatchFetch(`http://worker${path}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        });
-        const json = await response.json() as Json;
-        assertEquals(response.status, 200, JSON.stringify(json));
-        return json;
-      };
+      const post = (path: string, body: unknown) => postJson(mf, path, body);
       const cpu = async (label: string, n: number, op: () => Promise<void>) => {
         const before = workerdCpuMs();
         for (let i = 0; i < n; i++) await op();
