@@ -9,34 +9,19 @@
  * Slices, in order: signed federation deliveries from the outbox (src/federation/worker.ts);
  * `email.received` webhooks for new inbound mail and due webhook deliveries
  * (src/transactional/); the full-text index (src/services/search_index.ts); retention: expired
- * Idempotency-Keys and the JMAP change log's oldest rows (src/jmap/retention.ts).
+ * Idempotency-Keys and the JMAP change log's oldest rows (src/jmap/retention.ts). The steps
+ * themselves are src/services/scheduled.ts's, shared with Deno Deploy's `Deno.cron`.
  *
  * Not here: SMTP and SHARP/1.3 delivery, which need sockets. Those outbox rows stay queued for a
  * bridge (`postern bridge --gateway https://…`), which leases them over the HTTP API.
  */
 import type { Deps } from "../../src/deps.ts";
-import { runFederationOnce } from "../../src/federation/worker.ts";
-import { pruneChangeLog } from "../../src/jmap/retention.ts";
-import { indexPendingMessages } from "../../src/services/search_index.ts";
-import { takeLease } from "../../src/store/leases.ts";
-import { purgeExpiredKeys } from "../../src/transactional/idempotency.ts";
-import { pollInbound } from "../../src/transactional/inbound_webhooks.ts";
-import { dispatchWebhooks } from "../../src/transactional/webhook_dispatcher.ts";
+import { runScheduledWork, type ScheduledLimits } from "../../src/services/scheduled.ts";
 
-/** The bounds of one run. */
-export interface SliceLimits {
+/** The bounds of one run: the pass's count limits plus its deadline. */
+export interface SliceLimits extends Required<ScheduledLimits> {
   /** No slice starts after this many milliseconds. */
   deadlineMs: number;
-  /** Outbox rows (recipients) claimed for federation. */
-  federationRows: number;
-  /** Messages sent to peers at once. */
-  federationConcurrency: number;
-  /** New inbound messages turned into `email.received` deliveries. */
-  inboundWebhooks: number;
-  /** Webhook deliveries posted. */
-  webhookDeliveries: number;
-  /** Full-text index batches (of search_index.ts's batch size). */
-  searchBatches: number;
 }
 
 /**
@@ -69,61 +54,30 @@ export interface RunReport {
 /** Retention work runs on one minute in ten (its rows are few and change slowly). */
 const RETENTION_EVERY_MINUTES = 10;
 
+/** One cron run: the shared pass (src/services/scheduled.ts) within the Worker's bounds. */
 export async function runScheduled(
   deps: Deps,
   scheduledTime: number,
   limits: SliceLimits = DEFAULT_LIMITS,
 ): Promise<RunReport> {
-  const started = Date.now();
-  const report: RunReport = { skipped: [], failed: [] };
-  const worker = `worker-cron-${crypto.randomUUID().slice(0, 8)}`;
-  const slice = async (name: string, fn: () => Promise<void>) => {
-    if (Date.now() - started > limits.deadlineMs) {
-      report.skipped.push(name);
-      return;
-    }
-    try {
-      await fn();
-    } catch (error) {
-      report.failed.push(name);
-      deps.logger.log("error", "worker.slice_failed", {
-        slice: name,
-        error: String((error as Error)?.message ?? error),
-      });
-    }
+  const { deadlineMs, ...counts } = limits;
+  const retention = Math.floor(scheduledTime / 60_000) % RETENTION_EVERY_MINUTES === 0;
+  const pass = await runScheduledWork(deps, {
+    budgetMs: deadlineMs,
+    worker: `worker-cron-${crypto.randomUUID().slice(0, 8)}`,
+    limits: counts,
+    retention,
+  });
+  // A slice that did not run reports nothing (rather than zeros).
+  const ran = (name: string) => !pass.skipped.includes(name);
+  return {
+    federation: ran("federation") ? pass.federation : undefined,
+    inboundWebhooks: ran("inbound-webhooks") ? pass.inbound : undefined,
+    webhooks: ran("webhooks") ? pass.webhooks : undefined,
+    indexed: ran("search") ? pass.indexed : undefined,
+    purgedKeys: retention && ran("idempotency") ? pass.purgedKeys : undefined,
+    prunedChanges: retention && ran("jmap_retention") ? pass.prunedChanges : undefined,
+    skipped: pass.skipped,
+    failed: pass.failed,
   };
-  await slice("federation", async () => {
-    report.federation = await runFederationOnce(deps, worker, {
-      limit: limits.federationRows,
-      concurrency: limits.federationConcurrency,
-    });
-  });
-  await slice("inbound-webhooks", async () => {
-    report.inboundWebhooks = await pollInbound(deps, limits.inboundWebhooks);
-  });
-  await slice("webhooks", async () => {
-    report.webhooks = await dispatchWebhooks(deps, { limit: limits.webhookDeliveries });
-  });
-  await slice("search", async () => {
-    let indexed = 0;
-    for (let i = 0; i < limits.searchBatches; i++) {
-      if (Date.now() - started > limits.deadlineMs) break;
-      const n = await indexPendingMessages(deps.store);
-      indexed += n;
-      if (n === 0) break;
-    }
-    report.indexed = indexed;
-  });
-  const minute = Math.floor(scheduledTime / 60_000);
-  if (minute % RETENTION_EVERY_MINUTES === 0) {
-    await slice("retention", async () => {
-      report.purgedKeys = await purgeExpiredKeys(deps);
-      // One pruner at a time across isolates and processes (the lease of cli's pruner).
-      if (await takeLease(deps.store, "jmap_changes_prune", worker, 120_000)) {
-        report.prunedChanges = await pruneChangeLog(deps.store);
-      }
-    });
-  }
-  deps.logger.log("info", "worker.scheduled", { ms: Date.now() - started, ...report });
-  return report;
 }

@@ -8,7 +8,9 @@
  * with a CPU or wall-clock limit ends cleanly and the next one carries on; every step claims its
  * rows through leases in the store, so overlapping passes (two isolates, a cron beside a
  * `postern serve` on one store) never do one row twice. A failing step is logged and the
- * others still run: a dead webhook endpoint must not hold up federation.
+ * others still run: a dead webhook endpoint must not hold up federation. A host that must also
+ * bound the count of subrequests or queries per trigger (a Worker) passes `limits`: each step
+ * then takes one slice of at most that many items.
  */
 import type { Deps } from "../deps.ts";
 import { runFederationOnce } from "../federation/worker.ts";
@@ -19,11 +21,28 @@ import { pollInbound } from "../transactional/inbound_webhooks.ts";
 import { dispatchWebhooks } from "../transactional/webhook_dispatcher.ts";
 import { indexPendingMessages } from "./search_index.ts";
 
+export interface ScheduledLimits {
+  /** Outbox rows claimed for federation, in one slice. */
+  federationRows?: number;
+  /** Messages sent to peers at once. */
+  federationConcurrency?: number;
+  /** New inbound messages turned into `email.received` deliveries. */
+  inboundWebhooks?: number;
+  /** Webhook deliveries posted, in one slice. */
+  webhookDeliveries?: number;
+  /** Full-text index batches (of search_index.ts's batch size). */
+  searchBatches?: number;
+}
+
 export interface ScheduledOptions {
   /** Stop starting new slices after this long (default 25 s: under a Worker's 30 s). */
   budgetMs?: number;
   /** Names this pass in leases and logs. */
   worker?: string;
+  /** Count bounds per step; without them each step runs until it is done or the budget is. */
+  limits?: ScheduledLimits;
+  /** Run the retention steps (Idempotency-Key expiry, change-log pruning); default true. */
+  retention?: boolean;
 }
 
 export interface ScheduledReport {
@@ -35,8 +54,12 @@ export interface ScheduledReport {
   webhooks: number;
   /** Messages added to the full-text index. */
   indexed: number;
-  /** Idempotency keys and change-log rows removed. */
-  purged: number;
+  /** Idempotency keys removed. */
+  purgedKeys: number;
+  /** Change-log rows removed. */
+  prunedChanges: number;
+  /** Steps not started because the budget was spent. */
+  skipped: string[];
   /** Steps that failed (their error is logged). */
   failed: string[];
   ms: number;
@@ -55,18 +78,24 @@ export async function runScheduledWork(
   const started = deps.clock.now();
   const budget = options.budgetMs ?? 25_000;
   const worker = options.worker ?? `scheduled-${crypto.randomUUID().slice(0, 8)}`;
+  const limits = options.limits ?? {};
   const left = () => deps.clock.now() - started < budget;
   const report: ScheduledReport = {
     federation: { claimed: 0, sent: 0, deferred: 0, failed: 0 },
     inbound: 0,
     webhooks: 0,
     indexed: 0,
-    purged: 0,
+    purgedKeys: 0,
+    prunedChanges: 0,
+    skipped: [],
     failed: [],
     ms: 0,
   };
   const step = async (name: string, run: () => Promise<void>) => {
-    if (!left()) return;
+    if (!left()) {
+      report.skipped.push(name);
+      return;
+    }
     try {
       await run();
     } catch (e) {
@@ -81,55 +110,53 @@ export async function runScheduledWork(
 
   await step("federation", async () => {
     // Claimed rows are leased (outbox_delivery.ts): a pass cut short leaves them to the next.
-    while (left()) {
-      const pass = await runFederationOnce(deps, worker);
+    const slice = { limit: limits.federationRows, concurrency: limits.federationConcurrency };
+    do {
+      const pass = await runFederationOnce(deps, worker, slice);
       report.federation.claimed += pass.claimed;
       report.federation.sent += pass.sent;
       report.federation.deferred += pass.deferred;
       report.federation.failed += pass.failed;
       if (pass.claimed === 0) break;
-    }
+    } while (limits.federationRows === undefined && left());
+  });
+  await step("inbound-webhooks", async () => {
+    report.inbound += await pollInbound(deps, limits.inboundWebhooks);
   });
   await step("webhooks", async () => {
-    report.inbound += await pollInbound(deps);
-    while (left()) {
-      const n = await dispatchWebhooks(deps);
+    do {
+      const n = await dispatchWebhooks(deps, { limit: limits.webhookDeliveries });
       report.webhooks += n;
       if (n === 0) break;
-    }
+    } while (limits.webhookDeliveries === undefined && left());
   });
-  await step("search_index", async () => {
-    while (left()) {
+  await step("search", async () => {
+    for (let batch = 0; batch < (limits.searchBatches ?? Infinity) && left(); batch++) {
       const n = await indexPendingMessages(deps.store);
       report.indexed += n;
       if (n < INDEX_BATCH) break;
     }
   });
-  await step("idempotency", async () => {
-    report.purged += await purgeExpiredKeys(deps);
-  });
-  await step("jmap_retention", async () => {
-    // One pruner at a time across isolates and processes (the lease of src/jmap/retention.ts).
-    const lease = "jmap_changes_prune";
-    if (!await takeLease(deps.store, lease, worker, Math.max(budget, 60_000))) return;
-    try {
-      while (left()) {
-        const n = await pruneChangeLog(deps.store);
-        report.purged += n;
-        if (n < PRUNE_SLICE) break;
+  if (options.retention ?? true) {
+    await step("idempotency", async () => {
+      report.purgedKeys += await purgeExpiredKeys(deps);
+    });
+    await step("jmap_retention", async () => {
+      // One pruner at a time across isolates and processes (the lease of src/jmap/retention.ts).
+      const lease = "jmap_changes_prune";
+      if (!await takeLease(deps.store, lease, worker, Math.max(budget, 60_000))) return;
+      try {
+        while (left()) {
+          const n = await pruneChangeLog(deps.store);
+          report.prunedChanges += n;
+          if (n < PRUNE_SLICE) break;
+        }
+      } finally {
+        await releaseLease(deps.store, lease, worker);
       }
-    } finally {
-      await releaseLease(deps.store, lease, worker);
-    }
-  });
+    });
+  }
   report.ms = deps.clock.now() - started;
-  deps.logger.log(
-    report.failed.length ? "warn" : "info",
-    "scheduled.pass",
-    {
-      worker,
-      ...report,
-    },
-  );
+  deps.logger.log(report.failed.length ? "warn" : "info", "scheduled.pass", { worker, ...report });
   return report;
 }
