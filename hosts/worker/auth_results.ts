@@ -9,6 +9,7 @@
  * border, and a sender can write any Authentication-Results field it likes further down). With
  * no such field every method is `none`. Pure.
  */
+import { aligned as relaxedAligned } from "../../src/federation/receive.ts";
 
 /** The authserv-id of Cloudflare Email Routing's MX. */
 export const CLOUDFLARE_AUTHSERV_ID = "mx.cloudflare.net";
@@ -94,9 +95,12 @@ export interface EdgeVerdict {
   authservId: string;
 }
 
-/** The organisational-domain test is beyond this host; relaxed alignment by suffix. */
+/**
+ * Relaxed alignment by suffix (the federation's test, src/federation/receive.ts); the
+ * organisational-domain test is beyond this host. No signer is never aligned.
+ */
 export const aligned = (signer: string, from: string) =>
-  signer !== "" && (from === signer || from.endsWith(`.${signer}`) || signer.endsWith(`.${from}`));
+  signer !== "" && relaxedAligned(signer, from);
 
 /**
  * Cloudflare's verdicts from the message's header fields (name, value; topmost first). The ARC
