@@ -264,6 +264,14 @@ export function createFileClient(options: FileClientOptions): FileClient {
   const check = () => {
     if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
   };
+  const refuseNested = () => {
+    if (inTx) {
+      throw new LibsqlError(
+        "a transaction is already open on this client (Store.write serializes them)",
+        "TRANSACTION_BUSY",
+      );
+    }
+  };
   const inTransaction = (fn: () => ResultSet[]): ResultSet[] => {
     writer.exec("BEGIN DEFERRED");
     try {
@@ -310,12 +318,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       (async (jobs: GroupStatement[][]): Promise<GroupOutcome[]> => {
         check();
         await writesAllowed();
-        if (inTx) {
-          throw new LibsqlError(
-            "a transaction is already open on this client (Store.write serializes them)",
-            "TRANSACTION_BUSY",
-          );
-        }
+        refuseNested();
         inTx = true;
         try {
           // Under load the checkpoint thread checkpoints; SQLite's own stays the safety net.
@@ -346,12 +349,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     async transaction(mode: TransactionMode = "write"): Promise<Transaction> {
       check();
       await writesAllowed();
-      if (inTx) {
-        throw new LibsqlError(
-          "a transaction is already open on this client (Store.write serializes them)",
-          "TRANSACTION_BUSY",
-        );
-      }
+      refuseNested();
       writer.exec(BEGIN[mode]);
       inTx = true;
       return transaction(writer, () => {
