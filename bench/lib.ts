@@ -132,7 +132,7 @@ export function cpuMs(pid: number): number {
 /**
  * CPU time of a process's main thread alone (the JavaScript event loop of `postern serve`), in
  * ms, from /proc/<pid>/task/<pid>/stat; NaN where /proc is missing. The event loop is what bounds
- * ingest: worker threads (MIME, mailauth, checkpoints) and V8's helpers run beside it.
+ * ingest: worker threads (MIME, mailauth, checkpoints, the store's writes) and V8's helpers run beside it.
  */
 export function mainThreadCpuMs(pid: number): number {
   try {

@@ -204,6 +204,12 @@ export const CONFIG_FIELDS = {
       "`postern serve`: run the bridge on a worker thread, so SMTP parsing and SPF/DKIM/DMARC checks use a second core (costs a second JavaScript heap, about 35 MB).",
     ),
   },
+  storeWriterThread: {
+    env: "POSTERN_STORE_WRITER_THREAD",
+    schema: bool.default(true).describe(
+      "`postern serve` on Deno with the embedded database: run write jobs (deliveries) on a worker thread's connection, so their SQLite work leaves the event loop that also speaks SMTP, IMAP and HTTP (Bun keeps them on the event loop).",
+    ),
+  },
   smtpPort: {
     env: "POSTERN_SMTP_PORT",
     schema: int(0, 65535).default(2525).describe("SMTP MX port (production: 25; 0 turns it off)."),

@@ -108,6 +108,13 @@ export class DataReader {
         // The common case: the rest of a line. Copy the run up to the next CR or LF at once.
         let j = i;
         while (j < chunk.length && chunk[j] !== CR && chunk[j] !== LF) j++;
+        if (j + 1 < chunk.length && chunk[j] === CR && chunk[j + 1] === LF) {
+          // Ended by CRLF within this chunk: the run and its line ending in one copy.
+          out.append(chunk.subarray(i, j + 2));
+          i = j + 1;
+          state = LINE_START;
+          continue;
+        }
         if (j > i) {
           out.append(chunk.subarray(i, j));
           if (j === chunk.length) break;
@@ -119,6 +126,12 @@ export class DataReader {
         case LINE_START:
           if (b === PERIOD) {
             state = DOT;
+            continue;
+          }
+          if (b !== CR && b !== LF) {
+            // An ordinary first octet: read it with the rest of its line, in state MID.
+            state = MID;
+            i--;
             continue;
           }
           break;

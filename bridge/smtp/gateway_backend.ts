@@ -24,6 +24,7 @@ import {
   stripOwnAuthResults,
   verdictJson,
 } from "./inbound_auth.ts";
+import { RecipientVerdicts } from "./recipient_verdicts.ts";
 import { type ReplySpec, SmtpError } from "./reply.ts";
 
 export interface GatewayBackendOptions {
@@ -46,6 +47,11 @@ export interface GatewayBackendOptions {
    * message is checked in full after DATA.
    */
   envelopeVerdictMs?: number;
+  /**
+   * How long an acceptance of a local recipient of MX mail is reused by later RCPT commands
+   * (recipient_verdicts.ts); 0 (the default): every RCPT asks the gateway.
+   */
+  recipientVerdictMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -120,6 +126,7 @@ const isSubmission = (envelope: Envelope) =>
 
 export class GatewaySmtpBackend implements SmtpBackend {
   private readonly envelopeVerdicts: EnvelopeVerdicts;
+  private readonly recipientVerdicts: RecipientVerdicts;
 
   constructor(
     private readonly gateway: GatewayClient,
@@ -127,10 +134,15 @@ export class GatewaySmtpBackend implements SmtpBackend {
     private readonly options: GatewayBackendOptions = {},
   ) {
     this.envelopeVerdicts = new EnvelopeVerdicts(options.envelopeVerdictMs ?? 0);
+    this.recipientVerdicts = new RecipientVerdicts(options.recipientVerdictMs ?? 0);
   }
 
   async checkRecipient(envelope: Envelope, rcpt: Recipient): Promise<Verdict> {
-    const verdict = await this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
+    const ask = () => this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
+    // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends.
+    const verdict = envelope.authenticatedAs
+      ? await ask()
+      : await this.recipientVerdicts.get(rcpt.address, ask);
     if (!verdict.accept) {
       return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
     }

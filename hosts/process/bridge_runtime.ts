@@ -100,6 +100,8 @@ export async function inProcessBridgeKey(config: Config, store: Store): Promise<
 
 /** The longest an envelope's SPF/DMARC verdict is shared by later messages (envelope_verdicts.ts). */
 const ENVELOPE_VERDICT_MS = 5_000;
+/** How long an MX recipient's acceptance is reused (bridge/smtp/recipient_verdicts.ts). */
+const RECIPIENT_VERDICT_MS = 2_000;
 
 export async function startBridge(
   config: Config,
@@ -131,6 +133,7 @@ export async function startBridge(
     // A verdict of the envelope alone is reused for a few seconds, never longer than its DNS
     // answers could be cached (a 0 cache turns it off).
     envelopeVerdictMs: Math.min(config.dnsCacheSeconds * 1000, ENVELOPE_VERDICT_MS),
+    recipientVerdictMs: RECIPIENT_VERDICT_MS,
     onVerdict: (envelope, v) =>
       logger.log("info", "smtp.inbound_auth", {
         clientIp: envelope.clientIp,

@@ -4,7 +4,8 @@
  * node_modules (hosts/process/static_assets.ts).
  */
 import type { Config } from "../../src/config.ts";
-import { SecretBox } from "../../src/crypto.ts";
+import { createHash } from "node:crypto";
+import { SecretBox, useNativeSha256 } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
@@ -22,6 +23,8 @@ export async function buildDeps(
   /** The MIME port to use; default: on this thread (short-lived commands, tests). */
   mime: MimePort = edgeMimePort({ limits: mimeLimits(config) }),
 ): Promise<Deps> {
+  // The runtime's SHA-256 for the delivery path's digests (src/crypto.ts).
+  useNativeSha256((data) => createHash("sha256").update(data).digest("hex"));
   return {
     store,
     config,

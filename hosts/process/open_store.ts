@@ -21,6 +21,11 @@ export interface OpenStoreOptions {
    */
   readOnly?: boolean;
   authToken?: string;
+  /**
+   * The embedded file's write jobs run on a worker thread (hosts/process/sqlite_client.ts
+   * `writerThread`): `postern serve`, whose event loop also speaks SMTP, IMAP and HTTP.
+   */
+  writerThread?: boolean;
 }
 
 export async function ensureDirFor(url: string): Promise<void> {
@@ -49,6 +54,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       path: url.slice("file:".length),
       busyTimeoutMs: BUSY_TIMEOUT_MS,
       readOnly: options.readOnly,
+      writerThread: options.writerThread,
     })
     : undefined;
   const client = file?.client ??

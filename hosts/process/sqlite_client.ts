@@ -24,6 +24,7 @@ import type {
 } from "@libsql/client";
 import { LibsqlError } from "@libsql/client";
 import { resultSet, toRow } from "../../src/store/result_set.ts";
+import type { WireError, WireOutcome } from "./sqlite_writer_worker.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -38,7 +39,7 @@ interface Prepared {
 /** Statements kept per connection; the schema has far fewer distinct ones than this. */
 const CACHE_LIMIT = 1000;
 
-class Connection {
+export class Connection {
   private readonly cache = new Map<string, Prepared>();
 
   constructor(readonly db: Db) {}
@@ -181,6 +182,28 @@ export interface FileClientOptions {
   readOnly?: boolean;
   /** How long writes stay light before the checkpoint worker stops (default RETIRE_AFTER_MS). */
   checkpointRetireMs?: number;
+  /**
+   * Run the Store's groups of `batch()` jobs on a worker thread's connection (`batchGroup`,
+   * sqlite_writer_worker.ts), so that their SQLite work leaves the event loop. Deno only (see
+   * CHECKPOINT_THREAD), and not for `:memory:` or read-only databases.
+   */
+  writerThread?: boolean;
+}
+
+/** A connection with Postern's settings: WAL (unless `wal` is false), foreign keys on. */
+export function openConnection(
+  path: string,
+  busyTimeoutMs: number,
+  options: { wal?: boolean } = {},
+): Connection {
+  const conn = new Connection(new Database(path, { timeout: busyTimeoutMs }));
+  conn.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+  if (options.wal !== false) {
+    conn.exec("PRAGMA journal_mode = WAL");
+    conn.exec("PRAGMA synchronous = NORMAL");
+  }
+  conn.exec("PRAGMA foreign_keys = ON");
+  return conn;
 }
 
 /** A `file:` URI that opens `path` read-only (RFC 8089; `%`, `?` and `#` escaped). */
@@ -212,18 +235,10 @@ export interface FileClient {
 export function createFileClient(options: FileClientOptions): FileClient {
   const memory = options.path === ":memory:" || options.path.startsWith("file::memory:");
   const readOnly = options.readOnly === true && !memory;
-  const open = () => {
-    const path = readOnly ? readOnlyUri(options.path) : options.path;
-    const db = new Database(path, { timeout: options.busyTimeoutMs });
-    const conn = new Connection(db);
-    conn.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
-    if (!memory && !readOnly) {
-      conn.exec("PRAGMA journal_mode = WAL");
-      conn.exec("PRAGMA synchronous = NORMAL");
-    }
-    conn.exec("PRAGMA foreign_keys = ON");
-    return conn;
-  };
+  const open = () =>
+    openConnection(readOnly ? readOnlyUri(options.path) : options.path, options.busyTimeoutMs, {
+      wal: !memory && !readOnly,
+    });
   const writer = open();
   const reader = memory || readOnly ? writer : open();
   let inTx = false;
@@ -242,9 +257,20 @@ export function createFileClient(options: FileClientOptions): FileClient {
     for (let gate = checkpointer?.running(); gate; gate = checkpointer?.running()) await gate;
   };
   const syncWal = memory || readOnly ? undefined : walSyncer(`${options.path}-wal`);
+  const writerThread = options.writerThread && CHECKPOINT_THREAD && !memory && !readOnly
+    ? sqliteWriterThread(options.path, options.busyTimeoutMs)
+    : undefined;
 
   const check = () => {
     if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
+  };
+  const refuseNested = () => {
+    if (inTx) {
+      throw new LibsqlError(
+        "a transaction is already open on this client (Store.write serializes them)",
+        "TRANSACTION_BUSY",
+      );
+    }
   };
   const inTransaction = (fn: () => ResultSet[]): ResultSet[] => {
     writer.exec("BEGIN DEFERRED");
@@ -287,6 +313,24 @@ export function createFileClient(options: FileClientOptions): FileClient {
         stmts.map((s) => Array.isArray(s) ? writer.execute(s[0], s[1]) : writer.execute(s))
       );
     },
+    /** Present with `writerThread`: jobs run in one transaction on the writer thread. */
+    batchGroup: writerThread &&
+      (async (jobs: GroupStatement[][]): Promise<GroupOutcome[]> => {
+        check();
+        await writesAllowed();
+        refuseNested();
+        inTx = true;
+        try {
+          // Under load the checkpoint thread checkpoints; SQLite's own stays the safety net.
+          const pages = checkpointer?.threadRunning()
+            ? SAFETY_CHECKPOINT_PAGES
+            : DEFAULT_CHECKPOINT_PAGES;
+          return await writerThread.run(jobs, pages);
+        } finally {
+          inTx = false;
+          checkpointer?.writerIdle();
+        }
+      }),
     async migrate(stmts: InStatement[]): Promise<ResultSet[]> {
       check();
       await writesAllowed();
@@ -305,12 +349,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     async transaction(mode: TransactionMode = "write"): Promise<Transaction> {
       check();
       await writesAllowed();
-      if (inTx) {
-        throw new LibsqlError(
-          "a transaction is already open on this client (Store.write serializes them)",
-          "TRANSACTION_BUSY",
-        );
-      }
+      refuseNested();
       writer.exec(BEGIN[mode]);
       inTx = true;
       return transaction(writer, () => {
@@ -324,6 +363,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       if (closed) return;
       closed = true;
       checkpointer?.close();
+      writerThread?.close();
       syncWal?.close();
       writer.close();
       if (reader !== writer) reader.close();
@@ -727,4 +767,104 @@ const READ_ONLY =
 
 function isReadOnly(input: InStatement | string): boolean {
   return READ_ONLY.test(typeof input === "string" ? input : input.sql);
+}
+
+/** A statement of a job `batchGroup` runs (the Store's Statement). */
+export interface GroupStatement {
+  sql: string;
+  args?: unknown[];
+  single?: boolean;
+}
+
+/** How one job of a group ended: its statements' results, or the error that rolled it back. */
+export type GroupOutcome = { ok: true; results: ResultSet[] } | { ok: false; error: unknown };
+
+const fromWireError = (e: WireError) =>
+  e.code === undefined
+    ? new Error(e.message)
+    : new LibsqlError(e.message, e.code, e.extendedCode, e.rawCode);
+
+/**
+ * Structured cloning copies a view's whole buffer (a message's bytes are often a view into the
+ * request body or a socket read): a view of part of one travels as a copy of just its bytes.
+ */
+const ownBytes = (v: unknown) =>
+  v instanceof Uint8Array && (v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)
+    ? v.slice()
+    : v;
+
+/**
+ * The writer thread (sqlite_writer_worker.ts), started with the client: one group at a time
+ * (the Store's lock sees to that), answered in order. If the thread dies, every call fails (a
+ * temporary error to the caller) until the next one starts it again.
+ */
+function sqliteWriterThread(path: string, busyTimeoutMs: number) {
+  let worker: Worker | undefined;
+  let nextId = 1;
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  const start = () => {
+    const w = new Worker(new URL("./sqlite_writer_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    w.onmessage = (event: MessageEvent) => {
+      const reply = event.data as { id: number; outcomes?: WireOutcome[]; error?: WireError };
+      const call = pending.get(reply.id);
+      pending.delete(reply.id);
+      if (!call) return;
+      if (reply.error) call.reject(fromWireError(reply.error));
+      else call.resolve(reply.outcomes);
+    };
+    w.onerror = (event) => {
+      event.preventDefault?.();
+      const error = new Error(`the SQLite writer thread failed: ${event.message}`);
+      for (const call of pending.values()) call.reject(error);
+      pending.clear();
+      w.terminate();
+      if (worker === w) worker = undefined;
+    };
+    return w;
+  };
+  const call = (message: Record<string, unknown>) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      (worker ??= start()).postMessage({ ...message, id });
+    });
+  return {
+    async run(jobs: GroupStatement[][], autocheckpoint: number): Promise<GroupOutcome[]> {
+      const wire = jobs.map((job) =>
+        job.map((s) => ({ sql: s.sql, args: (s.args ?? []).map(ownBytes), single: s.single }))
+      );
+      const outcomes = await call({
+        path,
+        busyTimeoutMs,
+        autocheckpoint,
+        jobs: wire,
+      }) as WireOutcome[];
+      return outcomes.map((o) =>
+        o.ok
+          ? {
+            ok: true as const,
+            results: o.results.map((r) =>
+              resultSet(
+                r.columns,
+                r.rows.map((row) => toRow(row, r.columns)),
+                r.rowsAffected,
+                r.lastInsertRowid,
+              )
+            ),
+          }
+          : { ok: false as const, error: fromWireError(o.error) }
+      );
+    },
+    close() {
+      const w = worker;
+      worker = undefined;
+      if (!w) return;
+      // The thread closes its connection (a checkpoint, as SQLite does on close) and ends.
+      const id = nextId++;
+      pending.set(id, { resolve: () => w.terminate(), reject: () => w.terminate() });
+      w.postMessage({ id, close: true });
+    },
+  };
 }

@@ -224,8 +224,20 @@ interface WriteJob {
   fn: (tx: Tx) => Promise<unknown>;
   /** Set for `batch()` jobs: counted as one round trip. */
   statements?: number;
+  /** A `batch()` job's statements (what a client's `batchGroup` runs). */
+  stmts?: Statement[];
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/**
+ * A client that runs groups of statement jobs itself, each job in a SAVEPOINT of one transaction
+ * (the embedded file's writer thread: hosts/process/sqlite_client.ts `writerThread`).
+ */
+interface GroupClient {
+  batchGroup(
+    jobs: Statement[][],
+  ): Promise<({ ok: true; results: ResultSet[] } | { ok: false; error: unknown })[]>;
 }
 
 /** Most jobs one commit may carry (bounds the latency a batch adds to its first job). */
@@ -610,6 +622,7 @@ export class Store {
           return out;
         },
         statements: stmts.length,
+        stmts,
         resolve: resolve as (v: unknown) => void,
         reject,
       });
@@ -669,6 +682,26 @@ export class Store {
     }
   }
 
+  /**
+   * A group of `batch()` jobs through the client's `batchGroup` (the embedded file's writer
+   * thread, hosts/process/sqlite_client.ts): one transaction there, each job in a SAVEPOINT,
+   * under this Store's lock like any other write. The statements' cache effects are noted as
+   * for a transaction (again when it ends).
+   */
+  private async runOnWriterThread(
+    batchGroup: GroupClient["batchGroup"],
+    group: WriteJob[],
+    outcomes: { ok: boolean; value: unknown }[],
+  ): Promise<void> {
+    this.cacheDirty = false;
+    for (const job of group) for (const s of job.stmts!) this.noteWrite(s, true);
+    const ended = await this.withLock(() => batchGroup(group.map((job) => job.stmts!)));
+    ended.forEach((o, i) => {
+      this.report({ kind: "batch", statements: group[i].stmts!.length, roundTrips: 1 });
+      outcomes.push(o.ok ? { ok: true, value: o.results } : { ok: false, value: o.error });
+    });
+  }
+
   private async drain(): Promise<void> {
     this.draining = true;
     try {
@@ -680,8 +713,11 @@ export class Store {
         }
         const group = this.queue.splice(0, MAX_GROUP);
         const outcomes: { ok: boolean; value: unknown }[] = [];
+        const threaded = (this.raw as Partial<GroupClient>).batchGroup;
         try {
-          if (group.length === 1) {
+          if (threaded && group.every((job) => job.stmts)) {
+            await this.runOnWriterThread(threaded.bind(this.raw), group, outcomes);
+          } else if (group.length === 1) {
             outcomes.push({
               ok: true,
               value: await this.withLock(() =>

@@ -1,0 +1,74 @@
+/**
+ * Issue 20 (SMTP ingest): `postern serve` runs the Store's write jobs on a worker thread's
+ * connection (hosts/process/sqlite_client.ts `writerThread`, sqlite_writer_worker.ts), so that
+ * SQLite's work leaves the event loop. The jobs must behave as on the main thread: a group is
+ * one transaction with a SAVEPOINT per job, a job that fails rolls back alone and rejects with
+ * the database's error, results read by column name and position, BLOBs (views of larger
+ * buffers too) stored byte for byte, and interactive writes still serialized with them.
+ */
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { openStore } from "../hosts/process/open_store.ts";
+import { assertStep, isFailedAssertion, rawSql } from "../src/store/store.ts";
+
+Deno.test("issue20: write jobs on the writer thread commit in groups, a failing job rolls back alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-writer-thread-" });
+  const store = await openStore(`file:${dir}/postern.db`, { writerThread: true });
+  try {
+    assertEquals(
+      typeof (store.client as unknown as { batchGroup?: unknown }).batchGroup,
+      "function",
+      "the embedded file's client runs groups on its writer thread",
+    );
+    await store.client.executeMultiple(
+      "CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT NOT NULL, b BLOB);",
+    );
+    const backing = new Uint8Array(64 * 1024).fill(9);
+    const job = (i: number) => {
+      const bytes = backing.subarray(100 + 3 * i, 103 + 3 * i);
+      bytes.set([i, 1, 2]);
+      return store.batch([
+        {
+          sql: "INSERT INTO scratch (v, b) VALUES (?, ?) RETURNING id, v",
+          args: [`v${i}`, bytes],
+          single: true,
+        },
+        ...(i === 7 ? [assertStep("1 = 0")] : []),
+        { sql: "SELECT count(*) AS n, max(v) AS top FROM scratch WHERE v = ?", args: [`v${i}`] },
+      ]);
+    };
+    // Statement jobs alone: their groups run on the thread.
+    const first = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => job(i)));
+    for (const s of first) {
+      // The thread's rows read by position too (the main thread's single-row reads do not).
+      if (s.status === "fulfilled") assertEquals(s.value[0].rows[0][1], s.value[0].rows[0].v);
+    }
+    // An interactive write among them: serialized with the groups, never beside them.
+    const later = Array.from({ length: 12 }, (_, i) => job(12 + i));
+    const interactive = store.write(async (tx) => {
+      await rawSql(tx).run("INSERT INTO scratch (v) VALUES ('interactive')");
+    });
+    const settled = [...first, ...await Promise.allSettled(later)];
+    await interactive;
+    settled.forEach((s, i) => {
+      if (i === 7) {
+        assert(s.status === "rejected" && isFailedAssertion(s.reason), String(s.status));
+        return;
+      }
+      assert(s.status === "fulfilled", `job ${i}: ${(s as PromiseRejectedResult).reason}`);
+      const [inserted, count] = s.value;
+      assertEquals(inserted.rows[0].v, `v${i}`);
+      assertEquals(Number(count.rows[0].n), 1, "a job sees its own rows");
+      assertEquals(count.columns, ["n", "top"]);
+    });
+    const rows = await rawSql(store.db).all<{ v: string; b: ArrayBuffer | null }>(
+      "SELECT v, b FROM scratch ORDER BY id",
+    );
+    assertEquals(rows.length, 24, "23 jobs and the interactive write; job 7 rolled back");
+    assert(!rows.some((r) => r.v === "v7"));
+    const v3 = rows.find((r) => r.v === "v3")!;
+    assertEquals([...new Uint8Array(v3.b!)], [3, 1, 2], "only the view's bytes were stored");
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
