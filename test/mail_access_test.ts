@@ -341,3 +341,58 @@ Deno.test("bridge sessions are mail-only: an admin's IMAP login cannot administe
   );
   assertEquals((await w.gw.call("GET", "/v1/auth/me", { token: renewed.accessToken })).status, 401);
 });
+
+Deno.test("issue20: the maildrop is the Inbox's UIDs and sizes as the index has them, paged, and only the caller's", async () => {
+  using w = await world();
+  const a = w.alice;
+  for (let i = 0; i < 5; i++) {
+    await a.append(w.inbox, message(`m${i}`, "x".repeat(10 * i)), {
+      flags: i % 2 ? ["\\Seen"] : [],
+    });
+  }
+  await a.store(w.inbox, { uids: "2", op: "add", flags: ["\\Deleted"] });
+  await a.expunge(w.inbox);
+  const { mailbox, items } = await a.index(w.inbox);
+  const drop = await a.maildrop();
+  assertEquals(drop.mailbox, mailbox);
+  assertEquals(drop.uids, [1, 3, 4, 5]);
+  assertEquals(drop.uids, items.map((i) => i.uid));
+  assertEquals(drop.sizes, items.map((i) => i.size));
+  // Pages of two, and of one: the same columns; the state is the mailbox's whatever the page.
+  for (const limit of [1, 2, 3]) {
+    const uids: number[] = [];
+    const sizes: number[] = [];
+    let after = 0;
+    for (;;) {
+      const res = await w.gw.call(
+        "GET",
+        `/v1/mail-access/maildrop?afterUid=${after}&limit=${limit}`,
+        { token: await tokenOf(w) },
+      );
+      assertEquals(res.status, 200);
+      const page = await res.json();
+      assertEquals(page.mailbox, mailbox);
+      uids.push(...page.uids);
+      sizes.push(...page.sizes);
+      if (page.nextAfterUid === null) break;
+      after = page.nextAfterUid;
+    }
+    assertEquals(uids, drop.uids, `limit ${limit}`);
+    assertEquals(sizes, drop.sizes, `limit ${limit}`);
+  }
+  // Bob's maildrop is his own (empty) Inbox.
+  const bob = await w.open(BOB);
+  const his = await bob.maildrop();
+  assertEquals(his.uids, []);
+  assertEquals(his.mailbox.exists, 0);
+  assert(his.mailbox.id !== mailbox.id);
+});
+
+/** A fresh access token of Alice's (a bridge session), for raw calls. */
+async function tokenOf(w: Awaited<ReturnType<typeof world>>): Promise<string> {
+  const res = await w.gw.call("POST", "/v1/bridge/auth", {
+    token: w.key,
+    body: { username: ALICE.address, secret: ALICE.password, protocol: "pop3" },
+  });
+  return (await res.json()).accessToken;
+}
