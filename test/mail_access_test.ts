@@ -380,6 +380,13 @@ Deno.test("issue20: the maildrop is the Inbox's UIDs and sizes as the index has 
     assertEquals(uids, drop.uids, `limit ${limit}`);
     assertEquals(sizes, drop.sizes, `limit ${limit}`);
   }
+  // Raw frames of a sparse set with an expunged UID and one past the end: exactly those there.
+  const all = await a.raw(w.inbox, "1:*");
+  assertEquals([...all.keys()], [1, 3, 4, 5]);
+  const some = await a.raw(w.inbox, "5,1:2,99");
+  assertEquals([...some.keys()], [1, 5]);
+  for (const [uid, bytes] of some) assertEquals([...bytes], [...all.get(uid)!]);
+  assertEquals([...(await a.raw(w.inbox, "2")).keys()], []);
   // Bob's maildrop is his own (empty) Inbox.
   const bob = await w.open(BOB);
   const his = await bob.maildrop();

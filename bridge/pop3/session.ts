@@ -276,10 +276,10 @@ export class Pop3Session {
           return [send(err("service temporarily unavailable, try again later", "SYS/TEMP"))];
         }
         if (!bytes) return [send(err(`message ${r.n} is no longer in the mailbox`))];
-        if (verb === "TOP") return [send(ok()), send(dotStuff(topOf(bytes, lines!)))];
+        if (verb === "TOP") return [send(dotStuff(topOf(bytes, lines!), ok()))];
         this.#cache.delete(r.m.uid);
         this.#retrieved.add(r.m.uid);
-        return [send(ok(`${bytes.byteLength} octets`)), send(dotStuff(bytes))];
+        return [send(dotStuff(bytes, ok(`${bytes.byteLength} octets`)))];
       }
       case "DELE": {
         if (args.length !== 1) return this.#badCommand("DELE takes one argument");
