@@ -403,3 +403,54 @@ async function tokenOf(w: Awaited<ReturnType<typeof world>>): Promise<string> {
   });
   return (await res.json()).accessToken;
 }
+
+Deno.test("issue20: raw frames read as they arrive are byte-exact however the body is cut into chunks", async () => {
+  using w = await world();
+  const raws = [message("small"), message("big", "y".repeat(70_000)), message("dots", ".\r\n..")];
+  for (const raw of raws) await w.alice.append(w.inbox, raw);
+  // Over a network the body arrives in pieces of any size: 1, 7 and 4096 bytes here.
+  for (const size of [1, 7, 4096]) {
+    const rechunk = async (r: Request) => {
+      const res = await w.gw.app.fetch(r);
+      if (!r.url.endsWith("/raw") || !res.body) return res;
+      const all = new Uint8Array(await res.arrayBuffer());
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < all.length; i += size) c.enqueue(all.slice(i, i + size));
+          c.close();
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const c = await MailClient.login({
+      baseUrl: "http://gateway.internal",
+      bridgeKey: w.key,
+      username: ALICE.address,
+      secret: ALICE.password,
+      clientIp: "192.0.2.7",
+      protocol: "imap",
+      fetcher: rechunk,
+    });
+    assert(c);
+    const got = await c.raw(w.inbox, "1:*");
+    assertEquals([...got.keys()], [1, 2, 3], `chunks of ${size}`);
+    for (const [i, raw] of raws.entries()) assertEquals([...got.get(i + 1)!], [...raw]);
+  }
+  // A body cut inside a frame is an error, never a short message.
+  const truncated = await MailClient.login({
+    baseUrl: "http://gateway.internal",
+    bridgeKey: w.key,
+    username: ALICE.address,
+    secret: ALICE.password,
+    clientIp: "192.0.2.7",
+    protocol: "imap",
+    fetcher: async (r) => {
+      const res = await w.gw.app.fetch(r);
+      if (!r.url.endsWith("/raw")) return res;
+      const all = new Uint8Array(await res.arrayBuffer());
+      return new Response(all.slice(0, all.length - 5), { headers: res.headers });
+    },
+  });
+  const err = await truncated!.raw(w.inbox, "1:*").then(() => undefined, (e) => e);
+  assert(err instanceof GatewayError && err.code === "bad_response", String(err));
+});
