@@ -8,7 +8,7 @@
  * 5. Needs root and dovecot-imapd for the Dovecot side. Asserts nothing.
  */
 import { type Dovecot, startDovecot } from "../test/fixtures/dovecot.ts";
-import { cpuMs, fmt, freePort, processTreeCpuMs } from "./lib.ts";
+import { cpuMs, fmt, freePort, processTreeCpuMs, summary } from "./lib.ts";
 import { serveSeededMailbox } from "./mailbox_seed.ts";
 import { Wire } from "./wire.ts";
 
@@ -117,8 +117,7 @@ async function client(
 
 /** Medians of the passes' times; the CPU per pass as a mean (it sums well, times do not). */
 function figures(passes: Pass[], cpu: [number, number, number]): Figures {
-  const median = (f: (x: Pass) => number) =>
-    passes.map(f).sort((a, b) => a - b)[Math.floor(passes.length / 2)];
+  const median = (f: (x: Pass) => number) => summary(passes.map(f)).p50;
   return {
     envelopes: median((x) => x.envelopes),
     bodies: median((x) => x.bodies),

@@ -138,8 +138,7 @@ const SESSIONS = 3;
 
 /** Per figure, the median of the sessions (times and CPU alike). */
 function medians(runs: Pop3Figures[]): Pop3Figures {
-  const m = (f: (x: Pop3Figures) => number) =>
-    runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+  const m = (f: (x: Pop3Figures) => number) => summary(runs.map(f)).p50;
   return {
     login: m((x) => x.login),
     uidl: m((x) => x.uidl),

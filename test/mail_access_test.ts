@@ -422,35 +422,33 @@ Deno.test("issue20: raw frames read as they arrive are byte-exact however the bo
       });
       return new Response(body, { status: res.status, headers: res.headers });
     };
-    const c = await MailClient.login({
-      baseUrl: "http://gateway.internal",
-      bridgeKey: w.key,
-      username: ALICE.address,
-      secret: ALICE.password,
-      clientIp: "192.0.2.7",
-      protocol: "imap",
-      fetcher: rechunk,
-    });
-    assert(c);
+    const c = await aliceVia(w.key, rechunk);
     const got = await c.raw(w.inbox, "1:*");
     assertEquals([...got.keys()], [1, 2, 3], `chunks of ${size}`);
     for (const [i, raw] of raws.entries()) assertEquals([...got.get(i + 1)!], [...raw]);
   }
   // A body cut inside a frame is an error, never a short message.
-  const truncated = await MailClient.login({
+  const truncated = await aliceVia(w.key, async (r) => {
+    const res = await w.gw.app.fetch(r);
+    if (!r.url.endsWith("/raw")) return res;
+    const all = new Uint8Array(await res.arrayBuffer());
+    return new Response(all.slice(0, all.length - 5), { headers: res.headers });
+  });
+  const err = await truncated.raw(w.inbox, "1:*").then(() => undefined, (e) => e);
+  assert(err instanceof GatewayError && err.code === "bad_response", String(err));
+});
+
+/** Alice's bridge session whose every gateway call goes through `fetcher`. */
+async function aliceVia(key: string, fetcher: (r: Request) => Promise<Response>) {
+  const c = await MailClient.login({
     baseUrl: "http://gateway.internal",
-    bridgeKey: w.key,
+    bridgeKey: key,
     username: ALICE.address,
     secret: ALICE.password,
     clientIp: "192.0.2.7",
     protocol: "imap",
-    fetcher: async (r) => {
-      const res = await w.gw.app.fetch(r);
-      if (!r.url.endsWith("/raw")) return res;
-      const all = new Uint8Array(await res.arrayBuffer());
-      return new Response(all.slice(0, all.length - 5), { headers: res.headers });
-    },
+    fetcher,
   });
-  const err = await truncated!.raw(w.inbox, "1:*").then(() => undefined, (e) => e);
-  assert(err instanceof GatewayError && err.code === "bad_response", String(err));
-});
+  assert(c, "login failed");
+  return c;
+}

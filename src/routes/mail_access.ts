@@ -53,6 +53,17 @@ import {
 import { IdParam } from "./mailboxes.ts";
 
 const tags = ["mail-access"];
+
+/** The query of a list paged by UID: `afterUid` (the previous page's `nextAfterUid`), `limit`. */
+const uidPage = (max: number) =>
+  z.object({
+    afterUid: z.coerce.number().int().min(0).default(0).meta({
+      description: "Only UIDs above this (`nextAfterUid` of the previous page).",
+    }),
+    limit: z.coerce.number().int().min(1).max(max).default(max).meta({
+      description: "Page size.",
+    }),
+  });
 const base = "/mail-access/mailboxes/{id}";
 
 export function mailAccessRoutes(deps: Deps) {
@@ -96,14 +107,7 @@ export function mailAccessRoutes(deps: Deps) {
       security: bearer,
       request: {
         params: IdParam,
-        query: z.object({
-          afterUid: z.coerce.number().int().min(0).default(0).meta({
-            description: "Only UIDs above this (`nextAfterUid` of the previous page).",
-          }),
-          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE).meta({
-            description: "Page size.",
-          }),
-        }),
+        query: uidPage(INDEX_PAGE),
       },
       responses: { 200: ok("The index", MailboxIndex), ...problems(401, 403, 404, 422) },
     }),
@@ -126,14 +130,7 @@ export function mailAccessRoutes(deps: Deps) {
         `to look up first; paged only beyond ${MAILDROP_PAGE} messages.`,
       security: bearer,
       request: {
-        query: z.object({
-          afterUid: z.coerce.number().int().min(0).default(0).meta({
-            description: "Only UIDs above this (`nextAfterUid` of the previous page).",
-          }),
-          limit: z.coerce.number().int().min(1).max(MAILDROP_PAGE).default(MAILDROP_PAGE).meta({
-            description: "Page size.",
-          }),
-        }),
+        query: uidPage(MAILDROP_PAGE),
       },
       responses: { 200: ok("The maildrop", Maildrop), ...problems(401, 403, 404, 422) },
     }),
