@@ -2,12 +2,13 @@
  * IMAP side by side with Dovecot 2.3 on the same N-message mailbox (default 10,000, about 2 KB
  * each, bench/seed.ts): Postern is a real `postern serve` seeded in its store; Dovecot (a private
  * one, test/fixtures/dovecot.ts) gets the very same stored bytes as maildir files. One client per server, over loopback, medians of
- * five passes after a warm-up: FETCH 1:* (ENVELOPE FLAGS), FETCH of 1,000 full bodies
- * (BODY.PEEK[]), and SEARCH SUBJECT. Prints each time, the ratio Postern / Dovecot, and the 1.5× target of issue
+ * five passes after a warm-up, the two servers' passes alternating: FETCH 1:* (ENVELOPE FLAGS), FETCH of 1,000 full bodies
+ * (BODY.PEEK[]), and SEARCH SUBJECT. Prints each time, the ratio Postern / Dovecot, each
+ * server's CPU per operation (Postern's process; Dovecot's master and children), and the 1.5× target of issue
  * 5. Needs root and dovecot-imapd for the Dovecot side. Asserts nothing.
  */
 import { type Dovecot, startDovecot } from "../test/fixtures/dovecot.ts";
-import { fmt, freePort } from "./lib.ts";
+import { cpuMs, fmt, freePort, processTreeCpuMs, summary } from "./lib.ts";
 import { serveSeededMailbox } from "./mailbox_seed.ts";
 import { Wire } from "./wire.ts";
 
@@ -65,43 +66,70 @@ interface Figures {
   search: number;
   bodyBytes: number;
   hits: number;
+  /** Server CPU per operation (mean of the passes), ms: [envelopes, bodies, search]. */
+  cpu: [number, number, number];
 }
 
-/** The three measured operations, after one warm-up pass (index and caches built). */
-async function measure(port: number, user: string, pass: string, n: number): Promise<Figures> {
+type Pass = Omit<Figures, "cpu">;
+
+/**
+ * A logged-in client on one server, whose `pass()` runs the three measured operations once and
+ * adds each one's server CPU to `cpu`.
+ */
+async function client(
+  port: number,
+  user: string,
+  pass: string,
+  n: number,
+  serverCpu: () => number,
+) {
   const w = await ImapWire.open(port);
   await w.command(`LOGIN ${user} ${pass}`);
   await w.command("SELECT INBOX");
   const bodies = `1:${Math.min(1000, n)}`;
-  const run = async () => {
-    let t = performance.now();
-    const env = await w.command("FETCH 1:* (ENVELOPE FLAGS)");
-    const envelopes = performance.now() - t;
-    if (env.lines < n) throw new Error(`FETCH returned ${env.lines} of ${n}`);
-    t = performance.now();
-    const b = await w.command(`FETCH ${bodies} BODY.PEEK[]`);
-    const bodyTime = performance.now() - t;
-    t = performance.now();
-    const s = await w.command("SEARCH SUBJECT invoice");
-    const search = performance.now() - t;
-    return { envelopes, bodies: bodyTime, search, bodyBytes: b.octets, hits: s.lines };
+  const cpu: [number, number, number] = [0, 0, 0];
+  return {
+    cpu,
+    async pass(): Promise<Pass> {
+      const c = serverCpu();
+      let t = performance.now();
+      const env = await w.command("FETCH 1:* (ENVELOPE FLAGS)");
+      const envelopes = performance.now() - t;
+      const c1 = serverCpu();
+      if (env.lines < n) throw new Error(`FETCH returned ${env.lines} of ${n}`);
+      t = performance.now();
+      const b = await w.command(`FETCH ${bodies} BODY.PEEK[]`);
+      const bodyTime = performance.now() - t;
+      const c2 = serverCpu();
+      t = performance.now();
+      const s = await w.command("SEARCH SUBJECT invoice");
+      const search = performance.now() - t;
+      const c3 = serverCpu();
+      [c1 - c, c2 - c1, c3 - c2].forEach((d, i) => (cpu[i] += d));
+      return { envelopes, bodies: bodyTime, search, bodyBytes: b.octets, hits: s.lines };
+    },
+    async close() {
+      await w.command("LOGOUT").catch(() => {});
+      w.close();
+    },
   };
-  // Medians of five passes after one warm-up: the machine is shared, single runs are noisy.
-  await run();
-  const passes: Figures[] = [];
-  for (let i = 0; i < 5; i++) passes.push(await run());
-  const median = (f: (x: Figures) => number) => passes.map(f).sort((a, b) => a - b)[2];
-  const figures: Figures = {
+}
+
+/** Medians of the passes' times; the CPU per pass as a mean (it sums well, times do not). */
+function figures(passes: Pass[], cpu: [number, number, number]): Figures {
+  const median = (f: (x: Pass) => number) => summary(passes.map(f)).p50;
+  return {
     envelopes: median((x) => x.envelopes),
     bodies: median((x) => x.bodies),
     search: median((x) => x.search),
     bodyBytes: passes[0].bodyBytes,
     hits: passes[0].hits,
+    cpu: cpu.map((ms) => ms / passes.length) as [number, number, number],
   };
-  await w.command("LOGOUT").catch(() => {});
-  w.close();
-  return figures;
 }
+
+/** Passes per server after one warm-up pass each (index and caches built). */
+const PASSES = 5;
 
 export async function imapBench(opts: { messages: number }): Promise<void> {
   const imapPort = freePort();
@@ -115,33 +143,60 @@ export async function imapBench(opts: { messages: number }): Promise<void> {
   });
   let dovecot: Dovecot | undefined;
   try {
-    const p = await measure(imapPort, USER, PASSWORD, opts.messages);
-    let d: Figures | undefined;
+    const pid = mailbox.server.pid;
+    const ours = await client(imapPort, USER, PASSWORD, opts.messages, () => cpuMs(pid));
+    let theirs: Awaited<ReturnType<typeof client>> | undefined;
     try {
       dovecot = await startDovecot();
       // The very same bytes; same flags as the seed: every third message \Seen.
       await dovecot.fillMaildir(mailbox.messages, (i) => i % 3 === 0 ? "S" : "");
-      d = await measure(dovecot.imapPort, "alice", "alicepw", opts.messages);
+      const master = await dovecot.masterPid();
+      theirs = await client(
+        dovecot.imapPort,
+        "alice",
+        "alicepw",
+        opts.messages,
+        () => processTreeCpuMs(master),
+      );
     } catch (e) {
       console.log(`Dovecot side skipped: ${(e as Error).message}`);
     }
-    const row = (what: string, pt: number, dt?: number) =>
+    // Passes alternate between the servers, so a machine shared with other work slows both
+    // alike and the ratio of one run stays meaningful.
+    await ours.pass();
+    await theirs?.pass();
+    ours.cpu.fill(0);
+    theirs?.cpu.fill(0);
+    const mine: Pass[] = [];
+    const peer: Pass[] = [];
+    for (let i = 0; i < PASSES; i++) {
+      mine.push(await ours.pass());
+      if (theirs) peer.push(await theirs.pass());
+    }
+    await ours.close();
+    await theirs?.close();
+    const p = figures(mine, ours.cpu);
+    const d = theirs ? figures(peer, theirs.cpu) : undefined;
+    const row = (what: string, i: 0 | 1 | 2, pt: number, dt?: number) =>
       console.log(
         `${what.padEnd(44)} Postern ${fmt(pt).padStart(8)} ms` +
           (dt === undefined
             ? ""
-            : `   Dovecot ${fmt(dt).padStart(8)} ms   ratio ${fmt(pt / dt, 2)} (target ≤ 1.5)`),
+            : `   Dovecot ${fmt(dt).padStart(8)} ms   ratio ${fmt(pt / dt, 2)} (target ≤ 1.5)`) +
+          `   server CPU ${fmt(p.cpu[i])}` + (d ? ` / ${fmt(d.cpu[i])} ms` : " ms"),
       );
     console.log(
-      `IMAP, one client, ${opts.messages}-message INBOX (loopback, medians of 5 after a warm-up):`,
+      `IMAP, one client per server, ${opts.messages}-message INBOX (loopback, medians of ` +
+        `${PASSES} passes alternating between the servers after a warm-up; CPU per pass):`,
     );
-    row(`FETCH 1:* (ENVELOPE FLAGS)`, p.envelopes, d?.envelopes);
+    row(`FETCH 1:* (ENVELOPE FLAGS)`, 0, p.envelopes, d?.envelopes);
     row(
       `FETCH ${Math.min(1000, opts.messages)} BODY.PEEK[] (${fmt(p.bodyBytes / 1048576, 2)} MiB)`,
+      1,
       p.bodies,
       d?.bodies,
     );
-    row(`SEARCH SUBJECT invoice (${p.hits ? "hits" : "no hits"})`, p.search, d?.search);
+    row(`SEARCH SUBJECT invoice (${p.hits ? "hits" : "no hits"})`, 2, p.search, d?.search);
   } finally {
     await mailbox.stop();
     await dovecot?.stop();

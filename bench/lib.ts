@@ -145,6 +145,35 @@ export function mainThreadCpuMs(pid: number): number {
 }
 
 /**
+ * CPU time (user + system) of a process and its children, live and ended, in ms, from /proc; NaN
+ * where /proc is missing. For a peer that forks a process per session (Dovecot's master and its
+ * login, auth and imap/pop3 processes): ended children count once their parent has reaped them.
+ */
+export function processTreeCpuMs(pid: number): number {
+  const read = (p: number | string) => {
+    try {
+      const f = Deno.readTextFileSync(`/proc/${p}/stat`).split(") ")[1].split(" ");
+      // ppid is field 4; utime, stime, cutime, cstime fields 14-17 (clock ticks, 100 a second).
+      return {
+        ppid: Number(f[1]),
+        ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10,
+      };
+    } catch {
+      return undefined;
+    }
+  };
+  const root = read(pid);
+  if (!root) return NaN;
+  let total = root.ms;
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const child = read(e.name);
+    if (child?.ppid === pid) total += child.ms;
+  }
+  return total;
+}
+
+/**
  * The machine's durable-write latency, which sets Postfix's (and Postern's) pace where commits
  * are fsynced: `rounds` × (write 4 KiB at the end of a file, fdatasync) in a file created in
  * `dir` (beside the data folder, so on its file system), timed one by one. Milliseconds.

@@ -16,6 +16,7 @@ import {
   type MailboxChanges,
   type MailboxIndex,
   type MailboxState,
+  type Maildrop,
   RAW_FRAMES_TYPE,
   type SearchCriteria,
   type SearchResult,
@@ -224,6 +225,20 @@ export class MailClient {
       items.push(...page.items);
     }
     return { mailbox, items };
+  }
+
+  /** POP3 login: the Inbox's state and its messages' UIDs and sizes (two columns), all pages. */
+  async maildrop(): Promise<{ mailbox: MailboxState; uids: number[]; sizes: number[] }> {
+    let page = await this.#json<Maildrop>("GET", "/v1/mail-access/maildrop");
+    const { mailbox, uids, sizes } = page;
+    while (page.nextAfterUid !== null) {
+      page = await this.#json("GET", `/v1/mail-access/maildrop?afterUid=${page.nextAfterUid}`);
+      for (let i = 0; i < page.uids.length; i++) {
+        uids.push(page.uids[i]);
+        sizes.push(page.sizes[i]);
+      }
+    }
+    return { mailbox, uids, sizes };
   }
 
   /** Messages changed and UIDs expunged after `sinceModseq` (NOOP/IDLE updates, QRESYNC). */

@@ -104,6 +104,18 @@ export const MailboxIndex = z.object({
 }).meta({ id: "MailboxIndex" });
 export type MailboxIndex = z.infer<typeof MailboxIndex>;
 
+export const Maildrop = z.object({
+  mailbox: MailboxState,
+  uids: z.array(z.number().int()).meta({ description: "The Inbox's UIDs, ascending." }),
+  sizes: z.array(z.number().int()).meta({
+    description: "Each message's size in octets, in the order of `uids`.",
+  }),
+  nextAfterUid: z.number().int().nullable().meta({
+    description: "Set when more messages follow: pass it as `afterUid` for the next page.",
+  }),
+}).meta({ id: "Maildrop" });
+export type Maildrop = z.infer<typeof Maildrop>;
+
 export const MailboxChanges = z.object({
   mailbox: MailboxState,
   changed: z.array(IndexEntry).meta({

@@ -341,3 +341,114 @@ Deno.test("bridge sessions are mail-only: an admin's IMAP login cannot administe
   );
   assertEquals((await w.gw.call("GET", "/v1/auth/me", { token: renewed.accessToken })).status, 401);
 });
+
+Deno.test("issue20: the maildrop is the Inbox's UIDs and sizes as the index has them, paged, and only the caller's", async () => {
+  using w = await world();
+  const a = w.alice;
+  for (let i = 0; i < 5; i++) {
+    await a.append(w.inbox, message(`m${i}`, "x".repeat(10 * i)), {
+      flags: i % 2 ? ["\\Seen"] : [],
+    });
+  }
+  await a.store(w.inbox, { uids: "2", op: "add", flags: ["\\Deleted"] });
+  await a.expunge(w.inbox);
+  const { mailbox, items } = await a.index(w.inbox);
+  const drop = await a.maildrop();
+  assertEquals(drop.mailbox, mailbox);
+  assertEquals(drop.uids, [1, 3, 4, 5]);
+  assertEquals(drop.uids, items.map((i) => i.uid));
+  assertEquals(drop.sizes, items.map((i) => i.size));
+  // Pages of two, and of one: the same columns; the state is the mailbox's whatever the page.
+  for (const limit of [1, 2, 3]) {
+    const uids: number[] = [];
+    const sizes: number[] = [];
+    let after = 0;
+    for (;;) {
+      const res = await w.gw.call(
+        "GET",
+        `/v1/mail-access/maildrop?afterUid=${after}&limit=${limit}`,
+        { token: await tokenOf(w) },
+      );
+      assertEquals(res.status, 200);
+      const page = await res.json();
+      assertEquals(page.mailbox, mailbox);
+      uids.push(...page.uids);
+      sizes.push(...page.sizes);
+      if (page.nextAfterUid === null) break;
+      after = page.nextAfterUid;
+    }
+    assertEquals(uids, drop.uids, `limit ${limit}`);
+    assertEquals(sizes, drop.sizes, `limit ${limit}`);
+  }
+  // Raw frames of a sparse set with an expunged UID and one past the end: exactly those there.
+  const all = await a.raw(w.inbox, "1:*");
+  assertEquals([...all.keys()], [1, 3, 4, 5]);
+  const some = await a.raw(w.inbox, "5,1:2,99");
+  assertEquals([...some.keys()], [1, 5]);
+  for (const [uid, bytes] of some) assertEquals([...bytes], [...all.get(uid)!]);
+  assertEquals([...(await a.raw(w.inbox, "2")).keys()], []);
+  // Bob's maildrop is his own (empty) Inbox.
+  const bob = await w.open(BOB);
+  const his = await bob.maildrop();
+  assertEquals(his.uids, []);
+  assertEquals(his.mailbox.exists, 0);
+  assert(his.mailbox.id !== mailbox.id);
+});
+
+/** A fresh access token of Alice's (a bridge session), for raw calls. */
+async function tokenOf(w: Awaited<ReturnType<typeof world>>): Promise<string> {
+  const res = await w.gw.call("POST", "/v1/bridge/auth", {
+    token: w.key,
+    body: { username: ALICE.address, secret: ALICE.password, protocol: "pop3" },
+  });
+  return (await res.json()).accessToken;
+}
+
+Deno.test("issue20: raw frames read as they arrive are byte-exact however the body is cut into chunks", async () => {
+  using w = await world();
+  const raws = [message("small"), message("big", "y".repeat(70_000)), message("dots", ".\r\n..")];
+  for (const raw of raws) await w.alice.append(w.inbox, raw);
+  // Over a network the body arrives in pieces of any size: 1, 7 and 4096 bytes here.
+  for (const size of [1, 7, 4096]) {
+    const rechunk = async (r: Request) => {
+      const res = await w.gw.app.fetch(r);
+      if (!r.url.endsWith("/raw") || !res.body) return res;
+      const all = new Uint8Array(await res.arrayBuffer());
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < all.length; i += size) c.enqueue(all.slice(i, i + size));
+          c.close();
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const c = await aliceVia(w.key, rechunk);
+    const got = await c.raw(w.inbox, "1:*");
+    assertEquals([...got.keys()], [1, 2, 3], `chunks of ${size}`);
+    for (const [i, raw] of raws.entries()) assertEquals([...got.get(i + 1)!], [...raw]);
+  }
+  // A body cut inside a frame is an error, never a short message.
+  const truncated = await aliceVia(w.key, async (r) => {
+    const res = await w.gw.app.fetch(r);
+    if (!r.url.endsWith("/raw")) return res;
+    const all = new Uint8Array(await res.arrayBuffer());
+    return new Response(all.slice(0, all.length - 5), { headers: res.headers });
+  });
+  const err = await truncated.raw(w.inbox, "1:*").then(() => undefined, (e) => e);
+  assert(err instanceof GatewayError && err.code === "bad_response", String(err));
+});
+
+/** Alice's bridge session whose every gateway call goes through `fetcher`. */
+async function aliceVia(key: string, fetcher: (r: Request) => Promise<Response>) {
+  const c = await MailClient.login({
+    baseUrl: "http://gateway.internal",
+    bridgeKey: key,
+    username: ALICE.address,
+    secret: ALICE.password,
+    clientIp: "192.0.2.7",
+    protocol: "imap",
+    fetcher,
+  });
+  assert(c, "login failed");
+  return c;
+}

@@ -72,6 +72,8 @@ export function extractSection(
  */
 export function topLevelSection(bytes: Uint8Array, section: Section): Uint8Array | undefined {
   if (section.part.length > 0) return undefined;
+  // BODY[] (the whole message, what clients download) needs no look at the header.
+  if (section.text === undefined) return bytes;
   const { fieldsEnd, bodyStart } = findHeaderEnd(bytes, 0, bytes.length);
   switch (section.text) {
     case undefined:

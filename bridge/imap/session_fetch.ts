@@ -23,6 +23,11 @@ type Fetch = Extract<Command, { name: "FETCH" }>;
 /** Messages and octets per backend call: index data is small, bodies are not. */
 const MAX_BATCH = 2000;
 const MAX_BODY_BATCH = 250;
+/**
+ * The first batch of bodies is small: its bytes go out while the next one loads, so the client
+ * starts reading after a few dozen messages rather than a whole batch (as Dovecot streams).
+ */
+const FIRST_BODY_BATCH = 32;
 const MAX_BATCH_OCTETS = 8 * 1024 * 1024;
 
 const needsRaw = (i: FetchItem) =>
@@ -115,9 +120,10 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
   let current: Target[] = [];
   let octets = 0;
   // Smaller batches for bodies, so the next one loads while this one is written out.
-  const maxBatch = raw && !headersOnly ? MAX_BODY_BATCH : MAX_BATCH;
+  const bodies = raw && !headersOnly;
   for (const t of targets) {
-    const size = raw && !headersOnly ? sel.entries.get(t.uid)?.size ?? 0 : 0;
+    const size = bodies ? sel.entries.get(t.uid)?.size ?? 0 : 0;
+    const maxBatch = !bodies ? MAX_BATCH : batches.length === 0 ? FIRST_BODY_BATCH : MAX_BODY_BATCH;
     if (current.length > 0 && (current.length >= maxBatch || octets + size > MAX_BATCH_OCTETS)) {
       batches.push(current);
       current = [];

@@ -1,7 +1,7 @@
 /**
  * The POP3 backend over the gateway: the credential is checked with the bridge key, and
  * everything after it runs with the account's own session (bridge/mail_client.ts) on its Inbox:
- * one index call at login, raw frames for RETR/TOP, and at QUIT one flag store plus one UID
+ * one maildrop call at login (UIDs and sizes only), raw frames for RETR/TOP, and at QUIT one flag store plus one UID
  * EXPUNGE (RFC 4315) of exactly the messages marked with DELE.
  */
 import { formatUidSet } from "../../schemas/mail_access.ts";
@@ -34,12 +34,12 @@ export class GatewayPop3Backend implements Pop3Backend {
     }
     if (!client) return { ok: false, reason: "invalid" };
     try {
-      const inbox = (await client.mailboxes()).find((b) => b.role === "inbox");
-      if (!inbox) throw new GatewayError(500, "no_inbox", "the account has no Inbox", false);
-      const { mailbox, items } = await client.index(inbox.id);
+      // One call: the Inbox's id and UIDVALIDITY with its UIDs and sizes as two columns.
+      const { mailbox, uids, sizes } = await client.maildrop();
+      const messages = uids.map((uid, i) => ({ uid, size: sizes[i] }));
       return {
         ok: true,
-        maildrop: new GatewayMaildrop(client, inbox.id, mailbox.uidValidity, items),
+        maildrop: new GatewayMaildrop(client, mailbox.id, mailbox.uidValidity, messages),
       };
     } catch (e) {
       await client.close();
@@ -49,15 +49,12 @@ export class GatewayPop3Backend implements Pop3Backend {
 }
 
 class GatewayMaildrop implements Maildrop {
-  readonly messages: { uid: number; size: number }[];
   constructor(
     private readonly client: MailClient,
     private readonly mailboxId: number,
     readonly uidValidity: number,
-    items: { uid: number; size: number }[],
-  ) {
-    this.messages = items.map((i) => ({ uid: i.uid, size: i.size }));
-  }
+    readonly messages: { uid: number; size: number }[],
+  ) {}
 
   async fetch(uids: number[]): Promise<Map<number, Uint8Array>> {
     if (uids.length === 0) return new Map();

@@ -24,23 +24,41 @@ export function multiline(status: string, lines: string[]): string {
 
 const DOT = 46;
 const LF = 10;
+const encoder = new TextEncoder();
 
 /**
  * Byte-stuffs message bytes for a multi-line response (RFC 1939 section 3): a "." at the start
  * of any line is doubled; the end is CRLF "." CRLF, with a CRLF first when the bytes do not end
- * in a line break. Nothing else changes, so the client gets the stored bytes exactly.
+ * in a line break. Nothing else changes, so the client gets the stored bytes exactly. `status`
+ * (the "+OK" line) goes in front, so a RETR reply is one buffer and one socket write. Lines are
+ * found with indexOf (native memchr) and copied in runs: mail rarely has a line starting "."
  */
-export function dotStuff(bytes: Uint8Array): Uint8Array {
-  let dots = bytes.length > 0 && bytes[0] === DOT ? 1 : 0;
-  for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === LF && bytes[i + 1] === DOT) dots++;
+export function dotStuff(bytes: Uint8Array, status = ""): Uint8Array {
+  const head = status ? encoder.encode(status) : undefined;
+  // Where a "." needs doubling: the start, and after every LF.
+  const dots: number[] = bytes.length > 0 && bytes[0] === DOT ? [0] : [];
+  for (
+    let lf = bytes.indexOf(LF);
+    lf >= 0 && lf + 1 < bytes.length;
+    lf = bytes.indexOf(LF, lf + 1)
+  ) {
+    if (bytes[lf + 1] === DOT) dots.push(lf + 1);
+  }
   const endsWithLine = bytes.length === 0 || bytes[bytes.length - 1] === LF;
   const tail = endsWithLine ? 3 : 5;
-  const out = new Uint8Array(bytes.length + dots + tail);
-  let o = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === DOT && (i === 0 || bytes[i - 1] === LF)) out[o++] = DOT;
-    out[o++] = bytes[i];
+  const offset = head?.byteLength ?? 0;
+  const out = new Uint8Array(offset + bytes.length + dots.length + tail);
+  if (head) out.set(head);
+  let o = offset;
+  let from = 0;
+  for (const at of dots) {
+    out.set(bytes.subarray(from, at), o);
+    o += at - from;
+    out[o++] = DOT; // the doubled dot; the line's own dot follows with the next run
+    from = at;
   }
+  out.set(bytes.subarray(from), o);
+  o += bytes.length - from;
   if (!endsWithLine) {
     out[o++] = 13;
     out[o++] = LF;

@@ -33,6 +33,12 @@ export interface Pop3Config {
 export type Pop3State = "authorization" | "transaction" | "closed";
 
 /**
+ * Most messages RETR reads ahead in one gateway call (within `prefetchBytes`): a client reading
+ * its maildrop from 1 to n then costs a call per few hundred messages, not per few dozen.
+ */
+const PREFETCH_MESSAGES = 512;
+
+/**
  * Dovecot's UIDL format (`%08Xu%08Xv`, which Dovecot writes in lower case): UID then
  * UIDVALIDITY, 8 hex digits each, so the two servers' unique-ids have one shape.
  */
@@ -270,10 +276,10 @@ export class Pop3Session {
           return [send(err("service temporarily unavailable, try again later", "SYS/TEMP"))];
         }
         if (!bytes) return [send(err(`message ${r.n} is no longer in the mailbox`))];
-        if (verb === "TOP") return [send(ok()), send(dotStuff(topOf(bytes, lines!)))];
+        if (verb === "TOP") return [send(dotStuff(topOf(bytes, lines!), ok()))];
         this.#cache.delete(r.m.uid);
         this.#retrieved.add(r.m.uid);
-        return [send(ok(`${bytes.byteLength} octets`)), send(dotStuff(bytes))];
+        return [send(dotStuff(bytes, ok(`${bytes.byteLength} octets`)))];
       }
       case "DELE": {
         if (args.length !== 1) return this.#badCommand("DELE takes one argument");
@@ -307,7 +313,7 @@ export class Pop3Session {
     const budget = this.config.prefetchBytes ?? 2_000_000;
     const uids = [uid];
     let bytes = messages[n - 1].size;
-    for (let i = n; i < messages.length && uids.length < 64; i++) {
+    for (let i = n; i < messages.length && uids.length < PREFETCH_MESSAGES; i++) {
       const m = messages[i];
       if (this.#deleted.has(m.uid) || this.#cache.has(m.uid)) continue;
       if (bytes + m.size > budget) break;

@@ -1779,6 +1779,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/mail-access/maildrop": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The Inbox as POP3 opens it: its state, UIDs and sizes as two columns
+     * @description What a POP3 login reads (RFC 1939 maildrop): the Inbox's state and every message's UID and size, as two arrays in UID order, in one call with no mailbox id to look up first; paged only beyond 100000 messages.
+     */
+    get: operations["getMaildrop"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/mail-access/mailboxes/{id}/changes": {
     parameters: {
       query?: never;
@@ -5557,6 +5577,15 @@ export interface components {
       size: number;
       /** @description System flags and keywords, IMAP spelling. */
       flags: string[];
+    };
+    Maildrop: {
+      mailbox: components["schemas"]["MailboxState"];
+      /** @description The Inbox's UIDs, ascending. */
+      uids: number[];
+      /** @description Each message's size in octets, in the order of `uids`. */
+      sizes: number[];
+      /** @description Set when more messages follow: pass it as `afterUid` for the next page. */
+      nextAfterUid: number | null;
     };
     MailboxChanges: {
       mailbox: components["schemas"]["MailboxState"];
@@ -16916,6 +16945,114 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["MailboxIndex"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getMaildrop: {
+    parameters: {
+      query?: {
+        /** @description Only UIDs above this (`nextAfterUid` of the previous page). */
+        afterUid?: number | null;
+        /** @description Page size. */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The maildrop */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Maildrop"];
         };
       };
       /** @description Not authenticated */

@@ -150,11 +150,17 @@ function toSql(value: unknown): unknown {
   return value;
 }
 
-/** BLOBs come back as Buffers; @libsql/client hands out their ArrayBuffer. */
+/**
+ * BLOBs come back as Buffers; @libsql/client hands out their ArrayBuffer. A Buffer that owns its
+ * whole ArrayBuffer (each BLOB the binding returns) hands it over without a copy of the bytes;
+ * only a view into a larger (pooled) buffer is copied out.
+ */
 function plain(value: unknown): unknown {
-  return value instanceof Uint8Array
-    ? value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)
-    : value;
+  if (!(value instanceof Uint8Array)) return value;
+  const buffer = value.buffer as ArrayBuffer;
+  return value.byteOffset === 0 && value.byteLength === buffer.byteLength
+    ? buffer
+    : buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
 }
 
 function mapError(e: unknown): unknown {

@@ -3,6 +3,8 @@
  * asked. Each is four groups of four lowercase letters (about 75 bits), shown once and stored as
  * an argon2id hash. `verifyAccountSecret` is the one check the bridge uses: the account password
  * counts only while 2FA is off; app passwords always count. Failures share login's throttle.
+ * Successes are remembered for a few minutes (verified_secrets.ts), so a mail client's next
+ * connection does not pay the argon2id run again.
  */
 import { and, eq } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
@@ -13,6 +15,7 @@ import { schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
 import { chargeAttempt, failed, giveBack, recordFailure } from "./throttle.ts";
+import { secretMemory } from "./verified_secrets.ts";
 
 export type AppPasswordRow = typeof schema.appPasswords.$inferSelect;
 
@@ -108,11 +111,19 @@ export async function verifyAccountSecret(
   const charge = await chargeAttempt(deps, { accountId: account?.id, address, ip }, now);
   let ok = false;
   if (account && !account.disabled) {
-    if (!account.totpEnabled && await verifyPassword(secret, account.passwordHash)) ok = true;
+    // A secret verified here minutes ago skips its argon2id run (verified_secrets.ts).
+    const memory = await secretMemory(secret, now);
+    const check = async (plain: string, hash: string) => {
+      if (memory.verified(hash)) return true;
+      if (!await verifyPassword(plain, hash)) return false;
+      memory.remember(hash);
+      return true;
+    };
+    if (!account.totpEnabled && await check(secret, account.passwordHash)) ok = true;
     const compact = ok ? undefined : normalizeAppPassword(secret);
     if (compact) {
       for (const row of await listAppPasswords(deps.store.db, account.id)) {
-        if (await verifyPassword(compact, row.passwordHash)) {
+        if (await check(compact, row.passwordHash)) {
           await deps.store.db.update(schema.appPasswords).set({ lastUsedAt: now })
             .where(eq(schema.appPasswords.id, row.id));
           ok = true;

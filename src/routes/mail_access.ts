@@ -15,6 +15,7 @@ import {
   MailboxChanges,
   MailboxIndex,
   MailboxState,
+  Maildrop,
   RAW_FRAMES_TYPE,
   RawRequest,
   SearchRequest,
@@ -31,7 +32,14 @@ import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { bearer, json, newRouter, ok, problems } from "../http/router.ts";
-import { INDEX_PAGE, mailboxChanges, mailboxIndex, mailboxState } from "../services/mail_access.ts";
+import {
+  INDEX_PAGE,
+  mailboxChanges,
+  mailboxIndex,
+  mailboxState,
+  MAILDROP_PAGE,
+  maildropJson,
+} from "../services/mail_access.ts";
 import { rawFrames, structures } from "../services/mail_access_raw.ts";
 import { searchMailbox } from "../services/mail_access_search.ts";
 import {
@@ -45,6 +53,17 @@ import {
 import { IdParam } from "./mailboxes.ts";
 
 const tags = ["mail-access"];
+
+/** The query of a list paged by UID: `afterUid` (the previous page's `nextAfterUid`), `limit`. */
+const uidPage = (max: number) =>
+  z.object({
+    afterUid: z.coerce.number().int().min(0).default(0).meta({
+      description: "Only UIDs above this (`nextAfterUid` of the previous page).",
+    }),
+    limit: z.coerce.number().int().min(1).max(max).default(max).meta({
+      description: "Page size.",
+    }),
+  });
 const base = "/mail-access/mailboxes/{id}";
 
 export function mailAccessRoutes(deps: Deps) {
@@ -88,14 +107,7 @@ export function mailAccessRoutes(deps: Deps) {
       security: bearer,
       request: {
         params: IdParam,
-        query: z.object({
-          afterUid: z.coerce.number().int().min(0).default(0).meta({
-            description: "Only UIDs above this (`nextAfterUid` of the previous page).",
-          }),
-          limit: z.coerce.number().int().min(1).max(INDEX_PAGE).default(INDEX_PAGE).meta({
-            description: "Page size.",
-          }),
-        }),
+        query: uidPage(INDEX_PAGE),
       },
       responses: { 200: ok("The index", MailboxIndex), ...problems(401, 403, 404, 422) },
     }),
@@ -103,6 +115,30 @@ export function mailAccessRoutes(deps: Deps) {
       const { id } = c.req.valid("param");
       const { afterUid, limit } = c.req.valid("query");
       return c.json(await mailboxIndex(db, c.get("auth").accountId, id, afterUid, limit), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/mail-access/maildrop",
+      operationId: "getMaildrop",
+      tags,
+      summary: "The Inbox as POP3 opens it: its state, UIDs and sizes as two columns",
+      description: "What a POP3 login reads (RFC 1939 maildrop): the Inbox's state and every " +
+        "message's UID and size, as two arrays in UID order, in one call with no mailbox id " +
+        `to look up first; paged only beyond ${MAILDROP_PAGE} messages.`,
+      security: bearer,
+      request: {
+        query: uidPage(MAILDROP_PAGE),
+      },
+      responses: { 200: ok("The maildrop", Maildrop), ...problems(401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { afterUid, limit } = c.req.valid("query");
+      // Built as JSON text in the store: passed on without a parse and a stringify.
+      const body = await maildropJson(db, c.get("auth").accountId, afterUid, limit);
+      return c.body(body, 200, { "content-type": "application/json" }) as never;
     },
   );
 

@@ -7,10 +7,10 @@
  */
 import { and, asc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
 import { type IndexEntry, type MailboxState, parseUidSet } from "../../schemas/mail_access.ts";
-import { badRequest } from "../errors.ts";
+import { badRequest, notFound } from "../errors.ts";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
-import { requireMailbox } from "./mailboxes.ts";
+import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 
 const m = schema.messages;
 
@@ -178,6 +178,49 @@ export async function mailboxIndex(
     items,
     nextAfterUid: more ? items[items.length - 1].uid : null,
   };
+}
+
+/** Above this many messages the maildrop is paged (its columns stay under D1's 2 MB value). */
+export const MAILDROP_PAGE = 100_000;
+
+/**
+ * The account's Inbox as POP3 opens it (RFC 1939 section 3, the maildrop): its state and two
+ * columns, UIDs and sizes, ascending by UID. Only what STAT, LIST, UIDL and RETR need, built as
+ * two JSON arrays inside SQLite and passed on as text: nothing is parsed or re-encoded per
+ * message on the way out (10,000 messages: about 100 KB instead of the index's 900 KB).
+ * Returns the JSON text of a `Maildrop`.
+ */
+export async function maildropJson(
+  db: Queryable,
+  accountId: number,
+  afterUid = 0,
+  limit = MAILDROP_PAGE,
+): Promise<string> {
+  const box = await mailboxByRole(db, accountId, "inbox");
+  if (!box) throw notFound("mailbox");
+  const row = await db.get<{ u: string; s: string; n: number; b: number; unseen: number }>(
+    sql`SELECT json_group_array(uid) AS u, json_group_array(size) AS s, count(*) AS n,
+      coalesce(sum(size), 0) AS b, coalesce(sum(seen = 0), 0) AS unseen
+      FROM (SELECT uid, size, seen FROM messages WHERE mailbox_id = ${box.id}
+        AND uid > ${afterUid} AND uid < ${box.uidNext} ORDER BY uid LIMIT ${limit + 1})`,
+  );
+  let uids = row?.u ?? "[]";
+  let sizes = row?.s ?? "[]";
+  let count = Number(row?.n ?? 0);
+  let next: number | null = null;
+  if (count > limit) {
+    // One row too many was read: cut the last element off both columns.
+    uids = uids.slice(0, uids.lastIndexOf(",")) + "]";
+    sizes = sizes.slice(0, sizes.lastIndexOf(",")) + "]";
+    count = limit;
+    next = Number(uids.slice(Math.max(uids.lastIndexOf(","), 0) + 1, -1));
+  }
+  // A whole mailbox in one page: its counts come from the same scan; else the usual query.
+  const mailbox = afterUid === 0 && next === null
+    ? stateOf(box, { exists: count, unseen: Number(row?.unseen ?? 0), sizeBytes: Number(row?.b) })
+    : await mailboxState(db, accountId, box.id);
+  return `{"mailbox":${JSON.stringify(mailbox)},"uids":${uids},"sizes":${sizes},` +
+    `"nextAfterUid":${next}}`;
 }
 
 /** What changed after `sinceModseq`: changed messages and expunged UIDs (RFC 7162 3.1.4, 3.2.5). */

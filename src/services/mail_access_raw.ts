@@ -6,12 +6,12 @@
  * offsets) are parsed once per blob on first request and kept in `mime_structures`.
  */
 import { and, eq, sql } from "drizzle-orm";
-import { frameHead } from "../../schemas/mail_access.ts";
 import { type MimeStructure, parseMimeStructure } from "../../schemas/mime_structure.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable } from "../store/store.ts";
-import { schema } from "../store/store.ts";
-import { rowsInSet } from "./mail_access.ts";
+import { rawSql, schema } from "../store/store.ts";
+import { highestUid, rowsInSet, UidMatcher } from "./mail_access.ts";
+import { requireMailbox } from "./mailboxes.ts";
 import { blobBytes, bytesOf } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 
@@ -50,9 +50,15 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
   return out;
 }
 
+/** Messages read per store query while streaming frames (about 128 KB of typical mail). */
+const FRAMES_PER_READ = 64;
+
 /**
  * The frames of the set's messages, ascending by UID; checked (mailbox ownership, UID set)
- * before the stream starts, so errors are still problem+json.
+ * before the stream starts, so errors are still problem+json. The set's UIDs come first from the
+ * UID index alone (no message row is read), then each page of FRAMES_PER_READ messages is one
+ * join of messages and blobs — one fixed statement, the page's UIDs as one JSON parameter — and
+ * goes out as one chunk: per message no query, no query building and no separate small buffer.
  */
 export async function rawFrames(
   deps: Deps,
@@ -61,28 +67,61 @@ export async function rawFrames(
   uids: string,
   part: "full" | "header",
 ): Promise<ReadableStream<Uint8Array>> {
-  const rows = await rowsInSet(deps.store.db, accountId, mailboxId, uids);
+  const db = deps.store.db;
+  const raw = rawSql(db);
+  const [, highest] = await Promise.all([
+    requireMailbox(db, accountId, mailboxId),
+    highestUid(db, mailboxId),
+  ]);
+  const matcher = new UidMatcher(uids, highest);
+  const [present] = await raw.all<{ j: string | null }>(
+    `SELECT json_group_array(uid) AS j FROM (SELECT uid FROM messages WHERE mailbox_id = ?
+      AND +account_id = ? AND uid BETWEEN ? AND ? ORDER BY uid)`,
+    [mailboxId, accountId, matcher.min, matcher.max],
+  );
+  const wanted = (JSON.parse(present?.j ?? "[]") as number[]).filter((u) => matcher.has(u));
+  // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store.
+  const data = part === "full" ? "b.data" : `CASE WHEN instr(b.data, x'0d0a0d0a') > 0
+    THEN substr(b.data, 1, instr(b.data, x'0d0a0d0a') + 3) ELSE b.data END`;
+  const query = `SELECT m.uid AS uid, b.sha256 AS sha, b.size AS size, ${data} AS data
+    FROM messages m JOIN blobs b ON b.sha256 = m.blob_sha256
+    WHERE m.mailbox_id = ? AND +m.account_id = ? AND m.uid IN (SELECT value FROM json_each(?))
+    ORDER BY m.uid`;
   let at = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      if (at >= rows.length) {
+      if (at >= wanted.length) {
         controller.close();
         return;
       }
-      const batch = rows.slice(at, at + BLOBS_PER_READ);
-      at += batch.length;
-      const blobs = await readBlobs(
-        deps.store.db,
-        [...new Set(batch.map((r) => r.blobSha256))],
-        part,
+      const page = wanted.slice(at, at + FRAMES_PER_READ);
+      at += page.length;
+      const rows = await raw.all<{ uid: number; sha: string; size: number; data: unknown }>(
+        query,
+        [mailboxId, accountId, JSON.stringify(page)],
       );
-      for (const row of batch) {
-        const found = blobs.get(row.blobSha256);
-        if (!found) continue; // purged meanwhile: skipped, as an expunged UID would be
-        const bytes = part === "header" ? headerBlock(found) : found;
-        controller.enqueue(frameHead(row.uid, bytes.byteLength));
-        controller.enqueue(bytes);
+      // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
+      const frames: { uid: number; bytes: Uint8Array }[] = [];
+      let total = 0;
+      for (const row of rows) {
+        const bytes = part === "header"
+          ? headerBlock(bytesOf(row.data))
+          // A large blob's first chunk is in the row; the rest in blob_chunks.
+          : await blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data });
+        frames.push({ uid: Number(row.uid), bytes });
+        total += 8 + bytes.byteLength;
       }
+      if (frames.length === 0) return;
+      const out = new Uint8Array(total);
+      const view = new DataView(out.buffer);
+      let o = 0;
+      for (const f of frames) {
+        view.setUint32(o, f.uid);
+        view.setUint32(o + 4, f.bytes.byteLength);
+        out.set(f.bytes, o + 8);
+        o += 8 + f.bytes.byteLength;
+      }
+      controller.enqueue(out);
     },
   });
 }
