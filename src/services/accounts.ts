@@ -7,7 +7,7 @@ import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
 import { AppError, notFound } from "../errors.ts";
 import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
-import type { Queryable, Store, Tx } from "../store/store.ts";
+import { localCache, type Queryable, type Store, type Tx } from "../store/store.ts";
 import { BLOB_UNUSED } from "./blob_chunks.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
@@ -116,9 +116,9 @@ export async function findAccountByAddress(
   const normal = normalizeAddress(address);
   if (!normal) return undefined;
   const key = addressKey(normal);
-  // In a request with optimistic reads (store/read_scope.ts) the row comes from a cache the
-  // change counter covers; its usage is as old as the entry (`usageMayBeOld`).
-  const scoped = scopeOf(db) !== undefined;
+  // In a request with optimistic reads (store/read_scope.ts), and on the embedded file, the row
+  // comes from a cache; its usage is as old as the entry (`usageMayBeOld`).
+  const scoped = scopeOf(db) !== undefined || localCache(db) !== undefined;
   const found = await remember(db, `account ${key}`, async () => {
     const row = await rawSql(db).get<Record<string, unknown>>(
       `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,

@@ -19,7 +19,14 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Statement } from "../store/store.ts";
-import { assertStep, isFailedAssertion, rawSql, readCaches, schema } from "../store/store.ts";
+import {
+  assertStep,
+  isFailedAssertion,
+  localCache,
+  rawSql,
+  readCaches,
+  schema,
+} from "../store/store.ts";
 import { scopeOf, StaleReads } from "../store/read_scope.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
@@ -97,8 +104,9 @@ export async function mailboxIdByRole(
     );
     return box ? Number(box.id) : null;
   };
-  // With optimistic reads (store/read_scope.ts) from the mailbox cache the change counter covers.
-  const id = scopeOf(db)
+  // With optimistic reads (store/read_scope.ts) and on the embedded file, from the mailbox cache
+  // the change counter covers (delivery's mailboxFor does the same).
+  const id = scopeOf(db) || localCache(db)
     ? await readCaches(db).mailboxes.get(`${accountId} ${role} only`, read, (v) => v !== null)
     : await read();
   if (id === null) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
@@ -342,12 +350,12 @@ export async function sendMessage(
     }
   };
 
-  // One write job: reads first (above and here), then every write in one round trip, each
-  // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
-  // With optimistic reads the quota is left to the job's guard: when it refuses, the request
-  // runs again with fresh reads, and this check then says why (store/read_scope.ts).
+  // One write job: reads first (above), then every write in one round trip, each step
+  // re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep). The quota
+  // is left to the job's guard, which every send passes but the one that fills the mailbox: when
+  // it refuses, `checkSentRoom` says why (with optimistic reads, in the request's second run
+  // with fresh reads: store/read_scope.ts), instead of a read before every send.
   const optimistic = scopeOf(store.db) !== undefined;
-  if (sentInput && !optimistic) await checkSentRoom(store.db);
   const blob = await blobJob(store, raw, prepared.sha);
   const statements: Statement[] = [
     ...options.job?.first ?? [],
@@ -386,6 +394,7 @@ export async function sendMessage(
     // The quota filled between the reads and the write: nothing of the job was kept.
     if (isFailedAssertion(e)) {
       if (optimistic) throw new StaleReads();
+      if (sentInput) await checkSentRoom(store.db);
       throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
     }
     throw e;
