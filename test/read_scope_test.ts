@@ -43,6 +43,11 @@ storeTest(
         "flag change": [3, 3],
         "outbox claim": [3, 3],
       });
+    } else {
+      // The embedded file reads its caches unchecked (ReadCaches.local): once the first rounds
+      // filled them, a send runs no statement before its write job.
+      assertEquals(costs["send, session"].at(-1), 1, JSON.stringify(costs));
+      assertEquals(costs["send, API key"].at(-1), 1, JSON.stringify(costs));
     }
     gw.close();
   },
@@ -174,4 +179,58 @@ Deno.test("issue16#4: the file client's first row of a statement is the current 
     assertEquals(row?.name, "a.test");
   });
   store.close();
+});
+
+Deno.test("issue16: on the embedded file a send takes its reads from the local cache, and a change in this process or another connection takes effect at the next send", async () => {
+  const url = await sharedUrl("file");
+  const a = await createTestGateway({ webhookAllowPrivate: true }, url);
+  const b = await createTestGateway({ webhookAllowPrivate: true }, url, { seed: false });
+  const token = await a.login(ALICE);
+  // Signed in through the other connection before A's caches are warm: A has read the change
+  // counter since, so what B does next moves only `PRAGMA data_version`, not the counter.
+  const other = await b.login(ALICE);
+  const send = (to = BOB.address, t = token) =>
+    a.call("POST", "/v1/emails", {
+      token: t,
+      body: { from: ALICE.address, to: [to], subject: "s", text: "t" },
+    });
+  const deliveries = async () =>
+    Number(
+      (await rawSql(a.deps.store.db).get<{ n: number }>(
+        "SELECT count(*) AS n FROM tx_webhook_deliveries",
+      ))!.n,
+    );
+  // Warm A's caches: the session, Alice's account, no suppression, no webhook endpoint.
+  for (let i = 0; i < 3; i++) assertEquals((await send()).status, 201);
+  const before = a.deps.store.roundTrips;
+  assertEquals((await send()).status, 201);
+  assertEquals(a.deps.store.roundTrips - before, 1, "only the write job");
+  assertEquals(await deliveries(), 0);
+
+  // Another connection adds an endpoint (no change counter covers it): the next send posts to it.
+  const hook = await b.call("POST", "/v1/webhooks", {
+    token,
+    body: { url: "http://127.0.0.1:9/hook", events: ["email.queued"] },
+  });
+  assertEquals(hook.status, 201, await hook.text());
+  assertEquals((await send()).status, 201);
+  assertEquals(await deliveries(), 1, "the new endpoint got the send's email.queued");
+
+  // This process suppresses Bob: the next send skips him.
+  const admin = await a.login(ADMIN);
+  const suppressed = await a.call("POST", `/v1/domains/${DOMAIN}/suppressions`, {
+    token: admin,
+    body: { address: BOB.address },
+  });
+  assertEquals(suppressed.status, 201, await suppressed.text());
+  assertEquals((await send()).status, 422, "every recipient suppressed");
+
+  // Signed out in this process, then in another connection: refused at once either way.
+  assertEquals((await send(ADMIN.address, other)).status, 201);
+  assertEquals((await a.call("POST", "/v1/auth/logout", { token })).status, 204);
+  assertEquals((await send(ADMIN.address)).status, 401);
+  assertEquals((await b.call("POST", "/v1/auth/logout", { token: other })).status, 204);
+  assertEquals((await send(ADMIN.address, other)).status, 401);
+  a.close();
+  b.close();
 });

@@ -7,7 +7,7 @@ import { normalizeAddress, parseAddress } from "../../schemas/address.ts";
 import { AppError, notFound } from "../errors.ts";
 import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
-import type { Queryable, Store, Tx } from "../store/store.ts";
+import { localCache, type Queryable, type Store, type Tx } from "../store/store.ts";
 import { BLOB_UNUSED } from "./blob_chunks.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
@@ -119,7 +119,9 @@ export async function findAccountByAddress(
   // In a request with optimistic reads (store/read_scope.ts) the row comes from a cache the
   // change counter covers; its usage is as old as the entry (`usageMayBeOld`).
   const scoped = scopeOf(db) !== undefined;
+  let loaded = false;
   const found = await remember(db, `account ${key}`, async () => {
+    loaded = true;
     const row = await rawSql(db).get<Record<string, unknown>>(
       `SELECT ${accountsSql.columns} FROM accounts WHERE address_key = ?`,
       [key],
@@ -128,6 +130,13 @@ export async function findAccountByAddress(
     if (account && scoped) cachedUsage.add(account);
     return account;
   }, () => undefined);
+  if (found && !loaded && !scoped && localCache(db)) {
+    // The embedded file's cache (ReadCaches.local) answered: usage as old as the entry, said on
+    // a copy, so that whoever read the row itself still has exact usage on theirs.
+    const copy = { ...found };
+    cachedUsage.add(copy);
+    return copy;
+  }
   return found ?? undefined;
 }
 

@@ -67,8 +67,21 @@ function normalizeSubject(subject: string): string {
 /** Message-IDs a thread lookup considers (the newest references matter most). */
 const MAX_THREAD_REFS = 50;
 
+/** Characters of a message's body its list preview shows (whitespace runs as one space). */
+const PREVIEW_CHARS = 200;
+/** The start of a body the preview is looked for in first (the whole body only when too short). */
+const PREVIEW_SCAN = 1_000;
+
 function previewOf(parsed: ParsedMail): string {
-  return searchableBody(parsed).replace(/\s+/g, " ").trim().slice(0, 200);
+  const body = searchableBody(parsed);
+  // Only the start of the body reaches the preview: collapsing a 4 KB body whole, twice per send
+  // (Sent and Inbox copy), showed in profiles. The prefix collapses to the same first characters
+  // as the whole body does; when it collapses to fewer than it must show, the whole body is used.
+  if (body.length > PREVIEW_SCAN) {
+    const head = body.slice(0, PREVIEW_SCAN).replace(/\s+/g, " ").trimStart();
+    if (head.length > PREVIEW_CHARS) return head.slice(0, PREVIEW_CHARS);
+  }
+  return body.replace(/\s+/g, " ").trim().slice(0, PREVIEW_CHARS);
 }
 
 const bit = (b: boolean | undefined) => (b ? 1 : 0);

@@ -19,7 +19,16 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { fromBase64Url } from "../crypto.ts";
 import type { Queryable, Statement } from "../store/store.ts";
-import { assertStep, isFailedAssertion, rawSql, readCaches, schema } from "../store/store.ts";
+import {
+  assertStep,
+  dbView,
+  isFailedAssertion,
+  localCache,
+  rawSql,
+  readCaches,
+  schema,
+  type Store,
+} from "../store/store.ts";
 import { scopeOf, StaleReads } from "../store/read_scope.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
@@ -97,8 +106,9 @@ export async function mailboxIdByRole(
     );
     return box ? Number(box.id) : null;
   };
-  // With optimistic reads (store/read_scope.ts) from the mailbox cache the change counter covers.
-  const id = scopeOf(db)
+  // With optimistic reads (store/read_scope.ts) and on the embedded file, from the mailbox cache
+  // the change counter covers (delivery's mailboxFor does the same).
+  const id = scopeOf(db) || localCache(db)
     ? await readCaches(db).mailboxes.get(`${accountId} ${role} only`, read, (v) => v !== null)
     : await read();
   if (id === null) throw new AppError(409, "conflict", `the account has no ${role} mailbox`);
@@ -210,6 +220,21 @@ async function classify(
   return { local, remote };
 }
 
+/**
+ * `store` with a `db` that reads rows the embedded file's local cache keeps afresh (a view on
+ * the same database, store.ts `dbView`; the caches the change counter covers still apply).
+ */
+function withoutLocalCache(store: Store): Store {
+  const db = dbView(store, store.caches);
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === "db") return db;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** What a send answers; `id` is the Sent copy's, null when none was kept. */
 export type SendOutcome = Omit<SendResponse, "id"> & { id: number | null };
 
@@ -222,6 +247,8 @@ export interface SendOptions {
   envelopeFrom?: string;
   /** Remote recipients are handed to no transport before this time (`send_at`). */
   notBefore?: number;
+  /** Set for the run after a job refused what cached reads decided (embedded file). */
+  freshReads?: boolean;
   /**
    * The caller's statements, in the same single write job (one
    * round trip, DESIGN.md "Storage and scale"). `first` runs before anything (a claim whose
@@ -306,7 +333,9 @@ export async function sendMessage(
     parsed,
   });
   const sentBox = sentCopy ? await mailboxIdByRole(store.db, auth.accountId, "sent") : undefined;
-  const sentKey = await deliveryKeyFor(messageId, prepared.sha);
+  // The same key the delivery computed from the same Message-ID and bytes (a send has no trace
+  // fields): not hashed twice.
+  const sentKey = prepared.deliveryKey || await deliveryKeyFor(messageId, prepared.sha);
   const sentParsed = { ...prepared.parsed, envelope: { from: from.address, recipients: all } };
   const outbound = {
     accountId: auth.accountId,
@@ -342,12 +371,12 @@ export async function sendMessage(
     }
   };
 
-  // One write job: reads first (above and here), then every write in one round trip, each
-  // step re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep).
-  // With optimistic reads the quota is left to the job's guard: when it refuses, the request
-  // runs again with fresh reads, and this check then says why (store/read_scope.ts).
+  // One write job: reads first (above), then every write in one round trip, each step
+  // re-checking in SQL what the reads decided (storeMessageJob's guards, assertStep). The quota
+  // is left to the job's guard, which every send passes but the one that fills the mailbox: when
+  // it refuses, `checkSentRoom` says why (with optimistic reads, in the request's second run
+  // with fresh reads: store/read_scope.ts), instead of a read before every send.
   const optimistic = scopeOf(store.db) !== undefined;
-  if (sentInput && !optimistic) await checkSentRoom(store.db);
   const blob = await blobJob(store, raw, prepared.sha);
   const statements: Statement[] = [
     ...options.job?.first ?? [],
@@ -386,6 +415,13 @@ export async function sendMessage(
     // The quota filled between the reads and the write: nothing of the job was kept.
     if (isFailedAssertion(e)) {
       if (optimistic) throw new StaleReads();
+      // The embedded file's cached reads (an account's usage may be behind, so the job's guard
+      // decided what a fresh read would have): once more with every read fresh.
+      if (!options.freshReads && localCache(store.db)) {
+        const fresh = { ...deps, store: withoutLocalCache(store) };
+        return await sendMessage(fresh, auth, req, { ...options, freshReads: true });
+      }
+      if (sentInput) await checkSentRoom(store.db);
       throw new AppError(409, "conflict", "the mailbox changed while sending; try again");
     }
     throw e;

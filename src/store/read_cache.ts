@@ -92,6 +92,15 @@ export interface ReadCaches {
    * entry paired with the SQL that re-checks it.
    */
   scoped: ReadCache<unknown>;
+  /**
+   * The same reads as `scoped` (sessions, accounts by address, suppressions, tracking settings,
+   * webhook endpoints) for requests without a scope on the embedded file, taken without a
+   * re-check: this process empties it when it writes those tables, and the Store empties it
+   * whenever `PRAGMA data_version` says another connection committed anything at all (the
+   * change counter does not cover these rows), so an entry is only ever as old as this
+   * process's own last write to its table. Used only there (`localCache` in store.ts).
+   */
+  local: ReadCache<unknown>;
 }
 
 export function newReadCaches(current?: CacheCheck): ReadCaches {
@@ -101,6 +110,7 @@ export function newReadCaches(current?: CacheCheck): ReadCaches {
     mailboxes: new ReadCache(current),
     apiKeys: new ReadCache(current),
     scoped: new ReadCache(current),
+    local: new ReadCache(current),
   };
 }
 

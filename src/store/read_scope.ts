@@ -26,6 +26,7 @@ import {
   dbView,
   guardStep,
   isFailedGuard,
+  localCache,
   type Queryable,
   rawSql,
   readCaches,
@@ -204,9 +205,10 @@ export class ReadScope {
 }
 
 /**
- * A read only a scoped request caches: `load` on a miss (or outside a scope, every time); on a
- * hit, `check(value)` is the condition the request's job re-checks. Entries are also dropped when
- * the change counter moves and when this process writes their table.
+ * A read a scoped request caches: `load` on a miss; on a hit, `check(value)` is the condition the
+ * request's job re-checks. Entries are also dropped when the change counter moves and when this
+ * process writes their table. Outside a scope: on the embedded file from `ReadCaches.local` (no
+ * re-check needed there), elsewhere `load()` every time.
  */
 export async function remember<V>(
   q: Queryable,
@@ -216,7 +218,11 @@ export async function remember<V>(
   keep?: (value: V) => boolean,
 ): Promise<V> {
   const scope = scopeOf(q);
-  if (!scope) return await load();
+  if (!scope) {
+    // The embedded file: the same entries, trusted while nothing else committed (ReadCaches.local).
+    const local = localCache(q);
+    return local ? await local.get(key, load, keep as (v: unknown) => boolean) as V : await load();
+  }
   const value = await readCaches(q).scoped.get(key, load, keep as (v: unknown) => boolean) as V;
   const guard = check(value);
   if (guard) scope.require(key, guard);

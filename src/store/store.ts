@@ -55,6 +55,8 @@ export interface RawSql {
 const rawExecutors = new WeakMap<object, RawSql>();
 const storeCaches = new WeakMap<object, ReadCaches>();
 const txAppends = new WeakMap<object, Appends>();
+/** Store `db`s whose `caches.local` may be used (the embedded file: see ReadCaches.local). */
+const localDbs = new WeakSet<object>();
 
 /**
  * Inserts `values` into `table` when the write transaction ends, with the other rows appended
@@ -83,6 +85,15 @@ export function readCaches(q: Queryable): ReadCaches {
   const caches = storeCaches.get(q);
   if (!caches) throw new Error("readCaches: not a Store's db or write transaction");
   return caches;
+}
+
+/**
+ * The cache of reads a request without a scope may take unchecked (ReadCaches.local), for a
+ * Store's own `db` on the embedded file; undefined for a transaction, a scoped view or any
+ * other engine, which read as before.
+ */
+export function localCache(q: Queryable): ReadCaches["local"] | undefined {
+  return localDbs.has(q) ? storeCaches.get(q)?.local : undefined;
 }
 
 /**
@@ -367,6 +378,8 @@ export class Store {
   private commitCount = 0;
   /** The open transaction wrote a row a read cache keeps: invalidate again when it ends. */
   private cacheDirty = false;
+  /** The open transaction wrote a row only `caches.local` keeps: empty it when it ends. */
+  private localDirty = false;
   /** Rows nearly every delivery reads (store/read_cache.ts); writers of them invalidate. */
   readonly caches: ReadCaches = newReadCaches(() => this.checkCaches());
   /** The change counter as last read; undefined before the first read or after a failed one. */
@@ -396,6 +409,7 @@ export class Store {
     this.db = drizzle(this.client, { schema });
     rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
     storeCaches.set(this.db, this.caches);
+    if (options.changedElsewhere) localDbs.add(this.db);
   }
 
   /**
@@ -413,7 +427,10 @@ export class Store {
     const changedElsewhere = this.options.changedElsewhere;
     if (changedElsewhere) {
       if (this.generationRead) return this.generationRead;
-      return changedElsewhere() ? this.startGenerationRead() : undefined;
+      if (!changedElsewhere()) return undefined;
+      // Another connection committed something: the rows no counter covers may have changed.
+      this.caches.local.invalidate();
+      return this.startGenerationRead();
     }
     if (!this.generationRead) return this.startGenerationRead();
     return this.nextGenerationRead ??= this.generationRead.then(() => {
@@ -538,10 +555,16 @@ export class Store {
   private noteWrite(stmt: unknown, inTx: boolean): void {
     const sql = sqlOf(stmt);
     if (COUNTER_BUMPS.has(sql)) return;
-    if (SCOPED_ROWS_WRITE.test(sql)) this.caches.scoped.invalidate();
+    if (SCOPED_ROWS_WRITE.test(sql)) {
+      this.caches.scoped.invalidate();
+      this.caches.local.invalidate();
+      // A read that runs while the transaction is open sees the row as it was before: again.
+      if (inTx) this.localDirty = true;
+    }
     if (API_KEYS_WRITE.test(sql)) {
       this.caches.apiKeys.invalidate();
       this.caches.scoped.invalidate();
+      this.caches.local.invalidate();
       // Our own write moved the change counter: the next request reads it again.
       this.seenGeneration = undefined;
       if (inTx) this.cacheDirty = true;
@@ -550,6 +573,7 @@ export class Store {
     this.caches.recipients.invalidate();
     this.caches.mailboxes.invalidate();
     this.caches.scoped.invalidate();
+    this.caches.local.invalidate();
     this.seenGeneration = undefined;
     if (DOMAINS_WRITE.test(sql)) this.caches.domains.invalidate();
     if (inTx) this.cacheDirty = true;
@@ -567,6 +591,7 @@ export class Store {
       };
     }
     this.cacheDirty = false;
+    this.localDirty = false;
     return tx;
   }
 
@@ -760,6 +785,10 @@ export class Store {
             // Readers may have seen the transaction's own rows before it ended (one connection).
             this.cacheDirty = false;
             invalidateAll(this.caches);
+          }
+          if (this.localDirty) {
+            this.localDirty = false;
+            this.caches.local.invalidate();
           }
         }
         // Answer once the commit is on disk; the next group may run meanwhile.

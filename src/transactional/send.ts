@@ -42,6 +42,11 @@ import type { WebhookRow } from "./webhooks.ts";
 // Written for every message the send API accepts: plain SQL (store/table_sql.ts).
 const txMessagesSql = tableSql(schema.txMessages);
 const txRecipientsSql = tableSql(schema.txRecipients);
+/** A `tx_messages` row whose `sent_ref` is `sentRef` (SQL naming the job's Sent copy). */
+const txMessageWithSentSql = (sentRef: string) =>
+  `INSERT INTO tx_messages (id, account_id, domain, from_address, subject, sent_ref,
+     message_id_header, tags, metadata, send_at, state, template, created_at)
+   VALUES (?, ?, ?, ?, ?, ${sentRef}, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
  * Reads the items of one batch share: the sending domains' tracking settings, the account's
@@ -244,13 +249,24 @@ export async function sendEmail(
               template: req.template ? req.template.name : null,
               createdAt: at,
             };
-            await txMessagesSql.insert(sql, message);
             if (refs.sentId) {
-              await sql.run(
-                `UPDATE tx_messages SET sent_ref = ${refs.sentId.sql} WHERE id = ?`,
-                [...refs.sentId.args, emailId],
-              );
-            }
+              // The Sent copy's id, stored by an earlier step of the job, in the row's insert.
+              await sql.run(txMessageWithSentSql(refs.sentId.sql), [
+                message.id,
+                message.accountId,
+                message.domain,
+                message.fromAddress,
+                message.subject,
+                ...refs.sentId.args,
+                message.messageIdHeader,
+                message.tags,
+                message.metadata,
+                message.sendAt,
+                message.state,
+                message.template,
+                message.createdAt,
+              ]);
+            } else await txMessagesSql.insert(sql, message);
             const recipients = response.recipients.map((r) =>
               r.status === "queued" && scheduled ? { ...r, status: "scheduled" as const } : r
             );
@@ -312,14 +328,17 @@ export async function sendEmail(
           }).then((steps) => [
             ...steps,
             // Each remote recipient's outbox row, queued by this job: the account's rows of this
-            // millisecond (index outbox_account) with this message's blob.
-            {
-              sql: `UPDATE tx_recipients SET outbox_id = (SELECT max(o.id) FROM outbox o
+            // millisecond (index outbox_account) with this message's blob. None queued (local
+            // recipients only): no outbox row to name.
+            ...(response.recipients.some((r) => r.status === "queued")
+              ? [{
+                sql: `UPDATE tx_recipients SET outbox_id = (SELECT max(o.id) FROM outbox o
               WHERE o.account_id = ? AND o.created_at = ? AND o.blob_sha256 = ?
                 AND lower(o.rcpt_to) = address)
             WHERE message_id = ?`,
-              args: [auth.accountId, refs.queuedAt, refs.blobSha256, emailId],
-            },
+                args: [auth.accountId, refs.queuedAt, refs.blobSha256, emailId],
+              }]
+              : []),
             ...(key ? [claimedResponse(auth.accountId, key, 201, body, refs.sentId)] : []),
           ]),
       },

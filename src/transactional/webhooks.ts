@@ -16,7 +16,7 @@ import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { randomToken, toBase64 } from "../crypto.ts";
 import type { Queryable, Tx } from "../store/store.ts";
-import { rawSql, schema } from "../store/store.ts";
+import { localCache, rawSql, schema } from "../store/store.ts";
 import { remember, scopeOf } from "../store/read_scope.ts";
 import { refuseUrl, webhookPolicy } from "../http/net_guard.ts";
 import { tableSql } from "../store/table_sql.ts";
@@ -273,8 +273,13 @@ export async function activeWebhooks(db: Queryable, accountId: number): Promise<
     `SELECT ${webhooksSql.columns} FROM tx_webhooks WHERE account_id = ? AND active = 1`;
   const scope = scopeOf(db);
   if (!scope) {
-    const rows = await rawSql(db).all<Record<string, unknown>>(rowsSql, [accountId]);
-    return rows.map(webhooksSql.fromRow);
+    const read = async () =>
+      (await rawSql(db).all<Record<string, unknown>>(rowsSql, [accountId])).map(
+        webhooksSql.fromRow,
+      );
+    // The embedded file: remembered until a write to the table (store/read_cache.ts `local`).
+    const local = localCache(db);
+    return local ? await local.get(`webhooks ${accountId}`, read) as WebhookRow[] : await read();
   }
   const found = await remember(db, `webhooks ${accountId}`, async () => {
     const [rows, print] = await scope.base.readBatch([
