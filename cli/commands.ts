@@ -88,7 +88,7 @@ const serveCommand: Command = {
     "`postern init` (domain $POSTERN_DOMAIN or postern.localhost, admin $POSTERN_ADMIN_ADDRESS " +
     "or admin@<domain>).",
     "On Deno, `deno task start` runs it from a one-file bundle it builds first " +
-    "(scripts/build_serve.ts: about 15 MB less resident memory than the sources), with " +
+    "(scripts/build_serve.ts: about 25 MB less resident memory than the sources), with " +
     "--v8-flags=--no-memory-reducer,--expose-gc and " +
     "MALLOC_MMAP_THRESHOLD_=1048576: the heap keeps its size while mail keeps coming, and " +
     "once the server has been idle for a few seconds it gives back what a burst grew (one " +

@@ -3,7 +3,7 @@
  * `postern serve` to run instead of its 380 source modules and their npm packages (issue 20,
  * idle memory). Deno keeps every module it loaded for the process's life: the module graph with
  * each source's text on the native side, a module record, source string and scope data per
- * module in the JavaScript heap. Run from one file, an idle `postern serve` holds about 15 MB
+ * module in the JavaScript heap. Run from one file, an idle `postern serve` holds about 20 MB
  * less (the native heap 24 → 9 MB), with the same code doing the same work at the same CPU per
  * message (bench/run.ts section c).
  *

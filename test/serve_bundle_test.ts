@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { python } from "./fixtures/bridge.ts";
-import { LISTENERS_OFF, SERVE_ADMIN } from "./fixtures/serve_env.ts";
+import { adminToken, serveChild } from "./fixtures/serve_env.ts";
 import { buildServe } from "../scripts/build_serve.ts";
 
 const START_TASK: string = JSON.parse(
@@ -41,28 +41,11 @@ Deno.test("issue20#2: the start task builds the bundle and runs serve from it", 
 async function serveFromBundle(script: string, thread: boolean): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "postern-serve-bundled-" });
   const http = freePort(), smtp = freePort();
-  const env = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("POSTERN_")),
-  );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--node-modules-dir=manual", script, "serve", "--init-if-needed"],
-    cwd: new URL("../", import.meta.url).pathname,
-    env: {
-      ...env,
-      NO_COLOR: "1",
-      ...LISTENERS_OFF,
-      POSTERN_LOG_LEVEL: "warn",
-      POSTERN_SMTP_EARLY_TALKER_MS: "0",
-      POSTERN_DATA_DIR: `${dir}/data`,
-      POSTERN_ADMIN_PASSWORD: SERVE_ADMIN.password,
-      POSTERN_HTTP_PORT: String(http),
-      POSTERN_SMTP_PORT: String(smtp),
-      POSTERN_BRIDGE_THREAD: String(thread),
-    },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = serveChild(`${dir}/data`, {
+    POSTERN_HTTP_PORT: String(http),
+    POSTERN_SMTP_PORT: String(smtp),
+    POSTERN_BRIDGE_THREAD: String(thread),
+  }, { entry: ["--node-modules-dir=manual", script], stderr: "piped" });
   const stderr = new Response(child.stderr).text();
   try {
     await waitFor(async () => {
@@ -72,14 +55,8 @@ async function serveFromBundle(script: string, thread: boolean): Promise<void> {
     }, "the MX port");
     // SPF/DKIM/DMARC run on the mail-authentication worker thread, MIME on its own.
     assert((await python(SEND, [String(smtp), "through the bundle"])).includes("sent"));
-    const login = await fetch(`http://127.0.0.1:${http}/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(SERVE_ADMIN),
-    });
-    const token = (await login.json()).accessToken;
     const res = await fetch(`http://127.0.0.1:${http}/v1/messages?limit=5`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${await adminToken(http)}` },
     });
     const items = (await res.json()).items as { subject: string }[];
     assertEquals(items.map((m) => m.subject), ["through the bundle"]);
