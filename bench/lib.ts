@@ -39,13 +39,22 @@ export async function cli(
 }
 
 /**
- * The V8 flags `deno task start` runs `serve` with (deno.json), so the benchmarks measure the
- * server as it is started, with the environment the task sets. --no-memory-reducer, --expose-gc
- * and MALLOC_MMAP_THRESHOLD_: deploy/README.md says why.
+ * `serve` as `deno task start` runs it (deno.json), so the benchmarks measure the server as it is
+ * started: the task's last command gives the environment it sets, its flags (V8's, the
+ * node_modules mode) and its entry (the bundle scripts/build_serve.ts writes); the commands
+ * before it (the build) run once, before the first server. --no-memory-reducer, --expose-gc and
+ * MALLOC_MMAP_THRESHOLD_: deploy/README.md says why.
  */
-const START_TASK: string[] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
-  .tasks.start as string).split(/\s+/);
-const SERVE_V8_FLAGS: string[] = START_TASK.filter((arg) => arg.startsWith("--v8-flags="));
+const START_STEPS: string[][] = (JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)))
+  .tasks.start as string).split("&&").map((step) => step.trim().split(/\s+/));
+const START_TASK: string[] = START_STEPS.at(-1)!;
+const START_RUN = START_TASK.slice(START_TASK.indexOf("run") + 1);
+const SERVE_V8_FLAGS: string[] = START_RUN.filter((arg) => arg.startsWith("--v8-flags="));
+/** Flags of `postern serve` itself, not of `deno run`. */
+const SERVE_COMMAND_FLAGS = new Set(["--init-if-needed"]);
+const SERVE_FLAGS: string[] = START_RUN.filter((arg) =>
+  arg.startsWith("--") && !arg.startsWith("--v8-flags=") && !SERVE_COMMAND_FLAGS.has(arg)
+);
 /** BENCH_V8_FLAGS (e.g. "--v8-flags=--max-semi-space-size=4", or "" for none) replaces them. */
 const serveV8Flags = () => {
   const own = Deno.env.get("BENCH_V8_FLAGS");
@@ -55,11 +64,26 @@ const serveV8Flags = () => {
 const SERVE_ENV: Record<string, string> = Object.fromEntries(
   START_TASK.slice(0, START_TASK.indexOf("deno")).map((a) => a.split("=", 2)),
 );
+/** The start task's entry (BENCH_SERVE_ENTRY replaces it, e.g. with main.ts to run the sources). */
+const SERVE_ENTRY = START_RUN.find((arg) => /\.[jt]s$/.test(arg))!;
+let built = false;
+
+/** Runs the start task's steps before `deno run … serve` (the bundle's build), once. */
+function buildStart(): void {
+  if (built || Deno.env.get("BENCH_SERVE_ENTRY")) return;
+  built = true;
+  for (const step of START_STEPS.slice(0, -1)) {
+    const args = step[0] === "deno" ? step.slice(1) : step;
+    const out = new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stdout: "null" }).outputSync();
+    if (!out.success) throw new Error(`${step.join(" ")} failed`);
+  }
+}
 
 export async function startServer(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<Server> {
+  buildStart();
   const port = freePort();
   const adminPassword = "bench-admin-password";
   const child = new Deno.Command(Deno.execPath(), {
@@ -67,9 +91,10 @@ export async function startServer(
     args: [
       "run",
       "-A",
+      ...SERVE_FLAGS,
       ...serveV8Flags(),
       ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
-      Deno.env.get("BENCH_SERVE_ENTRY") ?? new URL("main.ts", ROOT).pathname,
+      Deno.env.get("BENCH_SERVE_ENTRY") ?? new URL(SERVE_ENTRY, ROOT).pathname,
       "serve",
       "--init-if-needed",
     ],

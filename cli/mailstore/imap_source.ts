@@ -5,7 +5,7 @@
  * message index (UID, FLAGS, INTERNALDATE, RFC822.SIZE) after a resume point, and the exact bytes
  * with BODY.PEEK[] (never setting \Seen), fetched in batches bounded by count and size.
  */
-import { ImapFlow } from "imapflow";
+import type { ImapFlow } from "imapflow";
 import { rootCertificates } from "node:tls";
 import { CliError, usageError } from "../args.ts";
 
@@ -82,6 +82,11 @@ export class ImapSource {
   private constructor(readonly client: ImapFlow) {}
 
   static async connect(o: ImapSourceOptions): Promise<ImapSource> {
+    // Loaded here, not at the top: the one-file bundle `postern serve` runs from
+    // (scripts/build_serve.ts) holds every command, and a static import of this external
+    // package would load it (about 190 KB of source, its MIME and charset tables) in every
+    // process, serve included.
+    const { ImapFlow } = await import("imapflow");
     const client = new ImapFlow({
       host: o.host,
       port: o.port,
