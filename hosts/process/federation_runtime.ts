@@ -11,17 +11,22 @@ import type { Deps } from "../../src/deps.ts";
 import type { FederationPorts, Logger } from "../../src/ports.ts";
 import { runFederationOnce } from "../../src/federation/worker.ts";
 
-/** The ports, plus `close` (kept for callers; the fetch port holds no pooled client). */
+/**
+ * How long an idle connection to a peer is kept: the outbox pushes to a busy peer many times a
+ * second, each over a kept connection instead of a new TLS handshake; a quiet peer's connection
+ * goes after a few seconds (well inside common servers' own idle limits, so a reused connection
+ * is seldom one the peer is closing).
+ */
+const PEER_KEEP_ALIVE_MS = 4000;
+
+/** The ports, plus `close`, which ends the fetch port's kept connections. */
 export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
   const dns = outboundDns(config);
-  return {
-    dns: dnsPort(config, dns),
-    fetch: outboundFetch(config, caCerts, dns.addresses),
-    close: () => {},
-  };
+  const fetch = outboundFetch(config, caCerts, dns.addresses, PEER_KEEP_ALIVE_MS);
+  return { dns: dnsPort(config, dns), fetch, close: () => fetch.close() };
 }
 
 export interface FederationWorker {
