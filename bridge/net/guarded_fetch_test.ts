@@ -57,3 +57,51 @@ Deno.test("issue15#3: guarded fetch connects to the checked address, keeping the
     await server.shutdown();
   }
 });
+
+Deno.test("issue20#f: a keep-alive guarded fetch reuses one checked connection, and close ends it", async () => {
+  const { ca, cert, key } = await issueCertificate(["peer.example.test"]);
+  const peers: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    (r, info) => {
+      peers.push(`${info.remoteAddr.hostname}:${info.remoteAddr.port}`);
+      return new Response(`got ${r.method} ${new URL(r.url).pathname}`);
+    },
+  );
+  const asked: string[] = [];
+  const fetch = createGuardedFetch({
+    resolve: (name) => {
+      asked.push(name);
+      return Promise.resolve(["127.0.0.1"]);
+    },
+    caCerts: [ca],
+    keepAliveMs: 2000,
+  });
+  try {
+    const base = `https://peer.example.test:${server.addr.port}`;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(new Request(`${base}/m${i}`, { method: "POST", body: "{}" }), allow);
+      assertEquals(await res.text(), `got POST /m${i}`);
+    }
+    assertEquals(new Set(peers).size, 1, `one connection for three requests: ${peers}`);
+    assertEquals(asked.length, 3, "every request is checked, a kept connection or not");
+
+    // The policy still applies to each request: a kept connection is no way around it.
+    const refused = await fetch(new Request(`${base}/x`), { allowPrivate: false }).catch((e) => e);
+    assert(refused instanceof RefusedTarget, String(refused));
+    assertEquals(peers.length, 3);
+
+    // The certificate was checked for the name; another name is a new pool key, checked again.
+    const other = await fetch(new Request(`https://wrong.example.test:${server.addr.port}/`), allow)
+      .catch((e) => e);
+    assert(other instanceof Error, "a name the certificate does not carry fails");
+
+    fetch.close();
+    const again = await fetch(new Request(`${base}/after`), allow);
+    assertEquals(await again.text(), "got GET /after");
+    assertEquals(new Set(peers).size, 2, "after close, a new connection");
+  } finally {
+    fetch.close();
+    await server.shutdown();
+  }
+});
