@@ -33,7 +33,11 @@ export interface FederationWorker {
   close(): Promise<void>;
 }
 
-/** Runs federation passes: at once while there is work, else every `intervalMs`. */
+/**
+ * Runs federation passes: at once while there is work, at once when a send queued mail (the
+ * event bus's wake-up: a federated message leaves in milliseconds rather than after the poll),
+ * else every `intervalMs` (which also finds mail queued by other processes, and retries).
+ */
 export function startFederationWorker(
   deps: Deps,
   logger: Logger,
@@ -42,9 +46,14 @@ export function startFederationWorker(
   const worker = options.worker ?? `federation-${crypto.randomUUID().slice(0, 8)}`;
   const interval = options.intervalMs ?? deps.config.federationIntervalMs;
   let stopped = false;
+  let running = false;
+  /** A wake-up came while a pass ran: its claim may have missed that mail, so pass again. */
+  let woken = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<void> = Promise.resolve();
   const tick = () => {
+    running = true;
+    woken = false;
     current = (async () => {
       let busy = false;
       try {
@@ -52,13 +61,24 @@ export function startFederationWorker(
       } catch (e) {
         logger.log("error", "federation.worker_error", { error: String(e) });
       }
-      if (!stopped) timer = setTimeout(tick, busy ? 0 : interval);
+      running = false;
+      if (!stopped) timer = setTimeout(tick, busy || woken ? 0 : interval);
     })();
   };
+  const unsubscribe = deps.bus.onQueued(() => {
+    if (stopped) return;
+    if (running) {
+      woken = true;
+      return;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(tick, 0);
+  });
   timer = setTimeout(tick, 0);
   return {
     async close() {
       stopped = true;
+      unsubscribe();
       clearTimeout(timer);
       await current;
     },
