@@ -1,9 +1,22 @@
 import { assert, assertEquals, assertRejects } from "../../test/fixtures/assert.ts";
 import { issueCertificate } from "../../test/fixtures/smtp_sink.ts";
 import { RefusedTarget } from "../../schemas/public_address.ts";
-import { createGuardedFetch } from "./guarded_fetch.ts";
+import { createGuardedFetch, type GuardedFetchOptions } from "./guarded_fetch.ts";
 
 const allow = { allowPrivate: true };
+
+/** A guarded fetch whose every name resolves to 127.0.0.1, recording the names it resolved. */
+function loopbackFetch(options: Omit<GuardedFetchOptions, "resolve">) {
+  const asked: string[] = [];
+  const fetch = createGuardedFetch({
+    ...options,
+    resolve: (name) => {
+      asked.push(name);
+      return Promise.resolve(["127.0.0.1"]);
+    },
+  });
+  return { fetch, asked };
+}
 
 Deno.test("issue15#3: guarded fetch connects to the checked address, keeping the name for TLS and Host", async () => {
   const { ca, cert, key } = await issueCertificate(["peer.example.test"]);
@@ -16,15 +29,7 @@ Deno.test("issue15#3: guarded fetch connects to the checked address, keeping the
     return new Response(`posted ${r.method}`);
   });
   const port = server.addr.port;
-  const asked: string[] = [];
-  const fetch = createGuardedFetch({
-    resolve: (name) => {
-      asked.push(name);
-      return Promise.resolve(["127.0.0.1"]);
-    },
-    caCerts: [ca],
-    maxResponseBytes: 1024,
-  });
+  const { fetch, asked } = loopbackFetch({ caCerts: [ca], maxResponseBytes: 1024 });
   try {
     const base = `https://peer.example.test:${port}`;
     const res = await fetch(new Request(`${base}/x`, { method: "POST", body: "{}" }), allow);
@@ -68,15 +73,7 @@ Deno.test("issue20#f: a keep-alive guarded fetch reuses one checked connection, 
       return new Response(`got ${r.method} ${new URL(r.url).pathname}`);
     },
   );
-  const asked: string[] = [];
-  const fetch = createGuardedFetch({
-    resolve: (name) => {
-      asked.push(name);
-      return Promise.resolve(["127.0.0.1"]);
-    },
-    caCerts: [ca],
-    keepAliveMs: 2000,
-  });
+  const { fetch, asked } = loopbackFetch({ caCerts: [ca], keepAliveMs: 2000 });
   try {
     const base = `https://peer.example.test:${server.addr.port}`;
     for (let i = 0; i < 3; i++) {

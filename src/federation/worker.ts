@@ -7,6 +7,7 @@
 import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
 import type { Statement } from "../store/store.ts";
+import { rememberSha256 } from "../crypto.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 import { discover } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
@@ -71,6 +72,8 @@ async function deliverMessage(
     };
   } else {
     const raw = await readLeasedRaw(deps, first.id, worker);
+    // The store keys the bytes by their SHA-256: the envelope's digest needs no second hash.
+    rememberSha256(raw, first.blobSha256);
     // Parsing costs more than the rest of a send: only when the row lacks what we need.
     const parsed = first.mailFrom === "" || first.messageId === null
       ? await deps.mime.parse(raw)
