@@ -1,8 +1,10 @@
 /**
  * Signed federation between two gateways on loopback (bench/run.ts section (f)): each gateway a
  * full app on its own store, served over real TLS, discovered through a fake DNS server (the
- * test fixture's set-up). Two figures:
- *   1. send → receipt: 4 KB messages signed and posted by 16 concurrent senders; each call
+ * test fixture's set-up). First the headline (bench/federation_processes.ts): the same two
+ * gateways as two `postern serve` processes, mail sent through alpha's API. Then, in this
+ * process:
+ *   1. send → receipt (in-process, both gateways and the senders on one main thread): 4 KB messages signed and posted by 16 concurrent senders; each call
  *      covers signing, HTTPS, the receiver's full verification (JWKS, signature, canonical
  *      payload, alignment, digest, rate limit, nonce), its durable commit, the signed receipt,
  *      and the sender's verification of that receipt. Messages per second and p50/p99.
@@ -27,6 +29,7 @@ import type { Deps } from "../src/deps.ts";
 import { silentLogger } from "../src/ports.ts";
 import { and, desc, eq, gt } from "drizzle-orm";
 import { closedLoop, cpuMs, fmt, freePort, mainThreadCpuMs, summary } from "./lib.ts";
+import { federationProcessesBench } from "./federation_processes.ts";
 
 /**
  * CPU time of this process (both gateways, the senders and the fake DNS run in it) and of its
@@ -58,6 +61,7 @@ function message(i: number): { raw: Uint8Array; messageId: string } {
 }
 
 export async function federationBench(messages: number, concurrency = 16): Promise<void> {
+  await federationProcessesBench(messages, concurrency);
   const fed = await startFederation(
     ["alpha.test", "beta.test"],
     () => ({ federationRatePerMinute: 1_000_000 }),
@@ -85,7 +89,7 @@ export async function federationBench(messages: number, concurrency = 16): Promi
     const run = await closedLoop(messages, concurrency, one);
     const s = summary(run.latencies);
     console.log(
-      `send → receipt: ${messages} × 4 KB, ${concurrency} concurrent: ${
+      `in-process send → receipt: ${messages} × 4 KB, ${concurrency} concurrent: ${
         fmt(messages / run.seconds, 0)
       } msg/s; p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, max ${fmt(s.max)} ms; ${
         sendCpu(messages)
