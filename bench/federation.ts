@@ -1,8 +1,10 @@
 /**
  * Signed federation between two gateways on loopback (bench/run.ts section (f)): each gateway a
  * full app on its own store, served over real TLS, discovered through a fake DNS server (the
- * test fixture's set-up). Two figures:
- *   1. send → receipt: 4 KB messages signed and posted by 16 concurrent senders; each call
+ * test fixture's set-up). First the headline (bench/federation_processes.ts): the same two
+ * gateways as two `postern serve` processes, mail sent through alpha's API. Then, in this
+ * process:
+ *   1. send → receipt (in-process, both gateways and the senders on one main thread): 4 KB messages signed and posted by 16 concurrent senders; each call
  *      covers signing, HTTPS, the receiver's full verification (JWKS, signature, canonical
  *      payload, alignment, digest, rate limit, nonce), its durable commit, the signed receipt,
  *      and the sender's verification of that receipt. Messages per second and p50/p99.
@@ -26,7 +28,20 @@ import type { Config } from "../src/config.ts";
 import type { Deps } from "../src/deps.ts";
 import { silentLogger } from "../src/ports.ts";
 import { and, desc, eq, gt } from "drizzle-orm";
-import { closedLoop, fmt, freePort, summary } from "./lib.ts";
+import { closedLoop, cpuMs, fmt, freePort, mainThreadCpuMs, summary } from "./lib.ts";
+import { federationProcessesBench } from "./federation_processes.ts";
+
+/**
+ * CPU time of this process (both gateways, the senders and the fake DNS run in it) and of its
+ * main thread, per message between two marks: the figure a busy machine disturbs least.
+ */
+function cpuMark() {
+  const at = { all: cpuMs(Deno.pid), main: mainThreadCpuMs(Deno.pid) };
+  return (messages: number) =>
+    `CPU ${fmt((cpuMs(Deno.pid) - at.all) / messages, 2)} ms/msg (main thread ${
+      fmt((mainThreadCpuMs(Deno.pid) - at.main) / messages, 2)
+    })`;
+}
 
 function message(i: number): { raw: Uint8Array; messageId: string } {
   const body = "Federation benchmark line, sixty-four characters long.........\r\n".repeat(62);
@@ -46,6 +61,7 @@ function message(i: number): { raw: Uint8Array; messageId: string } {
 }
 
 export async function federationBench(messages: number, concurrency = 16): Promise<void> {
+  await federationProcessesBench(messages, concurrency);
   const fed = await startFederation(
     ["alpha.test", "beta.test"],
     () => ({ federationRatePerMinute: 1_000_000 }),
@@ -69,12 +85,15 @@ export async function federationBench(messages: number, concurrency = 16): Promi
       }
     };
     await closedLoop(200, concurrency, (i) => one(1_000_000 + i)); // warm-up, not counted
+    const sendCpu = cpuMark();
     const run = await closedLoop(messages, concurrency, one);
     const s = summary(run.latencies);
     console.log(
-      `send → receipt: ${messages} × 4 KB, ${concurrency} concurrent: ${
+      `in-process send → receipt: ${messages} × 4 KB, ${concurrency} concurrent: ${
         fmt(messages / run.seconds, 0)
-      } msg/s; p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, max ${fmt(s.max)} ms`,
+      } msg/s; p50 ${fmt(s.p50)} ms, p99 ${fmt(s.p99)} ms, max ${fmt(s.max)} ms; ${
+        sendCpu(messages)
+      }`,
     );
 
     const queued = Math.min(messages, 1000);
@@ -87,6 +106,7 @@ export async function federationBench(messages: number, concurrency = 16): Promi
       if (res.status !== 201) throw new Error(`queue ${i}: ${res.status}`);
       await res.body?.cancel();
     });
+    const outboxCpu = cpuMark();
     const t0 = performance.now();
     let sent = 0;
     while (sent < queued) {
@@ -95,12 +115,13 @@ export async function federationBench(messages: number, concurrency = 16): Promi
       sent += pass.sent;
     }
     const seconds = (performance.now() - t0) / 1000;
+    const outboxCost = outboxCpu(Math.max(sent, 1));
     const receipts = (await alpha.deps.store.db.select({ id: schema.federationReceipts.id })
       .from(schema.federationReceipts)).length;
     console.log(
       `outbox → peer: ${sent}/${queued} delivered by the federation worker in ${
         fmt(seconds, 2)
-      } s = ${fmt(sent / seconds, 0)} msg/s (${receipts} receipts stored)`,
+      } s = ${fmt(sent / seconds, 0)} msg/s (${receipts} receipts stored); ${outboxCost}`,
     );
     const smtp = await smtpRelay(fed, queued, text);
     if (smtp) {

@@ -13,7 +13,8 @@
  *   (e) outbound SMTP: queued messages delivered by the outbox worker to Postfix's smtp-sink
  *       (bench/smtp_out.ts);
  *   (f) signed federation between two gateways on loopback over TLS: 4 KB, 16 concurrent,
- *       msg/s, p50/p99 send → verified receipt, then outbox → peer, compared with the same
+ *       msg/s, p50/p99 and each server's CPU per message, POST /v1/emails → verified receipt
+ *       between two `postern serve` processes, then in one process send → receipt, outbox → peer, compared with the same
  *       messages over Postern's SMTP path (bench/federation.ts);
  *   (i) IMAP, Postern and Dovecot on the same N-message INBOX: FETCH ENVELOPE+FLAGS of all,
  *       1,000 full bodies, SEARCH SUBJECT (bench/imap.ts);

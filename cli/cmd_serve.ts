@@ -88,7 +88,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const caCerts = config.federationCaFile
       ? [await readFile(config.federationCaFile, "utf8")]
       : [];
-    deps.federation = federationPorts(config, caCerts);
+    const federation = deps.federation = federationPorts(config, caCerts);
     deps.routes = routePort(config);
     const metrics = deps.metrics = new Metrics();
     const app = createApp(deps);
@@ -113,7 +113,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       version: API_VERSION,
     });
     // Federation's outbound worker: a timer here, a cron trigger at the edge.
-    const companions: { close(): Promise<void> }[] = [startFederationWorker(deps, logger)];
+    const companions: { close(): Promise<void> }[] = [
+      startFederationWorker(deps, logger),
+      { close: () => Promise.resolve(federation.close()) }, // its kept connections to peers
+    ];
     let httpsUrl: string | undefined;
     if (config.httpsPort > 0) {
       // The same app over HTTPS (RFC 8446 via the runtime), with the bridge's certificate files.

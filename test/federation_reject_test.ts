@@ -5,7 +5,7 @@
  * unknown sender and minted by a real sender.
  */
 import { eq } from "drizzle-orm";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from "jose";
+import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, importJWK } from "jose";
 import { ENVELOPE_TYP, type EnvelopeClaims } from "../schemas/federation.ts";
 import { toBase64Url } from "../src/crypto.ts";
 import { checkPow, contentDigest, signClaims } from "../src/federation/envelope.ts";
@@ -138,6 +138,18 @@ Deno.test("federation: forged and broken deliveries are refused with their codes
         const sig = await crypto.subtle.sign("Ed25519", d.key.key, new TextEncoder().encode(input));
         return `${input}.${toBase64Url(new Uint8Array(sig))}`;
       }],
+      ["a signature one bit off", 401, "bad_signature", async (d) => {
+        const jws = await signClaims(d.claims, ENVELOPE_TYP, d.key);
+        const last = jws.at(-2) === "A" ? "B" : "A";
+        return `${jws.slice(0, -2)}${last}${jws.at(-1)}`;
+      }],
+      ["a critical header extension", 400, "bad_envelope", async (d) => {
+        const header = { alg: "EdDSA", kid: d.key.kid, typ: ENVELOPE_TYP, crit: ["x"], x: 1 };
+        const enc = (o: unknown) => toBase64Url(new TextEncoder().encode(JSON.stringify(o)));
+        const input = `${enc(header)}.${enc(d.claims)}`;
+        const sig = await crypto.subtle.sign("Ed25519", d.key.key, new TextEncoder().encode(input));
+        return `${input}.${toBase64Url(new Uint8Array(sig))}`;
+      }],
     ];
     for (const [name, status, code, breakIt] of cases) {
       const d = await draft(alpha, beta);
@@ -145,6 +157,19 @@ Deno.test("federation: forged and broken deliveries are refused with their codes
       const res = await post(alpha, beta, d, envelope || undefined);
       assertEquals({ name, status: res.status, code: res.body.code }, { name, status, code });
     }
+
+    // An envelope from another JWS implementation (jose) over the same canonical bytes verifies.
+    const other = await draft(alpha, beta);
+    const canonical = new TextEncoder().encode(
+      JSON.stringify(
+        Object.fromEntries(Object.entries(other.claims).sort(([a], [b]) => a < b ? -1 : 1)),
+      ),
+    );
+    const byJose = await new CompactSign(canonical)
+      .setProtectedHeader({ typ: ENVELOPE_TYP, alg: "EdDSA", kid: other.key.kid })
+      .sign(other.key.key);
+    const accepted = await post(alpha, beta, other, byJose);
+    assertEquals(accepted.status, 200, JSON.stringify(accepted.body));
 
     const replayed = await draft(alpha, beta);
     const envelope = await signClaims(replayed.claims, ENVELOPE_TYP, replayed.key);
@@ -154,8 +179,8 @@ Deno.test("federation: forged and broken deliveries are refused with their codes
       status: 409,
       code: "replayed_nonce",
     });
-    // Only the two good deliveries were stored.
-    assertEquals(await bobCount(beta), 2);
+    // Only the three good deliveries were stored.
+    assertEquals(await bobCount(beta), 3);
   } finally {
     await fed.close();
   }

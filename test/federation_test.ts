@@ -13,6 +13,8 @@ import { claimOutbox } from "../src/services/outbox_delivery.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { type Peer, startFederation } from "./fixtures/federation.ts";
+import { startFederationWorker } from "../hosts/process/federation_runtime.ts";
+import { silentLogger } from "../src/ports.ts";
 
 async function send(from: Peer, to: string[], subject: string): Promise<void> {
   const res = await from.call("POST", "/v1/emails", {
@@ -282,6 +284,31 @@ Deno.test("federation: the sender fetches its signed receipts; other accounts ca
     });
     assertEquals((await none.json()).items, []);
   } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f: a send wakes the federation worker, which does not wait for its poll", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  // An hour between polls: after its first (empty) pass, only the wake-up can carry the mail.
+  const worker = startFederationWorker(fed.peers[0].deps, silentLogger, { intervalMs: 3_600_000 });
+  try {
+    const [alpha, beta] = fed.peers;
+    await new Promise((r) => setTimeout(r, 50)); // the first pass finds nothing to do
+    await send(alpha, ["bob@beta.test"], "woken");
+    let states: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      states = await outboxStates(alpha);
+      if (states.every((s) => s.endsWith(" sent"))) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assertEquals(states, ["bob@beta.test sent"]);
+    assertEquals((await inbox(beta, "bob")).map((m) => m.subject), ["woken"]);
+    // Its receipt was stored by the same job as the result.
+    const receipts = await alpha.deps.store.db.select().from(schema.federationReceipts);
+    assertEquals(receipts.length, 1);
+  } finally {
+    await worker.close();
     await fed.close();
   }
 });

@@ -11,24 +11,33 @@ import type { Deps } from "../../src/deps.ts";
 import type { FederationPorts, Logger } from "../../src/ports.ts";
 import { runFederationOnce } from "../../src/federation/worker.ts";
 
-/** The ports, plus `close` (kept for callers; the fetch port holds no pooled client). */
+/**
+ * How long an idle connection to a peer is kept: the outbox pushes to a busy peer many times a
+ * second, each over a kept connection instead of a new TLS handshake; a quiet peer's connection
+ * goes after a few seconds (well inside common servers' own idle limits, so a reused connection
+ * is seldom one the peer is closing).
+ */
+const PEER_KEEP_ALIVE_MS = 4000;
+
+/** The ports, plus `close`, which ends the fetch port's kept connections. */
 export function federationPorts(
   config: Config,
   caCerts: string[] = [],
 ): FederationPorts & { close(): void } {
   const dns = outboundDns(config);
-  return {
-    dns: dnsPort(config, dns),
-    fetch: outboundFetch(config, caCerts, dns.addresses),
-    close: () => {},
-  };
+  const fetch = outboundFetch(config, caCerts, dns.addresses, PEER_KEEP_ALIVE_MS);
+  return { dns: dnsPort(config, dns), fetch, close: () => fetch.close() };
 }
 
 export interface FederationWorker {
   close(): Promise<void>;
 }
 
-/** Runs federation passes: at once while there is work, else every `intervalMs`. */
+/**
+ * Runs federation passes: at once while there is work, at once when a send queued mail (the
+ * event bus's wake-up: a federated message leaves in milliseconds rather than after the poll),
+ * else every `intervalMs` (which also finds mail queued by other processes, and retries).
+ */
 export function startFederationWorker(
   deps: Deps,
   logger: Logger,
@@ -37,9 +46,14 @@ export function startFederationWorker(
   const worker = options.worker ?? `federation-${crypto.randomUUID().slice(0, 8)}`;
   const interval = options.intervalMs ?? deps.config.federationIntervalMs;
   let stopped = false;
+  let running = false;
+  /** A wake-up came while a pass ran: its claim may have missed that mail, so pass again. */
+  let woken = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<void> = Promise.resolve();
   const tick = () => {
+    running = true;
+    woken = false;
     current = (async () => {
       let busy = false;
       try {
@@ -47,13 +61,24 @@ export function startFederationWorker(
       } catch (e) {
         logger.log("error", "federation.worker_error", { error: String(e) });
       }
-      if (!stopped) timer = setTimeout(tick, busy ? 0 : interval);
+      running = false;
+      if (!stopped) timer = setTimeout(tick, busy || woken ? 0 : interval);
     })();
   };
+  const unsubscribe = deps.bus.onQueued(() => {
+    if (stopped) return;
+    if (running) {
+      woken = true;
+      return;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(tick, 0);
+  });
   timer = setTimeout(tick, 0);
   return {
     async close() {
       stopped = true;
+      unsubscribe();
       clearTimeout(timer);
       await current;
     },

@@ -4,10 +4,10 @@
  * system's getaddrinfo, /etc/hosts included, for names it does not know). Every answer is
  * checked, whichever source gave it, and the connection goes to the address that was checked.
  */
-import { createGuardedFetch } from "../../bridge/net/guarded_fetch.ts";
+import { createGuardedFetch, type PooledGuardedFetch } from "../../bridge/net/guarded_fetch.ts";
 import { hostAddresses } from "../../bridge/dns/resolver.ts";
 import type { Config } from "../../src/config.ts";
-import type { DnsPort, FetchPort } from "../../src/ports.ts";
+import type { DnsPort } from "../../src/ports.ts";
 import { hostResolver } from "./dns.ts";
 
 /** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */
@@ -42,12 +42,14 @@ export function dnsPort(config: Config, dns = outboundDns(config)): DnsPort {
 
 /**
  * The fetch port, trusting `caCerts` (PEM) besides the system's CAs; `addresses` is the lookup
- * to check and connect by (a fresh `outboundDns` when not given).
+ * to check and connect by (a fresh `outboundDns` when not given); `keepAliveMs` keeps idle
+ * connections for reuse (`close` ends them).
  */
 export function outboundFetch(
   config: Config,
   caCerts: string[] = [],
   addresses = outboundDns(config).addresses,
-): FetchPort {
-  return createGuardedFetch({ resolve: addresses, caCerts });
+  keepAliveMs = 0,
+): PooledGuardedFetch {
+  return createGuardedFetch({ resolve: addresses, caCerts, keepAliveMs });
 }

@@ -21,7 +21,7 @@ import {
 import type { Deps } from "../deps.ts";
 import { findDomain } from "../services/accounts.ts";
 import { deliveryJob, prepareDelivery, type RecipientResult } from "../services/delivery.ts";
-import { assertStep, schema, type Statement } from "../store/store.ts";
+import { assertStep, rawSql, schema, type Statement } from "../store/store.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { peerJwks } from "./discovery.ts";
 import {
@@ -69,32 +69,30 @@ function outcome(r: RecipientResult): RecipientOutcome {
 }
 
 /**
- * Counts the delivery against the sender's minute window and spends the nonce, inside the
- * transaction that stores the message: a refused delivery stores nothing, and a stored one has
- * spent its nonce.
- */
-/**
  * The admission of an envelope (rate limit and nonce, together), read now for a clear answer
  * and re-checked by the statements it returns, the first of the delivery's write job: the nonce
  * is spent by a plain INSERT (its primary key refuses a replay, whichever gateway saw it first)
  * and the sender's window is counted by an upsert that moves only under the limit (an assert
- * after it undoes the job when a concurrent delivery used the last place: read again).
+ * after it undoes the job when a concurrent delivery used the last place: read again). The
+ * read is one statement (the sender's window and whether the nonce is spent): it runs on every
+ * delivery.
  */
 async function admit(deps: Deps, claims: EnvelopeClaims, now: number): Promise<Statement[]> {
   const limit = deps.config.federationRatePerMinute;
-  const db = deps.store.db;
-  const [row] = await db.select().from(schema.federationSenders)
-    .where(eq(schema.federationSenders.domain, claims.iss));
-  const fresh = !row || now - row.windowStart >= 60_000;
-  if (!fresh && row.windowCount >= limit) {
+  const row = await rawSql(deps.store.db).get<
+    { window_start: number | null; window_count: number | null; spent: number }
+  >(
+    `SELECT s.window_start, s.window_count, EXISTS (SELECT 1 FROM federation_nonces
+        WHERE issuer = ?1 AND nonce = ?2) AS spent
+      FROM (SELECT 1) LEFT JOIN federation_senders s ON s.domain = ?1`,
+    [claims.iss, claims.nonce],
+  );
+  const windowStart = Number(row?.window_start ?? 0);
+  const fresh = row?.window_start == null || now - windowStart >= 60_000;
+  if (!fresh && Number(row?.window_count ?? 0) >= limit) {
     throw fail("rate_limited", `more than ${limit} deliveries this minute from ${claims.iss}`);
   }
-  const [spent] = await db.select({ nonce: schema.federationNonces.nonce })
-    .from(schema.federationNonces).where(and(
-      eq(schema.federationNonces.issuer, claims.iss),
-      eq(schema.federationNonces.nonce, claims.nonce),
-    ));
-  if (spent) throw fail("replayed_nonce", "this nonce was already used");
+  if (Number(row?.spent ?? 0)) throw fail("replayed_nonce", "this nonce was already used");
   const statements: Statement[] = [
     {
       sql: "INSERT INTO federation_nonces (issuer, nonce, expires_at) VALUES (?, ?, ?)",

@@ -6,7 +6,8 @@
  */
 import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
+import type { Statement } from "../store/store.ts";
+import { rememberSha256 } from "../crypto.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
 import { discover } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
@@ -35,15 +36,18 @@ async function report(
   item: OutboxItem,
   result: Omit<OutboxResultRequest, "worker">,
   pass: FederationPass,
-): Promise<void> {
+  also: Statement[] = [],
+): Promise<boolean> {
   try {
-    const { row } = await recordResult(deps, item.id, { worker, ...result });
+    const { row } = await recordResult(deps, item.id, { worker, ...result }, also);
     if (row.state === "sent") pass.sent++;
     else if (row.state === "deferred") pass.deferred++;
     else pass.failed++;
+    return true;
   } catch (e) {
     // The lease lapsed and another worker took the row: its result wins.
     deps.logger.log("warn", "federation.result_lost", { id: item.id, error: String(e) });
+    return false;
   }
 }
 
@@ -68,6 +72,8 @@ async function deliverMessage(
     };
   } else {
     const raw = await readLeasedRaw(deps, first.id, worker);
+    // The store keys the bytes by their SHA-256: the envelope's digest needs no second hash.
+    rememberSha256(raw, first.blobSha256);
     // Parsing costs more than the rest of a send: only when the row lacks what we need.
     const parsed = first.mailFrom === "" || first.messageId === null
       ? await deps.mime.parse(raw)
@@ -96,23 +102,40 @@ async function deliverMessage(
     }
     return;
   }
-  await deps.store.db.insert(schema.federationReceipts).values({
-    domain,
-    blobSha256: first.blobSha256,
-    messageIdHeader: first.messageId,
-    outboxIds: JSON.stringify(items.map((i) => i.id)),
-    receipt: outcome.receipt,
-    results: JSON.stringify(outcome.results),
-  });
+  const receipt: Statement = {
+    sql: `INSERT INTO federation_receipts (domain, blob_sha256, message_id_header, outbox_ids,
+        receipt, results, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    args: [
+      domain,
+      first.blobSha256,
+      first.messageId,
+      JSON.stringify(items.map((i) => i.id)),
+      outcome.receipt,
+      JSON.stringify(outcome.results),
+      deps.clock.now(),
+    ],
+  };
   const byRecipient = new Map(outcome.results.map((r) => [r.recipient, r]));
+  // The receipt is stored by the write job of the first accepted recipient's result (one job
+  // less per message); when the peer accepted nobody, by a job of its own.
+  let receiptStored = !items.some((i) => byRecipient.get(i.rcptTo)?.status === "accepted");
+  if (receiptStored) await deps.store.batch([receipt]);
   for (const item of items) {
     const r = byRecipient.get(item.rcptTo);
     if (r?.status === "accepted") {
-      await report(deps, worker, item, {
-        outcome: "sent",
-        message: `accepted by ${domain} (signed receipt stored)`,
-        remoteMta: domain,
-      }, pass);
+      const recorded = await report(
+        deps,
+        worker,
+        item,
+        {
+          outcome: "sent",
+          message: `accepted by ${domain} (signed receipt stored)`,
+          remoteMta: domain,
+        },
+        pass,
+        receiptStored ? [] : [receipt],
+      );
+      receiptStored ||= recorded;
       continue;
     }
     const temporary = r ? r.temporary === true : true;

@@ -251,11 +251,15 @@ export interface ResultOutcome {
   bounced: boolean;
 }
 
-/** Records a worker's result for one row it holds. */
+/**
+ * Records a worker's result for one row it holds. `also`: statements for the same write job
+ * when the row is sent (the federation worker's signed receipt goes in with its result).
+ */
 export async function recordResult(
   deps: Deps,
   id: number,
   result: OutboxResultRequest,
+  also: Statement[] = [],
 ): Promise<ResultOutcome> {
   const now = deps.clock.now();
   const row = await heldRow(deps.store.db, id, result.worker);
@@ -280,6 +284,7 @@ export async function recordResult(
       [
         outboxEventRow(id, "outbox.sent", data),
         ...await outboxEventStatements(deps, row, "delivered", data),
+        ...also,
       ],
     );
     if (!updated) throw lost();

@@ -449,6 +449,7 @@ function notifySent(
 ): void {
   const touched = sentCopy ? [auth.accountId] : [];
   for (const id of new Set([...touched, ...touchedAccounts])) deps.bus.notify(id);
+  if (remote.length > 0) deps.bus.notifyQueued(); // the federation worker, without its poll wait
   deps.logger.log("info", "send.accepted", {
     accountId: auth.accountId,
     local: local.length,
