@@ -18,6 +18,7 @@
  */
 import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { argon2id, argon2Verify } from "hash-wasm";
+import { argon2idOver, type Argon2Params } from "./argon2_wasm.ts";
 import { fromBase64, timingSafeEqualBytes, toBase64, wasmIsRefused, wasmOr } from "../crypto.ts";
 
 const MEMORY_KIB = 19 * 1024;
@@ -64,7 +65,23 @@ export async function hashPasswordPbkdf2(password: string): Promise<string> {
   return `$pbkdf2-sha256$i=${PBKDF2_ITERATIONS}$${b64(salt)}$${b64(hash)}`;
 }
 
+/** argon2id on a kept instance of hash-wasm's argon2 binary (argon2_wasm.ts), on hosts that hold
+ * the binary as a module: the Worker imports it precompiled. Elsewhere hash-wasm runs it. */
+let kept: ReturnType<typeof argon2idOver> | undefined;
+
+/** Hashes and verifies argon2id with `module` (hash-wasm's argon2 binary) from now on in this
+ * isolate. Called once by the Worker's entry (hosts/worker/precompiled_wasm.ts). */
+export function useArgon2Module(module: WebAssembly.Module): void {
+  kept = argon2idOver(module);
+}
+
 async function hashPasswordArgon2id(password: string): Promise<string> {
+  if (kept) {
+    const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+    const params = { m: MEMORY_KIB, t: ITERATIONS, p: 1, dkLen: HASH_BYTES };
+    const hash = await kept(encoder.encode(password), salt, params);
+    return `${CURRENT_PREFIX}${b64(salt)}$${b64(hash)}`;
+  }
   return await argon2id({
     password,
     salt: crypto.getRandomValues(new Uint8Array(SALT_BYTES)),
@@ -111,29 +128,51 @@ async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
   return timingSafeEqualBytes(await pbkdf2(password, salt, iterations, expected.length), expected);
 }
 
-/** argon2id in pure JS (@noble/hashes), for runtimes that refuse hash-wasm's WebAssembly. */
-function argon2idMatchesJs(password: string, phc: string): boolean {
+/** `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, checked against bounds before any work. */
+function parseArgon2id(
+  phc: string,
+): { params: Argon2Params; salt: Uint8Array; expected: Uint8Array } | undefined {
   const match =
     /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
       .exec(phc);
-  if (!match) return false;
+  if (!match) return undefined;
   const [m, t, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
   if (m > MAX_ARGON2_MEMORY_KIB || t < 1 || t > MAX_ARGON2_PASSES || p < 1 || m < 8 * p) {
-    return false;
+    return undefined;
   }
   const salt = fromBase64(match[4]);
   const expected = fromBase64(match[5]);
-  if (salt.length < 8 || expected.length < 4 || expected.length > 64) return false;
+  if (salt.length < 8 || expected.length < 4 || expected.length > 64) return undefined;
+  return { params: { m, t, p, dkLen: expected.length }, salt, expected };
+}
+
+/** argon2id in pure JS (@noble/hashes), for runtimes that refuse hash-wasm's WebAssembly. */
+function argon2idMatchesJs(password: string, phc: string): boolean {
+  const parsed = parseArgon2id(phc);
+  if (!parsed) return false;
+  const { params: { m, t, p, dkLen }, salt, expected } = parsed;
   // The synchronous form: the async one yields to the scheduler between slices, which only adds
   // wall time inside a request (a Worker's CPU limit counts the same work either way).
   const actual = nobleArgon2id(encoder.encode(password), salt, {
     t,
     m,
     p,
-    dkLen: expected.length,
+    dkLen,
     maxmem: (MAX_ARGON2_MEMORY_KIB + 1024) * 1024,
   });
   return timingSafeEqualBytes(actual, expected);
+}
+
+/** argon2id on the kept instance (see `useArgon2Module`). */
+async function argon2idMatchesKept(
+  run: NonNullable<typeof kept>,
+  password: string,
+  phc: string,
+): Promise<boolean> {
+  const parsed = parseArgon2id(phc);
+  if (!parsed) return false;
+  const actual = await run(encoder.encode(password), parsed.salt, parsed.params);
+  return timingSafeEqualBytes(actual, parsed.expected);
 }
 
 const verifyArgon2 = wasmOr(
@@ -147,6 +186,9 @@ const verifyArgon2 = wasmOr(
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   try {
     if (hash.startsWith("$pbkdf2-sha256$")) return await verifyPbkdf2(password, hash);
+    if (kept && hash.startsWith("$argon2id$")) {
+      return await argon2idMatchesKept(kept, password, hash);
+    }
     if (hash.startsWith("$argon2")) return await verifyArgon2(password, hash);
   } catch {
     // A hash that does not parse (bad base64, parameters hash-wasm rejects) matches nothing.
