@@ -349,7 +349,7 @@ if (import.meta.main) {
       sends: 200,
       logins: 20,
       emails: 100,
-      coldStarts: 5,
+      coldStarts: 10,
       memory: Deno.args[0] !== "cpu",
     });
   }
