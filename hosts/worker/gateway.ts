@@ -1,5 +1,6 @@
 /**
- * The gateway of one Worker isolate: the store on the D1 binding, the `Deps` of the edge (DNS
+ * The gateway of one Worker isolate: the store on the D1 binding (with large bodies in the R2
+ * bucket `BLOBS` when one is bound: r2_objects.ts), the `Deps` of the edge (DNS
  * over HTTPS, the Worker's outbound fetch, static assets from the ASSETS binding, the edge MIME
  * port, Web Crypto) and the app, made once per isolate and shared by its requests, cron runs and
  * email events. Sharing is correct because no write depends on in-process state (issue 16: every
@@ -31,6 +32,7 @@ import { migrate } from "../../src/store/migrate.ts";
 import { MIGRATIONS } from "../../src/store/migrations/index.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
 import { workerFetch } from "./outbound.ts";
+import { r2Objects } from "./r2_objects.ts";
 import { type WorkerEnv, type WorkerSettings, workerSettings } from "./env.ts";
 
 export interface Gateway {
@@ -48,7 +50,10 @@ async function open(env: WorkerEnv): Promise<Gateway> {
   // Worker logs (`wrangler tail`, Workers Logs) take console output; JSON lines as elsewhere.
   const logger = jsonLogger(config.logLevel, (line) => console.log(line));
   for (const warning of settings.warnings) logger.log("warn", "worker.setting", { warning });
-  const store = await openD1Store(env.DB, { migrate: false });
+  const store = await openD1Store(env.DB, {
+    migrate: false,
+    objects: env.BLOBS ? r2Objects(env.BLOBS) : undefined,
+  });
   const secrets = await SecretBox.fromMasterKey(masterKey);
   const input = {
     domain: settings.domain,
