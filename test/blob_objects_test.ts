@@ -14,6 +14,7 @@ function memoryObjects(): BlobObjects & { uploaded: Map<string, number> } {
     uploaded,
     put: (key) => Promise.resolve(void uploaded.set(key, Date.now())),
     read: () => Promise.resolve(undefined),
+    bytes: () => Promise.resolve(undefined),
     uploadedAt: (key) => Promise.resolve(uploaded.get(key)),
     list(prefix, limit, cursor) {
       const keys = [...uploaded.keys()].filter((k) => k.startsWith(prefix)).sort()

@@ -16,7 +16,7 @@ export interface R2BucketLike {
   get(
     key: string,
     options?: { range?: { offset: number } },
-  ): Promise<{ body: ReadableStream<Uint8Array> } | null>;
+  ): Promise<{ body: ReadableStream<Uint8Array>; arrayBuffer(): Promise<ArrayBuffer> } | null>;
   head(key: string): Promise<{ uploaded: Date } | null>;
   list(options: { prefix: string; limit: number; cursor?: string }): Promise<{
     objects: { key: string; uploaded: Date }[];
@@ -37,6 +37,10 @@ export function r2Objects(bucket: R2BucketLike): BlobObjects {
     async read(key, offset) {
       const object = await bucket.get(key, offset > 0 ? { range: { offset } } : undefined);
       return object?.body;
+    },
+    async bytes(key) {
+      const object = await bucket.get(key);
+      return object ? new Uint8Array(await object.arrayBuffer()) : undefined;
     },
     async uploadedAt(key) {
       return (await bucket.head(key))?.uploaded.getTime();

@@ -202,18 +202,16 @@ export async function blobBytes(
 ): Promise<Uint8Array> {
   const first = bytesOf(row.data);
   if (first.byteLength >= row.size) return first;
+  // The object holds the whole content: read in one buffer, no chunks to gather and join (which
+  // left as much again of garbage in a Worker).
+  const whole = await blobObjectsOf(db)?.bytes(objectKey(row.sha256));
+  if (whole) {
+    if (whole.byteLength !== row.size) throw new Error(`blob ${row.sha256}: its object differs`);
+    return whole;
+  }
   const out = new Uint8Array(row.size);
   out.set(first);
   let at = first.byteLength;
-  const rest = await objectRest(db, row.sha256, at);
-  if (rest) {
-    for await (const part of rest) {
-      out.set(part.subarray(0, row.size - at), at);
-      at += Math.min(part.byteLength, row.size - at);
-    }
-    if (at !== row.size) throw new Error(`blob ${row.sha256}: its object ended short`);
-    return out;
-  }
   for (let seq = 1; at < row.size; seq++) {
     const bytes = await chunkOf(db, row.sha256, seq);
     if (!bytes) break;

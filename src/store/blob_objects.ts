@@ -19,6 +19,8 @@ export interface BlobObjects {
   put(key: string, bytes: Uint8Array, sha256: string): Promise<void>;
   /** The object's octets from `offset` to its end, streamed; undefined when there is none. */
   read(key: string, offset: number): Promise<ReadableStream<Uint8Array> | undefined>;
+  /** The whole object in one buffer (one allocation of its size); undefined when there is none. */
+  bytes(key: string): Promise<Uint8Array | undefined>;
   /** When the object was last put (ms since the epoch), or undefined when there is none. */
   uploadedAt(key: string): Promise<number | undefined>;
   /** One page of keys under `prefix`, in order, after `cursor`; `cursor` for the next page. */
