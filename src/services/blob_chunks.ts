@@ -10,7 +10,8 @@
  * Where the host has an object store (R2 in a Worker: store/blob_objects.ts), a body above the
  * inline threshold (one chunk) goes there whole instead, put before the write job that commits
  * its `blobs` row; the row keeps only the header block (headers are still read from the row)
- * and no chunks, and reads take the octets after the row's own from the object, by a range.
+ * and no chunks; reads take the object whole (`blobBytes`) or, streamed, the octets after the
+ * row's own by a range (`blobStream`).
  * D1 hands blob columns over as arrays of numbers and binds them as JSON, so every MiB kept out
  * of it saves seconds and tens of MB of a Worker's memory.
  */
