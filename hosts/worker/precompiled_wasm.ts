@@ -20,7 +20,7 @@
  * built some other way) nothing is installed and password hashing stays on PBKDF2.
  */
 import { useArgon2Module } from "../../src/auth/password.ts";
-import { toHex } from "../../src/crypto.ts";
+import { refuseWasm, SHA256_WASM, toHex } from "../../src/crypto.ts";
 
 /** One statically imported module and the identity of the bytes it was compiled from. */
 export interface PrecompiledWasm {
@@ -70,4 +70,7 @@ export function usePrecompiledWasm(known: readonly PrecompiledWasm[]): void {
   (WebAssembly as { compile: Compile }).compile = precompiledCompile(known);
   const argon2 = known.find((entry) => entry.name === "argon2");
   if (argon2) useArgon2Module(argon2.module);
+  // Not shipped, so refused: SHA-256 comes from Web Crypto from the first call on, without
+  // decoding hash-wasm's binary in every new isolate first (a few ms of its cold start).
+  if (!known.some((entry) => entry.name === SHA256_WASM)) refuseWasm(SHA256_WASM);
 }
