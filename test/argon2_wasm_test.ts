@@ -12,6 +12,7 @@ import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import * as V from "./fixtures/edge_crypto.ts";
 import { hashWasmBinary } from "../scripts/build_worker.ts";
+import { compileArgon2, useHashWasmArgon2 } from "../hosts/process/argon2_module.ts";
 import { argon2idOver } from "../src/auth/argon2_wasm.ts";
 import { hashPassword, useArgon2Module, verifyPassword } from "../src/auth/password.ts";
 import { fromBase64, toHex } from "../src/crypto.ts";
@@ -80,4 +81,26 @@ Deno.test("issue17 (login CPU): the password port on the kept instance keeps old
   assert(!await verifyPassword("wrong password!", older));
   // Parameters past the bounds are refused before any work, as on the other paths.
   assert(!await verifyPassword(V.VECTOR_PASSWORD, older.replace("m=4096", "m=9999999")));
+});
+
+Deno.test("issue17 (login CPU): the process host compiles hash-wasm's argon2 binary lazily for the kept instance", async () => {
+  // No file: the loader answers nothing, and hashing stays on hash-wasm's wrapper (same hashes).
+  const missing = new URL("file:///nonexistent/hash-wasm/index.esm.js");
+  assertEquals(await compileArgon2(missing), undefined);
+  useHashWasmArgon2(missing);
+  const fallback = await hashPassword(V.VECTOR_PASSWORD);
+  assert(await argon2Verify({ password: V.VECTOR_PASSWORD, hash: fallback }));
+  assert(await verifyPassword(V.VECTOR_PASSWORD, V.ARGON2ID_VECTOR));
+  // The installed hash-wasm: the module the process's entry hands over, the bytes hash-wasm has.
+  const module = await compileArgon2();
+  assert(module, "hash-wasm's argon2 binary compiles from node_modules");
+  assert(WebAssembly.Module.exports(module).some((e) => e.name === "Hash_Calculate"));
+  useHashWasmArgon2();
+  const hash = await hashPassword(V.VECTOR_PASSWORD);
+  assertMatch(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  assert(await argon2Verify({ password: V.VECTOR_PASSWORD, hash }), "hash-wasm accepts it");
+  assert(await verifyPassword(V.VECTOR_PASSWORD, hash));
+  assert(await verifyPassword(V.VECTOR_PASSWORD, fallback), "a hash from the wrapper verifies");
+  assert(await verifyPassword(V.VECTOR_PASSWORD, V.ARGON2ID_VECTOR), "the stored vector");
+  assert(!await verifyPassword("wrong password!", hash));
 });

@@ -1,6 +1,6 @@
 /**
- * Password hashing. New hashes are argon2id (RFC 9106) through hash-wasm, OWASP's minimum: 19 MiB,
- * 2 passes, 1 lane — on Deno, Bun and Node, which compile WebAssembly from bytes, and in a
+ * Password hashing. New hashes are argon2id (RFC 9106) over hash-wasm's binary, OWASP's minimum:
+ * 19 MiB, 2 passes, 1 lane — on Deno, Bun and Node, which compile WebAssembly from bytes, and in a
  * Cloudflare Worker, whose bundle imports hash-wasm's argon2 and blake2b binaries precompiled
  * (hosts/worker/precompiled_wasm.ts; workerd refuses run-time compilation). Where WebAssembly is
  * still refused (a Worker bundled without those modules), new hashes are PBKDF2-HMAC-SHA-256
@@ -65,21 +65,48 @@ export async function hashPasswordPbkdf2(password: string): Promise<string> {
   return `$pbkdf2-sha256$i=${PBKDF2_ITERATIONS}$${b64(salt)}$${b64(hash)}`;
 }
 
-/** argon2id on a kept instance of hash-wasm's argon2 binary (argon2_wasm.ts), on hosts that hold
- * the binary as a module: the Worker imports it precompiled. Elsewhere hash-wasm runs it. */
-let kept: ReturnType<typeof argon2idOver> | undefined;
+type KeptArgon2 = ReturnType<typeof argon2idOver>;
 
-/** Hashes and verifies argon2id with `module` (hash-wasm's argon2 binary) from now on in this
- * isolate. Called once by the Worker's entry (hosts/worker/precompiled_wasm.ts). */
-export function useArgon2Module(module: WebAssembly.Module): void {
-  kept = argon2idOver(module);
+/** Where the kept instance's module comes from: the module itself (the Worker's entry imports it
+ * precompiled) or a loader run once, at the first hash (the process host compiles hash-wasm's
+ * binary from node_modules: hosts/process/argon2_module.ts). */
+export type Argon2ModuleSource =
+  | WebAssembly.Module
+  | (() => Promise<WebAssembly.Module | undefined>);
+
+let keptSource: Argon2ModuleSource | undefined;
+/** argon2id on a kept instance of hash-wasm's argon2 binary (argon2_wasm.ts), on hosts that
+ * gave the binary (`useArgon2Module`); undefined elsewhere, or when the loader found nothing,
+ * and hash-wasm's wrapper runs it. */
+let kept: Promise<KeptArgon2 | undefined> | undefined;
+
+/** Hashes and verifies argon2id with hash-wasm's argon2 binary, from `source`, on one kept
+ * instance from now on in this isolate (same hashes as hash-wasm's wrapper, less CPU). Called
+ * once by a host's entry: the Worker's (hosts/worker/precompiled_wasm.ts), the process's
+ * (hosts/process/argon2_module.ts). */
+export function useArgon2Module(source: Argon2ModuleSource): void {
+  keptSource = source;
+  kept = undefined;
+}
+
+function keptArgon2(): Promise<KeptArgon2 | undefined> | undefined {
+  const source = keptSource;
+  if (!source) return undefined;
+  // typeof, not instanceof: a module imported by workerd may come from another realm.
+  if (typeof source !== "function") {
+    return kept ??= Promise.resolve(argon2idOver(source as WebAssembly.Module));
+  }
+  // A loader that fails leaves hashing to hash-wasm's wrapper: slower, never different.
+  const load = source as () => Promise<WebAssembly.Module | undefined>;
+  return kept ??= load().then((module) => module && argon2idOver(module), () => undefined);
 }
 
 async function hashPasswordArgon2id(password: string): Promise<string> {
-  if (kept) {
+  const run = await keptArgon2();
+  if (run) {
     const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
     const params = { m: MEMORY_KIB, t: ITERATIONS, p: 1, dkLen: HASH_BYTES };
-    const hash = await kept(encoder.encode(password), salt, params);
+    const hash = await run(encoder.encode(password), salt, params);
     return `${CURRENT_PREFIX}${b64(salt)}$${b64(hash)}`;
   }
   return await argon2id({
@@ -165,7 +192,7 @@ function argon2idMatchesJs(password: string, phc: string): boolean {
 
 /** argon2id on the kept instance (see `useArgon2Module`). */
 async function argon2idMatchesKept(
-  run: NonNullable<typeof kept>,
+  run: KeptArgon2,
   password: string,
   phc: string,
 ): Promise<boolean> {
@@ -186,8 +213,9 @@ const verifyArgon2 = wasmOr(
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   try {
     if (hash.startsWith("$pbkdf2-sha256$")) return await verifyPbkdf2(password, hash);
-    if (kept && hash.startsWith("$argon2id$")) {
-      return await argon2idMatchesKept(kept, password, hash);
+    if (hash.startsWith("$argon2id$")) {
+      const run = await keptArgon2();
+      if (run) return await argon2idMatchesKept(run, password, hash);
     }
     if (hash.startsWith("$argon2")) return await verifyArgon2(password, hash);
   } catch {
