@@ -4,8 +4,11 @@
  */
 import process from "node:process";
 import { runCli } from "./cli/main.ts";
+import { useHashWasmArgon2 } from "./hosts/process/argon2_module.ts";
 
 if (import.meta.main) {
+  // Passwords hash on one kept argon2 instance (hosts/process/argon2_module.ts says why).
+  useHashWasmArgon2();
   const code = await runCli(process.argv.slice(2));
   process.exit(code);
 }

@@ -303,5 +303,5 @@ if (only.has("x")) {
     "(x) the Cloudflare Worker in workerd (miniflare, local D1) — bundle, cold start, CPU per " +
       "login, send and email() delivery",
   );
-  await workerBench({ sends: 200, logins: 10, emails: 100 });
+  await workerBench({ sends: 200, logins: 20, emails: 100, coldStarts: 10 });
 }

@@ -88,7 +88,10 @@ async function buildPlan(
         name: nameOption(values, "name", "postern"),
         dohUrl,
         d1Id: str(values, "d1-id"),
-        r2Bucket: str(values, "r2") === undefined ? undefined : nameOption(values, "r2", ""),
+        // Bodies above 1 MiB go to R2 unless the operator keeps them in D1 (--no-r2).
+        r2Bucket: flag(values, "no-r2")
+          ? undefined
+          : nameOption(values, "r2", `${nameOption(values, "name", "postern")}-blobs`),
         url: httpsUrl(values),
         root,
         configPath: outFromRoot === "." ? undefined : `${outFromRoot}/wrangler.toml`,

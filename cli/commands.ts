@@ -587,7 +587,8 @@ const deployCommand: Command = {
   arity: [1, 1],
   details: [
     "cloudflare: wrangler.toml (the Worker hosts/worker/main.ts as .build/worker/worker.js; " +
-    "D1 bound as DB, R2 as BLOBS with --r2, static assets as ASSETS, a cron trigger every " +
+    "D1 bound as DB, R2 as BLOBS for bodies above 1 MiB (unless --no-r2), static assets as " +
+    "ASSETS, a cron trigger every " +
     "minute) and the D1 migrations as migrations/NNNN_name.sql; prints the secrets to set, the " +
     "Email Routing steps and the DNS records; then builds the Worker, applies the migrations " +
     "and deploys with wrangler (needs --d1-id).",
@@ -614,7 +615,15 @@ const deployCommand: Command = {
     name: { type: "string", arg: "NAME", help: "Worker / Deno Deploy app name (default postern)" },
     url: { type: "string", arg: "URL", help: "cloudflare, deno: the public https:// URL" },
     "d1-id": { type: "string", arg: "ID", help: "cloudflare: the D1 database id" },
-    r2: { type: "string", arg: "BUCKET", help: "cloudflare: an R2 bucket for large bodies" },
+    r2: {
+      type: "string",
+      arg: "BUCKET",
+      help: "cloudflare: the R2 bucket for bodies above 1 MiB (default <name>-blobs)",
+    },
+    "no-r2": {
+      type: "boolean",
+      help: "cloudflare: no R2 bucket; large bodies stay in D1's 1 MiB chunk rows",
+    },
     org: { type: "string", arg: "ORG", help: "deno: the Deno Deploy organization" },
     hostname: {
       type: "string",

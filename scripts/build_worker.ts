@@ -19,6 +19,7 @@
  */
 import { DOCS_RENDERER } from "../src/routes/docs.ts";
 import { toHex } from "../src/crypto.ts";
+import { hashWasmBinary } from "../hosts/process/argon2_module.ts";
 
 const root = new URL("../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname).replace(/\/$/, "");
@@ -31,22 +32,9 @@ const ASSETS: Record<string, string> = {
 /** hash-wasm's binaries the Worker imports statically (hosts/worker/precompiled_wasm.ts), by the
  * name hash-wasm gives each in its bundle (`var name$k = "argon2"; var data$k = "<base64>";`). */
 export const WORKER_WASM = ["argon2", "blake2b"] as const;
-const HASH_WASM = "node_modules/hash-wasm/dist/index.esm.js";
-
 /** A binary from hash-wasm's ES build, the file the bundler takes, so the bytes hash-wasm hands to
- * `WebAssembly.compile` in the Worker are these bytes. */
-export async function hashWasmBinary(name: string): Promise<Uint8Array> {
-  const source = await Deno.readTextFile(`${rootPath}/${HASH_WASM}`);
-  const id = new RegExp(`^var name(\\$\\w*)? = "${name}";$`, "m").exec(source);
-  if (!id) throw new Error(`${HASH_WASM} has no WebAssembly binary named ${name}`);
-  const data = new RegExp(
-    `^var data${(id[1] ?? "").replace("$", "\\$")} = "([A-Za-z0-9+/=]+)";$`,
-    "m",
-  )
-    .exec(source);
-  if (!data) throw new Error(`${HASH_WASM}: no data for the binary named ${name}`);
-  return Uint8Array.from(atob(data[1]), (c) => c.charCodeAt(0));
-}
+ * `WebAssembly.compile` in the Worker are these bytes (the process host reads them the same way). */
+export { hashWasmBinary };
 
 /** Writes the binaries into `dir` and the entry module that imports them and re-exports `main`'s
  * handlers (returns its path). */

@@ -70,6 +70,15 @@ const refused = new Set<string>();
 export const wasmIsRefused = (binary?: string): boolean =>
   binary === undefined ? refused.size > 0 : refused.has(binary);
 
+/**
+ * Latches `binary` as refused before any try: for a host that knows the runtime will refuse it
+ * (a Worker refuses every binary it does not import precompiled), which spares each new isolate
+ * decoding the binary from base64 to be told so.
+ */
+export function refuseWasm(binary: string): void {
+  refused.add(binary);
+}
+
 /** A refusal to compile or run WebAssembly at all, as opposed to an error about the input: V8's
  * CompileError from an embedder that forbids code generation, or hash-wasm's own "not supported". */
 function isWasmRefusal(error: unknown): boolean {
@@ -102,6 +111,9 @@ export function wasmOr<A extends unknown[], R>(
   };
 }
 
+/** The latch of hash-wasm's SHA-256 binary. */
+export const SHA256_WASM = "sha256";
+
 const sha256Digest = wasmOr(
   (data: string | Uint8Array) => sha256(data),
   async (data: string | Uint8Array) =>
@@ -111,7 +123,7 @@ const sha256Digest = wasmOr(
         (typeof data === "string" ? encoder.encode(data) : data) as BufferSource,
       ),
     ),
-  "sha256",
+  SHA256_WASM,
 );
 
 /** A synchronous SHA-256 (hex of the UTF-8 or raw bytes) the host's runtime has built in. */

@@ -7,7 +7,8 @@
 import { SecretBox } from "../src/crypto.ts";
 import { AppError } from "../src/errors.ts";
 import { createAccount } from "../src/services/accounts.ts";
-import { bootstrapInstance } from "../src/services/bootstrap.ts";
+import { alreadySetUp, bootstrapInstance } from "../src/services/bootstrap.ts";
+import { MIGRATIONS } from "../src/store/migrations/index.ts";
 import { rawSql } from "../src/store/store.ts";
 import { createTestGateway } from "./fixtures/app.ts";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
@@ -122,5 +123,49 @@ Deno.test("issue17#4: postern init takes its domain and admin from POSTERN_DOMAI
     assertEquals(JSON.parse(again.stdout).unchanged, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue17 (cold start): one query tells a set-up store from one that needs the full path", async () => {
+  const gw = await createTestGateway({}, undefined, { seed: false });
+  try {
+    // Migrated but no domain or admin yet: the full path must run.
+    assertEquals(await alreadySetUp(gw.deps, INPUT, MIGRATIONS), false, "not bootstrapped");
+    await bootstrapInstance(gw.deps, INPUT);
+    assertEquals(await alreadySetUp(gw.deps, INPUT, MIGRATIONS), true, "set up");
+    // Each doubt sends the caller down the full path, which applies, makes or refuses.
+    const last = MIGRATIONS[MIGRATIONS.length - 1];
+    const edited = [...MIGRATIONS.slice(0, -1), { ...last, statements: [...last.statements, ""] }];
+    assertEquals(await alreadySetUp(gw.deps, INPUT, edited), false, "an edited migration");
+    const newer = [...MIGRATIONS, { tag: "9999_next", statements: ["SELECT 1"] }];
+    assertEquals(await alreadySetUp(gw.deps, INPUT, newer), false, "a pending migration");
+    const wrongKey = await SecretBox.fromMasterKey("another-master-key-0123456789abcdef0123");
+    assertEquals(
+      await alreadySetUp({ ...gw.deps, secrets: wrongKey }, INPUT, MIGRATIONS),
+      false,
+      "a master key that does not open the store",
+    );
+    for (
+      const input of [
+        { ...INPUT, domain: "other.test", adminAddress: "boss@other.test" },
+        { ...INPUT, adminAddress: "nobody@edge.test" },
+        { ...INPUT, resetAdminPassword: true },
+      ]
+    ) {
+      assertEquals(await alreadySetUp(gw.deps, input, MIGRATIONS), false, JSON.stringify(input));
+    }
+    await createAccount(gw.deps.store, { address: "user@edge.test", password: "user-pass-123" }, {
+      quotaBytes: 0,
+      nowMs: Date.now(),
+    });
+    assertEquals(
+      await alreadySetUp(gw.deps, { ...INPUT, adminAddress: "USER@edge.test" }, MIGRATIONS),
+      false,
+      "a user account is no admin",
+    );
+    await rawSql(gw.deps.store.db).run("DROP TABLE postern_migrations");
+    assertEquals(await alreadySetUp(gw.deps, INPUT, MIGRATIONS), false, "no bookkeeping table");
+  } finally {
+    gw.close();
   }
 });

@@ -123,6 +123,7 @@ Deno.test("issue17#4: deploy cloudflare --dry-run writes nothing and prints the 
         "Email Routing",
         'Catch-all address → action "Send to a Worker" → postern',
         "wrangler.js d1 create postern",
+        "wrangler.js r2 bucket create postern-blobs",
         '_sharp.example.org.\t3600\tIN\tTXT\t"v=sharp1; host=mail.example.org"',
         "_dmarc.example.org.",
         "GET https://mail.example.org/v1/domains/example.org",
@@ -130,6 +131,14 @@ Deno.test("issue17#4: deploy cloudflare --dry-run writes nothing and prints the 
         "d1 migrations apply DB --remote",
       ]
     ) assert(r.stdout.includes(text), `the plan names ${text}:\n${r.stdout}`);
+
+    // Without R2 (--no-r2), bodies stay in D1: no bucket in the file or the steps.
+    const noR2 = await cliRun(
+      ["deploy", "cloudflare", "--dry-run", "--no-r2", "--out", dir, "--domain", "example.org"],
+      {},
+    );
+    assertEquals(noR2.code, 0, noR2.stderr);
+    assert(!/r2_buckets|r2 bucket create/.test(noR2.stdout), noR2.stdout);
 
     // A real run needs the D1 id, and says how to get it before writing or running anything.
     const refused = await cliRun(

@@ -13,6 +13,7 @@ import { silentLogger } from "../src/ports.ts";
 import { createAccount, createDomain } from "../src/services/accounts.ts";
 import { schema } from "../src/store/store.ts";
 import { purgeExpiredKeys } from "../src/transactional/idempotency.ts";
+import { toBase64 } from "../src/crypto.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 
@@ -465,6 +466,57 @@ Deno.test("an API key's sends keep no Sent copy unless storeSent; a signed-in us
     const declined = await send(alice, { storeSent: false });
     assertEquals(declined.id, null);
     assertEquals(await sentCopies(), 2);
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue17#5: attachments by content (decoded before the compose) and by upload arrive byte-exact; an idempotent replay still matches", async () => {
+  const gw = await createTestGateway();
+  try {
+    const token = await gw.login(ALICE);
+    // Over a megabyte, in more than one 64 KiB slice of random bytes.
+    const file = new Uint8Array(1_500_000);
+    for (let at = 0; at < file.length; at += 65536) {
+      crypto.getRandomValues(file.subarray(at, Math.min(file.length, at + 65536)));
+    }
+    const body = {
+      from: ALICE.address,
+      to: [BOB.address],
+      subject: "with a file",
+      text: "attached",
+      attachments: [{ filename: "a.bin", content: toBase64(file) }],
+    };
+    const headers = { "idempotency-key": "file-1" };
+    const first = await gw.call("POST", "/v1/emails", { token, body, headers });
+    assertEquals(first.status, 201, await first.clone().text());
+    const sent = await first.json();
+    const got = await gw.call("GET", `/v1/messages/${sent.id}/attachments/0`, { token });
+    assertEquals(got.status, 200);
+    assertEquals(new Uint8Array(await got.arrayBuffer()), file, "content: the same bytes");
+    // The key's fingerprint was taken from the body before its base64 text was let go.
+    const again = await gw.call("POST", "/v1/emails", { token, body, headers });
+    assertEquals(again.headers.get("idempotent-replayed"), "true");
+    assertEquals((await again.json()).emailId, sent.emailId);
+
+    const upload = await gw.call("POST", "/v1/emails/attachments", {
+      token,
+      body: file,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    assertEquals(upload.status, 201);
+    const { blobId } = await upload.json();
+    const byId = await gw.call("POST", "/v1/emails", {
+      token,
+      body: { ...body, subject: "by upload", attachments: [{ filename: "a.bin", blobId }] },
+    });
+    assertEquals(byId.status, 201, await byId.clone().text());
+    const viaUpload = await gw.call(
+      "GET",
+      `/v1/messages/${(await byId.json()).id}/attachments/0`,
+      { token },
+    );
+    assertEquals(new Uint8Array(await viaUpload.arrayBuffer()), file, "blobId: the same bytes");
   } finally {
     gw.close();
   }

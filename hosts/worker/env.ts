@@ -8,13 +8,15 @@
 import { type Config, parseConfig, unknownSettings } from "../../src/config.ts";
 import type { D1Like } from "../../src/store/d1_client.ts";
 import type { AssetFetcher } from "../../src/http/fetcher_assets.ts";
+import type { R2BucketLike } from "./r2_objects.ts";
 import { DomainName, parseAddress } from "../../schemas/address.ts";
 
 export interface WorkerEnv {
-  /** D1: the store (accounts, mailboxes, messages and their bodies in 1 MiB chunk rows). */
+  /** D1: the store (accounts, mailboxes, messages; bodies too when no R2 bucket is bound). */
   DB: D1Like;
-  /** R2: bound for message bodies; unused so far (bodies live in D1's chunk rows). */
-  BLOBS?: unknown;
+  /** R2: message bodies above the inline threshold (1 MiB); without it they stay in D1's 1 MiB
+   * chunk rows. */
+  BLOBS?: R2BucketLike;
   /** Static assets: the API reference's renderer for /docs. */
   ASSETS?: AssetFetcher;
   /** Secret: signs tokens, seals keys at rest; the same on every node of one store. */

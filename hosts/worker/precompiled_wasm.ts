@@ -9,7 +9,8 @@
  * `argon2.wasm` and `blake2b.wasm`, and makes the entry import them and hand them here with each
  * binary's length and SHA-256. `usePrecompiledWasm` then answers `WebAssembly.compile(bytes)` for
  * exactly those bytes with the module compiled from them, so hash-wasm runs unchanged and hashes
- * exactly as it does on Deno.
+ * exactly as it does on Deno. Password hashing itself skips hash-wasm's wrapper and drives the
+ * argon2 module directly (`useArgon2Module`), which yields the same hashes for less CPU.
  *
  * Why this is safe: nothing is ever compiled here. A request is answered only when its bytes are
  * the very bytes a precompiled module was made from (same length, same SHA-256), so the answer is
@@ -18,7 +19,8 @@
  * (hash-wasm's SHA-256, say, then comes from Web Crypto as before). Without the modules (a bundle
  * built some other way) nothing is installed and password hashing stays on PBKDF2.
  */
-import { toHex } from "../../src/crypto.ts";
+import { useArgon2Module } from "../../src/auth/password.ts";
+import { refuseWasm, SHA256_WASM, toHex } from "../../src/crypto.ts";
 
 /** One statically imported module and the identity of the bytes it was compiled from. */
 export interface PrecompiledWasm {
@@ -59,9 +61,16 @@ export function precompiledCompile(known: readonly PrecompiledWasm[]): Compile {
   };
 }
 
-/** Installs `precompiledCompile(known)` as this isolate's `WebAssembly.compile`. Called once by
- * the Worker's entry, before any request (so before any hashing). */
+/** Installs `precompiledCompile(known)` as this isolate's `WebAssembly.compile`, and hands the
+ * argon2 module to the password port, which hashes on one kept instance of it (src/auth/
+ * argon2_wasm.ts: a login then reuses the 19 MiB it fills instead of growing a new memory).
+ * Called once by the Worker's entry, before any request (so before any hashing). */
 export function usePrecompiledWasm(known: readonly PrecompiledWasm[]): void {
   if (typeof WebAssembly === "undefined" || known.length === 0) return;
   (WebAssembly as { compile: Compile }).compile = precompiledCompile(known);
+  const argon2 = known.find((entry) => entry.name === "argon2");
+  if (argon2) useArgon2Module(argon2.module);
+  // Not shipped, so refused: SHA-256 comes from Web Crypto from the first call on, without
+  // decoding hash-wasm's binary in every new isolate first (a few ms of its cold start).
+  if (!known.some((entry) => entry.name === SHA256_WASM)) refuseWasm(SHA256_WASM);
 }

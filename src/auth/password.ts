@@ -1,6 +1,6 @@
 /**
- * Password hashing. New hashes are argon2id (RFC 9106) through hash-wasm, OWASP's minimum: 19 MiB,
- * 2 passes, 1 lane — on Deno, Bun and Node, which compile WebAssembly from bytes, and in a
+ * Password hashing. New hashes are argon2id (RFC 9106) over hash-wasm's binary, OWASP's minimum:
+ * 19 MiB, 2 passes, 1 lane — on Deno, Bun and Node, which compile WebAssembly from bytes, and in a
  * Cloudflare Worker, whose bundle imports hash-wasm's argon2 and blake2b binaries precompiled
  * (hosts/worker/precompiled_wasm.ts; workerd refuses run-time compilation). Where WebAssembly is
  * still refused (a Worker bundled without those modules), new hashes are PBKDF2-HMAC-SHA-256
@@ -18,6 +18,7 @@
  */
 import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { argon2id, argon2Verify } from "hash-wasm";
+import { argon2idOver, type Argon2Params } from "./argon2_wasm.ts";
 import { fromBase64, timingSafeEqualBytes, toBase64, wasmIsRefused, wasmOr } from "../crypto.ts";
 
 const MEMORY_KIB = 19 * 1024;
@@ -64,7 +65,50 @@ export async function hashPasswordPbkdf2(password: string): Promise<string> {
   return `$pbkdf2-sha256$i=${PBKDF2_ITERATIONS}$${b64(salt)}$${b64(hash)}`;
 }
 
+type KeptArgon2 = ReturnType<typeof argon2idOver>;
+
+/** Where the kept instance's module comes from: the module itself (the Worker's entry imports it
+ * precompiled) or a loader run once, at the first hash (the process host compiles hash-wasm's
+ * binary from node_modules: hosts/process/argon2_module.ts). */
+export type Argon2ModuleSource =
+  | WebAssembly.Module
+  | (() => Promise<WebAssembly.Module | undefined>);
+
+let keptSource: Argon2ModuleSource | undefined;
+/** argon2id on a kept instance of hash-wasm's argon2 binary (argon2_wasm.ts), on hosts that
+ * gave the binary (`useArgon2Module`); undefined elsewhere, or when the loader found nothing,
+ * and hash-wasm's wrapper runs it. */
+let kept: Promise<KeptArgon2 | undefined> | undefined;
+
+/** Hashes and verifies argon2id with hash-wasm's argon2 binary, from `source`, on one kept
+ * instance from now on in this isolate (same hashes as hash-wasm's wrapper, less CPU). Called
+ * once by a host's entry: the Worker's (hosts/worker/precompiled_wasm.ts), the process's
+ * (hosts/process/argon2_module.ts). */
+export function useArgon2Module(source: Argon2ModuleSource): void {
+  keptSource = source;
+  kept = undefined;
+}
+
+function keptArgon2(): Promise<KeptArgon2 | undefined> | undefined {
+  const source = keptSource;
+  if (!source) return undefined;
+  // typeof, not instanceof: a module imported by workerd may come from another realm.
+  if (typeof source !== "function") {
+    return kept ??= Promise.resolve(argon2idOver(source as WebAssembly.Module));
+  }
+  // A loader that fails leaves hashing to hash-wasm's wrapper: slower, never different.
+  const load = source as () => Promise<WebAssembly.Module | undefined>;
+  return kept ??= load().then((module) => module && argon2idOver(module), () => undefined);
+}
+
 async function hashPasswordArgon2id(password: string): Promise<string> {
+  const run = await keptArgon2();
+  if (run) {
+    const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+    const params = { m: MEMORY_KIB, t: ITERATIONS, p: 1, dkLen: HASH_BYTES };
+    const hash = await run(encoder.encode(password), salt, params);
+    return `${CURRENT_PREFIX}${b64(salt)}$${b64(hash)}`;
+  }
   return await argon2id({
     password,
     salt: crypto.getRandomValues(new Uint8Array(SALT_BYTES)),
@@ -111,29 +155,51 @@ async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
   return timingSafeEqualBytes(await pbkdf2(password, salt, iterations, expected.length), expected);
 }
 
-/** argon2id in pure JS (@noble/hashes), for runtimes that refuse hash-wasm's WebAssembly. */
-function argon2idMatchesJs(password: string, phc: string): boolean {
+/** `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, checked against bounds before any work. */
+function parseArgon2id(
+  phc: string,
+): { params: Argon2Params; salt: Uint8Array; expected: Uint8Array } | undefined {
   const match =
     /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,2})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
       .exec(phc);
-  if (!match) return false;
+  if (!match) return undefined;
   const [m, t, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
   if (m > MAX_ARGON2_MEMORY_KIB || t < 1 || t > MAX_ARGON2_PASSES || p < 1 || m < 8 * p) {
-    return false;
+    return undefined;
   }
   const salt = fromBase64(match[4]);
   const expected = fromBase64(match[5]);
-  if (salt.length < 8 || expected.length < 4 || expected.length > 64) return false;
+  if (salt.length < 8 || expected.length < 4 || expected.length > 64) return undefined;
+  return { params: { m, t, p, dkLen: expected.length }, salt, expected };
+}
+
+/** argon2id in pure JS (@noble/hashes), for runtimes that refuse hash-wasm's WebAssembly. */
+function argon2idMatchesJs(password: string, phc: string): boolean {
+  const parsed = parseArgon2id(phc);
+  if (!parsed) return false;
+  const { params: { m, t, p, dkLen }, salt, expected } = parsed;
   // The synchronous form: the async one yields to the scheduler between slices, which only adds
   // wall time inside a request (a Worker's CPU limit counts the same work either way).
   const actual = nobleArgon2id(encoder.encode(password), salt, {
     t,
     m,
     p,
-    dkLen: expected.length,
+    dkLen,
     maxmem: (MAX_ARGON2_MEMORY_KIB + 1024) * 1024,
   });
   return timingSafeEqualBytes(actual, expected);
+}
+
+/** argon2id on the kept instance (see `useArgon2Module`). */
+async function argon2idMatchesKept(
+  run: KeptArgon2,
+  password: string,
+  phc: string,
+): Promise<boolean> {
+  const parsed = parseArgon2id(phc);
+  if (!parsed) return false;
+  const actual = await run(encoder.encode(password), parsed.salt, parsed.params);
+  return timingSafeEqualBytes(actual, parsed.expected);
 }
 
 const verifyArgon2 = wasmOr(
@@ -147,6 +213,10 @@ const verifyArgon2 = wasmOr(
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   try {
     if (hash.startsWith("$pbkdf2-sha256$")) return await verifyPbkdf2(password, hash);
+    if (hash.startsWith("$argon2id$")) {
+      const run = await keptArgon2();
+      if (run) return await argon2idMatchesKept(run, password, hash);
+    }
     if (hash.startsWith("$argon2")) return await verifyArgon2(password, hash);
   } catch {
     // A hash that does not parse (bad base64, parameters hash-wasm rejects) matches nothing.

@@ -25,7 +25,12 @@ import type { AttachmentContent, ComposeInput } from "../../schemas/mail.ts";
 import { toHex } from "../crypto.ts";
 import { messageHeaders } from "./compose.ts";
 import { encodedWords, parameter } from "./encoded_words.ts";
-import { encodeBase64LineBytes, encodeBase64Lines, encodeQuotedPrintable } from "./transfer.ts";
+import {
+  base64LinesLength,
+  encodeBase64Lines,
+  encodeQuotedPrintable,
+  writeBase64Lines,
+} from "./transfer.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,10 +39,22 @@ export function randomBoundary(): string {
   return `=_postern_${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
 }
 
-/** One MIME entity: header lines and a body (CRLF line ends, no final line break). */
+/** Bytes to go out as base64 lines, encoded only when the message's one buffer is written. */
+interface Base64Body {
+  base64: Uint8Array;
+}
+
+/** A piece of a message: text (encoded as UTF-8), bytes as they are, or bytes to encode. */
+type Chunk = string | Uint8Array | Base64Body;
+
+/** One MIME entity: header lines and a body (CRLF line ends, no final line break). The body is a
+ * list of chunks, not one buffer: a multipart nests its parts' chunks instead of copying them,
+ * and the whole message is written once, into one buffer, at the end (`concat`). An 18 MB
+ * attachment thus exists twice at most, as its bytes and as its base64 in the message, where
+ * each level of nesting used to copy the message again (issue 17, a Worker's 128 MB). */
 interface Part {
   headers: string[];
-  body: string | Uint8Array;
+  body: Chunk[];
 }
 
 /** Structured header field with parameters, each on its own folded line when long. */
@@ -68,14 +85,14 @@ function textPart(subtype: "plain" | "html", content: string): Part {
   const headers = [`Content-Type: text/${subtype}; charset=utf-8`];
   if (!NOT_PLAIN.test(content) && !content.includes("\r") && lines.every((l) => l.length <= 76)) {
     headers.push("Content-Transfer-Encoding: 7bit");
-    return { headers, body: canonical };
+    return { headers, body: [canonical] };
   }
   if (mostlyLatin(content)) {
     headers.push("Content-Transfer-Encoding: quoted-printable");
-    return { headers, body: encodeQuotedPrintable(encoder.encode(canonical)) };
+    return { headers, body: [encodeQuotedPrintable(encoder.encode(canonical))] };
   }
   headers.push("Content-Transfer-Encoding: base64");
-  return { headers, body: encodeBase64Lines(encoder.encode(canonical)) };
+  return { headers, body: [encodeBase64Lines(encoder.encode(canonical))] };
 }
 
 /** An unstructured parameter value for Content-Type's `name`: encoded-words in quotes. */
@@ -103,7 +120,7 @@ function attachmentPart(a: AttachmentContent): Part {
   // Only printable ASCII, no angle brackets (RFC 2392 msg-id): controls and spaces are dropped.
   const contentId = a.contentId?.replace(/[^!-;=?-~]/g, "");
   if (contentId) headers.push(`Content-ID: <${contentId}>`);
-  let body: string | Uint8Array;
+  let body: Chunk;
   if (message) {
     // RFC 2046 section 5.2.1: a message part is not encoded; its lines must already be CRLF.
     const text = new TextDecoder("latin1").decode(a.content);
@@ -112,7 +129,7 @@ function attachmentPart(a: AttachmentContent): Part {
     body = a.content;
   } else {
     headers.push("Content-Transfer-Encoding: base64");
-    body = encodeBase64LineBytes(a.content);
+    body = { base64: a.content };
   }
   headers.push(
     withParams(
@@ -121,13 +138,13 @@ function attachmentPart(a: AttachmentContent): Part {
       a.filename ? parameter("filename", a.filename) : [],
     ),
   );
-  return { headers, body };
+  return { headers, body: [body] };
 }
 
 /** A multipart entity (RFC 2046 section 5.1.1) of `parts` under a fresh boundary. */
 function multipart(subtype: string, parts: Part[], extra: string[] = []): Part {
   const boundary = randomBoundary();
-  const chunks: (string | Uint8Array)[] = [];
+  const chunks: Chunk[] = [];
   for (const part of parts) {
     chunks.push(`--${boundary}\r\n`, ...serialize(part), "\r\n");
   }
@@ -136,23 +153,39 @@ function multipart(subtype: string, parts: Part[], extra: string[] = []): Part {
     headers: [
       withParams("Content-Type", `multipart/${subtype}`, [...extra, `boundary="${boundary}"`]),
     ],
-    body: concat(chunks),
+    body: chunks,
   };
 }
 
-function serialize(part: Part): (string | Uint8Array)[] {
-  return [part.headers.join("\r\n"), "\r\n\r\n", part.body];
+function serialize(part: Part): Chunk[] {
+  return [part.headers.join("\r\n"), "\r\n\r\n", ...part.body];
 }
 
-function concat(chunks: (string | Uint8Array)[]): Uint8Array {
-  const bytes = chunks.map((c) => typeof c === "string" ? encoder.encode(c) : c);
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.byteLength, 0));
+/** The chunks written into one buffer of their total length (base64 encoded in place). */
+function concat(chunks: Chunk[]): Uint8Array {
+  const pieces = chunks.map((c) => typeof c === "string" ? encoder.encode(c) : c);
+  const size = (p: Uint8Array | Base64Body) =>
+    p instanceof Uint8Array ? p.byteLength : base64LinesLength(p.base64.byteLength);
+  const out = new Uint8Array(pieces.reduce((n, p) => n + size(p), 0));
   let at = 0;
-  for (const b of bytes) {
-    out.set(b, at);
-    at += b.byteLength;
+  for (const p of pieces) {
+    if (p instanceof Uint8Array) out.set(p, at), at += p.byteLength;
+    else at = writeBase64Lines(p.base64, out, at);
   }
   return out;
+}
+
+/** The last byte the chunks make, undefined when they make none. */
+function lastByte(chunks: Chunk[]): number | undefined {
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const c = chunks[i];
+    if (typeof c === "string") {
+      if (c.length > 0) return c.charCodeAt(c.length - 1);
+    } else if (c instanceof Uint8Array) {
+      if (c.byteLength > 0) return c[c.byteLength - 1];
+    } else if (c.base64.byteLength > 0) return 0x3d; // "=" or a base64 letter: not a line end
+  }
+  return undefined;
 }
 
 /** The message's bytes (CRLF line ends, ending with one). */
@@ -176,7 +209,7 @@ export function composeFull(input: ComposeInput): Uint8Array {
     root = content ?? attached[0] ?? textPart("plain", "");
   }
   // The message ends with a line break: its last line's own, or one added to a non-empty body.
-  const last = root.body.at(-1);
-  const end = root.body.length > 0 && last !== "\n" && last !== 0x0a ? "\r\n" : "";
+  const last = lastByte(root.body);
+  const end = last !== undefined && last !== 0x0a ? "\r\n" : "";
   return concat([messageHeaders(input).join("\r\n"), "\r\n", ...serialize(root), end]);
 }

@@ -6,8 +6,23 @@
  * rather than keeping a 25 MB value bound to a cached statement. The chunks go in the same write
  * transaction as the `blobs` row, so a blob is never seen half-stored; deleting the `blobs` row
  * removes its chunks (ON DELETE CASCADE).
+ *
+ * Where the host has an object store (R2 in a Worker: store/blob_objects.ts), a body above the
+ * inline threshold (one chunk) goes there whole instead, put before the write job that commits
+ * its `blobs` row; the row keeps only the header block (headers are still read from the row)
+ * and no chunks; reads take the object whole (`blobBytes`) or, streamed, the octets after the
+ * row's own by a range (`blobStream`).
+ * D1 hands blob columns over as arrays of numbers and binds them as JSON, so every MiB kept out
+ * of it saves seconds and tens of MB of a Worker's memory.
  */
-import { type Queryable, rawSql, type Statement, type Store } from "../store/store.ts";
+import { type BlobObjects, objectKey } from "../store/blob_objects.ts";
+import {
+  blobObjectsOf,
+  type Queryable,
+  rawSql,
+  type Statement,
+  type Store,
+} from "../store/store.ts";
 
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
@@ -71,6 +86,9 @@ export interface BlobJob {
  * refers to (`discard`, else the unused-blob sweep, removes it).
  */
 export async function blobJob(store: Store, raw: Uint8Array, sha256: string): Promise<BlobJob> {
+  if (raw.byteLength > BLOB_CHUNK_BYTES && store.objects) {
+    return await objectJob(store.objects, raw, sha256);
+  }
   if (raw.byteLength <= BLOB_CHUNK_BYTES || store.client.protocol !== "d1") {
     return { statements: blobStatements(raw, sha256), discard: () => Promise.resolve() };
   }
@@ -115,6 +133,48 @@ export async function blobJob(store: Store, raw: Uint8Array, sha256: string): Pr
   };
 }
 
+/**
+ * The header block of `raw` (through its first empty line), at most one chunk: what a row of a
+ * blob kept in the object store holds, so header reads (mail_access_raw.ts, bounce messages)
+ * find it as they find a chunked blob's first chunk.
+ */
+function headerPrefix(raw: Uint8Array): Uint8Array {
+  const end = Math.min(raw.byteLength, BLOB_CHUNK_BYTES);
+  for (let i = 0; i < end; i++) {
+    if (raw[i] !== 10) continue;
+    if (raw[i + 1] === 10) return raw.subarray(0, i + 2);
+    if (raw[i + 1] === 13 && raw[i + 2] === 10) return raw.subarray(0, i + 3);
+  }
+  return raw.subarray(0, end);
+}
+
+/**
+ * A large blob for a store with an object store: the object is put first (always, even when it
+ * may exist: that renews its upload time, which the orphan sweep respects), and the job's one
+ * statement commits the row that names it. A job that fails leaves an object no row names,
+ * which the sweep removes later; never a row without its object.
+ */
+async function objectJob(objects: BlobObjects, raw: Uint8Array, sha256: string): Promise<BlobJob> {
+  await objects.put(objectKey(sha256), raw, sha256);
+  return {
+    statements: [{
+      sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) " +
+        "ON CONFLICT (sha256) DO NOTHING",
+      args: [sha256, raw.byteLength, headerPrefix(raw)],
+    }],
+    discard: () => Promise.resolve(),
+  };
+}
+
+/**
+ * The octets of a blob after the row's own `from` from its object, or undefined when the store
+ * has no object store or no object for it (a blob stored in chunk rows).
+ */
+async function objectRest(db: Queryable, sha256: string, from: number) {
+  const objects = blobObjectsOf(db);
+  return objects ? await objects.read(objectKey(sha256), from) : undefined;
+}
+
 /** A blob column's value as bytes (the libSQL clients give Uint8Array or ArrayBuffer). */
 export function bytesOf(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
@@ -143,6 +203,13 @@ export async function blobBytes(
 ): Promise<Uint8Array> {
   const first = bytesOf(row.data);
   if (first.byteLength >= row.size) return first;
+  // The object holds the whole content: read in one buffer, no chunks to gather and join (which
+  // left as much again of garbage in a Worker).
+  const whole = await blobObjectsOf(db)?.bytes(objectKey(row.sha256));
+  if (whole) {
+    if (whole.byteLength !== row.size) throw new Error(`blob ${row.sha256}: its object differs`);
+    return whole;
+  }
   const out = new Uint8Array(row.size);
   out.set(first);
   let at = first.byteLength;
@@ -167,9 +234,19 @@ export function blobStream(
 ): ReadableStream<Uint8Array> {
   let seq = 0;
   let at = 0;
+  /** The object's reader once the row's own octets are out, null when there is no object. */
+  let object: ReadableStreamDefaultReader<Uint8Array> | null | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const bytes = seq === 0 ? bytesOf(row.data) : await chunkOf(db, row.sha256, seq);
+      if (seq > 0 && object === undefined) {
+        object = (await objectRest(db, row.sha256, at))?.getReader() ?? null;
+      }
+      let bytes: Uint8Array | undefined;
+      if (seq === 0) bytes = bytesOf(row.data);
+      else if (object) {
+        const next = await object.read();
+        bytes = next.done ? undefined : next.value;
+      } else bytes = await chunkOf(db, row.sha256, seq);
       seq++;
       if (!bytes) {
         controller.error(new Error(`blob ${row.sha256} is missing chunks`));
@@ -178,7 +255,13 @@ export function blobStream(
       const part = bytes.subarray(0, row.size - at);
       at += part.byteLength;
       if (part.byteLength > 0) controller.enqueue(part);
-      if (at >= row.size) controller.close();
+      if (at >= row.size) {
+        controller.close();
+        await object?.cancel().catch(() => {});
+      }
+    },
+    async cancel(reason) {
+      await object?.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
 }

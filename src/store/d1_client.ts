@@ -39,6 +39,7 @@ import { AppError } from "../errors.ts";
 import { resultSet, toRow } from "./result_set.ts";
 import { interactiveRefused, Store } from "./store.ts";
 import { migrate } from "./migrate.ts";
+import type { BlobObjects } from "./blob_objects.ts";
 import { MIGRATIONS } from "./migrations/index.ts";
 
 /** The part of the Workers `D1Database` binding the store uses (workers-types' shape). */
@@ -251,12 +252,17 @@ export function d1Client(db: D1Like): Client {
  * The Store over a D1 binding: `batch()` jobs as one `D1Database.batch()` each, `write()` jobs
  * refused. `migrate` (the default) applies pending migrations first, as batches (migrate.ts); a
  * Worker whose migrations wrangler applied at deploy time passes `false` and saves the check.
+ * `objects`: the object store that takes bodies above the inline threshold (R2 in a Worker).
  */
 export async function openD1Store(
   db: D1Like,
-  options: { migrate?: boolean } = {},
+  options: { migrate?: boolean; objects?: BlobObjects } = {},
 ): Promise<Store> {
   const client = d1Client(db);
   if (options.migrate !== false) await migrate(client, MIGRATIONS);
-  return new Store(client, { batchMode: "client", interactiveWrites: false });
+  return new Store(client, {
+    batchMode: "client",
+    interactiveWrites: false,
+    objects: options.objects,
+  });
 }

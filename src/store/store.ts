@@ -33,6 +33,7 @@ import * as schema from "./schema.ts";
 import { invalidateAll, newReadCaches, type ReadCaches } from "./read_cache.ts";
 import { Appends, type ManyInserter } from "./appends.ts";
 import { AppError } from "../errors.ts";
+import type { BlobObjects } from "./blob_objects.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -57,6 +58,12 @@ const storeCaches = new WeakMap<object, ReadCaches>();
 const txAppends = new WeakMap<object, Appends>();
 /** Store `db`s whose `caches.local` may be used (the embedded file: see ReadCaches.local). */
 const localDbs = new WeakSet<object>();
+
+/** The object store for large bodies of the Store a `Queryable` belongs to (blob_objects.ts). */
+const storeObjects = new WeakMap<object, BlobObjects>();
+
+/** The object store that holds `q`'s large message bodies, when its host has one. */
+export const blobObjectsOf = (q: Queryable): BlobObjects | undefined => storeObjects.get(q);
 
 /**
  * Inserts `values` into `table` when the write transaction ends, with the other rows appended
@@ -105,6 +112,7 @@ export function dbView(store: Store, caches: ReadCaches): Db {
   const view = Object.create(store.db) as Db;
   rawExecutors.set(view, rawSql(store.db));
   storeCaches.set(view, caches);
+  if (store.objects) storeObjects.set(view, store.objects);
   return view;
 }
 
@@ -336,6 +344,8 @@ export interface StoreOptions {
    * on wherever no `changedElsewhere` gate makes that check free (remote libSQL, D1).
    */
   optimisticReads?: boolean;
+  /** Where bodies above the inline threshold go (blob_objects.ts; R2 in a Worker). */
+  objects?: BlobObjects;
 }
 
 /**
@@ -410,6 +420,12 @@ export class Store {
     rawExecutors.set(this.db, rawOver(this.client as unknown as Executor));
     storeCaches.set(this.db, this.caches);
     if (options.changedElsewhere) localDbs.add(this.db);
+    if (options.objects) storeObjects.set(this.db, options.objects);
+  }
+
+  /** The object store for large bodies, when the host gave one. */
+  get objects(): BlobObjects | undefined {
+    return this.options.objects;
   }
 
   /**
@@ -482,6 +498,7 @@ export class Store {
       const raw = rawOver(open as unknown as Executor);
       rawExecutors.set(tx, raw);
       storeCaches.set(tx, this.caches);
+      if (this.options.objects) storeObjects.set(tx, this.options.objects);
       const appends = new Appends();
       txAppends.set(tx, appends);
       return fn(tx).then(async (value) => {

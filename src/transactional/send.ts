@@ -7,15 +7,13 @@
  * first step (a concurrent twin breaks the primary key and replays), and ids the job creates
  * (Sent copy, outbox rows) are named in SQL by the steps that need them.
  */
-import { toBase64 } from "../crypto.ts";
 import { domainOf } from "../../schemas/address.ts";
-import type { SendRequest } from "../../schemas/api_send.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
-import { named, sendMessage } from "../services/send.ts";
+import { attachmentBytes, named, type SendInput, sendMessage } from "../services/send.ts";
 import { appendLater, rawSql, recordStatements, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import {
@@ -65,6 +63,27 @@ export interface SendResult {
   replayed: boolean;
 }
 
+/** Attachments whose base64 text was decoded ahead of the send (`decodeAttachmentsAhead`), by
+ * the request's attachment object. */
+const decodedAhead = new WeakMap<object, Uint8Array>();
+
+/**
+ * Decodes the base64 `content` of `req`'s attachments now and lets go of the text: the request
+ * object keeps no reference to it (`content` becomes undefined; the bytes are found by the
+ * attachment object), so a 24 MB string of base64 for an 18 MB file is garbage before the
+ * message is composed instead of living through the compose and the store (issue 17: a 25 MB
+ * send in a 128 MB Worker). Called by the route once it no longer needs the text (after the
+ * idempotency key is computed); the same request may then be sent again (a retried write job).
+ * 422 when an attachment is not base64.
+ */
+export function decodeAttachmentsAhead(req: TxSendRequest): void {
+  for (const a of req.attachments) {
+    if (a.content === undefined) continue;
+    decodedAhead.set(a, attachmentBytes(a.content));
+    a.content = undefined;
+  }
+}
+
 async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequest) {
   const ids = req.attachments.flatMap((a) => (a.blobId ? [a.blobId] : []));
   const blobs = ids.length ? await uploadedBytes(deps.store.db, accountId, ids) : new Map();
@@ -80,11 +99,15 @@ async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequ
       return {
         filename: a.filename ?? got.filename,
         contentType: a.contentType ?? got.contentType ?? OCTETS,
-        content: toBase64(got.content),
+        content: got.content,
         ...inline,
       };
     }
     const filename = a.filename!; // required without `path` (schemas/tx_send.ts)
+    const decoded = decodedAhead.get(a);
+    if (decoded) {
+      return { filename, contentType: a.contentType ?? OCTETS, content: decoded, ...inline };
+    }
     if (a.content !== undefined) {
       return { filename, contentType: a.contentType ?? OCTETS, content: a.content, ...inline };
     }
@@ -95,7 +118,7 @@ async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequ
         { path: `attachments.${i}.blobId`, message: "no such blob" },
       ]);
     }
-    return { filename, contentType: a.contentType ?? OCTETS, content: toBase64(data), ...inline };
+    return { filename, contentType: a.contentType ?? OCTETS, content: data, ...inline };
   });
 }
 
@@ -191,7 +214,7 @@ export async function sendEmail(
   if (req.unsubscribe && single) {
     Object.assign(headers, await unsubscribeHeaders(deps, emailId, single));
   }
-  const base: SendRequest = {
+  const base: SendInput = {
     from: req.from,
     to,
     cc,

@@ -9,12 +9,11 @@
  * without mailing anyone. The SMTP relay does the same for a test key (`recordTestSubmission`).
  */
 import { domainOf } from "../../schemas/address.ts";
-import type { SendRequest } from "../../schemas/api_send.ts";
 import type { TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import type { RecipientResult } from "../services/delivery.ts";
-import { checkedMessage, named } from "../services/send.ts";
+import { checkedMessage, named, type SendInput } from "../services/send.ts";
 import { rawSql, recordStatements, schema, type Statement } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import {
@@ -70,7 +69,7 @@ function recordSteps(
 export async function recordTestSend(
   deps: Deps,
   auth: AuthContext,
-  base: SendRequest,
+  base: SendInput,
   test: TestSend,
 ): Promise<{ status: number; body: TxSendResponse; replayed: boolean }> {
   const { remote, local, messageId } = await checkedMessage(deps, auth, base);
