@@ -164,8 +164,7 @@ function serialize(part: Part): Chunk[] {
   return [part.headers.join("\r\n"), "\r\n\r\n", ...part.body];
 }
 
-const isText = (c: Base64Body | Base64Content): c is Base64Content =>
-  typeof c.base64 === "string";
+const isText = (c: Base64Body | Base64Content): c is Base64Content => typeof c.base64 === "string";
 
 /** The chunks written into one buffer of their total length (base64 encoded in place). */
 function concat(chunks: Chunk[]): Uint8Array {
