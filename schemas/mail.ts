@@ -59,15 +59,13 @@ export interface AttachmentContent {
 
 /**
  * An attachment's base64 text as the send API received it, checked to be plain base64
- * (src/mime/base64_text.ts), copied into the message instead of decoded and encoded again.
+ * (src/mime/base64_text.ts; line breaks and spaces already dropped), copied into the message instead of decoded and encoded again.
  * A plain object, so it crosses to the process host's MIME thread as it is.
  */
 export interface Base64Content {
   base64: string;
   /** The octets it decodes to. */
   size: number;
-  /** Whether whitespace lies between its letters (the copy then skips it letter by letter). */
-  spaced: boolean;
 }
 
 /** An attachment to compose: its bytes, or its base64 text (the send API's JSON). */
