@@ -57,6 +57,22 @@ export interface AttachmentContent {
   contentId?: string;
 }
 
+/**
+ * An attachment's base64 text as the send API received it, checked to be plain base64
+ * (src/mime/base64_text.ts; line breaks and spaces already dropped), copied into the message instead of decoded and encoded again.
+ * A plain object, so it crosses to the process host's MIME thread as it is.
+ */
+export interface Base64Content {
+  base64: string;
+  /** The octets it decodes to. */
+  size: number;
+}
+
+/** An attachment to compose: its bytes, or its base64 text (the send API's JSON). */
+export type ComposeAttachment = Omit<AttachmentContent, "content"> & {
+  content: Uint8Array | Base64Content;
+};
+
 /** What the MIME port needs to build a message. Addresses are already validated. */
 export interface ComposeInput {
   from: NamedAddress;
@@ -72,5 +88,5 @@ export interface ComposeInput {
   inReplyTo?: string;
   references?: string[];
   headers: { name: string; value: string }[];
-  attachments: AttachmentContent[];
+  attachments: ComposeAttachment[];
 }

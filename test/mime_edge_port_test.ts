@@ -304,7 +304,7 @@ Deno.test("issue17#2: every composition reads the same composed by the edge port
         b.attachments.findIndex((x) => x.filename === sent.filename),
       );
       if (sent.contentType.startsWith("message/")) continue;
-      if (got?.content.join() !== sent.content.join()) {
+      if (got?.content.join() !== (sent.content as Uint8Array).join()) {
         out.push({ label: `${label}: attachment ${i}`, node: sent.filename, edge: got?.filename });
       }
     }

@@ -14,6 +14,7 @@ import { createAccount, createDomain } from "../src/services/accounts.ts";
 import { schema } from "../src/store/store.ts";
 import { purgeExpiredKeys } from "../src/transactional/idempotency.ts";
 import { toBase64 } from "../src/crypto.ts";
+import { encodeBase64Lines } from "../src/mime/transfer.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 
@@ -517,6 +518,58 @@ Deno.test("issue17#5: attachments by content (decoded before the compose) and by
       { token },
     );
     assertEquals(new Uint8Array(await viaUpload.arrayBuffer()), file, "blobId: the same bytes");
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue17#5: base64 taken as it came (lines, spaces, no padding) goes out in the same 76-character lines; bad base64 is still 422", async () => {
+  const gw = await createTestGateway();
+  try {
+    const token = await gw.login(ALICE);
+    const file = crypto.getRandomValues(new Uint8Array(10_001));
+    const plain = toBase64(file);
+    const lines = encodeBase64Lines(file);
+    const shapes = {
+      plain,
+      wrapped: plain.replace(/.{76}/g, "$&\n"),
+      crlf: plain.replace(/.{64}/g, "$&\r\n"),
+      unpadded: plain.replace(/=+$/, ""),
+      spaced: plain.replace(/.{40}/g, "$& \t"),
+      paddedTwice: `${plain}==`,
+    };
+    for (const [shape, content] of Object.entries(shapes)) {
+      const sent = await gw.call("POST", "/v1/emails", {
+        token,
+        body: {
+          from: ALICE.address,
+          to: [BOB.address],
+          subject: shape,
+          text: "attached",
+          attachments: [{ filename: "a.bin", content }],
+        },
+      });
+      assertEquals(sent.status, 201, `${shape}: ${await sent.clone().text()}`);
+      const { id } = await sent.json();
+      const raw = await (await gw.call("GET", `/v1/messages/${id}/raw`, { token })).text();
+      assert(raw.includes(`\r\n\r\n${lines}\r\n`), `${shape}: the encoder's own lines`);
+      const got = await gw.call("GET", `/v1/messages/${id}/attachments/0`, { token });
+      assertEquals(new Uint8Array(await got.arrayBuffer()), file, `${shape}: the same bytes`);
+    }
+    // Past the request schema (the alphabet, "=", whitespace), the decoder's own refusals.
+    for (const content of ["QUJDR", "QQ==QQ==", "Q===", "QUJD=A"]) {
+      const bad = await gw.call("POST", "/v1/emails", {
+        token,
+        body: {
+          from: ALICE.address,
+          to: [BOB.address],
+          subject: "bad",
+          attachments: [{ filename: "a.bin", content }],
+        },
+      });
+      assertEquals(bad.status, 422, content);
+      assertEquals((await bad.json()).detail, "an attachment is not valid base64");
+    }
   } finally {
     gw.close();
   }

@@ -30,6 +30,7 @@ import type { MimePort } from "../../src/ports.ts";
 import { parseHeaderBlock } from "../../src/mime/header_block.ts";
 import { parseSimpleMail } from "../../src/mime/parse_simple.ts";
 import { degradedMail } from "../../src/mime/degraded.ts";
+import { base64ContentBytes } from "../../src/mime/base64_text.ts";
 
 function flatten(value: AddressObject | AddressObject[] | undefined): NamedAddress[] {
   if (!value) return [];
@@ -188,13 +189,17 @@ export function createNodeMime(options: NodeMimeOptions = {}): MimePort {
         inReplyTo: input.inReplyTo,
         references: input.references,
         headers: input.headers.map((h) => ({ key: h.name, value: h.value })),
-        attachments: input.attachments.map((a) => ({
-          filename: a.filename,
-          contentType: a.contentType,
-          content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
-          // nodemailer puts parts with a cid into multipart/related, disposition inline.
-          ...(a.contentId ? { cid: a.contentId } : {}),
-        })),
+        attachments: input.attachments.map((a) => {
+          // The send API's plain base64 (src/mime/base64_text.ts) is decoded for nodemailer.
+          const bytes = a.content instanceof Uint8Array ? a.content : base64ContentBytes(a.content);
+          return {
+            filename: a.filename,
+            contentType: a.contentType,
+            content: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            // nodemailer puts parts with a cid into multipart/related, disposition inline.
+            ...(a.contentId ? { cid: a.contentId } : {}),
+          };
+        }),
       });
       const built = await composer.compile().build();
       return new Uint8Array(built.buffer, built.byteOffset, built.byteLength);

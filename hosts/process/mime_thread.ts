@@ -17,6 +17,7 @@ import type { ComposeInput, ParsedMail } from "../../schemas/mail.ts";
 import type { MimePort } from "../../src/ports.ts";
 import { rememberSha256 } from "../../src/crypto.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
+import { contentSize } from "../../src/mime/base64_text.ts";
 import { parseSimpleMail } from "../../src/mime/parse_simple.ts";
 import { DEFAULT_MIME_LIMITS, LARGE_MESSAGE_BYTES, type MimeLimits } from "./mime_limits.ts";
 import { workerRpc } from "./worker_rpc.ts";
@@ -90,7 +91,7 @@ export function createThreadedMime(
     },
     async compose(input: ComposeInput): Promise<Uint8Array> {
       const size = input.attachments.reduce(
-        (n, a) => n + a.content.byteLength,
+        (n, a) => n + contentSize(a.content),
         (input.text?.length ?? 0) + (input.html?.length ?? 0),
       );
       if (size > handoffBytes && !rpc.broken) return await call<Uint8Array>("compose", input);

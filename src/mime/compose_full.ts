@@ -21,9 +21,10 @@
  * older readers. Boundaries are random (crypto.getRandomValues), lines CRLF and at most 998
  * octets. Pure apart from the random boundaries.
  */
-import type { AttachmentContent, ComposeInput } from "../../schemas/mail.ts";
+import type { Base64Content, ComposeAttachment, ComposeInput } from "../../schemas/mail.ts";
 import { toHex } from "../crypto.ts";
 import { messageHeaders } from "./compose.ts";
+import { base64ContentBytes, writeBase64Content } from "./base64_text.ts";
 import { encodedWords, parameter } from "./encoded_words.ts";
 import {
   base64LinesLength,
@@ -44,8 +45,9 @@ interface Base64Body {
   base64: Uint8Array;
 }
 
-/** A piece of a message: text (encoded as UTF-8), bytes as they are, or bytes to encode. */
-type Chunk = string | Uint8Array | Base64Body;
+/** A piece of a message: text (encoded as UTF-8), bytes as they are, bytes to encode, or base64
+ * text to re-wrap (an attachment as the send API received it: base64_text.ts). */
+type Chunk = string | Uint8Array | Base64Body | Base64Content;
 
 /** One MIME entity: header lines and a body (CRLF line ends, no final line break). The body is a
  * list of chunks, not one buffer: a multipart nests its parts' chunks instead of copying them,
@@ -110,7 +112,7 @@ function mediaType(value: string): string {
   return /^[\w.+-]+\/[\w.+-]+$/.test(type) ? type : "application/octet-stream";
 }
 
-function attachmentPart(a: AttachmentContent): Part {
+function attachmentPart(a: ComposeAttachment): Part {
   // Callers validate these fields (the send API does, JMAP less strictly); whatever arrives, no
   // CR or LF from them reaches a header line.
   const type = mediaType(a.contentType);
@@ -123,13 +125,14 @@ function attachmentPart(a: AttachmentContent): Part {
   let body: Chunk;
   if (message) {
     // RFC 2046 section 5.2.1: a message part is not encoded; its lines must already be CRLF.
-    const text = new TextDecoder("latin1").decode(a.content);
+    const bytes = a.content instanceof Uint8Array ? a.content : base64ContentBytes(a.content);
+    const text = new TextDecoder("latin1").decode(bytes);
     const sevenBit = SEVEN_BIT.test(text) && text.split("\r\n").every((l) => l.length <= 998);
     headers.push(`Content-Transfer-Encoding: ${sevenBit ? "7bit" : "8bit"}`);
-    body = a.content;
+    body = bytes;
   } else {
     headers.push("Content-Transfer-Encoding: base64");
-    body = { base64: a.content };
+    body = a.content instanceof Uint8Array ? { base64: a.content } : a.content;
   }
   headers.push(
     withParams(
@@ -161,15 +164,20 @@ function serialize(part: Part): Chunk[] {
   return [part.headers.join("\r\n"), "\r\n\r\n", ...part.body];
 }
 
+const isText = (c: Base64Body | Base64Content): c is Base64Content => typeof c.base64 === "string";
+
 /** The chunks written into one buffer of their total length (base64 encoded in place). */
 function concat(chunks: Chunk[]): Uint8Array {
   const pieces = chunks.map((c) => typeof c === "string" ? encoder.encode(c) : c);
-  const size = (p: Uint8Array | Base64Body) =>
-    p instanceof Uint8Array ? p.byteLength : base64LinesLength(p.base64.byteLength);
+  const size = (p: Uint8Array | Base64Body | Base64Content) =>
+    p instanceof Uint8Array
+      ? p.byteLength
+      : base64LinesLength(isText(p) ? p.size : p.base64.byteLength);
   const out = new Uint8Array(pieces.reduce((n, p) => n + size(p), 0));
   let at = 0;
   for (const p of pieces) {
     if (p instanceof Uint8Array) out.set(p, at), at += p.byteLength;
+    else if (isText(p)) at = writeBase64Content(p, out, at);
     else at = writeBase64Lines(p.base64, out, at);
   }
   return out;
@@ -183,7 +191,9 @@ function lastByte(chunks: Chunk[]): number | undefined {
       if (c.length > 0) return c.charCodeAt(c.length - 1);
     } else if (c instanceof Uint8Array) {
       if (c.byteLength > 0) return c[c.byteLength - 1];
-    } else if (c.base64.byteLength > 0) return 0x3d; // "=" or a base64 letter: not a line end
+    } else if ((isText(c) ? c.size : c.base64.byteLength) > 0) {
+      return 0x3d; // "=" or a base64 letter: not a line end
+    }
   }
   return undefined;
 }

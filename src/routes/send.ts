@@ -11,7 +11,7 @@ import { requireAuth, withReads } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, newRouter, problems } from "../http/router.ts";
 import { idempotencyKey } from "../transactional/idempotency.ts";
-import { decodeAttachmentsAhead, sendEmail } from "../transactional/send.ts";
+import { checkAttachmentsAhead, sendEmail } from "../transactional/send.ts";
 
 export const IdempotencyHeader = z.object({
   "idempotency-key": z.string().max(255).optional().meta({
@@ -58,10 +58,10 @@ export function sendRoutes(deps: Deps) {
       const body = c.req.valid("json");
       const header = c.req.valid("header")["idempotency-key"];
       const key = header === undefined ? undefined : await idempotencyKey(header, "email", body);
-      // The attachments' base64 text is not needed past here: decoded now, and Hono's copy of
-      // the parsed body dropped, it can be collected before the message is composed.
+      // The request's own copy is not needed past here: the attachments' base64 checked now and
+      // Hono's copy of the parsed body dropped, only what the composer takes stays.
       c.req.bodyCache = {};
-      decodeAttachmentsAhead(body);
+      checkAttachmentsAhead(body);
       const result = await withReads(c, deps, (deps, auth) => {
         requireScope(auth, "send");
         return sendEmail(deps, auth, body, key);

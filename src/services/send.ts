@@ -10,7 +10,8 @@
  */
 import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
-import type { ComposeInput, NamedAddress, ParsedMail } from "../../schemas/mail.ts";
+import type { Base64Content, ComposeInput, NamedAddress, ParsedMail } from "../../schemas/mail.ts";
+import { base64Content, contentSize } from "../mime/base64_text.ts";
 import { parseHeaderBlock } from "../mime/header_block.ts";
 import { composeSimple, composesSimply } from "../mime/compose.ts";
 import type { SendRequest, SendResponse } from "../../schemas/api_send.ts";
@@ -120,7 +121,7 @@ export async function mailboxIdByRole(
  * upload that was 24 MB of string and 18 MB of copy on top of the message (issue 17). */
 export type SendInput = Omit<SendRequest, "attachments"> & {
   attachments: (Omit<SendRequest["attachments"][number], "content"> & {
-    content: string | Uint8Array;
+    content: string | Uint8Array | Base64Content;
   })[];
 };
 
@@ -135,6 +136,15 @@ export function attachmentBytes(content: string): Uint8Array {
   }
 }
 
+/**
+ * An attachment's base64 `content` for the composer: the text itself when it is plain base64
+ * (copied into the message re-wrapped, src/mime/base64_text.ts), else decoded here (the decoder
+ * above takes more: URL-safe letters, Unicode spaces, odd padding); 422 when it is not base64.
+ */
+export function attachmentContent(content: string): Uint8Array | Base64Content {
+  return base64Content(content) ?? attachmentBytes(content);
+}
+
 export async function composeRaw(
   deps: Deps,
   req: SendInput,
@@ -144,7 +154,7 @@ export async function composeRaw(
   const attachments = req.attachments.map((a) => ({
     filename: a.filename,
     contentType: a.contentType,
-    content: typeof a.content === "string" ? attachmentBytes(a.content) : a.content,
+    content: typeof a.content === "string" ? attachmentContent(a.content) : a.content,
     contentId: a.contentId,
   }));
   const date = new Date(deps.clock.now());
@@ -187,7 +197,7 @@ export async function composeRaw(
       index,
       filename: a.filename,
       contentType: a.contentType,
-      size: a.content.byteLength,
+      size: contentSize(a.content),
       ...(a.contentId ? { contentId: a.contentId } : {}),
       disposition: a.contentId ? "inline" as const : "attachment" as const,
     })),

@@ -9,11 +9,12 @@
  */
 import { domainOf } from "../../schemas/address.ts";
 import type { BatchResponse, TxSendRequest, TxSendResponse } from "../../schemas/tx_send.ts";
+import type { Base64Content } from "../../schemas/mail.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
-import { attachmentBytes, named, type SendInput, sendMessage } from "../services/send.ts";
+import { attachmentContent, named, type SendInput, sendMessage } from "../services/send.ts";
 import { appendLater, rawSql, recordStatements, schema } from "../store/store.ts";
 import { tableSql } from "../store/table_sql.ts";
 import {
@@ -63,23 +64,23 @@ export interface SendResult {
   replayed: boolean;
 }
 
-/** Attachments whose base64 text was decoded ahead of the send (`decodeAttachmentsAhead`), by
+/** Attachments whose base64 text was checked ahead of the send (`checkAttachmentsAhead`), by
  * the request's attachment object. */
-const decodedAhead = new WeakMap<object, Uint8Array>();
+const checkedAhead = new WeakMap<object, Uint8Array | Base64Content>();
 
 /**
- * Decodes the base64 `content` of `req`'s attachments now and lets go of the text: the request
- * object keeps no reference to it (`content` becomes undefined; the bytes are found by the
- * attachment object), so a 24 MB string of base64 for an 18 MB file is garbage before the
- * message is composed instead of living through the compose and the store (issue 17: a 25 MB
- * send in a 128 MB Worker). Called by the route once it no longer needs the text (after the
- * idempotency key is computed); the same request may then be sent again (a retried write job).
- * 422 when an attachment is not base64.
+ * Checks the base64 `content` of `req`'s attachments now (a 422 when one is not base64) and
+ * takes it off the request object (`content` becomes undefined; the checked text is found by
+ * the attachment object). Plain base64 stays text, copied into the message as it is
+ * (src/mime/base64_text.ts) rather than decoded to an 18 MB buffer and encoded again (issue 17:
+ * a 25 MB send in a 128 MB Worker); other base64 is decoded here. Called by the route once it
+ * no longer needs the request's own copy (after the idempotency key is computed); the same
+ * request may then be sent again (a retried write job).
  */
-export function decodeAttachmentsAhead(req: TxSendRequest): void {
+export function checkAttachmentsAhead(req: TxSendRequest): void {
   for (const a of req.attachments) {
     if (a.content === undefined) continue;
-    decodedAhead.set(a, attachmentBytes(a.content));
+    checkedAhead.set(a, attachmentContent(a.content));
     a.content = undefined;
   }
 }
@@ -104,9 +105,9 @@ async function resolveAttachments(deps: Deps, accountId: number, req: TxSendRequ
       };
     }
     const filename = a.filename!; // required without `path` (schemas/tx_send.ts)
-    const decoded = decodedAhead.get(a);
-    if (decoded) {
-      return { filename, contentType: a.contentType ?? OCTETS, content: decoded, ...inline };
+    const checked = checkedAhead.get(a);
+    if (checked) {
+      return { filename, contentType: a.contentType ?? OCTETS, content: checked, ...inline };
     }
     if (a.content !== undefined) {
       return { filename, contentType: a.contentType ?? OCTETS, content: a.content, ...inline };
