@@ -82,10 +82,14 @@ Deno.test("issue20#2: the checkpoint worker stops once writes are light, and wri
   });
   try {
     await file.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-    // Synced commits well above 50 a second move checkpoints to the worker thread.
+    // Synced commits well above 50 a second move checkpoints to the worker thread. The load runs
+    // at least 600 ms and until the worker is up (bounded at 20 s): on a busy machine 600 ms may
+    // hold fewer than 50 synced commits, or end before the checkpoint timer starts the worker.
     const load = async () => {
-      const until = performance.now() + 600;
-      while (performance.now() < until) {
+      const started = performance.now();
+      for (;;) {
+        const elapsed = performance.now() - started;
+        if (elapsed >= 20_000 || (elapsed >= 600 && file.checkpointThread())) break;
         await file.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["x".repeat(500)] });
         await file.sync!();
       }
