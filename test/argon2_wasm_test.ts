@@ -104,3 +104,26 @@ Deno.test("issue17 (login CPU): the process host compiles hash-wasm's argon2 bin
   assert(await verifyPassword(V.VECTOR_PASSWORD, V.ARGON2ID_VECTOR), "the stored vector");
   assert(!await verifyPassword("wrong password!", hash));
 });
+
+Deno.test("issue20 (idle memory): the kept instance is given back when the host says hashing went idle, and the next hash makes a new one", async () => {
+  const drops: (() => void)[] = [];
+  const run = argon2idOver(await argon2Module(), { releaseWhenIdle: (drop) => drops.push(drop) });
+  const params = { m: 64, t: 2, p: 1, dkLen: 32 };
+  const salt = new Uint8Array(16).fill(7);
+  const password = new TextEncoder().encode("correct horse");
+  const first = toHex(await run(password, salt, params));
+  assertEquals(drops.length, 1, "every hash tells the host it may drop the instance");
+  drops[0]();
+  const second = toHex(await run(password, salt, params));
+  assertEquals(second, first, "a new instance hashes the same");
+  const theirs = await argon2id({
+    password,
+    salt,
+    memorySize: 64,
+    iterations: 2,
+    parallelism: 1,
+    hashLength: 32,
+    outputType: "hex",
+  });
+  assertEquals(second, theirs);
+});

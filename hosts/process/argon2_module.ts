@@ -49,8 +49,27 @@ export async function compileArgon2(
   }
 }
 
+/**
+ * Hashing idle this long gives the kept instance's 19 MiB back (issue 20's idle memory: a server
+ * that hashed the admin's password at start would otherwise hold them for good); the next hash
+ * makes a new instance in about a millisecond.
+ */
+const ARGON2_IDLE_MS = 10_000;
+
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Drops the instance ARGON2_IDLE_MS after the last hash, without keeping the process alive. */
+function releaseWhenIdle(drop: () => void): void {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(drop, ARGON2_IDLE_MS);
+  // Deno's timers are numbers (Deno.unrefTimer), Bun's and Node's objects with unref().
+  if (typeof idleTimer === "number") {
+    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(idleTimer);
+  } else (idleTimer as { unref?: () => void }).unref?.();
+}
+
 /** Hands the password port a loader of hash-wasm's argon2 binary, run at the first hash (a CLI
  * command that never hashes never reads the file). Called once by the process's entry. */
 export function useHashWasmArgon2(file: URL = HASH_WASM_ESM): void {
-  useArgon2Module(() => compileArgon2(file));
+  useArgon2Module(() => compileArgon2(file), { releaseWhenIdle });
 }

@@ -70,12 +70,26 @@ function hashPrime(input: Uint8Array, length: number): Uint8Array {
   return out;
 }
 
+/** How long the kept instance lives: a host with idle memory to give back says when. */
+export interface Argon2Keeping {
+  /**
+   * Called after every hash with a function that drops the instance (its 19 MiB go with it and
+   * the next hash makes a new one, about 1 ms): the process host calls it once hashing has been
+   * idle a while (hosts/process/argon2_module.ts). Without it the instance lives as long as the
+   * isolate, as in the Worker.
+   */
+  releaseWhenIdle?: (drop: () => void) => void;
+}
+
 /**
  * An argon2id function over `module` (hash-wasm's argon2 binary, compiled or imported
- * precompiled). The instance is made at the first call and kept.
+ * precompiled). The instance is made at the first call and kept (see `Argon2Keeping`).
  */
-export function argon2idOver(module: WebAssembly.Module) {
+export function argon2idOver(module: WebAssembly.Module, keeping: Argon2Keeping = {}) {
   let instance: Promise<Argon2Exports> | undefined;
+  const drop = () => {
+    instance = undefined;
+  };
   const exportsOf = () =>
     instance ??= WebAssembly.instantiate(module, {}).then((made) =>
       made.exports as unknown as Argon2Exports
@@ -91,7 +105,8 @@ export function argon2idOver(module: WebAssembly.Module) {
       return fill(wasm, password, salt, { m, t, p, dkLen });
     } finally {
       // A legacy hash with much memory must not pin it for the isolate's life.
-      if (m > KEEP_KIB) instance = undefined;
+      if (m > KEEP_KIB) drop();
+      else keeping.releaseWhenIdle?.(drop);
     }
   };
 }

@@ -18,7 +18,7 @@
  */
 import { argon2id as nobleArgon2id } from "@noble/hashes/argon2.js";
 import { argon2id, argon2Verify } from "hash-wasm";
-import { argon2idOver, type Argon2Params } from "./argon2_wasm.ts";
+import { argon2idOver, type Argon2Keeping, type Argon2Params } from "./argon2_wasm.ts";
 import { fromBase64, timingSafeEqualBytes, toBase64, wasmIsRefused, wasmOr } from "../crypto.ts";
 
 const MEMORY_KIB = 19 * 1024;
@@ -79,13 +79,16 @@ let keptSource: Argon2ModuleSource | undefined;
  * gave the binary (`useArgon2Module`); undefined elsewhere, or when the loader found nothing,
  * and hash-wasm's wrapper runs it. */
 let kept: Promise<KeptArgon2 | undefined> | undefined;
+/** How long the host lets the kept instance live (`useArgon2Module`). */
+let keptKeeping: Argon2Keeping = {};
 
 /** Hashes and verifies argon2id with hash-wasm's argon2 binary, from `source`, on one kept
  * instance from now on in this isolate (same hashes as hash-wasm's wrapper, less CPU). Called
  * once by a host's entry: the Worker's (hosts/worker/precompiled_wasm.ts), the process's
  * (hosts/process/argon2_module.ts). */
-export function useArgon2Module(source: Argon2ModuleSource): void {
+export function useArgon2Module(source: Argon2ModuleSource, keeping: Argon2Keeping = {}): void {
   keptSource = source;
+  keptKeeping = keeping;
   kept = undefined;
 }
 
@@ -94,11 +97,14 @@ function keptArgon2(): Promise<KeptArgon2 | undefined> | undefined {
   if (!source) return undefined;
   // typeof, not instanceof: a module imported by workerd may come from another realm.
   if (typeof source !== "function") {
-    return kept ??= Promise.resolve(argon2idOver(source as WebAssembly.Module));
+    return kept ??= Promise.resolve(argon2idOver(source as WebAssembly.Module, keptKeeping));
   }
   // A loader that fails leaves hashing to hash-wasm's wrapper: slower, never different.
   const load = source as () => Promise<WebAssembly.Module | undefined>;
-  return kept ??= load().then((module) => module && argon2idOver(module), () => undefined);
+  return kept ??= load().then(
+    (module) => module && argon2idOver(module, keptKeeping),
+    () => undefined,
+  );
 }
 
 async function hashPasswordArgon2id(password: string): Promise<string> {
