@@ -27,8 +27,9 @@
  * `deno run -A scripts/build_serve.ts [--out DIR]` (DIR inside the project, so that the bundle's
  * own imports resolve from its node_modules).
  */
+import { denoBundle, rootPath } from "./deno_bundle.ts";
+
 const root = new URL("../", import.meta.url);
-const rootPath = decodeURIComponent(root.pathname).replace(/\/$/, "");
 
 /** Loaded at run time from node_modules (see above). */
 const EXTERNAL = ["mailauth", "mailparser", "imapflow", "libsql"];
@@ -49,25 +50,10 @@ export async function buildServe(options: { out?: string } = {}): Promise<ServeB
   await Deno.mkdir(dir, { recursive: true });
   const script = `${dir}/main.js`;
   const staging = `${dir}/main.staging.js`;
-  const args = [
-    "bundle",
-    "--platform",
-    "deno",
-    "--format",
-    "esm",
-    "--minify",
-    "--sourcemap=external",
-  ];
-  args.push("--config", `${rootPath}/deno.json`, "-o", staging);
+  const args = ["--platform", "deno", "--format", "esm", "--minify", "--sourcemap=external"];
+  args.push("-o", staging);
   for (const name of EXTERNAL) args.push(`--external=${name}`);
-  args.push(`${rootPath}/main.ts`);
-  const result = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: rootPath,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
+  const result = await denoBundle(args, `${rootPath}/main.ts`);
   const fromRoot = (path: string) => JSON.stringify(new URL(path, root).href);
   let text: string;
   let detail: string | undefined;

@@ -20,9 +20,9 @@
 import { DOCS_RENDERER } from "../src/routes/docs.ts";
 import { toHex } from "../src/crypto.ts";
 import { hashWasmBinary } from "../hosts/process/argon2_module.ts";
+import { denoBundle, rootPath } from "./deno_bundle.ts";
 
 const root = new URL("../", import.meta.url);
-const rootPath = decodeURIComponent(root.pathname).replace(/\/$/, "");
 
 /** Asset name → file inside node_modules (hosts/process/static_assets.ts serves the same). */
 const ASSETS: Record<string, string> = {
@@ -88,18 +88,10 @@ export async function buildWorker(
   await Deno.mkdir(`${dir}/assets`, { recursive: true });
   const script = `${dir}/worker.js`;
   const entry = await writeEntry(dir, options.main ?? "hosts/worker/main.ts");
-  const args = ["bundle", "--platform", "browser", "--format", "esm", "-o", script];
-  args.push("--config", `${rootPath}/deno.json`);
+  const args = ["--platform", "browser", "--format", "esm", "-o", script];
   for (const name of WORKER_WASM) args.push(`--external=./${name}.wasm`);
   if (options.minify !== false) args.push("--minify");
-  args.push(entry);
-  const result = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: rootPath,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
+  const result = await denoBundle(args, entry);
   // Not uploaded: wrangler's find_additional_modules would take it for a module.
   await Deno.remove(entry);
   if (!result.success) {
