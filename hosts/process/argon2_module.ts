@@ -15,6 +15,7 @@
  * answers undefined and hashing stays on hash-wasm's wrapper: slower, never different.
  */
 import { readFile } from "node:fs/promises";
+import { clearTimeout, setTimeout } from "node:timers";
 import { fileURLToPath } from "node:url";
 import { useArgon2Module } from "../../src/auth/password.ts";
 import { fromBase64 } from "../../src/crypto.ts";
@@ -61,11 +62,7 @@ let idleTimer: ReturnType<typeof setTimeout> | undefined;
 /** Drops the instance ARGON2_IDLE_MS after the last hash, without keeping the process alive. */
 function releaseWhenIdle(drop: () => void): void {
   clearTimeout(idleTimer);
-  idleTimer = setTimeout(drop, ARGON2_IDLE_MS);
-  // Deno's timers are numbers (Deno.unrefTimer), Bun's and Node's objects with unref().
-  if (typeof idleTimer === "number") {
-    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(idleTimer);
-  } else (idleTimer as { unref?: () => void }).unref?.();
+  idleTimer = setTimeout(drop, ARGON2_IDLE_MS).unref();
 }
 
 /** Hands the password port a loader of hash-wasm's argon2 binary, run at the first hash (a CLI
