@@ -140,6 +140,67 @@ export function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
+/** A process's status and smaps_rollup lines, in KiB, by name; empty where /proc is missing. */
+function memoryKiB(pid: number | string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const file of ["status", "smaps_rollup"]) {
+    try {
+      for (
+        const m of Deno.readTextFileSync(`/proc/${pid}/${file}`).matchAll(/^(\w+):\s+(\d+) kB/gm)
+      ) {
+        out[m[1]] = Number(m[2]);
+      }
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out;
+}
+
+/** Resident memory of one process, MiB: all of it, its anonymous and file pages, and PSS. */
+export interface ResidentMiB {
+  rss: number;
+  anon: number;
+  file: number;
+  /** Proportional set size: shared pages divided among the processes that map them. */
+  pss: number;
+  processes: number;
+}
+
+/**
+ * The resident memory of a process and all its descendants, summed (a peer such as Postfix or
+ * Dovecot is a master and its daemons). RSS counts each process's shared library pages once per
+ * process, PSS shares them out, so both are given.
+ */
+export function processTreeMemory(pid: number): ResidentMiB {
+  const parents = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const ppid = Number(
+        Deno.readTextFileSync(`/proc/${e.name}/stat`).split(") ")[1].split(" ")[1],
+      );
+      parents.set(Number(e.name), ppid);
+    } catch { /* ended meanwhile */ }
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, parent] of parents) {
+      if (tree.has(parent) && !tree.has(child)) grew = tree.add(child) !== undefined;
+    }
+  }
+  const sum: ResidentMiB = { rss: 0, anon: 0, file: 0, pss: 0, processes: 0 };
+  for (const p of tree) {
+    const m = memoryKiB(p);
+    if (m.VmRSS === undefined) continue;
+    sum.rss += m.VmRSS / 1024;
+    sum.anon += (m.RssAnon ?? 0) / 1024;
+    sum.file += (m.RssFile ?? 0) / 1024;
+    sum.pss += (m.Pss ?? 0) / 1024;
+    sum.processes++;
+  }
+  return sum;
+}
+
 /**
  * CPU time (user + system, all threads) a process has used so far, in ms, from /proc; NaN where
  * /proc is missing. Per message, it is the figure other load on the machine disturbs least.

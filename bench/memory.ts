@@ -11,8 +11,19 @@
  * the pages of the `deno` executable the process has touched (about 50 MB), which no change to
  * Postern's own code can give back.
  */
-import { cpuMs, fmt, freePort, mainThreadCpuMs, rssMiB, startServer, waitForMx } from "./lib.ts";
-import { missingTools, smtpSource, startZoneDns } from "./smtp.ts";
+import { startDovecot } from "../test/fixtures/dovecot.ts";
+import {
+  cpuMs,
+  fmt,
+  freePort,
+  mainThreadCpuMs,
+  processTreeMemory,
+  type ResidentMiB,
+  rssMiB,
+  startServer,
+  waitForMx,
+} from "./lib.ts";
+import { missingTools, smtpSource, startDiscardPostfix, startZoneDns } from "./smtp.ts";
 
 export interface MemoryBenchOptions {
   /** Messages in the burst (0: idle figure only). */
@@ -27,6 +38,44 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function threads(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(status.match(/Threads:\s+(\d+)/)?.[1] ?? 0);
+}
+
+function resident(m: ResidentMiB): string {
+  return `RSS ${fmt(m.rss)} MiB (anonymous ${fmt(m.anon)}, file ${fmt(m.file)}), PSS ${
+    fmt(m.pss)
+  } MiB, ${m.processes} process${m.processes === 1 ? "" : "es"}`;
+}
+
+/** Dovecot's and Postfix's idle memory, each started alone while Postern idles beside them. */
+async function peersIdle(): Promise<void> {
+  const peers = [
+    {
+      name: "Dovecot (IMAP, POP3)",
+      start: async () => {
+        const d = await startDovecot();
+        return { pid: await d.masterPid(), stop: () => d.stop() };
+      },
+    },
+    {
+      name: "Postfix (MX, discard)",
+      start: async () => {
+        const p = await startDiscardPostfix();
+        return { pid: p.masterPid(), stop: () => p.stop() };
+      },
+    },
+  ];
+  for (const peer of peers) {
+    let started: { pid: number; stop(): Promise<void> } | undefined;
+    try {
+      started = await peer.start();
+      await sleep(10_000);
+      console.log(`  ${peer.name} idle: ${resident(processTreeMemory(started.pid))}`);
+    } catch (e) {
+      console.log(`  ${peer.name} skipped: ${(e as Error).message}`);
+    } finally {
+      await started?.stop();
+    }
+  }
 }
 
 export async function memoryBench(o: MemoryBenchOptions): Promise<void> {
@@ -50,6 +99,10 @@ export async function memoryBench(o: MemoryBenchOptions): Promise<void> {
           `(${threads(server.pid)} threads; listeners: HTTP, SMTP, submission, IMAP, POP3)`,
       );
     }
+    await peersIdle();
+    // Some 30 s after start: what the first start's work (the admin's password hashed, the
+    // store set up) held has been given back by now.
+    console.log(`  Postern idle: ${resident(processTreeMemory(server.pid))}`);
     const missing = missingTools();
     if (o.messages <= 0 || missing.includes("/usr/sbin/smtp-source")) {
       if (o.messages > 0) console.log("burst skipped: no /usr/sbin/smtp-source (Debian postfix)");

@@ -103,8 +103,8 @@ export async function smtpSource(
  * (discard.test → discard:, no client throttling, fsynced queue), in its own folder on a free
  * port, so it never touches an instance someone else runs from /tmp/peers.
  */
-async function startDiscardPostfix(): Promise<
-  { port: number; queueEmpty(): Promise<boolean>; stop(): Promise<void> }
+export async function startDiscardPostfix(): Promise<
+  { port: number; masterPid(): number; queueEmpty(): Promise<boolean>; stop(): Promise<void> }
 > {
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-postfix-" });
   await Deno.chmod(dir, 0o755);
@@ -197,6 +197,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
   }
   return {
     port,
+    masterPid: () => Number(Deno.readTextFileSync(`${dir}/spool/pid/master.pid`).trim()),
     async queueEmpty() {
       return (await sh("postqueue", ["-c", etc, "-p"], true)).includes("Mail queue is empty");
     },

@@ -284,6 +284,8 @@ Deno.test("issue17#4: deploy systemd writes a hardened unit that systemd-analyze
         "Restart=on-failure",
         "LimitNOFILE=65536",
         `ExecStartPre=${Deno.execPath()} run -A main.ts init --domain example.org --admin admin@example.org`,
+        `ExecStart=${Deno.execPath()} run -A --node-modules-dir=manual ` +
+        "--v8-flags=--no-memory-reducer,--expose-gc .build/serve/main.js serve",
       ]
     ) assert(unit.split("\n").includes(line), `unit has ${line}`);
     const env = await Deno.readTextFile(`${dir}/postern.env`);
@@ -348,6 +350,9 @@ Deno.test("issue17#4: deploy docker writes a Dockerfile whose every COPY source 
     }
     assertMatch(dockerfile, /^FROM debian:12-slim$/m);
     assertMatch(dockerfile, /^USER postern$/m);
+    // serve runs the bundle the image builds, as `deno task start` does.
+    assertMatch(dockerfile, /^RUN .*deno run -A scripts\/build_serve\.ts/m);
+    assertMatch(dockerfile, /^CMD \[.*"\.build\/serve\/main\.js", "serve"/m);
     assertMatch(dockerfile, /^HEALTHCHECK .*\n.*\/health/m);
     assertMatch(dockerfile, /^VOLUME \["\/var\/lib\/postern"\]$/m);
     const exposed = dockerfile.match(/^EXPOSE (.+)$/m)![1].split(" ").map(Number);

@@ -33,7 +33,7 @@ export const DOCKER_PORTS: { env: string; inside: number; outside: number; what:
 ];
 
 /** What the image copies from the repository, besides the package files. */
-export const SOURCE_DIRS = ["main.ts", "cli", "hosts", "src", "schemas", "bridge"];
+export const SOURCE_DIRS = ["main.ts", "cli", "hosts", "src", "schemas", "bridge", "scripts"];
 
 export function dockerfile(): string {
   const env = DOCKER_PORTS.map((p) => `    ${p.env}=${p.inside}`).join(" \\\n");
@@ -59,7 +59,9 @@ COPY package.json deno.json deno.lock ./
 RUN deno install --frozen
 COPY ${SOURCE_DIRS.slice(0, 1).join(" ")} ./
 ${SOURCE_DIRS.slice(1).map((d) => `COPY ${d} ./${d}`).join("\n")}
-RUN deno cache main.ts && chmod -R a+rX /opt/postern
+# serve runs as one bundled module, as \`deno task start\` does (scripts/build_serve.ts: about
+# 20 MB less resident memory than its 380 source modules).
+RUN deno cache main.ts && deno run -A scripts/build_serve.ts && chmod -R a+rX /opt/postern
 
 ENV POSTERN_DATA_DIR=/var/lib/postern \\
     POSTERN_HTTP_HOST=0.0.0.0 \\
@@ -72,7 +74,7 @@ USER postern
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \\
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["deno", "run", "-A", "--v8-flags=--no-memory-reducer,--expose-gc", "main.ts", "serve", "--init-if-needed"]
+CMD ["deno", "run", "-A", "--node-modules-dir=manual", "--v8-flags=--no-memory-reducer,--expose-gc", ".build/serve/main.js", "serve", "--init-if-needed"]
 `;
 }
 

@@ -18,6 +18,7 @@ import { readFile } from "node:fs/promises";
 import { clearTimeout, setTimeout } from "node:timers";
 import { fileURLToPath } from "node:url";
 import { useArgon2Module } from "../../src/auth/password.ts";
+import { memoryReleased } from "./memory_trim.ts";
 import { fromBase64 } from "../../src/crypto.ts";
 
 /** hash-wasm's ES build: the file Deno, Bun and the Worker's bundler all take. */
@@ -62,7 +63,10 @@ let idleTimer: ReturnType<typeof setTimeout> | undefined;
 /** Drops the instance ARGON2_IDLE_MS after the last hash, without keeping the process alive. */
 function releaseWhenIdle(drop: () => void): void {
   clearTimeout(idleTimer);
-  idleTimer = setTimeout(drop, ARGON2_IDLE_MS).unref();
+  idleTimer = setTimeout(() => {
+    drop();
+    memoryReleased();
+  }, ARGON2_IDLE_MS).unref();
 }
 
 /** Hands the password port a loader of hash-wasm's argon2 binary, run at the first hash (a CLI

@@ -42,6 +42,18 @@ const IDLE_TRIM_AGAIN_SECONDS = 20;
 
 let trimmer: (() => void) | null | undefined;
 
+/** Set by `memoryReleased`: the next idle second collects, whatever the heap's growth. */
+let released = false;
+
+/**
+ * Something dropped a large allocation outside the JavaScript heap on purpose (the argon2
+ * instance's 19 MiB of WebAssembly memory, argon2_module.ts): with the memory reducer off, no
+ * collection would ever free it on an idle server, so the next idle second runs one.
+ */
+export function memoryReleased(): void {
+  released = true;
+}
+
 /**
  * glibc's `malloc_trim(0)` through Deno's FFI: returns the free pages of every malloc arena to
  * the system. Nothing where it is missing (Bun, which allocates with mimalloc; musl; a process
@@ -123,24 +135,34 @@ export function startMemoryTrim(): MemoryTrim {
   let idleFor = 0;
   let trimAgain = false;
   let cpuBefore = cpuMs();
+  /** One compacting collection and a trim of malloc's arenas; the new floor is remembered. */
+  const compactAndTrim = () => {
+    collect(true);
+    mallocTrim();
+    const after = usage();
+    settled = after.heapTotal + after.external;
+    floor = last.heapUsed = after.heapUsed;
+    last.external = after.external;
+    // The collection's own CPU time does not count against the next idle second.
+    cpuBefore = cpuMs();
+  };
   const idleCollection = () => {
     const cpu = cpuMs();
     idleFor = cpu - cpuBefore < IDLE_CPU_MS * INTERVAL_MS / 1000 ? idleFor + 1 : 0;
     cpuBefore = cpu;
     const now = usage();
+    if (released && idleFor > 0) {
+      released = false;
+      compactAndTrim();
+      return;
+    }
     if (idleFor === IDLE_TRIM_AGAIN_SECONDS && trimAgain) {
       trimAgain = false;
       mallocTrim();
     }
     if (idleFor !== IDLE_SECONDS || now.heapTotal + now.external < settled + REGROWTH) return;
-    collect(true);
     trimAgain = true;
-    mallocTrim();
-    const after = usage();
-    settled = after.heapTotal + after.external;
-    floor = after.heapUsed;
-    // The collection's own CPU time does not count against the next idle second.
-    cpuBefore = cpuMs();
+    compactAndTrim();
   };
   const timer = setInterval(() => {
     idleCollection();
@@ -164,15 +186,7 @@ export function startMemoryTrim(): MemoryTrim {
     last = usage();
   }, INTERVAL_MS);
   return {
-    settle() {
-      collect(true);
-      mallocTrim();
-      const after = usage();
-      settled = after.heapTotal + after.external;
-      floor = last.heapUsed = after.heapUsed;
-      last.external = after.external;
-      cpuBefore = cpuMs();
-    },
+    settle: compactAndTrim,
     close() {
       clearInterval(timer);
       return Promise.resolve();
