@@ -2554,7 +2554,7 @@ export interface paths {
     put?: never;
     /**
      * Postmark: send an email
-     * @description Postmark's `POST /email`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments, TrackOpens, TrackLinks) reach the message; errors come back in Postmark's body with its `ErrorCode`.
+     * @description Postmark's `POST /email`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments with ContentID, TrackOpens, TrackLinks, MessageStream) reach the message or its record; errors come back in Postmark's body with its `ErrorCode`.
      */
     post: operations["postmarkSendEmail"];
     delete?: never;
@@ -2573,8 +2573,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Postmark: send an email rendered from a template (by `TemplateAlias`)
-     * @description Postmark's `POST /email/withTemplate`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments, TrackOpens, TrackLinks) reach the message; errors come back in Postmark's body with its `ErrorCode`.
+     * Postmark: send an email rendered from a template (`TemplateId` or `TemplateAlias`)
+     * @description Postmark's `POST /email/withTemplate`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments with ContentID, TrackOpens, TrackLinks, MessageStream) reach the message or its record; errors come back in Postmark's body with its `ErrorCode`.
      */
     post: operations["postmarkSendEmailWithTemplate"];
     delete?: never;
@@ -2597,6 +2597,26 @@ export interface paths {
      * @description Postmark's `POST /email/batch`: up to 500 messages; each is accepted or refused on its own, with Postmark's `ErrorCode` per message.
      */
     post: operations["postmarkSendEmailBatch"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/email/batchWithTemplates": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Postmark: send up to 500 templated emails, each accepted or refused on its own
+     * @description Postmark's `POST /email/batchWithTemplates`: `{Messages: [...]}`, each as `/email/withTemplate` takes it (`TemplateId` or `TemplateAlias`, `TemplateModel`); one result per message, in order, with Postmark's `ErrorCode`.
+     */
+    post: operations["postmarkSendEmailBatchWithTemplates"];
     delete?: never;
     options?: never;
     head?: never;
@@ -4585,6 +4605,7 @@ export interface components {
     };
     /**
      * @example {
+     *       "id": 7,
      *       "name": "welcome",
      *       "version": 2,
      *       "subject": "Welcome, {{name}}!",
@@ -4594,6 +4615,8 @@ export interface components {
      *     }
      */
     TemplateView: {
+      /** @description This version's id. Postmark's `TemplateId` may name a template by the id of any of its versions (its latest version is rendered). */
+      id: number;
       /** @description The template's name. */
       name: string;
       /** @description Its version (1 for the first save). */
@@ -6419,7 +6442,7 @@ export interface components {
       };
       /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
-      /** @description Accepted and ignored (Postern has one stream). */
+      /** @description Postmark's default streams: `outbound` (transactional, the default) or `broadcast`, which adds RFC 8058 one-click unsubscribe (List-Unsubscribe; one recipient per message). Any other stream is refused with ErrorCode 1235. */
       MessageStream?: string;
     };
     PostmarkAttachment: {
@@ -6471,11 +6494,11 @@ export interface components {
       };
       /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
-      /** @description Accepted and ignored (Postern has one stream). */
+      /** @description Postmark's default streams: `outbound` (transactional, the default) or `broadcast`, which adds RFC 8058 one-click unsubscribe (List-Unsubscribe; one recipient per message). Any other stream is refused with ErrorCode 1235. */
       MessageStream?: string;
-      /** @description Not supported: Postern's templates are named; give `TemplateAlias`. */
+      /** @description A Postern template's `id` (as `POST /v1/templates` answers it, any of its versions): the template's latest version is rendered, as Postmark renders a template's current content. Give this or `TemplateAlias`. */
       TemplateId?: number;
-      /** @description The Postern template's name. */
+      /** @description The Postern template's name. Give this or `TemplateId`. */
       TemplateAlias?: string;
       /**
        * @description The template's variables.
@@ -6488,6 +6511,10 @@ export interface components {
       InlineCss?: boolean;
     };
     PostmarkBatch: components["schemas"]["PostmarkEmail"][];
+    PostmarkTemplatedBatch: {
+      /** @description Up to 500 templated emails, each as `/email/withTemplate` takes it. */
+      Messages: components["schemas"]["PostmarkTemplatedEmail"][];
+    };
   };
   responses: never;
   parameters: never;
@@ -20445,6 +20472,48 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": components["schemas"]["PostmarkBatch"];
+      };
+    };
+    responses: {
+      /** @description One result per email */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"][];
+        };
+      };
+      /** @description Bad or missing server token (ErrorCode 10) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"];
+        };
+      };
+      /** @description Refused (ErrorCode 300, 400, 405, 406 or 1101) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"];
+        };
+      };
+    };
+  };
+  postmarkSendEmailBatchWithTemplates: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PostmarkTemplatedBatch"];
       };
     };
     responses: {
