@@ -173,7 +173,8 @@ Deno.test("issue19#1: Resend's SDK reads Postern's errors in Resend's shape", as
       to: "carol@remote.test",
       template: { id: "welcome" },
     });
-    assertEquals([templated.error?.statusCode, templated.error?.name], [422, "validation_error"]);
+    // No template of that name: Resend's not_found, and nothing is sent.
+    assertEquals([templated.error?.statusCode, templated.error?.name], [404, "not_found"]);
     const missing = await resend.emails.get("em_000000000000000000000000");
     assertEquals([missing.error?.statusCode, missing.error?.name], [404, "not_found"]);
     assertEquals((await gw.deps.store.db.select().from(schema.outbox)).length, 0);

@@ -2354,7 +2354,7 @@ export interface paths {
     put?: never;
     /**
      * Resend: send an email
-     * @description Resend's `POST /emails`. `tags` are kept as the message's metadata; `scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public URLs only) and `content_id` makes one inline.
+     * @description Resend's `POST /emails`. `tags` are kept as the message's metadata; `scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public URLs only) and `content_id` makes one inline; `template` renders a Postern template (by name, or by a version's numeric id) with its `variables`.
      */
     post: operations["resendSendEmail"];
     delete?: never;
@@ -6104,8 +6104,15 @@ export interface components {
       tags?: components["schemas"]["ResendTag"][];
       /** @description Files to attach. */
       attachments?: components["schemas"]["ResendAttachment"][];
-      /** @description Not supported (refused, never dropped): render with Postern's own `POST /v1/emails` and its `template`. */
-      template?: unknown;
+      /** @description Render subject, text and html from a Postern template (`POST /v1/templates`); `subject`, `html` or `text` given here win. */
+      template?: {
+        /** @description The template: its name (Resend's alias) or the `id` of any of its versions (digits); its latest version is rendered. */
+        id: string;
+        /** @description The template's variables. */
+        variables?: {
+          [key: string]: string | number;
+        };
+      };
       /** @description Not supported (refused). */
       topic_id?: string;
       /** @description ISO 8601 time to send at (natural language such as `in 1 min` is refused). */
