@@ -36,6 +36,20 @@ function fileServer() {
   return { hits, server, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
+/** Alice sends one email whose only attachment is the file at `path`. */
+async function sendWithPath(gw: TestGateway, path: string) {
+  return await gw.call("POST", "/v1/emails", {
+    token: await gw.login(ALICE),
+    body: {
+      from: ALICE.address,
+      to: ["carol@remote.test"],
+      subject: "x",
+      text: "x",
+      attachments: [{ path }],
+    },
+  });
+}
+
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 
 Deno.test("issue19#5: attachments by URL are fetched and inline images go multipart/related", async () => {
@@ -78,33 +92,24 @@ Deno.test("issue19#5: a URL that redirects, fails, is too large or private refus
   });
   const strict = await createTestGateway();
   try {
-    const send = async (gw: TestGateway, path: string) => {
-      const token = await gw.login(ALICE);
-      return await gw.call("POST", "/v1/emails", {
-        token,
-        body: {
-          from: ALICE.address,
-          to: ["carol@remote.test"],
-          subject: "x",
-          text: "x",
-          attachments: [{ path }],
-        },
-      });
-    };
     const field = async (res: Response, status: number, code: string) => {
       const body = await expectProblem(res, status, code);
       return body;
     };
-    const moved = await field(await send(open, `${files.base}/moved`), 422, "validation_failed");
+    const moved = await field(
+      await sendWithPath(open, `${files.base}/moved`),
+      422,
+      "validation_failed",
+    );
     assertEquals(moved.errors[0].path, "attachments.0.path");
     assert(/redirect/.test(moved.errors[0].message));
     const missing = await field(
-      await send(open, `${files.base}/nothing`),
+      await sendWithPath(open, `${files.base}/nothing`),
       422,
       "validation_failed",
     );
     assert(/404/.test(missing.errors[0].message));
-    await field(await send(open, `${files.base}/huge`), 413, "message_too_large");
+    await field(await sendWithPath(open, `${files.base}/huge`), 413, "message_too_large");
     assertEquals((await open.deps.store.db.select().from(schema.txMessages)).length, 0);
 
     // Without the operator's switch, loopback and metadata addresses are never fetched.
@@ -116,7 +121,7 @@ Deno.test("issue19#5: a URL that redirects, fails, is too large or private refus
         "file:///etc/passwd",
       ]
     ) {
-      const res = await send(strict, url);
+      const res = await sendWithPath(strict, url);
       assertEquals(res.status, 422, await res.clone().text());
       await res.body?.cancel();
     }
@@ -139,7 +144,6 @@ Deno.test("issue19#5: attachment URLs naming loopback or private addresses, by a
   });
   const gw = await createTestGateway({ dnsServers: dns.server });
   try {
-    const token = await gw.login(ALICE);
     for (
       const url of [
         `http://files.example.com:${port}/logo.png`,
@@ -152,17 +156,7 @@ Deno.test("issue19#5: attachment URLs naming loopback or private addresses, by a
         `http://localhost:${port}/logo.png`,
       ]
     ) {
-      const res = await gw.call("POST", "/v1/emails", {
-        token,
-        body: {
-          from: ALICE.address,
-          to: ["carol@remote.test"],
-          subject: "x",
-          text: "x",
-          attachments: [{ path: url }],
-        },
-      });
-      const problem = await expectProblem(res, 422, "validation_failed");
+      const problem = await expectProblem(await sendWithPath(gw, url), 422, "validation_failed");
       assertEquals(problem.errors[0].path, "attachments.0.path", url);
     }
     assertEquals(files.hits, [], "no request reached the loopback server");
