@@ -36,7 +36,8 @@ const PostmarkFields = {
   }),
   TrackOpens: z.boolean().optional().meta({ description: "Open tracking for this message." }),
   TrackLinks: z.enum(["None", "HtmlAndText", "HtmlOnly", "TextOnly"]).optional().meta({
-    description: "Click tracking: None turns it off, any other value on.",
+    description: "Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; " +
+      "None and TextOnly rewrite none (Postern never rewrites links in the text part).",
   }),
   Metadata: z.record(z.string(), z.string()).optional().meta({
     description: "Your own key/value pairs.",
@@ -144,7 +145,11 @@ export function toTxSend(
 ): Record<string, unknown> {
   const templated = "TemplateModel" in p;
   const template = templated ? p.TemplateAlias ?? templateName : undefined;
-  const links = p.TrackLinks === undefined ? undefined : p.TrackLinks !== "None";
+  // Postern rewrites links in the HTML part only, so TextOnly tracks nothing (not HTML links
+  // the caller asked to leave alone).
+  const links = p.TrackLinks === undefined
+    ? undefined
+    : p.TrackLinks === "HtmlAndText" || p.TrackLinks === "HtmlOnly";
   return {
     from: p.From,
     to: splitAddresses(p.To),

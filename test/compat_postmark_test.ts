@@ -248,10 +248,11 @@ Deno.test("issue19#1: Postmark's TrackOpens, TrackLinks and MessageStream reach 
     const t = await decoded(tracked.MessageID);
     assert(/src="https:\/\/mail\.postern\.test\/v1\/t\/o\//.test(t), "open pixel added");
     assert(/href="https:\/\/mail\.postern\.test\/v1\/t\/c\//.test(t), "link rewritten");
+    // TextOnly: Postern never rewrites text links, and leaves the HTML links alone as asked.
     const plain = await pm.sendEmail({
       ...email,
       TrackOpens: false,
-      TrackLinks: Models.LinkTrackingOptions.None,
+      TrackLinks: Models.LinkTrackingOptions.TextOnly,
     });
     const p = await decoded(plain.MessageID);
     assert(!p.includes("/v1/t/") && p.includes('href="https://shop.example/a"'), p);

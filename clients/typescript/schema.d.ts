@@ -6439,7 +6439,7 @@ export interface components {
       /** @description Open tracking for this message. */
       TrackOpens?: boolean;
       /**
-       * @description Click tracking: None turns it off, any other value on.
+       * @description Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; None and TextOnly rewrite none (Postern never rewrites links in the text part).
        * @enum {string}
        */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
@@ -6491,7 +6491,7 @@ export interface components {
       /** @description Open tracking for this message. */
       TrackOpens?: boolean;
       /**
-       * @description Click tracking: None turns it off, any other value on.
+       * @description Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; None and TextOnly rewrite none (Postern never rewrites links in the text part).
        * @enum {string}
        */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
