@@ -37,7 +37,7 @@ export const ResendTag = z.object({
 export const ResendTemplateRef = z.object({
   id: z.string().min(1).max(100).meta({
     description: "The template: its name (Resend's alias) or the `id` of any of its versions " +
-      "(digits); its latest version is rendered.",
+      "(digits; a name when no version has that id); its latest version is rendered.",
   }),
   variables: z.record(z.string(), z.union([z.string(), z.number()])).optional().meta({
     description: "The template's variables.",
@@ -46,7 +46,7 @@ export const ResendTemplateRef = z.object({
 
 /** A template `id` of digits is a version's numeric id; anything else is the template's name. */
 export const templateNumber = (id: string): number | undefined =>
-  /^[1-9]\d{0,15}$/.test(id) ? Number(id) : undefined;
+  /^[1-9]\d{0,14}$/.test(id) ? Number(id) : undefined;
 
 export const ResendSendRequest = z.object({
   from: z.string().meta({ description: "The sender, `a@x` or `Name <a@x>`." }),

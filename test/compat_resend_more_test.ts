@@ -86,6 +86,16 @@ Deno.test("issue19#1: Resend's SDK sends with a template by name or id, alone an
     const second = await queuedRaw(gw, byId.data!.id);
     assert(/^Subject: Your invoice/m.test(second) && second.includes("<p>v2 13</p>"), second);
 
+    // A name of digits is still a name.
+    await save(alice, { name: "2024", subject: "Year {{n}}", text: "year" });
+    const digits = await resend.emails.send({
+      from: ALICE.address,
+      to: "t@remote.test",
+      template: { id: "2024", variables: { n: 1 } },
+    });
+    assertEquals(digits.error, null, JSON.stringify(digits.error));
+    assert(/^Subject: Year 1/m.test(await queuedRaw(gw, digits.data!.id)));
+
     // Another account's template id is not found; a missing variable is named.
     const foreign = await resend.emails.send({
       from: ALICE.address,
@@ -112,7 +122,7 @@ Deno.test("issue19#1: Resend's SDK sends with a template by name or id, alone an
     assertEquals(batch.error, null, JSON.stringify(batch.error));
     const [first] = batch.data!.data;
     assert((await queuedRaw(gw, first.id)).includes("<p>v2 1</p>"));
-    assertEquals((await gw.deps.store.db.select().from(schema.txMessages)).length, 4);
+    assertEquals((await gw.deps.store.db.select().from(schema.txMessages)).length, 5);
   } finally {
     await listener.shutdown();
     gw.close();

@@ -6106,7 +6106,7 @@ export interface components {
       attachments?: components["schemas"]["ResendAttachment"][];
       /** @description Render subject, text and html from a Postern template (`POST /v1/templates`); `subject`, `html` or `text` given here win. */
       template?: {
-        /** @description The template: its name (Resend's alias) or the `id` of any of its versions (digits); its latest version is rendered. */
+        /** @description The template: its name (Resend's alias) or the `id` of any of its versions (digits; a name when no version has that id); its latest version is rendered. */
         id: string;
         /** @description The template's variables. */
         variables?: {

@@ -76,7 +76,8 @@ const BatchHeaders = IdempotencyHeader.extend({
 
 /**
  * A Resend request as Postern's own; a field Postern refuses becomes a 422. A `template.id` of
- * digits is looked up among the account's templates (any version's id names the template).
+ * digits is looked up among the account's templates (any version's id names the template), and
+ * is a name when no version has that id.
  */
 async function txRequest(
   deps: Deps,
@@ -84,9 +85,13 @@ async function txRequest(
   body: ResendSendRequest,
 ): Promise<TxSendRequest> {
   const number = body.template ? templateNumber(body.template.id) : undefined;
+  // Names may be all digits too: an id no template version has is taken as a name.
   const name = number === undefined
     ? undefined
-    : await templateNameById(deps.store.db, auth.accountId, number);
+    : await templateNameById(deps.store.db, auth.accountId, number).catch((e) => {
+      if (e instanceof AppError && e.status === 404) return undefined;
+      throw e;
+    });
   const mapped = toTxSend(body, name);
   if (typeof mapped === "string") throw new AppError(422, "validation_failed", mapped);
   const parsed = TxSendRequest.safeParse(mapped);
