@@ -1,9 +1,11 @@
 /**
  * Postmark's sending API, as its SDK (npm `postmark`) writes it: PascalCase bodies at `/email`,
- * `/email/batch` and `/email/withTemplate`, recipients as one comma-separated string, headers
- * as [{Name, Value}], errors as {ErrorCode, Message} with Postmark's codes. `toTxSend` maps a
- * request onto Postern's own send request (tx_send.ts): `Tag` becomes a tag, `Metadata` the
- * metadata, `TemplateAlias` and `TemplateModel` a template by name and its variables. Pure.
+ * `/email/batch`, `/email/withTemplate` and `/email/batchWithTemplates`, recipients as one
+ * comma-separated string, headers as [{Name, Value}], errors as {ErrorCode, Message} with
+ * Postmark's codes. `toTxSend` maps a request onto Postern's own send request (tx_send.ts):
+ * `Tag` becomes a tag, `Metadata` the metadata, `TemplateAlias` (or the name a `TemplateId`
+ * stands for, resolved by the route) and `TemplateModel` a template by name and its variables,
+ * `MessageStream: "broadcast"` RFC 8058 one-click unsubscribe. Pure.
  */
 import { z } from "zod";
 
@@ -34,14 +36,17 @@ const PostmarkFields = {
   }),
   TrackOpens: z.boolean().optional().meta({ description: "Open tracking for this message." }),
   TrackLinks: z.enum(["None", "HtmlAndText", "HtmlOnly", "TextOnly"]).optional().meta({
-    description: "Click tracking: None turns it off, any other value on.",
+    description: "Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; " +
+      "None and TextOnly rewrite none (Postern never rewrites links in the text part).",
   }),
   Metadata: z.record(z.string(), z.string()).optional().meta({
     description: "Your own key/value pairs.",
   }),
   Attachments: z.array(PostmarkAttachment).optional().meta({ description: "Files to attach." }),
   MessageStream: z.string().optional().meta({
-    description: "Accepted and ignored (Postern has one stream).",
+    description: "Postmark's default streams: `outbound` (transactional, the default) or " +
+      "`broadcast`, which adds RFC 8058 one-click unsubscribe (List-Unsubscribe; one recipient " +
+      "per message). Any other stream is refused with ErrorCode 1235.",
   }),
 };
 
@@ -63,10 +68,14 @@ export type PostmarkEmail = z.infer<typeof PostmarkEmail>;
 
 export const PostmarkTemplatedEmail = z.object({
   ...PostmarkFields,
-  TemplateId: z.number().int().optional().meta({
-    description: "Not supported: Postern's templates are named; give `TemplateAlias`.",
+  TemplateId: z.number().int().positive().optional().meta({
+    description: "A Postern template's `id` (as `POST /v1/templates` answers it, any of its " +
+      "versions): the template's latest version is rendered, as Postmark renders a template's " +
+      "current content. Give this or `TemplateAlias`.",
   }),
-  TemplateAlias: z.string().optional().meta({ description: "The Postern template's name." }),
+  TemplateAlias: z.string().optional().meta({
+    description: "The Postern template's name. Give this or `TemplateId`.",
+  }),
   TemplateModel: z.record(z.string(), z.unknown()).default({}).meta({
     description: "The template's variables.",
   }),
@@ -75,6 +84,15 @@ export const PostmarkTemplatedEmail = z.object({
 export type PostmarkTemplatedEmail = z.infer<typeof PostmarkTemplatedEmail>;
 
 export const PostmarkBatch = z.array(PostmarkEmail).min(1).max(500).meta({ id: "PostmarkBatch" });
+
+export const PostmarkTemplatedBatch = z.object({
+  Messages: z.array(PostmarkTemplatedEmail).min(1).max(500).meta({
+    description: "Up to 500 templated emails, each as `/email/withTemplate` takes it.",
+  }),
+}).meta({ id: "PostmarkTemplatedBatch" });
+
+/** Postmark's two default message streams; Postern has no others. */
+export const POSTMARK_STREAMS = ["outbound", "broadcast"];
 
 export const PostmarkResult = z.object({
   To: z.string().optional().meta({ description: "The recipients, as given." }),
@@ -121,9 +139,17 @@ export function splitAddresses(list: string | undefined): string[] {
 }
 
 /** The Postern send request (input of tx_send.ts's TxSendRequest) for a Postmark request. */
-export function toTxSend(p: PostmarkEmail | PostmarkTemplatedEmail): Record<string, unknown> {
+export function toTxSend(
+  p: PostmarkEmail | PostmarkTemplatedEmail,
+  templateName?: string,
+): Record<string, unknown> {
   const templated = "TemplateModel" in p;
-  const links = p.TrackLinks === undefined ? undefined : p.TrackLinks !== "None";
+  const template = templated ? p.TemplateAlias ?? templateName : undefined;
+  // Postern rewrites links in the HTML part only, so TextOnly tracks nothing (not HTML links
+  // the caller asked to leave alone).
+  const links = p.TrackLinks === undefined
+    ? undefined
+    : p.TrackLinks === "HtmlAndText" || p.TrackLinks === "HtmlOnly";
   return {
     from: p.From,
     to: splitAddresses(p.To),
@@ -147,16 +173,16 @@ export function toTxSend(p: PostmarkEmail | PostmarkTemplatedEmail): Record<stri
       // Postmark writes "cid:logo.png"; the Content-ID itself is "logo.png".
       ...(a.ContentID ? { contentId: a.ContentID.replace(/^cid:/i, "") } : {}),
     })),
-    ...(templated && p.TemplateAlias
-      ? { template: { name: p.TemplateAlias }, variables: p.TemplateModel }
-      : {}),
+    ...(templated && template ? { template: { name: template }, variables: p.TemplateModel } : {}),
+    ...(p.MessageStream === "broadcast" ? { unsubscribe: true } : {}),
   };
 }
 
 /**
  * Postmark's error code and HTTP status for a Postern error (postmarkapp.com/developer/api/
  * overview#error-codes): 10 bad or missing token (401), 300 invalid email request, 400 sender
- * signature not found, 406 inactive (suppressed) recipient, 1101 template not found (422).
+ * signature not found, 406 inactive (suppressed) recipient, 1101 template not found, 1235
+ * message stream not found (422).
  */
 export function postmarkError(status: number, code: string): { status: number; ErrorCode: number } {
   if (status === 401 || code === "token_invalid" || code === "unauthorized") {
@@ -164,6 +190,8 @@ export function postmarkError(status: number, code: string): { status: number; E
   }
   if (code === "insufficient_scope" || code === "forbidden") return { status: 422, ErrorCode: 405 };
   if (code === "sender_not_allowed") return { status: 422, ErrorCode: 400 };
+  if (code === "stream_not_found") return { status: 422, ErrorCode: 1235 };
+  if (code === "recipients_suppressed") return { status: 422, ErrorCode: 406 };
   if (status === 404) return { status: 422, ErrorCode: 1101 };
   if (status === 429) return { status: 429, ErrorCode: 0 };
   if (status >= 500) return { status: 500, ErrorCode: 0 };

@@ -34,6 +34,20 @@ export const ResendTag = z.object({
   value: z.string().max(256).meta({ description: "Its value." }),
 }).meta({ id: "ResendTag" });
 
+export const ResendTemplateRef = z.object({
+  id: z.string().min(1).max(100).meta({
+    description: "The template: its name (Resend's alias) or the `id` of any of its versions " +
+      "(digits; a name when no version has that id); its latest version is rendered.",
+  }),
+  variables: z.record(z.string(), z.union([z.string(), z.number()])).optional().meta({
+    description: "The template's variables.",
+  }),
+}).meta({ id: "ResendTemplateRef" });
+
+/** A template `id` of digits is a version's numeric id; anything else is the template's name. */
+export const templateNumber = (id: string): number | undefined =>
+  /^[1-9]\d{0,14}$/.test(id) ? Number(id) : undefined;
+
 export const ResendSendRequest = z.object({
   from: z.string().meta({ description: "The sender, `a@x` or `Name <a@x>`." }),
   to: OneOrMany.meta({ description: "Recipients: one address or a list." }),
@@ -50,9 +64,9 @@ export const ResendSendRequest = z.object({
     description: "Name/value pairs, kept as the message's metadata.",
   }),
   attachments: z.array(ResendAttachment).optional().meta({ description: "Files to attach." }),
-  template: z.unknown().optional().meta({
-    description: "Not supported (refused, never dropped): render with Postern's own " +
-      "`POST /v1/emails` and its `template`.",
+  template: ResendTemplateRef.optional().meta({
+    description: "Render subject, text and html from a Postern template (`POST /v1/templates`); " +
+      "`subject`, `html` or `text` given here win.",
   }),
   topic_id: z.string().optional().meta({ description: "Not supported (refused)." }),
   scheduled_at: z.string().optional().meta({
@@ -176,12 +190,17 @@ export function scheduledTime(text: string): string | undefined {
 
 export const SCHEDULED_AT_PROBLEM = "scheduled_at must be an ISO 8601 date-time with an offset";
 
-/** The Postern send request (input of tx_send.ts's TxSendRequest) for a Resend request. */
-export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string {
+/**
+ * The Postern send request (input of tx_send.ts's TxSendRequest) for a Resend request;
+ * `templateName` is the name a numeric `template.id` stands for (looked up by the caller).
+ */
+export function toTxSend(
+  r: ResendSendRequest,
+  templateName?: string,
+): Record<string, unknown> | string {
   const sendAt = r.scheduled_at === undefined ? undefined : scheduledTime(r.scheduled_at);
   if (r.scheduled_at !== undefined && sendAt === undefined) return SCHEDULED_AT_PROBLEM;
   // Refused rather than dropped: a field the caller relies on must never vanish silently.
-  if (r.template !== undefined) return "template is not supported here: use POST /v1/emails";
   if (r.topic_id !== undefined) return "topic_id is not supported";
   for (const a of r.attachments ?? []) {
     if ((a.content === undefined) === (a.path === undefined)) {
@@ -206,6 +225,12 @@ export function toTxSend(r: ResendSendRequest): Record<string, unknown> | string
       ...(a.content_id ? { contentId: a.content_id } : {}),
     })),
     ...(sendAt ? { sendAt } : {}),
+    ...(r.template
+      ? {
+        template: { name: templateName ?? r.template.id },
+        variables: r.template.variables ?? {},
+      }
+      : {}),
   };
 }
 

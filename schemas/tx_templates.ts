@@ -41,6 +41,10 @@ export const TemplateInput = z.object({
 });
 
 export const TemplateView = z.object({
+  id: z.number().int().meta({
+    description: "This version's id. Postmark's `TemplateId` may name a template by the id of " +
+      "any of its versions (its latest version is rendered).",
+  }),
   name: z.string().meta({ description: "The template's name." }),
   version: z.number().int().meta({ description: "Its version (1 for the first save)." }),
   subject: z.string().meta({ description: "The Subject template." }),
@@ -50,6 +54,7 @@ export const TemplateView = z.object({
 }).meta({
   id: "TemplateView",
   example: {
+    "id": 7,
     "name": "welcome",
     "version": 2,
     "subject": "Welcome, {{name}}!",

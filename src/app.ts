@@ -68,6 +68,11 @@ export function createApp(deps: Deps) {
     if (logJobs) deps.logger.log("debug", "store.job", { ...job });
     previousOnJob?.(job);
   };
+  const previousOnJobTime = deps.store.onJobTime;
+  deps.store.onJobTime = (seconds) => {
+    metrics.storeJobDuration.observe(seconds, {});
+    previousOnJobTime?.(seconds);
+  };
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());

@@ -28,6 +28,10 @@ export type ErrorCode =
   | "message_too_large"
   | "no_such_recipient"
   | "relay_denied"
+  /** Every recipient of a send is on the sending domain's suppression list. */
+  | "recipients_suppressed"
+  /** Postmark's surface: a `MessageStream` Postern does not have (its ErrorCode 1235). */
+  | "stream_not_found"
   | "sender_not_allowed"
   | "sharp_unsupported_recipient"
   | "sharp_unsupported_sender"

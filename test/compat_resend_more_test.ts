@@ -2,13 +2,14 @@
  * More of Resend's API through its own SDK (issue 19 item 1): listing sent emails with its
  * paging (`limit`, `after`, `before`) and managing API keys (create with full or sending access,
  * list, remove); a key never makes a key wider than itself; domains (add, list, check against a
- * test DNS server, tracking switches, remove).
+ * test DNS server, tracking switches, remove); `template` rendering a Postern template by name
+ * or by a version's numeric id, alone and in a batch.
  */
 import { Resend } from "resend";
 import { listen } from "../hosts/process/serve.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, createTestGateway } from "./fixtures/app.ts";
-import { aliceKey } from "./fixtures/tx_sent.ts";
+import { ADMIN, ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
+import { aliceKey, queuedRaw } from "./fixtures/tx_sent.ts";
 import { startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { schema } from "../src/store/store.ts";
 
@@ -41,6 +42,87 @@ Deno.test("issue19#1: Resend's SDK lists sent emails newest first and pages with
     assertEquals(back.data!.data.map((e) => e.id), newestFirst.slice(0, 2));
     const all = await resend.emails.list({ limit: 100 });
     assertEquals([all.data!.data.length, all.data!.has_more], [5, false]);
+  } finally {
+    await listener.shutdown();
+    gw.close();
+  }
+});
+
+Deno.test("issue19#1: Resend's SDK sends with a template by name or id, alone and in a batch", async () => {
+  const gw = await createTestGateway();
+  const listener = await listen((req) => gw.app.fetch(req), { hostname: "127.0.0.1", port: 0 });
+  try {
+    const save = async (token: string, body: Record<string, unknown>) => {
+      const res = await gw.call("POST", "/v1/templates", { token, body });
+      assertEquals(res.status, 201, await res.clone().text());
+      return (await res.json()).id as number;
+    };
+    const alice = await gw.login(ALICE);
+    const v1 = await save(alice, { name: "invoice", subject: "Invoice {{n}}", text: "v1 {{n}}" });
+    await save(alice, { name: "invoice", subject: "Invoice {{n}}", html: "<p>v2 {{n}}</p>" });
+    const bobs = await save(await gw.login(BOB), { name: "bob-only", subject: "b", text: "b" });
+    const resend = new Resend(await aliceKey(gw), { baseUrl: `http://127.0.0.1:${listener.port}` });
+
+    const byName = await resend.emails.send({
+      from: ALICE.address,
+      to: "s@remote.test",
+      template: { id: "invoice", variables: { n: 12 } },
+    });
+    assertEquals(byName.error, null, JSON.stringify(byName.error));
+    const raw = await queuedRaw(gw, byName.data!.id);
+    assert(/^Subject: Invoice 12/m.test(raw) && raw.includes("<p>v2 12</p>"), raw);
+    const got = await resend.emails.get(byName.data!.id);
+    assertEquals([got.data?.subject, got.data?.html?.trim()], ["Invoice 12", "<p>v2 12</p>"]);
+
+    // A version's numeric id names the template; its latest version is rendered. The subject
+    // given with it wins over the template's.
+    const byId = await resend.emails.send({
+      from: ALICE.address,
+      to: "t@remote.test",
+      subject: "Your invoice",
+      template: { id: String(v1), variables: { n: "13" } },
+    });
+    assertEquals(byId.error, null, JSON.stringify(byId.error));
+    const second = await queuedRaw(gw, byId.data!.id);
+    assert(/^Subject: Your invoice/m.test(second) && second.includes("<p>v2 13</p>"), second);
+
+    // A name of digits is still a name.
+    await save(alice, { name: "2024", subject: "Year {{n}}", text: "year" });
+    const digits = await resend.emails.send({
+      from: ALICE.address,
+      to: "t@remote.test",
+      template: { id: "2024", variables: { n: 1 } },
+    });
+    assertEquals(digits.error, null, JSON.stringify(digits.error));
+    assert(/^Subject: Year 1/m.test(await queuedRaw(gw, digits.data!.id)));
+
+    // Another account's template id is not found; a missing variable is named.
+    const foreign = await resend.emails.send({
+      from: ALICE.address,
+      to: "u@remote.test",
+      template: { id: String(bobs) },
+    });
+    assertEquals([foreign.error?.statusCode, foreign.error?.name], [404, "not_found"]);
+    const missing = await resend.emails.send({
+      from: ALICE.address,
+      to: "u@remote.test",
+      template: { id: "invoice" },
+    });
+    assertEquals(missing.error?.statusCode, 422);
+    assert(/n/.test(missing.error!.message), missing.error!.message);
+
+    const batch = await resend.batch.send([
+      {
+        from: ALICE.address,
+        to: "v@remote.test",
+        template: { id: "invoice", variables: { n: 1 } },
+      },
+      { from: ALICE.address, to: "w@remote.test", subject: "plain", text: "no template" },
+    ]);
+    assertEquals(batch.error, null, JSON.stringify(batch.error));
+    const [first] = batch.data!.data;
+    assert((await queuedRaw(gw, first.id)).includes("<p>v2 1</p>"));
+    assertEquals((await gw.deps.store.db.select().from(schema.txMessages)).length, 5);
   } finally {
     await listener.shutdown();
     gw.close();

@@ -173,7 +173,8 @@ Deno.test("issue19#1: Resend's SDK reads Postern's errors in Resend's shape", as
       to: "carol@remote.test",
       template: { id: "welcome" },
     });
-    assertEquals([templated.error?.statusCode, templated.error?.name], [422, "validation_error"]);
+    // No template of that name: Resend's not_found, and nothing is sent.
+    assertEquals([templated.error?.statusCode, templated.error?.name], [404, "not_found"]);
     const missing = await resend.emails.get("em_000000000000000000000000");
     assertEquals([missing.error?.statusCode, missing.error?.name], [404, "not_found"]);
     assertEquals((await gw.deps.store.db.select().from(schema.outbox)).length, 0);
@@ -225,6 +226,19 @@ Deno.test("issue19#1: the OpenAPI document declares the Resend and Postmark surf
     assertEquals(ids("/email"), ["postmarkSendEmail"]);
     assertEquals(ids("/email/batch"), ["postmarkSendEmailBatch"]);
     assertEquals(ids("/email/withTemplate"), ["postmarkSendEmailWithTemplate"]);
+    assertEquals(ids("/email/batchWithTemplates"), ["postmarkSendEmailBatchWithTemplates"]);
+    assertEquals(ids("/domains/{id}").sort(), [
+      "resendDeleteDomain",
+      "resendGetDomain",
+      "resendUpdateDomain",
+    ]);
+    assertEquals(ids("/domains/{id}/verify"), ["resendVerifyDomain"]);
+    assertEquals(ids("/api-keys/{id}"), ["resendDeleteApiKey"]);
+    // Each surface is its own group (tag) in the document.
+    const tags = (path: string) =>
+      Object.values(doc.paths[path]).flatMap((op) => (op as { tags: string[] }).tags);
+    assertEquals([...new Set([...tags("/emails"), ...tags("/domains")])], ["compat-resend"]);
+    assertEquals([...new Set(tags("/email/batchWithTemplates"))], ["compat-postmark"]);
     assert(doc.components.securitySchemes.postmarkServerToken, "the Postmark token scheme");
   } finally {
     gw.close();

@@ -32,7 +32,7 @@ function parse(text: string): Map<string, number> {
   return samples;
 }
 
-Deno.test("issue19#5: /metrics speaks Prometheus text and counts inbound mail and the queue", async () => {
+Deno.test("issue19#5: /metrics speaks Prometheus text and counts mail in and out, delivery latency and the queue", async () => {
   const gw = await createTestGateway();
   try {
     const admin = await gw.login(ADMIN);
@@ -57,16 +57,39 @@ Deno.test("issue19#5: /metrics speaks Prometheus text and counts inbound mail an
     });
     assertEquals(sent.status, 201, await sent.clone().text());
 
+    // A bridge delivers one of two queued copies: messages out and delivery latency are counted.
+    const again = await gw.call("POST", "/v1/emails", {
+      token: alice,
+      body: { from: ALICE.address, to: ["near@away.example"], subject: "out 2", text: "x" },
+    });
+    assertEquals(again.status, 201, await again.clone().text());
+    const claim = await (await gw.call("POST", "/v1/bridge/outbox/claim", {
+      token: key,
+      body: { worker: "w1", limit: 1, leaseSeconds: 60 },
+    })).json();
+    const [item] = claim.groups.flatMap((g: { items: { id: number }[] }) => g.items);
+    const result = await gw.call("POST", `/v1/bridge/outbox/${item.id}/result`, {
+      token: key,
+      body: { worker: "w1", outcome: "sent", message: "250 ok" },
+    });
+    assertEquals(result.status, 200, await result.clone().text());
+
     const res = await gw.call("GET", "/metrics", { token: admin });
     assertEquals(res.status, 200);
     assert(res.headers.get("content-type")!.startsWith("text/plain; version=0.0.4"));
     const m = parse(await res.text());
+    assertEquals(m.get('postern_messages_delivered_total{outcome="sent"}'), 1);
+    assertEquals(m.get('postern_delivery_latency_seconds_count{outcome="sent"}'), 1);
+    assert(m.has('postern_delivery_latency_seconds_bucket{outcome="sent",le="+Inf"}'));
     assertEquals(m.get('postern_messages_received_total{result="delivered",source="smtp"}'), 1);
     assertEquals(m.get('postern_outbox_recipients{state="queued"}'), 1);
     assert((m.get('postern_store_jobs_total{kind="batch"}') ?? 0) >= 2, "store jobs counted");
     assert((m.get('postern_http_requests_total{method="POST",status="2xx"}') ?? 0) >= 3);
     assert(m.has('postern_http_request_duration_seconds_bucket{method="POST",le="+Inf"}'));
     assert(m.has("postern_store_probe_seconds"));
+    // Store latency: every write job (the sends, the inbound delivery, the result) is timed.
+    assert((m.get("postern_store_job_duration_seconds_count") ?? 0) >= 4, "store jobs timed");
+    assert(m.has('postern_store_job_duration_seconds_bucket{le="+Inf"}'));
     assertEquals(m.get("postern_metrics_collect_errors"), 0);
   } finally {
     gw.close();

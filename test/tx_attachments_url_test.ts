@@ -11,6 +11,7 @@ import { listen } from "../hosts/process/serve.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, createTestGateway, expectProblem, type TestGateway } from "./fixtures/app.ts";
+import { startFakeDns } from "./fixtures/fake_dns.ts";
 
 const PDF = new TextEncoder().encode("%PDF-1.4 a tiny report");
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
@@ -33,6 +34,20 @@ function fileServer() {
     return new Response("no", { status: 404 });
   });
   return { hits, server, base: `http://127.0.0.1:${server.addr.port}` };
+}
+
+/** Alice sends one email whose only attachment is the file at `path`. */
+async function sendWithPath(gw: TestGateway, path: string) {
+  return await gw.call("POST", "/v1/emails", {
+    token: await gw.login(ALICE),
+    body: {
+      from: ALICE.address,
+      to: ["carol@remote.test"],
+      subject: "x",
+      text: "x",
+      attachments: [{ path }],
+    },
+  });
 }
 
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
@@ -77,33 +92,24 @@ Deno.test("issue19#5: a URL that redirects, fails, is too large or private refus
   });
   const strict = await createTestGateway();
   try {
-    const send = async (gw: TestGateway, path: string) => {
-      const token = await gw.login(ALICE);
-      return await gw.call("POST", "/v1/emails", {
-        token,
-        body: {
-          from: ALICE.address,
-          to: ["carol@remote.test"],
-          subject: "x",
-          text: "x",
-          attachments: [{ path }],
-        },
-      });
-    };
     const field = async (res: Response, status: number, code: string) => {
       const body = await expectProblem(res, status, code);
       return body;
     };
-    const moved = await field(await send(open, `${files.base}/moved`), 422, "validation_failed");
+    const moved = await field(
+      await sendWithPath(open, `${files.base}/moved`),
+      422,
+      "validation_failed",
+    );
     assertEquals(moved.errors[0].path, "attachments.0.path");
     assert(/redirect/.test(moved.errors[0].message));
     const missing = await field(
-      await send(open, `${files.base}/nothing`),
+      await sendWithPath(open, `${files.base}/nothing`),
       422,
       "validation_failed",
     );
     assert(/404/.test(missing.errors[0].message));
-    await field(await send(open, `${files.base}/huge`), 413, "message_too_large");
+    await field(await sendWithPath(open, `${files.base}/huge`), 413, "message_too_large");
     assertEquals((await open.deps.store.db.select().from(schema.txMessages)).length, 0);
 
     // Without the operator's switch, loopback and metadata addresses are never fetched.
@@ -115,7 +121,7 @@ Deno.test("issue19#5: a URL that redirects, fails, is too large or private refus
         "file:///etc/passwd",
       ]
     ) {
-      const res = await send(strict, url);
+      const res = await sendWithPath(strict, url);
       assertEquals(res.status, 422, await res.clone().text());
       await res.body?.cancel();
     }
@@ -124,6 +130,40 @@ Deno.test("issue19#5: a URL that redirects, fails, is too large or private refus
   } finally {
     open.close();
     strict.close();
+    await files.server.shutdown();
+  }
+});
+
+Deno.test("issue19#5: attachment URLs naming loopback or private addresses, by any spelling or by DNS, are never fetched", async () => {
+  const files = fileServer();
+  const port = files.server.addr.port;
+  // A public-looking name whose A record points at the loopback file server (DNS rebinding).
+  const dns = await startFakeDns({
+    "files.example.com": { A: ["127.0.0.1"] },
+    "intranet.example.com": { A: ["10.1.2.3"] },
+  });
+  const gw = await createTestGateway({ dnsServers: dns.server });
+  try {
+    for (
+      const url of [
+        `http://files.example.com:${port}/logo.png`,
+        `http://intranet.example.com:${port}/logo.png`,
+        `http://127.1:${port}/logo.png`,
+        `http://0x7f000001:${port}/logo.png`,
+        `http://[::1]:${port}/logo.png`,
+        `http://[::ffff:127.0.0.1]:${port}/logo.png`,
+        `http://192.168.1.1:${port}/logo.png`,
+        `http://localhost:${port}/logo.png`,
+      ]
+    ) {
+      const problem = await expectProblem(await sendWithPath(gw, url), 422, "validation_failed");
+      assertEquals(problem.errors[0].path, "attachments.0.path", url);
+    }
+    assertEquals(files.hits, [], "no request reached the loopback server");
+    assertEquals((await gw.deps.store.db.select().from(schema.txMessages)).length, 0);
+  } finally {
+    gw.close();
+    await dns.close();
     await files.server.shutdown();
   }
 });

@@ -315,7 +315,7 @@ Deno.test("timeline: queued, then delivered or bounced from the outbox's results
     })).json();
     assertEquals(batch.accepted, 1);
     assertEquals(batch.results[0].status, 422);
-    assertEquals(batch.results[0].error.code, "validation_failed");
+    assertEquals(batch.results[0].error.code, "recipients_suppressed");
     assertEquals(batch.results[1].email.recipients, [
       { address: "ok@remote.test", status: "queued" },
       { address: "GONE@remote.test", status: "suppressed" },

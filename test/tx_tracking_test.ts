@@ -127,7 +127,7 @@ Deno.test("tracking: signed click redirects and open pixel; one-click unsubscrib
       token,
       body: { from: ALICE.address, to: [BOB.address], text: "x" },
     });
-    await expectProblem(again, 422, "validation_failed");
+    await expectProblem(again, 422, "recipients_suppressed");
 
     // Analytics: the day, the tag and the CSV export agree.
     const byTag = await (await gw.call("GET", "/v1/analytics?groupBy=tag", { token })).json();

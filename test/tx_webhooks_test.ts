@@ -233,6 +233,30 @@ Deno.test("issue19#5: an endpoint with events: [] receives email.received too (n
     });
     await worker.tick();
     assertEquals(rx.received.map((r) => r.type), ["email.received"]);
+
+    // The sender's own endpoint with events: [] hears its sending events and its inbound mail.
+    const mine = receiver(0);
+    try {
+      const hook = await gw.call("POST", "/v1/webhooks", {
+        token: alice,
+        body: { url: mine.url, events: [] },
+      });
+      assertEquals(hook.status, 201);
+      await gw.call("POST", "/v1/emails", {
+        token: alice,
+        body: { from: ALICE.address, to: [BOB.address], subject: "Sent side", text: "x" },
+      });
+      await gw.call("POST", "/v1/emails", {
+        token: bob,
+        body: { from: BOB.address, to: [ALICE.address], subject: "Back to Alice", text: "x" },
+      });
+      await worker.tick();
+      const types = new Set(mine.received.map((r) => r.type));
+      assert(types.has("email.delivered"), [...types].join());
+      assert(types.has("email.received"), [...types].join());
+    } finally {
+      await mine.server.shutdown();
+    }
   } finally {
     await worker.close();
     await rx.server.shutdown();

@@ -914,7 +914,7 @@ export interface paths {
     put?: never;
     /**
      * Send a message
-     * @description Builds the MIME message, stores a copy in Sent, delivers to local recipients and queues remote ones. Needs the `send` scope. Answers after the durable commit. Recipients on the sending domain's suppression list are skipped (`suppressed`). A remote recipient whose mail goes over SHARP/1.3 is refused (422 `sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over 20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 `sharp_unsupported_sender`). With a test API key (`pst_test_…`) the message is checked exactly the same, then only recorded (state `test`, recipients `test`): nothing is delivered, queued, copied to Sent, tracked or posted to a webhook.
+     * @description Builds the MIME message, stores a copy in Sent, delivers to local recipients and queues remote ones. Needs the `send` scope. Answers after the durable commit. Recipients on the sending domain's suppression list are skipped (`suppressed`); when every recipient is, the send is refused (422 `recipients_suppressed`). A remote recipient whose mail goes over SHARP/1.3 is refused (422 `sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over 20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 `sharp_unsupported_sender`). With a test API key (`pst_test_…`) the message is checked exactly the same, then only recorded (state `test`, recipients `test`): nothing is delivered, queued, copied to Sent, tracked or posted to a webhook.
      */
     post: operations["sendEmail"];
     delete?: never;
@@ -2048,7 +2048,7 @@ export interface paths {
     };
     /**
      * Prometheus metrics of this process
-     * @description Text exposition format 0.0.4. Counters and histograms count this process's work since it started (scrape each gateway): HTTP requests and their latency, mail received by source and result, outbound attempts by outcome and delivery latency, store write jobs and round trips, and — inside `postern serve` — open protocol sessions per listener. Gauges read from the store: outbound queue depth by state, the oldest queued recipient's age, a store round-trip probe. Needs an administrator's session or an API key with the `metrics` scope.
+     * @description Text exposition format 0.0.4. Counters and histograms count this process's work since it started (scrape each gateway): HTTP requests and their latency, mail received by source and result, outbound attempts by outcome and delivery latency, store write jobs, their round trips and latency, and — inside `postern serve` — open protocol sessions per listener. Gauges read from the store: outbound queue depth by state, the oldest queued recipient's age, a store round-trip probe. Needs an administrator's session or an API key with the `metrics` scope.
      */
     get: operations["getMetrics"];
     put?: never;
@@ -2354,7 +2354,7 @@ export interface paths {
     put?: never;
     /**
      * Resend: send an email
-     * @description Resend's `POST /emails`. `tags` are kept as the message's metadata; `scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public URLs only) and `content_id` makes one inline.
+     * @description Resend's `POST /emails`. `tags` are kept as the message's metadata; `scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public URLs only) and `content_id` makes one inline; `template` renders a Postern template (by name, or by a version's numeric id) with its `variables`.
      */
     post: operations["resendSendEmail"];
     delete?: never;
@@ -2554,7 +2554,7 @@ export interface paths {
     put?: never;
     /**
      * Postmark: send an email
-     * @description Postmark's `POST /email`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments, TrackOpens, TrackLinks) reach the message; errors come back in Postmark's body with its `ErrorCode`.
+     * @description Postmark's `POST /email`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments with ContentID, TrackOpens, TrackLinks, MessageStream) reach the message or its record; errors come back in Postmark's body with its `ErrorCode`.
      */
     post: operations["postmarkSendEmail"];
     delete?: never;
@@ -2573,8 +2573,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Postmark: send an email rendered from a template (by `TemplateAlias`)
-     * @description Postmark's `POST /email/withTemplate`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments, TrackOpens, TrackLinks) reach the message; errors come back in Postmark's body with its `ErrorCode`.
+     * Postmark: send an email rendered from a template (`TemplateId` or `TemplateAlias`)
+     * @description Postmark's `POST /email/withTemplate`: the fields its SDK sends (From, To, Cc, Bcc, ReplyTo, Subject, bodies, Tag, Metadata, Headers, Attachments with ContentID, TrackOpens, TrackLinks, MessageStream) reach the message or its record; errors come back in Postmark's body with its `ErrorCode`.
      */
     post: operations["postmarkSendEmailWithTemplate"];
     delete?: never;
@@ -2597,6 +2597,26 @@ export interface paths {
      * @description Postmark's `POST /email/batch`: up to 500 messages; each is accepted or refused on its own, with Postmark's `ErrorCode` per message.
      */
     post: operations["postmarkSendEmailBatch"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/email/batchWithTemplates": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Postmark: send up to 500 templated emails, each accepted or refused on its own
+     * @description Postmark's `POST /email/batchWithTemplates`: `{Messages: [...]}`, each as `/email/withTemplate` takes it (`TemplateId` or `TemplateAlias`, `TemplateModel`); one result per message, in order, with Postmark's `ErrorCode`.
+     */
+    post: operations["postmarkSendEmailBatchWithTemplates"];
     delete?: never;
     options?: never;
     head?: never;
@@ -4585,6 +4605,7 @@ export interface components {
     };
     /**
      * @example {
+     *       "id": 7,
      *       "name": "welcome",
      *       "version": 2,
      *       "subject": "Welcome, {{name}}!",
@@ -4594,6 +4615,8 @@ export interface components {
      *     }
      */
     TemplateView: {
+      /** @description This version's id. Postmark's `TemplateId` may name a template by the id of any of its versions (its latest version is rendered). */
+      id: number;
       /** @description The template's name. */
       name: string;
       /** @description Its version (1 for the first save). */
@@ -6081,8 +6104,15 @@ export interface components {
       tags?: components["schemas"]["ResendTag"][];
       /** @description Files to attach. */
       attachments?: components["schemas"]["ResendAttachment"][];
-      /** @description Not supported (refused, never dropped): render with Postern's own `POST /v1/emails` and its `template`. */
-      template?: unknown;
+      /** @description Render subject, text and html from a Postern template (`POST /v1/templates`); `subject`, `html` or `text` given here win. */
+      template?: {
+        /** @description The template: its name (Resend's alias) or the `id` of any of its versions (digits; a name when no version has that id); its latest version is rendered. */
+        id: string;
+        /** @description The template's variables. */
+        variables?: {
+          [key: string]: string | number;
+        };
+      };
       /** @description Not supported (refused). */
       topic_id?: string;
       /** @description ISO 8601 time to send at (natural language such as `in 1 min` is refused). */
@@ -6409,7 +6439,7 @@ export interface components {
       /** @description Open tracking for this message. */
       TrackOpens?: boolean;
       /**
-       * @description Click tracking: None turns it off, any other value on.
+       * @description Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; None and TextOnly rewrite none (Postern never rewrites links in the text part).
        * @enum {string}
        */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
@@ -6419,7 +6449,7 @@ export interface components {
       };
       /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
-      /** @description Accepted and ignored (Postern has one stream). */
+      /** @description Postmark's default streams: `outbound` (transactional, the default) or `broadcast`, which adds RFC 8058 one-click unsubscribe (List-Unsubscribe; one recipient per message). Any other stream is refused with ErrorCode 1235. */
       MessageStream?: string;
     };
     PostmarkAttachment: {
@@ -6461,7 +6491,7 @@ export interface components {
       /** @description Open tracking for this message. */
       TrackOpens?: boolean;
       /**
-       * @description Click tracking: None turns it off, any other value on.
+       * @description Click tracking: HtmlAndText and HtmlOnly rewrite the HTML part's links; None and TextOnly rewrite none (Postern never rewrites links in the text part).
        * @enum {string}
        */
       TrackLinks?: "None" | "HtmlAndText" | "HtmlOnly" | "TextOnly";
@@ -6471,11 +6501,11 @@ export interface components {
       };
       /** @description Files to attach. */
       Attachments?: components["schemas"]["PostmarkAttachment"][];
-      /** @description Accepted and ignored (Postern has one stream). */
+      /** @description Postmark's default streams: `outbound` (transactional, the default) or `broadcast`, which adds RFC 8058 one-click unsubscribe (List-Unsubscribe; one recipient per message). Any other stream is refused with ErrorCode 1235. */
       MessageStream?: string;
-      /** @description Not supported: Postern's templates are named; give `TemplateAlias`. */
+      /** @description A Postern template's `id` (as `POST /v1/templates` answers it, any of its versions): the template's latest version is rendered, as Postmark renders a template's current content. Give this or `TemplateAlias`. */
       TemplateId?: number;
-      /** @description The Postern template's name. */
+      /** @description The Postern template's name. Give this or `TemplateId`. */
       TemplateAlias?: string;
       /**
        * @description The template's variables.
@@ -6488,6 +6518,10 @@ export interface components {
       InlineCss?: boolean;
     };
     PostmarkBatch: components["schemas"]["PostmarkEmail"][];
+    PostmarkTemplatedBatch: {
+      /** @description Up to 500 templated emails, each as `/email/withTemplate` takes it. */
+      Messages: components["schemas"]["PostmarkTemplatedEmail"][];
+    };
   };
   responses: never;
   parameters: never;
@@ -20445,6 +20479,48 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": components["schemas"]["PostmarkBatch"];
+      };
+    };
+    responses: {
+      /** @description One result per email */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"][];
+        };
+      };
+      /** @description Bad or missing server token (ErrorCode 10) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"];
+        };
+      };
+      /** @description Refused (ErrorCode 300, 400, 405, 406 or 1101) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PostmarkResult"];
+        };
+      };
+    };
+  };
+  postmarkSendEmailBatchWithTemplates: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PostmarkTemplatedBatch"];
       };
     };
     responses: {

@@ -23,6 +23,7 @@ import {
   ResendUpdateRequest,
   SCHEDULED_AT_PROBLEM,
   scheduledTime,
+  templateNumber,
   toTxSend,
 } from "../../schemas/compat_resend.ts";
 import { TxSendRequest } from "../../schemas/tx_send.ts";
@@ -43,6 +44,7 @@ import { cancelEmail, rescheduleEmail } from "../transactional/schedule.ts";
 import { sendBatch, sendEmail } from "../transactional/send.ts";
 import { emailView } from "../transactional/timeline.ts";
 import { listSent } from "../transactional/sent_list.ts";
+import { templateNameById } from "../transactional/templates.ts";
 import { IdempotencyHeader } from "./send.ts";
 
 const TAG = "compat-resend";
@@ -72,9 +74,25 @@ const BatchHeaders = IdempotencyHeader.extend({
   }),
 });
 
-/** A Resend request as Postern's own; a field Postern refuses becomes a 422. */
-function txRequest(body: ResendSendRequest): TxSendRequest {
-  const mapped = toTxSend(body);
+/**
+ * A Resend request as Postern's own; a field Postern refuses becomes a 422. A `template.id` of
+ * digits is looked up among the account's templates (any version's id names the template), and
+ * is a name when no version has that id.
+ */
+async function txRequest(
+  deps: Deps,
+  auth: AuthContext,
+  body: ResendSendRequest,
+): Promise<TxSendRequest> {
+  const number = body.template ? templateNumber(body.template.id) : undefined;
+  // Names may be all digits too: an id no template version has is taken as a name.
+  const name = number === undefined
+    ? undefined
+    : await templateNameById(deps.store.db, auth.accountId, number).catch((e) => {
+      if (e instanceof AppError && e.status === 404) return undefined;
+      throw e;
+    });
+  const mapped = toTxSend(body, name);
   if (typeof mapped === "string") throw new AppError(422, "validation_failed", mapped);
   const parsed = TxSendRequest.safeParse(mapped);
   if (!parsed.success) {
@@ -159,7 +177,8 @@ export function resendRoutes(deps: Deps) {
       summary: "Resend: send an email",
       description: "Resend's `POST /emails`. `tags` are kept as the message's metadata; " +
         "`scheduled_at` (ISO 8601) becomes `sendAt`; attachments by `path` are fetched (public " +
-        "URLs only) and `content_id` makes one inline.",
+        "URLs only) and `content_id` makes one inline; `template` renders a Postern template " +
+        "(by name, or by a version's numeric id) with its `variables`.",
       security: bearer,
       request: { headers: IdempotencyHeader, body: json(ResendSendRequest) },
       responses: { 200: ok("Accepted", ResendId), ...errors(401, 403, 409, 422) },
@@ -171,7 +190,7 @@ export function resendRoutes(deps: Deps) {
       const key = header === undefined
         ? undefined
         : await idempotencyKey(header, "resend-email", body);
-      const result = await sendEmail(deps, auth, txRequest(body), key);
+      const result = await sendEmail(deps, auth, await txRequest(deps, auth, body), key);
       return c.json({ id: result.body.emailId }, 200);
     },
   );
@@ -196,15 +215,15 @@ export function resendRoutes(deps: Deps) {
       const strict = headers["x-batch-validation"] !== "permissive";
       const items: TxSendRequest[] = [], at: number[] = [];
       const errors: { index: number; message: string }[] = [];
-      c.req.valid("json").forEach((item, index) => {
+      for (const [index, item] of c.req.valid("json").entries()) {
         try {
-          items.push(txRequest(item));
+          items.push(await txRequest(deps, auth, item));
           at.push(index);
         } catch (e) {
           if (strict || !(e instanceof AppError)) throw e;
           errors.push({ index, message: e.message });
         }
-      });
+      }
       const result = items.length
         ? await sendBatch(deps, auth, items, headers["idempotency-key"])
         : { body: { results: [] } };

@@ -69,7 +69,7 @@ export function metricsRoutes(deps: Deps, metrics: Metrics) {
       description: "Text exposition format 0.0.4. Counters and histograms count this process's " +
         "work since it started (scrape each gateway): HTTP requests and their latency, mail " +
         "received by source and result, outbound attempts by outcome and delivery latency, " +
-        "store write jobs and round trips, and — inside `postern serve` — open protocol " +
+        "store write jobs, their round trips and latency, and — inside `postern serve` — open protocol " +
         "sessions per listener. Gauges read from the store: outbound queue depth by state, the " +
         "oldest queued recipient's age, a store round-trip probe. Needs an administrator's " +
         "session or an API key with the `metrics` scope.",

@@ -34,7 +34,8 @@ export function sendRoutes(deps: Deps) {
       description:
         "Builds the MIME message, stores a copy in Sent, delivers to local recipients and " +
         "queues remote ones. Needs the `send` scope. Answers after the durable commit. " +
-        "Recipients on the sending domain's suppression list are skipped (`suppressed`). " +
+        "Recipients on the sending domain's suppression list are skipped (`suppressed`); when " +
+        "every recipient is, the send is refused (422 `recipients_suppressed`). " +
         "A remote recipient whose mail goes over SHARP/1.3 is refused (422 " +
         "`sharp_unsupported_recipient`) when SHARP cannot write its address (a local part over " +
         "20 characters, `+`, `~`, …), and so is a From address SHARP cannot send as (422 " +

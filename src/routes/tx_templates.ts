@@ -25,6 +25,7 @@ import {
 } from "../transactional/templates.ts";
 
 const view = (t: TemplateRow) => ({
+  id: t.id,
   name: t.name,
   version: t.version,
   subject: t.subject,

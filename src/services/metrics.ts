@@ -138,6 +138,10 @@ export class Metrics {
     "postern_store_jobs_total",
     "Write jobs run on the store, by kind (batch, transaction).",
   );
+  readonly storeJobDuration = this.histogram(
+    "postern_store_job_duration_seconds",
+    "Time a write job took its caller, from the call to the commit (group-commit wait included).",
+  );
   readonly storeRoundTrips = this.counter(
     "postern_store_round_trips_total",
     "Round trips write jobs cost a remote store engine.",

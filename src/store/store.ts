@@ -405,6 +405,12 @@ export class Store {
   private tripCount = 0;
   /** Told of every write job when it ends (the gateway logs it at debug level). */
   onJob: ((report: JobReport) => void) | undefined;
+  /**
+   * Told how long each write job took a caller, in seconds, from `write()`/`batch()` to its
+   * commit or failure: waiting for the group commit included, as a request feels it (the
+   * gateway's /metrics store latency histogram).
+   */
+  onJobTime: ((seconds: number) => void) | undefined;
   /** See `StoreOptions.optimisticReads`. */
   readonly optimisticReads: boolean;
 
@@ -630,11 +636,25 @@ export class Store {
     return this.queue.length > 0 || this.draining ? 0 : performance.now() - this.lastCommit;
   }
 
+  /** `job` timed for `onJobTime`, when someone listens. */
+  private timed<T>(job: Promise<T>): Promise<T> {
+    const listener = this.onJobTime;
+    if (!listener) return job;
+    const started = performance.now();
+    const done = () => listener((performance.now() - started) / 1000);
+    job.then(done, done);
+    return job;
+  }
+
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE); resolves only after the COMMIT. */
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.options.interactiveWrites === false) {
       return Promise.reject(interactiveRefused(callerOfWrite()));
     }
+    return this.timed(this.queueWrite(fn));
+  }
+
+  private queueWrite<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) void this.drain();
@@ -649,7 +669,10 @@ export class Store {
    */
   batch(stmts: Statement[]): Promise<ResultSet[]> {
     const mode = this.options.batchMode ?? (this.raw.protocol === "file" ? "group" : "client");
-    if (mode === "client") return this.clientBatch(stmts);
+    return this.timed(mode === "client" ? this.clientBatch(stmts) : this.queueBatch(stmts));
+  }
+
+  private queueBatch(stmts: Statement[]): Promise<ResultSet[]> {
     return new Promise<ResultSet[]>((resolve, reject) => {
       this.queue.push({
         fn: async () => {

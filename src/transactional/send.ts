@@ -174,7 +174,7 @@ export async function sendEmail(
   if (to.length + cc.length + bcc.length === 0) {
     throw new AppError(
       422,
-      "validation_failed",
+      "recipients_suppressed",
       "every recipient is on the suppression list of " + fromDomain,
       all.map((a, i) => ({ path: `to.${i}`, message: `${a} is suppressed` })),
     );

@@ -151,6 +151,21 @@ export async function getTemplate(
   return row;
 }
 
+/**
+ * The name of the account's template one of whose versions has this id: Postmark's `TemplateId`
+ * names a template, not a version, so the send renders that name's latest version.
+ */
+export async function templateNameById(
+  db: Queryable,
+  accountId: number,
+  id: number,
+): Promise<string> {
+  const [row] = await db.select({ name: schema.txTemplates.name }).from(schema.txTemplates)
+    .where(and(eq(schema.txTemplates.accountId, accountId), eq(schema.txTemplates.id, id)));
+  if (!row) throw notFound(`template ${id}`);
+  return row.name;
+}
+
 /** The latest version of each template, by name. */
 export async function listTemplates(db: Queryable, accountId: number): Promise<TemplateRow[]> {
   const rows = await db.select().from(schema.txTemplates)
