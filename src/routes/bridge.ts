@@ -167,7 +167,6 @@ export type WithReads = <T>(run: (deps: Deps, auth: AuthContext) => Promise<T>) 
 
 /** `POST /bridge/recipient`'s answer to a valid body. */
 export async function recipientAnswer(
-  deps: Deps,
   { recipient, authenticatedAs }: z.infer<typeof RecipientCheckRequest>,
   reads: WithReads,
 ): Promise<z.infer<typeof RecipientVerdict>> {
@@ -337,7 +336,7 @@ export function bridgeRoutes(deps: Deps) {
     }),
     async (c) =>
       c.json(
-        await recipientAnswer(deps, c.req.valid("json"), (run) => withReads(c, deps, run)),
+        await recipientAnswer(c.req.valid("json"), (run) => withReads(c, deps, run)),
         200,
       ),
   );

@@ -49,7 +49,7 @@ async function route(
         zodFieldErrors(body.error),
       );
     }
-    return await recipientAnswer(deps, body.data, signedIn.reads);
+    return await recipientAnswer(body.data, signedIn.reads);
   }
   // The message in a buffer of its own (the caller keeps its parts), as a request body would be.
   const raw = joinParts(mail!.parts);
