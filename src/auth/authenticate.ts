@@ -176,20 +176,26 @@ export function requireAuth(deps: Deps, options: RequireAuthOptions = {}) {
     c.set("auth", await authenticate(scope.deps(deps), c.req.header("authorization")));
     c.set("reads", scope);
     await next();
-    // A handler that answered without `withReads` settling its reads: check them now, before the
-    // answer leaves, so that nothing a stale credential read is shown.
-    if (scope.settled) return;
-    try {
-      await scope.settle();
-    } catch (e) {
-      if (!(e instanceof StaleReads)) throw e;
-      deps.store.forgetReads();
-      // A credential that has ended answers 401 as it would have; anything else that moved
-      // may have decided the answer, so the client is asked to try again.
-      await authenticate(deps, c.req.header("authorization"));
-      throw new AppError(409, "conflict", "the store changed while answering; try again");
-    }
+    await settleLeftOpen(scope, deps, c.req.header("authorization"));
   });
+}
+
+/**
+ * A handler that answered without `withReads` settling its reads: check them now, before the
+ * answer leaves, so that nothing a stale credential read is shown.
+ */
+async function settleLeftOpen(scope: ReadScope, deps: Deps, header: string | undefined) {
+  if (scope.settled) return;
+  try {
+    await scope.settle();
+  } catch (e) {
+    if (!(e instanceof StaleReads)) throw e;
+    deps.store.forgetReads();
+    // A credential that has ended answers 401 as it would have; anything else that moved
+    // may have decided the answer, so the client is asked to try again.
+    await authenticate(deps, header);
+    throw new AppError(409, "conflict", "the store changed while answering; try again");
+  }
 }
 
 /**
@@ -239,17 +245,7 @@ export async function signIn(
   return {
     auth,
     reads: (run) => onReads(scope, deps, auth, () => authenticate(deps, header), run),
-    async done() {
-      if (scope.settled) return;
-      try {
-        await scope.settle();
-      } catch (e) {
-        if (!(e instanceof StaleReads)) throw e;
-        deps.store.forgetReads();
-        await authenticate(deps, header);
-        throw new AppError(409, "conflict", "the store changed while answering; try again");
-      }
-    },
+    done: () => settleLeftOpen(scope, deps, header),
   };
 }
 

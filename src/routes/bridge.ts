@@ -104,21 +104,28 @@ async function readMail<T extends z.ZodType>(
   }
   const decoded = decodeMail(await readBody(req));
   if (!decoded.ok) throw new AppError(400, decoded.code, decoded.message);
-  return { envelope: validEnvelope(schema, decoded.envelope), raw: decoded.raw };
+  return { envelope: validated(schema, decoded.envelope, "envelope"), raw: decoded.raw };
 }
 
-/** A hand-in's envelope checked against its schema; 422 with every bad field otherwise. */
-export function validEnvelope<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const envelope = schema.safeParse(value);
-  if (!envelope.success) {
+/**
+ * `value` checked against `schema`; 422 with every bad field otherwise: a hand-in's envelope
+ * (`envelope`, its fields named under it) or a JSON body (`body`, as zod-openapi names them).
+ */
+export function validated<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: "envelope" | "body",
+): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
     throw new AppError(
       422,
       "validation_failed",
-      "the envelope has invalid fields",
-      zodFieldErrors(envelope.error, "envelope"),
+      what === "envelope" ? "the envelope has invalid fields" : "the request has invalid fields",
+      zodFieldErrors(parsed.error, what === "envelope" ? "envelope" : ""),
     );
   }
-  return envelope.data;
+  return parsed.data;
 }
 
 const wire = (r: RecipientResult) => ({

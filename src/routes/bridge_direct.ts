@@ -21,8 +21,8 @@ import { requireScope } from "../auth/auth_context.ts";
 import { type SignedIn, signIn } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { problemBody, zodFieldErrors } from "../http/problem.ts";
-import { inboundAnswer, recipientAnswer, submissionAnswer, validEnvelope } from "./bridge.ts";
+import { problemBody } from "../http/problem.ts";
+import { inboundAnswer, recipientAnswer, submissionAnswer, validated } from "./bridge.ts";
 
 const RECIPIENT = "/v1/bridge/recipient";
 const INBOUND = "/v1/bridge/inbound";
@@ -40,24 +40,22 @@ async function route(
   signedIn: SignedIn,
 ): Promise<Record<string, unknown>> {
   if (path === RECIPIENT) {
-    const body = RecipientCheckRequest.safeParse(json);
-    if (!body.success) {
-      throw new AppError(
-        422,
-        "validation_failed",
-        "the request has invalid fields",
-        zodFieldErrors(body.error),
-      );
-    }
-    return await recipientAnswer(body.data, signedIn.reads);
+    return await recipientAnswer(
+      validated(RecipientCheckRequest, json, "body"),
+      signedIn.reads,
+    );
   }
   // The message in a buffer of its own (the caller keeps its parts), as a request body would be.
   const raw = joinParts(mail!.parts);
   if (path === INBOUND) {
-    const envelope = validEnvelope(InboundEnvelope, mail!.envelope);
+    const envelope = validated(InboundEnvelope, mail!.envelope, "envelope");
     return await inboundAnswer(deps, envelope, raw, signedIn.reads);
   }
-  return await submissionAnswer(deps, validEnvelope(SubmissionEnvelope, mail!.envelope), raw);
+  return await submissionAnswer(
+    deps,
+    validated(SubmissionEnvelope, mail!.envelope, "envelope"),
+    raw,
+  );
 }
 
 export function bridgeDirect(deps: Deps): BridgeDirect {
