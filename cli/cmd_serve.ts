@@ -34,6 +34,8 @@ import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
+import { bridgeDirect } from "../src/routes/bridge_direct.ts";
+import type { BridgeDirect } from "../schemas/bridge.ts";
 import { type MemoryTrim, startMemoryTrim } from "../hosts/process/memory_trim.ts";
 import { createThreadedMime } from "../hosts/process/mime_thread.ts";
 import { mimeLimits } from "../hosts/process/mime_limits.ts";
@@ -47,6 +49,8 @@ export interface Running {
   url: string;
   /** The gateway app's fetch, for the in-process bridge. */
   fetch: (request: Request) => Response | Promise<Response>;
+  /** The gateway's bridge routes without HTTP, for a bridge on this thread. */
+  bridgeDirect: BridgeDirect;
   /** Stopped before the HTTP listener (the bridge, workers). */
   companions: { close(): Promise<void> }[];
   bridgeListeners?: { name: string; port: number }[];
@@ -153,6 +157,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       url,
       httpsUrl,
       fetch: (r) => app.fetch(r),
+      bridgeDirect: bridgeDirect(deps),
       companions,
       memory,
     };
@@ -286,6 +291,7 @@ async function serveMain(values: Values, mode: "serve" | "gateway"): Promise<voi
         url: "http://in-process.postern",
         apiKey,
         fetcher: running.fetch,
+        direct: running.bridgeDirect,
       }, logger);
     // The front door closes first, then the workers behind it, the MIME thread last.
     running.companions.unshift(bridge);

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { and, eq, isNull } from "drizzle-orm";
 import { type FetchLike, GatewayClient } from "../../bridge/gateway_client.ts";
+import type { BridgeDirect } from "../../schemas/bridge.ts";
 import { ByteBudget } from "../../bridge/net/byte_budget.ts";
 import { loadTlsContext } from "../../bridge/net/tls.ts";
 import type { TcpListener } from "../../bridge/net/tcp_server.ts";
@@ -105,13 +106,15 @@ const RECIPIENT_VERDICT_MS = 2_000;
 
 export async function startBridge(
   config: Config,
-  gateway: { url: string; apiKey: string; fetcher?: FetchLike },
+  gateway: { url: string; apiKey: string; fetcher?: FetchLike; direct?: BridgeDirect },
   logger: Logger,
 ): Promise<BridgeRuntime> {
   // A fetcher given here is the gateway in-process (app.fetch or the thread's tunnel): mail goes
-  // to it as a stream of parts, never joined into one more copy of the message.
+  // to it as a stream of parts, never joined into one more copy of the message. On the same
+  // thread, the SMTP calls (RCPT checks, hand-ins) take its direct entry: no HTTP per message.
   const client = new GatewayClient(gateway.url, gateway.apiKey, gateway.fetcher, {
     streamMail: gateway.fetcher !== undefined,
+    direct: gateway.direct,
   });
   const paths = tlsPaths(config);
   const tls = await exists(paths.certFile) && await exists(paths.keyFile)

@@ -176,20 +176,26 @@ export function requireAuth(deps: Deps, options: RequireAuthOptions = {}) {
     c.set("auth", await authenticate(scope.deps(deps), c.req.header("authorization")));
     c.set("reads", scope);
     await next();
-    // A handler that answered without `withReads` settling its reads: check them now, before the
-    // answer leaves, so that nothing a stale credential read is shown.
-    if (scope.settled) return;
-    try {
-      await scope.settle();
-    } catch (e) {
-      if (!(e instanceof StaleReads)) throw e;
-      deps.store.forgetReads();
-      // A credential that has ended answers 401 as it would have; anything else that moved
-      // may have decided the answer, so the client is asked to try again.
-      await authenticate(deps, c.req.header("authorization"));
-      throw new AppError(409, "conflict", "the store changed while answering; try again");
-    }
+    await settleLeftOpen(scope, deps, c.req.header("authorization"));
   });
+}
+
+/**
+ * A handler that answered without `withReads` settling its reads: check them now, before the
+ * answer leaves, so that nothing a stale credential read is shown.
+ */
+async function settleLeftOpen(scope: ReadScope, deps: Deps, header: string | undefined) {
+  if (scope.settled) return;
+  try {
+    await scope.settle();
+  } catch (e) {
+    if (!(e instanceof StaleReads)) throw e;
+    deps.store.forgetReads();
+    // A credential that has ended answers 401 as it would have; anything else that moved
+    // may have decided the answer, so the client is asked to try again.
+    await authenticate(deps, header);
+    throw new AppError(409, "conflict", "the store changed while answering; try again");
+  }
 }
 
 /**
@@ -204,8 +210,60 @@ export async function withReads<T>(
 ): Promise<T> {
   const scope = c.get("reads");
   if (!scope) return await run(deps, c.get("auth"));
+  return await onReads(scope, deps, c.get("auth"), async () => {
+    const auth = await authenticate(deps, c.req.header("authorization"));
+    c.set("auth", auth);
+    return auth;
+  }, run);
+}
+
+/** A request's sign-in without Hono (see `signIn`). */
+export interface SignedIn {
+  auth: AuthContext;
+  /** `withReads` for this sign-in. */
+  reads<T>(run: (deps: Deps, auth: AuthContext) => Promise<T>): Promise<T>;
+  /** What `requireAuth` does once the handler has answered: settles reads left open. */
+  done(): Promise<void>;
+}
+
+/**
+ * `requireAuth(deps, { optimistic: true })` without a request, for a gateway called in-process
+ * (routes/bridge_direct.ts): `header` is the Authorization value; call `done()` before answering.
+ * The same steps as the middleware, so that both entries sign in alike.
+ */
+export async function signIn(
+  deps: Deps,
+  header: string,
+  optimistic: boolean,
+): Promise<SignedIn> {
+  if (!optimistic || !deps.store.optimisticReads) {
+    const auth = await authenticate(deps, header);
+    return { auth, reads: (run) => run(deps, auth), done: () => Promise.resolve() };
+  }
+  const scope = new ReadScope(deps.store);
+  const auth = await authenticate(scope.deps(deps), header);
+  return {
+    auth,
+    reads: (run) => onReads(scope, deps, auth, () => authenticate(deps, header), run),
+    done: () => settleLeftOpen(scope, deps, header),
+  };
+}
+
+/** Runs `run` on `scope`'s reads, settles them, and runs it afresh when they were stale. */
+async function onReads<T>(
+  scope: ReadScope,
+  deps: Deps,
+  auth: AuthContext,
+  signInAgain: () => Promise<AuthContext>,
+  run: (deps: Deps, auth: AuthContext) => Promise<T>,
+): Promise<T> {
+  const fresh = async () => {
+    scope.abandon();
+    deps.store.forgetReads();
+    return await run(deps, await signInAgain());
+  };
   try {
-    const value = await run(scope.deps(deps), c.get("auth"));
+    const value = await run(scope.deps(deps), auth);
     await scope.settle();
     return value;
   } catch (e) {
@@ -215,23 +273,10 @@ export async function withReads<T>(
         await scope.settle();
       } catch (stale) {
         if (!(stale instanceof StaleReads)) throw stale;
-        return await fresh(c, deps, scope, run);
+        return await fresh();
       }
       throw e;
     }
-    return await fresh(c, deps, scope, run);
+    return await fresh();
   }
-}
-
-async function fresh<T>(
-  c: Context<AppEnv>,
-  deps: Deps,
-  scope: ReadScope,
-  run: (deps: Deps, auth: AuthContext) => Promise<T>,
-): Promise<T> {
-  scope.abandon();
-  deps.store.forgetReads();
-  const auth = await authenticate(deps, c.req.header("authorization"));
-  c.set("auth", auth);
-  return await run(deps, auth);
 }

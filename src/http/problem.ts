@@ -25,13 +25,14 @@ const TITLES: Record<number, string> = {
   507: "Insufficient Storage",
 };
 
-export function problemResponse(
+/** The problem+json body (RFC 9457) of an error; also what a direct in-process call answers. */
+export function problemBody(
   status: number,
   code: ErrorCode | string,
   detail: string,
-  extra: { errors?: FieldError[]; instance?: string; headers?: Record<string, string> } = {},
-): Response {
-  const body: Problem = {
+  extra: { errors?: FieldError[]; instance?: string } = {},
+): Problem {
+  return {
     type: `https://postern.dev/problems/${code}`,
     title: TITLES[status] ?? "Error",
     status,
@@ -40,6 +41,15 @@ export function problemResponse(
     ...(extra.instance ? { instance: extra.instance } : {}),
     ...(extra.errors ? { errors: extra.errors } : {}),
   };
+}
+
+export function problemResponse(
+  status: number,
+  code: ErrorCode | string,
+  detail: string,
+  extra: { errors?: FieldError[]; instance?: string; headers?: Record<string, string> } = {},
+): Response {
+  const body = problemBody(status, code, detail, extra);
   return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/problem+json", ...extra.headers },

@@ -20,7 +20,7 @@ import {
   SubmissionEnvelope,
 } from "../../schemas/bridge.ts";
 import { parseAddress } from "../../schemas/address.ts";
-import { requireScope } from "../auth/auth_context.ts";
+import { type AuthContext, requireScope } from "../auth/auth_context.ts";
 import { requireAuth, withReads } from "../auth/authenticate.ts";
 import { verifyAccountSecret } from "../auth/app_passwords.ts";
 import type { Deps } from "../deps.ts";
@@ -104,16 +104,28 @@ async function readMail<T extends z.ZodType>(
   }
   const decoded = decodeMail(await readBody(req));
   if (!decoded.ok) throw new AppError(400, decoded.code, decoded.message);
-  const envelope = schema.safeParse(decoded.envelope);
-  if (!envelope.success) {
+  return { envelope: validated(schema, decoded.envelope, "envelope"), raw: decoded.raw };
+}
+
+/**
+ * `value` checked against `schema`; 422 with every bad field otherwise: a hand-in's envelope
+ * (`envelope`, its fields named under it) or a JSON body (`body`, as zod-openapi names them).
+ */
+export function validated<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: "envelope" | "body",
+): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
     throw new AppError(
       422,
       "validation_failed",
-      "the envelope has invalid fields",
-      zodFieldErrors(envelope.error, "envelope"),
+      what === "envelope" ? "the envelope has invalid fields" : "the request has invalid fields",
+      zodFieldErrors(parsed.error, what === "envelope" ? "envelope" : ""),
     );
   }
-  return { envelope: envelope.data, raw: decoded.raw };
+  return parsed.data;
 }
 
 const wire = (r: RecipientResult) => ({
@@ -155,6 +167,77 @@ async function recipientVerdict(
     code: "no_such_recipient",
     reason: "no such mailbox here",
   };
+}
+
+/** Runs a route's work with the caller's credential (and its optimistic reads). */
+export type WithReads = <T>(run: (deps: Deps, auth: AuthContext) => Promise<T>) => Promise<T>;
+
+/** `POST /bridge/recipient`'s answer to a valid body. */
+export async function recipientAnswer(
+  { recipient, authenticatedAs }: z.infer<typeof RecipientCheckRequest>,
+  reads: WithReads,
+): Promise<z.infer<typeof RecipientVerdict>> {
+  const parsed = parseAddress(recipient);
+  if (!parsed.ok) {
+    return { accept: false, local: false, code: "validation_failed", reason: parsed.error };
+  }
+  return await reads((deps, auth) => {
+    requireScope(auth, "bridge");
+    return recipientVerdict(deps, parsed.value, authenticatedAs);
+  });
+}
+
+/** `POST /bridge/inbound`'s answer to a valid envelope and its message, after the commit. */
+export async function inboundAnswer(
+  deps: Deps,
+  envelope: z.output<typeof InboundEnvelope>,
+  raw: Uint8Array,
+  reads: WithReads,
+): Promise<BridgeDeliveryResponse> {
+  // Reports sent to a signed return path go to the returns matcher, never to a mailbox.
+  const { returns, mail } = await splitReturnPaths(deps, envelope.recipients);
+  const returned: RecipientResult[] = [];
+  if (returns.length > 0) {
+    await receiveReturn(deps, raw, returns);
+    returned.push(...returns.map((recipient) => ({ recipient, status: "delivered" as const })));
+  }
+  if (mail.length === 0) return { results: returned.map(wire) };
+  const results = await reads((deps, auth) => {
+    requireScope(auth, "bridge");
+    return deliver(deps, {
+      raw,
+      mailFrom: envelope.mailFrom,
+      recipients: mail,
+      source: envelope.source ?? "smtp",
+      authentication: envelope.authentication
+        ? {
+          ...envelope.authentication,
+          clientIp: envelope.clientIp,
+          helo: envelope.helo,
+          tls: envelope.tls,
+        }
+        : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
+      mailboxRole: envelope.junk ? "junk" : "inbox",
+      traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
+    });
+  });
+  deps.metrics?.received(envelope.source ?? "smtp", results);
+  if (returned.length === 0) return { results: results.map(wire) };
+  // In envelope order: the bridge pairs results with its RCPT TO commands by position.
+  const byRecipient = new Map([...returned, ...results].map((r) => [r.recipient, r]));
+  const merged = envelope.recipients.flatMap((r) => byRecipient.get(r) ?? []);
+  return { results: merged.map(wire) };
+}
+
+/** `POST /bridge/submission`'s answer to a valid envelope and its message, after the commit. */
+export async function submissionAnswer(
+  deps: Deps,
+  envelope: z.output<typeof SubmissionEnvelope>,
+  raw: Uint8Array,
+): Promise<BridgeDeliveryResponse> {
+  const { results, replayed } = await submitMessage(deps, envelope, raw);
+  if (!replayed) deps.metrics?.received("submission", results);
+  return { results: results.map(wire), ...(replayed ? { replayed } : {}) };
 }
 
 /** The routes that run their work through `withReads`. */
@@ -258,25 +341,11 @@ export function bridgeRoutes(deps: Deps) {
       request: { body: json(RecipientCheckRequest) },
       responses: { 200: ok("Verdict", RecipientVerdict), ...problems(401, 403, 422) },
     }),
-    async (c) => {
-      const { recipient, authenticatedAs } = c.req.valid("json");
-      const parsed = parseAddress(recipient);
-      if (!parsed.ok) {
-        return c.json({
-          accept: false,
-          local: false,
-          code: "validation_failed",
-          reason: parsed.error,
-        }, 200);
-      }
-      return c.json(
-        await withReads(c, deps, (deps, auth) => {
-          requireScope(auth, "bridge");
-          return recipientVerdict(deps, parsed.value, authenticatedAs);
-        }),
+    async (c) =>
+      c.json(
+        await recipientAnswer(c.req.valid("json"), (run) => withReads(c, deps, run)),
         200,
-      );
-    },
+      ),
   );
 
   app.openapi(
@@ -302,39 +371,10 @@ export function bridgeRoutes(deps: Deps) {
     }),
     async (c) => {
       const { envelope, raw } = await readMail(c.req.raw, InboundEnvelope);
-      // Reports sent to a signed return path go to the returns matcher, never to a mailbox.
-      const { returns, mail } = await splitReturnPaths(deps, envelope.recipients);
-      const returned: RecipientResult[] = [];
-      if (returns.length > 0) {
-        await receiveReturn(deps, raw, returns);
-        returned.push(...returns.map((recipient) => ({ recipient, status: "delivered" as const })));
-      }
-      if (mail.length === 0) return c.json({ results: returned.map(wire) }, 200);
-      const results = await withReads(c, deps, (deps, auth) => {
-        requireScope(auth, "bridge");
-        return deliver(deps, {
-          raw,
-          mailFrom: envelope.mailFrom,
-          recipients: mail,
-          source: envelope.source ?? "smtp",
-          authentication: envelope.authentication
-            ? {
-              ...envelope.authentication,
-              clientIp: envelope.clientIp,
-              helo: envelope.helo,
-              tls: envelope.tls,
-            }
-            : { clientIp: envelope.clientIp, helo: envelope.helo, tls: envelope.tls },
-          mailboxRole: envelope.junk ? "junk" : "inbox",
-          traceBytes: Math.min(envelope.traceBytes ?? 0, raw.byteLength),
-        });
-      });
-      deps.metrics?.received(envelope.source ?? "smtp", results);
-      if (returned.length === 0) return c.json({ results: results.map(wire) }, 200);
-      // In envelope order: the bridge pairs results with its RCPT TO commands by position.
-      const byRecipient = new Map([...returned, ...results].map((r) => [r.recipient, r]));
-      const merged = envelope.recipients.flatMap((r) => byRecipient.get(r) ?? []);
-      return c.json({ results: merged.map(wire) }, 200);
+      return c.json(
+        await inboundAnswer(deps, envelope, raw, (run) => withReads(c, deps, run)),
+        200,
+      );
     },
   );
 
@@ -359,9 +399,7 @@ export function bridgeRoutes(deps: Deps) {
     }),
     async (c) => {
       const { envelope, raw } = await readMail(c.req.raw, SubmissionEnvelope);
-      const { results, replayed } = await submitMessage(deps, envelope, raw);
-      if (!replayed) deps.metrics?.received("submission", results);
-      return c.json({ results: results.map(wire), ...(replayed ? { replayed } : {}) }, 200);
+      return c.json(await submissionAnswer(deps, envelope, raw), 200);
     },
   );
   return app;
