@@ -147,7 +147,7 @@ Deno.test("issue19#3: imapflow sees the extensions advertised and appends with A
   }
 });
 
-Deno.test("issue19#6: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
+Deno.test("issue19#3: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
   const w = await world();
   try {
     await withFlow(w.port, true, async (client) => {

@@ -163,11 +163,11 @@ export type Command =
     charset: string;
     criteria: SearchKey;
   }
-  /** THREAD and UID THREAD (RFC 5256 section 4); ORDEREDSUBJECT is the algorithm supported. */
+  /** THREAD and UID THREAD (RFC 5256 section 4) with ORDEREDSUBJECT or REFERENCES. */
   | {
     name: "THREAD";
     uid: boolean;
-    algorithm: "ORDEREDSUBJECT";
+    algorithm: "ORDEREDSUBJECT" | "REFERENCES";
     charset: string;
     criteria: SearchKey;
   }

@@ -149,7 +149,9 @@ function parseBody(r: Reader): Command {
       // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset SP search-criteria
       r.sp();
       const algorithm = r.atom("expected a threading algorithm").toUpperCase();
-      if (algorithm !== "ORDEREDSUBJECT") r.fail(`unknown threading algorithm ${algorithm}`);
+      if (algorithm !== "ORDEREDSUBJECT" && algorithm !== "REFERENCES") {
+        r.fail(`unknown threading algorithm ${algorithm}`);
+      }
       r.sp();
       const charset = r.astring("expected a charset").toUpperCase();
       r.sp();

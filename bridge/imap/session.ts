@@ -108,7 +108,8 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
-      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "BINARY");
+      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "MULTIAPPEND");
+      caps.push("BINARY", "SEARCHRES");
     }
     return caps.join(" ");
   }

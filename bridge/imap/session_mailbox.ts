@@ -187,8 +187,10 @@ async function select(
   const { mailbox: name, condstore } = cmd;
   // RFC 7162 section 3.2.11: a QRESYNC client learns where the old mailbox's responses end.
   if (session.selected && session.qresync) session.untagged("OK [CLOSED] previous mailbox closed");
-  // A failed SELECT leaves no mailbox selected (section 6.3.1).
+  // A failed SELECT leaves no mailbox selected (section 6.3.1); `$` is reset on selection
+  // (RFC 5182 section 2.1).
   session.selected = undefined;
+  session.savedSearch = [];
   session.state = "auth";
   const box = await findMailbox(session, name);
   const { mailbox, items } = await session.account!.index(box.id);

@@ -137,8 +137,17 @@ export async function searchCommand(
   cmd: Extract<Command, { name: "SEARCH" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
-  if (!found) return;
+  // A SAVE whose search fails leaves `$` empty, not stale (RFC 5182 section 2.1); the search
+  // itself still reads the old `$`.
+  const save = cmd.returnOpts?.includes("SAVE");
+  const found = await runSearch(session, tag, cmd.criteria, cmd.charset).catch((e) => {
+    if (save) session.savedSearch = [];
+    throw e;
+  });
+  if (!found) {
+    if (save) session.savedSearch = [];
+    return;
+  }
   const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
   const opts = cmd.returnOpts;
