@@ -165,3 +165,88 @@ Deno.test("issue19#3: imapflow enables QRESYNC and hears expunges as VANISHED", 
     await w.listener.close();
   }
 });
+
+const CREATE_USE = `
+import imaplib, sys, json
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login(sys.argv[2], sys.argv[3])
+out = {"caps": m.capability()[1][0].decode().split()}
+for name in ["Kept", "Kept2"]:
+    typ, data = m._simple_command("CREATE", name, "(USE (\\\\Archive))")
+    out[name] = typ + " " + data[-1].decode()
+typ, data = m.list('""', "Kept*")
+out["list"] = [d.decode() for d in data if d]
+m.logout()
+print(json.dumps(out))
+`;
+
+Deno.test("issue19#3: CREATE (USE (\\Archive)) through the gateway; roles stay one per mailbox in IMAP, JMAP and REST", async () => {
+  const { jmapWorld } = await import("./fixtures/jmap.ts");
+  const { startGatewayImap } = await import("./fixtures/imap_pop3.ts");
+  const { ALICE, expectProblem } = await import("./fixtures/app.ts");
+  const { schema } = await import("../src/store/store.ts");
+  const { and, eq, inArray } = await import("drizzle-orm");
+  const w = await jmapWorld();
+  const listener = await startGatewayImap(w.gw);
+  try {
+    const db = w.gw.deps.store.db;
+    // An account whose Archive and Drafts lost their roles (made before those roles existed).
+    const [{ id: alice }] = await db.select().from(schema.accounts)
+      .where(eq(schema.accounts.address, ALICE.address));
+    await db.update(schema.mailboxes).set({ role: null }).where(and(
+      eq(schema.mailboxes.accountId, alice),
+      inArray(schema.mailboxes.role, ["archive", "drafts"]),
+    ));
+    const out = JSON.parse(
+      await py(CREATE_USE, [String(listener.port), ALICE.address, ALICE.password]),
+    );
+    assert(out.caps.includes("CREATE-SPECIAL-USE"), out.caps);
+    assertEquals(out.Kept, "OK CREATE completed");
+    assertEquals(
+      out.Kept2,
+      'NO [USEATTR] the archive mailbox is "Kept"; each special use belongs to one mailbox',
+    );
+    assertEquals(out.list, ['(\\HasNoChildren \\Archive) "/" Kept']);
+
+    // JMAP gives a free role to a new mailbox, and refuses a held one on the role property.
+    const [, set] = await w.one(["Mailbox/set", {
+      accountId: w.aliceAccount,
+      create: { d: { name: "Drafts 2", role: "drafts" }, a: { name: "A2", role: "archive" } },
+    }, "s"]);
+    assertEquals(set.notCreated?.d, undefined);
+    assertEquals([set.notCreated.a.type, set.notCreated.a.properties], [
+      "invalidProperties",
+      ["role"],
+    ]);
+    const [, got] = await w.one(["Mailbox/get", { accountId: w.aliceAccount, ids: null }, "g"]);
+    const roles = Object.fromEntries(
+      got.list.map((m: { name: string; role: string }) => [m.name, m.role]),
+    );
+    assertEquals([roles["Kept"], roles["Drafts 2"], roles["Kept2"]], [
+      "archive",
+      "drafts",
+      undefined,
+    ]);
+
+    // The REST API alike: 409 role_taken, nothing created.
+    const res = await w.gw.app.request("/v1/mailboxes", {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.alice}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "Drafts 3", role: "drafts" }),
+    });
+    await expectProblem(res, 409, "role_taken");
+    const inbox = await w.gw.app.request("/v1/mailboxes", {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.alice}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "Inbox 2", role: "inbox" }),
+    });
+    assertEquals(inbox.status, 422);
+    await inbox.body?.cancel();
+    const names = (await db.select().from(schema.mailboxes)
+      .where(eq(schema.mailboxes.accountId, alice))).map((m) => m.name);
+    assert(!names.includes("Drafts 3") && !names.includes("Inbox 2"), names.join(","));
+  } finally {
+    await listener.close();
+    w.gw.close();
+  }
+});

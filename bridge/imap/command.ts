@@ -126,7 +126,13 @@ export type Command =
     /** QRESYNC select parameter (RFC 7162 section 3.2.5): what the client knew. */
     qresync?: QresyncParam;
   }
-  | { name: "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
+  | {
+    name: "CREATE";
+    mailbox: string;
+    /** CREATE-SPECIAL-USE (RFC 6154 section 3): the use attributes asked for, as given. */
+    use?: string[];
+  }
+  | { name: "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
   | { name: "RENAME"; from: string; to: string }
   | {
     name: "LIST" | "LSUB";

@@ -112,7 +112,21 @@ function parseBody(r: Reader): Command {
       }
       return qresync ? { name, mailbox: mb, condstore, qresync } : { name, mailbox: mb, condstore };
     }
-    case "CREATE":
+    case "CREATE": {
+      r.sp();
+      const mb = mailbox(r);
+      if (!r.eat(" (")) return { name, mailbox: mb };
+      // create-params (RFC 4466 section 2.2) holding RFC 6154's USE (use-attr ...).
+      let use: string[] | undefined;
+      do {
+        const p = r.atom("expected a create parameter").toUpperCase();
+        if (p !== "USE" || use) r.fail(`unknown create parameter ${p}`);
+        r.sp();
+        use = r.flagList(false);
+      } while (r.eat(" "));
+      r.expect(")", "unbalanced parentheses");
+      return { name, mailbox: mb, use };
+    }
     case "DELETE":
     case "SUBSCRIBE":
     case "UNSUBSCRIBE":

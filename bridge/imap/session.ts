@@ -109,7 +109,7 @@ export class ImapSession {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
       caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "MULTIAPPEND");
-      caps.push("BINARY", "SEARCHRES");
+      caps.push("BINARY", "SEARCHRES", "CREATE-SPECIAL-USE");
     }
     return caps.join(" ");
   }

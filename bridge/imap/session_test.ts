@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY SEARCHRES
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY SEARCHRES CREATE-SPECIAL-USE
     S: q6 OK…
     `,
   );
@@ -754,6 +754,43 @@ Deno.test("issue19#3: SEARCHRES (RFC 5182): $ in FETCH, STORE and SEARCH; reset 
     `
     C: s10 FETCH $ (UID)
     S: s10 OK FETCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#3: CREATE-SPECIAL-USE (RFC 6154 section 3): one use, a free role, else USEATTR", async () => {
+  const { backend, wire } = await loggedIn();
+  assert((await wire.send("c CAPABILITY\r\n")).includes(" CREATE-SPECIAL-USE"));
+  await transcript(
+    wire,
+    `
+    C: c1 CREATE Archive2 (USE (\\Archive))
+    S: c1 NO [USEATTR] the archive mailbox is "Archive"; each special use belongs to one mailbox
+    C: c2 CREATE Stuff (USE (\\All))
+    S: c2 NO [USEATTR] a mailbox takes one of \\Sent \\Drafts \\Trash \\Junk \\Archive
+    C: c3 CREATE Stuff (USE (\\Sent \\Trash))
+    S: c3 NO [USEATTR] a mailbox takes one of \\Sent \\Drafts \\Trash \\Junk \\Archive
+    C: c4 CREATE Stuff (COLOR (\\Sent))
+    S: c4 BAD unknown create parameter COLOR
+    C: c5 CREATE Stuff (USE (\\Sent)
+    S: c5 BAD unbalanced parentheses
+    C: c6 LIST "" Stuff
+    S: c6 OK LIST completed
+    C: c7 CREATE Stuff (USE ())
+    S: c7 OK CREATE completed
+    `,
+  );
+  // An account from before the Archive role (or whose archive was given up) gets one by CREATE.
+  const alice = backend.accounts.get("alice@example.test")!;
+  alice.mailboxes.find((b) => b.name === "Archive")!.role = null;
+  await transcript(
+    wire,
+    `
+    C: c8 CREATE Old/Kept (USE (\\archive))
+    S: c8 OK CREATE completed
+    C: c9 LIST "" Old/Kept RETURN (SPECIAL-USE)
+    S: * LIST (\\HasNoChildren \\Archive) "/" Old/Kept
+    S: c9 OK LIST completed
     `,
   );
 });
