@@ -147,9 +147,10 @@ Deno.test("issue19#3: imapflow sees the extensions advertised and appends with A
   }
 });
 
-Deno.test("issue19#3: imapflow enables QRESYNC and hears expunges as VANISHED", async () => {
+Deno.test("issue19#3: imapflow uses QRESYNC (ENABLE, live VANISHED, SELECT resync) and SORT", async () => {
   const w = await world();
   try {
+    let known = { uidValidity: 0n, highestModseq: 0n };
     await withFlow(w.port, true, async (client) => {
       assert(client.capabilities.has("QRESYNC"));
       assert(client.enabled.has("QRESYNC"), [...client.enabled].join(" "));
@@ -158,9 +159,62 @@ Deno.test("issue19#3: imapflow enables QRESYNC and hears expunges as VANISHED", 
       await client.messageDelete("2", { uid: true });
       assertEquals(events.map((e) => [e.uid, e.vanished]), [[2, true]]);
       const left = [];
-      for await (const m of client.fetch("1:*", { uid: true })) left.push(m.uid);
+      for (const m of await client.fetchAll("1:*", { uid: true })) left.push(m.uid);
       assertEquals(left, [1, 3]);
+      const box = client.mailbox as { uidValidity: bigint; highestModseq: bigint };
+      known = { uidValidity: box.uidValidity, highestModseq: box.highestModseq };
+      // SORT (RFC 5256): imapflow has no helper, so the command goes through its own exec.
+      const sorted: number[] = [];
+      // deno-lint-ignore no-explicit-any
+      const exec = (client as any).exec.bind(client);
+      await exec("UID SORT", [
+        [{ type: "ATOM", value: "REVERSE" }, { type: "ATOM", value: "DATE" }],
+        { type: "ATOM", value: "UTF-8" },
+        { type: "ATOM", value: "ALL" },
+      ], {
+        untagged: {
+          SORT: (u: { attributes?: { value: string }[] }) => {
+            for (const a of u.attributes ?? []) sorted.push(Number(a.value));
+          },
+        },
+      });
+      // Dates: 1 is 3 June, 3 is 2 June (2, of 1 June, is gone).
+      assertEquals(sorted, [1, 3]);
     });
+    assert(known.highestModseq > 0n);
+
+    // Meanwhile another client expunges UID 3 and flags UID 1.
+    await withFlow(w.port, false, async (client) => {
+      await client.messageFlagsAdd("1", ["\\Flagged"], { uid: true });
+      await client.messageDelete("3", { uid: true });
+    });
+
+    // Back with what it knew: SELECT (QRESYNC (uidvalidity modseq)) tells only what changed.
+    const client = new ImapFlow({
+      host: "127.0.0.1",
+      port: w.port,
+      secure: false,
+      auth: { user: "alice@example.test", pass: "sesame" },
+      logger: false,
+      qresync: true,
+    });
+    const vanished: { uid?: number; earlier?: boolean }[] = [];
+    const flags: { uid?: number; flags?: Set<string> }[] = [];
+    client.on("expunge", (e) => vanished.push(e));
+    client.on("flags", (e) => flags.push(e));
+    try {
+      await client.connect();
+      const box = await client.mailboxOpen("INBOX", {
+        uidValidity: known.uidValidity,
+        changedSince: known.highestModseq,
+      } as Record<string, unknown>);
+      assertEquals(box.exists, 1);
+      assertEquals(vanished.map((e) => [e.uid, e.earlier]), [[3, true]]);
+      assertEquals(flags.map((f) => [f.uid, [...f.flags ?? []]]), [[1, ["\\Flagged"]]]);
+      await client.logout();
+    } finally {
+      client.close();
+    }
   } finally {
     await w.listener.close();
   }
