@@ -153,3 +153,50 @@ Deno.test("issue19#2: a remote recipient's delivery status follows the outbox; o
     .where(eq(schema.outbox.id, rows[0].id));
   assertEquals((await status()).delivered, "yes");
 });
+
+Deno.test("issue19#2: EmailSubmission/query filters and sorts; queryChanges turns the old list into the new one", async () => {
+  await using w = await jmapWorld();
+  const send = async (subject: string) =>
+    (await draftAndSubmit(w, { from: ALICE.address, to: [BOB.address], subject, text: "x" }))
+      .created.s;
+  const a = await send("one");
+  const b = await send("two");
+  const query = (extra: Json = {}) =>
+    w.one(["EmailSubmission/query", {
+      accountId: w.aliceAccount,
+      sort: [{ property: "emailId", isAscending: false }],
+      ...extra,
+    }, "q"]);
+  const [, q] = await query();
+  assertEquals([q.ids, q.canCalculateChanges], [[b.id, a.id], true]);
+  const [, got] = await w.one([
+    "EmailSubmission/get",
+    { accountId: w.aliceAccount, ids: [a.id] },
+    "g",
+  ]);
+  const [, only] = await query({ filter: { emailIds: [got.list[0].emailId] } });
+  assertEquals(only.ids, [a.id]);
+  const [name, bad] = await query({ filter: { color: "red" } });
+  assertEquals([name, bad.type], ["error", "unsupportedFilter"]);
+
+  const c = await send("three");
+  const [, qc] = await w.one(["EmailSubmission/queryChanges", {
+    accountId: w.aliceAccount,
+    sort: [{ property: "emailId", isAscending: false }],
+    sinceQueryState: q.queryState,
+    calculateTotal: true,
+  }, "c"]);
+  assertEquals(qc.oldQueryState, q.queryState);
+  assertEquals([qc.removed, qc.added, qc.total], [[c.id], [{ id: c.id, index: 0 }], 3]);
+  const [, now] = await query();
+  assertEquals(now.queryState, qc.newQueryState);
+  assertEquals(now.ids, [c.id, b.id, a.id]);
+
+  // RFC 8620 section 5.6: more changes than maxChanges is tooManyChanges, not a partial list.
+  const [errName, err] = await w.one(["EmailSubmission/queryChanges", {
+    accountId: w.aliceAccount,
+    sinceQueryState: "0",
+    maxChanges: 1,
+  }, "c"]);
+  assertEquals([errName, err.type], ["error", "tooManyChanges"]);
+});

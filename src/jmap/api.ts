@@ -14,6 +14,7 @@ import {
   submissionChanges,
   submissionGet,
   submissionQuery,
+  submissionQueryChanges,
   submissionSet,
 } from "./email_submission.ts";
 import { identityChanges, identityGet, identitySet } from "./identity.ts";
@@ -65,6 +66,7 @@ const METHODS: Record<string, [capability: string, handler: Handler]> = {
   "EmailSubmission/get": [SUBMISSION, submissionGet],
   "EmailSubmission/changes": [SUBMISSION, submissionChanges],
   "EmailSubmission/query": [SUBMISSION, submissionQuery],
+  "EmailSubmission/queryChanges": [SUBMISSION, submissionQueryChanges],
   "EmailSubmission/set": [SUBMISSION, submissionSet],
 };
 
