@@ -200,3 +200,91 @@ Deno.test("issue19#2: EmailSubmission/query filters and sorts; queryChanges turn
   }, "c"]);
   assertEquals([errName, err.type], ["error", "tooManyChanges"]);
 });
+
+Deno.test("issue19#2: Identity/set updates the name, replyTo, bcc and signatures; the rest stays the server's", async () => {
+  await using w = await jmapWorld();
+  const [, before] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "g"]);
+  const me = before.list[0];
+  const [, set] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    ifInState: before.state,
+    update: {
+      [me.id]: {
+        name: "Alice Liddell",
+        replyTo: [{ name: "Desk", email: "desk@postern.test" }],
+        textSignature: "-- \nAlice",
+        htmlSignature: "<p>Alice</p>",
+      },
+    },
+  }, "s"]);
+  assertEquals(set.updated, { [me.id]: null });
+  assertEquals(set.oldState, before.state);
+  const [, after] = await w.one(["Identity/get", { accountId: w.aliceAccount, ids: [me.id] }, "g"]);
+  assertEquals(after.state, set.newState);
+  const got = after.list[0];
+  assertEquals(
+    [got.name, got.email, got.replyTo, got.bcc, got.textSignature, got.htmlSignature],
+    [
+      "Alice Liddell",
+      ALICE.address,
+      [{ name: "Desk", email: "desk@postern.test" }],
+      null,
+      "-- \nAlice",
+      "<p>Alice</p>",
+    ],
+  );
+  // A patch path works too; the old state is now stale (stateMismatch), and changes say refetch.
+  const [, patched] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { "bcc": [{ email: "archive@postern.test" }] } },
+  }, "s"]);
+  assertEquals(patched.updated, { [me.id]: null });
+  const [stale, mismatch] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    ifInState: before.state,
+    update: { [me.id]: { name: "x" } },
+  }, "s"]);
+  assertEquals([stale, mismatch.type], ["error", "stateMismatch"]);
+  const [, ch] = await w.one(["Identity/changes", {
+    accountId: w.aliceAccount,
+    sinceState: before.state,
+  }, "c"]);
+  assertEquals(ch.type, "cannotCalculateChanges");
+
+  // The address, new identities and deletions are refused; so is bad input, which changes nothing.
+  const [, refused] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    create: { n: { email: ALICE.address } },
+    update: {
+      [me.id]: { email: BOB.address },
+      "i999": { name: "ghost" },
+    },
+    destroy: [me.id],
+  }, "s"]);
+  assertEquals(refused.notCreated.n.type, "forbidden");
+  assertEquals(refused.notDestroyed[me.id].type, "forbidden");
+  assertEquals([refused.notUpdated[me.id].type, refused.notUpdated[me.id].properties], [
+    "invalidProperties",
+    ["email"],
+  ]);
+  assertEquals(refused.notUpdated.i999.type, "notFound");
+  const [, bad] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { replyTo: [{ email: "not an address" }], textSignature: 5 } },
+  }, "s"]);
+  assertEquals(bad.notUpdated[me.id].properties, ["replyTo", "textSignature"]);
+  const [, still] = await w.one(["Identity/get", { accountId: w.aliceAccount, ids: [me.id] }, "g"]);
+  assertEquals(still.list[0].replyTo, [{ name: "Desk", email: "desk@postern.test" }]);
+
+  // Bob cannot touch Alice's identity, from his account or hers.
+  const [, fromBob] = await w.one(["Identity/set", {
+    accountId: w.bobAccount,
+    update: { [me.id]: { name: "Mallory" } },
+  }, "s"], { token: w.bob });
+  assertEquals(fromBob.notUpdated[me.id].type, "notFound");
+  const [denied, err] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { name: "Mallory" } },
+  }, "s"], { token: w.bob });
+  assertEquals([denied, err.type], ["error", "accountNotFound"]);
+});
