@@ -127,6 +127,56 @@ Deno.test("issue19#3: imaplib drives SORT, UID SORT, ESEARCH, MULTIAPPEND and \\
   }
 });
 
+const SCRIPT_SYNC = `
+import imaplib, sys, json
+out = {}
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("alice@example.test", "sesame")
+typ, data = m.enable("QRESYNC")
+out["enabled"] = [d.decode() for d in m.response("ENABLED")[1]]
+typ, data = m.select("INBOX")
+out["highestmodseq"] = int(m.response("HIGHESTMODSEQ")[1][0])
+typ, data = m.thread("REFERENCES", "UTF-8", "ALL")
+out["thread_refs"] = data[0].decode()
+typ, data = m.uid("THREAD", "ORDEREDSUBJECT", "UTF-8", "ALL")
+out["thread_subject"] = data[0].decode()
+typ, data = m.store("1", "+FLAGS.SILENT", "(\\\\Answered)")
+typ, data = m.uid("STORE", "2", "+FLAGS", "(\\\\Deleted)")
+typ, data = m.expunge()
+out["vanished"] = [d.decode() for d in (m.response("VANISHED")[1] or []) if d]
+typ, data = m.uid("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE %d VANISHED)" % out["highestmodseq"])
+out["changed"] = [d.decode() for d in data if d]
+out["earlier"] = [d.decode() for d in (m.response("VANISHED")[1] or []) if d]
+typ, data = m._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "cherries")
+typ, data = m.fetch("$", "(UID)")
+out["saved"] = [d.decode() for d in data if d]
+m.logout()
+print(json.dumps(out))
+`;
+
+Deno.test("issue19#3: imaplib drives THREAD=REFERENCES, QRESYNC (ENABLE, CHANGEDSINCE, VANISHED) and SEARCHRES", async () => {
+  const w = await world();
+  try {
+    const out = JSON.parse(await py(SCRIPT_SYNC, [String(w.port)]));
+    assertEquals(out.enabled, ["QRESYNC"]);
+    assert(out.highestmodseq > 0);
+    // No references among the three: one thread each, by sent date (2 is 1 June, 1 is 3 June).
+    assertEquals(out.thread_refs, "(2)(3)(1)");
+    assertEquals(out.thread_subject, "(2)(3)(1)");
+    assertEquals(out.vanished, ["2"]);
+    // Only what changed since the modseq: UID 1's flags, and UID 2 as VANISHED (EARLIER).
+    assertEquals(out.earlier, ["(EARLIER) 2"]);
+    assertEquals(out.changed.length, 1, out.changed);
+    assert(
+      /^1 \(UID 1 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)$/.test(out.changed[0]),
+      out.changed[0],
+    );
+    assertEquals(out.saved, ["2 (UID 3)"]);
+  } finally {
+    await w.listener.close();
+  }
+});
+
 Deno.test("issue19#3: imapflow sees the extensions advertised and appends with APPENDUID", async () => {
   const w = await world();
   try {
