@@ -1,9 +1,11 @@
 /**
- * IMAP extensions with real clients, on the in-memory backend over a plain loopback socket:
- * Python's imaplib (Debian's python3) drives SORT and UID SORT (RFC 5256), ESEARCH (RFC 4731),
- * MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent in SELECT and FETCH, and FLAGS returned
- * with an implicit \Seen; imapflow reads the capabilities, appends, and hears expunges as
- * QRESYNC's VANISHED (issue 19 item 3).
+ * IMAP extensions with real clients over a plain loopback socket (issue 19 item 3), on the
+ * in-memory backend unless said: Python's imaplib (Debian's python3) drives SORT and UID SORT
+ * (RFC 5256), ESEARCH (RFC 4731), MULTIAPPEND (RFC 3502), BINARY (RFC 3516), \Recent, FLAGS
+ * returned with an implicit \Seen, THREAD=REFERENCES and ORDEREDSUBJECT, ENABLE QRESYNC with
+ * CHANGEDSINCE and VANISHED (RFC 7162) and SEARCHRES (RFC 5182); imapflow reads the
+ * capabilities, appends, resyncs with QRESYNC and sorts; CREATE (USE (\Archive)) (RFC 6154)
+ * runs through the gateway's backend.
  */
 import { ImapFlow } from "imapflow";
 import { assert, assertEquals } from "./fixtures/assert.ts";
