@@ -67,6 +67,24 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
   });
   assertEquals(upload.status, 404);
   await upload.body?.cancel();
+
+  // Blob/copy (RFC 8620 section 6.3): Alice's own blobs copy within her account; Bob's are
+  // notFound, and Bob's account as the source is fromAccountNotFound.
+  const mine = await seedMessage(w.gw, { subject: "Alice's" });
+  const [, copy] = await w.one(["Blob/copy", {
+    fromAccountId: w.aliceAccount,
+    accountId: w.aliceAccount,
+    blobIds: [`B${mine.id}`, `B${bobMsg.id}`, up.blobId, "nonsense"],
+  }, "b"]);
+  assertEquals(copy.copied, { [`B${mine.id}`]: `B${mine.id}` });
+  assertEquals(Object.keys(copy.notCopied).sort(), [`B${bobMsg.id}`, "nonsense", up.blobId].sort());
+  assert(Object.values(copy.notCopied).every((e) => (e as { type: string }).type === "notFound"));
+  const [from, fromErr] = await w.one(["Blob/copy", {
+    fromAccountId: w.bobAccount,
+    accountId: w.aliceAccount,
+    blobIds: [up.blobId],
+  }, "b"]);
+  assertEquals([from, fromErr.type], ["error", "fromAccountNotFound"]);
 });
 
 Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); wrong secrets are 401", async () => {
