@@ -1,9 +1,10 @@
 /**
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
- * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154),
- * CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731), SORT and THREAD (RFC 5256), MULTIAPPEND
- * (RFC 3502) and BINARY (RFC 3516). The parser produces these; the session consumes them.
+ * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE and CREATE's
+ * USE parameter (RFC 6154), CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731) and SEARCHRES
+ * (RFC 5182), SORT and THREAD (RFC 5256), MULTIAPPEND (RFC 3502) and BINARY (RFC 3516). The
+ * parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
 import type { SortCriterion } from "./sort_keys.ts";

@@ -100,6 +100,10 @@ export class ImapSession {
     return !this.tls && !this.config.allowPlaintextAuth;
   }
 
+  /**
+   * What this server does, and nothing more (a client takes the list at its word): ESORT,
+   * CONTEXT, UTF8=ACCEPT and IMAP4rev2 itself are not offered.
+   */
   capabilities(): string {
     const caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE"];
     if (this.state === "notauth") {
