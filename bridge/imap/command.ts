@@ -169,6 +169,8 @@ export type Command =
     sort: SortCriterion[];
     charset: string;
     criteria: SearchKey;
+    /** ESORT (RFC 5267 section 3.2) RETURN options: the answer is then an ESEARCH. */
+    returnOpts?: string[];
   }
   /** THREAD and UID THREAD (RFC 5256 section 4) with ORDEREDSUBJECT or REFERENCES. */
   | {

@@ -376,23 +376,26 @@ function parseAppend(r: Reader): Command {
 /** search-return-opt (RFC 4731 section 3.1, RFC 5182 SAVE). */
 const RETURN_OPTS = new Set(["MIN", "MAX", "COUNT", "ALL", "SAVE"]);
 
+/** `RETURN (…) ` before the criteria (RFC 4731 search-return-opts, RFC 5267 sort's), if any. */
+function returnOptions(r: Reader): string[] | undefined {
+  if (!r.eat("RETURN (") && !r.eat("return (")) return undefined;
+  const returnOpts: string[] = [];
+  if (!r.eat(")")) {
+    do {
+      const o = r.atom("expected a return option").toUpperCase();
+      if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
+      returnOpts.push(o);
+    } while (r.eat(" "));
+    r.expect(")", "unbalanced parentheses");
+  }
+  r.sp();
+  return returnOpts;
+}
+
 function parseSearch(r: Reader, uid: boolean): Command {
   r.sp();
   let charset: string | undefined;
-  let returnOpts: string[] | undefined;
-  // ESEARCH (RFC 4731) search-return-opts
-  if (r.eat("RETURN (") || r.eat("return (")) {
-    returnOpts = [];
-    if (!r.eat(")")) {
-      do {
-        const o = r.atom("expected a return option").toUpperCase();
-        if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
-        returnOpts.push(o);
-      } while (r.eat(" "));
-      r.expect(")", "unbalanced parentheses");
-    }
-    r.sp();
-  }
+  const returnOpts = returnOptions(r);
   if (r.eat("CHARSET ") || r.eat("charset ")) {
     charset = r.astring("expected a charset").toUpperCase();
     r.sp();
@@ -401,9 +404,13 @@ function parseSearch(r: Reader, uid: boolean): Command {
   return { name: "SEARCH", uid, charset, criteria, returnOpts };
 }
 
-/** sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 section 5). */
+/**
+ * sort = ["UID" SP] "SORT" [SP sort-return-opts] SP sort-criteria SP search-criteria (RFC 5256
+ * section 5, RFC 5267 section 3.2).
+ */
 function parseSort(r: Reader, uid: boolean): Command {
   r.sp();
+  const returnOpts = returnOptions(r);
   r.expect("(", "expected sort criteria");
   const sort: SortCriterion[] = [];
   do {
@@ -421,7 +428,10 @@ function parseSort(r: Reader, uid: boolean): Command {
   // The charset is required here (unlike SEARCH's optional CHARSET).
   const charset = r.astring("expected a charset").toUpperCase();
   r.sp();
-  return { name: "SORT", uid, sort, charset, criteria: parseSearchKeys(r) };
+  const criteria = parseSearchKeys(r);
+  return returnOpts
+    ? { name: "SORT", uid, sort, charset, criteria, returnOpts }
+    : { name: "SORT", uid, sort, charset, criteria };
 }
 
 function parseStore(r: Reader, uid: boolean): Command {

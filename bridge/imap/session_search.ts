@@ -74,9 +74,26 @@ const hasModseq = (k: SearchKey): boolean =>
   (k.op === "not" && hasModseq(k.key));
 
 /**
+ * A sequence set that keeps the order of `ids` (ESORT's ALL, RFC 5267 section 3.2): only runs
+ * that ascend by one become ranges, so `2,4,1,3` stays as it is and `1,2,3` is `1:3`.
+ */
+export function orderedSet(ids: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length;) {
+    let j = i;
+    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++;
+    parts.push(i === j ? String(ids[i]) : `${ids[i]}:${ids[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/**
  * `* ESEARCH (TAG "t") [UID] MIN … MAX … COUNT … ALL …` (RFC 4731 section 3.1): `RETURN ()`
  * means ALL; MIN, MAX and ALL are left out when nothing matched, COUNT 0 is not. With a MODSEQ
- * key the highest modseq of the matches follows (RFC 7162 section 3.1.10).
+ * key the highest modseq of the matches follows (RFC 7162 section 3.1.10). `ids` are in answer
+ * order: ascending for SEARCH, the sort order for ESORT, whose MIN and MAX are the first and
+ * last sorted (RFC 5267 section 3.2, as Dovecot answers).
  */
 export function esearch(
   tag: string,
@@ -93,7 +110,7 @@ export function esearch(
     if (want("MAX")) s += ` MAX ${ids[ids.length - 1]}`;
   }
   if (want("COUNT")) s += ` COUNT ${ids.length}`;
-  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatUidSet(ids)}`;
+  if (ids.length > 0 && want("ALL")) s += ` ALL ${orderedSet(ids)}`;
   if (modseq !== undefined) s += ` MODSEQ ${modseq}`;
   return s;
 }
@@ -131,6 +148,21 @@ export async function runSearch(
   return { known, highestModseq: r.highestModseq, withModseq };
 }
 
+/**
+ * RETURN (SAVE …): the result becomes `$` (RFC 5182). With MIN and/or MAX but neither ALL nor
+ * COUNT only those are kept (section 2.4); `uids` are in answer order (ESORT's MIN is the first
+ * sorted).
+ */
+export function saveResult(session: ImapSession, opts: string[], uids: number[]): void {
+  if (!opts.includes("SAVE")) return;
+  const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
+    (opts.includes("MIN") || opts.includes("MAX"));
+  const ends = [opts.includes("MIN") ? uids[0] : 0, opts.includes("MAX") ? uids.at(-1)! : 0];
+  session.savedSearch = only && uids.length > 0
+    ? [...new Set(ends.filter((u) => u > 0))]
+    : [...uids].sort((a, b) => a - b);
+}
+
 export async function searchCommand(
   session: ImapSession,
   tag: string,
@@ -151,15 +183,7 @@ export async function searchCommand(
   const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
   const opts = cmd.returnOpts;
-  if (opts?.includes("SAVE")) {
-    // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are kept.
-    const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
-      (opts.includes("MIN") || opts.includes("MAX"));
-    const ends = [opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0];
-    session.savedSearch = only && known.length > 0
-      ? [...new Set(ends.filter((u) => u > 0))]
-      : known;
-  }
+  if (opts) saveResult(session, opts, known);
   const modseq = withModseq && ids.length > 0 ? found.highestModseq : undefined;
   if (!opts) {
     session.untagged(

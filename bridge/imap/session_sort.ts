@@ -6,13 +6,15 @@
  * one round trip per message. The answer is `* SORT` with sequence numbers or UIDs. THREAD
  * (section 4) groups the same matches with ORDEREDSUBJECT (from the envelopes) or REFERENCES
  * (thread_references.ts, from the header blocks: the envelope keeps no References field).
+ * SORT RETURN (…) is ESORT (RFC 5267 section 3.2): an ESEARCH answer whose MIN, MAX and ALL
+ * follow the sort order, and SAVE keeps the result as `$`.
  */
 import type { MimeStructure } from "../../schemas/mime_structure.ts";
 import { headerValue, parseHeaderFields } from "../../schemas/mime_header.ts";
 import type { Command } from "./command.ts";
 import type { ImapSession } from "./session.ts";
 import { loadStructures } from "./session_fetch.ts";
-import { runSearch } from "./session_search.ts";
+import { esearch, runSearch, saveResult } from "./session_search.ts";
 import { refresh, seqOf } from "./session_view.ts";
 import {
   needsEnvelope,
@@ -37,8 +39,16 @@ export async function sortCommand(
   cmd: Extract<Command, { name: "SORT" | "THREAD" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
-  if (!found) return;
+  // ESORT's SAVE, like SEARCH's, leaves `$` empty when the search fails (RFC 5182 section 2.1).
+  const save = cmd.name === "SORT" && cmd.returnOpts?.includes("SAVE");
+  const found = await runSearch(session, tag, cmd.criteria, cmd.charset).catch((e) => {
+    if (save) session.savedSearch = [];
+    throw e;
+  });
+  if (!found) {
+    if (save) session.savedSearch = [];
+    return;
+  }
   const id = (m: { uid: number; seq: number }) => cmd.uid ? m.uid : m.seq;
   if (cmd.name === "THREAD" && cmd.algorithm === "REFERENCES") {
     const threads = referencesThreads(await threadFields(session, found.known), id);
@@ -69,7 +79,22 @@ export async function sortCommand(
     const threads = orderedSubject(messages, id);
     session.untagged(`THREAD${threads ? " " + threads : ""}`);
   } else {
-    session.untagged(`SORT${sortMessages(messages, cmd.sort).map((m) => " " + id(m)).join("")}`);
+    const sorted = sortMessages(messages, cmd.sort);
+    const ids = sorted.map(id);
+    // A MODSEQ search key adds the highest modseq of the matches (RFC 7162 section 3.1.5).
+    const modseq = found.withModseq && ids.length > 0 ? found.highestModseq : undefined;
+    const opts = cmd.returnOpts;
+    if (!opts) {
+      session.untagged(
+        `SORT${ids.map((n) => " " + n).join("")}${modseq ? ` (MODSEQ ${modseq})` : ""}`,
+      );
+    } else {
+      // ESORT (RFC 5267 section 3.2): the ESEARCH answer, in sort order.
+      saveResult(session, opts, sorted.map((m) => m.uid));
+      if (opts.length === 0 || opts.some((o) => o !== "SAVE")) {
+        session.untagged(esearch(tag, cmd.uid, opts, ids, modseq));
+      }
+    }
   }
   await refresh(session, cmd.uid);
   session.ok(tag, `${cmd.name} completed`);

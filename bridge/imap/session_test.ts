@@ -536,7 +536,7 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY SEARCHRES CREATE-SPECIAL-USE
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY SEARCHRES CREATE-SPECIAL-USE ESORT
     S: q6 OK…
     `,
   );
@@ -848,6 +848,65 @@ Deno.test("issue19#3: SORT and UID SORT (RFC 5256) by subject, date, from, size,
     S: s11 BAD expected sort criteria
     `,
   );
+});
+
+Deno.test("issue19#3: ESORT (RFC 5267): SORT RETURN answers ESEARCH in sort order; SAVE; MODSEQ", async () => {
+  const backend = aliceBackend();
+  for (const [subject, day] of [["c", 1], ["a", 2], ["d", 3], ["b", 4], ["e", 5]] as const) {
+    backend.deliver(
+      "alice@example.test",
+      "INBOX",
+      `Subject: ${subject}\r\nDate: ${day} Jun 2024 10:00:00 +0000\r\n\r\nx\r\n`,
+    );
+  }
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("c CAPABILITY\r\n")).includes(" ESORT"));
+  // Dovecot 2.3 gives the same answers to these commands (item order aside): MIN and MAX are
+  // the ends of the sort order, ALL keeps it.
+  await transcript(
+    wire,
+    `
+    C: s1 SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s1") MIN 2 MAX 5 COUNT 5 ALL 2,4,1,3,5
+    S: s1 OK SORT completed
+    C: s2 SORT RETURN () (SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s2") ALL 2,4,1,3,5
+    S: s2 OK SORT completed
+    C: s3 SORT RETURN (MIN) (SUBJECT) UTF-8 NOT 1
+    S: * ESEARCH (TAG "s3") MIN 2
+    S: s3 OK SORT completed
+    C: s4 UID SORT RETURN (ALL COUNT) (REVERSE SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s4") UID COUNT 5 ALL 5,3,1,4,2
+    S: s4 OK SORT completed
+    C: s5 SORT RETURN (COUNT) (ARRIVAL) UTF-8 SUBJECT zzz
+    S: * ESEARCH (TAG "s5") COUNT 0
+    S: s5 OK SORT completed
+    C: s6 SORT RETURN (MIN MAX ALL) (SUBJECT) UTF-8 SUBJECT zzz
+    S: * ESEARCH (TAG "s6")
+    S: s6 OK SORT completed
+    C: s7 SORT RETURN (SAVE MAX) (DATE) UTF-8 NOT 5
+    S: * ESEARCH (TAG "s7") MAX 4
+    S: s7 OK SORT completed
+    C: s8 FETCH $ (UID)
+    S: * 4 FETCH (UID 4)
+    S: s8 OK FETCH completed
+    C: s9 SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL
+    S: * ESEARCH (TAG "s9") ALL 1:5
+    S: s9 OK SORT completed
+    C: s10 SORT RETURN (BOGUS) (SUBJECT) UTF-8 ALL
+    S: s10 BAD unknown return option BOGUS
+    C: s11 SORT RETURN (SAVE) (SUBJECT) KOI8-R ALL
+    S: s11 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: s12 FETCH $ (UID)
+    S: s12 OK FETCH completed
+    `,
+  );
+  // CONDSTORE's MODSEQ key: the highest modseq of the matches ends a plain SORT, as SEARCH's.
+  const out = await wire.send("m1 SORT (SUBJECT) UTF-8 MODSEQ 1\r\nm2 SEARCH MODSEQ 1\r\n");
+  const modseq = /\* SEARCH 1 2 3 4 5 \(MODSEQ (\d+)\)/.exec(out)?.[1];
+  assert(modseq, out);
+  assert(out.includes(`* SORT 2 4 1 3 5 (MODSEQ ${modseq})\r\n`), out);
 });
 
 Deno.test("issue19#3: MULTIAPPEND (RFC 3502) stores all messages or none, APPENDUID with a set", async () => {
