@@ -8,8 +8,7 @@
  */
 import { assertEquals } from "./fixtures/assert.ts";
 import { dovecotAvailable, startDovecot } from "./fixtures/dovecot.ts";
-import { py } from "./fixtures/imap_pop3.ts";
-import { startImapServer } from "../bridge/imap/server.ts";
+import { py, startMemoryImap } from "./fixtures/imap_pop3.ts";
 import { aliceBackend } from "../bridge/imap/testing.ts";
 
 /** [Message-ID, Subject, extra fields, day of June 2024]. */
@@ -90,17 +89,7 @@ Deno.test({
     const dovecot = await startDovecot();
     const backend = aliceBackend();
     for (const [i, m] of MAIL.entries()) backend.deliver("alice@example.test", "INBOX", raw(m, i));
-    const postern = await startImapServer({
-      host: "127.0.0.1",
-      port: 0,
-      hostname: "imap.example.test",
-      backend,
-      allowPlaintextAuth: true,
-      maxMessageBytes: 100_000,
-      maxConnections: 10,
-      maxPerIp: 10,
-      idleMs: 60_000,
-    });
+    const postern = await startMemoryImap(backend);
     try {
       await dovecot.fillMaildir(MAIL.map((m, i) => enc.encode(raw(m, i))));
       const ask = async (port: number, user: string, pass: string) =>

@@ -9,8 +9,7 @@
  */
 import { ImapFlow } from "imapflow";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { py } from "./fixtures/imap_pop3.ts";
-import { startImapServer } from "../bridge/imap/server.ts";
+import { py, startMemoryImap } from "./fixtures/imap_pop3.ts";
 import { aliceBackend } from "../bridge/imap/testing.ts";
 
 const msg = (from: string, date: string, subject: string) =>
@@ -22,18 +21,7 @@ async function world() {
   deliver(msg("carol@example.test", "Mon, 3 Jun 2024 10:00:00 +0000", "Re: budget"));
   deliver(msg("amy@example.test", "Sat, 1 Jun 2024 10:00:00 +0000", "apples"));
   deliver(msg("bob@example.test", "Sun, 2 Jun 2024 10:00:00 +0000", "[team] cherries"));
-  const listener = await startImapServer({
-    host: "127.0.0.1",
-    port: 0,
-    hostname: "imap.example.test",
-    backend,
-    allowPlaintextAuth: true,
-    maxMessageBytes: 100_000,
-    maxConnections: 10,
-    maxPerIp: 10,
-    idleMs: 60_000,
-    onError: (e) => console.error("imap server error", e),
-  });
+  const listener = await startMemoryImap(backend);
   return { backend, listener, port: listener.port };
 }
 

@@ -5,7 +5,7 @@
  * key adds the highest modseq to the result (RFC 7162 section 3.1.5); RETURN (SAVE) keeps the
  * result as `$` (RFC 5182).
  */
-import { formatUidSet, type SearchCriteria } from "../../schemas/mail_access.ts";
+import { formatOrderedSet, formatUidSet, type SearchCriteria } from "../../schemas/mail_access.ts";
 import type { Command, SearchKey } from "./command.ts";
 import type { SequenceSet } from "./reader.ts";
 import type { ImapSession } from "./session.ts";
@@ -74,21 +74,6 @@ const hasModseq = (k: SearchKey): boolean =>
   (k.op === "not" && hasModseq(k.key));
 
 /**
- * A sequence set that keeps the order of `ids` (ESORT's ALL, RFC 5267 section 3.2): only runs
- * that ascend by one become ranges, so `2,4,1,3` stays as it is and `1,2,3` is `1:3`.
- */
-export function orderedSet(ids: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < ids.length;) {
-    let j = i;
-    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++;
-    parts.push(i === j ? String(ids[i]) : `${ids[i]}:${ids[j]}`);
-    i = j + 1;
-  }
-  return parts.join(",");
-}
-
-/**
  * `* ESEARCH (TAG "t") [UID] MIN … MAX … COUNT … ALL …` (RFC 4731 section 3.1): `RETURN ()`
  * means ALL; MIN, MAX and ALL are left out when nothing matched, COUNT 0 is not. With a MODSEQ
  * key the highest modseq of the matches follows (RFC 7162 section 3.1.10). `ids` are in answer
@@ -110,7 +95,7 @@ export function esearch(
     if (want("MAX")) s += ` MAX ${ids[ids.length - 1]}`;
   }
   if (want("COUNT")) s += ` COUNT ${ids.length}`;
-  if (ids.length > 0 && want("ALL")) s += ` ALL ${orderedSet(ids)}`;
+  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatOrderedSet(ids)}`;
   if (modseq !== undefined) s += ` MODSEQ ${modseq}`;
   return s;
 }
@@ -149,6 +134,28 @@ export async function runSearch(
 }
 
 /**
+ * runSearch for a command that may RETURN (SAVE): a SAVE whose search fails leaves `$` empty,
+ * not stale (RFC 5182 section 2.1); the search itself still reads the old `$`.
+ */
+export async function runSaving(
+  session: ImapSession,
+  tag: string,
+  key: SearchKey,
+  charset: string | undefined,
+  returnOpts: string[] | undefined,
+): ReturnType<typeof runSearch> {
+  const save = returnOpts?.includes("SAVE");
+  try {
+    const found = await runSearch(session, tag, key, charset);
+    if (!found && save) session.savedSearch = [];
+    return found;
+  } catch (e) {
+    if (save) session.savedSearch = [];
+    throw e;
+  }
+}
+
+/**
  * RETURN (SAVE …): the result becomes `$` (RFC 5182). With MIN and/or MAX but neither ALL nor
  * COUNT only those are kept (section 2.4); `uids` are in answer order (ESORT's MIN is the first
  * sorted).
@@ -169,17 +176,8 @@ export async function searchCommand(
   cmd: Extract<Command, { name: "SEARCH" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  // A SAVE whose search fails leaves `$` empty, not stale (RFC 5182 section 2.1); the search
-  // itself still reads the old `$`.
-  const save = cmd.returnOpts?.includes("SAVE");
-  const found = await runSearch(session, tag, cmd.criteria, cmd.charset).catch((e) => {
-    if (save) session.savedSearch = [];
-    throw e;
-  });
-  if (!found) {
-    if (save) session.savedSearch = [];
-    return;
-  }
+  const found = await runSaving(session, tag, cmd.criteria, cmd.charset, cmd.returnOpts);
+  if (!found) return;
   const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
   const opts = cmd.returnOpts;

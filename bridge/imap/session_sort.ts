@@ -14,7 +14,7 @@ import { headerValue, parseHeaderFields } from "../../schemas/mime_header.ts";
 import type { Command } from "./command.ts";
 import type { ImapSession } from "./session.ts";
 import { loadStructures } from "./session_fetch.ts";
-import { esearch, runSearch, saveResult } from "./session_search.ts";
+import { esearch, runSaving, saveResult } from "./session_search.ts";
 import { refresh, seqOf } from "./session_view.ts";
 import {
   needsEnvelope,
@@ -39,16 +39,9 @@ export async function sortCommand(
   cmd: Extract<Command, { name: "SORT" | "THREAD" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  // ESORT's SAVE, like SEARCH's, leaves `$` empty when the search fails (RFC 5182 section 2.1).
-  const save = cmd.name === "SORT" && cmd.returnOpts?.includes("SAVE");
-  const found = await runSearch(session, tag, cmd.criteria, cmd.charset).catch((e) => {
-    if (save) session.savedSearch = [];
-    throw e;
-  });
-  if (!found) {
-    if (save) session.savedSearch = [];
-    return;
-  }
+  const opts = cmd.name === "SORT" ? cmd.returnOpts : undefined;
+  const found = await runSaving(session, tag, cmd.criteria, cmd.charset, opts);
+  if (!found) return;
   const id = (m: { uid: number; seq: number }) => cmd.uid ? m.uid : m.seq;
   if (cmd.name === "THREAD" && cmd.algorithm === "REFERENCES") {
     const threads = referencesThreads(await threadFields(session, found.known), id);
@@ -83,7 +76,6 @@ export async function sortCommand(
     const ids = sorted.map(id);
     // A MODSEQ search key adds the highest modseq of the matches (RFC 7162 section 3.1.5).
     const modseq = found.withModseq && ids.length > 0 ? found.highestModseq : undefined;
-    const opts = cmd.returnOpts;
     if (!opts) {
       session.untagged(
         `SORT${ids.map((n) => " " + n).join("")}${modseq ? ` (MODSEQ ${modseq})` : ""}`,
