@@ -288,3 +288,25 @@ Deno.test("issue19#2: Identity/set updates the name, replyTo, bcc and signatures
   }, "s"], { token: w.bob });
   assertEquals([denied, err.type], ["error", "accountNotFound"]);
 });
+
+Deno.test("issue19#2: a method the server cannot complete is serverFail, without the reason, and the other calls still run", async () => {
+  await using w = await jmapWorld();
+  const sent = await draftAndSubmit(w, {
+    from: ALICE.address,
+    to: [BOB.address],
+    subject: "to be broken",
+    text: "x",
+  });
+  // A stored row the code cannot read (what a disk or a bad migration could leave behind).
+  const { schema } = await import("../src/store/store.ts");
+  await w.gw.deps.store.db.update(schema.jmapSubmissions).set({ envelope: "{not json" });
+  const r = await w.api([
+    ["EmailSubmission/get", { accountId: w.aliceAccount, ids: [sent.created.s.id] }, "a"],
+    ["Core/echo", { still: "here" }, "b"],
+  ], { using: ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:submission"] });
+  const [[n0, e0, c0], [n1, e1]] = r.methodResponses;
+  assertEquals([n0, e0.type, c0], ["error", "serverFail", "a"]);
+  // The reason goes to the log (jmap.method_failed), not to the client.
+  assertEquals(JSON.stringify(e0).includes("JSON"), false);
+  assertEquals([n1, e1], ["Core/echo", { still: "here" }]);
+});
