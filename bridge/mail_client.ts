@@ -190,9 +190,12 @@ export class MailClient {
     return (await this.#json<{ items: Mailbox[] }>("GET", "/v1/mailboxes")).items;
   }
 
-  /** CREATE: a new mailbox (missing parents too; "/" separates levels). */
-  async createMailbox(name: string): Promise<Mailbox> {
-    return await this.#json("POST", "/v1/mailboxes", { name });
+  /**
+   * CREATE: a new mailbox (missing parents too; "/" separates levels), with a special use when
+   * `role` is given (409 role_taken when another mailbox holds it).
+   */
+  async createMailbox(name: string, role?: string): Promise<Mailbox> {
+    return await this.#json("POST", "/v1/mailboxes", role ? { name, role } : { name });
   }
 
   /** RENAME (sub-mailboxes move with it); special-use mailboxes refuse (409 mailbox_protected). */

@@ -145,7 +145,13 @@ export const MailboxList = z.object({
   },
 });
 
-export const MailboxCreateRequest = z.object({ name: MailboxName }).meta({
+export const MailboxCreateRequest = z.object({
+  name: MailboxName,
+  role: MailboxRole.exclude(["inbox"]).optional().meta({
+    description: "A special use (RFC 6154) for the new mailbox. Each role belongs to one " +
+      "mailbox of the account: a role another mailbox holds is refused (409 `role_taken`).",
+  }),
+}).meta({
   id: "MailboxCreateRequest",
   example: { "name": "Projects/2026" },
 });

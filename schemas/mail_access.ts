@@ -39,12 +39,19 @@ export function parseUidSet(text: string): [number, number][] | undefined {
 
 /** Compact UID set string of these UIDs (sorted, runs joined): [1,2,3,7] → "1:3,7". */
 export function formatUidSet(uids: Iterable<number>): string {
-  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  return formatOrderedSet([...new Set(uids)].sort((a, b) => a - b));
+}
+
+/**
+ * A sequence set that keeps the order of `ids` (IMAP ESORT's ALL, RFC 5267 section 3.2): only
+ * runs that ascend by one become ranges, so `2,4,1,3` stays as it is and `1,2,3` is `1:3`.
+ */
+export function formatOrderedSet(ids: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length;) {
+  for (let i = 0; i < ids.length;) {
     let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`);
+    while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++;
+    parts.push(i === j ? String(ids[i]) : `${ids[i]}:${ids[j]}`);
     i = j + 1;
   }
   return parts.join(",");

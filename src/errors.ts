@@ -24,6 +24,7 @@ export type ErrorCode =
   | "already_exists"
   | "mailbox_not_empty"
   | "mailbox_protected"
+  | "role_taken"
   | "quota_exceeded"
   | "message_too_large"
   | "no_such_recipient"

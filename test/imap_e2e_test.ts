@@ -67,6 +67,7 @@ out["multiappend"] = line.decode()
 m.select("Archive")
 out["sort"] = m.sort("(SUBJECT)", "UTF-8", "ALL")[1][0].decode()
 out["uid_sort"] = m.uid("SORT", "(REVERSE SUBJECT)", "UTF-8", "ALL")[1][0].decode()
+out["thread"] = m.thread("REFERENCES", "UTF-8", "ALL")[1][0].decode()
 typ, data = m._simple_command("SEARCH", "RETURN", "(COUNT MAX)", "UNSEEN")
 out["esearch"] = m._untagged_response(typ, data, "ESEARCH")[1][0].decode()
 m.logout()
@@ -118,6 +119,8 @@ Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, i
     // Base subjects IMAP 1, MULTI A, MULTI B (the "Re:" is not part of it).
     assertEquals(out.sort, "1 3 2");
     assertEquals(out.uid_sort, "2 3 1");
+    // THREAD=REFERENCES reads the header blocks through the gateway: no references, three threads.
+    assertEquals(out.thread, "(1)(2)(3)");
     assert(/^\(TAG "[^"]+"\) MAX 2 COUNT 2$/.test(out.esearch), out.esearch);
 
     // imapflow: IDLE sees a message that arrives by SMTP meanwhile.

@@ -67,6 +67,24 @@ Deno.test("issue19#2: isolation: another account's ids, blobs and account id are
   });
   assertEquals(upload.status, 404);
   await upload.body?.cancel();
+
+  // Blob/copy (RFC 8620 section 6.3): Alice's own blobs copy within her account; Bob's are
+  // notFound, and Bob's account as the source is fromAccountNotFound.
+  const mine = await seedMessage(w.gw, { subject: "Alice's" });
+  const [, copy] = await w.one(["Blob/copy", {
+    fromAccountId: w.aliceAccount,
+    accountId: w.aliceAccount,
+    blobIds: [`B${mine.id}`, `B${bobMsg.id}`, up.blobId, "nonsense"],
+  }, "b"]);
+  assertEquals(copy.copied, { [`B${mine.id}`]: `B${mine.id}` });
+  assertEquals(Object.keys(copy.notCopied).sort(), [`B${bobMsg.id}`, "nonsense", up.blobId].sort());
+  assert(Object.values(copy.notCopied).every((e) => (e as { type: string }).type === "notFound"));
+  const [from, fromErr] = await w.one(["Blob/copy", {
+    fromAccountId: w.bobAccount,
+    accountId: w.aliceAccount,
+    blobIds: [up.blobId],
+  }, "b"]);
+  assertEquals([from, fromErr.type], ["error", "fromAccountNotFound"]);
 });
 
 Deno.test("issue19#2: Basic auth with an app password (what JMAP clients send); wrong secrets are 401", async () => {
@@ -115,4 +133,81 @@ Deno.test("issue19#2: an upload over maxSizeUpload is refused with the limit pro
   ]);
   const { schema } = await import("../src/store/store.ts");
   assertEquals((await w.gw.deps.store.db.select().from(schema.uploads)).length, 0);
+});
+
+Deno.test("issue19#2: maxConcurrentUpload and maxConcurrentRequests: one more in flight is the limit problem", async () => {
+  await using w = await jmapWorld();
+  const core = w.aliceSession.capabilities["urn:ietf:params:jmap:core"];
+  const enc = new TextEncoder();
+  /** A request whose body stays open until `finish` is called: it holds its slot meanwhile. */
+  const held = (path: string, last: string) => {
+    let finish!: () => void;
+    let reading!: () => void;
+    const read = new Promise<void>((r) => reading = r);
+    // No read-ahead: `pull` runs once the handler, holding its slot, starts reading the body.
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        finish = () => {
+          c.enqueue(enc.encode(last));
+          c.close();
+        };
+      },
+      pull: () => reading(),
+    }, { highWaterMark: 0 });
+    const res = Promise.resolve(w.gw.app.request(path, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${w.alice}`,
+        "content-type": "application/json",
+        // Declared small, as a real client would: the body budget lets it straight through.
+        "content-length": String(enc.encode(last).length),
+      },
+      body,
+      duplex: "half",
+    } as RequestInit));
+    return { res, finish, read };
+  };
+  const call = JSON.stringify({
+    using: ["urn:ietf:params:jmap:core"],
+    methodCalls: [["Core/echo", { hello: true }, "0"]],
+  });
+  for (
+    const [path, max, limit, body] of [
+      [`/jmap/upload/${w.aliceAccount}/`, core.maxConcurrentUpload, "maxConcurrentUpload", "blob"],
+      ["/jmap/api", core.maxConcurrentRequests, "maxConcurrentRequests", call],
+    ] as const
+  ) {
+    const open = Array.from({ length: max }, () => held(path, body));
+    await Promise.all(open.map((o) => o.read));
+    const over = await w.gw.app.request(path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.alice}`, "content-type": "application/json" },
+      body,
+    });
+    assertEquals(over.status, 400, limit);
+    const problem = await over.json();
+    assertEquals([problem.type, problem.limit], ["urn:ietf:params:jmap:error:limit", limit]);
+    // Bob is not held up by Alice's slots.
+    const bobs = await w.gw.app.request(path.replace(w.aliceAccount, w.bobAccount), {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.bob}`, "content-type": "application/json" },
+      body,
+    });
+    assert(bobs.status === 200 || bobs.status === 201, `${limit}: bob ${bobs.status}`);
+    await bobs.body?.cancel();
+    // The held ones finish normally and free their slots.
+    for (const o of open) o.finish();
+    for (const o of open) {
+      const r = await o.res;
+      assert(r.status === 200 || r.status === 201, `${limit}: ${r.status}`);
+      await r.body?.cancel();
+    }
+    const again = await w.gw.app.request(path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.alice}`, "content-type": "application/json" },
+      body,
+    });
+    assert(again.status === 200 || again.status === 201, `${limit}: again ${again.status}`);
+    await again.body?.cancel();
+  }
 });

@@ -29,7 +29,7 @@ async function served() {
   };
 }
 
-Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports and sends", async () => {
+Deno.test("issue19#2: jmap-jam lists, reads, searches, uploads, imports and sends; the mail lands in Bob's inbox", async () => {
   await using w = await served();
   const t0 = Date.UTC(2024, 5, 1);
   await seedMessage(w.gw, {
@@ -150,11 +150,16 @@ Deno.test("issue19#2: jmap-jam lists, queries, reads, searches, uploads, imports
   const [sentBox] = await alice.api.Email.query({ accountId, filter: { inMailbox: sent.id } });
   assertEquals(sentBox.ids.length, 1);
 
-  // Bob's client sees it delivered.
+  // Bob's client sees it delivered, in his Inbox.
   const bob = w.jam(w.bob);
   const bobAccount = await bob.getPrimaryAccount();
+  const [bobBoxes] = await bob.api.Mailbox.get({ accountId: bobAccount });
+  const bobInbox = bobBoxes.list.find((m) => m.role === "inbox")!;
   const [{ bq, bg }] = await bob.requestMany((t) => {
-    const bq = t.Email.query({ accountId: bobAccount, filter: { subject: "Hello from jmap-jam" } });
+    const bq = t.Email.query({
+      accountId: bobAccount,
+      filter: { inMailbox: bobInbox.id, subject: "Hello from jmap-jam" },
+    });
     const bg = t.Email.get({
       accountId: bobAccount,
       ids: bq.$ref("/ids"),

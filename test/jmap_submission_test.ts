@@ -153,3 +153,160 @@ Deno.test("issue19#2: a remote recipient's delivery status follows the outbox; o
     .where(eq(schema.outbox.id, rows[0].id));
   assertEquals((await status()).delivered, "yes");
 });
+
+Deno.test("issue19#2: EmailSubmission/query filters and sorts; queryChanges turns the old list into the new one", async () => {
+  await using w = await jmapWorld();
+  const send = async (subject: string) =>
+    (await draftAndSubmit(w, { from: ALICE.address, to: [BOB.address], subject, text: "x" }))
+      .created.s;
+  const a = await send("one");
+  const b = await send("two");
+  const query = (extra: Json = {}) =>
+    w.one(["EmailSubmission/query", {
+      accountId: w.aliceAccount,
+      sort: [{ property: "emailId", isAscending: false }],
+      ...extra,
+    }, "q"]);
+  const [, q] = await query();
+  assertEquals([q.ids, q.canCalculateChanges], [[b.id, a.id], true]);
+  const [, got] = await w.one([
+    "EmailSubmission/get",
+    { accountId: w.aliceAccount, ids: [a.id] },
+    "g",
+  ]);
+  const [, only] = await query({ filter: { emailIds: [got.list[0].emailId] } });
+  assertEquals(only.ids, [a.id]);
+  const [name, bad] = await query({ filter: { color: "red" } });
+  assertEquals([name, bad.type], ["error", "unsupportedFilter"]);
+
+  const c = await send("three");
+  const [, qc] = await w.one(["EmailSubmission/queryChanges", {
+    accountId: w.aliceAccount,
+    sort: [{ property: "emailId", isAscending: false }],
+    sinceQueryState: q.queryState,
+    calculateTotal: true,
+  }, "c"]);
+  assertEquals(qc.oldQueryState, q.queryState);
+  assertEquals([qc.removed, qc.added, qc.total], [[c.id], [{ id: c.id, index: 0 }], 3]);
+  const [, now] = await query();
+  assertEquals(now.queryState, qc.newQueryState);
+  assertEquals(now.ids, [c.id, b.id, a.id]);
+
+  // RFC 8620 section 5.6: more changes than maxChanges is tooManyChanges, not a partial list.
+  const [errName, err] = await w.one(["EmailSubmission/queryChanges", {
+    accountId: w.aliceAccount,
+    sinceQueryState: "0",
+    maxChanges: 1,
+  }, "c"]);
+  assertEquals([errName, err.type], ["error", "tooManyChanges"]);
+});
+
+Deno.test("issue19#2: Identity/set updates the name, replyTo, bcc and signatures; the rest stays the server's", async () => {
+  await using w = await jmapWorld();
+  const [, before] = await w.one(["Identity/get", { accountId: w.aliceAccount }, "g"]);
+  const me = before.list[0];
+  const [, set] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    ifInState: before.state,
+    update: {
+      [me.id]: {
+        name: "Alice Liddell",
+        replyTo: [{ name: "Desk", email: "desk@postern.test" }],
+        textSignature: "-- \nAlice",
+        htmlSignature: "<p>Alice</p>",
+      },
+    },
+  }, "s"]);
+  assertEquals(set.updated, { [me.id]: null });
+  assertEquals(set.oldState, before.state);
+  const [, after] = await w.one(["Identity/get", { accountId: w.aliceAccount, ids: [me.id] }, "g"]);
+  assertEquals(after.state, set.newState);
+  const got = after.list[0];
+  assertEquals(
+    [got.name, got.email, got.replyTo, got.bcc, got.textSignature, got.htmlSignature],
+    [
+      "Alice Liddell",
+      ALICE.address,
+      [{ name: "Desk", email: "desk@postern.test" }],
+      null,
+      "-- \nAlice",
+      "<p>Alice</p>",
+    ],
+  );
+  // A patch path works too; the old state is now stale (stateMismatch), and changes say refetch.
+  const [, patched] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { "bcc": [{ email: "archive@postern.test" }] } },
+  }, "s"]);
+  assertEquals(patched.updated, { [me.id]: null });
+  const [stale, mismatch] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    ifInState: before.state,
+    update: { [me.id]: { name: "x" } },
+  }, "s"]);
+  assertEquals([stale, mismatch.type], ["error", "stateMismatch"]);
+  const [, ch] = await w.one(["Identity/changes", {
+    accountId: w.aliceAccount,
+    sinceState: before.state,
+  }, "c"]);
+  assertEquals(ch.type, "cannotCalculateChanges");
+
+  // The address, new identities and deletions are refused; so is bad input, which changes nothing.
+  const [, refused] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    create: { n: { email: ALICE.address } },
+    update: {
+      [me.id]: { email: BOB.address },
+      "i999": { name: "ghost" },
+    },
+    destroy: [me.id],
+  }, "s"]);
+  assertEquals(refused.notCreated.n.type, "forbidden");
+  assertEquals(refused.notDestroyed[me.id].type, "forbidden");
+  assertEquals([refused.notUpdated[me.id].type, refused.notUpdated[me.id].properties], [
+    "invalidProperties",
+    ["email"],
+  ]);
+  assertEquals(refused.notUpdated.i999.type, "notFound");
+  const [, bad] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { replyTo: [{ email: "not an address" }], textSignature: 5 } },
+  }, "s"]);
+  assertEquals(bad.notUpdated[me.id].properties, ["replyTo", "textSignature"]);
+  const [, still] = await w.one(["Identity/get", { accountId: w.aliceAccount, ids: [me.id] }, "g"]);
+  assertEquals(still.list[0].replyTo, [{ name: "Desk", email: "desk@postern.test" }]);
+
+  // Bob cannot touch Alice's identity, from his account or hers.
+  const [, fromBob] = await w.one(["Identity/set", {
+    accountId: w.bobAccount,
+    update: { [me.id]: { name: "Mallory" } },
+  }, "s"], { token: w.bob });
+  assertEquals(fromBob.notUpdated[me.id].type, "notFound");
+  const [denied, err] = await w.one(["Identity/set", {
+    accountId: w.aliceAccount,
+    update: { [me.id]: { name: "Mallory" } },
+  }, "s"], { token: w.bob });
+  assertEquals([denied, err.type], ["error", "accountNotFound"]);
+});
+
+Deno.test("issue19#2: a method the server cannot complete is serverFail, without the reason, and the other calls still run", async () => {
+  await using w = await jmapWorld();
+  const sent = await draftAndSubmit(w, {
+    from: ALICE.address,
+    to: [BOB.address],
+    subject: "to be broken",
+    text: "x",
+  });
+  // A stored row the code cannot read (what a disk or a bad migration could leave behind).
+  const { schema } = await import("../src/store/store.ts");
+  await w.gw.deps.store.db.update(schema.jmapSubmissions).set({ envelope: "{not json" });
+  const r = await w.api([
+    ["EmailSubmission/get", { accountId: w.aliceAccount, ids: [sent.created.s.id] }, "a"],
+    ["Core/echo", { still: "here" }, "b"],
+  ], { using: ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:submission"] });
+  const [[n0, e0, c0], [n1, e1]] = r.methodResponses;
+  assertEquals([n0, e0.type, c0], ["error", "serverFail", "a"]);
+  // The reason goes to the log (jmap.method_failed), not to the client.
+  assertEquals(JSON.stringify(e0).includes("JSON"), false);
+  assertEquals([n1, e1], ["Core/echo", { still: "here" }]);
+});

@@ -33,6 +33,9 @@ export type {
   TransferResult,
 };
 
+/** The special uses a CREATE may give (RFC 6154 section 3); INBOX is the only inbox. */
+export type CreatableRole = "sent" | "drafts" | "trash" | "junk" | "archive";
+
 /** A refusal with an IMAP response code (RFC 5530), e.g. NONEXISTENT, ALREADYEXISTS, CANNOT. */
 export class ImapError extends Error {
   constructor(readonly code: string, message: string) {
@@ -69,7 +72,8 @@ export interface ImapBackend {
 export interface ImapAccount {
   readonly address: string;
   mailboxes(): Promise<MailboxInfo[]>;
-  createMailbox(name: string): Promise<void>;
+  /** A new mailbox; with `role`, its special use (RFC 6154 CREATE-SPECIAL-USE). */
+  createMailbox(name: string, role?: CreatableRole): Promise<void>;
   deleteMailbox(id: number): Promise<void>;
   renameMailbox(id: number, name: string): Promise<void>;
   setSubscribed(id: number, subscribed: boolean): Promise<void>;

@@ -1,9 +1,10 @@
 /**
  * The typed form of every IMAP command the bridge understands: RFC 3501 section 6 plus UIDPLUS
  * (RFC 4315), MOVE (RFC 6851), IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE
- * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE (RFC 6154),
- * CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731), SORT and THREAD (RFC 5256), MULTIAPPEND
- * (RFC 3502) and BINARY (RFC 3516). The parser produces these; the session consumes them.
+ * (RFC 5161), UNSELECT (RFC 3691), LIST-EXTENDED return options for SPECIAL-USE and CREATE's
+ * USE parameter (RFC 6154), CONDSTORE and QRESYNC (RFC 7162), ESEARCH (RFC 4731) and SEARCHRES
+ * (RFC 5182), SORT and THREAD (RFC 5256), MULTIAPPEND (RFC 3502) and BINARY (RFC 3516). The
+ * parser produces these; the session consumes them.
  */
 import type { SequenceSet } from "./reader.ts";
 import type { SortCriterion } from "./sort_keys.ts";
@@ -126,7 +127,13 @@ export type Command =
     /** QRESYNC select parameter (RFC 7162 section 3.2.5): what the client knew. */
     qresync?: QresyncParam;
   }
-  | { name: "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
+  | {
+    name: "CREATE";
+    mailbox: string;
+    /** CREATE-SPECIAL-USE (RFC 6154 section 3): the use attributes asked for, as given. */
+    use?: string[];
+  }
+  | { name: "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE"; mailbox: string }
   | { name: "RENAME"; from: string; to: string }
   | {
     name: "LIST" | "LSUB";
@@ -162,12 +169,14 @@ export type Command =
     sort: SortCriterion[];
     charset: string;
     criteria: SearchKey;
+    /** ESORT (RFC 5267 section 3.2) RETURN options: the answer is then an ESEARCH. */
+    returnOpts?: string[];
   }
-  /** THREAD and UID THREAD (RFC 5256 section 4); ORDEREDSUBJECT is the algorithm supported. */
+  /** THREAD and UID THREAD (RFC 5256 section 4) with ORDEREDSUBJECT or REFERENCES. */
   | {
     name: "THREAD";
     uid: boolean;
-    algorithm: "ORDEREDSUBJECT";
+    algorithm: "ORDEREDSUBJECT" | "REFERENCES";
     charset: string;
     criteria: SearchKey;
   }

@@ -13,6 +13,7 @@ import { type FetchLike, GatewayError } from "../gateway_client.ts";
 import { MailClient } from "../mail_client.ts";
 import {
   type AuthOutcome,
+  type CreatableRole,
   type ImapAccount,
   type ImapBackend,
   ImapError,
@@ -24,7 +25,13 @@ function imapError(e: unknown): unknown {
   if (!(e instanceof GatewayError)) return e;
   if (e.status === 404) return new ImapError("NONEXISTENT", e.message);
   if (e.status === 409) {
-    return new ImapError(e.code === "already_exists" ? "ALREADYEXISTS" : "CANNOT", e.message);
+    const code = e.code === "already_exists"
+      ? "ALREADYEXISTS"
+      // RFC 6154 section 3: a special use that cannot be given is USEATTR.
+      : e.code === "role_taken"
+      ? "USEATTR"
+      : "CANNOT";
+    return new ImapError(code, e.message);
   }
   if (e.status === 413) return new ImapError("TOOBIG", e.message);
   if (e.status === 400 || e.status === 422) return new ImapError("CANNOT", e.message);
@@ -102,8 +109,8 @@ class GatewayAccount implements ImapAccount {
   async mailboxes(): Promise<MailboxInfo[]> {
     return (await wrap(this.client.mailboxes())).map(info);
   }
-  async createMailbox(name: string): Promise<void> {
-    await wrap(this.client.createMailbox(name));
+  async createMailbox(name: string, role?: CreatableRole): Promise<void> {
+    await wrap(this.client.createMailbox(name, role));
   }
   async deleteMailbox(id: number): Promise<void> {
     // RFC 3501 section 6.3.4: DELETE removes the mailbox with its messages.

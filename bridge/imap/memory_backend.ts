@@ -201,12 +201,20 @@ export class MemoryBackend implements ImapBackend {
           ...state(b),
           subscribed: b.subscribed,
         }))),
-      createMailbox: (name) =>
+      createMailbox: (name, role) =>
         run(() => {
           if (account.mailboxes.some((b) => b.name.toLowerCase() === name.toLowerCase())) {
             throw new ImapError("ALREADYEXISTS", "the mailbox already exists");
           }
-          this.#create(account, name, null);
+          // One mailbox per role, as the gateway keeps it.
+          const holder = role && account.mailboxes.find((b) => b.role === role);
+          if (holder) {
+            throw new ImapError(
+              "USEATTR",
+              `the ${role} mailbox is "${holder.name}"; each special use belongs to one mailbox`,
+            );
+          }
+          this.#create(account, name, role ?? null);
         }),
       deleteMailbox: (id) =>
         run(() => {

@@ -112,7 +112,21 @@ function parseBody(r: Reader): Command {
       }
       return qresync ? { name, mailbox: mb, condstore, qresync } : { name, mailbox: mb, condstore };
     }
-    case "CREATE":
+    case "CREATE": {
+      r.sp();
+      const mb = mailbox(r);
+      if (!r.eat(" (")) return { name, mailbox: mb };
+      // create-params (RFC 4466 section 2.2) holding RFC 6154's USE (use-attr ...).
+      let use: string[] | undefined;
+      do {
+        const p = r.atom("expected a create parameter").toUpperCase();
+        if (p !== "USE" || use) r.fail(`unknown create parameter ${p}`);
+        r.sp();
+        use = r.flagList(false);
+      } while (r.eat(" "));
+      r.expect(")", "unbalanced parentheses");
+      return { name, mailbox: mb, use };
+    }
     case "DELETE":
     case "SUBSCRIBE":
     case "UNSUBSCRIBE":
@@ -149,7 +163,9 @@ function parseBody(r: Reader): Command {
       // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset SP search-criteria
       r.sp();
       const algorithm = r.atom("expected a threading algorithm").toUpperCase();
-      if (algorithm !== "ORDEREDSUBJECT") r.fail(`unknown threading algorithm ${algorithm}`);
+      if (algorithm !== "ORDEREDSUBJECT" && algorithm !== "REFERENCES") {
+        r.fail(`unknown threading algorithm ${algorithm}`);
+      }
       r.sp();
       const charset = r.astring("expected a charset").toUpperCase();
       r.sp();
@@ -360,23 +376,26 @@ function parseAppend(r: Reader): Command {
 /** search-return-opt (RFC 4731 section 3.1, RFC 5182 SAVE). */
 const RETURN_OPTS = new Set(["MIN", "MAX", "COUNT", "ALL", "SAVE"]);
 
+/** `RETURN (…) ` before the criteria (RFC 4731 search-return-opts, RFC 5267 sort's), if any. */
+function returnOptions(r: Reader): string[] | undefined {
+  if (!r.eat("RETURN (") && !r.eat("return (")) return undefined;
+  const returnOpts: string[] = [];
+  if (!r.eat(")")) {
+    do {
+      const o = r.atom("expected a return option").toUpperCase();
+      if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
+      returnOpts.push(o);
+    } while (r.eat(" "));
+    r.expect(")", "unbalanced parentheses");
+  }
+  r.sp();
+  return returnOpts;
+}
+
 function parseSearch(r: Reader, uid: boolean): Command {
   r.sp();
   let charset: string | undefined;
-  let returnOpts: string[] | undefined;
-  // ESEARCH (RFC 4731) search-return-opts
-  if (r.eat("RETURN (") || r.eat("return (")) {
-    returnOpts = [];
-    if (!r.eat(")")) {
-      do {
-        const o = r.atom("expected a return option").toUpperCase();
-        if (!RETURN_OPTS.has(o)) r.fail(`unknown return option ${o}`);
-        returnOpts.push(o);
-      } while (r.eat(" "));
-      r.expect(")", "unbalanced parentheses");
-    }
-    r.sp();
-  }
+  const returnOpts = returnOptions(r);
   if (r.eat("CHARSET ") || r.eat("charset ")) {
     charset = r.astring("expected a charset").toUpperCase();
     r.sp();
@@ -385,9 +404,13 @@ function parseSearch(r: Reader, uid: boolean): Command {
   return { name: "SEARCH", uid, charset, criteria, returnOpts };
 }
 
-/** sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria (RFC 5256 section 5). */
+/**
+ * sort = ["UID" SP] "SORT" [SP sort-return-opts] SP sort-criteria SP search-criteria (RFC 5256
+ * section 5, RFC 5267 section 3.2).
+ */
 function parseSort(r: Reader, uid: boolean): Command {
   r.sp();
+  const returnOpts = returnOptions(r);
   r.expect("(", "expected sort criteria");
   const sort: SortCriterion[] = [];
   do {
@@ -405,7 +428,10 @@ function parseSort(r: Reader, uid: boolean): Command {
   // The charset is required here (unlike SEARCH's optional CHARSET).
   const charset = r.astring("expected a charset").toUpperCase();
   r.sp();
-  return { name: "SORT", uid, sort, charset, criteria: parseSearchKeys(r) };
+  const criteria = parseSearchKeys(r);
+  return returnOpts
+    ? { name: "SORT", uid, sort, charset, criteria, returnOpts }
+    : { name: "SORT", uid, sort, charset, criteria };
 }
 
 function parseStore(r: Reader, uid: boolean): Command {

@@ -100,6 +100,10 @@ export class ImapSession {
     return !this.tls && !this.config.allowPlaintextAuth;
   }
 
+  /**
+   * What this server does, and nothing more (a client takes the list at its word): CONTEXT,
+   * UTF8=ACCEPT and IMAP4rev2 itself are not offered.
+   */
   capabilities(): string {
     const caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE"];
     if (this.state === "notauth") {
@@ -108,7 +112,8 @@ export class ImapSession {
     } else {
       caps.push("UIDPLUS", "MOVE", "UNSELECT", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "CHILDREN");
       caps.push("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE");
-      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "BINARY");
+      caps.push("ESEARCH", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "MULTIAPPEND");
+      caps.push("BINARY", "SEARCHRES", "CREATE-SPECIAL-USE", "ESORT");
     }
     return caps.join(" ");
   }

@@ -4,11 +4,13 @@
  * LIST and LSUB with "%"/"*" patterns, SPECIAL-USE attributes (RFC 6154) and LIST-EXTENDED
  * selection and return options (RFC 5258, RFC 5819 STATUS), STATUS, and APPEND with flags and
  * date, several at once with MULTIAPPEND (RFC 3502), answered with APPENDUID (RFC 4315).
+ * CREATE takes a special use (RFC 6154 section 3, CREATE-SPECIAL-USE): one per mailbox, each
+ * held by one mailbox of the account (as JMAP keeps roles), else NO [USEATTR].
  * "INBOX" is case-insensitive (section 5.1).
  */
 import { canonicalMailboxName, mailboxNameProblem } from "../../schemas/api_mail.ts";
 import { formatUidSet } from "../../schemas/mail_access.ts";
-import { ImapError, type MailboxInfo } from "./backend.ts";
+import { type CreatableRole, ImapError, type MailboxInfo } from "./backend.ts";
 import type { Command, StatusItem } from "./command.ts";
 import { astring, flagList } from "./encode.ts";
 import { encodeMailboxName } from "./mailbox_name.ts";
@@ -28,6 +30,12 @@ const SPECIAL_USE: Record<string, string> = {
   junk: "\\Junk",
   archive: "\\Archive",
 };
+
+/** CREATE (USE (…)) attributes by lower-cased name; \All, \Flagged and others cannot be made. */
+const CREATABLE: Record<string, CreatableRole> = Object.fromEntries(
+  Object.entries(SPECIAL_USE).map(([role, attr]) => [attr.toLowerCase(), role as CreatableRole]),
+);
+const useAttr = (lower: string) => SPECIAL_USE[CREATABLE[lower]];
 
 export async function findMailbox(
   session: ImapSession,
@@ -61,7 +69,19 @@ export async function mailboxCommand(
       const problem = mailboxNameProblem(name);
       if (problem) return session.no(tag, `mailbox name ${problem}`, "CANNOT");
       if (name === "INBOX") return session.no(tag, "INBOX already exists", "ALREADYEXISTS");
-      await account.createMailbox(name);
+      let role: CreatableRole | undefined;
+      if (cmd.use && cmd.use.length > 0) {
+        // RFC 6154 section 3: a use that cannot be given refuses the CREATE with USEATTR.
+        role = cmd.use.length === 1 ? CREATABLE[cmd.use[0].toLowerCase()] : undefined;
+        if (!role) {
+          return session.no(
+            tag,
+            `a mailbox takes one of ${Object.keys(CREATABLE).map(useAttr).join(" ")}`,
+            "USEATTR",
+          );
+        }
+      }
+      await account.createMailbox(name, role);
       return session.ok(tag, "CREATE completed");
     }
     case "DELETE": {
@@ -187,8 +207,10 @@ async function select(
   const { mailbox: name, condstore } = cmd;
   // RFC 7162 section 3.2.11: a QRESYNC client learns where the old mailbox's responses end.
   if (session.selected && session.qresync) session.untagged("OK [CLOSED] previous mailbox closed");
-  // A failed SELECT leaves no mailbox selected (section 6.3.1).
+  // A failed SELECT leaves no mailbox selected (section 6.3.1); `$` is reset on selection
+  // (RFC 5182 section 2.1).
   session.selected = undefined;
+  session.savedSearch = [];
   session.state = "auth";
   const box = await findMailbox(session, name);
   const { mailbox, items } = await session.account!.index(box.id);

@@ -5,7 +5,7 @@
  * key adds the highest modseq to the result (RFC 7162 section 3.1.5); RETURN (SAVE) keeps the
  * result as `$` (RFC 5182).
  */
-import { formatUidSet, type SearchCriteria } from "../../schemas/mail_access.ts";
+import { formatOrderedSet, formatUidSet, type SearchCriteria } from "../../schemas/mail_access.ts";
 import type { Command, SearchKey } from "./command.ts";
 import type { SequenceSet } from "./reader.ts";
 import type { ImapSession } from "./session.ts";
@@ -76,7 +76,9 @@ const hasModseq = (k: SearchKey): boolean =>
 /**
  * `* ESEARCH (TAG "t") [UID] MIN … MAX … COUNT … ALL …` (RFC 4731 section 3.1): `RETURN ()`
  * means ALL; MIN, MAX and ALL are left out when nothing matched, COUNT 0 is not. With a MODSEQ
- * key the highest modseq of the matches follows (RFC 7162 section 3.1.10).
+ * key the highest modseq of the matches follows (RFC 7162 section 3.1.10). `ids` are in answer
+ * order: ascending for SEARCH, the sort order for ESORT, whose MIN and MAX are the first and
+ * last sorted (RFC 5267 section 3.2, as Dovecot answers).
  */
 export function esearch(
   tag: string,
@@ -93,7 +95,7 @@ export function esearch(
     if (want("MAX")) s += ` MAX ${ids[ids.length - 1]}`;
   }
   if (want("COUNT")) s += ` COUNT ${ids.length}`;
-  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatUidSet(ids)}`;
+  if (ids.length > 0 && want("ALL")) s += ` ALL ${formatOrderedSet(ids)}`;
   if (modseq !== undefined) s += ` MODSEQ ${modseq}`;
   return s;
 }
@@ -131,26 +133,55 @@ export async function runSearch(
   return { known, highestModseq: r.highestModseq, withModseq };
 }
 
+/**
+ * runSearch for a command that may RETURN (SAVE): a SAVE whose search fails leaves `$` empty,
+ * not stale (RFC 5182 section 2.1); the search itself still reads the old `$`.
+ */
+export async function runSaving(
+  session: ImapSession,
+  tag: string,
+  key: SearchKey,
+  charset: string | undefined,
+  returnOpts: string[] | undefined,
+): ReturnType<typeof runSearch> {
+  const save = returnOpts?.includes("SAVE");
+  try {
+    const found = await runSearch(session, tag, key, charset);
+    if (!found && save) session.savedSearch = [];
+    return found;
+  } catch (e) {
+    if (save) session.savedSearch = [];
+    throw e;
+  }
+}
+
+/**
+ * RETURN (SAVE …): the result becomes `$` (RFC 5182). With MIN and/or MAX but neither ALL nor
+ * COUNT only those are kept (section 2.4); `uids` are in answer order (ESORT's MIN is the first
+ * sorted).
+ */
+export function saveResult(session: ImapSession, opts: string[], uids: number[]): void {
+  if (!opts.includes("SAVE")) return;
+  const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
+    (opts.includes("MIN") || opts.includes("MAX"));
+  const ends = [opts.includes("MIN") ? uids[0] : 0, opts.includes("MAX") ? uids.at(-1)! : 0];
+  session.savedSearch = only && uids.length > 0
+    ? [...new Set(ends.filter((u) => u > 0))]
+    : [...uids].sort((a, b) => a - b);
+}
+
 export async function searchCommand(
   session: ImapSession,
   tag: string,
   cmd: Extract<Command, { name: "SEARCH" }>,
 ): Promise<void> {
   const sel = session.selected!;
-  const found = await runSearch(session, tag, cmd.criteria, cmd.charset);
+  const found = await runSaving(session, tag, cmd.criteria, cmd.charset, cmd.returnOpts);
   if (!found) return;
   const { known, withModseq } = found;
   const ids = cmd.uid ? known : known.map((u) => seqOf(sel, u)).sort((a, b) => a - b);
   const opts = cmd.returnOpts;
-  if (opts?.includes("SAVE")) {
-    // RFC 5182 section 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are kept.
-    const only = !opts.includes("ALL") && !opts.includes("COUNT") &&
-      (opts.includes("MIN") || opts.includes("MAX"));
-    const ends = [opts.includes("MIN") ? known[0] : 0, opts.includes("MAX") ? known.at(-1)! : 0];
-    session.savedSearch = only && known.length > 0
-      ? [...new Set(ends.filter((u) => u > 0))]
-      : known;
-  }
+  if (opts) saveResult(session, opts, known);
   const modseq = withModseq && ids.length > 0 ? found.highestModseq : undefined;
   if (!opts) {
     session.untagged(

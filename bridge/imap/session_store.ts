@@ -132,6 +132,7 @@ export async function closeCommand(
 ): Promise<void> {
   const sel = session.selected!;
   session.selected = undefined;
+  session.savedSearch = [];
   session.state = "auth";
   if (expunge && !sel.readOnly) await session.account!.expunge(sel.id);
   session.ok(tag, `${expunge ? "CLOSE" : "UNSELECT"} completed`);

@@ -536,13 +536,13 @@ Deno.test("QUOTA (RFC 9208): one STORAGE root per account, none without a limit"
     C: q5 GETQUOTAROOT Nowhere
     S: q5 NO [NONEXISTENT] no such mailbox
     C: q6 CAPABILITY
-    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT MULTIAPPEND BINARY
+    S: * CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CONDSTORE QRESYNC CHILDREN LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY SEARCHRES CREATE-SPECIAL-USE ESORT
     S: q6 OK…
     `,
   );
 });
 
-Deno.test("issue19#1: a non-peek FETCH that sets \\Seen returns FLAGS in the same response", async () => {
+Deno.test("issue19#3: a non-peek FETCH that sets \\Seen returns FLAGS in the same response", async () => {
   const { wire } = await loggedIn();
   await wire.send("a SELECT INBOX\r\n");
   // RFC822.HEADER and BODY.PEEK leave \Seen alone: no FLAGS beyond the ones asked for.
@@ -570,7 +570,7 @@ Deno.test("issue19#1: a non-peek FETCH that sets \\Seen returns FLAGS in the sam
   assert(!out.includes("FLAGS"), out);
 });
 
-Deno.test("issue19#2: \\Recent goes to the first session that sees a message", async () => {
+Deno.test("issue19#3: \\Recent goes to the first session that sees a message", async () => {
   const { backend, wire } = await loggedIn();
   const other = await ImapWire.open(backend);
   await other.send("x LOGIN alice@example.test sesame\r\n");
@@ -710,7 +710,92 @@ Deno.test("issue19#3: ESEARCH (RFC 4731) RETURN MIN MAX COUNT ALL, UID form, SAV
   );
 });
 
-Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size, arrival", async () => {
+Deno.test("issue19#3: SEARCHRES (RFC 5182): $ in FETCH, STORE and SEARCH; reset by SELECT and a failed SAVE", async () => {
+  const { backend, wire } = await loggedIn();
+  for (let i = 0; i < 4; i++) {
+    backend.deliver("alice@example.test", "INBOX", `Subject: pick${i}\r\n\r\nbody\r\n`);
+  }
+  await wire.send("a SELECT INBOX\r\n");
+  assert((await wire.send("c CAPABILITY\r\n")).includes(" SEARCHRES"));
+  await transcript(
+    wire,
+    `
+    C: s1 SEARCH RETURN (SAVE) SUBJECT pick
+    S: s1 OK SEARCH completed
+    C: s2 SEARCH RETURN (SAVE) $ SUBJECT pick1
+    S: s2 OK SEARCH completed
+    C: s3 FETCH $ (UID)
+    S: * 4 FETCH (UID 4)
+    S: s3 OK FETCH completed
+    C: s4 UID STORE $ +FLAGS.SILENT (\\Flagged)
+    S: s4 OK STORE completed
+    C: s5 SEARCH FLAGGED
+    S: * SEARCH 4
+    S: s5 OK SEARCH completed
+    C: s6 SEARCH RETURN (SAVE) CHARSET KOI8-R ALL
+    S: s6 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: s7 FETCH $ (UID)
+    S: s7 OK FETCH completed
+    C: s8 SEARCH RETURN (SAVE) ALL
+    S: s8 OK SEARCH completed
+    C: s9 FETCH $ (UID)
+    S: * 1 FETCH (UID 1)
+    S: * 2 FETCH (UID 2)
+    S: * 3 FETCH (UID 3)
+    S: * 4 FETCH (UID 4)
+    S: * 5 FETCH (UID 5)
+    S: * 6 FETCH (UID 6)
+    S: s9 OK FETCH completed
+    `,
+  );
+  await wire.send("b SELECT INBOX\r\n");
+  await transcript(
+    wire,
+    `
+    C: s10 FETCH $ (UID)
+    S: s10 OK FETCH completed
+    `,
+  );
+});
+
+Deno.test("issue19#3: CREATE-SPECIAL-USE (RFC 6154 section 3): one use, a free role, else USEATTR", async () => {
+  const { backend, wire } = await loggedIn();
+  assert((await wire.send("c CAPABILITY\r\n")).includes(" CREATE-SPECIAL-USE"));
+  await transcript(
+    wire,
+    `
+    C: c1 CREATE Archive2 (USE (\\Archive))
+    S: c1 NO [USEATTR] the archive mailbox is "Archive"; each special use belongs to one mailbox
+    C: c2 CREATE Stuff (USE (\\All))
+    S: c2 NO [USEATTR] a mailbox takes one of \\Sent \\Drafts \\Trash \\Junk \\Archive
+    C: c3 CREATE Stuff (USE (\\Sent \\Trash))
+    S: c3 NO [USEATTR] a mailbox takes one of \\Sent \\Drafts \\Trash \\Junk \\Archive
+    C: c4 CREATE Stuff (COLOR (\\Sent))
+    S: c4 BAD unknown create parameter COLOR
+    C: c5 CREATE Stuff (USE (\\Sent)
+    S: c5 BAD unbalanced parentheses
+    C: c6 LIST "" Stuff
+    S: c6 OK LIST completed
+    C: c7 CREATE Stuff (USE ())
+    S: c7 OK CREATE completed
+    `,
+  );
+  // An account from before the Archive role (or whose archive was given up) gets one by CREATE.
+  const alice = backend.accounts.get("alice@example.test")!;
+  alice.mailboxes.find((b) => b.name === "Archive")!.role = null;
+  await transcript(
+    wire,
+    `
+    C: c8 CREATE Old/Kept (USE (\\archive))
+    S: c8 OK CREATE completed
+    C: c9 LIST "" Old/Kept RETURN (SPECIAL-USE)
+    S: * LIST (\\HasNoChildren \\Archive) "/" Old/Kept
+    S: c9 OK LIST completed
+    `,
+  );
+});
+
+Deno.test("issue19#3: SORT and UID SORT (RFC 5256) by subject, date, from, size, arrival", async () => {
   const backend = aliceBackend();
   const msg = (from: string, date: string, subject: string, cc = "", pad = "") =>
     `From: ${from}\r\nTo: alice@example.test\r\n${cc ? `Cc: ${cc}\r\n` : ""}` +
@@ -765,7 +850,66 @@ Deno.test("issue19#4: SORT and UID SORT (RFC 5256) by subject, date, from, size,
   );
 });
 
-Deno.test("issue19#5: MULTIAPPEND (RFC 3502) stores all messages or none, APPENDUID with a set", async () => {
+Deno.test("issue19#3: ESORT (RFC 5267): SORT RETURN answers ESEARCH in sort order; SAVE; MODSEQ", async () => {
+  const backend = aliceBackend();
+  for (const [subject, day] of [["c", 1], ["a", 2], ["d", 3], ["b", 4], ["e", 5]] as const) {
+    backend.deliver(
+      "alice@example.test",
+      "INBOX",
+      `Subject: ${subject}\r\nDate: ${day} Jun 2024 10:00:00 +0000\r\n\r\nx\r\n`,
+    );
+  }
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("c CAPABILITY\r\n")).includes(" ESORT"));
+  // Dovecot 2.3 gives the same answers to these commands (item order aside): MIN and MAX are
+  // the ends of the sort order, ALL keeps it.
+  await transcript(
+    wire,
+    `
+    C: s1 SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s1") MIN 2 MAX 5 COUNT 5 ALL 2,4,1,3,5
+    S: s1 OK SORT completed
+    C: s2 SORT RETURN () (SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s2") ALL 2,4,1,3,5
+    S: s2 OK SORT completed
+    C: s3 SORT RETURN (MIN) (SUBJECT) UTF-8 NOT 1
+    S: * ESEARCH (TAG "s3") MIN 2
+    S: s3 OK SORT completed
+    C: s4 UID SORT RETURN (ALL COUNT) (REVERSE SUBJECT) UTF-8 ALL
+    S: * ESEARCH (TAG "s4") UID COUNT 5 ALL 5,3,1,4,2
+    S: s4 OK SORT completed
+    C: s5 SORT RETURN (COUNT) (ARRIVAL) UTF-8 SUBJECT zzz
+    S: * ESEARCH (TAG "s5") COUNT 0
+    S: s5 OK SORT completed
+    C: s6 SORT RETURN (MIN MAX ALL) (SUBJECT) UTF-8 SUBJECT zzz
+    S: * ESEARCH (TAG "s6")
+    S: s6 OK SORT completed
+    C: s7 SORT RETURN (SAVE MAX) (DATE) UTF-8 NOT 5
+    S: * ESEARCH (TAG "s7") MAX 4
+    S: s7 OK SORT completed
+    C: s8 FETCH $ (UID)
+    S: * 4 FETCH (UID 4)
+    S: s8 OK FETCH completed
+    C: s9 SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL
+    S: * ESEARCH (TAG "s9") ALL 1:5
+    S: s9 OK SORT completed
+    C: s10 SORT RETURN (BOGUS) (SUBJECT) UTF-8 ALL
+    S: s10 BAD unknown return option BOGUS
+    C: s11 SORT RETURN (SAVE) (SUBJECT) KOI8-R ALL
+    S: s11 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    C: s12 FETCH $ (UID)
+    S: s12 OK FETCH completed
+    `,
+  );
+  // CONDSTORE's MODSEQ key: the highest modseq of the matches ends a plain SORT, as SEARCH's.
+  const out = await wire.send("m1 SORT (SUBJECT) UTF-8 MODSEQ 1\r\nm2 SEARCH MODSEQ 1\r\n");
+  const modseq = /\* SEARCH 1 2 3 4 5 \(MODSEQ (\d+)\)/.exec(out)?.[1];
+  assert(modseq, out);
+  assert(out.includes(`* SORT 2 4 1 3 5 (MODSEQ ${modseq})\r\n`), out);
+});
+
+Deno.test("issue19#3: MULTIAPPEND (RFC 3502) stores all messages or none, APPENDUID with a set", async () => {
   const { backend, wire } = await loggedIn();
   assert((await wire.send("m0 CAPABILITY\r\n")).includes(" MULTIAPPEND"));
   await transcript(
@@ -847,7 +991,7 @@ Deno.test("issue19#5: MULTIAPPEND (RFC 3502) stores all messages or none, APPEND
   assertEquals(archive.messages.map((m) => m.uid), [1, 2, 3]);
 });
 
-Deno.test("issue19#6: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
+Deno.test("issue19#3: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
   const backend = aliceBackend();
   const day = (d: number) => `${d} Jun 2024 10:00:00 +0000`;
   for (
@@ -882,13 +1026,52 @@ Deno.test("issue19#6: THREAD=ORDEREDSUBJECT (RFC 5256 section 4)", async () => {
     C: t3 THREAD ORDEREDSUBJECT US-ASCII SUBJECT nothing-like-this
     S: * THREAD
     S: t3 OK THREAD completed
-    C: t4 THREAD REFERENCES UTF-8 ALL
-    S: t4 BAD unknown threading algorithm REFERENCES
+    C: t4 THREAD X-MAGIC UTF-8 ALL
+    S: t4 BAD unknown threading algorithm X-MAGIC
     `,
   );
 });
 
-Deno.test("issue19#6: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED", async () => {
+Deno.test("issue19#3: THREAD=REFERENCES (RFC 5256 section 4) links replies by their fields", async () => {
+  const backend = aliceBackend();
+  const mail = (id: string, day: number, subject: string, more = "") =>
+    backend.deliver(
+      "alice@example.test",
+      "INBOX",
+      `Message-ID: <${id}@example.test>\r\nDate: ${day} Jun 2024 10:00:00 +0000\r\n` +
+        `Subject: ${subject}\r\n${more}\r\nx\r\n`,
+    );
+  mail("plan", 1, "Plan"); // 1
+  mail("r2", 3, "Re: Plan", "In-Reply-To: <plan@example.test>\r\n"); // 2
+  mail("r1", 2, "Re: Plan", "References: <plan@example.test>\r\n"); // 3
+  // A reply to r2 whose References also names a message that is not here (folded).
+  mail("r3", 4, "Re: Plan", "References: <plan@example.test>\r\n <r2@example.test>\r\n"); // 4
+  mail("lunch", 5, "Lunch"); // 5
+  mail("x1", 6, "Other", "References: <gone@example.test>\r\n"); // 6
+  mail("x2", 7, "Another", "References: <gone@example.test>\r\n"); // 7
+  mail("late", 8, "Re: Lunch"); // 8: no fields, joins Lunch by subject
+  const wire = await ImapWire.open(backend);
+  await wire.send("a LOGIN alice@example.test sesame\r\nb SELECT INBOX\r\n");
+  assert((await wire.send("t0 CAPABILITY\r\n")).includes(" THREAD=REFERENCES"));
+  await transcript(
+    wire,
+    `
+    C: t1 THREAD REFERENCES UTF-8 ALL
+    S: * THREAD (1 (3)(2 4))(5 8)((6)(7))
+    S: t1 OK THREAD completed
+    C: t2 UID THREAD REFERENCES UTF-8 NOT SUBJECT lunch
+    S: * THREAD (1 (3)(2 4))((6)(7))
+    S: t2 OK THREAD completed
+    C: t3 THREAD REFERENCES UTF-8 SUBJECT nothing-like-this
+    S: * THREAD
+    S: t3 OK THREAD completed
+    C: t4 THREAD REFERENCES KOI8-R ALL
+    S: t4 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset
+    `,
+  );
+});
+
+Deno.test("issue19#3: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED", async () => {
   const { backend, wire } = await loggedIn();
   const fresh = await ImapWire.open(backend);
   await transcript(
@@ -973,7 +1156,7 @@ Deno.test("issue19#6: QRESYNC (RFC 7162) ENABLE, SELECT resync, VANISHED, CLOSED
   );
 });
 
-Deno.test("issue19#6: BINARY (RFC 3516) decodes parts, BINARY.SIZE, literal8, UNKNOWN-CTE", async () => {
+Deno.test("issue19#3: BINARY (RFC 3516) decodes parts, BINARY.SIZE, literal8, UNKNOWN-CTE", async () => {
   const { backend, wire } = await loggedIn();
   backend.deliver(
     "alice@example.test",

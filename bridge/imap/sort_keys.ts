@@ -79,15 +79,32 @@ export function decodeWords(text: string): string {
  * brackets.
  */
 export function baseSubject(subject: string | null | undefined): string {
+  return subjectOf(subject).base;
+}
+
+/**
+ * The base subject, and whether extracting it removed a reply or forward marker (a "Re:" or
+ * "Fwd:" leader, a "(fwd)" trailer or a "[fwd: …]" wrapper, not a mere "[blob]"): THREAD=
+ * REFERENCES merges a reply under its original by this (RFC 5256 section 4, step 6).
+ */
+export function subjectOf(subject: string | null | undefined): {
+  base: string;
+  replyOrForward: boolean;
+} {
   let s = decodeWords(subject ?? "").replace(/[\t\r\n ]+/g, " ").trim();
+  let replyOrForward = false;
   for (;;) {
     const before = s;
     // (2) trailing subj-trailer: "(fwd)" and whitespace.
-    s = s.replace(/(\s*\(fwd\))+\s*$/i, "").trim();
+    const trailer = s.replace(/(\s*\(fwd\))+\s*$/i, "").trim();
+    if (trailer !== s) replyOrForward = true;
+    s = trailer;
     // (3)–(5) leading subj-refwd and subj-blob, repeatedly.
     for (;;) {
       const inner = s;
-      s = s.replace(/^(re|fwd?)\s*(\[[^[\]]*\])?\s*:\s*/i, "");
+      const leader = s.replace(/^(re|fwd?)\s*(\[[^[\]]*\])?\s*:\s*/i, "");
+      if (leader !== s) replyOrForward = true;
+      s = leader;
       const blob = /^\[[^[\]]*\]\s*/.exec(s);
       // A blob is removed only when something is left after it (section 2.1 step 4).
       if (blob && s.length > blob[0].length) s = s.slice(blob[0].length);
@@ -95,10 +112,13 @@ export function baseSubject(subject: string | null | undefined): string {
     }
     // (6) "[fwd:" … "]" wrapper.
     const m = /^\[fwd:\s*(.*)\]$/i.exec(s);
-    if (m) s = m[1].trim();
+    if (m) {
+      s = m[1].trim();
+      replyOrForward = true;
+    }
     if (s === before) break;
   }
-  return casemap(s);
+  return { base: casemap(s), replyOrForward };
 }
 
 /** The mailbox (local part) of the first address of a list, as the key of FROM/TO/CC. */
@@ -108,10 +128,14 @@ function firstMailbox(list: MimeEnvelope["from"]): string {
 }
 
 /** The sent date (Date: header) in ms, or the internal date when it cannot be read. */
-function sentDate(m: Sortable): number {
-  const d = m.envelope?.date;
-  const t = d ? Date.parse(d.replace(/\([^)]*\)/g, "").trim()) : NaN;
-  return Number.isFinite(t) ? t : m.internalDate;
+export function sentDate(m: Sortable): number {
+  return sentDateOf(m.envelope?.date, m.internalDate);
+}
+
+/** A Date: field's value in ms (comments dropped), or `fallback` when it cannot be read. */
+export function sentDateOf(date: string | null | undefined, fallback: number): number {
+  const t = date ? Date.parse(date.replace(/\([^)]*\)/g, "").trim()) : NaN;
+  return Number.isFinite(t) ? t : fallback;
 }
 
 function keyOf(m: Sortable, key: SortCriterion["key"]): string | number {

@@ -1514,7 +1514,7 @@ export interface paths {
     put?: never;
     /**
      * Create a mailbox (missing parents are created too)
-     * @description Creates a mailbox by its full name (`/` separates levels); missing parents are created too. Names are unique per account (409).
+     * @description Creates a mailbox by its full name (`/` separates levels); missing parents are created too. Names are unique per account (409), and so are special-use roles (409 `role_taken`).
      */
     post: operations["createMailbox"];
     delete?: never;
@@ -5210,6 +5210,11 @@ export interface components {
        * @example Projects/2024
        */
       name: string;
+      /**
+       * @description A special use (RFC 6154) for the new mailbox. Each role belongs to one mailbox of the account: a role another mailbox holds is refused (409 `role_taken`).
+       * @enum {string}
+       */
+      role?: "sent" | "drafts" | "trash" | "junk" | "archive";
     };
     MailboxUpdateRequest: {
       /**

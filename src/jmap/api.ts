@@ -6,6 +6,7 @@
  * capability is in `using` (section 3.3: otherwise unknownMethod).
  */
 import { AppError } from "../errors.ts";
+import { blobCopy } from "./blobs.ts";
 import type { Ctx } from "./context.ts";
 import { emailGet, emailParse } from "./email_get.ts";
 import { emailQuery, emailQueryChanges } from "./email_query.ts";
@@ -14,6 +15,7 @@ import {
   submissionChanges,
   submissionGet,
   submissionQuery,
+  submissionQueryChanges,
   submissionSet,
 } from "./email_submission.ts";
 import { identityChanges, identityGet, identitySet } from "./identity.ts";
@@ -43,6 +45,7 @@ type Handler = (ctx: Ctx, args: Record<string, Json>) => Promise<Result> | Resul
 const METHODS: Record<string, [capability: string, handler: Handler]> = {
   // RFC 8620 section 4: returns its arguments unchanged.
   "Core/echo": [CORE, (_ctx, args) => args],
+  "Blob/copy": [CORE, blobCopy],
   "Mailbox/get": [MAIL, mailboxGet],
   "Mailbox/changes": [MAIL, mailboxChanges],
   "Mailbox/query": [MAIL, mailboxQuery],
@@ -65,6 +68,7 @@ const METHODS: Record<string, [capability: string, handler: Handler]> = {
   "EmailSubmission/get": [SUBMISSION, submissionGet],
   "EmailSubmission/changes": [SUBMISSION, submissionChanges],
   "EmailSubmission/query": [SUBMISSION, submissionQuery],
+  "EmailSubmission/queryChanges": [SUBMISSION, submissionQueryChanges],
   "EmailSubmission/set": [SUBMISSION, submissionSet],
 };
 

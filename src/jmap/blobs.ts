@@ -3,16 +3,18 @@
  * per content, the id the account's alone: transactional/uploads.ts), and the bytes behind a
  * blob id for download, Email/import, Email/parse and attachments. Every lookup carries the
  * caller's account: another account's message or upload is "not found", exactly like an id
- * that never existed (section 6.2), so nobody learns what exists elsewhere.
+ * that never existed (section 6.2), so nobody learns what exists elsewhere. Blob/copy (section
+ * 6.3) within the one account a credential reaches.
  */
 import type { MimePart } from "../../schemas/mime_structure.ts";
 import { parseMimeStructure } from "../../schemas/mime_structure.ts";
 import { AppError } from "../errors.ts";
 import { getRaw } from "../services/messages.ts";
 import { uploadedBytes } from "../transactional/uploads.ts";
-import type { Ctx } from "./context.ts";
+import { account, type Ctx } from "./context.ts";
 import { decodedContent } from "./email_body.ts";
-import type { BlobRef } from "./ids.ts";
+import { type BlobRef, parseBlobId } from "./ids.ts";
+import { invalidArguments, type Json, MethodError, type SetError, setError } from "./protocol.ts";
 
 /**
  * The part at an IMAP-style section path ("2.1"): multipart children by position, and through a
@@ -58,4 +60,36 @@ export async function blobBytes(
   const part = resolvePart(parseMimeStructure(whole).body, partId);
   if (!part || part.type.toLowerCase() === "multipart") return undefined;
   return decodedContent(whole, part);
+}
+
+/**
+ * Blob/copy (RFC 8620 section 6.3). A credential reaches one account, so `fromAccountId` and
+ * `accountId` are the same account (another is fromAccountNotFound / accountNotFound): each
+ * blob the account can read is "copied" under its own id, the rest are notFound.
+ */
+export async function blobCopy(ctx: Ctx, args: Record<string, Json>) {
+  const from = account(ctx, args, "fromAccountId");
+  account(ctx, args);
+  const ids = args.blobIds;
+  if (!Array.isArray(ids) || !ids.every((i) => typeof i === "string")) {
+    throw invalidArguments('"blobIds" must be an array of blob ids');
+  }
+  if (ids.length > ctx.limits.maxObjectsInSet) {
+    throw new MethodError("requestTooLarge", `at most ${ctx.limits.maxObjectsInSet} blobs`);
+  }
+  const copied: Record<string, string> = {};
+  const notCopied: Record<string, SetError> = {};
+  for (const id of ids as string[]) {
+    const ref = parseBlobId(id);
+    const bytes = ref && await blobBytes(ctx, from, ref);
+    if (bytes) copied[id] = id;
+    else notCopied[id] = setError("notFound", "no such blob in this account");
+  }
+  const orNull = <T>(o: Record<string, T>) => Object.keys(o).length ? o : null;
+  return {
+    fromAccountId: args.fromAccountId,
+    accountId: args.accountId,
+    copied: orNull(copied),
+    notCopied: orNull(notCopied),
+  };
 }

@@ -33,12 +33,13 @@ import {
   idsArg,
   pick,
   propertiesArg,
+  queryChangesResponse,
   queryWindow,
   setArgs,
   SetOutcome,
 } from "./standard.ts";
 import { changesMethod } from "./thread.ts";
-import { currentState } from "./state.ts";
+import { changesSince, currentState } from "./state.ts";
 import { findHeaderEnd } from "../../schemas/mime_header.ts";
 
 const s = schema.jmapSubmissions;
@@ -146,9 +147,8 @@ export async function submissionGet(ctx: Ctx, args: Record<string, Json>) {
 
 export const submissionChanges = changesMethod("EmailSubmission", submissionIdOf);
 
-/** Section 7.3 filter and sort, over the account's submissions. */
-export async function submissionQuery(ctx: Ctx, args: Record<string, Json>) {
-  const accountId = account(ctx, args);
+/** Section 7.3 filter and sort, over the account's submissions: the matching ids in order. */
+async function submissionIds(ctx: Ctx, accountId: number, args: Record<string, Json>) {
   const all = (await ctx.deps.store.db.select().from(s).where(eq(s.accountId, accountId))).map(
     toJmap,
   );
@@ -174,12 +174,27 @@ export async function submissionQuery(ctx: Ctx, args: Record<string, Json>) {
       (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (c.isAscending === false ? -1 : 1)
     );
   }
+  return list.map((x) => x.id);
+}
+
+export async function submissionQuery(ctx: Ctx, args: Record<string, Json>) {
+  const accountId = account(ctx, args);
   return {
     accountId: args.accountId,
     queryState: await currentState(ctx.deps.store.db, accountId, "EmailSubmission"),
-    canCalculateChanges: false,
-    ...queryWindow(list.map((x) => x.id), args, 1000),
+    canCalculateChanges: true,
+    ...queryWindow(await submissionIds(ctx, accountId, args), args, 1000),
   };
+}
+
+/** RFC 8620 section 5.6 over the submission change log (states are the account's sequence). */
+export async function submissionQueryChanges(ctx: Ctx, args: Record<string, Json>) {
+  const accountId = account(ctx, args);
+  const db = ctx.deps.store.db;
+  const c = await changesSince(db, accountId, "EmailSubmission", args.sinceQueryState, undefined);
+  const ids = await submissionIds(ctx, accountId, args);
+  const changed = new Set([...c.created, ...c.updated, ...c.destroyed].map(submissionIdOf));
+  return queryChangesResponse(args, c, ids, changed);
 }
 
 /** The message without its Bcc fields (header section only; the body is untouched). */

@@ -8,6 +8,7 @@
 import { eq, sql } from "drizzle-orm";
 import { MAILBOX_SEPARATOR } from "../../schemas/api_mail.ts";
 import { AppError } from "../errors.ts";
+import type { MailboxRole } from "../services/accounts.ts";
 import { createMailbox, deleteMailbox, updateMailbox } from "../services/mailboxes.ts";
 import { schema } from "../store/store.ts";
 import { account, type Ctx, requireWrite, resolveId } from "./context.ts";
@@ -251,11 +252,14 @@ function mailboxSetError(e: unknown): SetError {
     case "conflict":
     case "validation_failed":
       return setError("invalidProperties", e.message, ["name"]);
+    case "role_taken":
+      return setError("invalidProperties", e.message, ["role"]);
   }
   throw e;
 }
 
 const WRITABLE = new Set(["name", "parentId", "isSubscribed", "role", "sortOrder"]);
+const CREATABLE_ROLES = new Set(["sent", "drafts", "trash", "junk", "archive"]);
 
 /** The full name for a JMAP name under a parent; a SetError when it cannot be one. */
 function fullName(
@@ -283,8 +287,12 @@ function readOnlyProblem(current: JmapMailbox | undefined, next: Record<string, 
     if (!PROPERTIES.includes(k as (typeof PROPERTIES)[number])) return true;
     if (WRITABLE.has(k) && k !== "role" && k !== "sortOrder") return false;
     // Server-set (counts, rights, id) or fixed here (role, sortOrder): only their value passes.
+    // A new mailbox may take a role no other holds (RFC 8621 section 2), never "inbox".
     const now = current?.[k as keyof JmapMailbox];
-    if (current === undefined) return !(k === "role" && next[k] === null) && k !== "sortOrder";
+    if (current === undefined) {
+      if (k === "sortOrder") return false;
+      return k !== "role" || !(next[k] === null || CREATABLE_ROLES.has(next[k] as string));
+    }
     return JSON.stringify(now) !== JSON.stringify(next[k]);
   });
   return bad.length > 0
@@ -312,7 +320,8 @@ export async function mailboxSet(ctx: Ctx, args: Record<string, Json>) {
       continue;
     }
     try {
-      const box = await createMailbox(ctx.deps, accountId, name);
+      const role = typeof input.role === "string" ? input.role as MailboxRole : null;
+      const box = await createMailbox(ctx.deps, accountId, name, role);
       if (input.isSubscribed === false) {
         await updateMailbox(ctx.deps, accountId, box.id, { subscribed: false });
       }

@@ -99,11 +99,19 @@ export function queryChangesResponse(
   current: readonly string[],
   changed: ReadonlySet<string>,
 ) {
+  const maxChanges = maxChangesArg(args);
   const removed = [...changed];
   const added: { id: string; index: number }[] = [];
   for (let i = 0; i < current.length; i++) {
     if (changed.has(current[i])) added.push({ id: current[i], index: i });
     if (typeof args.upToId === "string" && current[i] === args.upToId) break;
+  }
+  // Section 5.6: more changes than the client would take is an error, not a partial answer.
+  if (maxChanges !== undefined && removed.length + added.length > maxChanges) {
+    throw new MethodError(
+      "tooManyChanges",
+      `${removed.length + added.length} changes, more than maxChanges ${maxChanges}`,
+    );
   }
   return {
     accountId: args.accountId,

@@ -64,7 +64,8 @@ export function mailboxRoutes(deps: Deps) {
       summary: "Create a mailbox (missing parents are created too)",
       description:
         "Creates a mailbox by its full name (`/` separates levels); missing parents are created " +
-        "too. Names are unique per account (409).",
+        "too. Names are unique per account (409), and so are special-use roles (409 " +
+        "`role_taken`).",
       security: bearer,
       request: { body: json(MailboxCreateRequest) },
       responses: { 201: ok("Created", Mailbox), ...problems(400, 401, 403, 409, 422) },
@@ -72,7 +73,8 @@ export function mailboxRoutes(deps: Deps) {
     async (c) => {
       const auth = c.get("auth");
       requireScope(auth, "read");
-      return c.json(await createMailbox(deps, auth.accountId, c.req.valid("json").name), 201);
+      const { name, role } = c.req.valid("json");
+      return c.json(await createMailbox(deps, auth.accountId, name, role ?? null), 201);
     },
   );
 

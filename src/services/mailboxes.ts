@@ -14,9 +14,9 @@ import {
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import type { Queryable, Statement } from "../store/store.ts";
-import { assertStep, rawSql, schema } from "../store/store.ts";
+import { assertStep, isFailedAssertion, rawSql, schema } from "../store/store.ts";
 import { inJson, retryStale } from "../store/optimistic.ts";
-import { newUidValidity } from "./accounts.ts";
+import { type MailboxRole, newUidValidity } from "./accounts.ts";
 import { type PurgeRow, purgeStatements } from "./message_store.ts";
 
 type MailboxRow = typeof schema.mailboxes.$inferSelect;
@@ -163,12 +163,18 @@ function eventStep(
 }
 
 /** A new mailbox row; with `orNothing`, none when the name is taken (else that fails the job). */
-function insertStep(deps: Deps, accountId: number, name: string, orNothing: boolean): Statement {
+function insertStep(
+  deps: Deps,
+  accountId: number,
+  name: string,
+  orNothing: boolean,
+  role: MailboxRole | null = null,
+): Statement {
   return {
-    sql: `INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (?, ?, ?)${
+    sql: `INSERT INTO mailboxes (account_id, name, role, uid_validity) VALUES (?, ?, ?, ?)${
       orNothing ? " ON CONFLICT (account_id, name) DO NOTHING" : ""
     } RETURNING id`,
-    args: [accountId, name, newUidValidity(deps.clock.now())],
+    args: [accountId, name, role, newUidValidity(deps.clock.now())],
   };
 }
 
@@ -197,18 +203,50 @@ function nameRace(error: unknown, name: string): unknown {
     : error;
 }
 
-export async function createMailbox(deps: Deps, accountId: number, input: string) {
+/**
+ * A new mailbox, optionally with a special use (RFC 6154 CREATE-SPECIAL-USE, JMAP `role`):
+ * each role belongs to one mailbox of the account (RFC 8621 section 2), so a role another
+ * mailbox holds is refused (409 `role_taken`), re-checked in SQL against a concurrent twin.
+ */
+export async function createMailbox(
+  deps: Deps,
+  accountId: number,
+  input: string,
+  role: MailboxRole | null = null,
+) {
   const name = checkName(input);
   if (await nameTaken(deps.store.db, accountId, name)) {
     throw new AppError(409, "already_exists", `a mailbox named "${name}" already exists`);
   }
+  if (role === "inbox") throw protectedError("only INBOX is the inbox");
+  const roleTaken = async () => {
+    const [holder] = await deps.store.db.select({ name: schema.mailboxes.name })
+      .from(schema.mailboxes)
+      .where(and(eq(schema.mailboxes.accountId, accountId), eq(schema.mailboxes.role, role!)));
+    return holder && new AppError(
+      409,
+      "role_taken",
+      `the ${role} mailbox is "${holder.name}"; each special use belongs to one mailbox`,
+    );
+  };
+  if (role) {
+    const taken = await roleTaken();
+    if (taken) throw taken;
+  }
   // One write job: the unique (account, name) index refuses a concurrent twin in SQL.
   const statements = [
+    ...(role
+      ? [assertStep(
+        "NOT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ? AND role = ?)",
+        [accountId, role],
+      )]
+      : []),
     ...createParents(deps, accountId, name),
-    insertStep(deps, accountId, name, false),
-    eventStep(accountId, "mailbox.created", "inserted", { name }),
+    insertStep(deps, accountId, name, false, role),
+    eventStep(accountId, "mailbox.created", "inserted", role ? { name, role } : { name }),
   ];
-  const results = await deps.store.batch(statements).catch((e) => {
+  const results = await deps.store.batch(statements).catch(async (e) => {
+    if (role && isFailedAssertion(e)) throw (await roleTaken()) ?? e;
     throw nameRace(e, name);
   });
   const id = Number(results[statements.length - 2].rows[0].id);

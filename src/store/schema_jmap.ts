@@ -8,7 +8,7 @@
  * A trigger runs in the same statement as the write, whichever code path or process made it, so
  * no write can forget to log. States are the log's sequence numbers, per account and type.
  */
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const jmapChanges = sqliteTable("jmap_changes", {
   seq: integer("seq").primaryKey({ autoIncrement: true }),
@@ -37,3 +37,22 @@ export const jmapSubmissions = sqliteTable("jmap_submissions", {
   /** Per recipient `{smtpReply, delivered, displayed}` (section 7 `deliveryStatus`). */
   deliveryStatus: text("delivery_status").notNull().default("{}"),
 }, (t) => [index("jmap_submissions_account").on(t.accountId, t.id)]);
+
+/**
+ * RFC 8621 section 6: what the user set on one of the account's identities (Identity/set). The
+ * identities themselves follow the account's address and aliases (jmap/identity.ts); a row
+ * exists only once something was set, and a missing field keeps the default.
+ */
+export const jmapIdentities = sqliteTable("jmap_identities", {
+  accountId: integer("account_id").notNull(),
+  /** `i<account id>` or `ia<alias id>`. */
+  identityId: text("identity_id").notNull(),
+  /** The display name; null keeps the account's. */
+  name: text("name"),
+  /** JSON `EmailAddress[]` or null (section 6 `replyTo`). */
+  replyTo: text("reply_to"),
+  /** JSON `EmailAddress[]` or null (section 6 `bcc`). */
+  bcc: text("bcc"),
+  textSignature: text("text_signature").notNull().default(""),
+  htmlSignature: text("html_signature").notNull().default(""),
+}, (t) => [primaryKey({ columns: [t.accountId, t.identityId] })]);

@@ -202,4 +202,10 @@ export const MIGRATIONS: Migration[] = [
       'CREATE INDEX `tx_webhook_deliveries_raw` ON `tx_webhook_deliveries` (`raw_sha256`) WHERE "tx_webhook_deliveries"."raw_sha256" IS NOT NULL;',
     ],
   },
+  {
+    "tag": "0015_crazy_rick_jones",
+    "statements": [
+      "CREATE TABLE `jmap_identities` (\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`name` text,\n\t`reply_to` text,\n\t`bcc` text,\n\t`text_signature` text DEFAULT '' NOT NULL,\n\t`html_signature` text DEFAULT '' NOT NULL,\n\tPRIMARY KEY(`account_id`, `identity_id`)\n);",
+    ],
+  },
 ];
