@@ -1,17 +1,24 @@
 /**
  * One pass of the gateway-side federation worker: lease the due outbox rows whose domains have
  * a peer (the same leases, retries, expiry and bounces as the bridge's SMTP worker), send each
- * message once per domain with all its recipients, store the verified receipt and record every
- * recipient's result. The entry point calls this on a timer (at the edge: a cron trigger).
+ * message once per domain with all its recipients — several messages in one request to a peer
+ * that advertises a batch endpoint (docs/federation.md section 6.4), each with its own envelope
+ * and receipt — store each verified receipt and record every recipient's result. The entry point calls this on a timer (at the edge: a cron trigger).
  */
 import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
 import type { Statement } from "../store/store.ts";
 import { rememberSha256 } from "../crypto.ts";
 import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
-import { discover } from "./discovery.ts";
+import { discover, type Peer } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
-import { domainOf, sendFederated, type SendOutcome } from "./send.ts";
+import {
+  domainOf,
+  type OutgoingMessage,
+  sendFederated,
+  sendFederatedBatch,
+  type SendOutcome,
+} from "./send.ts";
 
 export interface FederationPass {
   claimed: number;
@@ -51,44 +58,43 @@ async function report(
   }
 }
 
-async function deliverMessage(
+/** The message of one job's items (all one message, one sender), ready to sign. */
+async function outgoing(
   deps: Deps,
   worker: string,
   domain: string,
   items: OutboxItem[],
+): Promise<OutgoingMessage> {
+  const first = items[0];
+  const raw = await readLeasedRaw(deps, first.id, worker);
+  // The store keys the bytes by their SHA-256: the envelope's digest needs no second hash.
+  rememberSha256(raw, first.blobSha256);
+  // Parsing costs more than the rest of a send: only when the row lacks what we need.
+  const parsed = first.mailFrom === "" || first.messageId === null
+    ? await deps.mime.parse(raw)
+    : undefined;
+  // A bounce (null sender) is signed by the domain of its From header when that is ours.
+  const signer = first.mailFrom === "" ? domainOf(parsed?.from?.address ?? "") : undefined;
+  return {
+    domain,
+    mailFrom: first.mailFrom,
+    recipients: items.map((i) => i.rcptTo),
+    raw,
+    messageId: first.messageId ?? parsed?.messageId ?? "",
+    signer,
+  };
+}
+
+/** Records the outcome of one message's delivery for each of its recipients' rows. */
+async function recordOutcome(
+  deps: Deps,
+  worker: string,
+  domain: string,
+  items: OutboxItem[],
+  outcome: SendOutcome,
   pass: FederationPass,
 ): Promise<void> {
-  let peer = await discover(deps, domain);
-  // A peer that failed before is looked up again on each retry (retries are already spaced).
-  if (peer.status !== "peer") peer = await discover(deps, domain, true);
-  let outcome: SendOutcome;
   const first = items[0];
-  if (!peer.document || peer.status === "none") {
-    outcome = {
-      ok: false,
-      code: "no_peer",
-      message: `federation discovery for ${domain}: ${peer.detail ?? "no peer"}`,
-      temporary: true,
-    };
-  } else {
-    const raw = await readLeasedRaw(deps, first.id, worker);
-    // The store keys the bytes by their SHA-256: the envelope's digest needs no second hash.
-    rememberSha256(raw, first.blobSha256);
-    // Parsing costs more than the rest of a send: only when the row lacks what we need.
-    const parsed = first.mailFrom === "" || first.messageId === null
-      ? await deps.mime.parse(raw)
-      : undefined;
-    // A bounce (null sender) is signed by the domain of its From header when that is ours.
-    const signer = first.mailFrom === "" ? domainOf(parsed?.from?.address ?? "") : undefined;
-    outcome = await sendFederated(deps, peer.document, {
-      domain,
-      mailFrom: first.mailFrom,
-      recipients: items.map((i) => i.rcptTo),
-      raw,
-      messageId: first.messageId ?? parsed?.messageId ?? "",
-      signer,
-    });
-  }
   if (!outcome.ok) {
     for (const item of items) {
       await report(deps, worker, item, {
@@ -170,7 +176,77 @@ function perMessage(group: OutboxGroup): OutboxItem[][] {
   return out;
 }
 
-/** Claims due federated rows and delivers them, `concurrency` messages at a time. */
+/** Rough bytes one message takes in a batch request: base64 content plus its envelope. */
+const batchBytesOf = (items: OutboxItem[]) => Math.ceil(items[0].size / 3) * 4 + 2048;
+
+/**
+ * One domain's messages cut into units of work: batches within the peer's advertised bounds
+ * (section 6.4) when it takes them, else (and for a message too large for any batch) one each.
+ */
+function units(messages: OutboxItem[][], batch?: { maxMessages: number; maxBytes: number }) {
+  if (!batch) return messages.map((m) => [m]);
+  const out: OutboxItem[][][] = [];
+  let current: OutboxItem[][] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = batchBytesOf(m);
+    if (size > batch.maxBytes) {
+      out.push([m]);
+      continue;
+    }
+    if (current.length >= batch.maxMessages || bytes + size > batch.maxBytes) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** Delivers one unit (one message, or a batch of them) to a discovered peer and records it. */
+async function deliverUnit(
+  deps: Deps,
+  worker: string,
+  domain: string,
+  peer: Peer,
+  unit: OutboxItem[][],
+  pass: FederationPass,
+): Promise<void> {
+  if (!peer.document || peer.status === "none") {
+    const outcome: SendOutcome = {
+      ok: false,
+      code: "no_peer",
+      message: `federation discovery for ${domain}: ${peer.detail ?? "no peer"}`,
+      temporary: true,
+    };
+    for (const items of unit) await recordOutcome(deps, worker, domain, items, outcome, pass);
+    return;
+  }
+  // A message whose bytes cannot be read (e.g. its lease was lost) stays behind alone.
+  const read = await Promise.allSettled(unit.map((items) => outgoing(deps, worker, domain, items)));
+  const ready: { items: OutboxItem[]; msg: OutgoingMessage }[] = [];
+  read.forEach((r, i) => {
+    if (r.status === "fulfilled") ready.push({ items: unit[i], msg: r.value });
+    else {
+      deps.logger.log("error", "federation.send_failed", { domain, error: String(r.reason) });
+    }
+  });
+  const outcomes = unit.length > 1
+    ? await sendFederatedBatch(deps, peer.document, ready.map((r) => r.msg))
+    : await Promise.all(ready.map((r) => sendFederated(deps, peer.document!, r.msg)));
+  // Side by side: the results' write jobs meet in one group commit on the embedded store.
+  await Promise.all(
+    ready.map((r, i) => recordOutcome(deps, worker, domain, r.items, outcomes[i], pass)),
+  );
+}
+
+/**
+ * Claims due federated rows and delivers them, `concurrency` units at a time: a unit is one
+ * message, or for a peer that advertises a batch endpoint, a batch of its messages.
+ */
 export async function runFederationOnce(
   deps: Deps,
   worker: string,
@@ -184,16 +260,25 @@ export async function runFederationOnce(
     leaseSeconds: options.leaseSeconds ?? 120,
     route: "federation",
   });
-  const jobs = claim.groups.flatMap((g) =>
-    perMessage(g).map((items) => ({ domain: g.domain, items }))
-  );
-  pass.claimed = jobs.reduce((n, j) => n + j.items.length, 0);
+  const jobs: { domain: string; peer: Peer; unit: OutboxItem[][] }[] = [];
+  for (const group of claim.groups) {
+    const messages = perMessage(group);
+    pass.claimed += messages.reduce((n, m) => n + m.length, 0);
+    let peer = await discover(deps, group.domain);
+    // A peer that failed before is looked up again on each retry (retries are already spaced).
+    if (peer.status !== "peer") peer = await discover(deps, group.domain, true);
+    // Batches here are off (0): no batch endpoint, and one request per message out as well.
+    const batch = deps.config.federationBatchMessages > 0 ? peer.document?.batch : undefined;
+    for (const unit of units(messages, batch)) {
+      jobs.push({ domain: group.domain, peer, unit });
+    }
+  }
   let next = 0;
   const run = async () => {
     while (next < jobs.length) {
       const job = jobs[next++];
       try {
-        await deliverMessage(deps, worker, job.domain, job.items, pass);
+        await deliverUnit(deps, worker, job.domain, job.peer, job.unit, pass);
       } catch (e) {
         deps.logger.log("error", "federation.send_failed", {
           domain: job.domain,

@@ -1,0 +1,216 @@
+/**
+ * Batched federation delivery (docs/federation.md section 6.4) between gateways on loopback over
+ * real TLS: a peer that advertises a batch endpoint gets a pass's messages in one request, each
+ * with its own envelope and signed receipt; one that does not gets one request per message;
+ * a bad delivery in a batch fails only itself (digest, rate limit), a batch lost on the way back
+ * is retried and stored once, and the endpoint holds to its advertised bounds.
+ */
+import { eq } from "drizzle-orm";
+import { compactVerify, createLocalJWKSet } from "jose";
+import { runFederationOnce } from "../src/federation/worker.ts";
+import { schema } from "../src/store/store.ts";
+import type { FetchPort } from "../src/ports.ts";
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { type Peer, startFederation } from "./fixtures/federation.ts";
+
+async function send(from: Peer, to: string, subject: string): Promise<string> {
+  const res = await from.call("POST", "/v1/emails", {
+    as: "alice",
+    body: { from: `alice@${from.domain}`, to: [to], subject, text: `${subject}\n` },
+  });
+  assertEquals(res.status, 201, await res.clone().text());
+  return (await res.json()).messageId;
+}
+
+/** Subjects in bob's Inbox at `peer`, sorted. */
+async function bobsSubjects(peer: Peer): Promise<string[]> {
+  const [account] = await peer.deps.store.db.select().from(schema.accounts)
+    .where(eq(schema.accounts.address, `bob@${peer.domain}`));
+  const rows = await peer.deps.store.db.select().from(schema.messages)
+    .where(eq(schema.messages.accountId, account.id));
+  return rows.map((r) => r.subject).sort();
+}
+
+/**
+ * Wraps the sender's fetch port: records each POST's path, and lets `tamper` rewrite a batch
+ * request's body or `after` replace the answer.
+ */
+function watchPosts(peer: Peer) {
+  const ports = peer.deps.federation!;
+  const inner: FetchPort = ports.fetch;
+  const posts: string[] = [];
+  const hooks: {
+    tamper?: (body: { deliveries: { envelope: string; content: string }[] }) => void;
+    after?: (res: Response) => Promise<Response>;
+  } = {};
+  ports.fetch = async (request, policy) => {
+    if (request.method !== "POST") return await inner(request, policy);
+    const path = new URL(request.url).pathname;
+    posts.push(path);
+    let forwarded = request;
+    if (path.endsWith("/deliver-batch") && hooks.tamper) {
+      const body = await request.json();
+      hooks.tamper(body);
+      forwarded = new Request(request.url, {
+        method: "POST",
+        headers: request.headers,
+        body: JSON.stringify(body),
+      });
+    }
+    const res = await inner(forwarded, policy);
+    return hooks.after ? await hooks.after(res) : res;
+  };
+  return { posts, hooks, restore: () => void (ports.fetch = inner) };
+}
+
+const count = (posts: string[], path: string) => posts.filter((p) => p === path).length;
+const BATCH = "/v1/federation/deliver-batch";
+const SINGLE = "/v1/federation/deliver";
+
+Deno.test("issue20#f-batch: a pass's messages to a batching peer go in one request, one signed receipt each", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  try {
+    const [alpha, beta] = fed.peers;
+    const doc = await (await beta.call("GET", "/.well-known/sharp?domain=beta.test")).json();
+    assertEquals(doc.batch.maxMessages, 32);
+    assert(doc.batch.url.endsWith(BATCH), doc.batch.url);
+    const watch = watchPosts(alpha);
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) ids.push(await send(alpha, "bob@beta.test", `b${i}`));
+    assertEquals(await runFederationOnce(alpha.deps, "w"), {
+      claimed: 5,
+      sent: 5,
+      deferred: 0,
+      failed: 0,
+    });
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [1, 0]);
+    assertEquals(await bobsSubjects(beta), ["b1", "b2", "b3", "b4", "b5"]);
+    // Each message has its own receipt, signed by beta.test over that message's envelope.
+    const jwks = createLocalJWKSet(
+      await (await beta.call("GET", "/.well-known/sharp/jwks?domain=beta.test")).json(),
+    );
+    const receipts = await alpha.deps.store.db.select().from(schema.federationReceipts);
+    assertEquals(receipts.length, 5);
+    const named = [];
+    for (const r of receipts) {
+      const claims = JSON.parse(
+        new TextDecoder().decode((await compactVerify(r.receipt, jwks)).payload),
+      );
+      assertEquals([claims.iss, claims.aud], ["beta.test", "alpha.test"]);
+      assertEquals(claims.messageId, r.messageIdHeader);
+      named.push(claims.messageId);
+    }
+    assertEquals(named.sort(), ids.sort());
+    assertEquals((await runFederationOnce(alpha.deps, "w")).claimed, 0);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f-batch: a peer without a batch endpoint gets today's one request per message", async () => {
+  const fed = await startFederation(
+    ["alpha.test", "beta.test"],
+    (d) => d === "beta.test" ? { federationBatchMessages: 0 } : {},
+  );
+  try {
+    const [alpha, beta] = fed.peers;
+    const doc = await (await beta.call("GET", "/.well-known/sharp?domain=beta.test")).json();
+    assertEquals(doc.batch, undefined);
+    const off = await beta.call("POST", BATCH, {
+      body: { deliveries: [{ envelope: "x", content: "" }] },
+    });
+    assertEquals(off.status, 404);
+    const watch = watchPosts(alpha);
+    for (let i = 1; i <= 3; i++) await send(alpha, "bob@beta.test", `s${i}`);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).sent, 3);
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [0, 3]);
+    assertEquals(await bobsSubjects(beta), ["s1", "s2", "s3"]);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f-batch: batches keep to the peer's advertised size, and the endpoint refuses more", async () => {
+  const fed = await startFederation(
+    ["alpha.test", "beta.test"],
+    (d) => d === "beta.test" ? { federationBatchMessages: 2 } : {},
+  );
+  try {
+    const [alpha, beta] = fed.peers;
+    const watch = watchPosts(alpha);
+    for (let i = 1; i <= 5; i++) await send(alpha, "bob@beta.test", `c${i}`);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).sent, 5);
+    // 2 + 2 in batches; the fifth alone goes to the single endpoint.
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [2, 1]);
+    assertEquals((await bobsSubjects(beta)).length, 5);
+    const three = Array.from({ length: 3 }, () => ({ envelope: "a.b.c", content: "" }));
+    const tooMany = await beta.call("POST", BATCH, { body: { deliveries: three } });
+    assertEquals(tooMany.status, 413);
+    assertEquals((await tooMany.json()).code, "too_large");
+    const big = [{ envelope: "a.b.c", content: "A".repeat(9 * 1024 * 1024) }];
+    assertEquals((await beta.call("POST", BATCH, { body: { deliveries: big } })).status, 413);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f-batch: a bad delivery fails only itself; the sender's rate limit counts each", async () => {
+  const fed = await startFederation(
+    ["alpha.test", "beta.test"],
+    (d) => d === "beta.test" ? { federationRatePerMinute: 3 } : {},
+  );
+  try {
+    const [alpha, beta] = fed.peers;
+    const watch = watchPosts(alpha);
+    // The second delivery's content is changed on the way: its signed digest no longer fits.
+    watch.hooks.tamper = (body) => {
+      const d = body.deliveries[1];
+      d.content = btoa(atob(d.content).replace("d2", "dX"));
+    };
+    for (let i = 1; i <= 5; i++) await send(alpha, "bob@beta.test", `d${i}`);
+    const pass = await runFederationOnce(alpha.deps, "w");
+    // d2 refused (digest); of the other four, three fit the limit of 3 per minute (each
+    // delivery counts, as on the single endpoint) and one is refused (rate_limited).
+    assertEquals([pass.sent, pass.deferred], [3, 2]);
+    assertEquals(count(watch.posts, BATCH), 1);
+    const stored = await bobsSubjects(beta);
+    assertEquals(stored.length, 3);
+    assert(!stored.includes("d2"), stored.join());
+    const errors = (await alpha.deps.store.db.select().from(schema.outbox))
+      .map((r) => r.lastError ?? "").filter(Boolean).sort();
+    assert(/digest_mismatch/.test(errors.join(" ")), errors.join("\n"));
+    assert(/rate_limited/.test(errors.join(" ")), errors.join("\n"));
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f-batch: a batch whose answer is lost is sent again and stored once", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  try {
+    const [alpha, beta] = fed.peers;
+    const watch = watchPosts(alpha);
+    // The peer stores the batch, but its answer never reaches the sender.
+    watch.hooks.after = async (res) => {
+      await res.body?.cancel();
+      throw new TypeError("connection reset by peer");
+    };
+    for (let i = 1; i <= 3; i++) await send(alpha, "bob@beta.test", `r${i}`);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).deferred, 3);
+    assertEquals(await bobsSubjects(beta), ["r1", "r2", "r3"]);
+    // The retry falls due: new envelopes and nonces, the same messages.
+    watch.hooks.after = undefined;
+    await alpha.deps.store.db.update(schema.outbox).set({ nextAttemptAt: Date.now() - 1 });
+    assertEquals(await runFederationOnce(alpha.deps, "w"), {
+      claimed: 3,
+      sent: 3,
+      deferred: 0,
+      failed: 0,
+    });
+    assertEquals(count(watch.posts, BATCH), 2);
+    assertEquals(await bobsSubjects(beta), ["r1", "r2", "r3"]);
+    assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 3);
+  } finally {
+    await fed.close();
+  }
+});
