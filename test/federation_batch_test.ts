@@ -8,9 +8,14 @@
 import { eq } from "drizzle-orm";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { runFederationOnce } from "../src/federation/worker.ts";
+import { signingKey } from "../src/federation/keys.ts";
+import { discover } from "../src/federation/discovery.ts";
+import { claimOutbox, recordSentMany } from "../src/services/outbox_delivery.ts";
 import { schema } from "../src/store/store.ts";
 import type { FetchPort } from "../src/ports.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { startFederationWorker } from "../hosts/process/federation_runtime.ts";
+import { silentLogger } from "../src/ports.ts";
 import { type Peer, startFederation } from "./fixtures/federation.ts";
 
 async function send(from: Peer, to: string, subject: string): Promise<string> {
@@ -77,13 +82,25 @@ Deno.test("issue20#f-batch: a pass's messages to a batching peer go in one reque
     const watch = watchPosts(alpha);
     const ids: string[] = [];
     for (let i = 1; i <= 5; i++) ids.push(await send(alpha, "bob@beta.test", `b${i}`));
+    // Warm (as in any running server): the signing key and the peer's document are known.
+    await signingKey(alpha.deps, "alpha.test");
+    await discover(alpha.deps, "beta.test");
+    const jobs: number[] = [];
+    const previous = alpha.deps.store.onJob;
+    alpha.deps.store.onJob = (job) => {
+      jobs.push(job.statements);
+      previous?.(job);
+    };
     assertEquals(await runFederationOnce(alpha.deps, "w"), {
       claimed: 5,
       sent: 5,
       deferred: 0,
       failed: 0,
     });
+    alpha.deps.store.onJob = previous;
     assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [1, 0]);
+    // Two write jobs on the sender: the claim, and all five results with their receipts.
+    assertEquals(jobs.length, 2, JSON.stringify(jobs));
     assertEquals(await bobsSubjects(beta), ["b1", "b2", "b3", "b4", "b5"]);
     // Each message has its own receipt, signed by beta.test over that message's envelope.
     const jwks = createLocalJWKSet(
@@ -211,6 +228,79 @@ Deno.test("issue20#f-batch: a batch whose answer is lost is sent again and store
     assertEquals(await bobsSubjects(beta), ["r1", "r2", "r3"]);
     assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 3);
   } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f-batch: a batch's results are one write job, undone whole when a lease was lost", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  try {
+    const [alpha] = fed.peers;
+    for (let i = 1; i <= 3; i++) await send(alpha, "bob@beta.test", `l${i}`);
+    const claim = await claimOutbox(alpha.deps, {
+      worker: "w",
+      limit: 10,
+      leaseSeconds: 60,
+      route: "federation",
+    });
+    const ids = claim.groups[0].items.map((i) => i.id);
+    const entry = (id: number) => ({ id, remoteMta: "beta.test", message: "ok", also: [] });
+    // Another worker took the third row (w's lease lapsed): nothing of the job is kept.
+    await alpha.deps.store.db.update(schema.outbox).set({ leaseOwner: "other" })
+      .where(eq(schema.outbox.id, ids[2]));
+    assertEquals(await recordSentMany(alpha.deps, "w", ids.map(entry)), undefined);
+    const states = async () =>
+      (await alpha.deps.store.db.select().from(schema.outbox).orderBy(schema.outbox.id))
+        .map((r) => r.state);
+    assertEquals(await states(), ["sending", "sending", "sending"]);
+    // The rows still held are recorded together.
+    const rows = await recordSentMany(alpha.deps, "w", ids.slice(0, 2).map(entry));
+    assertEquals(rows?.map((r) => [r.id, r.state, r.attempts]), [[ids[0], "sent", 1], [
+      ids[1],
+      "sent",
+      1,
+    ]]);
+    assertEquals(await states(), ["sent", "sent", "sending"]);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f: mail queued while a pass waits on a slow peer leaves in a pass beside it", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"]);
+  const [alpha, beta] = fed.peers;
+  const watch = watchPosts(alpha);
+  // The first delivery's answer is held back until the second message has been stored.
+  let release = () => {};
+  const held = new Promise<void>((r) => release = r);
+  let first = true;
+  watch.hooks.after = async (res) => {
+    if (first) {
+      first = false;
+      await held;
+    }
+    return res;
+  };
+  const worker = startFederationWorker(alpha.deps, silentLogger, { intervalMs: 3_600_000 });
+  try {
+    await send(alpha, "bob@beta.test", "slow");
+    for (let i = 0; i < 200 && watch.posts.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await send(alpha, "bob@beta.test", "beside");
+    let subjects: string[] = [];
+    for (let i = 0; i < 400 && !subjects.includes("beside"); i++) {
+      subjects = await bobsSubjects(beta);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const receipts = await alpha.deps.store.db.select().from(schema.federationReceipts);
+    // "beside" is delivered and its receipt stored while the first pass still waits.
+    assertEquals(receipts.length, 1);
+    release();
+    assertEquals(subjects, ["beside", "slow"]);
+  } finally {
+    release();
+    await worker.close();
     await fed.close();
   }
 });

@@ -9,7 +9,12 @@ import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas
 import type { Deps } from "../deps.ts";
 import type { Statement } from "../store/store.ts";
 import { rememberSha256 } from "../crypto.ts";
-import { claimOutbox, readLeasedRaw, recordResult } from "../services/outbox_delivery.ts";
+import {
+  claimOutbox,
+  readLeasedRaw,
+  recordResult,
+  recordSentMany,
+} from "../services/outbox_delivery.ts";
 import { discover, type Peer } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
 import {
@@ -85,7 +90,18 @@ async function outgoing(
   };
 }
 
-/** Records the outcome of one message's delivery for each of its recipients' rows. */
+/** A message's rows the peer accepted, with the receipt to store beside their results. */
+interface Accepted {
+  items: OutboxItem[];
+  receipt: Statement;
+}
+
+const acceptedBy = (domain: string) => `accepted by ${domain} (signed receipt stored)`;
+
+/**
+ * Records the outcome of one message's delivery for its refused recipients' rows, and answers
+ * the accepted ones (recordAccepted stores them with the receipt).
+ */
 async function recordOutcome(
   deps: Deps,
   worker: string,
@@ -93,7 +109,7 @@ async function recordOutcome(
   items: OutboxItem[],
   outcome: SendOutcome,
   pass: FederationPass,
-): Promise<void> {
+): Promise<Accepted | undefined> {
   const first = items[0];
   if (!outcome.ok) {
     for (const item of items) {
@@ -106,7 +122,7 @@ async function recordOutcome(
         remoteMta: domain,
       }, pass);
     }
-    return;
+    return undefined;
   }
   const receipt: Statement = {
     sql: `INSERT INTO federation_receipts (domain, blob_sha256, message_id_header, outbox_ids,
@@ -122,28 +138,13 @@ async function recordOutcome(
     ],
   };
   const byRecipient = new Map(outcome.results.map((r) => [r.recipient, r]));
-  // The receipt is stored by the write job of the first accepted recipient's result (one job
-  // less per message); when the peer accepted nobody, by a job of its own.
-  let receiptStored = !items.some((i) => byRecipient.get(i.rcptTo)?.status === "accepted");
-  if (receiptStored) await deps.store.batch([receipt]);
+  const accepted = items.filter((i) => byRecipient.get(i.rcptTo)?.status === "accepted");
+  // The receipt is stored by the write job of the accepted recipients' results (one job less
+  // per message); when the peer accepted nobody, by a job of its own.
+  if (accepted.length === 0) await deps.store.batch([receipt]);
   for (const item of items) {
     const r = byRecipient.get(item.rcptTo);
-    if (r?.status === "accepted") {
-      const recorded = await report(
-        deps,
-        worker,
-        item,
-        {
-          outcome: "sent",
-          message: `accepted by ${domain} (signed receipt stored)`,
-          remoteMta: domain,
-        },
-        pass,
-        receiptStored ? [] : [receipt],
-      );
-      receiptStored ||= recorded;
-      continue;
-    }
+    if (r?.status === "accepted") continue;
     const temporary = r ? r.temporary === true : true;
     await report(deps, worker, item, {
       outcome: temporary ? "deferred" : "failed",
@@ -155,6 +156,54 @@ async function recordOutcome(
         : `${domain}'s receipt does not mention ${item.rcptTo}`,
       remoteMta: domain,
     }, pass);
+  }
+  return accepted.length > 0 ? { items: accepted, receipt } : undefined;
+}
+
+/**
+ * Records `sent` for the accepted rows of a unit's messages, with their receipts, in one write
+ * job (a batch's results: one commit, not one per message). When a row's lease was lost
+ * meanwhile that job is undone, and the rows are recorded one by one instead (each receipt then
+ * goes with its message's first row still held).
+ */
+async function recordAccepted(
+  deps: Deps,
+  worker: string,
+  domain: string,
+  list: Accepted[],
+  pass: FederationPass,
+): Promise<void> {
+  if (list.length === 0) return;
+  const entries = list.flatMap(({ items, receipt }) =>
+    items.map((item, k) => ({
+      id: item.id,
+      remoteMta: domain,
+      message: acceptedBy(domain),
+      also: k === 0 ? [receipt] : [],
+    }))
+  );
+  try {
+    const rows = await recordSentMany(deps, worker, entries);
+    if (rows) {
+      pass.sent += rows.length;
+      return;
+    }
+  } catch (e) {
+    deps.logger.log("warn", "federation.results_job_failed", { domain, error: String(e) });
+  }
+  for (const { items, receipt } of list) {
+    let receiptStored = false;
+    for (const item of items) {
+      const result = { outcome: "sent" as const, message: acceptedBy(domain), remoteMta: domain };
+      receiptStored ||= await report(
+        deps,
+        worker,
+        item,
+        result,
+        pass,
+        receiptStored ? [] : [receipt],
+      );
+    }
   }
 }
 
@@ -237,10 +286,10 @@ async function deliverUnit(
   const outcomes = unit.length > 1
     ? await sendFederatedBatch(deps, peer.document, ready.map((r) => r.msg))
     : await Promise.all(ready.map((r) => sendFederated(deps, peer.document!, r.msg)));
-  // Side by side: the results' write jobs meet in one group commit on the embedded store.
-  await Promise.all(
+  const accepted = await Promise.all(
     ready.map((r, i) => recordOutcome(deps, worker, domain, r.items, outcomes[i], pass)),
   );
+  await recordAccepted(deps, worker, domain, accepted.filter((a) => a !== undefined), pass);
 }
 
 /**
