@@ -9,12 +9,8 @@ import type { OutboxGroup, OutboxItem, OutboxResultRequest } from "../../schemas
 import type { Deps } from "../deps.ts";
 import type { Statement } from "../store/store.ts";
 import { rememberSha256 } from "../crypto.ts";
-import {
-  claimOutbox,
-  readLeasedRaw,
-  recordResult,
-  recordSentMany,
-} from "../services/outbox_delivery.ts";
+import { claimOutbox, recordResult } from "../services/outbox_delivery.ts";
+import { readLeasedRaws, recordSentMany } from "../services/outbox_batch.ts";
 import { discover, type Peer } from "./discovery.ts";
 import { MAX_RECIPIENTS } from "./policy.ts";
 import {
@@ -66,12 +62,11 @@ async function report(
 /** The message of one job's items (all one message, one sender), ready to sign. */
 async function outgoing(
   deps: Deps,
-  worker: string,
   domain: string,
   items: OutboxItem[],
+  raw: Uint8Array,
 ): Promise<OutgoingMessage> {
   const first = items[0];
-  const raw = await readLeasedRaw(deps, first.id, worker);
   // The store keys the bytes by their SHA-256: the envelope's digest needs no second hash.
   rememberSha256(raw, first.blobSha256);
   // Parsing costs more than the rest of a send: only when the row lacks what we need.
@@ -274,15 +269,15 @@ async function deliverUnit(
     for (const items of unit) await recordOutcome(deps, worker, domain, items, outcome, pass);
     return;
   }
-  // A message whose bytes cannot be read (e.g. its lease was lost) stays behind alone.
-  const read = await Promise.allSettled(unit.map((items) => outgoing(deps, worker, domain, items)));
+  // The bytes of all the unit's messages in one read. A message whose row is no longer held
+  // (its lease lapsed and another worker took it) stays behind: that worker delivers it.
+  const raws = await readLeasedRaws(deps, unit.map((items) => items[0].id), worker);
   const ready: { items: OutboxItem[]; msg: OutgoingMessage }[] = [];
-  read.forEach((r, i) => {
-    if (r.status === "fulfilled") ready.push({ items: unit[i], msg: r.value });
-    else {
-      deps.logger.log("error", "federation.send_failed", { domain, error: String(r.reason) });
-    }
-  });
+  for (const items of unit) {
+    const raw = raws.get(items[0].id);
+    if (raw) ready.push({ items, msg: await outgoing(deps, domain, items, raw) });
+    else deps.logger.log("warn", "federation.lease_lost", { domain, id: items[0].id });
+  }
   const outcomes = unit.length > 1
     ? await sendFederatedBatch(deps, peer.document, ready.map((r) => r.msg))
     : await Promise.all(ready.map((r) => sendFederated(deps, peer.document!, r.msg)));

@@ -158,13 +158,13 @@ const idleSql = (now: number): RowCheck => ({
 });
 
 /** Held by `worker`: the re-check of every result it reports. */
-const heldSql = (worker: string): RowCheck => ({
+export const heldSql = (worker: string): RowCheck => ({
   sql: "state = 'sending' AND lease_owner = ?",
   args: [worker],
 });
 
 /** A condition on an outbox row (SQL over its columns) that a write job re-checks. */
-interface RowCheck {
+export interface RowCheck {
   sql: string;
   args: InValue[];
 }
@@ -199,7 +199,11 @@ async function finishJob(
 }
 
 /** The `events` row of an outbox change, from the row itself (in the same job). */
-const outboxEventRow = (id: number, type: string, data: Record<string, unknown>): Statement => ({
+export const outboxEventRow = (
+  id: number,
+  type: string,
+  data: Record<string, unknown>,
+): Statement => ({
   sql: `INSERT INTO events (account_id, type, message_id, data)
     SELECT account_id, ?, message_ref, json_patch(json_object('outboxId', id, 'recipient', rcpt_to), ?)
     FROM outbox WHERE id = ?`,
@@ -335,70 +339,9 @@ export async function recordResult(
 }
 
 /** The row's change when it is sent (one argument: the time). */
-const SENT_SET = `state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+export const SENT_SET =
+  `state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
   last_error = NULL, updated_at = ?`;
-
-export interface SentEntry {
-  id: number;
-  remoteMta: string;
-  message: string;
-  /** Statements of the same job (the federation worker's signed receipt). */
-  also: Statement[];
-}
-
-/**
- * Records `sent` for many rows `worker` holds in one write job — a federation batch's results,
- * one commit instead of one per message — each as `recordResult` would (the row's lease
- * re-checked in SQL, its events). Answers the updated rows in order, or undefined when any row is
- * no longer held: the job is then undone as a whole, and the caller records them one by one.
- */
-export async function recordSentMany(
-  deps: Deps,
-  worker: string,
-  entries: SentEntry[],
-): Promise<OutboxRow[] | undefined> {
-  if (entries.length === 0) return [];
-  const now = deps.clock.now();
-  const rows = await deps.store.db.select().from(schema.outbox)
-    .where(inList(schema.outbox.id, entries.map((e) => e.id)));
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  const held = heldSql(worker);
-  const statements: Statement[] = [];
-  const updates: number[] = [];
-  for (const e of entries) {
-    const row = byId.get(e.id);
-    if (!row || row.state !== "sending" || row.leaseOwner !== worker) return undefined;
-    const data = { remoteMta: e.remoteMta, response: e.message.slice(0, 500) };
-    updates.push(statements.length);
-    statements.push(
-      {
-        sql: `UPDATE outbox SET ${SENT_SET} WHERE id = ? AND ${held.sql}
-          RETURNING ${outboxSql.columns}`,
-        args: [now, e.id, ...held.args],
-      },
-      assertStep("changes() = 1"),
-      outboxEventRow(e.id, "outbox.sent", data),
-      ...await outboxEventStatements(deps, row, "delivered", data),
-      ...e.also,
-    );
-  }
-  let results;
-  try {
-    results = await deps.store.batch(statements);
-  } catch (e) {
-    if (isFailedAssertion(e)) return undefined;
-    throw e;
-  }
-  return updates.map((at, i) => {
-    const row = outboxSql.fromRow(results[at].rows[0] as Record<string, unknown>);
-    deps.logger.log("info", "outbox.sent", {
-      id: row.id,
-      domain: row.domain,
-      remoteMta: entries[i].remoteMta,
-    });
-    return row;
-  });
-}
 
 interface Permanent {
   status: string;
