@@ -47,12 +47,13 @@ function watchPosts(peer: Peer) {
   const posts: string[] = [];
   const hooks: {
     tamper?: (body: { deliveries: { envelope: string; content: string }[] }) => void;
-    after?: (res: Response) => Promise<Response>;
+    /** `n`: the POST's number, counted from 0 when it is sent. */
+    after?: (res: Response, n: number) => Promise<Response>;
   } = {};
   ports.fetch = async (request, policy) => {
     if (request.method !== "POST") return await inner(request, policy);
     const path = new URL(request.url).pathname;
-    posts.push(path);
+    const n = posts.push(path) - 1;
     let forwarded = request;
     if (path.endsWith("/deliver-batch") && hooks.tamper) {
       const body = await request.json();
@@ -64,7 +65,7 @@ function watchPosts(peer: Peer) {
       });
     }
     const res = await inner(forwarded, policy);
-    return hooks.after ? await hooks.after(res) : res;
+    return hooks.after ? await hooks.after(res, n) : res;
   };
   return { posts, hooks, restore: () => void (ports.fetch = inner) };
 }
@@ -82,7 +83,8 @@ Deno.test("issue20#f-batch: a pass's messages to a batching peer go in one reque
     assert(doc.batch.url.endsWith(BATCH), doc.batch.url);
     const watch = watchPosts(alpha);
     const ids: string[] = [];
-    for (let i = 1; i <= 5; i++) ids.push(await send(alpha, "bob@beta.test", `b${i}`));
+    const subjects = Array.from({ length: 12 }, (_, i) => `b${String(i + 1).padStart(2, "0")}`);
+    for (const subject of subjects) ids.push(await send(alpha, "bob@beta.test", subject));
     // Warm (as in any running server): the signing key and the peer's document are known.
     await signingKey(alpha.deps, "alpha.test");
     await discover(alpha.deps, "beta.test");
@@ -93,22 +95,23 @@ Deno.test("issue20#f-batch: a pass's messages to a batching peer go in one reque
       previous?.(job);
     };
     assertEquals(await runFederationOnce(alpha.deps, "w"), {
-      claimed: 5,
-      sent: 5,
+      claimed: 12,
+      sent: 12,
       deferred: 0,
       failed: 0,
     });
     alpha.deps.store.onJob = previous;
-    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [1, 0]);
-    // Two write jobs on the sender: the claim, and all five results with their receipts.
-    assertEquals(jobs.length, 2, JSON.stringify(jobs));
-    assertEquals(await bobsSubjects(beta), ["b1", "b2", "b3", "b4", "b5"]);
+    // Four batches of three (several in flight keep both sides busy), no single requests.
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [4, 0]);
+    // Five write jobs on the sender: the claim, and per batch its results with their receipts.
+    assertEquals(jobs.length, 5, JSON.stringify(jobs));
+    assertEquals(await bobsSubjects(beta), subjects);
     // Each message has its own receipt, signed by beta.test over that message's envelope.
     const jwks = createLocalJWKSet(
       await (await beta.call("GET", "/.well-known/sharp/jwks?domain=beta.test")).json(),
     );
     const receipts = await alpha.deps.store.db.select().from(schema.federationReceipts);
-    assertEquals(receipts.length, 5);
+    assertEquals(receipts.length, 12);
     const named = [];
     for (const r of receipts) {
       const claims = JSON.parse(
@@ -181,7 +184,10 @@ Deno.test("issue20#f-batch: a bad delivery fails only itself; the sender's rate 
     const [alpha, beta] = fed.peers;
     const watch = watchPosts(alpha);
     // The second delivery's content is changed on the way: its signed digest no longer fits.
+    let tampered = false;
     watch.hooks.tamper = (body) => {
+      if (tampered) return;
+      tampered = true;
       const d = body.deliveries[1];
       d.content = btoa(atob(d.content).replace("d2", "dX"));
     };
@@ -190,7 +196,7 @@ Deno.test("issue20#f-batch: a bad delivery fails only itself; the sender's rate 
     // d2 refused (digest); of the other four, three fit the limit of 3 per minute (each
     // delivery counts, as on the single endpoint) and one is refused (rate_limited).
     assertEquals([pass.sent, pass.deferred], [3, 2]);
-    assertEquals(count(watch.posts, BATCH), 1);
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [2, 1]);
     const stored = await bobsSubjects(beta);
     assertEquals(stored.length, 3);
     assert(!stored.includes("d2"), stored.join());
@@ -213,21 +219,23 @@ Deno.test("issue20#f-batch: a batch whose answer is lost is sent again and store
       await res.body?.cancel();
       throw new TypeError("connection reset by peer");
     };
-    for (let i = 1; i <= 3; i++) await send(alpha, "bob@beta.test", `r${i}`);
-    assertEquals((await runFederationOnce(alpha.deps, "w")).deferred, 3);
-    assertEquals(await bobsSubjects(beta), ["r1", "r2", "r3"]);
+    const subjects = Array.from({ length: 8 }, (_, i) => `r${i + 1}`);
+    for (const subject of subjects) await send(alpha, "bob@beta.test", subject);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).deferred, 8);
+    assertEquals(await bobsSubjects(beta), subjects);
     // The retry falls due: new envelopes and nonces, the same messages.
     watch.hooks.after = undefined;
     await alpha.deps.store.db.update(schema.outbox).set({ nextAttemptAt: Date.now() - 1 });
     assertEquals(await runFederationOnce(alpha.deps, "w"), {
-      claimed: 3,
-      sent: 3,
+      claimed: 8,
+      sent: 8,
       deferred: 0,
       failed: 0,
     });
-    assertEquals(count(watch.posts, BATCH), 2);
-    assertEquals(await bobsSubjects(beta), ["r1", "r2", "r3"]);
-    assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 3);
+    // Four batches of two, twice; still one copy of each message.
+    assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [8, 0]);
+    assertEquals(await bobsSubjects(beta), subjects);
+    assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 8);
   } finally {
     await fed.close();
   }
@@ -274,12 +282,8 @@ Deno.test("issue20#f: mail queued while a pass waits on a slow peer leaves in a 
   // The first delivery's answer is held back until the second message has been stored.
   let release = () => {};
   const held = new Promise<void>((r) => release = r);
-  let first = true;
-  watch.hooks.after = async (res) => {
-    if (first) {
-      first = false;
-      await held;
-    }
+  watch.hooks.after = async (res, n) => {
+    if (n === 0) await held;
     return res;
   };
   const worker = startFederationWorker(alpha.deps, silentLogger, { intervalMs: 3_600_000 });
@@ -289,16 +293,25 @@ Deno.test("issue20#f: mail queued while a pass waits on a slow peer leaves in a 
       await new Promise((r) => setTimeout(r, 25));
     }
     await send(alpha, "bob@beta.test", "beside");
-    let subjects: string[] = [];
-    for (let i = 0; i < 400 && !subjects.includes("beside"); i++) {
-      subjects = await bobsSubjects(beta);
+    const states = async () =>
+      (await alpha.deps.store.db.select().from(schema.outbox).orderBy(schema.outbox.id))
+        .map((r) => r.state);
+    let now: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      now = await states();
+      if (now[1] === "sent") break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    const receipts = await alpha.deps.store.db.select().from(schema.federationReceipts);
-    // "beside" is delivered and its receipt stored while the first pass still waits.
-    assertEquals(receipts.length, 1);
+    // "beside" is delivered and recorded while the first pass still waits on its answer.
+    assertEquals(now, ["sending", "sent"]);
+    assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 1);
     release();
-    assertEquals(subjects, ["beside", "slow"]);
+    for (let i = 0; i < 400 && now[0] !== "sent"; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      now = await states();
+    }
+    assertEquals(now, ["sent", "sent"]);
+    assertEquals(await bobsSubjects(beta), ["beside", "slow"]);
   } finally {
     release();
     await worker.close();
