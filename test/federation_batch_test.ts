@@ -318,3 +318,22 @@ Deno.test("issue20#f: mail queued while a pass waits on a slow peer leaves in a 
     await fed.close();
   }
 });
+
+Deno.test("issue20#f-batch: a delivery in a batch that needs a proof-of-work stamp goes again alone, stamped", async () => {
+  const fed = await startFederation(
+    ["alpha.test", "beta.test"],
+    (d) => d === "beta.test" ? { federationPowBits: 8 } : {},
+  );
+  try {
+    const [alpha, beta] = fed.peers;
+    const watch = watchPosts(alpha);
+    const subjects = Array.from({ length: 8 }, (_, i) => `p${i + 1}`);
+    for (const subject of subjects) await send(alpha, "bob@beta.test", subject);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).sent, 8);
+    // Every batch item came back 402 while alpha was unknown, and went again alone.
+    assert(count(watch.posts, BATCH) >= 1 && count(watch.posts, SINGLE) >= 1, watch.posts.join());
+    assertEquals(await bobsSubjects(beta), subjects);
+  } finally {
+    await fed.close();
+  }
+});
