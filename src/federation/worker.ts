@@ -224,22 +224,14 @@ function perMessage(group: OutboxGroup): OutboxItem[][] {
 const batchBytesOf = (items: OutboxItem[]) => Math.ceil(items[0].size / 3) * 4 + 2048;
 
 /**
- * Batches a pass cuts one peer's messages into, at least (each within the peer's bounds). One
- * batch of everything would make sender and receiver take turns: the peer idle while this
- * side signs, this side idle while the peer stores (measured: a closed loop of 16 senders sent
- * all 16 messages per batch, and the two processes worked one after the other). Two in flight
- * let each side work while the other does; more, smaller ones gave back the receiver's saving
- * per message (measured with 4: its CPU per message back near one request per message).
- */
-const BATCHES_IN_FLIGHT = 2;
-
-/**
- * One domain's messages cut into units of work: batches within the peer's advertised bounds
- * (section 6.4) when it takes them, else (and for a message too large for any batch) one each.
+ * One domain's messages cut into units of work: as few batches as the peer's advertised bounds
+ * (section 6.4) allow when it takes them, else (and for a message too large for any batch) one
+ * each. Measured against cutting a pass's messages into 2 or 4 batches in flight (so that
+ * neither side waits for the other): those passes' smaller batches, and more single requests,
+ * gave back the receiver's saving per message and bought no throughput on a busy machine.
  */
 function units(messages: OutboxItem[][], batch?: { maxMessages: number; maxBytes: number }) {
   if (!batch) return messages.map((m) => [m]);
-  const most = Math.min(batch.maxMessages, Math.ceil(messages.length / BATCHES_IN_FLIGHT));
   const out: OutboxItem[][][] = [];
   let current: OutboxItem[][] = [];
   let bytes = 0;
@@ -249,7 +241,7 @@ function units(messages: OutboxItem[][], batch?: { maxMessages: number; maxBytes
       out.push([m]);
       continue;
     }
-    if (current.length >= most || bytes + size > batch.maxBytes) {
+    if (current.length >= batch.maxMessages || bytes + size > batch.maxBytes) {
       out.push(current);
       current = [];
       bytes = 0;
