@@ -57,6 +57,21 @@ export const DiscoveryDocument = z.object({
     description: "Absolute https URL of the domain's JWKS (RFC 7517).",
   }),
   limits: FederationLimits,
+  batch: z.object({
+    url: z.string().url().meta({
+      description: "Absolute https URL of the batch delivery endpoint (POST).",
+    }),
+    maxMessages: z.number().int().min(1).meta({
+      description: "Most deliveries in one batch request.",
+    }),
+    maxBytes: z.number().int().min(1024).meta({
+      description: "Largest batch request body, in bytes (the JSON as sent).",
+    }),
+  }).optional().meta({
+    id: "FederationBatchEndpoint",
+    description: "Present when the server takes several deliveries in one request " +
+      "(docs/federation.md section 6.4); senders that do not know it post one by one.",
+  }),
   proofOfWork: ProofOfWorkPolicy.nullable(),
   ttl: Seconds.meta({
     description: "How long a sender may cache this document (also sent as Cache-Control max-age).",
@@ -168,6 +183,39 @@ export const DeliveryResponse = z.object({
 }).meta({ id: "FederationDeliveryResponse" });
 export type DeliveryResponse = z.infer<typeof DeliveryResponse>;
 
+/** A batch of deliveries to one server: each keeps its own signed envelope (section 6.4). */
+export const BatchDeliveryRequest = z.object({
+  deliveries: z.array(DeliveryRequest).min(1).meta({
+    description: "Independent deliveries, each checked, stored and answered on its own.",
+  }),
+}).meta({ id: "FederationBatchRequest" });
+export type BatchDeliveryRequest = z.infer<typeof BatchDeliveryRequest>;
+
+/** One delivery's answer in a batch: what the single endpoint would have answered. */
+export const BatchItemResult = z.object({
+  status: z.number().int().meta({
+    description: "The HTTP status the single endpoint would have answered (200: stored).",
+  }),
+  receipt: z.string().max(256 * 1024).optional().meta({
+    description: "For status 200: the signed receipt JWS, as from the single endpoint.",
+  }),
+  results: z.array(RecipientOutcome).optional().meta({
+    description: "For status 200: the receipt's results, unsigned, for convenience.",
+  }),
+  code: z.string().optional().meta({
+    description: "For other statuses: the federation error code (section 8).",
+  }),
+  detail: z.string().optional().meta({ description: "For other statuses: why, for people." }),
+}).meta({ id: "FederationBatchItemResult" });
+export type BatchItemResult = z.infer<typeof BatchItemResult>;
+
+export const BatchDeliveryResponse = z.object({
+  items: z.array(BatchItemResult).meta({
+    description: "One answer per delivery, in the request's order.",
+  }),
+}).meta({ id: "FederationBatchResponse" });
+export type BatchDeliveryResponse = z.infer<typeof BatchDeliveryResponse>;
+
 /** Every `code` a federation endpoint answers in problem+json, with its HTTP status. */
 export const FEDERATION_ERRORS = {
   bad_request: 400,
@@ -215,6 +263,8 @@ export const FEDERATION_SCHEMAS: Record<string, z.ZodType> = {
   FederationEnvelope: EnvelopeClaims,
   FederationDeliveryRequest: DeliveryRequest,
   FederationDeliveryResponse: DeliveryResponse,
+  FederationBatchRequest: BatchDeliveryRequest,
+  FederationBatchResponse: BatchDeliveryResponse,
   FederationReceipt: ReceiptClaims,
   FederationRecipientOutcome: RecipientOutcome,
   FederationErrorCode: FederationErrorCodeSchema,

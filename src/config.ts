@@ -395,6 +395,12 @@ export const CONFIG_FIELDS = {
       "Federation deliveries accepted per sender domain per minute (429 above it).",
     ),
   },
+  federationBatchMessages: {
+    env: "POSTERN_FEDERATION_BATCH_MESSAGES",
+    schema: int(0, 100).default(32).describe(
+      "Most federation deliveries taken in one batch request, advertised in the discovery document and used when sending to peers that advertise theirs (0 = no batch endpoint here; send one by one).",
+    ),
+  },
   federationKeyOverlapHours: {
     env: "POSTERN_FEDERATION_KEY_OVERLAP_HOURS",
     schema: int(0, 24 * 365).default(168).describe(

@@ -2319,6 +2319,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/federation/deliver-batch": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Deliver several signed messages from a peer gateway; one receipt each
+     * @description Advertised as `batch` in the discovery document, with its bounds (`maxMessages`, `maxBytes`; 413 `too_large` above them). Each delivery is an independent `FederationDeliveryRequest` with its own signed envelope: it is checked, rate-limited and stored exactly as by `POST /v1/federation/deliver`, and answered in `items` (same order) by that endpoint's status with its signed receipt, or its error code. A bad delivery fails only itself; one retried later is stored once.
+     */
+    post: operations["deliverFederatedBatch"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/federation/receipts": {
     parameters: {
       query?: never;
@@ -5936,6 +5956,7 @@ export interface components {
        */
       jwks: string;
       limits: components["schemas"]["FederationLimits"];
+      batch?: components["schemas"]["FederationBatchEndpoint"];
       proofOfWork: components["schemas"]["ProofOfWorkPolicy"];
       /** @description How long a sender may cache this document (also sent as Cache-Control max-age). */
       ttl: number;
@@ -5951,6 +5972,18 @@ export interface components {
       maxEnvelopeLifetimeSeconds: number;
       /** @description Deliveries accepted per sender domain per minute (429 above it). */
       deliveriesPerMinute: number;
+    };
+    /** @description Present when the server takes several deliveries in one request (docs/federation.md section 6.4); senders that do not know it post one by one. */
+    FederationBatchEndpoint: {
+      /**
+       * Format: uri
+       * @description Absolute https URL of the batch delivery endpoint (POST).
+       */
+      url: string;
+      /** @description Most deliveries in one batch request. */
+      maxMessages: number;
+      /** @description Largest batch request body, in bytes (the JSON as sent). */
+      maxBytes: number;
     };
     ProofOfWorkPolicy: {
       /**
@@ -6031,6 +6064,26 @@ export interface components {
         /** @description The counter found. */
         counter: string;
       };
+    };
+    FederationBatchResponse: {
+      /** @description One answer per delivery, in the request's order. */
+      items: components["schemas"]["FederationBatchItemResult"][];
+    };
+    FederationBatchItemResult: {
+      /** @description The HTTP status the single endpoint would have answered (200: stored). */
+      status: number;
+      /** @description For status 200: the signed receipt JWS, as from the single endpoint. */
+      receipt?: string;
+      /** @description For status 200: the receipt's results, unsigned, for convenience. */
+      results?: components["schemas"]["FederationRecipientOutcome"][];
+      /** @description For other statuses: the federation error code (section 8). */
+      code?: string;
+      /** @description For other statuses: why, for people. */
+      detail?: string;
+    };
+    FederationBatchRequest: {
+      /** @description Independent deliveries, each checked, stored and answered on its own. */
+      deliveries: components["schemas"]["FederationDeliveryRequest"][];
     };
     FederationStoredReceiptList: {
       /** @description Every receipt for the message. */
@@ -19606,6 +19659,131 @@ export interface operations {
            *       "code": "too_many_requests",
            *       "title": "Too Many Requests",
            *       "detail": "too many failed sign-ins; try again later"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Error */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/error",
+           *       "status": 503,
+           *       "code": "error",
+           *       "title": "Error",
+           *       "detail": "an error"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deliverFederatedBatch: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["FederationBatchRequest"];
+      };
+    };
+    responses: {
+      /** @description One answer per delivery, in order */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["FederationBatchResponse"];
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];

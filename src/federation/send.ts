@@ -6,6 +6,8 @@
  * a bounce) and the receipt is stored beside the message.
  */
 import {
+  type BatchDeliveryRequest,
+  BatchDeliveryResponse,
   type DeliveryRequest,
   DeliveryResponse,
   type DiscoveryDocument,
@@ -55,7 +57,9 @@ export type SendOutcome =
   }
   | { ok: false; code: string; message: string; temporary: boolean };
 
-const failure = (code: string, message: string, temporary: boolean): SendOutcome => ({
+type Failure = Extract<SendOutcome, { ok: false }>;
+
+const failure = (code: string, message: string, temporary: boolean): Failure => ({
   ok: false,
   code,
   message,
@@ -69,7 +73,11 @@ export function domainOf(address: string): string | undefined {
 }
 
 /** Section 3.4: the delivery endpoint is checked like every fetch (after DNS, no redirects). */
-async function post(deps: Deps, url: string, body: DeliveryRequest): Promise<Response> {
+async function post(
+  deps: Deps,
+  url: string,
+  body: DeliveryRequest | BatchDeliveryRequest,
+): Promise<Response> {
   return await guardedFetch(
     deps,
     deps.federation!.fetch,
@@ -106,12 +114,14 @@ async function checkReceipt(
   return r;
 }
 
-/** Signs and posts one message to a peer; never throws for peer or network trouble. */
-export async function sendFederated(
-  deps: Deps,
-  peer: DiscoveryDocument,
-  msg: OutgoingMessage,
-): Promise<SendOutcome> {
+/** One message's signed delivery request, with the claims its receipt must answer. */
+interface Signed {
+  claims: EnvelopeClaims;
+  body: DeliveryRequest;
+}
+
+/** Signs the envelope of `msg` (a failure when no local key may sign it). */
+async function signDelivery(deps: Deps, msg: OutgoingMessage): Promise<Signed | SendOutcome> {
   const signer = msg.signer ?? domainOf(msg.mailFrom);
   const key = signer ? await signingKey(deps, signer) : undefined;
   if (!signer || !key) {
@@ -133,10 +143,51 @@ export async function sendFederated(
     exp: nowS + ENVELOPE_LIFETIME_SECONDS,
     nonce: randomToken(16),
   };
-  const body: DeliveryRequest = {
-    envelope: await signClaims(claims, ENVELOPE_TYP, key),
-    content: toBase64(msg.raw),
+  return {
+    claims,
+    body: {
+      envelope: await signClaims(claims, ENVELOPE_TYP, key),
+      content: toBase64(msg.raw),
+    },
   };
+}
+
+/** A refusal (problem+json's code, or the HTTP status) as an outcome: retried unless final. */
+function refused(domain: string, status: number, code = `http_${status}`, detail = ""): Failure {
+  const message = `${domain} answered ${status} ${code}: ${detail}`;
+  return failure(code, message.trim(), !PERMANENT.has(code));
+}
+
+/** The outcome of a 200 answer: its receipt verified against the peer's keys. */
+async function accepted(deps: Deps, receiptJws: string, claims: EnvelopeClaims) {
+  const receipt = await checkReceipt(deps, receiptJws, claims);
+  if (typeof receipt === "string") return failure("bad_receipt", receipt, true);
+  return { ok: true as const, receipt: receiptJws, results: receipt.results, claims };
+}
+
+const networkFailure = (domain: string, e: unknown) =>
+  failure(
+    e instanceof RefusedTarget ? "refused_target" : "network",
+    `${domain}: ${(e as Error).message}`.slice(0, 500),
+    true,
+  );
+
+/**
+ * Statuses of a whole batch refused that the same messages may not meet one by one: batches
+ * off (404), the batch too large (413), or one malformed delivery failing the request's
+ * validation (400, 422).
+ */
+const ONE_BY_ONE = new Set([400, 404, 413, 422]);
+
+/** Signs and posts one message to a peer; never throws for peer or network trouble. */
+export async function sendFederated(
+  deps: Deps,
+  peer: DiscoveryDocument,
+  msg: OutgoingMessage,
+): Promise<SendOutcome> {
+  const signed = await signDelivery(deps, msg);
+  if ("ok" in signed) return signed;
+  const { claims, body } = signed;
   try {
     let res = await post(deps, peer.delivery, body);
     if (res.status === 402 && peer.proofOfWork) {
@@ -147,17 +198,70 @@ export async function sendFederated(
     }
     if (res.status !== 200) {
       const problem = await res.json().catch(() => ({})) as { code?: string; detail?: string };
-      const code = problem.code ?? `http_${res.status}`;
-      const message = `${msg.domain} answered ${res.status} ${code}: ${problem.detail ?? ""}`;
-      return failure(code, message.trim(), !PERMANENT.has(code));
+      return refused(msg.domain, res.status, problem.code, problem.detail);
     }
     const parsed = DeliveryResponse.safeParse(await res.json());
     if (!parsed.success) return failure("bad_response", `${msg.domain}: malformed response`, true);
-    const receipt = await checkReceipt(deps, parsed.data.receipt, claims);
-    if (typeof receipt === "string") return failure("bad_receipt", receipt, true);
-    return { ok: true, receipt: parsed.data.receipt, results: receipt.results, claims };
+    return await accepted(deps, parsed.data.receipt, claims);
   } catch (e) {
-    const code = e instanceof RefusedTarget ? "refused_target" : "network";
-    return failure(code, `${msg.domain}: ${(e as Error).message}`.slice(0, 500), true);
+    return networkFailure(msg.domain, e);
+  }
+}
+
+/**
+ * Signs several messages for one peer that advertises a batch endpoint (section 6.4) and posts
+ * them in one request; answers one outcome per message, in order, never throwing. Each has its
+ * own envelope and receipt, checked as on the single path. A delivery the peer wants a
+ * proof-of-work stamp for goes again alone (the single path mints it); a batch the peer no
+ * longer takes or refuses as a whole for its shape or size goes one by one (ONE_BY_ONE), where a
+ * bad message fails alone.
+ */
+export async function sendFederatedBatch(
+  deps: Deps,
+  peer: DiscoveryDocument,
+  msgs: OutgoingMessage[],
+): Promise<SendOutcome[]> {
+  const domain = peer.domain;
+  const one = (msg: OutgoingMessage) => sendFederated(deps, peer, msg);
+  if (!peer.batch || msgs.length < 2) return await Promise.all(msgs.map(one));
+  const signed = await Promise.all(msgs.map((m) => signDelivery(deps, m)));
+  const posted = signed.flatMap((s, i) => "ok" in s ? [] : [{ i, ...s }]);
+  const out: SendOutcome[] = signed.map((s) =>
+    "ok" in s ? s : failure("bad_response", `${domain}: no answer for this delivery`, true)
+  );
+  if (posted.length === 0) return out;
+  try {
+    const res = await post(deps, peer.batch.url, { deliveries: posted.map((p) => p.body) });
+    if (ONE_BY_ONE.has(res.status)) {
+      await res.body?.cancel();
+      return await Promise.all(msgs.map(one));
+    }
+    if (res.status !== 200) {
+      const problem = await res.json().catch(() => ({})) as { code?: string; detail?: string };
+      // The request as a whole was refused (e.g. 429, 503): no delivery was judged, all retry.
+      const whole = refused(domain, res.status, problem.code, problem.detail);
+      for (const p of posted) out[p.i] = { ...whole, temporary: true };
+      return out;
+    }
+    const parsed = BatchDeliveryResponse.safeParse(await res.json());
+    if (!parsed.success || parsed.data.items.length !== posted.length) {
+      for (const p of posted) {
+        out[p.i] = failure("bad_response", `${domain}: malformed batch response`, true);
+      }
+      return out;
+    }
+    await Promise.all(posted.map(async (p, k) => {
+      const item = parsed.data.items[k];
+      if (item.status === 200 && item.receipt) {
+        out[p.i] = await accepted(deps, item.receipt, p.claims);
+      } else if (item.status === 402 && peer.proofOfWork) {
+        out[p.i] = await one(msgs[p.i]);
+      } else out[p.i] = refused(domain, item.status, item.code, item.detail);
+    }));
+    return out;
+  } catch (e) {
+    const lost = networkFailure(domain, e);
+    for (const p of posted) out[p.i] = lost;
+    return out;
   }
 }

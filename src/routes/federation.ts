@@ -2,10 +2,13 @@
  * Federation's HTTP surface (docs/federation.md): the discovery document and JWKS under
  * `/.well-known/sharp` for each local domain (chosen by `?domain=` or else the Host header), and
  * `POST /v1/federation/deliver`, which answers a signed receipt or problem+json with one of the
- * documented federation codes.
+ * documented federation codes, and `POST /v1/federation/deliver-batch`, several such deliveries
+ * in one request, each answered on its own.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import {
+  BatchDeliveryRequest,
+  BatchDeliveryResponse,
   DeliveryRequest,
   DeliveryResponse,
   DiscoveryDocument,
@@ -24,6 +27,7 @@ import { findDomain } from "../services/accounts.ts";
 import { publishedJwks } from "../federation/keys.ts";
 import { discoveryDocument } from "../federation/policy.ts";
 import { FederationError, receiveDelivery } from "../federation/receive.ts";
+import { receiveBatch } from "../federation/receive_batch.ts";
 
 const DomainQuery = z.object({
   domain: z.string().max(255).optional().meta({
@@ -115,6 +119,38 @@ export function federationRoutes(deps: Deps) {
         const answer = await receiveDelivery(deps, c.req.valid("json"));
         deps.metrics?.received("federation", answer.results);
         return c.json(answer, 200);
+      } catch (e) {
+        if (!(e instanceof FederationError)) throw e;
+        deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
+        throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
+      }
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/federation/deliver-batch",
+      operationId: "deliverFederatedBatch",
+      tags: ["federation"],
+      summary: "Deliver several signed messages from a peer gateway; one receipt each",
+      description: "Advertised as `batch` in the discovery document, with its bounds " +
+        "(`maxMessages`, `maxBytes`; 413 `too_large` above them). Each delivery is an " +
+        "independent `FederationDeliveryRequest` with its own signed envelope: it is checked, " +
+        "rate-limited and stored exactly as by `POST /v1/federation/deliver`, and answered in " +
+        "`items` (same order) by that endpoint's status with its signed receipt, or its error " +
+        "code. A bad delivery fails only itself; one retried later is stored once.",
+      request: { body: json(BatchDeliveryRequest) },
+      responses: {
+        200: ok("One answer per delivery, in order", BatchDeliveryResponse),
+        ...problems(400, 404, 413, 422, 503),
+      },
+    }),
+    async (c) => {
+      if (!deps.federation) {
+        throw federationProblem(503, "federation_disabled", "federation is not enabled here");
+      }
+      try {
+        return c.json(await receiveBatch(deps, c.req.valid("json")), 200);
       } catch (e) {
         if (!(e instanceof FederationError)) throw e;
         deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });

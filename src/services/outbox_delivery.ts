@@ -158,13 +158,13 @@ const idleSql = (now: number): RowCheck => ({
 });
 
 /** Held by `worker`: the re-check of every result it reports. */
-const heldSql = (worker: string): RowCheck => ({
+export const heldSql = (worker: string): RowCheck => ({
   sql: "state = 'sending' AND lease_owner = ?",
   args: [worker],
 });
 
 /** A condition on an outbox row (SQL over its columns) that a write job re-checks. */
-interface RowCheck {
+export interface RowCheck {
   sql: string;
   args: InValue[];
 }
@@ -199,7 +199,11 @@ async function finishJob(
 }
 
 /** The `events` row of an outbox change, from the row itself (in the same job). */
-const outboxEventRow = (id: number, type: string, data: Record<string, unknown>): Statement => ({
+export const outboxEventRow = (
+  id: number,
+  type: string,
+  data: Record<string, unknown>,
+): Statement => ({
   sql: `INSERT INTO events (account_id, type, message_id, data)
     SELECT account_id, ?, message_ref, json_patch(json_object('outboxId', id, 'recipient', rcpt_to), ?)
     FROM outbox WHERE id = ?`,
@@ -275,11 +279,7 @@ export async function recordResult(
     const updated = await finishJob(
       deps,
       id,
-      {
-        sql: `state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
-          last_error = NULL, updated_at = ?`,
-        args: [now],
-      },
+      { sql: SENT_SET, args: [now] },
       heldSql(result.worker),
       [
         outboxEventRow(id, "outbox.sent", data),
@@ -337,6 +337,11 @@ export async function recordResult(
     stillOurs: heldSql(result.worker),
   });
 }
+
+/** The row's change when it is sent (one argument: the time). */
+export const SENT_SET =
+  `state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+  last_error = NULL, updated_at = ?`;
 
 interface Permanent {
   status: string;
