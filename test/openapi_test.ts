@@ -171,7 +171,8 @@ Deno.test("issue18#3: every field and parameter in the document has a descriptio
     seen.add(node);
     if (node.$ref) return walk(resolve(spec, node), node.$ref.split("/").pop());
     for (const [name, prop] of Object.entries((node.properties ?? {}) as Record<string, Json>)) {
-      if (!prop.$ref && !prop.description) missing.add(`${where}.${name}`);
+      // A property that is a reference is described beside the $ref or by the component.
+      if (!prop.description && !resolve(spec, prop)?.description) missing.add(`${where}.${name}`);
       walk(prop, `${where}.${name}`);
     }
     for (const key of ["items", "additionalProperties"]) walk(node[key], `${where}[]`);
