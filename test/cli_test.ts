@@ -429,6 +429,9 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
   assertEquals(request?.ip, "127.0.0.1", "a client cannot choose its peer address");
   const banner = await stdout;
   assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/docs`));
+  // A newcomer learns where the webmail and the admin console are (issue 18, "done means").
+  assertMatch(banner, new RegExp(`Mail: +http://127\\.0\\.0\\.1:${port}/mail `));
+  assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/admin\\)`));
   assertMatch(banner, /admin@postern\.localhost/);
   await Deno.remove(dir, { recursive: true });
 });
