@@ -215,3 +215,19 @@ Deno.test("issue18#4: web sign-out (CSRF + cookie, no bearer) ends the session a
     gw.close();
   }
 });
+
+Deno.test("issue18 done-means: a server nobody signed in to yet says at /signin who the admin is and where its password is; the note goes after the first sign-in", async () => {
+  const gw = await createTestGateway();
+  try {
+    const fresh = await (await gw.app.request("/signin")).text();
+    assertMatch(fresh, /id="first-signin"/);
+    assertMatch(fresh, /<code>admin@postern\.test<\/code>/);
+    assertMatch(fresh, /data\/admin\.password/);
+    await gw.login(ALICE);
+    const after = await (await gw.app.request("/signin")).text();
+    assert(!after.includes("first-signin"), "the note is gone");
+    assert(!after.includes("admin@postern.test"), "the admin's address is not shown any more");
+  } finally {
+    gw.close();
+  }
+});

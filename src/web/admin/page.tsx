@@ -51,6 +51,8 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
       header={
         <>
           <span class="spacer"></span>
+          <a class="button" href="/mail">Mail</a>
+          <a class="button" href="/docs">API reference</a>
           <span class="who">{props.address}</span>
           <button type="button" data-action="sign-out">Sign out</button>
         </>

@@ -66,6 +66,12 @@
 
   async function token() {
     if (access && Date.now() < expiresAt) return access;
+    // No CSRF token in the page: it was rendered without the session cookies, so nobody is
+    // signed in here and a refresh could only be refused.
+    if (!csrf) {
+      location.assign(signInUrl());
+      throw new ApiError(401, { code: "signed_out", detail: "not signed in" });
+    }
     try {
       return await refresh();
     } catch (e) {
