@@ -9,7 +9,14 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
-import { browserTest, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
+import {
+  accessibilityProblems,
+  browserTest,
+  cspViolations,
+  screenshot,
+  signIn,
+  waitForCount,
+} from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
 
@@ -303,8 +310,14 @@ browserTest(
       buffer: Buffer.from("north is up\n"),
     });
     await page.getByText("map.txt (").waitFor();
+    // Bob has the webmail open in his own browser: the reply appears there by itself.
+    const bobTab = await world.open();
+    await signIn(bobTab.page, BOB);
     await page.getByRole("button", { name: "Send" }).click();
     await page.getByText("Message sent").waitFor();
+    await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).waitFor();
+    await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).click();
+    await bobTab.page.getByRole("button", { name: "Download map.txt" }).waitFor();
     const bob = await gw.login(BOB);
     const bobInbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
     const reply = bobInbox.items.find((m: { subject: string }) => m.subject === "Re: Just arrived");
@@ -375,5 +388,147 @@ browserTest(
     assertEquals(hits, []);
     assertEquals(await page.title(), "Mail · Postern");
     assertEquals(await cspViolations(tab), []);
+  },
+);
+
+/** A 1×1 PNG. */
+const PNG = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==",
+  ),
+  (c) => c.charCodeAt(0),
+);
+
+browserTest(
+  "issue18#1: 2FA turned on in Settings then required at sign-in; threads; paging a long " +
+    "mailbox by scrolling; attachments downloaded and previewed; forward with attachments " +
+    "reaching Bob; labels and contrast in both colour schemes",
+  async (world) => {
+    const { gw } = world;
+    const base = Date.now() - 86_400_000;
+    // 60 older messages: more than one page (50) of the list.
+    for (let i = 0; i < 60; i++) {
+      await seedMessage(gw, { subject: `Bulk ${i}`, internalDate: base - (60 - i) * 60_000 });
+    }
+    // A conversation of two messages, and a message with an image and a text attachment.
+    await seedMessage(gw, {
+      subject: "Budget",
+      messageId: "<budget-1@example.org>",
+      internalDate: base + 60_000,
+    });
+    await seedMessage(gw, {
+      subject: "Re: Budget",
+      messageId: "<budget-2@example.org>",
+      inReplyTo: "<budget-1@example.org>",
+      references: ["<budget-1@example.org>"],
+      internalDate: base + 120_000,
+    });
+    await seedMessage(gw, {
+      subject: "Photos",
+      text: "Two files.",
+      internalDate: base + 180_000,
+      attachments: [
+        { filename: "pixel.png", contentType: "image/png", content: PNG },
+        { filename: "notes.txt", contentType: "text/plain", content: "bring snacks\n" },
+      ],
+    });
+
+    const tab = await world.open();
+    const { page } = tab;
+    await signIn(page, ALICE);
+
+    // Settings: two-factor sign-in turned on from the page, with recovery codes shown once.
+    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+    const secret = (await page.locator("#totp-secret").textContent())!.trim();
+    await page.getByLabel("Six-digit code", { exact: true }).fill(currentTotp(secret, Date.now()));
+    await page.getByRole("button", { name: "Turn on" }).click();
+    await page.getByText(/Keep these recovery codes/).waitFor();
+    assert(await page.locator("#twofa ul.codes li").count() >= 5);
+    await screenshot(page, "mail-settings");
+    // Signing in again now asks for the code.
+    await page.getByRole("button", { name: "Close settings" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.waitForURL((u) => u.pathname === "/signin");
+    await signIn(page, ALICE, { totp: () => currentTotp(secret, Date.now()) });
+
+    // Threads: the reply and its original are one row saying so; unthreaded, two rows.
+    const budget = page.getByRole("option").filter({ hasText: "Budget" });
+    await waitForCount(budget, 1);
+    await budget.getByLabel("2 messages").waitFor();
+    await page.getByLabel("Threads").uncheck();
+    await waitForCount(budget, 2);
+    await page.getByLabel("Threads").check();
+    await waitForCount(budget, 1);
+
+    // Paging: the first page is 50 messages (49 rows: the conversation is one); scrolling to
+    // the end of the list loads the rest.
+    const rows = page.locator("#messages").getByRole("option");
+    assertEquals(await rows.count(), 49);
+    await page.locator("#more").scrollIntoViewIfNeeded();
+    await waitForCount(rows, 62);
+    await page.locator("#more").waitFor({ state: "hidden" });
+    await page.getByRole("option").filter({ hasText: "Bulk 0" }).waitFor();
+
+    // Attachments: the text file downloads with its bytes; the image previews in the page.
+    await page.getByRole("option").filter({ hasText: "Photos" }).click();
+    await page.getByRole("heading", { name: "Photos" }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download notes.txt" }).click(),
+    ]);
+    assertEquals(download.suggestedFilename(), "notes.txt");
+    assertEquals(await Deno.readTextFile((await download.path())!), "bring snacks\n");
+    await page.getByRole("button", { name: "Preview pixel.png" }).click();
+    const preview = page.locator(".preview-box img");
+    await preview.waitFor();
+    assertMatch((await preview.getAttribute("src"))!, /^blob:/);
+    assertEquals(
+      await preview.evaluate(async (img) => {
+        // deno-lint-ignore no-explicit-any
+        const el = img as any;
+        await el.decode();
+        return el.naturalWidth;
+      }),
+      1,
+    );
+    await page.getByRole("button", { name: "Preview notes.txt" }).click();
+    await page.locator(".preview-box pre", { hasText: "bring snacks" }).waitFor();
+
+    // Labels and contrast, light and dark, on the reader and the composer.
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      assertEquals(await accessibilityProblems(page), [], `mail page, ${scheme}`);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+
+    // Forward (f) carries both attachments to Bob, byte for byte.
+    await page.keyboard.press("f");
+    await page.getByRole("dialog", { name: "Fwd: Photos" }).waitFor();
+    await page.getByText("pixel.png (").waitFor();
+    await page.getByText("notes.txt (").waitFor();
+    assertEquals(await accessibilityProblems(page), [], "composer");
+    await page.getByLabel("To", { exact: true }).fill(BOB.address);
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Message sent").waitFor();
+    const bob = await gw.login(BOB);
+    const list = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
+    const fwd = list.items.find((m: { subject: string }) => m.subject === "Fwd: Photos");
+    assert(fwd, "Bob did not receive the forward");
+    const detail = await (await gw.call("GET", `/v1/messages/${fwd.id}`, { token: bob })).json();
+    assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), [
+      "pixel.png",
+      "notes.txt",
+    ]);
+    const png = await gw.call("GET", `/v1/messages/${fwd.id}/attachments/0`, { token: bob });
+    assertEquals(new Uint8Array(await png.arrayBuffer()), PNG);
+    assertMatch(detail.text, /Forwarded message/);
+    assertEquals(await cspViolations(tab), []);
+
+    // The sign-in page passes the same checks.
+    const anon = await world.open();
+    await anon.page.goto("/signin");
+    await anon.page.getByLabel("Email address").waitFor();
+    assertEquals(await accessibilityProblems(anon.page), [], "sign-in page");
   },
 );
