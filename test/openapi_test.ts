@@ -379,3 +379,23 @@ Deno.test("/.well-known/mta-sts.txt serves the policy for mta-sts.<local domain>
   await other.body?.cancel();
   gw.close();
 });
+
+Deno.test("issue18#3: every /v1 error response is problem+json, and every /v1 operation that needs a credential documents its 401", async () => {
+  const gw = await createTestGateway();
+  const spec = await (await gw.call("GET", "/openapi.json")).json();
+  const problems: string[] = [];
+  for (const { where, op } of operations(spec)) {
+    if (!where.startsWith("paths") || !where.includes(" /v1/")) continue;
+    for (const [status, res] of Object.entries((op.responses ?? {}) as Record<string, Json>)) {
+      if (!/^[45]/.test(status)) continue;
+      const types = Object.keys(res.content ?? {});
+      if (!types.includes("application/problem+json")) {
+        problems.push(`${where} ${status}: ${types.join(", ") || "no body"}`);
+      }
+    }
+    const secured = (op.security ?? spec.security ?? []).length > 0;
+    if (secured && !op.responses?.["401"]) problems.push(`${where}: no 401`);
+  }
+  assertEquals(problems, []);
+  gw.close();
+});

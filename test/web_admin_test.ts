@@ -326,6 +326,9 @@ Deno.test({
       assert(audit.includes(action), action);
     }
     assertEquals(await cspViolations(tab), []);
+    // Every call the console made went to the public JSON API (no private back door).
+    assert(tab.calls.length > 20, tab.calls.join());
+    assertEquals(tab.calls.filter((c) => !/^[A-Z]+ \/v1\//.test(c)), []);
   } finally {
     await world.close();
     await dns.close();

@@ -329,6 +329,9 @@ browserTest(
     assertMatch(replyDetail.text, /^Welcome! /);
     assertMatch(replyDetail.text, /Bob <bob@postern\.test> wrote:/);
     assertEquals(await cspViolations(tab), []);
+    // Everything the page did, it did through the public JSON API (no private back door).
+    assert(tab.calls.length > 20, tab.calls.join());
+    assertEquals(tab.calls.filter((c) => !/^[A-Z]+ \/v1\//.test(c)), []);
   },
 );
 
