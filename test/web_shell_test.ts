@@ -53,6 +53,11 @@ Deno.test("issue18#4: pages carry a strict CSP and assets are hashed and cached"
       304,
     );
     assertEquals((await gw.app.request("/assets/shell.000000000000.js")).status, 404);
+    // Pages that name no icon (/docs) get the same one, not a 404, for /favicon.ico.
+    const favicon = await gw.app.request("/favicon.ico");
+    assertEquals(favicon.status, 301);
+    assertMatch(favicon.headers.get("location")!, /^\/assets\/icon\.[0-9a-f]{12}\.svg$/);
+    assertEquals((await gw.app.request(favicon.headers.get("location")!)).status, 200);
   } finally {
     gw.close();
   }

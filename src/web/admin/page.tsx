@@ -22,7 +22,14 @@ export const SECTIONS = [
 const SITE_ONLY = new Set(["audit"]);
 
 function Field(
-  props: { id: string; label: string; type?: string; required?: boolean; hint?: string },
+  props: {
+    id: string;
+    label: string;
+    type?: string;
+    required?: boolean;
+    hint?: string;
+    autocomplete?: string;
+  },
 ) {
   return (
     <div class="field">
@@ -32,6 +39,7 @@ function Field(
         name={props.id.split("-").pop()}
         type={props.type ?? "text"}
         required={props.required}
+        autocomplete={props.autocomplete}
         aria-describedby={props.hint ? `${props.id}-hint` : undefined}
       />
       {props.hint ? <small id={`${props.id}-hint`}>{props.hint}</small> : null}
@@ -94,6 +102,7 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
                 label="Password"
                 type="password"
                 required
+                autocomplete="new-password"
                 hint="10 characters at least."
               />
               <Field id="account-quota" label="Quota (MB, 0 = none)" type="number" />

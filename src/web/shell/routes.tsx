@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { eq } from "drizzle-orm";
 import type { Deps } from "../../deps.ts";
 import { schema } from "../../store/store.ts";
-import { assetRoutes } from "../asset_routes.ts";
+import { assetRoutes, assetUrl } from "../asset_routes.ts";
 import { pageHeaders } from "./headers.ts";
 import { renderPage } from "./layout.tsx";
 import { safeNext, SignInPage } from "./sign_in.tsx";
@@ -29,6 +29,8 @@ export function shellRoutes(deps: Deps) {
   const app = new Hono();
   app.route("/", assetRoutes());
   app.get("/", (c) => c.redirect("/mail", 302));
+  // Browsers ask for /favicon.ico on pages that name no icon (/docs, /openapi.json).
+  app.get("/favicon.ico", (c) => c.redirect(assetUrl("icon.svg"), 301));
   app.use("/signin", pageHeaders());
   app.get("/signin", async (c) =>
     c.html(renderPage(
