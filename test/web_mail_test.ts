@@ -9,10 +9,14 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
+import { chromium } from "playwright-core";
 import {
   accessibilityProblems,
   browserTest,
+  browserWorld,
+  CHROMIUM,
   cspViolations,
+  NO_BROWSER,
   screenshot,
   signIn,
   waitForCount,
@@ -535,3 +539,46 @@ browserTest(
     assertEquals(await accessibilityProblems(anon.page), [], "sign-in page");
   },
 );
+
+Deno.test({
+  name: "issue18 done-means: a browser that drops the Secure session cookie (plain http on a " +
+    "name that is not localhost) is told why at sign-in, instead of going round in circles",
+  ignore: NO_BROWSER,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const world = await browserWorld();
+    // Chromium treats http://insecure.test as not secure, so it refuses Secure cookies there.
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        ...(Deno.uid?.() === 0 ? ["--no-sandbox"] : []),
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP insecure.test 127.0.0.1",
+      ],
+    });
+    try {
+      const base = world.base.replace("127.0.0.1", "insecure.test");
+      const page = await (await browser.newContext({ baseURL: base })).newPage();
+      await page.goto("/signin?next=/mail");
+      await page.getByLabel("Email address").fill(ALICE.address);
+      await page.getByLabel("Password").fill(ALICE.password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL((u) => u.searchParams.get("cookies") === "refused");
+      const alert = page.locator("#cookies-refused");
+      await alert.waitFor();
+      assertMatch(await alert.innerText(), /did not keep the session cookie/);
+      assertEquals(new URL(page.url()).searchParams.get("next"), "/mail");
+      // A signed-out visit (no sign-in just before) is plainly sent to sign in.
+      await page.goto("/mail");
+      await page.waitForURL((u) => u.pathname === "/signin");
+      assertEquals(new URL(page.url()).searchParams.get("cookies"), null);
+      assertEquals(await page.locator("#cookies-refused").count(), 0);
+    } finally {
+      await browser.close();
+      await world.close();
+    }
+  },
+});

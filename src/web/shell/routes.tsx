@@ -34,7 +34,11 @@ export function shellRoutes(deps: Deps) {
   app.use("/signin", pageHeaders());
   app.get("/signin", async (c) =>
     c.html(renderPage(
-      <SignInPage next={safeNext(c.req.query("next"))} firstAdmin={await firstAdmin(deps)} />,
+      <SignInPage
+        next={safeNext(c.req.query("next"))}
+        firstAdmin={await firstAdmin(deps)}
+        cookiesRefused={c.req.query("cookies") === "refused"}
+      />,
     )));
   return app;
 }

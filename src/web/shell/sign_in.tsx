@@ -31,12 +31,29 @@ function FirstSignIn(props: { admin: string }) {
   );
 }
 
-export function SignInPage(props: { next: string; firstAdmin?: string }) {
+/** The browser dropped the session cookie right after a sign-in the server accepted. */
+function CookiesRefused() {
+  return (
+    <div id="cookies-refused" class="error" role="alert">
+      <p>
+        You were signed in, but this browser did not keep the session cookie. Session cookies are
+        {" "}
+        <code>Secure</code>: open Postern over HTTPS, or as <code>http://127.0.0.1</code> or{" "}
+        <code>http://localhost</code> on the machine it runs on.
+      </p>
+    </div>
+  );
+}
+
+export function SignInPage(
+  props: { next: string; firstAdmin?: string; cookiesRefused?: boolean },
+) {
   return (
     <Layout title="Sign in · Postern" page="signin" scripts={["signin.js"]}>
       <main id="main" class="signin">
         <form id="signin" class="card" method="post" action="#" data-next={props.next} novalidate>
           <h1>Sign in</h1>
+          {props.cookiesRefused ? <CookiesRefused /> : null}
           {props.firstAdmin ? <FirstSignIn admin={props.firstAdmin} /> : null}
           <p id="signin-error" class="error" role="alert" aria-live="assertive" hidden></p>
           <div id="step-password">
