@@ -13,6 +13,7 @@ import { chromium } from "playwright-core";
 import {
   accessibilityProblems,
   browserTest,
+  type BrowserWorld,
   browserWorld,
   CHROMIUM,
   cspViolations,
@@ -23,6 +24,16 @@ import {
 } from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
+
+/** Bob's newest message with `subject` (its full JSON form, and Bob's token), or a failure. */
+async function bobsMessage(gw: BrowserWorld["gw"], subject: string) {
+  const token = await gw.login(BOB);
+  const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token })).json();
+  const found = inbox.items.find((m: { subject: string }) => m.subject === subject);
+  assert(found, `Bob did not receive "${subject}"`);
+  const detail = await (await gw.call("GET", `/v1/messages/${found.id}`, { token })).json();
+  return { token, summary: found, detail };
+}
 
 /** A local web server that counts requests by path, and resolves a promise on the first one. */
 function tracker() {
@@ -191,12 +202,8 @@ browserTest(
     await page.getByText("Message sent").waitFor();
 
     // Bob has it, with the attachment; Alice's Drafts is empty again.
-    const bob = await gw.login(BOB);
-    const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-    const got = inbox.items.find((m: { subject: string }) => m.subject === "Plans for Friday");
-    assert(got, "Bob did not receive the message");
+    const { summary: got, detail } = await bobsMessage(gw, "Plans for Friday");
     assert(got.hasAttachments);
-    const detail = await (await gw.call("GET", `/v1/messages/${got.id}`, { token: bob })).json();
     assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), ["agenda.txt"]);
     assertMatch(detail.text, /See the attached agenda\./);
     await page.getByText("No messages.").waitFor();
@@ -322,12 +329,7 @@ browserTest(
     await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).waitFor();
     await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).click();
     await bobTab.page.getByRole("button", { name: "Download map.txt" }).waitFor();
-    const bob = await gw.login(BOB);
-    const bobInbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-    const reply = bobInbox.items.find((m: { subject: string }) => m.subject === "Re: Just arrived");
-    assert(reply, "Bob did not receive the reply");
-    const replyDetail = await (await gw.call("GET", `/v1/messages/${reply.id}`, { token: bob }))
-      .json();
+    const { detail: replyDetail } = await bobsMessage(gw, "Re: Just arrived");
     assertEquals(replyDetail.inReplyTo, "<arrived-1@postern.test>");
     assertEquals(replyDetail.attachments.map((a: { filename: string }) => a.filename), ["map.txt"]);
     assertMatch(replyDetail.text, /^Welcome! /);
@@ -518,11 +520,7 @@ browserTest(
     await page.getByLabel("To", { exact: true }).fill(BOB.address);
     await page.getByRole("button", { name: "Send" }).click();
     await page.getByText("Message sent").waitFor();
-    const bob = await gw.login(BOB);
-    const list = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-    const fwd = list.items.find((m: { subject: string }) => m.subject === "Fwd: Photos");
-    assert(fwd, "Bob did not receive the forward");
-    const detail = await (await gw.call("GET", `/v1/messages/${fwd.id}`, { token: bob })).json();
+    const { token: bob, summary: fwd, detail } = await bobsMessage(gw, "Fwd: Photos");
     assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), [
       "pixel.png",
       "notes.txt",
