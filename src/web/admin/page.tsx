@@ -96,7 +96,13 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
           <section id="accounts" aria-labelledby="accounts-h" hidden>
             <h1 id="accounts-h">Accounts</h1>
             <form id="account-form" class="inline-form">
-              <Field id="account-address" label="Address" type="email" required />
+              <Field
+                id="account-address"
+                label="Address"
+                type="email"
+                required
+                autocomplete="off"
+              />
               <Field
                 id="account-password"
                 label="Password"
