@@ -482,6 +482,9 @@ browserTest(
     // Attachments: the text file downloads with its bytes; the image previews in the page.
     await page.getByRole("option").filter({ hasText: "Photos" }).click();
     await page.getByRole("heading", { name: "Photos" }).waitFor();
+    // Focus follows: the opened message's heading, so a screen reader starts there.
+    const focused = () => page.evaluate("document.activeElement?.id");
+    await page.locator("#message-subject:focus").waitFor();
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("button", { name: "Download notes.txt" }).click(),
@@ -514,6 +517,7 @@ browserTest(
     // Forward (f) carries both attachments to Bob, byte for byte.
     await page.keyboard.press("f");
     await page.getByRole("dialog", { name: "Fwd: Photos" }).waitFor();
+    assertEquals(await focused(), "c-to", "the composer starts at its empty To field");
     await page.getByText("pixel.png (").waitFor();
     await page.getByText("notes.txt (").waitFor();
     assertEquals(await accessibilityProblems(page), [], "composer");
