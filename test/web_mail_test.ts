@@ -299,6 +299,8 @@ browserTest(
     // Live: a message delivered now appears in the inbox without a reload.
     await page.goto("/mail");
     await page.locator("body[data-ready]").waitFor();
+    const inboxLink = page.locator(`#folder-list a[data-mailbox="${role("inbox")}"]`);
+    const unread = Number((await inboxLink.getAttribute("aria-label"))!.match(/\d+/)?.[0] ?? 0);
     await seedMessage(gw, {
       subject: "Just arrived",
       from: BOB.address,
@@ -306,6 +308,10 @@ browserTest(
       messageId: "<arrived-1@postern.test>",
     });
     await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
+    // The folder's unread count follows live too.
+    await page.locator(`#folder-list a[aria-label="INBOX, ${unread + 1} unread"]`).waitFor({
+      state: "attached",
+    });
 
     // Reply (r) with an attachment: it reaches Bob, threaded under his message.
     await page.getByRole("option").filter({ hasText: "Just arrived" }).click();
