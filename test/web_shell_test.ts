@@ -53,6 +53,18 @@ Deno.test("issue18#4: pages carry a strict CSP and assets are hashed and cached"
       304,
     );
     assertEquals((await gw.app.request("/assets/shell.000000000000.js")).status, 404);
+    // gzip when the browser takes it: the same text in fewer bytes.
+    const zipped = await gw.app.request(src, { headers: { "accept-encoding": "gzip" } });
+    assertEquals(zipped.headers.get("content-encoding"), "gzip");
+    const gz = new Uint8Array(await zipped.arrayBuffer());
+    const plain = await (await gw.app.request(src)).text();
+    assert(gz.byteLength < plain.length / 2, `${gz.byteLength} of ${plain.length}`);
+    const unzipped = new Response(
+      new Blob([gz]).stream().pipeThrough(
+        new DecompressionStream("gzip"),
+      ),
+    );
+    assertEquals(await unzipped.text(), plain);
     // Pages that name no icon (/docs) get the same one, not a 404, for /favicon.ico.
     const favicon = await gw.app.request("/favicon.ico");
     assertEquals(favicon.status, 301);
