@@ -106,6 +106,8 @@ browserTest(
 
     // The folder list shows the unread count; open the message.
     await page.getByRole("link", { name: "INBOX, 1 unread" }).waitFor();
+    // Alice administers nothing: no way to the admin console is shown to her.
+    assertEquals(await page.getByRole("link", { name: "Admin console" }).count(), 0);
     await screenshot(page, "mail-inbox");
     await page.getByRole("option").filter({ hasText: "Quarterly report" }).click();
     const frameEl = page.locator("iframe.body-frame");
