@@ -56,22 +56,28 @@ try {
   const coldPage = page;
   await (await context.newCDPSession(page)).send("Network.clearBrowserCache");
   await page.evaluate("localStorage.clear()");
-  // Each resource's size as the page uses it and as it crossed the wire (gzip where taken).
-  const bytes = { script: 0, style: 0, document: 0 };
-  const wire = { script: 0, style: 0, document: 0 };
-  const sized: Promise<void>[] = [];
-  coldPage.on("response", (res) => {
-    sized.push((async () => {
-      const type = res.request().resourceType();
-      const key = type === "script" ? "script" : type === "stylesheet" ? "style" : type;
-      if (key !== "script" && key !== "style" && key !== "document") return;
-      bytes[key] += (await res.body().catch(() => new Uint8Array())).length;
-      wire[key] += (await res.request().sizes()).responseBodySize;
-    })());
-  });
   await coldPage.goto("/mail");
   await coldPage.locator("body[data-ready]").waitFor();
-  await Promise.all(sized);
+  // Script and style as the page decoded them and as they crossed the wire (gzip where taken),
+  // from Resource Timing (same origin, so the sizes are not hidden).
+  const sizes = await coldPage.evaluate(
+    "[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]" +
+      ".map((r) => [r.initiatorType, r.name, r.decodedBodySize, r.encodedBodySize])",
+  ) as [string, string, number, number][];
+  const bytes = { script: 0, style: 0, document: 0 };
+  const wire = { script: 0, style: 0 };
+  for (const [type, name, decoded, encoded] of sizes) {
+    const key = type === "navigation"
+      ? "document"
+      : /\.js$/.test(name)
+      ? "script"
+      : /\.css$/.test(name)
+      ? "style"
+      : null;
+    if (!key) continue;
+    bytes[key] += decoded;
+    if (key !== "document") wire[key] += encoded;
+  }
   // The page marks the moment its first list is shown; the mark is relative to navigation start.
   const tti = await coldPage.evaluate(
     "performance.getEntriesByName('postern-ready')[0].startTime",
@@ -102,7 +108,9 @@ try {
     const row = page.locator(`#messages > li:nth-child(${i})`);
     await page.evaluate("document.querySelector('#message .body')?.remove()");
     const t0 = performance.now();
-    await row.click({ force: true });
+    // A click event in the page: the driver's actionability checks raced the list's re-render
+    // once (a row "not visible" for a moment) on 100,000 messages, and are not the figure.
+    await row.dispatchEvent("click");
     await page.locator("#message .body > iframe, #message .body > pre").waitFor();
     opens.push(performance.now() - t0);
   }
