@@ -56,16 +56,28 @@ try {
   const coldPage = page;
   await (await context.newCDPSession(page)).send("Network.clearBrowserCache");
   await page.evaluate("localStorage.clear()");
-  const bytes = { script: 0, style: 0, document: 0 };
-  coldPage.on("response", async (res) => {
-    const type = res.request().resourceType();
-    const size = (await res.body().catch(() => new Uint8Array())).length;
-    if (type === "script") bytes.script += size;
-    else if (type === "stylesheet") bytes.style += size;
-    else if (type === "document") bytes.document += size;
-  });
   await coldPage.goto("/mail");
   await coldPage.locator("body[data-ready]").waitFor();
+  // Script and style as the page decoded them and as they crossed the wire (gzip where taken),
+  // from Resource Timing (same origin, so the sizes are not hidden).
+  const sizes = await coldPage.evaluate(
+    "[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]" +
+      ".map((r) => [r.initiatorType, r.name, r.decodedBodySize, r.encodedBodySize])",
+  ) as [string, string, number, number][];
+  const bytes = { script: 0, style: 0, document: 0 };
+  const wire = { script: 0, style: 0 };
+  for (const [type, name, decoded, encoded] of sizes) {
+    const key = type === "navigation"
+      ? "document"
+      : /\.js$/.test(name)
+      ? "script"
+      : /\.css$/.test(name)
+      ? "style"
+      : null;
+    if (!key) continue;
+    bytes[key] += decoded;
+    if (key !== "document") wire[key] += encoded;
+  }
   // The page marks the moment its first list is shown; the mark is relative to navigation start.
   const tti = await coldPage.evaluate(
     "performance.getEntriesByName('postern-ready')[0].startTime",
@@ -74,7 +86,9 @@ try {
     `first load of /mail: script ${fmt(bytes.script / 1024)} KB + style ${
       fmt(bytes.style / 1024)
     } KB` +
-      ` (document ${fmt(bytes.document / 1024)} KB); ` +
+      ` (document ${fmt(bytes.document / 1024)} KB); transferred ${
+        fmt((wire.script + wire.style) / 1024)
+      } KB of script and style; ` +
       `time to interactive ${fmt(tti, 0)} ms (${N} messages in the Inbox)`,
   );
 
@@ -94,7 +108,9 @@ try {
     const row = page.locator(`#messages > li:nth-child(${i})`);
     await page.evaluate("document.querySelector('#message .body')?.remove()");
     const t0 = performance.now();
-    await row.click({ force: true });
+    // A click event in the page: the driver's actionability checks raced the list's re-render
+    // once (a row "not visible" for a moment) on 100,000 messages, and are not the figure.
+    await row.dispatchEvent("click");
     await page.locator("#message .body > iframe, #message .body > pre").waitFor();
     opens.push(performance.now() - t0);
   }

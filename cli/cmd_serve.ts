@@ -228,6 +228,7 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
     `Postern ${API_VERSION} — ${mode} on ${runtimeVersion()}`,
     `  API:     ${running.url}/v1   (OpenAPI: ${running.url}/openapi.json)`,
     ...(running.httpsUrl ? [`  HTTPS:   ${running.httpsUrl}/v1`] : []),
+    `  Mail:    ${running.url}/mail   (admin console: ${running.url}/admin)`,
     `  Docs:    ${running.url}/docs`,
     `  Health:  ${running.url}/health`,
   ];

@@ -56,6 +56,19 @@ function fail(error: unknown): number {
     // here, whichever command passed the value on (`account add bad-address`).
     return USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILED;
   }
+  // A port someone else holds (a second `postern serve`, a system Postfix on 25) is the first
+  // thing a newcomer meets; it deserves a sentence, not a stack trace.
+  const e = error as { code?: string; name?: string; message?: string };
+  if (e?.code === "EADDRINUSE" || e?.name === "AddrInUse") {
+    console.error(`postern: cannot listen: ${e.message}`);
+    console.error(
+      "  Another server (perhaps another Postern) already listens there. Stop it, or choose " +
+        "other ports: --port or POSTERN_HTTP_PORT, POSTERN_SMTP_PORT, POSTERN_SUBMISSION_PORT, " +
+        "POSTERN_IMAP_PORT, POSTERN_POP3_PORT, POSTERN_SHARP_PORT (0 turns a listener off; " +
+        "`postern serve --help`).",
+    );
+    return EXIT_FAILED;
+  }
   console.error(`postern: unexpected error: ${(error as Error)?.stack ?? error}`);
   return EXIT_FAILED;
 }

@@ -9,7 +9,10 @@ export const DnsRecordView = z.object({
   type: z.enum(["MX", "TXT", "CNAME", "SRV"]).meta({ description: "The record type." }),
   value: z.string().meta({ description: "TXT values unsplit (a zone file splits at 255)." }),
   purpose: z.string().meta({ description: "What the record is for." }),
-}).meta({ id: "DnsRecord" });
+}).meta({
+  id: "DnsRecord",
+  description: "A DNS record to publish for the domain.",
+});
 
 export const RecordCheckView = z.object({
   record: DnsRecordView,

@@ -31,7 +31,10 @@ export const FederationLimits = z.object({
   deliveriesPerMinute: z.number().int().positive().meta({
     description: "Deliveries accepted per sender domain per minute (429 above it).",
   }),
-}).meta({ id: "FederationLimits" });
+}).meta({
+  id: "FederationLimits",
+  description: "What the receiving server accepts in one delivery, and how often.",
+});
 export type FederationLimits = z.infer<typeof FederationLimits>;
 
 export const ProofOfWorkPolicy = z.object({
@@ -42,7 +45,10 @@ export const ProofOfWorkPolicy = z.object({
   appliesTo: z.enum(["unknown-senders", "all"]).meta({
     description: "Who must send a stamp: domains that have not delivered here before, or everyone.",
   }),
-}).meta({ id: "ProofOfWorkPolicy" });
+}).meta({
+  id: "ProofOfWorkPolicy",
+  description: "When the receiver asks for a proof-of-work stamp, and how hard it is.",
+});
 export type ProofOfWorkPolicy = z.infer<typeof ProofOfWorkPolicy>;
 
 export const DiscoveryDocument = z.object({

@@ -87,7 +87,10 @@ export const MailboxState = z.object({
   }),
   unseen: z.number().int().meta({ description: "Messages without \\\\Seen." }),
   sizeBytes: z.number().int().meta({ description: "Total size in bytes." }),
-}).meta({ id: "MailboxState" });
+}).meta({
+  id: "MailboxState",
+  description: "A mailbox with its IMAP state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and counts.",
+});
 export type MailboxState = z.infer<typeof MailboxState>;
 
 export const IndexEntry = z.object({

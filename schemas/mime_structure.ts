@@ -108,7 +108,11 @@ export const MimePart: z.ZodType<MimePart> = z.object({
       description: "For message/rfc822: the enclosed message's envelope and body.",
     });
   },
-}).meta({ id: "MimePart" });
+}).meta({
+  id: "MimePart",
+  description:
+    "One MIME part (RFC 2045/2046) as IMAP BODYSTRUCTURE describes it; a multipart holds its children.",
+});
 
 export const MimeStructure = z.object({
   envelope: MimeEnvelope,

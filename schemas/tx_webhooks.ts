@@ -62,7 +62,10 @@ export const WebhookView = z.object({
     description: "Until when the previous secret also signs (after a rotation).",
   }),
   createdAt: z.string().meta({ description: "When it was added (ISO 8601)." }),
-}).meta({ id: "Webhook" });
+}).meta({
+  id: "Webhook",
+  description: "A webhook endpoint: where events are posted and which ones.",
+});
 
 export const WebhookWithSecret = z.object({
   webhook: WebhookView,
@@ -247,7 +250,10 @@ export const TestEventData = z.object({
   webhookId: z.number().int().meta({ description: "The endpoint's id." }),
   url: z.string().meta({ description: "The endpoint's URL." }),
   message: z.string().meta({ description: "A fixed text saying this is a test." }),
-}).meta({ id: "TestEventData" });
+}).meta({
+  id: "TestEventData",
+  description: "The payload of `webhook.test`: which endpoint was tested.",
+});
 
 /** Every event type Postern posts, with its body's schema. */
 export const WEBHOOK_EVENTS = Object.fromEntries([

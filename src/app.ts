@@ -173,7 +173,7 @@ export function createApp(deps: Deps) {
   app.route("/", metricsRoutes(deps, metrics));
   app.route("/", docsRoutes(deps));
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
-  app.route("/", shellRoutes());
+  app.route("/", shellRoutes(deps));
   app.route("/", adminPageRoutes(deps));
   app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));

@@ -429,8 +429,34 @@ Deno.test("serve --init-if-needed answers /health and stops on SIGTERM", async (
   assertEquals(request?.ip, "127.0.0.1", "a client cannot choose its peer address");
   const banner = await stdout;
   assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/docs`));
+  // A newcomer learns where the webmail and the admin console are (issue 18, "done means").
+  assertMatch(banner, new RegExp(`Mail: +http://127\\.0\\.0\\.1:${port}/mail `));
+  assertMatch(banner, new RegExp(`http://127\\.0\\.0\\.1:${port}/admin\\)`));
   assertMatch(banner, /admin@postern\.localhost/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("serve on a port another server holds says so and how to choose others, not a stack trace", async () => {
+  const { dir, env } = await tempDataDir();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String(busy.addr.port);
+    for (
+      const [args, extra] of [
+        [["--port", port], {}],
+        [["--port", "0"], { POSTERN_SMTP_PORT: port }],
+      ] as const
+    ) {
+      const r = await cli(["serve", "--init-if-needed", ...args], { ...env, ...extra });
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, /postern: cannot listen: .*(in use|EADDRINUSE)/i);
+      assertMatch(r.stderr, /POSTERN_HTTP_PORT, POSTERN_SMTP_PORT/);
+      assert(!r.stderr.includes("unexpected error"), r.stderr);
+    }
+  } finally {
+    busy.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** An HTTP server that is not Postern: every request gets `status` and a plain-text page. */

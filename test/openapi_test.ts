@@ -171,7 +171,8 @@ Deno.test("issue18#3: every field and parameter in the document has a descriptio
     seen.add(node);
     if (node.$ref) return walk(resolve(spec, node), node.$ref.split("/").pop());
     for (const [name, prop] of Object.entries((node.properties ?? {}) as Record<string, Json>)) {
-      if (!prop.$ref && !prop.description) missing.add(`${where}.${name}`);
+      // A property that is a reference is described beside the $ref or by the component.
+      if (!prop.description && !resolve(spec, prop)?.description) missing.add(`${where}.${name}`);
       walk(prop, `${where}.${name}`);
     }
     for (const key of ["items", "additionalProperties"]) walk(node[key], `${where}[]`);
@@ -376,5 +377,25 @@ Deno.test("/.well-known/mta-sts.txt serves the policy for mta-sts.<local domain>
   });
   assertEquals(other.status, 404);
   await other.body?.cancel();
+  gw.close();
+});
+
+Deno.test("issue18#3: every /v1 error response is problem+json, and every /v1 operation that needs a credential documents its 401", async () => {
+  const gw = await createTestGateway();
+  const spec = await (await gw.call("GET", "/openapi.json")).json();
+  const problems: string[] = [];
+  for (const { where, op } of operations(spec)) {
+    if (!where.startsWith("paths") || !where.includes(" /v1/")) continue;
+    for (const [status, res] of Object.entries((op.responses ?? {}) as Record<string, Json>)) {
+      if (!/^[45]/.test(status)) continue;
+      const types = Object.keys(res.content ?? {});
+      if (!types.includes("application/problem+json")) {
+        problems.push(`${where} ${status}: ${types.join(", ") || "no body"}`);
+      }
+    }
+    const secured = (op.security ?? spec.security ?? []).length > 0;
+    if (secured && !op.responses?.["401"]) problems.push(`${where}: no 401`);
+  }
+  assertEquals(problems, []);
   gw.close();
 });

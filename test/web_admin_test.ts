@@ -12,6 +12,7 @@ import type { Page } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 import {
+  accessibilityProblems,
   browserWorld,
   cspViolations,
   NO_BROWSER,
@@ -121,7 +122,11 @@ Deno.test({
 
     const tab = await world.open();
     const { page } = tab;
-    await signIn(page, ADMIN, { next: "/admin" });
+    // The administrator starts in the webmail, as everyone does, and finds the console there.
+    await signIn(page, ADMIN);
+    await page.getByRole("link", { name: "Admin console" }).click();
+    await page.locator('body[data-ready="domains"]').waitFor();
+    assertEquals(await page.getByRole("link", { name: "Mail", exact: true }).count(), 1);
 
     // Domains: the checks, passing and failing, with the DKIM warning.
     await page.getByRole("button", { name: `Check DNS of ${DOMAIN}` }).click();
@@ -132,6 +137,16 @@ Deno.test({
     const dkimMissing = records_.getByRole("row").filter({ hasText: "k=ed25519" });
     assertEquals(await dkimMissing.getByText("✗ missing").count(), 1);
     assert(await page.getByText("Needs attention").isVisible());
+    // Every kind of check has its rows: MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV, SHARP.
+    const kinds = await records_.locator("tbody tr td:first-child").allInnerTexts();
+    for (const kind of ["MX", "SPF", "DKIM", "DMARC", "MTA-STS", "TLS-RPT", "SRV", "SHARP"]) {
+      assert(kinds.some((k) => k.startsWith(kind)), `a ${kind} check: ${kinds.join(", ")}`);
+    }
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      assertEquals(await accessibilityProblems(page), [], `domains, ${scheme}`);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
     const warnings = await page.getByRole("list", { name: "Warnings" }).innerText();
     assert(/DKIM key \S+ is not published/.test(warnings), warnings);
     await shot(page, "domains");
@@ -160,6 +175,24 @@ Deno.test({
     assertEquals(carolRow.quotaBytes, 50 * 1048576);
     await page.getByRole("button", { name: `Disable carol@${DOMAIN}` }).click();
     await status(page, `Disabled carol@${DOMAIN}`);
+    // An alias that forwards to two accounts; mail to it reaches both.
+    await page.getByLabel("Alias address").fill(`team@${DOMAIN}`);
+    await page.getByLabel("Forward to (comma-separated)").fill(`${ALICE.address}, bob@${DOMAIN}`);
+    await page.getByRole("button", { name: "Create alias" }).click();
+    await status(page, `Created alias team@${DOMAIN}`);
+    const aliasRow = page.getByRole("table", { name: "Aliases" }).getByRole("row")
+      .filter({ hasText: `team@${DOMAIN}` });
+    assertEquals(await aliasRow.getByText(`${ALICE.address}, bob@${DOMAIN}`).count(), 1);
+    const viaAlias = await json(gw, admin, "POST", "/v1/emails", {
+      from: ADMIN.address,
+      to: [`team@${DOMAIN}`],
+      subject: "to the team",
+      text: "x",
+    });
+    assertEquals(viaAlias.recipients[0].status, "delivered");
+    const aliceInbox = await json(gw, alice, "GET", "/v1/search?q=team");
+    assertEquals(aliceInbox.items.map((m: { subject: string }) => m.subject), ["to the team"]);
+    assertEquals(await accessibilityProblems(page), [], "accounts");
     await shot(page, "accounts");
 
     // Queue: 50 newer entries fill the first page; the next page holds Alice's two. Filtered to
@@ -248,17 +281,20 @@ Deno.test({
     const bar = (chart: string, series: string, category: string) =>
       page.locator(`#${chart} rect[data-series="${series}"][data-category="${category}"]`)
         .getAttribute("data-value");
-    // Alice's two tagged sends and the admin's key send: 3 sent and delivered today.
-    assertEquals(await bar("chart-sent-day", "sent", today), "3");
-    assertEquals(await bar("chart-sent-day", "delivered", today), "3");
+    // Alice's two tagged sends, the admin's send to the alias and its key send: 4 sent and
+    // delivered today.
+    assertEquals(await bar("chart-sent-day", "sent", today), "4");
+    assertEquals(await bar("chart-sent-day", "delivered", today), "4");
     assertEquals(await bar("chart-sent-day", "bounced", today), "0");
     assertEquals(await bar("chart-sent-tag", "sent", "welcome"), "2");
-    // Received today: bob's three messages (Alice's two and the admin's key send).
-    assertEquals(await bar("chart-inbound", "received", today), "3");
+    // Received today: bob's three messages (Alice's two and the admin's key send) and the
+    // alias's two copies (Alice's and Bob's).
+    assertEquals(await bar("chart-inbound", "received", today), "5");
     const svg = page.getByRole("img", { name: "Transactional mail per day (last 14 days)" });
     assertEquals(await svg.count(), 1, "the chart is an image with a name");
     const tableRow = page.locator("#chart-sent-day-table tr", { hasText: today });
-    assertEquals(await tableRow.locator("td").first().textContent(), "3");
+    assertEquals(await tableRow.locator("td").first().textContent(), "4");
+    assertEquals(await accessibilityProblems(page), [], "statistics");
     await shot(page, "stats");
 
     // Webhooks: add an endpoint (its secret shown once), see a delivery in its log, replay it.
@@ -294,6 +330,9 @@ Deno.test({
       assert(audit.includes(action), action);
     }
     assertEquals(await cspViolations(tab), []);
+    // Every call the console made went to the public JSON API (no private back door).
+    assert(tab.calls.length > 20, tab.calls.join());
+    assertEquals(tab.calls.filter((c) => !/^[A-Z]+ \/v1\//.test(c)), []);
   } finally {
     await world.close();
     await dns.close();

@@ -9,9 +9,31 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ALICE, BOB } from "./fixtures/app.ts";
-import { browserTest, cspViolations, screenshot, signIn } from "./fixtures/browser.ts";
+import { chromium } from "playwright-core";
+import {
+  accessibilityProblems,
+  browserTest,
+  type BrowserWorld,
+  browserWorld,
+  CHROMIUM,
+  cspViolations,
+  NO_BROWSER,
+  screenshot,
+  signIn,
+  waitForCount,
+} from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
+
+/** Bob's newest message with `subject` (its full JSON form, and Bob's token), or a failure. */
+async function bobsMessage(gw: BrowserWorld["gw"], subject: string) {
+  const token = await gw.login(BOB);
+  const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token })).json();
+  const found = inbox.items.find((m: { subject: string }) => m.subject === subject);
+  assert(found, `Bob did not receive "${subject}"`);
+  const detail = await (await gw.call("GET", `/v1/messages/${found.id}`, { token })).json();
+  return { token, summary: found, detail };
+}
 
 /** A local web server that counts requests by path, and resolves a promise on the first one. */
 function tracker() {
@@ -84,6 +106,8 @@ browserTest(
 
     // The folder list shows the unread count; open the message.
     await page.getByRole("link", { name: "INBOX, 1 unread" }).waitFor();
+    // Alice administers nothing: no way to the admin console is shown to her.
+    assertEquals(await page.getByRole("link", { name: "Admin console" }).count(), 0);
     await screenshot(page, "mail-inbox");
     await page.getByRole("option").filter({ hasText: "Quarterly report" }).click();
     const frameEl = page.locator("iframe.body-frame");
@@ -180,12 +204,8 @@ browserTest(
     await page.getByText("Message sent").waitFor();
 
     // Bob has it, with the attachment; Alice's Drafts is empty again.
-    const bob = await gw.login(BOB);
-    const inbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-    const got = inbox.items.find((m: { subject: string }) => m.subject === "Plans for Friday");
-    assert(got, "Bob did not receive the message");
+    const { summary: got, detail } = await bobsMessage(gw, "Plans for Friday");
     assert(got.hasAttachments);
-    const detail = await (await gw.call("GET", `/v1/messages/${got.id}`, { token: bob })).json();
     assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), ["agenda.txt"]);
     assertMatch(detail.text, /See the attached agenda\./);
     await page.getByText("No messages.").waitFor();
@@ -281,6 +301,8 @@ browserTest(
     // Live: a message delivered now appears in the inbox without a reload.
     await page.goto("/mail");
     await page.locator("body[data-ready]").waitFor();
+    const inboxLink = page.locator(`#folder-list a[data-mailbox="${role("inbox")}"]`);
+    const unread = Number((await inboxLink.getAttribute("aria-label"))!.match(/\d+/)?.[0] ?? 0);
     await seedMessage(gw, {
       subject: "Just arrived",
       from: BOB.address,
@@ -288,6 +310,10 @@ browserTest(
       messageId: "<arrived-1@postern.test>",
     });
     await page.getByRole("option").filter({ hasText: "Just arrived" }).waitFor();
+    // The folder's unread count follows live too.
+    await page.locator(`#folder-list a[aria-label="INBOX, ${unread + 1} unread"]`).waitFor({
+      state: "attached",
+    });
 
     // Reply (r) with an attachment: it reaches Bob, threaded under his message.
     await page.getByRole("option").filter({ hasText: "Just arrived" }).click();
@@ -303,19 +329,23 @@ browserTest(
       buffer: Buffer.from("north is up\n"),
     });
     await page.getByText("map.txt (").waitFor();
+    // Bob has the webmail open in his own browser: the reply appears there by itself.
+    const bobTab = await world.open();
+    await signIn(bobTab.page, BOB);
     await page.getByRole("button", { name: "Send" }).click();
     await page.getByText("Message sent").waitFor();
-    const bob = await gw.login(BOB);
-    const bobInbox = await (await gw.call("GET", "/v1/messages?limit=10", { token: bob })).json();
-    const reply = bobInbox.items.find((m: { subject: string }) => m.subject === "Re: Just arrived");
-    assert(reply, "Bob did not receive the reply");
-    const replyDetail = await (await gw.call("GET", `/v1/messages/${reply.id}`, { token: bob }))
-      .json();
+    await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).waitFor();
+    await bobTab.page.getByRole("option").filter({ hasText: "Re: Just arrived" }).click();
+    await bobTab.page.getByRole("button", { name: "Download map.txt" }).waitFor();
+    const { detail: replyDetail } = await bobsMessage(gw, "Re: Just arrived");
     assertEquals(replyDetail.inReplyTo, "<arrived-1@postern.test>");
     assertEquals(replyDetail.attachments.map((a: { filename: string }) => a.filename), ["map.txt"]);
     assertMatch(replyDetail.text, /^Welcome! /);
     assertMatch(replyDetail.text, /Bob <bob@postern\.test> wrote:/);
     assertEquals(await cspViolations(tab), []);
+    // Everything the page did, it did through the public JSON API (no private back door).
+    assert(tab.calls.length > 20, tab.calls.join());
+    assertEquals(tab.calls.filter((c) => !/^[A-Z]+ \/v1\//.test(c)), []);
   },
 );
 
@@ -377,3 +407,188 @@ browserTest(
     assertEquals(await cspViolations(tab), []);
   },
 );
+
+/** A 1×1 PNG. */
+const PNG = Uint8Array.from(
+  atob(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==",
+  ),
+  (c) => c.charCodeAt(0),
+);
+
+browserTest(
+  "issue18#1: 2FA turned on in Settings then required at sign-in; threads; paging a long " +
+    "mailbox by scrolling; attachments downloaded and previewed; forward with attachments " +
+    "reaching Bob; labels and contrast in both colour schemes",
+  async (world) => {
+    const { gw } = world;
+    const base = Date.now() - 86_400_000;
+    // 60 older messages: more than one page (50) of the list.
+    for (let i = 0; i < 60; i++) {
+      await seedMessage(gw, { subject: `Bulk ${i}`, internalDate: base - (60 - i) * 60_000 });
+    }
+    // A conversation of two messages, and a message with an image and a text attachment.
+    await seedMessage(gw, {
+      subject: "Budget",
+      messageId: "<budget-1@example.org>",
+      internalDate: base + 60_000,
+    });
+    await seedMessage(gw, {
+      subject: "Re: Budget",
+      messageId: "<budget-2@example.org>",
+      inReplyTo: "<budget-1@example.org>",
+      references: ["<budget-1@example.org>"],
+      internalDate: base + 120_000,
+    });
+    await seedMessage(gw, {
+      subject: "Photos",
+      text: "Two files.",
+      internalDate: base + 180_000,
+      attachments: [
+        { filename: "pixel.png", contentType: "image/png", content: PNG },
+        { filename: "notes.txt", contentType: "text/plain", content: "bring snacks\n" },
+      ],
+    });
+
+    const tab = await world.open();
+    const { page } = tab;
+    await signIn(page, ALICE);
+
+    // Settings: two-factor sign-in turned on from the page, with recovery codes shown once.
+    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+    const secret = (await page.locator("#totp-secret").textContent())!.trim();
+    await page.getByLabel("Six-digit code", { exact: true }).fill(currentTotp(secret, Date.now()));
+    await page.getByRole("button", { name: "Turn on" }).click();
+    await page.getByText(/Keep these recovery codes/).waitFor();
+    assert(await page.locator("#twofa ul.codes li").count() >= 5);
+    await screenshot(page, "mail-settings");
+    // Signing in again now asks for the code.
+    await page.getByRole("button", { name: "Close settings" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.waitForURL((u) => u.pathname === "/signin");
+    await signIn(page, ALICE, { totp: () => currentTotp(secret, Date.now()) });
+
+    // Threads: the reply and its original are one row saying so; unthreaded, two rows.
+    const budget = page.getByRole("option").filter({ hasText: "Budget" });
+    await waitForCount(budget, 1);
+    await budget.getByLabel("2 messages").waitFor();
+    await page.getByLabel("Threads").uncheck();
+    await waitForCount(budget, 2);
+    await page.getByLabel("Threads").check();
+    await waitForCount(budget, 1);
+
+    // Paging: the first page is 50 messages (49 rows: the conversation is one); scrolling to
+    // the end of the list loads the rest.
+    const rows = page.locator("#messages").getByRole("option");
+    assertEquals(await rows.count(), 49);
+    await page.locator("#more").scrollIntoViewIfNeeded();
+    await waitForCount(rows, 62);
+    await page.locator("#more").waitFor({ state: "hidden" });
+    await page.getByRole("option").filter({ hasText: "Bulk 0" }).waitFor();
+
+    // Attachments: the text file downloads with its bytes; the image previews in the page.
+    await page.getByRole("option").filter({ hasText: "Photos" }).click();
+    await page.getByRole("heading", { name: "Photos" }).waitFor();
+    // Focus follows: the opened message's heading, so a screen reader starts there.
+    const focused = () => page.evaluate("document.activeElement?.id");
+    await page.locator("#message-subject:focus").waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download notes.txt" }).click(),
+    ]);
+    assertEquals(download.suggestedFilename(), "notes.txt");
+    assertEquals(await Deno.readTextFile((await download.path())!), "bring snacks\n");
+    await page.getByRole("button", { name: "Preview pixel.png" }).click();
+    const preview = page.locator(".preview-box img");
+    await preview.waitFor();
+    assertMatch((await preview.getAttribute("src"))!, /^blob:/);
+    assertEquals(
+      await preview.evaluate(async (img) => {
+        // deno-lint-ignore no-explicit-any
+        const el = img as any;
+        await el.decode();
+        return el.naturalWidth;
+      }),
+      1,
+    );
+    await page.getByRole("button", { name: "Preview notes.txt" }).click();
+    await page.locator(".preview-box pre", { hasText: "bring snacks" }).waitFor();
+
+    // Labels and contrast, light and dark, on the reader and the composer.
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      assertEquals(await accessibilityProblems(page), [], `mail page, ${scheme}`);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+
+    // Forward (f) carries both attachments to Bob, byte for byte.
+    await page.keyboard.press("f");
+    await page.getByRole("dialog", { name: "Fwd: Photos" }).waitFor();
+    assertEquals(await focused(), "c-to", "the composer starts at its empty To field");
+    await page.getByText("pixel.png (").waitFor();
+    await page.getByText("notes.txt (").waitFor();
+    assertEquals(await accessibilityProblems(page), [], "composer");
+    await page.getByLabel("To", { exact: true }).fill(BOB.address);
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Message sent").waitFor();
+    const { token: bob, summary: fwd, detail } = await bobsMessage(gw, "Fwd: Photos");
+    assertEquals(detail.attachments.map((a: { filename: string }) => a.filename), [
+      "pixel.png",
+      "notes.txt",
+    ]);
+    const png = await gw.call("GET", `/v1/messages/${fwd.id}/attachments/0`, { token: bob });
+    assertEquals(new Uint8Array(await png.arrayBuffer()), PNG);
+    assertMatch(detail.text, /Forwarded message/);
+    assertEquals(await cspViolations(tab), []);
+
+    // The sign-in page passes the same checks.
+    const anon = await world.open();
+    await anon.page.goto("/signin");
+    await anon.page.getByLabel("Email address").waitFor();
+    assertEquals(await accessibilityProblems(anon.page), [], "sign-in page");
+  },
+);
+
+Deno.test({
+  name: "issue18 done-means: a browser that drops the Secure session cookie (plain http on a " +
+    "name that is not localhost) is told why at sign-in, instead of going round in circles",
+  ignore: NO_BROWSER,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const world = await browserWorld();
+    // Chromium treats http://insecure.test as not secure, so it refuses Secure cookies there.
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        ...(Deno.uid?.() === 0 ? ["--no-sandbox"] : []),
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP insecure.test 127.0.0.1",
+      ],
+    });
+    try {
+      const base = world.base.replace("127.0.0.1", "insecure.test");
+      const page = await (await browser.newContext({ baseURL: base })).newPage();
+      await page.goto("/signin?next=/mail");
+      await page.getByLabel("Email address").fill(ALICE.address);
+      await page.getByLabel("Password").fill(ALICE.password);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL((u) => u.searchParams.get("cookies") === "refused");
+      const alert = page.locator("#cookies-refused");
+      await alert.waitFor();
+      assertMatch(await alert.innerText(), /did not keep the session cookie/);
+      assertEquals(new URL(page.url()).searchParams.get("next"), "/mail");
+      // A signed-out visit (no sign-in just before) is plainly sent to sign in.
+      await page.goto("/mail");
+      await page.waitForURL((u) => u.pathname === "/signin");
+      assertEquals(new URL(page.url()).searchParams.get("cookies"), null);
+      assertEquals(await page.locator("#cookies-refused").count(), 0);
+    } finally {
+      await browser.close();
+      await world.close();
+    }
+  },
+});

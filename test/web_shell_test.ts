@@ -53,6 +53,23 @@ Deno.test("issue18#4: pages carry a strict CSP and assets are hashed and cached"
       304,
     );
     assertEquals((await gw.app.request("/assets/shell.000000000000.js")).status, 404);
+    // gzip when the browser takes it: the same text in fewer bytes.
+    const zipped = await gw.app.request(src, { headers: { "accept-encoding": "gzip" } });
+    assertEquals(zipped.headers.get("content-encoding"), "gzip");
+    const gz = new Uint8Array(await zipped.arrayBuffer());
+    const plain = await (await gw.app.request(src)).text();
+    assert(gz.byteLength < plain.length / 2, `${gz.byteLength} of ${plain.length}`);
+    const unzipped = new Response(
+      new Blob([gz]).stream().pipeThrough(
+        new DecompressionStream("gzip"),
+      ),
+    );
+    assertEquals(await unzipped.text(), plain);
+    // Pages that name no icon (/docs) get the same one, not a 404, for /favicon.ico.
+    const favicon = await gw.app.request("/favicon.ico");
+    assertEquals(favicon.status, 301);
+    assertMatch(favicon.headers.get("location")!, /^\/assets\/icon\.[0-9a-f]{12}\.svg$/);
+    assertEquals((await gw.app.request(favicon.headers.get("location")!)).status, 200);
   } finally {
     gw.close();
   }
@@ -211,6 +228,22 @@ Deno.test("issue18#4: web sign-out (CSRF + cookie, no bearer) ends the session a
       401,
       "token_invalid",
     );
+  } finally {
+    gw.close();
+  }
+});
+
+Deno.test("issue18 done-means: a server nobody signed in to yet says at /signin who the admin is and where its password is; the note goes after the first sign-in", async () => {
+  const gw = await createTestGateway();
+  try {
+    const fresh = await (await gw.app.request("/signin")).text();
+    assertMatch(fresh, /id="first-signin"/);
+    assertMatch(fresh, /<code>admin@postern\.test<\/code>/);
+    assertMatch(fresh, /data\/admin\.password/);
+    await gw.login(ALICE);
+    const after = await (await gw.app.request("/signin")).text();
+    assert(!after.includes("first-signin"), "the note is gone");
+    assert(!after.includes("admin@postern.test"), "the admin's address is not shown any more");
   } finally {
     gw.close();
   }

@@ -408,6 +408,10 @@ Deno.test({
             "text/html",
           ]);
           await mail.text();
+          // The sign-in page reads the store (is this server new?), on D1 here.
+          const signin = await worker.fetch("/signin");
+          assertEquals(signin.status, 200);
+          assert((await signin.text()).includes('id="signin"'));
           const openapi = await (await worker.fetch("/openapi.json")).json() as Json;
           assert(openapi.paths["/v1/emails"], "the OpenAPI document lists the send route");
         },

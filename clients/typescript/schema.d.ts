@@ -3337,6 +3337,7 @@ export interface components {
       timestamp: string;
       data: components["schemas"]["TestEventData"];
     };
+    /** @description The payload of `webhook.test`: which endpoint was tested. */
     TestEventData: {
       /** @description The endpoint's id. */
       webhookId: number;
@@ -3750,6 +3751,7 @@ export interface components {
         warnings: string[];
       } | null;
     };
+    /** @description A DNS record to publish for the domain. */
     DnsRecord: {
       /** @description Absolute name, as a zone file writes it. */
       name: string;
@@ -4824,6 +4826,7 @@ export interface components {
       /** @description `whsec_…`: shown only now. */
       secret: string;
     };
+    /** @description A webhook endpoint: where events are posted and which ones. */
     Webhook: {
       /** @description The endpoint's id. */
       id: number;
@@ -5582,6 +5585,7 @@ export interface components {
       /** @description Oldest first. */
       messages: components["schemas"]["MessageSummary"][];
     };
+    /** @description A mailbox with its IMAP state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and counts. */
     MailboxState: {
       /** @description The mailbox's id. */
       id: number;
@@ -5706,6 +5710,7 @@ export interface components {
       /** @description The domain; null marks a group's start or end. */
       host: string | null;
     };
+    /** @description One MIME part (RFC 2045/2046) as IMAP BODYSTRUCTURE describes it; a multipart holds its children. */
     MimePart: {
       /** @description Offset of the part's first header byte. */
       headerStart: number;
@@ -5961,6 +5966,7 @@ export interface components {
       /** @description How long a sender may cache this document (also sent as Cache-Control max-age). */
       ttl: number;
     };
+    /** @description What the receiving server accepts in one delivery, and how often. */
     FederationLimits: {
       /** @description Largest RFC 5322 message accepted, in bytes (before base64). */
       maxMessageBytes: number;
@@ -5985,6 +5991,7 @@ export interface components {
       /** @description Largest batch request body, in bytes (the JSON as sent). */
       maxBytes: number;
     };
+    /** @description When the receiver asks for a proof-of-work stamp, and how hard it is. */
     ProofOfWorkPolicy: {
       /**
        * @description The stamp algorithm.

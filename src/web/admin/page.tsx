@@ -22,7 +22,14 @@ export const SECTIONS = [
 const SITE_ONLY = new Set(["audit"]);
 
 function Field(
-  props: { id: string; label: string; type?: string; required?: boolean; hint?: string },
+  props: {
+    id: string;
+    label: string;
+    type?: string;
+    required?: boolean;
+    hint?: string;
+    autocomplete?: string;
+  },
 ) {
   return (
     <div class="field">
@@ -32,6 +39,7 @@ function Field(
         name={props.id.split("-").pop()}
         type={props.type ?? "text"}
         required={props.required}
+        autocomplete={props.autocomplete}
         aria-describedby={props.hint ? `${props.id}-hint` : undefined}
       />
       {props.hint ? <small id={`${props.id}-hint`}>{props.hint}</small> : null}
@@ -51,6 +59,8 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
       header={
         <>
           <span class="spacer"></span>
+          <a class="button" href="/mail">Mail</a>
+          <a class="button" href="/docs">API reference</a>
           <span class="who">{props.address}</span>
           <button type="button" data-action="sign-out">Sign out</button>
         </>
@@ -86,12 +96,19 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
           <section id="accounts" aria-labelledby="accounts-h" hidden>
             <h1 id="accounts-h">Accounts</h1>
             <form id="account-form" class="inline-form">
-              <Field id="account-address" label="Address" type="email" required />
+              <Field
+                id="account-address"
+                label="Address"
+                type="email"
+                required
+                autocomplete="off"
+              />
               <Field
                 id="account-password"
                 label="Password"
                 type="password"
                 required
+                autocomplete="new-password"
                 hint="10 characters at least."
               />
               <Field id="account-quota" label="Quota (MB, 0 = none)" type="number" />

@@ -112,7 +112,12 @@
       id: "quota-" + a.id,
       value: String(Math.round(a.quotaBytes / 1048576)),
     });
-    const password = h("input", { type: "password", id: "password-" + a.id, minlength: "10" });
+    const password = h("input", {
+      type: "password",
+      id: "password-" + a.id,
+      minlength: "10",
+      autocomplete: "new-password",
+    });
     return h(
       "div",
       { class: "actions" },

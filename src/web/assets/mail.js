@@ -1268,6 +1268,8 @@
     state.me = me;
     state.identities = identities.items;
     $("me").textContent = me.address;
+    // The console's page answers 403 to anyone else; only those it serves see the way there.
+    $("admin-link").hidden = me.role !== "admin" && !(me.adminDomains || []).length;
     await route();
     performance.mark("postern-ready"); // time to interactive, for bench/web_mail.ts
     document.body.dataset.ready = "";

@@ -9,6 +9,12 @@
   let access = null;
   let expiresAt = 0;
   let refreshing = null;
+  // Straight after a sign-in the server accepted (signin.js leaves the time), a page without
+  // the cookie means the browser refused it: Secure cookies need HTTPS, or http://localhost /
+  // 127.0.0.1. The sign-in page then says so instead of asking again and again.
+  const cookieDropped = !csrf &&
+    Date.now() - Number(sessionStorage.getItem("postern.signin")) < 60000;
+  sessionStorage.removeItem("postern.signin");
 
   function ApiError(status, body) {
     this.name = "ApiError";
@@ -66,6 +72,12 @@
 
   async function token() {
     if (access && Date.now() < expiresAt) return access;
+    // No CSRF token in the page: it was rendered without the session cookies, so nobody is
+    // signed in here and a refresh could only be refused.
+    if (!csrf) {
+      location.assign(signInUrl() + (cookieDropped ? "&cookies=refused" : ""));
+      throw new ApiError(401, { code: "signed_out", detail: "not signed in" });
+    }
     try {
       return await refresh();
     } catch (e) {

@@ -33,6 +33,8 @@
         credentials: "same-origin",
       });
       if (res.ok) {
+        // The next page checks that the browser kept the session cookie (shell.js).
+        sessionStorage.setItem("postern.signin", String(Date.now()));
         location.assign(form.dataset.next || "/mail");
         return;
       }

@@ -21,6 +21,7 @@ function AccountMenu() {
         />
       </form>
       <span class="spacer"></span>
+      <a id="admin-link" class="button" href="/admin" hidden>Admin console</a>
       <button type="button" id="open-settings" aria-haspopup="dialog">Settings</button>
       <span id="me" class="me"></span>
       <button type="button" data-action="sign-out">Sign out</button>

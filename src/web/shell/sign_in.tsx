@@ -10,12 +10,51 @@ export function safeNext(next: string | undefined, fallback = "/mail"): string {
   return next && /^\/(?![/\\])[\x21-\x7e]*$/.test(next) ? next : fallback;
 }
 
-export function SignInPage(props: { next: string }) {
+/**
+ * A server nobody has signed in to yet: the administrator's address, and where its password is
+ * (init prints it once and keeps it in the data folder), so the first visitor of a fresh
+ * `postern serve` can sign in without reading anything else. Gone after the first sign-in.
+ */
+function FirstSignIn(props: { admin: string }) {
+  return (
+    <div id="first-signin" class="note" role="note">
+      <p>
+        <strong>New server.</strong> Sign in as the administrator, <code>{props.admin}</code>.
+      </p>
+      <p>
+        Its password was printed when the server was set up, and is kept in{" "}
+        <code>admin.password</code> in the data folder (<code>data/admin.password</code>{" "}
+        by default) unless <code>POSTERN_ADMIN_PASSWORD</code>{" "}
+        chose it. This note goes away after the first sign-in.
+      </p>
+    </div>
+  );
+}
+
+/** The browser dropped the session cookie right after a sign-in the server accepted. */
+function CookiesRefused() {
+  return (
+    <div id="cookies-refused" class="error" role="alert">
+      <p>
+        You were signed in, but this browser did not keep the session cookie. Session cookies are
+        {" "}
+        <code>Secure</code>: open Postern over HTTPS, or as <code>http://127.0.0.1</code> or{" "}
+        <code>http://localhost</code> on the machine it runs on.
+      </p>
+    </div>
+  );
+}
+
+export function SignInPage(
+  props: { next: string; firstAdmin?: string; cookiesRefused?: boolean },
+) {
   return (
     <Layout title="Sign in · Postern" page="signin" scripts={["signin.js"]}>
       <main id="main" class="signin">
         <form id="signin" class="card" method="post" action="#" data-next={props.next} novalidate>
           <h1>Sign in</h1>
+          {props.cookiesRefused ? <CookiesRefused /> : null}
+          {props.firstAdmin ? <FirstSignIn admin={props.firstAdmin} /> : null}
           <p id="signin-error" class="error" role="alert" aria-live="assertive" hidden></p>
           <div id="step-password">
             <label for="address">Email address</label>
