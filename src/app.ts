@@ -71,7 +71,7 @@ export function createApp(deps: Deps) {
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
-    c.set("clientIp", clientIp(c.req.raw.headers, deps.config.trustProxy));
+    c.set("clientIp", clientIp(c.req.raw, deps.config.trustProxy));
     const started = performance.now();
     await next();
     const method = c.req.method;
