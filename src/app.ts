@@ -71,6 +71,8 @@ export function createApp(deps: Deps) {
 
   app.use("*", async (c, next) => {
     c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
+    // Read here, first: a later middleware may rebuild c.req.raw (hono's bodyLimit does for a
+    // chunked body), and a rebuilt request no longer carries the listener's record of its peer.
     c.set("clientIp", clientIp(c.req.raw, deps.config.trustProxy));
     const started = performance.now();
     await next();
