@@ -6,14 +6,16 @@
  * HTTP request that long: a nearby region, a Turso-like distance). Each case runs with a
  * signed-in session (the send stores a Sent copy and delivers locally) and with an API key, from
  * 1 and 8 clients, for at most `seconds` or `sends` sends, whichever ends first. Prints one
- * table: sends per second, p50/p99 latency, and the HTTP round trips to the database per send
- * (counted by the Hrana server, the gateway's pollers included). Then, beside it, what each
+ * table: sends per second, p50/p99 latency, the HTTP round trips to the database per send
+ * (counted by the Hrana server, the gateway's pollers included) and the server's CPU time per
+ * send (its main thread, which bounds the rate, and the whole process; the client shares the
+ * machine's cores, so on a busy machine sends/s falls while CPU per send barely moves). Then, beside it, what each
  * request issue 16 counts costs on remote libSQL in round trips, reads included — a send with a
  * session or an API key, an RCPT check, a hand-in (delivery), a flag change, an outbox claim —
  * the first time (caches empty) and in steady state (test/fixtures/request_costs.ts, counted by
  * the Store). Used by bench/run.ts section (r); asserts nothing.
  */
-import { api, fmt, login, startServer, summary } from "./lib.ts";
+import { api, cpuMs, fmt, login, mainThreadCpuMs, startServer, summary } from "./lib.ts";
 import { createTestGateway } from "../test/fixtures/app.ts";
 import { startHranaServer } from "../test/fixtures/hrana_server.ts";
 import { requestCosts } from "../test/fixtures/request_costs.ts";
@@ -72,6 +74,9 @@ interface Row {
   p50: number;
   p99: number;
   roundTrips?: number;
+  /** The server's CPU time per send, ms: its main thread (the event loop) and the whole process. */
+  mainCpu: number;
+  processCpu: number;
 }
 
 /** Sends for at most `seconds` or `max` sends from `clients` workers. */
@@ -163,6 +168,7 @@ export async function enginesBench(
 
   const runCases = async (
     url: string,
+    pid: number,
     label: (delay: number) => string,
     delays: number[],
     hrana?: Hrana,
@@ -203,7 +209,10 @@ export async function enginesBench(
         for (const clients of [1, 8]) {
           await settle(hrana);
           const before = await hrana?.requests();
+          const main0 = mainThreadCpuMs(pid), process0 = cpuMs(pid);
           const run = await timedLoop(clients, options.seconds, options.sends, send(token));
+          const mainCpu = (mainThreadCpuMs(pid) - main0) / run.sends;
+          const processCpu = (cpuMs(pid) - process0) / run.sends;
           const after = await hrana?.requests();
           const s = summary(run.latencies);
           rows.push({
@@ -216,6 +225,8 @@ export async function enginesBench(
             p50: s.p50,
             p99: s.p99,
             roundTrips: before === undefined ? undefined : (after! - before) / run.sends,
+            mainCpu,
+            processCpu,
           });
           console.log(formatRow(rows[rows.length - 1]));
         }
@@ -228,7 +239,7 @@ export async function enginesBench(
     const dir = await Deno.makeTempDir({ prefix: "postern-bench-engines-" });
     const server = await startServer(dir);
     try {
-      await runCases(server.url, () => "embedded file", [0]);
+      await runCases(server.url, server.pid, () => "embedded file", [0]);
     } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });
@@ -241,6 +252,7 @@ export async function enginesBench(
     try {
       await runCases(
         server.url,
+        server.pid,
         (d) => d === 0 ? "remote libSQL, loopback" : `remote libSQL, +${d} ms/round trip`,
         [0, 5, 20],
         hrana,
@@ -254,8 +266,18 @@ export async function enginesBench(
   return { rows, idle, trips: await requestTrips() };
 }
 
-const HEAD = ["engine", "auth", "clients", "sends", "sends/s", "p50 ms", "p99 ms", "trips/send"];
-const WIDTH = [34, 9, 8, 7, 9, 9, 9, 10];
+const HEAD = [
+  "engine",
+  "auth",
+  "clients",
+  "sends",
+  "sends/s",
+  "p50 ms",
+  "p99 ms",
+  "trips/send",
+  "cpu ms/send",
+];
+const WIDTH = [34, 9, 8, 7, 9, 9, 9, 10, 12];
 
 function formatRow(r: Row): string {
   return [
@@ -267,6 +289,7 @@ function formatRow(r: Row): string {
     fmt(r.p50, 1),
     fmt(r.p99, 1),
     r.roundTrips === undefined ? "—" : fmt(r.roundTrips, 1),
+    `${fmt(r.mainCpu, 2)}/${fmt(r.processCpu, 2)}`,
   ].map((c, i) => i < 2 ? c.padEnd(WIDTH[i]) : c.padStart(WIDTH[i])).join(" ");
 }
 
@@ -277,7 +300,10 @@ export function printEnginesTable(
   for (const r of rows) console.log(formatRow(r));
   console.log(
     "(sends N!F: F of N failed; trips/send: Hrana pipeline requests, i.e. HTTP round trips to " +
-      "the database, per send, the pollers' idle traffic included: " + idle.join(", ") + ")",
+      "the database, per send, the pollers' idle traffic included: " + idle.join(", ") +
+      "; cpu ms/send: the server's CPU time per send, its main thread / the whole process, " +
+      "from /proc — on a shared machine the figure to compare, since sends/s also counts " +
+      "what other processes took from the 2 cores, this client included)",
   );
   console.log();
   console.log(

@@ -75,15 +75,26 @@ export function createApp(deps: Deps) {
   };
 
   app.use("*", async (c, next) => {
-    c.set("requestId", c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID());
-    c.set("clientIp", clientIp(c.req.raw.headers, deps.config.trustProxy));
+    const requestId = c.req.header("x-request-id")?.slice(0, 64) || crypto.randomUUID();
+    c.set("requestId", requestId);
+    // Read here, first: a later middleware may rebuild c.req.raw (hono's bodyLimit does for a
+    // chunked body), and a rebuilt request no longer carries the listener's record of its peer.
+    c.set("clientIp", clientIp(c.req.raw, deps.config.trustProxy));
+    // Set before the route runs, so that the response it builds with c.json()/c.body() has them
+    // from the start: set afterwards, hono copies the finished response to change its headers
+    // (about 20 µs a request, 2% of an API send).
+    c.header("x-request-id", requestId);
+    c.header("x-content-type-options", "nosniff");
     const started = performance.now();
     await next();
     const method = c.req.method;
     metrics.httpRequests.inc({ method, status: `${Math.floor(c.res.status / 100)}xx` });
     metrics.httpDuration.observe((performance.now() - started) / 1000, { method });
-    c.header("x-request-id", c.get("requestId"));
-    c.header("x-content-type-options", "nosniff");
+    // A response built without the context (a plain Response, an error's problem+json).
+    if (c.res.headers.get("x-request-id") !== requestId) {
+      c.header("x-request-id", requestId);
+      c.header("x-content-type-options", "nosniff");
+    }
   });
 
   app.use(

@@ -179,3 +179,51 @@ Deno.test("the SSE stream reports a delivery to the recipient", async () => {
   await reader.cancel();
   gw.close();
 });
+
+Deno.test("every answer carries x-request-id (the caller's, else a new one) and nosniff: JSON, problem, plain Response", async () => {
+  const gw = await createTestGateway();
+  const token = await gw.login(ALICE);
+  const sent = await gw.call("POST", "/v1/emails", {
+    token,
+    headers: { "x-request-id": "req-send-1" },
+    body: { from: ALICE.address, to: [BOB.address], subject: "ids", text: "x" },
+  });
+  assertEquals(sent.status, 201);
+  const { id } = await sent.json();
+  const answers: [string, Response][] = [
+    ["json", sent],
+    [
+      "problem",
+      await gw.call("POST", "/v1/emails", {
+        token,
+        headers: { "x-request-id": "req-bad" },
+        body: {},
+      }),
+    ],
+    ["no auth", await gw.call("GET", "/v1/mailboxes", { headers: { "x-request-id": "req-401" } })],
+    [
+      "raw",
+      await gw.call("GET", `/v1/messages/${id}/raw`, {
+        token,
+        headers: { "x-request-id": "req-raw" },
+      }),
+    ],
+    ["new id", await gw.call("GET", "/health")],
+  ];
+  const seen = answers.map(([what, res]) => [
+    what,
+    res.status,
+    res.headers.get("x-request-id"),
+    res.headers.get("x-content-type-options"),
+  ]);
+  await Promise.all(answers.map(([, res]) => res.bodyUsed ? undefined : res.body?.cancel()));
+  const fresh = seen.pop()!;
+  assertEquals(seen, [
+    ["json", 201, "req-send-1", "nosniff"],
+    ["problem", 422, "req-bad", "nosniff"],
+    ["no auth", 401, "req-401", "nosniff"],
+    ["raw", 200, "req-raw", "nosniff"],
+  ]);
+  assert(/^[0-9a-f-]{36}$/.test(String(fresh[2])), String(fresh[2]));
+  assertEquals(fresh[3], "nosniff");
+});

@@ -125,11 +125,8 @@ async function handle(request: Request, info: Deno.ServeHandlerInfo): Promise<Re
   } catch {
     return unavailable();
   }
-  // The app sees an abort when the exchange ends (SSE streams need it), as on the process host.
-  const done = new AbortController();
-  const abort = () => done.abort();
-  info.completed.then(abort, abort);
-  return await serve(withPeer(request, (info.remoteAddr as Deno.NetAddr).hostname, done.signal));
+  // SSE streams learn that the client has gone from the response body's cancellation.
+  return await serve(withPeer(request, (info.remoteAddr as Deno.NetAddr).hostname));
 }
 
 const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);

@@ -1,8 +1,7 @@
 /**
  * The HTTP runtime adapter: serves a fetch handler with `Bun.serve` when running on Bun, else
- * with `Deno.serve`. The socket's peer address reaches the app as the `x-postern-peer` header,
- * set here after any incoming copy is stripped, so a client can never choose its own IP
- * (src/http/client_ip.ts reads it).
+ * with `Deno.serve`. The socket's peer address is recorded for each request (`withPeer`), so a
+ * client can never choose its own IP with a header (src/http/client_ip.ts reads it).
  */
 import { refuseForbiddenMethod, withPeer } from "../../src/http/peer_request.ts";
 
@@ -76,7 +75,7 @@ function listenBun(bun: BunGlobal, handler: FetchHandler, options: ListenOptions
     ...(options.tls ? { tls: options.tls } : {}),
     fetch: (request, srv) =>
       refuseForbiddenMethod(request) ??
-        handler(withPeer(request, srv.requestIP(request)?.address, request.signal)),
+        handler(withPeer(request, srv.requestIP(request)?.address)),
     error(error) {
       options.onError?.(error);
       return internalError();
@@ -120,13 +119,9 @@ function listenDeno(handler: FetchHandler, options: ListenOptions): Promise<List
       }, (request, info) => {
         const refused = refuseForbiddenMethod(request);
         if (refused) return refused;
-        const remote = info.remoteAddr as Deno.NetAddr;
-        // The app sees an abort when the exchange ends (client gone or response delivered), as
-        // streaming routes (SSE) need, without touching Deno's legacy `request.signal`.
-        const done = new AbortController();
-        const abort = () => done.abort();
-        info.completed.then(abort, abort);
-        return handler(withPeer(request, remote.hostname, done.signal));
+        // Streaming routes (SSE) learn that the client has gone from the response body's
+        // cancellation, which Deno signals when the connection closes.
+        return handler(withPeer(request, (info.remoteAddr as Deno.NetAddr).hostname));
       });
     } catch (e) {
       reject(e);

@@ -4,7 +4,7 @@
  * goes without its query string, which carries what users search for.
  */
 import type { Logger } from "../ports.ts";
-import { PEER_HEADER } from "./client_ip.ts";
+import { peerAddress } from "./client_ip.ts";
 
 export function withAccessLog(
   logger: Logger,
@@ -19,7 +19,7 @@ export function withAccessLog(
       status: response.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
       requestId: response.headers.get("x-request-id") ?? undefined,
-      ip: request.headers.get(PEER_HEADER) ?? undefined,
+      ip: peerAddress(request),
     });
     return response;
   };

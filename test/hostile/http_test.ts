@@ -1,9 +1,13 @@
 /**
  * Hostile HTTP input against the real listener (hosts/process/serve.ts on this runtime) and the app with a
- * bearer token: methods the Fetch standard forbids, NUL and FTS5 syntax in search text.
+ * bearer token: methods the Fetch standard forbids, a client naming its own address, NUL and
+ * FTS5 syntax in search text.
  */
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { listen } from "../../hosts/process/serve.ts";
+import { withAccessLog } from "../../src/http/access_log.ts";
+import { rawSql } from "../../src/store/store.ts";
+import { ALICE } from "../fixtures/app.ts";
 import { mailWorld, seedMessage } from "../fixtures/mail.ts";
 
 /** One raw HTTP/1.1 exchange; returns the status line and headers. */
@@ -53,6 +57,50 @@ Deno.test("issue15#11: TRACE, TRACK and CONNECT get 501 from the listener, never
   } finally {
     await listener.shutdown(100);
   }
+});
+
+Deno.test("issue16: over the listener, the socket's address is the client's IP, never an x-postern-peer header the client sent", async () => {
+  await using w = await mailWorld();
+  const logged: Record<string, unknown>[] = [];
+  const logger = {
+    log: (_l: string, _e: string, fields?: Record<string, unknown>) =>
+      void logged.push(fields ?? {}),
+  };
+  const listener = await listen(withAccessLog(logger, (r) => w.gw.app.fetch(r)), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const ips = async () =>
+    (await rawSql(w.gw.deps.store.db).all<{ ip: string }>("SELECT ip FROM sessions ORDER BY rowid"))
+      .map((r) => r.ip);
+  const before = (await ips()).length; // mailWorld's own sign-ins
+  try {
+    // Its body sent as the stream it is (not rebuilt by the listener) still reaches the route.
+    const res = await fetch(`http://127.0.0.1:${listener.port}/v1/auth/login`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-postern-peer": "203.0.113.9",
+        "x-forwarded-for": "198.51.100.7",
+      },
+      body: JSON.stringify(ALICE),
+    });
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    // The session records where the sign-in came from (trustProxy is off by default).
+    assertEquals((await ips()).slice(before), ["127.0.0.1"]);
+    assertEquals(logged.map((f) => f.ip), ["127.0.0.1"]);
+  } finally {
+    await listener.shutdown(100);
+  }
+  // In-process callers (the bridge, the CLI, these tests) have no socket: the header names it.
+  const res = await w.gw.call("POST", "/v1/auth/login", {
+    body: ALICE,
+    headers: { "x-postern-peer": "192.0.2.44" },
+  });
+  assertEquals(res.status, 200);
+  await res.body?.cancel();
+  assertEquals((await ips()).slice(before), ["127.0.0.1", "192.0.2.44"]);
 });
 
 Deno.test("issue15#11: search text with NUL and FTS5 syntax answers 200 with literal matches", async () => {
