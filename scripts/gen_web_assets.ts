@@ -2,6 +2,9 @@
  * Bundles the web pages' static files (src/web/assets/**: plain .js, .css, .svg) into
  * src/web/assets_gen.ts as strings with a content hash each, so the gateway serves them with no
  * filesystem access on every host (edge-safe) and with a year-long cache under hashed names.
+ * Each ES module in src/web/bundles/ becomes one asset of the same name, built by `deno bundle`
+ * (minified, npm packages inlined from node_modules at the versions deno.lock pins): the scripts
+ * that need a library (the QR code encoder) and that pages import on demand.
  * `--check` fails when the bundle is stale instead of writing it (part of `deno task check`).
  */
 import { writeGenerated } from "./generated_file.ts";
@@ -23,11 +26,32 @@ async function walk(rel: string, out: string[]): Promise<void> {
   }
 }
 
+/** `deno bundle` of one module for browsers (esbuild underneath: the same input, the same bytes). */
+async function bundle(entry: URL): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--platform", "browser", "--format", "esm", "--minify", entry.pathname],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno bundle ${entry.pathname}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
 const names: string[] = [];
 await walk("", names);
+const bodies = new Map<string, string>();
+for (const name of names) bodies.set(name, await Deno.readTextFile(new URL(name, dir)));
+const bundles = new URL("../src/web/bundles/", import.meta.url);
+for (const e of [...Deno.readDirSync(bundles)].sort((a, b) => a.name.localeCompare(b.name))) {
+  if (!e.isFile || !e.name.endsWith(".js")) continue;
+  if (bodies.has(e.name)) throw new Error(`src/web/bundles/${e.name} clashes with an asset`);
+  bodies.set(e.name, await bundle(new URL(e.name, bundles)));
+}
 const assets: Record<string, { type: string; hash: string; body: string }> = {};
-for (const name of names) {
-  const body = await Deno.readTextFile(new URL(name, dir));
+for (const [name, body] of [...bodies].sort(([a], [b]) => a.localeCompare(b))) {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)),
   );

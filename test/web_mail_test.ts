@@ -24,6 +24,7 @@ import {
 } from "./fixtures/browser.ts";
 import { seedMessage } from "./fixtures/mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
+import decodeQR from "@paulmillr/qr/decode.js";
 
 /** Bob's newest message with `subject` (its full JSON form, and Bob's token), or a failure. */
 async function bobsMessage(gw: BrowserWorld["gw"], subject: string) {
@@ -33,6 +34,37 @@ async function bobsMessage(gw: BrowserWorld["gw"], subject: string) {
   assert(found, `Bob did not receive "${subject}"`);
   const detail = await (await gw.call("GET", `/v1/messages/${found.id}`, { token })).json();
   return { token, summary: found, detail };
+}
+
+/**
+ * The text of the QR code in a PNG screenshot: the browser decodes the PNG onto a canvas in a
+ * blank page of its own (no CSP there), and @paulmillr/qr's decoder reads the RGBA pixels.
+ */
+async function decodeQrPixels(world: BrowserWorld, png: Uint8Array): Promise<string> {
+  const blank = await world.browser.newPage();
+  try {
+    const image = await blank.evaluate(async (src) => {
+      // deno-lint-ignore no-explicit-any
+      const { Image, document } = globalThis as any;
+      const img = new Image();
+      img.src = src;
+      await img.decode();
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      return {
+        width: width as number,
+        height: height as number,
+        data: Array.from(data) as number[],
+      };
+    }, `data:image/png;base64,${Buffer.from(png).toString("base64")}`);
+    return decodeQR({ ...image, data: new Uint8Array(image.data) });
+  } finally {
+    await blank.close();
+  }
 }
 
 /** A local web server that counts requests by path, and resolves a promise on the first one. */
@@ -417,7 +449,8 @@ const PNG = Uint8Array.from(
 );
 
 browserTest(
-  "issue18#1: 2FA turned on in Settings then required at sign-in; threads; paging a long " +
+  "issue18#1: 2FA turned on in Settings by its QR code (decoded from the screen to the " +
+    "otpauth URL) then required at sign-in; threads; paging a long " +
     "mailbox by scrolling; attachments downloaded and previewed; forward with attachments " +
     "reaching Bob; labels and contrast in both colour schemes",
   async (world) => {
@@ -456,8 +489,29 @@ browserTest(
 
     // Settings: two-factor sign-in turned on from the page, with recovery codes shown once.
     await page.getByRole("button", { name: "Settings" }).click();
+    // The QR code script is not part of the first load: it comes when the set-up is opened.
+    const loaded = () =>
+      page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name).join(" "));
+    assert(!(await loaded()).includes("/assets/qr_code."), await loaded());
+    const setupAnswer = page.waitForResponse((r) =>
+      new URL(r.url()).pathname === "/v1/auth/2fa/setup"
+    );
     await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+    const setup = await (await setupAnswer).json();
+    const qr = page.getByRole("img", { name: "QR code for your authenticator app" });
+    await qr.waitFor();
+    assertMatch(await loaded(), /\/assets\/qr_code\.[0-9a-f]{12}\.js/);
+    // What a phone's camera sees: the drawn code, decoded from the screenshot's pixels, is the
+    // otpauth:// URL the API returned — in the light and the dark colour scheme alike.
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      assertEquals(await decodeQrPixels(world, await qr.screenshot()), setup.otpauthUrl);
+    }
+    await page.emulateMedia({ colorScheme: null });
+    await screenshot(page, "mail-settings-2fa");
+    // The key is still shown as text, for people who type it.
     const secret = (await page.locator("#totp-secret").textContent())!.trim();
+    assertEquals(secret, setup.secret);
     await page.getByLabel("Six-digit code", { exact: true }).fill(currentTotp(secret, Date.now()));
     await page.getByRole("button", { name: "Turn on" }).click();
     await page.getByText(/Keep these recovery codes/).waitFor();

@@ -1145,13 +1145,35 @@
         h("button", {
           type: "button",
           onclick: guard(async () => {
-            const setup = await api("POST", "/v1/auth/2fa/setup");
+            // The QR encoder (qr_code.js, a hashed asset the page names) is fetched only now,
+            // beside the set-up call, so it weighs nothing on the webmail's first load. If it
+            // cannot load, the key is still there to type.
+            const [setup, qr] = await Promise.all([
+              api("POST", "/v1/auth/2fa/setup"),
+              import(twofa.dataset.qrScript).catch(() => null),
+            ]);
             const form = h(
               "form",
               { class: "inline" },
-              h("p", null, "Add this key to your authenticator app, then enter the code it shows."),
-              h("p", null, h("code", { id: "totp-secret" }, setup.secret)),
-              h("p", { class: "muted small" }, setup.otpauthUrl),
+              h(
+                "p",
+                null,
+                qr
+                  ? "Scan this code with your authenticator app, or type the key into it; then " +
+                    "enter the code it shows."
+                  : "Add this key to your authenticator app, then enter the code it shows.",
+              ),
+              h(
+                "div",
+                { class: "totp-key" },
+                qr && qr.qrSvg(setup.otpauthUrl, "QR code for your authenticator app"),
+                h(
+                  "div",
+                  null,
+                  h("p", null, "Key: ", h("code", { id: "totp-secret" }, setup.secret)),
+                  h("p", { class: "muted small otpauth" }, setup.otpauthUrl),
+                ),
+              ),
               h("label", { for: "tf-enable" }, "Six-digit code"),
               h("input", {
                 id: "tf-enable",

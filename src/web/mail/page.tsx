@@ -4,6 +4,7 @@
  * session of src/web/shell/session.ts. Everything a message carries is inserted as text by the
  * script; its HTML body is shown only inside the sandboxed frame of frame.ts.
  */
+import { assetUrl } from "../asset_routes.ts";
 import { Layout } from "../shell/layout.tsx";
 
 function AccountMenu() {
@@ -77,7 +78,8 @@ function Settings() {
       </section>
       <section aria-labelledby="s-2fa">
         <h3 id="s-2fa">Two-factor sign-in</h3>
-        <div id="twofa"></div>
+        {/* mail.js imports the QR code script only when the set-up is opened. */}
+        <div id="twofa" data-qr-script={assetUrl("qr_code.js")}></div>
       </section>
       <section aria-labelledby="s-apppw">
         <h3 id="s-apppw">App passwords</h3>
