@@ -44,6 +44,11 @@ export class FederationError extends Error {
 
 const fail = (code: FederationErrorCode, message: string) => new FederationError(code, message);
 
+/** A refused delivery, logged at info level: the sender's trouble, answered with its code. */
+export function logRefusal(deps: Deps, e: FederationError): void {
+  deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
+}
+
 /** RFC 7489 section 3.1-style relaxed alignment: equal, or one a subdomain of the other. */
 export function aligned(a: string, b: string): boolean {
   return a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`);

@@ -16,7 +16,7 @@ import {
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { batchLimits } from "./policy.ts";
-import { FederationError, receiveDelivery } from "./receive.ts";
+import { FederationError, logRefusal, receiveDelivery } from "./receive.ts";
 
 /** Bytes the batch's deliveries take as JSON strings (ASCII: base64 and JWS). */
 function batchBytes(request: BatchDeliveryRequest): number {
@@ -36,7 +36,7 @@ async function one(
     return { status: 200, receipt: answer.receipt, results: answer.results };
   } catch (e) {
     if (e instanceof FederationError) {
-      deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
+      logRefusal(deps, e);
       return { status: FEDERATION_ERRORS[e.code], code: e.code, detail: e.message };
     }
     if (e instanceof AppError) return { status: e.status, code: e.code, detail: e.message };

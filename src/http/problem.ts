@@ -93,12 +93,21 @@ export function errorHandler(logger: Logger) {
         : "bad_request";
       return problemResponse(status, code, message, { instance });
     }
-    logger.log("error", "http.unhandled_error", {
-      path: instance,
-      method: c.req.method,
-      error: err?.message,
-      stack: err?.stack?.split("\n").slice(0, 6).join(" | "),
-    });
+    logUnhandled(logger, { path: instance, method: c.req.method }, err);
     return problemResponse(500, "internal", "an internal error occurred", { instance });
   };
+}
+
+/** An error no handler expected, logged with the head of its stack (the answer says only 500). */
+export function logUnhandled(
+  logger: Logger,
+  where: { path: string; method: string; direct?: boolean },
+  err: unknown,
+): void {
+  const e = err as Error | undefined;
+  logger.log("error", "http.unhandled_error", {
+    ...where,
+    error: e?.message,
+    stack: e?.stack?.split("\n").slice(0, 6).join(" | "),
+  });
 }

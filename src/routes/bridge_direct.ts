@@ -21,7 +21,7 @@ import { requireScope } from "../auth/auth_context.ts";
 import { type SignedIn, signIn } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
-import { problemBody } from "../http/problem.ts";
+import { logUnhandled, problemBody } from "../http/problem.ts";
 import { inboundAnswer, recipientAnswer, submissionAnswer, validated } from "./bridge.ts";
 
 const RECIPIENT = "/v1/bridge/recipient";
@@ -93,13 +93,7 @@ export function bridgeDirect(deps: Deps): BridgeDirect {
         return await answer(call);
       } catch (e) {
         if (e instanceof AppError) return problem(e.status, e.code, e.message, e.fields);
-        deps.logger.log("error", "http.unhandled_error", {
-          path: call.path,
-          method: "POST",
-          direct: true,
-          error: (e as Error)?.message,
-          stack: (e as Error)?.stack?.split("\n").slice(0, 6).join(" | "),
-        });
+        logUnhandled(deps.logger, { path: call.path, method: "POST", direct: true }, e);
         return problem(500, "internal", "an internal error occurred");
       }
     },

@@ -26,8 +26,25 @@ import { AppError, type ErrorCode, notFound } from "../errors.ts";
 import { findDomain } from "../services/accounts.ts";
 import { publishedJwks } from "../federation/keys.ts";
 import { discoveryDocument } from "../federation/policy.ts";
-import { FederationError, receiveDelivery } from "../federation/receive.ts";
+import { FederationError, logRefusal, receiveDelivery } from "../federation/receive.ts";
 import { receiveBatch } from "../federation/receive_batch.ts";
+
+/**
+ * A delivery endpoint's work: 503 while federation is off here, and a refusal answered as
+ * problem+json with its documented code.
+ */
+async function delivering<T>(deps: Deps, run: () => Promise<T>): Promise<T> {
+  if (!deps.federation) {
+    throw federationProblem(503, "federation_disabled", "federation is not enabled here");
+  }
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof FederationError)) throw e;
+    logRefusal(deps, e);
+    throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
+  }
+}
 
 const DomainQuery = z.object({
   domain: z.string().max(255).optional().meta({
@@ -112,18 +129,9 @@ export function federationRoutes(deps: Deps) {
       },
     }),
     async (c) => {
-      if (!deps.federation) {
-        throw federationProblem(503, "federation_disabled", "federation is not enabled here");
-      }
-      try {
-        const answer = await receiveDelivery(deps, c.req.valid("json"));
-        deps.metrics?.received("federation", answer.results);
-        return c.json(answer, 200);
-      } catch (e) {
-        if (!(e instanceof FederationError)) throw e;
-        deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
-        throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
-      }
+      const answer = await delivering(deps, () => receiveDelivery(deps, c.req.valid("json")));
+      deps.metrics?.received("federation", answer.results);
+      return c.json(answer, 200);
     },
   );
   app.openapi(
@@ -145,18 +153,7 @@ export function federationRoutes(deps: Deps) {
         ...problems(400, 404, 413, 422, 503),
       },
     }),
-    async (c) => {
-      if (!deps.federation) {
-        throw federationProblem(503, "federation_disabled", "federation is not enabled here");
-      }
-      try {
-        return c.json(await receiveBatch(deps, c.req.valid("json")), 200);
-      } catch (e) {
-        if (!(e instanceof FederationError)) throw e;
-        deps.logger.log("info", "federation.rejected", { code: e.code, detail: e.message });
-        throw federationProblem(FEDERATION_ERRORS[e.code], e.code, e.message);
-      }
-    },
+    async (c) => c.json(await delivering(deps, () => receiveBatch(deps, c.req.valid("json"))), 200),
   );
   app.use("/v1/federation/receipts", requireAuth(deps));
   app.openapi(
