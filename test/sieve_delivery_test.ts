@@ -14,6 +14,8 @@ import { deliver } from "../src/services/delivery.ts";
 import { schema } from "../src/store/store.ts";
 import type { JobReport } from "../src/store/store.ts";
 import { blobBytes } from "../src/services/blob_chunks.ts";
+import { storeTest } from "./fixtures/store.ts";
+import { pair } from "./fixtures/gateway_pair.ts";
 
 const enc = new TextEncoder();
 
@@ -314,3 +316,48 @@ Deno.test("issue21#2: a Sieve runtime error keeps the message in the Inbox", asy
     await world.close();
   }
 });
+
+storeTest(
+  "issue21#2: Sieve on two gateways of one store: a script change is seen at once, vacation answers once, one round trip each",
+  async (engine) => {
+    const p = await pair(engine);
+    try {
+      const alice = await p.gw.login(ALICE);
+      const boxes = await p.gw.call("POST", "/v1/mailboxes", {
+        token: alice,
+        body: { name: "First" },
+      });
+      assertEquals(boxes.status, 201);
+      await p.gw.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Second" } });
+      const at = (deps: typeof p.a, subject: string) =>
+        deliver(deps, {
+          raw: mail({ subject }),
+          mailFrom: "carol@example.org",
+          recipients: [ALICE.address],
+          source: "smtp",
+        });
+      await activate(p.gw, alice, 'require "fileinto"; fileinto "First";');
+      await at(p.b, "one");
+      // Changed through gateway A: gateway B, which compiled the old one, files by the new one.
+      await p.gw.call("PUT", "/v1/sieve/scripts/main", {
+        token: alice,
+        body: { script: 'require ["fileinto", "vacation"]; fileinto "Second"; vacation "away";' },
+      });
+      p.jobs.length = 0;
+      await Promise.all(Array.from({ length: 6 }, (_, i) => at(i % 2 ? p.a : p.b, `m${i}`)));
+      assertEquals(p.jobs.map((j) => j.roundTrips), Array(6).fill(1));
+      const rows = await p.sql.all<{ subject: string; name: string }>(
+        `SELECT m.subject, b.name FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+         WHERE m.account_id = ? ORDER BY m.id`,
+        [p.account],
+      );
+      assertEquals(rows.map((r) => [r.subject, r.name])[0], ["one", "First"]);
+      assertEquals(rows.slice(1).map((r) => r.name), Array(6).fill("Second"));
+      // Six messages of one sender at once, on two gateways: one vacation reply.
+      const replies = await p.sql.all<{ rcpt_to: string }>("SELECT rcpt_to FROM outbox");
+      assertEquals(replies.map((r) => r.rcpt_to), ["carol@example.org"]);
+    } finally {
+      p.close();
+    }
+  },
+);
