@@ -282,6 +282,10 @@ vacation :days 2 :subject "Out of office" "I am away until Monday.";`,
     assertEquals((await replies()).filter((r) => r === "carol@example.org").length, 2);
     // Every message was stored all along (vacation never cancels the keep).
     assertEquals((await filed(gw, ALICE.address)).rows.length, 11);
+    // A sender of our own domains gets the reply in their Inbox, not through the outbox.
+    await send(mail({ from: BOB.address, subject: "from bob" }), BOB.address);
+    assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject), ["Out of office"]);
+    assert(!(await replies()).includes(BOB.address));
   } finally {
     await world.close();
   }

@@ -206,7 +206,7 @@ export async function applySieve(
           "rejected by the recipient's filter",
       });
       effects.statements.push(
-        ...await rejectionDsn(deps, prepared, plan, accountId, to, outcome),
+        ...await rejectionDsn(deps, db, prepared, plan, accountId, to, outcome),
       );
       deps.logger.log("info", "sieve.reject", { accountId });
       continue;
@@ -329,6 +329,7 @@ function originalRecipient(plan: SievePlan, recipients: string[], accountId: num
  */
 async function rejectionDsn(
   deps: Deps,
+  db: Queryable,
   prepared: PreparedDelivery,
   plan: SievePlan,
   accountId: number,
@@ -362,7 +363,7 @@ async function rejectionDsn(
     originalHeaders: msg.raw.subarray(0, end >= 0 ? end : Math.min(msg.raw.byteLength, 65536)),
     originalMessageId: prepared.parsed.messageId,
   });
-  return await dsnStatements(deps, {
+  return await dsnStatements(deps, db, {
     accountId,
     raw,
     to: msg.mailFrom,
