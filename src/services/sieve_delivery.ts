@@ -124,8 +124,14 @@ function sieveMessage(
   const text = new TextDecoder().decode(msg.raw.subarray(0, 1024 * 1024));
   const end = text.search(/\r?\n\r?\n/);
   if (end >= 0) raw = text.slice(end).replace(/^\r?\n\r?\n/, "");
+  // The spam verdict's X-Spam-* fields, when the pipeline added them to the parsed form only.
+  const headers = parseHeaderBlock(msg.raw);
+  const have = new Set(headers.map((h) => h.name.toLowerCase()));
+  for (const h of parsed.headers) {
+    if (/^x-spam-/i.test(h.name) && !have.has(h.name.toLowerCase())) headers.unshift(h);
+  }
   return {
-    headers: parseHeaderBlock(msg.raw),
+    headers,
     envelope: { from: msg.mailFrom, to },
     size: msg.raw.byteLength,
     body: { parts, raw },
