@@ -125,7 +125,7 @@ if header :contains "subject" "[list]" {
 Deno.test("issue21#2: Sieve reject gives 550 at DATA for that recipient only, a DSN when others took it", async () => {
   await using w = await aliceWith(`require "reject";
 if address :domain "from" "remote.example" { reject "I do not take mail from remote.example"; }`);
-  const { world, gw, alice } = w;
+  const { world, gw } = w;
   const jobs = [
     { to: [ALICE.address], subject: "alone" },
     { to: [BOB.address], subject: "bob only" },
@@ -179,7 +179,7 @@ vacation :days 1 "Away";`);
 Deno.test("issue21#2: Sieve vacation answers once per sender per :days, never lists or robots", async () => {
   await using w = await aliceWith(`require "vacation";
 vacation :days 2 :subject "Out of office" "I am away until Monday.";`);
-  const { gw, alice } = w;
+  const { gw } = w;
   let now = Date.UTC(2026, 11, 7, 12);
   gw.deps.clock = { now: () => now };
   const send = async (raw: Uint8Array, mailFrom = "carol@example.org") => {

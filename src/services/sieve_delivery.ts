@@ -23,7 +23,8 @@ import { runSieve } from "../sieve/interpreter.ts";
 import { parseScript, type Program } from "../sieve/validate.ts";
 import { composeVacation, decideVacation } from "../sieve/vacation.ts";
 import { IN_JSON, jsonList } from "../store/in_list.ts";
-import { type Queryable, rawSql, type Statement } from "../store/store.ts";
+import { type Queryable, rawSql, type Statement, type Store } from "../store/store.ts";
+import { remember } from "../store/read_scope.ts";
 import type { Flags } from "./message_store.ts";
 import { storeMessageJob } from "./message_store.ts";
 import type { PreparedDelivery, RecipientResult } from "./delivery.ts";
@@ -56,6 +57,23 @@ interface Compiled {
 const compiledCaches = new WeakMap<object, Map<number, Compiled>>();
 const MAX_CACHED = 2000;
 
+/**
+ * Which accounts have Sieve to run and at which versions: `account:kind id.version.changed`,
+ * comma-separated, in a stable order ("" when none has any).
+ */
+const STATE_SQL = `SELECT coalesce(group_concat(k, ','), '') AS state FROM (
+  SELECT account_id || ':m' || account_id || '.' || version || '.' || updated_at AS k
+    FROM sieve_managed WHERE account_id IN ${IN_JSON} AND script <> ''
+  UNION ALL SELECT account_id || ':u' || id || '.' || version || '.' || updated_at
+    FROM sieve_scripts WHERE account_id IN ${IN_JSON} AND active = 1
+  ORDER BY 1)`;
+
+/** Empties this process's remembered Sieve state after a change (sieve_scripts.ts, sieve_rules.ts). */
+export function forgetSieveState(store: Store): void {
+  store.caches.local.invalidate();
+  store.caches.scoped.invalidate();
+}
+
 /** The programs to run per account, by the versions in the store now. */
 async function programsFor(
   deps: Deps,
@@ -67,23 +85,25 @@ async function programsFor(
   if (!compiledCache) compiledCaches.set(deps.store, compiledCache = new Map());
   if (accountIds.length === 0) return out;
   const ids = jsonList(accountIds);
-  const rows = await rawSql(db).all<
-    { account_id: number; kind: string; id: number; version: number; updated_at: number }
-  >(
-    `SELECT account_id, 'm' AS kind, account_id AS id, version, updated_at FROM sieve_managed
-       WHERE account_id IN ${IN_JSON} AND script <> ''
-     UNION ALL SELECT account_id, 'u', id, version, updated_at FROM sieve_scripts
-       WHERE account_id IN ${IN_JSON} AND active = 1`,
-    [ids, ids],
+  // Remembered like the account rows (store/read_scope.ts): steady-state deliveries read nothing
+  // here, and a scoped request's write job re-checks that the state it used still holds.
+  const state = await remember(
+    db,
+    `sieve ${ids}`,
+    async () =>
+      String((await rawSql(db).get<{ state: string }>(STATE_SQL, [ids, ids]))?.state ?? ""),
+    (value) => ({ condition: `(${STATE_SQL}) = ?`, args: [ids, ids, value] }),
   );
+  if (state === "") return out;
   const keys = new Map<number, string[]>();
-  for (const r of rows) {
-    const list = keys.get(Number(r.account_id)) ?? [];
-    list.push(`${r.kind}${r.id}.${r.version}.${r.updated_at}`);
-    keys.set(Number(r.account_id), list);
+  for (const part of state.split(",")) {
+    const [accountId, key] = part.split(":");
+    const list = keys.get(Number(accountId)) ?? [];
+    list.push(key);
+    keys.set(Number(accountId), list);
   }
   for (const [accountId, parts] of keys) {
-    const key = parts.sort().join(",");
+    const key = parts.join(",");
     const cached = compiledCache.get(accountId);
     if (cached?.key === key) {
       out.set(accountId, cached.programs);

@@ -12,6 +12,7 @@ import { AppError } from "../errors.ts";
 import { compileManaged } from "../sieve/compile_rules.ts";
 import { parseScript } from "../sieve/validate.ts";
 import { rawSql } from "../store/store.ts";
+import { forgetSieveState } from "./sieve_delivery.ts";
 
 interface ManagedRow {
   rules: SieveRule[];
@@ -64,6 +65,7 @@ export async function saveManaged(
         current.version,
       ],
     }]);
+    forgetSieveState(deps.store);
     const row = rs[0].rows[0];
     if (row) return { rules, vacation, script, version: Number(row.version) };
   }

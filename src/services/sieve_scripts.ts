@@ -10,6 +10,7 @@ import type { Deps } from "../deps.ts";
 import { AppError, type ErrorCode } from "../errors.ts";
 import type { SieveProblem } from "../sieve/errors.ts";
 import { parseScript } from "../sieve/validate.ts";
+import { forgetSieveState } from "./sieve_delivery.ts";
 import {
   assertStep,
   isFailedAssertion,
@@ -139,6 +140,7 @@ export async function putScript(
       "RETURNING name, active, size_bytes, updated_at",
     args: [accountId, name, script, size, now, deps.config.sieveMaxScripts],
   }]);
+  forgetSieveState(deps.store);
   const row = rs[0].rows[0];
   if (!row) {
     throw new SieveRefusal(
@@ -213,6 +215,7 @@ export async function setActive(
   };
   if (name === null) {
     await store.batch([off]);
+    forgetSieveState(store);
     return;
   }
   try {
@@ -230,5 +233,7 @@ export async function setActive(
   } catch (e) {
     if (isFailedAssertion(e)) throw scriptNotFound(name);
     throw e;
+  } finally {
+    forgetSieveState(store);
   }
 }
