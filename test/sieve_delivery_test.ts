@@ -8,13 +8,14 @@
  */
 import { eq } from "drizzle-orm";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, BOB, type TestGateway } from "./fixtures/app.ts";
-import { python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { ALICE, BOB, createTestGateway, type TestGateway } from "./fixtures/app.ts";
+import { bridgeKey, python, startBridgeWorld } from "./fixtures/bridge.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { schema } from "../src/store/store.ts";
 import type { JobReport } from "../src/store/store.ts";
 import { blobBytes } from "../src/services/blob_chunks.ts";
-import { storeTest } from "./fixtures/store.ts";
+import { freshDatabaseUrl, storeTest } from "./fixtures/store.ts";
+import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
 import { pair } from "./fixtures/gateway_pair.ts";
 
 const enc = new TextEncoder();
@@ -324,6 +325,47 @@ storeTest(
       assertEquals(replies.map((r) => r.rcpt_to), ["carol@example.org"]);
     } finally {
       p.close();
+    }
+  },
+);
+
+storeTest(
+  "issue21#2: a script activated in one gateway files the next hand-in at another whose caches are warm",
+  async (engine) => {
+    const url = await freshDatabaseUrl(engine);
+    const a = await createTestGateway({}, url);
+    const b = await createTestGateway({}, url, { seed: false });
+    try {
+      const key = await bridgeKey(b);
+      let n = 0;
+      const handIn = async () => {
+        const res = await b.app.request("/v1/bridge/inbound", {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": MAIL_MEDIA_TYPE },
+          body: encodeMail(
+            {
+              mailFrom: "zed@remote.example",
+              recipients: [ALICE.address],
+              clientIp: "198.51.100.7",
+              helo: "mx.remote.example",
+            },
+            mail({ subject: `in ${++n}` }),
+          ),
+        });
+        assertEquals(res.status, 200, await res.text());
+      };
+      const alice = await a.login(ALICE);
+      await a.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Filed" } });
+      // B remembers that Alice has no script; then only Sieve's own tables change.
+      await handIn();
+      await handIn();
+      await activate(a, alice, 'require "fileinto"; fileinto "Filed";');
+      await handIn();
+      const { out } = await filed(a, ALICE.address);
+      assertEquals(out["Filed"], ["in 3"]);
+    } finally {
+      a.close();
+      b.close();
     }
   },
 );
