@@ -96,7 +96,7 @@ export async function checkScriptFor(
       const name = n.name === "fileinto" && Array.isArray(n.positional[0])
         ? n.positional[0][0]
         : "";
-      if (name && !name.includes("${") && !n.tags.has("create")) targets.set(name, n.at.line);
+      if (name && !name.includes("${")) targets.set(name, n.at.line);
       if (n.block) walk(n.block);
     }
   };
