@@ -2039,6 +2039,182 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/sieve/capabilities": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What Sieve this server runs
+     * @description The extensions the interpreter implements and the limits on scripts, as ManageSieve announces them (RFC 5804 section 1.7).
+     */
+    get: operations["getSieveCapabilities"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your Sieve scripts
+     * @description Every script of the account, by name; at most one is `active`.
+     */
+    get: operations["listSieveScripts"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts/{name}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One Sieve script's text
+     * @description The script as stored, and whether it is the active one.
+     */
+    get: operations["getSieveScript"];
+    /**
+     * Store a Sieve script (create or replace)
+     * @description The script is validated first: a script with errors is refused with every problem's line, column and reason (`sieve_invalid`) and nothing is stored. Replacing the active script changes what runs at the next delivery. Needs the `send` scope.
+     */
+    put: operations["putSieveScript"];
+    post?: never;
+    /**
+     * Delete a Sieve script
+     * @description The active script cannot be deleted (`sieve_script_active`, RFC 5804 section 2.10): deactivate it first.
+     */
+    delete: operations["deleteSieveScript"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/check": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Validate a Sieve script without storing it
+     * @description What ManageSieve's CHECKSCRIPT does (RFC 5804 section 2.12).
+     */
+    post: operations["checkSieveScript"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts/{name}/rename": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rename a Sieve script
+     * @description An active script stays active under its new name (RFC 5804 section 2.11.1).
+     */
+    post: operations["renameSieveScript"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/active": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Choose the active Sieve script
+     * @description The named script runs at every delivery from now on, in place of the one active before; `null` turns user filtering off (RFC 5804 section 2.8).
+     */
+    put: operations["setActiveSieveScript"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/rules": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your filter rules (simple form)
+     * @description The ordered rules, and the Sieve they compile to. They run at delivery before your own active script; a rule's `stop` ends filtering for the message.
+     */
+    get: operations["getSieveRules"];
+    /**
+     * Replace your filter rules (simple form)
+     * @description Conditions on from, to, subject, a header, size or the spam verdict; actions fileinto, flag, redirect, discard, reject and stop. The whole list is replaced.
+     */
+    put: operations["putSieveRules"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/vacation": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your vacation reply (out of office)
+     * @description The settings as saved (disabled with an empty body when never set).
+     */
+    get: operations["getSieveVacation"];
+    /**
+     * Set your vacation reply
+     * @description An automatic reply (RFC 5230) between `from` and `until`, at most once per sender every `days` days; never to mailing lists, automatic mail, bounces, or mail that does not name one of your addresses in To or Cc (RFC 3834).
+     */
+    put: operations["putSieveVacation"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -5944,6 +6120,186 @@ export interface components {
        * @enum {string}
        */
       kind: "account" | "alias";
+    };
+    SieveCapabilities: {
+      /** @description Sieve extensions the interpreter implements (ManageSieve `SIEVE` capability). */
+      extensions: string[];
+      /** @description Most `redirect` actions one run takes (ManageSieve `MAXREDIRECTS`). */
+      maxRedirects: number;
+      /** @description Largest script an account may store. */
+      maxScriptBytes: number;
+      /** @description Most scripts one account may store. */
+      maxScripts: number;
+    };
+    SieveScriptSummary: {
+      /** @description The script's name (RFC 5804 section 1.6). */
+      name: string;
+      /** @description The script that runs at delivery (at most one). */
+      active: boolean;
+      /** @description Size of the script text in UTF-8 bytes. */
+      sizeBytes: number;
+      /** @description Last change (ISO 8601). */
+      updatedAt: string;
+    };
+    SieveScript: {
+      /** @description The script's name. */
+      name: string;
+      /** @description Whether this is the active script. */
+      active: boolean;
+      /** @description The script text (RFC 5228). */
+      script: string;
+    };
+    /** @description RFC 9457 problem details of a refused script. */
+    SieveProblem: {
+      /** @description A URI naming the problem type. */
+      type: string;
+      /** @description The HTTP status's title. */
+      title: string;
+      /** @description The HTTP status code. */
+      status: number;
+      /** @description Stable machine-readable error code. */
+      code: string;
+      /** @description What went wrong, for people. */
+      detail?: string;
+      /** @description The request path. */
+      instance?: string;
+      /** @description `sieve_invalid`: every problem of the script, with its position. */
+      errors?: components["schemas"]["SieveError"][];
+      /**
+       * @description `sieve_quota`: which limit the script would break.
+       * @enum {string}
+       */
+      limit?: "size" | "count";
+    };
+    SieveError: {
+      /** @description 1-based line of the problem. */
+      line: number;
+      /** @description 1-based column of the problem. */
+      column: number;
+      /** @description What is wrong there. */
+      reason: string;
+    };
+    SieveScriptBody: {
+      /** @description The script text (RFC 5228), UTF-8. */
+      script: string;
+    };
+    SieveRule: {
+      /** @description A label for people. */
+      name?: string;
+      /**
+       * @description Disabled rules are kept, not run.
+       * @default true
+       */
+      enabled?: boolean;
+      /**
+       * @description Whether every condition (`all`) or one (`any`) must hold.
+       * @default all
+       * @enum {string}
+       */
+      match?: "all" | "any";
+      /** @description None: the rule applies to every message. */
+      conditions: components["schemas"]["SieveRuleCondition"][];
+      /** @description In order. */
+      actions: components["schemas"]["SieveRuleAction"][];
+    };
+    SieveRuleCondition: {
+      /**
+       * @description `from`: the From address; `to`: To and Cc addresses; `subject`; `header`: the field named in `header`; `size`: the message size in bytes; `spam`: the spam verdict (X-Spam-Flag, or X-Spam-Score with `over`).
+       * @enum {string}
+       */
+      field: "from" | "to" | "subject" | "header" | "size" | "spam";
+      /** @description The header field name, for `field: header`. */
+      header?: string;
+      /**
+       * @description How to compare: `contains`, `is`, `matches` (wildcards `*` and `?`) and their negations for text (ASCII case-insensitive); `over`/`under` for `size` (bytes) and `spam` (score); `exists` for `header`; `is` for `spam` (flagged as spam).
+       * @enum {string}
+       */
+      op: "contains" | "not_contains" | "is" | "not_is" | "matches" | "exists" | "over" | "under";
+      /** @description What to compare with (a number for `over`/`under`). */
+      value?: string | number;
+    };
+    /** @description What a matching rule does; `stop` ends filtering (your own script too). */
+    SieveRuleAction: {
+      /**
+       * @description File the message into a mailbox.
+       * @enum {string}
+       */
+      type: "fileinto";
+      /** @description The mailbox's name. */
+      mailbox: string;
+    } | {
+      /**
+       * @description Set a flag on the kept copies.
+       * @enum {string}
+       */
+      type: "flag";
+      /** @description `\\Seen`, `\\Flagged` or a keyword, set on the copies this rule keeps. */
+      flag: string;
+    } | {
+      /**
+       * @description Forward the message.
+       * @enum {string}
+       */
+      type: "redirect";
+      /**
+       * Format: email
+       * @description Where to forward the message.
+       */
+      address: string;
+      /** @description Keep a copy here too (RFC 3894). */
+      copy?: boolean;
+    } | {
+      /**
+       * @description Drop the message silently.
+       * @enum {string}
+       */
+      type: "discard";
+    } | {
+      /**
+       * @description Refuse the message (RFC 5429).
+       * @enum {string}
+       */
+      type: "reject";
+      /** @description Told to the sender. */
+      reason: string;
+    } | {
+      /**
+       * @description End filtering for this message.
+       * @enum {string}
+       */
+      type: "stop";
+    };
+    SieveRules: {
+      /** @description Run in order, before your script. */
+      rules: components["schemas"]["SieveRule"][];
+    };
+    SieveVacation: {
+      /** @description Whether replies are sent. */
+      enabled: boolean;
+      /** @description The reply's subject; default `Auto: ` and the original subject. */
+      subject?: string;
+      /** @description The reply's text. */
+      body: string;
+      /**
+       * Format: date-time
+       * @description Start replying at this time (ISO 8601); none: now.
+       */
+      from?: string | null;
+      /**
+       * Format: date-time
+       * @description Stop replying at this time (ISO 8601); none: until disabled.
+       */
+      until?: string | null;
+      /**
+       * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+       * @default 7
+       */
+      days?: number;
+      /**
+       * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+       * @default []
+       */
+      addresses?: string[];
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -18777,6 +19133,1061 @@ export interface operations {
            *       "code": "insufficient_scope",
            *       "title": "Forbidden",
            *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveCapabilities: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Capabilities */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveCapabilities"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listSieveScripts: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Scripts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description By name. */
+            scripts: components["schemas"]["SieveScriptSummary"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The script */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveScript"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  putSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveScriptBody"];
+      };
+    };
+    responses: {
+      /** @description Stored */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveScriptSummary"];
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Over the size or count limit (`sieve_quota`, with `limit`) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description The script is not valid Sieve (`sieve_invalid`, every problem with line and column) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  deleteSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description `sieve_name_taken` or `sieve_script_active` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  checkSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveScriptBody"];
+      };
+    };
+    responses: {
+      /** @description Valid */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /**
+             * @description Always true (errors are 422).
+             * @enum {boolean}
+             */
+            ok: true;
+            /** @description Things that work but look wrong (e.g. fileinto a mailbox you do not have: such mail is kept in the Inbox). */
+            warnings: string[];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Over the size or count limit (`sieve_quota`, with `limit`) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description The script is not valid Sieve (`sieve_invalid`, every problem with line and column) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  renameSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** @description The new name. */
+          newName: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Renamed */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The new name. */
+            name: string;
+            /** @description Whether it is the active script. */
+            active: boolean;
+          };
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description `sieve_name_taken` or `sieve_script_active` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  setActiveSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** @description A script's name, or null for none. */
+          name: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description Active */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The active script's name, or null when none is. */
+            active: string | null;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  getSieveRules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Rules */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Run in order, before your script. */
+            rules: components["schemas"]["SieveRule"][];
+            /** @description The Sieve these rules and the vacation settings compile to (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putSieveRules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveRules"];
+      };
+    };
+    responses: {
+      /** @description Saved */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Run in order, before your script. */
+            rules: components["schemas"]["SieveRule"][];
+            /** @description The Sieve these rules and the vacation settings compile to (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveVacation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Vacation */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Whether replies are sent. */
+            enabled: boolean;
+            /** @description The reply's subject; default `Auto: ` and the original subject. */
+            subject?: string;
+            /** @description The reply's text. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description Start replying at this time (ISO 8601); none: now.
+             */
+            from?: string | null;
+            /**
+             * Format: date-time
+             * @description Stop replying at this time (ISO 8601); none: until disabled.
+             */
+            until?: string | null;
+            /**
+             * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+             * @default 7
+             */
+            days?: number;
+            /**
+             * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+             * @default []
+             */
+            addresses?: string[];
+            /** @description The managed Sieve script (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putSieveVacation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveVacation"];
+      };
+    };
+    responses: {
+      /** @description Saved */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Whether replies are sent. */
+            enabled: boolean;
+            /** @description The reply's subject; default `Auto: ` and the original subject. */
+            subject?: string;
+            /** @description The reply's text. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description Start replying at this time (ISO 8601); none: now.
+             */
+            from?: string | null;
+            /**
+             * Format: date-time
+             * @description Stop replying at this time (ISO 8601); none: until disabled.
+             */
+            until?: string | null;
+            /**
+             * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+             * @default 7
+             */
+            days?: number;
+            /**
+             * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+             * @default []
+             */
+            addresses?: string[];
+            /** @description The managed Sieve script (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
