@@ -52,6 +52,7 @@ import { mailPages } from "./web/mail/routes.tsx";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { sieveRoutes } from "./routes/sieve.ts";
 import { Metrics } from "./services/metrics.ts";
 
 export const API_VERSION = "0.1.0";
@@ -179,6 +180,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", mailAccessRoutes(deps));
   app.route("/v1", messageViewRoutes(deps));
   app.route("/v1", identityRoutes(deps));
+  app.route("/v1", sieveRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));

@@ -494,6 +494,25 @@ export const CONFIG_FIELDS = {
       "Deliver to domains that publish `_sharp._tcp` SRV records over SHARP/1.3 instead of SMTP (submission then refuses, 422 / SMTP 553, addresses SHARP/1.3 cannot carry for those domains).",
     ),
   },
+  // Sieve (issue 21 item 2): limits per account and per script run.
+  sieveMaxScriptBytes: {
+    env: "POSTERN_SIEVE_MAX_SCRIPT_BYTES",
+    schema: int(1024, 1024 * 1024).default(64 * 1024).describe(
+      "Largest Sieve script an account may store (UTF-8 bytes; 413 `sieve_quota` above it).",
+    ),
+  },
+  sieveMaxScripts: {
+    env: "POSTERN_SIEVE_MAX_SCRIPTS",
+    schema: int(1, 1000).default(32).describe(
+      "Most Sieve scripts one account may store (413 `sieve_quota` for one more).",
+    ),
+  },
+  sieveMaxRedirects: {
+    env: "POSTERN_SIEVE_MAX_REDIRECTS",
+    schema: int(0, 100).default(4).describe(
+      "Most `redirect` actions one Sieve run may take for a message (RFC 5228 section 4.2); later ones are ignored and logged.",
+    ),
+  },
   logLevel: {
     env: "POSTERN_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info").describe(

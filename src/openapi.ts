@@ -48,6 +48,10 @@ const TAGS: { name: string; description: string }[] = [
   { name: "threads", description: "Conversations." },
   { name: "search", description: "Full-text search of the account's messages." },
   {
+    name: "sieve",
+    description: "Sieve filters (RFC 5228): scripts, the active one, simple rules, vacation.",
+  },
+  {
     name: "mail-access",
     description: "IMAP-shaped access by UID and modseq (used by the bridge's IMAP server).",
   },

@@ -283,6 +283,11 @@ export async function deleteAccount(store: Store, accountId: number): Promise<vo
     await tx.delete(schema.accountDomainRoles)
       .where(eq(schema.accountDomainRoles.accountId, accountId));
     await tx.delete(schema.uploads).where(eq(schema.uploads.accountId, accountId));
+    // Sieve (schema_sieve.ts): scripts, managed rules and the vacation log go with the account.
+    await tx.delete(schema.sieveScripts).where(eq(schema.sieveScripts.accountId, accountId));
+    await tx.delete(schema.sieveManaged).where(eq(schema.sieveManaged.accountId, accountId));
+    await tx.delete(schema.sieveVacationReplies)
+      .where(eq(schema.sieveVacationReplies.accountId, accountId));
     await tx.delete(schema.events).where(eq(schema.events.accountId, accountId));
     await tx.update(schema.domains).set({ catchAllAccountId: null })
       .where(eq(schema.domains.catchAllAccountId, accountId));

@@ -208,4 +208,15 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `jmap_identities` (\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`name` text,\n\t`reply_to` text,\n\t`bcc` text,\n\t`text_signature` text DEFAULT '' NOT NULL,\n\t`html_signature` text DEFAULT '' NOT NULL,\n\tPRIMARY KEY(`account_id`, `identity_id`)\n);",
     ],
   },
+  {
+    "tag": "0016_faithful_monster_badoon",
+    "statements": [
+      "CREATE TABLE `sieve_managed` (\n\t`account_id` integer PRIMARY KEY NOT NULL,\n\t`rules` text DEFAULT '[]' NOT NULL,\n\t`vacation` text,\n\t`script` text DEFAULT '' NOT NULL,\n\t`version` integer DEFAULT 1 NOT NULL,\n\t`updated_at` integer NOT NULL\n);",
+      "CREATE TABLE `sieve_scripts` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`name` text NOT NULL,\n\t`script` text NOT NULL,\n\t`size_bytes` integer NOT NULL,\n\t`active` integer DEFAULT false NOT NULL,\n\t`version` integer DEFAULT 1 NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`updated_at` integer NOT NULL\n);",
+      "CREATE UNIQUE INDEX `sieve_scripts_account_name` ON `sieve_scripts` (`account_id`,`name`);",
+      "CREATE UNIQUE INDEX `sieve_scripts_one_active` ON `sieve_scripts` (`account_id`) WHERE active = 1;",
+      "CREATE TABLE `sieve_vacation_replies` (\n\t`account_id` integer NOT NULL,\n\t`handle` text NOT NULL,\n\t`sender` text NOT NULL,\n\t`sent_at` integer NOT NULL,\n\tPRIMARY KEY(`account_id`, `handle`, `sender`)\n);",
+      "CREATE INDEX `sieve_vacation_replies_sent` ON `sieve_vacation_replies` (`sent_at`);",
+    ],
+  },
 ];
