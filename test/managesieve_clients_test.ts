@@ -202,7 +202,7 @@ Deno.test("issue21#2: ManageSieve over the gateway: capabilities, refusals as re
   const c = await SieveClient.open(w.listener.port);
   try {
     const greeting = await c.response();
-    assert.equal(greeting.status, "OK");
+    assert.equal(greeting.status, 'OK "Postern ManageSieve ready."');
     assert.ok(greeting.data.includes('"SASL" ""'), "no mechanism before TLS");
     assert.ok(greeting.data.includes('"STARTTLS"'));
     const afterTls = await c.startTls(w.tls.certFile);

@@ -68,10 +68,11 @@ export interface CapabilityInput {
   notify?: string[];
   /** Section 1.7: OWNER is listed once authenticated. */
   owner?: string;
+  unauthenticate?: boolean;
 }
 
-/** Section 1.7: one `"NAME" SP value` line per capability, then OK. */
-export function capabilities(c: CapabilityInput): string {
+/** Section 1.7: one `"NAME" SP value` line per capability, then OK (with `done` as its text). */
+export function capabilities(c: CapabilityInput, done?: string): string {
   const lines = [
     `"IMPLEMENTATION" ${str(c.implementation)}`,
     `"SASL" ${str(c.sasl.join(" "))}`,
@@ -81,6 +82,8 @@ export function capabilities(c: CapabilityInput): string {
   if (c.maxRedirects !== undefined) lines.push(`"MAXREDIRECTS" "${c.maxRedirects}"`);
   if (c.notify?.length) lines.push(`"NOTIFY" ${str(c.notify.join(" "))}`);
   if (c.owner !== undefined) lines.push(`"OWNER" ${str(c.owner)}`);
+  // Section 2.14: the UNAUTHENTICATE extension is announced among the capabilities.
+  if (c.unauthenticate) lines.push(`"UNAUTHENTICATE"`);
   lines.push(`"VERSION" "1.0"`);
-  return lines.map((l) => l + "\r\n").join("") + ok();
+  return lines.map((l) => l + "\r\n").join("") + ok(done);
 }

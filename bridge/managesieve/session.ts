@@ -55,7 +55,7 @@ export class ManageSieveSession {
 
   /** Section 1.7: the server greets with its capabilities, then OK. */
   async greeting(): Promise<Action[]> {
-    return await this.#capabilityReply(() => [
+    return await this.#capabilityReply("Postern ManageSieve ready.", () => [
       send(bye("the mail service is unavailable, try again later", "TRYLATER")),
       { type: "close" },
     ]);
@@ -87,7 +87,7 @@ export class ManageSieveSession {
   /** After the TLS handshake (section 2.2): the capabilities again, then OK. */
   async tlsStarted(): Promise<Action[]> {
     this.tls = true;
-    return await this.#capabilityReply(() => [
+    return await this.#capabilityReply("TLS negotiation successful.", () => [
       send(bye("the mail service is unavailable, try again later", "TRYLATER")),
       { type: "close" },
     ]);
@@ -113,7 +113,10 @@ export class ManageSieveSession {
     switch (command) {
       case "CAPABILITY":
         if (args.length > 0) return this.#badCommand("CAPABILITY takes no arguments");
-        return await this.#capabilityReply(() => [send(no("try again later", "TRYLATER"))]);
+        return await this.#capabilityReply(
+          "Capability completed.",
+          () => [send(no("the mail service is unavailable, try again later", "TRYLATER"))],
+        );
       case "LOGOUT":
         // Section 2.3: the server answers OK and closes the connection.
         await this.end();
@@ -155,7 +158,7 @@ export class ManageSieveSession {
     return this.tls || this.config.allowPlaintextAuth;
   }
 
-  async #capabilityReply(failed: () => Action[]): Promise<Action[]> {
+  async #capabilityReply(done: string, failed: () => Action[]): Promise<Action[]> {
     let caps: SieveCapabilities;
     try {
       caps = await this.backend.capabilities();
@@ -171,9 +174,9 @@ export class ManageSieveSession {
       maxRedirects: caps.maxRedirects,
       notify: caps.notify,
       owner: this.state === "auth" ? this.#account?.address : undefined,
-    });
-    // Section 2.14: the UNAUTHENTICATE extension is announced among the capabilities.
-    return [send(text.replace(`"VERSION"`, `"UNAUTHENTICATE"\r\n"VERSION"`))];
+      unauthenticate: true,
+    }, done);
+    return [send(text)];
   }
 
   async #nonAuth(command: string, args: Token[]): Promise<Action[]> {

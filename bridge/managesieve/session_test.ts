@@ -34,7 +34,7 @@ const CAPS_PREAUTH = [
   '"MAXREDIRECTS" "5"',
   '"UNAUTHENTICATE"',
   '"VERSION" "1.0"',
-  "OK",
+  'OK "Postern ManageSieve ready."',
   "",
 ].join("\r\n");
 
@@ -94,7 +94,10 @@ Deno.test("issue21#2: ManageSieve session refuses AUTHENTICATE before TLS with E
   );
   assert.equal(t.backend.logins.length, 0);
   assert.equal(await t.say("STARTTLS"), 'OK "Begin TLS negotiation now."\r\n[startTls]');
-  assert.match(t.text(await t.session.tlsStarted()), /"SASL" "PLAIN LOGIN"\r\n[^]*OK\r\n$/);
+  assert.match(
+    t.text(await t.session.tlsStarted()),
+    /"SASL" "PLAIN LOGIN"\r\n[^]*OK "TLS negotiation successful."\r\n$/,
+  );
   assert.equal(
     await t.say(`AUTHENTICATE "PLAIN" "${plainB64("alice@example.test", "pw")}"`),
     'OK "Logged in."\r\n',
