@@ -29,6 +29,8 @@ export type ErrorCode =
   | "message_too_large"
   | "no_such_recipient"
   | "relay_denied"
+  /** The recipient's Sieve script refused the message (reject/ereject, RFC 5429). */
+  | "rejected_by_recipient"
   /** Every recipient of a send is on the sending domain's suppression list. */
   | "recipients_suppressed"
   /** Postmark's surface: a `MessageStream` Postern does not have (its ErrorCode 1235). */

@@ -30,6 +30,7 @@ import {
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
+import { applySieve } from "./sieve_delivery.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -273,7 +274,7 @@ interface DeliveryPlan {
   /** Per recipient: a rejection decided by the reads, or its routes. */
   recipients: (RecipientResult | Route[])[];
   /** Accounts to store into (their mailbox), and those the quota already refused. */
-  stores: Map<number, { mailboxId: number; address: string } | RecipientResult>;
+  stores: Map<number, { mailboxId: number; address: string; flags?: Flags } | RecipientResult>;
   remote: string[];
 }
 
@@ -383,12 +384,15 @@ export async function deliveryJob(
   const stored: ParsedMail & Record<string, unknown> = msg.authentication
     ? { ...parsed, authentication: msg.authentication }
     : parsed;
+  // --- Sieve (issue 21 item 2): the user's rules reshape the plan (sieve_delivery.ts). ---
+  const sieve = await applySieve(db, deps, prepared, plan, stored);
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
   // The blob goes in when anything refers to it: a stored copy, a queued one.
   const needsBlob = !blobWritten && (
     [...plan.stores.values()].some((target) => "mailboxId" in target) ||
-    plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0)
+    plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0) ||
+    sieve.needsBlob
   );
   const blobWrite = needsBlob ? await blobJob(deps.store, msg.raw, sha) : undefined;
   const blob = () => {
@@ -403,7 +407,7 @@ export async function deliveryJob(
       blobSha256: sha,
       size: msg.raw.byteLength,
       parsed: stored,
-      flags: msg.flags,
+      flags: target.flags ?? msg.flags,
       internalDate: now,
       deliveryKey,
       quotaGuard: true,
@@ -417,6 +421,8 @@ export async function deliveryJob(
       ));
     }
   }
+  if (blobWrite) blob(); // before Sieve's statements, which may be the first
+  statements.push(...sieve.statements); // Sieve's copies, replies and vacation log.
   if (plan.remote.length > 0) {
     blob();
     statements.push(...enqueueStatements(deps, {

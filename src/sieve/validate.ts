@@ -222,6 +222,10 @@ class Validator {
     const cmp = node.tags.get("comparator");
     if (!Array.isArray(cmp)) return;
     const name = cmp[0].toLowerCase();
+    // RFC 4790 section 9.1: i;ascii-numeric orders and compares, it has no substring operation.
+    if (name === "i;ascii-numeric" && (node.tags.has("contains") || node.tags.has("matches"))) {
+      this.error(node.at, "i;ascii-numeric cannot be used with :contains or :matches");
+    }
     if (BUILTIN_COMPARATORS.has(name)) return;
     if (!KNOWN.has(`comparator-${name}`)) {
       this.error(node.at, `unknown comparator "${cmp[0]}"`);

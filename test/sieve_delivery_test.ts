@@ -1,0 +1,316 @@
+/**
+ * Sieve at delivery (issue 21 item 2): mail that arrives over a real SMTP socket is filed by the
+ * account's active script; reject answers 550 at DATA for that recipient only (and a DSN when
+ * other recipients took the message); redirect reaches another account and the remote
+ * forwarding path; vacation answers once per sender per `:days`, never lists, robots, null
+ * senders or auto-submitted mail; a script that fails at run time keeps the message; and a
+ * delivery with all of that is still one write job of one round trip.
+ */
+import { eq } from "drizzle-orm";
+import { assert, assertEquals } from "./fixtures/assert.ts";
+import { ALICE, BOB, type TestGateway } from "./fixtures/app.ts";
+import { python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { deliver } from "../src/services/delivery.ts";
+import { schema } from "../src/store/store.ts";
+import type { JobReport } from "../src/store/store.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
+
+const enc = new TextEncoder();
+
+/** The stored bytes of a blob, as text. */
+async function blobText(gw: TestGateway, sha256: string): Promise<string> {
+  const db = gw.deps.store.db;
+  const [row] = await db.select().from(schema.blobs).where(eq(schema.blobs.sha256, sha256));
+  return new TextDecoder().decode(await blobBytes(db, row));
+}
+
+async function activate(gw: TestGateway, token: string, script: string) {
+  const put = await gw.call("PUT", "/v1/sieve/scripts/main", { token, body: { script } });
+  assertEquals(put.status, 200, await put.text());
+  const act = await gw.call("PUT", "/v1/sieve/active", { token, body: { name: "main" } });
+  assertEquals(act.status, 200);
+}
+
+/** `mailbox name → subjects` of an account's stored messages. */
+async function filed(gw: TestGateway, address: string) {
+  const db = gw.deps.store.db;
+  const [account] = await db.select().from(schema.accounts).where(
+    eq(schema.accounts.address, address),
+  );
+  const boxes = await db.select().from(schema.mailboxes).where(
+    eq(schema.mailboxes.accountId, account.id),
+  );
+  const rows = await db.select().from(schema.messages).where(
+    eq(schema.messages.accountId, account.id),
+  );
+  const out: Record<string, string[]> = {};
+  for (const m of rows) {
+    const box = boxes.find((b) => b.id === m.mailboxId)!.name;
+    (out[box] ??= []).push(m.subject);
+  }
+  return { out, rows };
+}
+
+function mail(opts: {
+  from?: string;
+  to?: string;
+  subject: string;
+  extra?: string;
+  id?: string;
+}) {
+  return enc.encode(
+    `From: ${opts.from ?? "carol@example.org"}\r\nTo: ${opts.to ?? ALICE.address}\r\n` +
+      `Subject: ${opts.subject}\r\nMessage-ID: ${
+        opts.id ?? `<${crypto.randomUUID()}@example.org>`
+      }\r\n` +
+      `Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n${opts.extra ?? ""}\r\nbody of ${opts.subject}\r\n`,
+  );
+}
+
+const SMTP_SEND = `
+import smtplib, sys, json
+port = int(sys.argv[1])
+jobs = json.loads(sys.argv[2])
+with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.remote.example") as s:
+    for job in jobs:
+        msg = "From: zed@remote.example\\r\\nTo: %s\\r\\nSubject: %s\\r\\nMessage-ID: <%s@remote.example>\\r\\n\\r\\nhello\\r\\n" % (", ".join(job["to"]), job["subject"], job["subject"].replace(" ", "-").replace("[", "").replace("]", ""))
+        try:
+            refused = s.sendmail("zed@remote.example", job["to"], msg)
+            print(job["subject"], "OK", json.dumps(refused))
+        except smtplib.SMTPDataError as e:
+            print(job["subject"], "DATA", e.smtp_code, e.smtp_error.decode())
+        except smtplib.SMTPRecipientsRefused as e:
+            print(job["subject"], "RCPT", json.dumps({k: v[0] for k, v in e.recipients.items()}))
+`;
+
+Deno.test("issue21#2: a Sieve script files mail delivered over a real SMTP socket", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const { gw } = world;
+    const alice = await gw.login(ALICE);
+    const box = await gw.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Lists" } });
+    assertEquals(box.status, 201);
+    await activate(
+      gw,
+      alice,
+      `require ["fileinto", "imap4flags"];
+if header :contains "subject" "[list]" {
+  fileinto :flags "\\\\Flagged" "Lists";
+} elsif header :contains "subject" "lost" {
+  fileinto "No Such Folder";
+}`,
+    );
+    const jobs = [
+      { to: [ALICE.address], subject: "[list] weekly" },
+      { to: [ALICE.address], subject: "personal" },
+      { to: [ALICE.address], subject: "lost one" },
+    ];
+    const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
+    assertEquals(out.trim().split("\n").map((l) => l.split(" OK")[0]), [
+      "[list] weekly",
+      "personal",
+      "lost one",
+    ]);
+    const { out: boxes, rows } = await filed(gw, ALICE.address);
+    assertEquals(boxes["Lists"], ["[list] weekly"]);
+    // An unknown mailbox keeps the message in the Inbox: never lost.
+    assertEquals(boxes["INBOX"]?.sort() ?? boxes["Inbox"]?.sort(), ["lost one", "personal"]);
+    assertEquals(rows.find((m) => m.subject === "[list] weekly")!.flagged, true);
+    assertEquals(rows.find((m) => m.subject === "personal")!.flagged, false);
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("issue21#2: Sieve reject gives 550 at DATA for that recipient only, a DSN when others took it", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const { gw } = world;
+    const alice = await gw.login(ALICE);
+    await activate(
+      gw,
+      alice,
+      `require "reject";
+if address :domain "from" "remote.example" { reject "I do not take mail from remote.example"; }`,
+    );
+    const jobs = [
+      { to: [ALICE.address], subject: "alone" },
+      { to: [BOB.address], subject: "bob only" },
+      { to: [ALICE.address, BOB.address], subject: "both" },
+    ];
+    const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
+    const lines = out.trim().split("\n");
+    assert(/^alone DATA 550 .*I do not take mail from remote\.example/.test(lines[0]), out);
+    assert(/^bob only OK/.test(lines[1]), out);
+    assert(/^both OK/.test(lines[2]), out);
+    assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
+    assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject).sort(), [
+      "bob only",
+      "both",
+    ]);
+    // RFC 5429 section 2.1: the session said 250 for "both", so Alice's refusal goes as a DSN.
+    const queued = await gw.deps.store.db.select().from(schema.outbox);
+    assertEquals(queued.map((r) => [r.rcptTo, r.mailFrom]), [["zed@remote.example", ""]]);
+    const dsn = await blobText(gw, queued[0].blobSha256);
+    assert(
+      /multipart\/report/.test(dsn) && /Final-Recipient: rfc822; ?alice@postern\.test/i.test(dsn),
+      dsn,
+    );
+    assert(/I do not take mail from remote\.example/.test(dsn));
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("issue21#2: Sieve redirect reaches another account and the remote path; one round trip", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const { gw } = world;
+    const alice = await gw.login(ALICE);
+    await activate(
+      gw,
+      alice,
+      `require ["vacation", "copy", "fileinto"];
+redirect "${BOB.address}";
+redirect :copy "far@remote.example";
+vacation :days 1 "Away";`,
+    );
+    const jobs: JobReport[] = [];
+    gw.deps.store.onJob = (j) => jobs.push(j);
+    const results = await deliver(gw.deps, {
+      raw: mail({ subject: "forward me" }),
+      mailFrom: "carol@example.org",
+      recipients: [ALICE.address],
+      source: "smtp",
+    });
+    assertEquals(results.map((r) => r.status), ["forwarded"]);
+    assertEquals(jobs.map((j) => j.roundTrips), [1], "the delivery is one write job");
+    assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
+    assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject), ["forward me"]);
+    const queued = await gw.deps.store.db.select().from(schema.outbox);
+    const byRcpt = Object.fromEntries(queued.map((r) => [r.rcptTo, r.mailFrom]));
+    // The redirect keeps the original envelope sender; the vacation reply has none.
+    assertEquals(byRcpt, { "far@remote.example": "carol@example.org", "carol@example.org": "" });
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("issue21#2: Sieve vacation answers once per sender per :days, never lists or robots", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const { gw } = world;
+    const alice = await gw.login(ALICE);
+    await activate(
+      gw,
+      alice,
+      `require "vacation";
+vacation :days 2 :subject "Out of office" "I am away until Monday.";`,
+    );
+    let now = Date.UTC(2026, 11, 7, 12);
+    gw.deps.clock = { now: () => now };
+    const send = async (raw: Uint8Array, mailFrom = "carol@example.org") => {
+      const [r] = await deliver(gw.deps, {
+        raw,
+        mailFrom,
+        recipients: [ALICE.address],
+        source: "smtp",
+      });
+      assertEquals(r.status, "delivered");
+    };
+    const replies = async () =>
+      (await gw.deps.store.db.select().from(schema.outbox)).map((r) => r.rcptTo);
+
+    await send(mail({ subject: "first", id: "<first@example.org>" }));
+    assertEquals(await replies(), ["carol@example.org"]);
+    const [row] = await gw.deps.store.db.select().from(schema.outbox);
+    assertEquals(row.mailFrom, "");
+    const reply = await blobText(gw, row.blobSha256);
+    assert(/^Auto-Submitted: auto-replied\r$/m.test(reply), reply);
+    assert(/^In-Reply-To: <first@example\.org>\r$/m.test(reply), reply);
+    assert(/^References: <first@example\.org>\r$/m.test(reply), reply);
+    assert(/^Subject: Out of office\r$/m.test(reply), reply);
+    assert(/^From: <alice@postern\.test>\r$/m.test(reply), reply);
+    assert(/^To: <carol@example\.org>\r$/m.test(reply), reply);
+    assert(reply.includes("I am away until Monday."), reply);
+
+    // The same sender within :days: no second reply.
+    await send(mail({ subject: "second" }));
+    assertEquals(await replies(), ["carol@example.org"]);
+    // Never: a list, bulk, auto-submitted, a robot, a null sender, mail not addressed to Alice.
+    await send(
+      mail({ from: "dave@example.org", subject: "list", extra: "List-Id: <x.lists.example>\r\n" }),
+      "dave@example.org",
+    );
+    await send(
+      mail({ from: "dave@example.org", subject: "bulk", extra: "Precedence: bulk\r\n" }),
+      "dave@example.org",
+    );
+    await send(
+      mail({
+        from: "dave@example.org",
+        subject: "auto",
+        extra: "Auto-Submitted: auto-generated\r\n",
+      }),
+      "dave@example.org",
+    );
+    await send(
+      mail({ from: "owner-list@example.org", subject: "owner" }),
+      "owner-list@example.org",
+    );
+    await send(
+      mail({ from: "MAILER-DAEMON@example.org", subject: "daemon" }),
+      "MAILER-DAEMON@example.org",
+    );
+    await send(mail({ subject: "bounce" }), "");
+    await send(
+      mail({ from: "erin@example.org", to: "someone@else.example", subject: "bcc" }),
+      "erin@example.org",
+    );
+    assertEquals(await replies(), ["carol@example.org"]);
+    // Another sender is answered; Auto-Submitted: no is a person.
+    await send(
+      mail({ from: "dave@example.org", subject: "hi", extra: "Auto-Submitted: no\r\n" }),
+      "dave@example.org",
+    );
+    assertEquals((await replies()).sort(), ["carol@example.org", "dave@example.org"]);
+    // After :days, Carol is answered again.
+    now += 2 * 86_400_000 + 1000;
+    await send(mail({ subject: "third" }));
+    assertEquals((await replies()).filter((r) => r === "carol@example.org").length, 2);
+    // Every message was stored all along (vacation never cancels the keep).
+    assertEquals((await filed(gw, ALICE.address)).rows.length, 11);
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("issue21#2: a Sieve runtime error keeps the message in the Inbox", async () => {
+  const world = await startBridgeWorld();
+  try {
+    const { gw } = world;
+    const alice = await gw.login(ALICE);
+    const lines: string[] = [];
+    gw.deps.logger = {
+      log: (_level, event, data) => lines.push(`${event} ${JSON.stringify(data)}`),
+    };
+    // Valid Sieve that conflicts when it runs (RFC 5429 section 2.1: reject with fileinto).
+    await activate(gw, alice, `require ["reject", "fileinto"]; fileinto "Junk"; reject "no";`);
+    const [r] = await deliver(gw.deps, {
+      raw: mail({ subject: "kept" }),
+      mailFrom: "carol@example.org",
+      recipients: [ALICE.address],
+      source: "smtp",
+    });
+    assertEquals(r.status, "delivered");
+    const { out } = await filed(gw, ALICE.address);
+    assertEquals(Object.values(out), [["kept"]]);
+    assert(Object.keys(out)[0].toUpperCase() === "INBOX", JSON.stringify(out));
+    assert(
+      lines.some((l) => l.startsWith("sieve.runtime_error") && l.includes("reject")),
+      lines.join("\n"),
+    );
+  } finally {
+    await world.close();
+  }
+});
