@@ -2039,6 +2039,134 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/sieve/capabilities": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What Sieve this server runs
+     * @description The extensions the interpreter implements and the limits on scripts, as ManageSieve announces them (RFC 5804 section 1.7). The `read` scope, or `bridge`.
+     */
+    get: operations["getSieveCapabilities"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your Sieve scripts
+     * @description Every script of the account, by name; at most one is `active`.
+     */
+    get: operations["listSieveScripts"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts/{name}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One Sieve script's text
+     * @description The script as stored, and whether it is the active one.
+     */
+    get: operations["getSieveScript"];
+    /**
+     * Store a Sieve script (create or replace)
+     * @description The script is validated first: a script with errors is refused with every problem's line, column and reason (`sieve_invalid`) and nothing is stored. Replacing the active script changes what runs at the next delivery. Needs the `send` scope.
+     */
+    put: operations["putSieveScript"];
+    post?: never;
+    /**
+     * Delete a Sieve script
+     * @description The active script cannot be deleted (`sieve_script_active`, RFC 5804 section 2.10): deactivate it first.
+     */
+    delete: operations["deleteSieveScript"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/check": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Validate a Sieve script without storing it
+     * @description What ManageSieve's CHECKSCRIPT does (RFC 5804 section 2.12).
+     */
+    post: operations["checkSieveScript"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/scripts/{name}/rename": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rename a Sieve script
+     * @description An active script stays active under its new name (RFC 5804 section 2.11.1).
+     */
+    post: operations["renameSieveScript"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/active": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Choose the active Sieve script
+     * @description The named script runs at every delivery from now on, in place of the one active before; `null` turns user filtering off (RFC 5804 section 2.8).
+     */
+    put: operations["setActiveSieveScript"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -3943,7 +4071,7 @@ export interface components {
        * @description The protocol the client speaks (for throttling, sessions and the audit).
        * @enum {string}
        */
-      protocol: "smtp" | "submission" | "imap" | "pop3" | "sharp";
+      protocol: "smtp" | "submission" | "imap" | "pop3" | "sharp" | "managesieve";
       /** @description Also open an account session (default: only for imap and pop3). */
       session?: boolean;
     };
@@ -5944,6 +6072,68 @@ export interface components {
        * @enum {string}
        */
       kind: "account" | "alias";
+    };
+    SieveCapabilities: {
+      /** @description Sieve extensions the interpreter implements (ManageSieve `SIEVE` capability). */
+      extensions: string[];
+      /** @description Most `redirect` actions one run takes (ManageSieve `MAXREDIRECTS`). */
+      maxRedirects: number;
+      /** @description Largest script an account may store. */
+      maxScriptBytes: number;
+      /** @description Most scripts one account may store. */
+      maxScripts: number;
+    };
+    SieveScriptSummary: {
+      /** @description The script's name (RFC 5804 section 1.6). */
+      name: string;
+      /** @description The script that runs at delivery (at most one). */
+      active: boolean;
+      /** @description Size of the script text in UTF-8 bytes. */
+      sizeBytes: number;
+      /** @description Last change (ISO 8601). */
+      updatedAt: string;
+    };
+    SieveScript: {
+      /** @description The script's name. */
+      name: string;
+      /** @description Whether this is the active script. */
+      active: boolean;
+      /** @description The script text (RFC 5228). */
+      script: string;
+    };
+    /** @description RFC 9457 problem details of a refused script. */
+    SieveProblem: {
+      /** @description A URI naming the problem type. */
+      type: string;
+      /** @description The HTTP status's title. */
+      title: string;
+      /** @description The HTTP status code. */
+      status: number;
+      /** @description Stable machine-readable error code. */
+      code: string;
+      /** @description What went wrong, for people. */
+      detail?: string;
+      /** @description The request path. */
+      instance?: string;
+      /** @description `sieve_invalid`: every problem of the script, with its position. */
+      errors?: components["schemas"]["SieveError"][];
+      /**
+       * @description `sieve_quota`: which limit the script would break.
+       * @enum {string}
+       */
+      limit?: "size" | "count";
+    };
+    SieveError: {
+      /** @description 1-based line of the problem. */
+      line: number;
+      /** @description 1-based column of the problem. */
+      column: number;
+      /** @description What is wrong there. */
+      reason: string;
+    };
+    SieveScriptBody: {
+      /** @description The script text (RFC 5228), UTF-8. */
+      script: string;
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -18780,6 +18970,631 @@ export interface operations {
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveCapabilities: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Capabilities */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveCapabilities"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listSieveScripts: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Scripts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description By name. */
+            scripts: components["schemas"]["SieveScriptSummary"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The script */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveScript"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  putSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveScriptBody"];
+      };
+    };
+    responses: {
+      /** @description Stored */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SieveScriptSummary"];
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Over the size or count limit (`sieve_quota`, with `limit`) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description The script is not valid Sieve (`sieve_invalid`, every problem with line and column) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  deleteSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description `sieve_name_taken` or `sieve_script_active` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  checkSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveScriptBody"];
+      };
+    };
+    responses: {
+      /** @description Valid */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /**
+             * @description Always true (errors are 422).
+             * @enum {boolean}
+             */
+            ok: true;
+            /** @description Things that work but look wrong. */
+            warnings: string[];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Over the size or count limit (`sieve_quota`, with `limit`) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description The script is not valid Sieve (`sieve_invalid`, every problem with line and column) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  renameSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The script's name (RFC 5804 section 1.6: UTF-8 in NFC, no control characters, at most 128 characters); percent-encode `/` and other reserved characters. */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** @description The new name. */
+          newName: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Renamed */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The new name. */
+            name: string;
+            /** @description Whether it is the active script. */
+            active: boolean;
+          };
+        };
+      };
+      /** @description Malformed request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/invalid_json",
+           *       "status": 400,
+           *       "code": "invalid_json",
+           *       "title": "Bad Request",
+           *       "detail": "the body is not valid JSON"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+      /** @description `sieve_name_taken` or `sieve_script_active` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  setActiveSieveScript: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** @description A script's name, or null for none. */
+          name: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description Active */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The active script's name, or null when none is. */
+            active: string | null;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No script of that name (`sieve_script_not_found`) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["SieveProblem"];
         };
       };
     };
