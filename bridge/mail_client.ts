@@ -125,6 +125,21 @@ export class MailClient {
     );
   }
 
+  /**
+   * `login` with its two refusals told apart: "invalid" (a wrong credential) or "locked" (the
+   * gateway delays this source, 429). Throws when the gateway is unreachable or failing.
+   */
+  static async open(
+    opts: Parameters<typeof MailClient.login>[0],
+  ): Promise<MailClient | "invalid" | "locked"> {
+    try {
+      return await MailClient.login(opts) ?? "invalid";
+    } catch (e) {
+      if (e instanceof GatewayError && e.status === 429) return "locked";
+      throw e;
+    }
+  }
+
   async #refresh(): Promise<void> {
     this.#refreshing ??= (async () => {
       const res = await call(this.fetcher, new URL("/v1/auth/refresh", this.baseUrl), {

@@ -11,6 +11,7 @@ import {
   literal,
   plain,
   SieveClient,
+  sieveConnect as runSieveConnect,
   type SieveTls,
   sieveTls,
   startGatewaySieve,
@@ -49,38 +50,13 @@ async function restScripts(gw: TestGateway, who: { address: string; password: st
   return (await res.json()).scripts as { name: string; active: boolean; sizeBytes: number }[];
 }
 
-async function sieveConnect(
+function sieveConnect(
   w: { listener: TcpListener; tls: SieveTls },
   password: string,
   args: string[],
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command("/usr/bin/sieve-connect", {
-    args: [
-      "--nosrv",
-      "--server",
-      "localhost",
-      "--port",
-      String(w.listener.port),
-      "--user",
-      ALICE.address,
-      "--passwordfd",
-      "0",
-      "--tlscafile",
-      w.tls.certFile,
-      "--authmech",
-      "PLAIN",
-      ...args,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(password + "\n"));
-  await writer.close();
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+  const server = { port: w.listener.port, user: ALICE.address, password, caFile: w.tls.certFile };
+  return runSieveConnect(server, args);
 }
 
 Deno.test({

@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { ALICE, type TestGateway } from "./fixtures/app.ts";
 import { python, startBridgeWorld } from "./fixtures/bridge.ts";
 import { worldTls } from "./fixtures/imap_pop3.ts";
-import { literal, plain, SieveClient, startGatewaySieve } from "./fixtures/managesieve.ts";
+import {
+  literal,
+  plain,
+  SieveClient,
+  sieveConnect,
+  startGatewaySieve,
+} from "./fixtures/managesieve.ts";
 
 const SMTP_SEND = `
 import smtplib, sys
@@ -64,30 +70,13 @@ Deno.test({
           ["--activate", "--remotesieve", "invoices"],
         ]
       ) {
-        const child = new Deno.Command("/usr/bin/sieve-connect", {
-          args: [
-            "--nosrv",
-            "--server",
-            "localhost",
-            "--port",
-            String(listener.port),
-            "--user",
-            ALICE.address,
-            "--passwordfd",
-            "0",
-            "--tlscafile",
-            world.certFile,
-            ...args,
-          ],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const w = child.stdin.getWriter();
-        await w.write(new TextEncoder().encode(ALICE.password + "\n"));
-        await w.close();
-        const out = await child.output();
-        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+        const out = await sieveConnect({
+          port: listener.port,
+          user: ALICE.address,
+          password: ALICE.password,
+          caFile: world.certFile,
+        }, args);
+        assert.equal(out.code, 0, out.out);
       }
 
       const sent = await python(SMTP_SEND, [

@@ -71,22 +71,16 @@ export class GatewaySieveBackend implements SieveBackend {
   }
 
   async login(username: string, password: string, clientIp: string): Promise<LoginResult> {
-    let client: MailClient | undefined;
-    try {
-      client = await MailClient.login({
-        baseUrl: this.baseUrl,
-        bridgeKey: this.bridgeKey,
-        username,
-        secret: password,
-        clientIp,
-        protocol: "managesieve",
-        fetcher: this.fetcher,
-      });
-    } catch (e) {
-      if (e instanceof GatewayError && e.status === 429) return { ok: false, reason: "locked" };
-      throw e;
-    }
-    if (!client) return { ok: false, reason: "invalid" };
+    const client = await MailClient.open({
+      baseUrl: this.baseUrl,
+      bridgeKey: this.bridgeKey,
+      username,
+      secret: password,
+      clientIp,
+      protocol: "managesieve",
+      fetcher: this.fetcher,
+    });
+    if (typeof client === "string") return { ok: false, reason: client };
     return { ok: true, account: new GatewaySieveAccount(client) };
   }
 }

@@ -8,6 +8,7 @@
  * a session with BYE.
  */
 import type { SecureContext } from "node:tls";
+import { joinParts } from "../../schemas/bridge.ts";
 import type { Connection } from "../net/connection.ts";
 import { listenTcp, type TcpListener } from "../net/tcp_server.ts";
 import type { SieveBackend } from "./backend.ts";
@@ -164,7 +165,7 @@ async function readCommand(conn: Connection, literalLimit: number): Promise<Read
     parts.push(CRLF, bytes);
   }
   if (dropping !== undefined) return { kind: "literal_too_large", command: dropping, fatal: false };
-  return { kind: "command", bytes: concat(parts) };
+  return { kind: "command", bytes: joinParts(parts) };
 }
 
 function commandName(line: Uint8Array): string {
@@ -214,19 +215,9 @@ async function readLine(
     conn.unread(chunk.subarray(lf + 1));
     if (discarding || total + lf > max + 1) return "too_long";
     parts.push(chunk.subarray(0, lf));
-    const line = parts.length === 1 ? parts[0] : concat(parts);
+    const line = parts.length === 1 ? parts[0] : joinParts(parts);
     return line.byteLength > 0 && line[line.byteLength - 1] === 13
       ? line.subarray(0, line.byteLength - 1)
       : line;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
-  return all;
 }
