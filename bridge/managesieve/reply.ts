@@ -57,8 +57,11 @@ export const bye = (text: string, c?: RespCode) => status("BYE", text, c);
 
 export interface CapabilityInput {
   implementation: string;
-  /** SASL mechanisms offered now (empty before TLS when plaintext is refused). */
-  sasl: string[];
+  /**
+   * SASL mechanisms offered now: empty before TLS when plaintext is refused (section 1.7: only
+   * while STARTTLS is offered), absent once authenticated (as Pigeonhole leaves it out).
+   */
+  sasl?: string[];
   /** Sieve extensions (the `require` names) the server supports. */
   sieve: string[];
   /** Offer STARTTLS (not yet encrypted, a certificate is there, not authenticated). */
@@ -75,7 +78,7 @@ export interface CapabilityInput {
 export function capabilities(c: CapabilityInput, done?: string): string {
   const lines = [
     `"IMPLEMENTATION" ${str(c.implementation)}`,
-    `"SASL" ${str(c.sasl.join(" "))}`,
+    ...(c.sasl ? [`"SASL" ${str(c.sasl.join(" "))}`] : []),
     `"SIEVE" ${str(c.sieve.join(" "))}`,
   ];
   if (c.startTls) lines.push(`"STARTTLS"`);

@@ -168,7 +168,7 @@ export class ManageSieveSession {
     this.#caps = caps;
     const text = capabilities({
       implementation: this.config.implementation ?? "Postern ManageSieve",
-      sasl: this.state === "auth" || !this.#plaintextOk ? [] : ["PLAIN", "LOGIN"],
+      sasl: this.state === "auth" ? undefined : this.#plaintextOk ? ["PLAIN", "LOGIN"] : [],
       sieve: caps.extensions,
       startTls: this.state === "nonauth" && this.config.tlsAvailable && !this.tls,
       maxRedirects: caps.maxRedirects,

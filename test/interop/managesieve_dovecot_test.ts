@@ -137,6 +137,10 @@ Deno.test({
       const after = (r: typeof ours) =>
         capabilityNames(r.out[lines.indexOf("CAPABILITY")].response);
       assert.equal(after(ours).get("MAXREDIRECTS"), after(theirs).get("MAXREDIRECTS"));
+      // Neither offers a login mechanism or STARTTLS once logged in.
+      for (const r of [ours, theirs]) {
+        assert.ok(!after(r).has("SASL") && !after(r).has("STARTTLS"));
+      }
     } finally {
       await listener.close();
       await dovecot.stop();
