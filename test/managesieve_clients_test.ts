@@ -224,6 +224,18 @@ Deno.test("issue21#2: ManageSieve over the gateway: capabilities, refusals as re
     );
     assert.equal((await c.command('SETACTIVE ""')).status, "OK");
     assert.equal((await c.command('DELETESCRIPT "Urlaub ☀"')).status, "OK");
+    // Names that are URL syntax travel to the REST API intact; "." and ".." cannot.
+    for (const name of ["a/b", "50% off?", "x#y"]) {
+      assert.equal((await c.command(`PUTSCRIPT "${name}" "keep;"`)).status, "OK", name);
+      assert.equal((await c.command(`GETSCRIPT "${name}"`)).data[0], "{5}\r\nkeep;");
+      assert.equal((await c.command(`DELETESCRIPT "${name}"`)).status, "OK", name);
+    }
+    assert.equal(
+      (await c.command('PUTSCRIPT ".." "keep;"')).status,
+      'NO "the script name cannot be \\".\\" or \\"..\\""',
+    );
+    // A refusal ManageSieve has no code for comes back as a plain NO with the gateway's reason.
+    assert.match((await c.command('PUTSCRIPT "x\uFFFD" "keep;"')).status, /^NO "[^"]*UTF-8/);
     assert.equal((await c.command("UNAUTHENTICATE")).status, "OK");
     assert.match((await c.command("LISTSCRIPTS")).status, /^NO/);
     assert.equal((await c.command("LOGOUT")).status, 'OK "Logout completed."');

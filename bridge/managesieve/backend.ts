@@ -4,9 +4,17 @@
  * account's scripts — list, get, put (validated by the gateway, which answers with each error's
  * line and reason), check, rename, delete, activate. The gateway implementation is
  * gateway_backend.ts (the REST contract `/v1/sieve/*`); tests use memory_backend.ts.
- * A backend throws only when the gateway cannot be reached or fails (TRYLATER); every refusal
- * the protocol has a response code for is a result.
+ * A backend throws when the gateway cannot be reached or fails (TRYLATER), or ScriptRefused
+ * for a refusal the protocol has no response code for; every other refusal is a result.
  */
+
+/** The gateway refused for a reason of its own (a plain NO with its text). */
+export class ScriptRefused extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "ScriptRefused";
+  }
+}
 
 export interface SieveCapabilities {
   /** Sieve extensions (the `require` names), e.g. "fileinto", "vacation". */

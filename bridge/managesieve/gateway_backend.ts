@@ -8,16 +8,17 @@
  */
 import { type FetchLike, GatewayError } from "../gateway_client.ts";
 import { MailClient } from "../mail_client.ts";
-import type {
-  ChangeResult,
-  CheckResult,
-  LoginResult,
-  PutResult,
-  ScriptInfo,
-  ScriptProblem,
-  SieveAccount,
-  SieveBackend,
-  SieveCapabilities,
+import {
+  type ChangeResult,
+  type CheckResult,
+  type LoginResult,
+  type PutResult,
+  type ScriptInfo,
+  type ScriptProblem,
+  ScriptRefused,
+  type SieveAccount,
+  type SieveBackend,
+  type SieveCapabilities,
 } from "./backend.ts";
 
 /** How long the capabilities (the interpreter's extensions and limits) are reused. */
@@ -93,6 +94,11 @@ function refusal(e: unknown): GatewayError {
   throw e;
 }
 
+/** A refusal with no ManageSieve response code: a plain NO with the gateway's reason. */
+function unmapped(no: GatewayError): never {
+  throw new ScriptRefused(no.message);
+}
+
 function problems(e: GatewayError): ScriptProblem[] {
   const errors = e.details.errors;
   if (!Array.isArray(errors) || errors.length === 0) {
@@ -125,8 +131,9 @@ class GatewaySieveAccount implements SieveAccount {
       );
       return { script: r.script, active: r.active };
     } catch (e) {
-      if (refusal(e).status === 404) return undefined;
-      throw e;
+      const no = refusal(e);
+      if (no.status === 404) return undefined;
+      unmapped(no);
     }
   }
 
@@ -142,7 +149,7 @@ class GatewaySieveAccount implements SieveAccount {
       if (no.status === 413) {
         return { ok: false, kind: "quota", limit: no.details.limit === "count" ? "count" : "size" };
       }
-      throw e;
+      unmapped(no);
     }
   }
 
@@ -157,7 +164,7 @@ class GatewaySieveAccount implements SieveAccount {
     } catch (e) {
       const no = refusal(e);
       if (no.status === 422) return { ok: false, errors: problems(no) };
-      throw e;
+      unmapped(no);
     }
   }
 
@@ -182,7 +189,7 @@ class GatewaySieveAccount implements SieveAccount {
       if (no.status === 404) return "nonexistent";
       if (no.code === "sieve_script_active") return "active";
       if (no.status === 409) return "exists";
-      throw e;
+      unmapped(no);
     }
   }
 

@@ -178,5 +178,7 @@ export function badScriptName(name: string): string | undefined {
     return "the script name holds control characters";
   }
   if (name.normalize("NFC") !== name) return "the script name is not in Unicode NFC form";
+  // Scripts are named in URL paths of the gateway's API, where "." and ".." are path steps.
+  if (name === "." || name === "..") return 'the script name cannot be "." or ".."';
   return undefined;
 }

@@ -5,7 +5,7 @@
  * DELETESCRIPT (the active script is refused with ACTIVE), RENAMESCRIPT (ALREADYEXISTS). A
  * gateway that cannot be reached answers NO (TRYLATER): nothing is half done.
  */
-import type { ScriptProblem } from "./backend.ts";
+import { type ScriptProblem, ScriptRefused } from "./backend.ts";
 import { badScriptName, type Token } from "./parse.ts";
 import { no, ok, str } from "./reply.ts";
 import { type Action, send, type SessionContext } from "./session_types.ts";
@@ -42,8 +42,8 @@ export async function scriptCommand(
   if (!handler) return undefined;
   try {
     return await handler(s, args);
-  } catch {
-    return tryLater();
+  } catch (e) {
+    return e instanceof ScriptRefused ? [send(no(e.message))] : tryLater();
   }
 }
 
