@@ -203,3 +203,32 @@ Deno.test("issue21#2: ManageSieve hostile: the gateway down answers TRYLATER, ne
     c.close();
   });
 });
+
+Deno.test("issue21#2: ManageSieve: a listener shutting down says BYE (TRYLATER); a PUTSCRIPT under way finishes first", async () => {
+  const backend = new MemorySieveBackend();
+  backend.addUser(USER, PASSWORD);
+  const listener = await startSieveListener(backend, { allowPlaintextAuth: true });
+  const idle = await loggedIn(listener.port);
+  const busy = await loggedIn(listener.port);
+  // Half a literal is in flight when the shutdown starts: it is read to its end and answered.
+  const script = "keep;\r\n".repeat(100);
+  const whole = `PUTSCRIPT "late" ${literal(script)}\r\n`;
+  await busy.write(whole.slice(0, 40));
+  // Let the server read the command line and start on the literal before the shutdown.
+  await new Promise((r) => setTimeout(r, 300));
+  const closing = listener.close(5_000);
+  assert.equal(
+    (await idle.response()).status,
+    'BYE (TRYLATER) "server shutting down, try again later"',
+  );
+  await busy.write(whole.slice(40));
+  assert.equal((await busy.response()).status, "OK");
+  assert.equal(
+    (await busy.response()).status,
+    'BYE (TRYLATER) "server shutting down, try again later"',
+  );
+  await closing;
+  assert.equal(backend.scripts(USER).get("late")?.script, script);
+  idle.close();
+  busy.close();
+});
