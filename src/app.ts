@@ -53,6 +53,7 @@ import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { sieveRoutes } from "./routes/sieve.ts";
+import { sieveRuleRoutes } from "./routes/sieve_rules.ts";
 import { Metrics } from "./services/metrics.ts";
 
 export const API_VERSION = "0.1.0";
@@ -181,6 +182,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", messageViewRoutes(deps));
   app.route("/v1", identityRoutes(deps));
   app.route("/v1", sieveRoutes(deps));
+  app.route("/v1", sieveRuleRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));

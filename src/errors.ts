@@ -31,6 +31,13 @@ export type ErrorCode =
   | "relay_denied"
   /** The recipient's Sieve script refused the message (reject/ereject, RFC 5429). */
   | "rejected_by_recipient"
+  /** Sieve scripts (routes/sieve.ts; the ManageSieve server maps them to RFC 5804 codes). */
+  | "sieve_invalid"
+  | "sieve_quota"
+  | "sieve_bad_name"
+  | "sieve_name_taken"
+  | "sieve_script_active"
+  | "sieve_script_not_found"
   /** Every recipient of a send is on the sending domain's suppression list. */
   | "recipients_suppressed"
   /** Postmark's surface: a `MessageStream` Postern does not have (its ErrorCode 1235). */

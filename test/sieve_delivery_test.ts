@@ -14,6 +14,8 @@ import { deliver } from "../src/services/delivery.ts";
 import { schema } from "../src/store/store.ts";
 import type { JobReport } from "../src/store/store.ts";
 import { blobBytes } from "../src/services/blob_chunks.ts";
+import { storeTest } from "./fixtures/store.ts";
+import { pair } from "./fixtures/gateway_pair.ts";
 
 const enc = new TextEncoder();
 
@@ -22,6 +24,14 @@ async function blobText(gw: TestGateway, sha256: string): Promise<string> {
   const db = gw.deps.store.db;
   const [row] = await db.select().from(schema.blobs).where(eq(schema.blobs.sha256, sha256));
   return new TextDecoder().decode(await blobBytes(db, row));
+}
+
+/** A gateway and bridge whose Alice has `script` as her active script. */
+async function aliceWith(script: string) {
+  const world = await startBridgeWorld();
+  const alice = await world.gw.login(ALICE);
+  await activate(world.gw, alice, script);
+  return { world, gw: world.gw, alice, [Symbol.asyncDispose]: () => world.close() };
 }
 
 async function activate(gw: TestGateway, token: string, script: string) {
@@ -84,233 +94,236 @@ with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.remote.example") as s:
 `;
 
 Deno.test("issue21#2: a Sieve script files mail delivered over a real SMTP socket", async () => {
-  const world = await startBridgeWorld();
-  try {
-    const { gw } = world;
-    const alice = await gw.login(ALICE);
-    const box = await gw.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Lists" } });
-    assertEquals(box.status, 201);
-    await activate(
-      gw,
-      alice,
-      `require ["fileinto", "imap4flags"];
+  await using w = await aliceWith(`require ["fileinto", "imap4flags"];
 if header :contains "subject" "[list]" {
   fileinto :flags "\\\\Flagged" "Lists";
 } elsif header :contains "subject" "lost" {
   fileinto "No Such Folder";
-}`,
-    );
-    const jobs = [
-      { to: [ALICE.address], subject: "[list] weekly" },
-      { to: [ALICE.address], subject: "personal" },
-      { to: [ALICE.address], subject: "lost one" },
-    ];
-    const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
-    assertEquals(out.trim().split("\n").map((l) => l.split(" OK")[0]), [
-      "[list] weekly",
-      "personal",
-      "lost one",
-    ]);
-    const { out: boxes, rows } = await filed(gw, ALICE.address);
-    assertEquals(boxes["Lists"], ["[list] weekly"]);
-    // An unknown mailbox keeps the message in the Inbox: never lost.
-    assertEquals(boxes["INBOX"]?.sort() ?? boxes["Inbox"]?.sort(), ["lost one", "personal"]);
-    assertEquals(rows.find((m) => m.subject === "[list] weekly")!.flagged, true);
-    assertEquals(rows.find((m) => m.subject === "personal")!.flagged, false);
-  } finally {
-    await world.close();
-  }
+}`);
+  const { world, gw, alice } = w;
+  const box = await gw.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Lists" } });
+  assertEquals(box.status, 201);
+  const jobs = [
+    { to: [ALICE.address], subject: "[list] weekly" },
+    { to: [ALICE.address], subject: "personal" },
+    { to: [ALICE.address], subject: "lost one" },
+  ];
+  const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
+  assertEquals(out.trim().split("\n").map((l) => l.split(" OK")[0]), [
+    "[list] weekly",
+    "personal",
+    "lost one",
+  ]);
+  const { out: boxes, rows } = await filed(gw, ALICE.address);
+  assertEquals(boxes["Lists"], ["[list] weekly"]);
+  // An unknown mailbox keeps the message in the Inbox: never lost.
+  assertEquals(boxes["INBOX"]?.sort() ?? boxes["Inbox"]?.sort(), ["lost one", "personal"]);
+  assertEquals(rows.find((m) => m.subject === "[list] weekly")!.flagged, true);
+  assertEquals(rows.find((m) => m.subject === "personal")!.flagged, false);
 });
 
 Deno.test("issue21#2: Sieve reject gives 550 at DATA for that recipient only, a DSN when others took it", async () => {
-  const world = await startBridgeWorld();
-  try {
-    const { gw } = world;
-    const alice = await gw.login(ALICE);
-    await activate(
-      gw,
-      alice,
-      `require "reject";
-if address :domain "from" "remote.example" { reject "I do not take mail from remote.example"; }`,
-    );
-    const jobs = [
-      { to: [ALICE.address], subject: "alone" },
-      { to: [BOB.address], subject: "bob only" },
-      { to: [ALICE.address, BOB.address], subject: "both" },
-    ];
-    const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
-    const lines = out.trim().split("\n");
-    assert(/^alone DATA 550 .*I do not take mail from remote\.example/.test(lines[0]), out);
-    assert(/^bob only OK/.test(lines[1]), out);
-    assert(/^both OK/.test(lines[2]), out);
-    assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
-    assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject).sort(), [
-      "bob only",
-      "both",
-    ]);
-    // RFC 5429 section 2.1: the session said 250 for "both", so Alice's refusal goes as a DSN.
-    const queued = await gw.deps.store.db.select().from(schema.outbox);
-    assertEquals(queued.map((r) => [r.rcptTo, r.mailFrom]), [["zed@remote.example", ""]]);
-    const dsn = await blobText(gw, queued[0].blobSha256);
-    assert(
-      /multipart\/report/.test(dsn) && /Final-Recipient: rfc822; ?alice@postern\.test/i.test(dsn),
-      dsn,
-    );
-    assert(/I do not take mail from remote\.example/.test(dsn));
-  } finally {
-    await world.close();
-  }
+  await using w = await aliceWith(`require "reject";
+if address :domain "from" "remote.example" { reject "I do not take mail from remote.example"; }`);
+  const { world, gw, alice } = w;
+  const jobs = [
+    { to: [ALICE.address], subject: "alone" },
+    { to: [BOB.address], subject: "bob only" },
+    { to: [ALICE.address, BOB.address], subject: "both" },
+  ];
+  const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
+  const lines = out.trim().split("\n");
+  assert(/^alone DATA 550 .*I do not take mail from remote\.example/.test(lines[0]), out);
+  assert(/^bob only OK/.test(lines[1]), out);
+  assert(/^both OK/.test(lines[2]), out);
+  assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
+  assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject).sort(), [
+    "bob only",
+    "both",
+  ]);
+  // RFC 5429 section 2.1: the session said 250 for "both", so Alice's refusal goes as a DSN.
+  const queued = await gw.deps.store.db.select().from(schema.outbox);
+  assertEquals(queued.map((r) => [r.rcptTo, r.mailFrom]), [["zed@remote.example", ""]]);
+  const dsn = await blobText(gw, queued[0].blobSha256);
+  assert(
+    /multipart\/report/.test(dsn) && /Final-Recipient: rfc822; ?alice@postern\.test/i.test(dsn),
+    dsn,
+  );
+  assert(/I do not take mail from remote\.example/.test(dsn));
 });
 
 Deno.test("issue21#2: Sieve redirect reaches another account and the remote path; one round trip", async () => {
-  const world = await startBridgeWorld();
-  try {
-    const { gw } = world;
-    const alice = await gw.login(ALICE);
-    await activate(
-      gw,
-      alice,
-      `require ["vacation", "copy", "fileinto"];
+  await using w = await aliceWith(`require ["vacation", "copy", "fileinto"];
 redirect "${BOB.address}";
 redirect :copy "far@remote.example";
-vacation :days 1 "Away";`,
-    );
-    const jobs: JobReport[] = [];
-    gw.deps.store.onJob = (j) => jobs.push(j);
-    const results = await deliver(gw.deps, {
-      raw: mail({ subject: "forward me" }),
-      mailFrom: "carol@example.org",
-      recipients: [ALICE.address],
-      source: "smtp",
-    });
-    assertEquals(results.map((r) => r.status), ["forwarded"]);
-    assertEquals(jobs.map((j) => j.roundTrips), [1], "the delivery is one write job");
-    assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
-    assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject), ["forward me"]);
-    const queued = await gw.deps.store.db.select().from(schema.outbox);
-    const byRcpt = Object.fromEntries(queued.map((r) => [r.rcptTo, r.mailFrom]));
-    // The redirect keeps the original envelope sender; the vacation reply has none.
-    assertEquals(byRcpt, { "far@remote.example": "carol@example.org", "carol@example.org": "" });
-  } finally {
-    await world.close();
-  }
+vacation :days 1 "Away";`);
+  const { gw } = w;
+  const jobs: JobReport[] = [];
+  gw.deps.store.onJob = (j) => jobs.push(j);
+  const results = await deliver(gw.deps, {
+    raw: mail({ subject: "forward me" }),
+    mailFrom: "carol@example.org",
+    recipients: [ALICE.address],
+    source: "smtp",
+  });
+  assertEquals(results.map((r) => r.status), ["forwarded"]);
+  assertEquals(jobs.map((j) => j.roundTrips), [1], "the delivery is one write job");
+  assertEquals((await filed(gw, ALICE.address)).rows.length, 0);
+  assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject), ["forward me"]);
+  const queued = await gw.deps.store.db.select().from(schema.outbox);
+  const byRcpt = Object.fromEntries(queued.map((r) => [r.rcptTo, r.mailFrom]));
+  // The redirect keeps the original envelope sender; the vacation reply has none.
+  assertEquals(byRcpt, { "far@remote.example": "carol@example.org", "carol@example.org": "" });
 });
 
 Deno.test("issue21#2: Sieve vacation answers once per sender per :days, never lists or robots", async () => {
-  const world = await startBridgeWorld();
-  try {
-    const { gw } = world;
-    const alice = await gw.login(ALICE);
-    await activate(
-      gw,
-      alice,
-      `require "vacation";
-vacation :days 2 :subject "Out of office" "I am away until Monday.";`,
-    );
-    let now = Date.UTC(2026, 11, 7, 12);
-    gw.deps.clock = { now: () => now };
-    const send = async (raw: Uint8Array, mailFrom = "carol@example.org") => {
-      const [r] = await deliver(gw.deps, {
-        raw,
-        mailFrom,
-        recipients: [ALICE.address],
-        source: "smtp",
-      });
-      assertEquals(r.status, "delivered");
-    };
-    const replies = async () =>
-      (await gw.deps.store.db.select().from(schema.outbox)).map((r) => r.rcptTo);
-
-    await send(mail({ subject: "first", id: "<first@example.org>" }));
-    assertEquals(await replies(), ["carol@example.org"]);
-    const [row] = await gw.deps.store.db.select().from(schema.outbox);
-    assertEquals(row.mailFrom, "");
-    const reply = await blobText(gw, row.blobSha256);
-    assert(/^Auto-Submitted: auto-replied\r$/m.test(reply), reply);
-    assert(/^In-Reply-To: <first@example\.org>\r$/m.test(reply), reply);
-    assert(/^References: <first@example\.org>\r$/m.test(reply), reply);
-    assert(/^Subject: Out of office\r$/m.test(reply), reply);
-    assert(/^From: <alice@postern\.test>\r$/m.test(reply), reply);
-    assert(/^To: <carol@example\.org>\r$/m.test(reply), reply);
-    assert(reply.includes("I am away until Monday."), reply);
-
-    // The same sender within :days: no second reply.
-    await send(mail({ subject: "second" }));
-    assertEquals(await replies(), ["carol@example.org"]);
-    // Never: a list, bulk, auto-submitted, a robot, a null sender, mail not addressed to Alice.
-    await send(
-      mail({ from: "dave@example.org", subject: "list", extra: "List-Id: <x.lists.example>\r\n" }),
-      "dave@example.org",
-    );
-    await send(
-      mail({ from: "dave@example.org", subject: "bulk", extra: "Precedence: bulk\r\n" }),
-      "dave@example.org",
-    );
-    await send(
-      mail({
-        from: "dave@example.org",
-        subject: "auto",
-        extra: "Auto-Submitted: auto-generated\r\n",
-      }),
-      "dave@example.org",
-    );
-    await send(
-      mail({ from: "owner-list@example.org", subject: "owner" }),
-      "owner-list@example.org",
-    );
-    await send(
-      mail({ from: "MAILER-DAEMON@example.org", subject: "daemon" }),
-      "MAILER-DAEMON@example.org",
-    );
-    await send(mail({ subject: "bounce" }), "");
-    await send(
-      mail({ from: "erin@example.org", to: "someone@else.example", subject: "bcc" }),
-      "erin@example.org",
-    );
-    assertEquals(await replies(), ["carol@example.org"]);
-    // Another sender is answered; Auto-Submitted: no is a person.
-    await send(
-      mail({ from: "dave@example.org", subject: "hi", extra: "Auto-Submitted: no\r\n" }),
-      "dave@example.org",
-    );
-    assertEquals((await replies()).sort(), ["carol@example.org", "dave@example.org"]);
-    // After :days, Carol is answered again.
-    now += 2 * 86_400_000 + 1000;
-    await send(mail({ subject: "third" }));
-    assertEquals((await replies()).filter((r) => r === "carol@example.org").length, 2);
-    // Every message was stored all along (vacation never cancels the keep).
-    assertEquals((await filed(gw, ALICE.address)).rows.length, 11);
-  } finally {
-    await world.close();
-  }
-});
-
-Deno.test("issue21#2: a Sieve runtime error keeps the message in the Inbox", async () => {
-  const world = await startBridgeWorld();
-  try {
-    const { gw } = world;
-    const alice = await gw.login(ALICE);
-    const lines: string[] = [];
-    gw.deps.logger = {
-      log: (_level, event, data) => lines.push(`${event} ${JSON.stringify(data)}`),
-    };
-    // Valid Sieve that conflicts when it runs (RFC 5429 section 2.1: reject with fileinto).
-    await activate(gw, alice, `require ["reject", "fileinto"]; fileinto "Junk"; reject "no";`);
+  await using w = await aliceWith(`require "vacation";
+vacation :days 2 :subject "Out of office" "I am away until Monday.";`);
+  const { gw, alice } = w;
+  let now = Date.UTC(2026, 11, 7, 12);
+  gw.deps.clock = { now: () => now };
+  const send = async (raw: Uint8Array, mailFrom = "carol@example.org") => {
     const [r] = await deliver(gw.deps, {
-      raw: mail({ subject: "kept" }),
-      mailFrom: "carol@example.org",
+      raw,
+      mailFrom,
       recipients: [ALICE.address],
       source: "smtp",
     });
     assertEquals(r.status, "delivered");
-    const { out } = await filed(gw, ALICE.address);
-    assertEquals(Object.values(out), [["kept"]]);
-    assert(Object.keys(out)[0].toUpperCase() === "INBOX", JSON.stringify(out));
-    assert(
-      lines.some((l) => l.startsWith("sieve.runtime_error") && l.includes("reject")),
-      lines.join("\n"),
-    );
-  } finally {
-    await world.close();
-  }
+  };
+  const replies = async () =>
+    (await gw.deps.store.db.select().from(schema.outbox)).map((r) => r.rcptTo);
+
+  await send(mail({ subject: "first", id: "<first@example.org>" }));
+  assertEquals(await replies(), ["carol@example.org"]);
+  const [row] = await gw.deps.store.db.select().from(schema.outbox);
+  assertEquals(row.mailFrom, "");
+  const reply = await blobText(gw, row.blobSha256);
+  assert(/^Auto-Submitted: auto-replied\r$/m.test(reply), reply);
+  assert(/^In-Reply-To: <first@example\.org>\r$/m.test(reply), reply);
+  assert(/^References: <first@example\.org>\r$/m.test(reply), reply);
+  assert(/^Subject: Out of office\r$/m.test(reply), reply);
+  assert(/^From: <alice@postern\.test>\r$/m.test(reply), reply);
+  assert(/^To: <carol@example\.org>\r$/m.test(reply), reply);
+  assert(reply.includes("I am away until Monday."), reply);
+
+  // The same sender within :days: no second reply.
+  await send(mail({ subject: "second" }));
+  assertEquals(await replies(), ["carol@example.org"]);
+  // Never: a list, bulk, auto-submitted, a robot, a null sender, mail not addressed to Alice.
+  await send(
+    mail({ from: "dave@example.org", subject: "list", extra: "List-Id: <x.lists.example>\r\n" }),
+    "dave@example.org",
+  );
+  await send(
+    mail({ from: "dave@example.org", subject: "bulk", extra: "Precedence: bulk\r\n" }),
+    "dave@example.org",
+  );
+  await send(
+    mail({
+      from: "dave@example.org",
+      subject: "auto",
+      extra: "Auto-Submitted: auto-generated\r\n",
+    }),
+    "dave@example.org",
+  );
+  await send(
+    mail({ from: "owner-list@example.org", subject: "owner" }),
+    "owner-list@example.org",
+  );
+  await send(
+    mail({ from: "MAILER-DAEMON@example.org", subject: "daemon" }),
+    "MAILER-DAEMON@example.org",
+  );
+  await send(mail({ subject: "bounce" }), "");
+  await send(
+    mail({ from: "erin@example.org", to: "someone@else.example", subject: "bcc" }),
+    "erin@example.org",
+  );
+  assertEquals(await replies(), ["carol@example.org"]);
+  // Another sender is answered; Auto-Submitted: no is a person.
+  await send(
+    mail({ from: "dave@example.org", subject: "hi", extra: "Auto-Submitted: no\r\n" }),
+    "dave@example.org",
+  );
+  assertEquals((await replies()).sort(), ["carol@example.org", "dave@example.org"]);
+  // After :days, Carol is answered again.
+  now += 2 * 86_400_000 + 1000;
+  await send(mail({ subject: "third" }));
+  assertEquals((await replies()).filter((r) => r === "carol@example.org").length, 2);
+  // Every message was stored all along (vacation never cancels the keep).
+  assertEquals((await filed(gw, ALICE.address)).rows.length, 11);
+  // A sender of our own domains gets the reply in their Inbox, not through the outbox.
+  await send(mail({ from: BOB.address, subject: "from bob" }), BOB.address);
+  assertEquals((await filed(gw, BOB.address)).rows.map((m) => m.subject), ["Out of office"]);
+  assert(!(await replies()).includes(BOB.address));
 });
+
+Deno.test("issue21#2: a Sieve runtime error keeps the message in the Inbox", async () => {
+  // Valid Sieve that conflicts when it runs (RFC 5429 section 2.1: reject with fileinto).
+  await using w = await aliceWith(`require ["reject", "fileinto"]; fileinto "Junk"; reject "no";`);
+  const { gw } = w;
+  const lines: string[] = [];
+  gw.deps.logger = {
+    log: (_level, event, data) => lines.push(`${event} ${JSON.stringify(data)}`),
+  };
+  const [r] = await deliver(gw.deps, {
+    raw: mail({ subject: "kept" }),
+    mailFrom: "carol@example.org",
+    recipients: [ALICE.address],
+    source: "smtp",
+  });
+  assertEquals(r.status, "delivered");
+  const { out } = await filed(gw, ALICE.address);
+  assertEquals(Object.values(out), [["kept"]]);
+  assert(Object.keys(out)[0].toUpperCase() === "INBOX", JSON.stringify(out));
+  assert(
+    lines.some((l) => l.startsWith("sieve.runtime_error") && l.includes("reject")),
+    lines.join("\n"),
+  );
+});
+
+storeTest(
+  "issue21#2: Sieve on two gateways of one store: a script change is seen at once, vacation answers once, one round trip each",
+  async (engine) => {
+    const p = await pair(engine);
+    try {
+      const alice = await p.gw.login(ALICE);
+      const boxes = await p.gw.call("POST", "/v1/mailboxes", {
+        token: alice,
+        body: { name: "First" },
+      });
+      assertEquals(boxes.status, 201);
+      await p.gw.call("POST", "/v1/mailboxes", { token: alice, body: { name: "Second" } });
+      const at = (deps: typeof p.a, subject: string) =>
+        deliver(deps, {
+          raw: mail({ subject }),
+          mailFrom: "carol@example.org",
+          recipients: [ALICE.address],
+          source: "smtp",
+        });
+      await activate(p.gw, alice, 'require "fileinto"; fileinto "First";');
+      await at(p.b, "one");
+      // Changed through gateway A: gateway B, which compiled the old one, files by the new one.
+      await p.gw.call("PUT", "/v1/sieve/scripts/main", {
+        token: alice,
+        body: { script: 'require ["fileinto", "vacation"]; fileinto "Second"; vacation "away";' },
+      });
+      p.jobs.length = 0;
+      await Promise.all(Array.from({ length: 6 }, (_, i) => at(i % 2 ? p.a : p.b, `m${i}`)));
+      assertEquals(p.jobs.map((j) => j.roundTrips), Array(6).fill(1));
+      const rows = await p.sql.all<{ subject: string; name: string }>(
+        `SELECT m.subject, b.name FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+         WHERE m.account_id = ? ORDER BY m.id`,
+        [p.account],
+      );
+      assertEquals(rows.map((r) => [r.subject, r.name])[0], ["one", "First"]);
+      assertEquals(rows.slice(1).map((r) => r.name), Array(6).fill("Second"));
+      // Six messages of one sender at once, on two gateways: one vacation reply.
+      const replies = await p.sql.all<{ rcpt_to: string }>("SELECT rcpt_to FROM outbox");
+      assertEquals(replies.map((r) => r.rcpt_to), ["carol@example.org"]);
+    } finally {
+      p.close();
+    }
+  },
+);

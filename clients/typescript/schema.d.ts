@@ -2167,6 +2167,54 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/sieve/rules": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your filter rules (simple form)
+     * @description The ordered rules, and the Sieve they compile to. They run at delivery before your own active script; a rule's `stop` ends filtering for the message.
+     */
+    get: operations["getSieveRules"];
+    /**
+     * Replace your filter rules (simple form)
+     * @description Conditions on from, to, subject, a header, size or the spam verdict; actions fileinto, flag, redirect, discard, reject and stop. The whole list is replaced.
+     */
+    put: operations["putSieveRules"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sieve/vacation": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your vacation reply (out of office)
+     * @description The settings as saved (disabled with an empty body when never set).
+     */
+    get: operations["getSieveVacation"];
+    /**
+     * Set your vacation reply
+     * @description An automatic reply (RFC 5230) between `from` and `until`, at most once per sender every `days` days; never to mailing lists, automatic mail, bounces, or mail that does not name one of your addresses in To or Cc (RFC 3834).
+     */
+    put: operations["putSieveVacation"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -6134,6 +6182,124 @@ export interface components {
     SieveScriptBody: {
       /** @description The script text (RFC 5228), UTF-8. */
       script: string;
+    };
+    SieveRule: {
+      /** @description A label for people. */
+      name?: string;
+      /**
+       * @description Disabled rules are kept, not run.
+       * @default true
+       */
+      enabled?: boolean;
+      /**
+       * @description Whether every condition (`all`) or one (`any`) must hold.
+       * @default all
+       * @enum {string}
+       */
+      match?: "all" | "any";
+      /** @description None: the rule applies to every message. */
+      conditions: components["schemas"]["SieveRuleCondition"][];
+      /** @description In order. */
+      actions: components["schemas"]["SieveRuleAction"][];
+    };
+    SieveRuleCondition: {
+      /**
+       * @description `from`: the From address; `to`: To and Cc addresses; `subject`; `header`: the field named in `header`; `size`: the message size in bytes; `spam`: the spam verdict (X-Spam-Flag, or X-Spam-Score with `over`).
+       * @enum {string}
+       */
+      field: "from" | "to" | "subject" | "header" | "size" | "spam";
+      /** @description The header field name, for `field: header`. */
+      header?: string;
+      /**
+       * @description How to compare: `contains`, `is`, `matches` (wildcards `*` and `?`) and their negations for text (ASCII case-insensitive); `over`/`under` for `size` (bytes) and `spam` (score); `exists` for `header`; `is` for `spam` (flagged as spam).
+       * @enum {string}
+       */
+      op: "contains" | "not_contains" | "is" | "not_is" | "matches" | "exists" | "over" | "under";
+      /** @description What to compare with (a number for `over`/`under`). */
+      value?: string | number;
+    };
+    /** @description What a matching rule does; `stop` ends filtering (your own script too). */
+    SieveRuleAction: {
+      /**
+       * @description File the message into a mailbox.
+       * @enum {string}
+       */
+      type: "fileinto";
+      /** @description The mailbox's name. */
+      mailbox: string;
+    } | {
+      /**
+       * @description Set a flag on the kept copies.
+       * @enum {string}
+       */
+      type: "flag";
+      /** @description `\\Seen`, `\\Flagged` or a keyword, set on the copies this rule keeps. */
+      flag: string;
+    } | {
+      /**
+       * @description Forward the message.
+       * @enum {string}
+       */
+      type: "redirect";
+      /**
+       * Format: email
+       * @description Where to forward the message.
+       */
+      address: string;
+      /** @description Keep a copy here too (RFC 3894). */
+      copy?: boolean;
+    } | {
+      /**
+       * @description Drop the message silently.
+       * @enum {string}
+       */
+      type: "discard";
+    } | {
+      /**
+       * @description Refuse the message (RFC 5429).
+       * @enum {string}
+       */
+      type: "reject";
+      /** @description Told to the sender. */
+      reason: string;
+    } | {
+      /**
+       * @description End filtering for this message.
+       * @enum {string}
+       */
+      type: "stop";
+    };
+    SieveRules: {
+      /** @description Run in order, before your script. */
+      rules: components["schemas"]["SieveRule"][];
+    };
+    SieveVacation: {
+      /** @description Whether replies are sent. */
+      enabled: boolean;
+      /** @description The reply's subject; default `Auto: ` and the original subject. */
+      subject?: string;
+      /** @description The reply's text. */
+      body: string;
+      /**
+       * Format: date-time
+       * @description Start replying at this time (ISO 8601); none: now.
+       */
+      from?: string | null;
+      /**
+       * Format: date-time
+       * @description Stop replying at this time (ISO 8601); none: until disabled.
+       */
+      until?: string | null;
+      /**
+       * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+       * @default 7
+       */
+      days?: number;
+      /**
+       * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+       * @default []
+       */
+      addresses?: string[];
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -19595,6 +19761,436 @@ export interface operations {
         };
         content: {
           "application/problem+json": components["schemas"]["SieveProblem"];
+        };
+      };
+    };
+  };
+  getSieveRules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Rules */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Run in order, before your script. */
+            rules: components["schemas"]["SieveRule"][];
+            /** @description The Sieve these rules and the vacation settings compile to (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putSieveRules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveRules"];
+      };
+    };
+    responses: {
+      /** @description Saved */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Run in order, before your script. */
+            rules: components["schemas"]["SieveRule"][];
+            /** @description The Sieve these rules and the vacation settings compile to (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSieveVacation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Vacation */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Whether replies are sent. */
+            enabled: boolean;
+            /** @description The reply's subject; default `Auto: ` and the original subject. */
+            subject?: string;
+            /** @description The reply's text. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description Start replying at this time (ISO 8601); none: now.
+             */
+            from?: string | null;
+            /**
+             * Format: date-time
+             * @description Stop replying at this time (ISO 8601); none: until disabled.
+             */
+            until?: string | null;
+            /**
+             * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+             * @default 7
+             */
+            days?: number;
+            /**
+             * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+             * @default []
+             */
+            addresses?: string[];
+            /** @description The managed Sieve script (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putSieveVacation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SieveVacation"];
+      };
+    };
+    responses: {
+      /** @description Saved */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Whether replies are sent. */
+            enabled: boolean;
+            /** @description The reply's subject; default `Auto: ` and the original subject. */
+            subject?: string;
+            /** @description The reply's text. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description Start replying at this time (ISO 8601); none: now.
+             */
+            from?: string | null;
+            /**
+             * Format: date-time
+             * @description Stop replying at this time (ISO 8601); none: until disabled.
+             */
+            until?: string | null;
+            /**
+             * @description Answer each sender at most once in this many days (RFC 5230 `:days`).
+             * @default 7
+             */
+            days?: number;
+            /**
+             * @description Other addresses of yours that mail to you may be sent to (RFC 5230 `:addresses`); mail naming none of your addresses in To/Cc is not answered.
+             * @default []
+             */
+            addresses?: string[];
+            /** @description The managed Sieve script (read-only). */
+            script: string;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/payload_too_large",
+           *       "status": 413,
+           *       "code": "payload_too_large",
+           *       "title": "Content Too Large",
+           *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
         };
       };
     };

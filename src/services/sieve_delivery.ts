@@ -124,8 +124,14 @@ function sieveMessage(
   const text = new TextDecoder().decode(msg.raw.subarray(0, 1024 * 1024));
   const end = text.search(/\r?\n\r?\n/);
   if (end >= 0) raw = text.slice(end).replace(/^\r?\n\r?\n/, "");
+  // The spam verdict's X-Spam-* fields, when the pipeline added them to the parsed form only.
+  const headers = parseHeaderBlock(msg.raw);
+  const have = new Set(headers.map((h) => h.name.toLowerCase()));
+  for (const h of parsed.headers) {
+    if (/^x-spam-/i.test(h.name) && !have.has(h.name.toLowerCase())) headers.unshift(h);
+  }
   return {
-    headers: parseHeaderBlock(msg.raw),
+    headers,
     envelope: { from: msg.mailFrom, to },
     size: msg.raw.byteLength,
     body: { parts, raw },
@@ -206,7 +212,7 @@ export async function applySieve(
           "rejected by the recipient's filter",
       });
       effects.statements.push(
-        ...await rejectionDsn(deps, prepared, plan, accountId, to, outcome),
+        ...await rejectionDsn(deps, db, prepared, plan, accountId, to, outcome),
       );
       deps.logger.log("info", "sieve.reject", { accountId });
       continue;
@@ -329,6 +335,7 @@ function originalRecipient(plan: SievePlan, recipients: string[], accountId: num
  */
 async function rejectionDsn(
   deps: Deps,
+  db: Queryable,
   prepared: PreparedDelivery,
   plan: SievePlan,
   accountId: number,
@@ -362,7 +369,7 @@ async function rejectionDsn(
     originalHeaders: msg.raw.subarray(0, end >= 0 ? end : Math.min(msg.raw.byteLength, 65536)),
     originalMessageId: prepared.parsed.messageId,
   });
-  return await dsnStatements(deps, {
+  return await dsnStatements(deps, db, {
     accountId,
     raw,
     to: msg.mailFrom,

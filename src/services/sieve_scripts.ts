@@ -7,6 +7,7 @@
  * more scripts than the limit.
  */
 import type { Deps } from "../deps.ts";
+import { AppError, type ErrorCode } from "../errors.ts";
 import type { SieveProblem } from "../sieve/errors.ts";
 import { parseScript } from "../sieve/validate.ts";
 import {
@@ -17,15 +18,15 @@ import {
   type Store,
 } from "../store/store.ts";
 
-/** A refusal with the extra problem+json members the contract names (routes/sieve.ts). */
-export class SieveRefusal extends Error {
+/** An AppError with the extra problem+json members the contract names (routes/sieve.ts). */
+export class SieveRefusal extends AppError {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    status: number,
+    code: ErrorCode,
     message: string,
     readonly extra: Record<string, unknown> = {},
   ) {
-    super(message);
+    super(status, code, message);
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * Messages Sieve sends on its own at delivery — vacation replies (RFC 5230) and the DSN of a
  * reject that no session can say (RFC 5429 section 2.1) — queued in the outbox with a null
- * envelope sender (RFC 3834 section 3.1.6, RFC 3464), as statements of the delivery's one write
- * job. A vacation reply is queued only when its upsert of the reply log wins: the log row for
+ * envelope sender (RFC 3834 section 3.1.6, RFC 3464), or stored straight into the Inbox of a
+ * sender of our own domains, as statements of the delivery's one write job. A vacation reply is queued only when its upsert of the reply log wins: the log row for
  * (account, handle, sender) is written only if none is younger than `:days`, and the outbox
  * row follows in SQL only if that write happened (`changes()`), so two processes delivering two
  * messages of one sender at once answer once (RFC 5230 section 4.2).
@@ -13,6 +13,8 @@ import { sha256Hex } from "../crypto.ts";
 import type { Queryable, Statement } from "../store/store.ts";
 import { rawSql } from "../store/store.ts";
 import { BLOB_UNUSED, blobStatements } from "./blob_chunks.ts";
+import { resolveRecipient } from "./delivery.ts";
+import { deliveryKeyFor, storeMessageJob } from "./message_store.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -30,12 +32,16 @@ export interface QueuedReply {
  */
 async function queueStatements(
   deps: Deps,
+  db: Queryable,
   reply: QueuedReply,
   guard?: Statement,
 ): Promise<Statement[]> {
   const rcpt = parseAddress(reply.to);
   if (!rcpt.ok) return [];
   const sha = await sha256Hex(reply.raw);
+  // A sender of our own domains gets the reply in their Inbox: the outbox is for other domains.
+  const targets = await resolveRecipient(db, rcpt.value.address);
+  if (targets !== undefined) return await localStatements(deps, db, reply, sha, targets, guard);
   const expiresAt = reply.now + deps.config.outboxExpiryHours * 3_600_000;
   return [
     ...blobStatements(reply.raw, sha),
@@ -71,9 +77,53 @@ async function queueStatements(
   ];
 }
 
-/** A reject's DSN to the envelope sender: always queued. */
-export async function dsnStatements(deps: Deps, reply: QueuedReply): Promise<Statement[]> {
-  return await queueStatements(deps, reply);
+/**
+ * The reply stored straight into the Inbox of each local account the address reaches (their
+ * own rules do not run on it). The guard only records the answer here: the read before it
+ * decided, and a store job cannot be made conditional on it.
+ */
+async function localStatements(
+  deps: Deps,
+  db: Queryable,
+  reply: QueuedReply,
+  sha: string,
+  targets: Awaited<ReturnType<typeof resolveRecipient>> & object,
+  guard?: Statement,
+): Promise<Statement[]> {
+  const accounts = targets.flatMap((t) => t.kind === "account" ? [t.accountId] : []);
+  if (accounts.length === 0) return [];
+  const parsed = await deps.mime.parse(reply.raw);
+  const statements: Statement[] = [...blobStatements(reply.raw, sha), ...(guard ? [guard] : [])];
+  for (const accountId of new Set(accounts)) {
+    const inbox = await rawSql(db).get<{ id: number }>(
+      "SELECT id FROM mailboxes WHERE account_id = ? AND role = 'inbox'",
+      [accountId],
+    );
+    if (!inbox) continue;
+    statements.push(
+      ...storeMessageJob({
+        accountId,
+        mailboxId: Number(inbox.id),
+        blobSha256: sha,
+        size: reply.raw.byteLength,
+        parsed,
+        internalDate: reply.now,
+        deliveryKey: await deliveryKeyFor(reply.messageId, sha),
+        quotaGuard: true,
+      }).statements,
+    );
+  }
+  statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [sha] });
+  return statements;
+}
+
+/** A reject's DSN to the envelope sender: always sent. */
+export async function dsnStatements(
+  deps: Deps,
+  db: Queryable,
+  reply: QueuedReply,
+): Promise<Statement[]> {
+  return await queueStatements(deps, db, reply);
 }
 
 export interface VacationSend extends QueuedReply {
@@ -103,5 +153,5 @@ export async function vacationStatements(
       DO UPDATE SET sent_at = excluded.sent_at WHERE sent_at <= ?`,
     args: [v.accountId, v.handle, sender, v.now, cutoff],
   };
-  return { statements: await queueStatements(deps, v, guard), skipped: false };
+  return { statements: await queueStatements(deps, db, v, guard), skipped: false };
 }
