@@ -133,7 +133,7 @@ if address :domain "from" "remote.example" { reject "I do not take mail from rem
   ];
   const out = await python(SMTP_SEND, [String(world.mxPort), JSON.stringify(jobs)]);
   const lines = out.trim().split("\n");
-  assert(/^alone DATA 550 .*I do not take mail from remote\.example/.test(lines[0]), out);
+  assert(/^alone DATA 550 5\.7\.1 I do not take mail from remote\.example/.test(lines[0]), out);
   assert(/^bob only OK/.test(lines[1]), out);
   assert(/^both OK/.test(lines[2]), out);
   assertEquals((await filed(gw, ALICE.address)).rows.length, 0);

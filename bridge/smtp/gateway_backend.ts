@@ -76,6 +76,9 @@ function refusal(
       return reply(553, "5.1.3", reason ?? "SHARP/1.3 cannot carry this address");
     case "no_such_recipient":
       return reply(550, "5.1.1", "no such mailbox here");
+    // RFC 5429 section 2.1.1: a Sieve reject/ereject, with the script's reason.
+    case "rejected_by_recipient":
+      return reply(550, "5.7.1", reason ?? "rejected by the recipient");
     case "quota_exceeded":
       return reply(452, "4.2.2", "mailbox full");
     case "message_too_large":
