@@ -207,6 +207,9 @@ Deno.test("issue21#2: ManageSieve over the gateway: capabilities, refusals as re
     assert.match((await c.command(`HAVESPACE "a" ${max + 1}`)).status, /^NO \(QUOTA\/MAXSIZE\)/);
 
     assert.equal((await c.command(`PUTSCRIPT "a" ${literal("keep;\r\n")}`)).status, "OK");
+    // A synchronizing literal ({n}, no "+") is read the same way: ManageSieve has no "+ go on".
+    assert.equal((await c.command('PUTSCRIPT "sync" {6}\r\nstop;\r\n')).status, "OK");
+    assert.equal((await c.command('DELETESCRIPT "sync"')).status, "OK");
     assert.equal((await c.command(`PUTSCRIPT "b" "discard;"`)).status, "OK");
     assert.equal((await c.command('SETACTIVE "a"')).status, "OK");
     assert.deepEqual((await c.command("LISTSCRIPTS")).data, ['"a" ACTIVE', '"b"']);
