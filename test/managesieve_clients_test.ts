@@ -208,7 +208,7 @@ Deno.test("issue21#2: ManageSieve over the gateway: capabilities, refusals as re
 
     assert.equal((await c.command(`PUTSCRIPT "a" ${literal("keep;\r\n")}`)).status, "OK");
     // A synchronizing literal ({n}, no "+") is read the same way: ManageSieve has no "+ go on".
-    assert.equal((await c.command('PUTSCRIPT "sync" {6}\r\nstop;\r\n')).status, "OK");
+    assert.equal((await c.command('PUTSCRIPT "sync" {7}\r\nstop;\r\n')).status, "OK");
     assert.equal((await c.command('DELETESCRIPT "sync"')).status, "OK");
     assert.equal((await c.command(`PUTSCRIPT "b" "discard;"`)).status, "OK");
     assert.equal((await c.command('SETACTIVE "a"')).status, "OK");
