@@ -25,6 +25,8 @@ export class GatewayError extends Error {
     message: string,
     /** True when retrying later may succeed (unreachable, 5xx, 429). */
     readonly temporary: boolean,
+    /** The problem document's other fields (e.g. a refused Sieve script's `errors`). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = "GatewayError";

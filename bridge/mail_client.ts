@@ -1,6 +1,6 @@
 /**
- * The IMAP and POP3 servers' way into one account's mail: the gateway's mailbox-access API
- * (`/v1/mail-access/...`) and mailbox routes, called with the account's OWN access token (issued
+ * The IMAP, POP3 and ManageSieve servers' way into one account's mail: the gateway's
+ * mailbox-access API (`/v1/mail-access/...`), mailbox and Sieve routes, called with the account's OWN access token (issued
  * by `/v1/bridge/auth` after the credential check), so the gateway enforces account isolation
  * exactly as for any client. The token is refreshed before it runs out. `fetch` is injectable:
  * `postern serve` calls the app in-process, `postern bridge` goes over HTTP(S).
@@ -58,6 +58,7 @@ async function problemOf(res: Response): Promise<GatewayError> {
     String(data.code ?? "error"),
     String(data.detail ?? res.statusText),
     res.status >= 500 || res.status === 429,
+    data,
   );
 }
 
@@ -91,7 +92,7 @@ export class MailClient {
     username: string;
     secret: string;
     clientIp: string;
-    protocol: "imap" | "pop3";
+    protocol: "imap" | "pop3" | "managesieve";
     fetcher?: FetchLike;
   }): Promise<MailClient | undefined> {
     const fetcher = opts.fetcher ?? ((r: Request) => fetch(r));
@@ -122,6 +123,21 @@ export class MailClient {
       { accountId: body.accountId, address: body.address },
       fetcher,
     );
+  }
+
+  /**
+   * `login` with its two refusals told apart: "invalid" (a wrong credential) or "locked" (the
+   * gateway delays this source, 429). Throws when the gateway is unreachable or failing.
+   */
+  static async open(
+    opts: Parameters<typeof MailClient.login>[0],
+  ): Promise<MailClient | "invalid" | "locked"> {
+    try {
+      return await MailClient.login(opts) ?? "invalid";
+    } catch (e) {
+      if (e instanceof GatewayError && e.status === 429) return "locked";
+      throw e;
+    }
   }
 
   async #refresh(): Promise<void> {
@@ -179,6 +195,15 @@ export class MailClient {
   async #json<T>(method: string, path: string, json?: unknown): Promise<T> {
     const res = await this.#request(method, path, json === undefined ? undefined : { json });
     return res.status === 204 ? undefined as T : await res.json() as T;
+  }
+
+  /**
+   * A JSON call to another account-scoped route with this session (ManageSieve's `/v1/sieve`):
+   * the answer's body, undefined for 204; a refusal throws GatewayError with the problem's
+   * fields in `details`.
+   */
+  async requestJson<T>(method: string, path: string, json?: unknown): Promise<T> {
+    return await this.#json<T>(method, path, json);
   }
 
   #box(id: number, what: string): string {

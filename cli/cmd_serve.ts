@@ -232,11 +232,12 @@ async function banner(config: Config, running: Running, mode: string): Promise<s
     `  Docs:    ${running.url}/docs`,
     `  Health:  ${running.url}/health`,
   ];
-  // One line per protocol family: SMTP (MX, submission), IMAP, POP3, SHARP/1.3.
+  // One line per protocol family: SMTP (MX, submission), IMAP, POP3, ManageSieve, SHARP/1.3.
   const families: [string, RegExp][] = [
     ["SMTP", /^(smtp|submissions?)$/],
     ["IMAP", /^imaps?$/],
     ["POP3", /^pop3s?$/],
+    ["Sieve", /^managesieve$/],
     ["SHARP", /^sharp$/],
   ];
   const listeners = running.bridgeListeners ?? [];

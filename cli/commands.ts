@@ -80,10 +80,12 @@ const serveCommand: Command = {
   details: [
     "Opens the database (applying pending migrations), serves the HTTP API (and HTTPS with " +
     "POSTERN_HTTPS_PORT), runs the federation and webhook workers and the bridge in-process — " +
-    "SMTP MX and submission, IMAP, POP3, SHARP/1.3 and outbound delivery — and stops gracefully " +
+    "SMTP MX and submission, IMAP, POP3, ManageSieve (Sieve filter editing), SHARP/1.3 and " +
+    "outbound delivery — and stops gracefully " +
     "on SIGINT/SIGTERM. Logs are JSON lines on stderr; a short banner goes to stdout.",
     "Dev profile ports (127.0.0.1): HTTP 8080, SMTP 2525, submission 2587, IMAP 1143, POP3 " +
-    "1110, SHARP/1.3 5000; each is a POSTERN_*_PORT setting, 0 turns a listener off.",
+    "1110, ManageSieve 4190, SHARP/1.3 5000; each is a POSTERN_*_PORT setting, 0 turns a " +
+    "listener off.",
     "With --init-if-needed, a data folder without an admin account is first initialised like " +
     "`postern init` (domain $POSTERN_DOMAIN or postern.localhost, admin $POSTERN_ADMIN_ADDRESS " +
     "or admin@<domain>).",
@@ -119,14 +121,15 @@ const gatewayCommand: Command = {
 
 const bridgeCommand: Command = {
   name: "bridge",
-  summary:
-    "Run the protocol bridge alone (SMTP, IMAP, POP3, SHARP/1.3, outbound) against a gateway",
+  summary: "Run the protocol bridge alone (SMTP, IMAP, POP3, ManageSieve, SHARP/1.3, outbound) " +
+    "against a gateway",
   details: [
     "For bridges on VMs (port 25) beside a gateway elsewhere. Never opens the database: every " +
     "check and every message goes through the gateway's HTTP API with an API key that has the " +
     "`bridge` scope (create one with `postern apikey create <admin> --scope bridge`).",
     "Ports, TLS files and limits come from the POSTERN_SMTP_*, POSTERN_SUBMISSION*_PORT, " +
-    "POSTERN_IMAP*, POSTERN_POP3*, POSTERN_SHARP_* and POSTERN_TLS_* settings.",
+    "POSTERN_IMAP*, POSTERN_POP3*, POSTERN_MANAGESIEVE_*, POSTERN_SHARP_* and POSTERN_TLS_* " +
+    "settings.",
     "It also delivers queued outbound mail to remote MX servers (DKIM-signed, STARTTLS, " +
     "MTA-STS): see the POSTERN_OUTBOUND_* and POSTERN_DNS_SERVERS settings.",
   ],

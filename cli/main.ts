@@ -64,7 +64,8 @@ function fail(error: unknown): number {
     console.error(
       "  Another server (perhaps another Postern) already listens there. Stop it, or choose " +
         "other ports: --port or POSTERN_HTTP_PORT, POSTERN_SMTP_PORT, POSTERN_SUBMISSION_PORT, " +
-        "POSTERN_IMAP_PORT, POSTERN_POP3_PORT, POSTERN_SHARP_PORT (0 turns a listener off; " +
+        "POSTERN_IMAP_PORT, POSTERN_POP3_PORT, POSTERN_MANAGESIEVE_PORT, POSTERN_SHARP_PORT " +
+        "(0 turns a listener off; " +
         "`postern serve --help`).",
     );
     return EXIT_FAILED;

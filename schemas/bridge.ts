@@ -7,7 +7,14 @@
  */
 import { z } from "zod";
 
-export const BridgeProtocol = z.enum(["smtp", "submission", "imap", "pop3", "sharp"]);
+export const BridgeProtocol = z.enum([
+  "smtp",
+  "submission",
+  "imap",
+  "pop3",
+  "sharp",
+  "managesieve",
+]);
 
 export const BridgeAuthRequest = z.object({
   username: z.string().min(1).max(320).meta({

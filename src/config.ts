@@ -250,6 +250,26 @@ export const CONFIG_FIELDS = {
     env: "POSTERN_POP3_MAX_CONNECTIONS_PER_IP",
     schema: int(1, 10_000).default(20).describe("Open POP3 connections from one client IP."),
   },
+  manageSievePort: {
+    env: "POSTERN_MANAGESIEVE_PORT",
+    schema: int(0, 65535).default(4190).describe(
+      "ManageSieve port (RFC 5804, with STARTTLS) where Thunderbird's and Roundcube's filter editors upload Sieve scripts (IANA: 4190; 0 turns it off).",
+    ),
+  },
+  manageSieveAllowPlaintextAuth: {
+    env: "POSTERN_MANAGESIEVE_ALLOW_PLAINTEXT_AUTH",
+    schema: bool.default(false).describe(
+      "Accept ManageSieve AUTHENTICATE before STARTTLS (otherwise NO (ENCRYPT-NEEDED), RFC 5804 2.1).",
+    ),
+  },
+  manageSieveMaxConnections: {
+    env: "POSTERN_MANAGESIEVE_MAX_CONNECTIONS",
+    schema: int(1, 100_000).default(500).describe("Open ManageSieve connections."),
+  },
+  manageSieveMaxConnectionsPerIp: {
+    env: "POSTERN_MANAGESIEVE_MAX_CONNECTIONS_PER_IP",
+    schema: int(1, 10_000).default(10).describe("Open ManageSieve connections from one client IP."),
+  },
   imapPort: {
     env: "POSTERN_IMAP_PORT",
     schema: int(0, 65535).default(1143).describe(

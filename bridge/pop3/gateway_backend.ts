@@ -5,7 +5,7 @@
  * EXPUNGE (RFC 4315) of exactly the messages marked with DELE.
  */
 import { formatUidSet } from "../../schemas/mail_access.ts";
-import { type FetchLike, GatewayError } from "../gateway_client.ts";
+import type { FetchLike } from "../gateway_client.ts";
 import { MailClient } from "../mail_client.ts";
 import type { LoginResult, Maildrop, Pop3Backend } from "./backend.ts";
 
@@ -17,22 +17,16 @@ export class GatewayPop3Backend implements Pop3Backend {
   ) {}
 
   async login(username: string, password: string, clientIp: string): Promise<LoginResult> {
-    let client: MailClient | undefined;
-    try {
-      client = await MailClient.login({
-        baseUrl: this.baseUrl,
-        bridgeKey: this.bridgeKey,
-        username,
-        secret: password,
-        clientIp,
-        protocol: "pop3",
-        fetcher: this.fetcher,
-      });
-    } catch (e) {
-      if (e instanceof GatewayError && e.status === 429) return { ok: false, reason: "locked" };
-      throw e;
-    }
-    if (!client) return { ok: false, reason: "invalid" };
+    const client = await MailClient.open({
+      baseUrl: this.baseUrl,
+      bridgeKey: this.bridgeKey,
+      username,
+      secret: password,
+      clientIp,
+      protocol: "pop3",
+      fetcher: this.fetcher,
+    });
+    if (typeof client === "string") return { ok: false, reason: client };
     try {
       // One call: the Inbox's id and UIDVALIDITY with its UIDs and sizes as two columns.
       const { mailbox, uids, sizes } = await client.maildrop();

@@ -29,6 +29,7 @@ export const DOCKER_PORTS: { env: string; inside: number; outside: number; what:
   { env: "POSTERN_IMAPS_PORT", inside: 2993, outside: 993, what: "IMAPS" },
   { env: "POSTERN_POP3_PORT", inside: 2110, outside: 110, what: "POP3" },
   { env: "POSTERN_POP3S_PORT", inside: 2995, outside: 995, what: "POP3S" },
+  { env: "POSTERN_MANAGESIEVE_PORT", inside: 4190, outside: 4190, what: "ManageSieve" },
   { env: "POSTERN_SHARP_PORT", inside: 5000, outside: 5000, what: "SHARP/1.3" },
 ];
 

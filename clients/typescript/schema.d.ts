@@ -2048,7 +2048,7 @@ export interface paths {
     };
     /**
      * What Sieve this server runs
-     * @description The extensions the interpreter implements and the limits on scripts, as ManageSieve announces them (RFC 5804 section 1.7).
+     * @description The extensions the interpreter implements and the limits on scripts, as ManageSieve announces them (RFC 5804 section 1.7). The `read` scope, or `bridge`.
      */
     get: operations["getSieveCapabilities"];
     put?: never;
@@ -4119,7 +4119,7 @@ export interface components {
        * @description The protocol the client speaks (for throttling, sessions and the audit).
        * @enum {string}
        */
-      protocol: "smtp" | "submission" | "imap" | "pop3" | "sharp";
+      protocol: "smtp" | "submission" | "imap" | "pop3" | "sharp" | "managesieve";
       /** @description Also open an account session (default: only for imap and pop3). */
       session?: boolean;
     };

@@ -1,7 +1,7 @@
 /**
- * Starts the bridge's listeners (SMTP MX, submission, submissions, IMAP, POP3, SHARP/1.3) and
- * its outbound worker against a gateway: in-process inside `postern serve` (the app's fetch, no socket) or over
- * HTTP(S) for `postern bridge --gateway URL`. Knows ports and files; the protocol code does not.
+ * Starts the bridge's listeners (SMTP MX, submission, submissions, IMAP, POP3, ManageSieve,
+ * SHARP/1.3) and its outbound worker against a gateway: in-process inside `postern serve` (the
+ * app's fetch, no socket) or over HTTP(S) for `postern bridge --gateway URL`. Knows ports and files; the protocol code does not.
  */
 import { resolve } from "node:path";
 import { and, eq, isNull } from "drizzle-orm";
@@ -23,6 +23,7 @@ import { GatewayReplayTable } from "../../bridge/sharp/gateway_replay.ts";
 import { startSharpServer } from "../../bridge/sharp/server.ts";
 import { startPop3Listeners } from "./pop3_runtime.ts";
 import { startImapListeners } from "./imap_runtime.ts";
+import { startManageSieveListener } from "./managesieve_runtime.ts";
 import { createApiKey } from "../../src/auth/api_keys.ts";
 import type { Config } from "../../src/config.ts";
 import type { Logger } from "../../src/ports.ts";
@@ -231,6 +232,7 @@ export async function startBridge(
     }
     started.push(...await startPop3Listeners(config, gateway, tls, logger));
     started.push(...await startImapListeners(config, gateway, tls, logger, contentBudget));
+    started.push(...await startManageSieveListener(config, gateway, tls, logger));
   } catch (e) {
     for (const s of started) await s.listener.close();
     mailauth.close();

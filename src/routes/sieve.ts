@@ -81,12 +81,14 @@ export function sieveRoutes(deps: Deps) {
       tags,
       summary: "What Sieve this server runs",
       description: "The extensions the interpreter implements and the limits on scripts, as " +
-        "ManageSieve announces them (RFC 5804 section 1.7).",
+        "ManageSieve announces them (RFC 5804 section 1.7). The `read` scope, or `bridge`.",
       security: bearer,
       responses: { 200: ok("Capabilities", SieveCapabilities), ...problems(401, 403) },
     }),
     (c) => {
-      requireScope(c.get("auth"), "read");
+      const auth = c.get("auth");
+      // The bridge's ManageSieve greeting lists them before anyone logs in (RFC 5804 1.7).
+      if (!auth.scopes.has("bridge")) requireScope(auth, "read");
       return c.json({
         extensions: [...EXTENSIONS],
         maxRedirects: deps.config.sieveMaxRedirects,

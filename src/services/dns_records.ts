@@ -99,7 +99,10 @@ export async function mtaStsPolicyId(policy: string): Promise<string> {
   return (await sha256Hex(policy)).slice(0, 20);
 }
 
-export type RecordConfig = PortConfig & Pick<Config, "publicUrl" | "sharpPort">;
+export type RecordConfig =
+  & PortConfig
+  & Pick<Config, "publicUrl" | "sharpPort">
+  & Partial<Pick<Config, "manageSievePort">>;
 
 /**
  * Client and federation discovery records. RFC 6186 section 3.4: a service that is off is
@@ -112,13 +115,17 @@ export function discoveryRecords(domain: string, config: RecordConfig): DnsRecor
   const web = config.publicUrl ? new URL(config.publicUrl) : undefined;
   const webHost = web?.hostname ?? config.hostname;
   const webPort = web?.port ? Number(web.port) : 443;
-  const srv = (service: string, port: number, priority: number, what: string): DnsRecord => ({
+  const srv = (
+    service: string,
+    port: number,
+    priority: number,
+    what: string,
+    rfc = `RFC 6186${service.endsWith("s") ? ", RFC 8314" : ""}`,
+  ): DnsRecord => ({
     name: fqdn(`_${service}._tcp.${domain}`),
     type: "SRV",
     value: port > 0 ? `${priority} 1 ${port} ${mail}` : "0 0 0 .",
-    purpose: port > 0
-      ? `${what} (RFC 6186${service.endsWith("s") ? ", RFC 8314" : ""})`
-      : `${what} is off here (RFC 6186 section 3.4)`,
+    purpose: port > 0 ? `${what} (${rfc})` : `${what} is off here (RFC 6186 section 3.4)`,
   });
   const records: DnsRecord[] = [
     srv("imaps", config.imapsPort, 0, "IMAP over implicit TLS"),
@@ -127,6 +134,10 @@ export function discoveryRecords(domain: string, config: RecordConfig): DnsRecor
     srv("submission", config.submissionPort, 10, "SMTP submission with STARTTLS"),
     srv("pop3s", config.pop3sPort, 0, "POP3 over implicit TLS"),
     srv("pop3", config.pop3Port, 10, "POP3 with STLS"),
+    // RFC 5804 section 1.8: filter editors find the ManageSieve server by this SRV record.
+    ...(config.manageSievePort === undefined ? [] : [
+      srv("sieve", config.manageSievePort, 0, "ManageSieve with STARTTLS", "RFC 5804 section 1.8"),
+    ]),
     {
       name: fqdn(`autoconfig.${domain}`),
       type: "CNAME",
