@@ -13,6 +13,7 @@ import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { backupRoutes } from "./routes/backup.ts";
 import { adminStatsRoutes } from "./routes/admin_stats.ts";
 import { domainRoutes } from "./routes/domains.ts";
 import { queueRoutes } from "./routes/queue.ts";
@@ -157,6 +158,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
+  app.route("/v1", backupRoutes(deps, API_VERSION)); // issue 21, item 5
   app.route("/v1", domainRoutes(deps));
   app.route("/v1", queueRoutes(deps));
   app.route("/v1", adminStatsRoutes(deps));
