@@ -246,7 +246,10 @@ export async function restoreCommand({ values, positionals }: Invocation) {
     store.close();
   }
   // The restored server starts with the key its secrets are sealed with.
-  if (keyFile && !config.masterKey) await writeSecretFile(masterKeyFile, key + "\n");
+  if (keyFile && !config.masterKey) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await writeSecretFile(masterKeyFile, key + "\n");
+  }
   const result = { from, to: databaseLabel, createdAt: manifest.createdAt, ...summary };
   if (flag(values, "json")) return printJson(result);
   console.log(

@@ -357,3 +357,148 @@ Deno.test("issue21#5: a backup taken while SMTP delivers restores into a second 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A fresh data folder with a few rows, backed up into `out`; returns the environment. */
+async function smallBackup(dir: string, out: string, extra: Record<string, string> = {}) {
+  const env = { POSTERN_DATA_DIR: `${dir}/src`, POSTERN_ADMIN_PASSWORD: SERVE_ADMIN.password, ...extra };
+  const init = await runCli(["init"], env);
+  assertEquals(init.code, 0, init.stderr);
+  const send = await runCli([
+    "send",
+    "--local",
+    "--from",
+    `admin@${DOMAIN}`,
+    "--to",
+    `admin@${DOMAIN}`,
+    "--subject",
+    "Kept",
+    "--text",
+    "A message to back up",
+  ], env);
+  assertEquals(send.code, 0, send.stderr);
+  const backup = await runCli(["backup", "--out", out, "--json"], env);
+  assertEquals(backup.code, 0, backup.stderr);
+  return { env, summary: JSON.parse(backup.stdout) };
+}
+
+Deno.test("issue21#5: a truncated, tampered or foreign-key backup is refused naming the part, and a non-empty target is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-backup-bad-" });
+  try {
+    const tar = `${dir}/good.tar`;
+    await smallBackup(dir, tar);
+    const bytes = await Deno.readFile(tar);
+    const key = `${dir}/src/master.key`;
+    const restore = (from: string, keyFile = key, target = `${dir}/t-${crypto.randomUUID()}`) =>
+      runCli(["restore", from, "--master-key-file", keyFile], { POSTERN_DATA_DIR: target });
+
+    // Truncated: cut in the middle of the file.
+    await Deno.writeFile(`${dir}/cut.tar`, bytes.subarray(0, Math.floor(bytes.byteLength / 2)));
+    const cut = await restore(`${dir}/cut.tar`);
+    assertEquals(cut.code, 1, cut.stderr);
+    assertMatch(cut.stderr, /refused: .*(truncated|ends without)/);
+
+    // One octet of the first part changed: that part is named.
+    const firstName = new TextDecoder().decode(bytes.subarray(0, 100)).replace(/\0.*$/s, "");
+    const tampered = bytes.slice();
+    tampered[512 + 2] ^= 0x01;
+    await Deno.writeFile(`${dir}/tampered.tar`, tampered);
+    const bad = await restore(`${dir}/tampered.tar`);
+    assertEquals(bad.code, 1, bad.stderr);
+    assert(bad.stderr.includes(`${firstName}: checksum mismatch`), bad.stderr);
+
+    // The manifest edited (its digests still hold): the key check fails.
+    const text = new TextDecoder("latin1").decode(bytes);
+    const at = text.indexOf('"createdAt": "2');
+    assert(at > 0);
+    const edited = bytes.slice();
+    edited[at + '"createdAt": "'.length] = "1".charCodeAt(0);
+    await Deno.writeFile(`${dir}/edited.tar`, edited);
+    const altered = await restore(`${dir}/edited.tar`);
+    assertEquals(altered.code, 1, altered.stderr);
+    assertMatch(altered.stderr, /manifest\.json: altered/);
+
+    // Another master key.
+    await Deno.writeTextFile(`${dir}/other.key`, "x".repeat(43) + "\n");
+    const foreign = await restore(tar, `${dir}/other.key`);
+    assertEquals(foreign.code, 1, foreign.stderr);
+    assertMatch(foreign.stderr, /master key does not match/);
+
+    // A folder backup with a part gone.
+    const folder = await runCli(["backup", "--out", `${dir}/folder/`], {
+      POSTERN_DATA_DIR: `${dir}/src`,
+    });
+    assertEquals(folder.code, 0, folder.stderr);
+    await Deno.remove(`${dir}/folder/${firstName}`);
+    const missing = await restore(`${dir}/folder`);
+    assertEquals(missing.code, 1, missing.stderr);
+    assert(missing.stderr.includes(`${firstName}: missing from the backup`), missing.stderr);
+
+    // A data folder with something in it is never written to.
+    await Deno.mkdir(`${dir}/busy`);
+    await Deno.writeTextFile(`${dir}/busy/notes.txt`, "mine");
+    const busy = await restore(tar, key, `${dir}/busy`);
+    assertEquals(busy.code, 3, busy.stderr);
+    assertMatch(busy.stderr, /not empty/);
+    assertEquals([...Deno.readDirSync(`${dir}/busy`)].map((e) => e.name), ["notes.txt"]);
+
+    // None of the refusals wrote anything; the good file still restores.
+    const good = await restore(tar);
+    assertEquals(good.code, 0, good.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue21#5: remote libSQL (the Hrana test server) backs up in one read transaction and restores into a file and into an empty remote database", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-backup-remote-" });
+  const hrana = startHranaServer({ db: `${dir}/remote.db` });
+  const target = startHranaServer({ db: `${dir}/target.db` });
+  let a: Server | undefined;
+  let b: Server | undefined;
+  try {
+    const remote = { POSTERN_DATABASE_URL: hrana.url };
+    const { summary } = await smallBackup(dir, `${dir}/remote.tar`, remote);
+    assertEquals(summary.engine, "libsql");
+    assertMatch(summary.consistency, /one read transaction on the libSQL server/);
+
+    const key = `${dir}/src/master.key`;
+    const toFile = await runCli(["restore", `${dir}/remote.tar`, "--master-key-file", key], {
+      POSTERN_DATA_DIR: `${dir}/file`,
+    });
+    assertEquals(toFile.code, 0, toFile.stderr);
+    const toRemote = await runCli(["restore", `${dir}/remote.tar`, "--master-key-file", key], {
+      POSTERN_DATA_DIR: `${dir}/r`,
+      POSTERN_DATABASE_URL: target.url,
+    });
+    assertEquals(toRemote.code, 0, toRemote.stderr);
+    const again = await runCli(["restore", `${dir}/remote.tar`, "--master-key-file", key], {
+      POSTERN_DATA_DIR: `${dir}/r2`,
+      POSTERN_DATABASE_URL: target.url,
+    });
+    assertEquals(again.code, 3, again.stderr);
+    assertMatch(again.stderr, /not empty/);
+
+    // The same mail, byte for byte, from the source and from both restored stores.
+    a = await server(`${dir}/src`, remote);
+    const source = await messagesOf(a, a.admin);
+    assertEquals(source.size, 2); // the message, in Sent and in the Inbox
+    await a.stop();
+    a = undefined;
+    const restoredStores: { dir: string; vars: Record<string, string> }[] = [
+      { dir: `${dir}/file`, vars: {} },
+      { dir: `${dir}/r`, vars: { POSTERN_DATABASE_URL: target.url } },
+    ];
+    for (const restored of restoredStores) {
+      b = await server(restored.dir, restored.vars);
+      assertEquals(await messagesOf(b, b.admin), source);
+      await b.stop();
+      b = undefined;
+    }
+  } finally {
+    await a?.stop();
+    await b?.stop();
+    await hrana.close();
+    await target.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
