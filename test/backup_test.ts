@@ -13,6 +13,12 @@ import { adminToken, SERVE_ADMIN, serveChild } from "./fixtures/serve_env.ts";
 import { startHranaServer } from "./fixtures/hrana_server.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
 import { currentTotp } from "../src/auth/totp.ts";
+import {
+  jsonPost,
+  startWorkerGateway,
+  WORKER_ADMIN,
+  WORKER_MASTER_KEY,
+} from "./fixtures/worker_gateway.ts";
 
 const DOMAIN = "postern.localhost";
 const ALICE = { address: `alice@${DOMAIN}`, password: "alice-password-for-backups" };
@@ -105,7 +111,10 @@ interface Held {
 }
 
 /** Every message of an account: mailbox name, flags, keywords and raw bytes (as hex digest). */
-async function messagesOf(s: Server, token: string): Promise<Map<string, Held>> {
+async function messagesOf(
+  s: Pick<Server, "call" | "json">,
+  token: string,
+): Promise<Map<string, Held>> {
   const out = new Map<string, Held>();
   const boxes = (await s.json("GET", "/v1/mailboxes", token)).items as {
     id: number;
@@ -123,8 +132,10 @@ async function messagesOf(s: Server, token: string): Promise<Map<string, Held>> 
         token,
       );
       for (const m of page.items) {
-        const raw = new Uint8Array(await (await s.call("GET", `/v1/messages/${m.id}/raw`, token))
-          .arrayBuffer());
+        const raw = new Uint8Array(
+          await (await s.call("GET", `/v1/messages/${m.id}/raw`, token))
+            .arrayBuffer(),
+        );
         const digest = Array.from(
           new Uint8Array(await crypto.subtle.digest("SHA-256", raw)),
           (b) => b.toString(16).padStart(2, "0"),
@@ -312,7 +323,10 @@ Deno.test("issue21#5: a backup taken while SMTP delivers restores into a second 
       // Quota use moved on A with the mail that came after the snapshot; compared below.
       const strip = (v: { items?: Record<string, unknown>[] }) =>
         JSON.stringify(v, (k, x) => k === "usedBytes" ? undefined : x);
-      assertEquals(strip(await b.json("GET", path, adminB)), strip(await a.json("GET", path, admin)));
+      assertEquals(
+        strip(await b.json("GET", path, adminB)),
+        strip(await a.json("GET", path, admin)),
+      );
     }
     // The quota counter comes from the same instant as the messages it counts.
     const usedB = (await b.json("GET", "/v1/admin/accounts", adminB)).items
@@ -360,7 +374,11 @@ Deno.test("issue21#5: a backup taken while SMTP delivers restores into a second 
 
 /** A fresh data folder with a few rows, backed up into `out`; returns the environment. */
 async function smallBackup(dir: string, out: string, extra: Record<string, string> = {}) {
-  const env = { POSTERN_DATA_DIR: `${dir}/src`, POSTERN_ADMIN_PASSWORD: SERVE_ADMIN.password, ...extra };
+  const env = {
+    POSTERN_DATA_DIR: `${dir}/src`,
+    POSTERN_ADMIN_PASSWORD: SERVE_ADMIN.password,
+    ...extra,
+  };
   const init = await runCli(["init"], env);
   assertEquals(init.code, 0, init.stderr);
   const send = await runCli([
@@ -501,4 +519,67 @@ Deno.test("issue21#5: remote libSQL (the Hrana test server) backs up in one read
     await target.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "issue21#5: a Worker's D1 + R2 store is backed up through GET /v1/admin/backup and restored into a file, large bodies from R2 included",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "postern-backup-d1-" });
+    const worker = await startWorkerGateway({ assets: false, r2: true });
+    let b: Server | undefined;
+    try {
+      const login = await worker.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
+      const token = (await login.json()).accessToken as string;
+      const big = multipartWithAttachment(2_400_000, `d1-${crypto.randomUUID()}`).raw;
+      for (const raw of [big, new TextEncoder().encode(mail(1, WORKER_ADMIN.address))]) {
+        const got = await worker.emailStream("zed@remote.example", WORKER_ADMIN.address, raw);
+        assertEquals(got.outcome, "ok");
+      }
+      const onWorker = {
+        call: (method: string, path: string, t?: string) =>
+          worker.fetch(path, { method, headers: t ? { authorization: `Bearer ${t}` } : {} }),
+        json: async (method: string, path: string, t?: string) =>
+          await (await worker.fetch(path, {
+            method,
+            headers: t ? { authorization: `Bearer ${t}` } : {},
+          })).json(),
+      };
+      const source = await messagesOf(onWorker, token);
+      assertEquals(source.size, 2);
+
+      const res = await worker.fetch("/v1/admin/backup", {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assertEquals(res.status, 200);
+      assertEquals(res.headers.get("content-type"), "application/x-tar");
+      await Deno.writeFile(`${dir}/worker.tar`, new Uint8Array(await res.arrayBuffer()));
+      const text = new TextDecoder("latin1").decode(await Deno.readFile(`${dir}/worker.tar`));
+      const manifest = JSON.parse(
+        text.slice(text.indexOf('{\n "format"'), text.lastIndexOf("}") + 1),
+      );
+      assertEquals(manifest.engine, "d1");
+      assertMatch(manifest.consistency, /per page/);
+      assertEquals(
+        manifest.parts.filter((p: { name: string }) => p.name.startsWith("objects/")).length,
+        1,
+        "the large body came from R2",
+      );
+
+      const restore = await runCli(["restore", `${dir}/worker.tar`], {
+        POSTERN_DATA_DIR: `${dir}/b`,
+        POSTERN_MASTER_KEY: WORKER_MASTER_KEY,
+      });
+      assertEquals(restore.code, 0, restore.stderr);
+      b = await server(`${dir}/b`, { POSTERN_MASTER_KEY: WORKER_MASTER_KEY });
+      const tokenB = await login(b, { ...WORKER_ADMIN });
+      assertEquals(await messagesOf(b, tokenB), source);
+    } finally {
+      await b?.stop();
+      await worker.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

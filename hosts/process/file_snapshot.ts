@@ -5,8 +5,7 @@
  * reader connection is untouched, so requests never see a backup's open transaction. Each page
  * is read synchronously by the binding, a few hundred rows (or 8 blob rows) at a time.
  */
-import type { Client } from "@libsql/client";
-import { libsqlSnapshot, type SnapshotReader } from "../../src/backup/snapshot.ts";
+import type { SnapshotReader } from "../../src/backup/snapshot.ts";
 import type { Store } from "../../src/store/store.ts";
 import { BUSY_TIMEOUT_MS } from "./open_store.ts";
 import { openConnection } from "./sqlite_client.ts";
@@ -41,11 +40,12 @@ export function fileSnapshot(path: string): SnapshotReader {
   };
 }
 
-/** The snapshot for a store: its own connection on a file, a read transaction on a server. */
-export function snapshotOf(store: Store): () => Promise<SnapshotReader> {
-  const client = store.unserializedClient as Client & { filePath?: string };
-  return () =>
-    client.filePath
-      ? Promise.resolve(fileSnapshot(client.filePath))
-      : libsqlSnapshot(client, client.protocol === "file" ? "file" : "libsql");
+/**
+ * The backup snapshot of a store on the embedded file: a connection of its own on the file.
+ * Undefined elsewhere (remote libSQL, D1): the gateway's default then reads in the engine's own
+ * read transaction (src/routes/backup.ts).
+ */
+export function fileSnapshotOf(store: Store): (() => Promise<SnapshotReader>) | undefined {
+  const path = (store.unserializedClient as { filePath?: string }).filePath;
+  return path ? () => Promise.resolve(fileSnapshot(path)) : undefined;
 }

@@ -15,7 +15,7 @@ import type { Client, InStatement } from "@libsql/client/web";
 import type { SecretBox } from "../crypto.ts";
 import { toHex } from "../crypto.ts";
 import { BLOB_CHUNK_BYTES } from "../services/blob_chunks.ts";
-import { type Migration, migrate } from "../store/migrate.ts";
+import { migrate, type Migration } from "../store/migrate.ts";
 import { decodeRow, FORMAT, FORMAT_VERSION, MANIFEST, Manifest, manifestBody } from "./format.ts";
 import { TarError } from "./tar.ts";
 
