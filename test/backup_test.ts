@@ -531,8 +531,8 @@ Deno.test({
     const worker = await startWorkerGateway({ assets: false, r2: true });
     let b: Server | undefined;
     try {
-      const login = await worker.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
-      const token = (await login.json()).accessToken as string;
+      const signIn = await worker.fetch("/v1/auth/login", jsonPost(WORKER_ADMIN));
+      const token = (await signIn.json()).accessToken as string;
       const big = multipartWithAttachment(2_400_000, `d1-${crypto.randomUUID()}`).raw;
       for (const raw of [big, new TextEncoder().encode(mail(1, WORKER_ADMIN.address))]) {
         const got = await worker.emailStream("zed@remote.example", WORKER_ADMIN.address, raw);
