@@ -12,7 +12,15 @@ import { runCli } from "./fixtures/cli_run.ts";
 import { adminToken, SERVE_ADMIN, serveChild } from "./fixtures/serve_env.ts";
 import { startHranaServer } from "./fixtures/hrana_server.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
+import { createClient } from "@libsql/client";
 import { currentTotp } from "../src/auth/totp.ts";
+import { SecretBox } from "../src/crypto.ts";
+import { dumpBackup } from "../src/backup/dump.ts";
+import { applyBackup, verifyBackup } from "../src/backup/restore.ts";
+import { libsqlSnapshot } from "../src/backup/snapshot.ts";
+import { readTar } from "../src/backup/tar.ts";
+import { migrate } from "../src/store/migrate.ts";
+import { MIGRATIONS } from "../src/store/migrations/index.ts";
 import {
   jsonPost,
   startWorkerGateway,
@@ -582,4 +590,41 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("issue21#5: a backup of an older schema is restored and brought forward by this Postern's newer migrations", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-backup-old-" });
+  const old = createClient({ url: `file:${dir}/old.db` });
+  const fresh = createClient({ url: `file:${dir}/new.db` });
+  try {
+    const earlier = MIGRATIONS.slice(0, -1);
+    await migrate(old, earlier);
+    await old.execute("INSERT INTO domains (name) VALUES ('older.test')");
+    const secrets = await SecretBox.fromMasterKey("k".repeat(40));
+    const tar = new Uint8Array(
+      await new Response(dumpBackup({
+        reader: await libsqlSnapshot(old, "file"),
+        secrets,
+        posternVersion: "0.0.9",
+        now: () => Date.now(),
+      })).arrayBuffer(),
+    );
+    const source = () => readTar(new Blob([tar]).stream());
+    const manifest = await verifyBackup(source, secrets);
+    assertEquals(manifest.migrations, earlier.map((m) => m.tag));
+    const summary = await applyBackup(fresh, source, manifest, MIGRATIONS);
+    assertEquals(summary.migrated, [MIGRATIONS.at(-1)!.tag]);
+    assertEquals(
+      (await fresh.execute("SELECT name FROM domains")).rows.map((r) => r[0]),
+      ["older.test"],
+    );
+    assertEquals(
+      (await fresh.execute("SELECT count(*) FROM postern_migrations")).rows[0][0],
+      MIGRATIONS.length,
+    );
+  } finally {
+    old.close();
+    fresh.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
