@@ -14,6 +14,7 @@ import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { backupRoutes } from "./routes/backup.ts";
+import { recoveryRoutes } from "./routes/recovery.ts";
 import { adminStatsRoutes } from "./routes/admin_stats.ts";
 import { domainRoutes } from "./routes/domains.ts";
 import { queueRoutes } from "./routes/queue.ts";
@@ -175,6 +176,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));
   app.route("/v1", mailboxRoutes(deps));
+  app.route("/v1", recoveryRoutes(deps)); // issue 21, item 7
   app.route("/v1", messageRoutes(deps));
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
