@@ -145,6 +145,7 @@ export const MailboxList = z.object({
       "uidNext": 43,
       "highestModseq": 97,
       "subscribed": true,
+      "retentionDays": null,
       "counts": { "total": 42, "unread": 3, "sizeBytes": 1203344 },
     }],
   },

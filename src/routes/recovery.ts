@@ -11,10 +11,10 @@ import { bearer, newRouter, ok, problems } from "../http/router.ts";
 import { listRecoverable, restoreRecoverable } from "../services/recovery.ts";
 
 const Flags = z.object({
-  seen: z.boolean(),
-  flagged: z.boolean(),
-  answered: z.boolean(),
-  draft: z.boolean(),
+  seen: z.boolean().meta({ description: "Read (IMAP \\\\Seen)." }),
+  flagged: z.boolean().meta({ description: "Starred (IMAP \\\\Flagged)." }),
+  answered: z.boolean().meta({ description: "Replied to (IMAP \\\\Answered)." }),
+  draft: z.boolean().meta({ description: "A draft (IMAP \\\\Draft)." }),
 });
 
 const RecoverableMessage = z.object({
@@ -24,7 +24,7 @@ const RecoverableMessage = z.object({
   }),
   mailboxName: z.string().meta({ description: "The name of that mailbox then." }),
   messageId: z.number().int().meta({ description: "Its id before it was deleted." }),
-  subject: z.string(),
+  subject: z.string().meta({ description: "The Subject (empty when absent)." }),
   from: z.string().meta({ description: "The From address." }),
   size: z.number().int().meta({ description: "Size of the raw message in bytes." }),
   receivedAt: z.string().meta({ description: "Its internal date (ISO 8601), kept on restore." }),
@@ -65,8 +65,12 @@ export function recoveryRoutes(deps: Deps) {
       security: bearer,
       request: {
         query: z.object({
-          limit: z.coerce.number().int().min(1).max(200).default(50),
-          cursor: z.string().max(64).optional(),
+          limit: z.coerce.number().int().min(1).max(200).default(50).meta({
+            description: "Entries per page (1-200, default 50).",
+          }),
+          cursor: z.string().max(64).optional().meta({
+            description: "The `nextCursor` of the previous page.",
+          }),
         }),
       },
       responses: { 200: ok("A page", RecoverablePage), ...problems(401, 403, 422) },

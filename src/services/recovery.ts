@@ -168,6 +168,12 @@ export async function expireRecoverable(
       sql: `DELETE FROM blobs WHERE sha256 ${inJson("?1")} AND ${BLOB_UNUSED}`,
       args: [JSON.stringify([...new Set(rows.map((r) => r.sha))])],
     },
+    {
+      // Structures of blobs that went go with them (as at an expunge).
+      sql: `DELETE FROM mime_structures WHERE sha256 ${inJson("?1")}
+        AND NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.sha256 = mime_structures.sha256)`,
+      args: [JSON.stringify([...new Set(rows.map((r) => r.sha))])],
+    },
   ]);
   return Number(results[0].rowsAffected ?? 0);
 }
