@@ -666,7 +666,11 @@ const backupCommand: Command = {
       arg: "URL",
       help: "Take it from a running gateway (GET /v1/admin/backup) instead of the store",
     },
-    "api-key": { type: "string", arg: "KEY", help: "--gateway: admin API key (or POSTERN_API_KEY)" },
+    "api-key": {
+      type: "string",
+      arg: "KEY",
+      help: "--gateway: admin API key (or POSTERN_API_KEY)",
+    },
     ...JSON_OPTION,
   },
   run: lazy(() => import("./cmd_backup.ts"), "backupCommand"),

@@ -186,7 +186,9 @@ export async function expunge(
       return { expunged: [], highestModseq: await highestModseq(db, mailboxId) };
     }
     const results = await deps.store.batch([
-      ...purgeStatements(accountId, rows.map(inBox(mailboxId)), { recover: recoveryOn(deps.config) }),
+      ...purgeStatements(accountId, rows.map(inBox(mailboxId)), {
+        recover: recoveryOn(deps.config),
+      }),
       {
         // Structures of blobs the purge removed go with them.
         sql: `DELETE FROM mime_structures WHERE sha256 ${inJson("?1")}

@@ -16,7 +16,7 @@ import type { Config } from "../config.ts";
 import type { Deps } from "../deps.ts";
 import { AppError, notFound } from "../errors.ts";
 import { inJson } from "../store/optimistic.ts";
-import { type Queryable, schema, type Statement, type Store } from "../store/store.ts";
+import { type Queryable, schema, type Store } from "../store/store.ts";
 import { BLOB_UNUSED, blobBytes } from "./blob_chunks.ts";
 import { mailboxByRole } from "./mailboxes.ts";
 import { storeMessageJob } from "./message_store.ts";
