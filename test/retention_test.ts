@@ -13,6 +13,7 @@ import { expireRecoverable } from "../src/services/recovery.ts";
 import { runScheduledWork } from "../src/services/scheduled.ts";
 import { expunge, storeFlags } from "../src/services/mail_access_write.ts";
 import type { TestGateway } from "./fixtures/app.ts";
+import { storeTest } from "./fixtures/store.ts";
 
 const DAY = 86_400_000;
 
@@ -90,42 +91,45 @@ Deno.test("issue21#7: new Junk and Trash get the default retention, PATCH sets a
   }
 });
 
-Deno.test("issue21#7: retention removes mail that arrived in Junk before the limit, and nothing else", async () => {
-  const w = await world();
-  try {
-    const junk = await w.box(w.alice, "junk");
-    const inbox = await w.box(w.alice, "inbox");
-    await w.json("PATCH", `/v1/mailboxes/${junk.id}`, w.alice, { retentionDays: 30 });
-    const old = await deliverTo(w.gw, ALICE.address, "old spam");
-    await w.json("POST", `/v1/messages/${old.id}/move`, w.alice, { mailboxId: junk.id });
-    const kept = await deliverTo(w.gw, ALICE.address, "inbox mail");
-    const t0 = Date.now();
-    assertEquals(await applyRetention(w.gw.deps, t0), 0); // the first mark; nothing is old yet
-    // Arrives in Junk after the mark: younger than the limit whatever its internal date.
-    const fresh = await deliverTo(w.gw, ALICE.address, "new spam");
-    await w.json("POST", `/v1/messages/${fresh.id}/move`, w.alice, { mailboxId: junk.id });
+storeTest(
+  "issue21#7: retention removes mail that arrived in Junk before the limit, and nothing else",
+  async () => {
+    const w = await world();
+    try {
+      const junk = await w.box(w.alice, "junk");
+      const inbox = await w.box(w.alice, "inbox");
+      await w.json("PATCH", `/v1/mailboxes/${junk.id}`, w.alice, { retentionDays: 30 });
+      const old = await deliverTo(w.gw, ALICE.address, "old spam");
+      await w.json("POST", `/v1/messages/${old.id}/move`, w.alice, { mailboxId: junk.id });
+      const kept = await deliverTo(w.gw, ALICE.address, "inbox mail");
+      const t0 = Date.now();
+      assertEquals(await applyRetention(w.gw.deps, t0), 0); // the first mark; nothing is old yet
+      // Arrives in Junk after the mark: younger than the limit whatever its internal date.
+      const fresh = await deliverTo(w.gw, ALICE.address, "new spam");
+      await w.json("POST", `/v1/messages/${fresh.id}/move`, w.alice, { mailboxId: junk.id });
 
-    assertEquals(await applyRetention(w.gw.deps, t0 + 29 * DAY), 0);
-    assertEquals(await applyRetention(w.gw.deps, t0 + 31 * DAY), 1);
-    const inJunk = (await w.json("GET", `/v1/messages?mailboxId=${junk.id}`, w.alice)).items;
-    assertEquals(inJunk.map((m: { subject: string }) => m.subject), ["new spam"]);
-    const inInbox = (await w.json("GET", `/v1/messages?mailboxId=${inbox.id}`, w.alice)).items;
-    assertEquals(inInbox.map((m: { id: number }) => m.id), [kept.id]);
-    // What retention removed is recoverable.
-    const recovery = (await w.json("GET", "/v1/recovery", w.alice)).items;
-    assertEquals(
-      recovery.map((r: { subject: string; mailboxName: string }) => [r.subject, r.mailboxName]),
-      [
-        ["old spam", "Junk"],
-      ],
-    );
-    // The scheduled pass (a Worker's scheduled(), Deno.cron) runs the same step without failing.
-    const pass = await runScheduledWork(w.gw.deps, { budgetMs: 10_000 });
-    assertEquals(pass.failed, []);
-  } finally {
-    w.gw.close();
-  }
-});
+      assertEquals(await applyRetention(w.gw.deps, t0 + 29 * DAY), 0);
+      assertEquals(await applyRetention(w.gw.deps, t0 + 31 * DAY), 1);
+      const inJunk = (await w.json("GET", `/v1/messages?mailboxId=${junk.id}`, w.alice)).items;
+      assertEquals(inJunk.map((m: { subject: string }) => m.subject), ["new spam"]);
+      const inInbox = (await w.json("GET", `/v1/messages?mailboxId=${inbox.id}`, w.alice)).items;
+      assertEquals(inInbox.map((m: { id: number }) => m.id), [kept.id]);
+      // What retention removed is recoverable.
+      const recovery = (await w.json("GET", "/v1/recovery", w.alice)).items;
+      assertEquals(
+        recovery.map((r: { subject: string; mailboxName: string }) => [r.subject, r.mailboxName]),
+        [
+          ["old spam", "Junk"],
+        ],
+      );
+      // The scheduled pass (a Worker's scheduled(), Deno.cron) runs the same step without failing.
+      const pass = await runScheduledWork(w.gw.deps, { budgetMs: 10_000 });
+      assertEquals(pass.failed, []);
+    } finally {
+      w.gw.close();
+    }
+  },
+);
 
 Deno.test("issue21#7: one of several gateways runs the retention slice (a lease in the store)", async () => {
   const w = await world();
@@ -141,81 +145,84 @@ Deno.test("issue21#7: one of several gateways runs the retention slice (a lease 
   }
 });
 
-Deno.test("issue21#7: recovery restores a deleted message with its bytes, flags and keywords, whichever door deleted it", async () => {
-  const w = await world();
-  try {
-    const inbox = await w.box(w.alice, "inbox");
-    const projects = await w.json("POST", "/v1/mailboxes", w.alice, { name: "Projects" }, 201);
-    // REST purge, with flags and keywords set first.
-    const a = await deliverTo(w.gw, ALICE.address, "purged over REST");
-    await w.json("PATCH", `/v1/messages/${a.id}`, w.alice, {
-      flags: { seen: true, flagged: true },
-      addKeywords: ["$Important", "client-x"],
-    });
-    await w.json("POST", `/v1/messages/${a.id}/move`, w.alice, { mailboxId: projects.id });
-    await w.json("DELETE", `/v1/messages/${a.id}?purge=true`, w.alice);
-    // IMAP: \Deleted, then EXPUNGE (the gateway side of the bridge's command).
-    const b = await deliverTo(w.gw, ALICE.address, "expunged over IMAP");
-    const uidB = (await w.json("GET", `/v1/messages/${b.id}`, w.alice)).uid;
-    await storeFlags(w.gw.deps, await accountId(w, ALICE.address), inbox.id, {
-      uids: String(uidB),
-      op: "add",
-      flags: ["\\Deleted", "\\Answered"],
-    });
-    await expunge(w.gw.deps, await accountId(w, ALICE.address), inbox.id, String(uidB));
+storeTest(
+  "issue21#7: recovery restores a deleted message with its bytes, flags and keywords, whichever door deleted it",
+  async () => {
+    const w = await world();
+    try {
+      const inbox = await w.box(w.alice, "inbox");
+      const projects = await w.json("POST", "/v1/mailboxes", w.alice, { name: "Projects" }, 201);
+      // REST purge, with flags and keywords set first.
+      const a = await deliverTo(w.gw, ALICE.address, "purged over REST");
+      await w.json("PATCH", `/v1/messages/${a.id}`, w.alice, {
+        flags: { seen: true, flagged: true },
+        addKeywords: ["$Important", "client-x"],
+      });
+      await w.json("POST", `/v1/messages/${a.id}/move`, w.alice, { mailboxId: projects.id });
+      await w.json("DELETE", `/v1/messages/${a.id}?purge=true`, w.alice);
+      // IMAP: \Deleted, then EXPUNGE (the gateway side of the bridge's command).
+      const b = await deliverTo(w.gw, ALICE.address, "expunged over IMAP");
+      const uidB = (await w.json("GET", `/v1/messages/${b.id}`, w.alice)).uid;
+      await storeFlags(w.gw.deps, await accountId(w, ALICE.address), inbox.id, {
+        uids: String(uidB),
+        op: "add",
+        flags: ["\\Deleted", "\\Answered"],
+      });
+      await expunge(w.gw.deps, await accountId(w, ALICE.address), inbox.id, String(uidB));
 
-    const listed = (await w.json("GET", "/v1/recovery", w.alice)).items as {
-      id: number;
-      subject: string;
-      mailboxId: number;
-      flags: Record<string, boolean>;
-      keywords: string[];
-      expiresAt: string;
-      deletedAt: string;
-    }[];
-    assertEquals(listed.map((r) => r.subject), ["expunged over IMAP", "purged over REST"]);
-    const entryA = listed[1];
-    assertEquals(listed[0].flags.answered, true, "the IMAP flags came along");
-    assertEquals(entryA.mailboxId, projects.id);
-    assertEquals(entryA.flags, { seen: true, flagged: true, answered: false, draft: false });
-    assertEquals(entryA.keywords.sort(), ["$Important", "client-x"]);
-    assertEquals(Date.parse(entryA.expiresAt) - Date.parse(entryA.deletedAt), 14 * DAY);
+      const listed = (await w.json("GET", "/v1/recovery", w.alice)).items as {
+        id: number;
+        subject: string;
+        mailboxId: number;
+        flags: Record<string, boolean>;
+        keywords: string[];
+        expiresAt: string;
+        deletedAt: string;
+      }[];
+      assertEquals(listed.map((r) => r.subject), ["expunged over IMAP", "purged over REST"]);
+      const entryA = listed[1];
+      assertEquals(listed[0].flags.answered, true, "the IMAP flags came along");
+      assertEquals(entryA.mailboxId, projects.id);
+      assertEquals(entryA.flags, { seen: true, flagged: true, answered: false, draft: false });
+      assertEquals(entryA.keywords.sort(), ["$Important", "client-x"]);
+      assertEquals(Date.parse(entryA.expiresAt) - Date.parse(entryA.deletedAt), 14 * DAY);
 
-    const restored = await w.json("POST", `/v1/recovery/${entryA.id}/restore`, w.alice);
-    assertEquals(restored.mailboxId, projects.id);
-    const got = await w.json("GET", `/v1/messages/${restored.messageId}`, w.alice);
-    assertEquals(got.flags, {
-      seen: true,
-      flagged: true,
-      answered: false,
-      draft: false,
-      deleted: false,
-    });
-    assertEquals(got.keywords.sort(), ["$Important", "client-x"]);
-    assertEquals(await rawOf(w, w.alice, restored.messageId), a.raw);
-    assert(restored.uid > 1, "a new UID");
-    // Gone from the list; a second restore is a 404, not a second copy.
-    assertEquals((await w.json("GET", "/v1/recovery", w.alice)).items.length, 1);
-    await w.json("POST", `/v1/recovery/${entryA.id}/restore`, w.alice, undefined, 404);
-    assertEquals(
-      (await w.json("GET", `/v1/messages?mailboxId=${projects.id}`, w.alice)).items.length,
-      1,
-    );
+      const restored = await w.json("POST", `/v1/recovery/${entryA.id}/restore`, w.alice);
+      assertEquals(restored.mailboxId, projects.id);
+      const got = await w.json("GET", `/v1/messages/${restored.messageId}`, w.alice);
+      assertEquals(got.flags, {
+        seen: true,
+        flagged: true,
+        answered: false,
+        draft: false,
+        deleted: false,
+      });
+      assertEquals(got.keywords.sort(), ["$Important", "client-x"]);
+      assertEquals(await rawOf(w, w.alice, restored.messageId), a.raw);
+      assert(restored.uid > 1, "a new UID");
+      // Gone from the list; a second restore is a 404, not a second copy.
+      assertEquals((await w.json("GET", "/v1/recovery", w.alice)).items.length, 1);
+      await w.json("POST", `/v1/recovery/${entryA.id}/restore`, w.alice, undefined, 404);
+      assertEquals(
+        (await w.json("GET", `/v1/messages?mailboxId=${projects.id}`, w.alice)).items.length,
+        1,
+      );
 
-    // A mailbox deleted with its mail: the message comes back to the Inbox.
-    const c = await deliverTo(w.gw, ALICE.address, "in a deleted mailbox");
-    await w.json("POST", `/v1/messages/${c.id}/move`, w.alice, { mailboxId: projects.id });
-    await w.gw.call("DELETE", `/v1/mailboxes/${projects.id}?force=true`, { token: w.alice });
-    const entryC = (await w.json("GET", "/v1/recovery", w.alice)).items
-      .find((r: { subject: string }) => r.subject === "in a deleted mailbox");
-    assertEquals(entryC.mailboxId, null);
-    const back = await w.json("POST", `/v1/recovery/${entryC.id}/restore`, w.alice);
-    assertEquals(back.mailboxId, inbox.id);
-    assertEquals(await rawOf(w, w.alice, back.messageId), c.raw);
-  } finally {
-    w.gw.close();
-  }
-});
+      // A mailbox deleted with its mail: the message comes back to the Inbox.
+      const c = await deliverTo(w.gw, ALICE.address, "in a deleted mailbox");
+      await w.json("POST", `/v1/messages/${c.id}/move`, w.alice, { mailboxId: projects.id });
+      await w.gw.call("DELETE", `/v1/mailboxes/${projects.id}?force=true`, { token: w.alice });
+      const entryC = (await w.json("GET", "/v1/recovery", w.alice)).items
+        .find((r: { subject: string }) => r.subject === "in a deleted mailbox");
+      assertEquals(entryC.mailboxId, null);
+      const back = await w.json("POST", `/v1/recovery/${entryC.id}/restore`, w.alice);
+      assertEquals(back.mailboxId, inbox.id);
+      assertEquals(await rawOf(w, w.alice, back.messageId), c.raw);
+    } finally {
+      w.gw.close();
+    }
+  },
+);
 
 async function accountId(w: Awaited<ReturnType<typeof world>>, address: string) {
   const rs = await w.gw.deps.store.client.execute({
@@ -237,30 +244,33 @@ async function blobCount(w: Awaited<ReturnType<typeof world>>, raw: Uint8Array) 
   return Number(rs.rows[0][0]);
 }
 
-Deno.test("issue21#7: the end of the recovery window frees the blob; with recovery off a purge frees it at once", async () => {
-  const w = await world();
-  try {
-    const m = await deliverTo(w.gw, ALICE.address, "to expire");
-    await w.json("DELETE", `/v1/messages/${m.id}?purge=true`, w.alice);
-    assertEquals(await blobCount(w, m.raw), 1, "kept while recoverable");
-    const now = Date.now();
-    assertEquals(await expireRecoverable(w.gw.deps.store, w.gw.deps.config, now + 13 * DAY), 0);
-    assertEquals(await expireRecoverable(w.gw.deps.store, w.gw.deps.config, now + 15 * DAY), 1);
-    assertEquals(await blobCount(w, m.raw), 0, "freed after the window");
-    assertEquals((await w.json("GET", "/v1/recovery", w.alice)).items, []);
-  } finally {
-    w.gw.close();
-  }
-  const off = await world({ recoveryDays: 0 });
-  try {
-    const m = await deliverTo(off.gw, ALICE.address, "no window");
-    await off.json("DELETE", `/v1/messages/${m.id}?purge=true`, off.alice);
-    assertEquals(await blobCount(off, m.raw), 0);
-    assertEquals((await off.json("GET", "/v1/recovery", off.alice)).items, []);
-  } finally {
-    off.gw.close();
-  }
-});
+storeTest(
+  "issue21#7: the end of the recovery window frees the blob; with recovery off a purge frees it at once",
+  async () => {
+    const w = await world();
+    try {
+      const m = await deliverTo(w.gw, ALICE.address, "to expire");
+      await w.json("DELETE", `/v1/messages/${m.id}?purge=true`, w.alice);
+      assertEquals(await blobCount(w, m.raw), 1, "kept while recoverable");
+      const now = Date.now();
+      assertEquals(await expireRecoverable(w.gw.deps.store, w.gw.deps.config, now + 13 * DAY), 0);
+      assertEquals(await expireRecoverable(w.gw.deps.store, w.gw.deps.config, now + 15 * DAY), 1);
+      assertEquals(await blobCount(w, m.raw), 0, "freed after the window");
+      assertEquals((await w.json("GET", "/v1/recovery", w.alice)).items, []);
+    } finally {
+      w.gw.close();
+    }
+    const off = await world({ recoveryDays: 0 });
+    try {
+      const m = await deliverTo(off.gw, ALICE.address, "no window");
+      await off.json("DELETE", `/v1/messages/${m.id}?purge=true`, off.alice);
+      assertEquals(await blobCount(off, m.raw), 0);
+      assertEquals((await off.json("GET", "/v1/recovery", off.alice)).items, []);
+    } finally {
+      off.gw.close();
+    }
+  },
+);
 
 Deno.test("issue21#7: an account sees and restores only its own deleted mail", async () => {
   const w = await world();
