@@ -286,3 +286,23 @@ Deno.test("issue21#7: an account sees and restores only its own deleted mail", a
     w.gw.close();
   }
 });
+
+Deno.test("issue21#7: a mailbox under retention keeps about 31 UID marks, however often the slice runs", async () => {
+  const w = await world();
+  try {
+    const junk = await w.box(w.alice, "junk");
+    await w.json("PATCH", `/v1/mailboxes/${junk.id}`, w.alice, { retentionDays: 30 });
+    const t0 = Date.now();
+    for (let at = t0; at < t0 + 90 * DAY; at += 6 * 3_600_000) {
+      await applyRetention(w.gw.deps, at);
+    }
+    const rs = await w.gw.deps.store.client.execute({
+      sql: "SELECT count(*) FROM retention_marks WHERE mailbox_id = ?",
+      args: [junk.id],
+    });
+    const marks = Number(rs.rows[0][0]);
+    assert(marks >= 30 && marks <= 32, `${marks} marks`);
+  } finally {
+    w.gw.close();
+  }
+});
