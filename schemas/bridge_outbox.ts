@@ -51,6 +51,20 @@ export const OutboxRenewResponse = z.object({
 }).meta({ id: "OutboxRenewResponse" });
 export type OutboxRenewResponse = z.infer<typeof OutboxRenewResponse>;
 
+export const ArcSealRequest = z.object({
+  domain: z.string().meta({
+    description: "The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature).",
+  }),
+  authResults: z.string().meta({
+    description:
+      "The ARC-Authentication-Results payload after `i=N;` (RFC 8617 section 4.1.1): the verdicts the MX saw.",
+  }),
+  cv: z.enum(["none", "pass", "fail"]).meta({
+    description: "The chain validation status of the message as it arrived (RFC 8617 section 5.2).",
+  }),
+}).meta({ id: "ArcSealRequest" });
+export type ArcSealRequest = z.infer<typeof ArcSealRequest>;
+
 export const OutboxItem = z.object({
   id: z.number().int().meta({ description: "The outbox row's id." }),
   mailFrom: z.string().meta({
@@ -66,6 +80,9 @@ export const OutboxItem = z.object({
   size: z.number().int().meta({ description: "Size of the message in bytes." }),
   messageId: z.string().nullable().meta({ description: "Its Message-ID, if any." }),
   expiresAt: z.string().meta({ description: "ISO 8601" }),
+  arc: ArcSealRequest.optional().meta({
+    description: "Set on a forwarded copy (issue 21): seal it with an ARC set before sending.",
+  }),
 }).meta({ id: "OutboxItem" });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 

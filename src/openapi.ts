@@ -47,6 +47,7 @@ const TAGS: { name: string; description: string }[] = [
   { name: "messages", description: "Stored messages: read, flag, move, delete." },
   { name: "threads", description: "Conversations." },
   { name: "search", description: "Full-text search of the account's messages." },
+  { name: "account", description: "The signed-in account's own settings (forwarding)." },
   {
     name: "mail-access",
     description: "IMAP-shaped access by UID and modseq (used by the bridge's IMAP server).",

@@ -30,6 +30,8 @@ import {
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
+import { forwardDomainOf, forwardStatements } from "../forwarding/forward.ts";
+import { routeRecipient } from "../forwarding/user_forwarding.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -292,7 +294,15 @@ async function planDelivery(
   const plan: DeliveryPlan = { recipients: [], stores: new Map(), remote: [] };
   const postmaster = postmasterRoute(deps.config);
   for (const recipient of msg.recipients) {
-    const targets = await resolveRecipient(db, recipient, postmaster);
+    // issue21#3: SRS bounces return to their sender, accounts' forwarding adds targets.
+    const targets = await routeRecipient(
+      deps,
+      db,
+      recipient,
+      msg.mailboxRole === "junk",
+      () => resolveRecipient(db, recipient, postmaster),
+      (address) => resolveRecipient(db, address, postmaster, 1),
+    );
     if (!targets || targets.length === 0) {
       plan.recipients.push({
         recipient,
@@ -419,14 +429,27 @@ export async function deliveryJob(
   }
   if (plan.remote.length > 0) {
     blob();
-    statements.push(...enqueueStatements(deps, {
-      accountId: null,
-      blobSha256: sha,
-      messageIdHeader: parsed.messageId,
-      mailFrom: msg.mailFrom,
-      recipients: [...new Set(plan.remote)],
-      now,
-    }));
+    // issue21#3: forwarded copies leave with an SRS sender and an ARC seal (forwarding/).
+    statements.push(
+      ...await forwardStatements(deps, db, {
+        outbound: {
+          accountId: null,
+          blobSha256: sha,
+          messageIdHeader: parsed.messageId,
+          mailFrom: msg.mailFrom,
+          recipients: [...new Set(plan.remote)],
+          now,
+        },
+        forwardDomain: forwardDomainOf(
+          msg.recipients,
+          (i) => {
+            const routes = plan.recipients[i];
+            return Array.isArray(routes) && routes.some((r) => r.kind === "forward");
+          },
+        ),
+        authentication: msg.authentication,
+      }),
+    );
   }
   if (outbound && outbound.recipients.length > 0) {
     blob();

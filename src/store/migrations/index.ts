@@ -208,4 +208,11 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `jmap_identities` (\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`name` text,\n\t`reply_to` text,\n\t`bcc` text,\n\t`text_signature` text DEFAULT '' NOT NULL,\n\t`html_signature` text DEFAULT '' NOT NULL,\n\tPRIMARY KEY(`account_id`, `identity_id`)\n);",
     ],
   },
+  {
+    "tag": "0016_panoramic_meggan",
+    "statements": [
+      "CREATE TABLE `account_forwarding` (\n\t`account_id` integer PRIMARY KEY NOT NULL,\n\t`targets` text NOT NULL,\n\t`keep_copy` integer DEFAULT true NOT NULL,\n\t`updated_at` integer NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE TABLE `outbox_seals` (\n\t`outbox_id` integer PRIMARY KEY NOT NULL,\n\t`domain` text NOT NULL,\n\t`auth_results` text NOT NULL,\n\t`cv` text NOT NULL,\n\tFOREIGN KEY (`outbox_id`) REFERENCES `outbox`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+    ],
+  },
 ];
