@@ -110,7 +110,8 @@ export function sealRequest(
   const parts = [token(authservId, "postern")];
   const spfDomain = token(v.spf.domain, "");
   parts.push(`spf=${token(v.spf.result, "none")}${spfDomain ? ` smtp.mailfrom=${spfDomain}` : ""}`);
-  const dkim = Array.isArray(v.dkim) ? v.dkim : [];
+  // mailauth reports an unsigned message as one result without a domain: that is dkim=none.
+  const dkim = (Array.isArray(v.dkim) ? v.dkim : []).filter((d) => token(d.domain, "") !== "");
   if (dkim.length === 0) parts.push("dkim=none");
   for (const d of dkim) {
     const tags = [
