@@ -4,7 +4,8 @@
  * ARC seal request; the bridge's RCPT check takes an SRS address only while its hash and age
  * hold, and a bounce to one goes on to the original sender with a null sender. The bridge's
  * claim hands the seal request to the outbound worker. (The whole path against a real Postfix
- * that checks SPF: forwarding_postfix_test.ts.)
+ * that checks SPF: forwarding_postfix_test.ts.) The alias and account tests run on every store
+ * engine (embedded file, remote libSQL over HTTP and WebSocket, D1).
  */
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
@@ -12,6 +13,7 @@ import { bridgeKey } from "./fixtures/bridge.ts";
 import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
 import { schema } from "../src/store/store.ts";
 import { OutboxClient } from "../bridge/smtp_out/outbox_client.ts";
+import { storeTest } from "./fixtures/store.ts";
 
 const VERDICTS = {
   spf: { result: "pass", domain: "sender.example" },
@@ -63,7 +65,7 @@ async function world() {
 const rows = (gw: TestGateway) => gw.deps.store.db.select().from(schema.outbox);
 const seals = (gw: TestGateway) => gw.deps.store.db.select().from(schema.outboxSeals);
 
-Deno.test("issue21#3: an alias to a remote address forwards with an SRS sender and an ARC seal request", async () => {
+storeTest("issue21#3: an alias to a remote address forwards with an SRS sender and an ARC seal request", async () => {
   const { gw, key, admin, inbound } = await world();
   try {
     const alias = await gw.call("POST", "/v1/admin/aliases", {
@@ -157,7 +159,7 @@ Deno.test("issue21#3: an SRS bounce is taken at RCPT only with a good hash and a
   }
 });
 
-Deno.test("issue21#3: account forwarding over REST, honoured by delivery (keep a copy or not, junk stays)", async () => {
+storeTest("issue21#3: account forwarding over REST, honoured by delivery (keep a copy or not, junk stays)", async () => {
   const { gw, inbound } = await world();
   try {
     const alice = await gw.login(ALICE);
