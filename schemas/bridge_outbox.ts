@@ -53,7 +53,8 @@ export type OutboxRenewResponse = z.infer<typeof OutboxRenewResponse>;
 
 export const ArcSealRequest = z.object({
   domain: z.string().meta({
-    description: "The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature).",
+    description:
+      "The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature).",
   }),
   authResults: z.string().meta({
     description:

@@ -16,16 +16,13 @@
  * for ghost goes to the SRS address, Postern's MX takes it, reverses it, and Alice at legacy.test
  * receives it with a null sender.
  */
-import { GatewayClient } from "../bridge/gateway_client.ts";
-import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
-import { startSmtpServer } from "../bridge/smtp/server.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
 import { createMailauthThread } from "../hosts/process/mailauth_thread.ts";
 import { ensureDkimKeys } from "../src/services/dkim_keys.ts";
 import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { ADMIN, DOMAIN } from "./fixtures/app.ts";
 import { python } from "./fixtures/bridge.ts";
-import { HOSTNAME, startOutboundWorld } from "./fixtures/outbound.ts";
+import { HOSTNAME, startOutboundWorld, startWorldMx } from "./fixtures/outbound.ts";
 import { assertPeers, peerTest, startPostfix } from "./fixtures/postfix.ts";
 
 const peers = peerTest(["postfix", "python3", "dkimverify"]);
@@ -93,7 +90,11 @@ except smtplib.SMTPRecipientsRefused as e:
 s.quit()
 `;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, log: () => Promise<string>) {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  log: () => Promise<string>,
+) {
   for (let i = 0; i < 300; i++) {
     const found = await probe();
     if (found !== undefined) return found;
@@ -103,7 +104,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, log
 }
 
 Deno.test({
-  name: "issue21#3: a forwarded message passes Postfix's SPF check by SRS, its ARC seal verifies, and the bounce reaches the original sender",
+  name:
+    "issue21#3: a forwarded message passes Postfix's SPF check by SRS, its ARC seal verifies, and the bounce reaches the original sender",
   ignore: peers.ignore,
   fn: async () => {
     assertPeers(peers.missing);
@@ -111,7 +113,12 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "postern-fwd-" });
     await Deno.chmod(dir, 0o755);
     const world = await startOutboundWorld();
-    const keys = await ensureDkimKeys(world.gw.deps.store, world.gw.deps.secrets, DOMAIN, Date.now());
+    const keys = await ensureDkimKeys(
+      world.gw.deps.store,
+      world.gw.deps.secrets,
+      DOMAIN,
+      Date.now(),
+    );
     const zone: Record<string, Record<string, string[]>> = {
       "legacy.test": { MX: ["10 mx.legacy.test."], TXT: ["v=spf1 ip4:127.0.0.2 -all"] },
       "_dmarc.legacy.test": { TXT: ["v=DMARC1; p=reject"] },
@@ -121,7 +128,9 @@ Deno.test({
     };
     for (const k of keys!.keys) {
       const type = k.algorithm === "rsa-sha256" ? "rsa" : "ed25519";
-      zone[`${k.selector}._domainkey.${DOMAIN}`] = { TXT: [`v=DKIM1; k=${type}; p=${k.publicKey}`] };
+      zone[`${k.selector}._domainkey.${DOMAIN}`] = {
+        TXT: [`v=DKIM1; k=${type}; p=${k.publicKey}`],
+      };
     }
     const dns = await startZoneDns(zone, dir);
     const resolver = createResolver({ servers: [`${DNS_HOST}:53`], timeoutMs: 2000, tries: 2 });
@@ -133,23 +142,7 @@ Deno.test({
       "debugLevel = 1\nTestOnly = 1\nHELO_reject = Fail\nMail_From_reject = Fail\n" +
         "PermError_reject = False\nTempError_Defer = False\nskip_addresses = 192.0.2.255/32\n",
     );
-    const client = new GatewayClient("http://gateway.internal", world.bridgeKey, (r) =>
-      world.gw.app.fetch(r));
-    const mx = await startSmtpServer({
-      host: "127.0.0.1",
-      port: 0,
-      mode: "mx",
-      hostname: HOSTNAME,
-      backend: new GatewaySmtpBackend(client, HOSTNAME, { resolver }),
-      requireTlsForAuth: true,
-      maxMessageBytes: world.gw.deps.config.maxMessageBytes,
-      maxRecipients: 100,
-      maxConnections: 20,
-      maxPerIp: 20,
-      idleMs: 30_000,
-      sessionMs: 60_000,
-      earlyTalkerMs: 0,
-    });
+    const mx = await startWorldMx(world, resolver);
     const postfix = await startPostfix({
       edgePort: mx.port,
       relayDomains: [DOMAIN],
@@ -180,32 +173,39 @@ Deno.test({
         "Date: Mon, 07 Dec 2026 12:00:00 +0000\r\n\r\nForward me, please.\r\n";
 
       // What a forwarder without SRS would send: the original sender from 127.0.0.1 is refused.
-      const naive = JSON.parse(await python(SEND, [
-        String(postfix.port),
-        "127.0.0.1",
-        HOSTNAME,
-        "alice@legacy.test",
-        "bob@legacy.test",
-        message,
-      ], "/usr/bin/python3"));
+      const naive = JSON.parse(
+        await python(SEND, [
+          String(postfix.port),
+          "127.0.0.1",
+          HOSTNAME,
+          "alice@legacy.test",
+          "bob@legacy.test",
+          message,
+        ], "/usr/bin/python3"),
+      );
       assertEquals(naive.ok, false, JSON.stringify(naive));
       const [code, text] = naive.refused["bob@legacy.test"];
       assertEquals(code, 550, text);
       assertMatch(text, /SPF/);
 
       // The original, from the IP legacy.test's SPF allows, to Postern's alias.
-      const sent = JSON.parse(await python(SEND, [
-        String(mx.port),
-        "127.0.0.2",
-        "out.legacy.test",
-        "alice@legacy.test",
-        `fwd@${DOMAIN}`,
-        message,
-      ], "/usr/bin/python3"));
+      const sent = JSON.parse(
+        await python(SEND, [
+          String(mx.port),
+          "127.0.0.2",
+          "out.legacy.test",
+          "alice@legacy.test",
+          `fwd@${DOMAIN}`,
+          message,
+        ], "/usr/bin/python3"),
+      );
       assertEquals(sent, { ok: true, refused: {} });
       const rows = await world.rows();
       assertEquals(rows.map((r) => r.rcptTo).sort(), ["bob@legacy.test", "ghost@legacy.test"]);
-      assertMatch(rows[0].mailFrom, /^SRS0=[A-Z2-7]{6}=[A-Z2-7]{2}=legacy\.test=alice@postern\.test$/);
+      assertMatch(
+        rows[0].mailFrom,
+        /^SRS0=[A-Z2-7]{6}=[A-Z2-7]{2}=legacy\.test=alice@postern\.test$/,
+      );
 
       assertEquals(await worker.runOnce(), 2);
       const states = await world.rows();
@@ -214,7 +214,10 @@ Deno.test({
         const got = await postfix.maildir("bob");
         return got.length ? got : undefined;
       }, log);
-      assertMatch(copy, /^Received-SPF: Pass \(mailfrom\) identity=mailfrom;[^]*envelope-from="?SRS0=/im);
+      assertMatch(
+        copy,
+        /^Received-SPF: Pass \(mailfrom\) identity=mailfrom;[^]*envelope-from="?SRS0=/im,
+      );
       assertMatch(copy, /^ARC-Seal: i=1; a=rsa-sha256;[^]*cv=none/m);
       assertMatch(copy, /^ARC-Authentication-Results: i=1; mail\.postern\.test;[^]*spf=pass/m);
       assertMatch(copy, /dkim=none;\r?\n dmarc=pass header\.from=legacy\.test/);

@@ -2039,6 +2039,30 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/account/forwarding": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your forwarding
+     * @description Where your incoming mail is forwarded to, and whether a copy stays here.
+     */
+    get: operations["getForwarding"];
+    /**
+     * Set your forwarding
+     * @description Replaces the forwarding; every bad address is listed (422). Needs a signed-in session: an API key cannot divert an account's mail.
+     */
+    put: operations["setForwarding"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -4019,6 +4043,18 @@ export interface components {
       messageId: string | null;
       /** @description ISO 8601 */
       expiresAt: string;
+      /** @description Set on a forwarded copy (issue 21): seal it with an ARC set before sending. */
+      arc?: {
+        /** @description The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature). */
+        domain: string;
+        /** @description The ARC-Authentication-Results payload after `i=N;` (RFC 8617 section 4.1.1): the verdicts the MX saw. */
+        authResults: string;
+        /**
+         * @description The chain validation status of the message as it arrived (RFC 8617 section 5.2).
+         * @enum {string}
+         */
+        cv: "none" | "pass" | "fail";
+      };
     };
     OutboxClaimRequest: {
       /** @description A name unique to this worker process (e.g. host name + pid + random). */
@@ -5944,6 +5980,15 @@ export interface components {
        * @enum {string}
        */
       kind: "account" | "alias";
+    };
+    Forwarding: {
+      /** @description Addresses your mail is forwarded to (at most 10); an empty list turns forwarding off. Copies leave with an SRS envelope sender in your domain and an ARC seal over the verdicts Postern saw, so SPF and DMARC keep passing at the next hop. Mail filed as junk is not forwarded. */
+      targets: string[];
+      /**
+       * @description Also keep the message in your own mailbox (default true).
+       * @default true
+       */
+      keepCopy?: boolean;
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -18777,6 +18822,151 @@ export interface operations {
            *       "code": "insufficient_scope",
            *       "title": "Forbidden",
            *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getForwarding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The forwarding */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Forwarding"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setForwarding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Forwarding"];
+      };
+    };
+    responses: {
+      /** @description The stored forwarding */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Forwarding"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];

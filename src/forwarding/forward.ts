@@ -16,6 +16,7 @@
  */
 import { parseAddress } from "../../schemas/address.ts";
 import type { Deps } from "../deps.ts";
+import { purposeSecret } from "../crypto.ts";
 import { findDomain } from "../services/accounts.ts";
 import { enqueueStatements, type OutboundInput } from "../services/outbox.ts";
 import type { Queryable, Statement } from "../store/store.ts";
@@ -23,25 +24,11 @@ import { looksLikeSrs, srsForward, srsKey, type SrsReverse, srsReverse } from ".
 
 const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
-/** HMAC(jwtKey, label): the SRS secret, derived from the master key like every other secret. */
+/** The SRS key: a secret of its own derived from the master key, as every other secret is. */
 function keyOf(deps: Deps): Promise<CryptoKey> {
   let key = keys.get(deps.jwtKey);
   if (!key) {
-    key = (async () => {
-      const base = await crypto.subtle.importKey(
-        "raw",
-        deps.jwtKey as BufferSource,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-      const secret = await crypto.subtle.sign(
-        "HMAC",
-        base,
-        new TextEncoder().encode("postern srs v1"),
-      );
-      return await srsKey(new Uint8Array(secret));
-    })();
+    key = purposeSecret(deps.jwtKey, "postern srs v1").then(srsKey);
     keys.set(deps.jwtKey, key);
   }
   return key;

@@ -118,7 +118,12 @@ export async function srsForward(
     return `SRS1=${await hash(key, domain, user)}=${domain}=${user}@${forwardDomain}`;
   }
   const stamp = stampOf(now);
-  return `SRS0=${await hash(key, stamp, domain, local)}=${stamp}=${domain}=${local}@${forwardDomain}`;
+  return `SRS0=${await hash(
+    key,
+    stamp,
+    domain,
+    local,
+  )}=${stamp}=${domain}=${local}@${forwardDomain}`;
 }
 
 export type SrsReverse =

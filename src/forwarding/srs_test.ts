@@ -45,7 +45,10 @@ Deno.test("issue21#3: SRS addresses expire after 21 days, across the stamp's wra
 Deno.test("issue21#3: SRS1 when forwarding an SRS address again, reversing to the first hop", async () => {
   const first = await srsForward(key, "alice@example.com", "hop1.test", NOW);
   const second = await srsForward(key, first, "hop2.test", NOW);
-  assertMatch(second, /^SRS1=[A-Z2-7]{6}=hop1\.test==[A-Z2-7]{6}=[A-Z2-7]{2}=example\.com=alice@hop2\.test$/);
+  assertMatch(
+    second,
+    /^SRS1=[A-Z2-7]{6}=hop1\.test==[A-Z2-7]{6}=[A-Z2-7]{2}=example\.com=alice@hop2\.test$/,
+  );
   // A third hop keeps the first hop's part as it is, with a hash of its own.
   const third = await srsForward(key, second, "hop3.test", NOW);
   assertMatch(third, /^SRS1=[A-Z2-7]{6}=hop1\.test==.*@hop3\.test$/);

@@ -24,7 +24,8 @@ export interface Forwarding {
   keepCopy: boolean;
 }
 
-const SETTING = "(SELECT json_array(targets, keep_copy) FROM account_forwarding WHERE account_id = ?)";
+const SETTING =
+  "(SELECT json_array(targets, keep_copy) FROM account_forwarding WHERE account_id = ?)";
 
 /** The account's forwarding (no row: none). */
 export async function forwardingOf(db: Queryable, accountId: number): Promise<Forwarding> {

@@ -9,11 +9,7 @@ import { requireAuth } from "../auth/authenticate.ts";
 import type { Deps } from "../deps.ts";
 import { bearer, json, newRouter, ok, problems, sessionOnly } from "../http/router.ts";
 import { audit } from "../services/audit.ts";
-import {
-  forwardingOf,
-  MAX_FORWARD_TARGETS,
-  setForwarding,
-} from "../forwarding/user_forwarding.ts";
+import { forwardingOf, MAX_FORWARD_TARGETS, setForwarding } from "../forwarding/user_forwarding.ts";
 
 export const Forwarding = z.object({
   targets: z.array(z.string().max(320)).max(50).meta({
@@ -56,7 +52,8 @@ export function forwardingRoutes(deps: Deps) {
       operationId: "setForwarding",
       tags: ["account"],
       summary: "Set your forwarding",
-      description: "Replaces the forwarding; every bad address is listed (422). Needs a signed-in " +
+      description:
+        "Replaces the forwarding; every bad address is listed (422). Needs a signed-in " +
         "session: an API key cannot divert an account's mail.",
       security: sessionOnly,
       request: { body: json(Forwarding) },
