@@ -32,6 +32,7 @@ import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 import { forwardDomainOf, forwardStatements } from "../forwarding/forward.ts";
 import { routeRecipient } from "../forwarding/user_forwarding.ts";
+import { dmarcCountStatement } from "../reports/dmarc_record.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -455,6 +456,11 @@ export async function deliveryJob(
     blob();
     statements.push(...enqueueStatements(deps, outbound, messageRef));
   }
+  // issue21#4: the DMARC evaluation counted for the sender's aggregate report (reports/).
+  const dmarcCount = statements.length > 0 && msg.source === "smtp"
+    ? dmarcCountStatement(msg.authentication, now)
+    : undefined;
+  if (dmarcCount) statements.push(dmarcCount);
   if (blobWrite) {
     // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written
     // above is nobody's, so it goes in the same job rather than waiting for a sweep.

@@ -395,3 +395,4 @@ export * from "./schema_mail_access.ts";
 export * from "./schema_sharp.ts";
 export * from "./schema_jmap.ts";
 export * from "./schema_forwarding.ts";
+export * from "./schema_reports.ts";
