@@ -33,6 +33,7 @@ import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.t
 import { forwardDomainOf, forwardStatements } from "../forwarding/forward.ts";
 import { routeRecipient } from "../forwarding/user_forwarding.ts";
 import { dmarcCountStatement } from "../reports/dmarc_record.ts";
+import { receivedReportStatements } from "../reports/receive.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -461,6 +462,11 @@ export async function deliveryJob(
     ? dmarcCountStatement(msg.authentication, now)
     : undefined;
   if (dmarcCount) statements.push(dmarcCount);
+  if (statements.length > 0 && msg.source === "smtp") {
+    statements.push(
+      ...await receivedReportStatements(deps, db, msg.raw, msg.recipients, parsed, now),
+    );
+  }
   if (blobWrite) {
     // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written
     // above is nobody's, so it goes in the same job rather than waiting for a sweep.
