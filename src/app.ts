@@ -50,6 +50,7 @@ import { shellRoutes } from "./web/shell/routes.tsx";
 import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { forwardingRoutes } from "./routes/forwarding.ts";
+import { reportRoutes } from "./routes/reports.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -181,6 +182,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", messageViewRoutes(deps));
   app.route("/v1", identityRoutes(deps));
   app.route("/v1", forwardingRoutes(deps));
+  app.route("/v1", reportRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));
