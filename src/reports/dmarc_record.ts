@@ -18,7 +18,11 @@ interface Verdicts {
 }
 
 /** A DMARC report's disposition (appendix C: none, quarantine, reject) from ours. */
-const DISPOSITION: Record<string, string> = { accept: "none", junk: "quarantine", reject: "reject" };
+const DISPOSITION: Record<string, string> = {
+  accept: "none",
+  junk: "quarantine",
+  reject: "reject",
+};
 
 const clean = (v: unknown, max = 253) =>
   typeof v === "string" ? v.trim().toLowerCase().slice(0, max) : "";

@@ -55,7 +55,8 @@ export function ruaAddresses(rua: string | undefined): string[] {
     .filter((a) => /^[^@\s]+@[^@\s]+$/.test(a));
 }
 
-const tag = (name: string, value: string | number) => `<${name}>${escapeXml(String(value))}</${name}>`;
+const tag = (name: string, value: string | number) =>
+  `<${name}>${escapeXml(String(value))}</${name}>`;
 
 /** The report as XML (appendix C). */
 export function composeAggregateReport(r: AggregateReport): string {
@@ -86,7 +87,8 @@ export function composeAggregateReport(r: AggregateReport): string {
 }
 
 const RESULT = /^[a-z]{1,16}$/;
-const word = (v: string, fallback: string) => RESULT.test(v.toLowerCase()) ? v.toLowerCase() : fallback;
+const word = (v: string, fallback: string) =>
+  RESULT.test(v.toLowerCase()) ? v.toLowerCase() : fallback;
 
 function rowOf(record: XmlElement): ReportRow | undefined {
   const count = Number(textOf(record, "row", "count"));

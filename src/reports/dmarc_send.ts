@@ -190,7 +190,8 @@ export async function sendDmarcReports(
       const raw = await reportMessage({
         from: `"DMARC reports of ${hostname}" <${reporter}>`,
         to: rua,
-        subject: `Report Domain: ${policy.domain} Submitter: ${hostname} Report-ID: <${report.reportId}>`,
+        subject:
+          `Report Domain: ${policy.domain} Submitter: ${hostname} Report-ID: <${report.reportId}>`,
         filename,
         contentType: "application/gzip",
         body: `The DMARC aggregate report of ${hostname} for ${policy.domain}, ` +

@@ -147,5 +147,13 @@ export const textOf = (element: XmlElement | undefined, ...path: string[]) =>
 
 /** Text for XML character data and attribute values. */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&${({ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" } as Record<string, string>)[c]};`);
+  return text.replace(
+    /[<>&"']/g,
+    (c) =>
+      `&${
+        ({ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" } as Record<string, string>)[
+          c
+        ]
+      };`,
+  );
 }
