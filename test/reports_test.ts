@@ -21,6 +21,8 @@ import { gzip, MAX_REPORT_BYTES } from "../src/reports/archive.ts";
 import { reportRows } from "../src/reports/receive.ts";
 import { reportMessage } from "../src/reports/dmarc_send.ts";
 import { composeTlsReport } from "../src/reports/tlsrpt_report.ts";
+import { openStore } from "../hosts/process/open_store.ts";
+import { runCli } from "./fixtures/cli_run.ts";
 
 const DAY = 86_400_000;
 const SENDER = "sender.test";
@@ -338,5 +340,53 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
     assertEquals(own.items, []);
   } finally {
     gw.close();
+  }
+});
+
+Deno.test("issue21#4: postern reports dmarc|tls prints the received reports", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-reports-" });
+  const env = {
+    POSTERN_DATA_DIR: `${dir}/data`,
+    POSTERN_ADMIN_PASSWORD: "admin-password-for-tests",
+  };
+  try {
+    assertEquals((await runCli(["init"], env)).code, 0);
+    // A received report, as the delivery pipeline stores it (its parsing is tested above).
+    const rows = await reportRows(enc(REPORT("postern.localhost")));
+    assert(typeof rows !== "string");
+    const store = await openStore(`file:${dir}/data/postern.db`);
+    try {
+      const [r] = rows;
+      await store.batch([{
+        sql: `INSERT INTO received_reports (kind, domain, org_name, report_id, begin, "end", data,
+          total, failed, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        args: [
+          r.kind,
+          r.domain,
+          r.orgName,
+          r.reportId,
+          r.begin,
+          r.end,
+          JSON.stringify(r.data),
+          r.total,
+          r.failed,
+          Date.now(),
+        ],
+      }]);
+    } finally {
+      store.close();
+    }
+    const listed = await runCli(["reports", "dmarc", "--local", "--rows"], env);
+    assertEquals(listed.code, 0, listed.stderr);
+    assertMatch(listed.stdout, /^DOMAIN\s+FROM\s+DAY\s+MESSAGES\s+FAILED/);
+    assertMatch(listed.stdout, /postern\.localhost\s+Big & Co\s+2026-12-\d\d\s+7\s+0\s+r-1/);
+    assertMatch(listed.stdout, /192\.0\.2\.9\s+7\s+none\s+pass\s+fail/);
+    const json = JSON.parse((await runCli(["reports", "dmarc", "--local", "--json"], env)).stdout);
+    assertEquals(json.items[0].total, 7);
+    const tls = await runCli(["reports", "tls", "--local"], env);
+    assertEquals(tls.stdout.trim(), "no TLS reports");
+    assertEquals((await runCli(["reports", "dmarc", "--local", "--limit", "0"], env)).code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
