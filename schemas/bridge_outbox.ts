@@ -116,6 +116,27 @@ export type OutboxOutcome = z.infer<typeof OutboxOutcome>;
 export const DeliveryStage = z.enum(["dns", "connect", "mail", "rcpt", "data"]);
 export type DeliveryStage = z.infer<typeof DeliveryStage>;
 
+/**
+ * How TLS went for the session that carried an item (RFC 8460 section 4.3): counted per day by
+ * the gateway for the recipient domain's TLS report.
+ */
+export const TlsSessionResult = z.object({
+  policyType: z.enum(["sts", "no-policy-found"]).meta({
+    description: "`sts` when the domain publishes an MTA-STS policy in mode enforce or testing.",
+  }),
+  policyDomain: z.string().max(253).meta({ description: "The recipient domain." }),
+  policyString: z.array(z.string().max(300)).max(50).default([]).meta({
+    description: "The MTA-STS policy's lines (`version: STSv1`, `mode: …`, `mx: …`).",
+  }),
+  mxHost: z.string().max(255).meta({ description: "The MX host the session was with." }),
+  result: z.string().regex(/^[a-z][a-z-]{0,39}$/).meta({
+    description: "`success`, or an RFC 8460 result type: starttls-not-supported, " +
+      "certificate-host-mismatch, certificate-expired, certificate-not-trusted, " +
+      "validation-failure.",
+  }),
+}).meta({ id: "TlsSessionResult" });
+export type TlsSessionResult = z.infer<typeof TlsSessionResult>;
+
 export const OutboxResultRequest = z.object({
   worker: z.string().min(1).max(128).meta({ description: "The worker that holds the lease." }),
   outcome: OutboxOutcome.meta({
@@ -136,6 +157,9 @@ export const OutboxResultRequest = z.object({
       "The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code.",
   }),
   remoteMta: z.string().max(255).optional().meta({ description: "The MX host that answered." }),
+  tls: TlsSessionResult.optional().meta({
+    description: "How TLS went with the MX (issue 21: counted for TLS reports, RFC 8460).",
+  }),
 }).meta({ id: "OutboxResultRequest" });
 export type OutboxResultRequest = z.infer<typeof OutboxResultRequest>;
 

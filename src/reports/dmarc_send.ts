@@ -66,6 +66,10 @@ export async function reportMessage(input: {
   attachment: Uint8Array;
   messageId: string;
   date: number;
+  /** A multipart/report type (RFC 6522), e.g. `tlsrpt` (RFC 8460 section 5.3); else mixed. */
+  reportType?: string;
+  /** Further header fields (`Name: value`). */
+  headers?: string[];
 }): Promise<Uint8Array> {
   const boundary = `=_postern_report_${crypto.randomUUID()}`;
   const b64 = toBase64(input.attachment).replace(/.{1,76}/g, "$&\r\n");
@@ -75,8 +79,11 @@ export async function reportMessage(input: {
     `Subject: ${input.subject}`,
     `Date: ${rfc5322Date(input.date)}`,
     `Message-ID: ${input.messageId}`,
+    ...(input.headers ?? []),
     "MIME-Version: 1.0",
-    `Content-Type: multipart/mixed; boundary="${boundary}"`,
+    input.reportType
+      ? `Content-Type: multipart/report; report-type="${input.reportType}"; boundary="${boundary}"`
+      : `Content-Type: multipart/mixed; boundary="${boundary}"`,
     "",
     `--${boundary}`,
     "Content-Type: text/plain; charset=utf-8",

@@ -40,6 +40,7 @@ import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 import { claimedSeals, claimedSealsStatement } from "../forwarding/seal_claim.ts";
+import { tlsCountStatement } from "../reports/tls_record.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -263,7 +264,8 @@ export interface ResultOutcome {
 
 /**
  * Records a worker's result for one row it holds. `also`: statements for the same write job
- * when the row is sent (the federation worker's signed receipt goes in with its result).
+ * when the row is sent (the federation worker's signed receipt goes in with its result). A
+ * TLS outcome (`result.tls`) is counted in the job of a sent or deferred result.
  */
 export async function recordResult(
   deps: Deps,
@@ -279,6 +281,9 @@ export async function recordResult(
     : result.message;
 
   const lost = () => conflict(`outbox entry ${id} is not leased to ${result.worker}`);
+  // issue21#4: the session's TLS outcome, counted for the domain's TLS report (reports/).
+  const tls = tlsCountStatement(result.tls, now);
+  if (tls) also = [...also, tls];
   if (result.outcome === "sent") {
     // Reads first (the row above, the timeline's), then one write job re-checking the lease.
     const data = { remoteMta: result.remoteMta, response: text.slice(0, 500) };
@@ -318,6 +323,7 @@ export async function recordResult(
       [
         outboxEventRow(id, "outbox.deferred", data),
         ...await outboxEventStatements(deps, row, "deferred", data),
+        ...(tls ? [tls] : []),
       ],
     );
     if (!updated) throw lost();

@@ -24,6 +24,17 @@ export const dmarcCounts = sqliteTable("dmarc_counts", {
   count: integer("count").notNull().default(1),
 }, (t) => [uniqueIndex("dmarc_counts_row").on(t.day, t.headerFrom, t.rowKey)]);
 
+/** Outbound SMTP TLS results (RFC 8460), counted per UTC day and per recipient domain. */
+export const tlsCounts = sqliteTable("tls_counts", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  day: integer("day").notNull(),
+  /** The recipient (policy) domain: the report goes to its `_smtp._tls` rua. */
+  policyDomain: text("policy_domain").notNull(),
+  /** JSON: [policy_type, [policy strings], mx_host, result ("success" or a result type)]. */
+  rowKey: text("row_key").notNull(),
+  count: integer("count").notNull().default(1),
+}, (t) => [uniqueIndex("tls_counts_row").on(t.day, t.policyDomain, t.rowKey)]);
+
 /** Reports received for our domains (DMARC aggregate, TLS-RPT), parsed. */
 export const receivedReports = sqliteTable("received_reports", {
   id: integer("id").primaryKey({ autoIncrement: true }),

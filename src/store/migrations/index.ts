@@ -225,4 +225,11 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `received_reports_domain` ON `received_reports` (`kind`,`domain`,`begin`);",
     ],
   },
+  {
+    "tag": "0018_mixed_princess_powerful",
+    "statements": [
+      "CREATE TABLE `tls_counts` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`day` integer NOT NULL,\n\t`policy_domain` text NOT NULL,\n\t`row_key` text NOT NULL,\n\t`count` integer DEFAULT 1 NOT NULL\n);",
+      "CREATE UNIQUE INDEX `tls_counts_row` ON `tls_counts` (`day`,`policy_domain`,`row_key`);",
+    ],
+  },
 ];
