@@ -225,7 +225,7 @@ Deno.test("issue21#4: hostile report files are refused, and never fail the deliv
   const gw = await createTestGateway();
   try {
     const key = await bridgeKey(gw);
-    const raw = await reportMessage({
+    const raw = reportMessage({
       from: "x@big.example",
       to: [`postmaster@${DOMAIN}`],
       subject: `Report Domain: ${DOMAIN} Submitter: big.example Report-ID: <1>`,
@@ -247,8 +247,8 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
   const gw = await createTestGateway();
   try {
     const key = await bridgeKey(gw);
-    const message = async (filename: string, contentType: string, file: Uint8Array, id: string) =>
-      await reportMessage({
+    const message = (filename: string, contentType: string, file: Uint8Array, id: string) =>
+      reportMessage({
         from: "reports@big.example",
         to: [`postmaster@${DOMAIN}`],
         subject: `Report Domain: ${DOMAIN} Submitter: big.example Report-ID: <${id}>`,
@@ -265,7 +265,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
         gw,
         key,
         `postmaster@${DOMAIN}`,
-        await message("r.zip", "application/zip", zip, "z1"),
+        message("r.zip", "application/zip", zip, "z1"),
       ),
       "delivered",
     );
@@ -274,7 +274,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
       gw,
       key,
       `postmaster@${DOMAIN}`,
-      await message("o.xml", "text/xml", enc(REPORT("elsewhere.example", "r-2")), "x2"),
+      message("o.xml", "text/xml", enc(REPORT("elsewhere.example", "r-2")), "x2"),
     );
     const tls = composeTlsReport({
       organizationName: "Big Co",
@@ -301,7 +301,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
       gw,
       key,
       `postmaster@${DOMAIN}`,
-      await message("t.json.gz", "application/tlsrpt+gzip", await gzip(enc(tls)), "t1"),
+      message("t.json.gz", "application/tlsrpt+gzip", await gzip(enc(tls)), "t1"),
     );
 
     const admin = await gw.login(ADMIN);

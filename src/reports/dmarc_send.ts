@@ -56,7 +56,7 @@ async function destinationVerified(deps: Deps, policyDomain: string, rua: string
 const rfc5322Date = (ms: number) => new Date(ms).toUTCString().replace(/GMT$/, "+0000");
 
 /** The report as an RFC 5322 message with the gzipped XML attached (CRLF line ends). */
-export async function reportMessage(input: {
+export function reportMessage(input: {
   from: string;
   to: string[];
   subject: string;
@@ -70,7 +70,7 @@ export async function reportMessage(input: {
   reportType?: string;
   /** Further header fields (`Name: value`). */
   headers?: string[];
-}): Promise<Uint8Array> {
+}): Uint8Array {
   const boundary = `=_postern_report_${crypto.randomUUID()}`;
   const b64 = toBase64(input.attachment).replace(/.{1,76}/g, "$&\r\n");
   const text = [
@@ -194,7 +194,7 @@ export async function sendDmarcReports(
         rows: rows.map((r) => rowOf(r.row_key, Number(r.count), g.header_from)),
       };
       const filename = `${hostname}!${policy.domain}!${begin}!${end}.xml.gz`;
-      const raw = await reportMessage({
+      const raw = reportMessage({
         from: `"DMARC reports of ${hostname}" <${reporter}>`,
         to: rua,
         subject:

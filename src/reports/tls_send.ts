@@ -132,7 +132,7 @@ export async function sendTlsReports(
       const statements: Statement[] = [];
       let discard = () => Promise.resolve();
       if (mailto.length > 0) {
-        const raw = await reportMessage({
+        const raw = reportMessage({
           from: `"TLS reports of ${hostname}" <${reporter}>`,
           to: mailto,
           subject: `Report Domain: ${domain} Submitter: ${hostname} Report-ID: <${reportId}>`,
