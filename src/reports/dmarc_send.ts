@@ -137,16 +137,34 @@ export interface ReportPass {
   dropped: number;
 }
 
+/**
+ * Runs one report slice under lease `name` (one gateway of several at a time), when a DNS port
+ * is there to read the rua records; answers what it sent and dropped.
+ */
+export async function leasedReportPass(
+  deps: Deps,
+  name: string,
+  worker: string,
+  run: (pass: ReportPass, now: number) => Promise<void>,
+): Promise<ReportPass> {
+  const pass: ReportPass = { sent: 0, dropped: 0 };
+  if (!deps.dns) return pass;
+  const now = deps.clock.now();
+  if (!await takeLease(deps.store, name, worker, 10 * 60_000, now)) return pass;
+  try {
+    await run(pass, now);
+  } finally {
+    await releaseLease(deps.store, name, worker).catch(() => {});
+  }
+  return pass;
+}
+
 /** One slice: reports for at most `limit` finished (day, domain) groups. */
 export async function sendDmarcReports(
   deps: Deps,
   options: { worker: string; limit?: number },
 ): Promise<ReportPass> {
-  const pass: ReportPass = { sent: 0, dropped: 0 };
-  if (!deps.dns) return pass;
-  const now = deps.clock.now();
-  if (!await takeLease(deps.store, LEASE, options.worker, 10 * 60_000, now)) return pass;
-  try {
+  return await leasedReportPass(deps, LEASE, options.worker, async (pass, now) => {
     const db = rawSql(deps.store.db);
     const today = Math.floor(now / DAY_MS);
     const groups = await db.all<{ day: number; header_from: string; last: number }>(
@@ -234,8 +252,5 @@ export async function sendDmarcReports(
         recipients: rua.length,
       });
     }
-  } finally {
-    await releaseLease(deps.store, LEASE, options.worker).catch(() => {});
-  }
-  return pass;
+  });
 }
