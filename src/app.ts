@@ -51,6 +51,7 @@ import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { forwardingRoutes } from "./routes/forwarding.ts";
 import { reportRoutes } from "./routes/reports.ts";
+import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -163,6 +164,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", queueRoutes(deps));
   app.route("/v1", adminStatsRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
+  app.route("/v1", bridgeReportRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", bridgeSharpRoutes(deps));
   app.route("/v1", sendRoutes(deps));
