@@ -1,11 +1,12 @@
 /**
- * Worker thread for mailauth's CPU work (hosts/process/mailauth_thread.ts): DKIM signing of outbound mail
- * (bridge/smtp_out/dkim.ts), ARC sealing of forwarded mail (bridge/smtp_out/arc_seal.ts) and the SPF/DKIM/DMARC/ARC checks of inbound mail
+ * Worker thread for mailauth's CPU work (hosts/process/mailauth_thread.ts): DKIM signing of
+ * outbound mail (bridge/smtp_out/dkim.ts), ARC sealing of forwarded mail
+ * (bridge/smtp_out/arc_seal.ts) and the SPF/DKIM/DMARC/ARC checks of inbound mail
  * (bridge/smtp/inbound_auth.ts), with the same code as the main thread. DNS questions go back to
  * the main thread, whose resolver and cache answer them; the answers are kept here as long as
  * that cache keeps them (hosts/process/dns_relay.ts).
- * In: `{ id, op: "sign", raw, domain, keys }` or `{ id, op: "verify", input, hostname }`, and
- * answers to its questions `{ qid, ok, value | error }`. Out: `{ id, ok: true, value }` or
+ * In: `{ id, op: "sign", raw, domain, keys }`, `{ id, op: "seal", raw, request, keys }` or
+ * `{ id, op: "verify", input, hostname }`, and answers to its questions `{ qid, ok, value | error }`. Out: `{ id, ok: true, value }` or
  * `{ id, ok: false, error }`, and questions `{ qid, ask: { method, args } }`.
  */
 import type { DkimSigningKeys } from "../../schemas/bridge_outbox.ts";
