@@ -51,6 +51,9 @@ import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
 import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
+import { forwardingRoutes } from "./routes/forwarding.ts";
+import { reportRoutes } from "./routes/reports.ts";
+import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -166,6 +169,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", queueRoutes(deps));
   app.route("/v1", adminStatsRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
+  app.route("/v1", bridgeReportRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", bridgeSharpRoutes(deps));
   app.route("/v1", sendRoutes(deps));
@@ -187,6 +191,8 @@ export function createApp(deps: Deps) {
   app.route("/v1", identityRoutes(deps));
   app.route("/v1", sieveRoutes(deps));
   app.route("/v1", sieveRuleRoutes(deps));
+  app.route("/v1", forwardingRoutes(deps));
+  app.route("/v1", reportRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));
