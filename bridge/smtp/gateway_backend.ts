@@ -67,6 +67,10 @@ function refusal(
   temporary: boolean | undefined,
   reason?: string,
 ): ReplySpec {
+  // RFC 6647 section 2.1 (greylisting) and rate limits: "try again later", policy-related.
+  if (code === "greylisted" || code === "rate_limited") {
+    return reply(451, "4.7.1", reason ?? "try again later");
+  }
   if (temporary) return reply(452, "4.2.2", reason ?? "mailbox temporarily unavailable");
   switch (code) {
     case "relay_denied":
@@ -76,6 +80,9 @@ function refusal(
       return reply(553, "5.1.3", reason ?? "SHARP/1.3 cannot carry this address");
     case "no_such_recipient":
       return reply(550, "5.1.1", "no such mailbox here");
+    // Issue 21 item 1: the spam score reached the recipient's reject threshold.
+    case "spam_rejected":
+      return reply(550, "5.7.1", (reason ?? "message refused as spam").slice(0, 400));
     case "quota_exceeded":
       return reply(452, "4.2.2", "mailbox full");
     case "message_too_large":
@@ -138,11 +145,19 @@ export class GatewaySmtpBackend implements SmtpBackend {
   }
 
   async checkRecipient(envelope: Envelope, rcpt: Recipient): Promise<Verdict> {
-    const ask = () => this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
-    // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends.
+    const ask = () =>
+      this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs, {
+        clientIp: envelope.clientIp,
+        mailFrom: envelope.mailFrom,
+      });
+    // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends. The
+    // key holds the client and sender too: greylisting decides per (network, sender, recipient).
     const verdict = envelope.authenticatedAs
       ? await ask()
-      : await this.recipientVerdicts.get(rcpt.address, ask);
+      : await this.recipientVerdicts.get(
+        `${envelope.clientIp} ${envelope.mailFrom} ${rcpt.address}`,
+        ask,
+      );
     if (!verdict.accept) {
       return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
     }
