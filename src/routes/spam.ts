@@ -113,7 +113,7 @@ export function spamRoutes(deps: Deps) {
   });
   const domainDescription = "A domain's spam thresholds, the defaults of its accounts (each " +
     "account may set its own). Server administrators and the domain's administrators; " +
-    "others get 404.";
+    "others get 403 `domain_admin_required`, a domain outside an administrator's reach 404.";
 
   app.openapi(
     createRoute({

@@ -42,6 +42,40 @@ const SHORTENERS = new Set([
   "s.id",
 ]);
 
+/** Sales and scam phrases (SpamAssassin's body rules say the same things, one rule each). */
+const SPAM_PHRASES = [
+  "click here",
+  "act now",
+  "100% free",
+  "risk free",
+  "risk-free",
+  "money back",
+  "no obligation",
+  "limited time",
+  "order now",
+  "special promotion",
+  "make money",
+  "extra income",
+  "home based business",
+  "to be removed",
+  "remove you from",
+  "this is not spam",
+  "dear friend",
+  "you have been selected",
+  "lowest rate",
+  "credit card",
+  "wire transfer",
+  "once in a lifetime",
+  "satisfaction guaranteed",
+  "free gift",
+  "call now",
+  "buy now",
+  "apply now",
+  "unsubscribe here",
+  "opt-out",
+  "viagra",
+];
+
 /** Attachment names Windows runs when opened (and double extensions hiding them). */
 const EXECUTABLE = /\.(exe|scr|pif|bat|cmd|com|vbs|vbe|js|jse|jar|msi|lnk|hta|wsf|cpl|ps1|reg)$/i;
 
@@ -157,6 +191,15 @@ export function contentTests(mail: ParsedMail): SpamTest[] {
         break;
       }
     }
+  }
+  const lower = `${mail.subject ?? ""}\n${text}`.toLowerCase();
+  const phrases = SPAM_PHRASES.filter((p) => lower.includes(p));
+  if (phrases.length >= 2) {
+    out.push({
+      name: phrases.length >= 4 ? "BODY_SPAM_PHRASES_MANY" : "BODY_SPAM_PHRASES",
+      score: phrases.length >= 4 ? 2.5 : 1.0,
+      detail: phrases.slice(0, 4).join(", "),
+    });
   }
   const exe = mail.attachments?.find((a) => EXECUTABLE.test(a.filename.trim()));
   if (exe) out.push({ name: "ATTACH_EXECUTABLE", score: 4.0, detail: exe.filename.slice(0, 80) });

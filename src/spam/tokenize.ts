@@ -13,6 +13,23 @@ const MAX_TOKENS = 600;
 const MIN_WORD = 3;
 const MAX_WORD = 24;
 
+/** Header fields read for their names (and, for `VALUE_FIELDS`, their words). */
+const MAX_HEADERS = 60;
+const VALUE_FIELDS = new Set([
+  "x-mailer",
+  "user-agent",
+  "content-type",
+  "content-transfer-encoding",
+  "x-priority",
+  "precedence",
+  "organization",
+]);
+/** Fields this server adds itself (and trace fields), which say nothing about the sender. */
+const RECEIVING_HOP = /^(x-spam-|authentication-results$|received$|return-path$|delivered-to$)/;
+
+const HTML_TAG = /<([a-z][a-z0-9]{0,10})\b([^>]{0,300})>/gi;
+const HTML_ATTR = /\s([a-z-]{1,20})\s*=/gi;
+
 const WORD = /[\p{L}\p{N}][\p{L}\p{N}'$€£_-]*/gu;
 const URL_HOST = /\bhttps?:\/\/([a-z0-9.-]+)/gi;
 
@@ -53,6 +70,15 @@ export function tokenize(mail: ParsedMail): string[] {
   if (from) add(`from:${from.slice(from.lastIndexOf("@") + 1)}`);
   if (mail.from?.name) words("n:", mail.from.name);
   for (const a of mail.attachments ?? []) add(`att:${a.contentType.toLowerCase()}`);
+  // Which header fields a message has says much (SpamBayes' header-name tokens): mailing-list
+  // and client fields in ham, odd or missing ones in spam. Some fields' values too.
+  for (const h of (mail.headers ?? []).slice(0, MAX_HEADERS)) {
+    const name = h.name.toLowerCase();
+    if (RECEIVING_HOP.test(name)) continue; // ours, added on arrival: the same on all mail
+    add(`h:${name}`);
+    if (VALUE_FIELDS.has(name)) words(`${name}:`, h.value.slice(0, 200));
+    else if (name === "message-id") add(`mid:${/@([^>\s]+)/.exec(h.value)?.[1]?.toLowerCase() ?? "none"}`);
+  }
   const body = bodyText(mail);
   const links = `${body} ${mail.html?.slice(0, MAX_BODY_CHARS * 2) ?? ""}`;
   for (const m of links.matchAll(URL_HOST)) {
@@ -62,6 +88,14 @@ export function tokenize(mail: ParsedMail): string[] {
     if (out.size >= MAX_TOKENS) break;
   }
   if (mail.html && !mail.text?.trim()) add("mime:html-only");
+  // The HTML's tags and attributes: spam is built with other markup than people's mail.
+  if (mail.html) {
+    for (const m of mail.html.slice(0, MAX_BODY_CHARS * 2).matchAll(HTML_TAG)) {
+      add(`tag:${m[1].toLowerCase()}`);
+      for (const a of m[2].matchAll(HTML_ATTR)) add(`attr:${m[1].toLowerCase()}:${a[1].toLowerCase()}`);
+      if (out.size >= MAX_TOKENS) break;
+    }
+  }
   words("", body);
   return [...out];
 }
