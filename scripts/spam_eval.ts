@@ -66,9 +66,13 @@ try {
     `use_bayes 1\nbayes_auto_learn 0\nuse_auto_whitelist 0\nbayes_path ${dir}/bayes\n`,
   );
   for (const label of ["spam", "ham"] as const) {
-    await run("sa-learn", ["-p", bayesPrefs, `--${label}`, "--mbox", "-"], mbox(
-      trainSet.filter((c) => c.label === label),
-    ));
+    await run(
+      "sa-learn",
+      ["-p", bayesPrefs, `--${label}`, "--mbox", "-"],
+      mbox(
+        trainSet.filter((c) => c.label === label),
+      ),
+    );
   }
   saBayes = await spamassassin(bayesPrefs);
 } catch (e) {
@@ -95,9 +99,15 @@ console.log(
   `| ${"scorer (held-out split)".padEnd(44)} | precision | recall | accuracy |  FP |  FN |`,
 );
 console.log(`|${"-".repeat(46)}|-----------|--------|----------|-----|-----|`);
-row("Postern verdict (rules + Bayes, score ≥ 5)", results.map((r) => r.verdict.action !== "deliver"));
+row(
+  "Postern verdict (rules + Bayes, score ≥ 5)",
+  results.map((r) => r.verdict.action !== "deliver"),
+);
 row("Postern Bayes alone (p ≥ 0.9)", results.map((r) => (r.probability ?? 0) >= 0.9));
-row("Postern content rules alone (untrained)", held.map((m) => score(m, train([], [])).verdict.spam));
+row(
+  "Postern content rules alone (untrained)",
+  held.map((m) => score(m, train([], [])).verdict.spam),
+);
 if (saRules) row("SpamAssassin -L, rules only", saRules);
 if (saBayes) row("SpamAssassin -L, Bayes trained on same split", saBayes);
 console.log(

@@ -501,7 +501,7 @@ export const CONFIG_FIELDS = {
   },
   spamTrustedNetworks: {
     env: "POSTERN_SPAM_TRUSTED_NETWORKS",
-    schema: z.string().default("127.0.0.0/8,::1/128").describe(
+    schema: z.string().default("127.0.0.0/8,::1").describe(
       "Client networks (CIDR, comma-separated) that are never greylisted, rate-limited or looked up in blocklists.",
     ),
   },

@@ -69,7 +69,9 @@ function message(opts: {
     `To: ${ALICE.address}`,
     `Subject: ${opts.subject}`,
     ...(opts.date === false ? [] : [`Date: ${new Date().toUTCString()}`]),
-    ...(opts.id === false ? [] : [`Message-ID: <${crypto.randomUUID()}@${opts.from.split("@")[1]}>`]),
+    ...(opts.id === false
+      ? []
+      : [`Message-ID: <${crypto.randomUUID()}@${opts.from.split("@")[1]}>`]),
     ...(opts.headers ?? []),
     "",
     opts.body,
@@ -110,20 +112,30 @@ Deno.test("issue21#1: a DNSBL-listed client is scored, and refused at DATA above
   const dns = await startFakeDns({ ...ZONE, "1.0.0.127.bl.test": { A: ["127.0.0.2"] } });
   const w = await world(dns, { spamDnsblZones: "bl.test=3,clean.test" });
   try {
-    const first = await send(w, "a@good.example", message({
-      from: "a@good.example",
-      subject: "listed but fine",
-      body: "Hello Alice, see you tomorrow.",
-    }));
+    const first = await send(
+      w,
+      "a@good.example",
+      message({
+        from: "a@good.example",
+        subject: "listed but fine",
+        body: "Hello Alice, see you tomorrow.",
+      }),
+    );
     assert(first.startsWith("DATA 250"), first);
     const stored = (await findStored(w, "listed but fine"))!;
     assertEquals(stored.mailbox, "inbox");
     assert(names(stored).includes("RCVD_IN_BL_TEST"), JSON.stringify(stored.spam));
     assert(!names(stored).includes("RCVD_IN_CLEAN_TEST"), JSON.stringify(stored.spam));
-    assert(/^X-Spam-Status: No, score=[-0-9.]+ required=5\.0 tests=.*RCVD_IN_BL_TEST/m.test(stored.raw), stored.raw);
+    assert(
+      /^X-Spam-Status: No, score=[-0-9.]+ required=5\.0 tests=.*RCVD_IN_BL_TEST/m.test(stored.raw),
+      stored.raw,
+    );
     assert(/^X-Spam-Score: [-0-9.]+\r$/m.test(stored.raw), stored.raw);
     // Authentication-Results stays on top; the X-Spam fields sit in the receiving hop's block.
-    assert(stored.raw.startsWith("Authentication-Results: mx.postern.test;"), stored.raw.slice(0, 200));
+    assert(
+      stored.raw.startsWith("Authentication-Results: mx.postern.test;"),
+      stored.raw.slice(0, 200),
+    );
     const blQueries = () => dns.queries.filter((q) => q.name.endsWith("bl.test")).length;
     const asked = blQueries();
 
@@ -142,12 +154,19 @@ Deno.test("issue21#1: a DNSBL-listed client is scored, and refused at DATA above
       body: { rejectScore: 100 },
     });
     assertEquals(notAdmin.status, 403); // not an administrator: domain_admin_required
-    const refused = await send(w, "b@good.example", message({
-      from: "b@good.example",
-      subject: "listed and refused",
-      body: "Hello again.",
-    }));
-    assert(/^DATA 550 5\.7\.1 message refused as spam \(score [0-9.]+: RCVD_IN_BL_TEST/.test(refused), refused);
+    const refused = await send(
+      w,
+      "b@good.example",
+      message({
+        from: "b@good.example",
+        subject: "listed and refused",
+        body: "Hello again.",
+      }),
+    );
+    assert(
+      /^DATA 550 5\.7\.1 message refused as spam \(score [0-9.]+: RCVD_IN_BL_TEST/.test(refused),
+      refused,
+    );
     assertEquals(await findStored(w, "listed and refused"), undefined);
     // The answer was cached for its TTL: the zone was not asked again.
     assertEquals(blQueries(), asked);
@@ -202,7 +221,11 @@ Deno.test("issue21#1: a spammy message lands in Junk with its X-Spam fields and 
   const dns = await startFakeDns(ZONE);
   const w = await world(dns);
   try {
-    const answer = await send(w, "e@other.example", SPAMMY("e@other.example", "WIN A BRAND NEW CAR TODAY"));
+    const answer = await send(
+      w,
+      "e@other.example",
+      SPAMMY("e@other.example", "WIN A BRAND NEW CAR TODAY"),
+    );
     assert(answer.startsWith("DATA 250"), answer);
     const stored = (await findStored(w, "WIN A BRAND NEW CAR TODAY"))!;
     assertEquals(stored.mailbox, "junk");
@@ -322,7 +345,11 @@ Deno.test("issue21#1: thresholds per account over REST; a sender the user wrote 
       { enabled: null, junkScore: 1, rejectScore: 2 },
     );
     // A stranger's spammy message is refused under Alice's thresholds.
-    const stranger = await send(w, "x@good.example", SPAMMY("x@good.example", "STRANGER OFFER HERE"));
+    const stranger = await send(
+      w,
+      "x@good.example",
+      SPAMMY("x@good.example", "STRANGER OFFER HERE"),
+    );
     assert(/^DATA 550 5\.7\.1 /.test(stranger), stranger);
     // Alice writes to y@good.example: the same content from y (SPF + DMARC aligned) is kept.
     const sent = await w.gw.call("POST", "/v1/emails", {
@@ -343,7 +370,11 @@ Deno.test("issue21#1: thresholds per account over REST; a sender the user wrote 
     assert(/^DATA 550 5\.7\.1 /.test(spoofed), spoofed);
     // Off for the account: no verdict at all.
     await w.gw.call("PUT", "/v1/spam/settings", { token, body: { enabled: false } });
-    assert((await send(w, "x@good.example", SPAMMY("x@good.example", "UNSCORED NOW"))).startsWith("DATA 250"));
+    assert(
+      (await send(w, "x@good.example", SPAMMY("x@good.example", "UNSCORED NOW"))).startsWith(
+        "DATA 250",
+      ),
+    );
     assertEquals((await findStored(w, "UNSCORED NOW"))?.spam, undefined);
   } finally {
     await w.close();

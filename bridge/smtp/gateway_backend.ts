@@ -152,12 +152,10 @@ export class GatewaySmtpBackend implements SmtpBackend {
       });
     // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends. The
     // key holds the client and sender too: greylisting decides per (network, sender, recipient).
-    const verdict = envelope.authenticatedAs
-      ? await ask()
-      : await this.recipientVerdicts.get(
-        `${envelope.clientIp} ${envelope.mailFrom} ${rcpt.address}`,
-        ask,
-      );
+    const verdict = envelope.authenticatedAs ? await ask() : await this.recipientVerdicts.get(
+      `${envelope.clientIp} ${envelope.mailFrom} ${rcpt.address}`,
+      ask,
+    );
     if (!verdict.accept) {
       return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
     }

@@ -388,7 +388,14 @@ export async function deliveryJob(
     : parsed;
   // ── Spam verdict (issue 21 item 1, services/spam_verdict.ts): may refuse an account's copy or
   // file it into Junk; each account's copy carries its X-Spam fields. Before the user rules.
-  const spam = await spamStep(db, deps, msg, stored, plan.stores, (id) => mailboxFor(db, id, "junk"));
+  const spam = await spamStep(
+    db,
+    deps,
+    msg,
+    stored,
+    plan.stores,
+    (id) => mailboxFor(db, id, "junk"),
+  );
   const copyOf = (accountId: number) =>
     spam?.copies.get(accountId) ?? { raw: msg.raw, sha, parsed: stored };
   const statements: Statement[] = [];

@@ -103,7 +103,9 @@ async function trainBatch(deps: Deps, accountId: number): Promise<number> {
     learned.set(r.blob_sha256, label);
   }
   const ids = JSON.stringify(rows.map((r) => Number(r.id)));
-  const tokens = JSON.stringify([...deltas].filter(([, d]) => d[0] || d[1]).map(([t, d]) => [t, ...d]));
+  const tokens = JSON.stringify(
+    [...deltas].filter(([, d]) => d[0] || d[1]).map(([t, d]) => [t, ...d]),
+  );
   const statements: Statement[] = [
     // Another gateway learned these meanwhile: stop (the batch undoes everything).
     assertStep(

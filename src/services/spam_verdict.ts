@@ -21,7 +21,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import type { Queryable, Statement } from "../store/store.ts";
 import { rawSql } from "../store/store.ts";
-import { classify, bayesRule, type TokenCounts } from "../spam/bayes.ts";
+import { bayesRule, classify, type TokenCounts } from "../spam/bayes.ts";
 import { inNetworks, listSetting } from "../spam/ip.ts";
 import { alignedSender, authTests, contentTests, heloTests, type SpamTest } from "../spam/rules.ts";
 import { tokenize } from "../spam/tokenize.ts";
@@ -29,8 +29,8 @@ import {
   isSpamFieldName,
   spamHeaderFields,
   spamHeaderText,
-  stripSpamFields,
   type SpamVerdict,
+  stripSpamFields,
   verdictOf,
 } from "../spam/verdict.ts";
 import type { InboundMessage, RecipientResult } from "./delivery.ts";
@@ -115,22 +115,28 @@ async function readAll(
   );
   const list = (v: string | undefined) => JSON.parse(v ?? "[]") as unknown[][];
   return {
-    settings: new Map(list(row?.settings).map(([scope, junk, reject, enabled]) => [
-      String(scope),
-      settingsRow({ junk_score: junk, reject_score: reject, enabled }),
-    ])),
+    settings: new Map(
+      list(row?.settings).map(([scope, junk, reject, enabled]) => [
+        String(scope),
+        settingsRow({ junk_score: junk, reject_score: reject, enabled }),
+      ]),
+    ),
     known: new Set(list(row?.known).map(([id, address]) => `${id} ${address}`)),
-    stats: new Map(list(row?.stats).map(([id, nspam, nham]) => [
-      Number(id),
-      { nspam: Number(nspam), nham: Number(nham) },
-    ])),
+    stats: new Map(
+      list(row?.stats).map(([id, nspam, nham]) => [
+        Number(id),
+        { nspam: Number(nspam), nham: Number(nham) },
+      ]),
+    ),
     rates: new Map(list(row?.rates).map(([key, count]) => [String(key), Number(count)])),
   };
 }
 
 /** Token counts of the trained accounts for `tokens`, per account. */
 async function readTokens(db: Queryable, accounts: number[], tokens: string[]) {
-  const rows = await rawSql(db).all<{ account_id: number; token: string; spam: number; ham: number }>(
+  const rows = await rawSql(db).all<
+    { account_id: number; token: string; spam: number; ham: number }
+  >(
     `SELECT account_id, token, spam, ham FROM spam_tokens
       WHERE account_id IN (SELECT value FROM json_each(?1))
       AND token IN (SELECT value FROM json_each(?2))`,
@@ -269,7 +275,11 @@ export async function spamStep(
           verdict.tests.filter((t) => t.score > 0).map((t) => t.name).slice(0, 6).join(", ")
         })`,
       });
-      deps.logger.log("info", "spam.rejected", { accountId, score: verdict.score, source: msg.source });
+      deps.logger.log("info", "spam.rejected", {
+        accountId,
+        score: verdict.score,
+        source: msg.source,
+      });
       continue;
     }
     if (verdict.action === "junk" || msg.mailboxRole === "junk") {

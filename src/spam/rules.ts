@@ -80,7 +80,10 @@ const SPAM_PHRASES = [
 const EXECUTABLE = /\.(exe|scr|pif|bat|cmd|com|vbs|vbe|js|jse|jar|msi|lnk|hta|wsf|cpl|ps1|reg)$/i;
 
 const get = (o: unknown, ...path: string[]): unknown =>
-  path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), o);
+  path.reduce<unknown>(
+    (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
+    o,
+  );
 
 const header = (mail: ParsedMail, name: string) =>
   mail.headers?.find((h) => h.name.toLowerCase() === name)?.value;
@@ -108,8 +111,11 @@ export function authTests(authentication: Record<string, unknown> | undefined): 
   if (Array.isArray(dkim) && dkim.length > 0) {
     if (dkim.some((d) => d?.result === "pass" && d?.aligned)) {
       out.push({ name: "DKIM_VALID_AU", score: -0.3 });
-    } else if (dkim.some((d) => d?.result === "pass")) out.push({ name: "DKIM_VALID", score: -0.1 });
-    else if (dkim.some((d) => d?.result === "fail")) out.push({ name: "DKIM_INVALID", score: 1.0 });
+    } else if (dkim.some((d) => d?.result === "pass")) {
+      out.push({ name: "DKIM_VALID", score: -0.1 });
+    } else if (dkim.some((d) => d?.result === "fail")) {
+      out.push({ name: "DKIM_INVALID", score: 1.0 });
+    }
   }
   const dmarc = get(authentication, "dmarc", "result");
   if (dmarc === "pass") out.push({ name: "DMARC_PASS", score: -0.5 });
@@ -151,7 +157,9 @@ function* anchors(html: string): Generator<[string, string]> {
 export function contentTests(mail: ParsedMail): SpamTest[] {
   const out: SpamTest[] = [];
   if (mail.degraded) return out; // only the header was read: no body rules
-  if (mail.date === undefined && !header(mail, "date")) out.push({ name: "MISSING_DATE", score: 1.0 });
+  if (mail.date === undefined && !header(mail, "date")) {
+    out.push({ name: "MISSING_DATE", score: 1.0 });
+  }
   if (!mail.messageId) out.push({ name: "MISSING_MID", score: 0.5 });
   if (!mail.subject?.trim()) out.push({ name: "MISSING_SUBJECT", score: 0.5 });
   const type = header(mail, "content-type")?.toLowerCase() ?? "";
@@ -159,7 +167,9 @@ export function contentTests(mail: ParsedMail): SpamTest[] {
     out.push({ name: "MIME_HTML_ONLY", score: 1.0 });
   }
   const letters = (mail.subject ?? "").replace(/[^\p{L}]/gu, "");
-  if (letters.length >= 10 && letters === letters.toUpperCase() && letters !== letters.toLowerCase()) {
+  if (
+    letters.length >= 10 && letters === letters.toUpperCase() && letters !== letters.toLowerCase()
+  ) {
     out.push({ name: "SUBJ_ALL_CAPS", score: 1.0 });
   }
   if (/!{3,}|\$\$\$/.test(mail.subject ?? "")) out.push({ name: "SUBJ_EXCLAIM", score: 0.5 });
@@ -185,7 +195,9 @@ export function contentTests(mail: ParsedMail): SpamTest[] {
   if (mail.html) {
     for (const [href, label] of anchors(mail.html)) {
       const target = hostOf(href);
-      const shown = hostOf(/^https?:\/\//i.test(label) ? label : /^www\./i.test(label) ? `http://${label}` : "");
+      const shown = hostOf(
+        /^https?:\/\//i.test(label) ? label : /^www\./i.test(label) ? `http://${label}` : "",
+      );
       if (target && shown && site(target) !== site(shown)) {
         out.push({ name: "HTML_LINK_MISMATCH", score: 2.0, detail: `${shown} -> ${target}` });
         break;

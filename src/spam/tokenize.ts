@@ -61,7 +61,9 @@ export function tokenize(mail: ParsedMail): string[] {
       const w = m[0].toLowerCase();
       if (w.length < MIN_WORD) continue;
       // SpamAssassin's way with long words: their length and first letters still say something.
-      add(w.length > MAX_WORD ? `${prefix}skip:${w[0]}${Math.floor(w.length / 10) * 10}` : prefix + w);
+      add(
+        w.length > MAX_WORD ? `${prefix}skip:${w[0]}${Math.floor(w.length / 10) * 10}` : prefix + w,
+      );
       if (out.size >= MAX_TOKENS) return;
     }
   };
@@ -77,7 +79,9 @@ export function tokenize(mail: ParsedMail): string[] {
     if (RECEIVING_HOP.test(name)) continue; // ours, added on arrival: the same on all mail
     add(`h:${name}`);
     if (VALUE_FIELDS.has(name)) words(`${name}:`, h.value.slice(0, 200));
-    else if (name === "message-id") add(`mid:${/@([^>\s]+)/.exec(h.value)?.[1]?.toLowerCase() ?? "none"}`);
+    else if (name === "message-id") {
+      add(`mid:${/@([^>\s]+)/.exec(h.value)?.[1]?.toLowerCase() ?? "none"}`);
+    }
   }
   const body = bodyText(mail);
   const links = `${body} ${mail.html?.slice(0, MAX_BODY_CHARS * 2) ?? ""}`;
@@ -92,7 +96,9 @@ export function tokenize(mail: ParsedMail): string[] {
   if (mail.html) {
     for (const m of mail.html.slice(0, MAX_BODY_CHARS * 2).matchAll(HTML_TAG)) {
       add(`tag:${m[1].toLowerCase()}`);
-      for (const a of m[2].matchAll(HTML_ATTR)) add(`attr:${m[1].toLowerCase()}:${a[1].toLowerCase()}`);
+      for (const a of m[2].matchAll(HTML_ATTR)) {
+        add(`attr:${m[1].toLowerCase()}:${a[1].toLowerCase()}`);
+      }
       if (out.size >= MAX_TOKENS) break;
     }
   }

@@ -115,7 +115,10 @@ export function stripSpamFields(message: Uint8Array): Uint8Array {
       if (end >= message.byteLength || (message[end] !== SP && message[end] !== TAB)) break;
     }
     // Most fields are something else: tell by the first octet before decoding anything.
-    if ((message[pos] | 0x20) === 0x78 && SPAM_FIELD.test(latin1.decode(message.subarray(pos, pos + 24)))) {
+    if (
+      (message[pos] | 0x20) === 0x78 &&
+      SPAM_FIELD.test(latin1.decode(message.subarray(pos, pos + 24)))
+    ) {
       removed = true;
     } else keep.push([pos, end]);
     pos = end;
