@@ -24,8 +24,10 @@ const t2 = performance.now();
 
 /** An mbox of the messages (mboxrd: body lines starting with `From ` quoted). */
 function mbox(items: CorpusItem[]): string {
-  return items.map((c) =>
-    `From corpus@example Thu Jan  1 00:00:00 2002\n${
+  // Each message numbered in a field of its own: SpamAssassin's --mbox output comes in another
+  // order than its input.
+  return items.map((c, i) =>
+    `From corpus@example Thu Jan  1 00:00:00 2002\nX-Corpus-Index: ${i}\n${
       c.raw.replace(/\r\n/g, "\n").replace(/^(>*From )/gm, ">$1").replace(/\n*$/, "\n")
     }\n`
   ).join("");
@@ -45,25 +47,31 @@ async function run(cmd: string, args: string[], input: string): Promise<string> 
 /** SpamAssassin's Yes/No per held-out message, with `prefs` as the user preferences file. */
 async function spamassassin(prefs: string): Promise<boolean[]> {
   const out = await run("spamassassin", ["-L", "-x", "-p", prefs, "--mbox"], mbox(testSet));
-  const verdicts = [...out.matchAll(/^X-Spam-Status: (Yes|No)/gm)].map((m) => m[1] === "Yes");
-  if (verdicts.length !== testSet.length) {
-    throw new Error(`SpamAssassin gave ${verdicts.length} verdicts for ${testSet.length}`);
+  const verdicts: (boolean | undefined)[] = testSet.map(() => undefined);
+  for (const block of out.split(/^From corpus@example .*$/m)) {
+    const head = block.split(/\n\n/)[0];
+    const index = /^X-Corpus-Index: (\d+)$/m.exec(head)?.[1];
+    const status = /^X-Spam-Status: (Yes|No)/m.exec(head)?.[1];
+    if (index !== undefined && status) verdicts[Number(index)] = status === "Yes";
   }
-  return verdicts;
+  const missing = verdicts.filter((v) => v === undefined).length;
+  if (missing) throw new Error(`SpamAssassin gave no verdict for ${missing} messages`);
+  return verdicts as boolean[];
 }
 
 const dir = await Deno.makeTempDir({ prefix: "postern-sa-" });
 let saRules: boolean[] | undefined, saBayes: boolean[] | undefined, saMs = 0;
 try {
   const rulesPrefs = `${dir}/rules.cf`;
-  await Deno.writeTextFile(rulesPrefs, "use_bayes 0\nuse_auto_whitelist 0\n");
+  await Deno.writeTextFile(rulesPrefs, "use_bayes 0\nuse_auto_whitelist 0\nreport_safe 0\n");
   const s0 = performance.now();
   saRules = await spamassassin(rulesPrefs);
   saMs = performance.now() - s0;
   const bayesPrefs = `${dir}/bayes.cf`;
   await Deno.writeTextFile(
     bayesPrefs,
-    `use_bayes 1\nbayes_auto_learn 0\nuse_auto_whitelist 0\nbayes_path ${dir}/bayes\n`,
+    `use_bayes 1\nbayes_auto_learn 0\nuse_auto_whitelist 0\nreport_safe 0\n` +
+      `bayes_path ${dir}/bayes\n`,
   );
   for (const label of ["spam", "ham"] as const) {
     await run(
