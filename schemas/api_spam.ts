@@ -40,14 +40,14 @@ export const SpamSettingsChange = z.object({
 
 export const SpamSettings = z.object({
   own: z.object({
-    enabled: z.boolean().nullable(),
-    junkScore: z.number().nullable(),
-    rejectScore: z.number().nullable(),
+    enabled: z.boolean().nullable().meta({ description: "Set here, or null (inherited)." }),
+    junkScore: z.number().nullable().meta({ description: "Set here, or null (inherited)." }),
+    rejectScore: z.number().nullable().meta({ description: "Set here, or null (inherited)." }),
   }).meta({ description: "What this scope sets itself (null: inherited)." }),
   effective: z.object({
-    enabled: z.boolean(),
-    junkScore: z.number(),
-    rejectScore: z.number(),
+    enabled: z.boolean().meta({ description: "Whether mail is scored." }),
+    junkScore: z.number().meta({ description: "The Junk threshold in force." }),
+    rejectScore: z.number().meta({ description: "The refusal threshold in force." }),
   }).meta({
     description: "What applies: the account's own, else its domain's, else the server's.",
   }),

@@ -6026,14 +6026,20 @@ export interface components {
     SpamSettings: {
       /** @description What this scope sets itself (null: inherited). */
       own: {
+        /** @description Set here, or null (inherited). */
         enabled: boolean | null;
+        /** @description Set here, or null (inherited). */
         junkScore: number | null;
+        /** @description Set here, or null (inherited). */
         rejectScore: number | null;
       };
       /** @description What applies: the account's own, else its domain's, else the server's. */
       effective: {
+        /** @description Whether mail is scored. */
         enabled: boolean;
+        /** @description The Junk threshold in force. */
         junkScore: number;
+        /** @description The refusal threshold in force. */
         rejectScore: number;
       };
     };
