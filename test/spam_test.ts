@@ -367,3 +367,47 @@ Deno.test("issue21#1: thresholds per account over REST; a sender the user wrote 
     await dns.close();
   }
 });
+
+Deno.test("issue21#1: per-sender rate limit: 451 4.7.1 past the hourly count, counted in the store", async () => {
+  const dns = await startFakeDns(ZONE);
+  const w = await world(dns, { spamSenderPerHour: 2 });
+  try {
+    for (const n of [1, 2]) {
+      const ok = await send(
+        w,
+        "bulk@good.example",
+        message({
+          from: "bulk@good.example",
+          subject: `bulk ${n}`,
+          body: "Hello.",
+        }),
+      );
+      assert(ok.startsWith("DATA 250"), ok);
+    }
+    const third = await send(
+      w,
+      "bulk@good.example",
+      message({
+        from: "bulk@good.example",
+        subject: "bulk 3",
+        body: "Hello.",
+      }),
+    );
+    assert(/^DATA 451 4\.7\.1 too many messages from bulk@good\.example/.test(third), third);
+    assertEquals(await findSpam(w, "bulk 3"), undefined);
+    // Another sender from the same client is not limited by bulk@'s count.
+    const other = await send(
+      w,
+      "solo@good.example",
+      message({
+        from: "solo@good.example",
+        subject: "solo",
+        body: "Hi.",
+      }),
+    );
+    assert(other.startsWith("DATA 250"), other);
+  } finally {
+    await w.close();
+    await dns.close();
+  }
+});
