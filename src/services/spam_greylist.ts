@@ -14,6 +14,9 @@ import { greyNetwork, inNetworks, listSetting } from "../spam/ip.ts";
 import { resolveRecipient } from "./delivery.ts";
 import { correspondentKey } from "./spam_reputation.ts";
 
+/** How long a passed triplet or an auto-allowed network is remembered after it was last seen. */
+const PASSED_KEEP_MS = 36 * 86_400_000;
+
 export interface GreylistInput {
   clientIp: string;
   mailFrom: string;
@@ -53,11 +56,22 @@ export async function greylisted(deps: Deps, input: GreylistInput): Promise<bool
   let wait = true;
   if (!triplet || now - triplet[0] > retryMs) {
     // New, or came back too late (RFC 6647 section 2.3): the clock starts again.
-    statements.push({
-      sql: `INSERT INTO spam_greylist (key, first_seen, last_seen) VALUES (?1, ?2, ?2)
+    statements.push(
+      {
+        sql: `INSERT INTO spam_greylist (key, first_seen, last_seen) VALUES (?1, ?2, ?2)
         ON CONFLICT(key) DO UPDATE SET first_seen = ?2, last_seen = ?2 WHERE passed_at IS NULL`,
-      args: [tripletKey, now],
-    });
+        args: [tripletKey, now],
+      },
+      // A few rows unseen for longer than they can matter go (RFC 6647 section 4.4: entries
+      // are kept for a limited time): never-retried triplets after the retry window, passed
+      // ones and networks after PASSED_KEEP_MS.
+      {
+        sql: `DELETE FROM spam_greylist WHERE key IN (SELECT key FROM spam_greylist
+          WHERE last_seen < ?2 AND ((passed_at IS NULL AND passes = 0) OR last_seen < ?1)
+          LIMIT 20)`,
+        args: [now - PASSED_KEEP_MS, now - retryMs],
+      },
+    );
   } else if (now - triplet[0] >= delayMs) {
     wait = false;
     statements.push(

@@ -57,6 +57,8 @@ type Stores = Map<number, { mailboxId: number; address: string } | RecipientResu
 
 const SCORED = new Set(["smtp", "sharp", "federation"]);
 const HOUR_MS = 3_600_000;
+/** Expired counters removed per job that starts a new one. */
+const SWEEP = 20;
 /** The reputation bonus: a sender the account wrote to; more when it also authenticated. */
 const KNOWN_SENDER = -2.0;
 const KNOWN_SENDER_AUTH = -5.0;
@@ -213,6 +215,14 @@ export async function spamStep(
         window_start = excluded.window_start`,
       args: [window, JSON.stringify(limits.map(([key]) => key))],
     });
+    // A counter new this hour: sweep a few of the past hours' (bounded, by the index).
+    if (limits.some(([key]) => !reads.rates.has(key))) {
+      statements.push({
+        sql: `DELETE FROM spam_rates WHERE key IN
+          (SELECT key FROM spam_rates WHERE window_start < ? LIMIT ${SWEEP})`,
+        args: [window],
+      });
+    }
   }
 
   // The classifier, for the accounts trained enough.

@@ -82,11 +82,14 @@ export const spamGreylist = sqliteTable("spam_greylist", {
   passedAt: integer("passed_at"),
   passes: integer("passes").notNull().default(0),
   lastSeen: integer("last_seen").notNull(),
-});
+}, (t) => [index("spam_greylist_last_seen").on(t.lastSeen)]);
 
-/** Rate counters: `s:<sender>` or `i:<client address>`, messages in the window starting at `windowStart`. */
+/**
+ * Rate counters: `s:<sender>` or `i:<client address>`, messages in the hour starting at
+ * `windowStart`. Old windows are swept a few rows at a time by the jobs that start new ones.
+ */
 export const spamRates = sqliteTable("spam_rates", {
   key: text("key").primaryKey(),
   windowStart: integer("window_start").notNull(),
   count: integer("count").notNull(),
-});
+}, (t) => [index("spam_rates_window").on(t.windowStart)]);

@@ -13,6 +13,7 @@ CREATE TABLE `spam_greylist` (
 	`last_seen` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE INDEX `spam_greylist_last_seen` ON `spam_greylist` (`last_seen`);--> statement-breakpoint
 CREATE TABLE `spam_learned` (
 	`account_id` integer NOT NULL,
 	`blob_sha256` text NOT NULL,
@@ -26,6 +27,7 @@ CREATE TABLE `spam_rates` (
 	`count` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE INDEX `spam_rates_window` ON `spam_rates` (`window_start`);--> statement-breakpoint
 CREATE TABLE `spam_settings` (
 	`scope` text PRIMARY KEY NOT NULL,
 	`junk_score` real,
