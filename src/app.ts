@@ -54,6 +54,7 @@ import { mailPages } from "./web/mail/routes.tsx";
 import { forwardingRoutes } from "./routes/forwarding.ts";
 import { reportRoutes } from "./routes/reports.ts";
 import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
+import { spamRoutes } from "./routes/spam.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -193,6 +194,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", sieveRuleRoutes(deps));
   app.route("/v1", forwardingRoutes(deps));
   app.route("/v1", reportRoutes(deps));
+  app.route("/v1", spamRoutes(deps)); // issue 21 item 1
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));

@@ -8,7 +8,9 @@
  * stores (services/delivery.ts): a mailbox removed within the reuse time gets its 5.1.1 after
  * DATA instead of at RCPT (RFC 5321 section 3.3 lets a server refuse a recipient at either),
  * and nothing is stored for it. Postfix keeps such answers too (its address verification and
- * proxymap caches).
+ * proxymap caches). The caller's key holds the client address and MAIL FROM beside the
+ * recipient (gateway_backend.ts): with greylisting on, the gateway's answer depends on all
+ * three, and a triplet that passed once keeps passing.
  */
 import type { RecipientVerdict } from "../gateway_client.ts";
 
@@ -20,7 +22,7 @@ export class RecipientVerdicts {
 
   constructor(readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
-  /** The verdict for `address`, from memory (an acceptance asked within `ttlMs`) or `ask()`. */
+  /** The verdict for `address` (a key), from memory (an acceptance within `ttlMs`) or `ask()`. */
   async get(address: string, ask: () => Promise<RecipientVerdict>): Promise<RecipientVerdict> {
     if (this.ttlMs <= 0) return await ask();
     // Local parts may be case-sensitive (RFC 5321 section 2.4): the key is the address as sent.

@@ -18,6 +18,7 @@ import { inJson } from "../store/optimistic.ts";
 import { recoverStatement } from "./recovery_sql.ts";
 import { searchableBody } from "./search_index.ts";
 import { parsedRowJson } from "./parsed_row.ts";
+import { junkTrainingStatement } from "./spam_training.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -465,6 +466,8 @@ export function moveJob(
           ORDER BY j.key`,
         args: [accountId, source, pairs],
       },
+      // Into or out of Junk: the account's classifier learns it (services/spam_training.ts).
+      junkTrainingStatement(accountId, source, t, JSON.stringify(list.map((m) => m.id))),
     );
   }
   return {
@@ -564,6 +567,8 @@ export function copyJob(
       args: [t, accountId],
     },
     { sql: COPIED_UIDS_BUMP_SQL, args: [t] },
+    // Copied into Junk: the account's classifier learns it (services/spam_training.ts).
+    junkTrainingStatement(accountId, sourceMailboxId, t, ids),
   ];
   return {
     statements: list.length === 0 ? [] : statements,
