@@ -169,8 +169,15 @@ export class GatewayClient {
     }
   }
 
-  async checkRecipient(recipient: string, authenticatedAs?: string): Promise<RecipientVerdict> {
-    return await this.call("/v1/bridge/recipient", { json: { recipient, authenticatedAs } });
+  /** `mx`: an MX session's client address and MAIL FROM (greylisting at the gateway). */
+  async checkRecipient(
+    recipient: string,
+    authenticatedAs?: string,
+    mx?: { clientIp: string; mailFrom: string },
+  ): Promise<RecipientVerdict> {
+    return await this.call("/v1/bridge/recipient", {
+      json: { recipient, authenticatedAs, ...(authenticatedAs ? {} : mx) },
+    });
   }
 
   /**

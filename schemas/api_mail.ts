@@ -4,6 +4,7 @@
  * search. Pure helpers that belong to the contract live here too: mailbox-name and IMAP keyword
  * (RFC 3501 section 9, `flag-keyword = atom`) validation, and the opaque page cursor.
  */
+import { SpamVerdict } from "./api_spam.ts";
 import { z } from "zod";
 import { AttachmentInfo, NamedAddress } from "./mail.ts";
 
@@ -249,6 +250,10 @@ export const MessageDetail = MessageSummary.extend({
   }),
   authentication: z.record(z.string(), z.unknown()).optional().meta({
     description: "Verdicts recorded at delivery (SPF, DKIM, DMARC, federation signature…).",
+  }),
+  spam: SpamVerdict.optional().meta({
+    description: "The spam verdict recorded at delivery (mail from other servers): score, " +
+      "rules and what was done; the same as the message's X-Spam-Status field.",
   }),
 }).meta({ id: "MessageDetail" });
 export type MessageDetail = z.infer<typeof MessageDetail>;

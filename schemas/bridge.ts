@@ -54,6 +54,12 @@ export const RecipientCheckRequest = z.object({
   authenticatedAs: z.string().max(320).optional().meta({
     description: "The authenticated account when the session is a submission; absent for MX.",
   }),
+  clientIp: z.string().max(64).optional().meta({
+    description: "MX: the client's address (greylisting keys on its /24 or /64).",
+  }),
+  mailFrom: z.string().max(320).optional().meta({
+    description: "MX: the MAIL FROM address (empty for a bounce), for greylisting.",
+  }),
 }).meta({ id: "RecipientCheckRequest" });
 
 export const RecipientVerdict = z.object({

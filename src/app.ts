@@ -49,6 +49,7 @@ import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
 import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
+import { spamRoutes } from "./routes/spam.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -183,6 +184,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", identityRoutes(deps));
   app.route("/v1", sieveRoutes(deps));
   app.route("/v1", sieveRuleRoutes(deps));
+  app.route("/v1", spamRoutes(deps)); // issue 21 item 1
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));

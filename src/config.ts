@@ -493,6 +493,79 @@ export const CONFIG_FIELDS = {
       "Most `redirect` actions one Sieve run may take for a message (RFC 5228 section 4.2); later ones are ignored and logged.",
     ),
   },
+  // Spam filtering (issue 21 item 1: src/spam/, src/services/spam*.ts).
+  spamEnabled: {
+    env: "POSTERN_SPAM_ENABLED",
+    schema: bool.default(true).describe(
+      "Score mail from other servers (SMTP MX, SHARP/1.3, federation) for spam: add X-Spam-Status/X-Spam-Score, file it into Junk or refuse it by the thresholds (domains and accounts may set their own).",
+    ),
+  },
+  spamJunkScore: {
+    env: "POSTERN_SPAM_JUNK_SCORE",
+    schema: z.coerce.number().min(-100).max(1000).default(5).describe(
+      "Default spam score at or above which mail is delivered into Junk.",
+    ),
+  },
+  spamRejectScore: {
+    env: "POSTERN_SPAM_REJECT_SCORE",
+    schema: z.coerce.number().min(-100).max(1000).default(15).describe(
+      "Default spam score at or above which mail is refused at DATA (550 5.7.1); never for an authenticated, aligned sender the recipient has written to.",
+    ),
+  },
+  spamDnsblZones: {
+    env: "POSTERN_SPAM_DNSBL_ZONES",
+    schema: z.string().default("").describe(
+      "DNS blocklists of client addresses, comma-separated, each `zone` or `zone=score` (e.g. `zen.spamhaus.org=4,bl.spamcop.net=2`; default score 3). Queried through the gateway's DNS (POSTERN_DNS_SERVERS); answers cached for their TTL. Empty: none.",
+    ),
+  },
+  spamTrustedNetworks: {
+    env: "POSTERN_SPAM_TRUSTED_NETWORKS",
+    schema: z.string().default("127.0.0.0/8,::1").describe(
+      "Client networks (CIDR, comma-separated) that are never greylisted, rate-limited or looked up in blocklists.",
+    ),
+  },
+  spamGreylist: {
+    env: "POSTERN_SPAM_GREYLIST",
+    schema: bool.default(false).describe(
+      "Greylist first-time (client /24, sender, recipient) triplets on the MX: 451 4.7.1 at RCPT until the sender retries after POSTERN_SPAM_GREYLIST_DELAY_SECONDS. Exempt: authenticated submission, senders the recipient has written to, networks that passed before, trusted networks.",
+    ),
+  },
+  spamGreylistDelaySeconds: {
+    env: "POSTERN_SPAM_GREYLIST_DELAY_SECONDS",
+    schema: int(0, 86_400).default(300).describe(
+      "How long a new greylisting triplet is deferred before a retry is accepted.",
+    ),
+  },
+  spamGreylistRetrySeconds: {
+    env: "POSTERN_SPAM_GREYLIST_RETRY_SECONDS",
+    schema: int(60, 30 * 86_400).default(2 * 86_400).describe(
+      "How long after its first attempt a greylisted triplet may come back; later it starts again.",
+    ),
+  },
+  spamGreylistAutoAllow: {
+    env: "POSTERN_SPAM_GREYLIST_AUTO_ALLOW",
+    schema: int(0, 1000).default(3).describe(
+      "Triplets a client network must pass before all its mail skips greylisting (0 = never).",
+    ),
+  },
+  spamSenderPerHour: {
+    env: "POSTERN_SPAM_SENDER_PER_HOUR",
+    schema: int(0, 10_000_000).default(1000).describe(
+      "Messages accepted per hour from one envelope sender over SMTP/SHARP (then 451 4.7.1; 0 = no limit).",
+    ),
+  },
+  spamIpPerHour: {
+    env: "POSTERN_SPAM_IP_PER_HOUR",
+    schema: int(0, 10_000_000).default(3000).describe(
+      "Messages accepted per hour from one client address over SMTP/SHARP (then 451 4.7.1; 0 = no limit).",
+    ),
+  },
+  spamBayesMinMessages: {
+    env: "POSTERN_SPAM_BAYES_MIN_MESSAGES",
+    schema: int(1, 100_000).default(5).describe(
+      "Spam and ham messages an account must each have trained (moved into and out of Junk) before its Bayesian classifier scores mail.",
+    ),
+  },
   logLevel: {
     env: "POSTERN_LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info").describe(

@@ -46,6 +46,12 @@ export type ErrorCode =
   | "sharp_unsupported_recipient"
   | "sharp_unsupported_sender"
   | "too_many_requests"
+  /** Issue 21 item 1: refused as spam (score at or above the reject threshold). */
+  | "spam_rejected"
+  /** Too many messages from this sender or client address this hour (temporary). */
+  | "rate_limited"
+  /** A first-time (network, sender, recipient) triplet: retry later (temporary). */
+  | "greylisted"
   | "unsupported_media_type"
   | "server_busy"
   | "not_implemented"

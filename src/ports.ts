@@ -59,6 +59,11 @@ export interface DnsPort {
   mx(name: string): Promise<{ exchange: string; priority: number }[]>;
   /** SRV records (RFC 2782), targets without the trailing dot ("" for "."). */
   srv(name: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
+  /**
+   * A records with their TTLs in seconds ([] when none): DNS blocklist answers, cached for as
+   * long as their TTL says (services/spam_dnsbl.ts). Absent: `addresses` and a default TTL.
+   */
+  a?(name: string): Promise<{ address: string; ttl: number }[]>;
 }
 
 /**

@@ -3,7 +3,7 @@
  * its in-process bridge instead of HTTP: every answer — verdicts, per-recipient results, and
  * each refusal's status and problem body — is the one the HTTP route gives for the same call.
  */
-import { assertEquals } from "./fixtures/assert.ts";
+import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
 import { bridgeDirect } from "../src/routes/bridge_direct.ts";
@@ -143,13 +143,23 @@ Deno.test("issue20#1: the bridge's client takes the direct entry for its calls a
     assertEquals(await client.checkRecipient(ALICE.address), { accept: true, local: true });
     const delivered = await client.inbound(inbound([ALICE.address]), raw("client"), trace);
     assertEquals(delivered.results.map((r) => r.status), ["delivered"]);
-    // The stored message is the trace fields, then the message, byte for byte.
+    // The stored message is the trace fields, the gateway's X-Spam fields (issue 21 item 1),
+    // then the message, byte for byte.
     const [row] = await gw.deps.store.db.select().from(schema.messages);
     const [blob] = await gw.deps.store.db.select().from(schema.blobs);
-    assertEquals(row.size, trace.byteLength + raw("client").byteLength);
-    assertEquals(
-      new Uint8Array(blob.data),
-      new Uint8Array([...trace, ...raw("client")]),
+    const stored = new Uint8Array(blob.data);
+    const spam = stored.byteLength - trace.byteLength - raw("client").byteLength;
+    assertEquals(row.size, stored.byteLength);
+    assertEquals(stored.subarray(0, trace.byteLength), trace);
+    assertEquals(stored.subarray(trace.byteLength + spam), raw("client"));
+    const fields = new TextDecoder().decode(
+      stored.subarray(trace.byteLength, trace.byteLength + spam),
+    );
+    assert(
+      /^X-Spam-Status: No, score=\S+ required=5\.0 tests=[^\r]*\r\nX-Spam-Score: \S+\r\n$/.test(
+        fields,
+      ),
+      fields,
     );
     // A refusal arrives as the same GatewayError as over HTTP; AUTH still goes over HTTP.
     const refused = await client.inbound({

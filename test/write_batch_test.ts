@@ -133,16 +133,21 @@ gatewayTest(
     const results = await Promise.all([1, 2].map(() => deliver(gw.deps, inbound(mail("twice")))));
     assertEquals(results.map((r) => r[0].status).sort(), ["delivered", "duplicate"]);
     assertEquals(results[0][0].messageId, results[1][0].messageId);
-    const box = await sql.get<{ n: number; uid_next: number; count: number; used: number }>(
+    const box = await sql.get<
+      { n: number; uid_next: number; count: number; used: number; size: number }
+    >(
       `SELECT (SELECT count(*) FROM messages) AS n, uid_next,
        (SELECT sum(message_count) FROM threads) AS count,
-       (SELECT used_bytes FROM accounts WHERE address = ?) AS used
+       (SELECT used_bytes FROM accounts WHERE address = ?) AS used,
+       (SELECT size FROM messages) AS size
      FROM mailboxes WHERE role = 'inbox' AND account_id = (SELECT id FROM accounts WHERE address = ?)`,
       [ALICE.address, ALICE.address],
     );
+    // The stored copy carries the receiving hop's X-Spam fields (issue 21 item 1) on top.
+    assert(Number(box?.size) > mail("twice").byteLength);
     assertEquals(
       { ...box },
-      { n: 1, uid_next: 2, count: 1, used: mail("twice").byteLength },
+      { n: 1, uid_next: 2, count: 1, used: Number(box?.size), size: Number(box?.size) },
     );
     assertEquals(
       (await eventTypes(gw.deps.store)).filter((t) => t === "message.created").length,

@@ -67,6 +67,10 @@ function refusal(
   temporary: boolean | undefined,
   reason?: string,
 ): ReplySpec {
+  // RFC 6647 section 2.1 (greylisting) and rate limits: "try again later", policy-related.
+  if (code === "greylisted" || code === "rate_limited") {
+    return reply(451, "4.7.1", reason ?? "try again later");
+  }
   if (temporary) return reply(452, "4.2.2", reason ?? "mailbox temporarily unavailable");
   switch (code) {
     case "relay_denied":
@@ -79,6 +83,9 @@ function refusal(
     // RFC 5429 section 2.1.1: a Sieve reject/ereject, with the script's reason.
     case "rejected_by_recipient":
       return reply(550, "5.7.1", reason ?? "rejected by the recipient");
+    // Issue 21 item 1: the spam score reached the recipient's reject threshold.
+    case "spam_rejected":
+      return reply(550, "5.7.1", (reason ?? "message refused as spam").slice(0, 400));
     case "quota_exceeded":
       return reply(452, "4.2.2", "mailbox full");
     case "message_too_large":
@@ -141,11 +148,17 @@ export class GatewaySmtpBackend implements SmtpBackend {
   }
 
   async checkRecipient(envelope: Envelope, rcpt: Recipient): Promise<Verdict> {
-    const ask = () => this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs);
-    // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends.
-    const verdict = envelope.authenticatedAs
-      ? await ask()
-      : await this.recipientVerdicts.get(rcpt.address, ask);
+    const ask = () =>
+      this.gateway.checkRecipient(rcpt.address, envelope.authenticatedAs, {
+        clientIp: envelope.clientIp,
+        mailFrom: envelope.mailFrom,
+      });
+    // Only MX mail's verdicts are reused: an authenticated sender's depend on who sends. The
+    // key holds the client and sender too: greylisting decides per (network, sender, recipient).
+    const verdict = envelope.authenticatedAs ? await ask() : await this.recipientVerdicts.get(
+      `${envelope.clientIp} ${envelope.mailFrom} ${rcpt.address}`,
+      ask,
+    );
     if (!verdict.accept) {
       return { ok: false, ...refusal(verdict.code, verdict.temporary, verdict.reason) };
     }

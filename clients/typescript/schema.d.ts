@@ -730,7 +730,7 @@ export interface paths {
     put?: never;
     /**
      * May this recipient be accepted? (RCPT TO)
-     * @description Without `authenticatedAs` (MX), only existing local recipients are accepted: Postern is never an open relay. An authenticated sender may address anyone, except an address SHARP/1.3 cannot carry when that is the recipient's route (`sharp_unsupported_recipient`).
+     * @description Without `authenticatedAs` (MX), only existing local recipients are accepted: Postern is never an open relay; with greylisting on (POSTERN_SPAM_GREYLIST) and the MX's `clientIp` and `mailFrom` given, a first-time triplet is refused for now (`greylisted`, temporary: 451 4.7.1). An authenticated sender may address anyone, except an address SHARP/1.3 cannot carry when that is the recipient's route (`sharp_unsupported_recipient`).
      */
     post: operations["bridgeCheckRecipient"];
     delete?: never;
@@ -2208,6 +2208,54 @@ export interface paths {
      * @description An automatic reply (RFC 5230) between `from` and `until`, at most once per sender every `days` days; never to mailing lists, automatic mail, bounces, or mail that does not name one of your addresses in To or Cc (RFC 3834).
      */
     put: operations["putSieveVacation"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spam/settings": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your spam thresholds
+     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier.
+     */
+    get: operations["getSpamSettings"];
+    /**
+     * Set your spam thresholds
+     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier. A field left out keeps its value.
+     */
+    put: operations["setSpamSettings"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}/spam": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A domain's spam thresholds
+     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404.
+     */
+    get: operations["getDomainSpamSettings"];
+    /**
+     * Set a domain's spam thresholds
+     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404. A field left out keeps its value.
+     */
+    put: operations["setDomainSpamSettings"];
     post?: never;
     delete?: never;
     options?: never;
@@ -4140,6 +4188,10 @@ export interface components {
       recipient: string;
       /** @description The authenticated account when the session is a submission; absent for MX. */
       authenticatedAs?: string;
+      /** @description MX: the client's address (greylisting keys on its /24 or /64). */
+      clientIp?: string;
+      /** @description MX: the MAIL FROM address (empty for a bounce), for greylisting. */
+      mailFrom?: string;
     };
     BridgeDeliveryResponse: {
       /** @description One result per recipient, in envelope order. */
@@ -5687,6 +5739,32 @@ export interface components {
       authentication?: {
         [key: string]: unknown;
       };
+      /** @description The spam verdict recorded at delivery (mail from other servers): score, rules and what was done; the same as the message's X-Spam-Status field. */
+      spam?: {
+        /** @description The sum of the rules' scores. */
+        score: number;
+        /**
+         * @description What the thresholds made of it (a refused message is never stored).
+         * @enum {string}
+         */
+        action: "deliver" | "junk" | "reject";
+        /** @description Whether the score reached the Junk threshold. */
+        spam: boolean;
+        /** @description The Junk threshold in force. */
+        required: number;
+        /** @description The rules that fired. */
+        tests: components["schemas"]["SpamTestResult"][];
+        /** @description The account's classifier's spam probability, once it is trained. */
+        bayes?: number;
+      };
+    };
+    SpamTestResult: {
+      /** @description The rule's stable name (e.g. `BAYES_99`, `SPF_FAIL`). */
+      name: string;
+      /** @description What it added to the score. */
+      score: number;
+      /** @description Why it fired (a host, a probability…). */
+      detail?: string;
     };
     /**
      * @example {
@@ -6300,6 +6378,34 @@ export interface components {
        * @default []
        */
       addresses?: string[];
+    };
+    SpamSettings: {
+      /** @description What this scope sets itself (null: inherited). */
+      own: {
+        /** @description Set here, or null (inherited). */
+        enabled: boolean | null;
+        /** @description Set here, or null (inherited). */
+        junkScore: number | null;
+        /** @description Set here, or null (inherited). */
+        rejectScore: number | null;
+      };
+      /** @description What applies: the account's own, else its domain's, else the server's. */
+      effective: {
+        /** @description Whether mail is scored. */
+        enabled: boolean;
+        /** @description The Junk threshold in force. */
+        junkScore: number;
+        /** @description The refusal threshold in force. */
+        rejectScore: number;
+      };
+    };
+    SpamSettingsChange: {
+      /** @description false: no spam verdict (mail is delivered unscored); null: inherit. */
+      enabled?: boolean | null;
+      /** @description Score at or above which mail goes to Junk; null: inherit. */
+      junkScore?: number | null;
+      /** @description Score at or above which mail is refused at DATA; must be above the Junk threshold in force; null: inherit. */
+      rejectScore?: number | null;
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -20159,6 +20265,367 @@ export interface operations {
            *       "code": "payload_too_large",
            *       "title": "Content Too Large",
            *       "detail": "the request body exceeds 26214400 bytes"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SpamSettingsChange"];
+      };
+    };
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getDomainSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A domain name. */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setDomainSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A domain name. */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SpamSettingsChange"];
+      };
+    };
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];

@@ -8,7 +8,8 @@ import { createGuardedFetch, type PooledGuardedFetch } from "../../bridge/net/gu
 import { hostAddresses } from "../../bridge/dns/resolver.ts";
 import type { Config } from "../../src/config.ts";
 import type { DnsPort } from "../../src/ports.ts";
-import { hostResolver } from "./dns.ts";
+import { Resolver as NodeResolver } from "node:dns/promises";
+import { dnsServers, hostResolver } from "./dns.ts";
 
 /** The resolver outbound HTTP asks, and its A + AAAA lookup (the system's as a fallback). */
 export function outboundDns(config: Config) {
@@ -37,7 +38,17 @@ export function dnsPort(config: Config, dns = outboundDns(config)): DnsPort {
     addresses,
     mx: orEmpty((name) => resolver.mx(name)),
     srv: orEmpty((name) => resolver.srv(name)),
+    // A records with TTLs (DNS blocklists); over DoH the port has none and a default TTL is used.
+    ...(config.dnsDohUrl ? {} : { a: orEmpty(ttlLookup(config)) }),
   };
+}
+
+/** A lookups that keep the answer's TTL, on the configured servers. */
+function ttlLookup(config: Config) {
+  const r = new NodeResolver({ timeout: 3000, tries: 2 });
+  const servers = dnsServers(config);
+  if (servers.length) r.setServers(servers);
+  return (name: string) => r.resolve4(name, { ttl: true });
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   servesRecipient,
 } from "../services/delivery.ts";
 import { openMailSession } from "../services/mail_access_session.ts";
+import { greylisted } from "../services/spam_greylist.ts";
 import { sharpRecipientProblem } from "../services/sharp_route.ts";
 import { submitMessage } from "../services/submission.ts";
 import {
@@ -141,6 +142,7 @@ async function recipientVerdict(
   deps: Deps,
   parsed: { address: string; domain: string },
   authenticatedAs: string | undefined,
+  mx?: { clientIp?: string; mailFrom?: string },
 ): Promise<z.infer<typeof RecipientVerdict>> {
   const postmaster = postmasterRoute(deps.config);
   const local = (await findDomain(deps.store.db, parsed.domain)) !== undefined ||
@@ -161,6 +163,23 @@ async function recipientVerdict(
   const served = await servesRecipient(deps.store.db, parsed.address, postmaster);
   // A signed VERP return path of one of our messages takes bounces and complaints.
   const returnPath = !served && (await returnPathMessage(deps, parsed.address)) !== undefined;
+  // Greylisting of MX mail (issue 21 item 1, services/spam_greylist.ts): 451 4.7.1 at RCPT.
+  if (
+    served && !authenticatedAs && mx?.clientIp &&
+    await greylisted(deps, {
+      clientIp: mx.clientIp,
+      mailFrom: mx.mailFrom ?? "",
+      recipient: parsed.address,
+    })
+  ) {
+    return {
+      accept: false,
+      local: true,
+      code: "greylisted",
+      temporary: true,
+      reason: "greylisted: please try again later",
+    };
+  }
   return served || returnPath ? { accept: true, local: true } : {
     accept: false,
     local: true,
@@ -174,7 +193,7 @@ export type WithReads = <T>(run: (deps: Deps, auth: AuthContext) => Promise<T>) 
 
 /** `POST /bridge/recipient`'s answer to a valid body. */
 export async function recipientAnswer(
-  { recipient, authenticatedAs }: z.infer<typeof RecipientCheckRequest>,
+  { recipient, authenticatedAs, clientIp, mailFrom }: z.infer<typeof RecipientCheckRequest>,
   reads: WithReads,
 ): Promise<z.infer<typeof RecipientVerdict>> {
   const parsed = parseAddress(recipient);
@@ -183,7 +202,7 @@ export async function recipientAnswer(
   }
   return await reads((deps, auth) => {
     requireScope(auth, "bridge");
-    return recipientVerdict(deps, parsed.value, authenticatedAs);
+    return recipientVerdict(deps, parsed.value, authenticatedAs, { clientIp, mailFrom });
   });
 }
 
@@ -334,7 +353,9 @@ export function bridgeRoutes(deps: Deps) {
       tags: ["bridge"],
       summary: "May this recipient be accepted? (RCPT TO)",
       description: "Without `authenticatedAs` (MX), only existing local recipients are accepted: " +
-        "Postern is never an open relay. An authenticated sender may address anyone, except " +
+        "Postern is never an open relay; with greylisting on (POSTERN_SPAM_GREYLIST) and the " +
+        "MX's `clientIp` and `mailFrom` given, a first-time triplet is refused for now " +
+        "(`greylisted`, temporary: 451 4.7.1). An authenticated sender may address anyone, except " +
         "an address SHARP/1.3 cannot carry when that is the recipient's route " +
         "(`sharp_unsupported_recipient`).",
       security: bridgeKey,

@@ -1,7 +1,7 @@
 /**
  * The inbound pipeline every transport calls (HTTP send, SMTP, federation, SHARP, IMAP APPEND
  * goes through message_store directly): recipient lookup (accounts, plus-addressing, aliases,
- * catch-all) → policy (size, quota) → store → events. It answers per recipient only after the
+ * catch-all) → policy (size, quota) → spam verdict (services/spam_verdict.ts) → store → events. It answers per recipient only after the
  * write transaction has committed, and the same message (Message-ID and digest) delivered twice
  * to the same mailbox is stored once.
  */
@@ -31,6 +31,7 @@ import {
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 import { applySieve } from "./sieve_delivery.ts";
+import { spamStep } from "./spam_verdict.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -40,6 +41,8 @@ export interface InboundMessage {
   mailFrom: string;
   recipients: string[];
   source: DeliverySource;
+  /** Mail an authenticated user submitted (SMTP AUTH): no spam verdict. */
+  submission?: boolean;
   /** Already parsed by the caller (saves a second parse), else parsed here. */
   parsed?: ParsedMail;
   internalDate?: number;
@@ -384,29 +387,52 @@ export async function deliveryJob(
   const stored: ParsedMail & Record<string, unknown> = msg.authentication
     ? { ...parsed, authentication: msg.authentication }
     : parsed;
+  // ── Spam verdict (issue 21 item 1, services/spam_verdict.ts): may refuse an account's copy or
+  // file it into Junk; each account's copy carries its X-Spam fields. Before the user rules.
+  const spam = await spamStep(
+    db,
+    deps,
+    msg,
+    stored,
+    plan.stores,
+    (id) => mailboxFor(db, id, "junk"),
+  );
+  const copyOf = (accountId: number) =>
+    spam?.copies.get(accountId) ?? { raw: msg.raw, sha, parsed: stored };
   // --- Sieve (issue 21 item 2): the user's rules reshape the plan (sieve_delivery.ts). ---
   const sieve = await applySieve(db, deps, prepared, plan, stored);
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
-  // The blob goes in when anything refers to it: a stored copy, a queued one.
-  const needsBlob = !blobWritten && (
-    [...plan.stores.values()].some((target) => "mailboxId" in target) ||
-    plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0) ||
-    sieve.needsBlob
+  // The blobs go in when anything refers to them: a stored copy, a queued one.
+  const needed = new Map<string, Uint8Array>();
+  if (!blobWritten) {
+    for (const [accountId, target] of plan.stores) {
+      if ("mailboxId" in target) needed.set(copyOf(accountId).sha, copyOf(accountId).raw);
+    }
+    if (
+      plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0) ||
+      sieve.needsBlob
+    ) {
+      needed.set(sha, msg.raw);
+    }
+  }
+  const blobWrites = await Promise.all(
+    [...needed].map(([hash, raw]) => blobJob(deps.store, raw, hash)),
   );
-  const blobWrite = needsBlob ? await blobJob(deps.store, msg.raw, sha) : undefined;
   const blob = () => {
-    if (statements.length === 0 && blobWrite) statements.push(...blobWrite.statements);
+    if (statements.length > 0) return;
+    for (const write of blobWrites) statements.push(...write.statements);
   };
   for (const [accountId, target] of plan.stores) {
     if (!("mailboxId" in target)) continue;
     blob();
+    const copy = copyOf(accountId);
     const job = storeMessageJob({
       accountId,
       mailboxId: target.mailboxId,
-      blobSha256: sha,
-      size: msg.raw.byteLength,
-      parsed: stored,
+      blobSha256: copy.sha,
+      size: copy.raw.byteLength,
+      parsed: copy.parsed,
       flags: target.flags ?? msg.flags,
       internalDate: now,
       deliveryKey,
@@ -421,7 +447,7 @@ export async function deliveryJob(
       ));
     }
   }
-  if (blobWrite) blob(); // before Sieve's statements, which may be the first
+  if (blobWrites.length > 0) blob(); // before Sieve's statements, which may be the first
   statements.push(...sieve.statements); // Sieve's copies, replies and vacation log.
   if (plan.remote.length > 0) {
     blob();
@@ -438,11 +464,12 @@ export async function deliveryJob(
     blob();
     statements.push(...enqueueStatements(deps, outbound, messageRef));
   }
-  if (blobWrite) {
+  for (const hash of needed.keys()) {
     // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written
     // above is nobody's, so it goes in the same job rather than waiting for a sweep.
-    statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [sha] });
+    statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [hash] });
   }
+  if (spam) statements.push(...spam.statements);
   /** Each recipient's result from each account's (`stored` gives those that were written). */
   const outcome = (storedBy: (j: (typeof jobs)[number]) => StoreOutcome): DeliveryOutcome => {
     const byAccount = new Map<number, RecipientResult>();
@@ -508,7 +535,9 @@ export async function deliveryJob(
     get expected() {
       return outcome(() => expected);
     },
-    discard: () => blobWrite?.discard() ?? Promise.resolve(),
+    discard: async () => {
+      await Promise.all(blobWrites.map((write) => write.discard()));
+    },
   };
 }
 

@@ -34,6 +34,7 @@ import {
   purgeStatements,
   storeMessageJob,
 } from "./message_store.ts";
+import { trainQueued } from "./spam_training.ts";
 import { type BlobJob, blobJob } from "./blob_chunks.ts";
 import { MAX_KEYWORDS_PER_MESSAGE } from "./messages.ts";
 import { keywordsOf, rowsInSet, type SetRow, toEntry } from "./mail_access.ts";
@@ -239,7 +240,10 @@ export async function copyMessages(
     if (!mapping) throw quotaExceeded();
     return { uidValidity: target.uidValidity, mapping };
   });
-  if (result.mapping.length > 0) deps.bus.notify(accountId);
+  if (result.mapping.length > 0) {
+    deps.bus.notify(accountId);
+    await trainQueued(deps, accountId); // a copy into Junk (issue 21 item 1)
+  }
   return result;
 }
 
@@ -264,7 +268,10 @@ export async function moveToMailbox(
     const mapping: [number, number][] = rows.map((r, i) => [r.uid, moved[i].uid]);
     return { uidValidity: target.uidValidity, mapping };
   });
-  if (result.mapping.length > 0) deps.bus.notify(accountId);
+  if (result.mapping.length > 0) {
+    deps.bus.notify(accountId);
+    await trainQueued(deps, accountId); // into or out of Junk (issue 21 item 1)
+  }
   return result;
 }
 

@@ -17,6 +17,7 @@ import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
 import { searchableBody } from "./search_index.ts";
 import { parsedRowJson } from "./parsed_row.ts";
+import { junkTrainingStatement } from "./spam_training.ts";
 
 export interface Flags {
   seen?: boolean;
@@ -457,6 +458,8 @@ export function moveJob(
           ORDER BY j.key`,
         args: [accountId, source, pairs],
       },
+      // Into or out of Junk: the account's classifier learns it (services/spam_training.ts).
+      junkTrainingStatement(accountId, source, t, JSON.stringify(list.map((m) => m.id))),
     );
   }
   return {
@@ -556,6 +559,8 @@ export function copyJob(
       args: [t, accountId],
     },
     { sql: COPIED_UIDS_BUMP_SQL, args: [t] },
+    // Copied into Junk: the account's classifier learns it (services/spam_training.ts).
+    junkTrainingStatement(accountId, sourceMailboxId, t, ids),
   ];
   return {
     statements: list.length === 0 ? [] : statements,

@@ -24,6 +24,7 @@ import { schema } from "../store/store.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { mailboxByRole, requireMailbox } from "./mailboxes.ts";
 import { type FlagChange, flagJob, moveStatements, purgeStatements } from "./message_store.ts";
+import { trainQueued } from "./spam_training.ts";
 import { blobBytes, blobStream } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 
@@ -200,6 +201,7 @@ function parsedOf(
   row: MessageRow,
 ): ParsedMail & {
   authentication?: Record<string, unknown>;
+  spam?: unknown;
   bodyTruncated?: boolean;
   listsTruncated?: boolean;
 } {
@@ -253,6 +255,7 @@ export async function getMessage(
   if (p.authentication && typeof p.authentication === "object") {
     detail.authentication = p.authentication;
   }
+  if (p.spam && typeof p.spam === "object") detail.spam = p.spam as MessageDetail["spam"];
   return detail;
 }
 
@@ -440,6 +443,7 @@ export async function moveMessage(deps: Deps, accountId: number, id: number, tar
     if (statements.length > 0) await deps.store.batch(statements);
   });
   deps.bus.notify(accountId);
+  await trainQueued(deps, accountId); // into or out of Junk (issue 21 item 1)
   return await summaryOf(deps.store.db, accountId, id);
 }
 
@@ -499,5 +503,6 @@ export async function batchMessages(deps: Deps, accountId: number, req: MessageB
     return { done, notFound: notFound_ };
   });
   if (result.done.length > 0) deps.bus.notify(accountId);
+  if (result.done.length > 0 && req.action === "move") await trainQueued(deps, accountId);
   return result;
 }

@@ -33,6 +33,7 @@ import {
 import { scopeOf, StaleReads } from "../store/read_scope.ts";
 import { addressKey, findDomain } from "./accounts.ts";
 import { isDomainAdmin } from "./domain_roles.ts";
+import { correspondentStatement } from "./spam_reputation.ts";
 import {
   deliveryJob,
   isHostPostmaster,
@@ -422,6 +423,9 @@ export async function sendMessage(
   });
   const deliveredAt = statements.length;
   statements.push(...delivery.statements);
+  // Who the account writes to earns a spam reputation bonus (issue 21 item 1).
+  const known = correspondentStatement(auth.accountId, [...local, ...remote], prepared.now);
+  if (known) statements.push(known);
   if (options.job) {
     statements.push(
       ...await options.job.last(

@@ -15,6 +15,7 @@ import type { Deps } from "../deps.ts";
 import { AppError } from "../errors.ts";
 import { findAccountByAddress, findDomain } from "./accounts.ts";
 import { deliveryJob, prepareDelivery, type RecipientResult, runDeliveryJob } from "./delivery.ts";
+import { correspondentStatement } from "./spam_reputation.ts";
 import { assertMaySendAs } from "./send.ts";
 import { relayKeyContext } from "../auth/relay_keys.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
@@ -124,7 +125,10 @@ export async function submitMessage(
     mailFrom: envelope.mailFrom,
     recipients: local,
     source: "smtp",
+    submission: true,
   });
+  // Who the account writes to earns a spam reputation bonus (issue 21 item 1).
+  const known = correspondentStatement(account.id, [...local, ...remote], prepared.now);
   const outbound = {
     accountId: account.id,
     blobSha256: prepared.sha,
@@ -138,6 +142,7 @@ export async function submitMessage(
   if (!key) {
     // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
     const job = await deliveryJob(deps.store.db, deps, prepared, { outbound });
+    if (known) job.statements.push(known);
     const delivered = await runDeliveryJob(deps, job);
     outcome = { ...delivered, results: [...delivered.results, ...forwarded] };
   } else {
@@ -151,6 +156,7 @@ export async function submitMessage(
           outbound,
           assertStored: true,
         });
+        if (known) job.statements.push(known);
         const expected = [...job.expected.results, ...forwarded].map(firstResult);
         const claim = claimKeyStatements(deps, account.id, key);
         const results = await deps.store.batch([

@@ -395,3 +395,4 @@ export * from "./schema_mail_access.ts";
 export * from "./schema_sharp.ts";
 export * from "./schema_jmap.ts";
 export * from "./schema_sieve.ts";
+export * from "./schema_spam.ts";

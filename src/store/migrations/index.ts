@@ -219,4 +219,18 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `sieve_vacation_replies_sent` ON `sieve_vacation_replies` (`sent_at`);",
     ],
   },
+  {
+    "tag": "0017_fresh_caretaker",
+    "statements": [
+      "CREATE TABLE `spam_correspondents` (\n\t`account_id` integer NOT NULL,\n\t`address` text NOT NULL,\n\t`last_at` integer NOT NULL,\n\tPRIMARY KEY(`account_id`, `address`)\n);",
+      "CREATE TABLE `spam_greylist` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`first_seen` integer NOT NULL,\n\t`passed_at` integer,\n\t`passes` integer DEFAULT 0 NOT NULL,\n\t`last_seen` integer NOT NULL\n);",
+      "CREATE TABLE `spam_learned` (\n\t`account_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`label` text NOT NULL,\n\tPRIMARY KEY(`account_id`, `blob_sha256`)\n);",
+      "CREATE TABLE `spam_rates` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`window_start` integer NOT NULL,\n\t`count` integer NOT NULL\n);",
+      "CREATE TABLE `spam_settings` (\n\t`scope` text PRIMARY KEY NOT NULL,\n\t`junk_score` real,\n\t`reject_score` real,\n\t`enabled` integer,\n\t`updated_at` integer NOT NULL\n);",
+      "CREATE TABLE `spam_stats` (\n\t`account_id` integer PRIMARY KEY NOT NULL,\n\t`nspam` integer DEFAULT 0 NOT NULL,\n\t`nham` integer DEFAULT 0 NOT NULL\n);",
+      "CREATE TABLE `spam_tokens` (\n\t`account_id` integer NOT NULL,\n\t`token` text NOT NULL,\n\t`spam` integer DEFAULT 0 NOT NULL,\n\t`ham` integer DEFAULT 0 NOT NULL,\n\tPRIMARY KEY(`account_id`, `token`)\n);",
+      "CREATE TABLE `spam_training` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`message_id` integer NOT NULL,\n\t`label` text NOT NULL\n);",
+      "CREATE INDEX `spam_training_account` ON `spam_training` (`account_id`,`id`);",
+    ],
+  },
 ];
