@@ -20,7 +20,11 @@ async function firstAdmin(store: Store): Promise<string> {
   return admin.address;
 }
 
-async function withApi<T>(values: Values, body: (api: ApiSession) => Promise<T>): Promise<T> {
+/** Runs `body` against the API as the queue commands reach it (also `postern reports`). */
+export async function withApi<T>(
+  values: Values,
+  body: (api: ApiSession) => Promise<T>,
+): Promise<T> {
   const as = str(values, "as");
   const api = flag(values, "local")
     ? await localSession(values, as ?? firstAdmin)

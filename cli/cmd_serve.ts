@@ -32,6 +32,7 @@ import {
 } from "../hosts/process/bridge_runtime.ts";
 import { readFile } from "node:fs/promises";
 import { startTxWorker } from "../src/transactional/worker.ts";
+import { startReportWorker } from "../src/reports/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
 import { bridgeDirect } from "../src/routes/bridge_direct.ts";
@@ -146,6 +147,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     companions.push(startChangeLogPruner(store, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
+    // DMARC aggregate reports owed to senders, daily (src/reports/, issue 21 item 4).
+    companions.push(startReportWorker(deps));
     companions.push({ close: () => Promise.resolve(mime.close()) });
     const memory = startMemoryTrim();
     companions.push(memory);

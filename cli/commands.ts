@@ -499,6 +499,41 @@ export const queueGroup: Group = {
   subcommands: [queueList, queueRetry, queueCancel],
 };
 
+const REPORTS_ACCESS = "Reports other mail servers sent to the rua addresses Postern publishes " +
+  "for its domains (postmaster@<domain>), parsed. Uses the HTTP API (/v1/admin/reports) the way " +
+  "`postern queue` does: --url/--api-key, --as with a password, or --local. A domain " +
+  "administrator sees its own domains only.";
+
+const reportOptions: Record<string, OptionSpec> = {
+  domain: { type: "string", arg: "DOMAIN", help: "Only this domain's reports" },
+  since: { type: "string", arg: "DATE", help: "Only reports whose interval ends after DATE" },
+  limit: { type: "string", arg: "N", help: "At most N reports (1-500, default 50)" },
+  rows: { type: "boolean", help: "Also print each report's rows (sources, policies)" },
+  ...API_OPTIONS,
+};
+
+const reportsDmarc: Command = {
+  name: "reports dmarc",
+  summary: "DMARC aggregate reports received about your domains (RFC 7489)",
+  details: [REPORTS_ACCESS],
+  options: reportOptions,
+  run: lazy(() => import("./cmd_reports.ts"), "reportsDmarc"),
+};
+
+const reportsTls: Command = {
+  name: "reports tls",
+  summary: "SMTP TLS reports received about your domains (RFC 8460)",
+  details: [REPORTS_ACCESS],
+  options: reportOptions,
+  run: lazy(() => import("./cmd_reports.ts"), "reportsTls"),
+};
+
+export const reportsGroup: Group = {
+  name: "reports",
+  summary: "Read DMARC and TLS reports received for your domains",
+  subcommands: [reportsDmarc, reportsTls],
+};
+
 export const configGroup: Group = {
   name: "config",
   summary: "Show and check configuration",
@@ -650,6 +685,7 @@ export const COMMANDS: (Command | Group)[] = [
   migrateCommand,
   sendCommand,
   queueGroup,
+  reportsGroup,
   configGroup,
   importCommand,
   exportCommand,

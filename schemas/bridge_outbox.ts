@@ -51,6 +51,21 @@ export const OutboxRenewResponse = z.object({
 }).meta({ id: "OutboxRenewResponse" });
 export type OutboxRenewResponse = z.infer<typeof OutboxRenewResponse>;
 
+export const ArcSealRequest = z.object({
+  domain: z.string().meta({
+    description:
+      "The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature).",
+  }),
+  authResults: z.string().meta({
+    description:
+      "The ARC-Authentication-Results payload after `i=N;` (RFC 8617 section 4.1.1): the verdicts the MX saw.",
+  }),
+  cv: z.enum(["none", "pass", "fail"]).meta({
+    description: "The chain validation status of the message as it arrived (RFC 8617 section 5.2).",
+  }),
+}).meta({ id: "ArcSealRequest" });
+export type ArcSealRequest = z.infer<typeof ArcSealRequest>;
+
 export const OutboxItem = z.object({
   id: z.number().int().meta({ description: "The outbox row's id." }),
   mailFrom: z.string().meta({
@@ -66,6 +81,9 @@ export const OutboxItem = z.object({
   size: z.number().int().meta({ description: "Size of the message in bytes." }),
   messageId: z.string().nullable().meta({ description: "Its Message-ID, if any." }),
   expiresAt: z.string().meta({ description: "ISO 8601" }),
+  arc: ArcSealRequest.optional().meta({
+    description: "Set on a forwarded copy (issue 21): seal it with an ARC set before sending.",
+  }),
 }).meta({ id: "OutboxItem" });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
@@ -98,6 +116,27 @@ export type OutboxOutcome = z.infer<typeof OutboxOutcome>;
 export const DeliveryStage = z.enum(["dns", "connect", "mail", "rcpt", "data"]);
 export type DeliveryStage = z.infer<typeof DeliveryStage>;
 
+/**
+ * How TLS went for the session that carried an item (RFC 8460 section 4.3): counted per day by
+ * the gateway for the recipient domain's TLS report.
+ */
+export const TlsSessionResult = z.object({
+  policyType: z.enum(["sts", "no-policy-found"]).meta({
+    description: "`sts` when the domain publishes an MTA-STS policy in mode enforce or testing.",
+  }),
+  policyDomain: z.string().max(253).meta({ description: "The recipient domain." }),
+  policyString: z.array(z.string().max(300)).max(50).default([]).meta({
+    description: "The MTA-STS policy's lines (`version: STSv1`, `mode: …`, `mx: …`).",
+  }),
+  mxHost: z.string().max(255).meta({ description: "The MX host the session was with." }),
+  result: z.string().regex(/^[a-z][a-z-]{0,39}$/).meta({
+    description: "`success`, or an RFC 8460 result type: starttls-not-supported, " +
+      "certificate-host-mismatch, certificate-expired, certificate-not-trusted, " +
+      "validation-failure.",
+  }),
+}).meta({ id: "TlsSessionResult" });
+export type TlsSessionResult = z.infer<typeof TlsSessionResult>;
+
 export const OutboxResultRequest = z.object({
   worker: z.string().min(1).max(128).meta({ description: "The worker that holds the lease." }),
   outcome: OutboxOutcome.meta({
@@ -118,6 +157,9 @@ export const OutboxResultRequest = z.object({
       "The remote reply text or what went wrong, for logs and the bounce's Diagnostic-Code.",
   }),
   remoteMta: z.string().max(255).optional().meta({ description: "The MX host that answered." }),
+  tls: TlsSessionResult.optional().meta({
+    description: "How TLS went with the MX (issue 21: counted for TLS reports, RFC 8460).",
+  }),
 }).meta({ id: "OutboxResultRequest" });
 export type OutboxResultRequest = z.infer<typeof OutboxResultRequest>;
 

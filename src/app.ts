@@ -50,6 +50,8 @@ import { shellRoutes } from "./web/shell/routes.tsx";
 import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { spamRoutes } from "./routes/spam.ts";
+import { forwardingRoutes } from "./routes/forwarding.ts";
+import { reportRoutes } from "./routes/reports.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -185,6 +187,8 @@ export function createApp(deps: Deps) {
   app.route("/v1", sieveRoutes(deps));
   app.route("/v1", sieveRuleRoutes(deps));
   app.route("/v1", spamRoutes(deps)); // issue 21 item 1
+  app.route("/v1", forwardingRoutes(deps));
+  app.route("/v1", reportRoutes(deps));
 
   documentApi(app, API_VERSION);
   app.route("/", metricsRoutes(deps, metrics));

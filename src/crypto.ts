@@ -157,6 +157,33 @@ export function randomToken(bytes = 32): string {
   return toBase64Url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
+const purposeKeys = new WeakMap<Uint8Array, Map<string, Promise<Uint8Array>>>();
+
+/**
+ * HMAC-SHA-256(base, label): a secret of its own for one purpose, derived from a key derived
+ * from the master key (the JWT key), so that one purpose's tokens never verify as another's.
+ * Remembered per base key and label.
+ */
+export function purposeSecret(base: Uint8Array, label: string): Promise<Uint8Array> {
+  let byLabel = purposeKeys.get(base);
+  if (!byLabel) purposeKeys.set(base, byLabel = new Map());
+  let secret = byLabel.get(label);
+  if (!secret) {
+    secret = (async () => {
+      const key = await crypto.subtle.importKey(
+        "raw",
+        base as BufferSource,
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      return new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(label)));
+    })();
+    byLabel.set(label, secret);
+  }
+  return secret;
+}
+
 /** Compares two strings in time that depends only on their length. */
 export function timingSafeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;

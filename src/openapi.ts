@@ -47,6 +47,7 @@ const TAGS: { name: string; description: string }[] = [
   { name: "messages", description: "Stored messages: read, flag, move, delete." },
   { name: "threads", description: "Conversations." },
   { name: "search", description: "Full-text search of the account's messages." },
+  { name: "account", description: "The signed-in account's own settings (forwarding)." },
   {
     name: "sieve",
     description: "Sieve filters (RFC 5228): scripts, the active one, simple rules, vacation.",

@@ -6,13 +6,10 @@
  * whose RCPT check accepts the signed return path; the report ends as a `bounced` event and a
  * suppression entry, not as mail in a mailbox.
  */
-import { GatewayClient } from "../bridge/gateway_client.ts";
-import { GatewaySmtpBackend } from "../bridge/smtp/gateway_backend.ts";
-import { startSmtpServer } from "../bridge/smtp/server.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN } from "./fixtures/app.ts";
-import { HOSTNAME, startOutboundWorld } from "./fixtures/outbound.ts";
+import { startOutboundWorld, startWorldMx } from "./fixtures/outbound.ts";
 import { assertPeers, peerTest, startPostfix } from "./fixtures/postfix.ts";
 
 const peers = peerTest(["postfix"]);
@@ -28,26 +25,7 @@ Deno.test({
         "mx.legacy.test": { A: ["127.0.0.1"] },
       },
     });
-    const client = new GatewayClient(
-      "http://gateway.internal",
-      world.bridgeKey,
-      (r) => world.gw.app.fetch(r),
-    );
-    const mx = await startSmtpServer({
-      host: "127.0.0.1",
-      port: 0,
-      mode: "mx",
-      hostname: HOSTNAME,
-      backend: new GatewaySmtpBackend(client, HOSTNAME),
-      requireTlsForAuth: true,
-      maxMessageBytes: world.gw.deps.config.maxMessageBytes,
-      maxRecipients: 100,
-      maxConnections: 20,
-      maxPerIp: 20,
-      idleMs: 30_000,
-      sessionMs: 60_000,
-      earlyTalkerMs: 0,
-    });
+    const mx = await startWorldMx(world);
     const postfix = await startPostfix({
       edgePort: mx.port,
       relayDomains: [DOMAIN],

@@ -62,6 +62,14 @@ export interface DmarcVerdict {
   pct?: number;
   /** Why DMARC could not be evaluated (no or several author domains). */
   skipped?: string;
+  /**
+   * Whether SPF and DKIM passed aligned with the author domain (RFC 7489 section 3.1): the
+   * `policy_evaluated` of an aggregate report (appendix C), recorded per message by the gateway.
+   */
+  spfAligned?: boolean;
+  dkimAligned?: boolean;
+  /** The domain whose record was applied (the organizational domain's, for a subdomain). */
+  policyDomain?: string;
 }
 
 export interface AuthVerdict {
@@ -213,6 +221,17 @@ export async function authenticateInbound(
     }
     : { result: "none", policy: "none", domain: "" };
   if (typeof record?.pct === "number" && record.pct < 100) dmarc.pct = record.pct;
+  const alignment = d
+    ? (d as unknown as {
+      alignment?: { spf?: { result?: unknown }; dkim?: { result?: unknown } };
+      policyDomain?: string;
+    })
+    : undefined;
+  if (alignment?.alignment) {
+    dmarc.spfAligned = !!alignment.alignment.spf?.result;
+    dmarc.dkimAligned = !!alignment.alignment.dkim?.result;
+  }
+  if (alignment?.policyDomain) dmarc.policyDomain = alignment.policyDomain;
   if (!d && result.dmarcSkipReason) dmarc.skipped = result.dmarcSkipReason;
   return {
     spf: result.spf

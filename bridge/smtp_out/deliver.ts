@@ -18,6 +18,7 @@ import {
   type TlsMode,
 } from "./client.ts";
 import { type MtaStsSource, mxMatchesPolicy } from "./mta_sts.ts";
+import { tlsFailureType, type TlsPolicy, tlsPolicyOf } from "./tls_result.ts";
 import { hostAddresses, resolveMx } from "./mx.ts";
 
 export type Result = Omit<OutboxResultRequest, "worker">;
@@ -88,6 +89,8 @@ function transactions(items: OutboxItem[]): OutboxItem[][] {
 interface Candidate {
   mxName: string;
   tls: TlsMode;
+  /** The domain's policy, for its TLS report (tls_result.ts). */
+  policy: TlsPolicy;
 }
 
 /** The MX hosts to try, in order, with the TLS each needs; or the result for every item. */
@@ -114,7 +117,8 @@ async function candidates(
     if (allowed.length === 0) {
       return deferred(`no MX host of ${domain} matches its MTA-STS policy`, "4.7.5");
     }
-    return allowed.map((h) => ({ mxName: h.name, tls: "verify" as const }));
+    const sts = tlsPolicyOf(domain, policy);
+    return allowed.map((h) => ({ mxName: h.name, tls: "verify" as const, policy: sts }));
   }
   if (policy?.mode === "testing") {
     const mismatched = route.hosts.filter((h) => !mxMatchesPolicy(h.name, policy));
@@ -125,7 +129,12 @@ async function candidates(
       });
     }
   }
-  return route.hosts.map((h) => ({ mxName: h.name, tls: "opportunistic" as const }));
+  const tlsPolicy = tlsPolicyOf(domain, policy);
+  return route.hosts.map((h) => ({
+    mxName: h.name,
+    tls: "opportunistic" as const,
+    policy: tlsPolicy,
+  }));
 }
 
 /** Connects to the first host that answers; the last problem when none does. */
@@ -166,6 +175,11 @@ async function connectFirst(
           candidate.tls === "verify" ? "4.7.5" : "4.4.1",
           candidate.mxName,
         );
+        // A failed TLS negotiation is a failed session of the domain's TLS report.
+        const failure = tlsFailureType(message, candidate.tls === "verify");
+        if (failure) {
+          last.tls = { ...candidate.policy, mxHost: candidate.mxName, result: failure };
+        }
       }
     }
   }
@@ -240,8 +254,14 @@ export async function deliverDomain(deps: DomainDeliveryDeps, group: OutboxGroup
           batch.map((i) => i.rcptTo),
           bytes,
         );
+        // RFC 8460: a session counts as successful when TLS was negotiated.
+        const tls = {
+          ...list[0].policy,
+          mxHost: client.mxName,
+          result: client.secure ? "success" : "starttls-not-supported",
+        };
         for (const [i, reply] of replies.entries()) {
-          report(batch[i], replyResult(reply.reply, reply.stage, client.mxName));
+          report(batch[i], { ...replyResult(reply.reply, reply.stage, client.mxName), tls });
         }
       } catch (e) {
         // The connection broke mid-transaction: this message is deferred (it may or may not

@@ -82,7 +82,8 @@ export class DkimSigner {
     private readonly makeSignatures: SignatureMaker = dkimSignatures,
   ) {}
 
-  private async keysFor(domain: string): Promise<DkimSigningKeys | undefined> {
+  /** The domain's signing keys (cached; also the ARC sealer's, arc_seal.ts). */
+  async keysFor(domain: string): Promise<DkimSigningKeys | undefined> {
     const hit = this.cache.get(domain);
     if (hit && hit.until > this.now()) return hit.keys;
     // A failure to reach the gateway throws: the caller defers rather than send unsigned.

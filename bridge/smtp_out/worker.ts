@@ -2,7 +2,8 @@
  * The outbound SMTP worker: a bounded loop that claims due outbox rows from the gateway (leased,
  * grouped by destination domain), delivers over up to `concurrency` connections at a time
  * (deliver.ts; a busy domain gets several, lanes.ts),
- * DKIM-signs each message once per claim (dkim.ts), and reports every recipient's result.
+ * DKIM-signs each message once per claim (dkim.ts), ARC-seals forwarded copies (arc_seal.ts),
+ * and reports every recipient's result.
  * Destination domains that publish `_sharp._tcp` SRV records go over SHARP/1.3 instead
  * (../sharp/outbound.ts), when that route is enabled. When
  * the queue is empty it waits `claimIntervalMs`; `stop()` ends the loop after the deliveries in
@@ -14,6 +15,7 @@ import type { Resolver } from "../dns/resolver.ts";
 import { GatewayError } from "../gateway_client.ts";
 import { type ConnectOptions, openSmtpClient, type SmtpClient } from "./client.ts";
 import { DkimSigner, type SignatureMaker } from "./dkim.ts";
+import { arcSealHeaders, prepend, type SealMaker } from "./arc_seal.ts";
 import { deliverDomain, type Result, type WorkerLogger } from "./deliver.ts";
 import type { MtaStsSource } from "./mta_sts.ts";
 import type { OutboxClient } from "./outbox_client.ts";
@@ -43,6 +45,8 @@ export interface OutboundWorkerOptions {
   connect?: (options: ConnectOptions) => Promise<SmtpClient>;
   /** Makes DKIM signatures elsewhere (another thread; closed by `stop()`); default: here. */
   dkimSignatures?: SignatureMaker & { close?(): void };
+  /** Makes ARC sets elsewhere (another thread, the one that signs); default: here. */
+  arcSeal?: SealMaker;
   /** SHARP/1.3 to domains with SRV `_sharp._tcp`, minting stamps of these bits; absent: off. */
   sharp?: { hashcashBits: number; timeoutMs?: number };
 }
@@ -230,18 +234,45 @@ export class OutboundWorker {
       ca: this.options.ca,
       logger,
       message: (item: OutboxItem) => {
-        // One fetch and one signature per message, whatever number of domains it goes to.
-        let bytes = prepared.get(item.blobSha256);
+        // One fetch and one signature per message, whatever number of domains it goes to (a
+        // forwarded copy's seal is part of the key: another forwarding domain seals anew).
+        const key = item.arc
+          ? `${item.blobSha256} ${item.arc.domain} ${item.arc.cv} ${item.arc.authResults}`
+          : item.blobSha256;
+        let bytes = prepared.get(key);
         if (!bytes) {
           bytes = gateway.raw(item.id, this.workerId)
-            .then(async (raw) => (await this.signer.sign(raw)).bytes);
-          prepared.set(item.blobSha256, bytes);
-          bytes.catch(() => prepared.delete(item.blobSha256));
+            .then(async (raw) => await this.seal(item, (await this.signer.sign(raw)).bytes));
+          prepared.set(key, bytes);
+          bytes.catch(() => prepared.delete(key));
         }
         return bytes;
       },
       report: (item, result) => this.report(item, result),
     }, group);
+  }
+
+  /**
+   * A forwarded copy with its ARC set in front (after DKIM signing, so that the
+   * ARC-Message-Signature covers a DKIM-Signature of ours). Without a key for the forwarding
+   * domain, or when mailauth refuses (a chain already failed or full), it goes out unsealed:
+   * SRS still gets it past SPF, and holding the mail back would help nobody.
+   */
+  private async seal(item: OutboxItem, bytes: Uint8Array): Promise<Uint8Array> {
+    if (!item.arc) return bytes;
+    const keys = await this.signer.keysFor(item.arc.domain);
+    const outcome = keys && keys.keys.length > 0
+      ? await (this.options.arcSeal ?? arcSealHeaders)(bytes, item.arc, keys)
+      : { refused: `${item.arc.domain} has no DKIM key` };
+    if ("refused" in outcome) {
+      this.options.logger.log("warn", "smtp_out.arc_unsealed", {
+        id: item.id,
+        domain: item.arc.domain,
+        reason: outcome.refused,
+      });
+      return bytes;
+    }
+    return prepend(outcome.headers, bytes);
   }
 
   private async report(item: OutboxItem, result: Result): Promise<void> {

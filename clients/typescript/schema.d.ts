@@ -2263,6 +2263,50 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/account/forwarding": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your forwarding
+     * @description Where your incoming mail is forwarded to, and whether a copy stays here.
+     */
+    get: operations["getForwarding"];
+    /**
+     * Set your forwarding
+     * @description Replaces the forwarding; every bad address is listed (422). Needs a signed-in session: an API key cannot divert an account's mail.
+     */
+    put: operations["setForwarding"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/admin/reports/{kind}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * DMARC and TLS reports received about your domains
+     * @description Reports that other mail servers sent to the `rua` addresses Postern publishes for its domains, parsed (gzip, zip or plain). Server administrators see all domains, domain administrators their own.
+     */
+    get: operations["listReceivedReports"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -4247,6 +4291,18 @@ export interface components {
       messageId: string | null;
       /** @description ISO 8601 */
       expiresAt: string;
+      /** @description Set on a forwarded copy (issue 21): seal it with an ARC set before sending. */
+      arc?: {
+        /** @description The forwarding domain, whose DKIM key seals (d= of ARC-Seal and ARC-Message-Signature). */
+        domain: string;
+        /** @description The ARC-Authentication-Results payload after `i=N;` (RFC 8617 section 4.1.1): the verdicts the MX saw. */
+        authResults: string;
+        /**
+         * @description The chain validation status of the message as it arrived (RFC 8617 section 5.2).
+         * @enum {string}
+         */
+        cv: "none" | "pass" | "fail";
+      };
     };
     OutboxClaimRequest: {
       /** @description A name unique to this worker process (e.g. host name + pid + random). */
@@ -4315,6 +4371,25 @@ export interface components {
       message: string;
       /** @description The MX host that answered. */
       remoteMta?: string;
+      /** @description How TLS went with the MX (issue 21: counted for TLS reports, RFC 8460). */
+      tls?: {
+        /**
+         * @description `sts` when the domain publishes an MTA-STS policy in mode enforce or testing.
+         * @enum {string}
+         */
+        policyType: "sts" | "no-policy-found";
+        /** @description The recipient domain. */
+        policyDomain: string;
+        /**
+         * @description The MTA-STS policy's lines (`version: STSv1`, `mode: …`, `mx: …`).
+         * @default []
+         */
+        policyString?: string[];
+        /** @description The MX host the session was with. */
+        mxHost: string;
+        /** @description `success`, or an RFC 8460 result type: starttls-not-supported, certificate-host-mismatch, certificate-expired, certificate-not-trusted, validation-failure. */
+        result: string;
+      };
     };
     DkimSigningKeys: {
       /** @description The local domain. */
@@ -6406,6 +6481,39 @@ export interface components {
       junkScore?: number | null;
       /** @description Score at or above which mail is refused at DATA; must be above the Junk threshold in force; null: inherit. */
       rejectScore?: number | null;
+    };
+    Forwarding: {
+      /** @description Addresses your mail is forwarded to (at most 10); an empty list turns forwarding off. Copies leave with an SRS envelope sender in your domain and an ARC seal over the verdicts Postern saw, so SPF and DMARC keep passing at the next hop. Mail filed as junk is not forwarded. */
+      targets: string[];
+      /**
+       * @description Also keep the message in your own mailbox (default true).
+       * @default true
+       */
+      keepCopy?: boolean;
+    };
+    ReceivedReport: {
+      /** @description The report's id here. */
+      id: number;
+      /** @description Our domain the report is about. */
+      domain: string;
+      /** @description Who sent it (org_name / organization-name). */
+      orgName: string;
+      /** @description The sender's report id. */
+      reportId: string;
+      /** @description Start of the reported interval (ISO 8601). */
+      begin: string;
+      /** @description End of the reported interval (ISO 8601). */
+      end: string;
+      /** @description Messages (DMARC) or TLS sessions (TLS) the report counts. */
+      total: number;
+      /** @description Of those: messages that passed neither aligned DKIM nor aligned SPF (DMARC), or failed sessions (TLS). */
+      failed: number;
+      /** @description When it arrived (ISO 8601). */
+      receivedAt: string;
+      /** @description The parsed report: DMARC `policy` and `rows` (source IP, count, disposition, evaluated DKIM/SPF, auth results); TLS `policies` (type, strings, MX hosts, successful and failed session counts, failure details). */
+      data: {
+        [key: string]: unknown;
+      };
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -20575,6 +20683,267 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getForwarding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The forwarding */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Forwarding"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setForwarding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["Forwarding"];
+      };
+    };
+    responses: {
+      /** @description The stored forwarding */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Forwarding"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listReceivedReports: {
+    parameters: {
+      query?: {
+        /** @description Only this domain's reports. */
+        domain?: string;
+        /** @description Only reports whose interval ends after this time (ISO 8601). */
+        since?: string;
+        /** @description At most this many (1 to 500, default 50). */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description `dmarc`: DMARC aggregate reports; `tls`: SMTP TLS reports (TLS-RPT). */
+        kind: "dmarc" | "tls";
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Reports, newest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The reports. */
+            items: components["schemas"]["ReceivedReport"][];
+          };
         };
       };
       /** @description Not authenticated */

@@ -281,6 +281,7 @@ export function startOutboundWorker(
     logger,
     sharp: config.sharpOutbound ? { hashcashBits: config.sharpHashcashBits } : undefined,
     dkimSignatures: dkim,
+    arcSeal: (...args) => thread.arcSeal(...args),
   });
   worker.start();
   logger.log("info", "bridge.outbound_started", {

@@ -8,6 +8,7 @@
  */
 import type { Resolver } from "../../bridge/dns/resolver.ts";
 import { dkimSignatures, type SignatureMaker } from "../../bridge/smtp_out/dkim.ts";
+import { arcSealHeaders, type SealMaker } from "../../bridge/smtp_out/arc_seal.ts";
 import {
   authenticateInbound,
   type AuthVerdict,
@@ -20,6 +21,8 @@ import { workerRpc } from "./worker_rpc.ts";
 
 export interface MailauthThread {
   dkimSignatures: SignatureMaker & { close?(): void };
+  /** ARC sets for forwarded mail (issue 21), signed like DKIM on the worker. */
+  arcSeal: SealMaker;
   /** authenticateInbound with this thread's resolver (the options' own is not used). */
   authenticateInbound(input: InboundAuthInput, options: InboundAuthOptions): Promise<AuthVerdict>;
   close(): void;
@@ -35,8 +38,15 @@ export function createMailauthThread(resolver: Resolver): MailauthThread {
     if (rpc.broken) return await dkimSignatures(raw, domain, keys);
     return (await rpc.call({ op: "sign", raw, domain, keys })).value as string;
   };
+  const seal: SealMaker = async (raw, request, keys, signTime) => {
+    if (rpc.broken) return await arcSealHeaders(raw, request, keys, signTime);
+    return (await rpc.call({ op: "seal", raw, request, keys, signTime })).value as Awaited<
+      ReturnType<SealMaker>
+    >;
+  };
   return {
     dkimSignatures: sign,
+    arcSeal: seal,
     async authenticateInbound(input, options) {
       // A test's DMARC sampling function cannot cross threads: such calls run here. So does a
       // large message: mailauth reads it in 64 KiB slices, and the trip would copy all of it

@@ -40,6 +40,8 @@ export const DEFAULT_LIMITS: SliceLimits = {
   inboundWebhooks: 50,
   webhookDeliveries: 50,
   searchBatches: 10,
+  // A report is a few DNS lookups and one batch: five per run keeps the subrequests low.
+  reports: 5,
 };
 
 export interface RunReport {

@@ -170,14 +170,15 @@ const aliasBody = (a: AliasView) => ({ ...a, createdAt: iso(a.createdAt) });
 export function adminRoutes(deps: Deps) {
   const app = newRouter();
   // What each request may reach: everything for a server administrator; for a domain
-  // administrator its domains, and only on the accounts and aliases routes.
+  // administrator its domains, and only on the accounts, aliases and received reports routes
+  // (the reports: issue21#4, routes/reports.ts).
   const reaches = new WeakMap<Context<AppEnv>, Reach>();
   const adminOnly = createMiddleware<AppEnv>(async (c, next) => {
     const auth = c.get("auth");
     let reach: Reach | undefined;
     if (auth.role !== "admin") {
       reach = await adminReach(deps.store.db, auth).catch(() => undefined);
-      if (reach && !/^\/v1\/admin\/(accounts|aliases)(\/|$)/.test(c.req.path)) {
+      if (reach && !/^\/v1\/admin\/(accounts|aliases|reports)(\/|$)/.test(c.req.path)) {
         throw new AppError(403, "forbidden", "server administrators only");
       }
     }

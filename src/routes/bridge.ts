@@ -44,6 +44,7 @@ import {
   returnPathMessage,
   splitReturnPaths,
 } from "../transactional/return_path.ts";
+import { srsRoute } from "../forwarding/forward.ts";
 
 const mailBody = (envelope: string) => ({
   content: {
@@ -159,6 +160,13 @@ async function recipientVerdict(
     return sharp
       ? { accept: false, local: false, code: "sharp_unsupported_recipient", reason: sharp }
       : { accept: true, local: false };
+  }
+  // issue21#3: an SRS address of ours takes bounces only while its hash and age check out.
+  const srs = await srsRoute(deps, deps.store.db, parsed.address);
+  if (srs) {
+    return srs.ok
+      ? { accept: true, local: true }
+      : { accept: false, local: true, code: "no_such_recipient", reason: "no such mailbox here" };
   }
   const served = await servesRecipient(deps.store.db, parsed.address, postmaster);
   // A signed VERP return path of one of our messages takes bounces and complaints.

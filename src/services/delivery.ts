@@ -32,6 +32,10 @@ import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
 import { applySieve } from "./sieve_delivery.ts";
 import { spamStep } from "./spam_verdict.ts";
+import { forwardDomainOf, forwardStatements } from "../forwarding/forward.ts";
+import { routeRecipient } from "../forwarding/user_forwarding.ts";
+import { dmarcCountStatement } from "../reports/dmarc_record.ts";
+import { receivedReportStatements } from "../reports/receive.ts";
 
 export type DeliverySource = "api" | "smtp" | "federation" | "sharp" | "import";
 
@@ -296,7 +300,15 @@ async function planDelivery(
   const plan: DeliveryPlan = { recipients: [], stores: new Map(), remote: [] };
   const postmaster = postmasterRoute(deps.config);
   for (const recipient of msg.recipients) {
-    const targets = await resolveRecipient(db, recipient, postmaster);
+    // issue21#3: SRS bounces return to their sender, accounts' forwarding adds targets.
+    const targets = await routeRecipient(
+      deps,
+      db,
+      recipient,
+      msg.mailboxRole === "junk",
+      () => resolveRecipient(db, recipient, postmaster),
+      (address) => resolveRecipient(db, address, postmaster, 1),
+    );
     if (!targets || targets.length === 0) {
       plan.recipients.push({
         recipient,
@@ -451,18 +463,41 @@ export async function deliveryJob(
   statements.push(...sieve.statements); // Sieve's copies, replies and vacation log.
   if (plan.remote.length > 0) {
     blob();
-    statements.push(...enqueueStatements(deps, {
-      accountId: null,
-      blobSha256: sha,
-      messageIdHeader: parsed.messageId,
-      mailFrom: msg.mailFrom,
-      recipients: [...new Set(plan.remote)],
-      now,
-    }));
+    // issue21#3: forwarded copies leave with an SRS sender and an ARC seal (forwarding/).
+    statements.push(
+      ...await forwardStatements(deps, db, {
+        outbound: {
+          accountId: null,
+          blobSha256: sha,
+          messageIdHeader: parsed.messageId,
+          mailFrom: msg.mailFrom,
+          recipients: [...new Set(plan.remote)],
+          now,
+        },
+        forwardDomain: forwardDomainOf(
+          msg.recipients,
+          (i) => {
+            const routes = plan.recipients[i];
+            return Array.isArray(routes) && routes.some((r) => r.kind === "forward");
+          },
+        ),
+        authentication: msg.authentication,
+      }),
+    );
   }
   if (outbound && outbound.recipients.length > 0) {
     blob();
     statements.push(...enqueueStatements(deps, outbound, messageRef));
+  }
+  // issue21#4: the DMARC evaluation counted for the sender's aggregate report (reports/).
+  const dmarcCount = statements.length > 0 && msg.source === "smtp"
+    ? dmarcCountStatement(msg.authentication, now)
+    : undefined;
+  if (dmarcCount) statements.push(dmarcCount);
+  if (statements.length > 0 && msg.source === "smtp") {
+    statements.push(
+      ...await receivedReportStatements(deps, db, msg.raw, msg.recipients, parsed, now),
+    );
   }
   for (const hash of needed.keys()) {
     // Every copy a duplicate (a retry whose trace fields differ) or refused: the blob written

@@ -39,6 +39,8 @@ import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_cl
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
+import { claimedSeals, claimedSealsStatement } from "../forwarding/seal_claim.ts";
+import { tlsCountStatement } from "../reports/tls_record.ts";
 
 const MINUTE = 60_000;
 const BACKOFF_BASE_MS = MINUTE;
@@ -104,14 +106,18 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
         .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit),
     ));
   });
+  const claimed = {
+    sql: "o.state = 'sending' AND o.lease_owner = ? AND o.lease_until = ? AND o.updated_at = ?",
+    args: [input.worker, leaseUntil, now],
+  };
   const results = await deps.store.batch([
     { sql: `${claim.sql} RETURNING ${outboxSql.columns}`, args: claim.args },
-    ...claimedEventStatements(deps, {
-      sql: "o.state = 'sending' AND o.lease_owner = ? AND o.lease_until = ? AND o.updated_at = ?",
-      args: [input.worker, leaseUntil, now],
-    }, input.route ?? "bridge"),
+    ...claimedEventStatements(deps, claimed, input.route ?? "bridge"),
+    // issue21#3: the ARC seal requests of forwarded rows ride along (forwarding/seal_claim.ts).
+    claimedSealsStatement(claimed),
   ]);
   const rows = results[0].rows.map((r) => outboxSql.fromRow(r as Record<string, unknown>));
+  const seals = claimedSeals(results.at(-1));
   const sizes = new Map<string, number>();
   const shas = [...new Set(rows.map((r) => r.blobSha256))];
   if (shas.length > 0) {
@@ -134,6 +140,7 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
       size: sizes.get(row.blobSha256) ?? 0,
       messageId: row.messageIdHeader,
       expiresAt: iso(row.expiresAt),
+      ...(seals.has(row.id) ? { arc: seals.get(row.id) } : {}),
     });
     groups.set(row.domain, group);
   }
@@ -257,7 +264,8 @@ export interface ResultOutcome {
 
 /**
  * Records a worker's result for one row it holds. `also`: statements for the same write job
- * when the row is sent (the federation worker's signed receipt goes in with its result).
+ * when the row is sent (the federation worker's signed receipt goes in with its result). A
+ * TLS outcome (`result.tls`) is counted in the job of a sent or deferred result.
  */
 export async function recordResult(
   deps: Deps,
@@ -273,6 +281,9 @@ export async function recordResult(
     : result.message;
 
   const lost = () => conflict(`outbox entry ${id} is not leased to ${result.worker}`);
+  // issue21#4: the session's TLS outcome, counted for the domain's TLS report (reports/).
+  const tls = tlsCountStatement(result.tls, now);
+  if (tls) also = [...also, tls];
   if (result.outcome === "sent") {
     // Reads first (the row above, the timeline's), then one write job re-checking the lease.
     const data = { remoteMta: result.remoteMta, response: text.slice(0, 500) };
@@ -312,6 +323,7 @@ export async function recordResult(
       [
         outboxEventRow(id, "outbox.deferred", data),
         ...await outboxEventStatements(deps, row, "deferred", data),
+        ...(tls ? [tls] : []),
       ],
     );
     if (!updated) throw lost();

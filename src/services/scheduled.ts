@@ -3,7 +3,7 @@
  * `Deno.cron` on Deno Deploy, a Worker's `scheduled()` — where `postern serve` runs the same
  * steps on its own timers (cli/cmd_serve.ts): federation out (the outbox rows that go to SHARP
  * peers over signed HTTPS), webhooks (inbound `email.received` fan-out, then due deliveries),
- * the full-text index, Idempotency-Key expiry and the JMAP change log's retention. Each step
+ * the full-text index, the daily DMARC reports, Idempotency-Key expiry and the JMAP change log's retention. Each step
  * runs in slices until it has no more work or the pass's time budget is spent, so a trigger
  * with a CPU or wall-clock limit ends cleanly and the next one carries on; every step claims its
  * rows through leases in the store, so overlapping passes (two isolates, a cron beside a
@@ -20,6 +20,7 @@ import { purgeExpiredKeys } from "../transactional/idempotency.ts";
 import { pollInbound } from "../transactional/inbound_webhooks.ts";
 import { dispatchWebhooks } from "../transactional/webhook_dispatcher.ts";
 import { indexPendingMessages } from "./search_index.ts";
+import { sendReports } from "../reports/worker.ts";
 
 export interface ScheduledLimits {
   /** Outbox rows claimed for federation, in one slice. */
@@ -32,6 +33,8 @@ export interface ScheduledLimits {
   webhookDeliveries?: number;
   /** Full-text index batches (of search_index.ts's batch size). */
   searchBatches?: number;
+  /** Report groups (a day and a sender domain) per slice. */
+  reports?: number;
 }
 
 export interface ScheduledOptions {
@@ -54,6 +57,8 @@ export interface ScheduledReport {
   webhooks: number;
   /** Messages added to the full-text index. */
   indexed: number;
+  /** DMARC aggregate reports queued. */
+  reports: number;
   /** Idempotency keys removed. */
   purgedKeys: number;
   /** Change-log rows removed. */
@@ -85,6 +90,7 @@ export async function runScheduledWork(
     inbound: 0,
     webhooks: 0,
     indexed: 0,
+    reports: 0,
     purgedKeys: 0,
     prunedChanges: 0,
     skipped: [],
@@ -136,6 +142,10 @@ export async function runScheduledWork(
       report.indexed += n;
       if (n < INDEX_BATCH) break;
     }
+  });
+  await step("reports", async () => {
+    // Daily DMARC aggregate reports (src/reports/), leased: one gateway of several sends.
+    report.reports += await sendReports(deps, worker, limits.reports ?? 50);
   });
   if (options.retention ?? true) {
     await step("idempotency", async () => {

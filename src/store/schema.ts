@@ -396,3 +396,5 @@ export * from "./schema_sharp.ts";
 export * from "./schema_jmap.ts";
 export * from "./schema_sieve.ts";
 export * from "./schema_spam.ts";
+export * from "./schema_forwarding.ts";
+export * from "./schema_reports.ts";

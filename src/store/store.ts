@@ -282,11 +282,11 @@ const CACHED_ROWS_WRITE =
 
 /**
  * A statement that may change a row only requests that re-check their reads cache (sessions,
- * suppressions, tracking settings, webhook endpoints: store/read_scope.ts); the write job of such
+ * suppressions, tracking settings, webhook endpoints, account forwarding: store/read_scope.ts); the write job of such
  * a request re-checks them in SQL anyway, so this only spares it a failed first attempt.
  */
 const SCOPED_ROWS_WRITE =
-  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:sessions|tx_suppressions|tx_domain_settings|tx_webhooks)["`]?[\s(]/i;
+  /^\s*(?:insert\s+(?:or\s+\w+\s+)?into|replace\s+into|update|delete\s+from)\s+["`]?(?:sessions|tx_suppressions|tx_domain_settings|tx_webhooks|account_forwarding)["`]?[\s(]/i;
 
 /** A statement that may change what a verified API key may do: its row or its account's. */
 const API_KEYS_WRITE =

@@ -5,7 +5,7 @@
  * label, so a token can be neither forged nor turned into an open redirect.
  */
 import type { Deps } from "../deps.ts";
-import { fromBase64Url, toBase64Url, toHex } from "../crypto.ts";
+import { fromBase64Url, purposeSecret, toBase64Url, toHex } from "../crypto.ts";
 
 const encoder = new TextEncoder();
 const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
@@ -13,23 +13,15 @@ const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 function keyFor(deps: Deps): Promise<CryptoKey> {
   let key = keys.get(deps.jwtKey);
   if (!key) {
-    key = (async () => {
-      const base = await crypto.subtle.importKey(
+    key = purposeSecret(deps.jwtKey, "postern tx v1").then((derived) =>
+      crypto.subtle.importKey(
         "raw",
-        deps.jwtKey as BufferSource,
+        derived as BufferSource,
         { name: "HMAC", hash: "SHA-256" },
         false,
         ["sign"],
-      );
-      const derived = await crypto.subtle.sign("HMAC", base, encoder.encode("postern tx v1"));
-      return await crypto.subtle.importKey(
-        "raw",
-        derived,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-    })();
+      )
+    );
     keys.set(deps.jwtKey, key);
   }
   return key;

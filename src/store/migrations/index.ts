@@ -233,4 +233,18 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `spam_training_account` ON `spam_training` (`account_id`,`id`);",
     ],
   },
+  {
+    "tag": "0018_complete_bucky",
+    "statements": [
+      "CREATE TABLE `account_forwarding` (\n\t`account_id` integer PRIMARY KEY NOT NULL,\n\t`targets` text NOT NULL,\n\t`keep_copy` integer DEFAULT true NOT NULL,\n\t`updated_at` integer NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE TABLE `dmarc_counts` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`day` integer NOT NULL,\n\t`header_from` text NOT NULL,\n\t`row_key` text NOT NULL,\n\t`count` integer DEFAULT 1 NOT NULL\n);",
+      "CREATE UNIQUE INDEX `dmarc_counts_row` ON `dmarc_counts` (`day`,`header_from`,`row_key`);",
+      "CREATE TABLE `outbox_seals` (\n\t`outbox_id` integer PRIMARY KEY NOT NULL,\n\t`domain` text NOT NULL,\n\t`auth_results` text NOT NULL,\n\t`cv` text NOT NULL,\n\tFOREIGN KEY (`outbox_id`) REFERENCES `outbox`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE TABLE `received_reports` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`kind` text NOT NULL,\n\t`domain` text NOT NULL,\n\t`org_name` text NOT NULL,\n\t`report_id` text NOT NULL,\n\t`begin` integer NOT NULL,\n\t`end` integer NOT NULL,\n\t`data` text NOT NULL,\n\t`total` integer NOT NULL,\n\t`failed` integer NOT NULL,\n\t`received_at` integer NOT NULL\n);",
+      "CREATE UNIQUE INDEX `received_reports_id` ON `received_reports` (`kind`,`org_name`,`report_id`);",
+      "CREATE INDEX `received_reports_domain` ON `received_reports` (`kind`,`domain`,`begin`);",
+      "CREATE TABLE `tls_counts` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`day` integer NOT NULL,\n\t`policy_domain` text NOT NULL,\n\t`row_key` text NOT NULL,\n\t`count` integer DEFAULT 1 NOT NULL\n);",
+      "CREATE UNIQUE INDEX `tls_counts_row` ON `tls_counts` (`day`,`policy_domain`,`row_key`);",
+    ],
+  },
 ];
