@@ -89,7 +89,7 @@ export const accountAdd = ({ values, positionals }: Invocation) =>
       role: flag(values, "admin") ? "admin" : "user",
       quotaBytes: quotaText === undefined ? undefined : Number(quotaText),
       adminDomains: list(values, "admin-of"),
-    }, { quotaBytes: config.defaultQuotaBytes, nowMs: Date.now() });
+    }, { quotaBytes: config.defaultQuotaBytes, nowMs: Date.now(), retention: config });
     const [view] = await accountViews(store, [account]);
     if (flag(values, "json")) {
       printJson({ ...view, ...(generated ? { password } : {}) });

@@ -35,6 +35,7 @@ import { startTxWorker } from "../src/transactional/worker.ts";
 import { startReportWorker } from "../src/reports/worker.ts";
 import { startSearchIndexer } from "../src/services/search_index.ts";
 import { startChangeLogPruner } from "../src/jmap/retention.ts";
+import { startRetention } from "../src/services/retention.ts";
 import { bridgeDirect } from "../src/routes/bridge_direct.ts";
 import type { BridgeDirect } from "../schemas/bridge.ts";
 import { type MemoryTrim, startMemoryTrim } from "../hosts/process/memory_trim.ts";
@@ -145,6 +146,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     companions.push(startSearchIndexer(store, logger));
     // The JMAP change log keeps its newest rows only (src/jmap/retention.ts).
     companions.push(startChangeLogPruner(store, logger));
+    // Mailbox retention and the recovery window's end (src/services/retention.ts).
+    companions.push(startRetention(deps, logger));
     // Webhook deliveries and inbound-mail webhooks (transactional sending).
     companions.push(startTxWorker(deps, { intervalMs: config.webhookIntervalMs }));
     // DMARC aggregate reports owed to senders, daily (src/reports/, issue 21 item 4).

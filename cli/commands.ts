@@ -674,6 +674,71 @@ const deployCommand: Command = {
   run: lazy(() => import("./cmd_deploy.ts"), "deployCommand"),
 };
 
+const backupCommand: Command = {
+  name: "backup",
+  summary: "Take an online snapshot of the whole store (database and blobs) into a file or folder",
+  details: [
+    "The server keeps running and taking mail meanwhile. --out FILE writes one tar file " +
+    "(written as FILE.partial, renamed when whole); --out DIR/ (or an existing empty folder) the " +
+    "same parts unpacked. Format (docs/backup.md): tables/<table>/<n>.jsonl row parts, " +
+    "objects/<sha256> for bodies kept in an object store (R2), and manifest.json last (format " +
+    "and Postern version, migrations, engine, consistency, created-at, per-table row counts, " +
+    "SHA-256 of every part, a key check sealed with the master key). Passwords and keys are in " +
+    "it only hashed or sealed with the master key, which is never written: keep the key apart.",
+    "Consistency: the embedded file is read in one read transaction on a connection of its " +
+    "own (a WAL snapshot); remote libSQL (POSTERN_DATABASE_URL) in one read transaction on the " +
+    "server; a Worker's D1 + R2 through --gateway only, where each page is one D1 statement " +
+    "(D1 has no read transaction across requests: not a point-in-time image, and the manifest " +
+    "says so). The written backup is read back and every checksum checked.",
+    "--gateway URL saves what the gateway's GET /v1/admin/backup streams (any host), with an " +
+    "admin API key of a server administrator (--api-key or POSTERN_API_KEY). Without it the " +
+    "configured store is opened directly (needs the master key).",
+  ],
+  options: {
+    out: { type: "string", arg: "FILE|DIR", help: "Where to write (a file, or a folder: DIR/)" },
+    gateway: {
+      type: "string",
+      arg: "URL",
+      help: "Take it from a running gateway (GET /v1/admin/backup) instead of the store",
+    },
+    "api-key": {
+      type: "string",
+      arg: "KEY",
+      help: "--gateway: admin API key (or POSTERN_API_KEY)",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_backup.ts"), "backupCommand"),
+};
+
+const restoreCommand: Command = {
+  name: "restore",
+  summary: "Bring a backup into an EMPTY data folder (or empty remote database)",
+  args: "<FILE|DIR>",
+  arity: [1, 1],
+  details: [
+    "Refuses a data folder (POSTERN_DATA_DIR) that holds anything, or a remote database " +
+    "(POSTERN_DATABASE_URL) that has tables. Reads the whole backup first and checks every " +
+    "part's size and SHA-256 against the manifest and the master key against the manifest's " +
+    "key check; a truncated or altered backup, or another master key, is refused naming the " +
+    "part that failed, before anything is written. Then applies the migrations the backup " +
+    "was written under, copies the rows, and applies this Postern's newer migrations.",
+    "The master key: --master-key-file FILE (copied into <dataDir>/master.key) or " +
+    "POSTERN_MASTER_KEY. Start the server on the data folder afterwards (`postern serve`).",
+    "Exit codes: 0 restored, 1 the backup was refused or the restore failed, 2 bad usage, 3 " +
+    "the target is not empty.",
+  ],
+  options: {
+    "master-key-file": {
+      type: "string",
+      arg: "FILE",
+      help: "The master key the backup was made with (else POSTERN_MASTER_KEY)",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_backup.ts"), "restoreCommand"),
+};
+
 export const COMMANDS: (Command | Group)[] = [
   initCommand,
   serveCommand,
@@ -689,5 +754,7 @@ export const COMMANDS: (Command | Group)[] = [
   configGroup,
   importCommand,
   exportCommand,
+  backupCommand,
+  restoreCommand,
   deployCommand,
 ];

@@ -108,6 +108,10 @@ export const Mailbox = z.object({
     description: "The highest RFC 7162 modification sequence in the mailbox.",
   }),
   subscribed: z.boolean().meta({ description: "Whether IMAP clients list it (LSUB)." }),
+  retentionDays: z.number().int().nullable().meta({
+    description: "Messages are deleted this many days after they arrived here (into the " +
+      "recovery window); null keeps them for ever.",
+  }),
   counts: z.object({
     total: z.number().int().meta({ description: "Messages in the mailbox." }),
     unread: z.number().int().meta({ description: "Messages without the \\Seen flag." }),
@@ -123,6 +127,7 @@ export const Mailbox = z.object({
     "uidNext": 1,
     "highestModseq": 1,
     "subscribed": true,
+    "retentionDays": null,
     "counts": { "total": 0, "unread": 0, "sizeBytes": 0 },
   },
 });
@@ -141,6 +146,7 @@ export const MailboxList = z.object({
       "uidNext": 43,
       "highestModseq": 97,
       "subscribed": true,
+      "retentionDays": null,
       "counts": { "total": 42, "unread": 3, "sizeBytes": 1203344 },
     }],
   },
@@ -162,7 +168,13 @@ export const MailboxUpdateRequest = z.object({
   subscribed: z.boolean().optional().meta({
     description: "Subscribe (true) or unsubscribe (false) IMAP clients.",
   }),
-}).meta({ id: "MailboxUpdateRequest" });
+  retentionDays: z.number().int().min(1).max(36500).nullable().optional().meta({
+    description: "Delete messages this many days after they arrived in this mailbox (they " +
+      "stay recoverable for the recovery window, `GET /v1/recovery`); null keeps them for " +
+      "ever. New accounts' Junk and Trash start at the server's defaults " +
+      "(POSTERN_RETENTION_JUNK_DAYS, POSTERN_RETENTION_TRASH_DAYS).",
+  }),
+}).meta({ id: "MailboxUpdateRequest", example: { "retentionDays": 30 } });
 
 // ---------------------------------------------------------------------------------------------
 // Messages

@@ -13,6 +13,8 @@ import { newRouter } from "./http/router.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { backupRoutes } from "./routes/backup.ts";
+import { recoveryRoutes } from "./routes/recovery.ts";
 import { adminStatsRoutes } from "./routes/admin_stats.ts";
 import { domainRoutes } from "./routes/domains.ts";
 import { queueRoutes } from "./routes/queue.ts";
@@ -162,6 +164,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
   app.route("/v1", adminRoutes(deps));
+  app.route("/v1", backupRoutes(deps, API_VERSION)); // issue 21, item 5
   app.route("/v1", domainRoutes(deps));
   app.route("/v1", queueRoutes(deps));
   app.route("/v1", adminStatsRoutes(deps));
@@ -178,6 +181,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", draftRoutes(deps));
   app.route("/v1", eventRoutes(deps));
   app.route("/v1", mailboxRoutes(deps));
+  app.route("/v1", recoveryRoutes(deps)); // issue 21, item 7
   app.route("/v1", messageRoutes(deps));
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));

@@ -127,6 +127,27 @@ export const CONFIG_FIELDS = {
       "Mailbox quota given to new accounts; 0 means unlimited.",
     ),
   },
+  // Retention and recovery (issue 21, item 7: src/services/retention.ts, recovery.ts).
+  retentionJunkDays: {
+    env: "POSTERN_RETENTION_JUNK_DAYS",
+    schema: int(0, 36500).default(30).describe(
+      "Retention given to new accounts' Junk mailbox: messages there longer than this many " +
+        "days are deleted (into the recovery window); 0 keeps them for ever.",
+    ),
+  },
+  retentionTrashDays: {
+    env: "POSTERN_RETENTION_TRASH_DAYS",
+    schema: int(0, 36500).default(30).describe(
+      "Retention given to new accounts' Trash mailbox, in days; 0 keeps mail there for ever.",
+    ),
+  },
+  recoveryDays: {
+    env: "POSTERN_RECOVERY_DAYS",
+    schema: int(0, 3650).default(14).describe(
+      "How long deleted mail (expunged, purged, destroyed, removed by retention) stays " +
+        "recoverable (GET /v1/recovery) before its bytes are freed; 0 turns recovery off.",
+    ),
+  },
   // Sign-in throttling (src/auth/throttle.ts): delays per (account, source) pair and per
   // source, and a hard account lock only as a last resort. The old POSTERN_LOGIN_* names of the
   // lock these replaced still work (`legacyEnv`).

@@ -2,6 +2,7 @@
  * Everything the gateway needs from outside, passed to `createApp` by the entry point: the
  * store, configuration, ports and the keys derived from the master key.
  */
+import type { SnapshotReader } from "./backup/snapshot.ts";
 import type { Config } from "./config.ts";
 import type { SecretBox } from "./crypto.ts";
 import type { EventBus } from "./services/event_bus.ts";
@@ -49,6 +50,11 @@ export interface Deps {
    * protocol sessions); absent: `createApp` makes one.
    */
   metrics?: Metrics;
+  /**
+   * Opens a consistent read of the whole store for `GET /v1/admin/backup` (src/backup/
+   * snapshot.ts); absent: a read transaction of the store's engine (D1: paged statements).
+   */
+  backupSnapshot?: () => Promise<SnapshotReader>;
   /** Static files (the API reference's renderer); absent: `/docs` says it has no renderer. */
   assets?: AssetPort;
 }

@@ -35,7 +35,9 @@ const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0
 storeTest(
   "issue16#4: a 2.5 MB draft is stored, read, replaced, deleted and sent with its exact bytes",
   async () => {
-    const gw = await createTestGateway();
+    // Recovery off: the blobs must leave with their last reference (issue 21 item 7 keeps them
+    // for the recovery window otherwise: test/retention_test.ts).
+    const gw = await createTestGateway({ recoveryDays: 0 });
     try {
       const token = await gw.login(ALICE);
       const sql = rawSql(gw.deps.store.db);
@@ -125,7 +127,8 @@ storeTest(
 storeTest(
   "issue16#4: a webhook with includeRaw on a 2.5 MB message posts its exact bytes from the message blob, kept until posted when the message is purged",
   async () => {
-    const gw = await createTestGateway({ webhookAllowPrivate: true });
+    // Recovery off: the blob must leave once posted (test/retention_test.ts covers the window).
+    const gw = await createTestGateway({ webhookAllowPrivate: true, recoveryDays: 0 });
     const bodies: string[] = [];
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
       bodies.push(await req.text());

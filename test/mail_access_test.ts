@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
 import { GatewayError, MailClient } from "../bridge/mail_client.ts";
+import { expireRecoverable } from "../src/services/recovery.ts";
 
 const enc = new TextEncoder();
 
@@ -199,9 +200,17 @@ Deno.test("structure: multipart tree with byte offsets, stored after the first r
         .n,
     );
   assertEquals(await count(), 1);
-  // Expunging the only message that holds the blob removes its structure too.
+  // Expunging the only message that holds the blob keeps it for the recovery window (issue 21,
+  // item 7); the window's end removes the blob and its structure too.
   await a.store(w.inbox, { uids: "1", op: "add", flags: ["\\Deleted"] });
   assertEquals((await a.expunge(w.inbox)).expunged, [1]);
+  assertEquals(await count(), 1);
+  const { recoveryDays } = w.gw.deps.config;
+  await expireRecoverable(
+    w.gw.deps.store,
+    w.gw.deps.config,
+    Date.now() + (recoveryDays + 1) * 864e5,
+  );
   assertEquals(await count(), 0);
 });
 

@@ -6,6 +6,7 @@ import { schema } from "../src/store/store.ts";
 import { listQuery } from "../src/services/messages.ts";
 import { threadsQuery } from "../src/services/threads.ts";
 import type { Queryable } from "../src/store/store.ts";
+import { expireRecoverable } from "../src/services/recovery.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -251,7 +252,7 @@ Deno.test("messages: move takes a new UID and leaves an expunged row", async () 
   assertEquals(box.counts.total, 2);
 });
 
-Deno.test("messages: delete goes to Trash, then purges; quota and blob are freed", async () => {
+Deno.test("messages: delete goes to Trash, then purges; quota and blob (after the recovery window) are freed", async () => {
   await using w = await mailWorld();
   const { id, raw } = await seedMessage(w.gw, { subject: "bye" });
   const me0 = await w.json("GET", "/v1/auth/me", { token: w.alice });
@@ -268,8 +269,12 @@ Deno.test("messages: delete goes to Trash, then purges; quota and blob are freed
   assertEquals((await w.call("GET", `/v1/messages/${id}`, { token: w.alice })).status, 404);
   assertEquals((await w.call("DELETE", `/v1/messages/${id}`, { token: w.alice })).status, 404);
   assertEquals((await w.json("GET", "/v1/auth/me", { token: w.alice })).usedBytes, 0);
-  const blobs = await w.gw.deps.store.db.select({ sha: schema.blobs.sha256 }).from(schema.blobs);
-  assertEquals(blobs.length, 0);
+  // The blob stays while the message is recoverable (issue 21, item 7), then goes.
+  const blobs = () => w.gw.deps.store.db.select({ sha: schema.blobs.sha256 }).from(schema.blobs);
+  assertEquals((await blobs()).length, 1);
+  const windowEnd = Date.now() + (w.gw.deps.config.recoveryDays + 1) * 86_400_000;
+  await expireRecoverable(w.gw.deps.store, w.gw.deps.config, windowEnd);
+  assertEquals((await blobs()).length, 0);
 
   // The same bytes delivered to Alice and Bob share one blob: purging Alice's copy keeps it.
   const shared = await seedMessage(w.gw, { to: ["alice@postern.test", BOB.address] });
@@ -281,6 +286,7 @@ Deno.test("messages: delete goes to Trash, then purges; quota and blob are freed
   assertEquals(new Uint8Array(await bobRaw.arrayBuffer()), shared.raw);
   assertEquals((await w.gw.deps.store.db.select().from(schema.blobs)).length, 1);
   await w.json("DELETE", `/v1/messages/${bobsId}?purge=true`, { token: w.bob });
+  await expireRecoverable(w.gw.deps.store, w.gw.deps.config, windowEnd + 86_400_000);
   assertEquals((await w.gw.deps.store.db.select().from(schema.blobs)).length, 0);
   assertEquals((await w.json("GET", "/v1/auth/me", { token: w.bob })).usedBytes, 0);
 });

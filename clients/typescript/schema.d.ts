@@ -535,6 +535,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/admin/backup": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A backup of the whole server, streamed (a tar; docs/backup.md)
+     * @description Server administrators only (an API key needs the `admin` scope and no domain restriction). Streams a ustar file: every table's rows in parts, bodies kept in the object store (R2), and `manifest.json` last with every part's SHA-256 and a key check sealed with the master key. Consistency: one read transaction on the embedded file and on remote libSQL; on D1 each page is one statement (no point-in-time image; the manifest's `consistency` says so). `postern restore` reads it.
+     */
+    get: operations["getBackup"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/domains": {
     parameters: {
       query?: never;
@@ -1545,10 +1565,50 @@ export interface paths {
     options?: never;
     head?: never;
     /**
-     * Rename (with its sub-mailboxes) or (un)subscribe a mailbox
-     * @description Special-use mailboxes cannot be renamed (`mailbox_protected`).
+     * Rename (with its sub-mailboxes), (un)subscribe, or set a mailbox's retention
+     * @description Special-use mailboxes cannot be renamed (`mailbox_protected`). `retentionDays` deletes messages that many days after they arrived in the mailbox (a background slice; they stay recoverable for the recovery window, `GET /v1/recovery`); null keeps them for ever.
      */
     patch: operations["updateMailbox"];
+    trace?: never;
+  };
+  "/v1/recovery": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Deleted messages that can still be restored
+     * @description Deleted mail (IMAP EXPUNGE, POP3 DELE, REST delete from Trash or purge, JMAP destroy, a mailbox deleted with its mail, retention) stays recoverable for POSTERN_RECOVERY_DAYS (default 14) and does not count against the quota meanwhile.
+     */
+    get: operations["listRecoverable"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/recovery/{id}/restore": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Restore a deleted message into its former mailbox (or the Inbox)
+     * @description Deleted mail (IMAP EXPUNGE, POP3 DELE, REST delete from Trash or purge, JMAP destroy, a mailbox deleted with its mail, retention) stays recoverable for POSTERN_RECOVERY_DAYS (default 14) and does not count against the quota meanwhile. The message comes back byte for byte with its flags, keywords and internal date and a new UID; 507 `quota_exceeded` when it no longer fits.
+     */
+    post: operations["restoreRecoverable"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   "/v1/messages": {
@@ -5468,6 +5528,7 @@ export interface components {
      *           "uidNext": 43,
      *           "highestModseq": 97,
      *           "subscribed": true,
+     *           "retentionDays": null,
      *           "counts": {
      *             "total": 42,
      *             "unread": 3,
@@ -5490,6 +5551,7 @@ export interface components {
      *       "uidNext": 1,
      *       "highestModseq": 1,
      *       "subscribed": true,
+     *       "retentionDays": null,
      *       "counts": {
      *         "total": 0,
      *         "unread": 0,
@@ -5515,6 +5577,8 @@ export interface components {
       highestModseq: number;
       /** @description Whether IMAP clients list it (LSUB). */
       subscribed: boolean;
+      /** @description Messages are deleted this many days after they arrived here (into the recovery window); null keeps them for ever. */
+      retentionDays: number | null;
       /** @description Message counts. */
       counts: {
         /** @description Messages in the mailbox. */
@@ -5542,6 +5606,11 @@ export interface components {
        */
       role?: "sent" | "drafts" | "trash" | "junk" | "archive";
     };
+    /**
+     * @example {
+     *       "retentionDays": 30
+     *     }
+     */
     MailboxUpdateRequest: {
       /**
        * @description New name; sub-mailboxes move with it.
@@ -5550,6 +5619,57 @@ export interface components {
       name?: string;
       /** @description Subscribe (true) or unsubscribe (false) IMAP clients. */
       subscribed?: boolean;
+      /** @description Delete messages this many days after they arrived in this mailbox (they stay recoverable for the recovery window, `GET /v1/recovery`); null keeps them for ever. New accounts' Junk and Trash start at the server's defaults (POSTERN_RETENTION_JUNK_DAYS, POSTERN_RETENTION_TRASH_DAYS). */
+      retentionDays?: number | null;
+    };
+    RecoverablePage: {
+      /** @description Newest deletion first. */
+      items: components["schemas"]["RecoverableMessage"][];
+      /** @description Pass as `cursor` for the next page. */
+      nextCursor: string | null;
+    };
+    RecoverableMessage: {
+      /** @description The recovery entry's id (not the message's). */
+      id: number;
+      /** @description The mailbox it was in; null when that mailbox is gone (restores to Inbox). */
+      mailboxId: number | null;
+      /** @description The name of that mailbox then. */
+      mailboxName: string;
+      /** @description Its id before it was deleted. */
+      messageId: number;
+      /** @description The Subject (empty when absent). */
+      subject: string;
+      /** @description The From address. */
+      from: string;
+      /** @description Size of the raw message in bytes. */
+      size: number;
+      /** @description Its internal date (ISO 8601), kept on restore. */
+      receivedAt: string;
+      /** @description When it was deleted (ISO 8601). */
+      deletedAt: string;
+      /** @description When it stops being recoverable (ISO 8601). */
+      expiresAt: string;
+      /** @description Its flags, given back on restore. */
+      flags: {
+        /** @description Read (IMAP \\Seen). */
+        seen: boolean;
+        /** @description Starred (IMAP \\Flagged). */
+        flagged: boolean;
+        /** @description Replied to (IMAP \\Answered). */
+        answered: boolean;
+        /** @description A draft (IMAP \\Draft). */
+        draft: boolean;
+      };
+      /** @description Its keywords, given back on restore. */
+      keywords: string[];
+    };
+    RestoredMessage: {
+      /** @description The restored message's new id. */
+      messageId: number;
+      /** @description The mailbox it is in now. */
+      mailboxId: number;
+      /** @description Its new IMAP UID there. */
+      uid: number;
     };
     /**
      * @example {
@@ -10189,6 +10309,62 @@ export interface operations {
            *           "message": "at least one recipient (to, cc or bcc) is required"
            *         }
            *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getBackup: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The backup */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/x-tar": string;
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
@@ -16159,6 +16335,238 @@ export interface operations {
            *           "message": "at least one recipient (to, cc or bcc) is required"
            *         }
            *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listRecoverable: {
+    parameters: {
+      query?: {
+        /** @description Entries per page (1-200, default 50). */
+        limit?: number;
+        /** @description The `nextCursor` of the previous page. */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RecoverablePage"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  restoreRecoverable: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The recovery entry's id. */
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Restored */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RestoredMessage"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/conflict",
+           *       "status": 409,
+           *       "code": "conflict",
+           *       "title": "Conflict",
+           *       "detail": "the resource changed or already exists"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Quota exceeded */
+      507: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/quota_exceeded",
+           *       "status": 507,
+           *       "code": "quota_exceeded",
+           *       "title": "Insufficient Storage",
+           *       "detail": "the mailbox quota would be exceeded"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];

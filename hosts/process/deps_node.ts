@@ -14,6 +14,7 @@ import { edgeMimePort } from "../../src/mime/edge_port.ts";
 import { mimeLimits } from "./mime_limits.ts";
 import { dnsPort, outboundFetch } from "./outbound_http.ts";
 import { nodeModulesAssets } from "./static_assets.ts";
+import { fileSnapshotOf } from "./file_snapshot.ts";
 
 export async function buildDeps(
   config: Config,
@@ -37,5 +38,6 @@ export async function buildDeps(
     outbound: outboundFetch(config),
     assets: nodeModulesAssets(),
     dns: dnsPort(config),
+    backupSnapshot: fileSnapshotOf(store),
   };
 }

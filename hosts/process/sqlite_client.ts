@@ -293,6 +293,8 @@ export function createFileClient(options: FileClientOptions): FileClient {
   // The binding is synchronous; async methods turn its exceptions into rejected promises.
   const client = {
     protocol: "file",
+    /** The database file (backups open a snapshot connection of their own on it). */
+    filePath: memory ? undefined : options.path,
     get closed() {
       return closed;
     },

@@ -400,6 +400,7 @@ export function adminRoutes(deps: Deps) {
       const account = await createAccount(deps.store, body, {
         quotaBytes: deps.config.defaultQuotaBytes,
         nowMs: deps.clock.now(),
+        retention: deps.config,
       });
       await record(c, "account.create", `account:${account.id}`, {
         address: account.address,

@@ -104,8 +104,11 @@ export function mailboxRoutes(deps: Deps) {
       path: "/mailboxes/{id}",
       operationId: "updateMailbox",
       tags,
-      summary: "Rename (with its sub-mailboxes) or (un)subscribe a mailbox",
-      description: "Special-use mailboxes cannot be renamed (`mailbox_protected`).",
+      summary: "Rename (with its sub-mailboxes), (un)subscribe, or set a mailbox's retention",
+      description: "Special-use mailboxes cannot be renamed (`mailbox_protected`). " +
+        "`retentionDays` deletes messages that many days after they arrived in the mailbox " +
+        "(a background slice; they stay recoverable for the recovery window, " +
+        "`GET /v1/recovery`); null keeps them for ever.",
       security: bearer,
       request: { params: IdParam, body: json(MailboxUpdateRequest) },
       responses: { 200: ok("Updated", Mailbox), ...problems(400, 401, 403, 404, 409, 422) },

@@ -22,6 +22,8 @@ import {
 } from "../store/store.ts";
 import { remember, scopeOf } from "../store/read_scope.ts";
 import { tableSql } from "../store/table_sql.ts";
+import type { Config } from "../config.ts";
+import { defaultRetentionStatements } from "./retention.ts";
 
 export type Account = typeof schema.accounts.$inferSelect;
 export type Domain = typeof schema.domains.$inferSelect;
@@ -178,7 +180,12 @@ export async function createMailboxesFor(tx: Tx, accountId: number, nowMs: numbe
 export async function createAccount(
   store: Store,
   input: NewAccount,
-  defaults: { quotaBytes: number; nowMs: number },
+  defaults: {
+    quotaBytes: number;
+    nowMs: number;
+    /** Retention for the new Junk and Trash (services/retention.ts); absent: none. */
+    retention?: Pick<Config, "retentionJunkDays" | "retentionTrashDays">;
+  },
 ): Promise<Account> {
   const parsed = parseAddress(input.address);
   if (!parsed.ok) {
@@ -232,6 +239,7 @@ export async function createAccount(
           VALUES (${newId}, ?, ?, ?)`,
         args: [key, m.name, m.role, newUidValidity(defaults.nowMs)],
       })),
+      ...(defaults.retention ? defaultRetentionStatements(defaults.retention, newId, [key]) : []),
       ...administered.ids.map((domainId) => ({
         sql: `INSERT INTO account_domain_roles (account_id, domain_id) VALUES (${newId}, ?)`,
         args: [key, domainId],

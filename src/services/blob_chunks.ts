@@ -28,7 +28,8 @@ export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * SQL over a `blobs` row: nothing refers to it any more, so it may go (with its chunks) — no
- * message's raw bytes, no queued outbox row, no upload, no large draft's request
+ * message's raw bytes, no deleted message kept for recovery (`recoverable_messages`), no queued
+ * outbox row, no upload, no large draft's request
  * (`messages.draft_sha256`), no webhook delivery that has yet to post it as its raw copy
  * (`tx_webhook_deliveries.raw_sha256`). `except` leaves out the draft rows or the deliveries a
  * job is deleting in the same batch (SQL over that table's row, e.g. `AND id NOT IN …`).
@@ -37,6 +38,7 @@ export function blobUnused(except: { drafts?: string; deliveries?: string } = {}
   return `NOT EXISTS (SELECT 1 FROM messages WHERE blob_sha256 = blobs.sha256)
   AND NOT EXISTS (SELECT 1 FROM outbox WHERE blob_sha256 = blobs.sha256)
   AND NOT EXISTS (SELECT 1 FROM uploads WHERE blob_sha256 = blobs.sha256)
+  AND NOT EXISTS (SELECT 1 FROM recoverable_messages WHERE blob_sha256 = blobs.sha256)
   AND NOT EXISTS (SELECT 1 FROM messages WHERE draft_sha256 = blobs.sha256 ${except.drafts ?? ""})
   AND NOT EXISTS (SELECT 1 FROM tx_webhook_deliveries WHERE raw_sha256 = blobs.sha256
     AND state IN ('pending', 'delivering') ${except.deliveries ?? ""})`;

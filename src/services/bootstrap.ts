@@ -180,7 +180,11 @@ export async function bootstrapInstance(
       address: admin.value.address,
       password: input.adminPassword,
       role: "admin",
-    }, { quotaBytes: deps.config.defaultQuotaBytes, nowMs: deps.clock.now() });
+    }, {
+      quotaBytes: deps.config.defaultQuotaBytes,
+      nowMs: deps.clock.now(),
+      retention: deps.config,
+    });
     result.adminCreated = true;
   } catch (e) {
     // Made by a concurrent start with the same input: fine; anything else stands.

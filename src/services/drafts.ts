@@ -16,6 +16,7 @@ import { retryStale } from "../store/optimistic.ts";
 import { assertMaySendAs, composeRaw, mailboxIdByRole, named, sendMessage } from "./send.ts";
 import { purgeRows, purgeStatements, storeMessageJob } from "./message_store.ts";
 import { blobBytes, blobStatements } from "./blob_chunks.ts";
+import { recoveryOn } from "./recovery_sql.ts";
 
 export interface DraftView {
   id: number;
@@ -142,7 +143,9 @@ export async function deleteDraft(deps: Deps, auth: AuthContext, id: number): Pr
   await retryStale(async () => {
     const rows = await purgeRows(deps.store.db, auth.accountId, [id]);
     if (rows.length === 0) throw notFound("draft");
-    await deps.store.batch(purgeStatements(auth.accountId, rows));
+    await deps.store.batch(
+      purgeStatements(auth.accountId, rows, { recover: recoveryOn(deps.config) }),
+    );
   });
   deps.bus.notify(auth.accountId);
 }

@@ -38,6 +38,7 @@ import { trainQueued } from "./spam_training.ts";
 import { type BlobJob, blobJob } from "./blob_chunks.ts";
 import { MAX_KEYWORDS_PER_MESSAGE } from "./messages.ts";
 import { keywordsOf, rowsInSet, type SetRow, toEntry } from "./mail_access.ts";
+import { recoveryOn } from "./recovery_sql.ts";
 
 const m = schema.messages;
 
@@ -186,7 +187,9 @@ export async function expunge(
       return { expunged: [], highestModseq: await highestModseq(db, mailboxId) };
     }
     const results = await deps.store.batch([
-      ...purgeStatements(accountId, rows.map(inBox(mailboxId))),
+      ...purgeStatements(accountId, rows.map(inBox(mailboxId)), {
+        recover: recoveryOn(deps.config),
+      }),
       {
         // Structures of blobs the purge removed go with them.
         sql: `DELETE FROM mime_structures WHERE sha256 ${inJson("?1")}

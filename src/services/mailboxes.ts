@@ -18,6 +18,8 @@ import { assertStep, isFailedAssertion, rawSql, schema } from "../store/store.ts
 import { inJson, retryStale } from "../store/optimistic.ts";
 import { type MailboxRole, newUidValidity } from "./accounts.ts";
 import { type PurgeRow, purgeStatements } from "./message_store.ts";
+import { recoveryOn } from "./recovery_sql.ts";
+import { retentionOf, setRetentionStatement } from "./retention.ts";
 
 type MailboxRow = typeof schema.mailboxes.$inferSelect;
 
@@ -97,7 +99,7 @@ async function countsFor(db: Queryable, accountId: number, mailboxId?: number) {
   return out;
 }
 
-function toMailbox(row: MailboxRow, counts?: Counts): Mailbox {
+function toMailbox(row: MailboxRow, counts?: Counts, retentionDays?: number | null): Mailbox {
   return {
     id: row.id,
     name: row.name,
@@ -106,6 +108,7 @@ function toMailbox(row: MailboxRow, counts?: Counts): Mailbox {
     uidNext: row.uidNext,
     highestModseq: row.highestModseq,
     subscribed: row.subscribed,
+    retentionDays: retentionDays ?? null,
     counts: counts ?? { total: 0, unread: 0, sizeBytes: 0 },
   };
 }
@@ -113,18 +116,25 @@ function toMailbox(row: MailboxRow, counts?: Counts): Mailbox {
 export async function listMailboxes(db: Queryable, accountId: number): Promise<Mailbox[]> {
   const rows = await db.select().from(schema.mailboxes)
     .where(eq(schema.mailboxes.accountId, accountId));
-  const counts = await countsFor(db, accountId);
+  const [counts, retention] = await Promise.all([
+    countsFor(db, accountId),
+    retentionOf(db, rows.map((r) => r.id)),
+  ]);
   // INBOX first, then by name, so a tree can be drawn in one pass.
   rows.sort((a, b) =>
     (a.role === "inbox" ? 0 : 1) - (b.role === "inbox" ? 0 : 1) ||
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   );
-  return rows.map((r) => toMailbox(r, counts.get(r.id)));
+  return rows.map((r) => toMailbox(r, counts.get(r.id), retention.get(r.id)));
 }
 
 export async function getMailbox(db: Queryable, accountId: number, id: number): Promise<Mailbox> {
   const row = await requireMailbox(db, accountId, id);
-  return toMailbox(row, (await countsFor(db, accountId, id)).get(id));
+  const [counts, retention] = await Promise.all([
+    countsFor(db, accountId, id),
+    retentionOf(db, [id]),
+  ]);
+  return toMailbox(row, counts.get(id), retention.get(id));
 }
 
 function checkName(input: string): string {
@@ -268,7 +278,7 @@ export async function updateMailbox(
   deps: Deps,
   accountId: number,
   id: number,
-  patch: { name?: string; subscribed?: boolean },
+  patch: { name?: string; subscribed?: boolean; retentionDays?: number | null },
 ) {
   const newName = patch.name === undefined ? undefined : checkName(patch.name);
   const db = deps.store.db;
@@ -327,6 +337,12 @@ export async function updateMailbox(
           args: [patch.subscribed ? 1 : 0, id],
         },
         eventStep(accountId, "mailbox.updated", id, { subscribed: patch.subscribed }),
+      );
+    }
+    if (patch.retentionDays !== undefined) {
+      statements.push(
+        setRetentionStatement(id, patch.retentionDays, deps.clock.now()),
+        eventStep(accountId, "mailbox.updated", id, { retentionDays: patch.retentionDays }),
       );
     }
     if (statements.length === 1) return;
@@ -389,7 +405,7 @@ export async function deleteMailbox(deps: Deps, accountId: number, id: number, f
         doomedIds,
         rows.length,
       ]),
-      ...purgeStatements(accountId, rows),
+      ...purgeStatements(accountId, rows, { recover: recoveryOn(deps.config) }),
     ];
     for (const m of doomed) {
       statements.push(

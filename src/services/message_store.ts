@@ -15,6 +15,7 @@ import type { Queryable, Statement, Tx } from "../store/store.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
+import { recoverStatement } from "./recovery_sql.ts";
 import { searchableBody } from "./search_index.ts";
 import { parsedRowJson } from "./parsed_row.ts";
 import { junkTrainingStatement } from "./spam_training.ts";
@@ -341,9 +342,14 @@ export interface PurgeRow extends ReadRow {
  * The statements that remove messages (read before, `rows`) for good, a fixed number per
  * mailbox whatever the number of messages: the check that none changed since it was read, an
  * `expunged` record per UID under one new modseq (RFC 7162 3.2.5), events, thread counts, FTS
- * rows, the rows, then quota and blobs nothing else references.
+ * rows, the rows, then quota and blobs nothing else references. With `recover`, a copy of each
+ * row goes into the recovery table first (services/recovery.ts), which keeps its blob.
  */
-export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[] {
+export function purgeStatements(
+  accountId: number,
+  rows: PurgeRow[],
+  options: { recover?: boolean } = {},
+): Statement[] {
   if (rows.length === 0) return [];
   // A large draft's request blob (services/drafts.ts) goes with its message, while the rows
   // still say which blobs those are.
@@ -371,6 +377,8 @@ export function purgeStatements(accountId: number, rows: PurgeRow[]): Statement[
         args: [ids],
       },
       { sql: `DELETE FROM messages_fts WHERE rowid ${inJson("?1")}`, args: [ids] },
+      // Kept for the recovery window (services/recovery.ts), in this same job.
+      ...(options.recover ? [recoverStatement(ids)] : []),
       { sql: `DELETE FROM messages WHERE id ${inJson("?1")}`, args: [ids] },
     );
   }

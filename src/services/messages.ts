@@ -27,6 +27,7 @@ import { type FlagChange, flagJob, moveStatements, purgeStatements } from "./mes
 import { trainQueued } from "./spam_training.ts";
 import { blobBytes, blobStream } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
+import { recoveryOn } from "./recovery_sql.ts";
 
 const m = schema.messages;
 type MessageRow = typeof m.$inferSelect;
@@ -454,7 +455,9 @@ export async function deleteMessage(deps: Deps, accountId: number, id: number, p
     const row = await requireRow(deps.store.db, accountId, id);
     const trash = await mailboxByRole(deps.store.db, accountId, "trash");
     if (purge || !trash || row.mailboxId === trash.id) {
-      await deps.store.batch(purgeStatements(accountId, [row]));
+      await deps.store.batch(
+        purgeStatements(accountId, [row], { recover: recoveryOn(deps.config) }),
+      );
       return { id, result: "purged" as const, mailboxId: null };
     }
     await deps.store.batch(moveStatements(accountId, [row], trash.id));
@@ -491,12 +494,12 @@ export async function batchMessages(deps: Deps, accountId: number, req: MessageB
         const trash = await mailboxByRole(db, accountId, "trash");
         const toPurge = rows.filter((r) => !trash || r.mailboxId === trash.id);
         const toTrash = rows.filter((r) => trash && r.mailboxId !== trash.id);
-        statements = purgeStatements(accountId, toPurge);
+        statements = purgeStatements(accountId, toPurge, { recover: recoveryOn(deps.config) });
         if (trash) statements.push(...moveStatements(accountId, toTrash, trash.id));
         break;
       }
       case "purge":
-        statements = purgeStatements(accountId, rows);
+        statements = purgeStatements(accountId, rows, { recover: recoveryOn(deps.config) });
         break;
     }
     if (statements.length > 0) await deps.store.batch(statements);

@@ -3,7 +3,8 @@
  * `Deno.cron` on Deno Deploy, a Worker's `scheduled()` — where `postern serve` runs the same
  * steps on its own timers (cli/cmd_serve.ts): federation out (the outbox rows that go to SHARP
  * peers over signed HTTPS), webhooks (inbound `email.received` fan-out, then due deliveries),
- * the full-text index, the daily DMARC reports, Idempotency-Key expiry and the JMAP change log's retention. Each step
+ * the full-text index, the daily DMARC reports, Idempotency-Key expiry, mailbox retention with
+ * the recovery window's end, and the JMAP change log's retention. Each step
  * runs in slices until it has no more work or the pass's time budget is spent, so a trigger
  * with a CPU or wall-clock limit ends cleanly and the next one carries on; every step claims its
  * rows through leases in the store, so overlapping passes (two isolates, a cron beside a
@@ -19,6 +20,7 @@ import { releaseLease, takeLease } from "../store/leases.ts";
 import { purgeExpiredKeys } from "../transactional/idempotency.ts";
 import { pollInbound } from "../transactional/inbound_webhooks.ts";
 import { dispatchWebhooks } from "../transactional/webhook_dispatcher.ts";
+import { runRetention } from "./retention.ts";
 import { indexPendingMessages } from "./search_index.ts";
 import { sendReports } from "../reports/worker.ts";
 
@@ -63,6 +65,10 @@ export interface ScheduledReport {
   purgedKeys: number;
   /** Change-log rows removed. */
   prunedChanges: number;
+  /** Messages removed by mailbox retention (into the recovery window). */
+  retainedMessages: number;
+  /** Recovery entries whose window ended (their blobs freed). */
+  expiredRecoverable: number;
   /** Steps not started because the budget was spent. */
   skipped: string[];
   /** Steps that failed (their error is logged). */
@@ -93,6 +99,8 @@ export async function runScheduledWork(
     reports: 0,
     purgedKeys: 0,
     prunedChanges: 0,
+    retainedMessages: 0,
+    expiredRecoverable: 0,
     skipped: [],
     failed: [],
     ms: 0,
@@ -150,6 +158,14 @@ export async function runScheduledWork(
   if (options.retention ?? true) {
     await step("idempotency", async () => {
       report.purgedKeys += await purgeExpiredKeys(deps);
+    });
+    await step("mail_retention", async () => {
+      // Mailbox retention and the end of recovery windows (services/retention.ts), leased.
+      const pass = await runRetention(deps, worker, deps.clock.now(), Math.max(budget, 60_000));
+      if (pass) {
+        report.retainedMessages += pass.retained;
+        report.expiredRecoverable += pass.expired;
+      }
     });
     await step("jmap_retention", async () => {
       // One pruner at a time across isolates and processes (the lease of src/jmap/retention.ts).

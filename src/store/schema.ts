@@ -398,3 +398,4 @@ export * from "./schema_sieve.ts";
 export * from "./schema_spam.ts";
 export * from "./schema_forwarding.ts";
 export * from "./schema_reports.ts";
+export * from "./schema_retention.ts";

@@ -431,6 +431,14 @@ export class Store {
     if (options.objects) storeObjects.set(this.db, options.objects);
   }
 
+  /**
+   * The engine's client without the write serialization: for a backup's own read transaction,
+   * which must not become the Store's open write transaction (src/backup/snapshot.ts).
+   */
+  get unserializedClient(): Client {
+    return this.raw;
+  }
+
   /** The object store for large bodies, when the host gave one. */
   get objects(): BlobObjects | undefined {
     return this.options.objects;

@@ -247,4 +247,15 @@ export const MIGRATIONS: Migration[] = [
       "CREATE UNIQUE INDEX `tls_counts_row` ON `tls_counts` (`day`,`policy_domain`,`row_key`);",
     ],
   },
+  {
+    "tag": "0019_brief_sebastian_shaw",
+    "statements": [
+      "CREATE TABLE `mailbox_retention` (\n\t`mailbox_id` integer PRIMARY KEY NOT NULL,\n\t`days` integer,\n\t`updated_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`mailbox_id`) REFERENCES `mailboxes`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+      "CREATE TABLE `recoverable_messages` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`mailbox_id` integer,\n\t`mailbox_name` text NOT NULL,\n\t`message_id` integer NOT NULL,\n\t`blob_sha256` text NOT NULL,\n\t`size` integer NOT NULL,\n\t`subject` text DEFAULT '' NOT NULL,\n\t`from_address` text DEFAULT '' NOT NULL,\n\t`internal_date` integer NOT NULL,\n\t`seen` integer DEFAULT false NOT NULL,\n\t`flagged` integer DEFAULT false NOT NULL,\n\t`answered` integer DEFAULT false NOT NULL,\n\t`draft` integer DEFAULT false NOT NULL,\n\t`keywords` text DEFAULT '[]' NOT NULL,\n\t`deleted_at` integer DEFAULT (cast(unixepoch('subsec') * 1000 as integer)) NOT NULL,\n\tFOREIGN KEY (`account_id`) REFERENCES `accounts`(`id`) ON UPDATE no action ON DELETE cascade,\n\tFOREIGN KEY (`mailbox_id`) REFERENCES `mailboxes`(`id`) ON UPDATE no action ON DELETE set null\n);",
+      "CREATE INDEX `recoverable_account` ON `recoverable_messages` (`account_id`,`deleted_at`);",
+      "CREATE INDEX `recoverable_deleted` ON `recoverable_messages` (`deleted_at`);",
+      "CREATE INDEX `recoverable_blob` ON `recoverable_messages` (`blob_sha256`);",
+      "CREATE TABLE `retention_marks` (\n\t`mailbox_id` integer NOT NULL,\n\t`at` integer NOT NULL,\n\t`uid_next` integer NOT NULL,\n\tPRIMARY KEY(`mailbox_id`, `at`),\n\tFOREIGN KEY (`mailbox_id`) REFERENCES `mailboxes`(`id`) ON UPDATE no action ON DELETE cascade\n);",
+    ],
+  },
 ];
