@@ -130,7 +130,7 @@ async function renderVacation() {
     [
       field("Send an automatic reply", enabled, "enabled"),
       field("Subject (empty: “Auto:” and the original subject)", subject, "subject"),
-      field("Message", body, "body"),
+      field("Reply text", body, "body"),
       h(
         "div",
         { class: "row" },
@@ -582,7 +582,11 @@ async function renderDeleted(ctx, cursor) {
         onclick: ctx.guard(async (e) => {
           const li = e.currentTarget.closest("li");
           await api("POST", `/v1/recovery/${m.id}/restore`);
+          const list = li.parentElement;
           li.remove();
+          if (!list.children.length) {
+            list.replaceWith(h("p", { class: "muted" }, "Nothing deleted."));
+          }
           toast(`Restored to ${m.mailboxId === null ? "Inbox" : m.mailboxName}`);
           await ctx.refresh();
         }),
