@@ -473,6 +473,7 @@
         v.bayes !== undefined
           ? h("li", null, `Your filter's spam probability: ${Math.round(v.bayes * 100)}%`)
           : null,
+        v.tests.length || v.bayes !== undefined ? null : h("li", null, "No spam rules fired."),
       ),
     );
   }
