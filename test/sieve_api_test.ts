@@ -122,6 +122,12 @@ Deno.test("issue21#2: a bad sieve script is refused with every problem's line an
     "sieve_invalid",
   );
   assert(/require "fileinto"/.test(unrequired.errors[0].reason));
+  // FILTER files into "Lists", which Alice does not have yet: valid, with a warning.
+  const warned = await w.json("POST", "/v1/sieve/check", w.alice, { script: FILTER });
+  assertEquals(warned.ok, true);
+  assertEquals(warned.warnings.length, 1);
+  assert(/line 3: there is no mailbox "Lists"/.test(warned.warnings[0]), warned.warnings[0]);
+  await w.json("POST", "/v1/mailboxes", w.alice, { name: "Lists" }, 201);
   assertEquals(
     await w.json("POST", "/v1/sieve/check", w.alice, { script: FILTER }),
     { ok: true, warnings: [] },

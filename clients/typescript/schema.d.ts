@@ -20144,7 +20144,7 @@ export interface operations {
              * @enum {boolean}
              */
             ok: true;
-            /** @description Things that work but look wrong. */
+            /** @description Things that work but look wrong (e.g. fileinto a mailbox you do not have: such mail is kept in the Inbox). */
             warnings: string[];
           };
         };

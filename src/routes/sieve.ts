@@ -22,7 +22,7 @@ import { errorHandler, problemBody } from "../http/problem.ts";
 import { type AppEnv, bearer, json, newRouter, ok, problems } from "../http/router.ts";
 import { EXTENSIONS } from "../sieve/validate.ts";
 import {
-  checkScript,
+  checkScriptFor,
   deleteScript,
   getScript,
   listScripts,
@@ -186,16 +186,20 @@ export function sieveRoutes(deps: Deps) {
           "Valid",
           z.object({
             ok: z.literal(true).meta({ description: "Always true (errors are 422)." }),
-            warnings: z.array(z.string()).meta({ description: "Things that work but look wrong." }),
+            warnings: z.array(z.string()).meta({
+              description: "Things that work but look wrong (e.g. fileinto a mailbox you " +
+                "do not have: such mail is kept in the Inbox).",
+            }),
           }),
         ),
         ...problems(401, 403),
         ...sieveProblems(413, 422),
       },
     }),
-    (c) => {
-      requireScope(c.get("auth"), "read");
-      const warnings = checkScript(deps, c.req.valid("json").script);
+    async (c) => {
+      const auth = c.get("auth");
+      requireScope(auth, "read");
+      const warnings = await checkScriptFor(deps, auth.accountId, c.req.valid("json").script);
       return c.json({ ok: true as const, warnings }, 200);
     },
   );

@@ -133,7 +133,6 @@ async function programsFor(
 function sieveMessage(
   prepared: PreparedDelivery,
   to: string,
-  mailboxes: { name: string; role: string | null }[],
   now: number,
 ): SieveMessage {
   const { msg, parsed } = prepared;
@@ -156,7 +155,6 @@ function sieveMessage(
     size: msg.raw.byteLength,
     body: { parts, raw },
     now,
-    mailboxExists: (name) => findMailbox(mailboxes, name) !== undefined,
   };
 }
 
@@ -206,7 +204,7 @@ export async function applySieve(
       "SELECT id, name, role FROM mailboxes WHERE account_id = ?",
       [accountId],
     );
-    const ctx = sieveMessage(prepared, to, boxes, deps.clock.now());
+    const ctx = sieveMessage(prepared, to, deps.clock.now());
     let outcome: SieveOutcome;
     try {
       outcome = runSieve(programList, ctx, {

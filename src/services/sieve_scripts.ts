@@ -9,7 +9,7 @@
 import type { Deps } from "../deps.ts";
 import { AppError, type ErrorCode } from "../errors.ts";
 import type { SieveProblem } from "../sieve/errors.ts";
-import { parseScript } from "../sieve/validate.ts";
+import { type Node, parseScript } from "../sieve/validate.ts";
 import { forgetSieveState } from "./sieve_delivery.ts";
 import {
   assertStep,
@@ -76,6 +76,44 @@ export function checkScript(deps: Deps, script: string): string[] {
   const parsed = parseScript(script);
   if (!parsed.ok) throw invalidScript(parsed.errors);
   return parsed.warnings;
+}
+
+/**
+ * `checkScript`, and a warning for each `fileinto` of a mailbox the account does not have
+ * (written out, without variables): such mail is kept in the Inbox at delivery.
+ */
+export async function checkScriptFor(
+  deps: Deps,
+  accountId: number,
+  script: string,
+): Promise<string[]> {
+  const warnings = checkScript(deps, script);
+  const parsed = parseScript(script);
+  if (!parsed.ok) return warnings;
+  const targets = new Map<string, number>();
+  const walk = (nodes: Node[]) => {
+    for (const n of nodes) {
+      const name = n.name === "fileinto" && Array.isArray(n.positional[0])
+        ? n.positional[0][0]
+        : "";
+      if (name && !name.includes("${")) targets.set(name, n.at.line);
+      if (n.block) walk(n.block);
+    }
+  };
+  walk(parsed.program.commands);
+  if (targets.size === 0) return warnings;
+  const boxes = await rawSql(deps.store.db).all<{ name: string; role: string | null }>(
+    "SELECT name, role FROM mailboxes WHERE account_id = ?",
+    [accountId],
+  );
+  const known = new Set(boxes.map((b) => b.name.toLowerCase()));
+  for (const [name, line] of targets) {
+    if (name.toUpperCase() === "INBOX" || known.has(name.toLowerCase())) continue;
+    warnings.push(
+      `line ${line}: there is no mailbox "${name}"; such mail will be kept in the Inbox`,
+    );
+  }
+  return warnings;
 }
 
 export function invalidScript(errors: SieveProblem[]): SieveRefusal {

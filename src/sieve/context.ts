@@ -23,15 +23,11 @@ export interface SieveMessage {
   now: number;
   /** The zone (minutes east of UTC) dates are compared in when a test names none. */
   zone?: number;
-  /** RFC 5490 `mailboxexists`, and whether `fileinto` can find a mailbox. */
-  mailboxExists?: (name: string) => boolean;
 }
 
 export interface FileInto {
   mailbox: string;
   flags: string[];
-  /** RFC 5490 `:create`: make the mailbox when it does not exist. */
-  create: boolean;
 }
 
 /** RFC 5230 section 4: what a `vacation` command asked for (whether it is sent is decided later). */

@@ -135,7 +135,7 @@ function action(run: Run, node: Node) {
       const flags = flagsFor();
       const same = run.fileinto.find((f) => f.mailbox === mailbox);
       if (same) same.flags = flagList([...same.flags, ...flags]);
-      else run.fileinto.push({ mailbox, flags, create: tags.has("create") });
+      else run.fileinto.push({ mailbox, flags });
       if (!tags.has("copy")) run.implicitKeep = false;
       return;
     }

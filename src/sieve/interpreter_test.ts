@@ -214,7 +214,7 @@ addflag ["\\\\Seen", "$Work"];
 removeflag "$Work";
 if hasflag :contains "\\\\Seen" { keep; }`;
   const out = run(script, message("From: boss@frobnitzm.example.edu"));
-  assertEquals(out.fileinto, [{ mailbox: "urgent", flags: ["\\Deleted"], create: false }]);
+  assertEquals(out.fileinto, [{ mailbox: "urgent", flags: ["\\Deleted"] }]);
   assertEquals(out.keep, { flags: ["\\Flagged", "\\Seen"] });
 });
 

@@ -4,7 +4,8 @@
  * argument kinds, tests and block. RFC 5228 sections 3-5 and the extensions' grammars:
  * fileinto/copy (RFC 3894), reject/ereject (RFC 5429), envelope, imap4flags (RFC 5232),
  * variables (RFC 5229), vacation (RFC 5230), relational (RFC 5231), subaddress (RFC 5233),
- * date/index (RFC 5260), body (RFC 5173), mailbox (RFC 5490 section 3).
+ * date/index (RFC 5260), body (RFC 5173). Not offered: RFC 5490's mailbox extension (its
+ * `:create` would make a mailbox in the middle of a delivery).
  */
 import type { Position } from "./errors.ts";
 import type { Node } from "./validate.ts";
@@ -111,7 +112,7 @@ export const COMMANDS: Record<string, Spec> = {
   fileinto: {
     ext: "fileinto",
     positional: ["string"],
-    tags: { ...COPY, ...FLAGS, create: { ext: ["mailbox"] } },
+    tags: { ...COPY, ...FLAGS },
   },
   reject: { ext: "reject", positional: ["string"] },
   ereject: { ext: "ereject", positional: ["string"] },
@@ -235,7 +236,6 @@ export const TESTS: Record<string, Spec> = {
     tags: { ...COMPARATOR, ...MATCH },
     check: checkMatch,
   },
-  mailboxexists: { ext: "mailbox", positional: ["strings"] },
 };
 
 function checkDatePart(part: unknown, error: (reason: string) => void) {

@@ -1,9 +1,9 @@
 /**
  * Sieve tests (RFC 5228 section 5): `address`, `envelope`, `header`, `exists`, `size`,
  * `allof`/`anyof`/`not`, `true`/`false`; `string` (RFC 5229 section 5), `hasflag` (RFC 5232
- * section 5), `date`/`currentdate` and `:index` (RFC 5260), `body` (RFC 5173), `mailboxexists`
- * (RFC 5490). Header values are compared decoded (RFC 2047, section 2.7.2); address parts
- * include RFC 5233's `:user` and `:detail` with "+" as the separator.
+ * section 5), `date`/`currentdate` and `:index` (RFC 5260), `body` (RFC 5173). Header values
+ * are compared decoded (RFC 2047, section 2.7.2); address parts include RFC 5233's `:user` and
+ * `:detail` with "+" as the separator.
  */
 import { decodeWords } from "../mime/encoded_words.ts";
 import { readAddressList } from "../mime/address_list.ts";
@@ -87,8 +87,6 @@ export function evaluateTest(run: Run, node: Node): boolean {
       );
     case "body":
       return compare(run, node, bodyValues(run, node), positional[0]);
-    case "mailboxexists":
-      return run.list(positional[0]).every((m) => run.msg.mailboxExists?.(m) ?? false);
     default:
       throw new SieveRuntimeError(node.at, `unknown test "${node.name}"`);
   }

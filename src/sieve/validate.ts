@@ -27,7 +27,6 @@ export const EXTENSIONS = [
   "date",
   "index",
   "body",
-  "mailbox",
   "comparator-i;octet",
   "comparator-i;ascii-casemap",
   "comparator-i;ascii-numeric",
