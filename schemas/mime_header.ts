@@ -300,3 +300,47 @@ export function parseAddressList(value: string): EnvelopeAddress[] {
     };
   }
 }
+
+const CR = 13, LF = 10, SP = 32, TAB = 9;
+
+/**
+ * The message without the header fields `drop` picks (each given as its raw octets, folded
+ * lines included, RFC 5322 section 2.2.3), every other octet as it was; the same array when
+ * none is dropped. Used to remove forged copies of fields a receiving hop adds itself
+ * (Authentication-Results of our authserv-id, X-Spam-Status).
+ */
+export function removeHeaderFields(
+  message: Uint8Array,
+  drop: (field: Uint8Array) => boolean,
+): Uint8Array {
+  const keep: [number, number][] = [];
+  let removed = false;
+  let pos = 0;
+  while (pos < message.byteLength) {
+    // The header section ends at the first empty line.
+    if (message[pos] === LF || (message[pos] === CR && message[pos + 1] === LF)) break;
+    let end = pos;
+    // A field runs to the line break not followed by whitespace (folding).
+    for (;;) {
+      const lf = message.indexOf(LF, end);
+      if (lf < 0) {
+        end = message.byteLength;
+        break;
+      }
+      end = lf + 1;
+      if (end >= message.byteLength || (message[end] !== SP && message[end] !== TAB)) break;
+    }
+    if (drop(message.subarray(pos, end))) removed = true;
+    else keep.push([pos, end]);
+    pos = end;
+  }
+  if (!removed) return message;
+  const out = new Uint8Array(keep.reduce((n, [a, b]) => n + b - a, 0) + message.byteLength - pos);
+  let at = 0;
+  for (const [a, b] of keep) {
+    out.set(message.subarray(a, b), at);
+    at += b - a;
+  }
+  out.set(message.subarray(pos), at);
+  return out;
+}

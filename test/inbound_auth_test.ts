@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE } from "./fixtures/app.ts";
-import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts";
+import { type BridgeWorld, findStored, python, startBridgeWorld } from "./fixtures/bridge.ts";
 import { type FakeDns, startFakeDns, type Zone } from "./fixtures/fake_dns.ts";
 import { dkimKey, rfc5322, signMessage } from "./fixtures/auth_mail.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
@@ -33,28 +33,6 @@ with smtplib.SMTP("127.0.0.1", port, local_hostname=helo) as s:
 async function send(world: BridgeWorld, from: string, message: string): Promise<string> {
   const b64 = btoa(message);
   return (await python(SEND, [String(world.mxPort), HELO, from, ALICE.address, b64])).trim();
-}
-
-interface Stored {
-  mailbox: string;
-  detail: Record<string, unknown> & { authentication?: Record<string, unknown> };
-  raw: string;
-}
-
-/** Alice's message with this Subject, with its mailbox role, JSON form and raw text. */
-async function findStored(world: BridgeWorld, subject: string): Promise<Stored | undefined> {
-  const token = await world.gw.login(ALICE);
-  const boxes = (await (await world.gw.call("GET", "/v1/mailboxes", { token })).json()).items as {
-    id: number;
-    role: string | null;
-  }[];
-  const page = await (await world.gw.call("GET", "/v1/messages?limit=100", { token })).json();
-  const hit = (page.items as { id: number; subject: string; mailboxId: number }[])
-    .find((m) => m.subject === subject);
-  if (!hit) return undefined;
-  const detail = await (await world.gw.call("GET", `/v1/messages/${hit.id}`, { token })).json();
-  const raw = await (await world.gw.call("GET", `/v1/messages/${hit.id}/raw`, { token })).text();
-  return { mailbox: boxes.find((b) => b.id === hit.mailboxId)?.role ?? "?", detail, raw };
 }
 
 const RSA = dkimKey("rsa");

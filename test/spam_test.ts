@@ -8,7 +8,13 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, DOMAIN } from "./fixtures/app.ts";
-import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts";
+import {
+  type BridgeWorld,
+  findStored,
+  python,
+  startBridgeWorld,
+  type StoredMessage,
+} from "./fixtures/bridge.ts";
 import { type FakeDns, startFakeDns } from "./fixtures/fake_dns.ts";
 import { py, startGatewayImap } from "./fixtures/imap_pop3.ts";
 import { createResolver } from "../bridge/dns/resolver.ts";
@@ -79,31 +85,11 @@ function message(opts: {
   ].join("\r\n");
 }
 
-interface Stored {
-  id: number;
-  mailbox: string;
-  spam?: { score: number; action: string; spam: boolean; tests: { name: string; score: number }[] };
-  raw: string;
-}
+type Stored = StoredMessage & { spam?: StoredMessage["detail"]["spam"] };
 
-async function findStored(world: BridgeWorld, subject: string): Promise<Stored | undefined> {
-  const token = await world.gw.login(ALICE);
-  const boxes = (await (await world.gw.call("GET", "/v1/mailboxes", { token })).json()).items as {
-    id: number;
-    role: string | null;
-  }[];
-  const page = await (await world.gw.call("GET", "/v1/messages?limit=100", { token })).json();
-  const hit = (page.items as { id: number; subject: string; mailboxId: number }[])
-    .find((m) => m.subject === subject);
-  if (!hit) return undefined;
-  const detail = await (await world.gw.call("GET", `/v1/messages/${hit.id}`, { token })).json();
-  const raw = await (await world.gw.call("GET", `/v1/messages/${hit.id}/raw`, { token })).text();
-  return {
-    id: hit.id,
-    mailbox: boxes.find((b) => b.id === hit.mailboxId)?.role ?? "?",
-    spam: detail.spam,
-    raw,
-  };
+async function findSpam(world: BridgeWorld, subject: string): Promise<Stored | undefined> {
+  const found = await findStored(world, subject);
+  return found && { ...found, spam: found.detail.spam };
 }
 
 const names = (s: Stored) => s.spam?.tests.map((t) => t.name) ?? [];
@@ -122,7 +108,7 @@ Deno.test("issue21#1: a DNSBL-listed client is scored, and refused at DATA above
       }),
     );
     assert(first.startsWith("DATA 250"), first);
-    const stored = (await findStored(w, "listed but fine"))!;
+    const stored = (await findSpam(w, "listed but fine"))!;
     assertEquals(stored.mailbox, "inbox");
     assert(names(stored).includes("RCVD_IN_BL_TEST"), JSON.stringify(stored.spam));
     assert(!names(stored).includes("RCVD_IN_CLEAN_TEST"), JSON.stringify(stored.spam));
@@ -167,7 +153,7 @@ Deno.test("issue21#1: a DNSBL-listed client is scored, and refused at DATA above
       /^DATA 550 5\.7\.1 message refused as spam \(score [0-9.]+: RCVD_IN_BL_TEST/.test(refused),
       refused,
     );
-    assertEquals(await findStored(w, "listed and refused"), undefined);
+    assertEquals(await findSpam(w, "listed and refused"), undefined);
     // The answer was cached for its TTL: the zone was not asked again.
     assertEquals(blQueries(), asked);
   } finally {
@@ -188,7 +174,7 @@ Deno.test("issue21#1: greylisting answers 451 4.7.1 at RCPT, then accepts the re
     await new Promise((r) => setTimeout(r, 1100));
     const retry = await send(w, "c@good.example", msg);
     assert(retry.startsWith("DATA 250"), retry);
-    assertEquals((await findStored(w, "greylisted once"))?.mailbox, "inbox");
+    assertEquals((await findSpam(w, "greylisted once"))?.mailbox, "inbox");
     // The triplet passed: no new delay for it; another sender is greylisted afresh.
     assert((await send(w, "c@good.example", msg)).startsWith("DATA 250"));
     assert((await send(w, "d@other.example", msg)).startsWith("RCPT 451"));
@@ -227,7 +213,7 @@ Deno.test("issue21#1: a spammy message lands in Junk with its X-Spam fields and 
       SPAMMY("e@other.example", "WIN A BRAND NEW CAR TODAY"),
     );
     assert(answer.startsWith("DATA 250"), answer);
-    const stored = (await findStored(w, "WIN A BRAND NEW CAR TODAY"))!;
+    const stored = (await findSpam(w, "WIN A BRAND NEW CAR TODAY"))!;
     assertEquals(stored.mailbox, "junk");
     assertEquals(stored.spam?.action, "junk");
     assertEquals(stored.spam?.spam, true);
@@ -248,7 +234,7 @@ Deno.test("issue21#1: a spammy message lands in Junk with its X-Spam fields and 
       "X-Spam-Status: No, score=-100\r\nMIME-Version",
     );
     assert((await send(w, "e@other.example", forged)).startsWith("DATA 250"));
-    const f = (await findStored(w, "FORGED VERDICT INSIDE"))!;
+    const f = (await findSpam(w, "FORGED VERDICT INSIDE"))!;
     assertEquals(f.raw.match(/^X-Spam-Status:/gm)?.length, 1, f.raw);
     assert(!f.raw.includes("score=-100"), f.raw);
   } finally {
@@ -300,20 +286,20 @@ Deno.test("issue21#1: an IMAP MOVE into Junk trains the classifier: the next sim
       });
     assert((await send(w, "pills@other.example", pills("cheap meds 1"))).startsWith("DATA 250"));
     assert((await send(w, "colleague@good.example", lunch("lunch 1"))).startsWith("DATA 250"));
-    const before = (await findStored(w, "cheap meds 1"))!;
+    const before = (await findSpam(w, "cheap meds 1"))!;
     assert(!names(before).some((n) => n.startsWith("BAYES_")), JSON.stringify(before.spam));
     // Spam: into Junk. Ham: into Junk by mistake, then back out (unlearned, learned as ham).
     assertEquals(await move("cheap meds 1", "Junk"), "OK");
     assertEquals(await move("lunch 1", "Junk"), "OK");
     assertEquals(await move("lunch 1", "INBOX", "Junk"), "OK");
     assert((await send(w, "pills@other.example", pills("cheap meds 2"))).startsWith("DATA 250"));
-    const after = (await findStored(w, "cheap meds 2"))!;
+    const after = (await findSpam(w, "cheap meds 2"))!;
     const bayes = after.spam?.tests.find((t) => t.name.startsWith("BAYES_"));
     assert(bayes && bayes.score > 0, JSON.stringify(after.spam));
     assert(after.spam!.score > before.spam!.score, `${after.spam!.score} vs ${before.spam!.score}`);
     // And the ham-like one scores lower than before training.
     assert((await send(w, "colleague@good.example", lunch("lunch 2"))).startsWith("DATA 250"));
-    const lunch2 = (await findStored(w, "lunch 2"))!;
+    const lunch2 = (await findSpam(w, "lunch 2"))!;
     const hamBayes = lunch2.spam?.tests.find((t) => t.name.startsWith("BAYES_"));
     assert(hamBayes && hamBayes.score < 0, JSON.stringify(lunch2.spam));
   } finally {
@@ -359,7 +345,7 @@ Deno.test("issue21#1: thresholds per account over REST; a sender the user wrote 
     assert(sent.ok, await sent.text());
     const known = await send(w, "y@good.example", SPAMMY("y@good.example", "KNOWN SENDER OFFER"));
     assert(known.startsWith("DATA 250"), known);
-    const stored = (await findStored(w, "KNOWN SENDER OFFER"))!;
+    const stored = (await findSpam(w, "KNOWN SENDER OFFER"))!;
     assert(names(stored).includes("KNOWN_SENDER_AUTH"), JSON.stringify(stored.spam));
     // Above the reject threshold even with the bonus, yet filed into Junk, not refused.
     assert(stored.spam!.score >= 2, JSON.stringify(stored.spam));
@@ -375,7 +361,7 @@ Deno.test("issue21#1: thresholds per account over REST; a sender the user wrote 
         "DATA 250",
       ),
     );
-    assertEquals((await findStored(w, "UNSCORED NOW"))?.spam, undefined);
+    assertEquals((await findSpam(w, "UNSCORED NOW"))?.spam, undefined);
   } finally {
     await w.close();
     await dns.close();

@@ -8,6 +8,7 @@
  * under p=quarantine) or reject (DMARC fail under p=reject). A DNS failure never throws: it is a
  * temperror, recorded, and the message is accepted.
  */
+import { removeHeaderFields } from "../../schemas/mime_header.ts";
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 // mailauth (and what it pulls in) loads on the first message, not at start: an idle server
@@ -267,8 +268,6 @@ function authservIdOf(hostname: string): string {
     : `"${hostname.replace(/["\\]/g, "\\$&")}"`;
 }
 
-const CR = 13, LF = 10, SP = 32, TAB = 9;
-
 /**
  * RFC 8601 section 5: removes every Authentication-Results field whose authserv-id is ours (a
  * sender forging our verdicts), leaving all other bytes as they were. Fields of other
@@ -276,37 +275,7 @@ const CR = 13, LF = 10, SP = 32, TAB = 9;
  */
 export function stripOwnAuthResults(message: Uint8Array, authservId: string): Uint8Array {
   const ours = authservId.toLowerCase();
-  const keep: [number, number][] = [];
-  let removed = false;
-  let pos = 0;
-  while (pos < message.byteLength) {
-    // The header section ends at the first empty line.
-    if (message[pos] === LF || (message[pos] === CR && message[pos + 1] === LF)) break;
-    let end = pos;
-    // A field runs to the line break not followed by whitespace (folding, RFC 5322 2.2.3).
-    for (;;) {
-      const lf = message.indexOf(LF, end);
-      if (lf < 0) {
-        end = message.byteLength;
-        break;
-      }
-      end = lf + 1;
-      if (end >= message.byteLength || (message[end] !== SP && message[end] !== TAB)) break;
-    }
-    if (fieldAuthservId(message.subarray(pos, end)) === ours) removed = true;
-    else keep.push([pos, end]);
-    pos = end;
-  }
-  if (!removed) return message;
-  const size = keep.reduce((n, [a, b]) => n + b - a, 0) + message.byteLength - pos;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const [a, b] of keep) {
-    out.set(message.subarray(a, b), at);
-    at += b - a;
-  }
-  out.set(message.subarray(pos), at);
-  return out;
+  return removeHeaderFields(message, (field) => fieldAuthservId(field) === ours);
 }
 
 const fieldDecoder = new TextDecoder();

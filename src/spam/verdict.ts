@@ -6,6 +6,7 @@
  * Forged copies of those fields from the sender are removed, so a script never trusts the
  * sender's own claim.
  */
+import { removeHeaderFields } from "../../schemas/mime_header.ts";
 import type { SpamTest } from "./rules.ts";
 
 export interface Thresholds {
@@ -91,7 +92,6 @@ export function spamHeaderText(v: SpamVerdict): string {
 }
 
 const SPAM_FIELD = /^x-spam-(status|score|flag|level)[ \t]*:/i;
-const CR = 13, LF = 10, SP = 32, TAB = 9;
 const latin1 = new TextDecoder("latin1");
 
 /**
@@ -99,39 +99,11 @@ const latin1 = new TextDecoder("latin1");
  * forging our verdict); the same array when it has none.
  */
 export function stripSpamFields(message: Uint8Array): Uint8Array {
-  const keep: [number, number][] = [];
-  let removed = false;
-  let pos = 0;
-  while (pos < message.byteLength) {
-    if (message[pos] === LF || (message[pos] === CR && message[pos + 1] === LF)) break;
-    let end = pos;
-    for (;;) {
-      const lf = message.indexOf(LF, end);
-      if (lf < 0) {
-        end = message.byteLength;
-        break;
-      }
-      end = lf + 1;
-      if (end >= message.byteLength || (message[end] !== SP && message[end] !== TAB)) break;
-    }
-    // Most fields are something else: tell by the first octet before decoding anything.
-    if (
-      (message[pos] | 0x20) === 0x78 &&
-      SPAM_FIELD.test(latin1.decode(message.subarray(pos, pos + 24)))
-    ) {
-      removed = true;
-    } else keep.push([pos, end]);
-    pos = end;
-  }
-  if (!removed) return message;
-  const out = new Uint8Array(keep.reduce((n, [a, b]) => n + b - a, 0) + message.byteLength - pos);
-  let at = 0;
-  for (const [a, b] of keep) {
-    out.set(message.subarray(a, b), at);
-    at += b - a;
-  }
-  out.set(message.subarray(pos), at);
-  return out;
+  // Most fields are something else: tell by the first octet before decoding anything.
+  return removeHeaderFields(
+    message,
+    (field) => (field[0] | 0x20) === 0x78 && SPAM_FIELD.test(latin1.decode(field.subarray(0, 24))),
+  );
 }
 
 /** True for the header names `stripSpamFields` removes. */
