@@ -6,6 +6,7 @@
 import {
   type BridgeDeliveryResponse,
   type BridgeDirect,
+  type DmarcRefusal,
   type InboundEnvelope,
   joinParts,
   MAIL_MEDIA_TYPE,
@@ -192,6 +193,11 @@ export class GatewayClient {
     // The head is ours, made anew for each hand-in: the gateway keys duplicates on what follows.
     const traced = head?.byteLength ? { ...envelope, traceBytes: head.byteLength } : envelope;
     return await this.call("/v1/bridge/inbound", { mail: mailBody(traced, raw, head) });
+  }
+
+  /** Counts a message refused for DMARC p=reject in its sender's aggregate report. */
+  async dmarcRefusal(refusal: DmarcRefusal): Promise<void> {
+    await this.call("/v1/bridge/dmarc-refusals", { json: refusal });
   }
 
   async submission(

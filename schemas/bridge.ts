@@ -105,6 +105,15 @@ export const InboundEnvelope = z.object({
 }).meta({ id: "InboundEnvelope" });
 export type InboundEnvelope = z.infer<typeof InboundEnvelope>;
 
+/** A message the MX refused for DMARC p=reject, for the sender's aggregate report (issue 21). */
+export const DmarcRefusal = z.object({
+  clientIp: z.string().max(64).meta({ description: "The sending server's address." }),
+  authentication: z.record(z.string(), z.unknown()).meta({
+    description: "The SPF/DKIM/DMARC verdicts of the refused message (disposition reject).",
+  }),
+}).meta({ id: "DmarcRefusal" });
+export type DmarcRefusal = z.infer<typeof DmarcRefusal>;
+
 export const SubmissionEnvelope = z.object({
   mailFrom: z.string().max(320).meta({ description: "The MAIL FROM address." }),
   recipients: z.array(z.string().min(1).max(320)).min(1).max(1000).meta({

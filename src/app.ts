@@ -54,6 +54,7 @@ import { mailPages } from "./web/mail/routes.tsx";
 import { spamRoutes } from "./routes/spam.ts";
 import { forwardingRoutes } from "./routes/forwarding.ts";
 import { reportRoutes } from "./routes/reports.ts";
+import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
 import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -169,6 +170,7 @@ export function createApp(deps: Deps) {
   app.route("/v1", queueRoutes(deps));
   app.route("/v1", adminStatsRoutes(deps));
   app.route("/v1", bridgeRoutes(deps));
+  app.route("/v1", bridgeReportRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", bridgeSharpRoutes(deps));
   app.route("/v1", sendRoutes(deps));

@@ -96,7 +96,15 @@ Deno.test("MX: DKIM-signed mail from an SPF-allowed IP passes SPF, DKIM and DMAR
       algo: "rsa-sha256",
       aligned: true,
     }]);
-    assertEquals(auth.dmarc, { result: "pass", policy: "reject", domain: "good.example" });
+    assertEquals(auth.dmarc, {
+      result: "pass",
+      policy: "reject",
+      domain: "good.example",
+      // What the aggregate report's policy_evaluated says (issue 21 item 4).
+      spfAligned: true,
+      dkimAligned: true,
+      policyDomain: "good.example",
+    });
     assertEquals(auth.arc, { result: "none" });
     assertEquals(auth.disposition, "accept");
     assertEquals(auth.clientIp, "127.0.0.1"); // the gateway's own envelope fields stay beside

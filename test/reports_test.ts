@@ -31,7 +31,11 @@ const SEND = `
 import smtplib, sys
 port, helo, sender, rcpt, msg = sys.argv[1:6]
 s = smtplib.SMTP('127.0.0.1', int(port), local_hostname=helo)
-s.sendmail(sender, [rcpt], msg.encode())
+try:
+    s.sendmail(sender, [rcpt], msg.encode())
+    print(250)
+except smtplib.SMTPDataError as e:
+    print(e.smtp_code)
 s.quit()
 `;
 
@@ -64,6 +68,9 @@ Deno.test("issue21#4: a DMARC report made from real SMTP deliveries is parsed ba
     "_dmarc.other.test": { TXT: ["v=DMARC1; p=none; rua=mailto:rua@collector.test!10m"] },
     // collector.test agreed to take other.test's reports (section 7.1); third.test did not.
     "other.test._report._dmarc.collector.test": { TXT: ["v=DMARC1"] },
+    // p=reject: a forgery is refused at DATA, and still counted in the report.
+    "strict.test": { TXT: ["v=spf1 -all"] },
+    "_dmarc.strict.test": { TXT: ["v=DMARC1; p=reject; rua=mailto:postmaster@strict.test"] },
   });
   const a = await createTestGateway({ hostname: "mx.postern.test" });
   const b = await createTestGateway({ hostname: "mx.sender.test" });
@@ -76,32 +83,44 @@ Deno.test("issue21#4: a DMARC report made from real SMTP deliveries is parsed ba
       const mail = (from: string, n: number) =>
         `From: ${from}\r\nTo: ${ALICE.address}\r\nSubject: m${n}\r\nMessage-ID: <m${n}@x>\r\n\r\nhi\r\n`;
       // Two aligned passes and one forgery (SPF for spoof.test, From sender.test: DMARC fail,
-      // p=quarantine), and one from other.test.
-      for (
-        const [helo, envelope, from, n] of [
-          ["mx.sender.test", `a@${SENDER}`, `a@${SENDER}`, 1],
-          ["mx.sender.test", `b@${SENDER}`, `b@${SENDER}`, 2],
-          ["spoof.test", "x@spoof.test", `ceo@${SENDER}`, 3],
-          ["mx.other.test", "o@other.test", "o@other.test", 4],
-        ] as const
-      ) {
-        await python(SEND, [String(mx.port), helo, envelope, ALICE.address, mail(from, n)]);
+      // p=quarantine), one from other.test, and a forgery of strict.test (p=reject: 550).
+      const messages = [
+        ["mx.sender.test", `a@${SENDER}`, `a@${SENDER}`, "250"],
+        ["mx.sender.test", `b@${SENDER}`, `b@${SENDER}`, "250"],
+        ["spoof.test", "x@spoof.test", `ceo@${SENDER}`, "250"],
+        ["mx.other.test", "o@other.test", "o@other.test", "250"],
+        ["spoof.test", "x@spoof.test", "ceo@strict.test", "550"],
+      ];
+      for (const [n, [helo, envelope, from, code]] of messages.entries()) {
+        const args = [String(mx.port), helo, envelope, ALICE.address, mail(from, n)];
+        assertEquals((await python(SEND, args)).trim(), code, `message ${n}`);
       }
     } finally {
       await mx.close();
     }
-    const counts = await a.deps.store.db.select().from(schema.dmarcCounts);
-    assertEquals(counts.reduce((n, c) => n + c.count, 0), 4, JSON.stringify(counts));
+    let counts = await a.deps.store.db.select().from(schema.dmarcCounts);
+    // The refusal is counted beside the 550, not before it: wait for it (bounded).
+    for (let i = 0; i < 50 && counts.length < 4; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      counts = await a.deps.store.db.select().from(schema.dmarcCounts);
+    }
+    assertEquals(counts.reduce((n, c) => n + c.count, 0), 5, JSON.stringify(counts));
+    const strict = counts.find((c) => c.headerFrom === "strict.test")!;
+    assertEquals(JSON.parse(strict.rowKey).slice(1, 4), ["reject", "fail", "fail"]);
 
     // Nothing is owed before the day is over.
     assertEquals(await sendReports(a.deps, "w1"), 0);
     const now = Date.now();
     a.deps.clock = { now: () => now + DAY };
-    assertEquals(await sendReports(a.deps, "w1"), 2);
+    assertEquals(await sendReports(a.deps, "w1"), 3);
     assertEquals(await a.deps.store.db.select().from(schema.dmarcCounts), []);
     assertEquals(await sendReports(a.deps, "w1"), 0, "each report is sent once");
     const rows = await a.deps.store.db.select().from(schema.outbox);
-    assertEquals(rows.map((r) => r.rcptTo).sort(), [`postmaster@${SENDER}`, "rua@collector.test"]);
+    assertEquals(rows.map((r) => r.rcptTo).sort(), [
+      `postmaster@${SENDER}`,
+      "postmaster@strict.test",
+      "rua@collector.test",
+    ]);
     const toSender = rows.find((r) => r.rcptTo === `postmaster@${SENDER}`)!;
     assertEquals(toSender.mailFrom, `postmaster@${DOMAIN}`);
     const sameBlob = (await a.deps.store.db.select().from(schema.blobs))
@@ -225,7 +244,7 @@ Deno.test("issue21#4: hostile report files are refused, and never fail the deliv
   const gw = await createTestGateway();
   try {
     const key = await bridgeKey(gw);
-    const raw = await reportMessage({
+    const raw = reportMessage({
       from: "x@big.example",
       to: [`postmaster@${DOMAIN}`],
       subject: `Report Domain: ${DOMAIN} Submitter: big.example Report-ID: <1>`,
@@ -247,8 +266,8 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
   const gw = await createTestGateway();
   try {
     const key = await bridgeKey(gw);
-    const message = async (filename: string, contentType: string, file: Uint8Array, id: string) =>
-      await reportMessage({
+    const message = (filename: string, contentType: string, file: Uint8Array, id: string) =>
+      reportMessage({
         from: "reports@big.example",
         to: [`postmaster@${DOMAIN}`],
         subject: `Report Domain: ${DOMAIN} Submitter: big.example Report-ID: <${id}>`,
@@ -265,7 +284,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
         gw,
         key,
         `postmaster@${DOMAIN}`,
-        await message("r.zip", "application/zip", zip, "z1"),
+        message("r.zip", "application/zip", zip, "z1"),
       ),
       "delivered",
     );
@@ -274,7 +293,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
       gw,
       key,
       `postmaster@${DOMAIN}`,
-      await message("o.xml", "text/xml", enc(REPORT("elsewhere.example", "r-2")), "x2"),
+      message("o.xml", "text/xml", enc(REPORT("elsewhere.example", "r-2")), "x2"),
     );
     const tls = composeTlsReport({
       organizationName: "Big Co",
@@ -301,7 +320,7 @@ Deno.test("issue21#4: zip DMARC and TLS-RPT reports are received; only admins of
       gw,
       key,
       `postmaster@${DOMAIN}`,
-      await message("t.json.gz", "application/tlsrpt+gzip", await gzip(enc(tls)), "t1"),
+      message("t.json.gz", "application/tlsrpt+gzip", await gzip(enc(tls)), "t1"),
     );
 
     const admin = await gw.login(ADMIN);

@@ -230,6 +230,12 @@ export class GatewaySmtpBackend implements SmtpBackend {
       : await this.verdictOf(envelope, data, resolver);
     this.options.onVerdict?.(envelope, verdict);
     if (verdict.disposition === "reject") {
+      // Counted for the sender's aggregate report (issue21#4); the refusal never waits on it.
+      this.gateway.dmarcRefusal({
+        clientIp: envelope.clientIp,
+        authentication: verdictJson(verdict),
+      })
+        .catch(() => {});
       throw new SmtpError(reply(550, "5.7.1", "DMARC policy reject"));
     }
     return {

@@ -102,7 +102,15 @@ Deno.test("DMARC: sp= governs subdomains, pct is sampled, t=y lowers the policy"
     from: "a@sub.org.example",
     message: UNSIGNED("a@sub.org.example"),
   });
-  assertEquals(sub.dmarc, { result: "fail", policy: "reject", domain: "sub.org.example" });
+  assertEquals(sub.dmarc, {
+    result: "fail",
+    policy: "reject",
+    domain: "sub.org.example",
+    spfAligned: false,
+    dkimAligned: false,
+    // The organizational domain's record applied (sp=), as the aggregate report names it.
+    policyDomain: "org.example",
+  });
   assertEquals(sub.disposition, "reject");
   const sampled = (random: number) =>
     check(zone, { from: "a@pct.example", message: UNSIGNED("a@pct.example") }, {

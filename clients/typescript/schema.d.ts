@@ -799,6 +799,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/bridge/dmarc-refusals": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Count a message refused for DMARC p=reject in its sender's aggregate report */
+    post: operations["bridgeRecordDmarcRefusal"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/bridge/outbox/claim": {
     parameters: {
       query?: never;
@@ -4317,6 +4334,14 @@ export interface components {
       temporary?: boolean;
       /** @description Text for the SMTP reply. */
       reason?: string;
+    };
+    DmarcRefusal: {
+      /** @description The sending server's address. */
+      clientIp: string;
+      /** @description The SPF/DKIM/DMARC verdicts of the refused message (disposition reject). */
+      authentication: {
+        [key: string]: unknown;
+      };
     };
     OutboxClaimResponse: {
       /** @description The worker the leases belong to. */
@@ -11750,6 +11775,98 @@ export interface operations {
            *       "code": "error",
            *       "title": "Error",
            *       "detail": "an error"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  bridgeRecordDmarcRefusal: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["DmarcRefusal"];
+      };
+    };
+    responses: {
+      /** @description Counted (or not a DMARC evaluation) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description Whether a DMARC evaluation was counted. */
+            recorded: boolean;
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];

@@ -44,11 +44,20 @@ export function dmarcCountStatement(
     .filter((d) => clean(d.domain))
     .slice(0, 10)
     .map((d) => [clean(d.domain), clean(d.selector, 63), clean(d.result, 16)]);
+  // Verdicts made without mailauth's alignment flags (a Worker's email() reads them from the
+  // platform's Authentication-Results) fall back to the per-signature flag and to a relaxed
+  // comparison of the SPF domain with the From domain (RFC 7489 section 3.1.2).
+  const within = (a: string, b: string) => a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`);
+  const dkimAligned = v.dmarc.dkimAligned ??
+    (Array.isArray(v.dkim) &&
+      v.dkim.some((d) => d.result === "pass" && (d as { aligned?: boolean }).aligned));
+  const spfAligned = v.dmarc.spfAligned ??
+    (v.spf?.result === "pass" && within(clean(v.spf.domain), from));
   const key = JSON.stringify([
     ip,
     DISPOSITION[v.disposition ?? "accept"] ?? "none",
-    v.dmarc.dkimAligned ? "pass" : "fail",
-    v.dmarc.spfAligned ? "pass" : "fail",
+    dkimAligned ? "pass" : "fail",
+    spfAligned ? "pass" : "fail",
     clean(v.spf?.domain),
     clean(v.spf?.result, 16) || "none",
     dkim,

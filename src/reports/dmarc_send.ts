@@ -56,7 +56,7 @@ async function destinationVerified(deps: Deps, policyDomain: string, rua: string
 const rfc5322Date = (ms: number) => new Date(ms).toUTCString().replace(/GMT$/, "+0000");
 
 /** The report as an RFC 5322 message with the gzipped XML attached (CRLF line ends). */
-export async function reportMessage(input: {
+export function reportMessage(input: {
   from: string;
   to: string[];
   subject: string;
@@ -70,7 +70,7 @@ export async function reportMessage(input: {
   reportType?: string;
   /** Further header fields (`Name: value`). */
   headers?: string[];
-}): Promise<Uint8Array> {
+}): Uint8Array {
   const boundary = `=_postern_report_${crypto.randomUUID()}`;
   const b64 = toBase64(input.attachment).replace(/.{1,76}/g, "$&\r\n");
   const text = [
@@ -137,16 +137,34 @@ export interface ReportPass {
   dropped: number;
 }
 
+/**
+ * Runs one report slice under lease `name` (one gateway of several at a time), when a DNS port
+ * is there to read the rua records; answers what it sent and dropped.
+ */
+export async function leasedReportPass(
+  deps: Deps,
+  name: string,
+  worker: string,
+  run: (pass: ReportPass, now: number) => Promise<void>,
+): Promise<ReportPass> {
+  const pass: ReportPass = { sent: 0, dropped: 0 };
+  if (!deps.dns) return pass;
+  const now = deps.clock.now();
+  if (!await takeLease(deps.store, name, worker, 10 * 60_000, now)) return pass;
+  try {
+    await run(pass, now);
+  } finally {
+    await releaseLease(deps.store, name, worker).catch(() => {});
+  }
+  return pass;
+}
+
 /** One slice: reports for at most `limit` finished (day, domain) groups. */
 export async function sendDmarcReports(
   deps: Deps,
   options: { worker: string; limit?: number },
 ): Promise<ReportPass> {
-  const pass: ReportPass = { sent: 0, dropped: 0 };
-  if (!deps.dns) return pass;
-  const now = deps.clock.now();
-  if (!await takeLease(deps.store, LEASE, options.worker, 10 * 60_000, now)) return pass;
-  try {
+  return await leasedReportPass(deps, LEASE, options.worker, async (pass, now) => {
     const db = rawSql(deps.store.db);
     const today = Math.floor(now / DAY_MS);
     const groups = await db.all<{ day: number; header_from: string; last: number }>(
@@ -194,7 +212,7 @@ export async function sendDmarcReports(
         rows: rows.map((r) => rowOf(r.row_key, Number(r.count), g.header_from)),
       };
       const filename = `${hostname}!${policy.domain}!${begin}!${end}.xml.gz`;
-      const raw = await reportMessage({
+      const raw = reportMessage({
         from: `"DMARC reports of ${hostname}" <${reporter}>`,
         to: rua,
         subject:
@@ -234,8 +252,5 @@ export async function sendDmarcReports(
         recipients: rua.length,
       });
     }
-  } finally {
-    await releaseLease(deps.store, LEASE, options.worker).catch(() => {});
-  }
-  return pass;
+  });
 }

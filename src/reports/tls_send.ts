@@ -13,11 +13,10 @@ import { sha256Hex } from "../crypto.ts";
 import { guardedFetch } from "../http/net_guard.ts";
 import { blobJob } from "../services/blob_chunks.ts";
 import { enqueueStatements } from "../services/outbox.ts";
-import { releaseLease, takeLease } from "../store/leases.ts";
 import { rawSql, type Statement } from "../store/store.ts";
 import { gzip } from "./archive.ts";
 import type { ReportPass } from "./dmarc_send.ts";
-import { reporterAddress, reportMessage } from "./dmarc_send.ts";
+import { leasedReportPass, reporterAddress, reportMessage } from "./dmarc_send.ts";
 import { composeTlsReport, type TlsPolicyResult } from "./tlsrpt_report.ts";
 
 const DAY_MS = 86_400_000;
@@ -67,11 +66,7 @@ export async function sendTlsReports(
   deps: Deps,
   options: { worker: string; limit?: number },
 ): Promise<ReportPass> {
-  const pass: ReportPass = { sent: 0, dropped: 0 };
-  if (!deps.dns) return pass;
-  const now = deps.clock.now();
-  if (!await takeLease(deps.store, LEASE, options.worker, 10 * 60_000, now)) return pass;
-  try {
+  return await leasedReportPass(deps, LEASE, options.worker, async (pass, now) => {
     const db = rawSql(deps.store.db);
     const groups = await db.all<{ day: number; policy_domain: string; last: number }>(
       `SELECT day, policy_domain, max(id) AS last FROM tls_counts WHERE day < ?
@@ -132,7 +127,7 @@ export async function sendTlsReports(
       const statements: Statement[] = [];
       let discard = () => Promise.resolve();
       if (mailto.length > 0) {
-        const raw = await reportMessage({
+        const raw = reportMessage({
           from: `"TLS reports of ${hostname}" <${reporter}>`,
           to: mailto,
           subject: `Report Domain: ${domain} Submitter: ${hostname} Report-ID: <${reportId}>`,
@@ -168,8 +163,5 @@ export async function sendTlsReports(
       pass.sent++;
       deps.logger.log("info", "reports.tls_sent", { domain, day, rua: rua.length });
     }
-  } finally {
-    await releaseLease(deps.store, LEASE, options.worker).catch(() => {});
-  }
-  return pass;
+  });
 }
