@@ -9,7 +9,7 @@ import { assert, assertEquals, assertMatch } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { LineClient } from "./fixtures/line_client.ts";
 import { runCli } from "./fixtures/cli_run.ts";
-import { adminToken, SERVE_ADMIN, serveChild } from "./fixtures/serve_env.ts";
+import { adminToken, SERVE_ADMIN, serveChild, waitFor } from "./fixtures/serve_env.ts";
 import { startHranaServer } from "./fixtures/hrana_server.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
 import { createClient } from "@libsql/client";
@@ -30,16 +30,6 @@ import {
 
 const DOMAIN = "postern.localhost";
 const ALICE = { address: `alice@${DOMAIN}`, password: "alice-password-for-backups" };
-
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if (await check()) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A running `postern serve` on `dataDir` with HTTP (and SMTP when asked). */
 async function server(dataDir: string, vars: Record<string, string> = {}) {

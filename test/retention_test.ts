@@ -7,7 +7,8 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
-import { buildMessage, deliverRaw } from "./fixtures/mail.ts";
+import { buildMessage, deliverRaw, seedMessage } from "./fixtures/mail.ts";
+import { jmapWorld } from "./fixtures/jmap.ts";
 import { applyRetention, runRetention } from "../src/services/retention.ts";
 import { expireRecoverable } from "../src/services/recovery.ts";
 import { runScheduledWork } from "../src/services/scheduled.ts";
@@ -282,6 +283,46 @@ Deno.test("issue21#7: an account sees and restores only its own deleted mail", a
     await w.json("POST", `/v1/recovery/${entry.id}/restore`, w.bob, undefined, 404);
     assertEquals((await w.json("GET", "/v1/recovery", w.alice)).items.length, 1);
     assertEquals((await w.gw.call("GET", "/v1/recovery", {})).status, 401);
+  } finally {
+    w.gw.close();
+  }
+});
+
+Deno.test("issue21#7: a mailbox under retention keeps about 31 UID marks, however often the slice runs", async () => {
+  const w = await world();
+  try {
+    const junk = await w.box(w.alice, "junk");
+    await w.json("PATCH", `/v1/mailboxes/${junk.id}`, w.alice, { retentionDays: 30 });
+    const t0 = Date.now();
+    for (let at = t0; at < t0 + 90 * DAY; at += 6 * 3_600_000) {
+      await applyRetention(w.gw.deps, at);
+    }
+    const rs = await w.gw.deps.store.client.execute({
+      sql: "SELECT count(*) FROM retention_marks WHERE mailbox_id = ?",
+      args: [junk.id],
+    });
+    const marks = Number(rs.rows[0][0]);
+    assert(marks >= 30 && marks <= 32, `${marks} marks`);
+  } finally {
+    w.gw.close();
+  }
+});
+
+Deno.test("issue21#7: a message destroyed over JMAP (Email/set destroy) is recoverable", async () => {
+  const w = await jmapWorld();
+  try {
+    const { id, raw } = await seedMessage(w.gw, { subject: "destroyed over JMAP" });
+    const [, set] = await w.one([
+      "Email/set",
+      { accountId: w.aliceAccount, destroy: [`e${id}`] },
+      "d",
+    ]);
+    assertEquals(set.destroyed, [`e${id}`]);
+    const [entry] = (await w.json("GET", "/v1/recovery", { token: w.alice })).items;
+    assertEquals([entry.subject, entry.messageId], ["destroyed over JMAP", id]);
+    const back = await w.json("POST", `/v1/recovery/${entry.id}/restore`, { token: w.alice });
+    const res = await w.call("GET", `/v1/messages/${back.messageId}/raw`, { token: w.alice });
+    assertEquals(new Uint8Array(await res.arrayBuffer()), raw);
   } finally {
     w.gw.close();
   }

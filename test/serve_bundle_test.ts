@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { python } from "./fixtures/bridge.ts";
-import { adminToken, serveChild } from "./fixtures/serve_env.ts";
+import { adminToken, serveChild, waitFor } from "./fixtures/serve_env.ts";
 import { buildServe } from "../scripts/build_serve.ts";
 
 const START_TASK: string = JSON.parse(
@@ -21,16 +21,6 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
         "From: zed@remote.example\\r\\nTo: admin@postern.localhost\\r\\nSubject: %s\\r\\n\\r\\nhi\\r\\n" % sys.argv[2])
 print("sent")
 `;
-
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if (await check()) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 Deno.test("issue20#2: the start task builds the bundle and runs serve from it", () => {
   const steps = START_TASK.split("&&").map((s) => s.trim());

@@ -9,8 +9,9 @@
  * "Arrived there" is read from UID marks (store/schema_retention.ts): every message gets a new,
  * larger UID when it enters a mailbox, so the messages below the `uid_next` a mailbox had N days
  * ago are exactly those that arrived more than N days ago. The slice records a mark per mailbox
- * at most once per MARK_EVERY_MS, so a message goes at most that much after its time, never
- * before — and a mailbox whose retention was just set starts counting from its first mark.
+ * now and then (a thirtieth of its limit, between an hour and a day), so a message goes at most
+ * that much after its time, never before — and a mailbox whose retention was just set starts
+ * counting from its first mark.
  */
 import type { Config } from "../config.ts";
 import type { Deps } from "../deps.ts";
@@ -23,8 +24,13 @@ import { EXPIRE_SLICE, expireRecoverable } from "./recovery.ts";
 import { recoveryOn } from "./recovery_sql.ts";
 
 const DAY_MS = 86_400_000;
-/** How often a mailbox under retention gets a new UID mark. */
-export const MARK_EVERY_MS = 3_600_000;
+/**
+ * How often a mailbox under retention gets a new UID mark: a thirtieth of its limit, between an
+ * hour and a day, so a mailbox keeps about 31 marks whatever its limit, and a message goes at
+ * most that much after its time (a day late of 30, an hour of one).
+ */
+const MARK_MIN_MS = 3_600_000;
+const MARK_MAX_MS = DAY_MS;
 /** Messages removed per slice. */
 export const RETENTION_SLICE = 500;
 export const RETENTION_LEASE = "retention";
@@ -83,8 +89,8 @@ export async function applyRetention(
       SELECT r.mailbox_id, ?1, b.uid_next FROM mailbox_retention r
         JOIN mailboxes b ON b.id = r.mailbox_id
       WHERE r.days IS NOT NULL AND NOT EXISTS (SELECT 1 FROM retention_marks k
-        WHERE k.mailbox_id = r.mailbox_id AND k.at > ?1 - ?2)`,
-    args: [now, MARK_EVERY_MS],
+        WHERE k.mailbox_id = r.mailbox_id AND k.at > ?1 - max(?2, min(?3, r.days * ?4)))`,
+    args: [now, MARK_MIN_MS, MARK_MAX_MS, DAY_MS / 30],
   }]);
   const rows = await rawSql(store.db).all<{
     id: number;
