@@ -276,7 +276,7 @@ browserTest(
     const { gw } = world;
     const admin = await gw.login(ADMIN);
     // A DMARC aggregate report arrives for the domain's postmaster on the MX path.
-    const raw = await reportMessage({
+    const raw = reportMessage({
       from: "noreply@big.example",
       to: [`postmaster@${DOMAIN}`],
       subject: `Report Domain: ${DOMAIN} Submitter: big.example Report-ID: <r-21>`,
