@@ -83,8 +83,8 @@ async function openSettings(page: Page) {
 }
 
 /** The error the page shows beside the control named `label`. */
-async function errorBeside(page: Page, label: string) {
-  const control = page.getByLabel(label, { exact: true });
+async function errorBeside(page: Page, label: string, exact = true) {
+  const control = page.getByLabel(label, { exact });
   await page.waitForFunction(
     (el) => el?.getAttribute("aria-invalid") === "true",
     await control.elementHandle(),
@@ -110,6 +110,10 @@ browserTest(
     await page.getByLabel("Reply text").fill("Back on Monday.");
     await page.getByLabel("From (optional)").fill("2026-12-20T10:00");
     await page.getByLabel("Until (optional)").fill("2026-12-10T10:00");
+    await page.getByLabel("Other addresses of mine", { exact: false }).fill("al@@ice");
+    await page.getByRole("button", { name: "Save vacation reply" }).click();
+    assert((await errorBeside(page, "Other addresses of mine", false)).length > 0);
+    await page.getByLabel("Other addresses of mine", { exact: false }).fill("ally@postern.test");
     await page.getByRole("button", { name: "Save vacation reply" }).click();
     assertEquals(await errorBeside(page, "Until (optional)"), "must be after from");
     await page.getByLabel("From (optional)").fill("");
@@ -117,10 +121,11 @@ browserTest(
     await page.getByRole("button", { name: "Save vacation reply" }).click();
     await page.locator("#vacation [role=status]", { hasText: "Vacation reply on" }).waitFor();
     const vacation = await json(gw, alice, "GET", "/v1/sieve/vacation");
-    assertEquals([vacation.enabled, vacation.subject, vacation.body], [
+    assertEquals([vacation.enabled, vacation.subject, vacation.body, vacation.addresses], [
       true,
       "Away this week",
       "Back on Monday.",
+      ["ally@postern.test"],
     ]);
 
     // Filters: one files invoices into Receipts; a second forwards the boss's mail, is moved

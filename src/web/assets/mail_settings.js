@@ -126,6 +126,7 @@ async function renderVacation() {
   const from = input({ id: "vac-from", type: "datetime-local", value: toLocal(v.from) });
   const until = input({ id: "vac-until", type: "datetime-local", value: toLocal(v.until) });
   const days = input({ id: "vac-days", type: "number", min: 1, max: 365, value: v.days });
+  const addresses = input({ id: "vac-addresses", value: (v.addresses ?? []).join(", ") });
   $("vacation").replaceChildren(settingsForm(
     [
       field("Send an automatic reply", enabled, "enabled"),
@@ -138,6 +139,7 @@ async function renderVacation() {
         field("Until (optional)", until, "until"),
       ),
       field("Answer each sender at most once every (days)", days, "days"),
+      field("Other addresses of mine (comma-separated, optional)", addresses, "addresses"),
     ],
     async () => {
       const saved = await api("PUT", "/v1/sieve/vacation", {
@@ -147,7 +149,7 @@ async function renderVacation() {
         from: fromLocal(from.value),
         until: fromLocal(until.value),
         days: Number(days.value),
-        addresses: v.addresses ?? [],
+        addresses: addresses.value.split(/[\s,]+/).filter(Boolean),
       });
       return saved.enabled ? "Vacation reply on" : "Vacation reply off";
     },
