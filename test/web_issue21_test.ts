@@ -8,10 +8,12 @@
  * move trains the classifier); a message deleted for good is restored from Deleted messages.
  * In the admin console an administrator sets a domain's spam thresholds and reads a DMARC
  * report that arrived for the domain. Every request the pages make goes to /v1/.
+ * One test without a browser checks the seam this branch merged: the filters see the spam
+ * verdict's X-Spam fields (DESIGN.md's order: spam verdict, then user rules).
  */
 import type { Page } from "playwright-core";
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, DOMAIN, type TestGateway } from "./fixtures/app.ts";
+import { ADMIN, ALICE, createTestGateway, DOMAIN, type TestGateway } from "./fixtures/app.ts";
 import { bridgeKey } from "./fixtures/bridge.ts";
 import {
   accessibilityProblems,
@@ -265,6 +267,27 @@ browserTest(
     assertEquals(tab.calls.filter((c) => !c.split(" ")[1].startsWith("/v1/")), []);
   },
 );
+
+Deno.test("issue21#1+2: a filter on the spam verdict sees the X-Spam fields the spam step added", async () => {
+  const gw = await createTestGateway();
+  try {
+    const alice = await gw.login(ALICE);
+    await json(gw, alice, "POST", "/v1/mailboxes", { name: "Suspect" });
+    // Every message counts as spam for Alice; her filter files spam into Suspect, not Junk.
+    await json(gw, alice, "PUT", "/v1/spam/settings", { junkScore: -100, rejectScore: 1000 });
+    await json(gw, alice, "PUT", "/v1/sieve/rules", {
+      rules: [{
+        conditions: [{ field: "spam", op: "is" }],
+        actions: [{ type: "fileinto", mailbox: "Suspect" }],
+      }],
+    });
+    const raw = mail("eve@example.org", "Prize inside");
+    assertEquals(await handIn(gw, ALICE.address, raw, "eve@example.org"), "delivered");
+    assertEquals(await whereIs(gw, alice, "Prize inside"), "Suspect");
+  } finally {
+    gw.close();
+  }
+});
 
 const REPORT = `<?xml version="1.0"?><feedback><report_metadata><org_name>Big &amp; Co</org_name>` +
   `<email>noreply@big.example</email><report_id>r-21</report_id><date_range>` +

@@ -412,7 +412,14 @@ export async function deliveryJob(
   const copyOf = (accountId: number) =>
     spam?.copies.get(accountId) ?? { raw: msg.raw, sha, parsed: stored };
   // --- Sieve (issue 21 item 2): the user's rules reshape the plan (sieve_delivery.ts). ---
-  const sieve = await applySieve(db, deps, prepared, plan, stored);
+  const sieve = await applySieve(
+    db,
+    deps,
+    prepared,
+    plan,
+    stored,
+    (id) => spam?.copies.get(id),
+  );
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
   // The blobs go in when anything refers to them: a stored copy, a queued one.

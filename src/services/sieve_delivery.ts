@@ -189,6 +189,8 @@ export async function applySieve(
   prepared: PreparedDelivery,
   plan: SievePlan,
   stored: ParsedMail & Record<string, unknown>,
+  /** Each account's copy from the spam verdict (its X-Spam fields), which the rules test. */
+  copyOf?: (accountId: number) => { raw: Uint8Array; parsed: ParsedMail } | undefined,
 ): Promise<SieveEffects> {
   const effects: SieveEffects = { statements: [], needsBlob: false };
   const accounts = [...plan.stores].filter(([, t]) => "mailboxId" in t).map(([id]) => id);
@@ -204,7 +206,11 @@ export async function applySieve(
       "SELECT id, name, role FROM mailboxes WHERE account_id = ?",
       [accountId],
     );
-    const ctx = sieveMessage(prepared, to, deps.clock.now());
+    const copy = copyOf?.(accountId);
+    const seen = copy
+      ? { ...prepared, msg: { ...msg, raw: copy.raw }, parsed: copy.parsed }
+      : prepared;
+    const ctx = sieveMessage(seen, to, deps.clock.now());
     let outcome: SieveOutcome;
     try {
       outcome = runSieve(programList, ctx, {

@@ -110,7 +110,11 @@ function condition(c: SieveRuleCondition, require: Set<string>): string {
     case "size":
       return `size ${c.op === "under" ? ":under" : ":over"} ${Number(c.value ?? 0)}`;
     case "spam": {
-      if (c.op !== "over" && c.op !== "under") return `header :is "x-spam-flag" "yes"`;
+      // Postern's verdict says it in X-Spam-Status ("Yes, score=…", services/spam_verdict.ts);
+      // X-Spam-Flag is SpamAssassin's, kept for mail an upstream filter marked.
+      if (c.op !== "over" && c.op !== "under") {
+        return `anyof (header :matches "x-spam-status" "yes,*", header :is "x-spam-flag" "yes")`;
+      }
       // i;ascii-numeric reads leading digits only: a negative score is below any threshold.
       require.add("relational");
       require.add("comparator-i;ascii-numeric");
