@@ -17,6 +17,7 @@ export const SECTIONS = [
   ["webhooks", "Webhooks"],
   ["audit", "Audit log"],
   ["stats", "Statistics"],
+  ["reports", "Reports"],
 ] as const;
 
 const SITE_ONLY = new Set(["audit"]);
@@ -54,7 +55,13 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
       title="Admin · Postern"
       page="admin"
       csrf={props.csrf}
-      scripts={["admin_charts.js", "admin_ui.js", "admin_stats.js", "admin.js"]}
+      scripts={[
+        "admin_charts.js",
+        "admin_ui.js",
+        "admin_stats.js",
+        "admin_reports.js",
+        "admin.js",
+      ]}
       styles={["admin.css"]}
       header={
         <>
@@ -201,6 +208,28 @@ export function AdminPage(props: { csrf: string; address: string; site: boolean 
           <section id="stats" aria-labelledby="stats-h" hidden>
             <h1 id="stats-h">Statistics</h1>
             <div id="stats-charts"></div>
+          </section>
+
+          <section id="reports" aria-labelledby="reports-h" hidden>
+            <h1 id="reports-h">Reports</h1>
+            <p class="muted">
+              DMARC aggregate and TLS reports other mail servers sent about your domains.
+            </p>
+            <form id="report-form" class="inline-form">
+              <div class="field">
+                <label for="report-kind">Kind</label>
+                <select id="report-kind" name="kind">
+                  <option value="dmarc">DMARC (RFC 7489)</option>
+                  <option value="tls">TLS (RFC 8460)</option>
+                </select>
+              </div>
+              <div class="field">
+                <label for="report-domain">Domain</label>
+                <select id="report-domain" name="domain"></select>
+              </div>
+              <button type="submit">Show reports</button>
+            </form>
+            <div id="report-list"></div>
           </section>
         </main>
       </div>

@@ -83,6 +83,10 @@
         h("summary", null, "MTA-STS policy to serve"),
         h("pre", null, d.mtaStsPolicy),
       ),
+      // Issue 21: the domain's spam thresholds (admin_reports.js).
+      await Postern.adminDomainSpam(d.name).catch(function (err) {
+        return h("p", { class: "error" }, "Spam thresholds: " + err.message);
+      }),
     );
     $("domain-detail-h").focus();
     say("Checked " + d.name);
@@ -509,6 +513,7 @@
     webhooks: loadWebhooks,
     audit: loadAudit,
     stats: Postern.adminStats,
+    reports: Postern.adminReports,
   };
 
   // `moved`: the user picked another section, so focus goes to its heading (screen readers

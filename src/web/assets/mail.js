@@ -302,11 +302,13 @@
           new Date(d.sentAt).toLocaleString(),
         ),
       ),
+      spamVerdict(d),
       threadLinks(d),
       body,
       attachmentList(d) ?? "",
     );
     $("a-flag").textContent = d.flags.flagged ? "Unflag" : "Flag";
+    $("a-junk").textContent = inJunk(d) ? "Not junk" : "Junk";
     $("a-move").value = "";
     if (d.html !== null) {
       const view = await frameFor(d, false);
@@ -442,6 +444,40 @@
     );
   }
 
+  // Issue 21 item 1: the spam verdict recorded at delivery, as a badge that opens to its rules.
+  function spamVerdict(d) {
+    const v = d.spam;
+    if (!v) return null;
+    const label = v.spam ? "Spam" : "Not spam";
+    return h(
+      "details",
+      { class: "spam-verdict" + (v.spam ? " is-spam" : "") },
+      h(
+        "summary",
+        null,
+        h("span", { class: "badge" }, label),
+        ` score ${v.score.toFixed(1)} (Junk at ${v.required})`,
+      ),
+      h(
+        "ul",
+        { "aria-label": "Spam rules that fired" },
+        v.tests.map((t) =>
+          h(
+            "li",
+            null,
+            h("code", null, t.name),
+            ` ${t.score > 0 ? "+" : ""}${t.score.toFixed(1)}`,
+            t.detail ? ` — ${t.detail}` : "",
+          )
+        ),
+        v.bayes !== undefined
+          ? h("li", null, `Your filter's spam probability: ${Math.round(v.bayes * 100)}%`)
+          : null,
+        v.tests.length || v.bayes !== undefined ? null : h("li", null, "No spam rules fired."),
+      ),
+    );
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Actions with undo
 
@@ -514,6 +550,13 @@
     );
   }
 
+  // Moving into and out of Junk is what trains the server's classifier (issue 21 item 1).
+  const inJunk = (d) => mailbox(d.mailboxId)?.role === "junk";
+  async function junk(d) {
+    const target = inJunk(d) ? byRole("inbox") : byRole("junk");
+    if (target) await moveTo(d, target.id);
+  }
+
   const current = () => state.open;
   const guard = (fn) => async (...args) => {
     try {
@@ -524,6 +567,7 @@
   };
   $("a-delete").addEventListener("click", guard(() => current() && remove(current())));
   $("a-archive").addEventListener("click", guard(() => archive()));
+  $("a-junk").addEventListener("click", guard(() => current() && junk(current())));
   $("a-flag").addEventListener(
     "click",
     guard(() => current() && setFlag(current(), "flagged", !current().flags.flagged)),
@@ -968,6 +1012,9 @@
         case "#":
           if (d) await remove(d);
           return;
+        case "!":
+          if (d) await junk(d);
+          return;
         case "s":
           if (d) await setFlag(d, "flagged", !d.flags.flagged);
           return;
@@ -1209,7 +1256,18 @@
         }, "Set up two-factor sign-in"),
       );
     }
-    await renderAppPasswords();
+    await Promise.all([renderAppPasswords(), renderMailSettings()]);
+  }
+
+  // Vacation, filters, forwarding, spam thresholds, folder clean-up and deleted mail live in
+  // mail_settings.js, imported only when Settings opens: none of it weighs on the first load.
+  async function renderMailSettings() {
+    const mod = await import($("settings").dataset.rulesScript);
+    await mod.renderMailSettings({
+      mailboxes: () => state.mailboxes,
+      guard,
+      refresh: () => Promise.all([loadMailboxes(), loadList(true), refreshCounts()]),
+    });
   }
 
   async function renderAppPasswords() {

@@ -64,7 +64,11 @@ function Composer() {
 
 function Settings() {
   return (
-    <dialog id="settings" aria-labelledby="settings-title">
+    <dialog
+      id="settings"
+      aria-labelledby="settings-title"
+      data-rules-script={assetUrl("mail_settings.js")}
+    >
       <header class="dialog-head">
         <h2 id="settings-title">Settings</h2>
         <button type="button" id="settings-close" aria-label="Close settings">×</button>
@@ -91,6 +95,34 @@ function Settings() {
           <button type="submit">Create app password</button>
         </form>
         <p id="ap-new" role="status" hidden></p>
+      </section>
+      {/* Issue 21: mail_settings.js (imported when the dialog opens) fills these from the API. */}
+      <section aria-labelledby="s-vacation">
+        <h3 id="s-vacation">Vacation reply</h3>
+        <div id="vacation"></div>
+      </section>
+      <section aria-labelledby="s-filters">
+        <h3 id="s-filters">Filters</h3>
+        <p class="muted">Run in order on every message delivered to you.</p>
+        <div id="filters"></div>
+      </section>
+      <section aria-labelledby="s-forwarding">
+        <h3 id="s-forwarding">Forwarding</h3>
+        <div id="forwarding"></div>
+      </section>
+      <section aria-labelledby="s-spam">
+        <h3 id="s-spam">Spam filter</h3>
+        <div id="spam"></div>
+      </section>
+      <section aria-labelledby="s-retention">
+        <h3 id="s-retention">Folder clean-up</h3>
+        <p class="muted">Delete messages from a folder this many days after they arrive.</p>
+        <div id="retention"></div>
+      </section>
+      <section aria-labelledby="s-deleted">
+        <h3 id="s-deleted">Deleted messages</h3>
+        <p class="muted">Deleted mail can be restored for a while before it is gone for good.</p>
+        <div id="deleted"></div>
       </section>
       <section aria-labelledby="s-sessions">
         <h3 id="s-sessions">Sessions</h3>
@@ -167,6 +199,9 @@ export function MailPage(props: { csrf: string }) {
               </button>
               <button type="button" id="a-delete" aria-keyshortcuts="#" title="Delete (#)">
                 Delete
+              </button>
+              <button type="button" id="a-junk" aria-keyshortcuts="!" title="Junk (!)">
+                Junk
               </button>
               <button type="button" id="a-flag" aria-keyshortcuts="s" title="Flag (s)">Flag</button>
               <button type="button" id="a-unread">Mark unread</button>
