@@ -158,7 +158,10 @@ export interface JobReport {
    * adds, which are flushed once per commit for the whole group).
    */
   statements: number;
-  /** Round trips the job costs a remote engine: 1 for a batch, statements + 2 for a transaction. */
+  /**
+   * Round trips the job costs a remote engine: 1 for a batch (shared with the jobs that went in
+   * the same one, `sendGroups`), statements + 2 for a transaction.
+   */
   roundTrips: number;
 }
 
