@@ -7,7 +7,7 @@
 import { createClient } from "@libsql/client";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
 import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
-import { openTestStore, storeTest } from "./fixtures/store.ts";
+import { openTestStore, remoteDatabaseUrl, storeTest } from "./fixtures/store.ts";
 import { runBursts } from "./fixtures/burst.ts";
 import { deliver } from "../src/services/delivery.ts";
 import { submitMessage } from "../src/services/submission.ts";
@@ -58,6 +58,65 @@ Deno.test("issue16#1: batch jobs in one group commit are one round trip each; a 
   assertEquals(await eventTypes(store), ["a1", "a2", "c1"]);
   assertEquals(jobs.filter((j) => j.kind === "batch").map((j) => j.roundTrips), [1, 1, 1]);
   store.close();
+});
+
+Deno.test("issue16#1: on remote libSQL, jobs that queue behind a batch in flight go out as one; a failing job fails alone", async () => {
+  for (const ws of [false, true]) {
+    const store = await openTestStore(remoteDatabaseUrl(ws));
+    try {
+      const jobs: JobReport[] = [];
+      store.onJob = (j) => jobs.push(j);
+      const job = (type: string) =>
+        store.batch([
+          event(`${type}1`),
+          event(`${type}2`),
+          { sql: "SELECT count(*) AS n FROM events WHERE type LIKE ?", args: [`${type}%`] },
+        ]);
+      const before = store.roundTrips;
+      // The first goes at once; the four that come while it is in flight share one batch.
+      const results = await Promise.all(["a", "b", "c", "d", "e"].map(job));
+      assertEquals(store.roundTrips - before, 2);
+      assertEquals(results.map((r) => Number(r[2].rows[0].n)), [2, 2, 2, 2, 2]);
+      assertEquals(results.map((r) => r.length), [3, 3, 3, 3, 3]);
+      assertEquals(jobs.map((j) => j.roundTrips), [1, 1, 1, 1, 1]);
+      // A statement of the shared batch fails: it rolls back whole, then each job runs alone.
+      const settled = await Promise.allSettled([
+        job("f"),
+        job("g"),
+        store.batch([event("h1"), { sql: "INSERT INTO blobs (sha256) VALUES ('x')" }]),
+        job("i"),
+      ]);
+      assertEquals(settled.map((r) => r.status), [
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+      ]);
+      assertEquals(
+        (await eventTypes(store)).sort(),
+        [
+          "a1",
+          "a2",
+          "b1",
+          "b2",
+          "c1",
+          "c2",
+          "d1",
+          "d2",
+          "e1",
+          "e2",
+          "f1",
+          "f2",
+          "g1",
+          "g2",
+          "i1",
+          "i2",
+        ],
+      );
+    } finally {
+      store.close();
+    }
+  }
 });
 
 Deno.test("issue16#1: on a generic libSQL client a batch is one client.batch, all or nothing, without our lock", async () => {
