@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { SecretBox, useNativeSha256 } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
+import { Vault } from "../../src/crypt/vault.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
 import type { Store } from "../../src/store/store.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
@@ -25,6 +26,8 @@ export async function buildDeps(
 ): Promise<Deps> {
   // The runtime's SHA-256 for the delivery path's digests (src/crypto.ts).
   useNativeSha256((data) => createHash("sha256").update(data).digest("hex"));
+  // Encryption at rest (src/crypt/): the store opens sealed rows with keys the master key unwraps.
+  store.useVault(new Vault(store, masterKey, config.encryptAtRest));
   return {
     store,
     config,

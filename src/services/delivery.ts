@@ -25,7 +25,7 @@ import {
   deliveryKeyFor,
   type Flags,
   type StoreJob,
-  storeMessageJob,
+  sealedStoreJob,
   type StoreOutcome,
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
@@ -390,14 +390,17 @@ export async function deliveryJob(
     [...plan.stores.values()].some((target) => "mailboxId" in target) ||
     plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0)
   );
-  const blobWrite = needsBlob ? await blobJob(deps.store, msg.raw, sha) : undefined;
+  // Sealed under the first recipient account's data key (crypt/vault.ts; one blob, shared).
+  const owner = [...plan.stores].find(([, t]) => "mailboxId" in t)?.[0] ?? outbound?.accountId ??
+    0;
+  const blobWrite = needsBlob ? await blobJob(deps.store, msg.raw, sha, owner) : undefined;
   const blob = () => {
     if (statements.length === 0 && blobWrite) statements.push(...blobWrite.statements);
   };
   for (const [accountId, target] of plan.stores) {
     if (!("mailboxId" in target)) continue;
     blob();
-    const job = storeMessageJob({
+    const job = await sealedStoreJob(deps.store, {
       accountId,
       mailboxId: target.mailboxId,
       blobSha256: sha,

@@ -11,7 +11,8 @@
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
-import type { Queryable, Statement, Tx } from "../store/store.ts";
+import type { Queryable, Statement, Store, Tx } from "../store/store.ts";
+import { sealRowTexts } from "../crypt/sealed_rows.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
@@ -37,6 +38,8 @@ export interface StoreInput {
   internalDate: number;
   /** When set, a second store with the same key into the same mailbox is a no-op. */
   deliveryKey?: string;
+  /** The row's `parsed` and `preview` as sealed by `sealedStoreJob` (crypt/sealed_rows.ts). */
+  rowTexts?: { parsed: string; preview: string };
 }
 
 export interface StoredMessage {
@@ -229,7 +232,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         p.from?.name ?? "",
         JSON.stringify(p.to),
         JSON.stringify(p.cc),
-        previewOf(p),
+        input.rowTexts?.preview ?? previewOf(p),
         p.date ?? input.internalDate,
         input.internalDate,
         input.size,
@@ -240,7 +243,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         bit(flags.draft),
         bit(flags.deleted),
         JSON.stringify(flags.keywords ?? []),
-        parsedRowJson(p),
+        input.rowTexts?.parsed ?? parsedRowJson(p),
         mailboxId,
         ...guardArgs,
       ],
@@ -269,6 +272,21 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
       };
     },
   };
+}
+
+/**
+ * `storeMessageJob` with the row's body text (parsed form, preview) sealed under the account's
+ * data key when `store` encrypts at rest (crypt/sealed_rows.ts); as it is otherwise.
+ */
+export async function sealedStoreJob(
+  store: Store,
+  input: StoreInput & { quotaGuard?: boolean },
+): Promise<StoreJob> {
+  const p = input.parsed;
+  const rowTexts = store.vault?.sealNew
+    ? await sealRowTexts(store, input.accountId, p, parsedRowJson(p), previewOf(p))
+    : undefined;
+  return storeMessageJob(rowTexts ? { ...input, rowTexts } : input);
 }
 
 /** A message as a write job read it before writing: enough to re-check it in SQL. */

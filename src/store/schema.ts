@@ -394,3 +394,4 @@ export * from "./schema_federation.ts";
 export * from "./schema_mail_access.ts";
 export * from "./schema_sharp.ts";
 export * from "./schema_jmap.ts";
+export * from "./schema_crypt.ts";

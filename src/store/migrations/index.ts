@@ -208,4 +208,12 @@ export const MIGRATIONS: Migration[] = [
       "CREATE TABLE `jmap_identities` (\n\t`account_id` integer NOT NULL,\n\t`identity_id` text NOT NULL,\n\t`name` text,\n\t`reply_to` text,\n\t`bcc` text,\n\t`text_signature` text DEFAULT '' NOT NULL,\n\t`html_signature` text DEFAULT '' NOT NULL,\n\tPRIMARY KEY(`account_id`, `identity_id`)\n);",
     ],
   },
+  {
+    "tag": "0016_windy_ogun",
+    "statements": [
+      "CREATE TABLE `crypt_keks` (\n\t`version` integer PRIMARY KEY NOT NULL,\n\t`salt` blob NOT NULL,\n\t`check_value` blob NOT NULL,\n\t`created_at` integer NOT NULL\n);",
+      "CREATE TABLE `crypt_keys` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`kek_version` integer NOT NULL,\n\t`wrapped` blob NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`retired_at` integer\n);",
+      "CREATE INDEX `crypt_keys_account` ON `crypt_keys` (`account_id`,`retired_at`);",
+    ],
+  },
 ];
