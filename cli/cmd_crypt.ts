@@ -10,7 +10,7 @@ import { reencryptSlice, type ReencryptCursor, rotateDataKeys } from "../src/cry
 import { flag, type Invocation, str, usageError } from "./args.ts";
 import { loadConfig, masterKey, printJson, withStore } from "./context.ts";
 import { buildDeps } from "../hosts/process/deps_node.ts";
-import type { Store } from "../src/store/store.ts";
+import { rawSql, type Store } from "../src/store/store.ts";
 
 function limitOf(values: Invocation["values"]): number {
   const text = str(values, "limit") ?? "500";
@@ -67,7 +67,14 @@ export async function keysReencrypt({ values }: Invocation): Promise<void> {
       throw usageError("encryption at rest is off (POSTERN_ENCRYPT_AT_REST=false): nothing to seal");
     }
     const result = await reencryptAll(store, limit, flag(values, "once"));
-    if (flag(values, "json")) return printJson(result);
+    // The embedded file keeps replaced plaintext in freed pages and old WAL frames until they
+    // are rewritten: --vacuum rewrites the file once the pass is done.
+    const vacuum = flag(values, "vacuum") && result.done && store.client.protocol === "file";
+    if (vacuum) {
+      await rawSql(store.db).run("VACUUM");
+      await rawSql(store.db).run("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    if (flag(values, "json")) return printJson({ ...result, vacuumed: vacuum });
     console.log(
       `re-sealed ${result.blobs} blobs and ${result.messages} messages in ${result.slices} ` +
         `slices${result.done ? "" : " (more left: run it again)"}`,

@@ -459,7 +459,14 @@ const keysReencrypt: Command = {
     "is plaintext (stored before encryption at rest, or with it off) or sealed under a retired " +
     "key. Safe to run while the server runs, and again after an interruption.",
   ],
-  options: { ...reencryptOptions, ...JSON_OPTION },
+  options: {
+    ...reencryptOptions,
+    vacuum: {
+      type: "boolean",
+      help: "Once done, rewrite the embedded database file (VACUUM) so freed pages keep no plaintext",
+    },
+    ...JSON_OPTION,
+  },
   run: lazy(() => import("./cmd_crypt.ts"), "keysReencrypt"),
 };
 

@@ -175,6 +175,8 @@ export async function reencryptSlice(
     messages++;
   }
   const done = blobRows.length < limit && messageRows.length < limit;
+  // The pass is over: FTS5 keeps a replaced row's old tokens in its segments until they merge.
+  if (done) await store.batch([{ sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" }]);
   return {
     blobs,
     messages,

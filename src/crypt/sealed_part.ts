@@ -101,8 +101,12 @@ export async function openPart(
   }
 }
 
-/** Sealed text columns: "\u0000s1:" + base64 of the sealed part (SQLite TEXT stays valid UTF-8). */
-const TEXT_PREFIX = "\u0000s1:";
+/**
+ * Sealed text columns: "\u0001s1:" + base64 of the sealed part (valid UTF-8 for SQLite TEXT; not
+ * NUL, which the drivers cut strings at). A plain preview never begins with it: message_store.ts
+ * drops control characters from previews.
+ */
+const TEXT_PREFIX = "\u0001s1:";
 
 export const isSealedText = (value: string) => value.startsWith(TEXT_PREFIX);
 

@@ -75,7 +75,10 @@ const PREVIEW_CHARS = 200;
 /** The start of a body the preview is looked for in first (the whole body only when too short). */
 const PREVIEW_SCAN = 1_000;
 
-function previewOf(parsed: ParsedMail): string {
+/** No control characters in a preview: a sealed preview begins with one (crypt/sealed_part.ts). */
+const previewOf = (parsed: ParsedMail) => previewText(parsed).replace(/\p{Cc}/gu, "");
+
+function previewText(parsed: ParsedMail): string {
   const body = searchableBody(parsed);
   // Only the start of the body reaches the preview: collapsing a 4 KB body whole, twice per send
   // (Sent and Inbox copy), showed in profiles. The prefix collapses to the same first characters
