@@ -3,6 +3,7 @@
  * its in-process bridge instead of HTTP: every answer — verdicts, per-recipient results, and
  * each refusal's status and problem body — is the one the HTTP route gives for the same call.
  */
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
@@ -148,7 +149,7 @@ Deno.test("issue20#1: the bridge's client takes the direct entry for its calls a
     const [blob] = await gw.deps.store.db.select().from(schema.blobs);
     assertEquals(row.size, trace.byteLength + raw("client").byteLength);
     assertEquals(
-      new Uint8Array(blob.data),
+      await blobBytes(gw.deps.store.db, blob),
       new Uint8Array([...trace, ...raw("client")]),
     );
     // A refusal arrives as the same GatewayError as over HTTP; AUTH still goes over HTTP.
