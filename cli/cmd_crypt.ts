@@ -6,7 +6,7 @@
  * key. Both run against the store the configuration names, with its master key.
  */
 import { silentLogger } from "../src/ports.ts";
-import { reencryptSlice, type ReencryptCursor, rotateDataKeys } from "../src/crypt/rotation.ts";
+import { type ReencryptCursor, reencryptSlice, rotateDataKeys } from "../src/crypt/rotation.ts";
 import { flag, type Invocation, str, usageError } from "./args.ts";
 import { loadConfig, masterKey, printJson, withStore } from "./context.ts";
 import { buildDeps } from "../hosts/process/deps_node.ts";
@@ -14,7 +14,9 @@ import { rawSql, type Store } from "../src/store/store.ts";
 
 function limitOf(values: Invocation["values"]): number {
   const text = str(values, "limit") ?? "500";
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw usageError(`--limit: expected a count, got ${text}`);
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw usageError(`--limit: expected a count, got ${text}`);
+  }
   return Number(text);
 }
 
@@ -64,7 +66,9 @@ export async function keysReencrypt({ values }: Invocation): Promise<void> {
   await withStore(config, async (store) => {
     const deps = await buildDeps(config, store, key, silentLogger);
     if (!deps.config.encryptAtRest) {
-      throw usageError("encryption at rest is off (POSTERN_ENCRYPT_AT_REST=false): nothing to seal");
+      throw usageError(
+        "encryption at rest is off (POSTERN_ENCRYPT_AT_REST=false): nothing to seal",
+      );
     }
     const result = await reencryptAll(store, limit, flag(values, "once"));
     // The embedded file keeps replaced plaintext in freed pages and old WAL frames until they

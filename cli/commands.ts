@@ -434,13 +434,14 @@ const reencryptOptions: Record<string, OptionSpec> = {
 
 const keysRotateData: Command = {
   name: "keys rotate-data",
-  summary: "Rotate the at-rest encryption keys: new KEK version, data keys re-wrapped, new data keys",
+  summary:
+    "Rotate the at-rest encryption keys: new KEK version, data keys re-wrapped, new data keys",
   details: [
     "Makes a new key-encryption key version (derived from the master key with a fresh salt), " +
     "re-wraps every account's data key under it, retires each account's data key and makes a " +
     "new one that new mail is sealed under. Mail sealed under a retired key stays readable; " +
     "--reencrypt re-seals it (and any plaintext left from before encryption) in slices of " +
-    "--limit, as `postern keys reencrypt` does. README: \"Encryption at rest\".",
+    '--limit, as `postern keys reencrypt` does. README: "Encryption at rest".',
   ],
   options: {
     reencrypt: { type: "boolean", help: "Re-seal bodies under the new data keys afterwards" },
@@ -463,7 +464,8 @@ const keysReencrypt: Command = {
     ...reencryptOptions,
     vacuum: {
       type: "boolean",
-      help: "Once done, rewrite the embedded database file (VACUUM) so freed pages keep no plaintext",
+      help:
+        "Once done, rewrite the embedded database file (VACUUM) so freed pages keep no plaintext",
     },
     ...JSON_OPTION,
   },

@@ -146,7 +146,11 @@ Deno.test("issue21#6: the database file and WAL hold no plaintext of mail receiv
   const subject = marker("subject"); // header metadata: stays in clear, by design
   try {
     // 1. SMTP (the bridge's MX) to Alice.
-    const smtpRaw = mime(`${m.preview} first words\r\n${m.smtpText} body`, `${m.smtpFile}!`, subject);
+    const smtpRaw = mime(
+      `${m.preview} first words\r\n${m.smtpText} body`,
+      `${m.smtpFile}!`,
+      subject,
+    );
     assert((await py(SMTP_SEND, [String(world.mxPort), b64(smtpRaw)])).includes("SENT"));
     // 2. REST send from Alice to Bob, with an attachment.
     const alice = await gw.login(ALICE);
@@ -158,7 +162,11 @@ Deno.test("issue21#6: the database file and WAL hold no plaintext of mail receiv
         to: [BOB.address],
         subject: "rest",
         text: `Hello ${m.restText} there`,
-        attachments: [{ filename: "a.txt", contentType: "text/plain", content: b64(`${m.restFile}.`) }],
+        attachments: [{
+          filename: "a.txt",
+          contentType: "text/plain",
+          content: b64(`${m.restFile}.`),
+        }],
       },
     });
     assertEquals(sent.status, 201, await sent.clone().text());
@@ -171,7 +179,13 @@ Deno.test("issue21#6: the database file and WAL hold no plaintext of mail receiv
     const draftId = (await draft.json()).id;
     // 4. IMAP APPEND into Alice's inbox, then IMAP reads (SEARCH BODY finds a sealed body).
     const appendRaw = mime(`Appended ${m.appendText} text`, "x", "appended");
-    const imapOut = await py(IMAP, [String(imap.port), ALICE.address, ALICE.password, b64(appendRaw), m.smtpText]);
+    const imapOut = await py(IMAP, [
+      String(imap.port),
+      ALICE.address,
+      ALICE.password,
+      b64(appendRaw),
+      m.smtpText,
+    ]);
     assertEquals(line(imapOut, "APPEND")[0], "OK");
     assertEquals(line(imapOut, "SEARCH")[0], "1", imapOut);
     const bodies = line(imapOut, "BODY").map((s) => text(unb64(s)));
@@ -239,7 +253,10 @@ Deno.test("issue21#6: tampered ciphertext is refused (AES-GCM tag), never return
     const row = await blobRow(gw.deps.store, id);
     const data = bytesOf(row.data).slice();
     data[60] ^= 1;
-    await rawSql(gw.deps.store.db).run("UPDATE blobs SET data = ? WHERE sha256 = ?", [data, row.sha256]);
+    await rawSql(gw.deps.store.db).run("UPDATE blobs SET data = ? WHERE sha256 = ?", [
+      data,
+      row.sha256,
+    ]);
     // Streamed: the download fails rather than carry a byte of garbage.
     const res = await gw.call("GET", `/v1/messages/${id}/raw`, { token: alice });
     const body = await res.arrayBuffer().then(() => "read", (e) => String(e));
@@ -268,10 +285,12 @@ Deno.test("issue21#6: a wrong master key is named as such, never garbage", async
   const gw = await createTestGateway({}, url);
   const alice = await gw.login(ALICE);
   const id = await sendOne(gw, alice, `secret ${marker("w")}`);
-  const accountId = Number((await rawSql(gw.deps.store.db).get<{ id: number }>(
-    "SELECT account_id AS id FROM messages WHERE id = ?",
-    [id],
-  ))!.id);
+  const accountId = Number(
+    (await rawSql(gw.deps.store.db).get<{ id: number }>(
+      "SELECT account_id AS id FROM messages WHERE id = ?",
+      [id],
+    ))!.id,
+  );
   gw.close();
   const store = await openStore(url);
   try {

@@ -93,7 +93,7 @@ Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, i
     const [row] = await db.select().from(schema.messages);
     const [blob] = await db.select().from(schema.blobs)
       .where(eq(schema.blobs.sha256, row.blobSha256));
-    const stored = await blobBytes(db, blob) // opened: sealed at rest;
+    const stored = await blobBytes(db, blob); // opened: sealed at rest;
 
     const out = JSON.parse(
       await py(READ, [String(imap.port), ALICE.address, ALICE.password, world.certFile]),

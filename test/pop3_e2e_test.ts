@@ -88,7 +88,7 @@ Deno.test("POP3: poplib reads mail that came by SMTP, byte-exact, over STLS and 
     assertEquals(rows.length, 2);
     const [blob] = await db.select().from(schema.blobs)
       .where(eq(schema.blobs.sha256, rows[0].blobSha256));
-    const stored = await blobBytes(db, blob) // opened: sealed at rest;
+    const stored = await blobBytes(db, blob); // opened: sealed at rest;
     const out = await py(READ, [
       String(pop3.port),
       String(pop3s.port),

@@ -176,7 +176,9 @@ export async function reencryptSlice(
   }
   const done = blobRows.length < limit && messageRows.length < limit;
   // The pass is over: FTS5 keeps a replaced row's old tokens in its segments until they merge.
-  if (done) await store.batch([{ sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" }]);
+  if (done) {
+    await store.batch([{ sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" }]);
+  }
   return {
     blobs,
     messages,

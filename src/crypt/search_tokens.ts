@@ -12,7 +12,7 @@
  * and addresses are indexed in clear as before, with all of FTS5's matching.
  */
 import { toHex } from "../crypto.ts";
-import { rawSql, type Queryable, vaultOf } from "../store/store.ts";
+import { type Queryable, rawSql, vaultOf } from "../store/store.ts";
 import type { DataKey } from "./sealed_part.ts";
 
 const encoder = new TextEncoder();

@@ -39,7 +39,11 @@ async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean)
   if (open) {
     return new Uint8Array(
       await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: data.subarray(0, 12) as BufferSource, additionalData: encoder.encode(aad) },
+        {
+          name: "AES-GCM",
+          iv: data.subarray(0, 12) as BufferSource,
+          additionalData: encoder.encode(aad),
+        },
         key,
         data.subarray(12) as BufferSource,
       ),
@@ -116,7 +120,9 @@ export class Vault {
       "SELECT salt, check_value FROM crypt_keks WHERE version = ?",
       [version],
     );
-    if (!row) throw new AppError(500, "internal", `key-encryption key version ${version} is missing`);
+    if (!row) {
+      throw new AppError(500, "internal", `key-encryption key version ${version} is missing`);
+    }
     const key = await hkdf(
       encoder.encode(this.masterKey),
       bytesOf(row.salt),
@@ -135,7 +141,9 @@ export class Vault {
       "SELECT max(version) AS v FROM crypt_keks",
     );
     if (row?.v != null) return Number(row.v);
-    await this.store.batch([await this.newKekStatement(1, "WHERE NOT EXISTS (SELECT 1 FROM crypt_keks)")]);
+    await this.store.batch([
+      await this.newKekStatement(1, "WHERE NOT EXISTS (SELECT 1 FROM crypt_keks)"),
+    ]);
     return await this.currentKekVersion();
   }
 
@@ -145,7 +153,8 @@ export class Vault {
     const key = await hkdf(encoder.encode(this.masterKey), salt, "postern data keys v1", "kek");
     const check = await gcm(key, KEK_CHECK, `kek ${version}`, false);
     return {
-      sql: `INSERT INTO crypt_keks (version, salt, check_value, created_at) SELECT ?, ?, ?, ? ${guard}`,
+      sql:
+        `INSERT INTO crypt_keks (version, salt, check_value, created_at) SELECT ?, ?, ?, ? ${guard}`,
       args: [version, salt, check, Date.now()],
     };
   }
@@ -180,7 +189,13 @@ export class Vault {
     const row = await rawSql(this.store.db).get<
       { account_id: number; kek_version: number; wrapped: unknown }
     >("SELECT account_id, kek_version, wrapped FROM crypt_keys WHERE id = ?", [id]);
-    if (!row) throw new AppError(500, "internal", `data key ${id} is missing: the data it sealed cannot be read`);
+    if (!row) {
+      throw new AppError(
+        500,
+        "internal",
+        `data key ${id} is missing: the data it sealed cannot be read`,
+      );
+    }
     const accountId = Number(row.account_id);
     const raw = await this.unwrap(Number(row.kek_version), accountId, bytesOf(row.wrapped));
     const key = await importDataKey(id, accountId, raw);

@@ -251,7 +251,9 @@ export function compileSort(sort: Json): SQL {
 export async function queryAll(ctx: Ctx, accountId: number, args: Record<string, Json>) {
   const uses = { text: false };
   const words = filterStrings(args.filter ?? null);
-  if (words.length > 0) filterHashes.set(ctx, await wordHashes(ctx.deps.store.db, accountId, words));
+  if (words.length > 0) {
+    filterHashes.set(ctx, await wordHashes(ctx.deps.store.db, accountId, words));
+  }
   const where = compileFilter(ctx, args.filter, uses);
   const order = compileSort(args.sort);
   if (uses.text) await catchUpSearchIndex(ctx.deps.store);

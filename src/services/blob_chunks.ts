@@ -19,9 +19,9 @@ import { type BlobObjects, objectKey } from "../store/blob_objects.ts";
 import { type DataKey, isSealed } from "../crypt/sealed_part.ts";
 import {
   openBlobPart,
-  PART_BYTES,
   openObject,
   openObjectStream,
+  PART_BYTES,
   sealBlobParts,
   sealObject,
 } from "../crypt/sealed_blob.ts";
@@ -134,7 +134,10 @@ export async function resealStatements(
         "(SELECT 1 FROM blobs WHERE sha256 = ?1 AND data = ?2)",
       args: [sha256, oldFirst],
     },
-    { sql: "UPDATE blobs SET data = ? WHERE sha256 = ? AND data = ?", args: [insert.args![2], sha256, oldFirst] },
+    {
+      sql: "UPDATE blobs SET data = ? WHERE sha256 = ? AND data = ?",
+      args: [insert.args![2], sha256, oldFirst],
+    },
     ...chunks,
   ];
 }
@@ -170,7 +173,9 @@ export async function blobJob(
   const parts = key ? await sealBlobParts(key, raw, sha256) : undefined;
   if (raw.byteLength <= BLOB_CHUNK_BYTES || store.client.protocol !== "d1") {
     return {
-      statements: parts ? partStatements(parts, raw.byteLength, sha256) : blobStatements(raw, sha256),
+      statements: parts
+        ? partStatements(parts, raw.byteLength, sha256)
+        : blobStatements(raw, sha256),
       discard: () => Promise.resolve(),
     };
   }
@@ -368,8 +373,7 @@ export function blobStream(
         const data = bytesOf(row.data);
         sealed = isSealed(data);
         bytes = await firstPart(db, row);
-      }
-      else if (object) {
+      } else if (object) {
         const next = await object.read();
         bytes = next.done ? undefined : next.value;
       } else bytes = await chunkOf(db, row.sha256, seq);

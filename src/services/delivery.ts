@@ -24,8 +24,8 @@ import {
 import {
   deliveryKeyFor,
   type Flags,
-  type StoreJob,
   sealedStoreJob,
+  type StoreJob,
   type StoreOutcome,
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";

@@ -41,9 +41,11 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
   const b = schema.blobs;
   // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store
   // (a sealed row comes whole, to be opened and cut here).
-  const data = part === "full" ? b.data : sql`CASE WHEN substr(${b.data}, 1, 8) = ${
-    sql.raw(MAGIC_SQL)
-  } THEN ${b.data} WHEN instr(${b.data}, x'0d0a0d0a') > 0
+  const data = part === "full"
+    ? b.data
+    : sql`CASE WHEN substr(${b.data}, 1, 8) = ${
+      sql.raw(MAGIC_SQL)
+    } THEN ${b.data} WHEN instr(${b.data}, x'0d0a0d0a') > 0
         THEN substr(${b.data}, 1, instr(${b.data}, x'0d0a0d0a') + 3) ELSE ${b.data} END`;
   const rows = await db.select({ sha: b.sha256, size: b.size, data }).from(b)
     .where(inList(b.sha256, shas));

@@ -76,7 +76,11 @@ function body(value: string, hashes: Map<string, string[]>): SQL {
 /** Every string value of the criteria (the BODY and TEXT ones among them). */
 function criteriaStrings(c: unknown, out: string[] = []): string[] {
   if (typeof c === "string") out.push(c);
-  else if (c && typeof c === "object") for (const v of Object.values(c)) criteriaStrings(v, out);
+  else if (c && typeof c === "object") {
+    for (const v of Object.values(c)) {
+      criteriaStrings(v, out);
+    }
+  }
   return out;
 }
 

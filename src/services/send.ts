@@ -42,7 +42,7 @@ import {
   type RecipientResult,
   resolveRecipient,
 } from "./delivery.ts";
-import { deliveryKeyFor, type Flags, type StoreJob, sealedStoreJob } from "./message_store.ts";
+import { deliveryKeyFor, type Flags, sealedStoreJob, type StoreJob } from "./message_store.ts";
 import { blobJob } from "./blob_chunks.ts";
 import type { SqlValue } from "./outbox.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
