@@ -72,7 +72,7 @@ export const CONFIG_FIELDS = {
   encryptAtRest: {
     env: "POSTERN_ENCRYPT_AT_REST",
     schema: bool.default(true).describe(
-      "Seal message bodies, attachments, parsed bodies, previews and drafts at rest with per-account data keys (AES-256-GCM, wrapped by the master key; README \"Encryption at rest\"). Off: new mail is stored in clear; sealed mail stays readable.",
+      'Seal message bodies, attachments, parsed bodies, previews and drafts at rest with per-account data keys (AES-256-GCM, wrapped by the master key; README "Encryption at rest"). Off: new mail is stored in clear; sealed mail stays readable.',
     ),
   },
   accessTokenTtlSeconds: {
