@@ -19,57 +19,11 @@ import { getRaw } from "../src/services/messages.ts";
 import { reencryptSlice, rotateDataKeys } from "../src/crypt/rotation.ts";
 import { isSealed, sealedKeyId } from "../src/crypt/sealed_part.ts";
 import { bytesOf } from "../src/services/blob_chunks.ts";
-
-const marker = (what: string) => `zq${what}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-
-/** The marker and the parts of its base64 forms (at each of the three alignments) that only it fixes. */
-function forms(m: string): string[] {
-  const out = [m];
-  for (let k = 0; k < 3; k++) {
-    const b64 = btoa("\0".repeat(k) + m);
-    out.push(b64.slice(k === 0 ? 0 : 4, -4));
-  }
-  return out;
-}
-
-/** Which of `markers` (any of their forms) the files hold. */
-async function foundIn(files: string[], markers: string[]): Promise<string[]> {
-  let text = "";
-  for (const f of files) {
-    try {
-      text += new TextDecoder("latin1").decode(await Deno.readFile(f));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
-  return markers.filter((m) => forms(m).some((f) => text.includes(f)));
-}
+import { foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
 
 const dbFiles = (dir: string) => ["", "-wal", "-shm"].map((s) => `${dir}/postern.db${s}`);
-
-function mime(text: string, attachment: string, subject: string): string {
-  return [
-    "From: Zed <zed@remote.example>",
-    "To: alice@postern.test",
-    `Subject: ${subject}`,
-    `Message-ID: <${crypto.randomUUID()}@remote.example>`,
-    "MIME-Version: 1.0",
-    'Content-Type: multipart/mixed; boundary="b1"',
-    "",
-    "--b1",
-    "Content-Type: text/plain; charset=utf-8",
-    "",
-    text,
-    "--b1",
-    "Content-Type: application/octet-stream",
-    'Content-Disposition: attachment; filename="notes.bin"',
-    "Content-Transfer-Encoding: base64",
-    "",
-    btoa(attachment),
-    "--b1--",
-    "",
-  ].join("\r\n");
-}
+const mime = (text: string, attachment: string, subject: string) =>
+  mimeWith(ALICE.address, subject, text, attachment);
 
 const SMTP_SEND = `
 import smtplib, sys, base64

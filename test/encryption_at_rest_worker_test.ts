@@ -5,57 +5,11 @@
  * of their bodies or attachments in any file of D1's or R2's storage, and read back byte-exact.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { filesUnder, foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
 import { jsonPost, startWorkerGateway, WORKER_ADMIN } from "./fixtures/worker_gateway.ts";
 
-const marker = (what: string) => `zq${what}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-
-function forms(m: string): string[] {
-  const out = [m];
-  for (let k = 0; k < 3; k++) out.push(btoa("\0".repeat(k) + m).slice(k === 0 ? 0 : 4, -4));
-  return out;
-}
-
-/** Which of `markers` any file under `dir` holds (in any of their forms). */
-async function foundUnder(dir: string, markers: string[]): Promise<string[]> {
-  const found = new Set<string>();
-  const walk = async (path: string) => {
-    for await (const entry of Deno.readDir(path)) {
-      const full = `${path}/${entry.name}`;
-      if (entry.isDirectory) await walk(full);
-      else if (entry.isFile) {
-        const text = new TextDecoder("latin1").decode(await Deno.readFile(full));
-        for (const m of markers) if (forms(m).some((f) => text.includes(f))) found.add(m);
-      }
-    }
-  };
-  await walk(dir);
-  return [...found];
-}
-
-function mime(subject: string, text: string, attachment: string): Uint8Array {
-  const lines = [
-    "From: Zed <zed@remote.example>",
-    `To: ${WORKER_ADMIN.address}`,
-    `Subject: ${subject}`,
-    `Message-ID: <${crypto.randomUUID()}@remote.example>`,
-    "MIME-Version: 1.0",
-    'Content-Type: multipart/mixed; boundary="b1"',
-    "",
-    "--b1",
-    "Content-Type: text/plain; charset=utf-8",
-    "",
-    text,
-    "--b1",
-    "Content-Type: application/octet-stream",
-    'Content-Disposition: attachment; filename="big.bin"',
-    "Content-Transfer-Encoding: base64",
-    "",
-    ...(btoa(attachment).match(/.{1,76}/g) ?? []),
-    "--b1--",
-    "",
-  ];
-  return new TextEncoder().encode(lines.join("\r\n"));
-}
+const mime = (subject: string, text: string, attachment: string) =>
+  new TextEncoder().encode(mimeWith(WORKER_ADMIN.address, subject, text, attachment));
 
 Deno.test("issue21#6: D1 and R2 storage of a workerd run hold no plaintext of mail received by email() or sent by REST", async () => {
   const persist = await Deno.makeTempDir({ prefix: "postern-crypt-worker-" });
@@ -108,8 +62,16 @@ Deno.test("issue21#6: D1 and R2 storage of a workerd run hold no plaintext of ma
     await worker.dispose();
   }
   try {
-    assertEquals(await foundUnder(persist, Object.values(m)), [], "no plaintext in D1 or R2");
-    assertEquals(await foundUnder(persist, [subject]), [subject], "header metadata stays in clear");
+    assertEquals(
+      await foundIn(await filesUnder(persist), Object.values(m)),
+      [],
+      "no plaintext in D1 or R2",
+    );
+    assertEquals(
+      await foundIn(await filesUnder(persist), [subject]),
+      [subject],
+      "header metadata stays in clear",
+    );
   } finally {
     await Deno.remove(persist, { recursive: true });
   }
