@@ -15,7 +15,14 @@ const parsedPlace = (accountId: number) => `parsed of account ${accountId}`;
 const previewPlace = (accountId: number) => `preview of account ${accountId}`;
 
 /** The parsed form's headers as kept in clear, when not larger than this (else sealed only). */
-const CLEAR_HEADERS_CHARS = 256 * 1024;
+const CLEAR_HEADERS_CHARS = 32 * 1024;
+
+/**
+ * The most UTF-8 bytes of a parsed form that is sealed (services/parsed_row.ts cuts it to fit):
+ * sealed and in base64 (a third more) beside its clear headers, the column still stays within
+ * PARSED_ROW_BYTES (1 MiB), far from D1's 2 MB rows.
+ */
+export const SEALED_PARSED_BYTES = 740 * 1024;
 
 /**
  * The `parsed` and `preview` column values of a new message row of `accountId`: sealed under its

@@ -12,7 +12,7 @@ import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
 import type { Queryable, Statement, Store, Tx } from "../store/store.ts";
-import { sealRowTexts } from "../crypt/sealed_rows.ts";
+import { SEALED_PARSED_BYTES, sealRowTexts } from "../crypt/sealed_rows.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
@@ -287,7 +287,13 @@ export async function sealedStoreJob(
 ): Promise<StoreJob> {
   const p = input.parsed;
   const rowTexts = store.vault?.sealNew
-    ? await sealRowTexts(store, input.accountId, p, parsedRowJson(p), previewOf(p))
+    ? await sealRowTexts(
+      store,
+      input.accountId,
+      p,
+      parsedRowJson(p, SEALED_PARSED_BYTES),
+      previewOf(p),
+    )
     : undefined;
   return storeMessageJob(rowTexts ? { ...input, rowTexts } : input);
 }
