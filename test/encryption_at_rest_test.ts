@@ -20,6 +20,7 @@ import { reencryptSlice, rotateDataKeys } from "../src/crypt/rotation.ts";
 import { isSealed, sealedKeyId } from "../src/crypt/sealed_part.ts";
 import { bytesOf } from "../src/services/blob_chunks.ts";
 import { foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
+import { cliRun, initDataDir, messagesOf, seedAccount } from "./import_fixture.ts";
 
 const dbFiles = (dir: string) => ["", "-wal", "-shm"].map((s) => `${dir}/postern.db${s}`);
 const mime = (text: string, attachment: string, subject: string) =>
@@ -333,4 +334,35 @@ Deno.test("issue21#6: mail stored with encryption off stays readable and `reencr
   }
   assertEquals(await foundIn(dbFiles(dir), [word]), [], "sealed by reencrypt");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue21#6: `postern keys rotate-data --reencrypt` and `keys reencrypt` on an initialised data folder", async () => {
+  const data = await initDataDir();
+  try {
+    const admin = "admin@postern.localhost";
+    await seedAccount(data.dbUrl, admin, [
+      {
+        mailbox: "INBOX",
+        raw: mimeWith(admin, "cli", `words ${marker("cli")}`, "x"),
+        flags: [],
+        date: "2026-01-02T03:04:05Z",
+      },
+    ]);
+    const before = await messagesOf(data.dbUrl, admin);
+    const rotated = await cliRun(["keys", "rotate-data", "--reencrypt", "--json"], data.env);
+    assertEquals(rotated.code, 0, rotated.stderr);
+    const out = JSON.parse(rotated.stdout);
+    assertEquals(out.kekVersion, 2);
+    assert(out.rewrapped >= 1 && out.newDataKeys >= 1, rotated.stdout);
+    assertEquals(out.reencrypted.done, true);
+    assert(out.reencrypted.blobs >= 1 && out.reencrypted.messages >= 1, rotated.stdout);
+    const again = await cliRun(["keys", "reencrypt", "--vacuum", "--json"], data.env);
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(JSON.parse(again.stdout).blobs, 0, "nothing left under a retired key");
+    assertEquals((await messagesOf(data.dbUrl, admin)).map((m) => m.raw), before.map((m) => m.raw));
+    const help = await cliRun(["keys", "rotate-data", "--help"], data.env);
+    assert(help.stdout.includes("re-wraps every account's data key"), help.stdout);
+  } finally {
+    await data.remove();
+  }
 });
