@@ -17,7 +17,8 @@ import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/ports.ts";
 import { getRaw } from "../src/services/messages.ts";
 import { reencryptSlice, rotateDataKeys } from "../src/crypt/rotation.ts";
-import { isSealed, sealedKeyId } from "../src/crypt/sealed_part.ts";
+import { isSealed, openPart, sealedKeyId, sealPart } from "../src/crypt/sealed_part.ts";
+import { hashedBody } from "../src/crypt/search_tokens.ts";
 import { bytesOf } from "../src/services/blob_chunks.ts";
 import { foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
 import { cliRun, initDataDir, messagesOf, seedAccount } from "./import_fixture.ts";
@@ -364,5 +365,27 @@ Deno.test("issue21#6: `postern keys rotate-data --reencrypt` and `keys reencrypt
     assert(help.stdout.includes("re-wraps every account's data key"), help.stdout);
   } finally {
     await data.remove();
+  }
+});
+
+Deno.test("issue21#6: the process host's native AES-GCM and HMAC give and take the same bytes as Web Crypto (what workerd uses)", async () => {
+  const gw = await createTestGateway();
+  try {
+    const vault = gw.deps.store.vault!;
+    const key = await vault.activeKey(0);
+    assert(key.native, "the process host seals natively");
+    const web = { ...key, native: undefined };
+    const plain = new TextEncoder().encode(`interop ${marker("x")}`);
+    const bySelf = (k: typeof key) => () => Promise.resolve(k);
+    const a = await sealPart(web, plain, "blob x/0");
+    assertEquals(await openPart(bySelf(key), a, "blob x/0"), plain, "Web Crypto → native");
+    const b = await sealPart(key, plain, "blob x/0");
+    assertEquals(await openPart(bySelf(web), b, "blob x/0"), plain, "native → Web Crypto");
+    let refused = false;
+    await openPart(bySelf(key), b, "blob x/1").catch(() => (refused = true));
+    assert(refused, "another place does not open");
+    assertEquals(await hashedBody(key, "Café crème"), await hashedBody(web, "cafe CREME"));
+  } finally {
+    gw.close();
   }
 });

@@ -13,7 +13,7 @@
  */
 import { toHex } from "../crypto.ts";
 import { type Queryable, rawSql, vaultOf } from "../store/store.ts";
-import type { DataKey } from "./sealed_part.ts";
+import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
 
 const encoder = new TextEncoder();
 /** Distinct words of one body that are indexed (a bound on HMAC calls per message). */
@@ -32,8 +32,12 @@ export function normalWords(text: string, max = MAX_WORDS): string[] {
 }
 
 async function hashWord(key: DataKey, word: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", key.mac, encoder.encode(word));
-  return "h" + toHex(new Uint8Array(mac, 0, 10));
+  const native = nativeCiphersOf();
+  // Native where the host has it: one Web Crypto call per word cost ~10 µs (sealed_part.ts).
+  const mac = key.native && native
+    ? native.hmac(key.native.mac, encoder.encode(word))
+    : new Uint8Array(await crypto.subtle.sign("HMAC", key.mac, encoder.encode(word)));
+  return "h" + toHex(mac.subarray(0, 10));
 }
 
 /** What a sealed body indexes: its words' keyed hashes, space separated. */

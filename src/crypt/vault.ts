@@ -11,7 +11,7 @@
  */
 import { AppError } from "../errors.ts";
 import { rawSql, type Store } from "../store/store.ts";
-import type { DataKey } from "./sealed_part.ts";
+import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
 import { bytesOf } from "../services/blob_chunks.ts";
 
 const encoder = new TextEncoder();
@@ -78,6 +78,23 @@ async function importDataKey(id: number, accountId: number, raw: Uint8Array): Pr
     derive("postern seal v1", { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]),
     derive("postern search v1", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign"]),
   ]);
+  if (nativeCiphersOf()) {
+    // The same HKDF outputs as bytes (deriveKey takes the first 256 bits, as deriveBits does).
+    const bits = (info: string) =>
+      crypto.subtle.deriveBits(
+        { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(info) },
+        bitsMaterial,
+        256,
+      ).then((b) => new Uint8Array(b));
+    const bitsMaterial = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
+      "deriveBits",
+    ]);
+    const [sealBytes, macBytes] = await Promise.all([
+      bits("postern seal v1"),
+      bits("postern search v1"),
+    ]);
+    return { id, accountId, aead, mac, native: { aead: sealBytes, mac: macBytes } };
+  }
   return { id, accountId, aead, mac };
 }
 
