@@ -368,12 +368,12 @@ Deno.test("issue21#6: `postern keys rotate-data --reencrypt` and `keys reencrypt
   }
 });
 
-Deno.test("issue21#6: the process host's native AES-GCM and HMAC give and take the same bytes as Web Crypto (what workerd uses)", async () => {
+Deno.test("issue21#6: the process host's native ciphers give and take the same bytes as Web Crypto (what workerd uses)", async () => {
   const gw = await createTestGateway();
   try {
     const vault = gw.deps.store.vault!;
     const key = await vault.activeKey(0);
-    assert(key.native, "the process host seals natively");
+    assert(key.native, "the process host has native ciphers");
     const web = { ...key, native: undefined };
     const plain = new TextEncoder().encode(`interop ${marker("x")}`);
     const bySelf = (k: typeof key) => () => Promise.resolve(k);

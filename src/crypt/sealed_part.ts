@@ -39,18 +39,19 @@ export interface DataKey {
 }
 
 /**
- * Synchronous AES-256-GCM and HMAC-SHA-256 a host's runtime has built in (hosts/process:
- * node:crypto). Measured on Deno: each Web Crypto call is an asynchronous op handed to a thread
- * pool, some 30–50 µs of overhead for a 2 KB part, which doubled the server CPU of an IMAP FETCH
- * of 1,000 bodies; node:crypto does the same work in a few µs on the calling thread. The edge
- * hosts have none and keep Web Crypto. Both produce and accept the same bytes.
+ * Synchronous ciphers a host's runtime has built in, each used where the host gives it, Web
+ * Crypto otherwise; both produce and accept the same bytes. Measured on Deno 2.9 (this 2-core
+ * machine, loaded): HMAC-SHA-256 of a search word 10–16 µs through node:crypto against 17–35 µs
+ * through Web Crypto (an async op per word), so hosts/process gives `hmac`; AES-GCM of 5 KB took
+ * 52–63 µs through Deno's node:crypto against 25–84 µs through Web Crypto, no gain, so it gives
+ * no `seal`/`open` (a runtime with a faster native AES-GCM may).
  */
 export interface NativeCiphers {
   /** Ciphertext followed by the 16-byte tag. */
-  seal(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array;
+  seal?(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array;
   /** The plaintext; throws when the tag does not verify. */
-  open(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
-  hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
+  open?(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
+  hmac?(key: Uint8Array, data: Uint8Array): Uint8Array;
 }
 
 let nativeCiphers: NativeCiphers | undefined;
@@ -80,7 +81,7 @@ export function sealedKeyId(bytes: Uint8Array): number {
 /** Seals `plain` under `key`, bound to `place`. One allocation besides Web Crypto's own. */
 export async function sealPart(key: DataKey, plain: Uint8Array, place: string) {
   const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = key.native && nativeCiphers
+  const sealed = key.native && nativeCiphers?.seal
     ? nativeCiphers.seal(key.native.aead, nonce, plain, encoder.encode(place))
     : new Uint8Array(
       await crypto.subtle.encrypt(
@@ -113,7 +114,7 @@ export async function openPart(
   }
   const key = await keys(sealedKeyId(bytes));
   try {
-    if (key.native && nativeCiphers) {
+    if (key.native && nativeCiphers?.open) {
       return nativeCiphers.open(
         key.native.aead,
         bytes.subarray(MAGIC.length + 4, HEADER),

@@ -34,7 +34,7 @@ export function normalWords(text: string, max = MAX_WORDS): string[] {
 async function hashWord(key: DataKey, word: string): Promise<string> {
   const native = nativeCiphersOf();
   // Native where the host has it: one Web Crypto call per word cost ~10 µs (sealed_part.ts).
-  const mac = key.native && native
+  const mac = key.native && native?.hmac
     ? native.hmac(key.native.mac, encoder.encode(word))
     : new Uint8Array(await crypto.subtle.sign("HMAC", key.mac, encoder.encode(word)));
   return "h" + toHex(mac.subarray(0, 10));
