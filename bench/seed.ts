@@ -4,6 +4,24 @@
  * setup for the list/search benchmark; the delivery path itself is measured through the API.
  */
 import { openStore } from "../hosts/process/open_store.ts";
+import { Vault } from "../src/crypt/vault.ts";
+import { sealBlobParts } from "../src/crypt/sealed_blob.ts";
+import { sealRowTexts } from "../src/crypt/sealed_rows.ts";
+import { hashedBody } from "../src/crypt/search_tokens.ts";
+
+/**
+ * The key vault of the data folder beside a `file:` database, so seeded mail is sealed at rest as
+ * the server's own is by default (src/crypt/); undefined without a master key file there.
+ */
+async function seedVault(dbUrl: string, store: Awaited<ReturnType<typeof openStore>>) {
+  if (!dbUrl.startsWith("file:") || Deno.env.get("POSTERN_ENCRYPT_AT_REST") === "false") return;
+  const keyFile = dbUrl.slice(5).replace(/[^/]*$/, "master.key");
+  const key = await Deno.readTextFile(keyFile).catch(() => undefined);
+  if (!key) return undefined;
+  const vault = new Vault(store, key.trim(), true);
+  store.useVault(vault);
+  return vault;
+}
 
 const WORDS = [
   "quarterly",
@@ -47,6 +65,7 @@ function pick<T>(list: T[], i: number, salt: number): T {
 export async function seedMessages(dbUrl: string, address: string, count: number): Promise<void> {
   const store = await openStore(dbUrl);
   const c = store.client;
+  const vault = await seedVault(dbUrl, store);
   const account = await c.execute({
     sql: "SELECT id FROM accounts WHERE address_key = ?",
     args: [address.toLowerCase()],
@@ -89,10 +108,14 @@ export async function seedMessages(dbUrl: string, address: string, count: number
         text: body,
         attachments: [],
       });
+      const bytes = new TextEncoder().encode(raw);
+      const key = vault && await vault.activeKey(accountId);
+      const sealed = key &&
+        await sealRowTexts(store, accountId, {}, parsed, body.slice(0, 200));
       statements.push(
         {
           sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?)",
-          args: [sha, raw.length, new TextEncoder().encode(raw)],
+          args: [sha, raw.length, key ? (await sealBlobParts(key, bytes, sha))[0] : bytes],
         },
         {
           sql:
@@ -115,19 +138,19 @@ export async function seedMessages(dbUrl: string, address: string, count: number
             from,
             fromName,
             JSON.stringify([{ name: "", address }]),
-            body.slice(0, 200),
+            sealed ? sealed.preview : body.slice(0, 200),
             at,
             at,
             raw.length,
             i % 10 === 0 ? 1 : 0,
             i % 3 === 0 ? 1 : 0,
-            parsed,
+            sealed ? sealed.parsed : parsed,
           ],
         },
         {
           sql:
             "INSERT INTO messages_fts (rowid, subject, from_text, to_text, body) VALUES (last_insert_rowid(), ?, ?, ?, ?)",
-          args: [subject, `${fromName} ${from}`, address, body],
+          args: [subject, `${fromName} ${from}`, address, key ? await hashedBody(key, body) : body],
         },
       );
     }

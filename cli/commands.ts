@@ -430,6 +430,57 @@ export const domainGroup: Group = {
   subcommands: [domainAdd, domainList, domainDns, domainCheck, domainKeys],
 };
 
+const reencryptOptions: Record<string, OptionSpec> = {
+  limit: { type: "string", arg: "N", help: "Blobs and messages per slice (default 500)" },
+  once: { type: "boolean", help: "Run one slice only (then run it again to go on)" },
+};
+
+const keysRotateData: Command = {
+  name: "keys rotate-data",
+  summary:
+    "Rotate the at-rest encryption keys: new KEK version, data keys re-wrapped, new data keys",
+  details: [
+    "Makes a new key-encryption key version (derived from the master key with a fresh salt), " +
+    "re-wraps every account's data key under it, retires each account's data key and makes a " +
+    "new one that new mail is sealed under. Mail sealed under a retired key stays readable; " +
+    "--reencrypt re-seals it (and any plaintext left from before encryption) in slices of " +
+    '--limit, as `postern keys reencrypt` does. README: "Encryption at rest".',
+  ],
+  options: {
+    reencrypt: { type: "boolean", help: "Re-seal bodies under the new data keys afterwards" },
+    ...reencryptOptions,
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_crypt.ts"), "keysRotateData"),
+};
+
+const keysReencrypt: Command = {
+  name: "keys reencrypt",
+  summary: "Seal what is still stored in clear or under a retired data key, in bounded slices",
+  details: [
+    "Blobs (raw messages, attachments, drafts), the parsed form and preview of each message, " +
+    "and its search-index body: each rewritten under its account's current data key when it " +
+    "is plaintext (stored before encryption at rest, or with it off) or sealed under a retired " +
+    "key. Safe to run while the server runs, and again after an interruption.",
+  ],
+  options: {
+    ...reencryptOptions,
+    vacuum: {
+      type: "boolean",
+      help:
+        "Once done, rewrite the embedded database file (VACUUM) so freed pages keep no plaintext",
+    },
+    ...JSON_OPTION,
+  },
+  run: lazy(() => import("./cmd_crypt.ts"), "keysReencrypt"),
+};
+
+export const keysGroup: Group = {
+  name: "keys",
+  summary: "Encryption at rest: rotate the data keys, seal old mail",
+  subcommands: [keysRotateData, keysReencrypt],
+};
+
 export const apikeyGroup: Group = {
   name: "apikey",
   summary: "Manage API keys for applications",
@@ -750,6 +801,7 @@ export const COMMANDS: (Command | Group)[] = [
   accountGroup,
   domainGroup,
   apikeyGroup,
+  keysGroup,
   migrateCommand,
   sendCommand,
   queueGroup,

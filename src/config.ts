@@ -69,6 +69,12 @@ export const CONFIG_FIELDS = {
       "Secret that signs tokens and encrypts secrets at rest. Default: read from (or created in) <dataDir>/master.key.",
     ),
   },
+  encryptAtRest: {
+    env: "POSTERN_ENCRYPT_AT_REST",
+    schema: bool.default(true).describe(
+      'Seal message bodies, attachments, parsed bodies, previews and drafts at rest with per-account data keys (AES-256-GCM, wrapped by the master key; README "Encryption at rest"). Off: new mail is stored in clear; sealed mail stays readable.',
+    ),
+  },
   accessTokenTtlSeconds: {
     env: "POSTERN_ACCESS_TOKEN_TTL_SECONDS",
     schema: int(30, 86_400).default(900).describe(

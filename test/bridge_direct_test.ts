@@ -3,6 +3,7 @@
  * its in-process bridge instead of HTTP: every answer — verdicts, per-recipient results, and
  * each refusal's status and problem body — is the one the HTTP route gives for the same call.
  */
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
@@ -147,7 +148,7 @@ Deno.test("issue20#1: the bridge's client takes the direct entry for its calls a
     // then the message, byte for byte.
     const [row] = await gw.deps.store.db.select().from(schema.messages);
     const [blob] = await gw.deps.store.db.select().from(schema.blobs);
-    const stored = new Uint8Array(blob.data);
+    const stored = await blobBytes(gw.deps.store.db, blob);
     const spam = stored.byteLength - trace.byteLength - raw("client").byteLength;
     assertEquals(row.size, stored.byteLength);
     assertEquals(stored.subarray(0, trace.byteLength), trace);

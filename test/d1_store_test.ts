@@ -5,6 +5,7 @@
  * write, keeps within D1's limits (100 bound parameters, values under 2 MB), and the migrations
  * give the same schema on the embedded file, remote libSQL and D1.
  */
+import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
 import { assert, assertEquals, assertRejects } from "./fixtures/assert.ts";
 import {
   d1Test,
@@ -364,12 +365,13 @@ storeTest(
         source: "smtp",
       });
       assertEquals(result.status, "delivered");
-      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
-        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
+      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string; a: number }>(
+        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed, account_id AS a FROM messages WHERE id = ?",
         [result.messageId!],
       );
       assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
-      assertEquals(JSON.parse(row!.parsed).bodyTruncated, true);
+      const form = await parsedOfRow(gw.deps.store.db, Number(row!.a), row!.parsed);
+      assertEquals(form.bodyTruncated, true); // in the sealed part (crypt/sealed_rows.ts)
       const token = await gw.login(ALICE);
       const res = await gw.call("GET", `/v1/messages/${result.messageId}`, { token });
       const message = await res.json();
@@ -393,12 +395,13 @@ storeTest(
           `Message-ID: <many@remote.example>\r\nX-Noise: ${noise}\r\n\r\nbody\r\n`,
       );
       const id = await deliverRaw(gw, raw);
-      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string }>(
-        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed FROM messages WHERE id = ?",
+      const row = await rawSql(gw.deps.store.db).get<{ n: number; parsed: string; a: number }>(
+        "SELECT length(CAST(parsed AS BLOB)) AS n, parsed, account_id AS a FROM messages WHERE id = ?",
         [id],
       );
       assert(row!.n <= PARSED_ROW_BYTES, `the row keeps ${row!.n} bytes`);
-      assertEquals(JSON.parse(row!.parsed).listsTruncated, true);
+      const form = await parsedOfRow(gw.deps.store.db, Number(row!.a), row!.parsed);
+      assertEquals(form.listsTruncated, true); // in the sealed part (crypt/sealed_rows.ts)
       const token = await gw.login(ALICE);
       const res = await gw.call("GET", `/v1/messages/${id}`, { token });
       const message = await res.json();

@@ -4,6 +4,7 @@
  * verdict in the message's JSON form), a peer that is down for a while, key rotation, routing
  * of the shared outbox between the federation worker and the bridge, and discovery's caching.
  */
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { eq } from "drizzle-orm";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { runFederationOnce } from "../src/federation/worker.ts";
@@ -208,7 +209,7 @@ Deno.test("federation: a recipient the peer refuses bounces through the outbox",
     assert(dsn, "a delivery status notification arrived");
     const raw = await alpha.deps.store.db.select().from(schema.blobs)
       .where(eq(schema.blobs.sha256, dsn.blobSha256));
-    const text = new TextDecoder().decode(raw[0].data);
+    const text = new TextDecoder().decode(await blobBytes(alpha.deps.store.db, raw[0]));
     assert(text.includes("Status: 5.1.1") && text.includes("nobody@beta.test"), text);
   } finally {
     await fed.close();
@@ -235,7 +236,7 @@ Deno.test("federation: a worker that dies after posting is retried, and nothing 
       domain: "beta.test",
       mailFrom: item.mailFrom,
       recipients: [item.rcptTo],
-      raw: new Uint8Array(blob.data),
+      raw: await blobBytes(alpha.deps.store.db, blob),
       messageId: item.messageId ?? "",
     });
     assert(first.ok);

@@ -8,6 +8,7 @@
  * Also s-nail, a terminal mail client run non-interactively, reading a message that came by
  * SMTP over STARTTLS.
  */
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { ImapFlow } from "imapflow";
 import { eq } from "drizzle-orm";
 import { assert, assertEquals } from "./fixtures/assert.ts";
@@ -92,7 +93,7 @@ Deno.test("IMAP via the gateway: SMTP in, imaplib and imapflow out, IDLE push, i
     const [row] = await db.select().from(schema.messages);
     const [blob] = await db.select().from(schema.blobs)
       .where(eq(schema.blobs.sha256, row.blobSha256));
-    const stored = new Uint8Array(blob.data as unknown as Uint8Array);
+    const stored = await blobBytes(db, blob); // opened: sealed at rest;
 
     const out = JSON.parse(
       await py(READ, [String(imap.port), ALICE.address, ALICE.password, world.certFile]),

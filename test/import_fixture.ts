@@ -2,6 +2,8 @@
  * Shared by the import/export tests: a `postern` subprocess on a temporary, initialised data
  * folder, and the stored messages of an account read straight from its database.
  */
+import { Vault } from "../src/crypt/vault.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { and, eq } from "drizzle-orm";
 import { openStore } from "../hosts/process/open_store.ts";
 import { flagColumns, flagsOf } from "../src/services/mail_access.ts";
@@ -66,9 +68,18 @@ export interface StoredMsg {
   raw: Uint8Array;
 }
 
+/**
+ * The master key of the data folder a `file:` database lies in (`postern init` made it): what
+ * opens the mail it seals at rest (src/crypt/).
+ */
+async function dataDirKey(dbUrl: string): Promise<string> {
+  return (await Deno.readTextFile(dbUrl.slice(5).replace(/[^/]*$/, "master.key"))).trim();
+}
+
 /** Every message of the account, with its bytes, in mailbox then UID order. */
 export async function messagesOf(dbUrl: string, address: string): Promise<StoredMsg[]> {
   const store = await openStore(dbUrl);
+  store.useVault(new Vault(store, await dataDirKey(dbUrl), true));
   try {
     const [account] = await store.db.select().from(schema.accounts)
       .where(eq(schema.accounts.address, address));
@@ -87,7 +98,7 @@ export async function messagesOf(dbUrl: string, address: string): Promise<Stored
       .innerJoin(schema.blobs, eq(schema.blobs.sha256, m.blobSha256))
       .where(and(eq(m.accountId, account.id)))
       .orderBy(schema.mailboxes.name, m.uid);
-    return rows.map((r) => ({
+    return await Promise.all(rows.map(async (r) => ({
       mailbox: r.mailbox,
       mailboxRole: r.role,
       uid: r.uid,
@@ -95,8 +106,8 @@ export async function messagesOf(dbUrl: string, address: string): Promise<Stored
       size: r.size,
       flags: flagsOf(r).sort(),
       internalDate: r.internalDate,
-      raw: new Uint8Array(r.data as Uint8Array),
-    }));
+      raw: await blobBytes(store.db, { sha256: r.sha, size: r.size, data: r.data }),
+    })));
   } finally {
     store.close();
   }
@@ -123,7 +134,7 @@ export async function seedAccount(dbUrl: string, address: string, messages: Seed
     const deps = await buildDeps(
       parsed.config,
       store,
-      "seed-master-key-0123456789abcdef012345",
+      await dataDirKey(dbUrl),
       silentLogger,
     );
     const target = await AccountTarget.open(deps, address);

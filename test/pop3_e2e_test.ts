@@ -4,6 +4,7 @@
  * reads it back over STLS and implicit TLS with the account's password: RETR is byte-exact
  * against the stored bytes, UIDL is stable, DELE applies only at QUIT, USER is refused before TLS.
  */
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { ALICE } from "./fixtures/app.ts";
 import { bridgeKey, startBridgeWorld } from "./fixtures/bridge.ts";
@@ -87,7 +88,7 @@ Deno.test("POP3: poplib reads mail that came by SMTP, byte-exact, over STLS and 
     assertEquals(rows.length, 2);
     const [blob] = await db.select().from(schema.blobs)
       .where(eq(schema.blobs.sha256, rows[0].blobSha256));
-    const stored = new Uint8Array(blob.data as unknown as Uint8Array);
+    const stored = await blobBytes(db, blob); // opened: sealed at rest;
     const out = await py(READ, [
       String(pop3.port),
       String(pop3s.port),

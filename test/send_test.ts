@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import { schema } from "../src/store/store.ts";
 import { eq } from "drizzle-orm";
@@ -39,7 +40,7 @@ Deno.test("send delivers locally with a Sent copy, queues remote recipients, hid
   const [blob] = await db.select().from(schema.blobs).where(
     eq(schema.blobs.sha256, sent.blobSha256),
   );
-  const raw = new TextDecoder().decode(blob.data);
+  const raw = new TextDecoder().decode(await blobBytes(db, blob));
   assert(!/^bcc:/im.test(raw), "no Bcc header in the sent bytes");
   assert(/^Subject: Lunch\?/m.test(raw));
   const all = await db.select().from(schema.messages);

@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "./fixtures/assert.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { ALICE, BOB, DOMAIN } from "./fixtures/app.ts";
 import { type BridgeWorld, python, startBridgeWorld } from "./fixtures/bridge.ts";
 import { schema } from "../src/store/store.ts";
@@ -39,7 +40,7 @@ Deno.test("MX: Python smtplib delivers to a local account; relaying and unknown 
     const [blob] = await world.gw.deps.store.db.select().from(schema.blobs).where(
       eq(schema.blobs.sha256, rows[0].blobSha256),
     );
-    const raw = new TextDecoder().decode(blob.data);
+    const raw = new TextDecoder().decode(await blobBytes(world.gw.deps.store.db, blob));
     assert(/^Received: from mx\.remote\.example \(\[127\.0\.0\.1\]\)/.test(raw), raw.slice(0, 200));
     assert(raw.endsWith("Hello from smtplib.\r\n"), "the body is stored byte for byte");
   } finally {

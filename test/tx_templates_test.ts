@@ -2,6 +2,7 @@
  * Templates through the API: versions, list, preview with HTML escaping (html only), a 422
  * naming every missing variable, sending with `template` + `variables`, delete.
  */
+import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
 import { eq } from "drizzle-orm";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
@@ -81,7 +82,11 @@ Deno.test("templates: versions, preview escapes html only, missing variables nam
     const inbox = await gw.deps.store.db.select().from(schema.messages)
       .where(eq(schema.messages.subject, "Welcome, Bob"));
     assertEquals(inbox.length, 2, "Bob's copy and Alice's Sent copy");
-    const parsed = JSON.parse(inbox[0].parsed);
+    const parsed = await parsedOfRow<{ text: string }>(
+      gw.deps.store.db,
+      inbox[0].accountId,
+      inbox[0].parsed,
+    );
     assertEquals(parsed.text.trim(), "Hello Bob, your code is 7.");
     const notSent = await gw.call("POST", "/v1/emails", {
       token,

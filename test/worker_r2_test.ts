@@ -9,6 +9,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { toBase64, toHex } from "../src/crypto.ts";
+import { isSealed, SEAL_OVERHEAD } from "../src/crypt/sealed_part.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { multipartWithAttachment } from "./fixtures/large_mail.ts";
 import {
@@ -77,13 +78,15 @@ Deno.test("issue17#1: bodies above 1 MiB go to R2 in workerd; downloads are byte
     const sha = hex(raw);
     const object = await bucket.get(`blobs/${sha}`);
     assert(object, "the body is an object named by its digest");
-    assertEquals(hex(new Uint8Array(await object.arrayBuffer())), sha, "holding those bytes");
+    // Sealed at rest (the default, src/crypt/): the object holds its segments, not the bytes.
+    const stored = new Uint8Array(await object.arrayBuffer());
+    assert(isSealed(stored) && hex(stored) !== sha, "holding those bytes, sealed");
     const row = await blobRow(worker, sha);
     assertEquals(row?.size, raw.byteLength);
     assertEquals(row?.chunks, 0, "no chunk rows in D1");
     // The row keeps the header block only: the trace fields and the message's own headers.
     const headerEnd = new TextDecoder().decode(raw.subarray(0, 8192)).indexOf("\r\n\r\n") + 4;
-    assertEquals(row?.kept, headerEnd);
+    assertEquals(row?.kept, headerEnd + SEAL_OVERHEAD);
 
     // An upload of 1.5 MB and a send that attaches it by blobId, and one with it inline.
     const file = multipartWithAttachment(1_500_000, "unused").content;

@@ -12,6 +12,7 @@ import { SecretBox } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { createDohResolver, DEFAULT_DOH_URL } from "../../src/dns/doh.ts";
 import { type Logger, systemClock } from "../../src/ports.ts";
+import { Vault } from "../../src/crypt/vault.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
 import { bundledAssets } from "./assets.ts";
@@ -35,6 +36,7 @@ export function missingSettings(config: Config): string[] {
 export async function buildDenoDeployDeps(config: Config, logger: Logger): Promise<Deps> {
   const store = await openRemoteStore(config.databaseUrl!, config.databaseAuthToken);
   try {
+    store.useVault(new Vault(store, config.masterKey!, config.encryptAtRest)); // src/crypt/
     const doh = createDohResolver({ url: config.dnsDohUrl || DEFAULT_DOH_URL });
     const outbound = denoOutboundFetch(doh.port);
     return {

@@ -15,6 +15,7 @@
  * (src/services/bootstrap.ts, as `postern init` and the Deno Deploy entry). A failed setup is not
  * kept: the next request tries again.
  */
+import { Vault } from "../../src/crypt/vault.ts";
 import { createApp } from "../../src/app.ts";
 import { SecretBox } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
@@ -55,6 +56,7 @@ async function open(env: WorkerEnv): Promise<Gateway> {
     objects: env.BLOBS ? r2Objects(env.BLOBS) : undefined,
   });
   const secrets = await SecretBox.fromMasterKey(masterKey);
+  store.useVault(new Vault(store, masterKey, config.encryptAtRest)); // src/crypt/: at-rest keys
   const input = {
     domain: settings.domain,
     adminAddress: settings.admin,

@@ -5,6 +5,7 @@
  * the exact stored bytes, read only when a property needs them. Keywords are the IMAP flags in
  * JMAP spelling (section 4.1.1: `\Seen` is `$seen`, keywords lower-cased).
  */
+import { openPreviews } from "../crypt/sealed_rows.ts";
 import { and, eq, inArray } from "drizzle-orm";
 import { parseMimeStructure } from "../../schemas/mime_structure.ts";
 import { getRaw, summaryColumns, type SummaryRow } from "../services/messages.ts";
@@ -110,6 +111,7 @@ export async function emailRows(db: Queryable, accountId: number, ids: number[])
     // D1 binds at most 100 parameters per statement.
     const rows = await db.select(rowColumns).from(m)
       .where(and(eq(m.accountId, accountId), inArray(m.id, ids.slice(i, i + 90))));
+    if ("preview" in rowColumns) await openPreviews(db, rows, accountId); // crypt/sealed_rows.ts
     for (const r of rows) out.set(r.id, r);
   }
   return out;

@@ -6,6 +6,7 @@
  * conditions as case-insensitive substring matches (section 4.4.1), keywords through the flag
  * columns and the keyword list. collapseThreads keeps the first Email of each Thread.
  */
+import { wordHashes } from "../crypt/search_tokens.ts";
 import { type SQL, sql } from "drizzle-orm";
 import { buildMatch } from "../services/search.ts";
 import { catchUpSearchIndex } from "../services/search_index.ts";
@@ -58,9 +59,21 @@ const headerSql = (name: string, value: string | undefined) =>
       : sql`AND instr(lower(json_extract(h.value, '$.value')), ${value.toLowerCase()}) > 0`
   })`;
 
-function fts(text: unknown, column?: "body"): SQL {
+/** Keyed hashes of a query's filter words (crypt/search_tokens.ts), per request context. */
+const filterHashes = new WeakMap<Ctx, Map<string, string[]>>();
+
+/** Every string of a filter (its text and body words among them), for `wordHashes`. */
+function filterStrings(filter: Json, out: string[] = []): string[] {
+  if (typeof filter === "string") out.push(filter);
+  else if (filter && typeof filter === "object") {
+    for (const v of Object.values(filter)) filterStrings(v as Json, out);
+  }
+  return out;
+}
+
+function fts(ctx: Ctx, text: unknown, column?: "body"): SQL {
   if (typeof text !== "string") throw invalidArguments("a text filter needs a string");
-  const match = buildMatch({ q: text });
+  const match = buildMatch({ q: text }, filterHashes.get(ctx));
   if (match === undefined) return sql`0`;
   // Column filter: FTS5 section 3.6 `{body} : …` keeps the match to that column.
   const expr = column ? `{body} : (${match})` : match;
@@ -142,7 +155,7 @@ export function compileFilter(ctx: Ctx, filter: Json, uses: { text: boolean }, d
         uses.text = true;
         // Section 4.4.1: any address header, the subject or the body.
         parts.push(
-          sql`(${fts(value)} OR ${contains(sql`m.subject`, value)} OR ${
+          sql`(${fts(ctx, value)} OR ${contains(sql`m.subject`, value)} OR ${
             contains(
               sql`m.from_address || ' ' || m.from_name || ' ' || m.to_json || ' ' || m.cc_json`,
               value,
@@ -152,7 +165,7 @@ export function compileFilter(ctx: Ctx, filter: Json, uses: { text: boolean }, d
         break;
       case "body":
         uses.text = true;
-        parts.push(fts(value, "body"));
+        parts.push(fts(ctx, value, "body"));
         break;
       case "from":
         parts.push(contains(sql`m.from_address || ' ' || m.from_name`, value));
@@ -237,6 +250,10 @@ export function compileSort(sort: Json): SQL {
 /** Every matching Email id in order (threads collapsed when asked). */
 export async function queryAll(ctx: Ctx, accountId: number, args: Record<string, Json>) {
   const uses = { text: false };
+  const words = filterStrings(args.filter ?? null);
+  if (words.length > 0) {
+    filterHashes.set(ctx, await wordHashes(ctx.deps.store.db, accountId, words));
+  }
   const where = compileFilter(ctx, args.filter, uses);
   const order = compileSort(args.sort);
   if (uses.text) await catchUpSearchIndex(ctx.deps.store);

@@ -419,7 +419,10 @@ export function mailAccessRoutes(deps: Deps) {
     async (c) => {
       const { id } = c.req.valid("param");
       const { criteria } = c.req.valid("json");
-      return c.json(await searchMailbox(db, c.get("auth").accountId, id, criteria), 200);
+      return c.json(
+        await searchMailbox(db, c.get("auth").accountId, id, criteria, deps.store),
+        200,
+      );
     },
   );
 

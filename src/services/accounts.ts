@@ -251,9 +251,12 @@ export async function createAccount(
     if (/UNIQUE constraint failed: accounts\.address_key/.test(String(e))) throw taken();
     throw e;
   }
-  return accountsSql.fromRow(
+  const account = accountsSql.fromRow(
     results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
   );
+  // Its data key for encryption at rest (crypt/vault.ts) now, so that no mail job pays for it.
+  if (store.vault?.sealNew) await store.vault.activeKey(account.id);
+  return account;
 }
 
 export async function setPassword(

@@ -16,6 +16,16 @@
  * of it saves seconds and tens of MB of a Worker's memory.
  */
 import { type BlobObjects, objectKey } from "../store/blob_objects.ts";
+import { type DataKey, isSealed } from "../crypt/sealed_part.ts";
+import {
+  openBlobPart,
+  openObject,
+  openObjectStream,
+  PART_BYTES,
+  sealBlobParts,
+  sealObject,
+} from "../crypt/sealed_blob.ts";
+import { sha256Hex } from "../crypto.ts";
 import {
   blobObjectsOf,
   type Queryable,
@@ -55,19 +65,83 @@ export const BLOB_UNUSED = blobUnused();
  * stored whole before chunking existed needs none.
  */
 export function blobStatements(raw: Uint8Array, sha256: string): Statement[] {
-  const first = raw.byteLength > BLOB_CHUNK_BYTES ? raw.subarray(0, BLOB_CHUNK_BYTES) : raw;
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at === 0 || at < raw.byteLength; at += BLOB_CHUNK_BYTES) {
+    parts.push(raw.subarray(at, at + BLOB_CHUNK_BYTES));
+  }
+  return partStatements(parts, raw.byteLength, sha256);
+}
+
+/**
+ * The statements of `blobStatements` for a blob already cut into its stored parts (the row's
+ * data, then each chunk): plain slices, or sealed parts (crypt/sealed_blob.ts), which obey the
+ * same "data shorter than size: chunked" rule.
+ */
+function partStatements(parts: Uint8Array[], size: number, sha256: string): Statement[] {
   const statements: Statement[] = [{
     sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-    args: [sha256, raw.byteLength, first],
+    args: [sha256, size, parts[0]],
   }];
-  for (let seq = 1, at = BLOB_CHUNK_BYTES; at < raw.byteLength; seq++, at += BLOB_CHUNK_BYTES) {
+  for (let seq = 1; seq < parts.length; seq++) {
     statements.push({
       sql: "INSERT INTO blob_chunks (sha256, seq, data) SELECT ?1, ?2, ?3 WHERE EXISTS " +
         "(SELECT 1 FROM blobs WHERE sha256 = ?1 AND length(data) < size) ON CONFLICT DO NOTHING",
-      args: [sha256, seq, raw.subarray(at, at + BLOB_CHUNK_BYTES)],
+      args: [sha256, seq, parts[seq]],
     });
   }
   return statements;
+}
+
+/**
+ * The key a new blob of `owner` is sealed under, or undefined when the store seals nothing new
+ * (no vault, or encryption at rest turned off): see crypt/vault.ts.
+ */
+async function sealingKey(store: Store, owner: number): Promise<DataKey | undefined> {
+  return store.vault?.sealNew ? await store.vault.activeKey(owner) : undefined;
+}
+
+/**
+ * `blobStatements`, sealed under `owner`'s data key when the store encrypts at rest: for a write
+ * job that cannot take `blobJob` (it runs on a transaction's statements).
+ */
+export async function ownedBlobStatements(
+  store: Store,
+  owner: number,
+  raw: Uint8Array,
+  sha256: string,
+): Promise<Statement[]> {
+  const key = await sealingKey(store, owner);
+  if (!key) return blobStatements(raw, sha256);
+  return partStatements(await sealBlobParts(key, raw, sha256), raw.byteLength, sha256);
+}
+
+/**
+ * The statements that re-seal a stored blob under `key` (crypt/rotation.ts): its row's data
+ * replaced and its chunks written again, all guarded by the row still holding `oldFirst` (a
+ * concurrent rewrite wins). With an object store, a large blob's object is put again first.
+ */
+export async function resealStatements(
+  store: Store,
+  key: DataKey,
+  raw: Uint8Array,
+  sha256: string,
+  oldFirst: Uint8Array,
+): Promise<Statement[]> {
+  const [insert, ...chunks] = raw.byteLength > BLOB_CHUNK_BYTES && store.objects
+    ? (await objectJob(store.objects, raw, sha256, key)).statements
+    : partStatements(await sealBlobParts(key, raw, sha256), raw.byteLength, sha256);
+  return [
+    {
+      sql: "DELETE FROM blob_chunks WHERE sha256 = ?1 AND EXISTS " +
+        "(SELECT 1 FROM blobs WHERE sha256 = ?1 AND data = ?2)",
+      args: [sha256, oldFirst],
+    },
+    {
+      sql: "UPDATE blobs SET data = ? WHERE sha256 = ? AND data = ?",
+      args: [insert.args![2], sha256, oldFirst],
+    },
+    ...chunks,
+  ];
 }
 
 /** The statements that store a blob in a write job, and how to drop what was staged for it. */
@@ -87,12 +161,31 @@ export interface BlobJob {
  * still appears whole in one commit, and a job that fails leaves a staging row that nothing
  * refers to (`discard`, else the unused-blob sweep, removes it).
  */
-export async function blobJob(store: Store, raw: Uint8Array, sha256: string): Promise<BlobJob> {
+export async function blobJob(
+  store: Store,
+  raw: Uint8Array,
+  sha256: string,
+  /** The account whose data key seals it (crypt/vault.ts); the server's own when none. */
+  owner = 0,
+): Promise<BlobJob> {
+  const key = await sealingKey(store, owner);
   if (raw.byteLength > BLOB_CHUNK_BYTES && store.objects) {
-    return await objectJob(store.objects, raw, sha256);
+    return await objectJob(store.objects, raw, sha256, key);
   }
+  const parts = key ? await sealBlobParts(key, raw, sha256) : undefined;
   if (raw.byteLength <= BLOB_CHUNK_BYTES || store.client.protocol !== "d1") {
-    return { statements: blobStatements(raw, sha256), discard: () => Promise.resolve() };
+    return {
+      statements: parts
+        ? partStatements(parts, raw.byteLength, sha256)
+        : blobStatements(raw, sha256),
+      discard: () => Promise.resolve(),
+    };
+  }
+  const chunks: Uint8Array[] = parts ?? [];
+  if (!parts) {
+    for (let at = 0; at < raw.byteLength; at += BLOB_CHUNK_BYTES) {
+      chunks.push(raw.subarray(at, at + BLOB_CHUNK_BYTES));
+    }
   }
   const staging = `staging-${crypto.randomUUID()}`;
   await store.batch([{
@@ -106,20 +199,20 @@ export async function blobJob(store: Store, raw: Uint8Array, sha256: string): Pr
     ]);
   };
   try {
-    for (let seq = 1, at = BLOB_CHUNK_BYTES; at < raw.byteLength; seq++, at += BLOB_CHUNK_BYTES) {
+    for (let seq = 1; seq < chunks.length; seq++) {
       await store.batch([{
         sql: "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)",
-        args: [staging, seq, raw.subarray(at, at + BLOB_CHUNK_BYTES)],
+        args: [staging, seq, chunks[seq]],
       }]);
     }
   } catch (error) {
     await discard().catch(() => {});
     throw error;
   }
-  const [first] = blobStatements(raw.subarray(0, BLOB_CHUNK_BYTES), sha256);
+  const [first] = partStatements(chunks.slice(0, 1), raw.byteLength, sha256);
   return {
     statements: [
-      { ...first, args: [sha256, raw.byteLength, raw.subarray(0, BLOB_CHUNK_BYTES)] },
+      first,
       // Only into a chunked blob without its chunks (same digest, same bytes otherwise); the
       // uncorrelated subqueries are evaluated once, before any row moves.
       {
@@ -156,13 +249,27 @@ function headerPrefix(raw: Uint8Array): Uint8Array {
  * statement commits the row that names it. A job that fails leaves an object no row names,
  * which the sweep removes later; never a row without its object.
  */
-async function objectJob(objects: BlobObjects, raw: Uint8Array, sha256: string): Promise<BlobJob> {
-  await objects.put(objectKey(sha256), raw, sha256);
+async function objectJob(
+  objects: BlobObjects,
+  raw: Uint8Array,
+  sha256: string,
+  key: DataKey | undefined,
+): Promise<BlobJob> {
+  // Sealed, the object is its segments (crypt/sealed_blob.ts), verified by their own digest.
+  const object = key ? await sealObject(key, raw, sha256) : raw;
+  await objects.put(objectKey(sha256), object, key ? await sha256Hex(object) : sha256);
+  // A sealed row holds one part: a header block longer than that is cut (reads of the whole
+  // blob take the object; the header reads of a bounce then see its first PART_BYTES).
+  const head = key ? headerPrefix(raw).subarray(0, PART_BYTES) : headerPrefix(raw);
   return {
     statements: [{
       sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) " +
         "ON CONFLICT (sha256) DO NOTHING",
-      args: [sha256, raw.byteLength, headerPrefix(raw)],
+      args: [
+        sha256,
+        raw.byteLength,
+        key ? (await sealBlobParts(key, head, sha256))[0] : head,
+      ],
     }],
     discard: () => Promise.resolve(),
   };
@@ -172,9 +279,15 @@ async function objectJob(objects: BlobObjects, raw: Uint8Array, sha256: string):
  * The octets of a blob after the row's own `from` from its object, or undefined when the store
  * has no object store or no object for it (a blob stored in chunk rows).
  */
-async function objectRest(db: Queryable, sha256: string, from: number) {
+async function objectRest(db: Queryable, sha256: string, from: number, sealed: boolean) {
   const objects = blobObjectsOf(db);
-  return objects ? await objects.read(objectKey(sha256), from) : undefined;
+  if (!objects) return undefined;
+  const key = objectKey(sha256);
+  if (!sealed) return await objects.read(key, from);
+  // Sealed: read from the segment `from` falls in, opened one segment per pull; undefined (no
+  // object: the blob is in chunk rows) when the object store has none.
+  if (await objects.uploadedAt(key) === undefined) return undefined;
+  return openObjectStream(db, sha256, from, (offset) => objects.read(key, offset));
 }
 
 /** A blob column's value as bytes (the libSQL clients give Uint8Array or ArrayBuffer). */
@@ -190,7 +303,18 @@ async function chunkOf(db: Queryable, sha256: string, seq: number) {
     "SELECT data FROM blob_chunks WHERE sha256 = ? AND seq = ?",
     [sha256, seq],
   );
-  return chunk ? bytesOf(chunk.data) : undefined;
+  return chunk ? await openBlobPart(db, sha256, seq, bytesOf(chunk.data)) : undefined;
+}
+
+/**
+ * The plaintext of a `blobs` row's own data (its first part): the row's bytes, or opened with
+ * the data key they name when sealed (crypt/sealed_blob.ts). Every header read goes through it.
+ */
+export async function firstPart(
+  db: Queryable,
+  row: { sha256: string; data: unknown },
+): Promise<Uint8Array> {
+  return await openBlobPart(db, row.sha256, 0, bytesOf(row.data));
 }
 
 /**
@@ -203,11 +327,12 @@ export async function blobBytes(
   db: Queryable,
   row: { sha256: string; size: number; data: unknown },
 ): Promise<Uint8Array> {
-  const first = bytesOf(row.data);
+  const first = await firstPart(db, row);
   if (first.byteLength >= row.size) return first;
   // The object holds the whole content: read in one buffer, no chunks to gather and join (which
   // left as much again of garbage in a Worker).
-  const whole = await blobObjectsOf(db)?.bytes(objectKey(row.sha256));
+  const stored = await blobObjectsOf(db)?.bytes(objectKey(row.sha256));
+  const whole = stored && await openObject(db, row.sha256, stored, row.size);
   if (whole) {
     if (whole.byteLength !== row.size) throw new Error(`blob ${row.sha256}: its object differs`);
     return whole;
@@ -236,16 +361,21 @@ export function blobStream(
 ): ReadableStream<Uint8Array> {
   let seq = 0;
   let at = 0;
+  /** Whether the row's data is sealed: then so is its object (crypt/sealed_blob.ts). */
+  let sealed = false;
   /** The object's reader once the row's own octets are out, null when there is no object. */
   let object: ReadableStreamDefaultReader<Uint8Array> | null | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (seq > 0 && object === undefined) {
-        object = (await objectRest(db, row.sha256, at))?.getReader() ?? null;
+        object = (await objectRest(db, row.sha256, at, sealed))?.getReader() ?? null;
       }
       let bytes: Uint8Array | undefined;
-      if (seq === 0) bytes = bytesOf(row.data);
-      else if (object) {
+      if (seq === 0) {
+        const data = bytesOf(row.data);
+        sealed = isSealed(data);
+        bytes = await firstPart(db, row);
+      } else if (object) {
         const next = await object.read();
         bytes = next.done ? undefined : next.value;
       } else bytes = await chunkOf(db, row.sha256, seq);

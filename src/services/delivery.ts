@@ -24,8 +24,8 @@ import {
 import {
   deliveryKeyFor,
   type Flags,
+  sealedStoreJob,
   type StoreJob,
-  storeMessageJob,
   type StoreOutcome,
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
@@ -423,20 +423,27 @@ export async function deliveryJob(
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
   // The blobs go in when anything refers to them: a stored copy, a queued one.
-  const needed = new Map<string, Uint8Array>();
+  // Each blob is sealed under one account's data key (crypt/vault.ts): an account's own copy
+  // under its key, the shared original under the first recipient account's (or the sender's).
+  const needed = new Map<string, { raw: Uint8Array; owner: number }>();
   if (!blobWritten) {
     for (const [accountId, target] of plan.stores) {
-      if ("mailboxId" in target) needed.set(copyOf(accountId).sha, copyOf(accountId).raw);
+      if (!("mailboxId" in target)) continue;
+      const copy = copyOf(accountId);
+      if (!needed.has(copy.sha)) needed.set(copy.sha, { raw: copy.raw, owner: accountId });
     }
     if (
-      plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0) ||
-      sieve.needsBlob
+      !needed.has(sha) &&
+      (plan.remote.length > 0 || (outbound !== undefined && outbound.recipients.length > 0) ||
+        sieve.needsBlob)
     ) {
-      needed.set(sha, msg.raw);
+      const owner = [...plan.stores].find(([, t]) => "mailboxId" in t)?.[0] ??
+        outbound?.accountId ?? 0;
+      needed.set(sha, { raw: msg.raw, owner });
     }
   }
   const blobWrites = await Promise.all(
-    [...needed].map(([hash, raw]) => blobJob(deps.store, raw, hash)),
+    [...needed].map(([hash, { raw, owner }]) => blobJob(deps.store, raw, hash, owner)),
   );
   const blob = () => {
     if (statements.length > 0) return;
@@ -446,7 +453,7 @@ export async function deliveryJob(
     if (!("mailboxId" in target)) continue;
     blob();
     const copy = copyOf(accountId);
-    const job = storeMessageJob({
+    const job = await sealedStoreJob(deps.store, {
       accountId,
       mailboxId: target.mailboxId,
       blobSha256: copy.sha,

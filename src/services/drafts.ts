@@ -5,6 +5,7 @@
  * trip: reads first, then a batch that re-checks them, store/optimistic.ts). A large request is
  * kept in a blob beside the message rather than in its row (DRAFT_INLINE_BYTES).
  */
+import { parsedOfRow } from "../crypt/sealed_rows.ts";
 import { and, eq } from "drizzle-orm";
 import type { DraftRequest, SendRequest, SendResponse } from "../../schemas/api_send.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
@@ -14,8 +15,8 @@ import { sha256Hex } from "../crypto.ts";
 import { assertStep, rawSql, schema } from "../store/store.ts";
 import { retryStale } from "../store/optimistic.ts";
 import { assertMaySendAs, composeRaw, mailboxIdByRole, named, sendMessage } from "./send.ts";
-import { purgeRows, purgeStatements, storeMessageJob } from "./message_store.ts";
-import { blobBytes, blobStatements } from "./blob_chunks.ts";
+import { purgeRows, purgeStatements, sealedStoreJob } from "./message_store.ts";
+import { blobBytes, ownedBlobStatements } from "./blob_chunks.ts";
 import { recoveryOn } from "./recovery_sql.ts";
 
 export interface DraftView {
@@ -76,7 +77,7 @@ async function writeDraft(
     if (account.quota > 0 && account.used - freed + raw.byteLength > account.quota) {
       throw new AppError(507, "quota_exceeded", "your mailbox is full: the draft cannot be stored");
     }
-    const job = storeMessageJob({
+    const job = await sealedStoreJob(deps.store, {
       accountId: auth.accountId,
       mailboxId: draftsBox,
       blobSha256: sha,
@@ -87,8 +88,10 @@ async function writeDraft(
       quotaGuard: true,
     });
     // The old version goes first (its bytes make room); the new one must go in, or nothing does.
-    const statements = [...purgeStatements(auth.accountId, old), ...blobStatements(raw, sha)];
-    if (!request.inline) statements.push(...blobStatements(request.bytes, request.sha));
+    const own = (bytes: Uint8Array, digest: string) =>
+      ownedBlobStatements(deps.store, auth.accountId, bytes, digest);
+    const statements = [...purgeStatements(auth.accountId, old), ...await own(raw, sha)];
+    if (!request.inline) statements.push(...await own(request.bytes, request.sha));
     const at = statements.length;
     statements.push(...job.statements, assertStep("changes() = 1"));
     if (!request.inline) {
@@ -117,7 +120,8 @@ export async function getDraft(deps: Deps, auth: AuthContext, id: number): Promi
   if (!row) throw notFound("draft");
   const draft = row.draftSha256
     ? await storedRequest(deps, row.draftSha256)
-    : JSON.parse(row.parsed).draft as DraftRequest | undefined;
+    : (await parsedOfRow<{ draft?: DraftRequest }>(deps.store.db, auth.accountId, row.parsed))
+      .draft;
   if (!draft) throw notFound("draft");
   return { id: row.id, draft, updatedAt: new Date(row.internalDate).toISOString() };
 }

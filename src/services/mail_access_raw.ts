@@ -12,7 +12,8 @@ import type { Queryable } from "../store/store.ts";
 import { rawSql, schema } from "../store/store.ts";
 import { highestUid, rowsInSet, UidMatcher } from "./mail_access.ts";
 import { requireMailbox } from "./mailboxes.ts";
-import { blobBytes, bytesOf } from "./blob_chunks.ts";
+import { blobBytes, bytesOf, firstPart } from "./blob_chunks.ts";
+import { isSealed, MAGIC_SQL } from "../crypt/sealed_part.ts";
 import { inList } from "../store/in_list.ts";
 
 /** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
@@ -30,10 +31,21 @@ export function headerBlock(raw: Uint8Array): Uint8Array {
   return raw;
 }
 
+/** A header read's row data as plaintext: cut by SQL when plain, opened here when sealed. */
+async function headerOf(db: Queryable, row: { sha256: string; data: unknown }) {
+  const data = bytesOf(row.data);
+  return isSealed(data) ? headerBlock(await firstPart(db, row)) : data;
+}
+
 async function readBlobs(db: Queryable, shas: string[], part: "full" | "header") {
   const b = schema.blobs;
-  // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store.
-  const data = part === "full" ? b.data : sql`CASE WHEN instr(${b.data}, x'0d0a0d0a') > 0
+  // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store
+  // (a sealed row comes whole, to be opened and cut here).
+  const data = part === "full"
+    ? b.data
+    : sql`CASE WHEN substr(${b.data}, 1, 8) = ${
+      sql.raw(MAGIC_SQL)
+    } THEN ${b.data} WHEN instr(${b.data}, x'0d0a0d0a') > 0
         THEN substr(${b.data}, 1, instr(${b.data}, x'0d0a0d0a') + 3) ELSE ${b.data} END`;
   const rows = await db.select({ sha: b.sha256, size: b.size, data }).from(b)
     .where(inList(b.sha256, shas));
@@ -44,7 +56,7 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
       r.sha,
       part === "full"
         ? await blobBytes(db, { sha256: r.sha, size: r.size, data: r.data })
-        : bytesOf(r.data),
+        : await headerOf(db, { sha256: r.sha, data: r.data }),
     );
   }
   return out;
@@ -81,7 +93,8 @@ export async function rawFrames(
   );
   const wanted = (JSON.parse(present?.j ?? "[]") as number[]).filter((u) => matcher.has(u));
   // For headers, let SQLite cut at the first CRLFCRLF so whole bodies never leave the store.
-  const data = part === "full" ? "b.data" : `CASE WHEN instr(b.data, x'0d0a0d0a') > 0
+  const data = part === "full" ? "b.data" : `CASE WHEN substr(b.data, 1, 8) = ${MAGIC_SQL}
+    THEN b.data WHEN instr(b.data, x'0d0a0d0a') > 0
     THEN substr(b.data, 1, instr(b.data, x'0d0a0d0a') + 3) ELSE b.data END`;
   const query = `SELECT m.uid AS uid, b.sha256 AS sha, b.size AS size, ${data} AS data
     FROM messages m JOIN blobs b ON b.sha256 = m.blob_sha256
@@ -105,7 +118,7 @@ export async function rawFrames(
       let total = 0;
       for (const row of rows) {
         const bytes = part === "header"
-          ? headerBlock(bytesOf(row.data))
+          ? headerBlock(await headerOf(db, { sha256: row.sha, data: row.data }))
           // A large blob's first chunk is in the row; the rest in blob_chunks.
           : await blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data });
         frames.push({ uid: Number(row.uid), bytes });

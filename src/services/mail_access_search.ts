@@ -6,10 +6,12 @@
  * decoded columns and the raw header fields; BODY searches the decoded text and HTML parts;
  * dates compare by UTC day, time of day and zone disregarded.
  */
+import { hashedMatch, wordHashes } from "../crypt/search_tokens.ts";
+import { catchUpSearchIndex } from "./search_index.ts";
 import { and, asc, eq, not, or, type SQL, sql } from "drizzle-orm";
 import type { SearchCriteria, SearchResult } from "../../schemas/mail_access.ts";
 import { badRequest } from "../errors.ts";
-import type { Queryable } from "../store/store.ts";
+import type { Queryable, Store } from "../store/store.ts";
 import { schema } from "../store/store.ts";
 import { highestUid, UidMatcher } from "./mail_access.ts";
 import { requireMailbox } from "./mailboxes.ts";
@@ -57,20 +59,44 @@ function header(field: string, value: string): SQL {
     AND instr(lower(json_extract(h.value, '$.value')), lower(${value})) > 0))`;
 }
 
-const body = (value: string) =>
-  or(
+/**
+ * RFC 3501 BODY: a substring of the body text, or, for a body sealed at rest, its words among
+ * the keyed hashes the FTS5 index holds for it (crypt/search_tokens.ts: whole words only).
+ */
+function body(value: string, hashes: Map<string, string[]>): SQL {
+  const clear = or(
     contains(sql`json_extract(${m.parsed}, '$.text')`, value),
     contains(sql`json_extract(${m.parsed}, '$.html')`, value),
   )!;
+  const hashed = hashedMatch(value, hashes);
+  if (!hashed) return clear;
+  return sql`(${clear} OR ${m.id} IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ${`body : (${hashed})`}))`;
+}
 
-function compile(c: SearchCriteria, highest: number, depth: number): SQL {
+/** Every string value of the criteria (the BODY and TEXT ones among them). */
+function criteriaStrings(c: unknown, out: string[] = []): string[] {
+  if (typeof c === "string") out.push(c);
+  else if (c && typeof c === "object") {
+    for (const v of Object.values(c)) {
+      criteriaStrings(v, out);
+    }
+  }
+  return out;
+}
+
+function compile(
+  c: SearchCriteria,
+  highest: number,
+  depth: number,
+  hashes: Map<string, string[]>,
+): SQL {
   if (depth > MAX_DEPTH) {
     throw badRequest("the search criteria nest too deeply", [{
       path: "criteria",
       message: `at most ${MAX_DEPTH} levels`,
     }]);
   }
-  const next = (x: SearchCriteria) => compile(x, highest, depth + 1);
+  const next = (x: SearchCriteria) => compile(x, highest, depth + 1, hashes);
   switch (c.key) {
     case "all":
       return sql`1`;
@@ -116,10 +142,10 @@ function compile(c: SearchCriteria, highest: number, depth: number): SQL {
     case "bcc":
       return header("bcc", c.value);
     case "body":
-      return body(c.value);
+      return body(c.value, hashes);
     case "text":
       return or(
-        body(c.value),
+        body(c.value, hashes),
         contains(sql`${m.subject}`, c.value),
         contains(sql`json_extract(${m.parsed}, '$.headers')`, c.value),
       )!;
@@ -144,9 +170,14 @@ export async function searchMailbox(
   accountId: number,
   mailboxId: number,
   criteria: SearchCriteria,
+  /** The store, to bring the search index up to date for sealed bodies. */
+  store?: Store,
 ): Promise<SearchResult> {
   await requireMailbox(db, accountId, mailboxId);
-  const where = compile(criteria, await highestUid(db, mailboxId), 0);
+  // Sealed bodies are searched through the index: it must hold every message first.
+  const hashes = await wordHashes(db, accountId, criteriaStrings(criteria));
+  if (hashes.size > 0 && store) await catchUpSearchIndex(store);
+  const where = compile(criteria, await highestUid(db, mailboxId), 0, hashes);
   const rows = await db.select({ uid: m.uid, modseq: m.modseq }).from(m)
     .where(and(eq(m.mailboxId, mailboxId), sql`+${m.accountId} = ${accountId}`, where))
     .orderBy(asc(m.uid));

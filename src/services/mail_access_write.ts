@@ -32,6 +32,7 @@ import {
   flagJob,
   moveJob,
   purgeStatements,
+  sealedStoreJob,
   storeMessageJob,
 } from "./message_store.ts";
 import { trainQueued } from "./spam_training.ts";
@@ -342,11 +343,11 @@ export async function appendMessages(
     const jobs: { at: number; decode: ReturnType<typeof storeMessageJob>["decode"] }[] = [];
     // One after another: a large message's chunks are written ahead on D1, one at a time.
     const blobs: BlobJob[] = [];
-    for (const p of prepared) blobs.push(await blobJob(deps.store, p.raw, p.sha));
+    for (const p of prepared) blobs.push(await blobJob(deps.store, p.raw, p.sha, accountId));
     const discard = () => Promise.all(blobs.map((b) => b.discard().catch(() => {})));
     for (const [i, p] of prepared.entries()) {
       statements.push(...blobs[i].statements);
-      const job = storeMessageJob({
+      const job = await sealedStoreJob(deps.store, {
         accountId,
         mailboxId,
         blobSha256: p.sha,

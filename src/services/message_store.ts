@@ -11,7 +11,8 @@
 import type { ParsedMail } from "../../schemas/mail.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { InValue, ResultSet } from "@libsql/client/web";
-import type { Queryable, Statement, Tx } from "../store/store.ts";
+import type { Queryable, Statement, Store, Tx } from "../store/store.ts";
+import { SEALED_PARSED_BYTES, sealRowTexts } from "../crypt/sealed_rows.ts";
 import { assertStep, counterBump, MODSEQ_BUMP_SQL, rawSql, runStatements } from "../store/store.ts";
 import { BLOB_UNUSED, blobStatements, blobUnused } from "./blob_chunks.ts";
 import { inJson } from "../store/optimistic.ts";
@@ -39,6 +40,8 @@ export interface StoreInput {
   internalDate: number;
   /** When set, a second store with the same key into the same mailbox is a no-op. */
   deliveryKey?: string;
+  /** The row's `parsed` and `preview` as sealed by `sealedStoreJob` (crypt/sealed_rows.ts). */
+  rowTexts?: { parsed: string; preview: string };
 }
 
 export interface StoredMessage {
@@ -74,7 +77,10 @@ const PREVIEW_CHARS = 200;
 /** The start of a body the preview is looked for in first (the whole body only when too short). */
 const PREVIEW_SCAN = 1_000;
 
-function previewOf(parsed: ParsedMail): string {
+/** No control characters in a preview: a sealed preview begins with one (crypt/sealed_part.ts). */
+const previewOf = (parsed: ParsedMail) => previewText(parsed).replace(/\p{Cc}/gu, "");
+
+function previewText(parsed: ParsedMail): string {
   const body = searchableBody(parsed);
   // Only the start of the body reaches the preview: collapsing a 4 KB body whole, twice per send
   // (Sent and Inbox copy), showed in profiles. The prefix collapses to the same first characters
@@ -231,7 +237,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         p.from?.name ?? "",
         JSON.stringify(p.to),
         JSON.stringify(p.cc),
-        previewOf(p),
+        input.rowTexts?.preview ?? previewOf(p),
         p.date ?? input.internalDate,
         input.internalDate,
         input.size,
@@ -242,7 +248,7 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
         bit(flags.draft),
         bit(flags.deleted),
         JSON.stringify(flags.keywords ?? []),
-        parsedRowJson(p),
+        input.rowTexts?.parsed ?? parsedRowJson(p),
         mailboxId,
         ...guardArgs,
       ],
@@ -271,6 +277,27 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
       };
     },
   };
+}
+
+/**
+ * `storeMessageJob` with the row's body text (parsed form, preview) sealed under the account's
+ * data key when `store` encrypts at rest (crypt/sealed_rows.ts); as it is otherwise.
+ */
+export async function sealedStoreJob(
+  store: Store,
+  input: StoreInput & { quotaGuard?: boolean },
+): Promise<StoreJob> {
+  const p = input.parsed;
+  const rowTexts = store.vault?.sealNew
+    ? await sealRowTexts(
+      store,
+      input.accountId,
+      p,
+      parsedRowJson(p, SEALED_PARSED_BYTES),
+      previewOf(p),
+    )
+    : undefined;
+  return storeMessageJob(rowTexts ? { ...input, rowTexts } : input);
 }
 
 /** A message as a write job read it before writing: enough to re-check it in SQL. */

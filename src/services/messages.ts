@@ -5,6 +5,7 @@
  * move, delete to Trash and purge. Every query carries the caller's account id, so another
  * account's id is "not found" and never data.
  */
+import { openPreviews, parsedJsonOf } from "../crypt/sealed_rows.ts";
 import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import {
   decodeCursor,
@@ -189,12 +190,16 @@ export async function listMessages(db: Queryable, accountId: number, q: ListQuer
   if (q.mailboxId !== undefined) await requireMailbox(db, accountId, q.mailboxId);
   if (q.threadId !== undefined) await requireThread(db, accountId, q.threadId);
   const rows = await listQuery(db, accountId, q);
+  await openPreviews(db, rows); // sealed at rest (crypt/sealed_rows.ts)
   return toPage(rows, q.limit, (r) => r.internalDate, toSummary);
 }
 
 async function requireRow(db: Queryable, accountId: number, id: number): Promise<MessageRow> {
   const [row] = await db.select().from(m).where(and(eq(m.id, id), eq(m.accountId, accountId)));
   if (!row) throw notFound("message");
+  // Body text sealed at rest (crypt/sealed_rows.ts) is opened here, for every reader of the row.
+  row.parsed = await parsedJsonOf(db, accountId, row.parsed);
+  await openPreviews(db, [row]);
   return row;
 }
 

@@ -37,7 +37,7 @@ import {
 } from "../transactional/outbox_events.ts";
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
-import { blobBytes } from "./blob_chunks.ts";
+import { blobBytes, firstPart } from "./blob_chunks.ts";
 import { inList } from "../store/in_list.ts";
 import { claimedSeals, claimedSealsStatement } from "../forwarding/seal_claim.ts";
 import { tlsCountStatement } from "../reports/tls_record.ts";
@@ -401,7 +401,8 @@ async function prepareBounce(
     date: p.now,
     arrivalDate: row.createdAt,
     recipients: [recipient],
-    originalHeaders: blob ? new Uint8Array(blob.data) : new Uint8Array(),
+    // The row's first part (opened when sealed); dsn.ts keeps only its header section.
+    originalHeaders: blob ? await firstPart(deps.store.db, blob) : new Uint8Array(),
     originalMessageId: row.messageIdHeader ?? undefined,
   });
   return await prepareDelivery(deps, {

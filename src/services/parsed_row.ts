@@ -24,16 +24,18 @@ export function cutUtf8(text: string, bytes: number): string {
 }
 
 /** The JSON a `messages` row stores for `parsed`: whole when it fits, else with cut bodies. */
-export function parsedRowJson(parsed: ParsedMail & Record<string, unknown>): string {
+export function parsedRowJson(
+  parsed: ParsedMail & Record<string, unknown>,
+  /** Less when the form is sealed, which base64 grows by a third (crypt/sealed_rows.ts). */
+  budget = PARSED_ROW_BYTES,
+): string {
   const whole = JSON.stringify(parsed);
-  if (
-    whole.length <= PARSED_ROW_BYTES / 3 || encoder.encode(whole).byteLength <= PARSED_ROW_BYTES
-  ) {
+  if (whole.length <= budget / 3 || encoder.encode(whole).byteLength <= budget) {
     return whole;
   }
   // JSON escapes can grow a body (quotes, newlines): halve the share until the row fits.
   const rest = encoder.encode(JSON.stringify({ ...parsed, text: "", html: "" })).byteLength;
-  let share = Math.max(0, Math.floor((PARSED_ROW_BYTES - rest) / 2));
+  let share = Math.max(0, Math.floor((budget - rest) / 2));
   for (;;) {
     const cut = {
       ...parsed,
@@ -42,7 +44,7 @@ export function parsedRowJson(parsed: ParsedMail & Record<string, unknown>): str
       bodyTruncated: true,
     };
     const json = JSON.stringify(cut);
-    if (encoder.encode(json).byteLength <= PARSED_ROW_BYTES) return json;
+    if (encoder.encode(json).byteLength <= budget) return json;
     if (share === 0) return listsCut(cut);
     share = Math.floor(share / 2);
   }

@@ -19,7 +19,7 @@ import { inJson } from "../store/optimistic.ts";
 import { type Queryable, schema, type Store } from "../store/store.ts";
 import { BLOB_UNUSED, blobBytes } from "./blob_chunks.ts";
 import { mailboxByRole } from "./mailboxes.ts";
-import { storeMessageJob } from "./message_store.ts";
+import { sealedStoreJob } from "./message_store.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -105,7 +105,7 @@ export async function restoreRecoverable(
   if (!blob) throw new AppError(500, "internal", "the recoverable message's content is missing");
   const raw = await blobBytes(db, blob);
   const deliveryKey = `recovered:${row.id}`;
-  const job = storeMessageJob({
+  const job = await sealedStoreJob(deps.store, {
     accountId,
     mailboxId: target.id,
     blobSha256: row.blobSha256,

@@ -9,6 +9,8 @@
  * grow with arrival, so this is the internal-date order except for imported, back-dated mail.
  * Without words the query runs on `messages_account_date` in internal-date order.
  */
+import { openPreviews } from "../crypt/sealed_rows.ts";
+import { hashedMatch, wordHashes } from "../crypt/search_tokens.ts";
 import { and, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Queryable } from "../store/store.ts";
 import { schema } from "../store/store.ts";
@@ -53,10 +55,17 @@ export function ftsTerms(text: string): string[] {
 }
 
 /** The MATCH expression for the text criteria, or undefined when none has a word in it. */
-export function buildMatch(q: Pick<SearchQuery, "q" | "from" | "to" | "subject">) {
+export function buildMatch(
+  q: Pick<SearchQuery, "q" | "from" | "to" | "subject">,
+  /** Keyed hashes of the words (crypt/search_tokens.ts): the general words also find sealed bodies. */
+  hashes?: Map<string, string[]>,
+) {
   const parts: string[] = [];
   const add = (text: string | undefined, column?: string) => {
-    for (const term of ftsTerms(text ?? "")) parts.push(column ? `${column} : ${term}` : term);
+    for (const term of ftsTerms(text ?? "")) {
+      if (column) parts.push(`${column} : ${term}`);
+      else parts.push(withHashes(term, hashes));
+    }
   };
   add(q.q);
   add(q.subject, "subject");
@@ -66,6 +75,14 @@ export function buildMatch(q: Pick<SearchQuery, "q" | "from" | "to" | "subject">
   return parts.slice(0, MAX_TERMS).join(" AND ");
 }
 
+/** `term` or the keyed hashes of its words (a prefix term has none: sealed bodies lose it). */
+function withHashes(term: string, hashes: Map<string, string[]> | undefined): string {
+  const quoted = /^"(.*)"$/s.exec(term);
+  if (!hashes || hashes.size === 0 || !quoted) return term;
+  const hashed = hashedMatch(quoted[1].replaceAll('""', '"'), hashes);
+  return hashed ? `(${term} OR (${hashed}))` : term;
+}
+
 export function hasCriteria(q: SearchQuery): boolean {
   return [q.q, q.from, q.to, q.subject].some((s) => s !== undefined && s.trim() !== "") ||
     q.after !== undefined || q.before !== undefined || q.hasAttachment !== undefined ||
@@ -73,9 +90,14 @@ export function hasCriteria(q: SearchQuery): boolean {
 }
 
 /** The query for one page, exposed so tests can EXPLAIN it. */
-export function searchQuery(db: Queryable, accountId: number, q: SearchQuery) {
+export function searchQuery(
+  db: Queryable,
+  accountId: number,
+  q: SearchQuery,
+  hashes?: Map<string, string[]>,
+) {
   const cursor = pageCursor(q.cursor);
-  const match = buildMatch(q);
+  const match = buildMatch(q, hashes);
   const filters: (SQL | undefined)[] = [eq(m.accountId, accountId)];
   if (q.after !== undefined) filters.push(gte(m.internalDate, q.after));
   if (q.before !== undefined) filters.push(lt(m.internalDate, q.before));
@@ -107,6 +129,9 @@ export async function searchMessages(db: Queryable, accountId: number, q: Search
   const hasText = [q.q, q.from, q.to, q.subject].some((s) => s !== undefined && s.trim() !== "");
   // Words that hold no searchable token (say "***") can match nothing.
   if (hasText && buildMatch(q) === undefined) return { items: [], nextCursor: null };
-  const { byId, rows } = searchQuery(db, accountId, q);
-  return toPage(await rows, q.limit, (r) => (byId ? r.id : r.internalDate), toSummary);
+  const hashes = q.q ? await wordHashes(db, accountId, [q.q]) : undefined;
+  const { byId, rows } = searchQuery(db, accountId, q, hashes);
+  const page = await rows;
+  await openPreviews(db, page); // sealed at rest (crypt/sealed_rows.ts)
+  return toPage(page, q.limit, (r) => (byId ? r.id : r.internalDate), toSummary);
 }

@@ -17,6 +17,8 @@ import type { Logger } from "../ports.ts";
 import { rawSql, type Store } from "../store/store.ts";
 import { releaseLease, takeLease } from "../store/leases.ts";
 import { cutUtf8 } from "./parsed_row.ts";
+import { parsedJsonOf } from "../crypt/sealed_rows.ts";
+import { hashedBody } from "../crypt/search_tokens.ts";
 
 /** Messages indexed per transaction: bounds how long one batch holds the write lock. */
 const BATCH = 200;
@@ -29,6 +31,7 @@ const MAX_BODY_BYTES = 1_000_000;
 
 interface PendingRow {
   id: number;
+  account_id: number;
   subject: string;
   from_address: string;
   from_name: string;
@@ -60,15 +63,20 @@ async function watermark(store: Store): Promise<number> {
 export async function indexPendingMessages(store: Store): Promise<number> {
   const from = await watermark(store);
   const rows = await rawSql(store.db).all<PendingRow>(
-    `SELECT id, subject, from_address, from_name, to_json, cc_json, parsed FROM messages
+    `SELECT id, account_id, subject, from_address, from_name, to_json, cc_json, parsed FROM messages
      WHERE id > ? ORDER BY id LIMIT ${BATCH}`,
     [from],
   );
   if (rows.length === 0) return 0;
-  const docs = rows.map((r) => {
+  const docs = await Promise.all(rows.map(async (r) => {
     let body = "";
     try {
-      body = searchableBody(JSON.parse(r.parsed) as ParsedMail);
+      const json = await parsedJsonOf(store.db, Number(r.account_id), r.parsed);
+      body = searchableBody(JSON.parse(json) as ParsedMail);
+      // A sealed body is indexed as keyed hashes of its words (crypt/search_tokens.ts).
+      if (json !== r.parsed && store.vault) {
+        body = await hashedBody(await store.vault.activeKey(Number(r.account_id)), body);
+      }
     } catch { /* a parsed form that is not JSON indexes without its body */ }
     const to = [...JSON.parse(r.to_json || "[]"), ...JSON.parse(r.cc_json || "[]")];
     return {
@@ -78,7 +86,7 @@ export async function indexPendingMessages(store: Store): Promise<number> {
       to: addressText(to),
       body,
     };
-  });
+  }));
   const last = docs[docs.length - 1].id;
   // One write job (one round trip on a remote store, instead of a statement each while holding
   // the write lock). Another indexer (a search's catch-up, another process) may have done this

@@ -43,7 +43,7 @@ import {
   type RecipientResult,
   resolveRecipient,
 } from "./delivery.ts";
-import { deliveryKeyFor, type Flags, type StoreJob, storeMessageJob } from "./message_store.ts";
+import { deliveryKeyFor, type Flags, sealedStoreJob, type StoreJob } from "./message_store.ts";
 import { blobJob } from "./blob_chunks.ts";
 import type { SqlValue } from "./outbox.ts";
 import { assertSharpCanCarry } from "./sharp_route.ts";
@@ -401,7 +401,7 @@ export async function sendMessage(
   // it refuses, `checkSentRoom` says why (with optimistic reads, in the request's second run
   // with fresh reads: store/read_scope.ts), instead of a read before every send.
   const optimistic = scopeOf(store.db) !== undefined;
-  const blob = await blobJob(store, raw, prepared.sha);
+  const blob = await blobJob(store, raw, prepared.sha, auth.accountId);
   const statements: Statement[] = [
     ...options.job?.first ?? [],
     ...blob.statements,
@@ -409,7 +409,7 @@ export async function sendMessage(
   let sentJob: { job: StoreJob; at: number } | undefined;
   const sentId = sentBox === undefined ? undefined : sentIdSql(sentBox, sentKey);
   if (sentInput) {
-    const job = storeMessageJob({ ...sentInput, quotaGuard: true });
+    const job = await sealedStoreJob(store, { ...sentInput, quotaGuard: true });
     sentJob = { job, at: statements.length };
     statements.push(...job.statements, assertStep(`${sentId!.sql} IS NOT NULL`, sentId!.args));
   }

@@ -26,7 +26,7 @@ import { IN_JSON, jsonList } from "../store/in_list.ts";
 import { type Queryable, rawSql, type Statement, type Store } from "../store/store.ts";
 import { remember } from "../store/read_scope.ts";
 import type { Flags } from "./message_store.ts";
-import { storeMessageJob } from "./message_store.ts";
+import { sealedStoreJob } from "./message_store.ts";
 import type { PreparedDelivery, RecipientResult } from "./delivery.ts";
 import { resolveRecipient } from "./delivery.ts";
 import { dsnStatements, vacationStatements } from "./sieve_vacation.ts";
@@ -270,7 +270,7 @@ export async function applySieve(
     for (const [mailboxId, flags] of extra) {
       effects.needsBlob = true;
       effects.statements.push(
-        ...storeMessageJob({
+        ...(await sealedStoreJob(deps.store, {
           accountId,
           mailboxId,
           blobSha256: sha,
@@ -280,7 +280,7 @@ export async function applySieve(
           internalDate: now,
           deliveryKey,
           quotaGuard: true,
-        }).statements,
+        })).statements,
       );
     }
 
@@ -302,7 +302,7 @@ export async function applySieve(
           if (!inbox) continue;
           effects.needsBlob = true;
           effects.statements.push(
-            ...storeMessageJob({
+            ...(await sealedStoreJob(deps.store, {
               accountId: t.accountId,
               mailboxId: Number(inbox.id),
               blobSha256: sha,
@@ -311,7 +311,7 @@ export async function applySieve(
               internalDate: now,
               deliveryKey,
               quotaGuard: true,
-            }).statements,
+            })).statements,
           );
         }
       }

@@ -12,9 +12,9 @@ import type { Deps } from "../deps.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { Queryable, Statement } from "../store/store.ts";
 import { rawSql } from "../store/store.ts";
-import { BLOB_UNUSED, blobStatements } from "./blob_chunks.ts";
+import { BLOB_UNUSED, ownedBlobStatements } from "./blob_chunks.ts";
 import { resolveRecipient } from "./delivery.ts";
-import { deliveryKeyFor, storeMessageJob } from "./message_store.ts";
+import { deliveryKeyFor, sealedStoreJob } from "./message_store.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -44,7 +44,7 @@ async function queueStatements(
   if (targets !== undefined) return await localStatements(deps, db, reply, sha, targets, guard);
   const expiresAt = reply.now + deps.config.outboxExpiryHours * 3_600_000;
   return [
-    ...blobStatements(reply.raw, sha),
+    ...await ownedBlobStatements(deps.store, reply.accountId, reply.raw, sha),
     ...(guard ? [guard] : []),
     {
       sql: `INSERT INTO outbox (account_id, blob_sha256, message_ref, message_id_header, mail_from,
@@ -93,7 +93,10 @@ async function localStatements(
   const accounts = targets.flatMap((t) => t.kind === "account" ? [t.accountId] : []);
   if (accounts.length === 0) return [];
   const parsed = await deps.mime.parse(reply.raw);
-  const statements: Statement[] = [...blobStatements(reply.raw, sha), ...(guard ? [guard] : [])];
+  const statements: Statement[] = [
+    ...await ownedBlobStatements(deps.store, reply.accountId, reply.raw, sha),
+    ...(guard ? [guard] : []),
+  ];
   for (const accountId of new Set(accounts)) {
     const inbox = await rawSql(db).get<{ id: number }>(
       "SELECT id FROM mailboxes WHERE account_id = ? AND role = 'inbox'",
@@ -101,7 +104,7 @@ async function localStatements(
     );
     if (!inbox) continue;
     statements.push(
-      ...storeMessageJob({
+      ...(await sealedStoreJob(deps.store, {
         accountId,
         mailboxId: Number(inbox.id),
         blobSha256: sha,
@@ -110,7 +113,7 @@ async function localStatements(
         internalDate: reply.now,
         deliveryKey: await deliveryKeyFor(reply.messageId, sha),
         quotaGuard: true,
-      }).statements,
+      })).statements,
     );
   }
   statements.push({ sql: `DELETE FROM blobs WHERE sha256 = ? AND ${BLOB_UNUSED}`, args: [sha] });

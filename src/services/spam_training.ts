@@ -14,6 +14,7 @@
  * learn twice: its first step checks the rows are still queued, in the same batch that deletes
  * them.
  */
+import { parsedOfRow } from "../crypt/sealed_rows.ts";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import { assertStep, isFailedAssertion, rawSql, type Statement } from "../store/store.ts";
@@ -85,7 +86,7 @@ async function trainBatch(deps: Deps, accountId: number): Promise<number> {
     if (before === label) continue;
     let mail: ParsedMail;
     try {
-      mail = JSON.parse(r.parsed);
+      mail = await parsedOfRow<ParsedMail>(deps.store.db, accountId, r.parsed); // sealed at rest
     } catch {
       continue;
     }

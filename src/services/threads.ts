@@ -3,6 +3,7 @@
  * one account's threads newest first with keyset pagination on `(last_date, id)`, and one thread
  * with its messages oldest first.
  */
+import { openPreviews } from "../crypt/sealed_rows.ts";
 import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { MessageSummary } from "../../schemas/api_mail.ts";
 import type { Queryable } from "../store/store.ts";
@@ -56,6 +57,7 @@ export async function getThread(db: Queryable, accountId: number, id: number) {
   const newest = await db.select(summaryColumns).from(m)
     .where(and(eq(m.threadId, id), sql`+${m.accountId} = ${accountId}`))
     .orderBy(desc(m.internalDate), desc(m.id)).limit(MAX_THREAD_MESSAGES);
+  await openPreviews(db, newest); // sealed at rest (crypt/sealed_rows.ts)
   const messages: MessageSummary[] = newest.reverse().map(toSummary);
   return { ...toThread(thread), messages };
 }

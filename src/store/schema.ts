@@ -399,3 +399,4 @@ export * from "./schema_retention.ts";
 export * from "./schema_forwarding.ts";
 export * from "./schema_reports.ts";
 export * from "./schema_spam.ts";
+export * from "./schema_crypt.ts";

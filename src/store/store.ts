@@ -28,6 +28,7 @@
  * transaction, and libSQL's busy wait — synchronous — would freeze the whole event loop, the
  * open transaction included, for the full busy timeout.
  */
+import type { Vault } from "../crypt/vault.ts";
 import type { Client, InValue, ResultSet, Transaction } from "@libsql/client/web";
 import { drizzle } from "drizzle-orm/libsql/web";
 import type { LibSQLDatabase } from "drizzle-orm/libsql/driver-core";
@@ -66,6 +67,12 @@ const storeObjects = new WeakMap<object, BlobObjects>();
 
 /** The object store that holds `q`'s large message bodies, when its host has one. */
 export const blobObjectsOf = (q: Queryable): BlobObjects | undefined => storeObjects.get(q);
+
+/** The key vault (crypt/vault.ts) of the Store a `Queryable` belongs to: encryption at rest. */
+const storeVaults = new WeakMap<object, Vault>();
+
+/** The key vault that opens `q`'s sealed rows, once the host gave its Store one. */
+export const vaultOf = (q: Queryable): Vault | undefined => storeVaults.get(q);
 
 /**
  * Inserts `values` into `table` when the write transaction ends, with the other rows appended
@@ -115,6 +122,7 @@ export function dbView(store: Store, caches: ReadCaches): Db {
   rawExecutors.set(view, rawSql(store.db));
   storeCaches.set(view, caches);
   if (store.objects) storeObjects.set(view, store.objects);
+  if (store.vault) storeVaults.set(view, store.vault);
   return view;
 }
 
@@ -463,6 +471,15 @@ export class Store {
     return this.raw;
   }
 
+  /** Seals and opens rows at rest (crypt/vault.ts), once the host gave one (`useVault`). */
+  vault: Vault | undefined;
+
+  /** Gives this store its key vault: the entry point does, with the master key in hand. */
+  useVault(vault: Vault): void {
+    this.vault = vault;
+    storeVaults.set(this.db, vault);
+  }
+
   /** The object store for large bodies, when the host gave one. */
   get objects(): BlobObjects | undefined {
     return this.options.objects;
@@ -539,6 +556,7 @@ export class Store {
       rawExecutors.set(tx, raw);
       storeCaches.set(tx, this.caches);
       if (this.options.objects) storeObjects.set(tx, this.options.objects);
+      if (this.vault) storeVaults.set(tx, this.vault);
       const appends = new Appends();
       txAppends.set(tx, appends);
       return fn(tx).then(async (value) => {

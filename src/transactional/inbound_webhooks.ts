@@ -6,6 +6,7 @@
  * transaction, so a message is posted once. The raw message is not copied into the delivery: the
  * row names its blob, whose bytes the dispatcher adds when it posts (webhook_dispatcher.ts).
  */
+import { parsedOfRow } from "../crypt/sealed_rows.ts";
 import { and, asc, eq, gt } from "drizzle-orm";
 import type { ReceivedEventData } from "../../schemas/tx_webhooks.ts";
 import type { Deps } from "../deps.ts";
@@ -37,7 +38,12 @@ export async function pollInbound(deps: Deps, limit = 100): Promise<number> {
     const payloads: { data: ReceivedEventData; rawSha256: string }[] = [];
     for (const { message, role } of rows) {
       if (role !== "inbox" && role !== "junk") continue;
-      const parsed = JSON.parse(message.parsed);
+      // deno-lint-ignore no-explicit-any -- the stored JSON, as JSON.parse gave it before
+      const parsed = await parsedOfRow<any>(
+        deps.store.db,
+        message.accountId,
+        message.parsed,
+      );
       const data: ReceivedEventData = {
         id: message.id,
         mailbox: role,

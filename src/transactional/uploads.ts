@@ -30,7 +30,7 @@ export async function storeUpload(
   const sha = await sha256Hex(bytes);
   // One write job: the blob, the account's upload row unless it has one, and that row's id.
   // A large upload's chunks are written ahead on D1 (blobJob: one chunk bound at a time).
-  const blob = await blobJob(deps.store, bytes, sha);
+  const blob = await blobJob(deps.store, bytes, sha, accountId);
   const results = await deps.store.batch([
     ...blob.statements,
     {

@@ -260,4 +260,12 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `spam_training_account` ON `spam_training` (`account_id`,`id`);",
     ],
   },
+  {
+    "tag": "0020_dazzling_goblin_queen",
+    "statements": [
+      "CREATE TABLE `crypt_keks` (\n\t`version` integer PRIMARY KEY NOT NULL,\n\t`salt` blob NOT NULL,\n\t`check_value` blob NOT NULL,\n\t`created_at` integer NOT NULL\n);",
+      "CREATE TABLE `crypt_keys` (\n\t`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,\n\t`account_id` integer NOT NULL,\n\t`kek_version` integer NOT NULL,\n\t`wrapped` blob NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`retired_at` integer\n);",
+      "CREATE INDEX `crypt_keys_account` ON `crypt_keys` (`account_id`,`retired_at`);",
+    ],
+  },
 ];

@@ -1,0 +1,271 @@
+/**
+ * The key vault of one store: unwraps per-account data keys with the master key and hands out
+ * imported, non-extractable Web Crypto keys (edge-safe: the same code runs on Deno, Bun and
+ * workerd). See store/schema_crypt.ts for the two key levels and sealed_part.ts for the format.
+ *
+ * Caches, and why they are safe across processes: keys by id never change (ids are not reused,
+ * a re-wrap keeps the key's bytes), so a key cached by id is always right. Which key an account
+ * seals new data under is cached for ACTIVE_TTL_MS only: after a rotation another process may
+ * seal under the retired key for that long, which stays readable (its id is in the part) and is
+ * what `rotate-data --reencrypt` re-seals.
+ */
+import { AppError } from "../errors.ts";
+import { rawSql, type Store } from "../store/store.ts";
+import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
+import { bytesOf } from "../services/blob_chunks.ts";
+
+const encoder = new TextEncoder();
+/** How long the key an account seals under is trusted without reading it again. */
+const ACTIVE_TTL_MS = 30_000;
+const KEK_CHECK = encoder.encode("postern kek check v1");
+
+/** The server's own data key (copies no account owns). */
+export const SERVER_ACCOUNT = 0;
+
+async function hkdf(secret: Uint8Array, salt: Uint8Array, info: string, usage: "kek") {
+  const material = await crypto.subtle.importKey("raw", secret as BufferSource, "HKDF", false, [
+    "deriveKey",
+  ]);
+  return await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: salt as BufferSource, info: encoder.encode(info) },
+    material,
+    { name: "AES-GCM", length: 256 },
+    false,
+    usage === "kek" ? ["encrypt", "decrypt"] : [],
+  );
+}
+
+async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean) {
+  if (open) {
+    return new Uint8Array(
+      await crypto.subtle.decrypt(
+        {
+          name: "AES-GCM",
+          iv: data.subarray(0, 12) as BufferSource,
+          additionalData: encoder.encode(aad),
+        },
+        key,
+        data.subarray(12) as BufferSource,
+      ),
+    );
+  }
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: encoder.encode(aad) },
+    key,
+    data as BufferSource,
+  );
+  const out = new Uint8Array(12 + sealed.byteLength);
+  out.set(iv);
+  out.set(new Uint8Array(sealed), 12);
+  return out;
+}
+
+/** Imports a data key's 32 bytes as its two working keys; the bytes are not kept. */
+async function importDataKey(id: number, accountId: number, raw: Uint8Array): Promise<DataKey> {
+  const material = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
+    "deriveKey",
+  ]);
+  const derive = (info: string, algorithm: AesKeyGenParams | HmacKeyGenParams, uses: KeyUsage[]) =>
+    crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(info) },
+      material,
+      algorithm,
+      false,
+      uses,
+    );
+  const [aead, mac] = await Promise.all([
+    derive("postern seal v1", { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]),
+    derive("postern search v1", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign"]),
+  ]);
+  if (nativeCiphersOf()) {
+    // The same HKDF outputs as bytes (deriveKey takes the first 256 bits, as deriveBits does).
+    const bits = (info: string) =>
+      crypto.subtle.deriveBits(
+        { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(info) },
+        bitsMaterial,
+        256,
+      ).then((b) => new Uint8Array(b));
+    const bitsMaterial = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
+      "deriveBits",
+    ]);
+    const [sealBytes, macBytes] = await Promise.all([
+      bits("postern seal v1"),
+      bits("postern search v1"),
+    ]);
+    return { id, accountId, aead, mac, native: { aead: sealBytes, mac: macBytes } };
+  }
+  return { id, accountId, aead, mac };
+}
+
+const wrongMasterKey = (what: string) =>
+  new AppError(
+    500,
+    "internal",
+    `the master key does not open ${what}: this store's data keys were wrapped under another ` +
+      "master key (every node of one store shares POSTERN_MASTER_KEY)",
+  );
+
+export class Vault {
+  private readonly keks = new Map<number, Promise<CryptoKey>>();
+  private readonly keys = new Map<number, Promise<DataKey>>();
+  private readonly active = new Map<number, { key: Promise<DataKey>; until: number }>();
+
+  /**
+   * `sealNew`: whether new writes are sealed (config `encryptAtRest`); reads open sealed parts
+   * either way, so turning it off never strands mail.
+   */
+  constructor(
+    private readonly store: Store,
+    private readonly masterKey: string,
+    readonly sealNew: boolean,
+  ) {}
+
+  /** The KEK of `version`, checked against its sealed constant (a wrong master key says so). */
+  kek(version: number): Promise<CryptoKey> {
+    let kek = this.keks.get(version);
+    if (!kek) {
+      kek = this.loadKek(version);
+      kek.catch(() => this.keks.delete(version));
+      this.keks.set(version, kek);
+    }
+    return kek;
+  }
+
+  private async loadKek(version: number): Promise<CryptoKey> {
+    const row = await rawSql(this.store.db).get<{ salt: unknown; check_value: unknown }>(
+      "SELECT salt, check_value FROM crypt_keks WHERE version = ?",
+      [version],
+    );
+    if (!row) {
+      throw new AppError(500, "internal", `key-encryption key version ${version} is missing`);
+    }
+    const key = await hkdf(
+      encoder.encode(this.masterKey),
+      bytesOf(row.salt),
+      "postern data keys v1",
+      "kek",
+    );
+    const check = await gcm(key, bytesOf(row.check_value), `kek ${version}`, true)
+      .catch(() => undefined);
+    if (!check || check.join() !== KEK_CHECK.join()) throw wrongMasterKey(`KEK version ${version}`);
+    return key;
+  }
+
+  /** The newest KEK version, made (version 1) when the store has none yet. */
+  async currentKekVersion(): Promise<number> {
+    const row = await rawSql(this.store.db).get<{ v: number | null }>(
+      "SELECT max(version) AS v FROM crypt_keks",
+    );
+    if (row?.v != null) return Number(row.v);
+    await this.store.batch([
+      await this.newKekStatement(1, "WHERE NOT EXISTS (SELECT 1 FROM crypt_keks)"),
+    ]);
+    return await this.currentKekVersion();
+  }
+
+  /** The statement that adds KEK `version` (with a fresh salt and its check value). */
+  async newKekStatement(version: number, guard = "") {
+    const salt = crypto.getRandomValues(new Uint8Array(32));
+    const key = await hkdf(encoder.encode(this.masterKey), salt, "postern data keys v1", "kek");
+    const check = await gcm(key, KEK_CHECK, `kek ${version}`, false);
+    return {
+      sql:
+        `INSERT INTO crypt_keks (version, salt, check_value, created_at) SELECT ?, ?, ?, ? ${guard}`,
+      args: [version, salt, check, Date.now()],
+    };
+  }
+
+  /** Wraps a data key's 32 bytes under KEK `version`, bound to its account. */
+  async wrap(version: number, accountId: number, raw: Uint8Array): Promise<Uint8Array> {
+    return await gcm(await this.kek(version), raw, `data key of ${accountId}`, false);
+  }
+
+  async unwrap(version: number, accountId: number, wrapped: Uint8Array): Promise<Uint8Array> {
+    const kek = await this.kek(version);
+    return await gcm(kek, wrapped, `data key of ${accountId}`, true).catch(() => {
+      throw wrongMasterKey(`the data key of account ${accountId}`);
+    });
+  }
+
+  /** The data key a sealed part names. */
+  keyById(id: number): Promise<DataKey> {
+    let key = this.keys.get(id);
+    if (!key) {
+      key = this.loadKey(id);
+      key.catch(() => this.keys.delete(id));
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+
+  /** Bound for passing as a KeyLookup. */
+  readonly lookup = (id: number) => this.keyById(id);
+
+  private async loadKey(id: number): Promise<DataKey> {
+    const row = await rawSql(this.store.db).get<
+      { account_id: number; kek_version: number; wrapped: unknown }
+    >("SELECT account_id, kek_version, wrapped FROM crypt_keys WHERE id = ?", [id]);
+    if (!row) {
+      throw new AppError(
+        500,
+        "internal",
+        `data key ${id} is missing: the data it sealed cannot be read`,
+      );
+    }
+    const accountId = Number(row.account_id);
+    const raw = await this.unwrap(Number(row.kek_version), accountId, bytesOf(row.wrapped));
+    const key = await importDataKey(id, accountId, raw);
+    raw.fill(0);
+    return key;
+  }
+
+  /** The key new data of `accountId` is sealed under; made on first use. */
+  activeKey(accountId: number): Promise<DataKey> {
+    const now = Date.now();
+    const cached = this.active.get(accountId);
+    if (cached && cached.until > now) return cached.key;
+    const key = this.loadActive(accountId);
+    key.catch(() => this.active.delete(accountId));
+    this.active.set(accountId, { key, until: now + ACTIVE_TTL_MS });
+    return key;
+  }
+
+  /** Forgets which keys accounts seal under (after a rotation in this process). */
+  forgetActive(): void {
+    this.active.clear();
+  }
+
+  private async loadActive(accountId: number): Promise<DataKey> {
+    const current = () =>
+      rawSql(this.store.db).get<{ id: number }>(
+        "SELECT id FROM crypt_keys WHERE account_id = ? AND retired_at IS NULL ORDER BY id DESC LIMIT 1",
+        [accountId],
+      );
+    let row = await current();
+    if (!row) {
+      // One statement guarded in SQL: two processes making the first key meet in the store.
+      await this.store.batch([await this.newKeyStatement(accountId, true)]);
+      row = await current();
+      if (!row) throw new AppError(500, "internal", `no data key for account ${accountId}`);
+    }
+    return await this.keyById(Number(row.id));
+  }
+
+  /** The statement that adds a fresh data key for `accountId` (only when it has none active). */
+  async newKeyStatement(accountId: number, onlyIfNone: boolean) {
+    const version = await this.currentKekVersion();
+    const raw = crypto.getRandomValues(new Uint8Array(32));
+    const wrapped = await this.wrap(version, accountId, raw);
+    raw.fill(0);
+    return {
+      sql: `INSERT INTO crypt_keys (account_id, kek_version, wrapped, created_at)
+        SELECT ?1, ?2, ?3, ?4 ${
+        onlyIfNone
+          ? "WHERE NOT EXISTS (SELECT 1 FROM crypt_keys WHERE account_id = ?1 AND retired_at IS NULL)"
+          : ""
+      }`,
+      args: [accountId, version, wrapped, Date.now()],
+    };
+  }
+}
