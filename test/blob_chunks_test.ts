@@ -20,7 +20,8 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
 }
 
 Deno.test("issue15#7: a 2.5 MB message is stored in 1 MiB rows and read back byte for byte", async () => {
-  const gw = await createTestGateway();
+  // Spam scoring off: its X-Spam fields would make the stored copy longer than the bytes sent.
+  const gw = await createTestGateway({ spamEnabled: false });
   try {
     const { raw } = multipartWithAttachment(1900 * 1024);
     assert(raw.byteLength > 2 * BLOB_CHUNK_BYTES);

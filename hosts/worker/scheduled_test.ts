@@ -24,7 +24,13 @@ Deno.test("issue17#1: scheduled() works in bounded slices and leaves the rest qu
     assertEquals([report.failed, report.skipped, report.purgedKeys], [[], [], undefined]);
     // Past its deadline a run starts nothing.
     report = await runScheduled(a.deps, 60_000, { ...one, deadlineMs: -1 });
-    assertEquals(report.skipped, ["federation", "inbound-webhooks", "webhooks", "search"]);
+    assertEquals(report.skipped, [
+      "federation",
+      "inbound-webhooks",
+      "webhooks",
+      "search",
+      "reports",
+    ]);
     assertEquals(report.federation, undefined);
     // Minute 10: the rest, and the retention slice.
     report = await runScheduled(a.deps, 600_000);
