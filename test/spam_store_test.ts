@@ -12,6 +12,7 @@ import { deliver } from "../src/services/delivery.ts";
 import { moveMessage } from "../src/services/messages.ts";
 import { greylisted } from "../src/services/spam_greylist.ts";
 import { type JobReport, rawSql } from "../src/store/store.ts";
+import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
 
 const enc = new TextEncoder();
 const mail = (id: string, subject: string, body: string) =>
@@ -52,7 +53,13 @@ storeTest(
       const parsed = await sql.get<{ parsed: string }>("SELECT parsed FROM messages WHERE id = ?", [
         spam.messageId!,
       ]);
-      assertEquals(typeof JSON.parse(parsed!.parsed).spam.score, "number");
+      // Read through the real decoding path: the parsed form is sealed at rest.
+      const spamParsed = await parsedOfRow<{ spam: { score: unknown } }>(
+        gw.deps.store.db,
+        spam.accountId!,
+        parsed!.parsed,
+      );
+      assertEquals(typeof spamParsed.spam.score, "number");
 
       const boxes = await sql.all<{ id: number; role: string }>(
         "SELECT id, role FROM mailboxes WHERE account_id = ?",
@@ -87,7 +94,11 @@ storeTest(
       const scored = await sql.get<{ parsed: string }>("SELECT parsed FROM messages WHERE id = ?", [
         again.messageId!,
       ]);
-      const tests = JSON.parse(scored!.parsed).spam.tests as { name: string; score: number }[];
+      const tests = (await parsedOfRow<{ spam: { tests: { name: string; score: number }[] } }>(
+        gw.deps.store.db,
+        again.accountId!,
+        scored!.parsed,
+      )).spam.tests;
       assert(tests.some((t) => t.name.startsWith("BAYES_") && t.score > 0), JSON.stringify(tests));
     } finally {
       gw.close();
