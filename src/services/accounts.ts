@@ -9,6 +9,7 @@ import { hashPassword, passwordProblem } from "../auth/password.ts";
 import type { SecretBox } from "../crypto.ts";
 import { localCache, type Queryable, type Store, type Tx } from "../store/store.ts";
 import { BLOB_UNUSED } from "./blob_chunks.ts";
+import { SERVER_ACCOUNT } from "../crypt/vault.ts";
 import { generateDkimKeys, insertDkimKeys } from "./dkim_keys.ts";
 import { resolveAdminDomains, writeAdminDomains } from "./domain_roles.ts";
 import { generateFederationKey, insertFederationKey } from "../federation/key_gen.ts";
@@ -254,8 +255,13 @@ export async function createAccount(
   const account = accountsSql.fromRow(
     results[results.length - 1].rows[0] as unknown as Record<string, unknown>,
   );
-  // Its data key for encryption at rest (crypt/vault.ts) now, so that no mail job pays for it.
-  if (store.vault?.sealNew) await store.vault.activeKey(account.id);
+  // Its data key for encryption at rest (crypt/vault.ts) now, so that no mail job pays for it;
+  // and the server's own (copies no account owns: a message every recipient forwards or
+  // redirects), made with the first account rather than by the first delivery that needs it.
+  if (store.vault?.sealNew) {
+    await store.vault.activeKey(account.id);
+    await store.vault.activeKey(SERVER_ACCOUNT);
+  }
   return account;
 }
 
