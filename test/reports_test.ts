@@ -22,6 +22,7 @@ import { reportRows } from "../src/reports/receive.ts";
 import { reportMessage } from "../src/reports/dmarc_send.ts";
 import { composeTlsReport } from "../src/reports/tlsrpt_report.ts";
 import { openStore } from "../hosts/process/open_store.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { runCli } from "./fixtures/cli_run.ts";
 
 const DAY = 86_400_000;
@@ -125,7 +126,9 @@ Deno.test("issue21#4: a DMARC report made from real SMTP deliveries is parsed ba
     assertEquals(toSender.mailFrom, `postmaster@${DOMAIN}`);
     const sameBlob = (await a.deps.store.db.select().from(schema.blobs))
       .find((x) => x.sha256 === toSender.blobSha256)!;
-    const text = new TextDecoder().decode(new Uint8Array(sameBlob.data));
+    // The stored blob is sealed at rest: read it through the real decoding path.
+    const reportBytes = await blobBytes(a.deps.store.db, sameBlob);
+    const text = new TextDecoder().decode(reportBytes);
     assertMatch(
       text,
       /^Subject: Report Domain: sender\.test Submitter: mx\.postern\.test Report-ID: <[^>]+>\r$/m,
@@ -137,7 +140,7 @@ Deno.test("issue21#4: a DMARC report made from real SMTP deliveries is parsed ba
     await createDomain(b.deps.store, SENDER);
     const bKey = await bridgeKey(b);
     assertEquals(
-      await handIn(b, bKey, `postmaster@${SENDER}`, new Uint8Array(sameBlob.data)),
+      await handIn(b, bKey, `postmaster@${SENDER}`, reportBytes),
       "delivered",
     );
     const admin = await b.login(ADMIN);
@@ -161,7 +164,7 @@ Deno.test("issue21#4: a DMARC report made from real SMTP deliveries is parsed ba
     );
     assertEquals(byDisposition, { none: [2, "pass"], quarantine: [1, "fail"] });
     // Sent again (a retried delivery): kept once.
-    await handIn(b, bKey, `postmaster@${SENDER}`, new Uint8Array(sameBlob.data));
+    await handIn(b, bKey, `postmaster@${SENDER}`, reportBytes);
     assertEquals((await (await reportsOf(b, admin, "dmarc")).json()).items.length, 1);
   } finally {
     a.close();
