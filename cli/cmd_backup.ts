@@ -21,6 +21,8 @@ import {
 import { libsqlSnapshot, type SnapshotReader } from "../src/backup/snapshot.ts";
 import { readTar } from "../src/backup/tar.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
+import { Vault } from "../src/crypt/vault.ts";
+import { objectAsParts } from "../src/crypt/sealed_blob.ts";
 import { fileSnapshot } from "../hosts/process/file_snapshot.ts";
 import { openStore } from "../hosts/process/open_store.ts";
 import { isRemoteDatabaseUrl, openRemoteClient } from "../hosts/process/remote_libsql.ts";
@@ -238,7 +240,16 @@ export async function restoreCommand({ values, positionals }: Invocation) {
   });
   let summary;
   try {
-    summary = await applyBackup(store.unserializedClient, source, manifest, MIGRATIONS);
+    // Sealed bodies from a Worker's R2 go into rows and chunks as parts (crypt/sealed_blob.ts),
+    // opened with the data keys the backup's own crypt_keys hold under this master key.
+    store.useVault(new Vault(store, key, false));
+    summary = await applyBackup(
+      store.unserializedClient,
+      source,
+      manifest,
+      MIGRATIONS,
+      (sha, sealed, size) => objectAsParts(store.db, sha, sealed, size),
+    );
   } catch (e) {
     if (e instanceof BackupError) throw new CliError(`refused: ${e.message}`, EXIT_FAILED);
     throw e;

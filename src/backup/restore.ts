@@ -18,6 +18,7 @@ import { BLOB_CHUNK_BYTES } from "../services/blob_chunks.ts";
 import { migrate, type Migration } from "../store/migrate.ts";
 import { decodeRow, FORMAT, FORMAT_VERSION, MANIFEST, Manifest, manifestBody } from "./format.ts";
 import { TarError } from "./tar.ts";
+import { isSealed } from "../crypt/sealed_part.ts";
 
 /** A backup refused, naming the part (or `manifest.json`) that failed. */
 export class BackupError extends Error {
@@ -143,6 +144,12 @@ export async function applyBackup(
   source: EntrySource,
   manifest: Manifest,
   all: Migration[],
+  /**
+   * A sealed object (encryption at rest, crypt/sealed_blob.ts) as the sealed parts of a store
+   * without an object store, for its `size` bytes: its segments are not parts, so they cannot
+   * go into the row and its chunks as they are. Called after the tables (keys included) are in.
+   */
+  objectAsParts?: (sha256: string, sealed: Uint8Array, size: number) => Promise<Uint8Array[]>,
 ): Promise<RestoreSummary> {
   const known = all.map((m) => m.tag);
   manifest.migrations.forEach((tag, i) => {
@@ -185,14 +192,30 @@ export async function applyBackup(
       // A body the source kept in its object store: here it goes into the row and its chunks
       // (services/blob_chunks.ts), the layout of a store without one.
       const sha = entry.name.slice("objects/".length);
+      const pieces: Uint8Array[] = [];
+      if (isSealed(entry.data)) {
+        // Sealed at rest: opened and sealed again as parts, under the same data key.
+        const row = await client.execute({
+          sql: "SELECT size FROM blobs WHERE sha256 = ?",
+          args: [sha],
+        });
+        if (!objectAsParts || row.rows.length === 0) {
+          throw new BackupError(entry.name, "a sealed body this restore cannot open");
+        }
+        pieces.push(...await objectAsParts(sha, entry.data, Number(row.rows[0][0])));
+      } else {
+        for (let at = 0; at === 0 || at < entry.data.byteLength; at += BLOB_CHUNK_BYTES) {
+          pieces.push(entry.data.subarray(at, at + BLOB_CHUNK_BYTES));
+        }
+      }
       const stmts: InStatement[] = [{
         sql: "UPDATE blobs SET data = ? WHERE sha256 = ?",
-        args: [entry.data.subarray(0, BLOB_CHUNK_BYTES), sha],
+        args: [pieces[0], sha],
       }];
-      for (let at = BLOB_CHUNK_BYTES, seq = 1; at < entry.data.byteLength; at += BLOB_CHUNK_BYTES) {
+      for (let seq = 1; seq < pieces.length; seq++) {
         stmts.push({
           sql: "INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)",
-          args: [sha, seq++, entry.data.subarray(at, at + BLOB_CHUNK_BYTES)],
+          args: [sha, seq, pieces[seq]],
         });
       }
       await client.batch(stmts, "write");

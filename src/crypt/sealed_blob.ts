@@ -14,7 +14,14 @@
 import type { Queryable } from "../store/store.ts";
 import { vaultOf } from "../store/store.ts";
 import { AppError } from "../errors.ts";
-import { type DataKey, isSealed, openPart, SEAL_OVERHEAD, sealPart } from "./sealed_part.ts";
+import {
+  type DataKey,
+  isSealed,
+  openPart,
+  SEAL_OVERHEAD,
+  sealedKeyId,
+  sealPart,
+} from "./sealed_part.ts";
 
 /**
  * Plaintext bytes per sealed part: services/blob_chunks.ts's BLOB_CHUNK_BYTES (1 MiB, not
@@ -72,6 +79,26 @@ export async function openObject(db: Queryable, sha256: string, whole: Uint8Arra
     out.set(plain, i * SEGMENT_BYTES);
   }
   return out;
+}
+
+/**
+ * A sealed object (as `sealObject` wrote it) as the sealed parts of a store without an object
+ * store (`sealBlobParts`: the row's data, then its chunks), sealed again under the data key the
+ * object names: a restore of a Worker's backup into a file (backup/restore.ts). The plaintext
+ * exists only in memory, as when the blob is read.
+ */
+export async function objectAsParts(
+  db: Queryable,
+  sha256: string,
+  sealed: Uint8Array,
+  size: number,
+) {
+  const keys = vaultOf(db);
+  if (!keys) {
+    throw new AppError(500, "internal", `blob ${sha256} is sealed: no key vault to open it`);
+  }
+  const plain = await openObject(db, sha256, sealed, size);
+  return await sealBlobParts(await keys.keyById(sealedKeyId(sealed)), plain, sha256);
 }
 
 /**
