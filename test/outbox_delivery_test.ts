@@ -346,8 +346,9 @@ Deno.test("postern domain add generates DKIM keys; domain dns prints the records
     // The RSA key's value exceeds 255 octets: split into character-strings (RFC 1035 3.3.14).
     assert(/k=rsa; p=[^"]+" "[^"]+"$/m.test(zone), "long TXT split into strings");
     const json = JSON.parse(await cli("domain", "dns", "example.org", "--json"));
-    // 8 mail records; 10 discovery records (6 RFC 6186 SRV, autoconfig, autodiscover, 2 SHARP).
-    assertEquals(json.records.length, 18);
+    // 8 mail records; 11 discovery records (6 RFC 6186 SRV, RFC 5804's _sieve._tcp SRV,
+    // autoconfig, autodiscover, 2 SHARP).
+    assertEquals(json.records.length, 19);
     const again = await cli("domain", "dns", "example.org");
     assertEquals(again, zone, "stable output: the keys are generated once");
   } finally {

@@ -24,7 +24,7 @@ const messageCount = async (gw: TestGateway) =>
   );
 
 storeTest(
-  "issue16#2: in steady state a send (session or API key), an RCPT check and a hand-in cost one round trip each; a flag change and an outbox claim three",
+  "issue16#2: in steady state a send (session or API key) and an RCPT check cost one round trip each, a hand-in two (its spam read), a flag change and an outbox claim three",
   async (engine) => {
     const gw = await createTestGateway();
     const costs = await requestCosts(gw, 3);
@@ -38,7 +38,11 @@ storeTest(
         "send, session": [1, 1],
         "send, API key": [1, 1],
         "RCPT check": [1, 1],
-        "hand-in (delivery)": [1, 1],
+        // Mail from another server is scored for spam first (issue 21 item 1,
+        // services/spam_verdict.ts): one read of the scopes' thresholds (a domain or account may
+        // turn scoring on or off), known correspondents, classifier sizes and this hour's rate
+        // counters, then the write job.
+        "hand-in (delivery)": [2, 2],
         // services/messages.ts and outbox_delivery.ts still read the row before and after.
         "flag change": [3, 3],
         "outbox claim": [3, 3],

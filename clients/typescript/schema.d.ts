@@ -808,7 +808,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Count a message refused for DMARC p=reject in its sender's aggregate report */
+    /**
+     * Count a message refused for DMARC p=reject in its sender's aggregate report
+     * @description The bridge's MX refused a message because its sender's DMARC policy says reject (RFC 7489 section 6.6.3) before anything was handed in. The evaluation is counted with disposition `reject` in the aggregate report Postern sends that sender domain. Bridge credential only.
+     */
     post: operations["bridgeRecordDmarcRefusal"];
     delete?: never;
     options?: never;

@@ -21,6 +21,8 @@ export function bridgeReportRoutes(deps: Deps) {
       operationId: "bridgeRecordDmarcRefusal",
       tags: ["bridge"],
       summary: "Count a message refused for DMARC p=reject in its sender's aggregate report",
+      description:
+        "The bridge's MX refused a message because its sender's DMARC policy says reject (RFC 7489 section 6.6.3) before anything was handed in. The evaluation is counted with disposition `reject` in the aggregate report Postern sends that sender domain. Bridge credential only.",
       security: bridgeKey,
       request: { body: json(DmarcRefusal) },
       responses: {
