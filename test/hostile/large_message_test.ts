@@ -8,6 +8,7 @@
 import { eq } from "drizzle-orm";
 import { ByteBudget } from "../../bridge/net/byte_budget.ts";
 import { schema } from "../../src/store/store.ts";
+import { parsedOfRow } from "../../src/crypt/sealed_rows.ts";
 import { ALICE, createTestGateway } from "../fixtures/app.ts";
 import { assert, assertEquals } from "../fixtures/assert.ts";
 import { startBridgeWorld } from "../fixtures/bridge.ts";
@@ -95,7 +96,12 @@ Deno.test("issue15#7: a 3 MB message with a base64 attachment is stored byte for
     );
     assertEquals(rows.length, Math.ceil(stored.byteLength / MiB) - 1, "1 MiB rows");
     assert(rows.every((r) => new Uint8Array(r.data).byteLength <= MiB));
-    const parsed = JSON.parse(message.parsed);
+    // The parsed form is sealed at rest (issue 21 item 6): read it the way the server does.
+    const parsed = await parsedOfRow<{ attachments?: { size: number }[] }>(
+      db,
+      message.accountId,
+      message.parsed,
+    );
     assertEquals(parsed.attachments?.[0]?.size, 2 * MiB + 12345);
   } finally {
     await world.close();
