@@ -6,6 +6,7 @@
  */
 import { eq } from "drizzle-orm";
 import { findAccountByAddress, updateAccount } from "../src/services/accounts.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import {
@@ -26,7 +27,8 @@ async function rawOf(gw: TestGateway, messageId: number): Promise<string> {
     .where(eq(schema.messages.id, messageId));
   const [b] = await gw.deps.store.db.select().from(schema.blobs)
     .where(eq(schema.blobs.sha256, m.blobSha256));
-  return new TextDecoder().decode(b.data);
+  // Blobs are sealed at rest under the account's data key: read the opened bytes.
+  return new TextDecoder().decode(await blobBytes(gw.deps.store.db, b));
 }
 
 Deno.test("tracking: signed click redirects and open pixel; one-click unsubscribe suppresses", async () => {
