@@ -12,6 +12,7 @@ import { startSmtpSink } from "./fixtures/smtp_sink.ts";
 import { dnsPort } from "../hosts/process/outbound_http.ts";
 import { encodeMail, MAIL_MEDIA_TYPE } from "../schemas/bridge.ts";
 import { createDomain } from "../src/services/accounts.ts";
+import { blobBytes } from "../src/services/blob_chunks.ts";
 import { schema } from "../src/store/store.ts";
 import { sendReports } from "../src/reports/worker.ts";
 
@@ -43,7 +44,8 @@ Deno.test("issue21#4: TLS results of real deliveries become a TLS report, parsed
     const report = (await world.rows()).find((r) => r.rcptTo === "postmaster@remote.test")!;
     const [blob] = (await world.gw.deps.store.db.select().from(schema.blobs))
       .filter((x) => x.sha256 === report.blobSha256);
-    const raw = new Uint8Array(blob.data);
+    // Blobs are sealed at rest: the report's bytes are the opened blob, as the worker sends them.
+    const raw = await blobBytes(world.gw.deps.store.db, blob);
     const text = new TextDecoder().decode(raw);
     assertMatch(text, /^TLS-Report-Domain: remote\.test\r$/m);
     assertMatch(text, /^Content-Type: multipart\/report; report-type="tlsrpt"/m);
