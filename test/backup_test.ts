@@ -40,9 +40,36 @@ async function server(dataDir: string, vars: Record<string, string> = {}) {
     POSTERN_SMTP_PORT: String(smtp),
     POSTERN_WEBHOOK_ALLOW_PRIVATE: "true",
     ...vars,
-  });
+  }, { stderr: "piped" });
+  // The child's warnings and errors, kept (last 8 KiB) to explain a server that died or never
+  // came up; read continuously so the pipe never blocks the child.
+  let log = "";
+  const logDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (log = (log + chunk).slice(-8192)) }),
+  ).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => (exited = true, s));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited) child.kill("SIGTERM");
+    await status;
+    await logDone;
+  };
   const base = `http://127.0.0.1:${http}`;
-  await waitFor(async () => (await fetch(`${base}/health`)).ok, `the server on ${dataDir}`);
+  let admin = "";
+  try {
+    await waitFor(
+      async () => exited || (await fetch(`${base}/health`)).ok,
+      `the server on ${dataDir}`,
+    );
+    if (exited) throw new Error("the server exited");
+    admin = await adminToken(http);
+  } catch (e) {
+    await stop();
+    throw new Error(`the server on ${dataDir} did not come up: ${e}\n${log}`);
+  }
   const call = async (method: string, path: string, token?: string, body?: unknown) =>
     await fetch(`${base}${path}`, {
       method,
@@ -64,10 +91,15 @@ async function server(dataDir: string, vars: Record<string, string> = {}) {
     smtp,
     call,
     json,
-    admin: await adminToken(http),
+    admin,
+    /**
+     * Stops the server once (later calls wait for the same exit). A server that died on its own
+     * has its log printed, without throwing: in a `finally` that would hide the test's own error.
+     */
     stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
+      const died = exited && !stopped;
+      await stop();
+      if (died) console.error(`the server on ${dataDir} died during the test:\n${log}`);
     },
   };
 }
@@ -360,6 +392,7 @@ Deno.test("issue21#5: a backup taken while SMTP delivers restores into a second 
     );
     assertEquals(fromGateway.code, 0, fromGateway.stderr);
     await b.stop();
+    b = undefined;
     b = await server(`${dir}/c`);
     const aliceC = await login(b, { ...ALICE, totp: currentTotp(totpSecret, Date.now()) });
     assertEquals(await messagesOf(b, aliceC), await messagesOf(a, alice));

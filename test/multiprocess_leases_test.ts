@@ -139,14 +139,15 @@ Deno.test("issue16#5: the WAL checkpoint runs in the process holding its lease; 
     await rawSql(b.db).run("INSERT INTO filler VALUES (randomblob(100000))");
     const step = (i: number, holder: string, leaseMs: number, mode = "PASSIVE") =>
       checkpointStep(workers[i], { path, mode, holder, leaseMs });
-    const first = await step(0, "A", 300);
+    // Leases of 2 s: a loaded machine's slow step must not outlive one by accident (300 ms did).
+    const first = await step(0, "A", 2_000);
     assert(first.ok && !first.deferred, JSON.stringify(first));
-    const deferred = await step(1, "B", 300, "RESTART");
+    const deferred = await step(1, "B", 2_000, "RESTART");
     assertEquals(deferred.deferred, true, JSON.stringify(deferred));
-    assertEquals((await step(0, "A", 300, "RESTART")).deferred, undefined, "A renews");
-    await new Promise((r) => setTimeout(r, 400)); // A stops (dies): its lease lapses
-    assertEquals((await step(1, "B", 300)).deferred, undefined, "B took over");
-    assertEquals((await step(0, "A", 300)).deferred, true);
+    assertEquals((await step(0, "A", 2_000, "RESTART")).deferred, undefined, "A renews");
+    await new Promise((r) => setTimeout(r, 2_300)); // A stops (dies): its lease lapses
+    assertEquals((await step(1, "B", 2_000)).deferred, undefined, "B took over");
+    assertEquals((await step(0, "A", 2_000)).deferred, true);
   } finally {
     for (const w of workers) w.terminate();
     a.close();

@@ -6,7 +6,7 @@
  * bytes, flags and keywords, the window's end frees the blob, and no account sees another's.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
+import { ALICE, BOB, createTestGateway, expectJson } from "./fixtures/app.ts";
 import { buildMessage, deliverRaw, seedMessage } from "./fixtures/mail.ts";
 import { jmapWorld } from "./fixtures/jmap.ts";
 import { applyRetention, runRetention } from "../src/services/retention.ts";
@@ -24,18 +24,8 @@ async function world(overrides = {}) {
   const gw = await createTestGateway({ spamEnabled: false, ...overrides });
   const alice = await gw.login(ALICE);
   const bob = await gw.login(BOB);
-  const json = async (
-    method: string,
-    path: string,
-    token: string,
-    body?: unknown,
-    status = 200,
-  ) => {
-    const res = await gw.call(method, path, { token, body });
-    const text = await res.text();
-    assertEquals(res.status, status, `${method} ${path}: ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const json = (method: string, path: string, token: string, body?: unknown, status = 200) =>
+    expectJson(gw, method, path, token, body, status);
   const boxes = async (token: string) =>
     (await json("GET", "/v1/mailboxes", token)).items as {
       id: number;

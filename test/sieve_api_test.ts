@@ -6,7 +6,7 @@
  * `/v1/bridge/auth`) and API keys by scope.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, BOB, createTestGateway, expectProblem } from "./fixtures/app.ts";
+import { ADMIN, ALICE, BOB, createTestGateway, expectJson, expectProblem } from "./fixtures/app.ts";
 
 const FILTER = `require ["fileinto"];
 if header :contains "subject" "[list]" {
@@ -19,18 +19,8 @@ async function world(overrides = {}) {
   const alice = await gw.login(ALICE);
   const bob = await gw.login(BOB);
   const admin = await gw.login(ADMIN);
-  const json = async (
-    method: string,
-    path: string,
-    token: string,
-    body?: unknown,
-    status = 200,
-  ) => {
-    const res = await gw.call(method, path, { token, body });
-    const text = await res.text();
-    assertEquals(res.status, status, `${method} ${path}: ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const json = (method: string, path: string, token: string, body?: unknown, status = 200) =>
+    expectJson(gw, method, path, token, body, status);
   return { gw, alice, bob, admin, json, [Symbol.dispose]: () => gw.close() };
 }
 
