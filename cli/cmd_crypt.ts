@@ -23,11 +23,12 @@ function limitOf(values: Invocation["values"]): number {
 /** Slices of `limit` until the pass is done, or only one with `--once`. */
 async function reencryptAll(store: Store, limit: number, once: boolean) {
   let cursor: ReencryptCursor | undefined = { blob: "", message: 0 };
-  const total = { blobs: 0, messages: 0, slices: 0 };
+  const total = { blobs: 0, messages: 0, tokens: 0, slices: 0 };
   while (cursor) {
     const slice = await reencryptSlice(store, limit, cursor);
     total.blobs += slice.blobs;
     total.messages += slice.messages;
+    total.tokens += slice.tokens;
     total.slices++;
     cursor = slice.cursor;
     if (once) break;
@@ -80,7 +81,8 @@ export async function keysReencrypt({ values }: Invocation): Promise<void> {
     }
     if (flag(values, "json")) return printJson({ ...result, vacuumed: vacuum });
     console.log(
-      `re-sealed ${result.blobs} blobs and ${result.messages} messages in ${result.slices} ` +
+      `re-sealed ${result.blobs} blobs and ${result.messages} messages, hashed ` +
+        `${result.tokens} spam filter tokens in ${result.slices} ` +
         `slices${result.done ? "" : " (more left: run it again)"}`,
     );
   });

@@ -461,7 +461,9 @@ const keysReencrypt: Command = {
     "Blobs (raw messages, attachments, drafts), the parsed form and preview of each message, " +
     "and its search-index body: each rewritten under its account's current data key when it " +
     "is plaintext (stored before encryption at rest, or with it off) or sealed under a retired " +
-    "key. Safe to run while the server runs, and again after an interruption.",
+    "key; the spam filter's plaintext tokens are replaced by keyed hashes, their counts kept " +
+    "(a trained filter stays trained). Safe to run while the server runs, and again after an " +
+    "interruption.",
   ],
   options: {
     ...reencryptOptions,

@@ -21,6 +21,11 @@ import { isSealed, openPart, sealedKeyId, sealPart } from "../src/crypt/sealed_p
 import { hashedBody } from "../src/crypt/search_tokens.ts";
 import { bytesOf } from "../src/services/blob_chunks.ts";
 import { foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
+import { deliver } from "../src/services/delivery.ts";
+import { moveMessage } from "../src/services/messages.ts";
+import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
+import { tokenHasher } from "../src/crypt/spam_tokens.ts";
+import { TokenMac } from "../src/crypt/token_mac.ts";
 import { cliRun, initDataDir, messagesOf, seedAccount } from "./import_fixture.ts";
 
 const dbFiles = (dir: string) => ["", "-wal", "-shm"].map((s) => `${dir}/postern.db${s}`);
@@ -387,5 +392,145 @@ Deno.test("issue21#6: the process host's native ciphers give and take the same b
     assertEquals(await hashedBody(key, "Café crème"), await hashedBody(web, "cafe CREME"));
   } finally {
     gw.close();
+  }
+});
+
+/** Trains ALICE's filter over the store's real doors: two deliveries, one moved into Junk. */
+async function trainAlice(gw: TestGateway, spamWord: string, hamWord: string) {
+  const inbound = (id: string, body: string) => ({
+    raw: new TextEncoder().encode(
+      `From: z@remote.example\r\nTo: ${ALICE.address}\r\nSubject: note\r\n` +
+        `Message-ID: <${id}@remote.example>\r\n\r\n${body}\r\n`,
+    ),
+    mailFrom: "z@remote.example",
+    recipients: [ALICE.address],
+    source: "smtp" as const,
+    authentication: { clientIp: "192.0.2.1", helo: "mail.remote.example" },
+  });
+  const [spam] = await deliver(gw.deps, inbound(crypto.randomUUID(), `buy ${spamWord} today`));
+  const [ham] = await deliver(gw.deps, inbound(crypto.randomUUID(), `lunch ${hamWord} friday`));
+  const junk = await rawSql(gw.deps.store.db).get<{ id: number }>(
+    "SELECT id FROM mailboxes WHERE account_id = ? AND role = 'junk'",
+    [spam.accountId!],
+  );
+  await moveMessage(gw.deps, spam.accountId!, spam.messageId!, Number(junk!.id));
+  // Into Junk and back out: learned as ham (the tokens of both kinds are stored).
+  await moveMessage(gw.deps, ham.accountId!, ham.messageId!, Number(junk!.id));
+  const inbox = await rawSql(gw.deps.store.db).get<{ id: number }>(
+    "SELECT id FROM mailboxes WHERE account_id = ? AND role = 'inbox'",
+    [ham.accountId!],
+  );
+  await moveMessage(gw.deps, ham.accountId!, ham.messageId!, Number(inbox!.id));
+  return spam.accountId!;
+}
+
+/** The Bayes rule a new message with `word` gets for ALICE. */
+async function bayesOf(gw: TestGateway, word: string): Promise<string | undefined> {
+  const [r] = await deliver(gw.deps, {
+    raw: new TextEncoder().encode(
+      `From: z@remote.example\r\nTo: ${ALICE.address}\r\nSubject: note\r\n` +
+        `Message-ID: <${crypto.randomUUID()}@remote.example>\r\n\r\nbuy ${word} today\r\n`,
+    ),
+    mailFrom: "z@remote.example",
+    recipients: [ALICE.address],
+    source: "smtp",
+    authentication: { clientIp: "192.0.2.1", helo: "mail.remote.example" },
+  });
+  const row = await rawSql(gw.deps.store.db).get<{ parsed: string }>(
+    "SELECT parsed FROM messages WHERE id = ?",
+    [r.messageId!],
+  );
+  const parsed = await parsedOfRow<{ spam?: { tests: { name: string }[] } }>(
+    gw.deps.store.db,
+    r.accountId!,
+    row!.parsed,
+  );
+  return parsed.spam?.tests.map((t) => t.name).find((n) => n.startsWith("BAYES_"));
+}
+
+const SPAMMY = ["BAYES_95", "BAYES_99", "BAYES_999"];
+const SPAM_CONFIG = { spamTrustedNetworks: "", spamBayesMinMessages: 1 };
+
+Deno.test("issue21#6: the spam filter's learned tokens are keyed hashes: no word of a trained message is in the database file, and Bayes still scores", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-crypt-" });
+  const gw = await createTestGateway(SPAM_CONFIG, `file:${dir}/postern.db`);
+  const spamWord = marker("sp"), hamWord = marker("hm");
+  try {
+    const account = await trainAlice(gw, spamWord, hamWord);
+    const rows = await rawSql(gw.deps.store.db).all<{ token: string; spam: number }>(
+      "SELECT token, spam FROM spam_tokens WHERE account_id = ?",
+      [account],
+    );
+    assert(rows.length > 4, "tokens learned");
+    assert(rows.every((r) => /^#[0-9a-f]{20}$/.test(r.token)), "each a keyed hash");
+    const hash = await tokenHasher(gw.deps.store.db, account);
+    assertEquals(Number(rows.find((r) => r.token === hash(spamWord))?.spam), 1);
+    // The learned counts still decide: the spam word scores high for the account that learned it.
+    assert(SPAMMY.includes(await bayesOf(gw, spamWord) ?? ""), "scored as spam");
+    await rawSql(gw.deps.store.db).run("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    gw.close();
+  }
+  assertEquals(await foundIn(dbFiles(dir), [spamWord, hamWord]), [], "no token in clear");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue21#6: a filter trained before encryption keeps scoring, and `reencrypt` rewrites its plaintext tokens as hashes with their counts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-crypt-" });
+  const url = `file:${dir}/postern.db`;
+  const spamWord = marker("os"), hamWord = marker("oh");
+  const plain = await createTestGateway({ ...SPAM_CONFIG, encryptAtRest: false }, url);
+  const account = await trainAlice(plain, spamWord, hamWord);
+  const count = async (gw: TestGateway, where: string) =>
+    Number(
+      (await rawSql(gw.deps.store.db).get<{ n: number }>(
+        `SELECT count(*) AS n FROM spam_tokens WHERE account_id = ? AND ${where}`,
+        [account],
+      ))!.n,
+    );
+  const learned = await count(plain, "true");
+  const trained = await bayesOf(plain, spamWord);
+  assert(SPAMMY.includes(trained ?? ""), "scored as spam before the upgrade");
+  assertEquals(await count(plain, "token NOT LIKE '#%'"), learned, "stored as words when off");
+  plain.close();
+  const gw = await createTestGateway(SPAM_CONFIG, url, { seed: false });
+  try {
+    // Upgraded but not yet rewritten: the plaintext counts still score.
+    assertEquals(await bayesOf(gw, spamWord), trained);
+    let cursor, tokens = 0;
+    do {
+      const slice = await reencryptSlice(gw.deps.store, 7, cursor);
+      tokens += slice.tokens;
+      cursor = slice.cursor;
+    } while (cursor);
+    assertEquals(tokens, learned, "every plaintext token rewritten once");
+    assertEquals(await count(gw, "token NOT LIKE '#%'"), 0);
+    assertEquals(await count(gw, "true"), learned, "one hashed row per token");
+    const hash = await tokenHasher(gw.deps.store.db, account);
+    const row = await rawSql(gw.deps.store.db).get<{ spam: number; ham: number }>(
+      "SELECT spam, ham FROM spam_tokens WHERE account_id = ? AND token = ?",
+      [account, hash(hamWord)],
+    );
+    assertEquals([Number(row!.spam), Number(row!.ham)], [0, 1], "counts kept");
+    assertEquals(await bayesOf(gw, spamWord), trained, "still trained, the same verdict");
+    await rawSql(gw.deps.store.db).run("VACUUM");
+    await rawSql(gw.deps.store.db).run("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    gw.close();
+  }
+  assertEquals(await foundIn(dbFiles(dir), [spamWord, hamWord]), []);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("issue21#6: the spam token MAC is standard HMAC-SHA-256 (node:crypto gives the same bytes) at every length", async () => {
+  const { createHmac } = await import("node:crypto");
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const mac = new TokenMac(key);
+  for (let n = 0; n < 200; n++) {
+    const text = Array.from({ length: n }, (_, i) => (i % 11 === 3 ? "é€" : "abcdefgh"[i % 8]))
+      .join("");
+    const want = createHmac("sha256", key).update(text).digest("hex");
+    assertEquals(mac.hex(text, 32), want, `${n} characters`);
+    assertEquals(mac.hex(text, 10), want.slice(0, 20));
   }
 });

@@ -13,6 +13,7 @@ import { moveMessage } from "../src/services/messages.ts";
 import { greylisted } from "../src/services/spam_greylist.ts";
 import { type JobReport, rawSql } from "../src/store/store.ts";
 import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
+import { tokenHasher } from "../src/crypt/spam_tokens.ts";
 
 const enc = new TextEncoder();
 const mail = (id: string, subject: string, body: string) =>
@@ -77,9 +78,19 @@ storeTest(
       );
       // The ham was learned as spam by mistake, then relearned: its counts moved to ham.
       assertEquals([Number(stats!.nspam), Number(stats!.nham)], [1, 1]);
+      // Stored as a keyed hash under the account's key (crypt/spam_tokens.ts), never the word.
+      const hashed = (await tokenHasher(gw.deps.store.db, spam.accountId!))("lunch");
+      assert(/^#[0-9a-f]{20}$/.test(hashed), hashed);
       const lunch = await sql.get<{ spam: number; ham: number }>(
-        "SELECT spam, ham FROM spam_tokens WHERE account_id = ? AND token = 'lunch'",
-        [spam.accountId!],
+        "SELECT spam, ham FROM spam_tokens WHERE account_id = ? AND token = ?",
+        [spam.accountId!, hashed],
+      );
+      assertEquals(
+        (await sql.get<{ n: number }>(
+          "SELECT count(*) AS n FROM spam_tokens WHERE token NOT LIKE '#%'",
+        ))!.n,
+        0,
+        "no token in clear",
       );
       assertEquals([Number(lunch!.spam), Number(lunch!.ham)], [0, 1]);
       assertEquals((await sql.get<{ n: number }>("SELECT count(*) AS n FROM spam_training"))!.n, 0);

@@ -7,7 +7,8 @@
  * account's active data key for a new one: new mail is sealed under the new keys at once (other
  * processes within the vault's active-key TTL). `reencryptSlice` then re-seals, a slice at a time,
  * what is plaintext (stored before encryption, or with it off) or sealed under a retired key:
- * blobs (rows, chunks, objects), message rows' parsed form and preview, and their FTS5 body.
+ * blobs (rows, chunks, objects), message rows' parsed form and preview, and their FTS5 body,
+ * and the spam filter's plaintext tokens (hashed, their counts kept: spam_tokens.ts).
  * Each rewrite is one write job guarded in SQL by the value it read, so a concurrent change wins.
  */
 import { rawSql, type Statement, type Store } from "../store/store.ts";
@@ -16,6 +17,7 @@ import { isSealed, isSealedText, sealedKeyId } from "./sealed_part.ts";
 import { parsedJsonOf, sealRowTexts } from "./sealed_rows.ts";
 import { openText } from "./sealed_part.ts";
 import { hashedBody } from "./search_tokens.ts";
+import { hashPlainTokens } from "./spam_tokens.ts";
 import { searchableBody } from "../services/search_index.ts";
 import { fromBase64 } from "../crypto.ts";
 import { AppError } from "../errors.ts";
@@ -115,7 +117,7 @@ export async function reencryptSlice(
   store: Store,
   limit: number,
   cursor: ReencryptCursor = { blob: "", message: 0 },
-): Promise<{ blobs: number; messages: number; cursor?: ReencryptCursor }> {
+): Promise<{ blobs: number; messages: number; tokens: number; cursor?: ReencryptCursor }> {
   const vault = vaultOf(store);
   const active = await activeIds(store);
   const db = store.db;
@@ -174,7 +176,9 @@ export async function reencryptSlice(
     ]);
     messages++;
   }
-  const done = blobRows.length < limit && messageRows.length < limit;
+  // The spam filter's plaintext tokens (stored before encryption): hashed, counts kept.
+  const tokens = await hashPlainTokens(store, limit);
+  const done = blobRows.length < limit && messageRows.length < limit && tokens < limit;
   // The pass is over: FTS5 keeps a replaced row's old tokens in its segments until they merge.
   if (done) {
     await store.batch([{ sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" }]);
@@ -182,6 +186,7 @@ export async function reencryptSlice(
   return {
     blobs,
     messages,
+    tokens,
     cursor: done ? undefined : {
       blob: blobRows.at(-1)?.sha256 ?? cursor.blob,
       message: Number(messageRows.at(-1)?.id ?? cursor.message),

@@ -13,6 +13,7 @@
  */
 import { fromBase64, toBase64 } from "../crypto.ts";
 import { AppError } from "../errors.ts";
+import type { TokenMac } from "./token_mac.ts";
 
 export const MAGIC = new Uint8Array([0, 0x50, 0x53, 0x45, 0x41, 0x4c, 0x31, 0]);
 const HEADER = MAGIC.length + 4 + 12;
@@ -31,6 +32,8 @@ export interface DataKey {
   aead: CryptoKey;
   /** HMAC-SHA-256: keyed hashes of search tokens (services/search_index.ts). */
   mac: CryptoKey;
+  /** HMAC-SHA-256 of the spam filter's tokens (crypt/spam_tokens.ts), synchronous. */
+  spam: TokenMac;
   /**
    * The same two keys as bytes, only where the host gave native ciphers (`useNativeCiphers`):
    * derived subkeys, never the data key itself.

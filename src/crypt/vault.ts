@@ -13,11 +13,16 @@ import { AppError } from "../errors.ts";
 import { rawSql, type Store } from "../store/store.ts";
 import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
 import { bytesOf } from "../services/blob_chunks.ts";
+import { TokenMac } from "./token_mac.ts";
 
 const encoder = new TextEncoder();
 /** How long the key an account seals under is trusted without reading it again. */
 const ACTIVE_TTL_MS = 30_000;
 const KEK_CHECK = encoder.encode("postern kek check v1");
+/** Accounts whose token key (`tokenKey`) is remembered at once. */
+const FIRST_KEYS_CACHED = 10_000;
+/** HKDF info of the spam filter's token key (crypt/spam_tokens.ts). */
+const SPAM_INFO = "postern spam tokens v1";
 
 /** The server's own data key (copies no account owns). */
 export const SERVER_ACCOUNT = 0;
@@ -65,6 +70,7 @@ async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean)
 async function importDataKey(id: number, accountId: number, raw: Uint8Array): Promise<DataKey> {
   const material = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
     "deriveKey",
+    "deriveBits",
   ]);
   const derive = (info: string, algorithm: AesKeyGenParams | HmacKeyGenParams, uses: KeyUsage[]) =>
     crypto.subtle.deriveKey(
@@ -74,10 +80,18 @@ async function importDataKey(id: number, accountId: number, raw: Uint8Array): Pr
       false,
       uses,
     );
-  const [aead, mac] = await Promise.all([
+  const [aead, mac, spamBits] = await Promise.all([
     derive("postern seal v1", { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]),
     derive("postern search v1", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign"]),
+    crypto.subtle.deriveBits(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(SPAM_INFO) },
+      material,
+      256,
+    ),
   ]);
+  const spamKey = new Uint8Array(spamBits);
+  const spam = new TokenMac(spamKey);
+  spamKey.fill(0);
   if (nativeCiphersOf()) {
     // The same HKDF outputs as bytes (deriveKey takes the first 256 bits, as deriveBits does).
     const bits = (info: string) =>
@@ -93,9 +107,9 @@ async function importDataKey(id: number, accountId: number, raw: Uint8Array): Pr
       bits("postern seal v1"),
       bits("postern search v1"),
     ]);
-    return { id, accountId, aead, mac, native: { aead: sealBytes, mac: macBytes } };
+    return { id, accountId, aead, mac, spam, native: { aead: sealBytes, mac: macBytes } };
   }
-  return { id, accountId, aead, mac };
+  return { id, accountId, aead, mac, spam };
 }
 
 const wrongMasterKey = (what: string) =>
@@ -110,6 +124,7 @@ export class Vault {
   private readonly keks = new Map<number, Promise<CryptoKey>>();
   private readonly keys = new Map<number, Promise<DataKey>>();
   private readonly active = new Map<number, { key: Promise<DataKey>; until: number }>();
+  private readonly first = new Map<number, { key: DataKey; until: number }>();
 
   /**
    * `sealNew`: whether new writes are sealed (config `encryptAtRest`); reads open sealed parts
@@ -228,6 +243,35 @@ export class Vault {
     const key = this.loadActive(accountId);
     key.catch(() => this.active.delete(accountId));
     this.active.set(accountId, { key, until: now + ACTIVE_TTL_MS });
+    return key;
+  }
+
+  /**
+   * The key whose `spam` MAC hashes `accountId`'s spam filter tokens (crypt/spam_tokens.ts):
+   * its first data key, which a rotation retires but never drops (a keyed hash cannot be
+   * re-keyed without the words it hides), so the learned counts stay findable. Made (as the
+   * active key) when the account has none and `create`; undefined otherwise.
+   */
+  async tokenKey(accountId: number, create: boolean): Promise<DataKey | undefined> {
+    const now = Date.now();
+    const cached = this.first.get(accountId);
+    if (cached && cached.until > now) return cached.key;
+    const first = () =>
+      rawSql(this.store.db).get<{ id: number | null }>(
+        "SELECT min(id) AS id FROM crypt_keys WHERE account_id = ?",
+        [accountId],
+      );
+    let row = await first();
+    if (row?.id == null) {
+      if (!create) return undefined;
+      await this.activeKey(accountId);
+      row = await first();
+      if (row?.id == null) throw new AppError(500, "internal", `no data key for ${accountId}`);
+    }
+    const key = await this.keyById(Number(row.id));
+    // Bounded: a key is ~1 KB of state; an account's first key id changes only if it is deleted.
+    if (this.first.size >= FIRST_KEYS_CACHED) this.first.clear();
+    this.first.set(accountId, { key, until: now + ACTIVE_TTL_MS });
     return key;
   }
 

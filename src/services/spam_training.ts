@@ -6,7 +6,8 @@
  * roles, so no door can forget. The queue is learned by a bounded follow-up job
  * (`trainQueued`): the messages' tokens (src/spam/tokenize.ts) added to the account's counts,
  * a message learned the other way before unlearned first (SpamAssassin's `sa-learn` does the
- * same), a message learned the same way skipped.
+ * same), a message learned the same way skipped. With encryption at rest the tokens are stored
+ * as keyed hashes, never as the words (crypt/spam_tokens.ts).
  *
  * Why a follow-up job and not the move itself: tokenizing needs the message's text, which the
  * move job never reads; and a move must stay one round trip. The follow-up runs right after the
@@ -15,6 +16,7 @@
  * them.
  */
 import { parsedOfRow } from "../crypt/sealed_rows.ts";
+import { tokenHasher } from "../crypt/spam_tokens.ts";
 import type { ParsedMail } from "../../schemas/mail.ts";
 import type { Deps } from "../deps.ts";
 import { assertStep, isFailedAssertion, rawSql, type Statement } from "../store/store.ts";
@@ -76,6 +78,8 @@ async function trainBatch(deps: Deps, accountId: number): Promise<number> {
     [accountId],
   );
   if (rows.length === 0) return 0;
+  // Stored as keyed hashes under encryption at rest (crypt/spam_tokens.ts).
+  const hash = await tokenHasher(deps.store.db, accountId);
   const deltas = new Map<string, [number, number]>();
   let dSpam = 0, dHam = 0;
   const learned = new Map<string, string>();
@@ -93,7 +97,8 @@ async function trainBatch(deps: Deps, accountId: number): Promise<number> {
     const sign = (l: string, n: number) => (l === "spam" ? [n, 0] : [0, n]);
     const add = sign(label, 1);
     const remove = before ? sign(before, -1) : [0, 0];
-    for (const token of tokenize(mail)) {
+    for (const word of tokenize(mail)) {
+      const token = hash(word);
       const d = deltas.get(token) ?? [0, 0];
       d[0] += add[0] + remove[0];
       d[1] += add[1] + remove[1];

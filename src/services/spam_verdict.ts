@@ -25,6 +25,7 @@ import { bayesRule, classify, type TokenCounts } from "../spam/bayes.ts";
 import { inNetworks, listSetting } from "../spam/ip.ts";
 import { alignedSender, authTests, contentTests, heloTests, type SpamTest } from "../spam/rules.ts";
 import { tokenize } from "../spam/tokenize.ts";
+import { accountsWithPlainTokens, tokenHasher } from "../crypt/spam_tokens.ts";
 import {
   isSpamFieldName,
   spamHeaderFields,
@@ -134,21 +135,52 @@ async function readAll(
   };
 }
 
-/** Token counts of the trained accounts for `tokens`, per account. */
+/**
+ * Token counts of the trained accounts for `tokens`, per account, keyed by the token. Each
+ * account's tokens are looked up as it stores them (keyed hashes under its own key with
+ * encryption at rest: crypt/spam_tokens.ts); one query for all (a hash of one account's key
+ * matching another account's row is as likely as an 80-bit collision).
+ */
 async function readTokens(db: Queryable, accounts: number[], tokens: string[]) {
+  const stored = new Map<number, Map<string, string>>();
+  const all = new Set<string>();
+  const plain = await accountsWithPlainTokens(db);
+  for (const id of accounts) {
+    const hash = await tokenHasher(db, id);
+    const names = new Map<string, string>();
+    for (const t of tokens) {
+      const h = hash(t);
+      names.set(h, t);
+      all.add(h);
+      // A store trained before encryption keeps plaintext rows until `keys reencrypt` hashes
+      // them (crypt/spam_tokens.ts): both count meanwhile, as the rewrite will add them up.
+      if (h !== t && plain.has(id)) {
+        names.set(t, t);
+        all.add(t);
+      }
+    }
+    stored.set(id, names);
+  }
   const rows = await rawSql(db).all<
     { account_id: number; token: string; spam: number; ham: number }
   >(
     `SELECT account_id, token, spam, ham FROM spam_tokens
       WHERE account_id IN (SELECT value FROM json_each(?1))
       AND token IN (SELECT value FROM json_each(?2))`,
-    [JSON.stringify(accounts), JSON.stringify(tokens)],
+    [JSON.stringify(accounts), JSON.stringify([...all])],
   );
   const out = new Map<number, Map<string, TokenCounts>>();
   for (const r of rows) {
     const id = Number(r.account_id);
+    const token = stored.get(id)?.get(r.token);
+    if (token === undefined) continue;
     if (!out.has(id)) out.set(id, new Map());
-    out.get(id)!.set(r.token, { spam: Number(r.spam), ham: Number(r.ham) });
+    const counts = out.get(id)!;
+    const before = counts.get(token);
+    counts.set(token, {
+      spam: Number(r.spam) + (before?.spam ?? 0),
+      ham: Number(r.ham) + (before?.ham ?? 0),
+    });
   }
   return out;
 }
