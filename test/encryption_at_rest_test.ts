@@ -26,6 +26,7 @@ import { moveMessage } from "../src/services/messages.ts";
 import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
 import { tokenHasher } from "../src/crypt/spam_tokens.ts";
 import { TokenMac } from "../src/crypt/token_mac.ts";
+import { deleteAccount } from "../src/services/accounts.ts";
 import { cliRun, initDataDir, messagesOf, seedAccount } from "./import_fixture.ts";
 
 const dbFiles = (dir: string) => ["", "-wal", "-shm"].map((s) => `${dir}/postern.db${s}`);
@@ -533,4 +534,61 @@ Deno.test("issue21#6: the spam token MAC is standard HMAC-SHA-256 (node:crypto g
     assertEquals(mac.hex(text, 32), want, `${n} characters`);
     assertEquals(mac.hex(text, 10), want.slice(0, 20));
   }
+});
+
+Deno.test("issue21#6: deleting an account destroys its data keys (crypto-shredding) once a reencrypt pass has re-sealed the mail other accounts share with it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-crypt-" });
+  const url = `file:${dir}/postern.db`;
+  const gw = await createTestGateway(SPAM_CONFIG, url);
+  let saved: Uint8Array, aliceId: number, bobMessage: number, raw: string;
+  try {
+    const alice = await gw.login(ALICE), bob = await gw.login(BOB);
+    aliceId = await trainAlice(gw, marker("a"), marker("b"));
+    await sendOne(gw, alice, `shared ${marker("shared")}`);
+    [bobMessage] = await idsOf(gw, bob);
+    raw = await rawOf(gw, bob, bobMessage);
+    const row = await blobRow(gw.deps.store, bobMessage);
+    saved = bytesOf(row.data).slice();
+    const owner = (await gw.deps.store.vault!.keyById(sealedKeyId(saved))).accountId;
+    assertEquals(owner, aliceId, "the sent message's one blob is sealed under the sender's key");
+    await deleteAccount(gw.deps.store, aliceId);
+    const sql = rawSql(gw.deps.store.db);
+    const keys = await sql.all<{ retired_at: number | null; account_deleted_at: number | null }>(
+      "SELECT retired_at, account_deleted_at FROM crypt_keys WHERE account_id = ?",
+      [aliceId],
+    );
+    assert(keys.length > 0 && keys.every((k) => k.retired_at && k.account_deleted_at));
+    for (const table of ["spam_tokens", "spam_stats", "spam_learned"]) {
+      const n = await sql.get<{ n: number }>(
+        `SELECT count(*) AS n FROM ${table} WHERE account_id = ?`,
+        [aliceId],
+      );
+      assertEquals(Number(n!.n), 0, `${table} of the deleted account`);
+    }
+    assertEquals(await rawOf(gw, bob, bobMessage), raw, "Bob's copy still reads");
+    let cursor;
+    do cursor = (await reencryptSlice(gw.deps.store, 3, cursor)).cursor; while (cursor);
+    const left = await sql.get<{ n: number }>(
+      "SELECT count(*) AS n FROM crypt_keys WHERE account_id = ?",
+      [aliceId],
+    );
+    assertEquals(Number(left!.n), 0, "the deleted account's keys are destroyed");
+    assertEquals(await rawOf(gw, bob, bobMessage), raw, "re-sealed under a living key first");
+  } finally {
+    gw.close();
+  }
+  // A fresh process (no key cached): what the deleted key sealed no longer opens.
+  const after = await createTestGateway({}, url, { seed: false });
+  try {
+    const bob = await after.login(BOB);
+    assertEquals(await rawOf(after, bob, bobMessage), raw);
+    const row = await blobRow(after.deps.store, bobMessage);
+    assert(sealedKeyId(bytesOf(row.data)) !== sealedKeyId(saved));
+    const error = await openPart(after.deps.store.vault!.lookup, saved, `blob ${row.sha256}/0`)
+      .then(() => undefined, (e) => String(e));
+    assert(error?.includes("is missing"), error);
+  } finally {
+    after.close();
+  }
+  await Deno.remove(dir, { recursive: true });
 });

@@ -88,12 +88,22 @@ export async function rotateDataKeys(store: Store) {
 export interface ReencryptCursor {
   blob: string;
   message: number;
+  /** When the pass began (its first slice): keys of accounts deleted before are shredded. */
+  startedAt?: number;
 }
 
 /** Ids of the data keys new data is sealed under. */
 async function activeIds(store: Store): Promise<Set<number>> {
   const rows = await rawSql(store.db).all<{ id: number }>(
     "SELECT id FROM crypt_keys WHERE retired_at IS NULL",
+  );
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
+/** Ids of the keys of deleted accounts, which seal nothing new and are to be destroyed. */
+async function deadKeyIds(store: Store): Promise<Set<number>> {
+  const rows = await rawSql(store.db).all<{ id: number }>(
+    "SELECT id FROM crypt_keys WHERE account_deleted_at IS NOT NULL",
   );
   return new Set(rows.map((r) => Number(r.id)));
 }
@@ -119,7 +129,9 @@ export async function reencryptSlice(
   cursor: ReencryptCursor = { blob: "", message: 0 },
 ): Promise<{ blobs: number; messages: number; tokens: number; cursor?: ReencryptCursor }> {
   const vault = vaultOf(store);
+  const startedAt = cursor.startedAt ?? Date.now();
   const active = await activeIds(store);
+  const dead = await deadKeyIds(store);
   const db = store.db;
   let blobs = 0;
   const blobRows = await rawSql(db).all<{ sha256: string; size: number; data: unknown }>(
@@ -130,7 +142,8 @@ export async function reencryptSlice(
   for (const row of blobRows) {
     const first = bytesOf(row.data);
     if (!stale(first, active)) continue;
-    const owner = isSealed(first)
+    // Sealed under a deleted account's key: it is another account's now (or the server's).
+    const owner = isSealed(first) && !dead.has(sealedKeyId(first))
       ? (await vault.keyById(sealedKeyId(first))).accountId
       : await ownerOf(store, row.sha256);
     const plain = await blobBytes(db, { ...row, size: Number(row.size) });
@@ -181,7 +194,16 @@ export async function reencryptSlice(
   const done = blobRows.length < limit && messageRows.length < limit && tokens < limit;
   // The pass is over: FTS5 keeps a replaced row's old tokens in its segments until they merge.
   if (done) {
-    await store.batch([{ sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" }]);
+    await store.batch([
+      { sql: "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')" },
+      // Crypto-shredding: the keys of accounts deleted before this pass began sealed nothing
+      // that is left (every blob under them was re-sealed above or went with the account).
+      {
+        sql:
+          "DELETE FROM crypt_keys WHERE account_deleted_at IS NOT NULL AND account_deleted_at < ?",
+        args: [startedAt],
+      },
+    ]);
   }
   return {
     blobs,
@@ -190,6 +212,7 @@ export async function reencryptSlice(
     cursor: done ? undefined : {
       blob: blobRows.at(-1)?.sha256 ?? cursor.blob,
       message: Number(messageRows.at(-1)?.id ?? cursor.message),
+      startedAt,
     },
   };
 }
@@ -199,7 +222,8 @@ async function ownerOf(store: Store, sha256: string): Promise<number> {
   const row = await rawSql(store.db).get<{ a: number | null }>(
     `SELECT coalesce(
       (SELECT account_id FROM messages WHERE blob_sha256 = ?1 LIMIT 1),
-      (SELECT account_id FROM outbox WHERE blob_sha256 = ?1 AND account_id IS NOT NULL LIMIT 1),
+      (SELECT account_id FROM outbox WHERE blob_sha256 = ?1 AND account_id IS NOT NULL
+        AND account_id IN (SELECT id FROM accounts) LIMIT 1),
       (SELECT account_id FROM uploads WHERE blob_sha256 = ?1 LIMIT 1),
       (SELECT account_id FROM messages WHERE draft_sha256 = ?1 LIMIT 1)) AS a`,
     [sha256],

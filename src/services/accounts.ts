@@ -23,6 +23,7 @@ import {
 } from "../store/store.ts";
 import { remember, scopeOf } from "../store/read_scope.ts";
 import { tableSql } from "../store/table_sql.ts";
+import { accountScope } from "./spam_settings.ts";
 import type { Config } from "../config.ts";
 import { defaultRetentionStatements } from "./retention.ts";
 
@@ -285,6 +286,7 @@ export async function setPassword(
 
 /** Deletes an account and everything it owns; blobs no longer referenced are removed too. */
 export async function deleteAccount(store: Store, accountId: number): Promise<void> {
+  const now = Date.now();
   // One write job (one round trip): its first step stops it when there is no such account.
   const steps = await recordStatements(async (tx) => {
     await tx.run(
@@ -306,6 +308,21 @@ export async function deleteAccount(store: Store, accountId: number): Promise<vo
     await tx.delete(schema.sieveVacationReplies)
       .where(eq(schema.sieveVacationReplies.accountId, accountId));
     await tx.delete(schema.events).where(eq(schema.events.accountId, accountId));
+    // The spam filter's state (schema_spam.ts): its learned counts, what it learned from, its
+    // queue, the addresses it wrote to and its own thresholds. A later account given the same
+    // id must not inherit them.
+    for (const table of ["spam_tokens", "spam_stats", "spam_learned", "spam_training"]) {
+      await tx.run(sql`DELETE FROM ${sql.identifier(table)} WHERE account_id = ${accountId}`);
+    }
+    await tx.run(sql`DELETE FROM spam_correspondents WHERE account_id = ${accountId}`);
+    await tx.run(sql`DELETE FROM spam_settings WHERE scope = ${accountScope(accountId)}`);
+    // Its data keys are retired and marked for destruction (crypto-shredding, crypt/rotation.ts):
+    // mail another account still shares may be sealed under them, so they go once a complete
+    // `keys reencrypt` pass has re-sealed it under a living key.
+    await tx.run(
+      sql`UPDATE crypt_keys SET retired_at = coalesce(retired_at, ${now}),
+        account_deleted_at = ${now} WHERE account_id = ${accountId}`,
+    );
     await tx.update(schema.domains).set({ catchAllAccountId: null })
       .where(eq(schema.domains.catchAllAccountId, accountId));
     await tx.delete(schema.accounts).where(eq(schema.accounts.id, accountId));

@@ -8,6 +8,7 @@
  * version and re-wraps every data key under it (a few hundred bytes per account, whatever the
  * mail), and retires the accounts' data keys for new ones; bodies sealed under a retired key stay
  * readable, and `postern keys rotate-data --reencrypt` re-seals them in bounded slices.
+ * Deleting an account destroys its keys (crypto-shredding: `account_deleted_at`).
  */
 import { index, integer, sqliteTable } from "drizzle-orm/sqlite-core";
 import { blob } from "drizzle-orm/sqlite-core";
@@ -34,4 +35,10 @@ export const cryptKeys = sqliteTable("crypt_keys", {
   wrapped: blob("wrapped", { mode: "buffer" }).notNull(),
   createdAt: integer("created_at").notNull(),
   retiredAt: integer("retired_at"),
+  /**
+   * When its account was deleted (services/accounts.ts): the key is retired then and destroyed
+   * (crypto-shredding, crypt/rotation.ts) by the first complete `keys reencrypt` pass begun
+   * after this time, once that pass has re-sealed what other accounts still share under it.
+   */
+  accountDeletedAt: integer("account_deleted_at"),
 }, (t) => [index("crypt_keys_account").on(t.accountId, t.retiredAt)]);

@@ -268,4 +268,10 @@ export const MIGRATIONS: Migration[] = [
       "CREATE INDEX `crypt_keys_account` ON `crypt_keys` (`account_id`,`retired_at`);",
     ],
   },
+  {
+    "tag": "0021_aromatic_master_mold",
+    "statements": [
+      "ALTER TABLE `crypt_keys` ADD `account_deleted_at` integer;",
+    ],
+  },
 ];

@@ -1,0 +1,1 @@
+ALTER TABLE `crypt_keys` ADD `account_deleted_at` integer;
