@@ -4,8 +4,7 @@
  * node_modules (hosts/process/static_assets.ts).
  */
 import type { Config } from "../../src/config.ts";
-import { createHash, createHmac } from "node:crypto";
-import { type NativeCiphers, useNativeCiphers } from "../../src/crypt/sealed_part.ts";
+import { createHash } from "node:crypto";
 import { SecretBox, useNativeSha256 } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
@@ -18,14 +17,6 @@ import { dnsPort, outboundFetch } from "./outbound_http.ts";
 import { nodeModulesAssets } from "./static_assets.ts";
 import { fileSnapshotOf } from "./file_snapshot.ts";
 
-/**
- * HMAC-SHA-256 from node:crypto for the search index's keyed word hashes; AES-GCM stays on Web
- * Crypto, which was no slower here (measurements in src/crypt/sealed_part.ts, NativeCiphers).
- */
-const nodeCiphers: NativeCiphers = {
-  hmac: (key, data) => new Uint8Array(createHmac("sha256", key).update(data).digest()),
-};
-
 export async function buildDeps(
   config: Config,
   store: Store,
@@ -36,7 +27,6 @@ export async function buildDeps(
 ): Promise<Deps> {
   // The runtime's SHA-256 for the delivery path's digests (src/crypto.ts).
   useNativeSha256((data) => createHash("sha256").update(data).digest("hex"));
-  useNativeCiphers(nodeCiphers); // search word hashes on the calling thread (src/crypt/)
   // Encryption at rest (src/crypt/): the store opens sealed rows with keys the master key unwraps.
   store.useVault(new Vault(store, masterKey, config.encryptAtRest));
   return {

@@ -174,7 +174,7 @@ export async function reencryptSlice(
     );
     const texts = await sealRowTexts(store, accountId, parsed, json, preview);
     if (!texts) break;
-    const body = await hashedBody(await vault.activeKey(accountId), searchableBody(parsed));
+    const body = hashedBody(await vault.activeKey(accountId), searchableBody(parsed));
     await store.batch([
       {
         sql: "UPDATE messages SET parsed = ?, preview = ? WHERE id = ? AND parsed = ?",

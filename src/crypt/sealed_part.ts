@@ -30,42 +30,11 @@ export interface DataKey {
   accountId: number;
   /** AES-256-GCM: seals parts. */
   aead: CryptoKey;
-  /** HMAC-SHA-256: keyed hashes of search tokens (services/search_index.ts). */
-  mac: CryptoKey;
+  /** HMAC-SHA-256 of search words (crypt/search_tokens.ts), synchronous. */
+  search: TokenMac;
   /** HMAC-SHA-256 of the spam filter's tokens (crypt/spam_tokens.ts), synchronous. */
   spam: TokenMac;
-  /**
-   * The same two keys as bytes, only where the host gave native ciphers (`useNativeCiphers`):
-   * derived subkeys, never the data key itself.
-   */
-  native?: { aead: Uint8Array; mac: Uint8Array };
 }
-
-/**
- * Synchronous ciphers a host's runtime has built in, each used where the host gives it, Web
- * Crypto otherwise; both produce and accept the same bytes. Measured on Deno 2.9 (this 2-core
- * machine, loaded): HMAC-SHA-256 of a search word 10–16 µs through node:crypto against 17–35 µs
- * through Web Crypto (an async op per word), so hosts/process gives `hmac`; AES-GCM of 5 KB took
- * 52–63 µs through Deno's node:crypto against 25–84 µs through Web Crypto, no gain, so it gives
- * no `seal`/`open` (a runtime with a faster native AES-GCM may).
- */
-export interface NativeCiphers {
-  /** Ciphertext followed by the 16-byte tag. */
-  seal?(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array;
-  /** The plaintext; throws when the tag does not verify. */
-  open?(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
-  hmac?(key: Uint8Array, data: Uint8Array): Uint8Array;
-}
-
-let nativeCiphers: NativeCiphers | undefined;
-
-/** Lets a host hand in its runtime's native ciphers (see NativeCiphers). */
-export function useNativeCiphers(ciphers: NativeCiphers): void {
-  nativeCiphers = ciphers;
-}
-
-/** The host's native ciphers, when it gave them. */
-export const nativeCiphersOf = () => nativeCiphers;
 
 /** Finds a data key by the id a sealed part names (src/crypt/vault.ts). */
 export type KeyLookup = (id: number) => Promise<DataKey>;
@@ -84,15 +53,13 @@ export function sealedKeyId(bytes: Uint8Array): number {
 /** Seals `plain` under `key`, bound to `place`. One allocation besides Web Crypto's own. */
 export async function sealPart(key: DataKey, plain: Uint8Array, place: string) {
   const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = key.native && nativeCiphers?.seal
-    ? nativeCiphers.seal(key.native.aead, nonce, plain, encoder.encode(place))
-    : new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: "AES-GCM", iv: nonce, additionalData: encoder.encode(place) },
-        key.aead,
-        plain as BufferSource,
-      ),
-    );
+  const sealed = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce, additionalData: encoder.encode(place) },
+      key.aead,
+      plain as BufferSource,
+    ),
+  );
   const out = new Uint8Array(HEADER + sealed.byteLength);
   out.set(MAGIC);
   new DataView(out.buffer).setUint32(MAGIC.length, key.id);
@@ -117,14 +84,6 @@ export async function openPart(
   }
   const key = await keys(sealedKeyId(bytes));
   try {
-    if (key.native && nativeCiphers?.open) {
-      return nativeCiphers.open(
-        key.native.aead,
-        bytes.subarray(MAGIC.length + 4, HEADER),
-        bytes.subarray(HEADER),
-        encoder.encode(place),
-      );
-    }
     return new Uint8Array(
       await crypto.subtle.decrypt(
         {

@@ -11,11 +11,9 @@
  * kept), and substring matches for IMAP SEARCH BODY/TEXT, which then match whole words. Subject
  * and addresses are indexed in clear as before, with all of FTS5's matching.
  */
-import { toHex } from "../crypto.ts";
 import { type Queryable, rawSql, vaultOf } from "../store/store.ts";
-import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
+import type { DataKey } from "./sealed_part.ts";
 
-const encoder = new TextEncoder();
 /** Distinct words of one body that are indexed (a bound on HMAC calls per message). */
 const MAX_WORDS = 20_000;
 
@@ -31,18 +29,12 @@ export function normalWords(text: string, max = MAX_WORDS): string[] {
   return [...seen];
 }
 
-async function hashWord(key: DataKey, word: string): Promise<string> {
-  const native = nativeCiphersOf();
-  // Native where the host has it: one Web Crypto call per word cost ~10 µs (sealed_part.ts).
-  const mac = key.native && native?.hmac
-    ? native.hmac(key.native.mac, encoder.encode(word))
-    : new Uint8Array(await crypto.subtle.sign("HMAC", key.mac, encoder.encode(word)));
-  return "h" + toHex(mac.subarray(0, 10));
-}
+/** A word's index token: `h` and 80 bits of HMAC-SHA-256 under the key's search MAC. */
+const hashWord = (key: DataKey, word: string) => "h" + key.search.hex(word, 10);
 
 /** What a sealed body indexes: its words' keyed hashes, space separated. */
-export async function hashedBody(key: DataKey, text: string): Promise<string> {
-  return (await Promise.all(normalWords(text).map((w) => hashWord(key, w)))).join(" ");
+export function hashedBody(key: DataKey, text: string): string {
+  return normalWords(text).map((w) => hashWord(key, w)).join(" ");
 }
 
 /**
@@ -64,7 +56,7 @@ export async function wordHashes(
   if (ids.length === 0) return out;
   const keys = await Promise.all(ids.map((r) => vault.keyById(Number(r.id))));
   for (const word of normalWords(texts.join(" "), 1_000)) {
-    out.set(word, await Promise.all(keys.map((k) => hashWord(k, word))));
+    out.set(word, keys.map((k) => hashWord(k, word)));
   }
   return out;
 }

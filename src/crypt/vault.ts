@@ -11,7 +11,7 @@
  */
 import { AppError } from "../errors.ts";
 import { rawSql, type Store } from "../store/store.ts";
-import { type DataKey, nativeCiphersOf } from "./sealed_part.ts";
+import type { DataKey } from "./sealed_part.ts";
 import { bytesOf } from "../services/blob_chunks.ts";
 import { TokenMac } from "./token_mac.ts";
 
@@ -66,50 +66,44 @@ async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean)
   return out;
 }
 
-/** Imports a data key's 32 bytes as its two working keys; the bytes are not kept. */
+/**
+ * Imports a data key's 32 bytes as its working keys; the bytes are not kept. The sealing key
+ * stays a non-extractable Web Crypto key; the two MAC keys (search words, spam tokens) are kept
+ * as TokenMac pads, which hash on the calling thread without an async op per word.
+ */
 async function importDataKey(id: number, accountId: number, raw: Uint8Array): Promise<DataKey> {
   const material = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
     "deriveKey",
     "deriveBits",
   ]);
-  const derive = (info: string, algorithm: AesKeyGenParams | HmacKeyGenParams, uses: KeyUsage[]) =>
+  const params = (info: string) => ({
+    name: "HKDF",
+    hash: "SHA-256",
+    salt: new Uint8Array(0),
+    info: encoder.encode(info),
+  });
+  const mac = async (info: string) => {
+    // The first 256 bits, as deriveKey gave the HMAC key of the same info before.
+    const bytes = new Uint8Array(await crypto.subtle.deriveBits(params(info), material, 256));
+    const out = new TokenMac(bytes);
+    bytes.fill(0);
+    return out;
+  };
+  const [aead, search, spam] = await Promise.all([
     crypto.subtle.deriveKey(
-      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(info) },
+      params("postern seal v1"),
       material,
-      algorithm,
+      {
+        name: "AES-GCM",
+        length: 256,
+      },
       false,
-      uses,
-    );
-  const [aead, mac, spamBits] = await Promise.all([
-    derive("postern seal v1", { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]),
-    derive("postern search v1", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign"]),
-    crypto.subtle.deriveBits(
-      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(SPAM_INFO) },
-      material,
-      256,
+      ["encrypt", "decrypt"],
     ),
+    mac("postern search v1"),
+    mac(SPAM_INFO),
   ]);
-  const spamKey = new Uint8Array(spamBits);
-  const spam = new TokenMac(spamKey);
-  spamKey.fill(0);
-  if (nativeCiphersOf()) {
-    // The same HKDF outputs as bytes (deriveKey takes the first 256 bits, as deriveBits does).
-    const bits = (info: string) =>
-      crypto.subtle.deriveBits(
-        { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(info) },
-        bitsMaterial,
-        256,
-      ).then((b) => new Uint8Array(b));
-    const bitsMaterial = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
-      "deriveBits",
-    ]);
-    const [sealBytes, macBytes] = await Promise.all([
-      bits("postern seal v1"),
-      bits("postern search v1"),
-    ]);
-    return { id, accountId, aead, mac, spam, native: { aead: sealBytes, mac: macBytes } };
-  }
-  return { id, accountId, aead, mac, spam };
+  return { id, accountId, aead, search, spam };
 }
 
 const wrongMasterKey = (what: string) =>

@@ -75,7 +75,7 @@ export async function indexPendingMessages(store: Store): Promise<number> {
       body = searchableBody(JSON.parse(json) as ParsedMail);
       // A sealed body is indexed as keyed hashes of its words (crypt/search_tokens.ts).
       if (json !== r.parsed && store.vault) {
-        body = await hashedBody(await store.vault.activeKey(Number(r.account_id)), body);
+        body = hashedBody(await store.vault.activeKey(Number(r.account_id)), body);
       }
     } catch { /* a parsed form that is not JSON indexes without its body */ }
     const to = [...JSON.parse(r.to_json || "[]"), ...JSON.parse(r.cc_json || "[]")];
