@@ -22,6 +22,7 @@ import { hashedBody } from "../src/crypt/search_tokens.ts";
 import { bytesOf } from "../src/services/blob_chunks.ts";
 import { foundIn, marker, mimeWith } from "./fixtures/at_rest.ts";
 import { deliver } from "../src/services/delivery.ts";
+import { pollInbound } from "../src/transactional/inbound_webhooks.ts";
 import { moveMessage } from "../src/services/messages.ts";
 import { parsedOfRow } from "../src/crypt/sealed_rows.ts";
 import { tokenHasher } from "../src/crypt/spam_tokens.ts";
@@ -107,6 +108,13 @@ Deno.test("issue21#6: the database file and WAL hold no plaintext of mail receiv
   };
   const subject = marker("subject"); // header metadata: stays in clear, by design
   try {
+    // Alice's webhook for received mail: its queued events carry the message's text.
+    const hook = await gw.call("POST", "/v1/webhooks", {
+      token: await gw.login(ALICE),
+      body: { url: "https://hooks.example.com/postern", events: ["email.received"] },
+    });
+    assertEquals(hook.status, 201, await hook.clone().text());
+    const hookId = (await hook.json()).webhook.id;
     // 1. SMTP (the bridge's MX) to Alice.
     const smtpRaw = mime(
       `${m.preview} first words\r\n${m.smtpText} body`,
@@ -171,6 +179,16 @@ Deno.test("issue21#6: the database file and WAL hold no plaintext of mail receiv
     assert(
       list.items.some((i: { preview: string }) => i.preview.startsWith(m.preview)),
       JSON.stringify(list.items.map((i: { preview: string }) => i.preview)),
+    );
+    await pollInbound(gw.deps);
+    const logRes = await gw.call("GET", `/v1/webhooks/${hookId}/deliveries`, { token: alice });
+    assertEquals(logRes.status, 200, await logRes.clone().text());
+    const log = await logRes.json();
+    assert(
+      log.deliveries.some((d: { payload: { data: { text?: string } } }) =>
+        d.payload.data.text?.includes(m.smtpText)
+      ),
+      "the queued email.received event opens with the message's text",
     );
     const read = await (await gw.call("GET", `/v1/drafts/${draftId}`, { token: alice })).json();
     assertEquals(read.draft.text, `Draft ${m.draftText} words`);

@@ -80,3 +80,26 @@ export async function openPreviews(
     row.preview = await openText(keys, row.preview, previewPlace(owner));
   }));
 }
+
+const eventPlace = (eventId: string) => `webhook event ${eventId}`;
+
+/**
+ * A webhook event's payload as stored until it is posted (tx_webhook_deliveries.payload):
+ * sealed under `accountId`'s data key when the store encrypts at rest — an `email.received`
+ * event carries the message's text and HTML — and bound to its event id.
+ */
+export async function sealEventPayload(
+  store: Store,
+  accountId: number,
+  eventId: string,
+  json: string,
+): Promise<string> {
+  const vault = store.vault;
+  if (!vault?.sealNew) return json;
+  return await sealText(await vault.activeKey(accountId), json, eventPlace(eventId));
+}
+
+/** A stored event payload's JSON (opened when sealed; as it is otherwise). */
+export async function openEventPayload(db: Queryable, eventId: string, stored: string) {
+  return await openText(vaultOf(db)?.lookup, stored, eventPlace(eventId));
+}

@@ -3,6 +3,7 @@
  * update (URL, events, raw copy, pause), delete, rotate the secret with an overlap, a test
  * event, the delivery log, and manual replay.
  */
+import { openEventPayload } from "../crypt/sealed_rows.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   RotateRequest,
@@ -31,7 +32,7 @@ import {
 } from "../transactional/webhooks.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const deliveryView = (r: WebhookDeliveryRow) => ({
+const deliveryView = async (deps: Deps, r: WebhookDeliveryRow) => ({
   id: r.id,
   eventId: r.eventId,
   eventType: r.eventType,
@@ -40,7 +41,7 @@ const deliveryView = (r: WebhookDeliveryRow) => ({
   nextAttemptAt: r.state === "pending" ? iso(r.nextAttemptAt) : null,
   lastStatus: r.lastStatus,
   lastError: r.lastError,
-  payload: JSON.parse(r.payload),
+  payload: JSON.parse(await openEventPayload(deps.store.db, r.eventId, r.payload)),
   createdAt: iso(r.createdAt),
 });
 
@@ -147,7 +148,7 @@ export function txWebhookRoutes(deps: Deps) {
       const auth = c.get("auth");
       requireScope(auth, "send");
       const row = await sendTestEvent(deps, auth.accountId, c.req.valid("param").id);
-      return c.json(deliveryView(row), 202);
+      return c.json(await deliveryView(deps, row), 202);
     },
   );
 
@@ -242,7 +243,7 @@ export function txWebhookRoutes(deps: Deps) {
         beforeId: q.before,
         limit: q.limit,
       });
-      return c.json({ deliveries: rows.map(deliveryView) }, 200);
+      return c.json({ deliveries: await Promise.all(rows.map((r) => deliveryView(deps, r))) }, 200);
     },
   );
 
@@ -272,7 +273,7 @@ export function txWebhookRoutes(deps: Deps) {
       requireScope(auth, "send");
       const p = c.req.valid("param");
       return c.json(
-        deliveryView(await replayDelivery(deps, auth.accountId, p.id, p.deliveryId)),
+        await deliveryView(deps, await replayDelivery(deps, auth.accountId, p.id, p.deliveryId)),
         200,
       );
     },

@@ -8,6 +8,7 @@
  * DNS, not only the URL kept at creation; redirects are not followed (one could point anywhere),
  * and only the status code of an answer is recorded, never its body.
  */
+import { openEventPayload } from "../crypt/sealed_rows.ts";
 import { and, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import type { Deps } from "../deps.ts";
 import type { InValue } from "@libsql/client/web";
@@ -86,14 +87,15 @@ export async function dispatchWebhooks(deps: Deps, opts: DispatchOptions = {}): 
  * left to send: the event goes without it.
  */
 async function bodyOf(deps: Deps, row: WebhookDeliveryRow): Promise<string> {
-  if (!row.rawSha256) return row.payload;
+  const payload = await openEventPayload(deps.store.db, row.eventId, row.payload);
+  if (!row.rawSha256) return payload;
   const [blob] = await deps.store.db.select().from(schema.blobs)
     .where(eq(schema.blobs.sha256, row.rawSha256));
   if (!blob) {
     deps.logger.log("warn", "webhook.raw_missing", { id: row.id, sha256: row.rawSha256 });
-    return row.payload;
+    return payload;
   }
-  const event = JSON.parse(row.payload) as { data: Record<string, unknown> };
+  const event = JSON.parse(payload) as { data: Record<string, unknown> };
   event.data.raw = toBase64(await blobBytes(deps.store.db, blob));
   return JSON.stringify(event);
 }

@@ -6,6 +6,7 @@
  * Events become `tx_webhook_deliveries` rows in the transaction that made them; the dispatcher
  * (webhook_dispatcher.ts) sends them.
  */
+import { sealEventPayload } from "../crypt/sealed_rows.ts";
 import { and, desc, eq, lt } from "drizzle-orm";
 import type {
   EmailEventData,
@@ -315,11 +316,17 @@ export async function enqueueWebhookEvent(
   const targets = hooks.filter((h) => wants(h, type));
   if (targets.length === 0) return 0;
   const eventId = `msg_${randomToken(18)}`;
-  const payload = JSON.stringify({
-    type,
-    timestamp: new Date(at).toISOString(),
-    data: typeof data === "function" ? data() : data,
-  });
+  // Sealed at rest (crypt/sealed_rows.ts): an email.received event holds the message's text.
+  const payload = await sealEventPayload(
+    deps.store,
+    accountId,
+    eventId,
+    JSON.stringify({
+      type,
+      timestamp: new Date(at).toISOString(),
+      data: typeof data === "function" ? data() : data,
+    }),
+  );
   const rows = targets.map((h) => ({
     webhookId: h.id,
     eventId,
@@ -334,7 +341,6 @@ export async function enqueueWebhookEvent(
   }));
   // Any number of webhooks, within D1's 100 parameters a statement (store/appends.ts).
   await insertInSlices(rows, (slice) => tx.insert(schema.txWebhookDeliveries).values(slice));
-  void deps;
   return targets.length;
 }
 
