@@ -19,8 +19,12 @@ const encoder = new TextEncoder();
 /** How long the key an account seals under is trusted without reading it again. */
 const ACTIVE_TTL_MS = 30_000;
 const KEK_CHECK = encoder.encode("postern kek check v1");
-/** Accounts whose token key (`tokenKey`) is remembered at once. */
-const FIRST_KEYS_CACHED = 10_000;
+/**
+ * Data keys kept imported at once (each ~2 KB: its Web Crypto key and two MAC pads), and
+ * accounts whose sealing or token key is remembered: a server with more active accounts
+ * unwraps a key again (one AES-GCM call) when one comes back.
+ */
+const KEYS_CACHED = 4096;
 /** HKDF info of the spam filter's token key (crypt/spam_tokens.ts). */
 const SPAM_INFO = "postern spam tokens v1";
 
@@ -197,14 +201,19 @@ export class Vault {
     });
   }
 
-  /** The data key a sealed part names. */
+  /** The data key a sealed part names (the most recently used KEYS_CACHED kept imported). */
   keyById(id: number): Promise<DataKey> {
     let key = this.keys.get(id);
-    if (!key) {
-      key = this.loadKey(id);
-      key.catch(() => this.keys.delete(id));
+    if (key) {
+      // Least recently used first: a hit moves to the end (Map keeps insertion order).
+      this.keys.delete(id);
       this.keys.set(id, key);
+      return key;
     }
+    key = this.loadKey(id);
+    key.catch(() => this.keys.delete(id));
+    this.keys.set(id, key);
+    if (this.keys.size > KEYS_CACHED) this.keys.delete(this.keys.keys().next().value!);
     return key;
   }
 
@@ -236,6 +245,7 @@ export class Vault {
     if (cached && cached.until > now) return cached.key;
     const key = this.loadActive(accountId);
     key.catch(() => this.active.delete(accountId));
+    if (this.active.size >= KEYS_CACHED) this.active.clear();
     this.active.set(accountId, { key, until: now + ACTIVE_TTL_MS });
     return key;
   }
@@ -264,7 +274,7 @@ export class Vault {
     }
     const key = await this.keyById(Number(row.id));
     // Bounded: a key is ~1 KB of state; an account's first key id changes only if it is deleted.
-    if (this.first.size >= FIRST_KEYS_CACHED) this.first.clear();
+    if (this.first.size >= KEYS_CACHED) this.first.clear();
     this.first.set(accountId, { key, until: now + ACTIVE_TTL_MS });
     return key;
   }
