@@ -262,7 +262,7 @@ export class Vault {
     if (cached && cached.until > now) return cached.key;
     const first = () =>
       rawSql(this.store.db).get<{ id: number | null }>(
-        "SELECT min(id) AS id FROM crypt_keys WHERE account_id = ?",
+        "SELECT min(id) AS id FROM crypt_keys WHERE account_id = ? AND account_deleted_at IS NULL",
         [accountId],
       );
     let row = await first();
