@@ -37,6 +37,10 @@ export type Pop3State = "authorization" | "transaction" | "closed";
  * its maildrop from 1 to n then costs a call per few hundred messages, not per few dozen.
  */
 const PREFETCH_MESSAGES = 512;
+/** The session's first call: a few messages, so the first RETR is answered at once. */
+const FIRST_BATCH = 32;
+/** The next batch is read once fewer than this many fetched messages are left ahead. */
+const READ_AHEAD_LOW = 256;
 
 /**
  * Dovecot's UIDL format (`%08Xu%08Xv`, which Dovecot writes in lower case): UID then
@@ -59,6 +63,12 @@ export class Pop3Session {
   #deleted = new Set<number>();
   #retrieved = new Set<number>();
   #cache = new Map<number, Uint8Array>();
+  /** [count, octets] of the messages not marked deleted; undefined until first asked. */
+  #sums?: [number, number];
+  /** Messages up to this number were fetched (or are being read ahead). */
+  #readTo = 0;
+  /** The read-ahead call in flight, if any (it never rejects). */
+  #reading?: Promise<void>;
 
   constructor(
     readonly config: Pop3Config,
@@ -219,15 +229,22 @@ export class Pop3Session {
     return [send(ok(`${count} messages (${size} octets)`))];
   }
 
+  /**
+   * Messages and octets not marked deleted: summed once per snapshot, then kept up to date by
+   * DELE and RSET (a 10,000-message maildrop is not walked again for every STAT and LIST).
+   */
   #totals(): [number, number] {
-    let count = 0;
-    let size = 0;
-    for (const m of this.#drop!.messages) {
-      if (this.#deleted.has(m.uid)) continue;
-      count++;
-      size += m.size;
+    if (!this.#sums) {
+      let count = 0;
+      let size = 0;
+      for (const m of this.#drop!.messages) {
+        if (this.#deleted.has(m.uid)) continue;
+        count++;
+        size += m.size;
+      }
+      this.#sums = [count, size];
     }
-    return [count, size];
+    return [this.#sums[0], this.#sums[1]];
   }
 
   /** The message for a number argument, or the error reply. */
@@ -247,9 +264,14 @@ export class Pop3Session {
         const r = this.#message(args[0]);
         return r.error ? [r.error] : [send(ok(line(r.n, r.m)))];
       }
-      const lines = drop.messages.flatMap((m, i) =>
-        this.#deleted.has(m.uid) ? [] : [line(i + 1, m)]
-      );
+      const lines: string[] = [];
+      const messages = drop.messages;
+      const deleted = this.#deleted;
+      for (let i = 0; i < messages.length; i++) {
+        if (deleted.size === 0 || !deleted.has(messages[i].uid)) {
+          lines.push(line(i + 1, messages[i]));
+        }
+      }
       const [count, size] = this.#totals();
       return [send(multiline(`${count} messages (${size} octets)`, lines))];
     };
@@ -260,8 +282,11 @@ export class Pop3Session {
       }
       case "LIST":
         return listing((n, m) => `${n} ${m.size}`);
-      case "UIDL":
-        return listing((n, m) => `${n} ${uidlOf(m.uid, drop.uidValidity)}`);
+      case "UIDL": {
+        // uidlOf's second half, once per listing rather than per message.
+        const validity = uidlOf(0, drop.uidValidity).slice(8);
+        return listing((n, m) => `${n} ${m.uid.toString(16).padStart(8, "0")}${validity}`);
+      }
       case "RETR":
       case "TOP": {
         if (args.length !== (verb === "RETR" ? 1 : 2)) return this.#badCommand("wrong arguments");
@@ -286,11 +311,13 @@ export class Pop3Session {
         const r = this.#message(args[0]);
         if (r.error) return [r.error];
         this.#deleted.add(r.m.uid);
+        if (this.#sums) this.#sums = [this.#sums[0] - 1, this.#sums[1] - r.m.size];
         this.#cache.delete(r.m.uid);
         return [send(ok(`message ${r.n} deleted`))];
       }
       case "RSET": {
         this.#deleted.clear();
+        this.#sums = undefined;
         const [count, size] = this.#totals();
         return [send(ok(`maildrop has ${count} messages (${size} octets)`))];
       }
@@ -304,29 +331,76 @@ export class Pop3Session {
     }
   }
 
-  /** The bytes of message n, reading ahead so that sequential RETRs cost one call per batch. */
+  /**
+   * The bytes of message n, read ahead so that sequential RETRs cost one call per batch — and
+   * the next batch is read while the client still works through this one (a client reading its
+   * maildrop from 1 to n never waits for a whole batch after its first few messages).
+   */
   async #bytes(n: number): Promise<Uint8Array | undefined> {
+    const uid = this.#drop!.messages[n - 1].uid;
+    let hit = this.#cache.get(uid);
+    if (!hit && this.#reading && n <= this.#readTo) {
+      // Being read ahead: wait for that call (one that failed leaves it to the call below).
+      await this.#reading;
+      hit = this.#cache.get(uid);
+    }
+    if (!hit) {
+      // The session's first call is small, so the first reply goes out at once.
+      const got = await this.#fetchFrom(n, this.#readTo === 0 ? FIRST_BATCH : PREFETCH_MESSAGES);
+      hit = got.get(uid);
+    }
+    this.#readAhead(n);
+    return hit;
+  }
+
+  /** Fetches message n and those after it not yet cached or deleted, within the batch bounds. */
+  async #fetchFrom(n: number, most: number): Promise<Map<number, Uint8Array>> {
     const messages = this.#drop!.messages;
-    const uid = messages[n - 1].uid;
-    const hit = this.#cache.get(uid);
-    if (hit) return hit;
     const budget = this.config.prefetchBytes ?? 2_000_000;
-    const uids = [uid];
+    const uids = [messages[n - 1].uid];
     let bytes = messages[n - 1].size;
-    for (let i = n; i < messages.length && uids.length < PREFETCH_MESSAGES; i++) {
+    let last = n;
+    for (let i = n; i < messages.length && uids.length < most; i++) {
       const m = messages[i];
+      last = i + 1;
       if (this.#deleted.has(m.uid) || this.#cache.has(m.uid)) continue;
-      if (bytes + m.size > budget) break;
+      if (bytes + m.size > budget) {
+        last = i;
+        break;
+      }
       uids.push(m.uid);
       bytes += m.size;
     }
+    this.#readTo = Math.max(this.#readTo, last);
     // Keep what was read ahead unless the cache would outgrow two batches.
     let cached = 0;
     for (const b of this.#cache.values()) cached += b.byteLength;
     if (cached + bytes > 2 * budget) this.#cache.clear();
     const got = await this.#drop!.fetch(uids);
+    if (this.state !== "transaction") return got;
     for (const [u, b] of got) this.#cache.set(u, b);
-    return got.get(uid);
+    return got;
+  }
+
+  /** Starts reading the next batch when few fetched messages are left ahead of message n. */
+  #readAhead(n: number): void {
+    const messages = this.#drop!.messages;
+    if (this.#reading || this.#readTo - n >= READ_AHEAD_LOW) return;
+    let from = this.#readTo + 1;
+    while (
+      from <= messages.length &&
+      (this.#deleted.has(messages[from - 1].uid) || this.#cache.has(messages[from - 1].uid))
+    ) from++;
+    if (from > messages.length) return;
+    const reading: Promise<void> = this.#fetchFrom(from, PREFETCH_MESSAGES).then(
+      () => {},
+      // A failed read-ahead costs nothing: the RETR that needs the message fetches it itself
+      // (and reports the failure to its client).
+      () => {},
+    ).finally(() => {
+      if (this.#reading === reading) this.#reading = undefined;
+    });
+    this.#reading = reading;
   }
 
   async #quit(): Promise<Action[]> {
