@@ -80,3 +80,65 @@ Deno.test("issue20: /v1/bridge/auth after a remembered success still refuses wro
   assertEquals(await auth("alice-new-password-2"), 401);
   forgetVerifiedSecrets();
 });
+
+Deno.test("issue20#1: a bridge login opens its session in the credential check's own write job", async () => {
+  forgetVerifiedSecrets();
+  const gw = await createTestGateway();
+  const admin = await gw.login(ADMIN);
+  const keyRes = await gw.call("POST", "/v1/api-keys", {
+    token: admin,
+    body: { name: "bridge", scopes: ["bridge"] },
+  });
+  const key = (await keyRes.json()).key as string;
+  const sessions = async () =>
+    (await gw.deps.store.db.select().from(schema.sessions)).filter((s) =>
+      s.userAgent === "bridge:pop3"
+    ).length;
+  const login = async (session: boolean) => {
+    const before = gw.deps.store.roundTrips;
+    const res = await gw.call("POST", "/v1/bridge/auth", {
+      token: key,
+      body: {
+        username: ALICE.address,
+        secret: ALICE.password,
+        protocol: "pop3",
+        clientIp: "192.0.2.9",
+        session,
+      },
+    });
+    assertEquals(res.status, 200);
+    return { trips: gw.deps.store.roundTrips - before, body: await res.json() };
+  };
+  await login(false); // the argon2id run, remembered from now on
+  // The fewest of a few logins: the throttle now and then prunes its table in a write of its own.
+  const fewest = async (session: boolean) => {
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push(await login(session));
+    return { trips: Math.min(...runs.map((r) => r.trips)), body: runs[0].body };
+  };
+  const bare = await fewest(false);
+  const withSession = await fewest(true);
+  // The session row costs no round trip (and no durable write) of its own: it goes in the job
+  // that gives the throttle's charge back.
+  assertEquals(withSession.trips, bare.trips);
+  assertEquals(await sessions(), 4);
+  const body = withSession.body;
+  // The session is real: its token reads the account's maildrop.
+  const drop = await gw.call("GET", "/v1/mail-access/maildrop", { token: body.accessToken });
+  assertEquals(drop.status, 200);
+  await drop.body?.cancel();
+  // A wrong secret opens no session.
+  const wrong = await gw.call("POST", "/v1/bridge/auth", {
+    token: key,
+    body: {
+      username: ALICE.address,
+      secret: "not-it-at-all",
+      protocol: "pop3",
+      clientIp: "192.0.2.9",
+    },
+  });
+  assertEquals(wrong.status, 401);
+  await wrong.body?.cancel();
+  assertEquals(await sessions(), 4);
+  forgetVerifiedSecrets();
+});
