@@ -100,37 +100,26 @@ export async function rawFrames(
     FROM messages m JOIN blobs b ON b.sha256 = m.blob_sha256
     WHERE m.mailbox_id = ? AND +m.account_id = ? AND m.uid IN (SELECT value FROM json_each(?))
     ORDER BY m.uid`;
-  type Row = { uid: number; sha: string; size: number; data: unknown };
   let at = 0;
-  /** The next page's rows, read while this page's parts are being opened. */
-  let ahead: Promise<Row[]> | undefined;
-  const readPage = (): Promise<Row[]> | undefined => {
-    if (at >= wanted.length) return undefined;
-    const page = wanted.slice(at, at + FRAMES_PER_READ);
-    at += page.length;
-    // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
-    const rows = raw.all<Row>(query, [mailboxId, accountId, JSON.stringify(page)]);
-    rows.catch(() => {}); // awaited later, where it throws; never an unhandled rejection
-    return rows;
-  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let rows: Row[] = [];
+      let rows: { uid: number; sha: string; size: number; data: unknown }[] = [];
       // A page whose messages were all expunged meanwhile enqueues nothing: read the next one
       // (a pull that enqueues nothing would leave the reader waiting for good).
       while (rows.length === 0) {
-        const next = ahead ?? readPage();
-        ahead = undefined;
-        if (!next) {
+        if (at >= wanted.length) {
           controller.close();
           return;
         }
-        rows = await next;
+        const page = wanted.slice(at, at + FRAMES_PER_READ);
+        at += page.length;
+        // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
+        rows = await raw.all(query, [mailboxId, accountId, JSON.stringify(page)]);
       }
       // The page's sealed parts are opened together, not one await after another: Web Crypto
-      // runs each AES-GCM open off the event loop, so they overlap — with each other and with
-      // the next page's query, read meanwhile (two pages held at most).
-      const opening = Promise.all(
+      // runs each AES-GCM open off the event loop, so they overlap (the page is held whole
+      // either way, as its one chunk).
+      const bodies = await Promise.all(
         rows.map((row) =>
           part === "header"
             ? headerOf(db, { sha256: row.sha, data: row.data }).then(headerBlock)
@@ -138,8 +127,6 @@ export async function rawFrames(
             : blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data })
         ),
       );
-      ahead = readPage();
-      const bodies = await opening;
       let total = 0;
       for (const bytes of bodies) total += 8 + bytes.byteLength;
       const out = new Uint8Array(total);
