@@ -34,18 +34,9 @@ export type Pop3State = "authorization" | "transaction" | "closed";
 
 /**
  * Most messages RETR reads ahead in one gateway call (within `prefetchBytes`): a client reading
- * its maildrop from 1 to n then costs a call per few hundred messages, not per few dozen. Not
- * more: a client that stops early (and a benchmark's RETR of 1,000) leaves at most one batch
- * read for nothing.
+ * its maildrop from 1 to n then costs a call per few hundred messages, not per few dozen.
  */
-const PREFETCH_MESSAGES = 256;
-/** The session's first call: a few messages, so the first RETR is answered at once. */
-const FIRST_BATCH = 32;
-/**
- * The next batch is read once fewer than this many fetched messages are left ahead: enough for
- * the call to finish before the client gets there.
- */
-const READ_AHEAD_LOW = 128;
+const PREFETCH_MESSAGES = 512;
 
 /**
  * Dovecot's UIDL format (`%08Xu%08Xv`, which Dovecot writes in lower case): UID then
@@ -70,10 +61,6 @@ export class Pop3Session {
   #cache = new Map<number, Uint8Array>();
   /** [count, octets] of the messages not marked deleted; undefined until first asked. */
   #sums?: [number, number];
-  /** Messages up to this number were fetched (or are being read ahead). */
-  #readTo = 0;
-  /** The read-ahead call in flight, if any (it never rejects). */
-  #reading?: Promise<void>;
 
   constructor(
     readonly config: Pop3Config,
@@ -336,76 +323,29 @@ export class Pop3Session {
     }
   }
 
-  /**
-   * The bytes of message n, read ahead so that sequential RETRs cost one call per batch — and
-   * the next batch is read while the client still works through this one (a client reading its
-   * maildrop from 1 to n never waits for a whole batch after its first few messages).
-   */
+  /** The bytes of message n, reading ahead so that sequential RETRs cost one call per batch. */
   async #bytes(n: number): Promise<Uint8Array | undefined> {
-    const uid = this.#drop!.messages[n - 1].uid;
-    let hit = this.#cache.get(uid);
-    if (!hit && this.#reading && n <= this.#readTo) {
-      // Being read ahead: wait for that call (one that failed leaves it to the call below).
-      await this.#reading;
-      hit = this.#cache.get(uid);
-    }
-    if (!hit) {
-      // The session's first call is small, so the first reply goes out at once.
-      const got = await this.#fetchFrom(n, this.#readTo === 0 ? FIRST_BATCH : PREFETCH_MESSAGES);
-      hit = got.get(uid);
-    }
-    this.#readAhead(n);
-    return hit;
-  }
-
-  /** Fetches message n and those after it not yet cached or deleted, within the batch bounds. */
-  async #fetchFrom(n: number, most: number): Promise<Map<number, Uint8Array>> {
     const messages = this.#drop!.messages;
+    const uid = messages[n - 1].uid;
+    const hit = this.#cache.get(uid);
+    if (hit) return hit;
     const budget = this.config.prefetchBytes ?? 2_000_000;
-    const uids = [messages[n - 1].uid];
+    const uids = [uid];
     let bytes = messages[n - 1].size;
-    let last = n;
-    for (let i = n; i < messages.length && uids.length < most; i++) {
+    for (let i = n; i < messages.length && uids.length < PREFETCH_MESSAGES; i++) {
       const m = messages[i];
-      last = i + 1;
       if (this.#deleted.has(m.uid) || this.#cache.has(m.uid)) continue;
-      if (bytes + m.size > budget) {
-        last = i;
-        break;
-      }
+      if (bytes + m.size > budget) break;
       uids.push(m.uid);
       bytes += m.size;
     }
-    this.#readTo = Math.max(this.#readTo, last);
     // Keep what was read ahead unless the cache would outgrow two batches.
     let cached = 0;
     for (const b of this.#cache.values()) cached += b.byteLength;
     if (cached + bytes > 2 * budget) this.#cache.clear();
     const got = await this.#drop!.fetch(uids);
-    if (this.state !== "transaction") return got;
     for (const [u, b] of got) this.#cache.set(u, b);
-    return got;
-  }
-
-  /** Starts reading the next batch when few fetched messages are left ahead of message n. */
-  #readAhead(n: number): void {
-    const messages = this.#drop!.messages;
-    if (this.#reading || this.#readTo - n >= READ_AHEAD_LOW) return;
-    let from = this.#readTo + 1;
-    while (
-      from <= messages.length &&
-      (this.#deleted.has(messages[from - 1].uid) || this.#cache.has(messages[from - 1].uid))
-    ) from++;
-    if (from > messages.length) return;
-    const reading: Promise<void> = this.#fetchFrom(from, PREFETCH_MESSAGES).then(
-      () => {},
-      // A failed read-ahead costs nothing: the RETR that needs the message fetches it itself
-      // (and reports the failure to its client).
-      () => {},
-    ).finally(() => {
-      if (this.#reading === reading) this.#reading = undefined;
-    });
-    this.#reading = reading;
+    return got.get(uid);
   }
 
   async #quit(): Promise<Action[]> {
