@@ -4,6 +4,30 @@ import { forgetVerifiedSecrets, secretMemory } from "../src/auth/verified_secret
 import { schema } from "../src/store/store.ts";
 import { eq } from "drizzle-orm";
 
+/** A fresh gateway (nothing remembered) and an API key with the bridge scope. */
+async function gatewayWithBridgeKey() {
+  forgetVerifiedSecrets();
+  const gw = await createTestGateway();
+  const admin = await gw.login(ADMIN);
+  const keyRes = await gw.call("POST", "/v1/api-keys", {
+    token: admin,
+    body: { name: "bridge", scopes: ["bridge"] },
+  });
+  return { gw, key: (await keyRes.json()).key as string };
+}
+
+/** `/v1/bridge/auth` as the POP3 listener calls it. */
+const bridgeAuth = (
+  gw: Awaited<ReturnType<typeof createTestGateway>>,
+  key: string,
+  secret: string,
+  session?: boolean,
+) =>
+  gw.call("POST", "/v1/bridge/auth", {
+    token: key,
+    body: { username: ALICE.address, secret, protocol: "pop3", clientIp: "192.0.2.9", session },
+  });
+
 Deno.test("issue20: a verified secret is remembered per stored hash, for that secret only, until it expires", async () => {
   forgetVerifiedSecrets();
   const now = 1_000_000;
@@ -21,19 +45,9 @@ Deno.test("issue20: a verified secret is remembered per stored hash, for that se
 });
 
 Deno.test("issue20: /v1/bridge/auth after a remembered success still refuses wrong, changed, deleted and 2FA-bound secrets", async () => {
-  forgetVerifiedSecrets();
-  const gw = await createTestGateway();
-  const admin = await gw.login(ADMIN);
-  const keyRes = await gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "bridge", scopes: ["bridge"] },
-  });
-  const key = (await keyRes.json()).key as string;
+  const { gw, key } = await gatewayWithBridgeKey();
   const auth = async (secret: string) => {
-    const res = await gw.call("POST", "/v1/bridge/auth", {
-      token: key,
-      body: { username: ALICE.address, secret, protocol: "pop3", clientIp: "192.0.2.9" },
-    });
+    const res = await bridgeAuth(gw, key, secret);
     await res.body?.cancel();
     return res.status;
   };
@@ -82,30 +96,14 @@ Deno.test("issue20: /v1/bridge/auth after a remembered success still refuses wro
 });
 
 Deno.test("issue20#1: a bridge login opens its session in the credential check's own write job", async () => {
-  forgetVerifiedSecrets();
-  const gw = await createTestGateway();
-  const admin = await gw.login(ADMIN);
-  const keyRes = await gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "bridge", scopes: ["bridge"] },
-  });
-  const key = (await keyRes.json()).key as string;
+  const { gw, key } = await gatewayWithBridgeKey();
   const sessions = async () =>
     (await gw.deps.store.db.select().from(schema.sessions)).filter((s) =>
       s.userAgent === "bridge:pop3"
     ).length;
   const login = async (session: boolean) => {
     const before = gw.deps.store.roundTrips;
-    const res = await gw.call("POST", "/v1/bridge/auth", {
-      token: key,
-      body: {
-        username: ALICE.address,
-        secret: ALICE.password,
-        protocol: "pop3",
-        clientIp: "192.0.2.9",
-        session,
-      },
-    });
+    const res = await bridgeAuth(gw, key, ALICE.password, session);
     assertEquals(res.status, 200);
     return { trips: gw.deps.store.roundTrips - before, body: await res.json() };
   };
@@ -128,15 +126,7 @@ Deno.test("issue20#1: a bridge login opens its session in the credential check's
   assertEquals(drop.status, 200);
   await drop.body?.cancel();
   // A wrong secret opens no session.
-  const wrong = await gw.call("POST", "/v1/bridge/auth", {
-    token: key,
-    body: {
-      username: ALICE.address,
-      secret: "not-it-at-all",
-      protocol: "pop3",
-      clientIp: "192.0.2.9",
-    },
-  });
+  const wrong = await bridgeAuth(gw, key, "not-it-at-all");
   assertEquals(wrong.status, 401);
   await wrong.body?.cancel();
   assertEquals(await sessions(), 4);
