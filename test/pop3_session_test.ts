@@ -348,3 +348,85 @@ Deno.test("POP3 codec: dot-stuffing is reversible and byte-exact, TOP cuts at li
   assertEquals(uidlOf(1, 0xabcdef), "0000000100abcdef");
   assert(uidlOf(0xffffffff, 0xffffffff).length === 16);
 });
+
+/** A maildrop of `n` small messages whose fetches can be held open or made to fail. */
+class BigDrop implements Maildrop {
+  uidValidity = 7;
+  messages: { uid: number; size: number }[];
+  fetches: number[][] = [];
+  /** Fetches of these first UIDs fail (once each). */
+  failFirst = new Set<number>();
+  constructor(n: number) {
+    this.messages = Array.from(
+      { length: n },
+      (_, i) => ({ uid: 100 + i, size: body(100 + i).length }),
+    );
+  }
+  fetch(uids: number[]) {
+    this.fetches.push(uids);
+    if (this.failFirst.delete(uids[0])) return Promise.reject(new Error("gateway down"));
+    return Promise.resolve(new Map(uids.map((u) => [u, enc.encode(body(u))])));
+  }
+  commit() {
+    return Promise.resolve();
+  }
+  close() {
+    return Promise.resolve();
+  }
+}
+
+const body = (uid: number) => `Subject: m${uid}\r\n\r\n.dot line ${uid}\r\n`;
+
+async function retr(s: Pop3Session, n: number): Promise<string> {
+  const [a] = await s.handleLine(`RETR ${n}`);
+  assert(a.type === "send");
+  return typeof a.data === "string" ? a.data : new TextDecoder().decode(a.data);
+}
+
+Deno.test("issue20#1: sequential POP3 RETRs cost one call per batch, each message byte-exact", async () => {
+  const drop = new BigDrop(1200);
+  const backend = { login: () => Promise.resolve({ ok: true as const, maildrop: drop }) };
+  const s = new Pop3Session({ ...config, tlsActive: true }, backend, "192.0.2.1");
+  await s.handleLine("USER a@postern.test");
+  await s.handleLine("PASS x");
+  for (let n = 1; n <= 1200; n++) {
+    const uid = 100 + n - 1;
+    const reply = await retr(s, n);
+    const size = body(uid).length;
+    // Byte-stuffed: the line starting "." goes out as "..".
+    assertEquals(reply, `+OK ${size} octets\r\n${body(uid).replace("\n.", "\n..")}.\r\n`);
+  }
+  // 512 a call: every message fetched once, in 3 calls (not one per message).
+  assertEquals(drop.fetches.map((f) => f.length), [512, 512, 176]);
+  assertEquals(drop.fetches.flat(), drop.messages.map((m) => m.uid));
+});
+
+Deno.test("issue20#1: a failed POP3 fetch is a temporary error, the next RETR fetches again; STAT totals follow DELE and RSET", async () => {
+  const drop = new BigDrop(100);
+  drop.failFirst.add(100);
+  const backend = { login: () => Promise.resolve({ ok: true as const, maildrop: drop }) };
+  const s = new Pop3Session({ ...config, tlsActive: true }, backend, "192.0.2.1");
+  await s.handleLine("USER a@postern.test");
+  await s.handleLine("PASS x");
+  assertEquals(
+    await retr(s, 1),
+    "-ERR [SYS/TEMP] service temporarily unavailable, try again later\r\n",
+  );
+  for (let n = 1; n <= 100; n++) {
+    assert((await retr(s, n)).startsWith(`+OK ${body(99 + n).length} `));
+  }
+  assertEquals(drop.fetches.map((f) => f[0]), [100, 100]);
+  // DELE keeps STAT's totals exact without walking the maildrop again; RSET restores them.
+  const total = drop.messages.reduce((n, m) => n + m.size, 0);
+  await s.handleLine("DELE 2");
+  const [stat] = await s.handleLine("STAT");
+  assertEquals(stat, { type: "send", data: `+OK 99 ${total - drop.messages[1].size}\r\n` });
+  const [list] = await s.handleLine("LIST");
+  assert(typeof list.type === "string" && list.type === "send");
+  assert(
+    String(list.data).startsWith(`+OK 99 messages (${total - drop.messages[1].size} octets)\r\n1 `),
+  );
+  assert(!String(list.data).includes("\r\n2 "));
+  await s.handleLine("RSET");
+  assertEquals((await s.handleLine("STAT"))[0], { type: "send", data: `+OK 100 ${total}\r\n` });
+});

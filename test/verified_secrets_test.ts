@@ -4,6 +4,30 @@ import { forgetVerifiedSecrets, secretMemory } from "../src/auth/verified_secret
 import { schema } from "../src/store/store.ts";
 import { eq } from "drizzle-orm";
 
+/** A fresh gateway (nothing remembered) and an API key with the bridge scope. */
+async function gatewayWithBridgeKey() {
+  forgetVerifiedSecrets();
+  const gw = await createTestGateway();
+  const admin = await gw.login(ADMIN);
+  const keyRes = await gw.call("POST", "/v1/api-keys", {
+    token: admin,
+    body: { name: "bridge", scopes: ["bridge"] },
+  });
+  return { gw, key: (await keyRes.json()).key as string };
+}
+
+/** `/v1/bridge/auth` as the POP3 listener calls it. */
+const bridgeAuth = (
+  gw: Awaited<ReturnType<typeof createTestGateway>>,
+  key: string,
+  secret: string,
+  session?: boolean,
+) =>
+  gw.call("POST", "/v1/bridge/auth", {
+    token: key,
+    body: { username: ALICE.address, secret, protocol: "pop3", clientIp: "192.0.2.9", session },
+  });
+
 Deno.test("issue20: a verified secret is remembered per stored hash, for that secret only, until it expires", async () => {
   forgetVerifiedSecrets();
   const now = 1_000_000;
@@ -21,19 +45,9 @@ Deno.test("issue20: a verified secret is remembered per stored hash, for that se
 });
 
 Deno.test("issue20: /v1/bridge/auth after a remembered success still refuses wrong, changed, deleted and 2FA-bound secrets", async () => {
-  forgetVerifiedSecrets();
-  const gw = await createTestGateway();
-  const admin = await gw.login(ADMIN);
-  const keyRes = await gw.call("POST", "/v1/api-keys", {
-    token: admin,
-    body: { name: "bridge", scopes: ["bridge"] },
-  });
-  const key = (await keyRes.json()).key as string;
+  const { gw, key } = await gatewayWithBridgeKey();
   const auth = async (secret: string) => {
-    const res = await gw.call("POST", "/v1/bridge/auth", {
-      token: key,
-      body: { username: ALICE.address, secret, protocol: "pop3", clientIp: "192.0.2.9" },
-    });
+    const res = await bridgeAuth(gw, key, secret);
     await res.body?.cancel();
     return res.status;
   };
@@ -78,5 +92,43 @@ Deno.test("issue20: /v1/bridge/auth after a remembered success still refuses wro
   await gw.deps.store.db.update(schema.accounts).set({ totpEnabled: false, disabled: true })
     .where(eq(schema.accounts.address, ALICE.address));
   assertEquals(await auth("alice-new-password-2"), 401);
+  forgetVerifiedSecrets();
+});
+
+Deno.test("issue20#1: a bridge login opens its session in the credential check's own write job", async () => {
+  const { gw, key } = await gatewayWithBridgeKey();
+  const sessions = async () =>
+    (await gw.deps.store.db.select().from(schema.sessions)).filter((s) =>
+      s.userAgent === "bridge:pop3"
+    ).length;
+  const login = async (session: boolean) => {
+    const before = gw.deps.store.roundTrips;
+    const res = await bridgeAuth(gw, key, ALICE.password, session);
+    assertEquals(res.status, 200);
+    return { trips: gw.deps.store.roundTrips - before, body: await res.json() };
+  };
+  await login(false); // the argon2id run, remembered from now on
+  // The fewest of a few logins: the throttle now and then prunes its table in a write of its own.
+  const fewest = async (session: boolean) => {
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push(await login(session));
+    return { trips: Math.min(...runs.map((r) => r.trips)), body: runs[0].body };
+  };
+  const bare = await fewest(false);
+  const withSession = await fewest(true);
+  // The session row costs no round trip (and no durable write) of its own: it goes in the job
+  // that gives the throttle's charge back.
+  assertEquals(withSession.trips, bare.trips);
+  assertEquals(await sessions(), 4);
+  const body = withSession.body;
+  // The session is real: its token reads the account's maildrop.
+  const drop = await gw.call("GET", "/v1/mail-access/maildrop", { token: body.accessToken });
+  assertEquals(drop.status, 200);
+  await drop.body?.cancel();
+  // A wrong secret opens no session.
+  const wrong = await bridgeAuth(gw, key, "not-it-at-all");
+  assertEquals(wrong.status, 401);
+  await wrong.body?.cancel();
+  assertEquals(await sessions(), 4);
   forgetVerifiedSecrets();
 });

@@ -59,6 +59,8 @@ export class Pop3Session {
   #deleted = new Set<number>();
   #retrieved = new Set<number>();
   #cache = new Map<number, Uint8Array>();
+  /** [count, octets] of the messages not marked deleted; undefined until first asked. */
+  #sums?: [number, number];
 
   constructor(
     readonly config: Pop3Config,
@@ -219,15 +221,22 @@ export class Pop3Session {
     return [send(ok(`${count} messages (${size} octets)`))];
   }
 
+  /**
+   * Messages and octets not marked deleted: summed once per snapshot, then kept up to date by
+   * DELE and RSET (a 10,000-message maildrop is not walked again for every STAT and LIST).
+   */
   #totals(): [number, number] {
-    let count = 0;
-    let size = 0;
-    for (const m of this.#drop!.messages) {
-      if (this.#deleted.has(m.uid)) continue;
-      count++;
-      size += m.size;
+    if (!this.#sums) {
+      let count = 0;
+      let size = 0;
+      for (const m of this.#drop!.messages) {
+        if (this.#deleted.has(m.uid)) continue;
+        count++;
+        size += m.size;
+      }
+      this.#sums = [count, size];
     }
-    return [count, size];
+    return [this.#sums[0], this.#sums[1]];
   }
 
   /** The message for a number argument, or the error reply. */
@@ -247,9 +256,14 @@ export class Pop3Session {
         const r = this.#message(args[0]);
         return r.error ? [r.error] : [send(ok(line(r.n, r.m)))];
       }
-      const lines = drop.messages.flatMap((m, i) =>
-        this.#deleted.has(m.uid) ? [] : [line(i + 1, m)]
-      );
+      const lines: string[] = [];
+      const messages = drop.messages;
+      const deleted = this.#deleted;
+      for (let i = 0; i < messages.length; i++) {
+        if (deleted.size === 0 || !deleted.has(messages[i].uid)) {
+          lines.push(line(i + 1, messages[i]));
+        }
+      }
       const [count, size] = this.#totals();
       return [send(multiline(`${count} messages (${size} octets)`, lines))];
     };
@@ -260,8 +274,11 @@ export class Pop3Session {
       }
       case "LIST":
         return listing((n, m) => `${n} ${m.size}`);
-      case "UIDL":
-        return listing((n, m) => `${n} ${uidlOf(m.uid, drop.uidValidity)}`);
+      case "UIDL": {
+        // uidlOf's second half, once per listing rather than per message.
+        const validity = uidlOf(0, drop.uidValidity).slice(8);
+        return listing((n, m) => `${n} ${m.uid.toString(16).padStart(8, "0")}${validity}`);
+      }
       case "RETR":
       case "TOP": {
         if (args.length !== (verb === "RETR" ? 1 : 2)) return this.#badCommand("wrong arguments");
@@ -286,11 +303,13 @@ export class Pop3Session {
         const r = this.#message(args[0]);
         if (r.error) return [r.error];
         this.#deleted.add(r.m.uid);
+        if (this.#sums) this.#sums = [this.#sums[0] - 1, this.#sums[1] - r.m.size];
         this.#cache.delete(r.m.uid);
         return [send(ok(`message ${r.n} deleted`))];
       }
       case "RSET": {
         this.#deleted.clear();
+        this.#sums = undefined;
         const [count, size] = this.#totals();
         return [send(ok(`maildrop has ${count} messages (${size} octets)`))];
       }

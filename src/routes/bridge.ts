@@ -35,7 +35,7 @@ import {
   type RecipientResult,
   servesRecipient,
 } from "../services/delivery.ts";
-import { openMailSession } from "../services/mail_access_session.ts";
+import { type MailSessionTokens, prepareMailSession } from "../services/mail_access_session.ts";
 import { greylisted } from "../services/spam_greylist.ts";
 import { sharpRecipientProblem } from "../services/sharp_route.ts";
 import { submitMessage } from "../services/submission.ts";
@@ -339,17 +339,29 @@ export function bridgeRoutes(deps: Deps) {
           200,
         );
       }
+      const wantsSession = body.session ?? (body.protocol === "imap" || body.protocol === "pop3");
+      let tokens: MailSessionTokens | undefined;
+      // The session row commits in the credential check's own write job (one durable write).
       const account = await verifyAccountSecret(deps, body.username, body.secret, {
         ip: body.clientIp,
+        alsoWrite: wantsSession
+          ? async (account) => {
+            const session = await prepareMailSession(
+              deps,
+              account.id,
+              body.protocol,
+              body.clientIp,
+            );
+            tokens = session.tokens;
+            return [session.statement];
+          }
+          : undefined,
       });
       if (!account) {
         throw new AppError(401, "invalid_credentials", "the username or password is wrong");
       }
       const base = { accountId: account.id, address: account.address };
-      const wantsSession = body.session ?? (body.protocol === "imap" || body.protocol === "pop3");
-      if (!wantsSession) return c.json(base, 200);
-      const tokens = await openMailSession(deps, account.id, body.protocol, body.clientIp);
-      return c.json({ ...base, ...tokens }, 200);
+      return c.json(tokens ? { ...base, ...tokens } : base, 200);
     },
   );
 

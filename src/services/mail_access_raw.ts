@@ -103,36 +103,41 @@ export async function rawFrames(
   let at = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      if (at >= wanted.length) {
-        controller.close();
-        return;
+      let rows: { uid: number; sha: string; size: number; data: unknown }[] = [];
+      // A page whose messages were all expunged meanwhile enqueues nothing: read the next one
+      // (a pull that enqueues nothing would leave the reader waiting for good).
+      while (rows.length === 0) {
+        if (at >= wanted.length) {
+          controller.close();
+          return;
+        }
+        const page = wanted.slice(at, at + FRAMES_PER_READ);
+        at += page.length;
+        // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
+        rows = await raw.all(query, [mailboxId, accountId, JSON.stringify(page)]);
       }
-      const page = wanted.slice(at, at + FRAMES_PER_READ);
-      at += page.length;
-      const rows = await raw.all<{ uid: number; sha: string; size: number; data: unknown }>(
-        query,
-        [mailboxId, accountId, JSON.stringify(page)],
+      // The page's sealed parts are opened together, not one await after another: Web Crypto
+      // runs each AES-GCM open off the event loop, so they overlap (the page is held whole
+      // either way, as its one chunk).
+      const bodies = await Promise.all(
+        rows.map((row) =>
+          part === "header"
+            ? headerOf(db, { sha256: row.sha, data: row.data }).then(headerBlock)
+            // A large blob's first chunk is in the row; the rest in blob_chunks.
+            : blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data })
+        ),
       );
-      // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
-      const frames: { uid: number; bytes: Uint8Array }[] = [];
       let total = 0;
-      for (const row of rows) {
-        const bytes = part === "header"
-          ? headerBlock(await headerOf(db, { sha256: row.sha, data: row.data }))
-          // A large blob's first chunk is in the row; the rest in blob_chunks.
-          : await blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data });
-        frames.push({ uid: Number(row.uid), bytes });
-        total += 8 + bytes.byteLength;
-      }
-      if (frames.length === 0) return;
+      for (const bytes of bodies) total += 8 + bytes.byteLength;
       const out = new Uint8Array(total);
       const view = new DataView(out.buffer);
       let o = 0;
-      for (const f of frames) {
-        view.setUint32(o, f.uid);
-        view.setUint32(o + 4, f.bytes.byteLength);
-        out.set(f.bytes, o + 8);
-        o += 8 + f.bytes.byteLength;
+      for (let i = 0; i < rows.length; i++) {
+        const bytes = bodies[i];
+        view.setUint32(o, Number(rows[i].uid));
+        view.setUint32(o + 4, bytes.byteLength);
+        out.set(bytes, o + 8);
+        o += 8 + bytes.byteLength;
       }
       controller.enqueue(out);
     },

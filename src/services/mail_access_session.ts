@@ -8,7 +8,7 @@
 import { signAccessToken } from "../auth/tokens.ts";
 import { randomToken, sha256Hex } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
-import { schema } from "../store/store.ts";
+import type { Statement } from "../store/store.ts";
 
 /**
  * The user agent of the session rows this module opens starts with this: refreshing such a
@@ -25,23 +25,32 @@ export interface MailSessionTokens {
   expiresIn: number;
 }
 
-export async function openMailSession(
+/**
+ * A mail session in two halves: the session row's INSERT, for the caller to commit in a write
+ * job of its own (the credential check's, routes/bridge.ts: a login costs one durable write, not
+ * two), and the tokens, valid once that job has committed.
+ */
+export async function prepareMailSession(
   deps: Deps,
   accountId: number,
   protocol: string,
   ip: string,
-): Promise<MailSessionTokens> {
+): Promise<{ statement: Statement; tokens: MailSessionTokens }> {
   const now = deps.clock.now();
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
-  await deps.store.db.insert(schema.sessions).values({
-    id: sessionId,
-    accountId,
-    refreshHash: await sha256Hex(refreshToken),
-    expiresAt: now + deps.config.refreshTokenTtlDays * 86_400_000,
-    userAgent: `${MAIL_SESSION_AGENT}${protocol}`.slice(0, 200),
-    ip: ip.slice(0, 64),
-  });
+  const statement = {
+    sql: "INSERT INTO sessions (id, account_id, refresh_hash, expires_at, user_agent, ip) " +
+      "VALUES (?, ?, ?, ?, ?, ?)",
+    args: [
+      sessionId,
+      accountId,
+      await sha256Hex(refreshToken),
+      now + deps.config.refreshTokenTtlDays * 86_400_000,
+      `${MAIL_SESSION_AGENT}${protocol}`.slice(0, 200),
+      ip.slice(0, 64),
+    ],
+  };
   const ttl = Math.max(deps.config.accessTokenTtlSeconds, MAIL_SESSION_TOKEN_SECONDS);
   const accessToken = await signAccessToken(
     deps.jwtKey,
@@ -51,5 +60,5 @@ export async function openMailSession(
     now,
   );
   deps.logger.log("info", "auth.bridge_session", { accountId, protocol });
-  return { accessToken, refreshToken, expiresIn: ttl };
+  return { statement, tokens: { accessToken, refreshToken, expiresIn: ttl } };
 }
