@@ -4,7 +4,7 @@
  * nothing else would). Run in a child with the start task's V8 flags.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { cleanExecutableMappings, parseSmaps } from "../hosts/process/file_pages.ts";
+import { cleanFileMappings, parseSmaps } from "../hosts/process/file_pages.ts";
 
 /** Runs a fixture child with the start task's V8 flags; its one JSON line. */
 async function runChild(fixture: string, ...args: string[]) {
@@ -51,7 +51,7 @@ Deno.test("issue20#2: settling drops the executable's resident pages, and the pr
   assert(after < before - 8 * MiB, `executable resident: ${before} bytes before, ${after} after`);
 });
 
-Deno.test("issue20#2: only the executable's unwritten, read-only private mappings are dropped", () => {
+Deno.test("issue20#2: only unwritten, read-only private mappings of files are dropped", () => {
   const smaps = [
     "00400000-00500000 r--p 00000000 fe:00 1 /usr/bin/deno",
     "Rss:                  64 kB",
@@ -82,11 +82,15 @@ Deno.test("issue20#2: only the executable's unwritten, read-only private mapping
     "Rss:                  64 kB",
     "Anonymous:             0 kB",
     "Locked:               64 kB",
+    "7e000000-7e100000 r--p 00000000 00:05 3 /dev/zero",
+    "Rss:                  64 kB",
+    "Anonymous:             0 kB",
+    "Locked:                0 kB",
     "7f000000-7f100000 rw-p 00000000 00:00 0",
     "Rss:                 512 kB",
     "Anonymous:           512 kB",
     "Locked:                0 kB",
   ].join("\n");
-  const clean = cleanExecutableMappings(parseSmaps(smaps), "/usr/bin/deno");
-  assertEquals(clean.map((m) => m.start.toString(16)), ["400000", "500000"]);
+  const clean = cleanFileMappings(parseSmaps(smaps));
+  assertEquals(clean.map((m) => m.start.toString(16)), ["400000", "500000", "800000"]);
 });

@@ -8,12 +8,14 @@
  * by a minor fault (no disk read while the file is cached; about 1 µs a page, some 10 ms for all of
  * them when the next burst starts).
  *
- * Only what is certainly unchanged file content is dropped, because `MADV_DONTNEED` on a private
- * mapping discards the process's own copies of its pages: mappings of the executable itself that
+ * The same goes for the shared libraries (libSQL's, 5 MiB, of which idle work runs 3). Only what
+ * is certainly unchanged file content is dropped, because `MADV_DONTNEED` on a private mapping
+ * discards the process's own copies of its pages: private mappings of files (not devices) that
  * are neither writable nor hold a single copied page (`Anonymous: 0 kB` in `/proc/self/smaps`;
  * the relocated data lives in writable ones). Those the kernel itself drops and reads back from
- * the file whenever memory runs short, so dropping them here risks nothing it does not. Linux with glibc's `madvise` through Deno's FFI only;
- * elsewhere (Bun, another OS, no FFI permission) nothing happens.
+ * the file whenever memory runs short, so dropping them here risks nothing it does not. Linux
+ * with glibc's `madvise` through Deno's FFI only; elsewhere (Bun, another OS, no FFI permission)
+ * nothing happens.
  */
 
 const MADV_DONTNEED = 4;
@@ -76,30 +78,29 @@ export function parseSmaps(text: string): Mapping[] {
   return out;
 }
 
-/** Mappings of `executable` whose resident pages are all unchanged file content. */
-export function cleanExecutableMappings(mappings: Mapping[], executable: string): Mapping[] {
+/** File mappings whose resident pages are all unchanged file content. */
+export function cleanFileMappings(mappings: Mapping[]): Mapping[] {
   return mappings.filter((m) =>
-    m.path === executable && m.perms[1] === "-" && m.perms[3] === "p" && m.anonymous === 0 &&
-    m.locked === 0 && m.rss > 0
+    m.path.startsWith("/") && !m.path.startsWith("/dev/") && m.perms[1] === "-" &&
+    m.perms[3] === "p" && m.anonymous === 0 && m.locked === 0 && m.rss > 0
   );
 }
 
 /**
- * Drops the executable's clean resident pages from this process; returns the kB dropped (0
- * where it cannot run).
+ * Drops the clean resident pages of the executable and its libraries from this process; returns
+ * the kB dropped (0 where it cannot run).
  */
-export function releaseExecutablePages(): number {
+export function releaseFilePages(): number {
   const advise = load();
   if (!advise) return 0;
   try {
-    const executable = Deno.realPathSync(Deno.execPath());
     const mappings = parseSmaps(Deno.readTextFileSync("/proc/self/smaps"));
     let released = 0;
-    for (const m of cleanExecutableMappings(mappings, executable)) {
+    for (const m of cleanFileMappings(mappings)) {
       if (advise(m.start, m.end - m.start, MADV_DONTNEED) === 0) released += m.rss;
     }
     return released;
   } catch {
-    return 0; // no read permission for /proc or the executable's path
+    return 0; // no read permission for /proc
   }
 }

@@ -21,11 +21,11 @@
  * sqlite_client.ts), glibc's `malloc_trim` hands the free pages inside malloc's arenas back: the
  * runtime's native side (sockets, SQLite, the threads a burst started) leaves them fragmented,
  * and glibc returns only the top of each arena by itself (about 35 MB after a 2,000-message
- * burst). Both times, too, the pages of the `deno` executable that start-up and the busy spell
- * touched are dropped from the process (file_pages.ts): an idle server runs few of them.
+ * burst). Both times, too, the pages of the `deno` executable (and its libraries) that start-up and
+ * the busy spell touched are dropped from the process (file_pages.ts): an idle server runs few of them.
  */
 import process from "node:process";
-import { releaseExecutablePages } from "./file_pages.ts";
+import { releaseFilePages } from "./file_pages.ts";
 
 /** External memory above which a quiet server collects. */
 const THRESHOLD = 48 * 1024 * 1024;
@@ -141,7 +141,7 @@ export function startMemoryTrim(): MemoryTrim {
   const compactAndTrim = () => {
     collect(true);
     mallocTrim();
-    releaseExecutablePages();
+    releaseFilePages();
     const after = usage();
     settled = after.heapTotal + after.external;
     floor = last.heapUsed = after.heapUsed;
@@ -162,7 +162,7 @@ export function startMemoryTrim(): MemoryTrim {
     if (idleFor === IDLE_TRIM_AGAIN_SECONDS && trimAgain) {
       trimAgain = false;
       mallocTrim();
-      releaseExecutablePages();
+      releaseFilePages();
     }
     if (idleFor !== IDLE_SECONDS || now.heapTotal + now.external < settled + REGROWTH) return;
     trimAgain = true;
