@@ -1,6 +1,6 @@
 /**
  * Hands back the pages of the runtime's executable an idle server no longer runs (issue 20, idle
- * memory). Start-up touches some 55 MiB of the `deno` executable (code and read-only data:
+ * memory). Start-up touches some 55 MiB of the `deno` executable (Bun's: as much) (code and read-only data:
  * V8's compiler, parser, snapshot, the Node compatibility layer), and they stay in the process's
  * resident set for good, although an idle server runs a fraction of them: they were half of an
  * idle `postern serve`'s RSS. `madvise(MADV_DONTNEED)` on those mappings drops them from this
@@ -14,9 +14,12 @@
  * are neither writable nor hold a single copied page (`Anonymous: 0 kB` in `/proc/self/smaps`;
  * the relocated data lives in writable ones). Those the kernel itself drops and reads back from
  * the file whenever memory runs short, so dropping them here risks nothing it does not. Linux
- * with glibc's `madvise` through Deno's FFI only; elsewhere (Bun, another OS, no FFI permission)
- * nothing happens.
+ * with glibc's `madvise`, through Deno's FFI or Bun's (`bun:ffi`); elsewhere (another OS or libc,
+ * no FFI permission) nothing happens.
  */
+
+import { readFileSync } from "node:fs";
+import process from "node:process";
 
 const MADV_DONTNEED = 4;
 
@@ -24,16 +27,33 @@ type Madvise = (address: bigint, length: bigint, advice: number) => number;
 
 let madvise: Madvise | null | undefined;
 
+/** Bun's FFI, reached through `import.meta.require` (Bun only; Deno has neither). */
+interface BunFfi {
+  dlopen(path: string, symbols: { madvise: { args: string[]; returns: string } }): {
+    symbols: { madvise: Madvise };
+  };
+}
+
 function load(): Madvise | null {
   if (madvise !== undefined) return madvise;
   madvise = null;
+  if (process.platform !== "linux") return madvise;
   const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-  if (deno?.build.os !== "linux" || typeof deno.dlopen !== "function") return madvise;
+  const bunRequire = (globalThis as { Bun?: unknown }).Bun
+    ? (import.meta as { require?: (id: string) => unknown }).require
+    : undefined;
   try {
-    const libc = deno.dlopen("libc.so.6", {
-      madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
-    });
-    madvise = (address, length, advice) => libc.symbols.madvise(address, length, advice);
+    if (typeof deno?.dlopen === "function") {
+      const libc = deno.dlopen("libc.so.6", {
+        madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+      });
+      madvise = (address, length, advice) => libc.symbols.madvise(address, length, advice);
+    } else if (bunRequire) {
+      const libc = (bunRequire("bun:ffi") as BunFfi).dlopen("libc.so.6", {
+        madvise: { args: ["u64", "u64", "i32"], returns: "i32" },
+      });
+      madvise = (address, length, advice) => libc.symbols.madvise(address, length, advice);
+    }
   } catch { /* not glibc, or no FFI permission */ }
   return madvise;
 }
@@ -94,7 +114,7 @@ export function releaseFilePages(): number {
   const advise = load();
   if (!advise) return 0;
   try {
-    const mappings = parseSmaps(Deno.readTextFileSync("/proc/self/smaps"));
+    const mappings = parseSmaps(readFileSync("/proc/self/smaps", "utf8"));
     let released = 0;
     for (const m of cleanFileMappings(mappings)) {
       if (advise(m.start, m.end - m.start, MADV_DONTNEED) === 0) released += m.rss;

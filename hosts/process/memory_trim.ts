@@ -163,6 +163,7 @@ export function startMemoryTrim(): MemoryTrim {
       trimAgain = false;
       mallocTrim();
       releaseFilePages();
+      cpuBefore = cpuMs();
     }
     if (idleFor !== IDLE_SECONDS || now.heapTotal + now.external < settled + REGROWTH) return;
     trimAgain = true;
