@@ -48,7 +48,7 @@ const HOST_DIR = "hosts/process/";
  */
 export function asciiOnly(code: string): string {
   return code.replace(
-    /[^\x00-\x7f]/g,
+    /[\u0080-\uffff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
