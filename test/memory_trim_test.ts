@@ -51,6 +51,35 @@ Deno.test("issue20#2: settling drops the executable's resident pages, and the pr
   assert(after < before - 8 * MiB, `executable resident: ${before} bytes before, ${after} after`);
 });
 
+/** Bun on the PATH (the CI installs it; `.ci/run`). */
+function hasBun(): boolean {
+  try {
+    return new Deno.Command("bun", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "issue20#2: on Bun too, settling drops the executable's resident pages (bun:ffi)",
+  ignore: !hasBun(),
+  async fn() {
+    const out = await new Deno.Command("bun", {
+      args: [new URL("./fixtures/file_pages_child.ts", import.meta.url).pathname],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    const { before, after, works } = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert(works, "the process no longer computes correctly after the drop");
+    assert(
+      after < before - 8 * 1024 * 1024,
+      `bun resident: ${before} bytes before, ${after} after`,
+    );
+  },
+});
+
 Deno.test("issue20#2: only unwritten, read-only private mappings of files are dropped", () => {
   const smaps = [
     "00400000-00500000 r--p 00000000 fe:00 1 /usr/bin/deno",
