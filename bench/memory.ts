@@ -7,9 +7,11 @@
  *
  * The burst is Postfix's `smtp-source` into Postern's MX (5 KB, 20 sessions, one message per
  * connection, as in section d), the sender's domain served by the same fake DNS. Without
- * smtp-source only the idle figure is printed. Resident memory is VmRSS from /proc: it counts
- * the pages of the `deno` executable the process has touched (about 50 MB), which no change to
- * Postern's own code can give back.
+ * smtp-source only the idle figure is printed. Resident memory is VmRSS from /proc, split into
+ * anonymous memory (the heaps) and file pages: the pages of the `deno` executable the process has
+ * touched (about 55 MB at start), which an idle server drops again
+ * (hosts/process/file_pages.ts), and which it shares with every other `deno` process (PSS is
+ * its share).
  */
 import { startDovecot } from "../test/fixtures/dovecot.ts";
 import {
@@ -138,6 +140,7 @@ export async function memoryBench(o: MemoryBenchOptions): Promise<void> {
         } threads)`,
       );
     }
+    console.log(`  Postern ${o.settleSeconds} s after: ${resident(processTreeMemory(server.pid))}`);
   } finally {
     await server.stop();
     await dns.stop();

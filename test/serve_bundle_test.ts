@@ -8,7 +8,7 @@ import { assert, assertEquals } from "./fixtures/assert.ts";
 import { freePort } from "./fixtures/postfix.ts";
 import { python } from "./fixtures/bridge.ts";
 import { adminToken, serveChild, waitFor } from "./fixtures/serve_env.ts";
-import { buildServe } from "../scripts/build_serve.ts";
+import { asciiOnly, buildServe } from "../scripts/build_serve.ts";
 
 const START_TASK: string = JSON.parse(
   await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
@@ -73,9 +73,20 @@ Deno.test("issue20#2: serve from the bundle takes SMTP mail through its worker t
   try {
     const { script, bundled, detail } = await buildServe({ out });
     assert(bundled, `deno bundle failed: ${detail}`);
+    assert(!/[\u0080-\uffff]/.test(await Deno.readTextFile(script)), "the bundle is not ASCII");
     await t.step("bridge on the main thread", () => serveFromBundle(script, false));
     await t.step("bridge on a worker thread", () => serveFromBundle(script, true));
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("issue20#2: the bundle is ASCII, so V8 holds its source at one byte a character", () => {
+  assertEquals(
+    asciiOnly('const r = /[€£]/u, s = "Héctor 😀";'),
+    'const r = /[\\u20ac\\u00a3]/u, s = "H\\u00e9ctor \\ud83d\\ude00";',
+  );
+  // The escapes mean what the characters meant, in a string and in a u-flag regular expression.
+  const escaped = asciiOnly('["Héctor 😀", /^[€£]😀$/u.test("£😀")]');
+  assertEquals(new Function(`return ${escaped}`)(), ["Héctor 😀", true]);
 });

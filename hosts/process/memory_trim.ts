@@ -21,9 +21,11 @@
  * sqlite_client.ts), glibc's `malloc_trim` hands the free pages inside malloc's arenas back: the
  * runtime's native side (sockets, SQLite, the threads a burst started) leaves them fragmented,
  * and glibc returns only the top of each arena by itself (about 35 MB after a 2,000-message
- * burst).
+ * burst). Both times, too, the pages of the `deno` executable (and its libraries) that start-up and
+ * the busy spell touched are dropped from the process (file_pages.ts): an idle server runs few of them.
  */
 import process from "node:process";
+import { releaseFilePages } from "./file_pages.ts";
 
 /** External memory above which a quiet server collects. */
 const THRESHOLD = 48 * 1024 * 1024;
@@ -137,6 +139,9 @@ export function startMemoryTrim(): MemoryTrim {
   let cpuBefore = cpuMs();
   /** One compacting collection and a trim of malloc's arenas; the new floor is remembered. */
   const compactAndTrim = () => {
+    // First, so that the collection frees what reading /proc/self/smaps allocated (a few
+    // hundred kB; after the collection it would widen the heap it just shrank by 2 MB).
+    releaseFilePages();
     collect(true);
     mallocTrim();
     const after = usage();
@@ -159,6 +164,8 @@ export function startMemoryTrim(): MemoryTrim {
     if (idleFor === IDLE_TRIM_AGAIN_SECONDS && trimAgain) {
       trimAgain = false;
       mallocTrim();
+      releaseFilePages();
+      cpuBefore = cpuMs();
     }
     if (idleFor !== IDLE_SECONDS || now.heapTotal + now.external < settled + REGROWTH) return;
     trimAgain = true;
