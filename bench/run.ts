@@ -2,7 +2,7 @@
  * `deno task bench`: Postern's figures on this machine, against a real `postern serve` over
  * loopback, and side by side with Postfix or Dovecot where the issue names a peer:
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
- *       acknowledged after its durable commit);
+ *       acknowledged after its durable commit), and the server's CPU per send;
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
  *   (c) resident memory of `postern serve` (listeners on): idle, through an SMTP burst of N
  *       messages (CPU per message beside its rate) and 10/20/30 s after it (bench/memory.ts);
@@ -43,9 +43,11 @@ import {
   addAccount,
   api,
   closedLoop,
+  cpuMs,
   fmt,
   fsyncProbe,
   login,
+  mainThreadCpuMs,
   rssMiB,
   startServer,
   summary,
@@ -123,17 +125,24 @@ if (only.has("a")) {
       await res.body?.cancel();
     });
     let failed = 0;
+    // The server's CPU per send (main thread, and the whole process): what a busy machine
+    // disturbs least; the clients share its cores.
+    const cpuAt = { all: cpuMs(server.pid), main: mainThreadCpuMs(server.pid) };
     const run = await closedLoop(total, 8, async () => {
       const res = await api(server.url, "POST", "/v1/emails", token, body);
       if (res.status !== 201) failed++;
       await res.body?.cancel();
     });
+    const cpu = {
+      all: (cpuMs(server.pid) - cpuAt.all) / total,
+      main: (mainThreadCpuMs(server.pid) - cpuAt.main) / total,
+    };
     const s = summary(run.latencies);
     console.log(
       `sends: ${total} in ${fmt(run.seconds, 2)} s → ${fmt(total / run.seconds, 0)} deliveries/s ` +
         `(failed ${failed}); latency p50 ${fmt(s.p50)} ms, p95 ${fmt(s.p95)} ms, p99 ${
           fmt(s.p99)
-        } ms`,
+        } ms; server CPU per send ${fmt(cpu.all, 2)} ms (main thread ${fmt(cpu.main, 2)} ms)`,
     );
     console.log(`server RSS after load: ${fmt(rssMiB(server.pid))} MiB`);
   } finally {

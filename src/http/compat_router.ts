@@ -9,6 +9,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Logger } from "../ports.ts";
 import type { AppEnv } from "./router.ts";
 import { errorHandler, zodFieldErrors } from "./problem.ts";
+import { withSyncValidation } from "./sync_parse.ts";
 
 /** Field errors in one line: other providers' error bodies carry a single message. */
 export const describeFields = (fields: { path: string; message: string }[]) =>
@@ -17,13 +18,15 @@ export const describeFields = (fields: { path: string; message: string }[]) =>
 export type CompatRender = (status: number, code: string, message: string) => Response;
 
 export function compatRouter(logger: Logger, render: CompatRender): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        return render(422, "validation_failed", describeFields(zodFieldErrors(result.error)));
-      }
-    },
-  });
+  const app = withSyncValidation(
+    new OpenAPIHono<AppEnv>({
+      defaultHook: (result) => {
+        if (!result.success) {
+          return render(422, "validation_failed", describeFields(zodFieldErrors(result.error)));
+        }
+      },
+    }),
+  );
   const handle = errorHandler(logger);
   app.onError(async (err, c) => {
     const problem = await handle(err, c).json();

@@ -8,6 +8,7 @@ import { Problem } from "../../schemas/problem.ts";
 import { validationProblem } from "./problem.ts";
 import type { AuthContext } from "../auth/auth_context.ts";
 import type { ReadScope } from "../store/read_scope.ts";
+import { withSyncValidation } from "./sync_parse.ts";
 
 export interface AppEnv {
   Variables: {
@@ -20,13 +21,15 @@ export interface AppEnv {
 }
 
 export function newRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        return validationProblem(result.error, result.target, new URL(c.req.url).pathname);
-      }
-    },
-  });
+  return withSyncValidation(
+    new OpenAPIHono<AppEnv>({
+      defaultHook: (result, c) => {
+        if (!result.success) {
+          return validationProblem(result.error, result.target, new URL(c.req.url).pathname);
+        }
+      },
+    }),
+  );
 }
 
 /** A required JSON request body of this schema. */

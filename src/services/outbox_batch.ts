@@ -7,7 +7,7 @@
  */
 import type { Deps } from "../deps.ts";
 import { assertStep, isFailedAssertion, rawSql, schema, type Statement } from "../store/store.ts";
-import { IN_JSON, inList, jsonList } from "../store/in_list.ts";
+import { IN_JSON, jsonList } from "../store/in_list.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { outboxEventStatements } from "../transactional/outbox_events.ts";
 import { blobBytes } from "./blob_chunks.ts";
@@ -57,8 +57,10 @@ export async function recordSentMany(
 ): Promise<OutboxRow[] | undefined> {
   if (entries.length === 0) return [];
   const now = deps.clock.now();
-  const rows = await deps.store.db.select().from(schema.outbox)
-    .where(inList(schema.outbox.id, entries.map((e) => e.id)));
+  const rows = (await rawSql(deps.store.db).all<Record<string, unknown>>(
+    `SELECT ${outboxSql.columns} FROM outbox WHERE id IN ${IN_JSON}`,
+    [jsonList(entries.map((e) => e.id))],
+  )).map((r) => outboxSql.fromRow(r));
   const byId = new Map(rows.map((r) => [r.id, r]));
   const held = heldSql(worker);
   const statements: Statement[] = [];

@@ -15,7 +15,7 @@
  * Only the worker holding a row's lease may report on it (409 otherwise): every result is one
  * write job (reads first) whose UPDATE re-checks the lease in SQL.
  */
-import { and, eq, gt, inArray, isNull, lt, lte, or } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { parseAddress } from "../../schemas/address.ts";
 import type { OutboxGroup, OutboxResultRequest } from "../../schemas/bridge_outbox.ts";
 import type { Deps } from "../deps.ts";
@@ -24,7 +24,7 @@ import { randomToken } from "../crypto.ts";
 import { buildDsn, type DsnRecipient, statusFor } from "../mime/dsn.ts";
 import type { InValue } from "@libsql/client/web";
 import type { Statement } from "../store/store.ts";
-import { assertStep, isFailedAssertion, rawSql, recordStatements, schema } from "../store/store.ts";
+import { assertStep, isFailedAssertion, rawSql, schema } from "../store/store.ts";
 import { retryStale, StaleReads } from "../store/optimistic.ts";
 import { tableSql } from "../store/table_sql.ts";
 import { findDomain } from "./accounts.ts";
@@ -38,7 +38,7 @@ import {
 import { classifyBounce, type DeliveryFailure } from "../transactional/bounce_class.ts";
 import { type OutboxRoute, routeCondition } from "../federation/routing.ts";
 import { blobBytes, firstPart } from "./blob_chunks.ts";
-import { inList } from "../store/in_list.ts";
+import { IN_JSON, jsonList } from "../store/in_list.ts";
 import { claimedSeals, claimedSealsStatement } from "../forwarding/seal_claim.ts";
 import { tlsCountStatement } from "../reports/tls_record.ts";
 
@@ -61,16 +61,21 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** Claimed rows come back from the claim's RETURNING (store/table_sql.ts maps them). */
 const outboxSql = tableSql(schema.outbox);
 
-/** Claimable now: due and unleased, or leased by a worker whose lease has lapsed. */
-function claimable(now: number) {
-  return or(
-    and(
-      inArray(schema.outbox.state, ["queued", "deferred"]),
-      lte(schema.outbox.nextAttemptAt, now),
-      or(isNull(schema.outbox.leaseUntil), lt(schema.outbox.leaseUntil, now)),
-    ),
-    and(eq(schema.outbox.state, "sending"), lt(schema.outbox.leaseUntil, now)),
-  );
+/**
+ * The claim's one statement, as fixed SQL text (query building per claim cost about 8% of the
+ * sending gateway's main thread under federation load): picks and leases, in one UPDATE, the rows
+ * claimable now — due and unleased, or leased by a worker whose lease has lapsed — and not yet
+ * expired, oldest due first. `routed` is routing.ts's condition on the rows' domains.
+ */
+function claimSql(routed: string | undefined): string {
+  return `UPDATE outbox SET state = 'sending', lease_owner = ?1, lease_until = ?2, updated_at = ?3
+    WHERE id IN (SELECT id FROM outbox
+      WHERE ((state IN ('queued', 'deferred') AND next_attempt_at <= ?3
+          AND (lease_until IS NULL OR lease_until < ?3))
+        OR (state = 'sending' AND lease_until < ?3))
+        AND expires_at > ?3${routed === undefined ? "" : ` AND (${routed})`}
+      ORDER BY next_attempt_at, id LIMIT ?4)
+    RETURNING ${outboxSql.columns}`;
 }
 
 export interface ClaimInput {
@@ -91,27 +96,14 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
   await expireOverdue(deps, now, input.limit);
   const leaseUntil = now + input.leaseSeconds * 1000;
   const routed = await routeCondition(deps, input.route ?? "bridge", now);
-  // One write job: the claim picks and leases the due rows in one statement (so N senders never
-  // take the same row), then the first hand-overs' `sent` events follow from it in SQL.
-  const [claim] = await recordStatements(async (tx) => {
-    await tx.update(schema.outbox).set({
-      state: "sending",
-      leaseOwner: input.worker,
-      leaseUntil,
-      updatedAt: now,
-    }).where(inArray(
-      schema.outbox.id,
-      tx.select({ id: schema.outbox.id }).from(schema.outbox)
-        .where(and(claimable(now), gt(schema.outbox.expiresAt, now), routed))
-        .orderBy(schema.outbox.nextAttemptAt, schema.outbox.id).limit(input.limit),
-    ));
-  });
   const claimed = {
     sql: "o.state = 'sending' AND o.lease_owner = ? AND o.lease_until = ? AND o.updated_at = ?",
     args: [input.worker, leaseUntil, now],
   };
+  // One write job: the claim picks and leases the due rows in one statement (so N senders never
+  // take the same row), then the first hand-overs' `sent` events follow from it in SQL.
   const results = await deps.store.batch([
-    { sql: `${claim.sql} RETURNING ${outboxSql.columns}`, args: claim.args },
+    { sql: claimSql(routed), args: [input.worker, leaseUntil, now, input.limit] },
     ...claimedEventStatements(deps, claimed, input.route ?? "bridge"),
     // issue21#3: the ARC seal requests of forwarded rows ride along (forwarding/seal_claim.ts).
     claimedSealsStatement(claimed),
@@ -121,10 +113,10 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
   const sizes = new Map<string, number>();
   const shas = [...new Set(rows.map((r) => r.blobSha256))];
   if (shas.length > 0) {
-    const blobs = await deps.store.db.select({
-      sha256: schema.blobs.sha256,
-      size: schema.blobs.size,
-    }).from(schema.blobs).where(inList(schema.blobs.sha256, shas));
+    const blobs = await rawSql(deps.store.db).all<{ sha256: string; size: number }>(
+      `SELECT sha256, size FROM blobs WHERE sha256 IN ${IN_JSON}`,
+      [jsonList(shas)],
+    );
     for (const b of blobs) sizes.set(b.sha256, b.size);
   }
   const groups = new Map<string, OutboxGroup>();
@@ -148,14 +140,6 @@ export async function claimOutbox(deps: Deps, input: ClaimInput): Promise<ClaimR
     deps.logger.log("info", "outbox.claimed", { worker: input.worker, rows: rows.length });
   }
   return { leaseUntil, groups: [...groups.values()] };
-}
-
-/** Not held by any worker: waiting, or leased by one whose lease has lapsed. */
-function idle(now: number) {
-  return and(
-    inArray(schema.outbox.state, ["queued", "deferred", "sending"]),
-    or(isNull(schema.outbox.leaseUntil), lt(schema.outbox.leaseUntil, now)),
-  );
 }
 
 /** `idle` as a job's re-check of a row it read (`Permanent.stillOurs`). */
@@ -219,8 +203,11 @@ export const outboxEventRow = (
 
 /** Bounces idle rows whose expiry has passed (up to `limit` per call), retry time or not. */
 async function expireOverdue(deps: Deps, now: number, limit: number): Promise<void> {
-  const overdue = await deps.store.db.select().from(schema.outbox)
-    .where(and(idle(now), lte(schema.outbox.expiresAt, now))).limit(limit);
+  // Idle (not held by any worker: waiting, or leased by one whose lease has lapsed) and expired.
+  const overdue = (await rawSql(deps.store.db).all<Record<string, unknown>>(
+    `SELECT ${outboxSql.columns} FROM outbox WHERE ${idleSql(0).sql} AND expires_at <= ? LIMIT ?`,
+    [now, now, limit],
+  )).map((r) => outboxSql.fromRow(r));
   for (const row of overdue) {
     const last = row.lastError ?? "the message could not be delivered before it expired";
     try {
