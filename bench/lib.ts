@@ -231,6 +231,34 @@ export function mainThreadCpuMs(pid: number): number {
 }
 
 /**
+ * The main thread's CPU time split into user and kernel time, in ms, from
+ * /proc/<pid>/task/<pid>/stat (NaN where /proc is missing): the kernel's share is the socket
+ * and WAL writes the event loop makes itself, which a faster disk or network stack changes.
+ */
+export function mainThreadCpuSplitMs(pid: number): { user: number; kernel: number } {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`).split(") ")[1]
+      .split(" ");
+    return { user: Number(fields[11]) * 10, kernel: Number(fields[12]) * 10 };
+  } catch {
+    return { user: NaN, kernel: NaN };
+  }
+}
+
+/**
+ * The POSTERN_* settings a benchmark's servers take from the caller's environment (the servers
+ * inherit it; the settings each benchmark sets itself come on top). Printed with the results:
+ * an exported POSTERN_STORE_WRITER_THREAD or POSTERN_BRIDGE_THREAD, say, changes every figure,
+ * and a run that compares with another must show it ran with the same settings.
+ */
+export function inheritedServerSettings(): string[] {
+  return Object.entries(Deno.env.toObject())
+    .filter(([name]) => name.startsWith("POSTERN_"))
+    .map(([name, value]) => `${name}=${/SECRET|PASSWORD|KEY|TOKEN/.test(name) ? "…" : value}`)
+    .sort();
+}
+
+/**
  * CPU time (user + system) of a process and its children, live and ended, in ms, from /proc; NaN
  * where /proc is missing. For a peer that forks a process per session (Dovecot's master and its
  * login, auth and imap/pop3 processes): ended children count once their parent has reaped them.

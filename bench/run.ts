@@ -35,7 +35,9 @@
  * (2000), --imap-messages N (10000), --pop3-messages N (10000), --tx-messages N (10000),
  * --large-smtp N (10), --large-json N (3).
  * The first line after the title is the machine's fsync latency (lib.ts fsyncProbe): with the
- * peers' own figures beside Postern's, what lets runs on different machines be compared.
+ * peers' own figures beside Postern's, what lets runs on different machines be compared. The
+ * next names the POSTERN_* settings the servers inherit from the caller's environment (none,
+ * for a run of the defaults).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from "node:util";
@@ -46,6 +48,7 @@ import {
   cpuMs,
   fmt,
   fsyncProbe,
+  inheritedServerSettings,
   login,
   mainThreadCpuMs,
   rssMiB,
@@ -102,6 +105,13 @@ console.log(
   console.log(
     `fsync probe (200 × 4 KiB write + fdatasync in ${probeDir.replace(/\/[^/]*$/, "")}): ` +
       `median ${fmt(probe.median, 2)} ms, p99 ${fmt(probe.p99, 2)} ms`,
+  );
+  // The servers inherit this environment: a POSTERN_* setting in it changes what they measure.
+  const inherited = inheritedServerSettings();
+  console.log(
+    `server settings from the environment: ${
+      inherited.length ? inherited.join(" ") : "none (the defaults)"
+    }`,
   );
 }
 

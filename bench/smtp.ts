@@ -16,8 +16,8 @@
  * So that runs on different machines compare, the section also prints the machine's fsync
  * latency (lib.ts fsyncProbe, beside the data folder: Postfix acknowledges after an fsync, and
  * where fsync is cheap Postfix is fast) and Postern's CPU per message: the whole process and its
- * main thread (the event loop, which bounds ingest), over each run and the search indexing that
- * follows it.
+ * main thread (the event loop, which bounds ingest) with the kernel's share of it, over each run
+ * and the search indexing that follows it, and the POSTERN_* settings the server inherited.
  *
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
@@ -29,8 +29,10 @@ import {
   fmt,
   freePort,
   fsyncProbe,
+  inheritedServerSettings,
   login,
   mainThreadCpuMs,
+  mainThreadCpuSplitMs,
   rssMiB,
   startServer,
   waitForMx,
@@ -348,11 +350,12 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
 
     const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
     const rates = { postern: [] as number[], postfix: [] as number[] };
-    const cpu = { process: [] as number[], main: [] as number[] };
+    const cpu = { process: [] as number[], main: [] as number[], kernel: [] as number[] };
     for (let r = 1; r <= o.runs; r++) {
       // Resident memory before (after the idle time of the previous Postfix run) and after.
       const rssBefore = rssMiB(server.pid);
       const cpuBefore = cpuMs(server.pid), mainBefore = mainThreadCpuMs(server.pid);
+      const kernelBefore = mainThreadCpuSplitMs(server.pid).kernel;
       const a = await smtpSource(postern.target, postern.from, postern.to, o, `bench run ${r}`);
       rates.postern.push(o.messages / a);
       const rssAfter = rssMiB(server.pid);
@@ -360,12 +363,15 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
       await settle();
       cpu.process.push((cpuMs(server.pid) - cpuBefore) / o.messages);
       cpu.main.push((mainThreadCpuMs(server.pid) - mainBefore) / o.messages);
+      cpu.kernel.push((mainThreadCpuSplitMs(server.pid).kernel - kernelBefore) / o.messages);
       console.log(
         `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s ` +
           `(RSS ${fmt(rssBefore, 0)} → ${fmt(rssAfter, 0)} MiB; CPU ${
             fmt(cpu.process.at(-1)!, 3)
           } ` +
-          `ms/msg, main thread ${fmt(cpu.main.at(-1)!, 3)} ms/msg)`,
+          `ms/msg, main thread ${fmt(cpu.main.at(-1)!, 3)} ms/msg of which kernel ${
+            fmt(cpu.kernel.at(-1)!, 3)
+          })`,
       );
       const b = await smtpSource(pf.target, pf.from, pf.to, o, `bench run ${r}`);
       rates.postfix.push(o.messages / b);
@@ -388,10 +394,14 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     );
     console.log(`Postfix (discard transport): ${fmt(b, 0)} msg/s (median of ${o.runs})`);
     console.log(`ratio Postern / Postfix: ${fmt(a / b, 2)} × (target ≥ 2 ×)`);
+    const inherited = inheritedServerSettings();
     console.log(
-      `Postern CPU per message: main thread ${fmt(median(cpu.main), 3)} ms, whole process ` +
-        `${fmt(median(cpu.process), 3)} ms (median of ${o.runs}, incl. search indexing); ` +
-        `fsync median ${fmt(probe.median, 2)} ms; sender DNS: ${dns.label}`,
+      `Postern CPU per message: main thread ${fmt(median(cpu.main), 3)} ms (kernel ` +
+        `${fmt(median(cpu.kernel), 3)}), whole process ${fmt(median(cpu.process), 3)} ms ` +
+        `(median of ${o.runs}, incl. search indexing); fsync median ${fmt(probe.median, 2)} ms; ` +
+        `sender DNS: ${dns.label}; server settings from the environment: ${
+          inherited.length ? inherited.join(" ") : "none"
+        }`,
     );
     console.log(`load average after: ${load()}`);
     if (stored !== expected) {

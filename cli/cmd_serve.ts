@@ -85,8 +85,11 @@ function applyListenFlags(config: Config, values: Values): Config {
 /** Starts the HTTP gateway on the configured address; resolves once it is listening. */
 export async function startGateway(config: Config, logger: Logger): Promise<Running> {
   const key = await masterKey(config);
-  // Write jobs (deliveries first) run their SQLite work on a thread beside the event loop.
-  const store = await openConfiguredStore(config, { writerThread: config.storeWriterThread });
+  // Write jobs run their SQLite work on a thread beside the event loop: all of them, or by
+  // default MX ingest's alone (issue 20: its deliveries, not sends, gain from the hand-off).
+  const store = await openConfiguredStore(config, {
+    writerThread: config.storeWriterThread || "marked",
+  });
   try {
     // Parsing and composing messages run on a worker thread (hosts/process/mime_thread.ts).
     const mime = createThreadedMime(mimeLimits(config));

@@ -234,7 +234,7 @@ export const CONFIG_FIELDS = {
   storeWriterThread: {
     env: "POSTERN_STORE_WRITER_THREAD",
     schema: bool.default(false).describe(
-      "`postern serve` on Deno with the embedded database: run write jobs on a worker thread's connection, so their SQLite work leaves the event loop that also speaks SMTP, IMAP and HTTP (Bun keeps them on the event loop). Off by default: on 2 cores it raised SMTP ingest by up to 30% but cost sends about 0.5 ms of CPU each (hand-off, and the read caches emptied by the other connection's commits), which lost 25% of send throughput.",
+      "`postern serve` on Deno with the embedded database: run all write jobs on a worker thread's connection, away from the event loop that speaks SMTP, IMAP and HTTP (Bun keeps them there). Off (the default): MX mail's delivery jobs only. For all jobs it raised SMTP ingest by up to 30% but cost sends about 0.5 ms of CPU each (hand-off, and read caches emptied by the other connection's commits), which lost 25% of send throughput.",
     ),
   },
   smtpPort: {

@@ -72,3 +72,42 @@ Deno.test("issue20: write jobs on the writer thread commit in groups, a failing 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("issue20#1: with writerThread 'marked' only the jobs that ask (MX ingest's) run on the writer thread", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-writer-thread-" });
+  const store = await openStore(`file:${dir}/postern.db`, { writerThread: "marked" });
+  try {
+    const client = store.client as unknown as {
+      batchGroup: (jobs: unknown[][]) => Promise<unknown>;
+    };
+    const threaded = client.batchGroup;
+    let groups = 0, jobs = 0;
+    client.batchGroup = (group) => {
+      groups++;
+      jobs += group.length;
+      return threaded(group);
+    };
+    await store.client.executeMultiple("CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT);");
+    const insert = (v: string, offLoop?: boolean) =>
+      store.batch([{ sql: "INSERT INTO scratch (v) VALUES (?) RETURNING id", args: [v] }], {
+        offLoop,
+      });
+    // A send's job (not marked) stays on the event loop's connection.
+    await Promise.all([insert("send-1"), insert("send-2")]);
+    assertEquals(groups, 0, "unmarked jobs never reach the writer thread");
+    // MX ingest's jobs go to the thread, in groups, and answer with their rows.
+    const ingest = await Promise.all(Array.from({ length: 6 }, (_, i) => insert(`mx-${i}`, true)));
+    assert(groups >= 1, "marked jobs ran on the writer thread");
+    assertEquals(jobs, 6);
+    assertEquals(new Set(ingest.map((r) => Number(r[0].rows[0].id))).size, 6);
+    // A group that mixes both kinds runs on the event loop, all of it.
+    const before = jobs;
+    await Promise.all([insert("mx-mixed", true), insert("send-mixed")]);
+    const rows = await rawSql(store.db).all<{ v: string }>("SELECT v FROM scratch ORDER BY id");
+    assertEquals(rows.length, 10, "every job committed once");
+    assert(jobs - before <= 1, "the unmarked job never ran on the thread");
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

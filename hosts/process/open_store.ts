@@ -24,8 +24,9 @@ export interface OpenStoreOptions {
   /**
    * The embedded file's write jobs run on a worker thread (hosts/process/sqlite_client.ts
    * `writerThread`): `postern serve`, whose event loop also speaks SMTP, IMAP and HTTP.
+   * `marked`: only the jobs that ask for it (StoreOptions.writerThreadJobs), MX ingest's.
    */
-  writerThread?: boolean;
+  writerThread?: boolean | "marked";
 }
 
 export async function ensureDirFor(url: string): Promise<void> {
@@ -54,7 +55,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       path: url.slice("file:".length),
       busyTimeoutMs: BUSY_TIMEOUT_MS,
       readOnly: options.readOnly,
-      writerThread: options.writerThread,
+      writerThread: !!options.writerThread,
     })
     : undefined;
   const client = file?.client ??
@@ -65,5 +66,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     await migrate(client, MIGRATIONS);
     await file?.sync?.();
   }
-  return new Store(client, { sync: file?.sync, changedElsewhere: file?.changedElsewhere });
+  return new Store(client, {
+    sync: file?.sync,
+    changedElsewhere: file?.changedElsewhere,
+    writerThreadJobs: options.writerThread === "marked" ? "marked" : "all",
+  });
 }

@@ -802,14 +802,28 @@ const ownBytes = (v: unknown) =>
     : v;
 
 /**
- * The writer thread (sqlite_writer_worker.ts), started with the client: one group at a time
+ * The writer thread (sqlite_writer_worker.ts), started by the first group: one group at a time
  * (the Store's lock sees to that), answered in order. If the thread dies, every call fails (a
- * temporary error to the caller) until the next one starts it again.
+ * temporary error to the caller) until the next one starts it again. After RETIRE_AFTER_MS
+ * without a group it closes its connection and ends (an isolate of its own, some 10 MB resident
+ * that an SMTP burst would otherwise leave behind: issue 20); the next group starts it again.
  */
 function sqliteWriterThread(path: string, busyTimeoutMs: number) {
   let worker: Worker | undefined;
   let nextId = 1;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let lastRun = 0;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const retireWhenIdle = () => {
+    idleTimer = undefined;
+    if (!worker) return;
+    const wait = lastRun + RETIRE_AFTER_MS - performance.now();
+    if (pending.size > 0 || wait > 0) {
+      idleTimer = setTimeout(retireWhenIdle, Math.max(wait, 50));
+      return;
+    }
+    thread.close();
+  };
   const start = () => {
     const w = new Worker(new URL("./sqlite_writer_worker.ts", import.meta.url).href, {
       type: "module",
@@ -838,8 +852,10 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       pending.set(id, { resolve, reject });
       (worker ??= start()).postMessage({ ...message, id });
     });
-  return {
+  const thread = {
     async run(jobs: GroupStatement[][], autocheckpoint: number): Promise<GroupOutcome[]> {
+      lastRun = performance.now();
+      idleTimer ??= setTimeout(retireWhenIdle, RETIRE_AFTER_MS);
       const wire = jobs.map((job) =>
         job.map((s) => ({ sql: s.sql, args: (s.args ?? []).map(ownBytes), single: s.single }))
       );
@@ -866,6 +882,8 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       );
     },
     close() {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
       const w = worker;
       worker = undefined;
       if (!w) return;
@@ -875,4 +893,5 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       w.postMessage({ id, close: true });
     },
   };
+  return thread;
 }

@@ -590,11 +590,18 @@ export async function deliveryJob(
   };
 }
 
-/** Runs a delivery job in one round trip (none when nothing is to be written). */
-export async function runDeliveryJob(deps: Deps, job: DeliveryJob): Promise<DeliveryOutcome> {
+/**
+ * Runs a delivery job in one round trip (none when nothing is to be written). `offLoop`: on the
+ * store's writer thread where it runs marked jobs there (Store `writerThreadJobs`).
+ */
+export async function runDeliveryJob(
+  deps: Deps,
+  job: DeliveryJob,
+  offLoop = false,
+): Promise<DeliveryOutcome> {
   if (job.statements.length === 0) return job.decode([]);
   try {
-    return job.decode(await deps.store.batch(job.statements));
+    return job.decode(await deps.store.batch(job.statements, { offLoop }));
   } catch (error) {
     await job.discard().catch(() => {});
     throw error;
@@ -614,7 +621,12 @@ export async function deliver(deps: Deps, msg: InboundMessage): Promise<Recipien
   }
   const prepared = await prepareDelivery(deps, msg);
   // Reads first, then one write job in one round trip (DESIGN.md, "Storage and scale").
-  const outcome = await runDeliveryJob(deps, await deliveryJob(deps.store.db, deps, prepared));
+  // issue 20 (ingest20): MX mail's job runs off the event loop, where the host offers it.
+  const outcome = await runDeliveryJob(
+    deps,
+    await deliveryJob(deps.store.db, deps, prepared),
+    msg.source === "smtp" && !msg.submission,
+  );
   for (const accountId of outcome.touchedAccounts) deps.bus.notify(accountId);
   deps.logger.log("info", "delivery.done", {
     source: msg.source,

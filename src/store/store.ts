@@ -258,6 +258,8 @@ interface WriteJob {
   statements?: number;
   /** A `batch()` job's statements (what a client's `batchGroup` runs). */
   stmts?: Statement[];
+  /** The job asked for the client's writer thread (BatchOptions.offLoop). */
+  offLoop?: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -371,6 +373,22 @@ export interface StoreOptions {
   optimisticReads?: boolean;
   /** Where bodies above the inline threshold go (blob_objects.ts; R2 in a Worker). */
   objects?: BlobObjects;
+  /**
+   * With a client that has a writer thread (`batchGroup`): `all` (the default) runs every group
+   * of `batch()` jobs there; `marked` only groups whose jobs all asked for it (`offLoop`), so
+   * that MX ingest's SQLite work leaves the event loop while the rest (sends, whose read caches
+   * the thread's commits would empty) stays on it (issue 20).
+   */
+  writerThreadJobs?: "all" | "marked";
+}
+
+/** How a `batch()` job runs. */
+export interface BatchOptions {
+  /**
+   * On the client's writer thread, when it has one and the Store runs only marked jobs there
+   * (StoreOptions.writerThreadJobs): the job's SQLite work then leaves the event loop.
+   */
+  offLoop?: boolean;
 }
 
 /**
@@ -719,12 +737,14 @@ export class Store {
    * group commit, the other jobs keep their SAVEPOINTs). Later statements see earlier ones'
    * rows, so a step that depends on another names that row in SQL.
    */
-  batch(stmts: Statement[]): Promise<ResultSet[]> {
+  batch(stmts: Statement[], options: BatchOptions = {}): Promise<ResultSet[]> {
     const mode = this.options.batchMode ?? (this.raw.protocol === "file" ? "group" : "client");
-    return this.timed(mode === "client" ? this.clientBatch(stmts) : this.queueBatch(stmts));
+    return this.timed(
+      mode === "client" ? this.clientBatch(stmts) : this.queueBatch(stmts, options.offLoop),
+    );
   }
 
-  private queueBatch(stmts: Statement[]): Promise<ResultSet[]> {
+  private queueBatch(stmts: Statement[], offLoop?: boolean): Promise<ResultSet[]> {
     return new Promise<ResultSet[]>((resolve, reject) => {
       this.queue.push({
         fn: async () => {
@@ -740,6 +760,7 @@ export class Store {
         },
         statements: stmts.length,
         stmts,
+        offLoop,
         resolve: resolve as (v: unknown) => void,
         reject,
       });
@@ -928,7 +949,8 @@ export class Store {
         const outcomes: { ok: boolean; value: unknown }[] = [];
         const threaded = (this.raw as Partial<GroupClient>).batchGroup;
         try {
-          if (threaded && group.every((job) => job.stmts)) {
+          const marked = this.options.writerThreadJobs === "marked";
+          if (threaded && group.every((job) => job.stmts && (!marked || job.offLoop))) {
             await this.runOnWriterThread(threaded.bind(this.raw), group, outcomes);
           } else if (group.length === 1) {
             outcomes.push({
