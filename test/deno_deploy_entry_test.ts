@@ -243,6 +243,12 @@ Deno.test("issue17#3: the Deno Deploy entry runs the README tour on remote libSQ
       JSON.stringify(queue).includes("bob@remote.test"),
       "the outbox row is visible in the queue",
     );
+    // The cron pass that sent them logs its summary when all of its steps are done, which may be
+    // after the webhook and the federated message arrived: wait for it before stopping the entry.
+    await eventually(
+      "the cron pass's summary",
+      () => Promise.resolve(listening.sofar().includes('"scheduled.pass"')),
+    );
   } catch (e) {
     failure = e;
   }

@@ -5,7 +5,8 @@
  * starts nothing; two passes at once deliver each webhook once.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ALICE, BOB, createTestGateway } from "./fixtures/app.ts";
+import { ALICE, BOB, createTestGateway, TEST_MASTER_KEY } from "./fixtures/app.ts";
+import { Vault } from "../src/crypt/vault.ts";
 import { runScheduledWork } from "../src/services/scheduled.ts";
 import { rawSql, Store } from "../src/store/store.ts";
 import { migrate } from "../src/store/migrate.ts";
@@ -80,6 +81,9 @@ Deno.test("issue17#3: the whole pass runs on a store that takes batches only, as
     await migrate(client, MIGRATIONS);
     // The store D1's adapter builds (src/store/d1_client.ts): no interactive write job runs.
     const store = new Store(client, { batchMode: "client", interactiveWrites: false });
+    // As the Worker's host does (hosts/worker/gateway.ts): the key vault that opens sealed rows,
+    // under the same master key as the gateway that wrote them.
+    store.useVault(new Vault(store, TEST_MASTER_KEY, true));
     const other = await createTestGateway({ webhookAllowPrivate: true }, `file:${dir}/d1-like.db`);
     try {
       const token = await other.login(ALICE);
