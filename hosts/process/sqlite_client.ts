@@ -25,6 +25,7 @@ import type {
 import { LibsqlError } from "@libsql/client";
 import { resultSet, toRow } from "../../src/store/result_set.ts";
 import type { WireError, WireOutcome } from "./sqlite_writer_worker.ts";
+import { idleRetire } from "./idle_retire.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -812,18 +813,14 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
   let worker: Worker | undefined;
   let nextId = 1;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-  let lastRun = 0;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const retireWhenIdle = () => {
-    idleTimer = undefined;
-    if (!worker) return;
-    const wait = lastRun + RETIRE_AFTER_MS - performance.now();
-    if (pending.size > 0 || wait > 0) {
-      idleTimer = setTimeout(retireWhenIdle, Math.max(wait, 50));
-      return;
-    }
-    thread.close();
-  };
+  // Stops the thread after RETIRE_AFTER_MS without a group (hosts/process/idle_retire.ts).
+  const idle = idleRetire(
+    RETIRE_AFTER_MS,
+    () => pending.size > 0,
+    () => {
+      if (worker) thread.close();
+    },
+  );
   const start = () => {
     const w = new Worker(new URL("./sqlite_writer_worker.ts", import.meta.url).href, {
       type: "module",
@@ -854,8 +851,7 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
     });
   const thread = {
     async run(jobs: GroupStatement[][], autocheckpoint: number): Promise<GroupOutcome[]> {
-      lastRun = performance.now();
-      idleTimer ??= setTimeout(retireWhenIdle, RETIRE_AFTER_MS);
+      idle.touch();
       const wire = jobs.map((job) =>
         job.map((s) => ({ sql: s.sql, args: (s.args ?? []).map(ownBytes), single: s.single }))
       );
@@ -882,8 +878,7 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       );
     },
     close() {
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
+      idle.cancel();
       const w = worker;
       worker = undefined;
       if (!w) return;

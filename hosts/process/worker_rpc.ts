@@ -11,6 +11,8 @@
  * for the resolver and cache this thread owns): `serve` answers with `{ qid, ok, value }` or
  * `{ qid, ok: false, error: { message, code } }`.
  */
+import { idleRetire } from "./idle_retire.ts";
+
 export interface WorkerReply {
   id: number;
   ok: boolean;
@@ -52,20 +54,11 @@ export function workerRpc(
   let worker: Worker | undefined;
   let broken = false;
   let nextId = 1;
-  /** The last call or answer: the idle check stops the worker `idleMs` after it. */
-  let lastCall = 0;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  const retireWhenIdle = () => {
-    idleTimer = undefined;
-    if (!worker) return;
-    const wait = lastCall + idleMs - performance.now();
-    if (pending.size > 0 || wait > 0) {
-      idleTimer = setTimeout(retireWhenIdle, Math.max(wait, 50));
-      return;
-    }
-    worker.terminate();
+  /** Stops the worker `idleMs` after the last call or answer (idle_retire.ts). */
+  const idle = idleRetire(idleMs, () => pending.size > 0, () => {
+    worker?.terminate();
     worker = undefined;
-  };
+  });
   const failAll = (why: string) => {
     for (const call of pending.values()) call.reject(new Error(why));
     pending.clear();
@@ -121,7 +114,7 @@ export function workerRpc(
       const call = pending.get(data.id);
       if (!call) return;
       pending.delete(data.id);
-      lastCall = performance.now();
+      idle.touch();
       if (data.ok) call.resolve(data);
       else call.reject(new Error(data.error));
     };
@@ -139,8 +132,7 @@ export function workerRpc(
     call: (message, transfer = [], timeoutMs) =>
       new Promise<WorkerReply>((resolve, reject) => {
         worker ??= start();
-        lastCall = performance.now();
-        idleTimer ??= setTimeout(retireWhenIdle, idleMs);
+        idle.touch();
         const id = nextId++;
         pending.set(id, { resolve, reject });
         if (timeoutMs) guard(id, timeoutMs);
@@ -150,8 +142,7 @@ export function workerRpc(
       return broken;
     },
     close() {
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
+      idle.cancel();
       worker?.terminate();
       worker = undefined;
       failAll(`the ${name} worker was closed`);
