@@ -14,6 +14,7 @@ import { decoyHash, upgradedHash, verifyPassword } from "./password.ts";
 import { signAccessToken } from "./tokens.ts";
 import { MAIL_SESSION_AGENT } from "../services/mail_access_session.ts";
 import { type Charge, chargeAttempt, failed, giveBack, giveBackStatements } from "./throttle.ts";
+import { sessionRowStatement } from "./session_row.ts";
 import { verifyTotp } from "./totp.ts";
 import { useRecoveryCode } from "./two_factor.ts";
 
@@ -89,18 +90,14 @@ export async function login(deps: Deps, input: LoginInput): Promise<TokenPair> {
     }]
     : [];
   // The counts given back, the session opened and any rehash in one write job (one round trip).
-  await deps.store.batch([...giveBackStatements(charge, true), ...upgrade, {
-    sql: "INSERT INTO sessions (id, account_id, refresh_hash, expires_at, user_agent, ip) " +
-      "VALUES (?, ?, ?, ?, ?, ?)",
-    args: [
-      sessionId,
-      account.id,
-      await sha256Hex(refreshToken),
-      now + deps.config.refreshTokenTtlDays * 86_400_000,
-      input.userAgent.slice(0, 200),
-      input.ip,
-    ],
-  }]);
+  const session = await sessionRowStatement(deps, {
+    id: sessionId,
+    accountId: account.id,
+    refreshToken,
+    userAgent: input.userAgent,
+    ip: input.ip,
+  }, now);
+  await deps.store.batch([...giveBackStatements(charge, true), ...upgrade, session]);
   deps.logger.log("info", "auth.login", { accountId: account.id, ip: input.ip });
   if (rehash) deps.logger.log("info", "auth.password_rehashed", { accountId: account.id });
   return await issue(deps, account.id, sessionId, refreshToken, now);

@@ -8,8 +8,9 @@
  * Why not Web Crypto or node:crypto: a message offers the classifier up to 600 tokens and each
  * call there is an object and (Web Crypto) an async op: measured on Deno 2.9 here, 600 tokens
  * took 4–20 ms through node:crypto's createHmac and 8–21 ms through crypto.subtle.sign, against
- * well under a millisecond this way. The output is the standard HMAC's (the test checks it
- * against node:crypto), so any host computes the same hashes.
+ * well under a millisecond this way; @noble/hashes' HMAC (a dependency already) needs a state
+ * clone per call and measured 3–5 µs per token against 1–1.5 µs here. The output is the standard
+ * HMAC's (the test checks it against node:crypto), so any host computes the same hashes.
  */
 
 const K = new Int32Array([

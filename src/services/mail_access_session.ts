@@ -6,9 +6,10 @@
  * session (at least an hour); the refresh token renews it (`POST /v1/auth/refresh`), logout ends it.
  */
 import { signAccessToken } from "../auth/tokens.ts";
-import { randomToken, sha256Hex } from "../crypto.ts";
+import { randomToken } from "../crypto.ts";
 import type { Deps } from "../deps.ts";
 import type { Statement } from "../store/store.ts";
+import { sessionRowStatement } from "../auth/session_row.ts";
 
 /**
  * The user agent of the session rows this module opens starts with this: refreshing such a
@@ -39,18 +40,13 @@ export async function prepareMailSession(
   const now = deps.clock.now();
   const refreshToken = randomToken();
   const sessionId = crypto.randomUUID();
-  const statement = {
-    sql: "INSERT INTO sessions (id, account_id, refresh_hash, expires_at, user_agent, ip) " +
-      "VALUES (?, ?, ?, ?, ?, ?)",
-    args: [
-      sessionId,
-      accountId,
-      await sha256Hex(refreshToken),
-      now + deps.config.refreshTokenTtlDays * 86_400_000,
-      `${MAIL_SESSION_AGENT}${protocol}`.slice(0, 200),
-      ip.slice(0, 64),
-    ],
-  };
+  const statement = await sessionRowStatement(deps, {
+    id: sessionId,
+    accountId,
+    refreshToken,
+    userAgent: `${MAIL_SESSION_AGENT}${protocol}`,
+    ip: ip.slice(0, 64),
+  }, now);
   const ttl = Math.max(deps.config.accessTokenTtlSeconds, MAIL_SESSION_TOKEN_SECONDS);
   const accessToken = await signAccessToken(
     deps.jwtKey,
