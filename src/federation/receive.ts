@@ -19,6 +19,7 @@ import {
   type RecipientOutcome,
 } from "../../schemas/federation.ts";
 import type { Deps } from "../deps.ts";
+import { fromBase64 } from "../crypto.ts";
 import { findDomain } from "../services/accounts.ts";
 import { deliveryJob, prepareDelivery, type RecipientResult } from "../services/delivery.ts";
 import { assertStep, rawSql, schema, type Statement } from "../store/store.ts";
@@ -54,20 +55,9 @@ export function aligned(a: string, b: string): boolean {
   return a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`);
 }
 
-/** The runtime's own base64 decoder (ES2026), where it has one: no string per octet. */
-const fromBase64 = (Uint8Array as { fromBase64?: (text: string) => Uint8Array }).fromBase64;
-
 function decodeContent(text: string): Uint8Array {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw fail("bad_request", "content is not base64");
-  if (fromBase64) {
-    try {
-      return fromBase64.call(Uint8Array, text);
-    } catch { /* what it refuses, atob below refuses or takes as before */ }
-  }
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
+  return fromBase64(text);
 }
 
 function outcome(r: RecipientResult): RecipientOutcome {
