@@ -74,7 +74,8 @@ const valid = (r: ReplySpec | undefined): r is ReplySpec =>
  * 4.1.1.4). Per-recipient results: all accepted → the first 2xx; any temporary failure → that
  * 4xx, so the client retries (the gateway's idempotency absorbs the copies already stored); all
  * refused → the first 5xx; accepted and permanently refused together → 250, and the backend owes
- * the refused recipients a DSN (RFC 3464), exactly as a queueing MTA would.
+ * the refused recipients a DSN (RFC 3464), exactly as a queueing MTA would (the gateway queues it
+ * for a Sieve reject; a spam verdict never comes here mixed: it files that copy into Junk).
  */
 export function resolveDelivery(result: DeliveryResult, rcptCount: number): ReplySpec {
   if (!("recipients" in result)) return valid(result) ? result : Replies.tempLocal;

@@ -408,6 +408,7 @@ export async function deliveryJob(
     stored,
     plan.stores,
     (id) => mailboxFor(db, id, "junk"),
+    plan.remote.length > 0,
   );
   const copyOf = (accountId: number) =>
     spam?.copies.get(accountId) ?? { raw: msg.raw, sha, parsed: stored };

@@ -199,6 +199,7 @@ export async function spamStep(
   stored: ParsedMail & Record<string, unknown>,
   stores: Stores,
   junkBox: (accountId: number) => Promise<number>,
+  forwardedElsewhere = false,
 ): Promise<SpamStep | undefined> {
   if (!SCORED.has(msg.source) || msg.submission) return undefined;
   const targets = [...stores].filter((e): e is [number, { mailboxId: number; address: string }] =>
@@ -272,6 +273,8 @@ export async function spamStep(
   // the X-Spam fields go right below them, into the same receiving-hop block.
   const trace = msg.raw.subarray(0, msg.traceBytes ?? 0);
   const body = stripSpamFields(msg.raw.subarray(msg.traceBytes ?? 0));
+  // First pass: each account's verdict (a rate limit answers for the account at once).
+  const verdicts: [number, { mailboxId: number; address: string }, SpamVerdict][] = [];
   for (const [accountId, target] of targets) {
     const settings = effectiveSettings(
       deps.config,
@@ -307,8 +310,19 @@ export async function spamStep(
       );
     }
     // Never refuse an authenticated, aligned sender the user has written to.
-    const verdict = verdictOf(own, settings, known && aligned, probability);
-    if (verdict.action === "reject") {
+    verdicts.push([accountId, target, verdictOf(own, settings, known && aligned, probability)]);
+  }
+  // RFC 5321 section 4.1.1.4: SMTP has one reply to the content for all recipients. When another
+  // recipient takes the message, a refusal could only become a DSN to an envelope sender that
+  // spam forges (backscatter, RFC 3834 section 2): the copy goes to Junk instead, never lost.
+  const judged = new Set(verdicts.map(([id]) => id));
+  const othersTake = forwardedElsewhere ||
+    verdicts.some(([, , v]) => v.action !== "reject") ||
+    [...stores].some(([id, t]) => "mailboxId" in t && !judged.has(id));
+  const refusable = msg.source !== "smtp" || !othersTake;
+  for (const [accountId, target, judgement] of verdicts) {
+    let verdict = judgement;
+    if (verdict.action === "reject" && refusable) {
       stores.set(accountId, {
         recipient: target.address,
         status: "rejected",
@@ -323,6 +337,10 @@ export async function spamStep(
         source: msg.source,
       });
       continue;
+    }
+    if (verdict.action === "reject") {
+      verdict = { ...verdict, action: "junk" };
+      deps.logger.log("info", "spam.junk_not_refused", { accountId, score: verdict.score });
     }
     if (verdict.action === "junk" || msg.mailboxRole === "junk") {
       stores.set(accountId, { ...target, mailboxId: await junkBox(accountId) });
