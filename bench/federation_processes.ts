@@ -8,7 +8,8 @@
  * the peer's verified receipt for that message (the row alpha's federation worker stores after
  * checking the receipt's signature: read from alpha's store, so waiting costs the servers
  * nothing). Per message: send → verified receipt latency, and each server's CPU time (whole
- * process and main thread, from /proc) — the figures a busy machine disturbs least.
+ * process and main thread, from /proc) — the figures a busy machine disturbs least — and this
+ * load generator's, whose sum bounds what the machine's cores can carry.
  * Prints figures; asserts nothing.
  */
 import Database from "libsql";
@@ -139,17 +140,23 @@ export async function federationProcessesBench(
       await closedLoop(200, concurrency, (i) => one(1_000_000 + i)); // warm-up, not counted
       const alphaCpu = cpuMark(alpha.server.pid);
       const betaCpu = cpuMark(beta.server.pid);
+      const loadCpu = cpuMark(Deno.pid);
       const run = await closedLoop(messages, concurrency, one);
       const s = summary(run.latencies);
       const a = alphaCpu(messages);
       const b = betaCpu(messages);
+      const l = loadCpu(messages);
+      // The machine's ceiling: every core busy with the three processes' work and nothing else.
+      const cores = navigator.hardwareConcurrency;
       console.log(
         `two processes, POST /v1/emails → verified receipt: ${messages} × 4 KB, ${concurrency} ` +
           `concurrent: ${fmt(messages / run.seconds, 0)} msg/s; p50 ${fmt(s.p50)} ms, p99 ${
             fmt(s.p99)
           } ms, max ${fmt(s.max)} ms; CPU per message: sender ${fmt(a.all, 2)} ms (main thread ${
             fmt(a.main, 2)
-          }), receiver ${fmt(b.all, 2)} ms (main thread ${fmt(b.main, 2)})`,
+          }), receiver ${fmt(b.all, 2)} ms (main thread ${fmt(b.main, 2)}); this load ` +
+          `generator ${fmt(l.all, 2)} ms (${cores} cores at ${fmt(a.all + b.all + l.all, 2)} ms ` +
+          `a message: at most ${fmt(cores * 1000 / (a.all + b.all + l.all), 0)} msg/s)`,
       );
       // The split: the sender's API alone (Sent copy, outbox row, the worker's wake-up and its
       // empty claim), mail to gamma.test, which publishes no peer.

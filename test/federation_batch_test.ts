@@ -70,6 +70,12 @@ function watchPosts(peer: Peer) {
   return { posts, hooks, restore: () => void (ports.fetch = inner) };
 }
 
+/** A `watchPosts` hook: the peer took the request, but its answer never reaches the sender. */
+async function answerLost(res: Response): Promise<Response> {
+  await res.body?.cancel();
+  throw new TypeError("connection reset by peer");
+}
+
 const count = (posts: string[], path: string) => posts.filter((p) => p === path).length;
 const BATCH = "/v1/federation/deliver-batch";
 const SINGLE = "/v1/federation/deliver";
@@ -215,10 +221,7 @@ Deno.test("issue20#f-batch: a batch whose answer is lost is sent again and store
     const [alpha, beta] = fed.peers;
     const watch = watchPosts(alpha);
     // The peer stores the batch, but its answer never reaches the sender.
-    watch.hooks.after = async (res) => {
-      await res.body?.cancel();
-      throw new TypeError("connection reset by peer");
-    };
+    watch.hooks.after = answerLost;
     const subjects = Array.from({ length: 8 }, (_, i) => `r${i + 1}`);
     for (const subject of subjects) await send(alpha, "bob@beta.test", subject);
     assertEquals((await runFederationOnce(alpha.deps, "w")).deferred, 8);
@@ -236,6 +239,49 @@ Deno.test("issue20#f-batch: a batch whose answer is lost is sent again and store
     assertEquals([count(watch.posts, BATCH), count(watch.posts, SINGLE)], [2, 0]);
     assertEquals(await bobsSubjects(beta), subjects);
     assertEquals((await alpha.deps.store.db.select().from(schema.federationReceipts)).length, 8);
+  } finally {
+    await fed.close();
+  }
+});
+
+Deno.test("issue20#f: on the store's writer thread (postern serve), received deliveries run there, a lost answer's batch is stored once, a replayed envelope refused", async () => {
+  const fed = await startFederation(["alpha.test", "beta.test"], undefined, {
+    writerThread: "marked",
+  });
+  try {
+    const [alpha, beta] = fed.peers;
+    const client = beta.deps.store.client as unknown as {
+      batchGroup: (jobs: unknown[][]) => Promise<unknown>;
+    };
+    const threaded = client.batchGroup;
+    let onThread = 0;
+    client.batchGroup = (group) => {
+      onThread += group.length;
+      return threaded(group);
+    };
+    const watch = watchPosts(alpha);
+    const replays: { envelope: string; content: string }[] = [];
+    watch.hooks.tamper = (body) => void replays.push(...body.deliveries);
+    watch.hooks.after = answerLost;
+    const subjects = Array.from({ length: 4 }, (_, i) => `t${i + 1}`);
+    for (const subject of subjects) await send(alpha, "bob@beta.test", subject);
+    assertEquals((await runFederationOnce(alpha.deps, "w")).deferred, 4);
+    assertEquals(onThread, 4, "each delivery's write job ran on beta's writer thread");
+    assertEquals(await bobsSubjects(beta), subjects);
+    // The same envelope again (a replay): refused by its spent nonce, nothing stored.
+    const replayed = await beta.app.request(BATCH, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ deliveries: replays.slice(0, 1) }),
+    });
+    assertEquals(replayed.status, 200);
+    assertEquals((await replayed.json()).items[0].code, "replayed_nonce");
+    // The retry: new envelopes and nonces, the same messages, still one copy of each.
+    watch.hooks.tamper = undefined;
+    watch.hooks.after = undefined;
+    await alpha.deps.store.db.update(schema.outbox).set({ nextAttemptAt: Date.now() - 1 });
+    assertEquals((await runFederationOnce(alpha.deps, "w")).sent, 4);
+    assertEquals(await bobsSubjects(beta), subjects);
   } finally {
     await fed.close();
   }

@@ -266,12 +266,13 @@ export async function receiveDelivery(
       },
     },
   });
-  // Reads first, then one write job: admission, then the delivery (each store guarded in SQL).
+  // Reads first, then one write job: admission, then the delivery (each store guarded in SQL),
+  // off the event loop where the host offers it (as MX mail's: services/delivery.ts `deliver`).
   const stored = await retryStale(async () => {
     const admission = await admit(deps, claims, now);
     const job = await deliveryJob(deps.store.db, deps, prepared);
     try {
-      const results = await deps.store.batch([...admission, ...job.statements]);
+      const results = await deps.store.batch([...admission, ...job.statements], { offLoop: true });
       return job.decode(results.slice(admission.length));
     } catch (e) {
       await job.discard().catch(() => {});
