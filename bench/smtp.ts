@@ -18,6 +18,8 @@
  * where fsync is cheap Postfix is fast) and Postern's CPU per message: the whole process and its
  * main thread (the event loop, which bounds ingest) with the kernel's share of it, over each run
  * and the search indexing that follows it, and the POSTERN_* settings the server inherited.
+ * BENCH_CPU_PROFILE=<file> profiles the server over the runs (bench/cpu_profile.ts) and prints
+ * its event loop's self time by file.
  *
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
@@ -38,6 +40,7 @@ import {
   waitForMx,
 } from "./lib.ts";
 import { startFakeDns, type Zone } from "../test/fixtures/fake_dns.ts";
+import { attachProfiler, type Profiler } from "./cpu_profile.ts";
 
 export interface SmtpBenchOptions {
   messages: number;
@@ -305,6 +308,13 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
   const dns = await startZoneDns(dir);
   console.log(`sender DNS: ${dns.label} (edge.test SPF pass, DMARC p=none)`);
   const mxPort = freePort();
+  // BENCH_CPU_PROFILE=<file>: a CPU profile of the server over the measured runs (cpu_profile.ts).
+  const profilePath = Deno.env.get("BENCH_CPU_PROFILE");
+  const inspectPort = profilePath ? freePort() : 0;
+  if (profilePath) {
+    const flags = Deno.env.get("BENCH_DENO_FLAGS") ?? "";
+    Deno.env.set("BENCH_DENO_FLAGS", `${flags} --inspect=127.0.0.1:${inspectPort}`.trim());
+  }
   const server = await startServer(`${dir}/data`, {
     POSTERN_SMTP_PORT: String(mxPort),
     POSTERN_SUBMISSION_PORT: "0",
@@ -312,6 +322,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     POSTERN_DNS_SERVERS: dns.server,
   });
   let postfix: Awaited<ReturnType<typeof startDiscardPostfix>> | undefined;
+  let profiler: Profiler | undefined;
   try {
     await waitForMx(mxPort);
     postfix = await startDiscardPostfix();
@@ -348,6 +359,10 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     await smtpSource(pf.target, pf.from, pf.to, warm, "warm-up");
     await drain();
 
+    if (profilePath) {
+      profiler = await attachProfiler(inspectPort);
+      await profiler.start();
+    }
     const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
     const rates = { postern: [] as number[], postfix: [] as number[] };
     const cpu = { process: [] as number[], main: [] as number[], kernel: [] as number[] };
@@ -381,6 +396,11 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
       await drain();
     }
 
+    if (profiler) {
+      console.log(`CPU profile of the server over the runs: ${profilePath}`);
+      for (const line of await profiler.stop(profilePath!)) console.log(line);
+    }
+
     // Every accepted message must be in the recipient's INBOX (durable: read back over HTTP).
     const token = await login(server.url, RCPT, "bench-password-1");
     const boxes = await (await api(server.url, "GET", "/v1/mailboxes", token)).json();
@@ -408,6 +428,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
       throw new Error(`Postern stored ${stored} messages, ${expected} were accepted`);
     }
   } finally {
+    profiler?.close();
     await postfix?.stop();
     await server.stop();
     await dns.stop();
