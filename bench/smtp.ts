@@ -18,6 +18,8 @@
  * where fsync is cheap Postfix is fast) and Postern's CPU per message: the whole process and its
  * main thread (the event loop, which bounds ingest) with the kernel's share of it, over each run
  * and the search indexing that follows it, and the POSTERN_* settings the server inherited.
+ * BENCH_CPU_PROFILE=<file> profiles the server over the runs (bench/cpu_profile.ts) and prints
+ * its event loop's self time by file.
  *
  * Needs smtp-source and postfix (Debian postfix) and root (Postfix's master). Used by
  * bench/run.ts section (d); prints figures and asserts only that every message was stored.
@@ -38,6 +40,7 @@ import {
   waitForMx,
 } from "./lib.ts";
 import { startFakeDns, type Zone } from "../test/fixtures/fake_dns.ts";
+import { attachProfiler, type Profiler } from "./cpu_profile.ts";
 
 export interface SmtpBenchOptions {
   messages: number;
@@ -305,6 +308,13 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
   const dns = await startZoneDns(dir);
   console.log(`sender DNS: ${dns.label} (edge.test SPF pass, DMARC p=none)`);
   const mxPort = freePort();
+  // BENCH_CPU_PROFILE=<file>: a CPU profile of the server over the measured runs (cpu_profile.ts).
+  const profilePath = Deno.env.get("BENCH_CPU_PROFILE");
+  const inspectPort = profilePath ? freePort() : 0;
+  if (profilePath) {
+    const flags = Deno.env.get("BENCH_DENO_FLAGS") ?? "";
+    Deno.env.set("BENCH_DENO_FLAGS", `${flags} --inspect=127.0.0.1:${inspectPort}`.trim());
+  }
   const server = await startServer(`${dir}/data`, {
     POSTERN_SMTP_PORT: String(mxPort),
     POSTERN_SUBMISSION_PORT: "0",
@@ -312,6 +322,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     POSTERN_DNS_SERVERS: dns.server,
   });
   let postfix: Awaited<ReturnType<typeof startDiscardPostfix>> | undefined;
+  let profiler: Profiler | undefined;
   try {
     await waitForMx(mxPort);
     postfix = await startDiscardPostfix();
@@ -348,9 +359,18 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
     await smtpSource(pf.target, pf.from, pf.to, warm, "warm-up");
     await drain();
 
+    if (profilePath) {
+      profiler = await attachProfiler(inspectPort);
+      await profiler.start();
+    }
     const shape = `${o.messages} × ${o.size} B, ${o.sessions} sessions, 1 message/connection`;
     const rates = { postern: [] as number[], postfix: [] as number[] };
-    const cpu = { process: [] as number[], main: [] as number[], kernel: [] as number[] };
+    const cpu = {
+      process: [] as number[],
+      main: [] as number[],
+      kernel: [] as number[],
+      afterRun: [] as number[],
+    };
     for (let r = 1; r <= o.runs; r++) {
       // Resident memory before (after the idle time of the previous Postfix run) and after.
       const rssBefore = rssMiB(server.pid);
@@ -359,10 +379,12 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
       const a = await smtpSource(postern.target, postern.from, postern.to, o, `bench run ${r}`);
       rates.postern.push(o.messages / a);
       const rssAfter = rssMiB(server.pid);
+      const mainAtEnd = mainThreadCpuMs(server.pid);
       // CPU per message counts the search indexing the run leaves behind (settle waits for it).
       await settle();
       cpu.process.push((cpuMs(server.pid) - cpuBefore) / o.messages);
       cpu.main.push((mainThreadCpuMs(server.pid) - mainBefore) / o.messages);
+      cpu.afterRun.push((mainThreadCpuMs(server.pid) - mainAtEnd) / o.messages);
       cpu.kernel.push((mainThreadCpuSplitMs(server.pid).kernel - kernelBefore) / o.messages);
       console.log(
         `run ${r}: Postern MX  ${shape}: ${fmt(a, 2)} s → ${fmt(o.messages / a, 0)} msg/s ` +
@@ -371,7 +393,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
           } ` +
           `ms/msg, main thread ${fmt(cpu.main.at(-1)!, 3)} ms/msg of which kernel ${
             fmt(cpu.kernel.at(-1)!, 3)
-          })`,
+          } and after the run, search indexing, ${fmt(cpu.afterRun.at(-1)!, 3)})`,
       );
       const b = await smtpSource(pf.target, pf.from, pf.to, o, `bench run ${r}`);
       rates.postfix.push(o.messages / b);
@@ -379,6 +401,11 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
         `run ${r}: Postfix     ${shape}: ${fmt(b, 2)} s → ${fmt(o.messages / b, 0)} msg/s`,
       );
       await drain();
+    }
+
+    if (profiler) {
+      console.log(`CPU profile of the server over the runs: ${profilePath}`);
+      for (const line of await profiler.stop(profilePath!)) console.log(line);
     }
 
     // Every accepted message must be in the recipient's INBOX (durable: read back over HTTP).
@@ -408,6 +435,7 @@ export async function smtpIngestBench(o: SmtpBenchOptions): Promise<void> {
       throw new Error(`Postern stored ${stored} messages, ${expected} were accepted`);
     }
   } finally {
+    profiler?.close();
     await postfix?.stop();
     await server.stop();
     await dns.stop();

@@ -89,6 +89,23 @@ const DOT = 3; // a "." at the start of a line, not yet emitted
 const DOT_CR = 4; // "." CR at the start of a line: one LF away from the end
 const END = 5;
 
+/**
+ * Where the run of clean lines from `at` (inside a line) ends: each line's first CR is followed by
+ * its first LF (no bare CR or LF), and the run stops before a line that starts with ".", CR or LF,
+ * which the state machine reads. `at` when the first line is not clean or not complete.
+ */
+function cleanLinesEnd(chunk: Uint8Array, at: number): number {
+  let end = at;
+  for (;;) {
+    // Both searches are the runtime's (memchr), not a loop over every octet here.
+    const lf = chunk.indexOf(LF, end);
+    if (lf <= end || chunk.indexOf(CR, end) !== lf - 1) return end;
+    end = lf + 1;
+    const next = chunk[end];
+    if (next === undefined || next === PERIOD || next === CR || next === LF) return end;
+  }
+}
+
 /** Reads DATA content: feed chunks until `done`; bytes after the end belong to the commands. */
 export class DataReader {
   #out: BoundedBuffer;
@@ -105,7 +122,17 @@ export class DataReader {
     let state = this.#state;
     for (let i = 0; i < chunk.length; i++) {
       if (state === MID) {
-        // The common case: the rest of a line. Copy the run up to the next CR or LF at once.
+        // The common case: whole lines that end in CRLF, with no bare CR or LF in them and no "."
+        // at the start of the next, copied as one run (one view, not one per line).
+        const end = cleanLinesEnd(chunk, i);
+        if (end > i) {
+          out.append(chunk.subarray(i, end));
+          state = LINE_START;
+          if (end === chunk.length) break;
+          i = end - 1;
+          continue;
+        }
+        // The rest of a line. Copy the run up to the next CR or LF at once.
         let j = i;
         while (j < chunk.length && chunk[j] !== CR && chunk[j] !== LF) j++;
         if (j + 1 < chunk.length && chunk[j] === CR && chunk[j + 1] === LF) {

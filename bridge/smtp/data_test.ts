@@ -44,6 +44,30 @@ const cases: [string, Case][] = [
     bare: true,
     done: false,
   }],
+  // Runs of whole clean lines are copied at once: each rule still holds inside or after a run.
+  ["clean lines, then a stuffed dot", {
+    input: "ab\r\ncd\r\nef\r\n..g\r\nh\r\n.\r\n",
+    message: "ab\r\ncd\r\nef\r\n.g\r\nh\r\n",
+  }],
+  ["clean lines, then an empty one", {
+    input: "ab\r\ncd\r\n\r\nef\r\n.\r\n",
+    message: "ab\r\ncd\r\n\r\nef\r\n",
+  }],
+  ["clean lines, then a bare LF", {
+    input: "ab\r\ncd\r\ne\nf\r\n.\r\n",
+    message: "ab\r\ncd\r\ne\nf\r\n",
+    bare: true,
+  }],
+  ["clean lines, then a bare CR", {
+    input: "ab\r\ncd\r\ne\rf\r\ng\r\n.\r\n",
+    message: "ab\r\ncd\r\ne\rf\r\ng\r\n",
+    bare: true,
+  }],
+  ["clean lines, then LF.LF", {
+    input: "ab\r\ncd\n.\nx\r\n.\r\n",
+    message: "ab\r\ncd\n.\nx\r\n",
+    bare: true,
+  }],
   // Size: content past the limit is read and counted but not kept.
   ["at the limit", { input: "0123456\r\n.\r\n", message: "0123456\r\n", max: 9 }],
   ["over the limit", {
@@ -79,6 +103,33 @@ for (const [name, c] of cases) {
     check(`${name} octet by octet`, c, [...bytes].map((b) => Uint8Array.of(b)));
   });
 }
+
+Deno.test("DATA reader: runs of lines read as one chunk give what octet-by-octet reading gives", () => {
+  // A fixed pseudo-random sequence (a run is reproducible) over the octets the rules turn on.
+  let seed = 20;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pieces = ["ab", "x", ".", "..", "\r\n", "\r\n", "\r\n", "\r", "\n", "\r\n."];
+  for (let n = 0; n < 500; n++) {
+    const text = Array.from({ length: 3 + Math.floor(next() * 30) }, () =>
+      pieces[Math.floor(next() * pieces.length)]).join("") + "\r\n.\r\n";
+    const bytes = enc(text);
+    const whole = new DataReader(1 << 20);
+    const consumed = whole.feed(bytes);
+    const octets = new DataReader(1 << 20);
+    let used = 0;
+    for (const b of bytes) {
+      if (octets.done) {
+        break;
+      }
+      used += octets.feed(Uint8Array.of(b));
+    }
+    const input = JSON.stringify(text);
+    assert.equal(dec(whole.message()), dec(octets.message()), `message of ${input}`);
+    assert.equal(consumed, used, `octets consumed of ${input}`);
+    assert.equal(whole.bareLineEnding, octets.bareLineEnding, `bare of ${input}`);
+    assert.equal(whole.done, octets.done, `done of ${input}`);
+  }
+});
 
 Deno.test("DATA reader: a 10 MB line is counted, not buffered, and the end still found", () => {
   const reader = new DataReader(1000);

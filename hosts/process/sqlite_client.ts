@@ -42,6 +42,8 @@ const CACHE_LIMIT = 1000;
 
 export class Connection {
   private readonly cache = new Map<string, Prepared>();
+  /** `first()`'s own statements (a map of their own: a key built per call is hashed per call). */
+  private readonly firstCache = new Map<string, Prepared>();
 
   constructor(readonly db: Db) {}
 
@@ -52,8 +54,8 @@ export class Connection {
    * named that account for another address).
    */
   prepare(sql: string, forFirst = false): Prepared {
-    const key = forFirst ? `first\0${sql}` : sql;
-    let p = this.cache.get(key);
+    const cache = forFirst ? this.firstCache : this.cache;
+    let p = cache.get(sql);
     if (p) return p;
     const stmt = this.db.prepare(sql);
     let columns: string[] | undefined;
@@ -64,8 +66,8 @@ export class Connection {
       columns = undefined; // raw() throws for statements that return no data
     }
     p = { stmt, columns };
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, p);
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(sql, p);
     return p;
   }
 
@@ -118,6 +120,7 @@ export class Connection {
 
   close(): void {
     this.cache.clear();
+    this.firstCache.clear();
     if (this.db.open) this.db.close();
   }
 }

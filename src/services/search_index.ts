@@ -91,7 +91,9 @@ export async function indexPendingMessages(store: Store): Promise<number> {
   // One write job (one round trip on a remote store, instead of a statement each while holding
   // the write lock). Another indexer (a search's catch-up, another process) may have done this
   // batch already: each row is written only above the watermark as the job finds it, which the
-  // last step moves, and only for a message not purged meanwhile.
+  // last step moves, and only for a message not purged meanwhile. FTS5's tokenizing and b-tree
+  // work for the batch runs on the store's writer thread where it has one (`offLoop`), like MX
+  // ingest's deliveries: after a burst it was the event loop's largest SQLite cost.
   await store.batch([
     ...docs.map((d) => ({
       // OR REPLACE: a row may already be there above the watermark (a bulk loader such as
@@ -108,7 +110,7 @@ export async function indexPendingMessages(store: Store): Promise<number> {
          ON CONFLICT (id) DO UPDATE SET indexed_through = max(indexed_through, excluded.indexed_through)`,
       args: [last],
     },
-  ]);
+  ], { offLoop: true });
   return rows.length;
 }
 
