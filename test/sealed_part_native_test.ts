@@ -40,7 +40,9 @@ Deno.test("issue20: parts sealed by Web Crypto, libcrypto and node:crypto open w
     for (const size of SIZES) {
       const plain = crypto.getRandomValues(new Uint8Array(Math.min(size, 65536)));
       const whole = new Uint8Array(size);
-      for (let at = 0; at < size; at += plain.byteLength) whole.set(plain.subarray(0, size - at), at);
+      for (let at = 0; at < size; at += plain.byteLength) {
+        whole.set(plain.subarray(0, size - at), at);
+      }
       for (const [s, sealer] of keys.entries()) {
         const sealed = await sealPart(sealer, whole, `blob test/${size}`);
         assert(isSealed(sealed));

@@ -80,8 +80,14 @@ const LIBCRYPTO_SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
     result: "i32",
   },
-  EVP_EncryptUpdate: { parameters: ["pointer", "buffer", "buffer", "buffer", "i32"], result: "i32" },
-  EVP_DecryptUpdate: { parameters: ["pointer", "buffer", "buffer", "buffer", "i32"], result: "i32" },
+  EVP_EncryptUpdate: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  EVP_DecryptUpdate: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
   EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },

@@ -75,9 +75,7 @@ function frameBody(
 ): Uint8Array | Promise<Uint8Array> {
   const size = Number(row.size);
   const whole = (first: Uint8Array) =>
-    part === "header"
-      ? headerBlock(first)
-      : first.byteLength >= size
+    part === "header" ? headerBlock(first) : first.byteLength >= size
       ? first
       // A large blob's first chunk is in the row; the rest in blob_chunks (or its object).
       : blobBytes(db, { sha256: row.sha, size, data: row.data }, first);
