@@ -1,18 +1,24 @@
 /**
  * The process host's AES-256-GCM on the calling thread (src/crypt/native_aead.ts), for the key
  * vault: every sealed part of mail (raw message, parsed and preview columns, webhook payloads)
- * is opened and sealed without a Web Crypto async op. Measured per part on this 2-core machine
- * (CPU µs, seal/open; bench/seal_parts.ts):
+ * is opened and sealed without a Web Crypto async op. Measured per part (CPU µs of the process,
+ * all threads, seal/open; bench/seal_parts.ts, best of 5 on a loaded 2-core machine):
  *
- *   Bun:  node:crypto (BoringSSL)   1 KB 1.6/1.2 · 64 KB 14/9 · 1 MiB 150/70 — Web Crypto 20/20 ·
- *         32/30 · 195/200;
- *   Deno: node:crypto is AES in software there (about 200 MB/s, as is Deno's Web Crypto: 1 MiB
- *         2.3–5 ms), so on Deno the host calls OpenSSL's libcrypto (which Postfix and Dovecot
- *         link too) through FFI: 1 KB 3/2 · 64 KB 17/18 · 1 MiB 280/290 µs.
+ *            1 KB        5 KB        64 KB        1 MiB
+ *   Bun   Web Crypto   30/36       29/26       57/34        404/246
+ *         node:crypto   2.3/1.7     4.1/3.2    23/9.6       463/84    (BoringSSL)
+ *   Deno  Web Crypto   37/43       27/23      324/329      5649/2526
+ *         libcrypto     3.6/3.0     5.8/10     23/21        743/454   (OpenSSL, FFI)
+ *         node:crypto  15/20       47/36      335/378      6341/5510
  *
- * Order: libcrypto through Deno's FFI; node:crypto on Bun for any size; node:crypto on Deno
- * without FFI (no libcrypto, no --allow-ffi) only for parts of up to 16 KB, where it still beat
- * Web Crypto's hand-off, larger ones staying on Web Crypto.
+ * Deno's node:crypto and Web Crypto both run AES in software there (about 200 MB/s), so on Deno
+ * the host calls OpenSSL's libcrypto (which Postfix and Dovecot link too) through FFI. Native is
+ * cheaper or even at every size, 1 MiB included (Bun's seal of 1 MiB is even with Web Crypto, and
+ * blocks the thread for well under a millisecond), so no size goes back to Web Crypto.
+ *
+ * Order: libcrypto through Deno's FFI; node:crypto on Bun; on Deno without FFI (no libcrypto, no
+ * --allow-ffi) node:crypto only for parts of up to 4 KB, where it still beats Web Crypto's
+ * hand-off, larger ones staying on Web Crypto.
  *
  * How a key's bytes are held: copied once into native memory and nowhere else — OpenSSL's
  * cipher contexts (initialised with the key, so each part sets only its nonce), or a node:crypto
@@ -26,7 +32,7 @@ import type { NativeAead, NativeAeadKey } from "../../src/crypt/native_aead.ts";
 
 const TAG = 16;
 /** Deno's node:crypto takes parts up to this size; above it Deno's Web Crypto costs less. */
-const DENO_NODE_CRYPTO_MAX = 16 * 1024;
+const DENO_NODE_CRYPTO_MAX = 4 * 1024;
 
 /** The host's native AES-256-GCM, or undefined when it has none (then Web Crypto serves). */
 export function nativeAead(): NativeAead | undefined {
