@@ -80,9 +80,10 @@ async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean)
  *
  * With a host's native AES-GCM, the sealing key's 256 bits are derived as bits (what deriveKey
  * derives for an AES-GCM key of 256 bits, so the key is the same one), imported both into Web
- * Crypto (for parts the native one does not take) and into the native handle, and zeroed: from
- * then on only the native handle holds them (native_aead.ts: never readable, logged or
- * exported), and it lives exactly as long as this DataKey, the vault's cached entry.
+ * Crypto (non-extractable, for parts the native one does not take) and into the native handle,
+ * and zeroed: from then on only those two hold them, neither readable, logged or exported
+ * (hosts/process/native_aead.ts says how its handle keeps them), and both live exactly as long
+ * as this DataKey, the vault's cached entry (KEYS_CACHED, least recently used out).
  */
 async function importDataKey(
   id: number,
