@@ -16,8 +16,26 @@ function addressList(list: MimeAddress[] | null): string {
     ).join("") + ")";
 }
 
+/**
+ * Encoded envelopes by the structure they came from: a structure is immutable and the IMAP
+ * listener keeps it in its StructureCache, so a client that lists its mailbox again (FETCH 1:*
+ * ENVELOPE, the commonest command there is) gets text encoded once, as Dovecot answers from its
+ * cache file. Weak: an entry lives exactly as long as its structure (about 300 bytes of text
+ * beside an object of several times that).
+ */
+const encodedEnvelopes = new WeakMap<MimeEnvelope, string>();
+
 /** The ENVELOPE structure; `sender` and `reply-to` default to `from` (section 7.4.2). */
 export function envelope(env: MimeEnvelope): string {
+  let text = encodedEnvelopes.get(env);
+  if (text === undefined) {
+    text = encodeEnvelope(env);
+    encodedEnvelopes.set(env, text);
+  }
+  return text;
+}
+
+function encodeEnvelope(env: MimeEnvelope): string {
   const from = env.from;
   return `(${nstring(env.date)} ${nstring(env.subject)} ${addressList(from)} ` +
     `${addressList(env.sender ?? from)} ${addressList(env.replyTo ?? from)} ` +

@@ -9,6 +9,7 @@ import { SecretBox, useNativeSha256 } from "../../src/crypto.ts";
 import { type Deps, deriveJwtKey } from "../../src/deps.ts";
 import { jsonLogger, type Logger, type MimePort, systemClock } from "../../src/ports.ts";
 import { Vault } from "../../src/crypt/vault.ts";
+import { nativeAead } from "./native_aead.ts";
 import { EventBus } from "../../src/services/event_bus.ts";
 import type { Store } from "../../src/store/store.ts";
 import { edgeMimePort } from "../../src/mime/edge_port.ts";
@@ -27,8 +28,9 @@ export async function buildDeps(
 ): Promise<Deps> {
   // The runtime's SHA-256 for the delivery path's digests (src/crypto.ts).
   useNativeSha256((data) => createHash("sha256").update(data).digest("hex"));
-  // Encryption at rest (src/crypt/): the store opens sealed rows with keys the master key unwraps.
-  store.useVault(new Vault(store, masterKey, config.encryptAtRest));
+  // Encryption at rest (src/crypt/): the store opens sealed rows with keys the master key unwraps,
+  // in the host's native AES-GCM on the calling thread (native_aead.ts).
+  store.useVault(new Vault(store, masterKey, config.encryptAtRest, nativeAead()));
   return {
     store,
     config,

@@ -18,6 +18,7 @@ import {
   type DataKey,
   isSealed,
   openPart,
+  openPartNow,
   SEAL_OVERHEAD,
   sealedKeyId,
   sealPart,
@@ -55,6 +56,14 @@ export async function sealBlobParts(key: DataKey, raw: Uint8Array, sha256: strin
 /** Part `seq` of a blob as plaintext (itself when it was stored unsealed). */
 export async function openBlobPart(db: Queryable, sha256: string, seq: number, bytes: Uint8Array) {
   return await openPart(vaultOf(db)?.lookup, bytes, place(sha256, seq));
+}
+
+/**
+ * `openBlobPart` with no promise when the part opens on this thread (sealed_part.ts
+ * `openPartNow`): the IMAP and POP3 body readers, a page of messages at a time.
+ */
+export function openBlobPartNow(db: Queryable, sha256: string, seq: number, bytes: Uint8Array) {
+  return openPartNow(vaultOf(db)?.lookup, bytes, place(sha256, seq));
 }
 
 /** Seals a blob's whole content as the segments of one object. */

@@ -1,7 +1,9 @@
 /**
  * The key vault of one store: unwraps per-account data keys with the master key and hands out
  * imported, non-extractable Web Crypto keys (edge-safe: the same code runs on Deno, Bun and
- * workerd). See store/schema_crypt.ts for the two key levels and sealed_part.ts for the format.
+ * workerd), and, where the host lends one (crypt/native_aead.ts), the same sealing key in its
+ * native AES-GCM. See store/schema_crypt.ts for the two key levels and sealed_part.ts for the
+ * format.
  *
  * Caches, and why they are safe across processes: keys by id never change (ids are not reused,
  * a re-wrap keeps the key's bytes), so a key cached by id is always right. Which key an account
@@ -14,6 +16,7 @@ import { rawSql, type Store } from "../store/store.ts";
 import type { DataKey } from "./sealed_part.ts";
 import { bytesOf } from "../services/blob_chunks.ts";
 import { TokenMac } from "./token_mac.ts";
+import type { NativeAead } from "./native_aead.ts";
 
 const encoder = new TextEncoder();
 /** How long the key an account seals under is trusted without reading it again. */
@@ -74,8 +77,20 @@ async function gcm(key: CryptoKey, data: Uint8Array, aad: string, open: boolean)
  * Imports a data key's 32 bytes as its working keys; the bytes are not kept. The sealing key
  * stays a non-extractable Web Crypto key; the two MAC keys (search words, spam tokens) are kept
  * as TokenMac pads, which hash on the calling thread without an async op per word.
+ *
+ * With a host's native AES-GCM, the sealing key's 256 bits are derived as bits (what deriveKey
+ * derives for an AES-GCM key of 256 bits, so the key is the same one), imported both into Web
+ * Crypto (non-extractable, for parts the native one does not take) and into the native handle,
+ * and zeroed: from then on only those two hold them, neither readable, logged or exported
+ * (hosts/process/native_aead.ts says how its handle keeps them), and both live exactly as long
+ * as this DataKey, the vault's cached entry (KEYS_CACHED, least recently used out).
  */
-async function importDataKey(id: number, accountId: number, raw: Uint8Array): Promise<DataKey> {
+async function importDataKey(
+  id: number,
+  accountId: number,
+  raw: Uint8Array,
+  native: NativeAead | undefined,
+): Promise<DataKey> {
   const material = await crypto.subtle.importKey("raw", raw as BufferSource, "HKDF", false, [
     "deriveKey",
     "deriveBits",
@@ -86,28 +101,43 @@ async function importDataKey(id: number, accountId: number, raw: Uint8Array): Pr
     salt: new Uint8Array(0),
     info: encoder.encode(info),
   });
+  const bits = async (info: string) =>
+    new Uint8Array(await crypto.subtle.deriveBits(params(info), material, 256));
   const mac = async (info: string) => {
     // The first 256 bits, as deriveKey gave the HMAC key of the same info before.
-    const bytes = new Uint8Array(await crypto.subtle.deriveBits(params(info), material, 256));
+    const bytes = await bits(info);
     const out = new TokenMac(bytes);
     bytes.fill(0);
     return out;
   };
-  const [aead, search, spam] = await Promise.all([
-    crypto.subtle.deriveKey(
-      params("postern seal v1"),
-      material,
-      {
-        name: "AES-GCM",
-        length: 256,
-      },
-      false,
-      ["encrypt", "decrypt"],
-    ),
+  const sealing = async () => {
+    if (!native) {
+      const aead = await crypto.subtle.deriveKey(
+        params("postern seal v1"),
+        material,
+        { name: "AES-GCM", length: 256 },
+        false,
+        ["encrypt", "decrypt"],
+      );
+      return { aead };
+    }
+    const bytes = await bits("postern seal v1");
+    try {
+      const aead = await crypto.subtle.importKey("raw", bytes as BufferSource, "AES-GCM", false, [
+        "encrypt",
+        "decrypt",
+      ]);
+      return { aead, native: native.importKey(bytes) };
+    } finally {
+      bytes.fill(0);
+    }
+  };
+  const [{ aead, native: nativeKey }, search, spam] = await Promise.all([
+    sealing(),
     mac("postern search v1"),
     mac(SPAM_INFO),
   ]);
-  return { id, accountId, aead, search, spam };
+  return { id, accountId, aead, native: nativeKey, search, spam };
 }
 
 const wrongMasterKey = (what: string) =>
@@ -120,18 +150,21 @@ const wrongMasterKey = (what: string) =>
 
 export class Vault {
   private readonly keks = new Map<number, Promise<CryptoKey>>();
-  private readonly keys = new Map<number, Promise<DataKey>>();
+  /** Data keys by id, least recently used first; `key` once loaded (for a lookup with no await). */
+  private readonly keys = new Map<number, { promise: Promise<DataKey>; key?: DataKey }>();
   private readonly active = new Map<number, { key: Promise<DataKey>; until: number }>();
   private readonly first = new Map<number, { key: DataKey; until: number }>();
 
   /**
    * `sealNew`: whether new writes are sealed (config `encryptAtRest`); reads open sealed parts
-   * either way, so turning it off never strands mail.
+   * either way, so turning it off never strands mail. `native`: the host's AES-GCM on the
+   * calling thread (crypt/native_aead.ts), when it has one; Web Crypto otherwise.
    */
   constructor(
     private readonly store: Store,
     private readonly masterKey: string,
     readonly sealNew: boolean,
+    private readonly native?: NativeAead,
   ) {}
 
   /** The KEK of `version`, checked against its sealed constant (a wrong master key says so). */
@@ -203,22 +236,33 @@ export class Vault {
 
   /** The data key a sealed part names (the most recently used KEYS_CACHED kept imported). */
   keyById(id: number): Promise<DataKey> {
-    let key = this.keys.get(id);
-    if (key) {
-      // Least recently used first: a hit moves to the end (Map keeps insertion order).
-      this.keys.delete(id);
-      this.keys.set(id, key);
-      return key;
-    }
-    key = this.loadKey(id);
-    key.catch(() => this.keys.delete(id));
-    this.keys.set(id, key);
-    if (this.keys.size > KEYS_CACHED) this.keys.delete(this.keys.keys().next().value!);
-    return key;
+    return this.entry(id).promise;
   }
 
-  /** Bound for passing as a KeyLookup. */
-  readonly lookup = (id: number) => this.keyById(id);
+  /** Bound for passing as a KeyLookup: the key itself once loaded, else its promise. */
+  readonly lookup = (id: number): DataKey | Promise<DataKey> => {
+    const entry = this.entry(id);
+    return entry.key ?? entry.promise;
+  };
+
+  private entry(id: number) {
+    let entry = this.keys.get(id);
+    if (entry) {
+      // Least recently used first: a hit moves to the end (Map keeps insertion order).
+      this.keys.delete(id);
+      this.keys.set(id, entry);
+      return entry;
+    }
+    const promise = this.loadKey(id);
+    const made: { promise: Promise<DataKey>; key?: DataKey } = { promise };
+    promise.then((key) => made.key = key, () => {
+      if (this.keys.get(id) === made) this.keys.delete(id);
+    });
+    entry = made;
+    this.keys.set(id, entry);
+    if (this.keys.size > KEYS_CACHED) this.keys.delete(this.keys.keys().next().value!);
+    return entry;
+  }
 
   private async loadKey(id: number): Promise<DataKey> {
     const row = await rawSql(this.store.db).get<
@@ -233,7 +277,7 @@ export class Vault {
     }
     const accountId = Number(row.account_id);
     const raw = await this.unwrap(Number(row.kek_version), accountId, bytesOf(row.wrapped));
-    const key = await importDataKey(id, accountId, raw);
+    const key = await importDataKey(id, accountId, raw, this.native);
     raw.fill(0);
     return key;
   }

@@ -326,8 +326,10 @@ export async function firstPart(
 export async function blobBytes(
   db: Queryable,
   row: { sha256: string; size: number; data: unknown },
+  /** The row's data opened already (the caller tried `openBlobPartNow`), if it was. */
+  opened?: Uint8Array,
 ): Promise<Uint8Array> {
-  const first = await firstPart(db, row);
+  const first = opened ?? await firstPart(db, row);
   if (first.byteLength >= row.size) return first;
   // The object holds the whole content: read in one buffer, no chunks to gather and join (which
   // left as much again of garbage in a Worker).

@@ -14,6 +14,7 @@ import { highestUid, rowsInSet, UidMatcher } from "./mail_access.ts";
 import { requireMailbox } from "./mailboxes.ts";
 import { blobBytes, bytesOf, firstPart } from "./blob_chunks.ts";
 import { isSealed, MAGIC_SQL } from "../crypt/sealed_part.ts";
+import { openBlobPartNow } from "../crypt/sealed_blob.ts";
 import { inList } from "../store/in_list.ts";
 
 /** Bump when parseMimeStructure's output changes: old rows are then recomputed. */
@@ -60,6 +61,26 @@ async function readBlobs(db: Queryable, shas: string[], part: "full" | "header")
     );
   }
   return out;
+}
+
+/**
+ * A frame's bytes from its joined row: the header block (cut by SQL when plain) or the whole
+ * message, a promise only when its first part does not open on this thread or the blob has
+ * further chunks.
+ */
+function frameBody(
+  db: Queryable,
+  row: { sha: string; size: number; data: unknown },
+  part: "full" | "header",
+): Uint8Array | Promise<Uint8Array> {
+  const size = Number(row.size);
+  const whole = (first: Uint8Array) =>
+    part === "header" ? headerBlock(first) : first.byteLength >= size
+      ? first
+      // A large blob's first chunk is in the row; the rest in blob_chunks (or its object).
+      : blobBytes(db, { sha256: row.sha, size, data: row.data }, first);
+  const first = openBlobPartNow(db, row.sha, 0, bytesOf(row.data));
+  return first instanceof Promise ? first.then(whole) : whole(first);
 }
 
 /** Messages read per store query while streaming frames (about 128 KB of typical mail). */
@@ -116,17 +137,12 @@ export async function rawFrames(
         // Expunged or purged meanwhile: simply absent, as an expunged UID would be.
         rows = await raw.all(query, [mailboxId, accountId, JSON.stringify(page)]);
       }
-      // The page's sealed parts are opened together, not one await after another: Web Crypto
-      // runs each AES-GCM open off the event loop, so they overlap (the page is held whole
-      // either way, as its one chunk).
-      const bodies = await Promise.all(
-        rows.map((row) =>
-          part === "header"
-            ? headerOf(db, { sha256: row.sha, data: row.data }).then(headerBlock)
-            // A large blob's first chunk is in the row; the rest in blob_chunks.
-            : blobBytes(db, { sha256: row.sha, size: Number(row.size), data: row.data })
-        ),
-      );
+      // Each body opens on this thread when it can (one part, its key loaded, a native AES-GCM:
+      // crypt/native_aead.ts); the rest (Web Crypto, chunked blobs) are awaited together.
+      const opened = rows.map((row) => frameBody(db, row, part));
+      const bodies = opened.some((b) => b instanceof Promise)
+        ? await Promise.all(opened)
+        : opened as Uint8Array[];
       let total = 0;
       for (const bytes of bodies) total += 8 + bytes.byteLength;
       const out = new Uint8Array(total);
