@@ -346,10 +346,10 @@ const BUSY_WINDOW_MS = 20;
 
 /**
  * How long a group waits at most for the write jobs announced to come (Store.expectWrite). A
- * send is bound by the event loop's CPU (about 3 ms of it), so eight concurrent sends reached the
- * queue one at a time and each paid a COMMIT of its own (0.5 ms of the event loop, the WAL pages
- * written, plus the BEGIN and the group's bookkeeping); waiting for the sends already under way
- * lets them share one.
+ * send is bound by the event loop's CPU (2–3 ms of it), so eight concurrent sends reached the
+ * queue a few at a time (3.7 jobs per commit, in-process) and each group paid its own BEGIN and
+ * COMMIT (0.5 ms of the event loop: the WAL pages written) and bookkeeping; waiting for the sends
+ * already under way lets them share one (7.5 jobs per commit).
  */
 const GATHER_MS = 8;
 
