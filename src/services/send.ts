@@ -343,6 +343,24 @@ export async function sendMessage(
         "compatible APIs); it cannot send drafts",
     );
   }
+  // From here the store expects this send's write job: concurrent sends share one commit.
+  const queued = store.expectWrite();
+  try {
+    return await composeAndSend(deps, auth, req, options, queued);
+  } finally {
+    queued();
+  }
+}
+
+/** `sendMessage` once the store expects its job; `queued` tells it the job is in the queue. */
+async function composeAndSend(
+  deps: Deps,
+  auth: AuthContext,
+  req: SendInput,
+  options: SendOptions,
+  queued: () => void,
+): Promise<SendOutcome> {
+  const { store } = deps;
   const sentCopy = options.sentCopy ?? true;
   const { from, all, local, remote, raw, messageId, parsed } = await checkedMessage(
     deps,
@@ -436,7 +454,9 @@ export async function sendMessage(
   }
   let results;
   try {
-    results = await store.batch(statements);
+    const committed = store.batch(statements);
+    queued();
+    results = await committed;
   } catch (e) {
     await blob.discard().catch(() => {});
     // The quota filled between the reads and the write: nothing of the job was kept.
