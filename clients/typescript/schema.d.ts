@@ -555,6 +555,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/admin/reports/{kind}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * DMARC and TLS reports received about your domains
+     * @description Reports that other mail servers sent to the `rua` addresses Postern publishes for its domains, parsed (gzip, zip or plain). Server administrators see all domains, domain administrators their own.
+     */
+    get: operations["listReceivedReports"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/domains": {
     parameters: {
       query?: never;
@@ -2319,26 +2339,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  "/v1/admin/reports/{kind}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * DMARC and TLS reports received about your domains
-     * @description Reports that other mail servers sent to the `rua` addresses Postern publishes for its domains, parsed (gzip, zip or plain). Server administrators see all domains, domain administrators their own.
-     */
-    get: operations["listReceivedReports"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   "/v1/spam/settings": {
     parameters: {
       query?: never;
@@ -4059,6 +4059,30 @@ export interface components {
       ip: string;
       /** @description When (ISO 8601). */
       createdAt: string;
+    };
+    ReceivedReport: {
+      /** @description The report's id here. */
+      id: number;
+      /** @description Our domain the report is about. */
+      domain: string;
+      /** @description Who sent it (org_name / organization-name). */
+      orgName: string;
+      /** @description The sender's report id. */
+      reportId: string;
+      /** @description Start of the reported interval (ISO 8601). */
+      begin: string;
+      /** @description End of the reported interval (ISO 8601). */
+      end: string;
+      /** @description Messages (DMARC) or TLS sessions (TLS) the report counts. */
+      total: number;
+      /** @description Of those: messages that passed neither aligned DKIM nor aligned SPF (DMARC), or failed sessions (TLS). */
+      failed: number;
+      /** @description When it arrived (ISO 8601). */
+      receivedAt: string;
+      /** @description The parsed report: DMARC `policy` and `rows` (source IP, count, disposition, evaluated DKIM/SPF, auth results); TLS `policies` (type, strings, MX hosts, successful and failed session counts, failure details). */
+      data: {
+        [key: string]: unknown;
+      };
     };
     DomainSummary: {
       /** @description The domain's id. */
@@ -6610,30 +6634,6 @@ export interface components {
        * @default true
        */
       keepCopy?: boolean;
-    };
-    ReceivedReport: {
-      /** @description The report's id here. */
-      id: number;
-      /** @description Our domain the report is about. */
-      domain: string;
-      /** @description Who sent it (org_name / organization-name). */
-      orgName: string;
-      /** @description The sender's report id. */
-      reportId: string;
-      /** @description Start of the reported interval (ISO 8601). */
-      begin: string;
-      /** @description End of the reported interval (ISO 8601). */
-      end: string;
-      /** @description Messages (DMARC) or TLS sessions (TLS) the report counts. */
-      total: number;
-      /** @description Of those: messages that passed neither aligned DKIM nor aligned SPF (DMARC), or failed sessions (TLS). */
-      failed: number;
-      /** @description When it arrived (ISO 8601). */
-      receivedAt: string;
-      /** @description The parsed report: DMARC `policy` and `rows` (source IP, count, disposition, evaluated DKIM/SPF, auth results); TLS `policies` (type, strings, MX hosts, successful and failed session counts, failure details). */
-      data: {
-        [key: string]: unknown;
-      };
     };
     SpamSettings: {
       /** @description What this scope sets itself (null: inherited). */
@@ -10393,6 +10393,122 @@ export interface operations {
            *       "code": "insufficient_scope",
            *       "title": "Forbidden",
            *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listReceivedReports: {
+    parameters: {
+      query?: {
+        /** @description Only this domain's reports. */
+        domain?: string;
+        /** @description Only reports whose interval ends after this time (ISO 8601). */
+        since?: string;
+        /** @description At most this many (1 to 500, default 50). */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description `dmarc`: DMARC aggregate reports; `tls`: SMTP TLS reports (TLS-RPT). */
+        kind: "dmarc" | "tls";
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Reports, newest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The reports. */
+            items: components["schemas"]["ReceivedReport"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
@@ -21046,122 +21162,6 @@ export interface operations {
            *       "code": "insufficient_scope",
            *       "title": "Forbidden",
            *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  listReceivedReports: {
-    parameters: {
-      query?: {
-        /** @description Only this domain's reports. */
-        domain?: string;
-        /** @description Only reports whose interval ends after this time (ISO 8601). */
-        since?: string;
-        /** @description At most this many (1 to 500, default 50). */
-        limit?: number;
-      };
-      header?: never;
-      path: {
-        /** @description `dmarc`: DMARC aggregate reports; `tls`: SMTP TLS reports (TLS-RPT). */
-        kind: "dmarc" | "tls";
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Reports, newest first */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": {
-            /** @description The reports. */
-            items: components["schemas"]["ReceivedReport"][];
-          };
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
