@@ -22,7 +22,6 @@ import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
 import { bridgeSharpRoutes } from "./routes/bridge_sharp.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
-import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { federationRoutes } from "./routes/federation.ts";
 import { FEDERATION_SCHEMAS } from "../schemas/federation.ts";
@@ -34,19 +33,13 @@ import { messageRoutes } from "./routes/messages.ts";
 import { mailAccessRoutes } from "./routes/mail_access.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
-import { postmarkRoutes } from "./routes/compat_postmark.ts";
-import { resendRoutes } from "./routes/compat_resend.ts";
-import { resendKeyRoutes } from "./routes/compat_resend_keys.ts";
-import { resendDomainRoutes } from "./routes/compat_resend_domains.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
 import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
-import { forwardingRoutes } from "./routes/forwarding.ts";
 import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
 import { spamRoutes } from "./routes/spam.ts";
-import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { Metrics } from "./services/metrics.ts";
@@ -191,7 +184,7 @@ export function createApp(deps: Deps) {
     async () => [(await import("./routes/tx_analytics.ts")).txAnalyticsRoutes(deps)],
   );
   app.route("/v1", txTrackingRoutes(deps));
-  app.route("/v1", draftRoutes(deps));
+  v1(["/drafts"], async () => [(await import("./routes/drafts.ts")).draftRoutes(deps)]);
   app.route("/v1", eventRoutes(deps));
   app.route("/v1", mailboxRoutes(deps));
   v1(["/recovery"], async () => [(await import("./routes/recovery.ts")).recoveryRoutes(deps)]); // issue 21, item 7
@@ -200,12 +193,12 @@ export function createApp(deps: Deps) {
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
   app.route("/v1", messageViewRoutes(deps));
-  app.route("/v1", identityRoutes(deps));
+  v1(["/identities"], async () => [(await import("./routes/identities.ts")).identityRoutes(deps)]);
   v1(["/sieve"], async () => [
     (await import("./routes/sieve.ts")).sieveRoutes(deps),
     (await import("./routes/sieve_rules.ts")).sieveRuleRoutes(deps),
   ]);
-  app.route("/v1", forwardingRoutes(deps));
+  v1(["/account"], async () => [(await import("./routes/forwarding.ts")).forwardingRoutes(deps)]);
   app.route("/v1", spamRoutes(deps)); // issue 21 item 1
 
   documentApi(app, API_VERSION, () => lazy.document());
@@ -229,10 +222,16 @@ export function createApp(deps: Deps) {
   app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
   // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
-  app.route("/", resendRoutes(deps));
-  app.route("/", resendKeyRoutes(deps));
-  app.route("/", resendDomainRoutes(deps));
-  app.route("/", postmarkRoutes(deps));
+  lazy.mount({
+    mount: "/",
+    paths: ["/emails", "/api-keys", "/domains", "/email"].flatMap((p) => [p, `${p}/*`]),
+    load: async () => [
+      (await import("./routes/compat_resend.ts")).resendRoutes(deps),
+      (await import("./routes/compat_resend_keys.ts")).resendKeyRoutes(deps),
+      (await import("./routes/compat_resend_domains.ts")).resendDomainRoutes(deps),
+      (await import("./routes/compat_postmark.ts")).postmarkRoutes(deps),
+    ],
+  });
 
   app.notFound(notFound);
   app.onError(errorHandler(deps.logger));
