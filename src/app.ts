@@ -14,7 +14,6 @@ import { newRouter } from "./http/router.ts";
 import { type LazyGroup, LazyRoutes } from "./http/lazy_routes.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
-import { domainRoutes } from "./routes/domains.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { authWebRoutes } from "./routes/auth_web.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
@@ -34,12 +33,10 @@ import { mailAccessRoutes } from "./routes/mail_access.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
-import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
 import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
-import { spamRoutes } from "./routes/spam.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { Metrics } from "./services/metrics.ts";
@@ -164,7 +161,13 @@ export function createApp(deps: Deps) {
     (await import("./routes/backup.ts")).backupRoutes(deps, API_VERSION), // issue 21, item 5
     (await import("./routes/reports.ts")).reportRoutes(deps),
   ]);
-  app.route("/v1", domainRoutes(deps));
+  // A domain's settings: the domains' own routes, then its suppressions and spam settings
+  // (the first's middleware covers the others, as when mounted in that order).
+  v1(["/domains", "/spam"], async () => [
+    (await import("./routes/domains.ts")).domainRoutes(deps),
+    (await import("./routes/tx_suppression.ts")).txSuppressionRoutes(deps),
+    (await import("./routes/spam.ts")).spamRoutes(deps), // issue 21 item 1
+  ]);
   v1(["/queue"], async () => [(await import("./routes/queue.ts")).queueRoutes(deps)]);
   v1(["/stats"], async () => [(await import("./routes/admin_stats.ts")).adminStatsRoutes(deps)]);
   app.route("/v1", bridgeRoutes(deps));
@@ -177,7 +180,6 @@ export function createApp(deps: Deps) {
     ["/templates"],
     async () => [(await import("./routes/tx_templates.ts")).txTemplateRoutes(deps)],
   );
-  app.route("/v1", txSuppressionRoutes(deps));
   v1(["/webhooks"], async () => [(await import("./routes/tx_webhooks.ts")).txWebhookRoutes(deps)]);
   v1(
     ["/analytics"],
@@ -199,7 +201,6 @@ export function createApp(deps: Deps) {
     (await import("./routes/sieve_rules.ts")).sieveRuleRoutes(deps),
   ]);
   v1(["/account"], async () => [(await import("./routes/forwarding.ts")).forwardingRoutes(deps)]);
-  app.route("/v1", spamRoutes(deps)); // issue 21 item 1
 
   documentApi(app, API_VERSION, () => lazy.document());
   app.route("/", metricsRoutes(deps, metrics));
