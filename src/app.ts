@@ -4,20 +4,16 @@
  * every error leaves as RFC 9457 problem+json through one handler.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { BodyBudget, bodyBudget } from "./http/body_budget.ts";
 import type { Deps } from "./deps.ts";
 import { clientIp } from "./http/client_ip.ts";
 import { errorHandler, problemResponse } from "./http/problem.ts";
 import { newRouter } from "./http/router.ts";
+import { type LazyGroup, LazyRoutes } from "./http/lazy_routes.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { documentApi } from "./openapi.ts";
-import { adminRoutes } from "./routes/admin.ts";
-import { backupRoutes } from "./routes/backup.ts";
-import { recoveryRoutes } from "./routes/recovery.ts";
-import { adminStatsRoutes } from "./routes/admin_stats.ts";
-import { domainRoutes } from "./routes/domains.ts";
-import { queueRoutes } from "./routes/queue.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { authWebRoutes } from "./routes/auth_web.ts";
 import { autoconfigRoutes } from "./routes/autoconfig.ts";
@@ -25,41 +21,24 @@ import { bridgeRoutes } from "./routes/bridge.ts";
 import { bridgeOutboxRoutes } from "./routes/bridge_outbox.ts";
 import { bridgeSharpRoutes } from "./routes/bridge_sharp.ts";
 import { credentialsRoutes } from "./routes/credentials.ts";
-import { draftRoutes } from "./routes/drafts.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { federationRoutes } from "./routes/federation.ts";
 import { FEDERATION_SCHEMAS } from "../schemas/federation.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { sendRoutes } from "./routes/send.ts";
 import { wellKnownRoutes } from "./routes/well_known.ts";
-import { jmapRoutes } from "./routes/jmap.ts";
 import { mailboxRoutes } from "./routes/mailboxes.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { mailAccessRoutes } from "./routes/mail_access.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { threadRoutes } from "./routes/threads.ts";
-import { postmarkRoutes } from "./routes/compat_postmark.ts";
-import { resendRoutes } from "./routes/compat_resend.ts";
-import { resendKeyRoutes } from "./routes/compat_resend_keys.ts";
-import { resendDomainRoutes } from "./routes/compat_resend_domains.ts";
 import { txEmailRoutes } from "./routes/tx_emails.ts";
-import { txAnalyticsRoutes } from "./routes/tx_analytics.ts";
-import { txSuppressionRoutes } from "./routes/tx_suppression.ts";
-import { txTemplateRoutes } from "./routes/tx_templates.ts";
 import { txTrackingRoutes } from "./routes/tx_tracking.ts";
-import { txWebhookRoutes } from "./routes/tx_webhooks.ts";
 import { shellRoutes } from "./web/shell/routes.tsx";
-import { adminPageRoutes } from "./web/admin/routes.tsx";
 import { mailPages } from "./web/mail/routes.tsx";
-import { forwardingRoutes } from "./routes/forwarding.ts";
-import { reportRoutes } from "./routes/reports.ts";
 import { bridgeReportRoutes } from "./routes/bridge_reports.ts";
-import { spamRoutes } from "./routes/spam.ts";
-import { identityRoutes } from "./routes/identities.ts";
 import { messageViewRoutes } from "./routes/message_view.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
-import { sieveRoutes } from "./routes/sieve.ts";
-import { sieveRuleRoutes } from "./routes/sieve_rules.ts";
 import { Metrics } from "./services/metrics.ts";
 
 export const API_VERSION = "0.1.0";
@@ -164,59 +143,98 @@ export function createApp(deps: Deps) {
   app.route("/v1", authRoutes(deps));
   app.route("/v1", authWebRoutes(deps));
   app.route("/v1", credentialsRoutes(deps));
-  app.route("/v1", adminRoutes(deps));
-  app.route("/v1", backupRoutes(deps, API_VERSION)); // issue 21, item 5
-  app.route("/v1", domainRoutes(deps));
-  app.route("/v1", queueRoutes(deps));
-  app.route("/v1", adminStatsRoutes(deps));
+  // The groups a server answers rarely are built on their first request (http/lazy_routes.ts).
+  const notFound = (c: Context) =>
+    problemResponse(
+      404,
+      "not_found",
+      `no route for ${c.req.method} ${new URL(c.req.url).pathname}`,
+    );
+  const lazy = new LazyRoutes(app, (router) => {
+    router.notFound(notFound);
+    router.onError(errorHandler(deps.logger));
+  });
+  const v1 = (paths: string[], load: LazyGroup["load"]) =>
+    lazy.mount({ mount: "/v1", paths: paths.flatMap((p) => [`/v1${p}`, `/v1${p}/*`]), load });
+  v1(["/admin"], async () => [
+    (await import("./routes/admin.ts")).adminRoutes(deps),
+    (await import("./routes/backup.ts")).backupRoutes(deps, API_VERSION), // issue 21, item 5
+    (await import("./routes/reports.ts")).reportRoutes(deps),
+  ]);
+  // A domain's settings: the domains' own routes, then its suppressions and spam settings
+  // (the first's middleware covers the others, as when mounted in that order).
+  v1(["/domains", "/spam"], async () => [
+    (await import("./routes/domains.ts")).domainRoutes(deps),
+    (await import("./routes/tx_suppression.ts")).txSuppressionRoutes(deps),
+    (await import("./routes/spam.ts")).spamRoutes(deps), // issue 21 item 1
+  ]);
+  v1(["/queue"], async () => [(await import("./routes/queue.ts")).queueRoutes(deps)]);
+  v1(["/stats"], async () => [(await import("./routes/admin_stats.ts")).adminStatsRoutes(deps)]);
   app.route("/v1", bridgeRoutes(deps));
   app.route("/v1", bridgeReportRoutes(deps));
   app.route("/v1", bridgeOutboxRoutes(deps));
   app.route("/v1", bridgeSharpRoutes(deps));
   app.route("/v1", sendRoutes(deps));
   app.route("/v1", txEmailRoutes(deps));
-  app.route("/v1", txTemplateRoutes(deps));
-  app.route("/v1", txSuppressionRoutes(deps));
-  app.route("/v1", txWebhookRoutes(deps));
-  app.route("/v1", txAnalyticsRoutes(deps));
+  v1(
+    ["/templates"],
+    async () => [(await import("./routes/tx_templates.ts")).txTemplateRoutes(deps)],
+  );
+  v1(["/webhooks"], async () => [(await import("./routes/tx_webhooks.ts")).txWebhookRoutes(deps)]);
+  v1(
+    ["/analytics"],
+    async () => [(await import("./routes/tx_analytics.ts")).txAnalyticsRoutes(deps)],
+  );
   app.route("/v1", txTrackingRoutes(deps));
-  app.route("/v1", draftRoutes(deps));
+  v1(["/drafts"], async () => [(await import("./routes/drafts.ts")).draftRoutes(deps)]);
   app.route("/v1", eventRoutes(deps));
   app.route("/v1", mailboxRoutes(deps));
-  app.route("/v1", recoveryRoutes(deps)); // issue 21, item 7
+  v1(["/recovery"], async () => [(await import("./routes/recovery.ts")).recoveryRoutes(deps)]); // issue 21, item 7
   app.route("/v1", messageRoutes(deps));
   app.route("/v1", threadRoutes(deps));
   app.route("/v1", searchRoutes(deps));
   app.route("/v1", mailAccessRoutes(deps));
   app.route("/v1", messageViewRoutes(deps));
-  app.route("/v1", identityRoutes(deps));
-  app.route("/v1", sieveRoutes(deps));
-  app.route("/v1", sieveRuleRoutes(deps));
-  app.route("/v1", forwardingRoutes(deps));
-  app.route("/v1", reportRoutes(deps));
-  app.route("/v1", spamRoutes(deps)); // issue 21 item 1
+  v1(["/identities"], async () => [(await import("./routes/identities.ts")).identityRoutes(deps)]);
+  v1(["/sieve"], async () => [
+    (await import("./routes/sieve.ts")).sieveRoutes(deps),
+    (await import("./routes/sieve_rules.ts")).sieveRuleRoutes(deps),
+  ]);
+  v1(["/account"], async () => [(await import("./routes/forwarding.ts")).forwardingRoutes(deps)]);
 
-  documentApi(app, API_VERSION);
+  documentApi(app, API_VERSION, () => lazy.document());
   app.route("/", metricsRoutes(deps, metrics));
   app.route("/", docsRoutes(deps));
   // The gateway's own pages (src/web/): shell (assets, sign-in), webmail.
   app.route("/", shellRoutes(deps));
-  app.route("/", adminPageRoutes(deps));
+  lazy.mount({
+    mount: "/",
+    paths: ["/admin", "/admin/*"],
+    load: async () => [(await import("./web/admin/routes.tsx")).adminPageRoutes(deps)],
+  });
   app.route("/", mailPages(deps));
   app.route("/", schemaRoutes(FEDERATION_SCHEMAS));
   app.route("/", wellKnownRoutes(deps));
-  app.route("/", jmapRoutes(deps));
+  lazy.mount({
+    mount: "/",
+    paths: ["/.well-known/jmap", "/jmap/*"],
+    load: async () => [(await import("./routes/jmap.ts")).jmapRoutes(deps)],
+  });
   app.route("/", autoconfigRoutes(deps));
   app.route("/", federationRoutes(deps));
   // Other providers' APIs at the paths their SDKs call (README: "Compatible APIs").
-  app.route("/", resendRoutes(deps));
-  app.route("/", resendKeyRoutes(deps));
-  app.route("/", resendDomainRoutes(deps));
-  app.route("/", postmarkRoutes(deps));
+  lazy.mount({
+    mount: "/",
+    paths: ["/emails", "/api-keys", "/domains", "/email"].flatMap((p) => [p, `${p}/*`]),
+    load: async () => [
+      (await import("./routes/compat_resend.ts")).resendRoutes(deps),
+      (await import("./routes/compat_resend_keys.ts")).resendKeyRoutes(deps),
+      (await import("./routes/compat_resend_domains.ts")).resendDomainRoutes(deps),
+      (await import("./routes/compat_postmark.ts")).postmarkRoutes(deps),
+    ],
+  });
 
-  app.notFound((c) =>
-    problemResponse(404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)
-  );
+  app.notFound(notFound);
   app.onError(errorHandler(deps.logger));
   return app;
 }

@@ -555,6 +555,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/admin/reports/{kind}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * DMARC and TLS reports received about your domains
+     * @description Reports that other mail servers sent to the `rua` addresses Postern publishes for its domains, parsed (gzip, zip or plain). Server administrators see all domains, domain administrators their own.
+     */
+    get: operations["listReceivedReports"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/domains": {
     parameters: {
       query?: never;
@@ -592,6 +612,122 @@ export interface paths {
      */
     get: operations["getDomain"];
     put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}/suppressions": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The domain's suppression list, newest first, each with why it exists
+     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
+     */
+    get: operations["listSuppressions"];
+    put?: never;
+    /**
+     * Suppress an address by hand
+     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
+     */
+    post: operations["createSuppression"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}/suppressions/{address}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Remove an address from the list (mail to it is sent again)
+     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
+     */
+    delete: operations["deleteSuppression"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}/sending": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The domain's sending settings (tracking defaults, VERP)
+     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
+     */
+    get: operations["getSendingSettings"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Change the domain's sending settings
+     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
+     */
+    patch: operations["updateSendingSettings"];
+    trace?: never;
+  };
+  "/v1/spam/settings": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your spam thresholds
+     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier.
+     */
+    get: operations["getSpamSettings"];
+    /**
+     * Set your spam thresholds
+     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier. A field left out keeps its value.
+     */
+    put: operations["setSpamSettings"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/domains/{domain}/spam": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A domain's spam thresholds
+     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404.
+     */
+    get: operations["getDomainSpamSettings"];
+    /**
+     * Set a domain's spam thresholds
+     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404. A field left out keeps its value.
+     */
+    put: operations["setDomainSpamSettings"];
     post?: never;
     delete?: never;
     options?: never;
@@ -1129,74 +1265,6 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
-    trace?: never;
-  };
-  "/v1/domains/{domain}/suppressions": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The domain's suppression list, newest first, each with why it exists
-     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
-     */
-    get: operations["listSuppressions"];
-    put?: never;
-    /**
-     * Suppress an address by hand
-     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
-     */
-    post: operations["createSuppression"];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/domains/{domain}/suppressions/{address}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    post?: never;
-    /**
-     * Remove an address from the list (mail to it is sent again)
-     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
-     */
-    delete: operations["deleteSuppression"];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/domains/{domain}/sending": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The domain's sending settings (tracking defaults, VERP)
-     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
-     */
-    get: operations["getSendingSettings"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    /**
-     * Change the domain's sending settings
-     * @description Needs the admin role, or the domain administrator role of this domain (`adminDomains` of the account; an API key also needs the `admin` scope). Others get 403 `domain_admin_required`.
-     */
-    patch: operations["updateSendingSettings"];
     trace?: never;
   };
   "/v1/webhooks": {
@@ -2312,74 +2380,6 @@ export interface paths {
      * @description Replaces the forwarding; every bad address is listed (422). Needs a signed-in session: an API key cannot divert an account's mail.
      */
     put: operations["setForwarding"];
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/admin/reports/{kind}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * DMARC and TLS reports received about your domains
-     * @description Reports that other mail servers sent to the `rua` addresses Postern publishes for its domains, parsed (gzip, zip or plain). Server administrators see all domains, domain administrators their own.
-     */
-    get: operations["listReceivedReports"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/spam/settings": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Your spam thresholds
-     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier.
-     */
-    get: operations["getSpamSettings"];
-    /**
-     * Set your spam thresholds
-     * @description Your account's spam thresholds: mail scoring at or above `junkScore` goes to Junk, at or above `rejectScore` is refused at DATA (SMTP 550 5.7.1). Fields you leave null follow your domain's, then the server's. A message's score and rules are in its JSON form (`GET /v1/messages/{id}` → `spam`) and its `X-Spam-Status` field; moving mail into Junk and out of it trains your classifier. A field left out keeps its value.
-     */
-    put: operations["setSpamSettings"];
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/domains/{domain}/spam": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * A domain's spam thresholds
-     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404.
-     */
-    get: operations["getDomainSpamSettings"];
-    /**
-     * Set a domain's spam thresholds
-     * @description A domain's spam thresholds, the defaults of its accounts (each account may set its own). Server administrators and the domain's administrators; others get 403 `domain_admin_required`, a domain outside an administrator's reach 404. A field left out keeps its value.
-     */
-    put: operations["setDomainSpamSettings"];
     post?: never;
     delete?: never;
     options?: never;
@@ -4060,6 +4060,30 @@ export interface components {
       /** @description When (ISO 8601). */
       createdAt: string;
     };
+    ReceivedReport: {
+      /** @description The report's id here. */
+      id: number;
+      /** @description Our domain the report is about. */
+      domain: string;
+      /** @description Who sent it (org_name / organization-name). */
+      orgName: string;
+      /** @description The sender's report id. */
+      reportId: string;
+      /** @description Start of the reported interval (ISO 8601). */
+      begin: string;
+      /** @description End of the reported interval (ISO 8601). */
+      end: string;
+      /** @description Messages (DMARC) or TLS sessions (TLS) the report counts. */
+      total: number;
+      /** @description Of those: messages that passed neither aligned DKIM nor aligned SPF (DMARC), or failed sessions (TLS). */
+      failed: number;
+      /** @description When it arrived (ISO 8601). */
+      receivedAt: string;
+      /** @description The parsed report: DMARC `policy` and `rows` (source IP, count, disposition, evaluated DKIM/SPF, auth results); TLS `policies` (type, strings, MX hosts, successful and failed session counts, failure details). */
+      data: {
+        [key: string]: unknown;
+      };
+    };
     DomainSummary: {
       /** @description The domain's id. */
       id: number;
@@ -4149,6 +4173,131 @@ export interface components {
        * @example postern.localhost
        */
       name: string;
+    };
+    /**
+     * @example {
+     *       "suppressions": [
+     *         {
+     *           "id": 17,
+     *           "domain": "example.com",
+     *           "address": "nobody@example.org",
+     *           "reason": "bounce",
+     *           "detail": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown",
+     *           "code": "550 5.1.1",
+     *           "stage": "rcpt",
+     *           "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
+     *           "createdAt": "2026-12-07T10:00:02.000Z"
+     *         }
+     *       ],
+     *       "nextBefore": null
+     *     }
+     */
+    SuppressionList: {
+      /** @description A page of entries, newest first. */
+      suppressions: components["schemas"]["Suppression"][];
+      /** @description Pass as `before` for the next page; null on the last. */
+      nextBefore: number | null;
+    };
+    /**
+     * @description Lift an entry with DELETE /v1/domains/{domain}/suppressions/{address}.
+     * @example {
+     *       "id": 18,
+     *       "domain": "example.com",
+     *       "address": "former-customer@example.org",
+     *       "reason": "manual",
+     *       "detail": "asked by phone on 2026-12-01",
+     *       "code": null,
+     *       "stage": null,
+     *       "emailId": null,
+     *       "createdAt": "2026-12-07T10:05:00.000Z"
+     *     }
+     */
+    Suppression: {
+      /** @description The entry's id. */
+      id: number;
+      /** @description The sending domain whose list it is on. */
+      domain: string;
+      /** @description The suppressed recipient. */
+      address: string;
+      /**
+       * @description bounce: the recipient's mailbox was reported missing or closed (RFC 3463 X.1.x such as 5.1.1 in reply to RCPT TO or in a returned DSN, SHARP/1.3 no such user); a 500 to DATA, a policy, size, sender or server refusal, or the recipient domain's DNS never suppresses. complaint: an ARF report (RFC 5965). unsubscribe: RFC 8058 one-click.
+       * @enum {string}
+       */
+      reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+      /** @description The remote reply or DSN diagnostic text. */
+      detail: string;
+      /** @description The reply or status code ("550 5.1.1", "5.1.1"), or the complaint's type. */
+      code: string | null;
+      /** @description Where a bounce was answered: rcpt (RCPT TO, SHARP/1.3 MAIL_TO, a federation receipt) or dsn (a returned delivery status notification). */
+      stage: string | null;
+      /** @description The message that caused it (`em_…`), if any. */
+      emailId: string | null;
+      /** @description When it was added (ISO 8601). */
+      createdAt: string;
+    };
+    /**
+     * @example {
+     *       "address": "former-customer@example.org",
+     *       "detail": "asked by phone on 2026-12-01"
+     *     }
+     */
+    SuppressionInput: {
+      /**
+       * @description The address to suppress.
+       * @example alice@postern.localhost
+       */
+      address: string;
+      /**
+       * @description Why (kept with the entry).
+       * @default
+       */
+      detail?: string;
+    };
+    DomainSendSettings: {
+      /** @description The sending domain. */
+      domain: string;
+      /** @description Open tracking by default (a pixel in HTML mail). */
+      trackOpens: boolean;
+      /** @description Click tracking by default (links rewritten through the gateway). */
+      trackClicks: boolean;
+      /** @description Send with a signed VERP return path (bounces become events, not DSNs). */
+      verp: boolean;
+    };
+    DomainSendSettingsInput: {
+      /** @description Turn open tracking on or off by default. */
+      trackOpens?: boolean;
+      /** @description Turn click tracking on or off by default. */
+      trackClicks?: boolean;
+      /** @description Send with a signed VERP return path. */
+      verp?: boolean;
+    };
+    SpamSettings: {
+      /** @description What this scope sets itself (null: inherited). */
+      own: {
+        /** @description Set here, or null (inherited). */
+        enabled: boolean | null;
+        /** @description Set here, or null (inherited). */
+        junkScore: number | null;
+        /** @description Set here, or null (inherited). */
+        rejectScore: number | null;
+      };
+      /** @description What applies: the account's own, else its domain's, else the server's. */
+      effective: {
+        /** @description Whether mail is scored. */
+        enabled: boolean;
+        /** @description The Junk threshold in force. */
+        junkScore: number;
+        /** @description The refusal threshold in force. */
+        rejectScore: number;
+      };
+    };
+    SpamSettingsChange: {
+      /** @description false: no spam verdict (mail is delivered unscored); null: inherit. */
+      enabled?: boolean | null;
+      /** @description Score at or above which mail goes to Junk; null: inherit. */
+      junkScore?: number | null;
+      /** @description Score at or above which mail is refused at DATA; must be above the Junk threshold in force; null: inherit. */
+      rejectScore?: number | null;
     };
     QueuePage: {
       /** @description The page, newest first. */
@@ -5097,103 +5246,6 @@ export interface components {
       variables?: {
         [key: string]: unknown;
       };
-    };
-    /**
-     * @example {
-     *       "suppressions": [
-     *         {
-     *           "id": 17,
-     *           "domain": "example.com",
-     *           "address": "nobody@example.org",
-     *           "reason": "bounce",
-     *           "detail": "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown",
-     *           "code": "550 5.1.1",
-     *           "stage": "rcpt",
-     *           "emailId": "em_5f0c9a1d2b3e4f5a6b7c8d9e",
-     *           "createdAt": "2026-12-07T10:00:02.000Z"
-     *         }
-     *       ],
-     *       "nextBefore": null
-     *     }
-     */
-    SuppressionList: {
-      /** @description A page of entries, newest first. */
-      suppressions: components["schemas"]["Suppression"][];
-      /** @description Pass as `before` for the next page; null on the last. */
-      nextBefore: number | null;
-    };
-    /**
-     * @description Lift an entry with DELETE /v1/domains/{domain}/suppressions/{address}.
-     * @example {
-     *       "id": 18,
-     *       "domain": "example.com",
-     *       "address": "former-customer@example.org",
-     *       "reason": "manual",
-     *       "detail": "asked by phone on 2026-12-01",
-     *       "code": null,
-     *       "stage": null,
-     *       "emailId": null,
-     *       "createdAt": "2026-12-07T10:05:00.000Z"
-     *     }
-     */
-    Suppression: {
-      /** @description The entry's id. */
-      id: number;
-      /** @description The sending domain whose list it is on. */
-      domain: string;
-      /** @description The suppressed recipient. */
-      address: string;
-      /**
-       * @description bounce: the recipient's mailbox was reported missing or closed (RFC 3463 X.1.x such as 5.1.1 in reply to RCPT TO or in a returned DSN, SHARP/1.3 no such user); a 500 to DATA, a policy, size, sender or server refusal, or the recipient domain's DNS never suppresses. complaint: an ARF report (RFC 5965). unsubscribe: RFC 8058 one-click.
-       * @enum {string}
-       */
-      reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-      /** @description The remote reply or DSN diagnostic text. */
-      detail: string;
-      /** @description The reply or status code ("550 5.1.1", "5.1.1"), or the complaint's type. */
-      code: string | null;
-      /** @description Where a bounce was answered: rcpt (RCPT TO, SHARP/1.3 MAIL_TO, a federation receipt) or dsn (a returned delivery status notification). */
-      stage: string | null;
-      /** @description The message that caused it (`em_…`), if any. */
-      emailId: string | null;
-      /** @description When it was added (ISO 8601). */
-      createdAt: string;
-    };
-    /**
-     * @example {
-     *       "address": "former-customer@example.org",
-     *       "detail": "asked by phone on 2026-12-01"
-     *     }
-     */
-    SuppressionInput: {
-      /**
-       * @description The address to suppress.
-       * @example alice@postern.localhost
-       */
-      address: string;
-      /**
-       * @description Why (kept with the entry).
-       * @default
-       */
-      detail?: string;
-    };
-    DomainSendSettings: {
-      /** @description The sending domain. */
-      domain: string;
-      /** @description Open tracking by default (a pixel in HTML mail). */
-      trackOpens: boolean;
-      /** @description Click tracking by default (links rewritten through the gateway). */
-      trackClicks: boolean;
-      /** @description Send with a signed VERP return path (bounces become events, not DSNs). */
-      verp: boolean;
-    };
-    DomainSendSettingsInput: {
-      /** @description Turn open tracking on or off by default. */
-      trackOpens?: boolean;
-      /** @description Turn click tracking on or off by default. */
-      trackClicks?: boolean;
-      /** @description Send with a signed VERP return path. */
-      verp?: boolean;
     };
     /**
      * @example {
@@ -6610,58 +6662,6 @@ export interface components {
        * @default true
        */
       keepCopy?: boolean;
-    };
-    ReceivedReport: {
-      /** @description The report's id here. */
-      id: number;
-      /** @description Our domain the report is about. */
-      domain: string;
-      /** @description Who sent it (org_name / organization-name). */
-      orgName: string;
-      /** @description The sender's report id. */
-      reportId: string;
-      /** @description Start of the reported interval (ISO 8601). */
-      begin: string;
-      /** @description End of the reported interval (ISO 8601). */
-      end: string;
-      /** @description Messages (DMARC) or TLS sessions (TLS) the report counts. */
-      total: number;
-      /** @description Of those: messages that passed neither aligned DKIM nor aligned SPF (DMARC), or failed sessions (TLS). */
-      failed: number;
-      /** @description When it arrived (ISO 8601). */
-      receivedAt: string;
-      /** @description The parsed report: DMARC `policy` and `rows` (source IP, count, disposition, evaluated DKIM/SPF, auth results); TLS `policies` (type, strings, MX hosts, successful and failed session counts, failure details). */
-      data: {
-        [key: string]: unknown;
-      };
-    };
-    SpamSettings: {
-      /** @description What this scope sets itself (null: inherited). */
-      own: {
-        /** @description Set here, or null (inherited). */
-        enabled: boolean | null;
-        /** @description Set here, or null (inherited). */
-        junkScore: number | null;
-        /** @description Set here, or null (inherited). */
-        rejectScore: number | null;
-      };
-      /** @description What applies: the account's own, else its domain's, else the server's. */
-      effective: {
-        /** @description Whether mail is scored. */
-        enabled: boolean;
-        /** @description The Junk threshold in force. */
-        junkScore: number;
-        /** @description The refusal threshold in force. */
-        rejectScore: number;
-      };
-    };
-    SpamSettingsChange: {
-      /** @description false: no spam verdict (mail is delivered unscored); null: inherit. */
-      enabled?: boolean | null;
-      /** @description Score at or above which mail goes to Junk; null: inherit. */
-      junkScore?: number | null;
-      /** @description Score at or above which mail is refused at DATA; must be above the Junk threshold in force; null: inherit. */
-      rejectScore?: number | null;
     };
     FederationDiscovery: {
       /** @description Protocol versions the server speaks; a sender picks the highest it shares. */
@@ -10400,6 +10400,122 @@ export interface operations {
       };
     };
   };
+  listReceivedReports: {
+    parameters: {
+      query?: {
+        /** @description Only this domain's reports. */
+        domain?: string;
+        /** @description Only reports whose interval ends after this time (ISO 8601). */
+        since?: string;
+        /** @description At most this many (1 to 500, default 50). */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description `dmarc`: DMARC aggregate reports; `tls`: SMTP TLS reports (TLS-RPT). */
+        kind: "dmarc" | "tls";
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Reports, newest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The reports. */
+            items: components["schemas"]["ReceivedReport"][];
+          };
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   listDomains: {
     parameters: {
       query?: never;
@@ -10588,6 +10704,823 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["DomainDetail"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listSuppressions: {
+    parameters: {
+      query?: {
+        /** @description Only entries with a smaller id (`nextBefore` of the previous page). */
+        before?: number;
+        /** @description Page size (1 to 500). */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Suppressions */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SuppressionList"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createSuppression: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SuppressionInput"];
+      };
+    };
+    responses: {
+      /** @description Suppressed */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Suppression"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteSuppression: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
+        domain: string;
+        /** @description The suppressed address. */
+        address: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Removed */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSendingSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DomainSendSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  updateSendingSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A sending domain of yours (a local domain you may send from or administer). */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["DomainSendSettingsInput"];
+      };
+    };
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DomainSendSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SpamSettingsChange"];
+      };
+    };
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getDomainSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A domain name. */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
+        };
+      };
+      /** @description Not authenticated */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/unauthorized",
+           *       "status": 401,
+           *       "code": "unauthorized",
+           *       "title": "Unauthorized",
+           *       "detail": "a bearer token (access token or API key) is required"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/insufficient_scope",
+           *       "status": 403,
+           *       "code": "insufficient_scope",
+           *       "title": "Forbidden",
+           *       "detail": "this credential lacks the \"send\" scope"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found (or not yours) */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/not_found",
+           *       "status": 404,
+           *       "code": "not_found",
+           *       "title": "Not Found",
+           *       "detail": "message not found"
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Invalid fields (every one listed) */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "type": "https://postern.dev/problems/validation_failed",
+           *       "title": "Unprocessable Content",
+           *       "status": 422,
+           *       "code": "validation_failed",
+           *       "detail": "the request has invalid fields",
+           *       "instance": "/v1/emails",
+           *       "errors": [
+           *         {
+           *           "path": "from",
+           *           "message": "not a valid email address"
+           *         },
+           *         {
+           *           "path": "to",
+           *           "message": "at least one recipient (to, cc or bcc) is required"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setDomainSpamSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A domain name. */
+        domain: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SpamSettingsChange"];
+      };
+    };
+    responses: {
+      /** @description Settings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SpamSettings"];
         };
       };
       /** @description Not authenticated */
@@ -13642,462 +14575,6 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["TemplatePreview"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  listSuppressions: {
-    parameters: {
-      query?: {
-        /** @description Only entries with a smaller id (`nextBefore` of the previous page). */
-        before?: number;
-        /** @description Page size (1 to 500). */
-        limit?: number;
-      };
-      header?: never;
-      path: {
-        /** @description A sending domain of yours (a local domain you may send from or administer). */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Suppressions */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["SuppressionList"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  createSuppression: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A sending domain of yours (a local domain you may send from or administer). */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["SuppressionInput"];
-      };
-    };
-    responses: {
-      /** @description Suppressed */
-      201: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["Suppression"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  deleteSuppression: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A sending domain of yours (a local domain you may send from or administer). */
-        domain: string;
-        /** @description The suppressed address. */
-        address: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Removed */
-      204: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getSendingSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A sending domain of yours (a local domain you may send from or administer). */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["DomainSendSettings"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  updateSendingSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A sending domain of yours (a local domain you may send from or administer). */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["DomainSendSettingsInput"];
-      };
-    };
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["DomainSendSettings"];
         };
       };
       /** @description Not authenticated */
@@ -21046,483 +21523,6 @@ export interface operations {
            *       "code": "insufficient_scope",
            *       "title": "Forbidden",
            *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  listReceivedReports: {
-    parameters: {
-      query?: {
-        /** @description Only this domain's reports. */
-        domain?: string;
-        /** @description Only reports whose interval ends after this time (ISO 8601). */
-        since?: string;
-        /** @description At most this many (1 to 500, default 50). */
-        limit?: number;
-      };
-      header?: never;
-      path: {
-        /** @description `dmarc`: DMARC aggregate reports; `tls`: SMTP TLS reports (TLS-RPT). */
-        kind: "dmarc" | "tls";
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Reports, newest first */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": {
-            /** @description The reports. */
-            items: components["schemas"]["ReceivedReport"][];
-          };
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getSpamSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["SpamSettings"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  setSpamSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["SpamSettingsChange"];
-      };
-    };
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["SpamSettings"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getDomainSpamSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A domain name. */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["SpamSettings"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Invalid fields (every one listed) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/validation_failed",
-           *       "title": "Unprocessable Content",
-           *       "status": 422,
-           *       "code": "validation_failed",
-           *       "detail": "the request has invalid fields",
-           *       "instance": "/v1/emails",
-           *       "errors": [
-           *         {
-           *           "path": "from",
-           *           "message": "not a valid email address"
-           *         },
-           *         {
-           *           "path": "to",
-           *           "message": "at least one recipient (to, cc or bcc) is required"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  setDomainSpamSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description A domain name. */
-        domain: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["SpamSettingsChange"];
-      };
-    };
-    responses: {
-      /** @description Settings */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["SpamSettings"];
-        };
-      };
-      /** @description Not authenticated */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/unauthorized",
-           *       "status": 401,
-           *       "code": "unauthorized",
-           *       "title": "Unauthorized",
-           *       "detail": "a bearer token (access token or API key) is required"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not allowed */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/insufficient_scope",
-           *       "status": 403,
-           *       "code": "insufficient_scope",
-           *       "title": "Forbidden",
-           *       "detail": "this credential lacks the \"send\" scope"
-           *     }
-           */
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Not found (or not yours) */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "type": "https://postern.dev/problems/not_found",
-           *       "status": 404,
-           *       "code": "not_found",
-           *       "title": "Not Found",
-           *       "detail": "message not found"
            *     }
            */
           "application/problem+json": components["schemas"]["Problem"];
