@@ -3,6 +3,7 @@
  * only when it runs (so `--help` and usage errors answer without loading the gateway).
  */
 import { type Command, type Group, type Invocation, JSON_OPTION, type OptionSpec } from "./args.ts";
+import { SERVE_V8_FLAGS } from "./deploy/serve_flags.ts";
 
 type Runner = (inv: Invocation) => Promise<number | void>;
 
@@ -91,7 +92,7 @@ const serveCommand: Command = {
     "or admin@<domain>).",
     "On Deno, `deno task start` runs it from a one-file bundle it builds first " +
     "(scripts/build_serve.ts: about 25 MB less resident memory than the sources), with " +
-    "--v8-flags=--no-memory-reducer,--expose-gc and " +
+    `${SERVE_V8_FLAGS} and ` +
     "MALLOC_MMAP_THRESHOLD_=1048576: the heap keeps its size while mail keeps coming, and " +
     "once the server has been idle for a few seconds it gives back what a burst grew (one " +
     "compacting collection, idle worker threads stopped, malloc arenas trimmed; " +

@@ -8,6 +8,7 @@
  */
 import { createClient } from "@libsql/client";
 import { cloudflarePlan, WORKER } from "../cli/deploy/cloudflare.ts";
+import { SERVE_V8_FLAGS } from "../cli/deploy/serve_flags.ts";
 import { parseConfig } from "../src/config.ts";
 import { BOOKKEEPING, hashOf, planMigrations } from "../src/store/migrate.ts";
 import { MIGRATIONS } from "../src/store/migrations/index.ts";
@@ -285,9 +286,12 @@ Deno.test("issue17#4: deploy systemd writes a hardened unit that systemd-analyze
         "LimitNOFILE=65536",
         `ExecStartPre=${Deno.execPath()} run -A main.ts init --domain example.org --admin admin@example.org`,
         `ExecStart=${Deno.execPath()} run -A --node-modules-dir=manual ` +
-        "--v8-flags=--no-memory-reducer,--expose-gc .build/serve/main.js serve",
+        `${SERVE_V8_FLAGS} .build/serve/main.js serve`,
       ]
     ) assert(unit.split("\n").includes(line), `unit has ${line}`);
+    // The unit starts serve as `deno task start` does: the same V8 flags.
+    const start = JSON.parse(await Deno.readTextFile("deno.json")).tasks.start as string;
+    assert(start.includes(` ${SERVE_V8_FLAGS} `), `deno.json's start task has ${SERVE_V8_FLAGS}`);
     const env = await Deno.readTextFile(`${dir}/postern.env`);
     for (
       const port of [

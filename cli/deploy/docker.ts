@@ -7,6 +7,7 @@
  * the standard ports. A HEALTHCHECK asks `/health`. Pure.
  */
 import type { DeployPlan } from "./plan.ts";
+import { SERVE_V8_FLAGS } from "./serve_flags.ts";
 
 export interface DockerInput {
   domain: string;
@@ -75,7 +76,7 @@ USER postern
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \\
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["deno", "run", "-A", "--node-modules-dir=manual", "--v8-flags=--no-memory-reducer,--expose-gc", ".build/serve/main.js", "serve", "--init-if-needed"]
+CMD ["deno", "run", "-A", "--node-modules-dir=manual", "${SERVE_V8_FLAGS}", ".build/serve/main.js", "serve", "--init-if-needed"]
 `;
 }
 

@@ -12,6 +12,7 @@
  */
 import { envExample } from "../../src/config.ts";
 import type { DeployPlan } from "./plan.ts";
+import { SERVE_V8_FLAGS } from "./serve_flags.ts";
 
 export interface SystemdInput {
   domain: string;
@@ -77,7 +78,7 @@ CacheDirectory=postern
 ExecStartPre=${run} main.ts init --domain ${input.domain} --admin ${input.adminAddress}
 # serve runs as one bundled module, as \`deno task start\` does (scripts/build_serve.ts, built at
 # install and after every update: about 20 MB less resident memory than the sources).
-ExecStart=${run} --node-modules-dir=manual --v8-flags=--no-memory-reducer,--expose-gc .build/serve/main.js serve
+ExecStart=${run} --node-modules-dir=manual ${SERVE_V8_FLAGS} .build/serve/main.js serve
 Restart=on-failure
 RestartSec=5
 # init exits 3 on a store that belongs to another setup: do not loop on it.
