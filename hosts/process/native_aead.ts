@@ -34,8 +34,16 @@ const TAG = 16;
 /** Deno's node:crypto takes parts up to this size; above it Deno's Web Crypto costs less. */
 const DENO_NODE_CRYPTO_MAX = 4 * 1024;
 
-/** The host's native AES-256-GCM, or undefined when it has none (then Web Crypto serves). */
+/**
+ * The host's native AES-256-GCM, or undefined when it has none (then Web Crypto serves): one per
+ * process, loaded when this module is, since a loaded library stays for the process's life (every
+ * vault shares it; opening it per vault would hold one more library handle each time).
+ */
 export function nativeAead(): NativeAead | undefined {
+  return HOST_AEAD;
+}
+
+function loadNativeAead(): NativeAead | undefined {
   const deno = (globalThis as { Deno?: typeof Deno }).Deno;
   if (!deno) return nodeCryptoAead(Infinity);
   return libcryptoAead(deno) ?? nodeCryptoAead(DENO_NODE_CRYPTO_MAX);
@@ -165,3 +173,5 @@ function libcryptoAead(deno: typeof Deno): NativeAead | undefined {
     },
   };
 }
+
+const HOST_AEAD = loadNativeAead();
