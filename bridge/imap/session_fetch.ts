@@ -156,7 +156,7 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
       const flags = flagsOf(sel, entry);
       fetchResponse(out, t, entry, flags, items, rawBytes, struct, seenNow.has(t.uid));
     }
-    if (out.length > 0) await session.sendNow(out.bytes());
+    if (out.length > 0) await session.sendNow(out.chunks());
   }
   await refresh(session, cmd.uid);
   session.ok(tag, "FETCH completed");
