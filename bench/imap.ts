@@ -128,8 +128,11 @@ function figures(passes: Pass[], cpu: [number, number, number]): Figures {
   };
 }
 
-/** Passes per server after one warm-up pass each (index and caches built). */
-const PASSES = 5;
+/**
+ * Passes per server after one warm-up pass each (index and caches built); BENCH_IMAP_PASSES
+ * sets more, for A/B comparisons of server CPU finer than one run's noise.
+ */
+const PASSES = Number(Deno.env.get("BENCH_IMAP_PASSES") ?? 5);
 
 export async function imapBench(opts: { messages: number }): Promise<void> {
   const imapPort = freePort();

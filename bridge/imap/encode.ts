@@ -65,8 +65,10 @@ export function dateTime(ms: number): string {
 }
 
 /**
- * Accumulates a response of text and binary literal pieces into one buffer. Text is joined as
- * a string and encoded once per run between literals (thousands of FETCH lines are cheap).
+ * Accumulates a response of text and binary literal pieces, written out as they are (the
+ * connection sends them in one vectored write, so literals are not copied into one buffer).
+ * Text is joined as a string and encoded once per run between literals (thousands of FETCH
+ * lines are cheap).
  */
 export class ResponseBuilder {
   private pieces: Uint8Array[] = [];
@@ -102,16 +104,13 @@ export class ResponseBuilder {
     return this.size + this.pending.length;
   }
 
-  bytes(): Uint8Array {
+  /** The response's pieces in order; the builder is empty afterwards. */
+  chunks(): Uint8Array[] {
     this.flushText();
-    if (this.pieces.length === 1) return this.pieces[0];
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const p of this.pieces) {
-      out.set(p, o);
-      o += p.byteLength;
-    }
-    return out;
+    const pieces = this.pieces;
+    this.pieces = [];
+    this.size = 0;
+    return pieces;
   }
 }
 

@@ -85,7 +85,7 @@ async function serveSession(
   const session = new ImapSession(config, options.backend, { clientIp: conn.remoteAddress });
   // Writes are chained so IDLE pushes and command responses never interleave.
   let writing: Promise<void> = Promise.resolve();
-  const write = (data: string | Uint8Array) => {
+  const write = (data: string | Uint8Array | readonly Uint8Array[]) => {
     writing = writing.then(() => conn.write(data));
     return writing;
   };

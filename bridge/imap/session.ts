@@ -149,11 +149,11 @@ export class ImapSession {
    * Set by a server that can write during a command: long FETCH responses then go out batch by
    * batch (bounded memory, and the next batch loads while this one is written).
    */
-  writer?: (data: string | Uint8Array) => Promise<void>;
+  writer?: (data: string | Uint8Array | readonly Uint8Array[]) => Promise<void>;
 
-  /** Sends at once through `writer` (everything queued before it first), else queues. */
-  async sendNow(data: Uint8Array): Promise<void> {
-    if (!this.writer) return this.send(data);
+  /** Sends pieces at once through `writer` (everything queued before them first), else queues. */
+  async sendNow(data: readonly Uint8Array[]): Promise<void> {
+    if (!this.writer) return data.forEach((d) => this.send(d));
     const queued = this.#out;
     this.#out = [];
     for (const a of queued) {

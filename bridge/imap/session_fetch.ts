@@ -15,7 +15,6 @@ import type { ImapSession } from "./session.ts";
 import { applyPartial, extractSection, sectionName, topLevelSection } from "./section.ts";
 import { flagsOf, refresh, resolveSet, type Target } from "./session_view.ts";
 import { announceVanished } from "./session_mailbox.ts";
-import { StructureCache } from "./structure_cache.ts";
 import { binarySection } from "./binary.ts";
 
 type Fetch = Extract<Command, { name: "FETCH" }>;
@@ -62,20 +61,18 @@ export async function loadStructures(
 ): Promise<Map<number, MimeStructure>> {
   const sel = session.selected!;
   const account = session.account!;
-  const cache = session.config.structureCache;
-  const cacheKey = (uid: number) =>
-    StructureCache.key(account.address, sel.id, sel.uidValidity, uid);
+  const cache = session.config.structureCache?.mailbox(account.address, sel.id, sel.uidValidity);
   const structures = new Map<number, MimeStructure>();
   const missing: number[] = [];
   for (const uid of uids) {
-    const hit = cache?.get(cacheKey(uid));
+    const hit = cache?.get(uid);
     if (hit) structures.set(uid, hit);
     else missing.push(uid);
   }
   if (missing.length > 0) {
     for (const [uid, s] of await account.structure(sel.id, missing)) {
       structures.set(uid, s);
-      cache?.set(cacheKey(uid), s);
+      cache?.set(uid, s);
     }
   }
   return structures;
@@ -159,7 +156,7 @@ export async function fetchCommand(session: ImapSession, tag: string, cmd: Fetch
       const flags = flagsOf(sel, entry);
       fetchResponse(out, t, entry, flags, items, rawBytes, struct, seenNow.has(t.uid));
     }
-    if (out.length > 0) await session.sendNow(out.bytes());
+    if (out.length > 0) await session.sendNow(out.chunks());
   }
   await refresh(session, cmd.uid);
   session.ok(tag, "FETCH completed");

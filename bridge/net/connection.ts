@@ -270,11 +270,24 @@ export class Connection {
     return this.buffered > 0;
   }
 
-  /** Writes and waits until the socket accepted the bytes (backpressure). */
-  async write(data: string | Uint8Array): Promise<void> {
+  /**
+   * Writes and waits until the socket accepted the bytes (backpressure). Pieces (a response of
+   * text and message literals) go out corked, as one vectored write: no copy into one buffer.
+   */
+  async write(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.socket.destroyed) return;
     await new Promise<void>((resolve) => {
-      const flushed = this.socket.write(data, () => resolve());
+      if (typeof data === "string" || data instanceof Uint8Array) {
+        if (this.socket.write(data, () => resolve())) resolve();
+        return;
+      }
+      if (data.length === 0) return resolve();
+      this.socket.cork();
+      let flushed = true;
+      const last = data.length - 1;
+      for (let i = 0; i < last; i++) this.socket.write(data[i]);
+      flushed = this.socket.write(data[last], () => resolve());
+      this.socket.uncork();
       if (flushed) resolve();
     });
   }
