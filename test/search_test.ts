@@ -306,3 +306,58 @@ Deno.test("issue15#11: NUL and control characters in search text are separators,
     [c.lunch],
   );
 });
+
+Deno.test("issue 20: the indexer takes a delivered message's text from the delivery's hint, exactly as it would read it back, and never another blob's", async () => {
+  await using w = await mailWorld();
+  const { indexPendingMessages, hintSearchText } = await import(
+    "../src/services/search_index.ts"
+  );
+  const { rawSql } = await import("../src/store/store.ts");
+  const store = w.gw.deps.store;
+  const sql = rawSql(store.db);
+  const ftsRow = (id: number) =>
+    sql.get<{ body: string }>(
+      "SELECT subject, from_text, to_text, body FROM messages_fts WHERE rowid = ?",
+      [id],
+    );
+  const unindex = async (id: number) => {
+    await sql.run("DELETE FROM messages_fts WHERE rowid = ?", [id]);
+    await sql.run("UPDATE search_index_state SET indexed_through = ? WHERE id = 1", [id - 1]);
+  };
+  await indexPendingMessages(store); // the seeded mail, if any
+
+  // Indexed from the hint, then again read back (the hint is used up): the same FTS row.
+  const a = await seedMessage(w.gw, { subject: "Wombat survey", text: "wombats burrow déjà" });
+  assertEquals(await indexPendingMessages(store), 1);
+  const hinted = await ftsRow(a.id);
+  assert(hinted && String(hinted.body) !== "", "the body is indexed");
+  await unindex(a.id);
+  assertEquals(await indexPendingMessages(store), 1);
+  assertEquals(await ftsRow(a.id), hinted);
+
+  // The hint, not the row, is what was indexed: a row emptied after its delivery still indexes
+  // the delivered text (and, read back, would index none).
+  const b = await seedMessage(w.gw, { subject: "Numbat", text: "termites for dinner" });
+  await sql.run(`UPDATE messages SET parsed = '{}' WHERE id = ?`, [b.id]);
+  assertEquals(await indexPendingMessages(store), 1);
+  assert(String((await ftsRow(b.id))!.body) !== "", "indexed from the hint");
+  await unindex(b.id);
+  assertEquals(await indexPendingMessages(store), 1);
+  assertEquals(String((await ftsRow(b.id))!.body), "", "read back: the emptied row");
+
+  // A hint whose blob is not the row's (an id a rolled-back job had taken) is ignored.
+  const c = await seedMessage(w.gw, { subject: "Quoll", text: "spotted quolls" });
+  const { account_id } = (await sql.get<{ account_id: number }>(
+    "SELECT account_id FROM messages WHERE id = ?",
+    [c.id],
+  ))!;
+  hintSearchText(store, c.id, {
+    accountId: Number(account_id),
+    blobSha256: "0".repeat(64),
+    parsedJson: JSON.stringify({ text: "echidna" }),
+    sealed: false,
+  });
+  assertEquals(await indexPendingMessages(store), 1);
+  assertEquals(ids(await w.json("GET", "/v1/search?q=quolls", { token: w.alice })), [c.id]);
+  assertEquals(ids(await w.json("GET", "/v1/search?q=echidna", { token: w.alice })), []);
+});

@@ -7,7 +7,7 @@
  * thresholds through the REST API.
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
-import { ADMIN, ALICE, BOB, DOMAIN } from "./fixtures/app.ts";
+import { ADMIN, ALICE, BOB, createTestGateway, DOMAIN } from "./fixtures/app.ts";
 import {
   type BridgeWorld,
   findStored,
@@ -476,5 +476,25 @@ Deno.test("issue21#1: per-sender rate limit: 451 4.7.1 past the hourly count, co
   } finally {
     await w.close();
     await dns.close();
+  }
+});
+
+Deno.test("issue 20: the spam read finds rate counters by key, never by scanning the hour's counters", async () => {
+  const gw = await createTestGateway();
+  try {
+    const { SPAM_READ_SQL } = await import("../src/services/spam_verdict.ts");
+    const { rawSql } = await import("../src/store/store.ts");
+    const plan = await rawSql(gw.deps.store.db).all<{ detail: string }>(
+      `EXPLAIN QUERY PLAN ${SPAM_READ_SQL}`,
+      ["[]", "[]", "[]", '["s:a@example.org"]', 0],
+    );
+    const rates = plan.map((r) => String(r.detail)).filter((d) => d.includes("spam_rates"));
+    assertEquals(rates.length, 1, JSON.stringify(plan));
+    assert(
+      /spam_rates USING INDEX sqlite_autoindex_spam_rates_1 \(key=\?\)/.test(rates[0]),
+      rates[0],
+    );
+  } finally {
+    gw.close();
   }
 });

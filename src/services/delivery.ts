@@ -30,6 +30,7 @@ import {
 } from "./message_store.ts";
 import { BLOB_UNUSED, blobJob } from "./blob_chunks.ts";
 import { enqueueStatements, type OutboundInput, type SqlValue } from "./outbox.ts";
+import { hintSearchText, type SearchText } from "./search_index.ts";
 import { applySieve } from "./sieve_delivery.ts";
 import { spamStep } from "./spam_verdict.ts";
 import { forwardDomainOf, forwardStatements } from "../forwarding/forward.ts";
@@ -363,6 +364,8 @@ export interface DeliveryJob {
   expected: DeliveryOutcome;
   /** Drops what was written ahead for the job (staged blob chunks) when it did not commit. */
   discard(): Promise<void>;
+  /** Per account: what its stored copy holds, for the search indexer once committed. */
+  searchTexts: Map<number, SearchText>;
 }
 
 /** What else a delivery job carries (a send's). */
@@ -423,6 +426,7 @@ export async function deliveryJob(
   );
   const statements: Statement[] = [];
   const jobs: { accountId: number; address: string; at: number; job: StoreJob }[] = [];
+  const searchTexts = new Map<number, SearchText>();
   // The blobs go in when anything refers to them: a stored copy, a queued one.
   // Each blob is sealed under one account's data key (crypt/vault.ts): an account's own copy
   // under its key, the shared original under the first recipient account's (or the sender's).
@@ -466,6 +470,12 @@ export async function deliveryJob(
       quotaGuard: true,
     });
     jobs.push({ accountId, address: target.address, at: statements.length, job });
+    searchTexts.set(accountId, {
+      accountId,
+      blobSha256: copy.sha,
+      parsedJson: job.parsedJson,
+      sealed: job.sealed,
+    });
     statements.push(...job.statements);
     if (assertStored) {
       statements.push(assertStep(
@@ -588,6 +598,7 @@ export async function deliveryJob(
     discard: async () => {
       await Promise.all(blobWrites.map((write) => write.discard()));
     },
+    searchTexts,
   };
 }
 
@@ -601,12 +612,19 @@ export async function runDeliveryJob(
   offLoop = false,
 ): Promise<DeliveryOutcome> {
   if (job.statements.length === 0) return job.decode([]);
+  let outcome: DeliveryOutcome;
   try {
-    return job.decode(await deps.store.batch(job.statements, { offLoop }));
+    outcome = job.decode(await deps.store.batch(job.statements, { offLoop }));
   } catch (error) {
     await job.discard().catch(() => {});
     throw error;
   }
+  // Committed: the indexer takes the new rows' text from here instead of reading it back.
+  for (const r of outcome.results) {
+    const text = r.status === "delivered" ? job.searchTexts.get(r.accountId!) : undefined;
+    if (text && r.messageId !== undefined) hintSearchText(deps.store, r.messageId, text);
+  }
+  return outcome;
 }
 
 /** Runs the pipeline for one message and its recipients; answers after the commit. */

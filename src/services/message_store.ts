@@ -286,18 +286,18 @@ export function storeMessageJob(input: StoreInput & { quotaGuard?: boolean }): S
 export async function sealedStoreJob(
   store: Store,
   input: StoreInput & { quotaGuard?: boolean },
-): Promise<StoreJob> {
+): Promise<StoreJob & { parsedJson: string; sealed: boolean }> {
   const p = input.parsed;
-  const rowTexts = store.vault?.sealNew
-    ? await sealRowTexts(
-      store,
-      input.accountId,
-      p,
-      parsedRowJson(p, SEALED_PARSED_BYTES),
-      previewOf(p),
-    )
-    : undefined;
-  return storeMessageJob(rowTexts ? { ...input, rowTexts } : input);
+  const sealing = Boolean(store.vault?.sealNew);
+  const parsedJson = parsedRowJson(p, sealing ? SEALED_PARSED_BYTES : undefined);
+  const rowTexts =
+    (sealing
+      ? await sealRowTexts(store, input.accountId, p, parsedJson, previewOf(p))
+      : undefined) ?? { parsed: parsedJson, preview: previewOf(p) };
+  // The row's parsed form in clear, and whether it went in sealed: what the search indexer
+  // would read back and open (services/search_index.ts `hintSearchText`).
+  const sealed = rowTexts.parsed !== parsedJson;
+  return { ...storeMessageJob({ ...input, rowTexts }), parsedJson, sealed };
 }
 
 /** A message as a write job read it before writing: enough to re-check it in SQL. */

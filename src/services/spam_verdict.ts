@@ -88,6 +88,23 @@ interface SpamReads {
   rates: Map<string, number>;
 }
 
+/**
+ * The one read's SQL. The rate counters are found by their keys (the primary key): `+` keeps
+ * SQLite from the `window_start` index, which it preferred without statistics and which made
+ * each delivery scan every counter of the hour (one per sender and client address: 50,000
+ * distinct ones cost ~10 ms a message instead of ~5 µs).
+ */
+export const SPAM_READ_SQL = `SELECT
+      (SELECT json_group_array(json_array(scope, junk_score, reject_score, enabled))
+        FROM spam_settings WHERE scope IN (SELECT value FROM json_each(?1))) AS settings,
+      (SELECT json_group_array(json_array(account_id, address)) FROM spam_correspondents
+        WHERE account_id IN (SELECT value FROM json_each(?2))
+        AND address IN (SELECT value FROM json_each(?3))) AS known,
+      (SELECT json_group_array(json_array(account_id, nspam, nham)) FROM spam_stats
+        WHERE account_id IN (SELECT value FROM json_each(?2))) AS stats,
+      (SELECT json_group_array(json_array(key, count)) FROM spam_rates
+        WHERE key IN (SELECT value FROM json_each(?4)) AND +window_start = ?5) AS rates`;
+
 /** The one read: settings of the scopes, known senders, classifier sizes, rate counters. */
 async function readAll(
   db: Queryable,
@@ -98,16 +115,7 @@ async function readAll(
   window: number,
 ): Promise<SpamReads> {
   const row = await rawSql(db).get<Record<string, string>>(
-    `SELECT
-      (SELECT json_group_array(json_array(scope, junk_score, reject_score, enabled))
-        FROM spam_settings WHERE scope IN (SELECT value FROM json_each(?1))) AS settings,
-      (SELECT json_group_array(json_array(account_id, address)) FROM spam_correspondents
-        WHERE account_id IN (SELECT value FROM json_each(?2))
-        AND address IN (SELECT value FROM json_each(?3))) AS known,
-      (SELECT json_group_array(json_array(account_id, nspam, nham)) FROM spam_stats
-        WHERE account_id IN (SELECT value FROM json_each(?2))) AS stats,
-      (SELECT json_group_array(json_array(key, count)) FROM spam_rates
-        WHERE key IN (SELECT value FROM json_each(?4)) AND window_start = ?5) AS rates`,
+    SPAM_READ_SQL,
     [
       JSON.stringify(scopes),
       JSON.stringify(accounts),
