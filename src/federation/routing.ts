@@ -78,8 +78,12 @@ export async function routeCondition(
 ): Promise<string | undefined> {
   if (!deps.federation) return route === "bridge" ? undefined : "0";
   await refreshDueDomains(deps, now);
-  return route === "federation"
-    ? `domain IN (${FEDERATED})`
-    // Undecided domains wait for discovery rather than risk the wrong transport.
-    : `domain NOT IN (${FEDERATED}) AND domain IN (SELECT domain FROM federation_peers)`;
+  if (route === "federation") {
+    // Without any peer, a condition SQLite finds false before it reads a row: the claim would
+    // otherwise walk every due row (no index has `domain`) to take none, on each wake-up.
+    const peer = await rawSql(deps.store.db).get(`${FEDERATED} LIMIT 1`);
+    return peer ? `domain IN (${FEDERATED})` : "0";
+  }
+  // Undecided domains wait for discovery rather than risk the wrong transport.
+  return `domain NOT IN (${FEDERATED}) AND domain IN (SELECT domain FROM federation_peers)`;
 }
