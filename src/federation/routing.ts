@@ -25,9 +25,12 @@ const DUE_DOMAINS_SQL = `SELECT DISTINCT domain FROM outbox
     AND (lease_until IS NULL OR lease_until < ?1)
   LIMIT 500`;
 
-/** The domains of rows queued since row `?1` (by id: the primary key, no scan). */
+/**
+ * The domains of rows queued since row `?1`, read by the primary key: `+state` keeps SQLite from
+ * walking index outbox_due instead (every waiting row), its choice without ANALYZE statistics.
+ */
 const NEW_DOMAINS_SQL = `SELECT DISTINCT domain FROM outbox
-  WHERE id > ?1 AND state IN ('queued', 'deferred', 'sending')
+  WHERE id > ?1 AND +state IN ('queued', 'deferred', 'sending')
   LIMIT 500`;
 
 /**
