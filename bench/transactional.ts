@@ -9,7 +9,8 @@
  * Postfix's smtp-sink and prints the time until every accepted message has left
  * (bench/smtp_out.ts). Used by bench/run.ts section (t); asserts nothing.
  */
-import { api, closedLoop, cpuMs, fmt, login, startServer, summary } from "./lib.ts";
+import { attachProfiler, type Profiler } from "./cpu_profile.ts";
+import { api, closedLoop, cpuMs, fmt, freePort, login, startServer, summary } from "./lib.ts";
 import { drainToSink } from "./smtp_out.ts";
 
 const DOMAIN = "postern.localhost";
@@ -20,7 +21,15 @@ export async function transactionalBench(
   concurrency = 4,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-tx-" });
+  // BENCH_CPU_PROFILE=<file>: a CPU profile of the server over the batch passes (cpu_profile.ts).
+  const profilePath = Deno.env.get("BENCH_CPU_PROFILE");
+  const inspectPort = profilePath ? freePort() : 0;
+  if (profilePath) {
+    const flags = Deno.env.get("BENCH_DENO_FLAGS") ?? "";
+    Deno.env.set("BENCH_DENO_FLAGS", `${flags} --inspect=127.0.0.1:${inspectPort}`.trim());
+  }
   const server = await startServer(dir, { POSTERN_OUTBOUND_PORT: "0" });
+  let profiler: Profiler | undefined;
   try {
     // An application sends with an API key (`send` scope), as the issue's clients would.
     const session = await login(server.url, `admin@${DOMAIN}`, server.adminPassword);
@@ -64,6 +73,10 @@ export async function transactionalBench(
     const shapes = asked
       ? asked.split(",").map((x) => x.split("x").map(Number))
       : [[batchSize, concurrency], [20, 2]];
+    if (profilePath) {
+      profiler = await attachProfiler(inspectPort);
+      await profiler.start();
+    }
     for (const [size, clients] of shapes) {
       const batches = Math.ceil(messages / size);
       let done = 0;
@@ -85,6 +98,10 @@ export async function transactionalBench(
           `${fmt((cpuMs(server.pid) - cpuBefore) / done, 2)} ms per message`,
       );
     }
+    if (profiler) {
+      for (const line of await profiler.stop(profilePath!)) console.log(line);
+      profiler.close();
+    }
     const single = await closedLoop(1000, 8, async (i) => {
       const res = await api(server.url, "POST", "/v1/emails", token, item(2_000_000 + i));
       if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
@@ -96,6 +113,8 @@ export async function transactionalBench(
         `latency p50 ${fmt(s1.p50)} ms, p99 ${fmt(s1.p99)} ms`,
     );
     await server.stop();
+    // BENCH_TX_DRAIN=0 leaves out the drain (short A/B runs of the acceptance figures).
+    if (Deno.env.get("BENCH_TX_DRAIN") === "0") return;
     // Everything accepted above (warm-up and single sends included) leaves for smtp-sink.
     const warmUp = Math.min(batchSize, 200);
     await drainToSink(dir, warmUp + accepted + 1000, "all accepted mail → smtp-sink");

@@ -201,8 +201,23 @@ export const outboxEventRow = (
   args: [type, JSON.stringify(data), id],
 });
 
+/**
+ * How often, at most, a claim looks for expired rows (by the deps clock). The look is a scan of
+ * every waiting row (no index has `expires_at`), and a claim comes with every wake-up of a
+ * worker, after each send: with thousands of rows queued it was the largest part of a send's
+ * CPU that was not the send's own (issue 20 (t)). Claims never hand out an expired row
+ * (`claimSql`) and a deferral past the expiry bounces (`recordResult`), so the sweep only
+ * decides when an expired row's bounce goes out: within a minute of its hours-long expiry.
+ */
+const EXPIRY_SWEEP_MS = 60_000;
+
+/** When each store's last sweep found no more expired rows than it bounced. */
+const lastSweep = new WeakMap<object, number>();
+
 /** Bounces idle rows whose expiry has passed (up to `limit` per call), retry time or not. */
 async function expireOverdue(deps: Deps, now: number, limit: number): Promise<void> {
+  const last = lastSweep.get(deps.store);
+  if (last !== undefined && last <= now && now - last < EXPIRY_SWEEP_MS) return;
   // Idle (not held by any worker: waiting, or leased by one whose lease has lapsed) and expired.
   const overdue = (await rawSql(deps.store.db).all<Record<string, unknown>>(
     `SELECT ${outboxSql.columns} FROM outbox WHERE ${idleSql(0).sql} AND expires_at <= ? LIMIT ?`,
@@ -223,6 +238,9 @@ async function expireOverdue(deps: Deps, now: number, limit: number): Promise<vo
       if (!(e instanceof AppError && e.status === 409)) throw e;
     }
   }
+  // A full page may have left more behind: the next claim looks again.
+  if (overdue.length < limit) lastSweep.set(deps.store, now);
+  else lastSweep.delete(deps.store);
 }
 
 async function heldRow(db: Deps["store"]["db"], id: number, worker: string) {
