@@ -14,7 +14,7 @@
  * together, in their order).
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context, Hono } from "hono";
+import type { Context, ExecutionContext, Hono } from "hono";
 import { type AppEnv, newRouter } from "./router.ts";
 
 /** A route module's router, whatever its environment (`app.route` takes any). */
@@ -47,6 +47,15 @@ function ownDefinitions(app: OpenAPIHono<AppEnv>): unknown[] {
   return own;
 }
 
+/** The request's execution context, where the host gives one (Workers; not Deno or Bun). */
+function executionContextOf(c: Context<AppEnv>): ExecutionContext | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined; // Hono throws when there is none
+  }
+}
+
 /** Each app's lazy groups (tests reach them through the app `createApp` returns). */
 const ofApp = new WeakMap<object, LazyRoutes>();
 
@@ -72,8 +81,14 @@ export class LazyRoutes {
   mount(group: LazyGroup): void {
     const mounted: Mounted = { group, at: ownDefinitions(this.#app).length };
     this.#mounted.push(mounted);
+    // The group's router sees what the app's does: the host's env (a Worker's bindings) and its
+    // execution context (waitUntil), plus the app middleware's variables.
     const handler = async (c: Context<AppEnv>) =>
-      (await this.#router(mounted)).fetch(c.req.raw, { [CONTEXT]: c.var });
+      (await this.#router(mounted)).fetch(
+        c.req.raw,
+        { ...(c.env as object | undefined), [CONTEXT]: c.var },
+        executionContextOf(c),
+      );
     for (const path of group.paths) this.#app.all(path, handler);
   }
 
