@@ -23,6 +23,8 @@ export interface Profiler {
   start(): Promise<void>;
   /** Stops, writes the profile to `path` and answers the summary's lines. */
   stop(path: string): Promise<string[]>;
+  /** Stops and answers the profile, for a caller that sums several (see `summarize`). */
+  take(): Promise<CpuProfile>;
   close(): void;
 }
 
@@ -68,6 +70,9 @@ export async function attachProfiler(port: number, intervalUs = 250): Promise<Pr
       await Deno.writeTextFile(path, JSON.stringify(profile));
       return summarize(profile);
     },
+    async take() {
+      return (await send("Profiler.stop") as { profile: CpuProfile }).profile;
+    },
     close: () => ws.close(),
   };
 }
@@ -81,10 +86,26 @@ function fileOf(url: string, functionName: string): string {
   return pkg ? `npm:${pkg[1]}` : url;
 }
 
-/** Self time by file, as shares of the time the event loop was busy (idle left out). */
-export function summarize(profile: CpuProfile, top = 25): string[] {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+/**
+ * Self time by file, as shares of the time the event loop was busy (idle left out); several
+ * profiles (one per measured operation, say) are summed.
+ */
+export function summarize(profiles: CpuProfile | CpuProfile[], top = 25): string[] {
   const self = new Map<string, number>();
+  let busy = 0;
+  for (const profile of Array.isArray(profiles) ? profiles : [profiles]) {
+    busy += selfTimes(profile, self);
+  }
+  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return [
+    `busy ${(busy / 1000).toFixed(0)} ms of samples; self time by file:`,
+    ...rows.map(([file, us]) => `  ${(100 * us / busy).toFixed(1).padStart(5)} %  ${file}`),
+  ];
+}
+
+/** Adds one profile's self time by file (µs) to `self`; answers its busy time. */
+function selfTimes(profile: CpuProfile, self: Map<string, number>): number {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   let busy = 0;
   profile.samples.forEach((id, i) => {
     const node = byId.get(id)!;
@@ -94,9 +115,5 @@ export function summarize(profile: CpuProfile, top = 25): string[] {
     self.set(file, (self.get(file) ?? 0) + us);
     busy += us;
   });
-  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return [
-    `busy ${(busy / 1000).toFixed(0)} ms of samples; self time by file:`,
-    ...rows.map(([file, us]) => `  ${(100 * us / busy).toFixed(1).padStart(5)} %  ${file}`),
-  ];
+  return busy;
 }

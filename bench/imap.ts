@@ -6,8 +6,13 @@
  * (BODY.PEEK[]), and SEARCH SUBJECT. Prints each time, the ratio Postern / Dovecot, each
  * server's CPU per operation (Postern's process; Dovecot's master and children), and the 1.5× target of issue
  * 5. Needs root and dovecot-imapd for the Dovecot side. Asserts nothing.
+ *
+ * BENCH_CPU_PROFILE=<file> profiles Postern's server over each operation of the measured passes
+ * (bench/cpu_profile.ts), writes <file>.<operation>.cpuprofile (the first pass's) and prints the
+ * event loop's self time by file per operation, summed over the passes.
  */
 import { type Dovecot, startDovecot } from "../test/fixtures/dovecot.ts";
+import { attachProfiler, type CpuProfile, type Profiler, summarize } from "./cpu_profile.ts";
 import { cpuMs, fmt, freePort, processTreeCpuMs, summary } from "./lib.ts";
 import { serveSeededMailbox } from "./mailbox_seed.ts";
 import { Wire } from "./wire.ts";
@@ -72,6 +77,33 @@ interface Figures {
 
 type Pass = Omit<Figures, "cpu">;
 
+const OPERATIONS = ["envelopes", "bodies", "search"] as const;
+
+/** Profiles of each operation while `recording` (the measured passes), none without a profiler. */
+class OperationProfiles {
+  recording = false;
+  readonly taken: CpuProfile[][] = OPERATIONS.map(() => []);
+  constructor(private readonly profiler?: Profiler) {}
+
+  async around<T>(op: 0 | 1 | 2, run: () => Promise<T>): Promise<T> {
+    if (!this.profiler || !this.recording) return await run();
+    await this.profiler.start();
+    const result = await run();
+    this.taken[op].push(await this.profiler.take());
+    return result;
+  }
+
+  /** Writes each operation's first profile beside `path` and prints the summaries. */
+  async report(path: string): Promise<void> {
+    for (const [i, op] of OPERATIONS.entries()) {
+      if (this.taken[i].length === 0) continue;
+      await Deno.writeTextFile(`${path}.${op}.cpuprofile`, JSON.stringify(this.taken[i][0]));
+      console.log(`Postern ${op} (${this.taken[i].length} passes), event loop:`);
+      for (const line of summarize(this.taken[i])) console.log(`  ${line}`);
+    }
+  }
+}
+
 /**
  * A logged-in client on one server, whose `pass()` runs the three measured operations once and
  * adds each one's server CPU to `cpu`.
@@ -82,6 +114,7 @@ async function client(
   pass: string,
   n: number,
   serverCpu: () => number,
+  profiles = new OperationProfiles(),
 ) {
   const w = await ImapWire.open(port);
   await w.command(`LOGIN ${user} ${pass}`);
@@ -91,21 +124,23 @@ async function client(
   return {
     cpu,
     async pass(): Promise<Pass> {
-      const c = serverCpu();
-      let t = performance.now();
-      const env = await w.command("FETCH 1:* (ENVELOPE FLAGS)");
-      const envelopes = performance.now() - t;
-      const c1 = serverCpu();
+      // Each operation's time and server CPU; a profile of it when asked (outside the figures).
+      const timed = (op: 0 | 1 | 2, text: string) =>
+        profiles.around(op, async () => {
+          const c = serverCpu();
+          const t = performance.now();
+          const reply = await w.command(text);
+          const ms = performance.now() - t;
+          cpu[op] += serverCpu() - c;
+          return { ...reply, ms };
+        });
+      const env = await timed(0, "FETCH 1:* (ENVELOPE FLAGS)");
       if (env.lines < n) throw new Error(`FETCH returned ${env.lines} of ${n}`);
-      t = performance.now();
-      const b = await w.command(`FETCH ${bodies} BODY.PEEK[]`);
-      const bodyTime = performance.now() - t;
-      const c2 = serverCpu();
-      t = performance.now();
-      const s = await w.command("SEARCH SUBJECT invoice");
-      const search = performance.now() - t;
-      const c3 = serverCpu();
-      [c1 - c, c2 - c1, c3 - c2].forEach((d, i) => (cpu[i] += d));
+      const envelopes = env.ms;
+      const b = await timed(1, `FETCH ${bodies} BODY.PEEK[]`);
+      const bodyTime = b.ms;
+      const s = await timed(2, "SEARCH SUBJECT invoice");
+      const search = s.ms;
       return { envelopes, bodies: bodyTime, search, bodyBytes: b.octets, hits: s.lines };
     },
     async close() {
@@ -129,6 +164,22 @@ function figures(passes: Pass[], cpu: [number, number, number]): Figures {
 }
 
 /**
+ * Waits until the server's CPU stays under 10 ms a second: a server started on a freshly seeded
+ * store indexes the seeded mail for search and stores the structures the warm-up computed, in
+ * the background, for some seconds. Measured passes then count the FETCH path alone (and the
+ * store's commits no longer drop the reader's page cache between them).
+ */
+async function settled(pid: number, limitMs = 60_000): Promise<void> {
+  const start = performance.now();
+  for (;;) {
+    const before = cpuMs(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    if (cpuMs(pid) - before <= 10 || performance.now() - start > limitMs) break;
+  }
+  console.log(`Postern's background work settled after ${fmt(performance.now() - start)} ms`);
+}
+
+/**
  * Passes per server after one warm-up pass each (index and caches built); BENCH_IMAP_PASSES
  * sets more, for A/B comparisons of server CPU finer than one run's noise.
  */
@@ -136,6 +187,12 @@ const PASSES = Number(Deno.env.get("BENCH_IMAP_PASSES") ?? 5);
 
 export async function imapBench(opts: { messages: number }): Promise<void> {
   const imapPort = freePort();
+  const profilePath = Deno.env.get("BENCH_CPU_PROFILE");
+  const inspectPort = profilePath ? freePort() : 0;
+  const denoFlags = Deno.env.get("BENCH_DENO_FLAGS") ?? "";
+  if (profilePath) {
+    Deno.env.set("BENCH_DENO_FLAGS", `${denoFlags} --inspect=127.0.0.1:${inspectPort}`.trim());
+  }
   const mailbox = await serveSeededMailbox({
     prefix: "postern-bench-imap-",
     address: USER,
@@ -144,10 +201,14 @@ export async function imapBench(opts: { messages: number }): Promise<void> {
     // Loopback benchmark: LOGIN without TLS, as Dovecot's profile allows.
     env: { POSTERN_IMAP_PORT: String(imapPort), POSTERN_IMAP_ALLOW_PLAINTEXT_AUTH: "true" },
   });
+  if (profilePath) Deno.env.set("BENCH_DENO_FLAGS", denoFlags);
   let dovecot: Dovecot | undefined;
+  let profiler: Profiler | undefined;
   try {
     const pid = mailbox.server.pid;
-    const ours = await client(imapPort, USER, PASSWORD, opts.messages, () => cpuMs(pid));
+    if (profilePath) profiler = await attachProfiler(inspectPort);
+    const profiles = new OperationProfiles(profiler);
+    const ours = await client(imapPort, USER, PASSWORD, opts.messages, () => cpuMs(pid), profiles);
     let theirs: Awaited<ReturnType<typeof client>> | undefined;
     try {
       dovecot = await startDovecot();
@@ -168,8 +229,10 @@ export async function imapBench(opts: { messages: number }): Promise<void> {
     // alike and the ratio of one run stays meaningful.
     await ours.pass();
     await theirs?.pass();
+    await settled(pid);
     ours.cpu.fill(0);
     theirs?.cpu.fill(0);
+    profiles.recording = true;
     const mine: Pass[] = [];
     const peer: Pass[] = [];
     for (let i = 0; i < PASSES; i++) {
@@ -200,7 +263,9 @@ export async function imapBench(opts: { messages: number }): Promise<void> {
       d?.bodies,
     );
     row(`SEARCH SUBJECT invoice (${p.hits ? "hits" : "no hits"})`, 2, p.search, d?.search);
+    if (profilePath) await profiles.report(profilePath);
   } finally {
+    profiler?.close();
     await mailbox.stop();
     await dovecot?.stop();
   }

@@ -9,7 +9,6 @@ import type { Mailbox } from "../schemas/api_mail.ts";
 import type { BridgeAuthResponse } from "../schemas/bridge.ts";
 import {
   type AppendResult,
-  decodeFrames,
   type ExpungeResult,
   frameHead,
   type IndexEntry,
@@ -25,6 +24,7 @@ import {
   type TransferResult,
 } from "../schemas/mail_access.ts";
 import type { MimeStructure } from "../schemas/mime_structure.ts";
+import { readFrames } from "./frame_reader.ts";
 import { type FetchLike, GatewayError } from "./gateway_client.ts";
 
 export type { FetchLike };
@@ -286,9 +286,9 @@ export class MailClient {
 
   async #frames(mailboxId: number, uids: string, part: "full" | "header") {
     const res = await this.#request("POST", this.#box(mailboxId, "raw"), { json: { uids, part } });
-    const frames = decodeFrames(new Uint8Array(await res.arrayBuffer()));
+    const frames = await readFrames(res.body);
     if (!frames) throw new GatewayError(200, "bad_response", "truncated frames", true);
-    return new Map(frames.map((f) => [f.uid, f.bytes]));
+    return frames;
   }
 
   /** MIME structure and envelope per UID (BODYSTRUCTURE, ENVELOPE, BODY[section] offsets). */

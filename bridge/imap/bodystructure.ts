@@ -35,12 +35,26 @@ export function envelope(env: MimeEnvelope): string {
   return text;
 }
 
+/**
+ * Joined, not concatenated: `join` answers one flat string, which each later FETCH copies at
+ * memory speed. Template literals answer a tree of some fifty cons strings per envelope, which
+ * every response walked again node by node from the cache (most of a FETCH 1:* ENVELOPE pass's
+ * CPU on a 10,000-message mailbox; issue 20).
+ */
 function encodeEnvelope(env: MimeEnvelope): string {
   const from = env.from;
-  return `(${nstring(env.date)} ${nstring(env.subject)} ${addressList(from)} ` +
-    `${addressList(env.sender ?? from)} ${addressList(env.replyTo ?? from)} ` +
-    `${addressList(env.to)} ${addressList(env.cc)} ${addressList(env.bcc)} ` +
-    `${nstring(env.inReplyTo)} ${nstring(env.messageId)})`;
+  return [
+    `(${nstring(env.date)}`,
+    nstring(env.subject),
+    addressList(from),
+    addressList(env.sender ?? from),
+    addressList(env.replyTo ?? from),
+    addressList(env.to),
+    addressList(env.cc),
+    addressList(env.bcc),
+    nstring(env.inReplyTo),
+    `${nstring(env.messageId)})`,
+  ].join(" ");
 }
 
 function params(list: [string, string][]): string {
