@@ -26,6 +26,7 @@ import { LibsqlError } from "@libsql/client";
 import { resultSet, toRow } from "../../src/store/result_set.ts";
 import type { WireError, WireOutcome } from "./sqlite_writer_worker.ts";
 import { idleRetire } from "./idle_retire.ts";
+import { endReadSnapshots, ReadSnapshot } from "./read_snapshot.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -251,6 +252,19 @@ export function createFileClient(options: FileClientOptions): FileClient {
     });
   const writer = open();
   const reader = memory || readOnly ? writer : open();
+  // With one connection, reads and transactions share it: no snapshot of its own there.
+  const snapshot = reader === writer ? undefined : new ReadSnapshot(reader);
+  /** Reads outside a transaction: this turn's snapshot (read_snapshot.ts); pragmas outside it. */
+  const read = (sql: string): Connection => {
+    if (PRAGMA.test(sql)) snapshot?.end();
+    else snapshot?.enter();
+    return reader;
+  };
+  /** After a write of this process: later reads see it. */
+  const committed = <T>(value: T): T => {
+    endReadSnapshots();
+    return value;
+  };
   let inTx = false;
   let closed = false;
   const checkpointer = memory || readOnly || !CHECKPOINT_THREAD
@@ -287,7 +301,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     try {
       const out = fn();
       writer.exec("COMMIT");
-      return out;
+      return committed(out);
     } catch (e) {
       if (writer.db.inTransaction) writer.exec("ROLLBACK");
       throw e;
@@ -307,16 +321,16 @@ export function createFileClient(options: FileClientOptions): FileClient {
       // Transactions run on their own Transaction object. Here, writes go to the writer (the
       // Store holds its lock, so no transaction is open there) and reads to the reader, which
       // sees the last commit and never an open transaction's writes.
-      if (isReadOnly(input)) return reader.execute(input, args);
+      if (isReadOnly(input)) return read(sqlOf(input)).execute(input, args);
       await writesAllowed();
-      return writer.execute(input, args);
+      return committed(writer.execute(input, args));
     },
     /** Like `execute`, answering the first row only (see Connection.first). */
     async executeFirst(stmt: { sql: string; args: unknown[] }): Promise<ResultSet> {
       check();
-      if (isReadOnly(stmt.sql)) return reader.first(stmt.sql, stmt.args);
+      if (isReadOnly(stmt.sql)) return read(stmt.sql).first(stmt.sql, stmt.args);
       await writesAllowed();
-      return writer.first(stmt.sql, stmt.args);
+      return committed(writer.first(stmt.sql, stmt.args));
     },
     async batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
       check();
@@ -337,7 +351,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
           const pages = checkpointer?.threadRunning()
             ? SAFETY_CHECKPOINT_PAGES
             : DEFAULT_CHECKPOINT_PAGES;
-          return await writerThread.run(jobs, pages);
+          return committed(await writerThread.run(jobs, pages));
         } finally {
           inTx = false;
           checkpointer?.writerIdle();
@@ -357,6 +371,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       check();
       await writesAllowed();
       writer.exec(sql);
+      endReadSnapshots();
     },
     async transaction(mode: TransactionMode = "write"): Promise<Transaction> {
       check();
@@ -365,6 +380,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       writer.exec(BEGIN[mode]);
       inTx = true;
       return transaction(writer, () => {
+        endReadSnapshots();
         inTx = false;
         checkpointer?.writerIdle();
       });
@@ -374,6 +390,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     close() {
       if (closed) return;
       closed = true;
+      snapshot?.end();
       checkpointer?.close();
       writerThread?.close();
       syncWal?.close();
@@ -777,8 +794,12 @@ function transaction(conn: Connection, done: () => void): Transaction {
 const READ_ONLY =
   /^\s*(select|pragma\s+\w+\s*$|explain|with\b(?![\s\S]*\b(insert|update|delete)\b))/i;
 
+const PRAGMA = /^\s*pragma\b/i;
+
+const sqlOf = (input: InStatement | string) => typeof input === "string" ? input : input.sql;
+
 function isReadOnly(input: InStatement | string): boolean {
-  return READ_ONLY.test(typeof input === "string" ? input : input.sql);
+  return READ_ONLY.test(sqlOf(input));
 }
 
 /** A statement of a job `batchGroup` runs (the Store's Statement). */
