@@ -845,7 +845,22 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       if (worker) thread.close();
     },
   );
+  /**
+   * Statement texts the thread knows by number: a delivery's job is some twenty statements of
+   * up to a few hundred characters each, the same every time, and structured cloning copied them
+   * all for every group (the event loop's share of a received message, issue 20). Each text
+   * travels once per thread; a new thread starts with none.
+   */
+  const texts = new Map<string, number>();
+  const wireSql = (sql: string): { sql?: string; text: number } => {
+    const known = texts.get(sql);
+    if (known !== undefined) return { text: known };
+    const text = texts.size;
+    texts.set(sql, text);
+    return { sql, text };
+  };
   const start = () => {
+    texts.clear();
     const w = new Worker(new URL("./sqlite_writer_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -876,13 +891,22 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
   const thread = {
     async run(jobs: GroupStatement[][], autocheckpoint: number): Promise<GroupOutcome[]> {
       idle.touch();
+      if (!worker) worker = start();
+      // Bounded like the prepared statements: the thread forgets its texts too, first.
+      const forgetTexts = texts.size + jobs.reduce((n, job) => n + job.length, 0) > CACHE_LIMIT;
+      if (forgetTexts) texts.clear();
       const wire = jobs.map((job) =>
-        job.map((s) => ({ sql: s.sql, args: (s.args ?? []).map(ownBytes), single: s.single }))
+        job.map((s) => ({
+          ...wireSql(s.sql),
+          args: (s.args ?? []).map(ownBytes),
+          single: s.single,
+        }))
       );
       const outcomes = await call({
         path,
         busyTimeoutMs,
         autocheckpoint,
+        forgetTexts,
         jobs: wire,
       }) as WireOutcome[];
       return outcomes.map((o) =>
