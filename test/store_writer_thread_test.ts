@@ -8,6 +8,7 @@
  */
 import { assert, assertEquals } from "./fixtures/assert.ts";
 import { openStore } from "../hosts/process/open_store.ts";
+import { createFileClient } from "../hosts/process/sqlite_client.ts";
 import { assertStep, isFailedAssertion, rawSql } from "../src/store/store.ts";
 
 Deno.test("issue20: write jobs on the writer thread commit in groups, a failing job rolls back alone", async () => {
@@ -108,6 +109,66 @@ Deno.test("issue20#1: with writerThread 'marked' only the jobs that ask (MX inge
     assert(jobs - before <= 1, "the unmarked job never ran on the thread");
   } finally {
     store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue20: statement texts reach the writer thread once, by number, also past the limit where both sides forget them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-writer-thread-" });
+  const store = await openStore(`file:${dir}/postern.db`, { writerThread: true });
+  try {
+    await store.client.executeMultiple("CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT);");
+    // More distinct texts than either side keeps (1,000), each used twice, with a repeated one
+    // between them: a number the thread had forgotten, or mixed up, fails or inserts wrongly.
+    const insert = (i: number) =>
+      store.batch([
+        { sql: `INSERT INTO scratch (v) VALUES (? || '-${i % 1200}')`, args: [`a${i}`] },
+        { sql: "SELECT count(*) AS n FROM scratch WHERE v = ?", args: [`a${i}-${i % 1200}`] },
+      ]);
+    for (let round = 0; round < 2; round++) {
+      for (let start = 0; start < 1200; start += 100) {
+        const results = await Promise.all(
+          Array.from({ length: 100 }, (_, k) => insert(start + k + round * 1200)),
+        );
+        for (const [, count] of results) assertEquals(Number(count.rows[0].n), 1);
+      }
+    }
+    const wrong = await rawSql(store.db).get<{ n: number }>(
+      "SELECT count(*) AS n FROM scratch WHERE v <> 'a' || (id - 1) || '-' || ((id - 1) % 1200)",
+    );
+    assertEquals(Number(wrong?.n), 0, "every row was written by its own statement text");
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue20: reads of one turn share a snapshot, and a commit of this process ends it at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-writer-thread-" });
+  const file = createFileClient({ path: `${dir}/postern.db`, busyTimeoutMs: 5000 });
+  const other = createFileClient({ path: `${dir}/postern.db`, busyTimeoutMs: 5000 });
+  try {
+    const client = file.client;
+    await client.executeMultiple("CREATE TABLE scratch (id INTEGER PRIMARY KEY, v TEXT);");
+    const count = async (c = client) =>
+      Number((await c.execute("SELECT count(*) AS n FROM scratch")).rows[0].n);
+    // No turn of the event loop passes between these: only the commits end the snapshot.
+    assertEquals(await count(), 0);
+    await client.execute({ sql: "INSERT INTO scratch (v) VALUES (?)", args: ["lone"] });
+    assertEquals(await count(), 1, "a lone write is seen by the next read");
+    await client.batch([{ sql: "INSERT INTO scratch (v) VALUES (?)", args: ["batch"] }]);
+    assertEquals(await count(), 2, "a batch is seen by the next read");
+    const tx = await client.transaction("write");
+    await tx.execute({ sql: "INSERT INTO scratch (v) VALUES (?)", args: ["tx"] });
+    assertEquals(await count(), 2, "an open transaction's row is not seen");
+    await tx.commit();
+    assertEquals(await count(), 3, "a committed transaction is seen by the next read");
+    // Another client of this process (a second store on the file): its commit ends it too.
+    await other.client.execute({ sql: "INSERT INTO scratch (v) VALUES (?)", args: ["other"] });
+    assertEquals(await count(), 4, "another client's commit in this process is seen at once");
+  } finally {
+    file.client.close();
+    other.client.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -26,6 +26,7 @@ import { LibsqlError } from "@libsql/client";
 import { resultSet, toRow } from "../../src/store/result_set.ts";
 import type { WireError, WireOutcome } from "./sqlite_writer_worker.ts";
 import { idleRetire } from "./idle_retire.ts";
+import { endReadSnapshots, ReadSnapshot } from "./read_snapshot.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -261,6 +262,19 @@ export function createFileClient(options: FileClientOptions): FileClient {
   const writer = open();
   const reader = memory || readOnly ? writer : open();
   if (reader !== writer) reader.exec(`PRAGMA cache_size = -${READER_CACHE_KIB}`);
+  // With one connection, reads and transactions share it: no snapshot of its own there.
+  const snapshot = reader === writer ? undefined : new ReadSnapshot(reader);
+  /** Reads outside a transaction: this turn's snapshot (read_snapshot.ts); pragmas outside it. */
+  const read = (sql: string): Connection => {
+    if (PRAGMA.test(sql)) snapshot?.end();
+    else snapshot?.enter();
+    return reader;
+  };
+  /** After a write of this process: later reads see it. */
+  const committed = <T>(value: T): T => {
+    endReadSnapshots();
+    return value;
+  };
   let inTx = false;
   let closed = false;
   const checkpointer = memory || readOnly || !CHECKPOINT_THREAD
@@ -297,7 +311,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     try {
       const out = fn();
       writer.exec("COMMIT");
-      return out;
+      return committed(out);
     } catch (e) {
       if (writer.db.inTransaction) writer.exec("ROLLBACK");
       throw e;
@@ -317,16 +331,16 @@ export function createFileClient(options: FileClientOptions): FileClient {
       // Transactions run on their own Transaction object. Here, writes go to the writer (the
       // Store holds its lock, so no transaction is open there) and reads to the reader, which
       // sees the last commit and never an open transaction's writes.
-      if (isReadOnly(input)) return reader.execute(input, args);
+      if (isReadOnly(input)) return read(sqlOf(input)).execute(input, args);
       await writesAllowed();
-      return writer.execute(input, args);
+      return committed(writer.execute(input, args));
     },
     /** Like `execute`, answering the first row only (see Connection.first). */
     async executeFirst(stmt: { sql: string; args: unknown[] }): Promise<ResultSet> {
       check();
-      if (isReadOnly(stmt.sql)) return reader.first(stmt.sql, stmt.args);
+      if (isReadOnly(stmt.sql)) return read(stmt.sql).first(stmt.sql, stmt.args);
       await writesAllowed();
-      return writer.first(stmt.sql, stmt.args);
+      return committed(writer.first(stmt.sql, stmt.args));
     },
     async batch(stmts: (InStatement | [string, InArgs?])[]): Promise<ResultSet[]> {
       check();
@@ -347,7 +361,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
           const pages = checkpointer?.threadRunning()
             ? SAFETY_CHECKPOINT_PAGES
             : DEFAULT_CHECKPOINT_PAGES;
-          return await writerThread.run(jobs, pages);
+          return committed(await writerThread.run(jobs, pages));
         } finally {
           inTx = false;
           checkpointer?.writerIdle();
@@ -367,6 +381,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       check();
       await writesAllowed();
       writer.exec(sql);
+      endReadSnapshots();
     },
     async transaction(mode: TransactionMode = "write"): Promise<Transaction> {
       check();
@@ -375,6 +390,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
       writer.exec(BEGIN[mode]);
       inTx = true;
       return transaction(writer, () => {
+        endReadSnapshots();
         inTx = false;
         checkpointer?.writerIdle();
       });
@@ -384,6 +400,7 @@ export function createFileClient(options: FileClientOptions): FileClient {
     close() {
       if (closed) return;
       closed = true;
+      snapshot?.end();
       checkpointer?.close();
       writerThread?.close();
       syncWal?.close();
@@ -787,8 +804,12 @@ function transaction(conn: Connection, done: () => void): Transaction {
 const READ_ONLY =
   /^\s*(select|pragma\s+\w+\s*$|explain|with\b(?![\s\S]*\b(insert|update|delete)\b))/i;
 
+const PRAGMA = /^\s*pragma\b/i;
+
+const sqlOf = (input: InStatement | string) => typeof input === "string" ? input : input.sql;
+
 function isReadOnly(input: InStatement | string): boolean {
-  return READ_ONLY.test(typeof input === "string" ? input : input.sql);
+  return READ_ONLY.test(sqlOf(input));
 }
 
 /** A statement of a job `batchGroup` runs (the Store's Statement). */
@@ -834,7 +855,22 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
       if (worker) thread.close();
     },
   );
+  /**
+   * Statement texts the thread knows by number: a delivery's job is some twenty statements of
+   * up to a few hundred characters each, the same every time, and structured cloning copied them
+   * all for every group (the event loop's share of a received message, issue 20). Each text
+   * travels once per thread; a new thread starts with none.
+   */
+  const texts = new Map<string, number>();
+  const wireSql = (sql: string): { sql?: string; text: number } => {
+    const known = texts.get(sql);
+    if (known !== undefined) return { text: known };
+    const text = texts.size;
+    texts.set(sql, text);
+    return { sql, text };
+  };
   const start = () => {
+    texts.clear();
     const w = new Worker(new URL("./sqlite_writer_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -865,13 +901,22 @@ function sqliteWriterThread(path: string, busyTimeoutMs: number) {
   const thread = {
     async run(jobs: GroupStatement[][], autocheckpoint: number): Promise<GroupOutcome[]> {
       idle.touch();
+      if (!worker) worker = start();
+      // Bounded like the prepared statements: the thread forgets its texts too, first.
+      const forgetTexts = texts.size + jobs.reduce((n, job) => n + job.length, 0) > CACHE_LIMIT;
+      if (forgetTexts) texts.clear();
       const wire = jobs.map((job) =>
-        job.map((s) => ({ sql: s.sql, args: (s.args ?? []).map(ownBytes), single: s.single }))
+        job.map((s) => ({
+          ...wireSql(s.sql),
+          args: (s.args ?? []).map(ownBytes),
+          single: s.single,
+        }))
       );
       const outcomes = await call({
         path,
         busyTimeoutMs,
         autocheckpoint,
+        forgetTexts,
         jobs: wire,
       }) as WireOutcome[];
       return outcomes.map((o) =>

@@ -7,9 +7,11 @@
  * own group commit. The Store's write lock is held for the whole group, so this connection and
  * the main thread's writer never write at the same time.
  *
- * In: `{ id, path, busyTimeoutMs, autocheckpoint, jobs: { sql, args, single? }[][] }` or
- * `{ id, close: true }`. Out: `{ id, outcomes }` (per job: `{ ok: true, results }` or
- * `{ ok: false, error }`), or `{ id, error }` when the transaction itself failed (nothing of the
+ * In: `{ id, path, busyTimeoutMs, autocheckpoint, forgetTexts?, jobs: { sql?, text, args,
+ * single? }[][] }` or `{ id, close: true }`. A statement's text comes once, with its number
+ * (`text`); later statements of the same text bring the number alone (`forgetTexts`: the
+ * numbering starts again with this group). Out: `{ id, outcomes }` (per job: `{ ok: true,
+ * results }` or `{ ok: false, error }`), or `{ id, error }` when the transaction itself failed (nothing of the
  * group was committed). Results travel as `{ columns, rows (arrays), rowsAffected,
  * lastInsertRowid }`; errors as `{ message, code, extendedCode, rawCode }`.
  */
@@ -19,7 +21,9 @@ import { Connection, openConnection } from "./sqlite_client.ts";
 import { workerScope } from "./worker_scope.ts";
 
 export interface WireStatement {
-  sql: string;
+  /** The text, the first time its number travels (else known by `text`). */
+  sql?: string;
+  text: number;
   args: unknown[];
   single?: boolean;
 }
@@ -46,6 +50,7 @@ type In =
     path: string;
     busyTimeoutMs: number;
     autocheckpoint: number;
+    forgetTexts?: boolean;
     jobs: WireStatement[][];
   }
   | { id: number; close: true };
@@ -53,6 +58,18 @@ type In =
 const scope = workerScope<In>();
 let conn: Connection | undefined;
 let autocheckpoint = -1;
+/** Statement texts by their number (see `WireStatement`). */
+const texts = new Map<number, string>();
+
+function textOf(s: WireStatement): string {
+  if (s.sql !== undefined) {
+    texts.set(s.text, s.sql);
+    return s.sql;
+  }
+  const sql = texts.get(s.text);
+  if (sql === undefined) throw new Error(`statement text ${s.text} was never sent`);
+  return sql;
+}
 
 /** A result set as plain arrays (rows by column position, as `toRow` takes them back). */
 function toWire(rs: ResultSet): WireResult {
@@ -75,6 +92,9 @@ function wireError(e: unknown): WireError {
 }
 
 function run(m: Extract<In, { jobs: unknown }>): unknown {
+  if (m.forgetTexts) texts.clear();
+  // Every text of the group is learnt before anything can fail and skip a statement.
+  const jobs = m.jobs.map((job) => job.map((s) => ({ ...s, sql: textOf(s) })));
   conn ??= openConnection(m.path, m.busyTimeoutMs);
   if (m.autocheckpoint !== autocheckpoint) {
     conn.exec(`PRAGMA wal_autocheckpoint = ${m.autocheckpoint}`);
@@ -84,7 +104,7 @@ function run(m: Extract<In, { jobs: unknown }>): unknown {
   c.exec("BEGIN IMMEDIATE");
   try {
     const outcomes: WireOutcome[] = [];
-    for (const job of m.jobs) {
+    for (const job of jobs) {
       c.exec("SAVEPOINT job");
       try {
         const results = job.map((s) =>
