@@ -212,3 +212,25 @@ Deno.test("a shutdown wakes a session waiting for its next command", async () =>
   client.close();
   assertEquals(result, "stopping");
 });
+
+Deno.test("a close while the client reads nothing cuts the connection instead of waiting on it", async () => {
+  let closedAt = "";
+  const listener = await listen(async (conn) => {
+    const line = await conn.readLine(100);
+    // Far more than the socket buffers hold: the write waits on a client that never reads.
+    const writing = conn.write(new Uint8Array(64 * 1024 * 1024));
+    conn.close(`bye ${line.kind}\r\n`);
+    await writing;
+    closedAt = "write settled";
+  });
+  try {
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+    await client.write(encoder.encode("HELLO\r\n"));
+    // Wait until the server let go of the session (its write settled when the socket was cut).
+    while (listener.connections > 0) await new Promise((r) => setTimeout(r, 50));
+    client.close();
+    assertEquals(closedAt, "write settled");
+  } finally {
+    await listener.close();
+  }
+});

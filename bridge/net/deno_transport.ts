@@ -133,16 +133,19 @@ export class DenoTransport implements Transport {
     if (this.#ending || this.#destroyed) return;
     const flushed = last ? this.write(last) : this.#writes;
     this.#ending = true;
+    // A client that reads nothing (the writes wait) or never closes its side is cut.
+    this.#lingerTimer = setTimeout(() => this.destroy(), LINGER_MS);
+    this.#lingerTimer.unref();
     this.#writes = flushed.then(async () => {
       if (this.#destroyed) return;
+      // Released: close() alone sends the FIN after the queued bytes (one call fewer).
+      if (released || this.#eof) return this.destroy();
       try {
         await this.#conn.closeWrite();
       } catch {
         return this.destroy();
       }
-      if (released || this.#eof) return this.destroy();
       // Wait for the client's FIN (the pump reads on and drops what comes), then close.
-      this.#lingerTimer = setTimeout(() => this.destroy(), LINGER_MS);
       this.#pump();
     });
   }
