@@ -1,8 +1,8 @@
 /**
  * What a `Connection` needs from the socket under it, so that the line, timer and STARTTLS
  * rules live once (connection.ts) over either runtime's sockets: node:net/node:tls (Bun, and
- * any TLS that Deno cannot do natively) or Deno's own TCP/TLS connections, which skip the
- * node:net compatibility layer's streams and string writes on the bridge's hot path.
+ * the TLS handshakes, which Deno's API offers servers only on its TLS listener) or Deno's own
+ * TCP connections, which skip the node:net compatibility layer's streams and events.
  */
 import type { SecureContext } from "node:tls";
 
