@@ -1,8 +1,9 @@
 /**
- * The bridge's socket layer (bridge/net) under the runtime's own listener: the lines a session
- * reads, pieces it writes, the STARTTLS upgrade (pipelined plaintext dropped), implicit TLS,
- * the address an IPv6 client is reported by, input larger than the read-ahead limit, and a
- * graceful close that delivers the last reply before the FIN.
+ * The bridge's socket layer (bridge/net) through a real listener: the lines a session reads,
+ * pieces it writes, the STARTTLS upgrade (plaintext pipelined after the command is dropped,
+ * RFC 3207 section 4.2), implicit TLS, the address an IPv6 client is reported by, input larger
+ * than the read-ahead limit, a shutdown between commands, and closes: the last reply goes out
+ * before the FIN, and a client that reads nothing cannot hold a closing connection open.
  */
 import { connect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";

@@ -1,12 +1,12 @@
 /**
  * One client connection for the line-based protocols (SMTP, IMAP, POP3): pull-style reads of
- * lines (bounded length) or raw chunks over a socket (transport.ts), writes that respect
+ * lines (bounded length) or raw chunks over a node:net or node:tls socket, writes that respect
  * backpressure, idle timeouts, and the STARTTLS upgrade (RFC 3207 section 4.2, RFC 2595):
  * plaintext the client pipelined after the STARTTLS command is discarded, never processed as if
  * it had come over TLS (the CVE-2011-0411 command-injection class).
  */
-import type { SecureContext } from "node:tls";
-import type { Outgoing, Transport } from "./transport.ts";
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
 
 export type LineResult =
   | { kind: "line"; line: string; bytes: number }
@@ -24,7 +24,7 @@ export class Connection {
   private buffered = 0;
   private waiter?: () => void;
   private ended = false;
-  private transport: Transport;
+  private socket: Socket;
   /**
    * One timer per connection, armed lazily: activity only records a time, and the timer, when it
    * fires early, re-arms itself for the rest (a setTimeout/clearTimeout pair per line costs).
@@ -39,37 +39,38 @@ export class Connection {
   readonly remoteAddress: string;
   tls: boolean;
 
-  constructor(transport: Transport, private idleMs: number, tls = false) {
-    this.transport = transport;
+  constructor(socket: Socket, private idleMs: number, tls = false) {
+    this.socket = socket;
     this.tls = tls;
-    this.remoteAddress = normalizeIp(transport.remoteAddress);
-    this.attach(transport);
+    this.remoteAddress = normalizeIp(socket.remoteAddress ?? "unknown");
+    this.attach(socket);
     this.touch();
   }
 
-  private attach(transport: Transport): void {
-    transport.attach({
-      data: (chunk) => {
-        this.chunks.push(chunk);
-        this.buffered += chunk.byteLength;
-        // A client that sends faster than we process waits: pause reading, not buffer forever.
-        if (this.buffered > HIGH_WATER && !this.paused) {
-          this.paused = true;
-          transport.pause();
-        }
-        this.wake();
-      },
-      end: () => {
-        this.ended = true;
-        this.wake();
-      },
+  private attach(socket: Socket): void {
+    socket.on("data", (data: Uint8Array) => {
+      this.chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.buffered += data.byteLength;
+      // A client that sends faster than we process waits: pause reading, not buffer forever.
+      if (this.buffered > HIGH_WATER && !this.paused) {
+        this.paused = true;
+        socket.pause();
+      }
+      this.wake();
     });
+    const end = () => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
   }
 
   private resumeReading(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.transport.resume();
+    this.socket.resume();
   }
 
   private wake(): void {
@@ -271,10 +272,24 @@ export class Connection {
 
   /**
    * Writes and waits until the socket accepted the bytes (backpressure). Pieces (a response of
-   * text and message literals) go out together, without a copy of the large ones.
+   * text and message literals) go out corked, as one vectored write: no copy into one buffer.
    */
-  async write(data: Outgoing): Promise<void> {
-    await this.transport.write(data);
+  async write(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+    if (this.socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      if (typeof data === "string" || data instanceof Uint8Array) {
+        if (this.socket.write(data, () => resolve())) resolve();
+        return;
+      }
+      if (data.length === 0) return resolve();
+      this.socket.cork();
+      let flushed = true;
+      const last = data.length - 1;
+      for (let i = 0; i < last; i++) this.socket.write(data[i]);
+      flushed = this.socket.write(data[last], () => resolve());
+      this.socket.uncork();
+      if (flushed) resolve();
+    });
   }
 
   /**
@@ -282,20 +297,29 @@ export class Connection {
    * plaintext is discarded first; rejects (and the caller closes) when the handshake fails.
    */
   async startTls(context: SecureContext, timeoutMs = 30_000): Promise<void> {
-    this.resumeReading(); // the handshake's records come through the same socket
     this.chunks = [];
     this.buffered = 0;
+    const plain = this.socket;
+    plain.removeAllListeners("data");
+    plain.removeAllListeners("end");
+    plain.removeAllListeners("close");
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    this.socket = secure;
+    this.ended = false;
+    this.attach(secure);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     this.#handshaking = true;
     try {
-      this.transport = await this.transport.startTls(context, timeoutMs);
-    } catch (e) {
-      this.ended = true;
-      throw e;
+      await new Promise<void>((resolve, reject) => {
+        secure.once("secure", () => resolve());
+        secure.once("error", reject);
+        secure.once("close", () => reject(new Error("closed during the TLS handshake")));
+        timer = setTimeout(() => reject(new Error("TLS handshake timed out")), timeoutMs);
+      });
     } finally {
       this.#handshaking = false;
+      clearTimeout(timer);
     }
-    this.ended = false;
-    this.attach(this.transport);
     this.tls = true;
   }
 
@@ -309,9 +333,15 @@ export class Connection {
   close(last?: string | Uint8Array, options: { released?: boolean } = {}): void {
     this.stopTimer();
     this.ended = true;
-    if (!this.closing && !this.transport.destroyed) {
+    if (!this.closing && !this.socket.destroyed) {
       this.closing = true;
-      this.transport.end(last, options.released ?? false);
+      const socket = this.socket;
+      const done = options.released ? () => socket.destroy() : undefined;
+      if (last) socket.end(last, done);
+      else socket.end(done);
+      const timer = setTimeout(() => socket.destroy(), 1000);
+      (timer as { unref?: () => void }).unref?.();
+      socket.once("close", () => clearTimeout(timer));
     }
     this.wake();
   }
@@ -323,7 +353,7 @@ export class Connection {
   destroy(): void {
     this.stopTimer();
     this.ended = true;
-    if (!this.closing) this.transport.destroy();
+    if (!this.closing) this.socket.destroy();
     this.wake();
   }
 

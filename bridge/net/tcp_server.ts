@@ -3,10 +3,9 @@
  * in total and per client IP (extra connections get the protocol's "too busy" line and are
  * closed), and a registry so shutdown can close every open session.
  */
+import { createServer as createPlainServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
-import { accept } from "./acceptors.ts";
 import { Connection, normalizeIp } from "./connection.ts";
-import type { Transport } from "./transport.ts";
 
 /** How long a client on an implicit-TLS port has to finish its handshake. */
 const HANDSHAKE_MS = 30_000;
@@ -48,16 +47,18 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
   const perIp = new Map<string, number>();
   let drained: (() => void) | undefined;
 
-  const onConnection = (transport: Transport) => {
-    const ip = normalizeIp(transport.remoteAddress);
+  const onSocket = (socket: Socket) => {
+    socket.setNoDelay(true);
+    const ip = normalizeIp(socket.remoteAddress ?? "unknown");
     const count = perIp.get(ip) ?? 0;
     if (open.size >= options.maxConnections || count >= options.maxPerIp) {
-      transport.attach({ data: () => {}, end: () => {} });
-      transport.end(options.busyLine, false);
+      socket.on("error", () => {});
+      socket.end(options.busyLine);
+      setTimeout(() => socket.destroy(), 1000).unref?.();
       return;
     }
     perIp.set(ip, count + 1);
-    const conn = new Connection(transport, options.idleMs);
+    const conn = new Connection(socket, options.idleMs);
     open.add(conn);
     const done = () => {
       if (!open.delete(conn)) return;
@@ -66,7 +67,7 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
       else perIp.set(ip, n);
       if (open.size === 0) drained?.();
     };
-    transport.onClose(done);
+    socket.once("close", done);
     // Implicit TLS (RFC 8314): the handshake comes first, on the accepted socket. Done here
     // rather than by a node:tls server because Deno's tls.createServer ignores `secureContext`.
     const ready = options.tls ? conn.startTls(options.tls, HANDSHAKE_MS) : Promise.resolve();
@@ -76,20 +77,23 @@ export async function listenTcp(options: ListenOptions): Promise<TcpListener> {
     });
   };
 
-  const acceptor = await accept({
-    host: options.host,
-    port: options.port,
-    native: !options.tls,
-    onConnection,
-    onError: options.onError,
+  const server: Server = createPlainServer(onSocket);
+  server.on("error", (e) => options.onError?.(e));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
+  const address = server.address();
   return {
-    port: acceptor.port,
+    port: typeof address === "object" && address ? address.port : options.port,
     get connections() {
       return open.size;
     },
     async close(graceMs = SHUTDOWN_GRACE_MS) {
-      const stopped = acceptor.close();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       if (open.size > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await new Promise<void>((resolve) => {
