@@ -2,7 +2,8 @@
  * `deno task bench`: Postern's figures on this machine, against a real `postern serve` over
  * loopback, and side by side with Postfix or Dovecot where the issue names a peer:
  *   (a) local deliveries per second through POST /v1/emails (4 KB, 8 concurrent clients, each
- *       acknowledged after its durable commit), and the server's CPU per send;
+ *       acknowledged after its durable commit), and the server's CPU per send
+ *       (BENCH_CPU_PROFILE=<file> profiles the server over the counted sends: bench/cpu_profile.ts);
  *   (b) list-first-page and search latency (p50/p95) on one account holding N messages;
  *   (c) resident memory of `postern serve` (listeners on): idle, through an SMTP burst of N
  *       messages (CPU per message beside its rate) and 10/20/30 s after it (bench/memory.ts);
@@ -47,6 +48,7 @@ import {
   closedLoop,
   cpuMs,
   fmt,
+  freePort,
   fsyncProbe,
   inheritedServerSettings,
   login,
@@ -55,6 +57,7 @@ import {
   startServer,
   summary,
 } from "./lib.ts";
+import { attachProfiler, type Profiler } from "./cpu_profile.ts";
 import { seedMessages } from "./seed.ts";
 import { smtpIngestBench } from "./smtp.ts";
 import { memoryBench } from "./memory.ts";
@@ -120,7 +123,16 @@ if (only.has("a")) {
     "(a) local deliveries through POST /v1/emails — 4 KB, 8 concurrent clients, durable commits",
   );
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-" });
+  // BENCH_CPU_PROFILE=<file>: a CPU profile of the server over the counted sends (cpu_profile.ts).
+  const profilePath = Deno.env.get("BENCH_CPU_PROFILE");
+  const inspectPort = profilePath ? freePort() : 0;
+  const flags = Deno.env.get("BENCH_DENO_FLAGS") ?? "";
+  if (profilePath) {
+    Deno.env.set("BENCH_DENO_FLAGS", `${flags} --inspect=127.0.0.1:${inspectPort}`.trim());
+  }
   const server = await startServer(dir);
+  if (profilePath) Deno.env.set("BENCH_DENO_FLAGS", flags);
+  let profiler: Profiler | undefined;
   try {
     const admin = await login(server.url, ADMIN, server.adminPassword);
     await addAccount(server.url, admin, `sender@${DOMAIN}`);
@@ -135,6 +147,10 @@ if (only.has("a")) {
       await res.body?.cancel();
     });
     let failed = 0;
+    if (profilePath) {
+      profiler = await attachProfiler(inspectPort);
+      await profiler.start();
+    }
     // The server's CPU per send (main thread, and the whole process): what a busy machine
     // disturbs least; the clients share its cores.
     const cpuAt = { all: cpuMs(server.pid), main: mainThreadCpuMs(server.pid) };
@@ -155,7 +171,12 @@ if (only.has("a")) {
         } ms; server CPU per send ${fmt(cpu.all, 2)} ms (main thread ${fmt(cpu.main, 2)} ms)`,
     );
     console.log(`server RSS after load: ${fmt(rssMiB(server.pid))} MiB`);
+    if (profiler) {
+      for (const line of await profiler.stop(profilePath!)) console.log(line);
+      console.log(`profile written to ${profilePath}`);
+    }
   } finally {
+    profiler?.close();
     await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
